@@ -1,0 +1,42 @@
+//! The backend seam: one trait with a method per exported call, implemented by the kernel
+//! pass-through ([`kernel`]) and, with `MQSHIM_BACKEND=emulate`, by the emulation.
+//!
+//! Methods take the caller's raw arguments and return `Result`: errno is written only by the
+//! errno door in `ffi`.
+
+pub mod kernel;
+
+use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
+
+use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
+
+use crate::config::BackendKind;
+use crate::errno::Result;
+
+/// Every queue operation, as the C API defines it.
+///
+/// # Safety
+/// Every method receives pointers from the calling program, valid as the C API requires;
+/// implementations must not trust them beyond that (bad input yields the kernel's errno).
+#[allow(clippy::missing_safety_doc)]
+pub trait Backend: Sync + Send {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// `mq_open`; `mode` and `attr` are read only when `oflag` has `O_CREAT`. `fortify` says
+    /// the program called `__mq_open_2`.
+    unsafe fn mq_open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *mut mq_attr, fortify: bool) -> Result<mqd_t>;
+    unsafe fn mq_close(&self, mqdes: mqd_t) -> Result<c_int>;
+    unsafe fn mq_unlink(&self, name: *const c_char) -> Result<c_int>;
+    /// `mq_send` (`timeout` None) or `mq_timedsend` (`timeout` Some, possibly NULL).
+    unsafe fn mq_send(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int>;
+    /// `mq_receive` (`timeout` None) or `mq_timedreceive` (`timeout` Some, possibly NULL).
+    unsafe fn mq_receive(&self, mqdes: mqd_t, msg: *mut c_char, len: size_t, prio: *mut c_uint, timeout: Option<*const timespec>) -> Result<ssize_t>;
+    unsafe fn mq_getattr(&self, mqdes: mqd_t, attr: *mut mq_attr) -> Result<c_int>;
+    unsafe fn mq_setattr(&self, mqdes: mqd_t, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int>;
+    unsafe fn mq_notify(&self, mqdes: mqd_t, sev: *const sigevent) -> Result<c_int>;
+    unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int>;
+    unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int>;
+    unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t>;
+    unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int>;
+}

@@ -1,0 +1,209 @@
+//! `MQSHIM_*` environment variables → [`Config`], parsed once per process, never panicking.
+//!
+//! A malformed value is reported once on stderr, naming the variable, and ignored (the default
+//! applies). Every variable is listed in the README's table.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+/// Which implementation serves the queue calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Forward to the kernel through libc (`MQSHIM_BACKEND=kernel`).
+    Kernel,
+    /// mqshim's userspace emulation (`MQSHIM_BACKEND=emulate`).
+    Emulate,
+}
+
+impl BackendKind {
+    /// The name used in `MQSHIM_BACKEND`, traces and `mqshim_backend()`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Kernel => "kernel",
+            BackendKind::Emulate => "emulate",
+        }
+    }
+}
+
+/// Where trace records go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceTarget {
+    /// File descriptor 2.
+    Stderr,
+    /// A file, appended to; `%p` in the path is replaced by the pid of the writing process.
+    Path(Vec<u8>),
+}
+
+/// How trace records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceFormat {
+    /// One strace-like line per call.
+    Text,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Tracing settings; absent when `MQSHIM_TRACE` is unset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceConfig {
+    pub target: TraceTarget,
+    pub format: TraceFormat,
+    /// How many payload bytes a record previews (`MQSHIM_TRACE_BYTES`, default 32).
+    pub payload_bytes: usize,
+}
+
+/// Default for `MQSHIM_TRACE_BYTES`.
+pub const DEFAULT_TRACE_BYTES: usize = 32;
+/// Largest accepted `MQSHIM_TRACE_BYTES`: a record is built in a fixed buffer.
+pub const MAX_TRACE_BYTES: usize = 4096;
+/// Default emulation namespace (`MQSHIM_DIR`).
+pub const DEFAULT_DIR: &str = "/dev/shm/mqshim";
+
+/// Everything mqshim reads from the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub backend: BackendKind,
+    /// The emulation's namespace directory.
+    pub dir: Vec<u8>,
+    pub trace: Option<TraceConfig>,
+}
+
+/// A problem with one variable: reported, then the default is used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the process environment. Never fails: problems come back alongside the config.
+    pub fn from_env() -> (Config, Vec<ConfigProblem>) {
+        Config::from_lookup(|name| std::env::var_os(name).map(OsString::into_vec))
+    }
+
+    /// Builds the configuration from any variable lookup (the environment, or a test's map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<Vec<u8>>) -> (Config, Vec<ConfigProblem>) {
+        let mut problems = Vec::new();
+        let mut problem = |variable: &'static str, message: String| problems.push(ConfigProblem { variable, message });
+
+        let backend = match lookup("MQSHIM_BACKEND").as_deref() {
+            None | Some(b"") => BackendKind::Kernel,
+            Some(b"kernel") => BackendKind::Kernel,
+            Some(b"emulate") => BackendKind::Emulate,
+            Some(other) => {
+                problem("MQSHIM_BACKEND", format!("unknown backend '{}' (expected 'kernel' or 'emulate')", String::from_utf8_lossy(other)));
+                BackendKind::Kernel
+            }
+        };
+
+        let dir = match lookup("MQSHIM_DIR") {
+            None => DEFAULT_DIR.as_bytes().to_vec(),
+            Some(d) if d.first() == Some(&b'/') => d,
+            Some(d) => {
+                problem("MQSHIM_DIR", format!("'{}' is not an absolute path", String::from_utf8_lossy(&d)));
+                DEFAULT_DIR.as_bytes().to_vec()
+            }
+        };
+
+        let format = match lookup("MQSHIM_TRACE_FORMAT").as_deref() {
+            None | Some(b"") | Some(b"text") => TraceFormat::Text,
+            Some(b"jsonl") | Some(b"json") => TraceFormat::Jsonl,
+            Some(other) => {
+                problem("MQSHIM_TRACE_FORMAT", format!("unknown format '{}' (expected 'text' or 'jsonl')", String::from_utf8_lossy(other)));
+                TraceFormat::Text
+            }
+        };
+
+        let payload_bytes = match lookup("MQSHIM_TRACE_BYTES") {
+            None => DEFAULT_TRACE_BYTES,
+            Some(v) => match std::str::from_utf8(&v).ok().and_then(|s| s.trim().parse::<usize>().ok()) {
+                Some(n) if n <= MAX_TRACE_BYTES => n,
+                Some(n) => {
+                    problem("MQSHIM_TRACE_BYTES", format!("{n} is above the maximum {MAX_TRACE_BYTES}; using {MAX_TRACE_BYTES}"));
+                    MAX_TRACE_BYTES
+                }
+                None => {
+                    problem("MQSHIM_TRACE_BYTES", format!("'{}' is not a non-negative number", String::from_utf8_lossy(&v)));
+                    DEFAULT_TRACE_BYTES
+                }
+            },
+        };
+
+        let trace = match lookup("MQSHIM_TRACE") {
+            None => None,
+            Some(v) if v.is_empty() => None,
+            Some(v) if v == b"stderr" => Some(TraceTarget::Stderr),
+            Some(v) if v.contains(&0) => {
+                problem("MQSHIM_TRACE", "path contains a NUL byte".to_string());
+                None
+            }
+            Some(v) => Some(TraceTarget::Path(v)),
+        }
+        .map(|target| TraceConfig { target, format, payload_bytes });
+
+        (Config { backend, dir, trace }, problems)
+    }
+}
+
+/// Writes each problem to stderr, one line each (`mqshim: MQSHIM_X: … ; ignored`).
+pub fn report(problems: &[ConfigProblem]) {
+    for p in problems {
+        let line = format!("mqshim: {}: {}; ignored\n", p.variable, p.message);
+        // SAFETY: writes a valid buffer to fd 2; a failed write is of no consequence.
+        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> (Config, Vec<ConfigProblem>) {
+        let map: HashMap<String, Vec<u8>> = vars.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_without_variables() {
+        let (c, p) = parse(&[]);
+        assert!(p.is_empty());
+        assert_eq!(c.backend, BackendKind::Kernel);
+        assert_eq!(c.dir, DEFAULT_DIR.as_bytes());
+        assert_eq!(c.trace, None);
+    }
+
+    #[test]
+    fn trace_settings_are_read() {
+        let (c, p) = parse(&[("MQSHIM_TRACE", "/tmp/t.%p"), ("MQSHIM_TRACE_FORMAT", "jsonl"), ("MQSHIM_TRACE_BYTES", "7")]);
+        assert!(p.is_empty());
+        let t = c.trace.unwrap();
+        assert_eq!(t.target, TraceTarget::Path(b"/tmp/t.%p".to_vec()));
+        assert_eq!(t.format, TraceFormat::Jsonl);
+        assert_eq!(t.payload_bytes, 7);
+    }
+
+    #[test]
+    fn bad_values_are_reported_and_ignored() {
+        let (c, p) = parse(&[
+            ("MQSHIM_BACKEND", "fast"),
+            ("MQSHIM_TRACE", "stderr"),
+            ("MQSHIM_TRACE_FORMAT", "xml"),
+            ("MQSHIM_TRACE_BYTES", "-3"),
+            ("MQSHIM_DIR", "relative"),
+        ]);
+        assert_eq!(c.backend, BackendKind::Kernel);
+        assert_eq!(c.trace.as_ref().unwrap().format, TraceFormat::Text);
+        assert_eq!(c.trace.as_ref().unwrap().payload_bytes, DEFAULT_TRACE_BYTES);
+        assert_eq!(c.dir, DEFAULT_DIR.as_bytes());
+        let vars: Vec<_> = p.iter().map(|p| p.variable).collect();
+        assert_eq!(vars, ["MQSHIM_BACKEND", "MQSHIM_DIR", "MQSHIM_TRACE_FORMAT", "MQSHIM_TRACE_BYTES"]);
+    }
+
+    #[test]
+    fn oversized_preview_is_capped() {
+        let (c, p) = parse(&[("MQSHIM_TRACE", "stderr"), ("MQSHIM_TRACE_BYTES", "1000000")]);
+        assert_eq!(c.trace.unwrap().payload_bytes, MAX_TRACE_BYTES);
+        assert_eq!(p.len(), 1);
+    }
+}

@@ -1,0 +1,49 @@
+//! One entry for every exported call: trace around the backend.
+//!
+//! `ffi` builds a [`Call`] from the C arguments and hands it here; this is the only place that
+//! knows the order of the layers.
+
+use crate::backend::Backend;
+use crate::call::Call;
+use crate::errno::Result;
+use crate::init;
+use crate::trace::Stopwatch;
+
+/// Runs `call` on the active backend, tracing it when tracing is on. The value is the C return
+/// value (a descriptor, id, byte count or 0), widened to i64.
+///
+/// # Safety
+/// The pointers in `call` are the C caller's, valid as the C API requires.
+pub unsafe fn run(call: Call) -> Result<i64> {
+    let state = init::state();
+    match &state.tracer {
+        None => unsafe { invoke(state.backend, &call) },
+        Some(tracer) => {
+            let started = Stopwatch::start();
+            let outcome = unsafe { invoke(state.backend, &call) };
+            tracer.record(&call, started, outcome, false);
+            outcome
+        }
+    }
+}
+
+/// Calls the backend method that `call` names.
+unsafe fn invoke(b: &dyn Backend, call: &Call) -> Result<i64> {
+    // SAFETY: forwarding the caller's arguments unchanged; see `run`.
+    unsafe {
+        Ok(match *call {
+            Call::MqOpen { name, oflag, mode, attr, fortify } => b.mq_open(name, oflag, mode, attr.cast_mut(), fortify)?.into(),
+            Call::MqClose { mqdes } => b.mq_close(mqdes)?.into(),
+            Call::MqUnlink { name } => b.mq_unlink(name)?.into(),
+            Call::MqSend { mqdes, msg, len, prio, timeout } => b.mq_send(mqdes, msg, len, prio, timeout)?.into(),
+            Call::MqReceive { mqdes, msg, len, prio, timeout } => b.mq_receive(mqdes, msg, len, prio, timeout)? as i64,
+            Call::MqGetattr { mqdes, attr } => b.mq_getattr(mqdes, attr)?.into(),
+            Call::MqSetattr { mqdes, new, old } => b.mq_setattr(mqdes, new, old)?.into(),
+            Call::MqNotify { mqdes, sev } => b.mq_notify(mqdes, sev)?.into(),
+            Call::Msgget { key, flags } => b.msgget(key, flags)?.into(),
+            Call::Msgsnd { id, msgp, size, flags } => b.msgsnd(id, msgp, size, flags)?.into(),
+            Call::Msgrcv { id, msgp, size, typ, flags } => b.msgrcv(id, msgp, size, typ, flags)? as i64,
+            Call::Msgctl { id, cmd, buf } => b.msgctl(id, cmd, buf)?.into(),
+        })
+    }
+}

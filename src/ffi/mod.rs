@@ -1,0 +1,41 @@
+//! The exported C ABI: the only `#[no_mangle]` items, one file per C header.
+//!
+//! Every export is thin: [`ffi_boundary!`] catches panics, marks the thread as inside mqshim,
+//! and turns the `Result` into the C return value and errno (the one errno door,
+//! [`crate::errno::into_c`]). The body builds a [`crate::call::Call`] and hands it to
+//! [`crate::dispatch::run`].
+
+/// The errno a call fails with if mqshim panics (a bug): the panic message goes to stderr and
+/// the program sees an I/O error rather than a crash.
+pub const PANIC_ERRNO: crate::errno::Errno = crate::errno::Errno::EIO;
+
+/// Runs `$body` (a `Result<i64>`) as the body of an export returning `$ret`.
+macro_rules! ffi_boundary {
+    ($ret:ty, $body:expr) => {{
+        let saved_errno = $crate::errno::current();
+        let outcome = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
+            let _inside = $crate::reentry::Inside::enter();
+            $body
+        }));
+        let result: $crate::errno::Result<$ret> = match outcome {
+            Ok(r) => r.map(|v| v as $ret),
+            Err(_) => Err($crate::ffi::PANIC_ERRNO),
+        };
+        $crate::errno::into_c(result, saved_errno)
+    }};
+}
+
+/// Ties an export's signature to the `libc` crate's declaration of the same C function: an ABI
+/// slip is a build error (c-scape's `libc!` check).
+macro_rules! same_signature_as_libc {
+    ($($name:ident : $ty:ty;)*) => {
+        $(
+            const _: $ty = libc::$name;
+            const _: $ty = $name;
+        )*
+    };
+}
+
+pub mod api;
+pub mod mqueue;
+pub mod msg;

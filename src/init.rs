@@ -1,0 +1,50 @@
+//! Process-wide state, built on the first call that needs it (never in a constructor: another
+//! library's constructor may call `mq_open` before ours has run, and a debugger must be able to
+//! start the program).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use crate::backend::kernel::KernelBackend;
+use crate::backend::Backend;
+use crate::config::{self, BackendKind, Config};
+use crate::trace::Tracer;
+
+/// What every call needs: the configuration, the backend and the tracer (if tracing).
+pub struct State {
+    pub config: Config,
+    pub backend: &'static dyn Backend,
+    pub tracer: Option<Tracer>,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+static KERNEL: KernelBackend = KernelBackend;
+
+/// Set by the library constructor; lets `mqshim_version` callers and tests see that the
+/// constructor ran, and nothing else (the constructor must stay trivial).
+pub static CONSTRUCTED: AtomicBool = AtomicBool::new(false);
+
+#[ctor::ctor]
+fn on_load() {
+    CONSTRUCTED.store(true, Ordering::Relaxed);
+}
+
+/// The process state, built once.
+pub fn state() -> &'static State {
+    STATE.get_or_init(|| {
+        let (config, problems) = Config::from_env();
+        config::report(&problems);
+        let backend: &'static dyn Backend = match config.backend {
+            BackendKind::Kernel => &KERNEL,
+            BackendKind::Emulate => {
+                config::report(&[config::ConfigProblem {
+                    variable: "MQSHIM_BACKEND",
+                    message: "the emulation is not available in this build; using 'kernel'".to_string(),
+                }]);
+                &KERNEL
+            }
+        };
+        let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
+        State { config, backend, tracer }
+    })
+}

@@ -1,0 +1,106 @@
+//! The real functions: the next definitions of the names mqshim exports (libc's), found with
+//! `dlsym(RTLD_NEXT, …)` on first use and kept in one table (cwrap's `libc_X`).
+//!
+//! Binding is lazy (never in a constructor), thread-safe and idempotent: two threads that race
+//! resolve the same address. A symbol that cannot be found makes its call fail with ENOSYS.
+//! `RTLD_NEXT` searches the objects after libmqshim, so this never finds mqshim's own exports,
+//! whether mqshim was preloaded or linked with `-lmqshim`.
+
+use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use libc::{mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
+
+/// Sentinel stored for a symbol that `dlsym` could not find.
+const MISSING: usize = 1;
+
+/// Looks `name` (NUL-terminated) up once and caches the address in `slot`.
+fn resolve(slot: &AtomicUsize, name: &'static [u8]) -> Option<usize> {
+    let mut addr = slot.load(Ordering::Acquire);
+    if addr == 0 {
+        // SAFETY: `name` is a NUL-terminated static string; RTLD_NEXT is valid from a shared
+        // object or executable that was loaded by the dynamic linker.
+        let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) } as usize;
+        addr = if found == 0 { MISSING } else { found };
+        slot.store(addr, Ordering::Release);
+    }
+    (addr != MISSING).then_some(addr)
+}
+
+macro_rules! real_functions {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {
+        mod slots {
+            use std::sync::atomic::AtomicUsize;
+            $( #[allow(non_upper_case_globals)] pub static $name: AtomicUsize = AtomicUsize::new(0); )*
+        }
+        $(
+            $(#[$doc])*
+            /// Calls the real function; ENOSYS and -1 when it does not exist.
+            ///
+            /// # Safety
+            /// The caller passes what the C function requires of its arguments.
+            #[allow(clippy::missing_safety_doc)]
+            pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                match resolve(&slots::$name, concat!(stringify!($name), "\0").as_bytes()) {
+                    Some(addr) => {
+                        // SAFETY: `addr` is the address dlsym returned for this exact C name,
+                        // whose C type is the one written here (checked against the libc crate
+                        // in ffi::abi_checks).
+                        let f: unsafe extern "C" fn($($ty),*) -> $ret =
+                            unsafe { std::mem::transmute::<usize, _>(addr) };
+                        unsafe { f($($arg),*) }
+                    }
+                    None => {
+                        crate::errno::set(libc::ENOSYS);
+                        -1
+                    }
+                }
+            }
+        )*
+    };
+}
+
+// `mq_open` is variadic in C; the real one is called through a variadic pointer type.
+type MqOpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> mqd_t;
+
+/// The real `mq_open`, called with all four arguments (the extra ones are only read by libc
+/// when `O_CREAT` is set, as with any variadic call).
+///
+/// # Safety
+/// As for C `mq_open`.
+pub unsafe fn mq_open(name: *const c_char, oflag: c_int, mode: mode_t, attr: *mut mq_attr) -> mqd_t {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"mq_open\0") {
+        Some(addr) => {
+            // SAFETY: the address of libc's `mq_open`, whose type is `MqOpenFn`.
+            let f: MqOpenFn = unsafe { std::mem::transmute::<usize, MqOpenFn>(addr) };
+            unsafe { f(name, oflag, mode, attr) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            -1
+        }
+    }
+}
+
+real_functions! {
+    /// glibc's `_FORTIFY_SOURCE` entry for a two-argument `mq_open`.
+    fn __mq_open_2(name: *const c_char, oflag: c_int) -> mqd_t;
+    fn mq_close(mqdes: mqd_t) -> c_int;
+    fn mq_unlink(name: *const c_char) -> c_int;
+    fn mq_send(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: size_t, msg_prio: c_uint) -> c_int;
+    fn mq_timedsend(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: size_t, msg_prio: c_uint, abs_timeout: *const timespec) -> c_int;
+    fn mq_receive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len: size_t, msg_prio: *mut c_uint) -> ssize_t;
+    fn mq_timedreceive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len: size_t, msg_prio: *mut c_uint, abs_timeout: *const timespec) -> ssize_t;
+    fn mq_getattr(mqdes: mqd_t, attr: *mut mq_attr) -> c_int;
+    fn mq_setattr(mqdes: mqd_t, newattr: *const mq_attr, oldattr: *mut mq_attr) -> c_int;
+    fn mq_notify(mqdes: mqd_t, sevp: *const sigevent) -> c_int;
+    fn msgget(key: libc::key_t, msgflg: c_int) -> c_int;
+    fn msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) -> c_int;
+    fn msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: size_t, msgtyp: c_long, msgflg: c_int) -> ssize_t;
+    fn msgctl(msqid: c_int, cmd: c_int, buf: *mut msqid_ds) -> c_int;
+    fn close(fd: c_int) -> c_int;
+    fn dup2(oldfd: c_int, newfd: c_int) -> c_int;
+    fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int;
+}
+

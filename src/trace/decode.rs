@@ -1,0 +1,254 @@
+//! Decodes a [`Call`] and its outcome into named fields for a trace record.
+//!
+//! Decoding happens after the call, so output parameters show what the call wrote. Memory is
+//! read directly when the call succeeded and defensively otherwise (see [`crate::usermem`]).
+
+use std::os::raw::c_int;
+
+use libc::{mq_attr, msqid_ds, timespec};
+
+use crate::call::Call;
+use crate::errno::Errno;
+use crate::usermem::{read_bytes, read_cstr, read_struct, Trust};
+
+/// Longest queue name shown (names longer than NAME_MAX are shown cut, marked `...`).
+pub const NAME_PREVIEW: usize = 300;
+
+/// Bytes shown of a string or payload, and whether that is all of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Shown<'a> {
+    pub bytes: &'a [u8],
+    pub complete: bool,
+}
+
+/// The `sigevent` fields mqshim shows (glibc layout on Linux: value, signo, notify, then the
+/// SIGEV_THREAD function and attributes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SigeventView {
+    pub value: usize,
+    pub signo: c_int,
+    pub notify: c_int,
+    pub function: usize,
+    pub attributes: usize,
+}
+
+/// `struct msginfo` from `<sys/msg.h>` (filled by IPC_INFO and MSG_INFO).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgInfo {
+    pub msgpool: c_int,
+    pub msgmap: c_int,
+    pub msgmax: c_int,
+    pub msgmnb: c_int,
+    pub msgmni: c_int,
+    pub msgssz: c_int,
+    pub msgtql: c_int,
+    pub msgseg: u16,
+}
+
+/// One decoded argument.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    Int(i64),
+    /// A pointer shown as an address (unreadable, or not worth decoding); 0 shows as NULL.
+    Ptr(usize),
+    /// A C string (queue names).
+    Text(Shown<'a>),
+    /// Message bytes.
+    Payload(Shown<'a>),
+    OpenFlags(c_int),
+    MsggetFlags(c_int),
+    MsgFlags(c_int),
+    MsgctlCmd(c_int),
+    Mode(u32),
+    Key(libc::key_t),
+    Attr(mq_attr),
+    Timespec(timespec),
+    Sigevent(SigeventView),
+    Msqid(msqid_ds),
+    MsgInfo(MsgInfo),
+    /// A value the call wrote through an output pointer (shown `[3]`).
+    Out(i64),
+    /// A SysV message buffer: its type and a preview of its text.
+    MsgBuf { mtype: i64, text: Shown<'a> },
+}
+
+/// A named argument.
+#[derive(Clone, Copy, Debug)]
+pub struct Field<'a> {
+    pub name: &'static str,
+    pub value: Value<'a>,
+}
+
+/// Most arguments any call has.
+pub const MAX_FIELDS: usize = 5;
+
+/// Scratch memory the decoded previews point into.
+pub struct Scratch<'b> {
+    pub name: &'b mut [u8],
+    pub payload: &'b mut [u8],
+}
+
+/// The decoded arguments of one call.
+pub struct Decoded<'a> {
+    fields: [Option<Field<'a>>; MAX_FIELDS],
+}
+
+impl<'a> Decoded<'a> {
+    pub fn fields(&self) -> impl Iterator<Item = &Field<'a>> {
+        self.fields.iter().flatten()
+    }
+}
+
+struct Builder<'a> {
+    fields: [Option<Field<'a>>; MAX_FIELDS],
+    len: usize,
+}
+
+impl<'a> Builder<'a> {
+    fn push(&mut self, name: &'static str, value: Value<'a>) {
+        if self.len < MAX_FIELDS {
+            self.fields[self.len] = Some(Field { name, value });
+            self.len += 1;
+        }
+    }
+}
+
+fn ptr_value<T>(p: *const T) -> Value<'static> {
+    Value::Ptr(p as usize)
+}
+
+/// A struct argument: decoded when readable, else its address.
+fn struct_value<'a, T: Copy>(p: *const T, trust: Trust, wrap: impl FnOnce(T) -> Value<'a>) -> Value<'a> {
+    if p.is_null() {
+        return Value::Ptr(0);
+    }
+    match read_struct(p, trust) {
+        Some(v) => wrap(v),
+        None => ptr_value(p),
+    }
+}
+
+fn text_value<'a>(p: *const libc::c_char, buf: &'a mut [u8], trust: Trust) -> Value<'a> {
+    match read_cstr(p.cast(), buf, trust) {
+        Some((len, complete)) => Value::Text(Shown { bytes: &buf[..len], complete }),
+        None => ptr_value(p),
+    }
+}
+
+/// Previews `total` bytes at `p`, at most `buf.len()`.
+fn payload<'a>(p: *const u8, total: usize, buf: &'a mut [u8], trust: Trust) -> Option<Shown<'a>> {
+    let n = total.min(buf.len());
+    if read_bytes(p, &mut buf[..n], trust) {
+        Some(Shown { bytes: &buf[..n], complete: n == total })
+    } else {
+        None
+    }
+}
+
+fn timeout_field<'a>(b: &mut Builder<'a>, timeout: Option<*const timespec>, trust: Trust) {
+    if let Some(t) = timeout {
+        b.push("abs_timeout", struct_value(t, trust, Value::Timespec));
+    }
+}
+
+/// Decodes `call`, whose outcome was `outcome`.
+pub fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scratch<'a>) -> Decoded<'a> {
+    let trust = if outcome.is_ok() { Trust::Valid } else { Trust::Unknown };
+    // A bad pointer makes the kernel say EFAULT; then nothing is dereferenced directly.
+    let mut b = Builder { fields: [None; MAX_FIELDS], len: 0 };
+    let Scratch { name: name_buf, payload: payload_buf } = scratch;
+    match *call {
+        Call::MqOpen { name, oflag, mode, attr, fortify: _ } => {
+            b.push("name", text_value(name, name_buf, trust));
+            b.push("oflag", Value::OpenFlags(oflag));
+            if oflag & libc::O_CREAT != 0 {
+                b.push("mode", Value::Mode(mode));
+                b.push("attr", struct_value(attr, trust, Value::Attr));
+            }
+        }
+        Call::MqClose { mqdes } => b.push("mqdes", Value::Int(mqdes.into())),
+        Call::MqUnlink { name } => b.push("name", text_value(name, name_buf, trust)),
+        Call::MqSend { mqdes, msg, len, prio, timeout } => {
+            b.push("mqdes", Value::Int(mqdes.into()));
+            b.push("msg_ptr", payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
+            b.push("msg_len", Value::Int(len as i64));
+            b.push("msg_prio", Value::Int(prio.into()));
+            timeout_field(&mut b, timeout, trust);
+        }
+        Call::MqReceive { mqdes, msg, len, prio, timeout } => {
+            b.push("mqdes", Value::Int(mqdes.into()));
+            let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
+            let shown = received.and_then(|n| payload(msg.cast::<u8>(), n, payload_buf, trust));
+            b.push("msg_ptr", shown.map_or(ptr_value(msg), Value::Payload));
+            b.push("msg_len", Value::Int(len as i64));
+            let prio_value = match (received, prio.is_null()) {
+                (Some(_), false) => read_struct(prio, trust).map_or(ptr_value(prio), |p| Value::Out(p.into())),
+                _ => ptr_value(prio),
+            };
+            b.push("msg_prio", prio_value);
+            timeout_field(&mut b, timeout, trust);
+        }
+        Call::MqGetattr { mqdes, attr } => {
+            b.push("mqdes", Value::Int(mqdes.into()));
+            b.push("attr", if outcome.is_ok() { struct_value(attr, trust, Value::Attr) } else { ptr_value(attr) });
+        }
+        Call::MqSetattr { mqdes, new, old } => {
+            b.push("mqdes", Value::Int(mqdes.into()));
+            b.push("newattr", struct_value(new, trust, Value::Attr));
+            b.push("oldattr", if outcome.is_ok() { struct_value(old, trust, Value::Attr) } else { ptr_value(old) });
+        }
+        Call::MqNotify { mqdes, sev } => {
+            b.push("mqdes", Value::Int(mqdes.into()));
+            b.push("sevp", struct_value(sev.cast::<SigeventView>(), trust, Value::Sigevent));
+        }
+        Call::Msgget { key, flags } => {
+            b.push("key", Value::Key(key));
+            b.push("msgflg", Value::MsggetFlags(flags));
+        }
+        Call::Msgsnd { id, msgp, size, flags } => {
+            b.push("msqid", Value::Int(id.into()));
+            b.push("msgp", msgbuf(msgp.cast(), Some(size), payload_buf, trust));
+            b.push("msgsz", Value::Int(size as i64));
+            b.push("msgflg", Value::MsgFlags(flags));
+        }
+        Call::Msgrcv { id, msgp, size, typ, flags } => {
+            b.push("msqid", Value::Int(id.into()));
+            let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
+            b.push("msgp", if received.is_some() { msgbuf(msgp.cast_const().cast(), received, payload_buf, trust) } else { ptr_value(msgp) });
+            b.push("msgsz", Value::Int(size as i64));
+            b.push("msgtyp", Value::Int(typ));
+            b.push("msgflg", Value::MsgFlags(flags));
+        }
+        Call::Msgctl { id, cmd, buf } => {
+            b.push("msqid", Value::Int(id.into()));
+            b.push("cmd", Value::MsgctlCmd(cmd));
+            let value = match cmd & !IPC_64 {
+                libc::IPC_SET => struct_value(buf.cast_const(), trust, Value::Msqid),
+                libc::IPC_STAT | libc::MSG_STAT | crate::trace::names::MSG_STAT_ANY if outcome.is_ok() => {
+                    struct_value(buf.cast_const(), trust, Value::Msqid)
+                }
+                libc::IPC_INFO | libc::MSG_INFO if outcome.is_ok() => struct_value(buf.cast_const().cast::<MsgInfo>(), trust, Value::MsgInfo),
+                _ => ptr_value(buf),
+            };
+            b.push("buf", value);
+        }
+    }
+    Decoded { fields: b.fields }
+}
+
+/// glibc ORs this into msgctl's command for the kernel; programs do not normally pass it.
+const IPC_64: c_int = 0x100;
+
+/// A SysV message: `{mtype, mtext}`; `text_len` None shows the type only.
+fn msgbuf<'a>(p: *const u8, text_len: Option<usize>, buf: &'a mut [u8], trust: Trust) -> Value<'a> {
+    let Some(mtype) = read_struct(p.cast::<libc::c_long>(), trust) else {
+        return Value::Ptr(p as usize);
+    };
+    let text_ptr = p.wrapping_add(std::mem::size_of::<libc::c_long>());
+    match text_len.and_then(|n| payload(text_ptr, n, buf, trust)) {
+        Some(text) => Value::MsgBuf { mtype, text },
+        None => Value::MsgBuf { mtype, text: Shown { bytes: &[], complete: false } },
+    }
+}

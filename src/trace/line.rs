@@ -1,0 +1,150 @@
+//! A record under construction: a byte buffer that never grows (so tracing does not allocate on
+//! the common path), plus the escaping and timestamp helpers both formats use.
+
+use std::fmt;
+
+/// A bounded output line. Text past the capacity is dropped and the line marked cut.
+pub struct Line<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    cut: bool,
+}
+
+impl<'b> Line<'b> {
+    pub fn new(buf: &'b mut [u8]) -> Line<'b> {
+        Line { buf, len: 0, cut: false }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        let room = self.buf.len() - self.len;
+        let n = bytes.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        if n < bytes.len() {
+            self.cut = true;
+        }
+    }
+
+    /// Ends the record with a newline, even when it was cut.
+    pub fn finish(mut self) -> &'b [u8] {
+        if self.cut || self.len == self.buf.len() {
+            let keep = self.buf.len().saturating_sub(4).min(self.len);
+            self.len = keep;
+            self.push(b"...");
+        }
+        if self.len == self.buf.len() {
+            self.len -= 1;
+        }
+        self.buf[self.len] = b'\n';
+        self.len += 1;
+        let Line { buf, len, .. } = self;
+        &buf[..len]
+    }
+}
+
+impl fmt::Write for Line<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes bytes as the inside of a C string literal: printable ASCII as is, `\n`, `\t`, `\r`,
+/// `\"`, `\\`, and `\xNN` for everything else.
+pub fn c_escape(out: &mut dyn fmt::Write, bytes: &[u8]) -> fmt::Result {
+    for &b in bytes {
+        match b {
+            b'"' => out.write_str("\\\"")?,
+            b'\\' => out.write_str("\\\\")?,
+            b'\n' => out.write_str("\\n")?,
+            b'\t' => out.write_str("\\t")?,
+            b'\r' => out.write_str("\\r")?,
+            0x20..=0x7e => out.write_char(b as char)?,
+            _ => write!(out, "\\x{b:02x}")?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes text (already ASCII) as the inside of a JSON string.
+pub struct JsonEscaper<'o>(pub &'o mut dyn fmt::Write);
+
+impl fmt::Write for JsonEscaper<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            match c {
+                '"' => self.0.write_str("\\\"")?,
+                '\\' => self.0.write_str("\\\\")?,
+                c if (c as u32) < 0x20 => write!(self.0, "\\u{:04x}", c as u32)?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a CLOCK_REALTIME time as ISO 8601 UTC with nanoseconds.
+pub fn timestamp(out: &mut dyn fmt::Write, ts: libc::timespec) -> fmt::Result {
+    let secs = ts.tv_sec;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ts.tv_nsec
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write;
+
+    #[test]
+    fn timestamps_are_iso_utc() {
+        let mut s = String::new();
+        timestamp(&mut s, libc::timespec { tv_sec: 1_795_339_801, tv_nsec: 5 }).unwrap();
+        assert_eq!(s, "2026-11-22T09:30:01.000000005Z");
+        s.clear();
+        timestamp(&mut s, libc::timespec { tv_sec: 951_782_400, tv_nsec: 0 }).unwrap();
+        assert_eq!(s, "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn escapes() {
+        let mut s = String::new();
+        c_escape(&mut s, b"a\"b\\\n\x00\xff").unwrap();
+        assert_eq!(s, "a\\\"b\\\\\\n\\x00\\xff");
+        let mut j = String::new();
+        JsonEscaper(&mut j).write_str(&s).unwrap();
+        assert_eq!(j, "a\\\\\\\"b\\\\\\\\\\\\n\\\\x00\\\\xff");
+    }
+
+    #[test]
+    fn a_full_line_is_cut_and_still_ends_in_newline() {
+        let mut buf = [0u8; 16];
+        let mut l = Line::new(&mut buf);
+        l.push(b"0123456789abcdefghijkl");
+        let out = l.finish();
+        assert_eq!(out.len(), 16);
+        assert!(out.ends_with(b"...\n"));
+    }
+}

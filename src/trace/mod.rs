@@ -1,0 +1,114 @@
+//! Tracing: one record per exported call, decoded arguments, result, errno and duration, as text
+//! or JSON lines, written to stderr or a file.
+//!
+//! Tracing sits above the backend, so it shows the same calls whichever backend runs. When
+//! `MQSHIM_TRACE` is unset there is no tracer and a call pays one branch.
+
+pub mod decode;
+pub mod jsonl;
+pub mod line;
+pub mod names;
+pub mod sink;
+pub mod text;
+
+use crate::call::Call;
+use crate::config::{TraceConfig, TraceFormat};
+use crate::errno::Errno;
+use decode::{decode, Decoded, Scratch, NAME_PREVIEW};
+use line::Line;
+use sink::Sink;
+
+/// A finished call, ready to be formatted.
+pub struct Record<'a> {
+    /// CLOCK_REALTIME when the call started.
+    pub wall: libc::timespec,
+    pub pid: libc::pid_t,
+    pub tid: libc::pid_t,
+    pub call: &'static str,
+    pub backend: &'static str,
+    pub args: Decoded<'a>,
+    pub outcome: Result<i64, Errno>,
+    /// How long the call took, including any time it blocked.
+    pub dur_ns: u64,
+    /// The failure (or delay) was injected by `MQSHIM_FAULTS`.
+    pub injected: bool,
+}
+
+/// The start of a call, for its timestamp and duration.
+#[derive(Clone, Copy)]
+pub struct Stopwatch {
+    wall: libc::timespec,
+    mono: libc::timespec,
+}
+
+fn now(clock: libc::clockid_t) -> libc::timespec {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-pointer; these clocks always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch { wall: now(libc::CLOCK_REALTIME), mono: now(libc::CLOCK_MONOTONIC) }
+    }
+
+    fn elapsed_ns(&self) -> u64 {
+        let end = now(libc::CLOCK_MONOTONIC);
+        let ns = (end.tv_sec - self.mono.tv_sec) as i128 * 1_000_000_000 + (end.tv_nsec - self.mono.tv_nsec) as i128;
+        ns.max(0) as u64
+    }
+}
+
+/// Small previews are built on the stack; larger ones (a big `MQSHIM_TRACE_BYTES`) on the heap.
+const STACK_PAYLOAD: usize = 256;
+const STACK_LINE: usize = 3072;
+
+/// The process's tracer.
+pub struct Tracer {
+    sink: Sink,
+    format: TraceFormat,
+    payload_bytes: usize,
+    backend: &'static str,
+}
+
+impl Tracer {
+    pub fn new(config: &TraceConfig, backend: &'static str) -> Tracer {
+        Tracer { sink: Sink::new(config.target.clone()), format: config.format, payload_bytes: config.payload_bytes, backend }
+    }
+
+    /// Writes the record of `call`, which started at `started` and ended with `outcome`.
+    pub fn record(&self, call: &Call, started: Stopwatch, outcome: Result<i64, Errno>, injected: bool) {
+        let dur_ns = started.elapsed_ns();
+        let mut name = [0u8; NAME_PREVIEW];
+        let mut small_payload = [0u8; STACK_PAYLOAD];
+        let mut big_payload = Vec::new();
+        let payload: &mut [u8] = if self.payload_bytes <= STACK_PAYLOAD {
+            &mut small_payload[..self.payload_bytes]
+        } else {
+            big_payload.resize(self.payload_bytes, 0);
+            &mut big_payload
+        };
+        let args = decode(call, outcome, Scratch { name: &mut name, payload });
+        // SAFETY: getpid and gettid cannot fail.
+        let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let record = Record { wall: started.wall, pid, tid, call: call.name(), backend: self.backend, args, outcome, dur_ns, injected };
+
+        // Worst case: every payload and name byte escaped to four characters.
+        let need = 1024 + 4 * (self.payload_bytes + NAME_PREVIEW);
+        let mut small_line = [0u8; STACK_LINE];
+        let mut big_line = Vec::new();
+        let buf: &mut [u8] = if need <= STACK_LINE {
+            &mut small_line
+        } else {
+            big_line.resize(need, 0);
+            &mut big_line
+        };
+        let mut line = Line::new(buf);
+        let _ = match self.format {
+            TraceFormat::Text => text::render(&mut line, &record),
+            TraceFormat::Jsonl => jsonl::render(&mut line, &record),
+        };
+        self.sink.write(line.finish(), pid);
+    }
+}

@@ -1,0 +1,111 @@
+//! The text format: one strace-like line per call.
+//!
+//! `2026-11-22T09:30:01.123456789Z 1234/1235 mq_send(3, "hello", 5, 1) = 0 <0.000002345>`
+
+use std::fmt::{self, Write};
+
+use super::decode::{Shown, Value};
+use super::line::c_escape;
+use super::names;
+use super::Record;
+
+pub fn render(out: &mut dyn Write, r: &Record<'_>) -> fmt::Result {
+    super::line::timestamp(out, r.wall)?;
+    write!(out, " {}/{} {}(", r.pid, r.tid, r.call)?;
+    for (i, f) in r.args.fields().enumerate() {
+        if i > 0 {
+            out.write_str(", ")?;
+        }
+        value(out, &f.value)?;
+    }
+    out.write_str(") = ")?;
+    match r.outcome {
+        Ok(v) => write!(out, "{v}")?,
+        Err(e) => {
+            out.write_str("-1 ")?;
+            names::errno(out, e)?;
+            out.write_str(" (")?;
+            names::errno_text(out, e)?;
+            out.write_char(')')?;
+        }
+    }
+    if r.injected {
+        out.write_str(" (injected)")?;
+    }
+    write!(out, " <{}.{:09}>", r.dur_ns / 1_000_000_000, r.dur_ns % 1_000_000_000)
+}
+
+fn shown(out: &mut dyn Write, s: &Shown<'_>) -> fmt::Result {
+    out.write_char('"')?;
+    c_escape(out, s.bytes)?;
+    out.write_char('"')?;
+    if !s.complete {
+        out.write_str("...")?;
+    }
+    Ok(())
+}
+
+fn value(out: &mut dyn Write, v: &Value<'_>) -> fmt::Result {
+    match v {
+        Value::Int(n) => write!(out, "{n}"),
+        Value::Ptr(0) => out.write_str("NULL"),
+        Value::Ptr(p) => write!(out, "{p:#x}"),
+        Value::Text(s) | Value::Payload(s) => shown(out, s),
+        Value::OpenFlags(f) => names::open_flags(out, *f),
+        Value::MsggetFlags(f) => names::msgget_flags(out, *f),
+        Value::MsgFlags(f) => names::msg_flags(out, *f),
+        Value::MsgctlCmd(c) => names::msgctl_cmd(out, *c),
+        Value::Mode(m) => names::mode(out, *m),
+        Value::Key(k) => names::key(out, *k),
+        Value::Attr(a) => {
+            out.write_str("{mq_flags=")?;
+            if a.mq_flags == libc::c_long::from(libc::O_NONBLOCK) {
+                out.write_str("O_NONBLOCK")?;
+            } else {
+                write!(out, "{}", a.mq_flags)?;
+            }
+            write!(out, ", mq_maxmsg={}, mq_msgsize={}, mq_curmsgs={}}}", a.mq_maxmsg, a.mq_msgsize, a.mq_curmsgs)
+        }
+        Value::Timespec(t) => write!(out, "{{tv_sec={}, tv_nsec={}}}", t.tv_sec, t.tv_nsec),
+        Value::Sigevent(s) => {
+            out.write_str("{sigev_notify=")?;
+            names::sigev_notify(out, s.notify)?;
+            match s.notify {
+                libc::SIGEV_SIGNAL => {
+                    out.write_str(", sigev_signo=")?;
+                    names::signal(out, s.signo)?;
+                    write!(out, ", sigev_value={:#x}}}", s.value)
+                }
+                libc::SIGEV_THREAD => write!(
+                    out,
+                    ", sigev_notify_function={:#x}, sigev_notify_attributes={:#x}, sigev_value={:#x}}}",
+                    s.function, s.attributes, s.value
+                ),
+                _ => out.write_char('}'),
+            }
+        }
+        Value::Msqid(d) => {
+            let p = &d.msg_perm;
+            out.write_str("{msg_perm={key=")?;
+            names::key(out, p.__key)?;
+            write!(out, ", uid={}, gid={}, cuid={}, cgid={}, mode=", p.uid, p.gid, p.cuid, p.cgid)?;
+            names::mode(out, u32::from(p.mode) & 0o777)?;
+            write!(
+                out,
+                ", seq={}}}, msg_stime={}, msg_rtime={}, msg_ctime={}, msg_cbytes={}, msg_qnum={}, msg_qbytes={}, msg_lspid={}, msg_lrpid={}}}",
+                p.__seq, d.msg_stime, d.msg_rtime, d.msg_ctime, d.__msg_cbytes, d.msg_qnum, d.msg_qbytes, d.msg_lspid, d.msg_lrpid
+            )
+        }
+        Value::MsgInfo(i) => write!(
+            out,
+            "{{msgpool={}, msgmap={}, msgmax={}, msgmnb={}, msgmni={}, msgssz={}, msgtql={}, msgseg={}}}",
+            i.msgpool, i.msgmap, i.msgmax, i.msgmnb, i.msgmni, i.msgssz, i.msgtql, i.msgseg
+        ),
+        Value::Out(n) => write!(out, "[{n}]"),
+        Value::MsgBuf { mtype, text } => {
+            write!(out, "{{mtype={mtype}, mtext=")?;
+            shown(out, text)?;
+            out.write_char('}')
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Reading the calling program's memory when it may be invalid.
+//!
+//! The tracer decodes arguments after the call. When the call succeeded, the memory it used
+//! was valid and is read directly; when it failed, a pointer may be bad (the kernel would have
+//! said EFAULT, or failed before touching it), so it is read with `process_vm_readv` on our
+//! own process, which reports a bad address instead of faulting.
+
+use std::mem::MaybeUninit;
+
+/// Whether the memory behind a call's pointers is known to be readable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// The call succeeded, so the memory it read or wrote was valid.
+    Valid,
+    /// It may not be: read defensively.
+    Unknown,
+}
+
+/// Copies `dst.len()` bytes from `src` into `dst`; false when any of it is unreadable.
+pub fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
+    if dst.is_empty() {
+        return true;
+    }
+    if src.is_null() {
+        return false;
+    }
+    if trust == Trust::Valid {
+        // SAFETY: the call that just returned successfully accessed these bytes, and the caller
+        // keeps them alive for the duration of the call we are tracing.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
+        return true;
+    }
+    let local = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: dst.len() };
+    let remote = libc::iovec { iov_base: src as *mut libc::c_void, iov_len: dst.len() };
+    // SAFETY: both iovecs describe valid ranges of the right length in their address spaces;
+    // the kernel checks the remote one and reports EFAULT rather than faulting.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == dst.len() as isize
+}
+
+/// Reads a `T` (plain old data) from `src`.
+pub fn read_struct<T: Copy>(src: *const T, trust: Trust) -> Option<T> {
+    let mut value = MaybeUninit::<T>::uninit();
+    // SAFETY: the slice covers exactly the storage of `value`.
+    let dst = unsafe { std::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>()) };
+    if read_bytes(src.cast(), dst, trust) {
+        // SAFETY: every byte was written, and T is plain data valid for any bit pattern
+        // (only libc C structs and integers are read this way).
+        Some(unsafe { value.assume_init() })
+    } else {
+        None
+    }
+}
+
+/// Reads a NUL-terminated string of at most `out.len()` bytes into `out`.
+/// Returns the bytes read (without the NUL) and whether the whole string fit, or None when the
+/// first byte is unreadable.
+pub fn read_cstr(src: *const u8, out: &mut [u8], trust: Trust) -> Option<(usize, bool)> {
+    let mut len = 0;
+    while len < out.len() {
+        // Read up to the end of the current page so a string ending just before an unmapped
+        // page is still read.
+        let addr = src as usize + len;
+        let page_left = 4096 - (addr % 4096);
+        let chunk = page_left.min(out.len() - len);
+        if !read_bytes(addr as *const u8, &mut out[len..len + chunk], trust) {
+            return if len == 0 { None } else { Some((len, false)) };
+        }
+        if let Some(nul) = out[len..len + chunk].iter().position(|&b| b == 0) {
+            return Some((len + nul, true));
+        }
+        len += chunk;
+    }
+    Some((len, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_valid_and_rejects_invalid_memory() {
+        let data = *b"hello\0world";
+        let mut out = [0u8; 5];
+        assert!(read_bytes(data.as_ptr(), &mut out, Trust::Unknown));
+        assert_eq!(&out, b"hello");
+        assert!(!read_bytes(8 as *const u8, &mut out, Trust::Unknown));
+        assert!(!read_bytes(std::ptr::null(), &mut out, Trust::Unknown));
+        let mut s = [0u8; 64];
+        assert_eq!(read_cstr(data.as_ptr(), &mut s, Trust::Unknown), Some((5, true)));
+        assert_eq!(read_cstr(16 as *const u8, &mut s, Trust::Unknown), None);
+        assert_eq!(read_struct(&42u64 as *const u64, Trust::Unknown), Some(42));
+    }
+}
