@@ -47,3 +47,20 @@ unsafe fn invoke(b: &dyn Backend, call: &Call) -> Result<i64> {
         })
     }
 }
+
+/// `close`, `dup2` and `dup3` on a descriptor that may be an emulated queue's: the emulation
+/// forgets it (and runs what the kernel runs when a queue descriptor closes). None when the
+/// descriptor is not emulated, so the real function proceeds alone.
+pub fn close_if_emulated(fd: libc::c_int) -> Option<Result<libc::c_int>> {
+    if !crate::emu::posix::fdtable::any() {
+        return None;
+    }
+    init::emulation()?.close_emulated(fd)
+}
+
+/// Records that `new` now refers to what `old` refers to (after a successful `dup2`/`dup3`).
+pub fn note_duplicate(old: libc::c_int, new: libc::c_int) {
+    if let Some(d) = crate::emu::posix::fdtable::get(old) {
+        crate::emu::posix::fdtable::insert(new, d);
+    }
+}

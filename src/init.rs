@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use crate::backend::kernel::KernelBackend;
 use crate::backend::Backend;
 use crate::config::{self, BackendKind, Config};
+use crate::emu::EmulatedBackend;
 use crate::trace::Tracer;
 
 /// What every call needs: the configuration, the backend and the tracer (if tracing).
@@ -19,6 +20,7 @@ pub struct State {
 
 static STATE: OnceLock<State> = OnceLock::new();
 static KERNEL: KernelBackend = KernelBackend;
+static EMULATED: OnceLock<EmulatedBackend> = OnceLock::new();
 
 /// Set by the library constructor; lets `mqshim_version` callers and tests see that the
 /// constructor ran, and nothing else (the constructor must stay trivial).
@@ -36,15 +38,14 @@ pub fn state() -> &'static State {
         config::report(&problems);
         let backend: &'static dyn Backend = match config.backend {
             BackendKind::Kernel => &KERNEL,
-            BackendKind::Emulate => {
-                config::report(&[config::ConfigProblem {
-                    variable: "MQSHIM_BACKEND",
-                    message: "the emulation is not available in this build; using 'kernel'".to_string(),
-                }]);
-                &KERNEL
-            }
+            BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
         State { config, backend, tracer }
     })
+}
+
+/// The emulation backend, if this process uses it.
+pub fn emulation() -> Option<&'static EmulatedBackend> {
+    EMULATED.get()
 }

@@ -14,6 +14,7 @@
 //! - [`call`]: one call's name and raw arguments, shared by tracing and policy.
 //! - [`dispatch`]: one function per exported call: runs policy, the backend and tracing.
 //! - [`backend`]: the backend seam and the kernel pass-through.
+//! - [`emu`]: the userspace emulation (shared memory under `MQSHIM_DIR`).
 //! - [`trace`]: trace records, their text and JSON-lines formats, and the sink.
 //! - [`usermem`]: reading caller memory that may be invalid, without crashing.
 //! - [`init`]: lazy, idempotent process-wide state.
@@ -22,6 +23,7 @@ pub mod backend;
 pub mod call;
 pub mod config;
 pub mod dispatch;
+pub mod emu;
 pub mod errno;
 pub mod ffi;
 pub mod init;

@@ -5,6 +5,7 @@
 //! said EFAULT, or failed before touching it), so it is read with `process_vm_readv` on our
 //! own process, which reports a bad address instead of faulting.
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 /// Whether the memory behind a call's pointers is known to be readable.
@@ -91,4 +92,80 @@ mod tests {
         assert_eq!(read_cstr(16 as *const u8, &mut s, Trust::Unknown), None);
         assert_eq!(read_struct(&42u64 as *const u64, Trust::Unknown), Some(42));
     }
+}
+
+/// Pages recently found readable / writable by this thread (page number + 1; 0 = empty), so a
+/// program that calls with the same buffers pays the check once, not on every call.
+const PAGE_CACHE: usize = 16;
+
+thread_local! {
+    static READABLE: [Cell<usize>; PAGE_CACHE] = const { [const { Cell::new(0) }; PAGE_CACHE] };
+    static WRITABLE: [Cell<usize>; PAGE_CACHE] = const { [const { Cell::new(0) }; PAGE_CACHE] };
+}
+
+fn probe_pages(ptr: usize, len: usize, cache: &'static std::thread::LocalKey<[Cell<usize>; PAGE_CACHE]>, check: impl Fn(usize) -> bool) -> bool {
+    if len == 0 {
+        return true;
+    }
+    if ptr == 0 {
+        return false;
+    }
+    let Some(end) = ptr.checked_add(len - 1) else { return false };
+    let (first, last) = (ptr >> 12, end >> 12);
+    cache.with(|c| {
+        (first..=last).all(|page| {
+            let entry = &c[page % PAGE_CACHE];
+            if entry.get() == page + 1 {
+                return true;
+            }
+            let ok = check(page << 12);
+            if ok {
+                entry.set(page + 1);
+            }
+            ok
+        })
+    })
+}
+
+/// Whether `len` bytes at `ptr` can be read without faulting.
+pub fn probe_read(ptr: *const u8, len: usize) -> bool {
+    probe_pages(ptr as usize, len, &READABLE, |page| {
+        let mut byte = 0u8;
+        read_bytes(page as *const u8, std::slice::from_mut(&mut byte), Trust::Unknown)
+    })
+}
+
+/// Whether `len` bytes at `ptr` can be written without faulting (each page is probed by writing
+/// back one byte it already holds).
+pub fn probe_write(ptr: *mut u8, len: usize) -> bool {
+    probe_pages(ptr as usize, len, &WRITABLE, |page| {
+        let mut byte = 0u8;
+        if !read_bytes(page as *const u8, std::slice::from_mut(&mut byte), Trust::Unknown) {
+            return false;
+        }
+        let local = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
+        let remote = libc::iovec { iov_base: page as *mut libc::c_void, iov_len: 1 };
+        // SAFETY: both iovecs describe one valid byte in their address spaces; the kernel checks
+        // the remote one and writes back the value just read.
+        unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) == 1 }
+    })
+}
+
+/// Reads a `T` from the caller's `src`, or None when it is not readable (EFAULT).
+pub fn checked_read<T: Copy>(src: *const T) -> Option<T> {
+    if !probe_read(src.cast(), std::mem::size_of::<T>()) {
+        return None;
+    }
+    // SAFETY: the bytes were just found readable; T is plain C data valid for any bit pattern.
+    Some(unsafe { std::ptr::read_unaligned(src) })
+}
+
+/// Writes `value` to the caller's `dst`, or false when it is not writable (EFAULT).
+pub fn checked_write<T: Copy>(dst: *mut T, value: &T) -> bool {
+    if !probe_write(dst.cast(), std::mem::size_of::<T>()) {
+        return false;
+    }
+    // SAFETY: the bytes were just found writable.
+    unsafe { std::ptr::write_unaligned(dst, *value) };
+    true
 }

@@ -39,3 +39,4 @@ macro_rules! same_signature_as_libc {
 pub mod api;
 pub mod mqueue;
 pub mod msg;
+pub mod unistd;

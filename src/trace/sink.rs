@@ -5,10 +5,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::config::TraceTarget;
 
-/// Lowest descriptor number used for a trace file, so that a program that closes or reuses its
-/// own low descriptors does not disturb it.
-const TRACE_FD_FLOOR: libc::c_int = 100;
-
 /// A trace destination.
 pub struct Sink {
     target: TraceTarget,
@@ -106,22 +102,15 @@ fn expand(path: &[u8], pid: libc::pid_t) -> Vec<u8> {
     out
 }
 
-/// Opens `path` (NUL-terminated) for appending, close-on-exec, at a descriptor ≥ TRACE_FD_FLOOR.
+/// Opens `path` (NUL-terminated) for appending, close-on-exec, at a high descriptor (see
+/// `emu::namespace::move_high`), so the program's own descriptors are numbered as without mqshim.
 fn open_append(path: &[u8]) -> Option<libc::c_int> {
     // SAFETY: path is NUL-terminated.
     let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC, 0o644) };
     if fd < 0 {
         return None;
     }
-    // SAFETY: fd is valid; F_DUPFD_CLOEXEC returns a new descriptor or -1.
-    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, TRACE_FD_FLOOR) };
-    if high >= 0 {
-        // SAFETY: fd was opened above and is not shared.
-        unsafe { crate::real::close(fd) };
-        Some(high)
-    } else {
-        Some(fd)
-    }
+    Some(crate::emu::namespace::move_high(fd))
 }
 
 #[cfg(test)]

@@ -1,0 +1,117 @@
+//! Who is calling: the credentials and capabilities the kernel would check.
+
+/// Capabilities mqshim's checks care about (bit numbers from `<linux/capability.h>`).
+pub mod cap {
+    pub const DAC_OVERRIDE: u32 = 1;
+    pub const DAC_READ_SEARCH: u32 = 2;
+    pub const FOWNER: u32 = 3;
+    pub const KILL: u32 = 5;
+    pub const IPC_OWNER: u32 = 15;
+    pub const SYS_ADMIN: u32 = 21;
+    pub const SYS_RESOURCE: u32 = 24;
+}
+
+/// The calling thread's credentials, read fresh (they can change at any time).
+#[derive(Clone, Debug)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub fsgid: u32,
+    pub groups: Vec<u32>,
+    /// Effective capability set.
+    pub caps: u64,
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+impl Creds {
+    pub fn current() -> Creds {
+        // SAFETY: these calls only read the caller's credentials; setfsuid(-1)/setfsgid(-1) change
+        // nothing (invalid id) and return the current fsuid/fsgid.
+        let (uid, euid, fsuid, gid, egid, fsgid) = unsafe {
+            (
+                libc::getuid(),
+                libc::geteuid(),
+                libc::setfsuid(u32::MAX) as u32,
+                libc::getgid(),
+                libc::getegid(),
+                libc::setfsgid(u32::MAX) as u32,
+            )
+        };
+        let mut groups = vec![0u32; 64];
+        loop {
+            // SAFETY: the buffer holds groups.len() entries.
+            let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+            if n >= 0 {
+                groups.truncate(n as usize);
+                break;
+            }
+            if groups.len() >= 65536 {
+                groups.clear();
+                break;
+            }
+            let len = groups.len() * 4;
+            groups.resize(len, 0);
+        }
+        let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: capget with a v3 header writes two CapData records.
+        let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
+        let caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
+        Creds { uid, euid, fsuid, gid, egid, fsgid, groups, caps }
+    }
+
+    pub fn has(&self, capability: u32) -> bool {
+        self.caps & (1u64 << capability) != 0
+    }
+
+    /// Whether `gid` is the caller's filesystem group or a supplementary group.
+    pub fn in_group_fs(&self, gid: u32) -> bool {
+        self.fsgid == gid || self.groups.contains(&gid)
+    }
+
+    /// Whether `gid` is the caller's effective group or a supplementary group (SysV checks).
+    pub fn in_group_effective(&self, gid: u32) -> bool {
+        self.egid == gid || self.groups.contains(&gid)
+    }
+}
+
+/// Read and write permission bits (4 and 2) a file `mode` grants `creds` for an object owned by
+/// `uid:gid`, the way `generic_permission` picks the class: owner, else group, else other.
+pub fn class_bits(mode: u32, uid: u32, gid: u32, creds: &Creds) -> u32 {
+    if creds.fsuid == uid {
+        (mode >> 6) & 7
+    } else if creds.in_group_fs(gid) {
+        (mode >> 3) & 7
+    } else {
+        mode & 7
+    }
+}
+
+/// `inode_permission` for a regular file: `want` is 4 (read), 2 (write) or both.
+pub fn may_access(mode: u32, uid: u32, gid: u32, want: u32, creds: &Creds) -> bool {
+    if class_bits(mode, uid, gid, creds) & want == want {
+        return true;
+    }
+    if creds.has(cap::DAC_OVERRIDE) {
+        return true;
+    }
+    want == 4 && creds.has(cap::DAC_READ_SEARCH)
+}

@@ -1,0 +1,190 @@
+//! The emulation's namespace: the `MQSHIM_DIR` directory tree, the equivalent of an IPC
+//! namespace. Tests and containers isolate themselves by pointing `MQSHIM_DIR` elsewhere.
+//!
+//! ```text
+//! $MQSHIM_DIR/            1777 (shared, sticky), like the kernel's mqueue root
+//!   posix/                1777: one directory per queue name
+//!     <name>/             owned by the creator
+//!       data              the segment (mode: rw for every class the queue grants any access)
+//!       fifo              the descriptor programs hold (same mode); its readiness is the queue's
+//!       meta              0444: owner, mode, attributes and charge, readable by anyone
+//!   posix.lock            flock: shared to open, exclusive to create, unlink or destroy
+//!   posix-dead/           0777: unlinked queues that are still open, until their last close
+//!   posix-tmp/            1777: queues being built, renamed into posix/ once complete
+//! ```
+//!
+//! Directories are created with `mkdirat` relative to an `O_NOFOLLOW` descriptor of their
+//! parent and checked after opening (a directory, not a link, owned by root or the caller, and
+//! sticky when world-writable), so a planted symlink cannot redirect the emulation.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+
+use crate::errno::{Errno, Result};
+
+/// Lowest descriptor number mqshim uses for its own long-lived descriptors, so that the
+/// program's descriptors are numbered as they would be without mqshim (an emulated queue's
+/// descriptor is the lowest free one, like the kernel's).
+pub const PRIVATE_FD_FLOOR: c_int = 200;
+
+/// Moves `fd` to a descriptor ≥ PRIVATE_FD_FLOOR (close-on-exec), if the limit allows.
+pub fn move_high(fd: c_int) -> c_int {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1; fd is ours.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, PRIVATE_FD_FLOOR) };
+    if high < 0 {
+        return fd;
+    }
+    // SAFETY: fd is ours and now duplicated.
+    unsafe { crate::real::close(fd) };
+    high
+}
+
+/// An open namespace.
+pub struct Namespace {
+    pub root: Vec<u8>,
+    pub posix: c_int,
+    pub dead: c_int,
+    pub tmp: c_int,
+    lock: c_int,
+}
+
+fn cstr(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| Errno::EINVAL)
+}
+
+/// Opens directory `name` under `parent` (or the absolute path when `parent` is AT_FDCWD),
+/// creating it with `mode` if missing, and checks it is safe to use.
+fn open_dir(parent: c_int, name: &[u8], mode: u32) -> Result<c_int> {
+    let c = cstr(name)?;
+    // SAFETY: c is NUL-terminated; mkdirat/fchmodat only act on that name under parent.
+    unsafe {
+        if libc::mkdirat(parent, c.as_ptr(), 0o700) == 0 {
+            // Set the exact mode (mkdir is subject to the umask, and 0700 kept it private
+            // until now).
+            libc::fchmodat(parent, c.as_ptr(), mode, 0);
+        } else if crate::errno::current() != libc::EEXIST {
+            return Err(Errno::last());
+        }
+    }
+    // SAFETY: as above; O_NOFOLLOW|O_DIRECTORY refuses links and non-directories.
+    let fd = unsafe { libc::openat(parent, c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: valid fd and out-pointer.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        let e = Errno::last();
+        // SAFETY: fd was opened above.
+        unsafe { crate::real::close(fd) };
+        return Err(e);
+    }
+    // SAFETY: fstat succeeded.
+    let st = unsafe { st.assume_init() };
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let world_writable = st.st_mode & 0o002 != 0;
+    let sticky = st.st_mode & libc::S_ISVTX != 0;
+    let trusted_owner = st.st_uid == 0 || st.st_uid == me;
+    if !trusted_owner || (world_writable && !sticky && mode & libc::S_ISVTX != 0) {
+        // SAFETY: fd was opened above.
+        unsafe { crate::real::close(fd) };
+        return Err(Errno::EACCES);
+    }
+    Ok(fd)
+}
+
+impl Namespace {
+    /// Opens (creating as needed) the namespace at `root`, an absolute path.
+    pub fn open(root: &[u8]) -> Result<Namespace> {
+        let root_fd = open_root(root)?;
+        let result = (|| {
+            let posix = move_high(open_dir(root_fd, b"posix", 0o1777)?);
+            let dead = move_high(open_dir(root_fd, b"posix-dead", 0o777)?);
+            let tmp = move_high(open_dir(root_fd, b"posix-tmp", 0o1777)?);
+            let c = cstr(b"posix.lock")?;
+            // SAFETY: c is NUL-terminated; O_NOFOLLOW refuses a planted link.
+            let lock = unsafe { libc::openat(root_fd, c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666) };
+            if lock < 0 {
+                return Err(Errno::last());
+            }
+            // The lock file must be usable by every user of the namespace.
+            // SAFETY: lock is a valid fd.
+            unsafe { libc::fchmod(lock, 0o666) };
+            let lock = move_high(lock);
+            Ok(Namespace { root: root.to_vec(), posix, dead, tmp, lock })
+        })();
+        // SAFETY: root_fd was opened by open_root.
+        unsafe { crate::real::close(root_fd) };
+        result
+    }
+
+    /// Holds the namespace lock shared (opening a queue) or exclusive (creating, unlinking,
+    /// destroying) until dropped.
+    pub fn lock(&self, exclusive: bool) -> Result<NamespaceLock<'_>> {
+        let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+        loop {
+            // SAFETY: self.lock is an open fd.
+            if unsafe { libc::flock(self.lock, op) } == 0 {
+                return Ok(NamespaceLock { ns: self });
+            }
+            if crate::errno::current() != libc::EINTR {
+                return Err(Errno::last());
+            }
+        }
+    }
+}
+
+/// The namespace lock, released on drop.
+pub struct NamespaceLock<'a> {
+    ns: &'a Namespace,
+}
+
+impl Drop for NamespaceLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the lock fd is open.
+        unsafe { libc::flock(self.ns.lock, libc::LOCK_UN) };
+    }
+}
+
+/// Opens the root directory, creating missing components (the last one 1777, sticky).
+fn open_root(root: &[u8]) -> Result<c_int> {
+    if root.first() != Some(&b'/') {
+        return Err(Errno::EINVAL);
+    }
+    let c = cstr(b"/")?;
+    // SAFETY: NUL-terminated path.
+    let mut fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let parts: Vec<&[u8]> = root.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let next = if last {
+            open_dir(fd, part, 0o1777)
+        } else {
+            let c = cstr(part)?;
+            // Intermediate components are followed as the user wrote them (they may be links,
+            // e.g. /dev/shm); only the namespace itself must be a real directory.
+            // SAFETY: NUL-terminated name under an open directory.
+            unsafe {
+                if libc::mkdirat(fd, c.as_ptr(), 0o755) != 0 && crate::errno::current() != libc::EEXIST {
+                    let e = Errno::last();
+                    crate::real::close(fd);
+                    return Err(e);
+                }
+                let n = libc::openat(fd, c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
+                if n < 0 {
+                    Err(Errno::last())
+                } else {
+                    Ok(n)
+                }
+            }
+        };
+        // SAFETY: fd is open.
+        unsafe { crate::real::close(fd) };
+        fd = next?;
+    }
+    Ok(fd)
+}

@@ -1,0 +1,189 @@
+//! This process's emulated descriptors: fd number → open description.
+//!
+//! An emulated `mqd_t` is a real descriptor (of the queue's FIFO), so it never collides with
+//! other descriptors, counts against RLIMIT_NOFILE and closes on exec. What the kernel keeps
+//! per open description — the access mode and O_NONBLOCK — lives here and in the FIFO's own file
+//! status flags, which `fork` and `dup` share exactly as the kernel shares a description.
+//!
+//! One spin lock guards the table; `pthread_atfork` handlers hold it across `fork` so a child
+//! never inherits it locked (socket_wrapper's rule: every process-local lock in one list —
+//! this is the emulation's only one).
+
+use std::cell::UnsafeCell;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Once};
+
+use super::queue::Queue;
+
+/// A queue mapped into this process.
+pub struct QueueHandle {
+    pub queue: Queue,
+    /// The queue's name (without the slash), as opened.
+    pub name: Vec<u8>,
+    /// Identity of the queue's directory, to tell whether the name still refers to it.
+    pub dir_id: (u64, u64),
+    /// Identity of the FIFO, to recognise a `dup`ed descriptor.
+    pub fifo_id: (u64, u64),
+}
+
+/// An open description of an emulated queue, as the kernel's `struct file`.
+pub struct Description {
+    pub queue: Arc<QueueHandle>,
+    pub read: bool,
+    pub write: bool,
+    /// O_NONBLOCK as last read from the FIFO's status flags, valid while the queue's
+    /// `attr_generation` equals `cached_generation`.
+    cached_nonblock: AtomicBool,
+    cached_generation: AtomicU32,
+}
+
+impl Description {
+    pub fn new(queue: Arc<QueueHandle>, read: bool, write: bool, nonblock: bool) -> Description {
+        let generation = queue.queue.header().attr_generation.load(Ordering::Acquire);
+        Description { queue, read, write, cached_nonblock: AtomicBool::new(nonblock), cached_generation: AtomicU32::new(generation) }
+    }
+
+    /// Whether this description has O_NONBLOCK (read from the kernel only after an
+    /// `mq_setattr` somewhere on this queue).
+    pub fn nonblock(&self, fd: c_int) -> bool {
+        let generation = self.queue.queue.header().attr_generation.load(Ordering::Acquire);
+        if self.cached_generation.load(Ordering::Acquire) != generation {
+            // SAFETY: F_GETFL on a descriptor; a failure reads as "blocking".
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            self.cached_nonblock.store(flags >= 0 && flags & libc::O_NONBLOCK != 0, Ordering::Release);
+            self.cached_generation.store(generation, Ordering::Release);
+        }
+        self.cached_nonblock.load(Ordering::Acquire)
+    }
+
+    /// Records O_NONBLOCK after `mq_setattr` changed it through `fd`.
+    pub fn set_cached_nonblock(&self, nonblock: bool, generation: u32) {
+        self.cached_nonblock.store(nonblock, Ordering::Release);
+        self.cached_generation.store(generation, Ordering::Release);
+    }
+}
+
+struct Table {
+    busy: AtomicBool,
+    entries: UnsafeCell<Vec<Option<Arc<Description>>>>,
+}
+
+// SAFETY: `entries` is only touched while `busy` is held (see `with`).
+unsafe impl Sync for Table {}
+
+static TABLE: Table = Table { busy: AtomicBool::new(false), entries: UnsafeCell::new(Vec::new()) };
+/// Set once any emulated descriptor exists, so `close()` of other descriptors stays free.
+static ANY: AtomicBool = AtomicBool::new(false);
+static ATFORK: Once = Once::new();
+
+fn acquire() {
+    while TABLE.busy.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        std::hint::spin_loop();
+        std::thread::yield_now();
+    }
+}
+
+fn release() {
+    TABLE.busy.store(false, Ordering::Release);
+}
+
+extern "C" fn before_fork() {
+    acquire();
+}
+
+extern "C" fn after_fork() {
+    release();
+}
+
+fn with<R>(f: impl FnOnce(&mut Vec<Option<Arc<Description>>>) -> R) -> R {
+    acquire();
+    // SAFETY: `busy` is held, so this is the only reference to the entries.
+    let r = f(unsafe { &mut *TABLE.entries.get() });
+    release();
+    r
+}
+
+/// Whether this process has ever had an emulated descriptor.
+pub fn any() -> bool {
+    ANY.load(Ordering::Relaxed)
+}
+
+/// Records `fd` as referring to `d`.
+pub fn insert(fd: c_int, d: Arc<Description>) {
+    ATFORK.call_once(|| {
+        // SAFETY: registers plain extern "C" handlers with no preconditions.
+        unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+    });
+    ANY.store(true, Ordering::Relaxed);
+    let Ok(i) = usize::try_from(fd) else { return };
+    with(|e| {
+        if e.len() <= i {
+            e.resize(i + 1, None);
+        }
+        e[i] = Some(d);
+    });
+}
+
+/// The description `fd` refers to, if it is an emulated descriptor.
+pub fn get(fd: c_int) -> Option<Arc<Description>> {
+    let i = usize::try_from(fd).ok()?;
+    with(|e| e.get(i).cloned().flatten())
+}
+
+/// Forgets `fd`, returning what it referred to.
+pub fn remove(fd: c_int) -> Option<Arc<Description>> {
+    let i = usize::try_from(fd).ok()?;
+    if !any() {
+        return None;
+    }
+    with(|e| e.get_mut(i).and_then(Option::take))
+}
+
+/// Every (fd, description) pair, for finding what an unknown descriptor duplicates.
+pub fn snapshot() -> Vec<(c_int, Arc<Description>)> {
+    with(|e| e.iter().enumerate().filter_map(|(i, d)| d.clone().map(|d| (i as c_int, d))).collect())
+}
+
+/// Identity (device, inode) of an open descriptor, and whether it is a FIFO.
+pub fn identity(fd: c_int) -> Option<((u64, u64), bool)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: valid out-pointer; fstat validates fd.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded.
+    let st = unsafe { st.assume_init() };
+    Some(((st.st_dev, st.st_ino), st.st_mode & libc::S_IFMT == libc::S_IFIFO))
+}
+
+/// The description of `fd`, including a descriptor made by `dup`/`fcntl(F_DUPFD)` of an emulated
+/// one (found by comparing open file descriptions with `kcmp`) — which is then remembered.
+pub fn resolve(fd: c_int) -> Option<Arc<Description>> {
+    if let Some(d) = get(fd) {
+        return Some(d);
+    }
+    if !any() {
+        return None;
+    }
+    let (id, is_fifo) = identity(fd)?;
+    if !is_fifo {
+        return None;
+    }
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    let candidates: Vec<_> = snapshot().into_iter().filter(|(_, d)| d.queue.fifo_id == id).collect();
+    const KCMP_FILE: c_int = 0;
+    let mut kcmp_unavailable = false;
+    let same = candidates.iter().find(|(other, _)| {
+        // SAFETY: kcmp compares two of our own descriptors; no memory is passed.
+        let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, fd, *other) };
+        kcmp_unavailable |= r < 0;
+        r == 0
+    });
+    // Without kcmp (seccomp, old kernel), a FIFO of an open queue is taken to be a duplicate of
+    // the first descriptor of that queue.
+    let found = same.or(if kcmp_unavailable { candidates.first() } else { None }).map(|(_, d)| d.clone())?;
+    insert(fd, found.clone());
+    Some(found)
+}

@@ -1,0 +1,221 @@
+//! POSIX message queues in userspace: `mq_open` … `mq_notify` with the kernel's semantics
+//! (`ipc/mqueue.c`), on segments in the `MQSHIM_DIR` namespace.
+//!
+//! - [`queue`]: the shared data structure (messages, priorities, waiters, repair).
+//! - [`fdtable`]: this process's descriptors and their open descriptions.
+//! - [`wait`]: blocking — adaptive spinning, then futex sleep with the mq restart rules.
+//! - [`notify`]: `mq_notify` registrations and their delivery.
+//! - [`store`]: queue names, creation, lookup, unlink and destruction in the namespace.
+
+pub mod fdtable;
+pub mod notify;
+pub mod queue;
+pub mod store;
+pub mod wait;
+
+use std::os::raw::{c_char, c_int, c_uint};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use libc::{mode_t, mq_attr, sigevent, timespec};
+
+use super::shm::futex::Restart;
+use super::shm::layout::waiter_state;
+use crate::errno::{Errno, Result};
+use crate::usermem::{checked_read, checked_write, probe_read};
+use fdtable::Description;
+use queue::{Message, Sent};
+
+/// The POSIX half of the emulation, bound to one namespace.
+pub struct PosixEmulation {
+    store: store::Store,
+}
+
+/// Reads and validates an absolute timeout the way `prepare_timeout` does: EFAULT for an
+/// unreadable one, EINVAL unless `tv_sec >= 0` and `0 <= tv_nsec < 1e9`. `None`: no timeout.
+fn read_timeout(timeout: Option<*const timespec>) -> Result<Option<timespec>> {
+    match timeout {
+        None => Ok(None),
+        Some(p) if p.is_null() => Ok(None),
+        Some(p) => {
+            let ts = checked_read(p).ok_or(Errno::EFAULT)?;
+            if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+                return Err(Errno::EINVAL);
+            }
+            Ok(Some(ts))
+        }
+    }
+}
+
+impl PosixEmulation {
+    pub fn new(root: &[u8]) -> Result<PosixEmulation> {
+        Ok(PosixEmulation { store: store::Store::at(root)? })
+    }
+
+    pub fn store(&self) -> &store::Store {
+        &self.store
+    }
+
+    /// `mq_open`: `mode` and `attr` are used only with `O_CREAT`.
+    pub fn open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *const mq_attr) -> Result<c_int> {
+        // The kernel copies the attributes in before anything else (EFAULT).
+        let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() {
+            Some(checked_read(attr).ok_or(Errno::EFAULT)?)
+        } else {
+            None
+        };
+        let name = store::QueueName::read(name)?;
+        self.store.open_queue(&name, oflag, mode, attr.as_ref())
+    }
+
+    /// `mq_unlink`.
+    pub fn unlink(&self, name: *const c_char) -> Result<c_int> {
+        let name = store::QueueName::read(name)?;
+        self.store.unlink(&name)?;
+        Ok(0)
+    }
+
+    /// Closes an emulated descriptor (from `mq_close` or `close`): drops the caller's
+    /// notification registration, closes the FIFO, and destroys the queue if this was the last
+    /// descriptor of an unlinked queue.
+    pub fn close(&self, fd: c_int, d: Arc<Description>) -> Result<c_int> {
+        notify::drop_if_owner(&d.queue.queue);
+        // SAFETY: fd is the caller's descriptor, being closed at its request.
+        let rc = unsafe { crate::real::close(fd) };
+        if rc != 0 {
+            return Err(Errno::last());
+        }
+        self.store.after_close(&d.queue);
+        Ok(0)
+    }
+
+    /// `mq_send` / `mq_timedsend`, in the kernel's order of checks.
+    pub fn send(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
+        let deadline = read_timeout(timeout)?;
+        if prio >= super::limits::MQ_PRIO_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        if !d.write {
+            return Err(Errno::EBADF);
+        }
+        let q = &d.queue.queue;
+        if len as u64 > q.header().msgsize {
+            return Err(Errno::EMSGSIZE);
+        }
+        if !probe_read(msg.cast(), len) {
+            return Err(Errno::EFAULT);
+        }
+        wait::note_cpu(&q.header().last_send_cpu);
+        let m = Message { ptr: msg.cast(), len, prio };
+        let mut locked = q.lock()?;
+        match locked.send(&m)? {
+            Sent::Done => Ok(0),
+            Sent::DoneNotify(reg) => {
+                drop(locked);
+                notify::deliver(&reg);
+                Ok(0)
+            }
+            Sent::Full => {
+                if d.nonblock(fd) {
+                    return Err(Errno::EAGAIN);
+                }
+                let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::SENDING);
+                let w = locked.register(waiter_state::SENDING, Some(&m), prio)?;
+                drop(locked);
+                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, std::ptr::null_mut(), &q.header().last_recv_cpu)?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// `mq_receive` / `mq_timedreceive`, in the kernel's order of checks.
+    pub fn receive(&self, fd: c_int, buf: *mut c_char, len: usize, prio_out: *mut c_uint, timeout: Option<*const timespec>) -> Result<isize> {
+        let deadline = read_timeout(timeout)?;
+        let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        if !d.read {
+            return Err(Errno::EBADF);
+        }
+        let q = &d.queue.queue;
+        if (len as u64) < q.header().msgsize {
+            return Err(Errno::EMSGSIZE);
+        }
+        wait::note_cpu(&q.header().last_recv_cpu);
+        let mut locked = q.lock()?;
+        let got = match locked.receive(buf.cast()) {
+            Some(got) => {
+                drop(locked);
+                got
+            }
+            None => {
+                if d.nonblock(fd) {
+                    return Err(Errno::EAGAIN);
+                }
+                let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::RECEIVING);
+                let w = locked.register(waiter_state::RECEIVING, None, prio)?;
+                drop(locked);
+                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, buf.cast(), &q.header().last_send_cpu)?.ok_or(Errno::EIO)?
+            }
+        };
+        // As in the kernel, the message is already dequeued when a bad pointer is found.
+        if !got.copied || (!prio_out.is_null() && !checked_write(prio_out, &got.prio)) {
+            return Err(Errno::EFAULT);
+        }
+        Ok(got.len as isize)
+    }
+
+    /// `mq_getattr`.
+    pub fn getattr(&self, fd: c_int, out: *mut mq_attr) -> Result<c_int> {
+        self.setattr(fd, std::ptr::null(), out)
+    }
+
+    /// `mq_setattr` (and `mq_getattr` with `new` NULL): only O_NONBLOCK changes, on the open
+    /// description; invalid flags are refused before the descriptor is looked at.
+    pub fn setattr(&self, fd: c_int, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
+        let new = if new.is_null() { None } else { Some(checked_read(new).ok_or(Errno::EFAULT)?) };
+        if let Some(n) = &new {
+            if n.mq_flags & !(libc::O_NONBLOCK as libc::c_long) != 0 {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        let q = &d.queue.queue;
+        let h = q.header();
+        if !old.is_null() {
+            // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).
+            let mut current: mq_attr = unsafe { std::mem::zeroed() };
+            current.mq_flags = if d.nonblock(fd) { libc::O_NONBLOCK as libc::c_long } else { 0 };
+            current.mq_maxmsg = h.maxmsg as libc::c_long;
+            current.mq_msgsize = h.msgsize as libc::c_long;
+            current.mq_curmsgs = q.curmsgs() as libc::c_long;
+            if !checked_write(old, &current) {
+                return Err(Errno::EFAULT);
+            }
+        }
+        if let Some(n) = new {
+            let nonblock = n.mq_flags & libc::O_NONBLOCK as libc::c_long != 0;
+            // SAFETY: fcntl on the caller's descriptor, which is an emulated queue's FIFO.
+            unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                if flags < 0 {
+                    return Err(Errno::EBADF);
+                }
+                let wanted = if nonblock { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+                if libc::fcntl(fd, libc::F_SETFL, wanted) < 0 {
+                    return Err(Errno::last());
+                }
+            }
+            let generation = h.attr_generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            d.set_cached_nonblock(nonblock, generation);
+        }
+        Ok(0)
+    }
+
+    /// `mq_notify`.
+    pub fn notify(&self, fd: c_int, sev: *const sigevent) -> Result<c_int> {
+        let request = notify::Request::read(sev)?;
+        let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        notify::register(&d.queue.queue, request)?;
+        Ok(0)
+    }
+}

@@ -1,0 +1,780 @@
+//! One emulated POSIX queue in shared memory: the message store, its priority order, and the
+//! blocked senders and receivers — the kernel's `mqueue_inode_info`.
+//!
+//! Order: highest priority first, FIFO within a priority. A two-level bitmap finds the highest
+//! non-empty priority in constant time; each priority has a FIFO list of slots. Sends and
+//! receives are O(1) whatever the depth.
+//!
+//! Crash safety: every change happens under the queue's robust lock, and the truth is the state
+//! word of each slot and waiter; the lists, bitmap and counters are derived from them. A send
+//! writes the whole message into a free slot before the one store that makes it QUEUED; a
+//! receive copies the message out before the store that frees its slot. When a process dies
+//! holding the lock, the next locker rebuilds everything derived ([`Locked::repair`]), so a
+//! message is never half-visible, lost from the queue by a dead receiver that had not yet
+//! taken it, or received twice.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::super::shm::arena::Mapping;
+use super::super::shm::layout::{
+    slot_state, waiter_state, wake_word, Geometry, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION,
+    POSIX_MAGIC, PRIO_LEVELS, WAITER_SLOTS,
+};
+use super::super::shm::lock::{self, Acquired, Liveness};
+use crate::errno::{Errno, Result};
+
+/// A waiter record that has been served and not yet collected by its thread.
+const SERVED: u32 = 3;
+
+/// A mapped, validated queue segment.
+pub struct Queue {
+    map: Mapping,
+    geo: Geometry,
+}
+
+/// Why a segment cannot be used.
+fn corrupt() -> Errno {
+    Errno::EIO
+}
+
+impl Queue {
+    /// Checks a mapped segment before any use: magic, published version, and that its geometry
+    /// is exactly what its attributes imply and fits the mapping.
+    pub fn from_mapping(map: Mapping) -> Result<Queue> {
+        if map.len() < std::mem::size_of::<PosixHeader>() {
+            return Err(corrupt());
+        }
+        // SAFETY: the mapping is at least a header long; the header is plain data and atomics,
+        // valid for any bit pattern.
+        let h = unsafe { &*(map.base() as *const PosixHeader) };
+        if h.magic != super::super::shm::layout::POSIX_MAGIC || h.version.load(Ordering::Acquire) != LAYOUT_VERSION {
+            return Err(corrupt());
+        }
+        let geo = Geometry::new(h.maxmsg, h.msgsize).ok_or_else(corrupt)?;
+        let consistent = geo.header_size == h.header_size as u64
+            && geo.total_size == h.total_size
+            && geo.slot_count == h.slot_count
+            && geo.slot_stride == h.slot_stride
+            && geo.waiters_offset == h.waiters_offset
+            && geo.prio_offset == h.prio_offset
+            && geo.slots_offset == h.slots_offset
+            && geo.total_size <= map.len() as u64
+            && h.maxmsg >= 1;
+        if !consistent {
+            return Err(corrupt());
+        }
+        Ok(Queue { map, geo })
+    }
+
+    /// Initialises a fresh zero-filled segment (not yet visible to anyone) and publishes its
+    /// version last.
+    pub fn initialise(map: Mapping, init: &Init<'_>) -> Result<Queue> {
+        let geo = Geometry::new(init.maxmsg, init.msgsize).ok_or(Errno::ENOMEM)?;
+        if (map.len() as u64) < geo.total_size {
+            return Err(Errno::ENOMEM);
+        }
+        let h = map.base() as *mut PosixHeader;
+        // SAFETY: the mapping is private to this process until published and large enough for
+        // the header; fields are written through the raw pointer before any reference exists.
+        unsafe {
+            (*h).magic = POSIX_MAGIC;
+            (*h).header_size = geo.header_size as u32;
+            (*h).total_size = geo.total_size;
+            (*h).maxmsg = geo.maxmsg;
+            (*h).slot_count = geo.slot_count;
+            (*h).msgsize = geo.msgsize;
+            (*h).slot_stride = geo.slot_stride;
+            (*h).waiters_offset = geo.waiters_offset;
+            (*h).prio_offset = geo.prio_offset;
+            (*h).slots_offset = geo.slots_offset;
+            (*h).uid = init.uid;
+            (*h).gid = init.gid;
+            (*h).mode = init.mode;
+            (*h).charge_uid = init.charge_uid;
+            (*h).charge_bytes = init.charge_bytes;
+            (*h).created_sec = init.created_sec;
+            let n = init.name.len().min(super::super::shm::layout::NAME_CAPACITY);
+            std::ptr::copy_nonoverlapping(init.name.as_ptr(), (&raw mut (*h).name).cast::<u8>(), n);
+            (*h).name_len = n as u32;
+            (*h).last_send_cpu.store(u32::MAX, Ordering::Relaxed);
+            (*h).last_recv_cpu.store(u32::MAX, Ordering::Relaxed);
+            lock::init(&raw mut (*h).lock.mutex)?;
+        }
+        let q = Queue { map, geo };
+        for w in 0..WAITER_SLOTS {
+            // SAFETY: index in range; not yet shared.
+            unsafe { lock::init(&raw mut (*q.waiter(w)).life)? };
+        }
+        // Every slot on the free list, in order.
+        // SAFETY: not yet shared; indices in range.
+        unsafe {
+            let st = q.state();
+            for i in 0..geo.slot_count {
+                (*q.slot(i)).next = if i + 1 < geo.slot_count { i + 2 } else { 0 };
+            }
+            (*st).free_slot = 1;
+        }
+        q.header().version.store(LAYOUT_VERSION, Ordering::Release);
+        Ok(q)
+    }
+
+    pub fn header(&self) -> &PosixHeader {
+        // SAFETY: validated to be in the mapping; plain data and atomics.
+        unsafe { &*(self.map.base() as *const PosixHeader) }
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    fn state(&self) -> *mut QueueState {
+        // SAFETY: the header (which contains the state) is inside the mapping.
+        unsafe { &raw mut (*(self.map.base() as *mut PosixHeader)).state }
+    }
+
+    fn lock_ptr(&self) -> *mut libc::pthread_mutex_t {
+        // SAFETY: as for `state`.
+        unsafe { &raw mut (*(self.map.base() as *mut PosixHeader)).lock.mutex }
+    }
+
+    /// Waiter record `i` (0-based; callers check `i < WAITER_SLOTS`).
+    fn waiter(&self, i: u32) -> *mut Waiter {
+        debug_assert!(i < WAITER_SLOTS);
+        // SAFETY: offset validated against the mapping size in from_mapping/initialise.
+        unsafe { self.map.base().add(self.geo.waiters_offset as usize + i as usize * std::mem::size_of::<Waiter>()) as *mut Waiter }
+    }
+
+    fn prio_list(&self, prio: u32) -> *mut PrioList {
+        debug_assert!((prio as usize) < PRIO_LEVELS);
+        // SAFETY: as for `waiter`.
+        unsafe { self.map.base().add(self.geo.prio_offset as usize + prio as usize * std::mem::size_of::<PrioList>()) as *mut PrioList }
+    }
+
+    /// Slot `i` (0-based; callers check `i < slot_count`).
+    fn slot(&self, i: u32) -> *mut SlotHeader {
+        debug_assert!(i < self.geo.slot_count);
+        // SAFETY: as for `waiter`.
+        unsafe { self.map.base().add(self.geo.slots_offset as usize + i as usize * self.geo.slot_stride as usize) as *mut SlotHeader }
+    }
+
+    fn slot_data(&self, i: u32) -> *mut u8 {
+        // SAFETY: the data follows the header inside the slot's stride.
+        unsafe { (self.slot(i) as *mut u8).add(std::mem::size_of::<SlotHeader>()) }
+    }
+
+    /// Messages in the queue now (no lock: an instant's view, as `mq_getattr` gives).
+    pub fn curmsgs(&self) -> u32 {
+        // SAFETY: state is in the mapping; curmsgs is atomic.
+        unsafe { (*self.state()).curmsgs.load(Ordering::Acquire) }
+    }
+
+    /// Bytes of user data queued (the kernel's QSIZE).
+    pub fn curbytes(&self) -> u64 {
+        // SAFETY: as for curmsgs.
+        unsafe { (*self.state()).curbytes.load(Ordering::Acquire) }
+    }
+
+    /// The futex word of waiter `w`.
+    pub fn wake_word(&self, w: u32) -> &AtomicU32 {
+        // SAFETY: the record is in the mapping; `word` is atomic.
+        unsafe { &(*self.waiter(w)).word }
+    }
+
+    /// Takes the queue lock, repairing the queue first if its last owner died holding it.
+    pub fn lock(&self) -> Result<Locked<'_>> {
+        // SAFETY: the lock was initialised before the segment was published.
+        let how = unsafe { lock::lock(self.lock_ptr())? };
+        let mut locked = Locked { q: self, wakes: [None; 2] };
+        if how == Acquired::OwnerDied {
+            locked.repair();
+            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+            unsafe { lock::mark_consistent(self.lock_ptr()) };
+        }
+        Ok(locked)
+    }
+}
+
+/// What a new queue is made of.
+pub struct Init<'a> {
+    pub maxmsg: u32,
+    pub msgsize: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub charge_uid: u32,
+    pub charge_bytes: u64,
+    pub created_sec: i64,
+    pub name: &'a [u8],
+}
+
+/// A message waiting to be copied: a pointer into the caller's memory and its length.
+#[derive(Clone, Copy)]
+pub struct Message {
+    pub ptr: *const u8,
+    pub len: usize,
+    pub prio: u32,
+}
+
+/// What a send did.
+pub enum Sent {
+    /// Queued (or handed to a receiver).
+    Done,
+    /// Queued on an empty queue: the notification registration to fire, if any.
+    DoneNotify(super::super::shm::layout::NotifyRegistration),
+    /// The queue is full.
+    Full,
+}
+
+/// A received message.
+#[derive(Clone, Copy, Debug)]
+pub struct Received {
+    pub len: usize,
+    pub prio: u32,
+    /// False when the destination was not writable (the message is lost: EFAULT).
+    pub copied: bool,
+}
+
+/// The queue, locked. Dropping it unlocks, then wakes any sleepers it served.
+pub struct Locked<'q> {
+    q: &'q Queue,
+    /// Waiters to FUTEX_WAKE once the lock is released.
+    wakes: [Option<u32>; 2],
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the lock.
+        unsafe { lock::unlock(self.q.lock_ptr()) };
+        for w in self.wakes.iter().flatten() {
+            super::super::shm::futex::wake(self.q.wake_word(*w), 1);
+        }
+    }
+}
+
+impl<'q> Locked<'q> {
+    fn st(&mut self) -> &mut QueueState {
+        // SAFETY: the lock is held, so no one else touches the non-atomic state.
+        unsafe { &mut *self.q.state() }
+    }
+
+    fn slot(&mut self, i: u32) -> &mut SlotHeader {
+        // SAFETY: under the lock; callers pass checked indices.
+        unsafe { &mut *self.q.slot(i) }
+    }
+
+    fn waiter(&mut self, w: u32) -> &mut Waiter {
+        // SAFETY: under the lock; callers pass w < WAITER_SLOTS.
+        unsafe { &mut *self.q.waiter(w) }
+    }
+
+    fn prio_list(&mut self, prio: u32) -> &mut PrioList {
+        // SAFETY: under the lock; prio < PRIO_LEVELS checked by callers.
+        unsafe { &mut *self.q.prio_list(prio) }
+    }
+
+    /// Converts a stored index-plus-one into an index, or None when out of range.
+    fn index(&self, stored: u32, limit: u32) -> Option<u32> {
+        stored.checked_sub(1).filter(|&i| i < limit)
+    }
+
+    // ----- slots -----
+
+    fn alloc_slot(&mut self) -> Result<u32> {
+        for attempt in 0..2 {
+            let head = self.st().free_slot;
+            if let Some(i) = self.index(head, self.q.geo.slot_count) {
+                let next = self.slot(i).next;
+                self.st().free_slot = next;
+                return Ok(i);
+            }
+            if attempt == 0 {
+                // The free list should never run dry (one slot per queued message and per waiter);
+                // if it did, something is inconsistent: rebuild and look again.
+                self.repair();
+            }
+        }
+        Err(Errno::ENOMEM)
+    }
+
+    fn free_slot(&mut self, i: u32) {
+        self.slot(i).state.store(slot_state::FREE, Ordering::Release);
+        let head = self.st().free_slot;
+        let s = self.slot(i);
+        s.next = head;
+        s.owner = 0;
+        self.st().free_slot = i + 1;
+    }
+
+    /// Copies a caller's message into slot `i`.
+    fn fill_slot(&mut self, i: u32, m: &Message, state: u32, owner: u32) {
+        // SAFETY: the slot's data area holds msgsize bytes and m.len <= msgsize (checked by the
+        // caller); m.ptr is the caller's buffer of m.len bytes.
+        unsafe { std::ptr::copy_nonoverlapping(m.ptr, self.q.slot_data(i), m.len) };
+        let s = self.slot(i);
+        s.len = m.len as u32;
+        s.prio = m.prio;
+        s.owner = owner;
+        s.next = 0;
+        s.state.store(state, Ordering::Release);
+    }
+
+    // ----- the priority index -----
+
+    fn set_bit(&mut self, prio: u32) {
+        let (w, b) = (prio as usize / 64, prio % 64);
+        let st = self.st();
+        st.bitmap[w] |= 1 << b;
+        st.summary[w / 64] |= 1 << (w % 64);
+    }
+
+    fn clear_bit(&mut self, prio: u32) {
+        let (w, b) = (prio as usize / 64, prio % 64);
+        let st = self.st();
+        st.bitmap[w] &= !(1 << b);
+        if st.bitmap[w] == 0 {
+            st.summary[w / 64] &= !(1 << (w % 64));
+        }
+    }
+
+    fn has_bit(&mut self, prio: u32) -> bool {
+        self.st().bitmap[prio as usize / 64] & (1 << (prio % 64)) != 0
+    }
+
+    fn highest_prio(&mut self) -> Option<u32> {
+        let st = self.st();
+        let top = st.summary.iter().rposition(|&s| s != 0)?;
+        let w = top * 64 + 63 - st.summary[top].leading_zeros() as usize;
+        let b = 63 - st.bitmap[w].leading_zeros() as usize;
+        (st.bitmap[w] != 0).then_some((w * 64 + b) as u32)
+    }
+
+    /// Makes slot `i` (already filled) the newest message of its priority and commits it.
+    fn enqueue(&mut self, i: u32) {
+        let seq = self.st().next_seq;
+        self.st().next_seq = seq + 1;
+        let (prio, len) = {
+            let s = self.slot(i);
+            s.seq = seq;
+            s.next = 0;
+            s.owner = 0;
+            // The commit point of a send.
+            s.state.store(slot_state::QUEUED, Ordering::Release);
+            (s.prio, s.len)
+        };
+        self.link(i, prio);
+        let st = self.st();
+        st.curmsgs.fetch_add(1, Ordering::AcqRel);
+        st.curbytes.fetch_add(len as u64, Ordering::AcqRel);
+    }
+
+    fn link(&mut self, i: u32, prio: u32) {
+        if self.has_bit(prio) {
+            let tail = self.prio_list(prio).tail;
+            match self.index(tail, self.q.geo.slot_count) {
+                Some(t) => self.slot(t).next = i + 1,
+                None => {
+                    self.repair();
+                    return;
+                }
+            }
+            self.prio_list(prio).tail = i + 1;
+        } else {
+            *self.prio_list(prio) = PrioList { head: i + 1, tail: i + 1 };
+            self.set_bit(prio);
+        }
+    }
+
+    /// Unlinks and returns the first message of the highest priority.
+    fn dequeue_head(&mut self) -> Option<u32> {
+        for _ in 0..2 {
+            let prio = self.highest_prio()?;
+            let head = self.prio_list(prio).head;
+            if let Some(i) = self.index(head, self.q.geo.slot_count) {
+                if self.slot(i).state.load(Ordering::Acquire) == slot_state::QUEUED {
+                    let next = self.slot(i).next;
+                    if next == 0 {
+                        self.clear_bit(prio);
+                    } else {
+                        self.prio_list(prio).head = next;
+                    }
+                    return Some(i);
+                }
+            }
+            self.repair();
+        }
+        None
+    }
+
+    // ----- send and receive -----
+
+    /// Sends `m` (whose length the caller checked against msgsize): to the first blocked
+    /// receiver if there is one, else into the queue unless it is full.
+    pub fn send(&mut self, m: &Message) -> Result<Sent> {
+        if self.st().recv_waiting > 0 {
+            if let Some(w) = self.first_live_waiter(waiter_state::RECEIVING) {
+                let i = self.alloc_slot()?;
+                self.fill_slot(i, m, slot_state::HANDED, w + 1);
+                self.serve(w, Some(i));
+                return Ok(Sent::Done);
+            }
+        }
+        if self.st().curmsgs.load(Ordering::Relaxed) >= self.q.geo.maxmsg {
+            return Ok(Sent::Full);
+        }
+        let i = self.alloc_slot()?;
+        self.fill_slot(i, m, slot_state::FREE, 0);
+        self.enqueue(i);
+        if self.st().curmsgs.load(Ordering::Relaxed) == 1 && self.st().notify.owner_pid != 0 {
+            let reg = self.st().notify;
+            self.st().notify = Default::default();
+            return Ok(Sent::DoneNotify(reg));
+        }
+        Ok(Sent::Done)
+    }
+
+    /// Receives the highest-priority message into `buf` (at least msgsize bytes, checked by the
+    /// caller), then lets the first blocked sender's message in.
+    pub fn receive(&mut self, buf: *mut u8) -> Option<Received> {
+        let i = self.dequeue_head()?;
+        let got = self.take_slot(i, buf);
+        let st = self.st();
+        st.curmsgs.fetch_sub(1, Ordering::AcqRel);
+        st.curbytes.fetch_sub(got.len as u64, Ordering::AcqRel);
+        if self.st().send_waiting > 0 {
+            if let Some(w) = self.first_live_waiter(waiter_state::SENDING) {
+                let pending = self.waiter(w).slot;
+                if let Some(s) = self.index(pending, self.q.geo.slot_count) {
+                    self.enqueue(s);
+                }
+                self.waiter(w).slot = 0;
+                self.serve(w, None);
+            }
+        }
+        Some(got)
+    }
+
+    /// Copies slot `i` out to `buf` and frees it (the copy happens before the slot is freed).
+    /// An unwritable `buf` loses the message with EFAULT, as the kernel's copy-out after dequeue.
+    fn take_slot(&mut self, i: u32, buf: *mut u8) -> Received {
+        let msgsize = self.q.geo.msgsize as u32;
+        let (len, prio) = {
+            let s = self.slot(i);
+            (s.len.min(msgsize) as usize, s.prio)
+        };
+        let copied = crate::usermem::probe_write(buf, len);
+        if copied {
+            // SAFETY: the slot holds `len` <= msgsize bytes; `len` bytes at `buf` are writable.
+            unsafe { std::ptr::copy_nonoverlapping(self.q.slot_data(i), buf, len) };
+        }
+        self.free_slot(i);
+        Received { len, prio, copied }
+    }
+
+    // ----- waiters -----
+
+    /// Registers the calling thread as a blocked receiver or sender (`pending`: the message of a
+    /// blocked send, copied now). Returns the waiter index.
+    pub fn register(&mut self, role: u32, pending: Option<&Message>, sched_prio: Option<i32>) -> Result<u32> {
+        let w = match self.free_waiter() {
+            Some(w) => w,
+            None => return Err(Errno::ENOMEM),
+        };
+        // Take the life lock first: while it is held, others know this waiter is alive.
+        // SAFETY: the record is in the mapping; its mutex was initialised with the segment.
+        match unsafe { lock::lock(&raw mut (*self.q.waiter(w)).life) }? {
+            Acquired::Clean => {}
+            // SAFETY: held, acquired with EOWNERDEAD; the record is re-initialised below.
+            Acquired::OwnerDied => unsafe { lock::mark_consistent(&raw mut (*self.q.waiter(w)).life) },
+        }
+        let slot = match pending {
+            Some(m) => {
+                let i = self.alloc_slot()?;
+                self.fill_slot(i, m, slot_state::PENDING, w + 1);
+                i + 1
+            }
+            None => 0,
+        };
+        let ticket = self.st().next_ticket;
+        self.st().next_ticket = ticket + 1;
+        // SAFETY: gettid/getpid cannot fail.
+        let (tid, pid) = unsafe { (libc::gettid(), libc::getpid()) };
+        let rec = self.waiter(w);
+        rec.word.store(wake_word::WAITING, Ordering::Release);
+        rec.state = role;
+        rec.tid = tid;
+        rec.pid = pid;
+        rec.slot = slot;
+        rec.result = 0;
+        rec.sched_prio = sched_prio.unwrap_or(0);
+        rec.prio_known = sched_prio.is_some() as u32;
+        rec.ticket = ticket;
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting += 1,
+            _ => self.st().send_waiting += 1,
+        }
+        Ok(w)
+    }
+
+    /// How many waiters of `role` are registered.
+    pub fn waiting(&mut self, role: u32) -> u32 {
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting,
+            _ => self.st().send_waiting,
+        }
+    }
+
+    fn free_waiter(&mut self) -> Option<u32> {
+        if let Some(w) = (0..WAITER_SLOTS).find(|&w| self.waiter(w).state == waiter_state::FREE) {
+            return Some(w);
+        }
+        // Every record taken: reclaim those whose threads died, then look again.
+        self.reap_dead_waiters();
+        (0..WAITER_SLOTS).find(|&w| self.waiter(w).state == waiter_state::FREE)
+    }
+
+    /// The waiter of `role` to serve first: the highest scheduling priority, then the longest
+    /// waiting (the kernel's `wq_add` order). Dead waiters found on the way are reclaimed.
+    fn first_live_waiter(&mut self, role: u32) -> Option<u32> {
+        loop {
+            let mut best: Option<(i32, u64, u32)> = None;
+            let several = self.waiting(role) > 1;
+            for w in 0..WAITER_SLOTS {
+                let rec = self.waiter(w);
+                if rec.state != role {
+                    continue;
+                }
+                let prio = if several { effective_sched_prio(rec) } else { 0 };
+                let key = (prio, rec.ticket, w);
+                if best.is_none_or(|b| (key.0, key.1) < (b.0, b.1)) {
+                    best = Some(key);
+                }
+            }
+            let (_, _, w) = best?;
+            // SAFETY: the record's life mutex was initialised with the segment.
+            match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
+                Liveness::Alive => return Some(w),
+                Liveness::Dead | Liveness::Unheld => {
+                    // SAFETY: probe left us holding it.
+                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+                    self.release_waiter(w);
+                }
+            }
+        }
+    }
+
+    /// Hands waiter `w` its result (a handed message slot for a receiver) and schedules its wake.
+    fn serve(&mut self, w: u32, handed: Option<u32>) {
+        let role = self.waiter(w).state;
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting -= 1,
+            _ => self.st().send_waiting -= 1,
+        }
+        let rec = self.waiter(w);
+        if let Some(i) = handed {
+            rec.slot = i + 1;
+        }
+        rec.result = 0;
+        rec.state = SERVED;
+        if rec.word.swap(wake_word::WOKEN, Ordering::AcqRel) == wake_word::SLEEPING {
+            let free = self.wakes.iter_mut().find(|x| x.is_none());
+            match free {
+                Some(slot) => *slot = Some(w),
+                None => super::super::shm::futex::wake(self.q.wake_word(w), 1),
+            }
+        }
+    }
+
+    /// Frees waiter `w`'s record and any slot it owns (its thread is gone or has given up).
+    fn release_waiter(&mut self, w: u32) {
+        let (role, slot) = {
+            let rec = self.waiter(w);
+            (rec.state, rec.slot)
+        };
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting = self.st().recv_waiting.saturating_sub(1),
+            waiter_state::SENDING => self.st().send_waiting = self.st().send_waiting.saturating_sub(1),
+            _ => {}
+        }
+        if let Some(i) = self.index(slot, self.q.geo.slot_count) {
+            if self.slot(i).state.load(Ordering::Acquire) != slot_state::QUEUED {
+                self.free_slot(i);
+            }
+        }
+        let rec = self.waiter(w);
+        rec.slot = 0;
+        rec.state = waiter_state::FREE;
+    }
+
+    /// After waking (or giving up): the waiter's outcome. `Some(result)` when it was served —
+    /// for a receiver, with the handed message copied to `buf` — else None, and the
+    /// registration is withdrawn. Either way the record is released.
+    pub fn finish_wait(&mut self, w: u32, buf: *mut u8) -> Option<std::result::Result<Option<Received>, Errno>> {
+        let served = self.waiter(w).state == SERVED;
+        let outcome = if served {
+            let result = self.waiter(w).result;
+            let slot = self.waiter(w).slot;
+            let handed = self.index(slot, self.q.geo.slot_count);
+            self.waiter(w).slot = 0;
+            Some(if result != 0 {
+                Err(Errno::from_raw(result))
+            } else {
+                Ok(handed.map(|i| self.take_slot(i, buf)))
+            })
+        } else {
+            None
+        };
+        self.release_waiter(w);
+        // SAFETY: the calling thread took this life lock in `register`.
+        unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+        outcome
+    }
+
+    /// Whether waiter `w` has been served (checked under the lock after a timeout or signal).
+    pub fn is_served(&mut self, w: u32) -> bool {
+        self.waiter(w).state == SERVED
+    }
+
+    fn reap_dead_waiters(&mut self) {
+        for w in 0..WAITER_SLOTS {
+            if self.waiter(w).state == waiter_state::FREE {
+                continue;
+            }
+            // SAFETY: initialised life mutex.
+            match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
+                Liveness::Alive => {}
+                Liveness::Dead | Liveness::Unheld => {
+                    // SAFETY: probe left us holding it.
+                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+                    self.release_waiter(w);
+                }
+            }
+        }
+    }
+
+    // ----- notification -----
+
+    /// The current notification registration.
+    pub fn notification(&mut self) -> super::super::shm::layout::NotifyRegistration {
+        self.st().notify
+    }
+
+    pub fn set_notification(&mut self, reg: super::super::shm::layout::NotifyRegistration) {
+        self.st().notify = reg;
+    }
+
+    // ----- repair -----
+
+    /// Rebuilds everything derived from the slot and waiter states: waiters whose threads died
+    /// are released, slots nobody owns are freed, and the priority lists, bitmap, counters and
+    /// free list are recomputed, FIFO order restored from the sequence numbers.
+    pub fn repair(&mut self) {
+        let slot_count = self.q.geo.slot_count;
+        // Waiters: keep the live ones.
+        let (mut recv, mut send) = (0, 0);
+        for w in 0..WAITER_SLOTS {
+            let role = self.waiter(w).state;
+            if role == waiter_state::FREE {
+                continue;
+            }
+            // SAFETY: initialised life mutex.
+            let alive = match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
+                Liveness::Alive => true,
+                Liveness::Dead | Liveness::Unheld => {
+                    // SAFETY: probe left us holding it.
+                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+                    false
+                }
+            };
+            let valid_role = matches!(role, waiter_state::RECEIVING | waiter_state::SENDING | SERVED);
+            if !alive || !valid_role {
+                let rec = self.waiter(w);
+                rec.state = waiter_state::FREE;
+                rec.slot = 0;
+                continue;
+            }
+            match role {
+                waiter_state::RECEIVING => recv += 1,
+                waiter_state::SENDING => send += 1,
+                _ => {}
+            }
+        }
+        // Slots: queued ones by sequence; owned ones only if their owner still claims them.
+        let mut queued: Vec<(u64, u32)> = Vec::new();
+        let mut free_head = 0u32;
+        let mut bytes = 0u64;
+        for i in (0..slot_count).rev() {
+            let (state, owner, seq, len, prio) = {
+                let s = self.slot(i);
+                (s.state.load(Ordering::Acquire), s.owner, s.seq, s.len, s.prio)
+            };
+            let keep = match state {
+                slot_state::QUEUED => (prio as usize) < PRIO_LEVELS && (len as u64) <= self.q.geo.msgsize,
+                slot_state::HANDED | slot_state::PENDING => self
+                    .index(owner, WAITER_SLOTS)
+                    .is_some_and(|w| self.waiter(w).state != waiter_state::FREE && self.waiter(w).slot == i + 1),
+                _ => false,
+            };
+            if keep && state == slot_state::QUEUED {
+                queued.push((seq, i));
+                bytes += len as u64;
+            } else if !keep {
+                let s = self.slot(i);
+                s.state.store(slot_state::FREE, Ordering::Release);
+                s.owner = 0;
+                s.next = free_head;
+                free_head = i + 1;
+            }
+        }
+        queued.sort_unstable();
+        {
+            let st = self.st();
+            st.free_slot = free_head;
+            st.summary = [0; PRIO_LEVELS / 64 / 64];
+            st.bitmap = [0; PRIO_LEVELS / 64];
+            st.recv_waiting = recv;
+            st.send_waiting = send;
+            st.curmsgs.store(queued.len() as u32, Ordering::Release);
+            st.curbytes.store(bytes, Ordering::Release);
+            if let Some(&(last, _)) = queued.last() {
+                st.next_seq = st.next_seq.max(last + 1);
+            }
+        }
+        for &(_, i) in &queued {
+            let prio = self.slot(i).prio;
+            self.slot(i).next = 0;
+            self.link(i, prio);
+        }
+    }
+}
+
+/// The kernel's `task->prio` of a waiter: lower is served first. Read from the waiting thread
+/// itself when it was not recorded at registration.
+fn effective_sched_prio(w: &Waiter) -> i32 {
+    if w.prio_known != 0 {
+        w.sched_prio
+    } else {
+        sched_prio_of(w.tid)
+    }
+}
+
+/// The kernel's task priority of thread `tid` (0 = the caller): RT policies 0..98 (99 - rt
+/// priority), others 100..139 (120 + nice).
+pub fn sched_prio_of(tid: i32) -> i32 {
+    // SAFETY: plain syscalls on a thread id; failures fall back to the default priority.
+    unsafe {
+        let policy = libc::sched_getscheduler(tid);
+        if policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
+            let mut p = libc::sched_param { sched_priority: 0 };
+            if libc::sched_getparam(tid, &mut p) == 0 {
+                return 99 - p.sched_priority;
+            }
+        }
+        crate::errno::set(0);
+        let nice = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        if nice == -1 && crate::errno::current() != 0 {
+            120
+        } else {
+            120 + nice
+        }
+    }
+}

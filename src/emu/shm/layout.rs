@@ -1,0 +1,275 @@
+//! The layout of an emulated POSIX queue's shared segment. Plain data linked by indices, never
+//! pointers; fixed-width integers and atomics; every size and offset pinned below and by the C
+//! layout test. A segment starts with a magic number and a layout version; the version is
+//! stored last, when the segment is fully initialised, and only then is the queue published.
+//!
+//! ```text
+//! 0        PosixHeader (identity, geometry, owner, lock, state)
+//! waiters  [Waiter; WAITER_SLOTS]         blocked senders and receivers
+//! prio     [PrioList; PRIO_LEVELS]        per-priority FIFO lists (head/tail slot indices)
+//! slots    [Slot header + msgsize bytes; maxmsg + WAITER_SLOTS]
+//! ```
+//!
+//! Indices are stored plus one, so 0 means "none" and a zero-filled file is a valid empty state.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
+pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
+/// Bumped on any change to this file's structures.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Blocked callers a queue can hold at once (each owns at most one message slot).
+pub const WAITER_SLOTS: u32 = 128;
+/// `MQ_PRIO_MAX`: priorities are 0..32767.
+pub const PRIO_LEVELS: usize = 32768;
+/// Longest queue name (NAME_MAX) plus room for a NUL.
+pub const NAME_CAPACITY: usize = 256;
+/// Bytes reserved for the graveyard entry name of an unlinked queue.
+pub const DEAD_NAME_CAPACITY: usize = 64;
+
+/// A message slot's state: the single word whose store commits a send or a receive.
+pub mod slot_state {
+    /// On the free list.
+    pub const FREE: u32 = 0;
+    /// In the queue, linked into its priority list.
+    pub const QUEUED: u32 = 1;
+    /// Handed directly to a blocked receiver (`owner`), not in the queue.
+    pub const HANDED: u32 = 2;
+    /// Written by a blocked sender (`owner`), waiting for room.
+    pub const PENDING: u32 = 3;
+}
+
+/// A waiter's role.
+pub mod waiter_state {
+    pub const FREE: u32 = 0;
+    pub const RECEIVING: u32 = 1;
+    pub const SENDING: u32 = 2;
+}
+
+/// A waiter's futex word.
+pub mod wake_word {
+    /// Registered and spinning.
+    pub const WAITING: u32 = 0;
+    /// Registered and asleep in the kernel: a waker must FUTEX_WAKE.
+    pub const SLEEPING: u32 = 1;
+    /// Served: the result is in the waiter record.
+    pub const WOKEN: u32 = 2;
+}
+
+/// The process-shared robust mutex, alone on its cache line.
+#[repr(C, align(64))]
+pub struct QueueLock {
+    pub mutex: libc::pthread_mutex_t,
+}
+
+/// The current `mq_notify` registration (see `emu::posix::notify`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotifyRegistration {
+    /// Owning process, 0 when there is none.
+    pub owner_pid: i32,
+    /// `sigev_notify` of the registration.
+    pub kind: i32,
+    pub signo: i32,
+    /// Real uid of the owner (who may be signalled).
+    pub owner_uid: u32,
+    pub value: u64,
+    pub function: u64,
+    pub attributes: u64,
+    /// Start time of the owner (clock ticks since boot), to tell a reused pid from the owner.
+    pub owner_start: u64,
+    /// SIGEV_THREAD: bumped when the notification fires; the owner's helper thread waits on it.
+    pub thread_events: u32,
+    pub _reserved: [u32; 3],
+}
+
+/// The mutable state of a queue. Everything except the atomics is read and written only under
+/// the queue lock.
+#[repr(C)]
+pub struct QueueState {
+    /// Messages in the queue (read without the lock by `mq_getattr`).
+    pub curmsgs: AtomicU32,
+    /// Head of the free slot list.
+    pub free_slot: u32,
+    /// Bytes of user data in the queue (the kernel's QSIZE).
+    pub curbytes: AtomicU64,
+    /// Sequence number of the next queued message (FIFO order within a priority).
+    pub next_seq: u64,
+    /// Order of arrival of waiters.
+    pub next_ticket: u64,
+    pub recv_waiting: u32,
+    pub send_waiting: u32,
+    pub notify: NotifyRegistration,
+    /// Bit per 64-priority word of `bitmap` that is non-zero.
+    pub summary: [u64; PRIO_LEVELS / 64 / 64],
+    /// Bit per priority whose list is non-empty.
+    pub bitmap: [u64; PRIO_LEVELS / 64],
+}
+
+/// The header of a queue segment.
+#[repr(C)]
+pub struct PosixHeader {
+    pub magic: u64,
+    /// 0 while being initialised; `LAYOUT_VERSION` once published.
+    pub version: AtomicU32,
+    pub header_size: u32,
+    pub total_size: u64,
+    pub maxmsg: u32,
+    pub slot_count: u32,
+    pub msgsize: u64,
+    pub slot_stride: u64,
+    pub waiters_offset: u64,
+    pub prio_offset: u64,
+    pub slots_offset: u64,
+    /// Owner and group (the creator's fsuid/fsgid) and mode (after the umask).
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    /// The real uid charged for RLIMIT_MSGQUEUE, and how much.
+    pub charge_uid: u32,
+    pub charge_bytes: u64,
+    pub created_sec: i64,
+    pub name_len: u32,
+    /// Set by `mq_unlink`: the queue lives on in the graveyard until its last close.
+    pub unlinked: AtomicU32,
+    /// Bumped by every `mq_setattr`, so processes know their cached O_NONBLOCK may be stale.
+    pub attr_generation: AtomicU32,
+    /// CPU of the last sender and receiver: a waiter does not spin when its peer shares its CPU.
+    pub last_send_cpu: AtomicU32,
+    pub last_recv_cpu: AtomicU32,
+    /// Recent successful spin-wait duration, ns (adaptive spinning).
+    pub spin_avg_ns: AtomicU32,
+    pub name: [u8; NAME_CAPACITY],
+    pub dead_name: [u8; DEAD_NAME_CAPACITY],
+    pub _reserved: [u8; 64],
+    pub lock: QueueLock,
+    pub state: QueueState,
+}
+
+/// A blocked sender or receiver.
+#[repr(C, align(64))]
+pub struct Waiter {
+    /// Held by the waiting thread while it is registered: a survivor that can take it knows the
+    /// waiter died (robust mutex, EOWNERDEAD).
+    pub life: libc::pthread_mutex_t,
+    pub word: AtomicU32,
+    pub state: u32,
+    pub tid: i32,
+    pub pid: i32,
+    /// The message slot it owns (index + 1): a handed message or a pending send.
+    pub slot: u32,
+    /// 0, or the errno the waiter must return.
+    pub result: i32,
+    /// Kernel-style task priority (lower is served first), when known.
+    pub sched_prio: i32,
+    pub prio_known: u32,
+    pub ticket: u64,
+}
+
+/// Head and tail (slot index + 1) of one priority's FIFO list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PrioList {
+    pub head: u32,
+    pub tail: u32,
+}
+
+/// The header of a message slot; `msgsize` bytes of data follow it.
+#[repr(C)]
+pub struct SlotHeader {
+    pub state: AtomicU32,
+    /// Next slot (index + 1) in a priority list or the free list.
+    pub next: u32,
+    pub prio: u32,
+    pub len: u32,
+    pub seq: u64,
+    /// The waiter (index + 1) of a HANDED or PENDING slot.
+    pub owner: u32,
+    pub _pad: u32,
+}
+
+const fn round_up(n: u64, to: u64) -> u64 {
+    n.div_ceil(to) * to
+}
+
+/// Where everything lies in a segment of a given `maxmsg` and `msgsize`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub maxmsg: u32,
+    pub msgsize: u64,
+    pub slot_count: u32,
+    pub header_size: u64,
+    pub waiters_offset: u64,
+    pub prio_offset: u64,
+    pub slots_offset: u64,
+    pub slot_stride: u64,
+    pub total_size: u64,
+}
+
+/// Largest segment mqshim creates (the file is sparse; this bounds address space, not memory).
+pub const MAX_SEGMENT: u64 = 1 << 40;
+
+impl Geometry {
+    /// The geometry of a queue, or None when it would exceed [`MAX_SEGMENT`].
+    pub fn new(maxmsg: u32, msgsize: u64) -> Option<Geometry> {
+        let header_size = round_up(std::mem::size_of::<PosixHeader>() as u64, 64);
+        let waiters_offset = header_size;
+        let prio_offset = waiters_offset + WAITER_SLOTS as u64 * std::mem::size_of::<Waiter>() as u64;
+        let slots_offset = round_up(prio_offset + (PRIO_LEVELS * std::mem::size_of::<PrioList>()) as u64, 64);
+        let slot_stride = round_up(std::mem::size_of::<SlotHeader>() as u64 + msgsize, 8);
+        let slot_count = maxmsg.checked_add(WAITER_SLOTS)?;
+        let total = slot_stride.checked_mul(slot_count as u64)?.checked_add(slots_offset)?;
+        let total_size = round_up(total, 4096);
+        (total_size <= MAX_SEGMENT).then_some(Geometry {
+            maxmsg,
+            msgsize,
+            slot_count,
+            header_size,
+            waiters_offset,
+            prio_offset,
+            slots_offset,
+            slot_stride,
+            total_size,
+        })
+    }
+}
+
+// The layout is part of the on-disk (in-tmpfs) format shared by every process: pin it.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<libc::pthread_mutex_t>() <= 64);
+    assert!(size_of::<QueueLock>() == 64);
+    assert!(size_of::<NotifyRegistration>() == 64);
+    assert!(size_of::<SlotHeader>() == 32);
+    assert!(size_of::<PrioList>() == 8);
+    assert!(size_of::<Waiter>() == 128);
+    assert!(offset_of!(PosixHeader, version) == 8);
+    assert!(offset_of!(PosixHeader, maxmsg) == 24);
+    assert!(offset_of!(PosixHeader, msgsize) == 32);
+    assert!(offset_of!(PosixHeader, uid) == 72);
+    assert!(offset_of!(PosixHeader, name) == 128);
+    assert!(offset_of!(PosixHeader, lock) == 512);
+    assert!(offset_of!(PosixHeader, state) == 576);
+    assert!(offset_of!(QueueState, notify) == 40);
+    assert!(offset_of!(QueueState, summary) == 104);
+    assert!(offset_of!(QueueState, bitmap) == 168);
+    assert!(size_of::<QueueState>() == 168 + 4096);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_is_aligned_and_sized() {
+        let g = Geometry::new(10, 8192).unwrap();
+        assert_eq!(g.header_size % 64, 0);
+        assert_eq!(g.slots_offset % 64, 0);
+        assert_eq!(g.slot_stride, 32 + 8192);
+        assert_eq!(g.slot_count, 10 + WAITER_SLOTS);
+        assert_eq!(g.total_size % 4096, 0);
+        assert!(g.total_size >= g.slots_offset + g.slot_stride * g.slot_count as u64);
+        assert!(Geometry::new(65536, 16 << 20).is_some());
+        assert!(Geometry::new(u32::MAX, 1 << 40).is_none());
+    }
+}

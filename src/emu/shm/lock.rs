@@ -1,0 +1,123 @@
+//! Process-shared robust mutexes in shared memory.
+//!
+//! glibc owns the robust futex list (never call `set_robust_list` yourself): a mutex made with
+//! `PTHREAD_MUTEX_ROBUST` is on it, so when its owner dies the kernel marks it and the next
+//! locker gets `EOWNERDEAD` — and must repair what the dead owner left half-done before calling
+//! `pthread_mutex_consistent`. Lockers spin briefly on `trylock` before sleeping, since queue
+//! critical sections are short.
+
+use crate::errno::{Errno, Result};
+
+/// How a lock was acquired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// Normally: the protected data is consistent.
+    Clean,
+    /// From an owner that died holding it: the caller must repair, then [`mark_consistent`].
+    OwnerDied,
+}
+
+/// Initialises a robust, process-shared mutex in place.
+///
+/// # Safety
+/// `m` points to writable memory for a `pthread_mutex_t` that no one else uses yet.
+pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> Result<()> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    // SAFETY: attr is initialised by pthread_mutexattr_init before use and destroyed after;
+    // `m` is valid per the caller.
+    unsafe {
+        let a = attr.as_mut_ptr();
+        if libc::pthread_mutexattr_init(a) != 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let ok = libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED) == 0
+            && libc::pthread_mutexattr_setrobust(a, libc::PTHREAD_MUTEX_ROBUST) == 0
+            && libc::pthread_mutex_init(m, a) == 0;
+        libc::pthread_mutexattr_destroy(a);
+        if ok {
+            Ok(())
+        } else {
+            Err(Errno::ENOMEM)
+        }
+    }
+}
+
+/// Trylock attempts before blocking in the kernel.
+const SPIN_TRIES: u32 = 200;
+
+/// Locks `m`, spinning briefly first.
+///
+/// # Safety
+/// `m` is an initialised robust mutex in mapped memory.
+pub unsafe fn lock(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
+    for _ in 0..SPIN_TRIES {
+        // SAFETY: per the caller.
+        match unsafe { libc::pthread_mutex_trylock(m) } {
+            0 => return Ok(Acquired::Clean),
+            libc::EOWNERDEAD => return Ok(Acquired::OwnerDied),
+            libc::EBUSY => std::hint::spin_loop(),
+            e => return Err(lock_error(e)),
+        }
+    }
+    // SAFETY: per the caller.
+    match unsafe { libc::pthread_mutex_lock(m) } {
+        0 => Ok(Acquired::Clean),
+        libc::EOWNERDEAD => Ok(Acquired::OwnerDied),
+        e => Err(lock_error(e)),
+    }
+}
+
+/// A lock that cannot be taken: ENOTRECOVERABLE (a repair was abandoned) or a corrupt mutex.
+fn lock_error(e: i32) -> Errno {
+    let _ = e;
+    Errno::EIO
+}
+
+/// Unlocks `m`.
+///
+/// # Safety
+/// The calling thread holds `m`.
+pub unsafe fn unlock(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: per the caller.
+    unsafe { libc::pthread_mutex_unlock(m) };
+}
+
+/// Declares the data protected by `m` repaired after `Acquired::OwnerDied`.
+///
+/// # Safety
+/// The calling thread holds `m`, acquired with `OwnerDied`.
+pub unsafe fn mark_consistent(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: per the caller.
+    unsafe { libc::pthread_mutex_consistent(m) };
+}
+
+/// What a probe of a waiter's life lock found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// Its owner holds it: alive.
+    Alive,
+    /// Its owner died holding it (now held by the caller, consistent, and must be unlocked).
+    Dead,
+    /// Nobody held it (now held by the caller, and must be unlocked).
+    Unheld,
+}
+
+/// Probes whether the thread holding `m` is alive, without blocking and without a system call
+/// when it is.
+///
+/// # Safety
+/// `m` is an initialised robust mutex in mapped memory.
+pub unsafe fn probe(m: *mut libc::pthread_mutex_t) -> Liveness {
+    // SAFETY: per the caller.
+    match unsafe { libc::pthread_mutex_trylock(m) } {
+        0 => Liveness::Unheld,
+        libc::EOWNERDEAD => {
+            // SAFETY: we hold it now, acquired with EOWNERDEAD.
+            unsafe { libc::pthread_mutex_consistent(m) };
+            Liveness::Dead
+        }
+        // EBUSY: held by a live thread. EDEADLK cannot happen (not error-checking); anything else
+        // means the lock word is unusable, which the caller treats like a live owner.
+        _ => Liveness::Alive,
+    }
+}
