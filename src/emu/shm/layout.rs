@@ -207,7 +207,7 @@ pub struct Geometry {
 }
 
 /// Largest segment mqshim creates (the file is sparse; this bounds address space, not memory).
-pub const MAX_SEGMENT: u64 = 1 << 40;
+pub const MAX_SEGMENT: u64 = 1 << 44;
 
 impl Geometry {
     /// The geometry of a queue, or None when it would exceed [`MAX_SEGMENT`].
@@ -270,6 +270,6 @@ mod tests {
         assert_eq!(g.total_size % 4096, 0);
         assert!(g.total_size >= g.slots_offset + g.slot_stride * g.slot_count as u64);
         assert!(Geometry::new(65536, 16 << 20).is_some());
-        assert!(Geometry::new(u32::MAX, 1 << 40).is_none());
+        assert!(Geometry::new(u32::MAX, 1 << 30).is_none());
     }
 }
