@@ -2,7 +2,7 @@
 //! library's constructor may call `mq_open` before ours has run, and a debugger must be able to
 //! start the program).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use crate::backend::kernel::KernelBackend;
@@ -31,8 +31,27 @@ fn on_load() {
     CONSTRUCTED.store(true, Ordering::Relaxed);
 }
 
+/// Whether every queue call can go straight to libc: kernel backend, no tracing, no policy.
+/// 0 = not yet known (the state is built on the next call), 1 = yes, 2 = no.
+static PASSTHROUGH: AtomicU8 = AtomicU8::new(0);
+
+/// True when a call may skip mqshim entirely and call libc (one relaxed load).
+#[inline(always)]
+pub fn pure_passthrough() -> bool {
+    PASSTHROUGH.load(Ordering::Relaxed) == 1
+}
+
 /// The process state, built once.
 pub fn state() -> &'static State {
+    let state = build_state();
+    if PASSTHROUGH.load(Ordering::Relaxed) == 0 {
+        let pure = state.backend.kind() == BackendKind::Kernel && state.tracer.is_none();
+        PASSTHROUGH.store(if pure { 1 } else { 2 }, Ordering::Relaxed);
+    }
+    state
+}
+
+fn build_state() -> &'static State {
     STATE.get_or_init(|| {
         let (config, problems) = Config::from_env();
         config::report(&problems);

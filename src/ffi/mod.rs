@@ -25,6 +25,17 @@ macro_rules! ffi_boundary {
     }};
 }
 
+/// The fast path of an export: when mqshim has nothing to do (kernel backend, no tracing, no
+/// policy), call libc directly — one relaxed load, no call record, and errno is libc's own.
+macro_rules! passthrough {
+    ($real:expr) => {
+        if $crate::init::pure_passthrough() {
+            // SAFETY: the caller's arguments, passed unchanged to the function it meant to call.
+            return unsafe { $real };
+        }
+    };
+}
+
 /// Ties an export's signature to the `libc` crate's declaration of the same C function: an ABI
 /// slip is a build error (c-scape's `libc!` check).
 macro_rules! same_signature_as_libc {

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# c_tests/run.sh [FILTER] — build mqshim's C tests and run each in every configuration.
+#
+# Every c_tests/*.c is one test. Its stdout transcript and exit code in each configuration
+# must equal those of the first configuration (plain kernel, no shim), and in a traced
+# configuration the jsonl trace must hold, per "call" name, exactly as many records as the
+# test counted (the harness writes its counts to $MQT_CALLS). The seed programs' scenarios
+# (seeds.sh) follow as further cases. FILTER (a substring) selects tests and scenarios.
+#
+# A marker on a test's first line adds builds:
+#   /* mqt: fortify      also built -O2 -D_FORTIFY_SOURCE=2 (must reference __mq_open_2)
+#   /* mqt: linked       also built with -lmqshim (no LD_PRELOAD), run in shim configurations
+#   /* mqt: linked-only  built only with -lmqshim and include/; shim configurations only
+#
+# Environment: MQSHIM_LIB (default target/release/libmqshim.so), MQT_JOBS (4),
+# MQT_CASE_TIMEOUT (30 s per run), MQT_KEEP=1 keeps the per-run directory.
+
+# ------------------------------------------------------------------------------------------
+# Configurations, one per line: "name | environment". The first one is the reference.
+# Tokens: @LIB@ = the shim library, @TRACE@ = a per-run trace file, @DIR@ = a fresh empty
+# directory per run. A configuration that mentions @LIB@ is skipped when the library is
+# missing; one with MQSHIM_TRACE=@TRACE@ and MQSHIM_TRACE_FORMAT=jsonl has its trace checked.
+CONFIGS=(
+  "kernel       |"
+  "shim-kernel  | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
+  "shim-emulate | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=emulate MQSHIM_DIR=@DIR@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
+)
+# ------------------------------------------------------------------------------------------
+
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+OUT=$ROOT/target/c_tests
+LIB=$(realpath -m "${MQSHIM_LIB:-$ROOT/target/release/libmqshim.so}")
+JOBS=${MQT_JOBS:-4}
+KEEP=${MQT_KEEP:-0}
+CASE_TIMEOUT=${MQT_CASE_TIMEOUT:-30}
+# `--stress`: only the stress tests, each for MQT_STRESS_SECONDS (default 60) — `make stress`.
+STRESS_SECONDS=${MQT_STRESS_SECONDS:-1}
+if [[ ${1:-} == --stress ]]; then
+  shift
+  STRESS_SECONDS=${MQT_STRESS_SECONDS:-60}
+  CASE_TIMEOUT=$((STRESS_SECONDS + 60))
+  FILTER=${1:-stress}
+else
+  FILTER=${1:-}
+fi
+CC=${CC:-cc}
+CFLAGS=(-Wall -Wextra -Werror -O1 -pthread)
+FORTIFY_CFLAGS=(-Wall -Wextra -Werror -O2 -D_FORTIFY_SOURCE=2 -pthread)
+
+# The reference configuration must be the plain kernel: drop anything inherited.
+unset LD_PRELOAD
+for v in $(compgen -e); do
+  case $v in MQSHIM_*|MQT_*) unset "$v" ;; esac
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqt-run.XXXXXX")
+cleanup_tmp() {
+  if [[ $KEEP == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup_tmp EXIT
+# Binaries are built into the run's own directory and run from there (another run may be
+# rebuilding at the same time), then published to target/c_tests/ by atomic renames.
+BIN=$TMP/bin
+mkdir -p "$OUT/tools" "$BIN/tools" "$TMP/build" "$TMP/cases"
+publish() {   # publish FILE RELATIVE-DEST
+  local tmp="$OUT/.$(basename "$2").$BASHPID.tmp"
+  cp -f "$1" "$tmp" && mv -f "$tmp" "$OUT/$2"
+}
+
+cfg_name() { local n=${1%%|*}; echo "${n//[[:space:]]/}"; }
+cfg_env()  { local e=${1#*|}; echo "$e" | xargs; }
+needs_lib() { [[ $1 == *@LIB@* ]]; }
+is_traced() { [[ $1 == *MQSHIM_TRACE=@TRACE@* && $1 == *MQSHIM_TRACE_FORMAT=jsonl* ]]; }
+HAVE_LIB=0
+[[ -f $LIB ]] && HAVE_LIB=1
+
+# Throttle background jobs to $JOBS at a time.
+throttle() { while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n; done; }
+
+# ------------------------------------------------------------------------------------------
+# Build
+
+echo "c_tests: library $LIB ($([[ $HAVE_LIB == 1 ]] && echo present || echo absent))"
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
+elapsed() { local d=$(( $(now_us) - $1 )); printf '%d.%d s' $((d / 1000000)) $((d % 1000000 / 100000)); }
+T0=$(now_us)
+
+for tool in "$HERE"/tools/*.c; do
+  "$CC" "${CFLAGS[@]}" "$tool" -o "$BIN/tools/$(basename "$tool" .c)" -lrt \
+    || { echo "c_tests: cannot build $tool"; exit 2; }
+  publish "$BIN/tools/$(basename "$tool" .c)" "tools/$(basename "$tool" .c)"
+done
+
+markers() { head -n 1 "$1" | sed -n 's@^/\* *mqt: *@@p'; }
+has_marker() { [[ " $(markers "$1") " == *" $2 "* ]]; }
+
+LIBDIR=$(dirname "$LIB")
+LIBBASE=$(basename "$LIB")
+if [[ $LIBBASE == libmqshim.so ]]; then LINK_LIB=(-lmqshim); else LINK_LIB=("-l:$LIBBASE"); fi
+
+# build_one NAME VARIANT: writes $TMP/build/NAME.VARIANT.{log,status}; status is ok|fail|skip
+build_one() {
+  local name=$1 variant=$2 src=$HERE/$1.c log=$TMP/build/$1.$2.log status=ok bin
+  case $variant in
+    plain)
+      bin=$BIN/$name
+      "$CC" "${CFLAGS[@]}" -I"$HERE" "$src" -o "$bin" -lrt >"$log" 2>&1 || status=fail ;;
+    fortify)
+      bin=$BIN/$name.fortify
+      if "$CC" "${FORTIFY_CFLAGS[@]}" -I"$HERE" "$src" -o "$bin" -lrt >"$log" 2>&1; then
+        if ! nm "$bin" | grep -q '__mq_open_2'; then
+          echo "$bin does not reference __mq_open_2 (nm)" >>"$log"; status=fail
+        fi
+      else status=fail; fi ;;
+    linked)
+      bin=$BIN/$name.linked
+      if [[ $HAVE_LIB != 1 ]]; then status=skip
+      elif [[ ! -f $ROOT/include/mqshim.h ]] && has_marker "$src" linked-only; then
+        echo "include/mqshim.h is missing" >"$log"; status=fail
+      elif "$CC" "${CFLAGS[@]}" -I"$HERE" -I"$ROOT/include" "$src" -o "$bin" \
+             -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" "${LINK_LIB[@]}" -lrt >"$log" 2>&1; then
+        if ! readelf -d "$bin" | grep 'NEEDED' | grep -q "$LIBBASE"; then
+          echo "$bin does not need $LIBBASE (readelf -d)" >>"$log"; status=fail
+        fi
+      else status=fail; fi ;;
+  esac
+  echo "$status" >"$TMP/build/$name.$variant.status"
+  [[ $status == ok ]] && publish "$bin" "$(basename "$bin")"
+}
+
+TESTS=()
+for src in "$HERE"/*.c; do
+  name=$(basename "$src" .c)
+  [[ -n $FILTER && $name != *"$FILTER"* ]] && continue
+  TESTS+=("$name")
+done
+
+declare -A VARIANTS
+for name in "${TESTS[@]}"; do
+  src=$HERE/$name.c
+  if has_marker "$src" linked-only; then v="linked"
+  else
+    v="plain"
+    has_marker "$src" fortify && v+=" fortify"
+    has_marker "$src" linked && v+=" linked"
+  fi
+  VARIANTS[$name]=$v
+  for variant in $v; do throttle; build_one "$name" "$variant" & done
+done
+wait
+
+echo "c_tests: built ${#TESTS[@]} tests in $(elapsed "$T0")"
+T1=$(now_us)
+
+# ------------------------------------------------------------------------------------------
+# Run
+
+# run_case DIR BIN ENV: runs BIN once in DIR with the configuration's environment.
+run_case() {
+  local dir=$1 bin=$2 envstr=$3
+  mkdir -p "$dir/state"
+  local e=${envstr//@LIB@/$LIB}
+  e=${e//@TRACE@/$dir/trace.jsonl}
+  e=${e//@DIR@/$dir/state}
+  local -a assigns=()
+  read -ra assigns <<<"$e"
+  (cd "$dir" && exec timeout -k 5 "$CASE_TIMEOUT" env "${assigns[@]}" \
+     MQT_RUNID="$$-$(basename "$dir")" MQT_CALLS="$dir/calls" MQT_CLEANUP="$dir/cleanup" \
+     MQT_STRESS_SECONDS="$STRESS_SECONDS" \
+     "$bin" >"$dir/out" 2>"$dir/err" </dev/null)
+  echo $? >"$dir/rc"
+  # Safety net: remove kernel queues the test left behind (reported as a failure).
+  if [[ -s $dir/cleanup && $e != *MQSHIM_BACKEND=emulate* ]]; then
+    "$BIN/tools/mqt_cleanup" "$dir/cleanup" >"$dir/leftovers" 2>&1
+  fi
+}
+
+# Case table: index -> "test variant config-index"
+CASES=()
+SKIPPED_CASES=()
+for name in "${TESTS[@]}"; do
+  for variant in ${VARIANTS[$name]}; do
+    for ci in "${!CONFIGS[@]}"; do
+      cfg=${CONFIGS[$ci]}
+      if [[ $variant == linked ]] && ! needs_lib "$cfg"; then continue; fi
+      if needs_lib "$cfg" && [[ $HAVE_LIB != 1 ]]; then
+        SKIPPED_CASES+=("$name.$variant [$(cfg_name "$cfg")]"); continue
+      fi
+      CASES+=("$name $variant $ci")
+    done
+  done
+done
+
+for idx in "${!CASES[@]}"; do
+  read -r name variant ci <<<"${CASES[$idx]}"
+  [[ $(cat "$TMP/build/$name.$variant.status") == ok ]] || continue
+  envstr=$(cfg_env "${CONFIGS[$ci]}")
+  if [[ $variant == linked ]]; then          # linked builds get the shim from DT_NEEDED
+    envstr=$(echo "$envstr" | sed -E 's/(^| )LD_PRELOAD=[^ ]*//')
+  fi
+  case $variant in plain) bin=$BIN/$name ;; *) bin=$BIN/$name.$variant ;; esac
+  throttle
+  run_case "$TMP/cases/$idx" "$bin" "$envstr" &
+done
+wait
+
+echo "c_tests: ran ${#CASES[@]} cases in $(elapsed "$T1")"
+T2=$(now_us)
+
+# ------------------------------------------------------------------------------------------
+# Compare
+
+PASSED=0 FAILED=0 SKIPPED=${#SKIPPED_CASES[@]}
+
+indent() { sed 's/^/    /'; }
+
+# counts_expected DIR / counts_traced DIR: "name count" lines, sorted; mqshim_* ignored
+counts_expected() {
+  grep -v '^#' "$1/calls" 2>/dev/null | awk '{c[$1]+=$2} END {for (k in c) print k, c[k]}' \
+    | grep -v '^mqshim_' | sort
+}
+counts_traced() {
+  grep -o '"call": *"[^"]*"' "$1/trace.jsonl" 2>/dev/null | sed 's/.*"\([^"]*\)"$/\1/' \
+    | grep -v '^mqshim_' | sort | uniq -c | awk '{print $2, $1}' | sort
+}
+
+# check_case IDX REF_IDX: prints the failure details and returns 1 on failure.
+check_case() {
+  local idx=$1 ref=$2 d=$TMP/cases/$1 r=$TMP/cases/$2 why=()
+  read -r name variant ci <<<"${CASES[$idx]}"
+  local cfg=${CONFIGS[$ci]} label="$name.$variant [$(cfg_name "${CONFIGS[$ci]}")]"
+  label=${label/.plain /' '}
+  if [[ ! -f $d/rc ]]; then
+    echo "FAIL-CASE $label: build failed"
+    indent <"$TMP/build/$name.$variant.log" | head -n 30
+    return 1
+  fi
+  local rc rrc; rc=$(cat "$d/rc"); rrc=$(cat "$r/rc" 2>/dev/null || echo none)
+  if [[ $idx == "$ref" ]]; then
+    [[ $rc == 0 ]] || why+=("exit $rc: the kernel does not behave as the test pins")
+  else
+    [[ -f $r/rc ]] || why+=("no reference run")
+    [[ $rc == "$rrc" ]] || why+=("exit $rc, reference exit $rrc")
+    cmp -s "$d/out" "$r/out" || why+=("transcript differs from the reference")
+  fi
+  [[ -s $d/leftovers ]] && why+=("left queues behind")
+  local traced=0 count_diff=""
+  if is_traced "$cfg" && ! grep -q '^# uncounted' "$d/calls" 2>/dev/null; then
+    traced=1
+    count_diff=$(diff <(counts_expected "$d") <(counts_traced "$d"))
+    [[ -n $count_diff ]] && why+=("trace record counts differ from the test's call counts")
+  fi
+  (( ${#why[@]} == 0 )) && return 0
+  local joined
+  printf -v joined '%s; ' "${why[@]}"
+  echo "FAIL-CASE $label: ${joined%; }"
+  if [[ $idx != "$ref" ]] && ! cmp -s "$d/out" "$r/out"; then
+    diff -u --label reference --label "$label" "$r/out" "$d/out" | head -n 60 | indent
+  elif [[ $idx == "$ref" ]]; then
+    grep -e 'MISMATCH' -e 'TIMEOUT' -e 'HARNESS' "$d/out" | head -n 20 | indent
+  fi
+  [[ -s $d/leftovers ]] && indent <"$d/leftovers"
+  if [[ -n $count_diff ]]; then
+    echo "    call counts (< test's count, > trace records):"
+    echo "$count_diff" | grep '^[<>]' | indent
+  fi
+  [[ -s $d/err ]] && { echo "    stderr (tail):"; tail -n 5 "$d/err" | indent; }
+  if [[ $traced == 1 && -s $d/trace.jsonl ]]; then
+    echo "    trace (tail):"; tail -n 5 "$d/trace.jsonl" | cut -c1-300 | indent
+  fi
+  return 1
+}
+
+for name in "${TESTS[@]}"; do
+  ref=""
+  for idx in "${!CASES[@]}"; do
+    read -r n variant ci <<<"${CASES[$idx]}"
+    [[ $n == "$name" ]] || continue
+    if [[ -z $ref ]] && { [[ $variant == plain && $ci == 0 ]] || [[ ${VARIANTS[$name]} == linked ]]; }; then
+      ref=$idx
+    fi
+  done
+  total=0 bad=0
+  for idx in "${!CASES[@]}"; do
+    read -r n variant ci <<<"${CASES[$idx]}"
+    [[ $n == "$name" ]] || continue
+    total=$((total + 1))
+    if check_case "$idx" "${ref:-$idx}"; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); bad=$((bad + 1)); fi
+  done
+  nskip=0
+  for s in "${SKIPPED_CASES[@]}"; do [[ $s == "$name."* ]] && nskip=$((nskip + 1)); done
+  skipnote=""; (( nskip )) && skipnote=", $nskip skipped"
+  if (( total == 0 )); then echo "SKIP $name ($nskip skipped: no library)"
+  elif (( bad )); then echo "FAIL $name ($bad of $total cases failed$skipnote)"
+  else echo "PASS $name ($total cases$skipnote)"; fi
+done
+
+# ------------------------------------------------------------------------------------------
+# Seed programs (serial: they use fixed queue names and keys)
+
+SEEDS_LOG=$TMP/seeds.log
+MQT_CONFIGS=$(printf '%s\n' "${CONFIGS[@]}") \
+MQSHIM_LIB=$LIB MQT_TMP=$TMP/seeds MQT_CASE_TIMEOUT=$CASE_TIMEOUT MQT_TOOLS=$BIN/tools \
+  bash "$HERE/seeds.sh" "$FILTER" | tee "$SEEDS_LOG" | grep -v '^seeds: '
+summary=$(grep '^seeds: ' "$SEEDS_LOG" | tail -n 1)
+echo "c_tests: compared and ran the seed scenarios in $(elapsed "$T2")"
+if [[ $summary =~ ^seeds:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
+  PASSED=$((PASSED + BASH_REMATCH[1]))
+  FAILED=$((FAILED + BASH_REMATCH[2]))
+  SKIPPED=$((SKIPPED + ${BASH_REMATCH[4]:-0}))
+else
+  echo "FAIL seeds.sh gave no summary line"
+  FAILED=$((FAILED + 1))
+fi
+
+line="c_tests: $PASSED passed, $FAILED failed"
+(( SKIPPED )) && line+=", $SKIPPED skipped"
+echo "$line"
+(( FAILED == 0 ))
