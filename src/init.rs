@@ -9,11 +9,13 @@ use crate::backend::kernel::KernelBackend;
 use crate::backend::Backend;
 use crate::config::{self, BackendKind, Config};
 use crate::emu::EmulatedBackend;
+use crate::policy::limits::Limits;
 use crate::trace::Tracer;
 
 /// What every call needs: the configuration, the backend and the tracer (if tracing).
 pub struct State {
     pub config: Config,
+    pub limits: Limits,
     pub backend: &'static dyn Backend,
     pub tracer: Option<Tracer>,
 }
@@ -55,12 +57,14 @@ fn build_state() -> &'static State {
     STATE.get_or_init(|| {
         let (config, problems) = Config::from_env();
         config::report(&problems);
+        let (limits, problems) = Limits::from_env();
+        config::report(&problems);
         let backend: &'static dyn Backend = match config.backend {
             BackendKind::Kernel => &KERNEL,
             BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
-        State { config, backend, tracer }
+        State { config, limits, backend, tracer }
     })
 }
 

@@ -15,6 +15,7 @@
 //! - [`dispatch`]: one function per exported call: runs policy, the backend and tracing.
 //! - [`backend`]: the backend seam and the kernel pass-through.
 //! - [`emu`]: the userspace emulation (shared memory under `MQSHIM_DIR`).
+//! - [`policy`]: the limits in force (and, layered over either backend, their enforcement).
 //! - [`trace`]: trace records, their text and JSON-lines formats, and the sink.
 //! - [`usermem`]: reading caller memory that may be invalid, without crashing.
 //! - [`init`]: lazy, idempotent process-wide state.
@@ -27,6 +28,7 @@ pub mod emu;
 pub mod errno;
 pub mod ffi;
 pub mod init;
+pub mod policy;
 pub mod real;
 pub mod reentry;
 pub mod trace;

@@ -1,7 +1,7 @@
-//! The limits the emulation enforces, read from the kernel's tunables when present, the stock
-//! defaults otherwise.
+//! The limits the emulation enforces: the kernel's constants, and the tunables as configured
+//! (see `policy::limits`).
 
-use std::sync::OnceLock;
+use crate::policy::limits::Limits;
 
 /// `HARD_MSGMAX`: the ceiling of `msg_max` even with CAP_SYS_RESOURCE.
 pub const HARD_MSGMAX: i64 = 65536;
@@ -15,7 +15,7 @@ pub const PER_MESSAGE_OVERHEAD: u64 = 48;
 /// `sizeof(struct posix_msg_tree_node)` on 64-bit kernels.
 pub const PER_PRIORITY_OVERHEAD: u64 = 48;
 
-/// POSIX queue limits (`/proc/sys/fs/mqueue/*`).
+/// The POSIX queue limits the emulation enforces (`/proc/sys/fs/mqueue/*`, as configured).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PosixLimits {
     pub msg_max: i64,
@@ -23,31 +23,25 @@ pub struct PosixLimits {
     pub msg_default: i64,
     pub msgsize_default: i64,
     pub queues_max: i64,
+    /// RLIMIT_MSGQUEUE in force for the caller.
+    pub rlimit_msgqueue: u64,
 }
 
 impl PosixLimits {
-    /// Linux's defaults.
-    pub const STOCK: PosixLimits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256 };
-
-    /// The machine's values where readable, else the defaults.
-    pub fn from_proc() -> PosixLimits {
-        let read = |name: &str, default: i64| {
-            std::fs::read_to_string(format!("/proc/sys/fs/mqueue/{name}")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default)
-        };
-        let s = PosixLimits::STOCK;
+    pub fn from_limits(l: &Limits) -> PosixLimits {
         PosixLimits {
-            msg_max: read("msg_max", s.msg_max),
-            msgsize_max: read("msgsize_max", s.msgsize_max),
-            msg_default: read("msg_default", s.msg_default),
-            msgsize_default: read("msgsize_default", s.msgsize_default),
-            queues_max: read("queues_max", s.queues_max),
+            msg_max: l.value("msg_max"),
+            msgsize_max: l.value("msgsize_max"),
+            msg_default: l.value("msg_default"),
+            msgsize_default: l.value("msgsize_default"),
+            queues_max: l.value("queues_max"),
+            rlimit_msgqueue: l.rlimit_msgqueue(),
         }
     }
 
-    /// The process's limits, read once.
-    pub fn current() -> &'static PosixLimits {
-        static LIMITS: OnceLock<PosixLimits> = OnceLock::new();
-        LIMITS.get_or_init(PosixLimits::from_proc)
+    /// The limits in force now (the process's configuration; RLIMIT_MSGQUEUE read afresh).
+    pub fn current() -> PosixLimits {
+        PosixLimits::from_limits(&crate::init::state().limits)
     }
 }
 
@@ -55,20 +49,6 @@ impl PosixLimits {
 pub fn posix_charge(maxmsg: u64, msgsize: u64) -> Option<u64> {
     let tree = maxmsg.checked_mul(PER_MESSAGE_OVERHEAD)?.checked_add(maxmsg.min(MQ_PRIO_MAX as u64).checked_mul(PER_PRIORITY_OVERHEAD)?)?;
     maxmsg.checked_mul(msgsize)?.checked_add(tree)
-}
-
-/// The caller's RLIMIT_MSGQUEUE soft limit (`u64::MAX` when unlimited).
-pub fn rlimit_msgqueue() -> u64 {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: valid out-pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut r) } != 0 {
-        return u64::MAX;
-    }
-    if r.rlim_cur == libc::RLIM_INFINITY {
-        u64::MAX
-    } else {
-        r.rlim_cur
-    }
 }
 
 #[cfg(test)]

@@ -319,7 +319,7 @@ impl Store {
         }
         let charge = limits::posix_charge(maxmsg as u64, msgsize as u64).ok_or(Errno::EOVERFLOW)?;
         let charged: u64 = live.iter().filter(|m| m.charge_uid == creds.uid).map(|m| m.charge_bytes).sum();
-        if charged.checked_add(charge).is_none_or(|total| total > limits::rlimit_msgqueue()) {
+        if charged.checked_add(charge).is_none_or(|total| total > limits.rlimit_msgqueue) {
             return Err(Errno::EMFILE);
         }
         // SAFETY: umask is read by setting and restoring it (no other way exists); the window

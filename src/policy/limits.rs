@@ -1,0 +1,213 @@
+//! Every POSIX and System V limit the kernel has, with where each value came from: the stock
+//! default, the machine's `/proc`, the `MQSHIM_CONFIG` file or `MQSHIM_LIMITS`, later ones
+//! overriding earlier ones.
+//!
+//! `MQSHIM_LIMITS` is a comma-separated list of `key=value`
+//! (`msg_max=4,msgsize_max=256,queues_max=2`); `MQSHIM_CONFIG` names a file with the same keys,
+//! one `key = value` per line, `#` starting a comment. Values are decimal integers, optionally
+//! with a `k` (×1024) or `m` (×1024²) suffix. A malformed entry is reported once, naming the
+//! variable and the entry, and ignored.
+
+use std::fmt;
+
+/// Where a limit's value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    Proc,
+    Config,
+    Environment,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::Proc => "/proc",
+            Source::Config => "config",
+            Source::Environment => "environment",
+        })
+    }
+}
+
+/// One limit's value and origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub value: i64,
+    pub source: Source,
+}
+
+/// The limits, by key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub entries: Vec<(&'static str, Limit)>,
+}
+
+/// Every key: its /proc file (if any) and stock default.
+pub const KEYS: &[(&str, Option<&str>, i64)] = &[
+    ("msg_max", Some("/proc/sys/fs/mqueue/msg_max"), 10),
+    ("msgsize_max", Some("/proc/sys/fs/mqueue/msgsize_max"), 8192),
+    ("msg_default", Some("/proc/sys/fs/mqueue/msg_default"), 10),
+    ("msgsize_default", Some("/proc/sys/fs/mqueue/msgsize_default"), 8192),
+    ("queues_max", Some("/proc/sys/fs/mqueue/queues_max"), 256),
+    ("msgmax", Some("/proc/sys/kernel/msgmax"), 8192),
+    ("msgmnb", Some("/proc/sys/kernel/msgmnb"), 16384),
+    ("msgmni", Some("/proc/sys/kernel/msgmni"), 32000),
+    // RLIMIT_MSGQUEUE: by default the process's own soft limit (see `rlimit_msgqueue`).
+    ("rlimit_msgqueue", None, -1),
+];
+
+/// Parses `12`, `64k`, `1m`.
+pub fn parse_value(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (digits, mult) = match t.as_bytes().last()? {
+        b'k' | b'K' => (&t[..t.len() - 1], 1024),
+        b'm' | b'M' => (&t[..t.len() - 1], 1024 * 1024),
+        _ => (t, 1),
+    };
+    let n: i64 = digits.trim().parse().ok()?;
+    if n < 0 {
+        return None;
+    }
+    n.checked_mul(mult)
+}
+
+/// Parses one `key=value` assignment list (separator `,` or newline); problems are returned,
+/// naming `variable` and the bad part.
+pub fn parse_assignments(text: &str, variable: &'static str, separators: &[char]) -> (Vec<(&'static str, i64)>, Vec<crate::config::ConfigProblem>) {
+    let mut values = Vec::new();
+    let mut problems = Vec::new();
+    for raw in text.split(separators) {
+        let entry = raw.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = entry.split_once('=') else {
+            problems.push(crate::config::ConfigProblem { variable, message: format!("'{entry}' is not key=value") });
+            continue;
+        };
+        let key = k.trim();
+        match KEYS.iter().find(|(name, _, _)| *name == key) {
+            None => problems.push(crate::config::ConfigProblem {
+                variable,
+                message: format!("unknown limit '{key}' (known: {})", KEYS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")),
+            }),
+            Some((name, _, _)) => match parse_value(v) {
+                Some(n) => values.push((*name, n)),
+                None => problems.push(crate::config::ConfigProblem { variable, message: format!("'{}' in '{entry}' is not a non-negative number", v.trim()) }),
+            },
+        }
+    }
+    (values, problems)
+}
+
+impl Limits {
+    /// Builds the limits from /proc, then the config file text, then the environment text.
+    pub fn build(proc_read: impl Fn(&str) -> Option<i64>, config: Option<&str>, env: Option<&str>) -> (Limits, Vec<crate::config::ConfigProblem>) {
+        let mut entries: Vec<(&'static str, Limit)> = KEYS
+            .iter()
+            .map(|(name, proc_path, default)| {
+                let from_proc = proc_path.and_then(&proc_read);
+                (*name, from_proc.map_or(Limit { value: *default, source: Source::Default }, |v| Limit { value: v, source: Source::Proc }))
+            })
+            .collect();
+        let mut problems = Vec::new();
+        let mut apply = |text: &str, variable: &'static str, separators: &[char], source: Source| {
+            let (values, mut p) = parse_assignments(text, variable, separators);
+            problems.append(&mut p);
+            for (k, v) in values {
+                if let Some(e) = entries.iter_mut().find(|(name, _)| *name == k) {
+                    e.1 = Limit { value: v, source };
+                }
+            }
+        };
+        if let Some(c) = config {
+            apply(c, "MQSHIM_CONFIG", &['\n'], Source::Config);
+        }
+        if let Some(e) = env {
+            apply(e, "MQSHIM_LIMITS", &[','], Source::Environment);
+        }
+        (Limits { entries }, problems)
+    }
+
+    /// The process's limits: /proc, `MQSHIM_CONFIG`, `MQSHIM_LIMITS`.
+    pub fn from_env() -> (Limits, Vec<crate::config::ConfigProblem>) {
+        let mut problems = Vec::new();
+        let config = std::env::var_os("MQSHIM_CONFIG").and_then(|path| match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                problems.push(crate::config::ConfigProblem { variable: "MQSHIM_CONFIG", message: format!("cannot read '{}': {e}", path.to_string_lossy()) });
+                None
+            }
+        });
+        let env = std::env::var("MQSHIM_LIMITS").ok();
+        let (limits, mut p) = Limits::build(
+            |path| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()),
+            config.as_deref(),
+            env.as_deref(),
+        );
+        problems.append(&mut p);
+        (limits, problems)
+    }
+
+    pub fn get(&self, key: &str) -> Limit {
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).unwrap_or(Limit { value: 0, source: Source::Default })
+    }
+
+    pub fn value(&self, key: &str) -> i64 {
+        self.get(key).value
+    }
+
+    /// RLIMIT_MSGQUEUE in force: the configured value, else the process's soft limit.
+    pub fn rlimit_msgqueue(&self) -> u64 {
+        let l = self.get("rlimit_msgqueue");
+        if l.value >= 0 && l.source != Source::Default {
+            return l.value as u64;
+        }
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: valid out-pointer.
+        if unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
+            return u64::MAX;
+        }
+        r.rlim_cur
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_sources_override_earlier_ones() {
+        let (l, p) = Limits::build(|path| path.ends_with("msg_max").then_some(20), Some("msgsize_max = 4k # comment\nmsgmnb=1024\n"), Some("msgmnb=2048,queues_max=2"));
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(l.get("msg_max"), Limit { value: 20, source: Source::Proc });
+        assert_eq!(l.get("msgsize_max"), Limit { value: 4096, source: Source::Config });
+        assert_eq!(l.get("msgmnb"), Limit { value: 2048, source: Source::Environment });
+        assert_eq!(l.get("queues_max"), Limit { value: 2, source: Source::Environment });
+        assert_eq!(l.get("msgmni"), Limit { value: 32000, source: Source::Default });
+    }
+
+    #[test]
+    fn malformed_entries_are_named_and_ignored() {
+        let (l, p) = Limits::build(|_| None, None, Some("msg_max=4,bogus=1,msgmnb=-5,queues_max,msgmax=1x"));
+        assert_eq!(l.value("msg_max"), 4);
+        assert_eq!(l.value("msgmnb"), 16384);
+        let messages: Vec<_> = p.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(messages[0].contains("unknown limit 'bogus'"));
+        assert!(messages[1].contains("'-5'"));
+        assert!(messages[2].contains("'queues_max' is not key=value"));
+        assert!(messages[3].contains("'1x'"));
+        assert!(p.iter().all(|p| p.variable == "MQSHIM_LIMITS"));
+    }
+
+    #[test]
+    fn values_take_suffixes() {
+        assert_eq!(parse_value("64k"), Some(65536));
+        assert_eq!(parse_value("1M"), Some(1 << 20));
+        assert_eq!(parse_value(" 7 "), Some(7));
+        assert_eq!(parse_value("-1"), None);
+        assert_eq!(parse_value(""), None);
+    }
+}
