@@ -5,34 +5,54 @@
 use std::fmt::{self, Write};
 
 use super::decode::{Shown, Value};
-use super::line::{c_escape, JsonEscaper};
+use super::line::{c_escape, JsonEscaper, Line};
 use super::names;
 use super::Record;
 
-pub fn render(out: &mut dyn Write, r: &Record<'_>) -> fmt::Result {
-    out.write_str("{\"ts\":\"")?;
-    super::line::timestamp(out, r.wall)?;
-    write!(out, "\",\"pid\":{},\"tid\":{},\"call\":\"{}\",\"backend\":\"{}\",\"args\":{{", r.pid, r.tid, r.call, r.backend)?;
+pub fn render(out: &mut Line<'_>, r: &Record<'_>) -> fmt::Result {
+    out.push(b"{\"ts\":\"");
+    out.push_timestamp(r.wall);
+    out.push(b"\",\"pid\":");
+    out.push_i64(r.pid.into());
+    out.push(b",\"tid\":");
+    out.push_i64(r.tid.into());
+    out.push(b",\"call\":\"");
+    out.push(r.call.as_bytes());
+    out.push(b"\",\"backend\":\"");
+    out.push(r.backend.as_bytes());
+    out.push(b"\",\"args\":{");
     for (i, f) in r.args.fields().enumerate() {
         if i > 0 {
-            out.write_char(',')?;
+            out.push(b",");
         }
-        write!(out, "\"{}\":", f.name)?;
-        value(out, &f.value)?;
+        out.push(b"\"");
+        out.push(f.name.as_bytes());
+        out.push(b"\":");
+        match f.value {
+            Value::Int(n) | Value::Out(n) => out.push_i64(n),
+            ref v => value(out, v)?,
+        }
     }
-    out.write_str("},")?;
+    out.push(b"},");
     match r.outcome {
-        Ok(v) => write!(out, "\"ret\":{v},\"errno\":null")?,
+        Ok(v) => {
+            out.push(b"\"ret\":");
+            out.push_i64(v);
+            out.push(b",\"errno\":null");
+        }
         Err(e) => {
-            out.write_str("\"ret\":-1,\"errno\":\"")?;
+            out.push(b"\"ret\":-1,\"errno\":\"");
             names::errno(out, e)?;
-            out.write_char('"')?;
+            out.push(b"\"");
         }
     }
     if r.injected {
-        out.write_str(",\"injected\":true")?;
+        out.push(b",\"injected\":true");
     }
-    write!(out, ",\"dur_ns\":{}}}", r.dur_ns)
+    out.push(b",\"dur_ns\":");
+    out.push_u64(r.dur_ns);
+    out.push(b"}");
+    Ok(())
 }
 
 /// A JSON string of `f`'s text output.

@@ -2,27 +2,87 @@
 //! the common path), plus the escaping and timestamp helpers both formats use.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
-/// A bounded output line. Text past the capacity is dropped and the line marked cut.
+/// A bounded output line over possibly uninitialised memory: only the written prefix is ever
+/// read. Text past the capacity is dropped and the line marked cut.
 pub struct Line<'b> {
-    buf: &'b mut [u8],
+    buf: &'b mut [MaybeUninit<u8>],
     len: usize,
     cut: bool,
 }
 
 impl<'b> Line<'b> {
-    pub fn new(buf: &'b mut [u8]) -> Line<'b> {
+    pub fn new(buf: &'b mut [MaybeUninit<u8>]) -> Line<'b> {
         Line { buf, len: 0, cut: false }
+    }
+
+    /// A line over initialised bytes.
+    pub fn over(buf: &'b mut [u8]) -> Line<'b> {
+        // SAFETY: [u8] and [MaybeUninit<u8>] have the same layout, and a Line only ever writes
+        // initialised bytes into it.
+        Line::new(unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) })
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
         let room = self.buf.len() - self.len;
         let n = bytes.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        // SAFETY: `n` bytes fit in the buffer after `len`; source and destination are distinct.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.buf.as_mut_ptr().add(self.len).cast::<u8>(), n) };
         self.len += n;
         if n < bytes.len() {
             self.cut = true;
         }
+    }
+
+    /// Appends a decimal integer without going through `core::fmt`.
+    pub fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    pub fn push_i64(&mut self, n: i64) {
+        if n < 0 {
+            self.push(b"-");
+        }
+        self.push_u64(n.unsigned_abs());
+    }
+
+    /// Appends `n` as exactly nine digits (nanoseconds).
+    pub fn push_nanos(&mut self, n: u64) {
+        let mut digits = [b'0'; 9];
+        let mut v = n % 1_000_000_000;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.push(&digits);
+    }
+
+    /// Appends a CLOCK_REALTIME time as ISO 8601 UTC with nanoseconds; the date and time of day
+    /// are formatted once per second per thread.
+    pub fn push_timestamp(&mut self, ts: libc::timespec) {
+        thread_local! {
+            static LAST: std::cell::Cell<(i64, [u8; 20])> = const { std::cell::Cell::new((i64::MIN, [0; 20])) };
+        }
+        let (sec, mut text) = LAST.with(|c| c.get());
+        if sec != ts.tv_sec {
+            let mut l = Line::over(&mut text);
+            let _ = timestamp_seconds(&mut l, ts.tv_sec);
+            LAST.with(|c| c.set((ts.tv_sec, text)));
+        }
+        self.push(&text);
+        self.push_nanos(ts.tv_nsec as u64);
+        self.push(b"Z");
     }
 
     /// Ends the record with a newline, even when it was cut.
@@ -35,10 +95,11 @@ impl<'b> Line<'b> {
         if self.len == self.buf.len() {
             self.len -= 1;
         }
-        self.buf[self.len] = b'\n';
+        self.buf[self.len].write(b'\n');
         self.len += 1;
         let Line { buf, len, .. } = self;
-        &buf[..len]
+        // SAFETY: the first `len` bytes were all written by `push` or just above.
+        unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) }
     }
 }
 
@@ -85,18 +146,16 @@ impl fmt::Write for JsonEscaper<'_> {
 
 /// Writes a CLOCK_REALTIME time as ISO 8601 UTC with nanoseconds.
 pub fn timestamp(out: &mut dyn fmt::Write, ts: libc::timespec) -> fmt::Result {
-    let secs = ts.tv_sec;
+    timestamp_seconds(out, ts.tv_sec)?;
+    write!(out, "{:09}Z", ts.tv_nsec)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` (20 bytes) for a time in seconds since the epoch.
+fn timestamp_seconds(out: &mut dyn fmt::Write, secs: i64) -> fmt::Result {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ts.tv_nsec
-    )
+    write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
@@ -129,6 +188,20 @@ mod tests {
     }
 
     #[test]
+    fn fast_formatting_matches_fmt() {
+        let mut buf = [0u8; 128];
+        let mut l = Line::over(&mut buf);
+        l.push_i64(-1234);
+        l.push(b" ");
+        l.push_u64(0);
+        l.push(b" ");
+        l.push_nanos(5);
+        l.push(b" ");
+        l.push_timestamp(libc::timespec { tv_sec: 1_795_339_801, tv_nsec: 123 });
+        assert_eq!(l.finish(), b"-1234 0 000000005 2026-11-22T09:30:01.000000123Z\n");
+    }
+
+    #[test]
     fn escapes() {
         let mut s = String::new();
         c_escape(&mut s, b"a\"b\\\n\x00\xff").unwrap();
@@ -141,7 +214,7 @@ mod tests {
     #[test]
     fn a_full_line_is_cut_and_still_ends_in_newline() {
         let mut buf = [0u8; 16];
-        let mut l = Line::new(&mut buf);
+        let mut l = Line::over(&mut buf);
         l.push(b"0123456789abcdefghijkl");
         let out = l.finish();
         assert_eq!(out.len(), 16);

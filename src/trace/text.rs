@@ -5,34 +5,48 @@
 use std::fmt::{self, Write};
 
 use super::decode::{Shown, Value};
-use super::line::c_escape;
+use super::line::{c_escape, Line};
 use super::names;
 use super::Record;
 
-pub fn render(out: &mut dyn Write, r: &Record<'_>) -> fmt::Result {
-    super::line::timestamp(out, r.wall)?;
-    write!(out, " {}/{} {}(", r.pid, r.tid, r.call)?;
+pub fn render(out: &mut Line<'_>, r: &Record<'_>) -> fmt::Result {
+    out.push_timestamp(r.wall);
+    out.push(b" ");
+    out.push_i64(r.pid.into());
+    out.push(b"/");
+    out.push_i64(r.tid.into());
+    out.push(b" ");
+    out.push(r.call.as_bytes());
+    out.push(b"(");
     for (i, f) in r.args.fields().enumerate() {
         if i > 0 {
-            out.write_str(", ")?;
+            out.push(b", ");
         }
-        value(out, &f.value)?;
+        match f.value {
+            Value::Int(n) => out.push_i64(n),
+            ref v => value(out, v)?,
+        }
     }
-    out.write_str(") = ")?;
+    out.push(b") = ");
     match r.outcome {
-        Ok(v) => write!(out, "{v}")?,
+        Ok(v) => out.push_i64(v),
         Err(e) => {
-            out.write_str("-1 ")?;
+            out.push(b"-1 ");
             names::errno(out, e)?;
-            out.write_str(" (")?;
+            out.push(b" (");
             names::errno_text(out, e)?;
-            out.write_char(')')?;
+            out.push(b")");
         }
     }
     if r.injected {
-        out.write_str(" (injected)")?;
+        out.push(b" (injected)");
     }
-    write!(out, " <{}.{:09}>", r.dur_ns / 1_000_000_000, r.dur_ns % 1_000_000_000)
+    out.push(b" <");
+    out.push_u64(r.dur_ns / 1_000_000_000);
+    out.push(b".");
+    out.push_nanos(r.dur_ns % 1_000_000_000);
+    out.push(b">");
+    Ok(())
 }
 
 fn shown(out: &mut dyn Write, s: &Shown<'_>) -> fmt::Result {
