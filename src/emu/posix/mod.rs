@@ -106,6 +106,11 @@ impl PosixEmulation {
         if !probe_read(msg.cast(), len) {
             return Err(Errno::EFAULT);
         }
+        // A full queue and a non-blocking description: fail without taking the lock (the count is
+        // an atomic, so this is the answer the lock would give at this instant).
+        if q.curmsgs() >= q.header().maxmsg && d.nonblock(fd) {
+            return Err(Errno::EAGAIN);
+        }
         wait::note_cpu(&q.header().last_send_cpu);
         let m = Message { ptr: msg.cast(), len, prio };
         let mut locked = q.lock()?;
@@ -139,6 +144,10 @@ impl PosixEmulation {
         let q = &d.queue.queue;
         if (len as u64) < q.header().msgsize {
             return Err(Errno::EMSGSIZE);
+        }
+        // An empty queue and a non-blocking description: fail without taking the lock.
+        if q.curmsgs() == 0 && d.nonblock(fd) {
+            return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_recv_cpu);
         let mut locked = q.lock()?;

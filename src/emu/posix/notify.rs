@@ -125,6 +125,25 @@ pub fn drop_if_owner(q: &Queue) {
     }
 }
 
+/// The current registration of `q` (for inspection).
+pub fn snapshot(q: &Queue) -> NotifyRegistration {
+    q.lock().map(|mut l| l.notification()).unwrap_or_default()
+}
+
+/// The line the kernel shows in `/dev/mqueue/NAME`: bytes queued, and the registration's kind,
+/// signal and owner.
+pub fn status_line(q: &Queue) -> String {
+    let reg = snapshot(q);
+    let owned = reg.owner_pid != 0;
+    format!(
+        "QSIZE:{:<10} NOTIFY:{:<5} SIGNO:{:<5} NOTIFY_PID:{:<6}\n",
+        q.curbytes(),
+        if owned { reg.kind } else { 0 },
+        if owned && reg.kind == libc::SIGEV_SIGNAL { reg.signo } else { 0 },
+        if owned { reg.owner_pid } else { 0 }
+    )
+}
+
 /// Delivers a notification that fired (already removed from the queue by the sender).
 pub fn deliver(reg: &NotifyRegistration) {
     match reg.kind {
