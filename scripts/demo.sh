@@ -10,12 +10,13 @@ if [ ! -d "$seeds" ]; then
   exit 1
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/mqshim-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+ns=$(mktemp -d /dev/shm/mqshim-demo.XXXXXX 2>/dev/null || mktemp -d "${TMPDIR:-/tmp}/mqshim-demo-ns.XXXXXX")
+trap 'rm -rf "$work" "$ns"' EXIT
 for p in send recv rmmq msg_create msg_send msg_receive; do
   gcc "$seeds/$p.c" -o "$work/$p" -lrt -lpthread 2>/dev/null
 done
 
-export LD_PRELOAD="$lib" MQSHIM_TRACE=stderr MQSHIM_DIR="$work/ns"
+export LD_PRELOAD="$lib" MQSHIM_TRACE=stderr MQSHIM_DIR="$ns"
 backend=$(MQSHIM_TRACE= "$root/target/release/mqshim" info | sed -n 's/^backend: //p')
 echo "== mqshim $(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1), backend: $backend (MQSHIM_BACKEND selects it)"
 echo
@@ -30,3 +31,6 @@ echo "== System V: create, send, receive, remove (notes 001: msg_create.c, msg_s
 echo "\$ ./msg_create"; "$work/msg_create" || true
 echo "\$ ./msg_send"; "$work/msg_send"
 echo "\$ ./msg_receive"; "$work/msg_receive"
+echo
+echo "== What the emulation holds now (mqshim ipcs; empty: the notes' programs cleaned up)"
+LD_PRELOAD= MQSHIM_TRACE= "$root/target/release/mqshim" ipcs

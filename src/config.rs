@@ -87,12 +87,12 @@ impl Config {
         let mut problem = |variable: &'static str, message: String| problems.push(ConfigProblem { variable, message });
 
         let backend = match lookup("MQSHIM_BACKEND").as_deref() {
-            None | Some(b"") => BackendKind::Kernel,
+            None | Some(b"") => BackendKind::Emulate,
             Some(b"kernel") => BackendKind::Kernel,
             Some(b"emulate") => BackendKind::Emulate,
             Some(other) => {
-                problem("MQSHIM_BACKEND", format!("unknown backend '{}' (expected 'kernel' or 'emulate')", String::from_utf8_lossy(other)));
-                BackendKind::Kernel
+                problem("MQSHIM_BACKEND", format!("unknown backend '{}' (expected 'emulate' or 'kernel')", String::from_utf8_lossy(other)));
+                BackendKind::Emulate
             }
         };
 
@@ -168,7 +168,7 @@ mod tests {
     fn defaults_without_variables() {
         let (c, p) = parse(&[]);
         assert!(p.is_empty());
-        assert_eq!(c.backend, BackendKind::Kernel);
+        assert_eq!(c.backend, BackendKind::Emulate);
         assert_eq!(c.dir, DEFAULT_DIR.as_bytes());
         assert_eq!(c.trace, None);
     }
@@ -192,7 +192,7 @@ mod tests {
             ("MQSHIM_TRACE_BYTES", "-3"),
             ("MQSHIM_DIR", "relative"),
         ]);
-        assert_eq!(c.backend, BackendKind::Kernel);
+        assert_eq!(c.backend, BackendKind::Emulate);
         assert_eq!(c.trace.as_ref().unwrap().format, TraceFormat::Text);
         assert_eq!(c.trace.as_ref().unwrap().payload_bytes, DEFAULT_TRACE_BYTES);
         assert_eq!(c.dir, DEFAULT_DIR.as_bytes());

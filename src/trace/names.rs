@@ -61,6 +61,9 @@ pub fn msgget_flags(out: &mut dyn Write, flags: i32) -> fmt::Result {
     let bits = flags as u32 as u64;
     let named = bits & !0o777;
     let mode = bits & 0o777;
+    if bits == 0 {
+        return out.write_char('0');
+    }
     if named != 0 {
         write_bits(out, named, &[(libc::IPC_CREAT as u64, "IPC_CREAT"), (libc::IPC_EXCL as u64, "IPC_EXCL"), (libc::IPC_NOWAIT as u64, "IPC_NOWAIT")], true)?;
         out.write_char('|')?;
@@ -182,7 +185,8 @@ mod tests {
         assert_eq!(s(|o| open_flags(o, libc::O_RDONLY)), "O_RDONLY");
         assert_eq!(s(|o| open_flags(o, 3)), "O_ACCMODE");
         assert_eq!(s(|o| msgget_flags(o, libc::IPC_CREAT | 0o600)), "IPC_CREAT|0600");
-        assert_eq!(s(|o| msgget_flags(o, 0)), "0000");
+        assert_eq!(s(|o| msgget_flags(o, 0)), "0");
+        assert_eq!(s(|o| msgget_flags(o, 0o600)), "0600");
         assert_eq!(s(|o| mode(o, 0o600)), "0600");
         assert_eq!(s(|o| errno_text(o, nix::errno::Errno::EBADF)), "Bad file descriptor");
         assert_eq!(s(|o| msg_flags(o, libc::IPC_NOWAIT | libc::MSG_NOERROR)), "IPC_NOWAIT|MSG_NOERROR");
