@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/types.h>
+#include <mqueue.h>
+
+// A scheduled message's handle, unique within its queue (never 0).
+typedef uint64_t mqshim_handle_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,6 +27,33 @@ const char *mqshim_version(void);
 // The backend that serves this process's queue calls: `"kernel"` or `"emulate"`.
 // Reading it initialises mqshim from the environment if no queue call has yet.
 const char *mqshim_backend(void);
+
+// Sends a *scheduled message* to the emulated POSIX queue `mqdes`: it becomes visible to
+// receivers only at the absolute CLOCK_REALTIME time `due` (until then `mq_getattr`'s
+// `mq_curmsgs` does not count it, and a receiver blocked on the queue wakes when it falls due).
+// It belongs to the queue: it survives the exit of the process that scheduled it.
+// On success returns 0 and stores the message's handle in `*handle`, for `mqshim_mq_cancel`.
+// Errors, as for `mq_timedsend`: EINVAL (bad `due` or priority), EBADF (not an emulated queue
+// descriptor open for writing), EMSGSIZE, EFAULT; EAGAIN when the queue already holds its
+// maximum of pending scheduled messages (64); ENOTSUP with `MQSHIM_BACKEND=kernel`.
+//
+// # Safety
+// `msg_ptr` points to `msg_len` readable bytes, `due` to a timespec, `handle` to writable
+// storage (a bad pointer is EFAULT, not a crash).
+int mqshim_mq_send_at(mqd_t mqdes,
+                      const char *msg_ptr,
+                      size_t msg_len,
+                      unsigned int msg_prio,
+                      const struct timespec *due,
+                      mqshim_handle_t *handle);
+
+// Cancels the pending scheduled message `handle` of the queue `mqdes`. Returns 0, or -1 with
+// ENOENT when no such message is pending (it already fell due and entered the queue, was
+// cancelled, or never existed), EBADF, or ENOTSUP with `MQSHIM_BACKEND=kernel`.
+//
+// # Safety
+// None beyond passing a descriptor.
+int mqshim_mq_cancel(mqd_t mqdes, mqshim_handle_t handle);
 
 #ifdef __cplusplus
 }  // extern "C"

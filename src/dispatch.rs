@@ -1,4 +1,5 @@
-//! One entry for every exported call: trace around the backend.
+//! One entry for every exported call: fault injection and limit enforcement (policy), then the
+//! backend, with tracing around it all.
 //!
 //! `ffi` builds a [`Call`] from the C arguments and hands it here; this is the only place that
 //! knows the order of the layers.
@@ -16,15 +17,33 @@ use crate::trace::Stopwatch;
 /// The pointers in `call` are the C caller's, valid as the C API requires.
 pub unsafe fn run(call: Call) -> Result<i64> {
     let state = init::state();
-    match &state.tracer {
-        None => unsafe { invoke(state.backend, &call) },
-        Some(tracer) => {
-            let started = Stopwatch::start();
-            let outcome = unsafe { invoke(state.backend, &call) };
-            tracer.record(&call, started, outcome, false);
-            outcome
+    let started = state.tracer.as_ref().map(|_| Stopwatch::start());
+    let mut injected = false;
+    let outcome = 'call: {
+        if let Some(fault) = state.policy.fault(&call) {
+            injected = true;
+            if fault.delay_ns > 0 {
+                crate::policy::faults::sleep_ns(fault.delay_ns);
+            }
+            if let Some(e) = fault.errno {
+                // The queue is untouched: the call never reaches the backend.
+                break 'call Err(e);
+            }
         }
+        if state.backend.kind() == crate::config::BackendKind::Kernel {
+            // SAFETY: forwarding the caller's arguments; see above.
+            if let Some(handled) = unsafe { state.policy.before_kernel(&call) } {
+                break 'call handled;
+            }
+        }
+        // SAFETY: forwarding the caller's arguments unchanged.
+        unsafe { invoke(state.backend, &call) }
+    };
+    state.policy.after(&call, &outcome);
+    if let (Some(tracer), Some(started)) = (&state.tracer, started) {
+        tracer.record(&call, started, outcome, injected);
     }
+    outcome
 }
 
 /// Calls the backend method that `call` names.
@@ -63,4 +82,9 @@ pub fn note_duplicate(old: libc::c_int, new: libc::c_int) {
     if let Some(d) = crate::emu::posix::fdtable::get(old) {
         crate::emu::posix::fdtable::insert(new, d);
     }
+}
+
+/// mqshim's own extension calls (scheduled messages): the active backend, no policy or trace.
+pub fn extension(f: impl FnOnce(&dyn Backend) -> Result<libc::c_int>) -> Result<i64> {
+    f(init::state().backend).map(i64::from)
 }

@@ -9,13 +9,17 @@ use crate::backend::kernel::KernelBackend;
 use crate::backend::Backend;
 use crate::config::{self, BackendKind, Config};
 use crate::emu::EmulatedBackend;
+use crate::policy::enforce::KernelLimits;
+use crate::policy::faults::Faults;
 use crate::policy::limits::Limits;
+use crate::policy::Policy;
 use crate::trace::Tracer;
 
 /// What every call needs: the configuration, the backend and the tracer (if tracing).
 pub struct State {
     pub config: Config,
     pub limits: Limits,
+    pub policy: Policy,
     pub backend: &'static dyn Backend,
     pub tracer: Option<Tracer>,
 }
@@ -47,7 +51,7 @@ pub fn pure_passthrough() -> bool {
 pub fn state() -> &'static State {
     let state = build_state();
     if PASSTHROUGH.load(Ordering::Relaxed) == 0 {
-        let pure = state.backend.kind() == BackendKind::Kernel && state.tracer.is_none();
+        let pure = state.backend.kind() == BackendKind::Kernel && state.tracer.is_none() && !state.policy.active();
         PASSTHROUGH.store(if pure { 1 } else { 2 }, Ordering::Relaxed);
     }
     state
@@ -64,7 +68,16 @@ fn build_state() -> &'static State {
             BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
-        State { config, limits, backend, tracer }
+        let faults = std::env::var("MQSHIM_FAULTS").ok().filter(|s| !s.trim().is_empty()).map(|spec| {
+            let (faults, problems) = Faults::parse(&spec);
+            config::report(&problems.into_iter().map(|message| config::ConfigProblem { variable: "MQSHIM_FAULTS", message }).collect::<Vec<_>>());
+            faults
+        });
+        let enforce = match backend.kind() {
+            BackendKind::Kernel => KernelLimits::from_limits(&limits),
+            BackendKind::Emulate => None,
+        };
+        State { config, limits, policy: Policy { faults, enforce }, backend, tracer }
     })
 }
 

@@ -19,6 +19,7 @@
 //! - [`trace`]: trace records, their text and JSON-lines formats, and the sink.
 //! - [`usermem`]: reading caller memory that may be invalid, without crashing.
 //! - [`init`]: lazy, idempotent process-wide state.
+//! - [`forksafe`]: the one kind of process-local lock, held across `fork`.
 
 pub mod backend;
 pub mod call;
@@ -27,6 +28,7 @@ pub mod dispatch;
 pub mod emu;
 pub mod errno;
 pub mod ffi;
+pub mod forksafe;
 pub mod init;
 pub mod policy;
 pub mod real;

@@ -63,6 +63,28 @@ macro_rules! real_functions {
 // `mq_open` is variadic in C; the real one is called through a variadic pointer type.
 type MqOpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> mqd_t;
 
+// `fcntl` is variadic too; its optional argument is an int or a pointer, passed as a long.
+type FcntlFn = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
+
+/// The real `fcntl` (and `fcntl64`, the same function in glibc), with its optional argument.
+///
+/// # Safety
+/// As for C `fcntl`.
+pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"fcntl\0") {
+        Some(addr) => {
+            // SAFETY: the address of libc's `fcntl`, whose type is `FcntlFn`.
+            let f: FcntlFn = unsafe { std::mem::transmute::<usize, FcntlFn>(addr) };
+            unsafe { f(fd, cmd, arg) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            -1
+        }
+    }
+}
+
 /// The real `mq_open`, called with all four arguments (the extra ones are only read by libc
 /// when `O_CREAT` is set, as with any variadic call).
 ///
@@ -100,7 +122,33 @@ real_functions! {
     fn msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: size_t, msgtyp: c_long, msgflg: c_int) -> ssize_t;
     fn msgctl(msqid: c_int, cmd: c_int, buf: *mut msqid_ds) -> c_int;
     fn close(fd: c_int) -> c_int;
+    fn dup(oldfd: c_int) -> c_int;
     fn dup2(oldfd: c_int, newfd: c_int) -> c_int;
     fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int;
+    fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+    fn ppoll(fds: *mut libc::pollfd, nfds: libc::nfds_t, tmo: *const timespec, sigmask: *const libc::sigset_t) -> c_int;
+    fn select(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, tv: *mut libc::timeval) -> c_int;
+    fn pselect(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, tmo: *const timespec, sigmask: *const libc::sigset_t) -> c_int;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
+}
+
+/// The real `fopen` (returns a pointer, so it is bound by hand rather than by the macro).
+///
+/// # Safety
+/// As for C `fopen`.
+pub unsafe fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"fopen\0") {
+        Some(addr) => {
+            type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
+            // SAFETY: the address of libc's `fopen`, whose type is FopenFn.
+            let f: FopenFn = unsafe { std::mem::transmute::<usize, FopenFn>(addr) };
+            unsafe { f(path, mode) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            std::ptr::null_mut()
+        }
+    }
 }
 

@@ -39,4 +39,14 @@ pub trait Backend: Sync + Send {
     unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int>;
     unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t>;
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int>;
+
+    /// `mqshim_mq_send_at`: a POSIX message visible from `due`. ENOTSUP unless emulated.
+    unsafe fn mq_send_at(&self, _mqdes: mqd_t, _msg: *const c_char, _len: size_t, _prio: c_uint, _due: *const timespec, _handle: *mut u64) -> Result<c_int> {
+        Err(crate::errno::Errno::ENOTSUP)
+    }
+
+    /// `mqshim_mq_cancel`. ENOTSUP unless emulated.
+    unsafe fn mq_cancel(&self, _mqdes: mqd_t, _handle: u64) -> Result<c_int> {
+        Err(crate::errno::Errno::ENOTSUP)
+    }
 }

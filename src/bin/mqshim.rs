@@ -23,7 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the emulated POSIX queues: name, owner, mode, attributes, messages and bytes queued.
+    /// List the emulated POSIX queues: name, owner, mode, attributes, messages, pending
+    /// scheduled messages, and the kernel's /dev/mqueue status fields (QSIZE, NOTIFY, SIGNO,
+    /// NOTIFY_PID).
     Ipcs,
     /// Remove an emulated POSIX queue by name (as mq_unlink: open descriptors keep working).
     Ipcrm {
@@ -78,28 +80,46 @@ fn queue_name(name: &str) -> Result<QueueName, String> {
 fn ipcs(dir: &[u8]) -> Result<(), String> {
     let store = open_store(dir)?;
     println!("------ POSIX Message Queues (emulated, {}) --------", String::from_utf8_lossy(dir));
-    println!("{:<24} {:<10} {:<6} {:>7} {:>8} {:>9} {:>11} {:>6}", "name", "owner", "perms", "maxmsg", "msgsize", "messages", "used-bytes", "notify");
+    println!(
+        "{:<24} {:<10} {:<6} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
+        "name", "owner", "perms", "maxmsg", "msgsize", "messages", "scheduled", "QSIZE", "NOTIFY", "SIGNO", "NOTIFY_PID"
+    );
     let mut names = store.names();
     names.sort();
     for name in names {
         let Some((meta, queue)) = store.inspect(&name) else { continue };
-        let (messages, bytes, notify) = match &queue {
+        // The status fields are those of the kernel's /dev/mqueue/NAME line ("?" when the
+        // caller may not read the queue).
+        let fields: [String; 6] = match &queue {
             Some(q) => {
                 let reg = mqshim::emu::posix::notify::snapshot(q);
-                (q.curmsgs().to_string(), q.curbytes().to_string(), if reg.owner_pid != 0 { reg.owner_pid.to_string() } else { "-".into() })
+                let owned = reg.owner_pid != 0;
+                let scheduled = q.lock().map(|mut l| l.scheduled()).unwrap_or(0);
+                [
+                    q.curmsgs().to_string(),
+                    scheduled.to_string(),
+                    q.curbytes().to_string(),
+                    (if owned { reg.kind } else { 0 }).to_string(),
+                    (if owned && reg.kind == libc::SIGEV_SIGNAL { reg.signo } else { 0 }).to_string(),
+                    (if owned { reg.owner_pid } else { 0 }).to_string(),
+                ]
             }
-            None => ("?".into(), "?".into(), "?".into()),
+            None => std::array::from_fn(|_| "?".to_string()),
         };
+        let [messages, scheduled, qsize, notify, signo, notify_pid] = fields;
         println!(
-            "{:<24} {:<10} {:<6o} {:>7} {:>8} {:>9} {:>11} {:>6}",
+            "{:<24} {:<10} {:<6o} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
             format!("/{}", String::from_utf8_lossy(&name)),
             user_name(meta.uid),
             meta.mode & 0o777,
             meta.maxmsg,
             meta.msgsize,
             messages,
-            bytes,
-            notify
+            scheduled,
+            qsize,
+            notify,
+            signo,
+            notify_pid
         );
     }
     Ok(())

@@ -74,7 +74,13 @@ impl Creds {
         let mut data = [CapData::default(); 2];
         // SAFETY: capget with a v3 header writes two CapData records.
         let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
-        let caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
+        let mut caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
+        // capget reports capabilities in the caller's own user namespace, but the kernel's
+        // queue limits and IPC privileges are checked with capable(), in the initial one: root
+        // of a user namespace (a rootless container) does not have them there.
+        if !in_initial_user_namespace() {
+            caps &= !(1 << cap::SYS_RESOURCE | 1 << cap::SYS_ADMIN | 1 << cap::IPC_OWNER);
+        }
         Creds { uid, euid, fsuid, gid, egid, fsgid, groups, caps }
     }
 
@@ -91,6 +97,20 @@ impl Creds {
     pub fn in_group_effective(&self, gid: u32) -> bool {
         self.egid == gid || self.groups.contains(&gid)
     }
+}
+
+/// The inode number of the initial user namespace (`PROC_USER_INIT_INO`).
+const INITIAL_USER_NS_INO: u64 = 0xEFFF_FFFD;
+
+/// Whether the caller is in the initial user namespace (true when it cannot be told).
+pub fn in_initial_user_namespace() -> bool {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    if unsafe { libc::stat(c"/proc/self/ns/user".as_ptr(), st.as_mut_ptr()) } != 0 {
+        return true;
+    }
+    // SAFETY: stat succeeded.
+    unsafe { st.assume_init() }.st_ino == INITIAL_USER_NS_INO
 }
 
 /// Read and write permission bits (4 and 2) a file `mode` grants `creds` for an object owned by

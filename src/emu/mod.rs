@@ -3,6 +3,7 @@
 //!
 //! - [`shm`]: segment files, `#[repr(C)]` layout, robust lock, futex waits.
 //! - [`posix`]: POSIX queues (`mq_*`).
+//! - [`sysv`]: System V queues (`msg*`).
 //! - [`namespace`]: the `MQSHIM_DIR` tree.
 //! - [`creds`]: the caller's credentials and capabilities.
 //! - [`limits`]: the limits enforced.
@@ -12,30 +13,30 @@ pub mod limits;
 pub mod namespace;
 pub mod posix;
 pub mod shm;
+pub mod sysv;
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 use std::sync::OnceLock;
 
 use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
 
-use crate::backend::kernel::KernelBackend;
 use crate::backend::Backend;
 use crate::config::BackendKind;
 use crate::errno::{Errno, Result};
 use posix::PosixEmulation;
+use sysv::{SysvEmulation, SysvLimits};
 
 /// The emulation backend. The namespace is opened on first use; a namespace that cannot be
 /// opened makes every call fail with its errno (reported once on stderr).
 pub struct EmulatedBackend {
     root: Vec<u8>,
     posix: OnceLock<std::result::Result<PosixEmulation, Errno>>,
-    /// System V queues are not emulated yet: they go to the kernel.
-    sysv: KernelBackend,
+    sysv: OnceLock<std::result::Result<SysvEmulation, Errno>>,
 }
 
 impl EmulatedBackend {
     pub fn new(root: Vec<u8>) -> EmulatedBackend {
-        EmulatedBackend { root, posix: OnceLock::new(), sysv: KernelBackend }
+        EmulatedBackend { root, posix: OnceLock::new(), sysv: OnceLock::new() }
     }
 
     pub fn posix(&self) -> Result<&PosixEmulation> {
@@ -45,6 +46,20 @@ impl EmulatedBackend {
                     crate::config::report(&[crate::config::ConfigProblem {
                         variable: "MQSHIM_DIR",
                         message: format!("cannot use '{}' as the emulation's namespace: {}", String::from_utf8_lossy(&self.root), e.desc()),
+                    }]);
+                })
+            })
+            .as_ref()
+            .map_err(|e| *e)
+    }
+
+    pub fn sysv(&self) -> Result<&SysvEmulation> {
+        self.sysv
+            .get_or_init(|| {
+                SysvEmulation::new(&self.root, SysvLimits::current()).inspect_err(|e| {
+                    crate::config::report(&[crate::config::ConfigProblem {
+                        variable: "MQSHIM_DIR",
+                        message: format!("cannot use '{}' for System V queues: {}", String::from_utf8_lossy(&self.root), e.desc()),
                     }]);
                 })
             })
@@ -107,23 +122,27 @@ impl Backend for EmulatedBackend {
         self.posix()?.notify(mqdes, sev)
     }
 
+    unsafe fn mq_send_at(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        self.posix()?.send_at(mqdes, msg, len, prio, due, handle)
+    }
+
+    unsafe fn mq_cancel(&self, mqdes: mqd_t, handle: u64) -> Result<c_int> {
+        self.posix()?.cancel(mqdes, handle)
+    }
+
     unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
-        // SAFETY: forwarded unchanged.
-        unsafe { self.sysv.msgget(key, flags) }
+        self.sysv()?.msgget(key, flags)
     }
 
     unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int> {
-        // SAFETY: forwarded unchanged.
-        unsafe { self.sysv.msgsnd(id, msgp, size, flags) }
+        self.sysv()?.msgsnd(id, msgp, size, flags)
     }
 
     unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t> {
-        // SAFETY: forwarded unchanged.
-        unsafe { self.sysv.msgrcv(id, msgp, size, typ, flags) }
+        self.sysv()?.msgrcv(id, msgp, size, typ, flags)
     }
 
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        // SAFETY: forwarded unchanged.
-        unsafe { self.sysv.msgctl(id, cmd, buf) }
+        self.sysv()?.msgctl(id, cmd, buf)
     }
 }

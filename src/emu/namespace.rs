@@ -11,6 +11,7 @@
 //!   posix.lock            flock: shared to open, exclusive to create, unlink or destroy
 //!   posix-dead/           0777: unlinked queues that are still open, until their last close
 //!   posix-tmp/            1777: queues being built, renamed into posix/ once complete
+//!   sysv/                 1777: the System V emulation (see `emu::sysv`)
 //! ```
 //!
 //! Directories are created with `mkdirat` relative to an `O_NOFOLLOW` descriptor of their
@@ -145,6 +146,17 @@ impl Drop for NamespaceLock<'_> {
         // SAFETY: the lock fd is open.
         unsafe { libc::flock(self.ns.lock, libc::LOCK_UN) };
     }
+}
+
+/// Opens (creating as needed) the directory `name` with `mode` in the namespace at `root` — the
+/// System V emulation's `sysv/` — with the same checks as the namespace's own directories; the
+/// descriptor is moved above the program's.
+pub fn open_subdir(root: &[u8], name: &[u8], mode: u32) -> Result<c_int> {
+    let root_fd = open_root(root)?;
+    let dir = open_dir(root_fd, name, mode).map(move_high);
+    // SAFETY: root_fd was opened by open_root.
+    unsafe { crate::real::close(root_fd) };
+    dir
 }
 
 /// Opens the root directory, creating missing components (the last one 1777, sticky).

@@ -1,6 +1,8 @@
 //! mqshim's own C API, declared in the generated `include/mqshim.h`.
 
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_int, c_uint};
+
+use libc::{mqd_t, size_t, timespec};
 
 /// The version of libmqshim, as a NUL-terminated string such as `"0.1.0"`.
 #[no_mangle]
@@ -17,4 +19,43 @@ pub extern "C" fn mqshim_backend() -> *const c_char {
         crate::config::BackendKind::Emulate => "emulate\0",
     });
     name.as_ptr().cast()
+}
+
+/// A scheduled message's handle, unique within its queue (never 0).
+#[allow(non_camel_case_types)]
+pub type mqshim_handle_t = u64;
+
+/// Sends a *scheduled message* to the emulated POSIX queue `mqdes`: it becomes visible to
+/// receivers only at the absolute CLOCK_REALTIME time `due` (until then `mq_getattr`'s
+/// `mq_curmsgs` does not count it, and a receiver blocked on the queue wakes when it falls due).
+/// It belongs to the queue: it survives the exit of the process that scheduled it.
+/// On success returns 0 and stores the message's handle in `*handle`, for `mqshim_mq_cancel`.
+/// Errors, as for `mq_timedsend`: EINVAL (bad `due` or priority), EBADF (not an emulated queue
+/// descriptor open for writing), EMSGSIZE, EFAULT; EAGAIN when the queue already holds its
+/// maximum of pending scheduled messages (64); ENOTSUP with `MQSHIM_BACKEND=kernel`.
+///
+/// # Safety
+/// `msg_ptr` points to `msg_len` readable bytes, `due` to a timespec, `handle` to writable
+/// storage (a bad pointer is EFAULT, not a crash).
+#[no_mangle]
+pub unsafe extern "C" fn mqshim_mq_send_at(
+    mqdes: mqd_t,
+    msg_ptr: *const c_char,
+    msg_len: size_t,
+    msg_prio: c_uint,
+    due: *const timespec,
+    handle: *mut mqshim_handle_t,
+) -> c_int {
+    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.mq_send_at(mqdes, msg_ptr, msg_len, msg_prio, due, handle) }))
+}
+
+/// Cancels the pending scheduled message `handle` of the queue `mqdes`. Returns 0, or -1 with
+/// ENOENT when no such message is pending (it already fell due and entered the queue, was
+/// cancelled, or never existed), EBADF, or ENOTSUP with `MQSHIM_BACKEND=kernel`.
+///
+/// # Safety
+/// None beyond passing a descriptor.
+#[no_mangle]
+pub unsafe extern "C" fn mqshim_mq_cancel(mqdes: mqd_t, handle: mqshim_handle_t) -> c_int {
+    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.mq_cancel(mqdes, handle) }))
 }

@@ -50,4 +50,6 @@ macro_rules! same_signature_as_libc {
 pub mod api;
 pub mod mqueue;
 pub mod msg;
+pub mod poll;
+pub mod stdio;
 pub mod unistd;

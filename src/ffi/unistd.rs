@@ -1,10 +1,11 @@
-//! `<unistd.h>`: the descriptor functions mqshim must see because an emulated `mqd_t` is a real
-//! descriptor: closing one is closing a queue, and `dup2`/`dup3` onto one closes it.
+//! `<unistd.h>` and `<fcntl.h>`: the descriptor functions mqshim must see because an emulated
+//! `mqd_t` is a real descriptor: closing one is closing a queue, `dup2`/`dup3` onto one closes
+//! it, and `dup`, `dup2`, `dup3` and `fcntl(F_DUPFD)` of one make another.
 //!
 //! They are not traced (they are not queue calls). When mqshim itself runs (the re-entrancy
 //! guard is up) or no emulated descriptor ever existed, they go straight to libc.
 
-use std::os::raw::c_int;
+use std::os::raw::{c_int, c_long};
 
 use crate::dispatch;
 use crate::real;
@@ -22,6 +23,44 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // SAFETY: the caller's descriptor, passed on.
         None => crate::errno::check(unsafe { real::close(fd) }).map(i64::from),
     })
+}
+
+/// `int dup(int oldfd)`: a duplicate of an emulated descriptor is one too.
+#[no_mangle]
+pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
+    if Inside::active() || !crate::emu::posix::fdtable::any() {
+        // SAFETY: the caller's descriptor, passed on.
+        return unsafe { real::dup(oldfd) };
+    }
+    ffi_boundary!(c_int, {
+        // SAFETY: the caller's descriptor, passed on.
+        let fd = crate::errno::check(unsafe { real::dup(oldfd) })?;
+        dispatch::note_duplicate(oldfd, fd);
+        Ok(i64::from(fd))
+    })
+}
+
+/// `int fcntl(int fd, int cmd, ...)` and glibc's `fcntl64`: `F_DUPFD`/`F_DUPFD_CLOEXEC` of an
+/// emulated descriptor make an emulated descriptor. Variadic in C, defined with the optional
+/// argument as a fixed `long` for the reason given at `mq_open` (it is an int or a pointer, in
+/// the third argument register either way); it is passed on untouched.
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    // SAFETY: the caller's arguments, passed on (and forwarded as-is by the fcntl64 alias).
+    let ret = unsafe { real::fcntl(fd, cmd, arg) };
+    if ret >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) && crate::emu::posix::fdtable::any() && !Inside::active() {
+        let saved = crate::errno::current();
+        let _ = std::panic::catch_unwind(|| dispatch::note_duplicate(fd, ret));
+        crate::errno::set(saved);
+    }
+    ret
+}
+
+/// glibc's `fcntl64` (what programs built with 64-bit file offsets call): the same as `fcntl`.
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    // SAFETY: as for fcntl.
+    unsafe { fcntl(fd, cmd, arg) }
 }
 
 /// `int dup2(int oldfd, int newfd)`.
@@ -61,7 +100,12 @@ fn duplicate(oldfd: c_int, newfd: c_int, real_dup: impl Fn(c_int, c_int) -> c_in
     Ok(fd.into())
 }
 
+// libc declares fcntl variadic; ours takes the optional argument as a fixed long (see above).
+const _: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = libc::fcntl;
+const _: unsafe extern "C" fn(c_int, c_int, c_long) -> c_int = fcntl;
+
 same_signature_as_libc! {
+    dup: unsafe extern "C" fn(c_int) -> c_int;
     close: unsafe extern "C" fn(c_int) -> c_int;
     dup2: unsafe extern "C" fn(c_int, c_int) -> c_int;
     dup3: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;

@@ -5,14 +5,13 @@
 //! per open description — the access mode and O_NONBLOCK — lives here and in the FIFO's own file
 //! status flags, which `fork` and `dup` share exactly as the kernel shares a description.
 //!
-//! One spin lock guards the table; `pthread_atfork` handlers hold it across `fork` so a child
-//! never inherits it locked (socket_wrapper's rule: every process-local lock in one list —
-//! this is the emulation's only one).
+//! The table is a [`ForkSafe`] lock, so a child never inherits it locked.
 
-use std::cell::UnsafeCell;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::forksafe::ForkSafe;
 
 use super::queue::Queue;
 
@@ -64,44 +63,37 @@ impl Description {
     }
 }
 
-struct Table {
-    busy: AtomicBool,
-    entries: UnsafeCell<Vec<Option<Arc<Description>>>>,
-}
-
-// SAFETY: `entries` is only touched while `busy` is held (see `with`).
-unsafe impl Sync for Table {}
-
-static TABLE: Table = Table { busy: AtomicBool::new(false), entries: UnsafeCell::new(Vec::new()) };
+/// fd number → description (index = fd).
+static TABLE: ForkSafe<Vec<Option<Arc<Description>>>> = ForkSafe::new(Vec::new(), None);
 /// Set once any emulated descriptor exists, so `close()` of other descriptors stays free.
 static ANY: AtomicBool = AtomicBool::new(false);
-static ATFORK: Once = Once::new();
+/// One bit per descriptor below `BITMAP_FDS` that may be emulated: a lock-free first check for
+/// poll/select/epoll_ctl, which see many descriptors.
+const BITMAP_FDS: usize = 4096;
+static MAYBE: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
 
-fn acquire() {
-    while TABLE.busy.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        std::hint::spin_loop();
-        std::thread::yield_now();
+fn mark(i: usize, on: bool) {
+    if i < BITMAP_FDS {
+        let bit = 1u64 << (i % 64);
+        if on {
+            MAYBE[i / 64].fetch_or(bit, Ordering::Relaxed);
+        } else {
+            MAYBE[i / 64].fetch_and(!bit, Ordering::Relaxed);
+        }
     }
 }
 
-fn release() {
-    TABLE.busy.store(false, Ordering::Release);
-}
-
-extern "C" fn before_fork() {
-    acquire();
-}
-
-extern "C" fn after_fork() {
-    release();
+/// False when `fd` is certainly not an emulated descriptor (no lock taken).
+pub fn maybe_emulated(fd: c_int) -> bool {
+    match usize::try_from(fd) {
+        Ok(i) if i < BITMAP_FDS => MAYBE[i / 64].load(Ordering::Relaxed) & (1 << (i % 64)) != 0,
+        Ok(_) => any(),
+        Err(_) => false,
+    }
 }
 
 fn with<R>(f: impl FnOnce(&mut Vec<Option<Arc<Description>>>) -> R) -> R {
-    acquire();
-    // SAFETY: `busy` is held, so this is the only reference to the entries.
-    let r = f(unsafe { &mut *TABLE.entries.get() });
-    release();
-    r
+    TABLE.with(f)
 }
 
 /// Whether this process has ever had an emulated descriptor.
@@ -111,10 +103,6 @@ pub fn any() -> bool {
 
 /// Records `fd` as referring to `d`.
 pub fn insert(fd: c_int, d: Arc<Description>) {
-    ATFORK.call_once(|| {
-        // SAFETY: registers plain extern "C" handlers with no preconditions.
-        unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
-    });
     ANY.store(true, Ordering::Relaxed);
     let Ok(i) = usize::try_from(fd) else { return };
     with(|e| {
@@ -122,6 +110,7 @@ pub fn insert(fd: c_int, d: Arc<Description>) {
             e.resize(i + 1, None);
         }
         e[i] = Some(d);
+        mark(i, true);
     });
 }
 
@@ -137,7 +126,10 @@ pub fn remove(fd: c_int) -> Option<Arc<Description>> {
     if !any() {
         return None;
     }
-    with(|e| e.get_mut(i).and_then(Option::take))
+    with(|e| {
+        mark(i, false);
+        e.get_mut(i).and_then(Option::take)
+    })
 }
 
 /// Every (fd, description) pair, for finding what an unknown descriptor duplicates.

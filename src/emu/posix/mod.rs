@@ -10,6 +10,7 @@
 pub mod fdtable;
 pub mod notify;
 pub mod queue;
+pub mod ready;
 pub mod store;
 pub mod wait;
 
@@ -79,7 +80,7 @@ impl PosixEmulation {
     /// notification registration, closes the FIFO, and destroys the queue if this was the last
     /// descriptor of an unlinked queue.
     pub fn close(&self, fd: c_int, d: Arc<Description>) -> Result<c_int> {
-        notify::drop_if_owner(&d.queue.queue);
+        notify::drop_if_owner(&d.queue);
         // SAFETY: fd is the caller's descriptor, being closed at its request.
         let rc = unsafe { crate::real::close(fd) };
         if rc != 0 {
@@ -108,17 +109,19 @@ impl PosixEmulation {
         }
         // A full queue and a non-blocking description: fail without taking the lock (the count is
         // an atomic, so this is the answer the lock would give at this instant).
-        if q.curmsgs() >= q.header().maxmsg && d.nonblock(fd) {
+        if q.curmsgs() >= q.header().maxmsg && q.next_due_ns() == 0 && d.nonblock(fd) {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_send_cpu);
         let m = Message { ptr: msg.cast(), len, prio };
         let mut locked = q.lock()?;
-        match locked.send(&m)? {
-            Sent::Done => Ok(0),
-            Sent::DoneNotify(reg) => {
+        match locked.send(&m, fd)? {
+            Sent::Done => {
+                let relayed = locked.relayed_signal.take();
                 drop(locked);
-                notify::deliver(&reg);
+                if let Some(seq) = relayed {
+                    notify::await_relay(q, seq);
+                }
                 Ok(0)
             }
             Sent::Full => {
@@ -128,7 +131,7 @@ impl PosixEmulation {
                 let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::SENDING);
                 let w = locked.register(waiter_state::SENDING, Some(&m), prio)?;
                 drop(locked);
-                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, std::ptr::null_mut(), &q.header().last_recv_cpu)?;
+                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, std::ptr::null_mut(), &q.header().last_recv_cpu, fd)?;
                 Ok(0)
             }
         }
@@ -146,12 +149,12 @@ impl PosixEmulation {
             return Err(Errno::EMSGSIZE);
         }
         // An empty queue and a non-blocking description: fail without taking the lock.
-        if q.curmsgs() == 0 && d.nonblock(fd) {
+        if q.curmsgs() == 0 && q.next_due_ns() == 0 && d.nonblock(fd) {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_recv_cpu);
         let mut locked = q.lock()?;
-        let got = match locked.receive(buf.cast()) {
+        let got = match locked.receive(buf.cast(), fd) {
             Some(got) => {
                 drop(locked);
                 got
@@ -163,7 +166,7 @@ impl PosixEmulation {
                 let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::RECEIVING);
                 let w = locked.register(waiter_state::RECEIVING, None, prio)?;
                 drop(locked);
-                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, buf.cast(), &q.header().last_send_cpu)?.ok_or(Errno::EIO)?
+                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, buf.cast(), &q.header().last_send_cpu, fd)?.ok_or(Errno::EIO)?
             }
         };
         // As in the kernel, the message is already dequeued when a bad pointer is found.
@@ -190,6 +193,10 @@ impl PosixEmulation {
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
         let q = &d.queue.queue;
         let h = q.header();
+        if q.next_due_ns() != 0 {
+            // Scheduled messages that have fallen due count from now on.
+            q.lock()?.promote_if_due(fd);
+        }
         if !old.is_null() {
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).
             let mut current: mq_attr = unsafe { std::mem::zeroed() };
@@ -220,11 +227,48 @@ impl PosixEmulation {
         Ok(0)
     }
 
+    /// `mqshim_mq_send_at`: `msg` becomes visible to receivers at `due` (absolute
+    /// CLOCK_REALTIME); the handle comes back through `handle`. Checks as `mq_timedsend`.
+    pub fn send_at(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        let due = read_timeout(Some(due))?.ok_or(Errno::EINVAL)?;
+        if prio >= super::limits::MQ_PRIO_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        if !d.write {
+            return Err(Errno::EBADF);
+        }
+        let q = &d.queue.queue;
+        if len as u64 > q.header().msgsize {
+            return Err(Errno::EMSGSIZE);
+        }
+        if !probe_read(msg.cast(), len) || !crate::usermem::probe_write(handle.cast(), std::mem::size_of::<u64>()) {
+            return Err(Errno::EFAULT);
+        }
+        let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
+        let m = Message { ptr: msg.cast(), len, prio };
+        let mut locked = q.lock()?;
+        let h = locked.schedule(&m, due_ns, fd)?;
+        drop(locked);
+        // SAFETY: probed writable above.
+        unsafe { *handle = h };
+        Ok(0)
+    }
+
+    /// `mqshim_mq_cancel`: cancels a pending scheduled message of the queue `fd` refers to.
+    pub fn cancel(&self, fd: c_int, handle: u64) -> Result<c_int> {
+        let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        let mut locked = d.queue.queue.lock()?;
+        locked.promote_if_due(fd);
+        locked.cancel(handle)?;
+        Ok(0)
+    }
+
     /// `mq_notify`.
     pub fn notify(&self, fd: c_int, sev: *const sigevent) -> Result<c_int> {
         let request = notify::Request::read(sev)?;
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
-        notify::register(&d.queue.queue, request)?;
+        notify::register(&d.queue, request)?;
         Ok(0)
     }
 }

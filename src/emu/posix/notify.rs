@@ -1,17 +1,36 @@
 //! `mq_notify` on emulated queues: one registration per queue, owned by a process, fired once
-//! when a message arrives on an empty queue that no receiver is waiting on.
+//! when a message arrives on an empty queue that no receiver is waiting on (the sender clears it
+//! under the queue lock, see `queue::Locked::send`).
 //!
-//! SIGEV_SIGNAL is delivered with `rt_sigqueueinfo` as the kernel would: `si_code` SI_MESGQ,
-//! the registration's value, and the sender's pid and real uid. SIGEV_NONE only consumes the
-//! registration. SIGEV_THREAD runs the function on a new thread in the owner's process: the
-//! owner keeps one helper thread per queue it is registered on, sleeping on the registration's
-//! event counter (see [`thread`]).
+//! - SIGEV_SIGNAL is delivered with `rt_sigqueueinfo` as the kernel would: `si_code` SI_MESGQ,
+//!   the registration's value, and the sender's pid and real uid — by the sender itself, during
+//!   its `mq_send`, when it may signal the owner; otherwise (another user without CAP_KILL) the
+//!   sender leaves it in the queue's relay slot and waits until the owner's relay thread has
+//!   sent it to its own process.
+//! - SIGEV_NONE only consumes the registration.
+//! - SIGEV_THREAD always goes through the relay: the relay thread starts the function on a new
+//!   detached thread with a copy of the program's attributes (glibc copies them too).
+//!
+//! A process has at most one relay thread, started by its first SIGEV_SIGNAL or SIGEV_THREAD
+//! registration and serving all of them; registering a signal allocates nothing, so a program
+//! (like the notes' `notify_sig`) finds its heap as it would without mqshim.
+//!
+//! The registration is removed when its owner closes any descriptor of the queue, unregisters,
+//! exits or execs. A dead or exec'd owner cannot clean up, so a registration is treated as gone
+//! when its program image is: its relay thread no longer exists (`tgkill(pid, tid, 0)`), or —
+//! for the caller's own pid — its image token is not the caller's; a SIGEV_NONE registration of
+//! another process is gone when that process no longer has the queue open.
 
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 
+use super::fdtable::QueueHandle;
 use super::queue::Queue;
-use crate::emu::shm::layout::NotifyRegistration;
+use crate::emu::shm::futex::{self, Restart};
+use crate::emu::shm::layout::{NotifyRegistration, NotifyRelay};
 use crate::errno::{Errno, Result};
+use crate::forksafe::ForkSafe;
 
 /// A validated `mq_notify` argument: None removes the caller's registration.
 pub struct Request(Option<NotifyRegistration>);
@@ -30,6 +49,31 @@ struct SigeventHead {
 
 /// Linux's highest signal number (`_NSIG`).
 const NSIG: c_int = 64;
+
+/// This program image's token (0 until first needed; a new image starts again from 0).
+static IMAGE: AtomicU64 = AtomicU64::new(0);
+
+fn image_token() -> u64 {
+    let t = IMAGE.load(Ordering::Relaxed);
+    if t != 0 {
+        return t;
+    }
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom fills the 8-byte buffer (or fails, leaving the fallback below).
+    unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let token = (u64::from_ne_bytes(bytes) ^ (ts.tv_nsec as u64).rotate_left(32) ^ ts.tv_sec as u64).max(1);
+    match IMAGE.compare_exchange(0, token, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => token,
+        Err(existing) => existing,
+    }
+}
+
+fn needs_relay(kind: c_int, signo: c_int) -> bool {
+    kind == libc::SIGEV_THREAD || (kind == libc::SIGEV_SIGNAL && signo != 0)
+}
 
 impl Request {
     /// Reads and validates `sev` before the descriptor is looked at, as the kernel does:
@@ -58,69 +102,100 @@ impl Request {
             value: s.value as u64,
             function: s.function as u64,
             attributes: s.attributes as u64,
-            owner_start: process_start(pid).unwrap_or(0),
-            thread_events: 0,
-            _reserved: [0; 3],
+            image: image_token(),
+            seq: 0,
+            relay_tid: 0,
+            _reserved: [0; 2],
         })))
     }
 }
 
-/// Start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat), which
-/// tells a live owner from an unrelated process that reused its pid.
-fn process_start(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 2..];
-    after_comm.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the process that registered `reg` is still alive.
-fn owner_alive(reg: &NotifyRegistration) -> bool {
+/// Whether a thread exists (EPERM: it exists, but belongs to another user).
+fn thread_exists(pid: i32, tid: i32) -> bool {
     // SAFETY: signal 0 only checks existence.
-    let exists = unsafe { libc::kill(reg.owner_pid, 0) } == 0 || crate::errno::current() == libc::EPERM;
-    exists && (reg.owner_start == 0 || process_start(reg.owner_pid) == Some(reg.owner_start))
+    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) == 0 || crate::errno::current() == libc::EPERM }
 }
 
-/// Registers (or, with a NULL request, unregisters) the caller on `q`.
-pub fn register(q: &Queue, request: Request) -> Result<()> {
+/// Whether process `pid` has a descriptor of the FIFO `fifo_id` open (true when it cannot be
+/// told, e.g. another user's process).
+fn has_open(pid: i32, fifo_id: (u64, u64)) -> bool {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return true };
+    dir.flatten().any(|e| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == fifo_id)
+    })
+}
+
+/// Whether the program image that registered `reg` still exists (checked by a sender before it
+/// delivers, and by a registrant before it reports EBUSY).
+pub fn owner_image_alive(reg: &NotifyRegistration) -> bool {
+    reg.relay_tid == 0 || thread_exists(reg.owner_pid, reg.relay_tid)
+}
+
+/// Whether registration `cur` still stands against a new one on `handle`'s queue.
+fn stands(cur: &NotifyRegistration, handle: &QueueHandle, me: i32) -> bool {
+    if cur.owner_pid == me {
+        return cur.image == image_token();
+    }
+    if cur.relay_tid != 0 {
+        return owner_image_alive(cur);
+    }
+    // SAFETY: signal 0 only checks existence.
+    let exists = unsafe { libc::kill(cur.owner_pid, 0) } == 0 || crate::errno::current() == libc::EPERM;
+    exists && has_open(cur.owner_pid, handle.fifo_id)
+}
+
+/// Set once this process registered anything, so closes of other processes' queues skip the
+/// registration check.
+static MAY_HAVE: AtomicBool = AtomicBool::new(false);
+
+/// Registers (or, with a NULL request, unregisters) the caller on `handle`'s queue.
+pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
     // SAFETY: no preconditions.
     let me = unsafe { libc::getpid() };
-    let mut locked = q.lock()?;
-    let current = locked.notification();
+    let q = &handle.queue;
     match request.0 {
         None => {
             // Only the owner's NULL removes it; anyone else's silently succeeds.
-            if current.owner_pid == me {
-                locked.set_notification(NotifyRegistration { thread_events: current.thread_events, ..Default::default() });
-                drop(locked);
-                thread::stop(q);
-            }
+            drop_if_owner(handle);
             Ok(())
         }
         Some(mut reg) => {
-            if current.owner_pid != 0 && (current.owner_pid == me || owner_alive(&current)) {
+            let relayed = needs_relay(reg.kind, reg.signo);
+            let relay_tid = if relayed { relay::ensure()? } else { 0 };
+            let attr = (reg.kind == libc::SIGEV_THREAD).then(|| relay::copy_attr(reg.attributes as usize));
+            let mut locked = q.lock()?;
+            let cur = locked.notification();
+            if cur.owner_pid != 0 && stands(&cur, handle, me) {
                 return Err(Errno::EBUSY);
             }
-            reg.thread_events = current.thread_events;
-            if reg.kind == libc::SIGEV_THREAD {
-                thread::start(q, &reg)?;
-            }
+            reg.seq = locked.next_registration();
+            reg.relay_tid = relay_tid;
             locked.set_notification(reg);
+            drop(locked);
+            MAY_HAVE.store(true, Ordering::Release);
+            if relayed {
+                relay::watch(handle.clone(), reg, attr);
+            }
             Ok(())
         }
     }
 }
 
-/// Removes the caller's registration on `q`, if it has one (every close by the owner process of
-/// any descriptor of the queue does this, as the kernel's `mqueue_flush_file`).
-pub fn drop_if_owner(q: &Queue) {
+/// Removes the caller's registration on `handle`'s queue, if it has one (every close by the
+/// owner process of any descriptor of the queue does this, as the kernel's `mqueue_flush_file`).
+pub fn drop_if_owner(handle: &Arc<QueueHandle>) {
+    if !MAY_HAVE.load(Ordering::Acquire) {
+        return;
+    }
     // SAFETY: no preconditions.
     let me = unsafe { libc::getpid() };
-    if let Ok(mut locked) = q.lock() {
-        let current = locked.notification();
-        if current.owner_pid == me {
-            locked.set_notification(NotifyRegistration { thread_events: current.thread_events, ..Default::default() });
+    if let Ok(mut locked) = handle.queue.lock() {
+        let cur = locked.notification();
+        if cur.owner_pid == me && cur.image == image_token() {
+            locked.set_notification(NotifyRegistration::default());
             drop(locked);
-            thread::stop(q);
+            relay::rescan();
         }
     }
 }
@@ -144,35 +219,283 @@ pub fn status_line(q: &Queue) -> String {
     )
 }
 
-/// Delivers a notification that fired (already removed from the queue by the sender).
-pub fn deliver(reg: &NotifyRegistration) {
+/// Fires `reg` in the sender, under the queue lock (the kernel's `__do_notify`): a signal is
+/// sent now when the sender may; what the owner must do itself comes back as the relay.
+pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
+    // SAFETY: getpid/getuid cannot fail.
+    let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+    let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
     match reg.kind {
-        libc::SIGEV_SIGNAL if reg.signo != 0 => {
-            let mut info = [0u8; 128];
-            // SAFETY: getpid/getuid cannot fail.
-            let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
-            // siginfo_t on Linux: si_signo, si_errno, si_code, then (for SI_MESGQ, the _rt
-            // member) si_pid, si_uid and si_value at offset 16, 20 and 24.
-            info[0..4].copy_from_slice(&reg.signo.to_ne_bytes());
-            info[8..12].copy_from_slice(&libc::SI_MESGQ.to_ne_bytes());
-            info[16..20].copy_from_slice(&pid.to_ne_bytes());
-            info[20..24].copy_from_slice(&uid.to_ne_bytes());
-            info[24..32].copy_from_slice(&reg.value.to_ne_bytes());
-            // SAFETY: info is a 128-byte siginfo_t image; the kernel copies it.
-            unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, reg.owner_pid, reg.signo, info.as_ptr()) };
-        }
-        _ => {}
+        libc::SIGEV_SIGNAL if reg.signo != 0 => (!send_signal(reg.owner_pid, reg, &relay)).then_some(relay),
+        libc::SIGEV_THREAD => Some(relay),
+        _ => None,
     }
 }
 
-/// SIGEV_THREAD delivery: implemented with the readiness work; until then the registration is
-/// kept and fires nothing.
-pub mod thread {
+/// Queues the notification signal to `target` with SI_MESGQ, the value, and the sender's pid
+/// and uid. False when the caller may not signal it.
+fn send_signal(target: i32, reg: &NotifyRegistration, relay: &NotifyRelay) -> bool {
+    let mut info = [0u8; 128];
+    // siginfo_t on Linux: si_signo, si_errno, si_code, then (for SI_MESGQ, the _rt member)
+    // si_pid, si_uid and si_value at offsets 16, 20 and 24.
+    info[0..4].copy_from_slice(&reg.signo.to_ne_bytes());
+    info[8..12].copy_from_slice(&libc::SI_MESGQ.to_ne_bytes());
+    info[16..20].copy_from_slice(&relay.sender_pid.to_ne_bytes());
+    info[20..24].copy_from_slice(&relay.sender_uid.to_ne_bytes());
+    info[24..32].copy_from_slice(&reg.value.to_ne_bytes());
+    // SAFETY: info is a 128-byte siginfo_t image; the kernel copies it.
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, target, reg.signo, info.as_ptr()) };
+    rc == 0 || crate::errno::current() != libc::EPERM
+}
+
+/// Waits (briefly, bounded) until the owner's relay thread has delivered the signal this sender
+/// relayed, so that the signal is pending when `mq_send` returns, as with the kernel.
+pub fn await_relay(q: &Queue, seq: u32) {
+    let word = &q.header().notify_events;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        let seen = word.load(Ordering::Acquire);
+        let pending = q.lock().map(|mut l| l.relay().seq == seq).unwrap_or(false);
+        if !pending || std::time::Instant::now() >= deadline {
+            return;
+        }
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: valid out-pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+        ts.tv_nsec += 20_000_000;
+        if ts.tv_nsec >= 1_000_000_000 {
+            ts.tv_sec += 1;
+            ts.tv_nsec -= 1_000_000_000;
+        }
+        futex::wait(word, seen, Some(&ts), Restart::LikeMqueue);
+    }
+}
+
+/// The process's relay thread: delivers what senders could not, and runs SIGEV_THREAD
+/// functions.
+mod relay {
     use super::*;
 
-    pub fn start(_q: &Queue, _reg: &NotifyRegistration) -> Result<()> {
-        Ok(())
+    /// A copy of the program's thread attributes, made at registration.
+    pub struct Attr(libc::pthread_attr_t);
+
+    // SAFETY: a pthread_attr_t owned by this value; only read by pthread_create.
+    unsafe impl Send for Attr {}
+
+    impl Drop for Attr {
+        fn drop(&mut self) {
+            // SAFETY: initialised by pthread_attr_init in `copy_attr`.
+            unsafe { libc::pthread_attr_destroy(&mut self.0) };
+        }
     }
 
-    pub fn stop(_q: &Queue) {}
+    /// Copies what a program can set in a `pthread_attr_t` (stack size and guard, scheduling,
+    /// CPU affinity; Linux has only the system scope); the notification thread is always
+    /// detached.
+    pub fn copy_attr(src: usize) -> Box<Attr> {
+        // SAFETY: a zeroed pthread_attr_t is initialised by pthread_attr_init; `src`, when not
+        // NULL, is the program's initialised attribute object (as mq_notify requires), read
+        // only through the pthread_attr_get* functions.
+        unsafe {
+            let mut a: libc::pthread_attr_t = std::mem::zeroed();
+            libc::pthread_attr_init(&mut a);
+            if src != 0 {
+                let s = src as *const libc::pthread_attr_t;
+                let mut size = 0usize;
+                if libc::pthread_attr_getstacksize(s, &mut size) == 0 {
+                    libc::pthread_attr_setstacksize(&mut a, size);
+                }
+                if libc::pthread_attr_getguardsize(s, &mut size) == 0 {
+                    libc::pthread_attr_setguardsize(&mut a, size);
+                }
+                let mut v: c_int = 0;
+                if libc::pthread_attr_getinheritsched(s, &mut v) == 0 {
+                    libc::pthread_attr_setinheritsched(&mut a, v);
+                }
+                if libc::pthread_attr_getschedpolicy(s, &mut v) == 0 {
+                    libc::pthread_attr_setschedpolicy(&mut a, v);
+                }
+                let mut p = libc::sched_param { sched_priority: 0 };
+                if libc::pthread_attr_getschedparam(s, &mut p) == 0 {
+                    libc::pthread_attr_setschedparam(&mut a, &p);
+                }
+                let mut cpus: libc::cpu_set_t = std::mem::zeroed();
+                if libc::pthread_attr_getaffinity_np(s, std::mem::size_of::<libc::cpu_set_t>(), &mut cpus) == 0 {
+                    libc::pthread_attr_setaffinity_np(&mut a, std::mem::size_of::<libc::cpu_set_t>(), &cpus);
+                }
+            }
+            libc::pthread_attr_setdetachstate(&mut a, libc::PTHREAD_CREATE_DETACHED);
+            Box::new(Attr(a))
+        }
+    }
+
+    /// A registration the relay thread serves.
+    pub struct Watch {
+        handle: Arc<QueueHandle>,
+        reg: NotifyRegistration,
+        attr: Option<Box<Attr>>,
+    }
+
+    /// Registrations served (at most this many at once: futex_waitv takes 128 words).
+    const MAX_WATCHES: usize = 120;
+
+    static WATCHES: ForkSafe<[Option<Watch>; MAX_WATCHES]> = ForkSafe::new([const { None }; MAX_WATCHES], Some(|w| {
+        // A forked child has no relay thread and owns none of its parent's registrations.
+        for slot in w.iter_mut() {
+            if let Some(watch) = slot.take() {
+                std::mem::forget(watch);
+            }
+        }
+        TID.store(0, Ordering::Relaxed);
+    }));
+    /// The relay thread's tid, 0 when there is none.
+    static TID: AtomicI32 = AtomicI32::new(0);
+    static STARTING: AtomicBool = AtomicBool::new(false);
+    /// Bumped (and woken) when the relay must look at its registrations again.
+    static WORD: AtomicU32 = AtomicU32::new(0);
+
+    /// The relay thread's tid, starting it if needed.
+    pub fn ensure() -> Result<i32> {
+        loop {
+            let tid = TID.load(Ordering::Acquire);
+            if tid != 0 {
+                return Ok(tid);
+            }
+            if STARTING.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                let started = std::thread::Builder::new().name("mqshim-notify".into()).stack_size(256 * 1024).spawn(run);
+                if started.is_err() {
+                    STARTING.store(false, Ordering::Release);
+                    return Err(Errno::EAGAIN);
+                }
+                while TID.load(Ordering::Acquire) == 0 {
+                    std::thread::yield_now();
+                }
+                STARTING.store(false, Ordering::Release);
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Serves `reg` (just set on `handle`'s queue).
+    pub fn watch(handle: Arc<QueueHandle>, reg: NotifyRegistration, attr: Option<Box<Attr>>) {
+        WATCHES.with(|w| {
+            if let Some(slot) = w.iter_mut().find(|s| s.is_none()) {
+                *slot = Some(Watch { handle, reg, attr });
+            }
+        });
+        rescan();
+    }
+
+    /// Wakes the relay to look at its registrations again.
+    pub fn rescan() {
+        if TID.load(Ordering::Acquire) != 0 {
+            WORD.fetch_add(1, Ordering::AcqRel);
+            futex::wake(&WORD, 1);
+        }
+    }
+
+    #[repr(C)]
+    struct FutexWaitv {
+        val: u64,
+        uaddr: u64,
+        flags: u32,
+        reserved: u32,
+    }
+
+    fn run() {
+        // The relay must not take the program's signals.
+        // SAFETY: blocks signals for this thread only; gettid cannot fail.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+            TID.store(libc::gettid(), Ordering::Release);
+        }
+        let mut waits: Vec<FutexWaitv> = Vec::with_capacity(MAX_WATCHES + 1);
+        loop {
+            waits.clear();
+            waits.push(FutexWaitv { val: WORD.load(Ordering::Acquire) as u64, uaddr: WORD.as_ptr() as u64, flags: 2, reserved: 0 });
+            // Take out the registrations that are over, keeping the others' event words.
+            let finished: Vec<Watch> = WATCHES.with(|w| {
+                let mut done = Vec::new();
+                for slot in w.iter_mut() {
+                    let Some(watch) = slot else { continue };
+                    let events = &watch.handle.queue.header().notify_events;
+                    let seen = events.load(Ordering::Acquire);
+                    let current = watch.handle.queue.lock().map(|mut l| l.notification().seq).unwrap_or(0);
+                    if current == watch.reg.seq {
+                        waits.push(FutexWaitv { val: seen as u64, uaddr: events.as_ptr() as u64, flags: 2, reserved: 0 });
+                    } else if let Some(w) = slot.take() {
+                        done.push(w);
+                    }
+                }
+                done
+            });
+            for mut watch in finished {
+                deliver(&mut watch);
+            }
+            // SAFETY: `waits` describes live aligned u32 words (ours, or in mapped queues kept
+            // alive by the watches); no timeout.
+            unsafe { libc::syscall(libc::SYS_futex_waitv, waits.as_ptr(), waits.len() as u32, 0u32, std::ptr::null::<libc::timespec>(), libc::CLOCK_MONOTONIC) };
+        }
+    }
+
+    /// A registration that is over: if it fired and was relayed to us, deliver it.
+    fn deliver(watch: &mut Watch) {
+        let q = &watch.handle.queue;
+        let relay = {
+            let Ok(mut l) = q.lock() else { return };
+            if l.relay().seq != watch.reg.seq {
+                return;
+            }
+            let r = *l.relay();
+            *l.relay() = NotifyRelay::default();
+            r
+        };
+        match &watch.attr {
+            Some(attr) => fire_thread(attr, watch.reg.function as usize, watch.reg.value),
+            // SAFETY: getpid cannot fail; signalling our own process is always allowed.
+            None => {
+                send_signal(unsafe { libc::getpid() }, &watch.reg, &relay);
+            }
+        }
+        // Tell a sender waiting in `await_relay` that it is delivered.
+        q.header().notify_events.fetch_add(1, Ordering::AcqRel);
+        futex::wake(&q.header().notify_events, i32::MAX);
+    }
+
+    struct Call {
+        function: usize,
+        value: u64,
+    }
+
+    extern "C" fn run_notification(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `arg` is the Box<Call> leaked by `fire_thread`, owned by this thread now.
+        let call = unsafe { Box::from_raw(arg as *mut Call) };
+        // SAFETY: the notification thread runs with every signal unblocked, as glibc's; the
+        // function pointer is the program's sigev_notify_function, whose C type is
+        // `void (*)(union sigval)` (a union of int and pointer, passed like a pointer).
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &all, std::ptr::null_mut());
+            let f: extern "C" fn(usize) = std::mem::transmute::<usize, extern "C" fn(usize)>(call.function);
+            f(call.value as usize);
+        }
+        std::ptr::null_mut()
+    }
+
+    fn fire_thread(attr: &Attr, function: usize, value: u64) {
+        if function == 0 {
+            return;
+        }
+        let call = Box::into_raw(Box::new(Call { function, value }));
+        let mut t: libc::pthread_t = 0;
+        // SAFETY: attr is initialised; run_notification takes ownership of `call`.
+        if unsafe { libc::pthread_create(&mut t, &attr.0, run_notification, call.cast()) } != 0 {
+            // SAFETY: the thread was not created, so `call` is still ours.
+            drop(unsafe { Box::from_raw(call) });
+        }
+    }
 }

@@ -13,7 +13,7 @@
 //! message is never half-visible, lost from the queue by a dead receiver that had not yet
 //! taken it, or received twice.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use super::super::shm::arena::Mapping;
 use super::super::shm::layout::{
@@ -30,6 +30,21 @@ const SERVED: u32 = 3;
 pub struct Queue {
     map: Mapping,
     geo: Geometry,
+    /// This process's non-blocking descriptor of the queue's FIFO for readiness tokens (-1 until
+    /// needed; see `ready`).
+    pub token_fd: AtomicI32,
+    /// This process has armed readiness (so it need not take the lock to check again).
+    pub armed_here: AtomicBool,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        let fd = self.token_fd.load(Ordering::Acquire);
+        if fd >= 0 {
+            // SAFETY: the token descriptor is owned by this Queue.
+            unsafe { crate::real::close(fd) };
+        }
+    }
 }
 
 /// Why a segment cannot be used.
@@ -63,7 +78,7 @@ impl Queue {
         if !consistent {
             return Err(corrupt());
         }
-        Ok(Queue { map, geo })
+        Ok(Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) })
     }
 
     /// Initialises a fresh zero-filled segment (not yet visible to anyone) and publishes its
@@ -100,7 +115,7 @@ impl Queue {
             (*h).last_recv_cpu.store(u32::MAX, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
         }
-        let q = Queue { map, geo };
+        let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) };
         for w in 0..WAITER_SLOTS {
             // SAFETY: index in range; not yet shared.
             unsafe { lock::init(&raw mut (*q.waiter(w)).life)? };
@@ -162,6 +177,12 @@ impl Queue {
         unsafe { (self.slot(i) as *mut u8).add(std::mem::size_of::<SlotHeader>()) }
     }
 
+    /// The earliest pending scheduled message's due time (ns), 0 when none (no lock).
+    pub fn next_due_ns(&self) -> u64 {
+        // SAFETY: state is in the mapping; next_due_ns is atomic.
+        unsafe { (*self.state()).next_due_ns.load(Ordering::Acquire) }
+    }
+
     /// Messages in the queue now (no lock: an instant's view, as `mq_getattr` gives).
     pub fn curmsgs(&self) -> u32 {
         // SAFETY: state is in the mapping; curmsgs is atomic.
@@ -184,7 +205,7 @@ impl Queue {
     pub fn lock(&self) -> Result<Locked<'_>> {
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
-        let mut locked = Locked { q: self, wakes: [None; 2] };
+        let mut locked = Locked { q: self, wakes: [None; 2], wake_notify: false, relayed_signal: None };
         if how == Acquired::OwnerDied {
             locked.repair();
             // SAFETY: held, acquired with EOWNERDEAD, now repaired.
@@ -219,8 +240,6 @@ pub struct Message {
 pub enum Sent {
     /// Queued (or handed to a receiver).
     Done,
-    /// Queued on an empty queue: the notification registration to fire, if any.
-    DoneNotify(super::super::shm::layout::NotifyRegistration),
     /// The queue is full.
     Full,
 }
@@ -239,6 +258,11 @@ pub struct Locked<'q> {
     q: &'q Queue,
     /// Waiters to FUTEX_WAKE once the lock is released.
     wakes: [Option<u32>; 2],
+    /// Wake the notification helpers once the lock is released.
+    wake_notify: bool,
+    /// A signal notification this sender handed to the owner's helper (its registration
+    /// number): the send returns only once it is delivered, as the kernel's does.
+    pub relayed_signal: Option<u32>,
 }
 
 impl Drop for Locked<'_> {
@@ -248,10 +272,24 @@ impl Drop for Locked<'_> {
         for w in self.wakes.iter().flatten() {
             super::super::shm::futex::wake(self.q.wake_word(*w), 1);
         }
+        if self.wake_notify {
+            super::super::shm::futex::wake(&self.q.header().notify_events, i32::MAX);
+        }
     }
 }
 
 impl<'q> Locked<'q> {
+    /// The queue this guard locks.
+    pub fn queue(&self) -> &'q Queue {
+        self.q
+    }
+
+    /// (armed, tokens): the readiness state (see `ready`).
+    pub fn readiness(&mut self) -> (&mut u32, &mut u32) {
+        let st = self.st();
+        (&mut st.readiness_armed, &mut st.tokens)
+    }
+
     fn st(&mut self) -> &mut QueueState {
         // SAFETY: the lock is held, so no one else touches the non-atomic state.
         unsafe { &mut *self.q.state() }
@@ -409,7 +447,8 @@ impl<'q> Locked<'q> {
 
     /// Sends `m` (whose length the caller checked against msgsize): to the first blocked
     /// receiver if there is one, else into the queue unless it is full.
-    pub fn send(&mut self, m: &Message) -> Result<Sent> {
+    pub fn send(&mut self, m: &Message, program_fd: i32) -> Result<Sent> {
+        self.promote_if_due(program_fd);
         if self.st().recv_waiting > 0 {
             if let Some(w) = self.first_live_waiter(waiter_state::RECEIVING) {
                 let i = self.alloc_slot()?;
@@ -424,17 +463,171 @@ impl<'q> Locked<'q> {
         let i = self.alloc_slot()?;
         self.fill_slot(i, m, slot_state::FREE, 0);
         self.enqueue(i);
+        self.after_insert(program_fd);
+        Ok(Sent::Done)
+    }
+
+    /// What follows a message entering the queue: pollers are woken, and an empty→non-empty
+    /// change fires the notification registration, once (the kernel's `__do_notify`).
+    fn after_insert(&mut self, program_fd: i32) {
+        super::ready::after_change(self, program_fd, true);
         if self.st().curmsgs.load(Ordering::Relaxed) == 1 && self.st().notify.owner_pid != 0 {
             let reg = self.st().notify;
             self.st().notify = Default::default();
-            return Ok(Sent::DoneNotify(reg));
+            if super::notify::owner_image_alive(&reg) {
+                if let Some(relay) = super::notify::fire(&reg) {
+                    *self.relay() = relay;
+                    if reg.kind == libc::SIGEV_SIGNAL {
+                        self.relayed_signal = Some(reg.seq);
+                    }
+                }
+            }
+            self.q.header().notify_events.fetch_add(1, Ordering::AcqRel);
+            self.wake_notify = true;
         }
-        Ok(Sent::Done)
+    }
+
+    // ----- scheduled messages -----
+
+    /// Schedules `m` to become visible at `due_ns` (CLOCK_REALTIME ns): it waits in a slot of
+    /// its own, not counted by `curmsgs`, until promoted. Returns its handle.
+    pub fn schedule(&mut self, m: &Message, due_ns: u64, program_fd: i32) -> Result<u64> {
+        if self.st().scheduled >= super::super::shm::layout::SCHEDULED_SLOTS {
+            return Err(Errno::EAGAIN);
+        }
+        let i = self.alloc_slot()?;
+        self.fill_slot(i, m, slot_state::FREE, 0);
+        let handle = self.st().next_handle.max(1);
+        self.st().next_handle = handle + 1;
+        {
+            let s = self.slot(i);
+            s.seq = handle;
+            s.due_ns = due_ns;
+            s.state.store(slot_state::SCHEDULED, Ordering::Release);
+        }
+        self.link_scheduled(i);
+        self.st().scheduled += 1;
+        self.refresh_next_due();
+        self.promote_due(now_ns(), program_fd);
+        // Blocked receivers sleep until the earliest due time: let them look again.
+        for w in 0..WAITER_SLOTS {
+            if self.waiter(w).state == waiter_state::RECEIVING && self.waiter(w).word.load(Ordering::Acquire) == wake_word::SLEEPING {
+                super::super::shm::futex::wake(self.q.wake_word(w), 1);
+            }
+        }
+        Ok(handle)
+    }
+
+    /// Cancels the pending scheduled message `handle`: ENOENT when there is none (already
+    /// due and in the queue, already cancelled, or never scheduled here).
+    pub fn cancel(&mut self, handle: u64) -> Result<()> {
+        let mut prev: Option<u32> = None;
+        let mut cur = self.st().scheduled_head;
+        let mut steps = 0;
+        while let Some(i) = self.index(cur, self.q.geo.slot_count) {
+            steps += 1;
+            if steps > self.q.geo.slot_count {
+                break;
+            }
+            if self.slot(i).seq == handle && self.slot(i).state.load(Ordering::Acquire) == slot_state::SCHEDULED {
+                let next = self.slot(i).next;
+                match prev {
+                    None => self.st().scheduled_head = next,
+                    Some(p) => self.slot(p).next = next,
+                }
+                self.free_slot(i);
+                self.st().scheduled -= 1;
+                self.refresh_next_due();
+                return Ok(());
+            }
+            prev = Some(i);
+            cur = self.slot(i).next;
+        }
+        Err(Errno::ENOENT)
+    }
+
+    /// Scheduled messages pending.
+    pub fn scheduled(&mut self) -> u32 {
+        self.st().scheduled
+    }
+
+    /// Inserts SCHEDULED slot `i` into the due-ordered list (ties by handle).
+    fn link_scheduled(&mut self, i: u32) {
+        let key = (self.slot(i).due_ns, self.slot(i).seq);
+        let mut prev: Option<u32> = None;
+        let mut cur = self.st().scheduled_head;
+        while let Some(j) = self.index(cur, self.q.geo.slot_count) {
+            if (self.slot(j).due_ns, self.slot(j).seq) > key {
+                break;
+            }
+            prev = Some(j);
+            cur = self.slot(j).next;
+        }
+        self.slot(i).next = cur;
+        match prev {
+            None => self.st().scheduled_head = i + 1,
+            Some(p) => self.slot(p).next = i + 1,
+        }
+    }
+
+    fn refresh_next_due(&mut self) {
+        let head = self.st().scheduled_head;
+        let due = match self.index(head, self.q.geo.slot_count) {
+            Some(i) => self.slot(i).due_ns.max(1),
+            None => 0,
+        };
+        self.st().next_due_ns.store(due, Ordering::Release);
+    }
+
+    /// Moves the scheduled messages whose time has come, in due order, to a blocked receiver or
+    /// into the queue while it has room (a due message finding the queue full waits, like a
+    /// blocked sender, until a receive makes room).
+    pub fn promote_due(&mut self, now: u64, program_fd: i32) {
+        loop {
+            let head = self.st().scheduled_head;
+            let Some(i) = self.index(head, self.q.geo.slot_count) else { break };
+            if self.slot(i).due_ns > now {
+                break;
+            }
+            let receiver = if self.st().recv_waiting > 0 { self.first_live_waiter(waiter_state::RECEIVING) } else { None };
+            if receiver.is_none() && self.st().curmsgs.load(Ordering::Relaxed) >= self.q.geo.maxmsg {
+                break;
+            }
+            self.st().scheduled_head = self.slot(i).next;
+            self.st().scheduled -= 1;
+            match receiver {
+                Some(w) => {
+                    let s = self.slot(i);
+                    s.owner = w + 1;
+                    s.next = 0;
+                    s.state.store(slot_state::HANDED, Ordering::Release);
+                    self.serve(w, Some(i));
+                }
+                None => {
+                    self.enqueue(i);
+                    self.after_insert(program_fd);
+                }
+            }
+        }
+        self.refresh_next_due();
+    }
+
+    /// Promotes due scheduled messages if any are pending and due (one clock read when some
+    /// are pending; nothing otherwise).
+    pub fn promote_if_due(&mut self, program_fd: i32) {
+        let due = self.st().next_due_ns.load(Ordering::Acquire);
+        if due != 0 {
+            let now = now_ns();
+            if now >= due {
+                self.promote_due(now, program_fd);
+            }
+        }
     }
 
     /// Receives the highest-priority message into `buf` (at least msgsize bytes, checked by the
     /// caller), then lets the first blocked sender's message in.
-    pub fn receive(&mut self, buf: *mut u8) -> Option<Received> {
+    pub fn receive(&mut self, buf: *mut u8, program_fd: i32) -> Option<Received> {
+        self.promote_if_due(program_fd);
         let i = self.dequeue_head()?;
         let got = self.take_slot(i, buf);
         let st = self.st();
@@ -448,8 +641,11 @@ impl<'q> Locked<'q> {
                 }
                 self.waiter(w).slot = 0;
                 self.serve(w, None);
+                // Still full, and the kernel wakes no poller here (pipelined_receive).
+                return Some(got);
             }
         }
+        super::ready::after_change(self, program_fd, false);
         Some(got)
     }
 
@@ -653,6 +849,19 @@ impl<'q> Locked<'q> {
 
     // ----- notification -----
 
+    /// The relay slot of fired notifications (see `notify`).
+    pub fn relay(&mut self) -> &mut super::super::shm::layout::NotifyRelay {
+        // SAFETY: under the lock, which guards the relay slot.
+        unsafe { &mut (*(self.q.map.base() as *mut PosixHeader)).relay }
+    }
+
+    /// A fresh registration sequence number (never 0).
+    pub fn next_registration(&mut self) -> u32 {
+        let st = self.st();
+        st.next_registration = st.next_registration.wrapping_add(1).max(1);
+        st.next_registration
+    }
+
     /// The current notification registration.
     pub fn notification(&mut self) -> super::super::shm::layout::NotifyRegistration {
         self.st().notify
@@ -700,6 +909,7 @@ impl<'q> Locked<'q> {
         }
         // Slots: queued ones by sequence; owned ones only if their owner still claims them.
         let mut queued: Vec<(u64, u32)> = Vec::new();
+        let mut scheduled: Vec<(u64, u64, u32)> = Vec::new();
         let mut free_head = 0u32;
         let mut bytes = 0u64;
         for i in (0..slot_count).rev() {
@@ -708,7 +918,7 @@ impl<'q> Locked<'q> {
                 (s.state.load(Ordering::Acquire), s.owner, s.seq, s.len, s.prio)
             };
             let keep = match state {
-                slot_state::QUEUED => (prio as usize) < PRIO_LEVELS && (len as u64) <= self.q.geo.msgsize,
+                slot_state::QUEUED | slot_state::SCHEDULED => (prio as usize) < PRIO_LEVELS && (len as u64) <= self.q.geo.msgsize,
                 slot_state::HANDED | slot_state::PENDING => self
                     .index(owner, WAITER_SLOTS)
                     .is_some_and(|w| self.waiter(w).state != waiter_state::FREE && self.waiter(w).slot == i + 1),
@@ -717,6 +927,9 @@ impl<'q> Locked<'q> {
             if keep && state == slot_state::QUEUED {
                 queued.push((seq, i));
                 bytes += len as u64;
+            } else if keep && state == slot_state::SCHEDULED {
+                let due = self.slot(i).due_ns;
+                scheduled.push((due, seq, i));
             } else if !keep {
                 let s = self.slot(i);
                 s.state.store(slot_state::FREE, Ordering::Release);
@@ -744,7 +957,27 @@ impl<'q> Locked<'q> {
             self.slot(i).next = 0;
             self.link(i, prio);
         }
+        scheduled.sort_unstable();
+        let mut head = 0u32;
+        for &(_, _, i) in scheduled.iter().rev() {
+            self.slot(i).next = head;
+            head = i + 1;
+        }
+        let max_handle = scheduled.iter().map(|&(_, h, _)| h).max().unwrap_or(0);
+        let st = self.st();
+        st.scheduled_head = head;
+        st.scheduled = scheduled.len() as u32;
+        st.next_handle = st.next_handle.max(max_handle + 1);
+        self.refresh_next_due();
     }
+}
+
+/// CLOCK_REALTIME now, in ns since the epoch.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The kernel's `task->prio` of a waiter: lower is served first. Read from the waiting thread

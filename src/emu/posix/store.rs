@@ -292,6 +292,10 @@ impl Store {
         let write = accmode == libc::O_WRONLY || accmode == libc::O_RDWR;
         let d = Arc::new(Description::new(handle, read, write, oflag & libc::O_NONBLOCK != 0));
         let fd = fifo.take();
+        // An armed queue's FIFO may have lost its tokens if every descriptor of it was closed.
+        if let Ok(mut locked) = d.queue.queue.lock() {
+            super::ready::resync(&mut locked, fd);
+        }
         fdtable::insert(fd, d);
         Ok(fd)
     }

@@ -17,15 +17,15 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 7;
+/// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
+pub const SCHEDULED_SLOTS: u32 = 64;
 /// Blocked callers a queue can hold at once (each owns at most one message slot).
 pub const WAITER_SLOTS: u32 = 128;
 /// `MQ_PRIO_MAX`: priorities are 0..32767.
 pub const PRIO_LEVELS: usize = 32768;
 /// Longest queue name (NAME_MAX) plus room for a NUL.
 pub const NAME_CAPACITY: usize = 256;
-/// Bytes reserved for the graveyard entry name of an unlinked queue.
-pub const DEAD_NAME_CAPACITY: usize = 64;
 
 /// A message slot's state: the single word whose store commits a send or a receive.
 pub mod slot_state {
@@ -37,6 +37,8 @@ pub mod slot_state {
     pub const HANDED: u32 = 2;
     /// Written by a blocked sender (`owner`), waiting for room.
     pub const PENDING: u32 = 3;
+    /// A scheduled message, not yet due (`due_ns`), linked in due order.
+    pub const SCHEDULED: u32 = 4;
 }
 
 /// A waiter's role.
@@ -76,11 +78,28 @@ pub struct NotifyRegistration {
     pub value: u64,
     pub function: u64,
     pub attributes: u64,
-    /// Start time of the owner (clock ticks since boot), to tell a reused pid from the owner.
-    pub owner_start: u64,
-    /// SIGEV_THREAD: bumped when the notification fires; the owner's helper thread waits on it.
-    pub thread_events: u32,
-    pub _reserved: [u32; 3],
+    /// A random token of the owner's program image: an exec'd owner (same pid, new image)
+    /// knows the registration is not its own.
+    pub image: u64,
+    /// Which registration this is (from `QueueState::next_registration`), so the owner's relay
+    /// thread acts only on its own.
+    pub seq: u32,
+    /// The owner's relay thread (SIGEV_SIGNAL/SIGEV_THREAD): when it no longer exists, neither
+    /// does the program image that registered (exited, killed or exec'd).
+    pub relay_tid: i32,
+    pub _reserved: [u32; 2],
+}
+
+/// A fired notification handed to the owner's helper thread (under the queue lock): always for
+/// SIGEV_THREAD, and for SIGEV_SIGNAL when the sender may not signal the owner.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotifyRelay {
+    /// The registration it fired (`NotifyRegistration::seq`); 0 = none.
+    pub seq: u32,
+    pub sender_pid: i32,
+    pub sender_uid: u32,
+    pub _reserved: [u32; 5],
 }
 
 /// The mutable state of a queue. Everything except the atomics is read and written only under
@@ -97,8 +116,25 @@ pub struct QueueState {
     pub next_seq: u64,
     /// Order of arrival of waiters.
     pub next_ticket: u64,
+    /// Sequence number of the next notification registration.
+    pub next_registration: u32,
+    /// Scheduled messages pending (not counted in `curmsgs`).
+    pub scheduled: u32,
+    /// Earliest pending due time (ns since the epoch, CLOCK_REALTIME), 0 when none: read
+    /// without the lock by every operation, so a due message is promoted by the next one.
+    pub next_due_ns: AtomicU64,
+    /// Head (slot index + 1) of the scheduled messages, in due order.
+    pub scheduled_head: u32,
+    pub _pad2: u32,
+    /// The handle of the next scheduled message (never 0).
+    pub next_handle: u64,
     pub recv_waiting: u32,
     pub send_waiting: u32,
+    /// Non-zero once a descriptor of the queue was passed to poll/select/epoll: from then on
+    /// every process keeps the FIFO's tokens in step with the queue (see `emu::posix::ready`).
+    pub readiness_armed: u32,
+    /// Tokens (4096-byte writes) in the FIFO: 0 empty, 1..=3 neither empty nor full, 4 full.
+    pub tokens: u32,
     pub notify: NotifyRegistration,
     /// Bit per 64-priority word of `bitmap` that is non-zero.
     pub summary: [u64; PRIO_LEVELS / 64 / 64],
@@ -130,8 +166,9 @@ pub struct PosixHeader {
     pub charge_bytes: u64,
     pub created_sec: i64,
     pub name_len: u32,
-    /// Set by `mq_unlink`: the queue lives on in the graveyard until its last close.
-    pub unlinked: AtomicU32,
+    /// Bumped each time a SIGEV_THREAD notification fires; the owner's helper thread sleeps on
+    /// it (see `emu::posix::notify`).
+    pub notify_events: AtomicU32,
     /// Bumped by every `mq_setattr`, so processes know their cached O_NONBLOCK may be stale.
     pub attr_generation: AtomicU32,
     /// CPU of the last sender and receiver: a waiter does not spin when its peer shares its CPU.
@@ -140,8 +177,9 @@ pub struct PosixHeader {
     /// Recent successful spin-wait duration, ns (adaptive spinning).
     pub spin_avg_ns: AtomicU32,
     pub name: [u8; NAME_CAPACITY],
-    pub dead_name: [u8; DEAD_NAME_CAPACITY],
-    pub _reserved: [u8; 64],
+    /// A notification the sender could not deliver itself, for the owner's helper thread.
+    pub relay: NotifyRelay,
+    pub _reserved: [u8; 32],
     pub lock: QueueLock,
     pub state: QueueState,
 }
@@ -186,6 +224,9 @@ pub struct SlotHeader {
     /// The waiter (index + 1) of a HANDED or PENDING slot.
     pub owner: u32,
     pub _pad: u32,
+    /// A SCHEDULED slot's due time, CLOCK_REALTIME nanoseconds since the epoch (`seq` is then
+    /// its handle).
+    pub due_ns: u64,
 }
 
 const fn round_up(n: u64, to: u64) -> u64 {
@@ -217,7 +258,7 @@ impl Geometry {
         let prio_offset = waiters_offset + WAITER_SLOTS as u64 * std::mem::size_of::<Waiter>() as u64;
         let slots_offset = round_up(prio_offset + (PRIO_LEVELS * std::mem::size_of::<PrioList>()) as u64, 64);
         let slot_stride = round_up(std::mem::size_of::<SlotHeader>() as u64 + msgsize, 8);
-        let slot_count = maxmsg.checked_add(WAITER_SLOTS)?;
+        let slot_count = maxmsg.checked_add(WAITER_SLOTS)?.checked_add(SCHEDULED_SLOTS)?;
         let total = slot_stride.checked_mul(slot_count as u64)?.checked_add(slots_offset)?;
         let total_size = round_up(total, 4096);
         (total_size <= MAX_SEGMENT).then_some(Geometry {
@@ -240,7 +281,7 @@ const _: () = {
     assert!(size_of::<libc::pthread_mutex_t>() <= 64);
     assert!(size_of::<QueueLock>() == 64);
     assert!(size_of::<NotifyRegistration>() == 64);
-    assert!(size_of::<SlotHeader>() == 32);
+    assert!(size_of::<SlotHeader>() == 40);
     assert!(size_of::<PrioList>() == 8);
     assert!(size_of::<Waiter>() == 128);
     assert!(offset_of!(PosixHeader, version) == 8);
@@ -248,12 +289,16 @@ const _: () = {
     assert!(offset_of!(PosixHeader, msgsize) == 32);
     assert!(offset_of!(PosixHeader, uid) == 72);
     assert!(offset_of!(PosixHeader, name) == 128);
-    assert!(offset_of!(PosixHeader, lock) == 512);
-    assert!(offset_of!(PosixHeader, state) == 576);
-    assert!(offset_of!(QueueState, notify) == 40);
-    assert!(offset_of!(QueueState, summary) == 104);
-    assert!(offset_of!(QueueState, bitmap) == 168);
-    assert!(size_of::<QueueState>() == 168 + 4096);
+    assert!(offset_of!(PosixHeader, lock) == 448);
+    assert!(offset_of!(PosixHeader, state) == 512);
+    assert!(size_of::<NotifyRelay>() == 32);
+    assert!(offset_of!(PosixHeader, relay) == 384);
+    assert!(offset_of!(QueueState, next_due_ns) == 40);
+    assert!(offset_of!(QueueState, readiness_armed) == 72);
+    assert!(offset_of!(QueueState, notify) == 80);
+    assert!(offset_of!(QueueState, summary) == 144);
+    assert!(offset_of!(QueueState, bitmap) == 208);
+    assert!(size_of::<QueueState>() == 208 + 4096);
 };
 
 #[cfg(test)]
@@ -265,8 +310,8 @@ mod tests {
         let g = Geometry::new(10, 8192).unwrap();
         assert_eq!(g.header_size % 64, 0);
         assert_eq!(g.slots_offset % 64, 0);
-        assert_eq!(g.slot_stride, 32 + 8192);
-        assert_eq!(g.slot_count, 10 + WAITER_SLOTS);
+        assert_eq!(g.slot_stride, 40 + 8192);
+        assert_eq!(g.slot_count, 10 + WAITER_SLOTS + SCHEDULED_SLOTS);
         assert_eq!(g.total_size % 4096, 0);
         assert!(g.total_size >= g.slots_offset + g.slot_stride * g.slot_count as u64);
         assert!(Geometry::new(65536, 16 << 20).is_some());

@@ -1,8 +1,9 @@
 //! Shared memory done carefully: the segment files ([`arena`]), their `#[repr(C)]` layout
-//! ([`layout`]), the robust lock that survives a killed owner ([`lock`]) and futex waits with the
-//! kernel's signal-restart rules ([`futex`]).
+//! ([`layout`]), the robust lock that survives a killed owner ([`lock`]), futex waits with the
+//! kernel's signal-restart rules ([`futex`]) and the adaptive spin before them ([`spin`]).
 
 pub mod arena;
 pub mod futex;
 pub mod layout;
 pub mod lock;
+pub mod spin;

@@ -1,0 +1,131 @@
+//! Readiness of emulated descriptors for poll, select and epoll.
+//!
+//! A descriptor is the queue's FIFO, and the kernel decides its readiness from the pipe:
+//! readable when the pipe holds data, writable when it has a free slot. mqshim keeps *tokens*
+//! (4096-byte writes, one pipe slot each) in a FIFO sized to four slots so that:
+//! no token = empty queue (writable only), 1–3 tokens = neither empty nor full (both), 4 tokens
+//! = full (readable only). Every process that changes the queue keeps the tokens in step, under
+//! the queue lock.
+//!
+//! The kernel wakes a queue's pollers on every insert and every receive that makes room, so an
+//! edge-triggered epoll sees an edge for each change even when readiness did not change. A
+//! pipe wakes readers only when written and writers only when read while full; but resizing a
+//! pipe (`F_SETPIPE_SZ`, even to its current size) ends with an unkeyed wake-up of its waiters,
+//! which epoll counts as an edge for whatever is ready. Each change ends with that poke.
+//!
+//! Keeping tokens costs system calls, so it starts only once the queue is *armed*: when a
+//! descriptor of it is first passed to poll, ppoll, select, pselect or epoll_ctl (which mqshim
+//! interposes for that purpose). A program that never polls pays nothing.
+
+use std::os::raw::c_int;
+use std::sync::atomic::Ordering;
+
+use super::queue::{Locked, Queue};
+
+/// Bytes per token: a whole page, so two writes never share a pipe slot.
+const TOKEN: usize = 4096;
+/// Pipe slots: tokens for "full".
+const FULL: u32 = 4;
+
+static ZERO_PAGE: [u8; TOKEN] = [0; TOKEN];
+
+/// The process's own non-blocking descriptor of the queue's FIFO, opened on first need from one
+/// of the program's descriptors (a new open file description, so the program's O_NONBLOCK is
+/// untouched).
+fn token_fd(q: &Queue, program_fd: c_int) -> Option<c_int> {
+    let fd = q.token_fd.load(Ordering::Acquire);
+    if fd >= 0 {
+        return Some(fd);
+    }
+    let path = format!("/proc/self/fd/{program_fd}\0");
+    // SAFETY: a NUL-terminated path; the new descriptor is owned by the Queue.
+    let new = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if new < 0 {
+        return None;
+    }
+    let new = crate::emu::namespace::move_high(new);
+    match q.token_fd.compare_exchange(-1, new, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Some(new),
+        Err(existing) => {
+            // SAFETY: `new` was opened above and is not shared.
+            unsafe { crate::real::close(new) };
+            Some(existing)
+        }
+    }
+}
+
+fn put(fd: c_int) -> bool {
+    // SAFETY: writes a static page to our own non-blocking FIFO descriptor.
+    unsafe { libc::write(fd, ZERO_PAGE.as_ptr().cast(), TOKEN) == TOKEN as isize }
+}
+
+fn take(fd: c_int) -> bool {
+    let mut page = [0u8; TOKEN];
+    // SAFETY: reads into a local page from our own non-blocking FIFO descriptor.
+    unsafe { libc::read(fd, page.as_mut_ptr().cast(), TOKEN) == TOKEN as isize }
+}
+
+/// The token count the queue's state calls for, given the current count.
+fn wanted(curmsgs: u32, maxmsg: u32, tokens: u32) -> u32 {
+    if curmsgs == 0 {
+        0
+    } else if curmsgs >= maxmsg {
+        FULL
+    } else {
+        tokens.clamp(1, FULL - 1)
+    }
+}
+
+/// Empties the FIFO and writes the tokens the state calls for: on arming, and when a process
+/// opens an armed queue (the FIFO's contents vanish when every descriptor of it has closed).
+pub fn resync(locked: &mut Locked<'_>, program_fd: c_int) {
+    if *locked.readiness().0 == 0 {
+        return;
+    }
+    let Some(fd) = token_fd(locked.queue(), program_fd) else { return };
+    while take(fd) {}
+    // SAFETY: F_SETPIPE_SZ on our own FIFO descriptor, whose pipe is now empty.
+    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as c_int) };
+    let (cur, max) = (locked.queue().curmsgs(), locked.queue().header().maxmsg);
+    let target = wanted(cur, max, 1);
+    let mut have = 0;
+    while have < target && put(fd) {
+        have += 1;
+    }
+    *locked.readiness().1 = have;
+}
+
+/// Arms readiness for `q` (a descriptor of it, `program_fd`, is about to be polled).
+pub fn arm(q: &Queue, program_fd: c_int) {
+    if q.armed_here.load(Ordering::Acquire) {
+        return;
+    }
+    let Ok(mut locked) = q.lock() else { return };
+    if *locked.readiness().0 == 0 {
+        *locked.readiness().0 = 1;
+        resync(&mut locked, program_fd);
+    }
+    q.armed_here.store(true, Ordering::Release);
+}
+
+/// Keeps the tokens in step after an insert (`inserted`) or a removal, under the lock.
+pub fn after_change(locked: &mut Locked<'_>, program_fd: c_int, inserted: bool) {
+    if *locked.readiness().0 == 0 {
+        return;
+    }
+    let Some(fd) = token_fd(locked.queue(), program_fd) else { return };
+    let (cur, max) = (locked.queue().curmsgs(), locked.queue().header().maxmsg);
+    let mut have = *locked.readiness().1;
+    let target = wanted(cur, max, have);
+    while have < target && put(fd) {
+        have += 1;
+    }
+    while have > target && take(fd) {
+        have -= 1;
+    }
+    *locked.readiness().1 = have;
+    let _ = inserted;
+    // The wake-up of every change (see the module comment).
+    // SAFETY: F_SETPIPE_SZ to the size it already has, on our own FIFO descriptor.
+    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as c_int) };
+}

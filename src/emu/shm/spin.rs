@@ -1,0 +1,117 @@
+//! Adaptive spinning before a futex sleep, shared by the POSIX and System V queues.
+//!
+//! Spinning pays off when the peer is about to act on another core (a cross-core wake-up costs
+//! tens of microseconds here); it is skipped when the peer last ran on this CPU or the process
+//! may use only one, and its length follows how long recent successful spins took (an average
+//! kept in the queue's segment). A waker that finds its waiter still spinning serves it without
+//! any system call.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::layout::wake_word;
+
+/// Shortest and longest spin, ns.
+const MIN_SPIN_NS: u64 = 2_000;
+const MAX_SPIN_NS: u64 = 60_000;
+
+/// CPUs this process may run on (0 = not yet known; affinity is inherited across fork, and a
+/// program that narrows it later is still counted as it was when it first waited).
+static CPUS_ALLOWED: AtomicU32 = AtomicU32::new(0);
+
+fn cpus_allowed() -> u32 {
+    let n = CPUS_ALLOWED.load(Ordering::Relaxed);
+    if n != 0 {
+        return n;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid out-buffer for sched_getaffinity.
+    let count = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            libc::CPU_COUNT(&set) as u32
+        } else {
+            1
+        }
+    };
+    CPUS_ALLOWED.store(count.max(1), Ordering::Relaxed);
+    count.max(1)
+}
+
+/// The CPU the caller runs on (glibc reads it from rseq: no system call).
+pub fn current_cpu() -> u32 {
+    // SAFETY: no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    if cpu < 0 {
+        u32::MAX
+    } else {
+        cpu as u32
+    }
+}
+
+/// Records the caller's CPU in `slot` (a sender's or receiver's "last CPU"), writing only when
+/// it changed so the shared line is not dirtied on every call.
+pub fn note_cpu(slot: &AtomicU32) {
+    let cpu = current_cpu();
+    if slot.load(Ordering::Relaxed) != cpu {
+        slot.store(cpu, Ordering::Relaxed);
+    }
+}
+
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Whether the absolute CLOCK_REALTIME `deadline` (if any) has passed.
+pub fn deadline_passed(deadline: Option<&libc::timespec>) -> bool {
+    let Some(d) = deadline else { return false };
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+    (now.tv_sec, now.tv_nsec) >= (d.tv_sec, d.tv_nsec)
+}
+
+/// Spins while `word` is not `WOKEN`, for as long as recent spins (`spin_avg_ns`, shared by the
+/// queue's users) suggest, unless the peer (`peer_cpu`) shares the caller's CPU or the process
+/// may use only one CPU. True if woken.
+pub fn spin(spin_avg_ns: &AtomicU32, word: &AtomicU32, peer_cpu: &AtomicU32) -> bool {
+    if cpus_allowed() <= 1 || peer_cpu.load(Ordering::Relaxed) == current_cpu() {
+        return false;
+    }
+    spin_while_unwoken(spin_avg_ns, word)
+}
+
+/// Like [`spin`], for a caller that knows its peer's CPU (`peer_cpu`, `u32::MAX` if unknown):
+/// spins only when the peer is known to run on another CPU — also when the caller itself is
+/// pinned to one CPU (a producer and a consumer pinned to two cores is the case spinning is
+/// for). True if woken.
+pub fn spin_if_peer_elsewhere(spin_avg_ns: &AtomicU32, word: &AtomicU32, peer_cpu: u32) -> bool {
+    if peer_cpu == u32::MAX || peer_cpu == current_cpu() {
+        return false;
+    }
+    spin_while_unwoken(spin_avg_ns, word)
+}
+
+fn spin_while_unwoken(spin_avg_ns: &AtomicU32, word: &AtomicU32) -> bool {
+    let avg = spin_avg_ns.load(Ordering::Relaxed) as u64;
+    let budget = (2 * avg).clamp(MIN_SPIN_NS, MAX_SPIN_NS);
+    let start = monotonic_ns();
+    let mut elapsed = 0;
+    let mut i = 0u32;
+    while elapsed < budget {
+        if word.load(Ordering::Acquire) == wake_word::WOKEN {
+            let took = monotonic_ns() - start;
+            let new_avg = avg + took.saturating_sub(avg) / 8 - avg.saturating_sub(took) / 8;
+            spin_avg_ns.store(new_avg.min(MAX_SPIN_NS) as u32, Ordering::Relaxed);
+            return true;
+        }
+        std::hint::spin_loop();
+        i += 1;
+        if i % 64 == 0 {
+            elapsed = monotonic_ns() - start;
+        }
+    }
+    spin_avg_ns.store((avg - avg / 8) as u32, Ordering::Relaxed);
+    false
+}

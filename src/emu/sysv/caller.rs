@@ -1,0 +1,198 @@
+//! Who is calling, and when, without a system call on the fast path.
+//!
+//! Every System V call checks permissions (`ipcperms`) and records the caller's pid and the time,
+//! and a system call costs more here than the whole emulated call may. So:
+//! - the pid (tgid) is cached per process and forgotten in a forked child;
+//! - the credentials are cached per thread (Linux credentials are per thread; glibc keeps a
+//!   process's threads in step), read afresh by every `msgget`, by every slow path (blocking,
+//!   IPC_SET, IPC_RMID, MSG_STAT, …), whenever a cached check would refuse, and in a forked
+//!   child. A program that drops privileges and then, without another `msgget`, sends on a
+//!   queue it may no longer use is the one case this can let through;
+//! - times are whole seconds of CLOCK_REALTIME_COARSE, which is exactly what the kernel stores
+//!   (`ktime_get_real_seconds`) and what `time()` returns, read from the vDSO.
+
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::Once;
+
+use crate::emu::creds::Creds;
+
+static PID: AtomicI32 = AtomicI32::new(0);
+/// Bumped in every forked child, so per-thread caches know they are stale.
+static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
+static ATFORK: Once = Once::new();
+
+extern "C" fn in_child() {
+    PID.store(0, Ordering::Relaxed);
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn register_atfork() {
+    ATFORK.call_once(|| {
+        // SAFETY: registers a plain extern "C" handler that only touches atomics.
+        unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+    });
+}
+
+/// The calling process's pid (tgid).
+pub fn pid() -> i32 {
+    let pid = PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    register_atfork();
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+thread_local! {
+    static TID: std::cell::Cell<(u32, i32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// The calling thread's id (cached per thread; refreshed in a forked child, whose thread ids
+/// are new).
+pub fn tid() -> i32 {
+    register_atfork();
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    if let Ok((g, tid)) = TID.try_with(|t| t.get()) {
+        if g == generation {
+            return tid;
+        }
+    }
+    // SAFETY: gettid cannot fail.
+    let tid = unsafe { libc::gettid() };
+    let _ = TID.try_with(|t| t.set((generation, tid)));
+    tid
+}
+
+/// Supplementary groups kept inline; a caller with more is checked against a fresh read.
+const INLINE_GROUPS: usize = 32;
+
+/// What the permission checks need of the caller's credentials (plain data, cheap to copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ident {
+    pub euid: u32,
+    pub egid: u32,
+    pub fsgid: u32,
+    /// Effective capability set.
+    pub caps: u64,
+    ngroups: u32,
+    groups: [u32; INLINE_GROUPS],
+    /// More supplementary groups than fit inline.
+    overflow: bool,
+}
+
+impl Ident {
+    pub fn from_creds(c: &Creds) -> Ident {
+        let mut groups = [0u32; INLINE_GROUPS];
+        let n = c.groups.len().min(INLINE_GROUPS);
+        groups[..n].copy_from_slice(&c.groups[..n]);
+        Ident { euid: c.euid, egid: c.egid, fsgid: c.fsgid, caps: c.caps, ngroups: n as u32, groups, overflow: c.groups.len() > INLINE_GROUPS }
+    }
+
+    pub fn has(&self, capability: u32) -> bool {
+        self.caps & (1u64 << capability) != 0
+    }
+
+    /// The kernel's `in_group_p`: the filesystem group or a supplementary group.
+    pub fn in_group(&self, gid: u32) -> bool {
+        if self.fsgid == gid || self.groups[..self.ngroups as usize].contains(&gid) {
+            return true;
+        }
+        self.overflow && Creds::current().in_group_fs(gid)
+    }
+}
+
+thread_local! {
+    static IDENT: std::cell::RefCell<Option<(u32, Ident)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// How fresh the credentials must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// The thread's cached credentials will do.
+    Cached,
+    /// Read them now (and refresh the cache).
+    Fresh,
+}
+
+/// The caller's credentials.
+pub fn ident(freshness: Freshness) -> Ident {
+    let mut out = None;
+    check(freshness, |id| {
+        out = Some(*id);
+        true
+    });
+    out.unwrap_or_else(|| Ident::from_creds(&Creds::current()))
+}
+
+/// Runs the check `f` on the caller's credentials, without copying them out of the cache.
+pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
+    register_atfork();
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    let cached = IDENT.try_with(|cell| {
+        // A signal handler calling in while the cache is borrowed reads afresh (below).
+        let mut slot = cell.try_borrow_mut().ok()?;
+        if freshness == Freshness::Fresh || !matches!(&*slot, Some((g, _)) if *g == generation) {
+            *slot = Some((generation, Ident::from_creds(&Creds::current())));
+        }
+        slot.as_ref().map(|(_, id)| f(id))
+    });
+    match cached {
+        Ok(Some(r)) => r,
+        _ => f(&Ident::from_creds(&Creds::current())),
+    }
+}
+
+/// Whether the caller is in the initial user namespace, where the kernel's `capable()` checks
+/// are made (its `uid_map` maps every id onto itself). Root of a user namespace of its own has
+/// every capability *there* — what `capget` reports — but not for `capable()`: the kernel
+/// refuses it, for instance, qbytes above msgmnb (CAP_SYS_RESOURCE). Read afresh (slow paths
+/// only): `unshare` can move a process at any time.
+pub fn in_initial_user_ns() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(text) => text.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"],
+        // No /proc: assume the ordinary case.
+        Err(_) => true,
+    }
+}
+
+/// Now, in whole seconds of CLOCK_REALTIME (as the kernel records stime, rtime and ctime).
+pub fn now_sec() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    ts.tv_sec
+}
+
+/// An absolute CLOCK_REALTIME time `secs` from now.
+pub fn realtime_in(secs: i64) -> libc::timespec {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec += secs;
+    ts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caches_agree_with_the_system() {
+        // SAFETY: plain getters.
+        let (p, e) = unsafe { (libc::getpid(), libc::geteuid()) };
+        assert_eq!(pid(), p);
+        // SAFETY: plain getter.
+        assert_eq!(tid(), unsafe { libc::gettid() });
+        assert_eq!(ident(Freshness::Cached).euid, e);
+        assert_eq!(ident(Freshness::Fresh).euid, e);
+        assert_eq!(ident(Freshness::Cached), ident(Freshness::Fresh));
+        // SAFETY: plain getter.
+        assert!(ident(Freshness::Cached).in_group(unsafe { libc::getegid() }));
+        // SAFETY: plain getter.
+        let t = unsafe { libc::time(std::ptr::null_mut()) };
+        assert!((now_sec() - t).abs() <= 1);
+    }
+}

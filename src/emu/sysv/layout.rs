@@ -1,0 +1,393 @@
+//! The layout of the System V emulation's shared files: the namespace's registry (keys, ids,
+//! permissions and statistics of every queue) and one segment per queue (its lock, messages,
+//! type index and blocked callers). Plain data linked by indices, never pointers; fixed-width
+//! integers and atomics; sizes and offsets pinned below. Each file starts with a magic number
+//! and a layout version stored last, when the file is complete.
+//!
+//! ```text
+//! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (256 bytes each, sparse)
+//! queue      QueueHeader (4096 bytes) | Waiter[WAITER_SLOTS] | block area (grows)
+//! ```
+//!
+//! The block area is a sequence of blocks, each a whole number of 64-byte units and of one size
+//! class for life: a message (header + text) or a type node. Blocks are named by their first
+//! unit plus one, so 0 means "none" and a zero-filled file is a valid empty state.
+
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
+
+use crate::emu::shm::layout::QueueLock;
+
+/// "MQSHIMSR": the registry of a namespace's System V queues.
+pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
+/// "MQSHIMSQ": one System V queue's segment.
+pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
+/// Bumped on any change to this file's structures.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// `IPCMNI`: indices are 0..32767 and an id is `(seq << IPCMNI_SHIFT) + index`.
+pub const IPCMNI: u32 = 32768;
+pub const IPCMNI_SHIFT: u32 = 15;
+/// `ipcid_seq_max()`: INT_MAX >> IPCMNI_SHIFT.
+pub const IPCID_SEQ_MAX: u32 = (i32::MAX >> IPCMNI_SHIFT) as u32;
+/// `ipc_min_cycle`: indices cycle through at least this many before wrapping.
+pub const IPC_MIN_CYCLE: u32 = 64;
+
+/// `struct msginfo` constants the kernel reports for IPC_INFO (compile-time in the kernel).
+pub const MSGSSZ: i32 = 16;
+pub const MSGSEG: u16 = 0xffff;
+/// MSGMNI * MSGMNB / 1024 with the kernel's stock constants.
+pub const MSGPOOL: i32 = 32000 * 16384 / 1024;
+pub const MSGMAP: i32 = 16384;
+pub const MSGTQL: i32 = 16384;
+
+/// Bytes of the registry header and of each entry.
+pub const REGISTRY_HEADER_SIZE: u64 = 4096;
+pub const ENTRY_SIZE: u64 = 256;
+pub const REGISTRY_SIZE: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * ENTRY_SIZE;
+
+/// The namespace's id allocator and what is derived from the entries (under the registry lock).
+#[repr(C)]
+pub struct IdAllocator {
+    /// The kernel's `ids->seq`, `ids->last_idx` and the idr's cyclic cursor.
+    pub seq: u32,
+    pub last_idx: i32,
+    pub next_idx: u32,
+    /// One more than the highest index ever used: bounds every scan of the entries.
+    pub high_water: AtomicU32,
+    /// Live queues, and the highest live index (-1 when none): derived from the entries.
+    pub in_use: AtomicU32,
+    pub max_idx: AtomicI32,
+    /// Names segment files uniquely (with the id), so a stale file never collides.
+    pub next_nonce: u64,
+}
+
+/// The registry's header.
+#[repr(C)]
+pub struct RegistryHeader {
+    pub magic: u64,
+    /// 0 while being built; `LAYOUT_VERSION` once published.
+    pub version: AtomicU32,
+    pub header_size: u32,
+    pub entry_size: u32,
+    pub entry_count: u32,
+    pub total_size: u64,
+    pub _reserved0: [u64; 4],
+    /// Taken to create, look up by key, change ownership or remove (the kernel's ids rwsem).
+    pub lock: QueueLock,
+    pub alloc: IdAllocator,
+}
+
+/// One index of the registry: the queue living there, if any. `id1` is the commit point of a
+/// creation (stored last) and of a removal (cleared first); the other fields are read without a
+/// lock, each group consistently under its own sequence lock — the permissions (first cache
+/// line: read by every call, written only by IPC_SET) and the statistics (second line: written
+/// by every send and receive). Both are written only by the holder of the queue's own lock.
+#[repr(C, align(64))]
+pub struct Entry {
+    /// The queue's id plus one while it exists; 0 when the index is free.
+    pub id1: AtomicU32,
+    pub key: AtomicI32,
+    pub seq: AtomicU32,
+    pub mode: AtomicU32,
+    pub uid: AtomicU32,
+    pub gid: AtomicU32,
+    pub cuid: AtomicU32,
+    pub cgid: AtomicU32,
+    /// With the id, names the segment file.
+    pub nonce: AtomicU64,
+    /// Odd while a writer updates the permissions above.
+    pub perm_seq: AtomicU32,
+    pub _pad0: u32,
+    pub _pad1: [u64; 2],
+    /// Odd while a writer updates the statistics below.
+    pub stat_seq: AtomicU32,
+    pub lspid: AtomicI32,
+    pub lrpid: AtomicI32,
+    pub _pad2: u32,
+    pub qnum: AtomicU64,
+    pub cbytes: AtomicU64,
+    pub qbytes: AtomicU64,
+    pub stime: AtomicI64,
+    pub rtime: AtomicI64,
+    pub ctime: AtomicI64,
+    pub _reserved: [u64; 16],
+}
+
+/// Bytes of the queue segment's header.
+pub const QUEUE_HEADER_SIZE: u64 = 4096;
+/// Blocked callers one queue can hold at once.
+pub const WAITER_SLOTS: u32 = 4096;
+/// The block area's unit.
+pub const UNIT: u64 = 64;
+/// Size classes: 1..=8 units, then four steps per doubling up to 2^26 units (4 GiB).
+pub const CLASSES: usize = 8 + 4 * 23;
+/// Area reserved when a queue is created (sparse: costs nothing until used), in units.
+pub const INITIAL_AREA_UNITS: u32 = (4 << 20) / UNIT as u32;
+
+/// A block's state: the single word whose store commits a send or a receive.
+pub mod block_state {
+    /// On its class's free list (or not yet linked anywhere).
+    pub const FREE: u32 = 0;
+    /// A message in the queue.
+    pub const QUEUED: u32 = 1;
+    /// A message handed directly to a blocked receiver (`owner`), not in the queue.
+    pub const HANDED: u32 = 2;
+    /// A type node of the index.
+    pub const TYPE: u32 = 3;
+    /// The message of a blocked sender (`owner`), written when it blocked, not in the queue.
+    pub const PENDING: u32 = 4;
+}
+
+/// A waiter record's state.
+pub mod waiter_state {
+    pub const FREE: u32 = 0;
+    pub const RECEIVING: u32 = 1;
+    pub const SENDING: u32 = 2;
+    /// Served: `result` (and `handed`) say how; the thread collects it under the lock.
+    pub const SERVED: u32 = 3;
+}
+
+/// `Waiter::result` of a waiter served with "look again" (the kernel's -EAGAIN from IPC_SET,
+/// or a sender woken because its message may now fit).
+pub const RESULT_RETRY: i32 = -1;
+
+/// The queue segment's header.
+#[repr(C)]
+pub struct QueueHeader {
+    pub magic: u64,
+    pub version: AtomicU32,
+    pub header_size: u32,
+    pub id: i32,
+    pub key: i32,
+    pub nonce: u64,
+    pub waiters_offset: u64,
+    pub waiter_slots: u32,
+    pub _pad0: u32,
+    pub area_offset: u64,
+    /// Capacity of the block area in units; only grows (the file is extended first).
+    pub area_units: AtomicU32,
+    /// Set (under the lock) when the queue is removed.
+    pub removed: AtomicU32,
+    /// The segment file's owner and group when created (for its mode, see `queue`).
+    pub file_uid: u32,
+    pub file_gid: u32,
+    /// Seeds the type index's priorities.
+    pub tree_seed: u64,
+    pub _reserved: [u64; 6],
+    /// Written only when someone blocks or is woken, so alone on its cache line.
+    pub spin: SpinHints,
+    pub lock: QueueLock,
+    pub state: QueueState,
+}
+
+/// What a blocking caller consults before spinning.
+#[repr(C, align(64))]
+pub struct SpinHints {
+    /// The two most recent distinct CPUs that blocked on or woke a caller of the queue
+    /// (`u32::MAX`: none): a waiter spins only when someone else works on another CPU.
+    pub recent_cpus: [AtomicU32; 2],
+    /// Recent successful spin-wait duration, ns (adaptive spinning).
+    pub spin_avg_ns: AtomicU32,
+    pub _pad: [u32; 13],
+}
+
+/// The mutable state of a queue, read and written only under the queue lock; everything but
+/// `top`, `waiter_top`, `next_seq` and `next_ticket` is derived and rebuilt by repair.
+#[repr(C)]
+pub struct QueueState {
+    /// First unit not yet carved into a block.
+    pub top: u32,
+    /// Waiter records initialised so far.
+    pub waiter_top: u32,
+    /// The queue in arrival order (blocks).
+    pub fifo_head: u32,
+    pub fifo_tail: u32,
+    /// Roots of the type index: by type, and by the sequence number of each type's oldest message.
+    pub root_by_type: u32,
+    pub root_by_age: u32,
+    /// Blocked receivers and senders in FIFO order (waiters, index + 1), and the free records.
+    pub recv_head: u32,
+    pub recv_tail: u32,
+    pub send_head: u32,
+    pub send_tail: u32,
+    pub free_waiter: u32,
+    pub types: u32,
+    pub recv_waiting: u32,
+    pub send_waiting: u32,
+    /// Bumped by IPC_SET: a sender that blocked before must look again (its permission may be
+    /// gone) rather than have its pending message committed for it.
+    pub perm_generation: u32,
+    pub _pad: u32,
+    pub qnum: u64,
+    pub cbytes: u64,
+    /// Sequence number of the next queued message; order of arrival of waiters.
+    pub next_seq: u64,
+    pub next_ticket: u64,
+    /// Head of each size class's free list.
+    pub free_blocks: [u32; CLASSES],
+}
+
+/// A blocked sender or receiver.
+#[repr(C, align(64))]
+pub struct Waiter {
+    /// Held by the waiting thread while registered: a survivor that can take it knows the
+    /// waiter died (robust mutex, EOWNERDEAD).
+    pub life: libc::pthread_mutex_t,
+    pub word: AtomicU32,
+    pub state: u32,
+    pub tid: i32,
+    pub pid: i32,
+    /// Links in the receivers', senders' or free list (index + 1).
+    pub next: u32,
+    pub prev: u32,
+    pub ticket: u64,
+    /// Receiver: the converted msgtyp and search mode; sender: unused.
+    pub msgtyp: i64,
+    /// Receiver: the largest message it takes (INT_MAX with MSG_NOERROR); sender: msgsz.
+    pub size: u64,
+    pub mode: u32,
+    /// 0, RESULT_RETRY or the errno the waiter must return.
+    pub result: i32,
+    /// The block handed to a receiver, or a sender's pending message (unit + 1).
+    pub handed: u32,
+    /// Non-zero once `life` has been initialised.
+    pub inited: u32,
+    /// A sender's `perm_generation` when it blocked.
+    pub generation: u32,
+    pub _pad: [u32; 3],
+}
+
+/// A message block's header; the text follows it.
+#[repr(C)]
+pub struct MsgBlock {
+    pub state: AtomicU32,
+    /// Size class, fixed when the block is carved.
+    pub class: u32,
+    pub mtype: i64,
+    pub len: u64,
+    pub seq: u64,
+    /// Next in arrival order, or next on the free list.
+    pub next: u32,
+    pub prev: u32,
+    /// Next message of the same type.
+    pub tnext: u32,
+    /// The waiter (index + 1) of a HANDED or PENDING block.
+    pub owner: u32,
+    pub _pad: [u64; 2],
+}
+
+/// A type node: one per type present in the queue, in two treaps.
+#[repr(C)]
+pub struct TypeNode {
+    pub state: AtomicU32,
+    pub class: u32,
+    pub mtype: i64,
+    /// Sequence number of this type's oldest message (key of the age treap).
+    pub head_seq: u64,
+    /// This type's messages, oldest first.
+    pub head: u32,
+    pub tail: u32,
+    pub count: u32,
+    /// Children in the treap by type (0) and by age (1).
+    pub left: [u32; 2],
+    pub right: [u32; 2],
+    pub _pad: [u32; 3],
+}
+
+/// Units in size class `c`.
+pub const fn class_units(c: usize) -> u64 {
+    if c < 8 {
+        c as u64 + 1
+    } else {
+        let e = 3 + (c - 8) / 4;
+        let k = (c - 8) % 4 + 1;
+        (1u64 << e) + (k as u64) * (1u64 << (e - 2))
+    }
+}
+
+/// The smallest size class holding `units` units (None beyond the largest).
+pub fn class_for_units(units: u64) -> Option<usize> {
+    let c = if units <= 8 {
+        units.max(1) as usize - 1
+    } else {
+        let e = 63 - (units - 1).leading_zeros() as usize;
+        let step = 1u64 << (e - 2);
+        let k = (units - (1u64 << e)).div_ceil(step) as usize;
+        8 + (e - 3) * 4 + (k - 1)
+    };
+    (c < CLASSES).then_some(c)
+}
+
+/// The size class of a message of `len` bytes (header included).
+pub fn class_for_message(len: u64) -> Option<usize> {
+    class_for_units((std::mem::size_of::<MsgBlock>() as u64).checked_add(len)?.div_ceil(UNIT))
+}
+
+/// Where the waiter records and the block area start.
+pub const fn waiters_offset() -> u64 {
+    QUEUE_HEADER_SIZE
+}
+
+pub const fn area_offset() -> u64 {
+    QUEUE_HEADER_SIZE + WAITER_SLOTS as u64 * std::mem::size_of::<Waiter>() as u64
+}
+
+// The layout is shared by every process using a namespace: pin it.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<QueueLock>() == 64);
+    assert!(size_of::<RegistryHeader>() <= REGISTRY_HEADER_SIZE as usize);
+    assert!(offset_of!(RegistryHeader, lock) == 64);
+    assert!(offset_of!(RegistryHeader, alloc) == 128);
+    assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
+    assert!(offset_of!(Entry, nonce) == 32);
+    assert!(offset_of!(Entry, perm_seq) == 40);
+    assert!(offset_of!(Entry, stat_seq) == 64);
+    assert!(offset_of!(Entry, qnum) == 80);
+    assert!(offset_of!(Entry, ctime) == 120);
+    assert!(size_of::<QueueHeader>() <= QUEUE_HEADER_SIZE as usize);
+    assert!(offset_of!(QueueHeader, area_units) == 56);
+    assert!(offset_of!(QueueHeader, spin) == 128);
+    assert!(size_of::<SpinHints>() == 64);
+    assert!(offset_of!(QueueHeader, lock) == 192);
+    assert!(offset_of!(QueueHeader, state) == 256);
+    assert!(offset_of!(QueueState, qnum) == 64);
+    assert!(offset_of!(QueueState, free_blocks) == 96);
+    assert!(size_of::<Waiter>() == 128);
+    assert!(offset_of!(Waiter, word) == 40);
+    assert!(size_of::<MsgBlock>() == UNIT as usize);
+    assert!(size_of::<TypeNode>() == UNIT as usize);
+    assert!(offset_of!(MsgBlock, class) == offset_of!(TypeNode, class));
+    assert!(offset_of!(MsgBlock, mtype) == offset_of!(TypeNode, mtype));
+    assert!(area_offset() % 4096 == 0);
+    assert!(class_units(CLASSES - 1) == 1 << 26);
+    assert!(class_units(8) == 10 && class_units(11) == 16 && class_units(12) == 20);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_are_tight_and_ordered() {
+        for c in 1..CLASSES {
+            assert!(class_units(c) > class_units(c - 1), "class {c}");
+        }
+        for units in 1..5000u64 {
+            let c = class_for_units(units).unwrap();
+            assert!(class_units(c) >= units, "{units} units in class {c}");
+            if c > 0 {
+                assert!(class_units(c - 1) < units, "{units} units fit class {}", c - 1);
+            }
+            // At most 25% waste beyond 8 units.
+            assert!(class_units(c) * 4 <= units * 5 + 4 * 8, "{units}");
+        }
+        assert_eq!(class_for_units(1 << 26), Some(CLASSES - 1));
+        assert_eq!(class_for_units((1 << 26) + 1), None);
+        assert_eq!(class_for_message(0), Some(0));
+        assert_eq!(class_for_message(1), Some(1));
+        assert_eq!(class_for_message(8192), Some(class_for_units(129).unwrap()));
+        assert!(class_for_message(16 << 20).is_some());
+        assert_eq!(class_for_message(u64::MAX), None);
+    }
+}

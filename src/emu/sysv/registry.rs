@@ -1,0 +1,562 @@
+//! The registry of a namespace's System V queues: one shared file holding, per index, the
+//! queue living there — key, id, permissions and the statistics `IPC_STAT` reports — and the id
+//! allocator (the kernel's `struct ipc_ids`).
+//!
+//! Ids are the kernel's: `(seq << 15) + index`, the index allocated cyclically below
+//! `max(in_use * 3 / 2, 64)` (`ipc_idr_alloc` with `idr_alloc_cyclic`), `seq` bumped whenever the
+//! chosen index is not above the last one. So a fresh namespace hands out 0, 1, 2, … like a
+//! fresh IPC namespace, and a removed id is not reused until `seq` wraps.
+//!
+//! Everyone can read and write the registry (it must be, for `msgget` and `MSG_STAT_ANY` to work
+//! for every user), so its contents are validated like any shared memory, and the emulation
+//! trusts the users of one namespace not to scribble on it. Permissions and statistics are read
+//! without a lock (each under a sequence lock of its own, on its own cache line, so the
+//! statistics every send writes do not disturb the permissions every call reads); they are
+//! written only by the holder of the queue's own lock. The registry lock (robust) serialises creation, lookup by
+//! key, IPC_SET and removal. `in_use` and `max_idx` are derived from the entries and rebuilt if a
+//! process dies holding the lock; a creation commits with its entry's final store of `id1`, a
+//! removal with its first (clearing it).
+
+use std::os::raw::c_int;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+
+use super::layout::{
+    Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
+    REGISTRY_SIZE,
+};
+use crate::emu::shm::arena::{self, Mapping};
+use crate::emu::shm::lock::{self, Acquired};
+use crate::errno::{Errno, Result};
+
+/// The registry's file name in the `sysv/` directory.
+const REGISTRY_NAME: &[u8] = b"registry";
+
+/// A mapped, validated registry.
+pub struct Registry {
+    map: Mapping,
+}
+
+/// A consistent view of an entry's permissions and statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub key: i32,
+    pub seq: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    pub qnum: u64,
+    pub cbytes: u64,
+    pub qbytes: u64,
+    pub stime: i64,
+    pub rtime: i64,
+    pub ctime: i64,
+    pub lspid: i32,
+    pub lrpid: i32,
+}
+
+/// Opens `name` under the directory `dir`.
+fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<c_int> {
+    let c = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: a NUL-terminated name relative to an open directory.
+    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode) };
+    if fd < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(fd)
+    }
+}
+
+fn close(fd: c_int) {
+    // SAFETY: fd is owned by the caller, closed once.
+    unsafe { crate::real::close(fd) };
+}
+
+impl Registry {
+    /// Opens the registry of the `sysv/` directory `dir`, creating it if missing: it is built
+    /// under a temporary name and renamed into place complete, so nobody sees it half made.
+    pub fn open(dir: c_int) -> Result<Registry> {
+        for _ in 0..8 {
+            match openat(dir, REGISTRY_NAME, libc::O_RDWR, 0) {
+                Ok(fd) => {
+                    let mapped = arena::file_size(fd).and_then(|size| {
+                        if size < REGISTRY_SIZE {
+                            return Err(Errno::EIO);
+                        }
+                        Mapping::map(fd, REGISTRY_SIZE)
+                    });
+                    close(fd);
+                    return Registry::validate(mapped?);
+                }
+                Err(Errno::ENOENT) => Registry::build(dir)?,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Errno::EIO)
+    }
+
+    fn validate(map: Mapping) -> Result<Registry> {
+        // SAFETY: the mapping is REGISTRY_SIZE bytes; the header is plain data and atomics.
+        let h = unsafe { &*(map.base() as *const RegistryHeader) };
+        let ok = h.magic == REGISTRY_MAGIC
+            && h.version.load(Ordering::Acquire) == LAYOUT_VERSION
+            && h.header_size as u64 == REGISTRY_HEADER_SIZE
+            && h.entry_size as u64 == ENTRY_SIZE
+            && h.entry_count == IPCMNI
+            && h.total_size == REGISTRY_SIZE;
+        if ok {
+            Ok(Registry { map })
+        } else {
+            Err(Errno::EIO)
+        }
+    }
+
+    /// Builds a registry aside and renames it into place (losing the race is fine: the
+    /// winner's is used).
+    fn build(dir: c_int) -> Result<()> {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let tmp = format!("registry.new-{}-{}", super::caller::pid(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let fd = openat(dir, tmp.as_bytes(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)?;
+        let result = (|| {
+            // SAFETY: fd is an open regular file.
+            if unsafe { libc::ftruncate(fd, REGISTRY_SIZE as libc::off_t) } != 0 {
+                return Err(Errno::ENOSPC);
+            }
+            let map = Mapping::map(fd, REGISTRY_SIZE)?;
+            let h = map.base() as *mut RegistryHeader;
+            // SAFETY: the file is private to this process until renamed into place; fields are
+            // written through the raw pointer before any reference to them exists.
+            unsafe {
+                (*h).magic = REGISTRY_MAGIC;
+                (*h).header_size = REGISTRY_HEADER_SIZE as u32;
+                (*h).entry_size = ENTRY_SIZE as u32;
+                (*h).entry_count = IPCMNI;
+                (*h).total_size = REGISTRY_SIZE;
+                (*h).alloc.last_idx = -1;
+                (*h).alloc.max_idx.store(-1, Ordering::Relaxed);
+                lock::init(&raw mut (*h).lock.mutex)?;
+                (*h).version.store(LAYOUT_VERSION, Ordering::Release);
+                // Every user of the namespace creates and looks up queues here.
+                libc::fchmod(fd, 0o666);
+            }
+            let (from, to) = (std::ffi::CString::new(tmp.as_bytes()).map_err(|_| Errno::EINVAL)?, std::ffi::CString::new(REGISTRY_NAME).map_err(|_| Errno::EINVAL)?);
+            // SAFETY: NUL-terminated names under an open directory.
+            if unsafe { libc::renameat2(dir, from.as_ptr(), dir, to.as_ptr(), libc::RENAME_NOREPLACE) } != 0 {
+                let e = Errno::last();
+                if e != Errno::EEXIST {
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })();
+        close(fd);
+        if let Ok(c) = std::ffi::CString::new(tmp) {
+            // SAFETY: a NUL-terminated name under an open directory (gone if renamed).
+            unsafe { libc::unlinkat(dir, c.as_ptr(), 0) };
+        }
+        result
+    }
+
+    fn header(&self) -> &RegistryHeader {
+        // SAFETY: validated; plain data and atomics.
+        unsafe { &*(self.map.base() as *const RegistryHeader) }
+    }
+
+    /// The entry at `idx` (any value: it is reduced to an index, as `ipcid_to_idx` does).
+    pub fn entry(&self, idx: u32) -> &Entry {
+        let idx = (idx % IPCMNI) as u64;
+        // SAFETY: the mapping holds IPCMNI entries after the header; entries are atomics and
+        // padding, valid for any bit pattern.
+        unsafe { &*(self.map.base().add((REGISTRY_HEADER_SIZE + idx * ENTRY_SIZE) as usize) as *const Entry) }
+    }
+
+    /// The entry of the live queue `id`, or None (the kernel's EINVAL).
+    pub fn lookup(&self, id: i32) -> Option<&Entry> {
+        if id < 0 {
+            return None;
+        }
+        let e = self.entry(id as u32 & (IPCMNI - 1));
+        (e.id1.load(Ordering::Acquire) == id as u32 + 1).then_some(e)
+    }
+
+    /// One more than the highest index ever used.
+    pub fn high_water(&self) -> u32 {
+        self.header().alloc.high_water.load(Ordering::Acquire).min(IPCMNI)
+    }
+
+    /// The highest live index, or -1 (the kernel's `ipc_get_maxidx`), and the number live.
+    pub fn max_idx_and_in_use(&self) -> (i32, u32) {
+        let a = &self.header().alloc;
+        let in_use = a.in_use.load(Ordering::Acquire);
+        if in_use == 0 {
+            return (-1, 0);
+        }
+        if in_use >= IPCMNI {
+            return (IPCMNI as i32 - 1, in_use);
+        }
+        (a.max_idx.load(Ordering::Acquire), in_use)
+    }
+
+    /// Takes the registry lock, repairing the derived counts if its last owner died.
+    pub fn lock(&self) -> Result<RegistryLocked<'_>> {
+        let m = &self.header().lock.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t;
+        // SAFETY: initialised before the registry was published.
+        let how = unsafe { lock::lock(m)? };
+        let mut locked = RegistryLocked { r: self };
+        if how == Acquired::OwnerDied {
+            locked.repair();
+            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+            unsafe { lock::mark_consistent(m) };
+        }
+        Ok(locked)
+    }
+}
+
+/// Reads through sequence locks: `read` is retried until every lock in `seqs` was even and
+/// unchanged around it. A writer that died mid-write leaves its lock odd until the queue's
+/// repair; after a while the reader takes what is there.
+fn read_consistent<T, const N: usize>(seqs: [&AtomicU32; N], read: impl Fn() -> T) -> T {
+    let mut spins = 0u32;
+    loop {
+        let before = seqs.map(|s| s.load(Ordering::Acquire));
+        let value = read();
+        fence(Ordering::Acquire);
+        let stable = seqs.iter().zip(before).all(|(s, b)| b & 1 == 0 && s.load(Ordering::Relaxed) == b);
+        spins += 1;
+        if stable || spins > 20_000 {
+            return value;
+        }
+        if spins > 1000 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn read_perms(e: &Entry, s: &mut Snapshot) {
+    s.key = e.key.load(Ordering::Relaxed);
+    s.seq = e.seq.load(Ordering::Relaxed);
+    s.mode = e.mode.load(Ordering::Relaxed);
+    s.uid = e.uid.load(Ordering::Relaxed);
+    s.gid = e.gid.load(Ordering::Relaxed);
+    s.cuid = e.cuid.load(Ordering::Relaxed);
+    s.cgid = e.cgid.load(Ordering::Relaxed);
+}
+
+fn read_stats(e: &Entry, s: &mut Snapshot) {
+    s.qnum = e.qnum.load(Ordering::Relaxed);
+    s.cbytes = e.cbytes.load(Ordering::Relaxed);
+    s.qbytes = e.qbytes.load(Ordering::Relaxed);
+    s.stime = e.stime.load(Ordering::Relaxed);
+    s.rtime = e.rtime.load(Ordering::Relaxed);
+    s.ctime = e.ctime.load(Ordering::Relaxed);
+    s.lspid = e.lspid.load(Ordering::Relaxed);
+    s.lrpid = e.lrpid.load(Ordering::Relaxed);
+}
+
+/// An entry's permissions (the statistics left zero): the one cache line every call reads.
+pub fn perms(e: &Entry) -> Snapshot {
+    read_consistent([&e.perm_seq], || {
+        let mut s = Snapshot::default();
+        read_perms(e, &mut s);
+        s
+    })
+}
+
+/// An entry's statistics (the permissions left zero).
+pub fn stats(e: &Entry) -> Snapshot {
+    read_consistent([&e.stat_seq], || {
+        let mut s = Snapshot::default();
+        read_stats(e, &mut s);
+        s
+    })
+}
+
+/// An entry's permissions and statistics, consistent with each other (IPC_STAT).
+pub fn snapshot(e: &Entry) -> Snapshot {
+    read_consistent([&e.perm_seq, &e.stat_seq], || {
+        let mut s = Snapshot::default();
+        read_perms(e, &mut s);
+        read_stats(e, &mut s);
+        s
+    })
+}
+
+fn write_under(seqs: &[&AtomicU32], f: impl FnOnce()) {
+    let mut odd = [0u32; 2];
+    for (i, s) in seqs.iter().enumerate().take(2) {
+        odd[i] = s.load(Ordering::Relaxed) | 1;
+        s.store(odd[i], Ordering::Relaxed);
+    }
+    fence(Ordering::Release);
+    f();
+    for (i, s) in seqs.iter().enumerate().take(2) {
+        s.store(odd[i].wrapping_add(1), Ordering::Release);
+    }
+}
+
+/// Writes an entry's statistics (the caller holds the queue's lock, so it is the only writer):
+/// `f` runs between the stores that make `stat_seq` odd, then even.
+pub fn write_stats(e: &Entry, f: impl FnOnce(&Entry)) {
+    write_under(&[&e.stat_seq], || f(e));
+}
+
+/// Writes an entry's permissions and statistics together (IPC_SET; the queue's lock is held).
+pub fn write_perms_and_stats(e: &Entry, f: impl FnOnce(&Entry)) {
+    write_under(&[&e.perm_seq, &e.stat_seq], || f(e));
+}
+
+/// Makes an entry's sequence locks even again after a writer died mid-write (queue repair).
+pub fn settle_stats(e: &Entry) {
+    for seq in [&e.perm_seq, &e.stat_seq] {
+        let s = seq.load(Ordering::Relaxed);
+        if s & 1 == 1 {
+            seq.store(s.wrapping_add(1), Ordering::Release);
+        }
+    }
+}
+
+/// What a new queue's entry holds.
+pub struct NewEntry {
+    pub key: i32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub qbytes: u64,
+    pub ctime: i64,
+    pub nonce: u64,
+}
+
+/// An index and sequence number chosen for a new queue (not yet committed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub idx: u32,
+    pub seq: u32,
+    pub id: i32,
+}
+
+/// The registry, locked.
+pub struct RegistryLocked<'r> {
+    r: &'r Registry,
+}
+
+impl Drop for RegistryLocked<'_> {
+    fn drop(&mut self) {
+        let m = &self.r.header().lock.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t;
+        // SAFETY: this guard holds the lock.
+        unsafe { lock::unlock(m) };
+    }
+}
+
+impl<'r> RegistryLocked<'r> {
+    fn alloc(&mut self) -> &mut super::layout::IdAllocator {
+        // SAFETY: the registry lock is held: no one else touches the allocator's plain fields.
+        unsafe { &mut (*(self.r.map.base() as *mut RegistryHeader)).alloc }
+    }
+
+    pub fn registry(&self) -> &'r Registry {
+        self.r
+    }
+
+    /// The live queue with `key` (not IPC_PRIVATE), as its index.
+    pub fn find_key(&self, key: i32) -> Option<u32> {
+        let (max_idx, _) = self.r.max_idx_and_in_use();
+        (0..=max_idx.max(-1)).map(|i| i as u32).find(|&i| {
+            let e = self.r.entry(i);
+            e.id1.load(Ordering::Acquire) != 0 && e.key.load(Ordering::Relaxed) == key
+        })
+    }
+
+    /// Chooses the index and sequence number of a new queue like `ipc_addid`/`ipc_idr_alloc`:
+    /// ENOSPC when `limit` (msgmni, at most IPCMNI) queues exist or no index is free. The
+    /// allocator moves on at once, so a creation that dies before committing only skips an id.
+    pub fn allocate(&mut self, limit: u32) -> Result<Slot> {
+        let limit = limit.min(IPCMNI);
+        let in_use = self.r.header().alloc.in_use.load(Ordering::Acquire);
+        if in_use >= limit {
+            return Err(Errno::ENOSPC);
+        }
+        let max_idx = (in_use * 3 / 2).clamp(IPC_MIN_CYCLE, IPCMNI);
+        let free = |i: u32| self.r.entry(i).id1.load(Ordering::Acquire) == 0;
+        let start = self.r.header().alloc.next_idx;
+        let idx = (start..max_idx).find(|&i| free(i)).or_else(|| if start > 0 { (0..max_idx).find(|&i| free(i)) } else { None }).ok_or(Errno::ENOSPC)?;
+        let a = self.alloc();
+        a.next_idx = idx + 1;
+        if idx as i32 <= a.last_idx {
+            a.seq += 1;
+            if a.seq >= IPCID_SEQ_MAX {
+                a.seq = 0;
+            }
+        }
+        a.last_idx = idx as i32;
+        let seq = a.seq.min(IPCID_SEQ_MAX - 1);
+        a.high_water.fetch_max(idx + 1, Ordering::AcqRel);
+        Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 })
+    }
+
+    /// A fresh nonce for a segment file name.
+    pub fn next_nonce(&mut self) -> u64 {
+        let a = self.alloc();
+        a.next_nonce = a.next_nonce.wrapping_add(1);
+        a.next_nonce
+    }
+
+    /// Publishes a new queue at `slot`: every field first, `id1` last.
+    pub fn commit(&mut self, slot: Slot, new: &NewEntry) {
+        let e = self.r.entry(slot.idx);
+        e.key.store(new.key, Ordering::Relaxed);
+        e.seq.store(slot.seq, Ordering::Relaxed);
+        e.mode.store(new.mode & 0o777, Ordering::Relaxed);
+        e.uid.store(new.uid, Ordering::Relaxed);
+        e.cuid.store(new.uid, Ordering::Relaxed);
+        e.gid.store(new.gid, Ordering::Relaxed);
+        e.cgid.store(new.gid, Ordering::Relaxed);
+        e.nonce.store(new.nonce, Ordering::Relaxed);
+        e.qnum.store(0, Ordering::Relaxed);
+        e.cbytes.store(0, Ordering::Relaxed);
+        e.qbytes.store(new.qbytes, Ordering::Relaxed);
+        e.stime.store(0, Ordering::Relaxed);
+        e.rtime.store(0, Ordering::Relaxed);
+        e.ctime.store(new.ctime, Ordering::Relaxed);
+        e.lspid.store(0, Ordering::Relaxed);
+        e.lrpid.store(0, Ordering::Relaxed);
+        settle_stats(e);
+        e.id1.store(slot.id as u32 + 1, Ordering::Release);
+        self.recount();
+    }
+
+    /// Forgets a queue whose entry was cleared (`id1` = 0): the derived counts follow.
+    pub fn released(&mut self) {
+        self.recount();
+    }
+
+    /// Recomputes `in_use` and `max_idx` from the entries.
+    fn recount(&mut self) {
+        let hw = self.r.high_water();
+        let mut in_use = 0;
+        let mut max_idx = -1;
+        for i in 0..hw {
+            if self.r.entry(i).id1.load(Ordering::Acquire) != 0 {
+                in_use += 1;
+                max_idx = i as i32;
+            }
+        }
+        let a = &self.r.header().alloc;
+        a.in_use.store(in_use, Ordering::Release);
+        a.max_idx.store(max_idx, Ordering::Release);
+    }
+
+    /// After a process died holding the lock: everything derived is recomputed, and the
+    /// allocator's fields are brought back into range.
+    fn repair(&mut self) {
+        let a = self.alloc();
+        if a.seq >= IPCID_SEQ_MAX {
+            a.seq = 0;
+        }
+        if a.next_idx > IPCMNI {
+            a.next_idx = 0;
+        }
+        if a.last_idx >= IPCMNI as i32 || a.last_idx < -1 {
+            a.last_idx = -1;
+        }
+        // Entries above the high-water mark cannot be live; in range, its value stands.
+        self.recount();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> (String, c_int) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = format!("/tmp/mqshim-sysv-registry-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let c = std::ffi::CString::new(path.clone()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::mkdir(c.as_ptr(), 0o700) };
+        // SAFETY: as above.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+        assert!(fd >= 0);
+        (path, fd)
+    }
+
+    fn entry_for(slot: Slot) -> NewEntry {
+        NewEntry { key: 100 + slot.idx as i32, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1, nonce: 1 }
+    }
+
+    #[test]
+    fn ids_cycle_like_the_kernel() {
+        let (path, dir) = temp_dir();
+        let r = Registry::open(dir).unwrap();
+        let r2 = Registry::open(dir).unwrap();
+        let mut l = r.lock().unwrap();
+        // A fresh namespace: 0, 1, 2, ... up to the minimum cycle of 64.
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let s = l.allocate(32000).unwrap();
+            l.commit(s, &entry_for(s));
+            ids.push(s.id);
+        }
+        assert_eq!(ids, vec![0, 1, 2]);
+        assert_eq!(r2.lookup(1).map(|e| e.key.load(Ordering::Relaxed)), Some(101));
+        assert!(r2.lookup(1 + (1 << 15)).is_none());
+        // Removing 1 and creating again gives index 3 (cyclic), not 1.
+        r.entry(1).id1.store(0, Ordering::Release);
+        l.released();
+        let s = l.allocate(32000).unwrap();
+        assert_eq!(s.id, 3);
+        l.commit(s, &entry_for(s));
+        assert_eq!(l.find_key(103), Some(3));
+        assert_eq!(l.find_key(101), None);
+        assert_eq!(r.max_idx_and_in_use(), (3, 3));
+        // Run the cursor to the end of the cycle: the index wraps to the first free one (1) and
+        // the sequence number is bumped.
+        for i in 4..64 {
+            let s = l.allocate(32000).unwrap();
+            assert_eq!(s.id, i);
+            l.commit(s, &entry_for(s));
+        }
+        // 63 live queues now: the cycle widens to 94, so the next index is 64.
+        let s = l.allocate(32000).unwrap();
+        assert_eq!(s.id, 64);
+        for i in 0..64 {
+            r.entry(i).id1.store(0, Ordering::Release);
+        }
+        l.released();
+        // With every queue gone the cycle is 64 again: the cursor (65) is past it, so the index
+        // wraps to 0 and the sequence number is bumped.
+        let s = l.allocate(32000).unwrap();
+        assert_eq!((s.idx, s.seq, s.id), (0, 1, 1 << 15));
+        l.commit(s, &entry_for(s));
+        assert!(r2.lookup(0).is_none());
+        assert!(r2.lookup(1 << 15).is_some());
+        assert_eq!(l.allocate(1).err(), Some(Errno::ENOSPC));
+        drop(l);
+        // SAFETY: removes the test's files.
+        unsafe { crate::real::close(dir) };
+        std::fs::remove_dir_all(path).unwrap();
+    }
+
+    #[test]
+    fn snapshots_are_consistent_and_survive_a_dead_writer() {
+        let (path, dir) = temp_dir();
+        let r = Registry::open(dir).unwrap();
+        let e = r.entry(5);
+        write_stats(e, |e| {
+            e.qnum.store(2, Ordering::Relaxed);
+            e.cbytes.store(10, Ordering::Relaxed);
+        });
+        let s = snapshot(e);
+        assert_eq!((s.qnum, s.cbytes), (2, 10));
+        // A writer that died mid-write: the sequence stays odd until settled.
+        e.stat_seq.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(snapshot(e).qnum, 2);
+        settle_stats(e);
+        assert_eq!(e.stat_seq.load(Ordering::Relaxed) & 1, 0);
+        // SAFETY: removes the test's files.
+        unsafe { crate::real::close(dir) };
+        std::fs::remove_dir_all(path).unwrap();
+    }
+}

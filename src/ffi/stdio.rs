@@ -1,0 +1,61 @@
+//! `<stdio.h>`: `fopen` of `/proc/sysvipc/msg`, the file `ipcs -q` (util-linux) and other tools
+//! read to list System V queues. Under the emulation it shows the emulated namespace's queues,
+//! in the kernel's format, so an unchanged `ipcs` run by a program under mqshim (the notes'
+//! `system("ipcs -q")`) sees the same queues the program does. Every other path, and every path
+//! under the kernel backend, goes straight to libc after one prefix comparison.
+
+use std::os::raw::c_char;
+
+use crate::real;
+
+const PROC_SYSVIPC_MSG: &[u8] = b"/proc/sysvipc/msg\0";
+
+/// The emulated `/proc/sysvipc/msg` as a read-only stream, or None to let libc open the file.
+fn emulated_proc_msg(path: *const c_char, mode: *const c_char) -> Option<*mut libc::FILE> {
+    // SAFETY: fopen's arguments are NUL-terminated strings; only as many bytes as the literal
+    // are compared (strncmp stops at the first difference or NUL).
+    let matches = unsafe { libc::strncmp(path, PROC_SYSVIPC_MSG.as_ptr().cast(), PROC_SYSVIPC_MSG.len()) } == 0;
+    // SAFETY: as above; the mode's first byte.
+    if !matches || unsafe { *mode } != b'r' as c_char {
+        return None;
+    }
+    let _inside = crate::reentry::Inside::enter();
+    std::panic::catch_unwind(|| {
+        let text = crate::init::state();
+        let emulation = crate::init::emulation().filter(|_| text.backend.kind() == crate::config::BackendKind::Emulate)?;
+        let content = emulation.sysv().ok()?.proc_sysvipc_msg();
+        // SAFETY: a private anonymous file, written, rewound and handed to fdopen, which owns it.
+        unsafe {
+            let fd = libc::memfd_create(c"mqshim-sysvipc-msg".as_ptr(), libc::MFD_CLOEXEC);
+            if fd < 0 {
+                return None;
+            }
+            let written = libc::write(fd, content.as_ptr().cast(), content.len());
+            libc::lseek(fd, 0, libc::SEEK_SET);
+            let file = if written == content.len() as isize { libc::fdopen(fd, c"r".as_ptr()) } else { std::ptr::null_mut() };
+            if file.is_null() {
+                real::close(fd);
+                return None;
+            }
+            Some(file)
+        }
+    })
+    .ok()
+    .flatten()
+}
+
+/// `FILE *fopen(const char *path, const char *mode)`.
+#[no_mangle]
+pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    if !path.is_null() && !mode.is_null() {
+        if let Some(file) = emulated_proc_msg(path, mode) {
+            return file;
+        }
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fopen(path, mode) }
+}
+
+same_signature_as_libc! {
+    fopen: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
+}

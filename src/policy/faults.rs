@@ -1,0 +1,361 @@
+//! Fault injection: `MQSHIM_FAULTS` makes chosen calls fail with an errno, or wait first, on
+//! either backend, so a program can be tested against what production throws at it.
+//!
+//! Grammar (rules separated by `;`, spaces ignored):
+//!
+//! ```text
+//! rule    = FUNCTION [ "[" QUEUE "]" ] ":" ACTION [ "@" WHEN ]  |  "seed=" N
+//! FUNCTION= mq_send | msgrcv | …  |  mq_*  |  msg*  |  *
+//! QUEUE   = /name  |  key=0x1234  |  id=5
+//! ACTION  = ERRNO  |  delay=DURATION  |  delay=DURATION+ERRNO      (DURATION: 10us, 5ms, 1s)
+//! WHEN    = N          the Nth matching call (from 1)
+//!         | N+         the Nth and every later one
+//!         | every N    every Nth (N, 2N, …)
+//!         | P%         each call with probability P percent, from a generator seeded by seed=
+//! ```
+//!
+//! Without `@WHEN` a rule applies to every matching call. The errno must be one the kernel can
+//! return for that function (`mq_send:EIDRM` is refused); a pattern (`*`, `mq_*`) applies to the
+//! functions it names that can return it. An injected failure happens before
+//! the call reaches the backend, so the queue is untouched (a failed send sent nothing, a failed
+//! receive removed nothing); a delay is served and the real call then made (or the errno
+//! returned). Injected calls are marked `"injected":true` in the trace.
+//!
+//! Examples: `mq_send:EAGAIN@3`, `mq_receive[/jobs]:ETIMEDOUT@every 2`,
+//! `msgsnd[key=0x2a]:delay=20ms@50%;seed=7`, `*:EINTR@10%;seed=1`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::call::Call;
+use crate::errno::Errno;
+
+/// Which queue a rule is limited to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueFilter {
+    Any,
+    /// A POSIX queue by name (with its slash).
+    Name(Vec<u8>),
+    /// A System V queue by key.
+    Key(i32),
+    /// A System V queue by id.
+    Id(i32),
+}
+
+/// What is known of the queue a call is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallQueue {
+    pub name: Option<Vec<u8>>,
+    pub key: Option<i32>,
+    pub id: Option<i32>,
+}
+
+impl QueueFilter {
+    fn matches(&self, q: &CallQueue) -> bool {
+        match self {
+            QueueFilter::Any => true,
+            QueueFilter::Name(n) => q.name.as_deref() == Some(n.as_slice()),
+            QueueFilter::Key(k) => q.key == Some(*k),
+            QueueFilter::Id(i) => q.id == Some(*i),
+        }
+    }
+}
+
+/// When a rule fires, among the calls it matches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum When {
+    Always,
+    Nth(u64),
+    From(u64),
+    Every(u64),
+    Percent(f64),
+}
+
+/// One rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// The functions it applies to: those its pattern names (`*` and `mq_*` expand) for which
+    /// its errno is one the kernel can return.
+    pub functions: Vec<&'static str>,
+    pub queue: QueueFilter,
+    pub errno: Option<Errno>,
+    pub delay_ns: u64,
+    pub when: When,
+    /// Matching calls seen so far (this process).
+    pub seen: AtomicU64,
+}
+
+/// The parsed specification.
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub rules: Vec<Rule>,
+    pub seed: u64,
+}
+
+/// What to do to one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Injection {
+    pub errno: Option<Errno>,
+    pub delay_ns: u64,
+}
+
+/// Every function name mqshim exports, with the errnos the kernel (or glibc) can give it.
+const FUNCTIONS: &[(&str, &[Errno])] = {
+    use Errno::*;
+    &[
+        ("mq_open", &[EACCES, EEXIST, EINVAL, EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOMEM, ENOSPC, EFAULT, EOVERFLOW, EINTR]),
+        ("mq_close", &[EBADF, EINTR, EIO]),
+        ("mq_unlink", &[EACCES, ENAMETOOLONG, ENOENT, EFAULT]),
+        ("mq_send", &[EAGAIN, EBADF, EINTR, EINVAL, EMSGSIZE, ETIMEDOUT, EFAULT, ENOMEM]),
+        ("mq_timedsend", &[EAGAIN, EBADF, EINTR, EINVAL, EMSGSIZE, ETIMEDOUT, EFAULT, ENOMEM]),
+        ("mq_receive", &[EAGAIN, EBADF, EINTR, EINVAL, EMSGSIZE, ETIMEDOUT, EFAULT]),
+        ("mq_timedreceive", &[EAGAIN, EBADF, EINTR, EINVAL, EMSGSIZE, ETIMEDOUT, EFAULT]),
+        ("mq_getattr", &[EBADF, EINVAL, EFAULT]),
+        ("mq_setattr", &[EBADF, EINVAL, EFAULT]),
+        ("mq_notify", &[EBADF, EBUSY, EINVAL, ENOMEM, ENOSYS, EFAULT]),
+        ("msgget", &[EACCES, EEXIST, ENOENT, ENOMEM, ENOSPC]),
+        ("msgsnd", &[EACCES, EAGAIN, EFAULT, EIDRM, EINTR, EINVAL, ENOMEM]),
+        ("msgrcv", &[E2BIG, EACCES, EFAULT, EIDRM, EINTR, EINVAL, ENOMSG, ENOSYS]),
+        ("msgctl", &[EACCES, EFAULT, EIDRM, EINVAL, EPERM, EOVERFLOW]),
+    ]
+};
+
+fn matches_function(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+fn errno_from_name(name: &str) -> Option<Errno> {
+    (1..134).map(Errno::from_raw).find(|e| format!("{e:?}") == name)
+}
+
+fn parse_duration(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, mult) = if let Some(d) = t.strip_suffix("us") {
+        (d, 1_000)
+    } else if let Some(d) = t.strip_suffix("ms") {
+        (d, 1_000_000)
+    } else if let Some(d) = t.strip_suffix("ns") {
+        (d, 1)
+    } else if let Some(d) = t.strip_suffix('s') {
+        (d, 1_000_000_000)
+    } else {
+        return None;
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn parse_queue(text: &str) -> Result<QueueFilter, String> {
+    let t = text.trim();
+    if t.starts_with('/') {
+        return Ok(QueueFilter::Name(t.as_bytes().to_vec()));
+    }
+    let number = |v: &str| -> Option<i64> {
+        let v = v.trim();
+        match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+            Some(hex) => i64::from_str_radix(hex, 16).ok(),
+            None => v.parse().ok(),
+        }
+    };
+    if let Some(k) = t.strip_prefix("key=") {
+        return number(k).map(|n| QueueFilter::Key(n as u32 as i32)).ok_or(format!("'{k}' is not a key (decimal or 0x hex)"));
+    }
+    if let Some(i) = t.strip_prefix("id=") {
+        return number(i).map(|n| QueueFilter::Id(n as i32)).ok_or(format!("'{i}' is not an id"));
+    }
+    Err(format!("'{t}' is not a queue (expected /name, key=0x… or id=N)"))
+}
+
+fn parse_when(text: &str) -> Result<When, String> {
+    let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let bad = || format!("'@{text}' is not a time (expected N, N+, every N or P%)");
+    if let Some(n) = t.strip_prefix("every") {
+        return n.parse().ok().filter(|&n: &u64| n > 0).map(When::Every).ok_or_else(bad);
+    }
+    if let Some(p) = t.strip_suffix('%') {
+        return p.parse().ok().filter(|p: &f64| (0.0..=100.0).contains(p)).map(When::Percent).ok_or_else(bad);
+    }
+    if let Some(n) = t.strip_suffix('+') {
+        return n.parse().ok().filter(|&n: &u64| n > 0).map(When::From).ok_or_else(bad);
+    }
+    t.parse().ok().filter(|&n: &u64| n > 0).map(When::Nth).ok_or_else(bad)
+}
+
+fn parse_rule(text: &str) -> Result<Rule, String> {
+    let (head, when) = match text.rsplit_once('@') {
+        Some((h, w)) => (h, parse_when(w)?),
+        None => (text, When::Always),
+    };
+    let (target, action) = head.split_once(':').ok_or(format!("'{text}' has no ':' (expected FUNCTION:ACTION)"))?;
+    let (function, queue) = match target.split_once('[') {
+        Some((f, q)) => (f.trim(), parse_queue(q.strip_suffix(']').ok_or(format!("'{target}' is missing ']'"))?)?),
+        None => (target.trim(), QueueFilter::Any),
+    };
+    let known: Vec<&(&str, &[Errno])> = FUNCTIONS.iter().filter(|(name, _)| matches_function(function, name)).collect();
+    if known.is_empty() {
+        return Err(format!("'{function}' is not a function mqshim intercepts"));
+    }
+    let mut errno = None;
+    let mut delay_ns = 0;
+    for part in action.split('+') {
+        let part = part.trim();
+        if let Some(d) = part.strip_prefix("delay=") {
+            delay_ns = parse_duration(d).ok_or(format!("'{d}' is not a duration (e.g. 10us, 5ms, 1s)"))?;
+        } else {
+            errno = Some(errno_from_name(part).ok_or(format!("'{part}' is neither an errno name nor delay=DURATION"))?);
+        }
+    }
+    if errno.is_none() && delay_ns == 0 {
+        return Err(format!("'{action}' injects nothing"));
+    }
+    let functions: Vec<&'static str> = known.iter().filter(|(_, allowed)| errno.is_none_or(|e| allowed.contains(&e))).map(|(name, _)| *name).collect();
+    if functions.is_empty() {
+        let e = errno.map(|e| format!("{e:?}")).unwrap_or_default();
+        return Err(if known.len() == 1 { format!("{e} is not an errno {} can return", known[0].0) } else { format!("{e} is not an errno any of {function} can return") });
+    }
+    Ok(Rule { functions, queue, errno, delay_ns, when, seen: AtomicU64::new(0) })
+}
+
+impl Faults {
+    /// Parses a specification; every malformed rule is reported by its text.
+    pub fn parse(spec: &str) -> (Faults, Vec<String>) {
+        let mut faults = Faults::default();
+        let mut problems = Vec::new();
+        for raw in spec.split(';') {
+            let text = raw.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if let Some(seed) = text.strip_prefix("seed=") {
+                match seed.trim().parse() {
+                    Ok(s) => faults.seed = s,
+                    Err(_) => problems.push(format!("'{text}': the seed is not a number")),
+                }
+                continue;
+            }
+            match parse_rule(text) {
+                Ok(rule) => faults.rules.push(rule),
+                Err(why) => problems.push(format!("in '{text}': {why}")),
+            }
+        }
+        (faults, problems)
+    }
+
+    /// Whether any rule names a queue (then calls must be identified).
+    pub fn filters_queues(&self) -> bool {
+        self.rules.iter().any(|r| r.queue != QueueFilter::Any)
+    }
+
+    /// What to inject into `call` (about `queue`), if anything. Counts the call for every rule
+    /// it matches.
+    pub fn check(&self, call: &Call, queue: &CallQueue) -> Option<Injection> {
+        let name = call.name();
+        let mut out: Option<Injection> = None;
+        for (index, rule) in self.rules.iter().enumerate() {
+            if !rule.functions.contains(&name) || !rule.queue.matches(queue) {
+                continue;
+            }
+            let n = rule.seen.fetch_add(1, Ordering::Relaxed) + 1;
+            let fire = match rule.when {
+                When::Always => true,
+                When::Nth(k) => n == k,
+                When::From(k) => n >= k,
+                When::Every(k) => n % k == 0,
+                When::Percent(p) => (draw(self.seed, index as u64, n) as f64 / u64::MAX as f64) * 100.0 < p,
+            };
+            if fire && out.is_none() {
+                out = Some(Injection { errno: rule.errno, delay_ns: rule.delay_ns });
+            }
+        }
+        out
+    }
+}
+
+/// A reproducible pseudo-random number for the `n`th call of rule `rule` (splitmix64).
+fn draw(seed: u64, rule: u64, n: u64) -> u64 {
+    let mut z = seed ^ rule.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Waits `ns` nanoseconds, resuming after signal handlers (a delay is not a failure).
+pub fn sleep_ns(ns: u64) {
+    let mut req = libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long };
+    let mut rem = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid timespecs; on EINTR the remainder is slept.
+    while unsafe { libc::nanosleep(&req, &mut rem) } != 0 && crate::errno::current() == libc::EINTR {
+        req = rem;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send() -> Call {
+        Call::MqSend { mqdes: 3, msg: std::ptr::null(), len: 0, prio: 0, timeout: None }
+    }
+
+    #[test]
+    fn parses_the_documented_examples() {
+        let (f, p) = Faults::parse("mq_send:EAGAIN@3; mq_receive[/jobs]:ETIMEDOUT@every 2; msgsnd[key=0x2a]:delay=20ms@50%; seed=7; *:EINTR@10%");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(f.rules.len(), 4);
+        assert_eq!(f.seed, 7);
+        assert_eq!(f.rules[0].when, When::Nth(3));
+        assert_eq!(f.rules[1].queue, QueueFilter::Name(b"/jobs".to_vec()));
+        assert_eq!(f.rules[1].when, When::Every(2));
+        assert_eq!(f.rules[2].queue, QueueFilter::Key(0x2a));
+        assert_eq!(f.rules[2].delay_ns, 20_000_000);
+        assert_eq!(f.rules[2].errno, None);
+        assert_eq!(f.rules[3].when, When::Percent(10.0));
+        // A wildcard applies to the functions that can return the errno.
+        assert!(f.rules[3].functions.contains(&"mq_send") && !f.rules[3].functions.contains(&"mq_getattr"));
+    }
+
+    #[test]
+    fn rejects_bad_parts_by_name() {
+        let (f, p) = Faults::parse("mq_send:EIDRM; mq_sned:EAGAIN; mq_send:EAGAIN@0; mq_send:delay=5parsecs; msgrcv; mq_send[jobs]:EAGAIN; seed=x");
+        assert!(f.rules.is_empty());
+        assert_eq!(p.len(), 7, "{p:?}");
+        assert!(p[0].contains("EIDRM is not an errno mq_send can return"));
+        assert!(p[1].contains("'mq_sned' is not a function"));
+        assert!(p[2].contains("'@0' is not a time"));
+        assert!(p[3].contains("'5parsecs' is not a duration"));
+        assert!(p[4].contains("has no ':'"));
+        assert!(p[5].contains("'jobs' is not a queue"));
+        assert!(p[6].contains("seed"));
+    }
+
+    #[test]
+    fn nth_from_and_every() {
+        let (f, _) = Faults::parse("mq_send:EAGAIN@2; mq_send:EINTR@every 3; mq_send:EBADF@5+");
+        let hits: Vec<Option<Errno>> = (0..7).map(|_| f.check(&send(), &CallQueue::default()).and_then(|i| i.errno)).collect();
+        use Errno::*;
+        assert_eq!(hits, vec![None, Some(EAGAIN), Some(EINTR), None, Some(EBADF), Some(EINTR), Some(EBADF)]);
+    }
+
+    #[test]
+    fn probability_is_reproducible_and_roughly_right() {
+        let run = |seed: &str| {
+            let (f, _) = Faults::parse(&format!("mq_send:EAGAIN@30%;seed={seed}"));
+            (0..2000).map(|_| f.check(&send(), &CallQueue::default()).is_some()).collect::<Vec<_>>()
+        };
+        let a = run("42");
+        assert_eq!(a, run("42"));
+        assert_ne!(a, run("43"));
+        let hits = a.iter().filter(|&&h| h).count();
+        assert!((500..700).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn queue_filters_must_match() {
+        let (f, _) = Faults::parse("mq_send[/a]:EAGAIN");
+        let named = |n: &[u8]| CallQueue { name: Some(n.to_vec()), ..Default::default() };
+        assert!(f.check(&send(), &named(b"/a")).is_some());
+        assert!(f.check(&send(), &named(b"/b")).is_none());
+        assert!(f.check(&send(), &CallQueue::default()).is_none());
+    }
+}
