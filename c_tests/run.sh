@@ -11,6 +11,15 @@
 #   /* mqt: fortify      also built -O2 -D_FORTIFY_SOURCE=2 (must reference __mq_open_2)
 #   /* mqt: linked       also built with -lmqshim (no LD_PRELOAD), run in shim configurations
 #   /* mqt: linked-only  built only with -lmqshim and include/; shim configurations only
+# and these change where it runs:
+#   /* mqt: shim-only    runs only in the configurations that load the shim (e.g. fault
+#                        injection, which the plain kernel has no equivalent of); the first of
+#                        them is the reference, and the test must check its own expectations
+#                        (exit non-zero when they fail), since nothing independent is compared
+#   /* mqt: skip-config NAME   does not run in configuration NAME (repeatable): the case is
+#                        reported as skipped, never passed; the test's comment must say why.
+#                        The reference configuration cannot be skipped.
+# Markers combine: "/* mqt: shim-only skip-config shim-kernel */".
 #
 # Environment: MQSHIM_LIB (default target/release/libmqshim.so), MQT_JOBS (4),
 # MQT_CASE_TIMEOUT (30 s per run), MQT_KEEP=1 keeps the per-run directory.
@@ -94,8 +103,10 @@ for tool in "$HERE"/tools/*.c; do
   publish "$BIN/tools/$(basename "$tool" .c)" "tools/$(basename "$tool" .c)"
 done
 
-markers() { head -n 1 "$1" | sed -n 's@^/\* *mqt: *@@p'; }
+markers() { head -n 1 "$1" | sed -n 's@^/\* *mqt: *@@p' | sed 's@\*/.*@@'; }
 has_marker() { [[ " $(markers "$1") " == *" $2 "* ]]; }
+# skip_configs SRC: the configuration names after each "skip-config" marker, one per line.
+skip_configs() { markers "$1" | awk '{ for (i = 1; i < NF; i++) if ($i == "skip-config") print $(i + 1) }'; }
 
 LIBDIR=$(dirname "$LIB")
 LIBBASE=$(basename "$LIB")
@@ -138,9 +149,12 @@ for src in "$HERE"/*.c; do
   TESTS+=("$name")
 done
 
-declare -A VARIANTS
+declare -A VARIANTS SHIM_ONLY SKIP_CFGS
 for name in "${TESTS[@]}"; do
   src=$HERE/$name.c
+  SHIM_ONLY[$name]=0
+  has_marker "$src" shim-only && SHIM_ONLY[$name]=1
+  SKIP_CFGS[$name]=" $(skip_configs "$src" | xargs) "
   if has_marker "$src" linked-only; then v="linked"
   else
     v="plain"
@@ -181,12 +195,26 @@ run_case() {
 # Case table: index -> "test variant config-index"
 CASES=()
 SKIPPED_CASES=()
+declare -A SKIP_WHY         # skipped case label -> why
+declare -A BAD_MARKER       # test -> why its markers are unusable
 for name in "${TESTS[@]}"; do
   for variant in ${VARIANTS[$name]}; do
     for ci in "${!CONFIGS[@]}"; do
       cfg=${CONFIGS[$ci]}
+      cname=$(cfg_name "$cfg")
       if [[ $variant == linked ]] && ! needs_lib "$cfg"; then continue; fi
+      if [[ ${SHIM_ONLY[$name]} == 1 ]] && ! needs_lib "$cfg"; then continue; fi
+      if [[ ${SKIP_CFGS[$name]} == *" $cname "* ]]; then
+        if [[ $ci == 0 && ${SHIM_ONLY[$name]} != 1 ]]; then
+          BAD_MARKER[$name]="skip-config $cname: the reference configuration cannot be skipped"
+        else
+          SKIPPED_CASES+=("$name.$variant [$cname]")
+          SKIP_WHY["$name.$variant [$cname]"]="skip-config marker (the test's comment says why)"
+          continue
+        fi
+      fi
       if needs_lib "$cfg" && [[ $HAVE_LIB != 1 ]]; then
+        SKIP_WHY["$name.$variant [$cname]"]="no library"
         SKIPPED_CASES+=("$name.$variant [$(cfg_name "$cfg")]"); continue
       fi
       CASES+=("$name $variant $ci")
@@ -240,7 +268,11 @@ check_case() {
   fi
   local rc rrc; rc=$(cat "$d/rc"); rrc=$(cat "$r/rc" 2>/dev/null || echo none)
   if [[ $idx == "$ref" ]]; then
-    [[ $rc == 0 ]] || why+=("exit $rc: the kernel does not behave as the test pins")
+    if [[ ${SHIM_ONLY[$name]} == 1 ]]; then
+      [[ $rc == 0 ]] || why+=("exit $rc: the test's own expectations failed (shim-only: this configuration is the reference)")
+    else
+      [[ $rc == 0 ]] || why+=("exit $rc: the kernel does not behave as the test pins")
+    fi
   else
     [[ -f $r/rc ]] || why+=("no reference run")
     [[ $rc == "$rrc" ]] || why+=("exit $rc, reference exit $rrc")
@@ -279,21 +311,30 @@ for name in "${TESTS[@]}"; do
   for idx in "${!CASES[@]}"; do
     read -r n variant ci <<<"${CASES[$idx]}"
     [[ $n == "$name" ]] || continue
-    if [[ -z $ref ]] && { [[ $variant == plain && $ci == 0 ]] || [[ ${VARIANTS[$name]} == linked ]]; }; then
+    if [[ -z $ref ]] && { [[ $variant == plain && $ci == 0 ]] || [[ ${VARIANTS[$name]} == linked ]] \
+                          || [[ ${SHIM_ONLY[$name]} == 1 ]]; }; then
       ref=$idx
     fi
   done
   total=0 bad=0
+  if [[ -n ${BAD_MARKER[$name]:-} ]]; then
+    echo "FAIL-CASE $name: ${BAD_MARKER[$name]}"
+    FAILED=$((FAILED + 1)); bad=$((bad + 1)); total=$((total + 1))
+  fi
   for idx in "${!CASES[@]}"; do
     read -r n variant ci <<<"${CASES[$idx]}"
     [[ $n == "$name" ]] || continue
     total=$((total + 1))
     if check_case "$idx" "${ref:-$idx}"; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); bad=$((bad + 1)); fi
   done
-  nskip=0
-  for s in "${SKIPPED_CASES[@]}"; do [[ $s == "$name."* ]] && nskip=$((nskip + 1)); done
+  nskip=0 skipwhy=""
+  for s in "${SKIPPED_CASES[@]}"; do
+    [[ $s == "$name."* ]] || continue
+    nskip=$((nskip + 1)); skipwhy=${SKIP_WHY[$s]:-}
+    [[ ${SKIP_WHY[$s]:-} == "no library" ]] || echo "SKIP-CASE ${s/.plain /' '}: ${SKIP_WHY[$s]:-skipped}"
+  done
   skipnote=""; (( nskip )) && skipnote=", $nskip skipped"
-  if (( total == 0 )); then echo "SKIP $name ($nskip skipped: no library)"
+  if (( total == 0 )); then echo "SKIP $name ($nskip skipped: ${skipwhy:-no library})"
   elif (( bad )); then echo "FAIL $name ($bad of $total cases failed$skipnote)"
   else echo "PASS $name ($total cases$skipnote)"; fi
 done

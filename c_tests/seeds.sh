@@ -40,7 +40,8 @@ for v in $(compgen -e); do
 done
 
 SCENARIOS=()
-for s in seed_posix_notes seed_sysv_notes seed_posix_notify_sig seed_posix_003 seed_sysv_003; do
+for s in seed_posix_notes seed_sysv_notes seed_posix_notify_sig seed_posix_003 seed_sysv_003 \
+         seed_posix_003_msg_max_10; do
   [[ -n $FILTER && $s != *"$FILTER"* ]] && continue
   SCENARIOS+=("$s")
 done
@@ -262,6 +263,34 @@ seed_sysv_003() {
   EXPECT="msgget=3 msgsnd=4 msgctl=9 msgrcv>=4"
   CHECK_RE='^read-write'
   CHECK=$'read-write:666, cbytes = 5, qnum = 1, qbytes= 16384\nread-write:666, cbytes = 10, qnum = 2, qbytes= 16384\nread-write:666, cbytes = 16, qnum = 3, qbytes= 16384\nread-write:666, cbytes = 22, qnum = 4, qbytes= 16384\nread-write:666, cbytes = 17, qnum = 3, qbytes= 16384\nread-write:666, cbytes = 12, qnum = 2, qbytes= 16384\nread-write:666, cbytes = 6, qnum = 1, qbytes= 16384\nread-write:666, cbytes = 0, qnum = 0, qbytes= 16384'
+}
+
+# -- (f) 003 POSIX client against msg_max=10 without CAP_SYS_RESOURCE: its maxmsg 128 is refused
+#    ("mq_open error.", exit 255) on the kernel with msg_max=10 and under mqshim with
+#    MQSHIM_LIMITS=msg_max=10 alike. Every configuration runs it as root of a fresh user + IPC
+#    namespace (root there has no CAP_SYS_RESOURCE where the kernel looks for it), so the
+#    machine's own settings do not matter: the reference writes 10 to the namespace's msg_max;
+#    the shim configurations get MQSHIM_LIMITS=msg_max=10 and write 256 there instead, so the
+#    kernel alone would accept 128 and only mqshim's limit can refuse it — and they drop
+#    CAP_SYS_RESOURCE from the namespace's capability sets (setpriv), since mqshim looks for it
+#    in the process's own namespace (see c_tests/posix_limit_userns_root_unprivileged.c).
+#    Were the open to succeed, the client would block in mq_receive until the step's timeout.
+seed_posix_003_msg_max_10() {
+  local ns_msg_max=10 drop=()
+  if needs_lib "$cfg"; then
+    ASSIGNS+=(MQSHIM_LIMITS=msg_max=10)
+    ns_msg_max=256
+    drop=(setpriv --bounding-set -sys_resource --inh-caps -sys_resource)
+  fi
+  printf '$ %s\n' "posix_mq_client" >>"$T"
+  (cd "$D/cwd" && timeout -k 2 "$STEP_TIMEOUT" env "${ASSIGNS[@]}" \
+     unshare --user --map-root-user --ipc \
+     sh -c 'echo "$1" >/proc/sys/fs/mqueue/msg_max && shift && exec "$@"' sh "$ns_msg_max" \
+     "${drop[@]}" "$BIN/posix_mq_client") >>"$T" 2>&1 </dev/null
+  printf '[exit %d]\n' $? >>"$T"
+  EXPECT="mq_open=1"
+  CHECK_RE='^(mq_open error|\[exit)'
+  CHECK=$'mq_open error.\n[exit 255]'
 }
 
 # ------------------------------------------------------------------------------------------
