@@ -27,10 +27,18 @@ enum Command {
     /// scheduled messages, and the kernel's /dev/mqueue status fields (QSIZE, NOTIFY, SIGNO,
     /// NOTIFY_PID).
     Ipcs,
-    /// Remove an emulated POSIX queue by name (as mq_unlink: open descriptors keep working).
+    /// Remove emulated queues: a POSIX queue by name (as mq_unlink: open descriptors keep
+    /// working), System V queues by id (-q) or key (-Q) (as IPC_RMID). Ids and keys are
+    /// decimal, 0x hex or 0 octal, as for ipcrm(1).
     Ipcrm {
-        /// The queue's name, with its leading slash.
-        name: String,
+        /// A POSIX queue's name, with its leading slash.
+        name: Option<String>,
+        /// Remove the System V queue with this id.
+        #[arg(short = 'q', value_parser = parse_number)]
+        id: Vec<i64>,
+        /// Remove the System V queue with this key.
+        #[arg(short = 'Q', value_parser = parse_number)]
+        key: Vec<i64>,
     },
     /// Print a queue's status line as the kernel's /dev/mqueue/NAME shows it.
     Stat {
@@ -41,6 +49,22 @@ enum Command {
     Limits,
     /// Print the library version and the backend the environment selects.
     Info,
+}
+
+/// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
+fn parse_number(text: &str) -> Result<i64, String> {
+    let (neg, t) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let n = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        i64::from_str_radix(hex, 16)
+    } else if t.len() > 1 && t.starts_with('0') {
+        i64::from_str_radix(&t[1..], 8)
+    } else {
+        t.parse()
+    };
+    n.map(|v| if neg { -v } else { v }).map_err(|_| format!("'{text}' is not a number (decimal, 0x hex or 0 octal)"))
 }
 
 fn namespace_dir(cli: &Cli) -> Vec<u8> {
@@ -125,6 +149,51 @@ fn ipcs(dir: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+fn ipcs_sysv(dir: &[u8]) -> Result<(), String> {
+    let limits = mqshim::emu::sysv::SysvLimits::from_limits(&mqshim::policy::limits::Limits::from_env().0);
+    let sysv = mqshim::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
+    println!();
+    println!("------ Message Queues (emulated System V, {}) --------", String::from_utf8_lossy(dir));
+    println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12}", "key", "msqid", "owner", "perms", "used-bytes", "messages");
+    for q in sysv.list() {
+        println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum);
+    }
+    Ok(())
+}
+
+fn ipcrm(dir: &[u8], name: Option<&str>, ids: &[i64], keys: &[i64]) -> Result<(), String> {
+    if name.is_none() && ids.is_empty() && keys.is_empty() {
+        return Err("mqshim: ipcrm: name a POSIX queue (/name), or System V queues with -q ID or -Q KEY".to_string());
+    }
+    let mut failures = Vec::new();
+    if let Some(name) = name {
+        let store = open_store(dir)?;
+        let qn = queue_name(name)?;
+        if let Err(e) = store.unlink(&qn) {
+            failures.push(format!("mqshim: cannot remove {name}: {}", e.desc()));
+        }
+    }
+    if !ids.is_empty() || !keys.is_empty() {
+        let limits = mqshim::emu::sysv::SysvLimits::from_limits(&mqshim::policy::limits::Limits::from_env().0);
+        let sysv = mqshim::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
+        for &id in ids {
+            if let Err(e) = sysv.remove_id(id as i32) {
+                failures.push(format!("mqshim: cannot remove id {id}: {}", e.desc()));
+            }
+        }
+        for &key in keys {
+            if let Err(e) = sysv.remove_key(key as i32) {
+                failures.push(format!("mqshim: cannot remove key {key:#x}: {}", e.desc()));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
 fn stat(dir: &[u8], name: &str) -> Result<(), String> {
     let store = open_store(dir)?;
     let qn = queue_name(name)?;
@@ -137,14 +206,11 @@ fn stat(dir: &[u8], name: &str) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Ipcs => ipcs(&namespace_dir(&cli)),
-        Command::Ipcrm { name } => {
+        Command::Ipcs => {
             let dir = namespace_dir(&cli);
-            open_store(&dir).and_then(|store| {
-                let qn = queue_name(name)?;
-                store.unlink(&qn).map_err(|e| format!("mqshim: cannot remove {name}: {}", e.desc()))
-            })
+            ipcs(&dir).and_then(|()| ipcs_sysv(&dir))
         }
+        Command::Ipcrm { name, id, key } => ipcrm(&namespace_dir(&cli), name.as_deref(), id, key),
         Command::Stat { name } => stat(&namespace_dir(&cli), name),
         Command::Limits => {
             let (limits, problems) = mqshim::policy::limits::Limits::from_env();
