@@ -5,7 +5,7 @@
 //! `MQSHIM_LIMITS` is a comma-separated list of `key=value`
 //! (`msg_max=4,msgsize_max=256,queues_max=2`); `MQSHIM_CONFIG` names a file with the same keys,
 //! one `key = value` per line, `#` starting a comment. Values are decimal integers, optionally
-//! with a `k` (×1024) or `m` (×1024²) suffix. A malformed entry is reported once, naming the
+//! with a `k` (×1024), `m` (×1024²) or `g` (×1024³) suffix. A malformed entry is reported once, naming the
 //! variable and the entry, and ignored.
 
 use std::fmt;
@@ -57,12 +57,13 @@ pub const KEYS: &[(&str, Option<&str>, i64)] = &[
     ("rlimit_msgqueue", None, -1),
 ];
 
-/// Parses `12`, `64k`, `1m`.
+/// Parses `12`, `64k`, `1m`, `2g`.
 pub fn parse_value(text: &str) -> Option<i64> {
     let t = text.trim();
     let (digits, mult) = match t.as_bytes().last()? {
         b'k' | b'K' => (&t[..t.len() - 1], 1024),
         b'm' | b'M' => (&t[..t.len() - 1], 1024 * 1024),
+        b'g' | b'G' => (&t[..t.len() - 1], 1024 * 1024 * 1024),
         _ => (t, 1),
     };
     let n: i64 = digits.trim().parse().ok()?;
@@ -133,7 +134,9 @@ impl Limits {
     /// The process's limits: /proc, `MQSHIM_CONFIG`, `MQSHIM_LIMITS`.
     pub fn from_env() -> (Limits, Vec<crate::config::ConfigProblem>) {
         let mut problems = Vec::new();
-        let config = std::env::var_os("MQSHIM_CONFIG").and_then(|path| match std::fs::read_to_string(&path) {
+        // Read with direct system calls: another preloaded library (fakeroot's) may interpose
+        // what std::fs uses and call the queue API while mqshim initialises.
+        let config = std::env::var_os("MQSHIM_CONFIG").and_then(|path| match crate::emu::sys::read_small_file(std::path::Path::new(&path), 1 << 20) {
             Ok(text) => Some(text),
             Err(e) => {
                 problems.push(crate::config::ConfigProblem { variable: "MQSHIM_CONFIG", message: format!("cannot read '{}': {e}", path.to_string_lossy()) });
@@ -142,7 +145,7 @@ impl Limits {
         });
         let env = std::env::var("MQSHIM_LIMITS").ok();
         let (limits, mut p) = Limits::build(
-            |path| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()),
+            |path| crate::emu::sys::read_small_file(std::path::Path::new(path), 4096).ok().and_then(|s| s.trim().parse().ok()),
             config.as_deref(),
             env.as_deref(),
         );
@@ -206,6 +209,7 @@ mod tests {
     fn values_take_suffixes() {
         assert_eq!(parse_value("64k"), Some(65536));
         assert_eq!(parse_value("1M"), Some(1 << 20));
+        assert_eq!(parse_value("2g"), Some(2 << 30));
         assert_eq!(parse_value(" 7 "), Some(7));
         assert_eq!(parse_value("-1"), None);
         assert_eq!(parse_value(""), None);

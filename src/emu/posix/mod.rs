@@ -114,25 +114,38 @@ impl PosixEmulation {
         }
         wait::note_cpu(&q.header().last_send_cpu);
         let m = Message { ptr: msg.cast(), len, prio };
-        let mut locked = q.lock()?;
-        match locked.send(&m, fd)? {
-            Sent::Done => {
-                let relayed = locked.relayed_signal.take();
-                drop(locked);
-                if let Some(seq) = relayed {
-                    notify::await_relay(q, seq);
+        let mut spun = false;
+        loop {
+            let mut locked = q.lock()?;
+            match locked.send(&m, fd)? {
+                Sent::Done => {
+                    let relayed = locked.relayed_signal.take();
+                    drop(locked);
+                    if let Some(seq) = relayed {
+                        notify::await_relay(q, seq);
+                    }
+                    return Ok(0);
                 }
-                Ok(0)
-            }
-            Sent::Full => {
-                if d.nonblock(fd) {
-                    return Err(Errno::EAGAIN);
+                Sent::Full => {
+                    if d.nonblock(fd) {
+                        return Err(Errno::EAGAIN);
+                    }
+                    if !spun && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
+                        // Room usually comes within microseconds when the receiver runs on
+                        // another CPU: wait for it before registering as a blocked sender.
+                        drop(locked);
+                        spun = true;
+                        let maxmsg = q.header().maxmsg;
+                        let peer = q.header().last_recv_cpu.load(std::sync::atomic::Ordering::Relaxed);
+                        crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() < maxmsg);
+                        continue;
+                    }
+                    let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::SENDING);
+                    let w = locked.register(waiter_state::SENDING, Some(&m), prio)?;
+                    drop(locked);
+                    wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, std::ptr::null_mut(), &q.header().last_recv_cpu, fd)?;
+                    return Ok(0);
                 }
-                let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::SENDING);
-                let w = locked.register(waiter_state::SENDING, Some(&m), prio)?;
-                drop(locked);
-                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, std::ptr::null_mut(), &q.header().last_recv_cpu, fd)?;
-                Ok(0)
             }
         }
     }
@@ -153,21 +166,29 @@ impl PosixEmulation {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_recv_cpu);
-        let mut locked = q.lock()?;
-        let got = match locked.receive(buf.cast(), fd) {
-            Some(got) => {
-                drop(locked);
-                got
+        let mut spun = false;
+        let got = loop {
+            let mut locked = q.lock()?;
+            if let Some(got) = locked.receive(buf.cast(), fd) {
+                break got;
             }
-            None => {
-                if d.nonblock(fd) {
-                    return Err(Errno::EAGAIN);
-                }
-                let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::RECEIVING);
-                let w = locked.register(waiter_state::RECEIVING, None, prio)?;
-                drop(locked);
-                wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, buf.cast(), &q.header().last_send_cpu, fd)?.ok_or(Errno::EIO)?
+            if d.nonblock(fd) {
+                return Err(Errno::EAGAIN);
             }
+            // A message usually comes within microseconds when the sender runs on another CPU:
+            // wait for it before registering as a blocked receiver — unless a notification is
+            // registered, which a blocked receiver must suppress.
+            if !spun && !locked.has_notification() && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
+                drop(locked);
+                spun = true;
+                let peer = q.header().last_send_cpu.load(std::sync::atomic::Ordering::Relaxed);
+                crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() > 0);
+                continue;
+            }
+            let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::RECEIVING);
+            let w = locked.register(waiter_state::RECEIVING, None, prio)?;
+            drop(locked);
+            break wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, buf.cast(), &q.header().last_send_cpu, fd)?.ok_or(Errno::EIO)?;
         };
         // As in the kernel, the message is already dequeued when a bad pointer is found.
         if !got.copied || (!prio_out.is_null() && !checked_write(prio_out, &got.prio)) {

@@ -692,8 +692,7 @@ impl<'q> Locked<'q> {
         };
         let ticket = self.st().next_ticket;
         self.st().next_ticket = ticket + 1;
-        // SAFETY: gettid/getpid cannot fail.
-        let (tid, pid) = unsafe { (libc::gettid(), libc::getpid()) };
+        let (pid, tid) = crate::trace::ids::current();
         let rec = self.waiter(w);
         rec.word.store(wake_word::WAITING, Ordering::Release);
         rec.state = role;
@@ -860,6 +859,11 @@ impl<'q> Locked<'q> {
         let st = self.st();
         st.next_registration = st.next_registration.wrapping_add(1).max(1);
         st.next_registration
+    }
+
+    /// Whether a notification registration exists (a blocked receiver suppresses it).
+    pub fn has_notification(&mut self) -> bool {
+        self.st().notify.owner_pid != 0
     }
 
     /// The current notification registration.

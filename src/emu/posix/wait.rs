@@ -10,7 +10,7 @@ use crate::emu::shm::layout::wake_word;
 use crate::errno::{Errno, Result};
 
 pub use crate::emu::shm::spin::note_cpu;
-use crate::emu::shm::spin::{deadline_passed, spin};
+use crate::emu::shm::spin::{deadline_passed, spin_if_peer_elsewhere};
 
 /// The caller's scheduling priority when it matters: only when others already wait, since the
 /// order among waiters is what it decides.
@@ -27,7 +27,9 @@ pub fn sched_prio_if_contended(locked: &mut Locked<'_>, role: u32) -> Option<i32
 pub fn wait_served(q: &Queue, w: u32, deadline: Option<&libc::timespec>, restart: Restart, buf: *mut u8, peer_cpu: &AtomicU32, program_fd: i32) -> Result<Option<Received>> {
     let word = q.wake_word(w);
     let mut gave_up = None;
-    if deadline_passed(deadline) || !spin(&q.header().spin_avg_ns, word, peer_cpu) {
+    let started = crate::emu::shm::spin::monotonic_ns();
+    // Spin whenever the peer last ran on another CPU, even when this process is pinned to one.
+    if deadline_passed(deadline) || !spin_if_peer_elsewhere(&q.header().spin_avg_ns, word, peer_cpu.load(Ordering::Relaxed)) {
         loop {
             match word.load(Ordering::Acquire) {
                 wake_word::WOKEN => break,
@@ -63,6 +65,9 @@ pub fn wait_served(q: &Queue, w: u32, deadline: Option<&libc::timespec>, restart
                 }
             }
         }
+    }
+    if gave_up.is_none() {
+        crate::emu::shm::spin::record_wait(&q.header().spin_avg_ns, crate::emu::shm::spin::monotonic_ns() - started);
     }
     let mut locked = q.lock()?;
     match locked.finish_wait(w, buf) {

@@ -1,9 +1,9 @@
 //! Adaptive spinning before a futex sleep, shared by the POSIX and System V queues.
 //!
 //! Spinning pays off when the peer is about to act on another core (a cross-core wake-up costs
-//! tens of microseconds here); it is skipped when the peer last ran on this CPU or the process
-//! may use only one, and its length follows how long recent successful spins took (an average
-//! kept in the queue's segment). A waker that finds its waiter still spinning serves it without
+//! tens of microseconds here); it is skipped when the peer last ran on this CPU, and its length
+//! follows how long recent waits took (an average kept in the queue's segment, see
+//! [`record_wait`]). A waker that finds its waiter still spinning serves it without
 //! any system call.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -101,9 +101,7 @@ fn spin_while_unwoken(spin_avg_ns: &AtomicU32, word: &AtomicU32) -> bool {
     let mut i = 0u32;
     while elapsed < budget {
         if word.load(Ordering::Acquire) == wake_word::WOKEN {
-            let took = monotonic_ns() - start;
-            let new_avg = avg + took.saturating_sub(avg) / 8 - avg.saturating_sub(took) / 8;
-            spin_avg_ns.store(new_avg.min(MAX_SPIN_NS) as u32, Ordering::Relaxed);
+            record_wait(spin_avg_ns, monotonic_ns() - start);
             return true;
         }
         std::hint::spin_loop();
@@ -112,6 +110,45 @@ fn spin_while_unwoken(spin_avg_ns: &AtomicU32, word: &AtomicU32) -> bool {
             elapsed = monotonic_ns() - start;
         }
     }
-    spin_avg_ns.store((avg - avg / 8) as u32, Ordering::Relaxed);
+    false
+}
+
+/// Records how long a whole wait took (`took`, from registration to being served, whether it
+/// ended spinning or asleep): the spin budget follows recent waits, so a peer that typically
+/// answers in 5 us gets a 10 us spin, while waits longer than the cap end up asleep.
+pub fn record_wait(spin_avg_ns: &AtomicU32, took: u64) {
+    let avg = spin_avg_ns.load(Ordering::Relaxed) as u64;
+    let took = took.min(MAX_SPIN_NS);
+    let new_avg = avg + took.saturating_sub(avg) / 8 - avg.saturating_sub(took) / 8;
+    spin_avg_ns.store(new_avg as u32, Ordering::Relaxed);
+}
+
+/// Spins, before registering as a waiter, until `ready()` holds (room in a full queue, a
+/// message in an empty one), for as long as recent waits suggest and only while the peer
+/// (`peer_cpu`) runs on another CPU. True if it did: the caller then retries the fast path.
+///
+/// A caller spinning here is not yet a registered waiter; the window is at most the spin, and a
+/// caller that goes on to sleep registers first, so one observed blocked (asleep) is always
+/// registered, as on the kernel.
+pub fn spin_until(spin_avg_ns: &AtomicU32, peer_cpu: u32, ready: impl Fn() -> bool) -> bool {
+    if peer_cpu == u32::MAX || peer_cpu == current_cpu() {
+        return false;
+    }
+    let avg = spin_avg_ns.load(Ordering::Relaxed) as u64;
+    let budget = (2 * avg).clamp(MIN_SPIN_NS, MAX_SPIN_NS);
+    let start = monotonic_ns();
+    let mut elapsed = 0;
+    let mut i = 0u32;
+    while elapsed < budget {
+        if ready() {
+            record_wait(spin_avg_ns, monotonic_ns() - start);
+            return true;
+        }
+        std::hint::spin_loop();
+        i += 1;
+        if i % 64 == 0 {
+            elapsed = monotonic_ns() - start;
+        }
+    }
     false
 }
