@@ -872,7 +872,8 @@ static void usage(FILE *f)
 "  --op OP                   micro op: mq_eagain mq_getattr mq_sendrecv msg_enomsg\n"
 "                            msg_ipcstat msg_sendrecv getppid (raw syscall)\n"
 "  --name NAME               result name override\n"
-"  --timeout S               kill everything after S seconds (default auto)\n");
+"  --timeout S               kill everything after S seconds (default auto)\n"
+"  -v                        stream: print the distribution of 512-message windows\n");
 }
 
 int main(int argc, char **argv)
@@ -880,7 +881,7 @@ int main(int argc, char **argv)
     if (argc < 2) { usage(stderr); return 2; }
     opt.bench = argv[1];
     if (strcmp(opt.bench, "--help") == 0 || strcmp(opt.bench, "-h") == 0) { usage(stdout); return 0; }
-    int placement_given = 0, maxmsg_given = 0;
+    int placement_given = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -891,7 +892,7 @@ int main(int argc, char **argv)
         else if (ARG("--seconds")) opt.seconds = strtod(v, NULL);
         else if (ARG("--count")) opt.count = strtol(v, NULL, 0);
         else if (ARG("--warmup")) opt.warmup = strtol(v, NULL, 0);
-        else if (ARG("--maxmsg")) { opt.maxmsg = strtol(v, NULL, 0); maxmsg_given = 1; }
+        else if (ARG("--maxmsg")) opt.maxmsg = strtol(v, NULL, 0);
         else if (ARG("--op")) opt.op = v;
         else if (ARG("--name")) opt.name = v;
         else if (ARG("--timeout")) opt.timeout = strtod(v, NULL);
@@ -902,7 +903,6 @@ int main(int argc, char **argv)
         else { fprintf(stderr, "mqbench: unknown argument %s\n", a); usage(stderr); return 2; }
 #undef ARG
     }
-    (void)maxmsg_given;
     if (strcmp(opt.bench, "probe") == 0) return probe();
 
     if (strcmp(opt.placement, "cross") && strcmp(opt.placement, "same") &&
