@@ -43,22 +43,12 @@ const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 impl Creds {
     pub fn current() -> Creds {
-        // SAFETY: these calls only read the caller's credentials; setfsuid(-1)/setfsgid(-1) change
-        // nothing (invalid id) and return the current fsuid/fsgid.
-        let (uid, euid, fsuid, gid, egid, fsgid) = unsafe {
-            (
-                libc::getuid(),
-                libc::geteuid(),
-                libc::setfsuid(u32::MAX) as u32,
-                libc::getgid(),
-                libc::getegid(),
-                libc::setfsgid(u32::MAX) as u32,
-            )
-        };
+        // Straight from the kernel: a preloaded fakeroot fakes libc's getuid & co., but the
+        // kernel's checks use the real credentials.
+        let (uid, euid, fsuid, gid, egid, fsgid) = crate::emu::sys::ids();
         let mut groups = vec![0u32; 64];
         loop {
-            // SAFETY: the buffer holds groups.len() entries.
-            let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+            let n = crate::emu::sys::getgroups(&mut groups);
             if n >= 0 {
                 groups.truncate(n as usize);
                 break;
@@ -104,13 +94,14 @@ const INITIAL_USER_NS_INO: u64 = 0xEFFF_FFFD;
 
 /// Whether the caller is in the initial user namespace (true when it cannot be told).
 pub fn in_initial_user_namespace() -> bool {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: a NUL-terminated path and a valid out-pointer.
-    if unsafe { libc::stat(c"/proc/self/ns/user".as_ptr(), st.as_mut_ptr()) } != 0 {
+    // SAFETY: an all-zero stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // A direct system call: fakeroot's stat asks its daemon over a queue, that is, calls back
+    // into mqshim from here (see `emu::sys`).
+    if crate::emu::sys::stat(c"/proc/self/ns/user", &mut st) != 0 {
         return true;
     }
-    // SAFETY: stat succeeded.
-    unsafe { st.assume_init() }.st_ino == INITIAL_USER_NS_INO
+    st.st_ino == INITIAL_USER_NS_INO
 }
 
 /// Read and write permission bits (4 and 2) a file `mode` grants `creds` for an object owned by

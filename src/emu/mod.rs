@@ -6,6 +6,7 @@
 //! - [`sysv`]: System V queues (`msg*`).
 //! - [`namespace`]: the `MQSHIM_DIR` tree.
 //! - [`creds`]: the caller's credentials and capabilities.
+//! - [`sys`]: the emulation's own system calls, made past any other interposer.
 //! - [`limits`]: the limits enforced.
 
 pub mod creds;
@@ -13,6 +14,7 @@ pub mod limits;
 pub mod namespace;
 pub mod posix;
 pub mod shm;
+pub mod sys;
 pub mod sysv;
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};

@@ -21,6 +21,7 @@
 use std::ffi::CString;
 use std::os::raw::c_int;
 
+use crate::emu::sys;
 use crate::errno::{Errno, Result};
 
 /// Lowest descriptor number mqshim uses for its own long-lived descriptors, so that the
@@ -57,24 +58,22 @@ fn cstr(bytes: &[u8]) -> Result<CString> {
 /// creating it with `mode` if missing, and checks it is safe to use.
 fn open_dir(parent: c_int, name: &[u8], mode: u32) -> Result<c_int> {
     let c = cstr(name)?;
-    // SAFETY: c is NUL-terminated; mkdirat/fchmodat only act on that name under parent.
-    unsafe {
-        if libc::mkdirat(parent, c.as_ptr(), 0o700) == 0 {
-            // Set the exact mode (mkdir is subject to the umask, and 0700 kept it private
-            // until now).
-            libc::fchmodat(parent, c.as_ptr(), mode, 0);
-        } else if crate::errno::current() != libc::EEXIST {
-            return Err(Errno::last());
-        }
+    // The namespace's own system calls go straight to the kernel (see `emu::sys`).
+    if sys::mkdirat(parent, &c, 0o700) == 0 {
+        // Set the exact mode (mkdir is subject to the umask, and 0700 kept it private until
+        // now).
+        sys::fchmodat(parent, &c, mode);
+    } else if crate::errno::current() != libc::EEXIST {
+        return Err(Errno::last());
     }
-    // SAFETY: as above; O_NOFOLLOW|O_DIRECTORY refuses links and non-directories.
-    let fd = unsafe { libc::openat(parent, c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    // O_NOFOLLOW|O_DIRECTORY refuses links and non-directories.
+    let fd = sys::openat(parent, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0);
     if fd < 0 {
         return Err(Errno::last());
     }
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: valid fd and out-pointer.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: an all-zero stat is a valid out-buffer.
+    if sys::fstat(fd, unsafe { st.assume_init_mut() }) != 0 {
         let e = Errno::last();
         // SAFETY: fd was opened above.
         unsafe { crate::real::close(fd) };
@@ -82,8 +81,7 @@ fn open_dir(parent: c_int, name: &[u8], mode: u32) -> Result<c_int> {
     }
     // SAFETY: fstat succeeded.
     let st = unsafe { st.assume_init() };
-    // SAFETY: no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = sys::ids().1;
     let world_writable = st.st_mode & 0o002 != 0;
     let sticky = st.st_mode & libc::S_ISVTX != 0;
     let trusted_owner = st.st_uid == 0 || st.st_uid == me;
@@ -104,14 +102,13 @@ impl Namespace {
             let dead = move_high(open_dir(root_fd, b"posix-dead", 0o777)?);
             let tmp = move_high(open_dir(root_fd, b"posix-tmp", 0o1777)?);
             let c = cstr(b"posix.lock")?;
-            // SAFETY: c is NUL-terminated; O_NOFOLLOW refuses a planted link.
-            let lock = unsafe { libc::openat(root_fd, c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666) };
+            // O_NOFOLLOW refuses a planted link.
+            let lock = sys::openat(root_fd, &c, libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666);
             if lock < 0 {
                 return Err(Errno::last());
             }
             // The lock file must be usable by every user of the namespace.
-            // SAFETY: lock is a valid fd.
-            unsafe { libc::fchmod(lock, 0o666) };
+            sys::fchmod(lock, 0o666);
             let lock = move_high(lock);
             Ok(Namespace { root: root.to_vec(), posix, dead, tmp, lock })
         })();
@@ -165,8 +162,7 @@ fn open_root(root: &[u8]) -> Result<c_int> {
         return Err(Errno::EINVAL);
     }
     let c = cstr(b"/")?;
-    // SAFETY: NUL-terminated path.
-    let mut fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let mut fd = sys::openat(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
     if fd < 0 {
         return Err(Errno::last());
     }
@@ -179,19 +175,17 @@ fn open_root(root: &[u8]) -> Result<c_int> {
             let c = cstr(part)?;
             // Intermediate components are followed as the user wrote them (they may be links,
             // e.g. /dev/shm); only the namespace itself must be a real directory.
-            // SAFETY: NUL-terminated name under an open directory.
-            unsafe {
-                if libc::mkdirat(fd, c.as_ptr(), 0o755) != 0 && crate::errno::current() != libc::EEXIST {
-                    let e = Errno::last();
-                    crate::real::close(fd);
-                    return Err(e);
-                }
-                let n = libc::openat(fd, c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
-                if n < 0 {
-                    Err(Errno::last())
-                } else {
-                    Ok(n)
-                }
+            if sys::mkdirat(fd, &c, 0o755) != 0 && crate::errno::current() != libc::EEXIST {
+                let e = Errno::last();
+                // SAFETY: fd is ours, closed once.
+                unsafe { crate::real::close(fd) };
+                return Err(e);
+            }
+            let n = sys::openat(fd, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
+            if n < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(n)
             }
         };
         // SAFETY: fd is open.

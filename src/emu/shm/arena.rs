@@ -49,11 +49,10 @@ impl Drop for Mapping {
 
 /// The size of the file behind `fd`.
 pub fn file_size(fd: libc::c_int) -> Result<u64> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: st is a valid out-pointer.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+    // SAFETY: an all-zero stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if crate::emu::sys::fstat(fd, &mut st) != 0 {
         return Err(Errno::last());
     }
-    // SAFETY: fstat succeeded and filled st.
-    Ok(unsafe { st.assume_init() }.st_size as u64)
+    Ok(st.st_size as u64)
 }

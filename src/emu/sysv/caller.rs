@@ -145,19 +145,6 @@ pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
     }
 }
 
-/// Whether the caller is in the initial user namespace, where the kernel's `capable()` checks
-/// are made (its `uid_map` maps every id onto itself). Root of a user namespace of its own has
-/// every capability *there* — what `capget` reports — but not for `capable()`: the kernel
-/// refuses it, for instance, qbytes above msgmnb (CAP_SYS_RESOURCE). Read afresh (slow paths
-/// only): `unshare` can move a process at any time.
-pub fn in_initial_user_ns() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(text) => text.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"],
-        // No /proc: assume the ordinary case.
-        Err(_) => true,
-    }
-}
-
 /// Now, in whole seconds of CLOCK_REALTIME (as the kernel records stime, rtime and ctime).
 pub fn now_sec() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -306,12 +306,17 @@ impl SysvEmulation {
     fn wait(&self, q: &Queue, entry: &Entry, w: u32) -> Waited {
         let word = q.wake_word(w);
         let h = q.header();
+        let started = spin::monotonic_ns();
         if spin::spin_if_peer_elsewhere(&h.spin.spin_avg_ns, word, q.peer_cpu()) {
             return Waited::Served;
         }
         loop {
             match word.load(Ordering::Acquire) {
-                wake_word::WOKEN => return Waited::Served,
+                wake_word::WOKEN => {
+                    // The spin budget follows whole waits, also those that ended asleep.
+                    spin::record_wait(&h.spin.spin_avg_ns, spin::monotonic_ns() - started);
+                    return Waited::Served;
+                }
                 wake_word::WAITING if word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_err() => continue,
                 _ => {}
             }
@@ -579,10 +584,10 @@ impl SysvEmulation {
         if !Self::owner_or_admin(&perm, &who) {
             return Err(Errno::EPERM);
         }
-        // The kernel passes msg_qbytes on as an int, and checks capable(CAP_SYS_RESOURCE): in
-        // the initial user namespace.
+        // The kernel passes msg_qbytes on as an int, and checks capable(CAP_SYS_RESOURCE), in
+        // the initial user namespace (Creds leaves it out elsewhere).
         let qbytes = ds.msg_qbytes as i32;
-        if qbytes as u32 > self.limits.msgmnb as u32 && !(who.has(cap::SYS_RESOURCE) && caller::in_initial_user_ns()) {
+        if qbytes as u32 > self.limits.msgmnb as u32 && !who.has(cap::SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
         let q = self.attach(id, entry)?;
@@ -608,8 +613,7 @@ impl SysvEmulation {
         let h = q.header();
         let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, h.file_uid, h.file_gid);
         if let Ok(c) = std::ffi::CString::new(file_name(q.id, q.nonce)) {
-            // SAFETY: a NUL-terminated name under the open sysv directory.
-            unsafe { libc::fchmodat(self.dir, c.as_ptr(), fmode, 0) };
+            crate::emu::sys::fchmodat(self.dir, &c, fmode);
         }
         Ok(0)
     }
@@ -638,8 +642,7 @@ impl SysvEmulation {
         drop(registry);
         self.detach(id as u32 & (IPCMNI - 1));
         if let Ok(c) = std::ffi::CString::new(file_name(id, nonce)) {
-            // SAFETY: a NUL-terminated name under the open sysv directory.
-            unsafe { libc::unlinkat(self.dir, c.as_ptr(), 0) };
+            crate::emu::sys::unlinkat(self.dir, &c, 0);
         }
         Ok(())
     }

@@ -56,6 +56,7 @@ use super::treap::{self, type_key, Corrupt, Nodes};
 use crate::emu::shm::arena::{self, Mapping};
 use crate::emu::shm::layout::wake_word;
 use crate::emu::shm::lock::{self, Acquired, Liveness};
+use crate::emu::sys;
 use crate::errno::{Errno, Result};
 
 /// How a receiver selects (the kernel's `SEARCH_*`, plus MSG_COPY's ordinal).
@@ -118,8 +119,7 @@ fn corrupt() -> Errno {
 }
 
 fn openat(dir: c_int, name: &CString, flags: c_int, mode: u32) -> Result<c_int> {
-    // SAFETY: a NUL-terminated name relative to an open directory.
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode) };
+    let fd = sys::openat(dir, name, flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode);
     if fd < 0 {
         Err(Errno::last())
     } else {
@@ -195,17 +195,14 @@ impl Queue {
         let fd = openat(dir, &name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600).map_err(|e| if e == Errno::EEXIST { Errno::ENOMEM } else { e })?;
         let result = (|| {
             let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
-            // SAFETY: fd is an open regular file.
-            if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
+            if sys::ftruncate(fd, size) != 0 {
                 return Err(Errno::ENOMEM);
             }
-            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-            // SAFETY: valid out-pointer.
-            if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+            // SAFETY: an all-zero stat is a valid out-buffer.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            if sys::fstat(fd, &mut st) != 0 {
                 return Err(Errno::last());
             }
-            // SAFETY: fstat succeeded.
-            let st = unsafe { st.assume_init() };
             let map = Mapping::map(fd, size)?;
             let h = map.base() as *mut QueueHeader;
             let mut seed = 0u64;
@@ -230,14 +227,13 @@ impl Queue {
                 (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
                 lock::init(&raw mut (*h).lock.mutex)?;
                 (*h).version.store(LAYOUT_VERSION, Ordering::Release);
-                libc::fchmod(fd, file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
             }
+            sys::fchmod(fd, file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
             Queue::from_mapping(map, dir, name.clone(), init.id, init.nonce)
         })();
         close(fd);
         if result.is_err() {
-            // SAFETY: a NUL-terminated name under an open directory.
-            unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
+            sys::unlinkat(dir, &name, 0);
         }
         result
     }
@@ -394,10 +390,8 @@ impl Queue {
             }
             let fd = openat(self.dir, &self.file, libc::O_RDWR, 0)?;
             let size = area_offset() + new * UNIT;
-            let grown = arena::file_size(fd).map(|now| {
-                // SAFETY: fd is an open regular file; it only ever grows.
-                now >= size || unsafe { libc::ftruncate(fd, size as libc::off_t) } == 0
-            });
+            // The file only ever grows.
+            let grown = arena::file_size(fd).map(|now| now >= size || sys::ftruncate(fd, size) == 0);
             close(fd);
             if grown != Ok(true) {
                 return Err(Errno::ENOMEM);

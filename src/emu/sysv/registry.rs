@@ -25,6 +25,7 @@ use super::layout::{
     REGISTRY_SIZE,
 };
 use crate::emu::shm::arena::{self, Mapping};
+use crate::emu::sys;
 use crate::emu::shm::lock::{self, Acquired};
 use crate::errno::{Errno, Result};
 
@@ -59,8 +60,7 @@ pub struct Snapshot {
 /// Opens `name` under the directory `dir`.
 fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<c_int> {
     let c = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: a NUL-terminated name relative to an open directory.
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode) };
+    let fd = sys::openat(dir, &c, flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode);
     if fd < 0 {
         Err(Errno::last())
     } else {
@@ -119,8 +119,7 @@ impl Registry {
         let tmp = format!("registry.new-{}-{}", super::caller::pid(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let fd = openat(dir, tmp.as_bytes(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)?;
         let result = (|| {
-            // SAFETY: fd is an open regular file.
-            if unsafe { libc::ftruncate(fd, REGISTRY_SIZE as libc::off_t) } != 0 {
+            if sys::ftruncate(fd, REGISTRY_SIZE) != 0 {
                 return Err(Errno::ENOSPC);
             }
             let map = Mapping::map(fd, REGISTRY_SIZE)?;
@@ -137,12 +136,11 @@ impl Registry {
                 (*h).alloc.max_idx.store(-1, Ordering::Relaxed);
                 lock::init(&raw mut (*h).lock.mutex)?;
                 (*h).version.store(LAYOUT_VERSION, Ordering::Release);
-                // Every user of the namespace creates and looks up queues here.
-                libc::fchmod(fd, 0o666);
             }
+            // Every user of the namespace creates and looks up queues here.
+            sys::fchmod(fd, 0o666);
             let (from, to) = (std::ffi::CString::new(tmp.as_bytes()).map_err(|_| Errno::EINVAL)?, std::ffi::CString::new(REGISTRY_NAME).map_err(|_| Errno::EINVAL)?);
-            // SAFETY: NUL-terminated names under an open directory.
-            if unsafe { libc::renameat2(dir, from.as_ptr(), dir, to.as_ptr(), libc::RENAME_NOREPLACE) } != 0 {
+            if sys::renameat2(dir, &from, dir, &to, libc::RENAME_NOREPLACE) != 0 {
                 let e = Errno::last();
                 if e != Errno::EEXIST {
                     return Err(e);
@@ -152,8 +150,8 @@ impl Registry {
         })();
         close(fd);
         if let Ok(c) = std::ffi::CString::new(tmp) {
-            // SAFETY: a NUL-terminated name under an open directory (gone if renamed).
-            unsafe { libc::unlinkat(dir, c.as_ptr(), 0) };
+            // Gone already when renamed into place.
+            sys::unlinkat(dir, &c, 0);
         }
         result
     }

@@ -1,0 +1,156 @@
+//! System calls the emulation makes for itself — on its own files and about the caller's
+//! identity — made directly, not through libc's wrappers.
+//!
+//! Another preloaded library may interpose those wrappers. fakeroot's does: its `fstat`,
+//! `fchmod`, `mkdirat`, `unlinkat`, … ask its daemon over a System V queue, which (mqshim being
+//! preloaded too) re-enters the emulation in the middle of its own work — under a lock, or while
+//! it initialises — and its `geteuid` & co. return the faked root instead of who the caller
+//! really is, which is what the kernel's permission checks see. Each function returns what the
+//! system call returns (-1 and errno on failure), like the libc function of the same name.
+
+use std::ffi::CStr;
+use std::os::raw::{c_int, c_long};
+
+/// `openat(2)`.
+pub fn openat(dir: c_int, path: &CStr, flags: c_int, mode: u32) -> c_int {
+    // SAFETY: a NUL-terminated path; the kernel validates the rest.
+    unsafe { libc::syscall(libc::SYS_openat, dir, path.as_ptr(), flags, mode) as c_int }
+}
+
+/// `fstat(2)` into `st` (the kernel's `struct stat` is glibc's on this architecture).
+pub fn fstat(fd: c_int, st: &mut libc::stat) -> c_int {
+    // SAFETY: st is a valid out-pointer of the right type.
+    unsafe { libc::syscall(libc::SYS_fstat, fd, st as *mut libc::stat) as c_int }
+}
+
+/// `stat(2)` of `path` into `st` (as `newfstatat(AT_FDCWD, path, st, 0)`).
+pub fn stat(path: &CStr, st: &mut libc::stat) -> c_int {
+    // SAFETY: a NUL-terminated path and a valid out-pointer of the right type.
+    unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), st as *mut libc::stat, 0) as c_int }
+}
+
+/// `fchmod(2)`.
+pub fn fchmod(fd: c_int, mode: u32) -> c_int {
+    // SAFETY: plain integer arguments.
+    unsafe { libc::syscall(libc::SYS_fchmod, fd, mode) as c_int }
+}
+
+/// `fchmodat(dir, path, mode, 0)`.
+pub fn fchmodat(dir: c_int, path: &CStr, mode: u32) -> c_int {
+    // SAFETY: a NUL-terminated path.
+    unsafe { libc::syscall(libc::SYS_fchmodat, dir, path.as_ptr(), mode) as c_int }
+}
+
+/// `mkdirat(2)`.
+pub fn mkdirat(dir: c_int, path: &CStr, mode: u32) -> c_int {
+    // SAFETY: a NUL-terminated path.
+    unsafe { libc::syscall(libc::SYS_mkdirat, dir, path.as_ptr(), mode) as c_int }
+}
+
+/// `unlinkat(2)`.
+pub fn unlinkat(dir: c_int, path: &CStr, flags: c_int) -> c_int {
+    // SAFETY: a NUL-terminated path.
+    unsafe { libc::syscall(libc::SYS_unlinkat, dir, path.as_ptr(), flags) as c_int }
+}
+
+/// `renameat2(2)`.
+pub fn renameat2(from_dir: c_int, from: &CStr, to_dir: c_int, to: &CStr, flags: u32) -> c_int {
+    // SAFETY: NUL-terminated paths.
+    unsafe { libc::syscall(libc::SYS_renameat2, from_dir, from.as_ptr(), to_dir, to.as_ptr(), flags) as c_int }
+}
+
+/// `ftruncate(2)`.
+pub fn ftruncate(fd: c_int, len: u64) -> c_int {
+    // SAFETY: plain integer arguments.
+    unsafe { libc::syscall(libc::SYS_ftruncate, fd, len as c_long) as c_int }
+}
+
+/// The caller's real, effective and filesystem user and group ids: (uid, euid, fsuid, gid, egid,
+/// fsgid). `setfsuid(-1)` changes nothing and returns the current fsuid.
+pub fn ids() -> (u32, u32, u32, u32, u32, u32) {
+    // SAFETY: these system calls only read the caller's credentials.
+    unsafe {
+        (
+            libc::syscall(libc::SYS_getuid) as u32,
+            libc::syscall(libc::SYS_geteuid) as u32,
+            libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32,
+            libc::syscall(libc::SYS_getgid) as u32,
+            libc::syscall(libc::SYS_getegid) as u32,
+            libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32,
+        )
+    }
+}
+
+/// `getgroups(2)`: the number of supplementary groups, filling `groups` when it is large enough.
+pub fn getgroups(groups: &mut [u32]) -> c_int {
+    // SAFETY: the buffer holds groups.len() entries.
+    unsafe { libc::syscall(libc::SYS_getgroups, groups.len() as c_int, groups.as_mut_ptr()) as c_int }
+}
+
+/// Reads a small file (a /proc value, a configuration file) whole, with `openat`, `read` and
+/// `close` only (`std::fs` asks `statx` for the size first, which fakeroot interposes). None when
+/// it cannot be read or is not UTF-8 (an error); at most `limit` bytes.
+pub fn read_small_file(path: &std::path::Path, limit: usize) -> std::io::Result<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fd = openat(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let result = loop {
+        // SAFETY: reads into a valid local buffer from our own descriptor.
+        let n = unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            if crate::errno::current() == libc::EINTR {
+                continue;
+            }
+            break Err(std::io::Error::last_os_error());
+        }
+        if n == 0 || out.len() >= limit {
+            break Ok(());
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    };
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+    result?;
+    out.truncate(limit);
+    String::from_utf8(out).map_err(|_| std::io::Error::from_raw_os_error(libc::EILSEQ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agree_with_libc() {
+        // SAFETY: plain getters.
+        let (uid, euid, gid, egid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
+        let (u, e, _, g, eg, _) = ids();
+        assert_eq!((u, e, g, eg), (uid, euid, gid, egid));
+        let path = format!("/tmp/mqshim-sys-test-{}", std::process::id());
+        std::fs::write(&path, b"12345").unwrap();
+        let c = std::ffi::CString::new(path.clone()).unwrap();
+        let fd = openat(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+        assert!(fd >= 0);
+        // SAFETY: an all-zero stat is a valid out-buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        assert_eq!(fstat(fd, &mut st), 0);
+        assert_eq!(st.st_size, 5);
+        // SAFETY: an all-zero stat is a valid out-buffer.
+        let mut st2: libc::stat = unsafe { std::mem::zeroed() };
+        assert_eq!(stat(&c, &mut st2), 0);
+        assert_eq!((st2.st_ino, st2.st_size), (st.st_ino, 5));
+        assert_eq!(fchmod(fd, 0o640), 0);
+        // SAFETY: fd was opened above.
+        unsafe { libc::close(fd) };
+        assert_eq!(unlinkat(libc::AT_FDCWD, &c, 0), 0);
+        let mut groups = [0u32; 256];
+        assert!(getgroups(&mut groups) >= 0);
+        let maps = read_small_file(std::path::Path::new("/proc/self/status"), 1 << 20).unwrap();
+        assert!(maps.starts_with("Name:"));
+        assert!(read_small_file(std::path::Path::new("/nonexistent"), 10).is_err());
+    }
+}
