@@ -123,7 +123,7 @@ impl Namespace {
         let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
         loop {
             // SAFETY: self.lock is an open fd.
-            if unsafe { libc::flock(self.lock, op) } == 0 {
+            if crate::emu::sys::flock(self.lock, op) == 0 {
                 return Ok(NamespaceLock { ns: self });
             }
             if crate::errno::current() != libc::EINTR {
@@ -141,7 +141,7 @@ pub struct NamespaceLock<'a> {
 impl Drop for NamespaceLock<'_> {
     fn drop(&mut self) {
         // SAFETY: the lock fd is open.
-        unsafe { libc::flock(self.ns.lock, libc::LOCK_UN) };
+        crate::emu::sys::flock(self.ns.lock, libc::LOCK_UN);
     }
 }
 

@@ -11,6 +11,24 @@
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_long};
 
+/// `fstatat(2)` into `st`.
+pub fn fstatat(dir: c_int, path: &CStr, st: &mut libc::stat, flags: c_int) -> c_int {
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    unsafe { libc::syscall(libc::SYS_newfstatat, dir, path.as_ptr(), st as *mut libc::stat, flags) as c_int }
+}
+
+/// `mknodat(2)`.
+pub fn mknodat(dir: c_int, path: &CStr, mode: u32, dev: u64) -> c_int {
+    // SAFETY: a NUL-terminated path; the kernel validates the rest.
+    unsafe { libc::syscall(libc::SYS_mknodat, dir, path.as_ptr(), mode, dev) as c_int }
+}
+
+/// `flock(2)`.
+pub fn flock(fd: c_int, op: c_int) -> c_int {
+    // SAFETY: no memory is passed.
+    unsafe { libc::syscall(libc::SYS_flock, fd, op) as c_int }
+}
+
 /// `openat(2)`.
 pub fn openat(dir: c_int, path: &CStr, flags: c_int, mode: u32) -> c_int {
     // SAFETY: a NUL-terminated path; the kernel validates the rest.

@@ -25,6 +25,7 @@ use crate::emu::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use crate::emu::namespace::Namespace;
 use crate::emu::shm::arena::{self, Mapping};
 use crate::emu::shm::layout::Geometry;
+use crate::emu::sys;
 use crate::errno::{Errno, Result};
 
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
@@ -152,27 +153,31 @@ fn stat_at(dir: c_int, name: &CString, follow: bool) -> Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
     // SAFETY: valid NUL-terminated name and out-pointer.
-    if unsafe { libc::fstatat(dir, name.as_ptr(), st.as_mut_ptr(), flags) } != 0 {
+    // SAFETY: a zeroed stat is a valid out-buffer.
+    let mut out: libc::stat = unsafe { std::mem::zeroed() };
+    let _ = &mut st;
+    if sys::fstatat(dir, name, &mut out, flags) != 0 {
         return Err(Errno::last());
     }
-    // SAFETY: fstatat succeeded.
-    Ok(unsafe { st.assume_init() })
+    Ok(out)
 }
 
 fn fstat(fd: c_int) -> Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: valid out-pointer.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+    // SAFETY: a zeroed stat is a valid out-buffer.
+    let mut out: libc::stat = unsafe { std::mem::zeroed() };
+    let _ = &mut st;
+    if sys::fstat(fd, &mut out) != 0 {
         return Err(Errno::last());
     }
-    // SAFETY: fstat succeeded.
-    Ok(unsafe { st.assume_init() })
+    Ok(out)
 }
 
 fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<Fd> {
     let cname = c(name);
     // SAFETY: NUL-terminated name relative to an open directory.
-    let fd = unsafe { libc::openat(dir, cname.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode) };
+    let fd = sys::openat(dir, &cname, flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode);
     if fd < 0 {
         Err(Errno::last())
     } else {
@@ -345,25 +350,22 @@ impl Store {
         let tmp_name = unique_name("new");
         let tmp_c = c(tmp_name.as_bytes());
         // SAFETY: NUL-terminated names under open directories.
-        if unsafe { libc::mkdirat(self.ns.tmp, tmp_c.as_ptr(), 0o700) } != 0 {
+        if sys::mkdirat(self.ns.tmp, &tmp_c, 0o700) != 0 {
             return Err(Errno::last());
         }
         let result = (|| {
             let dir = openat(self.ns.tmp, tmp_name.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
             let dir = Fd(crate::emu::namespace::move_high(dir.take()));
             let fmode = file_mode(meta.mode);
-            // SAFETY: NUL-terminated names under the new directory; modes set exactly after
-            // creation (mknod is subject to the umask).
-            unsafe {
-                let fifo = c(b"fifo");
-                if libc::mknodat(dir.0, fifo.as_ptr(), libc::S_IFIFO | 0o600, 0) != 0 {
-                    return Err(Errno::last());
-                }
-                libc::fchmodat(dir.0, fifo.as_ptr(), fmode, 0);
+            // The mode is set exactly after creation (mknod is subject to the umask).
+            let fifo = c(b"fifo");
+            if sys::mknodat(dir.0, &fifo, libc::S_IFIFO | 0o600, 0) != 0 {
+                return Err(Errno::last());
             }
+            sys::fchmodat(dir.0, &fifo, fmode);
             let data = openat(dir.0, b"data", libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)?;
             // SAFETY: data is an open regular file.
-            if unsafe { libc::ftruncate(data.0, geo.total_size as libc::off_t) } != 0 {
+            if sys::ftruncate(data.0, geo.total_size) != 0 {
                 return Err(Errno::ENOSPC);
             }
             let map = Mapping::map(data.0, geo.total_size)?;
@@ -382,21 +384,19 @@ impl Store {
                 },
             )?;
             // SAFETY: data is open.
-            unsafe { libc::fchmod(data.0, fmode) };
+            sys::fchmod(data.0, fmode);
             let meta_fd = openat(dir.0, b"meta", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
             let text = meta.render();
             // SAFETY: writes a valid buffer to an open file.
             if unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } != text.len() as isize {
                 return Err(Errno::ENOSPC);
             }
-            // SAFETY: sets the exact modes (0444 may have been narrowed by the umask).
-            unsafe {
-                libc::fchmod(meta_fd.0, 0o444);
-                libc::fchmod(dir.0, 0o755);
-            }
+            // The exact modes (0444 may have been narrowed by the umask).
+            sys::fchmod(meta_fd.0, 0o444);
+            sys::fchmod(dir.0, 0o755);
             let dst = name.c();
             // SAFETY: NUL-terminated names under open directories.
-            if unsafe { libc::renameat2(self.ns.tmp, tmp_c.as_ptr(), self.ns.posix, dst.as_ptr(), libc::RENAME_NOREPLACE) } != 0 {
+            if sys::renameat2(self.ns.tmp, &tmp_c, self.ns.posix, &dst, libc::RENAME_NOREPLACE) != 0 {
                 return Err(Errno::last());
             }
             let st = fstat(dir.0)?;
@@ -465,15 +465,12 @@ impl Store {
         }
         // Whoever closes last, whatever their uid, must be able to test whether it is still open
         // (by opening its FIFO, which gives no access to the messages) and remove it.
-        // SAFETY: an open directory we own or may administer, and a name under it.
-        unsafe {
-            libc::fchmod(found.dir.0, 0o777);
-            libc::fchmodat(found.dir.0, c(b"fifo").as_ptr(), 0o666, 0);
-        }
+        sys::fchmod(found.dir.0, 0o777);
+        sys::fchmodat(found.dir.0, &c(b"fifo"), 0o666);
         let dead_name = dead_entry_name(found.dir_id);
         let (src, dst) = (name.c(), c(dead_name.as_bytes()));
         // SAFETY: NUL-terminated names under open directories.
-        if unsafe { libc::renameat2(self.ns.posix, src.as_ptr(), self.ns.dead, dst.as_ptr(), libc::RENAME_NOREPLACE) } != 0 {
+        if sys::renameat2(self.ns.posix, &src, self.ns.dead, &dst, libc::RENAME_NOREPLACE) != 0 {
             return Err(match Errno::last() {
                 Errno::EPERM => Errno::EACCES,
                 e => e,
@@ -580,12 +577,12 @@ fn remove_queue_dir(parent: c_int, entry: &[u8]) {
         for f in [&b"data"[..], b"fifo", b"meta"] {
             let cf = c(f);
             // SAFETY: NUL-terminated name under an open directory.
-            unsafe { libc::unlinkat(dir.0, cf.as_ptr(), 0) };
+            sys::unlinkat(dir.0, &cf, 0);
         }
     }
     let ce = c(entry);
     // SAFETY: as above.
-    unsafe { libc::unlinkat(parent, ce.as_ptr(), libc::AT_REMOVEDIR) };
+    sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR);
 }
 
 #[cfg(test)]
