@@ -399,20 +399,24 @@ impl<'q> Locked<'q> {
             s.state.store(slot_state::QUEUED, Ordering::Release);
             (s.prio, s.len)
         };
-        self.link(i, prio);
-        let st = self.st();
-        st.curmsgs.fetch_add(1, Ordering::AcqRel);
-        st.curbytes.fetch_add(len as u64, Ordering::AcqRel);
+        // A list found broken is rebuilt by `repair`, which then counts this message too.
+        if self.link(i, prio) {
+            let st = self.st();
+            st.curmsgs.fetch_add(1, Ordering::AcqRel);
+            st.curbytes.fetch_add(len as u64, Ordering::AcqRel);
+        }
     }
 
-    fn link(&mut self, i: u32, prio: u32) {
+    /// Appends slot `i` to its priority's list. False when the list was found broken and the
+    /// whole queue was rebuilt instead (the slot, already QUEUED, is then in it and counted).
+    fn link(&mut self, i: u32, prio: u32) -> bool {
         if self.has_bit(prio) {
             let tail = self.prio_list(prio).tail;
             match self.index(tail, self.q.geo.slot_count) {
                 Some(t) => self.slot(t).next = i + 1,
                 None => {
                     self.repair();
-                    return;
+                    return false;
                 }
             }
             self.prio_list(prio).tail = i + 1;
@@ -420,6 +424,7 @@ impl<'q> Locked<'q> {
             *self.prio_list(prio) = PrioList { head: i + 1, tail: i + 1 };
             self.set_bit(prio);
         }
+        true
     }
 
     /// Unlinks and returns the first message of the highest priority.
@@ -519,8 +524,10 @@ impl<'q> Locked<'q> {
     }
 
     /// Cancels the pending scheduled message `handle`: ENOENT when there is none (already
-    /// due and in the queue, already cancelled, or never scheduled here).
+    /// due and in the queue, already cancelled, or never scheduled here) or it is due already
+    /// (waiting for room in a full queue, like a blocked sender, it is as good as sent).
     pub fn cancel(&mut self, handle: u64) -> Result<()> {
+        let now = now_ns();
         let mut prev: Option<u32> = None;
         let mut cur = self.st().scheduled_head;
         let mut steps = 0;
@@ -530,6 +537,9 @@ impl<'q> Locked<'q> {
                 break;
             }
             if self.slot(i).seq == handle && self.slot(i).state.load(Ordering::Acquire) == slot_state::SCHEDULED {
+                if self.slot(i).due_ns <= now {
+                    return Err(Errno::ENOENT);
+                }
                 let next = self.slot(i).next;
                 match prev {
                     None => self.st().scheduled_head = next,
@@ -961,6 +971,19 @@ impl<'q> Locked<'q> {
             self.slot(i).next = 0;
             self.link(i, prio);
         }
+        // A receiver that died while pulling a blocked sender's message in may have committed it
+        // (QUEUED) without serving the sender: the sender was served, and must not be again.
+        for w in 0..WAITER_SLOTS {
+            if self.waiter(w).state != waiter_state::SENDING {
+                continue;
+            }
+            let slot = self.waiter(w).slot;
+            let committed = self.index(slot, slot_count).is_some_and(|i| self.slot(i).state.load(Ordering::Acquire) == slot_state::QUEUED);
+            if committed {
+                self.waiter(w).slot = 0;
+                self.serve(w, None);
+            }
+        }
         scheduled.sort_unstable();
         let mut head = 0u32;
         for &(_, _, i) in scheduled.iter().rev() {
@@ -1015,3 +1038,6 @@ pub fn sched_prio_of(tid: i32) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
