@@ -52,6 +52,11 @@ if [[ ${1:-} == --stress ]]; then
   STRESS_SECONDS=${MQT_STRESS_SECONDS:-60}
   CASE_TIMEOUT=$((STRESS_SECONDS + 60))
   FILTER=${1:-stress}
+  # Long runs are not traced: a minute of stress writes gigabytes of trace per case (the short
+  # runs of `make test` check the traces).
+  for i in "${!CONFIGS[@]}"; do
+    CONFIGS[$i]=$(sed -E 's/ MQSHIM_TRACE=@TRACE@//; s/ MQSHIM_TRACE_FORMAT=jsonl//' <<<"${CONFIGS[$i]}")
+  done
 else
   FILTER=${1:-}
 fi
