@@ -49,4 +49,14 @@ pub trait Backend: Sync + Send {
     unsafe fn mq_cancel(&self, _mqdes: mqd_t, _handle: u64) -> Result<c_int> {
         Err(crate::errno::Errno::ENOTSUP)
     }
+
+    /// `mqshim_msgsnd_at`: a System V message sent at `due`. ENOTSUP unless emulated.
+    unsafe fn msgsnd_at(&self, _id: c_int, _msgp: *const c_void, _size: size_t, _flags: c_int, _due: *const timespec, _handle: *mut u64) -> Result<c_int> {
+        Err(crate::errno::Errno::ENOTSUP)
+    }
+
+    /// `mqshim_msg_cancel`. ENOTSUP unless emulated.
+    unsafe fn msg_cancel(&self, _id: c_int, _handle: u64) -> Result<c_int> {
+        Err(crate::errno::Errno::ENOTSUP)
+    }
 }

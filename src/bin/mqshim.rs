@@ -25,7 +25,8 @@ struct Cli {
 enum Command {
     /// List the emulated POSIX queues: name, owner, mode, attributes, messages, pending
     /// scheduled messages, and the kernel's /dev/mqueue status fields (QSIZE, NOTIFY, SIGNO,
-    /// NOTIFY_PID).
+    /// NOTIFY_PID); then the emulated System V queues: key, id, owner, mode, bytes, messages and
+    /// pending scheduled messages.
     Ipcs,
     /// Remove emulated queues: a POSIX queue by name (as mq_unlink: open descriptors keep
     /// working), System V queues by id (-q) or key (-Q) (as IPC_RMID). Ids and keys are
@@ -154,9 +155,9 @@ fn ipcs_sysv(dir: &[u8]) -> Result<(), String> {
     let sysv = mqshim::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
     println!();
     println!("------ Message Queues (emulated System V, {}) --------", String::from_utf8_lossy(dir));
-    println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12}", "key", "msqid", "owner", "perms", "used-bytes", "messages");
+    println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} {}", "key", "msqid", "owner", "perms", "used-bytes", "messages", "scheduled");
     for q in sysv.list() {
-        println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum);
+        println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12} {}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum, q.scheduled);
     }
     Ok(())
 }

@@ -147,4 +147,12 @@ impl Backend for EmulatedBackend {
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int> {
         self.sysv()?.msgctl(id, cmd, buf)
     }
+
+    unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        self.sysv()?.msgsnd_at(id, msgp, size, flags, due, handle)
+    }
+
+    unsafe fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
+        self.sysv()?.msg_cancel(id, handle)
+    }
 }

@@ -1,6 +1,6 @@
 //! mqshim's own C API, declared in the generated `include/mqshim.h`.
 
-use std::os::raw::{c_char, c_int, c_uint};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
 
 use libc::{mqd_t, size_t, timespec};
 
@@ -50,12 +50,54 @@ pub unsafe extern "C" fn mqshim_mq_send_at(
 }
 
 /// Cancels the pending scheduled message `handle` of the queue `mqdes`. Returns 0, or -1 with
-/// ENOENT when no such message is pending (it already fell due and entered the queue, was
-/// cancelled, or never existed), EBADF, or ENOTSUP with `MQSHIM_BACKEND=kernel`.
+/// ENOENT when no such message is pending and not yet due (it fell due, even if it still waits
+/// for room in a full queue; was cancelled; or never existed), EBADF, or ENOTSUP with
+/// `MQSHIM_BACKEND=kernel`.
 ///
 /// # Safety
 /// None beyond passing a descriptor.
 #[no_mangle]
 pub unsafe extern "C" fn mqshim_mq_cancel(mqdes: mqd_t, handle: mqshim_handle_t) -> c_int {
     ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.mq_cancel(mqdes, handle) }))
+}
+
+/// Sends a *scheduled message* to the emulated System V queue `msqid`: the message at `msgp`
+/// (a `struct msgbuf`: `mtype`, then `msgsz` bytes of text) is sent at the absolute
+/// CLOCK_REALTIME time `due`, as `msgsnd` would send it then: to a blocked receiver it matches,
+/// or into the queue; when it does not fit (`msg_qbytes`) it waits, like a blocked sender, until
+/// a receive makes room. Until then `IPC_STAT`'s `msg_qnum` and `__msg_cbytes` do not count it,
+/// receivers do not see it, and a receiver blocked on the queue wakes when it falls due. It
+/// belongs to the queue: it survives the exit of the process that scheduled it; `IPC_RMID`
+/// discards it. `msgflg` is 0 or `IPC_NOWAIT` (the call never blocks either way).
+/// On success returns 0 and stores the message's handle in `*handle`, for `mqshim_msg_cancel`.
+/// Errors, in `msgsnd`'s order: EFAULT (`msgp` unreadable), EINVAL (`mtype` < 1, `msgsz` above
+/// `msgmax`, a bad `due` or `msgflg`), EFAULT (the text), EINVAL (no queue `msqid`), EACCES (no
+/// write permission), EFAULT (`handle`), EIDRM; EAGAIN when the queue already holds its maximum
+/// of pending scheduled messages (64); ENOTSUP with `MQSHIM_BACKEND=kernel`.
+///
+/// # Safety
+/// `msgp` points to a `long` and `msgsz` readable bytes after it, `due` to a timespec, `handle`
+/// to writable storage (a bad pointer is EFAULT, not a crash).
+#[no_mangle]
+pub unsafe extern "C" fn mqshim_msgsnd_at(
+    msqid: c_int,
+    msgp: *const c_void,
+    msgsz: size_t,
+    msgflg: c_int,
+    due: *const timespec,
+    handle: *mut mqshim_handle_t,
+) -> c_int {
+    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.msgsnd_at(msqid, msgp, msgsz, msgflg, due, handle) }))
+}
+
+/// Cancels the pending scheduled message `handle` of the System V queue `msqid`. Returns 0, or
+/// -1 with ENOENT when no such message is pending and not yet due (it fell due, even if it
+/// still waits for room in a full queue; was cancelled; or never existed), EINVAL (no queue
+/// `msqid`), EACCES (no write permission), EIDRM, or ENOTSUP with `MQSHIM_BACKEND=kernel`.
+///
+/// # Safety
+/// None beyond passing an id.
+#[no_mangle]
+pub unsafe extern "C" fn mqshim_msg_cancel(msqid: c_int, handle: mqshim_handle_t) -> c_int {
+    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.msg_cancel(msqid, handle) }))
 }

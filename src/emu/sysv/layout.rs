@@ -12,6 +12,9 @@
 //! The block area is a sequence of blocks, each a whole number of 64-byte units and of one size
 //! class for life: a message (header + text) or a type node. Blocks are named by their first
 //! unit plus one, so 0 means "none" and a zero-filled file is a valid empty state.
+//!
+//! Version 2 added scheduled messages: the SCHEDULED block state with its due time and handle,
+//! the queue's due-ordered list, and the registry entry's `next_due_ns` and `scheduled`.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
@@ -22,7 +25,7 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// `IPCMNI`: indices are 0..32767 and an id is `(seq << IPCMNI_SHIFT) + index`.
 pub const IPCMNI: u32 = 32768;
@@ -110,7 +113,17 @@ pub struct Entry {
     pub stime: AtomicI64,
     pub rtime: AtomicI64,
     pub ctime: AtomicI64,
-    pub _reserved: [u64; 16],
+    /// The earliest due time (CLOCK_REALTIME ns) of the queue's scheduled messages that no
+    /// operation has yet found due, 0 when none: every call reads it without a lock to know
+    /// whether it must promote first, and a blocked receiver sleeps until it. Scheduled messages
+    /// found due but waiting for room are not counted here (a receive that makes room sends
+    /// them). Derived from the queue's blocks; written, after `qnum`, by the holder of the
+    /// queue's lock.
+    pub next_due_ns: AtomicU64,
+    /// Scheduled messages pending (for `mqshim ipcs`); derived like `next_due_ns`.
+    pub scheduled: AtomicU32,
+    pub _pad3: u32,
+    pub _reserved: [u64; 14],
 }
 
 /// Bytes of the queue segment's header.
@@ -121,6 +134,8 @@ pub const WAITER_SLOTS: u32 = 4096;
 pub const UNIT: u64 = 64;
 /// Size classes: 1..=8 units, then four steps per doubling up to 2^26 units (4 GiB).
 pub const CLASSES: usize = 8 + 4 * 23;
+/// Scheduled messages one queue can hold pending at once (`mqshim_msgsnd_at`; EAGAIN beyond).
+pub const SCHEDULED_MAX: u32 = 64;
 /// Area reserved when a queue is created (sparse: costs nothing until used), in units.
 pub const INITIAL_AREA_UNITS: u32 = (4 << 20) / UNIT as u32;
 
@@ -136,6 +151,9 @@ pub mod block_state {
     pub const TYPE: u32 = 3;
     /// The message of a blocked sender (`owner`), written when it blocked, not in the queue.
     pub const PENDING: u32 = 4;
+    /// A scheduled message (`due_ns`, `handle`), not in the queue and not counted until it is
+    /// sent at its due time; linked in due order by `next`.
+    pub const SCHEDULED: u32 = 5;
 }
 
 /// A waiter record's state.
@@ -192,7 +210,8 @@ pub struct SpinHints {
 }
 
 /// The mutable state of a queue, read and written only under the queue lock; everything but
-/// `top`, `waiter_top`, `next_seq` and `next_ticket` is derived and rebuilt by repair.
+/// `top`, `waiter_top`, `next_seq`, `next_ticket` and `next_handle` is derived and rebuilt by
+/// repair.
 #[repr(C)]
 pub struct QueueState {
     /// First unit not yet carved into a block.
@@ -225,6 +244,11 @@ pub struct QueueState {
     pub next_ticket: u64,
     /// Head of each size class's free list.
     pub free_blocks: [u32; CLASSES],
+    /// The scheduled messages (SCHEDULED blocks) in due order, then handle; and their number.
+    pub sched_head: u32,
+    pub scheduled: u32,
+    /// The handle of the next scheduled message (never 0; repair keeps it above every handle).
+    pub next_handle: u64,
 }
 
 /// A blocked sender or receiver.
@@ -266,14 +290,17 @@ pub struct MsgBlock {
     pub mtype: i64,
     pub len: u64,
     pub seq: u64,
-    /// Next in arrival order, or next on the free list.
+    /// Next in arrival order, next on the free list, or next scheduled message.
     pub next: u32,
     pub prev: u32,
     /// Next message of the same type.
     pub tnext: u32,
-    /// The waiter (index + 1) of a HANDED or PENDING block.
+    /// The waiter (index + 1) of a HANDED or PENDING block; the pid of the process that
+    /// scheduled a SCHEDULED one (the sender its statistics record when it is sent).
     pub owner: u32,
-    pub _pad: [u64; 2],
+    /// A SCHEDULED block's due time (CLOCK_REALTIME ns) and handle.
+    pub due_ns: u64,
+    pub handle: u64,
 }
 
 /// A type node: one per type present in the queue, in two treaps.
@@ -345,6 +372,8 @@ const _: () = {
     assert!(offset_of!(Entry, stat_seq) == 64);
     assert!(offset_of!(Entry, qnum) == 80);
     assert!(offset_of!(Entry, ctime) == 120);
+    assert!(offset_of!(Entry, next_due_ns) == 128);
+    assert!(offset_of!(Entry, scheduled) == 136);
     assert!(size_of::<QueueHeader>() <= QUEUE_HEADER_SIZE as usize);
     assert!(offset_of!(QueueHeader, area_units) == 56);
     assert!(offset_of!(QueueHeader, spin) == 128);
@@ -353,6 +382,10 @@ const _: () = {
     assert!(offset_of!(QueueHeader, state) == 256);
     assert!(offset_of!(QueueState, qnum) == 64);
     assert!(offset_of!(QueueState, free_blocks) == 96);
+    assert!(offset_of!(QueueState, sched_head) == 496);
+    assert!(offset_of!(QueueState, next_handle) == 504);
+    assert!(offset_of!(QueueHeader, state) + size_of::<QueueState>() <= QUEUE_HEADER_SIZE as usize);
+    assert!(offset_of!(MsgBlock, due_ns) == 48);
     assert!(size_of::<Waiter>() == 128);
     assert!(offset_of!(Waiter, word) == 40);
     assert!(size_of::<MsgBlock>() == UNIT as usize);

@@ -29,6 +29,11 @@
 //! `msgsnd(IPC_NOWAIT)` on a full one and `IPC_STAT` answer from the registry without it. No
 //! system call is made unless someone must sleep or be woken.
 //!
+//! Scheduled messages (`mqshim_msgsnd_at`, `mqshim_msg_cancel`) are kept by each queue (see
+//! [`queue`]): a call sends those that have fallen due before it does its own work, a blocked
+//! receiver sleeps no longer than the next due time, and `IPC_STAT` and `mqshim ipcs` count
+//! only what has been sent (`mqshim ipcs` shows the pending ones apart).
+//!
 //! Blocked calls spin briefly when someone else recently used the queue from another CPU, then
 //! sleep on a futex with the kernel's restart rule for these calls: EINTR after any signal
 //! handler, even with SA_RESTART; a stop and continue is invisible. A sleeper also looks every
@@ -54,7 +59,7 @@ use std::sync::Arc;
 
 use libc::{key_t, msqid_ds};
 
-use caller::{ident, now_sec, Freshness, Ident};
+use caller::{ident, now_sec, realtime_ns, Freshness, Ident};
 use layout::{Entry, IPCMNI, MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
 use queue::{convert_mode, Finished, Queue, MSG_COPY};
 use registry::{perms, snapshot, stats, NewEntry, Registry, Snapshot};
@@ -66,7 +71,7 @@ use crate::emu::shm::spin;
 use crate::errno::{Errno, Result};
 use crate::forksafe::ForkSafe;
 use crate::policy::limits::Limits;
-use crate::usermem::{checked_read, checked_write, probe_read};
+use crate::usermem::{checked_read, checked_write, probe_read, probe_write};
 
 /// `msgctl` commands (`<linux/ipc.h>`, `<linux/msg.h>`).
 pub mod cmd {
@@ -138,6 +143,8 @@ pub struct QueueInfo {
     pub stime: i64,
     pub rtime: i64,
     pub ctime: i64,
+    /// Scheduled messages not yet sent (not in `qnum`).
+    pub scheduled: u32,
 }
 
 /// The first line of `/proc/sysvipc/msg`.
@@ -182,6 +189,18 @@ enum Waited {
 
 fn file_name(id: i32, nonce: u64) -> String {
     format!("msq.{id}.{nonce:x}")
+}
+
+/// Whether a scheduled message of the queue at `entry` may have fallen due, so that a call must
+/// take the queue's lock to send it first (no lock; a clock read only when one is pending).
+fn scheduled_due(entry: &Entry) -> bool {
+    let due = entry.next_due_ns.load(Ordering::Acquire);
+    due != 0 && realtime_ns() >= due
+}
+
+/// A CLOCK_REALTIME time in ns as a timespec.
+fn timespec_of_ns(ns: u64) -> libc::timespec {
+    libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long }
 }
 
 impl SysvEmulation {
@@ -303,13 +322,19 @@ impl SysvEmulation {
     /// Sleeps until waiter `w` is served, a signal handler runs, or the queue is found removed.
     /// Spins first when someone else recently used the queue from another CPU (one queue often
     /// carries both directions, so "the last sender" may well be the waiter itself).
-    fn wait(&self, q: &Queue, entry: &Entry, w: u32) -> Waited {
+    ///
+    /// A receiver (`receiving`) sleeps no longer than the queue's next due time: then it sends
+    /// what has fallen due (perhaps to itself) and goes on waiting. A new scheduled message
+    /// that falls due earlier rouses it to look again (`Locked::schedule`).
+    fn wait(&self, q: &Queue, entry: &Entry, w: u32, receiving: bool) -> Waited {
         let word = q.wake_word(w);
         let h = q.header();
         let started = spin::monotonic_ns();
         if spin::spin_if_peer_elsewhere(&h.spin.spin_avg_ns, word, q.peer_cpu()) {
             return Waited::Served;
         }
+        // A due time already acted on: not slept until again (no busy loop if it stays).
+        let mut done_due = 0;
         loop {
             match word.load(Ordering::Acquire) {
                 wake_word::WOKEN => {
@@ -317,10 +342,22 @@ impl SysvEmulation {
                     spin::record_wait(&h.spin.spin_avg_ns, spin::monotonic_ns() - started);
                     return Waited::Served;
                 }
-                wake_word::WAITING if word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_err() => continue,
+                wake_word::WAITING if word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::SeqCst, Ordering::Acquire).is_err() => continue,
                 _ => {}
             }
-            let deadline = caller::realtime_in(LIVENESS_POLL_SECONDS);
+            let mut deadline = caller::realtime_in(LIVENESS_POLL_SECONDS);
+            let mut for_due = 0;
+            if receiving {
+                // Pairs with the fence of `Locked::rouse_receivers`: either the new due time is
+                // seen here, or the word is reset to WAITING there.
+                std::sync::atomic::fence(Ordering::SeqCst);
+                let due = entry.next_due_ns.load(Ordering::SeqCst);
+                let poll_ns = deadline.tv_sec as u64 * 1_000_000_000 + deadline.tv_nsec as u64;
+                if due != 0 && due != done_due && due < poll_ns {
+                    deadline = timespec_of_ns(due);
+                    for_due = due;
+                }
+            }
             match futex::wait(word, wake_word::SLEEPING, Some(&deadline), Restart::Never) {
                 Woke::Maybe => continue,
                 Woke::Interrupted => return Waited::Interrupted,
@@ -328,6 +365,16 @@ impl SysvEmulation {
                     let live = !q.removed() && entry.id1.load(Ordering::Acquire) == q.id as u32 + 1 && entry.nonce.load(Ordering::Relaxed) == q.nonce;
                     if !live {
                         return Waited::Removed;
+                    }
+                    if receiving && scheduled_due(entry) {
+                        // Sends what is due, which moves the next due time on; should it stay
+                        // (the lock cannot be had), it is retried only at the next poll.
+                        done_due = for_due;
+                        if let Ok(mut locked) = q.lock(entry) {
+                            if locked.valid() {
+                                locked.promote_if_due();
+                            }
+                        }
                     }
                 }
             }
@@ -367,6 +414,7 @@ impl SysvEmulation {
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
+            locked.promote_if_due();
             if locked.fits(msgsz as u64) {
                 locked.send(mtype, text, msgsz, caller::pid(), now_sec())?;
                 return Ok(0);
@@ -376,7 +424,7 @@ impl SysvEmulation {
             }
             let w = locked.register_sender(mtype, text, msgsz, caller::pid(), caller::tid())?;
             drop(locked);
-            let waited = self.wait(&q, entry, w);
+            let waited = self.wait(&q, entry, w, false);
             let mut locked = q.lock(entry)?;
             let finished = locked.finish(w, std::ptr::null_mut(), 0);
             let valid = locked.valid();
@@ -423,8 +471,9 @@ impl SysvEmulation {
             if !self.permitted(&perms(entry), S_IRUGO) {
                 return Err(Errno::EACCES);
             }
-            // An empty queue and IPC_NOWAIT: answer from the statistics, without the lock.
-            if flags & libc::IPC_NOWAIT != 0 && entry.qnum.load(Ordering::Acquire) == 0 {
+            // An empty queue and IPC_NOWAIT: answer from the statistics, without the lock — unless
+            // a scheduled message has fallen due (read first: see `Locked::publish_schedule`).
+            if flags & libc::IPC_NOWAIT != 0 && !scheduled_due(entry) && entry.qnum.load(Ordering::Acquire) == 0 {
                 return Err(if still_live() { Errno::ENOMSG } else { Errno::EIDRM });
             }
             let q = self.attach(id, entry)?;
@@ -432,6 +481,7 @@ impl SysvEmulation {
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
+            locked.promote_if_due();
             if let Some(r) = locked.find(mode, typ)? {
                 let (_, len) = locked.describe(r)?;
                 if (bufsz as u64) < len && !noerror {
@@ -454,7 +504,7 @@ impl SysvEmulation {
             let maxsize = if noerror { i32::MAX as u64 } else { bufsz as u64 };
             let w = locked.register_receiver(typ, mode, maxsize, caller::pid(), caller::tid())?;
             drop(locked);
-            let waited = self.wait(&q, entry, w);
+            let waited = self.wait(&q, entry, w, true);
             let mut locked = q.lock(entry)?;
             let finished = locked.finish(w, dst, bufsz);
             let valid = locked.valid();
@@ -469,6 +519,84 @@ impl SysvEmulation {
                 (Finished::NotServed, _) if !valid => return Err(Errno::EIDRM),
                 (Finished::NotServed, Waited::Interrupted) => return Err(Errno::EINTR),
                 (Finished::NotServed, _) => continue,
+            }
+        }
+    }
+
+    // ----- scheduled messages -----
+
+    /// `mqshim_msgsnd_at`: the message at `msgp` is sent to queue `id` at `due` (absolute
+    /// CLOCK_REALTIME), as msgsnd would send it then; until then it is pending, and its handle
+    /// comes back through `handle`. Checks in msgsnd's order — the message's type and size
+    /// before the id, then `due` and `msgflg` (0 or IPC_NOWAIT: the call never blocks either
+    /// way), the id, write permission, and the handle's storage last; EAGAIN when the queue holds
+    /// `SCHEDULED_MAX` pending messages.
+    pub fn msgsnd_at(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
+        let mtype = checked_read(msgp as *const c_long).ok_or(Errno::EFAULT)?;
+        if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if mtype < 1 {
+            return Err(Errno::EINVAL);
+        }
+        if due.is_null() {
+            return Err(Errno::EINVAL);
+        }
+        let due = checked_read(due).ok_or(Errno::EFAULT)?;
+        if due.tv_sec < 0 || !(0..1_000_000_000).contains(&due.tv_nsec) || flags & !libc::IPC_NOWAIT != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let text = (msgp as *const u8).wrapping_add(std::mem::size_of::<c_long>());
+        if !probe_read(text, msgsz) {
+            return Err(Errno::EFAULT);
+        }
+        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        if !self.permitted(&perms(entry), S_IWUGO) {
+            return Err(Errno::EACCES);
+        }
+        if !probe_write(handle.cast(), std::mem::size_of::<u64>()) {
+            return Err(Errno::EFAULT);
+        }
+        let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
+        let q = self.attach(id, entry)?;
+        let mut locked = q.lock(entry)?;
+        if !locked.valid() {
+            return Err(Errno::EIDRM);
+        }
+        let h = locked.schedule(mtype, text, msgsz, due_ns, caller::pid())?;
+        drop(locked);
+        if !checked_write(handle, &h) {
+            return Err(Errno::EFAULT);
+        }
+        Ok(0)
+    }
+
+    /// `mqshim_msg_cancel`: cancels the pending scheduled message `handle` of queue `id`
+    /// (EINVAL for a stale id, EACCES without write permission, ENOENT when it is not pending
+    /// or already due).
+    pub fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
+        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        if !self.permitted(&perms(entry), S_IWUGO) {
+            return Err(Errno::EACCES);
+        }
+        let q = self.attach(id, entry)?;
+        let mut locked = q.lock(entry)?;
+        if !locked.valid() {
+            return Err(Errno::EIDRM);
+        }
+        locked.cancel(handle)?;
+        Ok(0)
+    }
+
+    /// Sends the scheduled messages of queue `id` that have fallen due (for a call that reads
+    /// the registry only). Best effort: a caller that cannot open the queue leaves them to the
+    /// next call that does.
+    fn send_due(&self, id: c_int, entry: &Entry) {
+        if let Ok(q) = self.attach(id, entry) {
+            if let Ok(mut locked) = q.lock(entry) {
+                if locked.valid() {
+                    locked.promote_if_due();
+                }
             }
         }
     }
@@ -539,12 +667,17 @@ impl SysvEmulation {
                 id1 => (e, (id1 as c_int).wrapping_sub(1)),
             }
         };
-        let s = snapshot(entry);
+        let mut s = snapshot(entry);
         if command != cmd::MSG_STAT_ANY && !self.permitted(&s, S_IRUGO) {
             return Err(Errno::EACCES);
         }
         if entry.id1.load(Ordering::Acquire) != full_id as u32 + 1 {
             return Err(Errno::EIDRM);
+        }
+        if scheduled_due(entry) {
+            // What has fallen due counts from now on.
+            self.send_due(full_id, entry);
+            s = snapshot(entry);
         }
         // SAFETY: msqid_ds is plain C data; all-zero is valid (and zeroes the reserved fields).
         let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
@@ -696,6 +829,7 @@ impl SysvEmulation {
                 stime: s.stime,
                 rtime: s.rtime,
                 ctime: s.ctime,
+                scheduled: e.scheduled.load(Ordering::Acquire),
             });
         }
         out
@@ -809,6 +943,7 @@ mod tests {
             stime: ds.msg_stime,
             rtime: ds.msg_rtime,
             ctime: ds.msg_ctime,
+            scheduled: 0,
         };
         assert_eq!(proc_line(&q), format!("{kernel_line}\n"));
     }
@@ -827,5 +962,112 @@ mod tests {
         assert!(ipcperms(&perm, &creds(12, 22, 0), libc::IPC_CREAT | libc::IPC_EXCL));
         // CAP_IPC_OWNER bypasses.
         assert!(ipcperms(&perm, &creds(12, 22, 1 << cap::IPC_OWNER), 0o666));
+    }
+
+    /// An absolute CLOCK_REALTIME time `ms` from now.
+    fn in_ms(ms: u64) -> libc::timespec {
+        timespec_of_ns(realtime_ns() + ms * 1_000_000)
+    }
+
+    #[test]
+    fn scheduling_checks_in_msgsnd_order() {
+        let ns = Ns::new(LIMITS);
+        let e = &ns.emu;
+        let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        let mut m = Msg { mtype: 1, text: [b'x'; 64] };
+        let msg: *mut Msg = &mut m;
+        let p = msg as *const c_void;
+        let mut h = 0u64;
+        let due = in_ms(60_000);
+        let bad_nsec = libc::timespec { tv_sec: due.tv_sec, tv_nsec: 1_000_000_000 };
+        let negative = libc::timespec { tv_sec: -1, tv_nsec: 0 };
+        assert_eq!(e.msgsnd_at(id, std::ptr::null(), 1, 0, &due, &mut h), Err(Errno::EFAULT));
+        assert_eq!(e.msgsnd_at(id + 1, p, 65, 0, &bad_nsec, std::ptr::null_mut()), Err(Errno::EINVAL));
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, &bad_nsec, &mut h), Err(Errno::EINVAL));
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, &negative, &mut h), Err(Errno::EINVAL));
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, std::ptr::null(), &mut h), Err(Errno::EINVAL));
+        assert_eq!(e.msgsnd_at(id, p, 1, libc::MSG_NOERROR, &due, &mut h), Err(Errno::EINVAL));
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, 8 as *const libc::timespec, &mut h), Err(Errno::EFAULT));
+        assert_eq!(e.msgsnd_at(id + 1, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EINVAL));
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EFAULT));
+        // SAFETY: msg points to m, alive for the whole test.
+        unsafe { (*msg).mtype = 0 };
+        assert_eq!(e.msgsnd_at(id + 1, p, 1, 0, &due, &mut h), Err(Errno::EINVAL));
+        // SAFETY: msg points to m, alive for the whole test.
+        unsafe { (*msg).mtype = 1 };
+        assert_eq!(e.msgsnd_at(id, p, 1, libc::IPC_NOWAIT, &due, &mut h), Ok(0));
+        assert!(h != 0);
+        assert_eq!(e.msg_cancel(id + 1, h), Err(Errno::EINVAL));
+        assert_eq!(e.msg_cancel(-1, h), Err(Errno::EINVAL));
+        assert_eq!(e.msg_cancel(id, h + 1), Err(Errno::ENOENT));
+        assert_eq!(e.list()[0].scheduled, 1);
+        assert_eq!(e.msg_cancel(id, h), Ok(0));
+        assert_eq!(e.msg_cancel(id, h), Err(Errno::ENOENT));
+        assert_eq!(e.list()[0].scheduled, 0);
+        // IPC_RMID discards what is pending.
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, &due, &mut h), Ok(0));
+        assert_eq!(e.remove_id(id), Ok(()));
+        assert_eq!(e.msg_cancel(id, h), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
+        let ns = Ns::new(LIMITS);
+        let e = &ns.emu;
+        let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        let mut m = Msg { mtype: 3, text: [b'y'; 64] };
+        let msg: *mut Msg = &mut m;
+        let p = msg as *const c_void;
+        let mut h = 0u64;
+        let stat = || {
+            // SAFETY: an all-zero msqid_ds is valid.
+            let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
+            e.msgctl(id, cmd::IPC_STAT, &mut ds).unwrap();
+            ds.msg_qnum
+        };
+        std::thread::scope(|s| {
+            let receiver = s.spawn(|| {
+                let mut r = Msg { mtype: 0, text: [0; 64] };
+                let got = e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 3, 0);
+                (got, r.mtype, realtime_ns())
+            });
+            // Schedule only once the receiver sleeps: the new due time must rouse it.
+            let entry = e.registry.lookup(id).unwrap();
+            let q = e.attach(id, entry).unwrap();
+            while q.lock(entry).unwrap().counts().3 == 0 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            // Another type falls due first: the receiver sends it into the queue and sleeps on.
+            let first = in_ms(150);
+            assert_eq!(e.msgsnd_at(id, p, 5, 0, &first, &mut h), Ok(0));
+            // SAFETY: msg points to m, alive for the whole test.
+        unsafe { (*msg).mtype = 4 };
+            let other = in_ms(60);
+            assert_eq!(e.msgsnd_at(id, p, 6, 0, &other, &mut h), Ok(0));
+            assert_eq!(stat(), 0);
+            let (got, mtype, at) = receiver.join().unwrap();
+            let due_ns = first.tv_sec as u64 * 1_000_000_000 + first.tv_nsec as u64;
+            assert_eq!((got, mtype), (Ok(5), 3));
+            assert!(at >= due_ns && at < due_ns + 1_000_000_000, "woke {} ms after the due time", (at as i64 - due_ns as i64) / 1_000_000);
+        });
+        // The other type entered the queue when it fell due.
+        assert_eq!(stat(), 1);
+        let mut r = Msg { mtype: 0, text: [0; 64] };
+        assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(6));
+        assert_eq!(r.mtype, 4);
+        // IPC_STAT and a non-blocking receive find a due message without anyone waiting.
+        // SAFETY: msg points to m, alive for the whole test.
+        unsafe { (*msg).mtype = 9 };
+        let soon = in_ms(30);
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, &soon, &mut h), Ok(0));
+        assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Err(Errno::ENOMSG));
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        assert_eq!(stat(), 1);
+        assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(1));
+        assert_eq!(e.msgsnd_at(id, p, 1, 0, &in_ms(30), &mut h), Ok(0));
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 9, libc::IPC_NOWAIT), Ok(1));
+        assert_eq!(e.remove_id(id), Ok(()));
     }
 }

@@ -30,27 +30,42 @@
 //! again, since its permission may be gone, as in the kernel; IPC_SET also wakes every blocked
 //! receiver to look again; IPC_RMID wakes everyone with EIDRM.
 //!
+//! Scheduled messages (`mqshim_msgsnd_at`). A scheduled message is written at once into a block
+//! of its own, SCHEDULED, linked in due order (ties by handle); it is neither counted (`qnum`,
+//! `cbytes`) nor seen by receivers until it is *sent*, as msgsnd would send it at that moment, by
+//! the first operation that finds it due — every send, receive, IPC_STAT and cancel looks first
+//! (the registry entry's `next_due_ns` tells them without the lock whether anything is due) —
+//! or by a blocked receiver, which sleeps no longer than the next due time and then sends what
+//! is due (to itself, when it matches): no polling loop. When it fits, it goes to the first
+//! matching blocked receiver or into the queue; when it does not fit (`qbytes`), it stays
+//! SCHEDULED and waits like a blocked sender: a receive that makes room sends it, after the
+//! blocked senders. A message found due can no longer be cancelled. IPC_RMID discards the
+//! pending ones; they belong to the queue, not to the process that scheduled them.
+//!
 //! Crash safety. Everything changes under the queue's robust lock, and the truth is one state
 //! word per block and per waiter record: a send writes the whole message before the store that
-//! makes it QUEUED (or HANDED to a receiver, or PENDING for its blocked sender), a receive copies
-//! it out before the store that frees it. Everything else — the FIFO, the type lists and
+//! makes it QUEUED (or HANDED to a receiver, or PENDING for its blocked sender, or SCHEDULED), a
+//! receive copies it out before the store that frees it, and sending a scheduled message is the
+//! one store that makes its block QUEUED or HANDED. Everything else — the FIFO, the type lists and
 //! treaps, the free lists, the waiter lists and every count, and the statistics in the registry
 //! entry — is derived, and rebuilt by [`Locked::repair`] when a process dies holding the lock:
-//! blocks owned by dead waiters are freed, and a blocked sender whose PENDING block a dead
-//! process already committed is told it was sent (not asked to send again). So a message is
-//! never half-visible, never lost by a receiver that died before taking it, and never received
-//! or sent twice.
+//! blocks owned by dead waiters are freed, a blocked sender whose PENDING block a dead process
+//! already committed is told it was sent (not asked to send again), a live receiver whose HANDED
+//! block a dead process committed is served it, and the scheduled list is rebuilt from the
+//! SCHEDULED blocks. So a message is never half-visible, never lost by a receiver that died
+//! before taking it, and never received or sent twice.
 
 use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use super::layout::{
     area_offset, block_state, class_for_message, class_units, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
-    Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, UNIT, WAITER_SLOTS,
+    Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
+use super::caller::{now_sec, realtime_ns};
 use super::registry::{self, write_stats};
 use super::treap::{self, type_key, Corrupt, Nodes};
 use crate::emu::shm::arena::{self, Mapping};
@@ -894,6 +909,8 @@ impl<'q> Locked<'q> {
         }
         self.publish(StatUpdate { sent_by: None, received_by: Some((pid, now)) });
         self.wake_senders();
+        // Scheduled messages that fell due on a full queue may fit now.
+        self.promote_if_due();
         Ok(got)
     }
 
@@ -1284,7 +1301,7 @@ impl<'q> Locked<'q> {
             Ok(b) if b.state.load(Ordering::Relaxed) == block_state::PENDING && b.owner == w + 1 => (b.mtype, b.len),
             _ => return false,
         };
-        match self.deliver(r, mtype, len, pid, crate::emu::sysv::caller::now_sec()) {
+        match self.deliver(r, mtype, len, pid, now_sec()) {
             Ok(Ok(())) => true,
             Ok(Err(_)) => {
                 // No room for a type node: deliver freed the block; the sender sends again.
@@ -1323,13 +1340,16 @@ impl<'q> Locked<'q> {
         st.perm_generation = st.perm_generation.wrapping_add(1);
         self.serve_all(waiter_state::RECEIVING, RESULT_RETRY);
         self.wake_senders();
+        self.promote_if_due();
     }
 
     /// IPC_RMID: the queue is gone; every blocked sender and receiver fails with EIDRM.
+    /// Pending scheduled messages are discarded.
     pub fn remove_all(&mut self) {
         self.q.header().removed.store(1, Ordering::Release);
         self.serve_all(waiter_state::RECEIVING, libc::EIDRM);
         self.serve_all(waiter_state::SENDING, libc::EIDRM);
+        self.discard_scheduled();
     }
 
     fn serve_all(&mut self, role: u32, result: i32) {
@@ -1349,12 +1369,275 @@ impl<'q> Locked<'q> {
         }
     }
 
+    // ----- scheduled messages -----
+
+    /// Schedules a message (the caller checked its size, and that `text` holds `len` readable
+    /// bytes) to be sent at `due_ns` (CLOCK_REALTIME ns) as if process `pid` sent it then. Returns
+    /// its handle; EAGAIN when `SCHEDULED_MAX` are pending already. One already due is sent now.
+    pub fn schedule(&mut self, mtype: i64, text: *const u8, len: usize, due_ns: u64, pid: i32) -> Result<u64> {
+        // Those already due are no longer pending.
+        self.promote_if_due();
+        if self.st().scheduled >= SCHEDULED_MAX {
+            return Err(Errno::EAGAIN);
+        }
+        let r = match self.write_message(mtype, text, len) {
+            Ok(r) => r?,
+            Err(Corrupt) => {
+                self.repair();
+                return Err(corrupt());
+            }
+        };
+        let handle = self.st().next_handle.max(1);
+        self.st().next_handle = handle + 1;
+        match self.msg(r) {
+            Ok(b) => {
+                b.due_ns = due_ns;
+                b.handle = handle;
+                b.owner = pid as u32;
+                // The commit point of a scheduling: the message belongs to the queue from here.
+                b.state.store(block_state::SCHEDULED, Ordering::Release);
+            }
+            Err(Corrupt) => {
+                self.repair();
+                return Err(corrupt());
+            }
+        }
+        match self.link_scheduled(r) {
+            Ok(()) => self.st().scheduled += 1,
+            // The list was broken: repair relinks every SCHEDULED block, this one included.
+            Err(Corrupt) => self.repair(),
+        }
+        let next_due = self.settle_schedule(realtime_ns());
+        if next_due == due_ns {
+            // Blocked receivers sleep until the next due time, which this message moved closer.
+            self.rouse_receivers();
+        }
+        Ok(handle)
+    }
+
+    /// Cancels the pending scheduled message `handle`: ENOENT unless it is pending and not yet
+    /// due (it was sent, or fell due and waits for room, or was cancelled, or never existed).
+    pub fn cancel(&mut self, handle: u64) -> Result<()> {
+        let now = realtime_ns();
+        self.settle_schedule(now);
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
+        while cur != 0 {
+            steps += 1;
+            let (next, h, due) = match self.msg(cur) {
+                Ok(b) if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED && steps <= limit => (b.next, b.handle, b.due_ns),
+                _ => {
+                    self.repair();
+                    return Err(Errno::ENOENT);
+                }
+            };
+            if h == handle {
+                if due <= now {
+                    return Err(Errno::ENOENT);
+                }
+                if prev == 0 {
+                    self.st().sched_head = next;
+                } else if let Ok(p) = self.msg(prev) {
+                    p.next = next;
+                }
+                // The commit point of a cancellation.
+                self.free(cur);
+                self.st().scheduled = self.st().scheduled.saturating_sub(1);
+                self.publish_schedule(now);
+                return Ok(());
+            }
+            (prev, cur) = (cur, next);
+        }
+        Err(Errno::ENOENT)
+    }
+
+    /// Scheduled messages pending (due ones waiting for room included).
+    pub fn scheduled(&mut self) -> u32 {
+        self.st().scheduled
+    }
+
+    /// Sends the scheduled messages that are due, if the earliest is (one clock read when any
+    /// are pending, nothing otherwise).
+    pub fn promote_if_due(&mut self) {
+        let head = self.st().sched_head;
+        if head == 0 {
+            return;
+        }
+        let now = realtime_ns();
+        match self.msg(head) {
+            Ok(b) if b.due_ns > now => {}
+            _ => {
+                self.settle_schedule(now);
+            }
+        }
+    }
+
+    /// Inserts SCHEDULED block `r` into the due-ordered list (ties by handle).
+    fn link_scheduled(&mut self, r: u32) -> std::result::Result<(), Corrupt> {
+        let key = {
+            let b = self.msg(r)?;
+            (b.due_ns, b.handle)
+        };
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
+        while cur != 0 {
+            steps += 1;
+            let b = self.msg(cur)?;
+            if steps > limit || b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
+                return Err(Corrupt);
+            }
+            if (b.due_ns, b.handle) > key {
+                break;
+            }
+            (prev, cur) = (cur, b.next);
+        }
+        self.msg(r)?.next = cur;
+        if prev == 0 {
+            self.st().sched_head = r;
+        } else {
+            self.msg(prev)?.next = r;
+        }
+        Ok(())
+    }
+
+    /// Sends what is due by `now`, then publishes the next due time; returns it (0: none).
+    fn settle_schedule(&mut self, now: u64) -> u64 {
+        if self.promote_due(now).is_err() {
+            self.repair();
+        }
+        self.publish_schedule(now)
+    }
+
+    /// Sends the scheduled messages due by `now`, in due order, each as msgsnd would send it at
+    /// this moment: if it fits, to the first matching blocked receiver or into the queue; if not,
+    /// it stays and waits for a receive to make room, as a blocked sender does.
+    fn promote_due(&mut self, now: u64) -> std::result::Result<(), Corrupt> {
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
+        while cur != 0 {
+            steps += 1;
+            let (next, due, mtype, len, pid) = {
+                let b = self.msg(cur)?;
+                if steps > limit || b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
+                    return Err(Corrupt);
+                }
+                (b.next, b.due_ns, b.mtype, b.len, b.owner as i32)
+            };
+            if due > now {
+                break;
+            }
+            if !self.fits(len) {
+                (prev, cur) = (cur, next);
+                continue;
+            }
+            let sent_at = now_sec();
+            let mut update = StatUpdate { sent_by: Some((pid, sent_at)), received_by: None };
+            // A hand-over commits by itself; else the type node must exist before the message
+            // is committed to the queue, so that no message is lost for want of room for it.
+            let handed = self.pipelined_send(cur, mtype, len)?;
+            let node = match handed {
+                Some(_) => None,
+                None => {
+                    let node = self.tfind(0, type_key(mtype))?;
+                    if node != 0 {
+                        Some((node, false))
+                    } else {
+                        match self.alloc(0) {
+                            Ok(n) => Some((n, true)),
+                            // No room even for a type node: it stays due, for a later operation.
+                            Err(_) => break,
+                        }
+                    }
+                }
+            };
+            if prev == 0 {
+                self.st().sched_head = next;
+            } else {
+                self.msg(prev)?.next = next;
+            }
+            self.st().scheduled = self.st().scheduled.saturating_sub(1);
+            match (handed, node) {
+                (Some(tid), _) => update.received_by = Some((tid, sent_at)),
+                (None, Some((node, new_type))) => self.enqueue(cur, node, new_type)?,
+                (None, None) => {}
+            }
+            self.publish(update);
+            cur = next;
+        }
+        Ok(())
+    }
+
+    /// Publishes to the registry entry the earliest due time after `after` (those due by then
+    /// were tried already and wait for room) and the number pending. Returns that due time.
+    /// Written after `qnum` (see `publish`), so a reader that loads `next_due_ns` first and then
+    /// `qnum` never misses a message that was promoted.
+    fn publish_schedule(&mut self, after: u64) -> u64 {
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut cur, mut steps, mut next_due) = (self.st().sched_head, 0u32, 0u64);
+        while cur != 0 && steps <= limit {
+            steps += 1;
+            let Ok(b) = self.msg(cur) else { break };
+            if b.due_ns > after {
+                next_due = b.due_ns;
+                break;
+            }
+            cur = b.next;
+        }
+        if self.valid() {
+            let pending = self.st().scheduled;
+            if self.entry.next_due_ns.load(Ordering::Relaxed) != next_due {
+                self.entry.next_due_ns.store(next_due, Ordering::Release);
+            }
+            if self.entry.scheduled.load(Ordering::Relaxed) != pending {
+                self.entry.scheduled.store(pending, Ordering::Release);
+            }
+        }
+        next_due
+    }
+
+    /// Makes every blocked receiver that sleeps look again at the next due time, which a new
+    /// scheduled message moved closer. Its word goes back from SLEEPING to WAITING (so a receiver
+    /// about to sleep does not), and the fences pair with the receiver's (`SysvEmulation::wait`):
+    /// either it reads the new due time or its word is changed here.
+    fn rouse_receivers(&mut self) {
+        fence(Ordering::SeqCst);
+        let (mut cur, mut steps) = (self.st().recv_head, 0u32);
+        while cur != 0 && cur <= WAITER_SLOTS && steps <= WAITER_SLOTS {
+            steps += 1;
+            let w = cur - 1;
+            cur = self.waiter(w).next;
+            let word = self.q.wake_word(w);
+            if word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                crate::emu::shm::futex::wake(word, 1);
+            }
+        }
+    }
+
+    /// Frees every pending scheduled message (IPC_RMID).
+    fn discard_scheduled(&mut self) {
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut cur, mut steps) = (self.st().sched_head, 0u32);
+        while cur != 0 && steps <= limit {
+            steps += 1;
+            let next = match self.msg(cur) {
+                Ok(b) if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED => b.next,
+                _ => break,
+            };
+            self.free(cur);
+            cur = next;
+        }
+        let st = self.st();
+        st.sched_head = 0;
+        st.scheduled = 0;
+    }
+
     // ----- repair -----
 
     /// Rebuilds everything derived from the block and waiter states: waiters whose threads
-    /// died are released, blocks nobody owns are freed, and the FIFO, the type index, the free
-    /// lists, the waiter lists and the counts are recomputed — arrival order restored from the
-    /// sequence numbers and tickets — and published to the registry entry.
+    /// died are released, blocks nobody owns are freed, and the FIFO, the type index, the
+    /// scheduled list, the free lists, the waiter lists and the counts are recomputed — arrival
+    /// order restored from the sequence numbers and tickets, due order from the due times — and
+    /// published to the registry entry.
     pub fn repair(&mut self) {
         // Waiters: keep the live ones, in ticket order.
         let top = self.st().waiter_top.min(WAITER_SLOTS);
@@ -1417,7 +1700,8 @@ impl<'q> Locked<'q> {
             self.settle_sender(w);
         }
 
-        // Blocks: walk the area; keep queued messages and messages handed to live waiters.
+        // Blocks: walk the area; keep queued and scheduled messages and messages handed to live
+        // waiters.
         let area_units = self.q.header().area_units.load(Ordering::Acquire);
         let top_units = self.st().top.min(area_units);
         if self.q.ensure_mapped(area_offset() + top_units as u64 * UNIT).is_err() {
@@ -1427,6 +1711,8 @@ impl<'q> Locked<'q> {
         }
         self.st().top = top_units;
         let mut queued: Vec<(u64, u32)> = Vec::new();
+        let mut scheduled: Vec<(u64, u64, u32)> = Vec::new();
+        let mut handoffs: Vec<(u32, u32)> = Vec::new();
         let mut frees: Vec<u32> = Vec::new();
         let mut unit = 0u64;
         while unit < top_units as u64 {
@@ -1442,12 +1728,18 @@ impl<'q> Locked<'q> {
             }
             let capacity = class_units(class) * UNIT - UNIT;
             let keep = match b.state.load(Ordering::Acquire) {
-                block_state::QUEUED => b.len <= capacity,
+                block_state::QUEUED | block_state::SCHEDULED => b.len <= capacity,
                 state @ (block_state::HANDED | block_state::PENDING) => b.len <= capacity && {
                     let owner = b.owner;
                     let wanted = if state == block_state::HANDED { waiter_state::SERVED } else { waiter_state::SENDING };
                     owner.checked_sub(1).filter(|&w| w < top).is_some_and(|w| {
                         let rec = self.waiter(w);
+                        if state == block_state::HANDED && rec.state == waiter_state::RECEIVING && rec.handed == 0 {
+                            // Committed to a live receiver by a process that died before serving
+                            // it: it is served below (a scheduled message's sender is long gone).
+                            handoffs.push((w, r));
+                            return true;
+                        }
                         rec.state == wanted && rec.handed == r
                     })
                 },
@@ -1457,6 +1749,8 @@ impl<'q> Locked<'q> {
                 frees.push(r);
             } else if b.state.load(Ordering::Relaxed) == block_state::QUEUED {
                 queued.push((b.seq, r));
+            } else if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED {
+                scheduled.push((b.due_ns, b.handle, r));
             }
             unit += class_units(class);
         }
@@ -1484,6 +1778,30 @@ impl<'q> Locked<'q> {
                 b.next = self.st().free_blocks[class];
                 self.st().free_blocks[class] = r;
             }
+        }
+        for &(w, r) in &handoffs {
+            if self.waiter(w).state == waiter_state::RECEIVING && self.unlink_waiter(w).is_ok() {
+                self.serve(w, 0, r);
+            } else {
+                // A second block handed to the same receiver: only one can be its message.
+                self.free(r);
+            }
+        }
+        // The scheduled messages in due order, then handle.
+        scheduled.sort_unstable();
+        let mut head = 0;
+        for &(_, _, r) in scheduled.iter().rev() {
+            if let Ok(b) = self.msg(r) {
+                b.next = head;
+                head = r;
+            }
+        }
+        let max_handle = scheduled.iter().map(|&(_, h, _)| h).max().unwrap_or(0);
+        {
+            let st = self.st();
+            st.sched_head = head;
+            st.scheduled = scheduled.len() as u32;
+            st.next_handle = st.next_handle.max(max_handle.saturating_add(1));
         }
         queued.sort_unstable();
         if let Some(&(last, _)) = queued.last() {
@@ -1560,6 +1878,8 @@ impl<'q> Locked<'q> {
         if self.valid() {
             registry::settle_stats(self.entry);
             self.publish(StatUpdate::default());
+            // Not knowing which of them were found due already, publish the earliest of all.
+            self.publish_schedule(0);
         } else {
             // A remover died between clearing the entry and waking everyone: finish its job.
             self.remove_all();
@@ -1945,5 +2265,211 @@ mod tests {
         f.lock().recheck_all();
         let mut l = f.lock();
         assert_eq!(l.finish(c, std::ptr::null_mut(), 0), Finished::NotServed);
+    }
+
+    // ----- scheduled messages -----
+
+    impl Fixture {
+        /// Schedules (mtype, text) at `due_ns`; returns the handle.
+        fn schedule(&self, mtype: i64, text: &[u8], due_ns: u64) -> Result<u64> {
+            self.lock().schedule(mtype, text.as_ptr(), text.len(), due_ns, 77)
+        }
+    }
+
+    const SECOND: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_scheduled_message_is_invisible_and_uncounted_until_due_then_sent_in_type_order() {
+        let f = Fixture::new(1 << 20);
+        let now = realtime_ns();
+        f.send(3, b"three");
+        let h1 = f.schedule(2, b"two", now + 3600 * SECOND).unwrap();
+        let h2 = f.schedule(1, b"one", now + 7200 * SECOND).unwrap();
+        assert!(h1 != 0 && h2 > h1);
+        {
+            let mut l = f.lock();
+            assert_eq!((l.counts().0, l.counts().1, l.scheduled()), (1, 5, 2));
+            assert_eq!(l.find(search::EQUAL, 2).unwrap(), None);
+        }
+        // The registry entry tells lock-free readers when to look, and ipcs how many are pending.
+        assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), now + 3600 * SECOND);
+        assert_eq!(f.entry().scheduled.load(Ordering::Relaxed), 2);
+        assert_eq!(registry::snapshot(f.entry()).qnum, 1);
+        // Due (as if the clock had moved on): sent as msgsnd would send it then.
+        {
+            let mut l = f.lock();
+            l.settle_schedule(now + 3600 * SECOND);
+            assert_eq!((l.counts().0, l.scheduled()), (2, 1));
+        }
+        assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), now + 7200 * SECOND);
+        let s = registry::snapshot(f.entry());
+        assert_eq!((s.qnum, s.cbytes, s.lspid), (2, 8, 77));
+        // Lowest type first: the scheduled message takes its place among the others by type.
+        assert_eq!(f.receive(-10, 0), Some((2, b"two".to_vec())));
+        assert_eq!(f.receive(-10, 0), Some((3, b"three".to_vec())));
+        assert_eq!(f.receive(0, 0), None);
+        assert_eq!(f.lock().cancel(h2), Ok(()));
+        assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), 0);
+        assert_eq!(f.entry().scheduled.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_message_scheduled_in_the_past_is_sent_at_once_and_cannot_be_cancelled() {
+        let f = Fixture::new(1 << 20);
+        let h = f.schedule(4, b"late", 1).unwrap();
+        assert_eq!(f.lock().cancel(h), Err(Errno::ENOENT));
+        assert_eq!(f.lock().scheduled(), 0);
+        assert_eq!(f.receive(0, 0), Some((4, b"late".to_vec())));
+        assert_eq!(f.lock().cancel(h + 1000), Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn cancel_before_due_frees_the_message_once() {
+        let f = Fixture::new(1 << 20);
+        let far = realtime_ns() + 3600 * SECOND;
+        let a = f.schedule(1, b"a", far).unwrap();
+        let b = f.schedule(1, b"b", far).unwrap();
+        let top = f.lock().st().top;
+        assert_eq!(f.lock().cancel(a), Ok(()));
+        assert_eq!(f.lock().cancel(a), Err(Errno::ENOENT));
+        assert_eq!(f.lock().scheduled(), 1);
+        // The freed block is reused.
+        f.schedule(1, b"c", far).unwrap();
+        assert_eq!(f.lock().st().top, top);
+        assert_eq!(f.lock().cancel(b), Ok(()));
+        f.lock().settle_schedule(far);
+        assert_eq!(f.receive(0, 0), Some((1, b"c".to_vec())));
+    }
+
+    #[test]
+    fn at_most_64_are_pending_per_queue() {
+        let f = Fixture::new(1 << 20);
+        let far = realtime_ns() + 3600 * SECOND;
+        let handles: Vec<u64> = (0..SCHEDULED_MAX).map(|i| f.schedule(1, &[i as u8], far + i as u64).unwrap()).collect();
+        assert_eq!(f.schedule(1, b"x", far), Err(Errno::EAGAIN));
+        assert_eq!(f.lock().cancel(handles[10]), Ok(()));
+        assert!(f.schedule(1, b"x", far).is_ok());
+    }
+
+    #[test]
+    fn a_due_message_that_does_not_fit_waits_for_room_and_enters_when_a_receive_makes_it() {
+        let f = Fixture::new(10);
+        f.send(1, b"0123456789");
+        let h = f.schedule(2, b"xyz", 1).unwrap();
+        {
+            let mut l = f.lock();
+            // Due, but qbytes is full: it waits, uncounted, and is no longer cancellable.
+            assert_eq!((l.counts().0, l.scheduled()), (1, 1));
+            assert_eq!(l.cancel(h), Err(Errno::ENOENT));
+        }
+        // Nothing is left to wake a receiver for: a receive that makes room sends it.
+        assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), 0);
+        assert_eq!(f.entry().scheduled.load(Ordering::Relaxed), 1);
+        assert_eq!(f.receive(0, 0), Some((1, b"0123456789".to_vec())));
+        assert_eq!(f.lock().counts().0, 1);
+        assert_eq!(f.lock().scheduled(), 0);
+        assert_eq!(f.receive(0, 0), Some((2, b"xyz".to_vec())));
+    }
+
+    #[test]
+    fn a_due_message_goes_to_a_matching_blocked_receiver() {
+        let f = Fixture::new(1 << 20);
+        let w = f.lock().register_receiver(5, search::EQUAL, 100, 1, 1).unwrap();
+        let now = realtime_ns();
+        f.schedule(4, b"other", now + 1000 * SECOND).unwrap();
+        f.schedule(5, b"mine", now + 2000 * SECOND).unwrap();
+        f.lock().settle_schedule(now + 1500 * SECOND);
+        assert_eq!(f.lock().waiter(w).state, waiter_state::RECEIVING);
+        f.lock().settle_schedule(now + 2000 * SECOND);
+        let mut buf = [0u8; 8 + 100];
+        let got = f.lock().finish(w, buf.as_mut_ptr(), 100);
+        assert_eq!(got, Finished::Handed(Received { len: 4, copied: true }));
+        assert_eq!(&buf[8..12], b"mine");
+        assert_eq!(f.receive(0, 0), Some((4, b"other".to_vec())));
+    }
+
+    #[test]
+    fn repair_rebuilds_the_scheduled_list_from_block_states() {
+        let f = Fixture::new(1 << 20);
+        let base = realtime_ns() + 3600 * SECOND;
+        let dues = [5u64, 1, 4, 1, 3];
+        let handles: Vec<u64> = dues.iter().enumerate().map(|(i, &d)| f.schedule(10 + i as i64, b"s", base + d * SECOND).unwrap()).collect();
+        f.send(1, b"plain");
+        {
+            let mut l = f.lock();
+            wipe_derived(&mut l);
+            let st = l.st();
+            st.sched_head = 0;
+            st.scheduled = 0;
+            st.next_handle = 0;
+            l.repair();
+            assert_eq!((l.counts().0, l.scheduled()), (1, 5));
+            // New handles stay unique.
+            assert!(l.st().next_handle > *handles.iter().max().unwrap());
+        }
+        assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), base + SECOND);
+        // Due order, then handle order: types 11, 13, 14, 12, 10.
+        f.lock().settle_schedule(base + 10 * SECOND);
+        let order: Vec<i64> = std::iter::from_fn(|| f.receive(0, 0).map(|m| m.0)).collect();
+        assert_eq!(order, vec![1, 11, 13, 14, 12, 10]);
+    }
+
+    #[test]
+    fn a_scheduler_dying_after_its_commit_leaves_the_message_to_the_queue() {
+        let f = Fixture::new(1 << 20);
+        let far = realtime_ns() + 3600 * SECOND;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Commit a scheduled message, then die (thread exit: the robust lock is marked
+                // owner-dead) before linking or counting it.
+                let mut l = f.lock();
+                let r = l.write_message(6, b"orphan".as_ptr(), 6).unwrap().unwrap();
+                let b = l.msg(r).unwrap();
+                b.due_ns = far;
+                b.handle = 900;
+                b.state.store(block_state::SCHEDULED, Ordering::Release);
+                std::mem::forget(l);
+            });
+        });
+        let mut l = f.lock();
+        assert_eq!(l.scheduled(), 1);
+        assert_eq!(l.cancel(900), Ok(()));
+        assert_eq!(l.scheduled(), 0);
+    }
+
+    #[test]
+    fn a_promoter_dying_after_handing_over_still_serves_the_receiver() {
+        let f = Fixture::new(1 << 20);
+        let w = f.lock().register_receiver(0, search::ANY, 100, 1, 1).unwrap();
+        let far = realtime_ns() + 3600 * SECOND;
+        f.schedule(7, b"handed", far).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // The commit of the hand-over, then death before the receiver is served.
+                let mut l = f.lock();
+                let r = l.st().sched_head;
+                l.unlink_waiter(w).unwrap();
+                let b = l.msg(r).unwrap();
+                b.owner = w + 1;
+                b.state.store(block_state::HANDED, Ordering::Release);
+                std::mem::forget(l);
+            });
+        });
+        let mut l = f.lock();
+        assert_eq!(l.scheduled(), 0);
+        assert_eq!(l.waiter(w).state, waiter_state::SERVED);
+        let mut buf = [0u8; 8 + 100];
+        assert_eq!(l.finish(w, buf.as_mut_ptr(), 100), Finished::Handed(Received { len: 6, copied: true }));
+        assert_eq!(&buf[8..14], b"handed");
+    }
+
+    #[test]
+    fn removal_discards_pending_scheduled_messages() {
+        let f = Fixture::new(1 << 20);
+        f.schedule(1, b"gone", realtime_ns() + 3600 * SECOND).unwrap();
+        let mut l = f.lock();
+        l.remove_all();
+        assert_eq!(l.scheduled(), 0);
+        assert_eq!(l.st().sched_head, 0);
     }
 }

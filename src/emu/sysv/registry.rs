@@ -420,6 +420,8 @@ impl<'r> RegistryLocked<'r> {
         e.ctime.store(new.ctime, Ordering::Relaxed);
         e.lspid.store(0, Ordering::Relaxed);
         e.lrpid.store(0, Ordering::Relaxed);
+        e.next_due_ns.store(0, Ordering::Relaxed);
+        e.scheduled.store(0, Ordering::Relaxed);
         settle_stats(e);
         e.id1.store(slot.id as u32 + 1, Ordering::Release);
         self.recount();

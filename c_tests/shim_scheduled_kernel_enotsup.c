@@ -1,0 +1,54 @@
+/* mqt: shim-only skip-config shim-emulate */
+/* Scheduled messages exist only under the emulation: with MQSHIM_BACKEND=kernel,
+ * mqshim_mq_send_at, mqshim_mq_cancel, mqshim_msgsnd_at and mqshim_msg_cancel fail with
+ * ENOTSUP — with valid arguments as with invalid ones — and leave the kernel's queues untouched.
+ * Shim-only: the plain kernel has no such functions, so the test checks its own expectations;
+ * shim-emulate is skipped because there the calls work (shim_scheduled_posix.c and
+ * shim_scheduled_sysv.c pin that). */
+#define _GNU_SOURCE
+#include <mqueue.h>
+#include <sys/msg.h>
+#include "../include/mqshim.h"
+#include "harness.h"
+#include "mqt_shim.h"
+
+int main(void)
+{
+    __typeof__(mqshim_backend) *backend = (__typeof__(backend))dlsym(RTLD_DEFAULT, "mqshim_backend");
+    __typeof__(mqshim_mq_send_at) *mq_send_at = (__typeof__(mq_send_at))dlsym(RTLD_DEFAULT, "mqshim_mq_send_at");
+    __typeof__(mqshim_mq_cancel) *mq_cancel = (__typeof__(mq_cancel))dlsym(RTLD_DEFAULT, "mqshim_mq_cancel");
+    __typeof__(mqshim_msgsnd_at) *msgsnd_at = (__typeof__(msgsnd_at))dlsym(RTLD_DEFAULT, "mqshim_msgsnd_at");
+    __typeof__(mqshim_msg_cancel) *msg_cancel = (__typeof__(msg_cancel))dlsym(RTLD_DEFAULT, "mqshim_msg_cancel");
+    T_REQUIRE(backend && mq_send_at && mq_cancel && msgsnd_at && msg_cancel);
+    t_check("the backend is the kernel", strcmp(backend(), "kernel") == 0);
+
+    const char *name = t_qname("sched-kernel");
+    mqd_t q = t_mq_create("sched-kernel", 4, 16, 0);
+    int id = t_msgget_new("sched-kernel", 0600, NULL);
+    mqshim_handle_t h = 0;
+    struct timespec due = t_deadline_ms(100);
+    struct timespec bad = { -1, 0 };
+    struct t_msg m = { .mtype = 1 };
+    memcpy(m.mtext, "x", 1);
+
+    EXPECT_ERR(mq_send_at(q, "x", 1, 0, &due, &h), ENOTSUP);
+    EXPECT_ERR(mq_send_at(-1, NULL, 1, 99999, &bad, NULL), ENOTSUP);
+    EXPECT_ERR(mq_cancel(q, 1), ENOTSUP);
+    EXPECT_ERR(mq_cancel(-1, 0), ENOTSUP);
+    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, &due, &h), ENOTSUP);
+    EXPECT_ERR(msgsnd_at(-1, NULL, 1, -1, &bad, NULL), ENOTSUP);
+    EXPECT_ERR(msg_cancel(id, 1), ENOTSUP);
+    EXPECT_ERR(msg_cancel(-1, 0), ENOTSUP);
+    t_check("no handle was written", h == 0);
+
+    struct mq_attr a;
+    EXPECT_EQ(mq_getattr(q, &a), 0);
+    t_say("mq_curmsgs %ld", a.mq_curmsgs);
+    struct msqid_ds ds;
+    EXPECT_EQ(msgctl(id, IPC_STAT, &ds), 0);
+    t_say("qnum %lu", (unsigned long)ds.msg_qnum);
+    EXPECT_EQ(mq_close(q), 0);
+    EXPECT_EQ(mq_unlink(name), 0);
+    EXPECT_EQ(msgctl(id, IPC_RMID, NULL), 0);
+    return t_finish();
+}
