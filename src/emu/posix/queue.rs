@@ -515,11 +515,8 @@ impl<'q> Locked<'q> {
         self.refresh_next_due();
         self.promote_due(now_ns(), program_fd);
         // Blocked receivers sleep until the earliest due time: let them look again.
-        for w in 0..WAITER_SLOTS {
-            if self.waiter(w).state == waiter_state::RECEIVING && self.waiter(w).word.load(Ordering::Acquire) == wake_word::SLEEPING {
-                super::super::shm::futex::wake(self.q.wake_word(w), 1);
-            }
-        }
+        self.q.header().schedule_events.fetch_add(1, Ordering::AcqRel);
+        super::super::shm::futex::wake(&self.q.header().schedule_events, i32::MAX);
         Ok(handle)
     }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
 pub const SCHEDULED_SLOTS: u32 = 64;
 /// Blocked callers a queue can hold at once (each owns at most one message slot).
@@ -179,7 +179,10 @@ pub struct PosixHeader {
     pub name: [u8; NAME_CAPACITY],
     /// A notification the sender could not deliver itself, for the owner's helper thread.
     pub relay: NotifyRelay,
-    pub _reserved: [u8; 32],
+    /// Bumped when a message is scheduled: blocked receivers also sleep on it, so one that was
+    /// about to sleep until a later due time cannot miss an earlier one.
+    pub schedule_events: AtomicU32,
+    pub _reserved: [u8; 28],
     pub lock: QueueLock,
     pub state: QueueState,
 }
