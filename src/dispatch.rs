@@ -71,7 +71,7 @@ unsafe fn invoke(b: &dyn Backend, call: &Call) -> Result<i64> {
 /// forgets it (and runs what the kernel runs when a queue descriptor closes). None when the
 /// descriptor is not emulated, so the real function proceeds alone.
 pub fn close_if_emulated(fd: libc::c_int) -> Option<Result<libc::c_int>> {
-    if !crate::emu::posix::fdtable::any() {
+    if !crate::emu::posix::fdtable::maybe_emulated(fd) {
         return None;
     }
     init::emulation()?.close_emulated(fd)

@@ -48,6 +48,7 @@ macro_rules! real_functions {
                         // in ffi::abi_checks).
                         let f: unsafe extern "C" fn($($ty),*) -> $ret =
                             unsafe { std::mem::transmute::<usize, _>(addr) };
+                        // SAFETY: the caller's arguments, per this function's contract.
                         unsafe { f($($arg),*) }
                     }
                     None => {

@@ -81,6 +81,7 @@ fn namespace_dir(cli: &Cli) -> Vec<u8> {
 
 fn user_name(uid: u32) -> String {
     let mut buf = vec![0 as libc::c_char; 1024];
+    // SAFETY: passwd is plain C data; all-zero is a valid (empty) value for getpwuid_r to fill.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: getpwuid_r writes into pwd and buf, both valid for their lengths.

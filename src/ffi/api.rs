@@ -46,6 +46,7 @@ pub unsafe extern "C" fn mqshim_mq_send_at(
     due: *const timespec,
     handle: *mut mqshim_handle_t,
 ) -> c_int {
+    // SAFETY: the caller's arguments, as the documented C API requires them.
     ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.mq_send_at(mqdes, msg_ptr, msg_len, msg_prio, due, handle) }))
 }
 
@@ -58,6 +59,7 @@ pub unsafe extern "C" fn mqshim_mq_send_at(
 /// None beyond passing a descriptor.
 #[no_mangle]
 pub unsafe extern "C" fn mqshim_mq_cancel(mqdes: mqd_t, handle: mqshim_handle_t) -> c_int {
+    // SAFETY: the caller's arguments, as the documented C API requires them.
     ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.mq_cancel(mqdes, handle) }))
 }
 
@@ -87,6 +89,7 @@ pub unsafe extern "C" fn mqshim_msgsnd_at(
     due: *const timespec,
     handle: *mut mqshim_handle_t,
 ) -> c_int {
+    // SAFETY: the caller's arguments, as the documented C API requires them.
     ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.msgsnd_at(msqid, msgp, msgsz, msgflg, due, handle) }))
 }
 
@@ -99,5 +102,6 @@ pub unsafe extern "C" fn mqshim_msgsnd_at(
 /// None beyond passing an id.
 #[no_mangle]
 pub unsafe extern "C" fn mqshim_msg_cancel(msqid: c_int, handle: mqshim_handle_t) -> c_int {
+    // SAFETY: the caller's arguments, as the documented C API requires them.
     ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.msg_cancel(msqid, handle) }))
 }

@@ -475,7 +475,7 @@ impl<'q> Locked<'q> {
     /// What follows a message entering the queue: pollers are woken, and an empty→non-empty
     /// change fires the notification registration, once (the kernel's `__do_notify`).
     fn after_insert(&mut self, program_fd: i32) {
-        super::ready::after_change(self, program_fd, true);
+        super::ready::after_change(self, program_fd);
         if self.st().curmsgs.load(Ordering::Relaxed) == 1 && self.st().notify.owner_pid != 0 {
             let reg = self.st().notify;
             self.st().notify = Default::default();
@@ -513,7 +513,7 @@ impl<'q> Locked<'q> {
         self.link_scheduled(i);
         self.st().scheduled += 1;
         self.refresh_next_due();
-        self.promote_due(now_ns(), program_fd);
+        self.promote_due(crate::emu::shm::spin::realtime_ns(), program_fd);
         // Blocked receivers sleep until the earliest due time: let them look again.
         self.q.header().schedule_events.fetch_add(1, Ordering::AcqRel);
         super::super::shm::futex::wake(&self.q.header().schedule_events, i32::MAX);
@@ -524,7 +524,7 @@ impl<'q> Locked<'q> {
     /// due and in the queue, already cancelled, or never scheduled here) or it is due already
     /// (waiting for room in a full queue, like a blocked sender, it is as good as sent).
     pub fn cancel(&mut self, handle: u64) -> Result<()> {
-        let now = now_ns();
+        let now = crate::emu::shm::spin::realtime_ns();
         let mut prev: Option<u32> = None;
         let mut cur = self.st().scheduled_head;
         let mut steps = 0;
@@ -624,7 +624,7 @@ impl<'q> Locked<'q> {
     pub fn promote_if_due(&mut self, program_fd: i32) {
         let due = self.st().next_due_ns.load(Ordering::Acquire);
         if due != 0 {
-            let now = now_ns();
+            let now = crate::emu::shm::spin::realtime_ns();
             if now >= due {
                 self.promote_due(now, program_fd);
             }
@@ -652,7 +652,7 @@ impl<'q> Locked<'q> {
                 return Some(got);
             }
         }
-        super::ready::after_change(self, program_fd, false);
+        super::ready::after_change(self, program_fd);
         Some(got)
     }
 
@@ -996,13 +996,6 @@ impl<'q> Locked<'q> {
     }
 }
 
-/// CLOCK_REALTIME now, in ns since the epoch.
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// The kernel's `task->prio` of a waiter: lower is served first. Read from the waiting thread
 /// itself when it was not recorded at registration.

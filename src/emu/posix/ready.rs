@@ -108,8 +108,8 @@ pub fn arm(q: &Queue, program_fd: c_int) {
     q.armed_here.store(true, Ordering::Release);
 }
 
-/// Keeps the tokens in step after an insert (`inserted`) or a removal, under the lock.
-pub fn after_change(locked: &mut Locked<'_>, program_fd: c_int, inserted: bool) {
+/// Keeps the tokens in step after an insert or a removal, under the lock.
+pub fn after_change(locked: &mut Locked<'_>, program_fd: c_int) {
     if *locked.readiness().0 == 0 {
         return;
     }
@@ -124,7 +124,6 @@ pub fn after_change(locked: &mut Locked<'_>, program_fd: c_int, inserted: bool) 
         have -= 1;
     }
     *locked.readiness().1 = have;
-    let _ = inserted;
     // The wake-up of every change (see the module comment).
     // SAFETY: F_SETPIPE_SZ to the size it already has, on our own FIFO descriptor.
     unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as c_int) };

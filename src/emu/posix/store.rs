@@ -188,6 +188,7 @@ fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<Fd> {
 /// Takes an OFD lock on `fd` (`F_RDLCK` held by every description; `F_WRLCK` to test that
 /// nobody else holds one). False when it conflicts.
 fn ofd_lock(fd: c_int, kind: c_int) -> bool {
+    // SAFETY: flock is plain C data; all-zero is valid before the fields are set.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = kind as libc::c_short;
     fl.l_whence = libc::SEEK_SET as libc::c_short;

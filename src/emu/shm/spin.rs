@@ -63,6 +63,14 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Now, in nanoseconds of CLOCK_REALTIME (the clock of deadlines and scheduled messages).
+pub fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Whether the absolute CLOCK_REALTIME `deadline` (if any) has passed.
 pub fn deadline_passed(deadline: Option<&libc::timespec>) -> bool {
     let Some(d) = deadline else { return false };

@@ -153,13 +153,7 @@ pub fn now_sec() -> i64 {
     ts.tv_sec
 }
 
-/// Now, in nanoseconds of CLOCK_REALTIME (the clock of scheduled messages' due times).
-pub fn realtime_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use crate::emu::shm::spin::realtime_ns;
 
 /// An absolute CLOCK_REALTIME time `secs` from now.
 pub fn realtime_in(secs: i64) -> libc::timespec {
