@@ -167,8 +167,13 @@ impl PosixEmulation {
         }
         wait::note_cpu(&q.header().last_recv_cpu);
         let mut spun = false;
+        // Checked before the lock so the critical section need not (a buffer not wholly
+        // writable is checked again, for the message's own length, as the kernel does).
+        let msgsize = q.header().msgsize as usize;
+        let writable = if crate::usermem::probe_write(buf.cast(), msgsize) { msgsize } else { 0 };
         let got = loop {
             let mut locked = q.lock()?;
+            locked.assume_writable(writable);
             if let Some(got) = locked.receive(buf.cast(), fd) {
                 break got;
             }

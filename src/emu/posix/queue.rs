@@ -205,7 +205,7 @@ impl Queue {
     pub fn lock(&self) -> Result<Locked<'_>> {
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
-        let mut locked = Locked { q: self, wakes: [None; 2], wake_notify: false, relayed_signal: None };
+        let mut locked = Locked { q: self, wakes: [None; 2], wake_notify: false, relayed_signal: None, buf_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
             // SAFETY: held, acquired with EOWNERDEAD, now repaired.
@@ -263,6 +263,9 @@ pub struct Locked<'q> {
     /// A signal notification this sender handed to the owner's helper (its registration
     /// number): the send returns only once it is delivered, as the kernel's does.
     pub relayed_signal: Option<u32>,
+    /// Bytes at the receive buffer already found writable before the lock was taken, so the
+    /// check need not run inside the critical section.
+    buf_writable: usize,
 }
 
 impl Drop for Locked<'_> {
@@ -279,6 +282,11 @@ impl Drop for Locked<'_> {
 }
 
 impl<'q> Locked<'q> {
+    /// Records that `n` bytes of the receive buffer are known to be writable.
+    pub fn assume_writable(&mut self, n: usize) {
+        self.buf_writable = n;
+    }
+
     /// The queue this guard locks.
     pub fn queue(&self) -> &'q Queue {
         self.q
@@ -402,8 +410,10 @@ impl<'q> Locked<'q> {
         // A list found broken is rebuilt by `repair`, which then counts this message too.
         if self.link(i, prio) {
             let st = self.st();
-            st.curmsgs.fetch_add(1, Ordering::AcqRel);
-            st.curbytes.fetch_add(len as u64, Ordering::AcqRel);
+            // Written only under the lock: a plain store, not a locked read-modify-write, keeps
+            // the critical section short (readers without the lock only load).
+            st.curmsgs.store(st.curmsgs.load(Ordering::Relaxed) + 1, Ordering::Release);
+            st.curbytes.store(st.curbytes.load(Ordering::Relaxed) + len as u64, Ordering::Release);
         }
     }
 
@@ -638,8 +648,9 @@ impl<'q> Locked<'q> {
         let i = self.dequeue_head()?;
         let got = self.take_slot(i, buf);
         let st = self.st();
-        st.curmsgs.fetch_sub(1, Ordering::AcqRel);
-        st.curbytes.fetch_sub(got.len as u64, Ordering::AcqRel);
+        // Under the lock: plain stores (see `enqueue`).
+        st.curmsgs.store(st.curmsgs.load(Ordering::Relaxed).saturating_sub(1), Ordering::Release);
+        st.curbytes.store(st.curbytes.load(Ordering::Relaxed).saturating_sub(got.len as u64), Ordering::Release);
         if self.st().send_waiting > 0 {
             if let Some(w) = self.first_live_waiter(waiter_state::SENDING) {
                 let pending = self.waiter(w).slot;
@@ -664,7 +675,7 @@ impl<'q> Locked<'q> {
             let s = self.slot(i);
             (s.len.min(msgsize) as usize, s.prio)
         };
-        let copied = crate::usermem::probe_write(buf, len);
+        let copied = len <= self.buf_writable || crate::usermem::probe_write(buf, len);
         if copied {
             // SAFETY: the slot holds `len` <= msgsize bytes; `len` bytes at `buf` are writable.
             unsafe { std::ptr::copy_nonoverlapping(self.q.slot_data(i), buf, len) };

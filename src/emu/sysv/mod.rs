@@ -398,6 +398,11 @@ impl SysvEmulation {
         }
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
         let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
+        let fits_now = || {
+            let (qbytes, qnum, cbytes) = (entry.qbytes.load(Ordering::Relaxed), entry.qnum.load(Ordering::Relaxed), entry.cbytes.load(Ordering::Relaxed));
+            (msgsz as u64).wrapping_add(cbytes) <= qbytes && qnum.wrapping_add(1) <= qbytes
+        };
+        let mut spun = flags & libc::IPC_NOWAIT != 0;
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
@@ -410,6 +415,12 @@ impl SysvEmulation {
                 }
             }
             let q = self.attach(id, entry)?;
+            if !spun && !fits_now() {
+                // Visibly full: room usually comes within microseconds when the receiver runs
+                // on another CPU; wait for it before taking the lock and registering.
+                spun = true;
+                spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), fits_now);
+            }
             let mut locked = q.lock(entry)?;
             if !locked.valid() {
                 return Err(Errno::EIDRM);
@@ -467,6 +478,11 @@ impl SysvEmulation {
         let dst = msgp as *mut u8;
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
         let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
+        // Checked before the lock so the critical section need not (a buffer not wholly
+        // writable is checked again, for the message's own length, as the kernel does).
+        let probe_len = 8 + copy_limit;
+        let writable = if !copy && probe_write(msgp as *mut u8, probe_len) { probe_len } else { 0 };
+        let mut spun = flags & libc::IPC_NOWAIT != 0;
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
                 return Err(Errno::EACCES);
@@ -477,7 +493,14 @@ impl SysvEmulation {
                 return Err(if still_live() { Errno::ENOMSG } else { Errno::EIDRM });
             }
             let q = self.attach(id, entry)?;
+            if !spun && entry.qnum.load(Ordering::Acquire) == 0 && !scheduled_due(entry) {
+                // Visibly empty: wait for a message before taking the lock and registering
+                // (see msgsnd).
+                spun = true;
+                spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || entry.qnum.load(Ordering::Relaxed) != 0);
+            }
             let mut locked = q.lock(entry)?;
+            locked.assume_writable(writable);
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }

@@ -345,7 +345,7 @@ impl Queue {
         self.wait_until_lock_looks_free();
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
-        let mut locked = Locked { q: self, entry, wakes: [0; 4], nwakes: 0 };
+        let mut locked = Locked { q: self, entry, wakes: [0; 4], nwakes: 0, dst_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
             // SAFETY: held, acquired with EOWNERDEAD, now repaired.
@@ -424,6 +424,9 @@ pub struct Locked<'q> {
     /// Waiters to FUTEX_WAKE once the lock is released.
     wakes: [u32; 4],
     nwakes: usize,
+    /// Bytes at the receive buffer already found writable before the lock was taken, so the
+    /// check need not run inside the critical section.
+    dst_writable: usize,
 }
 
 impl Drop for Locked<'_> {
@@ -579,6 +582,11 @@ impl<'q> Locked<'q> {
                 e.rtime.store(now, Ordering::Relaxed);
             }
         });
+    }
+
+    /// Records that `n` bytes at the receive buffer are known to be writable.
+    pub fn assume_writable(&mut self, n: usize) {
+        self.dst_writable = n;
     }
 
     /// The kernel's `msg_fits_inqueue`: room for `msgsz` more bytes *and* one more message.
@@ -887,7 +895,7 @@ impl<'q> Locked<'q> {
         if n as u64 > capacity {
             return Err(corrupt());
         }
-        let copied = crate::usermem::probe_write(dst, 8 + n);
+        let copied = 8 + n <= self.dst_writable || crate::usermem::probe_write(dst, 8 + n);
         if copied {
             // SAFETY: 8 + n bytes at dst were found writable; the block's text holds n bytes.
             unsafe {
