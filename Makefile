@@ -5,7 +5,7 @@ CARGO   ?= cargo
 LIB     := target/release/libmqshim.so
 BIN     := target/release/mqshim
 
-.PHONY: all build test rust-test c-test header-check demo bench stress install uninstall clean
+.PHONY: all build test rust-test c-test header-check demo bench bench-ceiling stress install uninstall clean
 
 all: build
 
@@ -36,6 +36,10 @@ demo: build
 
 bench: build
 	./bench/run.sh
+
+# What a minimal robust-locked shared-memory ring reaches here, beside the kernel and mqshim.
+bench-ceiling: build
+	./bench/ceiling.sh
 
 stress: build
 	./c_tests/run.sh --stress
