@@ -151,6 +151,22 @@ pub fn probe_write(ptr: *mut u8, len: usize) -> bool {
     })
 }
 
+/// Longest buffer [`writable_prefix`] checks: what the page cache holds, so checking a buffer
+/// ahead never costs a system call per message.
+const AHEAD_MAX: usize = 4 * 4096;
+
+/// How many bytes at `ptr` are known writable when up to `len` may be written: `len` when the
+/// whole range is (checked only for ranges of at most [`AHEAD_MAX`] bytes), else 0. Lets a
+/// receive check its buffer before taking a queue's lock; 0 means "check the exact length
+/// later", which gives the same answer, only inside the critical section.
+pub fn writable_prefix(ptr: *mut u8, len: usize) -> usize {
+    if len <= AHEAD_MAX && probe_write(ptr, len) {
+        len
+    } else {
+        0
+    }
+}
+
 /// Reads a `T` from the caller's `src`, or None when it is not readable (EFAULT).
 pub fn checked_read<T: Copy>(src: *const T) -> Option<T> {
     if !probe_read(src.cast(), std::mem::size_of::<T>()) {

@@ -169,8 +169,7 @@ impl PosixEmulation {
         let mut spun = false;
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).
-        let msgsize = q.header().msgsize as usize;
-        let writable = if crate::usermem::probe_write(buf.cast(), msgsize) { msgsize } else { 0 };
+        let writable = crate::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
         let got = loop {
             let mut locked = q.lock()?;
             locked.assume_writable(writable);

@@ -61,7 +61,7 @@ use libc::{key_t, msqid_ds};
 
 use caller::{ident, now_sec, realtime_ns, Freshness, Ident};
 use layout::{Entry, IPCMNI, MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
-use queue::{convert_mode, Finished, Queue, MSG_COPY};
+use queue::{convert_mode, msg_fits_inqueue, Finished, Queue, MSG_COPY};
 use registry::{perms, snapshot, stats, NewEntry, Registry, Snapshot};
 
 use crate::emu::creds::cap;
@@ -398,10 +398,8 @@ impl SysvEmulation {
         }
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
         let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
-        let fits_now = || {
-            let (qbytes, qnum, cbytes) = (entry.qbytes.load(Ordering::Relaxed), entry.qnum.load(Ordering::Relaxed), entry.cbytes.load(Ordering::Relaxed));
-            (msgsz as u64).wrapping_add(cbytes) <= qbytes && qnum.wrapping_add(1) <= qbytes
-        };
+        // Room as the statistics show it, without the lock (a hint for the spin below).
+        let fits_now = || msg_fits_inqueue(msgsz as u64, entry.qnum.load(Ordering::Relaxed), entry.cbytes.load(Ordering::Relaxed), entry.qbytes.load(Ordering::Relaxed));
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
@@ -410,7 +408,7 @@ impl SysvEmulation {
             // A full queue and IPC_NOWAIT: answer from the statistics, without the lock.
             if flags & libc::IPC_NOWAIT != 0 {
                 let s = stats(entry);
-                if (msgsz as u64).wrapping_add(s.cbytes) > s.qbytes || s.qnum.wrapping_add(1) > s.qbytes {
+                if !msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes) {
                     return Err(if still_live() { Errno::EAGAIN } else { Errno::EIDRM });
                 }
             }
@@ -480,8 +478,7 @@ impl SysvEmulation {
         let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).
-        let probe_len = 8 + copy_limit;
-        let writable = if !copy && probe_write(msgp as *mut u8, probe_len) { probe_len } else { 0 };
+        let writable = if copy { 0 } else { crate::usermem::writable_prefix(dst, 8 + copy_limit) };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {

@@ -83,6 +83,12 @@ pub mod search {
     pub const NUMBER: u32 = 5;
 }
 
+/// The kernel's `msg_fits_inqueue`: a queue holding `qnum` messages of `cbytes` bytes, limited
+/// to `qbytes`, has room for `msgsz` more bytes *and* one more message.
+pub fn msg_fits_inqueue(msgsz: u64, qnum: u64, cbytes: u64, qbytes: u64) -> bool {
+    msgsz.wrapping_add(cbytes) <= qbytes && qnum.wrapping_add(1) <= qbytes
+}
+
 /// The kernel's `convert_mode`: the search mode and the type it compares with.
 pub fn convert_mode(msgtyp: i64, flags: i32) -> (u32, i64) {
     if flags & MSG_COPY != 0 {
@@ -589,11 +595,11 @@ impl<'q> Locked<'q> {
         self.dst_writable = n;
     }
 
-    /// The kernel's `msg_fits_inqueue`: room for `msgsz` more bytes *and* one more message.
+    /// Whether the queue has room for a message of `msgsz` bytes ([`msg_fits_inqueue`]).
     pub fn fits(&mut self, msgsz: u64) -> bool {
         let qbytes = self.entry.qbytes.load(Ordering::Relaxed);
         let (qnum, cbytes) = (self.st().qnum, self.st().cbytes);
-        msgsz.wrapping_add(cbytes) <= qbytes && qnum.wrapping_add(1) <= qbytes
+        msg_fits_inqueue(msgsz, qnum, cbytes, qbytes)
     }
 
     // ----- the type index -----
