@@ -25,7 +25,7 @@ use super::shm::layout::waiter_state;
 use crate::errno::{Errno, Result};
 use crate::usermem::{checked_read, checked_write, probe_read};
 use fdtable::Description;
-use queue::{Message, Sent};
+use queue::{Express, Message, Sent};
 
 /// The POSIX half of the emulation, bound to one namespace.
 pub struct PosixEmulation {
@@ -116,6 +116,22 @@ impl PosixEmulation {
         let m = Message { ptr: msg.cast(), len, prio };
         let mut spun = false;
         loop {
+            match q.express_send(&m)? {
+                Express::Done(_) => return Ok(0),
+                Express::Refused => {
+                    if d.nonblock(fd) {
+                        return Err(Errno::EAGAIN);
+                    }
+                    if !spun && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
+                        spun = true;
+                        let maxmsg = q.header().maxmsg;
+                        let peer = q.header().last_recv_cpu.load(std::sync::atomic::Ordering::Relaxed);
+                        crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() < maxmsg);
+                        continue;
+                    }
+                }
+                Express::Unavailable => {}
+            }
             let mut locked = q.lock()?;
             match locked.send(&m, fd)? {
                 Sent::Done => {
@@ -171,6 +187,22 @@ impl PosixEmulation {
         // writable is checked again, for the message's own length, as the kernel does).
         let writable = crate::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
         let got = loop {
+            match q.express_receive(buf.cast(), writable)? {
+                Express::Done(Some(got)) => break got,
+                Express::Done(None) => return Err(Errno::EIO),
+                Express::Refused => {
+                    if d.nonblock(fd) {
+                        return Err(Errno::EAGAIN);
+                    }
+                    if !spun && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
+                        spun = true;
+                        let peer = q.header().last_send_cpu.load(std::sync::atomic::Ordering::Relaxed);
+                        crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() > 0);
+                        continue;
+                    }
+                }
+                Express::Unavailable => {}
+            }
             let mut locked = q.lock()?;
             locked.assume_writable(writable);
             if let Some(got) = locked.receive(buf.cast(), fd) {

@@ -23,6 +23,9 @@ use super::super::shm::layout::{
 use super::super::shm::lock::{self, Acquired, Liveness};
 use crate::errno::{Errno, Result};
 
+mod express;
+pub use express::Express;
+
 /// A waiter record that has been served and not yet collected by its thread.
 const SERVED: u32 = 3;
 
@@ -114,20 +117,24 @@ impl Queue {
             (*h).last_send_cpu.store(u32::MAX, Ordering::Relaxed);
             (*h).last_recv_cpu.store(u32::MAX, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
+            lock::init(&raw mut (*h).ring.send.mutex)?;
+            lock::init(&raw mut (*h).ring.recv.mutex)?;
+            // Empty, so the express ring serves it; its queue slots are the ring's.
+            (*h).ring.mode.store(super::super::shm::layout::ring_mode::EXPRESS, Ordering::Relaxed);
         }
         let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) };
         for w in 0..WAITER_SLOTS {
             // SAFETY: index in range; not yet shared.
             unsafe { lock::init(&raw mut (*q.waiter(w)).life)? };
         }
-        // Every slot on the free list, in order.
+        // Every extra slot on its free list, in order (the queue slots are the ring's).
         // SAFETY: not yet shared; indices in range.
         unsafe {
             let st = q.state();
-            for i in 0..geo.slot_count {
+            for i in geo.maxmsg..geo.slot_count {
                 (*q.slot(i)).next = if i + 1 < geo.slot_count { i + 2 } else { 0 };
             }
-            (*st).free_slot = 1;
+            (*st).free_extra = geo.maxmsg + 1;
         }
         q.header().version.store(LAYOUT_VERSION, Ordering::Release);
         Ok(q)
@@ -185,14 +192,12 @@ impl Queue {
 
     /// Messages in the queue now (no lock: an instant's view, as `mq_getattr` gives).
     pub fn curmsgs(&self) -> u32 {
-        // SAFETY: state is in the mapping; curmsgs is atomic.
-        unsafe { (*self.state()).curmsgs.load(Ordering::Acquire) }
+        self.count_now()
     }
 
     /// Bytes of user data queued (the kernel's QSIZE).
     pub fn curbytes(&self) -> u64 {
-        // SAFETY: as for curmsgs.
-        unsafe { (*self.state()).curbytes.load(Ordering::Acquire) }
+        self.bytes_now()
     }
 
     /// The futex word of waiter `w`.
@@ -201,7 +206,8 @@ impl Queue {
         unsafe { &(*self.waiter(w)).word }
     }
 
-    /// Takes the queue lock, repairing the queue first if its last owner died holding it.
+    /// Takes the queue lock, repairing the queue first if its last owner died holding it, and
+    /// moves the express ring's messages into the general structure (see `express`).
     pub fn lock(&self) -> Result<Locked<'_>> {
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
@@ -210,6 +216,9 @@ impl Queue {
             locked.repair();
             // SAFETY: held, acquired with EOWNERDEAD, now repaired.
             unsafe { lock::mark_consistent(self.lock_ptr()) };
+        }
+        if self.is_express() {
+            locked.fold()?;
         }
         Ok(locked)
     }
@@ -226,6 +235,14 @@ pub struct Init<'a> {
     pub charge_bytes: u64,
     pub created_sec: i64,
     pub name: &'a [u8],
+}
+
+/// Where a slot comes from (see the layout): queue slots hold what `mq_send` queues and are
+/// the express ring's; extra slots hold what waiters and scheduled messages own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Queue,
+    Extra,
 }
 
 /// A message waiting to be copied: a pointer into the caller's memory and its length.
@@ -270,6 +287,7 @@ pub struct Locked<'q> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        self.unfold_if_idle();
         // SAFETY: this guard holds the lock.
         unsafe { lock::unlock(self.q.lock_ptr()) };
         for w in self.wakes.iter().flatten() {
@@ -325,13 +343,33 @@ impl<'q> Locked<'q> {
 
     // ----- slots -----
 
-    fn alloc_slot(&mut self) -> Result<u32> {
+    /// A free slot from `pool`.
+    fn alloc_slot(&mut self, pool: Pool) -> Result<u32> {
         for attempt in 0..2 {
-            let head = self.st().free_slot;
+            let head = match pool {
+                Pool::Queue => self.st().free_slot,
+                Pool::Extra => self.st().free_extra,
+            };
             if let Some(i) = self.index(head, self.q.geo.slot_count) {
                 let next = self.slot(i).next;
-                self.st().free_slot = next;
+                match pool {
+                    Pool::Queue => self.st().free_slot = next,
+                    Pool::Extra => self.st().free_extra = next,
+                }
                 return Ok(i);
+            }
+            if pool == Pool::Queue && self.st().lazy_left > 0 {
+                let maxmsg = self.q.geo.maxmsg;
+                let st = self.st();
+                let i = st.lazy_next % maxmsg;
+                st.lazy_next = (i + 1) % maxmsg;
+                st.lazy_left -= 1;
+                return Ok(i);
+            }
+            if attempt == 1 && pool == Pool::Queue {
+                // Only a damaged queue gets here (a queue slot is free whenever the queue has
+                // room): an extra slot serves as well.
+                return self.alloc_slot(Pool::Extra);
             }
             if attempt == 0 {
                 // The free list should never run dry (one slot per queued message and per waiter);
@@ -344,11 +382,16 @@ impl<'q> Locked<'q> {
 
     fn free_slot(&mut self, i: u32) {
         self.slot(i).state.store(slot_state::FREE, Ordering::Release);
-        let head = self.st().free_slot;
+        let queue_slot = i < self.q.geo.maxmsg;
+        let head = if queue_slot { self.st().free_slot } else { self.st().free_extra };
         let s = self.slot(i);
         s.next = head;
         s.owner = 0;
-        self.st().free_slot = i + 1;
+        if queue_slot {
+            self.st().free_slot = i + 1;
+        } else {
+            self.st().free_extra = i + 1;
+        }
     }
 
     /// Copies a caller's message into slot `i`.
@@ -466,7 +509,7 @@ impl<'q> Locked<'q> {
         self.promote_if_due(program_fd);
         if self.st().recv_waiting > 0 {
             if let Some(w) = self.first_live_waiter(waiter_state::RECEIVING) {
-                let i = self.alloc_slot()?;
+                let i = self.alloc_slot(Pool::Extra)?;
                 self.fill_slot(i, m, slot_state::HANDED, w + 1);
                 self.serve(w, Some(i));
                 return Ok(Sent::Done);
@@ -475,7 +518,7 @@ impl<'q> Locked<'q> {
         if self.st().curmsgs.load(Ordering::Relaxed) >= self.q.geo.maxmsg {
             return Ok(Sent::Full);
         }
-        let i = self.alloc_slot()?;
+        let i = self.alloc_slot(Pool::Queue)?;
         self.fill_slot(i, m, slot_state::FREE, 0);
         self.enqueue(i);
         self.after_insert(program_fd);
@@ -510,7 +553,7 @@ impl<'q> Locked<'q> {
         if self.st().scheduled >= super::super::shm::layout::SCHEDULED_SLOTS {
             return Err(Errno::EAGAIN);
         }
-        let i = self.alloc_slot()?;
+        let i = self.alloc_slot(Pool::Extra)?;
         self.fill_slot(i, m, slot_state::FREE, 0);
         let handle = self.st().next_handle.max(1);
         self.st().next_handle = handle + 1;
@@ -702,7 +745,7 @@ impl<'q> Locked<'q> {
         }
         let slot = match pending {
             Some(m) => {
-                let i = self.alloc_slot()?;
+                let i = self.alloc_slot(Pool::Extra)?;
                 self.fill_slot(i, m, slot_state::PENDING, w + 1);
                 i + 1
             }
@@ -933,13 +976,26 @@ impl<'q> Locked<'q> {
         let mut queued: Vec<(u64, u32)> = Vec::new();
         let mut scheduled: Vec<(u64, u64, u32)> = Vec::new();
         let mut free_head = 0u32;
+        let mut free_extra = 0u32;
         let mut bytes = 0u64;
+        let maxmsg = self.q.geo.maxmsg;
+        // In express mode the queue slots are the ring's (its positions are the truth); their
+        // states must read FREE, should the ring be folded later. Otherwise the lazy range is free.
+        let express = self.q.is_express();
+        let (lazy_next, lazy_left) = (self.st().lazy_next % maxmsg, self.st().lazy_left.min(maxmsg));
+        let lazy = |i: u32| i < maxmsg && (i + maxmsg - lazy_next) % maxmsg < lazy_left;
         for i in (0..slot_count).rev() {
+            if express && i < maxmsg {
+                // SAFETY: in the mapping; only the atomic state is touched (an express sender
+                // may be writing the slot's other fields).
+                unsafe { (*self.q.slot(i)).state.store(slot_state::FREE, Ordering::Release) };
+                continue;
+            }
             let (state, owner, seq, len, prio) = {
                 let s = self.slot(i);
                 (s.state.load(Ordering::Acquire), s.owner, s.seq, s.len, s.prio)
             };
-            let keep = match state {
+            let keep = !lazy(i) && match state {
                 slot_state::QUEUED | slot_state::SCHEDULED => (prio as usize) < PRIO_LEVELS && (len as u64) <= self.q.geo.msgsize,
                 slot_state::HANDED | slot_state::PENDING => self
                     .index(owner, WAITER_SLOTS)
@@ -953,17 +1009,20 @@ impl<'q> Locked<'q> {
                 let due = self.slot(i).due_ns;
                 scheduled.push((due, seq, i));
             } else if !keep {
+                let list = if i < maxmsg { &mut free_head } else { &mut free_extra };
                 let s = self.slot(i);
                 s.state.store(slot_state::FREE, Ordering::Release);
                 s.owner = 0;
-                s.next = free_head;
-                free_head = i + 1;
+                s.next = *list;
+                *list = i + 1;
             }
         }
         queued.sort_unstable();
         {
             let st = self.st();
             st.free_slot = free_head;
+            st.free_extra = free_extra;
+            st.lazy_left = 0;
             st.summary = [0; PRIO_LEVELS / 64 / 64];
             st.bitmap = [0; PRIO_LEVELS / 64];
             st.recv_waiting = recv;

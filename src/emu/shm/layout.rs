@@ -7,8 +7,14 @@
 //! 0        PosixHeader (identity, geometry, owner, lock, state)
 //! waiters  [Waiter; WAITER_SLOTS]         blocked senders and receivers
 //! prio     [PrioList; PRIO_LEVELS]        per-priority FIFO lists (head/tail slot indices)
-//! slots    [Slot header + msgsize bytes; maxmsg + WAITER_SLOTS]
+//! slots    [Slot header + msgsize bytes; 2 × maxmsg + WAITER_SLOTS + SCHEDULED_SLOTS]
 //! ```
+//!
+//! Slots `0..maxmsg` are the *queue slots*: in express mode (see `emu::posix::queue::express`)
+//! they are the express ring, position `p` in slot `p % maxmsg`; otherwise they hold the
+//! messages `mq_send` queues. The rest are *extra slots*, for what waiters and scheduled
+//! messages own (a blocked sender's message, one handed to a blocked receiver, a scheduled
+//! message) — which may later be queued, so there are `maxmsg` more than waiters and schedules.
 //!
 //! Indices are stored plus one, so 0 means "none" and a zero-filled file is a valid empty state.
 
@@ -17,7 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 8;
+pub const LAYOUT_VERSION: u32 = 9;
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
 pub const SCHEDULED_SLOTS: u32 = 64;
 /// Blocked callers a queue can hold at once (each owns at most one message slot).
@@ -56,6 +62,50 @@ pub mod wake_word {
     pub const SLEEPING: u32 = 1;
     /// Served: the result is in the waiter record.
     pub const WOKEN: u32 = 2;
+}
+
+/// Which structure holds a queue's messages (see `emu::posix::queue::express`).
+pub mod ring_mode {
+    /// The general structure (priority lists, waiters), under the queue lock.
+    pub const GENERAL: u32 = 0;
+    /// The express ring, under its send and receive locks.
+    pub const EXPRESS: u32 = 1;
+}
+
+/// One side of the express ring: its lock and what only its holders touch, on a line of its own.
+#[repr(C, align(64))]
+pub struct RingSide {
+    /// Robust, process-shared: held by one sender (receiver) in express mode, and by a mode
+    /// change with the queue lock.
+    pub mutex: libc::pthread_mutex_t,
+    /// The other side's position as last read (so the other side's line is read only when
+    /// the ring looks full, or empty).
+    pub peer_seen: u64,
+    /// The slot of this side's position (`position % maxmsg`), kept to avoid a division.
+    pub slot: u32,
+    pub _reserved: u32,
+}
+
+/// A ring position, alone on its line: written by its side, read by the other.
+#[repr(C, align(64))]
+pub struct RingPosition {
+    /// Messages sent (tail) or received (head) through the ring, ever.
+    pub pos: AtomicU64,
+}
+
+/// The express ring: a FIFO of queue slots whose priorities never increase from head to
+/// tail, with a lock per side, used while nothing needs the general structure.
+#[repr(C, align(64))]
+pub struct ExpressRing {
+    /// `ring_mode::*`: changed only with the queue lock and both side locks held.
+    pub mode: AtomicU32,
+    /// Odd while a mode change runs, so lock-free readers of the count can retry.
+    pub mode_seq: AtomicU32,
+    pub _reserved: [u32; 14],
+    pub send: RingSide,
+    pub tail: RingPosition,
+    pub recv: RingSide,
+    pub head: RingPosition,
 }
 
 /// The process-shared robust mutex, alone on its cache line.
@@ -140,6 +190,13 @@ pub struct QueueState {
     pub summary: [u64; PRIO_LEVELS / 64 / 64],
     /// Bit per priority whose list is non-empty.
     pub bitmap: [u64; PRIO_LEVELS / 64],
+    /// Head of the free extra slots (the free list above holds queue slots).
+    pub free_extra: u32,
+    /// Free queue slots on no list, left by the express ring when it gave way to the general
+    /// structure: `lazy_left` slots from slot `lazy_next` on, wrapping at maxmsg.
+    pub lazy_next: u32,
+    pub lazy_left: u32,
+    pub _pad3: u32,
 }
 
 /// The header of a queue segment.
@@ -185,6 +242,7 @@ pub struct PosixHeader {
     pub _reserved: [u8; 28],
     pub lock: QueueLock,
     pub state: QueueState,
+    pub ring: ExpressRing,
 }
 
 /// A blocked sender or receiver.
@@ -261,7 +319,7 @@ impl Geometry {
         let prio_offset = waiters_offset + WAITER_SLOTS as u64 * std::mem::size_of::<Waiter>() as u64;
         let slots_offset = round_up(prio_offset + (PRIO_LEVELS * std::mem::size_of::<PrioList>()) as u64, 64);
         let slot_stride = round_up(std::mem::size_of::<SlotHeader>() as u64 + msgsize, 8);
-        let slot_count = maxmsg.checked_add(WAITER_SLOTS)?.checked_add(SCHEDULED_SLOTS)?;
+        let slot_count = maxmsg.checked_mul(2)?.checked_add(WAITER_SLOTS)?.checked_add(SCHEDULED_SLOTS)?;
         let total = slot_stride.checked_mul(slot_count as u64)?.checked_add(slots_offset)?;
         let total_size = round_up(total, 4096);
         (total_size <= MAX_SEGMENT).then_some(Geometry {
@@ -301,7 +359,12 @@ const _: () = {
     assert!(offset_of!(QueueState, notify) == 80);
     assert!(offset_of!(QueueState, summary) == 144);
     assert!(offset_of!(QueueState, bitmap) == 208);
-    assert!(size_of::<QueueState>() == 208 + 4096);
+    assert!(size_of::<QueueState>() == 208 + 4096 + 16);
+    assert!(size_of::<RingSide>() == 64);
+    assert!(size_of::<ExpressRing>() == 5 * 64);
+    assert!(offset_of!(PosixHeader, ring) == 4864);
+    assert!(offset_of!(ExpressRing, tail) == 128);
+    assert!(offset_of!(ExpressRing, head) == 256);
 };
 
 #[cfg(test)]
@@ -314,7 +377,7 @@ mod tests {
         assert_eq!(g.header_size % 64, 0);
         assert_eq!(g.slots_offset % 64, 0);
         assert_eq!(g.slot_stride, 40 + 8192);
-        assert_eq!(g.slot_count, 10 + WAITER_SLOTS + SCHEDULED_SLOTS);
+        assert_eq!(g.slot_count, 2 * 10 + WAITER_SLOTS + SCHEDULED_SLOTS);
         assert_eq!(g.total_size % 4096, 0);
         assert!(g.total_size >= g.slots_offset + g.slot_stride * g.slot_count as u64);
         assert!(Geometry::new(65536, 16 << 20).is_some());

@@ -1,0 +1,372 @@
+//! The express ring: how a queue moves messages while nothing needs its general structure.
+//!
+//! Most queues, most of the time, hold messages of one priority (or of priorities that only
+//! fall), have nobody blocked on them, no `mq_notify` registration, no poller and no scheduled
+//! message. Then the order the kernel defines (highest priority first, FIFO within one) is
+//! plain FIFO order, and a ring does it: senders append under the ring's send lock, receivers
+//! take from the head under its receive lock, so a sender and a receiver on two CPUs do not
+//! contend — each side's lock and position stay in its own cache, and a message costs the
+//! copy of its slot from one CPU to the other.
+//!
+//! The ring is the queue slots in order: position `p` lives in slot `p % maxmsg`. A send
+//! writes the slot, then publishes `tail = p + 1` (the commit); a receive copies the slot out,
+//! then publishes `head = p + 1` (the commit). A process killed at any instant leaves either
+//! the message committed whole or not at all, and its side's lock is robust: the next holder
+//! only recomputes the cached slot index from the position.
+//!
+//! Whatever the ring cannot do goes to the general structure: a send whose priority is above
+//! the newest message's, a caller that must block, a notification, a poller, a scheduled
+//! message. Taking the queue lock folds the ring into the general structure (under the queue
+//! lock and both side locks, in the order queue → send → receive); releasing it unfolds the
+//! ring again when the queue is empty and nothing else needs the general structure. The mode
+//! word changes last in both, so a process killed during either leaves the old mode in force
+//! and `Locked::repair` rebuilds from it.
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+use super::super::super::shm::layout::{ring_mode, ExpressRing, RingSide};
+use super::super::super::shm::lock::{self, Acquired};
+use super::{Locked, Message, Queue, Received};
+use crate::errno::Result;
+
+/// What an express send or receive did.
+pub enum Express {
+    /// Sent, or received (with what).
+    Done(Option<Received>),
+    /// The ring is full (send) or empty (receive): nothing else is queued in express mode,
+    /// so this is the queue's answer.
+    Refused,
+    /// Not in express mode, or the message cannot go in the ring: use the general path.
+    Unavailable,
+}
+
+/// Retries of a lock-free read of the count across a mode change before settling for the
+/// general structure's count.
+const SNAPSHOT_TRIES: u32 = 10_000;
+
+/// The atomic words of the ring.
+struct RingAtomics<'q> {
+    mode: &'q AtomicU32,
+    mode_seq: &'q AtomicU32,
+    head: &'q AtomicU64,
+    tail: &'q AtomicU64,
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Send,
+    Recv,
+}
+
+/// One side's lock, held; unlocked on drop.
+struct SideGuard<'q> {
+    side: *mut RingSide,
+    _queue: std::marker::PhantomData<&'q Queue>,
+}
+
+impl Drop for SideGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the side's mutex.
+        unsafe { lock::unlock(&raw mut (*self.side).mutex) };
+    }
+}
+
+impl Queue {
+    pub(super) fn ring(&self) -> *mut ExpressRing {
+        // SAFETY: the header, which ends with the ring, is inside the mapping (checked by
+        // from_mapping/initialise).
+        unsafe { &raw mut (*(self.map.base() as *mut super::PosixHeader)).ring }
+    }
+
+    /// The ring's atomics (the side records, guarded by their locks, are reached through
+    /// [`Queue::side`] only).
+    fn ring_ref(&self) -> RingAtomics<'_> {
+        let r = self.ring();
+        // SAFETY: fields of the ring, in the mapping for as long as `self`; atomics only.
+        unsafe {
+            RingAtomics { mode: &(*r).mode, mode_seq: &(*r).mode_seq, head: &(*r).head.pos, tail: &(*r).tail.pos }
+        }
+    }
+
+    /// A side's record, for its lock's holder.
+    ///
+    /// # Safety
+    /// The caller holds that side's lock (so no one else touches `peer_seen` and `slot`).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn side(&self, which: Side) -> &mut RingSide {
+        let r = self.ring();
+        // SAFETY: in the mapping; exclusive per the caller.
+        unsafe {
+            match which {
+                Side::Send => &mut (*r).send,
+                Side::Recv => &mut (*r).recv,
+            }
+        }
+    }
+
+    /// Whether the queue is in express mode now (a hint without a lock).
+    pub fn is_express(&self) -> bool {
+        self.ring_ref().mode.load(Ordering::Acquire) == ring_mode::EXPRESS
+    }
+
+    /// Locks one side of the ring. After a holder died, the cached slot index is recomputed
+    /// from the committed position and a half-finished mode change's sequence made even.
+    fn lock_side(&self, which: Side) -> Result<SideGuard<'_>> {
+        let r = self.ring();
+        let (side, pos) = match which {
+            // SAFETY: fields of the ring, in the mapping.
+            Side::Send => (unsafe { &raw mut (*r).send }, self.ring_ref().tail),
+            // SAFETY: as above.
+            Side::Recv => (unsafe { &raw mut (*r).recv }, self.ring_ref().head),
+        };
+        // SAFETY: the mutex was initialised with the segment; it lives as long as the mapping.
+        let how = unsafe { lock::lock(&raw mut (*side).mutex)? };
+        if how == Acquired::OwnerDied {
+            let maxmsg = self.geo.maxmsg as u64;
+            // SAFETY: we hold the side's lock, which guards `slot`.
+            unsafe { (*side).slot = (pos.load(Ordering::Acquire) % maxmsg) as u32 };
+            let seq = self.ring_ref().mode_seq;
+            // Nobody else can be changing the mode: that needs this lock.
+            if seq.load(Ordering::Acquire) & 1 == 1 {
+                seq.fetch_add(1, Ordering::AcqRel);
+            }
+            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+            unsafe { lock::mark_consistent(&raw mut (*side).mutex) };
+        }
+        Ok(SideGuard { side, _queue: std::marker::PhantomData })
+    }
+
+    fn lock_send_side(&self) -> Result<SideGuard<'_>> {
+        self.lock_side(Side::Send)
+    }
+
+    fn lock_recv_side(&self) -> Result<SideGuard<'_>> {
+        self.lock_side(Side::Recv)
+    }
+
+    fn next_slot(&self, slot: u32) -> u32 {
+        if slot + 1 == self.geo.maxmsg {
+            0
+        } else {
+            slot + 1
+        }
+    }
+
+    /// Sends `m` (length checked by the caller) through the ring.
+    pub fn express_send(&self, m: &Message) -> Result<Express> {
+        let ring = self.ring_ref();
+        if ring.mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
+            return Ok(Express::Unavailable);
+        }
+        let _held = self.lock_send_side()?;
+        // Stable while the send lock is held: a mode change needs it.
+        if ring.mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
+            return Ok(Express::Unavailable);
+        }
+        // SAFETY: we hold the send lock.
+        let side = unsafe { self.side(Side::Send) };
+        let maxmsg = self.geo.maxmsg as u64;
+        let tail = ring.tail.load(Ordering::Relaxed);
+        if tail - side.peer_seen >= maxmsg {
+            side.peer_seen = ring.head.load(Ordering::Acquire);
+            if tail - side.peer_seen >= maxmsg {
+                return Ok(Express::Refused);
+            }
+        }
+        let slot = side.slot;
+        if tail != side.peer_seen {
+            // Not known to be empty: the ring's order is its priority order only while
+            // priorities never increase. The newest message's slot is written only by senders,
+            // so reading it under the send lock is stable (it may have been received already:
+            // then the general path is merely not needed, and still correct).
+            let newest = if slot == 0 { self.geo.maxmsg - 1 } else { slot - 1 };
+            // SAFETY: newest < maxmsg <= slot_count; the field is written only under the send lock.
+            if m.prio > unsafe { (*self.slot(newest)).prio } {
+                return Ok(Express::Unavailable);
+            }
+        }
+        // SAFETY: slot < maxmsg is the ring's, not visible to receivers until tail moves past
+        // it, and not being read by one (head > tail - maxmsg, checked above with Acquire,
+        // so the receiver that had it finished copying before it moved head); m.len <= msgsize.
+        unsafe {
+            std::ptr::copy_nonoverlapping(m.ptr, self.slot_data(slot), m.len);
+            let s = self.slot(slot);
+            (&raw mut (*s).len).write(m.len as u32);
+            (&raw mut (*s).prio).write(m.prio);
+        }
+        side.slot = self.next_slot(slot);
+        // The commit point of an express send.
+        ring.tail.store(tail + 1, Ordering::Release);
+        Ok(Express::Done(None))
+    }
+
+    /// Receives the ring's oldest message into `buf` (`writable` bytes of it already known
+    /// writable; at least msgsize bytes long, checked by the caller).
+    pub fn express_receive(&self, buf: *mut u8, writable: usize) -> Result<Express> {
+        let ring = self.ring_ref();
+        if ring.mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
+            return Ok(Express::Unavailable);
+        }
+        let _held = self.lock_recv_side()?;
+        if ring.mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
+            return Ok(Express::Unavailable);
+        }
+        // SAFETY: we hold the receive lock.
+        let side = unsafe { self.side(Side::Recv) };
+        let head = ring.head.load(Ordering::Relaxed);
+        if side.peer_seen == head {
+            side.peer_seen = ring.tail.load(Ordering::Acquire);
+            if side.peer_seen == head {
+                return Ok(Express::Refused);
+            }
+        }
+        let slot = side.slot;
+        let msgsize = self.geo.msgsize as u32;
+        // SAFETY: slot < maxmsg, committed by a sender (tail > head, read with Acquire) and not
+        // written again until head moves past it.
+        let (len, prio) = unsafe {
+            let s = self.slot(slot);
+            ((&raw const (*s).len).read().min(msgsize) as usize, (&raw const (*s).prio).read())
+        };
+        let copied = self.copy_out(slot, len, buf, writable);
+        side.slot = self.next_slot(slot);
+        // The commit point of an express receive (after the copy: the slot may be reused).
+        ring.head.store(head + 1, Ordering::Release);
+        Ok(Express::Done(Some(Received { len, prio, copied })))
+    }
+
+    /// Copies `len` bytes of queue slot `slot` to `buf` if they are writable there (`writable`
+    /// bytes known to be). False when they are not: the message is lost with EFAULT, as the
+    /// kernel's copy-out after the dequeue.
+    fn copy_out(&self, slot: u32, len: usize, buf: *mut u8, writable: usize) -> bool {
+        let copied = len <= writable || crate::usermem::probe_write(buf, len);
+        if copied {
+            // SAFETY: the slot holds `len` <= msgsize bytes; `len` bytes at `buf` are writable.
+            unsafe { std::ptr::copy_nonoverlapping(self.slot_data(slot), buf, len) };
+        }
+        copied
+    }
+
+    /// `f(express)` read consistently with the mode, without a lock: retried across a mode
+    /// change. None if a change seems never to end (its maker died; the next locker fixes it).
+    fn read_with_mode<T>(&self, f: impl Fn(bool) -> T) -> Option<T> {
+        let ring = self.ring_ref();
+        for _ in 0..SNAPSHOT_TRIES {
+            let seq = ring.mode_seq.load(Ordering::Acquire);
+            if seq & 1 == 0 {
+                let v = f(ring.mode.load(Ordering::Acquire) == ring_mode::EXPRESS);
+                fence(Ordering::Acquire);
+                if ring.mode_seq.load(Ordering::Relaxed) == seq {
+                    return Some(v);
+                }
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
+    /// Messages in the ring (head read first, so the count is never negative).
+    fn ring_count(&self) -> u32 {
+        let ring = self.ring_ref();
+        let head = ring.head.load(Ordering::Acquire);
+        let tail = ring.tail.load(Ordering::Acquire);
+        tail.saturating_sub(head).min(self.geo.maxmsg as u64) as u32
+    }
+
+    /// Messages queued now, in whichever structure holds them.
+    pub(super) fn count_now(&self) -> u32 {
+        // SAFETY: state is in the mapping; curmsgs is atomic.
+        let general = || unsafe { (*self.state()).curmsgs.load(Ordering::Acquire) };
+        self.read_with_mode(|express| if express { self.ring_count() } else { general() }).unwrap_or_else(general)
+    }
+
+    /// Bytes queued now (the ring's are summed: this is for display, never a hot path).
+    pub(super) fn bytes_now(&self) -> u64 {
+        // SAFETY: as for count_now.
+        let general = || unsafe { (*self.state()).curbytes.load(Ordering::Acquire) };
+        let ring_bytes = || {
+            let ring = self.ring_ref();
+            let (head, tail) = (ring.head.load(Ordering::Acquire), ring.tail.load(Ordering::Acquire));
+            let maxmsg = self.geo.maxmsg as u64;
+            (head..tail.min(head + maxmsg))
+                // SAFETY: slot index < maxmsg; a racy read of a length is harmless here.
+                .map(|p| unsafe { (&raw const (*self.slot((p % maxmsg) as u32)).len).read_volatile() }.min(self.geo.msgsize as u32) as u64)
+                .sum()
+        };
+        self.read_with_mode(|express| if express { ring_bytes() } else { general() }).unwrap_or_else(general)
+    }
+}
+
+impl Locked<'_> {
+    /// Moves the ring's messages into the general structure (called with the queue lock held,
+    /// in express mode). Each becomes QUEUED in ring order, so priorities and FIFO order are
+    /// kept; the ring's free slots become the lazy free range.
+    pub(super) fn fold(&mut self) -> Result<()> {
+        let q = self.q;
+        let _send = q.lock_send_side()?;
+        let _recv = q.lock_recv_side()?;
+        let ring = q.ring_ref();
+        if ring.mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
+            return Ok(());
+        }
+        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
+        let maxmsg = q.geo.maxmsg as u64;
+        let head = ring.head.load(Ordering::Acquire);
+        let tail = ring.tail.load(Ordering::Acquire).clamp(head, head + maxmsg);
+        for p in head..tail {
+            let i = (p % maxmsg) as u32;
+            let s = self.slot(i);
+            s.len = s.len.min(q.geo.msgsize as u32);
+            s.prio = s.prio.min(super::PRIO_LEVELS as u32 - 1);
+            self.enqueue(i);
+        }
+        let st = self.st();
+        st.free_slot = 0;
+        st.lazy_next = (tail % maxmsg) as u32;
+        st.lazy_left = (maxmsg - (tail - head)) as u32;
+        // The commit point of a fold.
+        ring.mode.store(ring_mode::GENERAL, Ordering::Release);
+        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Whether the general structure holds nothing the ring cannot: no message, no waiter, no
+    /// scheduled message, no notification registration, no poller.
+    fn ring_suffices(&mut self) -> bool {
+        let st = self.st();
+        st.curmsgs.load(Ordering::Relaxed) == 0
+            && st.recv_waiting == 0
+            && st.send_waiting == 0
+            && st.scheduled == 0
+            && st.notify.owner_pid == 0
+            && st.readiness_armed == 0
+    }
+
+    /// Hands the queue back to the ring when the general structure is not needed (called with
+    /// the queue lock held, just before it is released). Every queue slot is free then: only
+    /// `mq_send` queues messages in them, and none is queued.
+    pub(super) fn unfold_if_idle(&mut self) {
+        let q = self.q;
+        if q.ring_ref().mode.load(Ordering::Relaxed) != ring_mode::GENERAL || !self.ring_suffices() {
+            return;
+        }
+        let (Ok(_send), Ok(_recv)) = (q.lock_send_side(), q.lock_recv_side()) else { return };
+        let ring = q.ring_ref();
+        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
+        let tail = ring.tail.load(Ordering::Acquire);
+        let slot = (tail % q.geo.maxmsg as u64) as u32;
+        for which in [Side::Send, Side::Recv] {
+            // SAFETY: we hold both side locks.
+            let side = unsafe { q.side(which) };
+            side.slot = slot;
+            side.peer_seen = tail;
+        }
+        ring.head.store(tail, Ordering::Release);
+        let st = self.st();
+        st.free_slot = 0;
+        st.lazy_left = 0;
+        // The commit point of an unfold.
+        ring.mode.store(ring_mode::EXPRESS, Ordering::Release);
+        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
+    }
+}
