@@ -206,9 +206,20 @@ impl Queue {
         unsafe { &(*self.waiter(w)).word }
     }
 
+    /// Takes the queue lock for a waiter collecting its outcome ([`Locked::finish_wait`]),
+    /// leaving the express ring in place: a served waiter owns only an extra slot, and while a
+    /// waiter is still registered the ring is folded already.
+    pub fn lock_for_waiter(&self) -> Result<Locked<'_>> {
+        self.lock_general(false)
+    }
+
     /// Takes the queue lock, repairing the queue first if its last owner died holding it, and
     /// moves the express ring's messages into the general structure (see `express`).
     pub fn lock(&self) -> Result<Locked<'_>> {
+        self.lock_general(true)
+    }
+
+    fn lock_general(&self, fold: bool) -> Result<Locked<'_>> {
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
         let mut locked = Locked { q: self, wakes: [None; 2], wake_notify: false, relayed_signal: None, buf_writable: 0 };
@@ -217,7 +228,7 @@ impl Queue {
             // SAFETY: held, acquired with EOWNERDEAD, now repaired.
             unsafe { lock::mark_consistent(self.lock_ptr()) };
         }
-        if self.is_express() {
+        if fold && self.is_express() {
             locked.fold()?;
         }
         Ok(locked)

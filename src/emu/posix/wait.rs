@@ -77,7 +77,7 @@ pub fn wait_served(q: &Queue, w: u32, deadline: Option<&libc::timespec>, restart
     if gave_up.is_none() {
         crate::emu::shm::spin::record_wait(&q.header().spin_avg_ns, crate::emu::shm::spin::monotonic_ns() - started);
     }
-    let mut locked = q.lock()?;
+    let mut locked = q.lock_for_waiter()?;
     match locked.finish_wait(w, buf) {
         Some(Ok(received)) => Ok(received),
         Some(Err(e)) => Err(e),
