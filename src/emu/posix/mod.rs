@@ -48,6 +48,26 @@ fn read_timeout(timeout: Option<*const timespec>) -> Result<Option<timespec>> {
     }
 }
 
+/// Whether a call that would block may still wait for its peer before registering as a
+/// blocked caller: once per call, and not past its deadline.
+fn may_spin(spun: bool, deadline: Option<&timespec>) -> bool {
+    !spun && !crate::emu::shm::spin::deadline_passed(deadline)
+}
+
+/// Room usually comes within microseconds when the receiver runs on another CPU: waits for it
+/// (see `spin_until`).
+fn spin_for_room(q: &queue::Queue) {
+    let (h, maxmsg) = (q.header(), q.header().maxmsg);
+    crate::emu::shm::spin::spin_until(&h.spin_avg_ns, h.last_recv_cpu.load(Ordering::Relaxed), || q.curmsgs() < maxmsg);
+}
+
+/// A message usually comes within microseconds when the sender runs on another CPU: waits for
+/// it (see `spin_until`).
+fn spin_for_message(q: &queue::Queue) {
+    let h = q.header();
+    crate::emu::shm::spin::spin_until(&h.spin_avg_ns, h.last_send_cpu.load(Ordering::Relaxed), || q.curmsgs() > 0);
+}
+
 impl PosixEmulation {
     pub fn new(root: &[u8]) -> Result<PosixEmulation> {
         Ok(PosixEmulation { store: store::Store::at(root)? })
@@ -117,16 +137,14 @@ impl PosixEmulation {
         let mut spun = false;
         loop {
             match q.express_send(&m)? {
-                Express::Done(_) => return Ok(0),
+                Express::Done(()) => return Ok(0),
                 Express::Refused => {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
                     }
-                    if !spun && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
+                    if may_spin(spun, deadline.as_ref()) {
                         spun = true;
-                        let maxmsg = q.header().maxmsg;
-                        let peer = q.header().last_recv_cpu.load(std::sync::atomic::Ordering::Relaxed);
-                        crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() < maxmsg);
+                        spin_for_room(q);
                         continue;
                     }
                 }
@@ -146,14 +164,10 @@ impl PosixEmulation {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
                     }
-                    if !spun && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
-                        // Room usually comes within microseconds when the receiver runs on
-                        // another CPU: wait for it before registering as a blocked sender.
+                    if may_spin(spun, deadline.as_ref()) {
                         drop(locked);
                         spun = true;
-                        let maxmsg = q.header().maxmsg;
-                        let peer = q.header().last_recv_cpu.load(std::sync::atomic::Ordering::Relaxed);
-                        crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() < maxmsg);
+                        spin_for_room(q);
                         continue;
                     }
                     let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::SENDING);
@@ -188,16 +202,14 @@ impl PosixEmulation {
         let writable = crate::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
         let got = loop {
             match q.express_receive(buf.cast(), writable)? {
-                Express::Done(Some(got)) => break got,
-                Express::Done(None) => return Err(Errno::EIO),
+                Express::Done(got) => break got,
                 Express::Refused => {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
                     }
-                    if !spun && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
+                    if may_spin(spun, deadline.as_ref()) {
                         spun = true;
-                        let peer = q.header().last_send_cpu.load(std::sync::atomic::Ordering::Relaxed);
-                        crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() > 0);
+                        spin_for_message(q);
                         continue;
                     }
                 }
@@ -211,14 +223,11 @@ impl PosixEmulation {
             if d.nonblock(fd) {
                 return Err(Errno::EAGAIN);
             }
-            // A message usually comes within microseconds when the sender runs on another CPU:
-            // wait for it before registering as a blocked receiver — unless a notification is
-            // registered, which a blocked receiver must suppress.
-            if !spun && !locked.has_notification() && deadline.as_ref().is_none_or(|t| !crate::emu::shm::spin::deadline_passed(Some(t))) {
+            // Not while a notification is registered, which a blocked receiver must suppress.
+            if may_spin(spun, deadline.as_ref()) && !locked.has_notification() {
                 drop(locked);
                 spun = true;
-                let peer = q.header().last_send_cpu.load(std::sync::atomic::Ordering::Relaxed);
-                crate::emu::shm::spin::spin_until(&q.header().spin_avg_ns, peer, || q.curmsgs() > 0);
+                spin_for_message(q);
                 continue;
             }
             let prio = wait::sched_prio_if_contended(&mut locked, waiter_state::RECEIVING);

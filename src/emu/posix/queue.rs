@@ -357,16 +357,10 @@ impl<'q> Locked<'q> {
     /// A free slot from `pool`.
     fn alloc_slot(&mut self, pool: Pool) -> Result<u32> {
         for attempt in 0..2 {
-            let head = match pool {
-                Pool::Queue => self.st().free_slot,
-                Pool::Extra => self.st().free_extra,
-            };
+            let head = *self.free_list(pool);
             if let Some(i) = self.index(head, self.q.geo.slot_count) {
                 let next = self.slot(i).next;
-                match pool {
-                    Pool::Queue => self.st().free_slot = next,
-                    Pool::Extra => self.st().free_extra = next,
-                }
+                *self.free_list(pool) = next;
                 return Ok(i);
             }
             if pool == Pool::Queue && self.st().lazy_left > 0 {
@@ -391,18 +385,22 @@ impl<'q> Locked<'q> {
         Err(Errno::ENOMEM)
     }
 
+    /// The head of `pool`'s free list.
+    fn free_list(&mut self, pool: Pool) -> &mut u32 {
+        match pool {
+            Pool::Queue => &mut self.st().free_slot,
+            Pool::Extra => &mut self.st().free_extra,
+        }
+    }
+
     fn free_slot(&mut self, i: u32) {
         self.slot(i).state.store(slot_state::FREE, Ordering::Release);
-        let queue_slot = i < self.q.geo.maxmsg;
-        let head = if queue_slot { self.st().free_slot } else { self.st().free_extra };
+        let pool = if i < self.q.geo.maxmsg { Pool::Queue } else { Pool::Extra };
+        let head = *self.free_list(pool);
         let s = self.slot(i);
         s.next = head;
         s.owner = 0;
-        if queue_slot {
-            self.st().free_slot = i + 1;
-        } else {
-            self.st().free_extra = i + 1;
-        }
+        *self.free_list(pool) = i + 1;
     }
 
     /// Copies a caller's message into slot `i`.

@@ -29,10 +29,10 @@ use super::super::super::shm::lock::{self, Acquired};
 use super::{Locked, Message, Queue, Received};
 use crate::errno::Result;
 
-/// What an express send or receive did.
-pub enum Express {
-    /// Sent, or received (with what).
-    Done(Option<Received>),
+/// What an express send (`T` = `()`) or receive (`T` = what it received) did.
+pub enum Express<T> {
+    /// Sent, or received.
+    Done(T),
     /// The ring is full (send) or empty (receive): nothing else is queued in express mode,
     /// so this is the queue's answer.
     Refused,
@@ -144,6 +144,16 @@ impl Queue {
         self.lock_side(Side::Recv)
     }
 
+    /// The slot of a side's position `pos`: its cached index, recomputed should the segment
+    /// have been damaged (every slot index used must be below maxmsg).
+    fn checked_slot(&self, side: &RingSide, pos: u64) -> u32 {
+        if side.slot < self.geo.maxmsg {
+            side.slot
+        } else {
+            (pos % self.geo.maxmsg as u64) as u32
+        }
+    }
+
     fn next_slot(&self, slot: u32) -> u32 {
         if slot + 1 == self.geo.maxmsg {
             0
@@ -153,7 +163,7 @@ impl Queue {
     }
 
     /// Sends `m` (length checked by the caller) through the ring.
-    pub fn express_send(&self, m: &Message) -> Result<Express> {
+    pub fn express_send(&self, m: &Message) -> Result<Express<()>> {
         let ring = self.ring_ref();
         if ring.mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
             return Ok(Express::Unavailable);
@@ -167,13 +177,15 @@ impl Queue {
         let side = unsafe { self.side(Side::Send) };
         let maxmsg = self.geo.maxmsg as u64;
         let tail = ring.tail.load(Ordering::Relaxed);
-        if tail - side.peer_seen >= maxmsg {
+        // (Wrapping: a damaged segment must not panic; it then looks full, and the general
+        // path, which clamps the positions, takes over.)
+        if tail.wrapping_sub(side.peer_seen) >= maxmsg {
             side.peer_seen = ring.head.load(Ordering::Acquire);
-            if tail - side.peer_seen >= maxmsg {
+            if tail.wrapping_sub(side.peer_seen) >= maxmsg {
                 return Ok(Express::Refused);
             }
         }
-        let slot = side.slot;
+        let slot = self.checked_slot(side, tail);
         if tail != side.peer_seen {
             // Not known to be empty: the ring's order is its priority order only while
             // priorities never increase. The newest message's slot is written only by senders,
@@ -197,12 +209,12 @@ impl Queue {
         side.slot = self.next_slot(slot);
         // The commit point of an express send.
         ring.tail.store(tail + 1, Ordering::Release);
-        Ok(Express::Done(None))
+        Ok(Express::Done(()))
     }
 
     /// Receives the ring's oldest message into `buf` (`writable` bytes of it already known
     /// writable; at least msgsize bytes long, checked by the caller).
-    pub fn express_receive(&self, buf: *mut u8, writable: usize) -> Result<Express> {
+    pub fn express_receive(&self, buf: *mut u8, writable: usize) -> Result<Express<Received>> {
         let ring = self.ring_ref();
         if ring.mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
             return Ok(Express::Unavailable);
@@ -220,7 +232,7 @@ impl Queue {
                 return Ok(Express::Refused);
             }
         }
-        let slot = side.slot;
+        let slot = self.checked_slot(side, head);
         let msgsize = self.geo.msgsize as u32;
         // SAFETY: slot < maxmsg, committed by a sender (tail > head, read with Acquire) and not
         // written again until head moves past it.
@@ -232,7 +244,7 @@ impl Queue {
         side.slot = self.next_slot(slot);
         // The commit point of an express receive (after the copy: the slot may be reused).
         ring.head.store(head + 1, Ordering::Release);
-        Ok(Express::Done(Some(Received { len, prio, copied })))
+        Ok(Express::Done(Received { len, prio, copied }))
     }
 
     /// Copies `len` bytes of queue slot `slot` to `buf` if they are writable there (`writable`
