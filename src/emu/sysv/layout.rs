@@ -5,8 +5,8 @@
 //! and a layout version stored last, when the file is complete.
 //!
 //! ```text
-//! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (256 bytes each, sparse)
-//! queue      QueueHeader (4096 bytes) | Waiter[WAITER_SLOTS] | block area (grows)
+//! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (512 bytes each, sparse)
+//! queue      QueueHeader (4096 bytes) | Waiter[WAITER_SLOTS] | ring (RING_BYTES) | block area (grows)
 //! ```
 //!
 //! The block area is a sequence of blocks, each a whole number of 64-byte units and of one size
@@ -15,6 +15,9 @@
 //!
 //! Version 2 added scheduled messages: the SCHEDULED block state with its due time and handle,
 //! the queue's due-ordered list, and the registry entry's `next_due_ns` and `scheduled`.
+//! Version 3 added the express ring (see `queue::express`): the entry's ring mode and its two
+//! sides (lock, committed mark, statistics), 512-byte entries, and the segment's ring bytes
+//! between the waiter records and the block area.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
@@ -25,7 +28,7 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// `IPCMNI`: indices are 0..32767 and an id is `(seq << IPCMNI_SHIFT) + index`.
 pub const IPCMNI: u32 = 32768;
@@ -45,7 +48,7 @@ pub const MSGTQL: i32 = 16384;
 
 /// Bytes of the registry header and of each entry.
 pub const REGISTRY_HEADER_SIZE: u64 = 4096;
-pub const ENTRY_SIZE: u64 = 256;
+pub const ENTRY_SIZE: u64 = 512;
 pub const REGISTRY_SIZE: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * ENTRY_SIZE;
 
 /// The namespace's id allocator and what is derived from the entries (under the registry lock).
@@ -122,9 +125,68 @@ pub struct Entry {
     pub next_due_ns: AtomicU64,
     /// Scheduled messages pending (for `mqshim ipcs`); derived like `next_due_ns`.
     pub scheduled: AtomicU32,
-    pub _pad3: u32,
-    pub _reserved: [u64; 14],
+    /// `ring_mode`: where the queue's messages are. Changed under the queue's lock and both
+    /// ring locks; `ring_mode_seq` is odd meanwhile, so readers without a lock can tell.
+    pub ring_mode: AtomicU32,
+    pub ring_mode_seq: AtomicU32,
+    /// Non-zero once the ring sides' mutexes are initialised (at the index's first use).
+    pub ring_inited: AtomicU32,
+    pub _reserved: [u64; 13],
+    pub send: RingSide,
+    pub recv: RingSide,
 }
+
+/// Whether a queue's messages are in its general structure or in its express ring.
+pub mod ring_mode {
+    /// The blocks, type index and waiters of the segment hold the queue (a new queue starts so).
+    pub const GENERAL: u32 = 0;
+    /// The ring holds the queue; the general structure holds no queued message.
+    pub const EXPRESS: u32 = 1;
+}
+
+/// One side of a queue's express ring, in its registry entry: the lock that senders (or
+/// receivers) take, the side's committed mark, what it last saw of the other side's, and the
+/// statistics the side updates. Alone on two cache lines, so the two sides never share one.
+#[repr(C, align(128))]
+pub struct RingSide {
+    pub mutex: libc::pthread_mutex_t,
+    /// The side's mark (`queue::express::Mark`): one word, so that its store commits a send
+    /// or a receive.
+    pub mark: AtomicU64,
+    /// The other side's mark as this side's lock holder last read it.
+    pub peer_seen: AtomicU64,
+    /// `msg_lspid` and `msg_stime` (send side) or `msg_lrpid` and `msg_rtime` (receive side)
+    /// while the ring holds the queue.
+    pub pid: AtomicI32,
+    /// Send side: the message count (of the mark) at which the newest run of messages of one
+    /// type began, so a receiver knows whether the ring holds one type only.
+    pub run_start: AtomicU32,
+    pub time: AtomicI64,
+    /// Send side: the type of the newest message sent through the ring (0: none since the
+    /// ring took over); read and written by the lock holder only.
+    pub last_type: AtomicI64,
+    pub _reserved: [u64; 6],
+}
+
+/// A message's header in the ring; its text follows, and the record is padded to
+/// `RING_ALIGN`. `len == RING_SKIP` marks the rest of the ring as unused (the next record is at
+/// the ring's start).
+#[repr(C)]
+pub struct RingRecord {
+    pub mtype: i64,
+    pub len: u32,
+    pub _pad: u32,
+}
+
+/// Bytes of a queue's ring (a power of two, at most 2^23: see `queue::express::Mark`): a
+/// default queue (`msgmnb` 16384) fits whole in it, records included.
+pub const RING_BYTES: u64 = 1 << 18;
+/// Records start at multiples of this.
+pub const RING_ALIGN: u64 = 16;
+/// The longest message the ring takes (longer ones go through the general structure).
+pub const RING_MSG_MAX: u64 = 16 << 10;
+/// `RingRecord::len` of a skip marker.
+pub const RING_SKIP: u32 = u32::MAX;
 
 /// Bytes of the queue segment's header.
 pub const QUEUE_HEADER_SIZE: u64 = 4096;
@@ -191,7 +253,10 @@ pub struct QueueHeader {
     pub file_gid: u32,
     /// Seeds the type index's priorities.
     pub tree_seed: u64,
-    pub _reserved: [u64; 6],
+    /// Where the ring's bytes are, and how many.
+    pub ring_offset: u64,
+    pub ring_bytes: u64,
+    pub _reserved: [u64; 4],
     /// Written only when someone blocks or is woken, so alone on its cache line.
     pub spin: SpinHints,
     pub lock: QueueLock,
@@ -355,8 +420,12 @@ pub const fn waiters_offset() -> u64 {
     QUEUE_HEADER_SIZE
 }
 
-pub const fn area_offset() -> u64 {
+pub const fn ring_offset() -> u64 {
     QUEUE_HEADER_SIZE + WAITER_SLOTS as u64 * std::mem::size_of::<Waiter>() as u64
+}
+
+pub const fn area_offset() -> u64 {
+    ring_offset() + RING_BYTES
 }
 
 // The layout is shared by every process using a namespace: pin it.
@@ -374,6 +443,15 @@ const _: () = {
     assert!(offset_of!(Entry, ctime) == 120);
     assert!(offset_of!(Entry, next_due_ns) == 128);
     assert!(offset_of!(Entry, scheduled) == 136);
+    assert!(offset_of!(Entry, ring_mode) == 140);
+    assert!(offset_of!(Entry, send) == 256);
+    assert!(offset_of!(Entry, recv) == 384);
+    assert!(size_of::<RingSide>() == 128);
+    assert!(offset_of!(RingSide, mark) == 40);
+    assert!(size_of::<RingRecord>() as u64 == RING_ALIGN);
+    assert!(RING_BYTES.is_power_of_two() && RING_BYTES < 1 << 23 && RING_BYTES % RING_ALIGN == 0);
+    assert!(RING_MSG_MAX + 2 * RING_ALIGN <= RING_BYTES / 4);
+    assert!(ring_offset() % 4096 == 0);
     assert!(size_of::<QueueHeader>() <= QUEUE_HEADER_SIZE as usize);
     assert!(offset_of!(QueueHeader, area_units) == 56);
     assert!(offset_of!(QueueHeader, spin) == 128);

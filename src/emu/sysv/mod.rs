@@ -27,7 +27,9 @@
 //! against cached credentials (see [`caller`]) and the registry's permission line, and takes
 //! the queue's lock only when it must: `msgrcv(IPC_NOWAIT)` on an empty queue, a
 //! `msgsnd(IPC_NOWAIT)` on a full one and `IPC_STAT` answer from the registry without it. No
-//! system call is made unless someone must sleep or be woken.
+//! system call is made unless someone must sleep or be woken. A streaming queue does not take
+//! the queue's lock at all: its messages go through the express ring (`queue::express`), with a
+//! lock per side.
 //!
 //! Scheduled messages (`mqshim_msgsnd_at`, `mqshim_msg_cancel`) are kept by each queue (see
 //! [`queue`]): a call sends those that have fallen due before it does its own work, a blocked
@@ -61,8 +63,8 @@ use libc::{key_t, msqid_ds};
 
 use caller::{ident, now_sec, realtime_ns, Freshness, Ident};
 use layout::{Entry, IPCMNI, MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
-use queue::{convert_mode, msg_fits_inqueue, Finished, Queue, MSG_COPY};
-use registry::{perms, snapshot, stats, NewEntry, Registry, Snapshot};
+use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
+use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
 
 use crate::emu::creds::cap;
 use crate::emu::shm::futex::{self, Restart, Woke};
@@ -399,11 +401,26 @@ impl SysvEmulation {
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
         let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
         // Room as the statistics show it, without the lock (a hint for the spin below).
-        let fits_now = || msg_fits_inqueue(msgsz as u64, entry.qnum.load(Ordering::Relaxed), entry.cbytes.load(Ordering::Relaxed), entry.qbytes.load(Ordering::Relaxed));
+        let fits_now = || {
+            let s = stats(entry);
+            msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes)
+        };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
+            }
+            let q = self.attach(id, entry)?;
+            match q.express_send(entry, mtype, text, msgsz, caller::pid(), now_sec())? {
+                Express::Done(()) => return Ok(0),
+                Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::EAGAIN),
+                Express::Refused if !spun => {
+                    spun = true;
+                    if spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), fits_now) {
+                        continue;
+                    }
+                }
+                Express::Refused | Express::Unavailable => {}
             }
             // A full queue and IPC_NOWAIT: answer from the statistics, without the lock.
             if flags & libc::IPC_NOWAIT != 0 {
@@ -412,7 +429,6 @@ impl SysvEmulation {
                     return Err(if still_live() { Errno::EAGAIN } else { Errno::EIDRM });
                 }
             }
-            let q = self.attach(id, entry)?;
             if !spun && !fits_now() {
                 // Visibly full: room usually comes within microseconds when the receiver runs
                 // on another CPU; wait for it before taking the lock and registering.
@@ -486,15 +502,28 @@ impl SysvEmulation {
             }
             // An empty queue and IPC_NOWAIT: answer from the statistics, without the lock — unless
             // a scheduled message has fallen due (read first: see `Locked::publish_schedule`).
-            if flags & libc::IPC_NOWAIT != 0 && !scheduled_due(entry) && entry.qnum.load(Ordering::Acquire) == 0 {
+            if flags & libc::IPC_NOWAIT != 0 && !scheduled_due(entry) && queued(entry) == 0 {
                 return Err(if still_live() { Errno::ENOMSG } else { Errno::EIDRM });
             }
             let q = self.attach(id, entry)?;
-            if !spun && entry.qnum.load(Ordering::Acquire) == 0 && !scheduled_due(entry) {
+            if !copy {
+                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable, caller::pid(), now_sec())? {
+                    Express::Done(got) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
+                    Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
+                    Express::Refused if !spun => {
+                        spun = true;
+                        if spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0) {
+                            continue;
+                        }
+                    }
+                    Express::Refused | Express::Unavailable => {}
+                }
+            }
+            if !spun && queued(entry) == 0 && !scheduled_due(entry) {
                 // Visibly empty: wait for a message before taking the lock and registering
                 // (see msgsnd).
                 spun = true;
-                spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || entry.qnum.load(Ordering::Relaxed) != 0);
+                spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0);
             }
             let mut locked = q.lock(entry)?;
             locked.assume_writable(writable);

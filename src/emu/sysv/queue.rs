@@ -54,6 +54,12 @@
 //! block a dead process committed is served it, and the scheduled list is rebuilt from the
 //! SCHEDULED blocks. So a message is never half-visible, never lost by a receiver that died
 //! before taking it, and never received or sent twice.
+//!
+//! The express ring ([`express`]) holds the queue instead of the blocks while nothing needs
+//! them; the registry entry's ring mode says which. Taking the queue lock folds the ring into
+//! the blocks; releasing it hands the queue back to the ring when it can. In express mode no
+//! block is QUEUED, so repair drops any it finds: the copies of a fold (or an unfold) that a
+//! process did not live to commit (or finish).
 
 use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
@@ -61,8 +67,12 @@ use std::ffi::CString;
 use std::os::raw::c_int;
 use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
+mod express;
+
+pub use express::{init_ring, ring_counts, Express};
+
 use super::layout::{
-    area_offset, block_state, class_for_message, class_units, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
+    area_offset, ring_offset, RING_BYTES, block_state, class_for_message, class_units, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
     Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
 use super::caller::{now_sec, realtime_ns};
@@ -240,6 +250,8 @@ impl Queue {
                 (*h).waiters_offset = waiters_offset();
                 (*h).waiter_slots = WAITER_SLOTS;
                 (*h).area_offset = area_offset();
+                (*h).ring_offset = ring_offset();
+                (*h).ring_bytes = RING_BYTES;
                 (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
                 (*h).file_uid = st.st_uid;
                 (*h).file_gid = st.st_gid;
@@ -287,7 +299,9 @@ impl Queue {
             && h.nonce == nonce
             && h.waiters_offset == waiters_offset()
             && h.waiter_slots == WAITER_SLOTS
-            && h.area_offset == area_offset();
+            && h.area_offset == area_offset()
+            && h.ring_offset == ring_offset()
+            && h.ring_bytes == RING_BYTES;
         if !ok {
             return Err(corrupt());
         }
@@ -365,6 +379,8 @@ impl Queue {
                 return Err(Errno::ENOMEM);
             }
         }
+        // Everything under the queue lock works on the general structure.
+        locked.fold()?;
         Ok(locked)
     }
 
@@ -437,6 +453,7 @@ pub struct Locked<'q> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        self.unfold_if_idle();
         // SAFETY: this guard holds the lock.
         unsafe { lock::unlock(self.q.lock_ptr()) };
         for &w in &self.wakes[..self.nwakes] {
@@ -712,6 +729,30 @@ impl<'q> Locked<'q> {
             Err(e) => return Ok(Err(e)),
         };
         self.deliver(r, mtype, len as u64, pid, now)
+    }
+
+    /// Queues a copy of a message (a fold: nobody waits, the caller checked the length and
+    /// publishes the statistics).
+    fn queue_copy(&mut self, mtype: i64, text: *const u8, len: usize) -> Result<()> {
+        let queued = (|| {
+            let r = match self.write_message(mtype, text, len)? {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut node = self.tfind(0, type_key(mtype))?;
+            let new_type = node == 0;
+            if new_type {
+                node = match self.alloc(0) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.free(r);
+                        return Ok(Err(e));
+                    }
+                };
+            }
+            self.enqueue(r, node, new_type).map(Ok)
+        })();
+        queued.unwrap_or_else(|Corrupt| Err(corrupt()))
     }
 
     /// Sends the written message block `r`: to a matching blocked receiver, else into the queue.
@@ -1724,6 +1765,7 @@ impl<'q> Locked<'q> {
             return;
         }
         self.st().top = top_units;
+        let express = self.in_express_mode();
         let mut queued: Vec<(u64, u32)> = Vec::new();
         let mut scheduled: Vec<(u64, u64, u32)> = Vec::new();
         let mut handoffs: Vec<(u32, u32)> = Vec::new();
@@ -1742,7 +1784,10 @@ impl<'q> Locked<'q> {
             }
             let capacity = class_units(class) * UNIT - UNIT;
             let keep = match b.state.load(Ordering::Acquire) {
-                block_state::QUEUED | block_state::SCHEDULED => b.len <= capacity,
+                // In express mode the ring holds the queue: queued blocks are the copies of a
+                // fold cut short.
+                block_state::QUEUED => b.len <= capacity && !express,
+                block_state::SCHEDULED => b.len <= capacity,
                 state @ (block_state::HANDED | block_state::PENDING) => b.len <= capacity && {
                     let owner = b.owner;
                     let wanted = if state == block_state::HANDED { waiter_state::SERVED } else { waiter_state::SENDING };
@@ -1928,6 +1973,26 @@ impl<'q> Locked<'q> {
         }
     }
 
+    /// Frees the queued messages `msgs` (all of one type, the whole queue) once the ring has
+    /// taken them over, and the type node: the general structure is empty again.
+    fn drop_taken_over(&mut self, msgs: &[(u32, i64, u64)]) {
+        let node = self.st().root_by_type;
+        for &(r, _, _) in msgs {
+            self.free(r);
+        }
+        if node != 0 {
+            self.free(node);
+        }
+        let st = self.st();
+        st.fifo_head = 0;
+        st.fifo_tail = 0;
+        st.root_by_type = 0;
+        st.root_by_age = 0;
+        st.types = 0;
+        st.qnum = 0;
+        st.cbytes = 0;
+    }
+
     /// Counts for `mqshim ipcs` and the tests: (messages, bytes, types, receivers, senders).
     pub fn counts(&mut self) -> (u64, u64, u32, u32, u32) {
         let st = self.st();
@@ -1992,16 +2057,16 @@ mod tests {
     use std::collections::VecDeque;
 
     /// A queue in a fresh directory, with its registry entry.
-    struct Fixture {
+    pub(super) struct Fixture {
         path: String,
         dir: c_int,
         registry: Registry,
-        queue: Queue,
+        pub(super) queue: Queue,
         idx: u32,
     }
 
     impl Fixture {
-        fn new(qbytes: u64) -> Fixture {
+        pub(super) fn new(qbytes: u64) -> Fixture {
             static N: AtomicU32 = AtomicU32::new(0);
             let path = format!("/tmp/mqshim-sysv-queue-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
             let c = CString::new(path.clone()).unwrap();
@@ -2022,22 +2087,22 @@ mod tests {
             Fixture { path, dir, registry, queue, idx: slot.idx }
         }
 
-        fn entry(&self) -> &Entry {
+        pub(super) fn entry(&self) -> &Entry {
             self.registry.entry(self.idx)
         }
 
-        fn lock(&self) -> Locked<'_> {
+        pub(super) fn lock(&self) -> Locked<'_> {
             self.queue.lock(self.entry()).unwrap()
         }
 
-        fn send(&self, mtype: i64, text: &[u8]) {
+        pub(super) fn send(&self, mtype: i64, text: &[u8]) {
             let mut l = self.lock();
             assert!(l.fits(text.len() as u64));
             l.send(mtype, text.as_ptr(), text.len(), 1, 2).unwrap();
         }
 
         /// Receives like msgrcv(IPC_NOWAIT): (type, text) or None.
-        fn receive(&self, msgtyp: i64, flags: i32) -> Option<(i64, Vec<u8>)> {
+        pub(super) fn receive(&self, msgtyp: i64, flags: i32) -> Option<(i64, Vec<u8>)> {
             let (mode, typ) = convert_mode(msgtyp, flags);
             let mut l = self.lock();
             let r = l.find(mode, typ).unwrap()?;
@@ -2058,7 +2123,7 @@ mod tests {
     }
 
     /// The kernel's find_msg on a model queue (arrival order).
-    fn model_find(model: &VecDeque<(i64, Vec<u8>)>, msgtyp: i64, flags: i32) -> Option<usize> {
+    pub(super) fn model_find(model: &VecDeque<(i64, Vec<u8>)>, msgtyp: i64, flags: i32) -> Option<usize> {
         let (mode, typ) = convert_mode(msgtyp, flags);
         match mode {
             search::LESSEQUAL => {

@@ -21,6 +21,7 @@ use std::os::raw::c_int;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::layout::{
+    ring_mode,
     Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
     REGISTRY_SIZE,
 };
@@ -252,6 +253,19 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
     s.ctime = e.ctime.load(Ordering::Relaxed);
     s.lspid = e.lspid.load(Ordering::Relaxed);
     s.lrpid = e.lrpid.load(Ordering::Relaxed);
+    if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS {
+        // The ring holds the queue: its sides keep the counts and who moved what last.
+        (s.qnum, s.cbytes) = super::queue::ring_counts(e);
+        s.lspid = e.send.pid.load(Ordering::Relaxed);
+        s.stime = e.send.time.load(Ordering::Relaxed);
+        s.lrpid = e.recv.pid.load(Ordering::Relaxed);
+        s.rtime = e.recv.time.load(Ordering::Relaxed);
+    }
+}
+
+/// Messages queued now (for the hints of the fast paths).
+pub fn queued(e: &Entry) -> u64 {
+    read_consistent([&e.ring_mode_seq], || if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) })
 }
 
 /// An entry's permissions (the statistics left zero): the one cache line every call reads.
@@ -265,7 +279,7 @@ pub fn perms(e: &Entry) -> Snapshot {
 
 /// An entry's statistics (the permissions left zero).
 pub fn stats(e: &Entry) -> Snapshot {
-    read_consistent([&e.stat_seq], || {
+    read_consistent([&e.stat_seq, &e.ring_mode_seq], || {
         let mut s = Snapshot::default();
         read_stats(e, &mut s);
         s
@@ -274,7 +288,7 @@ pub fn stats(e: &Entry) -> Snapshot {
 
 /// An entry's permissions and statistics, consistent with each other (IPC_STAT).
 pub fn snapshot(e: &Entry) -> Snapshot {
-    read_consistent([&e.perm_seq, &e.stat_seq], || {
+    read_consistent([&e.perm_seq, &e.stat_seq, &e.ring_mode_seq], || {
         let mut s = Snapshot::default();
         read_perms(e, &mut s);
         read_stats(e, &mut s);
@@ -422,6 +436,9 @@ impl<'r> RegistryLocked<'r> {
         e.lrpid.store(0, Ordering::Relaxed);
         e.next_due_ns.store(0, Ordering::Relaxed);
         e.scheduled.store(0, Ordering::Relaxed);
+        // Should the ring's locks fail to initialise, the queue simply never leaves the
+        // general structure.
+        let _ = super::queue::init_ring(e);
         settle_stats(e);
         e.id1.store(slot.id as u32 + 1, Ordering::Release);
         self.recount();

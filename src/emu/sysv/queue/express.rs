@@ -1,0 +1,807 @@
+//! The express ring: how a System V queue moves messages while nothing needs its general
+//! structure.
+//!
+//! Most queues, most of the time, are a stream: nobody blocked, no scheduled message, and
+//! receivers that take the oldest message (`msgtyp` 0, or the type the oldest message has, or
+//! MSG_EXCEPT of another type). Then the kernel's order is plain FIFO order, and a ring of bytes
+//! does it: senders append records under the ring's send lock, receivers take the oldest under
+//! its receive lock, so a sender and a receiver on two CPUs do not contend — each side's lock
+//! and mark stay in its own cache lines (in the queue's registry entry), and a message costs the
+//! copy of its record from one CPU to the other.
+//!
+//! Each side's state is one word, its [`Mark`]: the byte position it has reached in the ring,
+//! the text bytes and the messages it has moved, each modulo its field's width. `qnum` and
+//! `cbytes` are the differences of the two marks, so `IPC_STAT` reads them without a lock, and
+//! the full test (the kernel's `msg_fits_inqueue`) is exact. A send writes its record past the
+//! tail, then stores the send mark (the commit); a receive copies the record out, then stores
+//! the receive mark (the commit). A process killed at any instant leaves a message committed
+//! whole or not at all, and its side's robust lock needs no repair beyond forgetting what the
+//! holder had seen of the other side.
+//!
+//! Whatever the ring cannot do goes to the general structure: a receiver that must search (an
+//! oldest message of another type, `msgtyp < 0`, MSG_COPY), a caller that must block or fail
+//! with E2BIG, a scheduled message, IPC_SET and IPC_RMID. Taking the queue lock folds the ring
+//! into the general structure (under the queue lock and both side locks, in the order queue →
+//! send → receive); releasing it unfolds the ring again when the queue is empty and nobody
+//! waits. The mode word changes last in both: a process killed during a fold leaves the ring in
+//! force, and `Locked::repair` drops the copies it had made.
+//!
+//! The ring's locks and marks live in the registry entry rather than the segment, so that they
+//! outlive the queue: a caller that looked the queue up before it was removed (and its index
+//! reused) finds, under the side lock, that the entry's queue is no longer its own.
+
+use std::sync::atomic::Ordering;
+
+use super::super::layout::{ring_mode, Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
+use super::super::registry::write_stats;
+use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
+use crate::emu::shm::lock::{self, Acquired};
+use crate::errno::{Errno, Result};
+
+/// What an express send (`T` = `()`) or receive (`T` = what it received) did.
+pub enum Express<T> {
+    /// Sent, or received.
+    Done(T),
+    /// The queue is full (send: `msg_qbytes`) or empty (receive): the ring holds the whole
+    /// queue, so this is the queue's answer.
+    Refused,
+    /// Not in express mode, or the call needs the general structure.
+    Unavailable,
+}
+
+const POS_BITS: u32 = 24;
+const TEXT_BITS: u32 = 24;
+const POS_MASK: u64 = (1 << POS_BITS) - 1;
+const TEXT_MASK: u64 = (1 << TEXT_BITS) - 1;
+const COUNT_MASK: u64 = (1 << (64 - POS_BITS - TEXT_BITS)) - 1;
+/// The most records the ring can hold (each takes at least RING_ALIGN bytes).
+const RING_RECORDS_MAX: u64 = RING_BYTES / RING_ALIGN;
+
+/// A side's progress through the ring, packed in one word: byte position (24 bits), text bytes
+/// (24 bits) and messages (16 bits), each modulo its width. The ring holds at most `RING_BYTES`
+/// (2^18) bytes, so at most that many text bytes and 2^14 records: every difference between the
+/// two sides' marks fits its field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark(pub u64);
+
+/// What lies between a receive mark and a send mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Ring bytes (records and skipped ends).
+    pub used: u64,
+    pub text: u64,
+    pub count: u64,
+}
+
+impl Mark {
+    pub fn pos(self) -> u64 {
+        self.0 & POS_MASK
+    }
+
+    fn text(self) -> u64 {
+        (self.0 >> POS_BITS) & TEXT_MASK
+    }
+
+    pub fn count(self) -> u64 {
+        self.0 >> (POS_BITS + TEXT_BITS)
+    }
+
+    /// Offset in the ring of this position.
+    fn offset(self) -> u64 {
+        self.pos() % RING_BYTES
+    }
+
+    /// The mark after moving `bytes` of ring holding one message of `text` bytes.
+    fn advanced(self, bytes: u64, text: u64) -> Mark {
+        let pos = (self.pos() + bytes) & POS_MASK;
+        let text = (self.text() + text) & TEXT_MASK;
+        let count = (self.count() + 1) & COUNT_MASK;
+        Mark(pos | text << POS_BITS | count << (POS_BITS + TEXT_BITS))
+    }
+
+    /// What lies between `self` (a receive mark) and `tail` (a send mark), or None when the two
+    /// cannot belong to one ring (a damaged registry entry).
+    pub fn until(self, tail: Mark) -> Option<Span> {
+        let used = tail.pos().wrapping_sub(self.pos()) & POS_MASK;
+        let text = tail.text().wrapping_sub(self.text()) & TEXT_MASK;
+        let count = tail.count().wrapping_sub(self.count()) & COUNT_MASK;
+        let plausible = used <= RING_BYTES && text <= used && count * RING_ALIGN <= used && used % RING_ALIGN == 0;
+        plausible.then_some(Span { used, text, count })
+    }
+}
+
+/// Ring bytes of a record of `len` text bytes.
+fn record_bytes(len: u64) -> u64 {
+    (std::mem::size_of::<RingRecord>() as u64 + len).div_ceil(RING_ALIGN) * RING_ALIGN
+}
+
+/// The ring's `qnum` and `cbytes` from an entry's two marks (a racy but never torn reading;
+/// 0, 0 when the marks are implausible).
+pub fn ring_counts(e: &Entry) -> (u64, u64) {
+    let head = Mark(e.recv.mark.load(Ordering::Acquire));
+    let tail = Mark(e.send.mark.load(Ordering::Acquire));
+    head.until(tail).map_or((0, 0), |s| (s.count, s.text))
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Send,
+    Recv,
+}
+
+fn side_of(e: &Entry, which: Side) -> &RingSide {
+    match which {
+        Side::Send => &e.send,
+        Side::Recv => &e.recv,
+    }
+}
+
+fn mutex_of(side: &RingSide) -> *mut libc::pthread_mutex_t {
+    // The mutex is only ever used through the pthread functions, which take a pointer (as the
+    // registry's own lock is).
+    &side.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t
+}
+
+/// One side's lock, held; unlocked on drop.
+struct SideGuard<'e> {
+    side: &'e RingSide,
+}
+
+impl Drop for SideGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the side's mutex.
+        unsafe { lock::unlock(mutex_of(self.side)) };
+    }
+}
+
+/// Initialises an entry's ring locks at its index's first use (under the registry lock, before
+/// the entry is published: nobody can be using them).
+pub fn init_ring(e: &Entry) -> Result<()> {
+    if e.ring_inited.load(Ordering::Acquire) == 0 {
+        for side in [&e.send, &e.recv] {
+            // SAFETY: the mutex lies in the registry mapping and is not in use (see above).
+            unsafe { lock::init(mutex_of(side))? };
+        }
+        e.ring_inited.store(1, Ordering::Release);
+    }
+    e.ring_mode.store(ring_mode::GENERAL, Ordering::Release);
+    let seq = e.ring_mode_seq.load(Ordering::Relaxed);
+    e.ring_mode_seq.store(seq.wrapping_add(seq & 1), Ordering::Release);
+    Ok(())
+}
+
+/// Locks one side of an entry's ring. After a holder died, what it had seen of the other side
+/// is forgotten (re-read) and a half-finished mode change's sequence made even.
+fn lock_side(e: &Entry, which: Side) -> Result<SideGuard<'_>> {
+    if e.ring_inited.load(Ordering::Acquire) == 0 {
+        return Err(Errno::EIDRM);
+    }
+    let side = side_of(e, which);
+    // SAFETY: initialised (ring_inited); it lives as long as the registry mapping.
+    let how = unsafe { lock::lock(mutex_of(side))? };
+    if how == Acquired::OwnerDied {
+        let other = match which {
+            Side::Send => &e.recv,
+            Side::Recv => &e.send,
+        };
+        side.peer_seen.store(other.mark.load(Ordering::Acquire), Ordering::Relaxed);
+        // Nobody else can be changing the mode: that needs this lock.
+        let seq = e.ring_mode_seq.load(Ordering::Acquire);
+        if seq & 1 == 1 {
+            e.ring_mode_seq.store(seq.wrapping_add(1), Ordering::Release);
+        }
+        // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+        unsafe { lock::mark_consistent(mutex_of(side)) };
+    }
+    Ok(SideGuard { side })
+}
+
+/// Records `pid` and `now` as the side's statistics (written only on a change).
+fn note_stats(side: &RingSide, pid: i32, now: i64) {
+    if side.pid.load(Ordering::Relaxed) != pid {
+        side.pid.store(pid, Ordering::Relaxed);
+    }
+    if side.time.load(Ordering::Relaxed) != now {
+        side.time.store(now, Ordering::Relaxed);
+    }
+}
+
+impl Queue {
+    fn ring_base(&self) -> *mut u8 {
+        // SAFETY: the ring lies below area_offset, inside the first mapping (from_mapping).
+        unsafe { self.first.base().add(super::super::layout::ring_offset() as usize) }
+    }
+
+    /// Whether `e` holds this queue in express mode (stable under either side lock).
+    fn ring_is_ours(&self, e: &Entry) -> bool {
+        e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS && e.id1.load(Ordering::Acquire) == self.id as u32 + 1 && e.nonce.load(Ordering::Acquire) == self.nonce
+    }
+
+    /// The record at ring offset `off` (16-aligned, below RING_BYTES).
+    fn record(&self, off: u64) -> *mut RingRecord {
+        debug_assert!(off % RING_ALIGN == 0 && off < RING_BYTES);
+        // SAFETY: off + 16 <= RING_BYTES: inside the ring.
+        unsafe { self.ring_base().add(off as usize) as *mut RingRecord }
+    }
+
+    /// The message at receive mark `head` (the span to the send mark being `span`): its ring
+    /// offset, type, length, and the ring bytes it takes including a skipped end. None when the
+    /// ring is damaged there.
+    fn oldest(&self, head: Mark, span: Span) -> Option<(u64, i64, u64, u64)> {
+        let mut off = head.offset();
+        let mut skipped = 0;
+        // SAFETY: off is a 16-aligned offset below RING_BYTES (positions only move by multiples
+        // of 16); a record header is plain data, and one committed by a sender (span.used > 0).
+        let mut rec = unsafe { self.record(off).read() };
+        if rec.len == RING_SKIP {
+            skipped = RING_BYTES - off;
+            off = 0;
+            // SAFETY: as above.
+            rec = unsafe { self.record(0).read() };
+        }
+        let len = rec.len as u64;
+        let bytes = record_bytes(len);
+        let whole = len <= RING_MSG_MAX && off + bytes <= RING_BYTES && skipped + bytes <= span.used;
+        whole.then_some((off, rec.mtype, len, skipped + bytes))
+    }
+
+    /// Sends a message (type and length checked by the caller, `len` bytes at `text` readable)
+    /// through the ring of the queue at `e`.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
+    pub fn express_send(&self, e: &Entry, mtype: i64, text: *const u8, len: usize, pid: i32, now: i64) -> Result<Express<()>> {
+        let len64 = len as u64;
+        if len64 > RING_MSG_MAX || e.ring_mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
+            return Ok(Express::Unavailable);
+        }
+        let held = lock_side(e, Side::Send)?;
+        if !self.ring_is_ours(e) {
+            return Ok(Express::Unavailable);
+        }
+        let side = held.side;
+        let tail = Mark(side.mark.load(Ordering::Relaxed));
+        let need = record_bytes(len64);
+        let skip = if tail.offset() + need > RING_BYTES { RING_BYTES - tail.offset() } else { 0 };
+        let qbytes = e.qbytes.load(Ordering::Relaxed);
+        // (fits the queue, fits the ring), or None for a damaged entry.
+        let room = |head: Mark| head.until(tail).map(|s| (msg_fits_inqueue(len64, s.count, s.text, qbytes), s.used + skip + need <= RING_BYTES));
+        if room(Mark(side.peer_seen.load(Ordering::Relaxed))) != Some((true, true)) {
+            let head = e.recv.mark.load(Ordering::Acquire);
+            side.peer_seen.store(head, Ordering::Relaxed);
+            match room(Mark(head)) {
+                Some((true, true)) => {}
+                Some((false, _)) => return Ok(Express::Refused),
+                _ => return Ok(Express::Unavailable),
+            }
+        }
+        let off = if skip > 0 {
+            // SAFETY: the ring's end from tail.offset() is free (checked above) and unseen by
+            // receivers until the mark moves past it.
+            unsafe { self.record(tail.offset()).write(RingRecord { mtype: 0, len: RING_SKIP, _pad: 0 }) };
+            0
+        } else {
+            tail.offset()
+        };
+        // SAFETY: `need` bytes from `off` are free ring bytes (the receive mark is more than
+        // RING_BYTES - need - skip behind, read with Acquire, so the receiver that had them
+        // finished copying before it moved), inside the ring (off + need <= RING_BYTES), and
+        // `len` bytes at `text` are readable.
+        unsafe {
+            let r = self.record(off);
+            r.write(RingRecord { mtype, len: len as u32, _pad: 0 });
+            std::ptr::copy_nonoverlapping(text, (r as *mut u8).add(std::mem::size_of::<RingRecord>()), len);
+        }
+        // The newest run of one type: restarted by a new type, and kept no longer than the
+        // ring can hold (older messages are gone), so its start stays comparable.
+        let count = tail.count();
+        if side.last_type.load(Ordering::Relaxed) != mtype {
+            side.last_type.store(mtype, Ordering::Relaxed);
+            side.run_start.store(count as u32, Ordering::Relaxed);
+        } else if count.wrapping_sub(side.run_start.load(Ordering::Relaxed) as u64) & COUNT_MASK > RING_RECORDS_MAX {
+            side.run_start.store((count.wrapping_sub(RING_RECORDS_MAX) & COUNT_MASK) as u32, Ordering::Relaxed);
+        }
+        note_stats(side, pid, now);
+        // The commit point of an express send.
+        side.mark.store(tail.advanced(skip + need, len64).0, Ordering::Release);
+        Ok(Express::Done(()))
+    }
+
+    /// Receives the queue's oldest message if the receiver (`mode`, `typ` as converted by
+    /// `convert_mode`; not MSG_COPY) takes it: its type to `dst`, then at most `bufsz` bytes
+    /// of text (`writable` bytes at `dst` already known writable).
+    #[allow(clippy::too_many_arguments, clippy::not_unsafe_ptr_arg_deref)]
+    pub fn express_receive(&self, e: &Entry, mode: u32, typ: i64, dst: *mut u8, bufsz: usize, noerror: bool, writable: usize, pid: i32, now: i64) -> Result<Express<Received>> {
+        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::EXPRESS || mode == search::NUMBER {
+            return Ok(Express::Unavailable);
+        }
+        let held = lock_side(e, Side::Recv)?;
+        if !self.ring_is_ours(e) {
+            return Ok(Express::Unavailable);
+        }
+        let side = held.side;
+        let head = Mark(side.mark.load(Ordering::Relaxed));
+        let mut tail = Mark(side.peer_seen.load(Ordering::Relaxed));
+        if tail.pos() == head.pos() {
+            tail = Mark(e.send.mark.load(Ordering::Acquire));
+            side.peer_seen.store(tail.0, Ordering::Relaxed);
+            if tail.pos() == head.pos() {
+                return Ok(Express::Refused);
+            }
+        }
+        let Some((off, mtype, len, bytes)) = head.until(tail).and_then(|span| self.oldest(head, span)) else {
+            return Ok(Express::Unavailable);
+        };
+        // The oldest message is the one taken when it matches (`msgtyp` 0, its type, or
+        // MSG_EXCEPT of another); when the ring holds one type only, the answer is known
+        // either way (`msgtyp < 0` included). Anything else searches the general structure (as
+        // does E2BIG, which leaves the message queued).
+        let one_type = || self.ring_holds_one_type(e, head);
+        let takes = match mode {
+            search::ANY | search::EQUAL | search::NOTEQUAL if testmsg(mtype, typ, mode) => true,
+            search::EQUAL | search::NOTEQUAL | search::LESSEQUAL if one_type() => {
+                if mode == search::LESSEQUAL && testmsg(mtype, typ, mode) {
+                    true
+                } else {
+                    return Ok(Express::Refused);
+                }
+            }
+            _ => false,
+        };
+        if !takes || (len > bufsz as u64 && !noerror) {
+            return Ok(Express::Unavailable);
+        }
+        let n = (len as usize).min(bufsz);
+        // As in the kernel, the message is gone even when the copy-out fails (EFAULT).
+        let copied = 8 + n <= writable || crate::usermem::probe_write(dst, 8 + n);
+        if copied {
+            // SAFETY: 8 + n bytes at dst are writable; the record (committed: before the send
+            // mark, read with Acquire) holds len >= n bytes of text inside the ring.
+            unsafe {
+                std::ptr::write_unaligned(dst as *mut i64, mtype);
+                let text = (self.record(off) as *const u8).add(std::mem::size_of::<RingRecord>());
+                std::ptr::copy_nonoverlapping(text, dst.add(8), n);
+            }
+        }
+        note_stats(side, pid, now);
+        // The commit point of an express receive (after the copy: the bytes may be reused).
+        side.mark.store(head.advanced(bytes, len).0, Ordering::Release);
+        Ok(Express::Done(Received { len: n, copied }))
+    }
+}
+
+impl Queue {
+    /// Whether every message from receive mark `head` on has one type (the caller holds the
+    /// receive lock, so `head` is current and the ring cannot drain under it). False when it
+    /// cannot tell.
+    fn ring_holds_one_type(&self, e: &Entry, head: Mark) -> bool {
+        let tail = e.send.mark.load(Ordering::Acquire);
+        let run_start = e.send.run_start.load(Ordering::Acquire) as u64;
+        // The run start belongs to this tail unless a send committed meanwhile (a newer start
+        // could otherwise seem to lie before the head). A run start written for a send not yet
+        // committed equals the tail's count: then the answer is a conservative "no".
+        if e.send.mark.load(Ordering::Acquire) != tail {
+            return false;
+        }
+        let since = |count: u64| count.wrapping_sub(run_start) & COUNT_MASK;
+        since(head.count()) <= since(Mark(tail).count())
+    }
+}
+
+impl Locked<'_> {
+    /// Whether the registry entry holds this queue in express mode.
+    pub(super) fn in_express_mode(&self) -> bool {
+        self.q.ring_is_ours(self.entry)
+    }
+
+    /// Moves the ring's messages into the general structure (called with the queue lock held).
+    /// Each is queued in ring order, then the statistics are published, then the mode changes
+    /// (the commit). Should a block not be had (ENOMEM), the copies are dropped again by
+    /// repair, and the ring stays in force.
+    pub(super) fn fold(&mut self) -> Result<()> {
+        let e = self.entry;
+        if e.ring_mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
+            return Ok(());
+        }
+        let _send = lock_side(e, Side::Send)?;
+        let _recv = lock_side(e, Side::Recv)?;
+        if !self.in_express_mode() {
+            return Ok(());
+        }
+        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+        let mut head = Mark(e.recv.mark.load(Ordering::Acquire));
+        let tail = Mark(e.send.mark.load(Ordering::Acquire));
+        // A damaged ring yields what can be read of it.
+        while let Some((off, mtype, len, bytes)) = head.until(tail).filter(|s| s.used > 0).and_then(|span| self.q.oldest(head, span)) {
+            // SAFETY: the record holds `len` bytes of text inside the ring.
+            let text = unsafe { (self.q.record(off) as *const u8).add(std::mem::size_of::<RingRecord>()) };
+            if let Err(err) = self.queue_copy(mtype.max(1), text, len as usize) {
+                self.repair();
+                e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+                return Err(err);
+            }
+            head = head.advanced(bytes, len);
+        }
+        let (sent, received) = ((e.send.pid.load(Ordering::Relaxed), e.send.time.load(Ordering::Relaxed)), (e.recv.pid.load(Ordering::Relaxed), e.recv.time.load(Ordering::Relaxed)));
+        let (qnum, cbytes) = (self.st().qnum, self.st().cbytes);
+        write_stats(e, |e| {
+            e.qnum.store(qnum, Ordering::Relaxed);
+            e.cbytes.store(cbytes, Ordering::Relaxed);
+            e.lspid.store(sent.0, Ordering::Relaxed);
+            e.stime.store(sent.1, Ordering::Relaxed);
+            e.lrpid.store(received.0, Ordering::Relaxed);
+            e.rtime.store(received.1, Ordering::Relaxed);
+        });
+        // The commit point of a fold.
+        e.ring_mode.store(ring_mode::GENERAL, Ordering::Release);
+        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The queued messages the ring would take over (block, type, length, in FIFO order), or
+    /// None when the general structure holds what the ring cannot: a waiter, a scheduled
+    /// message, messages of more than one type, or more than fits the ring.
+    fn ring_takeover(&mut self) -> Option<Vec<(u32, i64, u64)>> {
+        let st = self.st();
+        let (qnum, cbytes) = (st.qnum, st.cbytes);
+        let idle = st.recv_waiting == 0 && st.send_waiting == 0 && st.scheduled == 0 && st.types <= 1 && self.entry.next_due_ns.load(Ordering::Relaxed) == 0;
+        // An upper bound of the ring bytes (a record rounds up by less than RING_ALIGN, and a
+        // skipped end is shorter than the longest record).
+        let bound = qnum.checked_mul(2 * RING_ALIGN).and_then(|b| b.checked_add(cbytes)).map(|b| b + RING_MSG_MAX + 2 * RING_ALIGN);
+        if !idle || !matches!(bound, Some(b) if b <= RING_BYTES) {
+            return None;
+        }
+        let mut msgs = Vec::with_capacity(qnum as usize);
+        let mut r = self.st().fifo_head;
+        while r != 0 && msgs.len() < qnum as usize {
+            let b = self.msg(r).ok()?;
+            if b.len > RING_MSG_MAX {
+                return None;
+            }
+            msgs.push((r, b.mtype, b.len));
+            r = b.next;
+        }
+        (msgs.len() as u64 == qnum && r == 0).then_some(msgs)
+    }
+
+    /// Hands the queue to the ring when the general structure is not needed (called with the
+    /// queue lock held, just before it is released): its queued messages, all of one type,
+    /// are written into the ring in order, the mode changes (the commit), and then the general
+    /// structure's copies are dropped (by repair, should the process die first).
+    pub(super) fn unfold_if_idle(&mut self) {
+        let e = self.entry;
+        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::GENERAL || !self.valid() {
+            return;
+        }
+        let Some(msgs) = self.ring_takeover() else { return };
+        let (Ok(_send), Ok(_recv)) = (lock_side(e, Side::Send), lock_side(e, Side::Recv)) else { return };
+        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+        // Positions stay 16-aligned whatever a damaged entry held.
+        let head = Mark(e.send.mark.load(Ordering::Acquire) & !(RING_ALIGN - 1));
+        let mut tail = head;
+        for &(r, mtype, len) in &msgs {
+            let Ok((text, _)) = self.text_ptr(r) else {
+                // Unreadable after all: leave the general structure in force.
+                e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+                return;
+            };
+            let need = record_bytes(len);
+            let skip = if tail.offset() + need > RING_BYTES { RING_BYTES - tail.offset() } else { 0 };
+            let off = if skip > 0 { 0 } else { tail.offset() };
+            // SAFETY: the ring is unused in general mode, every offset is 16-aligned and the
+            // records fit it (ring_takeover's bound); the block holds `len` bytes of text.
+            unsafe {
+                if skip > 0 {
+                    self.q.record(tail.offset()).write(RingRecord { mtype: 0, len: RING_SKIP, _pad: 0 });
+                }
+                let rec = self.q.record(off);
+                rec.write(RingRecord { mtype, len: len as u32, _pad: 0 });
+                std::ptr::copy_nonoverlapping(text, (rec as *mut u8).add(std::mem::size_of::<RingRecord>()), len as usize);
+            }
+            tail = tail.advanced(skip + need, len);
+        }
+        e.recv.mark.store(head.0, Ordering::Release);
+        e.send.mark.store(tail.0, Ordering::Release);
+        e.send.peer_seen.store(head.0, Ordering::Relaxed);
+        e.recv.peer_seen.store(tail.0, Ordering::Relaxed);
+        e.send.last_type.store(msgs.last().map_or(0, |m| m.1), Ordering::Relaxed);
+        e.send.run_start.store(head.count() as u32, Ordering::Relaxed);
+        e.send.pid.store(e.lspid.load(Ordering::Relaxed), Ordering::Relaxed);
+        e.send.time.store(e.stime.load(Ordering::Relaxed), Ordering::Relaxed);
+        e.recv.pid.store(e.lrpid.load(Ordering::Relaxed), Ordering::Relaxed);
+        e.recv.time.store(e.rtime.load(Ordering::Relaxed), Ordering::Relaxed);
+        // The commit point of an unfold.
+        e.ring_mode.store(ring_mode::EXPRESS, Ordering::Release);
+        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+        if !msgs.is_empty() {
+            self.drop_taken_over(&msgs);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::registry;
+    use super::super::tests::{model_find, Fixture};
+    use super::super::{convert_mode, Locked};
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Pids and times the two paths record, so the statistics show which one ran.
+    const EXPRESS_PID: i32 = 7;
+    const EXPRESS_TIME: i64 = 9;
+    const GENERAL_PID: i32 = 1;
+    const GENERAL_TIME: i64 = 2;
+
+    impl Fixture {
+        /// msgsnd(IPC_NOWAIT) as `SysvEmulation::msgsnd` does it: the ring first, else the
+        /// general structure. False when the queue is full.
+        fn send_any(&self, mtype: i64, text: &[u8]) -> (bool, bool) {
+            match self.queue.express_send(self.entry(), mtype, text.as_ptr(), text.len(), EXPRESS_PID, EXPRESS_TIME).unwrap() {
+                Express::Done(()) => (true, true),
+                Express::Refused => (false, true),
+                Express::Unavailable => {
+                    let mut l = self.lock();
+                    if !l.fits(text.len() as u64) {
+                        return (false, false);
+                    }
+                    l.send(mtype, text.as_ptr(), text.len(), GENERAL_PID, GENERAL_TIME).unwrap();
+                    (true, false)
+                }
+            }
+        }
+
+        /// msgrcv(IPC_NOWAIT) as `SysvEmulation::msgrcv` does it; also whether the ring answered.
+        fn receive_any(&self, msgtyp: i64, flags: i32) -> (Option<(i64, Vec<u8>)>, bool) {
+            let (mode, typ) = convert_mode(msgtyp, flags);
+            let mut buf = vec![0u8; 8 + 70_000];
+            match self.queue.express_receive(self.entry(), mode, typ, buf.as_mut_ptr(), buf.len() - 8, false, 0, EXPRESS_PID + 1, EXPRESS_TIME + 1).unwrap() {
+                Express::Done(got) => {
+                    assert!(got.copied);
+                    (Some((i64::from_ne_bytes(buf[..8].try_into().unwrap()), buf[8..8 + got.len].to_vec())), true)
+                }
+                Express::Refused => (None, true),
+                Express::Unavailable => (self.receive(msgtyp, flags), false),
+            }
+        }
+
+        /// The queue lock without the fold, as a process that dies during one holds it.
+        fn lock_unfolded(&self) -> Locked<'_> {
+            // SAFETY: initialised with the segment; released by the returned guard (or by death).
+            unsafe { lock::lock(self.queue.lock_ptr()).unwrap() };
+            Locked { q: &self.queue, entry: self.entry(), wakes: [0; 4], nwakes: 0, dst_writable: 0 }
+        }
+
+        fn mode(&self) -> u32 {
+            self.entry().ring_mode.load(Ordering::Acquire)
+        }
+    }
+
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *state >> 24
+    }
+
+    #[test]
+    fn the_ring_and_the_general_structure_together_keep_the_kernels_order_and_statistics() {
+        // Small: full by bytes and by count; default; larger than the ring holds.
+        for qbytes in [300u64, 16384, 1 << 20] {
+            let f = Fixture::new(qbytes);
+            let mut model: VecDeque<(i64, Vec<u8>)> = VecDeque::new();
+            let mut state = qbytes;
+            let (mut by_ring, mut lspid, mut lrpid) = ([0u32; 2], 0, 0);
+            let mut run_type = 1;
+            for step in 0..30_000u32 {
+                let r = next(&mut state);
+                match r % 16 {
+                    0..=6 => {
+                        // Mostly runs of one type, sometimes another; now and then longer than
+                        // the ring takes.
+                        if r % 29 == 0 {
+                            run_type = 1 + (r >> 8) as i64 % 4;
+                        }
+                        let mtype = if r % 7 == 0 { 1 + (r >> 12) as i64 % 4 } else { run_type };
+                        let len = if qbytes > 1 << 19 && r % 97 == 0 { RING_MSG_MAX as usize + 100 } else { (r >> 16) as usize % 70 };
+                        let text: Vec<u8> = (0..len).map(|i| (step as usize + i) as u8).collect();
+                        let bytes: u64 = model.iter().map(|m| m.1.len() as u64).sum();
+                        let fits = msg_fits_inqueue(len as u64, model.len() as u64, bytes, qbytes);
+                        let (sent, ring) = f.send_any(mtype, &text);
+                        assert_eq!(sent, fits, "step {step}: send of {len} with {} queued", model.len());
+                        if sent {
+                            model.push_back((mtype, text));
+                            by_ring[ring as usize] += 1;
+                            lspid = if ring { EXPRESS_PID } else { GENERAL_PID };
+                        }
+                    }
+                    7..=14 => {
+                        let (msgtyp, flags) = match r % 9 {
+                            0..=3 => (0, 0),
+                            4 | 5 => (1 + (r >> 8) as i64 % 4, 0),
+                            6 => (1 + (r >> 8) as i64 % 4, libc::MSG_EXCEPT),
+                            _ => (-(1 + (r >> 8) as i64 % 4), 0),
+                        };
+                        let want = model_find(&model, msgtyp, flags).map(|i| model.remove(i).unwrap());
+                        let (got, ring) = f.receive_any(msgtyp, flags);
+                        assert_eq!(got, want, "step {step}: msgtyp {msgtyp} flags {flags:#o}");
+                        if got.is_some() {
+                            lrpid = if ring { EXPRESS_PID + 1 } else { GENERAL_PID };
+                        }
+                    }
+                    _ => drop(f.lock()),
+                }
+                let s = registry::stats(f.entry());
+                let bytes: u64 = model.iter().map(|m| m.1.len() as u64).sum();
+                assert_eq!((s.qnum, s.cbytes), (model.len() as u64, bytes), "step {step}");
+                assert_eq!((s.lspid, s.lrpid), (lspid, lrpid), "step {step}");
+                assert_eq!(s.stime, if lspid == EXPRESS_PID { EXPRESS_TIME } else if lspid == 0 { 0 } else { GENERAL_TIME }, "step {step}");
+            }
+            // Both paths carried a good share.
+            assert!(by_ring[0] > 1000 && by_ring[1] > 1000, "qbytes {qbytes}: {by_ring:?}");
+        }
+    }
+
+    #[test]
+    fn a_fold_cut_short_leaves_the_ring_in_force_and_repair_drops_its_copies() {
+        let f = Fixture::new(16384);
+        drop(f.lock());
+        assert_eq!(f.mode(), ring_mode::EXPRESS);
+        let msgs: Vec<(i64, Vec<u8>)> = (0..5).map(|i| (1 + i % 3, vec![i as u8; 10 + i as usize])).collect();
+        for (t, m) in &msgs {
+            assert_eq!(f.send_any(*t, m), (true, true));
+        }
+        // A process copies three of them into the general structure, then dies.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut l = f.lock_unfolded();
+                for (t, m) in &msgs[..3] {
+                    l.queue_copy(*t, m.as_ptr(), m.len()).unwrap();
+                }
+                std::mem::forget(l);
+            });
+        });
+        assert_eq!(f.mode(), ring_mode::EXPRESS);
+        assert_eq!(registry::stats(f.entry()).qnum, 5);
+        // The next locker repairs (dropping the copies), then folds for real.
+        {
+            let mut l = f.lock();
+            assert_eq!(f.mode(), ring_mode::GENERAL);
+            assert_eq!(l.counts().0, 5);
+        }
+        let mut got = Vec::new();
+        while let (Some(m), _) = f.receive_any(0, 0) {
+            got.push(m);
+        }
+        assert_eq!(got, msgs);
+    }
+
+    #[test]
+    fn an_unfold_cut_short_after_its_commit_leaves_each_message_once() {
+        let f = Fixture::new(16384);
+        // Messages in the general structure (a blocked-receiver-free queue of one type).
+        {
+            let mut l = f.lock();
+            for i in 0..4u8 {
+                l.send(5, [i; 3].as_ptr(), 3, GENERAL_PID, GENERAL_TIME).unwrap();
+            }
+        }
+        // Released: the ring took them over.
+        assert_eq!(f.mode(), ring_mode::EXPRESS);
+        // The state of a process that died after the commit, before dropping the copies.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut l = f.lock_unfolded();
+                for i in 0..4u8 {
+                    l.queue_copy(5, [i; 3].as_ptr(), 3).unwrap();
+                }
+                std::mem::forget(l);
+            });
+        });
+        drop(f.lock());
+        let mut got = Vec::new();
+        while let (Some(m), _) = f.receive_any(5, 0) {
+            got.push(m.1[0]);
+        }
+        assert_eq!(got, vec![0, 1, 2, 3]);
+        assert_eq!(registry::stats(f.entry()).qnum, 0);
+    }
+
+    #[test]
+    fn a_side_lock_holder_that_dies_leaves_the_ring_working() {
+        let f = Fixture::new(16384);
+        drop(f.lock());
+        assert_eq!(f.send_any(1, b"one"), (true, true));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Dies holding both side locks in the middle of a mode change.
+                let e = f.entry();
+                std::mem::forget(lock_side(e, Side::Send).unwrap());
+                std::mem::forget(lock_side(e, Side::Recv).unwrap());
+                e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+            });
+        });
+        assert_eq!(f.send_any(1, b"two"), (true, true));
+        assert_eq!(f.receive_any(0, 0), (Some((1, b"one".to_vec())), true));
+        assert_eq!(f.entry().ring_mode_seq.load(Ordering::Acquire) & 1, 0);
+        assert_eq!(registry::stats(f.entry()).qnum, 1);
+        drop(f.lock());
+        assert_eq!(f.receive_any(0, 0).0, Some((1, b"two".to_vec())));
+    }
+
+    #[test]
+    fn a_receiver_of_another_type_is_answered_by_a_ring_of_one_type() {
+        let f = Fixture::new(16384);
+        drop(f.lock());
+        for i in 0..3u8 {
+            assert_eq!(f.send_any(4, &[i]), (true, true));
+        }
+        // Nothing of type 2, nothing but type 4, nothing at or below 3: answered, no fold.
+        assert_eq!(f.receive_any(2, 0), (None, true));
+        assert_eq!(f.receive_any(4, libc::MSG_EXCEPT), (None, true));
+        assert_eq!(f.receive_any(-3, 0), (None, true));
+        assert_eq!(f.mode(), ring_mode::EXPRESS);
+        assert_eq!(f.receive_any(-4, 0), (Some((4, vec![0])), true));
+        // Another type behind the head: the ring cannot tell, the general structure can.
+        assert_eq!(f.send_any(2, &[9]), (true, true));
+        assert_eq!(f.receive_any(2, 0), (Some((2, vec![9])), false));
+        assert_eq!(f.receive_any(0, 0).0, Some((4, vec![1])));
+    }
+
+    #[test]
+    fn a_stream_through_the_ring_survives_concurrent_folds() {
+        let f = Fixture::new(2000);
+        drop(f.lock());
+        const N: u32 = 200_000;
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..N {
+                    let text = i.to_ne_bytes();
+                    while !f.send_any(1, &text).0 {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    drop(f.lock());
+                    std::thread::yield_now();
+                }
+            });
+            let mut expect = 0u32;
+            while expect < N {
+                if let (Some((t, m)), _) = f.receive_any(0, 0) {
+                    assert_eq!((t, u32::from_ne_bytes(m[..4].try_into().unwrap())), (1, expect));
+                    expect += 1;
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        assert_eq!(registry::stats(f.entry()).qnum, 0);
+    }
+
+    #[test]
+    fn marks_count_across_their_wrap() {
+        let mut head = Mark(0);
+        let mut tail = Mark(0);
+        let mut queued = std::collections::VecDeque::new();
+        let mut state = 7u64;
+        let mut sent = 0u64;
+        for step in 0..2_000_000u64 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let len = (state >> 33) % 300;
+            if (state >> 20) % 2 == 0 && queued.len() < 500 {
+                tail = tail.advanced(record_bytes(len), len);
+                queued.push_back(len);
+                sent += 1;
+            } else if let Some(l) = queued.pop_front() {
+                head = head.advanced(record_bytes(l), l);
+            }
+            let span = head.until(tail).unwrap_or_else(|| panic!("step {step}"));
+            assert_eq!(span.count, queued.len() as u64);
+            assert_eq!(span.text, queued.iter().sum::<u64>());
+            assert_eq!(span.used, queued.iter().map(|&l| record_bytes(l)).sum::<u64>());
+        }
+        // Every field wrapped, many times.
+        assert!(sent > 10 * (COUNT_MASK + 1));
+        assert_eq!(Mark(0).until(Mark(5)), None);
+        assert_eq!(Mark(0).until(Mark(RING_BYTES + RING_ALIGN)), None);
+    }
+}
