@@ -50,6 +50,8 @@
 #define SEQ_STOP UINT64_MAX
 #define MAX_SIZE (1u << 20)
 #define SYSV_MAX_TYPE 32768L
+/* msg_qbytes of a SysV stream queue: the kernel's stock msgmnb. */
+#define SYSV_STREAM_QBYTES 16384
 
 /* ------------------------------------------------------------------ options */
 
@@ -728,11 +730,13 @@ static void create_queues(int nposix, int sysv)
     if (sysv) {
         sysv_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
         if (sysv_id < 0) fail(1, "error", "msgget: %s", strerror(errno));
-        if (opt.maxmsg != 10 && strcmp(opt.bench, "stream") == 0) {
+        /* The same capacity on both sides: the kernel's default msgmnb unless --maxmsg says
+         * otherwise (the emulation's configured msgmnb is raised for the deep rows only). */
+        if (strcmp(opt.bench, "stream") == 0) {
             struct msqid_ds ds;
             if (msgctl(sysv_id, IPC_STAT, &ds) != 0)
                 fail(1, "error", "msgctl(IPC_STAT): %s", strerror(errno));
-            ds.msg_qbytes = (msglen_t)opt.maxmsg * opt.size;
+            ds.msg_qbytes = opt.maxmsg != 10 ? (msglen_t)opt.maxmsg * opt.size : SYSV_STREAM_QBYTES;
             if (msgctl(sysv_id, IPC_SET, &ds) != 0)
                 fail(4, "unsupported", "msgctl(IPC_SET,qbytes=%lu): %s",
                      (unsigned long)ds.msg_qbytes, strerror(errno));
@@ -863,7 +867,8 @@ static void usage(FILE *f)
 "  --warmup N                warm-up messages or round trips (default: 1000\n"
 "                            messages / 20000 round trips, at most 5%% of --seconds)\n"
 "  --maxmsg N                posix: mq_maxmsg (default 10); sysv stream:\n"
-"                            msg_qbytes = N*size via IPC_SET\n"
+"                            msg_qbytes = N*size via IPC_SET (default 16384,\n"
+"                            the kernel's stock msgmnb, on both sides)\n"
 "  --random-prio             stream: random priorities (sysv: random types,\n"
 "                            received lowest type first)\n"
 "  --fill-first              stream: producer fills --count messages (default\n"
