@@ -5,7 +5,7 @@
 //! and a layout version stored last, when the file is complete.
 //!
 //! ```text
-//! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (512 bytes each, sparse)
+//! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (768 bytes each, sparse)
 //! queue      QueueHeader (4096 bytes) | Waiter[WAITER_SLOTS] | ring (RING_BYTES) | block area (grows)
 //! ```
 //!
@@ -16,7 +16,7 @@
 //! Version 2 added scheduled messages: the SCHEDULED block state with its due time and handle,
 //! the queue's due-ordered list, and the registry entry's `next_due_ns` and `scheduled`.
 //! Version 3 added the express ring (see `queue::express`): the entry's ring mode and its two
-//! sides (lock, committed mark, statistics), 512-byte entries, and the segment's ring bytes
+//! sides (lock, committed mark, statistics), 768-byte entries, and the segment's ring bytes
 //! between the waiter records and the block area.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
@@ -48,7 +48,7 @@ pub const MSGTQL: i32 = 16384;
 
 /// Bytes of the registry header and of each entry.
 pub const REGISTRY_HEADER_SIZE: u64 = 4096;
-pub const ENTRY_SIZE: u64 = 512;
+pub const ENTRY_SIZE: u64 = 768;
 pub const REGISTRY_SIZE: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * ENTRY_SIZE;
 
 /// The namespace's id allocator and what is derived from the entries (under the registry lock).
@@ -145,27 +145,30 @@ pub mod ring_mode {
 }
 
 /// One side of a queue's express ring, in its registry entry: the lock that senders (or
-/// receivers) take, the side's committed mark, what it last saw of the other side's, and the
-/// statistics the side updates. Alone on two cache lines, so the two sides never share one.
+/// receivers) take, what the holder keeps for itself, and — on a line pair of its own, so that
+/// the other side reading it never disturbs the lock — the side's committed mark.
 #[repr(C, align(128))]
 pub struct RingSide {
     pub mutex: libc::pthread_mutex_t,
-    /// The side's mark (`queue::express::Mark`): one word, so that its store commits a send
-    /// or a receive.
-    pub mark: AtomicU64,
     /// The other side's mark as this side's lock holder last read it.
     pub peer_seen: AtomicU64,
-    /// `msg_lspid` and `msg_stime` (send side) or `msg_lrpid` and `msg_rtime` (receive side)
-    /// while the ring holds the queue.
-    pub pid: AtomicI32,
-    /// Send side: the message count (of the mark) at which the newest run of messages of one
-    /// type began, so a receiver knows whether the ring holds one type only.
-    pub run_start: AtomicU32,
-    pub time: AtomicI64,
     /// Send side: the type of the newest message sent through the ring (0: none since the
     /// ring took over); read and written by the lock holder only.
     pub last_type: AtomicI64,
-    pub _reserved: [u64; 6],
+    /// `msg_lspid` and `msg_stime` (send side) or `msg_lrpid` and `msg_rtime` (receive side)
+    /// while the ring holds the queue.
+    pub pid: AtomicI32,
+    pub _pad0: u32,
+    pub time: AtomicI64,
+    pub _reserved0: [u64; 7],
+    /// The side's mark (`queue::express::Mark`): one word, so that its store commits a send
+    /// or a receive.
+    pub mark: AtomicU64,
+    /// Send side: the message count (of the mark) at which the newest run of messages of one
+    /// type began, so a receiver knows whether the ring holds one type only.
+    pub run_start: AtomicU32,
+    pub _pad1: u32,
+    pub _reserved1: [u64; 14],
 }
 
 /// A message's header in the ring; its text follows, and the record is padded to
@@ -445,9 +448,9 @@ const _: () = {
     assert!(offset_of!(Entry, scheduled) == 136);
     assert!(offset_of!(Entry, ring_mode) == 140);
     assert!(offset_of!(Entry, send) == 256);
-    assert!(offset_of!(Entry, recv) == 384);
-    assert!(size_of::<RingSide>() == 128);
-    assert!(offset_of!(RingSide, mark) == 40);
+    assert!(offset_of!(Entry, recv) == 512);
+    assert!(size_of::<RingSide>() == 256);
+    assert!(offset_of!(RingSide, mark) == 128);
     assert!(size_of::<RingRecord>() as u64 == RING_ALIGN);
     assert!(RING_BYTES.is_power_of_two() && RING_BYTES < 1 << 23 && RING_BYTES % RING_ALIGN == 0);
     assert!(RING_MSG_MAX + 2 * RING_ALIGN <= RING_BYTES / 4);
