@@ -173,12 +173,13 @@ pub struct RingSide {
 
 /// A message's header in the ring; its text follows, and the record is padded to
 /// `RING_ALIGN`. `len == RING_SKIP` marks the rest of the ring as unused (the next record is at
-/// the ring's start).
+/// the ring's start). `seal`, stored last, says the record is complete (see
+/// `queue::express`); 0 while it is not.
 #[repr(C)]
 pub struct RingRecord {
-    pub mtype: i64,
+    pub seal: AtomicU32,
     pub len: u32,
-    pub _pad: u32,
+    pub mtype: i64,
 }
 
 /// Bytes of a queue's ring (a power of two, at most 2^23: see `queue::express::Mark`): a

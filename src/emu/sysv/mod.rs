@@ -512,7 +512,8 @@ impl SysvEmulation {
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                     Express::Refused if !spun => {
                         spun = true;
-                        if spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0) {
+                        let ready = || q.ring_message_ready(entry).unwrap_or_else(|| queued(entry) != 0);
+                        if spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), ready) {
                             continue;
                         }
                     }

@@ -12,11 +12,19 @@
 //! Each side's state is one word, its [`Mark`]: the byte position it has reached in the ring,
 //! the text bytes and the messages it has moved, each modulo its field's width. `qnum` and
 //! `cbytes` are the differences of the two marks, so `IPC_STAT` reads them without a lock, and
-//! the full test (the kernel's `msg_fits_inqueue`) is exact. A send writes its record past the
-//! tail, then stores the send mark (the commit); a receive copies the record out, then stores
+//! the full test (the kernel's `msg_fits_inqueue`) is exact.
+//!
+//! A send clears the header after its record, writes the record, then stores the record's
+//! *seal* (the commit), then its side's mark. A receiver finds the next message by its seal,
+//! in the header it must read anyway, rather than by the send mark: so a receiver that keeps up
+//! with the sender does not pull the sender's mark away from it on every message (on these
+//! machines that doubled the cost of a message). A receive copies the record out, then stores
 //! the receive mark (the commit). A process killed at any instant leaves a message committed
-//! whole or not at all, and its side's robust lock needs no repair beyond forgetting what the
-//! holder had seen of the other side.
+//! whole or not at all; the next holder of a dead sender's lock moves the send mark past a
+//! record it sealed, and otherwise a side's robust lock needs no repair beyond forgetting what
+//! the holder had seen of the other side. (Between a seal and the send mark, the receive mark
+//! can be one message ahead of the send mark: readers count that as an empty queue, which it
+//! then is.)
 //!
 //! Whatever the ring cannot do goes to the general structure: a receiver that must search (an
 //! oldest message of another type, `msgtyp < 0`, MSG_COPY), a caller that must block or fail
@@ -170,30 +178,20 @@ pub fn init_ring(e: &Entry) -> Result<()> {
     Ok(())
 }
 
-/// Locks one side of an entry's ring. After a holder died, what it had seen of the other side
-/// is forgotten (re-read) and a half-finished mode change's sequence made even.
-fn lock_side(e: &Entry, which: Side) -> Result<SideGuard<'_>> {
-    if e.ring_inited.load(Ordering::Acquire) == 0 {
-        return Err(Errno::EIDRM);
-    }
-    let side = side_of(e, which);
-    // SAFETY: initialised (ring_inited); it lives as long as the registry mapping.
-    let how = unsafe { lock::lock(mutex_of(side))? };
-    if how == Acquired::OwnerDied {
-        let other = match which {
-            Side::Send => &e.recv,
-            Side::Recv => &e.send,
-        };
-        side.peer_seen.store(other.mark.load(Ordering::Acquire), Ordering::Relaxed);
-        // Nobody else can be changing the mode: that needs this lock.
-        let seq = e.ring_mode_seq.load(Ordering::Acquire);
-        if seq & 1 == 1 {
-            e.ring_mode_seq.store(seq.wrapping_add(1), Ordering::Release);
-        }
-        // SAFETY: held, acquired with EOWNERDEAD, now repaired.
-        unsafe { lock::mark_consistent(mutex_of(side)) };
-    }
-    Ok(SideGuard { side })
+/// What the header at a receive position holds.
+enum Sealed {
+    /// Nothing committed there yet.
+    Empty,
+    /// A committed message: its ring offset, type, length, and the ring bytes it takes
+    /// including a skipped end.
+    Message(u64, i64, u64, u64),
+    /// Not a record this position can hold (a damaged segment).
+    Damaged,
+}
+
+/// The seal of the record at a position whose mark is `m`: never 0.
+fn seal_of(m: Mark) -> u32 {
+    m.count() as u32 + 1
 }
 
 /// Records `pid` and `now` as the side's statistics (written only on a change).
@@ -224,25 +222,126 @@ impl Queue {
         unsafe { self.ring_base().add(off as usize) as *mut RingRecord }
     }
 
-    /// The message at receive mark `head` (the span to the send mark being `span`): its ring
-    /// offset, type, length, and the ring bytes it takes including a skipped end. None when the
-    /// ring is damaged there.
-    fn oldest(&self, head: Mark, span: Span) -> Option<(u64, i64, u64, u64)> {
+    /// The seal word of the header at ring offset `off`.
+    fn seal(&self, off: u64) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: a header inside the ring (record), 4-aligned; the seal is only accessed
+        // atomically.
+        unsafe { &(*self.record(off)).seal }
+    }
+
+    /// What the header at receive position `head` holds.
+    fn sealed_at(&self, head: Mark) -> Sealed {
         let mut off = head.offset();
         let mut skipped = 0;
-        // SAFETY: off is a 16-aligned offset below RING_BYTES (positions only move by multiples
-        // of 16); a record header is plain data, and one committed by a sender (span.used > 0).
-        let mut rec = unsafe { self.record(off).read() };
-        if rec.len == RING_SKIP {
+        let expected = seal_of(head);
+        match self.seal(off).load(Ordering::Acquire) {
+            0 => return Sealed::Empty,
+            seal if seal != expected => return Sealed::Damaged,
+            _ => {}
+        }
+        // SAFETY: a sealed header (Acquire above: written before the seal) inside the ring.
+        let (mut len, mut mtype) = unsafe { ((*self.record(off)).len, (*self.record(off)).mtype) };
+        if len == RING_SKIP {
             skipped = RING_BYTES - off;
             off = 0;
-            // SAFETY: as above.
-            rec = unsafe { self.record(0).read() };
+            // SAFETY: as above: the record at the start was written before the skip's seal.
+            (len, mtype) = unsafe { ((*self.record(0)).len, (*self.record(0)).mtype) };
         }
-        let len = rec.len as u64;
+        let len = len as u64;
         let bytes = record_bytes(len);
-        let whole = len <= RING_MSG_MAX && off + bytes <= RING_BYTES && skipped + bytes <= span.used;
-        whole.then_some((off, rec.mtype, len, skipped + bytes))
+        if len <= RING_MSG_MAX && off + bytes <= RING_BYTES && skipped + bytes <= RING_BYTES - RING_ALIGN {
+            Sealed::Message(off, mtype, len, skipped + bytes)
+        } else {
+            Sealed::Damaged
+        }
+    }
+
+    /// Ring bytes a message of `len` bytes takes at send position `tail`: the record and the
+    /// skipped end before it, if any.
+    fn bytes_at(tail: Mark, len: u64) -> (u64, u64) {
+        let need = record_bytes(len);
+        let skip = if tail.offset() + need > RING_BYTES { RING_BYTES - tail.offset() } else { 0 };
+        (skip, need)
+    }
+
+    /// Writes a message at send position `tail` and seals it (the commit of a send); returns
+    /// the send mark after it. The header after the record is cleared first, so a receiver
+    /// never mistakes older bytes there for a record.
+    ///
+    /// # Safety
+    /// The caller holds the send lock (or the queue in general mode with both); the ring has
+    /// `skip + need + RING_ALIGN` free bytes from `tail` (the receive mark, read with Acquire,
+    /// is that far behind, so a receiver that had them finished with them); `len` <=
+    /// RING_MSG_MAX bytes at `text` are readable.
+    unsafe fn write_record(&self, tail: Mark, mtype: i64, text: *const u8, len: u64) -> Mark {
+        let (skip, need) = Self::bytes_at(tail, len);
+        let after = tail.advanced(skip + need, len);
+        self.seal(after.offset()).store(0, Ordering::Relaxed);
+        let off = if skip > 0 { 0 } else { tail.offset() };
+        // SAFETY: per the caller, the record's bytes are free and inside the ring.
+        unsafe {
+            let r = self.record(off);
+            (&raw mut (*r).len).write(len as u32);
+            (&raw mut (*r).mtype).write(mtype);
+            std::ptr::copy_nonoverlapping(text, (r as *mut u8).add(std::mem::size_of::<RingRecord>()), len as usize);
+        }
+        if skip > 0 {
+            self.seal(0).store(seal_of(tail), Ordering::Relaxed);
+            // SAFETY: the skipped end is free, as above.
+            unsafe {
+                let r = self.record(tail.offset());
+                (&raw mut (*r).len).write(RING_SKIP);
+                (&raw mut (*r).mtype).write(0);
+            }
+        }
+        // The commit point of a send through the ring.
+        self.seal(tail.offset()).store(seal_of(tail), Ordering::Release);
+        after
+    }
+
+    /// Locks one side of the ring of the queue at `e`. After a holder died, what it had seen
+    /// of the other side is forgotten (re-read), a record a dead sender sealed is counted in
+    /// the send mark, and a half-finished mode change's sequence made even.
+    fn lock_side<'e>(&self, e: &'e Entry, which: Side) -> Result<SideGuard<'e>> {
+        if e.ring_inited.load(Ordering::Acquire) == 0 {
+            return Err(Errno::EIDRM);
+        }
+        let side = side_of(e, which);
+        // SAFETY: initialised (ring_inited); it lives as long as the registry mapping.
+        let how = unsafe { lock::lock(mutex_of(side))? };
+        if how == Acquired::OwnerDied {
+            let other = match which {
+                Side::Send => &e.recv,
+                Side::Recv => &e.send,
+            };
+            side.peer_seen.store(other.mark.load(Ordering::Acquire), Ordering::Relaxed);
+            if matches!(which, Side::Send) && self.ring_is_ours(e) {
+                // At most one record can be sealed past the mark: its sender's.
+                let tail = Mark(side.mark.load(Ordering::Relaxed));
+                if let Sealed::Message(_, _, len, bytes) = self.sealed_at(tail) {
+                    side.mark.store(tail.advanced(bytes, len).0, Ordering::Release);
+                }
+            }
+            // Nobody else can be changing the mode: that needs this lock.
+            let seq = e.ring_mode_seq.load(Ordering::Acquire);
+            if seq & 1 == 1 {
+                e.ring_mode_seq.store(seq.wrapping_add(1), Ordering::Release);
+            }
+            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+            unsafe { lock::mark_consistent(mutex_of(side)) };
+        }
+        Ok(SideGuard { side })
+    }
+
+    /// Whether the ring of the queue at `e` shows a message to take, or None when the ring does
+    /// not hold the queue (a hint for a spinning receiver: no lock, and no look at the sender's
+    /// lines).
+    pub fn ring_message_ready(&self, e: &Entry) -> Option<bool> {
+        if !self.ring_is_ours(e) {
+            return None;
+        }
+        let head = Mark(e.recv.mark.load(Ordering::Acquire));
+        Some(self.seal(head.offset()).load(Ordering::Acquire) != 0)
     }
 
     /// Sends a message (type and length checked by the caller, `len` bytes at `text` readable)
@@ -253,17 +352,16 @@ impl Queue {
         if len64 > RING_MSG_MAX || e.ring_mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
             return Ok(Express::Unavailable);
         }
-        let held = lock_side(e, Side::Send)?;
+        let held = self.lock_side(e, Side::Send)?;
         if !self.ring_is_ours(e) {
             return Ok(Express::Unavailable);
         }
         let side = held.side;
         let tail = Mark(side.mark.load(Ordering::Relaxed));
-        let need = record_bytes(len64);
-        let skip = if tail.offset() + need > RING_BYTES { RING_BYTES - tail.offset() } else { 0 };
+        let (skip, need) = Self::bytes_at(tail, len64);
         let qbytes = e.qbytes.load(Ordering::Relaxed);
-        // (fits the queue, fits the ring), or None for a damaged entry.
-        let room = |head: Mark| head.until(tail).map(|s| (msg_fits_inqueue(len64, s.count, s.text, qbytes), s.used + skip + need <= RING_BYTES));
+        // (fits the queue, fits the ring with the next header), or None for a damaged entry.
+        let room = |head: Mark| head.until(tail).map(|s| (msg_fits_inqueue(len64, s.count, s.text, qbytes), s.used + skip + need + RING_ALIGN <= RING_BYTES));
         if room(Mark(side.peer_seen.load(Ordering::Relaxed))) != Some((true, true)) {
             let head = e.recv.mark.load(Ordering::Acquire);
             side.peer_seen.store(head, Ordering::Relaxed);
@@ -273,25 +371,9 @@ impl Queue {
                 _ => return Ok(Express::Unavailable),
             }
         }
-        let off = if skip > 0 {
-            // SAFETY: the ring's end from tail.offset() is free (checked above) and unseen by
-            // receivers until the mark moves past it.
-            unsafe { self.record(tail.offset()).write(RingRecord { mtype: 0, len: RING_SKIP, _pad: 0 }) };
-            0
-        } else {
-            tail.offset()
-        };
-        // SAFETY: `need` bytes from `off` are free ring bytes (the receive mark is more than
-        // RING_BYTES - need - skip behind, read with Acquire, so the receiver that had them
-        // finished copying before it moved), inside the ring (off + need <= RING_BYTES), and
-        // `len` bytes at `text` are readable.
-        unsafe {
-            let r = self.record(off);
-            r.write(RingRecord { mtype, len: len as u32, _pad: 0 });
-            std::ptr::copy_nonoverlapping(text, (r as *mut u8).add(std::mem::size_of::<RingRecord>()), len);
-        }
         // The newest run of one type: restarted by a new type, and kept no longer than the
-        // ring can hold (older messages are gone), so its start stays comparable.
+        // ring can hold (older messages are gone), so its start stays comparable. Written
+        // before the seal, for receivers that look.
         let count = tail.count();
         if side.last_type.load(Ordering::Relaxed) != mtype {
             side.last_type.store(mtype, Ordering::Relaxed);
@@ -300,8 +382,9 @@ impl Queue {
             side.run_start.store((count.wrapping_sub(RING_RECORDS_MAX) & COUNT_MASK) as u32, Ordering::Relaxed);
         }
         note_stats(side, pid, now);
-        // The commit point of an express send.
-        side.mark.store(tail.advanced(skip + need, len64).0, Ordering::Release);
+        // SAFETY: we hold the send lock; room checked above; the caller checked `text`.
+        let after = unsafe { self.write_record(tail, mtype, text, len64) };
+        side.mark.store(after.0, Ordering::Release);
         Ok(Express::Done(()))
     }
 
@@ -313,22 +396,16 @@ impl Queue {
         if e.ring_mode.load(Ordering::Relaxed) != ring_mode::EXPRESS || mode == search::NUMBER {
             return Ok(Express::Unavailable);
         }
-        let held = lock_side(e, Side::Recv)?;
+        let held = self.lock_side(e, Side::Recv)?;
         if !self.ring_is_ours(e) {
             return Ok(Express::Unavailable);
         }
         let side = held.side;
         let head = Mark(side.mark.load(Ordering::Relaxed));
-        let mut tail = Mark(side.peer_seen.load(Ordering::Relaxed));
-        if tail.pos() == head.pos() {
-            tail = Mark(e.send.mark.load(Ordering::Acquire));
-            side.peer_seen.store(tail.0, Ordering::Relaxed);
-            if tail.pos() == head.pos() {
-                return Ok(Express::Refused);
-            }
-        }
-        let Some((off, mtype, len, bytes)) = head.until(tail).and_then(|span| self.oldest(head, span)) else {
-            return Ok(Express::Unavailable);
+        let (off, mtype, len, bytes) = match self.sealed_at(head) {
+            Sealed::Empty => return Ok(Express::Refused),
+            Sealed::Damaged => return Ok(Express::Unavailable),
+            Sealed::Message(off, mtype, len, bytes) => (off, mtype, len, bytes),
         };
         // The oldest message is the one taken when it matches (`msgtyp` 0, its type, or
         // MSG_EXCEPT of another); when the ring holds one type only, the answer is known
@@ -353,8 +430,8 @@ impl Queue {
         // As in the kernel, the message is gone even when the copy-out fails (EFAULT).
         let copied = 8 + n <= writable || crate::usermem::probe_write(dst, 8 + n);
         if copied {
-            // SAFETY: 8 + n bytes at dst are writable; the record (committed: before the send
-            // mark, read with Acquire) holds len >= n bytes of text inside the ring.
+            // SAFETY: 8 + n bytes at dst are writable; the record (sealed, read with Acquire)
+            // holds len >= n bytes of text inside the ring.
             unsafe {
                 std::ptr::write_unaligned(dst as *mut i64, mtype);
                 let text = (self.record(off) as *const u8).add(std::mem::size_of::<RingRecord>());
@@ -401,8 +478,8 @@ impl Locked<'_> {
         if e.ring_mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
             return Ok(());
         }
-        let _send = lock_side(e, Side::Send)?;
-        let _recv = lock_side(e, Side::Recv)?;
+        let _send = self.q.lock_side(e, Side::Send)?;
+        let _recv = self.q.lock_side(e, Side::Recv)?;
         if !self.in_express_mode() {
             return Ok(());
         }
@@ -410,7 +487,8 @@ impl Locked<'_> {
         let mut head = Mark(e.recv.mark.load(Ordering::Acquire));
         let tail = Mark(e.send.mark.load(Ordering::Acquire));
         // A damaged ring yields what can be read of it.
-        while let Some((off, mtype, len, bytes)) = head.until(tail).filter(|s| s.used > 0).and_then(|span| self.q.oldest(head, span)) {
+        while head.until(tail).is_some_and(|s| s.used > 0) {
+            let Sealed::Message(off, mtype, len, bytes) = self.q.sealed_at(head) else { break };
             // SAFETY: the record holds `len` bytes of text inside the ring.
             let text = unsafe { (self.q.record(off) as *const u8).add(std::mem::size_of::<RingRecord>()) };
             if let Err(err) = self.queue_copy(mtype.max(1), text, len as usize) {
@@ -472,10 +550,12 @@ impl Locked<'_> {
             return;
         }
         let Some(msgs) = self.ring_takeover() else { return };
-        let (Ok(_send), Ok(_recv)) = (lock_side(e, Side::Send), lock_side(e, Side::Recv)) else { return };
+        let (Ok(_send), Ok(_recv)) = (self.q.lock_side(e, Side::Send), self.q.lock_side(e, Side::Recv)) else { return };
         e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
         // Positions stay 16-aligned whatever a damaged entry held.
         let head = Mark(e.send.mark.load(Ordering::Acquire) & !(RING_ALIGN - 1));
+        // Nothing at the head until a record is written there.
+        self.q.seal(head.offset()).store(0, Ordering::Relaxed);
         let mut tail = head;
         for &(r, mtype, len) in &msgs {
             let Ok((text, _)) = self.text_ptr(r) else {
@@ -483,20 +563,9 @@ impl Locked<'_> {
                 e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
                 return;
             };
-            let need = record_bytes(len);
-            let skip = if tail.offset() + need > RING_BYTES { RING_BYTES - tail.offset() } else { 0 };
-            let off = if skip > 0 { 0 } else { tail.offset() };
-            // SAFETY: the ring is unused in general mode, every offset is 16-aligned and the
+            // SAFETY: we hold both side locks; the ring is unused in general mode and the
             // records fit it (ring_takeover's bound); the block holds `len` bytes of text.
-            unsafe {
-                if skip > 0 {
-                    self.q.record(tail.offset()).write(RingRecord { mtype: 0, len: RING_SKIP, _pad: 0 });
-                }
-                let rec = self.q.record(off);
-                rec.write(RingRecord { mtype, len: len as u32, _pad: 0 });
-                std::ptr::copy_nonoverlapping(text, (rec as *mut u8).add(std::mem::size_of::<RingRecord>()), len as usize);
-            }
-            tail = tail.advanced(skip + need, len);
+            tail = unsafe { self.q.write_record(tail, mtype, text, len) };
         }
         e.recv.mark.store(head.0, Ordering::Release);
         e.send.mark.store(tail.0, Ordering::Release);
@@ -712,8 +781,8 @@ mod tests {
             s.spawn(|| {
                 // Dies holding both side locks in the middle of a mode change.
                 let e = f.entry();
-                std::mem::forget(lock_side(e, Side::Send).unwrap());
-                std::mem::forget(lock_side(e, Side::Recv).unwrap());
+                std::mem::forget(f.queue.lock_side(e, Side::Send).unwrap());
+                std::mem::forget(f.queue.lock_side(e, Side::Recv).unwrap());
                 e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
             });
         });
@@ -723,6 +792,36 @@ mod tests {
         assert_eq!(registry::stats(f.entry()).qnum, 1);
         drop(f.lock());
         assert_eq!(f.receive_any(0, 0).0, Some((1, b"two".to_vec())));
+    }
+
+    #[test]
+    fn a_record_sealed_by_a_sender_that_died_before_its_mark_is_received_once() {
+        let f = Fixture::new(16384);
+        drop(f.lock());
+        assert_eq!(f.send_any(3, b"first"), (true, true));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Seals a record (the commit), then dies before storing the send mark.
+                let e = f.entry();
+                let held = f.queue.lock_side(e, Side::Send).unwrap();
+                let tail = Mark(held.side.mark.load(Ordering::Relaxed));
+                // SAFETY: the send lock is held and the ring nearly empty.
+                unsafe { f.queue.write_record(tail, 3, b"second".as_ptr(), 6) };
+                std::mem::forget(held);
+            });
+        });
+        // Visible to receivers at once (sealed), though the send mark lags.
+        assert_eq!(f.receive_any(0, 0), (Some((3, b"first".to_vec())), true));
+        assert_eq!(f.receive_any(0, 0), (Some((3, b"second".to_vec())), true));
+        assert_eq!(registry::stats(f.entry()).qnum, 0);
+        // The next sender finds the dead one's lock, counts its record, and goes on after it.
+        assert_eq!(f.send_any(3, b"third"), (true, true));
+        let s = registry::stats(f.entry());
+        assert_eq!((s.qnum, s.cbytes), (1, 5));
+        assert_eq!(f.receive_any(0, 0), (Some((3, b"third".to_vec())), true));
+        assert_eq!(f.receive_any(0, 0), (None, true));
+        drop(f.lock());
+        assert_eq!(registry::stats(f.entry()).qnum, 0);
     }
 
     #[test]
