@@ -128,11 +128,18 @@ fn spin_while_unwoken(spin_avg_ns: &AtomicU32, word: &AtomicU32) -> bool {
 /// Records how long a whole wait took (`took`, from registration to being served, whether it
 /// ended spinning or asleep): the spin budget follows recent waits, so a peer that typically
 /// answers in 5 us gets a 10 us spin, while waits longer than the cap end up asleep.
+///
+/// Below half the shortest spin the average does not change any budget, so it is not stored
+/// there: a stream whose sides wait a few hundred ns at a time would otherwise write the line
+/// both read on every call.
 pub fn record_wait(spin_avg_ns: &AtomicU32, took: u64) {
     let avg = spin_avg_ns.load(Ordering::Relaxed) as u64;
     let took = took.min(MAX_SPIN_NS);
     let new_avg = avg + took.saturating_sub(avg) / 8 - avg.saturating_sub(took) / 8;
-    spin_avg_ns.store(new_avg as u32, Ordering::Relaxed);
+    let moot = MIN_SPIN_NS / 2;
+    if new_avg != avg && (new_avg >= moot || avg >= moot) {
+        spin_avg_ns.store(new_avg as u32, Ordering::Relaxed);
+    }
 }
 
 /// Spins, before registering as a waiter, until `ready()` holds (room in a full queue, a
