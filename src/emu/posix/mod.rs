@@ -65,7 +65,8 @@ fn spin_for_room(q: &queue::Queue) {
 /// it (see `spin_until`).
 fn spin_for_message(q: &queue::Queue) {
     let h = q.header();
-    crate::emu::shm::spin::spin_until(&h.spin_avg_ns, h.last_send_cpu.load(Ordering::Relaxed), || q.curmsgs() > 0);
+    let ready = || q.ring_message_ready().unwrap_or_else(|| q.curmsgs() > 0);
+    crate::emu::shm::spin::spin_until(&h.spin_avg_ns, h.last_send_cpu.load(Ordering::Relaxed), ready);
 }
 
 impl PosixEmulation {
@@ -129,7 +130,7 @@ impl PosixEmulation {
         }
         // A full queue and a non-blocking description: fail without taking the lock (the count is
         // an atomic, so this is the answer the lock would give at this instant).
-        if q.curmsgs() >= q.header().maxmsg && q.next_due_ns() == 0 && d.nonblock(fd) {
+        if d.nonblock(fd) && q.next_due_ns() == 0 && q.curmsgs() >= q.header().maxmsg {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_send_cpu);
@@ -191,8 +192,10 @@ impl PosixEmulation {
         if (len as u64) < q.header().msgsize {
             return Err(Errno::EMSGSIZE);
         }
-        // An empty queue and a non-blocking description: fail without taking the lock.
-        if q.curmsgs() == 0 && q.next_due_ns() == 0 && d.nonblock(fd) {
+        // An empty queue and a non-blocking description: fail without taking the lock. (The
+        // description first: the count reads the sender's line, which a blocking receiver
+        // must not take from it on every call.)
+        if d.nonblock(fd) && q.next_due_ns() == 0 && q.curmsgs() == 0 {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_recv_cpu);

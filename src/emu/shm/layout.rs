@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 9;
+pub const LAYOUT_VERSION: u32 = 10;
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
 pub const SCHEDULED_SLOTS: u32 = 64;
 /// Blocked callers a queue can hold at once (each owns at most one message slot).
@@ -284,7 +284,9 @@ pub struct SlotHeader {
     pub seq: u64,
     /// The waiter (index + 1) of a HANDED or PENDING slot.
     pub owner: u32,
-    pub _pad: u32,
+    /// Express ring: the low 32 bits of one more than the position whose message the slot
+    /// holds, stored last by the send (see `emu::posix::queue::express`).
+    pub ring_seal: AtomicU32,
     /// A SCHEDULED slot's due time, CLOCK_REALTIME nanoseconds since the epoch (`seq` is then
     /// its handle).
     pub due_ns: u64,

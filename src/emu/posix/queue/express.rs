@@ -9,10 +9,16 @@
 //! copy of its slot from one CPU to the other.
 //!
 //! The ring is the queue slots in order: position `p` lives in slot `p % maxmsg`. A send
-//! writes the slot, then publishes `tail = p + 1` (the commit); a receive copies the slot out,
-//! then publishes `head = p + 1` (the commit). A process killed at any instant leaves either
-//! the message committed whole or not at all, and its side's lock is robust: the next holder
-//! only recomputes the cached slot index from the position.
+//! writes the slot, then its *seal* (`p + 1`, the commit), then publishes `tail = p + 1`; a
+//! receiver finds the next message by the seal of the head's slot, which it reads with the
+//! message anyway, rather than by `tail` — so a receiver that keeps up with the sender does not
+//! pull the sender's line away on every message. A receive copies the slot out, then publishes
+//! `head = p + 1` (the commit). A process killed at any instant leaves either the message
+//! committed whole or not at all, and its side's lock is robust: the next holder recomputes the
+//! cached slot index from the position, and moves `tail` past a message a dead sender sealed.
+//! (Between a seal and `tail`, `head` can be one ahead of `tail`: counts read that as empty,
+//! which the queue then is.) A stale seal never passes for a new one: a slot's seal is
+//! rewritten every lap of the ring, and positions only grow.
 //!
 //! Whatever the ring cannot do goes to the general structure: a send whose priority is above
 //! the newest message's, a caller that must block, a notification, a poller, a scheduled
@@ -59,7 +65,7 @@ enum Side {
 }
 
 /// One side's lock, held; unlocked on drop.
-struct SideGuard<'q> {
+pub(super) struct SideGuard<'q> {
     side: *mut RingSide,
     _queue: std::marker::PhantomData<&'q Queue>,
 }
@@ -123,6 +129,13 @@ impl Queue {
         let how = unsafe { lock::lock(&raw mut (*side).mutex)? };
         if how == Acquired::OwnerDied {
             let maxmsg = self.geo.maxmsg as u64;
+            if matches!(which, Side::Send) && self.is_express() {
+                // At most one message can be sealed past the tail: its dead sender's.
+                let tail = pos.load(Ordering::Acquire);
+                if self.sealed(tail) {
+                    pos.store(tail + 1, Ordering::Release);
+                }
+            }
             // SAFETY: we hold the side's lock, which guards `slot`.
             unsafe { (*side).slot = (pos.load(Ordering::Acquire) % maxmsg) as u32 };
             let seq = self.ring_ref().mode_seq;
@@ -136,7 +149,7 @@ impl Queue {
         Ok(SideGuard { side, _queue: std::marker::PhantomData })
     }
 
-    fn lock_send_side(&self) -> Result<SideGuard<'_>> {
+    pub(super) fn lock_send_side(&self) -> Result<SideGuard<'_>> {
         self.lock_side(Side::Send)
     }
 
@@ -152,6 +165,32 @@ impl Queue {
         } else {
             (pos % self.geo.maxmsg as u64) as u32
         }
+    }
+
+    /// The seal a message at ring position `pos` carries.
+    fn seal_of(pos: u64) -> u32 {
+        pos.wrapping_add(1) as u32
+    }
+
+    /// The seal word of queue slot `slot` (< maxmsg).
+    fn seal(&self, slot: u32) -> &AtomicU32 {
+        // SAFETY: a slot inside the mapping; the seal is only accessed atomically.
+        unsafe { &(*self.slot(slot)).ring_seal }
+    }
+
+    /// Whether the message at ring position `pos` is sealed (sent).
+    fn sealed(&self, pos: u64) -> bool {
+        let slot = (pos % self.geo.maxmsg as u64) as u32;
+        self.seal(slot).load(Ordering::Acquire) == Self::seal_of(pos)
+    }
+
+    /// Whether the ring shows a message at its head, or None when the queue is not in express
+    /// mode (a hint for a spinning receiver: no lock, and no look at the sender's lines).
+    pub fn ring_message_ready(&self) -> Option<bool> {
+        if !self.is_express() {
+            return None;
+        }
+        Some(self.sealed(self.ring_ref().head.load(Ordering::Acquire)))
     }
 
     fn next_slot(&self, slot: u32) -> u32 {
@@ -207,7 +246,8 @@ impl Queue {
             (&raw mut (*s).prio).write(m.prio);
         }
         side.slot = self.next_slot(slot);
-        // The commit point of an express send.
+        // The commit point of an express send; then the count.
+        self.seal(slot).store(Self::seal_of(tail), Ordering::Release);
         ring.tail.store(tail + 1, Ordering::Release);
         Ok(Express::Done(()))
     }
@@ -226,15 +266,12 @@ impl Queue {
         // SAFETY: we hold the receive lock.
         let side = unsafe { self.side(Side::Recv) };
         let head = ring.head.load(Ordering::Relaxed);
-        if side.peer_seen == head {
-            side.peer_seen = ring.tail.load(Ordering::Acquire);
-            if side.peer_seen == head {
-                return Ok(Express::Refused);
-            }
-        }
         let slot = self.checked_slot(side, head);
+        if self.seal(slot).load(Ordering::Acquire) != Self::seal_of(head) {
+            return Ok(Express::Refused);
+        }
         let msgsize = self.geo.msgsize as u32;
-        // SAFETY: slot < maxmsg, committed by a sender (tail > head, read with Acquire) and not
+        // SAFETY: slot < maxmsg, committed by a sender (its seal read with Acquire) and not
         // written again until head moves past it.
         let (len, prio) = unsafe {
             let s = self.slot(slot);

@@ -1020,3 +1020,32 @@ fn a_stream_across_threads_keeps_fifo_order_through_folds() {
     assert_eq!(receive_any(&q), None);
     check_consistent(&mut q.lock().unwrap());
 }
+
+#[test]
+fn a_message_sealed_by_a_sender_that_died_before_moving_the_tail_is_received_once() {
+    let q = new_queue(4, 16);
+    drop(q.lock().unwrap());
+    assert!(q.is_express());
+    assert!(send_any(&q, 1, b"first"));
+    assert!(send_any(&q, 1, b"second"));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let held = q.lock_send_side().unwrap();
+            // SAFETY: test: the ring's tail moved back over the message just sealed — the state
+            // a sender leaves when it dies between its seal and its tail; then it dies.
+            unsafe { (*q.ring()).tail.pos.fetch_sub(1, Ordering::AcqRel) };
+            std::mem::forget(held);
+        });
+    });
+    assert_eq!(q.curmsgs(), 1);
+    assert_eq!(receive_any(&q), Some((1, b"first".to_vec())));
+    // Sealed: visible to receivers before the tail moves.
+    assert_eq!(receive_any(&q), Some((1, b"second".to_vec())));
+    assert_eq!(q.curmsgs(), 0);
+    // The next sender finds the dead one's lock and counts its message.
+    assert!(send_any(&q, 1, b"third"));
+    assert_eq!(q.curmsgs(), 1);
+    assert_eq!(receive_any(&q), Some((1, b"third".to_vec())));
+    assert_eq!(receive_any(&q), None);
+    check_consistent(&mut q.lock().unwrap());
+}
