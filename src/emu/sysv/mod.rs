@@ -512,7 +512,10 @@ impl SysvEmulation {
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                     Express::Refused if !spun => {
                         spun = true;
-                        let ready = || q.ring_message_ready(entry).unwrap_or_else(|| queued(entry) != 0);
+                        // Empty: wait for a message; nothing of this receiver's type: for the
+                        // next message sent.
+                        let sent = q.ring_sent(entry);
+                        let ready = || if mode == queue::search::ANY { q.ring_message_ready(entry).unwrap_or_else(|| queued(entry) != 0) } else { q.ring_sent(entry) != sent };
                         if spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), ready) {
                             continue;
                         }

@@ -333,6 +333,12 @@ impl Queue {
         Ok(SideGuard { side })
     }
 
+    /// The send mark of the ring of the queue at `e`, or None when the ring does not hold the
+    /// queue: a receiver that found nothing of its type waits for it to change.
+    pub fn ring_sent(&self, e: &Entry) -> Option<u64> {
+        self.ring_is_ours(e).then(|| e.send.mark.load(Ordering::Acquire))
+    }
+
     /// Whether the ring of the queue at `e` shows a message to take, or None when the ring does
     /// not hold the queue (a hint for a spinning receiver: no lock, and no look at the sender's
     /// lines).
