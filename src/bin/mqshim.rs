@@ -120,7 +120,7 @@ fn ipcs(dir: &[u8]) -> Result<(), String> {
             Some(q) => {
                 let reg = mqshim::emu::posix::notify::snapshot(q);
                 let owned = reg.owner_pid != 0;
-                let scheduled = q.lock().map(|mut l| l.scheduled()).unwrap_or(0);
+                let scheduled = q.scheduled_now().unwrap_or(0);
                 [
                     q.curmsgs().to_string(),
                     scheduled.to_string(),

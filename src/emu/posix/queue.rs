@@ -213,6 +213,12 @@ impl Queue {
         self.lock_general(false)
     }
 
+    /// Scheduled messages pending (for `mqshim ipcs`): read under the queue lock, leaving the
+    /// express ring in place (it never coexists with a scheduled message).
+    pub fn scheduled_now(&self) -> Result<u32> {
+        self.lock_general(false).map(|mut l| l.scheduled())
+    }
+
     /// Takes the queue lock, repairing the queue first if its last owner died holding it, and
     /// moves the express ring's messages into the general structure (see `express`).
     pub fn lock(&self) -> Result<Locked<'_>> {
