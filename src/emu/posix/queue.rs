@@ -582,10 +582,22 @@ impl<'q> Locked<'q> {
         self.st().scheduled += 1;
         self.refresh_next_due();
         self.promote_due(crate::emu::shm::spin::realtime_ns(), program_fd);
-        // Blocked receivers sleep until the earliest due time: let them look again.
-        self.q.header().schedule_events.fetch_add(1, Ordering::AcqRel);
-        super::super::shm::futex::wake(&self.q.header().schedule_events, i32::MAX);
+        self.rouse_receivers();
         Ok(handle)
+    }
+
+    /// Blocked receivers sleep until the earliest due time, which a new scheduled message may
+    /// have moved earlier: each asleep one is set back to "waiting" and woken, so it looks
+    /// again (one that has not gone to sleep yet reads the new due time: the fences pair with
+    /// those of `wait::wait_served`).
+    fn rouse_receivers(&mut self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        for w in 0..WAITER_SLOTS {
+            let rec = self.waiter(w);
+            if rec.state == waiter_state::RECEIVING && rec.word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                super::super::shm::futex::wake(&rec.word, 1);
+            }
+        }
     }
 
     /// Cancels the pending scheduled message `handle`: ENOENT when there is none (already

@@ -40,9 +40,10 @@ pub fn wait_served(q: &Queue, w: u32, deadline: Option<&libc::timespec>, restart
                 }
                 _ => {}
             }
-            // Read before the due time, so a message scheduled meanwhile changes it and ends
-            // the sleep (see `schedule_events`).
-            let scheduled = q.header().schedule_events.load(Ordering::Acquire);
+            // The due time is read after the word says SLEEPING (fence: pairs with
+            // `Locked::rouse_receivers`): a message scheduled meanwhile either shows here or
+            // sets the word back to WAITING, which ends the sleep below at once.
+            std::sync::atomic::fence(Ordering::SeqCst);
             let due = q.next_due_ns();
             let due_ts = (due != 0).then(|| libc::timespec { tv_sec: (due / 1_000_000_000) as libc::time_t, tv_nsec: (due % 1_000_000_000) as libc::c_long });
             let (until, for_due) = match (deadline, &due_ts) {
@@ -50,11 +51,7 @@ pub fn wait_served(q: &Queue, w: u32, deadline: Option<&libc::timespec>, restart
                 (None, Some(t)) => (Some(t), true),
                 (d, _) => (d, false),
             };
-            let woke = if restart == Restart::LikeMqueue {
-                futex::wait_either(word, wake_word::SLEEPING, &q.header().schedule_events, scheduled, until)
-            } else {
-                futex::wait(word, wake_word::SLEEPING, until, restart)
-            };
+            let woke = futex::wait(word, wake_word::SLEEPING, until, restart);
             match woke {
                 Woke::Maybe => continue,
                 Woke::TimedOut if for_due => {

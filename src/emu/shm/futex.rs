@@ -103,28 +103,6 @@ fn wait_bitset(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec
     }
 }
 
-/// Like [`wait`] with [`Restart::LikeMqueue`], sleeping on two words at once: returns when
-/// either no longer holds its expected value or is woken.
-pub fn wait_either(a: &AtomicU32, expected_a: u32, b: &AtomicU32, expected_b: u32, deadline: Option<&libc::timespec>) -> Woke {
-    let waiters = [
-        FutexWaitv { val: expected_a as u64, uaddr: a.as_ptr() as u64, flags: FUTEX_32, reserved: 0 },
-        FutexWaitv { val: expected_b as u64, uaddr: b.as_ptr() as u64, flags: FUTEX_32, reserved: 0 },
-    ];
-    let timeout = deadline.map_or(std::ptr::null(), |d| d as *const libc::timespec);
-    // SAFETY: both entries describe live aligned u32 words in mapped memory; `timeout` is NULL
-    // or a valid absolute timespec.
-    let rc = unsafe { libc::syscall(libc::SYS_futex_waitv, waiters.as_ptr(), 2u32, 0u32, timeout, libc::CLOCK_REALTIME) };
-    if rc >= 0 {
-        return Woke::Maybe;
-    }
-    match crate::errno::current() {
-        libc::ETIMEDOUT => Woke::TimedOut,
-        libc::EINTR => Woke::Interrupted,
-        libc::ENOSYS => wait(a, expected_a, deadline, Restart::LikeMqueue),
-        _ => Woke::Maybe,
-    }
-}
-
 /// Wakes up to `n` sleepers on `word` (shared futex: waiters may be in other processes).
 pub fn wake(word: &AtomicU32, n: i32) {
     // SAFETY: word is a live aligned u32 in mapped memory.

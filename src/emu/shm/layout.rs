@@ -236,10 +236,7 @@ pub struct PosixHeader {
     pub name: [u8; NAME_CAPACITY],
     /// A notification the sender could not deliver itself, for the owner's helper thread.
     pub relay: NotifyRelay,
-    /// Bumped when a message is scheduled: blocked receivers also sleep on it, so one that was
-    /// about to sleep until a later due time cannot miss an earlier one.
-    pub schedule_events: AtomicU32,
-    pub _reserved: [u8; 28],
+    pub _reserved: [u8; 32],
     pub lock: QueueLock,
     pub state: QueueState,
     pub ring: ExpressRing,
