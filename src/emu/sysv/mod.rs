@@ -493,8 +493,10 @@ impl SysvEmulation {
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
         let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
         // Checked before the lock so the critical section need not (a buffer not wholly
-        // writable is checked again, for the message's own length, as the kernel does).
-        let writable = if copy { 0 } else { crate::usermem::writable_prefix(dst, 8 + copy_limit) };
+        // writable is checked again, for the message's own length, as the kernel does); not
+        // before an empty queue's ENOMSG, which never looks at the buffer.
+        let mut writable_checked = None;
+        let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::usermem::writable_prefix(dst, 8 + copy_limit) });
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
@@ -507,7 +509,7 @@ impl SysvEmulation {
             }
             let q = self.attach(id, entry)?;
             if !copy {
-                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable, caller::pid(), now_sec())? {
+                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec())? {
                     Express::Done(got) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                     Express::Refused if !spun => {
@@ -530,7 +532,7 @@ impl SysvEmulation {
                 spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0);
             }
             let mut locked = q.lock(entry)?;
-            locked.assume_writable(writable);
+            locked.assume_writable(writable());
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
