@@ -396,7 +396,10 @@ impl Locked<'_> {
     /// `mq_send` queues messages in them, and none is queued.
     pub(super) fn unfold_if_idle(&mut self) {
         let q = self.q;
-        if q.ring_ref().mode.load(Ordering::Relaxed) != ring_mode::GENERAL || !self.ring_suffices() {
+        // A sleeper just woken (a hand-off on one CPU, typically) will be back within
+        // microseconds to block again: the ring would be folded right back.
+        let woke_a_sleeper = self.wakes.iter().any(Option::is_some);
+        if q.ring_ref().mode.load(Ordering::Relaxed) != ring_mode::GENERAL || woke_a_sleeper || !self.ring_suffices() {
             return;
         }
         let (Ok(_send), Ok(_recv)) = (q.lock_send_side(), q.lock_recv_side()) else { return };

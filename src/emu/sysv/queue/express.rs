@@ -552,7 +552,9 @@ impl Locked<'_> {
     /// structure's copies are dropped (by repair, should the process die first).
     pub(super) fn unfold_if_idle(&mut self) {
         let e = self.entry;
-        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::GENERAL || !self.valid() {
+        // A sleeper just woken (a hand-off on one CPU, typically) will be back within
+        // microseconds to block again: the ring would be folded right back.
+        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::GENERAL || self.nwakes > 0 || !self.valid() {
             return;
         }
         let Some(msgs) = self.ring_takeover() else { return };
