@@ -78,8 +78,8 @@ pub struct RingSide {
     /// Robust, process-shared: held by one sender (receiver) in express mode, and by a mode
     /// change with the queue lock.
     pub mutex: libc::pthread_mutex_t,
-    /// The other side's position as last read (so the other side's line is read only when
-    /// the ring looks full, or empty).
+    /// Send side: the head as last read (so the receiver's line is read only when the ring
+    /// looks full). Unused on the receive side, which finds messages by their seals.
     pub peer_seen: u64,
     /// The slot of this side's position (`position % maxmsg`), kept to avoid a division.
     pub slot: u32,

@@ -150,7 +150,9 @@ pub mod ring_mode {
 #[repr(C, align(128))]
 pub struct RingSide {
     pub mutex: libc::pthread_mutex_t,
-    /// The other side's mark as this side's lock holder last read it.
+    /// Send side: the receive mark as the lock holder last read it (so the receiver's line is
+    /// read only when the ring looks full). Unused on the receive side, which finds messages by
+    /// their seals.
     pub peer_seen: AtomicU64,
     /// Send side: the type of the newest message sent through the ring (0: none since the
     /// ring took over); read and written by the lock holder only.
