@@ -734,36 +734,17 @@ impl<'q> Locked<'q> {
     /// Queues a copy of a message (a fold: nobody waits, the caller checked the length and
     /// publishes the statistics).
     fn queue_copy(&mut self, mtype: i64, text: *const u8, len: usize) -> Result<()> {
-        let queued = (|| {
-            let r = match self.write_message(mtype, text, len)? {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
-            };
-            let mut node = self.tfind(0, type_key(mtype))?;
-            let new_type = node == 0;
-            if new_type {
-                node = match self.alloc(0) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        self.free(r);
-                        return Ok(Err(e));
-                    }
-                };
-            }
-            self.enqueue(r, node, new_type).map(Ok)
-        })();
+        let queued = match self.write_message(mtype, text, len) {
+            Ok(Ok(r)) => self.enqueue_new(r, mtype),
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(Corrupt) => Err(Corrupt),
+        };
         queued.unwrap_or_else(|Corrupt| Err(corrupt()))
     }
 
-    /// Sends the written message block `r`: to a matching blocked receiver, else into the queue.
-    fn deliver(&mut self, r: u32, mtype: i64, len: u64, pid: i32, now: i64) -> std::result::Result<Result<()>, Corrupt> {
-        let mut update = StatUpdate { sent_by: Some((pid, now)), received_by: None };
-        if let Some(tid) = self.pipelined_send(r, mtype, len)? {
-            // The kernel records the receiving task's pid here, not its process's.
-            update.received_by = Some((tid, now));
-            self.publish(update);
-            return Ok(Ok(()));
-        }
+    /// Commits the written message block `r` of type `mtype` into the queue, with a new type
+    /// node if its type is not there yet; frees it should no node be had.
+    fn enqueue_new(&mut self, r: u32, mtype: i64) -> std::result::Result<Result<()>, Corrupt> {
         let mut node = self.tfind(0, type_key(mtype))?;
         let new_type = node == 0;
         if new_type {
@@ -775,9 +756,23 @@ impl<'q> Locked<'q> {
                 }
             };
         }
-        self.enqueue(r, node, new_type)?;
-        self.publish(update);
-        Ok(Ok(()))
+        self.enqueue(r, node, new_type).map(Ok)
+    }
+
+    /// Sends the written message block `r`: to a matching blocked receiver, else into the queue.
+    fn deliver(&mut self, r: u32, mtype: i64, len: u64, pid: i32, now: i64) -> std::result::Result<Result<()>, Corrupt> {
+        let mut update = StatUpdate { sent_by: Some((pid, now)), received_by: None };
+        if let Some(tid) = self.pipelined_send(r, mtype, len)? {
+            // The kernel records the receiving task's pid here, not its process's.
+            update.received_by = Some((tid, now));
+            self.publish(update);
+            return Ok(Ok(()));
+        }
+        let queued = self.enqueue_new(r, mtype)?;
+        if queued.is_ok() {
+            self.publish(update);
+        }
+        Ok(queued)
     }
 
     /// The kernel's `pipelined_send`: gives message block `r` to the first blocked receiver it
