@@ -64,11 +64,14 @@ pub mod wake_word {
     pub const WOKEN: u32 = 2;
 }
 
-/// Which structure holds a queue's messages (see `emu::posix::queue::express`).
+/// Which structure holds a queue's messages, POSIX or System V (see the queues' `express`
+/// modules).
 pub mod ring_mode {
-    /// The general structure (priority lists, waiters), under the queue lock.
+    /// The general structure (priority lists or type index, waiters), under the queue lock; a
+    /// new queue starts so.
     pub const GENERAL: u32 = 0;
-    /// The express ring, under its send and receive locks.
+    /// The express ring, under its send and receive locks; the general structure holds no
+    /// queued message.
     pub const EXPRESS: u32 = 1;
 }
 

@@ -21,6 +21,7 @@
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
+pub use crate::emu::shm::layout::ring_mode;
 use crate::emu::shm::layout::QueueLock;
 
 /// "MQSHIMSR": the registry of a namespace's System V queues.
@@ -134,14 +135,6 @@ pub struct Entry {
     pub _reserved: [u64; 13],
     pub send: RingSide,
     pub recv: RingSide,
-}
-
-/// Whether a queue's messages are in its general structure or in its express ring.
-pub mod ring_mode {
-    /// The blocks, type index and waiters of the segment hold the queue (a new queue starts so).
-    pub const GENERAL: u32 = 0;
-    /// The ring holds the queue; the general structure holds no queued message.
-    pub const EXPRESS: u32 = 1;
 }
 
 /// One side of a queue's express ring, in its registry entry: the lock that senders (or

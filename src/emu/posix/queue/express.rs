@@ -31,20 +31,11 @@
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use super::super::super::shm::layout::{ring_mode, ExpressRing, RingSide};
+pub use crate::emu::shm::Express;
 use super::super::super::shm::lock::{self, Acquired};
 use super::{Locked, Message, Queue, Received};
 use crate::errno::Result;
 
-/// What an express send (`T` = `()`) or receive (`T` = what it received) did.
-pub enum Express<T> {
-    /// Sent, or received.
-    Done(T),
-    /// The ring is full (send) or empty (receive): nothing else is queued in express mode,
-    /// so this is the queue's answer.
-    Refused,
-    /// Not in express mode, or the message cannot go in the ring: use the general path.
-    Unavailable,
-}
 
 /// Retries of a lock-free read of the count across a mode change before settling for the
 /// general structure's count.

@@ -43,19 +43,10 @@ use std::sync::atomic::Ordering;
 use super::super::layout::{ring_mode, Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
 use super::super::registry::write_stats;
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
+pub use crate::emu::shm::Express;
 use crate::emu::shm::lock::{self, Acquired};
 use crate::errno::{Errno, Result};
 
-/// What an express send (`T` = `()`) or receive (`T` = what it received) did.
-pub enum Express<T> {
-    /// Sent, or received.
-    Done(T),
-    /// The queue is full (send: `msg_qbytes`) or empty (receive): the ring holds the whole
-    /// queue, so this is the queue's answer.
-    Refused,
-    /// Not in express mode, or the call needs the general structure.
-    Unavailable,
-}
 
 const POS_BITS: u32 = 24;
 const TEXT_BITS: u32 = 24;
