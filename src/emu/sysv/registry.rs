@@ -265,17 +265,7 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
 
 /// Messages queued now (for the hints of the fast paths).
 pub fn queued(e: &Entry) -> u64 {
-    let read = || if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) };
-    // The common case inline: no mode change under way.
-    let seq = e.ring_mode_seq.load(Ordering::Acquire);
-    if seq & 1 == 0 {
-        let n = read();
-        fence(Ordering::Acquire);
-        if e.ring_mode_seq.load(Ordering::Relaxed) == seq {
-            return n;
-        }
-    }
-    read_consistent([&e.ring_mode_seq], read)
+    read_consistent([&e.ring_mode_seq], || if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) })
 }
 
 /// An entry's permissions (the statistics left zero): the one cache line every call reads.
