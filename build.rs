@@ -14,11 +14,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
 
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml is valid");
-    let bindings = cbindgen::Builder::new()
-        .with_config(config)
-        .with_src(&api)
-        .generate()
-        .expect("cbindgen can parse src/ffi/api.rs");
+    let bindings = cbindgen::Builder::new().with_config(config).with_src(&api).generate().expect("cbindgen can parse src/ffi/api.rs");
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     bindings.write_to_file(out_dir.join("mqshim.h"));

@@ -17,8 +17,12 @@ pub enum Call {
         /// Called as `__mq_open_2` (a `_FORTIFY_SOURCE` build).
         fortify: bool,
     },
-    MqClose { mqdes: mqd_t },
-    MqUnlink { name: *const c_char },
+    MqClose {
+        mqdes: mqd_t,
+    },
+    MqUnlink {
+        name: *const c_char,
+    },
     MqSend {
         mqdes: mqd_t,
         msg: *const c_char,
@@ -35,13 +39,41 @@ pub enum Call {
         /// `Some` for `mq_timedreceive`.
         timeout: Option<*const timespec>,
     },
-    MqGetattr { mqdes: mqd_t, attr: *mut mq_attr },
-    MqSetattr { mqdes: mqd_t, new: *const mq_attr, old: *mut mq_attr },
-    MqNotify { mqdes: mqd_t, sev: *const sigevent },
-    Msgget { key: key_t, flags: c_int },
-    Msgsnd { id: c_int, msgp: *const c_void, size: size_t, flags: c_int },
-    Msgrcv { id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int },
-    Msgctl { id: c_int, cmd: c_int, buf: *mut msqid_ds },
+    MqGetattr {
+        mqdes: mqd_t,
+        attr: *mut mq_attr,
+    },
+    MqSetattr {
+        mqdes: mqd_t,
+        new: *const mq_attr,
+        old: *mut mq_attr,
+    },
+    MqNotify {
+        mqdes: mqd_t,
+        sev: *const sigevent,
+    },
+    Msgget {
+        key: key_t,
+        flags: c_int,
+    },
+    Msgsnd {
+        id: c_int,
+        msgp: *const c_void,
+        size: size_t,
+        flags: c_int,
+    },
+    Msgrcv {
+        id: c_int,
+        msgp: *mut c_void,
+        size: size_t,
+        typ: c_long,
+        flags: c_int,
+    },
+    Msgctl {
+        id: c_int,
+        cmd: c_int,
+        buf: *mut msqid_ds,
+    },
 }
 
 impl Call {

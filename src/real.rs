@@ -152,4 +152,3 @@ pub unsafe fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE
         }
     }
 }
-

@@ -227,7 +227,11 @@ fn main() -> ExitCode {
                 } else {
                     limit.value.to_string()
                 };
-                let source = if *key == "rlimit_msgqueue" && limit.source == mqshim::policy::limits::Source::Default { "getrlimit".to_string() } else { limit.source.to_string() };
+                let source = if *key == "rlimit_msgqueue" && limit.source == mqshim::policy::limits::Source::Default {
+                    "getrlimit".to_string()
+                } else {
+                    limit.source.to_string()
+                };
                 println!("{key:<18} {value:>12}  {source}");
             }
             Ok(())

@@ -55,13 +55,7 @@ pub unsafe extern "C" fn mq_send(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: 
 
 /// `int mq_timedsend(…, const struct timespec *abs_timeout)` — mq_send(3).
 #[no_mangle]
-pub unsafe extern "C" fn mq_timedsend(
-    mqdes: mqd_t,
-    msg_ptr: *const c_char,
-    msg_len: size_t,
-    msg_prio: c_uint,
-    abs_timeout: *const timespec,
-) -> c_int {
+pub unsafe extern "C" fn mq_timedsend(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: size_t, msg_prio: c_uint, abs_timeout: *const timespec) -> c_int {
     passthrough!(crate::real::mq_timedsend(mqdes, msg_ptr, msg_len, msg_prio, abs_timeout));
     ffi_boundary!(c_int, dispatch::run(Call::MqSend { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: Some(abs_timeout) }))
 }
@@ -75,13 +69,7 @@ pub unsafe extern "C" fn mq_receive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len:
 
 /// `ssize_t mq_timedreceive(…, const struct timespec *abs_timeout)` — mq_receive(3).
 #[no_mangle]
-pub unsafe extern "C" fn mq_timedreceive(
-    mqdes: mqd_t,
-    msg_ptr: *mut c_char,
-    msg_len: size_t,
-    msg_prio: *mut c_uint,
-    abs_timeout: *const timespec,
-) -> ssize_t {
+pub unsafe extern "C" fn mq_timedreceive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len: size_t, msg_prio: *mut c_uint, abs_timeout: *const timespec) -> ssize_t {
     passthrough!(crate::real::mq_timedreceive(mqdes, msg_ptr, msg_len, msg_prio, abs_timeout));
     ffi_boundary!(ssize_t, dispatch::run(Call::MqReceive { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: Some(abs_timeout) }))
 }

@@ -18,11 +18,14 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // SAFETY: the caller's descriptor, passed on.
         return unsafe { real::close(fd) };
     }
-    ffi_boundary!(c_int, match dispatch::close_if_emulated(fd) {
-        Some(r) => r.map(i64::from),
-        // SAFETY: the caller's descriptor, passed on.
-        None => crate::errno::check(unsafe { real::close(fd) }).map(i64::from),
-    })
+    ffi_boundary!(
+        c_int,
+        match dispatch::close_if_emulated(fd) {
+            Some(r) => r.map(i64::from),
+            // SAFETY: the caller's descriptor, passed on.
+            None => crate::errno::check(unsafe { real::close(fd) }).map(i64::from),
+        }
+    )
 }
 
 /// `int dup(int oldfd)`: a duplicate of an emulated descriptor is one too.

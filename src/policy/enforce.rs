@@ -106,8 +106,7 @@ impl KernelLimits {
             Some(a) => (a.mq_maxmsg as i64, a.mq_msgsize as i64),
             None => (self.null_attr_maxmsg, self.null_attr_msgsize),
         };
-        let over_attr = !privileged
-            && (self.msg_max.is_some_and(|m| maxmsg > m) || self.msgsize_max.is_some_and(|m| msgsize > m));
+        let over_attr = !privileged && (self.msg_max.is_some_and(|m| maxmsg > m) || self.msgsize_max.is_some_and(|m| msgsize > m));
         let over_count = !privileged && self.queues_max.is_some_and(|m| count_mqueue_fs().is_some_and(|n| n as i64 >= m));
         if over_attr || over_count {
             // Refused only if the open would create: an existing queue ignores the attributes.

@@ -212,7 +212,11 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
     let functions: Vec<&'static str> = known.iter().filter(|(_, allowed)| errno.is_none_or(|e| allowed.contains(&e))).map(|(name, _)| *name).collect();
     if functions.is_empty() {
         let e = errno.map(|e| format!("{e:?}")).unwrap_or_default();
-        return Err(if known.len() == 1 { format!("{e} is not an errno {} can return", known[0].0) } else { format!("{e} is not an errno any of {function} can return") });
+        return Err(if known.len() == 1 {
+            format!("{e} is not an errno {} can return", known[0].0)
+        } else {
+            format!("{e} is not an errno any of {function} can return")
+        });
     }
     Ok(Rule { functions, queue, errno, delay_ns, when, seen: AtomicU64::new(0) })
 }

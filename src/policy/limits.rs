@@ -182,7 +182,8 @@ mod tests {
 
     #[test]
     fn later_sources_override_earlier_ones() {
-        let (l, p) = Limits::build(|path| path.ends_with("msg_max").then_some(20), Some("msgsize_max = 4k # comment\nmsgmnb=1024\n"), Some("msgmnb=2048,queues_max=2"));
+        let (l, p) =
+            Limits::build(|path| path.ends_with("msg_max").then_some(20), Some("msgsize_max = 4k # comment\nmsgmnb=1024\n"), Some("msgmnb=2048,queues_max=2"));
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(l.get("msg_max"), Limit { value: 20, source: Source::Proc });
         assert_eq!(l.get("msgsize_max"), Limit { value: 4096, source: Source::Config });

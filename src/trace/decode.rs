@@ -71,7 +71,10 @@ pub enum Value<'a> {
     /// A value the call wrote through an output pointer (shown `[3]`).
     Out(i64),
     /// A SysV message buffer: its type and a preview of its text.
-    MsgBuf { mtype: i64, text: Shown<'a> },
+    MsgBuf {
+        mtype: i64,
+        text: Shown<'a>,
+    },
 }
 
 /// A named argument.
@@ -226,9 +229,7 @@ pub fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scratch<'a>
             b.push("cmd", Value::MsgctlCmd(cmd));
             let value = match cmd & !IPC_64 {
                 libc::IPC_SET => struct_value(buf.cast_const(), trust, Value::Msqid),
-                libc::IPC_STAT | libc::MSG_STAT | crate::trace::names::MSG_STAT_ANY if outcome.is_ok() => {
-                    struct_value(buf.cast_const(), trust, Value::Msqid)
-                }
+                libc::IPC_STAT | libc::MSG_STAT | crate::trace::names::MSG_STAT_ANY if outcome.is_ok() => struct_value(buf.cast_const(), trust, Value::Msqid),
                 libc::IPC_INFO | libc::MSG_INFO if outcome.is_ok() => struct_value(buf.cast_const().cast::<MsgInfo>(), trust, Value::MsgInfo),
                 _ => ptr_value(buf),
             };

@@ -84,11 +84,9 @@ fn value(out: &mut dyn Write, v: &Value<'_>) -> fmt::Result {
         Value::MsgctlCmd(c) => string(out, |o| names::msgctl_cmd(o, *c)),
         Value::Mode(m) => string(out, |o| names::mode(o, *m)),
         Value::Key(k) => string(out, |o| names::key(o, *k)),
-        Value::Attr(a) => write!(
-            out,
-            "{{\"mq_flags\":{},\"mq_maxmsg\":{},\"mq_msgsize\":{},\"mq_curmsgs\":{}}}",
-            a.mq_flags, a.mq_maxmsg, a.mq_msgsize, a.mq_curmsgs
-        ),
+        Value::Attr(a) => {
+            write!(out, "{{\"mq_flags\":{},\"mq_maxmsg\":{},\"mq_msgsize\":{},\"mq_curmsgs\":{}}}", a.mq_flags, a.mq_maxmsg, a.mq_msgsize, a.mq_curmsgs)
+        }
         Value::Timespec(t) => write!(out, "{{\"tv_sec\":{},\"tv_nsec\":{}}}", t.tv_sec, t.tv_nsec),
         Value::Sigevent(s) => {
             out.write_str("{\"sigev_notify\":")?;

@@ -90,11 +90,9 @@ fn value(out: &mut dyn Write, v: &Value<'_>) -> fmt::Result {
                     names::signal(out, s.signo)?;
                     write!(out, ", sigev_value={:#x}}}", s.value)
                 }
-                libc::SIGEV_THREAD => write!(
-                    out,
-                    ", sigev_notify_function={:#x}, sigev_notify_attributes={:#x}, sigev_value={:#x}}}",
-                    s.function, s.attributes, s.value
-                ),
+                libc::SIGEV_THREAD => {
+                    write!(out, ", sigev_notify_function={:#x}, sigev_notify_attributes={:#x}, sigev_value={:#x}}}", s.function, s.attributes, s.value)
+                }
                 _ => out.write_char('}'),
             }
         }

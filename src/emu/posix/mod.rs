@@ -81,11 +81,7 @@ impl PosixEmulation {
     /// `mq_open`: `mode` and `attr` are used only with `O_CREAT`.
     pub fn open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *const mq_attr) -> Result<c_int> {
         // The kernel copies the attributes in before anything else (EFAULT).
-        let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() {
-            Some(checked_read(attr).ok_or(Errno::EFAULT)?)
-        } else {
-            None
-        };
+        let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() { Some(checked_read(attr).ok_or(Errno::EFAULT)?) } else { None };
         let name = store::QueueName::read(name)?;
         self.store.open_queue(&name, oflag, mode, attr.as_ref())
     }

@@ -339,15 +339,18 @@ mod relay {
     /// Registrations served (at most this many at once: futex_waitv takes 128 words).
     const MAX_WATCHES: usize = 120;
 
-    static WATCHES: ForkSafe<[Option<Watch>; MAX_WATCHES]> = ForkSafe::new([const { None }; MAX_WATCHES], Some(|w| {
-        // A forked child has no relay thread and owns none of its parent's registrations.
-        for slot in w.iter_mut() {
-            if let Some(watch) = slot.take() {
-                std::mem::forget(watch);
+    static WATCHES: ForkSafe<[Option<Watch>; MAX_WATCHES]> = ForkSafe::new(
+        [const { None }; MAX_WATCHES],
+        Some(|w| {
+            // A forked child has no relay thread and owns none of its parent's registrations.
+            for slot in w.iter_mut() {
+                if let Some(watch) = slot.take() {
+                    std::mem::forget(watch);
+                }
             }
-        }
-        TID.store(0, Ordering::Relaxed);
-    }));
+            TID.store(0, Ordering::Relaxed);
+        }),
+    );
     /// The relay thread's tid, 0 when there is none.
     static TID: AtomicI32 = AtomicI32::new(0);
     static STARTING: AtomicBool = AtomicBool::new(false);
@@ -437,7 +440,9 @@ mod relay {
             }
             // SAFETY: `waits` describes live aligned u32 words (ours, or in mapped queues kept
             // alive by the watches); no timeout.
-            unsafe { libc::syscall(libc::SYS_futex_waitv, waits.as_ptr(), waits.len() as u32, 0u32, std::ptr::null::<libc::timespec>(), libc::CLOCK_MONOTONIC) };
+            unsafe {
+                libc::syscall(libc::SYS_futex_waitv, waits.as_ptr(), waits.len() as u32, 0u32, std::ptr::null::<libc::timespec>(), libc::CLOCK_MONOTONIC)
+            };
         }
     }
 

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use super::super::shm::arena::Mapping;
 use super::super::shm::layout::{
-    slot_state, waiter_state, wake_word, Geometry, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION,
-    POSIX_MAGIC, PRIO_LEVELS, WAITER_SLOTS,
+    slot_state, waiter_state, wake_word, Geometry, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION, POSIX_MAGIC, PRIO_LEVELS,
+    WAITER_SLOTS,
 };
 use super::super::shm::lock::{self, Acquired, Liveness};
 use crate::errno::{Errno, Result};
@@ -594,7 +594,9 @@ impl<'q> Locked<'q> {
         std::sync::atomic::fence(Ordering::SeqCst);
         for w in 0..WAITER_SLOTS {
             let rec = self.waiter(w);
-            if rec.state == waiter_state::RECEIVING && rec.word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if rec.state == waiter_state::RECEIVING
+                && rec.word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            {
                 super::super::shm::futex::wake(&rec.word, 1);
             }
         }
@@ -898,11 +900,7 @@ impl<'q> Locked<'q> {
             let slot = self.waiter(w).slot;
             let handed = self.index(slot, self.q.geo.slot_count);
             self.waiter(w).slot = 0;
-            Some(if result != 0 {
-                Err(Errno::from_raw(result))
-            } else {
-                Ok(handed.map(|i| self.take_slot(i, buf)))
-            })
+            Some(if result != 0 { Err(Errno::from_raw(result)) } else { Ok(handed.map(|i| self.take_slot(i, buf))) })
         } else {
             None
         };
@@ -1022,13 +1020,14 @@ impl<'q> Locked<'q> {
                 let s = self.slot(i);
                 (s.state.load(Ordering::Acquire), s.owner, s.seq, s.len, s.prio)
             };
-            let keep = !lazy(i) && match state {
-                slot_state::QUEUED | slot_state::SCHEDULED => (prio as usize) < PRIO_LEVELS && (len as u64) <= self.q.geo.msgsize,
-                slot_state::HANDED | slot_state::PENDING => self
-                    .index(owner, WAITER_SLOTS)
-                    .is_some_and(|w| self.waiter(w).state != waiter_state::FREE && self.waiter(w).slot == i + 1),
-                _ => false,
-            };
+            let keep = !lazy(i)
+                && match state {
+                    slot_state::QUEUED | slot_state::SCHEDULED => (prio as usize) < PRIO_LEVELS && (len as u64) <= self.q.geo.msgsize,
+                    slot_state::HANDED | slot_state::PENDING => {
+                        self.index(owner, WAITER_SLOTS).is_some_and(|w| self.waiter(w).state != waiter_state::FREE && self.waiter(w).slot == i + 1)
+                    }
+                    _ => false,
+                };
             if keep && state == slot_state::QUEUED {
                 queued.push((seq, i));
                 bytes += len as u64;
@@ -1092,7 +1091,6 @@ impl<'q> Locked<'q> {
         self.refresh_next_due();
     }
 }
-
 
 /// The kernel's `task->prio` of a waiter: lower is served first. Read from the waiting thread
 /// itself when it was not recorded at registration.

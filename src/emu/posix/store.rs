@@ -288,12 +288,7 @@ impl Store {
             return Err(Errno::EIO);
         }
         let accmode = oflag & libc::O_ACCMODE;
-        let handle = Arc::new(QueueHandle {
-            queue,
-            name: name.bytes().to_vec(),
-            dir_id: found.dir_id,
-            fifo_id: (fifo_st.st_dev, fifo_st.st_ino),
-        });
+        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id: (fifo_st.st_dev, fifo_st.st_ino) });
         let read = accmode == libc::O_RDONLY || accmode == libc::O_RDWR;
         let write = accmode == libc::O_WRONLY || accmode == libc::O_RDWR;
         let d = Arc::new(Description::new(handle, read, write, oflag & libc::O_NONBLOCK != 0));
@@ -340,7 +335,8 @@ impl Store {
             m
         };
         let mode = mode & 0o7777 & !umask;
-        let meta = Meta { uid: creds.fsuid, gid: creds.fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: creds.uid, charge_bytes: charge };
+        let meta =
+            Meta { uid: creds.fsuid, gid: creds.fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: creds.uid, charge_bytes: charge };
         let (found, queue) = self.build(name, &meta)?;
         self.attach(name, &found, oflag, Some(queue))
     }

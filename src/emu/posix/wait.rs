@@ -24,7 +24,15 @@ pub fn sched_prio_if_contended(locked: &mut Locked<'_>, role: u32) -> Option<i32
 ///
 /// A receiver also wakes when the earliest scheduled message falls due, promotes it (which may
 /// hand it to this very receiver) and goes on waiting: no polling loop.
-pub fn wait_served(q: &Queue, w: u32, deadline: Option<&libc::timespec>, restart: Restart, buf: *mut u8, peer_cpu: &AtomicU32, program_fd: i32) -> Result<Option<Received>> {
+pub fn wait_served(
+    q: &Queue,
+    w: u32,
+    deadline: Option<&libc::timespec>,
+    restart: Restart,
+    buf: *mut u8,
+    peer_cpu: &AtomicU32,
+    program_fd: i32,
+) -> Result<Option<Received>> {
     let word = q.wake_word(w);
     let mut gave_up = None;
     let started = crate::emu::shm::spin::monotonic_ns();

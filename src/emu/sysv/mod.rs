@@ -254,7 +254,9 @@ impl SysvEmulation {
                 ATTACHED.with(|m| {
                     let m = m.get_or_insert_with(HashMap::new);
                     // Forget queues of this namespace that were removed meanwhile.
-                    m.retain(|(n, i), q| *n != ns || registry.lookup(q.id).is_some_and(|e| e.nonce.load(Ordering::Relaxed) == q.nonce && *i == q.id as u32 & (IPCMNI - 1)));
+                    m.retain(|(n, i), q| {
+                        *n != ns || registry.lookup(q.id).is_some_and(|e| e.nonce.load(Ordering::Relaxed) == q.nonce && *i == q.id as u32 & (IPCMNI - 1))
+                    });
                     m.insert((ns, idx), q.clone());
                 });
                 q
@@ -517,7 +519,13 @@ impl SysvEmulation {
                         // Empty: wait for a message; nothing of this receiver's type: for the
                         // next message sent.
                         let sent = q.ring_sent(entry);
-                        let ready = || if mode == queue::search::ANY { q.ring_message_ready(entry).unwrap_or_else(|| queued(entry) != 0) } else { q.ring_sent(entry) != sent };
+                        let ready = || {
+                            if mode == queue::search::ANY {
+                                q.ring_message_ready(entry).unwrap_or_else(|| queued(entry) != 0)
+                            } else {
+                                q.ring_sent(entry) != sent
+                            }
+                        };
                         if spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), ready) {
                             continue;
                         }
@@ -948,7 +956,10 @@ mod tests {
         assert_eq!((info.msgmax, info.msgmnb, info.msgmni, info.msgpool, info.msgmap, info.msgtql), (64, 100, 3, 3, 2, 100));
         // Listing (mqshim ipcs) and removal by key (mqshim ipcrm -Q).
         let list = e.list();
-        assert_eq!(list.iter().map(|q| (q.key, q.id, q.mode, q.qnum, q.cbytes)).collect::<Vec<_>>(), vec![(7, 0, 0o640, 2, 100), (0, 1, 0o600, 0, 0), (-1, 2, 0o600, 0, 0)]);
+        assert_eq!(
+            list.iter().map(|q| (q.key, q.id, q.mode, q.qnum, q.cbytes)).collect::<Vec<_>>(),
+            vec![(7, 0, 0o640, 2, 100), (0, 1, 0o600, 0, 0), (-1, 2, 0o600, 0, 0)]
+        );
         assert_eq!(e.remove_key(7), Ok(()));
         assert_eq!(e.remove_key(7), Err(Errno::EINVAL));
         assert_eq!(e.remove_key(libc::IPC_PRIVATE), Err(Errno::EINVAL));
@@ -1006,7 +1017,9 @@ mod tests {
     #[test]
     fn permissions_follow_ipcperms() {
         let perm = Snapshot { mode: 0o640, uid: 10, gid: 20, cuid: 11, cgid: 21, ..Snapshot::default() };
-        let creds = |euid, fsgid, caps| Ident::from_creds(&crate::emu::creds::Creds { uid: euid, euid, fsuid: euid, gid: fsgid, egid: fsgid, fsgid, groups: vec![], caps });
+        let creds = |euid, fsgid, caps| {
+            Ident::from_creds(&crate::emu::creds::Creds { uid: euid, euid, fsuid: euid, gid: fsgid, egid: fsgid, fsgid, groups: vec![], caps })
+        };
         // Owner class by uid or cuid; group class by gid or cgid; the bits asked for only.
         assert!(ipcperms(&perm, &creds(10, 0, 0), 0o600));
         assert!(ipcperms(&perm, &creds(11, 0, 0), 0o200));
@@ -1097,7 +1110,7 @@ mod tests {
             let first = in_ms(150);
             assert_eq!(e.msgsnd_at(id, p, 5, 0, &first, &mut h), Ok(0));
             // SAFETY: msg points to m, alive for the whole test.
-        unsafe { (*msg).mtype = 4 };
+            unsafe { (*msg).mtype = 4 };
             let other = in_ms(60);
             assert_eq!(e.msgsnd_at(id, p, 6, 0, &other, &mut h), Ok(0));
             assert_eq!(stat(), 0);

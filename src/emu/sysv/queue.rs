@@ -71,11 +71,11 @@ mod express;
 
 pub use express::{init_ring, ring_counts, Express};
 
-use super::layout::{
-    area_offset, ring_offset, RING_BYTES, block_state, class_for_message, class_units, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
-    Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
-};
 use super::caller::{now_sec, realtime_ns};
+use super::layout::{
+    area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
+    Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
+};
 use super::registry::{self, write_stats};
 use super::treap::{self, type_key, Corrupt, Nodes};
 use crate::emu::shm::arena::{self, Mapping};
@@ -883,7 +883,13 @@ impl<'q> Locked<'q> {
     }
 
     fn try_find(&mut self, mode: u32, typ: i64) -> std::result::Result<u32, Corrupt> {
-        let head_of = |l: &mut Self, n: u32| -> std::result::Result<u32, Corrupt> { if n == 0 { Ok(0) } else { Ok(l.node(n)?.head) } };
+        let head_of = |l: &mut Self, n: u32| -> std::result::Result<u32, Corrupt> {
+            if n == 0 {
+                Ok(0)
+            } else {
+                Ok(l.node(n)?.head)
+            }
+        };
         match mode {
             search::ANY => Ok(self.st().fifo_head),
             search::EQUAL => {
@@ -1252,7 +1258,8 @@ impl<'q> Locked<'q> {
         }
         let handed = self.waiter(w).handed;
         if handed != 0 {
-            let owned = matches!(self.msg(handed), Ok(b) if matches!(b.state.load(Ordering::Relaxed), block_state::HANDED | block_state::PENDING) && b.owner == w + 1);
+            let owned =
+                matches!(self.msg(handed), Ok(b) if matches!(b.state.load(Ordering::Relaxed), block_state::HANDED | block_state::PENDING) && b.owner == w + 1);
             if owned {
                 self.free(handed);
             }
@@ -1783,20 +1790,22 @@ impl<'q> Locked<'q> {
                 // fold cut short.
                 block_state::QUEUED => b.len <= capacity && !express,
                 block_state::SCHEDULED => b.len <= capacity,
-                state @ (block_state::HANDED | block_state::PENDING) => b.len <= capacity && {
-                    let owner = b.owner;
-                    let wanted = if state == block_state::HANDED { waiter_state::SERVED } else { waiter_state::SENDING };
-                    owner.checked_sub(1).filter(|&w| w < top).is_some_and(|w| {
-                        let rec = self.waiter(w);
-                        if state == block_state::HANDED && rec.state == waiter_state::RECEIVING && rec.handed == 0 {
-                            // Committed to a live receiver by a process that died before serving
-                            // it: it is served below (a scheduled message's sender is long gone).
-                            handoffs.push((w, r));
-                            return true;
-                        }
-                        rec.state == wanted && rec.handed == r
-                    })
-                },
+                state @ (block_state::HANDED | block_state::PENDING) => {
+                    b.len <= capacity && {
+                        let owner = b.owner;
+                        let wanted = if state == block_state::HANDED { waiter_state::SERVED } else { waiter_state::SENDING };
+                        owner.checked_sub(1).filter(|&w| w < top).is_some_and(|w| {
+                            let rec = self.waiter(w);
+                            if state == block_state::HANDED && rec.state == waiter_state::RECEIVING && rec.handed == 0 {
+                                // Committed to a live receiver by a process that died before serving
+                                // it: it is served below (a scheduled message's sender is long gone).
+                                handoffs.push((w, r));
+                                return true;
+                            }
+                            rec.state == wanted && rec.handed == r
+                        })
+                    }
+                }
                 _ => false,
             };
             if !keep {

@@ -21,13 +21,12 @@ use std::os::raw::c_int;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::layout::{
-    ring_mode,
-    Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
+    ring_mode, Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
     REGISTRY_SIZE,
 };
 use crate::emu::shm::arena::{self, Mapping};
-use crate::emu::sys;
 use crate::emu::shm::lock::{self, Acquired};
+use crate::emu::sys;
 use crate::errno::{Errno, Result};
 
 /// The registry's file name in the `sysv/` directory.
@@ -140,7 +139,8 @@ impl Registry {
             }
             // Every user of the namespace creates and looks up queues here.
             sys::fchmod(fd, 0o666);
-            let (from, to) = (std::ffi::CString::new(tmp.as_bytes()).map_err(|_| Errno::EINVAL)?, std::ffi::CString::new(REGISTRY_NAME).map_err(|_| Errno::EINVAL)?);
+            let (from, to) =
+                (std::ffi::CString::new(tmp.as_bytes()).map_err(|_| Errno::EINVAL)?, std::ffi::CString::new(REGISTRY_NAME).map_err(|_| Errno::EINVAL)?);
             if sys::renameat2(dir, &from, dir, &to, libc::RENAME_NOREPLACE) != 0 {
                 let e = Errno::last();
                 if e != Errno::EEXIST {
@@ -265,7 +265,13 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
 
 /// Messages queued now (for the hints of the fast paths).
 pub fn queued(e: &Entry) -> u64 {
-    read_consistent([&e.ring_mode_seq], || if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) })
+    read_consistent([&e.ring_mode_seq], || {
+        if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS {
+            super::queue::ring_counts(e).0
+        } else {
+            e.qnum.load(Ordering::Acquire)
+        }
+    })
 }
 
 /// An entry's permissions (the statistics left zero): the one cache line every call reads.

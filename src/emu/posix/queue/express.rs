@@ -31,11 +31,10 @@
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use super::super::super::shm::layout::{ring_mode, ExpressRing, RingSide};
-pub use crate::emu::shm::Express;
 use super::super::super::shm::lock::{self, Acquired};
 use super::{Locked, Message, Queue, Received};
+pub use crate::emu::shm::Express;
 use crate::errno::Result;
-
 
 /// Retries of a lock-free read of the count across a mode change before settling for the
 /// general structure's count.
@@ -80,9 +79,7 @@ impl Queue {
     fn ring_ref(&self) -> RingAtomics<'_> {
         let r = self.ring();
         // SAFETY: fields of the ring, in the mapping for as long as `self`; atomics only.
-        unsafe {
-            RingAtomics { mode: &(*r).mode, mode_seq: &(*r).mode_seq, head: &(*r).head.pos, tail: &(*r).tail.pos }
-        }
+        unsafe { RingAtomics { mode: &(*r).mode, mode_seq: &(*r).mode_seq, head: &(*r).head.pos, tail: &(*r).tail.pos } }
     }
 
     /// A side's record, for its lock's holder.

@@ -171,11 +171,7 @@ fn check_consistent_with(l: &mut Locked<'_>, distinct_seqs: bool) {
                 let s = l.slot(i);
                 assert_eq!(s.state.load(Ordering::Relaxed), slot_state::QUEUED, "slot {i} on list {prio}");
                 assert_eq!(s.prio, prio, "slot {i} on the list of another priority");
-                assert!(
-                    last_seq < Some(s.seq) || (!distinct_seqs && last_seq == Some(s.seq)),
-                    "prio {prio}: seq {} after {last_seq:?}",
-                    s.seq
-                );
+                assert!(last_seq < Some(s.seq) || (!distinct_seqs && last_seq == Some(s.seq)), "prio {prio}: seq {} after {last_seq:?}", s.seq);
                 last_seq = Some(s.seq);
                 msgs += 1;
                 bytes += s.len as u64;
@@ -612,8 +608,7 @@ fn receive_cut_short_while_pulling_in_a_sender() -> (Queue, Model, u32) {
     let pending = b"pending from a live blocked sender".to_vec();
     let w = {
         let mut l = q.lock().unwrap();
-        let w =
-            l.register(waiter_state::SENDING, Some(&Message { ptr: pending.as_ptr(), len: pending.len(), prio: 1 }), Some(120)).unwrap();
+        let w = l.register(waiter_state::SENDING, Some(&Message { ptr: pending.as_ptr(), len: pending.len(), prio: 1 }), Some(120)).unwrap();
         assert!(receive_cut_short(&mut l, RECEIVE_STEPS));
         model.pop();
         let pending_slot = l.waiter(w).slot;
@@ -962,10 +957,12 @@ fn a_fold_cut_short_leaves_the_ring_in_force_and_repair_makes_the_rest_consisten
             assert!(q.is_express());
         }
         assert_eq!(q.curmsgs(), 5, "cut {cut}");
-        let got: Vec<Vec<u8>> = std::iter::from_fn(|| receive_any(&q).map(|(p, d)| {
-            assert_eq!(p, 3);
-            d
-        }))
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| {
+            receive_any(&q).map(|(p, d)| {
+                assert_eq!(p, 3);
+                d
+            })
+        })
         .collect();
         assert_eq!(got, sent, "cut {cut}");
         let mut l = q.lock().unwrap();

@@ -43,10 +43,9 @@ use std::sync::atomic::Ordering;
 use super::super::layout::{ring_mode, Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
 use super::super::registry::write_stats;
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
-pub use crate::emu::shm::Express;
 use crate::emu::shm::lock::{self, Acquired};
+pub use crate::emu::shm::Express;
 use crate::errno::{Errno, Result};
-
 
 const POS_BITS: u32 = 24;
 const TEXT_BITS: u32 = 24;
@@ -203,7 +202,9 @@ impl Queue {
 
     /// Whether `e` holds this queue in express mode (stable under either side lock).
     fn ring_is_ours(&self, e: &Entry) -> bool {
-        e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS && e.id1.load(Ordering::Acquire) == self.id as u32 + 1 && e.nonce.load(Ordering::Acquire) == self.nonce
+        e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS
+            && e.id1.load(Ordering::Acquire) == self.id as u32 + 1
+            && e.nonce.load(Ordering::Acquire) == self.nonce
     }
 
     /// The record at ring offset `off` (16-aligned, below RING_BYTES).
@@ -389,7 +390,18 @@ impl Queue {
     /// `convert_mode`; not MSG_COPY) takes it: its type to `dst`, then at most `bufsz` bytes
     /// of text (`writable` bytes at `dst` already known writable).
     #[allow(clippy::too_many_arguments, clippy::not_unsafe_ptr_arg_deref)]
-    pub fn express_receive(&self, e: &Entry, mode: u32, typ: i64, dst: *mut u8, bufsz: usize, noerror: bool, writable: usize, pid: i32, now: i64) -> Result<Express<Received>> {
+    pub fn express_receive(
+        &self,
+        e: &Entry,
+        mode: u32,
+        typ: i64,
+        dst: *mut u8,
+        bufsz: usize,
+        noerror: bool,
+        writable: usize,
+        pid: i32,
+        now: i64,
+    ) -> Result<Express<Received>> {
         if e.ring_mode.load(Ordering::Relaxed) != ring_mode::EXPRESS || mode == search::NUMBER {
             return Ok(Express::Unavailable);
         }
@@ -495,7 +507,10 @@ impl Locked<'_> {
             }
             head = head.advanced(bytes, len);
         }
-        let (sent, received) = ((e.send.pid.load(Ordering::Relaxed), e.send.time.load(Ordering::Relaxed)), (e.recv.pid.load(Ordering::Relaxed), e.recv.time.load(Ordering::Relaxed)));
+        let (sent, received) = (
+            (e.send.pid.load(Ordering::Relaxed), e.send.time.load(Ordering::Relaxed)),
+            (e.recv.pid.load(Ordering::Relaxed), e.recv.time.load(Ordering::Relaxed)),
+        );
         let (qnum, cbytes) = (self.st().qnum, self.st().cbytes);
         write_stats(e, |e| {
             e.qnum.store(qnum, Ordering::Relaxed);
@@ -699,7 +714,17 @@ mod tests {
                 let bytes: u64 = model.iter().map(|m| m.1.len() as u64).sum();
                 assert_eq!((s.qnum, s.cbytes), (model.len() as u64, bytes), "step {step}");
                 assert_eq!((s.lspid, s.lrpid), (lspid, lrpid), "step {step}");
-                assert_eq!(s.stime, if lspid == EXPRESS_PID { EXPRESS_TIME } else if lspid == 0 { 0 } else { GENERAL_TIME }, "step {step}");
+                assert_eq!(
+                    s.stime,
+                    if lspid == EXPRESS_PID {
+                        EXPRESS_TIME
+                    } else if lspid == 0 {
+                        0
+                    } else {
+                        GENERAL_TIME
+                    },
+                    "step {step}"
+                );
             }
             // Both paths carried a good share.
             assert!(by_ring[0] > 1000 && by_ring[1] > 1000, "qbytes {qbytes}: {by_ring:?}");
