@@ -2,7 +2,7 @@
 //! library's constructor may call `mq_open` before ours has run, and a debugger must be able to
 //! start the program).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use crate::backend::kernel::KernelBackend;
@@ -27,15 +27,6 @@ pub struct State {
 static STATE: OnceLock<State> = OnceLock::new();
 static KERNEL: KernelBackend = KernelBackend;
 static EMULATED: OnceLock<EmulatedBackend> = OnceLock::new();
-
-/// Set by the library constructor; lets `mqshim_version` callers and tests see that the
-/// constructor ran, and nothing else (the constructor must stay trivial).
-pub static CONSTRUCTED: AtomicBool = AtomicBool::new(false);
-
-#[ctor::ctor]
-fn on_load() {
-    CONSTRUCTED.store(true, Ordering::Relaxed);
-}
 
 /// Whether every queue call can go straight to libc: kernel backend, no tracing, no policy.
 /// 0 = not yet known (the state is built on the next call), 1 = yes, 2 = no.

@@ -27,7 +27,6 @@ pub mod config;
 pub mod dispatch;
 pub mod emu;
 pub mod errno;
-pub mod ffi;
 pub mod forksafe;
 pub mod init;
 pub mod policy;

@@ -8,8 +8,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mqshim::config::Config;
-use mqshim::emu::posix::store::{QueueName, Store};
+use mqshim_core::config::Config;
+use mqshim_core::emu::posix::store::{QueueName, Store};
 
 #[derive(Parser)]
 #[command(name = "mqshim", version, about = "Trace, constrain and emulate Linux message queues")]
@@ -73,7 +73,7 @@ fn namespace_dir(cli: &Cli) -> Vec<u8> {
         Some(d) => d.as_bytes().to_vec(),
         None => {
             let (config, problems) = Config::from_env();
-            mqshim::config::report(&problems);
+            mqshim_core::config::report(&problems);
             config.dir
         }
     }
@@ -118,7 +118,7 @@ fn ipcs(dir: &[u8]) -> Result<(), String> {
         // caller may not read the queue).
         let fields: [String; 6] = match &queue {
             Some(q) => {
-                let reg = mqshim::emu::posix::notify::snapshot(q);
+                let reg = mqshim_core::emu::posix::notify::snapshot(q);
                 let owned = reg.owner_pid != 0;
                 let scheduled = q.scheduled_now().unwrap_or(0);
                 [
@@ -152,8 +152,8 @@ fn ipcs(dir: &[u8]) -> Result<(), String> {
 }
 
 fn ipcs_sysv(dir: &[u8]) -> Result<(), String> {
-    let limits = mqshim::emu::sysv::SysvLimits::from_limits(&mqshim::policy::limits::Limits::from_env().0);
-    let sysv = mqshim::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
+    let limits = mqshim_core::emu::sysv::SysvLimits::from_limits(&mqshim_core::policy::limits::Limits::from_env().0);
+    let sysv = mqshim_core::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
     println!();
     println!("------ Message Queues (emulated System V, {}) --------", String::from_utf8_lossy(dir));
     println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} {}", "key", "msqid", "owner", "perms", "used-bytes", "messages", "scheduled");
@@ -176,8 +176,8 @@ fn ipcrm(dir: &[u8], name: Option<&str>, ids: &[i64], keys: &[i64]) -> Result<()
         }
     }
     if !ids.is_empty() || !keys.is_empty() {
-        let limits = mqshim::emu::sysv::SysvLimits::from_limits(&mqshim::policy::limits::Limits::from_env().0);
-        let sysv = mqshim::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
+        let limits = mqshim_core::emu::sysv::SysvLimits::from_limits(&mqshim_core::policy::limits::Limits::from_env().0);
+        let sysv = mqshim_core::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
         for &id in ids {
             if let Err(e) = sysv.remove_id(id as i32) {
                 failures.push(format!("mqshim: cannot remove id {id}: {}", e.desc()));
@@ -201,7 +201,7 @@ fn stat(dir: &[u8], name: &str) -> Result<(), String> {
     let qn = queue_name(name)?;
     let (_, queue) = store.inspect(qn.bytes()).ok_or_else(|| format!("mqshim: {name}: no such queue"))?;
     let q = queue.ok_or_else(|| format!("mqshim: {name}: permission denied"))?;
-    print!("{}", mqshim::emu::posix::notify::status_line(&q));
+    print!("{}", mqshim_core::emu::posix::notify::status_line(&q));
     Ok(())
 }
 
@@ -215,11 +215,11 @@ fn main() -> ExitCode {
         Command::Ipcrm { name, id, key } => ipcrm(&namespace_dir(&cli), name.as_deref(), id, key),
         Command::Stat { name } => stat(&namespace_dir(&cli), name),
         Command::Limits => {
-            let (limits, problems) = mqshim::policy::limits::Limits::from_env();
-            mqshim::config::report(&problems);
+            let (limits, problems) = mqshim_core::policy::limits::Limits::from_env();
+            mqshim_core::config::report(&problems);
             println!("{:<18} {:>12}  source", "limit", "value");
             for (key, limit) in &limits.entries {
-                let value = if *key == "rlimit_msgqueue" && limit.source == mqshim::policy::limits::Source::Default {
+                let value = if *key == "rlimit_msgqueue" && limit.source == mqshim_core::policy::limits::Source::Default {
                     match limits.rlimit_msgqueue() {
                         u64::MAX => "unlimited".to_string(),
                         v => v.to_string(),
@@ -227,7 +227,7 @@ fn main() -> ExitCode {
                 } else {
                     limit.value.to_string()
                 };
-                let source = if *key == "rlimit_msgqueue" && limit.source == mqshim::policy::limits::Source::Default {
+                let source = if *key == "rlimit_msgqueue" && limit.source == mqshim_core::policy::limits::Source::Default {
                     "getrlimit".to_string()
                 } else {
                     limit.source.to_string()
@@ -238,7 +238,7 @@ fn main() -> ExitCode {
         }
         Command::Info => {
             let (config, problems) = Config::from_env();
-            mqshim::config::report(&problems);
+            mqshim_core::config::report(&problems);
             println!("mqshim {}", env!("CARGO_PKG_VERSION"));
             println!("backend: {}", config.backend.name());
             println!("namespace: {}", String::from_utf8_lossy(&config.dir));

@@ -19,7 +19,7 @@ macro_rules! ffi_boundary {
         }));
         let result: $crate::errno::Result<$ret> = match outcome {
             Ok(r) => r.map(|v| v as $ret),
-            Err(_) => Err($crate::ffi::PANIC_ERRNO),
+            Err(_) => Err($crate::PANIC_ERRNO),
         };
         $crate::errno::into_c(result, saved_errno)
     }};
@@ -47,9 +47,24 @@ macro_rules! same_signature_as_libc {
     };
 }
 
+// The core's modules under the names the exports use.
+pub(crate) use mqshim_core::{call, config, dispatch, emu, errno, init, real, reentry};
+
 pub mod api;
 pub mod mqueue;
 pub mod msg;
 pub mod poll;
 pub mod stdio;
 pub mod unistd;
+
+#[cfg(test)]
+mod tests {
+    /// The committed `include/mqshim.h` is what cbindgen makes of `api.rs` now (`make header`
+    /// writes it when this fails).
+    #[test]
+    fn committed_header_is_current() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/mqshim.h"));
+        let committed = include_str!("../../include/mqshim.h");
+        assert!(generated == committed, "include/mqshim.h is stale: run `make header` and commit it\n--- generated ---\n{generated}");
+    }
+}
