@@ -148,9 +148,7 @@ impl Config {
 /// Writes each problem to stderr, one line each (`mqshim: MQSHIM_X: … ; ignored`).
 pub fn report(problems: &[ConfigProblem]) {
     for p in problems {
-        let line = format!("mqshim: {}: {}; ignored\n", p.variable, p.message);
-        // SAFETY: writes a valid buffer to fd 2; a failed write is of no consequence.
-        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+        crate::os::stderr::report(&format!("{}: {}; ignored", p.variable, p.message));
     }
 }
 

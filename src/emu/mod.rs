@@ -9,12 +9,10 @@
 //! - [`sys`]: the emulation's own system calls, made past any other interposer.
 //! - [`limits`]: the limits enforced.
 
-pub mod creds;
 pub mod limits;
 pub mod namespace;
 pub mod posix;
 pub mod shm;
-pub mod sys;
 pub mod sysv;
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};

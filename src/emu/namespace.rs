@@ -21,8 +21,8 @@
 use std::ffi::CString;
 use std::os::raw::c_int;
 
-use crate::emu::sys;
 use crate::errno::{Errno, Result};
+use crate::os::sys;
 
 /// Lowest descriptor number mqshim uses for its own long-lived descriptors, so that the
 /// program's descriptors are numbered as they would be without mqshim (an emulated queue's
@@ -123,7 +123,7 @@ impl Namespace {
         let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
         loop {
             // SAFETY: self.lock is an open fd.
-            if crate::emu::sys::flock(self.lock, op) == 0 {
+            if crate::os::sys::flock(self.lock, op) == 0 {
                 return Ok(NamespaceLock { ns: self });
             }
             if crate::errno::current() != libc::EINTR {
@@ -141,7 +141,7 @@ pub struct NamespaceLock<'a> {
 impl Drop for NamespaceLock<'_> {
     fn drop(&mut self) {
         // SAFETY: the lock fd is open.
-        crate::emu::sys::flock(self.ns.lock, libc::LOCK_UN);
+        crate::os::sys::flock(self.ns.lock, libc::LOCK_UN);
     }
 }
 

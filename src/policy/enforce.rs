@@ -22,8 +22,8 @@
 use std::os::raw::c_int;
 
 use crate::call::Call;
-use crate::emu::creds::{cap, Creds};
 use crate::errno::{check, Errno, Result};
+use crate::os::creds::{cap, Creds};
 use crate::policy::limits::{Limits, Source};
 use crate::real;
 
@@ -100,7 +100,7 @@ impl KernelLimits {
 
     unsafe fn mq_open_create(&self, name: *const libc::c_char, oflag: c_int, mode: libc::mode_t, attr: *const libc::mq_attr) -> Option<Result<i64>> {
         let privileged = Creds::current().has(cap::SYS_RESOURCE);
-        let given = if attr.is_null() { None } else { Some(crate::usermem::checked_read(attr)?) };
+        let given = if attr.is_null() { None } else { Some(crate::os::usermem::checked_read(attr)?) };
         // A NULL attr means min(default, max) of the limits in force, as in mqueue_get_inode.
         let (maxmsg, msgsize) = match given {
             Some(a) => (a.mq_maxmsg as i64, a.mq_msgsize as i64),
@@ -176,7 +176,7 @@ impl KernelLimits {
         match cmd {
             libc::IPC_SET => {
                 let mnb = self.msgmnb?;
-                let ds: libc::msqid_ds = crate::usermem::checked_read(buf)?;
+                let ds: libc::msqid_ds = crate::os::usermem::checked_read(buf)?;
                 if ds.msg_qbytes as i64 > mnb && !Creds::current().has(cap::SYS_RESOURCE) {
                     // Only the owner may IPC_SET at all: let the kernel say EPERM/EINVAL/EACCES
                     // for everything else first.

@@ -136,7 +136,7 @@ impl Limits {
         let mut problems = Vec::new();
         // Read with direct system calls: another preloaded library (fakeroot's) may interpose
         // what std::fs uses and call the queue API while mqshim initialises.
-        let config = std::env::var_os("MQSHIM_CONFIG").and_then(|path| match crate::emu::sys::read_small_file(std::path::Path::new(&path), 1 << 20) {
+        let config = std::env::var_os("MQSHIM_CONFIG").and_then(|path| match crate::os::files::read_small_file(std::path::Path::new(&path), 1 << 20) {
             Ok(text) => Some(text),
             Err(e) => {
                 problems.push(crate::config::ConfigProblem { variable: "MQSHIM_CONFIG", message: format!("cannot read '{}': {e}", path.to_string_lossy()) });
@@ -145,7 +145,7 @@ impl Limits {
         });
         let env = std::env::var("MQSHIM_LIMITS").ok();
         let (limits, mut p) = Limits::build(
-            |path| crate::emu::sys::read_small_file(std::path::Path::new(path), 4096).ok().and_then(|s| s.trim().parse().ok()),
+            |path| crate::os::files::read_small_file(std::path::Path::new(path), 4096).ok().and_then(|s| s.trim().parse().ok()),
             config.as_deref(),
             env.as_deref(),
         );

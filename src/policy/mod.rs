@@ -9,8 +9,8 @@ pub mod limits;
 
 use crate::call::Call;
 use crate::errno::{Errno, Result};
-use crate::forksafe::ForkSafe;
-use crate::usermem::{read_cstr, Trust};
+use crate::os::forksafe::ForkSafe;
+use crate::os::usermem::{read_cstr, Trust};
 use faults::{CallQueue, Faults, Injection};
 
 /// What the policy layer does to calls in this process.

@@ -1,7 +1,7 @@
 //! Decodes a [`Call`] and its outcome into named fields for a trace record.
 //!
 //! Decoding happens after the call, so output parameters show what the call wrote. Memory is
-//! read directly when the call succeeded and defensively otherwise (see [`crate::usermem`]).
+//! read directly when the call succeeded and defensively otherwise (see [`crate::os::usermem`]).
 
 use std::os::raw::c_int;
 
@@ -9,7 +9,7 @@ use libc::{mq_attr, msqid_ds, timespec};
 
 use crate::call::Call;
 use crate::errno::Errno;
-use crate::usermem::{read_bytes, read_cstr, read_struct, Trust};
+use crate::os::usermem::{read_bytes, read_cstr, read_struct, Trust};
 
 /// Longest queue name shown (names longer than NAME_MAX are shown cut, marked `...`).
 pub const NAME_PREVIEW: usize = 300;

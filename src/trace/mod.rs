@@ -5,7 +5,6 @@
 //! `MQSHIM_TRACE` is unset there is no tracer and a call pays one branch.
 
 pub mod decode;
-pub mod ids;
 pub mod jsonl;
 pub mod line;
 pub mod names;
@@ -93,7 +92,7 @@ impl Tracer {
             &mut big_payload
         };
         let args = decode(call, outcome, Scratch { name: &mut name, payload });
-        let (pid, tid) = ids::current();
+        let (pid, tid) = crate::os::ids::current();
         let record = Record { wall: started.wall, pid, tid, call: call.name(), backend: self.backend, args, outcome, dur_ns, injected };
 
         // Worst case: every payload and name byte escaped to four characters.

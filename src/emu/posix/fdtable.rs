@@ -11,7 +11,7 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::forksafe::ForkSafe;
+use crate::os::forksafe::ForkSafe;
 
 use super::queue::Queue;
 
@@ -162,8 +162,7 @@ pub fn resolve(fd: c_int) -> Option<Arc<Description>> {
     if !is_fifo {
         return None;
     }
-    // SAFETY: getpid cannot fail.
-    let pid = unsafe { libc::getpid() };
+    let pid = crate::os::ids::pid();
     let candidates: Vec<_> = snapshot().into_iter().filter(|(_, d)| d.queue.fifo_id == id).collect();
     const KCMP_FILE: c_int = 0;
     let mut kcmp_unavailable = false;

@@ -23,7 +23,7 @@ use libc::{mode_t, mq_attr, sigevent, timespec};
 use super::shm::futex::Restart;
 use super::shm::layout::waiter_state;
 use crate::errno::{Errno, Result};
-use crate::usermem::{checked_read, checked_write, probe_read};
+use crate::os::usermem::{checked_read, checked_write, probe_read};
 use fdtable::Description;
 use queue::{Express, Message, Sent};
 
@@ -51,7 +51,7 @@ fn read_timeout(timeout: Option<*const timespec>) -> Result<Option<timespec>> {
 /// Whether a call that would block may still wait for its peer before registering as a
 /// blocked caller: once per call, and not past its deadline.
 fn may_spin(spun: bool, deadline: Option<&timespec>) -> bool {
-    !spun && !crate::emu::shm::spin::deadline_passed(deadline)
+    !spun && !crate::os::clock::deadline_passed(deadline)
 }
 
 /// Room usually comes within microseconds when the receiver runs on another CPU: waits for it
@@ -198,7 +198,7 @@ impl PosixEmulation {
         let mut spun = false;
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).
-        let writable = crate::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
+        let writable = crate::os::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
         let got = loop {
             match q.express_receive(buf.cast(), writable)? {
                 Express::Done(got) => break got,
@@ -307,7 +307,7 @@ impl PosixEmulation {
         if len as u64 > q.header().msgsize {
             return Err(Errno::EMSGSIZE);
         }
-        if !probe_read(msg.cast(), len) || !crate::usermem::probe_write(handle.cast(), std::mem::size_of::<u64>()) {
+        if !probe_read(msg.cast(), len) || !crate::os::usermem::probe_write(handle.cast(), std::mem::size_of::<u64>()) {
             return Err(Errno::EFAULT);
         }
         let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;

@@ -30,7 +30,7 @@ use super::queue::Queue;
 use crate::emu::shm::futex::{self, Restart};
 use crate::emu::shm::layout::{NotifyRegistration, NotifyRelay};
 use crate::errno::{Errno, Result};
-use crate::forksafe::ForkSafe;
+use crate::os::forksafe::ForkSafe;
 
 /// A validated `mq_notify` argument: None removes the caller's registration.
 pub struct Request(Option<NotifyRegistration>);
@@ -82,7 +82,7 @@ impl Request {
         if sev.is_null() {
             return Ok(Request(None));
         }
-        let s: SigeventHead = crate::usermem::checked_read(sev.cast()).ok_or(Errno::EFAULT)?;
+        let s: SigeventHead = crate::os::usermem::checked_read(sev.cast()).ok_or(Errno::EFAULT)?;
         match s.notify {
             libc::SIGEV_NONE | libc::SIGEV_THREAD => {}
             libc::SIGEV_SIGNAL => {
@@ -92,8 +92,8 @@ impl Request {
             }
             _ => return Err(Errno::EINVAL),
         }
-        // SAFETY: getpid/getuid cannot fail.
-        let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+        // SAFETY: getuid cannot fail.
+        let (pid, uid) = (crate::os::ids::pid(), unsafe { libc::getuid() });
         Ok(Request(Some(NotifyRegistration {
             owner_pid: pid,
             kind: s.notify,
@@ -151,8 +151,7 @@ static MAY_HAVE: AtomicBool = AtomicBool::new(false);
 
 /// Registers (or, with a NULL request, unregisters) the caller on `handle`'s queue.
 pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
-    // SAFETY: no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = crate::os::ids::pid();
     let q = &handle.queue;
     match request.0 {
         None => {
@@ -188,8 +187,7 @@ pub fn drop_if_owner(handle: &Arc<QueueHandle>) {
     if !MAY_HAVE.load(Ordering::Acquire) {
         return;
     }
-    // SAFETY: no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = crate::os::ids::pid();
     if let Ok(mut locked) = handle.queue.lock() {
         let cur = locked.notification();
         if cur.owner_pid == me && cur.image == image_token() {
@@ -222,8 +220,8 @@ pub fn status_line(q: &Queue) -> String {
 /// Fires `reg` in the sender, under the queue lock (the kernel's `__do_notify`): a signal is
 /// sent now when the sender may; what the owner must do itself comes back as the relay.
 pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
-    // SAFETY: getpid/getuid cannot fail.
-    let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+    // SAFETY: getuid cannot fail.
+    let (pid, uid) = (crate::os::ids::pid(), unsafe { libc::getuid() });
     let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
     match reg.kind {
         libc::SIGEV_SIGNAL if reg.signo != 0 => (!send_signal(reg.owner_pid, reg, &relay)).then_some(relay),
@@ -460,9 +458,9 @@ mod relay {
         };
         match &watch.attr {
             Some(attr) => fire_thread(attr, watch.reg.function as usize, watch.reg.value),
-            // SAFETY: getpid cannot fail; signalling our own process is always allowed.
+            // Signalling our own process is always allowed.
             None => {
-                send_signal(unsafe { libc::getpid() }, &watch.reg, &relay);
+                send_signal(crate::os::ids::pid(), &watch.reg, &relay);
             }
         }
         // Tell a sender waiting in `await_relay` that it is delivered.

@@ -581,7 +581,7 @@ impl<'q> Locked<'q> {
         self.link_scheduled(i);
         self.st().scheduled += 1;
         self.refresh_next_due();
-        self.promote_due(crate::emu::shm::spin::realtime_ns(), program_fd);
+        self.promote_due(crate::os::clock::realtime_ns(), program_fd);
         self.rouse_receivers();
         Ok(handle)
     }
@@ -606,7 +606,7 @@ impl<'q> Locked<'q> {
     /// due and in the queue, already cancelled, or never scheduled here) or it is due already
     /// (waiting for room in a full queue, like a blocked sender, it is as good as sent).
     pub fn cancel(&mut self, handle: u64) -> Result<()> {
-        let now = crate::emu::shm::spin::realtime_ns();
+        let now = crate::os::clock::realtime_ns();
         let mut prev: Option<u32> = None;
         let mut cur = self.st().scheduled_head;
         let mut steps = 0;
@@ -706,7 +706,7 @@ impl<'q> Locked<'q> {
     pub fn promote_if_due(&mut self, program_fd: i32) {
         let due = self.st().next_due_ns.load(Ordering::Acquire);
         if due != 0 {
-            let now = crate::emu::shm::spin::realtime_ns();
+            let now = crate::os::clock::realtime_ns();
             if now >= due {
                 self.promote_due(now, program_fd);
             }
@@ -747,7 +747,7 @@ impl<'q> Locked<'q> {
             let s = self.slot(i);
             (s.len.min(msgsize) as usize, s.prio)
         };
-        let copied = len <= self.buf_writable || crate::usermem::probe_write(buf, len);
+        let copied = len <= self.buf_writable || crate::os::usermem::probe_write(buf, len);
         if copied {
             // SAFETY: the slot holds `len` <= msgsize bytes; `len` bytes at `buf` are writable.
             unsafe { std::ptr::copy_nonoverlapping(self.q.slot_data(i), buf, len) };
@@ -782,7 +782,7 @@ impl<'q> Locked<'q> {
         };
         let ticket = self.st().next_ticket;
         self.st().next_ticket = ticket + 1;
-        let (pid, tid) = crate::trace::ids::current();
+        let (pid, tid) = crate::os::ids::current();
         let rec = self.waiter(w);
         rec.word.store(wake_word::WAITING, Ordering::Release);
         rec.state = role;

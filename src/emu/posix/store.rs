@@ -20,13 +20,13 @@ use libc::mq_attr;
 
 use super::fdtable::{self, Description, QueueHandle};
 use super::queue::{Init, Queue};
-use crate::emu::creds::{self, cap, Creds};
 use crate::emu::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use crate::emu::namespace::Namespace;
 use crate::emu::shm::arena::{self, Mapping};
 use crate::emu::shm::layout::Geometry;
-use crate::emu::sys;
 use crate::errno::{Errno, Result};
+use crate::os::creds::{self, cap, Creds};
+use crate::os::sys;
 
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
 const PATH_MAX: usize = 4096;
@@ -42,7 +42,7 @@ impl QueueName {
     /// over NAME_MAX → ENAMETOOLONG.
     pub fn read(name: *const c_char) -> Result<QueueName> {
         let mut buf = vec![0u8; PATH_MAX + 1];
-        let (len, complete) = crate::usermem::read_cstr(name.cast(), &mut buf, crate::usermem::Trust::Unknown).ok_or(Errno::EFAULT)?;
+        let (len, complete) = crate::os::usermem::read_cstr(name.cast(), &mut buf, crate::os::usermem::Trust::Unknown).ok_or(Errno::EFAULT)?;
         if len == 0 || buf[0] != b'/' {
             return Err(Errno::EINVAL);
         }
@@ -376,7 +376,7 @@ impl Store {
                     mode: meta.mode,
                     charge_uid: meta.charge_uid,
                     charge_bytes: meta.charge_bytes,
-                    created_sec: now_sec(),
+                    created_sec: crate::os::clock::now_sec(),
                     name: name.bytes(),
                 },
             )?;
@@ -507,21 +507,10 @@ fn dead_entry_name(dir_id: (u64, u64)) -> String {
     format!("q{}-{}", dir_id.0, dir_id.1)
 }
 
-fn now_sec() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec
-}
-
 fn unique_name(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer; getpid cannot fail.
-    let pid = unsafe {
-        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
-        libc::getpid()
-    };
+    let ts = crate::os::clock::monotonic();
+    let pid = crate::os::ids::pid();
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}-{pid}-{n}-{}{:09}", ts.tv_sec, ts.tv_nsec)
 }

@@ -10,7 +10,8 @@ use crate::emu::shm::layout::wake_word;
 use crate::errno::{Errno, Result};
 
 pub use crate::emu::shm::spin::note_cpu;
-use crate::emu::shm::spin::{deadline_passed, spin_if_peer_elsewhere};
+use crate::emu::shm::spin::spin_if_peer_elsewhere;
+use crate::os::clock::deadline_passed;
 
 /// The caller's scheduling priority when it matters: only when others already wait, since the
 /// order among waiters is what it decides.
@@ -35,7 +36,7 @@ pub fn wait_served(
 ) -> Result<Option<Received>> {
     let word = q.wake_word(w);
     let mut gave_up = None;
-    let started = crate::emu::shm::spin::monotonic_ns();
+    let started = crate::os::clock::monotonic_ns();
     // Spin whenever the peer last ran on another CPU, even when this process is pinned to one.
     if deadline_passed(deadline) || !spin_if_peer_elsewhere(&q.header().spin_avg_ns, word, peer_cpu.load(Ordering::Relaxed)) {
         loop {
@@ -80,7 +81,7 @@ pub fn wait_served(
         }
     }
     if gave_up.is_none() {
-        crate::emu::shm::spin::record_wait(&q.header().spin_avg_ns, crate::emu::shm::spin::monotonic_ns() - started);
+        crate::emu::shm::spin::record_wait(&q.header().spin_avg_ns, crate::os::clock::monotonic_ns() - started);
     }
     let mut locked = q.lock_for_waiter()?;
     match locked.finish_wait(w, buf) {

@@ -51,7 +51,7 @@ impl Drop for Mapping {
 pub fn file_size(fd: libc::c_int) -> Result<u64> {
     // SAFETY: an all-zero stat is a valid out-buffer.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if crate::emu::sys::fstat(fd, &mut st) != 0 {
+    if crate::os::sys::fstat(fd, &mut st) != 0 {
         return Err(Errno::last());
     }
     Ok(st.st_size as u64)

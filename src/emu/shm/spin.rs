@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::layout::wake_word;
+use crate::os::clock::monotonic_ns;
 
 /// Shortest and longest spin, ns. The shortest is about what a sleep costs the other side
 /// (a cross-core wake-up takes ~35 us here): spinning that long before sleeping never costs
@@ -58,30 +59,6 @@ pub fn note_cpu(slot: &AtomicU32) {
     if slot.load(Ordering::Relaxed) != cpu {
         slot.store(cpu, Ordering::Relaxed);
     }
-}
-
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Now, in nanoseconds of CLOCK_REALTIME (the clock of deadlines and scheduled messages).
-pub fn realtime_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Whether the absolute CLOCK_REALTIME `deadline` (if any) has passed.
-pub fn deadline_passed(deadline: Option<&libc::timespec>) -> bool {
-    let Some(d) = deadline else { return false };
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
-    (now.tv_sec, now.tv_nsec) >= (d.tv_sec, d.tv_nsec)
 }
 
 /// Spins while `word` is not `WOKEN`, for as long as recent spins (`spin_avg_ns`, shared by the

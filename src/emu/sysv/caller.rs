@@ -11,60 +11,9 @@
 //! - times are whole seconds of CLOCK_REALTIME_COARSE, which is exactly what the kernel stores
 //!   (`ktime_get_real_seconds`) and what `time()` returns, read from the vDSO.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::sync::Once;
-
-use crate::emu::creds::Creds;
-
-static PID: AtomicI32 = AtomicI32::new(0);
-/// Bumped in every forked child, so per-thread caches know they are stale.
-static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
-static ATFORK: Once = Once::new();
-
-extern "C" fn in_child() {
-    PID.store(0, Ordering::Relaxed);
-    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-}
-
-fn register_atfork() {
-    ATFORK.call_once(|| {
-        // SAFETY: registers a plain extern "C" handler that only touches atomics.
-        unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
-    });
-}
-
-/// The calling process's pid (tgid).
-pub fn pid() -> i32 {
-    let pid = PID.load(Ordering::Relaxed);
-    if pid != 0 {
-        return pid;
-    }
-    register_atfork();
-    // SAFETY: getpid cannot fail.
-    let pid = unsafe { libc::getpid() };
-    PID.store(pid, Ordering::Relaxed);
-    pid
-}
-
-thread_local! {
-    static TID: std::cell::Cell<(u32, i32)> = const { std::cell::Cell::new((0, 0)) };
-}
-
-/// The calling thread's id (cached per thread; refreshed in a forked child, whose thread ids
-/// are new).
-pub fn tid() -> i32 {
-    register_atfork();
-    let generation = FORK_GENERATION.load(Ordering::Relaxed);
-    if let Ok((g, tid)) = TID.try_with(|t| t.get()) {
-        if g == generation {
-            return tid;
-        }
-    }
-    // SAFETY: gettid cannot fail.
-    let tid = unsafe { libc::gettid() };
-    let _ = TID.try_with(|t| t.set((generation, tid)));
-    tid
-}
+use crate::os::creds::Creds;
+use crate::os::ids::fork_generation;
+pub use crate::os::ids::{pid, tid};
 
 /// Supplementary groups kept inline; a caller with more is checked against a fresh read.
 const INLINE_GROUPS: usize = 32;
@@ -129,8 +78,7 @@ pub fn ident(freshness: Freshness) -> Ident {
 
 /// Runs the check `f` on the caller's credentials, without copying them out of the cache.
 pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
-    register_atfork();
-    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    let generation = fork_generation();
     let cached = IDENT.try_with(|cell| {
         // A signal handler calling in while the cache is borrowed reads afresh (below).
         let mut slot = cell.try_borrow_mut().ok()?;
@@ -145,24 +93,7 @@ pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
     }
 }
 
-/// Now, in whole seconds of CLOCK_REALTIME (as the kernel records stime, rtime and ctime).
-pub fn now_sec() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    ts.tv_sec
-}
-
-pub use crate::emu::shm::spin::realtime_ns;
-
-/// An absolute CLOCK_REALTIME time `secs` from now.
-pub fn realtime_in(secs: i64) -> libc::timespec {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec += secs;
-    ts
-}
+pub use crate::os::clock::{now_sec, realtime_in, realtime_ns};
 
 #[cfg(test)]
 mod tests {

@@ -66,14 +66,14 @@ use layout::{Entry, IPCMNI, MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
 use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
 use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
 
-use crate::emu::creds::cap;
 use crate::emu::shm::futex::{self, Restart, Woke};
 use crate::emu::shm::layout::wake_word;
 use crate::emu::shm::spin;
 use crate::errno::{Errno, Result};
-use crate::forksafe::ForkSafe;
+use crate::os::creds::cap;
+use crate::os::forksafe::ForkSafe;
+use crate::os::usermem::{checked_read, checked_write, probe_read, probe_write};
 use crate::policy::limits::Limits;
-use crate::usermem::{checked_read, checked_write, probe_read, probe_write};
 
 /// `msgctl` commands (`<linux/ipc.h>`, `<linux/msg.h>`).
 pub mod cmd {
@@ -200,10 +200,7 @@ fn scheduled_due(entry: &Entry) -> bool {
     due != 0 && realtime_ns() >= due
 }
 
-/// A CLOCK_REALTIME time in ns as a timespec.
-fn timespec_of_ns(ns: u64) -> libc::timespec {
-    libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long }
-}
+use crate::os::clock::timespec_of_ns;
 
 impl SysvEmulation {
     /// Opens the `sysv/` directory and registry of the namespace at `root`.
@@ -333,7 +330,7 @@ impl SysvEmulation {
     fn wait(&self, q: &Queue, entry: &Entry, w: u32, receiving: bool) -> Waited {
         let word = q.wake_word(w);
         let h = q.header();
-        let started = spin::monotonic_ns();
+        let started = crate::os::clock::monotonic_ns();
         if spin::spin_if_peer_elsewhere(&h.spin.spin_avg_ns, word, q.peer_cpu()) {
             return Waited::Served;
         }
@@ -343,7 +340,7 @@ impl SysvEmulation {
             match word.load(Ordering::Acquire) {
                 wake_word::WOKEN => {
                     // The spin budget follows whole waits, also those that ended asleep.
-                    spin::record_wait(&h.spin.spin_avg_ns, spin::monotonic_ns() - started);
+                    spin::record_wait(&h.spin.spin_avg_ns, crate::os::clock::monotonic_ns() - started);
                     return Waited::Served;
                 }
                 wake_word::WAITING if word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::SeqCst, Ordering::Acquire).is_err() => continue,
@@ -498,7 +495,7 @@ impl SysvEmulation {
         // writable is checked again, for the message's own length, as the kernel does); not
         // before an empty queue's ENOMSG, which never looks at the buffer.
         let mut writable_checked = None;
-        let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::usermem::writable_prefix(dst, 8 + copy_limit) });
+        let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::os::usermem::writable_prefix(dst, 8 + copy_limit) });
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
@@ -809,7 +806,7 @@ impl SysvEmulation {
         let h = q.header();
         let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, h.file_uid, h.file_gid);
         if let Ok(c) = std::ffi::CString::new(file_name(q.id, q.nonce)) {
-            crate::emu::sys::fchmodat(self.dir, &c, fmode);
+            crate::os::sys::fchmodat(self.dir, &c, fmode);
         }
         Ok(0)
     }
@@ -838,7 +835,7 @@ impl SysvEmulation {
         drop(registry);
         self.detach(id as u32 & (IPCMNI - 1));
         if let Ok(c) = std::ffi::CString::new(file_name(id, nonce)) {
-            crate::emu::sys::unlinkat(self.dir, &c, 0);
+            crate::os::sys::unlinkat(self.dir, &c, 0);
         }
         Ok(())
     }
@@ -1018,7 +1015,7 @@ mod tests {
     fn permissions_follow_ipcperms() {
         let perm = Snapshot { mode: 0o640, uid: 10, gid: 20, cuid: 11, cgid: 21, ..Snapshot::default() };
         let creds = |euid, fsgid, caps| {
-            Ident::from_creds(&crate::emu::creds::Creds { uid: euid, euid, fsuid: euid, gid: fsgid, egid: fsgid, fsgid, groups: vec![], caps })
+            Ident::from_creds(&crate::os::creds::Creds { uid: euid, euid, fsuid: euid, gid: fsgid, egid: fsgid, fsgid, groups: vec![], caps })
         };
         // Owner class by uid or cuid; group class by gid or cgid; the bits asked for only.
         assert!(ipcperms(&perm, &creds(10, 0, 0), 0o600));

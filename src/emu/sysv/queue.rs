@@ -81,8 +81,8 @@ use super::treap::{self, type_key, Corrupt, Nodes};
 use crate::emu::shm::arena::{self, Mapping};
 use crate::emu::shm::layout::wake_word;
 use crate::emu::shm::lock::{self, Acquired, Liveness};
-use crate::emu::sys;
 use crate::errno::{Errno, Result};
+use crate::os::sys;
 
 /// How a receiver selects (the kernel's `SEARCH_*`, plus MSG_COPY's ordinal).
 pub mod search {
@@ -943,7 +943,7 @@ impl<'q> Locked<'q> {
         if n as u64 > capacity {
             return Err(corrupt());
         }
-        let copied = 8 + n <= self.dst_writable || crate::usermem::probe_write(dst, 8 + n);
+        let copied = 8 + n <= self.dst_writable || crate::os::usermem::probe_write(dst, 8 + n);
         if copied {
             // SAFETY: 8 + n bytes at dst were found writable; the block's text holds n bytes.
             unsafe {

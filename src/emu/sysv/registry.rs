@@ -26,8 +26,8 @@ use super::layout::{
 };
 use crate::emu::shm::arena::{self, Mapping};
 use crate::emu::shm::lock::{self, Acquired};
-use crate::emu::sys;
 use crate::errno::{Errno, Result};
+use crate::os::sys;
 
 /// The registry's file name in the `sysv/` directory.
 const REGISTRY_NAME: &[u8] = b"registry";

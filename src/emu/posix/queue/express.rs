@@ -276,7 +276,7 @@ impl Queue {
     /// bytes known to be). False when they are not: the message is lost with EFAULT, as the
     /// kernel's copy-out after the dequeue.
     fn copy_out(&self, slot: u32, len: usize, buf: *mut u8, writable: usize) -> bool {
-        let copied = len <= writable || crate::usermem::probe_write(buf, len);
+        let copied = len <= writable || crate::os::usermem::probe_write(buf, len);
         if copied {
             // SAFETY: the slot holds `len` <= msgsize bytes; `len` bytes at `buf` are writable.
             unsafe { std::ptr::copy_nonoverlapping(self.slot_data(slot), buf, len) };

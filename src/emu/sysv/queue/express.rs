@@ -437,7 +437,7 @@ impl Queue {
         }
         let n = (len as usize).min(bufsz);
         // As in the kernel, the message is gone even when the copy-out fails (EFAULT).
-        let copied = 8 + n <= writable || crate::usermem::probe_write(dst, 8 + n);
+        let copied = 8 + n <= writable || crate::os::usermem::probe_write(dst, 8 + n);
         if copied {
             // SAFETY: 8 + n bytes at dst are writable; the record (sealed, read with Acquire)
             // holds len >= n bytes of text inside the ring.

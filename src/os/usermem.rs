@@ -35,7 +35,7 @@ pub fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
     let remote = libc::iovec { iov_base: src as *mut libc::c_void, iov_len: dst.len() };
     // SAFETY: both iovecs describe valid ranges of the right length in their address spaces;
     // the kernel checks the remote one and reports EFAULT rather than faulting.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_readv(crate::os::ids::pid(), &local, 1, &remote, 1, 0) };
     n == dst.len() as isize
 }
 
@@ -147,7 +147,7 @@ pub fn probe_write(ptr: *mut u8, len: usize) -> bool {
         let remote = libc::iovec { iov_base: page as *mut libc::c_void, iov_len: 1 };
         // SAFETY: both iovecs describe one valid byte in their address spaces; the kernel checks
         // the remote one and writes back the value just read.
-        unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) == 1 }
+        unsafe { libc::process_vm_writev(crate::os::ids::pid(), &local, 1, &remote, 1, 0) == 1 }
     })
 }
 

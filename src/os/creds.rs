@@ -45,10 +45,10 @@ impl Creds {
     pub fn current() -> Creds {
         // Straight from the kernel: a preloaded fakeroot fakes libc's getuid & co., but the
         // kernel's checks use the real credentials.
-        let (uid, euid, fsuid, gid, egid, fsgid) = crate::emu::sys::ids();
+        let (uid, euid, fsuid, gid, egid, fsgid) = crate::os::sys::ids();
         let mut groups = vec![0u32; 64];
         loop {
-            let n = crate::emu::sys::getgroups(&mut groups);
+            let n = crate::os::sys::getgroups(&mut groups);
             if n >= 0 {
                 groups.truncate(n as usize);
                 break;
@@ -98,7 +98,7 @@ pub fn in_initial_user_namespace() -> bool {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // A direct system call: fakeroot's stat asks its daemon over a queue, that is, calls back
     // into mqshim from here (see `emu::sys`).
-    if crate::emu::sys::stat(c"/proc/self/ns/user", &mut st) != 0 {
+    if crate::os::sys::stat(c"/proc/self/ns/user", &mut st) != 0 {
         return true;
     }
     st.st_ino == INITIAL_USER_NS_INO
