@@ -67,24 +67,60 @@ unsafe fn invoke(b: &dyn Backend, call: &Call) -> Result<i64> {
     }
 }
 
-/// `close`, `dup2` and `dup3` on a descriptor that may be an emulated queue's: the emulation
-/// forgets it (and runs what the kernel runs when a queue descriptor closes). None when the
-/// descriptor is not emulated, so the real function proceeds alone.
-pub fn close_if_emulated(fd: libc::c_int) -> Option<Result<libc::c_int>> {
-    if !crate::emu::posix::fdtable::maybe_emulated(fd) {
-        return None;
-    }
-    init::emulation()?.close_emulated(fd)
-}
-
-/// Records that `new` now refers to what `old` refers to (after a successful `dup2`/`dup3`).
-pub fn note_duplicate(old: libc::c_int, new: libc::c_int) {
-    if let Some(d) = crate::emu::posix::fdtable::get(old) {
-        crate::emu::posix::fdtable::insert(new, d);
-    }
-}
-
 /// mqshim's own extension calls (scheduled messages): the active backend, no policy or trace.
 pub fn extension(f: impl FnOnce(&dyn Backend) -> Result<libc::c_int>) -> Result<i64> {
     f(init::state().backend).map(i64::from)
+}
+
+/// The name of the backend serving this process (building the state if no call has yet).
+pub fn backend_name() -> &'static str {
+    init::state().backend.kind().name()
+}
+
+// ----- the descriptor functions (`close`, `dup*`, `fcntl`, `poll` & co., `fopen`) -----
+//
+// They reach the backend through its descriptor hooks, and only once the process state exists:
+// before the first queue call no backend can have made a descriptor, and a program that never
+// uses queues must not build mqshim's state from its `close` calls.
+
+fn backend_if_built() -> Option<&'static dyn Backend> {
+    init::state_if_built().map(|s| s.backend)
+}
+
+/// Whether the backend ever made a queue descriptor in this process: if not, the descriptor
+/// functions go straight to libc.
+pub fn descriptors_exist() -> bool {
+    backend_if_built().is_some_and(|b| b.has_descriptors())
+}
+
+/// Whether `fd` is a queue descriptor of the backend's.
+pub fn is_queue_descriptor(fd: libc::c_int) -> bool {
+    backend_if_built().is_some_and(|b| b.owns_descriptor(fd))
+}
+
+/// `close`, `dup2` and `dup3` on a descriptor that may be a queue descriptor: the backend
+/// forgets it (and runs what the kernel runs when a queue descriptor closes). None when it is
+/// not one, so the real function proceeds alone.
+pub fn close_if_queue_descriptor(fd: libc::c_int) -> Option<Result<libc::c_int>> {
+    backend_if_built()?.descriptor_closing(fd)
+}
+
+/// Records that `new` now refers to what `old` refers to (after a successful duplication).
+pub fn note_duplicate(old: libc::c_int, new: libc::c_int) {
+    if let Some(b) = backend_if_built() {
+        b.descriptor_duplicated(old, new);
+    }
+}
+
+/// Records that `fd` was passed to poll, select or epoll.
+pub fn note_polled(fd: libc::c_int) {
+    if let Some(b) = backend_if_built() {
+        b.descriptor_polled(fd);
+    }
+}
+
+/// What `/proc/sysvipc/msg` should show, when the backend keeps its own queues (the state is
+/// built if need be: reading the file is asking about queues).
+pub fn proc_sysvipc_msg() -> Option<String> {
+    init::state().backend.proc_sysvipc_msg()
 }

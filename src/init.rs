@@ -5,10 +5,10 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
+use crate::backend::emulation::EmulatedBackend;
 use crate::backend::kernel::KernelBackend;
 use crate::backend::Backend;
 use crate::config::{self, BackendKind, Config};
-use crate::emu::EmulatedBackend;
 use crate::policy::enforce::KernelLimits;
 use crate::policy::faults::Faults;
 use crate::policy::limits::Limits;
@@ -56,7 +56,7 @@ fn build_state() -> &'static State {
         config::report(&problems);
         let backend: &'static dyn Backend = match config.backend {
             BackendKind::Kernel => &KERNEL,
-            BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone())),
+            BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone(), limits.for_emulation())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
         let faults = std::env::var("MQSHIM_FAULTS").ok().filter(|s| !s.trim().is_empty()).map(|spec| {
@@ -72,7 +72,7 @@ fn build_state() -> &'static State {
     })
 }
 
-/// The emulation backend, if this process uses it.
-pub fn emulation() -> Option<&'static EmulatedBackend> {
-    EMULATED.get()
+/// The process state if it has been built (no call builds it here).
+pub fn state_if_built() -> Option<&'static State> {
+    STATE.get()
 }

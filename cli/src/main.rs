@@ -94,8 +94,13 @@ fn user_name(uid: u32) -> String {
     }
 }
 
+/// The limits the emulation enforces, as the environment configures them.
+fn emulation_limits() -> mqshim_core::emu::limits::EmulationLimits {
+    mqshim_core::policy::limits::Limits::from_env().0.for_emulation()
+}
+
 fn open_store(dir: &[u8]) -> Result<Store, String> {
-    Store::at(dir).map_err(|e| format!("mqshim: cannot open the namespace '{}': {}", String::from_utf8_lossy(dir), e.desc()))
+    Store::at(dir, emulation_limits().posix).map_err(|e| format!("mqshim: cannot open the namespace '{}': {}", String::from_utf8_lossy(dir), e.desc()))
 }
 
 fn queue_name(name: &str) -> Result<QueueName, String> {
@@ -152,7 +157,7 @@ fn ipcs(dir: &[u8]) -> Result<(), String> {
 }
 
 fn ipcs_sysv(dir: &[u8]) -> Result<(), String> {
-    let limits = mqshim_core::emu::sysv::SysvLimits::from_limits(&mqshim_core::policy::limits::Limits::from_env().0);
+    let limits = emulation_limits().sysv;
     let sysv = mqshim_core::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
     println!();
     println!("------ Message Queues (emulated System V, {}) --------", String::from_utf8_lossy(dir));
@@ -176,7 +181,7 @@ fn ipcrm(dir: &[u8], name: Option<&str>, ids: &[i64], keys: &[i64]) -> Result<()
         }
     }
     if !ids.is_empty() || !keys.is_empty() {
-        let limits = mqshim_core::emu::sysv::SysvLimits::from_limits(&mqshim_core::policy::limits::Limits::from_env().0);
+        let limits = emulation_limits().sysv;
         let sysv = mqshim_core::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
         for &id in ids {
             if let Err(e) = sysv.remove_id(id as i32) {

@@ -14,11 +14,11 @@ pub extern "C" fn mqshim_version() -> *const c_char {
 /// Reading it initialises mqshim from the environment if no queue call has yet.
 #[no_mangle]
 pub extern "C" fn mqshim_backend() -> *const c_char {
-    let name = std::panic::catch_unwind(|| crate::init::state().backend.kind()).map_or("unknown\0", |kind| match kind {
-        crate::config::BackendKind::Kernel => "kernel\0",
-        crate::config::BackendKind::Emulate => "emulate\0",
+    let name: &'static std::ffi::CStr = ffi_boundary!(match crate::dispatch::backend_name() {
+        "kernel" => c"kernel",
+        _ => c"emulate",
     });
-    name.as_ptr().cast()
+    name.as_ptr()
 }
 
 /// A scheduled message's handle, unique within its queue (never 0).
@@ -47,7 +47,7 @@ pub unsafe extern "C" fn mqshim_mq_send_at(
     handle: *mut mqshim_handle_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.mq_send_at(mqdes, msg_ptr, msg_len, msg_prio, due, handle) }))
+    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.mq_send_at(mqdes, msg_ptr, msg_len, msg_prio, due, handle) }))
 }
 
 /// Cancels the pending scheduled message `handle` of the queue `mqdes`. Returns 0, or -1 with
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn mqshim_mq_send_at(
 #[no_mangle]
 pub unsafe extern "C" fn mqshim_mq_cancel(mqdes: mqd_t, handle: mqshim_handle_t) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.mq_cancel(mqdes, handle) }))
+    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.mq_cancel(mqdes, handle) }))
 }
 
 /// Sends a *scheduled message* to the emulated System V queue `msqid`: the message at `msgp`
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn mqshim_msgsnd_at(
     handle: *mut mqshim_handle_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.msgsnd_at(msqid, msgp, msgsz, msgflg, due, handle) }))
+    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.msgsnd_at(msqid, msgp, msgsz, msgflg, due, handle) }))
 }
 
 /// Cancels the pending scheduled message `handle` of the System V queue `msqid`. Returns 0, or
@@ -103,5 +103,5 @@ pub unsafe extern "C" fn mqshim_msgsnd_at(
 #[no_mangle]
 pub unsafe extern "C" fn mqshim_msg_cancel(msqid: c_int, handle: mqshim_handle_t) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(c_int, crate::dispatch::extension(|b| unsafe { b.msg_cancel(msqid, handle) }))
+    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.msg_cancel(msqid, handle) }))
 }

@@ -1,17 +1,52 @@
 //! The exported C ABI: the only `#[no_mangle]` items, one file per C header.
 //!
+//! This crate is `libmqshim.so`, the library a program preloads or links; everything else is in
+//! `mqshim-core` (`src/`), which exports nothing.
+//!
 //! Every export is thin: [`ffi_boundary!`] catches panics, marks the thread as inside mqshim,
 //! and turns the `Result` into the C return value and errno (the one errno door,
-//! [`crate::errno::into_c`]). The body builds a [`crate::call::Call`] and hands it to
-//! [`crate::dispatch::run`].
+//! [`errno::into_c`]). The body builds a [`call::Call`] and hands it to [`dispatch::run`], or
+//! calls the dispatch function for its hook; nothing here reaches past `dispatch` (and the
+//! real functions and process state it needs to stay out of the way).
 
 /// The errno a call fails with if mqshim panics (a bug): the panic message goes to stderr and
 /// the program sees an I/O error rather than a crash.
 pub const PANIC_ERRNO: crate::errno::Errno = crate::errno::Errno::EIO;
 
-/// Runs `$body` (a `Result<i64>`) as the body of an export returning `$ret`.
+/// What an export's body yields if mqshim panics, for each kind of value a body returns (the
+/// errno-returning calls go through [`errno::into_c`] instead, with [`PANIC_ERRNO`]).
+pub trait OnPanic {
+    fn on_panic() -> Self;
+}
+
+/// Nothing to return (a hook that may do nothing).
+impl OnPanic for () {
+    fn on_panic() {}
+}
+
+/// Nothing to say: the caller falls back to libc's own behaviour.
+impl<T> OnPanic for Option<T> {
+    fn on_panic() -> Self {
+        None
+    }
+}
+
+/// A name the program prints: an honest one.
+impl OnPanic for &'static std::ffi::CStr {
+    fn on_panic() -> Self {
+        c"unknown"
+    }
+}
+
+/// The one panic door of every export.
+///
+/// - `ffi_boundary!(errno $ret, $body)`: `$body` is a `Result<i64>`; the export returns it as
+///   `$ret` through the errno door (a panic is a failure with [`PANIC_ERRNO`]).
+/// - `ffi_boundary!($body)`: any other body; a panic yields its type's [`OnPanic`] value.
+///
+/// Either way the body runs as mqshim code (the re-entrancy guard is up).
 macro_rules! ffi_boundary {
-    ($ret:ty, $body:expr) => {{
+    (errno $ret:ty, $body:expr) => {{
         let saved_errno = $crate::errno::current();
         let outcome = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
             let _inside = $crate::reentry::Inside::enter();
@@ -22,6 +57,16 @@ macro_rules! ffi_boundary {
             Err(_) => Err($crate::PANIC_ERRNO),
         };
         $crate::errno::into_c(result, saved_errno)
+    }};
+    ($body:expr) => {{
+        let outcome = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
+            let _inside = $crate::reentry::Inside::enter();
+            $body
+        }));
+        match outcome {
+            Ok(v) => v,
+            Err(_) => $crate::OnPanic::on_panic(),
+        }
     }};
 }
 
@@ -48,7 +93,7 @@ macro_rules! same_signature_as_libc {
 }
 
 // The core's modules under the names the exports use.
-pub(crate) use mqshim_core::{call, config, dispatch, emu, errno, init, real, reentry};
+pub(crate) use mqshim_core::{call, dispatch, errno, init, real, reentry};
 
 pub mod api;
 pub mod mqueue;

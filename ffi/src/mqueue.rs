@@ -21,7 +21,7 @@ use crate::dispatch;
 #[no_mangle]
 pub unsafe extern "C" fn mq_open(name: *const c_char, oflag: c_int, mode: mode_t, attr: *mut mq_attr) -> mqd_t {
     passthrough!(crate::real::mq_open(name, oflag, mode, attr));
-    ffi_boundary!(mqd_t, dispatch::run(Call::MqOpen { name, oflag, mode, attr, fortify: false }))
+    ffi_boundary!(errno mqd_t, dispatch::run(Call::MqOpen { name, oflag, mode, attr, fortify: false }))
 }
 
 /// `mqd_t __mq_open_2(const char *name, int oflag)`: what a `_FORTIFY_SOURCE` build calls for a
@@ -29,70 +29,70 @@ pub unsafe extern "C" fn mq_open(name: *const c_char, oflag: c_int, mode: mode_t
 #[no_mangle]
 pub unsafe extern "C" fn __mq_open_2(name: *const c_char, oflag: c_int) -> mqd_t {
     passthrough!(crate::real::__mq_open_2(name, oflag));
-    ffi_boundary!(mqd_t, dispatch::run(Call::MqOpen { name, oflag, mode: 0, attr: std::ptr::null_mut(), fortify: true }))
+    ffi_boundary!(errno mqd_t, dispatch::run(Call::MqOpen { name, oflag, mode: 0, attr: std::ptr::null_mut(), fortify: true }))
 }
 
 /// `int mq_close(mqd_t mqdes)` — see mq_close(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_close(mqdes: mqd_t) -> c_int {
     passthrough!(crate::real::mq_close(mqdes));
-    ffi_boundary!(c_int, dispatch::run(Call::MqClose { mqdes }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::MqClose { mqdes }))
 }
 
 /// `int mq_unlink(const char *name)` — see mq_unlink(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_unlink(name: *const c_char) -> c_int {
     passthrough!(crate::real::mq_unlink(name));
-    ffi_boundary!(c_int, dispatch::run(Call::MqUnlink { name }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::MqUnlink { name }))
 }
 
 /// `int mq_send(mqd_t, const char *msg_ptr, size_t msg_len, unsigned msg_prio)` — mq_send(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_send(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: size_t, msg_prio: c_uint) -> c_int {
     passthrough!(crate::real::mq_send(mqdes, msg_ptr, msg_len, msg_prio));
-    ffi_boundary!(c_int, dispatch::run(Call::MqSend { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: None }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::MqSend { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: None }))
 }
 
 /// `int mq_timedsend(…, const struct timespec *abs_timeout)` — mq_send(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_timedsend(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: size_t, msg_prio: c_uint, abs_timeout: *const timespec) -> c_int {
     passthrough!(crate::real::mq_timedsend(mqdes, msg_ptr, msg_len, msg_prio, abs_timeout));
-    ffi_boundary!(c_int, dispatch::run(Call::MqSend { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: Some(abs_timeout) }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::MqSend { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: Some(abs_timeout) }))
 }
 
 /// `ssize_t mq_receive(mqd_t, char *msg_ptr, size_t msg_len, unsigned *msg_prio)` — mq_receive(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_receive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len: size_t, msg_prio: *mut c_uint) -> ssize_t {
     passthrough!(crate::real::mq_receive(mqdes, msg_ptr, msg_len, msg_prio));
-    ffi_boundary!(ssize_t, dispatch::run(Call::MqReceive { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: None }))
+    ffi_boundary!(errno ssize_t, dispatch::run(Call::MqReceive { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: None }))
 }
 
 /// `ssize_t mq_timedreceive(…, const struct timespec *abs_timeout)` — mq_receive(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_timedreceive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len: size_t, msg_prio: *mut c_uint, abs_timeout: *const timespec) -> ssize_t {
     passthrough!(crate::real::mq_timedreceive(mqdes, msg_ptr, msg_len, msg_prio, abs_timeout));
-    ffi_boundary!(ssize_t, dispatch::run(Call::MqReceive { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: Some(abs_timeout) }))
+    ffi_boundary!(errno ssize_t, dispatch::run(Call::MqReceive { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, timeout: Some(abs_timeout) }))
 }
 
 /// `int mq_getattr(mqd_t, struct mq_attr *attr)` — mq_getattr(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_getattr(mqdes: mqd_t, attr: *mut mq_attr) -> c_int {
     passthrough!(crate::real::mq_getattr(mqdes, attr));
-    ffi_boundary!(c_int, dispatch::run(Call::MqGetattr { mqdes, attr }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::MqGetattr { mqdes, attr }))
 }
 
 /// `int mq_setattr(mqd_t, const struct mq_attr *newattr, struct mq_attr *oldattr)` — mq_setattr(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_setattr(mqdes: mqd_t, newattr: *const mq_attr, oldattr: *mut mq_attr) -> c_int {
     passthrough!(crate::real::mq_setattr(mqdes, newattr, oldattr));
-    ffi_boundary!(c_int, dispatch::run(Call::MqSetattr { mqdes, new: newattr, old: oldattr }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::MqSetattr { mqdes, new: newattr, old: oldattr }))
 }
 
 /// `int mq_notify(mqd_t, const struct sigevent *sevp)` — mq_notify(3).
 #[no_mangle]
 pub unsafe extern "C" fn mq_notify(mqdes: mqd_t, sevp: *const sigevent) -> c_int {
     passthrough!(crate::real::mq_notify(mqdes, sevp));
-    ffi_boundary!(c_int, dispatch::run(Call::MqNotify { mqdes, sev: sevp }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::MqNotify { mqdes, sev: sevp }))
 }
 
 // libc declares mq_open variadic; ours takes the optional arguments as fixed ones (see above).

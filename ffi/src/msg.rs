@@ -11,28 +11,28 @@ use crate::dispatch;
 #[no_mangle]
 pub unsafe extern "C" fn msgget(key: key_t, msgflg: c_int) -> c_int {
     passthrough!(crate::real::msgget(key, msgflg));
-    ffi_boundary!(c_int, dispatch::run(Call::Msgget { key, flags: msgflg }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::Msgget { key, flags: msgflg }))
 }
 
 /// `int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)` — msgop(2).
 #[no_mangle]
 pub unsafe extern "C" fn msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) -> c_int {
     passthrough!(crate::real::msgsnd(msqid, msgp, msgsz, msgflg));
-    ffi_boundary!(c_int, dispatch::run(Call::Msgsnd { id: msqid, msgp, size: msgsz, flags: msgflg }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::Msgsnd { id: msqid, msgp, size: msgsz, flags: msgflg }))
 }
 
 /// `ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)` — msgop(2).
 #[no_mangle]
 pub unsafe extern "C" fn msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: size_t, msgtyp: c_long, msgflg: c_int) -> ssize_t {
     passthrough!(crate::real::msgrcv(msqid, msgp, msgsz, msgtyp, msgflg));
-    ffi_boundary!(ssize_t, dispatch::run(Call::Msgrcv { id: msqid, msgp, size: msgsz, typ: msgtyp, flags: msgflg }))
+    ffi_boundary!(errno ssize_t, dispatch::run(Call::Msgrcv { id: msqid, msgp, size: msgsz, typ: msgtyp, flags: msgflg }))
 }
 
 /// `int msgctl(int msqid, int cmd, struct msqid_ds *buf)` — msgctl(2).
 #[no_mangle]
 pub unsafe extern "C" fn msgctl(msqid: c_int, cmd: c_int, buf: *mut msqid_ds) -> c_int {
     passthrough!(crate::real::msgctl(msqid, cmd, buf));
-    ffi_boundary!(c_int, dispatch::run(Call::Msgctl { id: msqid, cmd, buf }))
+    ffi_boundary!(errno c_int, dispatch::run(Call::Msgctl { id: msqid, cmd, buf }))
 }
 
 same_signature_as_libc! {

@@ -6,53 +6,34 @@ use std::os::raw::c_int;
 
 use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
-use crate::emu::posix::fdtable;
+use crate::dispatch;
 use crate::real;
 
-/// Arms readiness for `fd` if it is an emulated queue descriptor.
-fn arm(fd: c_int) {
-    if fdtable::maybe_emulated(fd) {
-        if let Some(d) = fdtable::resolve(fd) {
-            crate::emu::posix::ready::arm(&d.queue.queue, fd);
-        }
-    }
-}
-
 fn arm_pollfds(fds: *const pollfd, nfds: nfds_t) {
-    if fds.is_null() || !fdtable::any() {
+    if fds.is_null() {
         return;
     }
     for i in 0..nfds as usize {
         // SAFETY: the program passed `nfds` pollfd structures, as poll requires.
         let fd = unsafe { (*fds.add(i)).fd };
-        arm(fd);
+        dispatch::note_polled(fd);
     }
 }
 
 fn arm_fdsets(nfds: c_int, sets: [*mut fd_set; 3]) {
-    if !fdtable::any() {
-        return;
-    }
     for fd in 0..nfds.clamp(0, libc::FD_SETSIZE as c_int) {
         // SAFETY: the program's fd_sets hold at least nfds bits, as select requires.
         if sets.iter().any(|s| !s.is_null() && unsafe { libc::FD_ISSET(fd, *s) }) {
-            arm(fd);
+            dispatch::note_polled(fd);
         }
     }
-}
-
-/// Runs `f` as mqshim code (so descriptors closed meanwhile go straight to libc), catching
-/// any panic: arming is best effort and must never disturb the program's call.
-fn guarded(f: impl FnOnce()) {
-    let _inside = crate::reentry::Inside::enter();
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
 /// `int poll(struct pollfd *fds, nfds_t nfds, int timeout)`.
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if fdtable::any() {
-        guarded(|| arm_pollfds(fds, nfds));
+    if dispatch::descriptors_exist() {
+        ffi_boundary!(arm_pollfds(fds, nfds));
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::poll(fds, nfds, timeout) }
@@ -61,8 +42,8 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
 /// `int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *sigmask)`.
 #[no_mangle]
 pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const timespec, sigmask: *const sigset_t) -> c_int {
-    if fdtable::any() {
-        guarded(|| arm_pollfds(fds, nfds));
+    if dispatch::descriptors_exist() {
+        ffi_boundary!(arm_pollfds(fds, nfds));
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::ppoll(fds, nfds, tmo, sigmask) }
@@ -71,8 +52,8 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const times
 /// `int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *timeout)`.
 #[no_mangle]
 pub unsafe extern "C" fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int {
-    if fdtable::any() {
-        guarded(|| arm_fdsets(nfds, [r, w, e]));
+    if dispatch::descriptors_exist() {
+        ffi_boundary!(arm_fdsets(nfds, [r, w, e]));
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::select(nfds, r, w, e, tv) }
@@ -81,8 +62,8 @@ pub unsafe extern "C" fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: 
 /// `int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *timeout, const sigset_t *sigmask)`.
 #[no_mangle]
 pub unsafe extern "C" fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tmo: *const timespec, sigmask: *const sigset_t) -> c_int {
-    if fdtable::any() {
-        guarded(|| arm_fdsets(nfds, [r, w, e]));
+    if dispatch::descriptors_exist() {
+        ffi_boundary!(arm_fdsets(nfds, [r, w, e]));
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::pselect(nfds, r, w, e, tmo, sigmask) }
@@ -91,8 +72,8 @@ pub unsafe extern "C" fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e:
 /// `int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)`.
 #[no_mangle]
 pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int {
-    if op != libc::EPOLL_CTL_DEL && fdtable::any() {
-        guarded(|| arm(fd));
+    if op != libc::EPOLL_CTL_DEL && dispatch::descriptors_exist() {
+        ffi_boundary!(dispatch::note_polled(fd));
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::epoll_ctl(epfd, op, fd, event) }

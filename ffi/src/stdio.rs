@@ -10,45 +10,40 @@ use crate::real;
 
 const PROC_SYSVIPC_MSG: &[u8] = b"/proc/sysvipc/msg\0";
 
-/// The emulated `/proc/sysvipc/msg` as a read-only stream, or None to let libc open the file.
-fn emulated_proc_msg(path: *const c_char, mode: *const c_char) -> Option<*mut libc::FILE> {
+/// Whether `fopen(path, mode)` opens `/proc/sysvipc/msg` for reading.
+fn opens_proc_sysvipc_msg(path: *const c_char, mode: *const c_char) -> bool {
     // SAFETY: fopen's arguments are NUL-terminated strings; only as many bytes as the literal
     // are compared (strncmp stops at the first difference or NUL).
     let matches = unsafe { libc::strncmp(path, PROC_SYSVIPC_MSG.as_ptr().cast(), PROC_SYSVIPC_MSG.len()) } == 0;
     // SAFETY: as above; the mode's first byte.
-    if !matches || unsafe { *mode } != b'r' as c_char {
-        return None;
-    }
-    let _inside = crate::reentry::Inside::enter();
-    std::panic::catch_unwind(|| {
-        let text = crate::init::state();
-        let emulation = crate::init::emulation().filter(|_| text.backend.kind() == crate::config::BackendKind::Emulate)?;
-        let content = emulation.sysv().ok()?.proc_sysvipc_msg();
-        // SAFETY: a private anonymous file, written, rewound and handed to fdopen, which owns it.
-        unsafe {
-            let fd = libc::memfd_create(c"mqshim-sysvipc-msg".as_ptr(), libc::MFD_CLOEXEC);
-            if fd < 0 {
-                return None;
-            }
-            let written = libc::write(fd, content.as_ptr().cast(), content.len());
-            libc::lseek(fd, 0, libc::SEEK_SET);
-            let file = if written == content.len() as isize { libc::fdopen(fd, c"r".as_ptr()) } else { std::ptr::null_mut() };
-            if file.is_null() {
-                real::close(fd);
-                return None;
-            }
-            Some(file)
+    matches && unsafe { *mode } == b'r' as c_char
+}
+
+/// The backend's `/proc/sysvipc/msg` as a read-only stream, or None to let libc open the file.
+fn emulated_proc_msg() -> Option<*mut libc::FILE> {
+    let content = crate::dispatch::proc_sysvipc_msg()?;
+    // SAFETY: a private anonymous file, written, rewound and handed to fdopen, which owns it.
+    unsafe {
+        let fd = libc::memfd_create(c"mqshim-sysvipc-msg".as_ptr(), libc::MFD_CLOEXEC);
+        if fd < 0 {
+            return None;
         }
-    })
-    .ok()
-    .flatten()
+        let written = libc::write(fd, content.as_ptr().cast(), content.len());
+        libc::lseek(fd, 0, libc::SEEK_SET);
+        let file = if written == content.len() as isize { libc::fdopen(fd, c"r".as_ptr()) } else { std::ptr::null_mut() };
+        if file.is_null() {
+            real::close(fd);
+            return None;
+        }
+        Some(file)
+    }
 }
 
 /// `FILE *fopen(const char *path, const char *mode)`.
 #[no_mangle]
 pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    if !path.is_null() && !mode.is_null() {
-        if let Some(file) = emulated_proc_msg(path, mode) {
+    if !path.is_null() && !mode.is_null() && opens_proc_sysvipc_msg(path, mode) {
+        if let Some(file) = ffi_boundary!(emulated_proc_msg()) {
             return file;
         }
     }

@@ -3,7 +3,7 @@
 //! it, and `dup`, `dup2`, `dup3` and `fcntl(F_DUPFD)` of one make another.
 //!
 //! They are not traced (they are not queue calls). When mqshim itself runs (the re-entrancy
-//! guard is up) or no emulated descriptor ever existed, they go straight to libc.
+//! guard is up) or the backend never made a queue descriptor, they go straight to libc.
 
 use std::os::raw::{c_int, c_long};
 
@@ -11,16 +11,22 @@ use crate::dispatch;
 use crate::real;
 use crate::reentry::Inside;
 
+/// Whether mqshim has nothing to do with a descriptor call: it comes from mqshim itself, or no
+/// queue descriptor exists in this process.
+fn straight_to_libc() -> bool {
+    Inside::active() || !dispatch::descriptors_exist()
+}
+
 /// `int close(int fd)`.
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if Inside::active() || !crate::emu::posix::fdtable::any() {
+    if straight_to_libc() {
         // SAFETY: the caller's descriptor, passed on.
         return unsafe { real::close(fd) };
     }
     ffi_boundary!(
-        c_int,
-        match dispatch::close_if_emulated(fd) {
+        errno c_int,
+        match dispatch::close_if_queue_descriptor(fd) {
             Some(r) => r.map(i64::from),
             // SAFETY: the caller's descriptor, passed on.
             None => crate::errno::check(unsafe { real::close(fd) }).map(i64::from),
@@ -31,11 +37,11 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 /// `int dup(int oldfd)`: a duplicate of an emulated descriptor is one too.
 #[no_mangle]
 pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
-    if Inside::active() || !crate::emu::posix::fdtable::any() {
+    if straight_to_libc() {
         // SAFETY: the caller's descriptor, passed on.
         return unsafe { real::dup(oldfd) };
     }
-    ffi_boundary!(c_int, {
+    ffi_boundary!(errno c_int, {
         // SAFETY: the caller's descriptor, passed on.
         let fd = crate::errno::check(unsafe { real::dup(oldfd) })?;
         dispatch::note_duplicate(oldfd, fd);
@@ -46,14 +52,15 @@ pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
 /// `int fcntl(int fd, int cmd, ...)` and glibc's `fcntl64`: `F_DUPFD`/`F_DUPFD_CLOEXEC` of an
 /// emulated descriptor make an emulated descriptor. Variadic in C, defined with the optional
 /// argument as a fixed `long` for the reason given at `mq_open` (it is an int or a pointer, in
-/// the third argument register either way); it is passed on untouched.
+/// the third argument register either way); it is passed on untouched, and its result and errno
+/// are libc's.
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     // SAFETY: the caller's arguments, passed on (and forwarded as-is by the fcntl64 alias).
     let ret = unsafe { real::fcntl(fd, cmd, arg) };
-    if ret >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) && crate::emu::posix::fdtable::any() && !Inside::active() {
+    if ret >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) && !straight_to_libc() {
         let saved = crate::errno::current();
-        let _ = std::panic::catch_unwind(|| dispatch::note_duplicate(fd, ret));
+        ffi_boundary!(dispatch::note_duplicate(fd, ret));
         crate::errno::set(saved);
     }
     ret
@@ -69,31 +76,33 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
 /// `int dup2(int oldfd, int newfd)`.
 #[no_mangle]
 pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
-    if Inside::active() || !crate::emu::posix::fdtable::any() {
+    if straight_to_libc() {
         // SAFETY: the caller's descriptors, passed on.
         return unsafe { real::dup2(oldfd, newfd) };
     }
-    ffi_boundary!(c_int, duplicate(oldfd, newfd, |o, n| unsafe { real::dup2(o, n) }))
+    // SAFETY: the caller's descriptors, passed on.
+    ffi_boundary!(errno c_int, duplicate(oldfd, newfd, |o, n| unsafe { real::dup2(o, n) }))
 }
 
 /// `int dup3(int oldfd, int newfd, int flags)`.
 #[no_mangle]
 pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
-    if Inside::active() || !crate::emu::posix::fdtable::any() {
+    if straight_to_libc() {
         // SAFETY: the caller's descriptors, passed on.
         return unsafe { real::dup3(oldfd, newfd, flags) };
     }
-    ffi_boundary!(c_int, duplicate(oldfd, newfd, |o, n| unsafe { real::dup3(o, n, flags) }))
+    // SAFETY: the caller's descriptors, passed on.
+    ffi_boundary!(errno c_int, duplicate(oldfd, newfd, |o, n| unsafe { real::dup3(o, n, flags) }))
 }
 
-/// Runs a real dup2/dup3; an emulated `newfd` it replaces is closed as a queue descriptor first
-/// (unless it is `oldfd` itself), and an emulated `oldfd` makes `newfd` one too.
+/// Runs a real dup2/dup3; a queue descriptor `newfd` it replaces is closed as one first (unless
+/// it is `oldfd` itself), and a queue descriptor `oldfd` makes `newfd` one too.
 fn duplicate(oldfd: c_int, newfd: c_int, real_dup: impl Fn(c_int, c_int) -> c_int) -> crate::errno::Result<i64> {
-    if oldfd != newfd && crate::emu::posix::fdtable::get(oldfd).is_some() || crate::emu::posix::fdtable::get(newfd).is_some() && oldfd != newfd {
+    if oldfd != newfd && (dispatch::is_queue_descriptor(oldfd) || dispatch::is_queue_descriptor(newfd)) {
         // Only when the duplicate will succeed: oldfd must be open.
         // SAFETY: F_GETFD only inspects the descriptor.
-        if unsafe { libc::fcntl(oldfd, libc::F_GETFD) } >= 0 {
-            if let Some(Err(e)) = dispatch::close_if_emulated(newfd) {
+        if unsafe { real::fcntl(oldfd, libc::F_GETFD, 0) } >= 0 {
+            if let Some(Err(e)) = dispatch::close_if_queue_descriptor(newfd) {
                 return Err(e);
             }
         }

@@ -4,6 +4,7 @@
 //! Methods take the caller's raw arguments and return `Result`: errno is written only by the
 //! errno door in `ffi`.
 
+pub mod emulation;
 pub mod kernel;
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
@@ -58,5 +59,40 @@ pub trait Backend: Sync + Send {
     /// `mqshim_msg_cancel`. ENOTSUP unless emulated.
     unsafe fn msg_cancel(&self, _id: c_int, _handle: u64) -> Result<c_int> {
         Err(crate::errno::Errno::ENOTSUP)
+    }
+
+    // Descriptor and readiness hooks: what the exported descriptor functions (`close`, `dup`,
+    // `dup2`, `dup3`, `fcntl`, `poll` & co.) and `fopen` tell a backend whose queue descriptors
+    // are plain descriptors it must follow. The kernel's need none of this.
+
+    /// Whether this backend ever made a queue descriptor in this process (cheap: the
+    /// descriptor functions ask it on every call).
+    fn has_descriptors(&self) -> bool {
+        false
+    }
+
+    /// Whether `fd` is one of this backend's queue descriptors.
+    fn owns_descriptor(&self, _fd: c_int) -> bool {
+        false
+    }
+
+    /// `fd` is being closed (by `close`, `mq_close`, or `dup2`/`dup3` onto it): if it is a queue
+    /// descriptor, the backend closes it as the kernel closes a queue descriptor and returns
+    /// the result; None when it is not one.
+    fn descriptor_closing(&self, _fd: c_int) -> Option<Result<c_int>> {
+        None
+    }
+
+    /// `new` now refers to what `old` refers to (`dup`, `dup2`, `dup3`, `F_DUPFD`).
+    fn descriptor_duplicated(&self, _old: c_int, _new: c_int) {}
+
+    /// `fd` was passed to `poll`, `ppoll`, `select`, `pselect` or `epoll_ctl`: its readiness
+    /// must be kept from now on.
+    fn descriptor_polled(&self, _fd: c_int) {}
+
+    /// What `/proc/sysvipc/msg` shows of this backend's System V queues, when the file itself
+    /// does not (None: let the program read the kernel's file).
+    fn proc_sysvipc_msg(&self) -> Option<String> {
+        None
     }
 }

@@ -1,7 +1,6 @@
-//! The limits the emulation enforces: the kernel's constants, and the tunables as configured
-//! (see `policy::limits`).
-
-use crate::policy::limits::Limits;
+//! The limits the emulation enforces: the kernel's constants, and the tunables it is handed
+//! when it is opened (the layer above reads them from `/proc`, `MQSHIM_CONFIG` and
+//! `MQSHIM_LIMITS`; see `policy::limits`).
 
 /// `HARD_MSGMAX`: the ceiling of `msg_max` even with CAP_SYS_RESOURCE.
 pub const HARD_MSGMAX: i64 = 65536;
@@ -23,26 +22,38 @@ pub struct PosixLimits {
     pub msg_default: i64,
     pub msgsize_default: i64,
     pub queues_max: i64,
-    /// RLIMIT_MSGQUEUE in force for the caller.
-    pub rlimit_msgqueue: u64,
+    /// RLIMIT_MSGQUEUE as configured; None: the caller's own soft limit, read when it applies.
+    pub rlimit_msgqueue: Option<u64>,
 }
 
 impl PosixLimits {
-    pub fn from_limits(l: &Limits) -> PosixLimits {
-        PosixLimits {
-            msg_max: l.value("msg_max"),
-            msgsize_max: l.value("msgsize_max"),
-            msg_default: l.value("msg_default"),
-            msgsize_default: l.value("msgsize_default"),
-            queues_max: l.value("queues_max"),
-            rlimit_msgqueue: l.rlimit_msgqueue(),
+    /// RLIMIT_MSGQUEUE in force for the caller now.
+    pub fn rlimit_msgqueue(&self) -> u64 {
+        if let Some(configured) = self.rlimit_msgqueue {
+            return configured;
         }
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: valid out-pointer.
+        if unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
+            return u64::MAX;
+        }
+        r.rlim_cur
     }
+}
 
-    /// The limits in force now (the process's configuration; RLIMIT_MSGQUEUE read afresh).
-    pub fn current() -> PosixLimits {
-        PosixLimits::from_limits(&crate::init::state().limits)
-    }
+/// The System V limits the emulation enforces (`/proc/sys/kernel/msg*`, as configured).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysvLimits {
+    pub msgmax: i32,
+    pub msgmnb: i32,
+    pub msgmni: i32,
+}
+
+/// Everything the emulation is limited by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmulationLimits {
+    pub posix: PosixLimits,
+    pub sysv: SysvLimits,
 }
 
 /// Bytes the kernel charges to RLIMIT_MSGQUEUE for a queue (mqueue_get_inode's formula).

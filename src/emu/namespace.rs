@@ -24,22 +24,7 @@ use std::os::raw::c_int;
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
-/// Lowest descriptor number mqshim uses for its own long-lived descriptors, so that the
-/// program's descriptors are numbered as they would be without mqshim (an emulated queue's
-/// descriptor is the lowest free one, like the kernel's).
-pub const PRIVATE_FD_FLOOR: c_int = 200;
-
-/// Moves `fd` to a descriptor ≥ PRIVATE_FD_FLOOR (close-on-exec), if the limit allows.
-pub fn move_high(fd: c_int) -> c_int {
-    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1; fd is ours.
-    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, PRIVATE_FD_FLOOR) };
-    if high < 0 {
-        return fd;
-    }
-    // SAFETY: fd is ours and now duplicated.
-    unsafe { crate::real::close(fd) };
-    high
-}
+pub use crate::os::sys::move_high;
 
 /// An open namespace.
 pub struct Namespace {

@@ -83,6 +83,34 @@ pub fn ftruncate(fd: c_int, len: u64) -> c_int {
     unsafe { libc::syscall(libc::SYS_ftruncate, fd, len as c_long) as c_int }
 }
 
+/// `fcntl(2)` with an integer or pointer argument (passed as a long, as the system call takes it).
+pub fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
+    // SAFETY: the kernel validates the descriptor and command; a pointer argument is the
+    // caller's, valid for the command.
+    unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) as c_int }
+}
+
+/// `close(2)`.
+pub fn close(fd: c_int) -> c_int {
+    // SAFETY: no memory is passed; the descriptor is the caller's to close.
+    unsafe { libc::syscall(libc::SYS_close, fd) as c_int }
+}
+
+/// Lowest descriptor number mqshim uses for its own long-lived descriptors, so that the
+/// program's descriptors are numbered as they would be without mqshim (an emulated queue's
+/// descriptor is the lowest free one, like the kernel's).
+pub const PRIVATE_FD_FLOOR: c_int = 200;
+
+/// Moves `fd` to a descriptor ≥ PRIVATE_FD_FLOOR (close-on-exec), if the limit allows.
+pub fn move_high(fd: c_int) -> c_int {
+    let high = fcntl(fd, libc::F_DUPFD_CLOEXEC, PRIVATE_FD_FLOOR as c_long);
+    if high < 0 {
+        return fd;
+    }
+    close(fd);
+    high
+}
+
 /// The caller's real, effective and filesystem user and group ids: (uid, euid, fsuid, gid, egid,
 /// fsgid). `setfsuid(-1)` changes nothing and returns the current fsuid.
 pub fn ids() -> (u32, u32, u32, u32, u32, u32) {
@@ -129,8 +157,7 @@ mod tests {
         assert_eq!(stat(&c, &mut st2), 0);
         assert_eq!((st2.st_ino, st2.st_size), (st.st_ino, 5));
         assert_eq!(fchmod(fd, 0o640), 0);
-        // SAFETY: fd was opened above.
-        unsafe { libc::close(fd) };
+        assert_eq!(close(fd), 0);
         assert_eq!(unlinkat(libc::AT_FDCWD, &c, 0), 0);
         let mut groups = [0u32; 256];
         assert!(getgroups(&mut groups) >= 0);

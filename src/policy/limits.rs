@@ -8,6 +8,7 @@
 //! with a `k` (×1024), `m` (×1024²) or `g` (×1024³) suffix. A malformed entry is reported once, naming the
 //! variable and the entry, and ignored.
 
+use crate::emu::limits::{EmulationLimits, PosixLimits, SysvLimits};
 use std::fmt;
 
 /// Where a limit's value came from.
@@ -161,18 +162,31 @@ impl Limits {
         self.get(key).value
     }
 
+    /// RLIMIT_MSGQUEUE as configured, None when it is not (the process's own soft limit applies).
+    pub fn configured_rlimit_msgqueue(&self) -> Option<u64> {
+        let l = self.get("rlimit_msgqueue");
+        (l.value >= 0 && l.source != Source::Default).then_some(l.value as u64)
+    }
+
     /// RLIMIT_MSGQUEUE in force: the configured value, else the process's soft limit.
     pub fn rlimit_msgqueue(&self) -> u64 {
-        let l = self.get("rlimit_msgqueue");
-        if l.value >= 0 && l.source != Source::Default {
-            return l.value as u64;
+        self.for_emulation().posix.rlimit_msgqueue()
+    }
+
+    /// The limits as the emulation is handed them.
+    pub fn for_emulation(&self) -> EmulationLimits {
+        let int = |key: &str| self.value(key).clamp(0, i32::MAX as i64) as i32;
+        EmulationLimits {
+            posix: PosixLimits {
+                msg_max: self.value("msg_max"),
+                msgsize_max: self.value("msgsize_max"),
+                msg_default: self.value("msg_default"),
+                msgsize_default: self.value("msgsize_default"),
+                queues_max: self.value("queues_max"),
+                rlimit_msgqueue: self.configured_rlimit_msgqueue(),
+            },
+            sysv: SysvLimits { msgmax: int("msgmax"), msgmnb: int("msgmnb"), msgmni: int("msgmni") },
         }
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: valid out-pointer.
-        if unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
-            return u64::MAX;
-        }
-        r.rlim_cur
     }
 }
 

@@ -103,14 +103,14 @@ fn expand(path: &[u8], pid: libc::pid_t) -> Vec<u8> {
 }
 
 /// Opens `path` (NUL-terminated) for appending, close-on-exec, at a high descriptor (see
-/// `emu::namespace::move_high`), so the program's own descriptors are numbered as without mqshim.
+/// `os::sys::move_high`), so the program's own descriptors are numbered as without mqshim.
 fn open_append(path: &[u8]) -> Option<libc::c_int> {
     // SAFETY: path is NUL-terminated.
     let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC, 0o644) };
     if fd < 0 {
         return None;
     }
-    Some(crate::emu::namespace::move_high(fd))
+    Some(crate::os::sys::move_high(fd))
 }
 
 #[cfg(test)]

@@ -48,8 +48,8 @@ impl Description {
     pub fn nonblock(&self, fd: c_int) -> bool {
         let generation = self.queue.queue.header().attr_generation.load(Ordering::Acquire);
         if self.cached_generation.load(Ordering::Acquire) != generation {
-            // SAFETY: F_GETFL on a descriptor; a failure reads as "blocking".
-            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            // A failure reads as "blocking".
+            let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
             self.cached_nonblock.store(flags >= 0 && flags & libc::O_NONBLOCK != 0, Ordering::Release);
             self.cached_generation.store(generation, Ordering::Release);
         }
@@ -177,4 +177,37 @@ pub fn resolve(fd: c_int) -> Option<Arc<Description>> {
     let found = same.or(if kcmp_unavailable { candidates.first() } else { None }).map(|(_, d)| d.clone())?;
     insert(fd, found.clone());
     Some(found)
+}
+
+// ----- what the process's descriptor functions tell the table (through the backend seam) -----
+
+/// Whether `fd` is an emulated descriptor now.
+pub fn owns(fd: c_int) -> bool {
+    maybe_emulated(fd) && get(fd).is_some()
+}
+
+/// Forgets `fd` if it is an emulated descriptor about to be closed, returning its description.
+pub fn take(fd: c_int) -> Option<Arc<Description>> {
+    if !maybe_emulated(fd) {
+        return None;
+    }
+    remove(fd)
+}
+
+/// `new` now refers to what `old` refers to (after a successful `dup`, `dup2`, `dup3` or
+/// `F_DUPFD`).
+pub fn duplicated(old: c_int, new: c_int) {
+    if let Some(d) = get(old) {
+        insert(new, d);
+    }
+}
+
+/// `fd` was passed to poll, select or epoll: if it is an emulated descriptor (a duplicate made
+/// behind mqshim's back included), its queue's readiness is kept from now on.
+pub fn polled(fd: c_int) {
+    if maybe_emulated(fd) {
+        if let Some(d) = resolve(fd) {
+            super::ready::arm(&d.queue.queue, fd);
+        }
+    }
 }

@@ -70,8 +70,8 @@ fn spin_for_message(q: &queue::Queue) {
 }
 
 impl PosixEmulation {
-    pub fn new(root: &[u8]) -> Result<PosixEmulation> {
-        Ok(PosixEmulation { store: store::Store::at(root)? })
+    pub fn new(root: &[u8], limits: crate::emu::limits::PosixLimits) -> Result<PosixEmulation> {
+        Ok(PosixEmulation { store: store::Store::at(root, limits)? })
     }
 
     pub fn store(&self) -> &store::Store {
@@ -275,16 +275,14 @@ impl PosixEmulation {
         }
         if let Some(n) = new {
             let nonblock = n.mq_flags & libc::O_NONBLOCK as libc::c_long != 0;
-            // SAFETY: fcntl on the caller's descriptor, which is an emulated queue's FIFO.
-            unsafe {
-                let flags = libc::fcntl(fd, libc::F_GETFL);
-                if flags < 0 {
-                    return Err(Errno::EBADF);
-                }
-                let wanted = if nonblock { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
-                if libc::fcntl(fd, libc::F_SETFL, wanted) < 0 {
-                    return Err(Errno::last());
-                }
+            // The caller's descriptor, which is an emulated queue's FIFO.
+            let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
+            if flags < 0 {
+                return Err(Errno::EBADF);
+            }
+            let wanted = if nonblock { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+            if crate::os::sys::fcntl(fd, libc::F_SETFL, wanted as libc::c_long) < 0 {
+                return Err(Errno::last());
             }
             let generation = h.attr_generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
             d.set_cached_nonblock(nonblock, generation);

@@ -43,7 +43,7 @@ fn token_fd(q: &Queue, program_fd: c_int) -> Option<c_int> {
     if new < 0 {
         return None;
     }
-    let new = crate::emu::namespace::move_high(new);
+    let new = crate::os::sys::move_high(new);
     match q.token_fd.compare_exchange(-1, new, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Some(new),
         Err(existing) => {
@@ -84,8 +84,8 @@ pub fn resync(locked: &mut Locked<'_>, program_fd: c_int) {
     }
     let Some(fd) = token_fd(locked.queue(), program_fd) else { return };
     while take(fd) {}
-    // SAFETY: F_SETPIPE_SZ on our own FIFO descriptor, whose pipe is now empty.
-    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as c_int) };
+    // F_SETPIPE_SZ on our own FIFO descriptor, whose pipe is now empty.
+    crate::os::sys::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as libc::c_long);
     let (cur, max) = (locked.queue().curmsgs(), locked.queue().header().maxmsg);
     let target = wanted(cur, max, 1);
     let mut have = 0;
@@ -125,6 +125,6 @@ pub fn after_change(locked: &mut Locked<'_>, program_fd: c_int) {
     }
     *locked.readiness().1 = have;
     // The wake-up of every change (see the module comment).
-    // SAFETY: F_SETPIPE_SZ to the size it already has, on our own FIFO descriptor.
-    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as c_int) };
+    // F_SETPIPE_SZ to the size it already has, on our own FIFO descriptor.
+    crate::os::sys::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as libc::c_long);
 }

@@ -194,13 +194,14 @@ fn ofd_lock(fd: c_int, kind: c_int) -> bool {
     fl.l_whence = libc::SEEK_SET as libc::c_short;
     fl.l_start = 0;
     fl.l_len = 1;
-    // SAFETY: fl is a valid flock; F_OFD_SETLK does not block.
-    unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &fl) == 0 }
+    // fl is a valid flock, alive for the call; F_OFD_SETLK does not block.
+    sys::fcntl(fd, libc::F_OFD_SETLK, &fl as *const libc::flock as libc::c_long) == 0
 }
 
 /// The queues of one namespace.
 pub struct Store {
     ns: Namespace,
+    limits: PosixLimits,
 }
 
 /// A queue found by name, not yet opened.
@@ -210,8 +211,8 @@ struct Found {
 }
 
 impl Store {
-    pub fn at(root: &[u8]) -> Result<Store> {
-        Ok(Store { ns: Namespace::open(root)? })
+    pub fn at(root: &[u8], limits: PosixLimits) -> Result<Store> {
+        Ok(Store { ns: Namespace::open(root)?, limits })
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -222,7 +223,7 @@ impl Store {
         match openat(self.ns.posix, name.bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0) {
             Ok(dir) => {
                 // Out of the way of the descriptor the program is about to get.
-                let dir = Fd(crate::emu::namespace::move_high(dir.take()));
+                let dir = Fd(crate::os::sys::move_high(dir.take()));
                 let st = fstat(dir.0)?;
                 Ok(Some(Found { dir, dir_id: (st.st_dev, st.st_ino) }))
             }
@@ -305,7 +306,7 @@ impl Store {
     /// attributes, then RLIMIT_MSGQUEUE, in `mqueue_create_attr`/`mqueue_get_inode`'s order.
     fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
         let creds = Creds::current();
-        let limits = PosixLimits::current();
+        let limits = self.limits;
         self.collect_dead();
         let live = self.live_queues();
         if live.len() as i64 >= limits.queues_max && !creds.has(cap::SYS_RESOURCE) {
@@ -324,7 +325,7 @@ impl Store {
         }
         let charge = limits::posix_charge(maxmsg as u64, msgsize as u64).ok_or(Errno::EOVERFLOW)?;
         let charged: u64 = live.iter().filter(|m| m.charge_uid == creds.uid).map(|m| m.charge_bytes).sum();
-        if charged.checked_add(charge).is_none_or(|total| total > limits.rlimit_msgqueue) {
+        if charged.checked_add(charge).is_none_or(|total| total > limits.rlimit_msgqueue()) {
             return Err(Errno::EMFILE);
         }
         // SAFETY: umask is read by setting and restoring it (no other way exists); the window
@@ -352,7 +353,7 @@ impl Store {
         }
         let result = (|| {
             let dir = openat(self.ns.tmp, tmp_name.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-            let dir = Fd(crate::emu::namespace::move_high(dir.take()));
+            let dir = Fd(crate::os::sys::move_high(dir.take()));
             let fmode = file_mode(meta.mode);
             // The mode is set exactly after creation (mknod is subject to the umask).
             let fifo = c(b"fifo");
@@ -532,7 +533,7 @@ fn list_dir(dir: c_int) -> Vec<Vec<u8>> {
     // SAFETY: a duplicate of the directory descriptor is handed to fdopendir, which owns it
     // until closedir; entries are copied out before the next readdir.
     unsafe {
-        let dup = libc::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0);
+        let dup = sys::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0);
         if dup < 0 {
             return out;
         }

@@ -73,7 +73,6 @@ use crate::errno::{Errno, Result};
 use crate::os::creds::cap;
 use crate::os::forksafe::ForkSafe;
 use crate::os::usermem::{checked_read, checked_write, probe_read, probe_write};
-use crate::policy::limits::Limits;
 
 /// `msgctl` commands (`<linux/ipc.h>`, `<linux/msg.h>`).
 pub mod cmd {
@@ -93,25 +92,7 @@ const S_IWUGO: i32 = 0o222;
 /// How often a blocked caller looks whether its queue still exists, in seconds.
 const LIVENESS_POLL_SECONDS: i64 = 2;
 
-/// The System V limits in force (`/proc/sys/kernel/msg*`, as configured).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SysvLimits {
-    pub msgmax: i32,
-    pub msgmnb: i32,
-    pub msgmni: i32,
-}
-
-impl SysvLimits {
-    pub fn from_limits(l: &Limits) -> SysvLimits {
-        let int = |key: &str| l.value(key).clamp(0, i32::MAX as i64) as i32;
-        SysvLimits { msgmax: int("msgmax"), msgmnb: int("msgmnb"), msgmni: int("msgmni") }
-    }
-
-    /// The process's limits (`crate::init::state().limits`).
-    pub fn current() -> SysvLimits {
-        SysvLimits::from_limits(&crate::init::state().limits)
-    }
-}
+pub use crate::emu::limits::SysvLimits;
 
 /// The kernel's `ipcperms`: whether `who` may have the access `flag` asks for (its permission
 /// bits in any class: the kernel folds them, as a `short`) on a queue with `perm`.

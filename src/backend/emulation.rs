@@ -1,0 +1,157 @@
+//! The emulation backend: every call served by mqshim's userspace queues (`emu`), in the
+//! namespace `MQSHIM_DIR`, with the limits it is handed.
+//!
+//! The namespace is opened on first use; one that cannot be opened makes every call fail with
+//! its errno, reported once on stderr.
+
+use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
+use std::sync::OnceLock;
+
+use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
+
+use super::Backend;
+use crate::config::BackendKind;
+use crate::emu::limits::EmulationLimits;
+use crate::emu::posix::{self, PosixEmulation};
+use crate::emu::sysv::SysvEmulation;
+use crate::errno::{Errno, Result};
+
+pub struct EmulatedBackend {
+    root: Vec<u8>,
+    limits: EmulationLimits,
+    posix: OnceLock<std::result::Result<PosixEmulation, Errno>>,
+    sysv: OnceLock<std::result::Result<SysvEmulation, Errno>>,
+}
+
+/// Says once, on stderr, why the namespace cannot be used.
+fn report_unusable(root: &[u8], what: &str, e: Errno) {
+    crate::config::report(&[crate::config::ConfigProblem {
+        variable: "MQSHIM_DIR",
+        message: format!("cannot use '{}' {what}: {}", String::from_utf8_lossy(root), e.desc()),
+    }]);
+}
+
+impl EmulatedBackend {
+    pub fn new(root: Vec<u8>, limits: EmulationLimits) -> EmulatedBackend {
+        EmulatedBackend { root, limits, posix: OnceLock::new(), sysv: OnceLock::new() }
+    }
+
+    pub fn posix(&self) -> Result<&PosixEmulation> {
+        self.posix
+            .get_or_init(|| PosixEmulation::new(&self.root, self.limits.posix).inspect_err(|e| report_unusable(&self.root, "as the emulation's namespace", *e)))
+            .as_ref()
+            .map_err(|e| *e)
+    }
+
+    pub fn sysv(&self) -> Result<&SysvEmulation> {
+        self.sysv
+            .get_or_init(|| SysvEmulation::new(&self.root, self.limits.sysv).inspect_err(|e| report_unusable(&self.root, "for System V queues", *e)))
+            .as_ref()
+            .map_err(|e| *e)
+    }
+}
+
+impl Backend for EmulatedBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Emulate
+    }
+
+    unsafe fn mq_open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *mut mq_attr, fortify: bool) -> Result<mqd_t> {
+        if fortify && oflag & libc::O_CREAT != 0 {
+            // glibc's __mq_open_2 aborts here ("invalid mq_open call"); let it say so itself.
+            // SAFETY: the caller's arguments, as the program passed them.
+            return crate::errno::check(unsafe { crate::real::__mq_open_2(name, oflag) });
+        }
+        self.posix()?.open(name, oflag, mode, attr)
+    }
+
+    unsafe fn mq_close(&self, mqdes: mqd_t) -> Result<c_int> {
+        match self.descriptor_closing(mqdes) {
+            Some(r) => r,
+            // mq_close is close(2): any other descriptor is closed too.
+            // SAFETY: the caller's descriptor.
+            None => crate::errno::check(unsafe { crate::real::close(mqdes) }),
+        }
+    }
+
+    unsafe fn mq_unlink(&self, name: *const c_char) -> Result<c_int> {
+        self.posix()?.unlink(name)
+    }
+
+    unsafe fn mq_send(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
+        self.posix()?.send(mqdes, msg, len, prio, timeout)
+    }
+
+    unsafe fn mq_receive(&self, mqdes: mqd_t, msg: *mut c_char, len: size_t, prio: *mut c_uint, timeout: Option<*const timespec>) -> Result<ssize_t> {
+        self.posix()?.receive(mqdes, msg, len, prio, timeout)
+    }
+
+    unsafe fn mq_getattr(&self, mqdes: mqd_t, attr: *mut mq_attr) -> Result<c_int> {
+        self.posix()?.getattr(mqdes, attr)
+    }
+
+    unsafe fn mq_setattr(&self, mqdes: mqd_t, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
+        self.posix()?.setattr(mqdes, new, old)
+    }
+
+    unsafe fn mq_notify(&self, mqdes: mqd_t, sev: *const sigevent) -> Result<c_int> {
+        self.posix()?.notify(mqdes, sev)
+    }
+
+    unsafe fn mq_send_at(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        self.posix()?.send_at(mqdes, msg, len, prio, due, handle)
+    }
+
+    unsafe fn mq_cancel(&self, mqdes: mqd_t, handle: u64) -> Result<c_int> {
+        self.posix()?.cancel(mqdes, handle)
+    }
+
+    unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
+        self.sysv()?.msgget(key, flags)
+    }
+
+    unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int> {
+        self.sysv()?.msgsnd(id, msgp, size, flags)
+    }
+
+    unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t> {
+        self.sysv()?.msgrcv(id, msgp, size, typ, flags)
+    }
+
+    unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+        self.sysv()?.msgctl(id, cmd, buf)
+    }
+
+    unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        self.sysv()?.msgsnd_at(id, msgp, size, flags, due, handle)
+    }
+
+    unsafe fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
+        self.sysv()?.msg_cancel(id, handle)
+    }
+
+    fn has_descriptors(&self) -> bool {
+        posix::fdtable::any()
+    }
+
+    fn owns_descriptor(&self, fd: c_int) -> bool {
+        posix::fdtable::owns(fd)
+    }
+
+    fn descriptor_closing(&self, fd: c_int) -> Option<Result<c_int>> {
+        let d = posix::fdtable::take(fd)?;
+        Some(self.posix().and_then(|p| p.close(fd, d)))
+    }
+
+    fn descriptor_duplicated(&self, old: c_int, new: c_int) {
+        posix::fdtable::duplicated(old, new);
+    }
+
+    fn descriptor_polled(&self, fd: c_int) {
+        posix::fdtable::polled(fd);
+    }
+
+    fn proc_sysvipc_msg(&self) -> Option<String> {
+        self.sysv().ok().map(SysvEmulation::proc_sysvipc_msg)
+    }
+}
