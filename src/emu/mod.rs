@@ -4,14 +4,14 @@
 //! It only looks down: it is handed its namespace and limits, and uses the `os` floor. The
 //! layer above (`backend::emulation`) adapts it to the backend seam.
 //!
-//! - [`shm`]: segment files, `#[repr(C)]` layout, robust lock, futex waits.
+//! - [`engine`]: segment files, `#[repr(C)]` layout, robust lock, futex waits.
 //! - [`posix`]: POSIX queues (`mq_*`).
 //! - [`sysv`]: System V queues (`msg*`).
 //! - [`namespace`]: the `MQSHIM_DIR` tree.
 //! - [`limits`]: the limits enforced.
 
+pub mod engine;
 pub mod limits;
 pub mod namespace;
 pub mod posix;
-pub mod shm;
 pub mod sysv;

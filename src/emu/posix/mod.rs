@@ -8,6 +8,7 @@
 //! - [`store`]: queue names, creation, lookup, unlink and destruction in the namespace.
 
 pub mod fdtable;
+pub mod layout;
 pub mod notify;
 pub mod queue;
 pub mod ready;
@@ -20,8 +21,8 @@ use std::sync::Arc;
 
 use libc::{mode_t, mq_attr, sigevent, timespec};
 
-use super::shm::futex::Restart;
-use super::shm::layout::waiter_state;
+use super::engine::futex::Restart;
+use super::engine::layout::waiter_state;
 use crate::errno::{Errno, Result};
 use crate::os::usermem::{checked_read, checked_write, probe_read};
 use fdtable::Description;
@@ -58,7 +59,7 @@ fn may_spin(spun: bool, deadline: Option<&timespec>) -> bool {
 /// (see `spin_until`).
 fn spin_for_room(q: &queue::Queue) {
     let (h, maxmsg) = (q.header(), q.header().maxmsg);
-    crate::emu::shm::spin::spin_until(&h.spin_avg_ns, h.last_recv_cpu.load(Ordering::Relaxed), || q.curmsgs() < maxmsg);
+    crate::emu::engine::spin::spin_until(&h.spin_avg_ns, h.last_recv_cpu.load(Ordering::Relaxed), || q.curmsgs() < maxmsg);
 }
 
 /// A message usually comes within microseconds when the sender runs on another CPU: waits for
@@ -66,7 +67,7 @@ fn spin_for_room(q: &queue::Queue) {
 fn spin_for_message(q: &queue::Queue) {
     let h = q.header();
     let ready = || q.ring_message_ready().unwrap_or_else(|| q.curmsgs() > 0);
-    crate::emu::shm::spin::spin_until(&h.spin_avg_ns, h.last_send_cpu.load(Ordering::Relaxed), ready);
+    crate::emu::engine::spin::spin_until(&h.spin_avg_ns, h.last_send_cpu.load(Ordering::Relaxed), ready);
 }
 
 impl PosixEmulation {

@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::fdtable::QueueHandle;
+use super::layout::{NotifyRegistration, NotifyRelay};
 use super::queue::Queue;
-use crate::emu::shm::futex::{self, Restart};
-use crate::emu::shm::layout::{NotifyRegistration, NotifyRelay};
+use crate::emu::engine::futex::{self, Restart};
 use crate::errno::{Errno, Result};
 use crate::os::forksafe::ForkSafe;
 

@@ -15,19 +15,20 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
-use super::super::shm::arena::Mapping;
-use super::super::shm::layout::{
-    slot_state, waiter_state, wake_word, Geometry, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION, POSIX_MAGIC, PRIO_LEVELS,
-    WAITER_SLOTS,
+use super::super::engine::arena::Mapping;
+use super::super::engine::lock::{self, Acquired, Liveness};
+use super::layout::{
+    slot_state, Geometry, NotifyRegistration, NotifyRelay, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION, NAME_CAPACITY, POSIX_MAGIC,
+    PRIO_LEVELS, SCHEDULED_SLOTS, WAITER_SLOTS,
 };
-use super::super::shm::lock::{self, Acquired, Liveness};
+use crate::emu::engine::layout::{ring_mode, waiter_state, wake_word};
 use crate::errno::{Errno, Result};
 
 mod express;
 pub use express::Express;
 
 /// A waiter record that has been served and not yet collected by its thread.
-const SERVED: u32 = 3;
+const SERVED: u32 = waiter_state::SERVED;
 
 /// A mapped, validated queue segment.
 pub struct Queue {
@@ -65,7 +66,7 @@ impl Queue {
         // SAFETY: the mapping is at least a header long; the header is plain data and atomics,
         // valid for any bit pattern.
         let h = unsafe { &*(map.base() as *const PosixHeader) };
-        if h.magic != super::super::shm::layout::POSIX_MAGIC || h.version.load(Ordering::Acquire) != LAYOUT_VERSION {
+        if h.magic != POSIX_MAGIC || h.version.load(Ordering::Acquire) != LAYOUT_VERSION {
             return Err(corrupt());
         }
         let geo = Geometry::new(h.maxmsg, h.msgsize).ok_or_else(corrupt)?;
@@ -111,7 +112,7 @@ impl Queue {
             (*h).charge_uid = init.charge_uid;
             (*h).charge_bytes = init.charge_bytes;
             (*h).created_sec = init.created_sec;
-            let n = init.name.len().min(super::super::shm::layout::NAME_CAPACITY);
+            let n = init.name.len().min(NAME_CAPACITY);
             std::ptr::copy_nonoverlapping(init.name.as_ptr(), (&raw mut (*h).name).cast::<u8>(), n);
             (*h).name_len = n as u32;
             (*h).last_send_cpu.store(u32::MAX, Ordering::Relaxed);
@@ -120,7 +121,7 @@ impl Queue {
             lock::init(&raw mut (*h).ring.send.mutex)?;
             lock::init(&raw mut (*h).ring.recv.mutex)?;
             // Empty, so the express ring serves it; its queue slots are the ring's.
-            (*h).ring.mode.store(super::super::shm::layout::ring_mode::EXPRESS, Ordering::Relaxed);
+            (*h).ring.mode.store(ring_mode::EXPRESS, Ordering::Relaxed);
         }
         let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) };
         for w in 0..WAITER_SLOTS {
@@ -308,10 +309,10 @@ impl Drop for Locked<'_> {
         // SAFETY: this guard holds the lock.
         unsafe { lock::unlock(self.q.lock_ptr()) };
         for w in self.wakes.iter().flatten() {
-            super::super::shm::futex::wake(self.q.wake_word(*w), 1);
+            super::super::engine::futex::wake(self.q.wake_word(*w), 1);
         }
         if self.wake_notify {
-            super::super::shm::futex::wake(&self.q.header().notify_events, i32::MAX);
+            super::super::engine::futex::wake(&self.q.header().notify_events, i32::MAX);
         }
     }
 }
@@ -565,7 +566,7 @@ impl<'q> Locked<'q> {
     /// Schedules `m` to become visible at `due_ns` (CLOCK_REALTIME ns): it waits in a slot of
     /// its own, not counted by `curmsgs`, until promoted. Returns its handle.
     pub fn schedule(&mut self, m: &Message, due_ns: u64, program_fd: i32) -> Result<u64> {
-        if self.st().scheduled >= super::super::shm::layout::SCHEDULED_SLOTS {
+        if self.st().scheduled >= SCHEDULED_SLOTS {
             return Err(Errno::EAGAIN);
         }
         let i = self.alloc_slot(Pool::Extra)?;
@@ -597,7 +598,7 @@ impl<'q> Locked<'q> {
             if rec.state == waiter_state::RECEIVING
                 && rec.word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
-                super::super::shm::futex::wake(&rec.word, 1);
+                super::super::engine::futex::wake(&rec.word, 1);
             }
         }
     }
@@ -864,7 +865,7 @@ impl<'q> Locked<'q> {
             let free = self.wakes.iter_mut().find(|x| x.is_none());
             match free {
                 Some(slot) => *slot = Some(w),
-                None => super::super::shm::futex::wake(self.q.wake_word(w), 1),
+                None => super::super::engine::futex::wake(self.q.wake_word(w), 1),
             }
         }
     }
@@ -935,7 +936,7 @@ impl<'q> Locked<'q> {
     // ----- notification -----
 
     /// The relay slot of fired notifications (see `notify`).
-    pub fn relay(&mut self) -> &mut super::super::shm::layout::NotifyRelay {
+    pub fn relay(&mut self) -> &mut NotifyRelay {
         // SAFETY: under the lock, which guards the relay slot.
         unsafe { &mut (*(self.q.map.base() as *mut PosixHeader)).relay }
     }
@@ -953,11 +954,11 @@ impl<'q> Locked<'q> {
     }
 
     /// The current notification registration.
-    pub fn notification(&mut self) -> super::super::shm::layout::NotifyRegistration {
+    pub fn notification(&mut self) -> NotifyRegistration {
         self.st().notify
     }
 
-    pub fn set_notification(&mut self, reg: super::super::shm::layout::NotifyRegistration) {
+    pub fn set_notification(&mut self, reg: NotifyRegistration) {
         self.st().notify = reg;
     }
 

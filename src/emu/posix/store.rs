@@ -19,11 +19,11 @@ use std::sync::Arc;
 use libc::mq_attr;
 
 use super::fdtable::{self, Description, QueueHandle};
+use super::layout::Geometry;
 use super::queue::{Init, Queue};
+use crate::emu::engine::arena::{self, Mapping};
 use crate::emu::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use crate::emu::namespace::Namespace;
-use crate::emu::shm::arena::{self, Mapping};
-use crate::emu::shm::layout::Geometry;
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap, Creds};
 use crate::os::sys;

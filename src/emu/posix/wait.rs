@@ -1,16 +1,16 @@
 //! Blocking on a queue: register as a waiter under the lock, then spin briefly and adaptively
-//! while the peer is running on another CPU (`emu::shm::spin`, shared with System V queues),
+//! while the peer is running on another CPU (`emu::engine::spin`, shared with System V queues),
 //! then sleep on the waiter's futex word.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::queue::{Locked, Queue, Received};
-use crate::emu::shm::futex::{self, Restart, Woke};
-use crate::emu::shm::layout::wake_word;
+use crate::emu::engine::futex::{self, Restart, Woke};
+use crate::emu::engine::layout::wake_word;
 use crate::errno::{Errno, Result};
 
-pub use crate::emu::shm::spin::note_cpu;
-use crate::emu::shm::spin::spin_if_peer_elsewhere;
+pub use crate::emu::engine::spin::note_cpu;
+use crate::emu::engine::spin::spin_if_peer_elsewhere;
 use crate::os::clock::deadline_passed;
 
 /// The caller's scheduling priority when it matters: only when others already wait, since the
@@ -81,7 +81,7 @@ pub fn wait_served(
         }
     }
     if gave_up.is_none() {
-        crate::emu::shm::spin::record_wait(&q.header().spin_avg_ns, crate::os::clock::monotonic_ns() - started);
+        crate::emu::engine::spin::record_wait(&q.header().spin_avg_ns, crate::os::clock::monotonic_ns() - started);
     }
     let mut locked = q.lock_for_waiter()?;
     match locked.finish_wait(w, buf) {

@@ -21,8 +21,8 @@
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
-pub use crate::emu::shm::layout::ring_mode;
-use crate::emu::shm::layout::QueueLock;
+use crate::emu::engine::layout::QueueLock;
+pub use crate::emu::engine::layout::{ring_mode, waiter_state};
 
 /// "MQSHIMSR": the registry of a namespace's System V queues.
 pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
@@ -215,15 +215,6 @@ pub mod block_state {
     /// A scheduled message (`due_ns`, `handle`), not in the queue and not counted until it is
     /// sent at its due time; linked in due order by `next`.
     pub const SCHEDULED: u32 = 5;
-}
-
-/// A waiter record's state.
-pub mod waiter_state {
-    pub const FREE: u32 = 0;
-    pub const RECEIVING: u32 = 1;
-    pub const SENDING: u32 = 2;
-    /// Served: `result` (and `handed`) say how; the thread collects it under the lock.
-    pub const SERVED: u32 = 3;
 }
 
 /// `Waiter::result` of a waiter served with "look again" (the kernel's -EAGAIN from IPC_SET,

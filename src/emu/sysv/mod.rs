@@ -66,9 +66,9 @@ use layout::{Entry, IPCMNI, MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
 use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
 use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
 
-use crate::emu::shm::futex::{self, Restart, Woke};
-use crate::emu::shm::layout::wake_word;
-use crate::emu::shm::spin;
+use crate::emu::engine::futex::{self, Restart, Woke};
+use crate::emu::engine::layout::wake_word;
+use crate::emu::engine::spin;
 use crate::errno::{Errno, Result};
 use crate::os::creds::cap;
 use crate::os::forksafe::ForkSafe;

@@ -78,9 +78,9 @@ use super::layout::{
 };
 use super::registry::{self, write_stats};
 use super::treap::{self, type_key, Corrupt, Nodes};
-use crate::emu::shm::arena::{self, Mapping};
-use crate::emu::shm::layout::wake_word;
-use crate::emu::shm::lock::{self, Acquired, Liveness};
+use crate::emu::engine::arena::{self, Mapping};
+use crate::emu::engine::layout::wake_word;
+use crate::emu::engine::lock::{self, Acquired, Liveness};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
@@ -340,7 +340,7 @@ impl Queue {
     /// (writing only on a change).
     pub fn note_cpu(&self) {
         let recent = &self.header().spin.recent_cpus;
-        let cpu = crate::emu::shm::spin::current_cpu();
+        let cpu = crate::emu::engine::spin::current_cpu();
         let last = recent[0].load(Ordering::Relaxed);
         if last != cpu {
             recent[1].store(last, Ordering::Relaxed);
@@ -350,7 +350,7 @@ impl Queue {
 
     /// A CPU other than the caller's that recently used the queue (`u32::MAX`: none known).
     pub fn peer_cpu(&self) -> u32 {
-        let me = crate::emu::shm::spin::current_cpu();
+        let me = crate::emu::engine::spin::current_cpu();
         self.header().spin.recent_cpus.iter().map(|c| c.load(Ordering::Relaxed)).find(|&c| c != u32::MAX && c != me).unwrap_or(u32::MAX)
     }
 
@@ -457,7 +457,7 @@ impl Drop for Locked<'_> {
         // SAFETY: this guard holds the lock.
         unsafe { lock::unlock(self.q.lock_ptr()) };
         for &w in &self.wakes[..self.nwakes] {
-            crate::emu::shm::futex::wake(self.q.wake_word(w), 1);
+            crate::emu::engine::futex::wake(self.q.wake_word(w), 1);
         }
     }
 }
@@ -1139,7 +1139,7 @@ impl<'q> Locked<'q> {
                 self.wakes[self.nwakes] = w;
                 self.nwakes += 1;
             } else {
-                crate::emu::shm::futex::wake(self.q.wake_word(w), 1);
+                crate::emu::engine::futex::wake(self.q.wake_word(w), 1);
             }
         }
     }
@@ -1665,7 +1665,7 @@ impl<'q> Locked<'q> {
             cur = self.waiter(w).next;
             let word = self.q.wake_word(w);
             if word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-                crate::emu::shm::futex::wake(word, 1);
+                crate::emu::engine::futex::wake(word, 1);
             }
         }
     }

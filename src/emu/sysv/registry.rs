@@ -24,8 +24,8 @@ use super::layout::{
     ring_mode, Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
     REGISTRY_SIZE,
 };
-use crate::emu::shm::arena::{self, Mapping};
-use crate::emu::shm::lock::{self, Acquired};
+use crate::emu::engine::arena::{self, Mapping};
+use crate::emu::engine::lock::{self, Acquired};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 

@@ -30,10 +30,11 @@
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use super::super::super::shm::layout::{ring_mode, ExpressRing, RingSide};
-use super::super::super::shm::lock::{self, Acquired};
+use super::super::super::engine::lock::{self, Acquired};
+use super::super::layout::{ExpressRing, RingSide};
 use super::{Locked, Message, Queue, Received};
-pub use crate::emu::shm::Express;
+use crate::emu::engine::layout::ring_mode;
+pub use crate::emu::engine::Express;
 use crate::errno::Result;
 
 /// Retries of a lock-free read of the count across a mode change before settling for the

@@ -12,7 +12,7 @@
 //!   `repair()` makes any such state consistent again.
 
 use super::*;
-use crate::emu::shm::layout::SCHEDULED_SLOTS;
+use crate::emu::posix::layout::SCHEDULED_SLOTS;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -35,7 +35,7 @@ fn shm_file(len: u64) -> i32 {
 
 /// Maps all of `fd` (its current size, as `store::attach` does) and closes it.
 fn map_whole(fd: i32) -> Mapping {
-    let size = crate::emu::shm::arena::file_size(fd).unwrap();
+    let size = crate::emu::engine::arena::file_size(fd).unwrap();
     let map = Mapping::map(fd, size).unwrap();
     // SAFETY: the descriptor is ours; the mapping outlives it.
     unsafe { crate::real::close(fd) };

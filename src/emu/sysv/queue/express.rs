@@ -43,8 +43,8 @@ use std::sync::atomic::Ordering;
 use super::super::layout::{ring_mode, Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
 use super::super::registry::write_stats;
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
-use crate::emu::shm::lock::{self, Acquired};
-pub use crate::emu::shm::Express;
+use crate::emu::engine::lock::{self, Acquired};
+pub use crate::emu::engine::Express;
 use crate::errno::{Errno, Result};
 
 const POS_BITS: u32 = 24;

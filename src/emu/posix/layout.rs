@@ -20,6 +20,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
+use crate::emu::engine::layout::QueueLock;
+
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
@@ -45,34 +47,6 @@ pub mod slot_state {
     pub const PENDING: u32 = 3;
     /// A scheduled message, not yet due (`due_ns`), linked in due order.
     pub const SCHEDULED: u32 = 4;
-}
-
-/// A waiter's role.
-pub mod waiter_state {
-    pub const FREE: u32 = 0;
-    pub const RECEIVING: u32 = 1;
-    pub const SENDING: u32 = 2;
-}
-
-/// A waiter's futex word.
-pub mod wake_word {
-    /// Registered and spinning.
-    pub const WAITING: u32 = 0;
-    /// Registered and asleep in the kernel: a waker must FUTEX_WAKE.
-    pub const SLEEPING: u32 = 1;
-    /// Served: the result is in the waiter record.
-    pub const WOKEN: u32 = 2;
-}
-
-/// Which structure holds a queue's messages, POSIX or System V (see the queues' `express`
-/// modules).
-pub mod ring_mode {
-    /// The general structure (priority lists or type index, waiters), under the queue lock; a
-    /// new queue starts so.
-    pub const GENERAL: u32 = 0;
-    /// The express ring, under its send and receive locks; the general structure holds no
-    /// queued message.
-    pub const EXPRESS: u32 = 1;
 }
 
 /// One side of the express ring: its lock and what only its holders touch, on a line of its own.
@@ -109,12 +83,6 @@ pub struct ExpressRing {
     pub tail: RingPosition,
     pub recv: RingSide,
     pub head: RingPosition,
-}
-
-/// The process-shared robust mutex, alone on its cache line.
-#[repr(C, align(64))]
-pub struct QueueLock {
-    pub mutex: libc::pthread_mutex_t,
 }
 
 /// The current `mq_notify` registration (see `emu::posix::notify`).
