@@ -95,7 +95,7 @@ fn user_name(uid: u32) -> String {
 }
 
 /// The limits the emulation enforces, as the environment configures them.
-fn emulation_limits() -> mqshim_core::emu::limits::EmulationLimits {
+fn emulation_limits() -> mqshim_core::emu::EmulationLimits {
     mqshim_core::policy::limits::Limits::from_env().0.for_emulation()
 }
 

@@ -11,9 +11,9 @@ use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, t
 
 use super::Backend;
 use crate::config::BackendKind;
-use crate::emu::limits::EmulationLimits;
 use crate::emu::posix::{self, PosixEmulation};
 use crate::emu::sysv::SysvEmulation;
+use crate::emu::EmulationLimits;
 use crate::errno::{Errno, Result};
 
 pub struct EmulatedBackend {

@@ -8,10 +8,15 @@
 //! - [`posix`]: POSIX queues (`mq_*`).
 //! - [`sysv`]: System V queues (`msg*`).
 //! - [`namespace`]: the `MQSHIM_DIR` tree.
-//! - [`limits`]: the limits enforced.
 
 pub mod engine;
-pub mod limits;
 pub mod namespace;
 pub mod posix;
 pub mod sysv;
+
+/// Everything the emulation is limited by, as it is handed its limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmulationLimits {
+    pub posix: posix::limits::PosixLimits,
+    pub sysv: sysv::limits::SysvLimits,
+}

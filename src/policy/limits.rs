@@ -8,7 +8,9 @@
 //! with a `k` (×1024), `m` (×1024²) or `g` (×1024³) suffix. A malformed entry is reported once, naming the
 //! variable and the entry, and ignored.
 
-use crate::emu::limits::{EmulationLimits, PosixLimits, SysvLimits};
+use crate::emu::posix::limits::PosixLimits;
+use crate::emu::sysv::limits::SysvLimits;
+use crate::emu::EmulationLimits;
 use std::fmt;
 
 /// Where a limit's value came from.

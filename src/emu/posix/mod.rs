@@ -9,6 +9,7 @@
 
 pub mod fdtable;
 pub mod layout;
+pub mod limits;
 pub mod notify;
 pub mod queue;
 pub mod ready;
@@ -71,7 +72,7 @@ fn spin_for_message(q: &queue::Queue) {
 }
 
 impl PosixEmulation {
-    pub fn new(root: &[u8], limits: crate::emu::limits::PosixLimits) -> Result<PosixEmulation> {
+    pub fn new(root: &[u8], limits: crate::emu::posix::limits::PosixLimits) -> Result<PosixEmulation> {
         Ok(PosixEmulation { store: store::Store::at(root, limits)? })
     }
 
@@ -111,7 +112,7 @@ impl PosixEmulation {
     /// `mq_send` / `mq_timedsend`, in the kernel's order of checks.
     pub fn send(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
         let deadline = read_timeout(timeout)?;
-        if prio >= super::limits::MQ_PRIO_MAX {
+        if prio >= limits::MQ_PRIO_MAX {
             return Err(Errno::EINVAL);
         }
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
@@ -295,7 +296,7 @@ impl PosixEmulation {
     /// CLOCK_REALTIME); the handle comes back through `handle`. Checks as `mq_timedsend`.
     pub fn send_at(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
         let due = read_timeout(Some(due))?.ok_or(Errno::EINVAL)?;
-        if prio >= super::limits::MQ_PRIO_MAX {
+        if prio >= limits::MQ_PRIO_MAX {
             return Err(Errno::EINVAL);
         }
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;

@@ -20,9 +20,9 @@ use libc::mq_attr;
 
 use super::fdtable::{self, Description, QueueHandle};
 use super::layout::Geometry;
+use super::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue};
 use crate::emu::engine::arena::{self, Mapping};
-use crate::emu::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use crate::emu::namespace::Namespace;
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap, Creds};

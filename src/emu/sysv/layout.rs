@@ -39,14 +39,6 @@ pub const IPCID_SEQ_MAX: u32 = (i32::MAX >> IPCMNI_SHIFT) as u32;
 /// `ipc_min_cycle`: indices cycle through at least this many before wrapping.
 pub const IPC_MIN_CYCLE: u32 = 64;
 
-/// `struct msginfo` constants the kernel reports for IPC_INFO (compile-time in the kernel).
-pub const MSGSSZ: i32 = 16;
-pub const MSGSEG: u16 = 0xffff;
-/// MSGMNI * MSGMNB / 1024 with the kernel's stock constants.
-pub const MSGPOOL: i32 = 32000 * 16384 / 1024;
-pub const MSGMAP: i32 = 16384;
-pub const MSGTQL: i32 = 16384;
-
 /// Bytes of the registry header and of each entry.
 pub const REGISTRY_HEADER_SIZE: u64 = 4096;
 pub const ENTRY_SIZE: u64 = 768;

@@ -30,10 +30,10 @@
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use super::super::super::engine::lock::{self, Acquired};
 use super::super::layout::{ExpressRing, RingSide};
 use super::{Locked, Message, Queue, Received};
 use crate::emu::engine::layout::ring_mode;
+use crate::emu::engine::lock::{self, Acquired};
 pub use crate::emu::engine::Express;
 use crate::errno::Result;
 

@@ -1,6 +1,6 @@
-//! The limits the emulation enforces: the kernel's constants, and the tunables it is handed
-//! when it is opened (the layer above reads them from `/proc`, `MQSHIM_CONFIG` and
-//! `MQSHIM_LIMITS`; see `policy::limits`).
+//! The POSIX queue limits the emulation enforces: the kernel's constants, the tunables it is
+//! handed when it is opened (the layer above reads them from `/proc`, `MQSHIM_CONFIG` and
+//! `MQSHIM_LIMITS`; see `policy::limits`), and the RLIMIT_MSGQUEUE charge of a queue.
 
 /// `HARD_MSGMAX`: the ceiling of `msg_max` even with CAP_SYS_RESOURCE.
 pub const HARD_MSGMAX: i64 = 65536;
@@ -39,21 +39,6 @@ impl PosixLimits {
         }
         r.rlim_cur
     }
-}
-
-/// The System V limits the emulation enforces (`/proc/sys/kernel/msg*`, as configured).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SysvLimits {
-    pub msgmax: i32,
-    pub msgmnb: i32,
-    pub msgmni: i32,
-}
-
-/// Everything the emulation is limited by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EmulationLimits {
-    pub posix: PosixLimits,
-    pub sysv: SysvLimits,
 }
 
 /// Bytes the kernel charges to RLIMIT_MSGQUEUE for a queue (mqueue_get_inode's formula).

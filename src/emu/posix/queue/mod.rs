@@ -1,0 +1,455 @@
+//! One emulated POSIX queue in shared memory: the message store, its priority order, and the
+//! blocked senders and receivers — the kernel's `mqueue_inode_info`.
+//!
+//! Order: highest priority first, FIFO within a priority. A two-level bitmap finds the highest
+//! non-empty priority in constant time; each priority has a FIFO list of slots. Sends and
+//! receives are O(1) whatever the depth.
+//!
+//! Crash safety: every change happens under the queue's robust lock, and the truth is the state
+//! word of each slot and waiter; the lists, bitmap and counters are derived from them. A send
+//! writes the whole message into a free slot before the one store that makes it QUEUED; a
+//! receive copies the message out before the store that frees its slot. When a process dies
+//! holding the lock, the next locker rebuilds everything derived ([`Locked::repair`]), so a
+//! message is never half-visible, lost from the queue by a dead receiver that had not yet
+//! taken it, or received twice.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+
+use super::layout::{
+    slot_state, Geometry, NotifyRegistration, NotifyRelay, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION, NAME_CAPACITY, POSIX_MAGIC,
+    PRIO_LEVELS, SCHEDULED_SLOTS, WAITER_SLOTS,
+};
+use crate::emu::engine::arena::Mapping;
+use crate::emu::engine::layout::{ring_mode, waiter_state, wake_word};
+use crate::emu::engine::lock::{self, Acquired, Liveness};
+use crate::errno::{Errno, Result};
+
+mod express;
+mod order;
+mod repair;
+mod schedule;
+mod storage;
+mod waiters;
+
+pub use express::Express;
+pub use waiters::sched_prio_of;
+
+/// A waiter record that has been served and not yet collected by its thread.
+const SERVED: u32 = waiter_state::SERVED;
+
+/// A mapped, validated queue segment.
+pub struct Queue {
+    map: Mapping,
+    geo: Geometry,
+    /// This process's non-blocking descriptor of the queue's FIFO for readiness tokens (-1 until
+    /// needed; see `ready`).
+    pub token_fd: AtomicI32,
+    /// This process has armed readiness (so it need not take the lock to check again).
+    pub armed_here: AtomicBool,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        let fd = self.token_fd.load(Ordering::Acquire);
+        if fd >= 0 {
+            // SAFETY: the token descriptor is owned by this Queue.
+            unsafe { crate::real::close(fd) };
+        }
+    }
+}
+
+/// Why a segment cannot be used.
+fn corrupt() -> Errno {
+    Errno::EIO
+}
+
+impl Queue {
+    /// Checks a mapped segment before any use: magic, published version, and that its geometry
+    /// is exactly what its attributes imply and fits the mapping.
+    pub fn from_mapping(map: Mapping) -> Result<Queue> {
+        if map.len() < std::mem::size_of::<PosixHeader>() {
+            return Err(corrupt());
+        }
+        // SAFETY: the mapping is at least a header long; the header is plain data and atomics,
+        // valid for any bit pattern.
+        let h = unsafe { &*(map.base() as *const PosixHeader) };
+        if h.magic != POSIX_MAGIC || h.version.load(Ordering::Acquire) != LAYOUT_VERSION {
+            return Err(corrupt());
+        }
+        let geo = Geometry::new(h.maxmsg, h.msgsize).ok_or_else(corrupt)?;
+        let consistent = geo.header_size == h.header_size as u64
+            && geo.total_size == h.total_size
+            && geo.slot_count == h.slot_count
+            && geo.slot_stride == h.slot_stride
+            && geo.waiters_offset == h.waiters_offset
+            && geo.prio_offset == h.prio_offset
+            && geo.slots_offset == h.slots_offset
+            && geo.total_size <= map.len() as u64
+            && h.maxmsg >= 1;
+        if !consistent {
+            return Err(corrupt());
+        }
+        Ok(Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) })
+    }
+
+    /// Initialises a fresh zero-filled segment (not yet visible to anyone) and publishes its
+    /// version last.
+    pub fn initialise(map: Mapping, init: &Init<'_>) -> Result<Queue> {
+        let geo = Geometry::new(init.maxmsg, init.msgsize).ok_or(Errno::ENOMEM)?;
+        if (map.len() as u64) < geo.total_size {
+            return Err(Errno::ENOMEM);
+        }
+        let h = map.base() as *mut PosixHeader;
+        // SAFETY: the mapping is private to this process until published and large enough for
+        // the header; fields are written through the raw pointer before any reference exists.
+        unsafe {
+            (*h).magic = POSIX_MAGIC;
+            (*h).header_size = geo.header_size as u32;
+            (*h).total_size = geo.total_size;
+            (*h).maxmsg = geo.maxmsg;
+            (*h).slot_count = geo.slot_count;
+            (*h).msgsize = geo.msgsize;
+            (*h).slot_stride = geo.slot_stride;
+            (*h).waiters_offset = geo.waiters_offset;
+            (*h).prio_offset = geo.prio_offset;
+            (*h).slots_offset = geo.slots_offset;
+            (*h).uid = init.uid;
+            (*h).gid = init.gid;
+            (*h).mode = init.mode;
+            (*h).charge_uid = init.charge_uid;
+            (*h).charge_bytes = init.charge_bytes;
+            (*h).created_sec = init.created_sec;
+            let n = init.name.len().min(NAME_CAPACITY);
+            std::ptr::copy_nonoverlapping(init.name.as_ptr(), (&raw mut (*h).name).cast::<u8>(), n);
+            (*h).name_len = n as u32;
+            (*h).last_send_cpu.store(u32::MAX, Ordering::Relaxed);
+            (*h).last_recv_cpu.store(u32::MAX, Ordering::Relaxed);
+            lock::init(&raw mut (*h).lock.mutex)?;
+            lock::init(&raw mut (*h).ring.send.mutex)?;
+            lock::init(&raw mut (*h).ring.recv.mutex)?;
+            // Empty, so the express ring serves it; its queue slots are the ring's.
+            (*h).ring.mode.store(ring_mode::EXPRESS, Ordering::Relaxed);
+        }
+        let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) };
+        for w in 0..WAITER_SLOTS {
+            // SAFETY: index in range; not yet shared.
+            unsafe { lock::init(&raw mut (*q.waiter(w)).life)? };
+        }
+        // Every extra slot on its free list, in order (the queue slots are the ring's).
+        // SAFETY: not yet shared; indices in range.
+        unsafe {
+            let st = q.state();
+            for i in geo.maxmsg..geo.slot_count {
+                (*q.slot(i)).next = if i + 1 < geo.slot_count { i + 2 } else { 0 };
+            }
+            (*st).free_extra = geo.maxmsg + 1;
+        }
+        q.header().version.store(LAYOUT_VERSION, Ordering::Release);
+        Ok(q)
+    }
+
+    pub fn header(&self) -> &PosixHeader {
+        // SAFETY: validated to be in the mapping; plain data and atomics.
+        unsafe { &*(self.map.base() as *const PosixHeader) }
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    fn state(&self) -> *mut QueueState {
+        // SAFETY: the header (which contains the state) is inside the mapping.
+        unsafe { &raw mut (*(self.map.base() as *mut PosixHeader)).state }
+    }
+
+    fn lock_ptr(&self) -> *mut libc::pthread_mutex_t {
+        // SAFETY: as for `state`.
+        unsafe { &raw mut (*(self.map.base() as *mut PosixHeader)).lock.mutex }
+    }
+
+    /// Waiter record `i` (0-based; callers check `i < WAITER_SLOTS`).
+    fn waiter(&self, i: u32) -> *mut Waiter {
+        debug_assert!(i < WAITER_SLOTS);
+        // SAFETY: offset validated against the mapping size in from_mapping/initialise.
+        unsafe { self.map.base().add(self.geo.waiters_offset as usize + i as usize * std::mem::size_of::<Waiter>()) as *mut Waiter }
+    }
+
+    fn prio_list(&self, prio: u32) -> *mut PrioList {
+        debug_assert!((prio as usize) < PRIO_LEVELS);
+        // SAFETY: as for `waiter`.
+        unsafe { self.map.base().add(self.geo.prio_offset as usize + prio as usize * std::mem::size_of::<PrioList>()) as *mut PrioList }
+    }
+
+    /// Slot `i` (0-based; callers check `i < slot_count`).
+    fn slot(&self, i: u32) -> *mut SlotHeader {
+        debug_assert!(i < self.geo.slot_count);
+        // SAFETY: as for `waiter`.
+        unsafe { self.map.base().add(self.geo.slots_offset as usize + i as usize * self.geo.slot_stride as usize) as *mut SlotHeader }
+    }
+
+    fn slot_data(&self, i: u32) -> *mut u8 {
+        // SAFETY: the data follows the header inside the slot's stride.
+        unsafe { (self.slot(i) as *mut u8).add(std::mem::size_of::<SlotHeader>()) }
+    }
+
+    /// Messages in the queue now (no lock: an instant's view, as `mq_getattr` gives).
+    pub fn curmsgs(&self) -> u32 {
+        self.count_now()
+    }
+
+    /// Bytes of user data queued (the kernel's QSIZE).
+    pub fn curbytes(&self) -> u64 {
+        self.bytes_now()
+    }
+
+    /// Takes the queue lock, repairing the queue first if its last owner died holding it, and
+    /// moves the express ring's messages into the general structure (see `express`).
+    pub fn lock(&self) -> Result<Locked<'_>> {
+        self.lock_general(true)
+    }
+
+    fn lock_general(&self, fold: bool) -> Result<Locked<'_>> {
+        // SAFETY: the lock was initialised before the segment was published.
+        let how = unsafe { lock::lock(self.lock_ptr())? };
+        let mut locked = Locked { q: self, wakes: [None; 2], wake_notify: false, relayed_signal: None, buf_writable: 0 };
+        if how == Acquired::OwnerDied {
+            locked.repair();
+            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+            unsafe { lock::mark_consistent(self.lock_ptr()) };
+        }
+        if fold && self.is_express() {
+            locked.fold()?;
+        }
+        Ok(locked)
+    }
+}
+
+/// What a new queue is made of.
+pub struct Init<'a> {
+    pub maxmsg: u32,
+    pub msgsize: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub charge_uid: u32,
+    pub charge_bytes: u64,
+    pub created_sec: i64,
+    pub name: &'a [u8],
+}
+
+/// Where a slot comes from (see the layout): queue slots hold what `mq_send` queues and are
+/// the express ring's; extra slots hold what waiters and scheduled messages own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Queue,
+    Extra,
+}
+
+/// A message waiting to be copied: a pointer into the caller's memory and its length.
+#[derive(Clone, Copy)]
+pub struct Message {
+    pub ptr: *const u8,
+    pub len: usize,
+    pub prio: u32,
+}
+
+/// What a send did.
+pub enum Sent {
+    /// Queued (or handed to a receiver).
+    Done,
+    /// The queue is full.
+    Full,
+}
+
+/// A received message.
+#[derive(Clone, Copy, Debug)]
+pub struct Received {
+    pub len: usize,
+    pub prio: u32,
+    /// False when the destination was not writable (the message is lost: EFAULT).
+    pub copied: bool,
+}
+
+/// The queue, locked. Dropping it unlocks, then wakes any sleepers it served.
+pub struct Locked<'q> {
+    q: &'q Queue,
+    /// Waiters to FUTEX_WAKE once the lock is released.
+    wakes: [Option<u32>; 2],
+    /// Wake the notification helpers once the lock is released.
+    wake_notify: bool,
+    /// A signal notification this sender handed to the owner's helper (its registration
+    /// number): the send returns only once it is delivered, as the kernel's does.
+    pub relayed_signal: Option<u32>,
+    /// Bytes at the receive buffer already found writable before the lock was taken, so the
+    /// check need not run inside the critical section.
+    buf_writable: usize,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.unfold_if_idle();
+        // SAFETY: this guard holds the lock.
+        unsafe { lock::unlock(self.q.lock_ptr()) };
+        for w in self.wakes.iter().flatten() {
+            crate::emu::engine::futex::wake(self.q.wake_word(*w), 1);
+        }
+        if self.wake_notify {
+            crate::emu::engine::futex::wake(&self.q.header().notify_events, i32::MAX);
+        }
+    }
+}
+
+impl<'q> Locked<'q> {
+    /// Records that `n` bytes of the receive buffer are known to be writable.
+    pub fn assume_writable(&mut self, n: usize) {
+        self.buf_writable = n;
+    }
+
+    /// The queue this guard locks.
+    pub fn queue(&self) -> &'q Queue {
+        self.q
+    }
+
+    /// (armed, tokens): the readiness state (see `ready`).
+    pub fn readiness(&mut self) -> (&mut u32, &mut u32) {
+        let st = self.st();
+        (&mut st.readiness_armed, &mut st.tokens)
+    }
+
+    fn st(&mut self) -> &mut QueueState {
+        // SAFETY: the lock is held, so no one else touches the non-atomic state.
+        unsafe { &mut *self.q.state() }
+    }
+
+    fn slot(&mut self, i: u32) -> &mut SlotHeader {
+        // SAFETY: under the lock; callers pass checked indices.
+        unsafe { &mut *self.q.slot(i) }
+    }
+
+    fn waiter(&mut self, w: u32) -> &mut Waiter {
+        // SAFETY: under the lock; callers pass w < WAITER_SLOTS.
+        unsafe { &mut *self.q.waiter(w) }
+    }
+
+    fn prio_list(&mut self, prio: u32) -> &mut PrioList {
+        // SAFETY: under the lock; prio < PRIO_LEVELS checked by callers.
+        unsafe { &mut *self.q.prio_list(prio) }
+    }
+
+    /// Converts a stored index-plus-one into an index, or None when out of range.
+    fn index(&self, stored: u32, limit: u32) -> Option<u32> {
+        stored.checked_sub(1).filter(|&i| i < limit)
+    }
+
+    // ----- slots -----
+
+    // ----- the priority index -----
+
+    // ----- send and receive -----
+
+    /// Sends `m` (whose length the caller checked against msgsize): to the first blocked
+    /// receiver if there is one, else into the queue unless it is full.
+    pub fn send(&mut self, m: &Message, program_fd: i32) -> Result<Sent> {
+        self.promote_if_due(program_fd);
+        if self.st().recv_waiting > 0 {
+            if let Some(w) = self.first_live_waiter(waiter_state::RECEIVING) {
+                let i = self.alloc_slot(Pool::Extra)?;
+                self.fill_slot(i, m, slot_state::HANDED, w + 1);
+                self.serve(w, Some(i));
+                return Ok(Sent::Done);
+            }
+        }
+        if self.st().curmsgs.load(Ordering::Relaxed) >= self.q.geo.maxmsg {
+            return Ok(Sent::Full);
+        }
+        let i = self.alloc_slot(Pool::Queue)?;
+        self.fill_slot(i, m, slot_state::FREE, 0);
+        self.enqueue(i);
+        self.after_insert(program_fd);
+        Ok(Sent::Done)
+    }
+
+    /// What follows a message entering the queue: pollers are woken, and an empty→non-empty
+    /// change fires the notification registration, once (the kernel's `__do_notify`).
+    fn after_insert(&mut self, program_fd: i32) {
+        super::ready::after_change(self, program_fd);
+        if self.st().curmsgs.load(Ordering::Relaxed) == 1 && self.st().notify.owner_pid != 0 {
+            let reg = self.st().notify;
+            self.st().notify = Default::default();
+            if super::notify::owner_image_alive(&reg) {
+                if let Some(relay) = super::notify::fire(&reg) {
+                    *self.relay() = relay;
+                    if reg.kind == libc::SIGEV_SIGNAL {
+                        self.relayed_signal = Some(reg.seq);
+                    }
+                }
+            }
+            self.q.header().notify_events.fetch_add(1, Ordering::AcqRel);
+            self.wake_notify = true;
+        }
+    }
+
+    // ----- scheduled messages -----
+
+    /// Receives the highest-priority message into `buf` (at least msgsize bytes, checked by the
+    /// caller), then lets the first blocked sender's message in.
+    pub fn receive(&mut self, buf: *mut u8, program_fd: i32) -> Option<Received> {
+        self.promote_if_due(program_fd);
+        let i = self.dequeue_head()?;
+        let got = self.take_slot(i, buf);
+        let st = self.st();
+        // Under the lock: plain stores (see `enqueue`).
+        st.curmsgs.store(st.curmsgs.load(Ordering::Relaxed).saturating_sub(1), Ordering::Release);
+        st.curbytes.store(st.curbytes.load(Ordering::Relaxed).saturating_sub(got.len as u64), Ordering::Release);
+        if self.st().send_waiting > 0 {
+            if let Some(w) = self.first_live_waiter(waiter_state::SENDING) {
+                let pending = self.waiter(w).slot;
+                if let Some(s) = self.index(pending, self.q.geo.slot_count) {
+                    self.enqueue(s);
+                }
+                self.waiter(w).slot = 0;
+                self.serve(w, None);
+                // Still full, and the kernel wakes no poller here (pipelined_receive).
+                return Some(got);
+            }
+        }
+        super::ready::after_change(self, program_fd);
+        Some(got)
+    }
+
+    // ----- waiters -----
+
+    // ----- notification -----
+
+    /// The relay slot of fired notifications (see `notify`).
+    pub fn relay(&mut self) -> &mut NotifyRelay {
+        // SAFETY: under the lock, which guards the relay slot.
+        unsafe { &mut (*(self.q.map.base() as *mut PosixHeader)).relay }
+    }
+
+    /// A fresh registration sequence number (never 0).
+    pub fn next_registration(&mut self) -> u32 {
+        let st = self.st();
+        st.next_registration = st.next_registration.wrapping_add(1).max(1);
+        st.next_registration
+    }
+
+    /// Whether a notification registration exists (a blocked receiver suppresses it).
+    pub fn has_notification(&mut self) -> bool {
+        self.st().notify.owner_pid != 0
+    }
+
+    /// The current notification registration.
+    pub fn notification(&mut self) -> NotifyRegistration {
+        self.st().notify
+    }
+
+    pub fn set_notification(&mut self, reg: NotifyRegistration) {
+        self.st().notify = reg;
+    }
+
+    // ----- repair -----
+}
+
+#[cfg(test)]
+mod tests;

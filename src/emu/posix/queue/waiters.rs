@@ -1,0 +1,227 @@
+//! Blocked senders and receivers: registration, the order they are served in (scheduling
+//! priority, then arrival: the kernel's `wq_add`), serving, and reclaiming the dead.
+
+use super::*;
+
+impl Queue {
+    /// The futex word of waiter `w`.
+    pub fn wake_word(&self, w: u32) -> &AtomicU32 {
+        // SAFETY: the record is in the mapping; `word` is atomic.
+        unsafe { &(*self.waiter(w)).word }
+    }
+
+    /// Takes the queue lock for a waiter collecting its outcome ([`Locked::finish_wait`]),
+    /// leaving the express ring in place: a served waiter owns only an extra slot, and while a
+    /// waiter is still registered the ring is folded already.
+    pub fn lock_for_waiter(&self) -> Result<Locked<'_>> {
+        self.lock_general(false)
+    }
+}
+
+impl<'q> Locked<'q> {
+    /// Registers the calling thread as a blocked receiver or sender (`pending`: the message of a
+    /// blocked send, copied now). Returns the waiter index.
+    pub fn register(&mut self, role: u32, pending: Option<&Message>, sched_prio: Option<i32>) -> Result<u32> {
+        let w = match self.free_waiter() {
+            Some(w) => w,
+            None => return Err(Errno::ENOMEM),
+        };
+        // Take the life lock first: while it is held, others know this waiter is alive.
+        // SAFETY: the record is in the mapping; its mutex was initialised with the segment.
+        match unsafe { lock::lock(&raw mut (*self.q.waiter(w)).life) }? {
+            Acquired::Clean => {}
+            // SAFETY: held, acquired with EOWNERDEAD; the record is re-initialised below.
+            Acquired::OwnerDied => unsafe { lock::mark_consistent(&raw mut (*self.q.waiter(w)).life) },
+        }
+        let slot = match pending {
+            Some(m) => {
+                let i = self.alloc_slot(Pool::Extra)?;
+                self.fill_slot(i, m, slot_state::PENDING, w + 1);
+                i + 1
+            }
+            None => 0,
+        };
+        let ticket = self.st().next_ticket;
+        self.st().next_ticket = ticket + 1;
+        let (pid, tid) = crate::os::ids::current();
+        let rec = self.waiter(w);
+        rec.word.store(wake_word::WAITING, Ordering::Release);
+        rec.state = role;
+        rec.tid = tid;
+        rec.pid = pid;
+        rec.slot = slot;
+        rec.result = 0;
+        rec.sched_prio = sched_prio.unwrap_or(0);
+        rec.prio_known = sched_prio.is_some() as u32;
+        rec.ticket = ticket;
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting += 1,
+            _ => self.st().send_waiting += 1,
+        }
+        Ok(w)
+    }
+
+    /// How many waiters of `role` are registered.
+    pub fn waiting(&mut self, role: u32) -> u32 {
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting,
+            _ => self.st().send_waiting,
+        }
+    }
+
+    pub(super) fn free_waiter(&mut self) -> Option<u32> {
+        if let Some(w) = (0..WAITER_SLOTS).find(|&w| self.waiter(w).state == waiter_state::FREE) {
+            return Some(w);
+        }
+        // Every record taken: reclaim those whose threads died, then look again.
+        self.reap_dead_waiters();
+        (0..WAITER_SLOTS).find(|&w| self.waiter(w).state == waiter_state::FREE)
+    }
+
+    /// The waiter of `role` to serve first: the highest scheduling priority, then the longest
+    /// waiting (the kernel's `wq_add` order). Dead waiters found on the way are reclaimed.
+    pub(super) fn first_live_waiter(&mut self, role: u32) -> Option<u32> {
+        loop {
+            let mut best: Option<(i32, u64, u32)> = None;
+            let several = self.waiting(role) > 1;
+            for w in 0..WAITER_SLOTS {
+                let rec = self.waiter(w);
+                if rec.state != role {
+                    continue;
+                }
+                let prio = if several { effective_sched_prio(rec) } else { 0 };
+                let key = (prio, rec.ticket, w);
+                if best.is_none_or(|b| (key.0, key.1) < (b.0, b.1)) {
+                    best = Some(key);
+                }
+            }
+            let (_, _, w) = best?;
+            // SAFETY: the record's life mutex was initialised with the segment.
+            match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
+                Liveness::Alive => return Some(w),
+                Liveness::Dead | Liveness::Unheld => {
+                    // SAFETY: probe left us holding it.
+                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+                    self.release_waiter(w);
+                }
+            }
+        }
+    }
+
+    /// Hands waiter `w` its result (a handed message slot for a receiver) and schedules its wake.
+    pub(super) fn serve(&mut self, w: u32, handed: Option<u32>) {
+        let role = self.waiter(w).state;
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting -= 1,
+            _ => self.st().send_waiting -= 1,
+        }
+        let rec = self.waiter(w);
+        if let Some(i) = handed {
+            rec.slot = i + 1;
+        }
+        rec.result = 0;
+        rec.state = SERVED;
+        if rec.word.swap(wake_word::WOKEN, Ordering::AcqRel) == wake_word::SLEEPING {
+            let free = self.wakes.iter_mut().find(|x| x.is_none());
+            match free {
+                Some(slot) => *slot = Some(w),
+                None => crate::emu::engine::futex::wake(self.q.wake_word(w), 1),
+            }
+        }
+    }
+
+    /// Frees waiter `w`'s record and any slot it owns (its thread is gone or has given up).
+    pub(super) fn release_waiter(&mut self, w: u32) {
+        let (role, slot) = {
+            let rec = self.waiter(w);
+            (rec.state, rec.slot)
+        };
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting = self.st().recv_waiting.saturating_sub(1),
+            waiter_state::SENDING => self.st().send_waiting = self.st().send_waiting.saturating_sub(1),
+            _ => {}
+        }
+        if let Some(i) = self.index(slot, self.q.geo.slot_count) {
+            if self.slot(i).state.load(Ordering::Acquire) != slot_state::QUEUED {
+                self.free_slot(i);
+            }
+        }
+        let rec = self.waiter(w);
+        rec.slot = 0;
+        rec.state = waiter_state::FREE;
+    }
+
+    /// After waking (or giving up): the waiter's outcome. `Some(result)` when it was served —
+    /// for a receiver, with the handed message copied to `buf` — else None, and the
+    /// registration is withdrawn. Either way the record is released.
+    pub fn finish_wait(&mut self, w: u32, buf: *mut u8) -> Option<std::result::Result<Option<Received>, Errno>> {
+        let served = self.waiter(w).state == SERVED;
+        let outcome = if served {
+            let result = self.waiter(w).result;
+            let slot = self.waiter(w).slot;
+            let handed = self.index(slot, self.q.geo.slot_count);
+            self.waiter(w).slot = 0;
+            Some(if result != 0 { Err(Errno::from_raw(result)) } else { Ok(handed.map(|i| self.take_slot(i, buf))) })
+        } else {
+            None
+        };
+        self.release_waiter(w);
+        // SAFETY: the calling thread took this life lock in `register`.
+        unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+        outcome
+    }
+
+    /// Whether waiter `w` has been served (checked under the lock after a timeout or signal).
+    pub fn is_served(&mut self, w: u32) -> bool {
+        self.waiter(w).state == SERVED
+    }
+
+    pub(super) fn reap_dead_waiters(&mut self) {
+        for w in 0..WAITER_SLOTS {
+            if self.waiter(w).state == waiter_state::FREE {
+                continue;
+            }
+            // SAFETY: initialised life mutex.
+            match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
+                Liveness::Alive => {}
+                Liveness::Dead | Liveness::Unheld => {
+                    // SAFETY: probe left us holding it.
+                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+                    self.release_waiter(w);
+                }
+            }
+        }
+    }
+}
+
+/// The kernel's `task->prio` of a waiter: lower is served first. Read from the waiting thread
+/// itself when it was not recorded at registration.
+pub(super) fn effective_sched_prio(w: &Waiter) -> i32 {
+    if w.prio_known != 0 {
+        w.sched_prio
+    } else {
+        sched_prio_of(w.tid)
+    }
+}
+
+/// The kernel's task priority of thread `tid` (0 = the caller): RT policies 0..98 (99 - rt
+/// priority), others 100..139 (120 + nice).
+pub fn sched_prio_of(tid: i32) -> i32 {
+    // SAFETY: plain syscalls on a thread id; failures fall back to the default priority.
+    unsafe {
+        let policy = libc::sched_getscheduler(tid);
+        if policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
+            let mut p = libc::sched_param { sched_priority: 0 };
+            if libc::sched_getparam(tid, &mut p) == 0 {
+                return 99 - p.sched_priority;
+            }
+        }
+        crate::errno::set(0);
+        let nice = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        if nice == -1 && crate::errno::current() != 0 {
+            120
+        } else {
+            120 + nice
+        }
+    }
+}

@@ -1,0 +1,568 @@
+//! One emulated System V queue in shared memory: its messages, the index that selects them by
+//! type, and its blocked senders and receivers — the kernel's `struct msg_queue`.
+//!
+//! Storage. The segment file is sparse and grows: a fixed part (header, waiter records) and a
+//! block area carved from the bottom up into blocks of 64-byte units. Each block has one size
+//! class for life (1..8 units, then four steps per doubling: at most 25% waste); a message is
+//! one block holding its 64-byte header and its text, so sending and receiving copy the text
+//! once, contiguously. Freed blocks go to their class's free list. When no block fits, the file
+//! is extended (at least doubling the area) and every process maps the larger file when it next
+//! finds the area's top beyond its mapping (old mappings stay valid until the queue is
+//! detached, so a pointer taken before a remap never dangles). The kernel bounds a queue by
+//! `msg_qbytes` bytes *and* messages, so the area stays within a few times `msg_qbytes`.
+//!
+//! Selection by type. Messages are in one FIFO (doubly linked) and each type's messages in a
+//! FIFO of their own; one type node per type present sits in two treaps: by type (`msgtyp > 0`
+//! finds its type, `msgtyp < 0` takes the lowest type) and by the sequence number of each
+//! type's oldest message (MSG_EXCEPT takes the oldest, or the second oldest when the oldest is
+//! of the excluded type). Every receive is O(log types), however many messages are queued;
+//! only MSG_COPY's ordinal walks the FIFO, as the kernel's does.
+//!
+//! Waiters. A blocked caller owns a waiter record (a robust "life" mutex it holds while
+//! registered, a futex word, its criteria) linked into the receivers' or senders' FIFO list. A
+//! sender gives a matching blocked receiver the message directly (the kernel's
+//! `pipelined_send`), and wakes with E2BIG one whose buffer is too small. A blocked sender has
+//! already written its message into a PENDING block: a receive that makes room sends it for
+//! the sender (to a blocked receiver or into the queue), in FIFO order, and moves a sender whose
+//! message still does not fit to the tail — the order the kernel's `ss_wakeup` and its woken
+//! senders' retries produce, without the sender having to wake up and lock again. After an
+//! IPC_SET (which bumps `perm_generation`) a sender that blocked before is only woken to look
+//! again, since its permission may be gone, as in the kernel; IPC_SET also wakes every blocked
+//! receiver to look again; IPC_RMID wakes everyone with EIDRM.
+//!
+//! Scheduled messages (`mqshim_msgsnd_at`). A scheduled message is written at once into a block
+//! of its own, SCHEDULED, linked in due order (ties by handle); it is neither counted (`qnum`,
+//! `cbytes`) nor seen by receivers until it is *sent*, as msgsnd would send it at that moment, by
+//! the first operation that finds it due — every send, receive, IPC_STAT and cancel looks first
+//! (the registry entry's `next_due_ns` tells them without the lock whether anything is due) —
+//! or by a blocked receiver, which sleeps no longer than the next due time and then sends what
+//! is due (to itself, when it matches): no polling loop. When it fits, it goes to the first
+//! matching blocked receiver or into the queue; when it does not fit (`qbytes`), it stays
+//! SCHEDULED and waits like a blocked sender: a receive that makes room sends it, after the
+//! blocked senders. A message found due can no longer be cancelled. IPC_RMID discards the
+//! pending ones; they belong to the queue, not to the process that scheduled them.
+//!
+//! Crash safety. Everything changes under the queue's robust lock, and the truth is one state
+//! word per block and per waiter record: a send writes the whole message before the store that
+//! makes it QUEUED (or HANDED to a receiver, or PENDING for its blocked sender, or SCHEDULED), a
+//! receive copies it out before the store that frees it, and sending a scheduled message is the
+//! one store that makes its block QUEUED or HANDED. Everything else — the FIFO, the type lists and
+//! treaps, the free lists, the waiter lists and every count, and the statistics in the registry
+//! entry — is derived, and rebuilt by [`Locked::repair`] when a process dies holding the lock:
+//! blocks owned by dead waiters are freed, a blocked sender whose PENDING block a dead process
+//! already committed is told it was sent (not asked to send again), a live receiver whose HANDED
+//! block a dead process committed is served it, and the scheduled list is rebuilt from the
+//! SCHEDULED blocks. So a message is never half-visible, never lost by a receiver that died
+//! before taking it, and never received or sent twice.
+//!
+//! The express ring ([`express`]) holds the queue instead of the blocks while nothing needs
+//! them; the registry entry's ring mode says which. Taking the queue lock folds the ring into
+//! the blocks; releasing it hands the queue back to the ring when it can. In express mode no
+//! block is QUEUED, so repair drops any it finds: the copies of a fold (or an unfold) that a
+//! process did not live to commit (or finish).
+
+use std::cell::UnsafeCell;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+mod express;
+mod order;
+mod repair;
+mod schedule;
+mod storage;
+pub mod treap;
+mod waiters;
+
+pub use express::{init_ring, ring_counts, Express};
+
+use super::caller::{now_sec, realtime_ns};
+use super::layout::{
+    area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
+    Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
+};
+use super::registry::{self, write_stats};
+use crate::emu::engine::arena::{self, Mapping};
+use crate::emu::engine::layout::wake_word;
+use crate::emu::engine::lock::{self, Acquired, Liveness};
+use crate::errno::{Errno, Result};
+use crate::os::sys;
+use treap::{type_key, Corrupt, Nodes};
+
+/// How a receiver selects (the kernel's `SEARCH_*`, plus MSG_COPY's ordinal).
+pub mod search {
+    pub const ANY: u32 = 1;
+    pub const EQUAL: u32 = 2;
+    pub const NOTEQUAL: u32 = 3;
+    pub const LESSEQUAL: u32 = 4;
+    pub const NUMBER: u32 = 5;
+}
+
+/// The kernel's `msg_fits_inqueue`: a queue holding `qnum` messages of `cbytes` bytes, limited
+/// to `qbytes`, has room for `msgsz` more bytes *and* one more message.
+pub fn msg_fits_inqueue(msgsz: u64, qnum: u64, cbytes: u64, qbytes: u64) -> bool {
+    msgsz.wrapping_add(cbytes) <= qbytes && qnum.wrapping_add(1) <= qbytes
+}
+
+/// The kernel's `convert_mode`: the search mode and the type it compares with.
+pub fn convert_mode(msgtyp: i64, flags: i32) -> (u32, i64) {
+    if flags & MSG_COPY != 0 {
+        return (search::NUMBER, msgtyp);
+    }
+    if msgtyp == 0 {
+        return (search::ANY, 0);
+    }
+    if msgtyp < 0 {
+        return (search::LESSEQUAL, if msgtyp == i64::MIN { i64::MAX } else { -msgtyp });
+    }
+    if flags & libc::MSG_EXCEPT != 0 {
+        (search::NOTEQUAL, msgtyp)
+    } else {
+        (search::EQUAL, msgtyp)
+    }
+}
+
+/// `MSG_COPY` (not in the libc crate for glibc targets).
+pub const MSG_COPY: i32 = 0o40000;
+
+/// The kernel's `testmsg`: whether a message of type `mtype` matches a receiver.
+pub fn testmsg(mtype: i64, typ: i64, mode: u32) -> bool {
+    match mode {
+        search::ANY | search::NUMBER => true,
+        search::LESSEQUAL => mtype <= typ,
+        search::EQUAL => mtype == typ,
+        search::NOTEQUAL => mtype != typ,
+        _ => false,
+    }
+}
+
+/// The segment file's mode for a queue's permissions: read-write for the file's owner always
+/// (the queue's owner may always IPC_SET or remove it), and for the file's group and others
+/// when the queue grants them any access — so a process the kernel would refuse every access
+/// cannot even map the queue. When the queue's owner or group is not the file's (after an
+/// IPC_SET), everyone gets the file and mqshim's own check is all there is.
+pub fn file_mode(mode: u32, uid: u32, gid: u32, file_uid: u32, file_gid: u32) -> u32 {
+    if uid != file_uid || gid != file_gid {
+        return 0o666;
+    }
+    let class = |shift: u32| if (mode >> shift) & 0o7 != 0 { 0o6 << shift } else { 0 };
+    0o600 | class(3) | class(0)
+}
+
+/// Why a segment cannot be used.
+fn corrupt() -> Errno {
+    Errno::EIO
+}
+
+fn openat(dir: c_int, name: &CString, flags: c_int, mode: u32) -> Result<c_int> {
+    let fd = sys::openat(dir, name, flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode);
+    if fd < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(fd)
+    }
+}
+
+fn close(fd: c_int) {
+    // SAFETY: the descriptor is owned by the caller and closed once.
+    unsafe { crate::real::close(fd) };
+}
+
+/// A mapped, validated queue segment.
+pub struct Queue {
+    /// The mapping made when attaching: the header and waiter records are always read here.
+    first: Mapping,
+    /// Later, larger mappings of the grown file (pushed only under the queue lock).
+    extra: UnsafeCell<Vec<Mapping>>,
+    /// The mapping the block area is reached through, and its length.
+    area_base: AtomicPtr<u8>,
+    area_len: AtomicUsize,
+    /// The `sysv/` directory and the file's name there (to grow and remap it).
+    dir: c_int,
+    file: CString,
+    pub id: i32,
+    pub nonce: u64,
+}
+
+// SAFETY: the mappings are shared memory reached through atomics or under the queue's
+// process-shared lock; `extra` is only pushed to while that lock is held.
+unsafe impl Send for Queue {}
+// SAFETY: as above.
+unsafe impl Sync for Queue {}
+
+/// What a new queue records about itself.
+pub struct Init {
+    pub id: i32,
+    pub key: i32,
+    pub nonce: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A message copied out to a caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes of text copied (the message's length, or the buffer's with MSG_NOERROR).
+    pub len: usize,
+    /// False when the caller's buffer was not writable (the message is lost: EFAULT).
+    pub copied: bool,
+}
+
+/// How a waiter was served, collected by its thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// A message was handed over (and copied out).
+    Handed(Received),
+    /// A blocked sender's message was sent for it (into the queue or to a receiver).
+    Sent,
+    /// Look again (IPC_SET, or a sender whose message may now fit).
+    Retry,
+    /// Fail with this errno (E2BIG, EIDRM).
+    Failed(Errno),
+    /// Not served: the registration was withdrawn.
+    NotServed,
+}
+
+impl Queue {
+    /// Creates the segment file `file` under `dir` (it must not exist) and initialises it.
+    pub fn create(dir: c_int, file: &str, init: &Init) -> Result<Queue> {
+        let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
+        let fd = openat(dir, &name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600).map_err(|e| if e == Errno::EEXIST { Errno::ENOMEM } else { e })?;
+        let result = (|| {
+            let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
+            if sys::ftruncate(fd, size) != 0 {
+                return Err(Errno::ENOMEM);
+            }
+            // SAFETY: an all-zero stat is a valid out-buffer.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            if sys::fstat(fd, &mut st) != 0 {
+                return Err(Errno::last());
+            }
+            let map = Mapping::map(fd, size)?;
+            let h = map.base() as *mut QueueHeader;
+            let mut seed = 0u64;
+            // SAFETY: 8 bytes of random seed into a local; failure leaves a fixed seed.
+            unsafe { libc::getrandom((&raw mut seed).cast(), 8, libc::GRND_NONBLOCK) };
+            // SAFETY: the file is not yet visible to anyone (its entry is committed later); the
+            // header is written through the raw pointer before any reference to it exists.
+            unsafe {
+                (*h).magic = QUEUE_MAGIC;
+                (*h).header_size = QUEUE_HEADER_SIZE as u32;
+                (*h).id = init.id;
+                (*h).key = init.key;
+                (*h).nonce = init.nonce;
+                (*h).waiters_offset = waiters_offset();
+                (*h).waiter_slots = WAITER_SLOTS;
+                (*h).area_offset = area_offset();
+                (*h).ring_offset = ring_offset();
+                (*h).ring_bytes = RING_BYTES;
+                (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
+                (*h).file_uid = st.st_uid;
+                (*h).file_gid = st.st_gid;
+                (*h).tree_seed = seed ^ (init.nonce << 32) ^ init.id as u64;
+                (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
+                (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
+                lock::init(&raw mut (*h).lock.mutex)?;
+                (*h).version.store(LAYOUT_VERSION, Ordering::Release);
+            }
+            sys::fchmod(fd, file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
+            Queue::from_mapping(map, dir, name.clone(), init.id, init.nonce)
+        })();
+        close(fd);
+        if result.is_err() {
+            sys::unlinkat(dir, &name, 0);
+        }
+        result
+    }
+
+    /// Maps the existing segment `file` of queue `id`. EACCES when the file refuses the caller;
+    /// EIDRM when it is gone (the queue was removed meanwhile).
+    pub fn attach(dir: c_int, file: &str, id: i32, nonce: u64) -> Result<Queue> {
+        let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
+        let fd = openat(dir, &name, libc::O_RDWR, 0).map_err(|e| match e {
+            Errno::ENOENT => Errno::EIDRM,
+            Errno::EACCES | Errno::EPERM => Errno::EACCES,
+            e => e,
+        })?;
+        let mapped = arena::file_size(fd).and_then(|size| if size < area_offset() { Err(corrupt()) } else { Mapping::map(fd, size) });
+        close(fd);
+        Queue::from_mapping(mapped?, dir, name, id, nonce)
+    }
+
+    /// Checks a mapped segment before any use.
+    fn from_mapping(map: Mapping, dir: c_int, file: CString, id: i32, nonce: u64) -> Result<Queue> {
+        if (map.len() as u64) < area_offset() {
+            return Err(corrupt());
+        }
+        // SAFETY: the mapping holds the header; plain data and atomics.
+        let h = unsafe { &*(map.base() as *const QueueHeader) };
+        let ok = h.magic == QUEUE_MAGIC
+            && h.version.load(Ordering::Acquire) == LAYOUT_VERSION
+            && h.header_size as u64 == QUEUE_HEADER_SIZE
+            && h.id == id
+            && h.nonce == nonce
+            && h.waiters_offset == waiters_offset()
+            && h.waiter_slots == WAITER_SLOTS
+            && h.area_offset == area_offset()
+            && h.ring_offset == ring_offset()
+            && h.ring_bytes == RING_BYTES;
+        if !ok {
+            return Err(corrupt());
+        }
+        let (base, len) = (map.base(), map.len());
+        Ok(Queue { first: map, extra: UnsafeCell::new(Vec::new()), area_base: AtomicPtr::new(base), area_len: AtomicUsize::new(len), dir, file, id, nonce })
+    }
+
+    pub fn header(&self) -> &QueueHeader {
+        // SAFETY: validated to lie in the first mapping; plain data and atomics.
+        unsafe { &*(self.first.base() as *const QueueHeader) }
+    }
+
+    fn header_ptr(&self) -> *mut QueueHeader {
+        self.first.base() as *mut QueueHeader
+    }
+
+    fn lock_ptr(&self) -> *mut libc::pthread_mutex_t {
+        // SAFETY: the header is in the first mapping.
+        unsafe { &raw mut (*self.header_ptr()).lock.mutex }
+    }
+
+    /// Waiter record `w` (callers check `w < WAITER_SLOTS`).
+    fn waiter_ptr(&self, w: u32) -> *mut Waiter {
+        debug_assert!(w < WAITER_SLOTS);
+        // SAFETY: the waiter records lie below area_offset, inside the first mapping.
+        unsafe { self.first.base().add((waiters_offset() + w as u64 * std::mem::size_of::<Waiter>() as u64) as usize) as *mut Waiter }
+    }
+
+    /// Whether the queue was removed (set under the lock by IPC_RMID).
+    pub fn removed(&self) -> bool {
+        self.header().removed.load(Ordering::Acquire) != 0
+    }
+
+    /// Takes the queue lock, repairing the queue first if its last owner died holding it.
+    /// `entry` is the queue's registry entry (its statistics are kept there).
+    pub fn lock<'q>(&'q self, entry: &'q Entry) -> Result<Locked<'q>> {
+        self.wait_until_lock_looks_free();
+        // SAFETY: the lock was initialised before the segment was published.
+        let how = unsafe { lock::lock(self.lock_ptr())? };
+        let mut locked = Locked { q: self, entry, wakes: [0; 4], nwakes: 0, dst_writable: 0 };
+        if how == Acquired::OwnerDied {
+            locked.repair();
+            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+            unsafe { lock::mark_consistent(self.lock_ptr()) };
+        } else if let Err(e) = locked.sync_mapping() {
+            if e == corrupt() {
+                locked.repair();
+            } else {
+                // Cannot map what another process added (out of descriptors or memory): fail
+                // this call, leaving the queue as it is.
+                return Err(Errno::ENOMEM);
+            }
+        }
+        // Everything under the queue lock works on the general structure.
+        locked.fold()?;
+        Ok(locked)
+    }
+
+    /// Test and test-and-set: while the lock is held, watch its word (a read keeps the cache
+    /// line shared) instead of hammering it with compare-and-swaps; bounded, then the robust
+    /// lock takes over (and deals with a dead owner, whose word is never 0 again by itself).
+    fn wait_until_lock_looks_free(&self) {
+        // glibc's mutex starts with its lock word: 0 when free, the owner's tid when held.
+        // SAFETY: the mutex is in the mapping, 4-aligned; only read, atomically.
+        let word = unsafe { &*(self.lock_ptr() as *const AtomicU32) };
+        for _ in 0..4000 {
+            if word.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// The queue, locked. Dropping it unlocks, then wakes the sleepers it served.
+pub struct Locked<'q> {
+    q: &'q Queue,
+    entry: &'q Entry,
+    /// Waiters to FUTEX_WAKE once the lock is released.
+    wakes: [u32; 4],
+    nwakes: usize,
+    /// Bytes at the receive buffer already found writable before the lock was taken, so the
+    /// check need not run inside the critical section.
+    dst_writable: usize,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.unfold_if_idle();
+        // SAFETY: this guard holds the lock.
+        unsafe { lock::unlock(self.q.lock_ptr()) };
+        for &w in &self.wakes[..self.nwakes] {
+            crate::emu::engine::futex::wake(self.q.wake_word(w), 1);
+        }
+    }
+}
+
+/// Statistics a send or receive changes, written to the registry entry in one go.
+#[derive(Default)]
+struct StatUpdate {
+    sent_by: Option<(i32, i64)>,
+    received_by: Option<(i32, i64)>,
+}
+
+impl<'q> Locked<'q> {
+    fn st(&mut self) -> &mut QueueState {
+        // SAFETY: the lock is held, so no one else touches the non-atomic state.
+        unsafe { &mut (*self.q.header_ptr()).state }
+    }
+
+    fn waiter(&mut self, w: u32) -> &mut Waiter {
+        // SAFETY: under the lock; callers pass w < WAITER_SLOTS.
+        unsafe { &mut *self.q.waiter_ptr(w) }
+    }
+
+    /// Whether the queue is still the live one its registry entry names.
+    pub fn valid(&self) -> bool {
+        !self.q.removed() && self.entry.id1.load(Ordering::Acquire) == self.q.id as u32 + 1 && self.entry.nonce.load(Ordering::Relaxed) == self.q.nonce
+    }
+
+    // ----- blocks -----
+
+    // ----- statistics -----
+
+    /// Makes the registry entry's statistics match the queue (one sequence-locked write).
+    fn publish(&mut self, update: StatUpdate) {
+        if !self.valid() {
+            return;
+        }
+        let (qnum, cbytes) = (self.st().qnum, self.st().cbytes);
+        write_stats(self.entry, |e| {
+            e.qnum.store(qnum, Ordering::Relaxed);
+            e.cbytes.store(cbytes, Ordering::Relaxed);
+            if let Some((pid, now)) = update.sent_by {
+                e.lspid.store(pid, Ordering::Relaxed);
+                e.stime.store(now, Ordering::Relaxed);
+            }
+            if let Some((pid, now)) = update.received_by {
+                e.lrpid.store(pid, Ordering::Relaxed);
+                e.rtime.store(now, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Records that `n` bytes at the receive buffer are known to be writable.
+    pub fn assume_writable(&mut self, n: usize) {
+        self.dst_writable = n;
+    }
+
+    /// Whether the queue has room for a message of `msgsz` bytes ([`msg_fits_inqueue`]).
+    pub fn fits(&mut self, msgsz: u64) -> bool {
+        let qbytes = self.entry.qbytes.load(Ordering::Relaxed);
+        let (qnum, cbytes) = (self.st().qnum, self.st().cbytes);
+        msg_fits_inqueue(msgsz, qnum, cbytes, qbytes)
+    }
+
+    // ----- the type index -----
+
+    // ----- sending -----
+
+    /// Sends a message (the caller checked that it fits, and that `text` holds `len` readable
+    /// bytes): to the first blocked receiver it matches, else into the queue. Records the
+    /// sender (`pid`) and the time.
+    pub fn send(&mut self, mtype: i64, text: *const u8, len: usize, pid: i32, now: i64) -> Result<()> {
+        match self.try_send(mtype, text, len, pid, now) {
+            Ok(r) => r,
+            Err(Corrupt) => {
+                self.repair();
+                Err(corrupt())
+            }
+        }
+    }
+
+    fn try_send(&mut self, mtype: i64, text: *const u8, len: usize, pid: i32, now: i64) -> std::result::Result<Result<()>, Corrupt> {
+        let r = match self.write_message(mtype, text, len)? {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.deliver(r, mtype, len as u64, pid, now)
+    }
+
+    /// Sends the written message block `r`: to a matching blocked receiver, else into the queue.
+    fn deliver(&mut self, r: u32, mtype: i64, len: u64, pid: i32, now: i64) -> std::result::Result<Result<()>, Corrupt> {
+        let mut update = StatUpdate { sent_by: Some((pid, now)), received_by: None };
+        if let Some(tid) = self.pipelined_send(r, mtype, len)? {
+            // The kernel records the receiving task's pid here, not its process's.
+            update.received_by = Some((tid, now));
+            self.publish(update);
+            return Ok(Ok(()));
+        }
+        let queued = self.enqueue_new(r, mtype)?;
+        if queued.is_ok() {
+            self.publish(update);
+        }
+        Ok(queued)
+    }
+
+    // ----- receiving -----
+
+    /// A queued message's type and length.
+    pub fn describe(&mut self, r: u32) -> Result<(i64, u64)> {
+        let b = self.msg(r).map_err(|_| corrupt())?;
+        Ok((b.mtype, b.len))
+    }
+
+    /// Copies message `r` to the caller's `struct msgbuf` at `dst` (mtype, then at most `bufsz`
+    /// bytes of text) without removing it. `dst` may be any pointer: it is checked writable
+    /// first (`copied` false otherwise).
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
+    pub fn copy_out(&mut self, r: u32, dst: *mut u8, bufsz: usize) -> Result<Received> {
+        let (mtype, len) = self.describe(r)?;
+        let n = (len as usize).min(bufsz);
+        let (data, capacity) = self.text_ptr(r).map_err(|_| corrupt())?;
+        if n as u64 > capacity {
+            return Err(corrupt());
+        }
+        let copied = 8 + n <= self.dst_writable || crate::os::usermem::probe_write(dst, 8 + n);
+        if copied {
+            // SAFETY: 8 + n bytes at dst were found writable; the block's text holds n bytes.
+            unsafe {
+                std::ptr::write_unaligned(dst as *mut i64, mtype);
+                std::ptr::copy_nonoverlapping(data, dst.add(8), n);
+            }
+        }
+        Ok(Received { len: n, copied })
+    }
+
+    /// Receives message `r` (found by [`Locked::find`]): copies it out, removes it, records the
+    /// receiver, then wakes the blocked senders whose messages now fit.
+    pub fn take(&mut self, r: u32, dst: *mut u8, bufsz: usize, pid: i32, now: i64) -> Result<Received> {
+        // As in the kernel, the message is gone even when the copy-out fails (EFAULT).
+        let got = self.copy_out(r, dst, bufsz)?;
+        if self.dequeue(r).is_err() {
+            self.repair();
+            return Err(corrupt());
+        }
+        self.publish(StatUpdate { sent_by: None, received_by: Some((pid, now)) });
+        self.wake_senders();
+        // Scheduled messages that fell due on a full queue may fit now.
+        self.promote_if_due();
+        Ok(got)
+    }
+
+    // ----- waiters -----
+
+    // ----- scheduled messages -----
+
+    // ----- repair -----
+
+    /// Counts for `mqshim ipcs` and the tests: (messages, bytes, types, receivers, senders).
+    pub fn counts(&mut self) -> (u64, u64, u32, u32, u32) {
+        let st = self.st();
+        (st.qnum, st.cbytes, st.types, st.recv_waiting, st.send_waiting)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,266 @@
+//! Scheduled messages (`mqshim_msgsnd_at`): SCHEDULED blocks in due order, sent as `msgsnd`
+//! would send them by the first operation that finds them due.
+
+use super::*;
+
+impl<'q> Locked<'q> {
+    /// Schedules a message (the caller checked its size, and that `text` holds `len` readable
+    /// bytes) to be sent at `due_ns` (CLOCK_REALTIME ns) as if process `pid` sent it then. Returns
+    /// its handle; EAGAIN when `SCHEDULED_MAX` are pending already. One already due is sent now.
+    pub fn schedule(&mut self, mtype: i64, text: *const u8, len: usize, due_ns: u64, pid: i32) -> Result<u64> {
+        // Those already due are no longer pending.
+        self.promote_if_due();
+        if self.st().scheduled >= SCHEDULED_MAX {
+            return Err(Errno::EAGAIN);
+        }
+        let r = match self.write_message(mtype, text, len) {
+            Ok(r) => r?,
+            Err(Corrupt) => {
+                self.repair();
+                return Err(corrupt());
+            }
+        };
+        let handle = self.st().next_handle.max(1);
+        self.st().next_handle = handle + 1;
+        match self.msg(r) {
+            Ok(b) => {
+                b.due_ns = due_ns;
+                b.handle = handle;
+                b.owner = pid as u32;
+                // The commit point of a scheduling: the message belongs to the queue from here.
+                b.state.store(block_state::SCHEDULED, Ordering::Release);
+            }
+            Err(Corrupt) => {
+                self.repair();
+                return Err(corrupt());
+            }
+        }
+        match self.link_scheduled(r) {
+            Ok(()) => self.st().scheduled += 1,
+            // The list was broken: repair relinks every SCHEDULED block, this one included.
+            Err(Corrupt) => self.repair(),
+        }
+        let next_due = self.settle_schedule(realtime_ns());
+        if next_due == due_ns {
+            // Blocked receivers sleep until the next due time, which this message moved closer.
+            self.rouse_receivers();
+        }
+        Ok(handle)
+    }
+
+    /// Cancels the pending scheduled message `handle`: ENOENT unless it is pending and not yet
+    /// due (it was sent, or fell due and waits for room, or was cancelled, or never existed).
+    pub fn cancel(&mut self, handle: u64) -> Result<()> {
+        let now = realtime_ns();
+        self.settle_schedule(now);
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
+        while cur != 0 {
+            steps += 1;
+            let (next, h, due) = match self.msg(cur) {
+                Ok(b) if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED && steps <= limit => (b.next, b.handle, b.due_ns),
+                _ => {
+                    self.repair();
+                    return Err(Errno::ENOENT);
+                }
+            };
+            if h == handle {
+                if due <= now {
+                    return Err(Errno::ENOENT);
+                }
+                if prev == 0 {
+                    self.st().sched_head = next;
+                } else if let Ok(p) = self.msg(prev) {
+                    p.next = next;
+                }
+                // The commit point of a cancellation.
+                self.free(cur);
+                self.st().scheduled = self.st().scheduled.saturating_sub(1);
+                self.publish_schedule(now);
+                return Ok(());
+            }
+            (prev, cur) = (cur, next);
+        }
+        Err(Errno::ENOENT)
+    }
+
+    /// Scheduled messages pending (due ones waiting for room included).
+    pub fn scheduled(&mut self) -> u32 {
+        self.st().scheduled
+    }
+
+    /// Sends the scheduled messages that are due, if the earliest is (one clock read when any
+    /// are pending, nothing otherwise).
+    pub fn promote_if_due(&mut self) {
+        let head = self.st().sched_head;
+        if head == 0 {
+            return;
+        }
+        let now = realtime_ns();
+        match self.msg(head) {
+            Ok(b) if b.due_ns > now => {}
+            _ => {
+                self.settle_schedule(now);
+            }
+        }
+    }
+
+    /// Inserts SCHEDULED block `r` into the due-ordered list (ties by handle).
+    pub(super) fn link_scheduled(&mut self, r: u32) -> std::result::Result<(), Corrupt> {
+        let key = {
+            let b = self.msg(r)?;
+            (b.due_ns, b.handle)
+        };
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
+        while cur != 0 {
+            steps += 1;
+            let b = self.msg(cur)?;
+            if steps > limit || b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
+                return Err(Corrupt);
+            }
+            if (b.due_ns, b.handle) > key {
+                break;
+            }
+            (prev, cur) = (cur, b.next);
+        }
+        self.msg(r)?.next = cur;
+        if prev == 0 {
+            self.st().sched_head = r;
+        } else {
+            self.msg(prev)?.next = r;
+        }
+        Ok(())
+    }
+
+    /// Sends what is due by `now`, then publishes the next due time; returns it (0: none).
+    pub(super) fn settle_schedule(&mut self, now: u64) -> u64 {
+        if self.promote_due(now).is_err() {
+            self.repair();
+        }
+        self.publish_schedule(now)
+    }
+
+    /// Sends the scheduled messages due by `now`, in due order, each as msgsnd would send it at
+    /// this moment: if it fits, to the first matching blocked receiver or into the queue; if not,
+    /// it stays and waits for a receive to make room, as a blocked sender does.
+    pub(super) fn promote_due(&mut self, now: u64) -> std::result::Result<(), Corrupt> {
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
+        while cur != 0 {
+            steps += 1;
+            let (next, due, mtype, len, pid) = {
+                let b = self.msg(cur)?;
+                if steps > limit || b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
+                    return Err(Corrupt);
+                }
+                (b.next, b.due_ns, b.mtype, b.len, b.owner as i32)
+            };
+            if due > now {
+                break;
+            }
+            if !self.fits(len) {
+                (prev, cur) = (cur, next);
+                continue;
+            }
+            let sent_at = now_sec();
+            let mut update = StatUpdate { sent_by: Some((pid, sent_at)), received_by: None };
+            // A hand-over commits by itself; else the type node must exist before the message
+            // is committed to the queue, so that no message is lost for want of room for it.
+            let handed = self.pipelined_send(cur, mtype, len)?;
+            let node = match handed {
+                Some(_) => None,
+                None => {
+                    let node = self.tfind(0, type_key(mtype))?;
+                    if node != 0 {
+                        Some((node, false))
+                    } else {
+                        match self.alloc(0) {
+                            Ok(n) => Some((n, true)),
+                            // No room even for a type node: it stays due, for a later operation.
+                            Err(_) => break,
+                        }
+                    }
+                }
+            };
+            if prev == 0 {
+                self.st().sched_head = next;
+            } else {
+                self.msg(prev)?.next = next;
+            }
+            self.st().scheduled = self.st().scheduled.saturating_sub(1);
+            match (handed, node) {
+                (Some(tid), _) => update.received_by = Some((tid, sent_at)),
+                (None, Some((node, new_type))) => self.enqueue(cur, node, new_type)?,
+                (None, None) => {}
+            }
+            self.publish(update);
+            cur = next;
+        }
+        Ok(())
+    }
+
+    /// Publishes to the registry entry the earliest due time after `after` (those due by then
+    /// were tried already and wait for room) and the number pending. Returns that due time.
+    /// Written after `qnum` (see `publish`), so a reader that loads `next_due_ns` first and then
+    /// `qnum` never misses a message that was promoted.
+    pub(super) fn publish_schedule(&mut self, after: u64) -> u64 {
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut cur, mut steps, mut next_due) = (self.st().sched_head, 0u32, 0u64);
+        while cur != 0 && steps <= limit {
+            steps += 1;
+            let Ok(b) = self.msg(cur) else { break };
+            if b.due_ns > after {
+                next_due = b.due_ns;
+                break;
+            }
+            cur = b.next;
+        }
+        if self.valid() {
+            let pending = self.st().scheduled;
+            if self.entry.next_due_ns.load(Ordering::Relaxed) != next_due {
+                self.entry.next_due_ns.store(next_due, Ordering::Release);
+            }
+            if self.entry.scheduled.load(Ordering::Relaxed) != pending {
+                self.entry.scheduled.store(pending, Ordering::Release);
+            }
+        }
+        next_due
+    }
+
+    /// Makes every blocked receiver that sleeps look again at the next due time, which a new
+    /// scheduled message moved closer. Its word goes back from SLEEPING to WAITING (so a receiver
+    /// about to sleep does not), and the fences pair with the receiver's (`SysvEmulation::wait`):
+    /// either it reads the new due time or its word is changed here.
+    pub(super) fn rouse_receivers(&mut self) {
+        fence(Ordering::SeqCst);
+        let (mut cur, mut steps) = (self.st().recv_head, 0u32);
+        while cur != 0 && cur <= WAITER_SLOTS && steps <= WAITER_SLOTS {
+            steps += 1;
+            let w = cur - 1;
+            cur = self.waiter(w).next;
+            let word = self.q.wake_word(w);
+            if word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                crate::emu::engine::futex::wake(word, 1);
+            }
+        }
+    }
+
+    /// Frees every pending scheduled message (IPC_RMID).
+    pub(super) fn discard_scheduled(&mut self) {
+        let limit = SCHEDULED_MAX.max(self.st().scheduled);
+        let (mut cur, mut steps) = (self.st().sched_head, 0u32);
+        while cur != 0 && steps <= limit {
+            steps += 1;
+            let next = match self.msg(cur) {
+                Ok(b) if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED => b.next,
+                _ => break,
+            };
+            self.free(cur);
+            cur = next;
+        }
+        let st = self.st();
+        st.sched_head = 0;
+        st.scheduled = 0;
+    }
+}

@@ -1,0 +1,239 @@
+//! Tests of the System V calls in-process: ids and limits, the `/proc` format, permissions,
+//! scheduled messages.
+
+use super::*;
+
+struct Ns {
+    path: String,
+    emu: SysvEmulation,
+}
+
+impl Ns {
+    fn new(limits: SysvLimits) -> Ns {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = format!("/tmp/mqshim-sysv-ops-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let emu = SysvEmulation::new(path.as_bytes(), limits).unwrap();
+        Ns { path, emu }
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[repr(C)]
+struct Msg {
+    mtype: c_long,
+    text: [u8; 64],
+}
+
+const LIMITS: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 3 };
+
+#[test]
+fn ids_limits_and_listing() {
+    let ns = Ns::new(LIMITS);
+    let e = &ns.emu;
+    // A fresh namespace hands out 0, 1, 2 like a fresh IPC namespace; msgmni is 3.
+    assert_eq!(e.msgget(7, libc::IPC_CREAT | 0o640), Ok(0));
+    assert_eq!(e.msgget(libc::IPC_PRIVATE, 0o600), Ok(1));
+    assert_eq!(e.msgget(-1, libc::IPC_CREAT | 0o600), Ok(2));
+    assert_eq!(e.msgget(8, libc::IPC_CREAT | 0o600), Err(Errno::ENOSPC));
+    assert_eq!(e.msgget(7, libc::IPC_CREAT | libc::IPC_EXCL), Err(Errno::EEXIST));
+    assert_eq!(e.msgget(-1, 0), Ok(2));
+    assert_eq!(e.msgget(9, 0), Err(Errno::ENOENT));
+    // msgmax and msgmnb (the new queue's qbytes) are the configured ones.
+    let mut m = Msg { mtype: 1, text: [b'x'; 64] };
+    let p = &mut m as *mut Msg as *mut c_void;
+    assert_eq!(e.msgsnd(0, p, 65, 0), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd(0, p, 64, 0), Ok(0));
+    assert_eq!(e.msgsnd(0, p, 37, libc::IPC_NOWAIT), Err(Errno::EAGAIN));
+    assert_eq!(e.msgsnd(0, p, 36, libc::IPC_NOWAIT), Ok(0));
+    // SAFETY: an all-zero msginfo is valid.
+    let mut info: libc::msginfo = unsafe { std::mem::zeroed() };
+    assert_eq!(e.msgctl(0, cmd::MSG_INFO, (&mut info as *mut libc::msginfo).cast()), Ok(2));
+    assert_eq!((info.msgmax, info.msgmnb, info.msgmni, info.msgpool, info.msgmap, info.msgtql), (64, 100, 3, 3, 2, 100));
+    // Listing (mqshim ipcs) and removal by key (mqshim ipcrm -Q).
+    let list = e.list();
+    assert_eq!(
+        list.iter().map(|q| (q.key, q.id, q.mode, q.qnum, q.cbytes)).collect::<Vec<_>>(),
+        vec![(7, 0, 0o640, 2, 100), (0, 1, 0o600, 0, 0), (-1, 2, 0o600, 0, 0)]
+    );
+    assert_eq!(e.remove_key(7), Ok(()));
+    assert_eq!(e.remove_key(7), Err(Errno::EINVAL));
+    assert_eq!(e.remove_key(libc::IPC_PRIVATE), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd(0, p, 1, 0), Err(Errno::EINVAL));
+    assert_eq!(e.list().len(), 2);
+    // The index is reused cyclically: the next queue is index 3, not 0.
+    assert_eq!(e.msgget(8, libc::IPC_CREAT | 0o600), Ok(3));
+    assert_eq!(e.remove_id(3), Ok(()));
+    assert_eq!(e.remove_id(1), Ok(()));
+    assert_eq!(e.remove_id(2), Ok(()));
+    assert_eq!(e.list(), vec![]);
+}
+
+#[test]
+fn proc_lines_have_the_kernels_format() {
+    // A real kernel queue and the line mqshim makes from the same values must be identical.
+    // (Raw system calls: in this test binary `msgget` & co. are mqshim's own exports.)
+    // SAFETY: plain System V system calls on a private queue of our own, removed below.
+    let id = unsafe { libc::syscall(libc::SYS_msgget, libc::IPC_PRIVATE, 0o640) } as i32;
+    assert!(id >= 0);
+    let mut m = Msg { mtype: 3, text: [b'y'; 64] };
+    // SAFETY: as above; m is a valid msgbuf with 64 bytes of text.
+    assert_eq!(unsafe { libc::syscall(libc::SYS_msgsnd, id, &mut m as *mut Msg, 10, 0) }, 0);
+    // SAFETY: as above; an all-zero msqid_ds is valid (x86_64's msgctl takes this layout).
+    let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::syscall(libc::SYS_msgctl, id, libc::IPC_STAT, &mut ds as *mut msqid_ds) }, 0);
+    let text = std::fs::read_to_string("/proc/sysvipc/msg").unwrap();
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_msgctl, id, libc::IPC_RMID, 0usize) };
+    assert!(text.starts_with(PROC_SYSVIPC_MSG_HEADER), "{text}");
+    let id_text = id.to_string();
+    let kernel_line = text.lines().find(|l| l.split_whitespace().nth(1) == Some(id_text.as_str())).unwrap();
+    let q = QueueInfo {
+        key: ds.msg_perm.__key,
+        id,
+        mode: ds.msg_perm.mode as u32,
+        uid: ds.msg_perm.uid,
+        gid: ds.msg_perm.gid,
+        cuid: ds.msg_perm.cuid,
+        cgid: ds.msg_perm.cgid,
+        cbytes: ds.__msg_cbytes,
+        qnum: ds.msg_qnum,
+        qbytes: ds.msg_qbytes,
+        lspid: ds.msg_lspid,
+        lrpid: ds.msg_lrpid,
+        stime: ds.msg_stime,
+        rtime: ds.msg_rtime,
+        ctime: ds.msg_ctime,
+        scheduled: 0,
+    };
+    assert_eq!(proc_line(&q), format!("{kernel_line}\n"));
+}
+
+#[test]
+fn permissions_follow_ipcperms() {
+    let perm = Snapshot { mode: 0o640, uid: 10, gid: 20, cuid: 11, cgid: 21, ..Snapshot::default() };
+    let creds =
+        |euid, fsgid, caps| Ident::from_creds(&crate::os::creds::Creds { uid: euid, euid, fsuid: euid, gid: fsgid, egid: fsgid, fsgid, groups: vec![], caps });
+    // Owner class by uid or cuid; group class by gid or cgid; the bits asked for only.
+    assert!(ipcperms(&perm, &creds(10, 0, 0), 0o600));
+    assert!(ipcperms(&perm, &creds(11, 0, 0), 0o200));
+    assert!(ipcperms(&perm, &creds(12, 20, 0), 0o400));
+    assert!(!ipcperms(&perm, &creds(12, 21, 0), 0o200));
+    assert!(!ipcperms(&perm, &creds(12, 22, 0), 0o004));
+    assert!(ipcperms(&perm, &creds(12, 22, 0), 0));
+    assert!(ipcperms(&perm, &creds(12, 22, 0), libc::IPC_CREAT | libc::IPC_EXCL));
+    // CAP_IPC_OWNER bypasses.
+    assert!(ipcperms(&perm, &creds(12, 22, 1 << cap::IPC_OWNER), 0o666));
+}
+
+/// An absolute CLOCK_REALTIME time `ms` from now.
+fn in_ms(ms: u64) -> libc::timespec {
+    timespec_of_ns(realtime_ns() + ms * 1_000_000)
+}
+
+#[test]
+fn scheduling_checks_in_msgsnd_order() {
+    let ns = Ns::new(LIMITS);
+    let e = &ns.emu;
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    let mut m = Msg { mtype: 1, text: [b'x'; 64] };
+    let msg: *mut Msg = &mut m;
+    let p = msg as *const c_void;
+    let mut h = 0u64;
+    let due = in_ms(60_000);
+    let bad_nsec = libc::timespec { tv_sec: due.tv_sec, tv_nsec: 1_000_000_000 };
+    let negative = libc::timespec { tv_sec: -1, tv_nsec: 0 };
+    assert_eq!(e.msgsnd_at(id, std::ptr::null(), 1, 0, &due, &mut h), Err(Errno::EFAULT));
+    assert_eq!(e.msgsnd_at(id + 1, p, 65, 0, &bad_nsec, std::ptr::null_mut()), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, &bad_nsec, &mut h), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, &negative, &mut h), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, std::ptr::null(), &mut h), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd_at(id, p, 1, libc::MSG_NOERROR, &due, &mut h), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, 8 as *const libc::timespec, &mut h), Err(Errno::EFAULT));
+    assert_eq!(e.msgsnd_at(id + 1, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EINVAL));
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EFAULT));
+    // SAFETY: msg points to m, alive for the whole test.
+    unsafe { (*msg).mtype = 0 };
+    assert_eq!(e.msgsnd_at(id + 1, p, 1, 0, &due, &mut h), Err(Errno::EINVAL));
+    // SAFETY: msg points to m, alive for the whole test.
+    unsafe { (*msg).mtype = 1 };
+    assert_eq!(e.msgsnd_at(id, p, 1, libc::IPC_NOWAIT, &due, &mut h), Ok(0));
+    assert!(h != 0);
+    assert_eq!(e.msg_cancel(id + 1, h), Err(Errno::EINVAL));
+    assert_eq!(e.msg_cancel(-1, h), Err(Errno::EINVAL));
+    assert_eq!(e.msg_cancel(id, h + 1), Err(Errno::ENOENT));
+    assert_eq!(e.list()[0].scheduled, 1);
+    assert_eq!(e.msg_cancel(id, h), Ok(0));
+    assert_eq!(e.msg_cancel(id, h), Err(Errno::ENOENT));
+    assert_eq!(e.list()[0].scheduled, 0);
+    // IPC_RMID discards what is pending.
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, &due, &mut h), Ok(0));
+    assert_eq!(e.remove_id(id), Ok(()));
+    assert_eq!(e.msg_cancel(id, h), Err(Errno::EINVAL));
+}
+
+#[test]
+fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
+    let ns = Ns::new(LIMITS);
+    let e = &ns.emu;
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    let mut m = Msg { mtype: 3, text: [b'y'; 64] };
+    let msg: *mut Msg = &mut m;
+    let p = msg as *const c_void;
+    let mut h = 0u64;
+    let stat = || {
+        // SAFETY: an all-zero msqid_ds is valid.
+        let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
+        e.msgctl(id, cmd::IPC_STAT, &mut ds).unwrap();
+        ds.msg_qnum
+    };
+    std::thread::scope(|s| {
+        let receiver = s.spawn(|| {
+            let mut r = Msg { mtype: 0, text: [0; 64] };
+            let got = e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 3, 0);
+            (got, r.mtype, realtime_ns())
+        });
+        // Schedule only once the receiver sleeps: the new due time must rouse it.
+        let entry = e.registry.lookup(id).unwrap();
+        let q = e.attach(id, entry).unwrap();
+        while q.lock(entry).unwrap().counts().3 == 0 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Another type falls due first: the receiver sends it into the queue and sleeps on.
+        let first = in_ms(150);
+        assert_eq!(e.msgsnd_at(id, p, 5, 0, &first, &mut h), Ok(0));
+        // SAFETY: msg points to m, alive for the whole test.
+        unsafe { (*msg).mtype = 4 };
+        let other = in_ms(60);
+        assert_eq!(e.msgsnd_at(id, p, 6, 0, &other, &mut h), Ok(0));
+        assert_eq!(stat(), 0);
+        let (got, mtype, at) = receiver.join().unwrap();
+        let due_ns = first.tv_sec as u64 * 1_000_000_000 + first.tv_nsec as u64;
+        assert_eq!((got, mtype), (Ok(5), 3));
+        assert!(at >= due_ns && at < due_ns + 1_000_000_000, "woke {} ms after the due time", (at as i64 - due_ns as i64) / 1_000_000);
+    });
+    // The other type entered the queue when it fell due.
+    assert_eq!(stat(), 1);
+    let mut r = Msg { mtype: 0, text: [0; 64] };
+    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(6));
+    assert_eq!(r.mtype, 4);
+    // IPC_STAT and a non-blocking receive find a due message without anyone waiting.
+    // SAFETY: msg points to m, alive for the whole test.
+    unsafe { (*msg).mtype = 9 };
+    let soon = in_ms(30);
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, &soon, &mut h), Ok(0));
+    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Err(Errno::ENOMSG));
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(stat(), 1);
+    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(1));
+    assert_eq!(e.msgsnd_at(id, p, 1, 0, &in_ms(30), &mut h), Ok(0));
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 9, libc::IPC_NOWAIT), Ok(1));
+    assert_eq!(e.remove_id(id), Ok(()));
+}
