@@ -34,7 +34,9 @@ pub enum Woke {
 
 const FUTEX_32: u32 = 2;
 
+/// `struct futex_waitv`.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct FutexWaitv {
     val: u64,
     uaddr: u64,
@@ -42,28 +44,73 @@ struct FutexWaitv {
     reserved: u32,
 }
 
+impl FutexWaitv {
+    const NONE: FutexWaitv = FutexWaitv { val: 0, uaddr: 0, flags: 0, reserved: 0 };
+
+    fn of(word: &AtomicU32, expected: u32) -> FutexWaitv {
+        FutexWaitv { val: expected as u64, uaddr: word.as_ptr() as u64, flags: FUTEX_32, reserved: 0 }
+    }
+}
+
+/// Most words one [`wait_any`] may watch (the kernel's `FUTEX_WAITV_MAX`).
+pub const WAIT_ANY_MAX: usize = 128;
+
 /// Sleeps while `*word == expected`, until woken, the CLOCK_REALTIME `deadline` passes, or a
 /// signal handler runs (see [`Restart`]).
 pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>, restart: Restart) -> Woke {
     match restart {
-        Restart::LikeMqueue => wait_restartable(word, expected, deadline),
+        Restart::LikeMqueue => wait_any(&[(word, expected)], deadline),
         Restart::Never => wait_never_restarted(word, expected, deadline),
     }
 }
 
-fn wait_restartable(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>) -> Woke {
-    let waiter = FutexWaitv { val: expected as u64, uaddr: word.as_ptr() as u64, flags: FUTEX_32, reserved: 0 };
+/// Sleeps while every `(word, expected)` pair still holds (at most [`WAIT_ANY_MAX`]), until
+/// one is woken, the CLOCK_REALTIME `deadline` passes, or a signal handler runs (restarted
+/// after an `SA_RESTART` handler, EINTR otherwise: [`Restart::LikeMqueue`]). On a kernel
+/// without `futex_waitv` (before Linux 5.16) it sleeps on the first word alone, and then at most
+/// 10 ms at a time when there are others.
+pub fn wait_any(words: &[(&AtomicU32, u32)], deadline: Option<&libc::timespec>) -> Woke {
+    let one;
+    let mut many;
+    let (ptr, n): (*const FutexWaitv, usize) = match words {
+        // The common case, without filling an array.
+        [(word, expected)] => {
+            one = FutexWaitv::of(word, *expected);
+            (&one, 1)
+        }
+        _ => {
+            many = [FutexWaitv::NONE; WAIT_ANY_MAX];
+            for (w, (word, expected)) in many.iter_mut().zip(words) {
+                *w = FutexWaitv::of(word, *expected);
+            }
+            (many.as_ptr(), words.len().min(WAIT_ANY_MAX))
+        }
+    };
     let timeout = deadline.map_or(std::ptr::null(), |d| d as *const libc::timespec);
-    // SAFETY: `waiter` describes a live, aligned u32 in mapped shared memory; `timeout` is NULL
-    // or a valid absolute timespec; the kernel only reads them.
-    let rc = unsafe { libc::syscall(libc::SYS_futex_waitv, &waiter as *const FutexWaitv, 1u32, 0u32, timeout, libc::CLOCK_REALTIME) };
+    // SAFETY: `ptr` holds `n` entries describing live, aligned u32 words (the caller's
+    // references); `timeout` is NULL or a valid absolute timespec; the kernel only reads them.
+    let rc = unsafe { libc::syscall(libc::SYS_futex_waitv, ptr, n as u32, 0u32, timeout, libc::CLOCK_REALTIME) };
     if rc >= 0 {
         return Woke::Maybe;
     }
     match crate::errno::current() {
         libc::ETIMEDOUT => Woke::TimedOut,
         libc::EINTR => Woke::Interrupted,
-        libc::ENOSYS => wait_bitset(word, expected, deadline, true),
+        libc::ENOSYS => match words {
+            [] => Woke::Maybe,
+            [(word, expected)] => wait_bitset(word, *expected, deadline, true),
+            [(word, expected), ..] => {
+                let soon = crate::os::clock::timespec_of_ns(crate::os::clock::realtime_ns() + 10_000_000);
+                let until = match deadline {
+                    Some(d) if (d.tv_sec, d.tv_nsec) < (soon.tv_sec, soon.tv_nsec) => d,
+                    _ => &soon,
+                };
+                match wait_bitset(word, *expected, Some(until), true) {
+                    Woke::TimedOut if !crate::os::clock::deadline_passed(deadline) => Woke::Maybe,
+                    other => other,
+                }
+            }
+        },
         _ => Woke::Maybe,
     }
 }

@@ -7,7 +7,9 @@ pub mod arena;
 pub mod futex;
 pub mod layout;
 pub mod lock;
+pub mod sleep;
 pub mod spin;
+pub mod waiter;
 
 /// What an express-ring send (`T` = `()`) or receive (`T` = what it received) did (see
 /// `posix::queue::express` and `sysv::queue::express`).

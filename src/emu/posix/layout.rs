@@ -21,11 +21,12 @@
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
+use crate::emu::engine::waiter::WaiterCore;
 
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 10;
+pub const LAYOUT_VERSION: u32 = 11;
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
 pub const SCHEDULED_SLOTS: u32 = 64;
 /// Blocked callers a queue can hold at once (each owns at most one message slot).
@@ -213,24 +214,17 @@ pub struct PosixHeader {
     pub ring: ExpressRing,
 }
 
-/// A blocked sender or receiver.
+/// A blocked sender or receiver: the engine's waiter record (its `result` is 0 or the errno
+/// the waiter returns), then what a POSIX waiter owns and is ordered by.
 #[repr(C, align(64))]
 pub struct Waiter {
-    /// Held by the waiting thread while it is registered: a survivor that can take it knows the
-    /// waiter died (robust mutex, EOWNERDEAD).
-    pub life: libc::pthread_mutex_t,
-    pub word: AtomicU32,
-    pub state: u32,
-    pub tid: i32,
-    pub pid: i32,
+    pub core: WaiterCore,
     /// The message slot it owns (index + 1): a handed message or a pending send.
     pub slot: u32,
-    /// 0, or the errno the waiter must return.
-    pub result: i32,
     /// Kernel-style task priority (lower is served first), when known.
     pub sched_prio: i32,
     pub prio_known: u32,
-    pub ticket: u64,
+    pub _reserved: u32,
 }
 
 /// Head and tail (slot index + 1) of one priority's FIFO list.

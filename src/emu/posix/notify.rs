@@ -396,14 +396,6 @@ mod relay {
         }
     }
 
-    #[repr(C)]
-    struct FutexWaitv {
-        val: u64,
-        uaddr: u64,
-        flags: u32,
-        reserved: u32,
-    }
-
     fn run() {
         // The relay must not take the program's signals.
         // SAFETY: blocks signals for this thread only; gettid cannot fail.
@@ -413,10 +405,11 @@ mod relay {
             libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
             TID.store(libc::gettid(), Ordering::Release);
         }
-        let mut waits: Vec<FutexWaitv> = Vec::with_capacity(MAX_WATCHES + 1);
+        // The queues watched, with the event count seen (the handles keep their words mapped).
+        let mut watched: Vec<(Arc<QueueHandle>, u32)> = Vec::with_capacity(MAX_WATCHES);
         loop {
-            waits.clear();
-            waits.push(FutexWaitv { val: WORD.load(Ordering::Acquire) as u64, uaddr: WORD.as_ptr() as u64, flags: 2, reserved: 0 });
+            watched.clear();
+            let word_seen = WORD.load(Ordering::Acquire);
             // Take out the registrations that are over, keeping the others' event words.
             let finished: Vec<Watch> = WATCHES.with(|w| {
                 let mut done = Vec::new();
@@ -426,7 +419,7 @@ mod relay {
                     let seen = events.load(Ordering::Acquire);
                     let current = watch.handle.queue.lock().map(|mut l| l.notification().seq).unwrap_or(0);
                     if current == watch.reg.seq {
-                        waits.push(FutexWaitv { val: seen as u64, uaddr: events.as_ptr() as u64, flags: 2, reserved: 0 });
+                        watched.push((watch.handle.clone(), seen));
                     } else if let Some(w) = slot.take() {
                         done.push(w);
                     }
@@ -436,11 +429,10 @@ mod relay {
             for mut watch in finished {
                 deliver(&mut watch);
             }
-            // SAFETY: `waits` describes live aligned u32 words (ours, or in mapped queues kept
-            // alive by the watches); no timeout.
-            unsafe {
-                libc::syscall(libc::SYS_futex_waitv, waits.as_ptr(), waits.len() as u32, 0u32, std::ptr::null::<libc::timespec>(), libc::CLOCK_MONOTONIC)
-            };
+            let words: Vec<(&AtomicU32, u32)> =
+                std::iter::once((&WORD, word_seen)).chain(watched.iter().map(|(h, seen)| (&h.queue.header().notify_events, *seen))).collect();
+            // Every signal is blocked in this thread, so only a wake-up or a change ends it.
+            futex::wait_any(&words, None);
         }
     }
 

@@ -1,17 +1,15 @@
-//! Blocking on a queue: register as a waiter under the lock, then spin briefly and adaptively
-//! while the peer is running on another CPU (`emu::engine::spin`, shared with System V queues),
-//! then sleep on the waiter's futex word.
+//! Blocking on a POSIX queue: a caller registered as a waiter (see `queue::waiters`) sleeps in
+//! the engine's sleep loop (`engine::sleep`) with the `mq_*` rules — an absolute deadline, and
+//! a restart after an `SA_RESTART` handler — then collects its outcome under the queue lock.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::queue::{Locked, Queue, Received};
-use crate::emu::engine::futex::{self, Restart, Woke};
-use crate::emu::engine::layout::wake_word;
+use crate::emu::engine::futex::Restart;
+use crate::emu::engine::sleep::{self, Sleep, SleepWatch, Slept};
 use crate::errno::{Errno, Result};
 
 pub use crate::emu::engine::spin::note_cpu;
-use crate::emu::engine::spin::spin_if_peer_elsewhere;
-use crate::os::clock::deadline_passed;
 
 /// The caller's scheduling priority when it matters: only when others already wait, since the
 /// order among waiters is what it decides.
@@ -19,12 +17,28 @@ pub fn sched_prio_if_contended(locked: &mut Locked<'_>, role: u32) -> Option<i32
     (locked.waiting(role) > 0).then(|| super::queue::sched_prio_of(0))
 }
 
+/// What a POSIX waiter watches while it sleeps: every waiter wakes when the earliest scheduled
+/// message falls due, and promotes it (which may hand it to this very receiver).
+struct Watch<'q> {
+    q: &'q Queue,
+    program_fd: i32,
+}
+
+impl SleepWatch for Watch<'_> {
+    fn next_due_ns(&self) -> u64 {
+        self.q.next_due_ns()
+    }
+
+    fn send_due(&self) {
+        if let Ok(mut locked) = self.q.lock() {
+            locked.promote_if_due(self.program_fd);
+        }
+    }
+}
+
 /// Waits until waiter `w` is served, the deadline passes, or a signal interrupts (per
 /// `restart`). A served waiter always wins, as in the kernel's `wq_sleep`: a receiver gets its
 /// message (copied to `buf`) even if the timeout fired meanwhile.
-///
-/// A receiver also wakes when the earliest scheduled message falls due, promotes it (which may
-/// hand it to this very receiver) and goes on waiting: no polling loop.
 pub fn wait_served(
     q: &Queue,
     w: u32,
@@ -34,55 +48,19 @@ pub fn wait_served(
     peer_cpu: &AtomicU32,
     program_fd: i32,
 ) -> Result<Option<Received>> {
-    let word = q.wake_word(w);
-    let mut gave_up = None;
-    let started = crate::os::clock::monotonic_ns();
-    // Spin whenever the peer last ran on another CPU, even when this process is pinned to one.
-    if deadline_passed(deadline) || !spin_if_peer_elsewhere(&q.header().spin_avg_ns, word, peer_cpu.load(Ordering::Relaxed)) {
-        loop {
-            match word.load(Ordering::Acquire) {
-                wake_word::WOKEN => break,
-                wake_word::WAITING => {
-                    if word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-                        continue;
-                    }
-                }
-                _ => {}
-            }
-            // The due time is read after the word says SLEEPING (fence: pairs with
-            // `Locked::rouse_receivers`): a message scheduled meanwhile either shows here or
-            // sets the word back to WAITING, which ends the sleep below at once.
-            std::sync::atomic::fence(Ordering::SeqCst);
-            let due = q.next_due_ns();
-            let due_ts = (due != 0).then(|| libc::timespec { tv_sec: (due / 1_000_000_000) as libc::time_t, tv_nsec: (due % 1_000_000_000) as libc::c_long });
-            let (until, for_due) = match (deadline, &due_ts) {
-                (Some(d), Some(t)) if (t.tv_sec, t.tv_nsec) < (d.tv_sec, d.tv_nsec) => (Some(t), true),
-                (None, Some(t)) => (Some(t), true),
-                (d, _) => (d, false),
-            };
-            let woke = futex::wait(word, wake_word::SLEEPING, until, restart);
-            match woke {
-                Woke::Maybe => continue,
-                Woke::TimedOut if for_due => {
-                    if let Ok(mut locked) = q.lock() {
-                        locked.promote_if_due(program_fd);
-                    }
-                    continue;
-                }
-                Woke::TimedOut => {
-                    gave_up = Some(Errno::ETIMEDOUT);
-                    break;
-                }
-                Woke::Interrupted => {
-                    gave_up = Some(Errno::EINTR);
-                    break;
-                }
-            }
-        }
-    }
-    if gave_up.is_none() {
-        crate::emu::engine::spin::record_wait(&q.header().spin_avg_ns, crate::os::clock::monotonic_ns() - started);
-    }
+    let how = Sleep {
+        word: q.wake_word(w),
+        spin_avg_ns: &q.header().spin_avg_ns,
+        peer_cpu: peer_cpu.load(Ordering::Relaxed),
+        deadline,
+        restart,
+        liveness_poll: None,
+    };
+    let gave_up = match sleep::until_served(&how, &Watch { q, program_fd }) {
+        Slept::Served => None,
+        Slept::TimedOut => Some(Errno::ETIMEDOUT),
+        Slept::Interrupted | Slept::Removed => Some(Errno::EINTR),
+    };
     let mut locked = q.lock_for_waiter()?;
     match locked.finish_wait(w, buf) {
         Some(Ok(received)) => Ok(received),

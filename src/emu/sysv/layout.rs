@@ -18,18 +18,20 @@
 //! Version 3 added the express ring (see `queue::express`): the entry's ring mode and its two
 //! sides (lock, committed mark, statistics), 768-byte entries, and the segment's ring bytes
 //! between the waiter records and the block area.
+//! Version 4 moved the waiter records onto the engine's shared record (`WaiterCore`).
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
 pub use crate::emu::engine::layout::{ring_mode, waiter_state};
+use crate::emu::engine::waiter::WaiterCore;
 
 /// "MQSHIMSR": the registry of a namespace's System V queues.
 pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// `IPCMNI`: indices are 0..32767 and an id is `(seq << IPCMNI_SHIFT) + index`.
 pub const IPCMNI: u32 = 32768;
@@ -298,31 +300,21 @@ pub struct QueueState {
     pub next_handle: u64,
 }
 
-/// A blocked sender or receiver.
+/// A blocked sender or receiver: the engine's waiter record (its `result` is 0, RESULT_RETRY
+/// or the errno the waiter returns), then its links and what it waits for.
 #[repr(C, align(64))]
 pub struct Waiter {
-    /// Held by the waiting thread while registered: a survivor that can take it knows the
-    /// waiter died (robust mutex, EOWNERDEAD).
-    pub life: libc::pthread_mutex_t,
-    pub word: AtomicU32,
-    pub state: u32,
-    pub tid: i32,
-    pub pid: i32,
+    pub core: WaiterCore,
     /// Links in the receivers', senders' or free list (index + 1).
     pub next: u32,
     pub prev: u32,
-    pub ticket: u64,
     /// Receiver: the converted msgtyp and search mode; sender: unused.
     pub msgtyp: i64,
     /// Receiver: the largest message it takes (INT_MAX with MSG_NOERROR); sender: msgsz.
     pub size: u64,
     pub mode: u32,
-    /// 0, RESULT_RETRY or the errno the waiter must return.
-    pub result: i32,
     /// The block handed to a receiver, or a sender's pending message (unit + 1).
     pub handed: u32,
-    /// Non-zero once `life` has been initialised.
-    pub inited: u32,
     /// A sender's `perm_generation` when it blocked.
     pub generation: u32,
     pub _pad: [u32; 3],
@@ -447,7 +439,7 @@ const _: () = {
     assert!(offset_of!(QueueHeader, state) + size_of::<QueueState>() <= QUEUE_HEADER_SIZE as usize);
     assert!(offset_of!(MsgBlock, due_ns) == 48);
     assert!(size_of::<Waiter>() == 128);
-    assert!(offset_of!(Waiter, word) == 40);
+    assert!(offset_of!(Waiter, next) == 72);
     assert!(size_of::<MsgBlock>() == UNIT as usize);
     assert!(size_of::<TypeNode>() == UNIT as usize);
     assert!(offset_of!(MsgBlock, class) == offset_of!(TypeNode, class));

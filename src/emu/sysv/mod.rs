@@ -69,8 +69,8 @@ use limits::{MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
 use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
 use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
 
-use crate::emu::engine::futex::{self, Restart, Woke};
-use crate::emu::engine::layout::wake_word;
+use crate::emu::engine::futex::Restart;
+use crate::emu::engine::sleep::{self, Sleep, SleepWatch, Slept};
 use crate::emu::engine::spin;
 use crate::errno::{Errno, Result};
 use crate::os::creds::cap;
@@ -120,12 +120,35 @@ thread_local! {
     static RECENT: std::cell::RefCell<Recent> = const { std::cell::RefCell::new(([const { None }; THREAD_CACHE], 0)) };
 }
 
-/// How a blocked caller's wait ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Waited {
-    Served,
-    Interrupted,
-    Removed,
+/// What a System V waiter watches while it sleeps: whether its queue still exists, and — for
+/// a receiver — when the next scheduled message falls due.
+struct Watch<'q> {
+    q: &'q Queue,
+    entry: &'q Entry,
+    receiving: bool,
+}
+
+impl SleepWatch for Watch<'_> {
+    fn next_due_ns(&self) -> u64 {
+        if self.receiving {
+            self.entry.next_due_ns.load(Ordering::SeqCst)
+        } else {
+            0
+        }
+    }
+
+    fn send_due(&self) {
+        if let Ok(mut locked) = self.q.lock(self.entry) {
+            if locked.valid() {
+                locked.promote_if_due();
+            }
+        }
+    }
+
+    fn exists(&self) -> bool {
+        let (q, e) = (self.q, self.entry);
+        !q.removed() && e.id1.load(Ordering::Acquire) == q.id as u32 + 1 && e.nonce.load(Ordering::Relaxed) == q.nonce
+    }
 }
 
 fn file_name(id: i32, nonce: u64) -> String {
@@ -138,8 +161,6 @@ fn scheduled_due(entry: &Entry) -> bool {
     let due = entry.next_due_ns.load(Ordering::Acquire);
     due != 0 && realtime_ns() >= due
 }
-
-use crate::os::clock::timespec_of_ns;
 
 impl SysvEmulation {
     /// Opens the `sysv/` directory and registry of the namespace at `root`.
@@ -259,66 +280,25 @@ impl SysvEmulation {
 
     // ----- waiting -----
 
-    /// Sleeps until waiter `w` is served, a signal handler runs, or the queue is found removed.
-    /// Spins first when someone else recently used the queue from another CPU (one queue often
-    /// carries both directions, so "the last sender" may well be the waiter itself).
+    /// Sleeps until waiter `w` is served, a signal handler runs, or the queue is found removed
+    /// (the engine's sleep loop, with the System V rules: no deadline, EINTR after any handler,
+    /// a look every few seconds whether the queue still exists). Spins first when someone else
+    /// recently used the queue from another CPU (one queue often carries both directions, so
+    /// "the last sender" may well be the waiter itself).
     ///
     /// A receiver (`receiving`) sleeps no longer than the queue's next due time: then it sends
     /// what has fallen due (perhaps to itself) and goes on waiting. A new scheduled message
     /// that falls due earlier rouses it to look again (`Locked::schedule`).
-    fn wait(&self, q: &Queue, entry: &Entry, w: u32, receiving: bool) -> Waited {
-        let word = q.wake_word(w);
-        let h = q.header();
-        let started = crate::os::clock::monotonic_ns();
-        if spin::spin_if_peer_elsewhere(&h.spin.spin_avg_ns, word, q.peer_cpu()) {
-            return Waited::Served;
-        }
-        // A due time already acted on: not slept until again (no busy loop if it stays).
-        let mut done_due = 0;
-        loop {
-            match word.load(Ordering::Acquire) {
-                wake_word::WOKEN => {
-                    // The spin budget follows whole waits, also those that ended asleep.
-                    spin::record_wait(&h.spin.spin_avg_ns, crate::os::clock::monotonic_ns() - started);
-                    return Waited::Served;
-                }
-                wake_word::WAITING if word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::SeqCst, Ordering::Acquire).is_err() => continue,
-                _ => {}
-            }
-            let mut deadline = caller::realtime_in(LIVENESS_POLL_SECONDS);
-            let mut for_due = 0;
-            if receiving {
-                // Pairs with the fence of `Locked::rouse_receivers`: either the new due time is
-                // seen here, or the word is reset to WAITING there.
-                std::sync::atomic::fence(Ordering::SeqCst);
-                let due = entry.next_due_ns.load(Ordering::SeqCst);
-                let poll_ns = deadline.tv_sec as u64 * 1_000_000_000 + deadline.tv_nsec as u64;
-                if due != 0 && due != done_due && due < poll_ns {
-                    deadline = timespec_of_ns(due);
-                    for_due = due;
-                }
-            }
-            match futex::wait(word, wake_word::SLEEPING, Some(&deadline), Restart::Never) {
-                Woke::Maybe => continue,
-                Woke::Interrupted => return Waited::Interrupted,
-                Woke::TimedOut => {
-                    let live = !q.removed() && entry.id1.load(Ordering::Acquire) == q.id as u32 + 1 && entry.nonce.load(Ordering::Relaxed) == q.nonce;
-                    if !live {
-                        return Waited::Removed;
-                    }
-                    if receiving && scheduled_due(entry) {
-                        // Sends what is due, which moves the next due time on; should it stay
-                        // (the lock cannot be had), it is retried only at the next poll.
-                        done_due = for_due;
-                        if let Ok(mut locked) = q.lock(entry) {
-                            if locked.valid() {
-                                locked.promote_if_due();
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    fn wait(&self, q: &Queue, entry: &Entry, w: u32, receiving: bool) -> Slept {
+        let how = Sleep {
+            word: q.wake_word(w),
+            spin_avg_ns: &q.header().spin.spin_avg_ns,
+            peer_cpu: q.peer_cpu(),
+            deadline: None,
+            restart: Restart::Never,
+            liveness_poll: Some(LIVENESS_POLL_SECONDS),
+        };
+        sleep::until_served(&how, &Watch { q, entry, receiving })
     }
 
     // ----- msgsnd -----
@@ -385,7 +365,7 @@ impl SysvEmulation {
             if flags & libc::IPC_NOWAIT != 0 {
                 return Err(Errno::EAGAIN);
             }
-            let w = locked.register_sender(mtype, text, msgsz, caller::pid(), caller::tid())?;
+            let w = locked.register_sender(mtype, text, msgsz)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, false);
             let mut locked = q.lock(entry)?;
@@ -398,10 +378,10 @@ impl SysvEmulation {
                 (Finished::Sent, _) | (Finished::Handed(_), _) => return Ok(0),
                 // Woken to look again, but a handler ran: the kernel checks for a pending
                 // signal before looking again.
-                (Finished::Retry, Waited::Interrupted) => return Err(Errno::EINTR),
+                (Finished::Retry, Slept::Interrupted) => return Err(Errno::EINTR),
                 (Finished::Retry, _) => continue,
                 (Finished::NotServed, _) if !valid => return Err(Errno::EIDRM),
-                (Finished::NotServed, Waited::Interrupted) => return Err(Errno::EINTR),
+                (Finished::NotServed, Slept::Interrupted) => return Err(Errno::EINTR),
                 (Finished::NotServed, _) => continue,
             }
         }
@@ -501,7 +481,7 @@ impl SysvEmulation {
                 return Err(Errno::ENOMSG);
             }
             let maxsize = if noerror { i32::MAX as u64 } else { bufsz as u64 };
-            let w = locked.register_receiver(typ, mode, maxsize, caller::pid(), caller::tid())?;
+            let w = locked.register_receiver(typ, mode, maxsize)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, true);
             let mut locked = q.lock(entry)?;
@@ -513,10 +493,10 @@ impl SysvEmulation {
                 (Finished::Handed(got), _) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
                 (Finished::Failed(e), _) => return Err(e),
                 (Finished::Sent, _) => return Err(Errno::EIO),
-                (Finished::Retry, Waited::Interrupted) => return Err(Errno::EINTR),
+                (Finished::Retry, Slept::Interrupted) => return Err(Errno::EINTR),
                 (Finished::Retry, _) => continue,
                 (Finished::NotServed, _) if !valid => return Err(Errno::EIDRM),
-                (Finished::NotServed, Waited::Interrupted) => return Err(Errno::EINTR),
+                (Finished::NotServed, Slept::Interrupted) => return Err(Errno::EINTR),
                 (Finished::NotServed, _) => continue,
             }
         }

@@ -2,6 +2,7 @@
 //! scheduled messages.
 
 use super::*;
+use crate::os::clock::timespec_of_ns;
 
 struct Ns {
     path: String,

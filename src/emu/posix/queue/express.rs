@@ -387,7 +387,7 @@ impl Locked<'_> {
         let q = self.q;
         // A sleeper just woken (a hand-off on one CPU, typically) will be back within
         // microseconds to block again: the ring would be folded right back.
-        let woke_a_sleeper = self.wakes.iter().any(Option::is_some);
+        let woke_a_sleeper = !self.wakes.is_empty();
         if q.ring_ref().mode.load(Ordering::Relaxed) != ring_mode::GENERAL || woke_a_sleeper || !self.ring_suffices() {
             return;
         }

@@ -20,8 +20,9 @@ use super::layout::{
     PRIO_LEVELS, SCHEDULED_SLOTS, WAITER_SLOTS,
 };
 use crate::emu::engine::arena::Mapping;
-use crate::emu::engine::layout::{ring_mode, waiter_state, wake_word};
-use crate::emu::engine::lock::{self, Acquired, Liveness};
+use crate::emu::engine::layout::{ring_mode, waiter_state};
+use crate::emu::engine::lock::{self, Acquired};
+use crate::emu::engine::waiter::PendingWakes;
 use crate::errno::{Errno, Result};
 
 mod express;
@@ -33,9 +34,6 @@ mod waiters;
 
 pub use express::Express;
 pub use waiters::sched_prio_of;
-
-/// A waiter record that has been served and not yet collected by its thread.
-const SERVED: u32 = waiter_state::SERVED;
 
 /// A mapped, validated queue segment.
 pub struct Queue {
@@ -131,10 +129,6 @@ impl Queue {
             (*h).ring.mode.store(ring_mode::EXPRESS, Ordering::Relaxed);
         }
         let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) };
-        for w in 0..WAITER_SLOTS {
-            // SAFETY: index in range; not yet shared.
-            unsafe { lock::init(&raw mut (*q.waiter(w)).life)? };
-        }
         // Every extra slot on its free list, in order (the queue slots are the ring's).
         // SAFETY: not yet shared; indices in range.
         unsafe {
@@ -211,7 +205,7 @@ impl Queue {
     fn lock_general(&self, fold: bool) -> Result<Locked<'_>> {
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
-        let mut locked = Locked { q: self, wakes: [None; 2], wake_notify: false, relayed_signal: None, buf_writable: 0 };
+        let mut locked = Locked { q: self, wakes: PendingWakes::default(), wake_notify: false, relayed_signal: None, buf_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
             // SAFETY: held, acquired with EOWNERDEAD, now repaired.
@@ -274,7 +268,7 @@ pub struct Received {
 pub struct Locked<'q> {
     q: &'q Queue,
     /// Waiters to FUTEX_WAKE once the lock is released.
-    wakes: [Option<u32>; 2],
+    wakes: PendingWakes,
     /// Wake the notification helpers once the lock is released.
     wake_notify: bool,
     /// A signal notification this sender handed to the owner's helper (its registration
@@ -290,9 +284,7 @@ impl Drop for Locked<'_> {
         self.unfold_if_idle();
         // SAFETY: this guard holds the lock.
         unsafe { lock::unlock(self.q.lock_ptr()) };
-        for w in self.wakes.iter().flatten() {
-            crate::emu::engine::futex::wake(self.q.wake_word(*w), 1);
-        }
+        self.wakes.flush();
         if self.wake_notify {
             crate::emu::engine::futex::wake(&self.q.header().notify_events, i32::MAX);
         }

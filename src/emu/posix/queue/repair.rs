@@ -12,23 +12,15 @@ impl<'q> Locked<'q> {
         // Waiters: keep the live ones.
         let (mut recv, mut send) = (0, 0);
         for w in 0..WAITER_SLOTS {
-            let role = self.waiter(w).state;
+            let role = self.waiter(w).core.state;
             if role == waiter_state::FREE {
                 continue;
             }
-            // SAFETY: initialised life mutex.
-            let alive = match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
-                Liveness::Alive => true,
-                Liveness::Dead | Liveness::Unheld => {
-                    // SAFETY: probe left us holding it.
-                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
-                    false
-                }
-            };
-            let valid_role = matches!(role, waiter_state::RECEIVING | waiter_state::SENDING | SERVED);
+            let alive = self.alive(w);
+            let valid_role = matches!(role, waiter_state::RECEIVING | waiter_state::SENDING | waiter_state::SERVED);
             if !alive || !valid_role {
                 let rec = self.waiter(w);
-                rec.state = waiter_state::FREE;
+                rec.core.state = waiter_state::FREE;
                 rec.slot = 0;
                 continue;
             }
@@ -65,7 +57,7 @@ impl<'q> Locked<'q> {
                 && match state {
                     slot_state::QUEUED | slot_state::SCHEDULED => (prio as usize) < PRIO_LEVELS && (len as u64) <= self.q.geo.msgsize,
                     slot_state::HANDED | slot_state::PENDING => {
-                        self.index(owner, WAITER_SLOTS).is_some_and(|w| self.waiter(w).state != waiter_state::FREE && self.waiter(w).slot == i + 1)
+                        self.index(owner, WAITER_SLOTS).is_some_and(|w| self.waiter(w).core.state != waiter_state::FREE && self.waiter(w).slot == i + 1)
                     }
                     _ => false,
                 };
@@ -108,7 +100,7 @@ impl<'q> Locked<'q> {
         // A receiver that died while pulling a blocked sender's message in may have committed it
         // (QUEUED) without serving the sender: the sender was served, and must not be again.
         for w in 0..WAITER_SLOTS {
-            if self.waiter(w).state != waiter_state::SENDING {
+            if self.waiter(w).core.state != waiter_state::SENDING {
                 continue;
             }
             let slot = self.waiter(w).slot;

@@ -48,15 +48,11 @@ impl<'q> Locked<'q> {
     /// again (one that has not gone to sleep yet reads the new due time: the fences pair with
     /// those of `wait::wait_served`).
     pub(super) fn rouse_receivers(&mut self) {
-        std::sync::atomic::fence(Ordering::SeqCst);
-        for w in 0..WAITER_SLOTS {
-            let rec = self.waiter(w);
-            if rec.state == waiter_state::RECEIVING
-                && rec.word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            {
-                crate::emu::engine::futex::wake(&rec.word, 1);
-            }
-        }
+        let q = self.q;
+        // SAFETY: records in the mapping; only their state (written under the queue lock, which
+        // is held) and their atomic words are read.
+        let receivers = (0..WAITER_SLOTS).map(|w| unsafe { &(*q.waiter(w)).core }).filter(|rec| rec.state == waiter_state::RECEIVING);
+        crate::emu::engine::waiter::rouse(receivers.map(|rec| &rec.word));
     }
 
     /// Cancels the pending scheduled message `handle`: ENOENT when there is none (already

@@ -823,7 +823,7 @@ fn damaged_state_neither_crashes_nor_hangs_and_repair_makes_it_consistent() {
                     7 => l.slot(i).owner = rng.below(200) as u32,
                     8 => {
                         let w = rng.below(WAITER_SLOTS as u64) as u32;
-                        l.waiter(w).state = rng.below(5) as u32;
+                        l.waiter(w).core.state = rng.below(5) as u32;
                         l.waiter(w).slot = index(&mut rng);
                     }
                     _ => {
@@ -947,7 +947,7 @@ fn a_fold_cut_short_leaves_the_ring_in_force_and_repair_makes_the_rest_consisten
             // The queue lock taken by hand, as `lock` does before it folds.
             // SAFETY: the mutex was initialised with the segment.
             unsafe { lock::lock(q.lock_ptr()).unwrap() };
-            let mut l = Locked { q: &q, wakes: [None; 2], wake_notify: false, relayed_signal: None, buf_writable: 0 };
+            let mut l = Locked { q: &q, wakes: PendingWakes::default(), wake_notify: false, relayed_signal: None, buf_writable: 0 };
             for i in 0..cut {
                 l.enqueue(i);
             }

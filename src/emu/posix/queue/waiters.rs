@@ -2,12 +2,13 @@
 //! priority, then arrival: the kernel's `wq_add`), serving, and reclaiming the dead.
 
 use super::*;
+use crate::emu::engine::waiter::WaiterCore;
 
 impl Queue {
     /// The futex word of waiter `w`.
     pub fn wake_word(&self, w: u32) -> &AtomicU32 {
         // SAFETY: the record is in the mapping; `word` is atomic.
-        unsafe { &(*self.waiter(w)).word }
+        unsafe { &(*self.waiter(w)).core.word }
     }
 
     /// Takes the queue lock for a waiter collecting its outcome ([`Locked::finish_wait`]),
@@ -26,13 +27,6 @@ impl<'q> Locked<'q> {
             Some(w) => w,
             None => return Err(Errno::ENOMEM),
         };
-        // Take the life lock first: while it is held, others know this waiter is alive.
-        // SAFETY: the record is in the mapping; its mutex was initialised with the segment.
-        match unsafe { lock::lock(&raw mut (*self.q.waiter(w)).life) }? {
-            Acquired::Clean => {}
-            // SAFETY: held, acquired with EOWNERDEAD; the record is re-initialised below.
-            Acquired::OwnerDied => unsafe { lock::mark_consistent(&raw mut (*self.q.waiter(w)).life) },
-        }
         let slot = match pending {
             Some(m) => {
                 let i = self.alloc_slot(Pool::Extra)?;
@@ -42,18 +36,18 @@ impl<'q> Locked<'q> {
             None => 0,
         };
         let ticket = self.st().next_ticket;
+        // SAFETY: a FREE record in the mapping; the queue lock is held.
+        if let Err(e) = unsafe { WaiterCore::enter(self.core(w), role, ticket) } {
+            if let Some(i) = slot.checked_sub(1) {
+                self.free_slot(i);
+            }
+            return Err(e);
+        }
         self.st().next_ticket = ticket + 1;
-        let (pid, tid) = crate::os::ids::current();
         let rec = self.waiter(w);
-        rec.word.store(wake_word::WAITING, Ordering::Release);
-        rec.state = role;
-        rec.tid = tid;
-        rec.pid = pid;
         rec.slot = slot;
-        rec.result = 0;
         rec.sched_prio = sched_prio.unwrap_or(0);
         rec.prio_known = sched_prio.is_some() as u32;
-        rec.ticket = ticket;
         match role {
             waiter_state::RECEIVING => self.st().recv_waiting += 1,
             _ => self.st().send_waiting += 1,
@@ -70,12 +64,12 @@ impl<'q> Locked<'q> {
     }
 
     pub(super) fn free_waiter(&mut self) -> Option<u32> {
-        if let Some(w) = (0..WAITER_SLOTS).find(|&w| self.waiter(w).state == waiter_state::FREE) {
+        if let Some(w) = (0..WAITER_SLOTS).find(|&w| self.waiter(w).core.state == waiter_state::FREE) {
             return Some(w);
         }
         // Every record taken: reclaim those whose threads died, then look again.
         self.reap_dead_waiters();
-        (0..WAITER_SLOTS).find(|&w| self.waiter(w).state == waiter_state::FREE)
+        (0..WAITER_SLOTS).find(|&w| self.waiter(w).core.state == waiter_state::FREE)
     }
 
     /// The waiter of `role` to serve first: the highest scheduling priority, then the longest
@@ -86,31 +80,26 @@ impl<'q> Locked<'q> {
             let several = self.waiting(role) > 1;
             for w in 0..WAITER_SLOTS {
                 let rec = self.waiter(w);
-                if rec.state != role {
+                if rec.core.state != role {
                     continue;
                 }
                 let prio = if several { effective_sched_prio(rec) } else { 0 };
-                let key = (prio, rec.ticket, w);
+                let key = (prio, rec.core.ticket, w);
                 if best.is_none_or(|b| (key.0, key.1) < (b.0, b.1)) {
                     best = Some(key);
                 }
             }
             let (_, _, w) = best?;
-            // SAFETY: the record's life mutex was initialised with the segment.
-            match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
-                Liveness::Alive => return Some(w),
-                Liveness::Dead | Liveness::Unheld => {
-                    // SAFETY: probe left us holding it.
-                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
-                    self.release_waiter(w);
-                }
+            if self.alive(w) {
+                return Some(w);
             }
+            self.release_waiter(w);
         }
     }
 
     /// Hands waiter `w` its result (a handed message slot for a receiver) and schedules its wake.
     pub(super) fn serve(&mut self, w: u32, handed: Option<u32>) {
-        let role = self.waiter(w).state;
+        let role = self.waiter(w).core.state;
         match role {
             waiter_state::RECEIVING => self.st().recv_waiting -= 1,
             _ => self.st().send_waiting -= 1,
@@ -119,14 +108,8 @@ impl<'q> Locked<'q> {
         if let Some(i) = handed {
             rec.slot = i + 1;
         }
-        rec.result = 0;
-        rec.state = SERVED;
-        if rec.word.swap(wake_word::WOKEN, Ordering::AcqRel) == wake_word::SLEEPING {
-            let free = self.wakes.iter_mut().find(|x| x.is_none());
-            match free {
-                Some(slot) => *slot = Some(w),
-                None => crate::emu::engine::futex::wake(self.q.wake_word(w), 1),
-            }
+        if rec.core.serve(0) {
+            self.wakes.push(self.q.wake_word(w));
         }
     }
 
@@ -134,7 +117,7 @@ impl<'q> Locked<'q> {
     pub(super) fn release_waiter(&mut self, w: u32) {
         let (role, slot) = {
             let rec = self.waiter(w);
-            (rec.state, rec.slot)
+            (rec.core.state, rec.slot)
         };
         match role {
             waiter_state::RECEIVING => self.st().recv_waiting = self.st().recv_waiting.saturating_sub(1),
@@ -148,16 +131,16 @@ impl<'q> Locked<'q> {
         }
         let rec = self.waiter(w);
         rec.slot = 0;
-        rec.state = waiter_state::FREE;
+        rec.core.state = waiter_state::FREE;
     }
 
     /// After waking (or giving up): the waiter's outcome. `Some(result)` when it was served —
     /// for a receiver, with the handed message copied to `buf` — else None, and the
     /// registration is withdrawn. Either way the record is released.
     pub fn finish_wait(&mut self, w: u32, buf: *mut u8) -> Option<std::result::Result<Option<Received>, Errno>> {
-        let served = self.waiter(w).state == SERVED;
+        let served = self.waiter(w).core.state == waiter_state::SERVED;
         let outcome = if served {
-            let result = self.waiter(w).result;
+            let result = self.waiter(w).core.result;
             let slot = self.waiter(w).slot;
             let handed = self.index(slot, self.q.geo.slot_count);
             self.waiter(w).slot = 0;
@@ -166,29 +149,32 @@ impl<'q> Locked<'q> {
             None
         };
         self.release_waiter(w);
-        // SAFETY: the calling thread took this life lock in `register`.
-        unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
+        // SAFETY: the calling thread registered in this record (`register`).
+        unsafe { WaiterCore::leave(self.core(w)) };
         outcome
     }
 
     /// Whether waiter `w` has been served (checked under the lock after a timeout or signal).
     pub fn is_served(&mut self, w: u32) -> bool {
-        self.waiter(w).state == SERVED
+        self.waiter(w).core.state == waiter_state::SERVED
+    }
+
+    /// Waiter `w`'s shared record.
+    pub(super) fn core(&self, w: u32) -> *mut WaiterCore {
+        // SAFETY: only the field's address is taken; callers pass w < WAITER_SLOTS.
+        unsafe { &raw mut (*self.q.waiter(w)).core }
+    }
+
+    /// Whether waiter `w`'s thread is alive.
+    pub(super) fn alive(&mut self, w: u32) -> bool {
+        // SAFETY: a record in the mapping; the queue lock is held.
+        unsafe { WaiterCore::alive(self.core(w)) }
     }
 
     pub(super) fn reap_dead_waiters(&mut self) {
         for w in 0..WAITER_SLOTS {
-            if self.waiter(w).state == waiter_state::FREE {
-                continue;
-            }
-            // SAFETY: initialised life mutex.
-            match unsafe { lock::probe(&raw mut (*self.q.waiter(w)).life) } {
-                Liveness::Alive => {}
-                Liveness::Dead | Liveness::Unheld => {
-                    // SAFETY: probe left us holding it.
-                    unsafe { lock::unlock(&raw mut (*self.q.waiter(w)).life) };
-                    self.release_waiter(w);
-                }
+            if self.waiter(w).core.state != waiter_state::FREE && !self.alive(w) {
+                self.release_waiter(w);
             }
         }
     }
@@ -200,7 +186,7 @@ pub(super) fn effective_sched_prio(w: &Waiter) -> i32 {
     if w.prio_known != 0 {
         w.sched_prio
     } else {
-        sched_prio_of(w.tid)
+        sched_prio_of(w.core.tid)
     }
 }
 

@@ -560,7 +560,7 @@ impl Locked<'_> {
         let e = self.entry;
         // A sleeper just woken (a hand-off on one CPU, typically) will be back within
         // microseconds to block again: the ring would be folded right back.
-        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::GENERAL || self.nwakes > 0 || !self.valid() {
+        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::GENERAL || !self.wakes.is_empty() || !self.valid() {
             return;
         }
         let Some(msgs) = self.ring_takeover() else { return };
@@ -650,7 +650,7 @@ mod tests {
         fn lock_unfolded(&self) -> Locked<'_> {
             // SAFETY: initialised with the segment; released by the returned guard (or by death).
             unsafe { lock::lock(self.queue.lock_ptr()).unwrap() };
-            Locked { q: &self.queue, entry: self.entry(), wakes: [0; 4], nwakes: 0, dst_writable: 0 }
+            Locked { q: &self.queue, entry: self.entry(), wakes: crate::emu::engine::waiter::PendingWakes::default(), dst_writable: 0 }
         }
 
         fn mode(&self) -> u32 {

@@ -65,7 +65,7 @@ use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 mod express;
 mod order;
@@ -84,8 +84,8 @@ use super::layout::{
 };
 use super::registry::{self, write_stats};
 use crate::emu::engine::arena::{self, Mapping};
-use crate::emu::engine::layout::wake_word;
-use crate::emu::engine::lock::{self, Acquired, Liveness};
+use crate::emu::engine::lock::{self, Acquired};
+use crate::emu::engine::waiter::PendingWakes;
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 use treap::{type_key, Corrupt, Nodes};
@@ -347,7 +347,7 @@ impl Queue {
         self.wait_until_lock_looks_free();
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
-        let mut locked = Locked { q: self, entry, wakes: [0; 4], nwakes: 0, dst_writable: 0 };
+        let mut locked = Locked { q: self, entry, wakes: PendingWakes::default(), dst_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
             // SAFETY: held, acquired with EOWNERDEAD, now repaired.
@@ -387,8 +387,7 @@ pub struct Locked<'q> {
     q: &'q Queue,
     entry: &'q Entry,
     /// Waiters to FUTEX_WAKE once the lock is released.
-    wakes: [u32; 4],
-    nwakes: usize,
+    wakes: PendingWakes,
     /// Bytes at the receive buffer already found writable before the lock was taken, so the
     /// check need not run inside the critical section.
     dst_writable: usize,
@@ -399,9 +398,7 @@ impl Drop for Locked<'_> {
         self.unfold_if_idle();
         // SAFETY: this guard holds the lock.
         unsafe { lock::unlock(self.q.lock_ptr()) };
-        for &w in &self.wakes[..self.nwakes] {
-            crate::emu::engine::futex::wake(self.q.wake_word(w), 1);
-        }
+        self.wakes.flush();
     }
 }
 

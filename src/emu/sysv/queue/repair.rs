@@ -19,19 +19,19 @@ impl<'q> Locked<'q> {
         let mut free: Vec<u32> = Vec::new();
         let mut max_ticket = 0;
         for w in 0..top {
-            let state = self.waiter(w).state;
+            let state = self.waiter(w).core.state;
             let keep = match state {
                 waiter_state::RECEIVING | waiter_state::SENDING | waiter_state::SERVED => self.alive(w),
                 _ => false,
             };
             if !keep {
                 let rec = self.waiter(w);
-                rec.state = waiter_state::FREE;
+                rec.core.state = waiter_state::FREE;
                 rec.handed = 0;
                 free.push(w);
                 continue;
             }
-            let ticket = self.waiter(w).ticket;
+            let ticket = self.waiter(w).core.ticket;
             max_ticket = max_ticket.max(ticket + 1);
             match state {
                 waiter_state::RECEIVING => recv.push((ticket, w)),
@@ -111,13 +111,13 @@ impl<'q> Locked<'q> {
                         let wanted = if state == block_state::HANDED { waiter_state::SERVED } else { waiter_state::SENDING };
                         owner.checked_sub(1).filter(|&w| w < top).is_some_and(|w| {
                             let rec = self.waiter(w);
-                            if state == block_state::HANDED && rec.state == waiter_state::RECEIVING && rec.handed == 0 {
+                            if state == block_state::HANDED && rec.core.state == waiter_state::RECEIVING && rec.handed == 0 {
                                 // Committed to a live receiver by a process that died before serving
                                 // it: it is served below (a scheduled message's sender is long gone).
                                 handoffs.push((w, r));
                                 return true;
                             }
-                            rec.state == wanted && rec.handed == r
+                            rec.core.state == wanted && rec.handed == r
                         })
                     }
                 }
@@ -158,7 +158,7 @@ impl<'q> Locked<'q> {
             }
         }
         for &(w, r) in &handoffs {
-            if self.waiter(w).state == waiter_state::RECEIVING && self.unlink_waiter(w).is_ok() {
+            if self.waiter(w).core.state == waiter_state::RECEIVING && self.unlink_waiter(w).is_ok() {
                 self.serve(w, 0, r);
             } else {
                 // A second block handed to the same receiver: only one can be its message.

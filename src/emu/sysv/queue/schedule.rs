@@ -230,20 +230,20 @@ impl<'q> Locked<'q> {
 
     /// Makes every blocked receiver that sleeps look again at the next due time, which a new
     /// scheduled message moved closer. Its word goes back from SLEEPING to WAITING (so a receiver
-    /// about to sleep does not), and the fences pair with the receiver's (`SysvEmulation::wait`):
-    /// either it reads the new due time or its word is changed here.
+    /// about to sleep does not: see `engine::waiter::rouse`).
     pub(super) fn rouse_receivers(&mut self) {
-        fence(Ordering::SeqCst);
-        let (mut cur, mut steps) = (self.st().recv_head, 0u32);
-        while cur != 0 && cur <= WAITER_SLOTS && steps <= WAITER_SLOTS {
-            steps += 1;
-            let w = cur - 1;
-            cur = self.waiter(w).next;
-            let word = self.q.wake_word(w);
-            if word.compare_exchange(wake_word::SLEEPING, wake_word::WAITING, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-                crate::emu::engine::futex::wake(word, 1);
-            }
-        }
+        let q = self.q;
+        let mut cur = self.st().recv_head;
+        // The receivers' list, bounded (a damaged list cannot loop forever).
+        let receivers = std::iter::from_fn(|| {
+            let w = cur.checked_sub(1).filter(|&w| w < WAITER_SLOTS)?;
+            // SAFETY: a record in the mapping; its link is written only under the queue lock,
+            // which is held.
+            cur = unsafe { (*q.waiter_ptr(w)).next };
+            Some(w)
+        })
+        .take(WAITER_SLOTS as usize + 1);
+        crate::emu::engine::waiter::rouse(receivers.map(|w| q.wake_word(w)));
     }
 
     /// Frees every pending scheduled message (IPC_RMID).

@@ -247,7 +247,7 @@ fn a_pending_send_committed_by_a_dead_process_is_not_sent_twice() {
     let f = Fixture::new(1 << 20);
     let w = {
         let mut l = f.lock();
-        l.register_sender(8, b"pending".as_ptr(), 7, 1, 1).unwrap()
+        l.register_sender(8, b"pending".as_ptr(), 7).unwrap()
     };
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -262,7 +262,7 @@ fn a_pending_send_committed_by_a_dead_process_is_not_sent_twice() {
     });
     let mut l = f.lock();
     // Repair served the sender: sent, once.
-    assert_eq!(l.waiter(w).state, waiter_state::SERVED);
+    assert_eq!(l.waiter(w).core.state, waiter_state::SERVED);
     assert_eq!(l.finish(w, std::ptr::null_mut(), 0), Finished::Sent);
     drop(l);
     assert_eq!(f.receive(0, 0), Some((8, b"pending".to_vec())));
@@ -276,8 +276,8 @@ fn a_receive_that_makes_room_sends_for_blocked_senders_in_order() {
     let (a, b) = {
         let mut l = f.lock();
         assert!(!l.fits(6));
-        let a = l.register_sender(2, b"sixsix".as_ptr(), 6, 1, 1).unwrap();
-        let b = l.register_sender(3, b"four".as_ptr(), 4, 1, 1).unwrap();
+        let a = l.register_sender(2, b"sixsix".as_ptr(), 6).unwrap();
+        let b = l.register_sender(3, b"four".as_ptr(), 4).unwrap();
         (a, b)
     };
     assert_eq!(f.receive(0, 0), Some((1, b"0123456789".to_vec())));
@@ -289,7 +289,7 @@ fn a_receive_that_makes_room_sends_for_blocked_senders_in_order() {
     assert_eq!(f.receive(0, 0), Some((3, b"four".to_vec())));
     // After IPC_SET a blocked sender looks again instead.
     f.send(1, b"0123456789");
-    let c = f.lock().register_sender(2, b"x".as_ptr(), 1, 1, 1).unwrap();
+    let c = f.lock().register_sender(2, b"x".as_ptr(), 1).unwrap();
     f.lock().recheck_all();
     let mut l = f.lock();
     assert_eq!(l.finish(c, std::ptr::null_mut(), 0), Finished::NotServed);
@@ -402,12 +402,12 @@ fn a_due_message_that_does_not_fit_waits_for_room_and_enters_when_a_receive_make
 #[test]
 fn a_due_message_goes_to_a_matching_blocked_receiver() {
     let f = Fixture::new(1 << 20);
-    let w = f.lock().register_receiver(5, search::EQUAL, 100, 1, 1).unwrap();
+    let w = f.lock().register_receiver(5, search::EQUAL, 100).unwrap();
     let now = realtime_ns();
     f.schedule(4, b"other", now + 1000 * SECOND).unwrap();
     f.schedule(5, b"mine", now + 2000 * SECOND).unwrap();
     f.lock().settle_schedule(now + 1500 * SECOND);
-    assert_eq!(f.lock().waiter(w).state, waiter_state::RECEIVING);
+    assert_eq!(f.lock().waiter(w).core.state, waiter_state::RECEIVING);
     f.lock().settle_schedule(now + 2000 * SECOND);
     let mut buf = [0u8; 8 + 100];
     let got = f.lock().finish(w, buf.as_mut_ptr(), 100);
@@ -468,7 +468,7 @@ fn a_scheduler_dying_after_its_commit_leaves_the_message_to_the_queue() {
 #[test]
 fn a_promoter_dying_after_handing_over_still_serves_the_receiver() {
     let f = Fixture::new(1 << 20);
-    let w = f.lock().register_receiver(0, search::ANY, 100, 1, 1).unwrap();
+    let w = f.lock().register_receiver(0, search::ANY, 100).unwrap();
     let far = realtime_ns() + 3600 * SECOND;
     f.schedule(7, b"handed", far).unwrap();
     std::thread::scope(|s| {
@@ -485,7 +485,7 @@ fn a_promoter_dying_after_handing_over_still_serves_the_receiver() {
     });
     let mut l = f.lock();
     assert_eq!(l.scheduled(), 0);
-    assert_eq!(l.waiter(w).state, waiter_state::SERVED);
+    assert_eq!(l.waiter(w).core.state, waiter_state::SERVED);
     let mut buf = [0u8; 8 + 100];
     assert_eq!(l.finish(w, buf.as_mut_ptr(), 100), Finished::Handed(Received { len: 6, copied: true }));
     assert_eq!(&buf[8..14], b"handed");

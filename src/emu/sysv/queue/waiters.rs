@@ -4,12 +4,13 @@
 //! dead.
 
 use super::*;
+use crate::emu::engine::waiter::WaiterCore;
 
 impl Queue {
     /// The futex word of waiter `w`.
     pub fn wake_word(&self, w: u32) -> &AtomicU32 {
         // SAFETY: the record is in the mapping; `word` is atomic.
-        unsafe { &(*self.waiter_ptr(w.min(WAITER_SLOTS - 1))).word }
+        unsafe { &(*self.waiter_ptr(w.min(WAITER_SLOTS - 1))).core.word }
     }
 
     /// Notes that the caller blocks on or wakes someone on the queue from its current CPU
@@ -46,7 +47,7 @@ impl<'q> Locked<'q> {
             }
             let (next, typ, mode, size, state) = {
                 let rec = self.waiter(w);
-                (rec.next, rec.msgtyp, rec.mode, rec.size, rec.state)
+                (rec.next, rec.msgtyp, rec.mode, rec.size, rec.core.state)
             };
             if state != waiter_state::RECEIVING {
                 return Err(Corrupt);
@@ -63,7 +64,7 @@ impl<'q> Locked<'q> {
                     b.owner = w + 1;
                     // The commit point of a hand-over.
                     b.state.store(block_state::HANDED, Ordering::Release);
-                    let tid = self.waiter(w).tid;
+                    let tid = self.waiter(w).core.tid;
                     self.serve(w, 0, r);
                     return Ok(Some(tid));
                 }
@@ -73,20 +74,16 @@ impl<'q> Locked<'q> {
         Ok(None)
     }
 
+    /// Waiter `w`'s shared record.
+    pub(super) fn core(&self, w: u32) -> *mut WaiterCore {
+        // SAFETY: only the field's address is taken; callers pass w < WAITER_SLOTS.
+        unsafe { &raw mut (*self.q.waiter_ptr(w)).core }
+    }
+
     /// Whether waiter `w`'s thread is alive (a live thread holds its life lock).
     pub(super) fn alive(&mut self, w: u32) -> bool {
-        if self.waiter(w).inited == 0 {
-            return false;
-        }
-        // SAFETY: the record's life mutex was initialised (inited).
-        match unsafe { lock::probe(&raw mut (*self.q.waiter_ptr(w)).life) } {
-            Liveness::Alive => true,
-            Liveness::Dead | Liveness::Unheld => {
-                // SAFETY: probe left us holding it.
-                unsafe { lock::unlock(&raw mut (*self.q.waiter_ptr(w)).life) };
-                false
-            }
-        }
+        // SAFETY: a record in the mapping; the queue lock is held.
+        unsafe { WaiterCore::alive(self.core(w)) }
     }
 
     pub(super) fn list_of(&mut self, role: u32) -> (u32, u32) {
@@ -132,7 +129,7 @@ impl<'q> Locked<'q> {
 
     /// Takes registered waiter `w` out of its list.
     pub(super) fn unlink_waiter(&mut self, w: u32) -> std::result::Result<(), Corrupt> {
-        let role = self.waiter(w).state;
+        let role = self.waiter(w).core.state;
         if role != waiter_state::RECEIVING && role != waiter_state::SENDING {
             return Ok(());
         }
@@ -173,29 +170,22 @@ impl<'q> Locked<'q> {
     pub(super) fn serve(&mut self, w: u32, result: i32, handed: u32) {
         self.q.note_cpu();
         let rec = self.waiter(w);
-        rec.state = waiter_state::SERVED;
-        rec.result = result;
         rec.handed = handed;
-        if rec.word.swap(wake_word::WOKEN, Ordering::AcqRel) == wake_word::SLEEPING {
-            if self.nwakes < self.wakes.len() {
-                self.wakes[self.nwakes] = w;
-                self.nwakes += 1;
-            } else {
-                crate::emu::engine::futex::wake(self.q.wake_word(w), 1);
-            }
+        if rec.core.serve(result) {
+            self.wakes.push(self.q.wake_word(w));
         }
     }
 
     /// Registers the calling thread as a blocked receiver (`typ`, `mode`, largest message
     /// `size`) at the tail of the receivers' FIFO. Returns the waiter index.
-    pub fn register_receiver(&mut self, typ: i64, mode: u32, size: u64, pid: i32, tid: i32) -> Result<u32> {
-        self.register(waiter_state::RECEIVING, typ, mode, size, pid, tid, 0)
+    pub fn register_receiver(&mut self, typ: i64, mode: u32, size: u64) -> Result<u32> {
+        self.register(waiter_state::RECEIVING, typ, mode, size, 0)
     }
 
     /// Registers the calling thread as a blocked sender of (`mtype`, `len` bytes at `text`),
     /// at the tail of the senders' FIFO: the message is written now, PENDING, so a receive that
     /// makes room can send it for the sender. Returns the waiter index.
-    pub fn register_sender(&mut self, mtype: i64, text: *const u8, len: usize, pid: i32, tid: i32) -> Result<u32> {
+    pub fn register_sender(&mut self, mtype: i64, text: *const u8, len: usize) -> Result<u32> {
         let r = match self.write_message(mtype, text, len) {
             Ok(r) => r?,
             Err(Corrupt) => {
@@ -203,7 +193,7 @@ impl<'q> Locked<'q> {
                 return Err(corrupt());
             }
         };
-        match self.register(waiter_state::SENDING, 0, 0, len as u64, pid, tid, r) {
+        match self.register(waiter_state::SENDING, 0, 0, len as u64, r) {
             Ok(w) => Ok(w),
             Err(e) => {
                 self.free(r);
@@ -212,27 +202,17 @@ impl<'q> Locked<'q> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn register(&mut self, role: u32, typ: i64, mode: u32, size: u64, pid: i32, tid: i32, pending: u32) -> Result<u32> {
+    /// Registers the calling thread as a waiter of `role` (a receiver's criteria, or a
+    /// sender's size and written `pending` block) at the tail of its FIFO.
+    pub(super) fn register(&mut self, role: u32, typ: i64, mode: u32, size: u64, pending: u32) -> Result<u32> {
         let w = self.alloc_waiter().ok_or(Errno::ENOMEM)?;
         self.q.note_cpu();
-        if self.waiter(w).inited == 0 {
-            // SAFETY: the record is in the mapping and not in use by anyone.
-            unsafe { lock::init(&raw mut (*self.q.waiter_ptr(w)).life)? };
-            self.waiter(w).inited = 1;
-        }
-        // Take the life lock first: while it is held, others know this waiter is alive.
-        // SAFETY: the record's mutex is initialised.
-        match unsafe { lock::lock(&raw mut (*self.q.waiter_ptr(w)).life) } {
-            Ok(Acquired::Clean) => {}
-            // SAFETY: held, acquired with EOWNERDEAD; the record is re-initialised below.
-            Ok(Acquired::OwnerDied) => unsafe { lock::mark_consistent(&raw mut (*self.q.waiter_ptr(w)).life) },
-            Err(e) => {
-                self.push_free_waiter(w);
-                return Err(e);
-            }
-        }
         let ticket = self.st().next_ticket;
+        // SAFETY: a FREE record in the mapping; the queue lock is held.
+        if let Err(e) = unsafe { WaiterCore::enter(self.core(w), role, ticket) } {
+            self.push_free_waiter(w);
+            return Err(e);
+        }
         self.st().next_ticket = ticket + 1;
         let generation = self.st().perm_generation;
         if pending != 0 {
@@ -243,15 +223,9 @@ impl<'q> Locked<'q> {
             }
         }
         let rec = self.waiter(w);
-        rec.word.store(wake_word::WAITING, Ordering::Release);
-        rec.state = role;
-        rec.tid = tid;
-        rec.pid = pid;
-        rec.ticket = ticket;
         rec.msgtyp = typ;
         rec.mode = mode;
         rec.size = size;
-        rec.result = 0;
         rec.handed = pending;
         rec.generation = generation;
         self.link_tail(w, role);
@@ -262,7 +236,7 @@ impl<'q> Locked<'q> {
         for attempt in 0..2 {
             let head = self.st().free_waiter;
             if let Some(w) = head.checked_sub(1).filter(|&w| w < WAITER_SLOTS) {
-                if self.waiter(w).state == waiter_state::FREE {
+                if self.waiter(w).core.state == waiter_state::FREE {
                     let next = self.waiter(w).next;
                     self.st().free_waiter = next;
                     return Some(w);
@@ -273,7 +247,7 @@ impl<'q> Locked<'q> {
             if top < WAITER_SLOTS {
                 self.st().waiter_top = top + 1;
                 let rec = self.waiter(top);
-                rec.state = waiter_state::FREE;
+                rec.core.state = waiter_state::FREE;
                 return Some(top);
             }
             if attempt == 0 {
@@ -286,7 +260,7 @@ impl<'q> Locked<'q> {
     pub(super) fn push_free_waiter(&mut self, w: u32) {
         let head = self.st().free_waiter;
         let rec = self.waiter(w);
-        rec.state = waiter_state::FREE;
+        rec.core.state = waiter_state::FREE;
         rec.handed = 0;
         rec.prev = 0;
         rec.next = head;
@@ -312,7 +286,7 @@ impl<'q> Locked<'q> {
     pub(super) fn reap_dead_waiters(&mut self) {
         let top = self.st().waiter_top.min(WAITER_SLOTS);
         for w in 0..top {
-            if self.waiter(w).state != waiter_state::FREE && !self.alive(w) {
+            if self.waiter(w).core.state != waiter_state::FREE && !self.alive(w) {
                 self.release(w);
             }
         }
@@ -322,8 +296,8 @@ impl<'q> Locked<'q> {
     /// caller's `dst` (at most `bufsz` bytes of text). The record is released either way.
     pub fn finish(&mut self, w: u32, dst: *mut u8, bufsz: usize) -> Finished {
         let rec = self.waiter(w);
-        let outcome = if rec.state == waiter_state::SERVED {
-            match (rec.result, rec.handed) {
+        let outcome = if rec.core.state == waiter_state::SERVED {
+            match (rec.core.result, rec.handed) {
                 (0, 0) => Finished::Sent,
                 (0, handed) => match self.copy_out(handed, dst, bufsz) {
                     Ok(got) => Finished::Handed(got),
@@ -337,8 +311,8 @@ impl<'q> Locked<'q> {
             Finished::NotServed
         };
         self.release(w);
-        // SAFETY: the calling thread took this life lock in `register`.
-        unsafe { lock::unlock(&raw mut (*self.q.waiter_ptr(w)).life) };
+        // SAFETY: the calling thread registered in this record (`register`).
+        unsafe { WaiterCore::leave(self.core(w)) };
         outcome
     }
 
@@ -370,7 +344,7 @@ impl<'q> Locked<'q> {
                 }
                 let ticket = self.st().next_ticket;
                 self.st().next_ticket = ticket + 1;
-                self.waiter(w).ticket = ticket;
+                self.waiter(w).core.ticket = ticket;
                 self.link_tail(w, waiter_state::SENDING);
             } else {
                 if self.unlink_waiter(w).is_err() {
@@ -391,7 +365,7 @@ impl<'q> Locked<'q> {
     pub(super) fn commit_pending(&mut self, w: u32) -> bool {
         let (r, pid, generation) = {
             let rec = self.waiter(w);
-            (rec.handed, rec.pid, rec.generation)
+            (rec.handed, rec.core.pid, rec.generation)
         };
         if r == 0 || generation != self.st().perm_generation {
             return false;
