@@ -109,7 +109,7 @@ impl KernelLimits {
         let given = if attr.is_null() { None } else { Some(unsafe { crate::os::usermem::checked_read(attr) }?) };
         // A NULL attr means min(default, max) of the limits in force, as in mqueue_get_inode.
         let (maxmsg, msgsize) = match given {
-            Some(a) => (a.mq_maxmsg as i64, a.mq_msgsize as i64),
+            Some(a) => (a.mq_maxmsg, a.mq_msgsize),
             None => (self.null_attr_maxmsg, self.null_attr_msgsize),
         };
         let over_attr = !privileged && (self.msg_max.is_some_and(|m| maxmsg > m) || self.msgsize_max.is_some_and(|m| msgsize > m));
