@@ -39,7 +39,6 @@ macro_rules! real_functions {
             ///
             /// # Safety
             /// The caller passes what the C function requires of its arguments.
-            #[allow(clippy::missing_safety_doc)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 match resolve(&slots::$name, concat!(stringify!($name), "\0").as_bytes()) {
                     Some(addr) => {
