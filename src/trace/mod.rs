@@ -82,7 +82,7 @@ impl Tracer {
     /// Writes the record of `call`, which started at `started` and ended with `outcome`.
     ///
     /// # Safety
-    /// As for [`decode`]: `call` holds a program's arguments, valid as the C API requires, to a
+    /// As for [`decode()`]: `call` holds a program's arguments, valid as the C API requires, to a
     /// call that has just returned `outcome`.
     pub unsafe fn record(&self, call: &Call, started: Stopwatch, outcome: Result<i64, Errno>, injected: bool) {
         let dur_ns = started.elapsed_ns();
