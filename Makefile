@@ -28,10 +28,11 @@ header-check:
 header:
 	MQSHIM_WRITE_HEADER=1 $(CARGO) build --release -p mqshim
 
-# Lint and format checks (CI runs them before the tests).
+# Lint and format checks (CI runs them before the tests), and a SAFETY line above every unsafe block.
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	./scripts/unsafe-without-safety.sh
 
 c-test: build
 	./c_tests/run.sh

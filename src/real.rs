@@ -39,15 +39,14 @@ macro_rules! real_functions {
             ///
             /// # Safety
             /// The caller passes what the C function requires of its arguments.
-            #[allow(clippy::missing_safety_doc)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 match resolve(&slots::$name, concat!(stringify!($name), "\0").as_bytes()) {
                     Some(addr) => {
                         // SAFETY: `addr` is the address dlsym returned for this exact C name,
-                        // whose C type is the one written here (checked against the libc crate
-                        // in ffi::abi_checks).
-                        let f: unsafe extern "C" fn($($ty),*) -> $ret =
-                            unsafe { std::mem::transmute::<usize, _>(addr) };
+                        // whose C type is the signature written here: glibc's, as the export of
+                        // the same name declares it (ffi's same_signature_as_libc! checks that
+                        // one against the libc crate).
+                        let f = unsafe { std::mem::transmute::<usize, unsafe extern "C" fn($($ty),*) -> $ret>(addr) };
                         // SAFETY: the caller's arguments, per this function's contract.
                         unsafe { f($($arg),*) }
                     }
@@ -77,6 +76,8 @@ pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
         Some(addr) => {
             // SAFETY: the address of libc's `fcntl`, whose type is `FcntlFn`.
             let f: FcntlFn = unsafe { std::mem::transmute::<usize, FcntlFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract; `arg` travels in the
+            // register a variadic int or pointer would (see ffi's `fcntl`).
             unsafe { f(fd, cmd, arg) }
         }
         None => {
@@ -97,6 +98,8 @@ pub unsafe fn mq_open(name: *const c_char, oflag: c_int, mode: mode_t, attr: *mu
         Some(addr) => {
             // SAFETY: the address of libc's `mq_open`, whose type is `MqOpenFn`.
             let f: MqOpenFn = unsafe { std::mem::transmute::<usize, MqOpenFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract; libc reads `mode` and
+            // `attr` only when `oflag` has O_CREAT.
             unsafe { f(name, oflag, mode, attr) }
         }
         None => {
@@ -144,6 +147,7 @@ pub unsafe fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE
             type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
             // SAFETY: the address of libc's `fopen`, whose type is FopenFn.
             let f: FopenFn = unsafe { std::mem::transmute::<usize, FopenFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract.
             unsafe { f(path, mode) }
         }
         None => {

@@ -161,7 +161,7 @@ fn ipcs_sysv(dir: &[u8]) -> Result<(), String> {
     let sysv = mqshim_core::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
     println!();
     println!("------ Message Queues (emulated System V, {}) --------", String::from_utf8_lossy(dir));
-    println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} {}", "key", "msqid", "owner", "perms", "used-bytes", "messages", "scheduled");
+    println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} scheduled", "key", "msqid", "owner", "perms", "used-bytes", "messages");
     for q in sysv.list() {
         println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12} {}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum, q.scheduled);
     }

@@ -18,6 +18,11 @@ use crate::dispatch;
 /// C's `va_arg` would read them — and are otherwise passed on untouched and unread.
 /// (`mode_t` is `unsigned int`, which variadic promotion leaves unchanged.)
 /// The C test `posix_open_two_and_four_args` calls it both ways.
+///
+/// # Safety
+/// `name` is a NUL-terminated string and, when `oflag` has `O_CREAT`, `attr` is NULL or
+/// points to a `struct mq_attr`, as mq_open(3) requires (`mode` and `attr` are not read
+/// otherwise).
 #[no_mangle]
 pub unsafe extern "C" fn mq_open(name: *const c_char, oflag: c_int, mode: mode_t, attr: *mut mq_attr) -> mqd_t {
     passthrough!(crate::real::mq_open(name, oflag, mode, attr));
@@ -26,6 +31,9 @@ pub unsafe extern "C" fn mq_open(name: *const c_char, oflag: c_int, mode: mode_t
 
 /// `mqd_t __mq_open_2(const char *name, int oflag)`: what a `_FORTIFY_SOURCE` build calls for a
 /// two-argument `mq_open` whose oflag is not a constant. Like glibc's, it aborts on `O_CREAT`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string, as mq_open(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn __mq_open_2(name: *const c_char, oflag: c_int) -> mqd_t {
     passthrough!(crate::real::__mq_open_2(name, oflag));
@@ -33,6 +41,9 @@ pub unsafe extern "C" fn __mq_open_2(name: *const c_char, oflag: c_int) -> mqd_t
 }
 
 /// `int mq_close(mqd_t mqdes)` — see mq_close(3).
+///
+/// # Safety
+/// None beyond mq_close(3)'s: `mqdes` is not a descriptor other code owns and still uses.
 #[no_mangle]
 pub unsafe extern "C" fn mq_close(mqdes: mqd_t) -> c_int {
     passthrough!(crate::real::mq_close(mqdes));
@@ -40,6 +51,9 @@ pub unsafe extern "C" fn mq_close(mqdes: mqd_t) -> c_int {
 }
 
 /// `int mq_unlink(const char *name)` — see mq_unlink(3).
+///
+/// # Safety
+/// `name` is a NUL-terminated string, as mq_unlink(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_unlink(name: *const c_char) -> c_int {
     passthrough!(crate::real::mq_unlink(name));
@@ -47,6 +61,9 @@ pub unsafe extern "C" fn mq_unlink(name: *const c_char) -> c_int {
 }
 
 /// `int mq_send(mqd_t, const char *msg_ptr, size_t msg_len, unsigned msg_prio)` — mq_send(3).
+///
+/// # Safety
+/// `msg_ptr` points to `msg_len` readable bytes, as mq_send(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_send(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: size_t, msg_prio: c_uint) -> c_int {
     passthrough!(crate::real::mq_send(mqdes, msg_ptr, msg_len, msg_prio));
@@ -54,6 +71,10 @@ pub unsafe extern "C" fn mq_send(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: 
 }
 
 /// `int mq_timedsend(…, const struct timespec *abs_timeout)` — mq_send(3).
+///
+/// # Safety
+/// `msg_ptr` points to `msg_len` readable bytes and `abs_timeout` to a `struct timespec`,
+/// as mq_timedsend(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_timedsend(mqdes: mqd_t, msg_ptr: *const c_char, msg_len: size_t, msg_prio: c_uint, abs_timeout: *const timespec) -> c_int {
     passthrough!(crate::real::mq_timedsend(mqdes, msg_ptr, msg_len, msg_prio, abs_timeout));
@@ -61,6 +82,10 @@ pub unsafe extern "C" fn mq_timedsend(mqdes: mqd_t, msg_ptr: *const c_char, msg_
 }
 
 /// `ssize_t mq_receive(mqd_t, char *msg_ptr, size_t msg_len, unsigned *msg_prio)` — mq_receive(3).
+///
+/// # Safety
+/// `msg_ptr` points to `msg_len` writable bytes and `msg_prio` is NULL or writable, as
+/// mq_receive(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_receive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len: size_t, msg_prio: *mut c_uint) -> ssize_t {
     passthrough!(crate::real::mq_receive(mqdes, msg_ptr, msg_len, msg_prio));
@@ -68,6 +93,10 @@ pub unsafe extern "C" fn mq_receive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len:
 }
 
 /// `ssize_t mq_timedreceive(…, const struct timespec *abs_timeout)` — mq_receive(3).
+///
+/// # Safety
+/// `msg_ptr` points to `msg_len` writable bytes, `msg_prio` is NULL or writable and
+/// `abs_timeout` points to a `struct timespec`, as mq_timedreceive(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_timedreceive(mqdes: mqd_t, msg_ptr: *mut c_char, msg_len: size_t, msg_prio: *mut c_uint, abs_timeout: *const timespec) -> ssize_t {
     passthrough!(crate::real::mq_timedreceive(mqdes, msg_ptr, msg_len, msg_prio, abs_timeout));
@@ -75,6 +104,9 @@ pub unsafe extern "C" fn mq_timedreceive(mqdes: mqd_t, msg_ptr: *mut c_char, msg
 }
 
 /// `int mq_getattr(mqd_t, struct mq_attr *attr)` — mq_getattr(3).
+///
+/// # Safety
+/// `attr` points to a writable `struct mq_attr`, as mq_getattr(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_getattr(mqdes: mqd_t, attr: *mut mq_attr) -> c_int {
     passthrough!(crate::real::mq_getattr(mqdes, attr));
@@ -82,6 +114,10 @@ pub unsafe extern "C" fn mq_getattr(mqdes: mqd_t, attr: *mut mq_attr) -> c_int {
 }
 
 /// `int mq_setattr(mqd_t, const struct mq_attr *newattr, struct mq_attr *oldattr)` — mq_setattr(3).
+///
+/// # Safety
+/// `newattr` points to a `struct mq_attr` and `oldattr` is NULL or writable, as
+/// mq_setattr(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_setattr(mqdes: mqd_t, newattr: *const mq_attr, oldattr: *mut mq_attr) -> c_int {
     passthrough!(crate::real::mq_setattr(mqdes, newattr, oldattr));
@@ -89,6 +125,9 @@ pub unsafe extern "C" fn mq_setattr(mqdes: mqd_t, newattr: *const mq_attr, oldat
 }
 
 /// `int mq_notify(mqd_t, const struct sigevent *sevp)` — mq_notify(3).
+///
+/// # Safety
+/// `sevp` is NULL or points to a `struct sigevent`, as mq_notify(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn mq_notify(mqdes: mqd_t, sevp: *const sigevent) -> c_int {
     passthrough!(crate::real::mq_notify(mqdes, sevp));

@@ -8,6 +8,9 @@ use crate::call::Call;
 use crate::dispatch;
 
 /// `int msgget(key_t key, int msgflg)` — msgget(2).
+///
+/// # Safety
+/// None: no pointer arguments.
 #[no_mangle]
 pub unsafe extern "C" fn msgget(key: key_t, msgflg: c_int) -> c_int {
     passthrough!(crate::real::msgget(key, msgflg));
@@ -15,6 +18,9 @@ pub unsafe extern "C" fn msgget(key: key_t, msgflg: c_int) -> c_int {
 }
 
 /// `int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)` — msgop(2).
+///
+/// # Safety
+/// `msgp` points to a `long` followed by `msgsz` readable bytes, as msgsnd(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) -> c_int {
     passthrough!(crate::real::msgsnd(msqid, msgp, msgsz, msgflg));
@@ -22,6 +28,9 @@ pub unsafe extern "C" fn msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t
 }
 
 /// `ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)` — msgop(2).
+///
+/// # Safety
+/// `msgp` points to a `long` followed by `msgsz` writable bytes, as msgrcv(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: size_t, msgtyp: c_long, msgflg: c_int) -> ssize_t {
     passthrough!(crate::real::msgrcv(msqid, msgp, msgsz, msgtyp, msgflg));
@@ -29,6 +38,10 @@ pub unsafe extern "C" fn msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: size_t, 
 }
 
 /// `int msgctl(int msqid, int cmd, struct msqid_ds *buf)` — msgctl(2).
+///
+/// # Safety
+/// `buf` points to what `cmd` reads or writes (a `struct msqid_ds`, or a `struct msginfo`
+/// for IPC_INFO/MSG_INFO), or is unused by `cmd`, as msgctl(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn msgctl(msqid: c_int, cmd: c_int, buf: *mut msqid_ds) -> c_int {
     passthrough!(crate::real::msgctl(msqid, cmd, buf));

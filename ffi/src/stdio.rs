@@ -11,7 +11,10 @@ use crate::real;
 const PROC_SYSVIPC_MSG: &[u8] = b"/proc/sysvipc/msg\0";
 
 /// Whether `fopen(path, mode)` opens `/proc/sysvipc/msg` for reading.
-fn opens_proc_sysvipc_msg(path: *const c_char, mode: *const c_char) -> bool {
+///
+/// # Safety
+/// `path` and `mode` are NUL-terminated strings.
+unsafe fn opens_proc_sysvipc_msg(path: *const c_char, mode: *const c_char) -> bool {
     // SAFETY: fopen's arguments are NUL-terminated strings; only as many bytes as the literal
     // are compared (strncmp stops at the first difference or NUL).
     let matches = unsafe { libc::strncmp(path, PROC_SYSVIPC_MSG.as_ptr().cast(), PROC_SYSVIPC_MSG.len()) } == 0;
@@ -40,9 +43,13 @@ fn emulated_proc_msg() -> Option<*mut libc::FILE> {
 }
 
 /// `FILE *fopen(const char *path, const char *mode)`.
+///
+/// # Safety
+/// `path` and `mode` are NUL-terminated strings, as fopen(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    if !path.is_null() && !mode.is_null() && opens_proc_sysvipc_msg(path, mode) {
+    // SAFETY: both are non-NULL here, and NUL-terminated strings by this function's contract.
+    if !path.is_null() && !mode.is_null() && unsafe { opens_proc_sysvipc_msg(path, mode) } {
         if let Some(file) = ffi_boundary!(emulated_proc_msg()) {
             return file;
         }

@@ -18,6 +18,9 @@ fn straight_to_libc() -> bool {
 }
 
 /// `int close(int fd)`.
+///
+/// # Safety
+/// `fd` is not a descriptor that other code owns and still uses, as for close(2) anywhere.
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if straight_to_libc() {
@@ -35,6 +38,9 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 }
 
 /// `int dup(int oldfd)`: a duplicate of an emulated descriptor is one too.
+///
+/// # Safety
+/// None: no pointer arguments, and a bad descriptor is EBADF.
 #[no_mangle]
 pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
     if straight_to_libc() {
@@ -54,6 +60,10 @@ pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
 /// argument as a fixed `long` for the reason given at `mq_open` (it is an int or a pointer, in
 /// the third argument register either way); it is passed on untouched, and its result and errno
 /// are libc's.
+///
+/// # Safety
+/// `arg` is what `cmd` requires (a valid pointer for the commands that take one), as
+/// fcntl(2) requires; for `F_DUPFD`-like commands it is an int.
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     // SAFETY: the caller's arguments, passed on (and forwarded as-is by the fcntl64 alias).
@@ -67,6 +77,9 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
 }
 
 /// glibc's `fcntl64` (what programs built with 64-bit file offsets call): the same as `fcntl`.
+///
+/// # Safety
+/// As for [`fcntl`].
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     // SAFETY: as for fcntl.
@@ -74,6 +87,10 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
 }
 
 /// `int dup2(int oldfd, int newfd)`.
+///
+/// # Safety
+/// `newfd` is not a descriptor that other code owns and still uses (it is closed), as for
+/// dup2(2) anywhere.
 #[no_mangle]
 pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
     if straight_to_libc() {
@@ -85,6 +102,10 @@ pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
 }
 
 /// `int dup3(int oldfd, int newfd, int flags)`.
+///
+/// # Safety
+/// `newfd` is not a descriptor that other code owns and still uses (it is closed), as for
+/// dup3(2) anywhere.
 #[no_mangle]
 pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
     if straight_to_libc() {

@@ -16,47 +16,122 @@ use crate::errno::Result;
 
 /// Every queue operation, as the C API defines it.
 ///
-/// # Safety
-/// Every method receives pointers from the calling program, valid as the C API requires;
-/// implementations must not trust them beyond that (bad input yields the kernel's errno).
-#[allow(clippy::missing_safety_doc)]
+/// The `unsafe` methods take the calling program's raw arguments, and each one's `# Safety`
+/// section is that call's C contract: the caller (dispatch) passes the arguments as the program
+/// passed them, valid as the C API requires. Where the kernel answers a bad pointer with EFAULT
+/// rather than a crash, an implementation must not trust the pointer beyond that either: bad
+/// input yields the kernel's errno.
 pub trait Backend: Sync + Send {
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
 
     /// `mq_open`; `mode` and `attr` are read only when `oflag` has `O_CREAT`. `fortify` says
     /// the program called `__mq_open_2`.
+    ///
+    /// # Safety
+    /// `name` is a NUL-terminated string; with `O_CREAT`, `attr` is NULL or a `struct mq_attr`.
     unsafe fn mq_open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *mut mq_attr, fortify: bool) -> Result<mqd_t>;
+
+    /// `mq_close`.
+    ///
+    /// # Safety
+    /// None beyond mq_close(3)'s: `mqdes` is not a descriptor other code owns and still uses.
     unsafe fn mq_close(&self, mqdes: mqd_t) -> Result<c_int>;
+
+    /// `mq_unlink`.
+    ///
+    /// # Safety
+    /// `name` is a NUL-terminated string.
     unsafe fn mq_unlink(&self, name: *const c_char) -> Result<c_int>;
+
     /// `mq_send` (`timeout` None) or `mq_timedsend` (`timeout` Some, possibly NULL).
+    ///
+    /// # Safety
+    /// `msg` points to `len` readable bytes; a `Some` timeout is NULL or points to a
+    /// `struct timespec`.
     unsafe fn mq_send(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int>;
+
     /// `mq_receive` (`timeout` None) or `mq_timedreceive` (`timeout` Some, possibly NULL).
+    ///
+    /// # Safety
+    /// `msg` points to `len` writable bytes, `prio` is NULL or writable, and a `Some` timeout
+    /// is NULL or points to a `struct timespec`.
     unsafe fn mq_receive(&self, mqdes: mqd_t, msg: *mut c_char, len: size_t, prio: *mut c_uint, timeout: Option<*const timespec>) -> Result<ssize_t>;
+
+    /// `mq_getattr`.
+    ///
+    /// # Safety
+    /// `attr` points to a writable `struct mq_attr`.
     unsafe fn mq_getattr(&self, mqdes: mqd_t, attr: *mut mq_attr) -> Result<c_int>;
+
+    /// `mq_setattr`.
+    ///
+    /// # Safety
+    /// `new` points to a `struct mq_attr`; `old` is NULL or writable.
     unsafe fn mq_setattr(&self, mqdes: mqd_t, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int>;
+
+    /// `mq_notify`.
+    ///
+    /// # Safety
+    /// `sev` is NULL or points to a `struct sigevent`.
     unsafe fn mq_notify(&self, mqdes: mqd_t, sev: *const sigevent) -> Result<c_int>;
+
+    /// `msgget`.
+    ///
+    /// # Safety
+    /// None: no pointer arguments (unsafe only to match the other calls' shape: the kernel
+    /// backend calls the real function).
     unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int>;
+
+    /// `msgsnd`.
+    ///
+    /// # Safety
+    /// `msgp` points to a `long` followed by `size` readable bytes.
     unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int>;
+
+    /// `msgrcv`.
+    ///
+    /// # Safety
+    /// `msgp` points to a `long` followed by `size` writable bytes.
     unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t>;
+
+    /// `msgctl`.
+    ///
+    /// # Safety
+    /// `buf` points to what `cmd` reads or writes (a `struct msqid_ds`, or a `struct msginfo`
+    /// for IPC_INFO/MSG_INFO), or is unused by `cmd`.
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int>;
 
     /// `mqshim_mq_send_at`: a POSIX message visible from `due`. ENOTSUP unless emulated.
+    ///
+    /// # Safety
+    /// `msg` points to `len` readable bytes, `due` to a `struct timespec`, `handle` to writable
+    /// storage.
     unsafe fn mq_send_at(&self, _mqdes: mqd_t, _msg: *const c_char, _len: size_t, _prio: c_uint, _due: *const timespec, _handle: *mut u64) -> Result<c_int> {
         Err(crate::errno::Errno::ENOTSUP)
     }
 
     /// `mqshim_mq_cancel`. ENOTSUP unless emulated.
+    ///
+    /// # Safety
+    /// None: no pointer arguments.
     unsafe fn mq_cancel(&self, _mqdes: mqd_t, _handle: u64) -> Result<c_int> {
         Err(crate::errno::Errno::ENOTSUP)
     }
 
     /// `mqshim_msgsnd_at`: a System V message sent at `due`. ENOTSUP unless emulated.
+    ///
+    /// # Safety
+    /// `msgp` points to a `long` followed by `size` readable bytes, `due` to a `struct timespec`,
+    /// `handle` to writable storage.
     unsafe fn msgsnd_at(&self, _id: c_int, _msgp: *const c_void, _size: size_t, _flags: c_int, _due: *const timespec, _handle: *mut u64) -> Result<c_int> {
         Err(crate::errno::Errno::ENOTSUP)
     }
 
     /// `mqshim_msg_cancel`. ENOTSUP unless emulated.
+    ///
+    /// # Safety
+    /// None: no pointer arguments.
     unsafe fn msg_cancel(&self, _id: c_int, _handle: u64) -> Result<c_int> {
         Err(crate::errno::Errno::ENOTSUP)
     }

@@ -18,7 +18,12 @@ pub enum Trust {
 }
 
 /// Copies `dst.len()` bytes from `src` into `dst`; false when any of it is unreadable.
-pub fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
+///
+/// # Safety
+/// With [`Trust::Valid`], `src` must be valid for reads of `dst.len()` bytes: they are copied
+/// directly. With [`Trust::Unknown`] any address is allowed (it is read through
+/// `process_vm_readv`, which reports a bad address instead of faulting).
+pub unsafe fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
     if dst.is_empty() {
         return true;
     }
@@ -26,8 +31,7 @@ pub fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
         return false;
     }
     if trust == Trust::Valid {
-        // SAFETY: the call that just returned successfully accessed these bytes, and the caller
-        // keeps them alive for the duration of the call we are tracing.
+        // SAFETY: `Trust::Valid`: the caller guarantees `src` is readable for `dst.len()` bytes.
         unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
         return true;
     }
@@ -40,11 +44,16 @@ pub fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
 }
 
 /// Reads a `T` (plain old data) from `src`.
-pub fn read_struct<T: Copy>(src: *const T, trust: Trust) -> Option<T> {
+///
+/// # Safety
+/// As for [`read_bytes`]: with [`Trust::Valid`], `src` must be valid for reads of a `T`.
+/// `T` must be valid for any bit pattern (C structs and integers).
+pub unsafe fn read_struct<T: Copy>(src: *const T, trust: Trust) -> Option<T> {
     let mut value = MaybeUninit::<T>::uninit();
     // SAFETY: the slice covers exactly the storage of `value`.
     let dst = unsafe { std::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>()) };
-    if read_bytes(src.cast(), dst, trust) {
+    // SAFETY: the caller's guarantee for `src` covers these `size_of::<T>()` bytes.
+    if unsafe { read_bytes(src.cast(), dst, trust) } {
         // SAFETY: every byte was written, and T is plain data valid for any bit pattern
         // (only libc C structs and integers are read this way).
         Some(unsafe { value.assume_init() })
@@ -56,7 +65,12 @@ pub fn read_struct<T: Copy>(src: *const T, trust: Trust) -> Option<T> {
 /// Reads a NUL-terminated string of at most `out.len()` bytes into `out`.
 /// Returns the bytes read (without the NUL) and whether the whole string fit, or None when the
 /// first byte is unreadable.
-pub fn read_cstr(src: *const u8, out: &mut [u8], trust: Trust) -> Option<(usize, bool)> {
+///
+/// # Safety
+/// With [`Trust::Valid`], every page from `src` to the string's NUL (or to `out.len()` bytes,
+/// whichever comes first) must be readable: bytes are copied a page at a time, so the rest of
+/// the page holding the NUL is read too. With [`Trust::Unknown`] any address is allowed.
+pub unsafe fn read_cstr(src: *const u8, out: &mut [u8], trust: Trust) -> Option<(usize, bool)> {
     let mut len = 0;
     while len < out.len() {
         // Read up to the end of the current page so a string ending just before an unmapped
@@ -64,7 +78,9 @@ pub fn read_cstr(src: *const u8, out: &mut [u8], trust: Trust) -> Option<(usize,
         let addr = src as usize + len;
         let page_left = 4096 - (addr % 4096);
         let chunk = page_left.min(out.len() - len);
-        if !read_bytes(addr as *const u8, &mut out[len..len + chunk], trust) {
+        // SAFETY: the chunk stays on one page, reached before any NUL and within `out.len()`
+        // bytes of `src`: a page the caller's guarantee makes readable.
+        if !unsafe { read_bytes(addr as *const u8, &mut out[len..len + chunk], trust) } {
             return if len == 0 { None } else { Some((len, false)) };
         }
         if let Some(nul) = out[len..len + chunk].iter().position(|&b| b == 0) {
@@ -83,14 +99,17 @@ mod tests {
     fn reads_valid_and_rejects_invalid_memory() {
         let data = *b"hello\0world";
         let mut out = [0u8; 5];
-        assert!(read_bytes(data.as_ptr(), &mut out, Trust::Unknown));
-        assert_eq!(&out, b"hello");
-        assert!(!read_bytes(8 as *const u8, &mut out, Trust::Unknown));
-        assert!(!read_bytes(std::ptr::null(), &mut out, Trust::Unknown));
         let mut s = [0u8; 64];
-        assert_eq!(read_cstr(data.as_ptr(), &mut s, Trust::Unknown), Some((5, true)));
-        assert_eq!(read_cstr(16 as *const u8, &mut s, Trust::Unknown), None);
-        assert_eq!(read_struct(&42u64 as *const u64, Trust::Unknown), Some(42));
+        // SAFETY: with Trust::Unknown any address may be read; bad ones are the point here.
+        unsafe {
+            assert!(read_bytes(data.as_ptr(), &mut out, Trust::Unknown));
+            assert_eq!(&out, b"hello");
+            assert!(!read_bytes(8 as *const u8, &mut out, Trust::Unknown));
+            assert!(!read_bytes(std::ptr::null(), &mut out, Trust::Unknown));
+            assert_eq!(read_cstr(data.as_ptr(), &mut s, Trust::Unknown), Some((5, true)));
+            assert_eq!(read_cstr(16 as *const u8, &mut s, Trust::Unknown), None);
+            assert_eq!(read_struct(&42u64 as *const u64, Trust::Unknown), Some(42));
+        }
     }
 }
 
@@ -131,7 +150,8 @@ fn probe_pages(ptr: usize, len: usize, cache: &'static std::thread::LocalKey<[Ce
 pub fn probe_read(ptr: *const u8, len: usize) -> bool {
     probe_pages(ptr as usize, len, &READABLE, |page| {
         let mut byte = 0u8;
-        read_bytes(page as *const u8, std::slice::from_mut(&mut byte), Trust::Unknown)
+        // SAFETY: `Trust::Unknown` reads through process_vm_readv, which accepts any address.
+        unsafe { read_bytes(page as *const u8, std::slice::from_mut(&mut byte), Trust::Unknown) }
     })
 }
 
@@ -140,7 +160,8 @@ pub fn probe_read(ptr: *const u8, len: usize) -> bool {
 pub fn probe_write(ptr: *mut u8, len: usize) -> bool {
     probe_pages(ptr as usize, len, &WRITABLE, |page| {
         let mut byte = 0u8;
-        if !read_bytes(page as *const u8, std::slice::from_mut(&mut byte), Trust::Unknown) {
+        // SAFETY: `Trust::Unknown` reads through process_vm_readv, which accepts any address.
+        if !unsafe { read_bytes(page as *const u8, std::slice::from_mut(&mut byte), Trust::Unknown) } {
             return false;
         }
         let local = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
@@ -168,20 +189,32 @@ pub fn writable_prefix(ptr: *mut u8, len: usize) -> usize {
 }
 
 /// Reads a `T` from the caller's `src`, or None when it is not readable (EFAULT).
-pub fn checked_read<T: Copy>(src: *const T) -> Option<T> {
+///
+/// # Safety
+/// `src` is an address the calling program passed for a `T` (it may be bad: an unmapped or
+/// unreadable one yields None), and `T` is valid for any bit pattern. The check cannot see
+/// memory unmapped after it was found readable: the program must not unmap it while its call
+/// runs (or since this thread last used that page), as the C API already requires.
+pub unsafe fn checked_read<T: Copy>(src: *const T) -> Option<T> {
     if !probe_read(src.cast(), std::mem::size_of::<T>()) {
         return None;
     }
-    // SAFETY: the bytes were just found readable; T is plain C data valid for any bit pattern.
+    // SAFETY: the bytes were just found readable and stay mapped (the caller's guarantee); T is
+    // plain C data valid for any bit pattern.
     Some(unsafe { std::ptr::read_unaligned(src) })
 }
 
 /// Writes `value` to the caller's `dst`, or false when it is not writable (EFAULT).
-pub fn checked_write<T: Copy>(dst: *mut T, value: &T) -> bool {
+///
+/// # Safety
+/// `dst` is an address the calling program passed for a `T` to be written (it may be bad: an
+/// unmapped or read-only one yields false). As for [`checked_read`], the program must not unmap
+/// or write-protect it while its call runs.
+pub unsafe fn checked_write<T: Copy>(dst: *mut T, value: &T) -> bool {
     if !probe_write(dst.cast(), std::mem::size_of::<T>()) {
         return false;
     }
-    // SAFETY: the bytes were just found writable.
+    // SAFETY: the bytes were just found writable and stay so (the caller's guarantee).
     unsafe { std::ptr::write_unaligned(dst, *value) };
     true
 }

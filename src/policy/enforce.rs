@@ -98,12 +98,18 @@ impl KernelLimits {
         }
     }
 
+    /// `mq_open` with `O_CREAT` under the configured POSIX limits.
+    ///
+    /// # Safety
+    /// `name` and `attr` are the program's arguments, valid as mq_open(3) requires (`attr` may
+    /// be NULL or bad: it is read through a check).
     unsafe fn mq_open_create(&self, name: *const libc::c_char, oflag: c_int, mode: libc::mode_t, attr: *const libc::mq_attr) -> Option<Result<i64>> {
         let privileged = Creds::current().has(cap::SYS_RESOURCE);
-        let given = if attr.is_null() { None } else { Some(crate::os::usermem::checked_read(attr)?) };
+        // SAFETY: `attr` is the program's mq_open argument (this function's contract).
+        let given = if attr.is_null() { None } else { Some(unsafe { crate::os::usermem::checked_read(attr) }?) };
         // A NULL attr means min(default, max) of the limits in force, as in mqueue_get_inode.
         let (maxmsg, msgsize) = match given {
-            Some(a) => (a.mq_maxmsg as i64, a.mq_msgsize as i64),
+            Some(a) => (a.mq_maxmsg, a.mq_msgsize),
             None => (self.null_attr_maxmsg, self.null_attr_msgsize),
         };
         let over_attr = !privileged && (self.msg_max.is_some_and(|m| maxmsg > m) || self.msgsize_max.is_some_and(|m| msgsize > m));
@@ -172,16 +178,22 @@ impl KernelLimits {
         Some(Ok(id.into()))
     }
 
+    /// `msgctl` under the configured System V limits (IPC_SET's `msg_qbytes`).
+    ///
+    /// # Safety
+    /// `buf` is the program's argument, valid as msgctl(2) requires for `cmd`.
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut libc::msqid_ds) -> Option<Result<i64>> {
         match cmd {
             libc::IPC_SET => {
                 let mnb = self.msgmnb?;
-                let ds: libc::msqid_ds = crate::os::usermem::checked_read(buf)?;
+                // SAFETY: `buf` is the program's msgctl argument (this function's contract).
+                let ds: libc::msqid_ds = unsafe { crate::os::usermem::checked_read(buf) }?;
                 if ds.msg_qbytes as i64 > mnb && !Creds::current().has(cap::SYS_RESOURCE) {
                     // Only the owner may IPC_SET at all: let the kernel say EPERM/EINVAL/EACCES
                     // for everything else first.
                     // SAFETY: IPC_STAT into a local buffer.
                     let mut cur: libc::msqid_ds = unsafe { std::mem::zeroed() };
+                    // SAFETY: IPC_STAT writes one msqid_ds, into `cur`.
                     if unsafe { real::msgctl(id, libc::IPC_STAT, &mut cur) } != 0 {
                         return None;
                     }

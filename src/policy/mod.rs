@@ -30,7 +30,9 @@ enum Known {
 
 fn name_of(ptr: *const libc::c_char) -> Option<Vec<u8>> {
     let mut buf = [0u8; 300];
-    let (len, _) = read_cstr(ptr.cast(), &mut buf, Trust::Unknown)?;
+    // SAFETY: with Trust::Unknown the string is read through process_vm_readv: any address is
+    // allowed, a bad one yields None.
+    let (len, _) = unsafe { read_cstr(ptr.cast(), &mut buf, Trust::Unknown) }?;
     Some(buf[..len].to_vec())
 }
 

@@ -123,117 +123,147 @@ fn ptr_value<T>(p: *const T) -> Value<'static> {
 }
 
 /// A struct argument: decoded when readable, else its address.
-fn struct_value<'a, T: Copy>(p: *const T, trust: Trust, wrap: impl FnOnce(T) -> Value<'a>) -> Value<'a> {
+///
+/// # Safety
+/// As for [`read_struct`]: with [`Trust::Valid`], `p` is NULL or valid for reads of a `T`.
+unsafe fn struct_value<'a, T: Copy>(p: *const T, trust: Trust, wrap: impl FnOnce(T) -> Value<'a>) -> Value<'a> {
     if p.is_null() {
         return Value::Ptr(0);
     }
-    match read_struct(p, trust) {
+    // SAFETY: this function's contract.
+    match unsafe { read_struct(p, trust) } {
         Some(v) => wrap(v),
         None => ptr_value(p),
     }
 }
 
-fn text_value<'a>(p: *const libc::c_char, buf: &'a mut [u8], trust: Trust) -> Value<'a> {
-    match read_cstr(p.cast(), buf, trust) {
+/// A C string argument: its first `buf.len()` bytes when readable, else its address.
+///
+/// # Safety
+/// As for [`read_cstr`]: with [`Trust::Valid`], `p` is a readable C string.
+unsafe fn text_value<'a>(p: *const libc::c_char, buf: &'a mut [u8], trust: Trust) -> Value<'a> {
+    // SAFETY: this function's contract.
+    match unsafe { read_cstr(p.cast(), buf, trust) } {
         Some((len, complete)) => Value::Text(Shown { bytes: &buf[..len], complete }),
         None => ptr_value(p),
     }
 }
 
 /// Previews `total` bytes at `p`, at most `buf.len()`.
-fn payload<'a>(p: *const u8, total: usize, buf: &'a mut [u8], trust: Trust) -> Option<Shown<'a>> {
+///
+/// # Safety
+/// As for [`read_bytes`]: with [`Trust::Valid`], `p` is valid for reads of `total` bytes.
+unsafe fn payload<'a>(p: *const u8, total: usize, buf: &'a mut [u8], trust: Trust) -> Option<Shown<'a>> {
     let n = total.min(buf.len());
-    if read_bytes(p, &mut buf[..n], trust) {
+    // SAFETY: this function's contract covers the first `n <= total` bytes.
+    if unsafe { read_bytes(p, &mut buf[..n], trust) } {
         Some(Shown { bytes: &buf[..n], complete: n == total })
     } else {
         None
     }
 }
 
-fn timeout_field<'a>(b: &mut Builder<'a>, timeout: Option<*const timespec>, trust: Trust) {
+/// The `abs_timeout` field of a timed call.
+///
+/// # Safety
+/// With [`Trust::Valid`], a `Some` timeout is NULL or valid for reads of a `timespec`.
+unsafe fn timeout_field<'a>(b: &mut Builder<'a>, timeout: Option<*const timespec>, trust: Trust) {
     if let Some(t) = timeout {
-        b.push("abs_timeout", struct_value(t, trust, Value::Timespec));
+        // SAFETY: this function's contract.
+        b.push("abs_timeout", unsafe { struct_value(t, trust, Value::Timespec) });
     }
 }
 
 /// Decodes `call`, whose outcome was `outcome`.
-pub fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scratch<'a>) -> Decoded<'a> {
+///
+/// # Safety
+/// `call` holds the arguments a program passed to a call that has returned `outcome`, valid as
+/// the C API requires of them. After a success the memory the call read or wrote is read
+/// directly; after a failure it is read through checks, since a pointer may be bad.
+pub unsafe fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scratch<'a>) -> Decoded<'a> {
     let trust = if outcome.is_ok() { Trust::Valid } else { Trust::Unknown };
     // A bad pointer makes the kernel say EFAULT; then nothing is dereferenced directly.
     let mut b = Builder { fields: [None; MAX_FIELDS], len: 0 };
     let Scratch { name: name_buf, payload: payload_buf } = scratch;
-    match *call {
-        Call::MqOpen { name, oflag, mode, attr, fortify: _ } => {
-            b.push("name", text_value(name, name_buf, trust));
-            b.push("oflag", Value::OpenFlags(oflag));
-            if oflag & libc::O_CREAT != 0 {
-                b.push("mode", Value::Mode(mode));
-                b.push("attr", struct_value(attr, trust, Value::Attr));
+    // SAFETY: every helper reads only this call's own pointers, for at most the sizes the call
+    // used them with, and trusts them (Trust::Valid) only after a success: this function's
+    // contract. Output arguments are read only when the call succeeded and so wrote them.
+    unsafe {
+        match *call {
+            Call::MqOpen { name, oflag, mode, attr, fortify: _ } => {
+                b.push("name", text_value(name, name_buf, trust));
+                b.push("oflag", Value::OpenFlags(oflag));
+                if oflag & libc::O_CREAT != 0 {
+                    b.push("mode", Value::Mode(mode));
+                    b.push("attr", struct_value(attr, trust, Value::Attr));
+                }
             }
-        }
-        Call::MqClose { mqdes } => b.push("mqdes", Value::Int(mqdes.into())),
-        Call::MqUnlink { name } => b.push("name", text_value(name, name_buf, trust)),
-        Call::MqSend { mqdes, msg, len, prio, timeout } => {
-            b.push("mqdes", Value::Int(mqdes.into()));
-            b.push("msg_ptr", payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
-            b.push("msg_len", Value::Int(len as i64));
-            b.push("msg_prio", Value::Int(prio.into()));
-            timeout_field(&mut b, timeout, trust);
-        }
-        Call::MqReceive { mqdes, msg, len, prio, timeout } => {
-            b.push("mqdes", Value::Int(mqdes.into()));
-            let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
-            let shown = received.and_then(|n| payload(msg.cast::<u8>(), n, payload_buf, trust));
-            b.push("msg_ptr", shown.map_or(ptr_value(msg), Value::Payload));
-            b.push("msg_len", Value::Int(len as i64));
-            let prio_value = match (received, prio.is_null()) {
-                (Some(_), false) => read_struct(prio, trust).map_or(ptr_value(prio), |p| Value::Out(p.into())),
-                _ => ptr_value(prio),
-            };
-            b.push("msg_prio", prio_value);
-            timeout_field(&mut b, timeout, trust);
-        }
-        Call::MqGetattr { mqdes, attr } => {
-            b.push("mqdes", Value::Int(mqdes.into()));
-            b.push("attr", if outcome.is_ok() { struct_value(attr, trust, Value::Attr) } else { ptr_value(attr) });
-        }
-        Call::MqSetattr { mqdes, new, old } => {
-            b.push("mqdes", Value::Int(mqdes.into()));
-            b.push("newattr", struct_value(new, trust, Value::Attr));
-            b.push("oldattr", if outcome.is_ok() { struct_value(old, trust, Value::Attr) } else { ptr_value(old) });
-        }
-        Call::MqNotify { mqdes, sev } => {
-            b.push("mqdes", Value::Int(mqdes.into()));
-            b.push("sevp", struct_value(sev.cast::<SigeventView>(), trust, Value::Sigevent));
-        }
-        Call::Msgget { key, flags } => {
-            b.push("key", Value::Key(key));
-            b.push("msgflg", Value::MsggetFlags(flags));
-        }
-        Call::Msgsnd { id, msgp, size, flags } => {
-            b.push("msqid", Value::Int(id.into()));
-            b.push("msgp", msgbuf(msgp.cast(), Some(size), payload_buf, trust));
-            b.push("msgsz", Value::Int(size as i64));
-            b.push("msgflg", Value::MsgFlags(flags));
-        }
-        Call::Msgrcv { id, msgp, size, typ, flags } => {
-            b.push("msqid", Value::Int(id.into()));
-            let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
-            b.push("msgp", if received.is_some() { msgbuf(msgp.cast_const().cast(), received, payload_buf, trust) } else { ptr_value(msgp) });
-            b.push("msgsz", Value::Int(size as i64));
-            b.push("msgtyp", Value::Int(typ));
-            b.push("msgflg", Value::MsgFlags(flags));
-        }
-        Call::Msgctl { id, cmd, buf } => {
-            b.push("msqid", Value::Int(id.into()));
-            b.push("cmd", Value::MsgctlCmd(cmd));
-            let value = match cmd & !IPC_64 {
-                libc::IPC_SET => struct_value(buf.cast_const(), trust, Value::Msqid),
-                libc::IPC_STAT | libc::MSG_STAT | crate::trace::names::MSG_STAT_ANY if outcome.is_ok() => struct_value(buf.cast_const(), trust, Value::Msqid),
-                libc::IPC_INFO | libc::MSG_INFO if outcome.is_ok() => struct_value(buf.cast_const().cast::<MsgInfo>(), trust, Value::MsgInfo),
-                _ => ptr_value(buf),
-            };
-            b.push("buf", value);
+            Call::MqClose { mqdes } => b.push("mqdes", Value::Int(mqdes.into())),
+            Call::MqUnlink { name } => b.push("name", text_value(name, name_buf, trust)),
+            Call::MqSend { mqdes, msg, len, prio, timeout } => {
+                b.push("mqdes", Value::Int(mqdes.into()));
+                b.push("msg_ptr", payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
+                b.push("msg_len", Value::Int(len as i64));
+                b.push("msg_prio", Value::Int(prio.into()));
+                timeout_field(&mut b, timeout, trust);
+            }
+            Call::MqReceive { mqdes, msg, len, prio, timeout } => {
+                b.push("mqdes", Value::Int(mqdes.into()));
+                let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
+                let shown = received.and_then(|n| payload(msg.cast::<u8>(), n, payload_buf, trust));
+                b.push("msg_ptr", shown.map_or(ptr_value(msg), Value::Payload));
+                b.push("msg_len", Value::Int(len as i64));
+                let prio_value = match (received, prio.is_null()) {
+                    (Some(_), false) => read_struct(prio, trust).map_or(ptr_value(prio), |p| Value::Out(p.into())),
+                    _ => ptr_value(prio),
+                };
+                b.push("msg_prio", prio_value);
+                timeout_field(&mut b, timeout, trust);
+            }
+            Call::MqGetattr { mqdes, attr } => {
+                b.push("mqdes", Value::Int(mqdes.into()));
+                b.push("attr", if outcome.is_ok() { struct_value(attr, trust, Value::Attr) } else { ptr_value(attr) });
+            }
+            Call::MqSetattr { mqdes, new, old } => {
+                b.push("mqdes", Value::Int(mqdes.into()));
+                b.push("newattr", struct_value(new, trust, Value::Attr));
+                b.push("oldattr", if outcome.is_ok() { struct_value(old, trust, Value::Attr) } else { ptr_value(old) });
+            }
+            Call::MqNotify { mqdes, sev } => {
+                b.push("mqdes", Value::Int(mqdes.into()));
+                b.push("sevp", struct_value(sev.cast::<SigeventView>(), trust, Value::Sigevent));
+            }
+            Call::Msgget { key, flags } => {
+                b.push("key", Value::Key(key));
+                b.push("msgflg", Value::MsggetFlags(flags));
+            }
+            Call::Msgsnd { id, msgp, size, flags } => {
+                b.push("msqid", Value::Int(id.into()));
+                b.push("msgp", msgbuf(msgp.cast(), Some(size), payload_buf, trust));
+                b.push("msgsz", Value::Int(size as i64));
+                b.push("msgflg", Value::MsgFlags(flags));
+            }
+            Call::Msgrcv { id, msgp, size, typ, flags } => {
+                b.push("msqid", Value::Int(id.into()));
+                let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
+                b.push("msgp", if received.is_some() { msgbuf(msgp.cast_const().cast(), received, payload_buf, trust) } else { ptr_value(msgp) });
+                b.push("msgsz", Value::Int(size as i64));
+                b.push("msgtyp", Value::Int(typ));
+                b.push("msgflg", Value::MsgFlags(flags));
+            }
+            Call::Msgctl { id, cmd, buf } => {
+                b.push("msqid", Value::Int(id.into()));
+                b.push("cmd", Value::MsgctlCmd(cmd));
+                let value = match cmd & !IPC_64 {
+                    libc::IPC_SET => struct_value(buf.cast_const(), trust, Value::Msqid),
+                    libc::IPC_STAT | libc::MSG_STAT | crate::trace::names::MSG_STAT_ANY if outcome.is_ok() => {
+                        struct_value(buf.cast_const(), trust, Value::Msqid)
+                    }
+                    libc::IPC_INFO | libc::MSG_INFO if outcome.is_ok() => struct_value(buf.cast_const().cast::<MsgInfo>(), trust, Value::MsgInfo),
+                    _ => ptr_value(buf),
+                };
+                b.push("buf", value);
+            }
         }
     }
     Decoded { fields: b.fields }
@@ -243,12 +273,17 @@ pub fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scratch<'a>
 const IPC_64: c_int = 0x100;
 
 /// A SysV message: `{mtype, mtext}`; `text_len` None shows the type only.
-fn msgbuf<'a>(p: *const u8, text_len: Option<usize>, buf: &'a mut [u8], trust: Trust) -> Value<'a> {
-    let Some(mtype) = read_struct(p.cast::<libc::c_long>(), trust) else {
+///
+/// # Safety
+/// With [`Trust::Valid`], `p` is valid for reads of a `long` followed by `text_len` bytes.
+unsafe fn msgbuf<'a>(p: *const u8, text_len: Option<usize>, buf: &'a mut [u8], trust: Trust) -> Value<'a> {
+    // SAFETY: this function's contract covers the leading `long`.
+    let Some(mtype) = (unsafe { read_struct(p.cast::<libc::c_long>(), trust) }) else {
         return Value::Ptr(p as usize);
     };
     let text_ptr = p.wrapping_add(std::mem::size_of::<libc::c_long>());
-    match text_len.and_then(|n| payload(text_ptr, n, buf, trust)) {
+    // SAFETY: this function's contract covers the `text_len` bytes after the `long`.
+    match text_len.and_then(|n| unsafe { payload(text_ptr, n, buf, trust) }) {
         Some(text) => Value::MsgBuf { mtype, text },
         None => Value::MsgBuf { mtype, text: Shown { bytes: &[], complete: false } },
     }

@@ -80,7 +80,11 @@ impl Tracer {
     }
 
     /// Writes the record of `call`, which started at `started` and ended with `outcome`.
-    pub fn record(&self, call: &Call, started: Stopwatch, outcome: Result<i64, Errno>, injected: bool) {
+    ///
+    /// # Safety
+    /// As for [`decode()`]: `call` holds a program's arguments, valid as the C API requires, to a
+    /// call that has just returned `outcome`.
+    pub unsafe fn record(&self, call: &Call, started: Stopwatch, outcome: Result<i64, Errno>, injected: bool) {
         let dur_ns = started.elapsed_ns();
         let mut name = [0u8; NAME_PREVIEW];
         let mut small_payload = [0u8; STACK_PAYLOAD];
@@ -91,7 +95,8 @@ impl Tracer {
             big_payload.resize(self.payload_bytes, 0);
             &mut big_payload
         };
-        let args = decode(call, outcome, Scratch { name: &mut name, payload });
+        // SAFETY: this function's contract.
+        let args = unsafe { decode(call, outcome, Scratch { name: &mut name, payload }) };
         let (pid, tid) = crate::os::ids::current();
         let record = Record { wall: started.wall, pid, tid, call: call.name(), backend: self.backend, args, outcome, dur_ns, injected };
 

@@ -41,7 +41,8 @@ fn read_timeout(timeout: Option<*const timespec>) -> Result<Option<timespec>> {
         None => Ok(None),
         Some(p) if p.is_null() => Ok(None),
         Some(p) => {
-            let ts = checked_read(p).ok_or(Errno::EFAULT)?;
+            // SAFETY: `p` is the program's timeout argument, as checked_read requires.
+            let ts = unsafe { checked_read(p) }.ok_or(Errno::EFAULT)?;
             if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
                 return Err(Errno::EINVAL);
             }
@@ -83,7 +84,8 @@ impl PosixEmulation {
     /// `mq_open`: `mode` and `attr` are used only with `O_CREAT`.
     pub fn open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *const mq_attr) -> Result<c_int> {
         // The kernel copies the attributes in before anything else (EFAULT).
-        let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() { Some(checked_read(attr).ok_or(Errno::EFAULT)?) } else { None };
+        // SAFETY: `attr` is the program's mq_open argument, as checked_read requires.
+        let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() { Some(unsafe { checked_read(attr) }.ok_or(Errno::EFAULT)?) } else { None };
         let name = store::QueueName::read(name)?;
         self.store.open_queue(&name, oflag, mode, attr.as_ref())
     }
@@ -237,7 +239,8 @@ impl PosixEmulation {
             break wait::wait_served(q, w, deadline.as_ref(), Restart::LikeMqueue, buf.cast(), &q.header().last_send_cpu, fd)?.ok_or(Errno::EIO)?;
         };
         // As in the kernel, the message is already dequeued when a bad pointer is found.
-        if !got.copied || (!prio_out.is_null() && !checked_write(prio_out, &got.prio)) {
+        // SAFETY: `prio_out` is the program's mq_receive argument, as checked_write requires.
+        if !got.copied || (!prio_out.is_null() && !unsafe { checked_write(prio_out, &got.prio) }) {
             return Err(Errno::EFAULT);
         }
         Ok(got.len as isize)
@@ -251,7 +254,8 @@ impl PosixEmulation {
     /// `mq_setattr` (and `mq_getattr` with `new` NULL): only O_NONBLOCK changes, on the open
     /// description; invalid flags are refused before the descriptor is looked at.
     pub fn setattr(&self, fd: c_int, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
-        let new = if new.is_null() { None } else { Some(checked_read(new).ok_or(Errno::EFAULT)?) };
+        // SAFETY: `new` is the program's mq_setattr argument, as checked_read requires.
+        let new = if new.is_null() { None } else { Some(unsafe { checked_read(new) }.ok_or(Errno::EFAULT)?) };
         if let Some(n) = &new {
             if n.mq_flags & !(libc::O_NONBLOCK as libc::c_long) != 0 {
                 return Err(Errno::EINVAL);
@@ -271,7 +275,8 @@ impl PosixEmulation {
             current.mq_maxmsg = h.maxmsg as libc::c_long;
             current.mq_msgsize = h.msgsize as libc::c_long;
             current.mq_curmsgs = q.curmsgs() as libc::c_long;
-            if !checked_write(old, &current) {
+            // SAFETY: `old` is the program's mq_getattr/mq_setattr argument, as checked_write requires.
+            if !unsafe { checked_write(old, &current) } {
                 return Err(Errno::EFAULT);
             }
         }

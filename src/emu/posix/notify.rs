@@ -82,7 +82,8 @@ impl Request {
         if sev.is_null() {
             return Ok(Request(None));
         }
-        let s: SigeventHead = crate::os::usermem::checked_read(sev.cast()).ok_or(Errno::EFAULT)?;
+        // SAFETY: `sev` is the program's mq_notify argument, as checked_read requires.
+        let s: SigeventHead = unsafe { crate::os::usermem::checked_read(sev.cast()) }.ok_or(Errno::EFAULT)?;
         match s.notify {
             libc::SIGEV_NONE | libc::SIGEV_THREAD => {}
             libc::SIGEV_SIGNAL => {

@@ -305,7 +305,8 @@ impl SysvEmulation {
 
     /// `msgsnd`, in the kernel's order of checks.
     pub fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
-        let mtype = checked_read(msgp as *const c_long).ok_or(Errno::EFAULT)?;
+        // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
+        let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
         if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
             return Err(Errno::EINVAL);
         }
@@ -511,7 +512,8 @@ impl SysvEmulation {
     /// way), the id, write permission, and the handle's storage last; EAGAIN when the queue holds
     /// `SCHEDULED_MAX` pending messages.
     pub fn msgsnd_at(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
-        let mtype = checked_read(msgp as *const c_long).ok_or(Errno::EFAULT)?;
+        // SAFETY: `msgp` is the program's mqshim_msgsnd_at argument, as checked_read requires.
+        let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
         if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
             return Err(Errno::EINVAL);
         }
@@ -521,7 +523,8 @@ impl SysvEmulation {
         if due.is_null() {
             return Err(Errno::EINVAL);
         }
-        let due = checked_read(due).ok_or(Errno::EFAULT)?;
+        // SAFETY: `due` is the program's mqshim_msgsnd_at argument, as checked_read requires.
+        let due = unsafe { checked_read(due) }.ok_or(Errno::EFAULT)?;
         if due.tv_sec < 0 || !(0..1_000_000_000).contains(&due.tv_nsec) || flags & !libc::IPC_NOWAIT != 0 {
             return Err(Errno::EINVAL);
         }
@@ -544,7 +547,8 @@ impl SysvEmulation {
         }
         let h = locked.schedule(mtype, text, msgsz, due_ns, caller::pid())?;
         drop(locked);
-        if !checked_write(handle, &h) {
+        // SAFETY: `handle` is the program's mqshim_msgsnd_at argument, as checked_write requires.
+        if !unsafe { checked_write(handle, &h) } {
             return Err(Errno::EFAULT);
         }
         Ok(0)

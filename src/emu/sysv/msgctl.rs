@@ -96,7 +96,8 @@ impl SysvEmulation {
             }
             max_idx
         };
-        if !checked_write(buf, &info) {
+        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
+        if !unsafe { checked_write(buf, &info) } {
             return Err(Errno::EFAULT);
         }
         Ok(max_idx.max(0))
@@ -142,7 +143,8 @@ impl SysvEmulation {
         ds.msg_qbytes = s.qbytes;
         ds.msg_lspid = s.lspid;
         ds.msg_lrpid = s.lrpid;
-        if !checked_write(buf, &ds) {
+        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
+        if !unsafe { checked_write(buf, &ds) } {
             return Err(Errno::EFAULT);
         }
         Ok(if command == cmd::IPC_STAT { 0 } else { full_id })
@@ -155,7 +157,8 @@ impl SysvEmulation {
 
     /// IPC_SET: owner, group, mode and qbytes; wakes every waiter to look again.
     pub(super) fn set(&self, id: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        let ds = checked_read(buf as *const msqid_ds).ok_or(Errno::EFAULT)?;
+        // SAFETY: `buf` is the program's msgctl argument, as checked_read requires.
+        let ds = unsafe { checked_read(buf as *const msqid_ds) }.ok_or(Errno::EFAULT)?;
         let who = ident(Freshness::Fresh);
         let _registry = self.registry.lock()?;
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
