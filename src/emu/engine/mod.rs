@@ -11,6 +11,21 @@ pub mod sleep;
 pub mod spin;
 pub mod waiter;
 
+/// Derived state of a queue found inconsistent — a list, tree, index or count that its state
+/// words contradict (a process died mid-change, or someone scribbled on the segment).
+///
+/// The one way both APIs handle damage: the code that finds it returns `Err(Corrupt)` and
+/// changes nothing more; the operation that called it rebuilds the queue from its state words
+/// (its `repair`, under the queue lock) and then either goes on, when what it had committed is
+/// kept by the rebuild, or fails with [`Corrupt::ERRNO`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Corrupt;
+
+impl Corrupt {
+    /// What a call that could not go on after a repair fails with.
+    pub const ERRNO: crate::errno::Errno = crate::errno::Errno::EIO;
+}
+
 /// What an express-ring send (`T` = `()`) or receive (`T` = what it received) did (see
 /// `posix::queue::express` and `sysv::queue::express`).
 pub enum Express<T> {

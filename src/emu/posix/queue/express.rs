@@ -356,7 +356,7 @@ impl Locked<'_> {
             let s = self.slot(i);
             s.len = s.len.min(q.geo.msgsize as u32);
             s.prio = s.prio.min(super::PRIO_LEVELS as u32 - 1);
-            self.enqueue(i);
+            self.enqueue_committed(i);
         }
         let st = self.st();
         st.free_slot = 0;

@@ -23,6 +23,7 @@ use crate::emu::engine::arena::Mapping;
 use crate::emu::engine::layout::{ring_mode, waiter_state};
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::waiter::PendingWakes;
+use crate::emu::engine::Corrupt;
 use crate::errno::{Errno, Result};
 
 mod express;
@@ -356,7 +357,7 @@ impl<'q> Locked<'q> {
         }
         let i = self.alloc_slot(Pool::Queue)?;
         self.fill_slot(i, m, slot_state::FREE, 0);
-        self.enqueue(i);
+        self.enqueue_committed(i);
         self.after_insert(program_fd);
         Ok(Sent::Done)
     }
@@ -387,7 +388,7 @@ impl<'q> Locked<'q> {
     /// caller), then lets the first blocked sender's message in.
     pub fn receive(&mut self, buf: *mut u8, program_fd: i32) -> Option<Received> {
         self.promote_if_due(program_fd);
-        let i = self.dequeue_head()?;
+        let i = self.dequeue_head_or_repair()?;
         let got = self.take_slot(i, buf);
         let st = self.st();
         // Under the lock: plain stores (see `enqueue`).
@@ -397,7 +398,7 @@ impl<'q> Locked<'q> {
             if let Some(w) = self.first_live_waiter(waiter_state::SENDING) {
                 let pending = self.waiter(w).slot;
                 if let Some(s) = self.index(pending, self.q.geo.slot_count) {
-                    self.enqueue(s);
+                    self.enqueue_committed(s);
                 }
                 self.waiter(w).slot = 0;
                 self.serve(w, None);

@@ -33,7 +33,9 @@ impl<'q> Locked<'q> {
     }
 
     /// Makes slot `i` (already filled) the newest message of its priority and commits it.
-    pub(super) fn enqueue(&mut self, i: u32) {
+    /// Err when its priority's list is found broken: the slot is committed (QUEUED) but not
+    /// linked or counted, and the caller must repair.
+    pub(super) fn enqueue(&mut self, i: u32) -> std::result::Result<(), Corrupt> {
         let seq = self.st().next_seq;
         self.st().next_seq = seq + 1;
         let (prio, len) = {
@@ -45,54 +47,63 @@ impl<'q> Locked<'q> {
             s.state.store(slot_state::QUEUED, Ordering::Release);
             (s.prio, s.len)
         };
-        // A list found broken is rebuilt by `repair`, which then counts this message too.
-        if self.link(i, prio) {
-            let st = self.st();
-            // Written only under the lock: a plain store, not a locked read-modify-write, keeps
-            // the critical section short (readers without the lock only load).
-            st.curmsgs.store(st.curmsgs.load(Ordering::Relaxed) + 1, Ordering::Release);
-            st.curbytes.store(st.curbytes.load(Ordering::Relaxed) + len as u64, Ordering::Release);
+        self.link(i, prio)?;
+        let st = self.st();
+        // Written only under the lock: a plain store, not a locked read-modify-write, keeps the
+        // critical section short (readers without the lock only load).
+        st.curmsgs.store(st.curmsgs.load(Ordering::Relaxed) + 1, Ordering::Release);
+        st.curbytes.store(st.curbytes.load(Ordering::Relaxed) + len as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// [`Locked::enqueue`] for a caller that goes on whatever happens: a list found broken is
+    /// rebuilt by `repair`, which then holds and counts this message too (it is committed).
+    pub(super) fn enqueue_committed(&mut self, i: u32) {
+        if self.enqueue(i).is_err() {
+            self.repair();
         }
     }
 
-    /// Appends slot `i` to its priority's list. False when the list was found broken and the
-    /// whole queue was rebuilt instead (the slot, already QUEUED, is then in it and counted).
-    pub(super) fn link(&mut self, i: u32, prio: u32) -> bool {
+    /// Appends slot `i` to its priority's list.
+    pub(super) fn link(&mut self, i: u32, prio: u32) -> std::result::Result<(), Corrupt> {
         if self.has_bit(prio) {
             let tail = self.prio_list(prio).tail;
-            match self.index(tail, self.q.geo.slot_count) {
-                Some(t) => self.slot(t).next = i + 1,
-                None => {
-                    self.repair();
-                    return false;
-                }
-            }
+            let t = self.index(tail, self.q.geo.slot_count).ok_or(Corrupt)?;
+            self.slot(t).next = i + 1;
             self.prio_list(prio).tail = i + 1;
         } else {
             *self.prio_list(prio) = PrioList { head: i + 1, tail: i + 1 };
             self.set_bit(prio);
         }
-        true
+        Ok(())
     }
 
-    /// Unlinks and returns the first message of the highest priority.
-    pub(super) fn dequeue_head(&mut self) -> Option<u32> {
-        for _ in 0..2 {
-            let prio = self.highest_prio()?;
-            let head = self.prio_list(prio).head;
-            if let Some(i) = self.index(head, self.q.geo.slot_count) {
-                if self.slot(i).state.load(Ordering::Acquire) == slot_state::QUEUED {
-                    let next = self.slot(i).next;
-                    if next == 0 {
-                        self.clear_bit(prio);
-                    } else {
-                        self.prio_list(prio).head = next;
-                    }
-                    return Some(i);
-                }
-            }
-            self.repair();
+    /// Unlinks and returns the first message of the highest priority (None: the queue is
+    /// empty).
+    pub(super) fn dequeue_head(&mut self) -> std::result::Result<Option<u32>, Corrupt> {
+        let Some(prio) = self.highest_prio() else { return Ok(None) };
+        let head = self.prio_list(prio).head;
+        let i = self.index(head, self.q.geo.slot_count).ok_or(Corrupt)?;
+        if self.slot(i).state.load(Ordering::Acquire) != slot_state::QUEUED {
+            return Err(Corrupt);
         }
-        None
+        let next = self.slot(i).next;
+        if next == 0 {
+            self.clear_bit(prio);
+        } else {
+            self.prio_list(prio).head = next;
+        }
+        Ok(Some(i))
+    }
+
+    /// [`Locked::dequeue_head`], rebuilding a queue found damaged and looking once more.
+    pub(super) fn dequeue_head_or_repair(&mut self) -> Option<u32> {
+        match self.dequeue_head() {
+            Ok(found) => found,
+            Err(Corrupt) => {
+                self.repair();
+                self.dequeue_head().ok().flatten()
+            }
+        }
     }
 }

@@ -95,7 +95,8 @@ impl<'q> Locked<'q> {
         for &(_, i) in &queued {
             let prio = self.slot(i).prio;
             self.slot(i).next = 0;
-            self.link(i, prio);
+            // The lists were emptied above: linking cannot find one broken.
+            let _ = self.link(i, prio);
         }
         // A receiver that died while pulling a blocked sender's message in may have committed it
         // (QUEUED) without serving the sender: the sender was served, and must not be again.

@@ -146,7 +146,7 @@ impl<'q> Locked<'q> {
                     self.serve(w, Some(i));
                 }
                 None => {
-                    self.enqueue(i);
+                    self.enqueue_committed(i);
                     self.after_insert(program_fd);
                 }
             }

@@ -411,7 +411,7 @@ fn send_cut_short(l: &mut Locked<'_>, m: &Message, steps: u32) -> bool {
         }
         return true;
     }
-    l.link(i, m.prio);
+    l.link(i, m.prio).unwrap();
     if steps == 6 {
         return true;
     }
@@ -428,7 +428,7 @@ const SEND_STEPS: u32 = 8;
 /// counters), stopped after `steps` of them. Returns whether it got past its commit point (the
 /// store of FREE).
 fn receive_cut_short(l: &mut Locked<'_>, steps: u32) -> bool {
-    let i = l.dequeue_head().unwrap();
+    let i = l.dequeue_head().unwrap().unwrap();
     if steps == 1 {
         return false;
     }
@@ -613,7 +613,7 @@ fn receive_cut_short_while_pulling_in_a_sender() -> (Queue, Model, u32) {
         model.pop();
         let pending_slot = l.waiter(w).slot;
         let s = l.index(pending_slot, l.q.geo.slot_count).unwrap();
-        l.enqueue(s);
+        l.enqueue(s).unwrap();
         model.push(1, pending);
         l.repair();
         check_consistent(&mut l);
@@ -949,7 +949,7 @@ fn a_fold_cut_short_leaves_the_ring_in_force_and_repair_makes_the_rest_consisten
             unsafe { lock::lock(q.lock_ptr()).unwrap() };
             let mut l = Locked { q: &q, wakes: PendingWakes::default(), wake_notify: false, relayed_signal: None, buf_writable: 0 };
             for i in 0..cut {
-                l.enqueue(i);
+                l.enqueue_committed(i);
             }
             // Here the folder died; the next locker repairs.
             l.repair();

@@ -9,8 +9,7 @@
 //! recurses, so a signal handler's small stack is enough.
 
 /// A tree is malformed (bad index, cycle, or deeper than any real treap gets).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Corrupt;
+pub use crate::emu::engine::Corrupt;
 
 pub type Result<T> = std::result::Result<T, Corrupt>;
 
