@@ -22,7 +22,7 @@ use super::fdtable::{self, Description, QueueHandle};
 use super::layout::Geometry;
 use super::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue};
-use crate::emu::engine::arena::{self, Mapping};
+use crate::emu::engine::segment::{self, Mapping};
 use crate::emu::namespace::Namespace;
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap, Creds};
@@ -281,7 +281,7 @@ impl Store {
             Some(q) => q,
             None => {
                 let data = openat(found.dir.0, b"data", libc::O_RDWR, 0)?;
-                let size = arena::file_size(data.0)?;
+                let size = segment::file_size(data.0)?;
                 Queue::from_mapping(Mapping::map(data.0, size)?)?
             }
         };
@@ -498,7 +498,7 @@ impl Store {
         let meta = read_meta(dir.0).ok()?;
         let queue = openat(dir.0, b"data", libc::O_RDWR, 0)
             .ok()
-            .and_then(|d| arena::file_size(d.0).ok().and_then(|size| Mapping::map(d.0, size).ok()))
+            .and_then(|d| segment::file_size(d.0).ok().and_then(|size| Mapping::map(d.0, size).ok()))
             .and_then(|m| Queue::from_mapping(m).ok());
         Some((meta, queue))
     }

@@ -24,8 +24,8 @@ use super::layout::{
     ring_mode, Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
     REGISTRY_SIZE,
 };
-use crate::emu::engine::arena::{self, Mapping};
 use crate::emu::engine::lock::{self, Acquired};
+use crate::emu::engine::segment::{self, Mapping};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
@@ -80,7 +80,7 @@ impl Registry {
         for _ in 0..8 {
             match openat(dir, REGISTRY_NAME, libc::O_RDWR, 0) {
                 Ok(fd) => {
-                    let mapped = arena::file_size(fd).and_then(|size| {
+                    let mapped = segment::file_size(fd).and_then(|size| {
                         if size < REGISTRY_SIZE {
                             return Err(Errno::EIO);
                         }

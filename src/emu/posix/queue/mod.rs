@@ -19,9 +19,9 @@ use super::layout::{
     slot_state, Geometry, NotifyRegistration, NotifyRelay, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION, NAME_CAPACITY, POSIX_MAGIC,
     PRIO_LEVELS, SCHEDULED_SLOTS, WAITER_SLOTS,
 };
-use crate::emu::engine::arena::Mapping;
 use crate::emu::engine::layout::{ring_mode, waiter_state, wake_word};
 use crate::emu::engine::lock::{self, Acquired, Liveness};
+use crate::emu::engine::segment::Mapping;
 use crate::errno::{Errno, Result};
 
 mod express;

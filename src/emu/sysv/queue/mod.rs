@@ -83,9 +83,9 @@ use super::layout::{
     Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
 use super::registry::{self, write_stats};
-use crate::emu::engine::arena::{self, Mapping};
 use crate::emu::engine::layout::wake_word;
 use crate::emu::engine::lock::{self, Acquired, Liveness};
+use crate::emu::engine::segment::{self, Mapping};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 use treap::{type_key, Corrupt, Nodes};
@@ -286,7 +286,7 @@ impl Queue {
             Errno::EACCES | Errno::EPERM => Errno::EACCES,
             e => e,
         })?;
-        let mapped = arena::file_size(fd).and_then(|size| if size < area_offset() { Err(corrupt()) } else { Mapping::map(fd, size) });
+        let mapped = segment::file_size(fd).and_then(|size| if size < area_offset() { Err(corrupt()) } else { Mapping::map(fd, size) });
         close(fd);
         Queue::from_mapping(mapped?, dir, name, id, nonce)
     }

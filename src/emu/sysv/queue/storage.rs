@@ -11,7 +11,7 @@ impl Queue {
             return Ok(());
         }
         let fd = openat(self.dir, &self.file, libc::O_RDWR, 0)?;
-        let mapped = arena::file_size(fd).and_then(|size| if size < bytes { Err(corrupt()) } else { Mapping::map(fd, size) });
+        let mapped = segment::file_size(fd).and_then(|size| if size < bytes { Err(corrupt()) } else { Mapping::map(fd, size) });
         close(fd);
         let map = mapped?;
         let (base, len) = (map.base(), map.len());
@@ -34,7 +34,7 @@ impl Queue {
             let fd = openat(self.dir, &self.file, libc::O_RDWR, 0)?;
             let size = area_offset() + new * UNIT;
             // The file only ever grows.
-            let grown = arena::file_size(fd).map(|now| now >= size || sys::ftruncate(fd, size) == 0);
+            let grown = segment::file_size(fd).map(|now| now >= size || sys::ftruncate(fd, size) == 0);
             close(fd);
             if grown != Ok(true) {
                 return Err(Errno::ENOMEM);
