@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
 pub use crate::emu::engine::layout::{ring_mode, waiter_state};
+use crate::emu::engine::segment::{SegmentKind, SegmentPrefix};
 
 /// "MQSHIMSR": the registry of a namespace's System V queues.
 pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
@@ -30,6 +31,8 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
 pub const LAYOUT_VERSION: u32 = 3;
+/// A queue's segment, as the segment lifecycle knows it.
+pub static QUEUE_SEGMENT: SegmentKind = SegmentKind::new("System V queue segment", QUEUE_MAGIC, LAYOUT_VERSION);
 
 /// `IPCMNI`: indices are 0..32767 and an id is `(seq << IPCMNI_SHIFT) + index`.
 pub const IPCMNI: u32 = 32768;
@@ -216,9 +219,9 @@ pub const RESULT_RETRY: i32 = -1;
 /// The queue segment's header.
 #[repr(C)]
 pub struct QueueHeader {
-    pub magic: u64,
-    pub version: AtomicU32,
-    pub header_size: u32,
+    /// [`QUEUE_SEGMENT`]'s magic, the header size, and the version: 0 while being built,
+    /// `LAYOUT_VERSION` once published.
+    pub prefix: SegmentPrefix,
     pub id: i32,
     pub key: i32,
     pub nonce: u64,
@@ -435,6 +438,9 @@ const _: () = {
     assert!(RING_MSG_MAX + 2 * RING_ALIGN <= RING_BYTES / 4);
     assert!(ring_offset() % 4096 == 0);
     assert!(size_of::<QueueHeader>() <= QUEUE_HEADER_SIZE as usize);
+    assert!(offset_of!(QueueHeader, prefix) == 0);
+    assert!(offset_of!(QueueHeader, id) == 16);
+    assert!(offset_of!(QueueHeader, nonce) == 24);
     assert!(offset_of!(QueueHeader, area_units) == 56);
     assert!(offset_of!(QueueHeader, spin) == 128);
     assert!(size_of::<SpinHints>() == 64);

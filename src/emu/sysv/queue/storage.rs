@@ -10,10 +10,7 @@ impl Queue {
         if bytes <= self.area_len.load(Ordering::Acquire) as u64 {
             return Ok(());
         }
-        let fd = openat(self.dir, &self.file, libc::O_RDWR, 0)?;
-        let mapped = segment::file_size(fd).and_then(|size| if size < bytes { Err(corrupt()) } else { Mapping::map(fd, size) });
-        close(fd);
-        let map = mapped?;
+        let map = segment::open_mapped(self.dir, &self.file, bytes, |e| e)?;
         let (base, len) = (map.base(), map.len());
         // SAFETY: `extra` is only touched by the holder of the queue lock, which the caller is.
         unsafe { (*self.extra.get()).push(map) };
