@@ -1,8 +1,9 @@
 //! The layout of the System V emulation's shared files: the namespace's registry (keys, ids,
 //! permissions and statistics of every queue) and one segment per queue (its lock, messages,
 //! type index and blocked callers). Plain data linked by indices, never pointers; fixed-width
-//! integers and atomics; sizes and offsets pinned below. Each file starts with a magic number
-//! and a layout version stored last, when the file is complete.
+//! integers and atomics; sizes and offsets pinned below. Each file starts with the prefix every
+//! segment shares (magic, layout version, header size: see `emu::engine::segment`), its version
+//! stored last, when the file is complete.
 //!
 //! ```text
 //! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (768 bytes each, sparse)
@@ -31,6 +32,8 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
 pub const LAYOUT_VERSION: u32 = 3;
+/// The registry, as the segment lifecycle knows it.
+pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
 pub static QUEUE_SEGMENT: SegmentKind = SegmentKind::new("System V queue segment", QUEUE_MAGIC, LAYOUT_VERSION);
 
@@ -66,10 +69,9 @@ pub struct IdAllocator {
 /// The registry's header.
 #[repr(C)]
 pub struct RegistryHeader {
-    pub magic: u64,
-    /// 0 while being built; `LAYOUT_VERSION` once published.
-    pub version: AtomicU32,
-    pub header_size: u32,
+    /// [`REGISTRY_SEGMENT`]'s magic, the header size, and the version: 0 while being built,
+    /// `LAYOUT_VERSION` once published.
+    pub prefix: SegmentPrefix,
     pub entry_size: u32,
     pub entry_count: u32,
     pub total_size: u64,
@@ -418,6 +420,9 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(size_of::<QueueLock>() == 64);
     assert!(size_of::<RegistryHeader>() <= REGISTRY_HEADER_SIZE as usize);
+    assert!(offset_of!(RegistryHeader, prefix) == 0);
+    assert!(offset_of!(RegistryHeader, entry_size) == 16);
+    assert!(offset_of!(RegistryHeader, total_size) == 24);
     assert!(offset_of!(RegistryHeader, lock) == 64);
     assert!(offset_of!(RegistryHeader, alloc) == 128);
     assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
