@@ -1,12 +1,14 @@
-//! Shared memory done carefully: the segment files ([`arena`]), their `#[repr(C)]` layout
-//! ([`layout`]), the robust lock that survives a killed owner ([`lock`]), futex waits with the
-//! kernel's signal-restart rules ([`futex`]) and the adaptive spin before them ([`spin`]);
-//! and [`Express`], what an operation on either queue's express ring did.
+//! Shared memory done carefully: the life of every segment file — created aside, initialised,
+//! version stored last, published; opened and validated ([`segment`]) — the `#[repr(C)]`
+//! records both APIs share ([`layout`]), the robust lock that survives a killed owner
+//! ([`lock`]), futex waits with the kernel's signal-restart rules ([`futex`]) and the adaptive
+//! spin before them ([`spin`]); and [`Express`], what an operation on either queue's express
+//! ring did.
 
-pub mod arena;
 pub mod futex;
 pub mod layout;
 pub mod lock;
+pub mod segment;
 pub mod sleep;
 pub mod spin;
 pub mod waiter;

@@ -1,7 +1,8 @@
 //! The layout of an emulated POSIX queue's shared segment. Plain data linked by indices, never
 //! pointers; fixed-width integers and atomics; every size and offset pinned below and by the C
-//! layout test. A segment starts with a magic number and a layout version; the version is
-//! stored last, when the segment is fully initialised, and only then is the queue published.
+//! layout test. A segment starts with the prefix every segment shares (magic, layout version,
+//! header size: see `emu::engine::segment`); the version is stored last, when the segment is
+//! fully initialised, and only then is the queue published.
 //!
 //! ```text
 //! 0        PosixHeader (identity, geometry, owner, lock, state)
@@ -21,12 +22,15 @@
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
+use crate::emu::engine::segment::{SegmentKind, SegmentPrefix};
 use crate::emu::engine::waiter::WaiterCore;
 
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
 pub const LAYOUT_VERSION: u32 = 11;
+/// An emulated POSIX queue's segment, as the segment lifecycle knows it.
+pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
 pub const SCHEDULED_SLOTS: u32 = 64;
 /// Blocked callers a queue can hold at once (each owns at most one message slot).
@@ -174,10 +178,9 @@ pub struct QueueState {
 /// The header of a queue segment.
 #[repr(C)]
 pub struct PosixHeader {
-    pub magic: u64,
-    /// 0 while being initialised; `LAYOUT_VERSION` once published.
-    pub version: AtomicU32,
-    pub header_size: u32,
+    /// [`POSIX_SEGMENT`]'s magic, the header size, and the version: 0 while being initialised,
+    /// `LAYOUT_VERSION` once published.
+    pub prefix: SegmentPrefix,
     pub total_size: u64,
     pub maxmsg: u32,
     pub slot_count: u32,
@@ -272,13 +275,16 @@ pub struct Geometry {
     pub total_size: u64,
 }
 
+/// Bytes of the header in every queue (whatever its attributes), as its prefix records them.
+pub const HEADER_SIZE: u64 = round_up(std::mem::size_of::<PosixHeader>() as u64, 64);
+
 /// Largest segment mqshim creates (the file is sparse; this bounds address space, not memory).
 pub const MAX_SEGMENT: u64 = 1 << 44;
 
 impl Geometry {
     /// The geometry of a queue, or None when it would exceed [`MAX_SEGMENT`].
     pub fn new(maxmsg: u32, msgsize: u64) -> Option<Geometry> {
-        let header_size = round_up(std::mem::size_of::<PosixHeader>() as u64, 64);
+        let header_size = HEADER_SIZE;
         let waiters_offset = header_size;
         let prio_offset = waiters_offset + WAITER_SLOTS as u64 * std::mem::size_of::<Waiter>() as u64;
         let slots_offset = round_up(prio_offset + (PRIO_LEVELS * std::mem::size_of::<PrioList>()) as u64, 64);
@@ -309,7 +315,8 @@ const _: () = {
     assert!(size_of::<SlotHeader>() == 40);
     assert!(size_of::<PrioList>() == 8);
     assert!(size_of::<Waiter>() == 128);
-    assert!(offset_of!(PosixHeader, version) == 8);
+    assert!(offset_of!(PosixHeader, prefix) == 0);
+    assert!(offset_of!(PosixHeader, total_size) == 16);
     assert!(offset_of!(PosixHeader, maxmsg) == 24);
     assert!(offset_of!(PosixHeader, msgsize) == 32);
     assert!(offset_of!(PosixHeader, uid) == 72);

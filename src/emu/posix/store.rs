@@ -19,14 +19,17 @@ use std::sync::Arc;
 use libc::mq_attr;
 
 use super::fdtable::{self, Description, QueueHandle};
-use super::layout::Geometry;
+use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue};
-use crate::emu::engine::arena::{self, Mapping};
+use crate::emu::engine::segment;
 use crate::emu::namespace::Namespace;
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap, Creds};
 use crate::os::sys;
+
+/// A queue's segment file, in its directory.
+const DATA: &std::ffi::CStr = c"data";
 
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
 const PATH_MAX: usize = 4096;
@@ -280,11 +283,7 @@ impl Store {
         let fifo_st = fstat(fifo.0)?;
         let queue = match mapped {
             Some(q) => q,
-            None => {
-                let data = openat(found.dir.0, b"data", libc::O_RDWR, 0)?;
-                let size = arena::file_size(data.0)?;
-                Queue::from_mapping(Mapping::map(data.0, size)?)?
-            }
+            None => Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?,
         };
         if !ofd_lock(fifo.0, libc::F_RDLCK) {
             return Err(Errno::EIO);
@@ -362,12 +361,7 @@ impl Store {
                 return Err(Errno::last());
             }
             sys::fchmodat(dir.0, &fifo, fmode);
-            let data = openat(dir.0, b"data", libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)?;
-            // SAFETY: data is an open regular file.
-            if sys::ftruncate(data.0, geo.total_size) != 0 {
-                return Err(Errno::ENOSPC);
-            }
-            let map = Mapping::map(data.0, geo.total_size)?;
+            let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, Errno::ENOSPC)?;
             let queue = Queue::initialise(
                 map,
                 &Init {
@@ -382,8 +376,7 @@ impl Store {
                     name: name.bytes(),
                 },
             )?;
-            // SAFETY: data is open.
-            sys::fchmod(data.0, fmode);
+            sys::fchmod(data.fd(), fmode);
             let meta_fd = openat(dir.0, b"meta", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
             let text = meta.render();
             // SAFETY: writes a valid buffer to an open file.
@@ -398,6 +391,8 @@ impl Store {
             if sys::renameat2(self.ns.tmp, &tmp_c, self.ns.posix, &dst, libc::RENAME_NOREPLACE) != 0 {
                 return Err(Errno::last());
             }
+            // Published, with its directory.
+            data.keep();
             let st = fstat(dir.0)?;
             Ok((Found { dir, dir_id: (st.st_dev, st.st_ino) }, queue))
         })();
@@ -497,10 +492,7 @@ impl Store {
     pub fn inspect(&self, name: &[u8]) -> Option<(Meta, Option<Queue>)> {
         let dir = openat(self.ns.posix, name, libc::O_RDONLY | libc::O_DIRECTORY, 0).ok()?;
         let meta = read_meta(dir.0).ok()?;
-        let queue = openat(dir.0, b"data", libc::O_RDWR, 0)
-            .ok()
-            .and_then(|d| arena::file_size(d.0).ok().and_then(|size| Mapping::map(d.0, size).ok()))
-            .and_then(|m| Queue::from_mapping(m).ok());
+        let queue = segment::open_mapped(dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok());
         Some((meta, queue))
     }
 }
@@ -596,6 +588,35 @@ mod tests {
         assert_eq!(file_mode(0o200), 0o600);
         assert_eq!(file_mode(0o000), 0o000);
         assert_eq!(file_mode(0o111), 0o000);
+    }
+
+    #[test]
+    fn a_queue_of_another_layout_version_opens_with_eio() {
+        use crate::emu::posix::layout::LAYOUT_VERSION;
+        use std::sync::atomic::Ordering;
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let root = format!("/tmp/mqshim-posix-store-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let limits = PosixLimits { msg_max: 10, msgsize_max: 64, msg_default: 10, msgsize_default: 64, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
+        let store = Store::at(root.as_bytes(), limits).unwrap();
+        let name = QueueName::check(b"versioned").unwrap();
+        let fd = store.open_queue(&name, libc::O_CREAT | libc::O_RDWR, 0o600, None).unwrap();
+        let queue = store.inspect(name.bytes()).and_then(|(_, q)| q).expect("a fresh queue maps");
+        let version = &queue.header().prefix.version;
+        // As a later mqshim (another layout) would have left it in the file.
+        version.store(LAYOUT_VERSION + 1, Ordering::Release);
+        assert_eq!(store.open_queue(&name, libc::O_RDWR, 0, None).err(), Some(Errno::EIO));
+        assert!(store.inspect(name.bytes()).is_some_and(|(_, q)| q.is_none()), "inspect maps it not");
+        // Half-built (version 0) is refused the same way; the layout's own version opens again.
+        version.store(0, Ordering::Release);
+        assert_eq!(store.open_queue(&name, libc::O_RDWR, 0, None).err(), Some(Errno::EIO));
+        version.store(LAYOUT_VERSION, Ordering::Release);
+        let again = store.open_queue(&name, libc::O_RDWR, 0, None).unwrap();
+        for fd in [fd, again] {
+            fdtable::remove(fd);
+            // SAFETY: the test's own descriptors, closed once.
+            unsafe { crate::real::close(fd) };
+        }
+        let _ = std::fs::remove_dir_all(root);
     }
 
     #[test]

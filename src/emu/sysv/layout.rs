@@ -1,8 +1,9 @@
 //! The layout of the System V emulation's shared files: the namespace's registry (keys, ids,
 //! permissions and statistics of every queue) and one segment per queue (its lock, messages,
 //! type index and blocked callers). Plain data linked by indices, never pointers; fixed-width
-//! integers and atomics; sizes and offsets pinned below. Each file starts with a magic number
-//! and a layout version stored last, when the file is complete.
+//! integers and atomics; sizes and offsets pinned below. Each file starts with the prefix every
+//! segment shares (magic, layout version, header size: see `emu::engine::segment`), its version
+//! stored last, when the file is complete.
 //!
 //! ```text
 //! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (768 bytes each, sparse)
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
 pub use crate::emu::engine::layout::{ring_mode, waiter_state};
+use crate::emu::engine::segment::{SegmentKind, SegmentPrefix};
 use crate::emu::engine::waiter::WaiterCore;
 
 /// "MQSHIMSR": the registry of a namespace's System V queues.
@@ -32,6 +34,10 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
 pub const LAYOUT_VERSION: u32 = 4;
+/// The registry, as the segment lifecycle knows it.
+pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
+/// A queue's segment, as the segment lifecycle knows it.
+pub static QUEUE_SEGMENT: SegmentKind = SegmentKind::new("System V queue segment", QUEUE_MAGIC, LAYOUT_VERSION);
 
 /// `IPCMNI`: indices are 0..32767 and an id is `(seq << IPCMNI_SHIFT) + index`.
 pub const IPCMNI: u32 = 32768;
@@ -65,10 +71,9 @@ pub struct IdAllocator {
 /// The registry's header.
 #[repr(C)]
 pub struct RegistryHeader {
-    pub magic: u64,
-    /// 0 while being built; `LAYOUT_VERSION` once published.
-    pub version: AtomicU32,
-    pub header_size: u32,
+    /// [`REGISTRY_SEGMENT`]'s magic, the header size, and the version: 0 while being built,
+    /// `LAYOUT_VERSION` once published.
+    pub prefix: SegmentPrefix,
     pub entry_size: u32,
     pub entry_count: u32,
     pub total_size: u64,
@@ -218,9 +223,9 @@ pub const RESULT_RETRY: i32 = -1;
 /// The queue segment's header.
 #[repr(C)]
 pub struct QueueHeader {
-    pub magic: u64,
-    pub version: AtomicU32,
-    pub header_size: u32,
+    /// [`QUEUE_SEGMENT`]'s magic, the header size, and the version: 0 while being built,
+    /// `LAYOUT_VERSION` once published.
+    pub prefix: SegmentPrefix,
     pub id: i32,
     pub key: i32,
     pub nonce: u64,
@@ -407,6 +412,9 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(size_of::<QueueLock>() == 64);
     assert!(size_of::<RegistryHeader>() <= REGISTRY_HEADER_SIZE as usize);
+    assert!(offset_of!(RegistryHeader, prefix) == 0);
+    assert!(offset_of!(RegistryHeader, entry_size) == 16);
+    assert!(offset_of!(RegistryHeader, total_size) == 24);
     assert!(offset_of!(RegistryHeader, lock) == 64);
     assert!(offset_of!(RegistryHeader, alloc) == 128);
     assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -427,6 +435,9 @@ const _: () = {
     assert!(RING_MSG_MAX + 2 * RING_ALIGN <= RING_BYTES / 4);
     assert!(ring_offset() % 4096 == 0);
     assert!(size_of::<QueueHeader>() <= QUEUE_HEADER_SIZE as usize);
+    assert!(offset_of!(QueueHeader, prefix) == 0);
+    assert!(offset_of!(QueueHeader, id) == 16);
+    assert!(offset_of!(QueueHeader, nonce) == 24);
     assert!(offset_of!(QueueHeader, area_units) == 56);
     assert!(offset_of!(QueueHeader, spin) == 128);
     assert!(size_of::<SpinHints>() == 64);

@@ -17,20 +17,20 @@
 //! process dies holding the lock; a creation commits with its entry's final store of `id1`, a
 //! removal with its first (clearing it).
 
+use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::layout::{
-    ring_mode, Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
-    REGISTRY_SIZE,
+    ring_mode, Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
 };
-use crate::emu::engine::arena::{self, Mapping};
 use crate::emu::engine::lock::{self, Acquired};
+use crate::emu::engine::segment::{self, Mapping, SegmentError};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
 /// The registry's file name in the `sysv/` directory.
-const REGISTRY_NAME: &[u8] = b"registry";
+const REGISTRY_NAME: &CStr = c"registry";
 
 /// A mapped, validated registry.
 pub struct Registry {
@@ -57,38 +57,13 @@ pub struct Snapshot {
     pub lrpid: i32,
 }
 
-/// Opens `name` under the directory `dir`.
-fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<c_int> {
-    let c = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
-    let fd = sys::openat(dir, &c, flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode);
-    if fd < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(fd)
-    }
-}
-
-fn close(fd: c_int) {
-    // SAFETY: fd is owned by the caller, closed once.
-    unsafe { crate::real::close(fd) };
-}
-
 impl Registry {
     /// Opens the registry of the `sysv/` directory `dir`, creating it if missing: it is built
     /// under a temporary name and renamed into place complete, so nobody sees it half made.
     pub fn open(dir: c_int) -> Result<Registry> {
         for _ in 0..8 {
-            match openat(dir, REGISTRY_NAME, libc::O_RDWR, 0) {
-                Ok(fd) => {
-                    let mapped = arena::file_size(fd).and_then(|size| {
-                        if size < REGISTRY_SIZE {
-                            return Err(Errno::EIO);
-                        }
-                        Mapping::map(fd, REGISTRY_SIZE)
-                    });
-                    close(fd);
-                    return Registry::validate(mapped?);
-                }
+            match segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e) {
+                Ok(map) => return Registry::validate(map),
                 Err(Errno::ENOENT) => Registry::build(dir)?,
                 Err(e) => return Err(e),
             }
@@ -96,19 +71,16 @@ impl Registry {
         Err(Errno::EIO)
     }
 
+    /// Checks the prefix (see `segment::validate`), then the registry's own geometry.
     fn validate(map: Mapping) -> Result<Registry> {
-        // SAFETY: the mapping is REGISTRY_SIZE bytes; the header is plain data and atomics.
+        segment::validate(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE)?;
+        // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const RegistryHeader) };
-        let ok = h.magic == REGISTRY_MAGIC
-            && h.version.load(Ordering::Acquire) == LAYOUT_VERSION
-            && h.header_size as u64 == REGISTRY_HEADER_SIZE
-            && h.entry_size as u64 == ENTRY_SIZE
-            && h.entry_count == IPCMNI
-            && h.total_size == REGISTRY_SIZE;
+        let ok = h.entry_size as u64 == ENTRY_SIZE && h.entry_count == IPCMNI && h.total_size == REGISTRY_SIZE && map.len() as u64 >= REGISTRY_SIZE;
         if ok {
             Ok(Registry { map })
         } else {
-            Err(Errno::EIO)
+            Err(SegmentError::Corrupt.into())
         }
     }
 
@@ -116,45 +88,31 @@ impl Registry {
     /// winner's is used).
     fn build(dir: c_int) -> Result<()> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let tmp = format!("registry.new-{}-{}", super::caller::pid(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let fd = openat(dir, tmp.as_bytes(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)?;
-        let result = (|| {
-            if sys::ftruncate(fd, REGISTRY_SIZE) != 0 {
-                return Err(Errno::ENOSPC);
-            }
-            let map = Mapping::map(fd, REGISTRY_SIZE)?;
-            let h = map.base() as *mut RegistryHeader;
-            // SAFETY: the file is private to this process until renamed into place; fields are
-            // written through the raw pointer before any reference to them exists.
-            unsafe {
-                (*h).magic = REGISTRY_MAGIC;
-                (*h).header_size = REGISTRY_HEADER_SIZE as u32;
-                (*h).entry_size = ENTRY_SIZE as u32;
-                (*h).entry_count = IPCMNI;
-                (*h).total_size = REGISTRY_SIZE;
-                (*h).alloc.last_idx = -1;
-                (*h).alloc.max_idx.store(-1, Ordering::Relaxed);
-                lock::init(&raw mut (*h).lock.mutex)?;
-                (*h).version.store(LAYOUT_VERSION, Ordering::Release);
-            }
-            // Every user of the namespace creates and looks up queues here.
-            sys::fchmod(fd, 0o666);
-            let (from, to) =
-                (std::ffi::CString::new(tmp.as_bytes()).map_err(|_| Errno::EINVAL)?, std::ffi::CString::new(REGISTRY_NAME).map_err(|_| Errno::EINVAL)?);
-            if sys::renameat2(dir, &from, dir, &to, libc::RENAME_NOREPLACE) != 0 {
-                let e = Errno::last();
-                if e != Errno::EEXIST {
-                    return Err(e);
-                }
-            }
-            Ok(())
-        })();
-        close(fd);
-        if let Ok(c) = std::ffi::CString::new(tmp) {
-            // Gone already when renamed into place.
-            sys::unlinkat(dir, &c, 0);
+        let tmp = CString::new(format!("registry.new-{}-{}", super::caller::pid(), COUNTER.fetch_add(1, Ordering::Relaxed))).map_err(|_| Errno::EINVAL)?;
+        let (aside, map) = segment::create_aside(dir, &tmp, REGISTRY_SIZE, Errno::ENOSPC)?;
+        let h = map.base() as *mut RegistryHeader;
+        // SAFETY: the file is private to this process until renamed into place; fields are
+        // written through the raw pointer before any reference to them exists.
+        unsafe {
+            (*h).entry_size = ENTRY_SIZE as u32;
+            (*h).entry_count = IPCMNI;
+            (*h).total_size = REGISTRY_SIZE;
+            (*h).alloc.last_idx = -1;
+            (*h).alloc.max_idx.store(-1, Ordering::Relaxed);
+            lock::init(&raw mut (*h).lock.mutex)?;
         }
-        result
+        segment::publish(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE as u32);
+        // Every user of the namespace creates and looks up queues here.
+        sys::fchmod(aside.fd(), 0o666);
+        if sys::renameat2(dir, &tmp, dir, REGISTRY_NAME, libc::RENAME_NOREPLACE) == 0 {
+            aside.keep();
+            return Ok(());
+        }
+        match Errno::last() {
+            // Another process placed its registry first: ours goes (dropping `aside` removes it).
+            Errno::EEXIST => Ok(()),
+            e => Err(e),
+        }
     }
 
     fn header(&self) -> &RegistryHeader {
@@ -557,6 +515,29 @@ mod tests {
         assert!(r2.lookup(1 << 15).is_some());
         assert_eq!(l.allocate(1).err(), Some(Errno::ENOSPC));
         drop(l);
+        // SAFETY: removes the test's files.
+        unsafe { crate::real::close(dir) };
+        std::fs::remove_dir_all(path).unwrap();
+    }
+
+    #[test]
+    fn a_registry_of_another_layout_version_opens_with_eio() {
+        use super::super::layout::LAYOUT_VERSION;
+        let (path, dir) = temp_dir();
+        let r = Registry::open(dir).unwrap();
+        let version = &r.header().prefix.version;
+        // As a later mqshim (another layout) would have left it in the file.
+        version.store(LAYOUT_VERSION + 1, Ordering::Release);
+        assert_eq!(Registry::open(dir).err(), Some(Errno::EIO));
+        // Half-built (version 0) is refused the same way, and not rebuilt over; the layout's own
+        // version opens again.
+        version.store(0, Ordering::Release);
+        assert_eq!(Registry::open(dir).err(), Some(Errno::EIO));
+        version.store(LAYOUT_VERSION, Ordering::Release);
+        assert!(Registry::open(dir).is_ok());
+        // Built aside and renamed into place: no temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("registry")]);
         // SAFETY: removes the test's files.
         unsafe { crate::real::close(dir) };
         std::fs::remove_dir_all(path).unwrap();

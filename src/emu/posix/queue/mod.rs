@@ -16,12 +16,12 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use super::layout::{
-    slot_state, Geometry, NotifyRegistration, NotifyRelay, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, LAYOUT_VERSION, NAME_CAPACITY, POSIX_MAGIC,
+    slot_state, Geometry, NotifyRegistration, NotifyRelay, PosixHeader, PrioList, QueueState, SlotHeader, Waiter, HEADER_SIZE, NAME_CAPACITY, POSIX_SEGMENT,
     PRIO_LEVELS, SCHEDULED_SLOTS, WAITER_SLOTS,
 };
-use crate::emu::engine::arena::Mapping;
 use crate::emu::engine::layout::{ring_mode, waiter_state};
 use crate::emu::engine::lock::{self, Acquired};
+use crate::emu::engine::segment::{self, Mapping, SegmentError};
 use crate::emu::engine::waiter::PendingWakes;
 use crate::emu::engine::Corrupt;
 use crate::errno::{Errno, Result};
@@ -59,25 +59,19 @@ impl Drop for Queue {
 
 /// Why a segment cannot be used.
 fn corrupt() -> Errno {
-    Errno::EIO
+    SegmentError::Corrupt.into()
 }
 
 impl Queue {
-    /// Checks a mapped segment before any use: magic, published version, and that its geometry
-    /// is exactly what its attributes imply and fits the mapping.
+    /// Checks a mapped segment before any use: its prefix (see `segment::validate`), then that
+    /// its geometry is exactly what its attributes imply and fits the mapping.
     pub fn from_mapping(map: Mapping) -> Result<Queue> {
-        if map.len() < std::mem::size_of::<PosixHeader>() {
-            return Err(corrupt());
-        }
-        // SAFETY: the mapping is at least a header long; the header is plain data and atomics,
-        // valid for any bit pattern.
+        segment::validate(&map, &POSIX_SEGMENT, HEADER_SIZE)?;
+        // SAFETY: validated: the mapping holds at least the header, which is plain data and
+        // atomics, valid for any bit pattern.
         let h = unsafe { &*(map.base() as *const PosixHeader) };
-        if h.magic != POSIX_MAGIC || h.version.load(Ordering::Acquire) != LAYOUT_VERSION {
-            return Err(corrupt());
-        }
         let geo = Geometry::new(h.maxmsg, h.msgsize).ok_or_else(corrupt)?;
-        let consistent = geo.header_size == h.header_size as u64
-            && geo.total_size == h.total_size
+        let consistent = geo.total_size == h.total_size
             && geo.slot_count == h.slot_count
             && geo.slot_stride == h.slot_stride
             && geo.waiters_offset == h.waiters_offset
@@ -91,8 +85,8 @@ impl Queue {
         Ok(Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) })
     }
 
-    /// Initialises a fresh zero-filled segment (not yet visible to anyone) and publishes its
-    /// version last.
+    /// Initialises a fresh zero-filled segment (created aside: not yet visible to anyone) and
+    /// publishes it, its version last.
     pub fn initialise(map: Mapping, init: &Init<'_>) -> Result<Queue> {
         let geo = Geometry::new(init.maxmsg, init.msgsize).ok_or(Errno::ENOMEM)?;
         if (map.len() as u64) < geo.total_size {
@@ -102,8 +96,6 @@ impl Queue {
         // SAFETY: the mapping is private to this process until published and large enough for
         // the header; fields are written through the raw pointer before any reference exists.
         unsafe {
-            (*h).magic = POSIX_MAGIC;
-            (*h).header_size = geo.header_size as u32;
             (*h).total_size = geo.total_size;
             (*h).maxmsg = geo.maxmsg;
             (*h).slot_count = geo.slot_count;
@@ -139,7 +131,7 @@ impl Queue {
             }
             (*st).free_extra = geo.maxmsg + 1;
         }
-        q.header().version.store(LAYOUT_VERSION, Ordering::Release);
+        segment::publish(&q.map, &POSIX_SEGMENT, HEADER_SIZE as u32);
         Ok(q)
     }
 

@@ -12,7 +12,7 @@
 //!   `repair()` makes any such state consistent again.
 
 use super::*;
-use crate::emu::posix::layout::SCHEDULED_SLOTS;
+use crate::emu::posix::layout::{LAYOUT_VERSION, SCHEDULED_SLOTS};
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -35,7 +35,7 @@ fn shm_file(len: u64) -> i32 {
 
 /// Maps all of `fd` (its current size, as `store::attach` does) and closes it.
 fn map_whole(fd: i32) -> Mapping {
-    let size = crate::emu::engine::arena::file_size(fd).unwrap();
+    let size = crate::emu::engine::segment::file_size(fd).unwrap();
     let map = Mapping::map(fd, size).unwrap();
     // SAFETY: the descriptor is ours; the mapping outlives it.
     unsafe { crate::real::close(fd) };
@@ -722,17 +722,17 @@ fn truncated_and_corrupt_segments_are_refused() {
         ("shorter than a header", good[..100].to_vec()),
         ("header only", good[..geo.header_size as usize].to_vec()),
         ("one byte short", good[..good.len() - 1].to_vec()),
-        ("bad magic", with_field(&good, offset_of!(PosixHeader, magic), u64::from_le_bytes(*b"MQSHIMSQ"))),
-        ("unpublished (version 0)", with_field(&good, offset_of!(PosixHeader, version), 0u32)),
-        ("older version", with_field(&good, offset_of!(PosixHeader, version), LAYOUT_VERSION - 1)),
-        ("newer version", with_field(&good, offset_of!(PosixHeader, version), LAYOUT_VERSION + 1)),
+        ("bad magic", with_field(&good, offset_of!(PosixHeader, prefix.magic), u64::from_le_bytes(*b"MQSHIMSQ"))),
+        ("unpublished (version 0)", with_field(&good, offset_of!(PosixHeader, prefix.version), 0u32)),
+        ("older version", with_field(&good, offset_of!(PosixHeader, prefix.version), LAYOUT_VERSION - 1)),
+        ("newer version", with_field(&good, offset_of!(PosixHeader, prefix.version), LAYOUT_VERSION + 1)),
         ("maxmsg 0", with_field(&good, offset_of!(PosixHeader, maxmsg), 0u32)),
         ("maxmsg larger than the segment", with_field(&good, offset_of!(PosixHeader, maxmsg), 5u32)),
         ("maxmsg smaller than the geometry", with_field(&good, offset_of!(PosixHeader, maxmsg), 3u32)),
         ("maxmsg that overflows", with_field(&good, offset_of!(PosixHeader, maxmsg), u32::MAX)),
         ("msgsize larger", with_field(&good, offset_of!(PosixHeader, msgsize), 33u64)),
         ("msgsize that overflows", with_field(&good, offset_of!(PosixHeader, msgsize), u64::MAX)),
-        ("header_size", with_field(&good, offset_of!(PosixHeader, header_size), geo.header_size as u32 + 64)),
+        ("header_size", with_field(&good, offset_of!(PosixHeader, prefix.header_size), geo.header_size as u32 + 64)),
         ("total_size", with_field(&good, offset_of!(PosixHeader, total_size), geo.total_size + 4096)),
         ("slot_count", with_field(&good, offset_of!(PosixHeader, slot_count), geo.slot_count - 1)),
         ("slot_stride", with_field(&good, offset_of!(PosixHeader, slot_stride), geo.slot_stride - 8)),

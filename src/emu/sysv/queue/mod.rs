@@ -80,11 +80,11 @@ pub use express::{init_ring, ring_counts, Express};
 use super::caller::{now_sec, realtime_ns};
 use super::layout::{
     area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
-    Waiter, CLASSES, INITIAL_AREA_UNITS, LAYOUT_VERSION, QUEUE_HEADER_SIZE, QUEUE_MAGIC, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
+    Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
 use super::registry::{self, write_stats};
-use crate::emu::engine::arena::{self, Mapping};
 use crate::emu::engine::lock::{self, Acquired};
+use crate::emu::engine::segment::{self, Mapping, SegmentError};
 use crate::emu::engine::waiter::PendingWakes;
 use crate::errno::{Errno, Result};
 use crate::os::sys;
@@ -152,7 +152,7 @@ pub fn file_mode(mode: u32, uid: u32, gid: u32, file_uid: u32, file_gid: u32) ->
 
 /// Why a segment cannot be used.
 fn corrupt() -> Errno {
-    Errno::EIO
+    SegmentError::Corrupt.into()
 }
 
 fn openat(dir: c_int, name: &CString, flags: c_int, mode: u32) -> Result<c_int> {
@@ -226,81 +226,67 @@ pub enum Finished {
 }
 
 impl Queue {
-    /// Creates the segment file `file` under `dir` (it must not exist) and initialises it.
+    /// Creates the segment file `file` under `dir` (it must not exist), initialises and
+    /// publishes it: its registry entry, committed by the caller, is what makes it reachable.
     pub fn create(dir: c_int, file: &str, init: &Init) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
-        let fd = openat(dir, &name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600).map_err(|e| if e == Errno::EEXIST { Errno::ENOMEM } else { e })?;
-        let result = (|| {
-            let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
-            if sys::ftruncate(fd, size) != 0 {
-                return Err(Errno::ENOMEM);
-            }
-            // SAFETY: an all-zero stat is a valid out-buffer.
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            if sys::fstat(fd, &mut st) != 0 {
-                return Err(Errno::last());
-            }
-            let map = Mapping::map(fd, size)?;
-            let h = map.base() as *mut QueueHeader;
-            let mut seed = 0u64;
-            // SAFETY: 8 bytes of random seed into a local; failure leaves a fixed seed.
-            unsafe { libc::getrandom((&raw mut seed).cast(), 8, libc::GRND_NONBLOCK) };
-            // SAFETY: the file is not yet visible to anyone (its entry is committed later); the
-            // header is written through the raw pointer before any reference to it exists.
-            unsafe {
-                (*h).magic = QUEUE_MAGIC;
-                (*h).header_size = QUEUE_HEADER_SIZE as u32;
-                (*h).id = init.id;
-                (*h).key = init.key;
-                (*h).nonce = init.nonce;
-                (*h).waiters_offset = waiters_offset();
-                (*h).waiter_slots = WAITER_SLOTS;
-                (*h).area_offset = area_offset();
-                (*h).ring_offset = ring_offset();
-                (*h).ring_bytes = RING_BYTES;
-                (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
-                (*h).file_uid = st.st_uid;
-                (*h).file_gid = st.st_gid;
-                (*h).tree_seed = seed ^ (init.nonce << 32) ^ init.id as u64;
-                (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
-                (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
-                lock::init(&raw mut (*h).lock.mutex)?;
-                (*h).version.store(LAYOUT_VERSION, Ordering::Release);
-            }
-            sys::fchmod(fd, file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
-            Queue::from_mapping(map, dir, name.clone(), init.id, init.nonce)
-        })();
-        close(fd);
-        if result.is_err() {
-            sys::unlinkat(dir, &name, 0);
+        let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
+        // No room, or a stale file in the way, is ENOMEM to msgget.
+        let (aside, map) = segment::create_aside(dir, &name, size, Errno::ENOMEM).map_err(|e| if e == Errno::EEXIST { Errno::ENOMEM } else { e })?;
+        // SAFETY: an all-zero stat is a valid out-buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if sys::fstat(aside.fd(), &mut st) != 0 {
+            return Err(Errno::last());
         }
-        result
+        let h = map.base() as *mut QueueHeader;
+        let mut seed = 0u64;
+        // SAFETY: 8 bytes of random seed into a local; failure leaves a fixed seed.
+        unsafe { libc::getrandom((&raw mut seed).cast(), 8, libc::GRND_NONBLOCK) };
+        // SAFETY: the file is not yet visible to anyone (its entry is committed later); the
+        // header is written through the raw pointer before any reference to it exists.
+        unsafe {
+            (*h).id = init.id;
+            (*h).key = init.key;
+            (*h).nonce = init.nonce;
+            (*h).waiters_offset = waiters_offset();
+            (*h).waiter_slots = WAITER_SLOTS;
+            (*h).area_offset = area_offset();
+            (*h).ring_offset = ring_offset();
+            (*h).ring_bytes = RING_BYTES;
+            (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
+            (*h).file_uid = st.st_uid;
+            (*h).file_gid = st.st_gid;
+            (*h).tree_seed = seed ^ (init.nonce << 32) ^ init.id as u64;
+            (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
+            (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
+            lock::init(&raw mut (*h).lock.mutex)?;
+        }
+        segment::publish(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
+        sys::fchmod(aside.fd(), file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
+        let queue = Queue::from_mapping(map, dir, name, init.id, init.nonce)?;
+        aside.keep();
+        Ok(queue)
     }
 
     /// Maps the existing segment `file` of queue `id`. EACCES when the file refuses the caller;
     /// EIDRM when it is gone (the queue was removed meanwhile).
     pub fn attach(dir: c_int, file: &str, id: i32, nonce: u64) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
-        let fd = openat(dir, &name, libc::O_RDWR, 0).map_err(|e| match e {
+        let map = segment::open_mapped(dir, &name, area_offset(), |e| match e {
             Errno::ENOENT => Errno::EIDRM,
             Errno::EACCES | Errno::EPERM => Errno::EACCES,
             e => e,
         })?;
-        let mapped = arena::file_size(fd).and_then(|size| if size < area_offset() { Err(corrupt()) } else { Mapping::map(fd, size) });
-        close(fd);
-        Queue::from_mapping(mapped?, dir, name, id, nonce)
+        Queue::from_mapping(map, dir, name, id, nonce)
     }
 
-    /// Checks a mapped segment before any use.
+    /// Checks a mapped segment before any use: its prefix (see `segment::validate`), then that
+    /// it is queue `id`'s and laid out as this mqshim lays out a queue.
     fn from_mapping(map: Mapping, dir: c_int, file: CString, id: i32, nonce: u64) -> Result<Queue> {
-        if (map.len() as u64) < area_offset() {
-            return Err(corrupt());
-        }
-        // SAFETY: the mapping holds the header; plain data and atomics.
+        segment::validate(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE)?;
+        // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const QueueHeader) };
-        let ok = h.magic == QUEUE_MAGIC
-            && h.version.load(Ordering::Acquire) == LAYOUT_VERSION
-            && h.header_size as u64 == QUEUE_HEADER_SIZE
+        let ok = map.len() as u64 >= area_offset()
             && h.id == id
             && h.nonce == nonce
             && h.waiters_offset == waiters_offset()

@@ -10,10 +10,7 @@ impl Queue {
         if bytes <= self.area_len.load(Ordering::Acquire) as u64 {
             return Ok(());
         }
-        let fd = openat(self.dir, &self.file, libc::O_RDWR, 0)?;
-        let mapped = arena::file_size(fd).and_then(|size| if size < bytes { Err(corrupt()) } else { Mapping::map(fd, size) });
-        close(fd);
-        let map = mapped?;
+        let map = segment::open_mapped(self.dir, &self.file, bytes, |e| e)?;
         let (base, len) = (map.base(), map.len());
         // SAFETY: `extra` is only touched by the holder of the queue lock, which the caller is.
         unsafe { (*self.extra.get()).push(map) };
@@ -34,7 +31,7 @@ impl Queue {
             let fd = openat(self.dir, &self.file, libc::O_RDWR, 0)?;
             let size = area_offset() + new * UNIT;
             // The file only ever grows.
-            let grown = arena::file_size(fd).map(|now| now >= size || sys::ftruncate(fd, size) == 0);
+            let grown = segment::file_size(fd).map(|now| now >= size || sys::ftruncate(fd, size) == 0);
             close(fd);
             if grown != Ok(true) {
                 return Err(Errno::ENOMEM);

@@ -134,6 +134,27 @@ fn selection_by_type_matches_the_kernel_with_10000_messages_of_1000_types() {
 }
 
 #[test]
+fn a_segment_of_another_layout_version_attaches_with_eio() {
+    use super::super::layout::LAYOUT_VERSION;
+    let f = Fixture::new(16384);
+    let file = format!("msq.{}.{:x}", f.queue.id, f.queue.nonce);
+    let version = &f.queue.header().prefix.version;
+    // As a later mqshim (another layout) would have left it in the file.
+    version.store(LAYOUT_VERSION + 1, Ordering::Release);
+    assert_eq!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).err(), Some(Errno::EIO));
+    // Half-built (version 0) is refused the same way; the layout's own version attaches again.
+    version.store(0, Ordering::Release);
+    assert_eq!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).err(), Some(Errno::EIO));
+    version.store(LAYOUT_VERSION, Ordering::Release);
+    assert!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).is_ok());
+    // A file that is gone is a removed queue; creating over an existing one is ENOMEM (msgget's).
+    assert_eq!(Queue::attach(f.dir, "msq.absent", f.queue.id, f.queue.nonce).err(), Some(Errno::EIDRM));
+    let init = Init { id: f.queue.id, key: 42, nonce: f.queue.nonce, mode: 0o600, uid: 0, gid: 0 };
+    assert_eq!(Queue::create(f.dir, &file, &init).err(), Some(Errno::ENOMEM));
+    assert!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).is_ok(), "the existing file is left alone");
+}
+
+#[test]
 fn the_area_grows_and_other_mappings_follow() {
     let f = Fixture::new(1 << 30);
     let other = Queue::attach(f.dir, &format!("msq.{}.{:x}", f.queue.id, f.queue.nonce), f.queue.id, f.queue.nonce).unwrap();

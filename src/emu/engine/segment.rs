@@ -1,0 +1,256 @@
+//! The life of a shared segment file, once for every kind of segment (a POSIX queue, a System V
+//! queue, the System V registry): what differs between kinds is a [`SegmentKind`] and the rest
+//! of each header, which its own module lays out and checks.
+//!
+//! - **Create aside** ([`create_aside`]): the file is made owner-only under a name nobody else
+//!   looks up (or before anything names it), sized and mapped; dropped before [`Aside::keep`], it
+//!   is removed again, so a failure never leaves a half-built file behind.
+//! - **Initialise**: the owner fills its header through a raw pointer while no one else can see it.
+//! - **Version last** ([`publish`]): the common [`SegmentPrefix`] — magic, header size, and then,
+//!   with the one Release store that makes the rest visible, the layout version.
+//! - **Publish**: the caller makes it reachable (a rename into place, or a registry commit).
+//! - **Open** ([`open_mapped`]) and **validate** ([`validate`]): every opener checks the size,
+//!   magic, published version and header size before it reads anything else; the kind then checks
+//!   its own geometry.
+//! - **Errors**: one [`SegmentError`], EIO at the API; a segment of another layout version is also
+//!   reported once per process on stderr, saying which versions met.
+//!
+//! Also the mapping itself ([`Mapping`]) and the size of a file ([`file_size`]).
+
+use std::ffi::CStr;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use crate::errno::{Errno, Result};
+use crate::os::sys;
+
+/// The first 16 bytes of every segment's header.
+#[repr(C)]
+pub struct SegmentPrefix {
+    /// Which kind of segment this is ([`SegmentKind::magic`]).
+    pub magic: u64,
+    /// 0 while being initialised; the kind's layout version once published (stored last).
+    pub version: AtomicU32,
+    /// Bytes of the whole header (this prefix included), as the creator laid it out.
+    pub header_size: u32,
+}
+
+// Part of every segment's on-disk (in-tmpfs) format: pinned.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<SegmentPrefix>() == 16);
+    assert!(offset_of!(SegmentPrefix, magic) == 0);
+    assert!(offset_of!(SegmentPrefix, version) == 8);
+    assert!(offset_of!(SegmentPrefix, header_size) == 12);
+};
+
+/// A kind of segment: what it is called, its magic and the layout version this mqshim uses. One
+/// `static` per kind, next to its layout (it also remembers whether a version mismatch has been
+/// reported in this process).
+pub struct SegmentKind {
+    /// What a person calls it ("POSIX queue segment").
+    pub what: &'static str,
+    pub magic: u64,
+    pub version: u32,
+    mismatch_reported: AtomicBool,
+}
+
+impl SegmentKind {
+    pub const fn new(what: &'static str, magic: u64, version: u32) -> SegmentKind {
+        SegmentKind { what, magic, version, mismatch_reported: AtomicBool::new(false) }
+    }
+}
+
+/// Why a segment cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentError {
+    /// Too small, wrong magic, wrong header size, or a geometry that does not add up.
+    Corrupt,
+    /// Version 0: its creator has not finished it (or died before it did).
+    NotPublished,
+    /// Made by an mqshim of another layout version.
+    VersionMismatch { found: u32, expected: u32 },
+}
+
+impl From<SegmentError> for Errno {
+    /// Every unusable segment is EIO to the program (the kernel's answer for a damaged object).
+    fn from(_: SegmentError) -> Errno {
+        Errno::EIO
+    }
+}
+
+/// What mqshim says, once per process and kind, when it finds a segment of another layout version.
+pub fn version_mismatch_message(what: &str, found: u32, expected: u32) -> String {
+    format!(
+        "a {what} of layout version {found} was found; this mqshim ({}) uses layout version {expected}: it cannot be used (EIO); \
+         remove it, or use the mqshim that made it",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// A shared, read-write mapping of a segment file, unmapped on drop.
+pub struct Mapping {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is shared memory that every process (and thread) accesses only through
+// atomics or under the segment's process-shared lock; the pointer itself is plain data.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared and read-write.
+    pub fn map(fd: c_int, len: u64) -> Result<Mapping> {
+        let len = usize::try_from(len).map_err(|_| Errno::ENOMEM)?;
+        // SAFETY: a fresh shared mapping of an open file; the kernel validates fd and len.
+        let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
+        if base == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        Ok(Mapping { base: base.cast(), len })
+    }
+
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: base/len describe a mapping created by `map` and not yet unmapped.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// The size of the file behind `fd`.
+pub fn file_size(fd: c_int) -> Result<u64> {
+    // SAFETY: an all-zero stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if sys::fstat(fd, &mut st) != 0 {
+        return Err(Errno::last());
+    }
+    Ok(st.st_size as u64)
+}
+
+fn close(fd: c_int) {
+    // SAFETY: the descriptor is owned by the caller and closed once.
+    unsafe { crate::real::close(fd) };
+}
+
+/// A segment file created aside and not yet kept: its descriptor, and its name, which is
+/// unlinked again when this is dropped before [`Aside::keep`].
+pub struct Aside {
+    /// The directory it was created in (the caller keeps it open while this lives).
+    dir_fd: c_int,
+    name: Box<CStr>,
+    fd: c_int,
+    kept: bool,
+}
+
+impl Aside {
+    /// The open file (read-write).
+    pub fn fd(&self) -> c_int {
+        self.fd
+    }
+
+    /// Keeps the file: it is complete, and published or about to be (closes the descriptor).
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Aside {
+    fn drop(&mut self) {
+        close(self.fd);
+        if !self.kept {
+            // Best effort: a file left behind is never reachable under a published name.
+            sys::unlinkat(self.dir_fd, &self.name, 0);
+        }
+    }
+}
+
+/// Creates the segment file `name` under `dir_fd` (it must not exist: EEXIST), owner-only,
+/// `size` bytes of zeros, and maps it. `resize_failed` is what a failed `ftruncate` becomes
+/// (each API has its own word for "no room": ENOSPC for `mq_open`, ENOMEM for `msgget`). Every
+/// other failure is the system call's errno. The file is removed again on failure, and later
+/// unless [`Aside::keep`] is called.
+pub fn create_aside(dir_fd: c_int, name: &CStr, size: u64, resize_failed: Errno) -> Result<(Aside, Mapping)> {
+    let fd = sys::openat(dir_fd, name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o600);
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let aside = Aside { dir_fd, name: name.into(), fd, kept: false };
+    if sys::ftruncate(fd, size) != 0 {
+        return Err(resize_failed);
+    }
+    let map = Mapping::map(fd, size)?;
+    Ok((aside, map))
+}
+
+/// Publishes a segment its creator has initialised: writes the prefix's magic and header size,
+/// then stores the layout version — the last store, with Release, so whoever reads that version
+/// (with Acquire, in [`validate`]) sees everything written before it.
+pub fn publish(map: &Mapping, kind: &SegmentKind, header_size: u32) {
+    assert!(map.len() >= header_size as usize && header_size as usize >= std::mem::size_of::<SegmentPrefix>(), "a segment holds its header");
+    let prefix = map.base() as *mut SegmentPrefix;
+    // SAFETY: the mapping holds at least a prefix (asserted) at its page-aligned start; the
+    // segment is not yet reachable by anyone else, so these plain stores race with no reader.
+    unsafe {
+        (*prefix).magic = kind.magic;
+        (*prefix).header_size = header_size;
+        (*prefix).version.store(kind.version, Ordering::Release);
+    }
+}
+
+/// Opens the existing segment file `name` under `dir_fd` read-write (never through a symbolic
+/// link) and maps all of it. `open_failed` turns the open's errno into the caller's API's (for
+/// instance, a file gone is EIDRM to `msgsnd`); a file shorter than `min_size` is EIO.
+pub fn open_mapped(dir_fd: c_int, name: &CStr, min_size: u64, open_failed: impl FnOnce(Errno) -> Errno) -> Result<Mapping> {
+    let fd = sys::openat(dir_fd, name, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0);
+    if fd < 0 {
+        return Err(open_failed(Errno::last()));
+    }
+    let mapped = file_size(fd).and_then(|size| if size < min_size { Err(SegmentError::Corrupt.into()) } else { Mapping::map(fd, size) });
+    close(fd);
+    mapped
+}
+
+/// Checks the prefix of a mapped segment before anything else in it is read: at least
+/// `header_size` bytes, the kind's magic, a published version that is the kind's, and the kind's
+/// `header_size`. A version mismatch is also reported on stderr (once per process and kind).
+pub fn validate<'m>(map: &'m Mapping, kind: &SegmentKind, header_size: u64) -> std::result::Result<&'m SegmentPrefix, SegmentError> {
+    if (map.len() as u64) < header_size.max(std::mem::size_of::<SegmentPrefix>() as u64) {
+        return Err(SegmentError::Corrupt);
+    }
+    // SAFETY: the mapping holds at least a prefix at its page-aligned start; the prefix is plain
+    // integers and an atomic, valid for any bit pattern, and lives as long as the mapping.
+    let prefix = unsafe { &*(map.base() as *const SegmentPrefix) };
+    if prefix.magic != kind.magic {
+        return Err(SegmentError::Corrupt);
+    }
+    match prefix.version.load(Ordering::Acquire) {
+        0 => return Err(SegmentError::NotPublished),
+        found if found != kind.version => {
+            crate::os::stderr::report_once(&kind.mismatch_reported, &version_mismatch_message(kind.what, found, kind.version));
+            return Err(SegmentError::VersionMismatch { found, expected: kind.version });
+        }
+        _ => {}
+    }
+    if prefix.header_size as u64 != header_size {
+        return Err(SegmentError::Corrupt);
+    }
+    Ok(prefix)
+}
+
+#[cfg(test)]
+mod tests;
