@@ -60,8 +60,7 @@ fn open_dir(parent: c_int, name: &[u8], mode: u32) -> Result<c_int> {
     // SAFETY: an all-zero stat is a valid out-buffer.
     if sys::fstat(fd, unsafe { st.assume_init_mut() }) != 0 {
         let e = Errno::last();
-        // SAFETY: fd was opened above.
-        unsafe { crate::real::close(fd) };
+        crate::os::sys::close(fd);
         return Err(e);
     }
     // SAFETY: fstat succeeded.
@@ -71,8 +70,7 @@ fn open_dir(parent: c_int, name: &[u8], mode: u32) -> Result<c_int> {
     let sticky = st.st_mode & libc::S_ISVTX != 0;
     let trusted_owner = st.st_uid == 0 || st.st_uid == me;
     if !trusted_owner || (world_writable && !sticky && mode & libc::S_ISVTX != 0) {
-        // SAFETY: fd was opened above.
-        unsafe { crate::real::close(fd) };
+        crate::os::sys::close(fd);
         return Err(Errno::EACCES);
     }
     Ok(fd)
@@ -97,8 +95,7 @@ impl Namespace {
             let lock = move_high(lock);
             Ok(Namespace { root: root.to_vec(), posix, dead, tmp, lock })
         })();
-        // SAFETY: root_fd was opened by open_root.
-        unsafe { crate::real::close(root_fd) };
+        crate::os::sys::close(root_fd);
         result
     }
 
@@ -136,8 +133,7 @@ impl Drop for NamespaceLock<'_> {
 pub fn open_subdir(root: &[u8], name: &[u8], mode: u32) -> Result<c_int> {
     let root_fd = open_root(root)?;
     let dir = open_dir(root_fd, name, mode).map(move_high);
-    // SAFETY: root_fd was opened by open_root.
-    unsafe { crate::real::close(root_fd) };
+    crate::os::sys::close(root_fd);
     dir
 }
 
@@ -162,8 +158,7 @@ fn open_root(root: &[u8]) -> Result<c_int> {
             // e.g. /dev/shm); only the namespace itself must be a real directory.
             if sys::mkdirat(fd, &c, 0o755) != 0 && crate::errno::current() != libc::EEXIST {
                 let e = Errno::last();
-                // SAFETY: fd is ours, closed once.
-                unsafe { crate::real::close(fd) };
+                crate::os::sys::close(fd);
                 return Err(e);
             }
             let n = sys::openat(fd, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
@@ -173,8 +168,7 @@ fn open_root(root: &[u8]) -> Result<c_int> {
                 Ok(n)
             }
         };
-        // SAFETY: fd is open.
-        unsafe { crate::real::close(fd) };
+        crate::os::sys::close(fd);
         fd = next?;
     }
     Ok(fd)

@@ -143,8 +143,7 @@ pub fn file_size(fd: c_int) -> Result<u64> {
 }
 
 fn close(fd: c_int) {
-    // SAFETY: the descriptor is owned by the caller and closed once.
-    unsafe { crate::real::close(fd) };
+    crate::os::sys::close(fd);
 }
 
 /// A segment file created aside and not yet kept: its descriptor, and its name, which is

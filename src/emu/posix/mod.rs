@@ -102,8 +102,7 @@ impl PosixEmulation {
     /// descriptor of an unlinked queue.
     pub fn close(&self, fd: c_int, d: Arc<Description>) -> Result<c_int> {
         notify::drop_if_owner(&d.queue);
-        // SAFETY: fd is the caller's descriptor, being closed at its request.
-        let rc = unsafe { crate::real::close(fd) };
+        let rc = crate::os::sys::close(fd);
         if rc != 0 {
             return Err(Errno::last());
         }

@@ -47,8 +47,7 @@ fn token_fd(q: &Queue, program_fd: c_int) -> Option<c_int> {
     match q.token_fd.compare_exchange(-1, new, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Some(new),
         Err(existing) => {
-            // SAFETY: `new` was opened above and is not shared.
-            unsafe { crate::real::close(new) };
+            crate::os::sys::close(new);
             Some(existing)
         }
     }

@@ -141,8 +141,7 @@ struct Fd(c_int);
 impl Drop for Fd {
     fn drop(&mut self) {
         if self.0 >= 0 {
-            // SAFETY: the descriptor is owned by this guard.
-            unsafe { crate::real::close(self.0) };
+            crate::os::sys::close(self.0);
         }
     }
 }
@@ -532,7 +531,7 @@ fn list_dir(dir: c_int) -> Vec<Vec<u8>> {
         }
         let d = libc::fdopendir(dup);
         if d.is_null() {
-            crate::real::close(dup);
+            sys::close(dup);
             return out;
         }
         libc::rewinddir(d);
@@ -613,8 +612,7 @@ mod tests {
         let again = store.open_queue(&name, libc::O_RDWR, 0, None).unwrap();
         for fd in [fd, again] {
             fdtable::remove(fd);
-            // SAFETY: the test's own descriptors, closed once.
-            unsafe { crate::real::close(fd) };
+            crate::os::sys::close(fd);
         }
         let _ = std::fs::remove_dir_all(root);
     }

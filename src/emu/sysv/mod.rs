@@ -169,8 +169,7 @@ impl SysvEmulation {
         match Registry::open(dir) {
             Ok(registry) => Ok(SysvEmulation { dir, registry, limits }),
             Err(e) => {
-                // SAFETY: dir was opened above.
-                unsafe { crate::real::close(dir) };
+                crate::os::sys::close(dir);
                 Err(e)
             }
         }

@@ -515,8 +515,7 @@ mod tests {
         assert!(r2.lookup(1 << 15).is_some());
         assert_eq!(l.allocate(1).err(), Some(Errno::ENOSPC));
         drop(l);
-        // SAFETY: removes the test's files.
-        unsafe { crate::real::close(dir) };
+        crate::os::sys::close(dir);
         std::fs::remove_dir_all(path).unwrap();
     }
 
@@ -538,8 +537,7 @@ mod tests {
         // Built aside and renamed into place: no temporary file is left behind.
         let names: Vec<_> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("registry")]);
-        // SAFETY: removes the test's files.
-        unsafe { crate::real::close(dir) };
+        crate::os::sys::close(dir);
         std::fs::remove_dir_all(path).unwrap();
     }
 
@@ -559,8 +557,7 @@ mod tests {
         assert_eq!(snapshot(e).qnum, 2);
         settle_stats(e);
         assert_eq!(e.stat_seq.load(Ordering::Relaxed) & 1, 0);
-        // SAFETY: removes the test's files.
-        unsafe { crate::real::close(dir) };
+        crate::os::sys::close(dir);
         std::fs::remove_dir_all(path).unwrap();
     }
 }

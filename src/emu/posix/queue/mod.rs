@@ -51,8 +51,7 @@ impl Drop for Queue {
     fn drop(&mut self) {
         let fd = self.token_fd.load(Ordering::Acquire);
         if fd >= 0 {
-            // SAFETY: the token descriptor is owned by this Queue.
-            unsafe { crate::real::close(fd) };
+            crate::os::sys::close(fd);
         }
     }
 }

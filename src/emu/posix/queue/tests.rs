@@ -37,8 +37,7 @@ fn shm_file(len: u64) -> i32 {
 fn map_whole(fd: i32) -> Mapping {
     let size = crate::emu::engine::segment::file_size(fd).unwrap();
     let map = Mapping::map(fd, size).unwrap();
-    // SAFETY: the descriptor is ours; the mapping outlives it.
-    unsafe { crate::real::close(fd) };
+    crate::os::sys::close(fd);
     map
 }
 

@@ -165,8 +165,7 @@ fn openat(dir: c_int, name: &CString, flags: c_int, mode: u32) -> Result<c_int> 
 }
 
 fn close(fd: c_int) {
-    // SAFETY: the descriptor is owned by the caller and closed once.
-    unsafe { crate::real::close(fd) };
+    crate::os::sys::close(fd);
 }
 
 /// A mapped, validated queue segment.

@@ -65,8 +65,7 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        // SAFETY: the fixture's directory descriptor.
-        unsafe { crate::real::close(self.dir) };
+        crate::os::sys::close(self.dir);
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
