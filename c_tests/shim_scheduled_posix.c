@@ -5,7 +5,8 @@
  * the others by priority; it can be cancelled until it is due (a timed receive past the due time
  * then times out) and not after (ENOENT); a receiver blocked on the queue wakes at the due time;
  * it survives the exit of the process that scheduled it; a due message on a full queue waits and
- * enters when a receive makes room; and the errnos are mq_timedsend's (EINVAL for the due time
+ * enters when a receive makes room, while a sender blocked on that full queue sleeps (it does
+ * not spin on the due time it cannot act on); and the errnos are mq_timedsend's (EINVAL for the due time
  * and the priority before the descriptor, EBADF, EMSGSIZE, EFAULT), plus EAGAIN beyond 64
  * pending. Shim-only: the kernel has no scheduled messages, so the test checks its own
  * expectations; shim-kernel is skipped because there the calls fail with ENOTSUP
@@ -242,6 +243,14 @@ static void full_queue(void)
     sleep_until(due, 50);
     curmsgs(q);
     EXPECT_ERR(mq_cancel(q, h), ENOENT);
+    /* A sender blocked meanwhile sleeps until its deadline: the due message waiting for room is
+     * no reason to wake before then (it once made the sender spin, burning its whole wait). */
+    struct timespec cpu_before, cpu_after;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_before);
+    struct timespec deadline = t_deadline_ms(300);
+    EXPECT_ERR(mq_timedsend(q, "third", 5, 1, &deadline), ETIMEDOUT);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_after);
+    t_check("the blocked sender used under 100 ms of CPU in its 300 ms", ns_of(cpu_after) - ns_of(cpu_before) < 100000000LL);
     receive_one(q, "makes room");
     curmsgs(q);
     receive_one(q, "entered");
