@@ -83,13 +83,20 @@ pub fn spin_if_peer_elsewhere(spin_avg_ns: &AtomicU32, word: &AtomicU32, peer_cp
 }
 
 fn spin_while_unwoken(spin_avg_ns: &AtomicU32, word: &AtomicU32) -> bool {
+    spin_for(spin_avg_ns, || word.load(Ordering::Acquire) == wake_word::WOKEN)
+}
+
+/// Spins until `done()` holds, for as long as recent waits suggest (`spin_avg_ns`); records
+/// the wait when it ends so. True if it did.
+#[inline(always)]
+fn spin_for(spin_avg_ns: &AtomicU32, done: impl Fn() -> bool) -> bool {
     let avg = spin_avg_ns.load(Ordering::Relaxed) as u64;
     let budget = (2 * avg).clamp(MIN_SPIN_NS, MAX_SPIN_NS);
     let start = monotonic_ns();
     let mut elapsed = 0;
     let mut i = 0u32;
     while elapsed < budget {
-        if word.load(Ordering::Acquire) == wake_word::WOKEN {
+        if done() {
             record_wait(spin_avg_ns, monotonic_ns() - start);
             return true;
         }
@@ -130,21 +137,5 @@ pub fn spin_until(spin_avg_ns: &AtomicU32, peer_cpu: u32, ready: impl Fn() -> bo
     if peer_cpu == u32::MAX || peer_cpu == current_cpu() {
         return false;
     }
-    let avg = spin_avg_ns.load(Ordering::Relaxed) as u64;
-    let budget = (2 * avg).clamp(MIN_SPIN_NS, MAX_SPIN_NS);
-    let start = monotonic_ns();
-    let mut elapsed = 0;
-    let mut i = 0u32;
-    while elapsed < budget {
-        if ready() {
-            record_wait(spin_avg_ns, monotonic_ns() - start);
-            return true;
-        }
-        std::hint::spin_loop();
-        i += 1;
-        if i % 64 == 0 {
-            elapsed = monotonic_ns() - start;
-        }
-    }
-    false
+    spin_for(spin_avg_ns, ready)
 }
