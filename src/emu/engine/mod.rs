@@ -8,6 +8,7 @@
 pub mod futex;
 pub mod layout;
 pub mod lock;
+pub mod schedule;
 pub mod segment;
 pub mod sleep;
 pub mod spin;

@@ -111,15 +111,9 @@ impl<'q> Locked<'q> {
                 self.serve(w, None);
             }
         }
-        scheduled.sort_unstable();
-        let mut head = 0u32;
-        for &(_, _, i) in scheduled.iter().rev() {
-            self.slot(i).next = head;
-            head = i + 1;
-        }
-        let max_handle = scheduled.iter().map(|&(_, h, _)| h).max().unwrap_or(0);
+        let mut found: Vec<(u64, u64, u32)> = scheduled.iter().map(|&(due, handle, i)| (due, handle, i + 1)).collect();
+        let max_handle = crate::emu::engine::schedule::relink(self, &mut found);
         let st = self.st();
-        st.scheduled_head = head;
         st.scheduled = scheduled.len() as u32;
         st.next_handle = st.next_handle.max(max_handle + 1);
         self.refresh_next_due();

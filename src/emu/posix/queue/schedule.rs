@@ -3,6 +3,7 @@
 //! that finds them due.
 
 use super::*;
+use crate::emu::engine::schedule::{self, Due, DueRecords};
 
 impl Queue {
     /// The earliest pending scheduled message's due time (ns), 0 when none (no lock).
@@ -60,32 +61,22 @@ impl<'q> Locked<'q> {
     /// (waiting for room in a full queue, like a blocked sender, it is as good as sent).
     pub fn cancel(&mut self, handle: u64) -> Result<()> {
         let now = crate::os::clock::realtime_ns();
-        let mut prev: Option<u32> = None;
-        let mut cur = self.st().scheduled_head;
-        let mut steps = 0;
-        while let Some(i) = self.index(cur, self.q.geo.slot_count) {
-            steps += 1;
-            if steps > self.q.geo.slot_count {
-                break;
+        let found = match schedule::find(self, handle) {
+            Ok(found) => found,
+            Err(Corrupt) => {
+                self.repair();
+                return Err(Errno::ENOENT);
             }
-            if self.slot(i).seq == handle && self.slot(i).state.load(Ordering::Acquire) == slot_state::SCHEDULED {
-                if self.slot(i).due_ns <= now {
-                    return Err(Errno::ENOENT);
-                }
-                let next = self.slot(i).next;
-                match prev {
-                    None => self.st().scheduled_head = next,
-                    Some(p) => self.slot(p).next = next,
-                }
-                self.free_slot(i);
-                self.st().scheduled -= 1;
-                self.refresh_next_due();
-                return Ok(());
-            }
-            prev = Some(i);
-            cur = self.slot(i).next;
+        };
+        let Some(place) = found.filter(|p| p.due.due_ns > now) else { return Err(Errno::ENOENT) };
+        if schedule::unlink(self, &place).is_err() {
+            self.repair();
+            return Err(Errno::ENOENT);
         }
-        Err(Errno::ENOENT)
+        self.free_slot(place.link - 1);
+        self.st().scheduled -= 1;
+        self.refresh_next_due();
+        Ok(())
     }
 
     /// Scheduled messages pending.
@@ -93,22 +84,11 @@ impl<'q> Locked<'q> {
         self.st().scheduled
     }
 
-    /// Inserts SCHEDULED slot `i` into the due-ordered list (ties by handle).
+    /// Inserts SCHEDULED slot `i` into the due list; a list found broken is rebuilt by
+    /// `repair`, this slot included.
     pub(super) fn link_scheduled(&mut self, i: u32) {
-        let key = (self.slot(i).due_ns, self.slot(i).seq);
-        let mut prev: Option<u32> = None;
-        let mut cur = self.st().scheduled_head;
-        while let Some(j) = self.index(cur, self.q.geo.slot_count) {
-            if (self.slot(j).due_ns, self.slot(j).seq) > key {
-                break;
-            }
-            prev = Some(j);
-            cur = self.slot(j).next;
-        }
-        self.slot(i).next = cur;
-        match prev {
-            None => self.st().scheduled_head = i + 1,
-            Some(p) => self.slot(p).next = i + 1,
+        if schedule::insert(self, i + 1).is_err() {
+            self.repair();
         }
     }
 
@@ -164,5 +144,36 @@ impl<'q> Locked<'q> {
                 self.promote_due(now, program_fd);
             }
         }
+    }
+}
+
+/// The due list of a POSIX queue: SCHEDULED extra slots, linked by `next`, a slot's `seq`
+/// being its handle.
+impl DueRecords for Locked<'_> {
+    fn due_head(&mut self) -> u32 {
+        self.st().scheduled_head
+    }
+
+    fn set_due_head(&mut self, head: u32) {
+        self.st().scheduled_head = head;
+    }
+
+    fn due_record(&mut self, link: u32) -> std::result::Result<Due, Corrupt> {
+        let i = self.index(link, self.q.geo.slot_count).ok_or(Corrupt)?;
+        let s = self.slot(i);
+        if s.state.load(Ordering::Acquire) != slot_state::SCHEDULED {
+            return Err(Corrupt);
+        }
+        Ok(Due { due_ns: s.due_ns, handle: s.seq, next: s.next })
+    }
+
+    fn set_due_next(&mut self, link: u32, next: u32) -> std::result::Result<(), Corrupt> {
+        let i = self.index(link, self.q.geo.slot_count).ok_or(Corrupt)?;
+        self.slot(i).next = next;
+        Ok(())
+    }
+
+    fn due_limit(&mut self) -> u32 {
+        SCHEDULED_SLOTS.max(self.st().scheduled)
     }
 }

@@ -166,18 +166,9 @@ impl<'q> Locked<'q> {
             }
         }
         // The scheduled messages in due order, then handle.
-        scheduled.sort_unstable();
-        let mut head = 0;
-        for &(_, _, r) in scheduled.iter().rev() {
-            if let Ok(b) = self.msg(r) {
-                b.next = head;
-                head = r;
-            }
-        }
-        let max_handle = scheduled.iter().map(|&(_, h, _)| h).max().unwrap_or(0);
+        let max_handle = crate::emu::engine::schedule::relink(self, &mut scheduled);
         {
             let st = self.st();
-            st.sched_head = head;
             st.scheduled = scheduled.len() as u32;
             st.next_handle = st.next_handle.max(max_handle.saturating_add(1));
         }

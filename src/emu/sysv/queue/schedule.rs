@@ -2,6 +2,7 @@
 //! would send them by the first operation that finds them due.
 
 use super::*;
+use crate::emu::engine::schedule::{self, Due, DueRecords};
 
 impl<'q> Locked<'q> {
     /// Schedules a message (the caller checked its size, and that `text` holds `len` readable
@@ -53,35 +54,23 @@ impl<'q> Locked<'q> {
     pub fn cancel(&mut self, handle: u64) -> Result<()> {
         let now = realtime_ns();
         self.settle_schedule(now);
-        let limit = SCHEDULED_MAX.max(self.st().scheduled);
-        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
-        while cur != 0 {
-            steps += 1;
-            let (next, h, due) = match self.msg(cur) {
-                Ok(b) if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED && steps <= limit => (b.next, b.handle, b.due_ns),
-                _ => {
-                    self.repair();
-                    return Err(Errno::ENOENT);
-                }
-            };
-            if h == handle {
-                if due <= now {
-                    return Err(Errno::ENOENT);
-                }
-                if prev == 0 {
-                    self.st().sched_head = next;
-                } else if let Ok(p) = self.msg(prev) {
-                    p.next = next;
-                }
-                // The commit point of a cancellation.
-                self.free(cur);
-                self.st().scheduled = self.st().scheduled.saturating_sub(1);
-                self.publish_schedule(now);
-                return Ok(());
+        let found = match schedule::find(self, handle) {
+            Ok(found) => found,
+            Err(Corrupt) => {
+                self.repair();
+                return Err(Errno::ENOENT);
             }
-            (prev, cur) = (cur, next);
+        };
+        let Some(place) = found.filter(|p| p.due.due_ns > now) else { return Err(Errno::ENOENT) };
+        if schedule::unlink(self, &place).is_err() {
+            self.repair();
+            return Err(Errno::ENOENT);
         }
-        Err(Errno::ENOENT)
+        // The commit point of a cancellation.
+        self.free(place.link);
+        self.st().scheduled = self.st().scheduled.saturating_sub(1);
+        self.publish_schedule(now);
+        Ok(())
     }
 
     /// Scheduled messages pending (due ones waiting for room included).
@@ -105,32 +94,9 @@ impl<'q> Locked<'q> {
         }
     }
 
-    /// Inserts SCHEDULED block `r` into the due-ordered list (ties by handle).
+    /// Inserts SCHEDULED block `r` into the due list.
     pub(super) fn link_scheduled(&mut self, r: u32) -> std::result::Result<(), Corrupt> {
-        let key = {
-            let b = self.msg(r)?;
-            (b.due_ns, b.handle)
-        };
-        let limit = SCHEDULED_MAX.max(self.st().scheduled);
-        let (mut prev, mut cur, mut steps) = (0u32, self.st().sched_head, 0u32);
-        while cur != 0 {
-            steps += 1;
-            let b = self.msg(cur)?;
-            if steps > limit || b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
-                return Err(Corrupt);
-            }
-            if (b.due_ns, b.handle) > key {
-                break;
-            }
-            (prev, cur) = (cur, b.next);
-        }
-        self.msg(r)?.next = cur;
-        if prev == 0 {
-            self.st().sched_head = r;
-        } else {
-            self.msg(prev)?.next = r;
-        }
-        Ok(())
+        schedule::insert(self, r)
     }
 
     /// Sends what is due by `now`, then publishes the next due time; returns it (0: none).
@@ -205,17 +171,7 @@ impl<'q> Locked<'q> {
     /// Written after `qnum` (see `publish`), so a reader that loads `next_due_ns` first and then
     /// `qnum` never misses a message that was promoted.
     pub(super) fn publish_schedule(&mut self, after: u64) -> u64 {
-        let limit = SCHEDULED_MAX.max(self.st().scheduled);
-        let (mut cur, mut steps, mut next_due) = (self.st().sched_head, 0u32, 0u64);
-        while cur != 0 && steps <= limit {
-            steps += 1;
-            let Ok(b) = self.msg(cur) else { break };
-            if b.due_ns > after {
-                next_due = b.due_ns;
-                break;
-            }
-            cur = b.next;
-        }
+        let next_due = schedule::next_due_after(self, after);
         if self.valid() {
             let pending = self.st().scheduled;
             if self.entry.next_due_ns.load(Ordering::Relaxed) != next_due {
@@ -262,5 +218,33 @@ impl<'q> Locked<'q> {
         let st = self.st();
         st.sched_head = 0;
         st.scheduled = 0;
+    }
+}
+
+/// The due list of a System V queue: SCHEDULED blocks, linked by `next`.
+impl DueRecords for Locked<'_> {
+    fn due_head(&mut self) -> u32 {
+        self.st().sched_head
+    }
+
+    fn set_due_head(&mut self, head: u32) {
+        self.st().sched_head = head;
+    }
+
+    fn due_record(&mut self, link: u32) -> std::result::Result<Due, Corrupt> {
+        let b = self.msg(link)?;
+        if b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
+            return Err(Corrupt);
+        }
+        Ok(Due { due_ns: b.due_ns, handle: b.handle, next: b.next })
+    }
+
+    fn set_due_next(&mut self, link: u32, next: u32) -> std::result::Result<(), Corrupt> {
+        self.msg(link)?.next = next;
+        Ok(())
+    }
+
+    fn due_limit(&mut self) -> u32 {
+        SCHEDULED_MAX.max(self.st().scheduled)
     }
 }
