@@ -29,6 +29,20 @@ impl Corrupt {
     pub const ERRNO: crate::errno::Errno = crate::errno::Errno::EIO;
 }
 
+/// A locked queue that can rebuild its derived state from its state words (each API's
+/// `Locked::repair`): where [`Corrupt`] ends up.
+pub trait Repair {
+    fn repair(&mut self);
+
+    /// `result`, or — when it found the queue damaged — the queue repaired and `otherwise`.
+    fn or_repair<T>(&mut self, result: Result<T, Corrupt>, otherwise: T) -> T {
+        result.unwrap_or_else(|Corrupt| {
+            self.repair();
+            otherwise
+        })
+    }
+}
+
 /// What an express-ring send (`T` = `()`) or receive (`T` = what it received) did (see
 /// `posix::queue::express` and `sysv::queue::express`).
 pub enum Express<T> {

@@ -7,7 +7,7 @@
 //! rebuilds it with [`relink`]) rather than followed forever. What *sending* a due message means
 //! — to a blocked receiver, into the queue, or waiting for room — is each API's own rule.
 
-use super::Corrupt;
+use super::{Corrupt, Repair};
 
 /// A scheduled message as the list sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +98,21 @@ pub fn unlink(list: &mut impl DueRecords, place: &Place) -> Result<(), Corrupt> 
 /// Where the message with `handle` is in the list, if it is.
 pub fn find(list: &mut impl DueRecords, handle: u64) -> Result<Option<Place>, Corrupt> {
     walk(list, |p| p.due.handle != handle)
+}
+
+/// Cancels the message with `handle` if it is still pending at `now` (not yet due: a message
+/// found due is as good as sent, even while it waits for room). Returns its link, taken out of
+/// the list for the caller to free; None when there is no such message pending.
+pub fn cancel(list: &mut impl DueRecords, handle: u64, now: u64) -> Result<Option<u32>, Corrupt> {
+    let Some(place) = find(list, handle)?.filter(|p| p.due.due_ns > now) else { return Ok(None) };
+    unlink(list, &place)?;
+    Ok(Some(place.link))
+}
+
+/// [`cancel`], for a caller that repairs a damaged list (after which nothing is cancelled).
+pub fn cancel_or_repair(list: &mut (impl DueRecords + Repair), handle: u64, now: u64) -> Option<u32> {
+    let result = cancel(list, handle, now);
+    list.or_repair(result, None)
 }
 
 /// The earliest due time later than `after` (0: none): the time to wake for, when the messages

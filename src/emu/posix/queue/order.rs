@@ -2,6 +2,7 @@
 //! the highest non-empty priority in constant time (highest first, FIFO within a priority).
 
 use super::*;
+use crate::emu::engine::Repair;
 
 impl<'q> Locked<'q> {
     pub(super) fn set_bit(&mut self, prio: u32) {
@@ -59,9 +60,8 @@ impl<'q> Locked<'q> {
     /// [`Locked::enqueue`] for a caller that goes on whatever happens: a list found broken is
     /// rebuilt by `repair`, which then holds and counts this message too (it is committed).
     pub(super) fn enqueue_committed(&mut self, i: u32) {
-        if self.enqueue(i).is_err() {
-            self.repair();
-        }
+        let enqueued = self.enqueue(i);
+        self.or_repair(enqueued, ());
     }
 
     /// Appends slot `i` to its priority's list.

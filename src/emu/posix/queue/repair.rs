@@ -119,3 +119,10 @@ impl<'q> Locked<'q> {
         self.refresh_next_due();
     }
 }
+
+/// Where damage found by the engine's shared mechanisms (`engine::Corrupt`) ends up.
+impl crate::emu::engine::Repair for Locked<'_> {
+    fn repair(&mut self) {
+        Locked::repair(self);
+    }
+}

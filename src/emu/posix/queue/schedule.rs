@@ -61,19 +61,8 @@ impl<'q> Locked<'q> {
     /// (waiting for room in a full queue, like a blocked sender, it is as good as sent).
     pub fn cancel(&mut self, handle: u64) -> Result<()> {
         let now = crate::os::clock::realtime_ns();
-        let found = match schedule::find(self, handle) {
-            Ok(found) => found,
-            Err(Corrupt) => {
-                self.repair();
-                return Err(Errno::ENOENT);
-            }
-        };
-        let Some(place) = found.filter(|p| p.due.due_ns > now) else { return Err(Errno::ENOENT) };
-        if schedule::unlink(self, &place).is_err() {
-            self.repair();
-            return Err(Errno::ENOENT);
-        }
-        self.free_slot(place.link - 1);
+        let link = schedule::cancel_or_repair(self, handle, now).ok_or(Errno::ENOENT)?;
+        self.free_slot(link - 1);
         self.st().scheduled -= 1;
         self.refresh_next_due();
         Ok(())

@@ -303,3 +303,10 @@ impl<'q> Locked<'q> {
         st.cbytes = 0;
     }
 }
+
+/// Where damage found by the engine's shared mechanisms (`engine::Corrupt`) ends up.
+impl crate::emu::engine::Repair for Locked<'_> {
+    fn repair(&mut self) {
+        Locked::repair(self);
+    }
+}

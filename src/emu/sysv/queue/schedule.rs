@@ -54,20 +54,9 @@ impl<'q> Locked<'q> {
     pub fn cancel(&mut self, handle: u64) -> Result<()> {
         let now = realtime_ns();
         self.settle_schedule(now);
-        let found = match schedule::find(self, handle) {
-            Ok(found) => found,
-            Err(Corrupt) => {
-                self.repair();
-                return Err(Errno::ENOENT);
-            }
-        };
-        let Some(place) = found.filter(|p| p.due.due_ns > now) else { return Err(Errno::ENOENT) };
-        if schedule::unlink(self, &place).is_err() {
-            self.repair();
-            return Err(Errno::ENOENT);
-        }
+        let link = schedule::cancel_or_repair(self, handle, now).ok_or(Errno::ENOENT)?;
         // The commit point of a cancellation.
-        self.free(place.link);
+        self.free(link);
         self.st().scheduled = self.st().scheduled.saturating_sub(1);
         self.publish_schedule(now);
         Ok(())
