@@ -43,7 +43,7 @@ pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> Result<()> {
 }
 
 /// Polls of the lock word before blocking in the kernel.
-const SPIN_TRIES: u32 = 2000;
+pub const SPIN_TRIES: u32 = 2000;
 
 /// The lock word of a glibc mutex: its first int, the owner's tid for a robust mutex (plus the
 /// FUTEX_WAITERS / FUTEX_OWNER_DIED bits), 0 when free.
@@ -62,8 +62,17 @@ fn lock_word(m: *mut libc::pthread_mutex_t) -> &'static std::sync::atomic::Atomi
 /// # Safety
 /// `m` is an initialised robust mutex in mapped memory.
 pub unsafe fn lock(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
+    // SAFETY: per the caller.
+    unsafe { lock_spinning(m, SPIN_TRIES) }
+}
+
+/// [`lock`], polling the lock word up to `tries` times before blocking.
+///
+/// # Safety
+/// As for [`lock`].
+pub unsafe fn lock_spinning(m: *mut libc::pthread_mutex_t, tries: u32) -> Result<Acquired> {
     let word = lock_word(m);
-    for _ in 0..SPIN_TRIES {
+    for _ in 0..tries {
         let v = word.load(std::sync::atomic::Ordering::Relaxed);
         // Free, or free because its owner died (only the OWNER_DIED bit left).
         if v == 0 || v & 0x3fff_ffff == 0 {

@@ -168,6 +168,11 @@ fn close(fd: c_int) {
     crate::os::sys::close(fd);
 }
 
+/// Polls of the queue lock's word before sleeping for it: a queue's general path often waits
+/// for a peer's critical section on another CPU (a search by type, a fold), longer than the
+/// engine's default.
+const QUEUE_LOCK_SPIN_TRIES: u32 = lock::SPIN_TRIES + 4000;
+
 /// A mapped, validated queue segment.
 pub struct Queue {
     /// The mapping made when attaching: the header and waiter records are always read here.
@@ -329,9 +334,8 @@ impl Queue {
     /// Takes the queue lock, repairing the queue first if its last owner died holding it.
     /// `entry` is the queue's registry entry (its statistics are kept there).
     pub fn lock<'q>(&'q self, entry: &'q Entry) -> Result<Locked<'q>> {
-        self.wait_until_lock_looks_free();
         // SAFETY: the lock was initialised before the segment was published.
-        let how = unsafe { lock::lock(self.lock_ptr())? };
+        let how = unsafe { lock::lock_spinning(self.lock_ptr(), QUEUE_LOCK_SPIN_TRIES)? };
         let mut locked = Locked { q: self, entry, wakes: PendingWakes::default(), dst_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
@@ -349,21 +353,6 @@ impl Queue {
         // Everything under the queue lock works on the general structure.
         locked.fold()?;
         Ok(locked)
-    }
-
-    /// Test and test-and-set: while the lock is held, watch its word (a read keeps the cache
-    /// line shared) instead of hammering it with compare-and-swaps; bounded, then the robust
-    /// lock takes over (and deals with a dead owner, whose word is never 0 again by itself).
-    fn wait_until_lock_looks_free(&self) {
-        // glibc's mutex starts with its lock word: 0 when free, the owner's tid when held.
-        // SAFETY: the mutex is in the mapping, 4-aligned; only read, atomically.
-        let word = unsafe { &*(self.lock_ptr() as *const AtomicU32) };
-        for _ in 0..4000 {
-            if word.load(Ordering::Relaxed) == 0 {
-                return;
-            }
-            std::hint::spin_loop();
-        }
     }
 }
 
