@@ -22,6 +22,8 @@
 //! - [`os`]: plain OS helpers every layer may use (system calls, credentials, pid/tid cache,
 //!   caller memory, fork-safe locks).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod backend;
 pub mod call;
 pub mod config;

@@ -62,7 +62,9 @@ impl Backend for EmulatedBackend {
             // SAFETY: the caller's arguments, as the program passed them.
             return crate::errno::check(unsafe { crate::real::__mq_open_2(name, oflag) });
         }
-        self.posix()?.open(name, oflag, mode, attr)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.open(name, oflag, mode, attr) }
     }
 
     unsafe fn mq_close(&self, mqdes: mqd_t) -> Result<c_int> {
@@ -75,31 +77,45 @@ impl Backend for EmulatedBackend {
     }
 
     unsafe fn mq_unlink(&self, name: *const c_char) -> Result<c_int> {
-        self.posix()?.unlink(name)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.unlink(name) }
     }
 
     unsafe fn mq_send(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
-        self.posix()?.send(mqdes, msg, len, prio, timeout)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.send(mqdes, msg, len, prio, timeout) }
     }
 
     unsafe fn mq_receive(&self, mqdes: mqd_t, msg: *mut c_char, len: size_t, prio: *mut c_uint, timeout: Option<*const timespec>) -> Result<ssize_t> {
-        self.posix()?.receive(mqdes, msg, len, prio, timeout)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.receive(mqdes, msg, len, prio, timeout) }
     }
 
     unsafe fn mq_getattr(&self, mqdes: mqd_t, attr: *mut mq_attr) -> Result<c_int> {
-        self.posix()?.getattr(mqdes, attr)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.getattr(mqdes, attr) }
     }
 
     unsafe fn mq_setattr(&self, mqdes: mqd_t, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
-        self.posix()?.setattr(mqdes, new, old)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.setattr(mqdes, new, old) }
     }
 
     unsafe fn mq_notify(&self, mqdes: mqd_t, sev: *const sigevent) -> Result<c_int> {
-        self.posix()?.notify(mqdes, sev)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.notify(mqdes, sev) }
     }
 
     unsafe fn mq_send_at(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
-        self.posix()?.send_at(mqdes, msg, len, prio, due, handle)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.posix()?.send_at(mqdes, msg, len, prio, due, handle) }
     }
 
     unsafe fn mq_cancel(&self, mqdes: mqd_t, handle: u64) -> Result<c_int> {
@@ -111,19 +127,27 @@ impl Backend for EmulatedBackend {
     }
 
     unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int> {
-        self.sysv()?.msgsnd(id, msgp, size, flags)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.sysv()?.msgsnd(id, msgp, size, flags) }
     }
 
     unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t> {
-        self.sysv()?.msgrcv(id, msgp, size, typ, flags)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.sysv()?.msgrcv(id, msgp, size, typ, flags) }
     }
 
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        self.sysv()?.msgctl(id, cmd, buf)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.sysv()?.msgctl(id, cmd, buf) }
     }
 
     unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int, due: *const timespec, handle: *mut u64) -> Result<c_int> {
-        self.sysv()?.msgsnd_at(id, msgp, size, flags, due, handle)
+        // SAFETY: the caller's arguments, passed on under this method's contract (the same as
+        // the emulation's).
+        unsafe { self.sysv()?.msgsnd_at(id, msgp, size, flags, due, handle) }
     }
 
     unsafe fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {

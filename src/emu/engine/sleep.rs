@@ -98,10 +98,8 @@ pub fn until_served(s: &Sleep<'_>, watch: &impl SleepWatch) -> Slept {
                 spin::record_wait(s.spin_avg_ns, monotonic_ns() - started);
                 return Slept::Served;
             }
-            wake_word::WAITING => {
-                if s.word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::SeqCst, Ordering::Acquire).is_err() {
-                    continue;
-                }
+            wake_word::WAITING if s.word.compare_exchange(wake_word::WAITING, wake_word::SLEEPING, Ordering::SeqCst, Ordering::Acquire).is_err() => {
+                continue;
             }
             _ => {}
         }

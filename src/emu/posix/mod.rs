@@ -82,7 +82,12 @@ impl PosixEmulation {
     }
 
     /// `mq_open`: `mode` and `attr` are used only with `O_CREAT`.
-    pub fn open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *const mq_attr) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *const mq_attr) -> Result<c_int> {
         // The kernel copies the attributes in before anything else (EFAULT).
         // SAFETY: `attr` is the program's mq_open argument, as checked_read requires.
         let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() { Some(unsafe { checked_read(attr) }.ok_or(Errno::EFAULT)?) } else { None };
@@ -91,7 +96,12 @@ impl PosixEmulation {
     }
 
     /// `mq_unlink`.
-    pub fn unlink(&self, name: *const c_char) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn unlink(&self, name: *const c_char) -> Result<c_int> {
         let name = store::QueueName::read(name)?;
         self.store.unlink(&name)?;
         Ok(0)
@@ -111,7 +121,12 @@ impl PosixEmulation {
     }
 
     /// `mq_send` / `mq_timedsend`, in the kernel's order of checks.
-    pub fn send(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn send(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
         let deadline = read_timeout(timeout)?;
         if prio >= limits::MQ_PRIO_MAX {
             return Err(Errno::EINVAL);
@@ -181,7 +196,12 @@ impl PosixEmulation {
     }
 
     /// `mq_receive` / `mq_timedreceive`, in the kernel's order of checks.
-    pub fn receive(&self, fd: c_int, buf: *mut c_char, len: usize, prio_out: *mut c_uint, timeout: Option<*const timespec>) -> Result<isize> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn receive(&self, fd: c_int, buf: *mut c_char, len: usize, prio_out: *mut c_uint, timeout: Option<*const timespec>) -> Result<isize> {
         let deadline = read_timeout(timeout)?;
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
         if !d.read {
@@ -246,13 +266,24 @@ impl PosixEmulation {
     }
 
     /// `mq_getattr`.
-    pub fn getattr(&self, fd: c_int, out: *mut mq_attr) -> Result<c_int> {
-        self.setattr(fd, std::ptr::null(), out)
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn getattr(&self, fd: c_int, out: *mut mq_attr) -> Result<c_int> {
+        // SAFETY: `out` is the caller's, under this function's contract; no new attributes.
+        unsafe { self.setattr(fd, std::ptr::null(), out) }
     }
 
     /// `mq_setattr` (and `mq_getattr` with `new` NULL): only O_NONBLOCK changes, on the open
     /// description; invalid flags are refused before the descriptor is looked at.
-    pub fn setattr(&self, fd: c_int, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn setattr(&self, fd: c_int, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
         // SAFETY: `new` is the program's mq_setattr argument, as checked_read requires.
         let new = if new.is_null() { None } else { Some(unsafe { checked_read(new) }.ok_or(Errno::EFAULT)?) };
         if let Some(n) = &new {
@@ -298,7 +329,12 @@ impl PosixEmulation {
 
     /// `mqshim_mq_send_at`: `msg` becomes visible to receivers at `due` (absolute
     /// CLOCK_REALTIME); the handle comes back through `handle`. Checks as `mq_timedsend`.
-    pub fn send_at(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn send_at(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
         let due = read_timeout(Some(due))?.ok_or(Errno::EINVAL)?;
         if prio >= limits::MQ_PRIO_MAX {
             return Err(Errno::EINVAL);
@@ -334,7 +370,12 @@ impl PosixEmulation {
     }
 
     /// `mq_notify`.
-    pub fn notify(&self, fd: c_int, sev: *const sigevent) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn notify(&self, fd: c_int, sev: *const sigevent) -> Result<c_int> {
         let request = notify::Request::read(sev)?;
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
         notify::register(&d.queue, request)?;

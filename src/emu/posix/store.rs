@@ -312,7 +312,7 @@ impl Store {
             return Err(Errno::ENOSPC);
         }
         let (maxmsg, msgsize) = match attr {
-            Some(a) => (a.mq_maxmsg as i64, a.mq_msgsize as i64),
+            Some(a) => (a.mq_maxmsg, a.mq_msgsize),
             None => (limits.msg_default.min(limits.msg_max), limits.msgsize_default.min(limits.msgsize_max)),
         };
         if maxmsg <= 0 || msgsize <= 0 {

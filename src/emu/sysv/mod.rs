@@ -303,7 +303,12 @@ impl SysvEmulation {
     // ----- msgsnd -----
 
     /// `msgsnd`, in the kernel's order of checks.
-    pub fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
         // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
         let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
         if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
@@ -390,7 +395,12 @@ impl SysvEmulation {
     // ----- msgrcv -----
 
     /// `msgrcv`, in the kernel's order of checks.
-    pub fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
         if id < 0 || (bufsz as isize) < 0 {
             return Err(Errno::EINVAL);
         }
@@ -510,7 +520,12 @@ impl SysvEmulation {
     /// before the id, then `due` and `msgflg` (0 or IPC_NOWAIT: the call never blocks either
     /// way), the id, write permission, and the handle's storage last; EAGAIN when the queue holds
     /// `SCHEDULED_MAX` pending messages.
-    pub fn msgsnd_at(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
         // SAFETY: `msgp` is the program's mqshim_msgsnd_at argument, as checked_read requires.
         let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
         if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {

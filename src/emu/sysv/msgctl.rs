@@ -50,7 +50,12 @@ pub fn proc_line(q: &QueueInfo) -> String {
 
 impl SysvEmulation {
     /// `msgctl`.
-    pub fn msgctl(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn msgctl(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
         if id < 0 || command < 0 {
             return Err(Errno::EINVAL);
         }

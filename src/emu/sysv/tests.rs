@@ -4,6 +4,29 @@
 use super::*;
 use crate::os::clock::timespec_of_ns;
 
+// The calls under test, with the tests' own pointers: buffers alive for the whole test, or
+// deliberately invalid ones, which the calls must refuse with EFAULT — within their contract.
+
+fn msgsnd(e: &SysvEmulation, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
+    // SAFETY: see above.
+    unsafe { e.msgsnd(id, msgp, msgsz, flags) }
+}
+
+fn msgrcv(e: &SysvEmulation, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
+    // SAFETY: see above.
+    unsafe { e.msgrcv(id, msgp, bufsz, msgtyp, flags) }
+}
+
+fn msgctl(e: &SysvEmulation, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+    // SAFETY: see above.
+    unsafe { e.msgctl(id, command, buf) }
+}
+
+fn msgsnd_at(e: &SysvEmulation, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
+    // SAFETY: see above.
+    unsafe { e.msgsnd_at(id, msgp, msgsz, flags, due, handle) }
+}
+
 struct Ns {
     path: String,
     emu: SysvEmulation,
@@ -47,13 +70,13 @@ fn ids_limits_and_listing() {
     // msgmax and msgmnb (the new queue's qbytes) are the configured ones.
     let mut m = Msg { mtype: 1, text: [b'x'; 64] };
     let p = &mut m as *mut Msg as *mut c_void;
-    assert_eq!(e.msgsnd(0, p, 65, 0), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd(0, p, 64, 0), Ok(0));
-    assert_eq!(e.msgsnd(0, p, 37, libc::IPC_NOWAIT), Err(Errno::EAGAIN));
-    assert_eq!(e.msgsnd(0, p, 36, libc::IPC_NOWAIT), Ok(0));
+    assert_eq!(msgsnd(e, 0, p, 65, 0), Err(Errno::EINVAL));
+    assert_eq!(msgsnd(e, 0, p, 64, 0), Ok(0));
+    assert_eq!(msgsnd(e, 0, p, 37, libc::IPC_NOWAIT), Err(Errno::EAGAIN));
+    assert_eq!(msgsnd(e, 0, p, 36, libc::IPC_NOWAIT), Ok(0));
     // SAFETY: an all-zero msginfo is valid.
     let mut info: libc::msginfo = unsafe { std::mem::zeroed() };
-    assert_eq!(e.msgctl(0, cmd::MSG_INFO, (&mut info as *mut libc::msginfo).cast()), Ok(2));
+    assert_eq!(msgctl(e, 0, cmd::MSG_INFO, (&mut info as *mut libc::msginfo).cast()), Ok(2));
     assert_eq!((info.msgmax, info.msgmnb, info.msgmni, info.msgpool, info.msgmap, info.msgtql), (64, 100, 3, 3, 2, 100));
     // Listing (mqshim ipcs) and removal by key (mqshim ipcrm -Q).
     let list = e.list();
@@ -64,7 +87,7 @@ fn ids_limits_and_listing() {
     assert_eq!(e.remove_key(7), Ok(()));
     assert_eq!(e.remove_key(7), Err(Errno::EINVAL));
     assert_eq!(e.remove_key(libc::IPC_PRIVATE), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd(0, p, 1, 0), Err(Errno::EINVAL));
+    assert_eq!(msgsnd(e, 0, p, 1, 0), Err(Errno::EINVAL));
     assert_eq!(e.list().len(), 2);
     // The index is reused cyclically: the next queue is index 3, not 0.
     assert_eq!(e.msgget(8, libc::IPC_CREAT | 0o600), Ok(3));
@@ -149,21 +172,21 @@ fn scheduling_checks_in_msgsnd_order() {
     let due = in_ms(60_000);
     let bad_nsec = libc::timespec { tv_sec: due.tv_sec, tv_nsec: 1_000_000_000 };
     let negative = libc::timespec { tv_sec: -1, tv_nsec: 0 };
-    assert_eq!(e.msgsnd_at(id, std::ptr::null(), 1, 0, &due, &mut h), Err(Errno::EFAULT));
-    assert_eq!(e.msgsnd_at(id + 1, p, 65, 0, &bad_nsec, std::ptr::null_mut()), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, &bad_nsec, &mut h), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, &negative, &mut h), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, std::ptr::null(), &mut h), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd_at(id, p, 1, libc::MSG_NOERROR, &due, &mut h), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, 8 as *const libc::timespec, &mut h), Err(Errno::EFAULT));
-    assert_eq!(e.msgsnd_at(id + 1, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EINVAL));
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EFAULT));
+    assert_eq!(msgsnd_at(e, id, std::ptr::null(), 1, 0, &due, &mut h), Err(Errno::EFAULT));
+    assert_eq!(msgsnd_at(e, id + 1, p, 65, 0, &bad_nsec, std::ptr::null_mut()), Err(Errno::EINVAL));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, &bad_nsec, &mut h), Err(Errno::EINVAL));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, &negative, &mut h), Err(Errno::EINVAL));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, std::ptr::null(), &mut h), Err(Errno::EINVAL));
+    assert_eq!(msgsnd_at(e, id, p, 1, libc::MSG_NOERROR, &due, &mut h), Err(Errno::EINVAL));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, 8 as *const libc::timespec, &mut h), Err(Errno::EFAULT));
+    assert_eq!(msgsnd_at(e, id + 1, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EINVAL));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, &due, std::ptr::null_mut()), Err(Errno::EFAULT));
     // SAFETY: msg points to m, alive for the whole test.
     unsafe { (*msg).mtype = 0 };
-    assert_eq!(e.msgsnd_at(id + 1, p, 1, 0, &due, &mut h), Err(Errno::EINVAL));
+    assert_eq!(msgsnd_at(e, id + 1, p, 1, 0, &due, &mut h), Err(Errno::EINVAL));
     // SAFETY: msg points to m, alive for the whole test.
     unsafe { (*msg).mtype = 1 };
-    assert_eq!(e.msgsnd_at(id, p, 1, libc::IPC_NOWAIT, &due, &mut h), Ok(0));
+    assert_eq!(msgsnd_at(e, id, p, 1, libc::IPC_NOWAIT, &due, &mut h), Ok(0));
     assert!(h != 0);
     assert_eq!(e.msg_cancel(id + 1, h), Err(Errno::EINVAL));
     assert_eq!(e.msg_cancel(-1, h), Err(Errno::EINVAL));
@@ -173,7 +196,7 @@ fn scheduling_checks_in_msgsnd_order() {
     assert_eq!(e.msg_cancel(id, h), Err(Errno::ENOENT));
     assert_eq!(e.list()[0].scheduled, 0);
     // IPC_RMID discards what is pending.
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, &due, &mut h), Ok(0));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, &due, &mut h), Ok(0));
     assert_eq!(e.remove_id(id), Ok(()));
     assert_eq!(e.msg_cancel(id, h), Err(Errno::EINVAL));
 }
@@ -190,13 +213,13 @@ fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
     let stat = || {
         // SAFETY: an all-zero msqid_ds is valid.
         let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
-        e.msgctl(id, cmd::IPC_STAT, &mut ds).unwrap();
+        msgctl(e, id, cmd::IPC_STAT, &mut ds).unwrap();
         ds.msg_qnum
     };
     std::thread::scope(|s| {
         let receiver = s.spawn(|| {
             let mut r = Msg { mtype: 0, text: [0; 64] };
-            let got = e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 3, 0);
+            let got = msgrcv(e, id, (&mut r as *mut Msg).cast(), 64, 3, 0);
             (got, r.mtype, realtime_ns())
         });
         // Schedule only once the receiver sleeps: the new due time must rouse it.
@@ -208,11 +231,11 @@ fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
         std::thread::sleep(std::time::Duration::from_millis(20));
         // Another type falls due first: the receiver sends it into the queue and sleeps on.
         let first = in_ms(150);
-        assert_eq!(e.msgsnd_at(id, p, 5, 0, &first, &mut h), Ok(0));
+        assert_eq!(msgsnd_at(e, id, p, 5, 0, &first, &mut h), Ok(0));
         // SAFETY: msg points to m, alive for the whole test.
         unsafe { (*msg).mtype = 4 };
         let other = in_ms(60);
-        assert_eq!(e.msgsnd_at(id, p, 6, 0, &other, &mut h), Ok(0));
+        assert_eq!(msgsnd_at(e, id, p, 6, 0, &other, &mut h), Ok(0));
         assert_eq!(stat(), 0);
         let (got, mtype, at) = receiver.join().unwrap();
         let due_ns = first.tv_sec as u64 * 1_000_000_000 + first.tv_nsec as u64;
@@ -222,19 +245,19 @@ fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
     // The other type entered the queue when it fell due.
     assert_eq!(stat(), 1);
     let mut r = Msg { mtype: 0, text: [0; 64] };
-    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(6));
+    assert_eq!(msgrcv(e, id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(6));
     assert_eq!(r.mtype, 4);
     // IPC_STAT and a non-blocking receive find a due message without anyone waiting.
     // SAFETY: msg points to m, alive for the whole test.
     unsafe { (*msg).mtype = 9 };
     let soon = in_ms(30);
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, &soon, &mut h), Ok(0));
-    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Err(Errno::ENOMSG));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, &soon, &mut h), Ok(0));
+    assert_eq!(msgrcv(e, id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Err(Errno::ENOMSG));
     std::thread::sleep(std::time::Duration::from_millis(60));
     assert_eq!(stat(), 1);
-    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(1));
-    assert_eq!(e.msgsnd_at(id, p, 1, 0, &in_ms(30), &mut h), Ok(0));
+    assert_eq!(msgrcv(e, id, (&mut r as *mut Msg).cast(), 64, 0, libc::IPC_NOWAIT), Ok(1));
+    assert_eq!(msgsnd_at(e, id, p, 1, 0, &in_ms(30), &mut h), Ok(0));
     std::thread::sleep(std::time::Duration::from_millis(60));
-    assert_eq!(e.msgrcv(id, (&mut r as *mut Msg).cast(), 64, 9, libc::IPC_NOWAIT), Ok(1));
+    assert_eq!(msgrcv(e, id, (&mut r as *mut Msg).cast(), 64, 9, libc::IPC_NOWAIT), Ok(1));
     assert_eq!(e.remove_id(id), Ok(()));
 }
