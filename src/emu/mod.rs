@@ -4,9 +4,12 @@
 //! It only looks down: it is handed its namespace and limits, and uses the `os` floor. The
 //! layer above (`backend::emulation`) adapts it to the backend seam.
 //!
-//! - [`engine`]: segment files, `#[repr(C)]` layout, robust lock, futex waits.
-//! - [`posix`]: POSIX queues (`mq_*`).
-//! - [`sysv`]: System V queues (`msg*`).
+//! - [`engine`]: the machinery both APIs share, each mechanism once (segments, locks, waiters,
+//!   the sleep loop, the express ring's protocol, scheduled messages, repair).
+//! - [`posix`]: POSIX queues (`mq_*`); [`sysv`]: System V queues (`msg*`). Both have the same
+//!   floor plan: the calls in the kernel's order of checks (`mod.rs`), `layout.rs`, `limits.rs`,
+//!   and `queue/` split into `storage`, `order`, `waiters`, `schedule`, `repair`, `express`
+//!   and `tests`.
 //! - [`namespace`]: the `MQSHIM_DIR` tree.
 
 pub mod engine;

@@ -1,9 +1,19 @@
-//! Shared memory done carefully: the life of every segment file — created aside, initialised,
-//! version stored last, published; opened and validated ([`segment`]) — the `#[repr(C)]`
-//! records both APIs share ([`layout`]), the robust lock that survives a killed owner
-//! ([`lock`]), futex waits with the kernel's signal-restart rules ([`futex`]) and the adaptive
-//! spin before them ([`spin`]); and [`Express`], what an operation on either queue's express
-//! ring did.
+//! The engine: every mechanism the POSIX and System V emulations share, once, generic over
+//! what differs between them. Each API (`emu::posix`, `emu::sysv`) keeps its rules, record
+//! formats and order policies, and calls down into this.
+//!
+//! - [`segment`]: the life of every shared file — created aside, initialised, version stored
+//!   last, published; opened and validated, with one typed error.
+//! - [`layout`]: the `#[repr(C)]` state words both use (waiter roles, wake words, ring mode,
+//!   the queue lock's line).
+//! - [`lock`]: the robust process-shared lock that survives a killed owner.
+//! - [`futex`]: sleeping on shared words with the kernel's signal-restart rules.
+//! - [`spin`]: the adaptive spin before a sleep.
+//! - [`waiter`]: the waiter-record protocol (register, liveness, serve, rouse, leave).
+//! - [`sleep`]: the one sleep loop (deadline, due time, restart rule, liveness).
+//! - [`ring`]: the express ring's protocol (mode word, side locks, fold/unfold, seals).
+//! - [`schedule`]: the due list of scheduled messages.
+//! - [`Corrupt`] and [`Repair`]: how damage found anywhere is handled.
 
 pub mod futex;
 pub mod layout;
