@@ -3,7 +3,7 @@
 //! This crate is `libmqshim.so`, the library a program preloads or links; everything else is in
 //! `mqshim-core` (`src/`), which exports nothing.
 //!
-//! Every export is thin: [`ffi_boundary!`] catches panics, marks the thread as inside mqshim,
+//! Every export is thin: `ffi_boundary!` catches panics, marks the thread as inside mqshim,
 //! and turns the `Result` into the C return value and errno (the one errno door,
 //! [`errno::into_c`]). The body builds a [`call::Call`] and hands it to [`dispatch::run`], or
 //! calls the dispatch function for its hook; nothing here reaches past `dispatch` (and the

@@ -43,7 +43,7 @@ fn cstr(bytes: &[u8]) -> Result<CString> {
 /// creating it with `mode` if missing, and checks it is safe to use.
 fn open_dir(parent: c_int, name: &[u8], mode: u32) -> Result<c_int> {
     let c = cstr(name)?;
-    // The namespace's own system calls go straight to the kernel (see `emu::sys`).
+    // The namespace's own system calls go straight to the kernel (see `os::sys`).
     if sys::mkdirat(parent, &c, 0o700) == 0 {
         // Set the exact mode (mkdir is subject to the umask, and 0700 kept it private until
         // now).

@@ -97,7 +97,7 @@ pub fn in_initial_user_namespace() -> bool {
     // SAFETY: an all-zero stat is a valid out-buffer.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // A direct system call: fakeroot's stat asks its daemon over a queue, that is, calls back
-    // into mqshim from here (see `emu::sys`).
+    // into mqshim from here (see `os::sys`).
     if crate::os::sys::stat(c"/proc/self/ns/user", &mut st) != 0 {
         return true;
     }

@@ -177,7 +177,7 @@ pub fn probe_write(ptr: *mut u8, len: usize) -> bool {
 const AHEAD_MAX: usize = 4 * 4096;
 
 /// How many bytes at `ptr` are known writable when up to `len` may be written: `len` when the
-/// whole range is (checked only for ranges of at most [`AHEAD_MAX`] bytes), else 0. Lets a
+/// whole range is (checked only for ranges of at most `AHEAD_MAX` bytes), else 0. Lets a
 /// receive check its buffer before taking a queue's lock; 0 means "check the exact length
 /// later", which gives the same answer, only inside the critical section.
 pub fn writable_prefix(ptr: *mut u8, len: usize) -> usize {

@@ -47,7 +47,7 @@ impl<'q> Locked<'q> {
     /// Blocked receivers sleep until the earliest due time, which a new scheduled message may
     /// have moved earlier: each asleep one is set back to "waiting" and woken, so it looks
     /// again (one that has not gone to sleep yet reads the new due time: the fences pair with
-    /// those of `wait::wait_served`).
+    /// those of the sleep loop: `engine::sleep`).
     pub(super) fn rouse_receivers(&mut self) {
         let q = self.q;
         // SAFETY: records in the mapping; only their state (written under the queue lock, which

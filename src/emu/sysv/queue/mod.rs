@@ -55,7 +55,7 @@
 //! SCHEDULED blocks. So a message is never half-visible, never lost by a receiver that died
 //! before taking it, and never received or sent twice.
 //!
-//! The express ring ([`express`]) holds the queue instead of the blocks while nothing needs
+//! The express ring (`express`) holds the queue instead of the blocks while nothing needs
 //! them; the registry entry's ring mode says which. Taking the queue lock folds the ring into
 //! the blocks; releasing it hands the queue back to the ring when it can. In express mode no
 //! block is QUEUED, so repair drops any it finds: the copies of a fold (or an unfold) that a
