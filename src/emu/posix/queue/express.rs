@@ -34,7 +34,7 @@ use super::super::layout::{ExpressRing, RingSide};
 use super::{Locked, Message, Queue, Received};
 use crate::emu::engine::layout::ring_mode;
 use crate::emu::engine::lock::{self, Acquired};
-pub use crate::emu::engine::Express;
+pub use crate::emu::engine::ring::Express;
 use crate::errno::Result;
 
 /// Retries of a lock-free read of the count across a mode change before settling for the

@@ -44,7 +44,7 @@ use super::super::layout::{ring_mode, Entry, RingRecord, RingSide, RING_ALIGN, R
 use super::super::registry::write_stats;
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
 use crate::emu::engine::lock::{self, Acquired};
-pub use crate::emu::engine::Express;
+pub use crate::emu::engine::ring::Express;
 use crate::errno::{Errno, Result};
 
 const POS_BITS: u32 = 24;
