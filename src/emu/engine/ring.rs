@@ -287,6 +287,13 @@ pub fn commit_seal(word: &AtomicU32, n: u64) {
     word.store(seal_of(n), Ordering::Release);
 }
 
+/// Unseals a record before it is written (a receiver then finds nothing there until the
+/// record's commit, a Release store of its seal, which orders this store too).
+#[inline]
+pub fn clear_seal(word: &AtomicU32) {
+    word.store(0, Ordering::Relaxed);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,6 +605,8 @@ mod tests {
         assert_eq!(read_seal(&word, 5), Seal::Sealed);
         // A lap later the same record is expected to carry another message's seal.
         assert_eq!(read_seal(&word, 5 + 64), Seal::Other);
+        clear_seal(&word);
+        assert_eq!(read_seal(&word, 5), Seal::Unsealed);
         // Only the low 32 bits count: a 64-bit position far along seals as its low bits do.
         assert_eq!(seal_of((7 << 32) + 5), seal_of(5));
         assert_eq!(seal_of(u64::from(u16::MAX)), 1 << 16);

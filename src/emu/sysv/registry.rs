@@ -21,8 +21,7 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::layout::{
-    ring_mode, Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC,
-    REGISTRY_SIZE,
+    Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, LAYOUT_VERSION, REGISTRY_HEADER_SIZE, REGISTRY_MAGIC, REGISTRY_SIZE,
 };
 use crate::emu::engine::arena::{self, Mapping};
 use crate::emu::engine::lock::{self, Acquired};
@@ -242,7 +241,7 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
     s.ctime = e.ctime.load(Ordering::Relaxed);
     s.lspid = e.lspid.load(Ordering::Relaxed);
     s.lrpid = e.lrpid.load(Ordering::Relaxed);
-    if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS {
+    if super::queue::ring_mode_of(e).is_express() {
         // The ring holds the queue: its sides keep the counts and who moved what last.
         (s.qnum, s.cbytes) = super::queue::ring_counts(e);
         s.lspid = e.send.pid.load(Ordering::Relaxed);
@@ -254,13 +253,8 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
 
 /// Messages queued now (for the hints of the fast paths).
 pub fn queued(e: &Entry) -> u64 {
-    read_consistent([&e.ring_mode_seq], || {
-        if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS {
-            super::queue::ring_counts(e).0
-        } else {
-            e.qnum.load(Ordering::Acquire)
-        }
-    })
+    let counts = |express| if express { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) };
+    super::queue::ring_mode_of(e).read(READ_PATIENCE, counts).value
 }
 
 /// An entry's permissions (the statistics left zero): the one cache line every call reads.
