@@ -16,7 +16,8 @@ use std::sync::atomic::{fence, AtomicU32, Ordering};
 /// How long a reader retries across a write before it settles for what it has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Patience {
-    /// Reads of the value at most; the last one is returned whether stable or not.
+    /// Tries at most (a try that finds a write running skips the read); the last one reads,
+    /// and its value is returned whether stable or not.
     pub tries: u32,
     /// Tries that are followed by a spin hint; later ones yield the CPU (so that a writer
     /// preempted on this CPU can finish).
@@ -42,32 +43,43 @@ impl<T> Read<T> {
 }
 
 /// Reads through the sequence locks `seqs`: `read` is retried until every one of them was even
-/// and unchanged around it, at most `patience.tries` times.
+/// and unchanged around it, for at most `patience.tries` tries.
 ///
-/// `read` runs only while the sequences look even, except on the last try, which always
-/// yields a value (then not stable). What it reads must be safe to read torn: this tells the
-/// caller when it was.
+/// After a try that met a write, `read` runs again only once the sequences look even, or on
+/// the last try, which always yields a value (then not stable). What `read` reads must be safe
+/// to read torn: this tells the caller when it was.
 #[inline]
 pub fn read<T, const N: usize>(seqs: [&AtomicU32; N], patience: Patience, read: impl Fn() -> T) -> Read<T> {
     let mut tries = 0u32;
     loop {
-        tries += 1;
-        let last = tries >= patience.tries;
         let before = seqs.map(|s| s.load(Ordering::Acquire));
-        let even = before.iter().all(|b| b & 1 == 0);
-        if even || last {
-            let value = read();
-            fence(Ordering::Acquire);
-            let stable = even && seqs.iter().zip(before).all(|(s, b)| s.load(Ordering::Relaxed) == b);
-            if stable || last {
-                return Read { value, stable };
-            }
+        let value = read();
+        fence(Ordering::Acquire);
+        let stable = seqs.iter().zip(before).all(|(s, b)| b & 1 == 0 && s.load(Ordering::Relaxed) == b);
+        tries += 1;
+        if stable || tries >= patience.tries {
+            return Read { value, stable };
         }
+        tries = wait_out_a_write(seqs, tries, patience);
+    }
+}
+
+/// After `tries` tries of a read that met a write: spins (then yields) until the sequences look
+/// even or one try is left. Returns the tries used. Cold, so that a caller's first try stays a
+/// straight line.
+#[cold]
+#[inline(never)]
+fn wait_out_a_write<const N: usize>(seqs: [&AtomicU32; N], mut tries: u32, patience: Patience) -> u32 {
+    loop {
         if tries > patience.spins_before_yield {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
         }
+        if tries + 1 >= patience.tries || seqs.iter().all(|s| s.load(Ordering::Relaxed) & 1 == 0) {
+            return tries;
+        }
+        tries += 1;
     }
 }
 
@@ -149,13 +161,14 @@ mod tests {
     }
 
     #[test]
-    fn a_read_gives_up_after_its_tries_and_reads_only_on_even_sequences_until_then() {
+    fn a_read_gives_up_after_its_tries_and_does_not_read_while_a_write_runs() {
         let seq = AtomicU32::new(1);
         let reads = AtomicU32::new(0);
         let got = read([&seq], QUICK, || reads.fetch_add(1, Ordering::Relaxed));
         assert!(!got.stable);
-        // Only the last try read the value.
-        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        // The first try and the last read the value; those between found the write running.
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
+        assert_eq!(got.value, 1);
     }
 
     #[test]
