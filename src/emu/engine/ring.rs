@@ -14,11 +14,11 @@
 //!   locks: the sequence goes odd, the API moves the messages, then the mode word is stored (the
 //!   commit) and the sequence goes even ([`ModeChange`]). A change cut short — abandoned, or its
 //!   maker killed — leaves the old mode in force, and each API's repair rebuilds from it.
-//! - **Seals** ([`commit_seal`], [`read_seal`]): a send stores its record's seal last (the
-//!   commit), and a receiver finds the next message by the seal it expects there, rather than
-//!   by the sender's position, so a receiver that keeps up does not pull the sender's line away
-//!   on every message. The seal of the `n`th message is derived from `n`, so a stale seal (a
-//!   lap of the ring ago) does not pass for a new one.
+//! - **Seals** ([`commit_seal`], [`read_seal`], [`clear_seal`]): a send stores its record's seal
+//!   last (the commit), and a receiver finds the next message by the seal it expects there,
+//!   rather than by the sender's position, so a receiver that keeps up does not pull the
+//!   sender's line away on every message. The seal of the `n`th message is derived from `n`
+//!   ([`seal_of`]), so a stale seal (a lap of the ring ago) does not pass for a new one.
 //!
 //! And [`Express`], what an operation on either ring did.
 
@@ -148,14 +148,14 @@ impl Drop for SideGuard<'_> {
 pub unsafe fn lock_side<'a>(mutex: *mut libc::pthread_mutex_t, mode: RingMode<'_>, recover_after_death: impl FnOnce()) -> Result<SideGuard<'a>> {
     // SAFETY: per the caller.
     let how = unsafe { lock::lock(mutex)? };
-    let held = SideGuard { mutex, _side: PhantomData };
     if how == Acquired::OwnerDied {
         recover_after_death();
         seqlock::settle(mode.seq);
         // SAFETY: held, acquired with EOWNERDEAD, now repaired.
         unsafe { lock::mark_consistent(mutex) };
     }
-    Ok(held)
+    // (Only now a guard: a lock whose repair did not finish is never unlocked as if it had.)
+    Ok(SideGuard { mutex, _side: PhantomData })
 }
 
 /// Both side locks, held; unlocked on drop (receive side first).
@@ -249,7 +249,7 @@ pub fn unfold_if_idle<'q, Q: ModeChangeSteps<'q>>(q: &mut Q) {
 }
 
 /// The seal the `n`th message through a ring carries (`n` a position or a count; only its low
-/// 32 bits matter): `n + 1`, so a record cleared to 0 is unsealed while `n` is below 2^32 − 1.
+/// 32 bits matter): `n + 1`, never 0 (a cleared record's) unless those bits are all ones.
 #[inline]
 pub fn seal_of(n: u64) -> u32 {
     (n as u32).wrapping_add(1)
