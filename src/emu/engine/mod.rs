@@ -11,15 +11,18 @@
 //! - [`spin`]: the adaptive spin before a sleep.
 //! - [`waiter`]: the waiter-record protocol (register, liveness, serve, rouse, leave).
 //! - [`sleep`]: the one sleep loop (deadline, due time, restart rule, liveness).
-//! - [`ring`]: the express ring's protocol (mode word, side locks, fold/unfold, seals).
+//! - [`ring`] and [`seqlock`]: the express ring's protocol (mode word, side locks,
+//!   fold/unfold, seals) and the sequence locks of lock-free readers.
 //! - [`schedule`]: the due list of scheduled messages.
 //! - [`Corrupt`] and [`Repair`]: how damage found anywhere is handled.
 
 pub mod futex;
 pub mod layout;
 pub mod lock;
+pub mod ring;
 pub mod schedule;
 pub mod segment;
+pub mod seqlock;
 pub mod sleep;
 pub mod spin;
 pub mod waiter;
@@ -51,16 +54,4 @@ pub trait Repair {
             otherwise
         })
     }
-}
-
-/// What an express-ring send (`T` = `()`) or receive (`T` = what it received) did (see
-/// `posix::queue::express` and `sysv::queue::express`).
-pub enum Express<T> {
-    /// Sent, or received.
-    Done(T),
-    /// The ring holds the whole queue and says no: it is full (send), or has nothing this
-    /// receiver takes (receive). This is the queue's answer.
-    Refused,
-    /// Not in express mode, or the call needs the general structure.
-    Unavailable,
 }

@@ -19,13 +19,14 @@
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::layout::{
-    ring_mode, Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
+    Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
 };
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, SegmentError};
+use crate::emu::engine::seqlock::{self, Patience};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
@@ -170,26 +171,14 @@ impl Registry {
     }
 }
 
-/// Reads through sequence locks: `read` is retried until every lock in `seqs` was even and
-/// unchanged around it. A writer that died mid-write leaves its lock odd until the queue's
-/// repair; after a while the reader takes what is there.
+/// How long a reader of an entry waits out a writer: a writer that died mid-write leaves its
+/// sequence odd until the queue's repair, so after a while the reader takes what is there.
+const READ_PATIENCE: Patience = Patience { tries: 20_001, spins_before_yield: 1000 };
+
+/// Reads through sequence locks (see [`seqlock::read`]), taking what is there should a writer
+/// seem never to finish.
 fn read_consistent<T, const N: usize>(seqs: [&AtomicU32; N], read: impl Fn() -> T) -> T {
-    let mut spins = 0u32;
-    loop {
-        let before = seqs.map(|s| s.load(Ordering::Acquire));
-        let value = read();
-        fence(Ordering::Acquire);
-        let stable = seqs.iter().zip(before).all(|(s, b)| b & 1 == 0 && s.load(Ordering::Relaxed) == b);
-        spins += 1;
-        if stable || spins > 20_000 {
-            return value;
-        }
-        if spins > 1000 {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
+    seqlock::read(seqs, READ_PATIENCE, read).value
 }
 
 fn read_perms(e: &Entry, s: &mut Snapshot) {
@@ -211,7 +200,7 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
     s.ctime = e.ctime.load(Ordering::Relaxed);
     s.lspid = e.lspid.load(Ordering::Relaxed);
     s.lrpid = e.lrpid.load(Ordering::Relaxed);
-    if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS {
+    if super::queue::ring_mode_of(e).is_express() {
         // The ring holds the queue: its sides keep the counts and who moved what last.
         (s.qnum, s.cbytes) = super::queue::ring_counts(e);
         s.lspid = e.send.pid.load(Ordering::Relaxed);
@@ -223,13 +212,8 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
 
 /// Messages queued now (for the hints of the fast paths).
 pub fn queued(e: &Entry) -> u64 {
-    read_consistent([&e.ring_mode_seq], || {
-        if e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS {
-            super::queue::ring_counts(e).0
-        } else {
-            e.qnum.load(Ordering::Acquire)
-        }
-    })
+    let counts = |express| if express { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) };
+    super::queue::ring_mode_of(e).read(READ_PATIENCE, counts).value
 }
 
 /// An entry's permissions (the statistics left zero): the one cache line every call reads.
@@ -260,38 +244,21 @@ pub fn snapshot(e: &Entry) -> Snapshot {
     })
 }
 
-fn write_under(seqs: &[&AtomicU32], f: impl FnOnce()) {
-    let mut odd = [0u32; 2];
-    for (i, s) in seqs.iter().enumerate().take(2) {
-        odd[i] = s.load(Ordering::Relaxed) | 1;
-        s.store(odd[i], Ordering::Relaxed);
-    }
-    fence(Ordering::Release);
-    f();
-    for (i, s) in seqs.iter().enumerate().take(2) {
-        s.store(odd[i].wrapping_add(1), Ordering::Release);
-    }
-}
-
 /// Writes an entry's statistics (the caller holds the queue's lock, so it is the only writer):
 /// `f` runs between the stores that make `stat_seq` odd, then even.
 pub fn write_stats(e: &Entry, f: impl FnOnce(&Entry)) {
-    write_under(&[&e.stat_seq], || f(e));
+    seqlock::write([&e.stat_seq], || f(e));
 }
 
 /// Writes an entry's permissions and statistics together (IPC_SET; the queue's lock is held).
 pub fn write_perms_and_stats(e: &Entry, f: impl FnOnce(&Entry)) {
-    write_under(&[&e.perm_seq, &e.stat_seq], || f(e));
+    seqlock::write([&e.perm_seq, &e.stat_seq], || f(e));
 }
 
 /// Makes an entry's sequence locks even again after a writer died mid-write (queue repair).
 pub fn settle_stats(e: &Entry) {
-    for seq in [&e.perm_seq, &e.stat_seq] {
-        let s = seq.load(Ordering::Relaxed);
-        if s & 1 == 1 {
-            seq.store(s.wrapping_add(1), Ordering::Release);
-        }
-    }
+    seqlock::settle(&e.perm_seq);
+    seqlock::settle(&e.stat_seq);
 }
 
 /// What a new queue's entry holds.

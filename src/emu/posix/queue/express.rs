@@ -22,50 +22,33 @@
 //!
 //! Whatever the ring cannot do goes to the general structure: a send whose priority is above
 //! the newest message's, a caller that must block, a notification, a poller, a scheduled
-//! message. Taking the queue lock folds the ring into the general structure (under the queue
-//! lock and both side locks, in the order queue → send → receive); releasing it unfolds the
-//! ring again when the queue is empty and nothing else needs the general structure. The mode
-//! word changes last in both, so a process killed during either leaves the old mode in force
-//! and `Locked::repair` rebuilds from it.
+//! message. Taking the queue lock folds the ring into the general structure; releasing it
+//! unfolds the ring again when the queue is empty and nothing else needs the general structure.
+//! The protocol both APIs share — the mode word and its sequence, the side locks and their
+//! recovery, the order of a fold and an unfold, the seals — is `engine::ring`'s; this module
+//! holds the POSIX ring's format and its own steps: a side's repair after a dead holder (the
+//! cached slot, the tail past a sealed message), a fold's queueing of each message in ring order,
+//! an unfold's reset of the positions. A process killed during a mode change leaves the old mode
+//! in force and `Locked::repair` rebuilds from it.
 
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::super::layout::{ExpressRing, RingSide};
 use super::{Locked, Message, Queue, Received};
-use crate::emu::engine::layout::ring_mode;
-use crate::emu::engine::lock::{self, Acquired};
-pub use crate::emu::engine::Express;
+pub use crate::emu::engine::ring::Express;
+use crate::emu::engine::ring::{self, ModeChangeSteps, RingMode, Seal, Side, SideGuard};
+use crate::emu::engine::seqlock::Patience;
 use crate::errno::Result;
 
-/// Retries of a lock-free read of the count across a mode change before settling for the
-/// general structure's count.
-const SNAPSHOT_TRIES: u32 = 10_000;
+/// How long a lock-free read of the count retries across a mode change before settling for
+/// the general structure's count.
+const SNAPSHOT_PATIENCE: Patience = Patience { tries: 10_000, spins_before_yield: u32::MAX };
 
 /// The atomic words of the ring.
 struct RingAtomics<'q> {
-    mode: &'q AtomicU32,
-    mode_seq: &'q AtomicU32,
+    mode: RingMode<'q>,
     head: &'q AtomicU64,
     tail: &'q AtomicU64,
-}
-
-#[derive(Clone, Copy)]
-enum Side {
-    Send,
-    Recv,
-}
-
-/// One side's lock, held; unlocked on drop.
-pub(super) struct SideGuard<'q> {
-    side: *mut RingSide,
-    _queue: std::marker::PhantomData<&'q Queue>,
-}
-
-impl Drop for SideGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: this guard holds the side's mutex.
-        unsafe { lock::unlock(&raw mut (*self.side).mutex) };
-    }
 }
 
 impl Queue {
@@ -80,7 +63,7 @@ impl Queue {
     fn ring_ref(&self) -> RingAtomics<'_> {
         let r = self.ring();
         // SAFETY: fields of the ring, in the mapping for as long as `self`; atomics only.
-        unsafe { RingAtomics { mode: &(*r).mode, mode_seq: &(*r).mode_seq, head: &(*r).head.pos, tail: &(*r).tail.pos } }
+        unsafe { RingAtomics { mode: RingMode { mode: &(*r).mode, seq: &(*r).mode_seq }, head: &(*r).head.pos, tail: &(*r).tail.pos } }
     }
 
     /// A side's record, for its lock's holder.
@@ -101,12 +84,12 @@ impl Queue {
 
     /// Whether the queue is in express mode now (a hint without a lock).
     pub fn is_express(&self) -> bool {
-        self.ring_ref().mode.load(Ordering::Acquire) == ring_mode::EXPRESS
+        self.ring_ref().mode.is_express()
     }
 
     /// Locks one side of the ring. After a holder died, the cached slot index is recomputed
-    /// from the committed position and a half-finished mode change's sequence made even.
-    fn lock_side(&self, which: Side) -> Result<SideGuard<'_>> {
+    /// from the committed position, and a message a dead sender sealed is counted in the tail.
+    pub(super) fn lock_side(&self, which: Side) -> Result<SideGuard<'_>> {
         let r = self.ring();
         let (side, pos) = match which {
             // SAFETY: fields of the ring, in the mapping.
@@ -114,11 +97,10 @@ impl Queue {
             // SAFETY: as above.
             Side::Recv => (unsafe { &raw mut (*r).recv }, self.ring_ref().head),
         };
-        // SAFETY: the mutex was initialised with the segment; it lives as long as the mapping.
-        let how = unsafe { lock::lock(&raw mut (*side).mutex)? };
-        if how == Acquired::OwnerDied {
-            let maxmsg = self.geo.maxmsg as u64;
-            if matches!(which, Side::Send) && self.is_express() {
+        // SAFETY: a field of the ring, in the mapping.
+        let mutex = unsafe { &raw mut (*side).mutex };
+        let recover_after_death = || {
+            if which == Side::Send && self.is_express() {
                 // At most one message can be sealed past the tail: its dead sender's.
                 let tail = pos.load(Ordering::Acquire);
                 if self.sealed(tail) {
@@ -126,24 +108,10 @@ impl Queue {
                 }
             }
             // SAFETY: we hold the side's lock, which guards `slot`.
-            unsafe { (*side).slot = (pos.load(Ordering::Acquire) % maxmsg) as u32 };
-            let seq = self.ring_ref().mode_seq;
-            // Nobody else can be changing the mode: that needs this lock.
-            if seq.load(Ordering::Acquire) & 1 == 1 {
-                seq.fetch_add(1, Ordering::AcqRel);
-            }
-            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
-            unsafe { lock::mark_consistent(&raw mut (*side).mutex) };
-        }
-        Ok(SideGuard { side, _queue: std::marker::PhantomData })
-    }
-
-    pub(super) fn lock_send_side(&self) -> Result<SideGuard<'_>> {
-        self.lock_side(Side::Send)
-    }
-
-    fn lock_recv_side(&self) -> Result<SideGuard<'_>> {
-        self.lock_side(Side::Recv)
+            unsafe { (*side).slot = (pos.load(Ordering::Acquire) % self.geo.maxmsg as u64) as u32 };
+        };
+        // SAFETY: the mutex was initialised with the segment; it lives as long as the mapping.
+        unsafe { ring::lock_side(mutex, self.ring_ref().mode, recover_after_death) }
     }
 
     /// The slot of a side's position `pos`: its cached index, recomputed should the segment
@@ -156,11 +124,6 @@ impl Queue {
         }
     }
 
-    /// The seal a message at ring position `pos` carries.
-    fn seal_of(pos: u64) -> u32 {
-        pos.wrapping_add(1) as u32
-    }
-
     /// The seal word of queue slot `slot` (< maxmsg).
     fn seal(&self, slot: u32) -> &AtomicU32 {
         // SAFETY: a slot inside the mapping; the seal is only accessed atomically.
@@ -170,7 +133,7 @@ impl Queue {
     /// Whether the message at ring position `pos` is sealed (sent).
     fn sealed(&self, pos: u64) -> bool {
         let slot = (pos % self.geo.maxmsg as u64) as u32;
-        self.seal(slot).load(Ordering::Acquire) == Self::seal_of(pos)
+        ring::read_seal(self.seal(slot), pos) == Seal::Sealed
     }
 
     /// Whether the ring shows a message at its head, or None when the queue is not in express
@@ -193,12 +156,12 @@ impl Queue {
     /// Sends `m` (length checked by the caller) through the ring.
     pub fn express_send(&self, m: &Message) -> Result<Express<()>> {
         let ring = self.ring_ref();
-        if ring.mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
+        if !ring.mode.looks_express() {
             return Ok(Express::Unavailable);
         }
-        let _held = self.lock_send_side()?;
+        let _held = self.lock_side(Side::Send)?;
         // Stable while the send lock is held: a mode change needs it.
-        if ring.mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
+        if !ring.mode.is_express() {
             return Ok(Express::Unavailable);
         }
         // SAFETY: we hold the send lock.
@@ -236,7 +199,7 @@ impl Queue {
         }
         side.slot = self.next_slot(slot);
         // The commit point of an express send; then the count.
-        self.seal(slot).store(Self::seal_of(tail), Ordering::Release);
+        ring::commit_seal(self.seal(slot), tail);
         ring.tail.store(tail + 1, Ordering::Release);
         Ok(Express::Done(()))
     }
@@ -245,18 +208,18 @@ impl Queue {
     /// writable; at least msgsize bytes long, checked by the caller).
     pub fn express_receive(&self, buf: *mut u8, writable: usize) -> Result<Express<Received>> {
         let ring = self.ring_ref();
-        if ring.mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
+        if !ring.mode.looks_express() {
             return Ok(Express::Unavailable);
         }
-        let _held = self.lock_recv_side()?;
-        if ring.mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
+        let _held = self.lock_side(Side::Recv)?;
+        if !ring.mode.is_express() {
             return Ok(Express::Unavailable);
         }
         // SAFETY: we hold the receive lock.
         let side = unsafe { self.side(Side::Recv) };
         let head = ring.head.load(Ordering::Relaxed);
         let slot = self.checked_slot(side, head);
-        if self.seal(slot).load(Ordering::Acquire) != Self::seal_of(head) {
+        if ring::read_seal(self.seal(slot), head) != Seal::Sealed {
             return Ok(Express::Refused);
         }
         let msgsize = self.geo.msgsize as u32;
@@ -288,19 +251,7 @@ impl Queue {
     /// `f(express)` read consistently with the mode, without a lock: retried across a mode
     /// change. None if a change seems never to end (its maker died; the next locker fixes it).
     fn read_with_mode<T>(&self, f: impl Fn(bool) -> T) -> Option<T> {
-        let ring = self.ring_ref();
-        for _ in 0..SNAPSHOT_TRIES {
-            let seq = ring.mode_seq.load(Ordering::Acquire);
-            if seq & 1 == 0 {
-                let v = f(ring.mode.load(Ordering::Acquire) == ring_mode::EXPRESS);
-                fence(Ordering::Acquire);
-                if ring.mode_seq.load(Ordering::Relaxed) == seq {
-                    return Some(v);
-                }
-            }
-            std::hint::spin_loop();
-        }
-        None
+        self.ring_ref().mode.read(SNAPSHOT_PATIENCE, f).stable()
     }
 
     /// Messages in the ring (head read first, so the count is never negative).
@@ -337,17 +288,55 @@ impl Queue {
 
 impl Locked<'_> {
     /// Moves the ring's messages into the general structure (called with the queue lock held,
-    /// in express mode). Each becomes QUEUED in ring order, so priorities and FIFO order are
-    /// kept; the ring's free slots become the lazy free range.
+    /// in express mode; see [`ring::fold`]).
     pub(super) fn fold(&mut self) -> Result<()> {
+        ring::fold(self)
+    }
+
+    /// Hands the queue back to the ring when the general structure is not needed (called with
+    /// the queue lock held, just before it is released; see [`ring::unfold_if_idle`]).
+    pub(super) fn unfold_if_idle(&mut self) {
+        ring::unfold_if_idle(self)
+    }
+
+    /// Whether the general structure holds nothing the ring cannot: no message, no waiter, no
+    /// scheduled message, no notification registration, no poller.
+    fn ring_suffices(&mut self) -> bool {
+        let st = self.st();
+        st.curmsgs.load(Ordering::Relaxed) == 0
+            && st.recv_waiting == 0
+            && st.send_waiting == 0
+            && st.scheduled == 0
+            && st.notify.owner_pid == 0
+            && st.readiness_armed == 0
+    }
+}
+
+/// The POSIX queue's steps of the ring's mode changes, which `ring::fold` and
+/// `ring::unfold_if_idle` run in their order (with the queue lock and, for the moves, both
+/// side locks held).
+impl<'q> ModeChangeSteps<'q> for Locked<'q> {
+    /// Every queue slot is free when the ring takes over: only `mq_send` queues messages in
+    /// them, and none is queued.
+    type Takeover = ();
+
+    fn ring_mode(&self) -> RingMode<'q> {
+        self.q.ring_ref().mode
+    }
+
+    fn lock_side(&self, side: Side) -> Result<SideGuard<'q>> {
+        self.q.lock_side(side)
+    }
+
+    fn ring_holds_queue(&self) -> bool {
+        self.q.is_express()
+    }
+
+    /// Each message becomes QUEUED in ring order, so priorities and FIFO order are kept; the
+    /// ring's free slots become the lazy free range.
+    fn move_ring_to_general(&mut self) -> Result<()> {
         let q = self.q;
-        let _send = q.lock_send_side()?;
-        let _recv = q.lock_recv_side()?;
         let ring = q.ring_ref();
-        if ring.mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
-            return Ok(());
-        }
-        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
         let maxmsg = q.geo.maxmsg as u64;
         let head = ring.head.load(Ordering::Acquire);
         let tail = ring.tail.load(Ordering::Acquire).clamp(head, head + maxmsg);
@@ -362,38 +351,21 @@ impl Locked<'_> {
         st.free_slot = 0;
         st.lazy_next = (tail % maxmsg) as u32;
         st.lazy_left = (maxmsg - (tail - head)) as u32;
-        // The commit point of a fold.
-        ring.mode.store(ring_mode::GENERAL, Ordering::Release);
-        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
-    /// Whether the general structure holds nothing the ring cannot: no message, no waiter, no
-    /// scheduled message, no notification registration, no poller.
-    fn ring_suffices(&mut self) -> bool {
-        let st = self.st();
-        st.curmsgs.load(Ordering::Relaxed) == 0
-            && st.recv_waiting == 0
-            && st.send_waiting == 0
-            && st.scheduled == 0
-            && st.notify.owner_pid == 0
-            && st.readiness_armed == 0
+    fn woke_a_sleeper(&self) -> bool {
+        !self.wakes.is_empty()
     }
 
-    /// Hands the queue back to the ring when the general structure is not needed (called with
-    /// the queue lock held, just before it is released). Every queue slot is free then: only
-    /// `mq_send` queues messages in them, and none is queued.
-    pub(super) fn unfold_if_idle(&mut self) {
+    fn ring_takeover(&mut self) -> Option<()> {
+        self.ring_suffices().then_some(())
+    }
+
+    /// Both sides start at the tail, with the slot it names.
+    fn move_general_to_ring(&mut self, _: &()) -> bool {
         let q = self.q;
-        // A sleeper just woken (a hand-off on one CPU, typically) will be back within
-        // microseconds to block again: the ring would be folded right back.
-        let woke_a_sleeper = !self.wakes.is_empty();
-        if q.ring_ref().mode.load(Ordering::Relaxed) != ring_mode::GENERAL || woke_a_sleeper || !self.ring_suffices() {
-            return;
-        }
-        let (Ok(_send), Ok(_recv)) = (q.lock_send_side(), q.lock_recv_side()) else { return };
         let ring = q.ring_ref();
-        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
         let tail = ring.tail.load(Ordering::Acquire);
         let slot = (tail % q.geo.maxmsg as u64) as u32;
         for which in [Side::Send, Side::Recv] {
@@ -406,8 +378,6 @@ impl Locked<'_> {
         let st = self.st();
         st.free_slot = 0;
         st.lazy_left = 0;
-        // The commit point of an unfold.
-        ring.mode.store(ring_mode::EXPRESS, Ordering::Release);
-        ring.mode_seq.fetch_add(1, Ordering::AcqRel);
+        true
     }
 }

@@ -12,6 +12,7 @@
 //!   `repair()` makes any such state consistent again.
 
 use super::*;
+use crate::emu::engine::ring::Side;
 use crate::emu::posix::layout::{LAYOUT_VERSION, SCHEDULED_SLOTS};
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -1026,7 +1027,7 @@ fn a_message_sealed_by_a_sender_that_died_before_moving_the_tail_is_received_onc
     assert!(send_any(&q, 1, b"second"));
     std::thread::scope(|s| {
         s.spawn(|| {
-            let held = q.lock_send_side().unwrap();
+            let held = q.lock_side(Side::Send).unwrap();
             // SAFETY: test: the ring's tail moved back over the message just sealed — the state
             // a sender leaves when it dies between its seal and its tail; then it dies.
             unsafe { (*q.ring()).tail.pos.fetch_sub(1, Ordering::AcqRel) };

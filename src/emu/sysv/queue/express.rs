@@ -29,10 +29,14 @@
 //! Whatever the ring cannot do goes to the general structure: a receiver that must search (an
 //! oldest message of another type, `msgtyp < 0`, MSG_COPY), a caller that must block or fail
 //! with E2BIG, a scheduled message, IPC_SET and IPC_RMID. Taking the queue lock folds the ring
-//! into the general structure (under the queue lock and both side locks, in the order queue →
-//! send → receive); releasing it unfolds the ring again when the queue is empty and nobody
-//! waits. The mode word changes last in both: a process killed during a fold leaves the ring in
-//! force, and `Locked::repair` drops the copies it had made.
+//! into the general structure; releasing it unfolds the ring again when the queue holds one type
+//! or none and nobody waits. The protocol both APIs share — the mode word and its sequence, the
+//! side locks and their recovery, the order of a fold and an unfold, the seals — is
+//! `engine::ring`'s; this module holds the System V ring's format (records, marks) and its own
+//! steps: a side's repair after a dead holder, a fold's copies into the general structure and its
+//! statistics, an unfold's records and marks. The mode word changes last in both: a process
+//! killed during a fold leaves the ring in force, and `Locked::repair` drops the copies it had
+//! made.
 //!
 //! The ring's locks and marks live in the registry entry rather than the segment, so that they
 //! outlive the queue: a caller that looked the queue up before it was removed (and its index
@@ -40,11 +44,12 @@
 
 use std::sync::atomic::Ordering;
 
-use super::super::layout::{ring_mode, Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
+use super::super::layout::{Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
 use super::super::registry::write_stats;
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
-use crate::emu::engine::lock::{self, Acquired};
-pub use crate::emu::engine::Express;
+use crate::emu::engine::lock;
+pub use crate::emu::engine::ring::Express;
+use crate::emu::engine::ring::{self, ModeChangeSteps, RingMode, Seal, Side, SideGuard};
 use crate::errno::{Errno, Result};
 
 const POS_BITS: u32 = 24;
@@ -121,10 +126,9 @@ pub fn ring_counts(e: &Entry) -> (u64, u64) {
     head.until(tail).map_or((0, 0), |s| (s.count, s.text))
 }
 
-#[derive(Clone, Copy)]
-enum Side {
-    Send,
-    Recv,
+/// The mode word of the ring of the queue at `e`, and its sequence.
+pub fn ring_mode_of(e: &Entry) -> RingMode<'_> {
+    RingMode { mode: &e.ring_mode, seq: &e.ring_mode_seq }
 }
 
 fn side_of(e: &Entry, which: Side) -> &RingSide {
@@ -140,18 +144,6 @@ fn mutex_of(side: &RingSide) -> *mut libc::pthread_mutex_t {
     &side.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t
 }
 
-/// One side's lock, held; unlocked on drop.
-struct SideGuard<'e> {
-    side: &'e RingSide,
-}
-
-impl Drop for SideGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: this guard holds the side's mutex.
-        unsafe { lock::unlock(mutex_of(self.side)) };
-    }
-}
-
 /// Initialises an entry's ring locks at its index's first use (under the registry lock, before
 /// the entry is published: nobody can be using them).
 pub fn init_ring(e: &Entry) -> Result<()> {
@@ -162,9 +154,7 @@ pub fn init_ring(e: &Entry) -> Result<()> {
         }
         e.ring_inited.store(1, Ordering::Release);
     }
-    e.ring_mode.store(ring_mode::GENERAL, Ordering::Release);
-    let seq = e.ring_mode_seq.load(Ordering::Relaxed);
-    e.ring_mode_seq.store(seq.wrapping_add(seq & 1), Ordering::Release);
+    ring_mode_of(e).reset_to_general();
     Ok(())
 }
 
@@ -177,11 +167,6 @@ enum Sealed {
     Message(u64, i64, u64, u64),
     /// Not a record this position can hold (a damaged segment).
     Damaged,
-}
-
-/// The seal of the record at a position whose mark is `m`: never 0.
-fn seal_of(m: Mark) -> u32 {
-    m.count() as u32 + 1
 }
 
 /// Records `pid` and `now` as the side's statistics (written only on a change).
@@ -202,9 +187,7 @@ impl Queue {
 
     /// Whether `e` holds this queue in express mode (stable under either side lock).
     fn ring_is_ours(&self, e: &Entry) -> bool {
-        e.ring_mode.load(Ordering::Acquire) == ring_mode::EXPRESS
-            && e.id1.load(Ordering::Acquire) == self.id as u32 + 1
-            && e.nonce.load(Ordering::Acquire) == self.nonce
+        ring_mode_of(e).is_express() && e.id1.load(Ordering::Acquire) == self.id as u32 + 1 && e.nonce.load(Ordering::Acquire) == self.nonce
     }
 
     /// The record at ring offset `off` (16-aligned, below RING_BYTES).
@@ -225,11 +208,10 @@ impl Queue {
     fn sealed_at(&self, head: Mark) -> Sealed {
         let mut off = head.offset();
         let mut skipped = 0;
-        let expected = seal_of(head);
-        match self.seal(off).load(Ordering::Acquire) {
-            0 => return Sealed::Empty,
-            seal if seal != expected => return Sealed::Damaged,
-            _ => {}
+        match ring::read_seal(self.seal(off), head.count()) {
+            Seal::Unsealed => return Sealed::Empty,
+            Seal::Other => return Sealed::Damaged,
+            Seal::Sealed => {}
         }
         // SAFETY: a sealed header (Acquire above: written before the seal) inside the ring.
         let (mut len, mut mtype) = unsafe { ((*self.record(off)).len, (*self.record(off)).mtype) };
@@ -268,7 +250,7 @@ impl Queue {
     unsafe fn write_record(&self, tail: Mark, mtype: i64, text: *const u8, len: u64) -> Mark {
         let (skip, need) = Self::bytes_at(tail, len);
         let after = tail.advanced(skip + need, len);
-        self.seal(after.offset()).store(0, Ordering::Relaxed);
+        ring::clear_seal(self.seal(after.offset()));
         let off = if skip > 0 { 0 } else { tail.offset() };
         // SAFETY: per the caller, the record's bytes are free and inside the ring.
         unsafe {
@@ -278,7 +260,8 @@ impl Queue {
             std::ptr::copy_nonoverlapping(text, (r as *mut u8).add(std::mem::size_of::<RingRecord>()), len as usize);
         }
         if skip > 0 {
-            self.seal(0).store(seal_of(tail), Ordering::Relaxed);
+            // The record past the skip carries the skip's seal; the skip's own is the commit.
+            self.seal(0).store(ring::seal_of(tail.count()), Ordering::Relaxed);
             // SAFETY: the skipped end is free, as above.
             unsafe {
                 let r = self.record(tail.offset());
@@ -287,42 +270,34 @@ impl Queue {
             }
         }
         // The commit point of a send through the ring.
-        self.seal(tail.offset()).store(seal_of(tail), Ordering::Release);
+        ring::commit_seal(self.seal(tail.offset()), tail.count());
         after
     }
 
     /// Locks one side of the ring of the queue at `e`. After a holder died, what it had seen
-    /// of the other side is forgotten (re-read), a record a dead sender sealed is counted in
-    /// the send mark, and a half-finished mode change's sequence made even.
+    /// of the other side is forgotten (re-read), and a record a dead sender sealed is counted
+    /// in the send mark.
     fn lock_side<'e>(&self, e: &'e Entry, which: Side) -> Result<SideGuard<'e>> {
         if e.ring_inited.load(Ordering::Acquire) == 0 {
             return Err(Errno::EIDRM);
         }
         let side = side_of(e, which);
-        // SAFETY: initialised (ring_inited); it lives as long as the registry mapping.
-        let how = unsafe { lock::lock(mutex_of(side))? };
-        if how == Acquired::OwnerDied {
+        let recover_after_death = || {
             let other = match which {
                 Side::Send => &e.recv,
                 Side::Recv => &e.send,
             };
             side.peer_seen.store(other.mark.load(Ordering::Acquire), Ordering::Relaxed);
-            if matches!(which, Side::Send) && self.ring_is_ours(e) {
+            if which == Side::Send && self.ring_is_ours(e) {
                 // At most one record can be sealed past the mark: its sender's.
                 let tail = Mark(side.mark.load(Ordering::Relaxed));
                 if let Sealed::Message(_, _, len, bytes) = self.sealed_at(tail) {
                     side.mark.store(tail.advanced(bytes, len).0, Ordering::Release);
                 }
             }
-            // Nobody else can be changing the mode: that needs this lock.
-            let seq = e.ring_mode_seq.load(Ordering::Acquire);
-            if seq & 1 == 1 {
-                e.ring_mode_seq.store(seq.wrapping_add(1), Ordering::Release);
-            }
-            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
-            unsafe { lock::mark_consistent(mutex_of(side)) };
-        }
-        Ok(SideGuard { side })
+        };
+        // SAFETY: initialised (ring_inited); it lives as long as the registry mapping.
+        unsafe { ring::lock_side(mutex_of(side), ring_mode_of(e), recover_after_death) }
     }
 
     /// The send mark of the ring of the queue at `e`, or None when the ring does not hold the
@@ -339,7 +314,7 @@ impl Queue {
             return None;
         }
         let head = Mark(e.recv.mark.load(Ordering::Acquire));
-        Some(self.seal(head.offset()).load(Ordering::Acquire) != 0)
+        Some(ring::read_seal(self.seal(head.offset()), head.count()) != Seal::Unsealed)
     }
 
     /// Sends a message (type and length checked by the caller, `len` bytes at `text` readable)
@@ -347,14 +322,14 @@ impl Queue {
     #[allow(clippy::not_unsafe_ptr_arg_deref)]
     pub fn express_send(&self, e: &Entry, mtype: i64, text: *const u8, len: usize, pid: i32, now: i64) -> Result<Express<()>> {
         let len64 = len as u64;
-        if len64 > RING_MSG_MAX || e.ring_mode.load(Ordering::Relaxed) != ring_mode::EXPRESS {
+        if len64 > RING_MSG_MAX || !ring_mode_of(e).looks_express() {
             return Ok(Express::Unavailable);
         }
-        let held = self.lock_side(e, Side::Send)?;
+        let _held = self.lock_side(e, Side::Send)?;
         if !self.ring_is_ours(e) {
             return Ok(Express::Unavailable);
         }
-        let side = held.side;
+        let side = &e.send;
         let tail = Mark(side.mark.load(Ordering::Relaxed));
         let (skip, need) = Self::bytes_at(tail, len64);
         let qbytes = e.qbytes.load(Ordering::Relaxed);
@@ -402,14 +377,14 @@ impl Queue {
         pid: i32,
         now: i64,
     ) -> Result<Express<Received>> {
-        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::EXPRESS || mode == search::NUMBER {
+        if !ring_mode_of(e).looks_express() || mode == search::NUMBER {
             return Ok(Express::Unavailable);
         }
-        let held = self.lock_side(e, Side::Recv)?;
+        let _held = self.lock_side(e, Side::Recv)?;
         if !self.ring_is_ours(e) {
             return Ok(Express::Unavailable);
         }
-        let side = held.side;
+        let side = &e.recv;
         let head = Mark(side.mark.load(Ordering::Relaxed));
         let (off, mtype, len, bytes) = match self.sealed_at(head) {
             Sealed::Empty => return Ok(Express::Refused),
@@ -478,58 +453,22 @@ impl Locked<'_> {
         self.q.ring_is_ours(self.entry)
     }
 
-    /// Moves the ring's messages into the general structure (called with the queue lock held).
-    /// Each is queued in ring order, then the statistics are published, then the mode changes
-    /// (the commit). Should a block not be had (ENOMEM), the copies are dropped again by
-    /// repair, and the ring stays in force.
+    /// Moves the ring's messages into the general structure (called with the queue lock held;
+    /// see [`ring::fold`]).
     pub(super) fn fold(&mut self) -> Result<()> {
-        let e = self.entry;
-        if e.ring_mode.load(Ordering::Acquire) != ring_mode::EXPRESS {
-            return Ok(());
-        }
-        let _send = self.q.lock_side(e, Side::Send)?;
-        let _recv = self.q.lock_side(e, Side::Recv)?;
-        if !self.in_express_mode() {
-            return Ok(());
-        }
-        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
-        let mut head = Mark(e.recv.mark.load(Ordering::Acquire));
-        let tail = Mark(e.send.mark.load(Ordering::Acquire));
-        // A damaged ring yields what can be read of it.
-        while head.until(tail).is_some_and(|s| s.used > 0) {
-            let Sealed::Message(off, mtype, len, bytes) = self.q.sealed_at(head) else { break };
-            // SAFETY: the record holds `len` bytes of text inside the ring.
-            let text = unsafe { (self.q.record(off) as *const u8).add(std::mem::size_of::<RingRecord>()) };
-            if let Err(err) = self.queue_copy(mtype.max(1), text, len as usize) {
-                self.repair();
-                e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
-                return Err(err);
-            }
-            head = head.advanced(bytes, len);
-        }
-        let (sent, received) = (
-            (e.send.pid.load(Ordering::Relaxed), e.send.time.load(Ordering::Relaxed)),
-            (e.recv.pid.load(Ordering::Relaxed), e.recv.time.load(Ordering::Relaxed)),
-        );
-        let (qnum, cbytes) = (self.st().qnum, self.st().cbytes);
-        write_stats(e, |e| {
-            e.qnum.store(qnum, Ordering::Relaxed);
-            e.cbytes.store(cbytes, Ordering::Relaxed);
-            e.lspid.store(sent.0, Ordering::Relaxed);
-            e.stime.store(sent.1, Ordering::Relaxed);
-            e.lrpid.store(received.0, Ordering::Relaxed);
-            e.rtime.store(received.1, Ordering::Relaxed);
-        });
-        // The commit point of a fold.
-        e.ring_mode.store(ring_mode::GENERAL, Ordering::Release);
-        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        ring::fold(self)
+    }
+
+    /// Hands the queue to the ring when the general structure is not needed (called with the
+    /// queue lock held, just before it is released; see [`ring::unfold_if_idle`]).
+    pub(super) fn unfold_if_idle(&mut self) {
+        ring::unfold_if_idle(self)
     }
 
     /// The queued messages the ring would take over (block, type, length, in FIFO order), or
     /// None when the general structure holds what the ring cannot: a waiter, a scheduled
     /// message, messages of more than one type, or more than fits the ring.
-    fn ring_takeover(&mut self) -> Option<Vec<(u32, i64, u64)>> {
+    fn messages_to_take_over(&mut self) -> Option<Vec<(u32, i64, u64)>> {
         let st = self.st();
         let (qnum, cbytes) = (st.qnum, st.cbytes);
         let idle = st.recv_waiting == 0 && st.send_waiting == 0 && st.scheduled == 0 && st.types <= 1 && self.entry.next_due_ns.load(Ordering::Relaxed) == 0;
@@ -551,34 +490,88 @@ impl Locked<'_> {
         }
         (msgs.len() as u64 == qnum && r == 0).then_some(msgs)
     }
+}
 
-    /// Hands the queue to the ring when the general structure is not needed (called with the
-    /// queue lock held, just before it is released): its queued messages, all of one type,
-    /// are written into the ring in order, the mode changes (the commit), and then the general
-    /// structure's copies are dropped (by repair, should the process die first).
-    pub(super) fn unfold_if_idle(&mut self) {
+/// The System V queue's steps of the ring's mode changes, which `ring::fold` and
+/// `ring::unfold_if_idle` run in their order (with the queue lock and, for the moves, both
+/// side locks held).
+impl<'q> ModeChangeSteps<'q> for Locked<'q> {
+    /// The queued messages, all of one type, that an unfold writes into the ring.
+    type Takeover = Vec<(u32, i64, u64)>;
+
+    fn ring_mode(&self) -> RingMode<'q> {
+        ring_mode_of(self.entry)
+    }
+
+    fn lock_side(&self, side: Side) -> Result<SideGuard<'q>> {
+        self.q.lock_side(self.entry, side)
+    }
+
+    fn ring_holds_queue(&self) -> bool {
+        self.in_express_mode()
+    }
+
+    /// Each message is queued in ring order, then the statistics are published (the mode then
+    /// changes: the commit). Should a block not be had (ENOMEM), the copies are dropped again
+    /// by repair, and the ring stays in force.
+    fn move_ring_to_general(&mut self) -> Result<()> {
         let e = self.entry;
-        // A sleeper just woken (a hand-off on one CPU, typically) will be back within
-        // microseconds to block again: the ring would be folded right back.
-        if e.ring_mode.load(Ordering::Relaxed) != ring_mode::GENERAL || !self.wakes.is_empty() || !self.valid() {
-            return;
+        let mut head = Mark(e.recv.mark.load(Ordering::Acquire));
+        let tail = Mark(e.send.mark.load(Ordering::Acquire));
+        // A damaged ring yields what can be read of it.
+        while head.until(tail).is_some_and(|s| s.used > 0) {
+            let Sealed::Message(off, mtype, len, bytes) = self.q.sealed_at(head) else { break };
+            // SAFETY: the record holds `len` bytes of text inside the ring.
+            let text = unsafe { (self.q.record(off) as *const u8).add(std::mem::size_of::<RingRecord>()) };
+            if let Err(err) = self.queue_copy(mtype.max(1), text, len as usize) {
+                self.repair();
+                return Err(err);
+            }
+            head = head.advanced(bytes, len);
         }
-        let Some(msgs) = self.ring_takeover() else { return };
-        let (Ok(_send), Ok(_recv)) = (self.q.lock_side(e, Side::Send), self.q.lock_side(e, Side::Recv)) else { return };
-        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+        let (sent, received) = (
+            (e.send.pid.load(Ordering::Relaxed), e.send.time.load(Ordering::Relaxed)),
+            (e.recv.pid.load(Ordering::Relaxed), e.recv.time.load(Ordering::Relaxed)),
+        );
+        let (qnum, cbytes) = (self.st().qnum, self.st().cbytes);
+        write_stats(e, |e| {
+            e.qnum.store(qnum, Ordering::Relaxed);
+            e.cbytes.store(cbytes, Ordering::Relaxed);
+            e.lspid.store(sent.0, Ordering::Relaxed);
+            e.stime.store(sent.1, Ordering::Relaxed);
+            e.lrpid.store(received.0, Ordering::Relaxed);
+            e.rtime.store(received.1, Ordering::Relaxed);
+        });
+        Ok(())
+    }
+
+    fn woke_a_sleeper(&self) -> bool {
+        !self.wakes.is_empty()
+    }
+
+    fn ring_takeover(&mut self) -> Option<Self::Takeover> {
+        if !self.valid() {
+            return None;
+        }
+        self.messages_to_take_over()
+    }
+
+    /// The queued messages are written into the ring in order, and the marks and the sides'
+    /// statistics set from the general structure's.
+    fn move_general_to_ring(&mut self, msgs: &Self::Takeover) -> bool {
+        let e = self.entry;
         // Positions stay 16-aligned whatever a damaged entry held.
         let head = Mark(e.send.mark.load(Ordering::Acquire) & !(RING_ALIGN - 1));
         // Nothing at the head until a record is written there.
-        self.q.seal(head.offset()).store(0, Ordering::Relaxed);
+        ring::clear_seal(self.q.seal(head.offset()));
         let mut tail = head;
-        for &(r, mtype, len) in &msgs {
+        for &(r, mtype, len) in msgs {
             let Ok((text, _)) = self.text_ptr(r) else {
                 // Unreadable after all: leave the general structure in force.
-                e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
-                return;
+                return false;
             };
             // SAFETY: we hold both side locks; the ring is unused in general mode and the
-            // records fit it (ring_takeover's bound); the block holds `len` bytes of text.
+            // records fit it (messages_to_take_over's bound); the block holds `len` bytes of text.
             tail = unsafe { self.q.write_record(tail, mtype, text, len) };
         }
         e.recv.mark.store(head.0, Ordering::Release);
@@ -591,9 +584,12 @@ impl Locked<'_> {
         e.send.time.store(e.stime.load(Ordering::Relaxed), Ordering::Relaxed);
         e.recv.pid.store(e.lrpid.load(Ordering::Relaxed), Ordering::Relaxed);
         e.recv.time.store(e.rtime.load(Ordering::Relaxed), Ordering::Relaxed);
-        // The commit point of an unfold.
-        e.ring_mode.store(ring_mode::EXPRESS, Ordering::Release);
-        e.ring_mode_seq.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// The general structure's copies are dropped once the ring holds the messages (by repair,
+    /// should the process die first).
+    fn after_unfold(&mut self, msgs: Self::Takeover) {
         if !msgs.is_empty() {
             self.drop_taken_over(&msgs);
         }
@@ -602,6 +598,7 @@ impl Locked<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::layout::ring_mode;
     use super::super::super::registry;
     use super::super::tests::{model_find, Fixture};
     use super::super::{convert_mode, Locked};
@@ -828,7 +825,7 @@ mod tests {
                 // Seals a record (the commit), then dies before storing the send mark.
                 let e = f.entry();
                 let held = f.queue.lock_side(e, Side::Send).unwrap();
-                let tail = Mark(held.side.mark.load(Ordering::Relaxed));
+                let tail = Mark(e.send.mark.load(Ordering::Relaxed));
                 // SAFETY: the send lock is held and the ring nearly empty.
                 unsafe { f.queue.write_record(tail, 3, b"second".as_ptr(), 6) };
                 std::mem::forget(held);

@@ -75,7 +75,7 @@ mod storage;
 pub mod treap;
 mod waiters;
 
-pub use express::{init_ring, ring_counts, Express};
+pub use express::{init_ring, ring_counts, ring_mode_of, Express};
 
 use super::caller::{now_sec, realtime_ns};
 use super::layout::{

@@ -1,0 +1,614 @@
+//! The express ring's protocol, which the POSIX and System V queues share: how a queue moves
+//! messages without its lock while nothing needs its general structure. Each API keeps its
+//! ring's record format and its own steps (`posix::queue::express`, `sysv::queue::express`);
+//! this module owns the order in which they happen.
+//!
+//! - **The mode word** ([`RingMode`]) says which structure holds the queue's messages
+//!   (`ring_mode::GENERAL` or `EXPRESS`). Its sequence is odd while a mode change runs, so that
+//!   readers without a lock can tell ([`RingMode::read`], a sequence lock: [`super::seqlock`]).
+//! - **Side locks** ([`lock_side`], [`lock_both_sides`]): one robust mutex for senders, one
+//!   for receivers, so a sender and a receiver on two CPUs do not contend. A mode change holds
+//!   both (after the queue lock, in the order send → receive). The next holder after one that
+//!   died repairs the API's side state, then makes a half-finished mode change's sequence even.
+//! - **Mode changes** ([`fold`], [`unfold_if_idle`]) run under the queue lock and both side
+//!   locks: the sequence goes odd, the API moves the messages, then the mode word is stored (the
+//!   commit) and the sequence goes even ([`ModeChange`]). A change cut short — abandoned, or its
+//!   maker killed — leaves the old mode in force, and each API's repair rebuilds from it.
+//! - **Seals** ([`commit_seal`], [`read_seal`], [`clear_seal`]): a send stores its record's seal
+//!   last (the commit), and a receiver finds the next message by the seal it expects there,
+//!   rather than by the sender's position, so a receiver that keeps up does not pull the
+//!   sender's line away on every message. The seal of the `n`th message is derived from `n`
+//!   ([`seal_of`]), so a stale seal (a lap of the ring ago) does not pass for a new one.
+//!
+//! And [`Express`], what an operation on either ring did.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::layout::ring_mode;
+use super::lock::{self, Acquired};
+use super::seqlock::{self, Patience, Read};
+use crate::errno::Result;
+
+/// What an express-ring send (`T` = `()`) or receive (`T` = what it received) did.
+pub enum Express<T> {
+    /// Sent, or received.
+    Done(T),
+    /// The ring holds the whole queue and says no: it is full (send), or has nothing this
+    /// receiver takes (receive). This is the queue's answer.
+    Refused,
+    /// Not in express mode, or the call needs the general structure.
+    Unavailable,
+}
+
+/// A side of the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Send,
+    Recv,
+}
+
+/// A queue's ring mode word (`ring_mode::*`) and its sequence, in shared memory.
+#[derive(Clone, Copy)]
+pub struct RingMode<'a> {
+    pub mode: &'a AtomicU32,
+    /// Odd while a mode change runs.
+    pub seq: &'a AtomicU32,
+}
+
+impl<'a> RingMode<'a> {
+    /// Whether the ring looks in force: a hint without a lock, for a fast path's first check.
+    #[inline]
+    pub fn looks_express(self) -> bool {
+        self.mode.load(Ordering::Relaxed) == ring_mode::EXPRESS
+    }
+
+    /// Whether the general structure looks in force: a hint, as [`Self::looks_express`].
+    #[inline]
+    pub fn looks_general(self) -> bool {
+        self.mode.load(Ordering::Relaxed) == ring_mode::GENERAL
+    }
+
+    /// Whether the ring is in force: stable while either side lock is held (a mode change
+    /// needs both), and then what the ring's positions were written under.
+    #[inline]
+    pub fn is_express(self) -> bool {
+        self.mode.load(Ordering::Acquire) == ring_mode::EXPRESS
+    }
+
+    /// `f(express)` read consistently with the mode, without a lock: retried across a mode
+    /// change, with `patience`. Not stable if a change seemed never to end (its maker died:
+    /// the next side-lock holder settles it); each caller has its own fallback.
+    #[inline]
+    pub fn read<T>(self, patience: Patience, f: impl Fn(bool) -> T) -> Read<T> {
+        seqlock::read([self.seq], patience, || f(self.is_express()))
+    }
+
+    /// Puts a ring nobody uses (a new queue's) in general mode, no change running.
+    pub fn reset_to_general(self) {
+        self.mode.store(ring_mode::GENERAL, Ordering::Release);
+        seqlock::settle(self.seq);
+    }
+
+    /// Starts a mode change: the sequence goes odd until the returned change is dropped.
+    /// `_held` proves the caller holds both side locks (and it holds the queue lock).
+    #[inline]
+    pub fn begin_change(self, _held: &BothSides<'_>) -> ModeChange<'a> {
+        self.seq.fetch_add(1, Ordering::AcqRel);
+        ModeChange { ring: self }
+    }
+}
+
+/// A mode change running (its sequence odd). [`ModeChange::commit`] stores the new mode, then
+/// the sequence goes even; dropped without a commit, the change is abandoned (the sequence
+/// goes even, the mode stays).
+#[must_use = "dropping a mode change abandons it"]
+pub struct ModeChange<'a> {
+    ring: RingMode<'a>,
+}
+
+impl ModeChange<'_> {
+    /// The commit point of a mode change: the mode word, stored before the sequence goes even
+    /// (so a reader that finds the sequence even after the change finds the new mode).
+    #[inline]
+    pub fn commit(self, new_mode: u32) {
+        self.ring.mode.store(new_mode, Ordering::Release);
+    }
+}
+
+impl Drop for ModeChange<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.ring.seq.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// One side's lock, held; unlocked on drop.
+pub struct SideGuard<'a> {
+    mutex: *mut libc::pthread_mutex_t,
+    _side: PhantomData<&'a libc::pthread_mutex_t>,
+}
+
+impl Drop for SideGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the mutex (lock_side), which lives for 'a.
+        unsafe { lock::unlock(self.mutex) };
+    }
+}
+
+/// Locks one side of a ring whose mode is `mode`. When its last holder died, the next one runs
+/// `recover_after_death` (the API's repair of the side's state, under the lock), then makes a
+/// mode change the dead holder left half-finished even (nobody else can be changing the mode:
+/// that needs this lock), then declares the lock consistent.
+///
+/// # Safety
+/// `mutex` is an initialised robust mutex in memory that stays mapped for `'a`.
+#[inline]
+pub unsafe fn lock_side<'a>(mutex: *mut libc::pthread_mutex_t, mode: RingMode<'_>, recover_after_death: impl FnOnce()) -> Result<SideGuard<'a>> {
+    // SAFETY: per the caller.
+    let how = unsafe { lock::lock(mutex)? };
+    if how == Acquired::OwnerDied {
+        recover_after_death();
+        seqlock::settle(mode.seq);
+        // SAFETY: held, acquired with EOWNERDEAD, now repaired.
+        unsafe { lock::mark_consistent(mutex) };
+    }
+    // (Only now a guard: a lock whose repair did not finish is never unlocked as if it had.)
+    Ok(SideGuard { mutex, _side: PhantomData })
+}
+
+/// Both side locks, held; unlocked on drop (receive side first).
+pub struct BothSides<'a> {
+    _recv: SideGuard<'a>,
+    _send: SideGuard<'a>,
+}
+
+/// Takes both side locks in the one order every mode change uses: send, then receive.
+#[inline]
+pub fn lock_both_sides<'a>(lock_side: impl Fn(Side) -> Result<SideGuard<'a>>) -> Result<BothSides<'a>> {
+    let send = lock_side(Side::Send)?;
+    let recv = lock_side(Side::Recv)?;
+    Ok(BothSides { _recv: recv, _send: send })
+}
+
+/// What each API does in a mode change, implemented by its locked queue (the queue lock held).
+pub trait ModeChangeSteps<'q> {
+    /// What an unfold takes over from the general structure.
+    type Takeover;
+
+    /// The queue's mode word and sequence.
+    fn ring_mode(&self) -> RingMode<'q>;
+
+    /// Locks one side of the queue's ring (with [`lock_side`] and the API's recovery).
+    fn lock_side(&self, side: Side) -> Result<SideGuard<'q>>;
+
+    /// Whether the ring holds this queue (asked with both side locks held).
+    fn ring_holds_queue(&self) -> bool;
+
+    /// Moves the ring's messages into the general structure, in ring order. An error abandons
+    /// the fold (after undoing what was moved): the ring stays in force.
+    fn move_ring_to_general(&mut self) -> Result<()>;
+
+    /// Whether this lock holder woke a sleeper.
+    fn woke_a_sleeper(&self) -> bool;
+
+    /// What the ring would take over, or None when the general structure holds what the ring
+    /// cannot (checked before the side locks are taken).
+    fn ring_takeover(&mut self) -> Option<Self::Takeover>;
+
+    /// Sets the ring up to hold the queue (with both side locks). False abandons the unfold:
+    /// the general structure stays in force.
+    fn move_general_to_ring(&mut self, takeover: &Self::Takeover) -> bool;
+
+    /// What follows a committed unfold, with both side locks still held.
+    fn after_unfold(&mut self, takeover: Self::Takeover) {
+        let _ = takeover;
+    }
+}
+
+/// Folds the ring into the general structure (the queue lock held): with both side locks, if
+/// the ring still holds the queue, its messages move and the mode becomes GENERAL (the
+/// commit). Killed before the commit, the change leaves the ring in force.
+#[inline]
+pub fn fold<'q>(q: &mut impl ModeChangeSteps<'q>) -> Result<()> {
+    if !q.ring_mode().is_express() {
+        return Ok(());
+    }
+    let sides = lock_both_sides(|side| q.lock_side(side))?;
+    if !q.ring_holds_queue() {
+        return Ok(());
+    }
+    let change = q.ring_mode().begin_change(&sides);
+    // An error abandons the change (dropped: its sequence goes even, the mode stays).
+    q.move_ring_to_general()?;
+    change.commit(ring_mode::GENERAL);
+    Ok(())
+}
+
+/// Hands the queue back to the ring when the general structure is not needed (the queue lock
+/// held, just before it is released): with both side locks the ring is set up, and the mode
+/// becomes EXPRESS (the commit). Killed before the commit, the change leaves the general
+/// structure in force.
+#[inline]
+pub fn unfold_if_idle<'q, Q: ModeChangeSteps<'q>>(q: &mut Q) {
+    // A sleeper just woken (a hand-off on one CPU, typically) will be back within microseconds
+    // to block again: the ring would be folded right back.
+    if !q.ring_mode().looks_general() || q.woke_a_sleeper() {
+        return;
+    }
+    let Some(takeover) = q.ring_takeover() else { return };
+    let Ok(sides) = lock_both_sides(|side| q.lock_side(side)) else { return };
+    let change = q.ring_mode().begin_change(&sides);
+    if !q.move_general_to_ring(&takeover) {
+        // Abandoned (dropped: its sequence goes even, the mode stays).
+        return;
+    }
+    change.commit(ring_mode::EXPRESS);
+    q.after_unfold(takeover);
+}
+
+/// The seal the `n`th message through a ring carries (`n` a position or a count; only its low
+/// 32 bits matter): `n + 1`, never 0 (a cleared record's) unless those bits are all ones.
+#[inline]
+pub fn seal_of(n: u64) -> u32 {
+    (n as u32).wrapping_add(1)
+}
+
+/// What a seal word holds, for the `n`th message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seal {
+    /// The `n`th message's seal: it is committed, and what was written before the seal is
+    /// visible (read with Acquire).
+    Sealed,
+    /// 0: nothing committed there.
+    Unsealed,
+    /// Another message's seal: one from an earlier lap of the ring (or a damaged ring).
+    Other,
+}
+
+/// Reads the seal word `word` of the record where the `n`th message belongs.
+#[inline]
+pub fn read_seal(word: &AtomicU32, n: u64) -> Seal {
+    let seal = word.load(Ordering::Acquire);
+    if seal == seal_of(n) {
+        Seal::Sealed
+    } else if seal == 0 {
+        Seal::Unsealed
+    } else {
+        Seal::Other
+    }
+}
+
+/// The commit point of a send through a ring: seals the `n`th message's record (after
+/// everything else in it is written).
+#[inline]
+pub fn commit_seal(word: &AtomicU32, n: u64) {
+    word.store(seal_of(n), Ordering::Release);
+}
+
+/// Unseals a record before it is written (a receiver then finds nothing there until the
+/// record's commit, a Release store of its seal, which orders this store too).
+#[inline]
+pub fn clear_seal(word: &AtomicU32) {
+    word.store(0, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A robust mutex on the heap (process-private use is enough for the protocol's tests).
+    struct Mutex(Box<std::cell::UnsafeCell<libc::pthread_mutex_t>>);
+
+    // SAFETY: a pthread mutex is made to be used from several threads.
+    unsafe impl Sync for Mutex {}
+
+    impl Mutex {
+        fn new() -> Mutex {
+            // SAFETY: a zeroed pthread_mutex_t is valid storage for pthread_mutex_init.
+            let m = Mutex(Box::new(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() })));
+            // SAFETY: fresh, unused.
+            unsafe { lock::init(m.0.get()).unwrap() };
+            m
+        }
+
+        fn lock<'a>(&'a self, mode: RingMode<'_>, recovered: &AtomicU32) -> SideGuard<'a> {
+            let recover = || {
+                recovered.fetch_add(1, Ordering::Relaxed);
+            };
+            // SAFETY: initialised in new; lives as long as self.
+            unsafe { lock_side(self.0.get(), mode, recover).unwrap() }
+        }
+    }
+
+    struct Ring {
+        mode: AtomicU32,
+        seq: AtomicU32,
+        send: Mutex,
+        recv: Mutex,
+        recovered: [AtomicU32; 2],
+    }
+
+    impl Ring {
+        fn new(mode: u32) -> Ring {
+            Ring { mode: AtomicU32::new(mode), seq: AtomicU32::new(0), send: Mutex::new(), recv: Mutex::new(), recovered: Default::default() }
+        }
+
+        fn mode(&self) -> RingMode<'_> {
+            RingMode { mode: &self.mode, seq: &self.seq }
+        }
+
+        fn lock_side(&self, side: Side) -> Result<SideGuard<'_>> {
+            Ok(match side {
+                Side::Send => self.send.lock(self.mode(), &self.recovered[0]),
+                Side::Recv => self.recv.lock(self.mode(), &self.recovered[1]),
+            })
+        }
+
+        fn both(&self) -> BothSides<'_> {
+            lock_both_sides(|side| self.lock_side(side)).unwrap()
+        }
+
+        fn seq(&self) -> u32 {
+            self.seq.load(Ordering::Acquire)
+        }
+    }
+
+    /// A queue whose steps only count, or fail, for the fold and unfold skeletons.
+    struct Steps<'q> {
+        ring: &'q Ring,
+        holds: bool,
+        moved: u32,
+        fail_move: bool,
+        idle: bool,
+        after: u32,
+        seq_during_move: u32,
+    }
+
+    impl<'q> ModeChangeSteps<'q> for Steps<'q> {
+        type Takeover = ();
+        fn ring_mode(&self) -> RingMode<'q> {
+            self.ring.mode()
+        }
+        fn lock_side(&self, side: Side) -> Result<SideGuard<'q>> {
+            self.ring.lock_side(side)
+        }
+        fn ring_holds_queue(&self) -> bool {
+            self.holds
+        }
+        fn move_ring_to_general(&mut self) -> Result<()> {
+            self.seq_during_move = self.ring.seq();
+            self.moved += 1;
+            if self.fail_move {
+                Err(crate::errno::Errno::ENOMEM)
+            } else {
+                Ok(())
+            }
+        }
+        fn woke_a_sleeper(&self) -> bool {
+            false
+        }
+        fn ring_takeover(&mut self) -> Option<()> {
+            self.idle.then_some(())
+        }
+        fn move_general_to_ring(&mut self, _: &()) -> bool {
+            self.seq_during_move = self.ring.seq();
+            self.moved += 1;
+            !self.fail_move
+        }
+        fn after_unfold(&mut self, _: ()) {
+            self.after += 1;
+        }
+    }
+
+    fn steps(ring: &Ring) -> Steps<'_> {
+        Steps { ring, holds: true, moved: 0, fail_move: false, idle: true, after: 0, seq_during_move: 0 }
+    }
+
+    #[test]
+    fn a_mode_change_commits_its_mode_and_an_abandoned_one_keeps_the_old() {
+        let ring = Ring::new(ring_mode::EXPRESS);
+        {
+            let both = ring.both();
+            let change = ring.mode().begin_change(&both);
+            assert_eq!(ring.seq(), 1);
+            change.commit(ring_mode::GENERAL);
+        }
+        assert_eq!((ring.mode.load(Ordering::Relaxed), ring.seq()), (ring_mode::GENERAL, 2));
+        {
+            let both = ring.both();
+            let change = ring.mode().begin_change(&both);
+            assert_eq!(ring.seq(), 3);
+            drop(change);
+        }
+        assert_eq!((ring.mode.load(Ordering::Relaxed), ring.seq()), (ring_mode::GENERAL, 4));
+    }
+
+    #[test]
+    fn fold_and_unfold_run_the_steps_inside_a_change_and_abandon_on_failure() {
+        let ring = Ring::new(ring_mode::EXPRESS);
+        // A fold whose move fails: abandoned, the ring stays, the sequence is even.
+        let mut s = Steps { fail_move: true, ..steps(&ring) };
+        assert!(fold(&mut s).is_err());
+        assert_eq!((s.moved, s.seq_during_move), (1, 1));
+        assert_eq!((ring.mode.load(Ordering::Relaxed), ring.seq()), (ring_mode::EXPRESS, 2));
+        // Not the ring's queue any more (System V: the index reused): nothing happens.
+        let mut s = Steps { holds: false, ..steps(&ring) };
+        fold(&mut s).unwrap();
+        assert_eq!((s.moved, ring.seq()), (0, 2));
+        // A fold.
+        let mut s = steps(&ring);
+        fold(&mut s).unwrap();
+        assert_eq!((s.moved, s.seq_during_move), (1, 3));
+        assert_eq!((ring.mode.load(Ordering::Relaxed), ring.seq()), (ring_mode::GENERAL, 4));
+        // Folding a folded queue does nothing.
+        fold(&mut s).unwrap();
+        assert_eq!((s.moved, ring.seq()), (1, 4));
+        // Not idle: no unfold.
+        let mut s = Steps { idle: false, ..steps(&ring) };
+        unfold_if_idle(&mut s);
+        assert_eq!((s.moved, ring.seq()), (0, 4));
+        // An unfold that cannot set the ring up: abandoned.
+        let mut s = Steps { fail_move: true, ..steps(&ring) };
+        unfold_if_idle(&mut s);
+        assert_eq!((s.moved, s.after, s.seq_during_move), (1, 0, 5));
+        assert_eq!((ring.mode.load(Ordering::Relaxed), ring.seq()), (ring_mode::GENERAL, 6));
+        // An unfold.
+        let mut s = steps(&ring);
+        unfold_if_idle(&mut s);
+        assert_eq!((s.moved, s.after, s.seq_during_move), (1, 1, 7));
+        assert_eq!((ring.mode.load(Ordering::Relaxed), ring.seq()), (ring_mode::EXPRESS, 8));
+        // Every lock was released.
+        drop(ring.both());
+    }
+
+    #[test]
+    fn a_mode_change_whose_maker_died_is_evened_by_the_next_side_lock_holder() {
+        for (dead_side, next_side) in [(Side::Send, Side::Send), (Side::Recv, Side::Recv), (Side::Recv, Side::Send)] {
+            let ring = Ring::new(ring_mode::EXPRESS);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // Takes both sides, starts a change, and dies holding one of the locks
+                    // (having released the other, whose next holder finds nothing to repair).
+                    let send = ring.lock_side(Side::Send).unwrap();
+                    let recv = ring.lock_side(Side::Recv).unwrap();
+                    let both = BothSides { _recv: recv, _send: send };
+                    std::mem::forget(ring.mode().begin_change(&both));
+                    let BothSides { _recv: recv, _send: send } = both;
+                    let (dead, released) = if dead_side == Side::Send { (send, recv) } else { (recv, send) };
+                    drop(released);
+                    std::mem::forget(dead);
+                });
+            });
+            assert_eq!(ring.seq() & 1, 1);
+            // Readers without a lock cannot trust what they read meanwhile.
+            assert!(!ring.mode().read(Patience { tries: 10, spins_before_yield: 1 }, |express| express).stable);
+            let held = ring.lock_side(next_side).unwrap();
+            let recovered = ring.recovered.each_ref().map(|r| r.load(Ordering::Relaxed));
+            if dead_side == next_side {
+                assert_eq!(ring.seq(), 2, "settled by the next holder of the dead one's lock");
+                assert_eq!(recovered[dead_side as usize], 1, "after the API's recovery");
+            } else {
+                assert_eq!(ring.seq(), 1);
+                assert_eq!(recovered, [0, 0]);
+            }
+            drop(held);
+            // Either way, the next mode change (which needs both locks) finds it settled.
+            let both = ring.both();
+            assert_eq!(ring.seq() & 1, 0);
+            assert_eq!(ring.mode.load(Ordering::Relaxed), ring_mode::EXPRESS);
+            ring.mode().begin_change(&both).commit(ring_mode::GENERAL);
+            assert_eq!(ring.seq() & 1, 0);
+            drop(both);
+            // Recovered once only.
+            drop(ring.both());
+            assert_eq!(ring.recovered.each_ref().map(|r| r.load(Ordering::Relaxed)).iter().sum::<u32>(), 1);
+        }
+    }
+
+    #[test]
+    fn a_reader_across_an_unfinished_change_falls_back() {
+        let ring = Ring::new(ring_mode::GENERAL);
+        let patience = Patience { tries: 50, spins_before_yield: 10 };
+        let count = |express: bool| if express { 7 } else { 3 };
+        assert_eq!(ring.mode().read(patience, count).stable(), Some(3));
+        let both = ring.both();
+        let change = ring.mode().begin_change(&both);
+        ring.mode.store(ring_mode::EXPRESS, Ordering::Release);
+        // Mid-change: whatever it read, it is not trusted.
+        assert_eq!(ring.mode().read(patience, count).stable(), None);
+        drop(change);
+        drop(both);
+        assert_eq!(ring.mode().read(patience, count).stable(), Some(7));
+        // A change made while a read runs (here, inside it): that read is not the one returned.
+        let reads = AtomicU32::new(0);
+        let got = ring.mode().read(patience, |express| {
+            if reads.fetch_add(1, Ordering::Relaxed) == 0 {
+                let both = ring.both();
+                ring.mode().begin_change(&both).commit(ring_mode::GENERAL);
+            }
+            count(express)
+        });
+        assert_eq!((got.stable(), reads.load(Ordering::Relaxed)), (Some(3), 2));
+    }
+
+    /// The read-only page holding the mode word of
+    /// [`a_mode_change_stores_its_mode_before_evening_its_sequence`], its sequence word, and
+    /// what the sequence was when the mode was stored.
+    static WATCHED_PAGE: AtomicUsize = AtomicUsize::new(0);
+    static WATCHED_SEQ: AtomicUsize = AtomicUsize::new(0);
+    static SEQ_AT_MODE_STORE: AtomicU32 = AtomicU32::new(u32::MAX);
+
+    extern "C" fn on_write_to_watched_page(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+        let page = WATCHED_PAGE.load(Ordering::SeqCst);
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+        let addr = unsafe { (*info).si_addr() } as usize;
+        if page == 0 || addr & !(4095) != page {
+            // Not ours: let the fault be fatal as it would be.
+            // SAFETY: restores the default action; the faulting store then kills the process.
+            unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
+            return;
+        }
+        // SAFETY: the watched sequence word is live for the test's duration.
+        let seq = unsafe { &*(WATCHED_SEQ.load(Ordering::SeqCst) as *const AtomicU32) };
+        SEQ_AT_MODE_STORE.store(seq.load(Ordering::SeqCst), Ordering::SeqCst);
+        // SAFETY: the page is the test's own mapping; the store is retried once it is writable.
+        unsafe { libc::mprotect(page as *mut libc::c_void, 4096, libc::PROT_READ | libc::PROT_WRITE) };
+    }
+
+    #[test]
+    fn a_mode_change_stores_its_mode_before_evening_its_sequence() {
+        // The mode word on a page of its own, made read-only: the commit's store faults, and the
+        // handler notes the sequence at that instant, then lets the store through.
+        // SAFETY: a fresh anonymous mapping of two pages, unmapped at the end.
+        let pages = unsafe { libc::mmap(std::ptr::null_mut(), 8192, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        assert_ne!(pages, libc::MAP_FAILED);
+        // SAFETY: two zeroed, aligned words in the mapping; atomics valid for any bit pattern.
+        let (mode, seq) = unsafe { (&*(pages as *const AtomicU32), &*((pages as usize + 4096) as *const AtomicU32)) };
+        mode.store(ring_mode::EXPRESS, Ordering::Relaxed);
+        let ring = Ring::new(ring_mode::EXPRESS);
+        // SAFETY: a zeroed sigaction is valid storage for sigaction's output.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: installs a handler that only acts on faults at the watched page; restored below.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_write_to_watched_page as *const () as libc::sighandler_t;
+            act.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut act.sa_mask);
+            assert_eq!(libc::sigaction(libc::SIGSEGV, &act, &mut old), 0);
+        }
+        WATCHED_SEQ.store(seq as *const AtomicU32 as usize, Ordering::SeqCst);
+        WATCHED_PAGE.store(pages as usize, Ordering::SeqCst);
+        {
+            let both = ring.both();
+            let change = RingMode { mode, seq }.begin_change(&both);
+            // SAFETY: the test's own page.
+            assert_eq!(unsafe { libc::mprotect(pages, 4096, libc::PROT_READ) }, 0);
+            change.commit(ring_mode::GENERAL);
+        }
+        WATCHED_PAGE.store(0, Ordering::SeqCst);
+        // SAFETY: restores the handler saved above, and unmaps the test's pages.
+        unsafe {
+            libc::sigaction(libc::SIGSEGV, &old, std::ptr::null_mut());
+            libc::munmap(pages, 8192);
+        }
+        assert_eq!(SEQ_AT_MODE_STORE.load(Ordering::SeqCst), 1, "the mode was stored while the change still ran");
+    }
+
+    #[test]
+    fn seals_are_told_apart_from_empty_and_stale_records() {
+        let word = AtomicU32::new(0);
+        assert_eq!(read_seal(&word, 5), Seal::Unsealed);
+        commit_seal(&word, 5);
+        assert_eq!(read_seal(&word, 5), Seal::Sealed);
+        // A lap later the same record is expected to carry another message's seal.
+        assert_eq!(read_seal(&word, 5 + 64), Seal::Other);
+        clear_seal(&word);
+        assert_eq!(read_seal(&word, 5), Seal::Unsealed);
+        // Only the low 32 bits count: a 64-bit position far along seals as its low bits do.
+        assert_eq!(seal_of((7 << 32) + 5), seal_of(5));
+        assert_eq!(seal_of(u64::from(u16::MAX)), 1 << 16);
+    }
+}
