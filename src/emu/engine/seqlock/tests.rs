@@ -1,0 +1,100 @@
+use super::*;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+const QUICK: Patience = Patience { tries: 100, spins_before_yield: 10 };
+
+#[test]
+fn a_read_across_an_unfinished_write_is_not_stable() {
+    let seq = AtomicU32::new(6);
+    let value = AtomicU64::new(1);
+    assert_eq!(read([&seq], QUICK, || value.load(Ordering::Relaxed)), Read { value: 1, stable: true });
+    // A writer that died (or still runs) mid-write: the reader gives up, and says so.
+    seq.store(7, Ordering::Relaxed);
+    value.store(2, Ordering::Relaxed);
+    let got = read([&seq], QUICK, || value.load(Ordering::Relaxed));
+    assert!(!got.stable);
+    assert_eq!(got.stable(), None);
+    // Any one of several odd sequences makes the read unstable.
+    let other = AtomicU32::new(0);
+    assert!(!read([&other, &seq], QUICK, || ()).stable);
+    // Made even by the repairer: readable again.
+    settle(&seq);
+    assert_eq!(seq.load(Ordering::Relaxed), 8);
+    assert_eq!(read([&other, &seq], QUICK, || value.load(Ordering::Relaxed)).stable(), Some(2));
+    settle(&seq);
+    assert_eq!(seq.load(Ordering::Relaxed), 8, "an even sequence is left alone");
+}
+
+#[test]
+fn a_read_that_a_write_overtook_is_read_again() {
+    // The write runs inside the first read, between its two loads: that read is torn, and
+    // must not be the one returned.
+    let seq = AtomicU32::new(0);
+    let (a, b) = (AtomicU64::new(1), AtomicU64::new(1));
+    let reads = AtomicU32::new(0);
+    let got = read([&seq], QUICK, || {
+        let first = a.load(Ordering::Relaxed);
+        if reads.fetch_add(1, Ordering::Relaxed) == 0 {
+            write([&seq], || {
+                a.store(2, Ordering::Relaxed);
+                b.store(2, Ordering::Relaxed);
+            });
+        }
+        (first, b.load(Ordering::Relaxed))
+    });
+    assert_eq!(got, Read { value: (2, 2), stable: true });
+    assert_eq!(reads.load(Ordering::Relaxed), 2);
+    assert_eq!(seq.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn a_read_gives_up_after_its_tries_and_does_not_read_while_a_write_runs() {
+    let seq = AtomicU32::new(1);
+    let reads = AtomicU32::new(0);
+    let got = read([&seq], QUICK, || reads.fetch_add(1, Ordering::Relaxed));
+    assert!(!got.stable);
+    // The first try and the last read the value; those between found the write running.
+    assert_eq!(reads.load(Ordering::Relaxed), 2);
+    assert_eq!(got.value, 1);
+}
+
+#[test]
+fn a_stable_read_is_never_torn() {
+    // Words written together under one sequence, first to last, and read last to first (so
+    // that a read overlapping a write sees both): a reader must never trust a set read
+    // partly before and partly after a write. It reads for a while, as writes go on.
+    let seq = AtomicU32::new(0);
+    let words: [AtomicU64; 32] = Default::default();
+    let done = AtomicBool::new(false);
+    let patience = Patience { tries: 1_000_000, spins_before_yield: 1000 };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                i += 1;
+                write([&seq], || words.iter().for_each(|w| w.store(i, Ordering::Relaxed)));
+            }
+        });
+        while seq.load(Ordering::Relaxed) == 0 {
+            std::hint::spin_loop();
+        }
+        let (mut stable, mut torn) = (0u64, 0u64);
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(200) {
+            let got = read([&seq], patience, || {
+                let mut seen = [0u64; 32];
+                for (w, v) in words.iter().zip(&mut seen).rev() {
+                    *v = w.load(Ordering::Relaxed);
+                }
+                seen
+            });
+            if got.stable {
+                stable += 1;
+                torn += got.value.iter().any(|&w| w != got.value[0]) as u64;
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        assert_eq!(torn, 0, "{torn} torn reads of {stable} trusted");
+        assert!(stable > 0);
+    });
+}
