@@ -3,13 +3,60 @@
 
 use super::*;
 
+/// What a repair finds in the slots.
+#[derive(Default)]
+struct Census {
+    /// Queued messages: (sequence number, slot).
+    queued: Vec<(u64, u32)>,
+    /// Their bytes.
+    bytes: u64,
+    /// Scheduled messages: (due time, handle, slot + 1).
+    scheduled: Vec<(u64, u64, u32)>,
+    /// The free lists rebuilt (slot + 1 of their heads).
+    free_queue_slots: u32,
+    free_extra_slots: u32,
+}
+
 impl<'q> Locked<'q> {
     /// Rebuilds everything derived from the slot and waiter states: waiters whose threads died
     /// are released, slots nobody owns are freed, and the priority lists, bitmap, counters and
     /// free list are recomputed, FIFO order restored from the sequence numbers.
     pub fn repair(&mut self) {
-        let slot_count = self.q.geo.slot_count;
-        // Waiters: keep the live ones.
+        let (recv, send) = self.repair_waiters();
+        let mut census = self.take_census();
+        census.queued.sort_unstable();
+        {
+            let st = self.st();
+            st.free_slot = census.free_queue_slots;
+            st.free_extra = census.free_extra_slots;
+            st.lazy_left = 0;
+            st.summary = [0; PRIO_LEVELS / 64 / 64];
+            st.bitmap = [0; PRIO_LEVELS / 64];
+            st.recv_waiting = recv;
+            st.send_waiting = send;
+            st.curmsgs.store(census.queued.len() as u32, Ordering::Release);
+            st.curbytes.store(census.bytes, Ordering::Release);
+            if let Some(&(last, _)) = census.queued.last() {
+                st.next_seq = st.next_seq.max(last + 1);
+            }
+        }
+        for &(_, i) in &census.queued {
+            let prio = self.slot(i).prio;
+            self.slot(i).next = 0;
+            // The lists were emptied above: linking cannot find one broken.
+            let _ = self.link(i, prio);
+        }
+        self.settle_senders();
+        let max_handle = crate::emu::engine::schedule::relink(self, &mut census.scheduled);
+        let st = self.st();
+        st.scheduled = census.scheduled.len() as u32;
+        st.next_handle = st.next_handle.max(max_handle + 1);
+        self.refresh_next_due();
+    }
+
+    /// Keeps the live waiters and frees the others' records; returns how many receivers and
+    /// senders wait.
+    fn repair_waiters(&mut self) -> (u32, u32) {
         let (mut recv, mut send) = (0, 0);
         for w in 0..WAITER_SLOTS {
             let role = self.waiter(w).core.state;
@@ -30,12 +77,15 @@ impl<'q> Locked<'q> {
                 _ => {}
             }
         }
-        // Slots: queued ones by sequence; owned ones only if their owner still claims them.
-        let mut queued: Vec<(u64, u32)> = Vec::new();
-        let mut scheduled: Vec<(u64, u64, u32)> = Vec::new();
-        let mut free_head = 0u32;
-        let mut free_extra = 0u32;
-        let mut bytes = 0u64;
+        (recv, send)
+    }
+
+    /// Sorts every slot by what its state says: queued messages (by sequence) and scheduled
+    /// ones kept, a handed or pending message kept while its waiter still claims it, the rest
+    /// put on their pool's free list.
+    fn take_census(&mut self) -> Census {
+        let slot_count = self.q.geo.slot_count;
+        let mut census = Census::default();
         let maxmsg = self.q.geo.maxmsg;
         // In express mode the queue slots are the ring's (its positions are the truth); their
         // states must read FREE, should the ring be folded later. Otherwise the lazy range is free.
@@ -62,13 +112,13 @@ impl<'q> Locked<'q> {
                     _ => false,
                 };
             if keep && state == slot_state::QUEUED {
-                queued.push((seq, i));
-                bytes += len as u64;
+                census.queued.push((seq, i));
+                census.bytes += len as u64;
             } else if keep && state == slot_state::SCHEDULED {
                 let due = self.slot(i).due_ns;
-                scheduled.push((due, seq, i));
+                census.scheduled.push((due, seq, i + 1));
             } else if !keep {
-                let list = if i < maxmsg { &mut free_head } else { &mut free_extra };
+                let list = if i < maxmsg { &mut census.free_queue_slots } else { &mut census.free_extra_slots };
                 let s = self.slot(i);
                 s.state.store(slot_state::FREE, Ordering::Release);
                 s.owner = 0;
@@ -76,30 +126,13 @@ impl<'q> Locked<'q> {
                 *list = i + 1;
             }
         }
-        queued.sort_unstable();
-        {
-            let st = self.st();
-            st.free_slot = free_head;
-            st.free_extra = free_extra;
-            st.lazy_left = 0;
-            st.summary = [0; PRIO_LEVELS / 64 / 64];
-            st.bitmap = [0; PRIO_LEVELS / 64];
-            st.recv_waiting = recv;
-            st.send_waiting = send;
-            st.curmsgs.store(queued.len() as u32, Ordering::Release);
-            st.curbytes.store(bytes, Ordering::Release);
-            if let Some(&(last, _)) = queued.last() {
-                st.next_seq = st.next_seq.max(last + 1);
-            }
-        }
-        for &(_, i) in &queued {
-            let prio = self.slot(i).prio;
-            self.slot(i).next = 0;
-            // The lists were emptied above: linking cannot find one broken.
-            let _ = self.link(i, prio);
-        }
-        // A receiver that died while pulling a blocked sender's message in may have committed it
-        // (QUEUED) without serving the sender: the sender was served, and must not be again.
+        census
+    }
+
+    /// A receiver that died while pulling a blocked sender's message in may have committed it
+    /// (QUEUED) without serving the sender: the sender was served, and must not be again.
+    fn settle_senders(&mut self) {
+        let slot_count = self.q.geo.slot_count;
         for w in 0..WAITER_SLOTS {
             if self.waiter(w).core.state != waiter_state::SENDING {
                 continue;
@@ -111,12 +144,6 @@ impl<'q> Locked<'q> {
                 self.serve(w, None);
             }
         }
-        let mut found: Vec<(u64, u64, u32)> = scheduled.iter().map(|&(due, handle, i)| (due, handle, i + 1)).collect();
-        let max_handle = crate::emu::engine::schedule::relink(self, &mut found);
-        let st = self.st();
-        st.scheduled = scheduled.len() as u32;
-        st.next_handle = st.next_handle.max(max_handle + 1);
-        self.refresh_next_due();
     }
 }
 

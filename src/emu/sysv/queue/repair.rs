@@ -4,6 +4,19 @@
 
 use super::*;
 
+/// What a repair finds in the block area.
+#[derive(Default)]
+struct Census {
+    /// Queued messages: (sequence number, block).
+    queued: Vec<(u64, u32)>,
+    /// Scheduled messages: (due time, handle, block).
+    scheduled: Vec<(u64, u64, u32)>,
+    /// Messages committed to a live receiver that was never served: (waiter, block).
+    handoffs: Vec<(u32, u32)>,
+    /// Blocks nobody owns.
+    frees: Vec<u32>,
+}
+
 impl<'q> Locked<'q> {
     /// Rebuilds everything derived from the block and waiter states: waiters whose threads
     /// died are released, blocks nobody owns are freed, and the FIFO, the type index, the
@@ -11,7 +24,44 @@ impl<'q> Locked<'q> {
     /// order restored from the sequence numbers and tickets, due order from the due times — and
     /// published to the registry entry.
     pub fn repair(&mut self) {
-        // Waiters: keep the live ones, in ticket order.
+        let senders = self.repair_waiters();
+        // A sender whose pending message was committed by a process that died before serving
+        // it is served now (its block says so); a fresh area mapping is needed to look.
+        if self.map_whole_area().is_err() {
+            return;
+        }
+        for &w in &senders {
+            self.settle_sender(w);
+        }
+        // Settling may have grown the area. Should the grown area not be mappable now, the
+        // blocks are left as they are (operations that find them inconsistent repair again
+        // later) rather than messages lost.
+        let Ok(top_units) = self.map_whole_area() else { return };
+        let mut census = self.take_census(top_units);
+        self.reset_message_structures();
+        self.free_unowned(&census.frees);
+        self.serve_handoffs(&census.handoffs);
+        let max_handle = crate::emu::engine::schedule::relink(self, &mut census.scheduled);
+        {
+            let st = self.st();
+            st.scheduled = census.scheduled.len() as u32;
+            st.next_handle = st.next_handle.max(max_handle.saturating_add(1));
+        }
+        self.rebuild_queue(&mut census.queued);
+        if self.valid() {
+            registry::settle_stats(self.entry);
+            self.publish(StatUpdate::default());
+            // Not knowing which of them were found due already, publish the earliest of all.
+            self.publish_schedule(0);
+        } else {
+            // A remover died between clearing the entry and waking everyone: finish its job.
+            self.remove_all();
+        }
+    }
+
+    /// Keeps the live waiters, relinked in ticket order, and frees the others' records.
+    /// Returns the live blocked senders, in order.
+    fn repair_waiters(&mut self) -> Vec<u32> {
         let top = self.st().waiter_top.min(WAITER_SLOTS);
         self.st().waiter_top = top;
         let mut recv: Vec<(u64, u32)> = Vec::new();
@@ -61,32 +111,27 @@ impl<'q> Locked<'q> {
         for &w in free.iter().rev() {
             self.push_free_waiter(w);
         }
-        // A sender whose pending message was committed by a process that died before serving
-        // it is served now (its block says so); a fresh area mapping is needed to look.
-        let area_units = self.q.header().area_units.load(Ordering::Acquire);
-        let top_units = self.st().top.min(area_units);
-        if self.q.ensure_mapped(area_offset() + top_units as u64 * UNIT).is_err() {
-            return;
-        }
-        for &(_, w) in &send {
-            self.settle_sender(w);
-        }
+        send.into_iter().map(|(_, w)| w).collect()
+    }
 
-        // Blocks: walk the area; keep queued and scheduled messages and messages handed to live
-        // waiters.
+    /// Maps the block area up to its top (which is clamped to the area's size), returning the
+    /// top in units.
+    fn map_whole_area(&mut self) -> Result<u32> {
         let area_units = self.q.header().area_units.load(Ordering::Acquire);
         let top_units = self.st().top.min(area_units);
-        if self.q.ensure_mapped(area_offset() + top_units as u64 * UNIT).is_err() {
-            // The grown area cannot be mapped now: leave the blocks as they are (operations that
-            // find them inconsistent repair again later) rather than lose messages.
-            return;
-        }
+        self.q.ensure_mapped(area_offset() + top_units as u64 * UNIT)?;
+        Ok(top_units)
+    }
+
+    /// Walks the block area and sorts every block by what its state says: queued and
+    /// scheduled messages kept, messages handed to or pending for live waiters kept (one
+    /// committed to a live receiver that was never served is to be served), the rest free. A
+    /// block that is not whole ends the area there.
+    fn take_census(&mut self, top_units: u32) -> Census {
         self.st().top = top_units;
+        let top = self.st().waiter_top.min(WAITER_SLOTS);
         let express = self.in_express_mode();
-        let mut queued: Vec<(u64, u32)> = Vec::new();
-        let mut scheduled: Vec<(u64, u64, u32)> = Vec::new();
-        let mut handoffs: Vec<(u32, u32)> = Vec::new();
-        let mut frees: Vec<u32> = Vec::new();
+        let mut census = Census::default();
         let mut unit = 0u64;
         while unit < top_units as u64 {
             let r = unit as u32 + 1;
@@ -114,7 +159,7 @@ impl<'q> Locked<'q> {
                             if state == block_state::HANDED && rec.core.state == waiter_state::RECEIVING && rec.handed == 0 {
                                 // Committed to a live receiver by a process that died before serving
                                 // it: it is served below (a scheduled message's sender is long gone).
-                                handoffs.push((w, r));
+                                census.handoffs.push((w, r));
                                 return true;
                             }
                             rec.core.state == wanted && rec.handed == r
@@ -124,25 +169,32 @@ impl<'q> Locked<'q> {
                 _ => false,
             };
             if !keep {
-                frees.push(r);
+                census.frees.push(r);
             } else if b.state.load(Ordering::Relaxed) == block_state::QUEUED {
-                queued.push((b.seq, r));
+                census.queued.push((b.seq, r));
             } else if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED {
-                scheduled.push((b.due_ns, b.handle, r));
+                census.scheduled.push((b.due_ns, b.handle, r));
             }
             unit += class_units(class);
         }
-        {
-            let st = self.st();
-            st.free_blocks = [0; CLASSES];
-            st.fifo_head = 0;
-            st.fifo_tail = 0;
-            st.root_by_type = 0;
-            st.root_by_age = 0;
-            st.types = 0;
-            st.qnum = 0;
-            st.cbytes = 0;
-        }
+        census
+    }
+
+    /// Empties every structure derived from the blocks (rebuilt from the census).
+    fn reset_message_structures(&mut self) {
+        let st = self.st();
+        st.free_blocks = [0; CLASSES];
+        st.fifo_head = 0;
+        st.fifo_tail = 0;
+        st.root_by_type = 0;
+        st.root_by_age = 0;
+        st.types = 0;
+        st.qnum = 0;
+        st.cbytes = 0;
+    }
+
+    /// Puts the blocks nobody owns back on their class's free list.
+    fn free_unowned(&mut self, frees: &[u32]) {
         for &r in frees.iter().rev() {
             if let Some(p) = self.block_ptr(r) {
                 // SAFETY: a block header inside the mapping.
@@ -157,7 +209,11 @@ impl<'q> Locked<'q> {
                 self.st().free_blocks[class] = r;
             }
         }
-        for &(w, r) in &handoffs {
+    }
+
+    /// Serves each live receiver a message committed to it by a process that died first.
+    fn serve_handoffs(&mut self, handoffs: &[(u32, u32)]) {
+        for &(w, r) in handoffs {
             if self.waiter(w).core.state == waiter_state::RECEIVING && self.unlink_waiter(w).is_ok() {
                 self.serve(w, 0, r);
             } else {
@@ -165,13 +221,11 @@ impl<'q> Locked<'q> {
                 self.free(r);
             }
         }
-        // The scheduled messages in due order, then handle.
-        let max_handle = crate::emu::engine::schedule::relink(self, &mut scheduled);
-        {
-            let st = self.st();
-            st.scheduled = scheduled.len() as u32;
-            st.next_handle = st.next_handle.max(max_handle.saturating_add(1));
-        }
+    }
+
+    /// Rebuilds the FIFO, each type's list and the type index from the queued blocks (by
+    /// sequence number), and the counts.
+    fn rebuild_queue(&mut self, queued: &mut [(u64, u32)]) {
         queued.sort_unstable();
         if let Some(&(last, _)) = queued.last() {
             let st = self.st();
@@ -180,7 +234,7 @@ impl<'q> Locked<'q> {
         // The FIFO and each type's list, then a type node per type.
         let mut by_type: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         let mut prev = 0;
-        for &(_, r) in &queued {
+        for &(_, r) in queued.iter() {
             let Some(p) = self.block_ptr(r) else { continue };
             // SAFETY: a kept block header inside the mapping.
             let b = unsafe { &mut *(p as *mut MsgBlock) };
@@ -243,15 +297,6 @@ impl<'q> Locked<'q> {
                     unsafe { (*h).tree_seed = (*h).tree_seed.wrapping_mul(6364136223846793005).wrapping_add(1) };
                 }
             }
-        }
-        if self.valid() {
-            registry::settle_stats(self.entry);
-            self.publish(StatUpdate::default());
-            // Not knowing which of them were found due already, publish the earliest of all.
-            self.publish_schedule(0);
-        } else {
-            // A remover died between clearing the entry and waking everyone: finish its job.
-            self.remove_all();
         }
     }
 
