@@ -89,6 +89,7 @@ impl Queue {
 
     /// Locks one side of the ring. After a holder died, the cached slot index is recomputed
     /// from the committed position, and a message a dead sender sealed is counted in the tail.
+    #[inline]
     pub(super) fn lock_side(&self, which: Side) -> Result<SideGuard<'_>> {
         let r = self.ring();
         let (side, pos) = match which {

@@ -5,6 +5,7 @@ use super::*;
 use crate::emu::engine::Repair;
 
 impl<'q> Locked<'q> {
+    #[inline]
     pub(super) fn set_bit(&mut self, prio: u32) {
         let (w, b) = (prio as usize / 64, prio % 64);
         let st = self.st();
@@ -12,6 +13,7 @@ impl<'q> Locked<'q> {
         st.summary[w / 64] |= 1 << (w % 64);
     }
 
+    #[inline]
     pub(super) fn clear_bit(&mut self, prio: u32) {
         let (w, b) = (prio as usize / 64, prio % 64);
         let st = self.st();
@@ -21,10 +23,12 @@ impl<'q> Locked<'q> {
         }
     }
 
+    #[inline]
     pub(super) fn has_bit(&mut self, prio: u32) -> bool {
         self.st().bitmap[prio as usize / 64] & (1 << (prio % 64)) != 0
     }
 
+    #[inline]
     pub(super) fn highest_prio(&mut self) -> Option<u32> {
         let st = self.st();
         let top = st.summary.iter().rposition(|&s| s != 0)?;
@@ -36,6 +40,7 @@ impl<'q> Locked<'q> {
     /// Makes slot `i` (already filled) the newest message of its priority and commits it.
     /// Err when its priority's list is found broken: the slot is committed (QUEUED) but not
     /// linked or counted, and the caller must repair.
+    #[inline]
     pub(super) fn enqueue(&mut self, i: u32) -> std::result::Result<(), Corrupt> {
         let seq = self.st().next_seq;
         self.st().next_seq = seq + 1;
@@ -59,12 +64,14 @@ impl<'q> Locked<'q> {
 
     /// [`Locked::enqueue`] for a caller that goes on whatever happens: a list found broken is
     /// rebuilt by `repair`, which then holds and counts this message too (it is committed).
+    #[inline]
     pub(super) fn enqueue_committed(&mut self, i: u32) {
         let enqueued = self.enqueue(i);
         self.or_repair(enqueued, ());
     }
 
     /// Appends slot `i` to its priority's list.
+    #[inline]
     pub(super) fn link(&mut self, i: u32, prio: u32) -> std::result::Result<(), Corrupt> {
         if self.has_bit(prio) {
             let tail = self.prio_list(prio).tail;
@@ -80,6 +87,7 @@ impl<'q> Locked<'q> {
 
     /// Unlinks and returns the first message of the highest priority (None: the queue is
     /// empty).
+    #[inline]
     pub(super) fn dequeue_head(&mut self) -> std::result::Result<Option<u32>, Corrupt> {
         let Some(prio) = self.highest_prio() else { return Ok(None) };
         let head = self.prio_list(prio).head;
@@ -97,6 +105,7 @@ impl<'q> Locked<'q> {
     }
 
     /// [`Locked::dequeue_head`], rebuilding a queue found damaged and looking once more.
+    #[inline]
     pub(super) fn dequeue_head_or_repair(&mut self) -> Option<u32> {
         match self.dequeue_head() {
             Ok(found) => found,

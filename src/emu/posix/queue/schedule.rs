@@ -7,6 +7,7 @@ use crate::emu::engine::schedule::{self, Due, DueRecords};
 
 impl Queue {
     /// The earliest pending scheduled message's due time (ns), 0 when none (no lock).
+    #[inline]
     pub fn next_due_ns(&self) -> u64 {
         // SAFETY: state is in the mapping; next_due_ns is atomic.
         unsafe { (*self.state()).next_due_ns.load(Ordering::Acquire) }
@@ -125,6 +126,7 @@ impl<'q> Locked<'q> {
 
     /// Promotes due scheduled messages if any are pending and due (one clock read when some
     /// are pending; nothing otherwise).
+    #[inline]
     pub fn promote_if_due(&mut self, program_fd: i32) {
         let due = self.st().next_due_ns.load(Ordering::Acquire);
         if due != 0 {

@@ -5,6 +5,7 @@ use super::*;
 
 impl<'q> Locked<'q> {
     /// A free slot from `pool`.
+    #[inline]
     pub(super) fn alloc_slot(&mut self, pool: Pool) -> Result<u32> {
         for attempt in 0..2 {
             let head = *self.free_list(pool);
@@ -36,6 +37,7 @@ impl<'q> Locked<'q> {
     }
 
     /// The head of `pool`'s free list.
+    #[inline]
     pub(super) fn free_list(&mut self, pool: Pool) -> &mut u32 {
         match pool {
             Pool::Queue => &mut self.st().free_slot,
@@ -43,6 +45,7 @@ impl<'q> Locked<'q> {
         }
     }
 
+    #[inline]
     pub(super) fn free_slot(&mut self, i: u32) {
         self.slot(i).state.store(slot_state::FREE, Ordering::Release);
         let pool = if i < self.q.geo.maxmsg { Pool::Queue } else { Pool::Extra };
@@ -54,6 +57,7 @@ impl<'q> Locked<'q> {
     }
 
     /// Copies a caller's message into slot `i`.
+    #[inline]
     pub(super) fn fill_slot(&mut self, i: u32, m: &Message, state: u32, owner: u32) {
         // SAFETY: the slot's data area holds msgsize bytes and m.len <= msgsize (checked by the
         // caller); m.ptr is the caller's buffer of m.len bytes.
@@ -68,6 +72,7 @@ impl<'q> Locked<'q> {
 
     /// Copies slot `i` out to `buf` and frees it (the copy happens before the slot is freed).
     /// An unwritable `buf` loses the message with EFAULT, as the kernel's copy-out after dequeue.
+    #[inline]
     pub(super) fn take_slot(&mut self, i: u32, buf: *mut u8) -> Received {
         let msgsize = self.q.geo.msgsize as u32;
         let (len, prio) = {

@@ -6,6 +6,7 @@ use crate::emu::engine::waiter::WaiterCore;
 
 impl Queue {
     /// The futex word of waiter `w`.
+    #[inline]
     pub fn wake_word(&self, w: u32) -> &AtomicU32 {
         // SAFETY: the record is in the mapping; `word` is atomic.
         unsafe { &(*self.waiter(w)).core.word }
@@ -14,6 +15,7 @@ impl Queue {
     /// Takes the queue lock for a waiter collecting its outcome ([`Locked::finish_wait`]),
     /// leaving the express ring in place: a served waiter owns only an extra slot, and while a
     /// waiter is still registered the ring is folded already.
+    #[inline]
     pub fn lock_for_waiter(&self) -> Result<Locked<'_>> {
         self.lock_general(false)
     }
@@ -22,6 +24,7 @@ impl Queue {
 impl<'q> Locked<'q> {
     /// Registers the calling thread as a blocked receiver or sender (`pending`: the message of a
     /// blocked send, copied now). Returns the waiter index.
+    #[inline]
     pub fn register(&mut self, role: u32, pending: Option<&Message>, sched_prio: Option<i32>) -> Result<u32> {
         let w = match self.free_waiter() {
             Some(w) => w,
@@ -56,6 +59,7 @@ impl<'q> Locked<'q> {
     }
 
     /// How many waiters of `role` are registered.
+    #[inline]
     pub fn waiting(&mut self, role: u32) -> u32 {
         match role {
             waiter_state::RECEIVING => self.st().recv_waiting,
@@ -63,6 +67,7 @@ impl<'q> Locked<'q> {
         }
     }
 
+    #[inline]
     pub(super) fn free_waiter(&mut self) -> Option<u32> {
         if let Some(w) = (0..WAITER_SLOTS).find(|&w| self.waiter(w).core.state == waiter_state::FREE) {
             return Some(w);
@@ -74,6 +79,7 @@ impl<'q> Locked<'q> {
 
     /// The waiter of `role` to serve first: the highest scheduling priority, then the longest
     /// waiting (the kernel's `wq_add` order). Dead waiters found on the way are reclaimed.
+    #[inline]
     pub(super) fn first_live_waiter(&mut self, role: u32) -> Option<u32> {
         loop {
             let mut best: Option<(i32, u64, u32)> = None;
@@ -98,6 +104,7 @@ impl<'q> Locked<'q> {
     }
 
     /// Hands waiter `w` its result (a handed message slot for a receiver) and schedules its wake.
+    #[inline]
     pub(super) fn serve(&mut self, w: u32, handed: Option<u32>) {
         let role = self.waiter(w).core.state;
         match role {
@@ -114,6 +121,7 @@ impl<'q> Locked<'q> {
     }
 
     /// Frees waiter `w`'s record and any slot it owns (its thread is gone or has given up).
+    #[inline]
     pub(super) fn release_waiter(&mut self, w: u32) {
         let (role, slot) = {
             let rec = self.waiter(w);
@@ -137,6 +145,7 @@ impl<'q> Locked<'q> {
     /// After waking (or giving up): the waiter's outcome. `Some(result)` when it was served —
     /// for a receiver, with the handed message copied to `buf` — else None, and the
     /// registration is withdrawn. Either way the record is released.
+    #[inline]
     pub fn finish_wait(&mut self, w: u32, buf: *mut u8) -> Option<std::result::Result<Option<Received>, Errno>> {
         let served = self.waiter(w).core.state == waiter_state::SERVED;
         let outcome = if served {
@@ -160,12 +169,14 @@ impl<'q> Locked<'q> {
     }
 
     /// Waiter `w`'s shared record.
+    #[inline]
     pub(super) fn core(&self, w: u32) -> *mut WaiterCore {
         // SAFETY: only the field's address is taken; callers pass w < WAITER_SLOTS.
         unsafe { &raw mut (*self.q.waiter(w)).core }
     }
 
     /// Whether waiter `w`'s thread is alive.
+    #[inline]
     pub(super) fn alive(&mut self, w: u32) -> bool {
         // SAFETY: a record in the mapping; the queue lock is held.
         unsafe { WaiterCore::alive(self.core(w)) }

@@ -277,6 +277,7 @@ impl Queue {
     /// Locks one side of the ring of the queue at `e`. After a holder died, what it had seen
     /// of the other side is forgotten (re-read), and a record a dead sender sealed is counted
     /// in the send mark.
+    #[inline]
     fn lock_side<'e>(&self, e: &'e Entry, which: Side) -> Result<SideGuard<'e>> {
         if e.ring_inited.load(Ordering::Acquire) == 0 {
             return Err(Errno::EIDRM);
@@ -503,6 +504,7 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         ring_mode_of(self.entry)
     }
 
+    #[inline]
     fn lock_side(&self, side: Side) -> Result<SideGuard<'q>> {
         self.q.lock_side(self.entry, side)
     }
