@@ -25,6 +25,8 @@ pub mod segment;
 pub mod seqlock;
 pub mod sleep;
 pub mod spin;
+#[cfg(test)]
+pub mod testing;
 pub mod waiter;
 
 /// Derived state of a queue found inconsistent — a list, tree, index or count that its state

@@ -60,26 +60,13 @@ fn new_queue(maxmsg: u32, msgsize: u64) -> Queue {
 
 // ----- messages and the model -------------------------------------------------------------
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::emu::engine::testing::Rng;
 
 /// A payload of 0..=msgsize bytes; most start with the message's serial number, so no two
 /// are alike.
 fn payload(rng: &mut Rng, serial: u64, msgsize: usize) -> Vec<u8> {
     let len = if rng.below(8) == 0 { rng.below(8) as usize } else { 8 + rng.below(msgsize as u64 - 7) as usize };
-    let mut v: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    let mut v: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
     if len >= 8 {
         v[..8].copy_from_slice(&serial.to_le_bytes());
     }

@@ -82,15 +82,7 @@ pub(super) fn model_find(model: &VecDeque<(i64, Vec<u8>)>, msgtyp: i64, flags: i
     }
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::emu::engine::testing::Rng;
 
 #[test]
 fn selection_by_type_matches_the_kernel_with_10000_messages_of_1000_types() {
@@ -98,7 +90,7 @@ fn selection_by_type_matches_the_kernel_with_10000_messages_of_1000_types() {
     let mut model: VecDeque<(i64, Vec<u8>)> = VecDeque::new();
     let mut rng = Rng(0x1234_5678_9abc_def1);
     for i in 0..10_000u64 {
-        let t = 1 + (rng.next() % 1000) as i64;
+        let t = 1 + (rng.next_u64() % 1000) as i64;
         let text = format!("m{i}-{t}").into_bytes();
         f.send(t, &text);
         model.push_back((t, text));
@@ -106,18 +98,18 @@ fn selection_by_type_matches_the_kernel_with_10000_messages_of_1000_types() {
     assert_eq!(f.lock().counts().2, 1000.min(model.iter().map(|m| m.0).collect::<std::collections::BTreeSet<_>>().len()) as u32);
     let started = std::time::Instant::now();
     for step in 0..12_000u64 {
-        let (msgtyp, flags) = match rng.next() % 5 {
+        let (msgtyp, flags) = match rng.next_u64() % 5 {
             0 => (0, 0),
-            1 => (1 + (rng.next() % 1001) as i64, 0),
-            2 => (1 + (rng.next() % 1001) as i64, libc::MSG_EXCEPT),
-            3 => (-(1 + (rng.next() % 1001) as i64), 0),
-            _ => (if rng.next() % 8 == 0 { i64::MIN } else { -(1 + (rng.next() % 5) as i64) }, 0),
+            1 => (1 + (rng.next_u64() % 1001) as i64, 0),
+            2 => (1 + (rng.next_u64() % 1001) as i64, libc::MSG_EXCEPT),
+            3 => (-(1 + (rng.next_u64() % 1001) as i64), 0),
+            _ => (if rng.next_u64() % 8 == 0 { i64::MIN } else { -(1 + (rng.next_u64() % 5) as i64) }, 0),
         };
         let want = model_find(&model, msgtyp, flags).and_then(|i| model.remove(i));
         let got = f.receive(msgtyp, flags);
         assert_eq!(got, want, "step {step}: msgtyp {msgtyp} flags {flags:#o}");
         if step % 4 == 0 {
-            let t = 1 + (rng.next() % 1000) as i64;
+            let t = 1 + (rng.next_u64() % 1000) as i64;
             let text = format!("late{step}").into_bytes();
             f.send(t, &text);
             model.push_back((t, text));

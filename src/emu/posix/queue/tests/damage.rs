@@ -146,8 +146,8 @@ fn damaged_state_neither_crashes_nor_hangs_and_repair_makes_it_consistent() {
                 let i = rng.below(slots) as u32;
                 match rng.below(10) {
                     0 => l.st().free_slot = index(&mut rng),
-                    1 => l.st().bitmap[rng.below(512) as usize] = rng.next(),
-                    2 => l.st().summary[rng.below(8) as usize] = rng.next(),
+                    1 => l.st().bitmap[rng.below(512) as usize] = rng.next_u64(),
+                    2 => l.st().summary[rng.below(8) as usize] = rng.next_u64(),
                     3 => *l.prio_list(rng.below(32768) as u32) = PrioList { head: index(&mut rng), tail: index(&mut rng) },
                     4 => l.slot(i).next = index(&mut rng),
                     5 => l.slot(i).state.store(rng.below(6) as u32, Ordering::Relaxed),

@@ -60,13 +60,8 @@ fn random_operations_match_an_ordered_map() {
     let mut roots = [0u32; 2];
     let mut models: [BTreeMap<u64, u32>; 2] = [BTreeMap::new(), BTreeMap::new()];
     let mut present = vec![false; n + 1];
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = crate::emu::engine::testing::Rng(0x9E37_79B9_7F4A_7C15);
+    let mut next = || rng.next_u64();
     let mut seq = 0u64;
     for step in 0..40_000 {
         let node = (next() % n as u64) as u32 + 1;
