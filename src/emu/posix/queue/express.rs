@@ -321,20 +321,24 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
     /// them, and none is queued.
     type Takeover = ();
 
+    #[inline]
     fn ring_mode(&self) -> RingMode<'q> {
         self.q.ring_ref().mode
     }
 
+    #[inline]
     fn lock_side(&self, side: Side) -> Result<SideGuard<'q>> {
         self.q.lock_side(side)
     }
 
+    #[inline]
     fn ring_holds_queue(&self) -> bool {
         self.q.is_express()
     }
 
     /// Each message becomes QUEUED in ring order, so priorities and FIFO order are kept; the
     /// ring's free slots become the lazy free range.
+    #[inline]
     fn move_ring_to_general(&mut self) -> Result<()> {
         let q = self.q;
         let ring = q.ring_ref();
@@ -355,15 +359,18 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         Ok(())
     }
 
+    #[inline]
     fn woke_a_sleeper(&self) -> bool {
         !self.wakes.is_empty()
     }
 
+    #[inline]
     fn ring_takeover(&mut self) -> Option<()> {
         self.ring_suffices().then_some(())
     }
 
     /// Both sides start at the tail, with the slot it names.
+    #[inline]
     fn move_general_to_ring(&mut self, _: &()) -> bool {
         let q = self.q;
         let ring = q.ring_ref();

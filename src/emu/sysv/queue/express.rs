@@ -500,6 +500,7 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
     /// The queued messages, all of one type, that an unfold writes into the ring.
     type Takeover = Vec<(u32, i64, u64)>;
 
+    #[inline]
     fn ring_mode(&self) -> RingMode<'q> {
         ring_mode_of(self.entry)
     }
@@ -509,6 +510,7 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         self.q.lock_side(self.entry, side)
     }
 
+    #[inline]
     fn ring_holds_queue(&self) -> bool {
         self.in_express_mode()
     }
@@ -516,6 +518,7 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
     /// Each message is queued in ring order, then the statistics are published (the mode then
     /// changes: the commit). Should a block not be had (ENOMEM), the copies are dropped again
     /// by repair, and the ring stays in force.
+    #[inline]
     fn move_ring_to_general(&mut self) -> Result<()> {
         let e = self.entry;
         let mut head = Mark(e.recv.mark.load(Ordering::Acquire));
@@ -547,10 +550,12 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         Ok(())
     }
 
+    #[inline]
     fn woke_a_sleeper(&self) -> bool {
         !self.wakes.is_empty()
     }
 
+    #[inline]
     fn ring_takeover(&mut self) -> Option<Self::Takeover> {
         if !self.valid() {
             return None;
@@ -560,6 +565,7 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
 
     /// The queued messages are written into the ring in order, and the marks and the sides'
     /// statistics set from the general structure's.
+    #[inline]
     fn move_general_to_ring(&mut self, msgs: &Self::Takeover) -> bool {
         let e = self.entry;
         // Positions stay 16-aligned whatever a damaged entry held.
@@ -591,6 +597,7 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
 
     /// The general structure's copies are dropped once the ring holds the messages (by repair,
     /// should the process die first).
+    #[inline]
     fn after_unfold(&mut self, msgs: Self::Takeover) {
         if !msgs.is_empty() {
             self.drop_taken_over(&msgs);
