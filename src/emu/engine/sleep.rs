@@ -83,7 +83,6 @@ fn earlier(a: &libc::timespec, b: Option<&libc::timespec>) -> bool {
 
 /// Waits until the waiter is served, its deadline passes, a signal handler interrupts, or its
 /// queue is found gone (see the module documentation).
-#[inline]
 pub fn until_served(s: &Sleep<'_>, watch: &impl SleepWatch) -> Slept {
     let started = monotonic_ns();
     // The spin records its own wait when it ends served.
