@@ -1,7 +1,7 @@
 //! Sequence locks in shared memory: how a value several words wide is read without a lock while
 //! one writer (holding some lock of its own) may be changing it.
 //!
-//! A writer makes the sequence word odd, changes the value, then makes it even again ([`write`]);
+//! A writer makes the sequence word odd, changes the value, then makes it even again ([`write()`]);
 //! a reader reads the sequence, the value, then the sequence again, and trusts what it read only
 //! when the sequence was even and unchanged around it ([`read`]). A writer that died mid-write
 //! leaves its sequence odd until whoever repairs after it makes it even ([`settle`]); meanwhile a
