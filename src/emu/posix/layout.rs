@@ -28,7 +28,7 @@ use crate::emu::engine::waiter::WaiterCore;
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 11;
+pub const LAYOUT_VERSION: u32 = 12;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
@@ -173,6 +173,12 @@ pub struct QueueState {
     pub lazy_next: u32,
     pub lazy_left: u32,
     pub _pad3: u32,
+    /// The waiter records registered as receivers and as senders (bit `w % 64` of word
+    /// `w / 64`), so finding the waiter to serve looks at those only. Derived from the
+    /// records' states, kept under the queue lock and rebuilt by repair; a stale bit (a record
+    /// no longer of that role) is ignored and cleared where found.
+    pub receivers: [u64; 2],
+    pub senders: [u64; 2],
 }
 
 /// The header of a queue segment.
@@ -330,7 +336,8 @@ const _: () = {
     assert!(offset_of!(QueueState, notify) == 80);
     assert!(offset_of!(QueueState, summary) == 144);
     assert!(offset_of!(QueueState, bitmap) == 208);
-    assert!(size_of::<QueueState>() == 208 + 4096 + 16);
+    assert!(size_of::<QueueState>() == 208 + 4096 + 16 + 32);
+    assert!(WAITER_SLOTS as usize <= 128);
     assert!(size_of::<RingSide>() == 64);
     assert!(size_of::<ExpressRing>() == 5 * 64);
     assert!(offset_of!(PosixHeader, ring) == 4864);

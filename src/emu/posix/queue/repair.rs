@@ -57,6 +57,11 @@ impl<'q> Locked<'q> {
     /// Keeps the live waiters and frees the others' records; returns how many receivers and
     /// senders wait.
     fn repair_waiters(&mut self) -> (u32, u32) {
+        {
+            let st = self.st();
+            st.receivers = [0; 2];
+            st.senders = [0; 2];
+        }
         let (mut recv, mut send) = (0, 0);
         for w in 0..WAITER_SLOTS {
             let role = self.waiter(w).core.state;
@@ -76,6 +81,7 @@ impl<'q> Locked<'q> {
                 waiter_state::SENDING => send += 1,
                 _ => {}
             }
+            self.mark_waiting(w, role, true);
         }
         (recv, send)
     }

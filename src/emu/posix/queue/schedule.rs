@@ -51,9 +51,11 @@ impl<'q> Locked<'q> {
     /// those of the sleep loop: `engine::sleep`).
     pub(super) fn rouse_receivers(&mut self) {
         let q = self.q;
+        let set = self.st().receivers;
+        let registered = (0..WAITER_SLOTS).filter(|&w| set[(w / 64) as usize] & (1 << (w % 64)) != 0);
         // SAFETY: records in the mapping; only their state (written under the queue lock, which
         // is held) and their atomic words are read.
-        let receivers = (0..WAITER_SLOTS).map(|w| unsafe { &(*q.waiter(w)).core }).filter(|rec| rec.state == waiter_state::RECEIVING);
+        let receivers = registered.map(|w| unsafe { &(*q.waiter(w)).core }).filter(|rec| rec.state == waiter_state::RECEIVING);
         crate::emu::engine::waiter::rouse(receivers.map(|rec| &rec.word));
     }
 

@@ -203,6 +203,13 @@ fn check_consistent_with(l: &mut Locked<'_>, distinct_seqs: bool) {
             _ => assert_eq!(on_list[i as usize], 0, "slot {i} in state {state} on a list"),
         }
     }
+    // Every registered waiter is in its role's set (the set is how waiters are found).
+    for w in 0..WAITER_SLOTS {
+        let (word, bit) = ((w / 64) as usize, 1u64 << (w % 64));
+        let state = l.waiter(w).core.state;
+        assert_eq!(l.st().receivers[word] & bit != 0, state == waiter_state::RECEIVING, "waiter {w} ({state}) and the receivers' set");
+        assert_eq!(l.st().senders[word] & bit != 0, state == waiter_state::SENDING, "waiter {w} ({state}) and the senders' set");
+    }
 }
 
 /// Free slots (both free lists and the lazy range).

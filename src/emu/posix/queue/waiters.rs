@@ -55,7 +55,32 @@ impl<'q> Locked<'q> {
             waiter_state::RECEIVING => self.st().recv_waiting += 1,
             _ => self.st().send_waiting += 1,
         }
+        self.mark_waiting(w, role, true);
         Ok(w)
+    }
+
+    /// The set of waiter records registered in `role` (see `QueueState::receivers`).
+    #[inline]
+    fn role_set(&mut self, role: u32) -> &mut [u64; 2] {
+        match role {
+            waiter_state::RECEIVING => &mut self.st().receivers,
+            _ => &mut self.st().senders,
+        }
+    }
+
+    /// Adds waiter `w` to (or takes it out of) the set of `role`'s waiters.
+    #[inline]
+    pub(super) fn mark_waiting(&mut self, w: u32, role: u32, waiting: bool) {
+        if !matches!(role, waiter_state::RECEIVING | waiter_state::SENDING) || w >= WAITER_SLOTS {
+            return;
+        }
+        let (word, bit) = ((w / 64) as usize, 1u64 << (w % 64));
+        let set = self.role_set(role);
+        if waiting {
+            set[word] |= bit;
+        } else {
+            set[word] &= !bit;
+        }
     }
 
     /// How many waiters of `role` are registered.
@@ -84,15 +109,22 @@ impl<'q> Locked<'q> {
         loop {
             let mut best: Option<(i32, u64, u32)> = None;
             let several = self.waiting(role) > 1;
-            for w in 0..WAITER_SLOTS {
-                let rec = self.waiter(w);
-                if rec.core.state != role {
-                    continue;
-                }
-                let prio = if several { effective_sched_prio(rec) } else { 0 };
-                let key = (prio, rec.core.ticket, w);
-                if best.is_none_or(|b| (key.0, key.1) < (b.0, b.1)) {
-                    best = Some(key);
+            let set = *self.role_set(role);
+            for (i, mut bits) in set.into_iter().enumerate() {
+                while bits != 0 {
+                    let w = i as u32 * 64 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    let rec = self.waiter(w);
+                    if rec.core.state != role {
+                        // Stale: no longer of this role.
+                        self.mark_waiting(w, role, false);
+                        continue;
+                    }
+                    let prio = if several { effective_sched_prio(rec) } else { 0 };
+                    let key = (prio, rec.core.ticket, w);
+                    if best.is_none_or(|b| (key.0, key.1) < (b.0, b.1)) {
+                        best = Some(key);
+                    }
                 }
             }
             let (_, _, w) = best?;
@@ -111,6 +143,7 @@ impl<'q> Locked<'q> {
             waiter_state::RECEIVING => self.st().recv_waiting -= 1,
             _ => self.st().send_waiting -= 1,
         }
+        self.mark_waiting(w, role, false);
         let rec = self.waiter(w);
         if let Some(i) = handed {
             rec.slot = i + 1;
@@ -132,6 +165,7 @@ impl<'q> Locked<'q> {
             waiter_state::SENDING => self.st().send_waiting = self.st().send_waiting.saturating_sub(1),
             _ => {}
         }
+        self.mark_waiting(w, role, false);
         if let Some(i) = self.index(slot, self.q.geo.slot_count) {
             if self.slot(i).state.load(Ordering::Acquire) != slot_state::QUEUED {
                 self.free_slot(i);

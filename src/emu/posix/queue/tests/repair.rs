@@ -315,3 +315,33 @@ fn a_send_that_finds_a_broken_list_and_repairs_counts_its_message_once() {
 }
 
 // ----- (c) segments that must be refused --------------------------------------------------
+
+#[test]
+fn repair_keeps_live_waiters_findable_and_served_in_order() {
+    let q = new_queue(1, 64);
+    let mut l = q.lock().unwrap();
+    // Two live receivers (this thread holds both life locks), then everything derived wiped, as
+    // a lock owner killed mid-change may leave it.
+    let first = l.register(waiter_state::RECEIVING, None, Some(120)).unwrap();
+    let second = l.register(waiter_state::RECEIVING, None, Some(120)).unwrap();
+    {
+        let st = l.st();
+        st.receivers = [0; 2];
+        st.senders = [u64::MAX; 2];
+        st.recv_waiting = 0;
+    }
+    l.repair();
+    check_consistent(&mut l);
+    assert_eq!(l.waiting(waiter_state::RECEIVING), 2);
+    // The first to register is served first; the second on the next send.
+    assert!(send(&mut l, 0, b"one"));
+    assert!(l.is_served(first) && !l.is_served(second));
+    assert!(send(&mut l, 0, b"two"));
+    assert!(l.is_served(second));
+    let mut buf = [0u8; 64];
+    for (w, want) in [(first, &b"one"[..]), (second, &b"two"[..])] {
+        let got = l.finish_wait(w, buf.as_mut_ptr()).unwrap().unwrap().unwrap();
+        assert_eq!(&buf[..got.len], want);
+    }
+    check_consistent(&mut l);
+}
