@@ -8,23 +8,41 @@
 //!       data              the segment (mode: rw for every class the queue grants any access)
 //!       fifo              the descriptor programs hold (same mode); its readiness is the queue's
 //!       meta              0444: owner, mode, attributes and charge, readable by anyone
-//!   posix.lock            flock: shared to open, exclusive to create, unlink or destroy
 //!   posix-dead/           0777: unlinked queues that are still open, until their last close
 //!   posix-tmp/            1777: queues being built, renamed into posix/ once complete
 //!   sysv/                 1777: the System V emulation (see `emu::sysv`)
 //! ```
 //!
-//! Directories are created with `mkdirat` relative to an `O_NOFOLLOW` descriptor of their
-//! parent and checked after opening (a directory, not a link, owned by root or the caller, and
-//! sticky when world-writable), so a planted symlink cannot redirect the emulation.
+//! There is no namespace-wide lock: a lock file every user can open is a lock every user can
+//! hold forever. Names are claimed by `rename(RENAME_NOREPLACE)` and removed by `rename`, both
+//! atomic (see `posix::store`).
+//!
+//! **No path is trusted.** Every directory is opened relative to the descriptor of its verified
+//! parent with `O_NOFOLLOW|O_DIRECTORY`, every mode change is made on a descriptor (never by a
+//! path a user could swap for a symlink), and a directory is used only if its owner and mode
+//! leave no other user a way to swap its entries — like ssh's StrictModes: it must belong to root
+//! or to the caller, and be writable by group or others only with the sticky bit. The same holds
+//! for every directory on the way to `MQSHIM_DIR` (a link on the way, e.g. `/dev/shm`, is
+//! followed as the user wrote it, and what it leads to is checked). A directory that fails is
+//! refused with a message naming it and what is wrong, once per process, and the calls fail
+//! with EACCES. A new namespace is built private (0700) and opened to everyone (1777) only once
+//! its subdirectories exist, so no other user can claim one of them first.
 
 use std::ffi::CString;
 use std::os::raw::c_int;
+use std::sync::atomic::AtomicBool;
 
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
 pub use crate::os::sys::move_high;
+
+/// The subdirectories every namespace has, with their modes. `posix-dead/` is the one
+/// directory writable by all without the sticky bit, so that whoever closes an unlinked queue
+/// last — whatever their uid — can remove it; nothing in it is ever followed, opened for
+/// writing or chmod-ed (see `posix::store`), so a user who renames or removes its entries can
+/// only make an unlinked queue's accounting end early.
+const SUBDIRS: [(&[u8], u32); 4] = [(b"posix", 0o1777), (b"posix-dead", 0o777), (b"posix-tmp", 0o1777), (b"sysv", 0o1777)];
 
 /// An open namespace.
 pub struct Namespace {
@@ -32,48 +50,101 @@ pub struct Namespace {
     pub posix: c_int,
     pub dead: c_int,
     pub tmp: c_int,
-    lock: c_int,
 }
 
 fn cstr(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| Errno::EINVAL)
 }
 
-/// Opens directory `name` under `parent` (or the absolute path when `parent` is AT_FDCWD),
-/// creating it with `mode` if missing, and checks it is safe to use.
-fn open_dir(parent: c_int, name: &[u8], mode: u32) -> Result<c_int> {
-    let c = cstr(name)?;
-    // The namespace's own system calls go straight to the kernel (see `os::sys`).
-    if sys::mkdirat(parent, &c, 0o700) == 0 {
-        // Set the exact mode (mkdir is subject to the umask, and 0700 kept it private until
-        // now).
-        sys::fchmodat(parent, &c, mode);
-    } else if crate::errno::current() != libc::EEXIST {
-        return Err(Errno::last());
-    }
-    // O_NOFOLLOW|O_DIRECTORY refuses links and non-directories.
-    let fd = sys::openat(parent, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0);
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+fn fstat(fd: c_int) -> Result<libc::stat> {
     // SAFETY: an all-zero stat is a valid out-buffer.
-    if sys::fstat(fd, unsafe { st.assume_init_mut() }) != 0 {
-        let e = Errno::last();
-        crate::os::sys::close(fd);
-        return Err(e);
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if sys::fstat(fd, &mut st) != 0 {
+        return Err(Errno::last());
     }
-    // SAFETY: fstat succeeded.
-    let st = unsafe { st.assume_init() };
-    let me = sys::ids().1;
-    let world_writable = st.st_mode & 0o002 != 0;
-    let sticky = st.st_mode & libc::S_ISVTX != 0;
-    let trusted_owner = st.st_uid == 0 || st.st_uid == me;
-    if !trusted_owner || (world_writable && !sticky && mode & libc::S_ISVTX != 0) {
-        crate::os::sys::close(fd);
-        return Err(Errno::EACCES);
+    Ok(st)
+}
+
+/// Why a directory may not be trusted, or None: it must belong to root or to `me`, and be
+/// writable by group or others only if sticky (where nobody but an entry's owner may remove or
+/// rename it).
+pub fn distrust(st: &libc::stat, me: u32, unsticky_ok: bool) -> Option<String> {
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Some("is not a directory".into());
     }
-    Ok(fd)
+    if st.st_uid != 0 && st.st_uid != me {
+        return Some(format!("belongs to uid {}, not to root or to the caller (uid {me}), so its owner could remove or replace anything in it", st.st_uid));
+    }
+    if st.st_mode & 0o022 != 0 && st.st_mode & libc::S_ISVTX == 0 && !unsticky_ok {
+        return Some(format!(
+            "is writable by {} without the sticky bit (mode {:04o}), so others could replace its entries",
+            if st.st_mode & 0o002 != 0 { "others" } else { "its group" },
+            st.st_mode & 0o7777
+        ));
+    }
+    None
+}
+
+/// Says once per process why the namespace at `path` is refused.
+fn refuse(path: &[u8], why: &str) -> Errno {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    crate::os::stderr::report_once(&SAID, &format!("refusing namespace directory '{}': it {why}", String::from_utf8_lossy(path)));
+    Errno::EACCES
+}
+
+/// Opens directory `name` under `parent` with `O_NOFOLLOW|O_DIRECTORY` and checks it can be
+/// trusted; `path` names it in a refusal.
+fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unsticky_ok: bool) -> Result<c_int> {
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    let fd = sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | nofollow | libc::O_CLOEXEC, 0);
+    if fd < 0 {
+        return Err(match Errno::last() {
+            // O_NOFOLLOW on a link.
+            Errno::ELOOP => refuse(path, "is a symbolic link"),
+            Errno::ENOTDIR => refuse(path, "is not a directory"),
+            e => e,
+        });
+    }
+    let checked = fstat(fd).and_then(|st| match distrust(&st, sys::ids().2, unsticky_ok) {
+        Some(why) => Err(refuse(path, &why)),
+        None => Ok(()),
+    });
+    match checked {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            sys::close(fd);
+            Err(e)
+        }
+    }
+}
+
+/// Creates directory `name` under `parent` private (0700), then opens it and gives it `mode`
+/// by its descriptor. Returns the descriptor and whether this call created it; an existing one
+/// is opened and checked.
+fn make_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool) -> Result<(c_int, bool)> {
+    let unsticky_ok = mode & 0o1022 == 0o022;
+    let c = cstr(name)?;
+    let created = if sys::mkdirat(parent, &c, 0o700) == 0 {
+        true
+    } else if crate::errno::current() == libc::EEXIST {
+        false
+    } else {
+        return Err(Errno::last());
+    };
+    let fd = open_trusted(parent, &c, path, follow && !created, unsticky_ok)?;
+    if created {
+        // Ours, private until now (another user cannot have swapped it: the parent is
+        // trusted); the exact mode, which mkdir's umask may have narrowed.
+        sys::fchmod(fd, mode);
+    }
+    Ok((fd, created))
+}
+
+fn join(root: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = root.to_vec();
+    p.push(b'/');
+    p.extend_from_slice(name);
+    p
 }
 
 impl Namespace {
@@ -81,95 +152,86 @@ impl Namespace {
     pub fn open(root: &[u8]) -> Result<Namespace> {
         let root_fd = open_root(root)?;
         let result = (|| {
-            let posix = move_high(open_dir(root_fd, b"posix", 0o1777)?);
-            let dead = move_high(open_dir(root_fd, b"posix-dead", 0o777)?);
-            let tmp = move_high(open_dir(root_fd, b"posix-tmp", 0o1777)?);
-            let c = cstr(b"posix.lock")?;
-            // O_NOFOLLOW refuses a planted link.
-            let lock = sys::openat(root_fd, &c, libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666);
-            if lock < 0 {
-                return Err(Errno::last());
-            }
-            // The lock file must be usable by every user of the namespace.
-            sys::fchmod(lock, 0o666);
-            let lock = move_high(lock);
-            Ok(Namespace { root: root.to_vec(), posix, dead, tmp, lock })
+            let posix = move_high(open_subdir_at(root_fd, root, b"posix")?);
+            let dead = move_high(open_subdir_at(root_fd, root, b"posix-dead")?);
+            let tmp = move_high(open_subdir_at(root_fd, root, b"posix-tmp")?);
+            Ok(Namespace { root: root.to_vec(), posix, dead, tmp })
         })();
-        crate::os::sys::close(root_fd);
+        sys::close(root_fd);
         result
     }
-
-    /// Holds the namespace lock shared (opening a queue) or exclusive (creating, unlinking,
-    /// destroying) until dropped.
-    pub fn lock(&self, exclusive: bool) -> Result<NamespaceLock<'_>> {
-        let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
-        loop {
-            // SAFETY: self.lock is an open fd.
-            if crate::os::sys::flock(self.lock, op) == 0 {
-                return Ok(NamespaceLock { ns: self });
-            }
-            if crate::errno::current() != libc::EINTR {
-                return Err(Errno::last());
-            }
-        }
-    }
 }
 
-/// The namespace lock, released on drop.
-pub struct NamespaceLock<'a> {
-    ns: &'a Namespace,
+/// Opens (creating as needed) subdirectory `name` (one of [`SUBDIRS`]) of the open namespace
+/// root `root_fd`.
+fn open_subdir_at(root_fd: c_int, root: &[u8], name: &[u8]) -> Result<c_int> {
+    let mode = SUBDIRS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).ok_or(Errno::EINVAL)?;
+    make_dir(root_fd, name, mode, &join(root, name), false).map(|(fd, _)| fd)
 }
 
-impl Drop for NamespaceLock<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the lock fd is open.
-        crate::os::sys::flock(self.ns.lock, libc::LOCK_UN);
-    }
-}
-
-/// Opens (creating as needed) the directory `name` with `mode` in the namespace at `root` — the
-/// System V emulation's `sysv/` — with the same checks as the namespace's own directories; the
-/// descriptor is moved above the program's.
-pub fn open_subdir(root: &[u8], name: &[u8], mode: u32) -> Result<c_int> {
+/// Opens (creating as needed) the namespace's subdirectory `name` — the System V emulation's
+/// `sysv/` — with the same checks as the namespace's own directories; the descriptor is moved
+/// above the program's.
+pub fn open_subdir(root: &[u8], name: &[u8]) -> Result<c_int> {
     let root_fd = open_root(root)?;
-    let dir = open_dir(root_fd, name, mode).map(move_high);
-    crate::os::sys::close(root_fd);
+    let dir = open_subdir_at(root_fd, root, name).map(move_high);
+    sys::close(root_fd);
     dir
 }
 
-/// Opens the root directory, creating missing components (the last one 1777, sticky).
+/// Opens the root directory, creating missing components, and checks every directory on the
+/// way. A namespace this call creates gets its subdirectories while it is still private, then
+/// becomes 1777.
 fn open_root(root: &[u8]) -> Result<c_int> {
     if root.first() != Some(&b'/') {
         return Err(Errno::EINVAL);
     }
-    let c = cstr(b"/")?;
-    let mut fd = sys::openat(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
+    let mut fd = open_trusted(libc::AT_FDCWD, &cstr(b"/")?, b"/", true, false)?;
+    let parts: Vec<&[u8]> = root.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
+    let mut path = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(b'/');
+        path.extend_from_slice(part);
+        let last = i + 1 == parts.len();
+        // Intermediate components are followed as the user wrote them (they may be links,
+        // e.g. /dev/shm) and what they lead to is checked; the namespace itself must be a
+        // real directory.
+        let next = if last { make_dir(fd, part, 0o700, &path, false) } else { make_dir(fd, part, 0o755, &path, true) };
+        sys::close(fd);
+        let (next, created) = next?;
+        fd = next;
+        if last && created {
+            for (name, _) in SUBDIRS {
+                let sub = open_subdir_at(fd, &path, name);
+                if let Ok(sub) = sub {
+                    sys::close(sub);
+                }
+            }
+            sys::fchmod(fd, 0o1777);
+        }
+    }
+    Ok(fd)
+}
+
+/// Changes the mode of the file `name` in the directory `dir` — by a descriptor, never by its
+/// path: the file is opened with `O_NOFOLLOW|O_NONBLOCK` (a link planted in its place is
+/// refused, a FIFO does not block) and changed only if it is of the type `kind`
+/// (`S_IFREG`/`S_IFIFO`), belongs to `owner` and has no other link (`protected_hardlinks` aside,
+/// a hard link would let its owner aim the change at another file).
+pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owner: u32) -> Result<()> {
+    let fd = sys::openat(dir, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC, 0);
     if fd < 0 {
         return Err(Errno::last());
     }
-    let parts: Vec<&[u8]> = root.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
-    for (i, part) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        let next = if last {
-            open_dir(fd, part, 0o1777)
-        } else {
-            let c = cstr(part)?;
-            // Intermediate components are followed as the user wrote them (they may be links,
-            // e.g. /dev/shm); only the namespace itself must be a real directory.
-            if sys::mkdirat(fd, &c, 0o755) != 0 && crate::errno::current() != libc::EEXIST {
-                let e = Errno::last();
-                crate::os::sys::close(fd);
-                return Err(e);
-            }
-            let n = sys::openat(fd, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
-            if n < 0 {
-                Err(Errno::last())
-            } else {
-                Ok(n)
-            }
-        };
-        crate::os::sys::close(fd);
-        fd = next?;
-    }
-    Ok(fd)
+    let result = fstat(fd).and_then(|st| {
+        if st.st_mode & libc::S_IFMT != kind || st.st_uid != owner || st.st_nlink != 1 {
+            return Err(Errno::EPERM);
+        }
+        if sys::fchmod(fd, mode) != 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    });
+    sys::close(fd);
+    result
 }

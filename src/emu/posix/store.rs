@@ -9,8 +9,17 @@
 //! "a write lock can be taken".
 //!
 //! The queue count (`queues_max`) and each user's RLIMIT_MSGQUEUE charge are not kept in
-//! counters that a crash could leave wrong: they are recomputed from the namespace, under the
-//! exclusive namespace lock, whenever a queue is created.
+//! counters that a crash could leave wrong: they are read from the namespace whenever a queue is
+//! created — the count from the link counts of `posix/` and `posix-dead/` (a directory's link
+//! count is 2 + its subdirectories, kept by the kernel), the charge from the queues' `meta`. No
+//! lock serialises creators, so two creating at once at the very limit may both see room: the
+//! count is checked again once a queue is published, and a queue that took the namespace over
+//! `queues_max` is withdrawn (ENOSPC) — at the limit, concurrent creators may then both fail where
+//! the kernel would let one succeed. A `meta` charges the user it names only if that user (or
+//! root) wrote it: a user cannot charge another user's RLIMIT_MSGQUEUE by planting one.
+//!
+//! Nothing is changed by a path a user could redirect: mode changes go through descriptors
+//! opened with `O_NOFOLLOW` and checked to be what they should be.
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
@@ -231,26 +240,30 @@ impl Store {
                 Ok(Some(Found { dir, dir_id: (st.st_dev, st.st_ino) }))
             }
             Err(Errno::ENOENT) => Ok(None),
+            // Not a queue's directory (a link or a file another user put there): the name is
+            // taken, and not by a queue the caller may use.
+            Err(Errno::ELOOP | Errno::ENOTDIR) => Err(Errno::EACCES),
             Err(e) => Err(e),
         }
     }
 
-    /// `mq_open` of a checked name.
+    /// `mq_open` of a checked name. No lock is taken: a name is claimed by the atomic rename
+    /// that publishes a complete queue (see [`Store::build`]), so a creator that loses the race
+    /// opens the winner's queue, as if it had come second.
     pub fn open_queue(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
-        {
-            let _shared = self.ns.lock(false)?;
+        loop {
             if let Some(found) = self.find(name)? {
                 return self.open_existing(name, found, oflag);
             }
+            if oflag & libc::O_CREAT == 0 {
+                return Err(Errno::ENOENT);
+            }
+            match self.create(name, oflag, mode, attr) {
+                // Created by someone else since `find`: open theirs (or EEXIST for O_EXCL).
+                Err(Errno::EEXIST) => continue,
+                result => return result,
+            }
         }
-        if oflag & libc::O_CREAT == 0 {
-            return Err(Errno::ENOENT);
-        }
-        let _exclusive = self.ns.lock(true)?;
-        if let Some(found) = self.find(name)? {
-            return self.open_existing(name, found, oflag);
-        }
-        self.create(name, oflag, mode, attr)
     }
 
     /// The checks `prepare_open` makes on an existing queue, then the open itself.
@@ -301,14 +314,15 @@ impl Store {
         Ok(fd)
     }
 
-    /// Creates a queue (the exclusive namespace lock is held): `queues_max`, then the
-    /// attributes, then RLIMIT_MSGQUEUE, in `mqueue_create_attr`/`mqueue_get_inode`'s order.
+    /// Creates a queue: `queues_max`, then the attributes, then RLIMIT_MSGQUEUE, in
+    /// `mqueue_create_attr`/`mqueue_get_inode`'s order. EEXIST when another creator published
+    /// the name first.
     fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
         let creds = Creds::current();
         let limits = self.limits;
+        let exempt = creds.has(cap::SYS_RESOURCE);
         self.collect_dead();
-        let live = self.live_queues();
-        if live.len() as i64 >= limits.queues_max && !creds.has(cap::SYS_RESOURCE) {
+        if self.queue_count() >= limits.queues_max as u64 && !exempt {
             return Err(Errno::ENOSPC);
         }
         let (maxmsg, msgsize) = match attr {
@@ -318,12 +332,12 @@ impl Store {
         if maxmsg <= 0 || msgsize <= 0 {
             return Err(Errno::EINVAL);
         }
-        let (max_msg, max_size) = if creds.has(cap::SYS_RESOURCE) { (HARD_MSGMAX, HARD_MSGSIZEMAX) } else { (limits.msg_max, limits.msgsize_max) };
+        let (max_msg, max_size) = if exempt { (HARD_MSGMAX, HARD_MSGSIZEMAX) } else { (limits.msg_max, limits.msgsize_max) };
         if maxmsg > max_msg || msgsize > max_size {
             return Err(Errno::EINVAL);
         }
         let charge = limits::posix_charge(maxmsg as u64, msgsize as u64).ok_or(Errno::EOVERFLOW)?;
-        let charged: u64 = live.iter().filter(|m| m.charge_uid == creds.uid).map(|m| m.charge_bytes).sum();
+        let charged = self.charged_to(creds.uid);
         if charged.checked_add(charge).is_none_or(|total| total > limits.rlimit_msgqueue()) {
             return Err(Errno::EMFILE);
         }
@@ -338,6 +352,11 @@ impl Store {
         let meta =
             Meta { uid: creds.fsuid, gid: creds.fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: creds.uid, charge_bytes: charge };
         let (found, queue) = self.build(name, &meta)?;
+        // Another creator may have passed the same check at the same time.
+        if !exempt && self.queue_count() > limits.queues_max as u64 {
+            self.withdraw(name, &found);
+            return Err(Errno::ENOSPC);
+        }
         self.attach(name, &found, oflag, Some(queue))
     }
 
@@ -359,7 +378,7 @@ impl Store {
             if sys::mknodat(dir.0, &fifo, libc::S_IFIFO | 0o600, 0) != 0 {
                 return Err(Errno::last());
             }
-            sys::fchmodat(dir.0, &fifo, fmode);
+            crate::emu::namespace::chmod_entry(dir.0, &fifo, fmode, libc::S_IFIFO, crate::os::sys::ids().2)?;
             let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, Errno::ENOSPC)?;
             let queue = Queue::initialise(
                 map,
@@ -401,19 +420,43 @@ impl Store {
         result
     }
 
-    /// Every queue that still exists, named or unlinked-but-open.
-    fn live_queues(&self) -> Vec<Meta> {
-        let mut out = Vec::new();
+    /// How many queues exist, named or unlinked-but-open: from the link counts of `posix/` and
+    /// `posix-dead/` where the filesystem counts subdirectories there (tmpfs, ext4), else by
+    /// listing them.
+    fn queue_count(&self) -> u64 {
+        [self.ns.posix, self.ns.dead]
+            .iter()
+            .map(|&dir| match fstat(dir) {
+                Ok(st) if st.st_nlink >= 2 => st.st_nlink - 2,
+                _ => list_dir(dir).len() as u64,
+            })
+            .sum()
+    }
+
+    /// The RLIMIT_MSGQUEUE bytes charged to `uid` by the queues that still exist. A `meta`
+    /// counts only for a user who may have written it: the one it names or root.
+    fn charged_to(&self, uid: u32) -> u64 {
+        let mut total = 0u64;
         for dir in [self.ns.posix, self.ns.dead] {
             for entry in list_dir(dir) {
-                if let Ok(d) = openat(dir, &entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-                    if let Ok(m) = read_meta(d.0) {
-                        out.push(m);
-                    }
+                let Ok(d) = openat(dir, &entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) else { continue };
+                let Ok((m, writer)) = read_meta_with_writer(d.0) else { continue };
+                let charged = if writer == m.charge_uid || writer == 0 { m.charge_uid } else { writer };
+                if charged == uid {
+                    total = total.saturating_add(m.charge_bytes);
                 }
             }
         }
-        out
+        total
+    }
+
+    /// Takes back a queue this process just published (over `queues_max`): its name goes, and
+    /// with it the queue, which nobody else can have kept open for long.
+    fn withdraw(&self, name: &QueueName, found: &Found) {
+        let dead_name = dead_entry_name(found.dir_id);
+        if sys::renameat2(self.ns.posix, &name.c(), self.ns.dead, &c(dead_name.as_bytes()), libc::RENAME_NOREPLACE) == 0 {
+            self.destroy_if_unused(dead_name.as_bytes());
+        }
     }
 
     /// Names of the queues in `posix/` (for `mqshim ipcs`).
@@ -421,10 +464,16 @@ impl Store {
         list_dir(self.ns.posix)
     }
 
-    /// Destroys every unlinked queue nobody has open any more (the exclusive lock is held).
+    /// Destroys every unlinked queue nobody has open any more, and what creators killed while
+    /// building left in `posix-tmp/`.
     fn collect_dead(&self) {
         for entry in list_dir(self.ns.dead) {
             self.destroy_if_unused(&entry);
+        }
+        for entry in list_dir(self.ns.tmp) {
+            if abandoned_build(self.ns.tmp, &entry) {
+                remove_queue_dir(self.ns.tmp, &entry);
+            }
         }
     }
 
@@ -446,7 +495,6 @@ impl Store {
     /// `mq_unlink` of a checked name: the name goes at once; the queue lives on until its last
     /// close.
     pub fn unlink(&self, name: &QueueName) -> Result<()> {
-        let _exclusive = self.ns.lock(true)?;
         let found = self.find(name)?.ok_or(Errno::ENOENT)?;
         // The mqueue root is sticky: only the queue's owner, the root directory's owner or
         // CAP_FOWNER may remove a name (the kernel reports EACCES here).
@@ -459,7 +507,7 @@ impl Store {
         // Whoever closes last, whatever their uid, must be able to test whether it is still open
         // (by opening its FIFO, which gives no access to the messages) and remove it.
         sys::fchmod(found.dir.0, 0o777);
-        sys::fchmodat(found.dir.0, &c(b"fifo"), 0o666);
+        let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, st.st_uid);
         let dead_name = dead_entry_name(found.dir_id);
         let (src, dst) = (name.c(), c(dead_name.as_bytes()));
         // SAFETY: NUL-terminated names under open directories.
@@ -481,9 +529,7 @@ impl Store {
         if still_named {
             return;
         }
-        if let Ok(_exclusive) = self.ns.lock(true) {
-            self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
-        }
+        self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
     }
 
     /// The queue named `name`, for inspection (`mqshim ipcs`): its meta and, when readable,
@@ -500,6 +546,21 @@ fn dead_entry_name(dir_id: (u64, u64)) -> String {
     format!("q{}-{}", dir_id.0, dir_id.1)
 }
 
+/// Whether `posix-tmp/<entry>` is a queue whose builder died: named `new-<pid>-…` by
+/// [`unique_name`], untouched for a while (a build takes microseconds; the pid may belong to
+/// another pid namespace) and its pid gone.
+fn abandoned_build(tmp: c_int, entry: &[u8]) -> bool {
+    const QUIET_SECONDS: i64 = 10;
+    let Some(pid) = std::str::from_utf8(entry).ok().and_then(|e| e.strip_prefix("new-")).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok())
+    else {
+        return false;
+    };
+    let Ok(st) = stat_at(tmp, &c(entry), false) else { return false };
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    let gone = pid > 0 && unsafe { libc::kill(pid, 0) } != 0 && crate::errno::current() == libc::ESRCH;
+    gone && crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS
+}
+
 fn unique_name(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let ts = crate::os::clock::monotonic();
@@ -509,14 +570,25 @@ fn unique_name(prefix: &str) -> String {
 }
 
 fn read_meta(dir: c_int) -> Result<Meta> {
-    let f = openat(dir, b"meta", libc::O_RDONLY, 0)?;
+    read_meta_with_writer(dir).map(|(m, _)| m)
+}
+
+/// A queue's `meta` and the uid that owns the file (who wrote it). `O_NONBLOCK` and the type
+/// check keep a FIFO planted in its place from blocking the reader.
+fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
+    let f = openat(dir, b"meta", libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+    let st = fstat(f.0)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Errno::EIO);
+    }
     let mut buf = [0u8; 512];
     // SAFETY: reads into a valid buffer.
     let n = unsafe { libc::read(f.0, buf.as_mut_ptr().cast(), buf.len()) };
     if n <= 0 {
         return Err(Errno::EIO);
     }
-    std::str::from_utf8(&buf[..n as usize]).ok().and_then(Meta::parse).ok_or(Errno::EIO)
+    let meta = std::str::from_utf8(&buf[..n as usize]).ok().and_then(Meta::parse).ok_or(Errno::EIO)?;
+    Ok((meta, st.st_uid))
 }
 
 /// The entries of an open directory (excluding `.` and `..`).

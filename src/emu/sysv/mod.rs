@@ -165,7 +165,7 @@ fn scheduled_due(entry: &Entry) -> bool {
 impl SysvEmulation {
     /// Opens the `sysv/` directory and registry of the namespace at `root`.
     pub fn new(root: &[u8], limits: SysvLimits) -> Result<SysvEmulation> {
-        let dir = crate::emu::namespace::open_subdir(root, b"sysv", 0o1777)?;
+        let dir = crate::emu::namespace::open_subdir(root, b"sysv")?;
         match Registry::open(dir) {
             Ok(registry) => Ok(SysvEmulation { dir, registry, limits }),
             Err(e) => {
