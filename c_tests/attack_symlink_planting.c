@@ -1,8 +1,8 @@
 /* mqt: skip-config shim-emulate */
-/* still works against the emulation: root's mq_open and mq_unlink of nobody's queue, whose
- * directory nobody replaced with a symlink, fail with ENOTDIR (an errno the kernel never gives
- * for them); the targets stay unchanged and the System V calls are unaffected (nobody owns no
- * System V file to replace). */
+/* still works against the emulation: with nobody's queue directory replaced by a symlink,
+ * root's mq_open and mq_unlink of it fail with ENOTDIR, and with nobody's System V file replaced,
+ * root's msgrcv and msgsnd on it fail with ELOOP — errnos the kernel never gives for them; the
+ * targets stay unchanged. */
 /* A user cannot turn another user's queue calls against files it could not touch itself: on the
  * kernel, nobody's queues live in the kernel and root's mq_open, mq_unlink, msgget and IPC_RMID
  * of them touch nothing else. Under the emulation nobody owns files and directories in the
@@ -256,6 +256,7 @@ static void attacker(const char *qname, key_t key, t_chan *ids)
 /* A call on nobody's sabotaged queue: success or an honest refusal. */
 static void outcome(const char *label, long r, int e)
 {
+    fprintf(stderr, "%s: %ld %s\n", label, r, r == -1 ? t_errno_name(e) : "");
     if (r != -1 || e == EACCES || e == EIO || e == ENOENT || e == EIDRM
         || e == EINVAL) {
         printf("%s: ok-or-refused\n", label);
