@@ -1,5 +1,5 @@
-/* mqt: skip-config shim-emulate */
-/* still works against the emulation: nobody's flock(LOCK_EX) on the world-writable
+/* mqt: */
+/* Worked against the emulation before the namespace lost its lock file: nobody's flock(LOCK_EX) on the world-writable
  * posix.lock blocks root's mq_open (existing queue, with O_NONBLOCK, and O_CREAT of a new one)
  * and mq_unlink indefinitely; System V calls are unaffected, and OFD and process locks alone
  * stall nothing. */

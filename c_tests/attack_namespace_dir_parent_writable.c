@@ -1,5 +1,5 @@
-/* mqt: shim-only skip-config shim-kernel skip-config shim-emulate */
-/* still works against the emulation (in both shim configurations, which both force it): the
+/* mqt: shim-only */
+/* Before StrictModes-like checks (in both shim configurations, which both force the emulation): the
  * namespace is created in the 0777 parent and used — mq_open and msgget succeed, nothing is
  * said on stderr. */
 /* The emulation refuses a namespace whose parent directory another user may write without the

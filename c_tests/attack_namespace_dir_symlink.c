@@ -1,5 +1,5 @@
-/* mqt: shim-only skip-config shim-kernel skip-config shim-emulate */
-/* still works against the emulation (in both shim configurations, which both force it): the
+/* mqt: shim-only */
+/* Before StrictModes-like checks (in both shim configurations, which both force the emulation): the
  * planted link is refused, but with ENOTDIR instead of EACCES (the target is unchanged and stderr
  * names the path). */
 /* The emulation refuses a namespace path that is a symlink another user planted (the kernel has

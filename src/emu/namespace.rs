@@ -235,3 +235,34 @@ pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owne
     sys::close(fd);
     result
 }
+
+/// The entries of an open directory (excluding `.` and `..`).
+pub fn list_dir(dir: c_int) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    // SAFETY: a duplicate of the directory descriptor is handed to fdopendir, which owns it
+    // until closedir; entries are copied out before the next readdir.
+    unsafe {
+        let dup = sys::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0);
+        if dup < 0 {
+            return out;
+        }
+        let d = libc::fdopendir(dup);
+        if d.is_null() {
+            sys::close(dup);
+            return out;
+        }
+        libc::rewinddir(d);
+        loop {
+            let e = libc::readdir(d);
+            if e.is_null() {
+                break;
+            }
+            let name = std::ffi::CStr::from_ptr((*e).d_name.as_ptr()).to_bytes();
+            if name != b"." && name != b".." {
+                out.push(name.to_vec());
+            }
+        }
+        libc::closedir(d);
+    }
+    out
+}

@@ -111,6 +111,12 @@ pub fn move_high(fd: c_int) -> c_int {
     high
 }
 
+/// Whether no process `pid` exists (in the caller's pid namespace): `kill(pid, 0)` says ESRCH.
+pub fn process_gone(pid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+    pid > 0 && unsafe { libc::syscall(libc::SYS_kill, pid, 0) } != 0 && crate::errno::current() == libc::ESRCH
+}
+
 /// The caller's real, effective and filesystem user and group ids: (uid, euid, fsuid, gid, egid,
 /// fsgid). `setfsuid(-1)` changes nothing and returns the current fsuid.
 pub fn ids() -> (u32, u32, u32, u32, u32, u32) {

@@ -142,6 +142,19 @@ pub fn file_size(fd: c_int) -> Result<u64> {
     Ok(st.st_size as u64)
 }
 
+/// [`file_size`] of a regular file; anything else is corrupt.
+fn regular_file_size(fd: c_int) -> Result<u64> {
+    // SAFETY: an all-zero stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if sys::fstat(fd, &mut st) != 0 {
+        return Err(Errno::last());
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(SegmentError::Corrupt.into());
+    }
+    Ok(st.st_size as u64)
+}
+
 fn close(fd: c_int) {
     crate::os::sys::close(fd);
 }
@@ -215,11 +228,17 @@ pub fn publish(map: &Mapping, kind: &SegmentKind, header_size: u32) {
 /// link) and maps all of it. `open_failed` turns the open's errno into the caller's API's (for
 /// instance, a file gone is EIDRM to `msgsnd`); a file shorter than `min_size` is EIO.
 pub fn open_mapped(dir_fd: c_int, name: &CStr, min_size: u64, open_failed: impl FnOnce(Errno) -> Errno) -> Result<Mapping> {
-    let fd = sys::openat(dir_fd, name, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0);
+    // O_NONBLOCK: a FIFO planted in a segment's place must not block the open.
+    let fd = sys::openat(dir_fd, name, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC, 0);
     if fd < 0 {
-        return Err(open_failed(Errno::last()));
+        return Err(match Errno::last() {
+            // A link, a directory or a special file where a segment should be: not a queue
+            // any more (another user's doing).
+            Errno::ELOOP | Errno::EISDIR | Errno::ENXIO | Errno::ENODEV => SegmentError::Corrupt.into(),
+            e => open_failed(e),
+        });
     }
-    let mapped = file_size(fd).and_then(|size| if size < min_size { Err(SegmentError::Corrupt.into()) } else { Mapping::map(fd, size) });
+    let mapped = regular_file_size(fd).and_then(|size| if size < min_size { Err(SegmentError::Corrupt.into()) } else { Mapping::map(fd, size) });
     close(fd);
     mapped
 }

@@ -32,7 +32,7 @@ use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue};
 use crate::emu::engine::segment;
-use crate::emu::namespace::Namespace;
+use crate::emu::namespace::{list_dir, Namespace};
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap, Creds};
 use crate::os::sys;
@@ -291,8 +291,16 @@ impl Store {
     /// description.
     fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, mapped: Option<Queue>) -> Result<c_int> {
         // The FIFO first, so the program gets the lowest free descriptor, as from the kernel.
-        let fifo = openat(found.dir.0, b"fifo", libc::O_RDWR | (oflag & libc::O_NONBLOCK), 0)?;
+        // Anything but a FIFO there (a link, a file, a directory: another user's doing) is a
+        // damaged queue.
+        let fifo = openat(found.dir.0, b"fifo", libc::O_RDWR | (oflag & libc::O_NONBLOCK), 0).map_err(|e| match e {
+            Errno::ELOOP | Errno::EISDIR | Errno::ENXIO | Errno::ENODEV => Errno::EIO,
+            e => e,
+        })?;
         let fifo_st = fstat(fifo.0)?;
+        if fifo_st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+            return Err(Errno::EIO);
+        }
         let queue = match mapped {
             Some(q) => q,
             None => Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?,
@@ -556,9 +564,7 @@ fn abandoned_build(tmp: c_int, entry: &[u8]) -> bool {
         return false;
     };
     let Ok(st) = stat_at(tmp, &c(entry), false) else { return false };
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let gone = pid > 0 && unsafe { libc::kill(pid, 0) } != 0 && crate::errno::current() == libc::ESRCH;
-    gone && crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS
+    sys::process_gone(pid) && crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS
 }
 
 fn unique_name(prefix: &str) -> String {
@@ -576,7 +582,11 @@ fn read_meta(dir: c_int) -> Result<Meta> {
 /// A queue's `meta` and the uid that owns the file (who wrote it). `O_NONBLOCK` and the type
 /// check keep a FIFO planted in its place from blocking the reader.
 fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
-    let f = openat(dir, b"meta", libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+    let f = openat(dir, b"meta", libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| match e {
+        // A link or a directory in its place: a damaged queue.
+        Errno::ELOOP | Errno::EISDIR | Errno::ENXIO => Errno::EIO,
+        e => e,
+    })?;
     let st = fstat(f.0)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(Errno::EIO);
@@ -589,37 +599,6 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
     }
     let meta = std::str::from_utf8(&buf[..n as usize]).ok().and_then(Meta::parse).ok_or(Errno::EIO)?;
     Ok((meta, st.st_uid))
-}
-
-/// The entries of an open directory (excluding `.` and `..`).
-fn list_dir(dir: c_int) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    // SAFETY: a duplicate of the directory descriptor is handed to fdopendir, which owns it
-    // until closedir; entries are copied out before the next readdir.
-    unsafe {
-        let dup = sys::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0);
-        if dup < 0 {
-            return out;
-        }
-        let d = libc::fdopendir(dup);
-        if d.is_null() {
-            sys::close(dup);
-            return out;
-        }
-        libc::rewinddir(d);
-        loop {
-            let e = libc::readdir(d);
-            if e.is_null() {
-                break;
-            }
-            let name = std::ffi::CStr::from_ptr((*e).d_name.as_ptr()).to_bytes();
-            if name != b"." && name != b".." {
-                out.push(name.to_vec());
-            }
-        }
-        libc::closedir(d);
-    }
-    out
 }
 
 /// Removes a queue directory and its files (best effort: what remains is collected later).

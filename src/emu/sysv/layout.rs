@@ -77,7 +77,12 @@ pub struct RegistryHeader {
     pub entry_size: u32,
     pub entry_count: u32,
     pub total_size: u64,
-    pub _reserved0: [u64; 4],
+    /// 0, or the CLOCK_REALTIME second from which the next creator (under the registry lock)
+    /// looks for segment files no live entry names and removes them: set when a registry lock
+    /// owner died (it may have died between making a file and committing its entry, or between
+    /// clearing an entry and removing its file) and when a remover could not remove a file.
+    pub sweep_due_sec: std::sync::atomic::AtomicI64,
+    pub _reserved0: [u64; 3],
     /// Taken to create, look up by key, change ownership or remove (the kernel's ids rwsem).
     pub lock: QueueLock,
     pub alloc: IdAllocator,

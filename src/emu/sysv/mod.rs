@@ -259,6 +259,7 @@ impl SysvEmulation {
                 return Err(Errno::ENOENT);
             }
         }
+        locked.sweep_if_due(self.dir);
         let slot = locked.allocate(self.limits.msgmni as u32)?;
         let nonce = locked.next_nonce();
         let mode = flags as u32 & 0o777;

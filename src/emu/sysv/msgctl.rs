@@ -226,11 +226,17 @@ impl SysvEmulation {
             Err(_) => entry.id1.store(0, Ordering::Release),
         }
         registry.released();
+        // Removed under the registry lock, so that a remover killed before it is seen (the
+        // lock's owner died) and its file swept by the next creator.
+        if let Ok(c) = std::ffi::CString::new(file_name(id, nonce)) {
+            if crate::os::sys::unlinkat(self.dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT {
+                // Another user's file (the queue was given away with IPC_SET): for its owner
+                // or root to sweep.
+                registry.sweep_soon();
+            }
+        }
         drop(registry);
         self.detach(id as u32 & (IPCMNI - 1));
-        if let Ok(c) = std::ffi::CString::new(file_name(id, nonce)) {
-            crate::os::sys::unlinkat(self.dir, &c, 0);
-        }
         Ok(())
     }
 

@@ -411,6 +411,47 @@ impl<'r> RegistryLocked<'r> {
         }
         // Entries above the high-water mark cannot be live; in range, its value stands.
         self.recount();
+        self.sweep_soon();
+    }
+
+    /// Asks the next creator to look for segment files no live entry names.
+    pub fn sweep_soon(&mut self) {
+        self.r.header().sweep_due_sec.store(1, Ordering::Relaxed);
+    }
+
+    /// When a sweep is due, removes from the `sysv/` directory `dir` every segment file no live
+    /// entry names (left by a creator or remover killed half-way) and registries a killed
+    /// builder left aside. Files this caller may not remove (another user's) stay, and another
+    /// sweep falls due a little later.
+    pub fn sweep_if_due(&mut self, dir: c_int) {
+        const RETRY_SECONDS: i64 = 10;
+        let due = &self.r.header().sweep_due_sec;
+        let at = due.load(Ordering::Relaxed);
+        let now = crate::os::clock::now_sec();
+        if at == 0 || at > now {
+            return;
+        }
+        let mut stuck = false;
+        for name in crate::emu::namespace::list_dir(dir) {
+            let Ok(text) = std::str::from_utf8(&name) else { continue };
+            let leftover = if let Some((id, nonce)) = text.strip_prefix("msq.").and_then(|r| r.split_once('.')) {
+                match (id.parse::<i32>(), u64::from_str_radix(nonce, 16)) {
+                    (Ok(id), Ok(nonce)) => self.r.lookup(id).is_none_or(|e| e.nonce.load(Ordering::Relaxed) != nonce),
+                    _ => false,
+                }
+            } else if let Some(rest) = text.strip_prefix("registry.new-") {
+                rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(sys::process_gone)
+            } else {
+                false
+            };
+            if leftover {
+                let Ok(c) = CString::new(name) else { continue };
+                if sys::unlinkat(dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT {
+                    stuck = true;
+                }
+            }
+        }
+        due.store(if stuck { now + RETRY_SECONDS } else { 0 }, Ordering::Relaxed);
     }
 }
 

@@ -178,7 +178,17 @@ fn open_failures_are_the_callers_errno() {
     make(&dir, c"seg", &TEST_KIND, true);
     // SAFETY: NUL-terminated paths.
     assert_eq!(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }, 0);
-    assert_eq!(open_mapped(dir.fd, c"link", 0, |e| e).err(), Some(Errno::ELOOP));
+    // A link, a FIFO or a directory where a segment should be is a damaged queue: EIO (and
+    // the FIFO does not block the open).
+    assert_eq!(open_mapped(dir.fd, c"link", 0, |e| e).err(), Some(Errno::EIO));
+    let fifo = CString::new(format!("{}/fifo", dir.path)).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    assert_eq!(open_mapped(dir.fd, c"fifo", 0, |e| e).err(), Some(Errno::EIO));
+    let sub = CString::new(format!("{}/sub", dir.path)).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkdir(sub.as_ptr(), 0o700) }, 0);
+    assert_eq!(open_mapped(dir.fd, c"sub", 0, |e| e).err(), Some(Errno::EIO));
 }
 
 #[test]
