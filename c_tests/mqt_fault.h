@@ -146,4 +146,42 @@ static long fault_count_entries(const char *root)
     return n;
 }
 
+static void fault_remove_in(int dirfd, int depth)
+{
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        close(dirfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 16) {
+            int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                fault_remove_in(sub, depth + 1);
+            unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
+        } else {
+            unlinkat(dirfd, e->d_name, 0);
+        }
+    }
+    closedir(d);
+}
+
+/* Removes `root` and everything under it (never following a link): a namespace the test made
+ * for itself. */
+static void fault_remove_tree(const char *root) T_UNUSED;
+static void fault_remove_tree(const char *root)
+{
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    fault_remove_in(fd, 0);
+    rmdir(root);
+}
+
 #endif /* MQT_FAULT_H */
