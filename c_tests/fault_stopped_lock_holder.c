@@ -13,8 +13,8 @@
  * Two "busy" children hammer one POSIX queue and one System V queue with every kind of call;
  * the parent stops one or both at pseudo-random moments, many times, and while they are stopped
  * a prober child makes the bounded calls (non-blocking and control calls within 100 ms every
- * round, timed calls with a 50 ms deadline within deadline + 100 ms every 8th round); a call that errs other than the kernel
- * would (EAGAIN, ENOMSG, ETIMEDOUT) also counts as a violation. The parent waits for the
+ * round, timed calls with a 50 ms deadline within deadline + 100 ms every 8th round); a call
+ * that errs other than the kernel would (EAGAIN, ENOMSG, ETIMEDOUT) also counts as a violation. The parent waits for the
  * prober at most 2 s per round, so a call that never returns is reported, not a watchdog
  * timeout. The transcript says only whether every call kept its bound. The busy children are
  * killed (SIGKILL) at the end, so the test is uncounted. */
