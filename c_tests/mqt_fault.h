@@ -1,0 +1,187 @@
+/* mqt_fault.h — shared pieces of the fault tests (fault_*.c): a seeded PRNG, a monotonic
+ * clock, and a walk over whatever the emulation keeps under $MQSHIM_DIR.
+ *
+ * The fault tests are differential like every C test: the same program runs on the kernel and
+ * on the emulation and prints only what the kernel would also give. Where a test touches the
+ * emulation's files it walks the namespace directory (never following links) without knowing
+ * any file name; on the kernel configurations MQSHIM_DIR is unset and the walk finds nothing.
+ *
+ * The seed comes from $MQT_SEED when set (to replay a failure), else from the clock; it is
+ * printed on stderr only, since the transcript must not depend on it. Include after harness.h. */
+#ifndef MQT_FAULT_H
+#define MQT_FAULT_H
+
+#include <dirent.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* seeded PRNG (xorshift64*)                                                                  */
+
+static uint64_t fault_rng_state = 1;
+
+static void fault_seed(const char *test) T_UNUSED;
+static void fault_seed(const char *test)
+{
+    const char *s = getenv("MQT_SEED");
+    uint64_t seed;
+    if (s && *s) {
+        seed = strtoull(s, NULL, 0);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
+    }
+    fault_rng_state = seed ? seed : 1;
+    fprintf(stderr, "%s: seed %llu (replay with MQT_SEED=%llu)\n", test,
+            (unsigned long long)seed, (unsigned long long)seed);
+}
+
+static uint64_t fault_rand(void) T_UNUSED;
+static uint64_t fault_rand(void)
+{
+    uint64_t x = fault_rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    fault_rng_state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* A pseudo-random number in [0, n). */
+static uint64_t fault_below(uint64_t n) T_UNUSED;
+static uint64_t fault_below(uint64_t n)
+{
+    return n ? fault_rand() % n : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* time                                                                                       */
+
+static int64_t fault_now_ns(void) T_UNUSED;
+static int64_t fault_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void fault_sleep_us(long us) T_UNUSED;
+static void fault_sleep_us(long us)
+{
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the emulation's namespace                                                                  */
+
+/* The emulation's namespace directory, or NULL on the kernel configurations. */
+static const char *fault_namespace(void) T_UNUSED;
+static const char *fault_namespace(void)
+{
+    const char *dir = getenv("MQSHIM_DIR");
+    const char *backend = getenv("MQSHIM_BACKEND");
+    if (!dir || !*dir || !backend || strcmp(backend, "emulate") != 0)
+        return NULL;
+    return dir;
+}
+
+/* Called for every entry under the walked directory (not the directory itself): `dirfd` is
+ * the entry's parent, `name` its name, `st` its lstat. */
+typedef void (*fault_visit)(int dirfd, const char *name, const struct stat *st, void *ctx);
+
+static void fault_walk_fd(int dirfd, int depth, fault_visit visit, void *ctx)
+{
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        close(dirfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;                       /* removed meanwhile */
+        visit(dirfd, e->d_name, &st, ctx);
+        if (S_ISDIR(st.st_mode) && depth < 16) {
+            int sub = openat(dirfd, e->d_name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                fault_walk_fd(sub, depth + 1, visit, ctx);
+        }
+    }
+    closedir(d);
+}
+
+/* Walks everything under `root` (recursively, never following a link). Returns 0, or -1 when
+ * `root` cannot be opened as a directory. */
+static int fault_walk(const char *root, fault_visit visit, void *ctx) T_UNUSED;
+static int fault_walk(const char *root, fault_visit visit, void *ctx)
+{
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    fault_walk_fd(fd, 0, visit, ctx);
+    return 0;
+}
+
+static void fault_count_visit(int dirfd, const char *name, const struct stat *st, void *ctx)
+{
+    (void)dirfd;
+    (void)name;
+    (void)st;
+    (*(long *)ctx)++;
+}
+
+/* How many entries (files, directories, anything) exist under `root`; 0 when `root` is NULL
+ * (the kernel configurations) or missing. */
+static long fault_count_entries(const char *root) T_UNUSED;
+static long fault_count_entries(const char *root)
+{
+    long n = 0;
+    if (root)
+        fault_walk(root, fault_count_visit, &n);
+    return n;
+}
+
+static void fault_remove_in(int dirfd, int depth)
+{
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        close(dirfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 16) {
+            int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                fault_remove_in(sub, depth + 1);
+            unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
+        } else {
+            unlinkat(dirfd, e->d_name, 0);
+        }
+    }
+    closedir(d);
+}
+
+/* Removes `root` and everything under it (never following a link): a namespace the test made
+ * for itself. */
+static void fault_remove_tree(const char *root) T_UNUSED;
+static void fault_remove_tree(const char *root)
+{
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    fault_remove_in(fd, 0);
+    rmdir(root);
+}
+
+#endif /* MQT_FAULT_H */
