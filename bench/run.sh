@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — build mqbench and compare mqshim configurations against the kernel.
 #
-#   bench/run.sh              full table (~2.5 min on a quiet machine)
+#   bench/run.sh              full table (~2.5 min on a quiet machine), then the control rows
 #   bench/run.sh --quick      short version (~20 s)
 #   bench/run.sh --noise      kernel against itself (A/A), 5 reps: the noise floor
 #   bench/run.sh --control    only the control path and memory rows, kernel vs emulation (~40 s)
