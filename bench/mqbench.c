@@ -2,9 +2,9 @@
  * mqbench — message-queue benchmarks for mqshim (POSIX mq_* and SysV msg*).
  *
  * Build:  cc -O2 -Wall -Wextra -pthread -o mqbench bench/mqbench.c -lrt
- * Usage:  mqbench <stream|pingpong|micro|probe> [options]   (mqbench --help)
+ * Usage:  mqbench <stream|pingpong|micro|control|memory|probe> [options]   (mqbench --help)
  *
- * Every sub-benchmark prints exactly one line on stdout:
+ * Every sub-benchmark prints exactly one line on stdout (control: one per op and level):
  *   RESULT name=<name> bench=<kind> api=<posix|sysv> size=<B> placement=<p> unit=<u>
  *          value=<v> calls=<c> n=<ops> secs=<s> status=ok [extra fields]
  * `value` is the headline figure (msg/s for streaming, median ns per op for the
@@ -13,7 +13,8 @@
  * status=error|unsupported|timeout, value=nan and reason=<text>, and the exit code is
  * non-zero (4 for unsupported, e.g. maxmsg above the kernel's limit).
  *
- * All work happens in forked children pinned according to --placement; the parent
+ * control and memory run in the parent itself, pinned to the first CPU.  Otherwise
+ * all work happens in forked children pinned according to --placement; the parent
  * only creates the queues, releases the children together, collects their reports
  * through pipes, reaps them and always removes what it created.  Nothing can hang:
  * the parent has an alarm() that SIGKILLs the children, and each child has its own
@@ -27,6 +28,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <mqueue.h>
@@ -70,9 +72,13 @@ static struct {
     long warmup;            /* -1 = default */
     double timeout;
     int verbose;
+    long existing;          /* control: other queues to create (0 = only the 0 rows) */
+    double setup_seconds;   /* control: at most this long creating them */
+    int keep;               /* control: leave the other queues (a namespace thrown away) */
+    int other_users;        /* control, memory: queues counted are made by other uids */
 } opt = {
     .api = "posix", .placement = "cross", .size = 64, .maxmsg = 10,
-    .seconds = 0.5, .warmup = -1,
+    .seconds = 0.5, .warmup = -1, .setup_seconds = 20,
 };
 
 static int cpu_a = 0, cpu_b = 1;          /* the first two CPUs we may use */
@@ -123,8 +129,10 @@ static void fail(int code, const char *status, const char *fmt, ...)
     exit(code);
 }
 
+static void ctl_cleanup(void);
 static void cleanup(void)
 {
+    ctl_cleanup();
     for (int i = 0; i < 2; i++)
         if (qcreated[i]) {
             mq_unlink(qname[i]);
@@ -629,6 +637,432 @@ static void micro_child(struct child_ctx *c)
     child_report(c, &r);
 }
 
+/* ------------------------------------------------------------------ control path */
+
+/* The control path (open/close, create/remove) at 0 and at --existing other queues of the
+ * same API in the namespace, and the memory a queue costs.  One process, pinned like micro.
+ * Every queue is tiny (maxmsg 1, msgsize 16; SysV: default msg_qbytes) so the kernel's
+ * RLIMIT_MSGQUEUE charge (112 bytes each, see memory below) admits thousands. */
+
+#define CTL_MAXMSG 1
+#define CTL_MSGSIZE 16
+#define CTL_BATCH 16            /* ops per timed batch */
+#define SYSV_KEY_OTHERS 0x6d710000      /* keys of the other queues: base + index */
+#define SYSV_KEY_TARGET 0x6d700001      /* the queue `msgget` looks up */
+#define SYSV_KEY_FRESH 0x6d600000       /* keys the create rows take, one per op */
+
+static char ctl_prefix[48];             /* "/mqbench-<pid>-": every POSIX name we make */
+static long ctl_others;                 /* other queues existing (created by us) */
+static const char *ctl_stop = "none";   /* why their creation stopped: done|time|<errno> */
+static int *ctl_other_ids;              /* SysV ids of the other queues */
+static int ctl_target_id = -1;          /* SysV queue looked up by key */
+static int ctl_target_made;             /* POSIX target created */
+static long mem_made;                   /* memory: queues of this round (POSIX m<i>) */
+static int *mem_ids;                    /* memory: their SysV ids */
+
+static void ctl_name(char *buf, size_t len, const char *kind, long i)
+{
+    snprintf(buf, len, "%s%s%ld", ctl_prefix, kind, i);
+}
+
+/* Create others [from, want) as the calling user until done, the deadline, or a limit;
+ * returns how far it got and leaves the failing errno in errno (0 when done). */
+static long ctl_create_from(int posix, long from, long want, uint64_t deadline, int *ids)
+{
+    struct mq_attr a = { .mq_maxmsg = CTL_MAXMSG, .mq_msgsize = CTL_MSGSIZE };
+    char name[96];
+    long i;
+    errno = 0;
+    for (i = from; i < want && now_ns() < deadline; i++) {
+        if (posix) {
+            ctl_name(name, sizeof name, "o", i);
+            mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &a);
+            if (q == (mqd_t)-1) return i;
+            mq_close(q);
+        } else {
+            int id = msgget(SYSV_KEY_OTHERS + (key_t)i, IPC_CREAT | IPC_EXCL | 0600);
+            if (id < 0) return i;
+            if (ids) ids[i] = id;
+        }
+    }
+    errno = 0;
+    return i;
+}
+
+/* Make `want` other queues, for at most `seconds`.  The kernel's RLIMIT_MSGQUEUE is per
+ * user (in every IPC namespace) and cannot be raised without CAP_SYS_RESOURCE: with
+ * --other-users (kernel runs), and whenever POSIX creation fails with EMFILE, POSIX queues
+ * are created by children that take other uids (200000 + k, each with a budget of its
+ * own), so our own user's budget — shared with every other program of ours — is left
+ * alone.  The queues are the same; only their owner differs. */
+static long ctl_populate(int posix, long want, double seconds)
+{
+    uint64_t deadline = now_ns() + (uint64_t)(seconds * 1e9);
+    long got = 0;
+    if (!posix) ctl_other_ids = calloc((size_t)want + 1, sizeof *ctl_other_ids);
+    if (posix && opt.other_users) errno = EMFILE;
+    else got = ctl_create_from(posix, 0, want, deadline, ctl_other_ids);
+    for (int k = 0; got < want && posix && errno == EMFILE && now_ns() < deadline; k++) {
+        int p[2];
+        if (pipe(p)) fail(1, "error", "pipe: %s", strerror(errno));
+        pid_t pid = fork();
+        if (pid < 0) fail(1, "error", "fork: %s", strerror(errno));
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            long reached = got;
+            if (setgid(65534) == 0 && setuid((uid_t)(200000 + k)) == 0)
+                reached = ctl_create_from(posix, got, want, deadline, NULL);
+            int e = errno;
+            long msg[2] = { reached, e };
+            if (write(p[1], msg, sizeof msg) != (ssize_t)sizeof msg) _exit(3);
+            _exit(0);
+        }
+        close(p[1]);
+        long msg[2] = { got, EIO };
+        if (read(p[0], msg, sizeof msg) != (ssize_t)sizeof msg) msg[1] = EIO;
+        close(p[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        if (msg[0] == got && msg[1] != 0) { errno = (int)msg[1]; break; }  /* no progress */
+        got = msg[0];
+        errno = (int)msg[1];
+    }
+    ctl_stop = got == want ? "done" : errno ? strerrorname_np(errno) : "time";
+    if (!ctl_stop) ctl_stop = "error";
+    ctl_others = got;
+    return got;
+}
+
+static void ctl_remove_others(void)
+{
+    char name[96];
+    for (long i = 0; i < ctl_others; i++) {
+        if (ctl_other_ids) msgctl(ctl_other_ids[i], IPC_RMID, NULL);
+        else {
+            ctl_name(name, sizeof name, "o", i);
+            mq_unlink(name);
+        }
+    }
+    ctl_others = 0;
+}
+
+static void ctl_cleanup(void)
+{
+    char name[96];
+    if (ctl_target_made) {
+        ctl_name(name, sizeof name, "t", 0);
+        mq_unlink(name);
+        ctl_target_made = 0;
+    }
+    if (ctl_target_id >= 0) {
+        msgctl(ctl_target_id, IPC_RMID, NULL);
+        ctl_target_id = -1;
+    }
+    if (!opt.keep) ctl_remove_others();
+    for (long i = 0; i < mem_made; i++) {
+        if (mem_ids) msgctl(mem_ids[i], IPC_RMID, NULL);
+        else {
+            ctl_name(name, sizeof name, "m", i);
+            mq_unlink(name);
+        }
+    }
+    mem_made = 0;
+}
+
+enum { CTL_MQ_OPEN_CLOSE, CTL_MQ_CREATE_UNLINK, CTL_MSGGET_KEY, CTL_MSGGET_PRIVATE_RMID,
+       CTL_MSGGET_EXCL_RMID, CTL_NOPS };
+static const struct { const char *name; int posix; int calls; } ctl_ops[CTL_NOPS] = {
+    [CTL_MQ_OPEN_CLOSE] = { "mq_open_close", 1, 2 },
+    [CTL_MQ_CREATE_UNLINK] = { "mq_create_unlink", 1, 3 },
+    [CTL_MSGGET_KEY] = { "msgget_key", 0, 1 },
+    [CTL_MSGGET_PRIVATE_RMID] = { "msgget_private_rmid", 0, 2 },
+    [CTL_MSGGET_EXCL_RMID] = { "msgget_excl_rmid", 0, 2 },
+};
+
+/* One timed batch of CTL_BATCH ops; returns ns per op.  `seq` numbers fresh names/keys. */
+static double ctl_batch(int op, long *seq)
+{
+    struct mq_attr a = { .mq_maxmsg = CTL_MAXMSG, .mq_msgsize = CTL_MSGSIZE };
+    char names[CTL_BATCH][96];
+    if (op == CTL_MQ_CREATE_UNLINK)
+        for (int i = 0; i < CTL_BATCH; i++) ctl_name(names[i], sizeof names[i], "f", (*seq)++);
+    if (op == CTL_MQ_OPEN_CLOSE) ctl_name(names[0], sizeof names[0], "t", 0);
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < CTL_BATCH; i++) {
+        switch (op) {
+        case CTL_MQ_OPEN_CLOSE: {
+            mqd_t q = mq_open(names[0], O_RDWR);
+            if (q == (mqd_t)-1) fail(1, "error", "mq_open(existing): %s", strerror(errno));
+            mq_close(q);
+            break;
+        }
+        case CTL_MQ_CREATE_UNLINK: {
+            mqd_t q = mq_open(names[i], O_CREAT | O_EXCL | O_RDWR, 0600, &a);
+            if (q == (mqd_t)-1) fail(1, "error", "mq_open(O_CREAT|O_EXCL): %s", strerror(errno));
+            mq_close(q);
+            if (mq_unlink(names[i]) != 0) fail(1, "error", "mq_unlink: %s", strerror(errno));
+            break;
+        }
+        case CTL_MSGGET_KEY:
+            if (msgget(SYSV_KEY_TARGET, 0600) != ctl_target_id)
+                fail(1, "error", "msgget(existing key): %s", strerror(errno));
+            break;
+        case CTL_MSGGET_PRIVATE_RMID:
+        case CTL_MSGGET_EXCL_RMID: {
+            int id;
+            if (op == CTL_MSGGET_PRIVATE_RMID) id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+            else   /* a key some other program holds is skipped: that costs one failed call */
+                while ((id = msgget(SYSV_KEY_FRESH + (key_t)((*seq)++ % 0x100000),
+                                    IPC_CREAT | IPC_EXCL | 0600)) < 0 && errno == EEXIST) {}
+            if (id < 0) fail(1, "error", "msgget(create): %s", strerror(errno));
+            if (msgctl(id, IPC_RMID, NULL) != 0) fail(1, "error", "IPC_RMID: %s", strerror(errno));
+            break;
+        }
+        }
+    }
+    return (double)(now_ns() - t0) / CTL_BATCH;
+}
+
+/* Measure every op of the API at the current number of other queues: --count ops each
+ * (rounded up to whole batches), batches of the ops interleaved so a slow phase of the
+ * machine hits them alike, one warm-up batch each.  Prints a RESULT line per op. */
+static void ctl_measure(int posix, long want, double setup_secs, double ref)
+{
+    long batches = (opt.count + CTL_BATCH - 1) / CTL_BATCH, seq = 0;
+    double *b[CTL_NOPS] = {0};
+    for (int op = 0; op < CTL_NOPS; op++)
+        if (ctl_ops[op].posix == posix) {
+            b[op] = calloc((size_t)batches, sizeof *b[op]);
+            ctl_batch(op, &seq);
+        }
+    uint64_t t0 = now_ns();
+    for (long k = 0; k < batches; k++)
+        for (int op = 0; op < CTL_NOPS; op++)
+            if (b[op]) b[op][k] = ctl_batch(op, &seq);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    for (int op = 0; op < CTL_NOPS; op++) {
+        if (!b[op]) continue;
+        qsort(b[op], (size_t)batches, sizeof *b[op], cmp_double);
+        printf("RESULT name=ctl_%s_%ld bench=control api=%s size=%d placement=same unit=ns/op "
+               "value=%.0f calls=%d n=%ld secs=%.3f status=ok ref=%.1f min=%.0f fast=%.0f "
+               "existing=%ld want=%ld setup_s=%.2f setup_stop=%s\n", ctl_ops[op].name, want,
+               posix ? "posix" : "sysv", CTL_MSGSIZE, b[op][batches / 2], ctl_ops[op].calls,
+               batches * CTL_BATCH, secs, ref, b[op][0], b[op][batches / 10], ctl_others, want,
+               setup_secs, ctl_stop);
+        free(b[op]);
+    }
+    fflush(stdout);
+}
+
+static int control_main(double ref)
+{
+    int posix = strcmp(opt.api, "posix") == 0;
+    char name[96];
+    struct mq_attr a = { .mq_maxmsg = CTL_MAXMSG, .mq_msgsize = CTL_MSGSIZE };
+    if (!opt.count) opt.count = 256;
+    snprintf(ctl_prefix, sizeof ctl_prefix, "/mqbench-%d-", (int)getpid());
+    if (pin(0) != 0) fail(1, "error", "sched_setaffinity: %s", strerror(errno));
+    if (posix) {
+        ctl_name(name, sizeof name, "t", 0);
+        mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &a);
+        if (q == (mqd_t)-1) fail(1, "error", "mq_open(target): %s", strerror(errno));
+        ctl_target_made = 1;
+        mq_close(q);
+    } else {
+        ctl_target_id = msgget(SYSV_KEY_TARGET, IPC_CREAT | IPC_EXCL | 0600);
+        if (ctl_target_id < 0) fail(1, "error", "msgget(target): %s", strerror(errno));
+    }
+    ctl_measure(posix, 0, 0, ref);
+    if (opt.existing > 0) {
+        uint64_t t0 = now_ns();
+        long got = ctl_populate(posix, opt.existing, opt.setup_seconds);
+        double setup = (double)(now_ns() - t0) / 1e9;
+        fprintf(stderr, "mqbench: control %s: %ld of %ld other queues in %.1f s%s%s\n", opt.api,
+                got, opt.existing, setup, got < opt.existing ? "; stopped by " : "",
+                got < opt.existing ? (strcmp(ctl_stop, "time") ? ctl_stop : "--setup-seconds") : "");
+        ctl_measure(posix, opt.existing, setup, ref);
+    }
+    ctl_cleanup();
+    return 0;
+}
+
+/* ------------------------------------------------------------------ memory */
+
+/* Bytes of tmpfs blocks under the emulation's namespace (MQSHIM_DIR): layout-agnostic. */
+static uint64_t mem_tmpfs_total;
+static int mem_tmpfs_add(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path; (void)type; (void)ftw;
+    mem_tmpfs_total += (uint64_t)st->st_blocks * 512;
+    return 0;
+}
+static double mem_tmpfs(void)
+{
+    const char *dir = getenv("MQSHIM_DIR");
+    mem_tmpfs_total = 0;
+    if (!dir || nftw(dir, mem_tmpfs_add, 16, FTW_PHYS) != 0) return 0;
+    return (double)mem_tmpfs_total;
+}
+
+/* /proc/meminfo fields in bytes */
+static double mem_info(const char *field)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    size_t len = strlen(field);
+    double v = 0;
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') { v = strtod(line + len + 1, NULL) * 1024; break; }
+    fclose(f);
+    return v;
+}
+
+/* Slab caches (/proc/slabinfo, root only): name, active objects, object size. */
+enum { MEM_CACHES = 512 };
+struct mem_slab { int n; char name[MEM_CACHES][40]; long active[MEM_CACHES], size[MEM_CACHES]; };
+static void mem_slab_read(struct mem_slab *s)
+{
+    FILE *f = fopen("/proc/slabinfo", "r");
+    char line[512];
+    s->n = 0;
+    if (!f) return;
+    while (s->n < MEM_CACHES && fgets(line, sizeof line, f))
+        if (line[0] != '#' && strncmp(line, "slabinfo", 8) != 0 &&
+            sscanf(line, "%39s %ld %*d %ld", s->name[s->n], &s->active[s->n], &s->size[s->n]) == 3)
+            s->n++;
+    fclose(f);
+}
+
+/* Bytes of the objects that `n` queues added: the caches whose active objects grew by at least
+ * n/2 (objects made per queue; a cache other jobs use at random rarely grows that much), each
+ * growth times the object size.  Describes them in `desc` ("cache:objects per queue,..."). */
+static double mem_slab_grown(const struct mem_slab *a, const struct mem_slab *b, long n, char *desc,
+                             size_t len)
+{
+    double bytes = 0;
+    size_t used = 0;
+    desc[0] = 0;
+    for (int j = 0; j < b->n; j++) {
+        long before = 0;
+        for (int i = 0; i < a->n; i++)
+            if (strcmp(a->name[i], b->name[j]) == 0) { before = a->active[i]; break; }
+        long grown = b->active[j] - before;
+        if (grown * 2 < n) continue;
+        bytes += (double)grown * (double)b->size[j];
+        if (used < len)
+            used += (size_t)snprintf(desc + used, len - used, "%s%s:%.2f", used ? "," : "",
+                                     b->name[j], (double)grown / (double)n);
+    }
+    return bytes;
+}
+
+/* What a queue holding one small message costs: POSIX maxmsg 10 x msgsize 8192, or SysV
+ * with its default msg_qbytes.  --count queues (default 500) are made, each given one
+ * 64-byte message, then removed; five rounds, medians.  tmpfs = st_blocks of every file
+ * under MQSHIM_DIR, after minus before (the emulation's queues); slab, shmem = deltas of
+ * /proc/meminfo's Slab and Shmem (kernel objects: the kernel's queues and messages, or the
+ * emulation's inodes and dentries) — machine-wide, so other jobs add noise; objs = the same
+ * kernel objects counted in /proc/slabinfo's caches that grew by at least one object per two
+ * queues (much less noisy; `caches` names them, objects per queue).  value = tmpfs (or shmem
+ * when no MQSHIM_DIR was walked) + objs (or slab when slabinfo is unreadable), per queue.  POSIX charge = what the
+ * kernel charges to RLIMIT_MSGQUEUE for such a queue (ipc/mqueue.c: maxmsg x
+ * (sizeof(struct msg_msg) 48 + msgsize) + min(maxmsg, MQ_PRIO_MAX) x sizeof(struct
+ * posix_msg_tree_node) 48 on x86-64), whatever it holds. */
+static int memory_main(double ref)
+{
+    int posix = strcmp(opt.api, "posix") == 0;
+    long n = opt.count ? opt.count : 500;
+    enum { ROUNDS = 5 };
+    double tm[ROUNDS], sl[ROUNDS], sh[ROUNDS], ob[ROUNDS];
+    static struct mem_slab slab_before, slab_after;
+    char caches[512] = "";
+    struct mq_attr a = { .mq_maxmsg = 10, .mq_msgsize = 8192 };
+    char name[96], msg[64] = "memory";
+    int *ids = calloc((size_t)n, sizeof *ids);
+    if (!posix) mem_ids = ids;
+    uint64_t t0 = now_ns();
+    snprintf(ctl_prefix, sizeof ctl_prefix, "/mqbench-%d-", (int)getpid());
+    if (pin(0) != 0) fail(1, "error", "sched_setaffinity: %s", strerror(errno));
+    for (int r = 0; r < ROUNDS; r++) {
+        usleep(100000);                 /* let RCU free what the last round removed */
+        double t_before = mem_tmpfs(), s_before = mem_info("Slab"), h_before = mem_info("Shmem");
+        mem_slab_read(&slab_before);
+        long made = mem_made = 0;
+        /* per-user RLIMIT_MSGQUEUE: see ctl_populate */
+        for (int k = posix && opt.other_users; made < n; k++) {
+            pid_t pid = posix && k > 0 ? fork() : 0;
+            if (pid < 0) fail(1, "error", "fork: %s", strerror(errno));
+            if (pid > 0) {
+                int st;
+                while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+                long before = made;
+                for (made = before; made < n; made++) {   /* how far the child got */
+                    ctl_name(name, sizeof name, "m", made);
+                    mqd_t q = mq_open(name, O_RDONLY);
+                    if (q == (mqd_t)-1) break;
+                    mq_close(q);
+                }
+                mem_made = made;
+                if (made == before) fail(1, "error", "memory: creating queue %ld failed", made + 1);
+                continue;
+            }
+            /* from here on, k > 0 is a child: an error ends it, and the parent sees that
+             * it made nothing */
+            if (k > 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL), setgid(65534) != 0 ||
+                          setuid((uid_t)(200000 + k)) != 0)) _exit(1);
+            for (; made < n; made++) {
+                const char *what = NULL;
+                if (posix) {
+                    ctl_name(name, sizeof name, "m", made);
+                    mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &a);
+                    if (q == (mqd_t)-1 && errno == EMFILE) break;
+                    if (q == (mqd_t)-1) what = "mq_open(10x8192)";
+                    else if (mq_send(q, msg, sizeof msg, 0) != 0) what = "mq_send";
+                    if (q != (mqd_t)-1) mq_close(q);
+                } else {
+                    struct { long t; char x[64]; } m = { 1, "memory" };
+                    ids[made] = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+                    if (ids[made] < 0) what = "msgget";
+                    else if (msgsnd(ids[made], &m, sizeof m.x, 0) != 0) what = "msgsnd";
+                }
+                if (what && k > 0) _exit(1);
+                if (what) fail(1, "error", "memory: %s: %s", what, strerror(errno));
+                if (k == 0) mem_made = made + 1;
+            }
+            if (k > 0) _exit(0);
+            if (made < n && !posix) break;
+        }
+        usleep(100000);                 /* and what the helper children left */
+        tm[r] = (mem_tmpfs() - t_before) / (double)n;
+        sl[r] = (mem_info("Slab") - s_before) / (double)n;
+        sh[r] = (mem_info("Shmem") - h_before) / (double)n;
+        mem_slab_read(&slab_after);
+        ob[r] = mem_slab_grown(&slab_before, &slab_after, n, caches, sizeof caches) / (double)n;
+        mem_made = n;
+        ctl_cleanup();
+    }
+    qsort(tm, ROUNDS, sizeof *tm, cmp_double);
+    qsort(sl, ROUNDS, sizeof *sl, cmp_double);
+    qsort(sh, ROUNDS, sizeof *sh, cmp_double);
+    qsort(ob, ROUNDS, sizeof *ob, cmp_double);
+    int have_objs = slab_after.n > 0;
+    int walked = getenv("MQSHIM_DIR") != NULL;
+    double value = (walked ? tm[ROUNDS / 2] : sh[ROUNDS / 2]) + (have_objs ? ob[ROUNDS / 2] : sl[ROUNDS / 2]);
+    double charge = posix ? 10.0 * (48 + 8192) + 10.0 * 48 : 0;
+    printf("RESULT name=mem_%s bench=memory api=%s size=64 placement=same unit=KiB/queue "
+           "value=%.2f n=%ld secs=%.3f status=ok ref=%.1f tmpfs=%.2f slab=%.2f shmem=%.2f "
+           "slab_min=%.2f slab_max=%.2f objs=%.2f objs_min=%.2f objs_max=%.2f charge=%.2f walked=%d "
+           "caches=%s\n",
+           posix ? "posix_10x8192" : "sysv", opt.api, value / 1024, n,
+           (double)(now_ns() - t0) / 1e9, ref, tm[ROUNDS / 2] / 1024, sl[ROUNDS / 2] / 1024,
+           sh[ROUNDS / 2] / 1024,
+           sl[0] / 1024, sl[ROUNDS - 1] / 1024, ob[ROUNDS / 2] / 1024, ob[0] / 1024,
+           ob[ROUNDS - 1] / 1024, charge / 1024, walked, caches[0] ? caches : "-");
+    mem_ids = NULL;
+    free(ids);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ probe */
 
 /* Say which implementation serves each API: a raw syscall (which no preload can
@@ -701,6 +1135,10 @@ static const char *result_name(void)
     if (!opt.bench) return "none";
     if (strcmp(opt.bench, "micro") == 0) {
         snprintf(buf, sizeof buf, "micro_%s", opt.op ? opt.op : "?");
+        return buf;
+    }
+    if (strcmp(opt.bench, "control") == 0 || strcmp(opt.bench, "memory") == 0) {
+        snprintf(buf, sizeof buf, "%s_%s", opt.bench[0] == 'c' ? "ctl" : "mem", opt.api);
         return buf;
     }
     int n = snprintf(buf, sizeof buf, "%s_%s_%zu", opt.api,
@@ -850,11 +1288,14 @@ static int run_children(child_fn f0, child_fn f1, struct report rep[2])
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: mqbench <stream|pingpong|micro|probe> [options]\n"
+"usage: mqbench <stream|pingpong|micro|control|memory|probe> [options]\n"
 "  stream    producer and consumer processes; msg/s        (calls on critical path:\n"
 "            2 for --placement same, else 1)\n"
 "  pingpong  two processes, request/response; ns per round trip (4 calls)\n"
 "  micro     one process; ns per call (--op, ops below; *_sendrecv: ns per pair)\n"
+"  control   one process; ns per op of the control path (open/close, create/remove)\n"
+"            of --api, at 0 and at --existing other queues (RESULT line per op)\n"
+"  memory    KiB a queue holding one message costs (POSIX 10 x 8192; SysV)\n"
 "  probe     print which implementation serves each API (kernel|emulated) and\n"
 "            whether a deep queue (--maxmsg, default 65536) can be created\n"
 "options:\n"
@@ -877,6 +1318,11 @@ static void usage(FILE *f)
 "  --op OP                   micro op: mq_eagain mq_getattr mq_sendrecv msg_enomsg\n"
 "                            msg_ipcstat msg_sendrecv getppid (raw syscall)\n"
 "  --name NAME               result name override\n"
+"  --existing N              control: other queues of the API to create (maxmsg 1,\n"
+"                            msgsize 16), then measure again\n"
+"  --setup-seconds S         control: stop creating them after S s (default 20)\n"
+"  --keep                    control: leave them (the namespace is thrown away)\n"
+"  --count N                 control: ops per row (default 256); memory: queues (500)\n"
 "  --timeout S               kill everything after S seconds (default auto)\n"
 "  -v                        stream: print the distribution of 512-message windows\n");
 }
@@ -901,6 +1347,10 @@ int main(int argc, char **argv)
         else if (ARG("--op")) opt.op = v;
         else if (ARG("--name")) opt.name = v;
         else if (ARG("--timeout")) opt.timeout = strtod(v, NULL);
+        else if (ARG("--existing")) opt.existing = strtol(v, NULL, 0);
+        else if (ARG("--setup-seconds")) opt.setup_seconds = strtod(v, NULL);
+        else if (strcmp(a, "--keep") == 0) opt.keep = 1;
+        else if (strcmp(a, "--other-users") == 0) opt.other_users = 1;
         else if (strcmp(a, "--random-prio") == 0) opt.random_prio = 1;
         else if (strcmp(a, "--fill-first") == 0) opt.fill_first = 1;
         else if (strcmp(a, "-v") == 0) opt.verbose = 1;
@@ -929,6 +1379,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqbench: --fill-first needs --count <= --maxmsg\n");
         return 2;
     }
+    int ctl = strcmp(opt.bench, "control") == 0 || strcmp(opt.bench, "memory") == 0;
+    if (ctl && !placement_given) opt.placement = "same";
+    if (opt.timeout <= 0 && ctl) opt.timeout = 120 + 2 * opt.setup_seconds;
     if (opt.timeout <= 0)
         opt.timeout = opt.count && !opt.fill_first ? 120 : 10 + 4 * opt.seconds;
 
@@ -945,6 +1398,8 @@ int main(int argc, char **argv)
         fail(4, "unsupported", "cross placement needs two CPUs");
 
     double ref = speed_ref();
+    if (strcmp(opt.bench, "control") == 0) return control_main(ref);
+    if (strcmp(opt.bench, "memory") == 0) return memory_main(ref);
     struct report rep[2];
     const char *unit;
     double value, secs;

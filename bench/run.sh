@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh — build mqbench and compare mqshim configurations against the kernel.
 #
-#   bench/run.sh              full table (~2.5 min on a quiet machine)
+#   bench/run.sh              full table (~2.5 min on a quiet machine), then the control rows
 #   bench/run.sh --quick      short version (~20 s)
 #   bench/run.sh --noise      kernel against itself (A/A), 5 reps: the noise floor
+#   bench/run.sh --control    only the control path and memory rows, kernel vs emulation (~40 s)
 #   bench/run.sh --help       all options
 #
 # Each benchmark runs in every configuration, configurations interleaved (rotated) and the
@@ -77,10 +78,26 @@ BENCHES=(
   'x   stream   --api sysv  --size 64   --placement cross --maxmsg 65536 --random-prio --fill-first'
 )
 
+# ---- control path and memory: kernel vs emulation, run after the table above ----------------
+# mqbench control: open/close and create/remove at 0 and at CTL_EXISTING other queues of the
+# same API; mqbench memory: KiB per queue holding one message.  The kernel rows run in a fresh
+# IPC namespace (unshare --ipc: queues_max and msgmni are per namespace and root may raise
+# them; nothing is left on the host), the emulation's in a fresh MQSHIM_DIR with its limits
+# raised to match.  Full runs and --control only (not --quick, --noise or --only).
+CTL_EXISTING=${CTL_EXISTING:-10000}      # other queues for the second set of control rows
+CTL_SETUP_SECONDS=${CTL_SETUP_SECONDS:-15}  # at most this long creating them (per run)
+CTL_COUNT=${CTL_COUNT:-256}              # ops per control row (batches of 16)
+MEM_COUNT_POSIX=${MEM_COUNT_POSIX:-500}  # queues per memory round (5 rounds, median)
+MEM_COUNT_SYSV=${MEM_COUNT_SYSV:-2000}
+CTL_NS_SETUP='echo 20000 >/proc/sys/fs/mqueue/queues_max && echo 32000 >/proc/sys/kernel/msgmni'
+CTL_EMU_LIMITS=queues_max=20000,msgmni=32000,rlimit_msgqueue=1g
+
 usage() {
   cat <<EOF
 usage: bench/run.sh [--quick | --noise] [options]
   --quick           short benchmark set, --seconds 0.15, --reps 2, no kernel-aa (~20 s)
+  --control         only the control-path and memory rows (kernel and emulate, ~40 s);
+                    full runs add them after the table (not --quick, --noise, --only)
   --all             also the benchmark lines marked x (unpinned rows, 4 KiB cross ping-pong,
                     SysV deep queue)
   --noise           kernel against an identical copy of itself (configs kernel,kernel-aa),
@@ -99,15 +116,18 @@ usage: bench/run.sh [--quick | --noise] [options]
 environment: MQSHIM_LIB (library path; default target/release/libmqshim.so), CC, CFLAGS,
   OTHER_MAX (default 15: a run during which other processes used more than this % of the
   CPUs is repeated, up to twice, after waiting for quiet; not any more once the whole run
-  took twice its expected time; each raw line records other=<%>)
+  took twice its expected time; each raw line records other=<%>),
+  CTL_EXISTING (10000), CTL_SETUP_SECONDS (15: cap on creating them), CTL_COUNT (256 ops
+  per control row), MEM_COUNT_POSIX (500), MEM_COUNT_SYSV (2000)
 configurations: $(for c in "${CONFIGS[@]}"; do printf '%s ' "${c%% *}"; done)
 EOF
 }
 
-MODE=full REPS= DUR= ONLY= OUT= SEL= STAT=value REPORT=
+MODE=full REPS= DUR= ONLY= OUT= SEL= STAT=value REPORT= CONTROL=
 while (($#)); do
   case $1 in
     --quick) MODE=quick ;;
+    --control) CONTROL=only ;;
     --all) ALL=1 ;;
     --noise) NOISE=1 ;;
     --reps) REPS=$2; shift ;;
@@ -127,6 +147,8 @@ if ((NOISE)); then
   SEL=${SEL:-kernel kernel-aa}; REPS=${REPS:-5}
 fi
 if [[ $MODE == quick ]]; then REPS=${REPS:-2}; DUR=${DUR:-0.15}; SET=q; else SET=f; fi
+if [[ $CONTROL == only ]]; then SEL=${SEL:-kernel emulate}
+elif [[ $MODE == full && $NOISE == 0 && -z $ONLY ]]; then CONTROL=also; fi
 REPS=${REPS:-4}; DUR=${DUR:-0.3}
 [[ $STAT == value || $STAT == fast ]] || { echo "run.sh: --stat value|fast" >&2; exit 2; }
 
@@ -165,6 +187,7 @@ BEGIN { nc = split(cfgs, cn, " ") }
   delete f
   for (i = 3; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) }
   cfg = $1; key = f["name"] "/" f["placement"]
+  if (f["bench"] == "control" || f["bench"] == "memory") next     # control_report's rows
   if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
   if (f["status"] == "ok") {
     shown = (stat == "fast" && f["fast"] != "") ? f["fast"] : f["value"]
@@ -178,6 +201,7 @@ BEGIN { nc = split(cfgs, cn, " ") }
   } else if (!((key, cfg) in why)) why[key, cfg] = f["status"]
 }
 END {
+  if (nk == 0) exit                       # a --control run: only control_report has rows
   for (kc in dvals) if (vals[kc] == "") { vals[kc] = dvals[kc]; fast[kc] = dfast[kc]; dirtyused++ }
   if (noise == 1) {
     printf "%-34s %-7s %10s %10s %10s %8s %5s %9s %9s %9s\n", "benchmark", "unit", "median", "min", "max",
@@ -281,7 +305,76 @@ AWK
 ) "$1"
 }
 
-if [[ -n $REPORT ]]; then report "$REPORT"; exit; fi
+# The control-path and memory rows of a raw file: kernel beside emulate, one run each.
+control_report() {  # $1 = raw file
+  grep -qE 'bench=(control|memory) ' "$1" || return 0
+  awk -f <(cat <<'AWK'
+function ratio(r) { return r >= 0.1 ? sprintf("%.2fx", r) : sprintf("1/%.0fx", 1 / r) }
+function human(v) { v += 0; return v >= 1e6 ? sprintf("%.2fms", v / 1e6) : v >= 1e4 ? sprintf("%.1fus", v / 1e3) : sprintf("%.0fns", v) }
+/^#/ || NF < 3 { next }
+{
+  delete f
+  for (i = 3; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) }
+  if (f["bench"] != "control" && f["bench"] != "memory") next
+  cfg = $1; key = f["name"]
+  if (!(key in seen)) { seen[key] = 1; order[++nk] = key; kind[key] = f["bench"] }
+  if (f["status"] != "ok") { why[key, cfg] = f["status"]; next }
+  val[key, cfg] = f["value"]; fast[key, cfg] = f["fast"]; have[key, cfg] = 1
+  ex[key, cfg] = f["existing"]; stop[key, cfg] = f["setup_stop"]; want[key] = f["want"]; setup[key, cfg] = f["setup_s"]
+  tm[key, cfg] = f["tmpfs"]; sl[key, cfg] = f["slab"]; sh[key, cfg] = f["shmem"]; chg[key] = f["charge"]
+  ob[key, cfg] = f["objs"] != "" ? f["objs"] : f["slab"]; omin[key, cfg] = f["objs_min"]; omax[key, cfg] = f["objs_max"]
+}
+function cell(key, cfg, s) { return have[key, cfg] ? s : ((key, cfg) in why) ? why[key, cfg] : "n/a" }
+END {
+  print ""
+  printf "%-34s %10s %10s %9s %9s %9s  %s\n", "control path (ns/op, median)", "kernel", "emulate", "ratio", "k fast", "e fast", "other queues kernel/emulate (setup s)"
+  for (k = 1; k <= nk; k++) {
+    key = order[k]; if (kind[key] != "control") continue
+    r = have[key, "kernel"] && have[key, "emulate"] && val[key, "emulate"] + 0 > 0 ? ratio(val[key, "kernel"] / val[key, "emulate"]) : "-"
+    capped = ""
+    for (c = 1; c <= 2; c++) {
+      cfg = c == 1 ? "kernel" : "emulate"
+      if (have[key, cfg] && ex[key, cfg] + 0 < want[key] + 0)
+        capped = capped sprintf("  %s %s", cfg, stop[key, cfg] == "time" || stop[key, cfg] == "" ? "CAPPED" : "stopped by " stop[key, cfg])
+    }
+    printf "%-34s %10s %10s %9s %9s %9s  %s/%s (%s/%s)%s\n", key,
+           cell(key, "kernel", human(val[key, "kernel"])), cell(key, "emulate", human(val[key, "emulate"])), r,
+           cell(key, "kernel", human(fast[key, "kernel"])), cell(key, "emulate", human(fast[key, "emulate"])),
+           have[key, "kernel"] ? ex[key, "kernel"] : "-", have[key, "emulate"] ? ex[key, "emulate"] : "-",
+           have[key, "kernel"] ? setup[key, "kernel"] : "-", have[key, "emulate"] ? setup[key, "emulate"] : "-", capped
+  }
+  print ""
+  printf "%-34s %10s %10s %9s  %s\n", "memory per queue (KiB)", "kernel", "emulate", "emu/kern", "k(ernel): objs (range) + Shmem; e(mulate): tmpfs + objs"
+  for (k = 1; k <= nk; k++) {
+    key = order[k]; if (kind[key] != "memory") continue
+    r = have[key, "kernel"] && have[key, "emulate"] && val[key, "kernel"] + 0 > 0 ? sprintf("%.1fx", val[key, "emulate"] / val[key, "kernel"]) : "-"
+    d = ""
+    if (have[key, "kernel"]) d = sprintf("k: %.2f (%.2f..%.2f) + %.2f, Slab %.2f%s", ob[key, "kernel"], omin[key, "kernel"],
+                                         omax[key, "kernel"], sh[key, "kernel"], sl[key, "kernel"],
+                                         chg[key] + 0 > 0 ? sprintf(", charge %.2f", chg[key]) : "")
+    if (have[key, "emulate"]) d = d (d == "" ? "" : "; ") sprintf("e: %.2f + %.2f, Slab %.2f", tm[key, "emulate"], ob[key, "emulate"], sl[key, "emulate"])
+    printf "%-34s %10s %10s %9s  %s\n", key, cell(key, "kernel", sprintf("%.2f", val[key, "kernel"])),
+           cell(key, "emulate", sprintf("%.2f", val[key, "emulate"])), r, d
+  }
+  print ""
+  print "control: one process on one CPU; value = median of 16-op batch means (fast = p10), 256 ops a row,"
+  print "every queue maxmsg 1 x msgsize 16; _0 rows: no other queue of the API, _N rows: N other queues"
+  print "(the last column: how many were reached; CAPPED = the setup hit CTL_SETUP_SECONDS, else the errno"
+  print "that stopped it)."
+  print "ratio = kernel / emulate time per op (>1 = emulation faster; 1/N = N times slower).  Kernel rows:"
+  print "a fresh IPC namespace (other queues made by other uids: RLIMIT_MSGQUEUE is per user); emulate:"
+  print "a fresh MQSHIM_DIR, limits queues_max, msgmni, rlimit_msgqueue raised, the rest stock."
+  print "memory: per queue holding one 64-byte message (median of 5 rounds, range over them); objs = kernel"
+  print "objects: growth of the /proc/slabinfo caches that grew by >= 1 object per 2 queues, x object size"
+  print "(slab granularity, and other jobs add noise); Slab, Shmem = /proc/meminfo deltas (noisier);"
+  print "tmpfs = st_blocks of the files under MQSHIM_DIR; charge = the kernel's RLIMIT_MSGQUEUE charge"
+  print "for a POSIX queue of those attributes (what the limit counts, not memory used)."
+}
+AWK
+) "$1"
+}
+
+if [[ -n $REPORT ]]; then report "$REPORT"; control_report "$REPORT"; exit; fi
 
 # ---- build ----------------------------------------------------------------------------------
 mkdir -p "$ROOT/target/bench"
@@ -378,12 +471,13 @@ for b in "${BENCHES[@]}"; do
   [[ -z $ONLY || $args =~ $ONLY ]] || continue
   SELECTED+=("$sets $args")
 done
+[[ $CONTROL == only ]] && SELECTED=()
 NB=${#SELECTED[@]}
-((NB)) || { echo "run.sh: no benchmark selected" >&2; exit 1; }
+((NB)) || [[ $CONTROL == only ]] || { echo "run.sh: no benchmark selected" >&2; exit 1; }
 
 {
   echo "# $(date -Is) $(uname -r) $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# mode=$MODE noise=$NOISE reps=$REPS seconds=$DUR lib=$LIB"
+  echo "# mode=$MODE noise=$NOISE reps=$REPS seconds=$DUR lib=$LIB control=${CONTROL:-no}"
   echo "# configs: ${CFG_NAME[*]}"
 } | tee -a "$RAW" >&2
 # CPU use by others in the half second before we start, and steal time over the whole run
@@ -441,6 +535,61 @@ done
 read -r B2 T2 S2 < <(cpu_sample)
 echo "# elapsed ${SECONDS}s; load $(cut -d' ' -f1-3 /proc/loadavg); steal $(( (S2 - S1) * 100 / (T2 - T1 > 0 ? T2 - T1 : 1) ))% of CPU time; $retries runs repeated because another job used > ${OTHER_MAX}% of the CPUs" | tee -a "$RAW" >&2
 
+# ---- control path and memory: kernel (fresh IPC namespace) beside emulate (fresh MQSHIM_DIR) --
+# Run by control_in: like run_in, but the kernel in a namespace of its own with its limits raised
+# and the other queues created under other uids (RLIMIT_MSGQUEUE is per user, not per namespace),
+# the emulation in a fresh directory with its limits raised likewise, removed afterwards.
+control_in() {
+  local c=$1 dir; shift
+  local -a envs=() pre=()
+  if [[ ${CFG_NAME[c]} == kernel ]]; then
+    pre=(unshare --ipc sh -c "$CTL_NS_SETUP && exec \"\$@\"" sh)
+    set -- "$@" --other-users
+  else
+    RUN_TMP=$(mktemp -d "$TMP_ROOT/run.XXXXXX")
+    eval "envs=(${CFG_ENV[c]})"
+    dir=$(mktemp -d -p "$SHM_ROOT" ctl.XXXX)
+    # the kernel's stock limits but the count limits: the configuration's raised msgmnb and
+    # msg_max (for the deep rows) would give its SysV queues another default msg_qbytes
+    envs+=("MQSHIM_DIR=$dir" "MQSHIM_LIMITS=$CTL_EMU_LIMITS")
+  fi
+  RUN_OUT=$(timeout -k 2 $((150 + 2 * ${CTL_SETUP_SECONDS%.*})) env "${UNSET[@]}" "${envs[@]}" \
+    "${pre[@]}" "$BIN" "$@" --keep 2>>"$ERRLOG")
+  [[ -n ${dir:-} ]] && rm -rf "$dir" "$RUN_TMP"
+}
+if [[ -n $CONTROL ]]; then
+  CTL_CFGS=()
+  for ((c = 0; c < NCFG; c++)); do
+    case ${CFG_NAME[c]} in
+      kernel)
+        if unshare --ipc sh -c "$CTL_NS_SETUP" 2>>"$ERRLOG"; then CTL_CFGS+=("$c")
+        else echo "control rows: kernel skipped: no fresh IPC namespace with raised limits (unshare --ipc)" >&2; fi ;;
+      emulate) CTL_CFGS+=("$c") ;;
+    esac
+  done
+  ((${#CTL_CFGS[@]})) || echo "control rows: neither kernel nor emulate is among the configurations" >&2
+  t_ctl=$SECONDS
+  for job in "control --api posix --existing $CTL_EXISTING --setup-seconds $CTL_SETUP_SECONDS --count $CTL_COUNT" \
+             "control --api sysv --existing $CTL_EXISTING --setup-seconds $CTL_SETUP_SECONDS --count $CTL_COUNT" \
+             "memory --api posix --count $MEM_COUNT_POSIX" "memory --api sysv --count $MEM_COUNT_SYSV"; do
+    read -ra A <<<"$job"
+    for c in "${CTL_CFGS[@]}"; do
+      api=${A[2]}
+      [[ " ${CFG_APIS[c]} " == *" $api "* ]] || continue
+      [[ -t 2 ]] && printf '\r[control] %-11s %-60.60s' "${CFG_NAME[c]}" "$job" >&2
+      control_in "$c" "${A[@]}"
+      lines=$(grep '^RESULT' <<<"$RUN_OUT")
+      [[ -n $lines ]] || lines="RESULT name=${A[0]}_${api}? bench=${A[0]} status=error reason=no_output"
+      while read -r line; do
+        echo "${CFG_NAME[c]} 1 $line" >>"$RAW"
+        [[ $line == *status=ok* ]] || printf '\n%s: %s\n' "${CFG_NAME[c]}" "$line" >&2
+      done <<<"$lines"
+    done
+  done
+  [[ -t 2 ]] && printf '\r%-90s\r' '' >&2
+  echo "# control and memory rows: $((SECONDS - t_ctl))s" | tee -a "$RAW" >&2
+fi
+
 # ---- report ---------------------------------------------------------------------------------
-report "$RAW" | tee "$OUT/table.txt"
+{ report "$RAW"; control_report "$RAW"; } | tee "$OUT/table.txt"
 echo "raw results: $RAW (table again: bench/run.sh --report $RAW [--stat fast])" >&2
