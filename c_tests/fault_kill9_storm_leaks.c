@@ -1,9 +1,7 @@
-/* mqt: skip-config shim-emulate */
-/* still fails on the emulation: after the storm, with every queue of the set removed, dozens of
- * entries stay under $MQSHIM_DIR ("leftovers: 60-90"): System V segment files sysv/msq.* (sparse,
- * ~4.9 MB each) and POSIX creation directories posix-tmp/new-* (with their data and fifo) of
- * processes killed mid-create/remove. The same churn with children that exit normally leaves 0.
- * Remove the marker above when the library is fixed. */
+/* mqt: */
+/* Shown failing on the code before the sweeps ("leftovers: 60-114"): System V segment files
+ * sysv/msq.* (sparse, ~4.9 MB each) and POSIX creation directories posix-tmp/new-* of processes
+ * killed mid-create/remove were never reclaimed. */
 /* Processes killed (SIGKILL) in the middle of creating and removing queues leave nothing behind
  * once the queues they used are removed: on the kernel a queue is either there (and removed by
  * mq_unlink / IPC_RMID) or not, and a killed process holds no other state. An emulation that

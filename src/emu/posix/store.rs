@@ -380,6 +380,9 @@ impl Store {
         let result = (|| {
             let dir = openat(self.ns.tmp, tmp_name.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
             let dir = Fd(crate::os::sys::move_high(dir.take()));
+            // Held while building (the kernel drops it if this process dies): see
+            // `abandoned_build`.
+            sys::flock(dir.0, libc::LOCK_EX | libc::LOCK_NB);
             let fmode = file_mode(meta.mode);
             // The mode is set exactly after creation (mknod is subject to the umask).
             let fifo = c(b"fifo");
@@ -554,17 +557,23 @@ fn dead_entry_name(dir_id: (u64, u64)) -> String {
     format!("q{}-{}", dir_id.0, dir_id.1)
 }
 
-/// Whether `posix-tmp/<entry>` is a queue whose builder died: named `new-<pid>-…` by
-/// [`unique_name`], untouched for a while (a build takes microseconds; the pid may belong to
-/// another pid namespace) and its pid gone.
+/// Whether `posix-tmp/<entry>` is a queue whose builder died: its builder holds an exclusive
+/// flock on the directory while it builds (released by the kernel when it dies), so a free lock
+/// means a dead builder — unless it was caught between `mkdirat` and `flock`, hence also: the
+/// pid in its name ([`unique_name`]) is gone, or (a builder in another pid namespace) it has not
+/// changed for a while. Only its owner or root can open it (0700).
 fn abandoned_build(tmp: c_int, entry: &[u8]) -> bool {
     const QUIET_SECONDS: i64 = 10;
     let Some(pid) = std::str::from_utf8(entry).ok().and_then(|e| e.strip_prefix("new-")).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok())
     else {
         return false;
     };
-    let Ok(st) = stat_at(tmp, &c(entry), false) else { return false };
-    sys::process_gone(pid) && crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS
+    let Ok(dir) = openat(tmp, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) else { return false };
+    if sys::flock(dir.0, libc::LOCK_EX | libc::LOCK_NB) != 0 {
+        return false;
+    }
+    let Ok(st) = fstat(dir.0) else { return false };
+    sys::process_gone(pid) || crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS
 }
 
 fn unique_name(prefix: &str) -> String {
