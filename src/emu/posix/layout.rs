@@ -28,7 +28,7 @@ use crate::emu::engine::waiter::WaiterCore;
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 12;
+pub const LAYOUT_VERSION: u32 = 13;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
@@ -172,7 +172,10 @@ pub struct QueueState {
     /// structure: `lazy_left` slots from slot `lazy_next` on, wrapping at maxmsg.
     pub lazy_next: u32,
     pub lazy_left: u32,
-    pub _pad3: u32,
+    /// The first extra slot never used: it and those after it are free and on no list, and
+    /// their pages were never touched — so a queue holds memory for what it has held, not for
+    /// its maximum (tmpfs allocates a page when it is first written).
+    pub extra_fresh: u32,
     /// The waiter records registered as receivers and as senders (bit `w % 64` of word
     /// `w / 64`), so finding the waiter to serve looks at those only. Derived from the
     /// records' states, kept under the queue lock and rebuilt by repair; a stale bit (a record

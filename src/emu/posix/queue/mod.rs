@@ -121,14 +121,13 @@ impl Queue {
             (*h).ring.mode.store(ring_mode::EXPRESS, Ordering::Relaxed);
         }
         let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) };
-        // Every extra slot on its free list, in order (the queue slots are the ring's).
-        // SAFETY: not yet shared; indices in range.
+        // Every extra slot fresh (on no list, its pages untouched); the queue slots are the
+        // ring's.
+        // SAFETY: not yet shared.
         unsafe {
             let st = q.state();
-            for i in geo.maxmsg..geo.slot_count {
-                (*q.slot(i)).next = if i + 1 < geo.slot_count { i + 2 } else { 0 };
-            }
-            (*st).free_extra = geo.maxmsg + 1;
+            (*st).free_extra = 0;
+            (*st).extra_fresh = geo.maxmsg;
         }
         segment::publish(&q.map, &POSIX_SEGMENT, HEADER_SIZE as u32);
         Ok(q)

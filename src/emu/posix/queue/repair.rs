@@ -98,7 +98,12 @@ impl<'q> Locked<'q> {
         let express = self.q.is_express();
         let (lazy_next, lazy_left) = (self.st().lazy_next % maxmsg, self.st().lazy_left.min(maxmsg));
         let lazy = |i: u32| i < maxmsg && (i + maxmsg - lazy_next) % maxmsg < lazy_left;
-        for i in (0..slot_count).rev() {
+        // Fresh extra slots were never used: they stay fresh, untouched (out of range, all
+        // are looked at and put on the list).
+        let fresh = self.st().extra_fresh;
+        let scanned = if (maxmsg..=slot_count).contains(&fresh) { fresh } else { slot_count };
+        self.st().extra_fresh = scanned;
+        for i in (0..scanned).rev() {
             if express && i < maxmsg {
                 // SAFETY: in the mapping; only the atomic state is touched (an express sender
                 // may be writing the slot's other fields).

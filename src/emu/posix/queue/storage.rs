@@ -14,6 +14,13 @@ impl<'q> Locked<'q> {
                 *self.free_list(pool) = next;
                 return Ok(i);
             }
+            if pool == Pool::Extra && self.st().extra_fresh < self.q.geo.slot_count {
+                let maxmsg = self.q.geo.maxmsg;
+                let st = self.st();
+                let i = st.extra_fresh.max(maxmsg);
+                st.extra_fresh = i + 1;
+                return Ok(i);
+            }
             if pool == Pool::Queue && self.st().lazy_left > 0 {
                 let maxmsg = self.q.geo.maxmsg;
                 let st = self.st();

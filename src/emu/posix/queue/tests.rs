@@ -194,7 +194,14 @@ fn check_consistent_with(l: &mut Locked<'_>, distinct_seqs: bool) {
         on_list[i as usize] = 2;
         assert_eq!(l.slot(i).state.load(Ordering::Relaxed), slot_state::FREE, "lazy slot {i}");
     }
-    for i in 0..slot_count {
+    let fresh = l.st().extra_fresh;
+    assert!((maxmsg..=slot_count).contains(&fresh), "extra_fresh {fresh} out of the extra slots");
+    // Fresh slots are on no list and never read before their first use (which writes them
+    // whole), so what damage wrote in them does not matter (and repair does not touch them).
+    for i in fresh..slot_count {
+        assert_eq!(on_list[i as usize], 0, "fresh slot {i} also on a list");
+    }
+    for i in 0..fresh {
         let state = l.slot(i).state.load(Ordering::Relaxed);
         match state {
             slot_state::QUEUED => assert_eq!(on_list[i as usize], 1, "QUEUED slot {i} on no list"),
@@ -212,9 +219,9 @@ fn check_consistent_with(l: &mut Locked<'_>, distinct_seqs: bool) {
     }
 }
 
-/// Free slots (both free lists and the lazy range).
+/// Free slots (both free lists, the lazy range and the fresh extra slots).
 fn free_slots(l: &mut Locked<'_>) -> u32 {
-    let mut n = l.st().lazy_left;
+    let mut n = l.st().lazy_left + (l.q.geo.slot_count - l.st().extra_fresh);
     for list in [l.st().free_slot, l.st().free_extra] {
         let mut cur = list;
         while let Some(i) = l.index(cur, l.q.geo.slot_count) {
