@@ -10,6 +10,8 @@
 //!       meta              0444: owner, mode, attributes and charge, readable by anyone
 //!   posix-dead/           0777: unlinked queues that are still open, until their last close
 //!   posix-tmp/            1777: queues being built, renamed into posix/ once complete
+//!   posix-charge/<uid>    1777: each user's RLIMIT_MSGQUEUE charge (an upper bound; see
+//!                         `posix::charge`), 0644, owned by that user
 //!   sysv/                 1777: the System V emulation (see `emu::sysv`)
 //! ```
 //!
@@ -42,7 +44,7 @@ pub use crate::os::sys::move_high;
 /// last — whatever their uid — can remove it; nothing in it is ever followed, opened for
 /// writing or chmod-ed (see `posix::store`), so a user who renames or removes its entries can
 /// only make an unlinked queue's accounting end early.
-const SUBDIRS: [(&[u8], u32); 4] = [(b"posix", 0o1777), (b"posix-dead", 0o777), (b"posix-tmp", 0o1777), (b"sysv", 0o1777)];
+const SUBDIRS: [(&[u8], u32); 5] = [(b"posix", 0o1777), (b"posix-dead", 0o777), (b"posix-tmp", 0o1777), (b"posix-charge", 0o1777), (b"sysv", 0o1777)];
 
 /// An open namespace.
 pub struct Namespace {
@@ -50,6 +52,7 @@ pub struct Namespace {
     pub posix: c_int,
     pub dead: c_int,
     pub tmp: c_int,
+    pub charge: c_int,
 }
 
 fn cstr(bytes: &[u8]) -> Result<CString> {
@@ -155,7 +158,8 @@ impl Namespace {
             let posix = move_high(open_subdir_at(root_fd, root, b"posix")?);
             let dead = move_high(open_subdir_at(root_fd, root, b"posix-dead")?);
             let tmp = move_high(open_subdir_at(root_fd, root, b"posix-tmp")?);
-            Ok(Namespace { root: root.to_vec(), posix, dead, tmp })
+            let charge = move_high(open_subdir_at(root_fd, root, b"posix-charge")?);
+            Ok(Namespace { root: root.to_vec(), posix, dead, tmp, charge })
         })();
         sys::close(root_fd);
         result

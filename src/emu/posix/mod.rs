@@ -7,6 +7,7 @@
 //! - [`notify`]: `mq_notify` registrations and their delivery.
 //! - [`store`]: queue names, creation, lookup, unlink and destruction in the namespace.
 
+mod charge;
 pub mod fdtable;
 pub mod layout;
 pub mod limits;

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use libc::mq_attr;
 
+use super::charge::ChargeCounters;
 use super::fdtable::{self, Description, QueueHandle};
 use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
@@ -101,6 +102,16 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The user this queue charges, given who wrote its `meta`: the user it names only if that
+    /// user or root wrote it, else the writer (a user cannot charge another by planting one).
+    pub fn charged_uid(&self, writer: u32) -> u32 {
+        if writer == self.charge_uid || writer == 0 {
+            self.charge_uid
+        } else {
+            writer
+        }
+    }
+
     fn render(&self) -> String {
         format!(
             "mqshim-posix-queue 1\nuid {}\ngid {}\nmode {:o}\nmaxmsg {}\nmsgsize {}\ncharge_uid {}\ncharge_bytes {}\n",
@@ -214,6 +225,7 @@ fn ofd_lock(fd: c_int, kind: c_int) -> bool {
 pub struct Store {
     ns: Namespace,
     limits: PosixLimits,
+    charges: ChargeCounters,
 }
 
 /// A queue found by name, not yet opened.
@@ -224,7 +236,9 @@ struct Found {
 
 impl Store {
     pub fn at(root: &[u8], limits: PosixLimits) -> Result<Store> {
-        Ok(Store { ns: Namespace::open(root)?, limits })
+        let ns = Namespace::open(root)?;
+        let charges = ChargeCounters::new(ns.charge);
+        Ok(Store { ns, limits, charges })
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -345,9 +359,11 @@ impl Store {
             return Err(Errno::EINVAL);
         }
         let charge = limits::posix_charge(maxmsg as u64, msgsize as u64).ok_or(Errno::EOVERFLOW)?;
-        let charged = self.charged_to(creds.uid);
-        if charged.checked_add(charge).is_none_or(|total| total > limits.rlimit_msgqueue()) {
-            return Err(Errno::EMFILE);
+        let rlimit = limits.rlimit_msgqueue();
+        if !self.charges.reserve(creds.uid, charge, rlimit) {
+            let charged = self.charged_to(creds.uid);
+            let total = charged.checked_add(charge).filter(|&total| total <= rlimit).ok_or(Errno::EMFILE)?;
+            self.charges.reset(creds.uid, total);
         }
         // SAFETY: umask is read by setting and restoring it (no other way exists); the window
         // is a few instructions long.
@@ -359,7 +375,7 @@ impl Store {
         let mode = mode & 0o7777 & !umask;
         let meta =
             Meta { uid: creds.fsuid, gid: creds.fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: creds.uid, charge_bytes: charge };
-        let (found, queue) = self.build(name, &meta)?;
+        let (found, queue) = self.build(name, &meta).inspect_err(|_| self.charges.release(creds.uid, charge))?;
         // Another creator may have passed the same check at the same time.
         if !exempt && self.queue_count() > limits.queues_max as u64 {
             self.withdraw(name, &found);
@@ -452,8 +468,7 @@ impl Store {
             for entry in list_dir(dir) {
                 let Ok(d) = openat(dir, &entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) else { continue };
                 let Ok((m, writer)) = read_meta_with_writer(d.0) else { continue };
-                let charged = if writer == m.charge_uid || writer == 0 { m.charge_uid } else { writer };
-                if charged == uid {
+                if m.charged_uid(writer) == uid {
                     total = total.saturating_add(m.charge_bytes);
                 }
             }
@@ -499,8 +514,14 @@ impl Store {
             Err(Errno::ENOENT) => {}
             Err(_) => return,
         }
+        // Its charge goes back once its directory is gone (by whoever removed it, once).
+        let charged = read_meta_with_writer(dir.0).ok().map(|(m, writer)| (m.charged_uid(writer), m.charge_bytes));
         drop(dir);
-        remove_queue_dir(self.ns.dead, entry);
+        if remove_queue_dir(self.ns.dead, entry) {
+            if let Some((uid, bytes)) = charged {
+                self.charges.release(uid, bytes);
+            }
+        }
     }
 
     /// `mq_unlink` of a checked name: the name goes at once; the queue lives on until its last
@@ -610,8 +631,9 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
     Ok((meta, st.st_uid))
 }
 
-/// Removes a queue directory and its files (best effort: what remains is collected later).
-fn remove_queue_dir(parent: c_int, entry: &[u8]) {
+/// Removes a queue directory and its files (best effort: what remains is collected later);
+/// true when this call removed the directory.
+fn remove_queue_dir(parent: c_int, entry: &[u8]) -> bool {
     if let Ok(dir) = openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
         for f in [&b"data"[..], b"fifo", b"meta"] {
             let cf = c(f);
@@ -620,8 +642,7 @@ fn remove_queue_dir(parent: c_int, entry: &[u8]) {
         }
     }
     let ce = c(entry);
-    // SAFETY: as above.
-    sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR);
+    sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR) == 0
 }
 
 #[cfg(test)]
@@ -673,6 +694,65 @@ mod tests {
         for fd in [fd, again] {
             fdtable::remove(fd);
             crate::os::sys::close(fd);
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    fn test_store(tag: &str, rlimit: u64, queues_max: i64) -> (Store, String) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let root = format!("/tmp/mqshim-posix-store-{tag}-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let limits = PosixLimits { msg_max: 10, msgsize_max: 64, msg_default: 10, msgsize_default: 64, queues_max, rlimit_msgqueue: Some(rlimit) };
+        (Store::at(root.as_bytes(), limits).unwrap(), root)
+    }
+
+    fn close(fd: c_int) {
+        fdtable::remove(fd);
+        crate::os::sys::close(fd);
+    }
+
+    #[test]
+    fn the_charge_counter_admits_exactly_up_to_the_limit_and_heals_when_stale() {
+        use std::sync::atomic::Ordering;
+        let one = limits::posix_charge(10, 64).unwrap();
+        let (store, root) = test_store("charge", 2 * one, 256);
+        let uid = Creds::current().uid;
+        let create = |n: &str| store.open_queue(&QueueName::check(n.as_bytes()).unwrap(), libc::O_CREAT | libc::O_RDWR, 0o600, None);
+        let (a, b) = (create("a").unwrap(), create("b").unwrap());
+        assert_eq!(create("c").err(), Some(Errno::EMFILE), "a third would pass the limit");
+        // Unlinked but open: still charged, as on the kernel.
+        store.unlink(&QueueName::check(b"b").unwrap()).unwrap();
+        assert_eq!(create("c").err(), Some(Errno::EMFILE));
+        close(b);
+        let c = create("c").expect("the last close gave the charge back");
+        // A counter left far too high (by processes killed after reserving) is corrected by the
+        // exact count the first time it says no.
+        store.unlink(&QueueName::check(b"c").unwrap()).unwrap();
+        close(c);
+        store.charges.of(uid).expect("this process's counter").store(u64::MAX / 2, Ordering::Relaxed);
+        let d = create("d").expect("fits by the exact count");
+        assert_eq!(store.charges.of(uid).unwrap().load(Ordering::Relaxed), 2 * one, "reset to the exact charge");
+        for fd in [a, d] {
+            close(fd);
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn queues_max_counts_named_and_unlinked_but_open_queues() {
+        let (store, root) = test_store("count", u64::MAX, 2);
+        let name = |n: &str| QueueName::check(n.as_bytes()).unwrap();
+        let create = |n: &str| store.open_queue(&name(n), libc::O_CREAT | libc::O_RDWR, 0o600, None);
+        let (a, b) = (create("a").unwrap(), create("b").unwrap());
+        assert_eq!(store.queue_count(), 2);
+        assert_eq!(create("c").err(), Some(Errno::ENOSPC));
+        store.unlink(&name("a")).unwrap();
+        assert_eq!(store.queue_count(), 2, "unlinked while open: still counted");
+        assert_eq!(create("c").err(), Some(Errno::ENOSPC));
+        close(a);
+        let c = create("c").expect("after the last close, a creator collects it");
+        assert_eq!(store.queue_count(), 2);
+        for fd in [b, c] {
+            close(fd);
         }
         let _ = std::fs::remove_dir_all(root);
     }
