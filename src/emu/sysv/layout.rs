@@ -33,7 +33,7 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -50,7 +50,12 @@ pub const IPC_MIN_CYCLE: u32 = 64;
 /// Bytes of the registry header and of each entry.
 pub const REGISTRY_HEADER_SIZE: u64 = 4096;
 pub const ENTRY_SIZE: u64 = 768;
-pub const REGISTRY_SIZE: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * ENTRY_SIZE;
+/// The key table: open addressing, slot = index + 1 of the live queue with that key, 0 empty,
+/// [`KEY_TOMBSTONE`] removed; at most half full with live keys.
+pub const KEY_TABLE_OFFSET: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * ENTRY_SIZE;
+pub const KEY_TABLE_SLOTS: u32 = 2 * IPCMNI;
+pub const KEY_TOMBSTONE: u32 = u32::MAX;
+pub const REGISTRY_SIZE: u64 = KEY_TABLE_OFFSET + KEY_TABLE_SLOTS as u64 * 4;
 
 /// The namespace's id allocator and what is derived from the entries (under the registry lock).
 #[repr(C)]
@@ -82,7 +87,10 @@ pub struct RegistryHeader {
     /// owner died (it may have died between making a file and committing its entry, or between
     /// clearing an entry and removing its file) and when a remover could not remove a file.
     pub sweep_due_sec: std::sync::atomic::AtomicI64,
-    pub _reserved0: [u64; 3],
+    /// Removed keys still marked in the key table (under the registry lock); the table is
+    /// rebuilt when they grow many.
+    pub key_tombstones: u64,
+    pub _reserved0: [u64; 2],
     /// Taken to create, look up by key, change ownership or remove (the kernel's ids rwsem).
     pub lock: QueueLock,
     pub alloc: IdAllocator,

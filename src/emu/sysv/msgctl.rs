@@ -225,7 +225,7 @@ impl SysvEmulation {
             // No segment to wake anyone in (or none we may open): the entry goes all the same.
             Err(_) => entry.id1.store(0, Ordering::Release),
         }
-        registry.released();
+        registry.released(id as u32 & (IPCMNI - 1), entry.key.load(Ordering::Relaxed));
         // Removed under the registry lock, so that a remover killed before it is seen (the
         // lock's owner died) and its file swept by the next creator.
         if let Ok(c) = std::ffi::CString::new(file_name(id, nonce)) {

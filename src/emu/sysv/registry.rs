@@ -22,7 +22,8 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::layout::{
-    Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
+    Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, KEY_TABLE_OFFSET, KEY_TABLE_SLOTS, KEY_TOMBSTONE,
+    REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
 };
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, SegmentError};
@@ -303,13 +304,87 @@ impl<'r> RegistryLocked<'r> {
         self.r
     }
 
-    /// The live queue with `key` (not IPC_PRIVATE), as its index.
+    /// The live queue with `key` (not IPC_PRIVATE), as its index: a probe of the key table,
+    /// whose hits are checked against the entries.
     pub fn find_key(&self, key: i32) -> Option<u32> {
-        let (max_idx, _) = self.r.max_idx_and_in_use();
-        (0..=max_idx.max(-1)).map(|i| i as u32).find(|&i| {
-            let e = self.r.entry(i);
-            e.id1.load(Ordering::Acquire) != 0 && e.key.load(Ordering::Relaxed) == key
+        self.probe(key, |_, v| v != KEY_TOMBSTONE && v != 0 && self.entry_has_key(v - 1, key)).and_then(|(_, v)| (v != 0).then(|| v - 1))
+    }
+
+    fn entry_has_key(&self, idx: u32, key: i32) -> bool {
+        let e = self.r.entry(idx);
+        idx < IPCMNI && e.id1.load(Ordering::Acquire) != 0 && e.key.load(Ordering::Relaxed) == key
+    }
+
+    /// The key table's slot `i`.
+    fn key_slot(&self, i: u32) -> &AtomicU32 {
+        // SAFETY: the mapping holds KEY_TABLE_SLOTS u32 from KEY_TABLE_OFFSET (validated size);
+        // an AtomicU32 is valid for any bit pattern.
+        unsafe { &*(self.r.map.base().add((KEY_TABLE_OFFSET + (i % KEY_TABLE_SLOTS) as u64 * 4) as usize) as *const AtomicU32) }
+    }
+
+    /// Walks `key`'s probe sequence until `stop(slot, value)` or an empty slot (returned with
+    /// value 0); None when the whole table was walked.
+    fn probe(&self, key: i32, stop: impl Fn(u32, u32) -> bool) -> Option<(u32, u32)> {
+        let start = (key as u32).wrapping_mul(0x9e37_79b9) >> 16;
+        (0..KEY_TABLE_SLOTS).map(|k| (start + k) % KEY_TABLE_SLOTS).find_map(|i| {
+            let v = self.key_slot(i).load(Ordering::Relaxed);
+            (v == 0 || stop(i, v)).then_some((i, v))
         })
+    }
+
+    /// Enters live queue `idx`'s key in the key table.
+    fn index_key(&mut self, key: i32, idx: u32) {
+        if key == libc::IPC_PRIVATE {
+            return;
+        }
+        if let Some((i, v)) = self.probe(key, |_, v| v == KEY_TOMBSTONE) {
+            if v == KEY_TOMBSTONE {
+                self.header_mut().key_tombstones = self.header_mut().key_tombstones.saturating_sub(1);
+            }
+            self.key_slot(i).store(idx + 1, Ordering::Relaxed);
+        } else {
+            // Full of tombstones: rebuilt, with this entry already live.
+            self.rebuild_key_table();
+        }
+    }
+
+    /// Takes queue `idx`'s key out of the key table.
+    fn unindex_key(&mut self, key: i32, idx: u32) {
+        if key == libc::IPC_PRIVATE {
+            return;
+        }
+        if let Some((i, v)) = self.probe(key, |_, v| v == idx + 1) {
+            if v == idx + 1 {
+                self.key_slot(i).store(KEY_TOMBSTONE, Ordering::Relaxed);
+                self.header_mut().key_tombstones += 1;
+            }
+        }
+        if self.header_mut().key_tombstones > (KEY_TABLE_SLOTS / 4) as u64 {
+            self.rebuild_key_table();
+        }
+    }
+
+    /// Rebuilds the key table from the live entries (after a crash, or when removed keys
+    /// clutter it).
+    fn rebuild_key_table(&mut self) {
+        for i in 0..KEY_TABLE_SLOTS {
+            self.key_slot(i).store(0, Ordering::Relaxed);
+        }
+        self.header_mut().key_tombstones = 0;
+        for idx in 0..self.r.high_water() {
+            let e = self.r.entry(idx);
+            let key = e.key.load(Ordering::Relaxed);
+            if e.id1.load(Ordering::Acquire) != 0 && key != libc::IPC_PRIVATE && self.find_key(key).is_none() {
+                if let Some((i, _)) = self.probe(key, |_, _| false) {
+                    self.key_slot(i).store(idx + 1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn header_mut(&mut self) -> &mut RegistryHeader {
+        // SAFETY: the registry lock is held: no one else writes the header's plain fields.
+        unsafe { &mut *(self.r.map.base() as *mut RegistryHeader) }
     }
 
     /// Chooses the index and sequence number of a new queue like `ipc_addid`/`ipc_idr_alloc`:
@@ -372,12 +447,26 @@ impl<'r> RegistryLocked<'r> {
         let _ = super::queue::init_ring(e);
         settle_stats(e);
         e.id1.store(slot.id as u32 + 1, Ordering::Release);
-        self.recount();
+        self.index_key(new.key, slot.idx);
+        let a = &self.r.header().alloc;
+        a.in_use.fetch_add(1, Ordering::AcqRel);
+        a.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
     }
 
     /// Forgets a queue whose entry was cleared (`id1` = 0): the derived counts follow.
-    pub fn released(&mut self) {
-        self.recount();
+    pub fn released(&mut self, idx: u32, key: i32) {
+        self.unindex_key(key, idx);
+        let a = &self.r.header().alloc;
+        let _ = a.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+        // The highest live index moves down past the dead ones (each index is passed over once
+        // per creation above it: amortised O(1)).
+        let mut max_idx = a.max_idx.load(Ordering::Acquire);
+        if max_idx == idx as i32 {
+            while max_idx >= 0 && self.r.entry(max_idx as u32).id1.load(Ordering::Acquire) == 0 {
+                max_idx -= 1;
+            }
+            a.max_idx.store(max_idx, Ordering::Release);
+        }
     }
 
     /// Recomputes `in_use` and `max_idx` from the entries.
@@ -411,6 +500,7 @@ impl<'r> RegistryLocked<'r> {
         }
         // Entries above the high-water mark cannot be live; in range, its value stands.
         self.recount();
+        self.rebuild_key_table();
         self.sweep_soon();
     }
 
