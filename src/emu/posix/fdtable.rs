@@ -17,7 +17,9 @@ use super::queue::Queue;
 
 /// A queue mapped into this process.
 pub struct QueueHandle {
-    pub queue: Queue,
+    /// The mapped segment, shared with this process's other descriptions of the queue and
+    /// with the store's cache of recently opened queues.
+    pub queue: Arc<Queue>,
     /// The queue's name (without the slash), as opened.
     pub name: Vec<u8>,
     /// Identity of the queue's directory, to tell whether the name still refers to it.

@@ -36,6 +36,7 @@ use crate::emu::engine::segment;
 use crate::emu::namespace::{list_dir, Namespace};
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap, Creds};
+use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
 
 /// A queue's segment file, in its directory.
@@ -289,7 +290,11 @@ impl Store {
         if accmode == libc::O_ACCMODE {
             return Err(Errno::EINVAL);
         }
-        let meta = read_meta(found.dir.0)?;
+        let recent = recent_queue(found.dir_id, found.dir.0);
+        let meta = match &recent {
+            Some((meta, _)) => *meta,
+            None => read_meta(found.dir.0)?,
+        };
         let want = match accmode {
             libc::O_RDONLY => 4,
             libc::O_WRONLY => 2,
@@ -298,12 +303,12 @@ impl Store {
         if !creds::may_access(meta.mode, meta.uid, meta.gid, want, &Creds::current()) {
             return Err(Errno::EACCES);
         }
-        self.attach(name, &found, oflag, None)
+        self.attach(name, &found, oflag, recent.map(|(_, q)| q), &meta)
     }
 
     /// Opens the FIFO (the descriptor the program gets), maps the segment and records the open
     /// description.
-    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, mapped: Option<Queue>) -> Result<c_int> {
+    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, mapped: Option<Arc<Queue>>, meta: &Meta) -> Result<c_int> {
         // The FIFO first, so the program gets the lowest free descriptor, as from the kernel.
         // Anything but a FIFO there (a link, a file, a directory: another user's doing) is a
         // damaged queue.
@@ -317,7 +322,11 @@ impl Store {
         }
         let queue = match mapped {
             Some(q) => q,
-            None => Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?,
+            None => {
+                let q = Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?);
+                remember_queue(found, meta, &q);
+                q
+            }
         };
         if !ofd_lock(fifo.0, libc::F_RDLCK) {
             return Err(Errno::EIO);
@@ -376,12 +385,14 @@ impl Store {
         let meta =
             Meta { uid: creds.fsuid, gid: creds.fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: creds.uid, charge_bytes: charge };
         let (found, queue) = self.build(name, &meta).inspect_err(|_| self.charges.release(creds.uid, charge))?;
+        let queue = Arc::new(queue);
+        remember_queue(&found, &meta, &queue);
         // Another creator may have passed the same check at the same time.
         if !exempt && self.queue_count() > limits.queues_max as u64 {
             self.withdraw(name, &found);
             return Err(Errno::ENOSPC);
         }
-        self.attach(name, &found, oflag, Some(queue))
+        self.attach(name, &found, oflag, Some(queue), &meta)
     }
 
     /// Builds a complete queue in `posix-tmp/` and renames it into `posix/<name>`.
@@ -549,6 +560,7 @@ impl Store {
                 e => e,
             });
         }
+        forget_queue(found.dir_id);
         drop(found);
         self.destroy_if_unused(dead_name.as_bytes());
         Ok(())
@@ -561,6 +573,7 @@ impl Store {
         if still_named {
             return;
         }
+        forget_queue(queue.dir_id);
         self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
     }
 
@@ -572,6 +585,55 @@ impl Store {
         let queue = segment::open_mapped(dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok());
         Some((meta, queue))
     }
+}
+
+/// How many queues this process keeps mapped after their last descriptor here closed.
+const RECENT_QUEUES: usize = 8;
+
+/// A queue this process mapped lately: its directory and segment file, its meta, the mapping.
+struct RecentQueue {
+    dir_id: (u64, u64),
+    data_id: (u64, u64),
+    meta: Meta,
+    queue: Arc<Queue>,
+}
+
+/// The queues this process mapped lately, newest first, so that opening one again costs a
+/// `fstatat` of its segment file instead of opening, mapping and validating it and reading its
+/// meta, and closing it no unmap. An entry is used only while the queue's directory still holds
+/// the same segment file; it goes when this process unlinks the queue or sees it destroyed, or
+/// when newer ones push it out — until then it keeps the queue's memory mapped here, even if
+/// another process destroyed the queue meanwhile (at most [`RECENT_QUEUES`] queues).
+static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
+
+/// The cached meta and mapping of the queue whose directory is `dir_id` (open as `dir`), if this
+/// process has them and the directory still holds the same segment file.
+fn recent_queue(dir_id: (u64, u64), dir: c_int) -> Option<(Meta, Arc<Queue>)> {
+    let (data_id, meta, queue) = RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.data_id, e.meta, e.queue.clone())))?;
+    match stat_at(dir, &c(b"data"), false) {
+        Ok(st) if (st.st_dev, st.st_ino) == data_id && queue.recheck().is_ok() => Some((meta, queue)),
+        _ => {
+            forget_queue(dir_id);
+            None
+        }
+    }
+}
+
+fn remember_queue(found: &Found, meta: &Meta, queue: &Arc<Queue>) {
+    let Ok(st) = stat_at(found.dir.0, &c(b"data"), false) else { return };
+    let entry = RecentQueue { dir_id: found.dir_id, data_id: (st.st_dev, st.st_ino), meta: *meta, queue: queue.clone() };
+    let evicted = RECENT.with(|r| {
+        let old = r.iter().position(|e| e.dir_id == found.dir_id).map(|i| r.remove(i));
+        r.insert(0, entry);
+        (old, (r.len() > RECENT_QUEUES).then(|| r.pop()).flatten())
+    });
+    // Unmapped outside the lock.
+    drop(evicted);
+}
+
+fn forget_queue(dir_id: (u64, u64)) {
+    let gone = RECENT.with(|r| r.iter().position(|e| e.dir_id == dir_id).map(|i| r.remove(i)));
+    drop(gone);
 }
 
 fn dead_entry_name(dir_id: (u64, u64)) -> String {

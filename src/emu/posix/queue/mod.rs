@@ -65,7 +65,21 @@ impl Queue {
     /// Checks a mapped segment before any use: its prefix (see `segment::validate`), then that
     /// its geometry is exactly what its attributes imply and fits the mapping.
     pub fn from_mapping(map: Mapping) -> Result<Queue> {
-        segment::validate(&map, &POSIX_SEGMENT, HEADER_SIZE)?;
+        let geo = Queue::checked_geometry(&map)?;
+        Ok(Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) })
+    }
+
+    /// The checks of [`Queue::from_mapping`] again, on a mapping this process kept (another
+    /// process may have written anything since): the same geometry, or EIO.
+    pub fn recheck(&self) -> Result<()> {
+        match Queue::checked_geometry(&self.map)? {
+            geo if geo == self.geo => Ok(()),
+            _ => Err(corrupt()),
+        }
+    }
+
+    fn checked_geometry(map: &Mapping) -> Result<Geometry> {
+        segment::validate(map, &POSIX_SEGMENT, HEADER_SIZE)?;
         // SAFETY: validated: the mapping holds at least the header, which is plain data and
         // atomics, valid for any bit pattern.
         let h = unsafe { &*(map.base() as *const PosixHeader) };
@@ -81,7 +95,7 @@ impl Queue {
         if !consistent {
             return Err(corrupt());
         }
-        Ok(Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) })
+        Ok(geo)
     }
 
     /// Initialises a fresh zero-filled segment (created aside: not yet visible to anyone) and
