@@ -95,6 +95,11 @@ impl PosixEmulation {
         self.store.open_queue(&name, oflag, mode, attr.as_ref())
     }
 
+    /// Whether the queue behind descriptor `fd` was poisoned (see `segment::containment`).
+    pub fn poisoned(&self, fd: c_int) -> bool {
+        fdtable::resolve(fd).is_some_and(|d| d.queue.queue.poisoned())
+    }
+
     /// `mq_unlink`.
     ///
     /// # Safety

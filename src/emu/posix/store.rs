@@ -360,7 +360,7 @@ impl Store {
                 return Err(Errno::last());
             }
             sys::fchmodat(dir.0, &fifo, fmode);
-            let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, Errno::ENOSPC)?;
+            let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, geo.total_size, Errno::ENOSPC)?;
             let queue = Queue::initialise(
                 map,
                 &Init {

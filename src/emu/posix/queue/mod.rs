@@ -134,6 +134,12 @@ impl Queue {
         Ok(q)
     }
 
+    /// Whether this mapping was poisoned (its file truncated under it: see
+    /// `segment::containment`).
+    pub fn poisoned(&self) -> bool {
+        self.map.poisoned()
+    }
+
     pub fn header(&self) -> &PosixHeader {
         // SAFETY: validated to be in the mapping; plain data and atomics.
         unsafe { &*(self.map.base() as *const PosixHeader) }
