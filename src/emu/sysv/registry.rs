@@ -191,6 +191,9 @@ impl Registry {
 
     /// Takes the registry lock, repairing the derived counts if its last owner died.
     pub fn lock(&self) -> Result<RegistryLocked<'_>> {
+        if self.poisoned() {
+            return Err(Errno::EIO);
+        }
         let m = &self.header().lock.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t;
         // SAFETY: initialised before the registry was published.
         let how = unsafe { lock::lock(m)? };

@@ -201,6 +201,10 @@ impl Queue {
     }
 
     fn lock_general(&self, fold: bool) -> Result<Locked<'_>> {
+        // Zeros since its file was truncated: no loop goes round again on them.
+        if self.poisoned() {
+            return Err(Errno::EIO);
+        }
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
         let mut locked = Locked { q: self, wakes: PendingWakes::default(), wake_notify: false, relayed_signal: None, buf_writable: 0 };

@@ -359,6 +359,10 @@ impl Queue {
     /// Takes the queue lock, repairing the queue first if its last owner died holding it.
     /// `entry` is the queue's registry entry (its statistics are kept there).
     pub fn lock<'q>(&'q self, entry: &'q Entry) -> Result<Locked<'q>> {
+        // Zeros since its file was truncated: no loop goes round again on them.
+        if self.poisoned() {
+            return Err(Errno::EIO);
+        }
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock_spinning(self.lock_ptr(), QUEUE_LOCK_SPIN_TRIES)? };
         let mut locked = Locked { q: self, entry, wakes: PendingWakes::default(), dst_writable: 0 };
