@@ -50,6 +50,7 @@ impl EmulatedBackend {
     /// memory is already poisoned, and after it when it was poisoned while the call ran (what
     /// the call read there was zeros). The fast path is one load of a process-wide counter on
     /// each side, which only the SIGBUS handler writes.
+    #[inline(always)]
     fn contained<T>(&self, uses: Uses, call: impl FnOnce() -> Result<T>) -> Result<T> {
         let seen = containment::poisonings();
         if seen != 0 && self.poisoned(uses) {
@@ -62,6 +63,8 @@ impl EmulatedBackend {
         result
     }
 
+    #[cold]
+    #[inline(never)]
     fn poisoned(&self, uses: Uses) -> bool {
         match uses {
             Uses::Descriptor(fd) => self.posix().is_ok_and(|p| p.poisoned(fd)),
