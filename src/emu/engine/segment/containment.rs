@@ -148,7 +148,13 @@ fn install() {
 /// The SIGBUS handler. Only async-signal-safe work: atomics, `mmap`, `sigaction`, `raise`.
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    // Only a fault names an address: a SIGBUS sent by kill or sigqueue (a code <= 0) is not
+    // mqshim's, whatever its fields hold.
+    if code <= 0 {
+        pass_on(sig, info, context);
+        return;
+    }
     let high = HIGH_WATER.load(Ordering::Acquire);
     for e in &TABLE[..high] {
         let base = e.base.load(Ordering::Acquire);
