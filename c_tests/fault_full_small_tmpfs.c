@@ -1,8 +1,7 @@
-/* mqt: skip-config shim-emulate */
-/* still fails on the emulation: the child dies of SIGBUS in the 5th mq_open (O_CREAT), which
- * ftruncates a 512000-byte data file in the full tmpfs, maps it and writes into a page the tmpfs
- * cannot provide; mq_open should fail with ENOSPC/ENOMEM instead. Remove the marker above when
- * the library is fixed. */
+/* mqt: */
+/* Shown failing on the code before space was reserved: the child died of SIGBUS in the 5th
+ * mq_open (O_CREAT), which mapped a data file in the full tmpfs and wrote to a page the tmpfs
+ * could not provide. */
 /* When the storage behind the queues runs out, calls fail with an errno and nothing dies: the
  * kernel refuses a create past its limits (ENOSPC at queues_max or msgmni, EMFILE past
  * RLIMIT_MSGQUEUE, ENOMEM) and a send into a full queue (EAGAIN with O_NONBLOCK or IPC_NOWAIT),

@@ -3,6 +3,10 @@
 //!
 //! The namespace is opened on first use; one that cannot be opened makes every call fail with
 //! its errno, reported once on stderr.
+//!
+//! Every call that uses a queue's shared memory runs through [`EmulatedBackend::contained`]: the
+//! one place where a mapping poisoned by the SIGBUS handler (its file truncated under it, see
+//! `emu::engine::segment::containment`) turns the call into EIO.
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 use std::sync::OnceLock;
@@ -11,6 +15,7 @@ use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, t
 
 use super::Backend;
 use crate::config::BackendKind;
+use crate::emu::engine::segment::containment;
 use crate::emu::posix::{self, PosixEmulation};
 use crate::emu::sysv::SysvEmulation;
 use crate::emu::EmulationLimits;
@@ -31,7 +36,42 @@ fn report_unusable(root: &[u8], what: &str, e: Errno) {
     }]);
 }
 
+/// The shared memory a call uses, for the poison check.
+#[derive(Clone, Copy)]
+enum Uses {
+    /// The POSIX queue behind a descriptor.
+    Descriptor(c_int),
+    /// The System V registry, and the queue of an id when given.
+    Sysv(Option<c_int>),
+}
+
 impl EmulatedBackend {
+    /// Runs `call`, which uses `uses`, with SIGBUS containment: EIO before it starts when that
+    /// memory is already poisoned, and after it when it was poisoned while the call ran (what
+    /// the call read there was zeros). The fast path is one load of a process-wide counter on
+    /// each side, which only the SIGBUS handler writes.
+    #[inline(always)]
+    fn contained<T>(&self, uses: Uses, call: impl FnOnce() -> Result<T>) -> Result<T> {
+        let seen = containment::poisonings();
+        if seen != 0 && self.poisoned(uses) {
+            return Err(Errno::EIO);
+        }
+        let result = call();
+        if containment::poisonings() != seen && self.poisoned(uses) {
+            return Err(Errno::EIO);
+        }
+        result
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn poisoned(&self, uses: Uses) -> bool {
+        match uses {
+            Uses::Descriptor(fd) => self.posix().is_ok_and(|p| p.poisoned(fd)),
+            Uses::Sysv(id) => self.sysv().is_ok_and(|s| s.poisoned(id)),
+        }
+    }
+
     pub fn new(root: Vec<u8>, limits: EmulationLimits) -> EmulatedBackend {
         EmulatedBackend { root, limits, posix: OnceLock::new(), sysv: OnceLock::new() }
     }
@@ -62,9 +102,16 @@ impl Backend for EmulatedBackend {
             // SAFETY: the caller's arguments, as the program passed them.
             return crate::errno::check(unsafe { crate::real::__mq_open_2(name, oflag) });
         }
+        let seen = containment::poisonings();
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.posix()?.open(name, oflag, mode, attr) }
+        let fd = unsafe { self.posix()?.open(name, oflag, mode, attr) }?;
+        if containment::poisonings() != seen && self.poisoned(Uses::Descriptor(fd)) {
+            // Mapped as its file was truncated: the descriptor goes again.
+            let _ = self.descriptor_closing(fd);
+            return Err(Errno::EIO);
+        }
+        Ok(fd)
     }
 
     unsafe fn mq_close(&self, mqdes: mqd_t) -> Result<c_int> {
@@ -85,73 +132,75 @@ impl Backend for EmulatedBackend {
     unsafe fn mq_send(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.posix()?.send(mqdes, msg, len, prio, timeout) }
+        self.contained(Uses::Descriptor(mqdes), || unsafe { self.posix()?.send(mqdes, msg, len, prio, timeout) })
     }
 
     unsafe fn mq_receive(&self, mqdes: mqd_t, msg: *mut c_char, len: size_t, prio: *mut c_uint, timeout: Option<*const timespec>) -> Result<ssize_t> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.posix()?.receive(mqdes, msg, len, prio, timeout) }
+        self.contained(Uses::Descriptor(mqdes), || unsafe { self.posix()?.receive(mqdes, msg, len, prio, timeout) })
     }
 
     unsafe fn mq_getattr(&self, mqdes: mqd_t, attr: *mut mq_attr) -> Result<c_int> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.posix()?.getattr(mqdes, attr) }
+        self.contained(Uses::Descriptor(mqdes), || unsafe { self.posix()?.getattr(mqdes, attr) })
     }
 
     unsafe fn mq_setattr(&self, mqdes: mqd_t, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.posix()?.setattr(mqdes, new, old) }
+        self.contained(Uses::Descriptor(mqdes), || unsafe { self.posix()?.setattr(mqdes, new, old) })
     }
 
     unsafe fn mq_notify(&self, mqdes: mqd_t, sev: *const sigevent) -> Result<c_int> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.posix()?.notify(mqdes, sev) }
+        self.contained(Uses::Descriptor(mqdes), || unsafe { self.posix()?.notify(mqdes, sev) })
     }
 
     unsafe fn mq_send_at(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.posix()?.send_at(mqdes, msg, len, prio, due, handle) }
+        self.contained(Uses::Descriptor(mqdes), || unsafe { self.posix()?.send_at(mqdes, msg, len, prio, due, handle) })
     }
 
     unsafe fn mq_cancel(&self, mqdes: mqd_t, handle: u64) -> Result<c_int> {
-        self.posix()?.cancel(mqdes, handle)
+        self.contained(Uses::Descriptor(mqdes), || self.posix()?.cancel(mqdes, handle))
     }
 
     unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
-        self.sysv()?.msgget(key, flags)
+        self.contained(Uses::Sysv(None), || self.sysv()?.msgget(key, flags))
     }
 
     unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.sysv()?.msgsnd(id, msgp, size, flags) }
+        self.contained(Uses::Sysv(Some(id)), || unsafe { self.sysv()?.msgsnd(id, msgp, size, flags) })
     }
 
     unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.sysv()?.msgrcv(id, msgp, size, typ, flags) }
+        self.contained(Uses::Sysv(Some(id)), || unsafe { self.sysv()?.msgrcv(id, msgp, size, typ, flags) })
     }
 
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+        // IPC_RMID needs only the registry: a poisoned queue can still be removed.
+        let uses = Uses::Sysv(if cmd == libc::IPC_RMID { None } else { Some(id) });
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.sysv()?.msgctl(id, cmd, buf) }
+        self.contained(uses, || unsafe { self.sysv()?.msgctl(id, cmd, buf) })
     }
 
     unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int, due: *const timespec, handle: *mut u64) -> Result<c_int> {
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        unsafe { self.sysv()?.msgsnd_at(id, msgp, size, flags, due, handle) }
+        self.contained(Uses::Sysv(Some(id)), || unsafe { self.sysv()?.msgsnd_at(id, msgp, size, flags, due, handle) })
     }
 
     unsafe fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
-        self.sysv()?.msg_cancel(id, handle)
+        self.contained(Uses::Sysv(Some(id)), || self.sysv()?.msg_cancel(id, handle))
     }
 
     fn has_descriptors(&self) -> bool {

@@ -83,6 +83,12 @@ pub fn ftruncate(fd: c_int, len: u64) -> c_int {
     unsafe { libc::syscall(libc::SYS_ftruncate, fd, len as c_long) as c_int }
 }
 
+/// `fallocate(2)`.
+pub fn fallocate(fd: c_int, mode: c_int, offset: u64, len: u64) -> c_int {
+    // SAFETY: plain integer arguments.
+    unsafe { libc::syscall(libc::SYS_fallocate, fd, mode, offset as c_long, len as c_long) as c_int }
+}
+
 /// `fcntl(2)` with an integer or pointer argument (passed as a long, as the system call takes it).
 pub fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     // SAFETY: the kernel validates the descriptor and command; a pointer argument is the

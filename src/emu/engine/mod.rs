@@ -3,7 +3,8 @@
 //! formats and order policies, and calls down into this.
 //!
 //! - [`segment`]: the life of every shared file — created aside, initialised, version stored
-//!   last, published; opened and validated, with one typed error.
+//!   last, published; opened and validated, with one typed error; its storage reserved before
+//!   it is touched, and a mapping whose file is truncated under it contained (SIGBUS → EIO).
 //! - [`layout`]: the `#[repr(C)]` state words both use (waiter roles, wake words, ring mode,
 //!   the queue lock's line).
 //! - [`lock`]: the robust process-shared lock that survives a killed owner.

@@ -15,6 +15,13 @@
 //! - **Errors**: one [`SegmentError`], EIO at the API; a segment of another layout version is also
 //!   reported once per process on stderr, saying which versions met.
 //!
+//! - **Space** ([`reserve`]): a file's pages are allocated before they are first touched, so a
+//!   full filesystem is an errno from the call that needed the room, never a SIGBUS.
+//! - **Containment** ([`containment`]): every mapping is listed for the SIGBUS handler, which
+//!   replaces a mapping whose file was truncated under it by zeros and marks it poisoned; the
+//!   calls that used it fail with EIO. A program that replaces the SIGBUS handler after mqshim
+//!   installed it loses this protection.
+//!
 //! Also the mapping itself ([`Mapping`]) and the size of a file ([`file_size`]).
 
 use std::ffi::CStr;
@@ -88,10 +95,14 @@ pub fn version_mismatch_message(what: &str, found: u32, expected: u32) -> String
     )
 }
 
-/// A shared, read-write mapping of a segment file, unmapped on drop.
+pub mod containment;
+
+/// A shared, read-write mapping of a segment file, listed for the SIGBUS handler
+/// ([`containment`]) while it lives, unmapped on drop (a poisoned one stays reserved).
 pub struct Mapping {
     base: *mut u8,
     len: usize,
+    registration: Option<containment::Registration>,
 }
 
 // SAFETY: the mapping is shared memory that every process (and thread) accesses only through
@@ -109,7 +120,38 @@ impl Mapping {
         if base == libc::MAP_FAILED {
             return Err(Errno::last());
         }
-        Ok(Mapping { base: base.cast(), len })
+        let mut map = Mapping { base: base.cast(), len, registration: None };
+        map.registration = Some(containment::register(map.base, len)?);
+        Ok(map)
+    }
+
+    /// Whether the SIGBUS handler replaced this mapping by zeros (its file was truncated under
+    /// it): everything read from it since is meaningless, and its calls fail with EIO. A plain
+    /// load.
+    pub fn poisoned(&self) -> bool {
+        self.registration.as_ref().is_some_and(containment::Registration::poisoned)
+    }
+
+    /// Makes the pages of `[offset, offset + len)` exist in the file (tmpfs allocates a page
+    /// when it is first touched, even by a read, and a full one answers that touch with SIGBUS):
+    /// `MADV_POPULATE_WRITE` faults them in and says ENOMEM when there is no room, before
+    /// anything is written there. A kernel without it (EINVAL) leaves them to the first touch.
+    pub fn populate(&self, offset: usize, len: usize) -> Result<()> {
+        const PAGE: usize = 4096;
+        let start = offset & !(PAGE - 1);
+        let end = offset.saturating_add(len).saturating_add(PAGE - 1) & !(PAGE - 1);
+        let end = end.min(self.len);
+        if start >= end {
+            return Ok(());
+        }
+        // SAFETY: [start, end) lies inside this live mapping; the advice only faults pages in.
+        if unsafe { libc::madvise(self.base.add(start).cast(), end - start, libc::MADV_POPULATE_WRITE) } == 0 {
+            return Ok(());
+        }
+        match Errno::last() {
+            Errno::EINVAL => Ok(()),
+            _ => Err(Errno::ENOMEM),
+        }
     }
 
     pub fn base(&self) -> *mut u8 {
@@ -127,8 +169,27 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        if self.registration.take().is_some_and(containment::unregister) {
+            // Poisoned: now private zeros, which stay (see `containment`).
+            return;
+        }
         // SAFETY: base/len describe a mapping created by `map` and not yet unmapped.
         unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// Allocates the file's storage for `[offset, offset + len)` (extending the file if it ends
+/// before), so that touching those pages through a mapping cannot fail for want of room.
+/// `no_room` is what ENOSPC (or EDQUOT, or ENOMEM) becomes for the caller's API; a filesystem
+/// that cannot preallocate (EOPNOTSUPP) is left to allocate on first touch.
+pub fn reserve(fd: c_int, offset: u64, len: u64, no_room: Errno) -> Result<()> {
+    if len == 0 || sys::fallocate(fd, 0, offset, len) == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::EOPNOTSUPP => Ok(()),
+        Errno::ENOSPC | Errno::EDQUOT | Errno::ENOMEM | Errno::EFBIG => Err(no_room),
+        e => Err(e),
     }
 }
 
@@ -192,11 +253,12 @@ impl Drop for Aside {
 }
 
 /// Creates the segment file `name` under `dir_fd` (it must not exist: EEXIST), owner-only,
-/// `size` bytes of zeros, and maps it. `resize_failed` is what a failed `ftruncate` becomes
+/// `size` bytes of zeros of which the first `reserved_at_creation` are allocated ([`reserve`]),
+/// and maps it. `resize_failed` is what a failed `ftruncate` becomes
 /// (each API has its own word for "no room": ENOSPC for `mq_open`, ENOMEM for `msgget`). Every
 /// other failure is the system call's errno. The file is removed again on failure, and later
 /// unless [`Aside::keep`] is called.
-pub fn create_aside(dir_fd: c_int, name: &CStr, size: u64, resize_failed: Errno) -> Result<(Aside, Mapping)> {
+pub fn create_aside(dir_fd: c_int, name: &CStr, size: u64, reserved_at_creation: u64, resize_failed: Errno) -> Result<(Aside, Mapping)> {
     let fd = sys::openat(dir_fd, name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o600);
     if fd < 0 {
         return Err(Errno::last());
@@ -205,6 +267,10 @@ pub fn create_aside(dir_fd: c_int, name: &CStr, size: u64, resize_failed: Errno)
     if sys::ftruncate(fd, size) != 0 {
         return Err(resize_failed);
     }
+    // The pages every creator writes before publishing: reserved, so a full filesystem fails
+    // here rather than with SIGBUS while the header is written (each kind reserves the rest of
+    // its file as it needs it).
+    reserve(fd, 0, size.min(reserved_at_creation), resize_failed)?;
     let map = Mapping::map(fd, size)?;
     Ok((aside, map))
 }

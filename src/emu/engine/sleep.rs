@@ -122,6 +122,11 @@ pub fn until_served(s: &Sleep<'_>, watch: &impl SleepWatch) -> Slept {
                 (until, alarm) = (Some(at), Alarm::Due(due));
             }
         }
+        // A word whose file was truncated under it (now private zeros, see
+        // `segment::containment`) is woken by no one: the queue is as good as gone.
+        if super::segment::containment::poisoned_at(s.word as *const AtomicU32 as usize) {
+            return Slept::Removed;
+        }
         match futex::wait(s.word, wake_word::SLEEPING, until.as_ref(), s.restart) {
             Woke::Maybe => {}
             Woke::Interrupted => return Slept::Interrupted,

@@ -220,7 +220,12 @@ pub struct PosixHeader {
     pub name: [u8; NAME_CAPACITY],
     /// A notification the sender could not deliver itself, for the owner's helper thread.
     pub relay: NotifyRelay,
-    pub _reserved: [u8; 32],
+    /// Bit per page of the priority lists whose pages exist (see `Queue::ready_prio`).
+    pub prio_pages_ready: AtomicU64,
+    /// Queue slots below this exist (see `Queue::ready_queue_slot`): a queue's memory follows
+    /// what it has held, and a full filesystem is an errno before a slot is first written.
+    pub queue_slots_ready: AtomicU32,
+    pub _reserved: [u8; 20],
     pub lock: QueueLock,
     pub state: QueueState,
     pub ring: ExpressRing,

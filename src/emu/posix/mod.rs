@@ -96,6 +96,11 @@ impl PosixEmulation {
         self.store.open_queue(&name, oflag, mode, attr.as_ref())
     }
 
+    /// Whether the queue behind descriptor `fd` was poisoned (see `segment::containment`).
+    pub fn poisoned(&self, fd: c_int) -> bool {
+        fdtable::resolve(fd).is_some_and(|d| d.queue.queue.poisoned())
+    }
+
     /// `mq_unlink`.
     ///
     /// # Safety
@@ -148,6 +153,9 @@ impl PosixEmulation {
         if d.nonblock(fd) && q.next_due_ns() == 0 && q.curmsgs() >= q.header().maxmsg {
             return Err(Errno::EAGAIN);
         }
+        // Its priority's list must have room to exist before the message may enter (a no-op
+        // load once it does).
+        q.ready_prio(prio)?;
         wait::note_cpu(&q.header().last_send_cpu);
         let m = Message { ptr: msg.cast(), len, prio };
         let mut spun = false;
@@ -352,6 +360,7 @@ impl PosixEmulation {
             return Err(Errno::EFAULT);
         }
         let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
+        q.ready_prio(prio)?;
         let m = Message { ptr: msg.cast(), len, prio };
         let mut locked = q.lock()?;
         let h = locked.schedule(&m, due_ns, fd)?;

@@ -417,7 +417,11 @@ impl Store {
                 return Err(Errno::last());
             }
             crate::emu::namespace::chmod_entry(dir.0, &fifo, fmode, libc::S_IFIFO, crate::os::sys::ids().2)?;
-            let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, Errno::ENOSPC)?;
+            // The header and the waiter records (every blocking caller looks through them) are
+            // reserved now; priority lists and slots page by page as they are first needed
+            // (`Queue::ready_prio`, `ready_queue_slot`, `ready_extra_slot`), so a queue's
+            // memory follows what it has held and a full filesystem is an errno.
+            let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, geo.prio_offset, Errno::ENOSPC)?;
             let queue = Queue::initialise(
                 map,
                 &Init {
@@ -611,7 +615,7 @@ static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 fn recent_queue(dir_id: (u64, u64), dir: c_int) -> Option<(Meta, Arc<Queue>)> {
     let (data_id, meta, queue) = RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.data_id, e.meta, e.queue.clone())))?;
     match stat_at(dir, &c(b"data"), false) {
-        Ok(st) if (st.st_dev, st.st_ino) == data_id && queue.recheck().is_ok() => Some((meta, queue)),
+        Ok(st) if (st.st_dev, st.st_ino) == data_id && !queue.poisoned() && queue.recheck().is_ok() => Some((meta, queue)),
         _ => {
             forget_queue(dir_id);
             None

@@ -228,6 +228,28 @@ impl SysvEmulation {
         Ok(q)
     }
 
+    /// Whether the registry, or this process's mapping of queue `id` (when given), was poisoned
+    /// (see `segment::containment`). A poisoned queue is forgotten here, so a later queue at
+    /// its index is mapped afresh.
+    pub fn poisoned(&self, id: Option<c_int>) -> bool {
+        if self.registry.poisoned() {
+            return true;
+        }
+        let Some(id) = id else { return false };
+        let (ns, idx) = (self.ns_key(), id as u32 & (IPCMNI - 1));
+        let poisoned = ATTACHED.with(|m| m.as_ref().and_then(|m| m.get(&(ns, idx))).is_some_and(|q| q.id == id && q.poisoned()))
+            || RECENT.try_with(|r| r.try_borrow().is_ok_and(|r| r.0.iter().flatten().any(|(n, q)| *n == ns && q.id == id && q.poisoned()))).unwrap_or(false);
+        if poisoned {
+            self.detach(idx);
+            let _ = RECENT.try_with(|r| {
+                if let Ok(mut r) = r.try_borrow_mut() {
+                    r.0.iter_mut().filter(|s| s.as_ref().is_some_and(|(n, q)| *n == ns && q.id == id)).for_each(|s| *s = None);
+                }
+            });
+        }
+        poisoned
+    }
+
     /// Forgets this process's mapping of index `idx` (after removing its queue).
     fn detach(&self, idx: u32) {
         let ns = self.ns_key();

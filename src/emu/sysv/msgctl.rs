@@ -113,7 +113,12 @@ impl SysvEmulation {
         let (entry, full_id) = if command == cmd::IPC_STAT {
             (self.registry.lookup(id).ok_or(Errno::EINVAL)?, id)
         } else {
-            let e = self.registry.entry(id as u32 & (IPCMNI - 1));
+            let idx = id as u32 & (IPCMNI - 1);
+            // Past the high-water mark no queue ever was (and storage may be unallocated).
+            if idx >= self.registry.high_water() {
+                return Err(Errno::EINVAL);
+            }
+            let e = self.registry.entry(idx);
             match e.id1.load(Ordering::Acquire) {
                 0 => return Err(Errno::EINVAL),
                 id1 => (e, (id1 as c_int).wrapping_sub(1)),

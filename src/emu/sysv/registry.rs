@@ -19,7 +19,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::layout::{
     Entry, RegistryHeader, ENTRY_SIZE, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, KEY_TABLE_OFFSET, KEY_TABLE_SLOTS, KEY_TOMBSTONE,
@@ -37,6 +37,10 @@ const REGISTRY_NAME: &CStr = c"registry";
 /// A mapped, validated registry.
 pub struct Registry {
     map: Mapping,
+    /// The `sysv/` directory (its owner keeps it open), to reserve storage through the file.
+    dir: c_int,
+    /// Bytes of entries known (to this process) to have their storage allocated.
+    reserved: AtomicU64,
 }
 
 /// A consistent view of an entry's permissions and statistics.
@@ -65,7 +69,7 @@ impl Registry {
     pub fn open(dir: c_int) -> Result<Registry> {
         for _ in 0..8 {
             match segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e) {
-                Ok(map) => return Registry::validate(map),
+                Ok(map) => return Registry::validate(map, dir),
                 Err(Errno::ENOENT) => Registry::build(dir)?,
                 Err(e) => return Err(e),
             }
@@ -74,13 +78,13 @@ impl Registry {
     }
 
     /// Checks the prefix (see `segment::validate`), then the registry's own geometry.
-    fn validate(map: Mapping) -> Result<Registry> {
+    fn validate(map: Mapping, dir: c_int) -> Result<Registry> {
         segment::validate(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE)?;
         // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const RegistryHeader) };
         let ok = h.entry_size as u64 == ENTRY_SIZE && h.entry_count == IPCMNI && h.total_size == REGISTRY_SIZE && map.len() as u64 >= REGISTRY_SIZE;
         if ok {
-            Ok(Registry { map })
+            Ok(Registry { map, dir, reserved: AtomicU64::new(0) })
         } else {
             Err(SegmentError::Corrupt.into())
         }
@@ -91,7 +95,7 @@ impl Registry {
     fn build(dir: c_int) -> Result<()> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tmp = CString::new(format!("registry.new-{}-{}", super::caller::pid(), COUNTER.fetch_add(1, Ordering::Relaxed))).map_err(|_| Errno::EINVAL)?;
-        let (aside, map) = segment::create_aside(dir, &tmp, REGISTRY_SIZE, Errno::ENOSPC)?;
+        let (aside, map) = segment::create_aside(dir, &tmp, REGISTRY_SIZE, REGISTRY_HEADER_SIZE, Errno::ENOSPC)?;
         let h = map.base() as *mut RegistryHeader;
         // SAFETY: the file is private to this process until renamed into place; fields are
         // written through the raw pointer before any reference to them exists.
@@ -117,6 +121,32 @@ impl Registry {
         }
     }
 
+    /// Whether the registry's mapping was poisoned (its file truncated under it: see
+    /// `segment::containment`); every System V call of this process then fails with EIO.
+    pub fn poisoned(&self) -> bool {
+        self.map.poisoned()
+    }
+
+    /// Allocates the storage of the first `entries` entries (under the registry lock; a page at
+    /// a time), so that reading and filling them cannot SIGBUS for want of room: ENOSPC when
+    /// the filesystem is full. A plain load once done.
+    fn reserve_entries(&self, entries: u32) -> Result<()> {
+        let (done, upto) = (self.reserved.load(Ordering::Relaxed), entries as u64 * ENTRY_SIZE);
+        if upto <= done {
+            return Ok(());
+        }
+        let upto = upto.next_multiple_of(4096).min(REGISTRY_SIZE - REGISTRY_HEADER_SIZE);
+        let fd = sys::openat(self.dir, REGISTRY_NAME, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        let reserved = segment::reserve(fd, REGISTRY_HEADER_SIZE + done, upto - done, Errno::ENOSPC);
+        sys::close(fd);
+        reserved?;
+        self.reserved.fetch_max(upto, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn header(&self) -> &RegistryHeader {
         // SAFETY: validated; plain data and atomics.
         unsafe { &*(self.map.base() as *const RegistryHeader) }
@@ -132,10 +162,13 @@ impl Registry {
 
     /// The entry of the live queue `id`, or None (the kernel's EINVAL).
     pub fn lookup(&self, id: i32) -> Option<&Entry> {
-        if id < 0 {
+        let idx = id as u32 & (IPCMNI - 1);
+        // Never an entry past the high-water mark, whose storage may not be allocated (reading
+        // it could raise SIGBUS on a full filesystem): no queue was ever there.
+        if id < 0 || idx >= self.high_water() {
             return None;
         }
-        let e = self.entry(id as u32 & (IPCMNI - 1));
+        let e = self.entry(idx);
         (e.id1.load(Ordering::Acquire) == id as u32 + 1).then_some(e)
     }
 
@@ -159,6 +192,9 @@ impl Registry {
 
     /// Takes the registry lock, repairing the derived counts if its last owner died.
     pub fn lock(&self) -> Result<RegistryLocked<'_>> {
+        if self.poisoned() {
+            return Err(Errno::EIO);
+        }
         let m = &self.header().lock.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t;
         // SAFETY: initialised before the registry was published.
         let how = unsafe { lock::lock(m)? };
@@ -397,7 +433,9 @@ impl<'r> RegistryLocked<'r> {
             return Err(Errno::ENOSPC);
         }
         let max_idx = (in_use * 3 / 2).clamp(IPC_MIN_CYCLE, IPCMNI);
-        let free = |i: u32| self.r.entry(i).id1.load(Ordering::Acquire) == 0;
+        // An entry never used before has its storage allocated before it is read (the scan
+        // reads at most one such: it is free); no room makes it unusable, and the end ENOSPC.
+        let free = |i: u32| self.r.reserve_entries(i + 1).is_ok() && self.r.entry(i).id1.load(Ordering::Acquire) == 0;
         let start = self.r.header().alloc.next_idx;
         let idx = (start..max_idx).find(|&i| free(i)).or_else(|| if start > 0 { (0..max_idx).find(|&i| free(i)) } else { None }).ok_or(Errno::ENOSPC)?;
         let a = self.alloc();

@@ -1,6 +1,6 @@
 //! The lifecycle on a segment kind of the tests' own: created aside and published, a segment
 //! opens and validates; every way a prefix can be wrong is its own error; a half-built file does
-//! not outlive a failure.
+//! not outlive a failure; a mapping whose file is truncated under it is poisoned, not fatal.
 
 use super::*;
 use std::ffi::CString;
@@ -55,7 +55,7 @@ impl Drop for Dir {
 /// Creates `name` aside, writes the payload, publishes it as `kind` (unless `publish_it` is false)
 /// and keeps it.
 fn make(dir: &Dir, name: &CStr, kind: &SegmentKind, publish_it: bool) {
-    let (aside, map) = create_aside(dir.fd, name, FILE_SIZE, Errno::ENOSPC).unwrap();
+    let (aside, map) = create_aside(dir.fd, name, FILE_SIZE, FILE_SIZE, Errno::ENOSPC).unwrap();
     let h = map.base() as *mut TestHeader;
     // SAFETY: the mapping is FILE_SIZE bytes, private to this test until kept.
     unsafe { (*h).payload = 0x1234_5678 };
@@ -195,14 +195,14 @@ fn open_failures_are_the_callers_errno() {
 fn a_half_built_file_is_removed_and_a_kept_one_stays() {
     let dir = Dir::new();
     {
-        let (_aside, _map) = create_aside(dir.fd, c"dropped", FILE_SIZE, Errno::ENOSPC).unwrap();
+        let (_aside, _map) = create_aside(dir.fd, c"dropped", FILE_SIZE, FILE_SIZE, Errno::ENOSPC).unwrap();
         assert!(dir.exists(c"dropped"));
     }
     assert!(!dir.exists(c"dropped"), "dropped before keep: removed");
     make(&dir, c"kept", &TEST_KIND, true);
     assert!(dir.exists(c"kept"));
     // Created exclusively: an existing file is EEXIST, and left alone.
-    assert_eq!(create_aside(dir.fd, c"kept", FILE_SIZE, Errno::ENOSPC).err(), Some(Errno::EEXIST));
+    assert_eq!(create_aside(dir.fd, c"kept", FILE_SIZE, FILE_SIZE, Errno::ENOSPC).err(), Some(Errno::EEXIST));
     assert!(dir.exists(c"kept"));
     assert!(validate(&open(&dir, c"kept"), &TEST_KIND, HEADER_SIZE as u64).is_ok());
 }
@@ -212,6 +212,76 @@ fn a_failed_resize_is_the_callers_errno_and_leaves_nothing() {
     let dir = Dir::new();
     // Larger than any file may be: ftruncate fails (EFBIG or EINVAL), and the caller's word for it
     // is returned.
-    assert_eq!(create_aside(dir.fd, c"huge", u64::MAX, Errno::ENOMEM).err(), Some(Errno::ENOMEM));
+    assert_eq!(create_aside(dir.fd, c"huge", u64::MAX, u64::MAX, Errno::ENOMEM).err(), Some(Errno::ENOMEM));
     assert!(!dir.exists(c"huge"));
+}
+
+/// Reads a byte of a mapping the way the queues do: through memory, where a truncated file
+/// raises SIGBUS.
+fn touch(map: &Mapping, offset: usize) -> u8 {
+    assert!(offset < map.len());
+    // SAFETY: inside the mapping; a volatile read so the access really happens.
+    unsafe { std::ptr::read_volatile(map.base().add(offset)) }
+}
+
+#[test]
+fn a_mapping_truncated_under_it_is_poisoned_not_fatal() {
+    let dir = Dir::new();
+    make(&dir, c"victim", &TEST_KIND, true);
+    let map = open(&dir, c"victim");
+    let (base, len) = (map.base() as usize, map.len());
+    assert_eq!(touch(&map, 8), 7, "the published version, read through the file");
+    assert!(!map.poisoned());
+    let before = containment::poisonings();
+    // Another process (here: this one, through another descriptor) truncates the file.
+    let fd = sys::openat(dir.fd, c"victim", libc::O_RDWR | libc::O_CLOEXEC, 0);
+    assert!(fd >= 0);
+    assert_eq!(sys::ftruncate(fd, 0), 0);
+    close(fd);
+    // The next access raises SIGBUS; the handler replaces the mapping by zeros and returns.
+    assert_eq!(touch(&map, 8), 0);
+    assert_eq!(touch(&map, len - 1), 0);
+    assert!(map.poisoned());
+    assert!(containment::poisonings() > before);
+    assert!(containment::poisoned_at(base + len - 1));
+    assert!(!containment::poisoned_at(base + len));
+    // Writes land in the private zeros, not in the file.
+    // SAFETY: inside the (now anonymous) mapping.
+    unsafe { map.base().write_volatile(1) };
+    drop(map);
+    // Dropped: no longer listed, and its range stays reserved (readable zeros or our 1).
+    assert!(!containment::poisoned_at(base));
+    // A new file of that name is a new mapping, not poisoned.
+    assert_eq!(sys::unlinkat(dir.fd, c"victim", 0), 0);
+    make(&dir, c"victim", &TEST_KIND, true);
+    let again = open(&dir, c"victim");
+    assert_eq!(touch(&again, 8), 7);
+    assert!(!again.poisoned());
+}
+
+#[test]
+fn a_sigbus_outside_any_segment_still_kills() {
+    let dir = Dir::new();
+    make(&dir, c"plain", &TEST_KIND, true);
+    // Installs the handler in this process (and so in the child).
+    let _listed = open(&dir, c"plain");
+    let fd = sys::openat(dir.fd, c"plain", libc::O_RDWR | libc::O_CLOEXEC, 0);
+    assert!(fd >= 0);
+    // SAFETY: fork in a test: the child only makes system calls and touches memory, then exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: a mapping of the file that mqshim does not list; after the truncation, the
+        // read raises a SIGBUS that is not mqshim's, which must keep its default action.
+        unsafe {
+            let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_SHARED, fd, 0) as *const u8;
+            libc::ftruncate(fd, 0);
+            std::ptr::read_volatile(p);
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    close(fd);
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS, "status {status:#x}");
 }

@@ -134,7 +134,7 @@ impl Queue {
     /// Whether the message at ring position `pos` is sealed (sent).
     fn sealed(&self, pos: u64) -> bool {
         let slot = (pos % self.geo.maxmsg as u64) as u32;
-        ring::read_seal(self.seal(slot), pos) == Seal::Sealed
+        self.queue_slot_ready(slot) && ring::read_seal(self.seal(slot), pos) == Seal::Sealed
     }
 
     /// Whether the ring shows a message at its head, or None when the queue is not in express
@@ -178,6 +178,7 @@ impl Queue {
             }
         }
         let slot = self.checked_slot(side, tail);
+        self.ready_queue_slot(slot)?;
         if tail != side.peer_seen {
             // Not known to be empty: the ring's order is its priority order only while
             // priorities never increase. The newest message's slot is written only by senders,
@@ -220,7 +221,7 @@ impl Queue {
         let side = unsafe { self.side(Side::Recv) };
         let head = ring.head.load(Ordering::Relaxed);
         let slot = self.checked_slot(side, head);
-        if ring::read_seal(self.seal(slot), head) != Seal::Sealed {
+        if !self.queue_slot_ready(slot) || ring::read_seal(self.seal(slot), head) != Seal::Sealed {
             return Ok(Express::Refused);
         }
         let msgsize = self.geo.msgsize as u32;

@@ -147,6 +147,12 @@ impl Queue {
         Ok(q)
     }
 
+    /// Whether this mapping was poisoned (its file truncated under it: see
+    /// `segment::containment`).
+    pub fn poisoned(&self) -> bool {
+        self.map.poisoned()
+    }
+
     pub fn header(&self) -> &PosixHeader {
         // SAFETY: validated to be in the mapping; plain data and atomics.
         unsafe { &*(self.map.base() as *const PosixHeader) }
@@ -186,6 +192,60 @@ impl Queue {
         unsafe { self.map.base().add(self.geo.slots_offset as usize + i as usize * self.geo.slot_stride as usize) as *mut SlotHeader }
     }
 
+    /// Makes queue slot `i` (and those below it) exist before it is first written: ENOMEM
+    /// when the filesystem has no room. A load and a compare once they exist.
+    #[inline]
+    pub(super) fn ready_queue_slot(&self, i: u32) -> Result<()> {
+        if i < self.header().queue_slots_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.make_queue_slots_ready(i)
+    }
+
+    #[cold]
+    fn make_queue_slots_ready(&self, i: u32) -> Result<()> {
+        let ready = &self.header().queue_slots_ready;
+        let from = ready.load(Ordering::Acquire).min(i) as u64;
+        let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
+        self.map.populate((offset + from * stride) as usize, ((i as u64 + 1 - from) * stride) as usize)?;
+        ready.fetch_max(i + 1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Whether queue slot `i` may have been written (a reader must not touch one that cannot:
+    /// the touch would make its page, or SIGBUS on a full filesystem).
+    #[inline]
+    pub(super) fn queue_slot_ready(&self, i: u32) -> bool {
+        i < self.header().queue_slots_ready.load(Ordering::Acquire)
+    }
+
+    /// Makes extra slot `i` exist before its first use.
+    pub(super) fn ready_extra_slot(&self, i: u32) -> Result<()> {
+        let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
+        self.map.populate((offset + i as u64 * stride) as usize, stride as usize)
+    }
+
+    /// Makes the page of priority `prio`'s list exist before a message of that priority can be
+    /// linked there (on every send, so that no later step — a fold of the ring, a blocked
+    /// sender's message pulled in, a scheduled one falling due — can fail for want of room).
+    #[inline]
+    pub fn ready_prio(&self, prio: u32) -> Result<()> {
+        let per_page = 4096 / std::mem::size_of::<PrioList>() as u32;
+        let bit = 1u64 << ((prio / per_page) % 64);
+        if self.header().prio_pages_ready.load(Ordering::Acquire) & bit != 0 {
+            return Ok(());
+        }
+        self.make_prio_ready(prio, bit)
+    }
+
+    #[cold]
+    fn make_prio_ready(&self, prio: u32, bit: u64) -> Result<()> {
+        let entry = std::mem::size_of::<PrioList>() as u64;
+        self.map.populate((self.geo.prio_offset + prio as u64 * entry) as usize, entry as usize)?;
+        self.header().prio_pages_ready.fetch_or(bit, Ordering::AcqRel);
+        Ok(())
+    }
+
     fn slot_data(&self, i: u32) -> *mut u8 {
         // SAFETY: the data follows the header inside the slot's stride.
         unsafe { (self.slot(i) as *mut u8).add(std::mem::size_of::<SlotHeader>()) }
@@ -208,6 +268,10 @@ impl Queue {
     }
 
     fn lock_general(&self, fold: bool) -> Result<Locked<'_>> {
+        // Zeros since its file was truncated: no loop goes round again on them.
+        if self.poisoned() {
+            return Err(Errno::EIO);
+        }
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock(self.lock_ptr())? };
         let mut locked = Locked { q: self, wakes: PendingWakes::default(), wake_notify: false, relayed_signal: None, buf_writable: 0 };

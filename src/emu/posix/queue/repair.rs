@@ -25,11 +25,15 @@ impl<'q> Locked<'q> {
         let (recv, send) = self.repair_waiters();
         let mut census = self.take_census();
         census.queued.sort_unstable();
+        let maxmsg = self.q.geo.maxmsg;
+        let ready = self.q.header().queue_slots_ready.load(Ordering::Acquire).min(maxmsg);
+        let express = self.q.is_express();
         {
             let st = self.st();
             st.free_slot = census.free_queue_slots;
             st.free_extra = census.free_extra_slots;
-            st.lazy_left = 0;
+            // The queue slots never made ready are free and on no list: the lazy range.
+            (st.lazy_next, st.lazy_left) = if express { (0, 0) } else { (ready % maxmsg, maxmsg - ready) };
             st.summary = [0; PRIO_LEVELS / 64 / 64];
             st.bitmap = [0; PRIO_LEVELS / 64];
             st.recv_waiting = recv;
@@ -103,7 +107,13 @@ impl<'q> Locked<'q> {
         let fresh = self.st().extra_fresh;
         let scanned = if (maxmsg..=slot_count).contains(&fresh) { fresh } else { slot_count };
         self.st().extra_fresh = scanned;
+        // Queue slots never made ready were never written either: not touched here (see
+        // `repair`, which hands them to the lazy range).
+        let ready = self.q.header().queue_slots_ready.load(Ordering::Acquire).min(maxmsg);
         for i in (0..scanned).rev() {
+            if i < maxmsg && i >= ready {
+                continue;
+            }
             if express && i < maxmsg {
                 // SAFETY: in the mapping; only the atomic state is touched (an express sender
                 // may be writing the slot's other fields).

@@ -15,14 +15,14 @@ impl<'q> Locked<'q> {
                 return Ok(i);
             }
             if pool == Pool::Extra && self.st().extra_fresh < self.q.geo.slot_count {
-                let maxmsg = self.q.geo.maxmsg;
-                let st = self.st();
-                let i = st.extra_fresh.max(maxmsg);
-                st.extra_fresh = i + 1;
+                let i = self.st().extra_fresh.max(self.q.geo.maxmsg);
+                self.q.ready_extra_slot(i)?;
+                self.st().extra_fresh = i + 1;
                 return Ok(i);
             }
             if pool == Pool::Queue && self.st().lazy_left > 0 {
                 let maxmsg = self.q.geo.maxmsg;
+                self.q.ready_queue_slot(self.st().lazy_next % maxmsg)?;
                 let st = self.st();
                 let i = st.lazy_next % maxmsg;
                 st.lazy_next = (i + 1) % maxmsg;

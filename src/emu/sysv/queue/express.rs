@@ -190,6 +190,11 @@ impl Queue {
         ring_mode_of(e).is_express() && e.id1.load(Ordering::Acquire) == self.id as u32 + 1 && e.nonce.load(Ordering::Acquire) == self.nonce
     }
 
+    /// Allocates the ring's storage up to byte `upto` of it (see `storage`'s `reserve`).
+    fn reserve_ring(&self, upto: u64) -> Result<()> {
+        self.reserve(&self.reserved_ring, super::super::layout::ring_offset(), upto, RING_BYTES)
+    }
+
     /// The record at ring offset `off` (16-aligned, below RING_BYTES).
     fn record(&self, off: u64) -> *mut RingRecord {
         debug_assert!(off % RING_ALIGN == 0 && off < RING_BYTES);
@@ -354,6 +359,11 @@ impl Queue {
             side.run_start.store(count as u32, Ordering::Relaxed);
         } else if count.wrapping_sub(side.run_start.load(Ordering::Relaxed) as u64) & COUNT_MASK > RING_RECORDS_MAX {
             side.run_start.store((count.wrapping_sub(RING_RECORDS_MAX) & COUNT_MASK) as u32, Ordering::Relaxed);
+        }
+        // The ring's storage is allocated as its first lap reaches it: a full filesystem sends
+        // the message the general way, whose block allocation says ENOMEM.
+        if self.reserve_ring((tail.offset() + skip + need + RING_ALIGN).min(RING_BYTES)).is_err() {
+            return Ok(Express::Unavailable);
         }
         note_stats(side, pid, now);
         // SAFETY: we hold the send lock; room checked above; the caller checked `text`.
@@ -570,6 +580,11 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         let e = self.entry;
         // Positions stay 16-aligned whatever a damaged entry held.
         let head = Mark(e.send.mark.load(Ordering::Acquire) & !(RING_ALIGN - 1));
+        // The ring's storage as far as these records reach (all of it if they wrap).
+        let reach = head.offset() + msgs.iter().map(|m| record_bytes(m.2)).sum::<u64>() + RING_ALIGN;
+        if self.q.reserve_ring(reach.min(RING_BYTES)).is_err() {
+            return false;
+        }
         // Nothing at the head until a record is written there.
         ring::clear_seal(self.q.seal(head.offset()));
         let mut tail = head;

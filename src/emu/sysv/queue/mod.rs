@@ -65,7 +65,7 @@ use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 mod express;
 mod order;
@@ -185,6 +185,12 @@ pub struct Queue {
     /// The `sysv/` directory and the file's name there (to grow and remap it).
     dir: c_int,
     file: CString,
+    /// Bytes of the block area, the express ring and the waiter records known (to this process)
+    /// to have their storage allocated: a write past them reserves more first (`storage`,
+    /// `express`, `waiters`), so a full filesystem is an errno, never a SIGBUS.
+    reserved_area: AtomicU64,
+    reserved_ring: AtomicU64,
+    reserved_waiters: AtomicU64,
     pub id: i32,
     pub nonce: u64,
 }
@@ -236,7 +242,8 @@ impl Queue {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
         // No room, or a stale file in the way, is ENOMEM to msgget.
-        let (aside, map) = segment::create_aside(dir, &name, size, Errno::ENOMEM).map_err(|e| if e == Errno::EEXIST { Errno::ENOMEM } else { e })?;
+        let (aside, map) =
+            segment::create_aside(dir, &name, size, waiters_offset(), Errno::ENOMEM).map_err(|e| if e == Errno::EEXIST { Errno::ENOMEM } else { e })?;
         // SAFETY: an all-zero stat is a valid out-buffer.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if sys::fstat(aside.fd(), &mut st) != 0 {
@@ -272,6 +279,12 @@ impl Queue {
         Ok(queue)
     }
 
+    /// Whether a mapping of this queue was poisoned (its file truncated under it: see
+    /// `segment::containment`).
+    pub fn poisoned(&self) -> bool {
+        self.first.poisoned() || segment::containment::poisoned_at(self.area_base.load(Ordering::Acquire) as usize)
+    }
+
     /// Maps the existing segment `file` of queue `id`. EACCES when the file refuses the caller;
     /// EIDRM when it is gone (the queue was removed meanwhile).
     pub fn attach(dir: c_int, file: &str, id: i32, nonce: u64) -> Result<Queue> {
@@ -302,7 +315,19 @@ impl Queue {
             return Err(corrupt());
         }
         let (base, len) = (map.base(), map.len());
-        Ok(Queue { first: map, extra: UnsafeCell::new(Vec::new()), area_base: AtomicPtr::new(base), area_len: AtomicUsize::new(len), dir, file, id, nonce })
+        Ok(Queue {
+            first: map,
+            extra: UnsafeCell::new(Vec::new()),
+            area_base: AtomicPtr::new(base),
+            area_len: AtomicUsize::new(len),
+            dir,
+            file,
+            reserved_area: AtomicU64::new(0),
+            reserved_ring: AtomicU64::new(0),
+            reserved_waiters: AtomicU64::new(0),
+            id,
+            nonce,
+        })
     }
 
     pub fn header(&self) -> &QueueHeader {
@@ -334,6 +359,10 @@ impl Queue {
     /// Takes the queue lock, repairing the queue first if its last owner died holding it.
     /// `entry` is the queue's registry entry (its statistics are kept there).
     pub fn lock<'q>(&'q self, entry: &'q Entry) -> Result<Locked<'q>> {
+        // Zeros since its file was truncated: no loop goes round again on them.
+        if self.poisoned() {
+            return Err(Errno::EIO);
+        }
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock_spinning(self.lock_ptr(), QUEUE_LOCK_SPIN_TRIES)? };
         let mut locked = Locked { q: self, entry, wakes: PendingWakes::default(), dst_writable: 0 };

@@ -245,6 +245,9 @@ impl<'q> Locked<'q> {
             }
             let top = self.st().waiter_top;
             if top < WAITER_SLOTS {
+                // Its storage first (see `storage`): no room is no record.
+                let size = std::mem::size_of::<Waiter>() as u64;
+                self.q.reserve(&self.q.reserved_waiters, waiters_offset(), (top as u64 + 1) * size, WAITER_SLOTS as u64 * size).ok()?;
                 self.st().waiter_top = top + 1;
                 let rec = self.waiter(top);
                 rec.core.state = waiter_state::FREE;

@@ -1,0 +1,221 @@
+//! SIGBUS containment: a segment file that someone truncates (any user who may write it can)
+//! or that a full tmpfs cannot back makes every access past its end raise SIGBUS, which would
+//! kill every process that has it mapped. Instead:
+//!
+//! - every segment mapping mqshim makes is listed in a fixed table ([`register`]): base, length
+//!   and state, lock-free and readable from a signal handler;
+//! - a SIGBUS handler, installed when the first segment is mapped (the previous action saved),
+//!   looks the faulting address up: inside a listed mapping, it replaces the *whole* mapping in
+//!   place with zero-filled private anonymous memory (`mmap(MAP_FIXED)` is a plain system call,
+//!   async-signal-safe), marks it poisoned and returns, so the access re-executes on zeros;
+//!   anywhere else it hands the signal on exactly as if mqshim had never installed one (the
+//!   previous handler is called; a default action is restored and the signal raised again, so
+//!   the process dies as it would have);
+//! - the operation that used the mapping then fails with EIO: the emulation backend checks, in
+//!   one place, before each call whether the call's queue is poisoned and after it whether a
+//!   poisoning happened meanwhile ([`poisonings`]); the sleep loop stops sleeping on a poisoned
+//!   word ([`poisoned_at`]).
+//!
+//! A poisoned queue is not recovered: its file is damaged for every process, and each call on
+//! it fails with EIO until it is removed (a new queue of the same name is a new file). A
+//! poisoned mapping's address range stays reserved (zero-filled, never unmapped) when the
+//! mapping is dropped: a robust mutex in it may still be linked into a thread's robust-futex
+//! list, which glibc walks and writes; the file's memory itself is released.
+//!
+//! Limitation: the containment lasts only while mqshim's handler is the process's SIGBUS action.
+//! A program that installs its own SIGBUS handler afterwards (without chaining to the one it
+//! replaced) gets the signal itself.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Once;
+
+use crate::errno::{Errno, Result};
+
+/// How many segment mappings a process can have at once (a POSIX descriptor holds one, a System
+/// V queue one per growth of its file, a namespace one registry). Beyond it mapping fails with
+/// ENOMEM rather than go unprotected.
+pub const CAPACITY: usize = 16384;
+
+/// An entry's state.
+mod state {
+    /// Unused.
+    pub const FREE: u32 = 0;
+    /// Being filled in by [`super::register`]: the handler ignores it.
+    pub const CLAIMED: u32 = 1;
+    /// A live file mapping.
+    pub const LIVE: u32 = 2;
+    /// The handler is replacing it.
+    pub const POISONING: u32 = 3;
+    /// Replaced by zeros: every use of it fails with EIO.
+    pub const POISONED: u32 = 4;
+}
+
+struct Entry {
+    base: AtomicUsize,
+    len: AtomicUsize,
+    state: AtomicU32,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const UNUSED: Entry = Entry { base: AtomicUsize::new(0), len: AtomicUsize::new(0), state: AtomicU32::new(state::FREE) };
+
+static TABLE: [Entry; CAPACITY] = [UNUSED; CAPACITY];
+/// One past the highest entry ever used: the handler scans no further.
+static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
+/// The entry freed last: where [`register`] looks first.
+static LAST_FREED: AtomicUsize = AtomicUsize::new(0);
+/// How many mappings were poisoned in this process so far.
+static POISONINGS: AtomicU32 = AtomicU32::new(0);
+/// The SIGBUS action mqshim's handler replaced.
+static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
+static INSTALL: Once = Once::new();
+
+/// A registered mapping's place in the table.
+#[derive(Debug)]
+pub struct Registration(usize);
+
+impl Registration {
+    /// Whether the handler replaced this mapping by zeros (a plain load).
+    pub fn poisoned(&self) -> bool {
+        TABLE[self.0].state.load(Ordering::Acquire) >= state::POISONING
+    }
+}
+
+/// Lists the mapping `[base, base + len)` (installing the handler first, once per process).
+/// ENOMEM when the table is full.
+pub fn register(base: *mut u8, len: usize) -> Result<Registration> {
+    INSTALL.call_once(install);
+    // The entry freed last, then the never-used ones, then all: O(1) unless the table is busy.
+    let (freed, high) = (LAST_FREED.load(Ordering::Relaxed), HIGH_WATER.load(Ordering::Relaxed));
+    for i in std::iter::once(freed).chain(high..CAPACITY).chain(0..high) {
+        let e = &TABLE[i];
+        if e.state.load(Ordering::Relaxed) == state::FREE && e.state.compare_exchange(state::FREE, state::CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
+            e.base.store(base as usize, Ordering::Relaxed);
+            e.len.store(len, Ordering::Relaxed);
+            HIGH_WATER.fetch_max(i + 1, Ordering::AcqRel);
+            e.state.store(state::LIVE, Ordering::Release);
+            return Ok(Registration(i));
+        }
+    }
+    Err(Errno::ENOMEM)
+}
+
+/// Removes a mapping from the table (before it is unmapped); says whether it had been poisoned,
+/// in which case its range must stay mapped (see the module documentation).
+pub fn unregister(r: Registration) -> bool {
+    let e = &TABLE[r.0];
+    let was = e.state.swap(state::CLAIMED, Ordering::AcqRel);
+    e.base.store(0, Ordering::Relaxed);
+    e.len.store(0, Ordering::Relaxed);
+    e.state.store(state::FREE, Ordering::Release);
+    LAST_FREED.store(r.0, Ordering::Relaxed);
+    was >= state::POISONING
+}
+
+/// How many mappings were poisoned in this process so far: a call that sees this change while
+/// it ran asks whether its own queue was one of them.
+pub fn poisonings() -> u32 {
+    POISONINGS.load(Ordering::Acquire)
+}
+
+/// Whether `addr` lies in a poisoned mapping (a scan of the table, made only once some mapping
+/// was poisoned in this process).
+pub fn poisoned_at(addr: usize) -> bool {
+    poisonings() != 0
+        && TABLE[..HIGH_WATER.load(Ordering::Acquire)].iter().any(|e| {
+            let base = e.base.load(Ordering::Relaxed);
+            e.state.load(Ordering::Acquire) >= state::POISONING && addr >= base && addr - base < e.len.load(Ordering::Relaxed)
+        })
+}
+
+fn install() {
+    // SAFETY: an all-zero sigaction is a valid value to fill; the handler is a plain
+    // `extern "C"` function; PREVIOUS is written here once, before the handler can run.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigbus as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut action.sa_mask);
+        let previous = (&raw mut PREVIOUS).cast::<libc::sigaction>();
+        if libc::sigaction(libc::SIGBUS, &action, previous) != 0 {
+            // Not installed: the default stays (and PREVIOUS is never read).
+            std::ptr::write(previous, std::mem::zeroed());
+        }
+    }
+}
+
+/// The SIGBUS handler. Only async-signal-safe work: atomics, `mmap`, `sigaction`, `raise`.
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    // Only a fault names an address: a SIGBUS sent by kill or sigqueue (a code <= 0) is not
+    // mqshim's, whatever its fields hold.
+    if code <= 0 {
+        pass_on(sig, info, context);
+        return;
+    }
+    let high = HIGH_WATER.load(Ordering::Acquire);
+    for e in &TABLE[..high] {
+        let base = e.base.load(Ordering::Acquire);
+        let len = e.len.load(Ordering::Acquire);
+        if base == 0 || addr < base || addr - base >= len {
+            continue;
+        }
+        match e.state.compare_exchange(state::LIVE, state::POISONING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                // SAFETY: [base, base + len) is a mapping of ours (LIVE in the table); replacing
+                // it in place by private zeros keeps every pointer into it valid.
+                let zeros = unsafe {
+                    libc::mmap(
+                        base as *mut libc::c_void,
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                if zeros == libc::MAP_FAILED {
+                    break;
+                }
+                POISONINGS.fetch_add(1, Ordering::AcqRel);
+                e.state.store(state::POISONED, Ordering::Release);
+                return;
+            }
+            // Another thread is replacing it (the access faults again until it has) or has.
+            Err(state::POISONING) | Err(state::POISONED) => return,
+            Err(_) => continue,
+        }
+    }
+    pass_on(sig, info, context);
+}
+
+/// Hands a SIGBUS that is not mqshim's to whoever would have had it.
+fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: PREVIOUS was written by `install` before this handler was installed, and is not
+    // written again.
+    let previous = unsafe { &*(&raw const PREVIOUS).cast::<libc::sigaction>() };
+    let handler = previous.sa_sigaction;
+    if handler == libc::SIG_IGN {
+        return;
+    }
+    if handler == libc::SIG_DFL {
+        // SAFETY: restoring the saved action and re-raising are async-signal-safe; a fault
+        // re-executes and now meets the default action, as it would have without mqshim.
+        unsafe {
+            libc::sigaction(sig, previous, std::ptr::null_mut());
+            libc::raise(sig);
+        }
+        return;
+    }
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the program installed this three-argument handler for SIGBUS.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(handler) };
+        f(sig, info, context);
+    } else {
+        // SAFETY: the program installed this one-argument handler for SIGBUS.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+        f(sig);
+    }
+}
