@@ -96,6 +96,9 @@ impl Registry {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tmp = CString::new(format!("registry.new-{}-{}", super::caller::pid(), COUNTER.fetch_add(1, Ordering::Relaxed))).map_err(|_| Errno::EINVAL)?;
         let (aside, map) = segment::create_aside(dir, &tmp, REGISTRY_SIZE, REGISTRY_HEADER_SIZE, Errno::ENOSPC)?;
+        // The key table is probed at hashed places (and a read makes a tmpfs page as a write
+        // does): all of it (256 KiB per namespace) exists from the start.
+        map.populate(KEY_TABLE_OFFSET as usize, KEY_TABLE_SLOTS as usize * 4).map_err(|_| Errno::ENOSPC)?;
         let h = map.base() as *mut RegistryHeader;
         // SAFETY: the file is private to this process until renamed into place; fields are
         // written through the raw pointer before any reference to them exists.
