@@ -49,6 +49,7 @@ bench-ceiling: build
 
 stress: build
 	./c_tests/run.sh --stress
+	./scripts/attack-stress.sh
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
