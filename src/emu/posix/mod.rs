@@ -24,6 +24,7 @@ use libc::{mode_t, mq_attr, sigevent, timespec};
 
 use super::engine::futex::Restart;
 use super::engine::layout::waiter_state;
+use super::engine::lock;
 use crate::errno::{Errno, Result};
 use crate::os::usermem::{checked_read, checked_write, probe_read};
 use fdtable::Description;
@@ -148,6 +149,9 @@ impl PosixEmulation {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_send_cpu);
+        // A call that may block may wait for a lock's holder too (to its deadline, if any);
+        // a non-blocking one keeps the bounded default, whose EAGAIN is its "would block".
+        let _lock_wait = (!d.nonblock(fd)).then(|| lock::waits(lock::wait_for_deadline(deadline.as_ref())));
         let m = Message { ptr: msg.cast(), len, prio };
         let mut spun = false;
         loop {
@@ -218,6 +222,8 @@ impl PosixEmulation {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_recv_cpu);
+        // As in `send`.
+        let _lock_wait = (!d.nonblock(fd)).then(|| lock::waits(lock::wait_for_deadline(deadline.as_ref())));
         let mut spun = false;
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).
@@ -295,8 +301,13 @@ impl PosixEmulation {
         let q = &d.queue.queue;
         let h = q.header();
         if q.next_due_ns() != 0 {
-            // Scheduled messages that have fallen due count from now on.
-            q.lock()?.promote_if_due(fd);
+            // Scheduled messages that have fallen due count from now on — unless the lock's
+            // holder is stopped: then the count is answered as it stands, without the lock.
+            match q.lock() {
+                Ok(mut locked) => locked.promote_if_due(fd),
+                Err(Errno::EAGAIN) => {}
+                Err(e) => return Err(e),
+            }
         }
         if !old.is_null() {
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).

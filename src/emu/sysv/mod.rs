@@ -70,6 +70,7 @@ use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
 use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
 
 use crate::emu::engine::futex::Restart;
+use crate::emu::engine::lock::{self, LockWait};
 use crate::emu::engine::sleep::{self, Sleep, SleepWatch, Slept};
 use crate::emu::engine::spin;
 use crate::errno::{Errno, Result};
@@ -329,6 +330,9 @@ impl SysvEmulation {
             msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes)
         };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
+        // A blocking msgsnd may wait for a lock's live holder; IPC_NOWAIT keeps the bounded
+        // default, whose EAGAIN is its own "would block".
+        let _lock_wait = (flags & libc::IPC_NOWAIT == 0).then(|| lock::waits(LockWait::AsLongAsHeld));
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
@@ -401,6 +405,23 @@ impl SysvEmulation {
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
+        if flags & libc::IPC_NOWAIT == 0 {
+            // A blocking msgrcv may wait for a lock's live holder.
+            let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
+            // SAFETY: the pointers are passed on under this function's contract.
+            return unsafe { self.msgrcv_waiting_for_locks(id, msgp, bufsz, msgtyp, flags) };
+        }
+        // With IPC_NOWAIT, a lock held past its bound (EAGAIN, which msgrcv never gives
+        // otherwise) is msgrcv's "would block": ENOMSG.
+        // SAFETY: as above.
+        unsafe { self.msgrcv_waiting_for_locks(id, msgp, bufsz, msgtyp, flags) }.map_err(|e| if e == Errno::EAGAIN { Errno::ENOMSG } else { e })
+    }
+
+    /// [`Self::msgrcv`], with the calling thread's lock-wait set (`lock::waits`).
+    ///
+    /// # Safety
+    /// As for [`Self::msgrcv`].
+    unsafe fn msgrcv_waiting_for_locks(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
         if id < 0 || (bufsz as isize) < 0 {
             return Err(Errno::EINVAL);
         }
