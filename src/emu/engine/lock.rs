@@ -37,6 +37,13 @@
 //! the kernel has no such case (its holders cannot be stopped inside a critical section), and
 //! EAGAIN — "try again" — is the truth (a stopped holder is not corruption, so not EIO; to wait
 //! on would be to hang). A call meets at most one such wait per lock whose holder is stopped.
+//! One lock is waited for as long as its holder lives however the call was made: the queue
+//! lock a registered POSIX waiter takes to collect its outcome (`lock_for_waiter`), since a
+//! message handed to it is reachable only under that lock and giving up would lose it. So a
+//! timed call that already sleeps as a waiter when a holder stops returns when the holder goes
+//! on (or dies), past its deadline. Waits that are not a lock's but also depend on another
+//! process (a signal relayed to a notification's owner) take their limit from the same
+//! [`LockWait`] ([`wait_left_ns`]).
 //!
 //! The uncontended path is untouched: the wait is read only when the spin has failed.
 
@@ -152,25 +159,42 @@ thread_local! {
 
 /// The calling thread's [`LockWait`] while it lives; the one before comes back when it is
 /// dropped.
+/// It keeps the cell's address, so that a call pays one thread-local lookup, not two (it
+/// is on the blocking calls' fast path); the raw pointer also keeps it on its thread.
 #[must_use = "the wait applies only while the scope lives"]
 pub struct LockWaitScope {
+    cell: *const Cell<LockWait>,
     previous: LockWait,
 }
 
 impl Drop for LockWaitScope {
+    #[inline]
     fn drop(&mut self) {
-        let _ = LOCK_WAIT.try_with(|w| w.set(self.previous));
+        // SAFETY: the cell is this thread's (the scope cannot leave it), and a const-initialised
+        // thread-local without a destructor lives as long as its thread.
+        unsafe { (*self.cell).set(self.previous) };
     }
 }
 
 /// Sets how long the calling thread's locks may wait, until the returned scope is dropped.
+#[inline]
 pub fn waits(wait: LockWait) -> LockWaitScope {
-    let previous = LOCK_WAIT.try_with(|w| w.replace(wait)).unwrap_or(LockWait::Bounded);
-    LockWaitScope { previous }
+    LOCK_WAIT.with(|cell| LockWaitScope { cell, previous: cell.replace(wait) })
+}
+
+/// How long the calling thread's call may still wait for other processes, at most `cap_ns`:
+/// for a wait that is not a lock's but, like one, depends on another process's progress.
+pub fn wait_left_ns(cap_ns: u64) -> u64 {
+    match LOCK_WAIT.with(|w| w.get()) {
+        LockWait::Bounded => BOUND_NS.min(cap_ns),
+        LockWait::Until(deadline) => (deadline.saturating_sub(crate::os::clock::realtime_ns()) + BOUND_NS).min(cap_ns),
+        LockWait::AsLongAsHeld => cap_ns,
+    }
 }
 
 /// The lock-wait for a call with an optional absolute CLOCK_REALTIME deadline that may block:
 /// [`LockWait::Until`] it, or [`LockWait::AsLongAsHeld`].
+#[inline]
 pub fn wait_for_deadline(deadline: Option<&libc::timespec>) -> LockWait {
     match deadline {
         Some(d) => LockWait::Until(crate::os::clock::ns_of(d)),
@@ -192,7 +216,7 @@ extern "C" {
 #[inline(never)]
 unsafe fn lock_sleeping(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
     use crate::os::clock::{monotonic_ns, realtime_ns, timespec_of_ns};
-    let wait = LOCK_WAIT.try_with(|w| w.get()).unwrap_or(LockWait::Bounded);
+    let wait = LOCK_WAIT.with(|w| w.get());
     let start = monotonic_ns();
     let (give_up_at, busy) = match wait {
         LockWait::Bounded => (start + BOUND_NS, Errno::EAGAIN),

@@ -405,23 +405,6 @@ impl SysvEmulation {
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
-        if flags & libc::IPC_NOWAIT == 0 {
-            // A blocking msgrcv may wait for a lock's live holder.
-            let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
-            // SAFETY: the pointers are passed on under this function's contract.
-            return unsafe { self.msgrcv_waiting_for_locks(id, msgp, bufsz, msgtyp, flags) };
-        }
-        // With IPC_NOWAIT, a lock held past its bound (EAGAIN, which msgrcv never gives
-        // otherwise) is msgrcv's "would block": ENOMSG.
-        // SAFETY: as above.
-        unsafe { self.msgrcv_waiting_for_locks(id, msgp, bufsz, msgtyp, flags) }.map_err(|e| if e == Errno::EAGAIN { Errno::ENOMSG } else { e })
-    }
-
-    /// [`Self::msgrcv`], with the calling thread's lock-wait set (`lock::waits`).
-    ///
-    /// # Safety
-    /// As for [`Self::msgrcv`].
-    unsafe fn msgrcv_waiting_for_locks(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
         if id < 0 || (bufsz as isize) < 0 {
             return Err(Errno::EINVAL);
         }
@@ -447,6 +430,9 @@ impl SysvEmulation {
         let mut writable_checked = None;
         let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::os::usermem::writable_prefix(dst, 8 + copy_limit) });
         let mut spun = flags & libc::IPC_NOWAIT != 0;
+        // As in msgsnd; with IPC_NOWAIT a lock held past its bound is msgrcv's "would block",
+        // ENOMSG ([`busy_is_enomsg`] where a lock is taken).
+        let _lock_wait = (flags & libc::IPC_NOWAIT == 0).then(|| lock::waits(LockWait::AsLongAsHeld));
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
                 return Err(Errno::EACCES);
@@ -458,7 +444,7 @@ impl SysvEmulation {
             }
             let q = self.attach(id, entry)?;
             if !copy {
-                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec())? {
+                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec()).map_err(busy_is_enomsg)? {
                     Express::Done(got) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                     Express::Refused if !spun => {
@@ -486,7 +472,7 @@ impl SysvEmulation {
                 spun = true;
                 spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0);
             }
-            let mut locked = q.lock(entry)?;
+            let mut locked = q.lock(entry).map_err(busy_is_enomsg)?;
             locked.assume_writable(writable());
             if !locked.valid() {
                 return Err(Errno::EIDRM);
@@ -620,6 +606,17 @@ impl SysvEmulation {
     }
 
     // ----- msgctl -----
+}
+
+/// A lock held past its bound (EAGAIN, see `engine::lock`) is msgrcv's "would block": ENOMSG.
+/// (msgrcv never fails with EAGAIN otherwise; a blocking msgrcv's locks never give it.)
+#[cold]
+fn busy_is_enomsg(e: Errno) -> Errno {
+    if e == Errno::EAGAIN {
+        Errno::ENOMSG
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]

@@ -221,3 +221,15 @@ fn the_wait_comes_back_when_its_scope_ends() {
     }
     assert_eq!(read(), LockWait::Bounded);
 }
+
+#[test]
+fn other_waits_on_processes_take_their_limit_from_the_lock_wait() {
+    assert_eq!(wait_left_ns(u64::MAX), BOUND_NS);
+    assert_eq!(wait_left_ns(1), 1);
+    {
+        let _scope = waits(LockWait::AsLongAsHeld);
+        assert_eq!(wait_left_ns(500), 500);
+    }
+    let _scope = waits(LockWait::Until(realtime_ns() - 1));
+    assert_eq!(wait_left_ns(u64::MAX), BOUND_NS);
+}
