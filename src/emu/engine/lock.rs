@@ -29,6 +29,12 @@
 //! | timed (`mq_timedsend`, `mq_timedreceive`: [`LockWait::Until`]) | to its deadline + [`BOUND_NS`] | ETIMEDOUT |
 //! | blocking ([`LockWait::AsLongAsHeld`]) | as long as the holder lives (the kernel's blocked callers wait too) | — |
 //!
+//! — where the holder is stopped, or sleeping. A holder found running or runnable when the
+//! time is up was preempted inside its critical section, which it leaves microseconds after
+//! it next runs: so that a busy machine does not turn into spurious EAGAINs, such a holder is
+//! waited for up to [`PREEMPTED_HOLDER_NS`] longer (the bound on a hostile holder that keeps
+//! a lock while it runs). The check reads `/proc/TID/stat`, once per slice past the bound.
+//!
 //! EAGAIN is the "would block" answer of `mq_send`/`mq_receive` on an O_NONBLOCK description
 //! and of `msgsnd` with IPC_NOWAIT; `msgrcv` with IPC_NOWAIT turns it into its own, ENOMSG.
 //! Calls that have no "would block" errno (`mq_getattr` and `mq_setattr` promoting due
@@ -245,10 +251,33 @@ unsafe fn lock_sleeping(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
         } else {
             suspect = None;
         }
-        if monotonic_ns() >= give_up_at {
+        let now = monotonic_ns();
+        if now >= give_up_at {
+            // A holder that is merely waiting for a CPU (preempted inside its critical section:
+            // common on a busy machine) lets go within microseconds of running: worth waiting
+            // for, a while longer. A stopped (or sleeping) one is not.
+            if now < give_up_at.saturating_add(PREEMPTED_HOLDER_NS) && owner_is_runnable(seen) {
+                continue;
+            }
             return Err(busy);
         }
     }
+}
+
+/// How much longer than its [`LockWait`] a call waits for a holder that is runnable, not
+/// stopped: one that was preempted (or, if hostile, keeps the lock while it runs).
+pub const PREEMPTED_HOLDER_NS: u64 = 200_000_000;
+
+/// Whether the thread that the lock word `word` names is running or waiting for a CPU
+/// (`R` in `/proc/TID/stat`), or the word names nobody now (the lock is changing hands).
+fn owner_is_runnable(word: i32) -> bool {
+    let tid = word as u32 & TID_MASK;
+    if tid == 0 {
+        return true;
+    }
+    let Ok(stat) = crate::os::files::read_small_file(std::path::Path::new(&format!("/proc/{tid}/stat")), 1024) else { return false };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    stat.rfind(')').and_then(|i| stat[i..].chars().nth(2)) == Some('R')
 }
 
 /// The bits of a robust mutex's lock word that hold its owner's tid (the kernel's

@@ -233,3 +233,29 @@ fn other_waits_on_processes_take_their_limit_from_the_lock_wait() {
     let _scope = waits(LockWait::Until(realtime_ns() - 1));
     assert_eq!(wait_left_ns(u64::MAX), BOUND_NS);
 }
+
+#[test]
+fn a_running_holder_is_waited_for_past_the_bound() {
+    // A holder that runs (as a preempted one does once it gets a CPU back) lets go soon: a
+    // bounded locker waits for it rather than failing at the bound.
+    let m = std::sync::Arc::new(SharedMutex::new());
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let holder = {
+        let m = m.clone();
+        std::thread::spawn(move || {
+            assert_eq!(m.lock(), Ok(Acquired::Clean));
+            held_tx.send(()).unwrap();
+            let until = monotonic_ns() + 3 * BOUND_NS;
+            while monotonic_ns() < until {
+                std::hint::spin_loop();
+            }
+            m.unlock();
+        })
+    };
+    held_rx.recv().unwrap();
+    let (r, ms) = timed(LockWait::Bounded, || m.lock());
+    assert_eq!(r, Ok(Acquired::Clean), "after {ms} ms");
+    assert!(ms >= 2 * BOUND_MS, "{ms} ms");
+    m.unlock();
+    holder.join().unwrap();
+}
