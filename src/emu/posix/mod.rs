@@ -123,6 +123,11 @@ impl PosixEmulation {
 
     /// `mq_send` / `mq_timedsend`, in the kernel's order of checks.
     ///
+    /// First with the locks' bounded wait; EAGAIN then is a non-blocking call's answer, and a
+    /// call that may block tries again waiting as it may (`lock::wait_for_deadline`). (EAGAIN comes
+    /// only from a lock not had, before anything was changed; the retry costs the fast path
+    /// nothing, where setting the wait up front cost a blocking send and receive 5 ns.)
+    ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
@@ -133,6 +138,24 @@ impl PosixEmulation {
             return Err(Errno::EINVAL);
         }
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        // SAFETY: under this function's contract.
+        match unsafe { self.send_attempt(fd, &d, deadline, msg, len, prio) } {
+            Err(Errno::EAGAIN) if !d.nonblock(fd) => {
+                let _lock_wait = lock::waits(lock::wait_for_deadline(deadline.as_ref()));
+                // SAFETY: as above.
+                unsafe { self.send_attempt(fd, &d, deadline, msg, len, prio) }
+            }
+            sent => sent,
+        }
+    }
+
+    /// One attempt of [`Self::send`] (its checks up to the descriptor done), with the calling
+    /// thread's lock wait.
+    ///
+    /// # Safety
+    /// As for [`Self::send`].
+    #[inline(always)]
+    unsafe fn send_attempt(&self, fd: c_int, d: &Description, deadline: Option<timespec>, msg: *const c_char, len: usize, prio: c_uint) -> Result<c_int> {
         if !d.write {
             return Err(Errno::EBADF);
         }
@@ -149,9 +172,6 @@ impl PosixEmulation {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_send_cpu);
-        // A call that may block may wait for a lock's holder too (to its deadline, if any);
-        // a non-blocking one keeps the bounded default, whose EAGAIN is its "would block".
-        let _lock_wait = (!d.nonblock(fd)).then(|| lock::waits(lock::wait_for_deadline(deadline.as_ref())));
         let m = Message { ptr: msg.cast(), len, prio };
         let mut spun = false;
         loop {
@@ -175,7 +195,8 @@ impl PosixEmulation {
                     let relayed = locked.relayed_signal.take();
                     drop(locked);
                     if let Some(seq) = relayed {
-                        notify::await_relay(q, seq);
+                        let wait = if d.nonblock(fd) { lock::LockWait::Bounded } else { lock::wait_for_deadline(deadline.as_ref()) };
+                        notify::await_relay(q, seq, wait);
                     }
                     return Ok(0);
                 }
@@ -199,7 +220,8 @@ impl PosixEmulation {
         }
     }
 
-    /// `mq_receive` / `mq_timedreceive`, in the kernel's order of checks.
+    /// `mq_receive` / `mq_timedreceive`, in the kernel's order of checks; a busy lock as in
+    /// [`Self::send`].
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
@@ -208,6 +230,32 @@ impl PosixEmulation {
     pub unsafe fn receive(&self, fd: c_int, buf: *mut c_char, len: usize, prio_out: *mut c_uint, timeout: Option<*const timespec>) -> Result<isize> {
         let deadline = read_timeout(timeout)?;
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
+        // SAFETY: under this function's contract.
+        match unsafe { self.receive_attempt(fd, &d, deadline, buf, len, prio_out) } {
+            Err(Errno::EAGAIN) if !d.nonblock(fd) => {
+                let _lock_wait = lock::waits(lock::wait_for_deadline(deadline.as_ref()));
+                // SAFETY: as above.
+                unsafe { self.receive_attempt(fd, &d, deadline, buf, len, prio_out) }
+            }
+            received => received,
+        }
+    }
+
+    /// One attempt of [`Self::receive`] (its checks up to the descriptor done), with the
+    /// calling thread's lock wait.
+    ///
+    /// # Safety
+    /// As for [`Self::receive`].
+    #[inline(always)]
+    unsafe fn receive_attempt(
+        &self,
+        fd: c_int,
+        d: &Description,
+        deadline: Option<timespec>,
+        buf: *mut c_char,
+        len: usize,
+        prio_out: *mut c_uint,
+    ) -> Result<isize> {
         if !d.read {
             return Err(Errno::EBADF);
         }
@@ -222,8 +270,6 @@ impl PosixEmulation {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_recv_cpu);
-        // As in `send`.
-        let _lock_wait = (!d.nonblock(fd)).then(|| lock::waits(lock::wait_for_deadline(deadline.as_ref())));
         let mut spun = false;
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).

@@ -301,15 +301,44 @@ impl SysvEmulation {
         sleep::until_served(&how, &Watch { q, entry, receiving })
     }
 
+    /// Takes the queue lock for a registered waiter collecting its outcome: it waits for a
+    /// live holder however the call waits, since its record holds its outcome (a message handed
+    /// to it, or its own message, which giving up would send or lose behind its back).
+    fn lock_for_waiter<'q>(q: &'q Queue, entry: &'q Entry) -> Result<queue::Locked<'q>> {
+        let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
+        q.lock(entry)
+    }
+
     // ----- msgsnd -----
 
     /// `msgsnd`, in the kernel's order of checks.
+    ///
+    /// First with the locks' bounded wait; EAGAIN then is IPC_NOWAIT's answer, and a blocking
+    /// call tries again waiting for the holder (EAGAIN comes only from a lock not had, before
+    /// anything was changed; the retry costs the fast path nothing).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
+        // SAFETY: under this function's contract.
+        match unsafe { self.msgsnd_attempt(id, msgp, msgsz, flags) } {
+            Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => {
+                let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
+                // SAFETY: as above.
+                unsafe { self.msgsnd_attempt(id, msgp, msgsz, flags) }
+            }
+            sent => sent,
+        }
+    }
+
+    /// One attempt of [`Self::msgsnd`], with the calling thread's lock wait.
+    ///
+    /// # Safety
+    /// As for [`Self::msgsnd`].
+    #[inline(always)]
+    unsafe fn msgsnd_attempt(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
         // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
         let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
         if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
@@ -330,9 +359,6 @@ impl SysvEmulation {
             msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes)
         };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
-        // A blocking msgsnd may wait for a lock's live holder; IPC_NOWAIT keeps the bounded
-        // default, whose EAGAIN is its own "would block".
-        let _lock_wait = (flags & libc::IPC_NOWAIT == 0).then(|| lock::waits(LockWait::AsLongAsHeld));
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
@@ -377,7 +403,7 @@ impl SysvEmulation {
             let w = locked.register_sender(mtype, text, msgsz)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, false);
-            let mut locked = q.lock(entry)?;
+            let mut locked = Self::lock_for_waiter(&q, entry)?;
             let finished = locked.finish(w, std::ptr::null_mut(), 0);
             let valid = locked.valid();
             drop(locked);
@@ -400,11 +426,32 @@ impl SysvEmulation {
 
     /// `msgrcv`, in the kernel's order of checks.
     ///
+    /// A busy lock as in [`Self::msgsnd`], except that with IPC_NOWAIT its EAGAIN (which msgrcv
+    /// never gives otherwise) becomes msgrcv's "would block", ENOMSG.
+    ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
+        // SAFETY: under this function's contract.
+        match unsafe { self.msgrcv_attempt(id, msgp, bufsz, msgtyp, flags) } {
+            Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT != 0 => Err(Errno::ENOMSG),
+            Err(Errno::EAGAIN) => {
+                let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
+                // SAFETY: as above.
+                unsafe { self.msgrcv_attempt(id, msgp, bufsz, msgtyp, flags) }
+            }
+            received => received,
+        }
+    }
+
+    /// One attempt of [`Self::msgrcv`], with the calling thread's lock wait.
+    ///
+    /// # Safety
+    /// As for [`Self::msgrcv`].
+    #[inline(always)]
+    unsafe fn msgrcv_attempt(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
         if id < 0 || (bufsz as isize) < 0 {
             return Err(Errno::EINVAL);
         }
@@ -430,9 +477,6 @@ impl SysvEmulation {
         let mut writable_checked = None;
         let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::os::usermem::writable_prefix(dst, 8 + copy_limit) });
         let mut spun = flags & libc::IPC_NOWAIT != 0;
-        // As in msgsnd; with IPC_NOWAIT a lock held past its bound is msgrcv's "would block",
-        // ENOMSG ([`busy_is_enomsg`] where a lock is taken).
-        let _lock_wait = (flags & libc::IPC_NOWAIT == 0).then(|| lock::waits(LockWait::AsLongAsHeld));
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
                 return Err(Errno::EACCES);
@@ -444,7 +488,7 @@ impl SysvEmulation {
             }
             let q = self.attach(id, entry)?;
             if !copy {
-                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec()).map_err(busy_is_enomsg)? {
+                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec())? {
                     Express::Done(got) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                     Express::Refused if !spun => {
@@ -472,7 +516,7 @@ impl SysvEmulation {
                 spun = true;
                 spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0);
             }
-            let mut locked = q.lock(entry).map_err(busy_is_enomsg)?;
+            let mut locked = q.lock(entry)?;
             locked.assume_writable(writable());
             if !locked.valid() {
                 return Err(Errno::EIDRM);
@@ -501,7 +545,7 @@ impl SysvEmulation {
             let w = locked.register_receiver(typ, mode, maxsize)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, true);
-            let mut locked = q.lock(entry)?;
+            let mut locked = Self::lock_for_waiter(&q, entry)?;
             let finished = locked.finish(w, dst, bufsz);
             let valid = locked.valid();
             drop(locked);
@@ -606,17 +650,6 @@ impl SysvEmulation {
     }
 
     // ----- msgctl -----
-}
-
-/// A lock held past its bound (EAGAIN, see `engine::lock`) is msgrcv's "would block": ENOMSG.
-/// (msgrcv never fails with EAGAIN otherwise; a blocking msgrcv's locks never give it.)
-#[cold]
-fn busy_is_enomsg(e: Errno) -> Errno {
-    if e == Errno::EAGAIN {
-        Errno::ENOMSG
-    } else {
-        e
-    }
 }
 
 #[cfg(test)]

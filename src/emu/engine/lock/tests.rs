@@ -224,14 +224,10 @@ fn the_wait_comes_back_when_its_scope_ends() {
 
 #[test]
 fn other_waits_on_processes_take_their_limit_from_the_lock_wait() {
-    assert_eq!(wait_left_ns(u64::MAX), BOUND_NS);
-    assert_eq!(wait_left_ns(1), 1);
-    {
-        let _scope = waits(LockWait::AsLongAsHeld);
-        assert_eq!(wait_left_ns(500), 500);
-    }
-    let _scope = waits(LockWait::Until(realtime_ns() - 1));
-    assert_eq!(wait_left_ns(u64::MAX), BOUND_NS);
+    assert_eq!(wait_left_ns(LockWait::Bounded, u64::MAX), BOUND_NS);
+    assert_eq!(wait_left_ns(LockWait::Bounded, 1), 1);
+    assert_eq!(wait_left_ns(LockWait::AsLongAsHeld, 500), 500);
+    assert_eq!(wait_left_ns(LockWait::Until(realtime_ns() - 1), u64::MAX), BOUND_NS);
 }
 
 #[test]
