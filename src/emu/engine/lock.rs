@@ -52,11 +52,10 @@
 //! [`LockWait`] ([`wait_left_ns`]).
 //!
 //! The uncontended path is untouched: the wait is read only when the spin has failed. Nor
-//! does a call set its wait up front (a thread-local store and restore cost a blocking
-//! send-receive pair 5 ns): `mq_send`, `mq_receive`, `msgsnd` and `msgrcv` first run with the
-//! default, and only when a lock gave EAGAIN — before anything was changed — and the call may
-//! block do they run again with their own [`waits`]. So a timed call whose deadline falls
-//! inside that first, bounded, try may return up to [`BOUND_NS`] later than the table says.
+//! does a call set its wait up front: `mq_send`, `mq_receive`, `msgsnd` and `msgrcv` first
+//! run with the default, and go round again with their own wait only when a lock gave EAGAIN
+//! ([`LongerWait`]). So a timed call whose deadline falls inside that first, bounded, try may
+//! return up to [`BOUND_NS`] later than the table says.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -200,6 +199,29 @@ pub fn wait_left_ns(wait: LockWait, cap_ns: u64) -> u64 {
         LockWait::Bounded => BOUND_NS.min(cap_ns),
         LockWait::Until(deadline) => (deadline.saturating_sub(crate::os::clock::realtime_ns()) + BOUND_NS).min(cap_ns),
         LockWait::AsLongAsHeld => cap_ns,
+    }
+}
+
+/// A call's wait for locks beyond the bounded default, set only once a lock gave EAGAIN: the
+/// calls that may block (`mq_send`, `mq_receive`, `msgsnd`, `msgrcv`) run first with the
+/// default, since setting their wait up front (a thread-local store and restore) cost a
+/// blocking send-receive pair 5 ns; EAGAIN from a lock means nothing was changed yet, so such
+/// a call may go round again, waiting as it may.
+#[derive(Default)]
+pub struct LongerWait(Option<LockWaitScope>);
+
+impl LongerWait {
+    /// Whether the call goes round again after the error `e`: a lock's EAGAIN, in a call that
+    /// may block (`may_wait` gives its wait) and has not yet gone round for it. If so, the
+    /// call's locks wait as `may_wait` says from now on.
+    #[cold]
+    pub fn go_round(&mut self, e: Errno, may_wait: impl FnOnce() -> Option<LockWait>) -> bool {
+        if e != Errno::EAGAIN || self.0.is_some() {
+            return false;
+        }
+        let Some(wait) = may_wait() else { return false };
+        self.0 = Some(waits(wait));
+        true
     }
 }
 

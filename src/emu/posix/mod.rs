@@ -123,10 +123,9 @@ impl PosixEmulation {
 
     /// `mq_send` / `mq_timedsend`, in the kernel's order of checks.
     ///
-    /// First with the locks' bounded wait; EAGAIN then is a non-blocking call's answer, and a
-    /// call that may block tries again waiting as it may (`lock::wait_for_deadline`). (EAGAIN comes
-    /// only from a lock not had, before anything was changed; the retry costs the fast path
-    /// nothing, where setting the wait up front cost a blocking send and receive 5 ns.)
+    /// Its locks first wait the bounded default; a lock's EAGAIN is then a non-blocking call's
+    /// answer, and sends a call that may block round again waiting as it may (see
+    /// `lock::LongerWait`).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
@@ -138,24 +137,6 @@ impl PosixEmulation {
             return Err(Errno::EINVAL);
         }
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
-        // SAFETY: under this function's contract.
-        match unsafe { self.send_attempt(fd, &d, deadline, msg, len, prio) } {
-            Err(Errno::EAGAIN) if !d.nonblock(fd) => {
-                let _lock_wait = lock::waits(lock::wait_for_deadline(deadline.as_ref()));
-                // SAFETY: as above.
-                unsafe { self.send_attempt(fd, &d, deadline, msg, len, prio) }
-            }
-            sent => sent,
-        }
-    }
-
-    /// One attempt of [`Self::send`] (its checks up to the descriptor done), with the calling
-    /// thread's lock wait.
-    ///
-    /// # Safety
-    /// As for [`Self::send`].
-    #[inline(always)]
-    unsafe fn send_attempt(&self, fd: c_int, d: &Description, deadline: Option<timespec>, msg: *const c_char, len: usize, prio: c_uint) -> Result<c_int> {
         if !d.write {
             return Err(Errno::EBADF);
         }
@@ -174,8 +155,15 @@ impl PosixEmulation {
         wait::note_cpu(&q.header().last_send_cpu);
         let m = Message { ptr: msg.cast(), len, prio };
         let mut spun = false;
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
         loop {
-            match q.express_send(&m)? {
+            let sent = match q.express_send(&m) {
+                Ok(sent) => sent,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
+            match sent {
                 Express::Done(()) => return Ok(0),
                 Express::Refused => {
                     if d.nonblock(fd) {
@@ -189,7 +177,11 @@ impl PosixEmulation {
                 }
                 Express::Unavailable => {}
             }
-            let mut locked = q.lock()?;
+            let mut locked = match q.lock() {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
             match locked.send(&m, fd)? {
                 Sent::Done => {
                     let relayed = locked.relayed_signal.take();
@@ -230,32 +222,6 @@ impl PosixEmulation {
     pub unsafe fn receive(&self, fd: c_int, buf: *mut c_char, len: usize, prio_out: *mut c_uint, timeout: Option<*const timespec>) -> Result<isize> {
         let deadline = read_timeout(timeout)?;
         let d = fdtable::resolve(fd).ok_or(Errno::EBADF)?;
-        // SAFETY: under this function's contract.
-        match unsafe { self.receive_attempt(fd, &d, deadline, buf, len, prio_out) } {
-            Err(Errno::EAGAIN) if !d.nonblock(fd) => {
-                let _lock_wait = lock::waits(lock::wait_for_deadline(deadline.as_ref()));
-                // SAFETY: as above.
-                unsafe { self.receive_attempt(fd, &d, deadline, buf, len, prio_out) }
-            }
-            received => received,
-        }
-    }
-
-    /// One attempt of [`Self::receive`] (its checks up to the descriptor done), with the
-    /// calling thread's lock wait.
-    ///
-    /// # Safety
-    /// As for [`Self::receive`].
-    #[inline(always)]
-    unsafe fn receive_attempt(
-        &self,
-        fd: c_int,
-        d: &Description,
-        deadline: Option<timespec>,
-        buf: *mut c_char,
-        len: usize,
-        prio_out: *mut c_uint,
-    ) -> Result<isize> {
         if !d.read {
             return Err(Errno::EBADF);
         }
@@ -274,8 +240,15 @@ impl PosixEmulation {
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).
         let writable = crate::os::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
         let got = loop {
-            match q.express_receive(buf.cast(), writable)? {
+            let received = match q.express_receive(buf.cast(), writable) {
+                Ok(received) => received,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
+            match received {
                 Express::Done(got) => break got,
                 Express::Refused => {
                     if d.nonblock(fd) {
@@ -289,7 +262,11 @@ impl PosixEmulation {
                 }
                 Express::Unavailable => {}
             }
-            let mut locked = q.lock()?;
+            let mut locked = match q.lock() {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
             locked.assume_writable(writable);
             if let Some(got) = locked.receive(buf.cast(), fd) {
                 break got;

@@ -313,32 +313,14 @@ impl SysvEmulation {
 
     /// `msgsnd`, in the kernel's order of checks.
     ///
-    /// First with the locks' bounded wait; EAGAIN then is IPC_NOWAIT's answer, and a blocking
-    /// call tries again waiting for the holder (EAGAIN comes only from a lock not had, before
-    /// anything was changed; the retry costs the fast path nothing).
+    /// Its locks first wait the bounded default; a lock's EAGAIN is then IPC_NOWAIT's answer,
+    /// and sends a blocking call round again waiting for the holder (see `lock::LongerWait`).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
-        // SAFETY: under this function's contract.
-        match unsafe { self.msgsnd_attempt(id, msgp, msgsz, flags) } {
-            Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => {
-                let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
-                // SAFETY: as above.
-                unsafe { self.msgsnd_attempt(id, msgp, msgsz, flags) }
-            }
-            sent => sent,
-        }
-    }
-
-    /// One attempt of [`Self::msgsnd`], with the calling thread's lock wait.
-    ///
-    /// # Safety
-    /// As for [`Self::msgsnd`].
-    #[inline(always)]
-    unsafe fn msgsnd_attempt(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
         // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
         let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
         if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
@@ -359,12 +341,19 @@ impl SysvEmulation {
             msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes)
         };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (flags & libc::IPC_NOWAIT == 0).then_some(LockWait::AsLongAsHeld);
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
             }
             let q = self.attach(id, entry)?;
-            match q.express_send(entry, mtype, text, msgsz, caller::pid(), now_sec())? {
+            let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), now_sec()) {
+                Ok(sent) => sent,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
+            match sent {
                 Express::Done(()) => return Ok(0),
                 Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::EAGAIN),
                 Express::Refused if !spun => {
@@ -388,7 +377,11 @@ impl SysvEmulation {
                 spun = true;
                 spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), fits_now);
             }
-            let mut locked = q.lock(entry)?;
+            let mut locked = match q.lock(entry) {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
@@ -427,31 +420,13 @@ impl SysvEmulation {
     /// `msgrcv`, in the kernel's order of checks.
     ///
     /// A busy lock as in [`Self::msgsnd`], except that with IPC_NOWAIT its EAGAIN (which msgrcv
-    /// never gives otherwise) becomes msgrcv's "would block", ENOMSG.
+    /// never gives otherwise) becomes msgrcv's "would block", ENOMSG ([`busy_is_enomsg`]).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
-        // SAFETY: under this function's contract.
-        match unsafe { self.msgrcv_attempt(id, msgp, bufsz, msgtyp, flags) } {
-            Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT != 0 => Err(Errno::ENOMSG),
-            Err(Errno::EAGAIN) => {
-                let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
-                // SAFETY: as above.
-                unsafe { self.msgrcv_attempt(id, msgp, bufsz, msgtyp, flags) }
-            }
-            received => received,
-        }
-    }
-
-    /// One attempt of [`Self::msgrcv`], with the calling thread's lock wait.
-    ///
-    /// # Safety
-    /// As for [`Self::msgrcv`].
-    #[inline(always)]
-    unsafe fn msgrcv_attempt(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
         if id < 0 || (bufsz as isize) < 0 {
             return Err(Errno::EINVAL);
         }
@@ -477,6 +452,8 @@ impl SysvEmulation {
         let mut writable_checked = None;
         let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::os::usermem::writable_prefix(dst, 8 + copy_limit) });
         let mut spun = flags & libc::IPC_NOWAIT != 0;
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (flags & libc::IPC_NOWAIT == 0).then_some(LockWait::AsLongAsHeld);
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
                 return Err(Errno::EACCES);
@@ -488,7 +465,12 @@ impl SysvEmulation {
             }
             let q = self.attach(id, entry)?;
             if !copy {
-                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec())? {
+                let received = match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec()) {
+                    Ok(received) => received,
+                    Err(e) if longer.go_round(e, may_wait) => continue,
+                    Err(e) => return Err(busy_is_enomsg(e)),
+                };
+                match received {
                     Express::Done(got) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                     Express::Refused if !spun => {
@@ -516,7 +498,11 @@ impl SysvEmulation {
                 spun = true;
                 spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0);
             }
-            let mut locked = q.lock(entry)?;
+            let mut locked = match q.lock(entry) {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(busy_is_enomsg(e)),
+            };
             locked.assume_writable(writable());
             if !locked.valid() {
                 return Err(Errno::EIDRM);
@@ -650,6 +636,17 @@ impl SysvEmulation {
     }
 
     // ----- msgctl -----
+}
+
+/// A lock held past its bound (EAGAIN, see `engine::lock`) is msgrcv's "would block" with
+/// IPC_NOWAIT: ENOMSG. (msgrcv never fails with EAGAIN otherwise.)
+#[cold]
+fn busy_is_enomsg(e: Errno) -> Errno {
+    if e == Errno::EAGAIN {
+        Errno::ENOMSG
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]
