@@ -13,7 +13,8 @@
 
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
-/// How long a reader retries across a write before it settles for what it has.
+/// How long a reader retries across a write before it settles for what it has (and, once it
+/// yields, for at most `lock::BOUND_NS`: a writer may be stopped mid-write).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Patience {
     /// Tries at most (a try that finds a write running skips the read); the last one reads,
@@ -70,8 +71,14 @@ pub fn read<T, const N: usize>(seqs: [&AtomicU32; N], patience: Patience, read: 
 #[cold]
 #[inline(never)]
 fn wait_out_a_write<const N: usize>(seqs: [&AtomicU32; N], mut tries: u32, patience: Patience) -> u32 {
+    // Yields are bounded in time too: behind other runnable threads each may take a time slice.
+    let mut yielding_since = None;
     loop {
         if tries > patience.spins_before_yield {
+            let now = crate::os::clock::monotonic_ns();
+            if now.saturating_sub(*yielding_since.get_or_insert(now)) >= super::lock::BOUND_NS {
+                return patience.tries.saturating_sub(1).max(tries);
+            }
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();

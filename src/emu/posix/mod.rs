@@ -25,6 +25,7 @@ use libc::{mode_t, mq_attr, sigevent, timespec};
 
 use super::engine::futex::Restart;
 use super::engine::layout::waiter_state;
+use super::engine::lock;
 use crate::errno::{Errno, Result};
 use crate::os::usermem::{checked_read, checked_write, probe_read};
 use fdtable::Description;
@@ -128,6 +129,10 @@ impl PosixEmulation {
 
     /// `mq_send` / `mq_timedsend`, in the kernel's order of checks.
     ///
+    /// Its locks first wait the bounded default; a lock's EAGAIN is then a non-blocking call's
+    /// answer, and sends a call that may block round again waiting as it may (see
+    /// `lock::LongerWait`).
+    ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
@@ -159,8 +164,15 @@ impl PosixEmulation {
         wait::note_cpu(&q.header().last_send_cpu);
         let m = Message { ptr: msg.cast(), len, prio };
         let mut spun = false;
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
         loop {
-            match q.express_send(&m)? {
+            let sent = match q.express_send(&m) {
+                Ok(sent) => sent,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
+            match sent {
                 Express::Done(()) => return Ok(0),
                 Express::Refused => {
                     if d.nonblock(fd) {
@@ -174,13 +186,18 @@ impl PosixEmulation {
                 }
                 Express::Unavailable => {}
             }
-            let mut locked = q.lock()?;
+            let mut locked = match q.lock() {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
             match locked.send(&m, fd)? {
                 Sent::Done => {
                     let relayed = locked.relayed_signal.take();
                     drop(locked);
                     if let Some(seq) = relayed {
-                        notify::await_relay(q, seq);
+                        let wait = if d.nonblock(fd) { lock::LockWait::Bounded } else { lock::wait_for_deadline(deadline.as_ref()) };
+                        notify::await_relay(q, seq, wait);
                     }
                     return Ok(0);
                 }
@@ -204,7 +221,8 @@ impl PosixEmulation {
         }
     }
 
-    /// `mq_receive` / `mq_timedreceive`, in the kernel's order of checks.
+    /// `mq_receive` / `mq_timedreceive`, in the kernel's order of checks; a busy lock as in
+    /// [`Self::send`].
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
@@ -231,8 +249,15 @@ impl PosixEmulation {
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).
         let writable = crate::os::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
         let got = loop {
-            match q.express_receive(buf.cast(), writable)? {
+            let received = match q.express_receive(buf.cast(), writable) {
+                Ok(received) => received,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
+            match received {
                 Express::Done(got) => break got,
                 Express::Refused => {
                     if d.nonblock(fd) {
@@ -246,7 +271,11 @@ impl PosixEmulation {
                 }
                 Express::Unavailable => {}
             }
-            let mut locked = q.lock()?;
+            let mut locked = match q.lock() {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
             locked.assume_writable(writable);
             if let Some(got) = locked.receive(buf.cast(), fd) {
                 break got;
@@ -304,8 +333,13 @@ impl PosixEmulation {
         let q = &d.queue.queue;
         let h = q.header();
         if q.next_due_ns() != 0 {
-            // Scheduled messages that have fallen due count from now on.
-            q.lock()?.promote_if_due(fd);
+            // Scheduled messages that have fallen due count from now on — unless the lock's
+            // holder is stopped: then the count is answered as it stands, without the lock.
+            match q.lock() {
+                Ok(mut locked) => locked.promote_if_due(fd),
+                Err(Errno::EAGAIN) => {}
+                Err(e) => return Err(e),
+            }
         }
         if !old.is_null() {
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).

@@ -248,10 +248,13 @@ fn send_signal(target: i32, reg: &NotifyRegistration, relay: &NotifyRelay) -> bo
 }
 
 /// Waits (briefly, bounded) until the owner's relay thread has delivered the signal this sender
-/// relayed, so that the signal is pending when `mq_send` returns, as with the kernel.
-pub fn await_relay(q: &Queue, seq: u32) {
+/// relayed, so that the signal is pending when `mq_send` returns, as with the kernel. The owner
+/// may be stopped: a send that waits for locks as `wait` says waits no longer than for a lock
+/// (`lock::wait_left_ns`), and a blocking one up to half a second.
+pub fn await_relay(q: &Queue, seq: u32, wait: crate::emu::engine::lock::LockWait) {
     let word = &q.header().notify_events;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    let wait_ns = crate::emu::engine::lock::wait_left_ns(wait, 500_000_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_nanos(wait_ns);
     loop {
         let seen = word.load(Ordering::Acquire);
         let pending = q.lock().map(|mut l| l.relay().seq == seq).unwrap_or(false);

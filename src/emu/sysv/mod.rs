@@ -70,6 +70,7 @@ use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
 use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
 
 use crate::emu::engine::futex::Restart;
+use crate::emu::engine::lock::{self, LockWait};
 use crate::emu::engine::sleep::{self, Sleep, SleepWatch, Slept};
 use crate::emu::engine::spin;
 use crate::errno::{Errno, Result};
@@ -323,9 +324,20 @@ impl SysvEmulation {
         sleep::until_served(&how, &Watch { q, entry, receiving })
     }
 
+    /// Takes the queue lock for a registered waiter collecting its outcome: it waits for a
+    /// live holder however the call waits, since its record holds its outcome (a message handed
+    /// to it, or its own message, which giving up would send or lose behind its back).
+    fn lock_for_waiter<'q>(q: &'q Queue, entry: &'q Entry) -> Result<queue::Locked<'q>> {
+        let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
+        q.lock(entry)
+    }
+
     // ----- msgsnd -----
 
     /// `msgsnd`, in the kernel's order of checks.
+    ///
+    /// Its locks first wait the bounded default; a lock's EAGAIN is then IPC_NOWAIT's answer,
+    /// and sends a blocking call round again waiting for the holder (see `lock::LongerWait`).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
@@ -352,12 +364,19 @@ impl SysvEmulation {
             msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes)
         };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (flags & libc::IPC_NOWAIT == 0).then_some(LockWait::AsLongAsHeld);
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
             }
             let q = self.attach(id, entry)?;
-            match q.express_send(entry, mtype, text, msgsz, caller::pid(), now_sec())? {
+            let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), now_sec()) {
+                Ok(sent) => sent,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
+            match sent {
                 Express::Done(()) => return Ok(0),
                 Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::EAGAIN),
                 Express::Refused if !spun => {
@@ -381,7 +400,11 @@ impl SysvEmulation {
                 spun = true;
                 spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), fits_now);
             }
-            let mut locked = q.lock(entry)?;
+            let mut locked = match q.lock(entry) {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(e),
+            };
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
@@ -396,7 +419,7 @@ impl SysvEmulation {
             let w = locked.register_sender(mtype, text, msgsz)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, false);
-            let mut locked = q.lock(entry)?;
+            let mut locked = Self::lock_for_waiter(&q, entry)?;
             let finished = locked.finish(w, std::ptr::null_mut(), 0);
             let valid = locked.valid();
             drop(locked);
@@ -418,6 +441,9 @@ impl SysvEmulation {
     // ----- msgrcv -----
 
     /// `msgrcv`, in the kernel's order of checks.
+    ///
+    /// A busy lock as in [`Self::msgsnd`], except that with IPC_NOWAIT its EAGAIN (which msgrcv
+    /// never gives otherwise) becomes msgrcv's "would block", ENOMSG ([`busy_is_enomsg`]).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
@@ -449,6 +475,8 @@ impl SysvEmulation {
         let mut writable_checked = None;
         let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::os::usermem::writable_prefix(dst, 8 + copy_limit) });
         let mut spun = flags & libc::IPC_NOWAIT != 0;
+        let mut longer = lock::LongerWait::default();
+        let may_wait = || (flags & libc::IPC_NOWAIT == 0).then_some(LockWait::AsLongAsHeld);
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
                 return Err(Errno::EACCES);
@@ -460,7 +488,12 @@ impl SysvEmulation {
             }
             let q = self.attach(id, entry)?;
             if !copy {
-                match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec())? {
+                let received = match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec()) {
+                    Ok(received) => received,
+                    Err(e) if longer.go_round(e, may_wait) => continue,
+                    Err(e) => return Err(busy_is_enomsg(e)),
+                };
+                match received {
                     Express::Done(got) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                     Express::Refused if !spun => {
@@ -488,7 +521,11 @@ impl SysvEmulation {
                 spun = true;
                 spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0);
             }
-            let mut locked = q.lock(entry)?;
+            let mut locked = match q.lock(entry) {
+                Ok(locked) => locked,
+                Err(e) if longer.go_round(e, may_wait) => continue,
+                Err(e) => return Err(busy_is_enomsg(e)),
+            };
             locked.assume_writable(writable());
             if !locked.valid() {
                 return Err(Errno::EIDRM);
@@ -517,7 +554,7 @@ impl SysvEmulation {
             let w = locked.register_receiver(typ, mode, maxsize)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, true);
-            let mut locked = q.lock(entry)?;
+            let mut locked = Self::lock_for_waiter(&q, entry)?;
             let finished = locked.finish(w, dst, bufsz);
             let valid = locked.valid();
             drop(locked);
@@ -622,6 +659,17 @@ impl SysvEmulation {
     }
 
     // ----- msgctl -----
+}
+
+/// A lock held past its bound (EAGAIN, see `engine::lock`) is msgrcv's "would block" with
+/// IPC_NOWAIT: ENOMSG. (msgrcv never fails with EAGAIN otherwise.)
+#[cold]
+fn busy_is_enomsg(e: Errno) -> Errno {
+    if e == Errno::EAGAIN {
+        Errno::ENOMSG
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]

@@ -98,3 +98,15 @@ fn a_stable_read_is_never_torn() {
         assert!(stable > 0);
     });
 }
+
+#[test]
+fn a_reader_yields_to_a_stopped_writer_for_a_bounded_time_only() {
+    let seq = AtomicU32::new(1);
+    let patience = Patience { tries: u32::MAX, spins_before_yield: 10 };
+    let start = crate::os::clock::monotonic_ns();
+    let r = read([&seq], patience, || 7);
+    let ms = (crate::os::clock::monotonic_ns() - start) / 1_000_000;
+    assert!(!r.stable);
+    let bound_ms = crate::emu::engine::lock::BOUND_NS / 1_000_000;
+    assert!((bound_ms..=bound_ms + 30).contains(&ms), "{ms} ms");
+}

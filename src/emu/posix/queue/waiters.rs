@@ -15,8 +15,12 @@ impl Queue {
     /// Takes the queue lock for a waiter collecting its outcome ([`Locked::finish_wait`]),
     /// leaving the express ring in place: a served waiter owns only an extra slot, and while a
     /// waiter is still registered the ring is folded already.
+    ///
+    /// It waits for a live holder however the call waits, past a deadline too: its record
+    /// holds its outcome (a message handed to it), which only the lock lets it collect.
     #[inline]
     pub fn lock_for_waiter(&self) -> Result<Locked<'_>> {
+        let _lock_wait = lock::waits(lock::LockWait::AsLongAsHeld);
         self.lock_general(false)
     }
 }

@@ -194,3 +194,55 @@ fn damaged_state_neither_crashes_nor_hangs_and_repair_makes_it_consistent() {
 }
 
 // ----- (d) the express ring ------------------------------------------------------------------
+
+/// A tid no thread has now.
+fn tid_of_nobody() -> i32 {
+    (1000..4 * 1024 * 1024)
+        .rev()
+        .find(|&t| {
+            // SAFETY: signal 0 only checks existence.
+            unsafe { libc::kill(t, 0) != 0 && Errno::last() == Errno::ESRCH }
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_queue_lock_naming_no_thread_is_eio_even_for_a_blocking_call() {
+    let q = new_queue(4, 16);
+    let word = q.lock_ptr() as *const AtomicU32;
+    // SAFETY: the mutex's first word, in the mapping; glibc reads it atomically too.
+    unsafe { &*word }.store(tid_of_nobody() as u32, Ordering::Relaxed);
+    let _blocking = lock::waits(lock::LockWait::AsLongAsHeld);
+    let start = Instant::now();
+    assert_eq!(q.lock().err(), Some(Errno::EIO));
+    assert!(start.elapsed().as_millis() < 100, "{:?}", start.elapsed());
+}
+
+#[test]
+fn a_queue_lock_held_past_the_bound_is_would_block_for_calls_that_do_not_block() {
+    let q = std::sync::Arc::new(new_queue(4, 16));
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let locked = q.lock().unwrap();
+            held_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            drop(locked);
+        })
+    };
+    held_rx.recv().unwrap();
+    let start = Instant::now();
+    assert_eq!(q.lock().err(), Some(Errno::EAGAIN));
+    let took = start.elapsed().as_millis() as u64;
+    let bound = lock::BOUND_NS / 1_000_000;
+    assert!((bound..bound + 50).contains(&took), "{took} ms");
+    {
+        let _timed = lock::waits(lock::LockWait::Until(crate::os::clock::realtime_ns() + 30_000_000));
+        assert_eq!(q.lock().err(), Some(Errno::ETIMEDOUT));
+    }
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(q.lock().is_ok());
+}
