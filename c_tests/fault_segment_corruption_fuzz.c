@@ -1,4 +1,4 @@
-/* mqt: skip-config shim-emulate */
+/* mqt: */
 /* Shown failing on the code before bounded lock waits: after a corrupted word, calls hung until
  * the child's 3 s alarm (msgget, msgrcv IPC_NOWAIT, msgsnd, msgctl IPC_RMID, mq_open). */
 /* Whatever another process (crashed, buggy or hostile) wrote into the emulation's shared files,

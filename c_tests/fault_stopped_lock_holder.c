@@ -1,8 +1,9 @@
-/* mqt: skip-config shim-emulate */
-/* still fails on the emulation: a busy process stopped while it holds a queue's lock makes the
- * other processes' non-blocking, timed and control calls wait until it runs again (the prober's
- * mq_receive/mq_send O_NONBLOCK or mq_open do not return within 2 s). Remove the marker above
- * when the library is fixed. */
+/* mqt: */
+/* Shown failing on the code before bounded lock waits: a busy process stopped while it held a
+ * queue's lock made the other processes' non-blocking, timed and control calls wait until it ran
+ * again (mq_receive/mq_send O_NONBLOCK or mq_open did not return within 2 s); then, with waits
+ * bounded, msgget of an existing key gave EAGAIN after 20 ms while the registry lock's holder was
+ * stopped, until existing keys were found without that lock. */
 /* A process stopped (SIGSTOP) in the middle of its queue calls holds nothing that others wait
  * for: on the kernel a stopped task holds no queue lock, so every other process's non-blocking
  * call (O_NONBLOCK mq_send/mq_receive, IPC_NOWAIT msgsnd/msgrcv, mq_getattr, IPC_STAT, and

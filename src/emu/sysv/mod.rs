@@ -266,17 +266,21 @@ impl SysvEmulation {
     /// `msgget`.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
         let who = ident(Freshness::Fresh);
+        // An existing key is found without the registry lock (whose holder may be stopped, or
+        // slow): the kernel's lookup never waits on another process either.
+        if key != libc::IPC_PRIVATE {
+            if let Some(idx) = self.registry.find_key(key) {
+                match self.existing_key(idx, key, flags, &who) {
+                    // Removed (and perhaps replaced) meanwhile: asked again under the lock.
+                    Err(Errno::EIDRM) => {}
+                    result => return result,
+                }
+            }
+        }
         let mut locked = self.registry.lock()?;
         if key != libc::IPC_PRIVATE {
             if let Some(idx) = locked.find_key(key) {
-                if flags & libc::IPC_CREAT != 0 && flags & libc::IPC_EXCL != 0 {
-                    return Err(Errno::EEXIST);
-                }
-                let e = self.registry.entry(idx);
-                if !ipcperms(&perms(e), &who, flags) {
-                    return Err(Errno::EACCES);
-                }
-                return Ok((e.id1.load(Ordering::Acquire) as c_int).wrapping_sub(1));
+                return self.existing_key(idx, key, flags, &who);
             }
             if flags & libc::IPC_CREAT == 0 {
                 return Err(Errno::ENOENT);
@@ -299,6 +303,25 @@ impl SysvEmulation {
             m.get_or_insert_with(HashMap::new).insert((ns, slot.idx), q);
         });
         Ok(slot.id)
+    }
+
+    /// `msgget` of the existing queue with `key` at `idx`: EEXIST for IPC_CREAT|IPC_EXCL, else
+    /// its id if the caller has the access `flags` asks for. EIDRM (never returned by `msgget`)
+    /// when it is no longer there — possible only without the registry lock.
+    fn existing_key(&self, idx: u32, key: key_t, flags: c_int, who: &Ident) -> Result<c_int> {
+        let e = self.registry.entry(idx);
+        let id1 = e.id1.load(Ordering::Acquire);
+        let perm = perms(e);
+        if id1 == 0 || perm.key != key || e.id1.load(Ordering::Acquire) != id1 {
+            return Err(Errno::EIDRM);
+        }
+        if flags & libc::IPC_CREAT != 0 && flags & libc::IPC_EXCL != 0 {
+            return Err(Errno::EEXIST);
+        }
+        if !ipcperms(&perm, who, flags) {
+            return Err(Errno::EACCES);
+        }
+        Ok((id1 as c_int).wrapping_sub(1))
     }
 
     // ----- waiting -----

@@ -193,6 +193,36 @@ impl Registry {
         (a.max_idx.load(Ordering::Acquire), in_use)
     }
 
+    /// The live queue with `key` (not IPC_PRIVATE), as its index: a probe of the key table,
+    /// whose hits are checked against the entries. Without the registry lock it may miss a
+    /// queue being created or the table being rebuilt (the caller then asks under the lock),
+    /// never find a wrong one.
+    pub fn find_key(&self, key: i32) -> Option<u32> {
+        self.probe(key, |_, v| v != KEY_TOMBSTONE && v != 0 && self.entry_has_key(v - 1, key)).and_then(|(_, v)| (v != 0).then(|| v - 1))
+    }
+
+    pub(crate) fn entry_has_key(&self, idx: u32, key: i32) -> bool {
+        let e = self.entry(idx);
+        idx < IPCMNI && e.id1.load(Ordering::Acquire) != 0 && e.key.load(Ordering::Relaxed) == key
+    }
+
+    /// The key table's slot `i`.
+    pub(crate) fn key_slot(&self, i: u32) -> &AtomicU32 {
+        // SAFETY: the mapping holds KEY_TABLE_SLOTS u32 from KEY_TABLE_OFFSET (validated size);
+        // an AtomicU32 is valid for any bit pattern.
+        unsafe { &*(self.map.base().add((KEY_TABLE_OFFSET + (i % KEY_TABLE_SLOTS) as u64 * 4) as usize) as *const AtomicU32) }
+    }
+
+    /// Walks `key`'s probe sequence until `stop(slot, value)` or an empty slot (returned with
+    /// value 0); None when the whole table was walked.
+    pub(crate) fn probe(&self, key: i32, stop: impl Fn(u32, u32) -> bool) -> Option<(u32, u32)> {
+        let start = (key as u32).wrapping_mul(0x9e37_79b9) >> 16;
+        (0..KEY_TABLE_SLOTS).map(|k| (start + k) % KEY_TABLE_SLOTS).find_map(|i| {
+            let v = self.key_slot(i).load(Ordering::Relaxed);
+            (v == 0 || stop(i, v)).then_some((i, v))
+        })
+    }
+
     /// Takes the registry lock, repairing the derived counts if its last owner died.
     pub fn lock(&self) -> Result<RegistryLocked<'_>> {
         if self.poisoned() {
@@ -343,32 +373,9 @@ impl<'r> RegistryLocked<'r> {
         self.r
     }
 
-    /// The live queue with `key` (not IPC_PRIVATE), as its index: a probe of the key table,
-    /// whose hits are checked against the entries.
+    /// The live queue with `key` (not IPC_PRIVATE), as its index (see [`Registry::find_key`]).
     pub fn find_key(&self, key: i32) -> Option<u32> {
-        self.probe(key, |_, v| v != KEY_TOMBSTONE && v != 0 && self.entry_has_key(v - 1, key)).and_then(|(_, v)| (v != 0).then(|| v - 1))
-    }
-
-    fn entry_has_key(&self, idx: u32, key: i32) -> bool {
-        let e = self.r.entry(idx);
-        idx < IPCMNI && e.id1.load(Ordering::Acquire) != 0 && e.key.load(Ordering::Relaxed) == key
-    }
-
-    /// The key table's slot `i`.
-    fn key_slot(&self, i: u32) -> &AtomicU32 {
-        // SAFETY: the mapping holds KEY_TABLE_SLOTS u32 from KEY_TABLE_OFFSET (validated size);
-        // an AtomicU32 is valid for any bit pattern.
-        unsafe { &*(self.r.map.base().add((KEY_TABLE_OFFSET + (i % KEY_TABLE_SLOTS) as u64 * 4) as usize) as *const AtomicU32) }
-    }
-
-    /// Walks `key`'s probe sequence until `stop(slot, value)` or an empty slot (returned with
-    /// value 0); None when the whole table was walked.
-    fn probe(&self, key: i32, stop: impl Fn(u32, u32) -> bool) -> Option<(u32, u32)> {
-        let start = (key as u32).wrapping_mul(0x9e37_79b9) >> 16;
-        (0..KEY_TABLE_SLOTS).map(|k| (start + k) % KEY_TABLE_SLOTS).find_map(|i| {
-            let v = self.key_slot(i).load(Ordering::Relaxed);
-            (v == 0 || stop(i, v)).then_some((i, v))
-        })
+        self.r.find_key(key)
     }
 
     /// Enters live queue `idx`'s key in the key table.
@@ -376,11 +383,11 @@ impl<'r> RegistryLocked<'r> {
         if key == libc::IPC_PRIVATE {
             return;
         }
-        if let Some((i, v)) = self.probe(key, |_, v| v == KEY_TOMBSTONE) {
+        if let Some((i, v)) = self.r.probe(key, |_, v| v == KEY_TOMBSTONE) {
             if v == KEY_TOMBSTONE {
                 self.header_mut().key_tombstones = self.header_mut().key_tombstones.saturating_sub(1);
             }
-            self.key_slot(i).store(idx + 1, Ordering::Relaxed);
+            self.r.key_slot(i).store(idx + 1, Ordering::Relaxed);
         } else {
             // Full of tombstones: rebuilt, with this entry already live.
             self.rebuild_key_table();
@@ -392,9 +399,9 @@ impl<'r> RegistryLocked<'r> {
         if key == libc::IPC_PRIVATE {
             return;
         }
-        if let Some((i, v)) = self.probe(key, |_, v| v == idx + 1) {
+        if let Some((i, v)) = self.r.probe(key, |_, v| v == idx + 1) {
             if v == idx + 1 {
-                self.key_slot(i).store(KEY_TOMBSTONE, Ordering::Relaxed);
+                self.r.key_slot(i).store(KEY_TOMBSTONE, Ordering::Relaxed);
                 self.header_mut().key_tombstones += 1;
             }
         }
@@ -407,15 +414,15 @@ impl<'r> RegistryLocked<'r> {
     /// clutter it).
     fn rebuild_key_table(&mut self) {
         for i in 0..KEY_TABLE_SLOTS {
-            self.key_slot(i).store(0, Ordering::Relaxed);
+            self.r.key_slot(i).store(0, Ordering::Relaxed);
         }
         self.header_mut().key_tombstones = 0;
         for idx in 0..self.r.high_water() {
             let e = self.r.entry(idx);
             let key = e.key.load(Ordering::Relaxed);
             if e.id1.load(Ordering::Acquire) != 0 && key != libc::IPC_PRIVATE && self.find_key(key).is_none() {
-                if let Some((i, _)) = self.probe(key, |_, _| false) {
-                    self.key_slot(i).store(idx + 1, Ordering::Relaxed);
+                if let Some((i, _)) = self.r.probe(key, |_, _| false) {
+                    self.r.key_slot(i).store(idx + 1, Ordering::Relaxed);
                 }
             }
         }
