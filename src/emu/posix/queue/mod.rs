@@ -202,13 +202,18 @@ impl Queue {
         self.make_queue_slots_ready(i)
     }
 
+    /// Slots are made ready at least this many bytes at a time, so a deep queue of small
+    /// messages makes one system call per chunk, not per message, on its first lap.
+    const READY_CHUNK: u64 = 32 * 1024;
+
     #[cold]
     fn make_queue_slots_ready(&self, i: u32) -> Result<()> {
         let ready = &self.header().queue_slots_ready;
         let from = ready.load(Ordering::Acquire).min(i) as u64;
         let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
-        self.map.populate((offset + from * stride) as usize, ((i as u64 + 1 - from) * stride) as usize)?;
-        ready.fetch_max(i + 1, Ordering::AcqRel);
+        let upto = (i as u64 + 1).max(from + Queue::READY_CHUNK.div_ceil(stride)).min(self.geo.maxmsg as u64);
+        self.map.populate((offset + from * stride) as usize, ((upto - from) * stride) as usize)?;
+        ready.fetch_max(upto as u32, Ordering::AcqRel);
         Ok(())
     }
 
