@@ -158,9 +158,6 @@ impl PosixEmulation {
         if d.nonblock(fd) && q.next_due_ns() == 0 && q.curmsgs() >= q.header().maxmsg {
             return Err(Errno::EAGAIN);
         }
-        // Its priority's list must have room to exist before the message may enter (a no-op
-        // load once it does).
-        q.ready_prio(prio)?;
         wait::note_cpu(&q.header().last_send_cpu);
         let m = Message { ptr: msg.cast(), len, prio };
         let mut spun = false;

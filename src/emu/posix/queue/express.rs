@@ -134,7 +134,7 @@ impl Queue {
     /// Whether the message at ring position `pos` is sealed (sent).
     fn sealed(&self, pos: u64) -> bool {
         let slot = (pos % self.geo.maxmsg as u64) as u32;
-        self.queue_slot_ready(slot) && ring::read_seal(self.seal(slot), pos) == Seal::Sealed
+        ring::read_seal(self.seal(slot), pos) == Seal::Sealed
     }
 
     /// Whether the ring shows a message at its head, or None when the queue is not in express
@@ -221,7 +221,7 @@ impl Queue {
         let side = unsafe { self.side(Side::Recv) };
         let head = ring.head.load(Ordering::Relaxed);
         let slot = self.checked_slot(side, head);
-        if !self.queue_slot_ready(slot) || ring::read_seal(self.seal(slot), head) != Seal::Sealed {
+        if ring::read_seal(self.seal(slot), head) != Seal::Sealed {
             return Ok(Express::Refused);
         }
         let msgsize = self.geo.msgsize as u32;
@@ -346,6 +346,11 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         let maxmsg = q.geo.maxmsg as u64;
         let head = ring.head.load(Ordering::Acquire);
         let tail = ring.tail.load(Ordering::Acquire).clamp(head, head + maxmsg);
+        // The priority lists' pages first: a failure leaves the ring as it was.
+        for p in head..tail {
+            let prio = self.slot((p % maxmsg) as u32).prio.min(super::PRIO_LEVELS as u32 - 1);
+            q.ready_prio(prio)?;
+        }
         for p in head..tail {
             let i = (p % maxmsg) as u32;
             let s = self.slot(i);
@@ -377,6 +382,10 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         let ring = q.ring_ref();
         let tail = ring.tail.load(Ordering::Acquire);
         let slot = (tail % q.geo.maxmsg as u64) as u32;
+        // Receivers will read this slot's seal: it must exist (else the general structure stays).
+        if q.ready_queue_slot(slot).is_err() {
+            return false;
+        }
         for which in [Side::Send, Side::Recv] {
             // SAFETY: we hold both side locks.
             let side = unsafe { q.side(which) };

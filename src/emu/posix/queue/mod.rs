@@ -192,11 +192,14 @@ impl Queue {
         unsafe { self.map.base().add(self.geo.slots_offset as usize + i as usize * self.geo.slot_stride as usize) as *mut SlotHeader }
     }
 
-    /// Makes queue slot `i` (and those below it) exist before it is first written: ENOMEM
-    /// when the filesystem has no room. A load and a compare once they exist.
+    /// Makes queue slot `i` and the one after it exist before `i` is first written: ENOMEM
+    /// when the filesystem has no room. One ahead, because a receiver of the express ring reads
+    /// the seal of the slot after the last message (touching a page makes it, or is SIGBUS on a
+    /// full filesystem) without asking. A compare once they exist.
     #[inline]
     pub(super) fn ready_queue_slot(&self, i: u32) -> Result<()> {
-        if i < self.header().queue_slots_ready.load(Ordering::Acquire) {
+        let ready = self.header().queue_slots_ready.load(Ordering::Acquire);
+        if i + 1 < ready || ready >= self.geo.maxmsg {
             return Ok(());
         }
         self.make_queue_slots_ready(i)
@@ -211,17 +214,10 @@ impl Queue {
         let ready = &self.header().queue_slots_ready;
         let from = ready.load(Ordering::Acquire).min(i) as u64;
         let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
-        let upto = (i as u64 + 1).max(from + Queue::READY_CHUNK.div_ceil(stride)).min(self.geo.maxmsg as u64);
+        let upto = (i as u64 + 2).max(from + Queue::READY_CHUNK.div_ceil(stride)).min(self.geo.maxmsg as u64);
         self.map.populate((offset + from * stride) as usize, ((upto - from) * stride) as usize)?;
         ready.fetch_max(upto as u32, Ordering::AcqRel);
         Ok(())
-    }
-
-    /// Whether queue slot `i` may have been written (a reader must not touch one that cannot:
-    /// the touch would make its page, or SIGBUS on a full filesystem).
-    #[inline]
-    pub(super) fn queue_slot_ready(&self, i: u32) -> bool {
-        i < self.header().queue_slots_ready.load(Ordering::Acquire)
     }
 
     /// Makes extra slot `i` exist before its first use.
@@ -231,8 +227,9 @@ impl Queue {
     }
 
     /// Makes the page of priority `prio`'s list exist before a message of that priority can be
-    /// linked there (on every send, so that no later step — a fold of the ring, a blocked
-    /// sender's message pulled in, a scheduled one falling due — can fail for want of room).
+    /// linked there: by every send the general structure takes (so that a blocked sender's
+    /// message pulled in, or a scheduled one falling due, cannot fail for want of room), and for
+    /// the ring's messages before a fold moves them there (a failure abandons the fold).
     #[inline]
     pub fn ready_prio(&self, prio: u32) -> Result<()> {
         let per_page = 4096 / std::mem::size_of::<PrioList>() as u32;
@@ -417,6 +414,8 @@ impl<'q> Locked<'q> {
     /// receiver if there is one, else into the queue unless it is full.
     pub fn send(&mut self, m: &Message, program_fd: i32) -> Result<Sent> {
         self.promote_if_due(program_fd);
+        // Whatever happens to it next (queued, handed, pending), it may be linked by priority.
+        self.q.ready_prio(m.prio)?;
         if self.st().recv_waiting > 0 {
             if let Some(w) = self.first_live_waiter(waiter_state::RECEIVING) {
                 let i = self.alloc_slot(Pool::Extra)?;

@@ -36,6 +36,8 @@ impl<'q> Locked<'q> {
         };
         let slot = match pending {
             Some(m) => {
+                // It will be linked by priority when a receiver pulls it in.
+                self.q.ready_prio(m.prio)?;
                 let i = self.alloc_slot(Pool::Extra)?;
                 self.fill_slot(i, m, slot_state::PENDING, w + 1);
                 i + 1
