@@ -65,7 +65,11 @@ pub struct RingSide {
     pub peer_seen: u64,
     /// The slot of this side's position (`position % maxmsg`), kept to avoid a division.
     pub slot: u32,
-    pub _reserved: u32,
+    /// Send side: queue slots below this exist (see `Queue::ready_queue_slot`), so a queue's
+    /// memory follows what it has held and a full filesystem is an errno before a slot is first
+    /// written; on the sender's own line, which every express send touches anyway. Unused on
+    /// the receive side.
+    pub slots_ready: AtomicU32,
 }
 
 /// A ring position, alone on its line: written by its side, read by the other.
@@ -222,10 +226,7 @@ pub struct PosixHeader {
     pub relay: NotifyRelay,
     /// Bit per page of the priority lists whose pages exist (see `Queue::ready_prio`).
     pub prio_pages_ready: AtomicU64,
-    /// Queue slots below this exist (see `Queue::ready_queue_slot`): a queue's memory follows
-    /// what it has held, and a full filesystem is an errno before a slot is first written.
-    pub queue_slots_ready: AtomicU32,
-    pub _reserved: [u8; 20],
+    pub _reserved: [u8; 24],
     pub lock: QueueLock,
     pub state: QueueState,
     pub ring: ExpressRing,

@@ -198,7 +198,7 @@ impl Queue {
     /// full filesystem) without asking. A compare once they exist.
     #[inline]
     pub(super) fn ready_queue_slot(&self, i: u32) -> Result<()> {
-        let ready = self.header().queue_slots_ready.load(Ordering::Acquire);
+        let ready = self.header().ring.send.slots_ready.load(Ordering::Acquire);
         if i + 1 < ready || ready >= self.geo.maxmsg {
             return Ok(());
         }
@@ -211,7 +211,7 @@ impl Queue {
 
     #[cold]
     fn make_queue_slots_ready(&self, i: u32) -> Result<()> {
-        let ready = &self.header().queue_slots_ready;
+        let ready = &self.header().ring.send.slots_ready;
         let from = ready.load(Ordering::Acquire).min(i) as u64;
         let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
         let upto = (i as u64 + 2).max(from + Queue::READY_CHUNK.div_ceil(stride)).min(self.geo.maxmsg as u64);

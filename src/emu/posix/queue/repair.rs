@@ -26,7 +26,7 @@ impl<'q> Locked<'q> {
         let mut census = self.take_census();
         census.queued.sort_unstable();
         let maxmsg = self.q.geo.maxmsg;
-        let ready = self.q.header().queue_slots_ready.load(Ordering::Acquire).min(maxmsg);
+        let ready = self.q.header().ring.send.slots_ready.load(Ordering::Acquire).min(maxmsg);
         let express = self.q.is_express();
         {
             let st = self.st();
@@ -109,7 +109,7 @@ impl<'q> Locked<'q> {
         self.st().extra_fresh = scanned;
         // Queue slots never made ready were never written either: not touched here (see
         // `repair`, which hands them to the lazy range).
-        let ready = self.q.header().queue_slots_ready.load(Ordering::Acquire).min(maxmsg);
+        let ready = self.q.header().ring.send.slots_ready.load(Ordering::Acquire).min(maxmsg);
         for i in (0..scanned).rev() {
             if i < maxmsg && i >= ready {
                 continue;

@@ -188,7 +188,7 @@ fn check_consistent_with(l: &mut Locked<'_>, distinct_seqs: bool) {
     }
     // Queue slots never made ready were never written by mqshim (only by damage): whatever is
     // there is not read before their first use writes them.
-    let ready = l.q.header().queue_slots_ready.load(Ordering::Relaxed).min(maxmsg);
+    let ready = l.q.header().ring.send.slots_ready.load(Ordering::Relaxed).min(maxmsg);
     let (lazy_next, lazy_left) = (l.st().lazy_next, l.st().lazy_left);
     assert!(lazy_left <= maxmsg, "lazy range longer than the queue slots");
     for k in 0..lazy_left {
