@@ -824,6 +824,14 @@ mod tests {
     }
 
     #[test]
+    fn a_meta_charges_only_a_user_who_may_have_written_it() {
+        let m = Meta { charge_uid: 1000, charge_bytes: 1 << 20, ..Meta::default() };
+        assert_eq!(m.charged_uid(1000), 1000, "written by the user it names");
+        assert_eq!(m.charged_uid(0), 1000, "written by root (a root process creating for itself)");
+        assert_eq!(m.charged_uid(65534), 65534, "planted by another user: charges the planter");
+    }
+
+    #[test]
     fn meta_round_trips() {
         let m = Meta { uid: 1, gid: 2, mode: 0o640, maxmsg: 10, msgsize: 8192, charge_uid: 1, charge_bytes: 82880 };
         assert_eq!(Meta::parse(&m.render()), Some(m));
