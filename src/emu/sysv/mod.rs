@@ -12,7 +12,7 @@
 //! ```text
 //! $MQSHIM_DIR/sysv/             1777
 //!   registry                    0666: every queue's key, id, owner, mode and statistics
-//!   msq.<id>.<nonce>            one queue's segment, owned by its creator; mode rw for the
+//!   msq.<id>                    one queue's segment, owned by its creator; mode rw for the
 //!                               owner and for each class the queue grants any access
 //! ```
 //!
@@ -152,8 +152,13 @@ impl SleepWatch for Watch<'_> {
     }
 }
 
-fn file_name(id: i32, nonce: u64) -> String {
-    format!("msq.{id}.{nonce:x}")
+/// A queue's segment file: named by its id alone, so that what a call maps for an id is the
+/// file its creator made — exclusively, in the sticky `sysv/`, where no other user can remove or
+/// replace it. (The registry, which every user may write, only says whether the id is live and
+/// which nonce its segment must carry; a nonce in the name would let a user who rewrote it
+/// point the id at a file of their own.)
+fn file_name(id: i32) -> String {
+    format!("msq.{id}")
 }
 
 /// Whether a scheduled message of the queue at `entry` may have fallen due, so that a call must
@@ -206,7 +211,7 @@ impl SysvEmulation {
         let q = match ATTACHED.with(|m| m.as_ref().and_then(|m| m.get(&(ns, idx)).filter(|q| matches(q)).cloned())) {
             Some(q) => q,
             None => {
-                let q = Arc::new(Queue::attach(self.dir, &file_name(id, nonce), id, nonce)?);
+                let q = Arc::new(Queue::attach(self.dir, &file_name(id), id, nonce)?);
                 let registry = &self.registry;
                 ATTACHED.with(|m| {
                     let m = m.get_or_insert_with(HashMap::new);
@@ -287,14 +292,31 @@ impl SysvEmulation {
             }
         }
         locked.sweep_if_due(self.dir);
-        let slot = locked.allocate(self.limits.msgmni as u32)?;
-        let nonce = locked.next_nonce();
         let mode = flags as u32 & 0o777;
-        let init = queue::Init { id: slot.id, key, nonce, mode, uid: who.euid, gid: who.egid };
-        let q = Queue::create(self.dir, &file_name(slot.id, nonce), &init).map_err(|e| match e {
-            Errno::ENOSPC | Errno::EDQUOT => Errno::ENOSPC,
-            _ => Errno::ENOMEM,
-        })?;
+        // A file already under the chosen id's name belongs to no live queue (the id is free):
+        // one its remover could not remove, or one another user put there ahead of time. It is
+        // removed if this caller may, else the id is skipped (the allocator has moved on).
+        let mut attempts = 0;
+        let (slot, nonce, q) = loop {
+            let slot = locked.allocate(self.limits.msgmni as u32)?;
+            let nonce = locked.next_nonce();
+            let init = queue::Init { id: slot.id, key, nonce, mode, uid: who.euid, gid: who.egid };
+            let name = file_name(slot.id);
+            let mut created = Queue::create(self.dir, &name, &init);
+            if created.as_ref().err() == Some(&Errno::EEXIST) {
+                if let Ok(c) = std::ffi::CString::new(name.as_str()) {
+                    if crate::os::sys::unlinkat(self.dir, &c, 0) == 0 {
+                        created = Queue::create(self.dir, &name, &init);
+                    }
+                }
+            }
+            match created {
+                Ok(q) => break (slot, nonce, q),
+                Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
+                Err(Errno::ENOSPC | Errno::EDQUOT) => return Err(Errno::ENOSPC),
+                Err(_) => return Err(Errno::ENOMEM),
+            }
+        };
         locked.commit(slot, &NewEntry { key, mode, uid: who.euid, gid: who.egid, qbytes: self.limits.msgmnb as u64, ctime: now_sec(), nonce });
         drop(locked);
         // The creator is likely to use it next: keep the mapping.

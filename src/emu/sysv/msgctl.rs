@@ -204,7 +204,7 @@ impl SysvEmulation {
         // queue's owner is not the file's and the file is already open to all).
         let h = q.header();
         let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, h.file_uid, h.file_gid);
-        if let Ok(c) = std::ffi::CString::new(file_name(q.id, q.nonce)) {
+        if let Ok(c) = std::ffi::CString::new(file_name(q.id)) {
             let _ = crate::emu::namespace::chmod_entry(self.dir, &c, fmode, libc::S_IFREG, h.file_uid);
         }
         Ok(0)
@@ -219,7 +219,6 @@ impl SysvEmulation {
         if !Self::owner_or_admin(&perms(entry), &who) {
             return Err(Errno::EPERM);
         }
-        let nonce = entry.nonce.load(Ordering::Acquire);
         match self.attach(id, entry) {
             Ok(q) => {
                 let mut locked = q.lock(entry)?;
@@ -233,7 +232,7 @@ impl SysvEmulation {
         registry.released(id as u32 & (IPCMNI - 1), entry.key.load(Ordering::Relaxed));
         // Removed under the registry lock, so that a remover killed before it is seen (the
         // lock's owner died) and its file swept by the next creator.
-        if let Ok(c) = std::ffi::CString::new(file_name(id, nonce)) {
+        if let Ok(c) = std::ffi::CString::new(file_name(id)) {
             if crate::os::sys::unlinkat(self.dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT {
                 // Another user's file (the queue was given away with IPC_SET): for its owner
                 // or root to sweep.

@@ -572,11 +572,10 @@ impl<'r> RegistryLocked<'r> {
         let mut stuck = false;
         for name in crate::emu::namespace::list_dir(dir) {
             let Ok(text) = std::str::from_utf8(&name) else { continue };
-            let leftover = if let Some((id, nonce)) = text.strip_prefix("msq.").and_then(|r| r.split_once('.')) {
-                match (id.parse::<i32>(), u64::from_str_radix(nonce, 16)) {
-                    (Ok(id), Ok(nonce)) => self.r.lookup(id).is_none_or(|e| e.nonce.load(Ordering::Relaxed) != nonce),
-                    _ => false,
-                }
+            // A segment file (`msq.<id>`) whose id is not live: nothing else can be creating it
+            // (creation holds the registry lock, as this sweep does).
+            let leftover = if let Some(id) = text.strip_prefix("msq.") {
+                id.parse::<i32>().is_ok_and(|id| self.r.lookup(id).is_none())
             } else if let Some(rest) = text.strip_prefix("registry.new-") {
                 rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(sys::process_gone)
             } else {

@@ -261,3 +261,29 @@ fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
     assert_eq!(msgrcv(e, id, (&mut r as *mut Msg).cast(), 64, 9, libc::IPC_NOWAIT), Ok(1));
     assert_eq!(e.remove_id(id), Ok(()));
 }
+
+/// A user who may write the registry (every user may) cannot point another user's queue at a
+/// segment file of its own: a queue's file is found by its id alone, so rewriting the entry's
+/// nonce and planting a segment made for it redirects nothing — another process sending to the
+/// id does not write into the planted file. (With the nonce in the file name, it did.)
+#[test]
+fn a_rewritten_registry_entry_does_not_redirect_a_queue_to_a_planted_file() {
+    let ns = Ns::new(LIMITS);
+    let id = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    let entry = ns.emu.registry.lookup(id).unwrap();
+    let planted_nonce = entry.nonce.load(Ordering::Relaxed) ^ 0x5a5a;
+    // The attacker's segment, made for that id and the nonce it will write into the entry,
+    // under every name a nonce could give it.
+    let init = queue::Init { id, key: libc::IPC_PRIVATE, nonce: planted_nonce, mode: 0o666, uid: 65534, gid: 65534 };
+    let planted = format!("msq.{id}.{planted_nonce:x}");
+    drop(Queue::create(ns.emu.dir, &planted, &init).unwrap());
+    entry.nonce.store(planted_nonce, Ordering::Relaxed);
+    let before = std::fs::read(format!("{}/sysv/{planted}", ns.path)).unwrap();
+    // Another process's view of the namespace: nothing cached.
+    let other = SysvEmulation::new(ns.path.as_bytes(), LIMITS).unwrap();
+    let m = Msg { mtype: 1, text: [7; 64] };
+    let sent = msgsnd(&other, id, (&raw const m).cast(), 8, libc::IPC_NOWAIT);
+    assert_ne!(sent, Ok(0), "the queue no longer matches its entry: refused, not redirected");
+    let after = std::fs::read(format!("{}/sysv/{planted}", ns.path)).unwrap();
+    assert!(before == after, "the planted file received the message");
+}
