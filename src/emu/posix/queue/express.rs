@@ -178,7 +178,7 @@ impl Queue {
             }
         }
         let slot = self.checked_slot(side, tail);
-        self.ready_queue_slot(slot)?;
+        self.ready_queue_slot_by(&side.slots_ready, slot)?;
         if tail != side.peer_seen {
             // Not known to be empty: the ring's order is its priority order only while
             // priorities never increase. The newest message's slot is written only by senders,

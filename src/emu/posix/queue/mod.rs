@@ -198,11 +198,18 @@ impl Queue {
     /// full filesystem) without asking. A compare once they exist.
     #[inline]
     pub(super) fn ready_queue_slot(&self, i: u32) -> Result<()> {
-        let ready = self.header().ring.send.slots_ready.load(Ordering::Acquire);
-        if i + 1 < ready || ready >= self.geo.maxmsg {
+        self.ready_queue_slot_by(&self.header().ring.send.slots_ready, i)
+    }
+
+    /// [`Queue::ready_queue_slot`] through the watermark `ready` (the express sender passes its
+    /// own side's, which it holds `&mut`).
+    #[inline]
+    pub(super) fn ready_queue_slot_by(&self, ready: &AtomicU32, i: u32) -> Result<()> {
+        let now = ready.load(Ordering::Relaxed);
+        if i + 1 < now || now >= self.geo.maxmsg {
             return Ok(());
         }
-        self.make_queue_slots_ready(i)
+        self.make_queue_slots_ready(ready, i)
     }
 
     /// Slots are made ready at least this many bytes at a time, so a deep queue of small
@@ -210,8 +217,8 @@ impl Queue {
     const READY_CHUNK: u64 = 32 * 1024;
 
     #[cold]
-    fn make_queue_slots_ready(&self, i: u32) -> Result<()> {
-        let ready = &self.header().ring.send.slots_ready;
+    #[inline(never)]
+    fn make_queue_slots_ready(&self, ready: &AtomicU32, i: u32) -> Result<()> {
         let from = ready.load(Ordering::Acquire).min(i) as u64;
         let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
         let upto = (i as u64 + 2).max(from + Queue::READY_CHUNK.div_ceil(stride)).min(self.geo.maxmsg as u64);
