@@ -126,16 +126,16 @@ pub fn process_gone(pid: i32) -> bool {
 /// The caller's real, effective and filesystem user and group ids: (uid, euid, fsuid, gid, egid,
 /// fsgid). `setfsuid(-1)` changes nothing and returns the current fsuid.
 pub fn ids() -> (u32, u32, u32, u32, u32, u32) {
-    // SAFETY: these system calls only read the caller's credentials.
+    let (mut uid, mut euid, mut suid) = (0u32, 0u32, 0u32);
+    let (mut gid, mut egid, mut sgid) = (0u32, 0u32, 0u32);
+    // SAFETY: these system calls only read the caller's credentials into the locals passed
+    // (getresuid/getresgid: one call for three ids each, where getuid+geteuid took two).
     unsafe {
-        (
-            libc::syscall(libc::SYS_getuid) as u32,
-            libc::syscall(libc::SYS_geteuid) as u32,
-            libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32,
-            libc::syscall(libc::SYS_getgid) as u32,
-            libc::syscall(libc::SYS_getegid) as u32,
-            libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32,
-        )
+        libc::syscall(libc::SYS_getresuid, &mut uid as *mut u32, &mut euid as *mut u32, &mut suid as *mut u32);
+        libc::syscall(libc::SYS_getresgid, &mut gid as *mut u32, &mut egid as *mut u32, &mut sgid as *mut u32);
+        let fsuid = libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32;
+        let fsgid = libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32;
+        (uid, euid, fsuid, gid, egid, fsgid)
     }
 }
 
