@@ -20,7 +20,10 @@
 //! the operating system backs the all-or-nothing part (a process the queue's mode refuses any
 //! access cannot open its segment). `msgget(key, 0)` needs no access at all, and `IPC_STAT`,
 //! `MSG_STAT_ANY` and `mqshim ipcs` read only the registry. The registry itself must be writable
-//! by every user of the namespace, who are trusted not to corrupt it on purpose.
+//! by every user of the namespace: what a hostile one can do through it (remove or re-own
+//! another's queue in it, hold a ring's side lock) is listed in the README; what it cannot is
+//! point an id at a file of its own, since a queue's segment is found by its id alone
+//! (`msq.<id>`, made exclusively by its creator in the sticky directory).
 //!
 //! Speed: a call finds its queue's mapping in a small per-thread cache, checks permissions
 //! against cached credentials (see [`caller`]) and the registry's permission line, and takes
@@ -43,8 +46,8 @@
 //!
 //! Known differences from the kernel: permissions use credentials cached per thread, refreshed
 //! by `msgget` and on every slow path (see [`caller`]); the segment file of a queue removed by
-//! a user who may not unlink it (not its creator, not root) stays until the namespace is
-//! cleaned; at most `WAITER_SLOTS` (4096) callers can be blocked on one queue at once (ENOMEM
+//! a user who may not unlink it (not its creator, not root) stays until a creator who may
+//! sweeps it (see `registry::RegistryLocked::sweep_if_due`); at most `WAITER_SLOTS` (4096) callers can be blocked on one queue at once (ENOMEM
 //! beyond); a blocked call is not a pthread cancellation point.
 
 pub mod caller;
