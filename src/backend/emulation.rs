@@ -4,7 +4,7 @@
 //! The namespace is opened on first use; one that cannot be opened makes every call fail with
 //! its errno, reported once on stderr.
 //!
-//! Every call that uses a queue's shared memory runs through [`EmulatedBackend::contained`]: the
+//! Every call that uses a queue's shared memory runs through `EmulatedBackend::contained`: the
 //! one place where a mapping poisoned by the SIGBUS handler (its file truncated under it, see
 //! `emu::engine::segment::containment`) turns the call into EIO.
 

@@ -263,7 +263,7 @@ impl Store {
     }
 
     /// `mq_open` of a checked name. No lock is taken: a name is claimed by the atomic rename
-    /// that publishes a complete queue (see [`Store::build`]), so a creator that loses the race
+    /// that publishes a complete queue (see `Store::build`), so a creator that loses the race
     /// opens the winner's queue, as if it had come second.
     pub fn open_queue(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
         loop {

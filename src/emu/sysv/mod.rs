@@ -491,7 +491,7 @@ impl SysvEmulation {
     /// `msgrcv`, in the kernel's order of checks.
     ///
     /// A busy lock as in [`Self::msgsnd`], except that with IPC_NOWAIT its EAGAIN (which msgrcv
-    /// never gives otherwise) becomes msgrcv's "would block", ENOMSG ([`busy_is_enomsg`]).
+    /// never gives otherwise) becomes msgrcv's "would block", ENOMSG (`busy_is_enomsg`).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
