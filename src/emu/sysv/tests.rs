@@ -287,3 +287,22 @@ fn a_rewritten_registry_entry_does_not_redirect_a_queue_to_a_planted_file() {
     let after = std::fs::read(format!("{}/sysv/{planted}", ns.path)).unwrap();
     assert!(before == after, "the planted file received the message");
 }
+
+/// A file already under a free id's segment name (left by a remover that could not remove it,
+/// or put there by someone else) does not make `msgget` fail: a creator that may removes it,
+/// and one that may not moves on to another id.
+#[test]
+fn a_file_in_the_way_of_a_new_segment_is_removed_or_skipped() {
+    let ns = Ns::new(LIMITS);
+    // Ids of a fresh namespace start at 0: something already under the first two names — a
+    // file root may remove, and a directory nobody removes with unlink.
+    std::fs::write(format!("{}/sysv/msq.0", ns.path), b"stale").unwrap();
+    let first = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the stale file is replaced");
+    assert_eq!(first, 0);
+    std::fs::create_dir(format!("{}/sysv/msq.1", ns.path)).unwrap();
+    let second = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the blocked id is skipped");
+    assert_ne!(second & 0x7fff, 1);
+    for id in [first, second] {
+        msgctl(&ns.emu, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    }
+}

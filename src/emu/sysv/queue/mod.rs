@@ -241,9 +241,8 @@ impl Queue {
     pub fn create(dir: c_int, file: &str, init: &Init) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
-        // No room, or a stale file in the way, is ENOMEM to msgget.
-        let (aside, map) =
-            segment::create_aside(dir, &name, size, waiters_offset(), Errno::ENOMEM).map_err(|e| if e == Errno::EEXIST { Errno::ENOMEM } else { e })?;
+        // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves.
+        let (aside, map) = segment::create_aside(dir, &name, size, waiters_offset(), Errno::ENOMEM)?;
         // SAFETY: an all-zero stat is a valid out-buffer.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if sys::fstat(aside.fd(), &mut st) != 0 {
