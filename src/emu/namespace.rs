@@ -59,15 +59,6 @@ fn cstr(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| Errno::EINVAL)
 }
 
-fn fstat(fd: c_int) -> Result<libc::stat> {
-    // SAFETY: an all-zero stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if sys::fstat(fd, &mut st) != 0 {
-        return Err(Errno::last());
-    }
-    Ok(st)
-}
-
 /// Why a directory may not be trusted, or None: it must belong to root or to `me`, and be
 /// writable by group or others only if sticky (where nobody but an entry's owner may remove or
 /// rename it).
@@ -108,7 +99,7 @@ fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unstic
             e => e,
         });
     }
-    let checked = fstat(fd).and_then(|st| match distrust(&st, sys::ids().2, unsticky_ok) {
+    let checked = sys::stat_of(fd).and_then(|st| match distrust(&st, sys::ids().2, unsticky_ok) {
         Some(why) => Err(refuse(path, &why)),
         None => Ok(()),
     });
@@ -227,7 +218,7 @@ pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owne
     if fd < 0 {
         return Err(Errno::last());
     }
-    let result = fstat(fd).and_then(|st| {
+    let result = sys::stat_of(fd).and_then(|st| {
         if st.st_mode & libc::S_IFMT != kind || st.st_uid != owner || st.st_nlink != 1 {
             return Err(Errno::EPERM);
         }

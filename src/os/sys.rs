@@ -41,6 +41,27 @@ pub fn fstat(fd: c_int, st: &mut libc::stat) -> c_int {
     unsafe { libc::syscall(libc::SYS_fstat, fd, st as *mut libc::stat) as c_int }
 }
 
+/// [`fstat`] as a value: the status of `fd`, or the errno.
+pub fn stat_of(fd: c_int) -> crate::errno::Result<libc::stat> {
+    // SAFETY: an all-zero stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if fstat(fd, &mut st) != 0 {
+        return Err(crate::errno::Errno::last());
+    }
+    Ok(st)
+}
+
+/// [`fstatat`] as a value: the status of `path` under `dir` (`flags` as fstatat's), or the
+/// errno.
+pub fn stat_at(dir: c_int, path: &CStr, flags: c_int) -> crate::errno::Result<libc::stat> {
+    // SAFETY: an all-zero stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if fstatat(dir, path, &mut st, flags) != 0 {
+        return Err(crate::errno::Errno::last());
+    }
+    Ok(st)
+}
+
 /// `stat(2)` of `path` into `st` (as `newfstatat(AT_FDCWD, path, st, 0)`).
 pub fn stat(path: &CStr, st: &mut libc::stat) -> c_int {
     // SAFETY: a NUL-terminated path and a valid out-pointer of the right type.

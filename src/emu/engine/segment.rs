@@ -195,21 +195,12 @@ pub fn reserve(fd: c_int, offset: u64, len: u64, no_room: Errno) -> Result<()> {
 
 /// The size of the file behind `fd`.
 pub fn file_size(fd: c_int) -> Result<u64> {
-    // SAFETY: an all-zero stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if sys::fstat(fd, &mut st) != 0 {
-        return Err(Errno::last());
-    }
-    Ok(st.st_size as u64)
+    sys::stat_of(fd).map(|st| st.st_size as u64)
 }
 
 /// [`file_size`] of a regular file; anything else is corrupt.
 fn regular_file_size(fd: c_int) -> Result<u64> {
-    // SAFETY: an all-zero stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if sys::fstat(fd, &mut st) != 0 {
-        return Err(Errno::last());
-    }
+    let st = sys::stat_of(fd)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(SegmentError::Corrupt.into());
     }

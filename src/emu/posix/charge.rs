@@ -92,9 +92,7 @@ fn open_counter(dir: c_int, uid: u32) -> Result<Mapping> {
             return Err(Errno::last());
         }
     }
-    // SAFETY: an all-zero stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let usable = sys::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == uid && st.st_nlink == 1 && st.st_size >= 4096;
+    let usable = sys::stat_of(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == uid && st.st_nlink == 1 && st.st_size >= 4096);
     let mapped = if usable { Mapping::map(fd, 4096) } else { Err(Errno::EPERM) };
     sys::close(fd);
     mapped

@@ -173,31 +173,6 @@ impl Fd {
     }
 }
 
-fn stat_at(dir: c_int, name: &CString, follow: bool) -> Result<libc::stat> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-    // SAFETY: valid NUL-terminated name and out-pointer.
-    // SAFETY: a zeroed stat is a valid out-buffer.
-    let mut out: libc::stat = unsafe { std::mem::zeroed() };
-    let _ = &mut st;
-    if sys::fstatat(dir, name, &mut out, flags) != 0 {
-        return Err(Errno::last());
-    }
-    Ok(out)
-}
-
-fn fstat(fd: c_int) -> Result<libc::stat> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: valid out-pointer.
-    // SAFETY: a zeroed stat is a valid out-buffer.
-    let mut out: libc::stat = unsafe { std::mem::zeroed() };
-    let _ = &mut st;
-    if sys::fstat(fd, &mut out) != 0 {
-        return Err(Errno::last());
-    }
-    Ok(out)
-}
-
 fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<Fd> {
     let cname = c(name);
     // SAFETY: NUL-terminated name relative to an open directory.
@@ -251,7 +226,7 @@ impl Store {
             Ok(dir) => {
                 // Out of the way of the descriptor the program is about to get.
                 let dir = Fd(crate::os::sys::move_high(dir.take()));
-                let st = fstat(dir.0)?;
+                let st = sys::stat_of(dir.0)?;
                 Ok(Some(Found { dir, dir_id: (st.st_dev, st.st_ino) }))
             }
             Err(Errno::ENOENT) => Ok(None),
@@ -316,7 +291,7 @@ impl Store {
             Errno::ELOOP | Errno::EISDIR | Errno::ENXIO | Errno::ENODEV => Errno::EIO,
             e => e,
         })?;
-        let fifo_st = fstat(fifo.0)?;
+        let fifo_st = sys::stat_of(fifo.0)?;
         if fifo_st.st_mode & libc::S_IFMT != libc::S_IFIFO {
             return Err(Errno::EIO);
         }
@@ -453,7 +428,7 @@ impl Store {
             }
             // Published, with its directory.
             data.keep();
-            let st = fstat(dir.0)?;
+            let st = sys::stat_of(dir.0)?;
             Ok((Found { dir, dir_id: (st.st_dev, st.st_ino) }, queue))
         })();
         if result.is_err() {
@@ -468,7 +443,7 @@ impl Store {
     fn queue_count(&self) -> u64 {
         [self.ns.posix, self.ns.dead]
             .iter()
-            .map(|&dir| match fstat(dir) {
+            .map(|&dir| match sys::stat_of(dir) {
                 Ok(st) if st.st_nlink >= 2 => st.st_nlink - 2,
                 _ => list_dir(dir).len() as u64,
             })
@@ -546,8 +521,8 @@ impl Store {
         // The mqueue root is sticky: only the queue's owner, the root directory's owner or
         // CAP_FOWNER may remove a name (the kernel reports EACCES here).
         let creds = Creds::current();
-        let st = fstat(found.dir.0)?;
-        let root_st = fstat(self.ns.posix)?;
+        let st = sys::stat_of(found.dir.0)?;
+        let root_st = sys::stat_of(self.ns.posix)?;
         if creds.fsuid != st.st_uid && creds.fsuid != root_st.st_uid && !creds.has(cap::FOWNER) {
             return Err(Errno::EACCES);
         }
@@ -573,7 +548,7 @@ impl Store {
     /// After a descriptor of `queue` was closed: if the queue was unlinked, destroy it when this
     /// was its last open description anywhere.
     pub fn after_close(&self, queue: &QueueHandle) {
-        let still_named = stat_at(self.ns.posix, &c(&queue.name), false).is_ok_and(|st| (st.st_dev, st.st_ino) == queue.dir_id);
+        let still_named = sys::stat_at(self.ns.posix, &c(&queue.name), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| (st.st_dev, st.st_ino) == queue.dir_id);
         if still_named {
             return;
         }
@@ -614,7 +589,7 @@ static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 /// process has them and the directory still holds the same segment file.
 fn recent_queue(dir_id: (u64, u64), dir: c_int) -> Option<(Meta, Arc<Queue>)> {
     let (data_id, meta, queue) = RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.data_id, e.meta, e.queue.clone())))?;
-    match stat_at(dir, &c(b"data"), false) {
+    match sys::stat_at(dir, &c(b"data"), libc::AT_SYMLINK_NOFOLLOW) {
         Ok(st) if (st.st_dev, st.st_ino) == data_id && !queue.poisoned() && queue.recheck().is_ok() => Some((meta, queue)),
         _ => {
             forget_queue(dir_id);
@@ -624,7 +599,7 @@ fn recent_queue(dir_id: (u64, u64), dir: c_int) -> Option<(Meta, Arc<Queue>)> {
 }
 
 fn remember_queue(found: &Found, meta: &Meta, queue: &Arc<Queue>) {
-    let Ok(st) = stat_at(found.dir.0, &c(b"data"), false) else { return };
+    let Ok(st) = sys::stat_at(found.dir.0, &c(b"data"), libc::AT_SYMLINK_NOFOLLOW) else { return };
     let entry = RecentQueue { dir_id: found.dir_id, data_id: (st.st_dev, st.st_ino), meta: *meta, queue: queue.clone() };
     let evicted = RECENT.with(|r| {
         let old = r.iter().position(|e| e.dir_id == found.dir_id).map(|i| r.remove(i));
@@ -659,7 +634,7 @@ fn abandoned_build(tmp: c_int, entry: &[u8]) -> bool {
     if sys::flock(dir.0, libc::LOCK_EX | libc::LOCK_NB) != 0 {
         return false;
     }
-    let Ok(st) = fstat(dir.0) else { return false };
+    let Ok(st) = sys::stat_of(dir.0) else { return false };
     sys::process_gone(pid) || crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS
 }
 
@@ -683,7 +658,7 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
         Errno::ELOOP | Errno::EISDIR | Errno::ENXIO => Errno::EIO,
         e => e,
     })?;
-    let st = fstat(f.0)?;
+    let st = sys::stat_of(f.0)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(Errno::EIO);
     }

@@ -243,11 +243,7 @@ impl Queue {
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
         // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves.
         let (aside, map) = segment::create_aside(dir, &name, size, waiters_offset(), Errno::ENOMEM)?;
-        // SAFETY: an all-zero stat is a valid out-buffer.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if sys::fstat(aside.fd(), &mut st) != 0 {
-            return Err(Errno::last());
-        }
+        let st = sys::stat_of(aside.fd())?;
         let h = map.base() as *mut QueueHeader;
         let mut seed = 0u64;
         // SAFETY: 8 bytes of random seed into a local; failure leaves a fixed seed.
