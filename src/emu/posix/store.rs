@@ -391,7 +391,7 @@ impl Store {
             if sys::mknodat(dir.0, &fifo, libc::S_IFIFO | 0o600, 0) != 0 {
                 return Err(Errno::last());
             }
-            crate::emu::namespace::chmod_entry(dir.0, &fifo, fmode, libc::S_IFIFO, crate::os::sys::ids().2)?;
+            crate::emu::namespace::chmod_entry(dir.0, &fifo, fmode, libc::S_IFIFO, meta.uid)?;
             // The header and the waiter records (every blocking caller looks through them) are
             // reserved now; priority lists and slots page by page as they are first needed
             // (`Queue::ready_prio`, `ready_queue_slot`, `ready_extra_slot`), so a queue's
@@ -469,6 +469,7 @@ impl Store {
     /// Takes back a queue this process just published (over `queues_max`): its name goes, and
     /// with it the queue, which nobody else can have kept open for long.
     fn withdraw(&self, name: &QueueName, found: &Found) {
+        forget_queue(found.dir_id);
         let dead_name = dead_entry_name(found.dir_id);
         if sys::renameat2(self.ns.posix, &name.c(), self.ns.dead, &c(dead_name.as_bytes()), libc::RENAME_NOREPLACE) == 0 {
             self.destroy_if_unused(dead_name.as_bytes());
