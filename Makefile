@@ -5,7 +5,7 @@ CARGO   ?= cargo
 LIB     := target/release/libmqshim.so
 BIN     := target/release/mqshim
 
-.PHONY: all build test rust-test c-test header header-check lint demo bench bench-ceiling stress install uninstall clean
+.PHONY: all build test rust-test c-test cli-test header header-check lint demo bench bench-ceiling stress install uninstall clean
 
 all: build
 
@@ -14,7 +14,7 @@ build:
 
 # Every test: Rust unit tests (the committed header's check among them), then the C tests, which
 # run each program on the kernel and under mqshim and compare transcripts.
-test: build rust-test c-test
+test: build rust-test c-test cli-test
 
 rust-test:
 	$(CARGO) test --release --workspace
@@ -36,6 +36,9 @@ lint:
 
 c-test: build
 	./c_tests/run.sh
+# The command's tests (shell); they use the C tests' binaries, so they run after c-test.
+cli-test: build
+	./cli_tests/run.sh
 
 demo: build
 	./scripts/demo.sh
