@@ -5,6 +5,9 @@
 //! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
 //! `mqshim info` the version and backend.
 
+#[allow(dead_code)] // until `run` (being written) uses it
+mod launch;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
