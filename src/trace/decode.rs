@@ -102,6 +102,15 @@ impl<'a> Decoded<'a> {
     pub fn fields(&self) -> impl Iterator<Item = &Field<'a>> {
         self.fields.iter().flatten()
     }
+
+    /// Fields already decoded (read back from a trace buffer); past [`MAX_FIELDS`] are dropped.
+    pub fn from_fields(fields: impl IntoIterator<Item = Field<'a>>) -> Decoded<'a> {
+        let mut b = Builder { fields: [None; MAX_FIELDS], len: 0 };
+        for f in fields {
+            b.push(f.name, f.value);
+        }
+        Decoded { fields: b.fields }
+    }
 }
 
 struct Builder<'a> {
