@@ -22,8 +22,11 @@ use super::wire::{self, Kind, OwnedRecord, HEAD};
 /// "MQSHTRC\0"
 pub const MAGIC: u64 = u64::from_le_bytes(*b"MQSHTRC\0");
 pub const VERSION: u32 = 1;
-/// Bytes before the ring: the header and its padding.
-pub const HEADER_BYTES: usize = 4096;
+/// Bytes before the ring: the header (one page), then the thread slots.
+pub const HEADER_BYTES: usize = 4096 + THREAD_SLOTS * std::mem::size_of::<ThreadSlot>();
+/// Threads of one process whose blocking calls are shown while they block (more threads use
+/// entry records in the ring instead).
+pub const THREAD_SLOTS: usize = 384;
 /// Default ring size (bytes of records) of each process.
 pub const DEFAULT_CAPACITY: usize = 4 << 20;
 /// Smallest and largest accepted ring sizes.
@@ -57,7 +60,34 @@ pub struct Header {
     pub lost: AtomicU64,
 }
 
-const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_BYTES);
+const _: () = assert!(std::mem::size_of::<Header>() <= 4096);
+
+/// What one thread is doing, for the collector: the call that may block it, while it runs.
+/// The thread writes the fields, then `seq` (release); it clears `seq` when the call returns,
+/// before it writes the call's record. A reader reads `seq`, the fields, then `seq` again.
+#[repr(C)]
+pub struct ThreadSlot {
+    /// The running call's number ([`super::Stopwatch`]'s), or 0: no call that may block.
+    pub seq: AtomicU64,
+    /// The thread that claimed this slot, or 0: free.
+    pub tid: std::sync::atomic::AtomicI32,
+    /// The call, as an index into [`wire::call_name`]'s table.
+    pub call: AtomicU32,
+    /// CLOCK_REALTIME at the call's start, ns since the epoch.
+    pub start_ns: AtomicU64,
+    /// Its first argument (the descriptor or msqid).
+    pub arg: std::sync::atomic::AtomicI64,
+}
+
+/// A call seen running in a thread slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Running {
+    pub tid: i32,
+    pub seq: u64,
+    pub call: &'static str,
+    pub start_ns: u64,
+    pub arg: i64,
+}
 
 /// A mapped buffer file.
 pub struct Mapped {
@@ -80,9 +110,9 @@ impl Drop for Mapped {
 }
 
 impl Mapped {
-    fn map(fd: libc::c_int, bytes: usize) -> Option<Mapped> {
+    fn map(fd: libc::c_int, bytes: usize, populate: libc::c_int) -> Option<Mapped> {
         // SAFETY: a new shared mapping of an open file of at least `bytes` bytes.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | populate, fd, 0) };
         if p == libc::MAP_FAILED {
             return None;
         }
@@ -93,6 +123,45 @@ impl Mapped {
         // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned; Header is
         // repr(C) integers and atomics, valid for any bytes.
         unsafe { &*self.base.cast::<Header>() }
+    }
+
+    fn slot(&self, i: usize) -> &ThreadSlot {
+        assert!(i < THREAD_SLOTS);
+        // SAFETY: the slots follow the first page, inside the header area of the mapping;
+        // ThreadSlot is atomics only, valid for any bytes.
+        unsafe { &*self.base.add(4096).cast::<ThreadSlot>().add(i) }
+    }
+
+    /// Claims a free thread slot for `tid`.
+    fn claim_slot(&self, tid: i32) -> Option<usize> {
+        (0..THREAD_SLOTS).find(|&i| self.slot(i).tid.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+    }
+
+    /// The calls that may block and are running now (the collector).
+    pub fn running(&self) -> Vec<Running> {
+        let mut out = Vec::new();
+        for i in 0..THREAD_SLOTS {
+            let s = self.slot(i);
+            if s.tid.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let seq = s.seq.load(Ordering::Acquire);
+            if seq == 0 {
+                continue;
+            }
+            let r = Running {
+                tid: s.tid.load(Ordering::Relaxed),
+                seq,
+                call: wire::call_name(s.call.load(Ordering::Relaxed)),
+                start_ns: s.start_ns.load(Ordering::Relaxed),
+                arg: s.arg.load(Ordering::Relaxed),
+            };
+            std::sync::atomic::fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == seq {
+                out.push(r);
+            }
+        }
+        out
     }
 
     fn capacity(&self) -> usize {
@@ -112,15 +181,15 @@ impl Mapped {
         unsafe { &*self.ring().add(at).cast::<AtomicU32>() }
     }
 
-    /// Appends one encoded record (`record.len()` a multiple of 8, its length word 0). False
-    /// (and `lost` counted) when it does not fit.
-    pub fn append(&self, record: &[u8]) -> bool {
+    /// Reserves `len` bytes (a multiple of 8, at least a record head) for one record. None
+    /// (and `lost` counted) when they do not fit: the ring is full.
+    pub fn reserve(&self, len: usize) -> Option<Slot<'_>> {
         let h = self.header();
         let cap = self.capacity() as u64;
-        let len = record.len() as u64;
-        if len > cap || len < HEAD as u64 {
+        let len = len as u64;
+        if len > cap || len < HEAD as u64 || len % 8 != 0 {
             h.lost.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return None;
         }
         let mut w = h.write.load(Ordering::Relaxed);
         let (start, pad) = loop {
@@ -129,7 +198,7 @@ impl Mapped {
             let pad = if pos + len > cap { cap - pos } else { 0 };
             if w + pad + len - r > cap {
                 h.lost.fetch_add(1, Ordering::Relaxed);
-                return false;
+                return None;
             }
             match h.write.compare_exchange_weak(w, w + pad + len, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => break (w, pad),
@@ -143,12 +212,20 @@ impl Mapped {
             unsafe { *self.ring().add(at + 4) = Kind::Padding as u8 };
             self.len_word(at).store(pad as u32, Ordering::Release);
         }
-        let at = ((start + pad) % cap) as usize;
-        // SAFETY: `len` bytes from `at` are ours (reserved above, at + len <= cap); the reader
-        // does not look past the length word until it is published below.
-        unsafe { std::ptr::copy_nonoverlapping(record.as_ptr().add(4), self.ring().add(at + 4), record.len() - 4) };
-        self.len_word(at).store(len as u32, Ordering::Release);
-        true
+        Some(Slot { map: self, at: ((start + pad) % cap) as usize, len: len as usize })
+    }
+
+    /// Appends one encoded record (`record.len()` a multiple of 8). False (and `lost` counted)
+    /// when it does not fit.
+    pub fn append(&self, record: &[u8]) -> bool {
+        match self.reserve(record.len()) {
+            Some(mut slot) => {
+                slot.bytes().copy_from_slice(record);
+                slot.commit();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Reads every committed record after the read position into `out`, zeroing and releasing
@@ -206,6 +283,29 @@ impl Mapped {
     }
 }
 
+/// Space reserved in a ring for one record: written through [`Slot::bytes`], then published
+/// by [`Slot::commit`] (a slot dropped without it is never read: the collector skips it once
+/// its writer is gone).
+pub struct Slot<'m> {
+    map: &'m Mapped,
+    at: usize,
+    len: usize,
+}
+
+impl Slot<'_> {
+    /// The reserved bytes. Their first four (the length word) are written by `commit` only.
+    pub fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: [at, at+len) is inside the ring and reserved for this slot alone: no other
+        // writer reserves it, and the reader does not look past the length word until commit.
+        unsafe { std::slice::from_raw_parts_mut(self.map.ring().add(self.at), self.len) }
+    }
+
+    /// Publishes the record.
+    pub fn commit(self) {
+        self.map.len_word(self.at).store(self.len as u32, Ordering::Release);
+    }
+}
+
 /// Opens and maps an existing buffer file for reading (the collector).
 pub fn open(path: &std::path::Path) -> std::io::Result<Mapped> {
     use std::os::unix::io::AsRawFd;
@@ -214,7 +314,7 @@ pub fn open(path: &std::path::Path) -> std::io::Result<Mapped> {
     if bytes <= HEADER_BYTES || bytes > HEADER_BYTES + MAX_CAPACITY {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a trace buffer (size)"));
     }
-    let m = Mapped::map(f.as_raw_fd(), bytes).ok_or_else(std::io::Error::last_os_error)?;
+    let m = Mapped::map(f.as_raw_fd(), bytes, 0).ok_or_else(std::io::Error::last_os_error)?;
     let h = m.header();
     if h.magic != MAGIC || h.version != VERSION || h.capacity as usize != bytes - HEADER_BYTES || h.capacity % 8 != 0 {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a trace buffer (header)"));
@@ -229,6 +329,36 @@ pub struct Writer {
     current: AtomicPtr<Owned>,
     /// Set once creating a buffer failed and was reported: tracing then stops quietly.
     failed: AtomicU32,
+}
+
+thread_local! {
+    /// This thread's slot: (the buffer's address, the slot's index); (0, 0) before one.
+    static THREAD_SLOT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+    /// Frees the slot when the thread exits.
+    static SLOT_RELEASE: SlotRelease = const { SlotRelease(std::cell::Cell::new(None)) };
+}
+
+/// Frees a thread's slot when the thread exits (buffers are never unmapped while the process
+/// could use them: see [`Writer::buffer`]).
+struct SlotRelease(std::cell::Cell<Option<(usize, usize)>>);
+
+impl SlotRelease {
+    fn set(&self, v: Option<(usize, usize)>) {
+        self.0.set(v);
+    }
+}
+
+impl Drop for SlotRelease {
+    fn drop(&mut self) {
+        if let Some((map, i)) = self.0.get() {
+            // SAFETY: `map` is the address of a leaked `Owned`'s mapping (never freed or
+            // unmapped while the process runs: see `Writer::buffer`).
+            let m = unsafe { &*(map as *const Mapped) };
+            let s = m.slot(i);
+            s.seq.store(0, Ordering::Relaxed);
+            s.tid.store(0, Ordering::Release);
+        }
+    }
 }
 
 /// A buffer and the process that made it.
@@ -246,6 +376,55 @@ impl Writer {
     pub fn append(&self, record: &[u8], pid: libc::pid_t) {
         if let Some(m) = self.buffer(pid) {
             m.append(record);
+        }
+    }
+
+    /// Shows that this thread's call `seq` (which may block) is running; false when the
+    /// thread has no slot (then the caller records an entry record instead).
+    pub fn running(&self, seq: u64, call: &'static str, start_ns: u64, arg: i64, pid: libc::pid_t, tid: libc::pid_t) -> bool {
+        let Some(m) = self.buffer(pid) else { return true };
+        let Some(i) = self.thread_slot(m, tid) else { return false };
+        let s = m.slot(i);
+        s.call.store(wire::call_index(call), Ordering::Relaxed);
+        s.start_ns.store(start_ns, Ordering::Relaxed);
+        s.arg.store(arg, Ordering::Relaxed);
+        s.seq.store(seq, Ordering::Release);
+        true
+    }
+
+    /// The call this thread showed running has returned.
+    pub fn returned(&self, pid: libc::pid_t) {
+        let Some(m) = self.buffer(pid) else { return };
+        THREAD_SLOT.with(|c| {
+            let (map, i) = c.get();
+            if map == m as *const Mapped as usize {
+                m.slot(i).seq.store(0, Ordering::Release);
+            }
+        });
+    }
+
+    /// This thread's slot in `m`, claimed on first use (again in a new buffer after fork or
+    /// exec), freed when the thread exits.
+    fn thread_slot(&self, m: &Mapped, tid: libc::pid_t) -> Option<usize> {
+        let key = m as *const Mapped as usize;
+        THREAD_SLOT.with(|c| {
+            let (map, i) = c.get();
+            if map == key {
+                return Some(i);
+            }
+            let i = m.claim_slot(tid)?;
+            c.set((key, i));
+            SLOT_RELEASE.with(|r| r.set(Some((key, i))));
+            Some(i)
+        })
+    }
+
+    /// Encodes `record` straight into this process's buffer.
+    pub fn write(&self, kind: Kind, record: &super::Record<'_>, seq: u64) {
+        let Some(m) = self.buffer(record.pid) else { return };
+        if let Some(mut slot) = m.reserve(wire::encoded_len(record)) {
+            wire::encode(kind, record, seq, slot.bytes());
+            slot.commit();
         }
     }
 
@@ -317,7 +496,7 @@ impl Writer {
             if crate::os::sys::fallocate(fd, 0, 0, bytes as u64) != 0 {
                 return Err(nix::errno::Errno::last().desc().to_string());
             }
-            let m = Mapped::map(fd, bytes).ok_or_else(|| nix::errno::Errno::last().desc().to_string())?;
+            let m = Mapped::map(fd, bytes, libc::MAP_POPULATE).ok_or_else(|| nix::errno::Errno::last().desc().to_string())?;
             let h = m.base.cast::<Header>();
             let mut program = [0u8; 16];
             if let Ok(comm) = std::fs::read("/proc/self/comm") {

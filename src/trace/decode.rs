@@ -77,6 +77,16 @@ pub enum Value<'a> {
     },
 }
 
+impl Value<'_> {
+    /// How many bytes of text or payload this value previews.
+    pub fn preview_len(&self) -> usize {
+        match self {
+            Value::Text(s) | Value::Payload(s) | Value::MsgBuf { text: s, .. } => s.bytes.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// A named argument.
 #[derive(Clone, Copy, Debug)]
 pub struct Field<'a> {

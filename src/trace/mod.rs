@@ -46,7 +46,6 @@ pub struct Record<'a> {
 #[derive(Clone, Copy)]
 pub struct Stopwatch {
     wall: libc::timespec,
-    mono: libc::timespec,
     /// The thread's call number (pairs a shared-buffer entry record with its call's record).
     seq: u64,
 }
@@ -65,12 +64,15 @@ fn now(clock: libc::clockid_t) -> libc::timespec {
 
 impl Stopwatch {
     pub fn start() -> Stopwatch {
-        Stopwatch { wall: now(libc::CLOCK_REALTIME), mono: now(libc::CLOCK_MONOTONIC), seq: 0 }
+        Stopwatch { wall: now(libc::CLOCK_REALTIME), seq: 0 }
     }
 
+    /// Time since the start, by the same clock: two clock reads per call, not three (a
+    /// measurable share of a traced call). A step of the wall clock during a call (settimeofday,
+    /// not NTP's slewing) shows in that call's duration; a backwards one gives 0.
     fn elapsed_ns(&self) -> u64 {
-        let end = now(libc::CLOCK_MONOTONIC);
-        let ns = (end.tv_sec - self.mono.tv_sec) as i128 * 1_000_000_000 + (end.tv_nsec - self.mono.tv_nsec) as i128;
+        let end = now(libc::CLOCK_REALTIME);
+        let ns = (end.tv_sec - self.wall.tv_sec) as i128 * 1_000_000_000 + (end.tv_nsec - self.wall.tv_nsec) as i128;
         ns.max(0) as u64
     }
 }
@@ -125,26 +127,28 @@ impl Tracer {
             });
             if let Some(handle) = may_block(call) {
                 let (pid, tid) = crate::os::ids::current();
-                let field = decode::Field {
-                    name: if matches!(call, Call::Msgsnd { .. } | Call::Msgrcv { .. }) { "msqid" } else { "mqdes" },
-                    value: decode::Value::Int(handle),
-                };
-                let record = Record {
-                    wall: started.wall,
-                    pid,
-                    tid,
-                    call: call.name(),
-                    backend: self.backend,
-                    args: Decoded::from_fields([field]),
-                    outcome: Ok(0),
-                    dur_ns: 0,
-                    injected: false,
-                    delayed: false,
-                    queue: None,
-                };
-                let mut scratch = [0u8; 256];
-                let n = wire::encode(wire::Kind::Entry, &record, started.seq, &mut scratch);
-                writer.append(&scratch[..n], pid);
+                let start_ns = started.wall.tv_sec as u64 * 1_000_000_000 + started.wall.tv_nsec as u64;
+                if !writer.running(started.seq, call.name(), start_ns, handle, pid, tid) {
+                    // No thread slot left: an entry record in the ring says the same.
+                    let field = decode::Field {
+                        name: if matches!(call, Call::Msgsnd { .. } | Call::Msgrcv { .. }) { "msqid" } else { "mqdes" },
+                        value: decode::Value::Int(handle),
+                    };
+                    let record = Record {
+                        wall: started.wall,
+                        pid,
+                        tid,
+                        call: call.name(),
+                        backend: self.backend,
+                        args: Decoded::from_fields([field]),
+                        outcome: Ok(0),
+                        dur_ns: 0,
+                        injected: false,
+                        delayed: false,
+                        queue: None,
+                    };
+                    writer.write(wire::Kind::Entry, &record, started.seq);
+                }
             }
         }
         started
@@ -173,17 +177,10 @@ impl Tracer {
             Record { wall: started.wall, pid, tid, call: call.name(), backend: self.backend, args, outcome, dur_ns, injected, delayed: false, queue: None };
         let sink = match &self.output {
             Output::Shared(writer) => {
-                let need = wire::max_len(self.payload_bytes);
-                let mut small = [0u8; STACK_LINE];
-                let mut big = Vec::new();
-                let scratch: &mut [u8] = if need <= STACK_LINE {
-                    &mut small
-                } else {
-                    big.resize(need, 0);
-                    &mut big
-                };
-                let n = wire::encode(wire::Kind::Call, &record, started.seq, scratch);
-                writer.append(&scratch[..n], pid);
+                if may_block(call).is_some() {
+                    writer.returned(pid);
+                }
+                writer.write(wire::Kind::Call, &record, started.seq);
                 return;
             }
             Output::Lines(sink) => sink,
@@ -208,4 +205,20 @@ impl Tracer {
         };
         sink.write(line.finish(), pid);
     }
+}
+
+/// `record` as one line of `format` (no newline), for a collector formatting records read back
+/// from shared buffers.
+pub fn render(format: TraceFormat, record: &Record<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096 + 8 * (NAME_PREVIEW + record.args.fields().map(|f| f.value.preview_len()).sum::<usize>())];
+    let mut line = Line::over(&mut buf);
+    let _ = match format {
+        TraceFormat::Text => text::render(&mut line, record),
+        TraceFormat::Jsonl => jsonl::render(&mut line, record),
+    };
+    let mut out = line.finish().to_vec();
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    out
 }

@@ -58,11 +58,6 @@ pub struct Head {
 
 pub const HEAD: usize = size_of::<Head>();
 
-/// Largest record written: a head, a call name, five fields with a name and a payload each.
-pub fn max_len(payload_bytes: usize) -> usize {
-    HEAD + 32 + MAX_FIELDS * (32 + 2 * size_of::<msqid_ds>()) + payload_bytes + super::decode::NAME_PREVIEW + 64
-}
-
 /// Builds a record in caller-provided memory.
 pub struct Writer<'b> {
     buf: &'b mut [u8],
@@ -70,24 +65,47 @@ pub struct Writer<'b> {
 }
 
 impl<'b> Writer<'b> {
+    /// Copies `bytes` (cut at the end of the buffer). Short copies (names, small previews) are
+    /// done inline: a call to memcpy per field was a visible share of a traced call's cost.
     fn put(&mut self, bytes: &[u8]) {
         let end = (self.len + bytes.len()).min(self.buf.len());
         let n = end - self.len;
-        self.buf[self.len..end].copy_from_slice(&bytes[..n]);
+        let dst = &mut self.buf[self.len..end];
+        if n <= 16 {
+            for (d, s) in dst.iter_mut().zip(bytes) {
+                *d = *s;
+            }
+        } else {
+            dst.copy_from_slice(&bytes[..n]);
+        }
         self.len = end;
     }
 
+    fn byte(&mut self, b: u8) {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+    }
+
     fn put_pod<T: Copy>(&mut self, v: &T) {
-        // SAFETY: T is one of this module's plain-integer C structures (or an integer): every
-        // byte of it is initialised, and it is read as bytes only for its own size.
-        let bytes = unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) };
-        self.put(bytes);
+        if self.len + size_of::<T>() <= self.buf.len() {
+            // SAFETY: size_of::<T>() bytes from `len` are inside buf (checked); an unaligned
+            // write of a plain-integer value.
+            unsafe { std::ptr::write_unaligned(self.buf.as_mut_ptr().add(self.len).cast::<T>(), *v) };
+            self.len += size_of::<T>();
+        } else {
+            // SAFETY: T is one of this module's plain-integer C structures (or an integer):
+            // every byte of it is initialised, and it is read as bytes only for its own size.
+            let bytes = unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) };
+            self.put(bytes);
+        }
     }
 
     fn put_shown(&mut self, s: &Shown<'_>) {
         let n = s.bytes.len().min(u16::MAX as usize);
-        self.put(&(n as u16).to_ne_bytes());
-        self.put(&[s.complete as u8]);
+        self.put_pod(&(n as u16));
+        self.byte(s.complete as u8);
         self.put(&s.bytes[..n]);
     }
 
@@ -96,11 +114,11 @@ impl<'b> Writer<'b> {
             Value::Int(n) => self.tagged(0, &n),
             Value::Ptr(p) => self.tagged(1, &(p as u64)),
             Value::Text(ref s) => {
-                self.put(&[2]);
+                self.byte(2);
                 self.put_shown(s);
             }
             Value::Payload(ref s) => {
-                self.put(&[3]);
+                self.byte(3);
                 self.put_shown(s);
             }
             Value::OpenFlags(f) => self.tagged(4, &f),
@@ -123,13 +141,13 @@ impl<'b> Writer<'b> {
     }
 
     fn tagged<T: Copy>(&mut self, tag: u8, v: &T) {
-        self.put(&[tag]);
+        self.byte(tag);
         self.put_pod(v);
     }
 
     fn name(&mut self, name: &str) {
         let n = name.len().min(255);
-        self.put(&[n as u8]);
+        self.byte(n as u8);
         self.put(&name.as_bytes()[..n]);
     }
 }
@@ -157,9 +175,32 @@ fn head_of(kind: Kind, r: &Record<'_>, seq: u64) -> Head {
     }
 }
 
-/// Encodes `r` into `buf` (at least [`max_len`] bytes); returns the record's length (a
+/// The bytes [`encode`] writes for `r` (a multiple of 8).
+pub fn encoded_len(r: &Record<'_>) -> usize {
+    let shown = |s: &Shown<'_>| 3 + s.bytes.len().min(u16::MAX as usize);
+    let mut n = HEAD + r.call.len().min(255);
+    for f in r.args.fields() {
+        n += 1 + f.name.len().min(255) + 1;
+        n += match f.value {
+            Value::Int(_) | Value::Ptr(_) | Value::Out(_) => 8,
+            Value::OpenFlags(_) | Value::MsggetFlags(_) | Value::MsgFlags(_) | Value::MsgctlCmd(_) | Value::Mode(_) | Value::Key(_) => 4,
+            Value::Text(ref s) | Value::Payload(ref s) => shown(s),
+            Value::Attr(_) => size_of::<mq_attr>(),
+            Value::Timespec(_) => size_of::<timespec>(),
+            Value::Sigevent(_) => size_of::<SigeventView>(),
+            Value::Msqid(_) => size_of::<msqid_ds>(),
+            Value::MsgInfo(_) => size_of::<MsgInfo>(),
+            Value::MsgBuf { ref text, .. } => 8 + shown(text),
+        };
+    }
+    n += r.queue.map_or(2, |q| shown(&Shown { bytes: q, complete: true }));
+    n.next_multiple_of(8)
+}
+
+/// Encodes `r` into `buf` ([`encoded_len`] bytes; less cuts the record); returns the record's length (a
 /// multiple of 8). The head's `len` is left 0: the buffer commits it.
 pub fn encode(kind: Kind, r: &Record<'_>, seq: u64, buf: &mut [u8]) -> usize {
+    assert!(buf.len() >= HEAD, "a record buffer holds at least a head");
     let mut w = Writer { buf, len: HEAD };
     w.put(&r.call.as_bytes()[..r.call.len().min(255)]);
     let mut fields = 0u8;
@@ -170,13 +211,14 @@ pub fn encode(kind: Kind, r: &Record<'_>, seq: u64, buf: &mut [u8]) -> usize {
     }
     match r.queue {
         Some(q) => w.put_shown(&Shown { bytes: q, complete: true }),
-        None => w.put(&[0xff, 0xff]),
+        None => w.put_pod(&u16::MAX),
     }
     let len = w.len.next_multiple_of(8).min(w.buf.len() & !7);
+    debug_assert!(len == encoded_len(r) || w.buf.len() < encoded_len(r));
     w.buf[w.len..len].fill(0);
     let mut head = head_of(kind, r, seq);
     head.fields = fields;
-    // SAFETY: buf holds at least HEAD bytes (max_len), and Head is plain integers; an
+    // SAFETY: buf holds at least HEAD bytes (asserted above), and Head is plain integers; an
     // unaligned write is used since buf is a byte buffer.
     unsafe { std::ptr::write_unaligned(buf.as_mut_ptr().cast::<Head>(), head) };
     len
@@ -365,6 +407,19 @@ const NAMES: &[&str] = &[
     "due",
     "handle",
 ];
+
+/// The call names, by the index a thread slot stores (see `buffer::ThreadSlot`).
+const CALLS: usize = 18;
+
+/// `call`'s index for a thread slot.
+pub fn call_index(call: &str) -> u32 {
+    NAMES[..CALLS].iter().position(|n| *n == call).unwrap_or(CALLS) as u32
+}
+
+/// The call name at a thread slot's index.
+pub fn call_name(index: u32) -> &'static str {
+    NAMES[..CALLS].get(index as usize).copied().unwrap_or("?")
+}
 
 /// The `&'static str` for a name read back; a name not in [`NAMES`] (a newer library) is
 /// leaked once and reused.
