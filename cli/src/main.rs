@@ -5,8 +5,8 @@
 //! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
 //! `mqshim info` the version and backend.
 
-#[allow(dead_code)] // until `run` (being written) uses it
 mod launch;
+mod run;
 
 use std::process::ExitCode;
 
@@ -17,7 +17,8 @@ use mqshim_core::emu::posix::store::{QueueName, Store};
 #[derive(Parser)]
 #[command(name = "mqshim", version, about = "Trace, constrain and emulate Linux message queues")]
 struct Cli {
-    /// The emulation's namespace directory (default: MQSHIM_DIR, else /dev/shm/mqshim).
+    /// The emulation's namespace directory (default: MQSHIM_DIR, else /dev/shm/mqshim); `run`
+    /// sets MQSHIM_DIR to it (made absolute).
     #[arg(long, global = true)]
     dir: Option<String>,
     #[command(subcommand)]
@@ -53,6 +54,8 @@ enum Command {
     Limits,
     /// Print the library version and the backend the environment selects.
     Info,
+    /// Run a program with the library preloaded, options mapping onto MQSHIM_* (see --help).
+    Run(run::RunArgs),
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -244,6 +247,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Run(args) => run::run(args, cli.dir.as_deref()),
         Command::Info => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);
