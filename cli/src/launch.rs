@@ -108,7 +108,7 @@ impl RunOptions {
             let text = std::fs::read_to_string(&path).map_err(|e| Failure::usage(format!("mqshim: --config: cannot read '{}': {e}", c.display())))?;
             let (_, problems) = Limits::build(|_| None, Some(&text), None);
             if let Some(p) = problems.first() {
-                return Err(Failure::usage(format!("mqshim: --config {}: {}", c.display(), p.message)));
+                return Err(Failure::usage(format!("mqshim: --config: {}: {}", c.display(), p.message)));
             }
             env.push(("MQSHIM_CONFIG".into(), path.into_os_string()));
         }
@@ -281,7 +281,7 @@ const MAX_INTERPRETER_DEPTH: usize = 4;
 fn check_library(library: &Path) -> Result<elf::Elf, String> {
     let why = |reason: String| format!("the library {} cannot be preloaded: {reason}", library.display());
     let lib = elf::read(library).map_err(why)?;
-    if lib.kind != elf::ET_DYN || !lib.dynamic {
+    if lib.kind != elf::ET_DYN || !lib.dynamic || lib.pie {
         return Err(why("it is not an ELF shared object".to_string()));
     }
     Ok(lib)

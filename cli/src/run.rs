@@ -28,7 +28,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub options: RunOptions,
     /// The program and its arguments (after `--` when an argument starts with `-`).
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM [ARGS]")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM [ARGS]")]
     pub command: Vec<OsString>,
 }
 

@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 pub const ET_DYN: u16 = 3;
 const PT_DYNAMIC: u32 = 2;
 const PT_INTERP: u32 = 3;
+/// `DT_FLAGS_1`, and its `DF_1_PIE` bit: an executable, which the dynamic loader will not load
+/// as a library ("cannot dynamically load position-independent executable").
+const DT_FLAGS_1: u64 = 0x6fff_fffb;
+const DF_1_PIE: u64 = 0x0800_0000;
+/// The largest dynamic section read.
+const MAX_DYNAMIC: u64 = 1 << 20;
 /// Program headers beyond this many are not read (real files have a dozen or so).
 const MAX_PROGRAM_HEADERS: usize = 4096;
 /// The longest interpreter path read (PATH_MAX).
@@ -29,6 +35,8 @@ pub struct Elf {
     pub interpreter: Option<PathBuf>,
     /// Whether there is a `PT_DYNAMIC` segment.
     pub dynamic: bool,
+    /// Whether the dynamic section marks it a position-independent executable (`DF_1_PIE`).
+    pub pie: bool,
 }
 
 impl Elf {
@@ -107,7 +115,7 @@ pub fn read(path: &Path) -> Result<Elf, String> {
         (u32_at(&header, 28).map(u64::from), u16_at(&header, 42), u16_at(&header, 44))
     };
     let (phoff, phentsize, phnum) = (phoff.ok_or_else(truncated)?, usize::from(phentsize.ok_or_else(truncated)?), usize::from(phnum.ok_or_else(truncated)?));
-    let mut elf = Elf { bits, machine, kind, interpreter: None, dynamic: false };
+    let mut elf = Elf { bits, machine, kind, interpreter: None, dynamic: false, pie: false };
     let needed = if bits == 64 { 56 } else { 32 };
     if phnum == 0 {
         return Ok(elf);
@@ -118,12 +126,24 @@ pub fn read(path: &Path) -> Result<Elf, String> {
     let table = read_exact_at(phentsize * phnum, phoff)?;
     for entry in table.chunks_exact(phentsize) {
         let p_type = u32_at(entry, 0).ok_or_else(truncated)?;
+        // p_offset and p_filesz: where the segment's bytes are in the file.
+        let (offset, size) =
+            if bits == 64 { (u64_at(entry, 8), u64_at(entry, 32)) } else { (u32_at(entry, 4).map(u64::from), u32_at(entry, 16).map(u64::from)) };
+        let (offset, size) = (offset.ok_or_else(truncated)?, size.ok_or_else(truncated)?);
         match p_type {
-            PT_DYNAMIC => elf.dynamic = true,
+            PT_DYNAMIC => {
+                elf.dynamic = true;
+                let dynamic = read_exact_at(size.min(MAX_DYNAMIC) as usize, offset)?;
+                // Entries are (d_tag, d_val) pairs of the class's word size.
+                let word = usize::from(bits / 8);
+                let value = |at: usize| if bits == 64 { u64_at(&dynamic, at) } else { u32_at(&dynamic, at).map(u64::from) };
+                for pair in (0..dynamic.len() / (2 * word)).map(|i| i * 2 * word) {
+                    if value(pair) == Some(DT_FLAGS_1) {
+                        elf.pie = value(pair + word).is_some_and(|flags| flags & DF_1_PIE != 0);
+                    }
+                }
+            }
             PT_INTERP => {
-                let (offset, size) =
-                    if bits == 64 { (u64_at(entry, 8), u64_at(entry, 32)) } else { (u32_at(entry, 4).map(u64::from), u32_at(entry, 16).map(u64::from)) };
-                let (offset, size) = (offset.ok_or_else(truncated)?, size.ok_or_else(truncated)?);
                 if size == 0 || size > MAX_INTERPRETER {
                     return Err("its PT_INTERP is malformed".to_string());
                 }
@@ -195,12 +215,23 @@ mod tests {
         for bits in [32u8, 64] {
             let (ehsize, phentsize) = if bits == 64 { (64u64, 56u64) } else { (52, 32) };
             let interp_at = ehsize + 2 * phentsize;
-            let f = image(bits, ET_DYN, 62, &[(PT_INTERP, interp_at, 11), (PT_DYNAMIC, 0, 0)], b"/lib/ld.so\0");
+            // After the interpreter's path, the dynamic section: DT_FLAGS_1 = DF_1_PIE, DT_NULL.
+            let mut tail = b"/lib/ld.so\0".to_vec();
+            for v in [DT_FLAGS_1, DF_1_PIE, 0, 0] {
+                if bits == 64 {
+                    tail.extend(v.to_le_bytes());
+                } else {
+                    tail.extend((v as u32).to_le_bytes());
+                }
+            }
+            let dynamic_size = 4 * u64::from(bits / 8);
+            let f = image(bits, ET_DYN, 62, &[(PT_INTERP, interp_at, 11), (PT_DYNAMIC, interp_at + 11, dynamic_size)], &tail);
             let elf = parse(&f).unwrap();
             assert_eq!(elf.bits, bits);
             assert_eq!(elf.kind, ET_DYN);
             assert_eq!(elf.interpreter.as_deref(), Some(Path::new("/lib/ld.so")));
             assert!(elf.dynamic);
+            assert!(elf.pie);
         }
     }
 
@@ -209,6 +240,7 @@ mod tests {
         let elf = parse(&image(64, ET_EXEC, 62, &[(1, 0, 0)], b"")).unwrap();
         assert_eq!(elf.interpreter, None);
         assert!(!elf.dynamic);
+        assert!(!elf.pie);
         assert_eq!(elf.describe(), "64-bit x86-64");
     }
 
