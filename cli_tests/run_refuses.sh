@@ -32,6 +32,21 @@ expect_status 126 "$MQSHIM" run -- "$WORK/static.script"
 expect_output 'static.script is a script run by .*run_queue_static, and .*statically linked'
 expect_status 0 "$MQSHIM" run -- "$WORK/dynamic.script"
 expect_output '^script ran$'
+# #!/usr/bin/env NAME: judged by NAME, found in PATH.
+mkdir -p "$WORK/bin"
+cp "$WORK/run_queue_static" "$WORK/bin/static-$RUNID"
+printf '#!/usr/bin/env static-%s\n' "$RUNID" >"$WORK/env.script"
+chmod +x "$WORK/env.script"
+PATH=$WORK/bin:$PATH expect_status 126 "$MQSHIM" run -- "$WORK/env.script"
+expect_output "env.script is a script run by .*static-$RUNID \\(through env\\), and .*statically linked"
+
+# A static PIE (dynamic section, but no PT_INTERP) where the toolchain makes one.
+if cc -static-pie -x c - -o "$WORK/static-pie" <<<'int main(void) { return 0; }' 2>/dev/null; then
+  expect_status 126 "$MQSHIM" run -- "$WORK/static-pie"
+  expect_output 'static-pie is statically linked \(a static PIE\)'
+else
+  echo "(no static PIE toolchain here: that case not checked)"
+fi
 
 # --allow-unpreloaded: a warning, then the program runs, on the kernel (mqshim is not there).
 if [[ -n $STATIC_QUEUE ]]; then
