@@ -242,10 +242,7 @@ pub fn find_program(program: &OsStr) -> Result<PathBuf, Failure> {
     if program.as_bytes().contains(&b'/') {
         let path = PathBuf::from(program);
         return match std::fs::metadata(&path) {
-            Err(e) => Err(Failure {
-                status: if e.kind() == std::io::ErrorKind::NotFound { STATUS_NOT_FOUND } else { STATUS_CANNOT_EXECUTE },
-                message: format!("mqshim: {name}: {e}"),
-            }),
+            Err(e) => Err(start_failure(program, &e)),
             Ok(m) if m.is_dir() => Err(Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: Is a directory") }),
             Ok(_) if !executable(&path) => Err(Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: Permission denied") }),
             Ok(_) => Ok(path),
@@ -300,12 +297,7 @@ fn obstacle(program: &Path, library: &elf::Elf, library_path: &Path, depth: usiz
             eprintln!("mqshim: warning: cannot read {name} to check that the preload reaches it ({e}); running it");
             return Ok(None);
         }
-        Err(e) => {
-            return Err(Failure {
-                status: if e.kind() == std::io::ErrorKind::NotFound { STATUS_NOT_FOUND } else { STATUS_CANNOT_EXECUTE },
-                message: format!("mqshim: {name}: {e}"),
-            })
-        }
+        Err(e) => return Err(start_failure(program.as_os_str(), &e)),
     };
     let start = &start[..got];
     if let Some(line) = start.strip_prefix(b"#!") {
@@ -463,7 +455,8 @@ pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: 
     Ok(cmd)
 }
 
-/// The failure of starting `program`, as a shell reports it (ENOENT: 127, else 126).
+/// The failure of starting (or finding, or reading) `program`, as a shell reports it (ENOENT:
+/// 127, else 126).
 fn start_failure(program: &OsStr, error: &std::io::Error) -> Failure {
     let status = if error.kind() == std::io::ErrorKind::NotFound { STATUS_NOT_FOUND } else { STATUS_CANNOT_EXECUTE };
     Failure { status, message: format!("mqshim: {}: {error}", Path::new(program).display()) }
