@@ -5,8 +5,8 @@
 //! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
 //! `mqshim info` the version and backend.
 
-#[allow(dead_code)] // until `run` (being written) uses it
 mod launch;
+mod run;
 mod trace;
 
 use std::process::ExitCode;
@@ -18,7 +18,8 @@ use mqshim_core::emu::posix::store::{QueueName, Store};
 #[derive(Parser)]
 #[command(name = "mqshim", version, about = "Trace, constrain and emulate Linux message queues")]
 struct Cli {
-    /// The emulation's namespace directory (default: MQSHIM_DIR, else /dev/shm/mqshim).
+    /// The emulation's namespace directory (default: MQSHIM_DIR, else /dev/shm/mqshim); `run`
+    /// sets MQSHIM_DIR to it (made absolute).
     #[arg(long, global = true)]
     dir: Option<String>,
     #[command(subcommand)]
@@ -54,63 +55,13 @@ enum Command {
     Limits,
     /// Print the library version and the backend the environment selects.
     Info,
+    /// Run a program with the library preloaded, options mapping onto MQSHIM_* (see --help).
+    Run(run::RunArgs),
     /// Run a program with every message-queue call traced, strace-style: each process writes
     /// records into a shared-memory buffer that this command reads while the program runs
     /// (a record is never lost to a crash, and a call that blocks shows `<unfinished ...>` while
     /// it blocks). Children are followed.
-    Trace {
-        /// Write the trace to FILE instead of stderr (with --ff: FILE.PID, one per process).
-        #[arg(short = 'o', value_name = "FILE")]
-        output: Option<std::path::PathBuf>,
-        /// One output file per process (`-ff` works too), named FILE.PID; needs -o.
-        #[arg(long = "ff", requires = "output")]
-        per_process: bool,
-        /// Follow children (always on; accepted for strace's -f).
-        #[arg(short = 'f')]
-        follow: bool,
-        /// Filter: call names or globs, comma-separated (`mq_*send`, `msgsnd,msgrcv`), or a
-        /// queue (`/name`, `key=0x…`, `id=N`); repeat -e to require several.
-        #[arg(short = 'e', value_name = "EXPR")]
-        filters: Vec<String>,
-        /// Show up to N payload bytes of each message (MQSHIM_TRACE_BYTES; default 32).
-        #[arg(short = 's', value_name = "N")]
-        payload_bytes: Option<usize>,
-        /// Timestamps: -t time of day, -tt with microseconds, -ttt seconds since the epoch.
-        #[arg(short = 't', action = clap::ArgAction::Count)]
-        time: u8,
-        /// Timestamps relative to the previous line.
-        #[arg(short = 'r')]
-        relative: bool,
-        /// Timestamp style (default iso; -t/-tt/-ttt/-r select the others).
-        #[arg(long, value_enum)]
-        timestamps: Option<trace::TimestampStyle>,
-        /// Show each call's duration (on by default; accepted for strace's -T).
-        #[arg(short = 'T')]
-        durations: bool,
-        /// Do not show durations.
-        #[arg(long, conflicts_with = "durations")]
-        no_durations: bool,
-        /// JSON lines instead of text (the fields of MQSHIM_TRACE_FORMAT=jsonl, plus ts_ns,
-        /// ppid, unfinished/resumed and lost records).
-        #[arg(long)]
-        json: bool,
-        /// Only a summary at exit: per call and per queue (like strace -c).
-        #[arg(short = 'c')]
-        summary: bool,
-        /// The trace and the summary.
-        #[arg(short = 'C', conflicts_with = "summary")]
-        summary_too: bool,
-        /// Each process's buffer in bytes (k/m/g suffixes; default 4m). A full buffer drops
-        /// records and says how many.
-        #[arg(long, value_name = "BYTES")]
-        buffer_size: Option<String>,
-        /// The library to preload (default: found next to this command or in ../lib).
-        #[arg(long, value_name = "PATH")]
-        lib: Option<std::path::PathBuf>,
-        /// The program and its arguments.
-        #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true, value_name = "PROGRAM")]
-        command: Vec<std::ffi::OsString>,
-    },
+    Trace(trace::TraceArgs),
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -322,57 +273,8 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Trace {
-            output,
-            per_process,
-            follow: _,
-            filters,
-            payload_bytes,
-            time,
-            relative,
-            timestamps,
-            durations: _,
-            no_durations,
-            json,
-            summary,
-            summary_too,
-            buffer_size,
-            lib,
-            command,
-        } => {
-            let style = timestamps.unwrap_or(match (time, relative) {
-                (_, true) => trace::TimestampStyle::Relative,
-                (0, _) => trace::TimestampStyle::Iso,
-                (1, _) => trace::TimestampStyle::Time,
-                (2, _) => trace::TimestampStyle::TimeUs,
-                _ => trace::TimestampStyle::Epoch,
-            });
-            let opts = trace::TraceOptions {
-                output: output.clone(),
-                per_process: *per_process,
-                json: *json,
-                timestamps: style,
-                durations: !no_durations,
-                summary: *summary || *summary_too,
-                trace_too: *summary_too,
-                filters: filters.clone(),
-                payload_bytes: *payload_bytes,
-                buffer_size: buffer_size.clone(),
-            };
-            let library = match launch::library_path(lib.as_deref()) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let mut env = Vec::new();
-            if let Some(d) = &cli.dir {
-                env.push(("MQSHIM_DIR".to_string(), std::ffi::OsString::from(d)));
-            }
-            let status = trace::run(&opts, &library, &env, &command[0], &command[1..], &mut |_| {});
-            launch::exit_like(status)
-        }
+        Command::Run(args) => run::run(args, cli.dir.as_deref()),
+        Command::Trace(args) => trace::main(args, cli.dir.as_deref()),
         Command::Info => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);

@@ -10,10 +10,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use std::ffi::OsStr;
+
+use crate::launch::{self, Failure, RunOptions};
 use mqshim_core::config::TraceFormat;
 use mqshim_core::trace::buffer::{self, Mapped};
 use mqshim_core::trace::wire::{Kind, OwnedRecord};
@@ -403,16 +406,6 @@ fn now_ns() -> u64 {
     d.as_nanos() as u64
 }
 
-static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward_signal(sig: libc::c_int) {
-    let pid = FORWARD_TO.load(Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
 /// A private directory for the buffers: under /dev/shm (memory), else the temporary directory.
 fn make_buffer_dir() -> PathBuf {
     for base in ["/dev/shm", &std::env::temp_dir().to_string_lossy()] {
@@ -428,18 +421,17 @@ fn make_buffer_dir() -> PathBuf {
     fail("cannot make a directory for the trace buffers (in /dev/shm or the temporary directory)")
 }
 
-/// Runs `program` traced; `consume` sees every printed item (for the summary). Returns how the
-/// program ended.
+/// Runs `program` traced; `consume` sees every record as a JSON line (for the summary).
+/// Returns how the program ended, or the launcher's failure.
 pub fn run(
     opts: &TraceOptions,
-    library: &Path,
-    extra_env: &[(String, OsString)],
-    program: &OsString,
+    launch_options: &RunOptions,
+    program: &OsStr,
     args: &[OsString],
     consume: &mut dyn FnMut(&str),
-) -> std::process::ExitStatus {
+) -> Result<std::process::ExitStatus, Failure> {
     let dir = make_buffer_dir();
-    let mut env: Vec<(String, OsString)> = extra_env.to_vec();
+    let mut env: Vec<(String, OsString)> = Vec::new();
     let spec = match &opts.buffer_size {
         Some(size) => format!("shm,size={size}:{}", dir.display()),
         None => format!("shm:{}", dir.display()),
@@ -460,20 +452,14 @@ pub fn run(
             (None, _) => outputs.single = Some(Box::new(std::io::stderr())),
         }
     }
-    let mut child = match crate::launch::command(library, program, args, &env).spawn() {
+    let child = launch::prepare(launch_options, &env, program, args).and_then(launch::spawn_forwarding);
+    let mut child = match child {
         Ok(c) => c,
-        Err(e) => {
+        Err(failure) => {
             let _ = std::fs::remove_dir_all(&dir);
-            let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
-            eprintln!("mqshim trace: {}: {e}", program.to_string_lossy());
-            std::process::exit(code);
+            return Err(failure);
         }
     };
-    FORWARD_TO.store(child.id() as i32, Ordering::Relaxed);
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-        // SAFETY: installs an async-signal-safe handler (it only calls kill).
-        unsafe { libc::signal(sig, forward_signal as *const () as libc::sighandler_t) };
-    }
     let mut printer = |item: &Item| {
         if show_trace {
             outputs.write(item.pid, &item.line);
@@ -511,5 +497,120 @@ pub fn run(
         eprintln!("mqshim trace: {bad} records could not be read (a writer died while writing, or a buffer was damaged)");
     }
     let _ = std::fs::remove_dir_all(&dir);
-    status
+    Ok(status)
+}
+
+/// `mqshim trace`'s options: the launcher's (`mqshim run`'s) and the tracer's.
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub launch: RunOptions,
+    /// Write the trace to FILE instead of stderr (with --ff: FILE.PID, one per process).
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// One output file per process (`-ff` works too), named FILE.PID; needs -o.
+    #[arg(long = "ff", requires = "output")]
+    pub per_process: bool,
+    /// Follow children (always on; accepted for strace's -f).
+    #[arg(short = 'f')]
+    pub follow: bool,
+    /// Filter: call names or globs, comma-separated (`mq_*send`, `msgsnd,msgrcv`), or a queue
+    /// (`/name`, `key=0x…`, `id=N`); repeat -e to require several.
+    #[arg(short = 'e', value_name = "EXPR")]
+    pub filters: Vec<String>,
+    /// Show up to N payload bytes of each message (MQSHIM_TRACE_BYTES; default 32).
+    #[arg(short = 's', value_name = "N", value_parser = clap::value_parser!(u16).range(0..=4096))]
+    pub payload_bytes: Option<u16>,
+    /// Timestamps: -t time of day, -tt with microseconds, -ttt seconds since the epoch.
+    #[arg(short = 't', action = clap::ArgAction::Count)]
+    pub time: u8,
+    /// Timestamps relative to the previous line.
+    #[arg(short = 'r')]
+    pub relative: bool,
+    /// Timestamp style (default iso; -t/-tt/-ttt/-r select the others).
+    #[arg(long, value_enum)]
+    pub timestamps: Option<TimestampStyle>,
+    /// Show each call's duration (on by default; accepted for strace's -T).
+    #[arg(short = 'T')]
+    pub durations: bool,
+    /// Do not show durations.
+    #[arg(long, conflicts_with = "durations")]
+    pub no_durations: bool,
+    /// JSON lines instead of text (the fields of MQSHIM_TRACE_FORMAT=jsonl, plus ts_ns, ppid,
+    /// unfinished/resumed and lost records).
+    #[arg(long)]
+    pub json: bool,
+    /// Only a summary at exit: per call and per queue (like strace -c).
+    #[arg(short = 'c')]
+    pub summary: bool,
+    /// The trace and the summary.
+    #[arg(short = 'C', conflicts_with = "summary")]
+    pub summary_too: bool,
+    /// Each process's buffer in bytes (k/m/g suffixes; default 4m). A full buffer drops records
+    /// and says how many.
+    #[arg(long, value_name = "BYTES")]
+    pub buffer_size: Option<String>,
+    /// The program and its arguments.
+    #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true, value_name = "PROGRAM [ARGS]")]
+    pub command: Vec<OsString>,
+}
+
+impl TraceArgs {
+    fn options(&self) -> TraceOptions {
+        let style = self.timestamps.unwrap_or(match (self.time, self.relative) {
+            (_, true) => TimestampStyle::Relative,
+            (0, _) => TimestampStyle::Iso,
+            (1, _) => TimestampStyle::Time,
+            (2, _) => TimestampStyle::TimeUs,
+            _ => TimestampStyle::Epoch,
+        });
+        TraceOptions {
+            output: self.output.clone(),
+            per_process: self.per_process,
+            json: self.json,
+            timestamps: style,
+            durations: !self.no_durations,
+            summary: self.summary || self.summary_too,
+            trace_too: self.summary_too,
+            filters: self.filters.clone(),
+            payload_bytes: self.payload_bytes.map(usize::from),
+            buffer_size: self.buffer_size.clone(),
+        }
+    }
+}
+
+impl TraceOptions {
+    /// What `mqshim run --trace` uses: the text trace on stderr.
+    pub fn defaults() -> TraceOptions {
+        TraceOptions {
+            output: None,
+            per_process: false,
+            json: false,
+            timestamps: TimestampStyle::Iso,
+            durations: true,
+            summary: false,
+            trace_too: false,
+            filters: Vec::new(),
+            payload_bytes: None,
+            buffer_size: None,
+        }
+    }
+}
+
+/// Runs `mqshim trace` and ends as the program ended.
+pub fn main(args: &TraceArgs, dir: Option<&str>) -> ! {
+    let launch_options = RunOptions { dir: dir.map(str::to_string), ..args.launch.clone() };
+    traced(&args.options(), &launch_options, &args.command)
+}
+
+/// Runs `command` traced by `opts` and ends as it ended (`mqshim trace`, `mqshim run --trace`).
+pub fn traced(opts: &TraceOptions, launch_options: &RunOptions, command: &[OsString]) -> ! {
+    let (program, program_args) = command.split_first().expect("clap requires the program");
+    match run(opts, launch_options, program, program_args, &mut |_| {}) {
+        Ok(status) => launch::exit_like(status),
+        Err(failure) => {
+            eprintln!("{}", failure.message);
+            std::process::exit(i32::from(failure.status))
+        }
+    }
 }
