@@ -27,7 +27,14 @@ pub fn render(out: &mut Line<'_>, r: &Record<'_>) -> fmt::Result {
     out.push(b"\"");
     if let Some(queue) = r.queue {
         out.push(b",\"queue\":");
-        shown(out, &Shown { bytes: queue, complete: true })?;
+        if queue.iter().all(|&b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
+            // The usual name needs no escaping: straight into the line.
+            out.push(b"\"");
+            out.push(queue);
+            out.push(b"\"");
+        } else {
+            shown(out, &Shown { bytes: queue, complete: true })?;
+        }
     }
     out.push(b",\"args\":{");
     for (i, f) in r.args.fields().enumerate() {
