@@ -35,17 +35,24 @@ impl<'b> Line<'b> {
         }
     }
 
-    /// Appends a decimal integer without going through `core::fmt`.
+    /// Appends a decimal integer without going through `core::fmt`, two digits at a time (a
+    /// record's nanosecond timestamp has 19).
     pub fn push_u64(&mut self, mut n: u64) {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
-        loop {
+        while n >= 100 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            i -= 2;
+            digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if n >= 10 {
+            let pair = n as usize * 2;
+            i -= 2;
+            digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        } else {
             i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+            digits[i] = b'0' + n as u8;
         }
         self.push(&digits[i..]);
     }
@@ -102,6 +109,13 @@ impl<'b> Line<'b> {
         unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) }
     }
 }
+
+/// "00" to "99", for [`Line::push_u64`].
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 impl fmt::Write for Line<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -217,6 +231,22 @@ mod tests {
         l.push(b" ");
         l.push_timestamp(libc::timespec { tv_sec: 1_795_339_801, tv_nsec: 123 });
         assert_eq!(l.finish(), b"-1234 0 000000005 2026-11-22T09:30:01.000000123Z\n");
+    }
+
+    #[test]
+    fn integers_match_fmt() {
+        let mut values = vec![0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1_795_339_801_000_000_123, u64::MAX, u64::MAX - 1];
+        values.extend((0..64).map(|shift| 1u64 << shift).flat_map(|v| [v - 1, v, v + 1]));
+        for v in values {
+            let mut buf = [0u8; 32];
+            let mut l = Line::over(&mut buf);
+            l.push_u64(v);
+            assert_eq!(l.finish(), format!("{v}\n").as_bytes());
+        }
+        let mut buf = [0u8; 32];
+        let mut l = Line::over(&mut buf);
+        l.push_i64(i64::MIN);
+        assert_eq!(l.finish(), format!("{}\n", i64::MIN).as_bytes());
     }
 
     #[test]
