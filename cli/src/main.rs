@@ -5,6 +5,7 @@
 //! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
 //! `mqshim info` the version and backend.
 
+mod diff;
 #[allow(dead_code)] // until `run` (being written) uses it
 mod launch;
 
@@ -53,6 +54,10 @@ enum Command {
     Limits,
     /// Print the library version and the backend the environment selects.
     Info,
+    /// Run a program on the kernel and on the emulation, each traced, and report the first
+    /// call whose result, errno, output data or order differs (exit 1), or "no divergence"
+    /// (exit 0). Standard input is read first and replayed to both runs.
+    Diff(diff::DiffArgs),
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -244,6 +249,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Diff(args) => return diff::main(args),
         Command::Info => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);
