@@ -782,3 +782,83 @@ fn first_line_difference(a: &[u8], b: &[u8]) -> String {
     let show = |l: Option<&&[u8]>| l.map_or("(none)".to_string(), |l| format!("{:?}", String::from_utf8_lossy(l)));
     format!(" at line {}:\n  kernel:  {}\n  emulate: {}", n + 1, show(al.get(n)), show(bl.get(n)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(lines: &[&str]) -> Trace {
+        Trace::parse(&lines.join("\n"), &Filter { calls: vec![], errnos: vec![] })
+    }
+
+    fn normal(t: &Trace, process: usize, call: usize) -> String {
+        t.processes[process][0].calls[call].normal.to_string()
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"mq_*send", b"mq_timedsend"));
+        assert!(glob_match(b"msg*", b"msgctl"));
+        assert!(!glob_match(b"mq_send", b"mq_timedsend"));
+    }
+
+    #[test]
+    fn pids_descriptors_and_times_are_named_not_compared() {
+        // The same calls in two runs, with other pids, descriptors, times and addresses.
+        let a = trace(&[
+            r#"{"ts":"2026-01-01T00:00:00.000000001Z","pid":100,"tid":100,"call":"mq_open","backend":"kernel","args":{"name":"/q","oflag":"O_RDWR"},"ret":3,"errno":null,"dur_ns":5}"#,
+            r#"{"ts":"2026-01-01T00:00:00.000000003Z","pid":107,"tid":107,"call":"mq_timedreceive","backend":"kernel","args":{"mqdes":3,"msg_ptr":"0x7ffc0","msg_len":8,"msg_prio":null,"abs_timeout":{"tv_sec":1796446281,"tv_nsec":48637087}},"ret":-1,"errno":"ETIMEDOUT","dur_ns":5}"#,
+            r#"{"ts":"2026-01-01T00:00:00.000000002Z","pid":100,"tid":100,"call":"mq_send","backend":"kernel","args":{"mqdes":3,"msg_ptr":"hi","msg_len":2,"msg_prio":1},"ret":0,"errno":null,"dur_ns":5}"#,
+        ]);
+        let b = trace(&[
+            r#"{"ts":"2026-01-01T00:00:09.000000001Z","pid":200,"tid":200,"call":"mq_open","backend":"emulate","args":{"name":"/q","oflag":"O_RDWR"},"ret":5,"errno":null,"dur_ns":9}"#,
+            r#"{"ts":"2026-01-01T00:00:09.000000002Z","pid":200,"tid":200,"call":"mq_send","backend":"emulate","args":{"mqdes":5,"msg_ptr":"hi","msg_len":2,"msg_prio":1},"ret":0,"errno":null,"dur_ns":9}"#,
+            r#"{"ts":"2026-01-01T00:00:09.000000003Z","pid":201,"tid":201,"call":"mq_timedreceive","backend":"emulate","args":{"mqdes":5,"msg_ptr":"0x7ffd8","msg_len":8,"msg_prio":null,"abs_timeout":{"tv_sec":1796446999,"tv_nsec":1}},"ret":-1,"errno":"ETIMEDOUT","dur_ns":9}"#,
+        ]);
+        for p in 0..2 {
+            for c in 0..a.processes[p][0].calls.len() {
+                assert_eq!(normal(&a, p, c), normal(&b, p, c));
+            }
+        }
+        assert!(normal(&a, 0, 0).contains(r#""ret":"d1""#));
+        assert!(normal(&a, 1, 0).contains(r#""mqdes":"p1:d1""#), "inherited descriptor named after its opener");
+        // A different payload is a difference.
+        let c = trace(&[r#"{"ts":"1","pid":1,"tid":1,"call":"mq_send","args":{"mqdes":3,"msg_ptr":"ho","msg_len":2,"msg_prio":1},"ret":0,"errno":null}"#]);
+        let d = trace(&[r#"{"ts":"1","pid":1,"tid":1,"call":"mq_send","args":{"mqdes":3,"msg_ptr":"hi","msg_len":2,"msg_prio":1},"ret":0,"errno":null}"#]);
+        assert_eq!(first_difference(&c.processes[0][0].calls, &d.processes[0][0].calls), Some(0));
+    }
+
+    #[test]
+    fn msqids_are_named_by_key_and_msqid_ds_times_dropped() {
+        let one = |id: i64, pid: i64, stime: i64| {
+            trace(&[
+                &format!(
+                    r#"{{"ts":"1","pid":{pid},"tid":{pid},"call":"msgget","args":{{"key":"0x0000002a","msgflg":"IPC_CREAT|0600"}},"ret":{id},"errno":null}}"#
+                ),
+                &format!(
+                    r#"{{"ts":"2","pid":{pid},"tid":{pid},"call":"msgctl","args":{{"msqid":{id},"cmd":"IPC_STAT","buf":{{"msg_perm":{{"key":"0x0000002a","seq":{id}}},"msg_stime":{stime},"msg_qnum":0,"msg_lspid":{pid},"msg_lrpid":0}}}},"ret":0,"errno":null}}"#
+                ),
+            ])
+        };
+        let (a, b) = (one(0, 10, 1796446281), one(32768, 20, 1796446999));
+        assert_eq!(normal(&a, 0, 1), normal(&b, 0, 1));
+        assert!(normal(&a, 0, 1).contains(r#""msqid":"msqid(key 0x0000002a)""#));
+        assert!(normal(&a, 0, 1).contains(r#""msg_lspid":"p1""#));
+    }
+
+    #[test]
+    fn ignored_calls_and_errnos_are_left_out() {
+        let filter = Filter { calls: vec!["msgctl".into()], errnos: vec!["EAGAIN".into()] };
+        let t = Trace::parse(
+            concat!(
+                r#"{"ts":"1","pid":1,"tid":1,"call":"msgctl","args":{},"ret":0,"errno":null}"#,
+                "\n",
+                r#"{"ts":"2","pid":1,"tid":1,"call":"msgsnd","args":{},"ret":-1,"errno":"EAGAIN"}"#,
+                "\n",
+                r#"{"ts":"3","pid":1,"tid":1,"call":"msgsnd","args":{},"ret":0,"errno":null}"#
+            ),
+            &filter,
+        );
+        assert_eq!(t.records, 1);
+    }
+}
