@@ -129,6 +129,42 @@ else
   failures=$((failures + 1))
 fi
 
+# --- the kernel run's private namespace gets this namespace's settings (the emulation reads them)
+cat >"$WORK/defaults.c" <<'EOF'
+#include <fcntl.h>
+#include <mqueue.h>
+#include <stdio.h>
+#include <sys/msg.h>
+int main(int argc, char **argv)
+{
+    (void)argc;
+    mqd_t q = mq_open(argv[1], O_CREAT | O_RDWR, 0600, NULL);
+    struct mq_attr a;
+    if (q == (mqd_t)-1 || mq_getattr(q, &a) != 0) { perror("mq_open"); return 1; }
+    printf("maxmsg %ld msgsize %ld\n", a.mq_maxmsg, a.mq_msgsize);
+    mq_close(q);
+    mq_unlink(argv[1]);
+    int id = msgget(IPC_PRIVATE, 0600);
+    struct msqid_ds ds;
+    if (id < 0 || msgctl(id, IPC_STAT, &ds) != 0) { perror("msgget"); return 1; }
+    printf("qbytes %lu\n", (unsigned long)ds.msg_qbytes);
+    msgctl(id, IPC_RMID, NULL);
+    return 0;
+}
+EOF
+cc "$WORK/defaults.c" -o "$WORK/defaults" -lrt || fail "cannot build defaults.c"
+if [[ $(id -u) == 0 ]]; then
+  # In an IPC namespace of the test's own (the machine's settings are left alone).
+  out=$(unshare --ipc sh -c 'echo 7 >/proc/sys/fs/mqueue/msg_default && echo 1000 >/proc/sys/kernel/msgmnb && exec "$@"' \
+        sh "$MQSHIM" diff --keep "$WORK/settings" -- "$WORK/defaults" "/mqshim-diff-$RUNID" </dev/null 2>&1)
+  status=$?
+  [[ $status == 0 && $out == *"no divergence"* ]] || { fail "non-default namespace settings: exit $status, expected 0"; echo "$out" | sed 's/^/    /'; }
+  [[ $(cat "$WORK/settings/kernel.stdout" 2>/dev/null) == $'maxmsg 7 msgsize 8192\nqbytes 1000' ]] \
+    || fail "the kernel run did not get the namespace's settings: $(cat "$WORK/settings/kernel.stdout" 2>/dev/null)"
+else
+  echo "note: not root: the namespace-settings case is not run"
+fi
+
 # --- without the right to a private IPC namespace (not root): the machine's, and it says so ----
 if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
   pub=$(mktemp -d /tmp/mqshim-diff-test.XXXXXX)

@@ -228,6 +228,31 @@ fn host_has_mqueue_mount() -> bool {
     std::fs::read_to_string("/proc/self/mounts").map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some("/dev/mqueue"))).unwrap_or(false)
 }
 
+/// The IPC namespace's settings (defaults and limits of both APIs). A new namespace starts
+/// from the kernel's defaults; the emulation reads this machine's, so the kernel run gets
+/// them copied into its namespace.
+const IPC_SETTINGS: [&str; 8] = [
+    "/proc/sys/fs/mqueue/msg_max",
+    "/proc/sys/fs/mqueue/msgsize_max",
+    "/proc/sys/fs/mqueue/msg_default",
+    "/proc/sys/fs/mqueue/msgsize_default",
+    "/proc/sys/fs/mqueue/queues_max",
+    "/proc/sys/kernel/msgmax",
+    "/proc/sys/kernel/msgmnb",
+    "/proc/sys/kernel/msgmni",
+];
+
+/// This namespace's settings, as (file, value) to write into a new namespace.
+fn ipc_settings() -> Vec<(CString, Vec<u8>)> {
+    IPC_SETTINGS
+        .iter()
+        .filter_map(|path| {
+            let value = std::fs::read(path).ok()?;
+            Some((CString::new(*path).ok()?, value))
+        })
+        .collect()
+}
+
 /// Runs the program once on `side`; the kernel side in a private IPC namespace when possible.
 fn run_side(
     side: Side,
@@ -246,6 +271,7 @@ fn run_side(
         let target = c"/dev/mqueue";
         let fstype = c"mqueue";
         let root = c"/";
+        let settings = if private { ipc_settings() } else { Vec::new() };
         // SAFETY: the closure runs in the child between fork and exec and makes only
         // async-signal-safe system calls on data prepared before the fork.
         unsafe {
@@ -258,6 +284,14 @@ fn run_side(
                     let flags = if remount { libc::CLONE_NEWIPC | libc::CLONE_NEWNS } else { libc::CLONE_NEWIPC };
                     if libc::unshare(flags) != 0 {
                         return Err(std::io::Error::last_os_error());
+                    }
+                    // Best effort: a setting that cannot be written keeps the kernel's default.
+                    for (path, value) in &settings {
+                        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                        if fd >= 0 {
+                            libc::write(fd, value.as_ptr().cast(), value.len());
+                            libc::close(fd);
+                        }
                     }
                     // /dev/mqueue shows this namespace's queues only through a mount of its own
                     // (mq_* calls do not need it; `ls` and mqshim's queue count do).
@@ -352,7 +386,8 @@ fn supervise(mut child: std::process::Child, input: &[u8], timeout: Duration) ->
     }
     // Processes the program left running in the background go with it.
     kill_group();
-    let _ = feeder.join();
+    // The feeder is not waited for: a process that left the group may hold the pipe open.
+    drop(feeder);
     let [stdout, stderr] = outputs;
     let ending = match (timed_out, status) {
         (false, Some(s)) => Ending::Exited(s),
