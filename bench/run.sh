@@ -29,12 +29,15 @@ CONFIGS=(
   'shim+trace  yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=$RUN_TMP/trace.txt MQSHIM_TRACE_FORMAT=text'
   'shim+collect yes MQSHIM_BACKEND=kernel $ROOT/target/release/mqshim trace --lib $LIB --buffer-size 256m -o $RUN_TMP/trace.txt --'
   'emulate     yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=emulate MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m'
+  'trace-shm   no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=shm,size=1g:$RUN_TMP'
   'trace-null  no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=/dev/null MQSHIM_TRACE_FORMAT=text'
   'trace-jsonl no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=$RUN_TMP/trace.jsonl MQSHIM_TRACE_FORMAT=jsonl'
 )
 # default: yes; full = not in --quick; no = only when named in --configs.
 # kernel-aa: the kernel again, an A/A control: its difference from kernel is each row's noise.
 # trace-null: tracing without the file write (the formatting alone); trace-jsonl: the other format.
+# trace-shm: records into a shared-memory buffer nobody drains (1 GiB: nothing dropped in a run),
+# i.e. the traced process's own cost without the collector working beside it on the other CPU.
 # shim+collect: `mqshim trace` (shared-memory buffers, the collector formatting in its own process);
 # a configuration's words after its variables are a command that runs mqbench (env runs it).
 BASE=kernel            # ratios are against this configuration

@@ -332,8 +332,9 @@ pub struct Writer {
 }
 
 thread_local! {
-    /// This thread's slot: (the buffer's address, the slot's index); (0, 0) before one.
-    static THREAD_SLOT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+    /// This thread's slot: (the buffer's address, the slot's index; 0 when it has none), and
+    /// how many calls that may block it has made (their numbers pair an entry with its record).
+    static THREAD_SLOT: std::cell::Cell<(usize, usize, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
     /// Frees the slot when the thread exits.
     static SLOT_RELEASE: SlotRelease = const { SlotRelease(std::cell::Cell::new(None)) };
 }
@@ -379,44 +380,46 @@ impl Writer {
         }
     }
 
-    /// Shows that this thread's call `seq` (which may block) is running; false when the
-    /// thread has no slot (then the caller records an entry record instead).
-    pub fn running(&self, seq: u64, call: &'static str, start_ns: u64, arg: i64, pid: libc::pid_t, tid: libc::pid_t) -> bool {
-        let Some(m) = self.buffer(pid) else { return true };
-        let Some(i) = self.thread_slot(m, tid) else { return false };
+    /// Shows that this thread's call (which may block) is running. Returns the call's number
+    /// (the thread's count of such calls), and whether the thread has a slot: without one the
+    /// caller records an entry record instead.
+    pub fn running(&self, call: &'static str, start_ns: u64, arg: i64, pid: libc::pid_t, tid: libc::pid_t) -> (u64, bool) {
+        let Some(m) = self.buffer(pid) else { return (0, true) };
+        let key = m as *const Mapped as usize;
+        let (seq, slot) = THREAD_SLOT.with(|c| {
+            let (mut map, mut i, calls) = c.get();
+            let seq = calls.wrapping_add(1).max(1);
+            if map != key {
+                // First call of this thread in this buffer (again after fork or exec).
+                match m.claim_slot(tid) {
+                    Some(claimed) => {
+                        (map, i) = (key, claimed);
+                        SLOT_RELEASE.with(|r| r.set(Some((key, claimed))));
+                    }
+                    None => map = 0,
+                }
+            }
+            c.set((map, i, seq));
+            (seq, (map == key).then_some(i))
+        });
+        let Some(i) = slot else { return (seq, false) };
         let s = m.slot(i);
         s.call.store(wire::call_index(call), Ordering::Relaxed);
         s.start_ns.store(start_ns, Ordering::Relaxed);
         s.arg.store(arg, Ordering::Relaxed);
         s.seq.store(seq, Ordering::Release);
-        true
+        (seq, true)
     }
 
     /// The call this thread showed running has returned.
     pub fn returned(&self, pid: libc::pid_t) {
         let Some(m) = self.buffer(pid) else { return };
         THREAD_SLOT.with(|c| {
-            let (map, i) = c.get();
+            let (map, i, _) = c.get();
             if map == m as *const Mapped as usize {
                 m.slot(i).seq.store(0, Ordering::Release);
             }
         });
-    }
-
-    /// This thread's slot in `m`, claimed on first use (again in a new buffer after fork or
-    /// exec), freed when the thread exits.
-    fn thread_slot(&self, m: &Mapped, tid: libc::pid_t) -> Option<usize> {
-        let key = m as *const Mapped as usize;
-        THREAD_SLOT.with(|c| {
-            let (map, i) = c.get();
-            if map == key {
-                return Some(i);
-            }
-            let i = m.claim_slot(tid)?;
-            c.set((key, i));
-            SLOT_RELEASE.with(|r| r.set(Some((key, i))));
-            Some(i)
-        })
     }
 
     /// Encodes `record` straight into this process's buffer.

@@ -58,13 +58,9 @@ pub struct Injected {
 #[derive(Clone, Copy)]
 pub struct Stopwatch {
     wall: libc::timespec,
-    /// The thread's call number (pairs a shared-buffer entry record with its call's record).
+    /// The thread's number of a call that may block (pairs the collector's view of it running
+    /// with its record); 0 for other calls.
     seq: u64,
-}
-
-thread_local! {
-    /// Calls this thread has started (see [`Stopwatch::seq`]).
-    static CALLS_STARTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn now(clock: libc::clockid_t) -> libc::timespec {
@@ -89,11 +85,36 @@ impl Stopwatch {
     }
 }
 
-/// Small previews are built on the stack; larger ones (a big `MQSHIM_TRACE_BYTES`) on the heap.
+/// A re-entered tracer (a signal handler's queue call during a record) builds its record on the
+/// stack, with previews of at most this many bytes and lines of at most STACK_LINE.
 const STACK_PAYLOAD: usize = 256;
-/// Room for the default preview (32 bytes) with the name and the queue name (the worst case
-/// of `need` below is 3376 bytes then).
 const STACK_LINE: usize = 4096;
+
+/// Where a record is built: the decoded previews and the rendered line.
+struct RecordScratch {
+    name: [u8; NAME_PREVIEW],
+    queue: [u8; queue_names::NAME_CAP],
+    payload: Vec<u8>,
+    line: Vec<MaybeUninit<u8>>,
+}
+
+impl Drop for RecordScratch {
+    fn drop(&mut self) {
+        // The memory goes back to the program's heap: it must not hand a later malloc of the
+        // program the bytes of its messages (a program that reads memory it did not write saw
+        // trace lines in a "fresh" buffer).
+        self.name.fill(0);
+        self.queue.fill(0);
+        self.payload.fill(0);
+        self.line.fill(MaybeUninit::new(0));
+    }
+}
+
+thread_local! {
+    /// Each thread's record scratch, made on its first traced call and kept: a record neither
+    /// zero-fills kilobytes of stack nor allocates (and frees into the program's heap) per call.
+    static SCRATCH: std::cell::RefCell<Option<Box<RecordScratch>>> = const { std::cell::RefCell::new(None) };
+}
 
 /// Where a tracer's records go.
 enum Output {
@@ -134,15 +155,12 @@ impl Tracer {
     pub fn begin(&self, call: &Call) -> Stopwatch {
         let mut started = Stopwatch::start();
         if let Output::Shared(writer) = &self.output {
-            started.seq = CALLS_STARTED.with(|c| {
-                let n = c.get().wrapping_add(1);
-                c.set(n);
-                n
-            });
             if let Some(handle) = may_block(call) {
                 let (pid, tid) = crate::os::ids::current();
                 let start_ns = started.wall.tv_sec as u64 * 1_000_000_000 + started.wall.tv_nsec as u64;
-                if !writer.running(started.seq, call.name(), start_ns, handle, pid, tid) {
+                let (seq, has_slot) = writer.running(call.name(), start_ns, handle, pid, tid);
+                started.seq = seq;
+                if !has_slot {
                     // No thread slot left: an entry record in the ring says the same.
                     let field = decode::Field {
                         name: if matches!(call, Call::Msgsnd { .. } | Call::Msgrcv { .. }) { "msqid" } else { "mqdes" },
@@ -175,19 +193,64 @@ impl Tracer {
     /// call that has just returned `outcome`.
     pub unsafe fn record(&self, call: &Call, started: Stopwatch, outcome: Result<i64, Errno>, injected: Injected) {
         let dur_ns = started.elapsed_ns();
-        let mut name = [0u8; NAME_PREVIEW];
-        let mut small_payload = [0u8; STACK_PAYLOAD];
-        let mut big_payload = Vec::new();
-        let payload: &mut [u8] = if self.payload_bytes <= STACK_PAYLOAD {
-            &mut small_payload[..self.payload_bytes]
-        } else {
-            big_payload.resize(self.payload_bytes, 0);
-            &mut big_payload
-        };
+        let need = self.line_room();
+        let done = SCRATCH.try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else { return false };
+            let scratch = slot.get_or_insert_with(|| {
+                Box::new(RecordScratch { name: [0; NAME_PREVIEW], queue: [0; queue_names::NAME_CAP], payload: Vec::new(), line: Vec::new() })
+            });
+            if scratch.payload.len() < self.payload_bytes {
+                scratch.payload.resize(self.payload_bytes, 0);
+            }
+            if scratch.line.len() < need {
+                scratch.line.resize(need, MaybeUninit::new(0));
+            }
+            let RecordScratch { name, queue, payload, line } = &mut **scratch;
+            // SAFETY: this function's contract.
+            unsafe { self.record_in(call, started, dur_ns, outcome, injected, name, queue, &mut payload[..self.payload_bytes], line) };
+            true
+        });
+        if done != Ok(true) {
+            // Re-entered (or the thread is exiting): a smaller record on the stack.
+            let mut name = [0u8; NAME_PREVIEW];
+            let mut queue = [0u8; queue_names::NAME_CAP];
+            let mut payload = [0u8; STACK_PAYLOAD];
+            let mut line = [MaybeUninit::<u8>::uninit(); STACK_LINE];
+            let n = self.payload_bytes.min(STACK_PAYLOAD);
+            // SAFETY: this function's contract.
+            unsafe { self.record_in(call, started, dur_ns, outcome, injected, &mut name, &mut queue, &mut payload[..n], &mut line) };
+        }
+    }
+
+    /// Room a rendered line may need: every payload and name byte escaped to five characters
+    /// (in JSON the C escape `\x00` becomes `\\x00`); a cut record would not be valid JSON.
+    fn line_room(&self) -> usize {
+        match self.output {
+            Output::Shared(_) => 0,
+            Output::Lines(_) => 1024 + 5 * (self.payload_bytes + NAME_PREVIEW + queue_names::NAME_CAP),
+        }
+    }
+
+    /// [`Tracer::record`] with its scratch memory.
+    ///
+    /// # Safety
+    /// As for [`Tracer::record`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn record_in(
+        &self,
+        call: &Call,
+        started: Stopwatch,
+        dur_ns: u64,
+        outcome: Result<i64, Errno>,
+        injected: Injected,
+        name: &mut [u8],
+        queue_name: &mut [u8; queue_names::NAME_CAP],
+        payload: &mut [u8],
+        line_buf: &mut [MaybeUninit<u8>],
+    ) {
         // SAFETY: this function's contract.
-        let args = unsafe { decode(call, outcome, Scratch { name: &mut name, payload }) };
-        let mut queue_name = [0u8; queue_names::NAME_CAP];
-        let queue = queue_names::of_call(call, &args, outcome, &mut queue_name);
+        let args = unsafe { decode(call, outcome, Scratch { name, payload }) };
+        let queue = queue_names::of_call(call, &args, outcome, queue_name);
         let (pid, tid) = crate::os::ids::current();
         let record = Record {
             wall: started.wall,
@@ -212,21 +275,7 @@ impl Tracer {
             }
             Output::Lines(sink) => sink,
         };
-
-        // Worst case: every payload and name byte escaped to five characters (in JSON the C
-        // escape `\x00` becomes `\\x00`), with room to spare: a cut record is not valid JSON.
-        let need = 1024 + 6 * (self.payload_bytes + NAME_PREVIEW + queue_names::NAME_CAP);
-        // The line buffer is written before it is read, so it is not zero-filled (at 3 KiB that
-        // was a visible share of a record's cost).
-        let mut small_line = [MaybeUninit::<u8>::uninit(); STACK_LINE];
-        let mut big_line = Vec::new();
-        let buf: &mut [MaybeUninit<u8>] = if need <= STACK_LINE {
-            &mut small_line
-        } else {
-            big_line.resize(need, MaybeUninit::uninit());
-            &mut big_line
-        };
-        let mut line = Line::new(buf);
+        let mut line = Line::new(line_buf);
         let _ = match self.format {
             TraceFormat::Text => text::render(&mut line, &record),
             TraceFormat::Jsonl => jsonl::render(&mut line, &record),
