@@ -7,6 +7,7 @@
 
 #[allow(dead_code)] // until `run` (being written) uses it
 mod launch;
+mod report;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,23 @@ enum Command {
     Limits,
     /// Print the library version and the backend the environment selects.
     Info,
+    /// Read a JSON-lines trace (MQSHIM_TRACE_FORMAT=jsonl, or mqshim trace --json): print its
+    /// summary tables like strace -c (the default), or write a Chrome/Perfetto trace with a flow
+    /// arrow from each send to the receive that took its message.
+    Report {
+        /// The trace; - reads standard input.
+        file: String,
+        /// Print the tables of calls and queues (as mqshim trace -c).
+        #[arg(long)]
+        summary: bool,
+        /// Write a Chrome/Perfetto trace (Trace Event Format JSON) to OUT.json; - is standard output.
+        #[arg(long, value_name = "OUT.json")]
+        chrome: Option<std::path::PathBuf>,
+        /// Keep only these calls (mq_send, mq_*send, msgsnd,msgrcv, !mq_open, trace=…) and queues
+        /// (/name, key=0x…, id=N); repeatable: calls and queues must both match.
+        #[arg(short = 'e', value_name = "EXPR")]
+        expr: Vec<String>,
+    },
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -244,6 +262,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Report { file, summary, chrome, expr } => report::run(file, *summary, chrome.as_deref(), expr),
         Command::Info => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);
