@@ -148,8 +148,12 @@ impl Summary {
         // As strace -c: the most time first.
         rows.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(b.1.count.cmp(&a.1.count)).then(a.0.cmp(b.0)));
         let total_ns: u128 = rows.iter().map(|(_, s)| s.total_ns).sum();
-        let rule = "------ ----------- ----------- ----------- ----------- --------- --------- ---------- ----------------";
-        let _ = writeln!(out, "% time     seconds  usecs/call   max usecs   blocked s     calls    errors unfinished call             errnos");
+        let rule = "------ ----------- ----------- ----------- ----------- --------- --------- ---------- ------------------";
+        let _ = writeln!(
+            out,
+            "{:<6} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:>10} {:<18} errnos",
+            "% time", "seconds", "usecs/call", "max usecs", "blocked s", "calls", "errors", "unfinished", "call"
+        );
         let _ = writeln!(out, "{rule}");
         let line = |out: &mut String, name: &str, s: &CallStats| {
             let percent = if total_ns == 0 { 0.0 } else { s.total_ns as f64 * 100.0 / total_ns as f64 };
@@ -157,7 +161,7 @@ impl Summary {
             let errnos: Vec<String> = s.by_errno.iter().map(|(e, n)| format!("{e}:{n}")).collect();
             let _ = writeln!(
                 out,
-                "{percent:6.2} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:>10} {name:<16} {}",
+                "{percent:6.2} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:>10} {name:<18} {}",
                 seconds(s.total_ns),
                 s.total_ns / returned / 1000,
                 s.max_ns / 1000,
@@ -190,7 +194,8 @@ impl Summary {
             let _ = writeln!(out, "unfinished: calls that never returned (their process ended while they blocked)");
         }
         if self.lost_reports > 0 {
-            let _ = writeln!(out, "lost: {} records (in {} reports of a full trace buffer); the tables miss them", self.lost, self.lost_reports);
+            let reports = if self.lost_reports == 1 { "report" } else { "reports" };
+            let _ = writeln!(out, "lost: {} records dropped by full trace buffers ({} {reports}); the tables miss them", self.lost, self.lost_reports);
         }
     }
 
@@ -331,7 +336,7 @@ mod tests {
         assert_eq!(row(&text, "mq_receive"), ["0.25", "0.000005", "2", "4", "0.000004", "3", "1", "mq_receive"], "\n{text}");
         assert_eq!(row(&text, "mq_timedreceive"), ["99.15", "0.002000", "2000", "2000", "0.000000", "1", "1", "mq_timedreceive", "ETIMEDOUT:1"]);
         assert_eq!(row(&text, "total"), ["100.00", "0.002017", "201", "2000", "0.000004", "11", "3", "1", "total", "EAGAIN:2", "ETIMEDOUT:1"]);
-        assert!(text.contains("lost: 7 records (in 1 reports"), "{text}");
+        assert!(text.contains("lost: 7 records dropped by full trace buffers (1 report)"), "{text}");
         assert!(text.contains("blocked: time in calls seen still running"), "{text}");
         assert!(text.starts_with("% time     seconds  usecs/call"), "{text}");
         // The most time first, as strace -c.
