@@ -183,14 +183,22 @@ impl Call {
         self.phase != Phase::Unfinished && self.errno.is_none() && self.ret.is_some_and(|r| r != -1)
     }
 
+    /// What the call does to a queue's messages (None: it neither adds nor takes one). A
+    /// msgrcv with MSG_COPY only copies a message: it takes none.
     pub fn role(&self) -> Option<Role> {
         Some(match self.name.as_str() {
             "mq_send" | "mq_timedsend" | "msgsnd" => Role::Send,
             "mqshim_mq_send_at" | "mqshim_msgsnd_at" => Role::ScheduledSend,
+            "msgrcv" if self.has_flag("MSG_COPY") => return None,
             "mq_receive" | "mq_timedreceive" | "msgrcv" => Role::Receive,
             "mqshim_mq_cancel" | "mqshim_msg_cancel" => Role::Cancel,
             _ => return None,
         })
+    }
+
+    /// Whether the System V `msgflg` names `flag` (`"IPC_NOWAIT|MSG_NOERROR"`).
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.args.get("msgflg").and_then(Value::as_str).is_some_and(|flags| flags.split('|').any(|f| f == flag))
     }
 
     /// An integer argument: a JSON number, or a string holding one (decimal or 0x hex).

@@ -355,6 +355,17 @@ mod tests {
     }
 
     #[test]
+    fn a_msg_copy_receive_is_not_a_message_received() {
+        let text = summary(&[
+            r#"{"ts_ns":1,"pid":1,"call":"msgsnd","args":{"msqid":3,"msgp":{"mtype":1,"mtext":"a"},"msgsz":1},"ret":0,"dur_ns":1}"#,
+            r#"{"ts_ns":2,"pid":1,"call":"msgrcv","args":{"msqid":3,"msgp":{"mtype":1,"mtext":"a"},"msgsz":8,"msgtyp":0,"msgflg":"MSG_COPY|IPC_NOWAIT"},"ret":1,"dur_ns":1}"#,
+        ])
+        .render();
+        assert_eq!(row(&text, "id=3"), ["id=3", "1", "1", "0", "0", "0", "0", "1"], "\n{text}");
+        assert_eq!(row(&text, "msgrcv")[5], "1", "still a msgrcv call");
+    }
+
+    #[test]
     fn scheduled_messages_count_as_sends_and_enter_the_depth_when_due() {
         let text = summary(&[
             r#"{"ts_ns":1,"pid":1,"call":"msgget","args":{"key":"0x00000010"},"ret":5}"#,
