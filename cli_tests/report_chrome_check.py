@@ -8,7 +8,7 @@ flow arrow for the calling test to compare with what its program did:
 Checks: every event has the fields its phase requires, with the right types; complete ("X")
 slices of one thread nest or are disjoint; every pid/tid with events is named by process_name /
 thread_name metadata; each flow id has exactly one "s" and one "f" (with "bp":"e"), of one name
-and category, the "s" no later than the "f", each inside a slice of its own thread.
+and category, the "s" no later than the "f", each strictly inside a slice of its own thread.
 Exit status 0 when the trace passes, 1 with the problems on stderr when not.
 """
 import json
@@ -111,9 +111,16 @@ def main(path):
                 problem(f"thread {thread}: slice {e['name']} at {e['ts']} overlaps its neighbour without nesting")
             open_ends.append(end)
 
+    def ns(v):
+        return round(v * 1000)
+
     def enclosing(e):
+        """The slice of e's thread that e lies in: strictly inside (a viewer may bind an end on
+        the boundary to the neighbour), unless the slice is too short to have an inside."""
+        t = ns(e["ts"])
         for x in slices.get((e["pid"], e["tid"]), []):
-            if x["ts"] - 1e-9 <= e["ts"] <= x["ts"] + x["dur"] + 1e-9:
+            start, end = ns(x["ts"]), ns(x["ts"]) + ns(x["dur"])
+            if start < t < end or (end - start < 2 and start <= t <= end):
                 return x
         return None
 

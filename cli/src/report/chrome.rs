@@ -85,14 +85,12 @@ pub fn trace(events: &[Event]) -> Value {
     json!({"traceEvents": out, "displayTimeUnit": "ns", "otherData": {"trace_start_ns": origin.to_string(), "source": "mqshim report --chrome"}})
 }
 
-/// A point strictly inside the slice (when it lasts more than 1 ns) nearest to `ts`: viewers
-/// bind a flow's ends to the slice around them, and an end on the boundary may miss it.
+/// The point nearest to `ts` at least 3 ns inside the slice (its middle, for a shorter one):
+/// viewers bind a flow's ends to the slice around them, an end on the boundary may miss it,
+/// and they may round a fractional µs down by a ns (Perfetto truncates `dur * 1000`).
 fn inside(s: &Slice<'_>, ts: i64) -> i64 {
-    if s.dur >= 2 {
-        ts.clamp(s.start + 1, s.start + s.dur - 1)
-    } else {
-        s.start
-    }
+    let margin = (s.dur / 2).min(3);
+    ts.clamp(s.start + margin, s.start + s.dur - margin)
 }
 
 /// One slice per call: a complete or resumed record, or an unfinished one that never resumed
@@ -261,12 +259,12 @@ mod tests {
         let (starts, finishes) = (of_phase(&t, "s"), of_phase(&t, "f"));
         assert_eq!((starts.len(), finishes.len()), (3, 3));
         let at = |e: &Value| (e["pid"].as_i64().unwrap(), e["ts"].as_f64().unwrap());
-        // b: send at 2.2 µs → pid 2's blocked receive (ends at 4.5 µs).
-        assert_eq!(at(starts[0]), (1, 1.201));
-        assert_eq!(at(finishes[0]), (2, 3.499));
+        // b: send at 2.2 µs → pid 2's blocked receive (ends at 4.5 µs); ends 3 ns inside the slices.
+        assert_eq!(at(starts[0]), (1, 1.203));
+        assert_eq!(at(finishes[0]), (2, 3.497));
         // the first a → pid 3, the second a → pid 2's second receive.
-        assert_eq!((at(starts[1]), at(finishes[1])), ((1, 1.001), (3, 4.099)));
-        assert_eq!((at(starts[2]), at(finishes[2])), ((1, 1.401), (2, 5.099)));
+        assert_eq!((at(starts[1]), at(finishes[1])), ((1, 1.003), (3, 4.097)));
+        assert_eq!((at(starts[2]), at(finishes[2])), ((1, 1.403), (2, 5.097)));
         for (s, f) in starts.iter().zip(&finishes) {
             assert_eq!((&s["id"], &s["cat"], &s["name"]), (&f["id"], &f["cat"], &f["name"]));
             assert_eq!(f["bp"], "e");
@@ -292,8 +290,8 @@ mod tests {
         let finishes: Vec<f64> = of_phase(&t, "f").iter().map(|e| e["ts"].as_f64().unwrap()).collect();
         // msgsnd → the first msgrcv; the cancelled one → nothing (the 400 ns receive has none);
         // the one due at 900 → the receive at 950.
-        assert_eq!(starts, [0.101, 0.231]);
-        assert_eq!(finishes, [0.309, 0.959]);
+        assert_eq!(starts, [0.103, 0.233]);
+        assert_eq!(finishes, [0.307, 0.957]);
     }
 
     #[test]
@@ -304,7 +302,7 @@ mod tests {
             r#"{"ts_ns":200,"pid":2,"call":"msgrcv","args":{"msqid":9,"msgp":{"mtype":1,"mtext":"long"},"msgsz":4,"msgtyp":1,"msgflg":"MSG_NOERROR"},"ret":4,"dur_ns":10}"#,
         ]);
         let finishes: Vec<f64> = of_phase(&t, "f").iter().map(|e| e["ts"].as_f64().unwrap()).collect();
-        assert_eq!(finishes, [0.209], "the copy takes nothing; the cut receive takes the message");
+        assert_eq!(finishes, [0.207], "the copy takes nothing; the cut receive takes the message");
     }
 
     #[test]
