@@ -16,9 +16,30 @@ use event::{Event, Queues};
 use filter::Filter;
 use summary::Summary;
 
+/// Resolves each event's queue from all the records before it, then applies the `-e` filter:
+/// what a reader of a stream of records (this command, or the `mqshim trace` collector) does
+/// with each record, in time order, before summarising or printing it.
+#[derive(Debug)]
+pub struct Selector {
+    queues: Queues,
+    filter: Filter,
+}
+
+impl Selector {
+    pub fn new(filter: Filter) -> Selector {
+        Selector { queues: Queues::default(), filter }
+    }
+
+    /// The event with its queue resolved, if the filter keeps it.
+    pub fn admit(&mut self, mut event: Event) -> Option<Event> {
+        self.queues.resolve(&mut event);
+        self.filter.matches(&event).then_some(event)
+    }
+}
+
 /// The events of the trace in `input` (named `source` in errors): in time order, their queues
 /// resolved from all records, then filtered.
-pub fn read_events(input: impl Read, source: &str, filter: &Filter) -> Result<Vec<Event>, String> {
+pub fn read_events(input: impl Read, source: &str, filter: Filter) -> Result<Vec<Event>, String> {
     let mut events = Vec::new();
     for (index, line) in BufReader::new(input).split(b'\n').enumerate() {
         let line = line.map_err(|e| format!("mqshim: {source}: {e}"))?;
@@ -31,24 +52,18 @@ pub fn read_events(input: impl Read, source: &str, filter: &Filter) -> Result<Ve
     // Records are written as calls return, processes interleaved: order them by start (the
     // sort is stable, so each thread's own order stays).
     events.sort_by_key(|e| e.ts_ns);
-    let mut queues = Queues::default();
-    for e in &mut events {
-        queues.resolve(e);
-    }
-    if !filter.is_empty() {
-        events.retain(|e| filter.matches(e));
-    }
-    Ok(events)
+    let mut selector = Selector::new(filter);
+    Ok(events.into_iter().filter_map(|e| selector.admit(e)).collect())
 }
 
 /// `mqshim report FILE [--summary] [--chrome OUT.json] [-e EXPR]...`; FILE `-` is stdin, OUT `-` stdout.
 pub fn run(file: &str, summary: bool, chrome_out: Option<&Path>, expressions: &[String]) -> Result<(), String> {
     let filter = Filter::parse(expressions).map_err(|e| format!("mqshim: {e}"))?;
     let events = if file == "-" {
-        read_events(io::stdin().lock(), "stdin", &filter)?
+        read_events(io::stdin().lock(), "stdin", filter)?
     } else {
         let input = File::open(file).map_err(|e| format!("mqshim: cannot read {file}: {e}"))?;
-        read_events(input, file, &filter)?
+        read_events(input, file, filter)?
     };
     if let Some(out) = chrome_out {
         let text = serde_json::to_string(&chrome::trace(&events)).map_err(|e| format!("mqshim: {e}"))?;
@@ -63,4 +78,32 @@ pub fn run(file: &str, summary: bool, chrome_out: Option<&Path>, expressions: &[
         print!("{}", tables.render());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_resolve_from_records_the_filter_drops() {
+        // -e mq_send -e /q: the mq_open is filtered out, yet it names the send's queue.
+        let trace = concat!(
+            r#"{"ts_ns":2,"pid":1,"call":"mq_send","args":{"mqdes":3,"msg_ptr":"a","msg_len":1,"msg_prio":0},"ret":0,"dur_ns":1}"#,
+            "\n\n",
+            r#"{"ts_ns":1,"pid":1,"call":"mq_open","args":{"name":"/q"},"ret":3,"dur_ns":1}"#,
+            "\n",
+            r#"{"ts_ns":3,"pid":1,"call":"mq_send","args":{"mqdes":4,"msg_ptr":"a","msg_len":1,"msg_prio":0},"ret":0,"dur_ns":1}"#,
+            "\n",
+        );
+        let filter = Filter::parse(&["mq_send", "/q"]).unwrap();
+        let events = read_events(trace.as_bytes(), "t", filter).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].line, events[0].queue.as_ref().map(|q| q.to_string())), (1, Some("/q".to_string())));
+    }
+
+    #[test]
+    fn a_malformed_line_is_an_error_naming_source_and_line() {
+        let trace = "{\"ts_ns\":1,\"pid\":1,\"call\":\"mq_close\",\"args\":{}}\n\n{\"ts_ns\":\n";
+        assert_eq!(read_events(trace.as_bytes(), "t.jsonl", Filter::default()).unwrap_err().split(": malformed").next(), Some("mqshim: t.jsonl: line 3"));
+    }
 }
