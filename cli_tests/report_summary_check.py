@@ -2,7 +2,8 @@
 """report_summary_check.py PROGRAM_OUTPUT SUMMARY QUEUE — compares `mqshim report --summary`
 with what a test program says it did: its "CALL name ok|ERRNO" lines (every call it made) and
 "SENT|RECEIVED class bytes text" lines (every message). QUEUE is the queue's row in the queue
-table: its name, or the start of it (`key=0x…` for the row `key=0x… id=N`). The tables are cut into columns at the gaps of their "----" rule lines (blank cells,
+table: its name, or the start of it (`key=0x…` for the row `key=0x… id=N`), or `total` for the
+total row (all queues). The tables are cut into columns at the gaps of their "----" rule lines (blank cells,
 as strace -c leaves them, stay blank). Exit status 0 when they agree, else 1 with the differences.
 """
 import sys
