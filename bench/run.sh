@@ -27,6 +27,7 @@ CONFIGS=(
   'kernel-aa   full '
   'shim        yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel'
   'shim+trace  yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=$RUN_TMP/trace.txt MQSHIM_TRACE_FORMAT=text'
+  'shim+collect yes MQSHIM_BACKEND=kernel $ROOT/target/release/mqshim trace --lib $LIB --buffer-size 256m -o $RUN_TMP/trace.txt --'
   'emulate     yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=emulate MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m'
   'trace-null  no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=/dev/null MQSHIM_TRACE_FORMAT=text'
   'trace-jsonl no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=$RUN_TMP/trace.jsonl MQSHIM_TRACE_FORMAT=jsonl'
@@ -34,6 +35,8 @@ CONFIGS=(
 # default: yes; full = not in --quick; no = only when named in --configs.
 # kernel-aa: the kernel again, an A/A control: its difference from kernel is each row's noise.
 # trace-null: tracing without the file write (the formatting alone); trace-jsonl: the other format.
+# shim+collect: `mqshim trace` (shared-memory buffers, the collector formatting in its own process);
+# a configuration's words after its variables are a command that runs mqbench (env runs it).
 BASE=kernel            # ratios are against this configuration
 AA=kernel-aa           # identical to $BASE: its difference from $BASE is the noise floor
 SHIM=shim              # "shim vs kernel" column (target: within 3 %)

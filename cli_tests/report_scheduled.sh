@@ -7,7 +7,7 @@
 set -euo pipefail
 command -v python3 >/dev/null || { echo "python3 is needed to check the tables and the Chrome trace"; exit 77; }
 HERE=$ROOT/cli_tests
-cc -Wall "$HERE/c/report_scheduled.c" -o "$WORK/scheduled" -lrt -ldl
+cc -Wall "$HERE/programs/report_scheduled.c" -o "$WORK/scheduled" -lrt -ldl
 queue=/sched-$RUNID
 run() { LD_PRELOAD=$MQSHIM_LIB_PATH MQSHIM_BACKEND=emulate MQSHIM_DIR=$WORK/ns "$@"; }
 trap 'run "$WORK/scheduled" --unlink "$queue" || true' EXIT

@@ -9,8 +9,8 @@
 set -euo pipefail
 command -v python3 >/dev/null || { echo "python3 is needed to check the tables and the Chrome trace"; exit 77; }
 HERE=$ROOT/cli_tests
-cc -Wall -I"$ROOT/c_tests" "$HERE/c/report_posix_pair.c" -o "$WORK/posix_pair" -lrt
-cc -Wall -I"$ROOT/c_tests" "$HERE/c/report_sysv_types.c" -o "$WORK/sysv_types"
+cc -Wall -I"$ROOT/c_tests" "$HERE/programs/report_posix_pair.c" -o "$WORK/posix_pair" -lrt
+cc -Wall -I"$ROOT/c_tests" "$HERE/programs/report_sysv_types.c" -o "$WORK/sysv_types"
 
 queue=/report-$RUNID
 key=$(printf '0x%08x' $(( (0x5e000000 + ($$ << 12) + RANDOM) & 0x7fffffff )))

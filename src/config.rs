@@ -32,6 +32,9 @@ pub enum TraceTarget {
     Stderr,
     /// A file, appended to; `%p` in the path is replaced by the pid of the writing process.
     Path(Vec<u8>),
+    /// Binary records in a shared-memory buffer per process, in this directory, for the
+    /// `mqshim trace` collector (`shm:DIR` or `shm,size=BYTES:DIR`).
+    Shared { dir: Vec<u8>, capacity: usize },
 }
 
 /// How trace records are written.
@@ -137,12 +140,52 @@ impl Config {
                 problem("MQSHIM_TRACE", "path contains a NUL byte".to_string());
                 None
             }
+            Some(v) if v.starts_with(b"shm:") || v.starts_with(b"shm,") => match shared_target(&v) {
+                Ok(t) => Some(t),
+                Err(why) => {
+                    problem("MQSHIM_TRACE", why);
+                    None
+                }
+            },
             Some(v) => Some(TraceTarget::Path(v)),
         }
         .map(|target| TraceConfig { target, format, payload_bytes });
 
         (Config { backend, dir, trace }, problems)
     }
+}
+
+/// `shm:DIR` or `shm,size=BYTES:DIR` (BYTES with an optional k/m/g suffix; DIR absolute).
+fn shared_target(v: &[u8]) -> Result<TraceTarget, String> {
+    use crate::trace::buffer::{DEFAULT_CAPACITY, MAX_CAPACITY, MIN_CAPACITY};
+    let text = String::from_utf8_lossy(v);
+    let (spec, dir) = text.split_once(':').ok_or_else(|| format!("'{text}': expected shm:DIR"))?;
+    let mut capacity = DEFAULT_CAPACITY;
+    if let Some(size) = spec.strip_prefix("shm,size=") {
+        let (digits, unit) = match size.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+            Some((i, _)) => size.split_at(i),
+            None => (size, ""),
+        };
+        let shift = match unit {
+            "" => 0,
+            "k" | "K" => 10,
+            "m" | "M" => 20,
+            "g" | "G" => 30,
+            _ => return Err(format!("'{size}': a size is a number with an optional k, m or g")),
+        };
+        let n: usize = digits.parse().map_err(|_| format!("'{size}': a size is a number with an optional k, m or g"))?;
+        capacity = n.checked_shl(shift).filter(|c| c >> shift == n).unwrap_or(usize::MAX);
+        if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+            return Err(format!("'{size}': a trace buffer is {MIN_CAPACITY} bytes to 1g"));
+        }
+        capacity = capacity.next_multiple_of(8);
+    } else if spec != "shm" {
+        return Err(format!("'{spec}': expected shm or shm,size=BYTES before ':'"));
+    }
+    if !dir.starts_with('/') {
+        return Err(format!("'{dir}': the trace directory must be an absolute path"));
+    }
+    Ok(TraceTarget::Shared { dir: dir.as_bytes().to_vec(), capacity })
 }
 
 /// Writes each problem to stderr, one line each (`mqshim: MQSHIM_X: … ; ignored`).

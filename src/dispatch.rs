@@ -8,7 +8,6 @@ use crate::backend::Backend;
 use crate::call::Call;
 use crate::errno::Result;
 use crate::init;
-use crate::trace::Stopwatch;
 
 /// Runs `call` on the active backend, tracing it when tracing is on. The value is the C return
 /// value (a descriptor, id, byte count or 0), widened to i64.
@@ -17,7 +16,7 @@ use crate::trace::Stopwatch;
 /// The pointers in `call` are the C caller's, valid as the C API requires.
 pub unsafe fn run(call: Call) -> Result<i64> {
     let state = init::state();
-    let started = state.tracer.as_ref().map(|_| Stopwatch::start());
+    let started = state.tracer.as_ref().map(|t| t.begin(&call));
     let mut injected = false;
     let outcome = 'call: {
         if let Some(fault) = state.policy.fault(&call) {

@@ -1,15 +1,160 @@
-//! Starting a program with the library preloaded: finding `libmqshim.so`, building the
+//! Starting a program with the library preloaded: the options that map onto `MQSHIM_*`
+//! ([`RunOptions`]), finding `libmqshim.so`, finding the program as a shell does, refusing programs
+//! the preload cannot reach (statically linked, set-user-ID, another ELF class), building the
 //! environment (an existing `LD_PRELOAD` is kept, after ours), and ending the way the program
-//! ended. Used by `mqshim run`, `mqshim trace` and `mqshim diff`.
-//!
-//! (Skeleton: the refusals of programs the preload cannot reach, and the options that map onto
-//! `MQSHIM_*`, are being written in `run.rs`.)
+//! ended. Used by `mqshim run`, `mqshim trace` and `mqshim diff`: [`prepare`] checks everything
+//! and gives the command; [`exec`] becomes the program, [`spawn_forwarding`] starts it as a child
+//! that receives the signals sent to mqshim.
 
-use std::ffi::{OsStr, OsString};
+mod elf;
+
+use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use mqshim_core::config::Config;
+use mqshim_core::policy::faults::Faults;
+use mqshim_core::policy::limits::{parse_assignments, Limits};
+
+/// Why a program was not started: the message for stderr and the exit status, as a shell gives
+/// them (127: not found; 126: found but cannot be run, or not with the library; 2: a bad option).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub status: u8,
+    pub message: String,
+}
+
+/// Exit status for a bad option value (as clap's own usage errors).
+pub const STATUS_USAGE: u8 = 2;
+/// Exit status for a program that was found but cannot be run (or not with the library).
+pub const STATUS_CANNOT_EXECUTE: u8 = 126;
+/// Exit status for a program (or its interpreter) that does not exist.
+pub const STATUS_NOT_FOUND: u8 = 127;
+
+impl Failure {
+    fn usage(message: String) -> Failure {
+        Failure { status: STATUS_USAGE, message }
+    }
+}
+
+/// How `mqshim run` (and `trace`, `diff`) run a program: each option sets one `MQSHIM_*`
+/// variable for it (and its children), validated here as the library would parse it.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Sets MQSHIM_BACKEND: who serves the queue calls, mqshim's emulation (the default) or the
+    /// kernel (then mqshim traces, enforces limits and injects faults in front of it).
+    #[arg(long, value_name = "emulate|kernel")]
+    pub backend: Option<String>,
+    /// The emulation's namespace: the global `--dir DIR` (sets MQSHIM_DIR; a relative path is
+    /// made absolute). Filled from the global option, not parsed here.
+    #[arg(skip)]
+    pub dir: Option<String>,
+    /// Sets MQSHIM_LIMITS: limits in force, e.g. msg_max=64,msgsize_max=1k (keys as in
+    /// `mqshim limits`).
+    #[arg(long, value_name = "K=V,...")]
+    pub limits: Option<String>,
+    /// Sets MQSHIM_CONFIG: a file of `key = value` limit lines (made absolute).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Sets MQSHIM_FAULTS: failures and delays to inject, e.g. 'mq_send:EAGAIN@3;seed=1'.
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
+    /// Sets MQSHIM_TRACE: trace every call to `stderr` or to a file (appended to; %p is
+    /// replaced by the pid of the writing process; a relative path is made absolute).
+    #[arg(long, value_name = "DEST")]
+    pub trace_to: Option<OsString>,
+    /// Sets MQSHIM_TRACE_FORMAT: text (strace-like, the default) or jsonl.
+    #[arg(long, value_name = "text|jsonl")]
+    pub trace_format: Option<String>,
+    /// Sets MQSHIM_TRACE_BYTES: how many payload bytes a trace record previews (0-4096,
+    /// default 32).
+    #[arg(long, value_name = "N")]
+    pub trace_bytes: Option<String>,
+    /// The library to preload (default: libmqshim.so next to this command, else in ../lib
+    /// or ../lib/mqshim beside it).
+    #[arg(long, value_name = "PATH")]
+    pub lib: Option<PathBuf>,
+    /// Run the program even when the preload cannot reach it (statically linked, set-user-ID,
+    /// library of another ELF class or missing), after a warning: its queue calls then go to
+    /// the kernel, unseen by mqshim.
+    #[arg(long)]
+    pub allow_unpreloaded: bool,
+}
+
+impl RunOptions {
+    /// The `MQSHIM_*` settings these options make, each validated as the library parses it; a
+    /// bad value is a [`Failure`] with status 2 naming the option.
+    pub fn environment(&self) -> Result<Vec<(String, OsString)>, Failure> {
+        let mut env: Vec<(String, OsString)> = Vec::new();
+        if let Some(b) = &self.backend {
+            env.push(("MQSHIM_BACKEND".into(), b.into()));
+        }
+        if let Some(d) = &self.dir {
+            env.push(("MQSHIM_DIR".into(), absolute_path(Path::new(d), "--dir")?.into_os_string()));
+        }
+        if let Some(l) = &self.limits {
+            let (_, problems) = parse_assignments(l, "MQSHIM_LIMITS", &[',']);
+            if let Some(p) = problems.first() {
+                return Err(Failure::usage(format!("mqshim: --limits: {}", p.message)));
+            }
+            env.push(("MQSHIM_LIMITS".into(), l.into()));
+        }
+        if let Some(c) = &self.config {
+            let path = absolute_path(c, "--config")?;
+            let text = std::fs::read_to_string(&path).map_err(|e| Failure::usage(format!("mqshim: --config: cannot read '{}': {e}", c.display())))?;
+            let (_, problems) = Limits::build(|_| None, Some(&text), None);
+            if let Some(p) = problems.first() {
+                return Err(Failure::usage(format!("mqshim: --config: {}: {}", c.display(), p.message)));
+            }
+            env.push(("MQSHIM_CONFIG".into(), path.into_os_string()));
+        }
+        if let Some(f) = &self.faults {
+            let (_, problems) = Faults::parse(f);
+            if let Some(p) = problems.first() {
+                return Err(Failure::usage(format!("mqshim: --faults: {p}")));
+            }
+            env.push(("MQSHIM_FAULTS".into(), f.into()));
+        }
+        if let Some(t) = &self.trace_to {
+            let target = if t.as_bytes() == b"stderr" || t.is_empty() { t.clone() } else { absolute_path(Path::new(t), "--trace-to")?.into_os_string() };
+            env.push(("MQSHIM_TRACE".into(), target));
+        }
+        if let Some(f) = &self.trace_format {
+            env.push(("MQSHIM_TRACE_FORMAT".into(), f.into()));
+        }
+        if let Some(n) = &self.trace_bytes {
+            env.push(("MQSHIM_TRACE_BYTES".into(), n.into()));
+        }
+        // The library's own parser judges backend, directory and trace settings.
+        let (_, problems) = Config::from_lookup(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes().to_vec()));
+        if let Some(p) = problems.first() {
+            let option = match p.variable {
+                "MQSHIM_BACKEND" => "--backend",
+                "MQSHIM_DIR" => "--dir",
+                "MQSHIM_TRACE" => "--trace-to",
+                "MQSHIM_TRACE_FORMAT" => "--trace-format",
+                "MQSHIM_TRACE_BYTES" => "--trace-bytes",
+                other => other,
+            };
+            // The library would go on with a default ("; using 4096"); mqshim run refuses instead.
+            let message = p.message.split("; using").next().unwrap_or_default();
+            return Err(Failure::usage(format!("mqshim: {option}: {message}")));
+        }
+        Ok(env)
+    }
+}
+
+/// `path` made absolute against the current directory (the program may change directory).
+fn absolute_path(path: &Path, option: &str) -> Result<PathBuf, Failure> {
+    if path.as_os_str().is_empty() {
+        return Err(Failure::usage(format!("mqshim: {option}: an empty path")));
+    }
+    std::path::absolute(path).map_err(|e| Failure::usage(format!("mqshim: {option}: '{}': {e}", path.display())))
+}
 
 /// The library's file name.
 pub const LIBRARY: &str = "libmqshim.so";
@@ -83,4 +228,374 @@ pub fn exit_like(status: ExitStatus) -> ! {
         std::process::exit(128 + sig);
     }
     std::process::exit(1)
+}
+
+/// The program to run, found as a shell finds it: a name with a slash as it is, else the first
+/// executable regular file of that name in `PATH`. Not found: 127; found but not executable, or a
+/// directory: 126 (bash's statuses and messages).
+pub fn find_program(program: &OsStr) -> Result<PathBuf, Failure> {
+    let name = Path::new(program).display().to_string();
+    if program.is_empty() {
+        return Err(Failure { status: STATUS_NOT_FOUND, message: "mqshim: '': command not found".to_string() });
+    }
+    if program.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(program);
+        return match std::fs::metadata(&path) {
+            Err(e) => Err(start_failure(program, &e)),
+            Ok(m) if m.is_dir() => Err(Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: Is a directory") }),
+            Ok(_) if !executable(&path) => Err(Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: Permission denied") }),
+            Ok(_) => Ok(path),
+        };
+    }
+    let search = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let mut not_executable = None;
+    for dir in std::env::split_paths(&search) {
+        // An empty entry is the current directory; "./" keeps the slash that stops execvp searching.
+        let candidate = if dir.as_os_str().is_empty() { Path::new(".").join(program) } else { dir.join(program) };
+        match std::fs::metadata(&candidate) {
+            Ok(m) if m.is_file() && executable(&candidate) => return Ok(candidate),
+            Ok(m) if m.is_file() => not_executable = not_executable.or(Some(candidate)),
+            _ => {}
+        }
+    }
+    Err(match not_executable {
+        Some(path) => Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {}: Permission denied", path.display()) },
+        None => Failure { status: STATUS_NOT_FOUND, message: format!("mqshim: {name}: command not found") },
+    })
+}
+
+fn executable(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: c is a NUL-terminated path that outlives the call.
+    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+}
+
+/// How deep `#!` interpreters may nest (the kernel allows a few levels).
+const MAX_INTERPRETER_DEPTH: usize = 4;
+
+/// The library's ELF headers, or why the dynamic loader could not preload it.
+fn check_library(library: &Path) -> Result<elf::Elf, String> {
+    let why = |reason: String| format!("the library {} cannot be preloaded: {reason}", library.display());
+    let lib = elf::read(library).map_err(why)?;
+    if lib.kind != elf::ET_DYN || !lib.dynamic || lib.pie {
+        return Err(why("it is not an ELF shared object".to_string()));
+    }
+    Ok(lib)
+}
+
+/// Why the library cannot reach `program` when it is executed, following `#!` interpreters to
+/// the ELF file the kernel really runs; `None` when the preload works. A program that does not
+/// exist or cannot be run at all is a [`Failure`] (as exec would give it).
+fn obstacle(program: &Path, library: &elf::Elf, library_path: &Path, depth: usize) -> Result<Option<String>, Failure> {
+    let name = program.display();
+    let mut start = [0u8; 256];
+    let got = match std::fs::File::open(program).and_then(|f| std::os::unix::fs::FileExt::read_at(&f, &mut start, 0)) {
+        Ok(n) => n,
+        // Execute-only: the kernel can run it but we cannot look; say so rather than refuse.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("mqshim: warning: cannot read {name} to check that the preload reaches it ({e}); running it");
+            return Ok(None);
+        }
+        Err(e) => return Err(start_failure(program.as_os_str(), &e)),
+    };
+    let start = &start[..got];
+    if let Some(line) = start.strip_prefix(b"#!") {
+        if depth >= MAX_INTERPRETER_DEPTH {
+            return Err(Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: too many levels of #! interpreters") });
+        }
+        let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = line.trim_ascii();
+        let (interpreter, argument) = match line.iter().position(|&b| b == b' ' || b == b'\t') {
+            Some(at) => (&line[..at], line[at..].trim_ascii()),
+            None => (line, &b""[..]),
+        };
+        let interpreter = Path::new(OsStr::from_bytes(interpreter));
+        if !interpreter.exists() {
+            return Err(Failure {
+                status: STATUS_NOT_FOUND,
+                message: format!("mqshim: {name}: bad interpreter {}: No such file or directory", interpreter.display()),
+            });
+        }
+        if let Some(why) = obstacle(interpreter, library, library_path, depth + 1)? {
+            return Ok(Some(format!("{name} is a script run by {}, and {why}", interpreter.display())));
+        }
+        // `#!/usr/bin/env NAME`: env is dynamic, but NAME is what runs the script.
+        let is_env = interpreter.file_name() == Some(OsStr::new("env"));
+        if is_env && !argument.is_empty() && !argument.starts_with(b"-") && !argument.iter().any(u8::is_ascii_whitespace) {
+            if let Ok(target) = find_program(OsStr::from_bytes(argument)) {
+                if let Some(why) = obstacle(&target, library, library_path, depth + 1)? {
+                    return Ok(Some(format!("{name} is a script run by {} (through env), and {why}", target.display())));
+                }
+            }
+        }
+        return Ok(None);
+    }
+    if !elf::is_elf(start) {
+        // execvp runs a file without #! that the kernel refuses (ENOEXEC) with /bin/sh.
+        return match depth {
+            0 => obstacle(Path::new("/bin/sh"), library, library_path, depth + 1),
+            _ => Err(Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: cannot execute binary file: Exec format error") }),
+        };
+    }
+    let exe = elf::read(program).map_err(|why| Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: cannot execute: {why}") })?;
+    if exe.interpreter.is_none() && !is_dynamic_loader(program) {
+        let kind = if exe.dynamic { "statically linked (a static PIE)" } else { "statically linked" };
+        return Ok(Some(format!("{name} is {kind}: it has no PT_INTERP, so no dynamic loader runs and LD_PRELOAD has no effect")));
+    }
+    if (exe.bits, exe.machine) != (library.bits, library.machine) {
+        return Ok(Some(format!(
+            "{name} is a {} program but the library {} is {}: the dynamic loader would skip the library (wrong ELF class or machine)",
+            exe.describe(),
+            library_path.display(),
+            library.describe()
+        )));
+    }
+    Ok(secure_execution(program))
+}
+
+/// Whether `program` is the dynamic loader itself (run directly, it honours LD_PRELOAD): the
+/// same file as this command's own interpreter.
+fn is_dynamic_loader(program: &Path) -> bool {
+    let Ok(own) = elf::read(Path::new("/proc/self/exe")) else { return false };
+    let Some(interpreter) = own.interpreter else { return false };
+    match (program.canonicalize(), interpreter.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Why executing `program` would put the dynamic loader in secure-execution mode (AT_SECURE),
+/// where it ignores LD_PRELOAD entries that contain a slash: the program's set-user-ID or
+/// set-group-ID bit (or file capabilities) changes our credentials. `None` when it does not:
+/// the bits are ignored (nosuid mount, no_new_privs) or the new identity is the one we have.
+fn secure_execution(program: &Path) -> Option<String> {
+    let meta = std::fs::metadata(program).ok()?;
+    let mode = meta.permissions().mode();
+    let c = CString::new(program.as_os_str().as_bytes()).ok()?;
+    // SAFETY: plain credential queries; no memory is passed.
+    let (ruid, euid, rgid, egid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
+    // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointers; the unused arguments are zero.
+    let no_new_privs = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
+    // SAFETY: st is plain C data that statvfs fills; c is a NUL-terminated path.
+    let nosuid = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_NOSUID != 0
+    };
+    let bits_apply = !no_new_privs && !nosuid;
+    let new_euid = if bits_apply && mode & libc::S_ISUID != 0 { meta.uid() } else { euid };
+    // Set-group-ID without group execute is mandatory locking, not a new group.
+    let new_egid = if bits_apply && mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 { meta.gid() } else { egid };
+    // SAFETY: c is a NUL-terminated path; a null buffer of size 0 only asks whether the attribute exists.
+    let has_capabilities = bits_apply && unsafe { libc::getxattr(c.as_ptr(), c"security.capability".as_ptr(), std::ptr::null_mut(), 0) } >= 0;
+    let why = if new_euid != ruid {
+        format!("is set-user-ID (it runs as uid {new_euid}, you are uid {ruid})")
+    } else if new_egid != rgid {
+        format!("is set-group-ID (it runs as gid {new_egid}, your group is gid {rgid})")
+    } else if has_capabilities && ruid != 0 {
+        "has file capabilities".to_string()
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{} {why}: the kernel runs it in secure-execution mode, where the dynamic loader ignores LD_PRELOAD entries containing a slash (and preloads only set-user-ID libraries from the system's trusted directories), so mqshim would not be loaded; run a copy without the bit, or as its owner",
+        program.display()
+    ))
+}
+
+/// Checks everything and builds the command that runs `program args` with the library preloaded
+/// and the settings of `options` (`MQSHIM_*`), then `extra_env` (set last: a caller such as the
+/// trace collector adds or overrides variables). The command is given the program's path as
+/// found, with `program` as its argv[0].
+///
+/// Refuses (a [`Failure`]) a bad option value (status 2), a program not found (127) or that cannot
+/// be run (126), and when the preload cannot reach it (126: statically linked, set-user-ID, a
+/// library missing or of another class) unless `options.allow_unpreloaded`, which warns instead.
+pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: &OsStr, args: &[OsString]) -> Result<Command, Failure> {
+    let mut env = options.environment()?;
+    env.extend(extra_env.iter().cloned());
+    let path = find_program(program)?;
+    let refuse_or_warn = |why: String| -> Result<(), Failure> {
+        if options.allow_unpreloaded {
+            eprintln!("mqshim: warning: {why}; running it anyway (--allow-unpreloaded): its queue calls go to the kernel, unseen by mqshim");
+            Ok(())
+        } else {
+            Err(Failure {
+                status: STATUS_CANNOT_EXECUTE,
+                message: format!("mqshim: {why}; not running it (--allow-unpreloaded runs it anyway, without mqshim)"),
+            })
+        }
+    };
+    let library = match library_path(options.lib.as_deref()) {
+        Ok(library) => Some(library),
+        Err(why) => {
+            refuse_or_warn(why.trim_start_matches("mqshim: ").to_string())?;
+            None
+        }
+    };
+    let mut cmd = match &library {
+        Some(library) => {
+            match check_library(library) {
+                Ok(lib) => {
+                    if let Some(why) = obstacle(&path, &lib, library, 0)? {
+                        refuse_or_warn(why)?;
+                    }
+                }
+                Err(why) => refuse_or_warn(why)?,
+            }
+            command(library, path.as_os_str(), args, &env)
+        }
+        None => {
+            let mut cmd = Command::new(&path);
+            cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+            cmd
+        }
+    };
+    cmd.arg0(program);
+    Ok(cmd)
+}
+
+/// The failure of starting (or finding, or reading) `program`, as a shell reports it (ENOENT:
+/// 127, else 126).
+fn start_failure(program: &OsStr, error: &std::io::Error) -> Failure {
+    let status = if error.kind() == std::io::ErrorKind::NotFound { STATUS_NOT_FOUND } else { STATUS_CANNOT_EXECUTE };
+    Failure { status, message: format!("mqshim: {}: {error}", Path::new(program).display()) }
+}
+
+/// Becomes the program (execve): its exit status and death by signal are then the program's
+/// own, and signals sent to `mqshim run` reach it directly. Returns only if exec failed.
+pub fn exec(mut cmd: Command) -> Failure {
+    let error = cmd.exec();
+    start_failure(cmd.get_program(), &error)
+}
+
+/// The running child signals are forwarded to (0: none yet).
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+/// Signals sent to mqshim that the child receives too.
+const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+extern "C" fn forward_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
+    // SAFETY: for an SA_SIGINFO handler the kernel passes a valid siginfo_t.
+    let code = unsafe { (*info).si_code };
+    let child = FORWARD_TO.load(Ordering::Relaxed);
+    // Sent by a process (kill, sigqueue, tkill: si_code <= 0) — forward it. One the terminal
+    // generated (SI_KERNEL) already went to the whole foreground process group, the child too.
+    if child > 0 && code <= 0 {
+        // SAFETY: kill is async-signal-safe and takes no pointers.
+        unsafe { libc::kill(child, signal) };
+    }
+}
+
+/// Starts the program as a child of this process (for a caller that has work to do while it
+/// runs, such as the trace collector) and, from then on, forwards SIGINT, SIGTERM, SIGHUP and
+/// SIGQUIT sent to this process to it (not those a terminal sent to the whole process group:
+/// the child had them already), so that mqshim outlives it. Wait for the child, then end with
+/// [`exit_like`].
+pub fn spawn_forwarding(mut cmd: Command) -> Result<Child, Failure> {
+    // SAFETY: sigset_t and sigaction are plain C data, zero-initialised and then filled by
+    // sigemptyset, sigaddset and pthread_sigmask.
+    let before = unsafe {
+        let mut forwarded: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut forwarded);
+        for s in FORWARDED {
+            libc::sigaddset(&mut forwarded, s);
+        }
+        // Blocked until the child's pid is stored, so that none is lost in between.
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &forwarded, &mut before);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = forward_signal;
+        action.sa_sigaction = handler as libc::sighandler_t;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        for s in FORWARDED {
+            libc::sigaction(s, &action, std::ptr::null_mut());
+        }
+        before
+    };
+    // SAFETY: runs in the child between fork and exec, calling only async-signal-safe functions:
+    // the forwarded signals get their default action back (a pending one then acts as it
+    // would have on the program) and the mask is the one this process had before.
+    unsafe {
+        cmd.pre_exec(move || {
+            for s in FORWARDED {
+                libc::signal(s, libc::SIG_DFL);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let child = cmd.spawn();
+    if let Ok(c) = &child {
+        FORWARD_TO.store(c.id() as i32, Ordering::Relaxed);
+    }
+    // SAFETY: before is the initialised mask from above; a pending forwarded signal is delivered now.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut()) };
+    child.map_err(|e| start_failure(cmd.get_program(), &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_become_validated_variables() {
+        let options = RunOptions {
+            backend: Some("kernel".into()),
+            dir: Some("/dev/shm/t".into()),
+            limits: Some("msg_max=64,msgsize_max=1k".into()),
+            faults: Some("mq_send:EAGAIN@3;seed=1".into()),
+            trace_to: Some("stderr".into()),
+            trace_format: Some("jsonl".into()),
+            trace_bytes: Some("7".into()),
+            ..RunOptions::default()
+        };
+        let env = options.environment().unwrap();
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["MQSHIM_BACKEND", "MQSHIM_DIR", "MQSHIM_LIMITS", "MQSHIM_FAULTS", "MQSHIM_TRACE", "MQSHIM_TRACE_FORMAT", "MQSHIM_TRACE_BYTES"]);
+        assert_eq!(env[4].1, "stderr");
+        assert!(RunOptions::default().environment().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_the_option_with_status_2() {
+        let bad = |options: RunOptions, option: &str| {
+            let failure = options.environment().unwrap_err();
+            assert_eq!(failure.status, STATUS_USAGE);
+            assert!(failure.message.starts_with(&format!("mqshim: {option}: ")), "{}", failure.message);
+        };
+        bad(RunOptions { backend: Some("fast".into()), ..RunOptions::default() }, "--backend");
+        bad(RunOptions { limits: Some("msg_max=lots".into()), ..RunOptions::default() }, "--limits");
+        bad(RunOptions { faults: Some("mq_send:EIDRM".into()), ..RunOptions::default() }, "--faults");
+        bad(RunOptions { trace_format: Some("xml".into()), ..RunOptions::default() }, "--trace-format");
+        bad(RunOptions { trace_bytes: Some("5000".into()), ..RunOptions::default() }, "--trace-bytes");
+        bad(RunOptions { config: Some("/nonexistent/mqshim.conf".into()), ..RunOptions::default() }, "--config");
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute() {
+        let env = RunOptions { dir: Some("ns".into()), trace_to: Some("t.%p".into()), ..RunOptions::default() }.environment().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(env[0].1, cwd.join("ns").into_os_string());
+        assert_eq!(env[1].1, cwd.join("t.%p").into_os_string());
+    }
+
+    #[test]
+    fn programs_are_found_as_a_shell_finds_them() {
+        assert_eq!(find_program(OsStr::new("no-such-program-mqshim")).unwrap_err().status, STATUS_NOT_FOUND);
+        assert_eq!(find_program(OsStr::new("./no-such-program-mqshim")).unwrap_err().status, STATUS_NOT_FOUND);
+        assert_eq!(find_program(OsStr::new("/")).unwrap_err().status, STATUS_CANNOT_EXECUTE);
+        assert!(find_program(OsStr::new("sh")).unwrap().ends_with("sh"));
+    }
+
+    #[test]
+    fn signals_sent_to_mqshim_reach_the_spawned_child() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let mut child = spawn_forwarding(cmd).unwrap();
+        // SAFETY: signalling this process; the handler spawn_forwarding installed forwards it.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+    }
 }

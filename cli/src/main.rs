@@ -5,9 +5,10 @@
 //! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
 //! `mqshim info` the version and backend.
 
-#[allow(dead_code)] // until `run` (being written) uses it
 mod launch;
 mod report;
+mod run;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -18,7 +19,8 @@ use mqshim_core::emu::posix::store::{QueueName, Store};
 #[derive(Parser)]
 #[command(name = "mqshim", version, about = "Trace, constrain and emulate Linux message queues")]
 struct Cli {
-    /// The emulation's namespace directory (default: MQSHIM_DIR, else /dev/shm/mqshim).
+    /// The emulation's namespace directory (default: MQSHIM_DIR, else /dev/shm/mqshim); `run`
+    /// sets MQSHIM_DIR to it (made absolute).
     #[arg(long, global = true)]
     dir: Option<String>,
     #[command(subcommand)]
@@ -54,23 +56,17 @@ enum Command {
     Limits,
     /// Print the library version and the backend the environment selects.
     Info,
+    /// Run a program with the library preloaded, options mapping onto MQSHIM_* (see --help).
+    Run(run::RunArgs),
+    /// Run a program with every message-queue call traced, strace-style: each process writes
+    /// records into a shared-memory buffer that this command reads while the program runs
+    /// (a record is never lost to a crash, and a call that blocks shows `<unfinished ...>` while
+    /// it blocks). Children are followed.
+    Trace(trace::TraceArgs),
     /// Read a JSON-lines trace (MQSHIM_TRACE_FORMAT=jsonl, or mqshim trace --json): print its
     /// summary tables like strace -c (the default), or write a Chrome/Perfetto trace with a flow
     /// arrow from each send to the receive that took its message.
-    Report {
-        /// The trace; - reads standard input.
-        file: String,
-        /// Print the tables of calls and queues (as mqshim trace -c).
-        #[arg(long)]
-        summary: bool,
-        /// Write a Chrome/Perfetto trace (Trace Event Format JSON) to OUT.json; - is standard output.
-        #[arg(long, value_name = "OUT.json")]
-        chrome: Option<std::path::PathBuf>,
-        /// Keep only these calls (mq_send, mq_*send, msgsnd,msgrcv, !mq_open, trace=…) and queues
-        /// (/name, key=0x…, id=N); repeatable: calls and queues must both match.
-        #[arg(short = 'e', value_name = "EXPR")]
-        expr: Vec<String>,
-    },
+    Report(report::ReportArgs),
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -231,8 +227,28 @@ fn stat(dir: &[u8], name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// strace's double-letter short options (`-ff`) as clap takes them; only before the program.
+fn strace_style_args() -> Vec<std::ffi::OsString> {
+    let mut seen_program = false;
+    std::env::args_os()
+        .map(|a| {
+            if seen_program {
+                return a;
+            }
+            if a == "--" {
+                seen_program = true;
+            }
+            if a == "-ff" {
+                "--ff".into()
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(strace_style_args());
     let result = match &cli.command {
         Command::Ipcs => {
             let dir = namespace_dir(&cli);
@@ -262,7 +278,9 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Report { file, summary, chrome, expr } => report::run(file, *summary, chrome.as_deref(), expr),
+        Command::Run(args) => run::run(args, cli.dir.as_deref()),
+        Command::Trace(args) => trace::main(args, cli.dir.as_deref()),
+        Command::Report(args) => report::run(args),
         Command::Info => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);

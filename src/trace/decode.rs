@@ -77,6 +77,16 @@ pub enum Value<'a> {
     },
 }
 
+impl Value<'_> {
+    /// How many bytes of text or payload this value previews.
+    pub fn preview_len(&self) -> usize {
+        match self {
+            Value::Text(s) | Value::Payload(s) | Value::MsgBuf { text: s, .. } => s.bytes.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// A named argument.
 #[derive(Clone, Copy, Debug)]
 pub struct Field<'a> {
@@ -101,6 +111,15 @@ pub struct Decoded<'a> {
 impl<'a> Decoded<'a> {
     pub fn fields(&self) -> impl Iterator<Item = &Field<'a>> {
         self.fields.iter().flatten()
+    }
+
+    /// Fields already decoded (read back from a trace buffer); past [`MAX_FIELDS`] are dropped.
+    pub fn from_fields(fields: impl IntoIterator<Item = Field<'a>>) -> Decoded<'a> {
+        let mut b = Builder { fields: [None; MAX_FIELDS], len: 0 };
+        for f in fields {
+            b.push(f.name, f.value);
+        }
+        Decoded { fields: b.fields }
     }
 }
 

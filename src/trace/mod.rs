@@ -4,12 +4,14 @@
 //! Tracing sits above the backend, so it shows the same calls whichever backend runs. When
 //! `MQSHIM_TRACE` is unset there is no tracer and a call pays one branch.
 
+pub mod buffer;
 pub mod decode;
 pub mod jsonl;
 pub mod line;
 pub mod names;
 pub mod sink;
 pub mod text;
+pub mod wire;
 
 use std::mem::MaybeUninit;
 
@@ -34,13 +36,23 @@ pub struct Record<'a> {
     pub dur_ns: u64,
     /// The failure (or delay) was injected by `MQSHIM_FAULTS`.
     pub injected: bool,
+    /// A delay was injected by `MQSHIM_FAULTS`.
+    pub delayed: bool,
+    /// The queue's name (POSIX), when known.
+    pub queue: Option<&'a [u8]>,
 }
 
 /// The start of a call, for its timestamp and duration.
 #[derive(Clone, Copy)]
 pub struct Stopwatch {
     wall: libc::timespec,
-    mono: libc::timespec,
+    /// The thread's call number (pairs a shared-buffer entry record with its call's record).
+    seq: u64,
+}
+
+thread_local! {
+    /// Calls this thread has started (see [`Stopwatch::seq`]).
+    static CALLS_STARTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn now(clock: libc::clockid_t) -> libc::timespec {
@@ -52,12 +64,15 @@ fn now(clock: libc::clockid_t) -> libc::timespec {
 
 impl Stopwatch {
     pub fn start() -> Stopwatch {
-        Stopwatch { wall: now(libc::CLOCK_REALTIME), mono: now(libc::CLOCK_MONOTONIC) }
+        Stopwatch { wall: now(libc::CLOCK_REALTIME), seq: 0 }
     }
 
+    /// Time since the start, by the same clock: two clock reads per call, not three (a
+    /// measurable share of a traced call). A step of the wall clock during a call (settimeofday,
+    /// not NTP's slewing) shows in that call's duration; a backwards one gives 0.
     fn elapsed_ns(&self) -> u64 {
-        let end = now(libc::CLOCK_MONOTONIC);
-        let ns = (end.tv_sec - self.mono.tv_sec) as i128 * 1_000_000_000 + (end.tv_nsec - self.mono.tv_nsec) as i128;
+        let end = now(libc::CLOCK_REALTIME);
+        let ns = (end.tv_sec - self.wall.tv_sec) as i128 * 1_000_000_000 + (end.tv_nsec - self.wall.tv_nsec) as i128;
         ns.max(0) as u64
     }
 }
@@ -66,17 +81,77 @@ impl Stopwatch {
 const STACK_PAYLOAD: usize = 256;
 const STACK_LINE: usize = 3072;
 
+/// Where a tracer's records go.
+enum Output {
+    /// Rendered lines, one `write(2)` each (stderr or a file).
+    Lines(Sink),
+    /// Binary records in this process's shared-memory buffer, for `mqshim trace`.
+    Shared(buffer::Writer),
+}
+
 /// The process's tracer.
 pub struct Tracer {
-    sink: Sink,
+    output: Output,
     format: TraceFormat,
     payload_bytes: usize,
     backend: &'static str,
 }
 
+/// Whether `call` may block (so that, to a collector, its start is recorded as it happens).
+fn may_block(call: &Call) -> Option<i64> {
+    match *call {
+        Call::MqSend { mqdes, .. } | Call::MqReceive { mqdes, .. } => Some(mqdes.into()),
+        Call::Msgsnd { id, flags, .. } | Call::Msgrcv { id, flags, .. } if flags & libc::IPC_NOWAIT == 0 => Some(id.into()),
+        _ => None,
+    }
+}
+
 impl Tracer {
     pub fn new(config: &TraceConfig, backend: &'static str) -> Tracer {
-        Tracer { sink: Sink::new(config.target.clone()), format: config.format, payload_bytes: config.payload_bytes, backend }
+        let output = match &config.target {
+            crate::config::TraceTarget::Shared { dir, capacity } => Output::Shared(buffer::Writer::new(dir.clone(), *capacity)),
+            target => Output::Lines(Sink::new(target.clone())),
+        };
+        Tracer { output, format: config.format, payload_bytes: config.payload_bytes, backend }
+    }
+
+    /// Starts timing `call`. Into a shared buffer, a call that may block also leaves an entry
+    /// record now (its first argument), so a collector sees it while it blocks.
+    pub fn begin(&self, call: &Call) -> Stopwatch {
+        let mut started = Stopwatch::start();
+        if let Output::Shared(writer) = &self.output {
+            started.seq = CALLS_STARTED.with(|c| {
+                let n = c.get().wrapping_add(1);
+                c.set(n);
+                n
+            });
+            if let Some(handle) = may_block(call) {
+                let (pid, tid) = crate::os::ids::current();
+                let start_ns = started.wall.tv_sec as u64 * 1_000_000_000 + started.wall.tv_nsec as u64;
+                if !writer.running(started.seq, call.name(), start_ns, handle, pid, tid) {
+                    // No thread slot left: an entry record in the ring says the same.
+                    let field = decode::Field {
+                        name: if matches!(call, Call::Msgsnd { .. } | Call::Msgrcv { .. }) { "msqid" } else { "mqdes" },
+                        value: decode::Value::Int(handle),
+                    };
+                    let record = Record {
+                        wall: started.wall,
+                        pid,
+                        tid,
+                        call: call.name(),
+                        backend: self.backend,
+                        args: Decoded::from_fields([field]),
+                        outcome: Ok(0),
+                        dur_ns: 0,
+                        injected: false,
+                        delayed: false,
+                        queue: None,
+                    };
+                    writer.write(wire::Kind::Entry, &record, started.seq);
+                }
+            }
+        }
+        started
     }
 
     /// Writes the record of `call`, which started at `started` and ended with `outcome`.
@@ -98,7 +173,18 @@ impl Tracer {
         // SAFETY: this function's contract.
         let args = unsafe { decode(call, outcome, Scratch { name: &mut name, payload }) };
         let (pid, tid) = crate::os::ids::current();
-        let record = Record { wall: started.wall, pid, tid, call: call.name(), backend: self.backend, args, outcome, dur_ns, injected };
+        let record =
+            Record { wall: started.wall, pid, tid, call: call.name(), backend: self.backend, args, outcome, dur_ns, injected, delayed: false, queue: None };
+        let sink = match &self.output {
+            Output::Shared(writer) => {
+                if may_block(call).is_some() {
+                    writer.returned(pid);
+                }
+                writer.write(wire::Kind::Call, &record, started.seq);
+                return;
+            }
+            Output::Lines(sink) => sink,
+        };
 
         // Worst case: every payload and name byte escaped to four characters.
         let need = 1024 + 4 * (self.payload_bytes + NAME_PREVIEW);
@@ -117,6 +203,22 @@ impl Tracer {
             TraceFormat::Text => text::render(&mut line, &record),
             TraceFormat::Jsonl => jsonl::render(&mut line, &record),
         };
-        self.sink.write(line.finish(), pid);
+        sink.write(line.finish(), pid);
     }
+}
+
+/// `record` as one line of `format` (no newline), for a collector formatting records read back
+/// from shared buffers.
+pub fn render(format: TraceFormat, record: &Record<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096 + 8 * (NAME_PREVIEW + record.args.fields().map(|f| f.value.preview_len()).sum::<usize>())];
+    let mut line = Line::over(&mut buf);
+    let _ = match format {
+        TraceFormat::Text => text::render(&mut line, record),
+        TraceFormat::Jsonl => jsonl::render(&mut line, record),
+    };
+    let mut out = line.finish().to_vec();
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    out
 }

@@ -29,6 +29,8 @@ impl Sink {
                 Some(fd) => fd,
                 None => return,
             },
+            // The tracer writes shared buffers itself (trace::buffer), never through a sink.
+            TraceTarget::Shared { .. } => return,
         };
         loop {
             // SAFETY: `record` is a valid buffer; `fd` is ours or stderr.

@@ -10,7 +10,7 @@ pub mod summary;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use event::{Event, Queues};
 use filter::Filter;
@@ -56,9 +56,28 @@ pub fn read_events(input: impl Read, source: &str, filter: Filter) -> Result<Vec
     Ok(events.into_iter().filter_map(|e| selector.admit(e)).collect())
 }
 
+/// `mqshim report`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The trace; - reads standard input.
+    pub file: String,
+    /// Print the tables of calls and queues (as mqshim trace -c); the default without --chrome.
+    #[arg(long)]
+    pub summary: bool,
+    /// Write a Chrome/Perfetto trace (Trace Event Format JSON) to OUT.json; - is standard output.
+    #[arg(long, value_name = "OUT.json")]
+    pub chrome: Option<PathBuf>,
+    /// Keep only these calls (mq_send, mq_*send, msgsnd,msgrcv, !mq_open, trace=…) and queues
+    /// (/name, key=0x…, id=N); repeatable: calls and queues must both match.
+    #[arg(short = 'e', value_name = "EXPR")]
+    pub expr: Vec<String>,
+}
+
 /// `mqshim report FILE [--summary] [--chrome OUT.json] [-e EXPR]...`; FILE `-` is stdin, OUT `-` stdout.
-pub fn run(file: &str, summary: bool, chrome_out: Option<&Path>, expressions: &[String]) -> Result<(), String> {
-    let filter = Filter::parse(expressions).map_err(|e| format!("mqshim: {e}"))?;
+pub fn run(args: &ReportArgs) -> Result<(), String> {
+    let ReportArgs { file, summary, chrome, expr } = args;
+    let (summary, chrome_out) = (*summary, chrome.as_deref());
+    let filter = Filter::parse(expr).map_err(|e| format!("mqshim: {e}"))?;
     let events = if file == "-" {
         read_events(io::stdin().lock(), "stdin", filter)?
     } else {
