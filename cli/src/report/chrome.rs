@@ -194,7 +194,13 @@ fn flows<'s, 'a>(slices: &'s [Slice<'a>]) -> Vec<(&'s Slice<'a>, &'s Slice<'a>)>
         if receive {
             let send = match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
                 Some((send, _)) => Some(send),
-                None if slices[i].event.call().is_some_and(|c| c.has_flag("MSG_NOERROR")) => truncated_match(&mut waiting, &key),
+                // No priority shown: the receive took the highest-priority message of that text.
+                None if key.class.is_none() => take(&mut waiting, |k| k.queue == key.queue && k.payload == key.payload, |k| -k.class.unwrap_or(0)),
+                // Cut short (MSG_NOERROR): the oldest message of that type whose text begins with it.
+                None if slices[i].event.call().is_some_and(|c| c.has_flag("MSG_NOERROR")) => {
+                    let prefix = key.payload.strip_suffix("...").unwrap_or(&key.payload);
+                    take(&mut waiting, |k| k.queue == key.queue && k.class == key.class && k.payload.starts_with(prefix), |_| 0)
+                }
                 None => None,
             };
             if let Some(send) = send {
@@ -207,14 +213,9 @@ fn flows<'s, 'a>(slices: &'s [Slice<'a>]) -> Vec<(&'s Slice<'a>, &'s Slice<'a>)>
     pairs
 }
 
-/// The send whose message a msgrcv with MSG_NOERROR took cut short: the oldest waiting message
-/// of the same queue and type whose text begins with what was received.
-fn truncated_match(waiting: &mut HashMap<MessageKey, VecDeque<(usize, i64)>>, received: &MessageKey) -> Option<usize> {
-    let prefix = received.payload.strip_suffix("...").unwrap_or(&received.payload);
-    let (key, _) = waiting
-        .iter()
-        .filter(|(k, q)| k.queue == received.queue && k.class == received.class && k.payload.starts_with(prefix) && !q.is_empty())
-        .min_by_key(|(_, q)| q.front().map(|&(send, when)| (when, send)))?;
+/// Takes the first waiting message of the keys `accept`s: the least `rank`, then the oldest.
+fn take(waiting: &mut HashMap<MessageKey, VecDeque<(usize, i64)>>, accept: impl Fn(&MessageKey) -> bool, rank: impl Fn(&MessageKey) -> i64) -> Option<usize> {
+    let (key, _) = waiting.iter().filter(|(k, q)| accept(k) && !q.is_empty()).min_by_key(|(k, q)| (rank(k), q.front().map(|&(send, when)| (when, send))))?;
     let key = key.clone();
     waiting.get_mut(&key)?.pop_front().map(|(send, _)| send)
 }
@@ -303,6 +304,18 @@ mod tests {
         ]);
         let finishes: Vec<f64> = of_phase(&t, "f").iter().map(|e| e["ts"].as_f64().unwrap()).collect();
         assert_eq!(finishes, [0.207], "the copy takes nothing; the cut receive takes the message");
+    }
+
+    #[test]
+    fn a_receive_without_priority_takes_the_highest_priority_message_of_its_text() {
+        let t = chrome(&[
+            r#"{"ts_ns":0,"pid":1,"queue":"/q","call":"mq_send","args":{"mqdes":3,"msg_ptr":"m","msg_len":1,"msg_prio":1},"ret":0,"dur_ns":10}"#,
+            r#"{"ts_ns":100,"pid":1,"queue":"/q","call":"mq_send","args":{"mqdes":3,"msg_ptr":"m","msg_len":1,"msg_prio":9},"ret":0,"dur_ns":10}"#,
+            r#"{"ts_ns":200,"pid":2,"queue":"/q","call":"mq_receive","args":{"mqdes":3,"msg_ptr":"m","msg_len":8,"msg_prio":null},"ret":1,"dur_ns":10}"#,
+            r#"{"ts_ns":300,"pid":2,"queue":"/q","call":"mq_receive","args":{"mqdes":3,"msg_ptr":"m","msg_len":8,"msg_prio":null},"ret":1,"dur_ns":10}"#,
+        ]);
+        let starts: Vec<f64> = of_phase(&t, "s").iter().map(|e| e["ts"].as_f64().unwrap()).collect();
+        assert_eq!(starts, [0.103, 0.003], "priority 9 (sent second) leaves first");
     }
 
     #[test]

@@ -168,10 +168,11 @@ impl Event {
         }
         let queue = self.queue.clone()?;
         let (class, payload) = if call.name.starts_with("mq") && !call.name.starts_with("mqshim_msg") {
-            (call.arg_i64("msg_prio")?, call.args.get("msg_ptr")?.as_str()?.to_string())
+            // A receive given no priority pointer shows none (null).
+            (call.arg_i64("msg_prio"), call.args.get("msg_ptr")?.as_str()?.to_string())
         } else {
             let msgp = call.args.get("msgp")?.as_object()?;
-            (msgp.get("mtype")?.as_i64()?, msgp.get("mtext")?.as_str()?.to_string())
+            (Some(msgp.get("mtype")?.as_i64()?), msgp.get("mtext")?.as_str()?.to_string())
         };
         Some(MessageKey { queue, class, payload })
     }
@@ -320,11 +321,12 @@ pub fn parse_key(text: &str) -> Option<u32> {
 }
 
 /// What identifies a message across its send and its receive: the queue, its priority (POSIX)
-/// or type (System V), and its payload preview.
+/// or type (System V), and its payload preview. A POSIX receive that passed no priority pointer
+/// does not show the priority (None).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageKey {
     pub queue: QueueId,
-    pub class: i64,
+    pub class: Option<i64>,
     pub payload: String,
 }
 
@@ -353,21 +355,21 @@ impl Queues {
             self.parents.insert(event.pid, ppid);
         }
         let Kind::Call(call) = &event.kind else { return };
-        let finished = call.phase != Phase::Unfinished;
+        // Only a call that returned successfully changes what descriptors and ids mean.
+        let succeeded = call.succeeded();
         match call.name.as_str() {
             "mq_open" | "mq_unlink" => {
-                let name = call.args.get("name").and_then(Value::as_str).map(str::to_string);
                 if event.queue.is_none() {
-                    event.queue = name.map(QueueId::Posix);
+                    event.queue = call.args.get("name").and_then(Value::as_str).map(|name| QueueId::Posix(name.to_string()));
                 }
-                if let (true, "mq_open", Some(QueueId::Posix(name)), Some(fd)) = (finished && call.succeeded(), call.name.as_str(), &event.queue, call.ret) {
+                if let (true, "mq_open", Some(QueueId::Posix(name)), Some(fd)) = (succeeded, call.name.as_str(), &event.queue, call.ret) {
                     self.descriptors.entry(event.pid).or_default().insert(fd, name.clone());
                     self.latest_open.insert(fd, name.clone());
                 }
             }
             "msgget" => {
                 let key = call.args.get("key").and_then(Value::as_str).and_then(parse_key);
-                let id = call.ret.filter(|_| call.succeeded());
+                let id = call.ret.filter(|_| succeeded);
                 if let (Some(id), Some(key)) = (id, key) {
                     self.sysv_keys.insert(id, key);
                 }
@@ -382,11 +384,11 @@ impl Queues {
                     }
                     if cmd.contains("MSG_STAT") {
                         // msqid is an index into the kernel's table; the id is the return value.
-                        let Some(ret) = call.ret.filter(|_| call.succeeded()) else { return };
+                        let Some(ret) = call.ret.filter(|_| succeeded) else { return };
                         id = ret;
                     }
                     let shown_key = call.args.get("buf").and_then(|b| b.get("msg_perm")).and_then(|p| p.get("key")).and_then(Value::as_str).and_then(parse_key);
-                    if let (Some(key), true) = (shown_key, call.succeeded()) {
+                    if let (Some(key), true) = (shown_key, succeeded) {
                         self.sysv_keys.entry(id).or_insert(key);
                     }
                 }
@@ -400,7 +402,7 @@ impl Queues {
                         None => QueueId::PosixDescriptor { pid: event.pid, mqdes: fd },
                     });
                 }
-                if name == "mq_close" && finished && call.succeeded() {
+                if name == "mq_close" && succeeded {
                     if let Some(table) = self.descriptors.get_mut(&event.pid) {
                         table.remove(&fd);
                     }
@@ -518,12 +520,12 @@ mod tests {
             queues.resolve(e);
         }
         let posix = QueueId::Posix("/q".into());
-        let expect = MessageKey { queue: posix.clone(), class: 5, payload: "hi\n".into() };
+        let expect = MessageKey { queue: posix.clone(), class: Some(5), payload: "hi\n".into() };
         assert_eq!(events[1].message_key(), Some(expect.clone()));
         assert_eq!(events[2].message_key(), Some(expect), "the child resolves the inherited descriptor");
         let sysv = QueueId::Sysv { key: Some(0x162e), id: Some(65536) };
         assert_eq!(events[3].queue, Some(sysv.clone()));
-        assert_eq!(events[4].message_key(), Some(MessageKey { queue: sysv.clone(), class: 2, payload: "x".into() }));
+        assert_eq!(events[4].message_key(), Some(MessageKey { queue: sysv.clone(), class: Some(2), payload: "x".into() }));
         assert_eq!(events[4].message_key(), events[5].message_key());
         assert_eq!(events[6].message_key(), None, "a failed send carried nothing");
         assert_eq!(events[4].call().unwrap().message_bytes(), Some(1));
