@@ -41,6 +41,7 @@ BASE=kernel            # ratios are against this configuration
 AA=kernel-aa           # identical to $BASE: its difference from $BASE is the noise floor
 SHIM=shim              # "shim vs kernel" column (target: within 3 %)
 TRACE=shim+trace       # "trace +ns/call" column: this configuration against $SHIM (target: < 1000)
+COLLECT=shim+collect   # "collect+ns" column: `mqshim trace` against $SHIM (target: <= 150, goal <= 100)
 
 # ---- benchmarks: one line each -------------------------------------------------------------
 # sets: f = full run, q = --quick, x = only with --all; d = needs a deep queue (65536 messages:
@@ -159,7 +160,7 @@ REPS=${REPS:-4}; DUR=${DUR:-0.3}
 report() {  # $1 = raw file
   local cfgs
   cfgs=$(sed -n 's/^# configs: //p' "$1" | tail -n1)
-  awk -v cfgs="$cfgs" -v base="$BASE" -v shim="$SHIM" -v trace="$TRACE" -v stat="$STAT" -v othermax="${OTHER_MAX:-15}" -v aacfg="$AA" \
+  awk -v cfgs="$cfgs" -v base="$BASE" -v shim="$SHIM" -v trace="$TRACE" -v collect="$COLLECT" -v stat="$STAT" -v othermax="${OTHER_MAX:-15}" -v aacfg="$AA" \
       -v reps="$(sed -n 's/^# mode=.* reps=\([0-9]*\).*/\1/p' "$1" | tail -n1)" \
       -v noise="$(sed -n 's/^# mode=.* noise=\([01]\).*/\1/p' "$1" | tail -n1)" -f <(cat <<'AWK'
 # Input: raw lines "<config> <rep> RESULT k=v ...".  Two figures per run: value= (throughput,
@@ -248,7 +249,7 @@ END {
   }
   printf "%-34s %-7s", "benchmark", "unit"
   for (c = 1; c <= nc; c++) printf " %17s", cn[c] (cn[c] == base ? " ±spr" : " ratio")
-  printf " %9s %8s %8s %8s\n", "shim/kern", "±noise", "shim+ns", "trace+ns"
+  printf " %9s %8s %8s %8s %10s\n", "shim/kern", "±noise", "shim+ns", "trace+ns", "collect+ns"
   for (k = 1; k <= nk; k++) {
     key = order[k]; u = unit[key]
     printf "%-34s %-7s", key, u == "" ? "-" : u
@@ -262,7 +263,7 @@ END {
       else s = human(v, u)
       printf " %17s", s
     }
-    pct = nz = dsh = dtr = "-"
+    pct = nz = dsh = dtr = dco = "-"
     # derived columns: best run's fast figure of each configuration (see the legend)
     if (fast[key, base] != "" && fast[key, shim] != "") {
       tb = nsop(best(fast[key, base], u), u); ts = nsop(best(fast[key, shim], u), u)
@@ -282,7 +283,12 @@ END {
       dtr = sprintf("%+.0f", d)
       if (key ~ /\/same$/) { trs[++nt] = d; if (d > maxtr) { maxtr = d; maxtrk = key } }
     }
-    printf " %9s %8s %8s %8s\n", pct, nz, dsh, dtr
+    if (fast[key, shim] != "" && fast[key, collect] != "") {
+      d = (nsop(best(fast[key, collect], u), u) - nsop(best(fast[key, shim], u), u)) / calls[key]
+      dco = sprintf("%+.0f", d)
+      if (key ~ /\/same$/) { colls[++nco] = d; if (d > maxco) { maxco = d; maxcok = key } }
+    }
+    printf " %9s %8s %8s %8s %10s\n", pct, nz, dsh, dtr, dco
   }
   print ""
   print "value: median over the runs of each run's " (stat == "fast" ? "fast-state figure (fast=)" : "figure (msg/s; median ns per op)") "; ratio: vs " base ", >1 = faster;"
@@ -291,8 +297,8 @@ END {
   print "pingpong/micro p10): A/A runs show it to be the most stable figure on this VM (bench/README.md)."
   print "shim/kern = time per op, " shim " vs " base " (target within 3%); ±noise = the same figure for"
   print aacfg " vs " base " (an identical configuration: what the column shows when nothing differs);"
-  print "shim+ns, trace+ns = added ns per intercepted call (" shim " vs " base ", " trace " vs " shim "; target"
-  print "for tracing < 1000) = delta of time per op / calls on its critical path (stream: 1 cross"
+  print "shim+ns, trace+ns, collect+ns = added ns per intercepted call (" shim " vs " base ", " trace " and " collect " vs " shim "; target"
+  print "for tracing < 1000, for the collector <= 150) = delta of time per op / calls on its critical path (stream: 1 cross"
   print "or unpinned, 2 same; pingpong 4; micro 1, sendrecv 2).  unsupported: refused (deep queue on the kernel)."
   if (ng) {
     isort(good, ng)
@@ -303,6 +309,7 @@ END {
   if (noisy) printf "(%d rows not judged: two CPUs, whose cross-CPU wake-ups make them too noisy here, or noise > 2%%)\n", noisy
   if (dirty) printf "note: %d runs shared the CPUs with another job (other > %d%%) and were left out%s.\n", dirty, othermax, dirtyused ? sprintf(" except in %d cells that had no other run", dirtyused) : ""
   if (nt) { isort(trs, nt); printf "tracing, one-CPU rows: added ns per call: median %.0f, largest %.0f (%s).\n", trs[int((nt + 1) / 2)], maxtr, maxtrk }
+  if (nco) { isort(colls, nco); printf "mqshim trace (collector), one-CPU rows: added ns per call: median %.0f, largest %.0f (%s); target <= 150.\n", colls[int((nco + 1) / 2)], maxco, maxcok }
 }
 AWK
 ) "$1"

@@ -6,7 +6,7 @@
  *
  * What including this header gives a test:
  *   - every mq_* / msg* call it makes is counted per function name (the macros at the end wrap
- *     the real calls); at exit each process appends its counts, in one write(2), to the file
+ *     the real calls; mqt_shim.h's shim_mq_send_at & co. count mqshim's own); at exit each process appends its counts, in one write(2), to the file
  *     named by $MQT_CALLS, so run.sh can check them against the shim's trace;
  *   - EXPECT_OK / EXPECT_EQ / EXPECT_ERR: run a call, print "<call> -> <result>", remember a
  *     mismatch with the kernel behaviour the test pins; t_finish() turns mismatches into the
@@ -120,12 +120,15 @@ enum t_fn {
     T_MQ_OPEN, T_MQ_CLOSE, T_MQ_UNLINK, T_MQ_SEND, T_MQ_TIMEDSEND, T_MQ_RECEIVE,
     T_MQ_TIMEDRECEIVE, T_MQ_GETATTR, T_MQ_SETATTR, T_MQ_NOTIFY,
     T_MSGGET, T_MSGSND, T_MSGRCV, T_MSGCTL,
+    /* mqshim's own calls, counted by the shim_* wrappers of mqt_shim.h */
+    T_MQSHIM_MQ_SEND_AT, T_MQSHIM_MQ_CANCEL, T_MQSHIM_MSGSND_AT, T_MQSHIM_MSG_CANCEL,
     T_FN_COUNT
 };
 static const char *const t_fn_names[T_FN_COUNT] T_UNUSED = {
     "mq_open", "mq_close", "mq_unlink", "mq_send", "mq_timedsend", "mq_receive",
     "mq_timedreceive", "mq_getattr", "mq_setattr", "mq_notify",
     "msgget", "msgsnd", "msgrcv", "msgctl",
+    "mqshim_mq_send_at", "mqshim_mq_cancel", "mqshim_msgsnd_at", "mqshim_msg_cancel",
 };
 static unsigned long t_counts[T_FN_COUNT];
 static int t_uncounted_flag;

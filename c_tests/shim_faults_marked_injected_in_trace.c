@@ -3,9 +3,12 @@
  * trace records of the phase's process (found by its pid in the file run.sh names in
  * MQSHIM_TRACE) hold exactly two with "injected":true — the 2nd mq_send, with "ret":-1 and
  * "errno":"EAGAIN", and the 1st msgrcv, with "errno":"EIDRM" — and every other record (the
- * successful calls, and a real EAGAIN from a full queue) has no "injected" field. A delay-only
- * rule's records are shown, not checked (the README speaks of injected failures). Shim-only:
- * the plain kernel has no fault injection or trace; the test checks its own expectations. */
+ * successful calls, and a real EAGAIN from a full queue) has no "injected" field; none has
+ * "delayed". An injected delay is marked apart: with "mq_send:delay=1ms" the one mq_send's
+ * record has "delayed":true, "errno":null and no "injected" (no errno was injected), and no
+ * other record is marked; with "mq_send:delay=1ms+EAGAIN" the mq_send's record has both marks
+ * and "errno":"EAGAIN". Shim-only: the plain kernel has no fault injection or trace; the test
+ * checks its own expectations. */
 #include "harness.h"
 #include "mqt_shim.h"
 
@@ -29,6 +32,15 @@ static void phase_fail(void)
     EXPECT_ERR(msgrcv(id, &m, sizeof m.mtext, 0, IPC_NOWAIT), ENOMSG); /* real */
 }
 
+/* One mq_send, failed by the delay-and-errno rule. */
+static void phase_delay_and_errno(void)
+{
+    mqd_t q = mq_open(qname, O_RDWR | O_NONBLOCK);
+    T_REQUIRE(q != (mqd_t)-1);
+    EXPECT_ERR(mq_send(q, "e", 1, 0), EAGAIN);          /* delayed, then injected */
+    mq_close(q);
+}
+
 static void phase_delay(void)
 {
     mqd_t q = mq_open(qname, O_RDWR | O_NONBLOCK);
@@ -42,7 +54,7 @@ static void phase_delay(void)
 /* The trace file's records written by `pid`: checks and prints a summary. */
 struct summary {
     int records, injected, injected_send_eagain, injected_msgrcv_eidrm, injected_other;
-    int injected_delay_send;
+    int delayed, delayed_send_ok, delayed_send_eagain, delayed_other;
 };
 
 static struct summary read_trace(pid_t pid)
@@ -60,6 +72,18 @@ static struct summary read_trace(pid_t pid)
         if (!strstr(line, pidkey))
             continue;
         s.records++;
+        if (strstr(line, "\"delayed\"")) {
+            s.delayed++;
+            int is_true = strstr(line, "\"delayed\":true") != NULL;
+            int injected = strstr(line, "\"injected\":true") != NULL;
+            int send = strstr(line, "\"call\":\"mq_send\"") != NULL;
+            if (is_true && send && !injected && strstr(line, "\"errno\":null"))
+                s.delayed_send_ok++;
+            else if (is_true && send && injected && strstr(line, "\"errno\":\"EAGAIN\""))
+                s.delayed_send_eagain++;
+            else
+                s.delayed_other++;
+        }
         if (!strstr(line, "\"injected\""))
             continue;
         s.injected++;
@@ -70,8 +94,8 @@ static struct summary read_trace(pid_t pid)
         else if (is_true && strstr(line, "\"call\":\"msgrcv\"") && strstr(line, "\"ret\":-1")
                  && strstr(line, "\"errno\":\"EIDRM\""))
             s.injected_msgrcv_eidrm++;
-        else if (is_true && strstr(line, "\"call\":\"mq_send\"") && strstr(line, "\"errno\":null"))
-            s.injected_delay_send++;
+        else if (is_true && strstr(line, "\"delayed\":true") && strstr(line, "\"call\":\"mq_send\""))
+            ;                                           /* the delay-and-errno phase's: counted above */
         else
             s.injected_other++;
     }
@@ -88,6 +112,8 @@ int main(int argc, char **argv)
         T_REQUIRE(k && sscanf(k, "%x", (unsigned *)&key) == 1);
         if (!strcmp(phase, "fail"))
             phase_fail();
+        else if (!strcmp(phase, "delay-and-errno"))
+            phase_delay_and_errno();
         else
             phase_delay();
         shim_phase_end();
@@ -110,12 +136,28 @@ int main(int argc, char **argv)
     t_check("the injected mq_send is marked, with ret -1 and EAGAIN", s.injected_send_eagain == 1);
     t_check("the injected msgrcv is marked, with ret -1 and EIDRM", s.injected_msgrcv_eidrm == 1);
     t_check("no other record is marked", s.injected == 2 && s.injected_other == 0);
+    t_check("no record is marked delayed", s.delayed == 0);
 
     t_say("-- MQSHIM_FAULTS=mq_send:delay=1ms");
     pid = shim_run_phase(argv, "MQSHIM_FAULTS", "mq_send:delay=1ms", "delay", NULL, NULL);
     s = read_trace(pid);
-    t_say("the phase's records: %d; the delayed mq_send marked injected: %s", s.records,
-          s.injected_delay_send ? "yes" : "no");
+    t_say("the phase's records: %d, marked delayed: %d, marked injected: %d", s.records,
+          s.delayed, s.injected);
+    t_check("every call of the phase has a record (4)", s.records == 4);
+    t_check("the delayed mq_send is marked delayed, succeeded, and is not marked injected",
+            s.delayed_send_ok == 1);
+    t_check("no other record is marked", s.delayed == 1 && s.injected == 0);
+
+    t_say("-- MQSHIM_FAULTS=mq_send:delay=1ms+EAGAIN");
+    pid = shim_run_phase(argv, "MQSHIM_FAULTS", "mq_send:delay=1ms+EAGAIN", "delay-and-errno",
+                         NULL, NULL);
+    s = read_trace(pid);
+    t_say("the phase's records: %d, marked delayed: %d, marked injected: %d", s.records,
+          s.delayed, s.injected);
+    t_check("every call of the phase has a record (3)", s.records == 3);
+    t_check("the mq_send is marked delayed and injected, with EAGAIN", s.delayed_send_eagain == 1);
+    t_check("no other record is marked", s.delayed == 1 && s.injected == 1 && s.delayed_other == 0
+            && s.injected_other == 0);
 
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(qname), 0);

@@ -15,11 +15,7 @@
 int main(void)
 {
     __typeof__(mqshim_backend) *backend = (__typeof__(backend))dlsym(RTLD_DEFAULT, "mqshim_backend");
-    __typeof__(mqshim_mq_send_at) *mq_send_at = (__typeof__(mq_send_at))dlsym(RTLD_DEFAULT, "mqshim_mq_send_at");
-    __typeof__(mqshim_mq_cancel) *mq_cancel = (__typeof__(mq_cancel))dlsym(RTLD_DEFAULT, "mqshim_mq_cancel");
-    __typeof__(mqshim_msgsnd_at) *msgsnd_at = (__typeof__(msgsnd_at))dlsym(RTLD_DEFAULT, "mqshim_msgsnd_at");
-    __typeof__(mqshim_msg_cancel) *msg_cancel = (__typeof__(msg_cancel))dlsym(RTLD_DEFAULT, "mqshim_msg_cancel");
-    T_REQUIRE(backend && mq_send_at && mq_cancel && msgsnd_at && msg_cancel);
+    T_REQUIRE(backend != NULL);
     t_check("the backend is the kernel", strcmp(backend(), "kernel") == 0);
 
     const char *name = t_qname("sched-kernel");
@@ -31,14 +27,14 @@ int main(void)
     struct t_msg m = { .mtype = 1 };
     memcpy(m.mtext, "x", 1);
 
-    EXPECT_ERR(mq_send_at(q, "x", 1, 0, &due, &h), ENOTSUP);
-    EXPECT_ERR(mq_send_at(-1, NULL, 1, 99999, &bad, NULL), ENOTSUP);
-    EXPECT_ERR(mq_cancel(q, 1), ENOTSUP);
-    EXPECT_ERR(mq_cancel(-1, 0), ENOTSUP);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, &due, &h), ENOTSUP);
-    EXPECT_ERR(msgsnd_at(-1, NULL, 1, -1, &bad, NULL), ENOTSUP);
-    EXPECT_ERR(msg_cancel(id, 1), ENOTSUP);
-    EXPECT_ERR(msg_cancel(-1, 0), ENOTSUP);
+    EXPECT_ERR(shim_mq_send_at(q, "x", 1, 0, &due, &h), ENOTSUP);
+    EXPECT_ERR(shim_mq_send_at(-1, NULL, 1, 99999, &bad, NULL), ENOTSUP);
+    EXPECT_ERR(shim_mq_cancel(q, 1), ENOTSUP);
+    EXPECT_ERR(shim_mq_cancel(-1, 0), ENOTSUP);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, 0, &due, &h), ENOTSUP);
+    EXPECT_ERR(shim_msgsnd_at(-1, NULL, 1, -1, &bad, NULL), ENOTSUP);
+    EXPECT_ERR(shim_msg_cancel(id, 1), ENOTSUP);
+    EXPECT_ERR(shim_msg_cancel(-1, 0), ENOTSUP);
     t_check("no handle was written", h == 0);
 
     struct mq_attr a;

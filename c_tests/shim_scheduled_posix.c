@@ -17,9 +17,6 @@
 #include "harness.h"
 #include "mqt_shim.h"
 
-static __typeof__(mqshim_mq_send_at) *mq_send_at;
-static __typeof__(mqshim_mq_cancel) *mq_cancel;
-
 static long long ns_of(struct timespec ts)
 {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -93,24 +90,24 @@ static void errnos(void)
     struct timespec negative = { -1, 0 };
 
     /* The due time and the priority before the descriptor. */
-    EXPECT_ERR(mq_send_at(999, "x", 1, 0, &bad_nsec, &h), EINVAL);
-    EXPECT_ERR(mq_send_at(q, "x", 1, 0, &negative, &h), EINVAL);
-    EXPECT_ERR(mq_send_at(q, "x", 1, 0, NULL, &h), EINVAL);
-    EXPECT_ERR(mq_send_at(999, "x", 1, 32768, &far, &h), EINVAL);
-    EXPECT_ERR(mq_send_at(999, "x", 1, 0, &far, &h), EBADF);
-    EXPECT_ERR(mq_send_at(rdonly, "x", 1, 0, &far, &h), EBADF);
-    EXPECT_ERR(mq_send_at(q, big, sizeof big, 0, &far, &h), EMSGSIZE);
-    EXPECT_ERR(mq_send_at(q, NULL, 1, 0, &far, &h), EFAULT);
-    EXPECT_ERR(mq_send_at(q, "x", 1, 0, (const struct timespec *)8, &h), EFAULT);
-    EXPECT_ERR(mq_send_at(q, "x", 1, 0, &far, NULL), EFAULT);
-    EXPECT_EQ(mq_send_at(q, big, 16, 32767, &far, &h), 0);
-    EXPECT_EQ(mq_cancel(q, h), 0);
+    EXPECT_ERR(shim_mq_send_at(999, "x", 1, 0, &bad_nsec, &h), EINVAL);
+    EXPECT_ERR(shim_mq_send_at(q, "x", 1, 0, &negative, &h), EINVAL);
+    EXPECT_ERR(shim_mq_send_at(q, "x", 1, 0, NULL, &h), EINVAL);
+    EXPECT_ERR(shim_mq_send_at(999, "x", 1, 32768, &far, &h), EINVAL);
+    EXPECT_ERR(shim_mq_send_at(999, "x", 1, 0, &far, &h), EBADF);
+    EXPECT_ERR(shim_mq_send_at(rdonly, "x", 1, 0, &far, &h), EBADF);
+    EXPECT_ERR(shim_mq_send_at(q, big, sizeof big, 0, &far, &h), EMSGSIZE);
+    EXPECT_ERR(shim_mq_send_at(q, NULL, 1, 0, &far, &h), EFAULT);
+    EXPECT_ERR(shim_mq_send_at(q, "x", 1, 0, (const struct timespec *)8, &h), EFAULT);
+    EXPECT_ERR(shim_mq_send_at(q, "x", 1, 0, &far, NULL), EFAULT);
+    EXPECT_EQ(shim_mq_send_at(q, big, 16, 32767, &far, &h), 0);
+    EXPECT_EQ(shim_mq_cancel(q, h), 0);
 
     /* At most 64 pending per queue; handles are unique and never 0. */
     mqshim_handle_t handles[64];
     int scheduled = 0, unique = 1;
     for (int i = 0; i < 64; i++)
-        if (mq_send_at(q, "x", 1, 0, &far, &handles[i]) == 0)
+        if (shim_mq_send_at(q, "x", 1, 0, &far, &handles[i]) == 0)
             scheduled++;
     for (int i = 0; i < 64 && unique; i++)
         for (int j = 0; j < i; j++)
@@ -118,16 +115,16 @@ static void errnos(void)
                 unique = 0;
     t_check("64 scheduled", scheduled == 64);
     t_check("their handles are unique and not 0", unique);
-    EXPECT_ERR(mq_send_at(q, "x", 1, 0, &far, &h), EAGAIN);
+    EXPECT_ERR(shim_mq_send_at(q, "x", 1, 0, &far, &h), EAGAIN);
     curmsgs(q);
     int cancelled = 0;
     for (int i = 0; i < 64; i++)
-        if (mq_cancel(q, handles[i]) == 0)
+        if (shim_mq_cancel(q, handles[i]) == 0)
             cancelled++;
     t_check("64 cancelled", cancelled == 64);
-    EXPECT_ERR(mq_cancel(q, handles[0]), ENOENT);
-    EXPECT_ERR(mq_cancel(q, 0), ENOENT);
-    EXPECT_ERR(mq_cancel(999, handles[0]), EBADF);
+    EXPECT_ERR(shim_mq_cancel(q, handles[0]), ENOENT);
+    EXPECT_ERR(shim_mq_cancel(q, 0), ENOENT);
+    EXPECT_ERR(shim_mq_cancel(999, handles[0]), EBADF);
     EXPECT_EQ(mq_close(rdonly), 0);
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(name), 0);
@@ -142,7 +139,7 @@ static void ordering_and_cancel(void)
     char buf[16];
     /* Due times far enough ahead for the steps before them, even on a loaded machine. */
     struct timespec due = t_deadline_ms(600);
-    EXPECT_EQ(mq_send_at(q, "mid", 3, 5, &due, &h), 0);
+    EXPECT_EQ(shim_mq_send_at(q, "mid", 3, 5, &due, &h), 0);
     curmsgs(q);
     struct timespec before_due = t_deadline_ms(100);
     EXPECT_ERR(mq_timedreceive(q, buf, sizeof buf, NULL, &before_due), ETIMEDOUT);
@@ -151,12 +148,12 @@ static void ordering_and_cancel(void)
     curmsgs(q);
     /* Cancelled before it is due: it never appears. */
     struct timespec never_due = t_deadline_ms(600);
-    EXPECT_EQ(mq_send_at(q, "never", 5, 20, &never_due, &never), 0);
-    EXPECT_EQ(mq_cancel(q, never), 0);
-    EXPECT_ERR(mq_cancel(q, never), ENOENT);
+    EXPECT_EQ(shim_mq_send_at(q, "never", 5, 20, &never_due, &never), 0);
+    EXPECT_EQ(shim_mq_cancel(q, never), 0);
+    EXPECT_ERR(shim_mq_cancel(q, never), ENOENT);
     sleep_until(due, 50);
     curmsgs(q);
-    EXPECT_ERR(mq_cancel(q, h), ENOENT);
+    EXPECT_ERR(shim_mq_cancel(q, h), ENOENT);
     receive_one(q, "first");
     receive_one(q, "second");
     receive_one(q, "third");
@@ -166,9 +163,9 @@ static void ordering_and_cancel(void)
     /* Cancel after the due time, before anything else touched the queue: ENOENT, and the
      * message is there. */
     struct timespec soon = t_deadline_ms(100);
-    EXPECT_EQ(mq_send_at(q, "late", 4, 3, &soon, &late), 0);
+    EXPECT_EQ(shim_mq_send_at(q, "late", 4, 3, &soon, &late), 0);
     sleep_until(soon, 50);
-    EXPECT_ERR(mq_cancel(q, late), ENOENT);
+    EXPECT_ERR(shim_mq_cancel(q, late), ENOENT);
     receive_one(q, "after a late cancel");
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(name), 0);
@@ -195,7 +192,7 @@ static void blocked_receiver_wakes(void)
     t_wait_blocked(c.pid);
     mqshim_handle_t h;
     struct timespec due = t_deadline_ms(400);
-    EXPECT_EQ(mq_send_at(q, "wake", 4, 2, &due, &h), 0);
+    EXPECT_EQ(shim_mq_send_at(q, "wake", 4, 2, &due, &h), 0);
     post_due(&due_chan, due);
     t_join(&c, 0);
     curmsgs(q);
@@ -215,7 +212,7 @@ static void survives_the_scheduler(void)
         T_REQUIRE(mine != (mqd_t)-1);
         mqshim_handle_t h;
         struct timespec due = t_deadline_ms(500);
-        EXPECT_EQ(mq_send_at(mine, "orphan", 6, 4, &due, &h), 0);
+        EXPECT_EQ(shim_mq_send_at(mine, "orphan", 6, 4, &due, &h), 0);
         EXPECT_EQ(mq_close(mine), 0);
         post_due(&due_chan, due);
         exit(t_child_status());
@@ -239,10 +236,10 @@ static void full_queue(void)
     mqshim_handle_t h;
     EXPECT_EQ(mq_send(q, "first", 5, 1), 0);
     struct timespec due = t_deadline_ms(150);
-    EXPECT_EQ(mq_send_at(q, "second", 6, 9, &due, &h), 0);
+    EXPECT_EQ(shim_mq_send_at(q, "second", 6, 9, &due, &h), 0);
     sleep_until(due, 50);
     curmsgs(q);
-    EXPECT_ERR(mq_cancel(q, h), ENOENT);
+    EXPECT_ERR(shim_mq_cancel(q, h), ENOENT);
     /* A sender blocked meanwhile sleeps until its deadline: the due message waiting for room is
      * no reason to wake before then (it once made the sender spin, burning its whole wait). */
     struct timespec cpu_before, cpu_after;
@@ -260,9 +257,6 @@ static void full_queue(void)
 
 int main(void)
 {
-    mq_send_at = (__typeof__(mq_send_at))dlsym(RTLD_DEFAULT, "mqshim_mq_send_at");
-    mq_cancel = (__typeof__(mq_cancel))dlsym(RTLD_DEFAULT, "mqshim_mq_cancel");
-    T_REQUIRE(mq_send_at != NULL && mq_cancel != NULL);
     errnos();
     ordering_and_cancel();
     blocked_receiver_wakes();

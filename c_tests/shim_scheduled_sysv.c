@@ -20,8 +20,6 @@
 
 #define NOBODY 65534
 
-static __typeof__(mqshim_msgsnd_at) *msgsnd_at;
-static __typeof__(mqshim_msg_cancel) *msg_cancel;
 
 static long long ns_of(struct timespec ts)
 {
@@ -112,29 +110,29 @@ static void errnos(void)
 
     /* The type and size before the id, the due time and the flags before the id too. */
     m.mtype = 0;
-    EXPECT_ERR(msgsnd_at(stale, &m, 1, 0, &far, &h), EINVAL);
+    EXPECT_ERR(shim_msgsnd_at(stale, &m, 1, 0, &far, &h), EINVAL);
     m.mtype = 1;
-    EXPECT_ERR(msgsnd_at(stale, big, (size_t)info.msgmax + 1, 0, &far, &h), EINVAL);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, &bad_nsec, &h), EINVAL);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, &negative, &h), EINVAL);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, NULL, &h), EINVAL);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, MSG_NOERROR, &far, &h), EINVAL);
-    EXPECT_EQ(msgsnd_at(id, &m, 1, IPC_NOWAIT, &far, &h), 0);
-    EXPECT_EQ(msg_cancel(id, h), 0);
-    EXPECT_ERR(msgsnd_at(stale, &m, 1, 0, &far, &h), EINVAL);
-    EXPECT_ERR(msgsnd_at(-1, &m, 1, 0, &far, &h), EINVAL);
-    EXPECT_ERR(msgsnd_at(id, NULL, 1, 0, &far, &h), EFAULT);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, (const struct timespec *)8, &h), EFAULT);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, &far, NULL), EFAULT);
-    EXPECT_EQ(msgsnd_at(id, big, (size_t)info.msgmax, 0, &far, &h), 0);
-    EXPECT_EQ(msg_cancel(id, h), 0);
+    EXPECT_ERR(shim_msgsnd_at(stale, big, (size_t)info.msgmax + 1, 0, &far, &h), EINVAL);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, 0, &bad_nsec, &h), EINVAL);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, 0, &negative, &h), EINVAL);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, 0, NULL, &h), EINVAL);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, MSG_NOERROR, &far, &h), EINVAL);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 1, IPC_NOWAIT, &far, &h), 0);
+    EXPECT_EQ(shim_msg_cancel(id, h), 0);
+    EXPECT_ERR(shim_msgsnd_at(stale, &m, 1, 0, &far, &h), EINVAL);
+    EXPECT_ERR(shim_msgsnd_at(-1, &m, 1, 0, &far, &h), EINVAL);
+    EXPECT_ERR(shim_msgsnd_at(id, NULL, 1, 0, &far, &h), EFAULT);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, 0, (const struct timespec *)8, &h), EFAULT);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, 0, &far, NULL), EFAULT);
+    EXPECT_EQ(shim_msgsnd_at(id, big, (size_t)info.msgmax, 0, &far, &h), 0);
+    EXPECT_EQ(shim_msg_cancel(id, h), 0);
     free(big);
 
     /* At most 64 pending per queue; handles are unique and never 0. */
     mqshim_handle_t handles[64];
     int scheduled = 0, unique = 1;
     for (int i = 0; i < 64; i++)
-        if (msgsnd_at(id, &m, 1, 0, &far, &handles[i]) == 0)
+        if (shim_msgsnd_at(id, &m, 1, 0, &far, &handles[i]) == 0)
             scheduled++;
     for (int i = 0; i < 64 && unique; i++)
         for (int j = 0; j < i; j++)
@@ -142,40 +140,40 @@ static void errnos(void)
                 unique = 0;
     t_check("64 scheduled", scheduled == 64);
     t_check("their handles are unique and not 0", unique);
-    EXPECT_ERR(msgsnd_at(id, &m, 1, 0, &far, &h), EAGAIN);
+    EXPECT_ERR(shim_msgsnd_at(id, &m, 1, 0, &far, &h), EAGAIN);
     stat_line(id);
     int cancelled = 0;
     for (int i = 0; i < 64; i++)
-        if (msg_cancel(id, handles[i]) == 0)
+        if (shim_msg_cancel(id, handles[i]) == 0)
             cancelled++;
     t_check("64 cancelled", cancelled == 64);
-    EXPECT_ERR(msg_cancel(id, handles[0]), ENOENT);
-    EXPECT_ERR(msg_cancel(id, 0), ENOENT);
-    EXPECT_ERR(msg_cancel(stale, handles[0]), EINVAL);
-    EXPECT_ERR(msg_cancel(-1, handles[0]), EINVAL);
+    EXPECT_ERR(shim_msg_cancel(id, handles[0]), ENOENT);
+    EXPECT_ERR(shim_msg_cancel(id, 0), ENOENT);
+    EXPECT_ERR(shim_msg_cancel(stale, handles[0]), EINVAL);
+    EXPECT_ERR(shim_msg_cancel(-1, handles[0]), EINVAL);
 
     /* Without write permission: EACCES, after the checks that come before the id. */
     int ro = t_msgget_new("sched-readonly", 0644, NULL);
     mqshim_handle_t root_handle = 0;
-    EXPECT_EQ(msgsnd_at(ro, &m, 1, 0, &far, &root_handle), 0);
+    EXPECT_EQ(shim_msgsnd_at(ro, &m, 1, 0, &far, &root_handle), 0);
     t_child c = t_spawn();
     if (c.pid == 0) {
         become_nobody();
-        EXPECT_ERR(msgsnd_at(ro, &m, 1, 0, &far, &h), EACCES);
-        EXPECT_ERR(msg_cancel(ro, root_handle), EACCES);
+        EXPECT_ERR(shim_msgsnd_at(ro, &m, 1, 0, &far, &h), EACCES);
+        EXPECT_ERR(shim_msg_cancel(ro, root_handle), EACCES);
         m.mtype = 0;
-        EXPECT_ERR(msgsnd_at(ro, &m, 1, 0, &far, &h), EINVAL);
+        EXPECT_ERR(shim_msgsnd_at(ro, &m, 1, 0, &far, &h), EINVAL);
         m.mtype = 1;
-        EXPECT_ERR(msgsnd_at(ro, &m, 1, 0, &bad_nsec, &h), EINVAL);
+        EXPECT_ERR(shim_msgsnd_at(ro, &m, 1, 0, &bad_nsec, &h), EINVAL);
         exit(t_child_status());
     }
     t_join(&c, 0);
-    EXPECT_EQ(msg_cancel(ro, root_handle), 0);
+    EXPECT_EQ(shim_msg_cancel(ro, root_handle), 0);
 
     /* IPC_RMID discards what is pending. */
-    EXPECT_EQ(msgsnd_at(id, &m, 1, 0, &far, &h), 0);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 1, 0, &far, &h), 0);
     EXPECT_EQ(msgctl(id, IPC_RMID, NULL), 0);
-    EXPECT_ERR(msg_cancel(id, h), EINVAL);
+    EXPECT_ERR(shim_msg_cancel(id, h), EINVAL);
     EXPECT_EQ(msgctl(ro, IPC_RMID, NULL), 0);
 }
 
@@ -190,19 +188,19 @@ static void ordering_and_cancel(void)
     send_typed(id, 1, "one");
     /* Due times far enough ahead for the steps before them, even on a loaded machine. */
     struct timespec due = t_deadline_ms(600);
-    EXPECT_EQ(msgsnd_at(id, &m, 3, 0, &due, &h), 0);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 3, 0, &due, &h), 0);
     stat_line(id);
     EXPECT_ERR(msgrcv(id, &m, sizeof m.mtext, 2, IPC_NOWAIT), ENOMSG);
     /* Cancelled before it is due: it never appears. */
     m.mtype = 4;
     memcpy(m.mtext, "never", 5);
     struct timespec never_due = t_deadline_ms(600);
-    EXPECT_EQ(msgsnd_at(id, &m, 5, 0, &never_due, &never), 0);
-    EXPECT_EQ(msg_cancel(id, never), 0);
-    EXPECT_ERR(msg_cancel(id, never), ENOENT);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 5, 0, &never_due, &never), 0);
+    EXPECT_EQ(shim_msg_cancel(id, never), 0);
+    EXPECT_ERR(shim_msg_cancel(id, never), ENOENT);
     sleep_until(never_due, 50);
     stat_line(id);
-    EXPECT_ERR(msg_cancel(id, h), ENOENT);
+    EXPECT_ERR(shim_msg_cancel(id, h), ENOENT);
     EXPECT_ERR(msgrcv(id, &m, sizeof m.mtext, 4, IPC_NOWAIT), ENOMSG);
     receive_now(id, -10, "lowest type");
     receive_now(id, -10, "lowest type");
@@ -213,9 +211,9 @@ static void ordering_and_cancel(void)
     m.mtype = 5;
     memcpy(m.mtext, "five", 4);
     struct timespec soon = t_deadline_ms(100);
-    EXPECT_EQ(msgsnd_at(id, &m, 4, 0, &soon, &late), 0);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 4, 0, &soon, &late), 0);
     sleep_until(soon, 50);
-    EXPECT_ERR(msg_cancel(id, late), ENOENT);
+    EXPECT_ERR(shim_msg_cancel(id, late), ENOENT);
     receive_now(id, 5, "after a late cancel");
     EXPECT_EQ(msgctl(id, IPC_RMID, NULL), 0);
 }
@@ -242,12 +240,12 @@ static void blocked_receiver_wakes(void)
     mqshim_handle_t h;
     memcpy(m.mtext, "wake", 4);
     struct timespec due = t_deadline_ms(400);
-    EXPECT_EQ(msgsnd_at(id, &m, 4, 0, &due, &h), 0);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 4, 0, &due, &h), 0);
     /* Another type, due earlier: it enters the queue and the receiver sleeps on. */
     m.mtype = 5;
     memcpy(m.mtext, "early", 5);
     struct timespec early = t_deadline_ms(150);
-    EXPECT_EQ(msgsnd_at(id, &m, 5, 0, &early, &h), 0);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 5, 0, &early, &h), 0);
     post_due(&due_chan, due);
     t_join(&c, 0);
     stat_line(id);
@@ -266,7 +264,7 @@ static void survives_the_scheduler(void)
         mqshim_handle_t h;
         memcpy(m.mtext, "orphan", 6);
         struct timespec due = t_deadline_ms(500);
-        EXPECT_EQ(msgsnd_at(id, &m, 6, 0, &due, &h), 0);
+        EXPECT_EQ(shim_msgsnd_at(id, &m, 6, 0, &due, &h), 0);
         post_due(&due_chan, due);
         exit(t_child_status());
     }
@@ -292,10 +290,10 @@ static void full_queue(void)
     mqshim_handle_t h;
     memcpy(m.mtext, "xyz", 3);
     struct timespec due = t_deadline_ms(150);
-    EXPECT_EQ(msgsnd_at(id, &m, 3, 0, &due, &h), 0);
+    EXPECT_EQ(shim_msgsnd_at(id, &m, 3, 0, &due, &h), 0);
     sleep_until(due, 50);
     stat_line(id);
-    EXPECT_ERR(msg_cancel(id, h), ENOENT);
+    EXPECT_ERR(shim_msg_cancel(id, h), ENOENT);
     EXPECT_ERR(msgrcv(id, &m, sizeof m.mtext, 2, IPC_NOWAIT), ENOMSG);
     receive_now(id, 0, "makes room");
     stat_line(id);
@@ -305,9 +303,6 @@ static void full_queue(void)
 
 int main(void)
 {
-    msgsnd_at = (__typeof__(msgsnd_at))dlsym(RTLD_DEFAULT, "mqshim_msgsnd_at");
-    msg_cancel = (__typeof__(msg_cancel))dlsym(RTLD_DEFAULT, "mqshim_msg_cancel");
-    T_REQUIRE(msgsnd_at != NULL && msg_cancel != NULL);
     errnos();
     ordering_and_cancel();
     blocked_receiver_wakes();

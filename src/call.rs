@@ -74,6 +74,34 @@ pub enum Call {
         cmd: c_int,
         buf: *mut msqid_ds,
     },
+    /// `mqshim_mq_send_at`: a POSIX message scheduled for `due`; `handle` receives its handle.
+    MqSendAt {
+        mqdes: mqd_t,
+        msg: *const c_char,
+        len: size_t,
+        prio: c_uint,
+        due: *const timespec,
+        handle: *mut u64,
+    },
+    /// `mqshim_mq_cancel`.
+    MqCancel {
+        mqdes: mqd_t,
+        handle: u64,
+    },
+    /// `mqshim_msgsnd_at`: a System V message scheduled for `due`; `handle` receives its handle.
+    MsgsndAt {
+        id: c_int,
+        msgp: *const c_void,
+        size: size_t,
+        flags: c_int,
+        due: *const timespec,
+        handle: *mut u64,
+    },
+    /// `mqshim_msg_cancel`.
+    MsgCancel {
+        id: c_int,
+        handle: u64,
+    },
 }
 
 impl Call {
@@ -94,6 +122,10 @@ impl Call {
             Call::Msgsnd { .. } => "msgsnd",
             Call::Msgrcv { .. } => "msgrcv",
             Call::Msgctl { .. } => "msgctl",
+            Call::MqSendAt { .. } => "mqshim_mq_send_at",
+            Call::MqCancel { .. } => "mqshim_mq_cancel",
+            Call::MsgsndAt { .. } => "mqshim_msgsnd_at",
+            Call::MsgCancel { .. } => "mqshim_msg_cancel",
         }
     }
 }

@@ -155,30 +155,36 @@ impl Config {
     }
 }
 
+/// A trace buffer's size: BYTES with an optional k/m/g suffix, 4096 to 1g (rounded up to 8).
+pub fn trace_buffer_size(size: &str) -> Result<usize, String> {
+    use crate::trace::buffer::{MAX_CAPACITY, MIN_CAPACITY};
+    let (digits, unit) = match size.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => size.split_at(i),
+        None => (size, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "k" | "K" => 10,
+        "m" | "M" => 20,
+        "g" | "G" => 30,
+        _ => return Err(format!("'{size}': a size is a number with an optional k, m or g")),
+    };
+    let n: usize = digits.parse().map_err(|_| format!("'{size}': a size is a number with an optional k, m or g"))?;
+    let capacity = n.checked_shl(shift).filter(|c| c >> shift == n).unwrap_or(usize::MAX);
+    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+        return Err(format!("'{size}': a trace buffer is 4k to 1g"));
+    }
+    Ok(capacity.next_multiple_of(8))
+}
+
 /// `shm:DIR` or `shm,size=BYTES:DIR` (BYTES with an optional k/m/g suffix; DIR absolute).
 fn shared_target(v: &[u8]) -> Result<TraceTarget, String> {
-    use crate::trace::buffer::{DEFAULT_CAPACITY, MAX_CAPACITY, MIN_CAPACITY};
+    use crate::trace::buffer::DEFAULT_CAPACITY;
     let text = String::from_utf8_lossy(v);
     let (spec, dir) = text.split_once(':').ok_or_else(|| format!("'{text}': expected shm:DIR"))?;
     let mut capacity = DEFAULT_CAPACITY;
     if let Some(size) = spec.strip_prefix("shm,size=") {
-        let (digits, unit) = match size.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-            Some((i, _)) => size.split_at(i),
-            None => (size, ""),
-        };
-        let shift = match unit {
-            "" => 0,
-            "k" | "K" => 10,
-            "m" | "M" => 20,
-            "g" | "G" => 30,
-            _ => return Err(format!("'{size}': a size is a number with an optional k, m or g")),
-        };
-        let n: usize = digits.parse().map_err(|_| format!("'{size}': a size is a number with an optional k, m or g"))?;
-        capacity = n.checked_shl(shift).filter(|c| c >> shift == n).unwrap_or(usize::MAX);
-        if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-            return Err(format!("'{size}': a trace buffer is {MIN_CAPACITY} bytes to 1g"));
-        }
-        capacity = capacity.next_multiple_of(8);
+        capacity = trace_buffer_size(size)?;
     } else if spec != "shm" {
         return Err(format!("'{spec}': expected shm or shm,size=BYTES before ':'"));
     }
@@ -203,6 +209,17 @@ mod tests {
     fn parse(vars: &[(&str, &str)]) -> (Config, Vec<ConfigProblem>) {
         let map: HashMap<String, Vec<u8>> = vars.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn shared_trace_buffers_are_configured_and_bad_specs_reported() {
+        let target = |v: &str| parse(&[("MQSHIM_TRACE", v)]).0.trace.map(|t| t.target);
+        assert_eq!(target("shm:/dev/shm/t"), Some(TraceTarget::Shared { dir: b"/dev/shm/t".to_vec(), capacity: crate::trace::buffer::DEFAULT_CAPACITY }));
+        assert_eq!(target("shm,size=64k:/t"), Some(TraceTarget::Shared { dir: b"/t".to_vec(), capacity: 65536 }));
+        for bad in ["shm,size=1q:/t", "shm,size=1:/t", "shm,size=2g:/t", "shm:relative", "shm,size=99999999999999999999g:/t"] {
+            let (c, problems) = parse(&[("MQSHIM_TRACE", bad)]);
+            assert!(c.trace.is_none() && problems.len() == 1, "{bad}: {problems:?}");
+        }
     }
 
     #[test]

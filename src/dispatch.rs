@@ -8,6 +8,7 @@ use crate::backend::Backend;
 use crate::call::Call;
 use crate::errno::Result;
 use crate::init;
+use crate::trace::Injected;
 
 /// Runs `call` on the active backend, tracing it when tracing is on. The value is the C return
 /// value (a descriptor, id, byte count or 0), widened to i64.
@@ -17,10 +18,10 @@ use crate::init;
 pub unsafe fn run(call: Call) -> Result<i64> {
     let state = init::state();
     let started = state.tracer.as_ref().map(|t| t.begin(&call));
-    let mut injected = false;
+    let mut marks = Injected::default();
     let outcome = 'call: {
         if let Some(fault) = state.policy.fault(&call) {
-            injected = true;
+            marks = Injected { errno: fault.errno.is_some(), delay: fault.delay_ns > 0 };
             if fault.delay_ns > 0 {
                 crate::policy::faults::sleep_ns(fault.delay_ns);
             }
@@ -42,7 +43,7 @@ pub unsafe fn run(call: Call) -> Result<i64> {
     if let (Some(tracer), Some(started)) = (&state.tracer, started) {
         // SAFETY: `call` holds the caller's arguments (this function's contract) and has just
         // returned `outcome`.
-        unsafe { tracer.record(&call, started, outcome, injected) };
+        unsafe { tracer.record(&call, started, outcome, marks) };
     }
     outcome
 }
@@ -64,13 +65,12 @@ unsafe fn invoke(b: &dyn Backend, call: &Call) -> Result<i64> {
             Call::Msgsnd { id, msgp, size, flags } => b.msgsnd(id, msgp, size, flags)?.into(),
             Call::Msgrcv { id, msgp, size, typ, flags } => b.msgrcv(id, msgp, size, typ, flags)? as i64,
             Call::Msgctl { id, cmd, buf } => b.msgctl(id, cmd, buf)?.into(),
+            Call::MqSendAt { mqdes, msg, len, prio, due, handle } => b.mq_send_at(mqdes, msg, len, prio, due, handle)?.into(),
+            Call::MqCancel { mqdes, handle } => b.mq_cancel(mqdes, handle)?.into(),
+            Call::MsgsndAt { id, msgp, size, flags, due, handle } => b.msgsnd_at(id, msgp, size, flags, due, handle)?.into(),
+            Call::MsgCancel { id, handle } => b.msg_cancel(id, handle)?.into(),
         })
     }
-}
-
-/// mqshim's own extension calls (scheduled messages): the active backend, no policy or trace.
-pub fn extension(f: impl FnOnce(&dyn Backend) -> Result<libc::c_int>) -> Result<i64> {
-    f(init::state().backend).map(i64::from)
 }
 
 /// The name of the backend serving this process (building the state if no call has yet).
@@ -103,13 +103,21 @@ pub fn is_queue_descriptor(fd: libc::c_int) -> bool {
 /// forgets it (and runs what the kernel runs when a queue descriptor closes). None when it is
 /// not one, so the real function proceeds alone.
 pub fn close_if_queue_descriptor(fd: libc::c_int) -> Option<Result<libc::c_int>> {
-    backend_if_built()?.descriptor_closing(fd)
+    let state = init::state_if_built()?;
+    let closed = state.backend.descriptor_closing(fd);
+    if closed.is_some() && state.tracer.is_some() {
+        crate::trace::queue_names::closed(fd);
+    }
+    closed
 }
 
 /// Records that `new` now refers to what `old` refers to (after a successful duplication).
 pub fn note_duplicate(old: libc::c_int, new: libc::c_int) {
-    if let Some(b) = backend_if_built() {
-        b.descriptor_duplicated(old, new);
+    if let Some(state) = init::state_if_built() {
+        state.backend.descriptor_duplicated(old, new);
+        if state.tracer.is_some() {
+            crate::trace::queue_names::duplicated(old, new);
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
 //! `mqshim info` the version and backend.
 
+mod diff;
 mod launch;
 mod report;
 mod run;
@@ -63,6 +64,10 @@ enum Command {
     /// (a record is never lost to a crash, and a call that blocks shows `<unfinished ...>` while
     /// it blocks). Children are followed.
     Trace(trace::TraceArgs),
+    /// Run a program on the kernel and on the emulation, each traced, and report the first
+    /// call whose result, errno, output data or order differs (exit 1), or "no divergence"
+    /// (exit 0). Standard input is read first and replayed to both runs.
+    Diff(diff::DiffArgs),
     /// Read a JSON-lines trace (MQSHIM_TRACE_FORMAT=jsonl, or mqshim trace --json): print its
     /// summary tables like strace -c (the default), or write a Chrome/Perfetto trace with a flow
     /// arrow from each send to the receive that took its message.
@@ -280,6 +285,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => run::run(args, cli.dir.as_deref()),
         Command::Trace(args) => trace::main(args, cli.dir.as_deref()),
+        Command::Diff(args) => return diff::main(args),
         Command::Report(args) => report::run(args),
         Command::Info => {
             let (config, problems) = Config::from_env();

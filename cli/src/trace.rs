@@ -133,7 +133,6 @@ struct Collector<'o> {
     shown_running: HashSet<(i32, i32, u64)>,
     last_ns: u64,
     bad: u64,
-    consumer: &'o mut dyn FnMut(&Item),
 }
 
 fn ns_of(r: &OwnedRecord) -> u64 {
@@ -166,8 +165,8 @@ impl Collector<'_> {
         }
     }
 
-    /// Reads every buffer; returns whether any writer may still write.
-    fn tick(&mut self, final_round: bool) -> bool {
+    /// Reads every buffer: what to print, in order, and whether any writer may still write.
+    fn tick(&mut self, final_round: bool) -> (Vec<Item>, bool) {
         self.discover();
         let mut records = Vec::new();
         let mut lost_items = Vec::new();
@@ -258,10 +257,7 @@ impl Collector<'_> {
         self.pending.retain(|k, _| live.contains(&k.0));
         self.shown_running.retain(|k| live.contains(&k.0));
         items.sort_by_key(|i| (i.at_ns, i.pid));
-        for item in &items {
-            (self.consumer)(item);
-        }
-        !self.sources.is_empty()
+        (items, !self.sources.is_empty())
     }
 
     fn prefix(&mut self, pid: i32, tid: i32, ns: u64) -> String {
@@ -460,39 +456,38 @@ pub fn run(
             return Err(failure);
         }
     };
-    let mut printer = |item: &Item| {
-        if show_trace {
-            outputs.write(item.pid, &item.line);
+    let mut collector =
+        Collector { opts, dir: dir.clone(), sources: BTreeMap::new(), pending: HashMap::new(), shown_running: HashSet::new(), last_ns: 0, bad: 0 };
+    let mut emit = |items: Vec<Item>, outputs: &mut Outputs| {
+        for item in &items {
+            if show_trace {
+                outputs.write(item.pid, &item.line);
+            }
+            if let Some(j) = &item.json {
+                consume(j);
+            }
         }
-        if let Some(j) = &item.json {
-            consume(j);
-        }
-    };
-    let mut collector = Collector {
-        opts,
-        dir: dir.clone(),
-        sources: BTreeMap::new(),
-        pending: HashMap::new(),
-        shown_running: HashSet::new(),
-        last_ns: 0,
-        bad: 0,
-        consumer: &mut printer,
+        // Lines reach the file as they are collected (others may be watching it).
+        outputs.flush();
     };
     let status = loop {
         std::thread::sleep(TICK);
-        collector.tick(false);
+        emit(collector.tick(false).0, &mut outputs);
         if let Ok(Some(status)) = child.try_wait() {
             break status;
         }
     };
     // The program has ended; its descendants that still write are followed until they end too.
-    while collector.tick(false) {
+    loop {
+        let (items, alive) = collector.tick(false);
+        emit(items, &mut outputs);
+        if !alive {
+            break;
+        }
         std::thread::sleep(TICK);
     }
-    collector.tick(true);
+    emit(collector.tick(true).0, &mut outputs);
     let bad = collector.bad;
-    drop(collector);
-    outputs.flush();
     if bad > 0 {
         eprintln!("mqshim trace: {bad} records could not be read (a writer died while writing, or a buffer was damaged)");
     }
@@ -548,7 +543,7 @@ pub struct TraceArgs {
     pub summary_too: bool,
     /// Each process's buffer in bytes (k/m/g suffixes; default 4m). A full buffer drops records
     /// and says how many.
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = buffer_size)]
     pub buffer_size: Option<String>,
     /// The program and its arguments.
     #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true, value_name = "PROGRAM [ARGS]")]
@@ -595,6 +590,11 @@ impl TraceOptions {
             buffer_size: None,
         }
     }
+}
+
+/// `--buffer-size`, checked as the library will check it.
+fn buffer_size(text: &str) -> Result<String, String> {
+    mqshim_core::config::trace_buffer_size(text).map(|_| text.to_string())
 }
 
 /// Runs `mqshim trace` and ends as the program ended.

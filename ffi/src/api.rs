@@ -1,8 +1,11 @@
-//! mqshim's own C API, declared in the generated `include/mqshim.h`.
+//! mqshim's own C API, declared in the generated `include/mqshim.h`. The scheduled-message calls
+//! go through [`crate::dispatch::run`] like the standard ones: fault injection and tracing apply.
 
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 
 use libc::{mqd_t, size_t, timespec};
+
+use crate::call::Call;
 
 /// The version of libmqshim, as a NUL-terminated string such as `"0.1.0"`.
 #[no_mangle]
@@ -47,7 +50,7 @@ pub unsafe extern "C" fn mqshim_mq_send_at(
     handle: *mut mqshim_handle_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.mq_send_at(mqdes, msg_ptr, msg_len, msg_prio, due, handle) }))
+    ffi_boundary!(errno c_int, unsafe { crate::dispatch::run(Call::MqSendAt { mqdes, msg: msg_ptr, len: msg_len, prio: msg_prio, due, handle }) })
 }
 
 /// Cancels the pending scheduled message `handle` of the queue `mqdes`. Returns 0, or -1 with
@@ -60,7 +63,7 @@ pub unsafe extern "C" fn mqshim_mq_send_at(
 #[no_mangle]
 pub unsafe extern "C" fn mqshim_mq_cancel(mqdes: mqd_t, handle: mqshim_handle_t) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.mq_cancel(mqdes, handle) }))
+    ffi_boundary!(errno c_int, unsafe { crate::dispatch::run(Call::MqCancel { mqdes, handle }) })
 }
 
 /// Sends a *scheduled message* to the emulated System V queue `msqid`: the message at `msgp`
@@ -90,7 +93,7 @@ pub unsafe extern "C" fn mqshim_msgsnd_at(
     handle: *mut mqshim_handle_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.msgsnd_at(msqid, msgp, msgsz, msgflg, due, handle) }))
+    ffi_boundary!(errno c_int, unsafe { crate::dispatch::run(Call::MsgsndAt { id: msqid, msgp, size: msgsz, flags: msgflg, due, handle }) })
 }
 
 /// Cancels the pending scheduled message `handle` of the System V queue `msqid`. Returns 0, or
@@ -103,5 +106,5 @@ pub unsafe extern "C" fn mqshim_msgsnd_at(
 #[no_mangle]
 pub unsafe extern "C" fn mqshim_msg_cancel(msqid: c_int, handle: mqshim_handle_t) -> c_int {
     // SAFETY: the caller's arguments, as the documented C API requires them.
-    ffi_boundary!(errno c_int, crate::dispatch::extension(|b| unsafe { b.msg_cancel(msqid, handle) }))
+    ffi_boundary!(errno c_int, unsafe { crate::dispatch::run(Call::MsgCancel { id: msqid, handle }) })
 }

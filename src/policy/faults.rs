@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! rule    = FUNCTION [ "[" QUEUE "]" ] ":" ACTION [ "@" WHEN ]  |  "seed=" N
-//! FUNCTION= mq_send | msgrcv | …  |  mq_*  |  msg*  |  *
+//! FUNCTION= mq_send | msgrcv | mqshim_mq_send_at | …  |  mq_*  |  msg*  |  mqshim_*  |  *
 //! QUEUE   = /name  |  key=0x1234  |  id=5
 //! ACTION  = ERRNO  |  delay=DURATION  |  delay=DURATION+ERRNO      (DURATION: 10us, 5ms, 1s)
 //! WHEN    = N          the Nth matching call (from 1)
@@ -19,7 +19,13 @@
 //! functions it names that can return it. An injected failure happens before
 //! the call reaches the backend, so the queue is untouched (a failed send sent nothing, a failed
 //! receive removed nothing); a delay is served and the real call then made (or the errno
-//! returned). Injected calls are marked `"injected":true` in the trace.
+//! returned). An injected errno marks the trace record `"injected":true`, an injected delay
+//! `"delayed":true`.
+//!
+//! The scheduled-message calls are functions of their own (`mqshim_mq_send_at`,
+//! `mqshim_mq_cancel`, `mqshim_msgsnd_at`, `mqshim_msg_cancel`): an `mq_send` rule does not
+//! touch them (as it does not touch `mq_timedsend`), `mq_*` and `msg*` do not name them, `*` and
+//! `mqshim_*` do; queue filters apply to them as to `mq_send` and `msgsnd`.
 //!
 //! Examples: `mq_send:EAGAIN@3`, `mq_receive[/jobs]:ETIMEDOUT@every 2`,
 //! `msgsnd[key=0x2a]:delay=20ms@50%;seed=7`, `*:EINTR@10%;seed=1`.
@@ -116,6 +122,12 @@ const FUNCTIONS: &[(&str, &[Errno])] = {
         ("msgsnd", &[EACCES, EAGAIN, EFAULT, EIDRM, EINTR, EINVAL, ENOMEM]),
         ("msgrcv", &[E2BIG, EACCES, EFAULT, EIDRM, EINTR, EINVAL, ENOMSG, ENOSYS]),
         ("msgctl", &[EACCES, EFAULT, EIDRM, EINVAL, EPERM, EOVERFLOW]),
+        // mqshim's scheduled-message calls, with the errnos include/mqshim.h documents (ENOTSUP
+        // aside: that is the kernel backend's answer, not a fault a program meets at random).
+        ("mqshim_mq_send_at", &[EAGAIN, EBADF, EINVAL, EMSGSIZE, EFAULT]),
+        ("mqshim_mq_cancel", &[EBADF, ENOENT]),
+        ("mqshim_msgsnd_at", &[EACCES, EAGAIN, EFAULT, EIDRM, EINVAL]),
+        ("mqshim_msg_cancel", &[EACCES, EIDRM, EINVAL, ENOENT]),
     ]
 };
 
@@ -352,6 +364,22 @@ mod tests {
         assert_ne!(a, run("43"));
         let hits = a.iter().filter(|&&h| h).count();
         assert!((500..700).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn scheduled_calls_are_functions_of_their_own() {
+        let send_at = Call::MqSendAt { mqdes: 3, msg: std::ptr::null(), len: 0, prio: 0, due: std::ptr::null(), handle: std::ptr::null_mut() };
+        let named = CallQueue { name: Some(b"/a".to_vec()), ..Default::default() };
+        let (f, p) = Faults::parse("mqshim_mq_send_at[/a]:EAGAIN; mqshim_msg_cancel:ENOENT");
+        assert!(p.is_empty(), "{p:?}");
+        assert!(f.check(&send_at, &named).is_some());
+        assert!(f.check(&send_at, &CallQueue::default()).is_none(), "the queue filter applies");
+        let (f, _) = Faults::parse("mq_send:EAGAIN; mq_*:EAGAIN; msg*:EAGAIN");
+        assert!(f.check(&send_at, &named).is_none(), "mq_send and mq_* do not name it");
+        let (f, _) = Faults::parse("*:EAGAIN");
+        assert!(f.check(&send_at, &named).is_some(), "* does");
+        let (_, p) = Faults::parse("mqshim_mq_cancel:EAGAIN");
+        assert!(p[0].contains("EAGAIN is not an errno mqshim_mq_cancel can return"), "{p:?}");
     }
 
     #[test]

@@ -66,9 +66,13 @@ impl Policy {
             | Call::MqReceive { mqdes, .. }
             | Call::MqGetattr { mqdes, .. }
             | Call::MqSetattr { mqdes, .. }
-            | Call::MqNotify { mqdes, .. } => CallQueue { name: lookup_fd(mqdes), ..Default::default() },
+            | Call::MqNotify { mqdes, .. }
+            | Call::MqSendAt { mqdes, .. }
+            | Call::MqCancel { mqdes, .. } => CallQueue { name: lookup_fd(mqdes), ..Default::default() },
             Call::Msgget { key, .. } => CallQueue { key: Some(key), ..Default::default() },
-            Call::Msgsnd { id, .. } | Call::Msgrcv { id, .. } | Call::Msgctl { id, .. } => CallQueue { key: lookup_id(id), id: Some(id), name: None },
+            Call::Msgsnd { id, .. } | Call::Msgrcv { id, .. } | Call::Msgctl { id, .. } | Call::MsgsndAt { id, .. } | Call::MsgCancel { id, .. } => {
+                CallQueue { key: lookup_id(id), id: Some(id), name: None }
+            }
         }
     }
 

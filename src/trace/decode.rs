@@ -94,8 +94,8 @@ pub struct Field<'a> {
     pub value: Value<'a>,
 }
 
-/// Most arguments any call has.
-pub const MAX_FIELDS: usize = 5;
+/// Most arguments any call has (`mqshim_mq_send_at`, `mqshim_msgsnd_at`).
+pub const MAX_FIELDS: usize = 6;
 
 /// Scratch memory the decoded previews point into.
 pub struct Scratch<'b> {
@@ -283,9 +283,46 @@ pub unsafe fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scra
                 };
                 b.push("buf", value);
             }
+            Call::MqSendAt { mqdes, msg, len, prio, due, handle } => {
+                b.push("mqdes", Value::Int(mqdes.into()));
+                b.push("msg_ptr", payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
+                b.push("msg_len", Value::Int(len as i64));
+                b.push("msg_prio", Value::Int(prio.into()));
+                b.push("due", struct_value(due, trust, Value::Timespec));
+                b.push("handle", handle_value(handle, outcome, trust));
+            }
+            Call::MqCancel { mqdes, handle } => {
+                b.push("mqdes", Value::Int(mqdes.into()));
+                b.push("handle", Value::Int(handle as i64));
+            }
+            Call::MsgsndAt { id, msgp, size, flags, due, handle } => {
+                b.push("msqid", Value::Int(id.into()));
+                b.push("msgp", msgbuf(msgp.cast(), Some(size), payload_buf, trust));
+                b.push("msgsz", Value::Int(size as i64));
+                b.push("msgflg", Value::MsgFlags(flags));
+                b.push("due", struct_value(due, trust, Value::Timespec));
+                b.push("handle", handle_value(handle, outcome, trust));
+            }
+            Call::MsgCancel { id, handle } => {
+                b.push("msqid", Value::Int(id.into()));
+                b.push("handle", Value::Int(handle as i64));
+            }
         }
     }
     Decoded { fields: b.fields }
+}
+
+/// A scheduled message's handle output: the handle the call wrote when it succeeded, else the
+/// pointer.
+///
+/// # Safety
+/// With [`Trust::Valid`] (a success), `handle` is valid for reads of a `u64` the call wrote.
+unsafe fn handle_value(handle: *mut u64, outcome: Result<i64, Errno>, trust: Trust) -> Value<'static> {
+    if outcome.is_err() || handle.is_null() {
+        return ptr_value(handle);
+    }
+    // SAFETY: this function's contract.
+    unsafe { read_struct(handle.cast_const(), trust) }.map_or(ptr_value(handle), |h| Value::Out(h as i64))
 }
 
 /// glibc ORs this into msgctl's command for the kernel; programs do not normally pass it.

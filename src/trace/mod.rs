@@ -9,6 +9,7 @@ pub mod decode;
 pub mod jsonl;
 pub mod line;
 pub mod names;
+pub mod queue_names;
 pub mod sink;
 pub mod text;
 pub mod wire;
@@ -30,16 +31,27 @@ pub struct Record<'a> {
     pub tid: libc::pid_t,
     pub call: &'static str,
     pub backend: &'static str,
+    /// The POSIX queue's name: `mq_open`'s and `mq_unlink`'s argument, or the name the
+    /// descriptor was opened with in this process (see [`queue_names`]); None for System V
+    /// calls and unknown descriptors.
+    pub queue: Option<&'a [u8]>,
     pub args: Decoded<'a>,
     pub outcome: Result<i64, Errno>,
     /// How long the call took, including any time it blocked.
     pub dur_ns: u64,
-    /// The failure (or delay) was injected by `MQSHIM_FAULTS`.
+    /// The failure (an errno) was injected by `MQSHIM_FAULTS`.
     pub injected: bool,
-    /// A delay was injected by `MQSHIM_FAULTS`.
+    /// A delay was injected by `MQSHIM_FAULTS` before the call ran (or failed).
     pub delayed: bool,
-    /// The queue's name (POSIX), when known.
-    pub queue: Option<&'a [u8]>,
+}
+
+/// What `MQSHIM_FAULTS` did to a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// An errno was injected (the call never reached the backend).
+    pub errno: bool,
+    /// A delay was served before the call.
+    pub delay: bool,
 }
 
 /// The start of a call, for its timestamp and duration.
@@ -79,7 +91,9 @@ impl Stopwatch {
 
 /// Small previews are built on the stack; larger ones (a big `MQSHIM_TRACE_BYTES`) on the heap.
 const STACK_PAYLOAD: usize = 256;
-const STACK_LINE: usize = 3072;
+/// Room for the default preview (32 bytes) with the name and the queue name (the worst case
+/// of `need` below is 3376 bytes then).
+const STACK_LINE: usize = 4096;
 
 /// Where a tracer's records go.
 enum Output {
@@ -159,7 +173,7 @@ impl Tracer {
     /// # Safety
     /// As for [`decode()`]: `call` holds a program's arguments, valid as the C API requires, to a
     /// call that has just returned `outcome`.
-    pub unsafe fn record(&self, call: &Call, started: Stopwatch, outcome: Result<i64, Errno>, injected: bool) {
+    pub unsafe fn record(&self, call: &Call, started: Stopwatch, outcome: Result<i64, Errno>, injected: Injected) {
         let dur_ns = started.elapsed_ns();
         let mut name = [0u8; NAME_PREVIEW];
         let mut small_payload = [0u8; STACK_PAYLOAD];
@@ -172,9 +186,22 @@ impl Tracer {
         };
         // SAFETY: this function's contract.
         let args = unsafe { decode(call, outcome, Scratch { name: &mut name, payload }) };
+        let mut queue_name = [0u8; queue_names::NAME_CAP];
+        let queue = queue_names::of_call(call, &args, outcome, &mut queue_name);
         let (pid, tid) = crate::os::ids::current();
-        let record =
-            Record { wall: started.wall, pid, tid, call: call.name(), backend: self.backend, args, outcome, dur_ns, injected, delayed: false, queue: None };
+        let record = Record {
+            wall: started.wall,
+            pid,
+            tid,
+            call: call.name(),
+            backend: self.backend,
+            queue,
+            args,
+            outcome,
+            dur_ns,
+            injected: injected.errno,
+            delayed: injected.delay,
+        };
         let sink = match &self.output {
             Output::Shared(writer) => {
                 if may_block(call).is_some() {
@@ -186,8 +213,9 @@ impl Tracer {
             Output::Lines(sink) => sink,
         };
 
-        // Worst case: every payload and name byte escaped to four characters.
-        let need = 1024 + 4 * (self.payload_bytes + NAME_PREVIEW);
+        // Worst case: every payload and name byte escaped to five characters (in JSON the C
+        // escape `\x00` becomes `\\x00`), with room to spare: a cut record is not valid JSON.
+        let need = 1024 + 6 * (self.payload_bytes + NAME_PREVIEW + queue_names::NAME_CAP);
         // The line buffer is written before it is read, so it is not zero-filled (at 3 KiB that
         // was a visible share of a record's cost).
         let mut small_line = [MaybeUninit::<u8>::uninit(); STACK_LINE];

@@ -41,6 +41,9 @@ pub fn render(out: &mut Line<'_>, r: &Record<'_>) -> fmt::Result {
     if r.injected {
         out.push(b" (injected)");
     }
+    if r.delayed {
+        out.push(b" (delayed)");
+    }
     out.push(b" <");
     out.push_u64(r.dur_ns / 1_000_000_000);
     out.push(b".");
@@ -119,5 +122,45 @@ fn value(out: &mut dyn Write, v: &Value<'_>) -> fmt::Result {
             shown(out, text)?;
             out.write_char('}')
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode::{decode, Scratch, NAME_PREVIEW};
+    use super::super::Record;
+    use crate::call::Call;
+    use crate::errno::Errno;
+    use std::mem::MaybeUninit;
+
+    fn line(call: &Call, outcome: Result<i64, Errno>, injected: bool, delayed: bool) -> String {
+        let (mut name, mut payload) = ([0u8; NAME_PREVIEW], [0u8; 32]);
+        // SAFETY: every pointer in the tests' calls is valid for what the call reads or wrote.
+        let args = unsafe { decode(call, outcome, Scratch { name: &mut name, payload: &mut payload }) };
+        let wall = libc::timespec { tv_sec: 1_795_339_801, tv_nsec: 123 };
+        let record = Record { wall, pid: 7, tid: 8, call: call.name(), backend: "kernel", queue: Some(b"/q"), args, outcome, dur_ns: 5, injected, delayed };
+        let mut buf = [MaybeUninit::uninit(); 4096];
+        let mut l = super::Line::new(&mut buf);
+        super::render(&mut l, &record).unwrap();
+        String::from_utf8(l.finish().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn marks_follow_the_result() {
+        let call = Call::MqClose { mqdes: 3 };
+        assert_eq!(line(&call, Ok(0), false, false), "2026-11-22T09:30:01.000000123Z 7/8 mq_close(3) = 0 <0.000000005>\n");
+        assert_eq!(line(&call, Ok(0), false, true), "2026-11-22T09:30:01.000000123Z 7/8 mq_close(3) = 0 (delayed) <0.000000005>\n");
+        assert_eq!(
+            line(&call, Err(Errno::EINTR), true, true),
+            "2026-11-22T09:30:01.000000123Z 7/8 mq_close(3) = -1 EINTR (Interrupted system call) (injected) (delayed) <0.000000005>\n"
+        );
+    }
+
+    #[test]
+    fn scheduled_calls_read_like_the_others() {
+        let due = libc::timespec { tv_sec: 5, tv_nsec: 6 };
+        let mut handle = 42u64;
+        let call = Call::MqSendAt { mqdes: 3, msg: b"hello".as_ptr().cast(), len: 5, prio: 1, due: &due, handle: &mut handle };
+        assert!(line(&call, Ok(0), false, false).contains(r#" mqshim_mq_send_at(3, "hello", 5, 1, {tv_sec=5, tv_nsec=6}, [42]) = 0 <"#));
     }
 }
