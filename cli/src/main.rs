@@ -7,6 +7,7 @@
 
 mod diff;
 mod launch;
+mod report;
 mod run;
 mod trace;
 
@@ -67,6 +68,10 @@ enum Command {
     /// call whose result, errno, output data or order differs (exit 1), or "no divergence"
     /// (exit 0). Standard input is read first and replayed to both runs.
     Diff(diff::DiffArgs),
+    /// Read a JSON-lines trace (MQSHIM_TRACE_FORMAT=jsonl, or mqshim trace --json): print its
+    /// summary tables like strace -c (the default), or write a Chrome/Perfetto trace with a flow
+    /// arrow from each send to the receive that took its message.
+    Report(report::ReportArgs),
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -281,6 +286,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, cli.dir.as_deref()),
         Command::Trace(args) => trace::main(args, cli.dir.as_deref()),
         Command::Diff(args) => return diff::main(args),
+        Command::Report(args) => report::run(args),
         Command::Info => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);
