@@ -52,7 +52,6 @@ pub struct TraceOptions {
     pub durations: bool,
     pub summary: bool,
     pub trace_too: bool,
-    #[allow(dead_code)] // applied once the report helper's filter lands
     pub filters: Vec<String>,
     pub payload_bytes: Option<usize>,
     pub buffer_size: Option<String>,
@@ -289,11 +288,16 @@ impl Collector<'_> {
         s
     }
 
+    /// Whether records are needed as JSON besides the output (for -e or -c).
+    fn wants_json(&self) -> bool {
+        self.opts.json || self.opts.summary || !self.opts.filters.is_empty()
+    }
+
     fn call_item(&mut self, r: &OwnedRecord, ppid: i32, resumed: bool) -> Item {
         let rec = r.as_record();
         let start = ns_of(r);
         let end = start + r.head.dur_ns;
-        let json = render_json(&rec, ppid, resumed);
+        let json = if self.wants_json() { render_json(&rec, ppid, resumed) } else { String::new() };
         let line = if self.opts.json {
             json.clone().into_bytes()
         } else {
@@ -315,7 +319,7 @@ impl Collector<'_> {
             s.push_str(&body);
             s.into_bytes()
         };
-        Item { at_ns: if resumed { end } else { start }, pid: r.head.pid, line, json: Some(json) }
+        Item { at_ns: if resumed { end } else { start }, pid: r.head.pid, line, json: self.wants_json().then_some(json) }
     }
 
     fn unfinished_item(&mut self, entry: &OwnedRecord, ppid: i32) -> Item {
@@ -417,15 +421,9 @@ fn make_buffer_dir() -> PathBuf {
     fail("cannot make a directory for the trace buffers (in /dev/shm or the temporary directory)")
 }
 
-/// Runs `program` traced; `consume` sees every record as a JSON line (for the summary).
-/// Returns how the program ended, or the launcher's failure.
-pub fn run(
-    opts: &TraceOptions,
-    launch_options: &RunOptions,
-    program: &OsStr,
-    args: &[OsString],
-    consume: &mut dyn FnMut(&str),
-) -> Result<std::process::ExitStatus, Failure> {
+/// Runs `program` traced. Returns how the program ended, or the launcher's failure.
+pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, args: &[OsString]) -> Result<std::process::ExitStatus, Failure> {
+    let filter = crate::report::filter::Filter::parse(&opts.filters).map_err(|e| Failure { status: 2, message: format!("mqshim trace: -e: {e}") })?;
     let dir = make_buffer_dir();
     let mut env: Vec<(String, OsString)> = Vec::new();
     let spec = match &opts.buffer_size {
@@ -458,13 +456,34 @@ pub fn run(
     };
     let mut collector =
         Collector { opts, dir: dir.clone(), sources: BTreeMap::new(), pending: HashMap::new(), shown_running: HashSet::new(), last_ns: 0, bad: 0 };
+    let filtering = !filter.is_empty();
+    let mut selector = crate::report::Selector::new(filter);
+    let mut summary = crate::report::summary::Summary::default();
+    let mut parsed = 0usize;
     let mut emit = |items: Vec<Item>, outputs: &mut Outputs| {
         for item in &items {
+            // Every record goes through the selector (it learns queue names from all of them);
+            // those it admits are printed and counted.
+            let admitted = match &item.json {
+                Some(j) => {
+                    parsed += 1;
+                    match crate::report::event::Event::parse(parsed, j) {
+                        Ok(e) => selector.admit(e),
+                        Err(_) => None,
+                    }
+                }
+                None => None,
+            };
+            if filtering && admitted.is_none() {
+                continue;
+            }
             if show_trace {
                 outputs.write(item.pid, &item.line);
             }
-            if let Some(j) = &item.json {
-                consume(j);
+            if let Some(e) = &admitted {
+                if opts.summary {
+                    summary.add(e);
+                }
             }
         }
         // Lines reach the file as they are collected (others may be watching it).
@@ -488,6 +507,20 @@ pub fn run(
     }
     emit(collector.tick(true).0, &mut outputs);
     let bad = collector.bad;
+    drop(emit);
+    if opts.summary {
+        // strace -c writes its table to stderr, or to -o's file.
+        match &opts.output {
+            Some(path) if !opts.per_process && opts.trace_too => {
+                let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
+                let _ = f.write_all(summary.render().as_bytes());
+            }
+            Some(path) if !opts.per_process => {
+                std::fs::write(path, summary.render()).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
+            }
+            _ => eprint!("{}", summary.render()),
+        }
+    }
     if bad > 0 {
         eprintln!("mqshim trace: {bad} records could not be read (a writer died while writing, or a buffer was damaged)");
     }
@@ -606,7 +639,7 @@ pub fn main(args: &TraceArgs, dir: Option<&str>) -> ! {
 /// Runs `command` traced by `opts` and ends as it ended (`mqshim trace`, `mqshim run --trace`).
 pub fn traced(opts: &TraceOptions, launch_options: &RunOptions, command: &[OsString]) -> ! {
     let (program, program_args) = command.split_first().expect("clap requires the program");
-    match run(opts, launch_options, program, program_args, &mut |_| {}) {
+    match run(opts, launch_options, program, program_args) {
         Ok(status) => launch::exit_like(status),
         Err(failure) => {
             eprintln!("{}", failure.message);
