@@ -507,7 +507,6 @@ pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, ar
     }
     emit(collector.tick(true).0, &mut outputs);
     let bad = collector.bad;
-    drop(emit);
     if opts.summary {
         // strace -c writes its table to stderr, or to -o's file.
         match &opts.output {
