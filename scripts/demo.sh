@@ -34,3 +34,17 @@ echo "\$ ./msg_receive"; "$work/msg_receive"
 echo
 echo "== What the emulation holds now (mqshim ipcs; empty: the notes' programs cleaned up)"
 LD_PRELOAD= MQSHIM_TRACE= "$root/target/release/mqshim" ipcs
+unset LD_PRELOAD MQSHIM_TRACE
+
+mqshim="$root/target/release/mqshim"
+echo
+echo "== mqshim trace -C: recv blocks until send comes (<unfinished ...>, then <... resumed>), then the summary"
+echo "\$ mqshim trace -C -- sh -c './send first 1; ./recv; ./recv & sleep 0.3; ./send second 2; wait; ./rmmq'"
+"$mqshim" --dir "$ns" trace -C -tt -- sh -c "'$work/send' first 1; '$work/recv'; '$work/recv' & sleep 0.3; '$work/send' second 2; wait; '$work/rmmq'"
+echo
+echo "== mqshim report --chrome: the same run as a Perfetto trace, an arrow from each send to its receive"
+"$mqshim" --dir "$ns" trace --json -o "$work/trace.jsonl" -- sh -c "'$work/send' first 1; '$work/recv'; '$work/recv' & sleep 0.3; '$work/send' second 2; wait; '$work/rmmq'" >/dev/null
+mkdir -p "$root/target"
+"$mqshim" report "$work/trace.jsonl" --chrome "$root/target/demo-trace.json"
+echo "\$ mqshim report trace.jsonl --chrome target/demo-trace.json   # open it in https://ui.perfetto.dev"
+echo "$(grep -o '"ph":"s"' "$root/target/demo-trace.json" | wc -l) flow arrows (send -> receive), $(grep -o '"ph":"X"' "$root/target/demo-trace.json" | wc -l) call slices in target/demo-trace.json"
