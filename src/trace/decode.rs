@@ -113,22 +113,28 @@ impl<'a> Decoded<'a> {
         self.fields.iter().flatten()
     }
 
+    /// No fields (yet): [`decode_into`] fills it where it lies.
+    pub const fn empty() -> Decoded<'a> {
+        Decoded { fields: [None; MAX_FIELDS] }
+    }
+
     /// Fields already decoded (read back from a trace buffer); past [`MAX_FIELDS`] are dropped.
     pub fn from_fields(fields: impl IntoIterator<Item = Field<'a>>) -> Decoded<'a> {
-        let mut b = Builder { fields: [None; MAX_FIELDS], len: 0 };
+        let mut d = Decoded::empty();
+        let mut b = Builder { fields: &mut d.fields, len: 0 };
         for f in fields {
             b.push(f.name, f.value);
         }
-        Decoded { fields: b.fields }
+        d
     }
 }
 
-struct Builder<'a> {
-    fields: [Option<Field<'a>>; MAX_FIELDS],
+struct Builder<'d, 'a> {
+    fields: &'d mut [Option<Field<'a>>; MAX_FIELDS],
     len: usize,
 }
 
-impl<'a> Builder<'a> {
+impl<'a> Builder<'_, 'a> {
     fn push(&mut self, name: &'static str, value: Value<'a>) {
         if self.len < MAX_FIELDS {
             self.fields[self.len] = Some(Field { name, value });
@@ -186,7 +192,7 @@ unsafe fn payload<'a>(p: *const u8, total: usize, buf: &'a mut [u8], trust: Trus
 ///
 /// # Safety
 /// With [`Trust::Valid`], a `Some` timeout is NULL or valid for reads of a `timespec`.
-unsafe fn timeout_field<'a>(b: &mut Builder<'a>, timeout: Option<*const timespec>, trust: Trust) {
+unsafe fn timeout_field<'a>(b: &mut Builder<'_, 'a>, timeout: Option<*const timespec>, trust: Trust) {
     if let Some(t) = timeout {
         // SAFETY: this function's contract.
         b.push("abs_timeout", unsafe { struct_value(t, trust, Value::Timespec) });
@@ -200,9 +206,22 @@ unsafe fn timeout_field<'a>(b: &mut Builder<'a>, timeout: Option<*const timespec
 /// the C API requires of them. After a success the memory the call read or wrote is read
 /// directly; after a failure it is read through checks, since a pointer may be bad.
 pub unsafe fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scratch<'a>) -> Decoded<'a> {
+    let mut d = Decoded::empty();
+    // SAFETY: this function's contract.
+    unsafe { decode_into(call, outcome, scratch, &mut d) };
+    d
+}
+
+/// [`decode`] into `out` (emptied first), where it lies: a record's arguments are not copied
+/// (hundreds of bytes) on their way into the record.
+///
+/// # Safety
+/// As for [`decode`].
+pub unsafe fn decode_into<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scratch<'a>, out: &mut Decoded<'a>) {
     let trust = if outcome.is_ok() { Trust::Valid } else { Trust::Unknown };
     // A bad pointer makes the kernel say EFAULT; then nothing is dereferenced directly.
-    let mut b = Builder { fields: [None; MAX_FIELDS], len: 0 };
+    out.fields = [None; MAX_FIELDS];
+    let mut b = Builder { fields: &mut out.fields, len: 0 };
     let Scratch { name: name_buf, payload: payload_buf } = scratch;
     // SAFETY: every helper reads only this call's own pointers, for at most the sizes the call
     // used them with, and trusts them (Trust::Valid) only after a success: this function's
@@ -309,7 +328,6 @@ pub unsafe fn decode<'a>(call: &Call, outcome: Result<i64, Errno>, scratch: Scra
             }
         }
     }
-    Decoded { fields: b.fields }
 }
 
 /// A scheduled message's handle output: the handle the call wrote when it succeeded, else the

@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 use crate::call::Call;
 use crate::config::{TraceConfig, TraceFormat};
 use crate::errno::Errno;
-use decode::{decode, Decoded, Scratch, NAME_PREVIEW};
+use decode::{decode_into, Decoded, Scratch, NAME_PREVIEW};
 use line::Line;
 use sink::Sink;
 
@@ -248,23 +248,23 @@ impl Tracer {
         payload: &mut [u8],
         line_buf: &mut [MaybeUninit<u8>],
     ) {
-        // SAFETY: this function's contract.
-        let args = unsafe { decode(call, outcome, Scratch { name, payload }) };
-        let queue = queue_names::of_call(call, &args, outcome, queue_name);
         let (pid, tid) = crate::os::ids::current();
-        let record = Record {
+        let mut record = Record {
             wall: started.wall,
             pid,
             tid,
             call: call.name(),
             backend: self.backend,
-            queue,
-            args,
+            queue: None,
+            args: Decoded::empty(),
             outcome,
             dur_ns,
             injected: injected.errno,
             delayed: injected.delay,
         };
+        // SAFETY: this function's contract.
+        unsafe { decode_into(call, outcome, Scratch { name, payload }, &mut record.args) };
+        record.queue = queue_names::of_call(call, &record.args, outcome, queue_name);
         let sink = match &self.output {
             Output::Shared(writer) => {
                 if may_block(call).is_some() {
