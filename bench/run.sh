@@ -38,7 +38,9 @@ CONFIGS=(
 # trace-null: tracing without the file write (the formatting alone); trace-jsonl: the other format.
 # trace-shm: records into a shared-memory buffer nobody drains (1 GiB: nothing dropped in a run),
 # i.e. the traced process's own cost without the collector working beside it on the other CPU.
-# shim+collect: `mqshim trace` (shared-memory buffers, the collector formatting in its own process);
+# shim+collect: `mqshim trace` (shared-memory buffers, the collector formatting in its own process),
+# with buffers large enough that nothing is dropped in a run (a benchmark calls faster than the
+# collector formats; a dropped record costs less than a kept one, so drops would flatter the row);
 # a configuration's words after its variables are a command that runs mqbench (env runs it).
 BASE=kernel            # ratios are against this configuration
 AA=kernel-aa           # identical to $BASE: its difference from $BASE is the noise floor

@@ -573,7 +573,7 @@ pub struct TraceArgs {
     /// The trace and the summary.
     #[arg(short = 'C', conflicts_with = "summary")]
     pub summary_too: bool,
-    /// Each process's buffer in bytes (k/m/g suffixes; default 4m). A full buffer drops records
+    /// Each process's buffer in bytes (k/m/g suffixes; default 1m). A full buffer drops records
     /// and says how many.
     #[arg(long, value_name = "BYTES", value_parser = buffer_size)]
     pub buffer_size: Option<String>,
