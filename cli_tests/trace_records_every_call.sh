@@ -39,4 +39,9 @@ for f in "${files[@]}"; do
   [[ $(wc -l <"$f") == 1 ]] || fail "$f holds $(wc -l <"$f") records, expected 1"
   grep -q "^[^ ]* $pid/$pid mq_unlink" "$f" || fail "$f holds another process's record"
 done
+# mqshim run --trace: the collector with its defaults (text on stderr), the program's stdout
+# and exit status untouched.
+"$MQSHIM" --dir "$NS" run --trace -- "$WORK/trace_scenario" calls 2 "$QNAME" >"$WORK/made" 2>"$WORK/err.txt" || fail "run --trace failed"
+[[ $(grep -c ' mq_send(' "$WORK/err.txt") == 2 && $(grep -c ' msgrcv(' "$WORK/err.txt") == 2 ]] || { cat "$WORK/err.txt"; fail "run --trace did not trace every call"; }
+grep -q '^mq_send 2$' "$WORK/made" || fail "run --trace lost the program's stdout"
 exit 0
