@@ -135,7 +135,7 @@ struct Collector<'o> {
 }
 
 fn ns_of(r: &OwnedRecord) -> u64 {
-    r.head.wall_sec as u64 * 1_000_000_000 + r.head.wall_nsec as u64
+    r.head.wall_ns
 }
 
 fn process_gone(pid: i32) -> bool {
@@ -328,8 +328,8 @@ impl Collector<'_> {
             mqshim_core::trace::decode::Value::Int(n) => (f.name, n),
             _ => (f.name, 0),
         });
-        let (name, arg) = first.unwrap_or(("mqdes", 0));
-        self.unfinished(rec.pid, ppid, rec.tid, rec.call, rec.backend, ns_of(entry), name, arg)
+        let (name, arg) = first.unwrap_or((mqshim_core::trace::decode::FieldName::Mqdes, 0));
+        self.unfinished(rec.pid, ppid, rec.tid, rec.call, rec.backend, ns_of(entry), name.as_str(), arg)
     }
 
     fn running_item(&mut self, pid: i32, ppid: i32, r: &mqshim_core::trace::buffer::Running) -> Item {

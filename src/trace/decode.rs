@@ -87,10 +87,98 @@ impl Value<'_> {
     }
 }
 
+/// The name of a decoded argument, as the man pages name it (and JSON lines write it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FieldName {
+    Name,
+    Oflag,
+    Mode,
+    Attr,
+    Mqdes,
+    MsgPtr,
+    MsgLen,
+    MsgPrio,
+    AbsTimeout,
+    Newattr,
+    Oldattr,
+    Sevp,
+    Key,
+    Msgflg,
+    Msqid,
+    Msgp,
+    Msgsz,
+    Msgtyp,
+    Cmd,
+    Buf,
+    Due,
+    Handle,
+}
+
+impl FieldName {
+    /// Every name, in the order of their numbers (`as u8`).
+    pub const ALL: [FieldName; 22] = [
+        FieldName::Name,
+        FieldName::Oflag,
+        FieldName::Mode,
+        FieldName::Attr,
+        FieldName::Mqdes,
+        FieldName::MsgPtr,
+        FieldName::MsgLen,
+        FieldName::MsgPrio,
+        FieldName::AbsTimeout,
+        FieldName::Newattr,
+        FieldName::Oldattr,
+        FieldName::Sevp,
+        FieldName::Key,
+        FieldName::Msgflg,
+        FieldName::Msqid,
+        FieldName::Msgp,
+        FieldName::Msgsz,
+        FieldName::Msgtyp,
+        FieldName::Cmd,
+        FieldName::Buf,
+        FieldName::Due,
+        FieldName::Handle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldName::Name => "name",
+            FieldName::Oflag => "oflag",
+            FieldName::Mode => "mode",
+            FieldName::Attr => "attr",
+            FieldName::Mqdes => "mqdes",
+            FieldName::MsgPtr => "msg_ptr",
+            FieldName::MsgLen => "msg_len",
+            FieldName::MsgPrio => "msg_prio",
+            FieldName::AbsTimeout => "abs_timeout",
+            FieldName::Newattr => "newattr",
+            FieldName::Oldattr => "oldattr",
+            FieldName::Sevp => "sevp",
+            FieldName::Key => "key",
+            FieldName::Msgflg => "msgflg",
+            FieldName::Msqid => "msqid",
+            FieldName::Msgp => "msgp",
+            FieldName::Msgsz => "msgsz",
+            FieldName::Msgtyp => "msgtyp",
+            FieldName::Cmd => "cmd",
+            FieldName::Buf => "buf",
+            FieldName::Due => "due",
+            FieldName::Handle => "handle",
+        }
+    }
+
+    /// The name numbered `n` (a binary record's).
+    pub fn from_number(n: u8) -> Option<FieldName> {
+        FieldName::ALL.get(n as usize).copied()
+    }
+}
+
 /// A named argument.
 #[derive(Clone, Copy, Debug)]
 pub struct Field<'a> {
-    pub name: &'static str,
+    pub name: FieldName,
     pub value: Value<'a>,
 }
 
@@ -135,7 +223,7 @@ struct Builder<'d, 'a> {
 }
 
 impl<'a> Builder<'_, 'a> {
-    fn push(&mut self, name: &'static str, value: Value<'a>) {
+    fn push(&mut self, name: FieldName, value: Value<'a>) {
         if self.len < MAX_FIELDS {
             self.fields[self.len] = Some(Field { name, value });
             self.len += 1;
@@ -195,7 +283,7 @@ unsafe fn payload<'a>(p: *const u8, total: usize, buf: &'a mut [u8], trust: Trus
 unsafe fn timeout_field<'a>(b: &mut Builder<'_, 'a>, timeout: Option<*const timespec>, trust: Trust) {
     if let Some(t) = timeout {
         // SAFETY: this function's contract.
-        b.push("abs_timeout", unsafe { struct_value(t, trust, Value::Timespec) });
+        b.push(FieldName::AbsTimeout, unsafe { struct_value(t, trust, Value::Timespec) });
     }
 }
 
@@ -229,69 +317,69 @@ pub unsafe fn decode_into<'a>(call: &Call, outcome: Result<i64, Errno>, scratch:
     unsafe {
         match *call {
             Call::MqOpen { name, oflag, mode, attr, fortify: _ } => {
-                b.push("name", text_value(name, name_buf, trust));
-                b.push("oflag", Value::OpenFlags(oflag));
+                b.push(FieldName::Name, text_value(name, name_buf, trust));
+                b.push(FieldName::Oflag, Value::OpenFlags(oflag));
                 if oflag & libc::O_CREAT != 0 {
-                    b.push("mode", Value::Mode(mode));
-                    b.push("attr", struct_value(attr, trust, Value::Attr));
+                    b.push(FieldName::Mode, Value::Mode(mode));
+                    b.push(FieldName::Attr, struct_value(attr, trust, Value::Attr));
                 }
             }
-            Call::MqClose { mqdes } => b.push("mqdes", Value::Int(mqdes.into())),
-            Call::MqUnlink { name } => b.push("name", text_value(name, name_buf, trust)),
+            Call::MqClose { mqdes } => b.push(FieldName::Mqdes, Value::Int(mqdes.into())),
+            Call::MqUnlink { name } => b.push(FieldName::Name, text_value(name, name_buf, trust)),
             Call::MqSend { mqdes, msg, len, prio, timeout } => {
-                b.push("mqdes", Value::Int(mqdes.into()));
-                b.push("msg_ptr", payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
-                b.push("msg_len", Value::Int(len as i64));
-                b.push("msg_prio", Value::Int(prio.into()));
+                b.push(FieldName::Mqdes, Value::Int(mqdes.into()));
+                b.push(FieldName::MsgPtr, payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
+                b.push(FieldName::MsgLen, Value::Int(len as i64));
+                b.push(FieldName::MsgPrio, Value::Int(prio.into()));
                 timeout_field(&mut b, timeout, trust);
             }
             Call::MqReceive { mqdes, msg, len, prio, timeout } => {
-                b.push("mqdes", Value::Int(mqdes.into()));
+                b.push(FieldName::Mqdes, Value::Int(mqdes.into()));
                 let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
                 let shown = received.and_then(|n| payload(msg.cast::<u8>(), n, payload_buf, trust));
-                b.push("msg_ptr", shown.map_or(ptr_value(msg), Value::Payload));
-                b.push("msg_len", Value::Int(len as i64));
+                b.push(FieldName::MsgPtr, shown.map_or(ptr_value(msg), Value::Payload));
+                b.push(FieldName::MsgLen, Value::Int(len as i64));
                 let prio_value = match (received, prio.is_null()) {
                     (Some(_), false) => read_struct(prio, trust).map_or(ptr_value(prio), |p| Value::Out(p.into())),
                     _ => ptr_value(prio),
                 };
-                b.push("msg_prio", prio_value);
+                b.push(FieldName::MsgPrio, prio_value);
                 timeout_field(&mut b, timeout, trust);
             }
             Call::MqGetattr { mqdes, attr } => {
-                b.push("mqdes", Value::Int(mqdes.into()));
-                b.push("attr", if outcome.is_ok() { struct_value(attr, trust, Value::Attr) } else { ptr_value(attr) });
+                b.push(FieldName::Mqdes, Value::Int(mqdes.into()));
+                b.push(FieldName::Attr, if outcome.is_ok() { struct_value(attr, trust, Value::Attr) } else { ptr_value(attr) });
             }
             Call::MqSetattr { mqdes, new, old } => {
-                b.push("mqdes", Value::Int(mqdes.into()));
-                b.push("newattr", struct_value(new, trust, Value::Attr));
-                b.push("oldattr", if outcome.is_ok() { struct_value(old, trust, Value::Attr) } else { ptr_value(old) });
+                b.push(FieldName::Mqdes, Value::Int(mqdes.into()));
+                b.push(FieldName::Newattr, struct_value(new, trust, Value::Attr));
+                b.push(FieldName::Oldattr, if outcome.is_ok() { struct_value(old, trust, Value::Attr) } else { ptr_value(old) });
             }
             Call::MqNotify { mqdes, sev } => {
-                b.push("mqdes", Value::Int(mqdes.into()));
-                b.push("sevp", struct_value(sev.cast::<SigeventView>(), trust, Value::Sigevent));
+                b.push(FieldName::Mqdes, Value::Int(mqdes.into()));
+                b.push(FieldName::Sevp, struct_value(sev.cast::<SigeventView>(), trust, Value::Sigevent));
             }
             Call::Msgget { key, flags } => {
-                b.push("key", Value::Key(key));
-                b.push("msgflg", Value::MsggetFlags(flags));
+                b.push(FieldName::Key, Value::Key(key));
+                b.push(FieldName::Msgflg, Value::MsggetFlags(flags));
             }
             Call::Msgsnd { id, msgp, size, flags } => {
-                b.push("msqid", Value::Int(id.into()));
-                b.push("msgp", msgbuf(msgp.cast(), Some(size), payload_buf, trust));
-                b.push("msgsz", Value::Int(size as i64));
-                b.push("msgflg", Value::MsgFlags(flags));
+                b.push(FieldName::Msqid, Value::Int(id.into()));
+                b.push(FieldName::Msgp, msgbuf(msgp.cast(), Some(size), payload_buf, trust));
+                b.push(FieldName::Msgsz, Value::Int(size as i64));
+                b.push(FieldName::Msgflg, Value::MsgFlags(flags));
             }
             Call::Msgrcv { id, msgp, size, typ, flags } => {
-                b.push("msqid", Value::Int(id.into()));
+                b.push(FieldName::Msqid, Value::Int(id.into()));
                 let received = outcome.ok().and_then(|n| usize::try_from(n).ok());
-                b.push("msgp", if received.is_some() { msgbuf(msgp.cast_const().cast(), received, payload_buf, trust) } else { ptr_value(msgp) });
-                b.push("msgsz", Value::Int(size as i64));
-                b.push("msgtyp", Value::Int(typ));
-                b.push("msgflg", Value::MsgFlags(flags));
+                b.push(FieldName::Msgp, if received.is_some() { msgbuf(msgp.cast_const().cast(), received, payload_buf, trust) } else { ptr_value(msgp) });
+                b.push(FieldName::Msgsz, Value::Int(size as i64));
+                b.push(FieldName::Msgtyp, Value::Int(typ));
+                b.push(FieldName::Msgflg, Value::MsgFlags(flags));
             }
             Call::Msgctl { id, cmd, buf } => {
-                b.push("msqid", Value::Int(id.into()));
-                b.push("cmd", Value::MsgctlCmd(cmd));
+                b.push(FieldName::Msqid, Value::Int(id.into()));
+                b.push(FieldName::Cmd, Value::MsgctlCmd(cmd));
                 let value = match cmd & !IPC_64 {
                     libc::IPC_SET => struct_value(buf.cast_const(), trust, Value::Msqid),
                     libc::IPC_STAT | libc::MSG_STAT | crate::trace::names::MSG_STAT_ANY if outcome.is_ok() => {
@@ -300,31 +388,31 @@ pub unsafe fn decode_into<'a>(call: &Call, outcome: Result<i64, Errno>, scratch:
                     libc::IPC_INFO | libc::MSG_INFO if outcome.is_ok() => struct_value(buf.cast_const().cast::<MsgInfo>(), trust, Value::MsgInfo),
                     _ => ptr_value(buf),
                 };
-                b.push("buf", value);
+                b.push(FieldName::Buf, value);
             }
             Call::MqSendAt { mqdes, msg, len, prio, due, handle } => {
-                b.push("mqdes", Value::Int(mqdes.into()));
-                b.push("msg_ptr", payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
-                b.push("msg_len", Value::Int(len as i64));
-                b.push("msg_prio", Value::Int(prio.into()));
-                b.push("due", struct_value(due, trust, Value::Timespec));
-                b.push("handle", handle_value(handle, outcome, trust));
+                b.push(FieldName::Mqdes, Value::Int(mqdes.into()));
+                b.push(FieldName::MsgPtr, payload(msg.cast(), len, payload_buf, trust).map_or(ptr_value(msg), Value::Payload));
+                b.push(FieldName::MsgLen, Value::Int(len as i64));
+                b.push(FieldName::MsgPrio, Value::Int(prio.into()));
+                b.push(FieldName::Due, struct_value(due, trust, Value::Timespec));
+                b.push(FieldName::Handle, handle_value(handle, outcome, trust));
             }
             Call::MqCancel { mqdes, handle } => {
-                b.push("mqdes", Value::Int(mqdes.into()));
-                b.push("handle", Value::Int(handle as i64));
+                b.push(FieldName::Mqdes, Value::Int(mqdes.into()));
+                b.push(FieldName::Handle, Value::Int(handle as i64));
             }
             Call::MsgsndAt { id, msgp, size, flags, due, handle } => {
-                b.push("msqid", Value::Int(id.into()));
-                b.push("msgp", msgbuf(msgp.cast(), Some(size), payload_buf, trust));
-                b.push("msgsz", Value::Int(size as i64));
-                b.push("msgflg", Value::MsgFlags(flags));
-                b.push("due", struct_value(due, trust, Value::Timespec));
-                b.push("handle", handle_value(handle, outcome, trust));
+                b.push(FieldName::Msqid, Value::Int(id.into()));
+                b.push(FieldName::Msgp, msgbuf(msgp.cast(), Some(size), payload_buf, trust));
+                b.push(FieldName::Msgsz, Value::Int(size as i64));
+                b.push(FieldName::Msgflg, Value::MsgFlags(flags));
+                b.push(FieldName::Due, struct_value(due, trust, Value::Timespec));
+                b.push(FieldName::Handle, handle_value(handle, outcome, trust));
             }
             Call::MsgCancel { id, handle } => {
-                b.push("msqid", Value::Int(id.into()));
-                b.push("handle", Value::Int(handle as i64));
+                b.push(FieldName::Msqid, Value::Int(id.into()));
+                b.push(FieldName::Handle, Value::Int(handle as i64));
             }
         }
     }

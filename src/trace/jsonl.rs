@@ -42,7 +42,7 @@ pub fn render(out: &mut Line<'_>, r: &Record<'_>) -> fmt::Result {
             out.push(b",");
         }
         out.push(b"\"");
-        out.push(f.name.as_bytes());
+        out.push(f.name.as_str().as_bytes());
         out.push(b"\":");
         match f.value {
             Value::Int(n) | Value::Out(n) => out.push_i64(n),

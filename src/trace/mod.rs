@@ -163,7 +163,7 @@ impl Tracer {
                 if !has_slot {
                     // No thread slot left: an entry record in the ring says the same.
                     let field = decode::Field {
-                        name: if matches!(call, Call::Msgsnd { .. } | Call::Msgrcv { .. }) { "msqid" } else { "mqdes" },
+                        name: if matches!(call, Call::Msgsnd { .. } | Call::Msgrcv { .. }) { decode::FieldName::Msqid } else { decode::FieldName::Mqdes },
                         value: decode::Value::Int(handle),
                     };
                     let record = Record {

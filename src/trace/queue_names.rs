@@ -23,7 +23,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::decode::{Decoded, Shown, Value};
+use super::decode::{Decoded, FieldName, Shown, Value};
 use crate::call::Call;
 use crate::emu::engine::seqlock::{self, Patience};
 use crate::errno::Errno;
@@ -123,7 +123,7 @@ pub fn of_call<'a>(call: &Call, args: &Decoded<'a>, outcome: Result<i64, Errno>,
     let mqdes = match *call {
         Call::MqOpen { .. } | Call::MqUnlink { .. } => {
             let name = args.fields().find_map(|f| match f.value {
-                Value::Text(Shown { bytes, complete: true }) if f.name == "name" => Some(bytes),
+                Value::Text(Shown { bytes, complete: true }) if f.name == FieldName::Name => Some(bytes),
                 _ => None,
             });
             if let (Call::MqOpen { .. }, Ok(fd), Some(name)) = (call, outcome, name) {

@@ -3,15 +3,15 @@
 //! no formatting. Formatting (text or JSON lines) is the collector's work, so a traced call pays
 //! for a few copies instead of a rendered line and a `write(2)`.
 //!
-//! A record is a fixed [`Head`] followed by its fields, each `name, tag, value`. Names (of calls
-//! and fields) are written as bytes and interned again when read. Structures are copied whole:
-//! writer and reader are the same machine, and every structure here is plain integers.
+//! A record is a fixed [`Head`] followed by its call's name (bytes, interned again when read) and
+//! its fields, each `name number, tag, value`. Structures are copied whole: writer and reader are
+//! the same machine, and every structure here is plain integers.
 
 use std::mem::size_of;
 
 use libc::{mq_attr, msqid_ds, timespec};
 
-use super::decode::{Decoded, Field, MsgInfo, Shown, SigeventView, Value, MAX_FIELDS};
+use super::decode::{Decoded, Field, FieldName, MsgInfo, Shown, SigeventView, Value, MAX_FIELDS};
 use super::Record;
 use crate::errno::Errno;
 
@@ -47,8 +47,8 @@ pub struct Head {
     pub call_len: u8,
     pub pid: i32,
     pub tid: i32,
-    pub wall_sec: i64,
-    pub wall_nsec: i64,
+    /// CLOCK_REALTIME at the call's start, ns since the epoch.
+    pub wall_ns: u64,
     pub dur_ns: u64,
     /// The return value, or the errno when FLAG_FAILED.
     pub ret: i64,
@@ -145,10 +145,8 @@ impl<'b> Writer<'b> {
         self.put_pod(v);
     }
 
-    fn name(&mut self, name: &str) {
-        let n = name.len().min(255);
-        self.byte(n as u8);
-        self.put(&name.as_bytes()[..n]);
+    fn name(&mut self, name: FieldName) {
+        self.byte(name as u8);
     }
 }
 
@@ -167,8 +165,7 @@ fn head_of(kind: Kind, r: &Record<'_>, seq: u64) -> Head {
         call_len: r.call.len().min(255) as u8,
         pid: r.pid,
         tid: r.tid,
-        wall_sec: r.wall.tv_sec,
-        wall_nsec: r.wall.tv_nsec,
+        wall_ns: r.wall.tv_sec as u64 * 1_000_000_000 + r.wall.tv_nsec as u64,
         dur_ns: r.dur_ns,
         ret,
         seq,
@@ -180,7 +177,7 @@ pub fn encoded_len(r: &Record<'_>) -> usize {
     let shown = |s: &Shown<'_>| 3 + s.bytes.len().min(u16::MAX as usize);
     let mut n = HEAD + r.call.len().min(255);
     for f in r.args.fields() {
-        n += 1 + f.name.len().min(255) + 1;
+        n += 2; // the name's number and the value's tag
         n += match f.value {
             Value::Int(_) | Value::Ptr(_) | Value::Out(_) => 8,
             Value::OpenFlags(_) | Value::MsggetFlags(_) | Value::MsgFlags(_) | Value::MsgctlCmd(_) | Value::Mode(_) | Value::Key(_) => 4,
@@ -238,7 +235,7 @@ pub enum OwnedValue {
 pub struct OwnedRecord {
     pub head: Head,
     pub call: &'static str,
-    pub fields: Vec<(&'static str, OwnedValue)>,
+    pub fields: Vec<(FieldName, OwnedValue)>,
     pub queue: Option<Vec<u8>>,
 }
 
@@ -253,7 +250,7 @@ impl OwnedRecord {
 
     /// The record as the formatters take it.
     pub fn as_record(&self) -> Record<'_> {
-        let fields = self.fields.iter().map(|(name, v)| Field {
+        let fields = self.fields.iter().map(|&(name, ref v)| Field {
             name,
             value: match v {
                 OwnedValue::Plain(v) => *v,
@@ -264,7 +261,7 @@ impl OwnedRecord {
         });
         let h = &self.head;
         Record {
-            wall: libc::timespec { tv_sec: h.wall_sec, tv_nsec: h.wall_nsec },
+            wall: libc::timespec { tv_sec: (h.wall_ns / 1_000_000_000) as i64, tv_nsec: (h.wall_ns % 1_000_000_000) as i64 },
             pid: h.pid,
             tid: h.tid,
             call: self.call,
@@ -305,9 +302,8 @@ impl Reader<'_> {
         Some((self.take(n)?.to_vec(), complete))
     }
 
-    fn name(&mut self) -> Option<&'static str> {
-        let n = self.take(1)?[0] as usize;
-        Some(intern(self.take(n)?))
+    fn name(&mut self) -> Option<FieldName> {
+        FieldName::from_number(self.take(1)?[0])
     }
 
     fn value(&mut self) -> Option<OwnedValue> {
@@ -435,4 +431,94 @@ fn intern(bytes: &[u8]) -> &'static str {
     let leaked: &'static str = Box::leak(String::from_utf8_lossy(bytes).into_owned().into_boxed_str());
     others.push(leaked);
     leaked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field name and every kind of value comes back as it went in, and `encoded_len` is
+    /// exactly what `encode` writes.
+    #[test]
+    fn every_field_name_and_value_kind_round_trips() {
+        // SAFETY: plain C integers; all-zero is a value.
+        let mut attr: mq_attr = unsafe { std::mem::zeroed() };
+        (attr.mq_flags, attr.mq_maxmsg, attr.mq_msgsize, attr.mq_curmsgs) = (1, 2, 3, 4);
+        // SAFETY: as above.
+        let mut msqid: msqid_ds = unsafe { std::mem::zeroed() };
+        msqid.msg_qbytes = 77;
+        let values = [
+            Value::Int(-5),
+            Value::Ptr(0xdead),
+            Value::Text(Shown { bytes: b"/q", complete: true }),
+            Value::Payload(Shown { bytes: b"\x00\xffhi", complete: false }),
+            Value::OpenFlags(libc::O_CREAT),
+            Value::MsggetFlags(0o600),
+            Value::MsgFlags(libc::IPC_NOWAIT),
+            Value::MsgctlCmd(libc::IPC_STAT),
+            Value::Mode(0o644),
+            Value::Key(0x1234),
+            Value::Attr(attr),
+            Value::Timespec(libc::timespec { tv_sec: 9, tv_nsec: 8 }),
+            Value::Sigevent(SigeventView { value: 1, signo: 2, notify: 3, function: 4, attributes: 5 }),
+            Value::Msqid(msqid),
+            Value::MsgInfo(MsgInfo { msgmax: 8192, ..Default::default() }),
+            Value::Out(3),
+            Value::MsgBuf { mtype: 7, text: Shown { bytes: b"sysv", complete: true } },
+        ];
+        let names = FieldName::ALL;
+        for (i, chunk) in values.chunks(MAX_FIELDS).enumerate() {
+            let fields: Vec<Field<'_>> = chunk.iter().enumerate().map(|(j, v)| Field { name: names[(i * MAX_FIELDS + j) % names.len()], value: *v }).collect();
+            let r = Record {
+                wall: libc::timespec { tv_sec: 1_800_000_000, tv_nsec: 123_456_789 },
+                pid: 10,
+                tid: 11,
+                call: "mqshim_msgsnd_at",
+                backend: "kernel",
+                queue: if i % 2 == 0 { Some(b"/queue") } else { None },
+                args: Decoded::from_fields(fields.iter().copied()),
+                outcome: if i % 2 == 0 { Ok(42) } else { Err(Errno::EAGAIN) },
+                dur_ns: 99,
+                injected: i % 2 == 1,
+                delayed: true,
+            };
+            let mut buf = vec![0u8; 4096];
+            let len = encode(Kind::Call, &r, 5, &mut buf);
+            assert_eq!(len, encoded_len(&r));
+            let back = decode(&buf[..len]).expect("decodes");
+            let b = back.as_record();
+            assert_eq!((b.call, b.pid, b.tid, b.dur_ns, b.injected, b.delayed, b.queue), (r.call, r.pid, r.tid, r.dur_ns, r.injected, r.delayed, r.queue));
+            assert_eq!((b.wall.tv_sec, b.wall.tv_nsec, b.outcome), (r.wall.tv_sec, r.wall.tv_nsec, r.outcome));
+            assert_eq!(format!("{:?}", b.args.fields().collect::<Vec<_>>()), format!("{:?}", r.args.fields().collect::<Vec<_>>()));
+        }
+        // Every name survives its number.
+        for n in FieldName::ALL {
+            assert_eq!(FieldName::from_number(n as u8), Some(n));
+        }
+        assert_eq!(FieldName::from_number(FieldName::ALL.len() as u8), None);
+    }
+
+    #[test]
+    fn a_damaged_record_is_refused_not_misread() {
+        let r = Record {
+            wall: libc::timespec { tv_sec: 1, tv_nsec: 2 },
+            pid: 1,
+            tid: 1,
+            call: "mq_send",
+            backend: "emulate",
+            queue: None,
+            args: Decoded::from_fields([Field { name: FieldName::MsgPtr, value: Value::Payload(Shown { bytes: b"hello", complete: true }) }]),
+            outcome: Ok(0),
+            dur_ns: 1,
+            injected: false,
+            delayed: false,
+        };
+        let mut buf = vec![0u8; 256];
+        let len = encode(Kind::Call, &r, 1, &mut buf);
+        assert!(decode(&buf[..len - 8]).is_none() || decode(&buf[..len - 8]).is_some_and(|d| d.fields.len() == 1));
+        let mut bad = buf[..len].to_vec();
+        bad[HEAD + 7] = 200; // the field's name number: none such
+        assert!(decode(&bad).is_none());
+        assert!(decode(&buf[..HEAD - 1]).is_none());
+    }
 }

@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
-use crate::trace::decode::{Decoded, Field, Shown, Value};
+use crate::trace::decode::{Decoded, Field, FieldName, Shown, Value};
 use crate::trace::Record;
 
 fn temp_dir() -> std::path::PathBuf {
@@ -12,7 +12,10 @@ fn temp_dir() -> std::path::PathBuf {
 }
 
 fn record(payload: &[u8], n: i64) -> (Vec<u8>, usize) {
-    let fields = [Field { name: "mqdes", value: Value::Int(n) }, Field { name: "msg_ptr", value: Value::Payload(Shown { bytes: payload, complete: true }) }];
+    let fields = [
+        Field { name: FieldName::Mqdes, value: Value::Int(n) },
+        Field { name: FieldName::MsgPtr, value: Value::Payload(Shown { bytes: payload, complete: true }) },
+    ];
     let r = Record {
         wall: libc::timespec { tv_sec: 1_700_000_000, tv_nsec: n },
         pid: 42,
