@@ -424,16 +424,6 @@ fn make_buffer_dir() -> PathBuf {
 /// Runs `program` traced. Returns how the program ended, or the launcher's failure.
 pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, args: &[OsString]) -> Result<std::process::ExitStatus, Failure> {
     let filter = crate::report::filter::Filter::parse(&opts.filters).map_err(|e| Failure { status: 2, message: format!("mqshim trace: -e: {e}") })?;
-    let dir = make_buffer_dir();
-    let mut env: Vec<(String, OsString)> = Vec::new();
-    let spec = match &opts.buffer_size {
-        Some(size) => format!("shm,size={size}:{}", dir.display()),
-        None => format!("shm:{}", dir.display()),
-    };
-    env.push(("MQSHIM_TRACE".into(), spec.into()));
-    if let Some(n) = opts.payload_bytes {
-        env.push(("MQSHIM_TRACE_BYTES".into(), n.to_string().into()));
-    }
     let mut outputs = Outputs { single: None, per_process: None, files: HashMap::new() };
     let show_trace = !opts.summary || opts.trace_too;
     if show_trace {
@@ -445,6 +435,20 @@ pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, ar
             }
             (None, _) => outputs.single = Some(Box::new(std::io::stderr())),
         }
+    } else if let Some(path) = &opts.output {
+        // -c -o FILE: the summary goes there at the end; a FILE that cannot be written is said
+        // now, not after the program ran.
+        std::fs::File::create(path).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
+    }
+    let dir = make_buffer_dir();
+    let mut env: Vec<(String, OsString)> = Vec::new();
+    let spec = match &opts.buffer_size {
+        Some(size) => format!("shm,size={size}:{}", dir.display()),
+        None => format!("shm:{}", dir.display()),
+    };
+    env.push(("MQSHIM_TRACE".into(), spec.into()));
+    if let Some(n) = opts.payload_bytes {
+        env.push(("MQSHIM_TRACE_BYTES".into(), n.to_string().into()));
     }
     let child = launch::prepare(launch_options, &env, program, args).and_then(launch::spawn_forwarding);
     let mut child = match child {
