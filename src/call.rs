@@ -104,6 +104,29 @@ pub enum Call {
     },
 }
 
+/// Every call name [`Call::name`] gives, in a fixed order (a trace record's thread slot stores a
+/// call as its index here).
+pub const NAMES: [&str; 18] = [
+    "mq_open",
+    "mq_close",
+    "mq_unlink",
+    "mq_send",
+    "mq_timedsend",
+    "mq_receive",
+    "mq_timedreceive",
+    "mq_getattr",
+    "mq_setattr",
+    "mq_notify",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "mqshim_mq_send_at",
+    "mqshim_mq_cancel",
+    "mqshim_msgsnd_at",
+    "mqshim_msg_cancel",
+];
+
 impl Call {
     /// The library-level name the program called (`mq_send`, not the syscall).
     pub fn name(&self) -> &'static str {
@@ -127,5 +150,38 @@ impl Call {
             Call::MsgsndAt { .. } => "mqshim_msgsnd_at",
             Call::MsgCancel { .. } => "mqshim_msg_cancel",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ptr::{null, null_mut};
+
+    #[test]
+    fn names_lists_every_call_name_once() {
+        let t = Some(null::<timespec>());
+        let calls = [
+            Call::MqOpen { name: null(), oflag: 0, mode: 0, attr: null(), fortify: false },
+            Call::MqClose { mqdes: 0 },
+            Call::MqUnlink { name: null() },
+            Call::MqSend { mqdes: 0, msg: null(), len: 0, prio: 0, timeout: None },
+            Call::MqSend { mqdes: 0, msg: null(), len: 0, prio: 0, timeout: t },
+            Call::MqReceive { mqdes: 0, msg: null_mut(), len: 0, prio: null_mut(), timeout: None },
+            Call::MqReceive { mqdes: 0, msg: null_mut(), len: 0, prio: null_mut(), timeout: t },
+            Call::MqGetattr { mqdes: 0, attr: null_mut() },
+            Call::MqSetattr { mqdes: 0, new: null(), old: null_mut() },
+            Call::MqNotify { mqdes: 0, sev: null() },
+            Call::Msgget { key: 0, flags: 0 },
+            Call::Msgsnd { id: 0, msgp: null(), size: 0, flags: 0 },
+            Call::Msgrcv { id: 0, msgp: null_mut(), size: 0, typ: 0, flags: 0 },
+            Call::Msgctl { id: 0, cmd: 0, buf: null_mut() },
+            Call::MqSendAt { mqdes: 0, msg: null(), len: 0, prio: 0, due: null(), handle: null_mut() },
+            Call::MqCancel { mqdes: 0, handle: 0 },
+            Call::MsgsndAt { id: 0, msgp: null(), size: 0, flags: 0, due: null(), handle: null_mut() },
+            Call::MsgCancel { id: 0, handle: 0 },
+        ];
+        let names: Vec<&str> = calls.iter().map(Call::name).collect();
+        assert_eq!(names, NAMES);
     }
 }

@@ -13,6 +13,7 @@ use libc::{mq_attr, msqid_ds, timespec};
 
 use super::decode::{Decoded, Field, FieldName, MsgInfo, Shown, SigeventView, Value, MAX_FIELDS};
 use super::Record;
+use crate::call::NAMES;
 use crate::errno::Errno;
 
 /// What a record is.
@@ -360,65 +361,18 @@ pub fn decode(bytes: &[u8]) -> Option<OwnedRecord> {
     Some(OwnedRecord { head, call, fields, queue })
 }
 
-/// Every call and field name the library writes, so reading one back allocates nothing.
-const NAMES: &[&str] = &[
-    "mq_open",
-    "mq_close",
-    "mq_unlink",
-    "mq_send",
-    "mq_timedsend",
-    "mq_receive",
-    "mq_timedreceive",
-    "mq_getattr",
-    "mq_setattr",
-    "mq_notify",
-    "msgget",
-    "msgsnd",
-    "msgrcv",
-    "msgctl",
-    "mqshim_mq_send_at",
-    "mqshim_mq_cancel",
-    "mqshim_msgsnd_at",
-    "mqshim_msg_cancel",
-    "name",
-    "oflag",
-    "mode",
-    "attr",
-    "mqdes",
-    "msg_ptr",
-    "msg_len",
-    "msg_prio",
-    "abs_timeout",
-    "newattr",
-    "oldattr",
-    "sevp",
-    "key",
-    "msgflg",
-    "msqid",
-    "msgp",
-    "msgsz",
-    "msgtyp",
-    "cmd",
-    "buf",
-    "due",
-    "handle",
-];
-
-/// The call names, by the index a thread slot stores (see `buffer::ThreadSlot`).
-const CALLS: usize = 18;
-
-/// `call`'s index for a thread slot.
+/// `call`'s index for a thread slot (see `buffer::ThreadSlot`).
 pub fn call_index(call: &str) -> u32 {
-    NAMES[..CALLS].iter().position(|n| *n == call).unwrap_or(CALLS) as u32
+    NAMES.iter().position(|n| *n == call).unwrap_or(NAMES.len()) as u32
 }
 
 /// The call name at a thread slot's index.
 pub fn call_name(index: u32) -> &'static str {
-    NAMES[..CALLS].get(index as usize).copied().unwrap_or("?")
+    NAMES.get(index as usize).copied().unwrap_or("?")
 }
 
-/// The `&'static str` for a name read back; a name not in [`NAMES`] (a newer library) is
-/// leaked once and reused.
+/// The `&'static str` for a call name read back; a name not in [`NAMES`] (a newer library)
+/// is leaked once and reused.
 fn intern(bytes: &[u8]) -> &'static str {
     if let Some(n) = NAMES.iter().find(|n| n.as_bytes() == bytes) {
         return n;

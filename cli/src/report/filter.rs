@@ -12,26 +12,7 @@
 use super::event::{parse_integer, parse_key, Event, Kind, QueueId};
 
 /// Every call the library traces.
-pub const CALLS: &[&str] = &[
-    "mq_open",
-    "mq_close",
-    "mq_unlink",
-    "mq_send",
-    "mq_timedsend",
-    "mq_receive",
-    "mq_timedreceive",
-    "mq_getattr",
-    "mq_setattr",
-    "mq_notify",
-    "msgget",
-    "msgsnd",
-    "msgrcv",
-    "msgctl",
-    "mqshim_mq_send_at",
-    "mqshim_mq_cancel",
-    "mqshim_msgsnd_at",
-    "mqshim_msg_cancel",
-];
+pub const CALLS: &[&str] = &mqshim_core::call::NAMES;
 
 /// Which queues a selector names.
 #[derive(Clone, Debug, PartialEq)]
