@@ -11,6 +11,8 @@ for backend in emulate kernel; do
   grep -q "child received" "$WORK/out" || fail "$backend: the child did not receive"
   grep -Eq '^[^ ]+ ([0-9]+)/[0-9]+ mq_receive\([0-9]+, <unfinished \.\.\.>$' "$WORK/b.txt" || { cat "$WORK/b.txt"; fail "$backend: no unfinished line"; }
   grep -Eq '^[^ ]+ [0-9]+/[0-9]+ <\.\.\. mq_receive resumed> "hello", 64, \[1\]\) = 5 <[0-9.]+>$' "$WORK/b.txt" || { cat "$WORK/b.txt"; fail "$backend: no resumed line"; }
+  # Lines of both processes come out in time order (ISO timestamps sort as text).
+  cut -d' ' -f1 "$WORK/b.txt" | sort -c || { cat "$WORK/b.txt"; fail "$backend: lines out of time order"; }
   # The resumed line comes after the send that woke it.
   send_line=$(grep -n 'mq_send(' "$WORK/b.txt" | cut -d: -f1)
   resumed_line=$(grep -n 'resumed>' "$WORK/b.txt" | cut -d: -f1)

@@ -25,6 +25,8 @@ use mqshim_core::trace::wire::{Kind, OwnedRecord};
 const TICK: Duration = Duration::from_millis(10);
 /// An entry record without its call's record for this long is printed as unfinished.
 const UNFINISHED_AFTER: Duration = Duration::from_millis(20);
+/// How long a line waits for records of earlier calls that reach the collector later.
+const HOLD: Duration = Duration::from_millis(30);
 
 /// How timestamps are shown in text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -117,6 +119,9 @@ struct Source {
 struct Item {
     at_ns: u64,
     pid: i32,
+    /// In text, the thread the line's "pid/tid" names (None: a line of the process, no tid);
+    /// the timestamp and it are prefixed when the line is printed, in print order.
+    thread: Option<Option<i32>>,
     line: Vec<u8>,
     json: Option<String>,
 }
@@ -130,7 +135,6 @@ struct Collector<'o> {
     pending: HashMap<(i32, i32), (OwnedRecord, bool, Instant)>,
     /// Calls printed as unfinished from a thread slot: (pid, tid, seq).
     shown_running: HashSet<(i32, i32, u64)>,
-    last_ns: u64,
     bad: u64,
 }
 
@@ -259,35 +263,6 @@ impl Collector<'_> {
         (items, !self.sources.is_empty())
     }
 
-    fn prefix(&mut self, pid: i32, tid: i32, ns: u64) -> String {
-        let mut s = String::new();
-        let secs = (ns / 1_000_000_000) as i64;
-        let sub = ns % 1_000_000_000;
-        match self.opts.timestamps {
-            TimestampStyle::Iso => {
-                let _ = mqshim_core::trace::line::timestamp(&mut s, libc::timespec { tv_sec: secs, tv_nsec: sub as i64 });
-                s.push(' ');
-            }
-            TimestampStyle::None => {}
-            TimestampStyle::Time | TimestampStyle::TimeUs => {
-                let day = secs.rem_euclid(86_400);
-                s.push_str(&format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60));
-                if self.opts.timestamps == TimestampStyle::TimeUs {
-                    s.push_str(&format!(".{:06}", sub / 1000));
-                }
-                s.push(' ');
-            }
-            TimestampStyle::Epoch => s.push_str(&format!("{secs}.{:06} ", sub / 1000)),
-            TimestampStyle::Relative => {
-                let d = if self.last_ns == 0 { 0 } else { ns.saturating_sub(self.last_ns) };
-                s.push_str(&format!("{:>3}.{:06} ", d / 1_000_000_000, d % 1_000_000_000 / 1000));
-            }
-        }
-        self.last_ns = ns;
-        s.push_str(&format!("{pid}/{tid} "));
-        s
-    }
-
     /// Whether records are needed as JSON besides the output (for -e or -c).
     fn wants_json(&self) -> bool {
         self.opts.json || self.opts.summary || !self.opts.filters.is_empty()
@@ -313,13 +288,11 @@ impl Collector<'_> {
                     body = format!("<... {} resumed> {rest}", rec.call);
                 }
             }
-            // A resumed call is shown when it returned; a whole one, when it started.
-            let shown_at = if resumed { end } else { start };
-            let mut s = self.prefix(r.head.pid, r.head.tid, shown_at);
-            s.push_str(&body);
-            s.into_bytes()
+            body.into_bytes()
         };
-        Item { at_ns: if resumed { end } else { start }, pid: r.head.pid, line, json: self.wants_json().then_some(json) }
+        // A resumed call is shown when it returned; a whole one, when it started.
+        let at_ns = if resumed { end } else { start };
+        Item { at_ns, pid: r.head.pid, thread: (!self.opts.json).then_some(Some(r.head.tid)), line, json: self.wants_json().then_some(json) }
     }
 
     fn unfinished_item(&mut self, entry: &OwnedRecord, ppid: i32) -> Item {
@@ -347,30 +320,50 @@ impl Collector<'_> {
         let json = format!(
             "{{\"ts\":\"{iso}\",\"ts_ns\":{start},\"pid\":{pid},\"tid\":{tid},\"ppid\":{ppid},\"call\":\"{call}\"{backend},\"args\":{{\"{arg_name}\":{arg}}},\"unfinished\":true}}"
         );
-        let line = if self.opts.json {
-            json.clone().into_bytes()
-        } else {
-            let mut s = self.prefix(pid, tid, start);
-            s.push_str(&format!("{call}({arg}, <unfinished ...>"));
-            s.into_bytes()
-        };
-        Item { at_ns: start, pid, line, json: Some(json) }
+        let line = if self.opts.json { json.clone().into_bytes() } else { format!("{call}({arg}, <unfinished ...>").into_bytes() };
+        Item { at_ns: start, pid, thread: (!self.opts.json).then_some(Some(tid)), line, json: Some(json) }
     }
 
     fn lost_item(&mut self, pid: i32, ppid: i32, n: u64, now: u64) -> Item {
         let mut iso = String::new();
         let _ = mqshim_core::trace::line::timestamp(&mut iso, libc::timespec { tv_sec: (now / 1_000_000_000) as i64, tv_nsec: (now % 1_000_000_000) as i64 });
         let json = format!("{{\"ts\":\"{iso}\",\"ts_ns\":{now},\"pid\":{pid},\"ppid\":{ppid},\"lost\":{n}}}");
-        let line = if self.opts.json {
-            json.clone().into_bytes()
-        } else {
-            let mut s = self.prefix(pid, pid, now);
-            s = s.trim_end().rsplit_once(' ').map_or(s.clone(), |(ts, _)| format!("{ts} "));
-            s.push_str(&format!("{pid} +++ lost {n} records (trace buffer full) +++"));
-            s.into_bytes()
-        };
-        Item { at_ns: now, pid, line, json: Some(json) }
+        let line = if self.opts.json { json.clone().into_bytes() } else { format!("{pid} +++ lost {n} records (trace buffer full) +++").into_bytes() };
+        Item { at_ns: now, pid, thread: (!self.opts.json).then_some(None), line, json: Some(json) }
     }
+}
+
+/// A text line's start: its timestamp in `style` and, for a thread's line, "pid/tid ".
+/// `last_ns` is the previous printed line's time (for `-r`).
+fn text_prefix(style: TimestampStyle, ns: u64, last_ns: &mut u64, pid: i32, tid: Option<i32>) -> String {
+    let mut s = String::new();
+    let secs = (ns / 1_000_000_000) as i64;
+    let sub = ns % 1_000_000_000;
+    match style {
+        TimestampStyle::Iso => {
+            let _ = mqshim_core::trace::line::timestamp(&mut s, libc::timespec { tv_sec: secs, tv_nsec: sub as i64 });
+            s.push(' ');
+        }
+        TimestampStyle::None => {}
+        TimestampStyle::Time | TimestampStyle::TimeUs => {
+            let day = secs.rem_euclid(86_400);
+            s.push_str(&format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60));
+            if style == TimestampStyle::TimeUs {
+                s.push_str(&format!(".{:06}", sub / 1000));
+            }
+            s.push(' ');
+        }
+        TimestampStyle::Epoch => s.push_str(&format!("{secs}.{:06} ", sub / 1000)),
+        TimestampStyle::Relative => {
+            let d = if *last_ns == 0 { 0 } else { ns.saturating_sub(*last_ns) };
+            s.push_str(&format!("{:>3}.{:06} ", d / 1_000_000_000, d % 1_000_000_000 / 1000));
+        }
+    }
+    *last_ns = ns;
+    if let Some(tid) = tid {
+        s.push_str(&format!("{pid}/{tid} "));
+    }
+    s
 }
 
 /// The library's JSON line for `rec`, with the collector's fields: "ts_ns", "ppid", "resumed".
@@ -458,12 +451,21 @@ pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, ar
             return Err(failure);
         }
     };
-    let mut collector =
-        Collector { opts, dir: dir.clone(), sources: BTreeMap::new(), pending: HashMap::new(), shown_running: HashSet::new(), last_ns: 0, bad: 0 };
+    let mut collector = Collector { opts, dir: dir.clone(), sources: BTreeMap::new(), pending: HashMap::new(), shown_running: HashSet::new(), bad: 0 };
     let filtering = !filter.is_empty();
     let mut selector = crate::report::Selector::new(filter);
     let mut summary = crate::report::summary::Summary::default();
     let mut parsed = 0usize;
+    let mut last_ns = 0u64;
+    // Lines wait HOLD before they are printed, so that records collected in different reads
+    // still come out in time order (a record reaches the collector up to a read after its time).
+    let mut held: Vec<Item> = Vec::new();
+    let mut release = |new: Vec<Item>, all: bool| -> Vec<Item> {
+        held.extend(new);
+        held.sort_by_key(|i| (i.at_ns, i.pid));
+        let cut = if all { held.len() } else { held.partition_point(|i| i.at_ns + HOLD.as_nanos() as u64 <= now_ns()) };
+        held.drain(..cut).collect()
+    };
     let mut emit = |items: Vec<Item>, outputs: &mut Outputs| {
         for item in &items {
             // Every record goes through the selector (it learns queue names from all of them);
@@ -482,7 +484,14 @@ pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, ar
                 continue;
             }
             if show_trace {
-                outputs.write(item.pid, &item.line);
+                match item.thread {
+                    Some(tid) => {
+                        let mut line = text_prefix(opts.timestamps, item.at_ns, &mut last_ns, item.pid, tid).into_bytes();
+                        line.extend_from_slice(&item.line);
+                        outputs.write(item.pid, &line);
+                    }
+                    None => outputs.write(item.pid, &item.line),
+                }
             }
             if let Some(e) = &admitted {
                 if opts.summary {
@@ -495,7 +504,7 @@ pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, ar
     };
     let status = loop {
         std::thread::sleep(TICK);
-        emit(collector.tick(false).0, &mut outputs);
+        emit(release(collector.tick(false).0, false), &mut outputs);
         if let Ok(Some(status)) = child.try_wait() {
             break status;
         }
@@ -503,13 +512,13 @@ pub fn run(opts: &TraceOptions, launch_options: &RunOptions, program: &OsStr, ar
     // The program has ended; its descendants that still write are followed until they end too.
     loop {
         let (items, alive) = collector.tick(false);
-        emit(items, &mut outputs);
+        emit(release(items, false), &mut outputs);
         if !alive {
             break;
         }
         std::thread::sleep(TICK);
     }
-    emit(collector.tick(true).0, &mut outputs);
+    emit(release(collector.tick(true).0, true), &mut outputs);
     let bad = collector.bad;
     if opts.summary {
         // strace -c writes its table to stderr, or to -o's file.
