@@ -7,18 +7,27 @@
 
 mod diff;
 mod launch;
+mod man;
 mod report;
 mod run;
 mod trace;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use mqshim_core::config::Config;
 use mqshim_core::emu::posix::store::{QueueName, Store};
 
+/// Trace, constrain and emulate Linux message queues
+///
+/// mqshim runs unchanged programs that use POSIX (mq_*) or System V (msg*) message queues with
+/// libmqshim.so preloaded, which traces every call, enforces configurable limits, injects faults,
+/// and (by default) emulates the queues in shared memory under a namespace directory. This
+/// command starts programs that way (run, trace, diff), reads their traces (report), and lists,
+/// inspects and removes the emulated queues (ipcs, ipcrm, stat); limits and info show the
+/// configuration the environment selects. The library itself is described in libmqshim(7).
 #[derive(Parser)]
-#[command(name = "mqshim", version, about = "Trace, constrain and emulate Linux message queues")]
+#[command(name = "mqshim", version)]
 struct Cli {
     /// The emulation's namespace directory (default: MQSHIM_DIR, else /dev/shm/mqshim); `run`
     /// sets MQSHIM_DIR to it (made absolute).
@@ -30,13 +39,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the emulated POSIX queues: name, owner, mode, attributes, messages, pending
-    /// scheduled messages, and the kernel's /dev/mqueue status fields (QSIZE, NOTIFY, SIGNO,
-    /// NOTIFY_PID); then the emulated System V queues: key, id, owner, mode, bytes, messages and
-    /// pending scheduled messages.
+    /// List the emulated queues of the namespace
+    ///
+    /// First the POSIX queues: name, owner, mode, attributes, messages, pending scheduled
+    /// messages, and the kernel's /dev/mqueue status fields (QSIZE, NOTIFY, SIGNO, NOTIFY_PID);
+    /// then the System V queues: key, id, owner, mode, bytes, messages and pending scheduled
+    /// messages.
     Ipcs,
-    /// Remove emulated queues: a POSIX queue by name (as mq_unlink: open descriptors keep
-    /// working), System V queues by id (-q) or key (-Q) (as IPC_RMID). Ids and keys are
+    /// Remove emulated queues
+    ///
+    /// A POSIX queue by name (as mq_unlink: open descriptors keep working), System V queues by
+    /// id (-q) or key (-Q) (as IPC_RMID). Ids and keys are
     /// decimal, 0x hex or 0 octal, as for ipcrm(1).
     Ipcrm {
         /// A POSIX queue's name, with its leading slash.
@@ -57,21 +70,35 @@ enum Command {
     Limits,
     /// Print the library version and the backend the environment selects.
     Info,
-    /// Run a program with the library preloaded, options mapping onto MQSHIM_* (see --help).
+    /// Run a program with the library preloaded
+    ///
+    /// Run it with libmqshim.so preloaded, each option setting one MQSHIM_* variable; mqshim
+    /// then becomes the program (exec).
     Run(run::RunArgs),
-    /// Run a program with every message-queue call traced, strace-style: each process writes
-    /// records into a shared-memory buffer that this command reads while the program runs
-    /// (a record is never lost to a crash, and a call that blocks shows `<unfinished ...>` while
+    /// Run a program with every message-queue call traced, strace-style
+    ///
+    /// Each process writes records into a shared-memory buffer that this command reads while
+    /// the program runs (a record is never lost to a crash, and a call that blocks shows `<unfinished ...>` while
     /// it blocks). Children are followed.
     Trace(trace::TraceArgs),
-    /// Run a program on the kernel and on the emulation, each traced, and report the first
-    /// call whose result, errno, output data or order differs (exit 1), or "no divergence"
-    /// (exit 0). Standard input is read first and replayed to both runs.
+    /// Run a program on the kernel and on the emulation and report the first difference
+    ///
+    /// Each run is traced; the first call whose result, errno, output data or order differs is
+    /// reported (exit 1), or "no divergence" (exit 0). Standard input is read first and replayed to both runs.
     Diff(diff::DiffArgs),
-    /// Read a JSON-lines trace (MQSHIM_TRACE_FORMAT=jsonl, or mqshim trace --json): print its
-    /// summary tables like strace -c (the default), or write a Chrome/Perfetto trace with a flow
-    /// arrow from each send to the receive that took its message.
+    /// Summarise a JSON-lines trace, or turn it into a Chrome/Perfetto trace
+    ///
+    /// It reads a JSON-lines trace (MQSHIM_TRACE_FORMAT=jsonl, or mqshim trace --json) and
+    /// prints its summary tables like strace -c (the default), or writes a Chrome/Perfetto trace
+    /// with a flow arrow from each send to the receive that took its message.
     Report(report::ReportArgs),
+    /// Write the man pages mqshim.1 and mqshim-SUBCOMMAND.1 into DIR (`make man`).
+    #[command(name = "__man", hide = true)]
+    Man {
+        /// The directory to write the pages into (created if missing).
+        #[arg(value_name = "DIR")]
+        out_dir: std::path::PathBuf,
+    },
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -287,6 +314,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace::main(args, cli.dir.as_deref()),
         Command::Diff(args) => return diff::main(args),
         Command::Report(args) => report::run(args),
+        Command::Man { out_dir } => man::write_pages(Cli::command(), out_dir),
         Command::Info => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);

@@ -13,9 +13,10 @@ use crate::launch::{self, RunOptions};
     override_usage = "mqshim run [OPTIONS] [--] PROGRAM [ARGS]...",
     after_help = "\
 Each option sets one variable for the program and every child that inherits its environment:
-  --backend → MQSHIM_BACKEND     --dir → MQSHIM_DIR          --limits → MQSHIM_LIMITS
-  --config → MQSHIM_CONFIG       --faults → MQSHIM_FAULTS    --trace-to → MQSHIM_TRACE
-  --trace-format → MQSHIM_TRACE_FORMAT                       --trace-bytes → MQSHIM_TRACE_BYTES
+  --backend → MQSHIM_BACKEND      --faults → MQSHIM_FAULTS
+  --dir → MQSHIM_DIR              --trace-to → MQSHIM_TRACE
+  --limits → MQSHIM_LIMITS        --trace-format → MQSHIM_TRACE_FORMAT
+  --config → MQSHIM_CONFIG        --trace-bytes → MQSHIM_TRACE_BYTES
 and LD_PRELOAD gets the library first, before any entries it already had.
 
 Exit status: the program's (death by a signal: the same death). A bad option value: 2. The
