@@ -4,8 +4,9 @@ PREFIX  ?= /usr/local
 CARGO   ?= cargo
 LIB     := target/release/libmqshim.so
 BIN     := target/release/mqshim
+MAN_DIR := target/man
 
-.PHONY: all build test rust-test c-test cli-test header header-check lint demo bench bench-ceiling stress install uninstall clean
+.PHONY: all build test rust-test c-test cli-test header header-check lint demo bench bench-ceiling stress man install uninstall clean
 
 all: build
 
@@ -54,17 +55,29 @@ stress: build
 	./c_tests/run.sh --stress
 	./scripts/attack-stress.sh
 
-install: build
+# The man pages: mqshim(1) and mqshim-SUBCOMMAND(1) generated from the command's clap definition
+# (by the hidden `mqshim __man DIR`), libmqshim(7) written by hand in man/.
+man: build
+	rm -rf $(MAN_DIR)
+	$(BIN) __man $(MAN_DIR)
+	install -m 0644 man/libmqshim.7 $(MAN_DIR)/libmqshim.7
+
+install: build man
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libmqshim.so
 	install -m 0644 include/mqshim.h $(DESTDIR)$(PREFIX)/include/mqshim.h
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mqshim
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^version = \"\(.*\)\"/\1/p' Cargo.toml | head -1)|g" \
 	  mqshim.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqshim.pc
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 0644 $(MAN_DIR)/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(MAN_DIR)/libmqshim.7 $(DESTDIR)$(PREFIX)/share/man/man7/libmqshim.7
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libmqshim.so $(DESTDIR)$(PREFIX)/include/mqshim.h \
 	  $(DESTDIR)$(PREFIX)/bin/mqshim $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqshim.pc
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/mqshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/mqshim-*.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man7/libmqshim.7
 
 clean:
 	$(CARGO) clean
