@@ -54,17 +54,42 @@ stress: build
 	./c_tests/run.sh --stress
 	./scripts/attack-stress.sh
 
-install: build
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libmqshim.so
-	install -m 0644 include/mqshim.h $(DESTDIR)$(PREFIX)/include/mqshim.h
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mqshim
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^version = \"\(.*\)\"/\1/p' Cargo.toml | head -1)|g" \
-	  mqshim.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqshim.pc
+# `make install PREFIX=... DESTDIR=...`: the library as libmqshim.so.VERSION with its SONAME link
+# libmqshim.so.MAJOR (what linked programs need and what the .pc's `preload` names) and the
+# development link libmqshim.so, the header, the command and mqshim.pc. The library and the
+# command are installed stripped; their debug info is not installed (the build tree keeps it).
+# Every file installed is in INSTALLED (one a line: add a file there and an install line below),
+# and `make uninstall` removes exactly those.
+VERSION      := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR        := $(firstword $(subst ., ,$(VERSION)))
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+STRIP        ?= strip
+INSTALLED = \
+	$(LIBDIR)/libmqshim.so.$(VERSION) \
+	$(LIBDIR)/libmqshim.so.$(MAJOR) \
+	$(LIBDIR)/libmqshim.so \
+	$(INCLUDEDIR)/mqshim.h \
+	$(BINDIR)/mqshim \
+	$(PKGCONFIGDIR)/mqshim.pc
 
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libmqshim.so.$(VERSION)
+	$(STRIP) --strip-unneeded $(DESTDIR)$(LIBDIR)/libmqshim.so.$(VERSION)
+	ln -sfn libmqshim.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmqshim.so.$(MAJOR)
+	ln -sfn libmqshim.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libmqshim.so
+	install -m 0644 include/mqshim.h $(DESTDIR)$(INCLUDEDIR)/mqshim.h
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/mqshim
+	$(STRIP) --strip-unneeded $(DESTDIR)$(BINDIR)/mqshim
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	  -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' mqshim.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mqshim.pc
+
+# Removes the files in INSTALLED, no others (directories stay, as other packages may use them).
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libmqshim.so $(DESTDIR)$(PREFIX)/include/mqshim.h \
-	  $(DESTDIR)$(PREFIX)/bin/mqshim $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqshim.pc
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	$(CARGO) clean
