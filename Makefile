@@ -75,6 +75,10 @@ INSTALLED = \
 	$(BINDIR)/mqshim \
 	$(PKGCONFIGDIR)/mqshim.pc
 
+# A directory for the .pc file: under PREFIX it is written ${prefix}/..., as pkg-config's
+# --define-prefix expects.
+pc_path = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libmqshim.so.$(VERSION)
@@ -84,7 +88,7 @@ install: build
 	install -m 0644 include/mqshim.h $(DESTDIR)$(INCLUDEDIR)/mqshim.h
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/mqshim
 	$(STRIP) --strip-unneeded $(DESTDIR)$(BINDIR)/mqshim
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|g' -e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|g' \
 	  -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' mqshim.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mqshim.pc
 
 # Removes the files in INSTALLED, no others (directories stay, as other packages may use them).
