@@ -159,16 +159,21 @@ fn absolute_path(path: &Path, option: &str) -> Result<PathBuf, Failure> {
 /// The library's file name.
 pub const LIBRARY: &str = "libmqshim.so";
 
+/// The library's run-time name, its SONAME (`libmqshim.so.MAJOR`): `make install` installs it
+/// (a link to `libmqshim.so.VERSION`) beside the development link `libmqshim.so`, which a
+/// package without the development files lacks.
+pub const RUNTIME_LIBRARY: &str = concat!("libmqshim.so.", env!("CARGO_PKG_VERSION_MAJOR"));
+
 /// Where the library is: `explicit` if given, else next to this command (a build tree:
 /// `target/release/`), else in `../lib` beside it (an installed prefix: `PREFIX/bin/mqshim`,
-/// `PREFIX/lib/libmqshim.so`).
+/// `PREFIX/lib/libmqshim.so.MAJOR` or `PREFIX/lib/libmqshim.so`).
 pub fn library_path(explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
         return if p.is_file() { Ok(absolute(p)) } else { Err(format!("mqshim: library '{}' not found", p.display())) };
     }
     let exe = std::env::current_exe().map_err(|e| format!("mqshim: cannot find this command's own path: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    let candidates = [dir.join(LIBRARY), dir.join("../lib").join(LIBRARY), dir.join("../lib/mqshim").join(LIBRARY)];
+    let candidates = [dir.join(LIBRARY), dir.join("../lib").join(RUNTIME_LIBRARY), dir.join("../lib").join(LIBRARY), dir.join("../lib/mqshim").join(LIBRARY)];
     for c in &candidates {
         if c.is_file() {
             return Ok(c.canonicalize().unwrap_or_else(|_| c.clone()));
