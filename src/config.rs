@@ -1,7 +1,8 @@
 //! `MQSHIM_*` environment variables → [`Config`], parsed once per process, never panicking.
 //!
-//! A malformed value is reported once on stderr, naming the variable, and ignored (the default
-//! applies). Every variable is listed in the README's table.
+//! A malformed value is reported once on stderr, naming the variable and saying what was done
+//! with the value: ignored (the default applies), or clamped to the nearest value allowed.
+//! Every variable is listed in the README's table.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -71,11 +72,45 @@ pub struct Config {
     pub trace: Option<TraceConfig>,
 }
 
-/// A problem with one variable: reported, then the default is used.
+/// A problem with one variable, and what was done with its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigProblem {
     pub variable: &'static str,
     pub message: String,
+    pub outcome: Outcome,
+}
+
+/// What was done with a value that had a problem: the last words of its report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not used at all (the default, or nothing, applies; the message says which when it matters).
+    Ignored,
+    /// Replaced by the nearest value allowed, shown as it would be written.
+    ClampedTo(String),
+    /// Used as given, with what follows from it.
+    Used(String),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ignored => f.write_str("ignored"),
+            Outcome::ClampedTo(value) => write!(f, "clamped to {value}"),
+            Outcome::Used(consequence) => write!(f, "used: {consequence}"),
+        }
+    }
+}
+
+impl ConfigProblem {
+    /// A value that was not used.
+    pub fn ignored(variable: &'static str, message: impl Into<String>) -> ConfigProblem {
+        ConfigProblem { variable, message: message.into(), outcome: Outcome::Ignored }
+    }
+
+    /// The line reported on stderr (after `mqshim: `).
+    pub fn line(&self) -> String {
+        format!("{}: {}; {}", self.variable, self.message, self.outcome)
+    }
 }
 
 impl Config {
@@ -87,14 +122,18 @@ impl Config {
     /// Builds the configuration from any variable lookup (the environment, or a test's map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<Vec<u8>>) -> (Config, Vec<ConfigProblem>) {
         let mut problems = Vec::new();
-        let mut problem = |variable: &'static str, message: String| problems.push(ConfigProblem { variable, message });
+        let mut problem = |variable: &'static str, message: String, outcome: Outcome| problems.push(ConfigProblem { variable, message, outcome });
 
         let backend = match lookup("MQSHIM_BACKEND").as_deref() {
             None | Some(b"") => BackendKind::Emulate,
             Some(b"kernel") => BackendKind::Kernel,
             Some(b"emulate") => BackendKind::Emulate,
             Some(other) => {
-                problem("MQSHIM_BACKEND", format!("unknown backend '{}' (expected 'emulate' or 'kernel')", String::from_utf8_lossy(other)));
+                problem(
+                    "MQSHIM_BACKEND",
+                    format!("unknown backend '{}' (expected 'emulate' or 'kernel'; the default, emulate, applies)", String::from_utf8_lossy(other)),
+                    Outcome::Ignored,
+                );
                 BackendKind::Emulate
             }
         };
@@ -103,7 +142,11 @@ impl Config {
             None => DEFAULT_DIR.as_bytes().to_vec(),
             Some(d) if d.first() == Some(&b'/') => d,
             Some(d) => {
-                problem("MQSHIM_DIR", format!("'{}' is not an absolute path", String::from_utf8_lossy(&d)));
+                problem(
+                    "MQSHIM_DIR",
+                    format!("'{}' is not an absolute path (the default, {DEFAULT_DIR}, applies)", String::from_utf8_lossy(&d)),
+                    Outcome::Ignored,
+                );
                 DEFAULT_DIR.as_bytes().to_vec()
             }
         };
@@ -112,7 +155,11 @@ impl Config {
             None | Some(b"") | Some(b"text") => TraceFormat::Text,
             Some(b"jsonl") | Some(b"json") => TraceFormat::Jsonl,
             Some(other) => {
-                problem("MQSHIM_TRACE_FORMAT", format!("unknown format '{}' (expected 'text' or 'jsonl')", String::from_utf8_lossy(other)));
+                problem(
+                    "MQSHIM_TRACE_FORMAT",
+                    format!("unknown format '{}' (expected 'text' or 'jsonl'; the default, text, applies)", String::from_utf8_lossy(other)),
+                    Outcome::Ignored,
+                );
                 TraceFormat::Text
             }
         };
@@ -122,11 +169,15 @@ impl Config {
             Some(v) => match std::str::from_utf8(&v).ok().and_then(|s| s.trim().parse::<usize>().ok()) {
                 Some(n) if n <= MAX_TRACE_BYTES => n,
                 Some(n) => {
-                    problem("MQSHIM_TRACE_BYTES", format!("{n} is above the maximum {MAX_TRACE_BYTES}; using {MAX_TRACE_BYTES}"));
+                    problem("MQSHIM_TRACE_BYTES", format!("{n} is above the maximum"), Outcome::ClampedTo(MAX_TRACE_BYTES.to_string()));
                     MAX_TRACE_BYTES
                 }
                 None => {
-                    problem("MQSHIM_TRACE_BYTES", format!("'{}' is not a non-negative number", String::from_utf8_lossy(&v)));
+                    problem(
+                        "MQSHIM_TRACE_BYTES",
+                        format!("'{}' is not a non-negative number (the default, {DEFAULT_TRACE_BYTES}, applies)", String::from_utf8_lossy(&v)),
+                        Outcome::Ignored,
+                    );
                     DEFAULT_TRACE_BYTES
                 }
             },
@@ -137,13 +188,13 @@ impl Config {
             Some(v) if v.is_empty() => None,
             Some(v) if v == b"stderr" => Some(TraceTarget::Stderr),
             Some(v) if v.contains(&0) => {
-                problem("MQSHIM_TRACE", "path contains a NUL byte".to_string());
+                problem("MQSHIM_TRACE", "path contains a NUL byte (nothing is traced)".to_string(), Outcome::Ignored);
                 None
             }
             Some(v) if v.starts_with(b"shm:") || v.starts_with(b"shm,") => match shared_target(&v) {
                 Ok(t) => Some(t),
                 Err(why) => {
-                    problem("MQSHIM_TRACE", why);
+                    problem("MQSHIM_TRACE", format!("{why} (nothing is traced)"), Outcome::Ignored);
                     None
                 }
             },
@@ -194,10 +245,11 @@ fn shared_target(v: &[u8]) -> Result<TraceTarget, String> {
     Ok(TraceTarget::Shared { dir: dir.as_bytes().to_vec(), capacity })
 }
 
-/// Writes each problem to stderr, one line each (`mqshim: MQSHIM_X: … ; ignored`).
+/// Writes each problem to stderr, one line each (`mqshim: MQSHIM_X: …; ignored`, or `clamped to
+/// N`, or `used`).
 pub fn report(problems: &[ConfigProblem]) {
     for p in problems {
-        crate::os::stderr::report(&format!("{}: {}; ignored", p.variable, p.message));
+        crate::os::stderr::report(&p.line());
     }
 }
 
@@ -263,5 +315,20 @@ mod tests {
         let (c, p) = parse(&[("MQSHIM_TRACE", "stderr"), ("MQSHIM_TRACE_BYTES", "1000000")]);
         assert_eq!(c.trace.unwrap().payload_bytes, MAX_TRACE_BYTES);
         assert_eq!(p.len(), 1);
+        // The value was used, capped: the report says so, and not that it was ignored.
+        assert_eq!(p[0].line(), format!("MQSHIM_TRACE_BYTES: 1000000 is above the maximum; clamped to {MAX_TRACE_BYTES}"));
+    }
+
+    #[test]
+    fn an_ignored_value_says_what_applies_instead() {
+        let (_, p) = parse(&[("MQSHIM_BACKEND", "fast"), ("MQSHIM_TRACE", "stderr"), ("MQSHIM_TRACE_BYTES", "many")]);
+        let lines: Vec<String> = p.iter().map(ConfigProblem::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "MQSHIM_BACKEND: unknown backend 'fast' (expected 'emulate' or 'kernel'; the default, emulate, applies); ignored".to_string(),
+                format!("MQSHIM_TRACE_BYTES: 'many' is not a non-negative number (the default, {DEFAULT_TRACE_BYTES}, applies); ignored"),
+            ]
+        );
     }
 }

@@ -61,7 +61,7 @@ fn build_state() -> &'static State {
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
         let faults = std::env::var("MQSHIM_FAULTS").ok().filter(|s| !s.trim().is_empty()).map(|spec| {
             let (faults, problems) = Faults::parse(&spec);
-            config::report(&problems.into_iter().map(|message| config::ConfigProblem { variable: "MQSHIM_FAULTS", message }).collect::<Vec<_>>());
+            config::report(&problems.into_iter().map(|message| config::ConfigProblem::ignored("MQSHIM_FAULTS", message)).collect::<Vec<_>>());
             faults
         });
         let enforce = match backend.kind() {

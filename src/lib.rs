@@ -30,6 +30,7 @@ pub mod config;
 pub mod dispatch;
 pub mod emu;
 pub mod errno;
+pub mod glob;
 pub mod init;
 pub mod os;
 pub mod policy;

@@ -29,10 +29,11 @@ pub struct EmulatedBackend {
 }
 
 /// Says once, on stderr, why the namespace cannot be used.
-fn report_unusable(root: &[u8], what: &str, e: Errno) {
+fn report_unusable(root: &[u8], what: &str, calls: &str, e: Errno) {
     crate::config::report(&[crate::config::ConfigProblem {
         variable: "MQSHIM_DIR",
-        message: format!("cannot use '{}' {what}: {}", String::from_utf8_lossy(root), e.desc()),
+        message: format!("'{}' cannot serve {what}: {}", String::from_utf8_lossy(root), e.desc()),
+        outcome: crate::config::Outcome::Used(format!("{calls} calls fail with {e:?}")),
     }]);
 }
 
@@ -78,14 +79,19 @@ impl EmulatedBackend {
 
     pub fn posix(&self) -> Result<&PosixEmulation> {
         self.posix
-            .get_or_init(|| PosixEmulation::new(&self.root, self.limits.posix).inspect_err(|e| report_unusable(&self.root, "as the emulation's namespace", *e)))
+            .get_or_init(|| {
+                PosixEmulation::new(&self.root, self.limits.posix)
+                    .inspect_err(|e| report_unusable(&self.root, "as the emulation's namespace", "POSIX queue", *e))
+            })
             .as_ref()
             .map_err(|e| *e)
     }
 
     pub fn sysv(&self) -> Result<&SysvEmulation> {
         self.sysv
-            .get_or_init(|| SysvEmulation::new(&self.root, self.limits.sysv).inspect_err(|e| report_unusable(&self.root, "for System V queues", *e)))
+            .get_or_init(|| {
+                SysvEmulation::new(&self.root, self.limits.sysv).inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
+            })
             .as_ref()
             .map_err(|e| *e)
     }

@@ -170,7 +170,7 @@ impl KernelLimits {
                 if real::msgctl(id, libc::IPC_STAT, &mut ds) == 0 && ds.msg_qbytes as i64 != mnb {
                     ds.msg_qbytes = mnb as libc::msglen_t;
                     if real::msgctl(id, libc::IPC_SET, &mut ds) != 0 {
-                        report_once("msgmnb", "the kernel refused it (raising it needs CAP_SYS_RESOURCE); new queues keep the kernel's");
+                        report_once(format!("msgmnb={mnb} as a new queue's msg_qbytes: the kernel refused it (raising it needs CAP_SYS_RESOURCE; new queues keep the kernel's)"), crate::config::Outcome::Ignored);
                     }
                 }
             }
@@ -234,11 +234,11 @@ fn count_mqueue_fs() -> Option<usize> {
     mounted.then(|| std::fs::read_dir("/dev/mqueue").map(|d| d.count()).unwrap_or(0))
 }
 
-fn report_once(limit: &str, why: &str) {
+fn report_once(message: String, outcome: crate::config::Outcome) {
     use std::sync::atomic::{AtomicBool, Ordering};
     static DONE: AtomicBool = AtomicBool::new(false);
     if !DONE.swap(true, Ordering::Relaxed) {
-        crate::config::report(&[crate::config::ConfigProblem { variable: "MQSHIM_LIMITS", message: format!("{limit}: {why}") }]);
+        crate::config::report(&[crate::config::ConfigProblem { variable: "MQSHIM_LIMITS", message, outcome }]);
     }
 }
 
@@ -252,7 +252,7 @@ fn apply_rlimit(bytes: u64) {
         }
         let wanted = if r.rlim_max != libc::RLIM_INFINITY && bytes > r.rlim_max { r.rlim_max } else { bytes };
         if wanted != bytes {
-            report_once("rlimit_msgqueue", "above the hard RLIMIT_MSGQUEUE; using the hard limit");
+            report_once(format!("rlimit_msgqueue={bytes} is above the hard RLIMIT_MSGQUEUE"), crate::config::Outcome::ClampedTo(wanted.to_string()));
         }
         r.rlim_cur = wanted;
         libc::setrlimit(libc::RLIMIT_MSGQUEUE, &r);

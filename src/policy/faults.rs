@@ -4,31 +4,40 @@
 //! Grammar (rules separated by `;`, spaces ignored):
 //!
 //! ```text
-//! rule    = FUNCTION [ "[" QUEUE "]" ] ":" ACTION [ "@" WHEN ]  |  "seed=" N
-//! FUNCTION= mq_send | msgrcv | mqshim_mq_send_at | …  |  mq_*  |  msg*  |  mqshim_*  |  *
+//! rule    = FUNCTIONS [ "[" QUEUE "]" ] ":" ACTION [ "@" WHEN ]  |  "seed=" N
+//! FUNCTIONS = NAME { "," NAME }   each NAME a function (mq_send, msgrcv, mqshim_mq_send_at, …) or
+//!           a system call's name (mq_timedsend, mq_getsetattr, ipc), or a glob of them: `*` any
+//!           run of characters, `?` one (mq_*send, *receive, msg?nd, mqshim_*, *)
 //! QUEUE   = /name  |  key=0x1234  |  id=5
-//! ACTION  = ERRNO  |  delay=DURATION  |  delay=DURATION+ERRNO      (DURATION: 10us, 5ms, 1s)
+//! ACTION  = ERRNO  |  delay=DURATION  |  delay=DURATION+ERRNO
+//! DURATION= a decimal number and a unit: 750ns, 200us, 1.5ms, 2s (whole nanoseconds)
 //! WHEN    = N          the Nth matching call (from 1)
 //!         | N+         the Nth and every later one
 //!         | every N    every Nth (N, 2N, …)
 //!         | P%         each call with probability P percent, from a generator seeded by seed=
 //! ```
 //!
-//! Without `@WHEN` a rule applies to every matching call. The errno must be one the kernel can
-//! return for that function (`mq_send:EIDRM` is refused); a pattern (`*`, `mq_*`) applies to the
-//! functions it names that can return it. An injected failure happens before
+//! Without `@WHEN` a rule applies to every matching call. A name is what strace shows: a
+//! system call's name names every function that makes that system call (`SYSCALL_FAMILIES`:
+//! `mq_timedsend` is also `mq_send`, whose system call it is), so a rule written from an strace
+//! log fires. The errno must be one the kernel can return for the function (`mq_send:EIDRM`
+//! is refused); a name standing for several functions applies to those that can return it, and
+//! each name of a list must stand for at least one. A name that stands for no function mqshim
+//! intercepts is refused, as is every malformed rule (reported once, naming the bad part; the
+//! rule is ignored). An injected failure happens before
 //! the call reaches the backend, so the queue is untouched (a failed send sent nothing, a failed
 //! receive removed nothing); a delay is served and the real call then made (or the errno
 //! returned). An injected errno marks the trace record `"injected":true`, an injected delay
 //! `"delayed":true`.
 //!
 //! The scheduled-message calls are functions of their own (`mqshim_mq_send_at`,
-//! `mqshim_mq_cancel`, `mqshim_msgsnd_at`, `mqshim_msg_cancel`): an `mq_send` rule does not
-//! touch them (as it does not touch `mq_timedsend`), `mq_*` and `msg*` do not name them, `*` and
+//! `mqshim_mq_cancel`, `mqshim_msgsnd_at`, `mqshim_msg_cancel`): an `mq_send` or
+//! `mq_timedsend` rule does not touch them, `mq_*` and `msg*` do not name them, `*` and
 //! `mqshim_*` do; queue filters apply to them as to `mq_send` and `msgsnd`.
 //!
 //! Examples: `mq_send:EAGAIN@3`, `mq_receive[/jobs]:ETIMEDOUT@every 2`,
-//! `msgsnd[key=0x2a]:delay=20ms@50%;seed=7`, `*:EINTR@10%;seed=1`.
+//! `msgsnd[key=0x2a]:delay=20ms@50%;seed=7`, `*:EINTR@10%;seed=1`, `mq_*send,msgsnd:EAGAIN@2+`,
+//! `mq_timedreceive:delay=1.5ms`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -79,8 +88,8 @@ pub enum When {
 /// One rule.
 #[derive(Debug)]
 pub struct Rule {
-    /// The functions it applies to: those its pattern names (`*` and `mq_*` expand) for which
-    /// its errno is one the kernel can return.
+    /// The functions it applies to: those its names stand for (globs expanded, system calls
+    /// widened to the functions that make them) for which its errno is one the kernel can return.
     pub functions: Vec<&'static str>,
     pub queue: QueueFilter,
     pub errno: Option<Errno>,
@@ -131,31 +140,67 @@ const FUNCTIONS: &[(&str, &[Errno])] = {
     ]
 };
 
-fn matches_function(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
+/// The system calls behind more than one library function, as strace names them: a rule naming
+/// one applies to every function that makes it (glibc's `mq_send` is the `mq_timedsend` system
+/// call without a timeout, `mq_getattr` and `mq_setattr` are `mq_getsetattr`, and `ipc` is the
+/// System V multiplexer some architectures have instead of `msgget` & co.).
+const SYSCALL_FAMILIES: &[(&str, &[&str])] = &[
+    ("mq_timedsend", &["mq_send", "mq_timedsend"]),
+    ("mq_timedreceive", &["mq_receive", "mq_timedreceive"]),
+    ("mq_getsetattr", &["mq_getattr", "mq_setattr"]),
+    ("ipc", &["msgget", "msgsnd", "msgrcv", "msgctl"]),
+];
+
+/// The functions one element of a rule's list names: the intercepted functions its glob
+/// matches, each widened to the functions behind it when it is also a system call's name.
+fn functions_named(element: &str) -> Vec<&'static (&'static str, &'static [Errno])> {
+    let mut names: Vec<&str> = FUNCTIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(SYSCALL_FAMILIES.iter().map(|(name, _)| *name))
+        .filter(|name| crate::glob::matches(element, name))
+        .collect();
+    for (syscall, behind) in SYSCALL_FAMILIES {
+        if names.contains(syscall) {
+            names.extend_from_slice(behind);
+        }
     }
+    FUNCTIONS.iter().filter(|(name, _)| names.contains(name)).collect()
 }
 
 fn errno_from_name(name: &str) -> Option<Errno> {
     (1..134).map(Errno::from_raw).find(|e| format!("{e:?}") == name)
 }
 
-fn parse_duration(text: &str) -> Option<u64> {
+/// Parses a duration: a decimal number (`2`, `1.5`, `.25`) and a unit (`ns`, `us` or `µs`, `ms`,
+/// `s`), spaces allowed between them, to whole nanoseconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let (digits, mult) = if let Some(d) = t.strip_suffix("us") {
-        (d, 1_000)
-    } else if let Some(d) = t.strip_suffix("ms") {
-        (d, 1_000_000)
-    } else if let Some(d) = t.strip_suffix("ns") {
-        (d, 1)
-    } else if let Some(d) = t.strip_suffix('s') {
-        (d, 1_000_000_000)
-    } else {
-        return None;
+    let example = "e.g. 750ns, 200us, 1.5ms, 2s";
+    let number_end = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = (&t[..number_end], t[number_end..].trim());
+    let unit_ns: u64 = match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "" if !number.is_empty() => return Err(format!("'{t}' has no unit ({example})")),
+        _ => return Err(format!("'{t}' is not a duration ({example})")),
     };
-    digits.trim().parse::<u64>().ok()?.checked_mul(mult)
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
+        return Err(format!("'{t}' is not a duration ({example})"));
+    }
+    let too_long = || format!("'{t}' is too long (at most {}s)", u64::MAX / 1_000_000_000);
+    let whole_ns = if whole.is_empty() { 0 } else { whole.parse::<u64>().map_err(|_| too_long())?.checked_mul(unit_ns).ok_or_else(too_long)? };
+    // The fraction in nanoseconds, exactly: its digits beyond the unit's precision must be 0.
+    let precision = unit_ns.ilog10() as usize;
+    let (kept, beyond) = fraction.split_at(fraction.len().min(precision));
+    if beyond.bytes().any(|b| b != b'0') {
+        return Err(format!("'{t}' is finer than a nanosecond"));
+    }
+    let fraction_ns = if kept.is_empty() { 0 } else { kept.parse::<u64>().map_err(|_| too_long())? * 10u64.pow((precision - kept.len()) as u32) };
+    whole_ns.checked_add(fraction_ns).ok_or_else(too_long)
 }
 
 fn parse_queue(text: &str) -> Result<QueueFilter, String> {
@@ -204,16 +249,21 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
         Some((f, q)) => (f.trim(), parse_queue(q.strip_suffix(']').ok_or(format!("'{target}' is missing ']'"))?)?),
         None => (target.trim(), QueueFilter::Any),
     };
-    let known: Vec<&(&str, &[Errno])> = FUNCTIONS.iter().filter(|(name, _)| matches_function(function, name)).collect();
-    if known.is_empty() {
-        return Err(format!("'{function}' is not a function mqshim intercepts"));
+    let mut elements = Vec::new();
+    for element in function.split(',').map(str::trim) {
+        let named = functions_named(element);
+        if named.is_empty() {
+            let what = if element.contains(['*', '?']) { "names no function mqshim intercepts" } else { "is not a function mqshim intercepts" };
+            return Err(format!("'{element}' {what}"));
+        }
+        elements.push((element, named));
     }
     let mut errno = None;
     let mut delay_ns = 0;
     for part in action.split('+') {
         let part = part.trim();
         if let Some(d) = part.strip_prefix("delay=") {
-            delay_ns = parse_duration(d).ok_or(format!("'{d}' is not a duration (e.g. 10us, 5ms, 1s)"))?;
+            delay_ns = parse_duration(d)?;
         } else {
             errno = Some(errno_from_name(part).ok_or(format!("'{part}' is neither an errno name nor delay=DURATION"))?);
         }
@@ -221,14 +271,23 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
     if errno.is_none() && delay_ns == 0 {
         return Err(format!("'{action}' injects nothing"));
     }
-    let functions: Vec<&'static str> = known.iter().filter(|(_, allowed)| errno.is_none_or(|e| allowed.contains(&e))).map(|(name, _)| *name).collect();
-    if functions.is_empty() {
-        let e = errno.map(|e| format!("{e:?}")).unwrap_or_default();
-        return Err(if known.len() == 1 {
-            format!("{e} is not an errno {} can return", known[0].0)
-        } else {
-            format!("{e} is not an errno any of {function} can return")
-        });
+    // Each element of the list must name a function that can get the errno; of those it names,
+    // the rule applies to the ones that can.
+    let mut functions: Vec<&'static str> = Vec::new();
+    for (element, named) in &elements {
+        let able: Vec<&'static str> = named.iter().filter(|(_, allowed)| errno.is_none_or(|e| allowed.contains(&e))).map(|(name, _)| *name).collect();
+        if able.is_empty() {
+            let e = errno.map(|e| format!("{e:?}")).unwrap_or_default();
+            return Err(match named.as_slice() {
+                [(only, _)] if only == element => format!("{e} is not an errno {only} can return"),
+                _ => format!("{e} is not an errno any of {element} ({}) can return", named.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")),
+            });
+        }
+        for name in able {
+            if !functions.contains(&name) {
+                functions.push(name);
+            }
+        }
     }
     Ok(Rule { functions, queue, errno, delay_ns, when, seen: AtomicU64::new(0) })
 }
@@ -389,5 +448,85 @@ mod tests {
         assert!(f.check(&send(), &named(b"/a")).is_some());
         assert!(f.check(&send(), &named(b"/b")).is_none());
         assert!(f.check(&send(), &CallQueue::default()).is_none());
+    }
+
+    fn functions_of(spec: &str) -> Vec<&'static str> {
+        let (f, p) = Faults::parse(spec);
+        assert!(p.is_empty(), "{spec}: {p:?}");
+        let mut names = f.rules[0].functions.clone();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn globs_match_anywhere() {
+        assert_eq!(functions_of("mq_*send:EAGAIN"), ["mq_send", "mq_timedsend"]);
+        assert_eq!(functions_of("*receive:EAGAIN"), ["mq_receive", "mq_timedreceive"]);
+        assert_eq!(functions_of("msg?nd:EAGAIN"), ["msgsnd"]);
+        assert_eq!(functions_of("mq_?etattr:EBADF"), ["mq_getattr", "mq_setattr"]);
+    }
+
+    #[test]
+    fn lists_name_each_of_their_functions() {
+        assert_eq!(functions_of("mq_send, msgsnd:EAGAIN"), ["mq_send", "msgsnd"]);
+        assert_eq!(functions_of("mq_send,mq_*send:EAGAIN"), ["mq_send", "mq_timedsend"], "named twice, once in the rule");
+        // A glob in a list applies to the functions it names that can get the errno.
+        assert_eq!(functions_of("mq_open,msg*:ENOSPC"), ["mq_open", "msgget"]);
+        let (f, p) = Faults::parse("mq_send,msgrcv:EAGAIN; mq_send,bogus:EAGAIN; mq_send,nothing*:EAGAIN; mq_send,:EAGAIN");
+        assert!(f.rules.is_empty());
+        assert!(p[0].contains("EAGAIN is not an errno msgrcv can return"), "{p:?}");
+        assert!(p[1].contains("'bogus' is not a function mqshim intercepts"), "{p:?}");
+        assert!(p[2].contains("'nothing*' names no function mqshim intercepts"), "{p:?}");
+        assert!(p[3].contains("'' is not a function"), "{p:?}");
+    }
+
+    #[test]
+    fn a_system_call_names_the_functions_that_make_it() {
+        assert_eq!(functions_of("mq_timedsend:EAGAIN"), ["mq_send", "mq_timedsend"]);
+        assert_eq!(functions_of("mq_timedreceive:ETIMEDOUT"), ["mq_receive", "mq_timedreceive"]);
+        assert_eq!(functions_of("mq_getsetattr:EBADF"), ["mq_getattr", "mq_setattr"]);
+        assert_eq!(functions_of("ipc:EIDRM"), ["msgctl", "msgrcv", "msgsnd"]);
+        assert_eq!(functions_of("mq_timed*:EAGAIN"), ["mq_receive", "mq_send", "mq_timedreceive", "mq_timedsend"]);
+        // The library names stay narrow: mq_send is not mq_timedsend's system call.
+        assert_eq!(functions_of("mq_send:EAGAIN"), ["mq_send"]);
+        let (f, _) = Faults::parse("mq_timedsend:EAGAIN");
+        assert_eq!(f.check(&send(), &CallQueue::default()).and_then(|i| i.errno), Some(Errno::EAGAIN), "mq_send is the mq_timedsend system call");
+        let send_at = Call::MqSendAt { mqdes: 3, msg: std::ptr::null(), len: 0, prio: 0, due: std::ptr::null(), handle: std::ptr::null_mut() };
+        assert!(f.check(&send_at, &CallQueue::default()).is_none(), "the scheduled send is no system call");
+        let (_, p) = Faults::parse("mq_timedsend:EIDRM; ipc:ETIMEDOUT; close:EBADF");
+        assert!(p[0].contains("EIDRM is not an errno any of mq_timedsend (mq_send, mq_timedsend) can return"), "{p:?}");
+        assert!(p[1].contains("ETIMEDOUT is not an errno any of ipc (msgget, msgsnd, msgrcv, msgctl) can return"), "{p:?}");
+        assert!(p[2].contains("'close' is not a function mqshim intercepts"), "{p:?}");
+    }
+
+    #[test]
+    fn durations_take_units_and_decimals() {
+        assert_eq!(parse_duration("750ns"), Ok(750));
+        assert_eq!(parse_duration("200us"), Ok(200_000));
+        assert_eq!(parse_duration("200µs"), Ok(200_000));
+        assert_eq!(parse_duration("1.5ms"), Ok(1_500_000));
+        assert_eq!(parse_duration("2s"), Ok(2_000_000_000));
+        assert_eq!(parse_duration(".25s"), Ok(250_000_000));
+        assert_eq!(parse_duration("0.000000001s"), Ok(1));
+        assert_eq!(parse_duration("1.000ns"), Ok(1));
+        assert_eq!(parse_duration(" 3 ms "), Ok(3_000_000));
+        for (bad, why) in [
+            ("100", "has no unit"),
+            ("1.5", "has no unit"),
+            ("5parsecs", "is not a duration"),
+            ("ms", "is not a duration"),
+            ("1.2.3ms", "is not a duration"),
+            (".s", "is not a duration"),
+            ("-1ms", "is not a duration"),
+            ("1.5ns", "finer than a nanosecond"),
+            ("0.0000000001s", "finer than a nanosecond"),
+            ("99999999999s", "too long"),
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains(&format!("'{}' {why}", bad.trim())) || e.contains(why), "{bad}: {e}");
+        }
+        let (f, p) = Faults::parse("mq_send:delay=1.5ms; msgrcv:delay=2s+EINTR@2; mq_send:delay=100");
+        assert_eq!(f.rules.iter().map(|r| r.delay_ns).collect::<Vec<_>>(), [1_500_000, 2_000_000_000]);
+        assert!(p.len() == 1 && p[0].contains("'100' has no unit (e.g. 750ns, 200us, 1.5ms, 2s)"), "{p:?}");
     }
 }

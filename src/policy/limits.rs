@@ -6,7 +6,8 @@
 //! (`msg_max=4,msgsize_max=256,queues_max=2`); `MQSHIM_CONFIG` names a file with the same keys,
 //! one `key = value` per line, `#` starting a comment. Values are decimal integers, optionally
 //! with a `k` (×1024), `m` (×1024²) or `g` (×1024³) suffix. A malformed entry is reported once, naming the
-//! variable and the entry, and ignored.
+//! variable and the entry, and ignored; a System V limit above the largest int is clamped to it,
+//! and said to be.
 
 use crate::emu::posix::limits::PosixLimits;
 use crate::emu::sysv::limits::SysvLimits;
@@ -60,6 +61,9 @@ pub const KEYS: &[(&str, Option<&str>, i64)] = &[
     ("rlimit_msgqueue", None, -1),
 ];
 
+/// The keys whose values are C ints (larger ones are clamped, and said to be).
+const INT_KEYS: [&str; 3] = ["msgmax", "msgmnb", "msgmni"];
+
 /// Parses `12`, `64k`, `1m`, `2g`.
 pub fn parse_value(text: &str) -> Option<i64> {
     let t = text.trim();
@@ -87,18 +91,27 @@ pub fn parse_assignments(text: &str, variable: &'static str, separators: &[char]
             continue;
         }
         let Some((k, v)) = entry.split_once('=') else {
-            problems.push(crate::config::ConfigProblem { variable, message: format!("'{entry}' is not key=value") });
+            problems.push(crate::config::ConfigProblem::ignored(variable, format!("'{entry}' is not key=value")));
             continue;
         };
         let key = k.trim();
         match KEYS.iter().find(|(name, _, _)| *name == key) {
-            None => problems.push(crate::config::ConfigProblem {
+            None => problems.push(crate::config::ConfigProblem::ignored(
                 variable,
-                message: format!("unknown limit '{key}' (known: {})", KEYS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")),
-            }),
+                format!("unknown limit '{key}' (known: {})", KEYS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")),
+            )),
             Some((name, _, _)) => match parse_value(v) {
+                // The System V limits are C ints, in the kernel as in the emulation.
+                Some(n) if INT_KEYS.contains(name) && n > i32::MAX as i64 => {
+                    problems.push(crate::config::ConfigProblem {
+                        variable,
+                        message: format!("{name}={n} is above the largest int"),
+                        outcome: crate::config::Outcome::ClampedTo(i32::MAX.to_string()),
+                    });
+                    values.push((*name, i32::MAX as i64));
+                }
                 Some(n) => values.push((*name, n)),
-                None => problems.push(crate::config::ConfigProblem { variable, message: format!("'{}' in '{entry}' is not a non-negative number", v.trim()) }),
+                None => problems.push(crate::config::ConfigProblem::ignored(variable, format!("'{}' in '{entry}' is not a non-negative number", v.trim()))),
             },
         }
     }
@@ -142,7 +155,7 @@ impl Limits {
         let config = std::env::var_os("MQSHIM_CONFIG").and_then(|path| match crate::os::files::read_small_file(std::path::Path::new(&path), 1 << 20) {
             Ok(text) => Some(text),
             Err(e) => {
-                problems.push(crate::config::ConfigProblem { variable: "MQSHIM_CONFIG", message: format!("cannot read '{}': {e}", path.to_string_lossy()) });
+                problems.push(crate::config::ConfigProblem::ignored("MQSHIM_CONFIG", format!("cannot read '{}': {e}", path.to_string_lossy())));
                 None
             }
         });
@@ -177,6 +190,7 @@ impl Limits {
 
     /// The limits as the emulation is handed them.
     pub fn for_emulation(&self) -> EmulationLimits {
+        // Values are parsed within 0..=i32::MAX (parse_assignments); /proc's are the kernel's ints.
         let int = |key: &str| self.value(key).clamp(0, i32::MAX as i64) as i32;
         EmulationLimits {
             posix: PosixLimits {
@@ -230,5 +244,19 @@ mod tests {
         assert_eq!(parse_value(" 7 "), Some(7));
         assert_eq!(parse_value("-1"), None);
         assert_eq!(parse_value(""), None);
+    }
+
+    #[test]
+    fn reports_say_what_was_done_with_the_value() {
+        let (l, p) = Limits::build(|_| None, None, Some("msgmnb=3g,msg_max=x"));
+        assert_eq!(l.value("msgmnb"), i32::MAX as i64);
+        let lines: Vec<String> = p.iter().map(crate::config::ConfigProblem::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "MQSHIM_LIMITS: msgmnb=3221225472 is above the largest int; clamped to 2147483647",
+                "MQSHIM_LIMITS: 'x' in 'msg_max=x' is not a non-negative number; ignored"
+            ]
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! always pass.
 
 use super::event::{parse_integer, parse_key, Event, Kind, QueueId};
+use mqshim_core::glob::matches as glob;
 
 /// Every call the library traces.
 pub const CALLS: &[&str] = &mqshim_core::call::NAMES;
@@ -148,30 +149,6 @@ impl Filter {
             None => false,
         }
     }
-}
-
-/// Shell-style glob: `*` any run, `?` any one character, anything else itself.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // The classic iterative matcher: on a mismatch after a `*`, let that `*` take one more char.
-    let (mut pi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            backtrack = Some((pi, ti));
-            pi += 1;
-        } else if let Some((star, taken)) = backtrack {
-            pi = star + 1;
-            ti = taken + 1;
-            backtrack = Some((star, taken + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
