@@ -53,6 +53,7 @@ json_check 'j["posix"]=={"queues":1,"messages":2,"bytes":11} and j["sysv"]=={"qu
 expect_status 0 "$MQSHIM" --dir "$NS" ipcs -i "$MSQID"
 expect_output "^Message Queue msqid=$MSQID$"
 expect_output "^cbytes=12.qbytes=16384.qnum=3.lspid=$MAKER_PID.lrpid=0$"
+expect_output "^uid=$(id -u).gid=$(id -g).cuid=$(id -u).cgid=$(id -g).mode=0600$"
 expect_output '^rcv_time=Not set$'
 expect_status 1 "$MQSHIM" --dir "$NS" ipcs -i 99999999
 expect_output 'id 99999999: no System V queue'

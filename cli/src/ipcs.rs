@@ -256,11 +256,11 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
         println!("(the emulation records no times for POSIX queues)");
     } else if args.creator {
         println!("------ POSIX Message Queues Creators/Owners (emulated, {}) --------", shown(dir));
-        println!("{:<24} {:<10} {:<10} {:<10} {:<10} {:<10}", "name", "perms", "cuid", "cgid", "uid", "gid");
+        println!("{:<24} {:<10} {:<10} {:<10} {:<10} gid", "name", "perms", "cuid", "cgid", "uid");
         for r in rows {
             // A POSIX queue's owner is its creator (it has no IPC_SET).
             let m = &r.meta;
-            println!("{:<24} {:<10o} {:<10} {:<10} {:<10} {:<10}", r.name, m.mode & 0o777, m.uid, m.gid, m.uid, m.gid);
+            println!("{:<24} {:<10o} {:<10} {:<10} {:<10} {}", r.name, m.mode & 0o777, m.uid, m.gid, m.uid, m.gid);
         }
     } else {
         println!("------ POSIX Message Queues (emulated, {}) --------", shown(dir));
@@ -291,21 +291,21 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
 fn print_sysv(dir: &[u8], rows: &[QueueInfo], args: &IpcsArgs) {
     if args.pids {
         println!("------ Message Queues PIDs (emulated System V, {}) --------", shown(dir));
-        println!("{:<10} {:<10} {:<10} {:<10}", "msqid", "owner", "lspid", "lrpid");
+        println!("{:<10} {:<10} {:<10} lrpid", "msqid", "owner", "lspid");
         for q in rows {
-            println!("{:<10} {:<10} {:<10} {:<10}", q.id, user_name(q.uid), q.lspid, q.lrpid);
+            println!("{:<10} {:<10} {:<10} {}", q.id, user_name(q.uid), q.lspid, q.lrpid);
         }
     } else if args.times {
         println!("------ Message Queues Send/Recv/Change Times (emulated System V, {}) --------", shown(dir));
-        println!("{:<10} {:<10} {:<20} {:<20} {:<20}", "msqid", "owner", "send", "recv", "change");
+        println!("{:<10} {:<10} {:<20} {:<20} change", "msqid", "owner", "send", "recv");
         for q in rows {
-            println!("{:<10} {:<10} {:<20} {:<20} {:<20}", q.id, user_name(q.uid), time_text(q.stime), time_text(q.rtime), time_text(q.ctime));
+            println!("{:<10} {:<10} {:<20} {:<20} {}", q.id, user_name(q.uid), time_text(q.stime), time_text(q.rtime), time_text(q.ctime));
         }
     } else if args.creator {
         println!("------ Message Queues Creators/Owners (emulated System V, {}) --------", shown(dir));
-        println!("{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}", "msqid", "perms", "cuid", "cgid", "uid", "gid");
+        println!("{:<10} {:<10} {:<10} {:<10} {:<10} gid", "msqid", "perms", "cuid", "cgid", "uid");
         for q in rows {
-            println!("{:<10} {:<10o} {:<10} {:<10} {:<10} {:<10}", q.id, q.mode & 0o777, q.cuid, q.cgid, q.uid, q.gid);
+            println!("{:<10} {:<10o} {:<10} {:<10} {:<10} {}", q.id, q.mode & 0o777, q.cuid, q.cgid, q.uid, q.gid);
         }
     } else {
         println!("------ Message Queues (emulated System V, {}) --------", shown(dir));
@@ -368,7 +368,7 @@ fn one_sysv(dir: &[u8], sysv: Option<&SysvEmulation>, id: i64, json: bool) -> Re
         return Ok(());
     }
     println!("Message Queue msqid={}", q.id);
-    println!("uid={}\tgid={}\tcuid={}\tcgid={}\tmode={:#o}", q.uid, q.gid, q.cuid, q.cgid, q.mode & 0o777);
+    println!("uid={}\tgid={}\tcuid={}\tcgid={}\tmode=0{:o}", q.uid, q.gid, q.cuid, q.cgid, q.mode & 0o777);
     println!("cbytes={}\tqbytes={}\tqnum={}\tlspid={}\tlrpid={}", q.cbytes, q.qbytes, q.qnum, q.lspid, q.lrpid);
     println!("send_time={}", time_text(q.stime));
     println!("rcv_time={}", time_text(q.rtime));
