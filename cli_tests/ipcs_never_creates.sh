@@ -27,4 +27,8 @@ expect_status 0 "$MQSHIM" --dir "$WORK/ns" ipcs
 expect_status 0 "$MQSHIM" --dir "$WORK/ns" ipcs -q --json
 after=$(find "$WORK/ns" | sort)
 [[ $before == "$after" ]] || { diff <(echo "$before") <(echo "$after"); fail "ipcs changed the namespace"; }
+
+# A relative --dir names the namespace `run --dir` made there (both make it absolute).
+(cd "$WORK" && expect_status 0 "$MQSHIM" --dir ns ipcs) || exit 1
+expect_output "emulated, $WORK/ns\)"
 exit 0

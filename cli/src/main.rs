@@ -66,9 +66,12 @@ enum Command {
     Report(report::ReportArgs),
 }
 
+/// The namespace `ipcs`, `ipcrm` and `stat` look at: `--dir` made absolute, as `run` passes it
+/// on (so `--dir ns` names the same namespace for both), else the configured one.
 fn namespace_dir(cli: &Cli) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
     match &cli.dir {
-        Some(d) => d.as_bytes().to_vec(),
+        Some(d) => std::path::absolute(d).map_or_else(|_| d.as_bytes().to_vec(), |p| p.as_os_str().as_bytes().to_vec()),
         None => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);
