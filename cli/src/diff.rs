@@ -797,7 +797,9 @@ fn report(kernel: &Run, emulate: &Run, kt: &Trace, et: &Trace) -> bool {
     if same {
         let _ = writeln!(out, "no divergence");
     }
-    print!("{out}");
+    if let Err(message) = crate::print_stdout(&out) {
+        eprintln!("{message}");
+    }
     same
 }
 

@@ -6,6 +6,7 @@
 //! `mqshim info` the version and backend.
 
 mod diff;
+mod ipcs;
 mod launch;
 mod man;
 mod report;
@@ -16,7 +17,6 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use mqshim_core::config::Config;
-use mqshim_core::emu::posix::store::{QueueName, Store};
 
 /// Trace, constrain and emulate Linux message queues
 ///
@@ -44,23 +44,15 @@ enum Command {
     /// First the POSIX queues: name, owner, mode, attributes, messages, pending scheduled
     /// messages, and the kernel's /dev/mqueue status fields (QSIZE, NOTIFY, SIGNO, NOTIFY_PID);
     /// then the System V queues: key, id, owner, mode, bytes, messages and pending scheduled
-    /// messages.
-    Ipcs,
+    /// messages. Options as util-linux ipcs(1); a namespace that does not exist is an error, and
+    /// nothing is created.
+    Ipcs(ipcs::IpcsArgs),
     /// Remove emulated queues
     ///
-    /// A POSIX queue by name (as mq_unlink: open descriptors keep working), System V queues by
-    /// id (-q) or key (-Q) (as IPC_RMID). Ids and keys are
-    /// decimal, 0x hex or 0 octal, as for ipcrm(1).
-    Ipcrm {
-        /// A POSIX queue's name, with its leading slash.
-        name: Option<String>,
-        /// Remove the System V queue with this id.
-        #[arg(short = 'q', value_parser = parse_number)]
-        id: Vec<i64>,
-        /// Remove the System V queue with this key.
-        #[arg(short = 'Q', value_parser = parse_number)]
-        key: Vec<i64>,
-    },
+    /// POSIX queues by name (as mq_unlink: open descriptors keep working), System V queues by
+    /// id (-q) or key (-Q) (as IPC_RMID), or all of both (-a). Ids and keys are decimal, 0x hex
+    /// or 0 octal, as for ipcrm(1).
+    Ipcrm(ipcs::IpcrmArgs),
     /// Print a queue's status line as the kernel's /dev/mqueue/NAME shows it.
     Stat {
         /// The queue's name, with its leading slash.
@@ -101,162 +93,18 @@ enum Command {
     },
 }
 
-/// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
-fn parse_number(text: &str) -> Result<i64, String> {
-    let (neg, t) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let n = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        i64::from_str_radix(hex, 16)
-    } else if t.len() > 1 && t.starts_with('0') {
-        i64::from_str_radix(&t[1..], 8)
-    } else {
-        t.parse()
-    };
-    n.map(|v| if neg { -v } else { v }).map_err(|_| format!("'{text}' is not a number (decimal, 0x hex or 0 octal)"))
-}
-
+/// The namespace `ipcs`, `ipcrm` and `stat` look at: `--dir` made absolute, as `run` passes it
+/// on (so `--dir ns` names the same namespace for both), else the configured one.
 fn namespace_dir(cli: &Cli) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
     match &cli.dir {
-        Some(d) => d.as_bytes().to_vec(),
+        Some(d) => std::path::absolute(d).map_or_else(|_| d.as_bytes().to_vec(), |p| p.as_os_str().as_bytes().to_vec()),
         None => {
             let (config, problems) = Config::from_env();
             mqshim_core::config::report(&problems);
             config.dir
         }
     }
-}
-
-fn user_name(uid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 1024];
-    // SAFETY: passwd is plain C data; all-zero is a valid (empty) value for getpwuid_r to fill.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes into pwd and buf, both valid for their lengths.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc == 0 && !result.is_null() {
-        // SAFETY: pw_name points into buf, NUL-terminated.
-        unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned()
-    } else {
-        uid.to_string()
-    }
-}
-
-/// The limits the emulation enforces, as the environment configures them.
-fn emulation_limits() -> mqshim_core::emu::EmulationLimits {
-    mqshim_core::policy::limits::Limits::from_env().0.for_emulation()
-}
-
-fn open_store(dir: &[u8]) -> Result<Store, String> {
-    Store::at(dir, emulation_limits().posix).map_err(|e| format!("mqshim: cannot open the namespace '{}': {}", String::from_utf8_lossy(dir), e.desc()))
-}
-
-fn queue_name(name: &str) -> Result<QueueName, String> {
-    let rest = name.strip_prefix('/').ok_or_else(|| format!("mqshim: '{name}': a queue name starts with '/'"))?;
-    QueueName::check(rest.as_bytes()).map_err(|e| format!("mqshim: '{name}': {}", e.desc()))
-}
-
-fn ipcs(dir: &[u8]) -> Result<(), String> {
-    let store = open_store(dir)?;
-    println!("------ POSIX Message Queues (emulated, {}) --------", String::from_utf8_lossy(dir));
-    println!(
-        "{:<24} {:<10} {:<6} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
-        "name", "owner", "perms", "maxmsg", "msgsize", "messages", "scheduled", "QSIZE", "NOTIFY", "SIGNO", "NOTIFY_PID"
-    );
-    let mut names = store.names();
-    names.sort();
-    for name in names {
-        let Some((meta, queue)) = store.inspect(&name) else { continue };
-        // The status fields are those of the kernel's /dev/mqueue/NAME line ("?" when the
-        // caller may not read the queue).
-        let fields: [String; 6] = match &queue {
-            Some(q) => {
-                let reg = mqshim_core::emu::posix::notify::snapshot(q);
-                let owned = reg.owner_pid != 0;
-                let scheduled = q.scheduled_now().unwrap_or(0);
-                [
-                    q.curmsgs().to_string(),
-                    scheduled.to_string(),
-                    q.curbytes().to_string(),
-                    (if owned { reg.kind } else { 0 }).to_string(),
-                    (if owned && reg.kind == libc::SIGEV_SIGNAL { reg.signo } else { 0 }).to_string(),
-                    (if owned { reg.owner_pid } else { 0 }).to_string(),
-                ]
-            }
-            None => std::array::from_fn(|_| "?".to_string()),
-        };
-        let [messages, scheduled, qsize, notify, signo, notify_pid] = fields;
-        println!(
-            "{:<24} {:<10} {:<6o} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
-            format!("/{}", String::from_utf8_lossy(&name)),
-            user_name(meta.uid),
-            meta.mode & 0o777,
-            meta.maxmsg,
-            meta.msgsize,
-            messages,
-            scheduled,
-            qsize,
-            notify,
-            signo,
-            notify_pid
-        );
-    }
-    Ok(())
-}
-
-fn ipcs_sysv(dir: &[u8]) -> Result<(), String> {
-    let limits = emulation_limits().sysv;
-    let sysv = mqshim_core::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
-    println!();
-    println!("------ Message Queues (emulated System V, {}) --------", String::from_utf8_lossy(dir));
-    println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} scheduled", "key", "msqid", "owner", "perms", "used-bytes", "messages");
-    for q in sysv.list() {
-        println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12} {}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum, q.scheduled);
-    }
-    Ok(())
-}
-
-fn ipcrm(dir: &[u8], name: Option<&str>, ids: &[i64], keys: &[i64]) -> Result<(), String> {
-    if name.is_none() && ids.is_empty() && keys.is_empty() {
-        return Err("mqshim: ipcrm: name a POSIX queue (/name), or System V queues with -q ID or -Q KEY".to_string());
-    }
-    let mut failures = Vec::new();
-    if let Some(name) = name {
-        let store = open_store(dir)?;
-        let qn = queue_name(name)?;
-        if let Err(e) = store.unlink(&qn) {
-            failures.push(format!("mqshim: cannot remove {name}: {}", e.desc()));
-        }
-    }
-    if !ids.is_empty() || !keys.is_empty() {
-        let limits = emulation_limits().sysv;
-        let sysv = mqshim_core::emu::sysv::SysvEmulation::new(dir, limits).map_err(|e| format!("mqshim: cannot open the System V namespace: {}", e.desc()))?;
-        for &id in ids {
-            if let Err(e) = sysv.remove_id(id as i32) {
-                failures.push(format!("mqshim: cannot remove id {id}: {}", e.desc()));
-            }
-        }
-        for &key in keys {
-            if let Err(e) = sysv.remove_key(key as i32) {
-                failures.push(format!("mqshim: cannot remove key {key:#x}: {}", e.desc()));
-            }
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("\n"))
-    }
-}
-
-fn stat(dir: &[u8], name: &str) -> Result<(), String> {
-    let store = open_store(dir)?;
-    let qn = queue_name(name)?;
-    let (_, queue) = store.inspect(qn.bytes()).ok_or_else(|| format!("mqshim: {name}: no such queue"))?;
-    let q = queue.ok_or_else(|| format!("mqshim: {name}: permission denied"))?;
-    print!("{}", mqshim_core::emu::posix::notify::status_line(&q));
-    Ok(())
 }
 
 /// strace's double-letter short options (`-ff`) as clap takes them; only before the program.
@@ -279,15 +127,35 @@ fn strace_style_args() -> Vec<std::ffi::OsString> {
         .collect()
 }
 
+/// A closed pipe ends the command quietly, as it does a C tool (`mqshim ipcs | head -1`): the
+/// Rust runtime ignores SIGPIPE, which turns the failed write into a panic. Not for `trace` and
+/// `diff`, which write to pipes of the programs they run and take EPIPE there as the program's
+/// business (their own output ignores a closed pipe, see [`print_stdout`]). Programs started
+/// by any command get the default action from std's spawn and exec, whatever this process has.
+fn quiet_on_closed_pipe(command: &Command) {
+    if !matches!(command, Command::Trace(_) | Command::Diff(_)) {
+        // SAFETY: restores the default action of one signal before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+}
+
+/// Writes `text` to standard output for a command that keeps SIGPIPE ignored: a closed pipe
+/// is no error (the reader took what it wanted), any other failure is.
+pub fn print_stdout(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("mqshim: cannot write the standard output: {e}")),
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_from(strace_style_args());
+    quiet_on_closed_pipe(&cli.command);
     let result = match &cli.command {
-        Command::Ipcs => {
-            let dir = namespace_dir(&cli);
-            ipcs(&dir).and_then(|()| ipcs_sysv(&dir))
-        }
-        Command::Ipcrm { name, id, key } => ipcrm(&namespace_dir(&cli), name.as_deref(), id, key),
-        Command::Stat { name } => stat(&namespace_dir(&cli), name),
+        Command::Ipcs(args) => ipcs::ipcs(&namespace_dir(&cli), args),
+        Command::Ipcrm(args) => ipcs::ipcrm(&namespace_dir(&cli), args),
+        Command::Stat { name } => ipcs::stat(&namespace_dir(&cli), name),
         Command::Limits => {
             let (limits, problems) = mqshim_core::policy::limits::Limits::from_env();
             mqshim_core::config::report(&problems);

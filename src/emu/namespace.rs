@@ -141,15 +141,30 @@ fn join(root: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
+/// What opening a namespace does with a directory that does not exist: the library creates it
+/// (a program's first queue makes its namespace); readers such as `mqshim ipcs` get ENOENT, so
+/// that a mistyped `--dir` is reported, not made.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Missing {
+    Create,
+    Fail,
+}
+
 impl Namespace {
     /// Opens (creating as needed) the namespace at `root`, an absolute path.
     pub fn open(root: &[u8]) -> Result<Namespace> {
-        let root_fd = open_root(root)?;
+        Namespace::open_or(root, Missing::Create)
+    }
+
+    /// Opens the namespace at `root`, an absolute path; with [`Missing::Fail`] nothing is
+    /// created and a namespace (or subdirectory) that does not exist is ENOENT.
+    pub fn open_or(root: &[u8], missing: Missing) -> Result<Namespace> {
+        let root_fd = open_root(root, missing)?;
         let result = (|| {
-            let posix = move_high(open_subdir_at(root_fd, root, b"posix")?);
-            let dead = move_high(open_subdir_at(root_fd, root, b"posix-dead")?);
-            let tmp = move_high(open_subdir_at(root_fd, root, b"posix-tmp")?);
-            let charge = move_high(open_subdir_at(root_fd, root, b"posix-charge")?);
+            let posix = move_high(open_subdir_at(root_fd, root, b"posix", missing)?);
+            let dead = move_high(open_subdir_at(root_fd, root, b"posix-dead", missing)?);
+            let tmp = move_high(open_subdir_at(root_fd, root, b"posix-tmp", missing)?);
+            let charge = move_high(open_subdir_at(root_fd, root, b"posix-charge", missing)?);
             Ok(Namespace { root: root.to_vec(), posix, dead, tmp, charge })
         })();
         sys::close(root_fd);
@@ -157,27 +172,35 @@ impl Namespace {
     }
 }
 
-/// Opens (creating as needed) subdirectory `name` (one of [`SUBDIRS`]) of the open namespace
-/// root `root_fd`.
-fn open_subdir_at(root_fd: c_int, root: &[u8], name: &[u8]) -> Result<c_int> {
+/// Opens (creating as needed, unless `missing` says not to) subdirectory `name` (one of
+/// [`SUBDIRS`]) of the open namespace root `root_fd`.
+fn open_subdir_at(root_fd: c_int, root: &[u8], name: &[u8], missing: Missing) -> Result<c_int> {
     let mode = SUBDIRS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).ok_or(Errno::EINVAL)?;
-    make_dir(root_fd, name, mode, &join(root, name), false).map(|(fd, _)| fd)
+    open_dir(root_fd, name, mode, &join(root, name), false, missing).map(|(fd, _)| fd)
 }
 
-/// Opens (creating as needed) the namespace's subdirectory `name` — the System V emulation's
-/// `sysv/` — with the same checks as the namespace's own directories; the descriptor is moved
-/// above the program's.
-pub fn open_subdir(root: &[u8], name: &[u8]) -> Result<c_int> {
-    let root_fd = open_root(root)?;
-    let dir = open_subdir_at(root_fd, root, name).map(move_high);
+/// [`make_dir`], or with [`Missing::Fail`] only the opening and checks of an existing one.
+fn open_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool, missing: Missing) -> Result<(c_int, bool)> {
+    match missing {
+        Missing::Create => make_dir(parent, name, mode, path, follow),
+        Missing::Fail => open_trusted(parent, &cstr(name)?, path, follow, mode & 0o1022 == 0o022).map(|fd| (fd, false)),
+    }
+}
+
+/// Opens (creating as needed, unless `missing` says not to) the namespace's subdirectory
+/// `name` — the System V emulation's `sysv/` — with the same checks as the namespace's own
+/// directories; the descriptor is moved above the program's.
+pub fn open_subdir(root: &[u8], name: &[u8], missing: Missing) -> Result<c_int> {
+    let root_fd = open_root(root, missing)?;
+    let dir = open_subdir_at(root_fd, root, name, missing).map(move_high);
     sys::close(root_fd);
     dir
 }
 
-/// Opens the root directory, creating missing components, and checks every directory on the
-/// way. A namespace this call creates gets its subdirectories while it is still private, then
-/// becomes 1777.
-fn open_root(root: &[u8]) -> Result<c_int> {
+/// Opens the root directory, creating missing components (unless `missing` says not to), and
+/// checks every directory on the way. A namespace this call creates gets its subdirectories
+/// while it is still private, then becomes 1777.
+fn open_root(root: &[u8], missing: Missing) -> Result<c_int> {
     if root.first() != Some(&b'/') {
         return Err(Errno::EINVAL);
     }
@@ -191,13 +214,13 @@ fn open_root(root: &[u8]) -> Result<c_int> {
         // Intermediate components are followed as the user wrote them (they may be links,
         // e.g. /dev/shm) and what they lead to is checked; the namespace itself must be a
         // real directory.
-        let next = if last { make_dir(fd, part, 0o700, &path, false) } else { make_dir(fd, part, 0o755, &path, true) };
+        let next = if last { open_dir(fd, part, 0o700, &path, false, missing) } else { open_dir(fd, part, 0o755, &path, true, missing) };
         sys::close(fd);
         let (next, created) = next?;
         fd = next;
         if last && created {
             for (name, _) in SUBDIRS {
-                let sub = open_subdir_at(fd, &path, name);
+                let sub = open_subdir_at(fd, &path, name, Missing::Create);
                 if let Ok(sub) = sub {
                     sys::close(sub);
                 }

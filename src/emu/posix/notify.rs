@@ -200,8 +200,21 @@ pub fn drop_if_owner(handle: &Arc<QueueHandle>) {
 }
 
 /// The current registration of `q` (for inspection).
+/// A registration whose owner is gone shows as none, as the kernel's does once the owner's exit
+/// closed its descriptors (here nobody removed it yet: the next `mq_notify` or send does).
 pub fn snapshot(q: &Queue) -> NotifyRegistration {
-    q.lock().map(|mut l| l.notification()).unwrap_or_default()
+    let reg = q.lock().map(|mut l| l.notification()).unwrap_or_default();
+    if reg.owner_pid != 0 && owner_gone(&reg) {
+        NotifyRegistration::default()
+    } else {
+        reg
+    }
+}
+
+/// Whether the process (or, for a relayed registration, the program image) that registered
+/// `reg` no longer exists, as an onlooker can tell.
+fn owner_gone(reg: &NotifyRegistration) -> bool {
+    crate::os::sys::process_gone(reg.owner_pid) || !owner_image_alive(reg)
 }
 
 /// The line the kernel shows in `/dev/mqueue/NAME`: bytes queued, and the registration's kind,

@@ -33,7 +33,7 @@ use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue};
 use crate::emu::engine::segment;
-use crate::emu::namespace::{list_dir, Namespace};
+use crate::emu::namespace::{list_dir, Missing, Namespace};
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap, Creds};
 use crate::os::forksafe::ForkSafe;
@@ -212,7 +212,13 @@ struct Found {
 
 impl Store {
     pub fn at(root: &[u8], limits: PosixLimits) -> Result<Store> {
-        let ns = Namespace::open(root)?;
+        Store::open_or(root, limits, Missing::Create)
+    }
+
+    /// The store of the namespace at `root`; with [`Missing::Fail`] (for `mqshim ipcs`,
+    /// `ipcrm` and `stat`) a namespace that does not exist is ENOENT and nothing is created.
+    pub fn open_or(root: &[u8], limits: PosixLimits, missing: Missing) -> Result<Store> {
+        let ns = Namespace::open_or(root, missing)?;
         let charges = ChargeCounters::new(ns.charge);
         Ok(Store { ns, limits, charges })
     }

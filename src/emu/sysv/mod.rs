@@ -66,6 +66,7 @@ use std::sync::Arc;
 
 use libc::{key_t, msqid_ds};
 
+use crate::emu::namespace::Missing;
 use caller::{ident, now_sec, realtime_ns, Freshness, Ident};
 use layout::{Entry, IPCMNI};
 use limits::{MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
@@ -174,8 +175,19 @@ fn scheduled_due(entry: &Entry) -> bool {
 impl SysvEmulation {
     /// Opens the `sysv/` directory and registry of the namespace at `root`.
     pub fn new(root: &[u8], limits: SysvLimits) -> Result<SysvEmulation> {
-        let dir = crate::emu::namespace::open_subdir(root, b"sysv")?;
-        match Registry::open(dir) {
+        SysvEmulation::open_or(root, limits, Missing::Create)
+    }
+
+    /// Opens the `sysv/` directory and registry of the namespace at `root`; with
+    /// [`Missing::Fail`] (for `mqshim ipcs` and `ipcrm`) nothing is created, and a namespace,
+    /// directory or registry that does not exist is ENOENT.
+    pub fn open_or(root: &[u8], limits: SysvLimits, missing: Missing) -> Result<SysvEmulation> {
+        let dir = crate::emu::namespace::open_subdir(root, b"sysv", missing)?;
+        let registry = match missing {
+            Missing::Create => Registry::open(dir),
+            Missing::Fail => Registry::open_existing(dir),
+        };
+        match registry {
             Ok(registry) => Ok(SysvEmulation { dir, registry, limits }),
             Err(e) => {
                 crate::os::sys::close(dir);

@@ -77,6 +77,12 @@ impl Registry {
         Err(Errno::EIO)
     }
 
+    /// Opens the registry in `dir` if it exists (ENOENT if not), building nothing.
+    pub fn open_existing(dir: c_int) -> Result<Registry> {
+        let map = segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e)?;
+        Registry::validate(map, dir)
+    }
+
     /// Checks the prefix (see `segment::validate`), then the registry's own geometry.
     fn validate(map: Mapping, dir: c_int) -> Result<Registry> {
         segment::validate(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE)?;

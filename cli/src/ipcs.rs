@@ -1,0 +1,525 @@
+//! `mqshim ipcs`, `ipcrm` and `stat`: what the emulation holds in a namespace, seen and removed
+//! as util-linux's `ipcs`/`ipcrm` and the kernel's `/dev/mqueue/NAME` show and remove kernel
+//! queues.
+//!
+//! None of them creates anything: a namespace (or System V registry) that does not exist is
+//! opened with [`Missing::Fail`], and a namespace that does not exist is an error naming it.
+
+use clap::Args;
+use mqshim_core::emu::namespace::Missing;
+use mqshim_core::emu::posix::store::{Meta, QueueName, Store};
+use mqshim_core::emu::sysv::QueueInfo;
+use mqshim_core::emu::sysv::SysvEmulation;
+use mqshim_core::errno::Errno;
+use serde_json::{json, Value};
+
+/// `mqshim ipcs`'s options, after util-linux `ipcs`.
+#[derive(Args, Debug, Default)]
+pub struct IpcsArgs {
+    /// Only the System V queues (as ipcs -q).
+    #[arg(short = 'q', long = "queues", conflicts_with = "posix")]
+    sysv_only: bool,
+    /// Only the POSIX queues.
+    #[arg(long)]
+    posix: bool,
+    /// Pids: System V last sender (lspid) and receiver (lrpid); POSIX notification owner.
+    #[arg(short = 'p', long = "pid", group = "format")]
+    pids: bool,
+    /// Times: System V last send, receive and change (POSIX queues have none recorded).
+    #[arg(short = 't', long = "time", group = "format")]
+    times: bool,
+    /// Creator and owner: perms, cuid, cgid, uid, gid.
+    #[arg(short = 'c', long = "creator", group = "format")]
+    creator: bool,
+    /// Summary: queues, messages and bytes in use.
+    #[arg(short = 'u', long = "summary", group = "format")]
+    summary: bool,
+    /// Limits in force for queues in this namespace (as `mqshim limits` computes them).
+    #[arg(short = 'l', long = "limits", group = "format")]
+    limits: bool,
+    /// Details of the System V queue with this id.
+    #[arg(short = 'i', long = "id", group = "format", value_parser = parse_number)]
+    id: Option<i64>,
+    /// JSON on one line, with the field names README's "The mqshim command" documents.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `mqshim ipcrm`'s arguments, after util-linux `ipcrm`.
+#[derive(Args, Debug)]
+pub struct IpcrmArgs {
+    /// POSIX queue names, each with its leading slash.
+    names: Vec<String>,
+    /// Remove the System V queue with this id.
+    #[arg(short = 'q', value_parser = parse_number)]
+    id: Vec<i64>,
+    /// Remove the System V queue with this key.
+    #[arg(short = 'Q', value_parser = parse_number)]
+    key: Vec<i64>,
+    /// Remove every queue of both APIs in the namespace.
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+}
+
+/// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
+pub fn parse_number(text: &str) -> Result<i64, String> {
+    let (neg, t) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let n = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        i64::from_str_radix(hex, 16)
+    } else if t.len() > 1 && t.starts_with('0') {
+        i64::from_str_radix(&t[1..], 8)
+    } else {
+        t.parse()
+    };
+    n.map(|v| if neg { -v } else { v }).map_err(|_| format!("'{text}' is not a number (decimal, 0x hex or 0 octal)"))
+}
+
+/// An errno as the kernel's name and its text: `EINVAL (Invalid argument)`.
+pub fn errno_text(e: Errno) -> String {
+    format!("{e:?} ({})", e.desc())
+}
+
+fn user_name(uid: u32) -> String {
+    let mut buf = vec![0 as libc::c_char; 1024];
+    // SAFETY: passwd is plain C data; all-zero is a valid (empty) value for getpwuid_r to fill.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into pwd and buf, both valid for their lengths.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc == 0 && !result.is_null() {
+        // SAFETY: pw_name points into buf, NUL-terminated.
+        unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned()
+    } else {
+        uid.to_string()
+    }
+}
+
+/// The limits the emulation enforces, as the environment configures them.
+fn emulation_limits() -> mqshim_core::emu::EmulationLimits {
+    mqshim_core::policy::limits::Limits::from_env().0.for_emulation()
+}
+
+fn shown(dir: &[u8]) -> String {
+    String::from_utf8_lossy(dir).into_owned()
+}
+
+/// Why the namespace at `dir` cannot be opened, naming it.
+fn namespace_error(dir: &[u8], e: Errno) -> String {
+    match e {
+        Errno::ENOENT => format!("mqshim: no namespace at '{}': it does not exist (a program under the emulation makes it with its first queue)", shown(dir)),
+        e => format!("mqshim: cannot open the namespace '{}': {}", shown(dir), errno_text(e)),
+    }
+}
+
+/// The namespace's POSIX queues, without creating anything.
+fn open_store(dir: &[u8]) -> Result<Store, String> {
+    Store::open_or(dir, emulation_limits().posix, Missing::Fail).map_err(|e| namespace_error(dir, e))
+}
+
+/// The namespace's System V queues, without creating anything: None when no program of the
+/// namespace ever used System V queues (no registry yet).
+fn open_sysv(dir: &[u8]) -> Result<Option<SysvEmulation>, String> {
+    match SysvEmulation::open_or(dir, emulation_limits().sysv, Missing::Fail) {
+        Ok(sysv) => Ok(Some(sysv)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(format!("mqshim: cannot open the System V queues of '{}': {}", shown(dir), errno_text(e))),
+    }
+}
+
+fn queue_name(name: &str) -> Result<QueueName, String> {
+    let rest = name.strip_prefix('/').ok_or_else(|| format!("mqshim: '{name}': a queue name starts with '/'"))?;
+    QueueName::check(rest.as_bytes()).map_err(|e| format!("mqshim: '{name}': {}", errno_text(e)))
+}
+
+/// One POSIX queue as `ipcs` shows it. The counts are None when the caller may not read the
+/// queue (shown as "?", null in JSON).
+struct PosixRow {
+    name: String,
+    meta: Meta,
+    counts: Option<PosixCounts>,
+}
+
+/// A readable queue's counts and the kernel's `/dev/mqueue/NAME` status fields.
+struct PosixCounts {
+    messages: u64,
+    scheduled: u64,
+    qsize: u64,
+    notify: i32,
+    signo: i32,
+    notify_pid: i32,
+}
+
+fn posix_rows(store: &Store) -> Vec<PosixRow> {
+    let mut names = store.names();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (meta, queue) = store.inspect(&name)?;
+            let counts = queue.map(|q| {
+                // A registration whose owner died shows as none (see notify::snapshot).
+                let reg = mqshim_core::emu::posix::notify::snapshot(&q);
+                let owned = reg.owner_pid != 0;
+                PosixCounts {
+                    messages: q.curmsgs().into(),
+                    scheduled: q.scheduled_now().unwrap_or(0).into(),
+                    qsize: q.curbytes(),
+                    notify: if owned { reg.kind } else { 0 },
+                    signo: if owned && reg.kind == libc::SIGEV_SIGNAL { reg.signo } else { 0 },
+                    notify_pid: if owned { reg.owner_pid } else { 0 },
+                }
+            });
+            Some(PosixRow { name: format!("/{}", String::from_utf8_lossy(&name)), meta, counts })
+        })
+        .collect()
+}
+
+fn sysv_rows(sysv: Option<&SysvEmulation>) -> Vec<QueueInfo> {
+    sysv.map(|s| s.list()).unwrap_or_default()
+}
+
+fn or_unknown<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "?".to_string(), |v| v.to_string())
+}
+
+/// A time as ipcs shows it: "Not set" for 0, else local date and time.
+fn time_text(secs: i64) -> String {
+    if secs == 0 {
+        return "Not set".to_string();
+    }
+    let t = secs as libc::time_t;
+    // SAFETY: tm is plain C data; localtime_r fills it from the valid time t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return secs.to_string();
+    }
+    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
+/// Which APIs a listing shows.
+fn apis(args: &IpcsArgs) -> (bool, bool) {
+    (!args.sysv_only, !args.posix)
+}
+
+pub fn ipcs(dir: &[u8], args: &IpcsArgs) -> Result<(), String> {
+    if args.limits {
+        return limits(args.json);
+    }
+    let store = open_store(dir)?;
+    let sysv = open_sysv(dir)?;
+    let (show_posix, show_sysv) = apis(args);
+    if let Some(id) = args.id {
+        return one_sysv(dir, sysv.as_ref(), id, args.json);
+    }
+    let posix = if show_posix { posix_rows(&store) } else { Vec::new() };
+    let sysv = if show_sysv { sysv_rows(sysv.as_ref()) } else { Vec::new() };
+    if args.summary {
+        return summary(dir, show_posix.then_some(&posix[..]), show_sysv.then_some(&sysv[..]), args.json);
+    }
+    if args.json {
+        let mut out = serde_json::Map::new();
+        out.insert("namespace".into(), json!(shown(dir)));
+        if show_posix {
+            out.insert("posix".into(), posix.iter().map(posix_json).collect());
+        }
+        if show_sysv {
+            out.insert("sysv".into(), sysv.iter().map(sysv_json).collect());
+        }
+        println!("{}", Value::Object(out));
+        return Ok(());
+    }
+    if show_posix {
+        print_posix(dir, &posix, args);
+    }
+    if show_posix && show_sysv {
+        println!();
+    }
+    if show_sysv {
+        print_sysv(dir, &sysv, args);
+    }
+    Ok(())
+}
+
+fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
+    if args.pids {
+        println!("------ POSIX Message Queues PIDs (emulated, {}) --------", shown(dir));
+        println!("{:<24} {:<10} {:>10}", "name", "owner", "notify_pid");
+        for r in rows {
+            println!("{:<24} {:<10} {:>10}", r.name, user_name(r.meta.uid), or_unknown(r.counts.as_ref().map(|c| c.notify_pid)));
+        }
+    } else if args.times {
+        println!("------ POSIX Message Queues Send/Recv/Change Times (emulated, {}) --------", shown(dir));
+        println!("(the emulation records no times for POSIX queues)");
+    } else if args.creator {
+        println!("------ POSIX Message Queues Creators/Owners (emulated, {}) --------", shown(dir));
+        println!("{:<24} {:<10} {:<10} {:<10} {:<10} gid", "name", "perms", "cuid", "cgid", "uid");
+        for r in rows {
+            // A POSIX queue's owner is its creator (it has no IPC_SET).
+            let m = &r.meta;
+            println!("{:<24} {:<10o} {:<10} {:<10} {:<10} {}", r.name, m.mode & 0o777, m.uid, m.gid, m.uid, m.gid);
+        }
+    } else {
+        println!("------ POSIX Message Queues (emulated, {}) --------", shown(dir));
+        println!(
+            "{:<24} {:<10} {:<6} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
+            "name", "owner", "perms", "maxmsg", "msgsize", "messages", "scheduled", "QSIZE", "NOTIFY", "SIGNO", "NOTIFY_PID"
+        );
+        for r in rows {
+            let c = r.counts.as_ref();
+            println!(
+                "{:<24} {:<10} {:<6o} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
+                r.name,
+                user_name(r.meta.uid),
+                r.meta.mode & 0o777,
+                r.meta.maxmsg,
+                r.meta.msgsize,
+                or_unknown(c.map(|c| c.messages)),
+                or_unknown(c.map(|c| c.scheduled)),
+                or_unknown(c.map(|c| c.qsize)),
+                or_unknown(c.map(|c| c.notify)),
+                or_unknown(c.map(|c| c.signo)),
+                or_unknown(c.map(|c| c.notify_pid)),
+            );
+        }
+    }
+}
+
+fn print_sysv(dir: &[u8], rows: &[QueueInfo], args: &IpcsArgs) {
+    if args.pids {
+        println!("------ Message Queues PIDs (emulated System V, {}) --------", shown(dir));
+        println!("{:<10} {:<10} {:<10} lrpid", "msqid", "owner", "lspid");
+        for q in rows {
+            println!("{:<10} {:<10} {:<10} {}", q.id, user_name(q.uid), q.lspid, q.lrpid);
+        }
+    } else if args.times {
+        println!("------ Message Queues Send/Recv/Change Times (emulated System V, {}) --------", shown(dir));
+        println!("{:<10} {:<10} {:<20} {:<20} change", "msqid", "owner", "send", "recv");
+        for q in rows {
+            println!("{:<10} {:<10} {:<20} {:<20} {}", q.id, user_name(q.uid), time_text(q.stime), time_text(q.rtime), time_text(q.ctime));
+        }
+    } else if args.creator {
+        println!("------ Message Queues Creators/Owners (emulated System V, {}) --------", shown(dir));
+        println!("{:<10} {:<10} {:<10} {:<10} {:<10} gid", "msqid", "perms", "cuid", "cgid", "uid");
+        for q in rows {
+            println!("{:<10} {:<10o} {:<10} {:<10} {:<10} {}", q.id, q.mode & 0o777, q.cuid, q.cgid, q.uid, q.gid);
+        }
+    } else {
+        println!("------ Message Queues (emulated System V, {}) --------", shown(dir));
+        println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} scheduled", "key", "msqid", "owner", "perms", "used-bytes", "messages");
+        for q in rows {
+            println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12} {}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum, q.scheduled);
+        }
+    }
+}
+
+fn posix_json(r: &PosixRow) -> Value {
+    let c = r.counts.as_ref();
+    json!({
+        "name": r.name,
+        "owner": user_name(r.meta.uid),
+        "uid": r.meta.uid,
+        "gid": r.meta.gid,
+        "perms": format!("{:04o}", r.meta.mode & 0o777),
+        "maxmsg": r.meta.maxmsg,
+        "msgsize": r.meta.msgsize,
+        "messages": c.map(|c| c.messages),
+        "scheduled": c.map(|c| c.scheduled),
+        "qsize": c.map(|c| c.qsize),
+        "notify": c.map(|c| c.notify),
+        "signo": c.map(|c| c.signo),
+        "notify_pid": c.map(|c| c.notify_pid),
+    })
+}
+
+fn sysv_json(q: &QueueInfo) -> Value {
+    json!({
+        "key": q.key,
+        "id": q.id,
+        "owner": user_name(q.uid),
+        "perms": format!("{:04o}", q.mode & 0o777),
+        "uid": q.uid,
+        "gid": q.gid,
+        "cuid": q.cuid,
+        "cgid": q.cgid,
+        "used_bytes": q.cbytes,
+        "messages": q.qnum,
+        "qbytes": q.qbytes,
+        "lspid": q.lspid,
+        "lrpid": q.lrpid,
+        "stime": q.stime,
+        "rtime": q.rtime,
+        "ctime": q.ctime,
+        "scheduled": q.scheduled,
+    })
+}
+
+/// `ipcs -i ID`: one System V queue in detail, as util-linux prints it.
+fn one_sysv(dir: &[u8], sysv: Option<&SysvEmulation>, id: i64, json: bool) -> Result<(), String> {
+    let q = sysv_rows(sysv)
+        .into_iter()
+        .find(|q| i64::from(q.id) == id)
+        .ok_or_else(|| format!("mqshim: id {id}: no System V queue with this id in '{}'", shown(dir)))?;
+    if json {
+        println!("{}", json!({ "namespace": shown(dir), "sysv": [sysv_json(&q)] }));
+        return Ok(());
+    }
+    println!("Message Queue msqid={}", q.id);
+    println!("uid={}\tgid={}\tcuid={}\tcgid={}\tmode=0{:o}", q.uid, q.gid, q.cuid, q.cgid, q.mode & 0o777);
+    println!("cbytes={}\tqbytes={}\tqnum={}\tlspid={}\tlrpid={}", q.cbytes, q.qbytes, q.qnum, q.lspid, q.lrpid);
+    println!("send_time={}", time_text(q.stime));
+    println!("rcv_time={}", time_text(q.rtime));
+    println!("change_time={}", time_text(q.ctime));
+    println!("scheduled={}", q.scheduled);
+    Ok(())
+}
+
+/// `ipcs -u`: what is in use, per API.
+fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, json: bool) -> Result<(), String> {
+    let posix_totals = posix.map(|rows| {
+        let counted = rows.iter().filter_map(|r| r.counts.as_ref());
+        (rows.len(), counted.clone().map(|c| c.messages).sum::<u64>(), counted.map(|c| c.qsize).sum::<u64>())
+    });
+    let sysv_totals = sysv.map(|rows| (rows.len(), rows.iter().map(|q| q.qnum).sum::<u64>(), rows.iter().map(|q| q.cbytes).sum::<u64>()));
+    if json {
+        let mut out = serde_json::Map::new();
+        out.insert("namespace".into(), json!(shown(dir)));
+        if let Some((queues, messages, bytes)) = posix_totals {
+            out.insert("posix".into(), json!({ "queues": queues, "messages": messages, "bytes": bytes }));
+        }
+        if let Some((queues, messages, bytes)) = sysv_totals {
+            out.insert("sysv".into(), json!({ "queues": queues, "messages": messages, "bytes": bytes }));
+        }
+        println!("{}", Value::Object(out));
+        return Ok(());
+    }
+    if let Some((queues, messages, bytes)) = posix_totals {
+        println!("------ POSIX Messages Status (emulated, {}) --------", shown(dir));
+        println!("queues = {queues}");
+        println!("messages = {messages}");
+        println!("used space = {bytes} bytes");
+    }
+    if posix_totals.is_some() && sysv_totals.is_some() {
+        println!();
+    }
+    if let Some((queues, messages, bytes)) = sysv_totals {
+        println!("------ Messages Status (emulated System V, {}) --------", shown(dir));
+        println!("allocated queues = {queues}");
+        println!("used headers = {messages}");
+        println!("used space = {bytes} bytes");
+    }
+    Ok(())
+}
+
+/// `ipcs -l`: the limits the emulation enforces (`mqshim limits` says where each came from).
+fn limits(json: bool) -> Result<(), String> {
+    let l = emulation_limits();
+    let entries: [(&str, i64); 8] = [
+        ("msgmax", l.sysv.msgmax.into()),
+        ("msgmnb", l.sysv.msgmnb.into()),
+        ("msgmni", l.sysv.msgmni.into()),
+        ("queues_max", l.posix.queues_max),
+        ("msg_max", l.posix.msg_max),
+        ("msgsize_max", l.posix.msgsize_max),
+        ("msg_default", l.posix.msg_default),
+        ("msgsize_default", l.posix.msgsize_default),
+    ];
+    if json {
+        let map: serde_json::Map<String, Value> = entries.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        println!("{}", json!({ "limits": map }));
+        return Ok(());
+    }
+    println!("------ Messages Limits (emulated System V) --------");
+    println!("max queues system wide = {}", l.sysv.msgmni);
+    println!("max size of message (bytes) = {}", l.sysv.msgmax);
+    println!("default max size of queue (bytes) = {}", l.sysv.msgmnb);
+    println!();
+    println!("------ POSIX Messages Limits (emulated) --------");
+    println!("max queues = {}", l.posix.queues_max);
+    println!("max messages per queue = {}", l.posix.msg_max);
+    println!("max size of message (bytes) = {}", l.posix.msgsize_max);
+    println!("default messages per queue = {}", l.posix.msg_default);
+    println!("default size of message (bytes) = {}", l.posix.msgsize_default);
+    Ok(())
+}
+
+pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
+    if args.names.is_empty() && args.id.is_empty() && args.key.is_empty() && !args.all {
+        return Err("mqshim: ipcrm: name POSIX queues (/name), System V queues with -q ID or -Q KEY, or all with -a".to_string());
+    }
+    let store = open_store(dir)?;
+    let mut failures = Vec::new();
+    let mut names = Vec::new();
+    for name in &args.names {
+        names.push((name.clone(), queue_name(name)?));
+    }
+    if args.all {
+        for name in store.names() {
+            match QueueName::check(&name) {
+                Ok(qn) => names.push((format!("/{}", String::from_utf8_lossy(&name)), qn)),
+                Err(e) => failures.push(format!("mqshim: cannot remove /{}: {}", String::from_utf8_lossy(&name), errno_text(e))),
+            }
+        }
+    }
+    for (name, qn) in &names {
+        if let Err(e) = store.unlink(qn) {
+            failures.push(format!("mqshim: cannot remove {name}: {}", errno_text(e)));
+        }
+    }
+    if !args.id.is_empty() || !args.key.is_empty() || args.all {
+        let sysv = open_sysv(dir)?;
+        let mut ids = args.id.clone();
+        if args.all {
+            ids.extend(sysv_rows(sysv.as_ref()).iter().map(|q| i64::from(q.id)));
+        }
+        for &id in &ids {
+            // A namespace without a registry has no queue: what IPC_RMID says of an unknown id.
+            let result = sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_id(id as i32));
+            if let Err(e) = result {
+                failures.push(format!("mqshim: cannot remove id {id}: {}", errno_text(e)));
+            }
+        }
+        for &key in &args.key {
+            let result = sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_key(key as i32));
+            if let Err(e) = result {
+                failures.push(format!("mqshim: cannot remove key {key:#x}: {}", errno_text(e)));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+pub fn stat(dir: &[u8], name: &str) -> Result<(), String> {
+    let store = open_store(dir)?;
+    let qn = queue_name(name)?;
+    let (_, queue) = store.inspect(qn.bytes()).ok_or_else(|| format!("mqshim: {name}: no such queue in '{}'", shown(dir)))?;
+    let q = queue.ok_or_else(|| format!("mqshim: {name}: permission denied"))?;
+    print!("{}", mqshim_core::emu::posix::notify::status_line(&q));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_as_ipcrm_takes_them() {
+        assert_eq!(parse_number("0x10"), Ok(16));
+        assert_eq!(parse_number("010"), Ok(8));
+        assert_eq!(parse_number("-5"), Ok(-5));
+        assert!(parse_number("x").is_err());
+    }
+
+    #[test]
+    fn errno_names_as_the_kernel_spells_them() {
+        assert_eq!(errno_text(Errno::EINVAL), "EINVAL (Invalid argument)");
+        assert_eq!(errno_text(Errno::EPERM), "EPERM (Operation not permitted)");
+    }
+}
