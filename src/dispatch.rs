@@ -128,8 +128,18 @@ pub fn note_polled(fd: libc::c_int) {
     }
 }
 
-/// What `/proc/sysvipc/msg` should show, when the backend keeps its own queues (the state is
-/// built if need be: reading the file is asking about queues).
-pub fn proc_sysvipc_msg() -> Option<String> {
-    init::state().backend.proc_sysvipc_msg()
+/// Whether the backend may answer for the `/proc` file `path` (see [`proc_file`]): a check
+/// that needs no state, so that opening any other file never builds it.
+fn proc_file_may_be_served(path: &[u8]) -> bool {
+    path.starts_with(b"/proc/sysvipc/msg") || path.starts_with(b"/proc/sys/kernel/msg") || path.starts_with(b"/proc/sys/fs/mqueue/")
+}
+
+/// What the `/proc` file `path` should say, when the backend answers for it: the emulation's
+/// System V queues and limits (the state is built if need be: reading these files is asking
+/// about queues). None: the kernel's file, unchanged.
+pub fn proc_file(path: &[u8]) -> Option<String> {
+    if !proc_file_may_be_served(path) {
+        return None;
+    }
+    init::state().backend.proc_file(path)
 }

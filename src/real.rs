@@ -134,6 +134,30 @@ real_functions! {
     fn select(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, tv: *mut libc::timeval) -> c_int;
     fn pselect(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, tmo: *const timespec, sigmask: *const libc::sigset_t) -> c_int;
     fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
+    /// `open` as `_FORTIFY_SOURCE` compiles a two-argument call (util-linux's `ipcs` makes it).
+    fn __open_2(path: *const c_char, flags: c_int) -> c_int;
+}
+
+/// The real `open` (variadic, so it is bound by hand rather than by the macro); `mode` is passed
+/// on as the third argument, which `open` reads only with O_CREAT or O_TMPFILE.
+///
+/// # Safety
+/// As for C `open`.
+pub unsafe fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"open\0") {
+        Some(addr) => {
+            type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
+            // SAFETY: the address of libc's `open`, whose type is OpenFn.
+            let f: OpenFn = unsafe { std::mem::transmute::<usize, OpenFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract.
+            unsafe { f(path, flags, mode) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            -1
+        }
+    }
 }
 
 /// The real `fopen` (returns a pointer, so it is bound by hand rather than by the macro).

@@ -230,7 +230,13 @@ impl Backend for EmulatedBackend {
         posix::fdtable::polled(fd);
     }
 
-    fn proc_sysvipc_msg(&self) -> Option<String> {
-        self.sysv().ok().map(SysvEmulation::proc_sysvipc_msg)
+    /// `/proc/sysvipc/msg` lists the namespace's System V queues; the limit files
+    /// (`/proc/sys/kernel/msg*`, `/proc/sys/fs/mqueue/*`) hold the limits the emulation enforces,
+    /// as the kernel prints them ("%d\n").
+    fn proc_file(&self, path: &[u8]) -> Option<String> {
+        if path == b"/proc/sysvipc/msg" {
+            return self.sysv().ok().map(SysvEmulation::proc_sysvipc_msg);
+        }
+        self.limits.proc_sys_value(path).map(|value| format!("{value}\n"))
     }
 }

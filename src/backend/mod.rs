@@ -165,9 +165,10 @@ pub trait Backend: Sync + Send {
     /// must be kept from now on.
     fn descriptor_polled(&self, _fd: c_int) {}
 
-    /// What `/proc/sysvipc/msg` shows of this backend's System V queues, when the file itself
-    /// does not (None: let the program read the kernel's file).
-    fn proc_sysvipc_msg(&self) -> Option<String> {
+    /// What the `/proc` file `path` says under this backend when the kernel's file does not say
+    /// it (`/proc/sysvipc/msg`'s queues, the limit files' values); None: let the program read
+    /// the kernel's file.
+    fn proc_file(&self, _path: &[u8]) -> Option<String> {
         None
     }
 }

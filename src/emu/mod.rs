@@ -23,3 +23,23 @@ pub struct EmulationLimits {
     pub posix: posix::limits::PosixLimits,
     pub sysv: sysv::limits::SysvLimits,
 }
+
+impl EmulationLimits {
+    /// The value the kernel's tunable file `path` (`/proc/sys/kernel/msg*`,
+    /// `/proc/sys/fs/mqueue/*`) would hold if the kernel enforced these limits; None for any
+    /// other path.
+    pub fn proc_sys_value(&self, path: &[u8]) -> Option<i64> {
+        let (p, s) = (&self.posix, &self.sysv);
+        Some(match path {
+            b"/proc/sys/kernel/msgmax" => s.msgmax.into(),
+            b"/proc/sys/kernel/msgmnb" => s.msgmnb.into(),
+            b"/proc/sys/kernel/msgmni" => s.msgmni.into(),
+            b"/proc/sys/fs/mqueue/msg_max" => p.msg_max,
+            b"/proc/sys/fs/mqueue/msgsize_max" => p.msgsize_max,
+            b"/proc/sys/fs/mqueue/msg_default" => p.msg_default,
+            b"/proc/sys/fs/mqueue/msgsize_default" => p.msgsize_default,
+            b"/proc/sys/fs/mqueue/queues_max" => p.queues_max,
+            _ => return None,
+        })
+    }
+}

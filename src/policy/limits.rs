@@ -237,6 +237,21 @@ mod tests {
     }
 
     #[test]
+    fn every_proc_file_reads_back_the_value_the_emulation_enforces() {
+        let env = "msg_max=7,msgsize_max=1000,msg_default=3,msgsize_default=500,queues_max=9,msgmax=4096,msgmnb=8192,msgmni=64";
+        let (l, p) = Limits::build(|_| None, None, Some(env));
+        assert!(p.is_empty(), "{p:?}");
+        let emulation = l.for_emulation();
+        for (key, proc_path, _) in KEYS {
+            if let Some(path) = proc_path {
+                assert_eq!(emulation.proc_sys_value(path.as_bytes()), Some(l.value(key)), "{path}");
+            }
+        }
+        assert_eq!(emulation.proc_sys_value(b"/proc/sys/kernel/sem"), None);
+        assert_eq!(emulation.proc_sys_value(b"/proc/sys/kernel/msgmax2"), None);
+    }
+
+    #[test]
     fn values_take_suffixes() {
         assert_eq!(parse_value("64k"), Some(65536));
         assert_eq!(parse_value("1M"), Some(1 << 20));
