@@ -9,6 +9,7 @@ mod diff;
 mod ipcs;
 mod launch;
 mod man;
+mod peek;
 mod report;
 mod run;
 mod trace;
@@ -58,6 +59,14 @@ enum Command {
         /// The queue's name, with its leading slash.
         name: String,
     },
+    /// Show what a queue holds without taking anything
+    ///
+    /// The messages of a POSIX queue (/name) or System V queue (-q ID) in the order receivers
+    /// would get them — priority (type), size and the first bytes of each, C-escaped — then its
+    /// pending scheduled messages with their due times. Nothing is dequeued, no notification
+    /// fires and no waiter is woken; the caller needs read permission, as a receiver does. The
+    /// emulation records no send time, so no age is shown.
+    Peek(peek::PeekArgs),
     /// Print the effective limits and where each value came from.
     Limits,
     /// Print the library version and the backend the environment selects.
@@ -156,6 +165,7 @@ fn main() -> ExitCode {
         Command::Ipcs(args) => ipcs::ipcs(&namespace_dir(&cli), args),
         Command::Ipcrm(args) => ipcs::ipcrm(&namespace_dir(&cli), args),
         Command::Stat { name } => ipcs::stat(&namespace_dir(&cli), name),
+        Command::Peek(args) => peek::peek(&namespace_dir(&cli), args),
         Command::Limits => {
             let (limits, problems) = mqshim_core::policy::limits::Limits::from_env();
             mqshim_core::config::report(&problems);

@@ -30,10 +30,12 @@ mod express;
 mod order;
 mod repair;
 mod schedule;
+mod snapshot;
 mod storage;
 mod waiters;
 
 pub use express::Express;
+pub use snapshot::{PeekedMessage, QueueSnapshot};
 pub use waiters::sched_prio_of;
 
 /// A mapped, validated queue segment.
