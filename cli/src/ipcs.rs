@@ -123,7 +123,7 @@ pub fn open_store(dir: &[u8]) -> Result<Store, String> {
 
 /// The namespace's System V queues, without creating anything: None when no program of the
 /// namespace ever used System V queues (no registry yet).
-fn open_sysv(dir: &[u8]) -> Result<Option<SysvEmulation>, String> {
+pub fn open_sysv(dir: &[u8]) -> Result<Option<SysvEmulation>, String> {
     match SysvEmulation::open_or(dir, emulation_limits().sysv, Missing::Fail) {
         Ok(sysv) => Ok(Some(sysv)),
         Err(Errno::ENOENT) => Ok(None),
@@ -200,12 +200,6 @@ fn time_text(secs: i64) -> String {
         return secs.to_string();
     }
     format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
-}
-
-/// A System V queue's snapshot for `mqshim peek -q ID`.
-pub fn sysv_snapshot(dir: &[u8], id: i64, _preview: usize) -> Result<mqshim_core::emu::posix::queue::QueueSnapshot, String> {
-    let _ = open_sysv(dir)?;
-    Err(format!("mqshim: peek -q {id}: System V queues cannot be peeked yet"))
 }
 
 /// Which APIs a listing shows.

@@ -6,11 +6,11 @@
 //! time instead.
 
 use clap::Args;
-use mqshim_core::emu::posix::queue::{PeekedMessage, QueueSnapshot};
+use mqshim_core::emu::peek::{PeekedMessage, QueueSnapshot};
 use mqshim_core::os::creds::{self, Creds};
 use serde_json::{json, Value};
 
-use crate::ipcs::{errno_text, namespace_shown, open_store, queue_name};
+use crate::ipcs::{errno_text, namespace_shown, open_store, open_sysv, queue_name};
 
 /// `mqshim peek`'s arguments.
 #[derive(Args, Debug)]
@@ -32,7 +32,7 @@ pub struct PeekArgs {
 pub fn peek(dir: &[u8], args: &PeekArgs) -> Result<(), String> {
     let (queue, key, snapshot) = match (&args.name, args.id) {
         (Some(name), _) => (name.clone(), "prio", posix_snapshot(dir, name, args.preview)?),
-        (None, Some(id)) => (format!("id {id}"), "type", crate::ipcs::sysv_snapshot(dir, id, args.preview)?),
+        (None, Some(id)) => (format!("id {id}"), "type", sysv_snapshot(dir, id, args.preview)?),
         (None, None) => unreachable!("clap requires a name or -q"),
     };
     let text = if args.json { json_text(&queue, key, &snapshot, args.preview) } else { table_text(&queue, key, &snapshot, args.preview) };
@@ -52,6 +52,14 @@ fn posix_snapshot(dir: &[u8], name: &str, preview: usize) -> Result<QueueSnapsho
     }
     let q = queue.ok_or_else(|| fail(mqshim_core::errno::Errno::EACCES))?;
     q.snapshot(preview).map_err(fail)
+}
+
+fn sysv_snapshot(dir: &[u8], id: i64, preview: usize) -> Result<QueueSnapshot, String> {
+    let fail = |e| format!("mqshim: peek -q {id}: {}", errno_text(e));
+    // A namespace without a registry has no queue: what msgrcv says of an unknown id.
+    let sysv = open_sysv(dir)?.ok_or_else(|| fail(mqshim_core::errno::Errno::EINVAL))?;
+    let id = i32::try_from(id).map_err(|_| fail(mqshim_core::errno::Errno::EINVAL))?;
+    sysv.peek(id, preview).map_err(fail)
 }
 
 /// A payload's first bytes as a C string literal, `...` after it when the message is longer.
@@ -87,7 +95,7 @@ fn table_text(queue: &str, key: &str, snap: &QueueSnapshot, preview: usize) -> S
     if !snap.messages.is_empty() {
         out.push_str(&format!("{:>5} {:>10} {:>8}  data\n", "order", key, "size"));
         for (n, m) in snap.messages.iter().enumerate() {
-            out.push_str(&format!("{:>5} {:>10} {:>8}  {}\n", n + 1, m.prio, m.len, preview_text(m)));
+            out.push_str(&format!("{:>5} {:>10} {:>8}  {}\n", n + 1, m.priority_or_type, m.len, preview_text(m)));
         }
     }
     if !snap.scheduled.is_empty() {
@@ -96,7 +104,7 @@ fn table_text(queue: &str, key: &str, snap: &QueueSnapshot, preview: usize) -> S
         for m in &snap.scheduled {
             let due = m.due_ns.unwrap_or(0);
             let left = if due > now { format!("{:.3}s", (due - now) as f64 / 1e9) } else { "due".to_string() };
-            out.push_str(&format!("{:<23} {:>10} {:>10} {:>8}  {}\n", due_text(due), left, m.prio, m.len, preview_text(m)));
+            out.push_str(&format!("{:<23} {:>10} {:>10} {:>8}  {}\n", due_text(due), left, m.priority_or_type, m.len, preview_text(m)));
         }
     }
     out
@@ -105,7 +113,7 @@ fn table_text(queue: &str, key: &str, snap: &QueueSnapshot, preview: usize) -> S
 fn message_json(key: &str, m: &PeekedMessage) -> Value {
     let mut preview = String::new();
     let _ = mqshim_core::trace::line::c_escape(&mut preview, &m.preview);
-    let mut v = json!({ key: m.prio, "size": m.len, "preview": preview, "truncated": m.preview.len() < m.len });
+    let mut v = json!({ key: m.priority_or_type, "size": m.len, "preview": preview, "truncated": m.preview.len() < m.len });
     if let Some(due) = m.due_ns {
         v["due_ns"] = json!(due);
         v["due"] = json!(due_text(due));

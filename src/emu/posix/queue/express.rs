@@ -258,7 +258,7 @@ impl Queue {
 
     /// The ring's messages, oldest first, for a snapshot (the caller holds the queue lock and
     /// both side locks, so nothing moves).
-    pub(super) fn ring_messages(&self, preview: usize) -> Vec<super::PeekedMessage> {
+    pub(super) fn ring_messages(&self, preview: usize) -> Vec<crate::emu::peek::PeekedMessage> {
         let ring = self.ring_ref();
         let maxmsg = self.geo.maxmsg as u64;
         let head = ring.head.load(Ordering::Acquire);

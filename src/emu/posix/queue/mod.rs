@@ -35,7 +35,6 @@ mod storage;
 mod waiters;
 
 pub use express::Express;
-pub use snapshot::{PeekedMessage, QueueSnapshot};
 pub use waiters::sched_prio_of;
 
 /// A mapped, validated queue segment.

@@ -8,28 +8,7 @@
 //! served or woken.
 
 use super::*;
-
-/// One message as a snapshot shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeekedMessage {
-    pub prio: u32,
-    /// Its whole length in bytes.
-    pub len: usize,
-    /// Its first bytes (at most the preview length asked for).
-    pub preview: Vec<u8>,
-    /// For a pending scheduled message, its due time (CLOCK_REALTIME ns); None for a queued one.
-    pub due_ns: Option<u64>,
-}
-
-/// What a queue holds at one instant.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct QueueSnapshot {
-    /// Queued messages, in the order receivers would take them.
-    pub messages: Vec<PeekedMessage>,
-    /// Pending scheduled messages, earliest due first (one due already enters the queue at
-    /// the next send or receive, in its priority's place).
-    pub scheduled: Vec<PeekedMessage>,
-}
+use crate::emu::peek::{PeekedMessage, QueueSnapshot};
 
 impl Queue {
     /// The snapshot of the queue, each message's first `preview` bytes copied.
@@ -48,15 +27,13 @@ impl Queue {
 
     /// A copy of slot `i`'s message (the caller holds what keeps the slot from changing).
     pub(super) fn peek_slot(&self, i: u32, preview: usize, due_ns: Option<u64>) -> PeekedMessage {
-        // SAFETY: i < slot_count (checked by the callers); the slot's fields are stable under
-        // the locks the caller holds, and its data area holds msgsize bytes.
+        // SAFETY: i < slot_count (checked by the callers); the slot's fields and data are
+        // stable under the locks the caller holds, and its data area holds msgsize >= len bytes.
         unsafe {
             let s = self.slot(i);
             let len = ((&raw const (*s).len).read() as u64).min(self.geo.msgsize) as usize;
             let prio = (&raw const (*s).prio).read();
-            let shown = len.min(preview);
-            let preview = std::slice::from_raw_parts(self.slot_data(i), shown).to_vec();
-            PeekedMessage { prio, len, preview, due_ns }
+            PeekedMessage::copy(prio.into(), self.slot_data(i), len, preview, due_ns)
         }
     }
 }
