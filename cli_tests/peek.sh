@@ -87,4 +87,8 @@ expect_status 1 "$MQSHIM" --dir "$NS" peek "/peek-missing-$RUNID"
 expect_output "peek /peek-missing-$RUNID: .*ENOENT"
 expect_status 1 "$MQSHIM" --dir "$NS" peek -q 77777
 expect_output 'peek -q 77777: EINVAL'
+# A namespace that does not exist is named, and not created.
+expect_status 1 "$MQSHIM" --dir "$WORK/no-such-ns" peek "$MIXED"
+expect_output "no namespace at '$WORK/no-such-ns'"
+[[ ! -e $WORK/no-such-ns ]] || fail "peek created the namespace $WORK/no-such-ns"
 exit 0

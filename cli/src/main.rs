@@ -2,8 +2,9 @@
 //!
 //! `mqshim ipcs` lists the emulated queues of a namespace (`MQSHIM_DIR`, or `--dir`),
 //! `mqshim ipcrm` removes one, `mqshim stat /name` prints the line the kernel shows in
-//! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
-//! `mqshim info` the version and backend.
+//! `/dev/mqueue/NAME`, `mqshim peek` what a queue holds (without taking any of it),
+//! `mqshim limits` the effective limits and where each came from, and `mqshim info` the version
+//! and backend.
 
 mod diff;
 mod ipcs;
@@ -25,7 +26,7 @@ use mqshim_core::config::Config;
 /// libmqshim.so preloaded, which traces every call, enforces configurable limits, injects faults,
 /// and (by default) emulates the queues in shared memory under a namespace directory. This
 /// command starts programs that way (run, trace, diff), reads their traces (report), and lists,
-/// inspects and removes the emulated queues (ipcs, ipcrm, stat); limits and info show the
+/// inspects and removes the emulated queues (ipcs, ipcrm, stat, peek); limits and info show the
 /// configuration the environment selects. The library itself is described in libmqshim(7).
 #[derive(Parser)]
 #[command(name = "mqshim", version)]
