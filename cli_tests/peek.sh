@@ -7,9 +7,9 @@
 # only); System V queues by id; --json parsed with python3; a missing queue is an error naming it.
 source "$ROOT/cli_tests/ipcs_common.bash"
 build peek_queues
-MIXED=/peek-mixed-$RUNID RING=/peek-ring-$RUNID
-OWNER=
-trap '[[ -n $OWNER ]] && kill -9 "$OWNER" 2>/dev/null; "$MQSHIM" --dir "$NS" ipcrm -a >/dev/null 2>&1' EXIT
+MIXED=/peek-mixed-$RUNID RING=/peek-ring-$RUNID FULL=/peek-full-$RUNID
+OWNER= SENDER=
+trap '[[ -n $OWNER ]] && kill -9 "$OWNER" 2>/dev/null; [[ -n $SENDER ]] && kill -9 "$SENDER" 2>/dev/null; "$MQSHIM" --dir "$NS" ipcrm -a >/dev/null 2>&1' EXIT
 
 out=$("$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" fill "$MIXED" "$RING" "$KEY") || fail "cannot make the queues: $out"
 read -r _ MSQID <<<"$out"
@@ -81,6 +81,30 @@ json_check "j['api']=='sysv' and [(m['type'],m['size'],m['preview']) for m in j[
   "$MQSHIM" --dir "$NS" peek --json -q "$MSQID"
 expect_status 0 "$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" msgrcv "$MSQID"
 expect_output '^type 5 len 4 t5-0$'
+
+# A blocked sender is left blocked: its message is not listed (nor let in), and it is sent
+# only when a receive makes room.
+"$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" blocked-send "$FULL" >"$WORK/sender.out" 2>&1 &
+SENDER=$!
+for _ in $(seq 200); do
+  grep -q '^full' "$WORK/sender.out" && [[ $(awk '{print $3}' "/proc/$SENDER/stat" 2>/dev/null) == S ]] && break
+  kill -0 "$SENDER" 2>/dev/null || break
+  sleep 0.05
+done
+[[ $(awk '{print $3}' "/proc/$SENDER/stat" 2>/dev/null) == S ]] || fail "the sender did not block: $(cat "$WORK/sender.out")"
+for _ in 1 2; do
+  expect_status 0 "$MQSHIM" --dir "$NS" peek "$FULL"
+  expect_output "^$FULL: 2 message\\(s\\), 0 scheduled"
+  grep -q third "$WORK/out" && fail "peek listed the blocked sender's message"
+done
+kill -0 "$SENDER" 2>/dev/null && ! grep -q '^sent' "$WORK/sender.out" || fail "the blocked sender was let go by a peek: $(cat "$WORK/sender.out")"
+expect_status 0 "$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" recv "$FULL"
+expect_output '^prio 1 len 5 first$'
+wait "$SENDER" || fail "the sender failed: $(cat "$WORK/sender.out")"
+SENDER=
+grep -q '^sent' "$WORK/sender.out" || fail "the sender did not finish: $(cat "$WORK/sender.out")"
+expect_status 0 "$MQSHIM" --dir "$NS" peek "$FULL"
+grep -E '^ +[0-9]' "$WORK/out" | awk '{print $2, $4}' | paste -sd' ' | grep -qx '9 "third" 1 "second"' || { cat "$WORK/out"; fail "peek $FULL after the receive"; }
 
 # Errors name what was wrong.
 expect_status 1 "$MQSHIM" --dir "$NS" peek "/peek-missing-$RUNID"

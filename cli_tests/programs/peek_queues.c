@@ -6,6 +6,8 @@
  *                                      scheduled an hour ahead (type 4). Prints "msqid N".
  *   peek_queues notify /NAME           registers for mq_notify (SIGEV_NONE), prints
  *                                      "registered PID" and waits to be killed.
+ *   peek_queues blocked-send /NAME     makes /NAME (maxmsg 2) full, prints "full PID", then
+ *                                      sends "third", which blocks; prints "sent" once it is sent.
  *   peek_queues recv /NAME             receives one message without waiting: "prio P len L DATA".
  *   peek_queues msgrcv ID              receives the first message of any type without waiting:
  *                                      "type T len L DATA". */
@@ -110,6 +112,20 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     }
+    if (argc == 3 && strcmp(argv[1], "blocked-send") == 0) {
+        struct mq_attr attr = {.mq_maxmsg = 2, .mq_msgsize = 16};
+        mqd_t q = mq_open(argv[2], O_CREAT | O_EXCL | O_WRONLY, 0640, &attr);
+        if (q == (mqd_t)-1)
+            return die("mq_open");
+        if (send(q, "first", 5, 1) || send(q, "second", 6, 1))
+            return die("mq_send");
+        printf("full %d\n", (int)getpid());
+        fflush(stdout);
+        if (send(q, "third", 5, 9))
+            return die("mq_send third");
+        printf("sent\n");
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "recv") == 0) {
         mqd_t q = mq_open(argv[2], O_RDONLY | O_NONBLOCK);
         if (q == (mqd_t)-1)
@@ -130,6 +146,6 @@ int main(int argc, char **argv)
         printf("type %ld len %zd %.*s\n", m.type, n, (int)n, m.text);
         return 0;
     }
-    fprintf(stderr, "usage: peek_queues fill /MIXED /RING KEY | notify /NAME | recv /NAME | msgrcv ID\n");
+    fprintf(stderr, "usage: peek_queues fill /MIXED /RING KEY | notify /NAME | blocked-send /NAME | recv /NAME | msgrcv ID\n");
     return 2;
 }
