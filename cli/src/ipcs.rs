@@ -102,34 +102,36 @@ fn emulation_limits() -> mqshim_core::emu::EmulationLimits {
     mqshim_core::policy::limits::Limits::from_env().0.for_emulation()
 }
 
-fn shown(dir: &[u8]) -> String {
+pub fn namespace_shown(dir: &[u8]) -> String {
     String::from_utf8_lossy(dir).into_owned()
 }
 
 /// Why the namespace at `dir` cannot be opened, naming it.
 fn namespace_error(dir: &[u8], e: Errno) -> String {
     match e {
-        Errno::ENOENT => format!("mqshim: no namespace at '{}': it does not exist (a program under the emulation makes it with its first queue)", shown(dir)),
-        e => format!("mqshim: cannot open the namespace '{}': {}", shown(dir), errno_text(e)),
+        Errno::ENOENT => {
+            format!("mqshim: no namespace at '{}': it does not exist (a program under the emulation makes it with its first queue)", namespace_shown(dir))
+        }
+        e => format!("mqshim: cannot open the namespace '{}': {}", namespace_shown(dir), errno_text(e)),
     }
 }
 
 /// The namespace's POSIX queues, without creating anything.
-fn open_store(dir: &[u8]) -> Result<Store, String> {
+pub fn open_store(dir: &[u8]) -> Result<Store, String> {
     Store::open_or(dir, emulation_limits().posix, Missing::Fail).map_err(|e| namespace_error(dir, e))
 }
 
 /// The namespace's System V queues, without creating anything: None when no program of the
 /// namespace ever used System V queues (no registry yet).
-fn open_sysv(dir: &[u8]) -> Result<Option<SysvEmulation>, String> {
+pub fn open_sysv(dir: &[u8]) -> Result<Option<SysvEmulation>, String> {
     match SysvEmulation::open_or(dir, emulation_limits().sysv, Missing::Fail) {
         Ok(sysv) => Ok(Some(sysv)),
         Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(format!("mqshim: cannot open the System V queues of '{}': {}", shown(dir), errno_text(e))),
+        Err(e) => Err(format!("mqshim: cannot open the System V queues of '{}': {}", namespace_shown(dir), errno_text(e))),
     }
 }
 
-fn queue_name(name: &str) -> Result<QueueName, String> {
+pub fn queue_name(name: &str) -> Result<QueueName, String> {
     let rest = name.strip_prefix('/').ok_or_else(|| format!("mqshim: '{name}': a queue name starts with '/'"))?;
     QueueName::check(rest.as_bytes()).map_err(|e| format!("mqshim: '{name}': {}", errno_text(e)))
 }
@@ -222,7 +224,7 @@ pub fn ipcs(dir: &[u8], args: &IpcsArgs) -> Result<(), String> {
     }
     if args.json {
         let mut out = serde_json::Map::new();
-        out.insert("namespace".into(), json!(shown(dir)));
+        out.insert("namespace".into(), json!(namespace_shown(dir)));
         if show_posix {
             out.insert("posix".into(), posix.iter().map(posix_json).collect());
         }
@@ -246,16 +248,16 @@ pub fn ipcs(dir: &[u8], args: &IpcsArgs) -> Result<(), String> {
 
 fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
     if args.pids {
-        println!("------ POSIX Message Queues PIDs (emulated, {}) --------", shown(dir));
+        println!("------ POSIX Message Queues PIDs (emulated, {}) --------", namespace_shown(dir));
         println!("{:<24} {:<10} {:>10}", "name", "owner", "notify_pid");
         for r in rows {
             println!("{:<24} {:<10} {:>10}", r.name, user_name(r.meta.uid), or_unknown(r.counts.as_ref().map(|c| c.notify_pid)));
         }
     } else if args.times {
-        println!("------ POSIX Message Queues Send/Recv/Change Times (emulated, {}) --------", shown(dir));
+        println!("------ POSIX Message Queues Send/Recv/Change Times (emulated, {}) --------", namespace_shown(dir));
         println!("(the emulation records no times for POSIX queues)");
     } else if args.creator {
-        println!("------ POSIX Message Queues Creators/Owners (emulated, {}) --------", shown(dir));
+        println!("------ POSIX Message Queues Creators/Owners (emulated, {}) --------", namespace_shown(dir));
         println!("{:<24} {:<10} {:<10} {:<10} {:<10} gid", "name", "perms", "cuid", "cgid", "uid");
         for r in rows {
             // A POSIX queue's owner is its creator (it has no IPC_SET).
@@ -263,7 +265,7 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
             println!("{:<24} {:<10o} {:<10} {:<10} {:<10} {}", r.name, m.mode & 0o777, m.uid, m.gid, m.uid, m.gid);
         }
     } else {
-        println!("------ POSIX Message Queues (emulated, {}) --------", shown(dir));
+        println!("------ POSIX Message Queues (emulated, {}) --------", namespace_shown(dir));
         println!(
             "{:<24} {:<10} {:<6} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
             "name", "owner", "perms", "maxmsg", "msgsize", "messages", "scheduled", "QSIZE", "NOTIFY", "SIGNO", "NOTIFY_PID"
@@ -290,25 +292,25 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
 
 fn print_sysv(dir: &[u8], rows: &[QueueInfo], args: &IpcsArgs) {
     if args.pids {
-        println!("------ Message Queues PIDs (emulated System V, {}) --------", shown(dir));
+        println!("------ Message Queues PIDs (emulated System V, {}) --------", namespace_shown(dir));
         println!("{:<10} {:<10} {:<10} lrpid", "msqid", "owner", "lspid");
         for q in rows {
             println!("{:<10} {:<10} {:<10} {}", q.id, user_name(q.uid), q.lspid, q.lrpid);
         }
     } else if args.times {
-        println!("------ Message Queues Send/Recv/Change Times (emulated System V, {}) --------", shown(dir));
+        println!("------ Message Queues Send/Recv/Change Times (emulated System V, {}) --------", namespace_shown(dir));
         println!("{:<10} {:<10} {:<20} {:<20} change", "msqid", "owner", "send", "recv");
         for q in rows {
             println!("{:<10} {:<10} {:<20} {:<20} {}", q.id, user_name(q.uid), time_text(q.stime), time_text(q.rtime), time_text(q.ctime));
         }
     } else if args.creator {
-        println!("------ Message Queues Creators/Owners (emulated System V, {}) --------", shown(dir));
+        println!("------ Message Queues Creators/Owners (emulated System V, {}) --------", namespace_shown(dir));
         println!("{:<10} {:<10} {:<10} {:<10} {:<10} gid", "msqid", "perms", "cuid", "cgid", "uid");
         for q in rows {
             println!("{:<10} {:<10o} {:<10} {:<10} {:<10} {}", q.id, q.mode & 0o777, q.cuid, q.cgid, q.uid, q.gid);
         }
     } else {
-        println!("------ Message Queues (emulated System V, {}) --------", shown(dir));
+        println!("------ Message Queues (emulated System V, {}) --------", namespace_shown(dir));
         println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} scheduled", "key", "msqid", "owner", "perms", "used-bytes", "messages");
         for q in rows {
             println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12} {}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum, q.scheduled);
@@ -362,9 +364,9 @@ fn one_sysv(dir: &[u8], sysv: Option<&SysvEmulation>, id: i64, json: bool) -> Re
     let q = sysv_rows(sysv)
         .into_iter()
         .find(|q| i64::from(q.id) == id)
-        .ok_or_else(|| format!("mqshim: id {id}: no System V queue with this id in '{}'", shown(dir)))?;
+        .ok_or_else(|| format!("mqshim: id {id}: no System V queue with this id in '{}'", namespace_shown(dir)))?;
     if json {
-        println!("{}", json!({ "namespace": shown(dir), "sysv": [sysv_json(&q)] }));
+        println!("{}", json!({ "namespace": namespace_shown(dir), "sysv": [sysv_json(&q)] }));
         return Ok(());
     }
     println!("Message Queue msqid={}", q.id);
@@ -386,7 +388,7 @@ fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, j
     let sysv_totals = sysv.map(|rows| (rows.len(), rows.iter().map(|q| q.qnum).sum::<u64>(), rows.iter().map(|q| q.cbytes).sum::<u64>()));
     if json {
         let mut out = serde_json::Map::new();
-        out.insert("namespace".into(), json!(shown(dir)));
+        out.insert("namespace".into(), json!(namespace_shown(dir)));
         if let Some((queues, messages, bytes)) = posix_totals {
             out.insert("posix".into(), json!({ "queues": queues, "messages": messages, "bytes": bytes }));
         }
@@ -397,7 +399,7 @@ fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, j
         return Ok(());
     }
     if let Some((queues, messages, bytes)) = posix_totals {
-        println!("------ POSIX Messages Status (emulated, {}) --------", shown(dir));
+        println!("------ POSIX Messages Status (emulated, {}) --------", namespace_shown(dir));
         println!("queues = {queues}");
         println!("messages = {messages}");
         println!("used space = {bytes} bytes");
@@ -406,7 +408,7 @@ fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, j
         println!();
     }
     if let Some((queues, messages, bytes)) = sysv_totals {
-        println!("------ Messages Status (emulated System V, {}) --------", shown(dir));
+        println!("------ Messages Status (emulated System V, {}) --------", namespace_shown(dir));
         println!("allocated queues = {queues}");
         println!("used headers = {messages}");
         println!("used space = {bytes} bytes");
@@ -499,7 +501,7 @@ pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
 pub fn stat(dir: &[u8], name: &str) -> Result<(), String> {
     let store = open_store(dir)?;
     let qn = queue_name(name)?;
-    let (_, queue) = store.inspect(qn.bytes()).ok_or_else(|| format!("mqshim: {name}: no such queue in '{}'", shown(dir)))?;
+    let (_, queue) = store.inspect(qn.bytes()).ok_or_else(|| format!("mqshim: {name}: no such queue in '{}'", namespace_shown(dir)))?;
     let q = queue.ok_or_else(|| format!("mqshim: {name}: permission denied"))?;
     print!("{}", mqshim_core::emu::posix::notify::status_line(&q));
     Ok(())

@@ -2,13 +2,15 @@
 //!
 //! `mqshim ipcs` lists the emulated queues of a namespace (`MQSHIM_DIR`, or `--dir`),
 //! `mqshim ipcrm` removes one, `mqshim stat /name` prints the line the kernel shows in
-//! `/dev/mqueue/NAME`, `mqshim limits` the effective limits and where each came from, and
-//! `mqshim info` the version and backend.
+//! `/dev/mqueue/NAME`, `mqshim peek` what a queue holds (without taking any of it),
+//! `mqshim limits` the effective limits and where each came from, and `mqshim info` the version
+//! and backend.
 
 mod diff;
 mod ipcs;
 mod launch;
 mod man;
+mod peek;
 mod report;
 mod run;
 mod trace;
@@ -24,7 +26,7 @@ use mqshim_core::config::Config;
 /// libmqshim.so preloaded, which traces every call, enforces configurable limits, injects faults,
 /// and (by default) emulates the queues in shared memory under a namespace directory. This
 /// command starts programs that way (run, trace, diff), reads their traces (report), and lists,
-/// inspects and removes the emulated queues (ipcs, ipcrm, stat); limits and info show the
+/// inspects and removes the emulated queues (ipcs, ipcrm, stat, peek); limits and info show the
 /// configuration the environment selects. The library itself is described in libmqshim(7).
 #[derive(Parser)]
 #[command(name = "mqshim", version)]
@@ -58,6 +60,14 @@ enum Command {
         /// The queue's name, with its leading slash.
         name: String,
     },
+    /// Show what a queue holds without taking anything
+    ///
+    /// The messages of a POSIX queue (/name) or System V queue (-q ID) in the order receivers
+    /// would get them — priority (type), size and the first bytes of each, C-escaped — then its
+    /// pending scheduled messages with their due times. Nothing is dequeued, no notification
+    /// fires and no waiter is woken; the caller needs read permission, as a receiver does. The
+    /// emulation records no send time, so no age is shown.
+    Peek(peek::PeekArgs),
     /// Print the effective limits and where each value came from.
     Limits,
     /// Print the library version and the backend the environment selects.
@@ -156,6 +166,7 @@ fn main() -> ExitCode {
         Command::Ipcs(args) => ipcs::ipcs(&namespace_dir(&cli), args),
         Command::Ipcrm(args) => ipcs::ipcrm(&namespace_dir(&cli), args),
         Command::Stat { name } => ipcs::stat(&namespace_dir(&cli), name),
+        Command::Peek(args) => peek::peek(&namespace_dir(&cli), args),
         Command::Limits => {
             let (limits, problems) = mqshim_core::policy::limits::Limits::from_env();
             mqshim_core::config::report(&problems);

@@ -10,10 +10,11 @@
 //!   floor plan: the calls in the kernel's order of checks (`mod.rs`), `layout.rs`, `limits.rs`,
 //!   and `queue/` split into `storage`, `order`, `waiters`, `schedule`, `repair`, `express`
 //!   and `tests`.
-//! - [`namespace`]: the `MQSHIM_DIR` tree.
+//! - [`namespace`]: the `MQSHIM_DIR` tree; [`peek`]: what `mqshim peek` copies out of a queue.
 
 pub mod engine;
 pub mod namespace;
+pub mod peek;
 pub mod posix;
 pub mod sysv;
 

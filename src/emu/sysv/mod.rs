@@ -705,6 +705,22 @@ impl SysvEmulation {
         Ok(0)
     }
 
+    /// `mqshim peek -q ID`: what queue `id` holds (EINVAL for an id that names no queue, EACCES
+    /// without read permission, as msgrcv asks), without changing anything (see
+    /// `queue::Locked::snapshot`): due scheduled messages are left for the next operation.
+    pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
+        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        if !self.permitted(&perms(entry), S_IRUGO) {
+            return Err(Errno::EACCES);
+        }
+        let q = self.attach(id, entry)?;
+        let mut locked = q.lock(entry)?;
+        if !locked.valid() {
+            return Err(Errno::EIDRM);
+        }
+        locked.snapshot(preview)
+    }
+
     /// Sends the scheduled messages of queue `id` that have fallen due (for a call that reads
     /// the registry only). Best effort: a caller that cannot open the queue leaves them to the
     /// next call that does.

@@ -306,3 +306,38 @@ fn a_file_in_the_way_of_a_new_segment_is_removed_or_skipped() {
         msgctl(&ns.emu, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     }
 }
+
+#[test]
+fn peek_lists_arrival_order_and_scheduled_messages_and_takes_nothing() {
+    let ns = Ns::new(LIMITS);
+    let e = &ns.emu;
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    for (mtype, text) in [(3, &b"three"[..]), (1, b"one"), (3, b"three again")] {
+        let mut m = Msg { mtype, text: [0; 64] };
+        m.text[..text.len()].copy_from_slice(text);
+        assert_eq!(msgsnd(e, id, (&raw const m).cast(), text.len(), 0), Ok(0));
+    }
+    let mut m = Msg { mtype: 7, text: [b's'; 64] };
+    let mut h = 0u64;
+    let due = in_ms(60_000);
+    assert_eq!(msgsnd_at(e, id, (&raw mut m).cast(), 4, 0, &due, &mut h), Ok(0));
+    let before = e.list();
+    let snap = e.peek(id, 5).unwrap();
+    let shown: Vec<_> = snap.messages.iter().map(|m| (m.priority_or_type, m.len, m.preview.as_slice(), m.due_ns)).collect();
+    assert_eq!(shown, [(3, 5, &b"three"[..], None), (1, 3, b"one", None), (3, 11, b"three", None)]);
+    let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
+    let scheduled: Vec<_> = snap.scheduled.iter().map(|m| (m.priority_or_type, m.len, m.preview.as_slice(), m.due_ns)).collect();
+    assert_eq!(scheduled, [(7, 4, &b"ssss"[..], Some(due_ns))]);
+    // Nothing changed: the same snapshot again, the same counts and statistics, and the next
+    // receive takes the first message listed.
+    assert_eq!(e.peek(id, 5).unwrap(), snap);
+    let after = e.list();
+    assert_eq!(
+        (after[0].qnum, after[0].cbytes, after[0].lrpid, after[0].rtime, after[0].scheduled),
+        (before[0].qnum, before[0].cbytes, before[0].lrpid, before[0].rtime, before[0].scheduled)
+    );
+    let mut got = Msg { mtype: 0, text: [0; 64] };
+    assert_eq!(msgrcv(e, id, (&raw mut got).cast(), 64, 0, 0), Ok(5));
+    assert_eq!((got.mtype, &got.text[..5]), (3, &b"three"[..]));
+    assert_eq!(e.peek(id + 1, 5), Err(Errno::EINVAL));
+}

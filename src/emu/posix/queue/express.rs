@@ -256,6 +256,16 @@ impl Queue {
         self.ring_ref().mode.read(SNAPSHOT_PATIENCE, f).stable()
     }
 
+    /// The ring's messages, oldest first, for a snapshot (the caller holds the queue lock and
+    /// both side locks, so nothing moves).
+    pub(super) fn ring_messages(&self, preview: usize) -> Vec<crate::emu::peek::PeekedMessage> {
+        let ring = self.ring_ref();
+        let maxmsg = self.geo.maxmsg as u64;
+        let head = ring.head.load(Ordering::Acquire);
+        let tail = ring.tail.load(Ordering::Acquire).clamp(head, head + maxmsg);
+        (head..tail).map(|p| self.peek_slot((p % maxmsg) as u32, preview, None)).collect()
+    }
+
     /// Messages in the ring (head read first, so the count is never negative).
     fn ring_count(&self) -> u32 {
         let ring = self.ring_ref();

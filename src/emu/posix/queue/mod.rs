@@ -30,6 +30,7 @@ mod express;
 mod order;
 mod repair;
 mod schedule;
+mod snapshot;
 mod storage;
 mod waiters;
 

@@ -11,7 +11,8 @@
 //! - `damage`: a truncated or corrupt segment is an error from `Queue::from_mapping`, never a
 //!   crash; and damage to a mapped queue's state neither crashes nor hangs an operation, and
 //!   `repair()` makes any such state consistent again;
-//! - `express`: the express ring and the general structure together.
+//! - `express`: the express ring and the general structure together;
+//! - `snapshot`: `Queue::snapshot` lists what receivers would take and changes nothing.
 
 use super::*;
 use crate::emu::engine::ring::Side;
@@ -284,3 +285,4 @@ mod damage;
 mod express;
 mod order;
 mod repair;
+mod snapshot;

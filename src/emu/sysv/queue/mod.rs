@@ -71,6 +71,7 @@ mod express;
 mod order;
 mod repair;
 mod schedule;
+mod snapshot;
 mod storage;
 pub mod treap;
 mod waiters;

@@ -5,7 +5,7 @@ use super::*;
 
 /// Sends as `PosixEmulation::send` does: through the ring, else under the queue lock. False
 /// when the queue is full.
-fn send_any(q: &Queue, prio: u32, data: &[u8]) -> bool {
+pub(super) fn send_any(q: &Queue, prio: u32, data: &[u8]) -> bool {
     let m = Message { ptr: data.as_ptr(), len: data.len(), prio };
     match q.express_send(&m).unwrap() {
         Express::Done(_) => true,
@@ -15,7 +15,7 @@ fn send_any(q: &Queue, prio: u32, data: &[u8]) -> bool {
 }
 
 /// Receives as `PosixEmulation::receive` does. None when the queue is empty.
-fn receive_any(q: &Queue) -> Option<(u32, Vec<u8>)> {
+pub(super) fn receive_any(q: &Queue) -> Option<(u32, Vec<u8>)> {
     let msgsize = q.geometry().msgsize as usize;
     let mut buf = vec![0u8; msgsize];
     match q.express_receive(buf.as_mut_ptr(), msgsize).unwrap() {
