@@ -59,7 +59,7 @@ stress: build
 # (by the hidden `mqshim __man DIR`), libmqshim(7) written by hand in man/. MAN1_PAGES names every
 # generated page (install and uninstall use it); `make man` fails when the command makes another.
 MAN1_PAGES := mqshim.1 mqshim-run.1 mqshim-trace.1 mqshim-report.1 mqshim-diff.1 mqshim-ipcs.1 \
-	mqshim-ipcrm.1 mqshim-stat.1 mqshim-limits.1 mqshim-info.1
+	mqshim-ipcrm.1 mqshim-stat.1 mqshim-limits.1 mqshim-info.1 mqshim-peek.1
 man: build
 	rm -rf $(MAN_DIR)
 	$(BIN) __man $(MAN_DIR)

@@ -37,6 +37,7 @@ share/man/man1/mqshim-info.1
 share/man/man1/mqshim-ipcrm.1
 share/man/man1/mqshim-ipcs.1
 share/man/man1/mqshim-limits.1
+share/man/man1/mqshim-peek.1
 share/man/man1/mqshim-report.1
 share/man/man1/mqshim-run.1
 share/man/man1/mqshim-stat.1
