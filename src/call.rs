@@ -127,6 +127,31 @@ pub const NAMES: [&str; 18] = [
     "mqshim_msg_cancel",
 ];
 
+/// The system calls behind more than one library function, as strace names them: a name of one
+/// stands for every function that makes it (glibc's `mq_send` is the `mq_timedsend` system call
+/// without a timeout, `mq_getattr` and `mq_setattr` are `mq_getsetattr`, and `ipc` is the
+/// System V multiplexer some architectures have instead of `msgget` & co.).
+pub const SYSCALL_FAMILIES: &[(&str, &[&str])] = &[
+    ("mq_timedsend", &["mq_send", "mq_timedsend"]),
+    ("mq_timedreceive", &["mq_receive", "mq_timedreceive"]),
+    ("mq_getsetattr", &["mq_getattr", "mq_setattr"]),
+    ("ipc", &["msgget", "msgsnd", "msgrcv", "msgctl"]),
+];
+
+/// The call names (of [`NAMES`]) that `pattern` — a name or a glob, of a function or of a system
+/// call — stands for: what it matches, each system call's name widened to the functions behind
+/// it. One meaning for fault rules and for trace filters.
+pub fn named(pattern: &str) -> Vec<&'static str> {
+    let mut names: Vec<&str> =
+        NAMES.iter().copied().chain(SYSCALL_FAMILIES.iter().map(|(name, _)| *name)).filter(|name| crate::glob::matches(pattern, name)).collect();
+    for (syscall, behind) in SYSCALL_FAMILIES {
+        if names.contains(syscall) {
+            names.extend_from_slice(behind);
+        }
+    }
+    NAMES.iter().copied().filter(|name| names.contains(name)).collect()
+}
+
 impl Call {
     /// The library-level name the program called (`mq_send`, not the syscall).
     pub fn name(&self) -> &'static str {
@@ -183,5 +208,14 @@ mod tests {
         ];
         let names: Vec<&str> = calls.iter().map(Call::name).collect();
         assert_eq!(names, NAMES);
+    }
+
+    #[test]
+    fn a_system_call_name_stands_for_the_functions_behind_it() {
+        assert_eq!(named("mq_timedsend"), ["mq_send", "mq_timedsend"]);
+        assert_eq!(named("mq_send"), ["mq_send"]);
+        assert_eq!(named("ipc"), ["msgget", "msgsnd", "msgrcv", "msgctl"]);
+        assert_eq!(named("mq_timed*"), ["mq_send", "mq_timedsend", "mq_receive", "mq_timedreceive"]);
+        assert!(named("close").is_empty());
     }
 }

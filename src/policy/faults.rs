@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Without `@WHEN` a rule applies to every matching call. A name is what strace shows: a
-//! system call's name names every function that makes that system call (`SYSCALL_FAMILIES`:
+//! system call's name names every function that makes that system call (`call::SYSCALL_FAMILIES`:
 //! `mq_timedsend` is also `mq_send`, whose system call it is), so a rule written from an strace
 //! log fires. The errno must be one the kernel can return for the function (`mq_send:EIDRM`
 //! is refused); a name standing for several functions applies to those that can return it, and
@@ -140,31 +140,10 @@ const FUNCTIONS: &[(&str, &[Errno])] = {
     ]
 };
 
-/// The system calls behind more than one library function, as strace names them: a rule naming
-/// one applies to every function that makes it (glibc's `mq_send` is the `mq_timedsend` system
-/// call without a timeout, `mq_getattr` and `mq_setattr` are `mq_getsetattr`, and `ipc` is the
-/// System V multiplexer some architectures have instead of `msgget` & co.).
-const SYSCALL_FAMILIES: &[(&str, &[&str])] = &[
-    ("mq_timedsend", &["mq_send", "mq_timedsend"]),
-    ("mq_timedreceive", &["mq_receive", "mq_timedreceive"]),
-    ("mq_getsetattr", &["mq_getattr", "mq_setattr"]),
-    ("ipc", &["msgget", "msgsnd", "msgrcv", "msgctl"]),
-];
-
 /// The functions one element of a rule's list names: the intercepted functions its glob
-/// matches, each widened to the functions behind it when it is also a system call's name.
+/// matches, each system call's name widened to the functions behind it ([`crate::call::named`]).
 fn functions_named(element: &str) -> Vec<&'static (&'static str, &'static [Errno])> {
-    let mut names: Vec<&str> = FUNCTIONS
-        .iter()
-        .map(|(name, _)| *name)
-        .chain(SYSCALL_FAMILIES.iter().map(|(name, _)| *name))
-        .filter(|name| crate::glob::matches(element, name))
-        .collect();
-    for (syscall, behind) in SYSCALL_FAMILIES {
-        if names.contains(syscall) {
-            names.extend_from_slice(behind);
-        }
-    }
+    let names = crate::call::named(element);
     FUNCTIONS.iter().filter(|(name, _)| names.contains(name)).collect()
 }
 

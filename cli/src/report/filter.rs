@@ -117,11 +117,17 @@ impl Filter {
             }
             None => {
                 let pattern = if item == "all" { "*" } else { item };
-                if !CALLS.iter().any(|call| glob(pattern, call)) {
-                    return Err(format!("'{item}' matches no call mqshim traces ({})", CALLS.join(", ")));
+                // A system call's name stands for the functions behind it, as in fault rules:
+                // `mq_timedsend` keeps mq_send records too (strace shows both under that name).
+                let names = mqshim_core::call::named(pattern);
+                if names.is_empty() {
+                    return Err(format!(
+                        "'{item}' matches no call mqshim traces ({}; or a system call's name: mq_timedsend, mq_timedreceive, mq_getsetattr, ipc)",
+                        CALLS.join(", ")
+                    ));
                 }
                 let side = if negated { &mut self.calls.exclude } else { &mut self.calls.include };
-                side.push(pattern.to_string());
+                side.extend(names.into_iter().map(str::to_string));
             }
         }
         Ok(())
@@ -138,7 +144,7 @@ impl Filter {
             return true;
         }
         let Kind::Call(call) = &event.kind else { return true };
-        if !self.calls.keeps(|pattern| glob(pattern, &call.name)) {
+        if !self.calls.keeps(|name| *name == call.name) {
             return false;
         }
         if self.queues.is_empty() {
@@ -199,6 +205,14 @@ mod tests {
         assert_eq!(kept(&["mq_*", "!mq_open"]), ["mq_send:/q1", "mq_timedsend:/q2", "mq_receive:/q1", "lost"]);
         assert_eq!(kept(&["all"]).len(), 9);
         assert_eq!(kept(&[]).len(), 9);
+    }
+
+    #[test]
+    fn a_system_call_name_keeps_the_functions_behind_it_as_fault_rules_do() {
+        assert_eq!(kept(&["mq_timedsend"]), ["mq_send:/q1", "mq_timedsend:/q2", "lost"], "strace shows mq_send as mq_timedsend");
+        assert_eq!(kept(&["ipc"]), ["msgget:key=0x0000162e id=65536", "msgsnd:key=0x0000162e id=65536", "msgrcv:id=65537", "lost"]);
+        assert_eq!(kept(&["mq_send"]), ["mq_send:/q1", "lost"], "a function's own name is itself only");
+        assert_eq!(kept(&["!mq_timedreceive"]).len(), 8);
     }
 
     #[test]
