@@ -111,6 +111,25 @@ expect_status 1 "$MQSHIM" --dir "$NS" peek "/peek-missing-$RUNID"
 expect_output "peek /peek-missing-$RUNID: .*ENOENT"
 expect_status 1 "$MQSHIM" --dir "$NS" peek -q 77777
 expect_output 'peek -q 77777: EINVAL'
+# Another user gets what a receiver would: nothing without read permission (the queues are 0640
+# and 0600, root's), EACCES named. The namespace is one another user can reach (not under $WORK).
+if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null && [[ -x $(command -v "$MQSHIM") ]]; then
+  SHARED=/dev/shm/mqshim-peek-$RUNID
+  out=$("$MQSHIM" run --dir "$SHARED" -- "$WORK/peek_queues" fill "$MIXED" "$RING" "$((KEY + 1))") || fail "cannot make the shared queues: $out"
+  read -r _ SHARED_ID <<<"$out"
+  as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$MQSHIM" --dir "$SHARED" peek "$@"; }
+  as_nobody "$MIXED" >"$WORK/out" 2>&1
+  status=$?
+  { ((status == 1)) && grep -q 'EACCES' "$WORK/out"; } || { cat "$WORK/out"; "$MQSHIM" --dir "$SHARED" ipcrm -a; rm -rf "$SHARED"; fail "peek of root's 0640 queue as nobody: exit $status"; }
+  as_nobody -q "$SHARED_ID" >"$WORK/out" 2>&1
+  status=$?
+  { ((status == 1)) && grep -q 'EACCES' "$WORK/out"; } || { cat "$WORK/out"; "$MQSHIM" --dir "$SHARED" ipcrm -a; rm -rf "$SHARED"; fail "peek -q of root's 0600 queue as nobody: exit $status"; }
+  "$MQSHIM" --dir "$SHARED" ipcrm -a >/dev/null 2>&1
+  rm -rf "$SHARED"
+else
+  echo "note: not root (or no setpriv): the other-user case is not run"
+fi
+
 # A namespace that does not exist is named, and not created.
 expect_status 1 "$MQSHIM" --dir "$WORK/no-such-ns" peek "$MIXED"
 expect_output "no namespace at '$WORK/no-such-ns'"
