@@ -4,7 +4,7 @@
 #
 # Each test gets, in its environment: MQSHIM (the command), MQSHIM_LIB_PATH (the library),
 # ROOT (the repository), SEED_PROGRAMS (../shared/seed-programs: the notes' C programs), WORK (a
-# fresh directory, removed afterwards) and RUNID (unique per run, for queue names and keys). A test
+# fresh directory, removed afterwards; MQSHIM_DIR defaults to a namespace inside it) and RUNID (unique per run, for queue names and keys). A test
 # builds the C programs it runs into $WORK (`cc -I"$ROOT/c_tests" ...`) and removes every queue,
 # process and file it creates.
 set -u -o pipefail
@@ -27,6 +27,9 @@ for t in "$HERE"/*.sh; do
   [[ $name == run ]] && continue
   [[ -n $FILTER && $name != *"$FILTER"* ]] && continue
   export WORK=$TMP/$name RUNID="$$-$RANDOM-$name"
+  # A program a test runs without --dir uses a namespace of the test's own, removed with $WORK,
+  # never the machine's default /dev/shm/mqshim.
+  export MQSHIM_DIR=$WORK/default-namespace
   mkdir -p "$WORK"
   timeout -k 5 "$TIMEOUT" bash "$t" >"$TMP/$name.log" 2>&1
   status=$?
