@@ -155,25 +155,46 @@ pub fn named(pattern: &str) -> Vec<&'static str> {
 impl Call {
     /// The library-level name the program called (`mq_send`, not the syscall).
     pub fn name(&self) -> &'static str {
+        NAMES[self.number()]
+    }
+
+    /// The call's index in [`NAMES`].
+    pub fn number(&self) -> usize {
         match self {
-            Call::MqOpen { .. } => "mq_open",
-            Call::MqClose { .. } => "mq_close",
-            Call::MqUnlink { .. } => "mq_unlink",
-            Call::MqSend { timeout: None, .. } => "mq_send",
-            Call::MqSend { timeout: Some(_), .. } => "mq_timedsend",
-            Call::MqReceive { timeout: None, .. } => "mq_receive",
-            Call::MqReceive { timeout: Some(_), .. } => "mq_timedreceive",
-            Call::MqGetattr { .. } => "mq_getattr",
-            Call::MqSetattr { .. } => "mq_setattr",
-            Call::MqNotify { .. } => "mq_notify",
-            Call::Msgget { .. } => "msgget",
-            Call::Msgsnd { .. } => "msgsnd",
-            Call::Msgrcv { .. } => "msgrcv",
-            Call::Msgctl { .. } => "msgctl",
-            Call::MqSendAt { .. } => "mqshim_mq_send_at",
-            Call::MqCancel { .. } => "mqshim_mq_cancel",
-            Call::MsgsndAt { .. } => "mqshim_msgsnd_at",
-            Call::MsgCancel { .. } => "mqshim_msg_cancel",
+            Call::MqOpen { .. } => 0,
+            Call::MqClose { .. } => 1,
+            Call::MqUnlink { .. } => 2,
+            Call::MqSend { timeout: None, .. } => 3,
+            Call::MqSend { timeout: Some(_), .. } => 4,
+            Call::MqReceive { timeout: None, .. } => 5,
+            Call::MqReceive { timeout: Some(_), .. } => 6,
+            Call::MqGetattr { .. } => 7,
+            Call::MqSetattr { .. } => 8,
+            Call::MqNotify { .. } => 9,
+            Call::Msgget { .. } => 10,
+            Call::Msgsnd { .. } => 11,
+            Call::Msgrcv { .. } => 12,
+            Call::Msgctl { .. } => 13,
+            Call::MqSendAt { .. } => 14,
+            Call::MqCancel { .. } => 15,
+            Call::MsgsndAt { .. } => 16,
+            Call::MsgCancel { .. } => 17,
+        }
+    }
+
+    /// The POSIX queue descriptor the call works on (None for mq_open, mq_unlink and the
+    /// System V calls).
+    pub fn mqdes(&self) -> Option<mqd_t> {
+        match *self {
+            Call::MqClose { mqdes }
+            | Call::MqSend { mqdes, .. }
+            | Call::MqReceive { mqdes, .. }
+            | Call::MqGetattr { mqdes, .. }
+            | Call::MqSetattr { mqdes, .. }
+            | Call::MqNotify { mqdes, .. }
+            | Call::MqSendAt { mqdes, .. }
+            | Call::MqCancel { mqdes, .. } => Some(mqdes),
+            _ => None,
         }
     }
 }

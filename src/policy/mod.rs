@@ -61,18 +61,12 @@ impl Policy {
         };
         match *call {
             Call::MqOpen { name, .. } | Call::MqUnlink { name } => CallQueue { name: name_of(name), ..Default::default() },
-            Call::MqClose { mqdes }
-            | Call::MqSend { mqdes, .. }
-            | Call::MqReceive { mqdes, .. }
-            | Call::MqGetattr { mqdes, .. }
-            | Call::MqSetattr { mqdes, .. }
-            | Call::MqNotify { mqdes, .. }
-            | Call::MqSendAt { mqdes, .. }
-            | Call::MqCancel { mqdes, .. } => CallQueue { name: lookup_fd(mqdes), ..Default::default() },
             Call::Msgget { key, .. } => CallQueue { key: Some(key), ..Default::default() },
             Call::Msgsnd { id, .. } | Call::Msgrcv { id, .. } | Call::Msgctl { id, .. } | Call::MsgsndAt { id, .. } | Call::MsgCancel { id, .. } => {
                 CallQueue { key: lookup_id(id), id: Some(id), name: None }
             }
+            // The descriptor calls.
+            _ => CallQueue { name: call.mqdes().and_then(lookup_fd), ..Default::default() },
         }
     }
 

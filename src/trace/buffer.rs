@@ -73,7 +73,7 @@ pub struct ThreadSlot {
     pub seq: AtomicU64,
     /// The thread that claimed this slot, or 0: free.
     pub tid: std::sync::atomic::AtomicI32,
-    /// The call, as an index into [`wire::call_name`]'s table.
+    /// The call, as its index in `call::NAMES` ([`crate::call::Call::number`]).
     pub call: AtomicU32,
     /// CLOCK_REALTIME at the call's start, ns since the epoch.
     pub start_ns: AtomicU64,
@@ -218,7 +218,8 @@ impl Mapped {
     }
 
     /// Appends one encoded record (`record.len()` a multiple of 8). False (and `lost` counted)
-    /// when it does not fit.
+    /// when it does not fit. (The library encodes straight into a [`Slot`]; tests append bytes.)
+    #[cfg(test)]
     pub fn append(&self, record: &[u8]) -> bool {
         match self.reserve(record.len()) {
             Some(mut slot) => {
@@ -376,6 +377,7 @@ impl Writer {
     }
 
     /// Appends `record` to this process's buffer.
+    #[cfg(test)]
     pub fn append(&self, record: &[u8], pid: libc::pid_t) {
         if let Some(m) = self.buffer(pid) {
             m.append(record);
@@ -385,7 +387,7 @@ impl Writer {
     /// Shows that this thread's call (which may block) is running. Returns the call's number
     /// (the thread's count of such calls), and whether the thread has a slot: without one the
     /// caller records an entry record instead.
-    pub fn running(&self, call: &'static str, start_ns: u64, arg: i64, pid: libc::pid_t, tid: libc::pid_t) -> (u64, bool) {
+    pub fn running(&self, call: usize, start_ns: u64, arg: i64, pid: libc::pid_t, tid: libc::pid_t) -> (u64, bool) {
         let Some(m) = self.buffer(pid) else { return (0, true) };
         let key = m as *const Mapped as usize;
         let (seq, slot) = THREAD_SLOT.with(|c| {
@@ -406,7 +408,7 @@ impl Writer {
         });
         let Some(i) = slot else { return (seq, false) };
         let s = m.slot(i);
-        s.call.store(wire::call_index(call), Ordering::Relaxed);
+        s.call.store(call as u32, Ordering::Relaxed);
         s.start_ns.store(start_ns, Ordering::Relaxed);
         s.arg.store(arg, Ordering::Relaxed);
         s.seq.store(seq, Ordering::Release);

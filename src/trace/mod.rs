@@ -158,7 +158,7 @@ impl Tracer {
             if let Some(handle) = may_block(call) {
                 let (pid, tid) = crate::os::ids::current();
                 let start_ns = started.wall.tv_sec as u64 * 1_000_000_000 + started.wall.tv_nsec as u64;
-                let (seq, has_slot) = writer.running(call.name(), start_ns, handle, pid, tid);
+                let (seq, has_slot) = writer.running(call.number(), start_ns, handle, pid, tid);
                 started.seq = seq;
                 if !has_slot {
                     // No thread slot left: an entry record in the ring says the same.

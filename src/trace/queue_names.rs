@@ -120,27 +120,17 @@ pub fn lookup(fd: i32, buf: &mut [u8; NAME_CAP]) -> Option<&[u8]> {
 /// argument of `mq_open` and `mq_unlink` (when shown whole), else the name the descriptor was
 /// opened with. System V calls have none (ids are global: readers map them from `msgget`).
 pub fn of_call<'a>(call: &Call, args: &Decoded<'a>, outcome: Result<i64, Errno>, buf: &'a mut [u8; NAME_CAP]) -> Option<&'a [u8]> {
-    let mqdes = match *call {
-        Call::MqOpen { .. } | Call::MqUnlink { .. } => {
-            let name = args.fields().find_map(|f| match f.value {
-                Value::Text(Shown { bytes, complete: true }) if f.name == FieldName::Name => Some(bytes),
-                _ => None,
-            });
-            if let (Call::MqOpen { .. }, Ok(fd), Some(name)) = (call, outcome, name) {
-                opened(fd as i32, name);
-            }
-            return name;
+    if let Call::MqOpen { .. } | Call::MqUnlink { .. } = call {
+        let name = args.fields().find_map(|f| match f.value {
+            Value::Text(Shown { bytes, complete: true }) if f.name == FieldName::Name => Some(bytes),
+            _ => None,
+        });
+        if let (Call::MqOpen { .. }, Ok(fd), Some(name)) = (call, outcome, name) {
+            opened(fd as i32, name);
         }
-        Call::MqClose { mqdes }
-        | Call::MqSend { mqdes, .. }
-        | Call::MqReceive { mqdes, .. }
-        | Call::MqGetattr { mqdes, .. }
-        | Call::MqSetattr { mqdes, .. }
-        | Call::MqNotify { mqdes, .. }
-        | Call::MqSendAt { mqdes, .. }
-        | Call::MqCancel { mqdes, .. } => mqdes,
-        Call::Msgget { .. } | Call::Msgsnd { .. } | Call::Msgrcv { .. } | Call::Msgctl { .. } | Call::MsgsndAt { .. } | Call::MsgCancel { .. } => return None,
-    };
+        return name;
+    }
+    let mqdes = call.mqdes()?;
     if outcome == Err(Errno::EBADF) {
         closed(mqdes);
         return None;

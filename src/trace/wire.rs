@@ -361,11 +361,6 @@ pub fn decode(bytes: &[u8]) -> Option<OwnedRecord> {
     Some(OwnedRecord { head, call, fields, queue })
 }
 
-/// `call`'s index for a thread slot (see `buffer::ThreadSlot`).
-pub fn call_index(call: &str) -> u32 {
-    NAMES.iter().position(|n| *n == call).unwrap_or(NAMES.len()) as u32
-}
-
 /// The call name at a thread slot's index.
 pub fn call_name(index: u32) -> &'static str {
     NAMES.get(index as usize).copied().unwrap_or("?")
