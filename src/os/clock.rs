@@ -33,9 +33,24 @@ pub fn monotonic() -> libc::timespec {
     now(libc::CLOCK_MONOTONIC)
 }
 
-/// Now, in whole seconds of CLOCK_REALTIME_COARSE: what the kernel stores as a queue's times.
+/// Now, in whole seconds of CLOCK_REALTIME_COARSE: what the kernel stores as a System V
+/// queue's times.
 pub fn now_sec() -> i64 {
     now(libc::CLOCK_REALTIME_COARSE).tv_sec
+}
+
+/// Now, in nanoseconds of CLOCK_REALTIME_COARSE since the epoch: the clock the kernel stamps an
+/// mqueue inode's times with (`current_time`), and the emulation its messages' send times. A
+/// vDSO read of the time of the last tick (a few ns; no counter read, no system call).
+#[inline]
+pub fn coarse_realtime_ns() -> u64 {
+    ns_of(&now(libc::CLOCK_REALTIME_COARSE))
+}
+
+/// Whole seconds of a time in nanoseconds since the epoch.
+#[inline]
+pub fn seconds_of_ns(ns: u64) -> i64 {
+    (ns / SECOND_NS) as i64
 }
 
 /// An absolute CLOCK_REALTIME time `secs` from now.
@@ -75,6 +90,7 @@ mod tests {
         // SAFETY: plain getter.
         let t = unsafe { libc::time(std::ptr::null_mut()) };
         assert!((now_sec() - t).abs() <= 1);
+        assert!(coarse_realtime_ns().abs_diff(realtime_ns()) < SECOND_NS);
         assert!(deadline_passed(Some(&timespec_of_ns(realtime_ns() - SECOND_NS))));
         assert!(!deadline_passed(Some(&realtime_in(60))));
         assert!(!deadline_passed(None));

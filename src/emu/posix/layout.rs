@@ -27,8 +27,9 @@ use crate::emu::engine::waiter::WaiterCore;
 
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
-/// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 13;
+/// Bumped on any change to this file's structures (14: a message's `visible_ns` and the queue's
+/// times — `created_ns`, `attr_changed_ns`, each ring side's `last_ns`).
+pub const LAYOUT_VERSION: u32 = 14;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
@@ -50,7 +51,7 @@ pub mod slot_state {
     pub const HANDED: u32 = 2;
     /// Written by a blocked sender (`owner`), waiting for room.
     pub const PENDING: u32 = 3;
-    /// A scheduled message, not yet due (`due_ns`), linked in due order.
+    /// A scheduled message, not yet due (`visible_ns`), linked in due order.
     pub const SCHEDULED: u32 = 4;
 }
 
@@ -70,6 +71,11 @@ pub struct RingSide {
     /// written; on the sender's own line, which every express send touches anyway. Unused on
     /// the receive side.
     pub slots_ready: AtomicU32,
+    /// When a message last went through this side — sent (send side) or received (receive
+    /// side), through the ring or the general structure — CLOCK_REALTIME_COARSE ns; 0: never.
+    /// On the side's own line, which each send (receive) writes anyway; the queue's times
+    /// (`Queue::times`) derive from the two.
+    pub last_ns: AtomicU64,
 }
 
 /// A ring position, alone on its line: written by its side, read by the other.
@@ -209,7 +215,8 @@ pub struct PosixHeader {
     /// The real uid charged for RLIMIT_MSGQUEUE, and how much.
     pub charge_uid: u32,
     pub charge_bytes: u64,
-    pub created_sec: i64,
+    /// When the queue was created, CLOCK_REALTIME_COARSE ns (the inode's first times).
+    pub created_ns: u64,
     pub name_len: u32,
     /// Bumped each time a SIGEV_THREAD notification fires; the owner's helper thread sleeps on
     /// it (see `emu::posix::notify`).
@@ -226,7 +233,11 @@ pub struct PosixHeader {
     pub relay: NotifyRelay,
     /// Bit per page of the priority lists whose pages exist (see `Queue::ready_prio`).
     pub prio_pages_ready: AtomicU64,
-    pub _reserved: [u8; 24],
+    /// The last change the kernel stamps into an mqueue inode's atime and ctime only (a
+    /// notification registered, or removed by `mq_notify(NULL)`; an `mq_setattr`),
+    /// CLOCK_REALTIME_COARSE ns; 0: none.
+    pub attr_changed_ns: AtomicU64,
+    pub _reserved: [u8; 16],
     pub lock: QueueLock,
     pub state: QueueState,
     pub ring: ExpressRing,
@@ -267,9 +278,11 @@ pub struct SlotHeader {
     /// Express ring: the low 32 bits of one more than the position whose message the slot
     /// holds, stored last by the send (see `emu::posix::queue::express`).
     pub ring_seal: AtomicU32,
-    /// A SCHEDULED slot's due time, CLOCK_REALTIME nanoseconds since the epoch (`seq` is then
-    /// its handle).
-    pub due_ns: u64,
+    /// When the message is or was receivable from, CLOCK_REALTIME nanoseconds since the epoch:
+    /// a SCHEDULED slot's due time (`seq` is then its handle), which it keeps when it falls due;
+    /// otherwise the time of its send (CLOCK_REALTIME_COARSE) or, for a blocked sender's
+    /// message, of its entering the queue. `mqshim peek` shows a message's age from it.
+    pub visible_ns: u64,
 }
 
 const fn round_up(n: u64, to: u64) -> u64 {
@@ -340,6 +353,10 @@ const _: () = {
     assert!(offset_of!(PosixHeader, state) == 512);
     assert!(size_of::<NotifyRelay>() == 32);
     assert!(offset_of!(PosixHeader, relay) == 384);
+    assert!(offset_of!(PosixHeader, created_ns) == 96);
+    assert!(offset_of!(PosixHeader, attr_changed_ns) == 424);
+    assert!(offset_of!(RingSide, last_ns) == 56);
+    assert!(offset_of!(SlotHeader, visible_ns) == 32);
     assert!(offset_of!(QueueState, next_due_ns) == 40);
     assert!(offset_of!(QueueState, readiness_armed) == 72);
     assert!(offset_of!(QueueState, notify) == 80);

@@ -159,7 +159,8 @@ impl PosixEmulation {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_send_cpu);
-        let m = Message { ptr: msg.cast(), len, prio };
+        // The one clock read of a send: the coarse clock, the time of the last tick (vDSO).
+        let m = Message { ptr: msg.cast(), len, prio, sent_ns: crate::os::clock::coarse_realtime_ns() };
         let mut spun = false;
         let mut longer = lock::LongerWait::default();
         let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
@@ -363,6 +364,7 @@ impl PosixEmulation {
             }
             let generation = h.attr_generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
             d.set_cached_nonblock(nonblock, generation);
+            q.note_attr_change();
         }
         Ok(0)
     }
@@ -392,7 +394,7 @@ impl PosixEmulation {
         }
         let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
         q.ready_prio(prio)?;
-        let m = Message { ptr: msg.cast(), len, prio };
+        let m = Message { ptr: msg.cast(), len, prio, sent_ns: due_ns };
         let mut locked = q.lock()?;
         let h = locked.schedule(&m, due_ns, fd)?;
         drop(locked);

@@ -156,8 +156,11 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
     let q = &handle.queue;
     match request.0 {
         None => {
-            // Only the owner's NULL removes it; anyone else's silently succeeds.
-            drop_if_owner(handle);
+            // Only the owner's NULL removes it (and stamps the queue's times, as the kernel's
+            // does); anyone else's silently succeeds.
+            if drop_if_owner(handle) {
+                q.note_attr_change();
+            }
             Ok(())
         }
         Some(mut reg) => {
@@ -173,6 +176,7 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             reg.relay_tid = relay_tid;
             locked.set_notification(reg);
             drop(locked);
+            q.note_attr_change();
             MAY_HAVE.store(true, Ordering::Release);
             if relayed {
                 relay::watch(handle.clone(), reg, attr);
@@ -184,9 +188,10 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
 
 /// Removes the caller's registration on `handle`'s queue, if it has one (every close by the
 /// owner process of any descriptor of the queue does this, as the kernel's `mqueue_flush_file`).
-pub fn drop_if_owner(handle: &Arc<QueueHandle>) {
+/// Whether it had one.
+pub fn drop_if_owner(handle: &Arc<QueueHandle>) -> bool {
     if !MAY_HAVE.load(Ordering::Acquire) {
-        return;
+        return false;
     }
     let me = crate::os::ids::pid();
     if let Ok(mut locked) = handle.queue.lock() {
@@ -195,8 +200,10 @@ pub fn drop_if_owner(handle: &Arc<QueueHandle>) {
             locked.set_notification(NotifyRegistration::default());
             drop(locked);
             relay::rescan();
+            return true;
         }
     }
+    false
 }
 
 /// The current registration of `q` (for inspection).

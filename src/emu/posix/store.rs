@@ -413,7 +413,7 @@ impl Store {
                     mode: meta.mode,
                     charge_uid: meta.charge_uid,
                     charge_bytes: meta.charge_bytes,
-                    created_sec: crate::os::clock::now_sec(),
+                    created_ns: crate::os::clock::coarse_realtime_ns(),
                     name: name.bytes(),
                 },
             )?;

@@ -93,7 +93,7 @@ pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
     }
 }
 
-pub use crate::os::clock::{now_sec, realtime_in, realtime_ns};
+pub use crate::os::clock::{coarse_realtime_ns, now_sec, realtime_in, realtime_ns, seconds_of_ns};
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,8 @@
 //! sides (lock, committed mark, statistics), 768-byte entries, and the segment's ring bytes
 //! between the waiter records and the block area.
 //! Version 4 moved the waiter records onto the engine's shared record (`WaiterCore`).
+//! Version 6 added each message's time (`MsgBlock::visible_ns`, formerly the due time of
+//! scheduled messages only, and `RingRecord::sent_ns`), for `mqshim peek`'s ages.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
@@ -33,7 +35,7 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -180,13 +182,16 @@ pub struct RingSide {
 
 /// A message's header in the ring; its text follows, and the record is padded to
 /// `RING_ALIGN`. `len == RING_SKIP` marks the rest of the ring as unused (the next record is at
-/// the ring's start). `seal`, stored last, says the record is complete (see
-/// `queue::express`); 0 while it is not.
+/// the ring's start): a skip marker is `seal`, `len` and `mtype` only, the first `RING_ALIGN`
+/// bytes, so it fits the ring's last `RING_ALIGN` bytes. `seal`, stored last, says the record is
+/// complete (see `queue::express`); 0 while it is not.
 #[repr(C)]
 pub struct RingRecord {
     pub seal: AtomicU32,
     pub len: u32,
     pub mtype: i64,
+    /// The time of its send (CLOCK_REALTIME_COARSE ns): its block's `visible_ns` once folded.
+    pub sent_ns: u64,
 }
 
 /// Bytes of a queue's ring (a power of two, at most 2^23: see `queue::express::Mark`): a
@@ -355,8 +360,12 @@ pub struct MsgBlock {
     /// The waiter (index + 1) of a HANDED or PENDING block; the pid of the process that
     /// scheduled a SCHEDULED one (the sender its statistics record when it is sent).
     pub owner: u32,
-    /// A SCHEDULED block's due time (CLOCK_REALTIME ns) and handle.
-    pub due_ns: u64,
+    /// When the message is or was receivable from, CLOCK_REALTIME ns: a SCHEDULED block's due
+    /// time, which it keeps when it is sent; otherwise the time of its `msgsnd`
+    /// (CLOCK_REALTIME_COARSE), or for a blocked sender's message of its entering the queue.
+    /// `mqshim peek` shows a message's age from it.
+    pub visible_ns: u64,
+    /// A SCHEDULED block's handle.
     pub handle: u64,
 }
 
@@ -443,7 +452,8 @@ const _: () = {
     assert!(offset_of!(Entry, recv) == 512);
     assert!(size_of::<RingSide>() == 256);
     assert!(offset_of!(RingSide, mark) == 128);
-    assert!(size_of::<RingRecord>() as u64 == RING_ALIGN);
+    assert!(offset_of!(RingRecord, sent_ns) as u64 == RING_ALIGN);
+    assert!(size_of::<RingRecord>() == 24);
     assert!(RING_BYTES.is_power_of_two() && RING_BYTES < 1 << 23 && RING_BYTES % RING_ALIGN == 0);
     assert!(RING_MSG_MAX + 2 * RING_ALIGN <= RING_BYTES / 4);
     assert!(ring_offset() % 4096 == 0);
@@ -461,7 +471,7 @@ const _: () = {
     assert!(offset_of!(QueueState, sched_head) == 496);
     assert!(offset_of!(QueueState, next_handle) == 504);
     assert!(offset_of!(QueueHeader, state) + size_of::<QueueState>() <= QUEUE_HEADER_SIZE as usize);
-    assert!(offset_of!(MsgBlock, due_ns) == 48);
+    assert!(offset_of!(MsgBlock, visible_ns) == 48);
     assert!(size_of::<Waiter>() == 128);
     assert!(offset_of!(Waiter, next) == 72);
     assert!(size_of::<MsgBlock>() == UNIT as usize);

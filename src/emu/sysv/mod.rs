@@ -67,7 +67,7 @@ use std::sync::Arc;
 use libc::{key_t, msqid_ds};
 
 use crate::emu::namespace::Missing;
-use caller::{ident, now_sec, realtime_ns, Freshness, Ident};
+use caller::{coarse_realtime_ns, ident, now_sec, realtime_ns, Freshness, Ident};
 use layout::{Entry, IPCMNI};
 use limits::{MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
 use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
@@ -431,7 +431,7 @@ impl SysvEmulation {
                 return Err(Errno::EACCES);
             }
             let q = self.attach(id, entry)?;
-            let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), now_sec()) {
+            let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), coarse_realtime_ns()) {
                 Ok(sent) => sent,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 Err(e) => return Err(e),
@@ -470,7 +470,7 @@ impl SysvEmulation {
             }
             locked.promote_if_due();
             if locked.fits(msgsz as u64) {
-                locked.send(mtype, text, msgsz, caller::pid(), now_sec())?;
+                locked.send(mtype, text, msgsz, caller::pid(), coarse_realtime_ns())?;
                 return Ok(0);
             }
             if flags & libc::IPC_NOWAIT != 0 {
@@ -548,7 +548,7 @@ impl SysvEmulation {
             }
             let q = self.attach(id, entry)?;
             if !copy {
-                let received = match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), now_sec()) {
+                let received = match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), coarse_realtime_ns()) {
                     Ok(received) => received,
                     Err(e) if longer.go_round(e, may_wait) => continue,
                     Err(e) => return Err(busy_is_enomsg(e)),
@@ -603,7 +603,7 @@ impl SysvEmulation {
                     }
                     locked.copy_out(r, dst, bufsz)?
                 } else {
-                    locked.take(r, dst, bufsz, caller::pid(), now_sec())?
+                    locked.take(r, dst, bufsz, caller::pid(), coarse_realtime_ns())?
                 };
                 return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) };
             }

@@ -198,8 +198,10 @@ impl Queue {
             let s = self.slot(slot);
             (&raw mut (*s).len).write(m.len as u32);
             (&raw mut (*s).prio).write(m.prio);
+            (&raw mut (*s).visible_ns).write(m.sent_ns);
         }
         side.slot = self.next_slot(slot);
+        side.last_ns.store(m.sent_ns, Ordering::Relaxed);
         // The commit point of an express send; then the count.
         ring::commit_seal(self.seal(slot), tail);
         ring.tail.store(tail + 1, Ordering::Release);
@@ -233,6 +235,7 @@ impl Queue {
         };
         let copied = self.copy_out(slot, len, buf, writable);
         side.slot = self.next_slot(slot);
+        side.last_ns.store(crate::os::clock::coarse_realtime_ns(), Ordering::Relaxed);
         // The commit point of an express receive (after the copy: the slot may be reused).
         ring.head.store(head + 1, Ordering::Release);
         Ok(Express::Done(Received { len, prio, copied }))

@@ -123,7 +123,7 @@ impl Queue {
             (*h).mode = init.mode;
             (*h).charge_uid = init.charge_uid;
             (*h).charge_bytes = init.charge_bytes;
-            (*h).created_sec = init.created_sec;
+            (*h).created_ns = init.created_ns;
             let n = init.name.len().min(NAME_CAPACITY);
             std::ptr::copy_nonoverlapping(init.name.as_ptr(), (&raw mut (*h).name).cast::<u8>(), n);
             (*h).name_len = n as u32;
@@ -271,6 +271,22 @@ impl Queue {
         self.bytes_now()
     }
 
+    /// The queue's times, as `stat` of `/dev/mqueue/NAME` shows them on the kernel (no lock:
+    /// each is a word written by whoever last changed it).
+    pub fn times(&self) -> QueueTimes {
+        let h = self.header();
+        let sent = h.ring.send.last_ns.load(Ordering::Relaxed);
+        let received = h.ring.recv.last_ns.load(Ordering::Relaxed);
+        let mtime_ns = h.created_ns.max(sent).max(received);
+        let atime_ns = mtime_ns.max(h.attr_changed_ns.load(Ordering::Relaxed));
+        QueueTimes { atime_ns, mtime_ns, ctime_ns: atime_ns }
+    }
+
+    /// Records a change the kernel stamps into atime and ctime (`mq_notify`, `mq_setattr`).
+    pub fn note_attr_change(&self) {
+        self.header().attr_changed_ns.store(crate::os::clock::coarse_realtime_ns(), Ordering::Relaxed);
+    }
+
     /// Takes the queue lock, repairing the queue first if its last owner died holding it, and
     /// moves the express ring's messages into the general structure (see `express`).
     pub fn lock(&self) -> Result<Locked<'_>> {
@@ -306,7 +322,8 @@ pub struct Init<'a> {
     pub mode: u32,
     pub charge_uid: u32,
     pub charge_bytes: u64,
-    pub created_sec: i64,
+    /// CLOCK_REALTIME_COARSE ns.
+    pub created_ns: u64,
     pub name: &'a [u8],
 }
 
@@ -324,6 +341,20 @@ pub struct Message {
     pub ptr: *const u8,
     pub len: usize,
     pub prio: u32,
+    /// The time of the send call (CLOCK_REALTIME_COARSE ns): the message's `visible_ns` when
+    /// it is queued or handed now, and the send side's `last_ns`.
+    pub sent_ns: u64,
+}
+
+/// An mqueue inode's times as the kernel keeps them (CLOCK_REALTIME_COARSE ns): every
+/// successful send or receive sets all three (`simple_inode_init_ts`), a notification
+/// registered or removed by its owner and an `mq_setattr` set atime and ctime; creation sets
+/// all three.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueTimes {
+    pub atime_ns: u64,
+    pub mtime_ns: u64,
+    pub ctime_ns: u64,
 }
 
 /// What a send did.
@@ -429,6 +460,7 @@ impl<'q> Locked<'q> {
                 let i = self.alloc_slot(Pool::Extra)?;
                 self.fill_slot(i, m, slot_state::HANDED, w + 1);
                 self.serve(w, Some(i));
+                self.note_sent(m.sent_ns);
                 return Ok(Sent::Done);
             }
         }
@@ -439,7 +471,19 @@ impl<'q> Locked<'q> {
         self.fill_slot(i, m, slot_state::FREE, 0);
         self.enqueue_committed(i);
         self.after_insert(program_fd);
+        self.note_sent(m.sent_ns);
         Ok(Sent::Done)
+    }
+
+    /// A message entered the queue or a receiver's hands at `at_ns`: the queue's times follow
+    /// (the kernel's send stamps the inode). Never backwards (a scheduled message found due
+    /// late counts at its due time). Under the queue lock in general mode, the only writer of
+    /// the send side's time then, so no read-modify-write is needed.
+    fn note_sent(&mut self, at_ns: u64) {
+        let last = &self.q.header().ring.send.last_ns;
+        if at_ns > last.load(Ordering::Relaxed) {
+            last.store(at_ns, Ordering::Relaxed);
+        }
     }
 
     /// What follows a message entering the queue: pollers are woken, and an empty→non-empty
@@ -470,6 +514,8 @@ impl<'q> Locked<'q> {
         self.promote_if_due(program_fd);
         let i = self.dequeue_head_or_repair()?;
         let got = self.take_slot(i, buf);
+        let now = crate::os::clock::coarse_realtime_ns();
+        self.q.header().ring.recv.last_ns.store(now, Ordering::Relaxed);
         let st = self.st();
         // Under the lock: plain stores (see `enqueue`).
         st.curmsgs.store(st.curmsgs.load(Ordering::Relaxed).saturating_sub(1), Ordering::Release);
@@ -478,6 +524,8 @@ impl<'q> Locked<'q> {
             if let Some(w) = self.first_live_waiter(waiter_state::SENDING) {
                 let pending = self.waiter(w).slot;
                 if let Some(s) = self.index(pending, self.q.geo.slot_count) {
+                    // Its age counts from now, when a receiver could first take it.
+                    self.slot(s).visible_ns = now;
                     self.enqueue_committed(s);
                 }
                 self.waiter(w).slot = 0;

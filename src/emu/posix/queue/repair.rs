@@ -136,7 +136,7 @@ impl<'q> Locked<'q> {
                 census.queued.push((seq, i));
                 census.bytes += len as u64;
             } else if keep && state == slot_state::SCHEDULED {
-                let due = self.slot(i).due_ns;
+                let due = self.slot(i).visible_ns;
                 census.scheduled.push((due, seq, i + 1));
             } else if !keep {
                 let list = if i < maxmsg { &mut census.free_queue_slots } else { &mut census.free_extra_slots };

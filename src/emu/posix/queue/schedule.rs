@@ -34,7 +34,7 @@ impl<'q> Locked<'q> {
         {
             let s = self.slot(i);
             s.seq = handle;
-            s.due_ns = due_ns;
+            s.visible_ns = due_ns;
             s.state.store(slot_state::SCHEDULED, Ordering::Release);
         }
         self.link_scheduled(i);
@@ -87,7 +87,7 @@ impl<'q> Locked<'q> {
     pub(super) fn refresh_next_due(&mut self) {
         let head = self.st().scheduled_head;
         let due = match self.index(head, self.q.geo.slot_count) {
-            Some(i) => self.slot(i).due_ns.max(1),
+            Some(i) => self.slot(i).visible_ns.max(1),
             None => 0,
         };
         self.st().next_due_ns.store(due, Ordering::Release);
@@ -100,7 +100,7 @@ impl<'q> Locked<'q> {
         loop {
             let head = self.st().scheduled_head;
             let Some(i) = self.index(head, self.q.geo.slot_count) else { break };
-            if self.slot(i).due_ns > now {
+            if self.slot(i).visible_ns > now {
                 break;
             }
             let receiver = if self.st().recv_waiting > 0 { self.first_live_waiter(waiter_state::RECEIVING) } else { None };
@@ -109,6 +109,9 @@ impl<'q> Locked<'q> {
             }
             self.st().scheduled_head = self.slot(i).next;
             self.st().scheduled -= 1;
+            // As good as sent at its due time (its `visible_ns`), whenever it is found due.
+            let due = self.slot(i).visible_ns;
+            self.note_sent(due);
             match receiver {
                 Some(w) => {
                     let s = self.slot(i);
@@ -157,7 +160,7 @@ impl DueRecords for Locked<'_> {
         if s.state.load(Ordering::Acquire) != slot_state::SCHEDULED {
             return Err(Corrupt);
         }
-        Ok(Due { due_ns: s.due_ns, handle: s.seq, next: s.next })
+        Ok(Due { due_ns: s.visible_ns, handle: s.seq, next: s.next })
     }
 
     fn set_due_next(&mut self, link: u32, next: u32) -> std::result::Result<(), Corrupt> {

@@ -1,5 +1,6 @@
 //! A read-only copy of what a queue holds (`mqshim peek`): its messages in the order receivers
-//! would take them, and its pending scheduled messages in due order.
+//! would take them — scheduled messages already due among them, where the next operation would
+//! queue them — and its pending scheduled messages in due order.
 //!
 //! Taken under the queue lock without folding the express ring: with the lock held the mode
 //! cannot change, and in express mode both side locks are taken too (as a fold takes them), so
@@ -8,7 +9,7 @@
 //! served or woken.
 
 use super::*;
-use crate::emu::peek::{PeekedMessage, QueueSnapshot};
+use crate::emu::peek::{PeekedMessage, Placement, QueueSnapshot};
 
 impl Queue {
     /// The snapshot of the queue, each message's first `preview` bytes copied.
@@ -22,6 +23,9 @@ impl Queue {
             snap.messages = locked.general_messages(preview);
         }
         snap.scheduled = locked.scheduled_messages(preview);
+        drop(locked);
+        let maxmsg = self.geo.maxmsg as usize;
+        snap.place_due(crate::os::clock::realtime_ns(), Placement::ByPriority, |_, queued| queued.len() < maxmsg);
         Ok(snap)
     }
 
@@ -33,7 +37,8 @@ impl Queue {
             let s = self.slot(i);
             let len = ((&raw const (*s).len).read() as u64).min(self.geo.msgsize) as usize;
             let prio = (&raw const (*s).prio).read();
-            PeekedMessage::copy(prio.into(), self.slot_data(i), len, preview, due_ns)
+            let visible_ns = (&raw const (*s).visible_ns).read();
+            PeekedMessage::copy(prio.into(), self.slot_data(i), len, preview, visible_ns, due_ns)
         }
     }
 }
@@ -73,7 +78,7 @@ impl Locked<'_> {
             if self.slot(i).state.load(Ordering::Acquire) != slot_state::SCHEDULED {
                 break;
             }
-            let due = self.slot(i).due_ns;
+            let due = self.slot(i).visible_ns;
             out.push(q.peek_slot(i, preview, Some(due)));
             link = self.slot(i).next;
         }

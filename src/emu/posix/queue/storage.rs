@@ -72,6 +72,7 @@ impl<'q> Locked<'q> {
         let s = self.slot(i);
         s.len = m.len as u32;
         s.prio = m.prio;
+        s.visible_ns = m.sent_ns;
         s.owner = owner;
         s.next = 0;
         s.state.store(state, Ordering::Release);

@@ -46,7 +46,7 @@ fn map_whole(fd: i32) -> Mapping {
 }
 
 fn init(maxmsg: u32, msgsize: u64) -> Init<'static> {
-    Init { maxmsg, msgsize, uid: 0, gid: 0, mode: 0o600, charge_uid: 0, charge_bytes: 0, created_sec: 0, name: b"queue-test" }
+    Init { maxmsg, msgsize, uid: 0, gid: 0, mode: 0o600, charge_uid: 0, charge_bytes: 0, created_ns: 0, name: b"queue-test" }
 }
 
 /// A new, initialised queue in a segment of its own.
@@ -106,7 +106,7 @@ impl Model {
 }
 
 fn send(l: &mut Locked<'_>, prio: u32, data: &[u8]) -> bool {
-    match l.send(&Message { ptr: data.as_ptr(), len: data.len(), prio }, -1).unwrap() {
+    match l.send(&Message { ptr: data.as_ptr(), len: data.len(), prio, sent_ns: 0 }, -1).unwrap() {
         Sent::Done => true,
         Sent::Full => false,
     }

@@ -169,8 +169,10 @@ enum Sealed {
     Damaged,
 }
 
-/// Records `pid` and `now` as the side's statistics (written only on a change).
-fn note_stats(side: &RingSide, pid: i32, now: i64) {
+/// Records `pid` and the second of `now_ns` as the side's statistics (written only on a
+/// change).
+fn note_stats(side: &RingSide, pid: i32, now_ns: u64) {
+    let now = crate::os::clock::seconds_of_ns(now_ns);
     if side.pid.load(Ordering::Relaxed) != pid {
         side.pid.store(pid, Ordering::Relaxed);
     }
@@ -252,7 +254,7 @@ impl Queue {
     /// `skip + need + RING_ALIGN` free bytes from `tail` (the receive mark, read with Acquire,
     /// is that far behind, so a receiver that had them finished with them); `len` <=
     /// RING_MSG_MAX bytes at `text` are readable.
-    unsafe fn write_record(&self, tail: Mark, mtype: i64, text: *const u8, len: u64) -> Mark {
+    unsafe fn write_record(&self, tail: Mark, mtype: i64, text: *const u8, len: u64, sent_ns: u64) -> Mark {
         let (skip, need) = Self::bytes_at(tail, len);
         let after = tail.advanced(skip + need, len);
         ring::clear_seal(self.seal(after.offset()));
@@ -262,6 +264,7 @@ impl Queue {
             let r = self.record(off);
             (&raw mut (*r).len).write(len as u32);
             (&raw mut (*r).mtype).write(mtype);
+            (&raw mut (*r).sent_ns).write(sent_ns);
             std::ptr::copy_nonoverlapping(text, (r as *mut u8).add(std::mem::size_of::<RingRecord>()), len as usize);
         }
         if skip > 0 {
@@ -326,7 +329,7 @@ impl Queue {
     /// Sends a message (type and length checked by the caller, `len` bytes at `text` readable)
     /// through the ring of the queue at `e`.
     #[allow(clippy::not_unsafe_ptr_arg_deref)]
-    pub fn express_send(&self, e: &Entry, mtype: i64, text: *const u8, len: usize, pid: i32, now: i64) -> Result<Express<()>> {
+    pub fn express_send(&self, e: &Entry, mtype: i64, text: *const u8, len: usize, pid: i32, now_ns: u64) -> Result<Express<()>> {
         let len64 = len as u64;
         if len64 > RING_MSG_MAX || !ring_mode_of(e).looks_express() {
             return Ok(Express::Unavailable);
@@ -365,9 +368,9 @@ impl Queue {
         if self.reserve_ring((tail.offset() + skip + need + RING_ALIGN).min(RING_BYTES)).is_err() {
             return Ok(Express::Unavailable);
         }
-        note_stats(side, pid, now);
+        note_stats(side, pid, now_ns);
         // SAFETY: we hold the send lock; room checked above; the caller checked `text`.
-        let after = unsafe { self.write_record(tail, mtype, text, len64) };
+        let after = unsafe { self.write_record(tail, mtype, text, len64, now_ns) };
         side.mark.store(after.0, Ordering::Release);
         Ok(Express::Done(()))
     }
@@ -386,7 +389,7 @@ impl Queue {
         noerror: bool,
         writable: usize,
         pid: i32,
-        now: i64,
+        now_ns: u64,
     ) -> Result<Express<Received>> {
         if !ring_mode_of(e).looks_express() || mode == search::NUMBER {
             return Ok(Express::Unavailable);
@@ -433,7 +436,7 @@ impl Queue {
                 std::ptr::copy_nonoverlapping(text, dst.add(8), n);
             }
         }
-        note_stats(side, pid, now);
+        note_stats(side, pid, now_ns);
         // The commit point of an express receive (after the copy: the bytes may be reused).
         side.mark.store(head.advanced(bytes, len).0, Ordering::Release);
         Ok(Express::Done(Received { len: n, copied }))
@@ -483,9 +486,9 @@ impl Locked<'_> {
         let st = self.st();
         let (qnum, cbytes) = (st.qnum, st.cbytes);
         let idle = st.recv_waiting == 0 && st.send_waiting == 0 && st.scheduled == 0 && st.types <= 1 && self.entry.next_due_ns.load(Ordering::Relaxed) == 0;
-        // An upper bound of the ring bytes (a record rounds up by less than RING_ALIGN, and a
-        // skipped end is shorter than the longest record).
-        let bound = qnum.checked_mul(2 * RING_ALIGN).and_then(|b| b.checked_add(cbytes)).map(|b| b + RING_MSG_MAX + 2 * RING_ALIGN);
+        // An upper bound of the ring bytes (a record's header is less than 2 RING_ALIGN, it
+        // rounds up by less than one more, and a skipped end is shorter than the longest record).
+        let bound = qnum.checked_mul(3 * RING_ALIGN).and_then(|b| b.checked_add(cbytes)).map(|b| b + RING_MSG_MAX + 2 * RING_ALIGN);
         if !idle || !matches!(bound, Some(b) if b <= RING_BYTES) {
             return None;
         }
@@ -536,9 +539,9 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         // A damaged ring yields what can be read of it.
         while head.until(tail).is_some_and(|s| s.used > 0) {
             let Sealed::Message(off, mtype, len, bytes) = self.q.sealed_at(head) else { break };
-            // SAFETY: the record holds `len` bytes of text inside the ring.
-            let text = unsafe { (self.q.record(off) as *const u8).add(std::mem::size_of::<RingRecord>()) };
-            if let Err(err) = self.queue_copy(mtype.max(1), text, len as usize) {
+            // SAFETY: the record holds its header and `len` bytes of text inside the ring.
+            let (text, sent_ns) = unsafe { ((self.q.record(off) as *const u8).add(std::mem::size_of::<RingRecord>()), (*self.q.record(off)).sent_ns) };
+            if let Err(err) = self.queue_copy(mtype.max(1), text, len as usize, sent_ns) {
                 self.repair();
                 return Err(err);
             }
@@ -589,13 +592,13 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         ring::clear_seal(self.q.seal(head.offset()));
         let mut tail = head;
         for &(r, mtype, len) in msgs {
-            let Ok((text, _)) = self.text_ptr(r) else {
+            let (Ok((text, _)), Ok(sent_ns)) = (self.text_ptr(r), self.msg(r).map(|b| b.visible_ns)) else {
                 // Unreadable after all: leave the general structure in force.
                 return false;
             };
             // SAFETY: we hold both side locks; the ring is unused in general mode and the
             // records fit it (messages_to_take_over's bound); the block holds `len` bytes of text.
-            tail = unsafe { self.q.write_record(tail, mtype, text, len) };
+            tail = unsafe { self.q.write_record(tail, mtype, text, len, sent_ns) };
         }
         e.recv.mark.store(head.0, Ordering::Release);
         e.send.mark.store(tail.0, Ordering::Release);

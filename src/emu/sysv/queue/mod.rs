@@ -78,7 +78,7 @@ mod waiters;
 
 pub use express::{init_ring, ring_counts, ring_mode_of, Express};
 
-use super::caller::{now_sec, realtime_ns};
+use super::caller::{coarse_realtime_ns, now_sec, realtime_ns, seconds_of_ns};
 use super::layout::{
     area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
     Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
@@ -466,9 +466,9 @@ impl<'q> Locked<'q> {
 
     /// Sends a message (the caller checked that it fits, and that `text` holds `len` readable
     /// bytes): to the first blocked receiver it matches, else into the queue. Records the
-    /// sender (`pid`) and the time.
-    pub fn send(&mut self, mtype: i64, text: *const u8, len: usize, pid: i32, now: i64) -> Result<()> {
-        match self.try_send(mtype, text, len, pid, now) {
+    /// sender (`pid`) and the time (`now_ns`, CLOCK_REALTIME_COARSE: the message's too).
+    pub fn send(&mut self, mtype: i64, text: *const u8, len: usize, pid: i32, now_ns: u64) -> Result<()> {
+        match self.try_send(mtype, text, len, pid, now_ns) {
             Ok(r) => r,
             Err(Corrupt) => {
                 self.repair();
@@ -477,12 +477,12 @@ impl<'q> Locked<'q> {
         }
     }
 
-    fn try_send(&mut self, mtype: i64, text: *const u8, len: usize, pid: i32, now: i64) -> std::result::Result<Result<()>, Corrupt> {
-        let r = match self.write_message(mtype, text, len)? {
+    fn try_send(&mut self, mtype: i64, text: *const u8, len: usize, pid: i32, now_ns: u64) -> std::result::Result<Result<()>, Corrupt> {
+        let r = match self.write_message(mtype, text, len, now_ns)? {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
-        self.deliver(r, mtype, len as u64, pid, now)
+        self.deliver(r, mtype, len as u64, pid, seconds_of_ns(now_ns))
     }
 
     /// Sends the written message block `r`: to a matching blocked receiver, else into the queue.
@@ -533,7 +533,8 @@ impl<'q> Locked<'q> {
 
     /// Receives message `r` (found by [`Locked::find`]): copies it out, removes it, records the
     /// receiver, then wakes the blocked senders whose messages now fit.
-    pub fn take(&mut self, r: u32, dst: *mut u8, bufsz: usize, pid: i32, now: i64) -> Result<Received> {
+    pub fn take(&mut self, r: u32, dst: *mut u8, bufsz: usize, pid: i32, now_ns: u64) -> Result<Received> {
+        let now = seconds_of_ns(now_ns);
         // As in the kernel, the message is gone even when the copy-out fails (EFAULT).
         let got = self.copy_out(r, dst, bufsz)?;
         if self.dequeue(r).is_err() {

@@ -173,7 +173,7 @@ impl<'q> Locked<'q> {
             } else if b.state.load(Ordering::Relaxed) == block_state::QUEUED {
                 census.queued.push((b.seq, r));
             } else if b.state.load(Ordering::Relaxed) == block_state::SCHEDULED {
-                census.scheduled.push((b.due_ns, b.handle, r));
+                census.scheduled.push((b.visible_ns, b.handle, r));
             }
             unit += class_units(class);
         }

@@ -14,7 +14,7 @@ impl<'q> Locked<'q> {
         if self.st().scheduled >= SCHEDULED_MAX {
             return Err(Errno::EAGAIN);
         }
-        let r = match self.write_message(mtype, text, len) {
+        let r = match self.write_message(mtype, text, len, due_ns) {
             Ok(r) => r?,
             Err(Corrupt) => {
                 self.repair();
@@ -25,7 +25,6 @@ impl<'q> Locked<'q> {
         self.st().next_handle = handle + 1;
         match self.msg(r) {
             Ok(b) => {
-                b.due_ns = due_ns;
                 b.handle = handle;
                 b.owner = pid as u32;
                 // The commit point of a scheduling: the message belongs to the queue from here.
@@ -76,7 +75,7 @@ impl<'q> Locked<'q> {
         }
         let now = realtime_ns();
         match self.msg(head) {
-            Ok(b) if b.due_ns > now => {}
+            Ok(b) if b.visible_ns > now => {}
             _ => {
                 self.settle_schedule(now);
             }
@@ -109,7 +108,7 @@ impl<'q> Locked<'q> {
                 if steps > limit || b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
                     return Err(Corrupt);
                 }
-                (b.next, b.due_ns, b.mtype, b.len, b.owner as i32)
+                (b.next, b.visible_ns, b.mtype, b.len, b.owner as i32)
             };
             if due > now {
                 break;
@@ -225,7 +224,7 @@ impl DueRecords for Locked<'_> {
         if b.state.load(Ordering::Relaxed) != block_state::SCHEDULED {
             return Err(Corrupt);
         }
-        Ok(Due { due_ns: b.due_ns, handle: b.handle, next: b.next })
+        Ok(Due { due_ns: b.visible_ns, handle: b.handle, next: b.next })
     }
 
     fn set_due_next(&mut self, link: u32, next: u32) -> std::result::Result<(), Corrupt> {

@@ -170,8 +170,9 @@ impl<'q> Locked<'q> {
         self.st().free_blocks[class] = r;
     }
 
-    /// Writes a message into a new block (still FREE: not committed anywhere).
-    pub(super) fn write_message(&mut self, mtype: i64, text: *const u8, len: usize) -> std::result::Result<Result<u32>, Corrupt> {
+    /// Writes a message into a new block (still FREE: not committed anywhere), receivable from
+    /// `visible_ns` (see `MsgBlock::visible_ns`).
+    pub(super) fn write_message(&mut self, mtype: i64, text: *const u8, len: usize, visible_ns: u64) -> std::result::Result<Result<u32>, Corrupt> {
         let Some(class) = class_for_message(len as u64) else { return Ok(Err(Errno::ENOMEM)) };
         let r = match self.alloc(class) {
             Ok(r) => r,
@@ -187,6 +188,7 @@ impl<'q> Locked<'q> {
         let b = self.msg(r)?;
         b.mtype = mtype;
         b.len = len as u64;
+        b.visible_ns = visible_ns;
         b.next = 0;
         b.prev = 0;
         b.tnext = 0;
@@ -196,8 +198,8 @@ impl<'q> Locked<'q> {
 
     /// Queues a copy of a message (a fold: nobody waits, the caller checked the length and
     /// publishes the statistics).
-    pub(super) fn queue_copy(&mut self, mtype: i64, text: *const u8, len: usize) -> Result<()> {
-        let queued = match self.write_message(mtype, text, len) {
+    pub(super) fn queue_copy(&mut self, mtype: i64, text: *const u8, len: usize, visible_ns: u64) -> Result<()> {
+        let queued = match self.write_message(mtype, text, len, visible_ns) {
             Ok(Ok(r)) => self.enqueue_new(r, mtype),
             Ok(Err(e)) => Ok(Err(e)),
             Err(Corrupt) => Err(Corrupt),

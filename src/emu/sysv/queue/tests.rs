@@ -228,7 +228,7 @@ fn a_lock_owner_dying_mid_send_leaves_no_trace() {
             // Write a message and die (thread exit: the robust lock is marked
             // owner-dead) before committing it.
             let mut l = f.lock();
-            let r = l.write_message(4, b"half".as_ptr(), 4).unwrap().unwrap();
+            let r = l.write_message(4, b"half".as_ptr(), 4, 0).unwrap().unwrap();
             assert!(r != 0);
             std::mem::forget(l);
         });
@@ -240,7 +240,7 @@ fn a_lock_owner_dying_mid_send_leaves_no_trace() {
         s.spawn(|| {
             // Commit a message, then die before linking it anywhere.
             let mut l = f.lock();
-            let r = l.write_message(5, b"committed".as_ptr(), 9).unwrap().unwrap();
+            let r = l.write_message(5, b"committed".as_ptr(), 9, 0).unwrap().unwrap();
             let node = l.alloc(0).unwrap();
             {
                 let b = l.msg(r).unwrap();
@@ -464,9 +464,9 @@ fn a_scheduler_dying_after_its_commit_leaves_the_message_to_the_queue() {
             // Commit a scheduled message, then die (thread exit: the robust lock is marked
             // owner-dead) before linking or counting it.
             let mut l = f.lock();
-            let r = l.write_message(6, b"orphan".as_ptr(), 6).unwrap().unwrap();
+            let r = l.write_message(6, b"orphan".as_ptr(), 6, 0).unwrap().unwrap();
             let b = l.msg(r).unwrap();
-            b.due_ns = far;
+            b.visible_ns = far;
             b.handle = 900;
             b.state.store(block_state::SCHEDULED, Ordering::Release);
             std::mem::forget(l);
@@ -512,4 +512,26 @@ fn removal_discards_pending_scheduled_messages() {
     l.remove_all();
     assert_eq!(l.scheduled(), 0);
     assert_eq!(l.st().sched_head, 0);
+}
+
+#[test]
+fn a_due_scheduled_message_is_listed_after_the_queue_as_msgsnd_would_send_it() {
+    // Nobody touches the queue once the due times pass: the snapshot lists the due messages
+    // that fit (qbytes 10: "ab" and "due-1" fit, "due-too-big" does not) after the queued
+    // ones, in due order, and the one that does not fit among the scheduled; it sends nothing.
+    let f = Fixture::new(10);
+    f.send(1, b"ab");
+    let now = realtime_ns();
+    let soon = now + 30_000_000;
+    for (mtype, text, due) in [(7, &b"due-too-big"[..], soon), (3, b"due-1", soon + 1), (4, b"later", now + 3_600 * SECOND)] {
+        f.schedule(mtype, text, due).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let snap = f.lock().snapshot(16).unwrap();
+    let texts = |v: &[crate::emu::peek::PeekedMessage]| v.iter().map(|m| m.preview.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&snap.messages), [b"ab".to_vec(), b"due-1".to_vec()]);
+    assert_eq!(snap.messages[1].visible_ns, soon + 1);
+    assert_eq!(texts(&snap.scheduled), [b"due-too-big".to_vec(), b"later".to_vec()]);
+    assert_eq!(f.lock().counts().0, 1, "the snapshot sent nothing");
+    assert_eq!(f.receive(0, 0), Some((1, b"ab".to_vec())));
 }

@@ -186,7 +186,8 @@ impl<'q> Locked<'q> {
     /// at the tail of the senders' FIFO: the message is written now, PENDING, so a receive that
     /// makes room can send it for the sender. Returns the waiter index.
     pub fn register_sender(&mut self, mtype: i64, text: *const u8, len: usize) -> Result<u32> {
-        let r = match self.write_message(mtype, text, len) {
+        // Stamped again when it enters the queue (`commit_pending`).
+        let r = match self.write_message(mtype, text, len, coarse_realtime_ns()) {
             Ok(r) => r?,
             Err(Corrupt) => {
                 self.repair();
@@ -373,11 +374,16 @@ impl<'q> Locked<'q> {
         if r == 0 || generation != self.st().perm_generation {
             return false;
         }
+        let now_ns = coarse_realtime_ns();
         let (mtype, len) = match self.msg(r) {
-            Ok(b) if b.state.load(Ordering::Relaxed) == block_state::PENDING && b.owner == w + 1 => (b.mtype, b.len),
+            Ok(b) if b.state.load(Ordering::Relaxed) == block_state::PENDING && b.owner == w + 1 => {
+                // Its age counts from now, when a receiver could first take it.
+                b.visible_ns = now_ns;
+                (b.mtype, b.len)
+            }
             _ => return false,
         };
-        match self.deliver(r, mtype, len, pid, now_sec()) {
+        match self.deliver(r, mtype, len, pid, seconds_of_ns(now_ns)) {
             Ok(Ok(())) => true,
             Ok(Err(_)) => {
                 // No room for a type node: deliver freed the block; the sender sends again.

@@ -6,7 +6,7 @@ use super::*;
 /// Sends as `PosixEmulation::send` does: through the ring, else under the queue lock. False
 /// when the queue is full.
 pub(super) fn send_any(q: &Queue, prio: u32, data: &[u8]) -> bool {
-    let m = Message { ptr: data.as_ptr(), len: data.len(), prio };
+    let m = Message { ptr: data.as_ptr(), len: data.len(), prio, sent_ns: 0 };
     match q.express_send(&m).unwrap() {
         Express::Done(_) => true,
         Express::Refused => false,

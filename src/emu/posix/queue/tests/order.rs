@@ -61,7 +61,7 @@ fn cost_at_depth(q: &Queue, depth: u32, prio_range: u32, rounds: u32) -> f64 {
     let t0 = Instant::now();
     for &prio in &prios {
         let mut l = q.lock().unwrap();
-        std::hint::black_box(l.send(&Message { ptr: data.as_ptr(), len: data.len(), prio }, -1).unwrap());
+        std::hint::black_box(l.send(&Message { ptr: data.as_ptr(), len: data.len(), prio, sent_ns: 0 }, -1).unwrap());
         drop(l);
         let mut l = q.lock().unwrap();
         std::hint::black_box(l.receive(buf.as_mut_ptr(), -1).unwrap());

@@ -137,7 +137,7 @@ fn repair_after_a_send_cut_short_at_each_step_keeps_exactly_the_committed_messag
             let data = payload(&mut rng, model.serial + 1, 64);
             let committed = {
                 let mut l = q.lock().unwrap();
-                let committed = send_cut_short(&mut l, &Message { ptr: data.as_ptr(), len: data.len(), prio }, steps);
+                let committed = send_cut_short(&mut l, &Message { ptr: data.as_ptr(), len: data.len(), prio, sent_ns: 0 }, steps);
                 l.repair();
                 committed
             };
@@ -194,7 +194,7 @@ fn the_next_locker_repairs_when_a_thread_dies_holding_the_lock() {
         s.spawn(|| {
             let mut l = q.lock().unwrap();
             assert!(!receive_cut_short(&mut l, 1));
-            assert!(send_cut_short(&mut l, &Message { ptr: data.as_ptr(), len: data.len(), prio }, 5));
+            assert!(send_cut_short(&mut l, &Message { ptr: data.as_ptr(), len: data.len(), prio, sent_ns: 0 }, 5));
             std::mem::forget(l);
         })
         .join()
@@ -215,7 +215,7 @@ fn a_dead_blocked_sender_s_message_never_enters_and_a_dead_receiver_is_skipped()
         s.spawn(|| {
             let mut l = q.lock().unwrap();
             let m = b"from a dead sender";
-            l.register(waiter_state::SENDING, Some(&Message { ptr: m.as_ptr(), len: m.len(), prio: 3 }), Some(120)).unwrap();
+            l.register(waiter_state::SENDING, Some(&Message { ptr: m.as_ptr(), len: m.len(), prio: 3, sent_ns: 0 }), Some(120)).unwrap();
         })
         .join()
         .unwrap();
@@ -255,7 +255,7 @@ fn receive_cut_short_while_pulling_in_a_sender() -> (Queue, Model, u32) {
     let pending = b"pending from a live blocked sender".to_vec();
     let w = {
         let mut l = q.lock().unwrap();
-        let w = l.register(waiter_state::SENDING, Some(&Message { ptr: pending.as_ptr(), len: pending.len(), prio: 1 }), Some(120)).unwrap();
+        let w = l.register(waiter_state::SENDING, Some(&Message { ptr: pending.as_ptr(), len: pending.len(), prio: 1, sent_ns: 0 }), Some(120)).unwrap();
         assert!(receive_cut_short(&mut l, RECEIVE_STEPS));
         model.pop();
         let pending_slot = l.waiter(w).slot;

@@ -11,11 +11,16 @@ const EXPRESS_TIME: i64 = 9;
 const GENERAL_PID: i32 = 1;
 const GENERAL_TIME: i64 = 2;
 
+/// A second of the statistics as the clock time (ns) the calls take.
+fn ns(secs: i64) -> u64 {
+    secs as u64 * crate::os::clock::SECOND_NS
+}
+
 impl Fixture {
     /// msgsnd(IPC_NOWAIT) as `SysvEmulation::msgsnd` does it: the ring first, else the
     /// general structure. False when the queue is full.
     fn send_any(&self, mtype: i64, text: &[u8]) -> (bool, bool) {
-        match self.queue.express_send(self.entry(), mtype, text.as_ptr(), text.len(), EXPRESS_PID, EXPRESS_TIME).unwrap() {
+        match self.queue.express_send(self.entry(), mtype, text.as_ptr(), text.len(), EXPRESS_PID, ns(EXPRESS_TIME)).unwrap() {
             Express::Done(()) => (true, true),
             Express::Refused => (false, true),
             Express::Unavailable => {
@@ -23,7 +28,7 @@ impl Fixture {
                 if !l.fits(text.len() as u64) {
                     return (false, false);
                 }
-                l.send(mtype, text.as_ptr(), text.len(), GENERAL_PID, GENERAL_TIME).unwrap();
+                l.send(mtype, text.as_ptr(), text.len(), GENERAL_PID, ns(GENERAL_TIME)).unwrap();
                 (true, false)
             }
         }
@@ -33,7 +38,7 @@ impl Fixture {
     fn receive_any(&self, msgtyp: i64, flags: i32) -> (Option<(i64, Vec<u8>)>, bool) {
         let (mode, typ) = convert_mode(msgtyp, flags);
         let mut buf = vec![0u8; 8 + 70_000];
-        match self.queue.express_receive(self.entry(), mode, typ, buf.as_mut_ptr(), buf.len() - 8, false, 0, EXPRESS_PID + 1, EXPRESS_TIME + 1).unwrap() {
+        match self.queue.express_receive(self.entry(), mode, typ, buf.as_mut_ptr(), buf.len() - 8, false, 0, EXPRESS_PID + 1, ns(EXPRESS_TIME + 1)).unwrap() {
             Express::Done(got) => {
                 assert!(got.copied);
                 (Some((i64::from_ne_bytes(buf[..8].try_into().unwrap()), buf[8..8 + got.len].to_vec())), true)
@@ -142,7 +147,7 @@ fn a_fold_cut_short_leaves_the_ring_in_force_and_repair_drops_its_copies() {
         s.spawn(|| {
             let mut l = f.lock_unfolded();
             for (t, m) in &msgs[..3] {
-                l.queue_copy(*t, m.as_ptr(), m.len()).unwrap();
+                l.queue_copy(*t, m.as_ptr(), m.len(), 0).unwrap();
             }
             std::mem::forget(l);
         });
@@ -169,7 +174,7 @@ fn an_unfold_cut_short_after_its_commit_leaves_each_message_once() {
     {
         let mut l = f.lock();
         for i in 0..4u8 {
-            l.send(5, [i; 3].as_ptr(), 3, GENERAL_PID, GENERAL_TIME).unwrap();
+            l.send(5, [i; 3].as_ptr(), 3, GENERAL_PID, ns(GENERAL_TIME)).unwrap();
         }
     }
     // Released: the ring took them over.
@@ -179,7 +184,7 @@ fn an_unfold_cut_short_after_its_commit_leaves_each_message_once() {
         s.spawn(|| {
             let mut l = f.lock_unfolded();
             for i in 0..4u8 {
-                l.queue_copy(5, [i; 3].as_ptr(), 3).unwrap();
+                l.queue_copy(5, [i; 3].as_ptr(), 3, 0).unwrap();
             }
             std::mem::forget(l);
         });
@@ -227,7 +232,7 @@ fn a_record_sealed_by_a_sender_that_died_before_its_mark_is_received_once() {
             let held = f.queue.lock_side(e, Side::Send).unwrap();
             let tail = Mark(e.send.mark.load(Ordering::Relaxed));
             // SAFETY: the send lock is held and the ring nearly empty.
-            unsafe { f.queue.write_record(tail, 3, b"second".as_ptr(), 6) };
+            unsafe { f.queue.write_record(tail, 3, b"second".as_ptr(), 6, 0) };
             std::mem::forget(held);
         });
     });
@@ -323,4 +328,29 @@ fn marks_count_across_their_wrap() {
     assert!(sent > 10 * (COUNT_MASK + 1));
     assert_eq!(Mark(0).until(Mark(5)), None);
     assert_eq!(Mark(0).until(Mark(RING_BYTES + RING_ALIGN)), None);
+}
+
+#[test]
+fn each_message_keeps_its_send_time_through_folds_and_unfolds() {
+    // Sent through the ring at 100 s and 200 s: a lock folds them into blocks (the snapshot
+    // reads those), its release writes them back into the ring (one type, nobody waiting), and
+    // the times survive both moves; a message of another type sent at 300 s keeps the queue in
+    // its blocks, with its own time.
+    let f = Fixture::new(16384);
+    drop(f.lock());
+    assert_eq!(f.mode(), ring_mode::EXPRESS);
+    let express_send = |mtype: i64, text: &[u8], at: u64| {
+        assert!(matches!(f.queue.express_send(f.entry(), mtype, text.as_ptr(), text.len(), EXPRESS_PID, at).unwrap(), Express::Done(())));
+    };
+    express_send(1, b"first", ns(100) + 1);
+    express_send(1, b"second", ns(200) + 2);
+    let times = |f: &Fixture| f.lock().snapshot(8).unwrap().messages.iter().map(|m| (m.preview.clone(), m.visible_ns)).collect::<Vec<_>>();
+    let first_two = [(b"first".to_vec(), ns(100) + 1), (b"second".to_vec(), ns(200) + 2)];
+    assert_eq!(times(&f), first_two);
+    assert_eq!(f.mode(), ring_mode::EXPRESS, "back in the ring");
+    assert_eq!(times(&f), first_two);
+    f.lock().send(2, b"third".as_ptr(), 5, GENERAL_PID, ns(300)).unwrap();
+    assert_ne!(f.mode(), ring_mode::EXPRESS);
+    assert_eq!(times(&f), [first_two[0].clone(), first_two[1].clone(), (b"third".to_vec(), ns(300))]);
+    assert_eq!(registry::stats(f.entry()).stime, 300);
 }
