@@ -15,6 +15,16 @@ use serde_json::{json, Value};
 
 /// `mqshim ipcs`'s options, after util-linux `ipcs`.
 #[derive(Args, Debug, Default)]
+#[command(after_help = "\
+--json fields (stable; a count or time of a queue the caller may not read is null):
+  top level: namespace, posix, sysv (each absent when -q or --posix leaves that API out)
+  posix[]: name, owner, uid, gid, perms, maxmsg, msgsize, messages, scheduled, qsize, notify,
+    signo, notify_pid; atime, mtime, ctime (seconds since the epoch) and atime_ns, mtime_ns,
+    ctime_ns: the times the kernel keeps for /dev/mqueue/NAME (a send or a receive sets all
+    three; mq_notify and mq_setattr set atime and ctime)
+  sysv[]: key, id, owner, perms, uid, gid, cuid, cgid, used_bytes, messages, qbytes, lspid,
+    lrpid, stime, rtime, ctime (seconds since the epoch, 0: never), scheduled
+  -u: posix and sysv are {queues, messages, bytes}; -l: limits; -i ID: sysv holds that queue")]
 pub struct IpcsArgs {
     /// Only the System V queues (as ipcs -q).
     #[arg(short = 'q', long = "queues", conflicts_with = "posix")]
@@ -25,7 +35,8 @@ pub struct IpcsArgs {
     /// Pids: System V last sender (lspid) and receiver (lrpid); POSIX notification owner.
     #[arg(short = 'p', long = "pid", group = "format")]
     pids: bool,
-    /// Times: System V last send, receive and change (POSIX queues have none recorded).
+    /// Times: System V last send, receive and change; POSIX access, modification and change,
+    /// as the kernel keeps them for /dev/mqueue/NAME.
     #[arg(short = 't', long = "time", group = "format")]
     times: bool,
     /// Creator and owner: perms, cuid, cgid, uid, gid.
@@ -152,6 +163,7 @@ struct PosixCounts {
     notify: i32,
     signo: i32,
     notify_pid: i32,
+    times: mqshim_core::emu::posix::queue::QueueTimes,
 }
 
 fn posix_rows(store: &Store) -> Vec<PosixRow> {
@@ -172,6 +184,7 @@ fn posix_rows(store: &Store) -> Vec<PosixRow> {
                     notify: if owned { reg.kind } else { 0 },
                     signo: if owned && reg.kind == libc::SIGEV_SIGNAL { reg.signo } else { 0 },
                     notify_pid: if owned { reg.owner_pid } else { 0 },
+                    times: q.times(),
                 }
             });
             Some(PosixRow { name: format!("/{}", String::from_utf8_lossy(&name)), meta, counts })
@@ -185,6 +198,11 @@ fn sysv_rows(sysv: Option<&SysvEmulation>) -> Vec<QueueInfo> {
 
 fn or_unknown<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "?".to_string(), |v| v.to_string())
+}
+
+/// Whole seconds of a CLOCK_REALTIME time in ns.
+fn seconds(ns: u64) -> i64 {
+    mqshim_core::os::clock::seconds_of_ns(ns)
 }
 
 /// A time as ipcs shows it: "Not set" for 0, else local date and time.
@@ -254,8 +272,15 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
             println!("{:<24} {:<10} {:>10}", r.name, user_name(r.meta.uid), or_unknown(r.counts.as_ref().map(|c| c.notify_pid)));
         }
     } else if args.times {
-        println!("------ POSIX Message Queues Send/Recv/Change Times (emulated, {}) --------", namespace_shown(dir));
-        println!("(the emulation records no times for POSIX queues)");
+        // The inode times the kernel keeps (stat /dev/mqueue/NAME): a send or a receive sets
+        // all three; mq_notify and mq_setattr set access and change.
+        println!("------ POSIX Message Queues Access/Modify/Change Times (emulated, {}) --------", namespace_shown(dir));
+        println!("{:<24} {:<10} {:<20} {:<20} change", "name", "owner", "access", "modify");
+        for r in rows {
+            let t = r.counts.as_ref().map(|c| c.times);
+            let shown = |ns: fn(&mqshim_core::emu::posix::queue::QueueTimes) -> u64| t.as_ref().map_or_else(|| "?".to_string(), |t| time_text(seconds(ns(t))));
+            println!("{:<24} {:<10} {:<20} {:<20} {}", r.name, user_name(r.meta.uid), shown(|t| t.atime_ns), shown(|t| t.mtime_ns), shown(|t| t.ctime_ns));
+        }
     } else if args.creator {
         println!("------ POSIX Message Queues Creators/Owners (emulated, {}) --------", namespace_shown(dir));
         println!("{:<24} {:<10} {:<10} {:<10} {:<10} gid", "name", "perms", "cuid", "cgid", "uid");
@@ -334,6 +359,12 @@ fn posix_json(r: &PosixRow) -> Value {
         "notify": c.map(|c| c.notify),
         "signo": c.map(|c| c.signo),
         "notify_pid": c.map(|c| c.notify_pid),
+        "atime": c.map(|c| seconds(c.times.atime_ns)),
+        "mtime": c.map(|c| seconds(c.times.mtime_ns)),
+        "ctime": c.map(|c| seconds(c.times.ctime_ns)),
+        "atime_ns": c.map(|c| c.times.atime_ns),
+        "mtime_ns": c.map(|c| c.times.mtime_ns),
+        "ctime_ns": c.map(|c| c.times.ctime_ns),
     })
 }
 

@@ -63,10 +63,10 @@ enum Command {
     /// Show what a queue holds without taking anything
     ///
     /// The messages of a POSIX queue (/name) or System V queue (-q ID) in the order receivers
-    /// would get them — priority (type), size and the first bytes of each, C-escaped — then its
-    /// pending scheduled messages with their due times. Nothing is dequeued, no notification
-    /// fires and no waiter is woken; the caller needs read permission, as a receiver does. The
-    /// emulation records no send time, so no age is shown.
+    /// would get them — priority (type), size, age and the first bytes of each, C-escaped —
+    /// then its pending scheduled messages with their due times. Nothing is dequeued, no
+    /// notification fires and no waiter is woken; the caller needs read permission, as a
+    /// receiver does.
     Peek(peek::PeekArgs),
     /// Print the effective limits and where each value came from.
     Limits,

@@ -2,8 +2,10 @@
 //! anything — no message dequeued, no notification fired, no waiter woken (see
 //! `Queue::snapshot`).
 //!
-//! The emulation records no send time, so no age is shown: scheduled messages show their due
-//! time instead.
+//! Each message's age counts from when a receiver could first have taken it: its send (the
+//! coarse clock, a tick's precision), a blocked sender's message entering the queue, or a
+//! scheduled message's due time. A scheduled message already due is listed where the next
+//! operation on the queue will put it, marked `*`; pending ones follow with their due times.
 
 use clap::Args;
 use mqshim_core::emu::peek::{PeekedMessage, QueueSnapshot};
@@ -14,6 +16,18 @@ use crate::ipcs::{errno_text, namespace_shown, open_store, open_sysv, queue_name
 
 /// `mqshim peek`'s arguments.
 #[derive(Args, Debug)]
+#[command(after_help = "\
+A message's age counts from when a receiver could first take it: its send (the coarse clock,
+a tick's precision), a blocked sender's message entering the queue, or a scheduled message's
+due time. A scheduled message already due that nobody has yet moved into the queue is listed
+where the next operation puts it (POSIX: by priority; System V: after the queue), marked *;
+one that does not fit stays under scheduled, waiting for room.
+
+--json fields (stable): queue, api (posix or sysv), preview_bytes, now_ns (CLOCK_REALTIME
+ns of the snapshot), messages and scheduled (arrays in the orders above) of objects with
+prio (POSIX) or type (System V), size, preview (C-escaped), truncated; each of messages also
+queued_ns (when it became receivable, CLOCK_REALTIME ns; null if unknown) and age_ns
+(now_ns - queued_ns); a scheduled message (in either array) due_ns and due (local time).")]
 pub struct PeekArgs {
     /// The POSIX queue's name, with its leading slash.
     #[arg(required_unless_present = "id", conflicts_with = "id")]
@@ -24,7 +38,7 @@ pub struct PeekArgs {
     /// Bytes of each payload to show (C-escaped, as trace previews are).
     #[arg(short = 's', long = "size", default_value_t = 32, value_name = "N")]
     preview: usize,
-    /// JSON on one line: {"queue", "api", "messages": [...], "scheduled": [...]}.
+    /// JSON on one line: {"queue", "api", "now_ns", "messages": [...], "scheduled": [...]}.
     #[arg(long)]
     json: bool,
 }
@@ -90,16 +104,28 @@ fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// A queued message's age at `now` in ns (None when its time is unknown: a queue written by
+/// an older layout never has one, so 0 is "unknown"). Never negative: the coarse clock of
+/// sends runs up to a tick behind the precise one.
+fn age_ns(m: &PeekedMessage, now: u64) -> Option<u64> {
+    (m.visible_ns != 0).then(|| now.saturating_sub(m.visible_ns))
+}
+
 fn table_text(queue: &str, key: &str, snap: &QueueSnapshot, preview: usize) -> String {
+    let now = now_ns();
     let mut out = format!("{queue}: {} message(s), {} scheduled (previews of {preview} bytes)\n", snap.messages.len(), snap.scheduled.len());
     if !snap.messages.is_empty() {
-        out.push_str(&format!("{:>5} {:>10} {:>8}  data\n", "order", key, "size"));
+        out.push_str(&format!("{:>5} {:>10} {:>8} {:>11}  data\n", "order", key, "size", "age"));
         for (n, m) in snap.messages.iter().enumerate() {
-            out.push_str(&format!("{:>5} {:>10} {:>8}  {}\n", n + 1, m.priority_or_type, m.len, preview_text(m)));
+            let age = age_ns(m, now).map_or_else(|| "?".to_string(), |a| format!("{:.3}s", a as f64 / 1e9));
+            let due_mark = if m.due_ns.is_some() { "*" } else { " " };
+            out.push_str(&format!("{:>5} {:>10} {:>8} {age:>10}{due_mark}  {}\n", n + 1, m.priority_or_type, m.len, preview_text(m)));
+        }
+        if snap.messages.iter().any(|m| m.due_ns.is_some()) {
+            out.push_str("* scheduled, already due: the next operation on the queue sends it; age from its due time\n");
         }
     }
     if !snap.scheduled.is_empty() {
-        let now = now_ns();
         out.push_str(&format!("scheduled:\n{:<23} {:>10} {:>10} {:>8}  data\n", "due", "in", key, "size"));
         for m in &snap.scheduled {
             let due = m.due_ns.unwrap_or(0);
@@ -110,10 +136,16 @@ fn table_text(queue: &str, key: &str, snap: &QueueSnapshot, preview: usize) -> S
     out
 }
 
-fn message_json(key: &str, m: &PeekedMessage) -> Value {
+/// One message; `now` given for a queued one (its `queued_ns` and `age_ns`), None for a pending
+/// scheduled one (its `due_ns` says when).
+fn message_json(key: &str, m: &PeekedMessage, now: Option<u64>) -> Value {
     let mut preview = String::new();
     let _ = mqshim_core::trace::line::c_escape(&mut preview, &m.preview);
     let mut v = json!({ key: m.priority_or_type, "size": m.len, "preview": preview, "truncated": m.preview.len() < m.len });
+    if let Some(now) = now {
+        v["queued_ns"] = json!((m.visible_ns != 0).then_some(m.visible_ns));
+        v["age_ns"] = json!(age_ns(m, now));
+    }
     if let Some(due) = m.due_ns {
         v["due_ns"] = json!(due);
         v["due"] = json!(due_text(due));
@@ -123,12 +155,14 @@ fn message_json(key: &str, m: &PeekedMessage) -> Value {
 
 fn json_text(queue: &str, key: &str, snap: &QueueSnapshot, preview: usize) -> String {
     let api = if key == "prio" { "posix" } else { "sysv" };
+    let now = now_ns();
     let v = json!({
         "queue": queue,
         "api": api,
         "preview_bytes": preview,
-        "messages": snap.messages.iter().map(|m| message_json(key, m)).collect::<Vec<_>>(),
-        "scheduled": snap.scheduled.iter().map(|m| message_json(key, m)).collect::<Vec<_>>(),
+        "now_ns": now,
+        "messages": snap.messages.iter().map(|m| message_json(key, m, Some(now))).collect::<Vec<_>>(),
+        "scheduled": snap.scheduled.iter().map(|m| message_json(key, m, None)).collect::<Vec<_>>(),
     });
     format!("{v}\n")
 }

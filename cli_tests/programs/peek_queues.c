@@ -10,7 +10,13 @@
  *                                      sends "third", which blocks; prints "sent" once it is sent.
  *   peek_queues recv /NAME             receives one message without waiting: "prio P len L DATA".
  *   peek_queues msgrcv ID              receives the first message of any type without waiting:
- *                                      "type T len L DATA". */
+ *                                      "type T len L DATA".
+ *   peek_queues timed /NAME KEY        /NAME (maxmsg 10, msgsize 64) and System V KEY: "old"
+ *                                      (prio/type 1), a second later "new" (1), then "due-soon"
+ *                                      (prio/type 5) scheduled 200 ms ahead and "pending" (9) an
+ *                                      hour ahead; prints "msqid N", then "old NS", "new NS" and
+ *                                      "due NS": the CLOCK_REALTIME times of the sends and the
+ *                                      due time. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -96,10 +102,59 @@ static int fill(const char *mixed, const char *ring, const char *key)
     return 0;
 }
 
+static long long ns_of(struct timespec t)
+{
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int timed(const char *name, const char *key)
+{
+    struct mq_attr attr = {.mq_maxmsg = 10, .mq_msgsize = 64};
+    mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_WRONLY, 0640, &attr);
+    if (q == (mqd_t)-1)
+        return die("mq_open");
+    int id = msgget((key_t)strtol(key, NULL, 0), IPC_CREAT | IPC_EXCL | 0600);
+    if (id < 0)
+        return die("msgget");
+    struct { long type; char text[16]; } m = {.type = 1};
+    struct timespec old, new;
+    clock_gettime(CLOCK_REALTIME, &old);
+    memcpy(m.text, "old", 3);
+    if (send(q, "old", 3, 1) || msgsnd(id, &m, 3, 0))
+        return die("send old");
+    usleep(1000000);
+    clock_gettime(CLOCK_REALTIME, &new);
+    memcpy(m.text, "new", 3);
+    if (send(q, "new", 3, 1) || msgsnd(id, &m, 3, 0))
+        return die("send new");
+    int (*send_at)(mqd_t, const char *, size_t, unsigned, const struct timespec *, mqshim_handle_t *) = symbol("mqshim_mq_send_at");
+    int (*msgsnd_at)(int, const void *, size_t, int, const struct timespec *, mqshim_handle_t *) = symbol("mqshim_msgsnd_at");
+    mqshim_handle_t h;
+    struct timespec due, hour = ahead(3600);
+    clock_gettime(CLOCK_REALTIME, &due);
+    due.tv_nsec += 200000000;
+    if (due.tv_nsec >= 1000000000) {
+        due.tv_sec++;
+        due.tv_nsec -= 1000000000;
+    }
+    m.type = 5;
+    memcpy(m.text, "due-soon", 8);
+    if (send_at(q, "due-soon", 8, 5, &due, &h) || msgsnd_at(id, &m, 8, 0, &due, &h))
+        return die("schedule due-soon");
+    m.type = 9;
+    memcpy(m.text, "pending", 7);
+    if (send_at(q, "pending", 7, 9, &hour, &h) || msgsnd_at(id, &m, 7, 0, &hour, &h))
+        return die("schedule pending");
+    printf("msqid %d\nold %lld\nnew %lld\ndue %lld\n", id, ns_of(old), ns_of(new), ns_of(due));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "fill") == 0)
         return fill(argv[2], argv[3], argv[4]);
+    if (argc == 4 && strcmp(argv[1], "timed") == 0)
+        return timed(argv[2], argv[3]);
     if (argc == 3 && strcmp(argv[1], "notify") == 0) {
         mqd_t q = mq_open(argv[2], O_RDONLY);
         if (q == (mqd_t)-1)
@@ -146,6 +201,6 @@ int main(int argc, char **argv)
         printf("type %ld len %zd %.*s\n", m.type, n, (int)n, m.text);
         return 0;
     }
-    fprintf(stderr, "usage: peek_queues fill /MIXED /RING KEY | notify /NAME | blocked-send /NAME | recv /NAME | msgrcv ID\n");
+    fprintf(stderr, "usage: peek_queues fill /MIXED /RING KEY | timed /NAME KEY | notify /NAME | blocked-send /NAME | recv /NAME | msgrcv ID\n");
     return 2;
 }
