@@ -63,7 +63,7 @@ impl QueueSnapshot {
     pub fn place_due(&mut self, now_ns: u64, placement: Placement, mut fits: impl FnMut(&PeekedMessage, &[PeekedMessage]) -> bool) {
         let mut waiting = Vec::new();
         for m in std::mem::take(&mut self.scheduled) {
-            if !m.due_ns.is_some_and(|d| d <= now_ns) || !fits(&m, &self.messages) {
+            if m.due_ns.is_none_or(|d| d > now_ns) || !fits(&m, &self.messages) {
                 waiting.push(m);
                 continue;
             }
