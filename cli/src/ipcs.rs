@@ -54,6 +54,79 @@ pub struct IpcsArgs {
     /// JSON on one line, with the field names README's "The mqshim command" documents.
     #[arg(long)]
     json: bool,
+    /// Both APIs (the default; as ipcs -a).
+    #[arg(short = 'a', long = "all", conflicts_with_all = ["sysv_only", "posix"])]
+    all: bool,
+    /// Sizes in bytes (the default; as ipcs -b).
+    #[arg(short = 'b', long = "bytes", conflicts_with = "human")]
+    bytes: bool,
+    /// Sizes in human-readable form (1.5K, 64K, 1.9M), as ipcs --human.
+    #[arg(long)]
+    human: bool,
+}
+
+impl IpcsArgs {
+    fn sizes(&self) -> Sizes {
+        if self.human {
+            Sizes::Human
+        } else {
+            Sizes::Bytes
+        }
+    }
+}
+
+/// How `ipcs` shows a size (`-b`, the default, or `--human`), as util-linux does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sizes {
+    Bytes,
+    Human,
+}
+
+impl Sizes {
+    /// A size in a list's column.
+    fn column(self, n: u64) -> String {
+        match self {
+            Sizes::Bytes => n.to_string(),
+            Sizes::Human => human_size(n),
+        }
+    }
+
+    /// `LABEL (bytes) = N`, or `LABEL = 1.5K` with `--human`, as util-linux's limit lines.
+    fn limit_line(self, label: &str, n: i64) -> String {
+        match self {
+            Sizes::Bytes => format!("{label} (bytes) = {n}"),
+            Sizes::Human => format!("{label} = {}", human_size(n.max(0) as u64)),
+        }
+    }
+
+    /// `used space = N bytes`, or `used space = 1.5K`, as util-linux's summary.
+    fn used_space(self, n: u64) -> String {
+        match self {
+            Sizes::Bytes => format!("used space = {n} bytes"),
+            Sizes::Human => format!("used space = {}", human_size(n)),
+        }
+    }
+}
+
+/// A size as util-linux's `size_to_human_string(SIZE_SUFFIX_1LETTER, n)` writes it: the largest
+/// power of 1024 not above it, one decimal rounded (dropped when zero), and B/K/M/G/T/P/E.
+fn human_size(n: u64) -> String {
+    let shift = (10..=60).step_by(10).find(|&s| n < (1u64 << s)).unwrap_or(70) - 10;
+    let letter = b"BKMGTPE"[shift / 10] as char;
+    if shift == 0 {
+        return format!("{n}{letter}");
+    }
+    let mut whole = n >> shift;
+    let mut tenth = ((n & ((1u64 << shift) - 1)) / (1u64 << (shift - 10)) + 50) / 100;
+    if tenth == 10 {
+        whole += 1;
+        tenth = 0;
+    }
+    if tenth == 0 {
+        format!("{whole}{letter}")
+    } else {
+        format!("{whole}.{tenth}{letter}")
+    }
 }
 
 /// `mqshim ipcrm`'s arguments, after util-linux `ipcrm`.
@@ -227,7 +300,7 @@ fn apis(args: &IpcsArgs) -> (bool, bool) {
 
 pub fn ipcs(dir: &[u8], args: &IpcsArgs) -> Result<(), String> {
     if args.limits {
-        return limits(args.json);
+        return limits(args.json, args.sizes());
     }
     let store = open_store(dir)?;
     let sysv = open_sysv(dir)?;
@@ -238,7 +311,7 @@ pub fn ipcs(dir: &[u8], args: &IpcsArgs) -> Result<(), String> {
     let posix = if show_posix { posix_rows(&store) } else { Vec::new() };
     let sysv = if show_sysv { sysv_rows(sysv.as_ref()) } else { Vec::new() };
     if args.summary {
-        return summary(dir, show_posix.then_some(&posix[..]), show_sysv.then_some(&sysv[..]), args.json);
+        return summary(dir, show_posix.then_some(&posix[..]), show_sysv.then_some(&sysv[..]), args.json, args.sizes());
     }
     if args.json {
         let mut out = serde_json::Map::new();
@@ -306,7 +379,7 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
                 r.meta.msgsize,
                 or_unknown(c.map(|c| c.messages)),
                 or_unknown(c.map(|c| c.scheduled)),
-                or_unknown(c.map(|c| c.qsize)),
+                or_unknown(c.map(|c| args.sizes().column(c.qsize))),
                 or_unknown(c.map(|c| c.notify)),
                 or_unknown(c.map(|c| c.signo)),
                 or_unknown(c.map(|c| c.notify_pid)),
@@ -336,9 +409,21 @@ fn print_sysv(dir: &[u8], rows: &[QueueInfo], args: &IpcsArgs) {
         }
     } else {
         println!("------ Message Queues (emulated System V, {}) --------", namespace_shown(dir));
-        println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} scheduled", "key", "msqid", "owner", "perms", "used-bytes", "messages");
+        // util-linux names the column "size" when it shows human-readable sizes.
+        let sizes = args.sizes();
+        let size_column = if sizes == Sizes::Human { "size" } else { "used-bytes" };
+        println!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12} scheduled", "key", "msqid", "owner", "perms", size_column, "messages");
         for q in rows {
-            println!("0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12} {}", q.key as u32, q.id, user_name(q.uid), q.mode & 0o777, q.cbytes, q.qnum, q.scheduled);
+            println!(
+                "0x{:08x} {:<10} {:<10} {:<10o} {:<12} {:<12} {}",
+                q.key as u32,
+                q.id,
+                user_name(q.uid),
+                q.mode & 0o777,
+                sizes.column(q.cbytes),
+                q.qnum,
+                q.scheduled
+            );
         }
     }
 }
@@ -411,7 +496,7 @@ fn one_sysv(dir: &[u8], sysv: Option<&SysvEmulation>, id: i64, json: bool) -> Re
 }
 
 /// `ipcs -u`: what is in use, per API.
-fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, json: bool) -> Result<(), String> {
+fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, json: bool, sizes: Sizes) -> Result<(), String> {
     let posix_totals = posix.map(|rows| {
         let counted = rows.iter().filter_map(|r| r.counts.as_ref());
         (rows.len(), counted.clone().map(|c| c.messages).sum::<u64>(), counted.map(|c| c.qsize).sum::<u64>())
@@ -433,7 +518,7 @@ fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, j
         println!("------ POSIX Messages Status (emulated, {}) --------", namespace_shown(dir));
         println!("queues = {queues}");
         println!("messages = {messages}");
-        println!("used space = {bytes} bytes");
+        println!("{}", sizes.used_space(bytes));
     }
     if posix_totals.is_some() && sysv_totals.is_some() {
         println!();
@@ -442,13 +527,13 @@ fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, j
         println!("------ Messages Status (emulated System V, {}) --------", namespace_shown(dir));
         println!("allocated queues = {queues}");
         println!("used headers = {messages}");
-        println!("used space = {bytes} bytes");
+        println!("{}", sizes.used_space(bytes));
     }
     Ok(())
 }
 
 /// `ipcs -l`: the limits the emulation enforces (`mqshim limits` says where each came from).
-fn limits(json: bool) -> Result<(), String> {
+fn limits(json: bool, sizes: Sizes) -> Result<(), String> {
     let l = emulation_limits();
     let entries: [(&str, i64); 8] = [
         ("msgmax", l.sysv.msgmax.into()),
@@ -467,15 +552,15 @@ fn limits(json: bool) -> Result<(), String> {
     }
     println!("------ Messages Limits (emulated System V) --------");
     println!("max queues system wide = {}", l.sysv.msgmni);
-    println!("max size of message (bytes) = {}", l.sysv.msgmax);
-    println!("default max size of queue (bytes) = {}", l.sysv.msgmnb);
+    println!("{}", sizes.limit_line("max size of message", l.sysv.msgmax.into()));
+    println!("{}", sizes.limit_line("default max size of queue", l.sysv.msgmnb.into()));
     println!();
     println!("------ POSIX Messages Limits (emulated) --------");
     println!("max queues = {}", l.posix.queues_max);
     println!("max messages per queue = {}", l.posix.msg_max);
-    println!("max size of message (bytes) = {}", l.posix.msgsize_max);
+    println!("{}", sizes.limit_line("max size of message", l.posix.msgsize_max));
     println!("default messages per queue = {}", l.posix.msg_default);
-    println!("default size of message (bytes) = {}", l.posix.msgsize_default);
+    println!("{}", sizes.limit_line("default size of message", l.posix.msgsize_default));
     Ok(())
 }
 
@@ -548,6 +633,16 @@ mod tests {
         assert_eq!(parse_number("010"), Ok(8));
         assert_eq!(parse_number("-5"), Ok(-5));
         assert!(parse_number("x").is_err());
+    }
+
+    #[test]
+    fn human_sizes_as_util_linux_writes_them() {
+        // What util-linux 2.38's `ipcs -l --human` printed for msgmax set to each value.
+        for (n, shown) in
+            [(0, "0B"), (512, "512B"), (1000, "1000B"), (1023, "1023B"), (1536, "1.5K"), (1600, "1.6K"), (65536, "64K"), (1048575, "1024K"), (2000000, "1.9M")]
+        {
+            assert_eq!(human_size(n), shown, "{n}");
+        }
     }
 
     #[test]
