@@ -135,14 +135,30 @@ pub struct IpcrmArgs {
     /// POSIX queue names, each with its leading slash.
     names: Vec<String>,
     /// Remove the System V queue with this id.
-    #[arg(short = 'q', value_parser = parse_number)]
+    #[arg(short = 'q', long = "queue-id", value_parser = parse_number)]
     id: Vec<i64>,
     /// Remove the System V queue with this key.
-    #[arg(short = 'Q', value_parser = parse_number)]
+    #[arg(short = 'Q', long = "queue-key", value_parser = parse_number)]
     key: Vec<i64>,
-    /// Remove every queue of both APIs in the namespace.
-    #[arg(short = 'a', long = "all")]
-    all: bool,
+    /// Remove every queue of both APIs in the namespace; `--all=msg`: the System V queues,
+    /// `--all=posix`: the POSIX queues (`shm` and `sem` name nothing emulated: nothing is removed).
+    #[arg(short = 'a', long = "all", num_args = 0..=1, require_equals = true, default_missing_value = "both", value_parser = ["both", "msg", "posix", "shm", "sem"])]
+    all: Option<String>,
+    /// Say what is being removed, as util-linux ipcrm -v.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+}
+
+impl IpcrmArgs {
+    /// Which APIs `-a`/`--all=WHAT` empties: (POSIX, System V).
+    fn all_apis(&self) -> (bool, bool) {
+        match self.all.as_deref() {
+            Some("both") => (true, true),
+            Some("posix") => (true, false),
+            Some("msg") => (false, true),
+            _ => (false, false),
+        }
+    }
 }
 
 /// A number as ipcrm(1) takes it: decimal, 0x hex or 0 octal (negative allowed).
@@ -565,16 +581,17 @@ fn limits(json: bool, sizes: Sizes) -> Result<(), String> {
 }
 
 pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
-    if args.names.is_empty() && args.id.is_empty() && args.key.is_empty() && !args.all {
+    if args.names.is_empty() && args.id.is_empty() && args.key.is_empty() && args.all.is_none() {
         return Err("mqshim: ipcrm: name POSIX queues (/name), System V queues with -q ID or -Q KEY, or all with -a".to_string());
     }
+    let (all_posix, all_sysv) = args.all_apis();
     let store = open_store(dir)?;
     let mut failures = Vec::new();
     let mut names = Vec::new();
     for name in &args.names {
         names.push((name.clone(), queue_name(name)?));
     }
-    if args.all {
+    if all_posix {
         for name in store.names() {
             match QueueName::check(&name) {
                 Ok(qn) => names.push((format!("/{}", String::from_utf8_lossy(&name)), qn)),
@@ -583,17 +600,23 @@ pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
         }
     }
     for (name, qn) in &names {
+        if args.verbose {
+            println!("removing POSIX message queue `{name}'");
+        }
         if let Err(e) = store.unlink(qn) {
             failures.push(format!("mqshim: cannot remove {name}: {}", errno_text(e)));
         }
     }
-    if !args.id.is_empty() || !args.key.is_empty() || args.all {
+    if !args.id.is_empty() || !args.key.is_empty() || all_sysv {
         let sysv = open_sysv(dir)?;
         let mut ids = args.id.clone();
-        if args.all {
+        if all_sysv {
             ids.extend(sysv_rows(sysv.as_ref()).iter().map(|q| i64::from(q.id)));
         }
         for &id in &ids {
+            if args.verbose {
+                println!("removing message queue id `{id}'");
+            }
             // A namespace without a registry has no queue: what IPC_RMID says of an unknown id.
             let result = sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_id(id as i32));
             if let Err(e) = result {
@@ -601,6 +624,12 @@ pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
             }
         }
         for &key in &args.key {
+            if args.verbose {
+                // util-linux names the queue a key removes by its id.
+                if let Some(q) = sysv_rows(sysv.as_ref()).iter().find(|q| i64::from(q.key) == key) {
+                    println!("removing message queue id `{}'", q.id);
+                }
+            }
             let result = sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_key(key as i32));
             if let Err(e) = result {
                 failures.push(format!("mqshim: cannot remove key {key:#x}: {}", errno_text(e)));
