@@ -18,12 +18,38 @@ use crate::config::BackendKind;
 use crate::emu::engine::segment::containment;
 use crate::emu::posix::{self, PosixEmulation};
 use crate::emu::sysv::SysvEmulation;
+use crate::emu::posix::limits::LivePosixLimits;
+use crate::emu::sysctl::{self, Settings};
+use crate::emu::sysv::limits::LiveSysvLimits;
 use crate::emu::EmulationLimits;
 use crate::errno::{Errno, Result};
+use crate::os::creds::{cap, Creds};
+
+/// `CAP_CHECKPOINT_RESTORE`, which lets its holder set `msg_next_id`.
+const CAP_CHECKPOINT_RESTORE: u32 = 40;
+
+/// `kernel.sysctl_writes_strict` (the machine's; 1 unless changed): a write at a position other
+/// than 0 changes nothing.
+fn writes_strict() -> bool {
+    static STRICT: OnceLock<bool> = OnceLock::new();
+    *STRICT.get_or_init(|| {
+        crate::os::files::read_small_file(std::path::Path::new("/proc/sys/kernel/sysctl_writes_strict"), 64).map_or(true, |s| s.trim() == "1")
+    })
+}
 
 pub struct EmulatedBackend {
     root: Vec<u8>,
-    limits: EmulationLimits,
+    /// The limits before the namespace's sysctls: the stock defaults or the machine's `/proc`,
+    /// and the process's own settings.
+    base: EmulationLimits,
+    /// The keys the process set itself (`MQSHIM_CONFIG`, `MQSHIM_LIMITS`): they win over the
+    /// namespace's sysctls.
+    per_process: Vec<&'static str>,
+    /// The namespace's sysctls, as last read.
+    settings: Settings,
+    /// The limits in force: `base` with the namespace's sysctls applied.
+    current_posix: LivePosixLimits,
+    current_sysv: LiveSysvLimits,
     posix: OnceLock<std::result::Result<PosixEmulation, Errno>>,
     sysv: OnceLock<std::result::Result<SysvEmulation, Errno>>,
 }
@@ -73,14 +99,72 @@ impl EmulatedBackend {
         }
     }
 
-    pub fn new(root: Vec<u8>, limits: EmulationLimits) -> EmulatedBackend {
-        EmulatedBackend { root, limits, posix: OnceLock::new(), sysv: OnceLock::new() }
+    pub fn new(root: Vec<u8>, limits: EmulationLimits, per_process: Vec<&'static str>) -> EmulatedBackend {
+        EmulatedBackend {
+            settings: Settings::new(&root),
+            root,
+            base: limits,
+            per_process,
+            current_posix: LivePosixLimits::new(limits.posix),
+            current_sysv: LiveSysvLimits::new(limits.sysv),
+            posix: OnceLock::new(),
+            sysv: OnceLock::new(),
+        }
+    }
+
+    /// The limits in force.
+    fn limits(&self) -> EmulationLimits {
+        EmulationLimits { posix: self.current_posix.get(), sysv: self.current_sysv.get() }
+    }
+
+    /// Follows the namespace's sysctls (one `fstatat` when they did not change): the process's
+    /// base limits with every sysctl the namespace set applied, except the keys the process set
+    /// itself. Called where the kernel reads them for a decision that outlives the call —
+    /// creation (`mq_open` with O_CREAT, `msgget`), `msgctl` — and by reads of their files.
+    fn refresh_limits(&self) {
+        let Some(values) = self.settings.changed() else { return };
+        let mut limits = self.base;
+        for (key, value) in &values {
+            if !self.per_process.contains(&key.as_str()) {
+                limits.set_by_key(key, *value);
+            }
+        }
+        self.current_posix.set(limits.posix);
+        self.current_sysv.set(limits.sysv);
+        if let Some(Ok(p)) = self.posix.get() {
+            p.set_limits(limits.posix);
+        }
+        if let Some(Ok(s)) = self.sysv.get() {
+            s.set_limits(limits.sysv);
+        }
+    }
+
+    /// Whether the caller may write the sysctl `file`, as `proc_sys_permission` decides for the
+    /// kernel's (root's, 0644; `msg_next_id` 0444, or 0666 to a caller with CAP_SYS_ADMIN or
+    /// CAP_CHECKPOINT_RESTORE).
+    fn may_write(file: &sysctl::SysctlFile) -> bool {
+        let creds = Creds::current();
+        if file.key == "msg_next_id" {
+            return creds.has(cap::SYS_ADMIN) || creds.has(CAP_CHECKPOINT_RESTORE);
+        }
+        creds.euid == 0
+    }
+
+    /// Sets the sysctl `file` to `value` for the namespace.
+    fn set_sysctl(&self, file: &sysctl::SysctlFile, value: i64) -> Result<()> {
+        if file.key == "msg_next_id" {
+            self.sysv()?.set_next_id(value as i32)?;
+        } else {
+            self.settings.store(file.key, value)?;
+        }
+        self.refresh_limits();
+        Ok(())
     }
 
     pub fn posix(&self) -> Result<&PosixEmulation> {
         self.posix
             .get_or_init(|| {
-                PosixEmulation::new(&self.root, self.limits.posix)
+                PosixEmulation::new(&self.root, self.current_posix.get())
                     .inspect_err(|e| report_unusable(&self.root, "as the emulation's namespace", "POSIX queue", *e))
             })
             .as_ref()
@@ -90,7 +174,7 @@ impl EmulatedBackend {
     pub fn sysv(&self) -> Result<&SysvEmulation> {
         self.sysv
             .get_or_init(|| {
-                SysvEmulation::new(&self.root, self.limits.sysv).inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
+                SysvEmulation::new(&self.root, self.current_sysv.get()).inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
             })
             .as_ref()
             .map_err(|e| *e)
@@ -109,9 +193,13 @@ impl Backend for EmulatedBackend {
             return crate::errno::check(unsafe { crate::real::__mq_open_2(name, oflag) });
         }
         let seen = containment::poisonings();
+        let posix = self.posix()?;
+        if oflag & libc::O_CREAT != 0 {
+            self.refresh_limits();
+        }
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        let fd = unsafe { self.posix()?.open(name, oflag, mode, attr) }?;
+        let fd = unsafe { posix.open(name, oflag, mode, attr) }?;
         if containment::poisonings() != seen && self.poisoned(Uses::Descriptor(fd)) {
             // Mapped as its file was truncated: the descriptor goes again.
             let _ = self.descriptor_closing(fd);
@@ -176,7 +264,11 @@ impl Backend for EmulatedBackend {
     }
 
     unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
-        self.contained(Uses::Sysv(None), || self.sysv()?.msgget(key, flags))
+        self.contained(Uses::Sysv(None), || {
+            let sysv = self.sysv()?;
+            self.refresh_limits();
+            sysv.msgget(key, flags)
+        })
     }
 
     unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int> {
@@ -196,7 +288,11 @@ impl Backend for EmulatedBackend {
         let uses = Uses::Sysv(if cmd == libc::IPC_RMID { None } else { Some(id) });
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        self.contained(uses, || unsafe { self.sysv()?.msgctl(id, cmd, buf) })
+        self.contained(uses, || unsafe {
+            let sysv = self.sysv()?;
+            self.refresh_limits();
+            sysv.msgctl(id, cmd, buf)
+        })
     }
 
     unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int, due: *const timespec, handle: *mut u64) -> Result<c_int> {
@@ -237,6 +333,29 @@ impl Backend for EmulatedBackend {
         if path == b"/proc/sysvipc/msg" {
             return self.sysv().ok().map(SysvEmulation::proc_sysvipc_msg);
         }
-        self.limits.proc_sys_value(path).map(|value| format!("{value}\n"))
+        if path == b"/proc/sys/kernel/msg_next_id" {
+            return self.sysv().ok().map(|s| format!("{}\n", s.next_id()));
+        }
+        self.refresh_limits();
+        self.limits().proc_sys_value(path).map(|value| format!("{value}\n"))
+    }
+
+    fn proc_file_open_write(&self, path: &[u8]) -> Option<Result<()>> {
+        let file = sysctl::file(path)?;
+        Some(if Self::may_write(file) { Ok(()) } else { Err(Errno::EACCES) })
+    }
+
+    fn proc_file_write(&self, path: &[u8], data: &[u8], pos: i64) -> Result<usize> {
+        let file = sysctl::file(path).ok_or(Errno::EBADF)?;
+        // Checked again at each write, as the kernel does: the opener may have dropped its
+        // privileges since.
+        if !Self::may_write(file) {
+            return Err(Errno::EPERM);
+        }
+        let written = sysctl::parse_write(file, data, pos, writes_strict())?;
+        if let Some(value) = written.value {
+            self.set_sysctl(file, value)?;
+        }
+        Ok(written.count)
     }
 }
