@@ -116,7 +116,10 @@ pub fn write(fd: c_int, data: &[u8]) -> Option<Result<usize>> {
 
 /// [`write`] of the caller's `count` bytes at `buf` (any address: an unreadable one is
 /// EFAULT, as the kernel's copy says).
-pub fn write_from_caller(fd: c_int, buf: *const u8, count: usize) -> Option<Result<usize>> {
+///
+/// # Safety
+/// None beyond write(2)'s: `buf` may be any address (it is read through `process_vm_readv`).
+pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize) -> Option<Result<usize>> {
     /// More than the kernel looks at (a page), with room for trailing white space.
     const MOST: usize = 1 << 20;
     find(fd)?;

@@ -97,8 +97,7 @@ unsafe extern "C" fn sysctl_stream_write(cookie: *mut c_void, buf: *const c_char
     // SAFETY: stdio passes its buffer, valid for `size` bytes.
     let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), size) };
     let fd = cookie_fd(cookie);
-    let written = ffi_boundary!(errno isize, crate::procfs::write(fd, data).unwrap_or(Err(crate::errno::Errno::EBADF)).map(|n| n as i64));
-    written
+    ffi_boundary!(errno isize, crate::procfs::write(fd, data).unwrap_or(Err(crate::errno::Errno::EBADF)).map(|n| n as i64))
 }
 
 /// A sysctl stream's seek: the descriptor's offset, as the kernel's file has.
@@ -159,7 +158,12 @@ unsafe fn served_stream(path: *const c_char, mode: *const c_char) -> Option<*mut
             return Some(std::ptr::null_mut());
         }
     };
-    let funcs = CookieIoFunctions { read: Some(sysctl_stream_read), write: Some(sysctl_stream_write), seek: Some(sysctl_stream_seek), close: Some(sysctl_stream_close) };
+    let funcs = CookieIoFunctions {
+        read: Some(sysctl_stream_read),
+        write: Some(sysctl_stream_write),
+        seek: Some(sysctl_stream_seek),
+        close: Some(sysctl_stream_close),
+    };
     // SAFETY: the cookie is the descriptor (an integer, never dereferenced); the functions
     // above take it as such; `mode` is the caller's valid string.
     let file = unsafe { fopencookie(fd as usize as *mut c_void, mode, funcs) };

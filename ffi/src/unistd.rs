@@ -43,7 +43,8 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
 
 /// A write to a sysctl descriptor (None: `fd` is not one).
 fn sysctl_write(fd: c_int, buf: *const c_void, count: size_t) -> Option<crate::errno::Result<i64>> {
-    procfs::write_from_caller(fd, buf.cast(), count).map(|r| r.map(|n| n as i64))
+    // SAFETY: the caller's buffer, read without trusting it (EFAULT when unreadable).
+    unsafe { procfs::write_from_caller(fd, buf.cast(), count) }.map(|r| r.map(|n| n as i64))
 }
 
 /// `int close(int fd)`.
@@ -56,17 +57,14 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // SAFETY: the caller's descriptor, passed on.
         return unsafe { real::close(fd) };
     }
-    ffi_boundary!(
-        errno c_int,
-        match {
-            procfs::closing(fd);
-            dispatch::close_if_queue_descriptor(fd)
-        } {
+    ffi_boundary!(errno c_int, {
+        procfs::closing(fd);
+        match dispatch::close_if_queue_descriptor(fd) {
             Some(r) => r.map(i64::from),
             // SAFETY: the caller's descriptor, passed on.
             None => crate::errno::check(unsafe { real::close(fd) }).map(i64::from),
         }
-    )
+    })
 }
 
 /// `int dup(int oldfd)`: a duplicate of an emulated descriptor is one too.

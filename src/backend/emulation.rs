@@ -16,11 +16,11 @@ use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, t
 use super::Backend;
 use crate::config::BackendKind;
 use crate::emu::engine::segment::containment;
-use crate::emu::posix::{self, PosixEmulation};
-use crate::emu::sysv::SysvEmulation;
 use crate::emu::posix::limits::LivePosixLimits;
+use crate::emu::posix::{self, PosixEmulation};
 use crate::emu::sysctl::{self, Settings};
 use crate::emu::sysv::limits::LiveSysvLimits;
+use crate::emu::sysv::SysvEmulation;
 use crate::emu::EmulationLimits;
 use crate::errno::{Errno, Result};
 use crate::os::creds::{cap, Creds};
@@ -32,9 +32,8 @@ const CAP_CHECKPOINT_RESTORE: u32 = 40;
 /// than 0 changes nothing.
 fn writes_strict() -> bool {
     static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| {
-        crate::os::files::read_small_file(std::path::Path::new("/proc/sys/kernel/sysctl_writes_strict"), 64).map_or(true, |s| s.trim() == "1")
-    })
+    *STRICT
+        .get_or_init(|| crate::os::files::read_small_file(std::path::Path::new("/proc/sys/kernel/sysctl_writes_strict"), 64).map_or(true, |s| s.trim() == "1"))
 }
 
 pub struct EmulatedBackend {
@@ -120,7 +119,8 @@ impl EmulatedBackend {
     /// Follows the namespace's sysctls (one `fstatat` when they did not change): the process's
     /// base limits with every sysctl the namespace set applied, except the keys the process set
     /// itself. Called where the kernel reads them for a decision that outlives the call —
-    /// creation (`mq_open` with O_CREAT, `msgget`), `msgctl` — and by reads of their files.
+    /// creation (`mq_open` with O_CREAT, `msgget`), `msgctl` IPC_SET, IPC_INFO and MSG_INFO —
+    /// and by reads of their files.
     fn refresh_limits(&self) {
         let Some(values) = self.settings.changed() else { return };
         let mut limits = self.base;
@@ -174,7 +174,8 @@ impl EmulatedBackend {
     pub fn sysv(&self) -> Result<&SysvEmulation> {
         self.sysv
             .get_or_init(|| {
-                SysvEmulation::new(&self.root, self.current_sysv.get()).inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
+                SysvEmulation::new(&self.root, self.current_sysv.get())
+                    .inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
             })
             .as_ref()
             .map_err(|e| *e)
@@ -290,7 +291,10 @@ impl Backend for EmulatedBackend {
         // the emulation's).
         self.contained(uses, || unsafe {
             let sysv = self.sysv()?;
-            self.refresh_limits();
+            // The commands that read a limit (IPC_STAT, which programs poll, does not).
+            if matches!(cmd, libc::IPC_SET | libc::IPC_INFO | libc::MSG_INFO) {
+                self.refresh_limits();
+            }
             sysv.msgctl(id, cmd, buf)
         })
     }

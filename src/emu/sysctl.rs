@@ -228,15 +228,16 @@ fn read_trusted(dir: c_int) -> Option<(u64, Values)> {
     if fd < 0 {
         return None;
     }
-    let result = sys::stat_of(fd).ok().filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == 0 && st.st_mode & 0o022 == 0 && st.st_nlink == 1).map(
-        |st| {
+    let result = sys::stat_of(fd)
+        .ok()
+        .filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == 0 && st.st_mode & 0o022 == 0 && st.st_nlink == 1)
+        .map(|st| {
             let mut buf = [0u8; 4096];
             // SAFETY: reads into a local buffer from our own descriptor.
             let n = unsafe { libc::syscall(libc::SYS_pread64, fd, buf.as_mut_ptr(), buf.len(), 0) };
             let text = if n > 0 { &buf[..n as usize] } else { &[][..] };
             (stamp_of(&st), parse(text))
-        },
-    );
+        });
     sys::close(fd);
     result
 }
