@@ -363,3 +363,38 @@ impl Backend for EmulatedBackend {
         Ok(written.count)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emu::posix::limits::PosixLimits;
+    use crate::emu::sysv::limits::SysvLimits;
+
+    #[test]
+    fn the_process_own_limits_win_over_the_namespace_sysctls() {
+        if crate::os::sys::ids().1 != 0 {
+            return; // only root writes sysctls
+        }
+        let path = format!("/tmp/mqshim-sysctl-backend-test-{}", std::process::id());
+        let base = EmulationLimits {
+            posix: PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: None },
+            sysv: SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 },
+        };
+        // As with MQSHIM_LIMITS=msg_max=4: the process's own setting.
+        let mut own = base;
+        own.posix.msg_max = 4;
+        let backend = EmulatedBackend::new(path.clone().into_bytes(), own, vec!["msg_max"]);
+        assert_eq!(backend.proc_file_write(b"/proc/sys/fs/mqueue/msg_max", b"7\n", 0), Ok(2));
+        assert_eq!(backend.proc_file_write(b"/proc/sys/kernel/msgmni", b"3\n", 0), Ok(2));
+        assert_eq!(backend.proc_file_write(b"/proc/sys/kernel/msgmni", b"32769\n", 0), Err(Errno::EINVAL));
+        // The writer reads what is in force for it: its own msg_max, the namespace's msgmni.
+        assert_eq!(backend.proc_file(b"/proc/sys/fs/mqueue/msg_max").as_deref(), Some("4\n"));
+        assert_eq!(backend.proc_file(b"/proc/sys/kernel/msgmni").as_deref(), Some("3\n"));
+        // Another process of the namespace, without settings of its own, has both.
+        let other = EmulatedBackend::new(path.clone().into_bytes(), base, vec![]);
+        assert_eq!(other.proc_file(b"/proc/sys/fs/mqueue/msg_max").as_deref(), Some("7\n"));
+        assert_eq!(other.proc_file(b"/proc/sys/kernel/msgmni").as_deref(), Some("3\n"));
+        assert_eq!(other.sysv().map(|s| s.limits().msgmni), Ok(3));
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}

@@ -324,6 +324,39 @@ mod tests {
     }
 
     #[test]
+    fn settings_are_replaced_whole_and_trusted_only_as_roots() {
+        if sys::ids().1 != 0 {
+            return; // only root writes settings
+        }
+        let path = format!("/tmp/mqshim-sysctl-test-{}", std::process::id());
+        let s = Settings::new(path.as_bytes());
+        assert_eq!(s.changed(), Some(vec![]), "no namespace: no settings");
+        s.store("msg_max", 5).unwrap();
+        assert_eq!(s.changed(), Some(vec![("msg_max".to_string(), 5)]));
+        assert_eq!(s.changed(), None, "unchanged: one fstatat, nothing read");
+        s.store("msgmni", 3).unwrap();
+        s.store("msg_max", 7).unwrap();
+        assert_eq!(s.changed(), Some(vec![("msgmni".to_string(), 3), ("msg_max".to_string(), 7)]));
+        let file = format!("{path}/sysctl");
+        let mode = |p: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o7777;
+        assert_eq!(mode(&file), 0o644);
+        // Another user's file in its place (planted in the sticky root) is not believed.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::write(&file, "msg_max = 1000\n").unwrap();
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        assert_eq!(s.changed(), Some(vec![]));
+        // Nor is a link to root's file.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::write(format!("{path}/elsewhere"), "msg_max = 1000\n").unwrap();
+        std::os::unix::fs::symlink(format!("{path}/elsewhere"), &file).unwrap();
+        assert_eq!(s.changed(), Some(vec![]));
+        // Root replaces it whole.
+        s.store("queues_max", -1).unwrap();
+        assert_eq!(s.changed(), Some(vec![("queues_max".to_string(), -1)]));
+        let _ = std::fs::remove_dir_all(&path);
+    }
+
+    #[test]
     fn settings_lines_parse_back() {
         assert_eq!(parse(b"msg_max = 5\nbogus = 3\nqueues_max = -1\nmsgmni=x\n"), vec![("msg_max".to_string(), 5), ("queues_max".to_string(), -1)]);
     }
