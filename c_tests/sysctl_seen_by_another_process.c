@@ -1,5 +1,5 @@
 /* A sysctl belongs to the IPC namespace, not to the process that wrote it: a process that was
- * already running (and had already created a queue) sees msg_max and msgmni as written at its
+ * already running (and had already created a queue of each kind) sees msg_max and msgmni as written at its
  * next mq_open and msgget, and reads them from the files; a process started afterwards (a
  * fresh program image) sees them from its first call. */
 #include "harness.h"
@@ -9,17 +9,17 @@
 static void check_limits(const char *who)
 {
     t_say("-- %s", who);
-    sys_read(SYS_MSG_MAX);
-    sys_read(SYS_MSGMNI);
+    int id = EXPECT_OK(msgget(IPC_PRIVATE, IPC_CREAT | 0600));
+    EXPECT_ERR(msgget(IPC_PRIVATE, IPC_CREAT | 0600), ENOSPC);
+    EXPECT_EQ(msgctl(id, IPC_RMID, NULL), 0);
     struct mq_attr attr = { .mq_maxmsg = 6, .mq_msgsize = 16 };
     EXPECT_ERR(mq_open(t_qname("big"), O_RDWR | O_CREAT | O_EXCL, 0600, &attr), EINVAL);
     attr.mq_maxmsg = 5;
     mqd_t q = EXPECT_OK(mq_open(t_qname("ok"), O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(t_qname("ok")), 0);
-    int id = EXPECT_OK(msgget(IPC_PRIVATE, IPC_CREAT | 0600));
-    EXPECT_ERR(msgget(IPC_PRIVATE, IPC_CREAT | 0600), ENOSPC);
-    EXPECT_EQ(msgctl(id, IPC_RMID, NULL), 0);
+    sys_read(SYS_MSG_MAX);
+    sys_read(SYS_MSGMNI);
 }
 
 int main(int argc, char **argv)
@@ -39,6 +39,8 @@ int main(int argc, char **argv)
         mqd_t q = mq_open(t_qname("early"), O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
         T_REQUIRE(q != (mqd_t)-1);
         T_REQUIRE(mq_close(q) == 0 && mq_unlink(t_qname("early")) == 0);
+        int early = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+        T_REQUIRE(early >= 0 && msgctl(early, IPC_RMID, NULL) == 0);
         t_chan_post(&ready);
         t_chan_wait(&go);
         check_limits("a process already running");

@@ -9,6 +9,7 @@
 //! `emu::engine::segment::containment`) turns the call into EIO.
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
@@ -46,6 +47,8 @@ pub struct EmulatedBackend {
     per_process: Vec<&'static str>,
     /// The namespace's sysctls, as last read.
     settings: Settings,
+    /// The registry's sysctl generation at this process's last `msgget` (u64::MAX: none yet).
+    seen_generation: AtomicU64,
     /// The limits in force: `base` with the namespace's sysctls applied.
     current_posix: LivePosixLimits,
     current_sysv: LiveSysvLimits,
@@ -106,6 +109,7 @@ impl EmulatedBackend {
             per_process,
             current_posix: LivePosixLimits::new(limits.posix),
             current_sysv: LiveSysvLimits::new(limits.sysv),
+            seen_generation: AtomicU64::new(u64::MAX),
             posix: OnceLock::new(),
             sysv: OnceLock::new(),
         }
@@ -119,8 +123,8 @@ impl EmulatedBackend {
     /// Follows the namespace's sysctls (one `fstatat` when they did not change): the process's
     /// base limits with every sysctl the namespace set applied, except the keys the process set
     /// itself. Called where the kernel reads them for a decision that outlives the call —
-    /// creation (`mq_open` with O_CREAT, `msgget`), `msgctl` IPC_SET, IPC_INFO and MSG_INFO —
-    /// and by reads of their files.
+    /// `mq_open` with O_CREAT, `msgget` (when the registry's sysctl generation moved), `msgctl`
+    /// IPC_SET, IPC_INFO and MSG_INFO — and by reads of their files.
     fn refresh_limits(&self) {
         let Some(values) = self.settings.changed() else { return };
         let mut limits = self.base;
@@ -156,6 +160,7 @@ impl EmulatedBackend {
             self.sysv()?.set_next_id(value as i32)?;
         } else {
             self.settings.store(file.key, value)?;
+            self.sysv()?.bump_sysctl_generation();
         }
         self.refresh_limits();
         Ok(())
@@ -267,7 +272,11 @@ impl Backend for EmulatedBackend {
     unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
         self.contained(Uses::Sysv(None), || {
             let sysv = self.sysv()?;
-            self.refresh_limits();
+            // One load: the settings file is looked at only when the registry says it moved.
+            let generation = sysv.sysctl_generation();
+            if self.seen_generation.swap(generation, Ordering::Relaxed) != generation {
+                self.refresh_limits();
+            }
             sysv.msgget(key, flags)
         })
     }

@@ -205,6 +205,16 @@ impl SysvEmulation {
         self.limits.set(limits);
     }
 
+    /// The namespace's sysctl generation: it moves whenever they change.
+    pub fn sysctl_generation(&self) -> u64 {
+        self.registry.sysctl_generation()
+    }
+
+    /// Says that the namespace's sysctls changed.
+    pub fn bump_sysctl_generation(&self) {
+        self.registry.bump_sysctl_generation();
+    }
+
     /// `msg_next_id`: the id the next creating `msgget` takes, or -1.
     pub fn next_id(&self) -> i64 {
         self.registry.next_id()

@@ -85,6 +85,16 @@ impl Registry {
         }
     }
 
+    /// The namespace's sysctl generation (see `RegistryHeader::sysctl_generation`).
+    pub fn sysctl_generation(&self) -> u64 {
+        self.header().sysctl_generation.load(Ordering::Acquire)
+    }
+
+    /// Says that the namespace's sysctls changed.
+    pub fn bump_sysctl_generation(&self) {
+        self.header().sysctl_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Opens the registry in `dir` if it exists (ENOENT if not), building nothing.
     pub fn open_existing(dir: c_int) -> Result<Registry> {
         let map = segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e)?;
