@@ -113,6 +113,9 @@ pub fn close_if_queue_descriptor(fd: libc::c_int) -> Option<Result<libc::c_int>>
 
 /// Records that `new` now refers to what `old` refers to (after a successful duplication).
 pub fn note_duplicate(old: libc::c_int, new: libc::c_int) {
+    if crate::procfs::any_open() {
+        crate::procfs::duplicated(old, new);
+    }
     if let Some(state) = init::state_if_built() {
         state.backend.descriptor_duplicated(old, new);
         if state.tracer.is_some() {

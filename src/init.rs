@@ -56,7 +56,7 @@ fn build_state() -> &'static State {
         config::report(&problems);
         let backend: &'static dyn Backend = match config.backend {
             BackendKind::Kernel => &KERNEL,
-            BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone(), limits.for_emulation())),
+            BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone(), limits.for_emulation(), limits.per_process_keys())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
         let faults = std::env::var("MQSHIM_FAULTS").ok().filter(|s| !s.trim().is_empty()).map(|spec| {

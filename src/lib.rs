@@ -34,6 +34,7 @@ pub mod glob;
 pub mod init;
 pub mod os;
 pub mod policy;
+pub mod procfs;
 pub mod real;
 pub mod reentry;
 pub mod trace;

@@ -136,6 +136,9 @@ real_functions! {
     fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
     /// `open` as `_FORTIFY_SOURCE` compiles a two-argument call (util-linux's `ipcs` makes it).
     fn __open_2(path: *const c_char, flags: c_int) -> c_int;
+    fn __open64_2(path: *const c_char, flags: c_int) -> c_int;
+    fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
+    fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
 }
 
 /// The real `open` (variadic, so it is bound by hand rather than by the macro); `mode` is passed
@@ -156,6 +159,71 @@ pub unsafe fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
         None => {
             crate::errno::set(libc::ENOSYS);
             -1
+        }
+    }
+}
+
+/// The real `open64` (variadic, as `open`).
+///
+/// # Safety
+/// As for C `open`.
+pub unsafe fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"open64\0") {
+        Some(addr) => {
+            type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
+            // SAFETY: the address of libc's `open64`, whose type is OpenFn.
+            let f: OpenFn = unsafe { std::mem::transmute::<usize, OpenFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract.
+            unsafe { f(path, flags, mode) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            -1
+        }
+    }
+}
+
+/// The real `openat` or `openat64` (`name`, NUL-terminated; variadic, as `open`).
+///
+/// # Safety
+/// As for C `openat`.
+pub unsafe fn openat_named(name: &'static [u8], dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    static SLOT64: AtomicUsize = AtomicUsize::new(0);
+    let slot = if name == b"openat64\0" { &SLOT64 } else { &SLOT };
+    match resolve(slot, name) {
+        Some(addr) => {
+            type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
+            // SAFETY: the address of libc's `openat`/`openat64`, whose type is OpenatFn.
+            let f: OpenatFn = unsafe { std::mem::transmute::<usize, OpenatFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract.
+            unsafe { f(dir, path, flags, mode) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            -1
+        }
+    }
+}
+
+/// The real `fopen64`.
+///
+/// # Safety
+/// As for C `fopen`.
+pub unsafe fn fopen64(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"fopen64\0") {
+        Some(addr) => {
+            type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
+            // SAFETY: the address of libc's `fopen64`, whose type is FopenFn.
+            let f: FopenFn = unsafe { std::mem::transmute::<usize, FopenFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract.
+            unsafe { f(path, mode) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            std::ptr::null_mut()
         }
     }
 }

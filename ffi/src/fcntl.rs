@@ -1,25 +1,30 @@
-//! `<fcntl.h>`: `open` (and `__open_2`, what `_FORTIFY_SOURCE` makes of a two-argument `open`)
-//! of the `/proc` files the backend answers for, read-only: util-linux `ipcs -l` and `lsipc`
-//! read `/proc/sys/kernel/msg*` this way, `cat` reads `/proc/sys/fs/mqueue/*` so. The same
-//! files and contents as `fopen` (see `stdio`); every other open goes straight to libc after
-//! one prefix comparison. `openat`, `open64` and their fortified forms are not interposed.
+//! `<fcntl.h>`: `open` and its variants (`open64`, `openat`, `openat64`, and the fortified
+//! `__open_2`, `__open64_2`, `__openat_2`) of the `/proc` files the backend answers for.
+//! Read-only, they get the backend's view (util-linux `ipcs -l` and `lsipc` read
+//! `/proc/sys/kernel/msg*` this way, `cat` reads `/proc/sys/fs/mqueue/*` so; the same contents
+//! as `fopen`, see `stdio`); for writing, under the emulation, they get a descriptor whose writes
+//! set the namespace's sysctls (see `procfs`). Every other open goes straight to libc after one
+//! prefix comparison.
 
 use std::os::raw::{c_char, c_int, c_uint};
 
 use crate::real;
 use crate::stdio::{maybe_proc_file, served_proc_file};
 
-/// The backend's view of `path` when `flags` open it read-only, else None.
+/// The backend's descriptor for `path` opened with `flags` (a `/proc` file it answers for), the
+/// errno of that open as a C result, or None to let libc open it.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
 unsafe fn served_open(path: *const c_char, flags: c_int) -> Option<c_int> {
-    if flags & libc::O_ACCMODE != libc::O_RDONLY {
-        return None;
-    }
     // SAFETY: per this function's contract.
     let p = unsafe { maybe_proc_file(path) }?;
-    ffi_boundary!(served_proc_file(p, flags & libc::O_CLOEXEC != 0))
+    let cloexec = flags & libc::O_CLOEXEC != 0;
+    if flags & libc::O_ACCMODE == libc::O_RDONLY {
+        return ffi_boundary!(served_proc_file(p, cloexec));
+    }
+    let opened = ffi_boundary!(crate::procfs::open_for_write(p, cloexec))?;
+    Some(ffi_boundary!(errno c_int, opened.map(i64::from)))
 }
 
 /// `int open(const char *path, int flags, ... /* mode_t mode */)`.
@@ -41,6 +46,51 @@ pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -
     unsafe { real::open(path, flags, mode) }
 }
 
+/// `int open64(const char *path, int flags, ...)`: `open` of programs built with 64-bit offsets
+/// (dash, Python); the mode as for [`open`].
+///
+/// # Safety
+/// As open(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(fd) = unsafe { served_open(path, flags) } {
+        return fd;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::open64(path, flags, mode) }
+}
+
+/// `int openat(int dir, const char *path, int flags, ...)`: served for absolute paths only (the
+/// only way to name the files the backend answers for without a descriptor of `/proc`); the
+/// mode as for [`open`].
+///
+/// # Safety
+/// As openat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(fd) = unsafe { served_open(path, flags) } {
+        return fd;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::openat_named(b"openat\0", dir, path, flags, mode) }
+}
+
+/// `int openat64(int dir, const char *path, int flags, ...)`: as [`openat`].
+///
+/// # Safety
+/// As openat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(fd) = unsafe { served_open(path, flags) } {
+        return fd;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::openat_named(b"openat64\0", dir, path, flags, mode) }
+}
+
 /// `int __open_2(const char *path, int flags)`: glibc's checked two-argument `open`.
 ///
 /// # Safety
@@ -53,4 +103,33 @@ pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::__open_2(path, flags) }
+}
+
+/// `int __open64_2(const char *path, int flags)`: the checked `open64` (Python calls it).
+///
+/// # Safety
+/// As open(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(fd) = unsafe { served_open(path, flags) } {
+        return fd;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::__open64_2(path, flags) }
+}
+
+/// `int __openat_2(int dir, const char *path, int flags)`: the checked `openat` (procps'
+/// `sysctl` calls it).
+///
+/// # Safety
+/// As openat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(fd) = unsafe { served_open(path, flags) } {
+        return fd;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::__openat_2(dir, path, flags) }
 }

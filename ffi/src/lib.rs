@@ -93,7 +93,7 @@ macro_rules! same_signature_as_libc {
 }
 
 // The core's modules under the names the exports use.
-pub(crate) use mqshim_core::{call, dispatch, errno, init, real, reentry};
+pub(crate) use mqshim_core::{call, dispatch, errno, init, procfs, real, reentry};
 
 pub mod api;
 pub mod fcntl;

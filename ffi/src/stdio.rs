@@ -8,7 +8,7 @@
 //! (`open` of the same files is in `fcntl`.)
 
 use std::ffi::CStr;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::{c_char, c_int, c_void};
 
 use crate::real;
 
@@ -74,22 +74,137 @@ unsafe fn reads_only(mode: *const c_char) -> bool {
     mode.first() == Some(&b'r') && !mode.contains(&b'+')
 }
 
+/// glibc's `cookie_io_functions_t` (the libc crate does not declare it).
+#[repr(C)]
+struct CookieIoFunctions {
+    read: Option<unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> isize>,
+    write: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> isize>,
+    seek: Option<unsafe extern "C" fn(*mut c_void, *mut i64, c_int) -> c_int>,
+    close: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+}
+
+extern "C" {
+    fn fopencookie(cookie: *mut c_void, mode: *const c_char, funcs: CookieIoFunctions) -> *mut libc::FILE;
+}
+
+/// The descriptor a sysctl stream's cookie carries.
+fn cookie_fd(cookie: *mut c_void) -> c_int {
+    cookie as usize as c_int
+}
+
+/// A sysctl stream's write: stdio's flush, handed to the sysctl as one write(2).
+unsafe extern "C" fn sysctl_stream_write(cookie: *mut c_void, buf: *const c_char, size: usize) -> isize {
+    // SAFETY: stdio passes its buffer, valid for `size` bytes.
+    let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), size) };
+    let fd = cookie_fd(cookie);
+    ffi_boundary!(errno isize, crate::procfs::write(fd, data).unwrap_or(Err(crate::errno::Errno::EBADF)).map(|n| n as i64))
+}
+
+/// A sysctl stream's seek: the descriptor's offset, as the kernel's file has.
+unsafe extern "C" fn sysctl_stream_seek(cookie: *mut c_void, offset: *mut i64, whence: c_int) -> c_int {
+    // SAFETY: stdio passes a valid pointer to the offset, in and out.
+    let pos = unsafe { libc::lseek(cookie_fd(cookie), *offset, whence) };
+    if pos < 0 {
+        return -1;
+    }
+    // SAFETY: as above.
+    unsafe { *offset = pos };
+    0
+}
+
+/// A sysctl stream's read: nothing (a stream opened to write one).
+unsafe extern "C" fn sysctl_stream_read(_cookie: *mut c_void, _buf: *mut c_char, _size: usize) -> isize {
+    0
+}
+
+/// A sysctl stream's close: the descriptor's.
+unsafe extern "C" fn sysctl_stream_close(cookie: *mut c_void) -> c_int {
+    let fd = cookie_fd(cookie);
+    ffi_boundary!(crate::procfs::closing(fd));
+    // SAFETY: the stream's own descriptor, closed once.
+    unsafe { real::close(fd) }
+}
+
+/// Whether an fopen `mode` writes ("w", "a", "r+", …).
+///
+/// # Safety
+/// `mode` is a NUL-terminated string.
+unsafe fn writes(mode: *const c_char) -> bool {
+    // SAFETY: a NUL-terminated string, read up to its NUL.
+    let mode = unsafe { CStr::from_ptr(mode) }.to_bytes();
+    matches!(mode.first(), Some(b'w' | b'a')) || mode.contains(&b'+')
+}
+
+/// The backend's stream for `path` opened with `mode`, or None to let libc open it (an
+/// error is a NULL stream with errno set, as fopen's).
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `mode` is a NUL-terminated string.
+unsafe fn served_stream(path: *const c_char, mode: *const c_char) -> Option<*mut libc::FILE> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { maybe_proc_file(path) }.filter(|_| !mode.is_null())?;
+    // SAFETY: `mode` is a NUL-terminated string (checked non-NULL).
+    if unsafe { reads_only(mode) } {
+        return ffi_boundary!(served_proc_stream(p));
+    }
+    // SAFETY: as above.
+    if !unsafe { writes(mode) } {
+        return None;
+    }
+    let fd = match ffi_boundary!(crate::procfs::open_for_write(p, true))? {
+        Ok(fd) => fd,
+        Err(e) => {
+            crate::errno::set(e as c_int);
+            return Some(std::ptr::null_mut());
+        }
+    };
+    let funcs = CookieIoFunctions {
+        read: Some(sysctl_stream_read),
+        write: Some(sysctl_stream_write),
+        seek: Some(sysctl_stream_seek),
+        close: Some(sysctl_stream_close),
+    };
+    // SAFETY: the cookie is the descriptor (an integer, never dereferenced); the functions
+    // above take it as such; `mode` is the caller's valid string.
+    let file = unsafe { fopencookie(fd as usize as *mut c_void, mode, funcs) };
+    if file.is_null() {
+        ffi_boundary!(crate::procfs::closing(fd));
+        // SAFETY: ours, never handed out.
+        unsafe { real::close(fd) };
+    }
+    Some(file)
+}
+
 /// `FILE *fopen(const char *path, const char *mode)`.
 ///
 /// # Safety
 /// `path` and `mode` are NUL-terminated strings, as fopen(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    // SAFETY: both are NUL-terminated strings by this function's contract (mode checked non-NULL).
-    if let Some(p) = unsafe { maybe_proc_file(path) }.filter(|_| !mode.is_null() && unsafe { reads_only(mode) }) {
-        if let Some(file) = ffi_boundary!(served_proc_stream(p)) {
-            return file;
-        }
+    // SAFETY: both are NUL-terminated strings by this function's contract.
+    if let Some(file) = unsafe { served_stream(path, mode) } {
+        return file;
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::fopen(path, mode) }
 }
 
+/// `FILE *fopen64(const char *path, const char *mode)`: `fopen` of programs built with 64-bit
+/// offsets (Python).
+///
+/// # Safety
+/// `path` and `mode` are NUL-terminated strings, as fopen(3) requires.
+#[no_mangle]
+pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    // SAFETY: both are NUL-terminated strings by this function's contract.
+    if let Some(file) = unsafe { served_stream(path, mode) } {
+        return file;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fopen64(path, mode) }
+}
+
 same_signature_as_libc! {
     fopen: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
+    fopen64: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
 }

@@ -5,16 +5,46 @@
 //! They are not traced (they are not queue calls). When mqshim itself runs (the re-entrancy
 //! guard is up) or the backend never made a queue descriptor, they go straight to libc.
 
-use std::os::raw::{c_int, c_long};
+use std::os::raw::{c_int, c_long, c_void};
+
+use libc::{size_t, ssize_t};
 
 use crate::dispatch;
+use crate::procfs;
 use crate::real;
 use crate::reentry::Inside;
 
 /// Whether mqshim has nothing to do with a descriptor call: it comes from mqshim itself, or no
 /// queue descriptor exists in this process.
 fn straight_to_libc() -> bool {
-    Inside::active() || !dispatch::descriptors_exist()
+    Inside::active() || !(dispatch::descriptors_exist() || procfs::any_open())
+}
+
+/// `ssize_t write(int fd, const void *buf, size_t count)`: a write to a sysctl opened under
+/// the emulation sets it (see `procfs`); every other write goes to libc after one load.
+///
+/// # Safety
+/// As write(2) requires: `buf` is readable for `count` bytes (else EFAULT, as the kernel's).
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    if !procfs::any_open() || Inside::active() {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { real::write(fd, buf, count) };
+    }
+    ffi_boundary!(
+        errno ssize_t,
+        match sysctl_write(fd, buf, count) {
+            Some(r) => r,
+            // SAFETY: the caller's arguments, passed on.
+            None => crate::errno::check(unsafe { real::write(fd, buf, count) }).map(|n| n as i64),
+        }
+    )
+}
+
+/// A write to a sysctl descriptor (None: `fd` is not one).
+fn sysctl_write(fd: c_int, buf: *const c_void, count: size_t) -> Option<crate::errno::Result<i64>> {
+    // SAFETY: the caller's buffer, read without trusting it (EFAULT when unreadable).
+    unsafe { procfs::write_from_caller(fd, buf.cast(), count) }.map(|r| r.map(|n| n as i64))
 }
 
 /// `int close(int fd)`.
@@ -27,14 +57,14 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // SAFETY: the caller's descriptor, passed on.
         return unsafe { real::close(fd) };
     }
-    ffi_boundary!(
-        errno c_int,
+    ffi_boundary!(errno c_int, {
+        procfs::closing(fd);
         match dispatch::close_if_queue_descriptor(fd) {
             Some(r) => r.map(i64::from),
             // SAFETY: the caller's descriptor, passed on.
             None => crate::errno::check(unsafe { real::close(fd) }).map(i64::from),
         }
-    )
+    })
 }
 
 /// `int dup(int oldfd)`: a duplicate of an emulated descriptor is one too.
@@ -119,6 +149,12 @@ pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int
 /// Runs a real dup2/dup3; a queue descriptor `newfd` it replaces is closed as one first (unless
 /// it is `oldfd` itself), and a queue descriptor `oldfd` makes `newfd` one too.
 fn duplicate(oldfd: c_int, newfd: c_int, real_dup: impl Fn(c_int, c_int) -> c_int) -> crate::errno::Result<i64> {
+    if oldfd != newfd && procfs::any_open() {
+        // SAFETY: F_GETFD only inspects the descriptor.
+        if unsafe { real::fcntl(oldfd, libc::F_GETFD, 0) } >= 0 {
+            procfs::closing(newfd);
+        }
+    }
     if oldfd != newfd && (dispatch::is_queue_descriptor(oldfd) || dispatch::is_queue_descriptor(newfd)) {
         // Only when the duplicate will succeed: oldfd must be open.
         // SAFETY: F_GETFD only inspects the descriptor.
@@ -140,6 +176,7 @@ const _: unsafe extern "C" fn(c_int, c_int, c_long) -> c_int = fcntl;
 same_signature_as_libc! {
     dup: unsafe extern "C" fn(c_int) -> c_int;
     close: unsafe extern "C" fn(c_int) -> c_int;
+    write: unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
     dup2: unsafe extern "C" fn(c_int, c_int) -> c_int;
     dup3: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
 }

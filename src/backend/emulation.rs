@@ -9,6 +9,7 @@
 //! `emu::engine::segment::containment`) turns the call into EIO.
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
@@ -16,14 +17,41 @@ use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, t
 use super::Backend;
 use crate::config::BackendKind;
 use crate::emu::engine::segment::containment;
+use crate::emu::posix::limits::LivePosixLimits;
 use crate::emu::posix::{self, PosixEmulation};
+use crate::emu::sysctl::{self, Settings};
+use crate::emu::sysv::limits::LiveSysvLimits;
 use crate::emu::sysv::SysvEmulation;
 use crate::emu::EmulationLimits;
 use crate::errno::{Errno, Result};
+use crate::os::creds::{cap, Creds};
+
+/// `CAP_CHECKPOINT_RESTORE`, which lets its holder set `msg_next_id`.
+const CAP_CHECKPOINT_RESTORE: u32 = 40;
+
+/// `kernel.sysctl_writes_strict` (the machine's; 1 unless changed): a write at a position other
+/// than 0 changes nothing.
+fn writes_strict() -> bool {
+    static STRICT: OnceLock<bool> = OnceLock::new();
+    *STRICT
+        .get_or_init(|| crate::os::files::read_small_file(std::path::Path::new("/proc/sys/kernel/sysctl_writes_strict"), 64).map_or(true, |s| s.trim() == "1"))
+}
 
 pub struct EmulatedBackend {
     root: Vec<u8>,
-    limits: EmulationLimits,
+    /// The limits before the namespace's sysctls: the stock defaults or the machine's `/proc`,
+    /// and the process's own settings.
+    base: EmulationLimits,
+    /// The keys the process set itself (`MQSHIM_CONFIG`, `MQSHIM_LIMITS`): they win over the
+    /// namespace's sysctls.
+    per_process: Vec<&'static str>,
+    /// The namespace's sysctls, as last read.
+    settings: Settings,
+    /// The registry's sysctl generation at this process's last `msgget` (u64::MAX: none yet).
+    seen_generation: AtomicU64,
+    /// The limits in force: `base` with the namespace's sysctls applied.
+    current_posix: LivePosixLimits,
+    current_sysv: LiveSysvLimits,
     posix: OnceLock<std::result::Result<PosixEmulation, Errno>>,
     sysv: OnceLock<std::result::Result<SysvEmulation, Errno>>,
 }
@@ -73,14 +101,75 @@ impl EmulatedBackend {
         }
     }
 
-    pub fn new(root: Vec<u8>, limits: EmulationLimits) -> EmulatedBackend {
-        EmulatedBackend { root, limits, posix: OnceLock::new(), sysv: OnceLock::new() }
+    pub fn new(root: Vec<u8>, limits: EmulationLimits, per_process: Vec<&'static str>) -> EmulatedBackend {
+        EmulatedBackend {
+            settings: Settings::new(&root),
+            root,
+            base: limits,
+            per_process,
+            current_posix: LivePosixLimits::new(limits.posix),
+            current_sysv: LiveSysvLimits::new(limits.sysv),
+            seen_generation: AtomicU64::new(u64::MAX),
+            posix: OnceLock::new(),
+            sysv: OnceLock::new(),
+        }
+    }
+
+    /// The limits in force.
+    fn limits(&self) -> EmulationLimits {
+        EmulationLimits { posix: self.current_posix.get(), sysv: self.current_sysv.get() }
+    }
+
+    /// Follows the namespace's sysctls (one `fstatat` when they did not change): the process's
+    /// base limits with every sysctl the namespace set applied, except the keys the process set
+    /// itself. Called where the kernel reads them for a decision that outlives the call —
+    /// `mq_open` with O_CREAT, `msgget` (when the registry's sysctl generation moved), `msgctl`
+    /// IPC_SET, IPC_INFO and MSG_INFO — and by reads of their files.
+    fn refresh_limits(&self) {
+        let Some(values) = self.settings.changed() else { return };
+        let mut limits = self.base;
+        for (key, value) in &values {
+            if !self.per_process.contains(&key.as_str()) {
+                limits.set_by_key(key, *value);
+            }
+        }
+        self.current_posix.set(limits.posix);
+        self.current_sysv.set(limits.sysv);
+        if let Some(Ok(p)) = self.posix.get() {
+            p.set_limits(limits.posix);
+        }
+        if let Some(Ok(s)) = self.sysv.get() {
+            s.set_limits(limits.sysv);
+        }
+    }
+
+    /// Whether the caller may write the sysctl `file`, as `proc_sys_permission` decides for the
+    /// kernel's (root's, 0644; `msg_next_id` 0444, or 0666 to a caller with CAP_SYS_ADMIN or
+    /// CAP_CHECKPOINT_RESTORE).
+    fn may_write(file: &sysctl::SysctlFile) -> bool {
+        let creds = Creds::current();
+        if file.key == "msg_next_id" {
+            return creds.has(cap::SYS_ADMIN) || creds.has(CAP_CHECKPOINT_RESTORE);
+        }
+        creds.euid == 0
+    }
+
+    /// Sets the sysctl `file` to `value` for the namespace.
+    fn set_sysctl(&self, file: &sysctl::SysctlFile, value: i64) -> Result<()> {
+        if file.key == "msg_next_id" {
+            self.sysv()?.set_next_id(value as i32)?;
+        } else {
+            self.settings.store(file.key, value)?;
+            self.sysv()?.bump_sysctl_generation();
+        }
+        self.refresh_limits();
+        Ok(())
     }
 
     pub fn posix(&self) -> Result<&PosixEmulation> {
         self.posix
             .get_or_init(|| {
-                PosixEmulation::new(&self.root, self.limits.posix)
+                PosixEmulation::new(&self.root, self.current_posix.get())
                     .inspect_err(|e| report_unusable(&self.root, "as the emulation's namespace", "POSIX queue", *e))
             })
             .as_ref()
@@ -90,7 +179,8 @@ impl EmulatedBackend {
     pub fn sysv(&self) -> Result<&SysvEmulation> {
         self.sysv
             .get_or_init(|| {
-                SysvEmulation::new(&self.root, self.limits.sysv).inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
+                SysvEmulation::new(&self.root, self.current_sysv.get())
+                    .inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
             })
             .as_ref()
             .map_err(|e| *e)
@@ -109,9 +199,13 @@ impl Backend for EmulatedBackend {
             return crate::errno::check(unsafe { crate::real::__mq_open_2(name, oflag) });
         }
         let seen = containment::poisonings();
+        let posix = self.posix()?;
+        if oflag & libc::O_CREAT != 0 {
+            self.refresh_limits();
+        }
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        let fd = unsafe { self.posix()?.open(name, oflag, mode, attr) }?;
+        let fd = unsafe { posix.open(name, oflag, mode, attr) }?;
         if containment::poisonings() != seen && self.poisoned(Uses::Descriptor(fd)) {
             // Mapped as its file was truncated: the descriptor goes again.
             let _ = self.descriptor_closing(fd);
@@ -176,7 +270,15 @@ impl Backend for EmulatedBackend {
     }
 
     unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
-        self.contained(Uses::Sysv(None), || self.sysv()?.msgget(key, flags))
+        self.contained(Uses::Sysv(None), || {
+            let sysv = self.sysv()?;
+            // One load: the settings file is looked at only when the registry says it moved.
+            let generation = sysv.sysctl_generation();
+            if self.seen_generation.swap(generation, Ordering::Relaxed) != generation {
+                self.refresh_limits();
+            }
+            sysv.msgget(key, flags)
+        })
     }
 
     unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int> {
@@ -196,7 +298,14 @@ impl Backend for EmulatedBackend {
         let uses = Uses::Sysv(if cmd == libc::IPC_RMID { None } else { Some(id) });
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).
-        self.contained(uses, || unsafe { self.sysv()?.msgctl(id, cmd, buf) })
+        self.contained(uses, || unsafe {
+            let sysv = self.sysv()?;
+            // The commands that read a limit (IPC_STAT, which programs poll, does not).
+            if matches!(cmd, libc::IPC_SET | libc::IPC_INFO | libc::MSG_INFO) {
+                self.refresh_limits();
+            }
+            sysv.msgctl(id, cmd, buf)
+        })
     }
 
     unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int, due: *const timespec, handle: *mut u64) -> Result<c_int> {
@@ -237,6 +346,64 @@ impl Backend for EmulatedBackend {
         if path == b"/proc/sysvipc/msg" {
             return self.sysv().ok().map(SysvEmulation::proc_sysvipc_msg);
         }
-        self.limits.proc_sys_value(path).map(|value| format!("{value}\n"))
+        if path == b"/proc/sys/kernel/msg_next_id" {
+            return self.sysv().ok().map(|s| format!("{}\n", s.next_id()));
+        }
+        self.refresh_limits();
+        self.limits().proc_sys_value(path).map(|value| format!("{value}\n"))
+    }
+
+    fn proc_file_open_write(&self, path: &[u8]) -> Option<Result<()>> {
+        let file = sysctl::file(path)?;
+        Some(if Self::may_write(file) { Ok(()) } else { Err(Errno::EACCES) })
+    }
+
+    fn proc_file_write(&self, path: &[u8], data: &[u8], pos: i64) -> Result<usize> {
+        let file = sysctl::file(path).ok_or(Errno::EBADF)?;
+        // Checked again at each write, as the kernel does: the opener may have dropped its
+        // privileges since.
+        if !Self::may_write(file) {
+            return Err(Errno::EPERM);
+        }
+        let written = sysctl::parse_write(file, data, pos, writes_strict())?;
+        if let Some(value) = written.value {
+            self.set_sysctl(file, value)?;
+        }
+        Ok(written.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emu::posix::limits::PosixLimits;
+    use crate::emu::sysv::limits::SysvLimits;
+
+    #[test]
+    fn the_process_own_limits_win_over_the_namespace_sysctls() {
+        if crate::os::sys::ids().1 != 0 {
+            return; // only root writes sysctls
+        }
+        let path = format!("/tmp/mqshim-sysctl-backend-test-{}", std::process::id());
+        let base = EmulationLimits {
+            posix: PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: None },
+            sysv: SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 },
+        };
+        // As with MQSHIM_LIMITS=msg_max=4: the process's own setting.
+        let mut own = base;
+        own.posix.msg_max = 4;
+        let backend = EmulatedBackend::new(path.clone().into_bytes(), own, vec!["msg_max"]);
+        assert_eq!(backend.proc_file_write(b"/proc/sys/fs/mqueue/msg_max", b"7\n", 0), Ok(2));
+        assert_eq!(backend.proc_file_write(b"/proc/sys/kernel/msgmni", b"3\n", 0), Ok(2));
+        assert_eq!(backend.proc_file_write(b"/proc/sys/kernel/msgmni", b"32769\n", 0), Err(Errno::EINVAL));
+        // The writer reads what is in force for it: its own msg_max, the namespace's msgmni.
+        assert_eq!(backend.proc_file(b"/proc/sys/fs/mqueue/msg_max").as_deref(), Some("4\n"));
+        assert_eq!(backend.proc_file(b"/proc/sys/kernel/msgmni").as_deref(), Some("3\n"));
+        // Another process of the namespace, without settings of its own, has both.
+        let other = EmulatedBackend::new(path.clone().into_bytes(), base, vec![]);
+        assert_eq!(other.proc_file(b"/proc/sys/fs/mqueue/msg_max").as_deref(), Some("7\n"));
+        assert_eq!(other.proc_file(b"/proc/sys/kernel/msgmni").as_deref(), Some("3\n"));
+        assert_eq!(other.sysv().map(|s| s.limits().msgmni), Ok(3));
+        let _ = std::fs::remove_dir_all(&path);
     }
 }

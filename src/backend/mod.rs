@@ -171,4 +171,16 @@ pub trait Backend: Sync + Send {
     fn proc_file(&self, _path: &[u8]) -> Option<String> {
         None
     }
+
+    /// Whether opening the `/proc` file `path` for writing is this backend's to serve (Some),
+    /// and whether the caller may (the errno `open` fails with); None: the kernel's file.
+    fn proc_file_open_write(&self, _path: &[u8]) -> Option<Result<()>> {
+        None
+    }
+
+    /// One write(2) of `data` at position `pos` to the `/proc` file `path` that
+    /// [`Backend::proc_file_open_write`] served: the count write returns.
+    fn proc_file_write(&self, _path: &[u8], _data: &[u8], _pos: i64) -> Result<usize> {
+        Err(crate::errno::Errno::EBADF)
+    }
 }

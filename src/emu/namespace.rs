@@ -13,6 +13,8 @@
 //!   posix-charge/<uid>    1777: each user's RLIMIT_MSGQUEUE charge (an upper bound; see
 //!                         `posix::charge`), 0644, owned by that user
 //!   sysv/                 1777: the System V emulation (see `emu::sysv`)
+//!   sysctl                0644, root's: the namespace's sysctls as written through /proc
+//!                         (see `emu::sysctl`); trusted only as root's and written by nobody else
 //! ```
 //!
 //! There is no namespace-wide lock: a lock file every user can open is a lock every user can
@@ -195,6 +197,12 @@ pub fn open_subdir(root: &[u8], name: &[u8], missing: Missing) -> Result<c_int> 
     let dir = open_subdir_at(root_fd, root, name, missing).map(move_high);
     sys::close(root_fd);
     dir
+}
+
+/// Opens the namespace's root directory itself (creating it as [`Namespace::open`] does, unless
+/// `missing` says not to), checked as every directory on the way; the caller closes it.
+pub fn open_root_dir(root: &[u8], missing: Missing) -> Result<c_int> {
+    open_root(root, missing)
 }
 
 /// Opens the root directory, creating missing components (unless `missing` says not to), and

@@ -188,6 +188,12 @@ impl Limits {
         self.for_emulation().posix.rlimit_msgqueue()
     }
 
+    /// The keys set for this process alone (`MQSHIM_CONFIG`, `MQSHIM_LIMITS`): the emulation
+    /// keeps them whatever the namespace's sysctls say.
+    pub fn per_process_keys(&self) -> Vec<&'static str> {
+        self.entries.iter().filter(|(_, l)| matches!(l.source, Source::Config | Source::Environment)).map(|(k, _)| *k).collect()
+    }
+
     /// The limits as the emulation is handed them.
     pub fn for_emulation(&self) -> EmulationLimits {
         // Values are parsed within 0..=i32::MAX (parse_assignments); /proc's are the kernel's ints.

@@ -2,6 +2,8 @@
 //! handed when it is opened (the layer above reads them from `/proc`, `MQSHIM_CONFIG` and
 //! `MQSHIM_LIMITS`; see `policy::limits`), and the RLIMIT_MSGQUEUE charge of a queue.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 /// `HARD_MSGMAX`: the ceiling of `msg_max` even with CAP_SYS_RESOURCE.
 pub const HARD_MSGMAX: i64 = 65536;
 /// `HARD_MSGSIZEMAX`: the ceiling of `msgsize_max` even with CAP_SYS_RESOURCE.
@@ -38,6 +40,32 @@ impl PosixLimits {
             return u64::MAX;
         }
         r.rlim_cur
+    }
+}
+
+/// The limits a [`super::store::Store`] enforces, replaced whole when the namespace's sysctls
+/// change (see `emu::sysctl`) and read without a lock: only creation reads them.
+pub struct LivePosixLimits {
+    values: [AtomicI64; 5],
+    rlimit_msgqueue: Option<u64>,
+}
+
+impl LivePosixLimits {
+    pub fn new(l: PosixLimits) -> LivePosixLimits {
+        let values = [l.msg_max, l.msgsize_max, l.msg_default, l.msgsize_default, l.queues_max].map(AtomicI64::new);
+        LivePosixLimits { values, rlimit_msgqueue: l.rlimit_msgqueue }
+    }
+
+    pub fn get(&self) -> PosixLimits {
+        let [msg_max, msgsize_max, msg_default, msgsize_default, queues_max] = self.values.each_ref().map(|v| v.load(Ordering::Relaxed));
+        PosixLimits { msg_max, msgsize_max, msg_default, msgsize_default, queues_max, rlimit_msgqueue: self.rlimit_msgqueue }
+    }
+
+    /// Replaces the tunables (RLIMIT_MSGQUEUE is the process's, and stays).
+    pub fn set(&self, l: PosixLimits) {
+        for (cell, v) in self.values.iter().zip([l.msg_max, l.msgsize_max, l.msg_default, l.msgsize_default, l.queues_max]) {
+            cell.store(v, Ordering::Relaxed);
+        }
     }
 }
 

@@ -79,6 +79,11 @@ impl PosixEmulation {
         Ok(PosixEmulation { store: store::Store::at(root, limits)? })
     }
 
+    /// Replaces the limits (the namespace's sysctls changed).
+    pub fn set_limits(&self, limits: crate::emu::posix::limits::PosixLimits) {
+        self.store.set_limits(limits);
+    }
+
     pub fn store(&self) -> &store::Store {
         &self.store
     }

@@ -30,7 +30,7 @@ use libc::mq_attr;
 use super::charge::ChargeCounters;
 use super::fdtable::{self, Description, QueueHandle};
 use super::layout::{Geometry, HEADER_SIZE};
-use super::limits::{self, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
+use super::limits::{self, LivePosixLimits, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue};
 use crate::emu::engine::segment;
 use crate::emu::namespace::{list_dir, Missing, Namespace};
@@ -200,7 +200,7 @@ fn ofd_lock(fd: c_int, kind: c_int) -> bool {
 /// The queues of one namespace.
 pub struct Store {
     ns: Namespace,
-    limits: PosixLimits,
+    limits: LivePosixLimits,
     charges: ChargeCounters,
 }
 
@@ -220,7 +220,12 @@ impl Store {
     pub fn open_or(root: &[u8], limits: PosixLimits, missing: Missing) -> Result<Store> {
         let ns = Namespace::open_or(root, missing)?;
         let charges = ChargeCounters::new(ns.charge);
-        Ok(Store { ns, limits, charges })
+        Ok(Store { ns, limits: LivePosixLimits::new(limits), charges })
+    }
+
+    /// Replaces the limits creation enforces.
+    pub fn set_limits(&self, limits: PosixLimits) {
+        self.limits.set(limits);
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -331,7 +336,7 @@ impl Store {
     /// the name first.
     fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
         let creds = Creds::current();
-        let limits = self.limits;
+        let limits = self.limits.get();
         let exempt = creds.has(cap::SYS_RESOURCE);
         self.collect_dead();
         if self.queue_count() >= limits.queues_max as u64 && !exempt {

@@ -92,7 +92,15 @@ pub struct RegistryHeader {
     /// Removed keys still marked in the key table (under the registry lock); the table is
     /// rebuilt when they grow many.
     pub key_tombstones: u64,
-    pub _reserved0: [u64; 2],
+    /// `msg_next_id` plus one (0: unset, the file's -1): the id the next creation takes, set
+    /// through `/proc/sys/kernel/msg_next_id` and cleared by that creation (under the registry
+    /// lock). Zero in registries made before it existed, which reads as unset.
+    pub next_id1: AtomicI64,
+    /// Bumped by whoever changes the namespace's sysctls (see `emu::sysctl`): a `msgget` looks
+    /// at the settings file only when this moved since its last look. A hint only (any user
+    /// may write it): a stale value delays noticing a change until the next `msgctl` that
+    /// reads a limit or the next POSIX creation, and each process may set its own limits anyway.
+    pub sysctl_generation: AtomicU64,
     /// Taken to create, look up by key, change ownership or remove (the kernel's ids rwsem).
     pub lock: QueueLock,
     pub alloc: IdAllocator,

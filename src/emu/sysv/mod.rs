@@ -109,7 +109,7 @@ pub fn ipcperms(perm: &Snapshot, who: &Ident, flag: i32) -> bool {
 pub struct SysvEmulation {
     dir: c_int,
     registry: Registry,
-    limits: SysvLimits,
+    limits: limits::LiveSysvLimits,
 }
 
 /// Queues this process has mapped, by (namespace, index); a forked child inherits them (the
@@ -188,7 +188,7 @@ impl SysvEmulation {
             Missing::Fail => Registry::open_existing(dir),
         };
         match registry {
-            Ok(registry) => Ok(SysvEmulation { dir, registry, limits }),
+            Ok(registry) => Ok(SysvEmulation { dir, registry, limits: limits::LiveSysvLimits::new(limits) }),
             Err(e) => {
                 crate::os::sys::close(dir);
                 Err(e)
@@ -197,7 +197,34 @@ impl SysvEmulation {
     }
 
     pub fn limits(&self) -> SysvLimits {
-        self.limits
+        self.limits.get()
+    }
+
+    /// Replaces the limits (the namespace's sysctls changed).
+    pub fn set_limits(&self, limits: SysvLimits) {
+        self.limits.set(limits);
+    }
+
+    /// The namespace's sysctl generation: it moves whenever they change.
+    pub fn sysctl_generation(&self) -> u64 {
+        self.registry.sysctl_generation()
+    }
+
+    /// Says that the namespace's sysctls changed.
+    pub fn bump_sysctl_generation(&self) {
+        self.registry.bump_sysctl_generation();
+    }
+
+    /// `msg_next_id`: the id the next creating `msgget` takes, or -1.
+    pub fn next_id(&self) -> i64 {
+        self.registry.next_id()
+    }
+
+    /// Sets `msg_next_id` (0..=INT_MAX: the caller checked it).
+    pub fn set_next_id(&self, id: i32) -> Result<()> {
+        let mut locked = self.registry.lock()?;
+        locked.set_next_id(id);
+        Ok(())
     }
 
     fn ns_key(&self) -> usize {
@@ -313,7 +340,7 @@ impl SysvEmulation {
         // removed if this caller may, else the id is skipped (the allocator has moved on).
         let mut attempts = 0;
         let (slot, nonce, q) = loop {
-            let slot = locked.allocate(self.limits.msgmni as u32)?;
+            let slot = locked.allocate(self.limits().msgmni as u32)?;
             let nonce = locked.next_nonce();
             let init = queue::Init { id: slot.id, key, nonce, mode, uid: who.euid, gid: who.egid };
             let name = file_name(slot.id);
@@ -332,7 +359,7 @@ impl SysvEmulation {
                 Err(_) => return Err(Errno::ENOMEM),
             }
         };
-        locked.commit(slot, &NewEntry { key, mode, uid: who.euid, gid: who.egid, qbytes: self.limits.msgmnb as u64, ctime: now_sec(), nonce });
+        locked.commit(slot, &NewEntry { key, mode, uid: who.euid, gid: who.egid, qbytes: self.limits().msgmnb as u64, ctime: now_sec(), nonce });
         drop(locked);
         // The creator is likely to use it next: keep the mapping.
         let (ns, q) = (self.ns_key(), Arc::new(q));
@@ -406,7 +433,7 @@ impl SysvEmulation {
     pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
         // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
         let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
-        if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
+        if msgsz > self.limits.msgmax() as usize || (msgsz as isize) < 0 || id < 0 {
             return Err(Errno::EINVAL);
         }
         if mtype < 1 {
@@ -515,7 +542,7 @@ impl SysvEmulation {
         }
         let copy = flags & MSG_COPY != 0;
         // MSG_COPY's buffer is read first (the kernel loads it to copy into).
-        let copy_limit = bufsz.min(self.limits.msgmax as usize);
+        let copy_limit = bufsz.min(self.limits.msgmax() as usize);
         if copy {
             if flags & libc::MSG_EXCEPT != 0 || flags & libc::IPC_NOWAIT == 0 {
                 return Err(Errno::EINVAL);
@@ -648,7 +675,7 @@ impl SysvEmulation {
     pub unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
         // SAFETY: `msgp` is the program's mqshim_msgsnd_at argument, as checked_read requires.
         let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
-        if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
+        if msgsz > self.limits.msgmax() as usize || (msgsz as isize) < 0 || id < 0 {
             return Err(Errno::EINVAL);
         }
         if mtype < 1 {

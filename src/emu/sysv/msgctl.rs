@@ -73,9 +73,9 @@ impl SysvEmulation {
     pub(super) fn info(&self, command: c_int, buf: *mut libc::msginfo) -> Result<c_int> {
         // SAFETY: msginfo is plain C data; all-zero is valid (and zeroes the padding).
         let mut info: libc::msginfo = unsafe { std::mem::zeroed() };
-        info.msgmni = self.limits.msgmni;
-        info.msgmax = self.limits.msgmax;
-        info.msgmnb = self.limits.msgmnb;
+        info.msgmni = self.limits().msgmni;
+        info.msgmax = self.limits().msgmax;
+        info.msgmnb = self.limits().msgmnb;
         info.msgssz = MSGSSZ;
         info.msgseg = MSGSEG;
         let max_idx = {
@@ -179,7 +179,7 @@ impl SysvEmulation {
         // The kernel passes msg_qbytes on as an int, and checks capable(CAP_SYS_RESOURCE), in
         // the initial user namespace (Creds leaves it out elsewhere).
         let qbytes = ds.msg_qbytes as i32;
-        if qbytes as u32 > self.limits.msgmnb as u32 && !who.has(cap::SYS_RESOURCE) {
+        if qbytes as u32 > self.limits().msgmnb as u32 && !who.has(cap::SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
         let q = self.attach(id, entry)?;

@@ -77,6 +77,24 @@ impl Registry {
         Err(Errno::EIO)
     }
 
+    /// `msg_next_id` as the kernel's file shows it: the id the next creation takes, or -1.
+    pub fn next_id(&self) -> i64 {
+        match self.header().next_id1.load(Ordering::Acquire) {
+            n @ 1..=0x8000_0000 => n - 1,
+            _ => -1,
+        }
+    }
+
+    /// The namespace's sysctl generation (see `RegistryHeader::sysctl_generation`).
+    pub fn sysctl_generation(&self) -> u64 {
+        self.header().sysctl_generation.load(Ordering::Acquire)
+    }
+
+    /// Says that the namespace's sysctls changed.
+    pub fn bump_sysctl_generation(&self) {
+        self.header().sysctl_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Opens the registry in `dir` if it exists (ENOENT if not), building nothing.
     pub fn open_existing(dir: c_int) -> Result<Registry> {
         let map = segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e)?;
@@ -448,6 +466,10 @@ impl<'r> RegistryLocked<'r> {
         if in_use >= limit {
             return Err(Errno::ENOSPC);
         }
+        let next_id1 = self.r.header().next_id1.swap(0, Ordering::AcqRel);
+        if (1..=i32::MAX as i64 + 1).contains(&next_id1) {
+            return self.allocate_next_id((next_id1 - 1) as u32);
+        }
         let max_idx = (in_use * 3 / 2).clamp(IPC_MIN_CYCLE, IPCMNI);
         // An entry never used before has its storage allocated before it is read (the scan
         // reads at most one such: it is free); no room makes it unusable, and the end ENOSPC.
@@ -466,6 +488,22 @@ impl<'r> RegistryLocked<'r> {
         let seq = a.seq.min(IPCID_SEQ_MAX - 1);
         a.high_water.fetch_max(idx + 1, Ordering::AcqRel);
         Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 })
+    }
+
+    /// `ipc_idr_alloc` with `msg_next_id` set: its sequence number, and its index or the first
+    /// free one above it; the cyclic allocator is left as it was.
+    fn allocate_next_id(&mut self, next_id: u32) -> Result<Slot> {
+        let seq = next_id >> IPCMNI_SHIFT;
+        let start = next_id & (IPCMNI - 1);
+        let free = |i: u32| self.r.reserve_entries(i + 1).is_ok() && self.r.entry(i).id1.load(Ordering::Acquire) == 0;
+        let idx = (start..IPCMNI).find(|&i| free(i)).ok_or(Errno::ENOSPC)?;
+        self.r.header().alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
+        Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 })
+    }
+
+    /// Sets `msg_next_id` (0..=INT_MAX).
+    pub fn set_next_id(&mut self, id: i32) {
+        self.r.header().next_id1.store(id as i64 + 1, Ordering::Release);
     }
 
     /// A fresh nonce for a segment file name.

@@ -1,0 +1,167 @@
+//! The `/proc` files a backend answers for, opened for writing: under the emulation, the
+//! sysctls of `/proc/sys/fs/mqueue/` and `/proc/sys/kernel/msg*` (see `emu::sysctl`).
+//!
+//! The program holds a private memfd in place of the file (its own descriptor, offset and
+//! close-on-exec flag, shared across `dup` and `fork` as the kernel's file would be), listed
+//! here by descriptor and inode. A `write` through libc's exported `write` — C programs,
+//! `sysctl(8)`, `tee` — is handed to the backend at the memfd's offset, with the kernel's result
+//! and errno, and the offset moves on as the kernel's would. Writes mqshim cannot see (made
+//! inside libc: stdio's `fflush` of a stream on the descriptor, as a shell's builtin `echo N > file`
+//! does) land in the memfd itself; they are applied when the last descriptor this process
+//! listed for it is closed (`close`, or `dup2`/`dup3` over it — a shell restoring its standard
+//! output), as one write at position 0, and a rejected value is said on stderr since no call is
+//! left to fail. A stream from `fopen` of such a file is mqshim's own (`fopencookie`), so its
+//! writes are seen.
+//!
+//! Nothing here runs until such a file is opened: `write`, `close` and `dup*` ask one counter.
+
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::errno::{Errno, Result};
+use crate::os::forksafe::ForkSafe;
+
+/// One descriptor of an open sysctl.
+#[derive(Clone, Copy)]
+struct Open {
+    fd: c_int,
+    /// The memfd's inode: a listed number whose file changed (closed behind mqshim's back and
+    /// reused) is not ours.
+    ino: u64,
+    path: &'static [u8],
+}
+
+const SLOTS: usize = 32;
+static OPEN: ForkSafe<[Option<Open>; SLOTS]> = ForkSafe::new([None; SLOTS], None);
+/// How many slots are in use: 0 makes every descriptor function go straight to libc.
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any sysctl is open for writing in this process (one relaxed load).
+#[inline(always)]
+pub fn any_open() -> bool {
+    IN_USE.load(Ordering::Relaxed) != 0
+}
+
+fn inode(fd: c_int) -> Option<u64> {
+    crate::os::sys::stat_of(fd).ok().map(|st| st.st_ino)
+}
+
+fn insert(entry: Open) -> Result<()> {
+    OPEN.with(|slots| {
+        let free = slots.iter_mut().find(|s| s.is_none()).ok_or(Errno::ENFILE)?;
+        *free = Some(entry);
+        IN_USE.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    })
+}
+
+/// The listed entry for `fd`, if it is still the same file.
+fn find(fd: c_int) -> Option<Open> {
+    let entry = OPEN.with(|slots| slots.iter().flatten().find(|o| o.fd == fd).copied())?;
+    if inode(fd) == Some(entry.ino) {
+        Some(entry)
+    } else {
+        forget(fd);
+        None
+    }
+}
+
+/// Takes `fd` off the list; whether another listed descriptor has the same file.
+fn forget(fd: c_int) -> Option<Open> {
+    OPEN.with(|slots| {
+        let slot = slots.iter_mut().find(|s| s.is_some_and(|o| o.fd == fd))?;
+        let entry = slot.take();
+        IN_USE.fetch_sub(1, Ordering::Relaxed);
+        entry
+    })
+}
+
+/// Opening `path` for writing, when the backend answers for it: the descriptor (close-on-exec
+/// when asked) or the errno the kernel's open would give. None: libc opens the file.
+pub fn open_for_write(path: &[u8], cloexec: bool) -> Option<Result<c_int>> {
+    let path = crate::emu::sysctl::file(path)?.path;
+    let state = crate::init::state();
+    if let Err(e) = state.backend.proc_file_open_write(path)? {
+        return Some(Err(e));
+    }
+    let flags = if cloexec { libc::MFD_CLOEXEC } else { 0 };
+    // SAFETY: creates a private anonymous file; the name is a static C string.
+    let fd = unsafe { libc::memfd_create(c"mqshim-sysctl".as_ptr(), flags) };
+    if fd < 0 {
+        return Some(Err(Errno::last()));
+    }
+    let listed = inode(fd).ok_or(Errno::EIO).and_then(|ino| insert(Open { fd, ino, path }));
+    Some(match listed {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            crate::os::sys::close(fd);
+            Err(e)
+        }
+    })
+}
+
+/// `write(fd, data)` when `fd` is an open sysctl: the backend's result. None: not one.
+pub fn write(fd: c_int, data: &[u8]) -> Option<Result<usize>> {
+    let entry = find(fd)?;
+    let backend = crate::init::state().backend;
+    // SAFETY: lseek on a descriptor of ours only reads or moves its offset.
+    let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    let result = backend.proc_file_write(entry.path, data, pos);
+    if let Ok(n) = result {
+        // SAFETY: as above.
+        unsafe { libc::lseek(fd, pos + n as i64, libc::SEEK_SET) };
+    }
+    Some(result)
+}
+
+/// [`write`] of the caller's `count` bytes at `buf` (any address: an unreadable one is
+/// EFAULT, as the kernel's copy says).
+///
+/// # Safety
+/// None beyond write(2)'s: `buf` may be any address (it is read through `process_vm_readv`).
+pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize) -> Option<Result<usize>> {
+    /// More than the kernel looks at (a page), with room for trailing white space.
+    const MOST: usize = 1 << 20;
+    find(fd)?;
+    let mut data = vec![0u8; count.min(MOST)];
+    // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
+    if !unsafe { crate::os::usermem::read_bytes(buf, &mut data, crate::os::usermem::Trust::Unknown) } {
+        return Some(Err(Errno::EFAULT));
+    }
+    write(fd, &data)
+}
+
+/// `fd` is being closed (or replaced by `dup2`/`dup3`): when it was the last listed descriptor
+/// of its sysctl, what was written into the memfd behind mqshim's back is applied.
+pub fn closing(fd: c_int) {
+    if find(fd).is_none() {
+        return;
+    }
+    let Some(entry) = forget(fd) else { return };
+    if OPEN.with(|slots| slots.iter().flatten().any(|o| o.ino == entry.ino)) {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    // SAFETY: reads into a local buffer from the caller's descriptor, still open.
+    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n <= 0 {
+        return;
+    }
+    // Consumed once, even by a forked child closing its copy.
+    crate::os::sys::ftruncate(fd, 0);
+    if let Err(e) = crate::init::state().backend.proc_file_write(entry.path, &buf[..n as usize], 0) {
+        crate::os::stderr::report(&format!(
+            "'{}' written to {} behind mqshim's back (by libc's stdio, e.g. a shell's echo) was rejected: {}",
+            String::from_utf8_lossy(&buf[..n as usize]).trim_end(),
+            String::from_utf8_lossy(entry.path),
+            e.desc()
+        ));
+    }
+}
+
+/// `new` now refers to what `old` refers to.
+pub fn duplicated(old: c_int, new: c_int) {
+    if let Some(entry) = find(old) {
+        let _ = insert(Open { fd: new, ..entry });
+    }
+}
