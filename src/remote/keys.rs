@@ -15,8 +15,9 @@
 //! | `{P}:pq:<id>:m` | zset | seq → (32767 - prio) * 2^36 + seq: receive order |
 //! | `{P}:pq:<id>:b` | hash | seq → body |
 //! | `{P}:pq:<id>:p` | hash | seq → "prio sent_ns" |
-//! | `{P}:pq:<id>:waiters` | zset | waiter token → registration time (ms) |
-//! | `{P}:pq:<id>:wk` | hash | waiter token → "r" / "s" |
+//! | `{P}:pq:<id>:waiters` | zset | waiter token → order of first registration (FIFO) |
+//! | `{P}:pq:<id>:wk` | hash | waiter token → its kind ("r", "s", …: see `remote::posix`) |
+//! | `{P}:pq:<id>:seen` | zset | waiter token → last registration time (ms) |
 //! | `{P}:sv:keys` | hash | SysV key → id |
 //! | `{P}:sv:ids` | zset | id → index |
 //! | `{P}:sv:seq` | counter | SysV sequence |
@@ -32,7 +33,7 @@ pub struct Keys {
 
 /// The suffixes after `{P}` (for the Lua side's test).
 pub const SUFFIXES: &[&str] =
-    &[":w:", ":note:", ":pq:names", ":pq:next", ":pq:", ":m", ":b", ":p", ":waiters", ":wk", ":sv:keys", ":sv:ids", ":sv:seq", ":sv:"];
+    &[":w:", ":note:", ":pq:names", ":pq:next", ":pq:", ":m", ":b", ":p", ":waiters", ":wk", ":seen", ":sv:keys", ":sv:ids", ":sv:seq", ":sv:"];
 
 impl Keys {
     pub fn new(prefix: &str) -> Keys {

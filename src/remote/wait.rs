@@ -59,7 +59,21 @@ pub fn blocking<T>(
     remote: &Remote,
     deadline: Option<&timespec>,
     restart: Restart,
+    attempt: impl FnMut(&mut Connection, &Waiter) -> Result<Option<T>>,
+) -> Result<T> {
+    blocking_or_else(remote, deadline, restart, attempt, |_, _| Ok(None))
+}
+
+/// [`blocking`], with `interrupted` run (on a new connection) when a handler interrupted the
+/// wait: given the call's token, it may still complete the call (`Some`) — the kernel's answer
+/// when the peer had already served the caller before the signal — or clean up and answer None
+/// (EINTR). Its failure (a server gone) is EINTR as well.
+pub fn blocking_or_else<T>(
+    remote: &Remote,
+    deadline: Option<&timespec>,
+    restart: Restart,
     mut attempt: impl FnMut(&mut Connection, &Waiter) -> Result<Option<T>>,
+    interrupted: impl FnOnce(&mut Connection, &str) -> Result<Option<T>>,
 ) -> Result<T> {
     let token = super::keys::new_token();
     loop {
@@ -72,7 +86,12 @@ pub fn blocking<T>(
             return Err(Errno::ETIMEDOUT);
         }
         match wait_for_marker(remote, &token, deadline, restart)? {
-            Woke::Interrupted => return Err(Errno::EINTR),
+            Woke::Interrupted => {
+                return match connection::with(&remote.url, |c| interrupted(c, &token)) {
+                    Ok(Some(value)) => Ok(value),
+                    _ => Err(Errno::EINTR),
+                }
+            }
             // Woken, a slice over, or the deadline reached: the next attempt says which.
             Woke::Maybe | Woke::TimedOut => continue,
         }

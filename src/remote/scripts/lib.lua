@@ -14,6 +14,7 @@ function K.pq_b(id) return K.pq(id) .. ':b' end
 function K.pq_p(id) return K.pq(id) .. ':p' end
 function K.waiters(q) return q .. ':waiters' end
 function K.wk(q) return q .. ':wk' end
+function K.seen(q) return q .. ':seen' end
 K.sv_keys = B .. ':sv:keys'
 K.sv_ids = B .. ':sv:ids'
 K.sv_seq = B .. ':sv:seq'
@@ -71,42 +72,78 @@ local function ipcperms(mode, uid, gid, cuid, cgid, want, c)
   return c.has('O')
 end
 
--- Waiters: a zset token -> registration time (ms) and a hash token -> kind, beside queue `q`.
--- A registration older than this is a waiter that is gone (live ones renew every slice).
+-- Waiters of queue `q` (its meta hash key): `q:waiters` zset token -> order of first
+-- registration (from the meta field 'wseq', so FIFO is exact), `q:wk` hash token -> kind
+-- (free text; by convention its first letter says what the waiter waits for), `q:seen` zset
+-- token -> last registration time (ms). A registration not renewed for STALE_MS is a waiter
+-- that is gone (live ones renew at least every slice, remote::wait::SLICE_MS).
 local STALE_MS = 5000
+
+-- Called for each stale registration pruned, with (token, kind), before it is forgotten: a
+-- script that attaches state to a waiter (a message assigned to it, a message it holds) sets
+-- this to release that state.
+local ON_STALE = nil
 
 local function unregister(q, token)
   if token ~= '' then
     redis.call('ZREM', K.waiters(q), token)
+    redis.call('ZREM', K.seen(q), token)
     redis.call('HDEL', K.wk(q), token)
   end
 end
 
+-- Registers `token` (or renews its registration, keeping its place in the order) as `kind`.
 local function register(q, token, kind)
-  redis.call('ZADD', K.waiters(q), now_ms(), token)
+  if redis.call('ZSCORE', K.waiters(q), token) == false then
+    redis.call('ZADD', K.waiters(q), redis.call('HINCRBY', q, 'wseq', 1), token)
+  end
+  redis.call('ZADD', K.seen(q), now_ms(), token)
   redis.call('HSET', K.wk(q), token, kind)
 end
 
 local function prune(q)
-  local stale = redis.call('ZRANGEBYSCORE', K.waiters(q), '-inf', now_ms() - STALE_MS)
+  local stale = redis.call('ZRANGEBYSCORE', K.seen(q), '-inf', now_ms() - STALE_MS)
   for _, t in ipairs(stale) do
-    redis.call('ZREM', K.waiters(q), t)
-    redis.call('HDEL', K.wk(q), t)
+    local kind = redis.call('HGET', K.wk(q), t)
+    if ON_STALE and kind then ON_STALE(t, kind) end
+    unregister(q, t)
   end
 end
 
--- Wakes every live waiter of `q` whose kind satisfies `matches(kind)` (nil: all); returns how
--- many. A wake is a "1" on the waiter's marker (kept to one element, expiring).
-local function wake(q, matches)
+-- Pushes a wake-up onto `token`'s marker (kept to one element, expiring).
+local function wake_token(token)
+  local m = K.waiter(token)
+  redis.call('LPUSH', m, '1')
+  redis.call('LTRIM', m, 0, 0)
+  redis.call('EXPIRE', m, 60)
+end
+
+-- The live waiters of `q` in registration order, as a list of {token, kind}.
+local function waiters(q)
   prune(q)
-  local n = 0
+  local out = {}
   for _, t in ipairs(redis.call('ZRANGE', K.waiters(q), 0, -1)) do
     local kind = redis.call('HGET', K.wk(q), t)
-    if kind and (matches == nil or matches(kind)) then
-      local m = K.waiter(t)
-      redis.call('LPUSH', m, '1')
-      redis.call('LTRIM', m, 0, 0)
-      redis.call('EXPIRE', m, 60)
+    if kind then out[#out + 1] = { t, kind } end
+  end
+  return out
+end
+
+-- The first live waiter of `q` whose kind satisfies `matches(kind)`: token, kind (or nil).
+local function first_waiter(q, matches)
+  for _, w in ipairs(waiters(q)) do
+    if matches(w[2]) then return w[1], w[2] end
+  end
+  return nil
+end
+
+-- Wakes every live waiter of `q` whose kind satisfies `matches(kind)` (nil: all); returns how
+-- many.
+local function wake(q, matches)
+  local n = 0
+  for _, w in ipairs(waiters(q)) do
+    if matches == nil or matches(w[2]) then
+      wake_token(w[1])
       n = n + 1
     end
   end
@@ -115,11 +152,9 @@ end
 
 -- How many live waiters of `q` have a kind starting with `prefix`.
 local function waiting(q, prefix)
-  prune(q)
   local n = 0
-  for _, t in ipairs(redis.call('ZRANGE', K.waiters(q), 0, -1)) do
-    local kind = redis.call('HGET', K.wk(q), t)
-    if kind and string.sub(kind, 1, #prefix) == prefix then n = n + 1 end
+  for _, w in ipairs(waiters(q)) do
+    if string.sub(w[2], 1, #prefix) == prefix then n = n + 1 end
   end
   return n
 end
@@ -127,7 +162,7 @@ end
 -- Removes every waiter registration of `q` (the queue is going away), waking them all.
 local function wake_all_and_forget(q)
   wake(q, nil)
-  redis.call('DEL', K.waiters(q), K.wk(q))
+  redis.call('DEL', K.waiters(q), K.wk(q), K.seen(q))
 end
 
 -- ---------------------------------------------------------------------------------------------
