@@ -35,10 +35,6 @@ use crate::errno::{Errno, Result};
 use crate::os::creds::{cap, Creds};
 use crate::os::usermem::{checked_read, checked_write, probe_read, probe_write};
 
-/// Read and write access, as `ipcperms` is asked for them (folded to three bits).
-const READ: i32 = 4;
-const WRITE: i32 = 2;
-
 /// A message type as the script keeps it: 19 decimal digits, so that the lexical order of the
 /// strings is the numeric order of the (positive) types.
 fn type_key(t: i64) -> String {
@@ -93,8 +89,13 @@ struct Stat {
     seq: u16,
 }
 
+/// A number the script answered, as a string (what Redis stores) or an integer (a Lua number).
 fn field<T: std::str::FromStr>(r: &Reply) -> Result<T> {
-    r.bytes().and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse().ok()).ok_or(Errno::EIO)
+    let text = match r {
+        Reply::Int(i) => i.to_string(),
+        _ => r.bytes().and_then(|b| std::str::from_utf8(b).ok()).ok_or(Errno::EIO)?.to_string(),
+    };
+    text.parse().map_err(|_| Errno::EIO)
 }
 
 impl Stat {
@@ -354,10 +355,11 @@ impl RemoteSysv {
 
     /// IPC_STAT (by id), MSG_STAT and MSG_STAT_ANY (by index: they return the full id).
     fn stat(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+        // MSG_STAT and MSG_STAT_ANY: only the index's low 15 bits count (ipcid_to_idx).
         let (which, at): (&[u8], String) = match command {
-            cmd::IPC_STAT => (b"id", id.to_string()),
-            cmd::MSG_STAT => (b"idx", (id & 0x7fff).to_string()),
-            _ => (b"any", (id & 0x7fff).to_string()),
+            cmd::IPC_STAT => (&b"id"[..], id.to_string()),
+            cmd::MSG_STAT => (&b"idx"[..], (id & 0x7fff).to_string()),
+            _ => (&b"any"[..], (id & 0x7fff).to_string()),
         };
         let s = Stat::parse(&self.done("stat", &Caller::current(), &[at.as_bytes(), which])?)?;
         // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
