@@ -35,6 +35,15 @@ use crate::errno::{Errno, Result};
 use crate::os::creds::{cap, Creds};
 use crate::os::usermem::{checked_read, checked_write, probe_read, probe_write};
 
+/// A yes/no argument of the script.
+fn flag(yes: bool) -> &'static [u8] {
+    if yes {
+        b"1"
+    } else {
+        b"0"
+    }
+}
+
 /// A message type as the script keeps it: 19 decimal digits, so that the lexical order of the
 /// strings is the numeric order of the (positive) types.
 fn type_key(t: i64) -> String {
@@ -66,6 +75,9 @@ fn search(msgtyp: c_long, flags: c_int) -> (&'static str, String) {
         ("eq", type_key(msgtyp))
     }
 }
+
+/// The System V script.
+static SCRIPT: Script = Script::new("sysv", include_str!("scripts/sysv.lua"));
 
 /// What the script needs to know of the caller: ARGV[2..4].
 struct Caller {
@@ -156,6 +168,79 @@ fn message(items: &[Reply]) -> Result<(c_long, &[u8])> {
     Ok((typ, text))
 }
 
+/// The catchable signals of the calling thread, held back while a blocking msgsnd/msgrcv is not
+/// waiting on its marker (while a script runs, it waits for the reply in a `recv` that a
+/// handler does not end, or — with SA_RESTART — that the kernel restarts unseen). A signal
+/// that arrives meanwhile stays pending; [`Self::handler_pending`] tells the caller that
+/// releasing it will run a handler, which for these calls means EINTR, as when the kernel's
+/// msgrcv finds a signal pending before it sleeps. Signals a fault raises (SIGSEGV, SIGBUS, …)
+/// are never held (a held one would kill the process). Dropping it restores the mask.
+struct HeldSignals {
+    old: libc::sigset_t,
+    held: libc::sigset_t,
+}
+
+impl HeldSignals {
+    fn hold() -> HeldSignals {
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigfillset before use.
+        let mut h: HeldSignals = unsafe { std::mem::zeroed() };
+        // SAFETY: valid sigset_t pointers; the signal numbers are valid.
+        unsafe {
+            libc::sigfillset(&mut h.held);
+            for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT] {
+                libc::sigdelset(&mut h.held, sig);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &h.held, &mut h.old);
+        }
+        h
+    }
+
+    /// Lets the held signals through (before a wait).
+    fn release(&self) {
+        // SAFETY: a valid signal set saved by hold().
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+
+    /// Holds them again (after a wait).
+    fn hold_again(&self) {
+        // SAFETY: a valid signal set.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.held, std::ptr::null_mut()) };
+    }
+
+    /// Whether a signal held back is pending that a handler of the program will catch once it
+    /// is released (one the caller had blocked itself stays blocked: it interrupts nothing).
+    fn handler_pending(&self) -> bool {
+        // SAFETY: sigset_t is plain data, filled by sigpending.
+        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid sigset_t to fill.
+        if unsafe { libc::sigpending(&mut pending) } != 0 {
+            return false;
+        }
+        (1..=libc::SIGRTMAX()).any(|sig| {
+            // SAFETY: valid sigset_t pointers and a signal number in range.
+            let held_back = unsafe { libc::sigismember(&pending, sig) == 1 && libc::sigismember(&self.old, sig) == 0 };
+            held_back && has_handler(sig)
+        })
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Whether the program installed a handler for `sig` (not SIG_DFL, not SIG_IGN).
+fn has_handler(sig: c_int) -> bool {
+    // SAFETY: sigaction is plain data; all-zero is valid for the kernel to overwrite.
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: reads the current disposition into a valid struct; installs nothing.
+    if unsafe { libc::sigaction(sig, std::ptr::null(), &mut sa) } != 0 {
+        return false;
+    }
+    sa.sa_sigaction != libc::SIG_DFL && sa.sa_sigaction != libc::SIG_IGN
+}
+
 /// The System V half of the Redis backend, bound to one server and namespace.
 pub struct RemoteSysv {
     remote: Remote,
@@ -167,36 +252,49 @@ impl RemoteSysv {
         RemoteSysv { remote, limits }
     }
 
-    /// One run of the script: `op` for `who`, as waiter `token` ("" for none), `rerun` after a
-    /// wait; `args` are the operation's own.
-    fn run(&self, op: &str, who: &Caller, token: &str, rerun: bool, args: &[&[u8]]) -> Result<Step> {
-        let mut argv: Vec<&[u8]> = vec![op.as_bytes(), who.ident.as_bytes(), who.pid.as_bytes(), who.tid.as_bytes(), token.as_bytes(), if rerun { b"1" } else { b"0" }];
+    /// The script's ARGV for `op` run by `who` as waiter `token` ("" for none), `rerun` after
+    /// a wait; `args` are the operation's own.
+    fn argv<'a>(op: &'a str, who: &'a Caller, token: &'a str, rerun: bool, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+        let mut argv: Vec<&[u8]> = vec![op.as_bytes(), who.ident.as_bytes(), who.pid.as_bytes(), who.tid.as_bytes(), token.as_bytes(), flag(rerun)];
         argv.extend_from_slice(args);
-        self.remote.run(&SCRIPT, &argv)
+        argv
     }
 
-    /// Runs `op` until it is done: while the script answers WAIT, waits on the token's marker
-    /// and runs it again. A wait a signal handler interrupted ends with a `cancel` run on a
-    /// fresh connection, which returns what was handed to the caller meanwhile, or EINTR.
-    fn run_blocking(&self, op: &str, who: &Caller, nowait: bool, args: &[&[u8]]) -> Result<Vec<Reply>> {
-        if nowait {
-            return match self.run(op, who, "", false, args)? {
-                Step::Done(items) => Ok(items),
-                Step::Wait => Err(Errno::EIO),
-            };
+    /// One run of `op`, which never waits.
+    fn done(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
+        match self.remote.run(&SCRIPT, &Self::argv(op, who, "", false, args))? {
+            Step::Done(items) => Ok(items),
+            Step::Wait => Err(Errno::EIO),
         }
+    }
+
+    /// Runs `op` (msgsnd's or msgrcv's) until it is done: while the script answers "wait" (it
+    /// registered the caller), waits on the caller's marker (`wait::wait_for_marker`, with these
+    /// calls' restart rule, `Restart::Never`) and runs it again. A handler that runs while the
+    /// caller waits, or that was held back while a script ran (see [`HeldSignals`]), ends the
+    /// call with a `cancel` run, which collects what a sender handed the caller meanwhile (or
+    /// its E2BIG, or EIDRM: the kernel's outcome wins over the signal there too), else
+    /// unregisters it: EINTR.
+    fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
+        let held = HeldSignals::hold();
         let token = super::keys::new_token();
         let mut rerun = false;
         loop {
-            match self.run(op, who, &token, rerun, args)? {
+            match self.remote.run(&SCRIPT, &Self::argv(op, who, &token, rerun, args))? {
                 Step::Done(items) => return Ok(items),
-                Step::Wait => {}
+                Step::Wait => rerun = true,
             }
-            rerun = true;
-            if wait::wait_for_marker(&self.remote, &token, None, Restart::Never)? == Woke::Interrupted {
-                return match self.run("cancel", who, &token, true, args)? {
-                    Step::Done(items) => Ok(items),
-                    Step::Wait => Err(Errno::EINTR),
+            let interrupted = held.handler_pending() || {
+                held.release();
+                let woke = wait::wait_for_marker(&self.remote, &token, None, Restart::Never);
+                held.hold_again();
+                woke? == Woke::Interrupted
+            };
+            if interrupted {
+                return match self.remote.run(&SCRIPT, &Self::argv("cancel", who, &token, true, args)) {
+                    Ok(Step::Done(items)) => Ok(items),
+                    Err(e) if e != Errno::EINTR && e != Errno::EIO && e != Errno::ECONNREFUSED => Err(e),
+                    _ => Err(Errno::EINTR),
                 };
             }
         }
@@ -208,12 +306,11 @@ impl RemoteSysv {
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
         let who = Caller::current();
         let key = key.to_string();
-        let creat = if flags & libc::IPC_CREAT != 0 { "1" } else { "0" };
-        let excl = if flags & libc::IPC_EXCL != 0 { "1" } else { "0" };
+        let (creat, excl) = (flag(flags & libc::IPC_CREAT != 0), flag(flags & libc::IPC_EXCL != 0));
         let requested = requested_access(flags).to_string();
         let mode = (flags & 0o777).to_string();
         let (msgmni, msgmnb) = (self.limits.msgmni.to_string(), self.limits.msgmnb.to_string());
-        let args: [&[u8]; 7] = [key.as_bytes(), creat.as_bytes(), excl.as_bytes(), requested.as_bytes(), mode.as_bytes(), msgmni.as_bytes(), msgmnb.as_bytes()];
+        let args: [&[u8]; 7] = [key.as_bytes(), creat, excl, requested.as_bytes(), mode.as_bytes(), msgmni.as_bytes(), msgmnb.as_bytes()];
         let items = self.done("get", &who, &args)?;
         items.first().and_then(Reply::int).map(|id| id as c_int).ok_or(Errno::EIO)
     }
@@ -245,8 +342,11 @@ impl RemoteSysv {
         let who = Caller::current();
         let (id, typ) = (id.to_string(), type_key(mtype));
         let nowait = flags & libc::IPC_NOWAIT != 0;
-        let args: [&[u8]; 4] = [id.as_bytes(), typ.as_bytes(), body, if nowait { b"1" } else { b"0" }];
-        self.run_blocking("snd", &who, nowait, &args).map(|_| 0)
+        let args: [&[u8]; 4] = [id.as_bytes(), typ.as_bytes(), body, flag(nowait)];
+        if nowait {
+            return self.done("snd", &who, &args).map(|_| 0);
+        }
+        self.run_blocking("snd", &who, &args).map(|_| 0)
     }
 
     // ----- msgrcv -----
@@ -276,9 +376,8 @@ impl RemoteSysv {
         let nowait = flags & libc::IPC_NOWAIT != 0;
         let noerror = flags & libc::MSG_NOERROR != 0;
         let (id, size, limit) = (id.to_string(), bufsz.to_string(), copy_limit.to_string());
-        let args: [&[u8]; 7] =
-            [id.as_bytes(), mode.as_bytes(), want.as_bytes(), size.as_bytes(), if noerror { b"1" } else { b"0" }, if nowait { b"1" } else { b"0" }, limit.as_bytes()];
-        let items = self.run_blocking("rcv", &who, nowait, &args)?;
+        let args: [&[u8]; 7] = [id.as_bytes(), mode.as_bytes(), want.as_bytes(), size.as_bytes(), flag(noerror), flag(nowait), limit.as_bytes()];
+        let items = if nowait { self.done("rcv", &who, &args)? } else { self.run_blocking("rcv", &who, &args)? };
         let (mtype, text) = message(&items)?;
         let text = &text[..text.len().min(bufsz)];
         // SAFETY: `msgp` is the program's msgrcv argument, as checked_write requires.
@@ -314,20 +413,11 @@ impl RemoteSysv {
         }
     }
 
-    /// One run of `op`, which never waits.
-    fn done(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
-        match self.run(op, who, "", false, args)? {
-            Step::Done(items) => Ok(items),
-            Step::Wait => Err(Errno::EIO),
-        }
-    }
-
     /// IPC_INFO / MSG_INFO: the limits (and, for MSG_INFO, what is in use) and the highest
     /// index in use.
     fn info(&self, command: c_int, buf: *mut libc::msginfo) -> Result<c_int> {
         use crate::emu::sysv::limits::{MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
-        let in_use: &[u8] = if command == cmd::MSG_INFO { b"1" } else { b"0" };
-        let items = self.done("info", &Caller::current(), &[in_use])?;
+        let items = self.done("info", &Caller::current(), &[flag(command == cmd::MSG_INFO)])?;
         let n = |i: usize| items.get(i).and_then(Reply::int).ok_or(Errno::EIO);
         let (max_idx, queues, messages, bytes) = (n(0)?, n(1)?, n(2)?, n(3)?);
         // SAFETY: msginfo is plain C data; all-zero is valid (and zeroes the padding).
@@ -382,7 +472,6 @@ impl RemoteSysv {
         let (id, uid, gid) = (id.to_string(), ds.msg_perm.uid.to_string(), ds.msg_perm.gid.to_string());
         let mode = (ds.msg_perm.mode as u32 & 0o777).to_string();
         let stored = (qbytes as i64 as u64).to_string();
-        let flag = |b: bool| -> &'static [u8] { if b { b"1" } else { b"0" } };
         self.done("set", &who, &[id.as_bytes(), uid.as_bytes(), gid.as_bytes(), mode.as_bytes(), stored.as_bytes(), flag(allowed), flag(ids_valid)])?;
         Ok(0)
     }
@@ -449,6 +538,3 @@ mod tests {
         assert_eq!(requested_access(0o666 | libc::IPC_CREAT | libc::IPC_EXCL), 6);
     }
 }
-
-/// The System V script.
-static SCRIPT: Script = Script::new("sysv", include_str!("scripts/sysv.lua"));

@@ -19,34 +19,28 @@
 --   <id>:t:<T>    zset seq -> seq: the queued messages of type T (19-digit zero-padded decimal)
 --   <id>:types    zset T -> 0 (lexical order = numeric order): the types queued
 --   <id>:b        hash seq -> T .. body (also a message handed to a blocked receiver)
---   <id>:waiters  zset token -> blocking order (a registration counter, kept while the waiter
---                 runs again: the kernel serves blocked receivers in the order they blocked)
---   <id>:wk       hash token -> "r <mode> <T> <maxsize> <tid>" | "s <size>"
---   <id>:alive    zset token -> when the waiter last ran (ms)
---   <id>:handed   hash token -> "<seq> <ms>" a message handed to it (the kernel's pipelined
---                 send) | "E <ms>" (E2BIG), and when: collected by the receiver's next run
--- Namespace: K.sv_keys hash key -> id, K.sv_ids zset id -> index, "{P}:sv:alloc" hash
--- next_idx last_idx seq (the kernel's cyclic index allocator).
--- (System V waiters keep their blocking order, so lib.lua's register/prune/wake, which order
--- by registration time, are not used here.)
+--   <id>:waiters, :wk, :seen   lib.lua's waiters (in blocking order, as the kernel serves
+--                 them); kinds "r <mode> <T> <maxsize> <tid>" (msgrcv) and "s <size>" (msgsnd)
+--   <id>:handed   hash token -> "<seq> <ms>" a message handed to a blocked receiver (the
+--                 kernel's pipelined send; its body stays in :b, it is not in qnum/cbytes) or
+--                 "E <ms>" (E2BIG), and when: collected by that receiver's next run
+-- Namespace: K.sv_keys hash key -> id, K.sv_ids zset id -> index, K.sv_seq hash next_idx
+-- last_idx seq (the kernel's cyclic index allocator and its sequence number).
 
 local op = ARGV[1]
 local who = caller(ARGV[2])
 local pid, tid, token, rerun = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
-local SV_ALLOC = B .. ':sv:alloc'
 
 local WAIT = {'wait'}
--- Registrations not refreshed for this long belong to callers that are gone (a live waiter runs
--- again at least every 0.5 s slice).
-local SV_STALE_MS = 5000
 -- A message is handed only to a waiter seen this recently (one that is surely still there).
 local HAND_MS = 1500
 -- A handed message its receiver has not collected for this long (the receiver was woken at
 -- once: it died, or is stopped) goes on to the next receiver, or back to its place in the queue.
 local HANDED_MS = 2000
 
-local now_s = redis.call('TIME')[1]
-local now = now_ms()
+-- This run's time: seconds (the kernel's stime/rtime/ctime) and milliseconds.
+local sec = now()
+local ms = now_ms()
 
 local function meta(q)
   local flat = redis.call('HGETALL', q)
@@ -72,29 +66,6 @@ local function fits(m, size)
   return tonumber(m.cbytes) + size <= qbytes and tonumber(m.qnum) + 1 <= qbytes
 end
 
-local function sv_wake(tok)
-  local k = K.waiter(tok)
-  redis.call('LPUSH', k, '1')
-  redis.call('LTRIM', k, 0, 0)
-  redis.call('EXPIRE', k, 60)
-end
-
-local function sv_unregister(q, tok)
-  redis.call('ZREM', q .. ':waiters', tok)
-  redis.call('HDEL', q .. ':wk', tok)
-  redis.call('ZREM', q .. ':alive', tok)
-end
-
--- Registers `tok` (keeping its place when it is registered already) and answers WAIT.
-local function sv_register(q, tok, what)
-  if not redis.call('ZSCORE', q .. ':waiters', tok) then
-    redis.call('ZADD', q .. ':waiters', redis.call('HINCRBY', q, 'wseq', 1), tok)
-  end
-  redis.call('HSET', q .. ':wk', tok, what)
-  redis.call('ZADD', q .. ':alive', now, tok)
-  return WAIT
-end
-
 -- Puts message `seq` (type T .. body in :b) into the queue at its place in send order.
 local function enqueue(q, seq, v)
   local typ = string.sub(v, 1, 19)
@@ -117,21 +88,19 @@ end
 -- match gets the message; one whose buffer is too small gets E2BIG on the way. True when the
 -- message was handed (it then never enters the queue).
 local function pipelined_send(q, seq, typ, size)
-  local order = redis.call('ZRANGE', q .. ':waiters', 0, -1)
-  for _, tok in ipairs(order) do
-    local w = redis.call('HGET', q .. ':wk', tok)
-    local seen = tonumber(redis.call('ZSCORE', q .. ':alive', tok) or 0)
-    if w and tok ~= token and string.sub(w, 1, 1) == 'r' and seen >= now - HAND_MS then
-      local mode, want, maxsize, rtid = string.match(w, '^r (%a+) (%d+) (%d+) (%d+)$')
+  for _, w in ipairs(waiters(q)) do
+    local tok, kind = w[1], w[2]
+    local seen = tonumber(redis.call('ZSCORE', K.seen(q), tok) or 0)
+    if tok ~= token and string.sub(kind, 1, 1) == 'r' and seen >= ms - HAND_MS then
+      local mode, want, maxsize, rtid = string.match(kind, '^r (%a+) (%d+) (%d+) (%d+)$')
       if testmsg(typ, mode, want) then
-        redis.call('ZREM', q .. ':waiters', tok)
-        redis.call('HDEL', q .. ':wk', tok)
-        sv_wake(tok)
+        unregister(q, tok)
+        wake_token(tok)
         if tonumber(maxsize) < size then
-          redis.call('HSET', q .. ':handed', tok, 'E ' .. now)
+          redis.call('HSET', q .. ':handed', tok, 'E ' .. ms)
         else
-          redis.call('HSET', q .. ':handed', tok, seq .. ' ' .. now)
-          redis.call('HSET', q, 'lrpid', rtid, 'rtime', now_s)
+          redis.call('HSET', q .. ':handed', tok, seq .. ' ' .. ms)
+          redis.call('HSET', q, 'lrpid', rtid, 'rtime', sec)
           return true
         end
       end
@@ -142,37 +111,31 @@ end
 
 -- The kernel's ss_wakeup: every blocked sender whose message now fits looks again.
 local function wake_senders(q, m)
-  local ws = redis.call('HGETALL', q .. ':wk')
-  for i = 1, #ws, 2 do
-    local size = string.match(ws[i + 1], '^s (%d+)$')
-    if size and fits(m, tonumber(size)) then sv_wake(ws[i]) end
-  end
+  wake(q, function(kind)
+    local size = string.match(kind, '^s (%d+)$')
+    return size ~= nil and fits(m, tonumber(size))
+  end)
 end
 
-local function sv_wake_all(q)
-  for _, tok in ipairs(redis.call('HKEYS', q .. ':wk')) do sv_wake(tok) end
-  for _, tok in ipairs(redis.call('HKEYS', q .. ':handed')) do sv_wake(tok) end
+-- Every waiter looks again (IPC_SET, IPC_RMID), those handed something too.
+local function wake_everyone(q)
+  wake(q, nil)
+  for _, tok in ipairs(redis.call('HKEYS', q .. ':handed')) do wake_token(tok) end
 end
 
--- Forgets waiters that are gone; a message handed to a receiver that has not collected it goes
--- on (to the next receiver, or to its place in the queue). True when the queue changed.
-local function sv_prune(q)
-  for _, tok in ipairs(redis.call('ZRANGEBYSCORE', q .. ':alive', '-inf', now - SV_STALE_MS)) do
-    if not redis.call('HEXISTS', q .. ':handed', tok) then sv_unregister(q, tok) end
-  end
+-- A message handed to a receiver that has not collected it for HANDED_MS goes on (to the next
+-- receiver, or to its place in the queue). True when the queue changed.
+local function reclaim_handed(q)
   local changed = false
   local handed = redis.call('HGETALL', q .. ':handed')
   for i = 1, #handed, 2 do
     local tok, what, at = handed[i], string.match(handed[i + 1], '^(%w+) (%d+)$')
-    if tonumber(at) < now - HANDED_MS then
+    if tonumber(at) < ms - HANDED_MS then
       redis.call('HDEL', q .. ':handed', tok)
-      sv_unregister(q, tok)
       local v = what ~= 'E' and redis.call('HGET', q .. ':b', what)
-      if v then
-        if not pipelined_send(q, what, string.sub(v, 1, 19), #v - 19) then
-          enqueue(q, what, v)
-          changed = true
-        end
+      if v and not pipelined_send(q, what, string.sub(v, 1, 19), #v - 19) then
+        enqueue(q, what, v)
+        changed = true
       end
     end
   end
@@ -254,7 +217,7 @@ if op == 'get' then
   local used = {}
   local ids = redis.call('ZRANGE', K.sv_ids, 0, -1, 'WITHSCORES')
   for i = 2, #ids, 2 do used[tonumber(ids[i])] = true end
-  local a = redis.call('HMGET', SV_ALLOC, 'next_idx', 'last_idx', 'seq')
+  local a = redis.call('HMGET', K.sv_seq, 'next_idx', 'last_idx', 'seq')
   local start, last, seq = tonumber(a[1] or 0), tonumber(a[2] or -1), tonumber(a[3] or 0)
   local idx
   for i = start, max_idx - 1 do
@@ -270,14 +233,14 @@ if op == 'get' then
     seq = seq + 1
     if seq >= 65535 then seq = 0 end
   end
-  redis.call('HSET', SV_ALLOC, 'next_idx', idx + 1, 'last_idx', idx, 'seq', seq)
+  redis.call('HSET', K.sv_seq, 'next_idx', idx + 1, 'last_idx', idx, 'seq', seq)
   local id = seq * 32768 + idx
   redis.call('DEL', K.sv(id), K.sv(id) .. ':all', K.sv(id) .. ':types',
-    K.sv(id) .. ':b', K.sv(id) .. ':waiters', K.sv(id) .. ':wk',
-    K.sv(id) .. ':alive', K.sv(id) .. ':handed')
+    K.sv(id) .. ':b', K.waiters(K.sv(id)), K.wk(K.sv(id)),
+    K.seen(K.sv(id)), K.sv(id) .. ':handed')
   redis.call('HSET', K.sv(id), 'key', key, 'uid', who.euid, 'gid', who.egid, 'cuid', who.euid,
     'cgid', who.egid, 'mode', mode, 'qbytes', msgmnb, 'cbytes', 0, 'qnum', 0, 'lspid', 0,
-    'lrpid', 0, 'stime', 0, 'rtime', 0, 'ctime', now_s, 'seq', seq, 'next', 0, 'wseq', 0)
+    'lrpid', 0, 'stime', 0, 'rtime', 0, 'ctime', sec, 'seq', seq, 'next', 0, 'wseq', 0)
   redis.call('ZADD', K.sv_ids, idx, id)
   if key ~= '0' then redis.call('HSET', K.sv_keys, key, id) end
   return {'ok', id}
@@ -288,22 +251,23 @@ elseif op == 'snd' then
   local id, typ, body, nowait = ARGV[7], ARGV[8], ARGV[9], ARGV[10] == '1'
   local q, m, err = queue_or_error(id)
   if err then return err end
-  if sv_prune(q) then m = meta(q) end
+  if reclaim_handed(q) then m = meta(q) end
   local function send()
     if not may(m, 2) then return {'EACCES'} end
     local size = #body
     if fits(m, size) then
       local seq = redis.call('HINCRBY', q, 'next', 1)
       redis.call('HSET', q .. ':b', seq, typ .. body)
-      redis.call('HSET', q, 'lspid', pid, 'stime', now_s)
+      redis.call('HSET', q, 'lspid', pid, 'stime', sec)
       if not pipelined_send(q, seq, typ, size) then enqueue(q, seq, typ .. body) end
       return {'ok'}
     end
     if nowait then return {'EAGAIN'} end
-    return sv_register(q, token, 's ' .. size)
+    register(q, token, 's ' .. size)
+    return WAIT
   end
   local r = send()
-  if r[1] ~= 'wait' and token ~= '' then sv_unregister(q, token) end
+  if r[1] ~= 'wait' and token ~= '' then unregister(q, token) end
   return r
 
 -- ---------------------------------------------------------------------------------------
@@ -320,7 +284,7 @@ elseif op == 'rcv' or op == 'cancel' then
     local h = redis.call('HGET', q .. ':handed', token)
     if h then
       redis.call('HDEL', q .. ':handed', token)
-      sv_unregister(q, token)
+      unregister(q, token)
       local what = string.match(h, '^(%w+)')
       if what == 'E' then return {'E2BIG'} end
       local v = redis.call('HGET', q .. ':b', what)
@@ -330,11 +294,11 @@ elseif op == 'rcv' or op == 'cancel' then
       end
     end
     if op == 'cancel' then
-      sv_unregister(q, token)
+      unregister(q, token)
       return {'EINTR'}
     end
   end
-  if sv_prune(q) then m = meta(q) end
+  if reclaim_handed(q) then m = meta(q) end
   local function receive()
     if not may(m, 4) then return {'EACCES'} end
     local seq = find_msg(q, mode, want)
@@ -348,18 +312,19 @@ elseif op == 'rcv' or op == 'cancel' then
       end
       drop_message(q, seq, typ)
       redis.call('HINCRBY', q, 'qnum', -1)
-      redis.call('HINCRBY', q, 'cbytes', -len)
-      redis.call('HSET', q, 'lrpid', pid, 'rtime', now_s)
+      redis.call('HINCRBY', q, 'cbytes', 0 - len)
+      redis.call('HSET', q, 'lrpid', pid, 'rtime', sec)
       m.qnum, m.cbytes = tostring(tonumber(m.qnum) - 1), tostring(tonumber(m.cbytes) - len)
       wake_senders(q, m)
       return {'ok', typ, string.sub(v, 20, 19 + math.min(bufsz, len))}
     end
     if nowait then return {'ENOMSG'} end
     local maxsize = noerror and 2147483647 or math.min(bufsz, 2147483647)
-    return sv_register(q, token, 'r ' .. mode .. ' ' .. want .. ' ' .. maxsize .. ' ' .. tid)
+    register(q, token, 'r ' .. mode .. ' ' .. want .. ' ' .. maxsize .. ' ' .. tid)
+    return WAIT
   end
   local r = receive()
-  if r[1] ~= 'wait' and token ~= '' then sv_unregister(q, token) end
+  if r[1] ~= 'wait' and token ~= '' then unregister(q, token) end
   return r
 
 -- ---------------------------------------------------------------------------------------
@@ -399,9 +364,9 @@ elseif op == 'set' then
   if ARGV[12] ~= '1' then return {'EPERM'} end
   if ARGV[13] ~= '1' then return {'EINVAL'} end
   redis.call('HSET', q, 'uid', ARGV[8], 'gid', ARGV[9], 'mode', ARGV[10], 'qbytes', ARGV[11],
-    'ctime', now_s)
+    'ctime', sec)
   -- expunge_all(-EAGAIN) and ss_wakeup: every waiter looks again.
-  sv_wake_all(q)
+  wake_everyone(q)
   return {'ok'}
 
 elseif op == 'rmid' then
@@ -414,9 +379,9 @@ elseif op == 'rmid' then
   local q, m, err = queue_or_error(id)
   if err then return err end
   if not owner_or_admin(m) then return {'EPERM'} end
-  sv_wake_all(q)
-  local keys = {q, q .. ':all', q .. ':types', q .. ':b', q .. ':waiters', q .. ':wk',
-    q .. ':alive', q .. ':handed'}
+  wake_everyone(q)
+  local keys = {q, q .. ':all', q .. ':types', q .. ':b', K.waiters(q), K.wk(q), K.seen(q),
+    q .. ':handed'}
   for _, typ in ipairs(redis.call('ZRANGE', q .. ':types', 0, -1)) do
     table.insert(keys, q .. ':t:' .. typ)
   end
