@@ -490,6 +490,26 @@ impl RemoteSysv {
         self.done("rmid", &Caller::current(), &[b"", key.to_string().as_bytes()]).map(|_| ())
     }
 
+    /// `mqshim peek -q ID`: what queue `id` holds, in arrival order, without changing anything
+    /// (EINVAL for an id that names no queue, EACCES without read permission, as msgrcv asks).
+    /// Scheduled messages do not exist on this backend.
+    pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
+        let (id, preview) = (id.to_string(), preview.to_string());
+        let items = self.done("peek", &Caller::current(), &[id.as_bytes(), preview.as_bytes()])?;
+        let messages = items
+            .chunks_exact(3)
+            .map(|m| {
+                Ok(crate::emu::peek::PeekedMessage {
+                    priority_or_type: field(&m[0])?,
+                    len: field(&m[1])?,
+                    preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
+                    due_ns: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::emu::peek::QueueSnapshot { messages, scheduled: Vec::new() })
+    }
+
     /// Every queue of the namespace, by index (for `mqshim ipcs`).
     pub fn list(&self) -> Result<Vec<QueueInfo>> {
         let items = self.done("list", &Caller::current(), &[])?;

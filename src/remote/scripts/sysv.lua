@@ -4,7 +4,7 @@
 -- does; what the client checks before it calls (pointers, sizes, mtype, flag combinations) is
 -- not repeated here.
 --
--- ARGV[1] = operation: get snd rcv cancel info stat set rmid list
+-- ARGV[1] = operation: get snd rcv cancel info stat set rmid peek list
 -- ARGV[2] = the caller (remote::script::caller), ARGV[3] its tgid, ARGV[4] its thread id,
 -- ARGV[5] = waiter token ("" when the call cannot block), ARGV[6] = "1" when the call runs
 --   again after waiting (a queue gone meanwhile is then EIDRM, not EINVAL)
@@ -393,6 +393,24 @@ elseif op == 'rmid' then
     redis.call('HDEL', K.sv_keys, m.key)
   end
   return {'ok'}
+
+elseif op == 'peek' then
+  -- ARGV: id, preview length. Every queued message in arrival order, unchanged: {'ok', type,
+  -- length, first bytes, type, length, first bytes, ...}
+  local q, m, err = queue_or_error(ARGV[7])
+  if err then return err end
+  if not may(m, 4) then return {'EACCES'} end
+  local preview = tonumber(ARGV[8])
+  local out = {'ok'}
+  for _, seq in ipairs(redis.call('ZRANGE', q .. ':all', 0, -1)) do
+    local v = redis.call('HGET', q .. ':b', seq)
+    if v then
+      table.insert(out, string.sub(v, 1, 19))
+      table.insert(out, #v - 19)
+      table.insert(out, string.sub(v, 20, 19 + preview))
+    end
+  end
+  return out
 
 elseif op == 'list' then
   -- Every queue, by index: {'ok', {stat reply without its 'ok'}, ...}
