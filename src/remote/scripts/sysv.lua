@@ -32,11 +32,12 @@ local who = caller(ARGV[2])
 local pid, tid, token, rerun = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
 
 local WAIT = {'wait'}
--- A message is handed only to a waiter seen this recently (one that is surely still there).
-local HAND_MS = 1500
+-- A message is handed only to a waiter seen this recently (a live one runs again at least every
+-- 0.5 s slice): one not seen for longer is likely gone, and the message is queued instead.
+local HAND_MS = 1000
 -- A handed message its receiver has not collected for this long (the receiver was woken at
 -- once: it died, or is stopped) goes on to the next receiver, or back to its place in the queue.
-local HANDED_MS = 2000
+local HANDED_MS = 1000
 
 -- This run's time: seconds (the kernel's stime/rtime/ctime) and milliseconds.
 local sec = now()
