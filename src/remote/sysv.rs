@@ -543,6 +543,87 @@ impl RemoteSysv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::testing::Server;
+
+    const LIMITS: SysvLimits = SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 };
+
+    #[repr(C)]
+    struct Msg {
+        mtype: c_long,
+        text: [u8; 64],
+    }
+
+    fn send(q: &RemoteSysv, id: c_int, mtype: c_long, text: &[u8]) -> Result<c_int> {
+        let mut m = Msg { mtype, text: [0; 64] };
+        m.text[..text.len()].copy_from_slice(text);
+        // SAFETY: a valid message of `text.len()` bytes.
+        unsafe { q.msgsnd(id, (&m as *const Msg).cast(), text.len(), libc::IPC_NOWAIT) }
+    }
+
+    fn receive(q: &RemoteSysv, id: c_int, msgtyp: c_long) -> Result<(c_long, Vec<u8>)> {
+        let mut m = Msg { mtype: 0, text: [0; 64] };
+        // SAFETY: a writable buffer of 64 bytes of text.
+        let n = unsafe { q.msgrcv(id, (&mut m as *mut Msg).cast(), 64, msgtyp, libc::IPC_NOWAIT) }?;
+        Ok((m.mtype, m.text[..n as usize].to_vec()))
+    }
+
+    fn qnum(q: &RemoteSysv, id: c_int) -> u64 {
+        // SAFETY: msqid_ds is plain C data.
+        let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
+        // SAFETY: a writable msqid_ds.
+        unsafe { q.msgctl(id, cmd::IPC_STAT, &mut ds) }.unwrap();
+        ds.msg_qnum
+    }
+
+    #[test]
+    fn zero_length_messages_and_types_beyond_a_doubles_precision() {
+        let Some(server) = Server::start() else { return };
+        let q = RemoteSysv::new(server.remote("sv1"), LIMITS);
+        let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        // A receive of an empty message once sent `HINCRBY cbytes -0`, which Redis refuses.
+        send(&q, id, 7, b"").unwrap();
+        assert_eq!(receive(&q, id, 0), Ok((7, Vec::new())));
+        // 2^60 and 2^60 + 1 are one double: the lowest type <= 2^60 must still be exact.
+        let big = 1i64 << 60;
+        send(&q, id, big + 1, b"above").unwrap();
+        send(&q, id, big, b"at").unwrap();
+        assert_eq!(receive(&q, id, -big), Ok((big, b"at".to_vec())));
+        assert_eq!(receive(&q, id, -big), Err(Errno::ENOMSG));
+        assert_eq!(receive(&q, id, big + 1), Ok((big + 1, b"above".to_vec())));
+        q.remove_id(id).unwrap();
+    }
+
+    #[test]
+    fn a_message_handed_to_a_vanished_receiver_is_not_lost() {
+        let Some(server) = Server::start() else { return };
+        let q = RemoteSysv::new(server.remote("sv2"), LIMITS);
+        let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        let (who, sid) = (Caller::current(), id.to_string());
+        let rcv = |token: &str, rerun: bool| {
+            let args: [&[u8]; 7] = [sid.as_bytes(), b"any", b"0", b"64", b"0", b"0", b"0"];
+            q.remote.run(&SCRIPT, &RemoteSysv::argv("rcv", &who, token, rerun, &args))
+        };
+        // A receiver blocks, and vanishes (killed) without collecting what is sent to it.
+        assert_eq!(rcv("gone", false), Ok(Step::Wait));
+        send(&q, id, 1, b"first").unwrap();
+        assert_eq!(qnum(&q, id), 1, "a handed message counts until collected");
+        // A receive that may not wait takes it.
+        assert_eq!(receive(&q, id, 0), Ok((1, b"first".to_vec())));
+        assert_eq!(qnum(&q, id), 0);
+        // Handed again; this time another receiver blocks behind: it gets it once the first
+        // has not collected it for a second.
+        assert_eq!(rcv("gone2", false), Ok(Step::Wait));
+        assert_eq!(rcv("next", false), Ok(Step::Wait));
+        send(&q, id, 1, b"second").unwrap();
+        assert_eq!(rcv("next", true), Ok(Step::Wait));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let got = rcv("next", true).unwrap();
+        assert!(matches!(&got, Step::Done(v) if v.get(1).and_then(Reply::bytes) == Some(&b"second"[..])), "{got:?}");
+        // The vanished receiver, back after all, finds nothing handed to it and waits on.
+        assert_eq!(rcv("gone2", true), Ok(Step::Wait));
+        q.remove_id(id).unwrap();
+        assert_eq!(rcv("gone2", true), Err(Errno::EIDRM));
+    }
 
     #[test]
     fn types_sort_as_numbers_when_their_keys_sort_as_strings() {
