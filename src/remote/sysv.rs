@@ -288,8 +288,8 @@ impl RemoteSysv {
     /// caller waits, or that was held back while a script ran (see [`HeldSignals`]), ends the
     /// call with a `cancel` run, which collects what a sender handed the caller meanwhile (or
     /// its E2BIG, or EIDRM: the kernel's outcome wins over the signal there too), else
-    /// unregisters it: EINTR.
-    fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
+    /// unregisters it: EINTR. `cancel_args` are the `cancel` run's (msgrcv's layout).
+    fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]], cancel_args: &[&[u8]]) -> Result<Vec<Reply>> {
         let held = HeldSignals::hold();
         let token = super::keys::new_token();
         let mut rerun = false;
@@ -305,7 +305,7 @@ impl RemoteSysv {
                 woke? == Woke::Interrupted
             };
             if interrupted {
-                return match self.remote.run(&SCRIPT, &Self::argv("cancel", who, &token, true, args)) {
+                return match self.remote.run(&SCRIPT, &Self::argv("cancel", who, &token, true, cancel_args)) {
                     Ok(Step::Done(items)) => Ok(items),
                     Err(e) if e != Errno::EINTR && e != Errno::EIO && e != Errno::ECONNREFUSED => Err(e),
                     _ => Err(Errno::EINTR),
@@ -360,7 +360,9 @@ impl RemoteSysv {
         if nowait {
             return self.done("snd", &who, &args).map(|_| 0);
         }
-        self.run_blocking("snd", &who, &args).map(|_| 0)
+        // Nothing is ever handed to a sender: its cancel only unregisters it.
+        let cancel: [&[u8]; 7] = [args[0], b"any", b"0", b"0", b"0", b"0", b"0"];
+        self.run_blocking("snd", &who, &args, &cancel).map(|_| 0)
     }
 
     // ----- msgrcv -----
@@ -391,7 +393,7 @@ impl RemoteSysv {
         let noerror = flags & libc::MSG_NOERROR != 0;
         let (id, size, limit) = (id.to_string(), bufsz.to_string(), copy_limit.to_string());
         let args: [&[u8]; 7] = [id.as_bytes(), mode.as_bytes(), want.as_bytes(), size.as_bytes(), flag(noerror), flag(nowait), limit.as_bytes()];
-        let items = if nowait { self.done("rcv", &who, &args)? } else { self.run_blocking("rcv", &who, &args)? };
+        let items = if nowait { self.done("rcv", &who, &args)? } else { self.run_blocking("rcv", &who, &args, &args)? };
         let (mtype, text) = message(&items)?;
         let text = &text[..text.len().min(bufsz)];
         // SAFETY: `msgp` is the program's msgrcv argument, as checked_write requires.

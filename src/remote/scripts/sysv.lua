@@ -309,8 +309,9 @@ elseif op == 'snd' then
 elseif op == 'rcv' or op == 'cancel' then
   -- ARGV: id, mode (any eq ne le num), type (19 digits; the ordinal for num), bufsz (as the
   -- caller's size_t, at most 2^63 - 1), noerror (1/0), nowait (1/0), copy limit (num only)
-  -- 'cancel': a waiter interrupted by a signal; what was handed to it still wins (as r_msg
-  -- does in the kernel), else it is unregistered and gets EINTR.
+  -- 'cancel' (the same arguments; a sender's: its id, "any" and zeros): a waiter interrupted by
+  -- a signal; what was handed to it still wins (as r_msg does in the kernel), else it is
+  -- unregistered and gets EINTR.
   local id, mode, want = ARGV[7], ARGV[8], ARGV[9]
   local bufsz, noerror, nowait = tonumber(ARGV[10]), ARGV[11] == '1', ARGV[12] == '1'
   local q, m, err = queue_or_error(id)
