@@ -182,59 +182,78 @@ fn message(items: &[Reply]) -> Result<(c_long, &[u8])> {
     Ok((typ, text))
 }
 
-/// The catchable signals of the calling thread, held back while a blocking msgsnd/msgrcv is not
-/// waiting on its marker (while a script runs, it waits for the reply in a `recv` that a
-/// handler does not end, or — with SA_RESTART — that the kernel restarts unseen). A signal
-/// that arrives meanwhile stays pending; [`Self::handler_pending`] tells the caller that
-/// releasing it will run a handler, which for these calls means EINTR, as when the kernel's
-/// msgrcv finds a signal pending before it sleeps. Signals a fault raises (SIGSEGV, SIGBUS, …)
-/// are never held (a held one would kill the process). Dropping it restores the mask.
+/// The signals the program handles, held back in the calling thread while a blocking
+/// msgsnd/msgrcv is not waiting on its marker (while a script runs, the call waits for the
+/// reply in a `recv` that a handler does not end, or — with SA_RESTART — that the kernel
+/// restarts unseen). One that arrives meanwhile stays pending; [`Self::handler_pending`] tells
+/// the caller that releasing it will run a handler, which for these calls means EINTR, as when
+/// the kernel's msgrcv finds a signal pending before it sleeps. Only signals with a handler are
+/// held: one whose default action ends or stops the process acts at once, as on the kernel, and
+/// signals a fault raises (SIGSEGV, SIGBUS, …) are never held (a held one would kill the
+/// process). Dropping it restores the mask.
 struct HeldSignals {
     old: libc::sigset_t,
     held: libc::sigset_t,
+    /// Whether any signal is held (else the mask is never touched).
+    any: bool,
 }
+
+/// Signals a fault raises: never held.
+const FAULT_SIGNALS: [c_int; 7] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT];
 
 impl HeldSignals {
     fn hold() -> HeldSignals {
-        // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigfillset before use.
+        // SAFETY: sigset_t is plain data; both sets are initialised below before use.
         let mut h: HeldSignals = unsafe { std::mem::zeroed() };
-        // SAFETY: valid sigset_t pointers; the signal numbers are valid.
-        unsafe {
-            libc::sigfillset(&mut h.held);
-            for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT] {
-                libc::sigdelset(&mut h.held, sig);
+        // SAFETY: a valid sigset_t.
+        unsafe { libc::sigemptyset(&mut h.held) };
+        for sig in 1..=libc::SIGRTMAX() {
+            if !FAULT_SIGNALS.contains(&sig) && has_handler(sig) {
+                // SAFETY: a valid sigset_t and a signal number in range.
+                unsafe { libc::sigaddset(&mut h.held, sig) };
+                h.any = true;
             }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &h.held, &mut h.old);
+        }
+        if h.any {
+            // SAFETY: valid signal sets; `old` receives the current mask.
+            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &h.held, &mut h.old) };
         }
         h
     }
 
     /// Lets the held signals through (before a wait).
     fn release(&self) {
-        // SAFETY: a valid signal set saved by hold().
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+        if self.any {
+            // SAFETY: a valid signal set saved by hold().
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+        }
     }
 
     /// Holds them again (after a wait).
     fn hold_again(&self) {
-        // SAFETY: a valid signal set.
-        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.held, std::ptr::null_mut()) };
+        if self.any {
+            // SAFETY: a valid signal set.
+            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.held, std::ptr::null_mut()) };
+        }
     }
 
-    /// Whether a signal held back is pending that a handler of the program will catch once it
-    /// is released (one the caller had blocked itself stays blocked: it interrupts nothing).
+    /// Whether a signal held back is pending, which a handler of the program will catch once
+    /// it is released (one the caller had blocked itself stays blocked: it interrupts nothing).
     fn handler_pending(&self) -> bool {
+        if !self.any {
+            return false;
+        }
         // SAFETY: sigset_t is plain data, filled by sigpending.
         let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: a valid sigset_t to fill.
         if unsafe { libc::sigpending(&mut pending) } != 0 {
             return false;
         }
-        (1..=libc::SIGRTMAX()).any(|sig| {
-            // SAFETY: valid sigset_t pointers and a signal number in range.
-            let held_back = unsafe { libc::sigismember(&pending, sig) == 1 && libc::sigismember(&self.old, sig) == 0 };
-            held_back && has_handler(sig)
-        })
+        let member = |set: &libc::sigset_t, sig: c_int| {
+            // SAFETY: a valid sigset_t and a signal number in range.
+            unsafe { libc::sigismember(set, sig) == 1 }
+        };
+        (1..=libc::SIGRTMAX()).any(|sig| member(&pending, sig) && member(&self.held, sig) && !member(&self.old, sig))
     }
 }
 
