@@ -90,6 +90,7 @@ end
 -- match gets the message; one whose buffer is too small gets E2BIG on the way. True when the
 -- message was handed (it then never enters the queue).
 local function pipelined_send(q, seq, typ, size)
+  if redis.call('EXISTS', K.waiters(q)) == 0 then return false end
   for _, w in ipairs(waiters(q)) do
     local tok, kind = w[1], w[2]
     local seen = tonumber(redis.call('ZSCORE', K.seen(q), tok) or 0)
@@ -115,6 +116,7 @@ end
 
 -- The kernel's ss_wakeup: every blocked sender whose message now fits looks again.
 local function wake_senders(q, m)
+  if redis.call('EXISTS', K.waiters(q)) == 0 then return end
   wake(q, function(kind)
     local size = string.match(kind, '^s (%d+)$')
     return size ~= nil and fits(m, tonumber(size))
