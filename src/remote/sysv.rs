@@ -538,6 +538,8 @@ impl RemoteSysv {
                     priority_or_type: field(&m[0])?,
                     len: field(&m[1])?,
                     preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
+                    // The server keeps no send time per message: the age is unknown.
+                    visible_ns: 0,
                     due_ns: None,
                 })
             })
