@@ -95,7 +95,7 @@ hosts_setup() {
       # Bounded wait until B reaches A (the veth's carrier comes up asynchronously).
       local i
       for ((i = 0; i < 100; i++)); do
-        ip netns exec "$NS_B" timeout 1 bash -c "exec 3<>/dev/tcp/$ADDR_A/9" 2>&1 | grep -qi refused && break
+        [[ $(ip netns exec "$NS_B" timeout 1 bash -c "exec 3<>/dev/tcp/$ADDR_A/9" 2>&1) == *refused* ]] && break
         sleep 0.05
       done
     fi
