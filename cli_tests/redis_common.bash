@@ -66,8 +66,8 @@ spawn_b() { local n=$1; shift; spawn_cmd B "$n" "$WORK/redis_client" "$@"; }
 reap() {
   local pid=$1 secs=${2:-10} i
   for ((i = 0; i < secs * 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid"; return; }
-    [[ $(sed -n 's/.*) \(.\).*/\1/p' "/proc/$pid/stat" 2>/dev/null) == Z ]] && { wait "$pid"; return; }
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
+    [[ $(sed -n 's/.*) \(.\).*/\1/p' "/proc/$pid/stat" 2>/dev/null) == Z ]] && { wait "$pid" 2>/dev/null; return; }
     sleep 0.02
   done
   fail "pid $pid still runs after ${secs} s"

@@ -5,8 +5,9 @@
  *                                                decimal)
  *   create [MAXMSG MSGSIZE]   POSIX: O_CREAT|O_EXCL, maxmsg/msgsize (default 10 x 64); SysV:
  *                             IPC_CREAT|IPC_EXCL (MAXMSG x MSGSIZE, if given, becomes msg_qbytes)
- *   send FROM TO [PRIO]       sends "m<i>" for i in [FROM, TO) (POSIX priority PRIO, default 1;
- *                             SysV type 1), blocking when full
+ *   send FROM TO [PRIO [PACE_US]]  sends "m<i>" for i in [FROM, TO) (POSIX priority PRIO,
+ *                             default 1; SysV type 1), blocking when full; PACE_US microseconds
+ *                             apart (default 0)
  *   stop N                    sends N "STOP" messages (POSIX priority 0: after every "m<i>")
  *   recv-loop                 receives until "STOP": one "got BODY" line per message; an error
  *                             prints "err ERRNO MS" and the loop goes on (10 ms later)
@@ -302,7 +303,13 @@ int main(int argc, char **argv)
     if (strcmp(op, "send") == 0 && argc > 5) {
         long from = atol(argv[4]), to = atol(argv[5]);
         unsigned prio = argc > 6 ? (unsigned)atoi(argv[6]) : 1;
+        long pace_us = argc > 7 ? atol(argv[7]) : 0;
         for (long i = from; i < to; i++) {
+            if (pace_us > 0 && i > from) {
+                struct timespec t = {pace_us / 1000000, (pace_us % 1000000) * 1000L};
+                while (nanosleep(&t, &t) == -1 && errno == EINTR) {
+                }
+            }
             snprintf(body, sizeof body, "m%ld", i);
             if (send_one(body, prio, -2) == -1) {
                 say("err %s send %ld", errname(errno), i);

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# kill -9 of receivers loses no message that was not returned (both APIs, across hosts).
+# 1. A receiver blocked on host B (registered in Redis, asleep) is killed; a message sent from A
+#    afterwards is received on A (within 2 s: a wake-up given to the dead waiter may cost one
+#    liveness slice), and the same with a live receiver already blocked on A beside the dead one.
+# 2. A receiver killed mid-call: the server is paused for writes (CLIENT PAUSE WRITE) so B's
+#    receive script has been sent and not answered — the process is inside its call — when it is
+#    killed; after the pause every message is still in the queue.
+# 3. Under load: a sender on A streams messages, a receiver loop on B is killed -9 five times at
+#    arbitrary points and started again; every message is then received exactly once except at
+#    most one per kill (the one a killed call may have taken without returning it — as on the
+#    kernel, where a receive that completed hands its message to the process whatever happens to
+#    it next); the figures are printed.
+source "$ROOT/cli_tests/redis_common.bash"
+require_redis_backend
+
+for api in posix sysv; do
+  if [[ $api == posix ]]; then Q=/kill9-$RUNID; else Q=$((0x55000000 + RANDOM)); fi
+  client_a "$api" create "$Q" 10 64 | grep -qx created || fail "$api: cannot create $Q"
+
+  # 1. blocked receiver killed
+  spawn_b "dead-$api" "$api" recv1 "$Q"
+  D=$SPAWNED
+  wait_line "dead-$api" '^ready$'
+  wait_registered "$api" "$Q" 1 "$D"
+  kill -KILL "$D"; reap "$D"
+  client_a "$api" send1 "$Q" after-kill | grep -q '^sent' || fail "$api: send after the kill failed"
+  out=$(client_a "$api" drain "$Q")
+  [[ $out == "got after-kill" ]] || fail "$api: after killing a blocked receiver, the queue holds '$out', expected after-kill"
+  spawn_b "dead2-$api" "$api" recv1 "$Q"; D=$SPAWNED
+  wait_line "dead2-$api" '^ready$'
+  spawn_a "live-$api" "$api" recv1 "$Q"; L=$SPAWNED
+  wait_line "live-$api" '^ready$'
+  wait_registered "$api" "$Q" 2 "$D" "$L"
+  kill -KILL "$D"; reap "$D"
+  client_a "$api" send1 "$Q" for-the-living | grep -q '^sent' || fail "$api: send failed"
+  reap "$L" 5
+  read -r verdict body ms < <(tail -n 1 "$WORK/live-$api.out")
+  [[ $verdict == got && $body == for-the-living ]] || fail "$api: the live receiver on A: $(cat "$WORK/live-$api.out")"
+  echo "$api: a blocked receiver on B killed -9: nothing lost; a live receiver blocked on A beside it got the next message (it waited $ms ms in all)"
+
+  # 2. receiver killed mid-call (there is no server to pause in the kernel self-test)
+  if [[ $SELFTEST != kernel ]]; then
+  client_a "$api" send "$Q" 0 3 | grep . && fail "$api: cannot send"
+  redis_cli client pause 10000 write >/dev/null || fail "CLIENT PAUSE failed"
+  spawn_b "mid-$api" "$api" recv1 "$Q"; M=$SPAWNED
+  wait_line "mid-$api" '^ready$'
+  for ((i = 0; i < 250; i++)); do
+    redis_cli client list | grep -E ' flags=[^ ]*b[^ ]* .* cmd=(eval|evalsha|eval_ro|evalsha_ro|fcall) ' >/dev/null && break
+    sleep 0.02
+  done
+  ((i < 250)) || { redis_cli client unpause >/dev/null; fail "$api: B's receive never reached the server (no paused script call in CLIENT LIST)"; }
+  kill -KILL "$M"; reap "$M"
+  redis_cli client unpause >/dev/null
+  [[ $(client_a "$api" count "$Q") == 3 ]] || fail "$api: a receiver killed mid-call took a message: $(client_a "$api" count "$Q") left of 3"
+  [[ $(client_a "$api" drain "$Q" | tr '\n' ' ') == "got m0 got m1 got m2 " ]] || fail "$api: the queue is not m0 m1 m2 after the mid-call kill"
+  echo "$api: a receiver on B killed -9 inside its call (request sent, no reply): all 3 messages still there"
+  fi
+
+  # 3. kills under load
+  N=600
+  # Paced (1 ms apart: ~0.6 s in all) so that the kills fall among the messages, not after them.
+  spawn_a "load-send-$api" "$api" send "$Q" 0 "$N" 1 1000; SND=$SPAWNED
+  kills=0 names=()
+  for k in 1 2 3 4 5; do
+    spawn_b "load-recv-$api-$k" "$api" recv-loop "$Q"; RCV=$SPAWNED
+    names+=("load-recv-$api-$k")
+    wait_line "load-recv-$api-$k" '^got ' $((5 + RANDOM % 40)) 30
+    kill -KILL "$RCV"; reap "$RCV"; kills=$((kills + 1))
+  done
+  spawn_b "load-recv-$api-last" "$api" recv-loop "$Q"; RCV=$SPAWNED
+  names+=("load-recv-$api-last")
+  reap "$SND" 60
+  client_a "$api" stop "$Q" 1 | grep . && fail "$api: cannot send STOP"
+  reap "$RCV" 30
+  grep -qx done "$WORK/load-recv-$api-last.out" || fail "$api: the last receiver did not end"
+  got_ids "${names[@]}" >"$WORK/load-$api.got"
+  seq 0 $((N - 1)) | sed 's/^/m/' | sort >"$WORK/load-$api.want"
+  dups=$(uniq -d "$WORK/load-$api.got" | wc -l)
+  missing=$(comm -23 "$WORK/load-$api.want" <(sort -u "$WORK/load-$api.got") | wc -l)
+  left=$(client_a "$api" count "$Q")
+  echo "$api: $N sent from A, receiver on B killed -9 $kills times under load: received $(wc -l <"$WORK/load-$api.got"), duplicates $dups, not returned to anyone $missing (at most $kills allowed), left $left"
+  ((dups == 0)) || fail "$api: duplicates after kill -9"
+  ((missing <= kills)) || fail "$api: $missing messages lost to $kills kills"
+  [[ $left == 0 ]] || fail "$api: $left message(s) left"
+  client_a "$api" remove "$Q" | grep -qx removed || fail "$api: cannot remove $Q"
+done
+echo "on $(host_note)"
