@@ -128,5 +128,12 @@ require_redis_backend() {
   [[ -n $keys ]] || fail "a queue created under MQSHIM_BACKEND=redis made no key under {$PREFIX} in Redis: the calls did not reach the server"
 }
 
-# counts NAME...: every "got mN" line of the named outputs, sorted: one line per message.
+# new_queue API TAG [MAXMSG MSGSIZE]: creates a fresh queue (its own waiters: no stale
+# registration of an earlier step can be counted) and sets Q to its name (POSIX) or key (SysV).
+new_queue() {
+  if [[ $1 == posix ]]; then Q=/$2-$RUNID; else Q=$((0x50000000 + (RANDOM << 8) + (RANDOM & 255))); fi
+  client_a "$1" create "$Q" "${@:3}" | grep -qx created || fail "$1: cannot create queue $Q ($2)"
+}
+
+# got_ids NAME...: every "got mN" line of the named outputs, sorted: one line per message.
 got_ids() { local n; for n in "$@"; do sed -n 's/^got \(m[0-9]*\).*/\1/p' "$WORK/$n.out"; done | sort; }

@@ -15,10 +15,8 @@ source "$ROOT/cli_tests/redis_common.bash"
 require_redis_backend
 
 for api in posix sysv; do
-  if [[ $api == posix ]]; then Q=/kill9-$RUNID; else Q=$((0x55000000 + RANDOM)); fi
-  client_a "$api" create "$Q" 10 64 | grep -qx created || fail "$api: cannot create $Q"
-
   # 1. blocked receiver killed
+  new_queue "$api" kill9-blocked 10 64
   spawn_b "dead-$api" "$api" recv1 "$Q"
   D=$SPAWNED
   wait_line "dead-$api" '^ready$'
@@ -27,6 +25,8 @@ for api in posix sysv; do
   client_a "$api" send1 "$Q" after-kill | grep -q '^sent' || fail "$api: send after the kill failed"
   out=$(client_a "$api" drain "$Q")
   [[ $out == "got after-kill" ]] || fail "$api: after killing a blocked receiver, the queue holds '$out', expected after-kill"
+  client_a "$api" remove "$Q" | grep -qx removed || fail "$api: cannot remove $Q"
+  new_queue "$api" kill9-beside 10 64
   spawn_b "dead2-$api" "$api" recv1 "$Q"; D=$SPAWNED
   wait_line "dead2-$api" '^ready$'
   spawn_a "live-$api" "$api" recv1 "$Q"; L=$SPAWNED
