@@ -14,6 +14,9 @@ pub enum BackendKind {
     Kernel,
     /// mqshim's userspace emulation (`MQSHIM_BACKEND=emulate`).
     Emulate,
+    /// Queues held by a Redis (or Valkey) server, shared across machines (`MQSHIM_BACKEND=redis`,
+    /// server and namespace from `MQSHIM_REDIS`).
+    Redis,
 }
 
 impl BackendKind {
@@ -22,6 +25,7 @@ impl BackendKind {
         match self {
             BackendKind::Kernel => "kernel",
             BackendKind::Emulate => "emulate",
+            BackendKind::Redis => "redis",
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct Config {
     /// The emulation's namespace directory.
     pub dir: Vec<u8>,
     pub trace: Option<TraceConfig>,
+    /// The Redis server and namespace of the `redis` backend (`MQSHIM_REDIS`).
+    pub redis: crate::remote::url::RedisUrl,
 }
 
 /// A problem with one variable, and what was done with its value.
@@ -128,10 +134,11 @@ impl Config {
             None | Some(b"") => BackendKind::Emulate,
             Some(b"kernel") => BackendKind::Kernel,
             Some(b"emulate") => BackendKind::Emulate,
+            Some(b"redis") => BackendKind::Redis,
             Some(other) => {
                 problem(
                     "MQSHIM_BACKEND",
-                    format!("unknown backend '{}' (expected 'emulate' or 'kernel'; the default, emulate, applies)", String::from_utf8_lossy(other)),
+                    format!("unknown backend '{}' (expected 'emulate', 'kernel' or 'redis'; the default, emulate, applies)", String::from_utf8_lossy(other)),
                     Outcome::Ignored,
                 );
                 BackendKind::Emulate
@@ -149,6 +156,19 @@ impl Config {
                 );
                 DEFAULT_DIR.as_bytes().to_vec()
             }
+        };
+
+        let redis = match lookup("MQSHIM_REDIS") {
+            None => crate::remote::url::RedisUrl::default(),
+            Some(v) if v.is_empty() => crate::remote::url::RedisUrl::default(),
+            Some(v) => match crate::remote::url::RedisUrl::parse(&String::from_utf8_lossy(&v)) {
+                Ok(url) => url,
+                Err(why) => {
+                    let default = crate::remote::url::DEFAULT_URL;
+                    problem("MQSHIM_REDIS", format!("{why} (the default, {default}, applies)"), Outcome::Ignored);
+                    crate::remote::url::RedisUrl::default()
+                }
+            },
         };
 
         let format = match lookup("MQSHIM_TRACE_FORMAT").as_deref() {
@@ -202,7 +222,7 @@ impl Config {
         }
         .map(|target| TraceConfig { target, format, payload_bytes });
 
-        (Config { backend, dir, trace }, problems)
+        (Config { backend, dir, trace, redis }, problems)
     }
 }
 
@@ -311,6 +331,19 @@ mod tests {
     }
 
     #[test]
+    fn the_redis_backend_and_its_url_are_read_and_a_bad_url_reported() {
+        let (c, p) = parse(&[("MQSHIM_BACKEND", "redis"), ("MQSHIM_REDIS", "redis://10.1.2.3:7000/2?prefix=ns")]);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.backend, BackendKind::Redis);
+        assert_eq!((c.redis.host.as_str(), c.redis.port, c.redis.db, c.redis.prefix.as_str()), ("10.1.2.3", 7000, 2, "ns"));
+        let (c, p) = parse(&[("MQSHIM_BACKEND", "redis"), ("MQSHIM_REDIS", "redis://u:hunter2@h:nope")]);
+        assert_eq!(c.redis, crate::remote::url::RedisUrl::default());
+        assert_eq!(p.len(), 1);
+        let line = p[0].line();
+        assert!(line.starts_with("MQSHIM_REDIS: 'nope' is not a port") && line.ends_with("applies); ignored") && !line.contains("hunter2"), "{line}");
+    }
+
+    #[test]
     fn oversized_preview_is_capped() {
         let (c, p) = parse(&[("MQSHIM_TRACE", "stderr"), ("MQSHIM_TRACE_BYTES", "1000000")]);
         assert_eq!(c.trace.unwrap().payload_bytes, MAX_TRACE_BYTES);
@@ -326,7 +359,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "MQSHIM_BACKEND: unknown backend 'fast' (expected 'emulate' or 'kernel'; the default, emulate, applies); ignored".to_string(),
+                "MQSHIM_BACKEND: unknown backend 'fast' (expected 'emulate', 'kernel' or 'redis'; the default, emulate, applies); ignored".to_string(),
                 format!("MQSHIM_TRACE_BYTES: 'many' is not a non-negative number (the default, {DEFAULT_TRACE_BYTES}, applies); ignored"),
             ]
         );

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use crate::backend::emulation::EmulatedBackend;
 use crate::backend::kernel::KernelBackend;
+use crate::backend::redis::RedisBackend;
 use crate::backend::Backend;
 use crate::config::{self, BackendKind, Config};
 use crate::policy::enforce::KernelLimits;
@@ -27,6 +28,7 @@ pub struct State {
 static STATE: OnceLock<State> = OnceLock::new();
 static KERNEL: KernelBackend = KernelBackend;
 static EMULATED: OnceLock<EmulatedBackend> = OnceLock::new();
+static REDIS: OnceLock<RedisBackend> = OnceLock::new();
 
 /// Whether every queue call can go straight to libc: kernel backend, no tracing, no policy.
 /// 0 = not yet known (the state is built on the next call), 1 = yes, 2 = no.
@@ -57,6 +59,7 @@ fn build_state() -> &'static State {
         let backend: &'static dyn Backend = match config.backend {
             BackendKind::Kernel => &KERNEL,
             BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone(), limits.for_emulation())),
+            BackendKind::Redis => REDIS.get_or_init(|| RedisBackend::new(config.redis.clone(), limits.for_emulation())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
         let faults = std::env::var("MQSHIM_FAULTS").ok().filter(|s| !s.trim().is_empty()).map(|spec| {
@@ -66,7 +69,7 @@ fn build_state() -> &'static State {
         });
         let enforce = match backend.kind() {
             BackendKind::Kernel => KernelLimits::from_limits(&limits),
-            BackendKind::Emulate => None,
+            BackendKind::Emulate | BackendKind::Redis => None,
         };
         State { config, limits, policy: Policy { faults, enforce }, backend, tracer }
     })

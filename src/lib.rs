@@ -15,6 +15,7 @@
 //! - [`dispatch`]: one entry per exported call: runs policy, the backend and tracing.
 //! - [`backend`]: the backend seam, the kernel pass-through and the emulation's adapter.
 //! - [`emu`]: the userspace emulation (shared memory under `MQSHIM_DIR`).
+//! - [`remote`]: queues held by a Redis server (`MQSHIM_BACKEND=redis`), the engine's client.
 //! - [`policy`]: the limits in force (and, layered over either backend, their enforcement) and
 //!   fault injection.
 //! - [`trace`]: trace records, their text and JSON-lines formats, and the sink.
@@ -36,4 +37,5 @@ pub mod os;
 pub mod policy;
 pub mod real;
 pub mod reentry;
+pub mod remote;
 pub mod trace;

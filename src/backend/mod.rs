@@ -1,11 +1,13 @@
 //! The backend seam: one trait with a method per exported call, implemented by the kernel
-//! pass-through ([`kernel`]) and, with `MQSHIM_BACKEND=emulate`, by the emulation.
+//! pass-through ([`kernel`]), with `MQSHIM_BACKEND=emulate` by the emulation, and with
+//! `MQSHIM_BACKEND=redis` by queues on a Redis server ([`redis`]).
 //!
 //! Methods take the caller's raw arguments and return `Result`: errno is written only by the
 //! errno door in `ffi`.
 
 pub mod emulation;
 pub mod kernel;
+pub mod redis;
 
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 

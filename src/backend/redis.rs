@@ -1,0 +1,124 @@
+//! The Redis backend: queues held by a Redis (or Valkey) server, so programs on several hosts
+//! share them (`MQSHIM_BACKEND=redis`, `MQSHIM_REDIS`). A thin adapter: the POSIX calls go to
+//! `remote::posix`, the System V calls to `remote::sysv`.
+
+use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
+
+use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
+
+use super::Backend;
+use crate::config::BackendKind;
+use crate::emu::EmulationLimits;
+use crate::errno::Result;
+use crate::remote::posix::RemotePosix;
+use crate::remote::sysv::RemoteSysv;
+use crate::remote::url::RedisUrl;
+use crate::remote::Remote;
+
+pub struct RedisBackend {
+    pub limits: EmulationLimits,
+    pub posix: RemotePosix,
+    pub sysv: RemoteSysv,
+}
+
+impl RedisBackend {
+    pub fn new(url: RedisUrl, limits: EmulationLimits) -> RedisBackend {
+        let remote = Remote::new(url);
+        RedisBackend { limits, posix: RemotePosix::new(remote.clone(), limits.posix), sysv: RemoteSysv::new(remote, limits.sysv) }
+    }
+}
+
+impl Backend for RedisBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Redis
+    }
+
+    unsafe fn mq_open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *mut mq_attr, fortify: bool) -> Result<mqd_t> {
+        if fortify && oflag & libc::O_CREAT != 0 {
+            // glibc's __mq_open_2 aborts here ("invalid mq_open call"); let it say so itself.
+            // SAFETY: the caller's arguments, as the program passed them.
+            return crate::errno::check(unsafe { crate::real::__mq_open_2(name, oflag) });
+        }
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.open(name, oflag, mode, attr) }
+    }
+
+    unsafe fn mq_close(&self, mqdes: mqd_t) -> Result<c_int> {
+        match self.descriptor_closing(mqdes) {
+            Some(r) => r,
+            // mq_close is close(2): any other descriptor is closed too.
+            // SAFETY: the caller's descriptor.
+            None => crate::errno::check(unsafe { crate::real::close(mqdes) }),
+        }
+    }
+
+    unsafe fn mq_unlink(&self, name: *const c_char) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.unlink(name) }
+    }
+
+    unsafe fn mq_send(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.send(mqdes, msg, len, prio, timeout) }
+    }
+
+    unsafe fn mq_receive(&self, mqdes: mqd_t, msg: *mut c_char, len: size_t, prio: *mut c_uint, timeout: Option<*const timespec>) -> Result<ssize_t> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.receive(mqdes, msg, len, prio, timeout) }
+    }
+
+    unsafe fn mq_getattr(&self, mqdes: mqd_t, attr: *mut mq_attr) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.setattr(mqdes, std::ptr::null(), attr) }
+    }
+
+    unsafe fn mq_setattr(&self, mqdes: mqd_t, new: *const mq_attr, old: *mut mq_attr) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.setattr(mqdes, new, old) }
+    }
+
+    unsafe fn mq_notify(&self, mqdes: mqd_t, sev: *const sigevent) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.notify(mqdes, sev) }
+    }
+
+    unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
+        self.sysv.msgget(key, flags)
+    }
+
+    unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.sysv.msgsnd(id, msgp, size, flags) }
+    }
+
+    unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, size: size_t, typ: c_long, flags: c_int) -> Result<ssize_t> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.sysv.msgrcv(id, msgp, size, typ, flags) }
+    }
+
+    unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.sysv.msgctl(id, cmd, buf) }
+    }
+
+    fn has_descriptors(&self) -> bool {
+        self.posix.has_descriptors()
+    }
+
+    fn owns_descriptor(&self, fd: c_int) -> bool {
+        self.posix.owns_descriptor(fd)
+    }
+
+    fn descriptor_closing(&self, fd: c_int) -> Option<Result<c_int>> {
+        self.posix.descriptor_closing(fd)
+    }
+
+    fn descriptor_duplicated(&self, old: c_int, new: c_int) {
+        self.posix.descriptor_duplicated(old, new);
+    }
+
+    /// The limit files hold the limits the backend enforces, as under the emulation.
+    fn proc_file(&self, path: &[u8]) -> Option<String> {
+        self.limits.proc_sys_value(path).map(|value| format!("{value}\n"))
+    }
+}

@@ -1,0 +1,444 @@
+//! The connection to the server: one TCP connection per (process, thread), made on first use,
+//! remade on the next call after any failure.
+//!
+//! Why per thread and not a pool: a blocking call (`BLPOP`) holds its connection for as long as
+//! it waits, and a library loaded into arbitrary programs must not start threads of its own or
+//! make one thread wait for another's reply. Why the pid is remembered: after `fork` the child
+//! inherits the parent's socket, whose byte stream the parent still owns; the child closes its
+//! copy (never writing on it) and connects anew. A signal handler that makes a queue call while
+//! the interrupted code is using the thread's connection finds the slot empty and uses a
+//! connection of its own (see [`with`]).
+//!
+//! Sockets are made with libc's `socket`/`connect`/`send`/`recv`, which mqshim does not
+//! interpose; `close` and `poll` are interposed by mqshim, so they are reached through
+//! [`crate::os::sys`] / the system call. Each socket is `SOCK_CLOEXEC`, moved above
+//! [`crate::os::sys::PRIVATE_FD_FLOOR`] (the program's descriptors keep their numbers),
+//! `TCP_NODELAY`, with keepalive (1 s idle, 1 s interval, 3 probes) and `TCP_USER_TIMEOUT`
+//! 3 s, so that a server that vanished ends any wait within about 4 s. Writes use
+//! `MSG_NOSIGNAL`: a library cannot rely on the program ignoring SIGPIPE.
+//!
+//! Replies are always read to their end — a reply is never abandoned after its request was
+//! sent, except the one reply a wait may abandon (`BLPOP` on a marker that carries no message:
+//! see `remote::wait`), and then the connection is closed with it.
+//!
+//! The protocol (RESP2) is encoded and decoded by the `redis-protocol` crate, built without its
+//! default features (`std`, `resp2`, and `resp3`, which its RESP2 module does not compile
+//! without): plain functions over byte slices, no I/O, no threads, no async runtime (those are
+//! its `codec` feature), so it fits a preloaded library. What it does not do — socket handling, fork and signal rules
+//! — is what this module is for.
+
+use std::cell::Cell;
+use std::os::raw::c_int;
+use std::sync::atomic::AtomicBool;
+
+use redis_protocol::resp2::decode::decode;
+use redis_protocol::resp2::encode::encode_borrowed;
+use redis_protocol::resp2::types::{BorrowedFrame, OwnedFrame};
+
+use super::url::RedisUrl;
+use crate::emu::engine::futex::Restart;
+use crate::errno::{Errno, Result};
+
+/// A reply from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Status(Vec<u8>),
+    /// An error reply (`-ERR …`, `-NOSCRIPT …`): an answer, not a failure of the connection.
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    fn of(frame: OwnedFrame) -> Reply {
+        match frame {
+            OwnedFrame::SimpleString(s) => Reply::Status(s),
+            OwnedFrame::Error(e) => Reply::Error(e),
+            OwnedFrame::Integer(i) => Reply::Int(i),
+            OwnedFrame::BulkString(b) => Reply::Bulk(b),
+            OwnedFrame::Array(a) => Reply::Array(a.into_iter().map(Reply::of).collect()),
+            OwnedFrame::Null => Reply::Nil,
+        }
+    }
+
+    /// The integer of an integer reply, or of a bulk/status reply holding a decimal number.
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Reply::Int(i) => Some(*i),
+            Reply::Bulk(b) | Reply::Status(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The bytes of a bulk or status reply.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) | Reply::Status(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array reply (empty for anything else).
+    pub fn into_array(self) -> Vec<Reply> {
+        match self {
+            Reply::Array(a) => a,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// How a reply is waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Await {
+    /// Until it has come, whatever signals arrive (a script's reply: never dropped).
+    Always,
+    /// A wait's reply (`BLPOP`), which a signal handler may interrupt as `Restart` says: the
+    /// reply is then abandoned and the connection closed.
+    Interruptible(Restart),
+}
+
+/// Connect and handshake timeout.
+const CONNECT_TIMEOUT_MS: c_int = 3000;
+/// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the connection fails.
+const USER_TIMEOUT_MS: c_int = 3000;
+/// Receive buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One connection to the server.
+pub struct Connection {
+    fd: c_int,
+    /// The process that made it: a forked child must not use it.
+    pid: i32,
+    url: RedisUrl,
+    /// Received bytes not yet decoded.
+    rbuf: Vec<u8>,
+    /// Set when the stream's state is unknown (a failed read or write, an abandoned reply): the
+    /// connection is closed instead of being kept.
+    broken: bool,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Only closed, even in a forked child: the parent's stream is left untouched.
+        crate::os::sys::close(self.fd);
+    }
+}
+
+thread_local! {
+    /// This thread's connection, taken out while in use.
+    static SLOT: Cell<Option<Box<Connection>>> = const { Cell::new(None) };
+}
+
+/// Set once "cannot connect" has been reported (once per process).
+static REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` on this thread's connection to `url` (made if needed). A connection that `f` left
+/// broken is closed; the next call connects again.
+pub fn with<R>(url: &RedisUrl, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
+    let me = crate::os::ids::pid();
+    let mut conn = match SLOT.with(|s| s.take()) {
+        Some(c) if c.pid == me && c.url == *url && !c.peer_closed() => c,
+        // Another process's (forked), another server's, or closed by the server: dropped
+        // (closed, never written to).
+        _ => Box::new(Connection::open(url)?),
+    };
+    let result = f(&mut conn);
+    if !conn.broken {
+        // If a signal handler's call left its own connection here meanwhile, it is dropped.
+        SLOT.with(|s| s.set(Some(conn)));
+    }
+    result
+}
+
+/// Forgets this thread's connection (closing it).
+pub fn drop_thread_connection() {
+    SLOT.with(|s| s.take());
+}
+
+impl Connection {
+    /// Connects and authenticates; ECONNREFUSED (reported once on stderr) when that fails.
+    fn open(url: &RedisUrl) -> Result<Connection> {
+        Connection::connect(url).map_err(|why| {
+            let message = format!("cannot use the server {}: {why}", url.shown());
+            if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                crate::config::report(&[crate::config::ConfigProblem {
+                    variable: "MQSHIM_REDIS",
+                    message,
+                    outcome: crate::config::Outcome::Used("queue calls fail with ECONNREFUSED while it cannot be used".into()),
+                }]);
+            }
+            Errno::ECONNREFUSED
+        })
+    }
+
+    fn connect(url: &RedisUrl) -> std::result::Result<Connection, String> {
+        let addrs = resolve(&url.host, url.port)?;
+        let mut last = String::from("no address");
+        for addr in addrs {
+            match connect_to(&addr) {
+                Ok(fd) => {
+                    let mut conn = Connection { fd, pid: crate::os::ids::pid(), url: url.clone(), rbuf: Vec::new(), broken: false };
+                    conn.handshake().map_err(|e| format!("handshake failed: {e}"))?;
+                    return Ok(conn);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// AUTH, SELECT and CLIENT SETNAME in one round trip.
+    fn handshake(&mut self) -> std::result::Result<(), String> {
+        let db = self.url.db.to_string();
+        let name = format!("mqshim-{}", crate::os::ids::pid());
+        let mut commands: Vec<Vec<&[u8]>> = Vec::new();
+        let (user, password) = (self.url.user.clone(), self.url.password.clone());
+        match (&user, &password) {
+            (Some(u), Some(p)) => commands.push(vec![b"AUTH", u.as_bytes(), p.as_bytes()]),
+            (None, Some(p)) => commands.push(vec![b"AUTH", p.as_bytes()]),
+            _ => {}
+        }
+        if self.url.db != 0 {
+            commands.push(vec![b"SELECT", db.as_bytes()]);
+        }
+        commands.push(vec![b"CLIENT", b"SETNAME", name.as_bytes()]);
+        for c in &commands {
+            self.send(c).map_err(|e| e.desc().to_string())?;
+        }
+        for c in &commands {
+            match self.read_reply().map_err(|e| e.desc().to_string())? {
+                Reply::Error(e) => return Err(format!("{}: {e}", String::from_utf8_lossy(c[0]))),
+                _ => continue,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the server closed this (idle) connection — a restart, an idle timeout — so that
+    /// a call uses a new one instead of failing with EIO. One non-blocking peek.
+    fn peer_closed(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: a one-byte buffer on our own socket; MSG_PEEK consumes nothing.
+        let n = unsafe { libc::recv(self.fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        // Nothing to read is the healthy state; anything else (EOF, an error, stray bytes) means
+        // the stream is not what this client expects.
+        !(n < 0 && matches!(crate::errno::current(), libc::EAGAIN | libc::EINTR))
+    }
+
+    /// Marks the connection unusable (it is closed when the call ends).
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Sends one command (not waiting for its reply).
+    pub fn send(&mut self, args: &[&[u8]]) -> Result<()> {
+        let parts: Vec<BorrowedFrame> = args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
+        let frame = BorrowedFrame::Array(&parts);
+        let mut out = vec![0u8; frame.encode_len(false)];
+        let n = encode_borrowed(&mut out, &frame, false).map_err(|_| Errno::EIO)?;
+        self.write_all(&out[..n])
+    }
+
+    /// Sends a command and reads its reply to the end.
+    pub fn request(&mut self, args: &[&[u8]]) -> Result<Reply> {
+        self.send(args)?;
+        self.read_reply()
+    }
+
+    /// Reads the next reply to its end, whatever signals arrive.
+    pub fn read_reply(&mut self) -> Result<Reply> {
+        self.read(Await::Always).map(|r| r.expect("an uninterruptible read returns a reply"))
+    }
+
+    /// Reads the next reply; None when a signal handler interrupted the wait for it as `how`
+    /// says (the connection is then broken: its reply abandoned).
+    pub fn read(&mut self, how: Await) -> Result<Option<Reply>> {
+        let mut tried = 0usize;
+        let mut next_try = 0usize;
+        let mut drained = false;
+        loop {
+            let len = self.rbuf.len();
+            if len > tried && (drained || len >= next_try) {
+                tried = len;
+                match decode(&self.rbuf) {
+                    Ok(Some((frame, used))) => {
+                        self.rbuf.drain(..used);
+                        return Ok(Some(Reply::of(frame)));
+                    }
+                    Ok(None) => next_try = len.saturating_mul(2),
+                    Err(_) => return Err(self.fail()),
+                }
+            }
+            // Blocks only when what is buffered is known to be incomplete (or nothing is).
+            let may_block = len == tried;
+            if may_block && len == 0 {
+                if let Await::Interruptible(Restart::Never) = how {
+                    // poll: EINTR after any handler, restarted invisibly after stop/continue
+                    // (msgrcv's rule).
+                    if !self.poll_readable() {
+                        self.broken = true;
+                        return Ok(None);
+                    }
+                }
+            }
+            if self.rbuf.capacity() - len < READ_CHUNK {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            let spare = self.rbuf.capacity() - len;
+            let flags = if may_block { 0 } else { libc::MSG_DONTWAIT };
+            // SAFETY: receives into the vector's spare capacity, `spare` bytes from its end.
+            let n = unsafe { libc::recv(self.fd, self.rbuf.as_mut_ptr().add(len).cast(), spare, flags) };
+            if n > 0 {
+                // SAFETY: recv initialised `n` bytes past the old length.
+                unsafe { self.rbuf.set_len(len + n as usize) };
+                drained = (n as usize) < spare;
+                continue;
+            }
+            if n == 0 {
+                return Err(self.fail());
+            }
+            match crate::errno::current() {
+                libc::EAGAIN => drained = true,
+                // recv without SO_RCVTIMEO is restarted by the kernel after an SA_RESTART
+                // handler and fails with EINTR otherwise: exactly the mqueue rule.
+                libc::EINTR if len == 0 && how == Await::Interruptible(Restart::LikeMqueue) => {
+                    self.broken = true;
+                    return Ok(None);
+                }
+                libc::EINTR => {}
+                _ => return Err(self.fail()),
+            }
+        }
+    }
+
+    /// Waits until the socket is readable; false when a signal handler interrupted.
+    fn poll_readable(&mut self) -> bool {
+        let mut p = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd, no timeout, no signal mask (ppoll: poll is interposed by mqshim).
+        let rc = unsafe {
+            libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, std::ptr::null::<libc::timespec>(), std::ptr::null::<libc::sigset_t>(), 8usize)
+        };
+        !(rc < 0 && crate::errno::current() == libc::EINTR)
+    }
+
+    fn write_all(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            // SAFETY: sends from a valid slice; MSG_NOSIGNAL: EPIPE instead of SIGPIPE.
+            let n = unsafe { libc::send(self.fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+            if n < 0 {
+                if crate::errno::current() == libc::EINTR {
+                    continue;
+                }
+                return Err(self.fail());
+            }
+            bytes = &bytes[n as usize..];
+        }
+        Ok(())
+    }
+
+    /// The connection failed with the outcome of the call unknown: EIO, and it is closed.
+    fn fail(&mut self) -> Errno {
+        self.broken = true;
+        Errno::EIO
+    }
+}
+
+/// The addresses of `host` (numeric ones without a lookup).
+fn resolve(host: &str, port: u16) -> std::result::Result<Vec<libc::sockaddr_storage>, String> {
+    let chost = std::ffi::CString::new(host).map_err(|_| "bad host".to_string())?;
+    let cport = std::ffi::CString::new(port.to_string()).expect("digits");
+    // SAFETY: an all-zero addrinfo is a valid hints value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_family = libc::AF_UNSPEC;
+    let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: NUL-terminated strings, valid hints and out-pointer.
+    let rc = unsafe { libc::getaddrinfo(chost.as_ptr(), cport.as_ptr(), &hints, &mut list) };
+    if rc != 0 {
+        // SAFETY: gai_strerror returns a static string.
+        let why = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(rc)) };
+        return Err(format!("cannot resolve '{host}': {}", why.to_string_lossy()));
+    }
+    let mut out = Vec::new();
+    let mut p = list;
+    while !p.is_null() {
+        // SAFETY: a node of the list getaddrinfo returned, freed below.
+        let ai = unsafe { &*p };
+        // SAFETY: an all-zero sockaddr_storage is valid; ai_addr holds ai_addrlen bytes.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let len = (ai.ai_addrlen as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: copies `len` bytes between valid, non-overlapping buffers.
+        unsafe { std::ptr::copy_nonoverlapping(ai.ai_addr.cast::<u8>(), (&mut ss as *mut libc::sockaddr_storage).cast::<u8>(), len) };
+        out.push(ss);
+        p = ai.ai_next;
+    }
+    // SAFETY: the list getaddrinfo returned, freed once.
+    unsafe { libc::freeaddrinfo(list) };
+    Ok(out)
+}
+
+fn setsockopt(fd: c_int, level: c_int, name: c_int, value: c_int) {
+    // SAFETY: an int option value, alive for the call.
+    unsafe { libc::setsockopt(fd, level, name, (&value as *const c_int).cast(), std::mem::size_of::<c_int>() as libc::socklen_t) };
+}
+
+/// A connected socket to `addr`, set up as the module says.
+fn connect_to(addr: &libc::sockaddr_storage) -> std::result::Result<c_int, String> {
+    let family = addr.ss_family as c_int;
+    let len = if family == libc::AF_INET6 { std::mem::size_of::<libc::sockaddr_in6>() } else { std::mem::size_of::<libc::sockaddr_in>() };
+    // SAFETY: creates a socket; no memory is passed.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
+    if fd < 0 {
+        return Err(Errno::last().desc().to_string());
+    }
+    let fd = crate::os::sys::move_high(fd);
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 1);
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 1);
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, USER_TIMEOUT_MS);
+    let fail = |fd: c_int, e: Errno| {
+        crate::os::sys::close(fd);
+        Err(e.desc().to_string())
+    };
+    // SAFETY: `addr` holds a socket address of `len` bytes for this family.
+    let rc = unsafe { libc::connect(fd, (addr as *const libc::sockaddr_storage).cast(), len as libc::socklen_t) };
+    if rc != 0 && crate::errno::current() != libc::EINPROGRESS {
+        return fail(fd, Errno::last());
+    }
+    if rc != 0 {
+        let deadline = crate::os::clock::monotonic_ns() + CONNECT_TIMEOUT_MS as u64 * 1_000_000;
+        loop {
+            let left = deadline.saturating_sub(crate::os::clock::monotonic_ns());
+            if left == 0 {
+                return fail(fd, Errno::ETIMEDOUT);
+            }
+            let ts = crate::os::clock::timespec_of_ns(left);
+            let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+            // SAFETY: one pollfd and a relative timeout, alive for the call.
+            let n = unsafe {
+                libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, &ts as *const libc::timespec, std::ptr::null::<libc::sigset_t>(), 8usize)
+            };
+            if n > 0 {
+                break;
+            }
+            if n < 0 && crate::errno::current() != libc::EINTR {
+                return fail(fd, Errno::last());
+            }
+        }
+        let mut err: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: an int out-value and its length.
+        unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&mut err as *mut c_int).cast(), &mut len) };
+        if err != 0 {
+            return fail(fd, Errno::from_raw(err));
+        }
+    }
+    // Blocking from now on: waits are blocking reads (their restart rules depend on it).
+    let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
+    crate::os::sys::fcntl(fd, libc::F_SETFL, (flags & !libc::O_NONBLOCK) as libc::c_long);
+    Ok(fd)
+}

@@ -1,0 +1,168 @@
+-- mqshim's Lua prelude, put before every script (remote/script.rs). KEYS[1] is the namespace's
+-- hash-tagged base '{P}'; every key is built here, mirroring remote/keys.rs.
+-- A script answers a table whose first element is 'ok' (then its values), 'wait' (it
+-- registered the caller as a waiter, or would have to wait) or an errno name ('EAGAIN').
+local B = KEYS[1]
+local K = {}
+function K.waiter(token) return B .. ':w:' .. token end
+function K.note(token) return B .. ':note:' .. token end
+K.pq_names = B .. ':pq:names'
+K.pq_next = B .. ':pq:next'
+function K.pq(id) return B .. ':pq:' .. id end
+function K.pq_m(id) return K.pq(id) .. ':m' end
+function K.pq_b(id) return K.pq(id) .. ':b' end
+function K.pq_p(id) return K.pq(id) .. ':p' end
+function K.waiters(q) return q .. ':waiters' end
+function K.wk(q) return q .. ':wk' end
+function K.seen(q) return q .. ':seen' end
+K.sv_keys = B .. ':sv:keys'
+K.sv_ids = B .. ':sv:ids'
+K.sv_seq = B .. ':sv:seq'
+function K.sv(id) return B .. ':sv:' .. id end
+
+-- The server's clock: seconds and microseconds.
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]), tonumber(t[2])
+end
+
+local function now_ms()
+  local s, us = now()
+  return s * 1000 + math.floor(us / 1000)
+end
+
+-- The caller, as remote::script::caller writes it: "euid egid fsuid fsgid CAPS g1 g2 ...".
+-- CAPS letters: D dac_override, R dac_read_search, O ipc_owner, S sys_resource, A sys_admin,
+-- F fowner ('-' for none).
+local function caller(s)
+  local f = {}
+  for w in string.gmatch(s, '%S+') do f[#f + 1] = w end
+  local c = { euid = tonumber(f[1]), egid = tonumber(f[2]), fsuid = tonumber(f[3]), fsgid = tonumber(f[4]), caps = f[5], groups = {} }
+  for i = 6, #f do c.groups[tonumber(f[i])] = true end
+  function c.has(letter) return string.find(c.caps, letter, 1, true) ~= nil end
+  return c
+end
+
+-- inode_permission on a queue of `mode` owned by uid:gid (POSIX): `want` 4 read, 2 write.
+local function may_access_fs(mode, uid, gid, want, c)
+  local bits
+  if c.fsuid == uid then
+    bits = math.floor(mode / 64) % 8
+  elseif c.fsgid == gid or c.groups[gid] then
+    bits = math.floor(mode / 8) % 8
+  else
+    bits = mode % 8
+  end
+  if bit.band(bits, want) == want then return true end
+  if c.has('D') then return true end
+  return want == 4 and c.has('R')
+end
+
+-- ipcperms (System V): `want` 4 read, 2 write; owner or creator, then group, then other.
+local function ipcperms(mode, uid, gid, cuid, cgid, want, c)
+  local bits
+  if c.euid == uid or c.euid == cuid then
+    bits = math.floor(mode / 64) % 8
+  elseif c.egid == gid or c.egid == cgid or c.groups[gid] or c.groups[cgid] then
+    bits = math.floor(mode / 8) % 8
+  else
+    bits = mode % 8
+  end
+  if bit.band(bits, want) == want then return true end
+  return c.has('O')
+end
+
+-- Waiters of queue `q` (its meta hash key): `q:waiters` zset token -> order of first
+-- registration (from the meta field 'wseq', so FIFO is exact), `q:wk` hash token -> kind
+-- (free text; by convention its first letter says what the waiter waits for), `q:seen` zset
+-- token -> last registration time (ms). A registration not renewed for STALE_MS is a waiter
+-- that is gone (live ones renew at least every slice, remote::wait::SLICE_MS).
+local STALE_MS = 5000
+
+-- Called for each stale registration pruned, with (token, kind), before it is forgotten: a
+-- script that attaches state to a waiter (a message assigned to it, a message it holds) sets
+-- this to release that state.
+local ON_STALE = nil
+
+local function unregister(q, token)
+  if token ~= '' then
+    redis.call('ZREM', K.waiters(q), token)
+    redis.call('ZREM', K.seen(q), token)
+    redis.call('HDEL', K.wk(q), token)
+  end
+end
+
+-- Registers `token` (or renews its registration, keeping its place in the order) as `kind`.
+local function register(q, token, kind)
+  if redis.call('ZSCORE', K.waiters(q), token) == false then
+    redis.call('ZADD', K.waiters(q), redis.call('HINCRBY', q, 'wseq', 1), token)
+  end
+  redis.call('ZADD', K.seen(q), now_ms(), token)
+  redis.call('HSET', K.wk(q), token, kind)
+end
+
+local function prune(q)
+  local stale = redis.call('ZRANGEBYSCORE', K.seen(q), '-inf', now_ms() - STALE_MS)
+  for _, t in ipairs(stale) do
+    local kind = redis.call('HGET', K.wk(q), t)
+    if ON_STALE and kind then ON_STALE(t, kind) end
+    unregister(q, t)
+  end
+end
+
+-- Pushes a wake-up onto `token`'s marker (kept to one element, expiring).
+local function wake_token(token)
+  local m = K.waiter(token)
+  redis.call('LPUSH', m, '1')
+  redis.call('LTRIM', m, 0, 0)
+  redis.call('EXPIRE', m, 60)
+end
+
+-- The live waiters of `q` in registration order, as a list of {token, kind}.
+local function waiters(q)
+  prune(q)
+  local out = {}
+  for _, t in ipairs(redis.call('ZRANGE', K.waiters(q), 0, -1)) do
+    local kind = redis.call('HGET', K.wk(q), t)
+    if kind then out[#out + 1] = { t, kind } end
+  end
+  return out
+end
+
+-- The first live waiter of `q` whose kind satisfies `matches(kind)`: token, kind (or nil).
+local function first_waiter(q, matches)
+  for _, w in ipairs(waiters(q)) do
+    if matches(w[2]) then return w[1], w[2] end
+  end
+  return nil
+end
+
+-- Wakes every live waiter of `q` whose kind satisfies `matches(kind)` (nil: all); returns how
+-- many.
+local function wake(q, matches)
+  local n = 0
+  for _, w in ipairs(waiters(q)) do
+    if matches == nil or matches(w[2]) then
+      wake_token(w[1])
+      n = n + 1
+    end
+  end
+  return n
+end
+
+-- How many live waiters of `q` have a kind starting with `prefix`.
+local function waiting(q, prefix)
+  local n = 0
+  for _, w in ipairs(waiters(q)) do
+    if string.sub(w[2], 1, #prefix) == prefix then n = n + 1 end
+  end
+  return n
+end
+
+-- Removes every waiter registration of `q` (the queue is going away), waking them all.
+local function wake_all_and_forget(q)
+  wake(q, nil)
+  redis.call('DEL', K.waiters(q), K.wk(q), K.seen(q))
+end
+
+-- ---------------------------------------------------------------------------------------------

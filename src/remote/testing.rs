@@ -1,0 +1,57 @@
+//! For tests: a private `redis-server` on a free loopback port, stopped when dropped. Tests that
+//! need one skip (pass without checking) where `redis-server` is not installed.
+
+use std::process::{Child, Command, Stdio};
+
+use super::url::RedisUrl;
+use super::Remote;
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    l.local_addr().expect("bound").port()
+}
+
+impl Server {
+    /// Starts one; None when `redis-server` cannot be run.
+    pub fn start() -> Option<Server> {
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let mut server = Server { child, port };
+            for _ in 0..200 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(server);
+                }
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            drop(server);
+        }
+        None
+    }
+
+    /// A client of this server in namespace `prefix`.
+    pub fn remote(&self, prefix: &str) -> Remote {
+        Remote::new(RedisUrl { port: self.port, prefix: prefix.into(), ..RedisUrl::default() })
+    }
+}
