@@ -45,10 +45,16 @@ impl Failure {
 /// variable for it (and its children), validated here as the library would parse it.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Sets MQSHIM_BACKEND: who serves the queue calls, mqshim's emulation (the default) or the
-    /// kernel (then mqshim traces, enforces limits and injects faults in front of it).
-    #[arg(long, value_name = "emulate|kernel")]
+    /// Sets MQSHIM_BACKEND: who serves the queue calls, mqshim's emulation (the default), the
+    /// kernel (then mqshim traces, enforces limits and injects faults in front of it), or a
+    /// Redis server shared with other hosts (see --redis).
+    #[arg(long, value_name = "emulate|kernel|redis")]
     pub backend: Option<String>,
+    /// Sets MQSHIM_REDIS: the Redis (or Valkey) server and namespace of the redis backend,
+    /// redis://[user:password@]host:port[/db][?prefix=NAME] (default
+    /// redis://127.0.0.1:6379/0, prefix mqshim).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
     /// The emulation's namespace: the global `--dir DIR` (sets MQSHIM_DIR; a relative path is
     /// made absolute). Filled from the global option, not parsed here.
     #[arg(skip)]
@@ -93,6 +99,9 @@ impl RunOptions {
         if let Some(b) = &self.backend {
             env.push(("MQSHIM_BACKEND".into(), b.into()));
         }
+        if let Some(r) = &self.redis {
+            env.push(("MQSHIM_REDIS".into(), r.into()));
+        }
         if let Some(d) = &self.dir {
             env.push(("MQSHIM_DIR".into(), absolute_path(Path::new(d), "--dir")?.into_os_string()));
         }
@@ -134,6 +143,7 @@ impl RunOptions {
         if let Some(p) = problems.first() {
             let option = match p.variable {
                 "MQSHIM_BACKEND" => "--backend",
+                "MQSHIM_REDIS" => "--redis",
                 "MQSHIM_DIR" => "--dir",
                 "MQSHIM_TRACE" => "--trace-to",
                 "MQSHIM_TRACE_FORMAT" => "--trace-format",
@@ -547,6 +557,7 @@ mod tests {
     fn options_become_validated_variables() {
         let options = RunOptions {
             backend: Some("kernel".into()),
+            redis: Some("redis://10.0.0.1:6380/1?prefix=jobs".into()),
             dir: Some("/dev/shm/t".into()),
             limits: Some("msg_max=64,msgsize_max=1k".into()),
             faults: Some("mq_send:EAGAIN@3;seed=1".into()),
@@ -557,8 +568,11 @@ mod tests {
         };
         let env = options.environment().unwrap();
         let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["MQSHIM_BACKEND", "MQSHIM_DIR", "MQSHIM_LIMITS", "MQSHIM_FAULTS", "MQSHIM_TRACE", "MQSHIM_TRACE_FORMAT", "MQSHIM_TRACE_BYTES"]);
-        assert_eq!(env[4].1, "stderr");
+        assert_eq!(
+            names,
+            ["MQSHIM_BACKEND", "MQSHIM_REDIS", "MQSHIM_DIR", "MQSHIM_LIMITS", "MQSHIM_FAULTS", "MQSHIM_TRACE", "MQSHIM_TRACE_FORMAT", "MQSHIM_TRACE_BYTES"]
+        );
+        assert_eq!(env[5].1, "stderr");
         assert!(RunOptions::default().environment().unwrap().is_empty());
     }
 
@@ -570,6 +584,7 @@ mod tests {
             assert!(failure.message.starts_with(&format!("mqshim: {option}: ")), "{}", failure.message);
         };
         bad(RunOptions { backend: Some("fast".into()), ..RunOptions::default() }, "--backend");
+        bad(RunOptions { redis: Some("http://h".into()), ..RunOptions::default() }, "--redis");
         bad(RunOptions { limits: Some("msg_max=lots".into()), ..RunOptions::default() }, "--limits");
         bad(RunOptions { faults: Some("mq_send:EIDRM".into()), ..RunOptions::default() }, "--faults");
         bad(RunOptions { trace_format: Some("xml".into()), ..RunOptions::default() }, "--trace-format");

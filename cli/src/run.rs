@@ -14,6 +14,7 @@ use crate::launch::{self, RunOptions};
     after_help = "\
 Each option sets one variable for the program and every child that inherits its environment:
   --backend → MQSHIM_BACKEND      --faults → MQSHIM_FAULTS
+  --redis → MQSHIM_REDIS
   --dir → MQSHIM_DIR              --trace-to → MQSHIM_TRACE
   --limits → MQSHIM_LIMITS        --trace-format → MQSHIM_TRACE_FORMAT
   --config → MQSHIM_CONFIG        --trace-bytes → MQSHIM_TRACE_BYTES

@@ -15,6 +15,10 @@
 //! | `{P}:pq:<id>:m` | zset | seq → (32767 - prio) * 2^36 + seq: receive order |
 //! | `{P}:pq:<id>:b` | hash | seq → body |
 //! | `{P}:pq:<id>:p` | hash | seq → "prio sent_ns" |
+//! | `{P}:pq:live` | set | ids of the POSIX queues that exist (named, or unlinked and open): `queues_max` |
+//! | `{P}:pq:charge` | hash | real uid → bytes charged to its RLIMIT_MSGQUEUE |
+//! | `{P}:pq:<id>:asg` | hash | seq → token of the waiting receiver it is handed to |
+//! | `{P}:pq:<id>:sb` | hash | token of a blocked sender → "prio body" it waits to send |
 //! | `{P}:pq:<id>:waiters` | zset | waiter token → order of first registration (FIFO) |
 //! | `{P}:pq:<id>:wk` | hash | waiter token → its kind ("r", "s", …: see `remote::posix`) |
 //! | `{P}:pq:<id>:seen` | zset | waiter token → last registration time (ms) |
@@ -32,8 +36,27 @@ pub struct Keys {
 }
 
 /// The suffixes after `{P}` (for the Lua side's test).
-pub const SUFFIXES: &[&str] =
-    &[":w:", ":note:", ":pq:names", ":pq:next", ":pq:", ":m", ":b", ":p", ":waiters", ":wk", ":seen", ":sv:keys", ":sv:ids", ":sv:seq", ":sv:"];
+pub const SUFFIXES: &[&str] = &[
+    ":w:",
+    ":note:",
+    ":pq:names",
+    ":pq:next",
+    ":pq:",
+    ":m",
+    ":b",
+    ":p",
+    ":waiters",
+    ":wk",
+    ":seen",
+    ":asg",
+    ":sb",
+    ":pq:live",
+    ":pq:charge",
+    ":sv:keys",
+    ":sv:ids",
+    ":sv:seq",
+    ":sv:",
+];
 
 impl Keys {
     pub fn new(prefix: &str) -> Keys {

@@ -38,7 +38,7 @@ pub struct PosixEmulation {
 
 /// Reads and validates an absolute timeout the way `prepare_timeout` does: EFAULT for an
 /// unreadable one, EINVAL unless `tv_sec >= 0` and `0 <= tv_nsec < 1e9`. `None`: no timeout.
-fn read_timeout(timeout: Option<*const timespec>) -> Result<Option<timespec>> {
+pub fn read_timeout(timeout: Option<*const timespec>) -> Result<Option<timespec>> {
     match timeout {
         None => Ok(None),
         Some(p) if p.is_null() => Ok(None),

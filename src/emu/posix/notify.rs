@@ -76,6 +76,12 @@ fn needs_relay(kind: c_int, signo: c_int) -> bool {
 }
 
 impl Request {
+    /// The registration asked for; None: remove the caller's (the Redis backend keeps its own
+    /// registrations, and delivers them as this module does).
+    pub fn registration(&self) -> Option<&NotifyRegistration> {
+        self.0.as_ref()
+    }
+
     /// Reads and validates `sev` before the descriptor is looked at, as the kernel does:
     /// EINVAL for an unknown kind or (for SIGEV_SIGNAL) an invalid signal; signal 0 is valid.
     pub fn read(sev: *const libc::sigevent) -> Result<Request> {
@@ -246,7 +252,7 @@ pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
 
 /// Queues the notification signal to `target` with SI_MESGQ, the value, and the sender's pid
 /// and uid. False when the caller may not signal it.
-fn send_signal(target: i32, reg: &NotifyRegistration, relay: &NotifyRelay) -> bool {
+pub fn send_signal(target: i32, reg: &NotifyRegistration, relay: &NotifyRelay) -> bool {
     let mut info = [0u8; 128];
     // siginfo_t on Linux: si_signo, si_errno, si_code, then (for SI_MESGQ, the _rt member)
     // si_pid, si_uid and si_value at offsets 16, 20 and 24.
@@ -288,7 +294,7 @@ pub fn await_relay(q: &Queue, seq: u32, wait: crate::emu::engine::lock::LockWait
 
 /// The process's relay thread: delivers what senders could not, and runs SIGEV_THREAD
 /// functions.
-mod relay {
+pub mod relay {
     use super::*;
 
     /// A copy of the program's thread attributes, made at registration.
@@ -498,7 +504,8 @@ mod relay {
         std::ptr::null_mut()
     }
 
-    fn fire_thread(attr: &Attr, function: usize, value: u64) {
+    /// Runs the program's SIGEV_THREAD `function(value)` on a new detached thread with `attr`.
+    pub fn fire_thread(attr: &Attr, function: usize, value: u64) {
         if function == 0 {
             return;
         }

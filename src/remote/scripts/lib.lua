@@ -12,6 +12,10 @@ function K.pq(id) return B .. ':pq:' .. id end
 function K.pq_m(id) return K.pq(id) .. ':m' end
 function K.pq_b(id) return K.pq(id) .. ':b' end
 function K.pq_p(id) return K.pq(id) .. ':p' end
+function K.pq_asg(id) return K.pq(id) .. ':asg' end
+function K.pq_sb(id) return K.pq(id) .. ':sb' end
+K.pq_live = B .. ':pq:live'
+K.pq_charge = B .. ':pq:charge'
 function K.waiters(q) return q .. ':waiters' end
 function K.wk(q) return q .. ':wk' end
 function K.seen(q) return q .. ':seen' end

@@ -1,0 +1,330 @@
+//! `mq_notify` on queues held by the server.
+//!
+//! The registration lives in the queue's meta (`n_*` fields: the owner's process token, pid,
+//! helper thread id and host, the sigevent's kind, signal and value); what only the owner can
+//! hold (a SIGEV_THREAD function and its copied attributes) stays in the owner's process. The
+//! send that makes the empty queue non-empty with no receiver waiting takes the registration
+//! off the queue in its script and hands it to the sender, which delivers it as the emulation
+//! does (`emu::posix::notify`: SI_MESGQ, the value, the sender's pid and real uid):
+//! - to its own process, at once;
+//! - a signal to a process on the same host that it may signal, at once;
+//! - otherwise through the owner's helper thread: the sender pushes the event onto the owner's
+//!   list `{P}:note:<ptoken>` and waits (at most half a second) for the helper's
+//!   acknowledgement, so that the signal is pending, or the thread started, when `mq_send`
+//!   returns, as with the kernel.
+//!
+//! The owner runs one helper thread only while it has registrations: it waits on its list
+//! (`BLPOP`, on its own connection, named `mqshim-note-<ptoken>`) and also tells anyone who
+//! finds its registration whether it still exists: on the same host its thread id answers
+//! (`tgkill(pid, tid, 0)`; a dead, killed or exec'd owner has no helper thread), from another
+//! host the server's client list does (the helper's connection closes when the process goes).
+//! A registration whose owner is gone is replaced by the next `mq_notify`.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use crate::emu::posix::layout::{NotifyRegistration, NotifyRelay};
+use crate::emu::posix::notify::{relay, send_signal, Request};
+use crate::errno::{Errno, Result};
+use crate::os::forksafe::ForkSafe;
+use crate::remote::connection::Reply;
+use crate::remote::script::Step;
+use crate::remote::Remote;
+
+use super::POSIX;
+
+/// A registration this process holds.
+struct Local {
+    queue: u64,
+    reg: NotifyRegistration,
+    attr: Option<Box<relay::Attr>>,
+}
+
+struct State {
+    regs: Vec<Local>,
+    /// Registrations being made (the helper must not exit meanwhile).
+    pending: usize,
+    helper_running: bool,
+}
+
+static STATE: ForkSafe<State> = ForkSafe::new(
+    State { regs: Vec::new(), pending: 0, helper_running: false },
+    Some(|s| {
+        // A forked child owns none of its parent's registrations and has no helper.
+        for local in s.regs.drain(..) {
+            std::mem::forget(local);
+        }
+        s.pending = 0;
+        s.helper_running = false;
+        HELPER_TID.store(0, Ordering::Relaxed);
+        HELPER_NAMED.store(false, Ordering::Relaxed);
+    }),
+);
+static HELPER_TID: AtomicI32 = AtomicI32::new(0);
+/// Set once the helper's connection carries its name (so others can see the owner alive).
+static HELPER_NAMED: AtomicBool = AtomicBool::new(false);
+
+/// This process image's token: random per image, and per process (a forked child's differs).
+pub fn process_token() -> String {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let image = IMAGE.get_or_init(crate::remote::keys::new_token);
+    format!("{image}-{}", crate::os::ids::pid())
+}
+
+/// This host, as far as signals go: the boot id and the pid namespace.
+pub fn host_id() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let ns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        format!("{}/{}", boot.trim(), ns.trim_start_matches("pid:").trim_matches(|c| c == '[' || c == ']'))
+    })
+}
+
+fn has_local(queue: u64) -> bool {
+    STATE.with(|s| s.regs.iter().any(|l| l.queue == queue))
+}
+
+fn take_local(queue: u64) -> Option<Local> {
+    STATE.with(|s| s.regs.iter().position(|l| l.queue == queue).map(|i| s.regs.swap_remove(i)))
+}
+
+/// `mq_notify` on queue `queue` (the request already read and validated).
+pub fn register(remote: &Remote, queue: u64, request: Request) -> Result<()> {
+    let ptoken = process_token();
+    let id = queue.to_string();
+    let Some(reg) = request.registration().copied() else {
+        // Only the owner's NULL removes the registration; anyone else's succeeds silently.
+        if has_local(queue) {
+            expect_done(remote.run(&POSIX, &[b"notify_clear", id.as_bytes(), ptoken.as_bytes()]))?;
+            drop(take_local(queue));
+        }
+        return Ok(());
+    };
+    STATE.with(|s| s.pending += 1);
+    let result = register_with_helper(remote, queue, &ptoken, reg);
+    STATE.with(|s| s.pending -= 1);
+    result
+}
+
+fn register_with_helper(remote: &Remote, queue: u64, ptoken: &str, reg: NotifyRegistration) -> Result<()> {
+    ensure_helper(remote)?;
+    let id = queue.to_string();
+    let attr = (reg.kind == libc::SIGEV_THREAD).then(|| relay::copy_attr(reg.attributes as usize));
+    let (pid, tid) = (crate::os::ids::pid().to_string(), HELPER_TID.load(Ordering::Acquire).to_string());
+    let (kind, signo, value) = (reg.kind.to_string(), reg.signo.to_string(), reg.value.to_string());
+    let mut replace = String::new();
+    for _ in 0..2 {
+        let args: [&[u8]; 10] = [
+            b"notify_set",
+            id.as_bytes(),
+            ptoken.as_bytes(),
+            pid.as_bytes(),
+            tid.as_bytes(),
+            host_id().as_bytes(),
+            kind.as_bytes(),
+            signo.as_bytes(),
+            value.as_bytes(),
+            replace.as_bytes(),
+        ];
+        let values = expect_done(remote.run(&POSIX, &args))?;
+        let text = |i: usize| values.get(i).and_then(Reply::bytes).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        if text(0) == "set" {
+            STATE.with(|s| s.regs.push(Local { queue, reg, attr }));
+            return Ok(());
+        }
+        // Busy: does its owner still exist?
+        let (owner_pid, owner_tid, owner_host, owner_token) = (text(1), text(2), text(3), text(4));
+        if owner_token == ptoken || owner_alive(remote, &owner_pid, &owner_tid, &owner_host, &owner_token) {
+            return Err(Errno::EBUSY);
+        }
+        replace = owner_token;
+    }
+    Err(Errno::EBUSY)
+}
+
+/// Whether the owner of a registration still exists (see the module's comment).
+fn owner_alive(remote: &Remote, pid: &str, tid: &str, host: &str, ptoken: &str) -> bool {
+    if host == host_id() {
+        return pid.parse().is_ok_and(|pid| thread_alive(pid, tid));
+    }
+    let name = format!("name=mqshim-note-{ptoken} ");
+    match remote.with(|c| c.request(&[b"CLIENT", b"LIST", b"TYPE", b"normal"])) {
+        Ok(Reply::Bulk(list)) => String::from_utf8_lossy(&list).contains(&name),
+        // Not allowed to look (an ACL): assume it exists.
+        _ => true,
+    }
+}
+
+/// Whether the owner's helper thread `tid` of process `pid` (on this host) exists.
+fn thread_alive(pid: i32, tid: &str) -> bool {
+    let Ok(tid) = tid.parse::<i32>() else { return false };
+    // SAFETY: signal 0 only checks that the thread exists.
+    tid != 0 && (unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) } == 0 || crate::errno::current() == libc::EPERM)
+}
+
+/// The values of a script that must complete (a `wait` is EIO).
+fn expect_done(step: Result<Step>) -> Result<Vec<Reply>> {
+    match step? {
+        Step::Done(values) => Ok(values),
+        Step::Wait => Err(Errno::EIO),
+    }
+}
+
+/// The caller closed a descriptor of `queue` (any, as `mqueue_flush_file`): whether its
+/// registration there must be removed on the server (done by the close script).
+pub fn closing(queue: u64) -> bool {
+    take_local(queue).is_some()
+}
+
+/// A send fired a notification: `values` are the script's answer after `N` (kind, signo,
+/// value, pid, tid, host, ptoken). Delivers it (see the module's comment).
+pub fn deliver_fired(remote: &Remote, queue: u64, values: &[Reply]) {
+    let text = |i: usize| values.get(i).and_then(Reply::bytes).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let (kind, signo, value) = (text(0).parse().unwrap_or(libc::SIGEV_NONE), text(1).parse().unwrap_or(0), text(2).parse::<u64>().unwrap_or(0));
+    let (pid, host, ptoken) = (text(3).parse::<i32>().unwrap_or(0), text(5), text(6));
+    if host == host_id() && !thread_alive(pid, &text(4)) && ptoken != process_token() {
+        // Its owner exited or exec'd (which closed its descriptors on the kernel, taking the
+        // registration with them): there is nobody to notify.
+        return;
+    }
+    let me = crate::os::ids::pid();
+    let sender_uid = crate::os::sys::ids().0;
+    let relay_info = NotifyRelay { seq: 0, sender_pid: me, sender_uid, _reserved: [0; 5] };
+    if ptoken == process_token() {
+        if let Some(local) = take_local(queue) {
+            deliver(&local, &relay_info);
+        }
+        return;
+    }
+    let note = remote.keys.note(&ptoken);
+    let id = queue.to_string();
+    let reg = NotifyRegistration { owner_pid: pid, kind, signo, value, ..NotifyRegistration::default() };
+    let direct = match kind {
+        libc::SIGEV_NONE => true,
+        libc::SIGEV_SIGNAL if signo == 0 => true,
+        libc::SIGEV_SIGNAL => host == host_id() && send_signal(pid, &reg, &relay_info),
+        _ => false,
+    };
+    if direct {
+        // Only tell the owner its registration is used up.
+        let _ = remote.with(|c| c.request(&[b"LPUSH", note.as_bytes(), format!("{id} done").as_bytes()]));
+        return;
+    }
+    let ack = crate::remote::keys::new_token();
+    let item = format!("{id} relay {me} {sender_uid} {ack}");
+    if remote.with(|c| c.request(&[b"LPUSH", note.as_bytes(), item.as_bytes()])).is_err() {
+        return;
+    }
+    let deadline = crate::os::clock::timespec_of_ns(crate::os::clock::realtime_ns() + 500_000_000);
+    let _ = crate::remote::wait::wait_for_marker(remote, &ack, Some(&deadline), crate::emu::engine::futex::Restart::LikeMqueue);
+}
+
+/// Delivers a registration of this process (a signal to itself, or the thread).
+fn deliver(local: &Local, relay_info: &NotifyRelay) {
+    match (&local.attr, local.reg.kind) {
+        (Some(attr), _) => relay::fire_thread(attr, local.reg.function as usize, local.reg.value),
+        (None, libc::SIGEV_SIGNAL) if local.reg.signo != 0 => {
+            send_signal(crate::os::ids::pid(), &local.reg, relay_info);
+        }
+        _ => {}
+    }
+}
+
+/// Starts the helper thread if it is not running, and waits until its connection is named.
+fn ensure_helper(remote: &Remote) -> Result<()> {
+    let start = STATE.with(|s| !std::mem::replace(&mut s.helper_running, true));
+    if start {
+        HELPER_NAMED.store(false, Ordering::Release);
+        let r = remote.clone();
+        let spawned = std::thread::Builder::new().name("mqshim-note".into()).stack_size(256 * 1024).spawn(move || helper(r));
+        if spawned.is_err() {
+            STATE.with(|s| s.helper_running = false);
+            return Err(Errno::EAGAIN);
+        }
+    }
+    // Bounded: a server that cannot be reached fails the registration itself.
+    let until = crate::os::clock::monotonic_ns() + 4_000_000_000;
+    while !HELPER_NAMED.load(Ordering::Acquire) && crate::os::clock::monotonic_ns() < until {
+        if !STATE.with(|s| s.helper_running) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// The helper thread: names its connection, waits for events on the process's list, delivers
+/// relayed ones and acknowledges them; exits when no registration is left.
+fn helper(remote: Remote) {
+    // SAFETY: blocks every signal in this thread only (the program's signals are not ours to
+    // take); gettid cannot fail.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        HELPER_TID.store(libc::gettid(), Ordering::Release);
+    }
+    let ptoken = process_token();
+    let name = format!("mqshim-note-{ptoken}");
+    let note = remote.keys.note(&ptoken);
+    loop {
+        let done = STATE.with(|s| {
+            let done = s.regs.is_empty() && s.pending == 0;
+            if done {
+                s.helper_running = false;
+            }
+            done
+        });
+        if done {
+            HELPER_TID.store(0, Ordering::Release);
+            crate::remote::connection::drop_thread_connection();
+            return;
+        }
+        let got = remote.with(|c| {
+            c.send(&[b"CLIENT", b"SETNAME", name.as_bytes()])?;
+            c.send(&[b"BLPOP", note.as_bytes(), b"0.5"])?;
+            c.read_reply()?;
+            HELPER_NAMED.store(true, Ordering::Release);
+            c.read_reply()
+        });
+        match got {
+            Ok(Reply::Array(kv)) => {
+                if let Some(item) = kv.get(1).and_then(Reply::bytes) {
+                    handle(&remote, &String::from_utf8_lossy(item));
+                }
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+}
+
+/// One event on the list: "<queue> done" (a sender delivered it) or "<queue> relay <pid>
+/// <uid> <ack>" (deliver it here, then acknowledge).
+fn handle(remote: &Remote, item: &str) {
+    let f: Vec<&str> = item.split(' ').collect();
+    let Some(queue) = f.first().and_then(|q| q.parse::<u64>().ok()) else { return };
+    let local = take_local(queue);
+    if f.get(1) != Some(&"relay") {
+        return;
+    }
+    if let Some(local) = local {
+        let sender_pid = f.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let sender_uid = f.get(3).and_then(|u| u.parse().ok()).unwrap_or(0);
+        deliver(&local, &NotifyRelay { seq: 0, sender_pid, sender_uid, _reserved: [0; 5] });
+    }
+    if let Some(ack) = f.get(4) {
+        let marker = remote.keys.waiter(ack);
+        let _ = remote.with(|c| {
+            c.send(&[b"LPUSH", marker.as_bytes(), b"1"])?;
+            c.send(&[b"EXPIRE", marker.as_bytes(), b"60"])?;
+            c.read_reply()?;
+            c.read_reply()
+        });
+    }
+}
+
+/// Whether this process's helper thread is running (for tests).
+pub fn helper_running() -> bool {
+    STATE.with(|s| s.helper_running)
+}

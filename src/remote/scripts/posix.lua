@@ -1,0 +1,312 @@
+-- POSIX queues (remote/posix.rs): one script, ARGV[1] names the operation, the rest are its
+-- arguments. A queue is the meta hash K.pq(id) (fields: name mode uid gid maxmsg msgsize seq
+-- wseq opens unlinked bytes ctime charge charge_uid n_*), its messages K.pq_m (order),
+-- K.pq_b (bodies), K.pq_p (priorities), and its waiters (lib.lua) with these kinds:
+--   'r'        a receiver waiting for a message
+--   'R <seq>'  a receiver a message was handed to (pipelined send): message <seq> stays in the
+--              queue, hidden from the count and from other receivers (K.pq_asg), until it
+--              takes it — or until it is found gone, when the message is free again
+--   's'        a sender waiting for room, its message in K.pq_sb
+--   'S'        a sender whose message a receiver moved into the queue (pipelined receive)
+local OP = ARGV[1]
+local SEQ_SPAN = 68719476736 -- 2^36: seq below it; score = (32767 - prio) * 2^36 + seq
+local HARD_MSGMAX = 65536
+local HARD_MSGSIZEMAX = 16777216
+local PER_MESSAGE_OVERHEAD = 48
+local PER_PRIORITY_OVERHEAD = 48
+
+local function is_receiver(kind) return kind == 'r' end
+local function is_sender(kind) return kind == 's' end
+
+local CUR = nil -- the queue's id while an operation runs (for ON_STALE)
+ON_STALE = function(token, kind)
+  local first = string.sub(kind, 1, 1)
+  if first == 'R' then
+    redis.call('HDEL', K.pq_asg(CUR), string.sub(kind, 3))
+  elseif first == 's' then
+    redis.call('HDEL', K.pq_sb(CUR), token)
+  end
+end
+
+-- Messages the count shows: those not handed to a waiting receiver.
+local function curmsgs(id)
+  return redis.call('ZCARD', K.pq_m(id)) - redis.call('HLEN', K.pq_asg(id))
+end
+
+local function insert(id, prio, body)
+  local q = K.pq(id)
+  local seq = redis.call('HINCRBY', q, 'seq', 1)
+  redis.call('ZADD', K.pq_m(id), (32767 - prio) * SEQ_SPAN + seq, seq)
+  redis.call('HSET', K.pq_b(id), seq, body)
+  redis.call('HSET', K.pq_p(id), seq, prio)
+  redis.call('HINCRBY', q, 'bytes', #body)
+end
+
+local function take(id, seq)
+  local body = redis.call('HGET', K.pq_b(id), seq) or ''
+  local prio = tonumber(redis.call('HGET', K.pq_p(id), seq) or '0')
+  redis.call('ZREM', K.pq_m(id), seq)
+  redis.call('HDEL', K.pq_b(id), seq)
+  redis.call('HDEL', K.pq_p(id), seq)
+  redis.call('HDEL', K.pq_asg(id), seq)
+  redis.call('HINCRBY', K.pq(id), 'bytes', 0 - #body) -- (not -#body: -0 is no integer)
+  return body, prio
+end
+
+-- The first message in receive order not handed to a waiter, or nil.
+local function first_free(id)
+  local handed = redis.call('HLEN', K.pq_asg(id))
+  for _, seq in ipairs(redis.call('ZRANGE', K.pq_m(id), 0, handed)) do
+    if redis.call('HEXISTS', K.pq_asg(id), seq) == 0 then return seq end
+  end
+  return nil
+end
+
+-- Hands free messages to waiting receivers, longest waiting first (the kernel's pipelined
+-- send: the receiver has its message even before it runs).
+local function serve_receivers(id)
+  local q = K.pq(id)
+  while true do
+    local r = first_waiter(q, is_receiver)
+    if not r then return end
+    local seq = first_free(id)
+    if not seq then return end
+    redis.call('HSET', K.pq_asg(id), seq, r)
+    redis.call('HSET', K.wk(q), r, 'R ' .. seq)
+    wake_token(r)
+  end
+end
+
+-- Moves blocked senders' messages into the queue while there is room, longest waiting first
+-- (the kernel's pipelined receive).
+local function serve_senders(id)
+  local q = K.pq(id)
+  local maxmsg = tonumber(redis.call('HGET', q, 'maxmsg'))
+  while curmsgs(id) < maxmsg do
+    local s = first_waiter(q, is_sender)
+    if not s then return end
+    local held = redis.call('HGET', K.pq_sb(id), s)
+    if held then
+      local sp = string.find(held, ' ', 1, true)
+      insert(id, tonumber(string.sub(held, 1, sp - 1)), string.sub(held, sp + 1))
+      redis.call('HDEL', K.pq_sb(id), s)
+    end
+    redis.call('HSET', K.wk(q), s, 'S')
+    wake_token(s)
+  end
+end
+
+local function destroy(id)
+  local q = K.pq(id)
+  local m = redis.call('HMGET', q, 'charge_uid', 'charge')
+  if m[1] then redis.call('HINCRBY', K.pq_charge, m[1], 0 - tonumber(m[2])) end
+  wake_all_and_forget(q)
+  redis.call('DEL', q, K.pq_m(id), K.pq_b(id), K.pq_p(id), K.pq_asg(id), K.pq_sb(id))
+  redis.call('SREM', K.pq_live, id)
+end
+
+local function charge_of(maxmsg, msgsize)
+  return maxmsg * msgsize + maxmsg * PER_MESSAGE_OVERHEAD + math.min(maxmsg, 32768) * PER_PRIORITY_OVERHEAD
+end
+
+-- ---- the operations ------------------------------------------------------------------------
+
+-- open NAME CREAT EXCL ACC MODE HAS_ATTR MAXMSG MSGSIZE CALLER LIMITS RLIMIT CHARGE_UID
+--   -> ok ID MAXMSG MSGSIZE. prepare_open's order for an existing queue; mqueue_create_attr's
+--   (queues_max, the attributes, RLIMIT_MSGQUEUE) for a new one.
+local function op_open()
+  local name, creat, excl, acc = ARGV[2], ARGV[3] == '1', ARGV[4] == '1', tonumber(ARGV[5])
+  local c = caller(ARGV[10])
+  local id = redis.call('HGET', K.pq_names, name)
+  if id then
+    if creat and excl then return { 'EEXIST' } end
+    if acc == 3 then return { 'EINVAL' } end
+    local q = K.pq(id)
+    local m = redis.call('HMGET', q, 'mode', 'uid', 'gid', 'maxmsg', 'msgsize')
+    local want = ({ [0] = 4, [1] = 2, [2] = 6 })[acc]
+    if not may_access_fs(tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), want, c) then return { 'EACCES' } end
+    redis.call('HINCRBY', q, 'opens', 1)
+    return { 'ok', tonumber(id), tonumber(m[4]), tonumber(m[5]) }
+  end
+  if not creat then return { 'ENOENT' } end
+  local lim = {}
+  for w in string.gmatch(ARGV[11], '%S+') do lim[#lim + 1] = tonumber(w) end
+  local msg_max, msgsize_max, msg_default, msgsize_default, queues_max = lim[1], lim[2], lim[3], lim[4], lim[5]
+  local exempt = c.has('S')
+  if redis.call('SCARD', K.pq_live) >= queues_max and not exempt then return { 'ENOSPC' } end
+  local maxmsg, msgsize
+  if ARGV[7] == '1' then
+    maxmsg, msgsize = tonumber(ARGV[8]), tonumber(ARGV[9])
+  else
+    maxmsg, msgsize = math.min(msg_default, msg_max), math.min(msgsize_default, msgsize_max)
+  end
+  if maxmsg <= 0 or msgsize <= 0 then return { 'EINVAL' } end
+  if exempt then msg_max, msgsize_max = HARD_MSGMAX, HARD_MSGSIZEMAX end
+  if maxmsg > msg_max or msgsize > msgsize_max then return { 'EINVAL' } end
+  local charge = charge_of(maxmsg, msgsize)
+  local charged = tonumber(redis.call('HGET', K.pq_charge, ARGV[13]) or '0')
+  if ARGV[12] ~= 'inf' and charged + charge > tonumber(ARGV[12]) then return { 'EMFILE' } end
+  redis.call('HINCRBY', K.pq_charge, ARGV[13], charge)
+  id = redis.call('INCR', K.pq_next)
+  local s = now()
+  redis.call('HSET', K.pq(id), 'name', name, 'mode', ARGV[6], 'uid', c.fsuid, 'gid', c.fsgid, 'maxmsg', maxmsg,
+    'msgsize', msgsize, 'seq', 0, 'opens', 1, 'unlinked', 0, 'bytes', 0, 'ctime', s, 'charge', charge,
+    'charge_uid', ARGV[13])
+  redis.call('HSET', K.pq_names, name, id)
+  redis.call('SADD', K.pq_live, id)
+  return { 'ok', id, maxmsg, msgsize }
+end
+
+-- close ID RELEASE PTOKEN -> ok: the caller's notification goes (any close by its owner, as
+-- mqueue_flush_file); RELEASE '1': the process's last descriptor of the description went.
+local function op_close()
+  local id = ARGV[2]
+  local q = K.pq(id)
+  if redis.call('EXISTS', q) == 0 then return { 'ok' } end
+  if redis.call('HGET', q, 'n_ptoken') == ARGV[4] then
+    redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
+  end
+  if ARGV[3] == '1' then
+    local opens = redis.call('HINCRBY', q, 'opens', -1)
+    if opens <= 0 and redis.call('HGET', q, 'unlinked') == '1' then destroy(id) end
+  end
+  return { 'ok' }
+end
+
+-- adopt ID -> ok: a forked child counts itself among the queue's openers.
+local function op_adopt()
+  local q = K.pq(ARGV[2])
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  redis.call('HINCRBY', q, 'opens', 1)
+  return { 'ok' }
+end
+
+-- unlink NAME CALLER -> ok. The mqueue root is sticky and root's: only the queue's owner,
+-- root or CAP_FOWNER may remove a name (EACCES).
+local function op_unlink()
+  local name = ARGV[2]
+  local c = caller(ARGV[3])
+  local id = redis.call('HGET', K.pq_names, name)
+  if not id then return { 'ENOENT' } end
+  local q = K.pq(id)
+  local uid = tonumber(redis.call('HGET', q, 'uid'))
+  if c.fsuid ~= uid and c.fsuid ~= 0 and not c.has('F') then return { 'EACCES' } end
+  redis.call('HDEL', K.pq_names, name)
+  redis.call('HSET', q, 'unlinked', 1)
+  if tonumber(redis.call('HGET', q, 'opens') or '0') <= 0 then destroy(id) end
+  return { 'ok' }
+end
+
+-- send ID BODY PRIO TOKEN MODE -> ok [N kind signo value pid tid host ptoken] (a notification
+-- fired: the caller delivers or relays it). MODE '1': may wait (registers and says wait when
+-- full); '0': may not (a full queue is wait, and the caller's earlier registration goes);
+-- 'x': interrupted (only says whether a receiver already took the message in).
+local function op_send()
+  local id, body, prio, token, mode = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+  local q = K.pq(id)
+  CUR = id
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  prune(q)
+  serve_receivers(id)
+  local kind = redis.call('HGET', K.wk(q), token)
+  if kind == 'S' then
+    unregister(q, token)
+    return { 'ok' }
+  end
+  local maxmsg = tonumber(redis.call('HGET', q, 'maxmsg'))
+  local cur = curmsgs(id)
+  if mode == 'x' or (cur >= maxmsg and mode ~= '1') then
+    redis.call('HDEL', K.pq_sb(id), token)
+    unregister(q, token)
+    return { 'wait' }
+  end
+  if cur >= maxmsg or (kind == 's' and first_waiter(q, is_sender) ~= token) then
+    -- Full (or blocked senders before this one): wait, holding the message for a receiver
+    -- to move in.
+    redis.call('HSET', K.pq_sb(id), token, prio .. ' ' .. body)
+    register(q, token, 's')
+    return { 'wait' }
+  end
+  redis.call('HDEL', K.pq_sb(id), token)
+  unregister(q, token)
+  local receiver_waiting = first_waiter(q, is_receiver) ~= nil
+  insert(id, prio, body)
+  serve_receivers(id)
+  if cur == 0 and not receiver_waiting then
+    local n = redis.call('HMGET', q, 'n_ptoken', 'n_kind', 'n_signo', 'n_value', 'n_pid', 'n_tid', 'n_host')
+    if n[1] then
+      redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
+      return { 'ok', 'N', n[2], n[3], n[4], n[5], n[6], n[7], n[1] }
+    end
+  end
+  return { 'ok' }
+end
+
+-- receive ID TOKEN MODE -> ok BODY PRIO, or wait. MODE as for send; 'x' takes only a message
+-- already handed to the caller.
+local function op_receive()
+  local id, token, mode = ARGV[2], ARGV[3], ARGV[4]
+  local q = K.pq(id)
+  CUR = id
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  prune(q)
+  -- A message left free by a waiter found gone goes to the next waiting receiver.
+  serve_receivers(id)
+  local kind = redis.call('HGET', K.wk(q), token)
+  if kind and string.sub(kind, 1, 1) == 'R' then
+    -- Handed to the caller while it waited: it was never counted, so no room is made.
+    unregister(q, token)
+    local body, prio = take(id, string.sub(kind, 3))
+    return { 'ok', body, prio }
+  end
+  -- Free messages remain only while no receiver waits (serve_receivers hands them out).
+  local seq = nil
+  if mode ~= 'x' and kind ~= 'r' then seq = first_free(id) end
+  if seq then
+    unregister(q, token)
+    local body, prio = take(id, seq)
+    serve_senders(id)
+    serve_receivers(id)
+    return { 'ok', body, prio }
+  end
+  if mode == '1' then register(q, token, 'r') else unregister(q, token) end
+  return { 'wait' }
+end
+
+-- attr ID -> ok CURMSGS
+local function op_attr()
+  local id = ARGV[2]
+  CUR = id
+  if redis.call('EXISTS', K.pq(id)) == 0 then return { 'EBADF' } end
+  prune(K.pq(id))
+  return { 'ok', curmsgs(id) }
+end
+
+-- notify_set ID PTOKEN PID TID HOST KIND SIGNO VALUE REPLACE -> ok, or busy with the current
+-- owner (pid tid host ptoken) for the caller to tell whether it still exists; REPLACE is the
+-- ptoken of an owner the caller found gone.
+local function op_notify_set()
+  local id = ARGV[2]
+  local q = K.pq(id)
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  local cur = redis.call('HMGET', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host')
+  if cur[1] and cur[1] ~= ARGV[10] then return { 'ok', 'busy', cur[2], cur[3], cur[4], cur[1] } end
+  redis.call('HSET', q, 'n_ptoken', ARGV[3], 'n_pid', ARGV[4], 'n_tid', ARGV[5], 'n_host', ARGV[6], 'n_kind', ARGV[7],
+    'n_signo', ARGV[8], 'n_value', ARGV[9])
+  return { 'ok', 'set' }
+end
+
+-- notify_clear ID PTOKEN -> ok: only the owner's NULL removes it.
+local function op_notify_clear()
+  local q = K.pq(ARGV[2])
+  if redis.call('HGET', q, 'n_ptoken') == ARGV[3] then
+    redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
+  end
+  return { 'ok' }
+end
+
+local ops = {
+  open = op_open, close = op_close, adopt = op_adopt, unlink = op_unlink, send = op_send,
+  receive = op_receive, attr = op_attr, notify_set = op_notify_set, notify_clear = op_notify_clear,
+}
+return ops[OP]()
