@@ -117,8 +117,13 @@ impl Backend for RedisBackend {
         self.posix.descriptor_duplicated(old, new);
     }
 
-    /// The limit files hold the limits the backend enforces, as under the emulation.
+    /// `/proc/sysvipc/msg` lists the namespace's System V queues on the server (what util-linux
+    /// `ipcs` reads first); the limit files hold the limits the backend enforces, as under the
+    /// emulation. A server that cannot be reached leaves the kernel's file to be read.
     fn proc_file(&self, path: &[u8]) -> Option<String> {
+        if path == b"/proc/sysvipc/msg" {
+            return self.sysv.proc_sysvipc_msg().ok();
+        }
         self.limits.proc_sys_value(path).map(|value| format!("{value}\n"))
     }
 }

@@ -1,18 +1,250 @@
-//! System V queues on the server (`msgget`, `msgsnd`, `msgrcv`, `msgctl`). Owned by the
-//! System V part of issue 16; until it lands every call fails with ENOSYS.
+//! System V message queues held by a Redis server: `msgget`, `msgsnd`, `msgrcv` and `msgctl`
+//! with the kernel's semantics, each state change one run of `scripts/sysv.lua` (whose header
+//! lists the keys of a queue).
+//!
+//! The client checks what the kernel checks before it looks a queue up — the caller's memory,
+//! sizes, `mtype`, flag combinations — in the kernel's order (as `emu::sysv` does), then runs
+//! the script, which does the rest in the kernel's order under Redis's atomicity. A call that
+//! must block registers in the same run and waits on its wake marker ([`super::wait`]) with
+//! msgsnd/msgrcv's restart rule, `Restart::Never`: EINTR after any signal handler, even with
+//! SA_RESTART; a stop and continue is invisible.
+//!
+//! The kernel's pipelined send is kept: a send that finds a receiver blocked hands the message
+//! to the first (in blocking order) whose criteria match — it never enters the queue, and
+//! `msg_lrpid` is the receiving thread's id — and wakes a matching one whose buffer is too small
+//! with E2BIG on the way. The handed message waits in the queue's storage for the receiver's
+//! next run (never in its wake marker): a receiver interrupted by a signal collects it instead
+//! of failing with EINTR, as the kernel's does, and one that is gone (killed) for 5 s has it
+//! put back at its place in the queue.
+//!
+//! Round trips: one per call that does not block (the script, with EVALSHA); a blocked call
+//! adds one wait (`BLPOP`) and one run per wake-up or 0.5 s liveness slice; a wait ended by a
+//! signal adds one run on a fresh connection (to collect or unregister).
 
 use std::os::raw::{c_int, c_long, c_void};
 
 use libc::{key_t, msqid_ds};
 
-use super::Remote;
-use crate::emu::sysv::limits::SysvLimits;
+use super::connection::Reply;
+use super::script::{Script, Step};
+use super::{wait, Remote};
+use crate::emu::engine::futex::{Restart, Woke};
+use crate::emu::sysv::queue::MSG_COPY;
+use crate::emu::sysv::{cmd, proc_line, QueueInfo, SysvLimits, PROC_SYSVIPC_MSG_HEADER};
 use crate::errno::{Errno, Result};
+use crate::os::creds::{cap, Creds};
+use crate::os::usermem::{checked_read, checked_write, probe_read, probe_write};
 
-/// The System V half of the Redis backend.
+/// A yes/no argument of the script.
+fn flag(yes: bool) -> &'static [u8] {
+    if yes {
+        b"1"
+    } else {
+        b"0"
+    }
+}
+
+/// A message type as the script keeps it: 19 decimal digits, so that the lexical order of the
+/// strings is the numeric order of the (positive) types.
+fn type_key(t: i64) -> String {
+    format!("{t:019}")
+}
+
+/// The kernel's `ipcperms` fold of an access request: the permission bits asked for in any
+/// class (as a `short`, as the kernel passes it).
+fn requested_access(flags: c_int) -> i32 {
+    let flag = flags as i16 as i32;
+    ((flag >> 6) | (flag >> 3) | flag) & 0o7
+}
+
+/// The kernel's `convert_mode` in the script's words: the search mode and the type (or, for
+/// MSG_COPY, the ordinal) it compares with.
+fn search(msgtyp: c_long, flags: c_int) -> (&'static str, String) {
+    if flags & MSG_COPY != 0 {
+        return ("num", msgtyp.to_string());
+    }
+    if msgtyp == 0 {
+        return ("any", "0".into());
+    }
+    if msgtyp < 0 {
+        return ("le", type_key(if msgtyp == c_long::MIN { c_long::MAX } else { -msgtyp }));
+    }
+    if flags & libc::MSG_EXCEPT != 0 {
+        ("ne", type_key(msgtyp))
+    } else {
+        ("eq", type_key(msgtyp))
+    }
+}
+
+/// The System V script.
+static SCRIPT: Script = Script::new("sysv", include_str!("scripts/sysv.lua"));
+
+/// What the script needs to know of the caller: ARGV[2..4].
+struct Caller {
+    creds: Creds,
+    ident: String,
+    pid: String,
+    tid: String,
+}
+
+impl Caller {
+    fn current() -> Caller {
+        let creds = Creds::current();
+        let ident = super::script::caller(&creds);
+        Caller { creds, ident, pid: crate::os::ids::pid().to_string(), tid: crate::os::ids::tid().to_string() }
+    }
+}
+
+/// One queue's `IPC_STAT` as the script answers it.
+struct Stat {
+    info: QueueInfo,
+    seq: u16,
+}
+
+/// A number the script answered, as a string (what Redis stores) or an integer (a Lua number).
+fn field<T: std::str::FromStr>(r: &Reply) -> Result<T> {
+    let text = match r {
+        Reply::Int(i) => i.to_string(),
+        _ => r.bytes().and_then(|b| std::str::from_utf8(b).ok()).ok_or(Errno::EIO)?.to_string(),
+    };
+    text.parse().map_err(|_| Errno::EIO)
+}
+
+impl Stat {
+    /// From the script's 16 fields: id key uid gid cuid cgid mode seq stime rtime ctime cbytes
+    /// qnum qbytes lspid lrpid.
+    fn parse(f: &[Reply]) -> Result<Stat> {
+        if f.len() < 16 {
+            return Err(Errno::EIO);
+        }
+        let info = QueueInfo {
+            id: field(&f[0])?,
+            key: field(&f[1])?,
+            uid: field(&f[2])?,
+            gid: field(&f[3])?,
+            cuid: field(&f[4])?,
+            cgid: field(&f[5])?,
+            mode: field(&f[6])?,
+            stime: field(&f[8])?,
+            rtime: field(&f[9])?,
+            ctime: field(&f[10])?,
+            cbytes: field(&f[11])?,
+            qnum: field(&f[12])?,
+            qbytes: field(&f[13])?,
+            lspid: field(&f[14])?,
+            lrpid: field(&f[15])?,
+            scheduled: 0,
+        };
+        Ok(Stat { info, seq: field::<u32>(&f[7])? as u16 })
+    }
+
+    fn msqid_ds(&self) -> msqid_ds {
+        let s = &self.info;
+        // SAFETY: msqid_ds is plain C data; all-zero is valid (and zeroes the reserved fields).
+        let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
+        ds.msg_perm.__key = s.key;
+        ds.msg_perm.uid = s.uid;
+        ds.msg_perm.gid = s.gid;
+        ds.msg_perm.cuid = s.cuid;
+        ds.msg_perm.cgid = s.cgid;
+        ds.msg_perm.mode = s.mode as u16;
+        ds.msg_perm.__seq = self.seq;
+        ds.msg_stime = s.stime;
+        ds.msg_rtime = s.rtime;
+        ds.msg_ctime = s.ctime;
+        ds.__msg_cbytes = s.cbytes;
+        ds.msg_qnum = s.qnum;
+        ds.msg_qbytes = s.qbytes;
+        ds.msg_lspid = s.lspid;
+        ds.msg_lrpid = s.lrpid;
+        ds
+    }
+}
+
+/// A message as a receive gets it: its type and (possibly truncated) text.
+fn message(items: &[Reply]) -> Result<(c_long, &[u8])> {
+    let typ: c_long = field(items.first().ok_or(Errno::EIO)?)?;
+    let text = items.get(1).and_then(Reply::bytes).ok_or(Errno::EIO)?;
+    Ok((typ, text))
+}
+
+/// The catchable signals of the calling thread, held back while a blocking msgsnd/msgrcv is not
+/// waiting on its marker (while a script runs, it waits for the reply in a `recv` that a
+/// handler does not end, or — with SA_RESTART — that the kernel restarts unseen). A signal
+/// that arrives meanwhile stays pending; [`Self::handler_pending`] tells the caller that
+/// releasing it will run a handler, which for these calls means EINTR, as when the kernel's
+/// msgrcv finds a signal pending before it sleeps. Signals a fault raises (SIGSEGV, SIGBUS, …)
+/// are never held (a held one would kill the process). Dropping it restores the mask.
+struct HeldSignals {
+    old: libc::sigset_t,
+    held: libc::sigset_t,
+}
+
+impl HeldSignals {
+    fn hold() -> HeldSignals {
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigfillset before use.
+        let mut h: HeldSignals = unsafe { std::mem::zeroed() };
+        // SAFETY: valid sigset_t pointers; the signal numbers are valid.
+        unsafe {
+            libc::sigfillset(&mut h.held);
+            for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT] {
+                libc::sigdelset(&mut h.held, sig);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &h.held, &mut h.old);
+        }
+        h
+    }
+
+    /// Lets the held signals through (before a wait).
+    fn release(&self) {
+        // SAFETY: a valid signal set saved by hold().
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+
+    /// Holds them again (after a wait).
+    fn hold_again(&self) {
+        // SAFETY: a valid signal set.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.held, std::ptr::null_mut()) };
+    }
+
+    /// Whether a signal held back is pending that a handler of the program will catch once it
+    /// is released (one the caller had blocked itself stays blocked: it interrupts nothing).
+    fn handler_pending(&self) -> bool {
+        // SAFETY: sigset_t is plain data, filled by sigpending.
+        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid sigset_t to fill.
+        if unsafe { libc::sigpending(&mut pending) } != 0 {
+            return false;
+        }
+        (1..=libc::SIGRTMAX()).any(|sig| {
+            // SAFETY: valid sigset_t pointers and a signal number in range.
+            let held_back = unsafe { libc::sigismember(&pending, sig) == 1 && libc::sigismember(&self.old, sig) == 0 };
+            held_back && has_handler(sig)
+        })
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Whether the program installed a handler for `sig` (not SIG_DFL, not SIG_IGN).
+fn has_handler(sig: c_int) -> bool {
+    // SAFETY: sigaction is plain data; all-zero is valid for the kernel to overwrite.
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: reads the current disposition into a valid struct; installs nothing.
+    if unsafe { libc::sigaction(sig, std::ptr::null(), &mut sa) } != 0 {
+        return false;
+    }
+    sa.sa_sigaction != libc::SIG_DFL && sa.sa_sigaction != libc::SIG_IGN
+}
+
+/// The System V half of the Redis backend, bound to one server and namespace.
 pub struct RemoteSysv {
-    pub remote: Remote,
-    pub limits: SysvLimits,
+    remote: Remote,
+    limits: SysvLimits,
 }
 
 impl RemoteSysv {
@@ -20,31 +252,309 @@ impl RemoteSysv {
         RemoteSysv { remote, limits }
     }
 
-    pub fn msgget(&self, _key: key_t, _flags: c_int) -> Result<c_int> {
-        Err(Errno::ENOSYS)
+    /// The script's ARGV for `op` run by `who` as waiter `token` ("" for none), `rerun` after
+    /// a wait; `args` are the operation's own.
+    fn argv<'a>(op: &'a str, who: &'a Caller, token: &'a str, rerun: bool, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+        let mut argv: Vec<&[u8]> = vec![op.as_bytes(), who.ident.as_bytes(), who.pid.as_bytes(), who.tid.as_bytes(), token.as_bytes(), flag(rerun)];
+        argv.extend_from_slice(args);
+        argv
     }
 
-    /// `msgsnd`.
-    ///
-    /// # Safety
-    /// `msgp` points to a `long` followed by `size` readable bytes (or is invalid: EFAULT).
-    pub unsafe fn msgsnd(&self, _id: c_int, _msgp: *const c_void, _size: usize, _flags: c_int) -> Result<c_int> {
-        Err(Errno::ENOSYS)
+    /// One run of `op`, which never waits.
+    fn done(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
+        match self.remote.run(&SCRIPT, &Self::argv(op, who, "", false, args))? {
+            Step::Done(items) => Ok(items),
+            Step::Wait => Err(Errno::EIO),
+        }
     }
 
-    /// `msgrcv`.
+    /// Runs `op` (msgsnd's or msgrcv's) until it is done: while the script answers "wait" (it
+    /// registered the caller), waits on the caller's marker (`wait::wait_for_marker`, with these
+    /// calls' restart rule, `Restart::Never`) and runs it again. A handler that runs while the
+    /// caller waits, or that was held back while a script ran (see [`HeldSignals`]), ends the
+    /// call with a `cancel` run, which collects what a sender handed the caller meanwhile (or
+    /// its E2BIG, or EIDRM: the kernel's outcome wins over the signal there too), else
+    /// unregisters it: EINTR.
+    fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
+        let held = HeldSignals::hold();
+        let token = super::keys::new_token();
+        let mut rerun = false;
+        loop {
+            match self.remote.run(&SCRIPT, &Self::argv(op, who, &token, rerun, args))? {
+                Step::Done(items) => return Ok(items),
+                Step::Wait => rerun = true,
+            }
+            let interrupted = held.handler_pending() || {
+                held.release();
+                let woke = wait::wait_for_marker(&self.remote, &token, None, Restart::Never);
+                held.hold_again();
+                woke? == Woke::Interrupted
+            };
+            if interrupted {
+                return match self.remote.run(&SCRIPT, &Self::argv("cancel", who, &token, true, args)) {
+                    Ok(Step::Done(items)) => Ok(items),
+                    Err(e) if e != Errno::EINTR && e != Errno::EIO && e != Errno::ECONNREFUSED => Err(e),
+                    _ => Err(Errno::EINTR),
+                };
+            }
+        }
+    }
+
+    // ----- msgget -----
+
+    /// `msgget`.
+    pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
+        let who = Caller::current();
+        let key = key.to_string();
+        let (creat, excl) = (flag(flags & libc::IPC_CREAT != 0), flag(flags & libc::IPC_EXCL != 0));
+        let requested = requested_access(flags).to_string();
+        let mode = (flags & 0o777).to_string();
+        let (msgmni, msgmnb) = (self.limits.msgmni.to_string(), self.limits.msgmnb.to_string());
+        let args: [&[u8]; 7] = [key.as_bytes(), creat, excl, requested.as_bytes(), mode.as_bytes(), msgmni.as_bytes(), msgmnb.as_bytes()];
+        let items = self.done("get", &who, &args)?;
+        items.first().and_then(Reply::int).map(|id| id as c_int).ok_or(Errno::EIO)
+    }
+
+    // ----- msgsnd -----
+
+    /// `msgsnd`, in the kernel's order of checks.
     ///
     /// # Safety
-    /// `msgp` points to a `long` followed by `size` writable bytes (or is invalid: EFAULT).
-    pub unsafe fn msgrcv(&self, _id: c_int, _msgp: *mut c_void, _size: usize, _typ: c_long, _flags: c_int) -> Result<isize> {
-        Err(Errno::ENOSYS)
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
+    /// be unmapped while the call runs.
+    pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
+        // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
+        let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
+        if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if mtype < 1 {
+            return Err(Errno::EINVAL);
+        }
+        let text = (msgp as *const u8).wrapping_add(std::mem::size_of::<c_long>());
+        if !probe_read(text, msgsz) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: the `msgsz` bytes at `text` were just found readable, and the program keeps
+        // them mapped while its call runs.
+        let body = if msgsz == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(text, msgsz) } };
+        let who = Caller::current();
+        let (id, typ) = (id.to_string(), type_key(mtype));
+        let nowait = flags & libc::IPC_NOWAIT != 0;
+        let args: [&[u8]; 4] = [id.as_bytes(), typ.as_bytes(), body, flag(nowait)];
+        if nowait {
+            return self.done("snd", &who, &args).map(|_| 0);
+        }
+        self.run_blocking("snd", &who, &args).map(|_| 0)
     }
+
+    // ----- msgrcv -----
+
+    /// `msgrcv`, in the kernel's order of checks. The message is taken before it is copied
+    /// out: a buffer that is not writable loses it (EFAULT), as with the kernel.
+    ///
+    /// # Safety
+    /// As for [`Self::msgsnd`].
+    pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
+        if id < 0 || (bufsz as isize) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let copy = flags & MSG_COPY != 0;
+        // MSG_COPY's buffer is read first (the kernel loads it to copy into).
+        let copy_limit = bufsz.min(self.limits.msgmax as usize);
+        if copy {
+            if flags & libc::MSG_EXCEPT != 0 || flags & libc::IPC_NOWAIT == 0 {
+                return Err(Errno::EINVAL);
+            }
+            if !probe_read(msgp as *const u8, copy_limit) {
+                return Err(Errno::EFAULT);
+            }
+        }
+        let who = Caller::current();
+        let (mode, want) = search(msgtyp, flags);
+        let nowait = flags & libc::IPC_NOWAIT != 0;
+        let noerror = flags & libc::MSG_NOERROR != 0;
+        let (id, size, limit) = (id.to_string(), bufsz.to_string(), copy_limit.to_string());
+        let args: [&[u8]; 7] = [id.as_bytes(), mode.as_bytes(), want.as_bytes(), size.as_bytes(), flag(noerror), flag(nowait), limit.as_bytes()];
+        let items = if nowait { self.done("rcv", &who, &args)? } else { self.run_blocking("rcv", &who, &args)? };
+        let (mtype, text) = message(&items)?;
+        let text = &text[..text.len().min(bufsz)];
+        // SAFETY: `msgp` is the program's msgrcv argument, as checked_write requires.
+        if !unsafe { checked_write(msgp as *mut c_long, &mtype) } {
+            return Err(Errno::EFAULT);
+        }
+        let dst = (msgp as *mut u8).wrapping_add(std::mem::size_of::<c_long>());
+        if !probe_write(dst, text.len()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: the `text.len()` bytes at `dst` were just found writable, and the program
+        // keeps them so while its call runs; `text` is our own buffer.
+        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), dst, text.len()) };
+        Ok(text.len() as isize)
+    }
+
+    // ----- msgctl -----
 
     /// `msgctl`.
     ///
     /// # Safety
-    /// `buf` points to what `cmd` reads or writes, or is unused by `cmd` (or invalid: EFAULT).
-    pub unsafe fn msgctl(&self, _id: c_int, _cmd: c_int, _buf: *mut msqid_ds) -> Result<c_int> {
-        Err(Errno::ENOSYS)
+    /// As for [`Self::msgsnd`].
+    pub unsafe fn msgctl(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+        if id < 0 || command < 0 {
+            return Err(Errno::EINVAL);
+        }
+        match command {
+            cmd::IPC_INFO | cmd::MSG_INFO => self.info(command, buf.cast()),
+            cmd::IPC_STAT | cmd::MSG_STAT | cmd::MSG_STAT_ANY => self.stat(id, command, buf),
+            cmd::IPC_SET => self.set(id, buf),
+            cmd::IPC_RMID => self.remove_id(id).map(|()| 0),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// IPC_INFO / MSG_INFO: the limits (and, for MSG_INFO, what is in use) and the highest
+    /// index in use.
+    fn info(&self, command: c_int, buf: *mut libc::msginfo) -> Result<c_int> {
+        use crate::emu::sysv::limits::{MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
+        let items = self.done("info", &Caller::current(), &[flag(command == cmd::MSG_INFO)])?;
+        let n = |i: usize| items.get(i).and_then(Reply::int).ok_or(Errno::EIO);
+        let (max_idx, queues, messages, bytes) = (n(0)?, n(1)?, n(2)?, n(3)?);
+        // SAFETY: msginfo is plain C data; all-zero is valid (and zeroes the padding).
+        let mut info: libc::msginfo = unsafe { std::mem::zeroed() };
+        info.msgmni = self.limits.msgmni;
+        info.msgmax = self.limits.msgmax;
+        info.msgmnb = self.limits.msgmnb;
+        info.msgssz = MSGSSZ;
+        info.msgseg = MSGSEG;
+        if command == cmd::MSG_INFO {
+            info.msgpool = queues as i32;
+            info.msgmap = messages.min(i32::MAX as i64) as i32;
+            info.msgtql = bytes.min(i32::MAX as i64) as i32;
+        } else {
+            info.msgpool = MSGPOOL;
+            info.msgmap = MSGMAP;
+            info.msgtql = MSGTQL;
+        }
+        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
+        if !unsafe { checked_write(buf, &info) } {
+            return Err(Errno::EFAULT);
+        }
+        Ok(max_idx.max(0) as c_int)
+    }
+
+    /// IPC_STAT (by id), MSG_STAT and MSG_STAT_ANY (by index: they return the full id).
+    fn stat(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+        // MSG_STAT and MSG_STAT_ANY: only the index's low 15 bits count (ipcid_to_idx).
+        let (which, at): (&[u8], String) = match command {
+            cmd::IPC_STAT => (&b"id"[..], id.to_string()),
+            cmd::MSG_STAT => (&b"idx"[..], (id & 0x7fff).to_string()),
+            _ => (&b"any"[..], (id & 0x7fff).to_string()),
+        };
+        let s = Stat::parse(&self.done("stat", &Caller::current(), &[at.as_bytes(), which])?)?;
+        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
+        if !unsafe { checked_write(buf, &s.msqid_ds()) } {
+            return Err(Errno::EFAULT);
+        }
+        Ok(if command == cmd::IPC_STAT { 0 } else { s.info.id })
+    }
+
+    /// IPC_SET: owner, group, mode and qbytes; every waiter looks again.
+    fn set(&self, id: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+        // SAFETY: `buf` is the program's msgctl argument, as checked_read requires.
+        let ds = unsafe { checked_read(buf as *const msqid_ds) }.ok_or(Errno::EFAULT)?;
+        // The kernel passes msg_qbytes on as an int, and checks capable(CAP_SYS_RESOURCE) in
+        // the initial user namespace (Creds leaves it out elsewhere).
+        let qbytes = ds.msg_qbytes as i32;
+        let who = Caller::current();
+        let allowed = qbytes as u32 <= self.limits.msgmnb as u32 || who.creds.has(cap::SYS_RESOURCE);
+        let ids_valid = ds.msg_perm.uid != u32::MAX && ds.msg_perm.gid != u32::MAX;
+        let (id, uid, gid) = (id.to_string(), ds.msg_perm.uid.to_string(), ds.msg_perm.gid.to_string());
+        let mode = (ds.msg_perm.mode as u32 & 0o777).to_string();
+        let stored = (qbytes as i64 as u64).to_string();
+        self.done("set", &who, &[id.as_bytes(), uid.as_bytes(), gid.as_bytes(), mode.as_bytes(), stored.as_bytes(), flag(allowed), flag(ids_valid)])?;
+        Ok(0)
+    }
+
+    /// IPC_RMID (and `mqshim ipcrm -q`): removes queue `id` at once; every blocked sender and
+    /// receiver fails with EIDRM.
+    pub fn remove_id(&self, id: c_int) -> Result<()> {
+        self.done("rmid", &Caller::current(), &[id.to_string().as_bytes()]).map(|_| ())
+    }
+
+    /// `mqshim ipcrm -Q`: removes the queue with `key` (not IPC_PRIVATE).
+    pub fn remove_key(&self, key: key_t) -> Result<()> {
+        if key == libc::IPC_PRIVATE {
+            return Err(Errno::EINVAL);
+        }
+        self.done("rmid", &Caller::current(), &[b"", key.to_string().as_bytes()]).map(|_| ())
+    }
+
+    /// `mqshim peek -q ID`: what queue `id` holds, in arrival order, without changing anything
+    /// (EINVAL for an id that names no queue, EACCES without read permission, as msgrcv asks).
+    /// Scheduled messages do not exist on this backend.
+    pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
+        let (id, preview) = (id.to_string(), preview.to_string());
+        let items = self.done("peek", &Caller::current(), &[id.as_bytes(), preview.as_bytes()])?;
+        let messages = items
+            .chunks_exact(3)
+            .map(|m| {
+                Ok(crate::emu::peek::PeekedMessage {
+                    priority_or_type: field(&m[0])?,
+                    len: field(&m[1])?,
+                    preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
+                    due_ns: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::emu::peek::QueueSnapshot { messages, scheduled: Vec::new() })
+    }
+
+    /// Every queue of the namespace, by index (for `mqshim ipcs`).
+    pub fn list(&self) -> Result<Vec<QueueInfo>> {
+        let items = self.done("list", &Caller::current(), &[])?;
+        items.into_iter().map(|q| Stat::parse(&q.into_array()).map(|s| s.info)).collect()
+    }
+
+    /// The text the kernel's `/proc/sysvipc/msg` would hold for the namespace's queues.
+    pub fn proc_sysvipc_msg(&self) -> Result<String> {
+        let mut out = String::from(PROC_SYSVIPC_MSG_HEADER);
+        for q in self.list()? {
+            out.push_str(&proc_line(&q));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_sort_as_numbers_when_their_keys_sort_as_strings() {
+        let mut types = [1i64, 9, 10, 255, 1 << 40, c_long::MAX, 2];
+        let mut keys: Vec<String> = types.iter().map(|t| type_key(*t)).collect();
+        types.sort();
+        keys.sort();
+        assert_eq!(keys, types.iter().map(|t| type_key(*t)).collect::<Vec<_>>());
+        assert_eq!(type_key(c_long::MAX).len(), 19);
+    }
+
+    #[test]
+    fn search_modes_are_the_kernels() {
+        assert_eq!(search(0, 0), ("any", "0".to_string()));
+        assert_eq!(search(5, 0), ("eq", type_key(5)));
+        assert_eq!(search(5, libc::MSG_EXCEPT), ("ne", type_key(5)));
+        assert_eq!(search(-4, libc::MSG_EXCEPT), ("le", type_key(4)));
+        assert_eq!(search(c_long::MIN, 0), ("le", type_key(c_long::MAX)));
+        assert_eq!(search(-1, MSG_COPY | libc::IPC_NOWAIT), ("num", "-1".to_string()));
+    }
+
+    #[test]
+    fn access_requests_fold_as_ipcperms_does() {
+        assert_eq!(requested_access(0), 0);
+        assert_eq!(requested_access(0o400), 4);
+        assert_eq!(requested_access(0o020 | libc::IPC_CREAT), 2);
+        assert_eq!(requested_access(0o666 | libc::IPC_CREAT | libc::IPC_EXCL), 6);
     }
 }
