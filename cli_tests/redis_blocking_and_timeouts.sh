@@ -64,7 +64,7 @@ for api in posix sysv; do
         [[ $verdict == err && $errname == ETIMEDOUT ]] || fail "timed $what on host $host (300 ms): '$out', expected ETIMEDOUT"
         awk -v ms="$ms" 'BEGIN { exit !(ms >= 300) }' || fail "timed $what on host $host returned ETIMEDOUT after $ms ms: before its 300 ms deadline"
         awk -v ms="$ms" -v late="$LATE" 'BEGIN { exit !(ms <= 300 + late) }' ||
-          fail "timed $what on host $host returned after $ms ms: more than $LATE ms after its 300 ms deadline"
+          problem "timed $what on host $host returned after $ms ms: more than $LATE ms after its 300 ms deadline"
         worst=$(awk -v a="$worst" -v b="$ms" 'BEGIN { print (b - 300 > a) ? b - 300 : a }')
       done
     done
@@ -84,4 +84,4 @@ for api in posix sysv; do
   echo "posix: a deadline already past fails at once ($ms ms); a timed receive on B gets A's message"
   client_a posix remove "$Q" | grep -qx removed || fail "cannot remove $Q"
 done
-echo "on $(host_note)"
+finish

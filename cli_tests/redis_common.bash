@@ -40,6 +40,16 @@ SELFTEST=${MQT_REDIS_SELFTEST:-}
 
 host_note() { echo "$HOST_NOTE"; }
 
+# problem WHY: a failed check after which the test can still go on (a bound exceeded): printed
+# now, and finish makes the test fail at its end, so one problem does not hide the next.
+PROBLEMS=0
+problem() { echo "PROBLEM: $*"; PROBLEMS=$((PROBLEMS + 1)); }
+finish() {
+  echo "on $(host_note)"
+  ((PROBLEMS == 0)) || fail "$PROBLEMS problem(s) above"
+  exit 0
+}
+
 # in_host A|B: the command prefix that runs a command on that host (ip execs it: $! is the program)
 in_host() {
   IN_HOST=()

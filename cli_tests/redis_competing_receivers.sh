@@ -45,4 +45,4 @@ for api in posix sysv; do
   done
   client_a "$api" remove "$Q" | grep -qx removed || fail "$api: cannot remove $Q"
 done
-echo "on $(host_note)"
+finish

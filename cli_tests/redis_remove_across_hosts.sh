@@ -85,4 +85,4 @@ session_end
 [[ $(client_a posix count "$Q") == 0 ]] || fail "B's receives on the unlinked queue took from the new one"
 client_a posix remove "$Q" | grep -qx removed || fail "cannot remove the new $Q"
 echo "posix: after mq_unlink on A, B's descriptor still receives and sends on the old queue; the name is gone for both; a new queue under it is separate"
-echo "on $(host_note)"
+finish

@@ -58,4 +58,4 @@ for api in posix sysv; do
   [[ $left == 0 ]] || fail "$api: $left message(s) left in the queue"
   client_a "$api" remove "$Q" | grep -qx removed || fail "$api: cannot remove $Q"
 done
-echo "on $(host_note)"
+finish

@@ -17,6 +17,8 @@
  *   recv1 [TIMEOUT_MS]        prints "ready", then one receive (POSIX: mq_timedreceive with an
  *                             absolute deadline TIMEOUT_MS from now; -1 = a deadline already
  *                             past), prints "got BODY MS" or "err ERRNO MS"
+ *   recv1-go                  like recv1 (blocking), but after "ready" it waits for a line on
+ *                             stdin before receiving: the caller controls when the call starts
  *   send1 BODY [TIMEOUT_MS]   prints "ready", one send (likewise timed), "sent MS" / "err ERRNO MS"
  *   count                     prints the number of messages (mq_curmsgs / msg_qnum)
  *   drain                     receives without blocking until empty: "got BODY" per message
@@ -358,9 +360,13 @@ int main(int argc, char **argv)
         say("maxms %.1f", longest);
         return 0;
     }
-    if (strcmp(op, "recv1") == 0) {
+    if (strcmp(op, "recv1") == 0 || strcmp(op, "recv1-go") == 0) {
         long timeout = argc > 4 ? atol(argv[4]) : -2;
         say("ready");
+        if (strcmp(op, "recv1-go") == 0) {
+            char go[16];
+            if (!fgets(go, sizeof go, stdin)) return 1;
+        }
         double t0 = now_ms();
         if (recv_one(body, timeout) == -1) say("err %s %.1f", errname(errno), now_ms() - t0);
         else say("got %s %.1f", body, now_ms() - t0);
