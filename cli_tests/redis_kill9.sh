@@ -12,6 +12,7 @@
 #    most one per kill (the one a killed call may have taken without returning it — as on the
 #    kernel, where a receive that completed hands its message to the process whatever happens to
 #    it next); the figures are printed.
+# 4. A sender blocked on a full queue on B is killed: its message never appears.
 source "$ROOT/cli_tests/redis_common.bash"
 require_redis_backend
 # A message sent while a killed receiver is still registered may be handed to it (the kernel's
@@ -118,6 +119,20 @@ for api in posix sysv; do
   ((dups == 0)) || fail "$api: duplicates after kill -9"
   ((missing <= kills)) || fail "$api: $missing messages lost to $kills kills"
   [[ $left == 0 ]] || fail "$api: $left message(s) left"
+  client_a "$api" remove "$Q" | grep -qx removed || fail "$api: cannot remove $Q"
+
+  # 4. a blocked sender killed: its message was never sent (the kernel drops the sleeping
+  #    sender from the queue's wait list when it dies), so no receive may ever return it.
+  new_queue "$api" kill9-sender 1 64
+  client_a "$api" send1 "$Q" "$(printf 'f%.0s' {1..64})" | grep -q '^sent' || fail "$api: cannot fill $Q"
+  spawn_b "ghost-$api" "$api" send1 "$Q" ghost; G=$SPAWNED
+  wait_line "ghost-$api" '^ready$'
+  wait_registered "$api" "$Q" 1 "$G"
+  kill -KILL "$G"; reap "$G"
+  out=$( { client_a "$api" drain "$Q"; client_a "$api" drain "$Q"; } | sed 's/^got f*$/got FILL/')
+  [[ $out == "got FILL" ]] ||
+    problem "$api: after a sender blocked on a full queue was killed, the queue gave: $(echo "$out" | tr '\n' ' ')(expected only the fill message: the killed sender's 'ghost' was never sent)"
+  [[ $out == "got FILL" ]] && echo "$api: a sender blocked on B killed -9: its message never appears"
   client_a "$api" remove "$Q" | grep -qx removed || fail "$api: cannot remove $Q"
 done
 finish
