@@ -123,6 +123,23 @@ wait_registered() {
   fail "$api $q: $want waiter(s) not registered in Redis within 10 s (found ${n:-none})"
 }
 
+# wait_notified_registered NAME PID: until the POSIX queue NAME has an mq_notify registration in
+# Redis (its meta's n_ptoken; in the kernel self-test: until PID sleeps on three polls in a row).
+wait_notify_registered() {
+  local i id streak=0
+  for ((i = 0; i < 500; i++)); do
+    if [[ $SELFTEST == kernel ]]; then
+      if [[ $(sed -n 's/.*) \(.\).*/\1/p' "/proc/$2/stat" 2>/dev/null) == S ]]; then streak=$((streak + 1)); else streak=0; fi
+      ((streak >= 3)) && return 0
+    else
+      id=$(redis_cli hget "{$PREFIX}:pq:names" "$1")
+      [[ -n $id && -n $(redis_cli hget "{$PREFIX}:pq:$id" n_ptoken) ]] && return 0
+    fi
+    sleep 0.02
+  done
+  fail "$1: no mq_notify registration in Redis within 10 s"
+}
+
 # require_redis_backend: the library serves MQSHIM_BACKEND=redis (fails the test clearly when it
 # does not: a library without the backend ignores the variable and emulates locally).
 require_redis_backend() {

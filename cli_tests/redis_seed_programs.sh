@@ -50,8 +50,12 @@ run_on B recv || fail "recv init: $(cat "$WORK/out")"
 spawn_cmd B notify ./notify_sig /mqtest
 NOTIFY=$SPAWNED
 wait_line notify '^x$' 1
+wait_notify_registered /mqtest "$NOTIFY"
 run_on A send hello 1 || fail "send hello: $(cat "$WORK/out")"
 wait_line notify '^msq: hello, prio: 1$' 1
+# The handler printed before registering again: a send before that would (on the kernel too)
+# notify nobody.
+wait_notify_registered /mqtest "$NOTIFY"
 run_on A send zorro 3 || fail "send zorro: $(cat "$WORK/out")"
 wait_line notify '^msq: zorro, prio: 3$' 1
 kill -TERM "$NOTIFY"; reap "$NOTIFY"
@@ -82,6 +86,7 @@ client_a sysv remove 0xffffffff | grep -qx removed || fail "cannot remove key 0x
 echo "003 System V server on A, client on B: ok"
 
 # -- The command: mqshim run --backend redis --redis URL (host A), received with the preload on B.
+[[ $SELFTEST == kernel ]] && { echo "all on $(host_note) (kernel self-test: mqshim run --backend redis not tried)"; exit 0; }
 in_host A
 (cd "$WORK" && "${IN_HOST[@]}" timeout -k 2 20 "$MQSHIM" run --backend redis --redis "$URL" -- ./send viarun 4) >"$WORK/out" 2>&1 ||
   fail "mqshim run --backend redis: $(cat "$WORK/out")"
