@@ -14,12 +14,26 @@
 //! `msg_lrpid` is the receiving thread's id — and wakes a matching one whose buffer is too small
 //! with E2BIG on the way. The handed message waits in the queue's storage for the receiver's
 //! next run (never in its wake marker): a receiver interrupted by a signal collects it instead
-//! of failing with EINTR, as the kernel's does, and one that is gone (killed) for 5 s has it
-//! put back at its place in the queue.
+//! of failing with EINTR, as the kernel's does, and one that does not collect it within 1 s
+//! (killed, or stopped) loses it to the next receiver or to its place in the queue.
 //!
-//! Round trips: one per call that does not block (the script, with EVALSHA); a blocked call
-//! adds one wait (`BLPOP`) and one run per wake-up or 0.5 s liveness slice; a wait ended by a
-//! signal adds one run on a fresh connection (to collect or unregister).
+//! Round trips: one per call that does not block (the script, with EVALSHA; the first call of a
+//! process or thread also connects, and the first run of the script on a server sends its text);
+//! a blocked call adds one wait (`BLPOP`) and one run per wake-up or 0.5 s liveness slice; a
+//! wait ended by a signal adds one run on a fresh connection (to collect or unregister).
+//!
+//! Differences from the kernel (beyond the transport's: see `remote`):
+//! - a receiver killed while blocked keeps its place for up to 1 s: a message sent to it then
+//!   reaches the next receiver (or the queue) about 1 s late; a stopped receiver is passed over
+//!   after 1 s as well;
+//! - a signal that arrives in the few instructions between the end of the signal hold (see
+//!   [`HeldSignals`]) and the start of the wait runs its handler without ending the call;
+//! - credentials are read by every call (the emulation caches them) and checked by the server
+//!   against the stored mode — the server's own authentication is the real boundary: any client
+//!   that can reach it can change any queue;
+//! - `mqshim_msgsnd_at` and `mqshim_msg_cancel` (scheduled messages) are ENOTSUP;
+//! - a connection lost mid-call (a blocked one too) is EIO; a server restarted without
+//!   persistence has lost every queue, so an id from before is EINVAL.
 
 use std::os::raw::{c_int, c_long, c_void};
 

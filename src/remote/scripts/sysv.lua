@@ -22,8 +22,9 @@
 --   <id>:waiters, :wk, :seen   lib.lua's waiters (in blocking order, as the kernel serves
 --                 them); kinds "r <mode> <T> <maxsize> <tid>" (msgrcv) and "s <size>" (msgsnd)
 --   <id>:handed   hash token -> "<seq> <ms>" a message handed to a blocked receiver (the
---                 kernel's pipelined send; its body stays in :b, it is not in qnum/cbytes) or
---                 "E <ms>" (E2BIG), and when: collected by that receiver's next run
+--                 kernel's pipelined send; its body stays in :b; counted in the meta's hq and
+--                 hb, not in qnum/cbytes) or "E <ms>" (E2BIG), and when: collected by that
+--                 receiver's next run
 -- Namespace: K.sv_keys hash key -> id, K.sv_ids zset id -> index, K.sv_seq hash next_idx
 -- last_idx seq (the kernel's cyclic index allocator and its sequence number).
 
@@ -32,11 +33,12 @@ local who = caller(ARGV[2])
 local pid, tid, token, rerun = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
 
 local WAIT = {'wait'}
--- A message is handed only to a waiter seen this recently (one that is surely still there).
-local HAND_MS = 1500
+-- A message is handed only to a waiter seen this recently (a live one runs again at least every
+-- 0.5 s slice): one not seen for longer is likely gone, and the message is queued instead.
+local HAND_MS = 1000
 -- A handed message its receiver has not collected for this long (the receiver was woken at
 -- once: it died, or is stopped) goes on to the next receiver, or back to its place in the queue.
-local HANDED_MS = 2000
+local HANDED_MS = 1000
 
 -- This run's time: seconds (the kernel's stime/rtime/ctime) and milliseconds.
 local sec = now()
@@ -101,6 +103,8 @@ local function pipelined_send(q, seq, typ, size)
         else
           redis.call('HSET', q .. ':handed', tok, seq .. ' ' .. ms)
           redis.call('HSET', q, 'lrpid', rtid, 'rtime', sec)
+          redis.call('HINCRBY', q, 'hq', 1)
+          redis.call('HINCRBY', q, 'hb', size)
           return true
         end
       end
@@ -133,13 +137,38 @@ local function reclaim_handed(q)
     if tonumber(at) < ms - HANDED_MS then
       redis.call('HDEL', q .. ':handed', tok)
       local v = what ~= 'E' and redis.call('HGET', q .. ':b', what)
-      if v and not pipelined_send(q, what, string.sub(v, 1, 19), #v - 19) then
-        enqueue(q, what, v)
-        changed = true
+      if v then
+        redis.call('HINCRBY', q, 'hq', -1)
+        redis.call('HINCRBY', q, 'hb', 19 - #v)
+        if not pipelined_send(q, what, string.sub(v, 1, 19), #v - 19) then
+          enqueue(q, what, v)
+          changed = true
+        end
       end
     end
   end
   return changed
+end
+
+-- A message handed to a blocked receiver that it has not collected yet, which a receiver with
+-- (mode, want) would take (the oldest; for 'le' the oldest of the lowest type): token, seq.
+local function find_handed(q, mode, want)
+  local handed = redis.call('HGETALL', q .. ':handed')
+  local best_tok, best_seq, best_typ
+  for i = 1, #handed, 2 do
+    local seq = string.match(handed[i + 1], '^(%d+) ')
+    local v = seq and redis.call('HGET', q .. ':b', seq)
+    if v then
+      local typ = string.sub(v, 1, 19)
+      if testmsg(typ, mode, want) then
+        local better = not best_seq
+          or (mode == 'le' and (typ < best_typ or (typ == best_typ and tonumber(seq) < tonumber(best_seq))))
+          or (mode ~= 'le' and tonumber(seq) < tonumber(best_seq))
+        if better then best_tok, best_seq, best_typ = handed[i], seq, typ end
+      end
+    end
+  end
+  return best_tok, best_seq
 end
 
 local function drop_message(q, seq, typ)
@@ -178,9 +207,15 @@ local function find_msg(q, mode, want)
   return nil
 end
 
+-- IPC_STAT's fields. Messages handed to blocked receivers and not collected yet count as
+-- queued (for the moment a live receiver takes to collect one — one round trip — the kernel's
+-- would show them gone already; one handed to a receiver that was killed stays until a receive
+-- takes it).
 local function stat_reply(id, m)
+  local qnum = tonumber(m.qnum) + tonumber(m.hq or 0)
+  local cbytes = tonumber(m.cbytes) + tonumber(m.hb or 0)
   return {'ok', tostring(id), m.key, m.uid, m.gid, m.cuid, m.cgid, m.mode, m.seq, m.stime, m.rtime,
-    m.ctime, m.cbytes, m.qnum, m.qbytes, m.lspid, m.lrpid}
+    m.ctime, tostring(cbytes), tostring(qnum), m.qbytes, m.lspid, m.lrpid}
 end
 
 local function queue_or_error(id)
@@ -240,7 +275,7 @@ if op == 'get' then
     K.seen(K.sv(id)), K.sv(id) .. ':handed')
   redis.call('HSET', K.sv(id), 'key', key, 'uid', who.euid, 'gid', who.egid, 'cuid', who.euid,
     'cgid', who.egid, 'mode', mode, 'qbytes', msgmnb, 'cbytes', 0, 'qnum', 0, 'lspid', 0,
-    'lrpid', 0, 'stime', 0, 'rtime', 0, 'ctime', sec, 'seq', seq, 'next', 0, 'wseq', 0)
+    'lrpid', 0, 'stime', 0, 'rtime', 0, 'ctime', sec, 'seq', seq, 'next', 0, 'wseq', 0, 'hq', 0, 'hb', 0)
   redis.call('ZADD', K.sv_ids, idx, id)
   if key ~= '0' then redis.call('HSET', K.sv_keys, key, id) end
   return {'ok', id}
@@ -290,6 +325,8 @@ elseif op == 'rcv' or op == 'cancel' then
       local v = redis.call('HGET', q .. ':b', what)
       redis.call('HDEL', q .. ':b', what)
       if v then
+        redis.call('HINCRBY', q, 'hq', -1)
+        redis.call('HINCRBY', q, 'hb', 19 - #v)
         return {'ok', string.sub(v, 1, 19), string.sub(v, 20, 19 + math.min(bufsz, #v - 19))}
       end
     end
@@ -318,6 +355,22 @@ elseif op == 'rcv' or op == 'cancel' then
       wake_senders(q, m)
       return {'ok', typ, string.sub(v, 20, 19 + math.min(bufsz, len))}
     end
+    -- A receive that may not wait takes a message handed to a blocked receiver that has not
+    -- collected it yet rather than fail: that receiver may be gone (killed while registered),
+    -- and IPC_STAT counts the message (see stat_reply). A live one just waits on.
+    local robbed, hseq = nil, nil
+    if nowait and mode ~= 'num' then robbed, hseq = find_handed(q, mode, want) end
+    if robbed then
+      local v = redis.call('HGET', q .. ':b', hseq)
+      local len = #v - 19
+      if bufsz < len and not noerror then return {'E2BIG'} end
+      redis.call('HDEL', q .. ':handed', robbed)
+      redis.call('HDEL', q .. ':b', hseq)
+      redis.call('HINCRBY', q, 'hq', -1)
+      redis.call('HINCRBY', q, 'hb', 0 - len)
+      redis.call('HSET', q, 'lrpid', pid, 'rtime', sec)
+      return {'ok', string.sub(v, 1, 19), string.sub(v, 20, 19 + math.min(bufsz, len))}
+    end
     if nowait then return {'ENOMSG'} end
     local maxsize = noerror and 2147483647 or math.min(bufsz, 2147483647)
     register(q, token, 'r ' .. mode .. ' ' .. want .. ' ' .. maxsize .. ' ' .. tid)
@@ -335,9 +388,9 @@ elseif op == 'info' then
   for i = 1, #ids, 2 do
     max_idx = math.max(max_idx, tonumber(ids[i + 1]))
     if ARGV[7] == '1' then
-      local s = redis.call('HMGET', K.sv(ids[i]), 'qnum', 'cbytes')
-      messages = messages + tonumber(s[1] or 0)
-      bytes = bytes + tonumber(s[2] or 0)
+      local s = redis.call('HMGET', K.sv(ids[i]), 'qnum', 'cbytes', 'hq', 'hb')
+      messages = messages + tonumber(s[1] or 0) + tonumber(s[3] or 0)
+      bytes = bytes + tonumber(s[2] or 0) + tonumber(s[4] or 0)
     end
   end
   return {'ok', max_idx, #ids / 2, messages, bytes}
