@@ -458,7 +458,7 @@ redis_setup() {
   ((TWO_HOSTS)) && IN_A="ip netns exec $NS_A" IN_B="ip netns exec $NS_B"
   REDIS_LOOPBACK="redis://127.0.0.1:$REDIS_PORT/0?prefix=bench-$$-loopback"
   REDIS_VETH="redis://$REDIS_ADDR:$REDIS_PORT/0?prefix=bench-$$-veth"
-  echo "redis: redis-server $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') on host A, port $REDIS_PORT;" \
+  echo "redis: $REDIS_SERVER $("$REDIS_SERVER" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') on host A, port $REDIS_PORT;" \
        "$( ((TWO_HOSTS)) && echo "host B reaches it at $REDIS_ADDR over a veth" || echo "no network namespaces: loopback only")" >&2
 }
 
@@ -472,7 +472,7 @@ for line in "${CONFIGS[@]}"; do
     echo "skip $name: $LIB not built" >&2; continue
   fi
   if [[ $spec == *MQSHIM_BACKEND=redis* ]]; then
-    if ! command -v redis-server >/dev/null 2>&1; then
+    if ! command -v "${MQS_REDIS_SERVER:-redis-server}" >/dev/null 2>&1; then
       echo "skip $name: redis-server is not installed (apt-get install -y redis-server)" >&2; continue
     fi
     redis_setup

@@ -191,7 +191,7 @@ if [[ $WANT_REDIS == 1 && $HAVE_LIB == 1 ]]; then
   FIXTURE_CLEANUP+=(cleanup_tmp)
   if redis_start 2>"$TMP/redis.err"; then
     HAVE_REDIS=1
-    echo "c_tests: redis-server $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') on 127.0.0.1:$REDIS_PORT"
+    echo "c_tests: $REDIS_SERVER $("$REDIS_SERVER" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') on 127.0.0.1:$REDIS_PORT"
   else
     REDIS_WHY="no redis-server ($(tail -n 1 "$TMP/redis.err"))"
     echo "c_tests: $REDIS_WHY: the Redis configuration's cases are skipped"

@@ -23,8 +23,12 @@
 # After redis_start: REDIS_PORT, REDIS_PID, REDIS_ADDR (the server's address as clients on either
 # host reach it), redis_url [PREFIX] (the MQSHIM_REDIS value; PREFIX defaults to one unique to
 # this run), redis_cli ARGS... (redis-cli on host A against the server).
+# MQS_REDIS_SERVER / MQS_REDIS_CLI name other programs (e.g. valkey-server, valkey-cli) to run
+# the same tests against another engine of the family.
 # Nothing here sleeps to synchronise: every wait polls a condition with a bound.
 
+REDIS_SERVER=${MQS_REDIS_SERVER:-redis-server}
+REDIS_CLI=${MQS_REDIS_CLI:-redis-cli}
 FIXTURE_CLEANUP=()
 FIXTURE_TMP=
 FIXTURE_SEQ=${FIXTURE_SEQ:-0}
@@ -36,7 +40,7 @@ REDIS_PID= REDIS_PORT= REDIS_ADDR= REDIS_DIR=
 # redis_available: redis-server and redis-cli are installed (say why not on stderr otherwise).
 redis_available() {
   local c
-  for c in redis-server redis-cli; do
+  for c in "$REDIS_SERVER" "$REDIS_CLI"; do
     command -v "$c" >/dev/null 2>&1 || { echo "redis fixture: $c is not installed (apt-get install -y redis-server)" >&2; return 1; }
   done
 }
@@ -142,7 +146,7 @@ redis_start() {
     [[ $REDIS_ADDR != 127.0.0.1 ]] && bind="$REDIS_ADDR 127.0.0.1"
     local -a in_a=()
     ((TWO_HOSTS)) && in_a=(ip netns exec "$NS_A")   # ip execs the command: $! is the server
-    "${in_a[@]}" redis-server --port "$port" --bind "$bind" --save '' --appendonly no \
+    "${in_a[@]}" "$REDIS_SERVER" --port "$port" --bind "$bind" --save '' --appendonly no \
       --protected-mode no --daemonize no --dir "$REDIS_DIR" --dbfilename dump.rdb \
       --logfile "$log" --loglevel warning </dev/null >/dev/null 2>&1 &
     REDIS_PID=$! REDIS_PORT=$port
@@ -176,7 +180,7 @@ redis_free_port() {
 }
 
 redis_url() { echo "redis://$REDIS_ADDR:$REDIS_PORT/0?prefix=${1:-mqs-$$-$FIXTURE_SEQ}"; }
-redis_cli() { on_a redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+redis_cli() { on_a "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 # redis_stop [save]: SHUTDOWN (SAVE: the data is written to the server's directory, and the next
 # redis_start loads it; NOSAVE otherwise), bounded wait for the process to end, then -9.
