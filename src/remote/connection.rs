@@ -114,6 +114,9 @@ pub struct Connection {
     url: RedisUrl,
     /// Received bytes not yet decoded.
     rbuf: Vec<u8>,
+    /// The server's id of this connection (`CLIENT ID`), by which others can tell whether it
+    /// is still open (`CLIENT LIST ID`): a waiter's liveness.
+    client_id: i64,
     /// Set when the stream's state is unknown (a failed read or write, an abandoned reply): the
     /// connection is closed instead of being kept.
     broken: bool,
@@ -152,6 +155,21 @@ pub fn with<R>(url: &RedisUrl, f: impl FnOnce(&mut Connection) -> Result<R>) -> 
     result
 }
 
+/// Which of the connections `ids` (`CLIENT ID`s) are no longer open on the server; None when
+/// the server will not say (an ACL that denies `CLIENT LIST`).
+pub fn closed_among(url: &RedisUrl, ids: &[i64]) -> Option<Vec<i64>> {
+    if ids.is_empty() {
+        return Some(Vec::new());
+    }
+    let texts: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let mut command: Vec<&[u8]> = vec![b"CLIENT", b"LIST", b"ID"];
+    command.extend(texts.iter().map(|t| t.as_bytes()));
+    let Ok(Reply::Bulk(list)) = with(url, |c| c.request(&command)) else { return None };
+    let list = String::from_utf8_lossy(&list);
+    let open: Vec<i64> = list.lines().filter_map(|l| l.strip_prefix("id=")?.split(' ').next()?.parse().ok()).collect();
+    Some(ids.iter().copied().filter(|id| !open.contains(id)).collect())
+}
+
 /// Forgets this thread's connection (closing it).
 pub fn drop_thread_connection() {
     SLOT.with(|s| s.take());
@@ -179,7 +197,7 @@ impl Connection {
         for addr in addrs {
             match connect_to(&addr) {
                 Ok(fd) => {
-                    let mut conn = Connection { fd, pid: crate::os::ids::pid(), url: url.clone(), rbuf: Vec::new(), broken: false };
+                    let mut conn = Connection { fd, pid: crate::os::ids::pid(), url: url.clone(), rbuf: Vec::new(), client_id: 0, broken: false };
                     conn.handshake().map_err(|e| format!("handshake failed: {e}"))?;
                     return Ok(conn);
                 }
@@ -189,7 +207,7 @@ impl Connection {
         Err(last)
     }
 
-    /// AUTH, SELECT and CLIENT SETNAME in one round trip.
+    /// AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one round trip.
     fn handshake(&mut self) -> std::result::Result<(), String> {
         let db = self.url.db.to_string();
         let name = format!("mqshim-{}", crate::os::ids::pid());
@@ -204,12 +222,14 @@ impl Connection {
             commands.push(vec![b"SELECT", db.as_bytes()]);
         }
         commands.push(vec![b"CLIENT", b"SETNAME", name.as_bytes()]);
+        commands.push(vec![b"CLIENT", b"ID"]);
         for c in &commands {
             self.send(c).map_err(|e| e.desc().to_string())?;
         }
         for c in &commands {
             match self.read_reply().map_err(|e| e.desc().to_string())? {
                 Reply::Error(e) => return Err(format!("{}: {e}", String::from_utf8_lossy(c[0]))),
+                Reply::Int(id) => self.client_id = id,
                 _ => continue,
             }
         }
@@ -225,6 +245,11 @@ impl Connection {
         // Nothing to read is the healthy state; anything else (EOF, an error, stray bytes) means
         // the stream is not what this client expects.
         !(n < 0 && matches!(crate::errno::current(), libc::EAGAIN | libc::EINTR))
+    }
+
+    /// The server's id of this connection (`CLIENT ID`).
+    pub fn client_id(&self) -> i64 {
+        self.client_id
     }
 
     /// Marks the connection unusable (it is closed when the call ends).

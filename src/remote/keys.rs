@@ -18,10 +18,10 @@
 //! | `{P}:pq:live` | set | ids of the POSIX queues that exist (named, or unlinked and open): `queues_max` |
 //! | `{P}:pq:charge` | hash | real uid → bytes charged to its RLIMIT_MSGQUEUE |
 //! | `{P}:pq:<id>:asg` | hash | seq → token of the waiting receiver it is handed to |
-//! | `{P}:pq:<id>:sb` | hash | token of a blocked sender → "prio body" it waits to send |
 //! | `{P}:pq:<id>:waiters` | zset | waiter token → order of first registration (FIFO) |
 //! | `{P}:pq:<id>:wk` | hash | waiter token → its kind ("r", "s", …: see `remote::posix`) |
 //! | `{P}:pq:<id>:seen` | zset | waiter token → last registration time (ms) |
+//! | `{P}:pq:<id>:conn` | hash | waiter token → its connection's `CLIENT ID` |
 //! | `{P}:sv:keys` | hash | SysV key → id |
 //! | `{P}:sv:ids` | zset | id → index |
 //! | `{P}:sv:seq` | counter | SysV sequence |
@@ -48,8 +48,8 @@ pub const SUFFIXES: &[&str] = &[
     ":waiters",
     ":wk",
     ":seen",
+    ":conn",
     ":asg",
-    ":sb",
     ":pq:live",
     ":pq:charge",
     ":sv:keys",

@@ -56,6 +56,23 @@ fn done(step: Result<Step>) -> Result<Vec<Reply>> {
     }
 }
 
+/// Whether a script's values say "would block" (`W`, then the waiters holding a message or a
+/// slot, as token/connection pairs).
+fn would_block(values: &[Reply]) -> bool {
+    values.first().and_then(Reply::bytes) == Some(b"W")
+}
+
+/// Whether process `pid` no longer runs: gone, or dead and not yet reaped.
+fn process_gone_or_zombie(pid: i32) -> bool {
+    crate::os::sys::process_gone(pid)
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with(['Z', 'X'])))
+}
+
+/// How a waiter is known on the server: its connection id, pid and host ("id pid host").
+fn waiter_identity(c: &super::connection::Connection) -> String {
+    format!("{} {} {}", c.client_id(), crate::os::ids::pid(), notify::host_id())
+}
+
 fn int_at(values: &[Reply], i: usize) -> Result<i64> {
     values.get(i).and_then(Reply::int).ok_or(Errno::EIO)
 }
@@ -86,6 +103,57 @@ impl RemotePosix {
             d.set_counted_here();
         }
         Ok(d)
+    }
+
+    /// Tells the server which of `holders` (token / "connection-id pid host" pairs: the
+    /// queue's waiters) are gone — so that a message handed to one, or a slot reserved for one,
+    /// goes to others now rather than when their registrations go stale. A waiter on
+    /// this host is gone when its process is (or is a zombie); one on another host when its
+    /// connection is closed on the server (its process died, `CLIENT LIST ID`). Whether any was.
+    fn reap_gone(&self, id: &str, holders: &[Reply]) -> bool {
+        let mut gone: Vec<&[u8]> = Vec::new();
+        let mut remote: Vec<(&[u8], i64)> = Vec::new();
+        for pair in holders.chunks(2) {
+            let (Some(token), Some(who)) = (pair.first().and_then(Reply::bytes), pair.get(1).and_then(Reply::bytes)) else { continue };
+            let who = String::from_utf8_lossy(who);
+            let mut f = who.split(' ');
+            let (conn, pid, host) =
+                (f.next().and_then(|c| c.parse().ok()).unwrap_or(0), f.next().and_then(|p| p.parse().ok()).unwrap_or(0), f.next().unwrap_or(""));
+            if host == notify::host_id() && pid > 0 {
+                if process_gone_or_zombie(pid) {
+                    gone.push(token);
+                }
+            } else {
+                remote.push((token, conn));
+            }
+        }
+        if !remote.is_empty() {
+            let ids: Vec<i64> = remote.iter().map(|p| p.1).collect();
+            if let Some(closed) = super::connection::closed_among(&self.remote.url, &ids) {
+                gone.extend(remote.iter().filter(|p| closed.contains(&p.1)).map(|p| p.0));
+            }
+        }
+        if gone.is_empty() {
+            return false;
+        }
+        let mut args: Vec<&[u8]> = vec![b"reap", id.as_bytes()];
+        args.extend(gone);
+        done(self.remote.run(&POSIX, &args)).is_ok()
+    }
+
+    /// Runs a send or receive that must not wait: its values, or EAGAIN (after giving what
+    /// waiters found gone held to others, and trying again).
+    fn without_waiting(&self, id: &str, run: impl Fn(&mut super::connection::Connection) -> Result<Option<Vec<Reply>>>) -> Result<Vec<Reply>> {
+        for _ in 0..2 {
+            let values = self.remote.with(&run)?.ok_or(Errno::EAGAIN)?;
+            if !would_block(&values) {
+                return Ok(values);
+            }
+            if !self.reap_gone(id, &values[1..]) {
+                break;
+            }
+        }
+        Err(Errno::EAGAIN)
     }
 
     /// `mq_open`: `mode` and `attr` are used only with `O_CREAT`.
@@ -214,14 +282,15 @@ impl RemotePosix {
         let d = self.resolve(fd)?;
         let (id, prio) = (d.id.to_string(), prio.to_string());
         let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8]| -> Result<Option<Vec<Reply>>> {
-            let args: [&[u8]; 6] = [b"send", id.as_bytes(), body, prio.as_bytes(), token.as_bytes(), mode];
+            let conn = waiter_identity(c);
+            let args: [&[u8]; 7] = [b"send", id.as_bytes(), body, prio.as_bytes(), token.as_bytes(), mode, conn.as_bytes()];
             Ok(match POSIX.run(c, &self.remote.keys, &args)? {
                 Step::Done(values) => Some(values),
                 Step::Wait => None,
             })
         };
         let values = if descriptors::nonblock(fd) {
-            self.remote.with(|c| run(c, "", b"0"))?.ok_or(Errno::EAGAIN)?
+            self.without_waiting(&id, |c| run(c, "", b"0"))?
         } else {
             wait::blocking_or_else(
                 &self.remote,
@@ -231,6 +300,10 @@ impl RemotePosix {
                 |c, token| run(c, token, b"x"),
             )?
         };
+        if would_block(&values) {
+            // The deadline passed: a blocking call's last attempt may not wait.
+            return Err(Errno::ETIMEDOUT);
+        }
         if values.first().and_then(Reply::bytes) == Some(b"N") {
             notify::deliver_fired(&self.remote, d.id, &values[1..]);
         }
@@ -254,13 +327,14 @@ impl RemotePosix {
         let d = self.resolve(fd)?;
         let id = d.id.to_string();
         let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8]| -> Result<Option<Vec<Reply>>> {
-            Ok(match POSIX.run(c, &self.remote.keys, &[b"receive", id.as_bytes(), token.as_bytes(), mode])? {
+            let conn = waiter_identity(c);
+            Ok(match POSIX.run(c, &self.remote.keys, &[b"receive", id.as_bytes(), token.as_bytes(), mode, conn.as_bytes()])? {
                 Step::Done(values) => Some(values),
                 Step::Wait => None,
             })
         };
         let values = if descriptors::nonblock(fd) {
-            self.remote.with(|c| run(c, "", b"0"))?.ok_or(Errno::EAGAIN)?
+            self.without_waiting(&id, |c| run(c, "", b"0"))?
         } else {
             wait::blocking_or_else(
                 &self.remote,
@@ -270,8 +344,13 @@ impl RemotePosix {
                 |c, token| run(c, token, b"x"),
             )?
         };
-        let body = values.first().and_then(Reply::bytes).ok_or(Errno::EIO)?;
-        let prio = int_at(&values, 1)? as c_uint;
+        if would_block(&values) {
+            // The deadline passed: a blocking call's last attempt may not wait.
+            return Err(Errno::ETIMEDOUT);
+        }
+        // ok M BODY PRIO (the tag keeps a body of "W" from reading as would-block).
+        let body = values.get(1).and_then(Reply::bytes).ok_or(Errno::EIO)?;
+        let prio = int_at(&values, 2)? as c_uint;
         // As in the kernel, the message is already dequeued when a bad pointer is found.
         if !probe_write(buf.cast(), body.len()) {
             return Err(Errno::EFAULT);
@@ -303,7 +382,10 @@ impl RemotePosix {
         if !old.is_null() {
             let d = self.resolve(fd)?;
             let id = d.id.to_string();
-            let values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+            let mut values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+            if values.len() > 1 && self.reap_gone(&id, &values[1..]) {
+                values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+            }
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).
             let mut current: mq_attr = unsafe { std::mem::zeroed() };
             current.mq_flags = if descriptors::nonblock(fd) { libc::O_NONBLOCK as libc::c_long } else { 0 };

@@ -13,12 +13,12 @@ function K.pq_m(id) return K.pq(id) .. ':m' end
 function K.pq_b(id) return K.pq(id) .. ':b' end
 function K.pq_p(id) return K.pq(id) .. ':p' end
 function K.pq_asg(id) return K.pq(id) .. ':asg' end
-function K.pq_sb(id) return K.pq(id) .. ':sb' end
 K.pq_live = B .. ':pq:live'
 K.pq_charge = B .. ':pq:charge'
 function K.waiters(q) return q .. ':waiters' end
 function K.wk(q) return q .. ':wk' end
 function K.seen(q) return q .. ':seen' end
+function K.conn(q) return q .. ':conn' end
 K.sv_keys = B .. ':sv:keys'
 K.sv_ids = B .. ':sv:ids'
 K.sv_seq = B .. ':sv:seq'
@@ -93,11 +93,15 @@ local function unregister(q, token)
     redis.call('ZREM', K.waiters(q), token)
     redis.call('ZREM', K.seen(q), token)
     redis.call('HDEL', K.wk(q), token)
+    redis.call('HDEL', K.conn(q), token)
   end
 end
 
--- Registers `token` (or renews its registration, keeping its place in the order) as `kind`.
-local function register(q, token, kind)
+-- Registers `token` (or renews its registration, keeping its place in the order) as `kind`;
+-- `conn` (optional) says who the waiter is (POSIX: "connection-id pid host"), kept in
+-- `q:conn` so that a client can tell a waiter that is gone at once instead of after STALE_MS.
+local function register(q, token, kind, conn)
+  if conn then redis.call('HSET', K.conn(q), token, conn) end
   if redis.call('ZSCORE', K.waiters(q), token) == false then
     redis.call('ZADD', K.waiters(q), redis.call('HINCRBY', q, 'wseq', 1), token)
   end
@@ -166,7 +170,7 @@ end
 -- Removes every waiter registration of `q` (the queue is going away), waking them all.
 local function wake_all_and_forget(q)
   wake(q, nil)
-  redis.call('DEL', K.waiters(q), K.wk(q), K.seen(q))
+  redis.call('DEL', K.waiters(q), K.wk(q), K.seen(q), K.conn(q))
 end
 
 -- ---------------------------------------------------------------------------------------------

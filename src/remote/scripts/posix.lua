@@ -6,8 +6,10 @@
 --   'R <seq>'  a receiver a message was handed to (pipelined send): message <seq> stays in the
 --              queue, hidden from the count and from other receivers (K.pq_asg), until it
 --              takes it — or until it is found gone, when the message is free again
---   's'        a sender waiting for room, its message in K.pq_sb
---   'S'        a sender whose message a receiver moved into the queue (pipelined receive)
+--   's'        a sender waiting for room (its message stays with it)
+--   'S'        a sender a receive made room for (pipelined receive): the slot is reserved for
+--              it (meta 'reserved', counted as a message) until it puts its message there —
+--              a sender found gone gives its slot back, never a message it did not send
 local OP = ARGV[1]
 local SEQ_SPAN = 68719476736 -- 2^36: seq below it; score = (32767 - prio) * 2^36 + seq
 local HARD_MSGMAX = 65536
@@ -23,14 +25,16 @@ ON_STALE = function(token, kind)
   local first = string.sub(kind, 1, 1)
   if first == 'R' then
     redis.call('HDEL', K.pq_asg(CUR), string.sub(kind, 3))
-  elseif first == 's' then
-    redis.call('HDEL', K.pq_sb(CUR), token)
+  elseif first == 'S' then
+    redis.call('HINCRBY', K.pq(CUR), 'reserved', -1)
   end
 end
 
--- Messages the count shows: those not handed to a waiting receiver.
+-- Messages the count shows: those not handed to a waiting receiver, and the slots reserved
+-- for senders.
 local function curmsgs(id)
-  return redis.call('ZCARD', K.pq_m(id)) - redis.call('HLEN', K.pq_asg(id))
+  local reserved = tonumber(redis.call('HGET', K.pq(id), 'reserved') or '0')
+  return redis.call('ZCARD', K.pq_m(id)) - redis.call('HLEN', K.pq_asg(id)) + reserved
 end
 
 local function insert(id, prio, body)
@@ -77,23 +81,31 @@ local function serve_receivers(id)
   end
 end
 
--- Moves blocked senders' messages into the queue while there is room, longest waiting first
--- (the kernel's pipelined receive).
+-- Reserves the room there is for blocked senders, longest waiting first, and wakes them (the
+-- kernel's pipelined receive, with the sender putting its message in when it runs).
 local function serve_senders(id)
   local q = K.pq(id)
   local maxmsg = tonumber(redis.call('HGET', q, 'maxmsg'))
   while curmsgs(id) < maxmsg do
     local s = first_waiter(q, is_sender)
     if not s then return end
-    local held = redis.call('HGET', K.pq_sb(id), s)
-    if held then
-      local sp = string.find(held, ' ', 1, true)
-      insert(id, tonumber(string.sub(held, 1, sp - 1)), string.sub(held, sp + 1))
-      redis.call('HDEL', K.pq_sb(id), s)
-    end
     redis.call('HSET', K.wk(q), s, 'S')
+    redis.call('HINCRBY', q, 'reserved', 1)
     wake_token(s)
   end
+end
+
+-- What a caller that cannot wait is told: {'ok', 'W', token, who, ...} with the waiters (a
+-- waiter that is gone may hold a message handed to it or a slot reserved for it, or be handed
+-- the next one: the client tells from `who` whether it is gone, and reaps it: see op_reap).
+local function would_block(id)
+  local q = K.pq(id)
+  local out = { 'ok', 'W' }
+  for _, w in ipairs(waiters(q)) do
+    out[#out + 1] = w[1]
+    out[#out + 1] = redis.call('HGET', K.conn(q), w[1]) or '0'
+  end
+  return out
 end
 
 local function destroy(id)
@@ -101,7 +113,7 @@ local function destroy(id)
   local m = redis.call('HMGET', q, 'charge_uid', 'charge')
   if m[1] then redis.call('HINCRBY', K.pq_charge, m[1], 0 - tonumber(m[2])) end
   wake_all_and_forget(q)
-  redis.call('DEL', q, K.pq_m(id), K.pq_b(id), K.pq_p(id), K.pq_asg(id), K.pq_sb(id))
+  redis.call('DEL', q, K.pq_m(id), K.pq_b(id), K.pq_p(id), K.pq_asg(id))
   redis.call('SREM', K.pq_live, id)
 end
 
@@ -162,6 +174,7 @@ end
 local function op_close()
   local id = ARGV[2]
   local q = K.pq(id)
+  CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'ok' } end
   if redis.call('HGET', q, 'n_ptoken') == ARGV[4] then
     redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
@@ -188,6 +201,7 @@ local function op_unlink()
   local c = caller(ARGV[3])
   local id = redis.call('HGET', K.pq_names, name)
   if not id then return { 'ENOENT' } end
+  CUR = id
   local q = K.pq(id)
   local uid = tonumber(redis.call('HGET', q, 'uid'))
   if c.fsuid ~= uid and c.fsuid ~= 0 and not c.has('F') then return { 'EACCES' } end
@@ -197,37 +211,40 @@ local function op_unlink()
   return { 'ok' }
 end
 
--- send ID BODY PRIO TOKEN MODE -> ok [N kind signo value pid tid host ptoken] (a notification
--- fired: the caller delivers or relays it). MODE '1': may wait (registers and says wait when
--- full); '0': may not (a full queue is wait, and the caller's earlier registration goes);
--- 'x': interrupted (only says whether a receiver already took the message in).
+-- send ID BODY PRIO TOKEN MODE WHO -> ok [N kind signo value pid tid host ptoken] (a
+-- notification fired: the caller delivers or relays it). MODE '1': may wait (registers, with
+-- WHO = "connection-id pid host", and says wait when full); '0': may not (a full queue is
+-- would_block, and the caller's earlier registration goes); 'x': interrupted (completes only
+-- if room was made for it; else wait).
 local function op_send()
   local id, body, prio, token, mode = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
   prune(q)
+  serve_senders(id)
   serve_receivers(id)
   local kind = redis.call('HGET', K.wk(q), token)
   if kind == 'S' then
+    -- Room was made for it while it waited: it is served, even if interrupted or late now.
     unregister(q, token)
+    redis.call('HINCRBY', q, 'reserved', -1)
+    insert(id, prio, body)
+    serve_receivers(id)
     return { 'ok' }
   end
   local maxmsg = tonumber(redis.call('HGET', q, 'maxmsg'))
   local cur = curmsgs(id)
-  if mode == 'x' or (cur >= maxmsg and mode ~= '1') then
-    redis.call('HDEL', K.pq_sb(id), token)
+  local blocked = cur >= maxmsg or (kind == 's' and first_waiter(q, is_sender) ~= token)
+  if blocked or mode == 'x' then
+    if mode == '1' and blocked then
+      register(q, token, 's', ARGV[7])
+      return { 'wait' }
+    end
     unregister(q, token)
-    return { 'wait' }
+    if mode == 'x' then return { 'wait' } end
+    return would_block(id)
   end
-  if cur >= maxmsg or (kind == 's' and first_waiter(q, is_sender) ~= token) then
-    -- Full (or blocked senders before this one): wait, holding the message for a receiver
-    -- to move in.
-    redis.call('HSET', K.pq_sb(id), token, prio .. ' ' .. body)
-    register(q, token, 's')
-    return { 'wait' }
-  end
-  redis.call('HDEL', K.pq_sb(id), token)
   unregister(q, token)
   local receiver_waiting = first_waiter(q, is_receiver) ~= nil
   insert(id, prio, body)
@@ -242,22 +259,23 @@ local function op_send()
   return { 'ok' }
 end
 
--- receive ID TOKEN MODE -> ok BODY PRIO, or wait. MODE as for send; 'x' takes only a message
--- already handed to the caller.
+-- receive ID TOKEN MODE WHO -> ok M BODY PRIO, or wait (would_block with MODE '0'). MODE as for
+-- send; 'x' takes only a message already handed to the caller.
 local function op_receive()
   local id, token, mode = ARGV[2], ARGV[3], ARGV[4]
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
   prune(q)
-  -- A message left free by a waiter found gone goes to the next waiting receiver.
+  -- What a waiter found gone held goes to the next one.
+  serve_senders(id)
   serve_receivers(id)
   local kind = redis.call('HGET', K.wk(q), token)
   if kind and string.sub(kind, 1, 1) == 'R' then
     -- Handed to the caller while it waited: it was never counted, so no room is made.
     unregister(q, token)
     local body, prio = take(id, string.sub(kind, 3))
-    return { 'ok', body, prio }
+    return { 'ok', 'M', body, prio }
   end
   -- Free messages remain only while no receiver waits (serve_receivers hands them out).
   local seq = nil
@@ -267,19 +285,28 @@ local function op_receive()
     local body, prio = take(id, seq)
     serve_senders(id)
     serve_receivers(id)
-    return { 'ok', body, prio }
+    return { 'ok', 'M', body, prio }
   end
-  if mode == '1' then register(q, token, 'r') else unregister(q, token) end
-  return { 'wait' }
+  if mode == '1' then
+    register(q, token, 'r', ARGV[5])
+    return { 'wait' }
+  end
+  unregister(q, token)
+  if mode == 'x' then return { 'wait' } end
+  return would_block(id)
 end
 
--- attr ID -> ok CURMSGS
+-- attr ID -> ok CURMSGS [token who ...] (the waiters, as would_block)
 local function op_attr()
   local id = ARGV[2]
   CUR = id
   if redis.call('EXISTS', K.pq(id)) == 0 then return { 'EBADF' } end
   prune(K.pq(id))
-  return { 'ok', curmsgs(id) }
+  serve_senders(id)
+  serve_receivers(id)
+  local out = would_block(id)
+  out[2] = curmsgs(id)
+  return out
 end
 
 -- notify_set ID PTOKEN PID TID HOST KIND SIGNO VALUE REPLACE -> ok, or busy with the current
@@ -305,7 +332,27 @@ local function op_notify_clear()
   return { 'ok' }
 end
 
+-- reap ID TOKEN... -> ok: these waiters are gone (their connections closed): what they held
+-- goes to the next waiters, as after STALE_MS.
+local function op_reap()
+  local id = ARGV[2]
+  local q = K.pq(id)
+  CUR = id
+  if redis.call('EXISTS', q) == 0 then return { 'ok' } end
+  for i = 3, #ARGV do
+    local kind = redis.call('HGET', K.wk(q), ARGV[i])
+    if kind then
+      ON_STALE(ARGV[i], kind)
+      unregister(q, ARGV[i])
+    end
+  end
+  serve_senders(id)
+  serve_receivers(id)
+  return { 'ok' }
+end
+
 local ops = {
+  reap = op_reap,
   open = op_open, close = op_close, adopt = op_adopt, unlink = op_unlink, send = op_send,
   receive = op_receive, attr = op_attr, notify_set = op_notify_set, notify_clear = op_notify_clear,
 }
