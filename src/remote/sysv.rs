@@ -182,59 +182,78 @@ fn message(items: &[Reply]) -> Result<(c_long, &[u8])> {
     Ok((typ, text))
 }
 
-/// The catchable signals of the calling thread, held back while a blocking msgsnd/msgrcv is not
-/// waiting on its marker (while a script runs, it waits for the reply in a `recv` that a
-/// handler does not end, or — with SA_RESTART — that the kernel restarts unseen). A signal
-/// that arrives meanwhile stays pending; [`Self::handler_pending`] tells the caller that
-/// releasing it will run a handler, which for these calls means EINTR, as when the kernel's
-/// msgrcv finds a signal pending before it sleeps. Signals a fault raises (SIGSEGV, SIGBUS, …)
-/// are never held (a held one would kill the process). Dropping it restores the mask.
+/// The signals the program handles, held back in the calling thread while a blocking
+/// msgsnd/msgrcv is not waiting on its marker (while a script runs, the call waits for the
+/// reply in a `recv` that a handler does not end, or — with SA_RESTART — that the kernel
+/// restarts unseen). One that arrives meanwhile stays pending; [`Self::handler_pending`] tells
+/// the caller that releasing it will run a handler, which for these calls means EINTR, as when
+/// the kernel's msgrcv finds a signal pending before it sleeps. Only signals with a handler are
+/// held: one whose default action ends or stops the process acts at once, as on the kernel, and
+/// signals a fault raises (SIGSEGV, SIGBUS, …) are never held (a held one would kill the
+/// process). Dropping it restores the mask.
 struct HeldSignals {
     old: libc::sigset_t,
     held: libc::sigset_t,
+    /// Whether any signal is held (else the mask is never touched).
+    any: bool,
 }
+
+/// Signals a fault raises: never held.
+const FAULT_SIGNALS: [c_int; 7] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT];
 
 impl HeldSignals {
     fn hold() -> HeldSignals {
-        // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigfillset before use.
+        // SAFETY: sigset_t is plain data; both sets are initialised below before use.
         let mut h: HeldSignals = unsafe { std::mem::zeroed() };
-        // SAFETY: valid sigset_t pointers; the signal numbers are valid.
-        unsafe {
-            libc::sigfillset(&mut h.held);
-            for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT] {
-                libc::sigdelset(&mut h.held, sig);
+        // SAFETY: a valid sigset_t.
+        unsafe { libc::sigemptyset(&mut h.held) };
+        for sig in 1..=libc::SIGRTMAX() {
+            if !FAULT_SIGNALS.contains(&sig) && has_handler(sig) {
+                // SAFETY: a valid sigset_t and a signal number in range.
+                unsafe { libc::sigaddset(&mut h.held, sig) };
+                h.any = true;
             }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &h.held, &mut h.old);
+        }
+        if h.any {
+            // SAFETY: valid signal sets; `old` receives the current mask.
+            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &h.held, &mut h.old) };
         }
         h
     }
 
     /// Lets the held signals through (before a wait).
     fn release(&self) {
-        // SAFETY: a valid signal set saved by hold().
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+        if self.any {
+            // SAFETY: a valid signal set saved by hold().
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+        }
     }
 
     /// Holds them again (after a wait).
     fn hold_again(&self) {
-        // SAFETY: a valid signal set.
-        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.held, std::ptr::null_mut()) };
+        if self.any {
+            // SAFETY: a valid signal set.
+            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.held, std::ptr::null_mut()) };
+        }
     }
 
-    /// Whether a signal held back is pending that a handler of the program will catch once it
-    /// is released (one the caller had blocked itself stays blocked: it interrupts nothing).
+    /// Whether a signal held back is pending, which a handler of the program will catch once
+    /// it is released (one the caller had blocked itself stays blocked: it interrupts nothing).
     fn handler_pending(&self) -> bool {
+        if !self.any {
+            return false;
+        }
         // SAFETY: sigset_t is plain data, filled by sigpending.
         let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: a valid sigset_t to fill.
         if unsafe { libc::sigpending(&mut pending) } != 0 {
             return false;
         }
-        (1..=libc::SIGRTMAX()).any(|sig| {
-            // SAFETY: valid sigset_t pointers and a signal number in range.
-            let held_back = unsafe { libc::sigismember(&pending, sig) == 1 && libc::sigismember(&self.old, sig) == 0 };
-            held_back && has_handler(sig)
-        })
+        let member = |set: &libc::sigset_t, sig: c_int| {
+            // SAFETY: a valid sigset_t and a signal number in range.
+            unsafe { libc::sigismember(set, sig) == 1 }
+        };
+        (1..=libc::SIGRTMAX()).any(|sig| member(&pending, sig) && member(&self.held, sig) && !member(&self.old, sig))
     }
 }
 
@@ -288,8 +307,8 @@ impl RemoteSysv {
     /// caller waits, or that was held back while a script ran (see [`HeldSignals`]), ends the
     /// call with a `cancel` run, which collects what a sender handed the caller meanwhile (or
     /// its E2BIG, or EIDRM: the kernel's outcome wins over the signal there too), else
-    /// unregisters it: EINTR.
-    fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
+    /// unregisters it: EINTR. `cancel_args` are the `cancel` run's (msgrcv's layout).
+    fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]], cancel_args: &[&[u8]]) -> Result<Vec<Reply>> {
         let held = HeldSignals::hold();
         let token = super::keys::new_token();
         let mut rerun = false;
@@ -305,7 +324,7 @@ impl RemoteSysv {
                 woke? == Woke::Interrupted
             };
             if interrupted {
-                return match self.remote.run(&SCRIPT, &Self::argv("cancel", who, &token, true, args)) {
+                return match self.remote.run(&SCRIPT, &Self::argv("cancel", who, &token, true, cancel_args)) {
                     Ok(Step::Done(items)) => Ok(items),
                     Err(e) if e != Errno::EINTR && e != Errno::EIO && e != Errno::ECONNREFUSED => Err(e),
                     _ => Err(Errno::EINTR),
@@ -360,7 +379,9 @@ impl RemoteSysv {
         if nowait {
             return self.done("snd", &who, &args).map(|_| 0);
         }
-        self.run_blocking("snd", &who, &args).map(|_| 0)
+        // Nothing is ever handed to a sender: its cancel only unregisters it.
+        let cancel: [&[u8]; 7] = [args[0], b"any", b"0", b"0", b"0", b"0", b"0"];
+        self.run_blocking("snd", &who, &args, &cancel).map(|_| 0)
     }
 
     // ----- msgrcv -----
@@ -391,7 +412,7 @@ impl RemoteSysv {
         let noerror = flags & libc::MSG_NOERROR != 0;
         let (id, size, limit) = (id.to_string(), bufsz.to_string(), copy_limit.to_string());
         let args: [&[u8]; 7] = [id.as_bytes(), mode.as_bytes(), want.as_bytes(), size.as_bytes(), flag(noerror), flag(nowait), limit.as_bytes()];
-        let items = if nowait { self.done("rcv", &who, &args)? } else { self.run_blocking("rcv", &who, &args)? };
+        let items = if nowait { self.done("rcv", &who, &args)? } else { self.run_blocking("rcv", &who, &args, &args)? };
         let (mtype, text) = message(&items)?;
         let text = &text[..text.len().min(bufsz)];
         // SAFETY: `msgp` is the program's msgrcv argument, as checked_write requires.
@@ -543,6 +564,87 @@ impl RemoteSysv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::testing::Server;
+
+    const LIMITS: SysvLimits = SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 };
+
+    #[repr(C)]
+    struct Msg {
+        mtype: c_long,
+        text: [u8; 64],
+    }
+
+    fn send(q: &RemoteSysv, id: c_int, mtype: c_long, text: &[u8]) -> Result<c_int> {
+        let mut m = Msg { mtype, text: [0; 64] };
+        m.text[..text.len()].copy_from_slice(text);
+        // SAFETY: a valid message of `text.len()` bytes.
+        unsafe { q.msgsnd(id, (&m as *const Msg).cast(), text.len(), libc::IPC_NOWAIT) }
+    }
+
+    fn receive(q: &RemoteSysv, id: c_int, msgtyp: c_long) -> Result<(c_long, Vec<u8>)> {
+        let mut m = Msg { mtype: 0, text: [0; 64] };
+        // SAFETY: a writable buffer of 64 bytes of text.
+        let n = unsafe { q.msgrcv(id, (&mut m as *mut Msg).cast(), 64, msgtyp, libc::IPC_NOWAIT) }?;
+        Ok((m.mtype, m.text[..n as usize].to_vec()))
+    }
+
+    fn qnum(q: &RemoteSysv, id: c_int) -> u64 {
+        // SAFETY: msqid_ds is plain C data.
+        let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
+        // SAFETY: a writable msqid_ds.
+        unsafe { q.msgctl(id, cmd::IPC_STAT, &mut ds) }.unwrap();
+        ds.msg_qnum
+    }
+
+    #[test]
+    fn zero_length_messages_and_types_beyond_a_doubles_precision() {
+        let Some(server) = Server::start() else { return };
+        let q = RemoteSysv::new(server.remote("sv1"), LIMITS);
+        let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        // A receive of an empty message once sent `HINCRBY cbytes -0`, which Redis refuses.
+        send(&q, id, 7, b"").unwrap();
+        assert_eq!(receive(&q, id, 0), Ok((7, Vec::new())));
+        // 2^60 and 2^60 + 1 are one double: the lowest type <= 2^60 must still be exact.
+        let big = 1i64 << 60;
+        send(&q, id, big + 1, b"above").unwrap();
+        send(&q, id, big, b"at").unwrap();
+        assert_eq!(receive(&q, id, -big), Ok((big, b"at".to_vec())));
+        assert_eq!(receive(&q, id, -big), Err(Errno::ENOMSG));
+        assert_eq!(receive(&q, id, big + 1), Ok((big + 1, b"above".to_vec())));
+        q.remove_id(id).unwrap();
+    }
+
+    #[test]
+    fn a_message_handed_to_a_vanished_receiver_is_not_lost() {
+        let Some(server) = Server::start() else { return };
+        let q = RemoteSysv::new(server.remote("sv2"), LIMITS);
+        let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        let (who, sid) = (Caller::current(), id.to_string());
+        let rcv = |token: &str, rerun: bool| {
+            let args: [&[u8]; 7] = [sid.as_bytes(), b"any", b"0", b"64", b"0", b"0", b"0"];
+            q.remote.run(&SCRIPT, &RemoteSysv::argv("rcv", &who, token, rerun, &args))
+        };
+        // A receiver blocks, and vanishes (killed) without collecting what is sent to it.
+        assert_eq!(rcv("gone", false), Ok(Step::Wait));
+        send(&q, id, 1, b"first").unwrap();
+        assert_eq!(qnum(&q, id), 1, "a handed message counts until collected");
+        // A receive that may not wait takes it.
+        assert_eq!(receive(&q, id, 0), Ok((1, b"first".to_vec())));
+        assert_eq!(qnum(&q, id), 0);
+        // Handed again; this time another receiver blocks behind: it gets it once the first
+        // has not collected it for a second.
+        assert_eq!(rcv("gone2", false), Ok(Step::Wait));
+        assert_eq!(rcv("next", false), Ok(Step::Wait));
+        send(&q, id, 1, b"second").unwrap();
+        assert_eq!(rcv("next", true), Ok(Step::Wait));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let got = rcv("next", true).unwrap();
+        assert!(matches!(&got, Step::Done(v) if v.get(1).and_then(Reply::bytes) == Some(&b"second"[..])), "{got:?}");
+        // The vanished receiver, back after all, finds nothing handed to it and waits on.
+        assert_eq!(rcv("gone2", true), Ok(Step::Wait));
+        q.remove_id(id).unwrap();
+        assert_eq!(rcv("gone2", true), Err(Errno::EIDRM));
+    }
 
     #[test]
     fn types_sort_as_numbers_when_their_keys_sort_as_strings() {

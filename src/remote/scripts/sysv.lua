@@ -90,6 +90,7 @@ end
 -- match gets the message; one whose buffer is too small gets E2BIG on the way. True when the
 -- message was handed (it then never enters the queue).
 local function pipelined_send(q, seq, typ, size)
+  if redis.call('EXISTS', K.waiters(q)) == 0 then return false end
   for _, w in ipairs(waiters(q)) do
     local tok, kind = w[1], w[2]
     local seen = tonumber(redis.call('ZSCORE', K.seen(q), tok) or 0)
@@ -115,6 +116,7 @@ end
 
 -- The kernel's ss_wakeup: every blocked sender whose message now fits looks again.
 local function wake_senders(q, m)
+  if redis.call('EXISTS', K.waiters(q)) == 0 then return end
   wake(q, function(kind)
     local size = string.match(kind, '^s (%d+)$')
     return size ~= nil and fits(m, tonumber(size))
@@ -309,8 +311,9 @@ elseif op == 'snd' then
 elseif op == 'rcv' or op == 'cancel' then
   -- ARGV: id, mode (any eq ne le num), type (19 digits; the ordinal for num), bufsz (as the
   -- caller's size_t, at most 2^63 - 1), noerror (1/0), nowait (1/0), copy limit (num only)
-  -- 'cancel': a waiter interrupted by a signal; what was handed to it still wins (as r_msg
-  -- does in the kernel), else it is unregistered and gets EINTR.
+  -- 'cancel' (the same arguments; a sender's: its id, "any" and zeros): a waiter interrupted by
+  -- a signal; what was handed to it still wins (as r_msg does in the kernel), else it is
+  -- unregistered and gets EINTR.
   local id, mode, want = ARGV[7], ARGV[8], ARGV[9]
   local bufsz, noerror, nowait = tonumber(ARGV[10]), ARGV[11] == '1', ARGV[12] == '1'
   local q, m, err = queue_or_error(id)
