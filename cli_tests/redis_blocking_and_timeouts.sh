@@ -31,7 +31,7 @@ for api in posix sysv; do
     reap "$R"
     grep -q "^got hello-from-$sender " "$WORK/rb-$api-$waiter.out" ||
       fail "$api: the receiver blocked on host $waiter got: $(cat "$WORK/rb-$api-$waiter.out" "$WORK/rb-$api-$waiter.err")"
-    echo "$api: receiver blocked on host $waiter woken by a send from host $sender after $(field 3 "rb-$api-$waiter") ms"
+    echo "$api: receiver blocked on host $waiter woken by a send from host $sender (it waited $(field 3 "rb-$api-$waiter") ms in all, the test's registration check included)"
 
     # A blocked sender on $waiter (queue full), woken when $sender receives.
     client_on "$sender" "$api" send1 "$Q" "$FILL" | grep -q '^sent' || fail "$api: cannot fill the queue"
@@ -44,7 +44,7 @@ for api in posix sysv; do
     grep -q '^sent ' "$WORK/sb-$api-$waiter.out" ||
       fail "$api: the sender blocked on host $waiter: $(cat "$WORK/sb-$api-$waiter.out" "$WORK/sb-$api-$waiter.err")"
     [[ $(client_on "$sender" "$api" drain "$Q") == "got second" ]] || fail "$api: the blocked sender's message is not in the queue"
-    echo "$api: sender blocked on host $waiter (queue full) woken by a receive on host $sender after $(field 2 "sb-$api-$waiter") ms"
+    echo "$api: sender blocked on host $waiter (queue full) woken by a receive on host $sender (it waited $(field 2 "sb-$api-$waiter") ms in all)"
   done
   [[ $api == posix ]] || { client_a "$api" remove "$Q" | grep -qx removed || fail "cannot remove $Q"; continue; }
 
