@@ -435,3 +435,84 @@ impl RemotePosix {
         descriptors::duplicated(old, new);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::testing::Server;
+
+    fn limits() -> PosixLimits {
+        PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) }
+    }
+
+    #[test]
+    fn priority_order_nonblock_and_unlink_while_open() {
+        let Some(server) = Server::start() else { return };
+        let p = RemotePosix::new(server.remote("px"), limits());
+        // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
+        let mut attr: mq_attr = unsafe { std::mem::zeroed() };
+        attr.mq_maxmsg = 2;
+        attr.mq_msgsize = 8;
+        // SAFETY: as above.
+        unsafe {
+            let q = p.open(c"/q".as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NONBLOCK, 0o600, &attr).unwrap();
+            assert_eq!(p.open(c"/q".as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600, &attr), Err(Errno::EEXIST));
+            assert_eq!(p.send(q, c"low".as_ptr(), 3, 1, None), Ok(0));
+            assert_eq!(p.send(q, c"high".as_ptr(), 4, 9, None), Ok(0));
+            assert_eq!(p.send(q, c"x".as_ptr(), 1, 1, None), Err(Errno::EAGAIN));
+            assert_eq!(p.send(q, c"too long!".as_ptr(), 9, 1, None), Err(Errno::EMSGSIZE));
+            assert_eq!(p.unlink(c"/q".as_ptr()), Ok(0));
+            let (mut buf, mut prio) = ([0u8; 8], 0u32);
+            assert_eq!(p.receive(q, buf.as_mut_ptr().cast(), 8, &mut prio, None), Ok(4));
+            assert_eq!((&buf[..4], prio), (&b"high"[..], 9));
+            assert_eq!(p.receive(q, buf.as_mut_ptr().cast(), 8, &mut prio, None), Ok(3));
+            assert_eq!(p.receive(q, buf.as_mut_ptr().cast(), 8, &mut prio, None), Err(Errno::EAGAIN));
+            assert_eq!(p.open(c"/q".as_ptr(), libc::O_RDWR, 0, std::ptr::null()), Err(Errno::ENOENT));
+            assert_eq!(p.descriptor_closing(q), Some(Ok(0)));
+        }
+        // The last close of the unlinked queue removed its keys.
+        let left = p.remote.with(|c| c.request(&[b"KEYS", b"{px}:pq:1*"])).unwrap();
+        assert_eq!(left, Reply::Array(vec![]));
+    }
+
+    #[test]
+    fn a_send_hands_its_message_to_the_waiting_receiver() {
+        let Some(server) = Server::start() else { return };
+        let p = Arc::new(RemotePosix::new(server.remote("hx"), limits()));
+        // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
+        let mut attr: mq_attr = unsafe { std::mem::zeroed() };
+        attr.mq_maxmsg = 2;
+        attr.mq_msgsize = 8;
+        // SAFETY: as above.
+        let (q, nb) = unsafe {
+            (
+                p.open(c"/h".as_ptr(), libc::O_RDWR | libc::O_CREAT, 0o600, &attr).unwrap(),
+                p.open(c"/h".as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK, 0, std::ptr::null()).unwrap(),
+            )
+        };
+        let receiver = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8];
+                // SAFETY: this thread's own buffer.
+                let n = unsafe { p.receive(q, buf.as_mut_ptr().cast(), 8, std::ptr::null_mut(), None) };
+                (n, buf)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: the test's own buffers.
+        unsafe {
+            assert_eq!(p.send(q, c"hi".as_ptr(), 2, 0, None), Ok(0));
+            // Handed over: not counted, and no other receiver can take it.
+            let mut a: mq_attr = std::mem::zeroed();
+            assert_eq!(p.setattr(q, std::ptr::null(), &mut a), Ok(0));
+            assert_eq!(a.mq_curmsgs, 0);
+            let mut buf = [0u8; 8];
+            assert_eq!(p.receive(nb, buf.as_mut_ptr().cast(), 8, std::ptr::null_mut(), None), Err(Errno::EAGAIN));
+        }
+        let (n, buf) = receiver.join().unwrap();
+        assert_eq!((n, &buf[..2]), (Ok(2), &b"hi"[..]));
+        assert_eq!(p.descriptor_closing(q), Some(Ok(0)));
+        assert_eq!(p.descriptor_closing(nb), Some(Ok(0)));
+    }
+}
