@@ -11,6 +11,7 @@ mod ipcs;
 mod launch;
 mod man;
 mod peek;
+mod queues;
 mod report;
 mod run;
 mod trace;
@@ -35,6 +36,16 @@ struct Cli {
     /// sets MQSHIM_DIR to it (made absolute).
     #[arg(long, global = true)]
     dir: Option<String>,
+    /// Who holds the queues ipcs, ipcrm, stat and peek look at (and info names): emulate (the
+    /// namespace directory) or redis (a Redis server, see --redis). Default: MQSHIM_BACKEND, as
+    /// the library reads it; the option wins. `run --backend` is run's own.
+    #[arg(long, value_name = "emulate|redis")]
+    backend: Option<String>,
+    /// The Redis server and namespace of the redis backend,
+    /// redis://[user:password@]host:port[/db][?prefix=NAME]; implies --backend redis. Default:
+    /// MQSHIM_REDIS (else redis://127.0.0.1:6379/0, prefix mqshim); the option wins.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,18 +114,13 @@ enum Command {
     },
 }
 
-/// The namespace `ipcs`, `ipcrm` and `stat` look at: `--dir` made absolute, as `run` passes it
-/// on (so `--dir ns` names the same namespace for both), else the configured one.
-fn namespace_dir(cli: &Cli) -> Vec<u8> {
+/// The queues `ipcs`, `ipcrm`, `stat` and `peek` look at (see [`queues`]): a Redis server's
+/// namespace, or the emulation's — `--dir` made absolute, as `run` passes it on (so `--dir ns`
+/// names the same namespace for both), else the configured one.
+fn selected_queues(cli: &Cli) -> Result<queues::Queues, String> {
     use std::os::unix::ffi::OsStrExt;
-    match &cli.dir {
-        Some(d) => std::path::absolute(d).map_or_else(|_| d.as_bytes().to_vec(), |p| p.as_os_str().as_bytes().to_vec()),
-        None => {
-            let (config, problems) = Config::from_env();
-            mqshim_core::config::report(&problems);
-            config.dir
-        }
-    }
+    let dir = cli.dir.as_ref().map(|d| std::path::absolute(d).map_or_else(|_| d.as_bytes().to_vec(), |p| p.as_os_str().as_bytes().to_vec()));
+    queues::Queues::select(&queues::Choice { backend: cli.backend.as_deref(), redis: cli.redis.as_deref(), dir })
 }
 
 /// strace's double-letter short options (`-ff`) as clap takes them; only before the program.
@@ -163,10 +169,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(strace_style_args());
     quiet_on_closed_pipe(&cli.command);
     let result = match &cli.command {
-        Command::Ipcs(args) => ipcs::ipcs(&namespace_dir(&cli), args),
-        Command::Ipcrm(args) => ipcs::ipcrm(&namespace_dir(&cli), args),
-        Command::Stat { name } => ipcs::stat(&namespace_dir(&cli), name),
-        Command::Peek(args) => peek::peek(&namespace_dir(&cli), args),
+        Command::Ipcs(args) => selected_queues(&cli).and_then(|q| ipcs::ipcs(&q, args)),
+        Command::Ipcrm(args) => selected_queues(&cli).and_then(|q| ipcs::ipcrm(&q, args)),
+        Command::Stat { name } => selected_queues(&cli).and_then(|q| ipcs::stat(&q, name)),
+        Command::Peek(args) => selected_queues(&cli).and_then(|q| peek::peek(&q, args)),
         Command::Limits => {
             let (limits, problems) = mqshim_core::policy::limits::Limits::from_env();
             mqshim_core::config::report(&problems);
@@ -189,7 +195,13 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Run(args) => run::run(args, cli.dir.as_deref()),
+        Command::Run(args) => {
+            // The global --backend/--redis before `run` stand for run's own when it has none.
+            let mut args = run::RunArgs { options: args.options.clone(), trace: args.trace, command: args.command.clone() };
+            args.options.backend = args.options.backend.or_else(|| cli.backend.clone());
+            args.options.redis = args.options.redis.or_else(|| cli.redis.clone());
+            run::run(&args, cli.dir.as_deref())
+        }
         Command::Trace(args) => trace::main(args, cli.dir.as_deref()),
         Command::Diff(args) => return diff::main(args),
         Command::Report(args) => report::run(args),
