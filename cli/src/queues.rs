@@ -37,26 +37,11 @@ pub struct Choice<'a> {
 }
 
 impl Queues {
-    /// The queues `choice` and the environment select. A bad option value is an error (as
-    /// `mqshim run` refuses one); a bad variable is reported and its default used, as the
-    /// library does. A Redis server is connected to here: one that cannot be used is an error
-    /// naming it (without its password), after at most the connect timeout (3 s).
+    /// The queues `choice` and the environment select (see [`configured`]). A Redis server is
+    /// connected to here: one that cannot be used is an error naming it (without its
+    /// password), after at most the connect timeout (3 s).
     pub fn select(choice: &Choice) -> Result<Queues, String> {
-        let from_option = |name: &str| match name {
-            "MQSHIM_BACKEND" => choice.backend.or(choice.redis.map(|_| "redis")),
-            "MQSHIM_REDIS" => choice.redis,
-            _ => None,
-        };
-        let (config, problems) = Config::from_lookup(|name| match from_option(name) {
-            Some(v) => Some(v.as_bytes().to_vec()),
-            None => std::env::var_os(name).map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec()),
-        });
-        let (ours, theirs): (Vec<_>, Vec<_>) = problems.into_iter().partition(|p| from_option(p.variable).is_some());
-        if let Some(p) = ours.first() {
-            let option = if p.variable == "MQSHIM_REDIS" { "--redis" } else { "--backend" };
-            return Err(format!("mqshim: {option}: {}", p.message.split("; using").next().unwrap_or_default()));
-        }
-        mqshim_core::config::report(&theirs);
+        let config = configured(choice)?;
         if config.backend != BackendKind::Redis {
             return Ok(Queues::Emulation(choice.dir.clone().unwrap_or(config.dir)));
         }
@@ -98,4 +83,27 @@ impl Queues {
             Queues::Redis(_) => BackendKind::Redis.name(),
         }
     }
+}
+
+/// The configuration the options of `choice` and the environment make: an option stands for its
+/// variable (`--redis` alone for `MQSHIM_BACKEND=redis` too). A bad option value is an error (as
+/// `mqshim run` refuses one); a bad variable is reported and its default used, as the library
+/// does.
+pub fn configured(choice: &Choice) -> Result<Config, String> {
+    let from_option = |name: &str| match name {
+        "MQSHIM_BACKEND" => choice.backend.or(choice.redis.map(|_| "redis")),
+        "MQSHIM_REDIS" => choice.redis,
+        _ => None,
+    };
+    let (config, problems) = Config::from_lookup(|name| match from_option(name) {
+        Some(v) => Some(v.as_bytes().to_vec()),
+        None => std::env::var_os(name).map(|v| std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec()),
+    });
+    let (ours, theirs): (Vec<_>, Vec<_>) = problems.into_iter().partition(|p| from_option(p.variable).is_some());
+    if let Some(p) = ours.first() {
+        let option = if p.variable == "MQSHIM_REDIS" { "--redis" } else { "--backend" };
+        return Err(format!("mqshim: {option}: {}", p.message.split("; using").next().unwrap_or_default()));
+    }
+    mqshim_core::config::report(&theirs);
+    Ok(config)
 }

@@ -132,3 +132,57 @@ fn slashed(name: &QueueName) -> Vec<u8> {
     full.extend_from_slice(name.bytes());
     full
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emu::posix::limits::PosixLimits;
+    use crate::remote::testing::Server;
+
+    #[test]
+    fn listing_peek_and_removal_read_what_the_calls_wrote() {
+        let Some(server) = Server::start() else { return };
+        let limits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
+        let p = RemotePosix::new(server.remote("adm"), limits);
+        let name = QueueName::check(b"a").unwrap();
+        // Nothing there, and looking creates nothing.
+        assert_eq!(p.list(), Ok(Vec::new()));
+        assert_eq!(p.listing(&name), Err(Errno::ENOENT));
+        assert_eq!(p.peek(&name, 8).map(|s| s.messages.len()), Err(Errno::ENOENT));
+        assert_eq!(p.remote.with(|c| c.request(&[b"DBSIZE"])), Ok(Reply::Int(0)));
+        // SAFETY: a zeroed mq_attr is valid; the pointers are this test's own.
+        let q = unsafe {
+            let mut attr: libc::mq_attr = std::mem::zeroed();
+            attr.mq_maxmsg = 4;
+            attr.mq_msgsize = 16;
+            let q = p.open(c"/a".as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK, 0o640, &attr).unwrap();
+            assert_eq!(p.send(q, c"low".as_ptr(), 3, 1, None), Ok(0));
+            assert_eq!(p.send(q, c"high!".as_ptr(), 5, 7, None), Ok(0));
+            q
+        };
+        let row = p.listing(&name).unwrap();
+        assert_eq!((row.name.as_str(), row.mode & 0o777, row.maxmsg, row.msgsize), ("/a", 0o640 & !umask_now(), 4, 16));
+        assert_eq!(row.status, Some(QueueStatus { messages: 2, qsize: 8, notify: 0, signo: 0, notify_pid: 0 }));
+        assert_eq!(p.list(), Ok(vec![row]));
+        // Receive order, cut to the preview, nothing taken.
+        let snap = p.peek(&name, 3).unwrap();
+        let shown: Vec<(i64, usize, &[u8])> = snap.messages.iter().map(|m| (m.priority_or_type, m.len, &m.preview[..])).collect();
+        assert_eq!(shown, vec![(7, 5, &b"hig"[..]), (1, 3, &b"low"[..])]);
+        assert_eq!(p.peek(&name, 3), Ok(snap));
+        // Removed as mq_unlink: gone from the listing; the descriptor still works.
+        assert_eq!(p.remove(&name), Ok(()));
+        assert_eq!(p.list(), Ok(Vec::new()));
+        assert_eq!(p.remove(&name), Err(Errno::ENOENT));
+        let mut buf = [0u8; 16];
+        // SAFETY: this test's own buffer.
+        assert_eq!(unsafe { p.receive(q, buf.as_mut_ptr().cast(), 16, std::ptr::null_mut(), None) }, Ok(5));
+        assert_eq!(p.descriptor_closing(q), Some(Ok(0)));
+    }
+
+    /// The process's umask (from /proc: setting it to read it would race other tests).
+    fn umask_now() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:")).unwrap();
+        u32::from_str_radix(line.trim(), 8).unwrap()
+    }
+}
