@@ -46,6 +46,9 @@ expect_output "^------ Message Queues \(System V on redis, $URL_RE\)"
 expect_output "^0x$(printf %08x "$KEY") +$MSQID +root +600 +12 +3 +0$"
 expect_status 0 "${REDIS[@]}" ipcs -p
 expect_output "^$MSQID +root +$MAKER_PID +0$"
+expect_status 0 env MQSHIM_LIMITS=msg_max=33 "${REDIS[@]}" ipcs -l
+expect_output "^------ POSIX Messages Limits \(redis\) --------$"
+expect_output "^max messages per queue = 33$"
 expect_status 0 "${REDIS[@]}" ipcs -i "$MSQID"
 expect_output "^cbytes=12	qbytes=[0-9]+	qnum=3	lspid=$MAKER_PID	lrpid=0$"
 

@@ -358,7 +358,7 @@ fn apis(args: &IpcsArgs) -> (bool, bool) {
 
 pub fn ipcs(queues: &Queues, args: &IpcsArgs) -> Result<(), String> {
     if args.limits {
-        return limits(args.json, args.sizes());
+        return limits(queues, args.json, args.sizes());
     }
     if let Queues::Emulation(dir) = queues {
         // A namespace that does not exist is an error, whatever is listed.
@@ -596,8 +596,9 @@ fn summary(queues: &Queues, posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo
     Ok(())
 }
 
-/// `ipcs -l`: the limits the emulation enforces (`mqshim limits` says where each came from).
-fn limits(json: bool, sizes: Sizes) -> Result<(), String> {
+/// `ipcs -l`: the limits the emulation and the redis backend enforce (`mqshim limits` says where each
+/// came from).
+fn limits(queues: &Queues, json: bool, sizes: Sizes) -> Result<(), String> {
     let l = emulation_limits();
     let entries: [(&str, i64); 8] = [
         ("msgmax", l.sysv.msgmax.into()),
@@ -614,12 +615,12 @@ fn limits(json: bool, sizes: Sizes) -> Result<(), String> {
         println!("{}", json!({ "limits": map }));
         return Ok(());
     }
-    println!("------ Messages Limits (emulated System V) --------");
+    println!("------ Messages Limits ({}) --------", queues.sysv_holder());
     println!("max queues system wide = {}", l.sysv.msgmni);
     println!("{}", sizes.limit_line("max size of message", l.sysv.msgmax.into()));
     println!("{}", sizes.limit_line("default max size of queue", l.sysv.msgmnb.into()));
     println!();
-    println!("------ POSIX Messages Limits (emulated) --------");
+    println!("------ POSIX Messages Limits ({}) --------", queues.posix_holder());
     println!("max queues = {}", l.posix.queues_max);
     println!("max messages per queue = {}", l.posix.msg_max);
     println!("{}", sizes.limit_line("max size of message", l.posix.msgsize_max));
