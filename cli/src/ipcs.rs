@@ -2,8 +2,10 @@
 //! as util-linux's `ipcs`/`ipcrm` and the kernel's `/dev/mqueue/NAME` show and remove kernel
 //! queues.
 //!
-//! None of them creates anything: a namespace (or System V registry) that does not exist is
-//! opened with [`Missing::Fail`], and a namespace that does not exist is an error naming it.
+//! The queues are the emulation's or a Redis server's ([`Queues`]); both give the same rows
+//! (each printer exists once). None of them creates anything: a namespace (or System V
+//! registry) that does not exist is opened with [`Missing::Fail`], and a namespace that does
+//! not exist is an error naming it; on a server, a listing only reads.
 
 use clap::Args;
 use mqshim_core::emu::namespace::Missing;
@@ -12,6 +14,8 @@ use mqshim_core::emu::sysv::QueueInfo;
 use mqshim_core::emu::sysv::SysvEmulation;
 use mqshim_core::errno::Errno;
 use serde_json::{json, Value};
+
+use crate::queues::Queues;
 
 /// `mqshim ipcs`'s options, after util-linux `ipcs`.
 #[derive(Args, Debug, Default)]
@@ -202,7 +206,7 @@ fn emulation_limits() -> mqshim_core::emu::EmulationLimits {
     mqshim_core::policy::limits::Limits::from_env().0.for_emulation()
 }
 
-pub fn namespace_shown(dir: &[u8]) -> String {
+fn namespace_shown(dir: &[u8]) -> String {
     String::from_utf8_lossy(dir).into_owned()
 }
 
@@ -252,10 +256,40 @@ struct PosixCounts {
     notify: i32,
     signo: i32,
     notify_pid: i32,
-    times: mqshim_core::emu::posix::queue::QueueTimes,
+    /// None where they are not kept (a queue on a Redis server).
+    times: Option<mqshim_core::emu::posix::queue::QueueTimes>,
 }
 
-fn posix_rows(store: &Store) -> Vec<PosixRow> {
+/// The POSIX queues of `queues`, by name.
+fn posix_rows(queues: &Queues) -> Result<Vec<PosixRow>, String> {
+    match queues {
+        Queues::Emulation(dir) => Ok(emulated_posix_rows(&open_store(dir)?)),
+        Queues::Redis(r) => Ok(r.posix.list().map_err(|e| server_error(queues, "list the POSIX queues", e))?.into_iter().map(remote_posix_row).collect()),
+    }
+}
+
+/// A queue on a Redis server as the listing's row.
+fn remote_posix_row(q: mqshim_core::remote::posix::admin::QueueListing) -> PosixRow {
+    let meta = Meta { uid: q.uid, gid: q.gid, mode: q.mode, maxmsg: q.maxmsg as u32, msgsize: q.msgsize, charge_uid: q.uid, charge_bytes: 0 };
+    let counts = q.status.map(|s| PosixCounts {
+        messages: s.messages,
+        // Scheduled messages do not exist on this backend.
+        scheduled: 0,
+        qsize: s.qsize,
+        notify: s.notify,
+        signo: s.signo,
+        notify_pid: s.notify_pid,
+        times: None,
+    });
+    PosixRow { name: q.name, meta, counts }
+}
+
+/// What a server said when asked to `what`, naming it.
+fn server_error(queues: &Queues, what: &str, e: Errno) -> String {
+    format!("mqshim: cannot {what} on {}: {}", queues.shown(), errno_text(e))
+}
+
+fn emulated_posix_rows(store: &Store) -> Vec<PosixRow> {
     let mut names = store.names();
     names.sort();
     names
@@ -273,7 +307,7 @@ fn posix_rows(store: &Store) -> Vec<PosixRow> {
                     notify: if owned { reg.kind } else { 0 },
                     signo: if owned && reg.kind == libc::SIGEV_SIGNAL { reg.signo } else { 0 },
                     notify_pid: if owned { reg.owner_pid } else { 0 },
-                    times: q.times(),
+                    times: Some(q.times()),
                 }
             });
             Some(PosixRow { name: format!("/{}", String::from_utf8_lossy(&name)), meta, counts })
@@ -281,8 +315,16 @@ fn posix_rows(store: &Store) -> Vec<PosixRow> {
         .collect()
 }
 
-fn sysv_rows(sysv: Option<&SysvEmulation>) -> Vec<QueueInfo> {
+fn emulated_sysv_rows(sysv: Option<&SysvEmulation>) -> Vec<QueueInfo> {
     sysv.map(|s| s.list()).unwrap_or_default()
+}
+
+/// The System V queues of `queues`, by index.
+fn sysv_rows(queues: &Queues) -> Result<Vec<QueueInfo>, String> {
+    match queues {
+        Queues::Emulation(dir) => Ok(emulated_sysv_rows(open_sysv(dir)?.as_ref())),
+        Queues::Redis(r) => r.sysv.list().map_err(|e| server_error(queues, "list the System V queues", e)),
+    }
 }
 
 fn or_unknown<T: ToString>(v: Option<T>) -> String {
@@ -314,24 +356,28 @@ fn apis(args: &IpcsArgs) -> (bool, bool) {
     (!args.sysv_only, !args.posix)
 }
 
-pub fn ipcs(dir: &[u8], args: &IpcsArgs) -> Result<(), String> {
+pub fn ipcs(queues: &Queues, args: &IpcsArgs) -> Result<(), String> {
     if args.limits {
-        return limits(args.json, args.sizes());
+        return limits(queues, args.json, args.sizes());
     }
-    let store = open_store(dir)?;
-    let sysv = open_sysv(dir)?;
+    if let Queues::Emulation(dir) = queues {
+        // A namespace that does not exist is an error, whatever is listed.
+        open_store(dir)?;
+        open_sysv(dir)?;
+    }
     let (show_posix, show_sysv) = apis(args);
     if let Some(id) = args.id {
-        return one_sysv(dir, sysv.as_ref(), id, args.json);
+        return one_sysv(queues, id, args.json);
     }
-    let posix = if show_posix { posix_rows(&store) } else { Vec::new() };
-    let sysv = if show_sysv { sysv_rows(sysv.as_ref()) } else { Vec::new() };
+    let posix = if show_posix { posix_rows(queues)? } else { Vec::new() };
+    let sysv = if show_sysv { sysv_rows(queues)? } else { Vec::new() };
     if args.summary {
-        return summary(dir, show_posix.then_some(&posix[..]), show_sysv.then_some(&sysv[..]), args.json, args.sizes());
+        return summary(queues, show_posix.then_some(&posix[..]), show_sysv.then_some(&sysv[..]), args.json, args.sizes());
     }
     if args.json {
         let mut out = serde_json::Map::new();
-        out.insert("namespace".into(), json!(namespace_shown(dir)));
+        out.insert("namespace".into(), json!(queues.shown()));
+        out.insert("backend".into(), json!(queues.backend_name()));
         if show_posix {
             out.insert("posix".into(), posix.iter().map(posix_json).collect());
         }
@@ -342,20 +388,20 @@ pub fn ipcs(dir: &[u8], args: &IpcsArgs) -> Result<(), String> {
         return Ok(());
     }
     if show_posix {
-        print_posix(dir, &posix, args);
+        print_posix(queues, &posix, args);
     }
     if show_posix && show_sysv {
         println!();
     }
     if show_sysv {
-        print_sysv(dir, &sysv, args);
+        print_sysv(queues, &sysv, args);
     }
     Ok(())
 }
 
-fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
+fn print_posix(queues: &Queues, rows: &[PosixRow], args: &IpcsArgs) {
     if args.pids {
-        println!("------ POSIX Message Queues PIDs (emulated, {}) --------", namespace_shown(dir));
+        println!("------ POSIX Message Queues PIDs ({}, {}) --------", queues.posix_holder(), queues.shown());
         println!("{:<24} {:<10} {:>10}", "name", "owner", "notify_pid");
         for r in rows {
             println!("{:<24} {:<10} {:>10}", r.name, user_name(r.meta.uid), or_unknown(r.counts.as_ref().map(|c| c.notify_pid)));
@@ -363,15 +409,15 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
     } else if args.times {
         // The inode times the kernel keeps (stat /dev/mqueue/NAME): a send or a receive sets
         // all three; mq_notify and mq_setattr set access and change.
-        println!("------ POSIX Message Queues Access/Modify/Change Times (emulated, {}) --------", namespace_shown(dir));
+        println!("------ POSIX Message Queues Access/Modify/Change Times ({}, {}) --------", queues.posix_holder(), queues.shown());
         println!("{:<24} {:<10} {:<20} {:<20} change", "name", "owner", "access", "modify");
         for r in rows {
-            let t = r.counts.as_ref().map(|c| c.times);
+            let t = r.counts.as_ref().and_then(|c| c.times);
             let shown = |ns: fn(&mqshim_core::emu::posix::queue::QueueTimes) -> u64| t.as_ref().map_or_else(|| "?".to_string(), |t| time_text(seconds(ns(t))));
             println!("{:<24} {:<10} {:<20} {:<20} {}", r.name, user_name(r.meta.uid), shown(|t| t.atime_ns), shown(|t| t.mtime_ns), shown(|t| t.ctime_ns));
         }
     } else if args.creator {
-        println!("------ POSIX Message Queues Creators/Owners (emulated, {}) --------", namespace_shown(dir));
+        println!("------ POSIX Message Queues Creators/Owners ({}, {}) --------", queues.posix_holder(), queues.shown());
         println!("{:<24} {:<10} {:<10} {:<10} {:<10} gid", "name", "perms", "cuid", "cgid", "uid");
         for r in rows {
             // A POSIX queue's owner is its creator (it has no IPC_SET).
@@ -379,7 +425,7 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
             println!("{:<24} {:<10o} {:<10} {:<10} {:<10} {}", r.name, m.mode & 0o777, m.uid, m.gid, m.uid, m.gid);
         }
     } else {
-        println!("------ POSIX Message Queues (emulated, {}) --------", namespace_shown(dir));
+        println!("------ POSIX Message Queues ({}, {}) --------", queues.posix_holder(), queues.shown());
         println!(
             "{:<24} {:<10} {:<6} {:>7} {:>8} {:>9} {:>9} {:>11} {:>7} {:>6} {:>11}",
             "name", "owner", "perms", "maxmsg", "msgsize", "messages", "scheduled", "QSIZE", "NOTIFY", "SIGNO", "NOTIFY_PID"
@@ -404,27 +450,27 @@ fn print_posix(dir: &[u8], rows: &[PosixRow], args: &IpcsArgs) {
     }
 }
 
-fn print_sysv(dir: &[u8], rows: &[QueueInfo], args: &IpcsArgs) {
+fn print_sysv(queues: &Queues, rows: &[QueueInfo], args: &IpcsArgs) {
     if args.pids {
-        println!("------ Message Queues PIDs (emulated System V, {}) --------", namespace_shown(dir));
+        println!("------ Message Queues PIDs ({}, {}) --------", queues.sysv_holder(), queues.shown());
         println!("{:<10} {:<10} {:<10} lrpid", "msqid", "owner", "lspid");
         for q in rows {
             println!("{:<10} {:<10} {:<10} {}", q.id, user_name(q.uid), q.lspid, q.lrpid);
         }
     } else if args.times {
-        println!("------ Message Queues Send/Recv/Change Times (emulated System V, {}) --------", namespace_shown(dir));
+        println!("------ Message Queues Send/Recv/Change Times ({}, {}) --------", queues.sysv_holder(), queues.shown());
         println!("{:<10} {:<10} {:<20} {:<20} change", "msqid", "owner", "send", "recv");
         for q in rows {
             println!("{:<10} {:<10} {:<20} {:<20} {}", q.id, user_name(q.uid), time_text(q.stime), time_text(q.rtime), time_text(q.ctime));
         }
     } else if args.creator {
-        println!("------ Message Queues Creators/Owners (emulated System V, {}) --------", namespace_shown(dir));
+        println!("------ Message Queues Creators/Owners ({}, {}) --------", queues.sysv_holder(), queues.shown());
         println!("{:<10} {:<10} {:<10} {:<10} {:<10} gid", "msqid", "perms", "cuid", "cgid", "uid");
         for q in rows {
             println!("{:<10} {:<10o} {:<10} {:<10} {:<10} {}", q.id, q.mode & 0o777, q.cuid, q.cgid, q.uid, q.gid);
         }
     } else {
-        println!("------ Message Queues (emulated System V, {}) --------", namespace_shown(dir));
+        println!("------ Message Queues ({}, {}) --------", queues.sysv_holder(), queues.shown());
         // util-linux names the column "size" when it shows human-readable sizes.
         let sizes = args.sizes();
         let size_column = if sizes == Sizes::Human { "size" } else { "used-bytes" };
@@ -446,6 +492,7 @@ fn print_sysv(dir: &[u8], rows: &[QueueInfo], args: &IpcsArgs) {
 
 fn posix_json(r: &PosixRow) -> Value {
     let c = r.counts.as_ref();
+    let t = c.and_then(|c| c.times);
     json!({
         "name": r.name,
         "owner": user_name(r.meta.uid),
@@ -460,12 +507,12 @@ fn posix_json(r: &PosixRow) -> Value {
         "notify": c.map(|c| c.notify),
         "signo": c.map(|c| c.signo),
         "notify_pid": c.map(|c| c.notify_pid),
-        "atime": c.map(|c| seconds(c.times.atime_ns)),
-        "mtime": c.map(|c| seconds(c.times.mtime_ns)),
-        "ctime": c.map(|c| seconds(c.times.ctime_ns)),
-        "atime_ns": c.map(|c| c.times.atime_ns),
-        "mtime_ns": c.map(|c| c.times.mtime_ns),
-        "ctime_ns": c.map(|c| c.times.ctime_ns),
+        "atime": t.map(|t| seconds(t.atime_ns)),
+        "mtime": t.map(|t| seconds(t.mtime_ns)),
+        "ctime": t.map(|t| seconds(t.ctime_ns)),
+        "atime_ns": t.map(|t| t.atime_ns),
+        "mtime_ns": t.map(|t| t.mtime_ns),
+        "ctime_ns": t.map(|t| t.ctime_ns),
     })
 }
 
@@ -492,13 +539,13 @@ fn sysv_json(q: &QueueInfo) -> Value {
 }
 
 /// `ipcs -i ID`: one System V queue in detail, as util-linux prints it.
-fn one_sysv(dir: &[u8], sysv: Option<&SysvEmulation>, id: i64, json: bool) -> Result<(), String> {
-    let q = sysv_rows(sysv)
+fn one_sysv(queues: &Queues, id: i64, json: bool) -> Result<(), String> {
+    let q = sysv_rows(queues)?
         .into_iter()
         .find(|q| i64::from(q.id) == id)
-        .ok_or_else(|| format!("mqshim: id {id}: no System V queue with this id in '{}'", namespace_shown(dir)))?;
+        .ok_or_else(|| format!("mqshim: id {id}: no System V queue with this id in '{}'", queues.shown()))?;
     if json {
-        println!("{}", json!({ "namespace": namespace_shown(dir), "sysv": [sysv_json(&q)] }));
+        println!("{}", json!({ "namespace": queues.shown(), "backend": queues.backend_name(), "sysv": [sysv_json(&q)] }));
         return Ok(());
     }
     println!("Message Queue msqid={}", q.id);
@@ -512,7 +559,7 @@ fn one_sysv(dir: &[u8], sysv: Option<&SysvEmulation>, id: i64, json: bool) -> Re
 }
 
 /// `ipcs -u`: what is in use, per API.
-fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, json: bool, sizes: Sizes) -> Result<(), String> {
+fn summary(queues: &Queues, posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, json: bool, sizes: Sizes) -> Result<(), String> {
     let posix_totals = posix.map(|rows| {
         let counted = rows.iter().filter_map(|r| r.counts.as_ref());
         (rows.len(), counted.clone().map(|c| c.messages).sum::<u64>(), counted.map(|c| c.qsize).sum::<u64>())
@@ -520,36 +567,38 @@ fn summary(dir: &[u8], posix: Option<&[PosixRow]>, sysv: Option<&[QueueInfo]>, j
     let sysv_totals = sysv.map(|rows| (rows.len(), rows.iter().map(|q| q.qnum).sum::<u64>(), rows.iter().map(|q| q.cbytes).sum::<u64>()));
     if json {
         let mut out = serde_json::Map::new();
-        out.insert("namespace".into(), json!(namespace_shown(dir)));
-        if let Some((queues, messages, bytes)) = posix_totals {
-            out.insert("posix".into(), json!({ "queues": queues, "messages": messages, "bytes": bytes }));
+        out.insert("namespace".into(), json!(queues.shown()));
+        out.insert("backend".into(), json!(queues.backend_name()));
+        if let Some((count, messages, bytes)) = posix_totals {
+            out.insert("posix".into(), json!({ "queues": count, "messages": messages, "bytes": bytes }));
         }
-        if let Some((queues, messages, bytes)) = sysv_totals {
-            out.insert("sysv".into(), json!({ "queues": queues, "messages": messages, "bytes": bytes }));
+        if let Some((count, messages, bytes)) = sysv_totals {
+            out.insert("sysv".into(), json!({ "queues": count, "messages": messages, "bytes": bytes }));
         }
         println!("{}", Value::Object(out));
         return Ok(());
     }
-    if let Some((queues, messages, bytes)) = posix_totals {
-        println!("------ POSIX Messages Status (emulated, {}) --------", namespace_shown(dir));
-        println!("queues = {queues}");
+    if let Some((count, messages, bytes)) = posix_totals {
+        println!("------ POSIX Messages Status ({}, {}) --------", queues.posix_holder(), queues.shown());
+        println!("queues = {count}");
         println!("messages = {messages}");
         println!("{}", sizes.used_space(bytes));
     }
     if posix_totals.is_some() && sysv_totals.is_some() {
         println!();
     }
-    if let Some((queues, messages, bytes)) = sysv_totals {
-        println!("------ Messages Status (emulated System V, {}) --------", namespace_shown(dir));
-        println!("allocated queues = {queues}");
+    if let Some((count, messages, bytes)) = sysv_totals {
+        println!("------ Messages Status ({}, {}) --------", queues.sysv_holder(), queues.shown());
+        println!("allocated queues = {count}");
         println!("used headers = {messages}");
         println!("{}", sizes.used_space(bytes));
     }
     Ok(())
 }
 
-/// `ipcs -l`: the limits the emulation enforces (`mqshim limits` says where each came from).
-fn limits(json: bool, sizes: Sizes) -> Result<(), String> {
+/// `ipcs -l`: the limits the emulation and the redis backend enforce (`mqshim limits` says where each
+/// came from).
+fn limits(queues: &Queues, json: bool, sizes: Sizes) -> Result<(), String> {
     let l = emulation_limits();
     let entries: [(&str, i64); 8] = [
         ("msgmax", l.sysv.msgmax.into()),
@@ -566,12 +615,12 @@ fn limits(json: bool, sizes: Sizes) -> Result<(), String> {
         println!("{}", json!({ "limits": map }));
         return Ok(());
     }
-    println!("------ Messages Limits (emulated System V) --------");
+    println!("------ Messages Limits ({}) --------", queues.sysv_holder());
     println!("max queues system wide = {}", l.sysv.msgmni);
     println!("{}", sizes.limit_line("max size of message", l.sysv.msgmax.into()));
     println!("{}", sizes.limit_line("default max size of queue", l.sysv.msgmnb.into()));
     println!();
-    println!("------ POSIX Messages Limits (emulated) --------");
+    println!("------ POSIX Messages Limits ({}) --------", queues.posix_holder());
     println!("max queues = {}", l.posix.queues_max);
     println!("max messages per queue = {}", l.posix.msg_max);
     println!("{}", sizes.limit_line("max size of message", l.posix.msgsize_max));
@@ -580,19 +629,26 @@ fn limits(json: bool, sizes: Sizes) -> Result<(), String> {
     Ok(())
 }
 
-pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
+pub fn ipcrm(queues: &Queues, args: &IpcrmArgs) -> Result<(), String> {
     if args.names.is_empty() && args.id.is_empty() && args.key.is_empty() && args.all.is_none() {
         return Err("mqshim: ipcrm: name POSIX queues (/name), System V queues with -q ID or -Q KEY, or all with -a".to_string());
     }
     let (all_posix, all_sysv) = args.all_apis();
-    let store = open_store(dir)?;
+    let store = match queues {
+        Queues::Emulation(dir) => Some(open_store(dir)?),
+        Queues::Redis(_) => None,
+    };
     let mut failures = Vec::new();
     let mut names = Vec::new();
     for name in &args.names {
         names.push((name.clone(), queue_name(name)?));
     }
     if all_posix {
-        for name in store.names() {
+        let all = match &store {
+            Some(store) => store.names(),
+            None => posix_rows(queues)?.into_iter().map(|r| r.name.trim_start_matches('/').as_bytes().to_vec()).collect(),
+        };
+        for name in all {
             match QueueName::check(&name) {
                 Ok(qn) => names.push((format!("/{}", String::from_utf8_lossy(&name)), qn)),
                 Err(e) => failures.push(format!("mqshim: cannot remove /{}: {}", String::from_utf8_lossy(&name), errno_text(e))),
@@ -603,35 +659,37 @@ pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
         if args.verbose {
             println!("removing POSIX message queue `{name}'");
         }
-        if let Err(e) = store.unlink(qn) {
+        let result = match (&store, queues) {
+            (Some(store), _) => store.unlink(qn),
+            (None, Queues::Redis(r)) => r.posix.remove(qn),
+            (None, Queues::Emulation(_)) => unreachable!("the emulation's store is open"),
+        };
+        if let Err(e) = result {
             failures.push(format!("mqshim: cannot remove {name}: {}", errno_text(e)));
         }
     }
     if !args.id.is_empty() || !args.key.is_empty() || all_sysv {
-        let sysv = open_sysv(dir)?;
+        let sysv = SysvRemover::open(queues)?;
         let mut ids = args.id.clone();
         if all_sysv {
-            ids.extend(sysv_rows(sysv.as_ref()).iter().map(|q| i64::from(q.id)));
+            ids.extend(sysv_rows(queues)?.iter().map(|q| i64::from(q.id)));
         }
         for &id in &ids {
             if args.verbose {
                 println!("removing message queue id `{id}'");
             }
-            // A namespace without a registry has no queue: what IPC_RMID says of an unknown id.
-            let result = sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_id(id as i32));
-            if let Err(e) = result {
+            if let Err(e) = sysv.remove_id(id as i32) {
                 failures.push(format!("mqshim: cannot remove id {id}: {}", errno_text(e)));
             }
         }
         for &key in &args.key {
             if args.verbose {
                 // util-linux names the queue a key removes by its id.
-                if let Some(q) = sysv_rows(sysv.as_ref()).iter().find(|q| i64::from(q.key) == key) {
+                if let Some(q) = sysv_rows(queues)?.iter().find(|q| i64::from(q.key) == key) {
                     println!("removing message queue id `{}'", q.id);
                 }
             }
-            let result = sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_key(key as i32));
-            if let Err(e) = result {
+            if let Err(e) = sysv.remove_key(key as i32) {
                 failures.push(format!("mqshim: cannot remove key {key:#x}: {}", errno_text(e)));
             }
         }
@@ -643,13 +701,56 @@ pub fn ipcrm(dir: &[u8], args: &IpcrmArgs) -> Result<(), String> {
     }
 }
 
-pub fn stat(dir: &[u8], name: &str) -> Result<(), String> {
-    let store = open_store(dir)?;
+/// What removes System V queues: the emulation's registry (None: the namespace never had
+/// one), or the server.
+enum SysvRemover<'a> {
+    Emulation(Option<SysvEmulation>),
+    Redis(&'a mqshim_core::remote::sysv::RemoteSysv),
+}
+
+impl SysvRemover<'_> {
+    fn open(queues: &Queues) -> Result<SysvRemover<'_>, String> {
+        Ok(match queues {
+            Queues::Emulation(dir) => SysvRemover::Emulation(open_sysv(dir)?),
+            Queues::Redis(r) => SysvRemover::Redis(&r.sysv),
+        })
+    }
+
+    fn remove_id(&self, id: i32) -> Result<(), Errno> {
+        match self {
+            // A namespace without a registry has no queue: what IPC_RMID says of an unknown id.
+            SysvRemover::Emulation(sysv) => sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_id(id)),
+            SysvRemover::Redis(sysv) => sysv.remove_id(id),
+        }
+    }
+
+    fn remove_key(&self, key: i32) -> Result<(), Errno> {
+        match self {
+            SysvRemover::Emulation(sysv) => sysv.as_ref().map_or(Err(Errno::EINVAL), |s| s.remove_key(key)),
+            SysvRemover::Redis(sysv) => sysv.remove_key(key),
+        }
+    }
+}
+
+/// `mqshim stat /name`: the line the kernel shows in `/dev/mqueue/NAME` (read permission
+/// needed, as for reading that file).
+pub fn stat(queues: &Queues, name: &str) -> Result<(), String> {
     let qn = queue_name(name)?;
-    let (_, queue) = store.inspect(qn.bytes()).ok_or_else(|| format!("mqshim: {name}: no such queue in '{}'", namespace_shown(dir)))?;
-    let q = queue.ok_or_else(|| format!("mqshim: {name}: permission denied"))?;
-    print!("{}", mqshim_core::emu::posix::notify::status_line(&q));
-    Ok(())
+    let missing = || format!("mqshim: stat {name}: no such queue in '{}': {}", queues.shown(), errno_text(Errno::ENOENT));
+    let denied = || format!("mqshim: stat {name}: {}", errno_text(Errno::EACCES));
+    let line = match queues {
+        Queues::Emulation(dir) => {
+            let store = open_store(dir)?;
+            let (_, queue) = store.inspect(qn.bytes()).ok_or_else(missing)?;
+            mqshim_core::emu::posix::notify::status_line(&queue.ok_or_else(denied)?)
+        }
+        Queues::Redis(r) => {
+            let q = r.posix.listing(&qn).map_err(|e| if e == Errno::ENOENT { missing() } else { format!("mqshim: stat {name}: {}", errno_text(e)) })?;
+            let s = q.status.ok_or_else(denied)?;
+            mqshim_core::emu::posix::notify::format_status_line(s.qsize, s.notify, s.signo, s.notify_pid)
+        }
+    };
+    crate::print_stdout(&line)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The `mqshim` command: see and clean up what the emulation holds, and show the configuration.
 //!
-//! `mqshim ipcs` lists the emulated queues of a namespace (`MQSHIM_DIR`, or `--dir`),
+//! `mqshim ipcs` lists the emulated queues of a namespace (`MQSHIM_DIR`, or `--dir`) — or of a
+//! Redis server's (`--backend redis`, `--redis URL`, or `MQSHIM_BACKEND`/`MQSHIM_REDIS`),
 //! `mqshim ipcrm` removes one, `mqshim stat /name` prints the line the kernel shows in
 //! `/dev/mqueue/NAME`, `mqshim peek` what a queue holds (without taking any of it),
 //! `mqshim limits` the effective limits and where each came from, and `mqshim info` the version
@@ -11,6 +12,7 @@ mod ipcs;
 mod launch;
 mod man;
 mod peek;
+mod queues;
 mod report;
 mod run;
 mod trace;
@@ -18,7 +20,6 @@ mod trace;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use mqshim_core::config::Config;
 
 /// Trace, constrain and emulate Linux message queues
 ///
@@ -26,7 +27,8 @@ use mqshim_core::config::Config;
 /// libmqshim.so preloaded, which traces every call, enforces configurable limits, injects faults,
 /// and (by default) emulates the queues in shared memory under a namespace directory. This
 /// command starts programs that way (run, trace, diff), reads their traces (report), and lists,
-/// inspects and removes the emulated queues (ipcs, ipcrm, stat, peek); limits and info show the
+/// inspects and removes the emulated queues, or those of the redis backend on a server
+/// (ipcs, ipcrm, stat, peek: --backend redis before the subcommand); limits and info show the
 /// configuration the environment selects. The library itself is described in libmqshim(7).
 #[derive(Parser)]
 #[command(name = "mqshim", version)]
@@ -35,21 +37,33 @@ struct Cli {
     /// sets MQSHIM_DIR to it (made absolute).
     #[arg(long, global = true)]
     dir: Option<String>,
+    /// Who holds the queues ipcs, ipcrm, stat and peek look at (and info names): emulate (the
+    /// namespace directory) or redis (a Redis server, see --redis). Default: MQSHIM_BACKEND, as
+    /// the library reads it; the option wins. Before `run`, they stand for run's own --backend and
+    /// --redis when it has none.
+    #[arg(long, value_name = "emulate|redis")]
+    backend: Option<String>,
+    /// The Redis server and namespace of the redis backend,
+    /// redis://[user:password@]host:port[/db][?prefix=NAME]; implies --backend redis. Default:
+    /// MQSHIM_REDIS (else redis://127.0.0.1:6379/0, prefix mqshim); the option wins.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the emulated queues of the namespace
+    /// List the emulated queues of the namespace (or a Redis server's)
     ///
     /// First the POSIX queues: name, owner, mode, attributes, messages, pending scheduled
     /// messages, and the kernel's /dev/mqueue status fields (QSIZE, NOTIFY, SIGNO, NOTIFY_PID);
     /// then the System V queues: key, id, owner, mode, bytes, messages and pending scheduled
     /// messages. Options as util-linux ipcs(1); a namespace that does not exist is an error, and
-    /// nothing is created.
+    /// nothing is created. With --backend redis (or MQSHIM_BACKEND=redis): the queues on the
+    /// server, which keeps no POSIX queue times (shown as ?) and no scheduled messages.
     Ipcs(ipcs::IpcsArgs),
-    /// Remove emulated queues
+    /// Remove emulated queues (or a Redis server's)
     ///
     /// POSIX queues by name (as mq_unlink: open descriptors keep working), System V queues by
     /// id (-q) or key (-Q) (as IPC_RMID), or all of both (-a). Ids and keys are decimal, 0x hex
@@ -103,18 +117,13 @@ enum Command {
     },
 }
 
-/// The namespace `ipcs`, `ipcrm` and `stat` look at: `--dir` made absolute, as `run` passes it
-/// on (so `--dir ns` names the same namespace for both), else the configured one.
-fn namespace_dir(cli: &Cli) -> Vec<u8> {
+/// The queues `ipcs`, `ipcrm`, `stat` and `peek` look at (see [`queues`]): a Redis server's
+/// namespace, or the emulation's — `--dir` made absolute, as `run` passes it on (so `--dir ns`
+/// names the same namespace for both), else the configured one.
+fn selected_queues(cli: &Cli) -> Result<queues::Queues, String> {
     use std::os::unix::ffi::OsStrExt;
-    match &cli.dir {
-        Some(d) => std::path::absolute(d).map_or_else(|_| d.as_bytes().to_vec(), |p| p.as_os_str().as_bytes().to_vec()),
-        None => {
-            let (config, problems) = Config::from_env();
-            mqshim_core::config::report(&problems);
-            config.dir
-        }
-    }
+    let dir = cli.dir.as_ref().map(|d| std::path::absolute(d).map_or_else(|_| d.as_bytes().to_vec(), |p| p.as_os_str().as_bytes().to_vec()));
+    queues::Queues::select(&queues::Choice { backend: cli.backend.as_deref(), redis: cli.redis.as_deref(), dir })
 }
 
 /// strace's double-letter short options (`-ff`) as clap takes them; only before the program.
@@ -163,10 +172,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(strace_style_args());
     quiet_on_closed_pipe(&cli.command);
     let result = match &cli.command {
-        Command::Ipcs(args) => ipcs::ipcs(&namespace_dir(&cli), args),
-        Command::Ipcrm(args) => ipcs::ipcrm(&namespace_dir(&cli), args),
-        Command::Stat { name } => ipcs::stat(&namespace_dir(&cli), name),
-        Command::Peek(args) => peek::peek(&namespace_dir(&cli), args),
+        Command::Ipcs(args) => selected_queues(&cli).and_then(|q| ipcs::ipcs(&q, args)),
+        Command::Ipcrm(args) => selected_queues(&cli).and_then(|q| ipcs::ipcrm(&q, args)),
+        Command::Stat { name } => selected_queues(&cli).and_then(|q| ipcs::stat(&q, name)),
+        Command::Peek(args) => selected_queues(&cli).and_then(|q| peek::peek(&q, args)),
         Command::Limits => {
             let (limits, problems) = mqshim_core::policy::limits::Limits::from_env();
             mqshim_core::config::report(&problems);
@@ -189,19 +198,25 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Run(args) => run::run(args, cli.dir.as_deref()),
+        Command::Run(args) => {
+            // The global --backend/--redis before `run` stand for run's own when it has none.
+            let mut args = run::RunArgs { options: args.options.clone(), trace: args.trace, command: args.command.clone() };
+            args.options.backend = args.options.backend.or_else(|| cli.backend.clone());
+            args.options.redis = args.options.redis.or_else(|| cli.redis.clone());
+            run::run(&args, cli.dir.as_deref())
+        }
         Command::Trace(args) => trace::main(args, cli.dir.as_deref()),
         Command::Diff(args) => return diff::main(args),
         Command::Report(args) => report::run(args),
         Command::Man { out_dir } => man::write_pages(Cli::command(), out_dir),
-        Command::Info => {
-            let (config, problems) = Config::from_env();
-            mqshim_core::config::report(&problems);
+        Command::Info => queues::configured(&queues::Choice { backend: cli.backend.as_deref(), redis: cli.redis.as_deref(), dir: None }).map(|config| {
             println!("mqshim {}", env!("CARGO_PKG_VERSION"));
             println!("backend: {}", config.backend.name());
             println!("namespace: {}", String::from_utf8_lossy(&config.dir));
-            Ok(())
-        }
+            if config.backend == mqshim_core::config::BackendKind::Redis {
+                println!("server: {}", config.redis.shown());
+            }
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,7 +12,8 @@ use mqshim_core::emu::peek::{PeekedMessage, QueueSnapshot};
 use mqshim_core::os::creds::{self, Creds};
 use serde_json::{json, Value};
 
-use crate::ipcs::{errno_text, namespace_shown, open_store, open_sysv, queue_name};
+use crate::ipcs::{errno_text, open_store, open_sysv, queue_name};
+use crate::queues::Queues;
 
 /// `mqshim peek`'s arguments.
 #[derive(Args, Debug)]
@@ -43,23 +44,26 @@ pub struct PeekArgs {
     json: bool,
 }
 
-pub fn peek(dir: &[u8], args: &PeekArgs) -> Result<(), String> {
+pub fn peek(queues: &Queues, args: &PeekArgs) -> Result<(), String> {
     let (queue, key, snapshot) = match (&args.name, args.id) {
-        (Some(name), _) => (name.clone(), "prio", posix_snapshot(dir, name, args.preview)?),
-        (None, Some(id)) => (format!("id {id}"), "type", sysv_snapshot(dir, id, args.preview)?),
+        (Some(name), _) => (name.clone(), "prio", posix_snapshot(queues, name, args.preview)?),
+        (None, Some(id)) => (format!("id {id}"), "type", sysv_snapshot(queues, id, args.preview)?),
         (None, None) => unreachable!("clap requires a name or -q"),
     };
     let text = if args.json { json_text(&queue, key, &snapshot, args.preview) } else { table_text(&queue, key, &snapshot, args.preview) };
     crate::print_stdout(&text)
 }
 
-fn posix_snapshot(dir: &[u8], name: &str, preview: usize) -> Result<QueueSnapshot, String> {
-    let store = open_store(dir)?;
+fn posix_snapshot(queues: &Queues, name: &str, preview: usize) -> Result<QueueSnapshot, String> {
     let qn = queue_name(name)?;
     let fail = |e| format!("mqshim: peek {name}: {}", errno_text(e));
-    let (meta, queue) = store
-        .inspect(qn.bytes())
-        .ok_or_else(|| format!("mqshim: peek {name}: no such queue in '{}': {}", namespace_shown(dir), errno_text(mqshim_core::errno::Errno::ENOENT)))?;
+    let missing = || format!("mqshim: peek {name}: no such queue in '{}': {}", queues.shown(), errno_text(mqshim_core::errno::Errno::ENOENT));
+    let dir = match queues {
+        Queues::Emulation(dir) => dir,
+        Queues::Redis(r) => return r.posix.peek(&qn, preview).map_err(|e| if e == mqshim_core::errno::Errno::ENOENT { missing() } else { fail(e) }),
+    };
+    let store = open_store(dir)?;
+    let (meta, queue) = store.inspect(qn.bytes()).ok_or_else(missing)?;
     // Read permission, as mq_open(O_RDONLY) asks of a receiver.
     if !creds::may_access(meta.mode, meta.uid, meta.gid, 4, &Creds::current()) {
         return Err(fail(mqshim_core::errno::Errno::EACCES));
@@ -68,8 +72,15 @@ fn posix_snapshot(dir: &[u8], name: &str, preview: usize) -> Result<QueueSnapsho
     q.snapshot(preview).map_err(fail)
 }
 
-fn sysv_snapshot(dir: &[u8], id: i64, preview: usize) -> Result<QueueSnapshot, String> {
+fn sysv_snapshot(queues: &Queues, id: i64, preview: usize) -> Result<QueueSnapshot, String> {
     let fail = |e| format!("mqshim: peek -q {id}: {}", errno_text(e));
+    let dir = match queues {
+        Queues::Emulation(dir) => dir,
+        Queues::Redis(r) => {
+            let id = i32::try_from(id).map_err(|_| fail(mqshim_core::errno::Errno::EINVAL))?;
+            return r.sysv.peek(id, preview).map_err(fail);
+        }
+    };
     // A namespace without a registry has no queue: what msgrcv says of an unknown id.
     let sysv = open_sysv(dir)?.ok_or_else(|| fail(mqshim_core::errno::Errno::EINVAL))?;
     let id = i32::try_from(id).map_err(|_| fail(mqshim_core::errno::Errno::EINVAL))?;

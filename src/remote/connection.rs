@@ -170,6 +170,22 @@ pub fn closed_among(url: &RedisUrl, ids: &[i64]) -> Option<Vec<i64>> {
     Some(ids.iter().copied().filter(|id| !open.contains(id)).collect())
 }
 
+/// Connects this thread to `url` now (keeping the connection for the next calls), or says why
+/// it cannot — without the once-per-process report on stderr: for a command (`mqshim ipcs`)
+/// that reports the failure itself. Bounded by the connect and handshake timeout.
+pub fn check(url: &RedisUrl) -> std::result::Result<(), String> {
+    let me = crate::os::ids::pid();
+    if let Some(c) = SLOT.with(|s| s.take()) {
+        if c.pid == me && c.url == *url && !c.peer_closed() {
+            SLOT.with(|s| s.set(Some(c)));
+            return Ok(());
+        }
+    }
+    let conn = Connection::connect(url)?;
+    SLOT.with(|s| s.set(Some(Box::new(conn))));
+    Ok(())
+}
+
 /// Forgets this thread's connection (closing it).
 pub fn drop_thread_connection() {
     SLOT.with(|s| s.take());

@@ -18,6 +18,7 @@
 //! a `BLPOP` and one more script run per wake-up or half-second slice. `mq_close` needs one
 //! only for the last descriptor of a description (or the owner of a notification).
 
+pub mod admin;
 mod descriptors;
 pub mod notify;
 
@@ -230,11 +231,7 @@ impl RemotePosix {
     /// # Safety
     /// `name` is the program's argument (invalid: EFAULT).
     pub unsafe fn unlink(&self, name: *const c_char) -> Result<c_int> {
-        let name = QueueName::read(name)?;
-        let mut full = b"/".to_vec();
-        full.extend_from_slice(name.bytes());
-        let who = super::script::caller(&Creds::current());
-        done(self.remote.run(&POSIX, &[b"unlink", &full, who.as_bytes()]))?;
+        self.remove(&QueueName::read(name)?)?;
         Ok(0)
     }
 

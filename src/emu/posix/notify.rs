@@ -235,13 +235,18 @@ fn owner_gone(reg: &NotifyRegistration) -> bool {
 pub fn status_line(q: &Queue) -> String {
     let reg = snapshot(q);
     let owned = reg.owner_pid != 0;
-    format!(
-        "QSIZE:{:<10} NOTIFY:{:<5} SIGNO:{:<5} NOTIFY_PID:{:<6}\n",
+    format_status_line(
         q.curbytes(),
         if owned { reg.kind } else { 0 },
         if owned && reg.kind == libc::SIGEV_SIGNAL { reg.signo } else { 0 },
-        if owned { reg.owner_pid } else { 0 }
+        if owned { reg.owner_pid } else { 0 },
     )
+}
+
+/// The `/dev/mqueue/NAME` line of a queue with `qsize` bytes queued and a registration of kind
+/// `notify`, signal `signo` and owner `notify_pid` (all 0 without one), whatever backend holds it.
+pub fn format_status_line(qsize: u64, notify: i32, signo: i32, notify_pid: i32) -> String {
+    format!("QSIZE:{qsize:<10} NOTIFY:{notify:<5} SIGNO:{signo:<5} NOTIFY_PID:{notify_pid:<6}\n")
 }
 
 /// Fires `reg` in the sender, under the queue lock (the kernel's `__do_notify`): a signal is

@@ -143,7 +143,7 @@ fn register_with_helper(remote: &Remote, queue: u64, ptoken: &str, reg: NotifyRe
 }
 
 /// Whether the owner of a registration still exists (see the module's comment).
-fn owner_alive(remote: &Remote, pid: &str, tid: &str, host: &str, ptoken: &str) -> bool {
+pub(super) fn owner_alive(remote: &Remote, pid: &str, tid: &str, host: &str, ptoken: &str) -> bool {
     if host == host_id() {
         return pid.parse().is_ok_and(|pid| thread_alive(pid, tid));
     }

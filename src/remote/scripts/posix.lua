@@ -351,9 +351,76 @@ local function op_reap()
   return { 'ok' }
 end
 
+-- ---- administration (mqshim ipcs, stat, peek): read only, nothing created or changed -------
+
+-- One queue as a listing shows it: {name, mode, uid, gid, maxmsg, msgsize}, then, when the
+-- caller may read it (as mq_open O_RDONLY asks), {curmsgs, qsize} and, if a notification is
+-- registered, its {kind, signo, pid, tid, host, ptoken} (the client tells whether its owner is
+-- gone). A message handed to a waiting receiver is that receiver's already: not counted, its
+-- bytes not in QSIZE, as the kernel's pipelined send never queues it.
+local function listing_row(name, id, c)
+  local m = redis.call('HMGET', K.pq(id), 'mode', 'uid', 'gid', 'maxmsg', 'msgsize', 'bytes')
+  if not m[1] then return nil end
+  local row = { name, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), tonumber(m[5]) }
+  if not may_access_fs(row[2], row[3], row[4], 4, c) then return row end
+  local qsize = tonumber(m[6] or '0')
+  for _, seq in ipairs(redis.call('HKEYS', K.pq_asg(id))) do
+    qsize = qsize - redis.call('HSTRLEN', K.pq_b(id), seq)
+  end
+  row[#row + 1] = curmsgs(id)
+  row[#row + 1] = qsize
+  local n = redis.call('HMGET', K.pq(id), 'n_ptoken', 'n_kind', 'n_signo', 'n_pid', 'n_tid', 'n_host')
+  if n[1] then
+    for i = 2, 6 do row[#row + 1] = n[i] or '' end
+    row[#row + 1] = n[1]
+  end
+  return row
+end
+
+-- list CALLER [NAME] -> ok {row} ...: every queue (listing_row), or only NAME (ENOENT).
+local function op_list()
+  local c = caller(ARGV[2])
+  if ARGV[3] then
+    local id = redis.call('HGET', K.pq_names, ARGV[3])
+    local row = id and listing_row(ARGV[3], id, c)
+    if not row then return { 'ENOENT' } end
+    return { 'ok', row }
+  end
+  local out = { 'ok' }
+  local names = redis.call('HGETALL', K.pq_names)
+  for i = 1, #names, 2 do
+    local row = listing_row(names[i], names[i + 1], c)
+    if row then out[#out + 1] = row end
+  end
+  return out
+end
+
+-- peek NAME PREVIEW CALLER -> ok PRIO LEN FIRST-BYTES ...: the messages in receive order
+-- (those handed to a waiting receiver left out, as listing_row), the caller needing read
+-- permission as a receiver's mq_open does (ENOENT, EACCES).
+local function op_peek()
+  local id = redis.call('HGET', K.pq_names, ARGV[2])
+  if not id then return { 'ENOENT' } end
+  local m = redis.call('HMGET', K.pq(id), 'mode', 'uid', 'gid')
+  if not m[1] then return { 'ENOENT' } end
+  if not may_access_fs(tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), 4, caller(ARGV[4])) then return { 'EACCES' } end
+  local preview = tonumber(ARGV[3])
+  local out = { 'ok' }
+  for _, seq in ipairs(redis.call('ZRANGE', K.pq_m(id), 0, -1)) do
+    if redis.call('HEXISTS', K.pq_asg(id), seq) == 0 then
+      local body = redis.call('HGET', K.pq_b(id), seq) or ''
+      out[#out + 1] = tonumber(redis.call('HGET', K.pq_p(id), seq) or '0')
+      out[#out + 1] = #body
+      out[#out + 1] = string.sub(body, 1, preview)
+    end
+  end
+  return out
+end
+
 local ops = {
   reap = op_reap,
   open = op_open, close = op_close, adopt = op_adopt, unlink = op_unlink, send = op_send,
   receive = op_receive, attr = op_attr, notify_set = op_notify_set, notify_clear = op_notify_clear,
 }
+ops.list, ops.peek = op_list, op_peek
 return ops[OP]()
