@@ -137,8 +137,12 @@ fn a_stream_across_threads_keeps_fifo_order_through_folds() {
         std::thread::spawn(move || {
             let mut folds = 0u64;
             while !done.load(Ordering::Acquire) {
-                drop(q.lock().unwrap());
-                folds += 1;
+                // A lock not taken within its bound (EAGAIN: on a loaded machine the holder may
+                // be preempted that long) is simply one fold fewer.
+                if let Ok(l) = q.lock() {
+                    drop(l);
+                    folds += 1;
+                }
                 std::thread::yield_now();
             }
             folds
