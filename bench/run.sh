@@ -29,6 +29,8 @@ CONFIGS=(
   'shim+trace  yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=$RUN_TMP/trace.txt MQSHIM_TRACE_FORMAT=text'
   'shim+collect yes MQSHIM_BACKEND=kernel $ROOT/target/release/mqshim trace --lib $LIB --buffer-size 256m -o $RUN_TMP/trace.txt --'
   'emulate     yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=emulate MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m'
+  'redis       full LD_PRELOAD=$LIB MQSHIM_BACKEND=redis MQSHIM_REDIS="$REDIS_LOOPBACK" $IN_A'
+  'redis-veth  full LD_PRELOAD=$LIB MQSHIM_BACKEND=redis MQSHIM_REDIS="$REDIS_VETH" $IN_B'
   'trace-shm   no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=shm,size=1g:$RUN_TMP'
   'trace-null  no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=/dev/null MQSHIM_TRACE_FORMAT=text'
   'trace-jsonl no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=$RUN_TMP/trace.jsonl MQSHIM_TRACE_FORMAT=jsonl'
@@ -42,6 +44,11 @@ CONFIGS=(
 # with buffers large enough that nothing is dropped in a run (a benchmark calls faster than the
 # collector formats; a dropped record costs less than a kept one, so drops would flatter the row);
 # a configuration's words after its variables are a command that runs mqbench (env runs it).
+# redis, redis-veth: the Redis backend against a redis-server this script starts
+# (scripts/redis-fixture.bash) on "host A", a network namespace; redis runs mqbench on host A
+# against 127.0.0.1 (loopback), redis-veth on host B, a second namespace joined to A by a veth
+# pair, so every request crosses it (skipped where namespaces cannot be made). Their own key
+# prefix each; the probe must leave keys under it, i.e. Redis really served the calls.
 BASE=kernel            # ratios are against this configuration
 AA=kernel-aa           # identical to $BASE: its difference from $BASE is the noise floor
 SHIM=shim              # "shim vs kernel" column (target: within 3 %)
@@ -436,6 +443,25 @@ run_in() {
   rm -rf "$RUN_TMP"
 }
 
+# ---- the Redis configurations' server (started when one of them is selected) ----------------
+REDIS_STATE=   # empty: not tried; ok; else why not
+IN_A= IN_B= REDIS_LOOPBACK= REDIS_VETH=
+redis_setup() {
+  [[ -n $REDIS_STATE ]] && return
+  source "$ROOT/scripts/redis-fixture.bash"
+  fixture_init "$TMP_ROOT/redis"
+  FIXTURE_CLEANUP+=('rm -rf "$TMP_ROOT" "$SHM_ROOT"')
+  trap 'echo; echo "run.sh: interrupted" >&2; exit 130' INT TERM
+  hosts_setup 2>>"$ERRLOG"
+  if ! redis_start 2>>"$ERRLOG"; then REDIS_STATE="redis-server did not start (see $ERRLOG)"; return; fi
+  REDIS_STATE=ok
+  ((TWO_HOSTS)) && IN_A="ip netns exec $NS_A" IN_B="ip netns exec $NS_B"
+  REDIS_LOOPBACK="redis://127.0.0.1:$REDIS_PORT/0?prefix=bench-$$-loopback"
+  REDIS_VETH="redis://$REDIS_ADDR:$REDIS_PORT/0?prefix=bench-$$-veth"
+  echo "redis: $REDIS_SERVER $("$REDIS_SERVER" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') on host A, port $REDIS_PORT;" \
+       "$( ((TWO_HOSTS)) && echo "host B reaches it at $REDIS_ADDR over a veth" || echo "no network namespaces: loopback only")" >&2
+}
+
 # ---- choose and probe configurations --------------------------------------------------------
 CFG_NAME=() CFG_ENV=() CFG_DEEP=() CFG_APIS=()
 for line in "${CONFIGS[@]}"; do
@@ -445,6 +471,16 @@ for line in "${CONFIGS[@]}"; do
   if [[ $spec == *'$LIB'* && ! -f $LIB ]]; then
     echo "skip $name: $LIB not built" >&2; continue
   fi
+  if [[ $spec == *MQSHIM_BACKEND=redis* ]]; then
+    if ! command -v "${MQS_REDIS_SERVER:-redis-server}" >/dev/null 2>&1; then
+      echo "skip $name: redis-server is not installed (apt-get install -y redis-server)" >&2; continue
+    fi
+    redis_setup
+    [[ $REDIS_STATE == ok ]] || { echo "skip $name: $REDIS_STATE" >&2; continue; }
+    if [[ $spec == *'$IN_B'* ]] && ((!TWO_HOSTS)); then
+      echo "skip $name: no network namespaces here (see $ERRLOG): no second host" >&2; continue
+    fi
+  fi
   i=${#CFG_NAME[@]}
   CFG_NAME[i]=$name CFG_ENV[i]=$spec
   run_in "$i" probe; probe=$RUN_OUT
@@ -453,16 +489,22 @@ for line in "${CONFIGS[@]}"; do
   if [[ -z $reason && $spec == *LD_PRELOAD* && $probe != *mq_send_from=libmqshim* ]]; then
     reason="the shim is not what serves mq_send ($probe)"; fi
   apis="posix sysv none"
-  if [[ -z $reason && $spec == *MQSHIM_BACKEND=emulate* ]]; then
+  if [[ -z $reason && ( $spec == *MQSHIM_BACKEND=emulate* || $spec == *MQSHIM_BACKEND=redis* ) ]]; then
     # only what is really emulated is measured; a row of an API still passed to the kernel is n/a
     apis=none
     [[ $probe == *posix=emulated* ]] && apis+=" posix"
     [[ $probe == *sysv=emulated* ]] && apis+=" sysv"
-    [[ $apis == none ]] && reason="emulate backend not active, calls reach the kernel ($probe)"
+    b=${spec#*MQSHIM_BACKEND=}
+    [[ $apis == none ]] && reason="${b%% *} backend not active, calls reach the kernel or fail ($probe)"
     [[ -z $reason && $apis != *posix*sysv* ]] &&
       echo "note $name: only ${apis#none } is emulated; the other API's rows read n/a" >&2
   fi
-  if [[ -z $reason && $spec != *MQSHIM_BACKEND=emulate* && $probe != *posix=kernel\ sysv=kernel* ]]; then
+  if [[ -z $reason && $spec == *MQSHIM_BACKEND=redis* ]]; then
+    url=$REDIS_LOOPBACK; [[ $spec == *REDIS_VETH* ]] && url=$REDIS_VETH
+    [[ -n $(redis_cli --scan --pattern "{${url##*prefix=}}:*" | head -n 1) ]] ||
+      reason="the probe left no key in Redis: MQSHIM_BACKEND=redis did not reach the server ($probe)"
+  fi
+  if [[ -z $reason && $spec != *MQSHIM_BACKEND=emulate* && $spec != *MQSHIM_BACKEND=redis* && $probe != *posix=kernel\ sysv=kernel* ]]; then
     reason="expected kernel queues ($probe)"; fi
   if [[ -z $reason && $spec == *'MQSHIM_TRACE=$RUN_TMP'* ]] && ((RUN_TRACE_BYTES == 0)); then
     reason="MQSHIM_TRACE set but no trace was written"; fi
@@ -605,6 +647,34 @@ if [[ -n $CONTROL ]]; then
   echo "# control and memory rows: $((SECONDS - t_ctl))s" | tee -a "$RAW" >&2
 fi
 
+# ---- Redis: requests per call ---------------------------------------------------------------
+# What each non-blocking call costs in requests to the server (each one a round trip): the
+# requests a client can send but a script cannot (EVALSHA/EVAL, SCRIPT, BLPOP, PING, SELECT,
+# AUTH, HELLO, CLIENT, from INFO commandstats: the commands scripts run are counted there too)
+# around two fixed-work micro runs (--count 256 and 512: one warm-up batch and then 1 or 2
+# batches of 256 ops), so the difference is exactly 256 ops and the setup (open, scripts loaded,
+# close) cancels out.
+redis_round_trips() {
+  local c i op calls n0 n1 n2 url
+  for ((i = 0; i < NCFG; i++)); do [[ ${CFG_NAME[i]} == redis ]] && c=$i; done
+  [[ -n ${c:-} ]] || return 0
+  cmds() {
+    redis_cli info commandstats | tr -d '\r' |
+      awk -F'[:=,]' '$1 ~ /^cmdstat_(evalsha|eval|evalsha_ro|eval_ro|fcall|script\|.*|blpop|ping|select|auth|hello|client\|.*)$/ { n += $3 }
+                     END { print n + 0 }'
+  }
+  echo ""
+  echo "Redis backend: requests (round trips) to the server per call, non-blocking calls (micro, 256 ops):"
+  for op in mq_getattr mq_eagain mq_sendrecv msg_ipcstat msg_enomsg msg_sendrecv; do
+    calls=1; [[ $op == *sendrecv ]] && calls=2
+    n0=$(cmds); run_in "$c" micro --op "$op" --count 256
+    n1=$(cmds); run_in "$c" micro --op "$op" --count 512
+    n2=$(cmds)
+    awk -v op="$op" -v a="$((n1 - n0))" -v b="$((n2 - n1))" -v calls="$calls" \
+      'BEGIN { printf "  %-14s %5.2f per call%s\n", op, (b - a) / 256 / calls, calls == 2 ? " (a send and a receive per op)" : "" }'
+  done
+}
+
 # ---- report ---------------------------------------------------------------------------------
-{ report "$RAW"; control_report "$RAW"; } | tee "$OUT/table.txt"
+{ report "$RAW"; control_report "$RAW"; redis_round_trips; } | tee "$OUT/table.txt"
 echo "raw results: $RAW (table again: bench/run.sh --report $RAW [--stat fast])" >&2

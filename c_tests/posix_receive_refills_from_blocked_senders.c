@@ -1,3 +1,8 @@
+/* mqt: skip-config shim-redis */
+/* Not under Redis (shim-redis skipped): there a receive that makes room reserves the slot for the
+ * first blocked sender, but the sender's message (held by the sender, so that a sender killed
+ * while blocked never sends) enters when the sender runs, one round trip later; a receive in
+ * that window can take a lower-priority message first. README "Across machines" lists it. */
 /* Pipelined receive: receiving from a full queue moves the first blocked sender's message
  * into the queue inside the same call, so mq_curmsgs is still maxmsg right after the
  * receive. Blocked senders keep their blocking order: a later sender with a higher priority

@@ -27,12 +27,16 @@
 # ------------------------------------------------------------------------------------------
 # Configurations, one per line: "name | environment". The first one is the reference.
 # Tokens: @LIB@ = the shim library, @TRACE@ = a per-run trace file, @DIR@ = a fresh empty
-# directory per run. A configuration that mentions @LIB@ is skipped when the library is
-# missing; one with MQSHIM_TRACE=@TRACE@ and MQSHIM_TRACE_FORMAT=jsonl has its trace checked.
+# directory per run, @REDIS@ the MQSHIM_REDIS URL of a redis-server this script starts on
+# loopback (scripts/redis-fixture.bash), with a key prefix (the namespace) of its own per run.
+# A configuration that mentions @LIB@ is skipped when the library is missing, one that mentions
+# @REDIS@ when redis-server is not installed or does not start (each case counted as skipped);
+# one with MQSHIM_TRACE=@TRACE@ and MQSHIM_TRACE_FORMAT=jsonl has its trace checked.
 CONFIGS=(
   "kernel       |"
   "shim-kernel  | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
   "shim-emulate | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=emulate MQSHIM_DIR=@DIR@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
+  "shim-redis   | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=redis MQSHIM_REDIS=@REDIS@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
 )
 # ------------------------------------------------------------------------------------------
 
@@ -87,12 +91,21 @@ publish() {   # publish FILE RELATIVE-DEST
 cfg_name() { local n=${1%%|*}; echo "${n//[[:space:]]/}"; }
 cfg_env()  { local e=${1#*|}; echo "$e" | xargs; }
 needs_lib() { [[ $1 == *@LIB@* ]]; }
+needs_redis() { [[ $1 == *@REDIS@* ]]; }
 is_traced() { [[ $1 == *MQSHIM_TRACE=@TRACE@* && $1 == *MQSHIM_TRACE_FORMAT=jsonl* ]]; }
 HAVE_LIB=0
 [[ -f $LIB ]] && HAVE_LIB=1
+# The Redis configurations' server: one for the whole run (each run has its own key prefix),
+# started below once the tests are built, stopped by the fixture's EXIT trap.
+HAVE_REDIS=0 REDIS_WHY=
+WANT_REDIS=0
+for cfg in "${CONFIGS[@]}"; do needs_redis "$cfg" && WANT_REDIS=1; done
 
 # Throttle background jobs to $JOBS at a time.
-throttle() { while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n; done; }
+# The Redis configurations' server is a job of this shell too (REDIS_PID): never waited for here.
+case_jobs() { jobs -rp | grep -vx -e "${REDIS_PID:-none}"; }
+throttle() { while (( $(case_jobs | wc -l) >= JOBS )); do wait -n; done; }
+wait_cases() { local p; for p in $(case_jobs); do wait "$p"; done; }
 
 # ------------------------------------------------------------------------------------------
 # Build
@@ -169,9 +182,21 @@ for name in "${TESTS[@]}"; do
   VARIANTS[$name]=$v
   for variant in $v; do throttle; build_one "$name" "$variant" & done
 done
-wait
+wait_cases
 
 echo "c_tests: built ${#TESTS[@]} tests in $(elapsed "$T0")"
+if [[ $WANT_REDIS == 1 && $HAVE_LIB == 1 ]]; then
+  source "$ROOT/scripts/redis-fixture.bash"
+  fixture_init "$TMP/redis"
+  FIXTURE_CLEANUP+=(cleanup_tmp)
+  if redis_start 2>"$TMP/redis.err"; then
+    HAVE_REDIS=1
+    echo "c_tests: $REDIS_SERVER $("$REDIS_SERVER" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') on 127.0.0.1:$REDIS_PORT"
+  else
+    REDIS_WHY="no redis-server ($(tail -n 1 "$TMP/redis.err"))"
+    echo "c_tests: $REDIS_WHY: the Redis configuration's cases are skipped"
+  fi
+fi
 T1=$(now_us)
 
 # ------------------------------------------------------------------------------------------
@@ -184,6 +209,7 @@ run_case() {
   local e=${envstr//@LIB@/$LIB}
   e=${e//@TRACE@/$dir/trace.jsonl}
   e=${e//@DIR@/$dir/state}
+  [[ $e == *@REDIS@* ]] && e=${e//@REDIS@/$(redis_url "mqt-$$-$(basename "$dir")")}
   local -a assigns=()
   read -ra assigns <<<"$e"
   (cd "$dir" && exec timeout -k 5 "$CASE_TIMEOUT" env "${assigns[@]}" \
@@ -192,7 +218,8 @@ run_case() {
      "$bin" >"$dir/out" 2>"$dir/err" </dev/null)
   echo $? >"$dir/rc"
   # Safety net: remove kernel queues the test left behind (reported as a failure).
-  if [[ -s $dir/cleanup && $e != *MQSHIM_BACKEND=emulate* ]]; then
+  # (Not for the emulation and Redis: their queues live in the run's own namespace.)
+  if [[ -s $dir/cleanup && $e != *MQSHIM_BACKEND=emulate* && $e != *MQSHIM_BACKEND=redis* ]]; then
     "$BIN/tools/mqt_cleanup" "$dir/cleanup" >"$dir/leftovers" 2>&1
   fi
 }
@@ -222,6 +249,10 @@ for name in "${TESTS[@]}"; do
         SKIP_WHY["$name.$variant [$cname]"]="no library"
         SKIPPED_CASES+=("$name.$variant [$(cfg_name "$cfg")]"); continue
       fi
+      if needs_redis "$cfg" && [[ $HAVE_REDIS != 1 ]]; then
+        SKIP_WHY["$name.$variant [$cname]"]=$REDIS_WHY
+        SKIPPED_CASES+=("$name.$variant [$(cfg_name "$cfg")]"); continue
+      fi
       CASES+=("$name $variant $ci")
     done
   done
@@ -238,7 +269,7 @@ for idx in "${!CASES[@]}"; do
   throttle
   run_case "$TMP/cases/$idx" "$bin" "$envstr" &
 done
-wait
+wait_cases
 
 echo "c_tests: ran ${#CASES[@]} cases in $(elapsed "$T1")"
 T2=$(now_us)
@@ -336,7 +367,7 @@ for name in "${TESTS[@]}"; do
   for s in "${SKIPPED_CASES[@]}"; do
     [[ $s == "$name."* ]] || continue
     nskip=$((nskip + 1)); skipwhy=${SKIP_WHY[$s]:-}
-    [[ ${SKIP_WHY[$s]:-} == "no library" ]] || echo "SKIP-CASE ${s/.plain /' '}: ${SKIP_WHY[$s]:-skipped}"
+    [[ ${SKIP_WHY[$s]:-} == "no library" || ( -n $REDIS_WHY && ${SKIP_WHY[$s]:-} == "$REDIS_WHY" ) ]] || echo "SKIP-CASE ${s/.plain /' '}: ${SKIP_WHY[$s]:-skipped}"
   done
   skipnote=""; (( nskip )) && skipnote=", $nskip skipped"
   if (( total == 0 )); then echo "SKIP $name ($nskip skipped: ${skipwhy:-no library})"
@@ -348,7 +379,7 @@ done
 # Seed programs (serial: they use fixed queue names and keys)
 
 SEEDS_LOG=$TMP/seeds.log
-MQT_CONFIGS=$(printf '%s\n' "${CONFIGS[@]}") \
+MQT_CONFIGS=$(printf '%s\n' "${CONFIGS[@]}") MQT_REDIS_PORT=$([[ $HAVE_REDIS == 1 ]] && echo "$REDIS_PORT") \
 MQSHIM_LIB=$LIB MQT_TMP=$TMP/seeds MQT_CASE_TIMEOUT=$CASE_TIMEOUT MQT_TOOLS=$BIN/tools \
   bash "$HERE/seeds.sh" "$FILTER" | tee "$SEEDS_LOG" | grep -v '^seeds: '
 summary=$(grep '^seeds: ' "$SEEDS_LOG" | tail -n 1)

@@ -31,9 +31,11 @@ fi
 cfg_name() { local n=${1%%|*}; echo "${n//[[:space:]]/}"; }
 cfg_env()  { local e=${1#*|}; echo "$e" | xargs; }
 needs_lib() { [[ $1 == *@LIB@* ]]; }
+needs_redis() { [[ $1 == *@REDIS@* ]]; }
 is_traced() { [[ $1 == *MQSHIM_TRACE=@TRACE@* && $1 == *MQSHIM_TRACE_FORMAT=jsonl* ]]; }
 
 SEED_TMP=${MQT_TMP:-}
+REDIS_PORT=${MQT_REDIS_PORT:-}   # run.sh's server, if it started one
 unset LD_PRELOAD
 for v in $(compgen -e); do
   case $v in MQSHIM_*|MQT_*) unset "$v" ;; esac
@@ -320,6 +322,19 @@ count_mismatches() {
 
 LIB_PRESENT=0
 [[ -f $LIB ]] && LIB_PRESENT=1
+# The Redis configuration's server: run.sh's (MQT_REDIS_PORT), else one of our own.
+WANT_REDIS=0
+for cfg in "${CONFIGS[@]}"; do needs_redis "$cfg" && WANT_REDIS=1; done
+REDIS_OK=0
+if [[ $WANT_REDIS == 1 && $LIB_PRESENT == 1 ]]; then
+  if [[ -n $REDIS_PORT ]]; then REDIS_OK=1
+  elif [[ -z ${MQT_CONFIGS:-} ]]; then     # on our own: start one (cleaned up by our EXIT trap)
+    source "$ROOT/scripts/redis-fixture.bash"
+    fixture_init "$SEED_TMP/redis"
+    FIXTURE_CLEANUP+=(on_exit)
+    redis_start && REDIS_OK=1
+  fi
+fi
 
 for scen in "${SCENARIOS[@]}"; do
   ref=""
@@ -330,12 +345,16 @@ for scen in "${SCENARIOS[@]}"; do
     if needs_lib "$cfg" && [[ $LIB_PRESENT != 1 ]]; then
       skipped=$((skipped + 1)); SKIPPED=$((SKIPPED + 1)); continue
     fi
+    if needs_redis "$cfg" && [[ $REDIS_OK != 1 ]]; then
+      skipped=$((skipped + 1)); SKIPPED=$((SKIPPED + 1)); continue
+    fi
     D=$SEED_TMP/$scen.$cname
     rm -rf "$D"; mkdir -p "$D/cwd" "$D/state"
     T=$D/transcript
     : >"$T"
     e=$(cfg_env "$cfg")
     e=${e//@LIB@/$LIB}; e=${e//@TRACE@/$D/trace.jsonl}; e=${e//@DIR@/$D/state}
+    e=${e//@REDIS@/redis://127.0.0.1:$REDIS_PORT/0?prefix=mqt-seeds-$$-$scen}
     read -ra ASSIGNS <<<"$e"
     EXPECT="" CHECK_RE="" CHECK=""
     clean_machine

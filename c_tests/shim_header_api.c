@@ -14,8 +14,9 @@ int main(void)
     const char *version = mqshim_version();
     t_check("mqshim_version() is a non-empty string", version != NULL && version[0] != '\0');
     const char *backend = mqshim_backend();
-    t_check("mqshim_backend() is \"kernel\" or \"emulate\"",
-            backend && (strcmp(backend, "kernel") == 0 || strcmp(backend, "emulate") == 0));
+    t_check("mqshim_backend() is \"kernel\", \"emulate\" or \"redis\"",
+            backend && (strcmp(backend, "kernel") == 0 || strcmp(backend, "emulate") == 0 ||
+                        strcmp(backend, "redis") == 0));
     const char *selected = getenv("MQSHIM_BACKEND");
     t_check("mqshim_backend() is the one MQSHIM_BACKEND selects",
             backend && strcmp(backend, selected && *selected ? selected : "kernel") == 0);

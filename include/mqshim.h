@@ -24,7 +24,7 @@ extern "C" {
 // The version of libmqshim, as a NUL-terminated string such as `"0.1.0"`.
 const char *mqshim_version(void);
 
-// The backend that serves this process's queue calls: `"kernel"` or `"emulate"`.
+// The backend that serves this process's queue calls: `"kernel"`, `"emulate"` or `"redis"`.
 // Reading it initialises mqshim from the environment if no queue call has yet.
 const char *mqshim_backend(void);
 

@@ -13,12 +13,13 @@ pub extern "C" fn mqshim_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// The backend that serves this process's queue calls: `"kernel"` or `"emulate"`.
+/// The backend that serves this process's queue calls: `"kernel"`, `"emulate"` or `"redis"`.
 /// Reading it initialises mqshim from the environment if no queue call has yet.
 #[no_mangle]
 pub extern "C" fn mqshim_backend() -> *const c_char {
     let name: &'static std::ffi::CStr = ffi_boundary!(match crate::dispatch::backend_name() {
         "kernel" => c"kernel",
+        "redis" => c"redis",
         _ => c"emulate",
     });
     name.as_ptr()
