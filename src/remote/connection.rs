@@ -36,7 +36,6 @@ use redis_protocol::resp2::encode::encode_borrowed;
 use redis_protocol::resp2::types::{BorrowedFrame, OwnedFrame};
 
 use super::url::RedisUrl;
-use crate::emu::engine::futex::Restart;
 use crate::errno::{Errno, Result};
 
 /// A reply from the server.
@@ -90,13 +89,20 @@ impl Reply {
 }
 
 /// How a reply is waited for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Await {
     /// Until it has come, whatever signals arrive (a script's reply: never dropped).
     Always,
-    /// A wait's reply (`BLPOP`), which a signal handler may interrupt as `Restart` says: the
-    /// reply is then abandoned and the connection closed.
-    Interruptible(Restart),
+    /// A wait's reply (`BLPOP`), abandoned (and the connection closed) when any signal handler
+    /// runs before it begins to arrive: `ppoll` on the socket, with this signal mask for the
+    /// wait (None: the thread's), which it sets and restores atomically — so a signal held back
+    /// until then is delivered by the wait itself and ends it. A stop and continue is invisible
+    /// (msgrcv's rule).
+    UnlessAnyHandler(Option<libc::sigset_t>),
+    /// A wait's reply (`BLPOP`), abandoned when a handler without `SA_RESTART` runs before it
+    /// begins to arrive: a blocking `recv` (no `SO_RCVTIMEO`), which the kernel restarts after
+    /// an `SA_RESTART` handler and fails with EINTR otherwise (the mqueue rule).
+    UnlessHandlerWithoutRestart,
 }
 
 /// Connect and handshake timeout.
@@ -315,10 +321,8 @@ impl Connection {
             // Blocks only when what is buffered is known to be incomplete (or nothing is).
             let may_block = len == tried;
             if may_block && len == 0 {
-                if let Await::Interruptible(Restart::Never) = how {
-                    // poll: EINTR after any handler, restarted invisibly after stop/continue
-                    // (msgrcv's rule).
-                    if !self.poll_readable() {
+                if let Await::UnlessAnyHandler(mask) = &how {
+                    if !self.poll_readable(mask.as_ref()) {
                         self.broken = true;
                         return Ok(None);
                     }
@@ -344,7 +348,7 @@ impl Connection {
                 libc::EAGAIN => drained = true,
                 // recv without SO_RCVTIMEO is restarted by the kernel after an SA_RESTART
                 // handler and fails with EINTR otherwise: exactly the mqueue rule.
-                libc::EINTR if len == 0 && how == Await::Interruptible(Restart::LikeMqueue) => {
+                libc::EINTR if len == 0 && matches!(how, Await::UnlessHandlerWithoutRestart) => {
                     self.broken = true;
                     return Ok(None);
                 }
@@ -354,13 +358,14 @@ impl Connection {
         }
     }
 
-    /// Waits until the socket is readable; false when a signal handler interrupted.
-    fn poll_readable(&mut self) -> bool {
+    /// Waits until the socket is readable, with the signal mask `mask` (None: the thread's)
+    /// while it waits; false when a signal handler interrupted.
+    fn poll_readable(&mut self, mask: Option<&libc::sigset_t>) -> bool {
         let mut p = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one pollfd, no timeout, no signal mask (ppoll: poll is interposed by mqshim).
-        let rc = unsafe {
-            libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, std::ptr::null::<libc::timespec>(), std::ptr::null::<libc::sigset_t>(), 8usize)
-        };
+        let mask = mask.map_or(std::ptr::null(), |m| m as *const libc::sigset_t);
+        // SAFETY: one pollfd, no timeout, a valid signal set or NULL, of which the kernel reads
+        // its 8 bytes (ppoll: poll is interposed by mqshim).
+        let rc = unsafe { libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, std::ptr::null::<libc::timespec>(), mask, 8usize) };
         !(rc < 0 && crate::errno::current() == libc::EINTR)
     }
 

@@ -26,8 +26,6 @@
 //! - a receiver killed while blocked keeps its place for up to 1 s: a message sent to it then
 //!   reaches the next receiver (or the queue) about 1 s late; a stopped receiver is passed over
 //!   after 1 s as well;
-//! - a signal that arrives in the few instructions between the end of the signal hold (see
-//!   [`HeldSignals`]) and the start of the wait runs its handler without ending the call;
 //! - credentials are read by every call (the emulation caches them) and checked by the server
 //!   against the stored mode — the server's own authentication is the real boundary: any client
 //!   that can reach it can change any queue;
@@ -42,7 +40,7 @@ use libc::{key_t, msqid_ds};
 use super::connection::Reply;
 use super::script::{Script, Step};
 use super::{wait, Remote};
-use crate::emu::engine::futex::{Restart, Woke};
+use crate::emu::engine::futex::Restart;
 use crate::emu::sysv::queue::MSG_COPY;
 use crate::emu::sysv::{cmd, proc_line, QueueInfo, SysvLimits, PROC_SYSVIPC_MSG_HEADER};
 use crate::errno::{Errno, Result};
@@ -182,98 +180,6 @@ fn message(items: &[Reply]) -> Result<(c_long, &[u8])> {
     Ok((typ, text))
 }
 
-/// The signals the program handles, held back in the calling thread while a blocking
-/// msgsnd/msgrcv is not waiting on its marker (while a script runs, the call waits for the
-/// reply in a `recv` that a handler does not end, or — with SA_RESTART — that the kernel
-/// restarts unseen). One that arrives meanwhile stays pending; [`Self::handler_pending`] tells
-/// the caller that releasing it will run a handler, which for these calls means EINTR, as when
-/// the kernel's msgrcv finds a signal pending before it sleeps. Only signals with a handler are
-/// held: one whose default action ends or stops the process acts at once, as on the kernel, and
-/// signals a fault raises (SIGSEGV, SIGBUS, …) are never held (a held one would kill the
-/// process). Dropping it restores the mask.
-struct HeldSignals {
-    old: libc::sigset_t,
-    held: libc::sigset_t,
-    /// Whether any signal is held (else the mask is never touched).
-    any: bool,
-}
-
-/// Signals a fault raises: never held.
-const FAULT_SIGNALS: [c_int; 7] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT];
-
-impl HeldSignals {
-    fn hold() -> HeldSignals {
-        // SAFETY: sigset_t is plain data; both sets are initialised below before use.
-        let mut h: HeldSignals = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid sigset_t.
-        unsafe { libc::sigemptyset(&mut h.held) };
-        for sig in 1..=libc::SIGRTMAX() {
-            if !FAULT_SIGNALS.contains(&sig) && has_handler(sig) {
-                // SAFETY: a valid sigset_t and a signal number in range.
-                unsafe { libc::sigaddset(&mut h.held, sig) };
-                h.any = true;
-            }
-        }
-        if h.any {
-            // SAFETY: valid signal sets; `old` receives the current mask.
-            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &h.held, &mut h.old) };
-        }
-        h
-    }
-
-    /// Lets the held signals through (before a wait).
-    fn release(&self) {
-        if self.any {
-            // SAFETY: a valid signal set saved by hold().
-            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
-        }
-    }
-
-    /// Holds them again (after a wait).
-    fn hold_again(&self) {
-        if self.any {
-            // SAFETY: a valid signal set.
-            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.held, std::ptr::null_mut()) };
-        }
-    }
-
-    /// Whether a signal held back is pending, which a handler of the program will catch once
-    /// it is released (one the caller had blocked itself stays blocked: it interrupts nothing).
-    fn handler_pending(&self) -> bool {
-        if !self.any {
-            return false;
-        }
-        // SAFETY: sigset_t is plain data, filled by sigpending.
-        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid sigset_t to fill.
-        if unsafe { libc::sigpending(&mut pending) } != 0 {
-            return false;
-        }
-        let member = |set: &libc::sigset_t, sig: c_int| {
-            // SAFETY: a valid sigset_t and a signal number in range.
-            unsafe { libc::sigismember(set, sig) == 1 }
-        };
-        (1..=libc::SIGRTMAX()).any(|sig| member(&pending, sig) && member(&self.held, sig) && !member(&self.old, sig))
-    }
-}
-
-impl Drop for HeldSignals {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
-/// Whether the program installed a handler for `sig` (not SIG_DFL, not SIG_IGN).
-fn has_handler(sig: c_int) -> bool {
-    // SAFETY: sigaction is plain data; all-zero is valid for the kernel to overwrite.
-    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: reads the current disposition into a valid struct; installs nothing.
-    if unsafe { libc::sigaction(sig, std::ptr::null(), &mut sa) } != 0 {
-        return false;
-    }
-    sa.sa_sigaction != libc::SIG_DFL && sa.sa_sigaction != libc::SIG_IGN
-}
-
 /// The System V half of the Redis backend, bound to one server and namespace.
 pub struct RemoteSysv {
     remote: Remote,
@@ -301,36 +207,30 @@ impl RemoteSysv {
         }
     }
 
-    /// Runs `op` (msgsnd's or msgrcv's) until it is done: while the script answers "wait" (it
-    /// registered the caller), waits on the caller's marker (`wait::wait_for_marker`, with these
-    /// calls' restart rule, `Restart::Never`) and runs it again. A handler that runs while the
-    /// caller waits, or that was held back while a script ran (see [`HeldSignals`]), ends the
-    /// call with a `cancel` run, which collects what a sender handed the caller meanwhile (or
-    /// its E2BIG, or EIDRM: the kernel's outcome wins over the signal there too), else
-    /// unregisters it: EINTR. `cancel_args` are the `cancel` run's (msgrcv's layout).
+    /// Runs `op` (msgsnd's or msgrcv's) until it is done, waiting (`wait::blocking_or_else`)
+    /// with these calls' restart rule, `Restart::Never`: a handler that runs while the call
+    /// waits, or before it would wait, ends it with a `cancel` run, which collects what a sender
+    /// handed the caller meanwhile (or its E2BIG, or EIDRM: the kernel's outcome wins over the
+    /// signal there too), else unregisters it: EINTR. `cancel_args` are the `cancel` run's
+    /// (msgrcv's layout).
     fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]], cancel_args: &[&[u8]]) -> Result<Vec<Reply>> {
-        let held = HeldSignals::hold();
-        let token = super::keys::new_token();
+        let keys = &self.remote.keys;
         let mut rerun = false;
-        loop {
-            match self.remote.run(&SCRIPT, &Self::argv(op, who, &token, rerun, args))? {
-                Step::Done(items) => return Ok(items),
-                Step::Wait => rerun = true,
-            }
-            let interrupted = held.handler_pending() || {
-                held.release();
-                let woke = wait::wait_for_marker(&self.remote, &token, None, Restart::Never);
-                held.hold_again();
-                woke? == Woke::Interrupted
-            };
-            if interrupted {
-                return match self.remote.run(&SCRIPT, &Self::argv("cancel", who, &token, true, cancel_args)) {
-                    Ok(Step::Done(items)) => Ok(items),
-                    Err(e) if e != Errno::EINTR && e != Errno::EIO && e != Errno::ECONNREFUSED => Err(e),
-                    _ => Err(Errno::EINTR),
-                };
-            }
-        }
+        let step = |step: Step| match step {
+            Step::Done(items) => Some(items),
+            Step::Wait => None,
+        };
+        wait::blocking_or_else(
+            &self.remote,
+            None,
+            Restart::Never,
+            |c, w: &wait::Waiter| {
+                let done = SCRIPT.run(c, keys, &Self::argv(op, who, w.token, rerun, args))?;
+                rerun = true;
+                Ok(step(done))
+            },
+            |c, token| Ok(step(SCRIPT.run(c, keys, &Self::argv("cancel", who, token, true, cancel_args))?)),
+        )
     }
 
     // ----- msgget -----
