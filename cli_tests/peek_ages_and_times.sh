@@ -28,7 +28,7 @@ sleep 0.4
 
 # POSIX, --json: the due message first (priority 5), then old and new; the pending one scheduled.
 # A send's time is the coarse clock's: up to a tick (at most 10 ms) behind the program's reading.
-near() { echo "abs(($1)-($2)) < 30e6"; }
+near() { echo "abs(($1)-($2)) < 150e6"; }  # a tick, and what a loaded machine adds between reading the clock and sending
 json_check "[(m['prio'],m['preview'],'due_ns' in m) for m in j['messages']]==[(5,'due-soon',True),(1,'old',False),(1,'new',False)] \
   and [(m['prio'],m['preview']) for m in j['scheduled']]==[(9,'pending')] \
   and j['messages'][0]['queued_ns']==$DUE and j['messages'][0]['due_ns']==$DUE \
@@ -37,13 +37,14 @@ json_check "[(m['prio'],m['preview'],'due_ns' in m) for m in j['messages']]==[(5
   and all(m['age_ns']==j['now_ns']-m['queued_ns'] for m in j['messages']) \
   and 'age_ns' not in j['scheduled'][0] and j['scheduled'][0]['due_ns']>j['now_ns']+3000e9" \
   "$MQSHIM" --dir "$NS" peek --json "$Q"
-# Text: an age column, the due one marked, the legend; ages of about 1.4 s and 0.4 s.
+# Text: an age column, the due one marked, the legend (the ages themselves are checked exactly
+# in --json above; the text's seconds depend on how fast this machine runs the commands).
 expect_status 0 "$MQSHIM" --dir "$NS" peek "$Q"
 expect_output "^$Q: 3 message\(s\), 1 scheduled"
 expect_output '^order +prio +size +age  data$'
-expect_output '^ +1 +5 +8 +0\.[0-9]{3}s\*  "due-soon"$'
-expect_output '^ +2 +1 +3 +1\.[0-9]{3}s   "old"$'
-expect_output '^ +3 +1 +3 +0\.[0-9]{3}s   "new"$'
+expect_output '^ +1 +5 +8 +[0-9]+\.[0-9]{3}s\*  "due-soon"$'
+expect_output '^ +2 +1 +3 +[0-9]+\.[0-9]{3}s   "old"$'
+expect_output '^ +3 +1 +3 +[0-9]+\.[0-9]{3}s   "new"$'
 expect_output '^\* scheduled, already due'
 # Peek promoted nothing: the queue still counts both scheduled messages as pending.
 json_check "[(q['name'],q['messages'],q['scheduled']) for q in j['posix']]==[('$Q',2,2)]" "$MQSHIM" --dir "$NS" ipcs --posix --json
@@ -54,7 +55,7 @@ json_check "[(m['type'],m['preview'],'due_ns' in m) for m in j['messages']]==[(1
   and $(near "j['messages'][0]['queued_ns']" "$OLD") and $(near "j['messages'][1]['queued_ns']" "$NEW") and j['messages'][2]['queued_ns']==$DUE" \
   "$MQSHIM" --dir "$NS" peek --json -q "$MSQID"
 expect_status 0 "$MQSHIM" --dir "$NS" peek -q "$MSQID"
-expect_output '^ +3 +5 +8 +0\.[0-9]{3}s\*  "due-soon"$'
+expect_output '^ +3 +5 +8 +[0-9]+\.[0-9]{3}s\*  "due-soon"$'
 
 # POSIX times (ipcs -t) before any receive: all three at the last send, "new" (the scheduled
 # message's due time is later: a message found due counts as sent then, but nothing has found
