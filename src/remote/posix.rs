@@ -142,6 +142,38 @@ impl RemotePosix {
         done(self.remote.run(&POSIX, &args)).is_ok()
     }
 
+    /// Runs mq_send's or mq_receive's script on queue `id` — `head` (the operation and its own
+    /// arguments), then the waiter's token, wait mode and identity — until it is done: without
+    /// waiting on a non-blocking descriptor `fd` (EAGAIN), else waiting with mqueue's restart
+    /// rule until `deadline` (ETIMEDOUT once it has passed).
+    fn until_done(&self, fd: c_int, id: &str, head: &[&[u8]], deadline: Option<&timespec>) -> Result<Vec<Reply>> {
+        let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8]| -> Result<Option<Vec<Reply>>> {
+            let conn = waiter_identity(c);
+            let mut args = head.to_vec();
+            args.extend_from_slice(&[token.as_bytes(), mode, conn.as_bytes()]);
+            Ok(match POSIX.run(c, &self.remote.keys, &args)? {
+                Step::Done(values) => Some(values),
+                Step::Wait => None,
+            })
+        };
+        let values = if descriptors::nonblock(fd) {
+            self.without_waiting(id, |c| run(c, "", b"0"))?
+        } else {
+            wait::blocking_or_else(
+                &self.remote,
+                deadline,
+                Restart::LikeMqueue,
+                |c, w: &Waiter| run(c, w.token, w.may_wait_arg()),
+                |c, token| run(c, token, b"x"),
+            )?
+        };
+        if would_block(&values) {
+            // The deadline passed: a blocking call's last attempt may not wait.
+            return Err(Errno::ETIMEDOUT);
+        }
+        Ok(values)
+    }
+
     /// Runs a send or receive that must not wait: its values, or EAGAIN (after giving what
     /// waiters found gone held to others, and trying again).
     fn without_waiting(&self, id: &str, run: impl Fn(&mut super::connection::Connection) -> Result<Option<Vec<Reply>>>) -> Result<Vec<Reply>> {
@@ -278,29 +310,7 @@ impl RemotePosix {
         let body = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
         let d = self.resolve(fd)?;
         let (id, prio) = (d.id.to_string(), prio.to_string());
-        let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8]| -> Result<Option<Vec<Reply>>> {
-            let conn = waiter_identity(c);
-            let args: [&[u8]; 7] = [b"send", id.as_bytes(), body, prio.as_bytes(), token.as_bytes(), mode, conn.as_bytes()];
-            Ok(match POSIX.run(c, &self.remote.keys, &args)? {
-                Step::Done(values) => Some(values),
-                Step::Wait => None,
-            })
-        };
-        let values = if descriptors::nonblock(fd) {
-            self.without_waiting(&id, |c| run(c, "", b"0"))?
-        } else {
-            wait::blocking_or_else(
-                &self.remote,
-                deadline.as_ref(),
-                Restart::LikeMqueue,
-                |c, w: &Waiter| run(c, w.token, w.may_wait_arg()),
-                |c, token| run(c, token, b"x"),
-            )?
-        };
-        if would_block(&values) {
-            // The deadline passed: a blocking call's last attempt may not wait.
-            return Err(Errno::ETIMEDOUT);
-        }
+        let values = self.until_done(fd, &id, &[b"send", id.as_bytes(), body, prio.as_bytes()], deadline.as_ref())?;
         if values.first().and_then(Reply::bytes) == Some(b"N") {
             notify::deliver_fired(&self.remote, d.id, &values[1..]);
         }
@@ -323,28 +333,7 @@ impl RemotePosix {
         }
         let d = self.resolve(fd)?;
         let id = d.id.to_string();
-        let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8]| -> Result<Option<Vec<Reply>>> {
-            let conn = waiter_identity(c);
-            Ok(match POSIX.run(c, &self.remote.keys, &[b"receive", id.as_bytes(), token.as_bytes(), mode, conn.as_bytes()])? {
-                Step::Done(values) => Some(values),
-                Step::Wait => None,
-            })
-        };
-        let values = if descriptors::nonblock(fd) {
-            self.without_waiting(&id, |c| run(c, "", b"0"))?
-        } else {
-            wait::blocking_or_else(
-                &self.remote,
-                deadline.as_ref(),
-                Restart::LikeMqueue,
-                |c, w: &Waiter| run(c, w.token, w.may_wait_arg()),
-                |c, token| run(c, token, b"x"),
-            )?
-        };
-        if would_block(&values) {
-            // The deadline passed: a blocking call's last attempt may not wait.
-            return Err(Errno::ETIMEDOUT);
-        }
+        let values = self.until_done(fd, &id, &[b"receive", id.as_bytes()], deadline.as_ref())?;
         // ok M BODY PRIO (the tag keeps a body of "W" from reading as would-block).
         let body = values.get(1).and_then(Reply::bytes).ok_or(Errno::EIO)?;
         let prio = int_at(&values, 2)? as c_uint;

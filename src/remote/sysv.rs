@@ -41,11 +41,12 @@ use super::connection::Reply;
 use super::script::{Script, Step};
 use super::{wait, Remote};
 use crate::emu::engine::futex::Restart;
+use crate::emu::sysv::front::{self, QueueStat, Usage};
 use crate::emu::sysv::queue::MSG_COPY;
 use crate::emu::sysv::{cmd, proc_line, QueueInfo, SysvLimits, PROC_SYSVIPC_MSG_HEADER};
 use crate::errno::{Errno, Result};
 use crate::os::creds::{cap, Creds};
-use crate::os::usermem::{checked_read, checked_write, probe_read, probe_write};
+use crate::os::usermem::{checked_write, probe_write};
 
 /// A yes/no argument of the script.
 fn flag(yes: bool) -> &'static [u8] {
@@ -107,12 +108,6 @@ impl Caller {
     }
 }
 
-/// One queue's `IPC_STAT` as the script answers it.
-struct Stat {
-    info: QueueInfo,
-    seq: u16,
-}
-
 /// A number the script answered, as a string (what Redis stores) or an integer (a Lua number).
 fn field<T: std::str::FromStr>(r: &Reply) -> Result<T> {
     let text = match r {
@@ -122,55 +117,31 @@ fn field<T: std::str::FromStr>(r: &Reply) -> Result<T> {
     text.parse().map_err(|_| Errno::EIO)
 }
 
-impl Stat {
-    /// From the script's 16 fields: id key uid gid cuid cgid mode seq stime rtime ctime cbytes
-    /// qnum qbytes lspid lrpid.
-    fn parse(f: &[Reply]) -> Result<Stat> {
-        if f.len() < 16 {
-            return Err(Errno::EIO);
-        }
-        let info = QueueInfo {
-            id: field(&f[0])?,
-            key: field(&f[1])?,
-            uid: field(&f[2])?,
-            gid: field(&f[3])?,
-            cuid: field(&f[4])?,
-            cgid: field(&f[5])?,
-            mode: field(&f[6])?,
-            stime: field(&f[8])?,
-            rtime: field(&f[9])?,
-            ctime: field(&f[10])?,
-            cbytes: field(&f[11])?,
-            qnum: field(&f[12])?,
-            qbytes: field(&f[13])?,
-            lspid: field(&f[14])?,
-            lrpid: field(&f[15])?,
-            scheduled: 0,
-        };
-        Ok(Stat { info, seq: field::<u32>(&f[7])? as u16 })
+/// One queue's `IPC_STAT` as the script answers it, from its 16 fields: id key uid gid cuid
+/// cgid mode seq stime rtime ctime cbytes qnum qbytes lspid lrpid.
+fn parse_stat(f: &[Reply]) -> Result<QueueStat> {
+    if f.len() < 16 {
+        return Err(Errno::EIO);
     }
-
-    fn msqid_ds(&self) -> msqid_ds {
-        let s = &self.info;
-        // SAFETY: msqid_ds is plain C data; all-zero is valid (and zeroes the reserved fields).
-        let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
-        ds.msg_perm.__key = s.key;
-        ds.msg_perm.uid = s.uid;
-        ds.msg_perm.gid = s.gid;
-        ds.msg_perm.cuid = s.cuid;
-        ds.msg_perm.cgid = s.cgid;
-        ds.msg_perm.mode = s.mode as u16;
-        ds.msg_perm.__seq = self.seq;
-        ds.msg_stime = s.stime;
-        ds.msg_rtime = s.rtime;
-        ds.msg_ctime = s.ctime;
-        ds.__msg_cbytes = s.cbytes;
-        ds.msg_qnum = s.qnum;
-        ds.msg_qbytes = s.qbytes;
-        ds.msg_lspid = s.lspid;
-        ds.msg_lrpid = s.lrpid;
-        ds
-    }
+    let info = QueueInfo {
+        id: field(&f[0])?,
+        key: field(&f[1])?,
+        uid: field(&f[2])?,
+        gid: field(&f[3])?,
+        cuid: field(&f[4])?,
+        cgid: field(&f[5])?,
+        mode: field(&f[6])?,
+        stime: field(&f[8])?,
+        rtime: field(&f[9])?,
+        ctime: field(&f[10])?,
+        cbytes: field(&f[11])?,
+        qnum: field(&f[12])?,
+        qbytes: field(&f[13])?,
+        lspid: field(&f[14])?,
+        lrpid: field(&f[15])?,
+        scheduled: 0,
+    };
+    Ok(QueueStat { info, seq: field::<u32>(&f[7])? as u16 })
 }
 
 /// A message as a receive gets it: its type and (possibly truncated) text.
@@ -257,18 +228,9 @@ impl RemoteSysv {
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
-        // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
-        let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
-        if msgsz > self.limits.msgmax as usize || (msgsz as isize) < 0 || id < 0 {
-            return Err(Errno::EINVAL);
-        }
-        if mtype < 1 {
-            return Err(Errno::EINVAL);
-        }
-        let text = (msgp as *const u8).wrapping_add(std::mem::size_of::<c_long>());
-        if !probe_read(text, msgsz) {
-            return Err(Errno::EFAULT);
-        }
+        // SAFETY: `msgp` is the program's msgsnd argument, as msgsnd_type requires.
+        let mtype = unsafe { front::msgsnd_type(id, msgp, msgsz, self.limits.msgmax as usize) }?;
+        let text = front::msgsnd_text(msgp, msgsz)?;
         // SAFETY: the `msgsz` bytes at `text` were just found readable, and the program keeps
         // them mapped while its call runs.
         let body = if msgsz == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(text, msgsz) } };
@@ -292,20 +254,7 @@ impl RemoteSysv {
     /// # Safety
     /// As for [`Self::msgsnd`].
     pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
-        if id < 0 || (bufsz as isize) < 0 {
-            return Err(Errno::EINVAL);
-        }
-        let copy = flags & MSG_COPY != 0;
-        // MSG_COPY's buffer is read first (the kernel loads it to copy into).
-        let copy_limit = bufsz.min(self.limits.msgmax as usize);
-        if copy {
-            if flags & libc::MSG_EXCEPT != 0 || flags & libc::IPC_NOWAIT == 0 {
-                return Err(Errno::EINVAL);
-            }
-            if !probe_read(msgp as *const u8, copy_limit) {
-                return Err(Errno::EFAULT);
-            }
-        }
+        let copy_limit = front::msgrcv_checks(id, msgp, bufsz, flags, self.limits.msgmax as usize)?;
         let who = Caller::current();
         let (mode, want) = search(msgtyp, flags);
         let nowait = flags & libc::IPC_NOWAIT != 0;
@@ -331,84 +280,13 @@ impl RemoteSysv {
 
     // ----- msgctl -----
 
-    /// `msgctl`.
+    /// `msgctl` (its checks and the caller's struct: [`front::msgctl`]).
     ///
     /// # Safety
     /// As for [`Self::msgsnd`].
     pub unsafe fn msgctl(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        if id < 0 || command < 0 {
-            return Err(Errno::EINVAL);
-        }
-        match command {
-            cmd::IPC_INFO | cmd::MSG_INFO => self.info(command, buf.cast()),
-            cmd::IPC_STAT | cmd::MSG_STAT | cmd::MSG_STAT_ANY => self.stat(id, command, buf),
-            cmd::IPC_SET => self.set(id, buf),
-            cmd::IPC_RMID => self.remove_id(id).map(|()| 0),
-            _ => Err(Errno::EINVAL),
-        }
-    }
-
-    /// IPC_INFO / MSG_INFO: the limits (and, for MSG_INFO, what is in use) and the highest
-    /// index in use.
-    fn info(&self, command: c_int, buf: *mut libc::msginfo) -> Result<c_int> {
-        use crate::emu::sysv::limits::{MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
-        let items = self.done("info", &Caller::current(), &[flag(command == cmd::MSG_INFO)])?;
-        let n = |i: usize| items.get(i).and_then(Reply::int).ok_or(Errno::EIO);
-        let (max_idx, queues, messages, bytes) = (n(0)?, n(1)?, n(2)?, n(3)?);
-        // SAFETY: msginfo is plain C data; all-zero is valid (and zeroes the padding).
-        let mut info: libc::msginfo = unsafe { std::mem::zeroed() };
-        info.msgmni = self.limits.msgmni;
-        info.msgmax = self.limits.msgmax;
-        info.msgmnb = self.limits.msgmnb;
-        info.msgssz = MSGSSZ;
-        info.msgseg = MSGSEG;
-        if command == cmd::MSG_INFO {
-            info.msgpool = queues as i32;
-            info.msgmap = messages.min(i32::MAX as i64) as i32;
-            info.msgtql = bytes.min(i32::MAX as i64) as i32;
-        } else {
-            info.msgpool = MSGPOOL;
-            info.msgmap = MSGMAP;
-            info.msgtql = MSGTQL;
-        }
-        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
-        if !unsafe { checked_write(buf, &info) } {
-            return Err(Errno::EFAULT);
-        }
-        Ok(max_idx.max(0) as c_int)
-    }
-
-    /// IPC_STAT (by id), MSG_STAT and MSG_STAT_ANY (by index: they return the full id).
-    fn stat(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        // MSG_STAT and MSG_STAT_ANY: only the index's low 15 bits count (ipcid_to_idx).
-        let (which, at): (&[u8], String) = match command {
-            cmd::IPC_STAT => (&b"id"[..], id.to_string()),
-            cmd::MSG_STAT => (&b"idx"[..], (id & 0x7fff).to_string()),
-            _ => (&b"any"[..], (id & 0x7fff).to_string()),
-        };
-        let s = Stat::parse(&self.done("stat", &Caller::current(), &[at.as_bytes(), which])?)?;
-        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
-        if !unsafe { checked_write(buf, &s.msqid_ds()) } {
-            return Err(Errno::EFAULT);
-        }
-        Ok(if command == cmd::IPC_STAT { 0 } else { s.info.id })
-    }
-
-    /// IPC_SET: owner, group, mode and qbytes; every waiter looks again.
-    fn set(&self, id: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        // SAFETY: `buf` is the program's msgctl argument, as checked_read requires.
-        let ds = unsafe { checked_read(buf as *const msqid_ds) }.ok_or(Errno::EFAULT)?;
-        // The kernel passes msg_qbytes on as an int, and checks capable(CAP_SYS_RESOURCE) in
-        // the initial user namespace (Creds leaves it out elsewhere).
-        let qbytes = ds.msg_qbytes as i32;
-        let who = Caller::current();
-        let allowed = qbytes as u32 <= self.limits.msgmnb as u32 || who.creds.has(cap::SYS_RESOURCE);
-        let ids_valid = ds.msg_perm.uid != u32::MAX && ds.msg_perm.gid != u32::MAX;
-        let (id, uid, gid) = (id.to_string(), ds.msg_perm.uid.to_string(), ds.msg_perm.gid.to_string());
-        let mode = (ds.msg_perm.mode as u32 & 0o777).to_string();
-        let stored = (qbytes as i64 as u64).to_string();
-        self.done("set", &who, &[id.as_bytes(), uid.as_bytes(), gid.as_bytes(), mode.as_bytes(), stored.as_bytes(), flag(allowed), flag(ids_valid)])?;
-        Ok(0)
+        // SAFETY: `buf` is the program's msgctl argument, as front::msgctl requires.
+        unsafe { front::msgctl(self, id, command, buf) }
     }
 
     /// IPC_RMID (and `mqshim ipcrm -q`): removes queue `id` at once; every blocked sender and
@@ -450,7 +328,7 @@ impl RemoteSysv {
     /// Every queue of the namespace, by index (for `mqshim ipcs`).
     pub fn list(&self) -> Result<Vec<QueueInfo>> {
         let items = self.done("list", &Caller::current(), &[])?;
-        items.into_iter().map(|q| Stat::parse(&q.into_array()).map(|s| s.info)).collect()
+        items.into_iter().map(|q| parse_stat(&q.into_array()).map(|s| s.info)).collect()
     }
 
     /// The text the kernel's `/proc/sysvipc/msg` would hold for the namespace's queues.
@@ -460,6 +338,47 @@ impl RemoteSysv {
             out.push_str(&proc_line(&q));
         }
         Ok(out)
+    }
+}
+
+impl front::Msgctl for RemoteSysv {
+    fn limits(&self) -> SysvLimits {
+        self.limits
+    }
+
+    fn usage(&self, totals: bool) -> Result<Usage> {
+        let items = self.done("info", &Caller::current(), &[flag(totals)])?;
+        let n = |i: usize| items.get(i).and_then(Reply::int).ok_or(Errno::EIO);
+        Ok(Usage { max_idx: n(0)?, queues: n(1)?, messages: n(2)?, bytes: n(3)? })
+    }
+
+    fn stat(&self, id: c_int, command: c_int) -> Result<QueueStat> {
+        // MSG_STAT and MSG_STAT_ANY: only the index's low 15 bits count (ipcid_to_idx).
+        let (which, at): (&[u8], String) = match command {
+            cmd::IPC_STAT => (&b"id"[..], id.to_string()),
+            cmd::MSG_STAT => (&b"idx"[..], (id & 0x7fff).to_string()),
+            _ => (&b"any"[..], (id & 0x7fff).to_string()),
+        };
+        parse_stat(&self.done("stat", &Caller::current(), &[at.as_bytes(), which])?)
+    }
+
+    /// IPC_SET: owner, group, mode and qbytes; every waiter looks again.
+    fn set(&self, id: c_int, ds: &msqid_ds) -> Result<()> {
+        // The kernel passes msg_qbytes on as an int, and checks capable(CAP_SYS_RESOURCE) in
+        // the initial user namespace (Creds leaves it out elsewhere).
+        let qbytes = ds.msg_qbytes as i32;
+        let who = Caller::current();
+        let allowed = qbytes as u32 <= self.limits.msgmnb as u32 || who.creds.has(cap::SYS_RESOURCE);
+        let ids_valid = ds.msg_perm.uid != u32::MAX && ds.msg_perm.gid != u32::MAX;
+        let (id, uid, gid) = (id.to_string(), ds.msg_perm.uid.to_string(), ds.msg_perm.gid.to_string());
+        let mode = (ds.msg_perm.mode as u32 & 0o777).to_string();
+        let stored = (qbytes as i64 as u64).to_string();
+        self.done("set", &who, &[id.as_bytes(), uid.as_bytes(), gid.as_bytes(), mode.as_bytes(), stored.as_bytes(), flag(allowed), flag(ids_valid)])?;
+        Ok(())
+    }
+
+    fn remove_id(&self, id: c_int) -> Result<()> {
+        RemoteSysv::remove_id(self, id)
     }
 }
 

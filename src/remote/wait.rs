@@ -403,6 +403,18 @@ mod tests {
         unsafe { s.msgsnd(id, (&m as *const Msg).cast(), text.len(), flags) }
     }
 
+    /// Starts `call` on a thread while the server holds scripts and, once its script is held,
+    /// signals the thread with `sig` (a handled one): the call's outcome, and how many signals
+    /// were handled before.
+    fn start_signalled<T: Send + 'static>(admin: &Remote, sig: c_int, call: impl FnOnce() -> T + Send + 'static) -> (mpsc::Receiver<(T, Duration)>, usize) {
+        pause(admin);
+        let (tid, rx) = start(call);
+        until_scripts_held(admin, 1);
+        let before = HANDLED.load(Ordering::SeqCst);
+        signal_thread(tid, sig, before);
+        (rx, before)
+    }
+
     /// The outcome of a call that must end by itself within 2 s; else `unblock` runs (so that
     /// the test ends) and the test fails.
     fn outcome<T: std::fmt::Debug>(rx: &mpsc::Receiver<(T, Duration)>, unblock: impl FnOnce()) -> T {
@@ -440,14 +452,10 @@ mod tests {
         //    not at the deadline (the wait is a ppoll given the caller's mask).
         install(plain(), 0);
         let interrupt_posix = |sig: c_int, expected: Result<Vec<u8>>| {
-            pause(&admin);
-            let (tid, rx) = start({
+            let (rx, before) = start_signalled(&admin, sig, {
                 let p = p.clone();
                 move || posix_receive(&p, q, 3000)
             });
-            until_scripts_held(&admin, 1);
-            let before = HANDLED.load(Ordering::SeqCst);
-            signal_thread(tid, sig, before);
             unpause(&admin);
             // SAFETY: the test's own message.
             let unblock = || assert_eq!(unsafe { p.send(q, c"late".as_ptr(), 4, 0, None) }, Ok(0));
@@ -459,14 +467,10 @@ mod tests {
 
         // 2. msgrcv: EINTR at once.
         let interrupt_sysv = |sig: c_int| {
-            pause(&admin);
-            let (tid, rx) = start({
+            let (rx, before) = start_signalled(&admin, sig, {
                 let s = s.clone();
                 move || sysv_receive(&s, id)
             });
-            until_scripts_held(&admin, 1);
-            let before = HANDLED.load(Ordering::SeqCst);
-            signal_thread(tid, sig, before);
             unpause(&admin);
             let got = outcome(&rx, || assert_eq!(sysv_send(&s, id, b"late", libc::IPC_NOWAIT), Ok(0)));
             assert_eq!(got, Err(Errno::EINTR), "signal {sig}");
@@ -477,14 +481,10 @@ mod tests {
         // 3. A message handed to the caller while the signal was pending wins over it: the
         //    sender's script runs after the receiver's registered it, before its EINTR step.
         let served_anyway = |sig: c_int, sysv: bool| {
-            pause(&admin);
-            let (tid, rx) = start({
+            let (rx, before) = start_signalled(&admin, sig, {
                 let (p, s) = (p.clone(), s.clone());
                 move || if sysv { sysv_receive(&s, id) } else { posix_receive(&p, q, 3000) }
             });
-            until_scripts_held(&admin, 1);
-            let before = HANDLED.load(Ordering::SeqCst);
-            signal_thread(tid, sig, before);
             let sender = {
                 let (p, s) = (p.clone(), s.clone());
                 std::thread::spawn(move || {
@@ -511,14 +511,10 @@ mod tests {
         //    fails with EINTR after either.
         install(restarting(), libc::SA_RESTART);
         {
-            pause(&admin);
-            let (tid, rx) = start({
+            let (rx, before) = start_signalled(&admin, restarting(), {
                 let p = p.clone();
                 move || posix_receive(&p, q, 3000)
             });
-            until_scripts_held(&admin, 1);
-            let before = HANDLED.load(Ordering::SeqCst);
-            signal_thread(tid, restarting(), before);
             unpause(&admin);
             assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "an SA_RESTART handler ended mq_timedreceive");
             assert_eq!(HANDLED.load(Ordering::SeqCst), before + 1);

@@ -51,6 +51,7 @@
 //! beyond); a blocked call is not a pthread cancellation point.
 
 pub mod caller;
+pub mod front;
 pub mod layout;
 pub mod limits;
 mod msgctl;
@@ -69,7 +70,6 @@ use libc::{key_t, msqid_ds};
 use crate::emu::namespace::Missing;
 use caller::{coarse_realtime_ns, ident, now_sec, realtime_ns, Freshness, Ident};
 use layout::{Entry, IPCMNI};
-use limits::{MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
 use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
 use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
 
@@ -80,7 +80,7 @@ use crate::emu::engine::spin;
 use crate::errno::{Errno, Result};
 use crate::os::creds::cap;
 use crate::os::forksafe::ForkSafe;
-use crate::os::usermem::{checked_read, checked_write, probe_read, probe_write};
+use crate::os::usermem::{checked_read, checked_write, probe_write};
 
 /// Read and write permission, as `ipcperms` is asked for them.
 const S_IRUGO: i32 = 0o444;
@@ -431,18 +431,9 @@ impl SysvEmulation {
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
-        // SAFETY: `msgp` is the program's msgsnd argument, as checked_read requires.
-        let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
-        if msgsz > self.limits.msgmax() as usize || (msgsz as isize) < 0 || id < 0 {
-            return Err(Errno::EINVAL);
-        }
-        if mtype < 1 {
-            return Err(Errno::EINVAL);
-        }
-        let text = (msgp as *const u8).wrapping_add(std::mem::size_of::<c_long>());
-        if !probe_read(text, msgsz) {
-            return Err(Errno::EFAULT);
-        }
+        // SAFETY: `msgp` is the program's msgsnd argument, as msgsnd_type requires.
+        let mtype = unsafe { front::msgsnd_type(id, msgp, msgsz, self.limits.msgmax() as usize) }?;
+        let text = front::msgsnd_text(msgp, msgsz)?;
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
         let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
         // Room as the statistics show it, without the lock (a hint for the spin below).
@@ -537,20 +528,8 @@ impl SysvEmulation {
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
-        if id < 0 || (bufsz as isize) < 0 {
-            return Err(Errno::EINVAL);
-        }
+        let copy_limit = front::msgrcv_checks(id, msgp, bufsz, flags, self.limits.msgmax() as usize)?;
         let copy = flags & MSG_COPY != 0;
-        // MSG_COPY's buffer is read first (the kernel loads it to copy into).
-        let copy_limit = bufsz.min(self.limits.msgmax() as usize);
-        if copy {
-            if flags & libc::MSG_EXCEPT != 0 || flags & libc::IPC_NOWAIT == 0 {
-                return Err(Errno::EINVAL);
-            }
-            if !probe_read(msgp as *const u8, copy_limit) {
-                return Err(Errno::EFAULT);
-            }
-        }
         let (mode, typ) = convert_mode(msgtyp, flags);
         let noerror = flags & libc::MSG_NOERROR != 0;
         let dst = msgp as *mut u8;
@@ -673,14 +652,8 @@ impl SysvEmulation {
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
-        // SAFETY: `msgp` is the program's mqshim_msgsnd_at argument, as checked_read requires.
-        let mtype = unsafe { checked_read(msgp as *const c_long) }.ok_or(Errno::EFAULT)?;
-        if msgsz > self.limits.msgmax() as usize || (msgsz as isize) < 0 || id < 0 {
-            return Err(Errno::EINVAL);
-        }
-        if mtype < 1 {
-            return Err(Errno::EINVAL);
-        }
+        // SAFETY: `msgp` is the program's mqshim_msgsnd_at argument, as msgsnd_type requires.
+        let mtype = unsafe { front::msgsnd_type(id, msgp, msgsz, self.limits.msgmax() as usize) }?;
         if due.is_null() {
             return Err(Errno::EINVAL);
         }
@@ -689,10 +662,7 @@ impl SysvEmulation {
         if due.tv_sec < 0 || !(0..1_000_000_000).contains(&due.tv_nsec) || flags & !libc::IPC_NOWAIT != 0 {
             return Err(Errno::EINVAL);
         }
-        let text = (msgp as *const u8).wrapping_add(std::mem::size_of::<c_long>());
-        if !probe_read(text, msgsz) {
-            return Err(Errno::EFAULT);
-        }
+        let text = front::msgsnd_text(msgp, msgsz)?;
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
         if !self.permitted(&perms(entry), S_IWUGO) {
             return Err(Errno::EACCES);

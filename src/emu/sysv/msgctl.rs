@@ -49,67 +49,46 @@ pub fn proc_line(q: &QueueInfo) -> String {
 }
 
 impl SysvEmulation {
-    /// `msgctl`.
+    /// `msgctl` (its checks and the caller's struct: [`front::msgctl`]).
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgctl(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        if id < 0 || command < 0 {
-            return Err(Errno::EINVAL);
-        }
-        match command {
-            cmd::IPC_INFO | cmd::MSG_INFO => self.info(command, buf.cast()),
-            cmd::IPC_STAT | cmd::MSG_STAT | cmd::MSG_STAT_ANY => self.stat(id, command, buf),
-            cmd::IPC_SET => self.set(id, buf),
-            cmd::IPC_RMID => self.remove_id(id).map(|()| 0),
-            _ => Err(Errno::EINVAL),
-        }
+        // SAFETY: `buf` is the program's msgctl argument, as front::msgctl requires.
+        unsafe { front::msgctl(self, id, command, buf) }
+    }
+}
+
+impl front::Msgctl for SysvEmulation {
+    fn limits(&self) -> SysvLimits {
+        SysvEmulation::limits(self)
     }
 
-    /// IPC_INFO / MSG_INFO: the limits (and, for MSG_INFO, what is in use) and the highest
-    /// index in use.
-    pub(super) fn info(&self, command: c_int, buf: *mut libc::msginfo) -> Result<c_int> {
-        // SAFETY: msginfo is plain C data; all-zero is valid (and zeroes the padding).
-        let mut info: libc::msginfo = unsafe { std::mem::zeroed() };
-        info.msgmni = self.limits().msgmni;
-        info.msgmax = self.limits().msgmax;
-        info.msgmnb = self.limits().msgmnb;
-        info.msgssz = MSGSSZ;
-        info.msgseg = MSGSEG;
-        let max_idx = {
-            let _locked = self.registry.lock()?;
-            let (max_idx, in_use) = self.registry.max_idx_and_in_use();
-            if command == cmd::MSG_INFO {
-                let (mut messages, mut bytes) = (0u64, 0u64);
-                for i in 0..self.registry.high_water() {
-                    let e = self.registry.entry(i);
-                    if e.id1.load(Ordering::Acquire) != 0 {
-                        let s = stats(e);
-                        messages += s.qnum;
-                        bytes += s.cbytes;
-                    }
+    fn usage(&self, totals: bool) -> Result<front::Usage> {
+        let _locked = self.registry.lock()?;
+        let (max_idx, in_use) = self.registry.max_idx_and_in_use();
+        let (mut messages, mut bytes) = (0u64, 0u64);
+        if totals {
+            for i in 0..self.registry.high_water() {
+                let e = self.registry.entry(i);
+                if e.id1.load(Ordering::Acquire) != 0 {
+                    let s = stats(e);
+                    messages += s.qnum;
+                    bytes += s.cbytes;
                 }
-                info.msgpool = in_use as i32;
-                info.msgmap = messages.min(i32::MAX as u64) as i32;
-                info.msgtql = bytes.min(i32::MAX as u64) as i32;
-            } else {
-                info.msgpool = MSGPOOL;
-                info.msgmap = MSGMAP;
-                info.msgtql = MSGTQL;
             }
-            max_idx
-        };
-        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
-        if !unsafe { checked_write(buf, &info) } {
-            return Err(Errno::EFAULT);
         }
-        Ok(max_idx.max(0))
+        Ok(front::Usage {
+            max_idx: max_idx as i64,
+            queues: in_use as i64,
+            messages: messages.min(i32::MAX as u64) as i64,
+            bytes: bytes.min(i32::MAX as u64) as i64,
+        })
     }
 
-    /// IPC_STAT (by id), MSG_STAT and MSG_STAT_ANY (by index: they return the full id).
-    pub(super) fn stat(&self, id: c_int, command: c_int, buf: *mut msqid_ds) -> Result<c_int> {
+    fn stat(&self, id: c_int, command: c_int) -> Result<front::QueueStat> {
         let (entry, full_id) = if command == cmd::IPC_STAT {
             (self.registry.lookup(id).ok_or(Errno::EINVAL)?, id)
         } else {
@@ -136,39 +115,49 @@ impl SysvEmulation {
             self.send_due(full_id, entry);
             s = snapshot(entry);
         }
-        // SAFETY: msqid_ds is plain C data; all-zero is valid (and zeroes the reserved fields).
-        let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
-        ds.msg_perm.__key = s.key;
-        ds.msg_perm.uid = s.uid;
-        ds.msg_perm.gid = s.gid;
-        ds.msg_perm.cuid = s.cuid;
-        ds.msg_perm.cgid = s.cgid;
-        ds.msg_perm.mode = s.mode as u16;
-        ds.msg_perm.__seq = s.seq as u16;
-        ds.msg_stime = s.stime;
-        ds.msg_rtime = s.rtime;
-        ds.msg_ctime = s.ctime;
-        ds.__msg_cbytes = s.cbytes;
-        ds.msg_qnum = s.qnum;
-        ds.msg_qbytes = s.qbytes;
-        ds.msg_lspid = s.lspid;
-        ds.msg_lrpid = s.lrpid;
-        // SAFETY: `buf` is the program's msgctl argument, as checked_write requires.
-        if !unsafe { checked_write(buf, &ds) } {
-            return Err(Errno::EFAULT);
-        }
-        Ok(if command == cmd::IPC_STAT { 0 } else { full_id })
+        Ok(front::QueueStat { seq: s.seq as u16, info: queue_info(full_id, &s, entry) })
     }
 
+    fn set(&self, id: c_int, ds: &msqid_ds) -> Result<()> {
+        SysvEmulation::set(self, id, ds)
+    }
+
+    fn remove_id(&self, id: c_int) -> Result<()> {
+        SysvEmulation::remove_id(self, id)
+    }
+}
+
+/// What `mqshim ipcs` shows of queue `id`, whose statistics are `s`.
+fn queue_info(id: c_int, s: &Snapshot, e: &Entry) -> QueueInfo {
+    QueueInfo {
+        key: s.key,
+        id,
+        mode: s.mode,
+        uid: s.uid,
+        gid: s.gid,
+        cuid: s.cuid,
+        cgid: s.cgid,
+        cbytes: s.cbytes,
+        qnum: s.qnum,
+        qbytes: s.qbytes,
+        lspid: s.lspid,
+        lrpid: s.lrpid,
+        stime: s.stime,
+        rtime: s.rtime,
+        ctime: s.ctime,
+        scheduled: e.scheduled.load(Ordering::Acquire),
+    }
+}
+
+impl SysvEmulation {
     /// May `who` change or remove a queue with `perm` (the kernel's `ipcctl_obtain_check`)?
     pub(super) fn owner_or_admin(perm: &Snapshot, who: &Ident) -> bool {
         who.euid == perm.cuid || who.euid == perm.uid || who.has(cap::SYS_ADMIN)
     }
 
-    /// IPC_SET: owner, group, mode and qbytes; wakes every waiter to look again.
-    pub(super) fn set(&self, id: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        // SAFETY: `buf` is the program's msgctl argument, as checked_read requires.
-        let ds = unsafe { checked_read(buf as *const msqid_ds) }.ok_or(Errno::EFAULT)?;
+    /// IPC_SET with the caller's `ds`: owner, group, mode and qbytes; wakes every waiter to
+    /// look again.
+    fn set(&self, id: c_int, ds: &msqid_ds) -> Result<()> {
         let who = ident(Freshness::Fresh);
         let _registry = self.registry.lock()?;
         let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
@@ -207,7 +196,7 @@ impl SysvEmulation {
         if let Ok(c) = std::ffi::CString::new(file_name(q.id)) {
             let _ = crate::emu::namespace::chmod_entry(self.dir, &c, fmode, libc::S_IFREG, h.file_uid);
         }
-        Ok(0)
+        Ok(())
     }
 
     /// IPC_RMID (and `mqshim ipcrm -q`): removes queue `id` at once; every blocked sender and
@@ -276,25 +265,7 @@ impl SysvEmulation {
             if id1 == 0 {
                 continue;
             }
-            let s = snapshot(e);
-            out.push(QueueInfo {
-                key: s.key,
-                id: (id1 as i32).wrapping_sub(1),
-                mode: s.mode,
-                uid: s.uid,
-                gid: s.gid,
-                cuid: s.cuid,
-                cgid: s.cgid,
-                cbytes: s.cbytes,
-                qnum: s.qnum,
-                qbytes: s.qbytes,
-                lspid: s.lspid,
-                lrpid: s.lrpid,
-                stime: s.stime,
-                rtime: s.rtime,
-                ctime: s.ctime,
-                scheduled: e.scheduled.load(Ordering::Acquire),
-            });
+            out.push(queue_info((id1 as i32).wrapping_sub(1), &snapshot(e), e));
         }
         out
     }
