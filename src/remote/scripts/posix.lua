@@ -108,6 +108,13 @@ local function would_block(id)
   return out
 end
 
+-- Drops the queue's notification registration (all of its fields); with OWNER, only if that
+-- ptoken holds it.
+local function drop_notification(q, owner)
+  if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return end
+  redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
+end
+
 local function destroy(id)
   local q = K.pq(id)
   local m = redis.call('HMGET', q, 'charge_uid', 'charge')
@@ -176,9 +183,7 @@ local function op_close()
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'ok' } end
-  if redis.call('HGET', q, 'n_ptoken') == ARGV[4] then
-    redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
-  end
+  drop_notification(q, ARGV[4] or '')
   if ARGV[3] == '1' then
     local opens = redis.call('HINCRBY', q, 'opens', -1)
     if opens <= 0 and redis.call('HGET', q, 'unlinked') == '1' then destroy(id) end
@@ -252,7 +257,7 @@ local function op_send()
   if cur == 0 and not receiver_waiting then
     local n = redis.call('HMGET', q, 'n_ptoken', 'n_kind', 'n_signo', 'n_value', 'n_pid', 'n_tid', 'n_host')
     if n[1] then
-      redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
+      drop_notification(q)
       return { 'ok', 'N', n[2], n[3], n[4], n[5], n[6], n[7], n[1] }
     end
   end
@@ -325,10 +330,7 @@ end
 
 -- notify_clear ID PTOKEN -> ok: only the owner's NULL removes it.
 local function op_notify_clear()
-  local q = K.pq(ARGV[2])
-  if redis.call('HGET', q, 'n_ptoken') == ARGV[3] then
-    redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
-  end
+  drop_notification(K.pq(ARGV[2]), ARGV[3] or '')
   return { 'ok' }
 end
 
