@@ -207,16 +207,16 @@ pub unsafe fn openat_named(name: &'static [u8], dir: c_int, path: *const c_char,
     }
 }
 
-/// The real `fopen64`.
+/// Calls libc's `fopen`-shaped function `name` (NUL-terminated), bound once into `slot`.
 ///
 /// # Safety
-/// As for C `fopen`.
-pub unsafe fn fopen64(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    static SLOT: AtomicUsize = AtomicUsize::new(0);
-    match resolve(&SLOT, b"fopen64\0") {
+/// As for C `fopen`; `name` names a function of that type.
+unsafe fn call_fopen_like(slot: &AtomicUsize, name: &'static [u8], path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    match resolve(slot, name) {
         Some(addr) => {
             type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
-            // SAFETY: the address of libc's `fopen64`, whose type is FopenFn.
+            // SAFETY: the address of libc's `name`, whose type is FopenFn (this function's
+            // contract).
             let f: FopenFn = unsafe { std::mem::transmute::<usize, FopenFn>(addr) };
             // SAFETY: the caller's arguments, per this function's contract.
             unsafe { f(path, mode) }
@@ -228,23 +228,22 @@ pub unsafe fn fopen64(path: *const c_char, mode: *const c_char) -> *mut libc::FI
     }
 }
 
+/// The real `fopen64`.
+///
+/// # Safety
+/// As for C `fopen`.
+pub unsafe fn fopen64(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: `fopen64` has fopen's type; the caller's arguments, per this function's contract.
+    unsafe { call_fopen_like(&SLOT, b"fopen64\0", path, mode) }
+}
+
 /// The real `fopen` (returns a pointer, so it is bound by hand rather than by the macro).
 ///
 /// # Safety
 /// As for C `fopen`.
 pub unsafe fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     static SLOT: AtomicUsize = AtomicUsize::new(0);
-    match resolve(&SLOT, b"fopen\0") {
-        Some(addr) => {
-            type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
-            // SAFETY: the address of libc's `fopen`, whose type is FopenFn.
-            let f: FopenFn = unsafe { std::mem::transmute::<usize, FopenFn>(addr) };
-            // SAFETY: the caller's arguments, per this function's contract.
-            unsafe { f(path, mode) }
-        }
-        None => {
-            crate::errno::set(libc::ENOSYS);
-            std::ptr::null_mut()
-        }
-    }
+    // SAFETY: `fopen`'s own type; the caller's arguments, per this function's contract.
+    unsafe { call_fopen_like(&SLOT, b"fopen\0", path, mode) }
 }
