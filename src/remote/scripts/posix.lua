@@ -123,7 +123,8 @@ local function drop_notification(q, owner)
 end
 
 -- The count before an operation on queue `id`, when the queue is polled (meta 'polled': a
--- poller ever registered); nil otherwise, so an unpolled queue's operations do no more.
+-- poller ever registered); nil otherwise (or no such queue), so that an unpolled queue's
+-- operations do only this one HEXISTS more.
 local function count_if_polled(id)
   if redis.call('HEXISTS', K.pq(id), 'polled') == 0 then return nil end
   return curmsgs(id)
@@ -468,7 +469,7 @@ ops.list, ops.peek, ops.poll = op_list, op_peek, op_poll
 -- The operations that may change a queue's count (ARGV[2] its id): on a polled queue, a change
 -- wakes the pollers, and a send or receive that completes answers the count and 'chg' last.
 if OP == 'send' or OP == 'receive' or OP == 'attr' or OP == 'reap' then
-  local before = redis.call('EXISTS', K.pq(ARGV[2])) == 1 and count_if_polled(ARGV[2])
+  local before = count_if_polled(ARGV[2])
   local out = ops[OP]()
   if before then
     local cur, chg = count_changed(ARGV[2], before)
