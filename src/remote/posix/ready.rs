@@ -150,24 +150,27 @@ fn new_pipe() -> Option<c_int> {
     (tokens >= 0).then(|| crate::os::sys::move_high(tokens))
 }
 
-/// Puts a description of the pipe behind `tokens` in place of the program's descriptor `fd`,
-/// keeping its O_NONBLOCK and close-on-exec.
-fn replace(tokens: c_int, fd: c_int) -> bool {
+/// A new description of the pipe behind `tokens` for the program's descriptor `fd` (O_RDWR,
+/// with `fd`'s O_NONBLOCK), or -1.
+fn description_for(tokens: c_int, fd: c_int) -> c_int {
     let status = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
-    let fd_flags = crate::os::sys::fcntl(fd, libc::F_GETFD, 0);
-    if status < 0 || fd_flags < 0 {
-        return false;
+    if status < 0 {
+        return -1;
     }
-    let new = reopen(tokens, status & libc::O_NONBLOCK);
-    if new < 0 {
+    reopen(tokens, status & libc::O_NONBLOCK)
+}
+
+/// Puts the description `source` refers to in place of the program's descriptor `fd`, keeping
+/// its close-on-exec.
+fn replace(source: c_int, fd: c_int) -> bool {
+    let fd_flags = crate::os::sys::fcntl(fd, libc::F_GETFD, 0);
+    if fd_flags < 0 {
         return false;
     }
     let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
-    // SAFETY: dup3 of our own new descriptor onto the program's descriptor, which it replaces
+    // SAFETY: dup3 of a descriptor we hold onto the program's descriptor, which it replaces
     // atomically; no memory is passed.
-    let ok = unsafe { libc::syscall(libc::SYS_dup3, new, fd, cloexec) } == fd as libc::c_long;
-    crate::os::sys::close(new);
-    ok
+    unsafe { libc::syscall(libc::SYS_dup3, source, fd, cloexec) == fd as libc::c_long }
 }
 
 /// `fd` (a descriptor of `d`) is about to be polled: arms its queue (see the module comment).
@@ -200,17 +203,34 @@ pub fn arm(remote: &Remote, fd: c_int, d: &Arc<Description>) {
     if super::notify::ensure_helper(remote).is_err() {
         return;
     }
-    let tokens = ARMED.with(|a| a.iter().find(|e| e.queue == d.id).map(|e| e.tokens));
-    let Some(tokens) = tokens else { return };
+    // Every descriptor of the description gets one new description of the pipe (they share
+    // O_NONBLOCK, as before): one already made, or a new one.
+    let Some((tokens, made)) =
+        ARMED.with(|a| a.iter().find(|e| e.queue == d.id).map(|e| (e.tokens, descriptors::fds_of(d).into_iter().find(|f| e.fds.contains(f)))))
+    else {
+        return;
+    };
+    let source = match made {
+        Some(f) => f,
+        None => description_for(tokens, fd),
+    };
+    if source < 0 {
+        return;
+    }
     for other in descriptors::fds_of(d) {
         let done = ARMED.with(|a| a.iter().any(|e| e.queue == d.id && e.fds.contains(&other)));
-        if !done && replace(tokens, other) {
+        if done || replace(source, other) {
             ARMED.with(|a| {
                 if let Some(e) = a.iter_mut().find(|e| e.queue == d.id) {
-                    e.fds.push(other);
+                    if !e.fds.contains(&other) {
+                        e.fds.push(other);
+                    }
                 }
             });
         }
+    }
+    if made.is_none() {
+        crate::os::sys::close(source);
     }
 }
 
@@ -221,10 +241,16 @@ pub fn closing(fd: c_int) {
         return;
     }
     let gone = ARMED.with(|a| {
+        let mut last = Vec::new();
         for e in a.iter_mut() {
+            let had = e.fds.contains(&fd);
             e.fds.retain(|&f| f != fd);
+            if had && e.fds.is_empty() {
+                last.push(e.queue);
+            }
         }
-        let (gone, kept): (Vec<Armed>, Vec<Armed>) = std::mem::take(a).into_iter().partition(|e| e.fds.is_empty());
+        // (Only the entries this close emptied: one being armed has no descriptor yet.)
+        let (gone, kept): (Vec<Armed>, Vec<Armed>) = std::mem::take(a).into_iter().partition(|e| last.contains(&e.queue));
         *a = kept;
         gone
     });
