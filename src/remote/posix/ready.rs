@@ -205,9 +205,8 @@ pub fn arm(remote: &Remote, fd: c_int, d: &Arc<Description>) {
     }
     // Every descriptor of the description gets one new description of the pipe (they share
     // O_NONBLOCK, as before): one already made, or a new one.
-    let Some((tokens, made)) =
-        ARMED.with(|a| a.iter().find(|e| e.queue == d.id).map(|e| (e.tokens, descriptors::fds_of(d).into_iter().find(|f| e.fds.contains(f)))))
-    else {
+    let fds = descriptors::fds_of(d);
+    let Some((tokens, made)) = ARMED.with(|a| a.iter().find(|e| e.queue == d.id).map(|e| (e.tokens, fds.iter().copied().find(|f| e.fds.contains(f))))) else {
         return;
     };
     let source = match made {
@@ -217,7 +216,7 @@ pub fn arm(remote: &Remote, fd: c_int, d: &Arc<Description>) {
     if source < 0 {
         return;
     }
-    for other in descriptors::fds_of(d) {
+    for other in fds {
         let done = ARMED.with(|a| a.iter().any(|e| e.queue == d.id && e.fds.contains(&other)));
         if done || replace(source, other) {
             ARMED.with(|a| {
@@ -278,4 +277,43 @@ pub fn duplicated(old: c_int, new: c_int) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RemotePosix, POSIX};
+    use crate::emu::posix::limits::PosixLimits;
+    use crate::remote::connection::Reply;
+    use crate::remote::script::Step;
+    use crate::remote::testing::Server;
+
+    #[test]
+    fn only_a_polled_queue_answers_its_count_and_wakes_its_pollers_on_each_change() {
+        let Some(server) = Server::start() else { return };
+        let limits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
+        let p = RemotePosix::new(server.remote("rd"), limits);
+        // SAFETY: a zeroed mq_attr is valid; the pointers are this test's own.
+        let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+        attr.mq_maxmsg = 2;
+        attr.mq_msgsize = 8;
+        // SAFETY: as above.
+        let fd = unsafe { p.open(c"/r".as_ptr(), libc::O_RDWR | libc::O_CREAT, 0o600, &attr) }.unwrap();
+        let id = super::descriptors::get(fd).unwrap().id.to_string();
+        let send = |body: &[u8]| p.remote.run(&POSIX, &[b"send", id.as_bytes(), body, b"0", b"", b"0", b"0 1 h"]);
+        let int = |i: i64| Reply::Int(i);
+        // Not polled: the reply is as before.
+        assert_eq!(send(b"a"), Ok(Step::Done(vec![])));
+        let poller = "ptok";
+        let poll = || p.remote.run(&POSIX, &[b"poll", id.as_bytes(), poller.as_bytes(), b"0 1 h"]);
+        assert_eq!(poll(), Ok(Step::Done(vec![int(1), int(0)])));
+        let marker = p.remote.keys.waiter(poller);
+        let marked = || p.remote.with(|c| c.request(&[b"LPOP", marker.as_bytes()])).unwrap() != Reply::Nil;
+        // A send that stores a message: the count and change number, and the poller is woken.
+        assert_eq!(send(b"b"), Ok(Step::Done(vec![int(2), int(1)])));
+        assert!(marked());
+        // A send that fails (full) changes nothing: no wake-up.
+        assert!(matches!(send(b"c"), Ok(Step::Done(v)) if v.first().and_then(Reply::bytes) == Some(b"W")));
+        assert!(!marked());
+        assert_eq!(p.descriptor_closing(fd), Some(Ok(0)));
+    }
 }
