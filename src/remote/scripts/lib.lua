@@ -118,6 +118,25 @@ local function prune(q)
   end
 end
 
+-- The kernel's pipelined send hands a message to a blocked receiver; here the message stays in
+-- the queue, marked as that receiver's, until the receiver's next run collects it. A message is
+-- handed only to a receiver seen within HAND_MS (a live one renews its registration at least
+-- every 0.5 s slice, remote::wait::SLICE_MS): one not seen for longer is likely gone. One its
+-- receiver has not collected within HANDED_MS (the receiver was woken at once: it died, or is
+-- stopped) goes on to the next receiver or back to its place in the queue — both APIs.
+local HAND_MS = 1000
+local HANDED_MS = 1000
+
+-- Whether the waiter `token` of `q` registered within HAND_MS (may be handed a message).
+local function fresh(q, token)
+  return tonumber(redis.call('ZSCORE', K.seen(q), token) or 0) >= now_ms() - HAND_MS
+end
+
+-- Whether a message handed at `at` (ms) has waited for its receiver longer than HANDED_MS.
+local function handed_too_long(at)
+  return tonumber(at) < now_ms() - HANDED_MS
+end
+
 -- Pushes a wake-up onto `token`'s marker (kept to one element, expiring).
 local function wake_token(token)
   local m = K.waiter(token)

@@ -3,9 +3,10 @@
 -- wseq opens unlinked bytes ctime charge charge_uid n_*), its messages K.pq_m (order),
 -- K.pq_b (bodies), K.pq_p (priorities), and its waiters (lib.lua) with these kinds:
 --   'r'        a receiver waiting for a message
---   'R <seq>'  a receiver a message was handed to (pipelined send): message <seq> stays in the
---              queue, hidden from the count and from other receivers (K.pq_asg), until it
---              takes it — or until it is found gone, when the message is free again
+--   'R <seq> <ms>'  a receiver message <seq> was handed to at <ms> (pipelined send): the
+--              message stays in the queue, hidden from the count and from other receivers
+--              (K.pq_asg), until it takes it — or until it is found gone, or has not taken it
+--              within HANDED_MS (lib.lua, as System V), when the message is free again
 --   's'        a sender waiting for room (its message stays with it)
 --   'S'        a sender a receive made room for (pipelined receive): the slot is reserved for
 --              it (meta 'reserved', counted as a message) until it puts its message there —
@@ -24,7 +25,7 @@ local CUR = nil -- the queue's id while an operation runs (for ON_STALE)
 ON_STALE = function(token, kind)
   local first = string.sub(kind, 1, 1)
   if first == 'R' then
-    redis.call('HDEL', K.pq_asg(CUR), string.sub(kind, 3))
+    redis.call('HDEL', K.pq_asg(CUR), string.match(kind, '^R (%d+)'))
   elseif first == 'S' then
     redis.call('HINCRBY', K.pq(CUR), 'reserved', -1)
   end
@@ -66,18 +67,34 @@ local function first_free(id)
   return nil
 end
 
--- Hands free messages to waiting receivers, longest waiting first (the kernel's pipelined
--- send: the receiver has its message even before it runs).
+-- Hands free messages to waiting receivers seen within HAND_MS, longest waiting first (the
+-- kernel's pipelined send: the receiver has its message even before it runs).
 local function serve_receivers(id)
   local q = K.pq(id)
-  while true do
-    local r = first_waiter(q, is_receiver)
-    if not r then return end
-    local seq = first_free(id)
-    if not seq then return end
-    redis.call('HSET', K.pq_asg(id), seq, r)
-    redis.call('HSET', K.wk(q), r, 'R ' .. seq)
-    wake_token(r)
+  for _, w in ipairs(waiters(q)) do
+    if is_receiver(w[2]) and fresh(q, w[1]) then
+      local seq = first_free(id)
+      if not seq then return end
+      redis.call('HSET', K.pq_asg(id), seq, w[1])
+      redis.call('HSET', K.wk(q), w[1], 'R ' .. seq .. ' ' .. now_ms())
+      wake_token(w[1])
+    end
+  end
+end
+
+-- Prunes stale registrations and frees what a receiver has not collected within HANDED_MS
+-- (it goes to the next receiver with serve_receivers).
+local function tidy(id)
+  local q = K.pq(id)
+  prune(q)
+  local handed = redis.call('HGETALL', K.pq_asg(id))
+  for i = 1, #handed, 2 do
+    local kind = redis.call('HGET', K.wk(q), handed[i + 1])
+    local at = kind and string.match(kind, '^R %d+ (%d+)$')
+    if not at or handed_too_long(at) then
+      if kind then ON_STALE(handed[i + 1], kind) else redis.call('HDEL', K.pq_asg(id), handed[i]) end
+      unregister(q, handed[i + 1])
+    end
   end
 end
 
@@ -226,7 +243,7 @@ local function op_send()
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  prune(q)
+  tidy(id)
   serve_senders(id)
   serve_receivers(id)
   local kind = redis.call('HGET', K.wk(q), token)
@@ -271,7 +288,7 @@ local function op_receive()
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  prune(q)
+  tidy(id)
   -- What a waiter found gone held goes to the next one.
   serve_senders(id)
   serve_receivers(id)
@@ -279,7 +296,7 @@ local function op_receive()
   if kind and string.sub(kind, 1, 1) == 'R' then
     -- Handed to the caller while it waited: it was never counted, so no room is made.
     unregister(q, token)
-    local body, prio = take(id, string.sub(kind, 3))
+    local body, prio = take(id, string.match(kind, '^R (%d+)'))
     return { 'ok', 'M', body, prio }
   end
   -- Free messages remain only while no receiver waits (serve_receivers hands them out).
@@ -306,7 +323,7 @@ local function op_attr()
   local id = ARGV[2]
   CUR = id
   if redis.call('EXISTS', K.pq(id)) == 0 then return { 'EBADF' } end
-  prune(K.pq(id))
+  tidy(id)
   serve_senders(id)
   serve_receivers(id)
   local out = would_block(id)
