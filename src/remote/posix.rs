@@ -65,8 +65,38 @@ fn would_block(values: &[Reply]) -> bool {
 
 /// Whether process `pid` no longer runs: gone, or dead and not yet reaped.
 fn process_gone_or_zombie(pid: i32) -> bool {
-    crate::os::sys::process_gone(pid)
-        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with(['Z', 'X'])))
+    crate::os::sys::process_gone(pid) || process_stat(pid).is_some_and(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+/// Process `pid`'s state letter and start time (clock ticks after boot: with the pid, it names
+/// one process, whatever reuses the pid later), from `/proc/PID/stat`.
+fn process_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's ")": state (field 3) … starttime (field 22).
+    let mut fields = stat.rsplit_once(") ")?.1.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// How this process is known among a queue's openers: "PTOKEN PID HOST START".
+fn opener_identity() -> String {
+    let pid = crate::os::ids::pid();
+    let start = process_stat(pid).map_or(0, |(_, start)| start);
+    format!("{} {pid} {} {start}", notify::process_token(), notify::host_id())
+}
+
+/// Whether the opener `ptoken`, known as `who` ("PID HOST START"), is gone: on this host, its
+/// process is (or is a zombie, or the pid is another process's now); on another host, no
+/// connection of its process is open on the server (`clients`: `CLIENT LIST`, None when the
+/// server will not say: then it is taken to be alive).
+fn opener_gone(ptoken: &str, who: &str, clients: &mut Option<Option<String>>, remote: &Remote) -> bool {
+    let mut f = who.split(' ');
+    let (pid, host, start) = (f.next().and_then(|p| p.parse::<i32>().ok()).unwrap_or(0), f.next().unwrap_or(""), f.next().and_then(|s| s.parse::<u64>().ok()));
+    if host == notify::host_id() && pid > 0 {
+        return process_gone_or_zombie(pid) || process_stat(pid).is_some_and(|(_, now)| Some(now) != start);
+    }
+    let list = clients.get_or_insert_with(|| super::connection::client_names(&remote.url));
+    list.as_ref().is_some_and(|list| !list.contains(&format!("-{ptoken} ")))
 }
 
 /// How a waiter is known on the server: its connection id, pid and host ("id pid host").
@@ -100,7 +130,8 @@ impl RemotePosix {
         let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
         if !d.counted_here() {
             let id = d.id.to_string();
-            done(self.remote.run(&POSIX, &[b"adopt", id.as_bytes()]))?;
+            let me = opener_identity();
+            done(self.remote.run(&POSIX, &[b"adopt", id.as_bytes(), me.as_bytes()]))?;
             d.set_counted_here();
         }
         Ok(d)
@@ -140,6 +171,29 @@ impl RemotePosix {
         let mut args: Vec<&[u8]> = vec![b"reap", id.as_bytes()];
         args.extend(gone);
         done(self.remote.run(&POSIX, &args)).is_ok()
+    }
+
+    /// Gives back what openers that are gone held open — of queue `id`, or of every orphan (an
+    /// unlinked queue still open): the kernel closes a process's descriptors when it dies, so
+    /// an unlinked queue goes with its last opener, however it ended. Whether any was gone.
+    /// Run when an unlinked queue stays open (`mq_unlink`, `mq_close`), when `mq_open` is told
+    /// to (at most once a second per namespace while orphans exist), before `mq_open` answers
+    /// ENOSPC or EMFILE, and before a listing (`mqshim ipcs`).
+    pub(crate) fn reclaim_openers(&self, id: Option<&str>) -> bool {
+        let args: Vec<&[u8]> = match id {
+            Some(id) => vec![b"openers", id.as_bytes()],
+            None => vec![b"openers"],
+        };
+        let Ok(held) = done(self.remote.run(&POSIX, &args)) else { return false };
+        let mut clients = None;
+        let mut gone: Vec<&[u8]> = vec![b"sweep"];
+        for opener in held.chunks_exact(3) {
+            let (Some(id), Some(ptoken), Some(who)) = (opener[0].bytes(), opener[1].bytes(), opener[2].bytes()) else { continue };
+            if opener_gone(&String::from_utf8_lossy(ptoken), &String::from_utf8_lossy(who), &mut clients, &self.remote) {
+                gone.extend([id, ptoken]);
+            }
+        }
+        gone.len() > 1 && done(self.remote.run(&POSIX, &gone)).is_ok()
     }
 
     /// Runs mq_send's or mq_receive's script on queue `id` — `head` (the operation and its own
@@ -208,7 +262,11 @@ impl RemotePosix {
         if fd < 0 {
             return Err(Errno::last());
         }
-        let result = self.open_on_server(&full, oflag, mode, attr.as_ref());
+        let mut result = self.open_on_server(&full, oflag, mode, attr.as_ref());
+        // A queue of a process that died may be holding the slot or the bytes.
+        if matches!(result, Err(Errno::ENOSPC | Errno::EMFILE)) && self.reclaim_openers(None) {
+            result = self.open_on_server(&full, oflag, mode, attr.as_ref());
+        }
         match result {
             Ok((id, maxmsg, msgsize)) => {
                 let acc = oflag & libc::O_ACCMODE;
@@ -239,7 +297,8 @@ impl RemotePosix {
         };
         let who = super::script::caller(&creds);
         let charge_uid = creds.uid.to_string();
-        let args: [&[u8]; 13] = [
+        let me = opener_identity();
+        let args: [&[u8]; 14] = [
             b"open",
             name,
             flag(oflag & libc::O_CREAT != 0).as_bytes(),
@@ -253,8 +312,12 @@ impl RemotePosix {
             limits.as_bytes(),
             rlimit.as_bytes(),
             charge_uid.as_bytes(),
+            me.as_bytes(),
         ];
         let values = done(self.remote.run(&POSIX, &args))?;
+        if int_at(&values, 3) == Ok(1) {
+            self.reclaim_openers(None);
+        }
         Ok((int_at(&values, 0)? as u64, int_at(&values, 1)?, int_at(&values, 2)?))
     }
 
@@ -277,7 +340,10 @@ impl RemotePosix {
         if release || notified {
             let id = d.id.to_string();
             let ptoken = notify::process_token();
-            let _ = self.remote.run(&POSIX, &[b"close", id.as_bytes(), if release { b"1" } else { b"0" }, ptoken.as_bytes()]);
+            let answer = done(self.remote.run(&POSIX, &[b"close", id.as_bytes(), if release { b"1" } else { b"0" }, ptoken.as_bytes()]));
+            if answer.is_ok_and(|values| values.first().and_then(Reply::bytes) == Some(b"orphan")) {
+                self.reclaim_openers(Some(&id));
+            }
         }
         if crate::os::sys::close(fd) != 0 {
             return Some(Err(Errno::last()));

@@ -13,6 +13,9 @@ function K.pq_m(id) return K.pq(id) .. ':m' end
 function K.pq_b(id) return K.pq(id) .. ':b' end
 function K.pq_p(id) return K.pq(id) .. ':p' end
 function K.pq_asg(id) return K.pq(id) .. ':asg' end
+function K.pq_op(id) return K.pq(id) .. ':op' end
+K.pq_orphans = B .. ':pq:orphans'
+K.pq_swept = B .. ':pq:swept'
 K.pq_live = B .. ':pq:live'
 K.pq_charge = B .. ':pq:charge'
 function K.waiters(q) return q .. ':waiters' end
