@@ -85,18 +85,49 @@ fn opener_identity() -> String {
     format!("{} {pid} {} {start}", notify::process_token(), notify::host_id())
 }
 
-/// Whether the opener `ptoken`, known as `who` ("PID HOST START"), is gone: on this host, its
-/// process is (or is a zombie, or the pid is another process's now); on another host, no
-/// connection of its process is open on the server (`clients`: `CLIENT LIST`, None when the
-/// server will not say: then it is taken to be alive).
-fn opener_gone(ptoken: &str, who: &str, clients: &mut Option<Option<String>>, remote: &Remote) -> bool {
+/// Whether process `pid`, started at `start` (clock ticks after boot), no longer runs on this
+/// host: gone, a zombie, or the pid is another process's now.
+fn process_ended(pid: i32, start: u64) -> bool {
+    pid <= 0 || process_gone_or_zombie(pid) || process_stat(pid).is_some_and(|(_, now)| now != start)
+}
+
+/// The processes an opener entry stands for: its own ("PID HOST START", pid 0 for counts kept
+/// for children) and the children it kept counts for ("CPID:CSTART ..."), as (pid, start).
+fn opener_processes(who: &str) -> (&str, Vec<(i32, u64)>) {
     let mut f = who.split(' ');
-    let (pid, host, start) = (f.next().and_then(|p| p.parse::<i32>().ok()).unwrap_or(0), f.next().unwrap_or(""), f.next().and_then(|s| s.parse::<u64>().ok()));
-    if host == notify::host_id() && pid > 0 {
-        return process_gone_or_zombie(pid) || process_stat(pid).is_some_and(|(_, now)| Some(now) != start);
+    let (pid, host, start) = (f.next().and_then(|p| p.parse().ok()).unwrap_or(0), f.next().unwrap_or(""), f.next().and_then(|s| s.parse().ok()).unwrap_or(0));
+    let mut processes = vec![(pid, start)];
+    processes.extend(f.filter_map(|c| c.split_once(':')).filter_map(|(p, s)| Some((p.parse().ok()?, s.parse().ok()?))));
+    processes.retain(|&(pid, _)| pid > 0);
+    (host, processes)
+}
+
+/// Whether the opener `ptoken`, known as `who` (see `opener_processes`), is gone — every process
+/// it stands for: on this host, ended (`process_ended`); on another host, none of their
+/// connections is open on the server (each is named after its process token, image-PID:
+/// `clients` is `CLIENT LIST`, None when the server will not say: then it is taken to be alive).
+fn opener_gone(ptoken: &str, who: &str, clients: &mut Option<Option<String>>, remote: &Remote) -> bool {
+    let (host, processes) = opener_processes(who);
+    if host == notify::host_id() {
+        return processes.iter().all(|&(pid, start)| process_ended(pid, start));
     }
+    let image = ptoken.trim_end_matches('+').rsplit_once('-').map_or(ptoken, |(image, _)| image);
     let list = clients.get_or_insert_with(|| super::connection::client_names(&remote.url));
-    list.as_ref().is_some_and(|list| !list.contains(&format!("-{ptoken} ")))
+    list.as_ref().is_some_and(|list| processes.iter().all(|(pid, _)| !list.contains(&format!("-{image}-{pid} "))))
+}
+
+/// The live children of this process (of any of its threads), as "PID:START ...".
+fn live_children() -> String {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            if let Some((_, start)) = process_stat(pid).filter(|(state, _)| !matches!(state, 'Z' | 'X')) {
+                out.push(format!("{pid}:{start}"));
+            }
+        }
+    }
+    out.join(" ")
 }
 
 /// How a waiter is known on the server: its connection id, pid and host ("id pid host").
@@ -340,7 +371,10 @@ impl RemotePosix {
         if release || notified {
             let id = d.id.to_string();
             let ptoken = notify::process_token();
-            let answer = done(self.remote.run(&POSIX, &[b"close", id.as_bytes(), if release { b"1" } else { b"0" }, ptoken.as_bytes()]));
+            // Children forked since the description was made may hold it without counting.
+            let children = if release && crate::os::ids::forks_made() != d.forks_at_open { live_children() } else { String::new() };
+            let flag: &[u8] = if release { b"1" } else { b"0" };
+            let answer = done(self.remote.run(&POSIX, &[b"close", id.as_bytes(), flag, ptoken.as_bytes(), children.as_bytes()]));
             if answer.is_ok_and(|values| values.first().and_then(Reply::bytes) == Some(b"orphan")) {
                 self.reclaim_openers(Some(&id));
             }

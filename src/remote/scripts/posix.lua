@@ -3,7 +3,9 @@
 -- wseq opens unlinked bytes ctime charge charge_uid n_*), its messages K.pq_m (order),
 -- K.pq_b (bodies), K.pq_p (priorities), its openers K.pq_op (process token -> "COUNT PID HOST
 -- START": how many of its descriptions that process holds, and who it is, for the client to
--- tell whether it is gone; 'opens' is their sum), and its waiters (lib.lua) with these kinds:
+-- tell whether it is gone; token.."+" -> "COUNT 0 HOST 0 CPID:CSTART ...": counts a process
+-- gave back while children it forked since lived, kept while any of them lives; 'opens' is
+-- their sum), and its waiters (lib.lua) with these kinds:
 --   'r'        a receiver waiting for a message
 --   'R <seq> <ms>'  a receiver message <seq> was handed to at <ms> (pipelined send): the
 --              message stays in the queue, hidden from the count and from other receivers
@@ -183,6 +185,26 @@ end
 
 -- ---- the operations ------------------------------------------------------------------------
 
+-- The process PTOKEN gives back a description while children it forked since live (CHILDREN,
+-- "CPID:CSTART ..."): they may hold it without having counted themselves (adopt), so its count
+-- moves to the entry PTOKEN.."+", which lives while any of them does. False when PTOKEN holds
+-- nothing here.
+local function kept_for_children(id, ptoken, children)
+  local held = redis.call('HGET', K.pq_op(id), ptoken)
+  if not held then return false end
+  local n, host = string.match(held, '^(%d+) %S+ (%S+)')
+  n = tonumber(n)
+  if n > 1 then
+    redis.call('HSET', K.pq_op(id), ptoken, (n - 1) .. string.match(held, '^%d+(.*)$'))
+  else
+    redis.call('HDEL', K.pq_op(id), ptoken)
+  end
+  local kept = redis.call('HGET', K.pq_op(id), ptoken .. '+')
+  local k = kept and tonumber(string.match(kept, '^(%d+)')) or 0
+  redis.call('HSET', K.pq_op(id), ptoken .. '+', (k + 1) .. ' 0 ' .. host .. ' 0 ' .. children)
+  return true
+end
+
 -- Whether the caller should look for orphans' openers that are gone (see op_openers): when
 -- there are orphans and nobody looked within the last second (1 or 0).
 local function sweep_due()
@@ -241,15 +263,17 @@ local function op_open()
   return { 'ok', id, maxmsg, msgsize, sweep_due() }
 end
 
--- close ID RELEASE PTOKEN -> ok [orphan]: the caller's notification goes (any close by its
--- owner, as mqueue_flush_file); RELEASE '1': the process's last descriptor of the description
--- went (released); 'orphan': the queue is unlinked and others still hold it.
+-- close ID RELEASE PTOKEN [CHILDREN] -> ok [orphan]: the caller's notification goes (any close
+-- by its owner, as mqueue_flush_file); RELEASE '1': the process's last descriptor of the
+-- description went (released, or kept_for_children); 'orphan': the queue is unlinked and
+-- others still hold it.
 local function op_close()
   local id = ARGV[2]
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'ok' } end
   drop_notification(q, ARGV[4] or '')
+  if ARGV[3] == '1' and (ARGV[5] or '') ~= '' and kept_for_children(id, ARGV[4], ARGV[5]) then return { 'ok' } end
   if ARGV[3] == '1' and released(id, ARGV[4], false) then return { 'ok', 'orphan' } end
   return { 'ok' }
 end
