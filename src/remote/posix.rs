@@ -562,6 +562,44 @@ mod tests {
     }
 
     #[test]
+    fn an_unlinked_queue_goes_with_its_last_live_opener_whatever_the_dead_held() {
+        let Some(server) = Server::start() else { return };
+        let p = RemotePosix::new(server.remote("dead"), limits());
+        // A process that has ended (and been reaped).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        // SAFETY: a zeroed mq_attr is valid; the pointers are this test's own.
+        let q = unsafe {
+            let mut attr: mq_attr = std::mem::zeroed();
+            attr.mq_maxmsg = 2;
+            attr.mq_msgsize = 8;
+            p.open(c"/d".as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK, 0o600, &attr).unwrap()
+        };
+        // The dead process had it open twice, as its mq_open calls would have recorded.
+        let who = format!("deadtoken-{dead} {dead} {} 0", notify::host_id());
+        for _ in 0..2 {
+            assert!(done(p.remote.run(&POSIX, &[b"adopt", b"1", who.as_bytes()])).is_ok());
+        }
+        let count = |key: &str| p.remote.with(|c| c.request(&[b"HGET", key.as_bytes(), b"opens"])).unwrap().int();
+        assert_eq!(count("{dead}:pq:1"), Some(3));
+        // Unlinked: the dead process's counts go at once; the live one keeps it usable.
+        // SAFETY: the test's own strings and buffers.
+        unsafe {
+            assert_eq!(p.unlink(c"/d".as_ptr()), Ok(0));
+            assert_eq!(count("{dead}:pq:1"), Some(1));
+            assert_eq!(p.send(q, c"hi".as_ptr(), 2, 0, None), Ok(0));
+        }
+        // Its close is the last: the keys, the queues_max slot and the charge go.
+        assert_eq!(p.descriptor_closing(q), Some(Ok(0)));
+        let left = p.remote.with(|c| c.request(&[b"KEYS", b"{dead}:pq:1*"])).unwrap();
+        assert_eq!(left, Reply::Array(vec![]));
+        assert_eq!(p.remote.with(|c| c.request(&[b"SCARD", b"{dead}:pq:live"])), Ok(Reply::Int(0)));
+        let uid = crate::os::sys::ids().0.to_string();
+        assert_eq!(p.remote.with(|c| c.request(&[b"HGET", b"{dead}:pq:charge", uid.as_bytes()])).unwrap().int(), Some(0));
+    }
+
+    #[test]
     fn a_send_hands_its_message_to_the_waiting_receiver() {
         let Some(server) = Server::start() else { return };
         let p = Arc::new(RemotePosix::new(server.remote("hx"), limits()));
