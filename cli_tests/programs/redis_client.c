@@ -26,7 +26,8 @@
  *   session                   opens the existing queue ("open" / "err ERRNO"), then runs commands
  *                             read from stdin, one a line, answering one line each: "send BODY",
  *                             "recv" (non-blocking), "count", "reopen" (opens the name again:
- *                             "open" / "err ERRNO"), "quit"
+ *                             "open" / "err ERRNO"), "close" (mq_close; SysV: nothing):
+ *                             "closed", "quit"
  * MS = the call's duration in milliseconds (CLOCK_MONOTONIC). Every line is one write(2), so a
  * process killed with -9 has written whole lines only. Exit status: 0, or 1 on a usage error or
  * a failed setup call. */
@@ -292,6 +293,10 @@ int main(int argc, char **argv)
                 if (posix_api && mqd != keep && mqd != (mqd_t)-1) mq_close(mqd);
                 mqd = keep;
                 msqid = keep_id;
+            } else if (strcmp(line, "close") == 0) {
+                if (posix_api && mq_close(mqd) == -1) say("err %s", errname(errno));
+                else say("closed");
+                mqd = (mqd_t)-1;
             } else if (strcmp(line, "quit") == 0) {
                 break;
             } else {

@@ -176,6 +176,16 @@ pub fn closed_among(url: &RedisUrl, ids: &[i64]) -> Option<Vec<i64>> {
     Some(ids.iter().copied().filter(|id| !open.contains(id)).collect())
 }
 
+/// The server's list of client connections (`CLIENT LIST TYPE normal`: one line each, with
+/// `name=`, which carries the process token: see `Connection::handshake`); None when the server
+/// will not say (an ACL that denies `CLIENT LIST`) or cannot be reached.
+pub fn client_names(url: &RedisUrl) -> Option<String> {
+    match with(url, |c| c.request(&[b"CLIENT", b"LIST", b"TYPE", b"normal"])) {
+        Ok(Reply::Bulk(list)) => Some(String::from_utf8_lossy(&list).into_owned()),
+        _ => None,
+    }
+}
+
 /// Connects this thread to `url` now (keeping the connection for the next calls), or says why
 /// it cannot — without the once-per-process report on stderr: for a command (`mqshim ipcs`)
 /// that reports the failure itself. Bounded by the connect and handshake timeout.
@@ -229,10 +239,13 @@ impl Connection {
         Err(last)
     }
 
-    /// AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one round trip.
+    /// AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one round trip. The name, `mqshim-` and the
+    /// process token, says which process the connection is of: a process on another host is
+    /// alive while it has a connection open (how the openers of a queue are judged:
+    /// `remote::posix`).
     fn handshake(&mut self) -> std::result::Result<(), String> {
         let db = self.url.db.to_string();
-        let name = format!("mqshim-{}", crate::os::ids::pid());
+        let name = format!("mqshim-{}", super::keys::process_token());
         let mut commands: Vec<Vec<&[u8]>> = Vec::new();
         let (user, password) = (self.url.user.clone(), self.url.password.clone());
         match (&user, &password) {

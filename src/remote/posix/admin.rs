@@ -50,6 +50,7 @@ fn number<T: std::str::FromStr>(r: &Reply) -> Result<T> {
 impl RemotePosix {
     /// Every POSIX queue of the namespace, by name.
     pub fn list(&self) -> Result<Vec<QueueListing>> {
+        self.reclaim_openers(None);
         let who = crate::remote::script::caller(&Creds::current());
         let rows = done(self.remote.run(&POSIX, &[b"list", who.as_bytes()]))?;
         let mut out = rows.into_iter().map(|r| self.listing_of(&r.into_array())).collect::<Result<Vec<_>>>()?;
@@ -121,7 +122,10 @@ impl RemotePosix {
     /// Removes the name `name`, as `mq_unlink` (open descriptors keep working).
     pub fn remove(&self, name: &QueueName) -> Result<()> {
         let who = crate::remote::script::caller(&Creds::current());
-        done(self.remote.run(&POSIX, &[b"unlink", &slashed(name), who.as_bytes()]))?;
+        let kept = done(self.remote.run(&POSIX, &[b"unlink", &slashed(name), who.as_bytes()]))?;
+        if let Some(id) = kept.first().and_then(Reply::int) {
+            self.reclaim_openers(Some(&id.to_string()));
+        }
         Ok(())
     }
 }

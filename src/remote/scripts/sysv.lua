@@ -33,13 +33,6 @@ local who = caller(ARGV[2])
 local pid, tid, token, rerun = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
 
 local WAIT = {'wait'}
--- A message is handed only to a waiter seen this recently (a live one runs again at least every
--- 0.5 s slice): one not seen for longer is likely gone, and the message is queued instead.
-local HAND_MS = 1000
--- A handed message its receiver has not collected for this long (the receiver was woken at
--- once: it died, or is stopped) goes on to the next receiver, or back to its place in the queue.
-local HANDED_MS = 1000
-
 -- This run's time: seconds (the kernel's stime/rtime/ctime) and milliseconds.
 local sec = now()
 local ms = now_ms()
@@ -93,8 +86,7 @@ local function pipelined_send(q, seq, typ, size)
   if redis.call('EXISTS', K.waiters(q)) == 0 then return false end
   for _, w in ipairs(waiters(q)) do
     local tok, kind = w[1], w[2]
-    local seen = tonumber(redis.call('ZSCORE', K.seen(q), tok) or 0)
-    if tok ~= token and string.sub(kind, 1, 1) == 'r' and seen >= ms - HAND_MS then
+    if tok ~= token and string.sub(kind, 1, 1) == 'r' and fresh(q, tok) then
       local mode, want, maxsize, rtid = string.match(kind, '^r (%a+) (%d+) (%d+) (%d+)$')
       if testmsg(typ, mode, want) then
         unregister(q, tok)
@@ -129,14 +121,14 @@ local function wake_everyone(q)
   for _, tok in ipairs(redis.call('HKEYS', q .. ':handed')) do wake_token(tok) end
 end
 
--- A message handed to a receiver that has not collected it for HANDED_MS goes on (to the next
--- receiver, or to its place in the queue). True when the queue changed.
+-- A message handed to a receiver that has not collected it for HANDED_MS (lib.lua) goes on (to
+-- the next receiver, or to its place in the queue). True when the queue changed.
 local function reclaim_handed(q)
   local changed = false
   local handed = redis.call('HGETALL', q .. ':handed')
   for i = 1, #handed, 2 do
     local tok, what, at = handed[i], string.match(handed[i + 1], '^(%w+) (%d+)$')
-    if tonumber(at) < ms - HANDED_MS then
+    if handed_too_long(at) then
       redis.call('HDEL', q .. ':handed', tok)
       local v = what ~= 'E' and redis.call('HGET', q .. ':b', what)
       if v then
