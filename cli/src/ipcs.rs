@@ -279,7 +279,7 @@ fn remote_posix_row(q: mqshim_core::remote::posix::admin::QueueListing) -> Posix
         notify: s.notify,
         signo: s.signo,
         notify_pid: s.notify_pid,
-        times: None,
+        times: s.times,
     });
     PosixRow { name: q.name, meta, counts }
 }

@@ -47,6 +47,16 @@ impl Remote {
     }
 }
 
+/// When a message entered its queue (`entered_ns`, the server's clock; None when not kept) as a
+/// time of this host's clock, given the server's clock `server_now_ns` when it answered: so an
+/// age (`mqshim peek`) counts on the server's clock, exact to the round trip, whatever this
+/// host's clock says. 0 when unknown (as `PeekedMessage::visible_ns` has it).
+pub fn entered_here(entered_ns: Option<u64>, server_now_ns: u64) -> u64 {
+    let Some(entered) = entered_ns.filter(|&t| t != 0) else { return 0 };
+    let age = server_now_ns.saturating_sub(entered);
+    crate::os::clock::realtime_ns().saturating_sub(age).max(1)
+}
+
 #[cfg(test)]
 pub mod testing;
 

@@ -30,6 +30,13 @@ local function now()
   return tonumber(t[1]), tonumber(t[2])
 end
 
+-- The server's clock in nanoseconds, as decimal text (a Lua number, a double, cannot hold it
+-- exactly): a message's send time, a POSIX queue's times.
+local function now_ns_text()
+  local s, us = now()
+  return string.format('%d%06d000', s, us)
+end
+
 local function now_ms()
   local s, us = now()
   return s * 1000 + math.floor(us / 1000)
