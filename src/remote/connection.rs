@@ -486,7 +486,9 @@ fn wait_until(fd: c_int, events: libc::c_short, until: u64) -> Result<()> {
         let mut p = libc::pollfd { fd, events, revents: 0 };
         // SAFETY: one pollfd and a relative timeout, alive for the call (ppoll: poll is
         // interposed by mqshim).
-        let n = unsafe { libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, &ts as *const libc::timespec, std::ptr::null::<libc::sigset_t>(), 8usize) };
+        let n = unsafe {
+            libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, &ts as *const libc::timespec, std::ptr::null::<libc::sigset_t>(), 8usize)
+        };
         if n > 0 {
             return Ok(());
         }
