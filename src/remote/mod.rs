@@ -150,4 +150,18 @@ mod tests {
         drop(server);
         assert_eq!(r.with(|c| c.request(&[b"PING"])), Err(Errno::ECONNREFUSED));
     }
+
+    #[test]
+    fn an_entry_time_keeps_its_age_on_the_servers_clock() {
+        // Unknown stays unknown.
+        assert_eq!(super::entered_here(None, 5), 0);
+        assert_eq!(super::entered_here(Some(0), 5), 0);
+        // A server clock an hour ahead: the message entered 2 s ago, whatever that clock says.
+        let hour = 3_600_000_000_000u64;
+        let before = crate::os::clock::realtime_ns();
+        let server_now = before + hour;
+        let here = super::entered_here(Some(server_now - 2_000_000_000), server_now);
+        let after = crate::os::clock::realtime_ns();
+        assert!(before - 2_000_000_000 <= here && here <= after - 2_000_000_000);
+    }
 }
