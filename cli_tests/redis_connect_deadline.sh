@@ -8,6 +8,9 @@
 #   deadline) after 400 ms, not after the 3 s connect timeout;
 # - a deadline already passed: ETIMEDOUT after the 100 ms a connect always gets;
 # - mq_receive (no deadline): ECONNREFUSED after the 3 s connect timeout.
+# And a server that accepts connections but never answers (a listener that never accepts: the
+# kernel completes the TCP handshake) holds `mqshim ipcs` only for the connect timeout: exit 1,
+# "handshake failed", after 3 s (it waited for the handshake's reply forever before).
 source "$ROOT/cli_tests/redis_common.bash"
 require_redis_backend
 [[ $SELFTEST == kernel ]] && { echo "a server that does not answer: nothing to compare on the kernel"; exit 77; }
@@ -59,4 +62,25 @@ ms=$(ms_of "$got")
 [[ $got == "err ECONNREFUSED after "* ]] && ((ms >= 3000 && ms < 4500)) || fail "no deadline: '$got' (want ECONNREFUSED after 3000-4499 ms)"
 session_end
 echo "timed receives against a black hole: ended at their deadlines"
+
+SILENT_PORT=$(redis_free_port)
+cat >"$WORK/silent.py" <<'PY'
+import socket, sys, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], int(sys.argv[2])))
+srv.listen(16)
+print("listening", flush=True)
+time.sleep(60)
+PY
+"${IN_HOST[@]}" python3 "$WORK/silent.py" "$REDIS_ADDR" "$SILENT_PORT" >"$WORK/silent.out" 2>&1 &
+SPAWNED_PIDS+=("$!")
+wait_line silent listening 1
+start=$(date +%s%N)
+on_a timeout 10 "$MQSHIM" --redis "redis://$REDIS_ADDR:$SILENT_PORT/0" ipcs >"$WORK/silent.cli" 2>&1
+status=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+((status == 1 && ms >= 3000 && ms < 4500)) && grep -q "handshake failed" "$WORK/silent.cli" ||
+  fail "ipcs against a server that never answers: exit $status after $ms ms: $(cat "$WORK/silent.cli")"
+echo "a server that never answers: ipcs failed after $ms ms"
 finish

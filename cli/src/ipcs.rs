@@ -256,7 +256,8 @@ struct PosixCounts {
     notify: i32,
     signo: i32,
     notify_pid: i32,
-    /// None where they are not kept (a queue on a Redis server).
+    /// None where they are not known (a queue a Redis server holds from a version of mqshim
+    /// that did not keep them).
     times: Option<mqshim_core::emu::posix::queue::QueueTimes>,
 }
 
