@@ -10,6 +10,8 @@
 #   compared with the kernel's in ipcs_posix_times_match_kernel.sh).
 source "$ROOT/cli_tests/redis_common.bash"
 source "$ROOT/cli_tests/ipcs_common.bash"
+require_redis_backend
+[[ $SELFTEST == kernel ]] && { echo "mqshim peek and ipcs look at the server: nothing to compare on the kernel"; exit 77; }
 Q=/rages-$RUNID
 REDIS=(on_a "$MQSHIM" --backend redis --redis "$URL")
 FIXTURE_CLEANUP+=('"${REDIS[@]}" ipcrm "$Q" -Q "$KEY"')
