@@ -14,7 +14,7 @@
 //! | `{P}:pq:<id>` | hash | a POSIX queue's meta (mode, owner, attributes, counts, notify) |
 //! | `{P}:pq:<id>:m` | zset | seq → (32767 - prio) * 2^36 + seq: receive order |
 //! | `{P}:pq:<id>:b` | hash | seq → body |
-//! | `{P}:pq:<id>:p` | hash | seq → "prio sent_ns" |
+//! | `{P}:pq:<id>:p` | hash | seq → "prio entered_ns" (the server's clock) |
 //! | `{P}:pq:live` | set | ids of the POSIX queues that exist (named, or unlinked and open): `queues_max` |
 //! | `{P}:pq:charge` | hash | real uid → bytes charged to its RLIMIT_MSGQUEUE |
 //! | `{P}:pq:orphans` | set | ids of the unlinked POSIX queues still open somewhere |
@@ -29,7 +29,7 @@
 //! | `{P}:sv:ids` | zset | id → index |
 //! | `{P}:sv:seq` | counter | SysV sequence |
 //! | `{P}:sv:<id>` | hash | a SysV queue's meta |
-//! | `{P}:sv:<id>:all`, `:t:<type>`, `:types`, `:b`, `:waiters`, `:wk` | | see `remote::sysv` |
+//! | `{P}:sv:<id>:all`, `:t:<type>`, `:types`, `:b`, `:st`, `:waiters`, `:wk` | | see `scripts/sysv.lua` |
 
 /// The key names of one namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -465,12 +465,15 @@ impl RemotePosix {
             }
         }
         let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
+        // New attributes set the queue's atime and ctime (as the kernel's mq_getsetattr): in the
+        // one round trip that also reads the old ones, or its own.
+        let stamp: &[u8] = if new.is_some() { b"1" } else { b"0" };
         if !old.is_null() {
             let d = self.resolve(fd)?;
             let id = d.id.to_string();
-            let mut values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+            let mut values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), stamp]))?;
             if values.len() > 1 && self.reap_gone(&id, &values[1..]) {
-                values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+                values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), b"0"]))?;
             }
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).
             let mut current: mq_attr = unsafe { std::mem::zeroed() };
@@ -485,6 +488,10 @@ impl RemotePosix {
         }
         drop(d);
         if let Some(n) = new {
+            if old.is_null() {
+                let id = self.resolve(fd)?.id.to_string();
+                done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), stamp]))?;
+            }
             let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
             if flags < 0 {
                 return Err(Errno::EBADF);

@@ -27,10 +27,22 @@ K.sv_ids = B .. ':sv:ids'
 K.sv_seq = B .. ':sv:seq'
 function K.sv(id) return B .. ':sv:' .. id end
 
--- The server's clock: seconds and microseconds.
+-- The server's clock: seconds and microseconds, read once per script run (one instant for
+-- everything a run stamps, as Redis 7.2+ and Valkey freeze time within a script anyway).
+local NOW_S, NOW_US = nil, nil
 local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]), tonumber(t[2])
+  if not NOW_S then
+    local t = redis.call('TIME')
+    NOW_S, NOW_US = tonumber(t[1]), tonumber(t[2])
+  end
+  return NOW_S, NOW_US
+end
+
+-- The server's clock in nanoseconds, as decimal text (a Lua number, a double, cannot hold it
+-- exactly): a message's send time, a POSIX queue's times.
+local function now_ns_text()
+  local s, us = now()
+  return string.format('%d%06d000', s, us)
 end
 
 local function now_ms()
