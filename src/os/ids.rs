@@ -10,10 +10,16 @@ use std::sync::Once;
 static PID: AtomicI32 = AtomicI32::new(0);
 /// Bumped in every forked child, so per-thread caches know they are stale.
 static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
+/// Bumped in the parent at every fork: what a process shares with children it made since.
+static FORKS_MADE: AtomicU32 = AtomicU32::new(0);
 static ATFORK: Once = Once::new();
 
 thread_local! {
     static TID: Cell<(u32, i32)> = const { Cell::new((0, 0)) };
+}
+
+extern "C" fn in_parent() {
+    FORKS_MADE.fetch_add(1, Ordering::Relaxed);
 }
 
 extern "C" fn in_child() {
@@ -23,8 +29,8 @@ extern "C" fn in_child() {
 
 fn register_atfork() {
     ATFORK.call_once(|| {
-        // SAFETY: registers a plain extern "C" handler that only touches atomics.
-        unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        // SAFETY: registers plain extern "C" handlers that only touch atomics.
+        unsafe { libc::pthread_atfork(None, Some(in_parent), Some(in_child)) };
     });
 }
 
@@ -32,6 +38,13 @@ fn register_atfork() {
 pub fn fork_generation() -> u32 {
     register_atfork();
     FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+/// How many times this process has forked (counted once anything asked for the pid or this):
+/// a child made since a value was read may share what the process held then.
+pub fn forks_made() -> u32 {
+    register_atfork();
+    FORKS_MADE.load(Ordering::Relaxed)
 }
 
 /// The calling process's pid (tgid).

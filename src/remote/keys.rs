@@ -14,9 +14,12 @@
 //! | `{P}:pq:<id>` | hash | a POSIX queue's meta (mode, owner, attributes, counts, notify) |
 //! | `{P}:pq:<id>:m` | zset | seq → (32767 - prio) * 2^36 + seq: receive order |
 //! | `{P}:pq:<id>:b` | hash | seq → body |
-//! | `{P}:pq:<id>:p` | hash | seq → "prio sent_ns" |
+//! | `{P}:pq:<id>:p` | hash | seq → "prio entered_ns" (the server's clock) |
 //! | `{P}:pq:live` | set | ids of the POSIX queues that exist (named, or unlinked and open): `queues_max` |
 //! | `{P}:pq:charge` | hash | real uid → bytes charged to its RLIMIT_MSGQUEUE |
+//! | `{P}:pq:orphans` | set | ids of the unlinked POSIX queues still open somewhere |
+//! | `{P}:pq:swept` | string | when (ms) an `mq_open` last asked for a sweep of the orphans' openers |
+//! | `{P}:pq:<id>:op` | hash | process token → "COUNT PID HOST START": the descriptions it holds open |
 //! | `{P}:pq:<id>:asg` | hash | seq → token of the waiting receiver it is handed to |
 //! | `{P}:pq:<id>:waiters` | zset | waiter token → order of first registration (FIFO) |
 //! | `{P}:pq:<id>:wk` | hash | waiter token → its kind ("r", "s", …: see `remote::posix`) |
@@ -26,7 +29,7 @@
 //! | `{P}:sv:ids` | zset | id → index |
 //! | `{P}:sv:seq` | counter | SysV sequence |
 //! | `{P}:sv:<id>` | hash | a SysV queue's meta |
-//! | `{P}:sv:<id>:all`, `:t:<type>`, `:types`, `:b`, `:waiters`, `:wk` | | see `remote::sysv` |
+//! | `{P}:sv:<id>:all`, `:t:<type>`, `:types`, `:b`, `:st`, `:waiters`, `:wk` | | see `scripts/sysv.lua` |
 
 /// The key names of one namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +55,9 @@ pub const SUFFIXES: &[&str] = &[
     ":asg",
     ":pq:live",
     ":pq:charge",
+    ":pq:orphans",
+    ":pq:swept",
+    ":op",
     ":sv:keys",
     ":sv:ids",
     ":sv:seq",
@@ -117,6 +123,15 @@ impl Keys {
     pub fn sv(&self, id: i64) -> String {
         format!("{}:sv:{id}", self.base)
     }
+}
+
+/// This process image's token: random per image, and per process (a forked child's differs).
+/// It names the process's connections (`mqshim-<token>`), its notification registrations and
+/// its openers of POSIX queues.
+pub fn process_token() -> String {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let image = IMAGE.get_or_init(new_token);
+    format!("{image}-{}", crate::os::ids::pid())
 }
 
 /// A new waiter or notification token: 16 random hex digits (unique among live callers).

@@ -66,8 +66,69 @@ fn would_block(values: &[Reply]) -> bool {
 
 /// Whether process `pid` no longer runs: gone, or dead and not yet reaped.
 fn process_gone_or_zombie(pid: i32) -> bool {
-    crate::os::sys::process_gone(pid)
-        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with(['Z', 'X'])))
+    crate::os::sys::process_gone(pid) || process_stat(pid).is_some_and(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+/// Process `pid`'s state letter and start time (clock ticks after boot: with the pid, it names
+/// one process, whatever reuses the pid later), from `/proc/PID/stat`.
+fn process_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's ")": state (field 3) … starttime (field 22).
+    let mut fields = stat.rsplit_once(") ")?.1.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// How this process is known among a queue's openers: "PTOKEN PID HOST START".
+fn opener_identity() -> String {
+    let pid = crate::os::ids::pid();
+    let start = process_stat(pid).map_or(0, |(_, start)| start);
+    format!("{} {pid} {} {start}", notify::process_token(), notify::host_id())
+}
+
+/// Whether process `pid`, started at `start` (clock ticks after boot), no longer runs on this
+/// host: gone, a zombie, or the pid is another process's now.
+fn process_ended(pid: i32, start: u64) -> bool {
+    pid <= 0 || process_gone_or_zombie(pid) || process_stat(pid).is_some_and(|(_, now)| now != start)
+}
+
+/// The processes an opener entry stands for: its own ("PID HOST START", pid 0 for counts kept
+/// for children) and the children it kept counts for ("CPID:CSTART ..."), as (pid, start).
+fn opener_processes(who: &str) -> (&str, Vec<(i32, u64)>) {
+    let mut f = who.split(' ');
+    let (pid, host, start) = (f.next().and_then(|p| p.parse().ok()).unwrap_or(0), f.next().unwrap_or(""), f.next().and_then(|s| s.parse().ok()).unwrap_or(0));
+    let mut processes = vec![(pid, start)];
+    processes.extend(f.filter_map(|c| c.split_once(':')).filter_map(|(p, s)| Some((p.parse().ok()?, s.parse().ok()?))));
+    processes.retain(|&(pid, _)| pid > 0);
+    (host, processes)
+}
+
+/// Whether the opener `ptoken`, known as `who` (see `opener_processes`), is gone — every process
+/// it stands for: on this host, ended (`process_ended`); on another host, none of their
+/// connections is open on the server (each is named after its process token, image-PID:
+/// `clients` is `CLIENT LIST`, None when the server will not say: then it is taken to be alive).
+fn opener_gone(ptoken: &str, who: &str, clients: &mut Option<Option<String>>, remote: &Remote) -> bool {
+    let (host, processes) = opener_processes(who);
+    if host == notify::host_id() {
+        return processes.iter().all(|&(pid, start)| process_ended(pid, start));
+    }
+    let image = ptoken.trim_end_matches('+').rsplit_once('-').map_or(ptoken, |(image, _)| image);
+    let list = clients.get_or_insert_with(|| super::connection::client_names(&remote.url));
+    list.as_ref().is_some_and(|list| processes.iter().all(|(pid, _)| !list.contains(&format!("-{image}-{pid} "))))
+}
+
+/// The live children of this process (of any of its threads), as "PID:START ...".
+fn live_children() -> String {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            if let Some((_, start)) = process_stat(pid).filter(|(state, _)| !matches!(state, 'Z' | 'X')) {
+                out.push(format!("{pid}:{start}"));
+            }
+        }
+    }
+    out.join(" ")
 }
 
 /// How a waiter is known on the server: its connection id, pid and host ("id pid host").
@@ -101,7 +162,8 @@ impl RemotePosix {
         let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
         if !d.counted_here() {
             let id = d.id.to_string();
-            done(self.remote.run(&POSIX, &[b"adopt", id.as_bytes()]))?;
+            let me = opener_identity();
+            done(self.remote.run(&POSIX, &[b"adopt", id.as_bytes(), me.as_bytes()]))?;
             d.set_counted_here();
         }
         Ok(d)
@@ -141,6 +203,29 @@ impl RemotePosix {
         let mut args: Vec<&[u8]> = vec![b"reap", id.as_bytes()];
         args.extend(gone);
         done(self.remote.run(&POSIX, &args)).is_ok()
+    }
+
+    /// Gives back what openers that are gone held open — of queue `id`, or of every orphan (an
+    /// unlinked queue still open): the kernel closes a process's descriptors when it dies, so
+    /// an unlinked queue goes with its last opener, however it ended. Whether any was gone.
+    /// Run when an unlinked queue stays open (`mq_unlink`, `mq_close`), when `mq_open` is told
+    /// to (at most once a second per namespace while orphans exist), before `mq_open` answers
+    /// ENOSPC or EMFILE, and before a listing (`mqshim ipcs`).
+    pub(crate) fn reclaim_openers(&self, id: Option<&str>) -> bool {
+        let args: Vec<&[u8]> = match id {
+            Some(id) => vec![b"openers", id.as_bytes()],
+            None => vec![b"openers"],
+        };
+        let Ok(held) = done(self.remote.run(&POSIX, &args)) else { return false };
+        let mut clients = None;
+        let mut gone: Vec<&[u8]> = vec![b"sweep"];
+        for opener in held.chunks_exact(3) {
+            let (Some(id), Some(ptoken), Some(who)) = (opener[0].bytes(), opener[1].bytes(), opener[2].bytes()) else { continue };
+            if opener_gone(&String::from_utf8_lossy(ptoken), &String::from_utf8_lossy(who), &mut clients, &self.remote) {
+                gone.extend([id, ptoken]);
+            }
+        }
+        gone.len() > 1 && done(self.remote.run(&POSIX, &gone)).is_ok()
     }
 
     /// Runs mq_send's or mq_receive's script on queue `id` — `head` (the operation and its own
@@ -209,7 +294,11 @@ impl RemotePosix {
         if fd < 0 {
             return Err(Errno::last());
         }
-        let result = self.open_on_server(&full, oflag, mode, attr.as_ref());
+        let mut result = self.open_on_server(&full, oflag, mode, attr.as_ref());
+        // A queue of a process that died may be holding the slot or the bytes.
+        if matches!(result, Err(Errno::ENOSPC | Errno::EMFILE)) && self.reclaim_openers(None) {
+            result = self.open_on_server(&full, oflag, mode, attr.as_ref());
+        }
         match result {
             Ok((id, maxmsg, msgsize)) => {
                 let acc = oflag & libc::O_ACCMODE;
@@ -240,7 +329,8 @@ impl RemotePosix {
         };
         let who = super::script::caller(&creds);
         let charge_uid = creds.uid.to_string();
-        let args: [&[u8]; 13] = [
+        let me = opener_identity();
+        let args: [&[u8]; 14] = [
             b"open",
             name,
             flag(oflag & libc::O_CREAT != 0).as_bytes(),
@@ -254,8 +344,12 @@ impl RemotePosix {
             limits.as_bytes(),
             rlimit.as_bytes(),
             charge_uid.as_bytes(),
+            me.as_bytes(),
         ];
         let values = done(self.remote.run(&POSIX, &args))?;
+        if int_at(&values, 3) == Ok(1) {
+            self.reclaim_openers(None);
+        }
         Ok((int_at(&values, 0)? as u64, int_at(&values, 1)?, int_at(&values, 2)?))
     }
 
@@ -279,7 +373,13 @@ impl RemotePosix {
         if release || notified {
             let id = d.id.to_string();
             let ptoken = notify::process_token();
-            let _ = self.remote.run(&POSIX, &[b"close", id.as_bytes(), if release { b"1" } else { b"0" }, ptoken.as_bytes()]);
+            // Children forked since the description was made may hold it without counting.
+            let children = if release && crate::os::ids::forks_made() != d.forks_at_open { live_children() } else { String::new() };
+            let flag: &[u8] = if release { b"1" } else { b"0" };
+            let answer = done(self.remote.run(&POSIX, &[b"close", id.as_bytes(), flag, ptoken.as_bytes(), children.as_bytes()]));
+            if answer.is_ok_and(|values| values.first().and_then(Reply::bytes) == Some(b"orphan")) {
+                self.reclaim_openers(Some(&id));
+            }
         }
         if crate::os::sys::close(fd) != 0 {
             return Some(Err(Errno::last()));
@@ -370,12 +470,15 @@ impl RemotePosix {
             }
         }
         let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
+        // New attributes set the queue's atime and ctime (as the kernel's mq_getsetattr): in the
+        // one round trip that also reads the old ones, or its own.
+        let stamp: &[u8] = if new.is_some() { b"1" } else { b"0" };
         if !old.is_null() {
             let d = self.resolve(fd)?;
             let id = d.id.to_string();
-            let mut values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+            let mut values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), stamp]))?;
             if values.len() > 1 && self.reap_gone(&id, &values[1..]) {
-                values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+                values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), b"0"]))?;
             }
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).
             let mut current: mq_attr = unsafe { std::mem::zeroed() };
@@ -390,6 +493,10 @@ impl RemotePosix {
         }
         drop(d);
         if let Some(n) = new {
+            if old.is_null() {
+                let id = self.resolve(fd)?.id.to_string();
+                done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), stamp]))?;
+            }
             let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
             if flags < 0 {
                 return Err(Errno::EBADF);
@@ -473,6 +580,44 @@ mod tests {
         // The last close of the unlinked queue removed its keys.
         let left = p.remote.with(|c| c.request(&[b"KEYS", b"{px}:pq:1*"])).unwrap();
         assert_eq!(left, Reply::Array(vec![]));
+    }
+
+    #[test]
+    fn an_unlinked_queue_goes_with_its_last_live_opener_whatever_the_dead_held() {
+        let Some(server) = Server::start() else { return };
+        let p = RemotePosix::new(server.remote("dead"), limits());
+        // A process that has ended (and been reaped).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        // SAFETY: a zeroed mq_attr is valid; the pointers are this test's own.
+        let q = unsafe {
+            let mut attr: mq_attr = std::mem::zeroed();
+            attr.mq_maxmsg = 2;
+            attr.mq_msgsize = 8;
+            p.open(c"/d".as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK, 0o600, &attr).unwrap()
+        };
+        // The dead process had it open twice, as its mq_open calls would have recorded.
+        let who = format!("deadtoken-{dead} {dead} {} 0", notify::host_id());
+        for _ in 0..2 {
+            assert!(done(p.remote.run(&POSIX, &[b"adopt", b"1", who.as_bytes()])).is_ok());
+        }
+        let count = |key: &str| p.remote.with(|c| c.request(&[b"HGET", key.as_bytes(), b"opens"])).unwrap().int();
+        assert_eq!(count("{dead}:pq:1"), Some(3));
+        // Unlinked: the dead process's counts go at once; the live one keeps it usable.
+        // SAFETY: the test's own strings and buffers.
+        unsafe {
+            assert_eq!(p.unlink(c"/d".as_ptr()), Ok(0));
+            assert_eq!(count("{dead}:pq:1"), Some(1));
+            assert_eq!(p.send(q, c"hi".as_ptr(), 2, 0, None), Ok(0));
+        }
+        // Its close is the last: the keys, the queues_max slot and the charge go.
+        assert_eq!(p.descriptor_closing(q), Some(Ok(0)));
+        let left = p.remote.with(|c| c.request(&[b"KEYS", b"{dead}:pq:1*"])).unwrap();
+        assert_eq!(left, Reply::Array(vec![]));
+        assert_eq!(p.remote.with(|c| c.request(&[b"SCARD", b"{dead}:pq:live"])), Ok(Reply::Int(0)));
+        let uid = crate::os::sys::ids().0.to_string();
+        assert_eq!(p.remote.with(|c| c.request(&[b"HGET", b"{dead}:pq:charge", uid.as_bytes()])).unwrap().int(), Some(0));
     }
 
     #[test]

@@ -309,15 +309,16 @@ impl RemoteSysv {
     pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
         let (id, preview) = (id.to_string(), preview.to_string());
         let items = self.done("peek", &Caller::current(), &[id.as_bytes(), preview.as_bytes()])?;
+        let (server_now, items) = items.split_first().ok_or(Errno::EIO)?;
+        let server_now = field::<u64>(server_now)?;
         let messages = items
-            .chunks_exact(3)
+            .chunks_exact(4)
             .map(|m| {
                 Ok(crate::emu::peek::PeekedMessage {
                     priority_or_type: field(&m[0])?,
                     len: field(&m[1])?,
                     preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
-                    // The server keeps no send time per message: the age is unknown.
-                    visible_ns: 0,
+                    visible_ns: super::entered_here(field(&m[3]).ok(), server_now),
                     due_ns: None,
                 })
             })

@@ -8,14 +8,17 @@
 //! Polled, it is replaced by a descriptor of a pipe whose readiness follows the queue
 //! (`ready`).
 //!
-//! The server counts, per queue, the descriptions open on it (`opens`), so that an unlinked
-//! queue lives until its last close. It counts a description once per process that holds it:
-//! the opening process at `mq_open`, and a forked child when it first uses the description
-//! (`adopt`); a process gives its count back when its last descriptor of the description
-//! closes. A child that never used an inherited description neither adds nor gives back, so
-//! the queue may go when the parent closes it after `mq_unlink` (the child's descriptor then
-//! fails with EBADF); a process killed with descriptors open leaves its counts behind (the
-//! queue of an unlinked name then stays until `mqshim ipcrm` removes it).
+//! The server counts, per queue and per process, the descriptions open on it (the queue's
+//! openers), so that an unlinked queue lives until its last close. It counts a description
+//! once per process that holds it: the opening process at `mq_open`, and a forked child when it
+//! first uses the description (`adopt`); a process gives its count back when its last
+//! descriptor of the description closes. A child that never used an inherited description adds
+//! nothing; so when a process that forked since it made a description gives its count back
+//! while children of it live, the count stays for them (the server keeps it while any of those
+//! children lives), and the queue does not go under a child that has not used it yet. What a
+//! process that died with descriptors open (killed, or exiting without `mq_close`) held is
+//! given back when a client
+//! finds it dead (`RemotePosix::reclaim_openers`).
 
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -33,11 +36,13 @@ pub struct Description {
     pub msgsize: i64,
     /// The process whose count on the server this description holds.
     counted_by: AtomicI32,
+    /// `os::ids::forks_made` when it was made: a child forked since may hold it un-adopted.
+    pub forks_at_open: u32,
 }
 
 impl Description {
     pub fn new(id: u64, read: bool, write: bool, maxmsg: i64, msgsize: i64) -> Description {
-        Description { id, read, write, maxmsg, msgsize, counted_by: AtomicI32::new(crate::os::ids::pid()) }
+        Description { id, read, write, maxmsg, msgsize, counted_by: AtomicI32::new(crate::os::ids::pid()), forks_at_open: crate::os::ids::forks_made() }
     }
 
     /// Whether the calling process is counted among the queue's openers for this description.

@@ -63,12 +63,7 @@ static HELPER_TID: AtomicI32 = AtomicI32::new(0);
 /// Set once the helper's connection carries its name (so others can see the owner alive).
 static HELPER_NAMED: AtomicBool = AtomicBool::new(false);
 
-/// This process image's token: random per image, and per process (a forked child's differs).
-pub fn process_token() -> String {
-    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let image = IMAGE.get_or_init(crate::remote::keys::new_token);
-    format!("{image}-{}", crate::os::ids::pid())
-}
+pub use crate::remote::keys::process_token;
 
 /// This host, as far as signals go: the boot id and the pid namespace.
 pub fn host_id() -> &'static str {
@@ -147,12 +142,8 @@ pub(super) fn owner_alive(remote: &Remote, pid: &str, tid: &str, host: &str, pto
     if host == host_id() {
         return pid.parse().is_ok_and(|pid| thread_alive(pid, tid));
     }
-    let name = format!("name=mqshim-note-{ptoken} ");
-    match remote.with(|c| c.request(&[b"CLIENT", b"LIST", b"TYPE", b"normal"])) {
-        Ok(Reply::Bulk(list)) => String::from_utf8_lossy(&list).contains(&name),
-        // Not allowed to look (an ACL): assume it exists.
-        _ => true,
-    }
+    // Not allowed to look (an ACL): assume it exists.
+    crate::remote::connection::client_names(&remote.url).is_none_or(|list| list.contains(&format!("name=mqshim-note-{ptoken} ")))
 }
 
 /// Whether the owner's helper thread `tid` of process `pid` (on this host) exists.

@@ -13,6 +13,9 @@ function K.pq_m(id) return K.pq(id) .. ':m' end
 function K.pq_b(id) return K.pq(id) .. ':b' end
 function K.pq_p(id) return K.pq(id) .. ':p' end
 function K.pq_asg(id) return K.pq(id) .. ':asg' end
+function K.pq_op(id) return K.pq(id) .. ':op' end
+K.pq_orphans = B .. ':pq:orphans'
+K.pq_swept = B .. ':pq:swept'
 K.pq_live = B .. ':pq:live'
 K.pq_charge = B .. ':pq:charge'
 function K.waiters(q) return q .. ':waiters' end
@@ -24,10 +27,22 @@ K.sv_ids = B .. ':sv:ids'
 K.sv_seq = B .. ':sv:seq'
 function K.sv(id) return B .. ':sv:' .. id end
 
--- The server's clock: seconds and microseconds.
+-- The server's clock: seconds and microseconds, read once per script run (one instant for
+-- everything a run stamps, as Redis 7.2+ and Valkey freeze time within a script anyway).
+local NOW_S, NOW_US = nil, nil
 local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]), tonumber(t[2])
+  if not NOW_S then
+    local t = redis.call('TIME')
+    NOW_S, NOW_US = tonumber(t[1]), tonumber(t[2])
+  end
+  return NOW_S, NOW_US
+end
+
+-- The server's clock in nanoseconds, as decimal text (a Lua number, a double, cannot hold it
+-- exactly): a message's send time, a POSIX queue's times.
+local function now_ns_text()
+  local s, us = now()
+  return string.format('%d%06d000', s, us)
 end
 
 local function now_ms()
@@ -116,6 +131,25 @@ local function prune(q)
     if ON_STALE and kind then ON_STALE(t, kind) end
     unregister(q, t)
   end
+end
+
+-- The kernel's pipelined send hands a message to a blocked receiver; here the message stays in
+-- the queue, marked as that receiver's, until the receiver's next run collects it. A message is
+-- handed only to a receiver seen within HAND_MS (a live one renews its registration at least
+-- every 0.5 s slice, remote::wait::SLICE_MS): one not seen for longer is likely gone. One its
+-- receiver has not collected within HANDED_MS (the receiver was woken at once: it died, or is
+-- stopped) goes on to the next receiver or back to its place in the queue — both APIs.
+local HAND_MS = 1000
+local HANDED_MS = 1000
+
+-- Whether the waiter `token` of `q` registered within HAND_MS (may be handed a message).
+local function fresh(q, token)
+  return tonumber(redis.call('ZSCORE', K.seen(q), token) or 0) >= now_ms() - HAND_MS
+end
+
+-- Whether a message handed at `at` (ms) has waited for its receiver longer than HANDED_MS.
+local function handed_too_long(at)
+  return tonumber(at) < now_ms() - HANDED_MS
 end
 
 -- Pushes a wake-up onto `token`'s marker (kept to one element, expiring).

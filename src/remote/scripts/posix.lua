@@ -1,11 +1,17 @@
 -- POSIX queues (remote/posix.rs): one script, ARGV[1] names the operation, the rest are its
 -- arguments. A queue is the meta hash K.pq(id) (fields: name mode uid gid maxmsg msgsize seq
--- wseq opens unlinked bytes ctime charge charge_uid n_*), its messages K.pq_m (order),
--- K.pq_b (bodies), K.pq_p (priorities), and its waiters (lib.lua) with these kinds:
+-- wseq opens unlinked bytes atime_ns mtime_ns charge charge_uid n_*), its messages K.pq_m
+-- (order), K.pq_b (bodies), K.pq_p ("<prio> <ns>": priority and when it entered the queue, the
+-- server's clock), its openers K.pq_op (process token -> "COUNT PID HOST START": how many of its
+-- descriptions that process holds, and who it is, for the client to tell whether it is gone;
+-- token.."+" -> "COUNT 0 HOST 0 CPID:CSTART ...": counts a process gave back while children it
+-- forked since lived, kept while any of them lives; 'opens' is their sum), and its waiters
+-- (lib.lua) with these kinds:
 --   'r'        a receiver waiting for a message
---   'R <seq>'  a receiver a message was handed to (pipelined send): message <seq> stays in the
---              queue, hidden from the count and from other receivers (K.pq_asg), until it
---              takes it — or until it is found gone, when the message is free again
+--   'R <seq> <ms>'  a receiver message <seq> was handed to at <ms> (pipelined send): the
+--              message stays in the queue, hidden from the count and from other receivers
+--              (K.pq_asg), until it takes it — or until it is found gone, or has not taken it
+--              within HANDED_MS (lib.lua, as System V), when the message is free again
 --   's'        a sender waiting for room (its message stays with it)
 --   'S'        a sender a receive made room for (pipelined receive): the slot is reserved for
 --              it (meta 'reserved', counted as a message) until it puts its message there —
@@ -28,7 +34,7 @@ local CUR = nil -- the queue's id while an operation runs (for ON_STALE)
 ON_STALE = function(token, kind)
   local first = string.sub(kind, 1, 1)
   if first == 'R' then
-    redis.call('HDEL', K.pq_asg(CUR), string.sub(kind, 3))
+    redis.call('HDEL', K.pq_asg(CUR), string.match(kind, '^R (%d+)'))
   elseif first == 'S' then
     redis.call('HINCRBY', K.pq(CUR), 'reserved', -1)
   end
@@ -41,18 +47,37 @@ local function curmsgs(id)
   return redis.call('ZCARD', K.pq_m(id)) - redis.call('HLEN', K.pq_asg(id)) + reserved
 end
 
-local function insert(id, prio, body)
+-- The queue's times as the kernel stamps its mqueue inode's (ctime always equals atime: every
+-- change that sets one sets the other): a send or a receive sets all three
+-- (simple_inode_init_ts), mq_notify and mq_setattr atime and ctime; `t` is now_ns_text().
+local function stamp_times(q, t, modified)
+  if modified then
+    redis.call('HSET', q, 'atime_ns', t, 'mtime_ns', t)
+  else
+    redis.call('HSET', q, 'atime_ns', t)
+  end
+end
+
+-- A message's priority and the time it entered the queue (K.pq_p's "<prio> <ns>"; '' when
+-- unknown).
+local function props(id, seq)
+  local prio, at = string.match(redis.call('HGET', K.pq_p(id), seq) or '0', '^(%d+) ?(%d*)$')
+  return tonumber(prio or '0'), at or ''
+end
+
+-- Queues `body` at `prio`; it entered at `t` (now_ns_text()).
+local function insert(id, prio, body, t)
   local q = K.pq(id)
   local seq = redis.call('HINCRBY', q, 'seq', 1)
   redis.call('ZADD', K.pq_m(id), (32767 - prio) * SEQ_SPAN + seq, seq)
   redis.call('HSET', K.pq_b(id), seq, body)
-  redis.call('HSET', K.pq_p(id), seq, prio)
+  redis.call('HSET', K.pq_p(id), seq, prio .. ' ' .. t)
   redis.call('HINCRBY', q, 'bytes', #body)
 end
 
 local function take(id, seq)
   local body = redis.call('HGET', K.pq_b(id), seq) or ''
-  local prio = tonumber(redis.call('HGET', K.pq_p(id), seq) or '0')
+  local prio = props(id, seq)
   redis.call('ZREM', K.pq_m(id), seq)
   redis.call('HDEL', K.pq_b(id), seq)
   redis.call('HDEL', K.pq_p(id), seq)
@@ -70,18 +95,34 @@ local function first_free(id)
   return nil
 end
 
--- Hands free messages to waiting receivers, longest waiting first (the kernel's pipelined
--- send: the receiver has its message even before it runs).
+-- Hands free messages to waiting receivers seen within HAND_MS, longest waiting first (the
+-- kernel's pipelined send: the receiver has its message even before it runs).
 local function serve_receivers(id)
   local q = K.pq(id)
-  while true do
-    local r = first_waiter(q, is_receiver)
-    if not r then return end
-    local seq = first_free(id)
-    if not seq then return end
-    redis.call('HSET', K.pq_asg(id), seq, r)
-    redis.call('HSET', K.wk(q), r, 'R ' .. seq)
-    wake_token(r)
+  for _, w in ipairs(waiters(q)) do
+    if is_receiver(w[2]) and fresh(q, w[1]) then
+      local seq = first_free(id)
+      if not seq then return end
+      redis.call('HSET', K.pq_asg(id), seq, w[1])
+      redis.call('HSET', K.wk(q), w[1], 'R ' .. seq .. ' ' .. now_ms())
+      wake_token(w[1])
+    end
+  end
+end
+
+-- Prunes stale registrations and frees what a receiver has not collected within HANDED_MS
+-- (it goes to the next receiver with serve_receivers).
+local function tidy(id)
+  local q = K.pq(id)
+  prune(q)
+  local handed = redis.call('HGETALL', K.pq_asg(id))
+  for i = 1, #handed, 2 do
+    local kind = redis.call('HGET', K.wk(q), handed[i + 1])
+    local at = kind and string.match(kind, '^R %d+ (%d+)$')
+    if not at or handed_too_long(at) then
+      if kind then ON_STALE(handed[i + 1], kind) else redis.call('HDEL', K.pq_asg(id), handed[i]) end
+      unregister(q, handed[i + 1])
+    end
   end
 end
 
@@ -116,10 +157,10 @@ local function would_block(id)
 end
 
 -- Drops the queue's notification registration (all of its fields); with OWNER, only if that
--- ptoken holds it.
+-- ptoken holds it. True when there was one to drop.
 local function drop_notification(q, owner)
-  if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return end
-  redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
+  if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return false end
+  return redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value') > 0
 end
 
 -- The count before an operation on queue `id`, when the queue is polled (meta 'polled': a
@@ -147,8 +188,42 @@ local function destroy(id)
   local m = redis.call('HMGET', q, 'charge_uid', 'charge')
   if m[1] then redis.call('HINCRBY', K.pq_charge, m[1], 0 - tonumber(m[2])) end
   wake_all_and_forget(q)
-  redis.call('DEL', q, K.pq_m(id), K.pq_b(id), K.pq_p(id), K.pq_asg(id))
+  redis.call('DEL', q, K.pq_m(id), K.pq_b(id), K.pq_p(id), K.pq_asg(id), K.pq_op(id))
   redis.call('SREM', K.pq_live, id)
+  redis.call('SREM', K.pq_orphans, id)
+end
+
+-- Counts one more description of queue `id` held by the process WHO ("PTOKEN PID HOST START").
+local function opened(id, who)
+  local ptoken, rest = string.match(who, '^(%S+) (.*)$')
+  local held = redis.call('HGET', K.pq_op(id), ptoken)
+  local n = held and tonumber(string.match(held, '^(%d+)')) or 0
+  redis.call('HSET', K.pq_op(id), ptoken, (n + 1) .. ' ' .. rest)
+  redis.call('HINCRBY', K.pq(id), 'opens', 1)
+end
+
+-- The process PTOKEN gives back one of its descriptions of queue `id` (ALL: every one — it is
+-- gone). An unlinked queue left with none goes; one still open is an orphan: true then (the
+-- client looks whether its other openers are gone).
+local function released(id, ptoken, all)
+  local q = K.pq(id)
+  local held = redis.call('HGET', K.pq_op(id), ptoken)
+  -- Not held: already given back (a sweep found the process gone).
+  if not held then return false end
+  local n = tonumber(string.match(held, '^(%d+)'))
+  local give = all and n or 1
+  if n > give then
+    redis.call('HSET', K.pq_op(id), ptoken, (n - give) .. string.match(held, '^%d+(.*)$'))
+  else
+    redis.call('HDEL', K.pq_op(id), ptoken)
+  end
+  local opens = redis.call('HINCRBY', q, 'opens', 0 - give)
+  if redis.call('HGET', q, 'unlinked') ~= '1' then return false end
+  if opens <= 0 then
+    destroy(id)
+    return false
+  end
+  return true
 end
 
 local function charge_of(maxmsg, msgsize)
@@ -157,9 +232,40 @@ end
 
 -- ---- the operations ------------------------------------------------------------------------
 
--- open NAME CREAT EXCL ACC MODE HAS_ATTR MAXMSG MSGSIZE CALLER LIMITS RLIMIT CHARGE_UID
---   -> ok ID MAXMSG MSGSIZE. prepare_open's order for an existing queue; mqueue_create_attr's
---   (queues_max, the attributes, RLIMIT_MSGQUEUE) for a new one.
+-- The process PTOKEN gives back a description while children it forked since live (CHILDREN,
+-- "CPID:CSTART ..."): they may hold it without having counted themselves (adopt), so its count
+-- moves to the entry PTOKEN.."+", which lives while any of them does. False when PTOKEN holds
+-- nothing here.
+local function kept_for_children(id, ptoken, children)
+  local held = redis.call('HGET', K.pq_op(id), ptoken)
+  if not held then return false end
+  local n, host = string.match(held, '^(%d+) %S+ (%S+)')
+  n = tonumber(n)
+  if n > 1 then
+    redis.call('HSET', K.pq_op(id), ptoken, (n - 1) .. string.match(held, '^%d+(.*)$'))
+  else
+    redis.call('HDEL', K.pq_op(id), ptoken)
+  end
+  local kept = redis.call('HGET', K.pq_op(id), ptoken .. '+')
+  local k = kept and tonumber(string.match(kept, '^(%d+)')) or 0
+  redis.call('HSET', K.pq_op(id), ptoken .. '+', (k + 1) .. ' 0 ' .. host .. ' 0 ' .. children)
+  return true
+end
+
+-- Whether the caller should look for orphans' openers that are gone (see op_openers): when
+-- there are orphans and nobody looked within the last second (1 or 0).
+local function sweep_due()
+  if redis.call('SCARD', K.pq_orphans) == 0 then return 0 end
+  local t = now_ms()
+  if t - tonumber(redis.call('GET', K.pq_swept) or '0') < 1000 then return 0 end
+  redis.call('SET', K.pq_swept, t, 'PX', 60000)
+  return 1
+end
+
+-- open NAME CREAT EXCL ACC MODE HAS_ATTR MAXMSG MSGSIZE CALLER LIMITS RLIMIT CHARGE_UID OPENER
+--   -> ok ID MAXMSG MSGSIZE SWEEP. prepare_open's order for an existing queue;
+--   mqueue_create_attr's (queues_max, the attributes, RLIMIT_MSGQUEUE) for a new one. OPENER:
+--   the process ("PTOKEN PID HOST START"); SWEEP: sweep_due.
 local function op_open()
   local name, creat, excl, acc = ARGV[2], ARGV[3] == '1', ARGV[4] == '1', tonumber(ARGV[5])
   local c = caller(ARGV[10])
@@ -171,8 +277,8 @@ local function op_open()
     local m = redis.call('HMGET', q, 'mode', 'uid', 'gid', 'maxmsg', 'msgsize')
     local want = ({ [0] = 4, [1] = 2, [2] = 6 })[acc]
     if not may_access_fs(tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), want, c) then return { 'EACCES' } end
-    redis.call('HINCRBY', q, 'opens', 1)
-    return { 'ok', tonumber(id), tonumber(m[4]), tonumber(m[5]) }
+    opened(id, ARGV[14])
+    return { 'ok', tonumber(id), tonumber(m[4]), tonumber(m[5]), sweep_due() }
   end
   if not creat then return { 'ENOENT' } end
   local lim = {}
@@ -194,39 +300,67 @@ local function op_open()
   if ARGV[12] ~= 'inf' and charged + charge > tonumber(ARGV[12]) then return { 'EMFILE' } end
   redis.call('HINCRBY', K.pq_charge, ARGV[13], charge)
   id = redis.call('INCR', K.pq_next)
-  local s = now()
+  local t = now_ns_text()
   redis.call('HSET', K.pq(id), 'name', name, 'mode', ARGV[6], 'uid', c.fsuid, 'gid', c.fsgid, 'maxmsg', maxmsg,
-    'msgsize', msgsize, 'seq', 0, 'opens', 1, 'unlinked', 0, 'bytes', 0, 'ctime', s, 'charge', charge,
-    'charge_uid', ARGV[13])
+    'msgsize', msgsize, 'seq', 0, 'opens', 0, 'unlinked', 0, 'bytes', 0, 'atime_ns', t, 'mtime_ns', t,
+    'charge', charge, 'charge_uid', ARGV[13])
+  opened(id, ARGV[14])
   redis.call('HSET', K.pq_names, name, id)
   redis.call('SADD', K.pq_live, id)
-  return { 'ok', id, maxmsg, msgsize }
+  return { 'ok', id, maxmsg, msgsize, sweep_due() }
 end
 
--- close ID RELEASE PTOKEN -> ok: the caller's notification goes (any close by its owner, as
--- mqueue_flush_file); RELEASE '1': the process's last descriptor of the description went.
+-- close ID RELEASE PTOKEN [CHILDREN] -> ok [orphan]: the caller's notification goes (any close
+-- by its owner, as mqueue_flush_file); RELEASE '1': the process's last descriptor of the
+-- description went (released, or kept_for_children); 'orphan': the queue is unlinked and
+-- others still hold it.
 local function op_close()
   local id = ARGV[2]
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'ok' } end
   drop_notification(q, ARGV[4] or '')
-  if ARGV[3] == '1' then
-    local opens = redis.call('HINCRBY', q, 'opens', -1)
-    if opens <= 0 and redis.call('HGET', q, 'unlinked') == '1' then destroy(id) end
+  if ARGV[3] == '1' and (ARGV[5] or '') ~= '' and kept_for_children(id, ARGV[4], ARGV[5]) then return { 'ok' } end
+  if ARGV[3] == '1' and released(id, ARGV[4], false) then return { 'ok', 'orphan' } end
+  return { 'ok' }
+end
+
+-- adopt ID OPENER -> ok: a forked child counts itself among the queue's openers.
+local function op_adopt()
+  local q = K.pq(ARGV[2])
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  opened(ARGV[2], ARGV[3])
+  return { 'ok' }
+end
+
+-- openers [ID] -> ok ID PTOKEN WHO ...: the openers of queue ID, or of every orphan (an
+-- unlinked queue still open), for the client to tell which are gone (WHO = "PID HOST START").
+local function op_openers()
+  local out = { 'ok' }
+  local ids = ARGV[2] and { ARGV[2] } or redis.call('SMEMBERS', K.pq_orphans)
+  for _, id in ipairs(ids) do
+    local held = redis.call('HGETALL', K.pq_op(id))
+    for i = 1, #held, 2 do
+      out[#out + 1] = id
+      out[#out + 1] = held[i]
+      out[#out + 1] = string.match(held[i + 1], '^%d+ (.*)$')
+    end
+  end
+  return out
+end
+
+-- sweep ID PTOKEN ... -> ok: these processes are gone: what they held open is given back (as
+-- their descriptors' close at exit does on the kernel), and an unlinked queue left with no
+-- opener goes, with its queues_max slot and its RLIMIT_MSGQUEUE charge.
+local function op_sweep()
+  for i = 2, #ARGV - 1, 2 do
+    if redis.call('EXISTS', K.pq(ARGV[i])) == 1 then released(ARGV[i], ARGV[i + 1], true) end
   end
   return { 'ok' }
 end
 
--- adopt ID -> ok: a forked child counts itself among the queue's openers.
-local function op_adopt()
-  local q = K.pq(ARGV[2])
-  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  redis.call('HINCRBY', q, 'opens', 1)
-  return { 'ok' }
-end
-
--- unlink NAME CALLER -> ok. The mqueue root is sticky and root's: only the queue's owner,
+-- unlink NAME CALLER -> ok [ID]: ID when the queue stays (others hold it open: an orphan, whose
+-- openers the client looks at). The mqueue root is sticky and root's: only the queue's owner,
 -- root or CAP_FOWNER may remove a name (EACCES).
 local function op_unlink()
   local name = ARGV[2]
@@ -239,8 +373,12 @@ local function op_unlink()
   if c.fsuid ~= uid and c.fsuid ~= 0 and not c.has('F') then return { 'EACCES' } end
   redis.call('HDEL', K.pq_names, name)
   redis.call('HSET', q, 'unlinked', 1)
-  if tonumber(redis.call('HGET', q, 'opens') or '0') <= 0 then destroy(id) end
-  return { 'ok' }
+  if tonumber(redis.call('HGET', q, 'opens') or '0') <= 0 then
+    destroy(id)
+    return { 'ok' }
+  end
+  redis.call('SADD', K.pq_orphans, id)
+  return { 'ok', id }
 end
 
 -- send ID BODY PRIO TOKEN MODE WHO -> ok [N kind signo value pid tid host ptoken] (a
@@ -253,15 +391,16 @@ local function op_send()
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  prune(q)
+  tidy(id)
   serve_senders(id)
   serve_receivers(id)
   local kind = redis.call('HGET', K.wk(q), token)
   if kind == 'S' then
-    -- Room was made for it while it waited: it is served, even if interrupted or late now.
+    -- Room was made for it while it waited: it is served, even if interrupted or late now (the
+    -- receive that made the room set the queue's times, as the kernel's pipelined receive).
     unregister(q, token)
     redis.call('HINCRBY', q, 'reserved', -1)
-    insert(id, prio, body)
+    insert(id, prio, body, now_ns_text())
     serve_receivers(id)
     return { 'ok' }
   end
@@ -279,7 +418,9 @@ local function op_send()
   end
   unregister(q, token)
   local receiver_waiting = first_waiter(q, is_receiver) ~= nil
-  insert(id, prio, body)
+  local t = now_ns_text()
+  insert(id, prio, body, t)
+  stamp_times(q, t, true)
   serve_receivers(id)
   if cur == 0 and not receiver_waiting then
     local n = redis.call('HMGET', q, 'n_ptoken', 'n_kind', 'n_signo', 'n_value', 'n_pid', 'n_tid', 'n_host')
@@ -298,7 +439,7 @@ local function op_receive()
   local q = K.pq(id)
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  prune(q)
+  tidy(id)
   -- What a waiter found gone held goes to the next one.
   serve_senders(id)
   serve_receivers(id)
@@ -306,7 +447,7 @@ local function op_receive()
   if kind and string.sub(kind, 1, 1) == 'R' then
     -- Handed to the caller while it waited: it was never counted, so no room is made.
     unregister(q, token)
-    local body, prio = take(id, string.sub(kind, 3))
+    local body, prio = take(id, string.match(kind, '^R (%d+)'))
     return { 'ok', 'M', body, prio }
   end
   -- Free messages remain only while no receiver waits (serve_receivers hands them out).
@@ -315,6 +456,7 @@ local function op_receive()
   if seq then
     unregister(q, token)
     local body, prio = take(id, seq)
+    stamp_times(q, now_ns_text(), true)
     serve_senders(id)
     serve_receivers(id)
     return { 'ok', 'M', body, prio }
@@ -328,12 +470,14 @@ local function op_receive()
   return would_block(id)
 end
 
--- attr ID -> ok CURMSGS [token who ...] (the waiters, as would_block)
+-- attr ID [SET] -> ok CURMSGS [token who ...] (the waiters, as would_block); SET '1': an
+-- mq_setattr with new attributes, which sets atime and ctime.
 local function op_attr()
   local id = ARGV[2]
   CUR = id
   if redis.call('EXISTS', K.pq(id)) == 0 then return { 'EBADF' } end
-  prune(K.pq(id))
+  if ARGV[3] == '1' then stamp_times(K.pq(id), now_ns_text(), false) end
+  tidy(id)
   serve_senders(id)
   serve_receivers(id)
   local out = would_block(id)
@@ -352,12 +496,15 @@ local function op_notify_set()
   if cur[1] and cur[1] ~= ARGV[10] then return { 'ok', 'busy', cur[2], cur[3], cur[4], cur[1] } end
   redis.call('HSET', q, 'n_ptoken', ARGV[3], 'n_pid', ARGV[4], 'n_tid', ARGV[5], 'n_host', ARGV[6], 'n_kind', ARGV[7],
     'n_signo', ARGV[8], 'n_value', ARGV[9])
+  stamp_times(q, now_ns_text(), false)
   return { 'ok', 'set' }
 end
 
--- notify_clear ID PTOKEN -> ok: only the owner's NULL removes it.
+-- notify_clear ID PTOKEN -> ok: only the owner's NULL removes it (and sets atime and ctime, as
+-- do_mq_notify; anyone else's changes nothing).
 local function op_notify_clear()
-  drop_notification(K.pq(ARGV[2]), ARGV[3] or '')
+  local q = K.pq(ARGV[2])
+  if drop_notification(q, ARGV[3] or '') then stamp_times(q, now_ns_text(), false) end
   return { 'ok' }
 end
 
@@ -396,12 +543,13 @@ end
 -- ---- administration (mqshim ipcs, stat, peek): read only, nothing created or changed -------
 
 -- One queue as a listing shows it: {name, mode, uid, gid, maxmsg, msgsize}, then, when the
--- caller may read it (as mq_open O_RDONLY asks), {curmsgs, qsize} and, if a notification is
+-- caller may read it (as mq_open O_RDONLY asks), {curmsgs, qsize, atime_ns, mtime_ns} (ctime
+-- is atime: see stamp_times; '' for a queue made before they were kept) and, if a notification is
 -- registered, its {kind, signo, pid, tid, host, ptoken} (the client tells whether its owner is
 -- gone). A message handed to a waiting receiver is that receiver's already: not counted, its
 -- bytes not in QSIZE, as the kernel's pipelined send never queues it.
 local function listing_row(name, id, c)
-  local m = redis.call('HMGET', K.pq(id), 'mode', 'uid', 'gid', 'maxmsg', 'msgsize', 'bytes')
+  local m = redis.call('HMGET', K.pq(id), 'mode', 'uid', 'gid', 'maxmsg', 'msgsize', 'bytes', 'atime_ns', 'mtime_ns')
   if not m[1] then return nil end
   local row = { name, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), tonumber(m[5]) }
   if not may_access_fs(row[2], row[3], row[4], 4, c) then return row end
@@ -411,6 +559,8 @@ local function listing_row(name, id, c)
   end
   row[#row + 1] = curmsgs(id)
   row[#row + 1] = qsize
+  row[#row + 1] = m[7] or ''
+  row[#row + 1] = m[8] or ''
   local n = redis.call('HMGET', K.pq(id), 'n_ptoken', 'n_kind', 'n_signo', 'n_pid', 'n_tid', 'n_host')
   if n[1] then
     for i = 2, 6 do row[#row + 1] = n[i] or '' end
@@ -437,9 +587,10 @@ local function op_list()
   return out
 end
 
--- peek NAME PREVIEW CALLER -> ok PRIO LEN FIRST-BYTES ...: the messages in receive order
--- (those handed to a waiting receiver left out, as listing_row), the caller needing read
--- permission as a receiver's mq_open does (ENOENT, EACCES).
+-- peek NAME PREVIEW CALLER -> ok NOW PRIO LEN FIRST-BYTES ENTERED ...: the server's time and
+-- the messages in receive order (those handed to a waiting receiver left out, as listing_row)
+-- with when each entered the queue (ns, '' if unknown), the caller needing read permission as
+-- a receiver's mq_open does (ENOENT, EACCES).
 local function op_peek()
   local id = redis.call('HGET', K.pq_names, ARGV[2])
   if not id then return { 'ENOENT' } end
@@ -447,20 +598,22 @@ local function op_peek()
   if not m[1] then return { 'ENOENT' } end
   if not may_access_fs(tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), 4, caller(ARGV[4])) then return { 'EACCES' } end
   local preview = tonumber(ARGV[3])
-  local out = { 'ok' }
+  local out = { 'ok', now_ns_text() }
   for _, seq in ipairs(redis.call('ZRANGE', K.pq_m(id), 0, -1)) do
     if redis.call('HEXISTS', K.pq_asg(id), seq) == 0 then
       local body = redis.call('HGET', K.pq_b(id), seq) or ''
-      out[#out + 1] = tonumber(redis.call('HGET', K.pq_p(id), seq) or '0')
+      local prio, at = props(id, seq)
+      out[#out + 1] = prio
       out[#out + 1] = #body
       out[#out + 1] = string.sub(body, 1, preview)
+      out[#out + 1] = at
     end
   end
   return out
 end
 
 local ops = {
-  reap = op_reap,
+  reap = op_reap, openers = op_openers, sweep = op_sweep,
   open = op_open, close = op_close, adopt = op_adopt, unlink = op_unlink, send = op_send,
   receive = op_receive, attr = op_attr, notify_set = op_notify_set, notify_clear = op_notify_clear,
 }

@@ -19,6 +19,8 @@
 --   <id>:t:<T>    zset seq -> seq: the queued messages of type T (19-digit zero-padded decimal)
 --   <id>:types    zset T -> 0 (lexical order = numeric order): the types queued
 --   <id>:b        hash seq -> T .. body (also a message handed to a blocked receiver)
+--   <id>:st       hash seq -> when the message entered the queue (ns, the server's clock;
+--                 `mqshim peek`'s age)
 --   <id>:waiters, :wk, :seen   lib.lua's waiters (in blocking order, as the kernel serves
 --                 them); kinds "r <mode> <T> <maxsize> <tid>" (msgrcv) and "s <size>" (msgsnd)
 --   <id>:handed   hash token -> "<seq> <ms>" a message handed to a blocked receiver (the
@@ -33,13 +35,6 @@ local who = caller(ARGV[2])
 local pid, tid, token, rerun = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
 
 local WAIT = {'wait'}
--- A message is handed only to a waiter seen this recently (a live one runs again at least every
--- 0.5 s slice): one not seen for longer is likely gone, and the message is queued instead.
-local HAND_MS = 1000
--- A handed message its receiver has not collected for this long (the receiver was woken at
--- once: it died, or is stopped) goes on to the next receiver, or back to its place in the queue.
-local HANDED_MS = 1000
-
 -- This run's time: seconds (the kernel's stime/rtime/ctime) and milliseconds.
 local sec = now()
 local ms = now_ms()
@@ -93,8 +88,7 @@ local function pipelined_send(q, seq, typ, size)
   if redis.call('EXISTS', K.waiters(q)) == 0 then return false end
   for _, w in ipairs(waiters(q)) do
     local tok, kind = w[1], w[2]
-    local seen = tonumber(redis.call('ZSCORE', K.seen(q), tok) or 0)
-    if tok ~= token and string.sub(kind, 1, 1) == 'r' and seen >= ms - HAND_MS then
+    if tok ~= token and string.sub(kind, 1, 1) == 'r' and fresh(q, tok) then
       local mode, want, maxsize, rtid = string.match(kind, '^r (%a+) (%d+) (%d+) (%d+)$')
       if testmsg(typ, mode, want) then
         unregister(q, tok)
@@ -129,14 +123,14 @@ local function wake_everyone(q)
   for _, tok in ipairs(redis.call('HKEYS', q .. ':handed')) do wake_token(tok) end
 end
 
--- A message handed to a receiver that has not collected it for HANDED_MS goes on (to the next
--- receiver, or to its place in the queue). True when the queue changed.
+-- A message handed to a receiver that has not collected it for HANDED_MS (lib.lua) goes on (to
+-- the next receiver, or to its place in the queue). True when the queue changed.
 local function reclaim_handed(q)
   local changed = false
   local handed = redis.call('HGETALL', q .. ':handed')
   for i = 1, #handed, 2 do
     local tok, what, at = handed[i], string.match(handed[i + 1], '^(%w+) (%d+)$')
-    if tonumber(at) < ms - HANDED_MS then
+    if handed_too_long(at) then
       redis.call('HDEL', q .. ':handed', tok)
       local v = what ~= 'E' and redis.call('HGET', q .. ':b', what)
       if v then
@@ -173,11 +167,17 @@ local function find_handed(q, mode, want)
   return best_tok, best_seq
 end
 
+-- Forgets message `seq`'s body and send time (it was received).
+local function forget_body(q, seq)
+  redis.call('HDEL', q .. ':b', seq)
+  redis.call('HDEL', q .. ':st', seq)
+end
+
 local function drop_message(q, seq, typ)
   redis.call('ZREM', q .. ':all', seq)
   redis.call('ZREM', q .. ':t:' .. typ, seq)
   if redis.call('ZCARD', q .. ':t:' .. typ) == 0 then redis.call('ZREM', q .. ':types', typ) end
-  redis.call('HDEL', q .. ':b', seq)
+  forget_body(q, seq)
 end
 
 -- The first queued message a receiver with (mode, want) takes (the kernel's find_msg), or nil.
@@ -273,7 +273,7 @@ if op == 'get' then
   redis.call('HSET', K.sv_seq, 'next_idx', idx + 1, 'last_idx', idx, 'seq', seq)
   local id = seq * 32768 + idx
   redis.call('DEL', K.sv(id), K.sv(id) .. ':all', K.sv(id) .. ':types',
-    K.sv(id) .. ':b', K.waiters(K.sv(id)), K.wk(K.sv(id)),
+    K.sv(id) .. ':b', K.sv(id) .. ':st', K.waiters(K.sv(id)), K.wk(K.sv(id)),
     K.seen(K.sv(id)), K.sv(id) .. ':handed')
   redis.call('HSET', K.sv(id), 'key', key, 'uid', who.euid, 'gid', who.egid, 'cuid', who.euid,
     'cgid', who.egid, 'mode', mode, 'qbytes', msgmnb, 'cbytes', 0, 'qnum', 0, 'lspid', 0,
@@ -295,6 +295,7 @@ elseif op == 'snd' then
     if fits(m, size) then
       local seq = redis.call('HINCRBY', q, 'next', 1)
       redis.call('HSET', q .. ':b', seq, typ .. body)
+      redis.call('HSET', q .. ':st', seq, now_ns_text())
       redis.call('HSET', q, 'lspid', pid, 'stime', sec)
       if not pipelined_send(q, seq, typ, size) then enqueue(q, seq, typ .. body) end
       return {'ok'}
@@ -326,7 +327,7 @@ elseif op == 'rcv' or op == 'cancel' then
       local what = string.match(h, '^(%w+)')
       if what == 'E' then return {'E2BIG'} end
       local v = redis.call('HGET', q .. ':b', what)
-      redis.call('HDEL', q .. ':b', what)
+      forget_body(q, what)
       if v then
         redis.call('HINCRBY', q, 'hq', -1)
         redis.call('HINCRBY', q, 'hb', 19 - #v)
@@ -368,7 +369,7 @@ elseif op == 'rcv' or op == 'cancel' then
       local len = #v - 19
       if bufsz < len and not noerror then return {'E2BIG'} end
       redis.call('HDEL', q .. ':handed', robbed)
-      redis.call('HDEL', q .. ':b', hseq)
+      forget_body(q, hseq)
       redis.call('HINCRBY', q, 'hq', -1)
       redis.call('HINCRBY', q, 'hb', 0 - len)
       redis.call('HSET', q, 'lrpid', pid, 'rtime', sec)
@@ -436,7 +437,7 @@ elseif op == 'rmid' then
   if err then return err end
   if not owner_or_admin(m) then return {'EPERM'} end
   wake_everyone(q)
-  local keys = {q, q .. ':all', q .. ':types', q .. ':b', K.waiters(q), K.wk(q), K.seen(q),
+  local keys = {q, q .. ':all', q .. ':types', q .. ':b', q .. ':st', K.waiters(q), K.wk(q), K.seen(q),
     q .. ':handed'}
   for _, typ in ipairs(redis.call('ZRANGE', q .. ':types', 0, -1)) do
     table.insert(keys, q .. ':t:' .. typ)
@@ -451,19 +452,20 @@ elseif op == 'rmid' then
   return {'ok'}
 
 elseif op == 'peek' then
-  -- ARGV: id, preview length. Every queued message in arrival order, unchanged: {'ok', type,
-  -- length, first bytes, type, length, first bytes, ...}
+  -- ARGV: id, preview length. The server's time (ns) and every queued message in arrival
+  -- order, unchanged: {'ok', now, type, length, first bytes, sent (ns, '' if unknown), ...}
   local q, m, err = queue_or_error(ARGV[7])
   if err then return err end
   if not may(m, 4) then return {'EACCES'} end
   local preview = tonumber(ARGV[8])
-  local out = {'ok'}
+  local out = {'ok', now_ns_text()}
   for _, seq in ipairs(redis.call('ZRANGE', q .. ':all', 0, -1)) do
     local v = redis.call('HGET', q .. ':b', seq)
     if v then
       table.insert(out, string.sub(v, 1, 19))
       table.insert(out, #v - 19)
       table.insert(out, string.sub(v, 20, 19 + preview))
+      table.insert(out, redis.call('HGET', q .. ':st', seq) or '')
     end
   end
   return out
