@@ -117,6 +117,10 @@ impl Backend for RedisBackend {
         self.posix.descriptor_duplicated(old, new);
     }
 
+    fn descriptor_polled(&self, fd: c_int) {
+        self.posix.descriptor_polled(fd);
+    }
+
     /// `/proc/sysvipc/msg` lists the namespace's System V queues on the server (what util-linux
     /// `ipcs` reads first); the limit files hold the limits the backend enforces, as under the
     /// emulation. A server that cannot be reached leaves the kernel's file to be read.

@@ -21,6 +21,7 @@
 pub mod admin;
 mod descriptors;
 pub mod notify;
+mod ready;
 
 use std::os::raw::{c_char, c_int, c_uint};
 use std::sync::Arc;
@@ -366,6 +367,7 @@ impl RemotePosix {
     /// for a queue descriptor on the kernel either).
     pub fn descriptor_closing(&self, fd: c_int) -> Option<Result<c_int>> {
         let (d, last) = descriptors::take(fd)?;
+        ready::closing(fd);
         let release = last && d.counted_here();
         let notified = notify::closing(d.id);
         if release || notified {
@@ -411,7 +413,9 @@ impl RemotePosix {
         let d = self.resolve(fd)?;
         let (id, prio) = (d.id.to_string(), prio.to_string());
         let values = self.until_done(fd, &id, &[b"send", id.as_bytes(), body, prio.as_bytes()], deadline.as_ref())?;
-        if values.first().and_then(Reply::bytes) == Some(b"N") {
+        let fired = values.first().and_then(Reply::bytes) == Some(b"N");
+        ready::after_call(d.id, &values, if fired { 8 } else { 0 });
+        if fired {
             notify::deliver_fired(&self.remote, d.id, &values[1..]);
         }
         Ok(0)
@@ -434,7 +438,8 @@ impl RemotePosix {
         let d = self.resolve(fd)?;
         let id = d.id.to_string();
         let values = self.until_done(fd, &id, &[b"receive", id.as_bytes()], deadline.as_ref())?;
-        // ok M BODY PRIO (the tag keeps a body of "W" from reading as would-block).
+        // ok M BODY PRIO [CURMSGS CHG] (the tag keeps a body of "W" from reading as would-block).
+        ready::after_call(d.id, &values, 3);
         let body = values.get(1).and_then(Reply::bytes).ok_or(Errno::EIO)?;
         let prio = int_at(&values, 2)? as c_uint;
         // As in the kernel, the message is already dequeued when a bad pointer is found.
@@ -526,6 +531,15 @@ impl RemotePosix {
 
     pub fn descriptor_duplicated(&self, old: c_int, new: c_int) {
         descriptors::duplicated(old, new);
+        ready::duplicated(old, new);
+    }
+
+    /// `fd` is about to be polled: if it is one of this backend's, its readiness is kept from
+    /// now on (`ready`).
+    pub fn descriptor_polled(&self, fd: c_int) {
+        if let Some(d) = descriptors::get(fd) {
+            ready::arm(&self.remote, fd, &d);
+        }
     }
 }
 

@@ -16,6 +16,9 @@
 --   'S'        a sender a receive made room for (pipelined receive): the slot is reserved for
 --              it (meta 'reserved', counted as a message) until it puts its message there —
 --              a sender found gone gives its slot back, never a message it did not send
+--   'p'        a process that keeps its descriptors' readiness for poll/select/epoll (its
+--              token is its process token; remote/posix/ready.rs): every change of the count
+--              wakes it, as the kernel wakes a queue's pollers on each insert and receive
 local OP = ARGV[1]
 local SEQ_SPAN = 68719476736 -- 2^36: seq below it; score = (32767 - prio) * 2^36 + seq
 local HARD_MSGMAX = 65536
@@ -25,6 +28,7 @@ local PER_PRIORITY_OVERHEAD = 48
 
 local function is_receiver(kind) return kind == 'r' end
 local function is_sender(kind) return kind == 's' end
+local function is_poller(kind) return kind == 'p' end
 
 local CUR = nil -- the queue's id while an operation runs (for ON_STALE)
 ON_STALE = function(token, kind)
@@ -143,8 +147,11 @@ local function would_block(id)
   local q = K.pq(id)
   local out = { 'ok', 'W' }
   for _, w in ipairs(waiters(q)) do
-    out[#out + 1] = w[1]
-    out[#out + 1] = redis.call('HGET', K.conn(q), w[1]) or '0'
+    -- (A poller holds nothing and is never handed anything.)
+    if not is_poller(w[2]) then
+      out[#out + 1] = w[1]
+      out[#out + 1] = redis.call('HGET', K.conn(q), w[1]) or '0'
+    end
   end
   return out
 end
@@ -154,6 +161,26 @@ end
 local function drop_notification(q, owner)
   if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return false end
   return redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value') > 0
+end
+
+-- The count before an operation on queue `id`, when the queue is polled (meta 'polled': a
+-- poller ever registered); nil otherwise (or no such queue), so that an unpolled queue's
+-- operations do only this one HEXISTS more.
+local function count_if_polled(id)
+  if redis.call('HEXISTS', K.pq(id), 'polled') == 0 then return nil end
+  return curmsgs(id)
+end
+
+-- After an operation on a polled queue whose count was `before`: a change bumps meta 'chg'
+-- and wakes the pollers. The count and 'chg', for the caller to keep its own descriptors.
+local function count_changed(id, before)
+  local q = K.pq(id)
+  local cur = curmsgs(id)
+  if cur ~= before then
+    redis.call('HINCRBY', q, 'chg', 1)
+    wake(q, is_poller)
+  end
+  return cur, tonumber(redis.call('HGET', q, 'chg') or '0')
 end
 
 local function destroy(id)
@@ -481,6 +508,19 @@ local function op_notify_clear()
   return { 'ok' }
 end
 
+-- poll ID TOKEN WHO -> ok CURMSGS CHG: registers (or renews) the caller's process as a poller
+-- of the queue ('p', TOKEN its process token, WHO as for send).
+local function op_poll()
+  local id = ARGV[2]
+  local q = K.pq(id)
+  CUR = id
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  redis.call('HSET', q, 'polled', 1)
+  register(q, ARGV[3], 'p', ARGV[4])
+  local cur, chg = count_changed(id, curmsgs(id))
+  return { 'ok', cur, chg }
+end
+
 -- reap ID TOKEN... -> ok: these waiters are gone (their connections closed): what they held
 -- goes to the next waiters, as after STALE_MS.
 local function op_reap()
@@ -577,5 +617,20 @@ local ops = {
   open = op_open, close = op_close, adopt = op_adopt, unlink = op_unlink, send = op_send,
   receive = op_receive, attr = op_attr, notify_set = op_notify_set, notify_clear = op_notify_clear,
 }
-ops.list, ops.peek = op_list, op_peek
+ops.list, ops.peek, ops.poll = op_list, op_peek, op_poll
+
+-- The operations that may change a queue's count (ARGV[2] its id): on a polled queue, a change
+-- wakes the pollers, and a send or receive that completes answers the count and 'chg' last.
+if OP == 'send' or OP == 'receive' or OP == 'attr' or OP == 'reap' then
+  local before = count_if_polled(ARGV[2])
+  local out = ops[OP]()
+  if before then
+    local cur, chg = count_changed(ARGV[2], before)
+    if out[1] == 'ok' and out[2] ~= 'W' and OP ~= 'attr' and OP ~= 'reap' then
+      out[#out + 1] = cur
+      out[#out + 1] = chg
+    end
+  end
+  return out
+end
 return ops[OP]()
