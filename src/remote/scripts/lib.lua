@@ -23,6 +23,22 @@ K.sv_keys = B .. ':sv:keys'
 K.sv_ids = B .. ':sv:ids'
 K.sv_seq = B .. ':sv:seq'
 function K.sv(id) return B .. ':sv:' .. id end
+K.sysctl = B .. ':sysctl'
+
+-- The limits in force for a caller (remote::sysctl): `stated` is what the caller states,
+-- "key=value ..." (its machine's /proc or the stock defaults), a key marked '!key=value' being
+-- the process's own setting (MQSHIM_CONFIG, MQSHIM_LIMITS), which wins; any other key the
+-- namespace set through /proc (K.sysctl) has the namespace's value. A table key -> number.
+local function limits_in_force(stated)
+  local set = {}
+  local flat = redis.call('HGETALL', K.sysctl)
+  for i = 1, #flat, 2 do set[flat[i]] = tonumber(flat[i + 1]) end
+  local l = {}
+  for own, k, v in string.gmatch(stated, '(!?)([%w_]+)=(%-?%d+)') do
+    l[k] = (own == '' and set[k]) or tonumber(v)
+  end
+  return l
+end
 
 -- The server's clock: seconds and microseconds.
 local function now()
