@@ -155,9 +155,11 @@ pub struct RemoteSysv {
     remote: Remote,
     /// The limits the client states with every call that enforces one (`remote::sysctl`).
     stated: String,
-    /// The limits in force as the server last answered them (msgget, msgsnd, IPC_INFO,
-    /// MSG_INFO, IPC_SET, a sysctl read or write): for the checks the client makes before it
-    /// calls (msgsnd's size, msgrcv's MSG_COPY limit), which the server makes again.
+    /// Its `msgmax` alone, which every send states.
+    stated_msgmax: String,
+    /// The limits in force as the server last answered them (msgget, IPC_INFO, MSG_INFO,
+    /// IPC_SET, a sysctl read or write): for the checks the client makes before it calls
+    /// (msgsnd's size, which the server checks again; msgrcv's MSG_COPY limit).
     limits: LiveSysvLimits,
 }
 
@@ -165,7 +167,8 @@ impl RemoteSysv {
     /// `limits` are the client's (its stock or `/proc` ones, and its own settings), as `stated`
     /// says them (`remote::sysctl::stated`); the namespace's sysctls apply over them.
     pub fn new(remote: Remote, limits: SysvLimits, stated: String) -> RemoteSysv {
-        RemoteSysv { remote, stated, limits: LiveSysvLimits::new(limits) }
+        let stated_msgmax = stated.split(' ').filter(|pair| pair.trim_start_matches('!').starts_with("msgmax=")).collect();
+        RemoteSysv { remote, stated, stated_msgmax, limits: LiveSysvLimits::new(limits) }
     }
 
     /// Notes the limits a script answered after its own `at` values.
@@ -261,16 +264,13 @@ impl RemoteSysv {
         let who = Caller::current();
         let (id, typ) = (id.to_string(), type_key(mtype));
         let nowait = flags & libc::IPC_NOWAIT != 0;
-        let args: [&[u8]; 5] = [id.as_bytes(), typ.as_bytes(), body, flag(nowait), self.stated.as_bytes()];
-        let items = if nowait {
-            self.done("snd", &who, &args)?
-        } else {
-            // Nothing is ever handed to a sender: its cancel only unregisters it.
-            let cancel: [&[u8]; 7] = [args[0], b"any", b"0", b"0", b"0", b"0", b"0"];
-            self.run_blocking("snd", &who, &args, &cancel)?
-        };
-        self.heard(&items, 0);
-        Ok(0)
+        let args: [&[u8]; 5] = [id.as_bytes(), typ.as_bytes(), body, flag(nowait), self.stated_msgmax.as_bytes()];
+        if nowait {
+            return self.done("snd", &who, &args).map(|_| 0);
+        }
+        // Nothing is ever handed to a sender: its cancel only unregisters it.
+        let cancel: [&[u8]; 7] = [args[0], b"any", b"0", b"0", b"0", b"0", b"0"];
+        self.run_blocking("snd", &who, &args, &cancel).map(|_| 0)
     }
 
     // ----- msgrcv -----
@@ -462,6 +462,42 @@ mod tests {
         // SAFETY: a writable msqid_ds.
         unsafe { q.msgctl(id, cmd::IPC_STAT, &mut ds) }.unwrap();
         ds.msg_qnum
+    }
+
+    #[test]
+    fn msgmax_set_elsewhere_decides_a_send_whichever_way_it_moved() {
+        let Some(server) = Server::start() else { return };
+        let stated = crate::remote::testing::stock_stated();
+        let q = RemoteSysv::new(server.remote("sv3"), LIMITS, stated.clone());
+        let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        let elsewhere = server.remote("sv3");
+        // Lowered on another host after this client last heard 8192: the server refuses.
+        crate::remote::sysctl::set(&elsewhere, "msgmax", 16, &stated).unwrap();
+        assert_eq!(send(&q, id, 1, &[b'x'; 17]), Err(Errno::EINVAL));
+        assert_eq!(send(&q, id, 1, &[b'x'; 16]), Ok(0));
+        // Raised elsewhere above what this client last heard (16, with IPC_INFO): it asks the
+        // server again instead of refusing, and sends.
+        // SAFETY: msginfo is plain C data, written by msgctl.
+        let mut heard: libc::msginfo = unsafe { std::mem::zeroed() };
+        // SAFETY: a writable msginfo.
+        unsafe { q.msgctl(0, cmd::IPC_INFO, (&mut heard as *mut libc::msginfo).cast()) }.unwrap();
+        assert_eq!(heard.msgmax, 16);
+        crate::remote::sysctl::set(&elsewhere, "msgmax", 64, &stated).unwrap();
+        assert_eq!(send(&q, id, 1, &[b'x'; 64]), Ok(0));
+        assert_eq!(qnum(&q, id), 2);
+        // msgmnb: a new queue's msg_qbytes, and IPC_INFO reports the namespace's limits.
+        crate::remote::sysctl::set(&elsewhere, "msgmnb", 100, &stated).unwrap();
+        let id2 = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        // SAFETY: msqid_ds and msginfo are plain C data, written by msgctl.
+        let (mut ds, mut info): (msqid_ds, libc::msginfo) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        // SAFETY: writable structs of the sizes msgctl writes.
+        unsafe {
+            q.msgctl(id2, cmd::IPC_STAT, &mut ds).unwrap();
+            q.msgctl(0, cmd::IPC_INFO, (&mut info as *mut libc::msginfo).cast()).unwrap();
+        }
+        assert_eq!((ds.msg_qbytes, info.msgmax, info.msgmnb, info.msgmni), (100, 64, 100, 32000));
+        q.remove_id(id).unwrap();
+        q.remove_id(id2).unwrap();
     }
 
     #[test]

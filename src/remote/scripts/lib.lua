@@ -30,12 +30,16 @@ K.sysctl = B .. ':sysctl'
 -- the process's own setting (MQSHIM_CONFIG, MQSHIM_LIMITS), which wins; any other key the
 -- namespace set through /proc (K.sysctl) has the namespace's value. A table key -> number.
 local function limits_in_force(stated)
-  local set = {}
-  local flat = redis.call('HGETALL', K.sysctl)
-  for i = 1, #flat, 2 do set[flat[i]] = tonumber(flat[i + 1]) end
-  local l = {}
+  local l, asked = {}, {}
   for own, k, v in string.gmatch(stated, '(!?)([%w_]+)=(%-?%d+)') do
-    l[k] = (own == '' and set[k]) or tonumber(v)
+    l[k] = tonumber(v)
+    if own == '' then asked[#asked + 1] = k end
+  end
+  if #asked > 0 then
+    local set = redis.call('HMGET', K.sysctl, unpack(asked))
+    for i, k in ipairs(asked) do
+      if set[i] then l[k] = tonumber(set[i]) end
+    end
   end
   return l
 end

@@ -28,7 +28,7 @@
 -- Namespace: K.sv_keys hash key -> id, K.sv_ids zset id -> index, K.sv_seq hash next_idx
 -- last_idx seq (the kernel's cyclic index allocator and its sequence number); the limits
 -- msgmax, msgmnb, msgmni and msg_next_id: the namespace's sysctls (K.sysctl) over those the
--- caller states (limits_in_force), which get, snd, info and set answer after their own values
+-- caller states (limits_in_force), which get, info and set answer after their own values
 -- (msgmax msgmnb msgmni) for the client's checks made before it calls.
 
 local op = ARGV[1]
@@ -301,7 +301,7 @@ if op == 'get' then
 
 -- ---------------------------------------------------------------------------------------
 elseif op == 'snd' then
-  -- ARGV: id, type (19 digits), body, nowait (1/0), stated limits
+  -- ARGV: id, type (19 digits), body, nowait (1/0), the caller's stated msgmax
   local id, typ, body, nowait = ARGV[7], ARGV[8], ARGV[9], ARGV[10] == '1'
   local L = limits_in_force(ARGV[11])
   -- The kernel's first check (the client made it with the msgmax it last heard of).
@@ -317,7 +317,7 @@ elseif op == 'snd' then
       redis.call('HSET', q .. ':b', seq, typ .. body)
       redis.call('HSET', q, 'lspid', pid, 'stime', sec)
       if not pipelined_send(q, seq, typ, size) then enqueue(q, seq, typ .. body) end
-      return {'ok', L.msgmax, L.msgmnb, L.msgmni}
+      return {'ok'}
     end
     if nowait then return {'EAGAIN'} end
     register(q, token, 's ' .. size)
