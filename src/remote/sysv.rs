@@ -31,7 +31,12 @@
 //!   that can reach it can change any queue;
 //! - `mqshim_msgsnd_at` and `mqshim_msg_cancel` (scheduled messages) are ENOTSUP;
 //! - a connection lost mid-call (a blocked one too) is EIO; a server restarted without
-//!   persistence has lost every queue, so an id from before is EINVAL.
+//!   persistence has lost every queue, so an id from before is EINVAL;
+//! - the limits are the namespace's sysctls, which the scripts read (`remote::sysctl`), but
+//!   msgsnd's size is checked first here, against the `msgmax` last heard (asking the server
+//!   again for a message above it): just after `msgmax` was lowered on another host, an
+//!   oversized message at an unreadable address is EFAULT where the kernel's order says EINVAL;
+//!   msgrcv's MSG_COPY copy bound is the `msgmax` last heard.
 
 use std::os::raw::{c_int, c_long, c_void};
 
