@@ -7,11 +7,13 @@
 //! - [`keys`]: the key schema.
 //! - [`wait`]: the one blocking mechanism (wake markers, kernel restart rules).
 //! - [`posix`]: the `mq_*` calls; [`sysv`]: the `msg*` calls.
+//! - [`sysctl`]: the namespace's sysctls, which those calls' scripts read.
 
 pub mod connection;
 pub mod keys;
 pub mod posix;
 pub mod script;
+pub mod sysctl;
 pub mod sysv;
 pub mod url;
 pub mod wait;

@@ -48,6 +48,9 @@ pub(crate) static POSIX: Script = Script::new("posix", include_str!("scripts/pos
 pub struct RemotePosix {
     pub remote: Remote,
     pub limits: PosixLimits,
+    /// The limits the client states at each creation (`remote::sysctl`): the namespace's
+    /// sysctls apply over them.
+    stated: String,
 }
 
 /// The values of a script that must complete (a `wait` is EIO).
@@ -152,8 +155,10 @@ fn umask() -> mode_t {
 }
 
 impl RemotePosix {
-    pub fn new(remote: Remote, limits: PosixLimits) -> RemotePosix {
-        RemotePosix { remote, limits }
+    /// `limits` are the client's (its stock or `/proc` ones, and its own settings), as `stated`
+    /// says them (`remote::sysctl::stated`).
+    pub fn new(remote: Remote, limits: PosixLimits, stated: String) -> RemotePosix {
+        RemotePosix { remote, limits, stated }
     }
 
     /// The description behind `fd`, counted on the server for this process (a forked child
@@ -321,9 +326,7 @@ impl RemotePosix {
         let mode = (mode & 0o7777 & !umask()).to_string();
         let (maxmsg, msgsize) = attr.map_or((0, 0), |a| (a.mq_maxmsg, a.mq_msgsize));
         let (maxmsg, msgsize) = (maxmsg.to_string(), msgsize.to_string());
-        let l = &self.limits;
-        let limits = format!("{} {} {} {} {}", l.msg_max, l.msgsize_max, l.msg_default, l.msgsize_default, l.queues_max);
-        let rlimit = match l.rlimit_msgqueue() {
+        let rlimit = match self.limits.rlimit_msgqueue() {
             u64::MAX => "inf".to_string(),
             n => n.to_string(),
         };
@@ -341,7 +344,7 @@ impl RemotePosix {
             maxmsg.as_bytes(),
             msgsize.as_bytes(),
             who.as_bytes(),
-            limits.as_bytes(),
+            self.stated.as_bytes(),
             rlimit.as_bytes(),
             charge_uid.as_bytes(),
             me.as_bytes(),
@@ -555,7 +558,7 @@ mod tests {
     #[test]
     fn priority_order_nonblock_and_unlink_while_open() {
         let Some(server) = Server::start() else { return };
-        let p = RemotePosix::new(server.remote("px"), limits());
+        let p = RemotePosix::new(server.remote("px"), limits(), crate::remote::testing::stock_stated());
         // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
         let mut attr: mq_attr = unsafe { std::mem::zeroed() };
         attr.mq_maxmsg = 2;
@@ -623,7 +626,7 @@ mod tests {
     #[test]
     fn a_send_hands_its_message_to_the_waiting_receiver() {
         let Some(server) = Server::start() else { return };
-        let p = Arc::new(RemotePosix::new(server.remote("hx"), limits()));
+        let p = Arc::new(RemotePosix::new(server.remote("hx"), limits(), crate::remote::testing::stock_stated()));
         // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
         let mut attr: mq_attr = unsafe { std::mem::zeroed() };
         attr.mq_maxmsg = 2;

@@ -446,8 +446,9 @@ mod tests {
     fn a_signal_during_a_scripts_round_trip_is_seen_as_the_kernel_sees_it() {
         let Some(server) = Server::start() else { return };
         let limits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
-        let p = Arc::new(RemotePosix::new(server.remote("sig"), limits));
-        let s = Arc::new(RemoteSysv::new(server.remote("sig"), SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 }));
+        let p = Arc::new(RemotePosix::new(server.remote("sig"), limits, crate::remote::testing::stock_stated()));
+        let s =
+            Arc::new(RemoteSysv::new(server.remote("sig"), SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 }, crate::remote::testing::stock_stated()));
         let admin = server.remote("sig");
         // SAFETY: a zeroed mq_attr is valid.
         let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };

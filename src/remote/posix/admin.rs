@@ -158,7 +158,7 @@ mod tests {
     fn listing_peek_and_removal_read_what_the_calls_wrote() {
         let Some(server) = Server::start() else { return };
         let limits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
-        let p = RemotePosix::new(server.remote("adm"), limits);
+        let p = RemotePosix::new(server.remote("adm"), limits, crate::remote::testing::stock_stated());
         let name = QueueName::check(b"a").unwrap();
         // Nothing there, and looking creates nothing.
         assert_eq!(p.list(), Ok(Vec::new()));

@@ -263,7 +263,8 @@ local function sweep_due()
 end
 
 -- open NAME CREAT EXCL ACC MODE HAS_ATTR MAXMSG MSGSIZE CALLER LIMITS RLIMIT CHARGE_UID OPENER
---   -> ok ID MAXMSG MSGSIZE SWEEP. prepare_open's order for an existing queue;
+--   -> ok ID MAXMSG MSGSIZE SWEEP. LIMITS: the caller's stated limits, over which the
+--   namespace's sysctls apply (limits_in_force). prepare_open's order for an existing queue;
 --   mqueue_create_attr's (queues_max, the attributes, RLIMIT_MSGQUEUE) for a new one. OPENER:
 --   the process ("PTOKEN PID HOST START"); SWEEP: sweep_due.
 local function op_open()
@@ -281,9 +282,9 @@ local function op_open()
     return { 'ok', tonumber(id), tonumber(m[4]), tonumber(m[5]), sweep_due() }
   end
   if not creat then return { 'ENOENT' } end
-  local lim = {}
-  for w in string.gmatch(ARGV[11], '%S+') do lim[#lim + 1] = tonumber(w) end
-  local msg_max, msgsize_max, msg_default, msgsize_default, queues_max = lim[1], lim[2], lim[3], lim[4], lim[5]
+  local lim = limits_in_force(ARGV[11])
+  local msg_max, msgsize_max, msg_default, msgsize_default, queues_max = lim.msg_max, lim.msgsize_max, lim.msg_default,
+    lim.msgsize_default, lim.queues_max
   local exempt = c.has('S')
   if redis.call('SCARD', K.pq_live) >= queues_max and not exempt then return { 'ENOSPC' } end
   local maxmsg, msgsize
