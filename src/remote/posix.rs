@@ -588,7 +588,7 @@ mod tests {
     #[test]
     fn an_unlinked_queue_goes_with_its_last_live_opener_whatever_the_dead_held() {
         let Some(server) = Server::start() else { return };
-        let p = RemotePosix::new(server.remote("dead"), limits());
+        let p = RemotePosix::new(server.remote("dead"), limits(), crate::remote::testing::stock_stated());
         // A process that has ended (and been reaped).
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();

@@ -291,7 +291,7 @@ mod tests {
     fn only_a_polled_queue_answers_its_count_and_wakes_its_pollers_on_each_change() {
         let Some(server) = Server::start() else { return };
         let limits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
-        let p = RemotePosix::new(server.remote("rd"), limits);
+        let p = RemotePosix::new(server.remote("rd"), limits, crate::remote::testing::stock_stated());
         // SAFETY: a zeroed mq_attr is valid; the pointers are this test's own.
         let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
         attr.mq_maxmsg = 2;
