@@ -33,6 +33,18 @@ int main(void)
     EXPECT_ERR(raw_mq_open(name + 1, O_RDWR | O_CREAT | O_EXCL, 0600, &a), EEXIST);
     int q2 = (int)EXPECT_OK(raw_mq_open(name + 1, O_RDONLY, 0, NULL));
 
+    /* A descriptor from mq_open(3), used by the system calls, and the other way round. */
+    const char *lname = t_qname("lib");
+    mqd_t lq = t_mq_create("lib", 2, 8, 0);
+    EXPECT_EQ(raw_mq_timedsend(lq, "raw", 3, 5, NULL), 0);
+    EXPECT_EQ(mq_receive(lq, buf, 8, &prio), 3);
+    t_say("library got '%.3s' prio %u", buf, prio);
+    EXPECT_EQ(mq_send(q, "lib", 3, 6), 0);
+    EXPECT_EQ(raw_mq_timedreceive(q, buf, sizeof buf, &prio, NULL), 3);
+    t_say("raw got '%.3s' prio %u", buf, prio);
+    EXPECT_EQ(mq_close(lq), 0);
+    EXPECT_EQ(mq_unlink(lname), 0);
+
     EXPECT_EQ(raw_mq_timedsend(q, "low", 3, 1, NULL), 0);
     EXPECT_EQ(raw_mq_timedsend(q, "high", 4, 9, NULL), 0);
     EXPECT_ERR(raw_mq_timedsend(q, "big", 17, 0, NULL), EMSGSIZE);
@@ -98,18 +110,6 @@ int main(void)
     EXPECT_EQ(raw_mq_timedreceive(q, buf, sizeof buf, &prio, NULL), 1);
     t_join(&c, 0);
     t_say("handler ran: %d times", (int)caught);
-
-    /* A descriptor from mq_open(3), used by the system calls, and the other way round. */
-    const char *lname = t_qname("lib");
-    mqd_t lq = t_mq_create("lib", 2, 8, 0);
-    EXPECT_EQ(raw_mq_timedsend(lq, "raw", 3, 5, NULL), 0);
-    EXPECT_EQ(mq_receive(lq, buf, 8, &prio), 3);
-    t_say("library got '%.3s' prio %u", buf, prio);
-    EXPECT_EQ(mq_send(q, "lib", 3, 6), 0);
-    EXPECT_EQ(raw_mq_timedreceive(q, buf, sizeof buf, &prio, NULL), 3);
-    t_say("raw got '%.3s' prio %u", buf, prio);
-    EXPECT_EQ(mq_close(lq), 0);
-    EXPECT_EQ(mq_unlink(lname), 0);
 
     EXPECT_EQ(close(q2), 0);
     EXPECT_ERR(raw_mq_timedsend(q2, "x", 1, 0, NULL), EBADF);
