@@ -95,10 +95,7 @@ impl SyscallArgs {
         // SAFETY: the third argument of an SA_SIGINFO handler is the interrupted ucontext_t.
         let gregs = unsafe { &(*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
         let reg = |r: c_int| gregs[r as usize] as u64;
-        SyscallArgs {
-            number,
-            args: [reg(libc::REG_RDI), reg(libc::REG_RSI), reg(libc::REG_RDX), reg(libc::REG_R10), reg(libc::REG_R8), reg(libc::REG_R9)],
-        }
+        SyscallArgs { number, args: [reg(libc::REG_RDI), reg(libc::REG_RSI), reg(libc::REG_RDX), reg(libc::REG_R10), reg(libc::REG_R8), reg(libc::REG_R9)] }
     }
 }
 
@@ -133,7 +130,7 @@ unsafe fn stub(number: c_long, args: [u64; 5], cookie: u64) -> i64 {
     unsafe {
         std::arch::asm!(
             "syscall",
-            inlateout("rax") number as i64 => ret,
+            inlateout("rax") number => ret,
             in("rdi") args[0],
             in("rsi") args[1],
             in("rdx") args[2],
@@ -329,7 +326,9 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
             }
         }
         libc::SYS_mq_timedsend => Call::MqSend { mqdes: fd, msg: a[1] as *const _, len: a[2] as usize, prio: a[3] as u32, timeout: Some(a[4] as *const _) },
-        libc::SYS_mq_timedreceive => Call::MqReceive { mqdes: fd, msg: a[1] as *mut _, len: a[2] as usize, prio: a[3] as *mut _, timeout: Some(a[4] as *const _) },
+        libc::SYS_mq_timedreceive => {
+            Call::MqReceive { mqdes: fd, msg: a[1] as *mut _, len: a[2] as usize, prio: a[3] as *mut _, timeout: Some(a[4] as *const _) }
+        }
         libc::SYS_mq_notify => {
             let sev = a[1] as *const libc::sigevent;
             // The system call's SIGEV_THREAD is the kernel's netlink notification (sigev_signo
