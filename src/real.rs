@@ -140,6 +140,9 @@ real_functions! {
     fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
     fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int;
+    fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
+    /// Returns an error number, as the pthread functions do.
+    fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
 }
 
 /// The real `signal` (returns a handler, so it is bound by hand rather than by the macro).

@@ -7,7 +7,10 @@
 //!
 //! The handler owns the real SIGSYS disposition from then on: `sigaction` and `signal` on
 //! SIGSYS record the program's action instead, and a SIGSYS that is not a trapped queue call
-//! (the program's own seccomp filter's, or one sent with kill) goes to it.
+//! (the program's own seccomp filter's, or one sent with kill) goes to it. SIGSYS also stays
+//! unblocked: a trapped call in a thread that blocks it would be killed (the kernel's rule for a
+//! signal a filter forces), so `sigprocmask`, `pthread_sigmask` and the masks of other signals'
+//! handlers leave it out.
 
 use std::os::raw::{c_int, c_void};
 
@@ -98,16 +101,70 @@ unsafe fn chain(signum: c_int, info: *mut siginfo_t, context: *mut c_void) {
     }
 }
 
+/// `set` without SIGSYS, when the trap is installed and `set` (readable, with SIGSYS) would
+/// block it; None: use `set` as it is.
+fn without_sigsys(set: *const libc::sigset_t) -> Option<libc::sigset_t> {
+    if !trap::installed() || set.is_null() {
+        return None;
+    }
+    // SAFETY: a checked read: a bad pointer is left to the real function's EFAULT.
+    let mut copy = unsafe { crate::os::usermem::checked_read(set) }?;
+    // SAFETY: `copy` is a valid sigset_t.
+    if unsafe { libc::sigismember(&copy, libc::SIGSYS) } != 1 {
+        return None;
+    }
+    // SAFETY: as above.
+    unsafe { libc::sigdelset(&mut copy, libc::SIGSYS) };
+    Some(copy)
+}
+
+/// `int sigprocmask(int how, const sigset_t *set, sigset_t *oldset)`: as libc's, except that
+/// under the trap SIGSYS is never blocked.
+///
+/// # Safety
+/// As sigprocmask(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int {
+    let copy = if how == libc::SIG_UNBLOCK { None } else { without_sigsys(set) };
+    let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
+    // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
+    unsafe { real::sigprocmask(how, set, oldset) }
+}
+
+/// `int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset)`: as libc's, except
+/// that under the trap SIGSYS is never blocked.
+///
+/// # Safety
+/// As pthread_sigmask(3) requires.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int {
+    let copy = if how == libc::SIG_UNBLOCK { None } else { without_sigsys(set) };
+    let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
+    // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
+    unsafe { real::pthread_sigmask(how, set, oldset) }
+}
+
 /// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on
 /// SIGSYS while the trap is installed, the program's action is recorded (and reported) instead
-/// of replacing the library's handler; the mask of a chained handler is not applied.
+/// of replacing the library's handler; the mask of a chained handler is not applied. Another
+/// signal's handler gets its mask without SIGSYS.
 ///
 /// # Safety
 /// As sigaction(2) requires (a bad pointer gives EFAULT on SIGSYS under the trap).
 #[no_mangle]
 pub unsafe extern "C" fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int {
     if signum != libc::SIGSYS || !trap::installed() {
-        // SAFETY: the caller's arguments, passed on.
+        let copy = if act.is_null() || !trap::installed() {
+            None
+        } else {
+            // SAFETY: a checked read: a bad pointer is left to the real function's EFAULT.
+            unsafe { crate::os::usermem::checked_read(act) }.and_then(|mut copy| {
+                copy.sa_mask = without_sigsys(&copy.sa_mask)?;
+                Some(copy)
+            })
+        };
+        let act = copy.as_ref().map_or(act, |c| c as *const libc::sigaction);
+        // SAFETY: the caller's arguments, the action possibly replaced by a valid copy.
         return unsafe { real::sigaction(signum, act, oldact) };
     }
     let previous = trap::program_action();
@@ -156,6 +213,8 @@ pub unsafe extern "C" fn signal(signum: c_int, handler: sighandler_t) -> sighand
 }
 
 same_signature_as_libc! {
+    sigprocmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
+    pthread_sigmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
     sigaction: unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
     signal: unsafe extern "C" fn(c_int, sighandler_t) -> sighandler_t;
 }
