@@ -542,12 +542,16 @@ static void pp_echoer(struct child_ctx *c)
 
 static const char *const micro_ops[] = {
     "mq_eagain", "mq_getattr", "mq_sendrecv", "msg_enomsg", "msg_ipcstat", "msg_sendrecv",
-    "getppid", NULL,
+    "getppid", "mq_getattr_raw", "mq_sendrecv_raw", "msg_sendrecv_raw", NULL,
 };
 
 static int micro_calls(const char *op) { return strstr(op, "sendrecv") ? 2 : 1; }
 static int micro_posix(const char *op) { return strncmp(op, "mq_", 3) == 0; }
 static int micro_sysv(const char *op) { return strncmp(op, "msg_", 4) == 0; }
+/* *_raw: the same calls made with syscall(2), past libc — under mqshim they reach the backend
+ * only with MQSHIM_SYSCALLS=trap (a trapped call), else the kernel, which does not know an
+ * emulated queue: the row is then "unsupported" (probed before the run). */
+static int micro_raw(const char *op) { return strstr(op, "_raw") != NULL; }
 
 static void micro_child(struct child_ctx *c)
 {
@@ -611,6 +615,22 @@ static void micro_child(struct child_ctx *c)
         case 6:
             for (int i = 0; i < B; i++)
                 if (syscall(SYS_getppid) <= 0) bad++;
+            break;
+        case 7:
+            for (int i = 0; i < B; i++)
+                if (syscall(SYS_mq_getsetattr, q, NULL, &attr) != 0) bad++;
+            break;
+        case 8:
+            for (int i = 0; i < B; i++) {
+                if (syscall(SYS_mq_timedsend, q, buf, sz, 0, NULL) != 0) bad++;
+                if (syscall(SYS_mq_timedreceive, q, buf, sz, NULL, NULL) != (long)sz) bad++;
+            }
+            break;
+        case 9:
+            for (int i = 0; i < B; i++) {
+                if (syscall(SYS_msgsnd, sysv_id, m, sz, 0) != 0) bad++;
+                if (syscall(SYS_msgrcv, sysv_id, m, sz, 0L, 0) != (long)sz) bad++;
+            }
             break;
         }
         if (bad) child_fail(c, &r, "%s: unexpected result (errno %s)", op, strerror(errno));
@@ -1316,6 +1336,8 @@ static void usage(FILE *f)
 "                            maxmsg), then the consumer drains them, in rounds;\n"
 "                            checks priority order (\"deep queue\")\n"
 "  --op OP                   micro op: mq_eagain mq_getattr mq_sendrecv msg_enomsg\n"
+"                            (and *_raw: mq_getattr_raw mq_sendrecv_raw msg_sendrecv_raw,\n"
+"                            the calls made with syscall(2))\n"
 "                            msg_ipcstat msg_sendrecv getppid (raw syscall)\n"
 "  --name NAME               result name override\n"
 "  --existing N              control: other queues of the API to create (maxmsg 1,\n"
@@ -1453,6 +1475,18 @@ int main(int argc, char **argv)
         opt.api = micro_posix(opt.op) ? "posix" : micro_sysv(opt.op) ? "sysv" : "none";
         if (!placement_given) opt.placement = "same";
         create_queues(micro_posix(opt.op) ? 1 : 0, micro_sysv(opt.op));
+        if (micro_raw(opt.op)) {
+            struct mq_attr a;
+            struct msqid_ds ds;
+            mqd_t q = micro_posix(opt.op) ? mq_open(qname[0], O_RDWR) : (mqd_t)-1;
+            long probe = micro_posix(opt.op) ? syscall(SYS_mq_getsetattr, q, NULL, &a)
+                                             : syscall(SYS_msgctl, sysv_id, IPC_STAT, &ds);
+            int e = errno;
+            if (q != (mqd_t)-1) mq_close(q);
+            if (probe != 0)
+                fail(4, "unsupported", "raw %s: %s (a preloaded mqshim needs MQSHIM_SYSCALLS=trap)",
+                     micro_posix(opt.op) ? "mq_getsetattr" : "msgctl", strerror(e));
+        }
         run_children(micro_child, NULL, rep);
         calls = micro_calls(opt.op);
         unit = calls == 2 ? "ns/pair" : "ns/call";
