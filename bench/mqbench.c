@@ -43,6 +43,7 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1085,21 +1086,47 @@ static int memory_main(double ref)
 
 /* ------------------------------------------------------------------ probe */
 
-/* Say which implementation serves each API: a raw syscall (which no preload can
- * intercept) looks at what the library handed out. */
+/* Whether the kernel holds System V queue `id` with `qnum` messages last sent by us: its
+ * /proc/sysvipc/msg, read with raw system calls (no preload serves them; MQSHIM_SYSCALLS=trap
+ * traps only the queue calls themselves). */
+static int kernel_holds_msq(int id, unsigned long qnum)
+{
+    char text[1 << 16];
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/sysvipc/msg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    size_t len = 0;
+    long n;
+    while (len < sizeof text - 1 && (n = syscall(SYS_read, (int)fd, text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)n;
+    syscall(SYS_close, (int)fd);
+    text[len] = '\0';
+    for (char *line = strchr(text, '\n'); line && *++line; line = strchr(line, '\n')) {
+        long key, msqid, lspid;
+        unsigned perms;
+        unsigned long cbytes, msgs;
+        if (sscanf(line, "%ld %ld %o %lu %lu %ld", &key, &msqid, &perms, &cbytes, &msgs, &lspid) == 6 &&
+            msqid == id && msgs == qnum && lspid == getpid())
+            return 1;
+    }
+    return 0;
+}
+
+/* Say which implementation serves each API, from what the kernel itself says about what the
+ * library handed out: the file system of the POSIX descriptor (raw fstatfs: the mqueue file
+ * system's magic) and the kernel's list of System V queues (a raw queue call cannot tell, as
+ * MQSHIM_SYSCALLS=trap serves it too). */
 static int probe(void)
 {
     char name[64];
-    struct mq_attr a = { .mq_maxmsg = 10, .mq_msgsize = 64 }, ka;
+    struct mq_attr a = { .mq_maxmsg = 10, .mq_msgsize = 64 };
     char buf[64] = "probe";
     const char *posix = "fail", *sysv = "fail", *deep = "no";
     snprintf(name, sizeof name, "/mqbench-probe-%d", (int)getpid());
     mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &a);
     if (q != (mqd_t)-1) {
         if (mq_send(q, buf, 8, 3) == 0) {
-            memset(&ka, 0, sizeof ka);
-            if (syscall(SYS_mq_getsetattr, (int)q, NULL, &ka) == 0 && ka.mq_curmsgs == 1 &&
-                ka.mq_msgsize == 64)
+            struct statfs fs;
+            if (syscall(SYS_fstatfs, (int)q, &fs) == 0 && fs.f_type == 0x19800202 /* MQUEUE_MAGIC */)
                 posix = "kernel";
             else
                 posix = "emulated";
@@ -1113,10 +1140,7 @@ static int probe(void)
     if (id >= 0) {
         struct { long t; char x[8]; } msg = { 7, "probe" };
         if (msgsnd(id, &msg, 8, 0) == 0) {
-            struct msqid_ds ds;
-            memset(&ds, 0, sizeof ds);
-            if (syscall(SYS_msgctl, id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 1 &&
-                ds.msg_lspid == getpid())
+            if (kernel_holds_msq(id, 1))
                 sysv = "kernel";
             else
                 sysv = "emulated";
