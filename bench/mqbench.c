@@ -43,6 +43,7 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -542,12 +543,16 @@ static void pp_echoer(struct child_ctx *c)
 
 static const char *const micro_ops[] = {
     "mq_eagain", "mq_getattr", "mq_sendrecv", "msg_enomsg", "msg_ipcstat", "msg_sendrecv",
-    "getppid", NULL,
+    "getppid", "mq_getattr_raw", "mq_sendrecv_raw", "msg_sendrecv_raw", NULL,
 };
 
 static int micro_calls(const char *op) { return strstr(op, "sendrecv") ? 2 : 1; }
 static int micro_posix(const char *op) { return strncmp(op, "mq_", 3) == 0; }
 static int micro_sysv(const char *op) { return strncmp(op, "msg_", 4) == 0; }
+/* *_raw: the same calls made with syscall(2), past libc — under mqshim they reach the backend
+ * only with MQSHIM_SYSCALLS=trap (a trapped call), else the kernel, which does not know an
+ * emulated queue: the row is then "unsupported" (probed before the run). */
+static int micro_raw(const char *op) { return strstr(op, "_raw") != NULL; }
 
 static void micro_child(struct child_ctx *c)
 {
@@ -611,6 +616,22 @@ static void micro_child(struct child_ctx *c)
         case 6:
             for (int i = 0; i < B; i++)
                 if (syscall(SYS_getppid) <= 0) bad++;
+            break;
+        case 7:
+            for (int i = 0; i < B; i++)
+                if (syscall(SYS_mq_getsetattr, q, NULL, &attr) != 0) bad++;
+            break;
+        case 8:
+            for (int i = 0; i < B; i++) {
+                if (syscall(SYS_mq_timedsend, q, buf, sz, 0, NULL) != 0) bad++;
+                if (syscall(SYS_mq_timedreceive, q, buf, sz, NULL, NULL) != (long)sz) bad++;
+            }
+            break;
+        case 9:
+            for (int i = 0; i < B; i++) {
+                if (syscall(SYS_msgsnd, sysv_id, m, sz, 0) != 0) bad++;
+                if (syscall(SYS_msgrcv, sysv_id, m, sz, 0L, 0) != (long)sz) bad++;
+            }
             break;
         }
         if (bad) child_fail(c, &r, "%s: unexpected result (errno %s)", op, strerror(errno));
@@ -1065,21 +1086,47 @@ static int memory_main(double ref)
 
 /* ------------------------------------------------------------------ probe */
 
-/* Say which implementation serves each API: a raw syscall (which no preload can
- * intercept) looks at what the library handed out. */
+/* Whether the kernel holds System V queue `id` with `qnum` messages last sent by us: its
+ * /proc/sysvipc/msg, read with raw system calls (no preload serves them; MQSHIM_SYSCALLS=trap
+ * traps only the queue calls themselves). */
+static int kernel_holds_msq(int id, unsigned long qnum)
+{
+    char text[1 << 16];
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/sysvipc/msg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    size_t len = 0;
+    long n;
+    while (len < sizeof text - 1 && (n = syscall(SYS_read, (int)fd, text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)n;
+    syscall(SYS_close, (int)fd);
+    text[len] = '\0';
+    for (char *line = strchr(text, '\n'); line && *++line; line = strchr(line, '\n')) {
+        long key, msqid, lspid;
+        unsigned perms;
+        unsigned long cbytes, msgs;
+        if (sscanf(line, "%ld %ld %o %lu %lu %ld", &key, &msqid, &perms, &cbytes, &msgs, &lspid) == 6 &&
+            msqid == id && msgs == qnum && lspid == getpid())
+            return 1;
+    }
+    return 0;
+}
+
+/* Say which implementation serves each API, from what the kernel itself says about what the
+ * library handed out: the file system of the POSIX descriptor (raw fstatfs: the mqueue file
+ * system's magic) and the kernel's list of System V queues (a raw queue call cannot tell, as
+ * MQSHIM_SYSCALLS=trap serves it too). */
 static int probe(void)
 {
     char name[64];
-    struct mq_attr a = { .mq_maxmsg = 10, .mq_msgsize = 64 }, ka;
+    struct mq_attr a = { .mq_maxmsg = 10, .mq_msgsize = 64 };
     char buf[64] = "probe";
     const char *posix = "fail", *sysv = "fail", *deep = "no";
     snprintf(name, sizeof name, "/mqbench-probe-%d", (int)getpid());
     mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &a);
     if (q != (mqd_t)-1) {
         if (mq_send(q, buf, 8, 3) == 0) {
-            memset(&ka, 0, sizeof ka);
-            if (syscall(SYS_mq_getsetattr, (int)q, NULL, &ka) == 0 && ka.mq_curmsgs == 1 &&
-                ka.mq_msgsize == 64)
+            struct statfs fs;
+            if (syscall(SYS_fstatfs, (int)q, &fs) == 0 && fs.f_type == 0x19800202 /* MQUEUE_MAGIC */)
                 posix = "kernel";
             else
                 posix = "emulated";
@@ -1093,10 +1140,7 @@ static int probe(void)
     if (id >= 0) {
         struct { long t; char x[8]; } msg = { 7, "probe" };
         if (msgsnd(id, &msg, 8, 0) == 0) {
-            struct msqid_ds ds;
-            memset(&ds, 0, sizeof ds);
-            if (syscall(SYS_msgctl, id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 1 &&
-                ds.msg_lspid == getpid())
+            if (kernel_holds_msq(id, 1))
                 sysv = "kernel";
             else
                 sysv = "emulated";
@@ -1316,6 +1360,8 @@ static void usage(FILE *f)
 "                            maxmsg), then the consumer drains them, in rounds;\n"
 "                            checks priority order (\"deep queue\")\n"
 "  --op OP                   micro op: mq_eagain mq_getattr mq_sendrecv msg_enomsg\n"
+"                            (and *_raw: mq_getattr_raw mq_sendrecv_raw msg_sendrecv_raw,\n"
+"                            the calls made with syscall(2))\n"
 "                            msg_ipcstat msg_sendrecv getppid (raw syscall)\n"
 "  --name NAME               result name override\n"
 "  --existing N              control: other queues of the API to create (maxmsg 1,\n"
@@ -1453,6 +1499,18 @@ int main(int argc, char **argv)
         opt.api = micro_posix(opt.op) ? "posix" : micro_sysv(opt.op) ? "sysv" : "none";
         if (!placement_given) opt.placement = "same";
         create_queues(micro_posix(opt.op) ? 1 : 0, micro_sysv(opt.op));
+        if (micro_raw(opt.op)) {
+            struct mq_attr a;
+            struct msqid_ds ds;
+            mqd_t q = micro_posix(opt.op) ? mq_open(qname[0], O_RDWR) : (mqd_t)-1;
+            long probe = micro_posix(opt.op) ? syscall(SYS_mq_getsetattr, q, NULL, &a)
+                                             : syscall(SYS_msgctl, sysv_id, IPC_STAT, &ds);
+            int e = errno;
+            if (q != (mqd_t)-1) mq_close(q);
+            if (probe != 0)
+                fail(4, "unsupported", "raw %s: %s (a preloaded mqshim needs MQSHIM_SYSCALLS=trap)",
+                     micro_posix(opt.op) ? "mq_getsetattr" : "msgctl", strerror(e));
+        }
         run_children(micro_child, NULL, rep);
         calls = micro_calls(opt.op);
         unit = calls == 2 ? "ns/pair" : "ns/call";

@@ -19,6 +19,8 @@
 #   /* mqt: skip-config NAME   does not run in configuration NAME (repeatable): the case is
 #                        reported as skipped, never passed; the test's comment must say why.
 #                        The reference configuration cannot be skipped.
+#   /* mqt: env VAR=VALUE   adds VAR=VALUE to every configuration's environment (repeatable;
+#                        e.g. MQSHIM_SYSCALLS=trap, which the plain kernel ignores)
 # Markers combine: "/* mqt: shim-only skip-config shim-kernel */".
 #
 # Environment: MQSHIM_LIB (default target/release/libmqshim.so), MQT_JOBS (4),
@@ -127,6 +129,8 @@ markers() { head -n 1 "$1" | sed -n 's@^/\* *mqt: *@@p' | sed 's@\*/.*@@'; }
 has_marker() { [[ " $(markers "$1") " == *" $2 "* ]]; }
 # skip_configs SRC: the configuration names after each "skip-config" marker, one per line.
 skip_configs() { markers "$1" | awk '{ for (i = 1; i < NF; i++) if ($i == "skip-config") print $(i + 1) }'; }
+# env_markers SRC: the VAR=VALUE words after each "env" marker, on one line.
+env_markers() { markers "$1" | awk '{ for (i = 1; i < NF; i++) if ($i == "env") printf "%s ", $(i + 1) }'; }
 
 LIBDIR=$(dirname "$LIB")
 LIBBASE=$(basename "$LIB")
@@ -169,10 +173,11 @@ for src in "$HERE"/*.c; do
   TESTS+=("$name")
 done
 
-declare -A VARIANTS SHIM_ONLY SKIP_CFGS
+declare -A VARIANTS SHIM_ONLY SKIP_CFGS EXTRA_ENV
 for name in "${TESTS[@]}"; do
   src=$HERE/$name.c
   SHIM_ONLY[$name]=0
+  EXTRA_ENV[$name]=$(env_markers "$src")
   has_marker "$src" shim-only && SHIM_ONLY[$name]=1
   SKIP_CFGS[$name]=" $(skip_configs "$src" | xargs) "
   if has_marker "$src" linked-only; then v="linked"
@@ -263,7 +268,7 @@ done
 for idx in "${!CASES[@]}"; do
   read -r name variant ci <<<"${CASES[$idx]}"
   [[ $(cat "$TMP/build/$name.$variant.status") == ok ]] || continue
-  envstr=$(cfg_env "${CONFIGS[$ci]}")
+  envstr="$(cfg_env "${CONFIGS[$ci]}") ${EXTRA_ENV[$name]}"
   if [[ $variant == linked ]]; then          # linked builds get the shim from DT_NEEDED
     envstr=$(echo "$envstr" | sed -E 's/(^| )LD_PRELOAD=[^ ]*//')
   fi

@@ -265,6 +265,33 @@ fn shared_target(v: &[u8]) -> Result<TraceTarget, String> {
     Ok(TraceTarget::Shared { dir: dir.as_bytes().to_vec(), capacity })
 }
 
+/// How the queue system calls a program makes itself reach mqshim (`MQSHIM_SYSCALLS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyscallMode {
+    /// Only the library functions are interposed (the default, `MQSHIM_SYSCALLS=library`): a
+    /// raw `syscall(SYS_mq_timedsend, …)` reaches the kernel.
+    Library,
+    /// `MQSHIM_SYSCALLS=trap`: a seccomp filter traps them into the library ([`crate::trap`]).
+    Trap,
+}
+
+/// `MQSHIM_SYSCALLS` from any variable lookup, with the problem of an unknown value (read at
+/// load time, before the rest of the configuration: the trap must be in place before the
+/// program's first system call).
+pub fn syscall_mode(lookup: impl Fn(&str) -> Option<Vec<u8>>) -> (SyscallMode, Option<ConfigProblem>) {
+    match lookup("MQSHIM_SYSCALLS").as_deref() {
+        None | Some(b"") | Some(b"library") => (SyscallMode::Library, None),
+        Some(b"trap") => (SyscallMode::Trap, None),
+        Some(other) => (
+            SyscallMode::Library,
+            Some(ConfigProblem::ignored(
+                "MQSHIM_SYSCALLS",
+                format!("unknown mode '{}' (expected 'library' or 'trap'; the default, library, applies)", String::from_utf8_lossy(other)),
+            )),
+        ),
+    }
+}
+
 /// Writes each problem to stderr, one line each (`mqshim: MQSHIM_X: …; ignored`, or `clamped to
 /// N`, or `used`).
 pub fn report(problems: &[ConfigProblem]) {
@@ -281,6 +308,17 @@ mod tests {
     fn parse(vars: &[(&str, &str)]) -> (Config, Vec<ConfigProblem>) {
         let map: HashMap<String, Vec<u8>> = vars.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn syscall_mode_is_library_unless_trap() {
+        let mode = |v: Option<&str>| syscall_mode(|_| v.map(|v| v.as_bytes().to_vec()));
+        assert_eq!(mode(None), (SyscallMode::Library, None));
+        assert_eq!(mode(Some("trap")), (SyscallMode::Trap, None));
+        assert_eq!(mode(Some("library")), (SyscallMode::Library, None));
+        let (m, problem) = mode(Some("always"));
+        assert_eq!(m, SyscallMode::Library);
+        assert_eq!(problem.unwrap().variable, "MQSHIM_SYSCALLS");
     }
 
     #[test]

@@ -16,6 +16,17 @@ use crate::trace::Injected;
 /// # Safety
 /// The pointers in `call` are the C caller's, valid as the C API requires.
 pub unsafe fn run(call: Call) -> Result<i64> {
+    // SAFETY: the caller's arguments, as this function's contract says.
+    unsafe { run_with(call, |backend| invoke(backend, &call)) }
+}
+
+/// [`run`], with `perform` in the backend's place: policy and tracing around it as for any
+/// call. The trap's kernel-backend calls use it to make the system call the program made
+/// (`trap::serve`), where the backend would go through libc's wrapper.
+///
+/// # Safety
+/// As [`run`]; `perform` makes the call that `call` describes.
+pub unsafe fn run_with(call: Call, perform: impl FnOnce(&dyn Backend) -> Result<i64>) -> Result<i64> {
     let state = init::state();
     let started = state.tracer.as_ref().map(|t| t.begin(&call));
     let mut marks = Injected::default();
@@ -36,8 +47,7 @@ pub unsafe fn run(call: Call) -> Result<i64> {
                 break 'call handled;
             }
         }
-        // SAFETY: forwarding the caller's arguments unchanged.
-        unsafe { invoke(state.backend, &call) }
+        perform(state.backend)
     };
     state.policy.after(&call, &outcome);
     if let (Some(tracer), Some(started)) = (&state.tracer, started) {

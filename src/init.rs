@@ -44,7 +44,9 @@ pub fn pure_passthrough() -> bool {
 pub fn state() -> &'static State {
     let state = build_state();
     if PASSTHROUGH.load(Ordering::Relaxed) == 0 {
-        let pure = state.backend.kind() == BackendKind::Kernel && state.tracer.is_none() && !state.policy.active();
+        // Under the trap the kernel backend's libc calls are recognised by the re-entrancy guard,
+        // which the pass-through skips (see `trap`).
+        let pure = state.backend.kind() == BackendKind::Kernel && state.tracer.is_none() && !state.policy.active() && !crate::trap::installed();
         PASSTHROUGH.store(if pure { 1 } else { 2 }, Ordering::Relaxed);
     }
     state

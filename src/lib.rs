@@ -20,6 +20,8 @@
 //!   fault injection.
 //! - [`trace`]: trace records, their text and JSON-lines formats, and the sink.
 //! - [`init`]: lazy, idempotent process-wide state.
+//! - [`trap`]: `MQSHIM_SYSCALLS=trap`, the queue system calls a program makes itself, trapped
+//!   (seccomp + SIGSYS) into [`dispatch`].
 //! - [`os`]: plain OS helpers every layer may use (system calls, credentials, pid/tid cache,
 //!   caller memory, fork-safe locks).
 
@@ -40,3 +42,4 @@ pub mod real;
 pub mod reentry;
 pub mod remote;
 pub mod trace;
+pub mod trap;

@@ -139,6 +139,31 @@ real_functions! {
     fn __open64_2(path: *const c_char, flags: c_int) -> c_int;
     fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
+    fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int;
+    fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
+    /// Returns an error number, as the pthread functions do.
+    fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
+}
+
+/// The real `signal` (returns a handler, so it is bound by hand rather than by the macro).
+///
+/// # Safety
+/// As for C `signal`.
+pub unsafe fn signal(signum: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"signal\0") {
+        Some(addr) => {
+            type SignalFn = unsafe extern "C" fn(c_int, libc::sighandler_t) -> libc::sighandler_t;
+            // SAFETY: the address of libc's `signal`, whose type is SignalFn.
+            let f: SignalFn = unsafe { std::mem::transmute::<usize, SignalFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract.
+            unsafe { f(signum, handler) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            libc::SIG_ERR
+        }
+    }
 }
 
 /// The real `open` (variadic, so it is bound by hand rather than by the macro); `mode` is passed

@@ -80,6 +80,11 @@ pub struct RunOptions {
     /// default 32).
     #[arg(long, value_name = "N")]
     pub trace_bytes: Option<String>,
+    /// Sets MQSHIM_SYSCALLS: `trap` makes the queue system calls the program makes itself
+    /// (syscall(2), inline instructions) reach mqshim too, through a seccomp filter and a
+    /// SIGSYS handler (x86_64); `library` (the default) interposes only the library functions.
+    #[arg(long, value_name = "library|trap")]
+    pub syscalls: Option<String>,
     /// The library to preload (default: libmqshim.so next to this command, else in ../lib
     /// or ../lib/mqshim beside it).
     #[arg(long, value_name = "PATH")]
@@ -137,6 +142,13 @@ impl RunOptions {
         }
         if let Some(n) = &self.trace_bytes {
             env.push(("MQSHIM_TRACE_BYTES".into(), n.into()));
+        }
+        if let Some(mode) = &self.syscalls {
+            let (_, problem) = mqshim_core::config::syscall_mode(|_| Some(mode.as_bytes().to_vec()));
+            if let Some(p) = problem {
+                return Err(Failure::usage(format!("mqshim: --syscalls: {}", p.message.split(" (").next().unwrap_or_default())));
+            }
+            env.push(("MQSHIM_SYSCALLS".into(), mode.into()));
         }
         // The library's own parser judges backend, directory and trace settings.
         let (_, problems) = Config::from_lookup(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes().to_vec()));
@@ -564,13 +576,24 @@ mod tests {
             trace_to: Some("stderr".into()),
             trace_format: Some("jsonl".into()),
             trace_bytes: Some("7".into()),
+            syscalls: Some("trap".into()),
             ..RunOptions::default()
         };
         let env = options.environment().unwrap();
         let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
-            ["MQSHIM_BACKEND", "MQSHIM_REDIS", "MQSHIM_DIR", "MQSHIM_LIMITS", "MQSHIM_FAULTS", "MQSHIM_TRACE", "MQSHIM_TRACE_FORMAT", "MQSHIM_TRACE_BYTES"]
+            [
+                "MQSHIM_BACKEND",
+                "MQSHIM_REDIS",
+                "MQSHIM_DIR",
+                "MQSHIM_LIMITS",
+                "MQSHIM_FAULTS",
+                "MQSHIM_TRACE",
+                "MQSHIM_TRACE_FORMAT",
+                "MQSHIM_TRACE_BYTES",
+                "MQSHIM_SYSCALLS"
+            ]
         );
         assert_eq!(env[5].1, "stderr");
         assert!(RunOptions::default().environment().unwrap().is_empty());
@@ -589,6 +612,7 @@ mod tests {
         bad(RunOptions { faults: Some("mq_send:EIDRM".into()), ..RunOptions::default() }, "--faults");
         bad(RunOptions { trace_format: Some("xml".into()), ..RunOptions::default() }, "--trace-format");
         bad(RunOptions { trace_bytes: Some("5000".into()), ..RunOptions::default() }, "--trace-bytes");
+        bad(RunOptions { syscalls: Some("always".into()), ..RunOptions::default() }, "--syscalls");
         bad(RunOptions { config: Some("/nonexistent/mqshim.conf".into()), ..RunOptions::default() }, "--config");
     }
 

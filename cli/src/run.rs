@@ -18,6 +18,7 @@ Each option sets one variable for the program and every child that inherits its 
   --dir → MQSHIM_DIR              --trace-to → MQSHIM_TRACE
   --limits → MQSHIM_LIMITS        --trace-format → MQSHIM_TRACE_FORMAT
   --config → MQSHIM_CONFIG        --trace-bytes → MQSHIM_TRACE_BYTES
+  --syscalls → MQSHIM_SYSCALLS
 and LD_PRELOAD gets the library first, before any entries it already had.
 
 Exit status: the program's (death by a signal: the same death). A bad option value: 2. The

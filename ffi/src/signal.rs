@@ -1,0 +1,220 @@
+//! `<signal.h>` and the trap's entry point (`MQSHIM_SYSCALLS=trap`, see the core's `trap`).
+//!
+//! At load, when the variable asks for the trap, the library installs its SIGSYS handler and
+//! the seccomp filter (the one thing done in a constructor: the program's first raw queue call
+//! may come before any library call). The handler is the third way into `dispatch`, beside the
+//! queue functions and mqshim's own API; it writes the call's value into the interrupted RAX.
+//!
+//! The handler owns the real SIGSYS disposition from then on: `sigaction` and `signal` on
+//! SIGSYS record the program's action instead, and a SIGSYS that is not a trapped queue call
+//! (the program's own seccomp filter's, or one sent with kill) goes to it. SIGSYS also stays
+//! unblocked: a trapped call in a thread that blocks it would be killed (the kernel's rule for a
+//! signal a filter forces), so `sigprocmask`, `pthread_sigmask` and the masks of other signals'
+//! handlers leave it out.
+
+use std::os::raw::{c_int, c_void};
+
+use libc::{sighandler_t, siginfo_t};
+
+use crate::errno;
+use crate::real;
+use crate::reentry::Inside;
+use crate::trap::{self, Chain, SyscallArgs};
+
+#[used]
+#[link_section = ".init_array"]
+static AT_LOAD: extern "C" fn() = at_load;
+
+/// Installs the trap if `MQSHIM_SYSCALLS=trap` (reporting on stderr why not, if it cannot be).
+extern "C" fn at_load() {
+    ffi_boundary!(trap::install_from_env(install_handler))
+}
+
+/// Makes [`on_sigsys`] the real SIGSYS handler and returns the action it replaces.
+///
+/// SA_SIGINFO for the registers; SA_NODEFER and an empty mask so that the mask while a trapped
+/// call blocks is the program's at the call — its other signals interrupt the call as they
+/// would interrupt the kernel's (EINTR, or a restart after an SA_RESTART handler), and a
+/// trapped call made by one of its handlers meanwhile is served too (a blocked SIGSYS from a
+/// filter would kill the process). No SA_ONSTACK: the handler runs on the stack the call was
+/// made from, as the library function would have.
+fn install_handler() -> Result<libc::sigaction, String> {
+    // SAFETY: all-zero sigactions are valid values; `act` is filled in before use.
+    let (mut act, mut previous): (libc::sigaction, libc::sigaction) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    act.sa_sigaction = on_sigsys as *const () as sighandler_t;
+    act.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+    // SAFETY: valid pointers to the two actions.
+    if unsafe { real::sigaction(libc::SIGSYS, &act, &mut previous) } != 0 {
+        return Err(format!("sigaction(SIGSYS): {}", errno::Errno::last()));
+    }
+    Ok(previous)
+}
+
+/// The SIGSYS handler: serves a trapped queue call, or hands the signal to the program's own
+/// disposition.
+extern "C" fn on_sigsys(signum: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    // SAFETY: the kernel's siginfo for this signal.
+    if !unsafe { trap::is_ours(info) } {
+        // SAFETY: the kernel's arguments for this signal, passed on.
+        unsafe { chain(signum, info, context) };
+        return;
+    }
+    let saved_errno = errno::current();
+    let from_library = Inside::active();
+    // SAFETY: an SA_SIGINFO handler's siginfo and context.
+    let call = unsafe { SyscallArgs::from_context(info, context) };
+    // SAFETY: the registers of the trapped call, as the program set them.
+    let value = ffi_boundary!(Some(unsafe { trap::serve(call, from_library) })).unwrap_or(-(crate::PANIC_ERRNO as i64));
+    // SAFETY: the context is the interrupted thread's, restored by sigreturn: its RAX becomes
+    // the system call's value.
+    unsafe { (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RAX as usize] = value };
+    errno::set(saved_errno);
+}
+
+/// A SIGSYS that is not ours: what the program's own disposition says.
+///
+/// # Safety
+/// The kernel's arguments for a SIGSYS.
+unsafe fn chain(signum: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    // SAFETY: the kernel's siginfo.
+    let forced = unsafe { (*info).si_code } == 1;
+    match trap::chain(forced) {
+        Chain::Ignore => {}
+        Chain::Default => {
+            // SAFETY: restores the default action and raises the signal again: not blocked
+            // (SA_NODEFER), so it is delivered on the way out of tgkill and ends the process.
+            unsafe {
+                real::signal(libc::SIGSYS, libc::SIG_DFL);
+                libc::raise(libc::SIGSYS);
+            }
+        }
+        Chain::Handler { address, siginfo: true } => {
+            // SAFETY: the program installed this address as an SA_SIGINFO handler.
+            let f = unsafe { std::mem::transmute::<usize, extern "C" fn(c_int, *mut siginfo_t, *mut c_void)>(address) };
+            f(signum, info, context);
+        }
+        Chain::Handler { address, siginfo: false } => {
+            // SAFETY: the program installed this address as a plain handler.
+            let f = unsafe { std::mem::transmute::<usize, extern "C" fn(c_int)>(address) };
+            f(signum);
+        }
+    }
+}
+
+/// `set` without SIGSYS, when the trap is installed and `set` (readable, with SIGSYS) would
+/// block it; None: use `set` as it is.
+fn without_sigsys(set: *const libc::sigset_t) -> Option<libc::sigset_t> {
+    if !trap::installed() || set.is_null() {
+        return None;
+    }
+    // SAFETY: a checked read: a bad pointer is left to the real function's EFAULT.
+    let mut copy = unsafe { crate::os::usermem::checked_read(set) }?;
+    // SAFETY: `copy` is a valid sigset_t.
+    if unsafe { libc::sigismember(&copy, libc::SIGSYS) } != 1 {
+        return None;
+    }
+    // SAFETY: as above.
+    unsafe { libc::sigdelset(&mut copy, libc::SIGSYS) };
+    Some(copy)
+}
+
+/// `int sigprocmask(int how, const sigset_t *set, sigset_t *oldset)`: as libc's, except that
+/// under the trap SIGSYS is never blocked.
+///
+/// # Safety
+/// As sigprocmask(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int {
+    let copy = if how == libc::SIG_UNBLOCK { None } else { without_sigsys(set) };
+    let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
+    // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
+    unsafe { real::sigprocmask(how, set, oldset) }
+}
+
+/// `int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset)`: as libc's, except
+/// that under the trap SIGSYS is never blocked.
+///
+/// # Safety
+/// As pthread_sigmask(3) requires.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int {
+    let copy = if how == libc::SIG_UNBLOCK { None } else { without_sigsys(set) };
+    let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
+    // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
+    unsafe { real::pthread_sigmask(how, set, oldset) }
+}
+
+/// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on
+/// SIGSYS while the trap is installed, the program's action is recorded (and reported) instead
+/// of replacing the library's handler; the mask of a chained handler is not applied. Another
+/// signal's handler gets its mask without SIGSYS.
+///
+/// # Safety
+/// As sigaction(2) requires (a bad pointer gives EFAULT on SIGSYS under the trap).
+#[no_mangle]
+pub unsafe extern "C" fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int {
+    if signum != libc::SIGSYS || !trap::installed() {
+        let copy = if act.is_null() || !trap::installed() {
+            None
+        } else {
+            // SAFETY: a checked read: a bad pointer is left to the real function's EFAULT.
+            unsafe { crate::os::usermem::checked_read(act) }.and_then(|mut copy| {
+                copy.sa_mask = without_sigsys(&copy.sa_mask)?;
+                Some(copy)
+            })
+        };
+        let act = copy.as_ref().map_or(act, |c| c as *const libc::sigaction);
+        // SAFETY: the caller's arguments, the action possibly replaced by a valid copy.
+        return unsafe { real::sigaction(signum, act, oldact) };
+    }
+    let previous = trap::program_action();
+    let new = if act.is_null() {
+        None
+    } else {
+        // SAFETY: a checked read: a bad pointer is reported, not followed.
+        match unsafe { crate::os::usermem::checked_read(act) } {
+            Some(a) => Some(a),
+            None => {
+                errno::set(libc::EFAULT);
+                return -1;
+            }
+        }
+    };
+    // SAFETY: a checked write (see above).
+    if !oldact.is_null() && !unsafe { crate::os::usermem::checked_write(oldact, &previous) } {
+        errno::set(libc::EFAULT);
+        return -1;
+    }
+    if let Some(a) = new {
+        trap::set_program_action(&a);
+    }
+    0
+}
+
+/// `sighandler_t signal(int signum, sighandler_t handler)`: on SIGSYS while the trap is
+/// installed, records the program's handler (glibc's BSD semantics: SA_RESTART) and returns
+/// the previous one.
+///
+/// # Safety
+/// As signal(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
+    if signum != libc::SIGSYS || !trap::installed() {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { real::signal(signum, handler) };
+    }
+    let previous = trap::program_action().sa_sigaction;
+    // SAFETY: an all-zero sigaction is valid.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = handler;
+    act.sa_flags = libc::SA_RESTART;
+    trap::set_program_action(&act);
+    previous
+}
+
+same_signature_as_libc! {
+    sigprocmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
+    pthread_sigmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
+    sigaction: unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+    signal: unsafe extern "C" fn(c_int, sighandler_t) -> sighandler_t;
+}
