@@ -139,6 +139,15 @@ real_functions! {
     fn __open64_2(path: *const c_char, flags: c_int) -> c_int;
     fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
+    fn stat(path: *const c_char, buf: *mut libc::stat) -> c_int;
+    fn stat64(path: *const c_char, buf: *mut libc::stat64) -> c_int;
+    fn lstat(path: *const c_char, buf: *mut libc::stat) -> c_int;
+    fn lstat64(path: *const c_char, buf: *mut libc::stat64) -> c_int;
+    fn fstatat(dir: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int;
+    fn fstatat64(dir: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int;
+    fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int;
+    fn access(path: *const c_char, amode: c_int) -> c_int;
+    fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int;
 }
 
 /// The real `open` (variadic, so it is bound by hand rather than by the macro); `mode` is passed

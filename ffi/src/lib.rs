@@ -93,13 +93,14 @@ macro_rules! same_signature_as_libc {
 }
 
 // The core's modules under the names the exports use.
-pub(crate) use mqshim_core::{call, dispatch, errno, init, procfs, real, reentry};
+pub(crate) use mqshim_core::{call, devmqueue, dispatch, errno, init, procfs, real, reentry};
 
 pub mod api;
 pub mod fcntl;
 pub mod mqueue;
 pub mod msg;
 pub mod poll;
+pub mod stat;
 pub mod stdio;
 pub mod unistd;
 

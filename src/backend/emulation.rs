@@ -371,6 +371,26 @@ impl Backend for EmulatedBackend {
         }
         Ok(written.count)
     }
+
+    /// An emulated queue's file: the owner and mode its `meta` records, the identity and
+    /// times of its directory in the namespace.
+    fn dev_mqueue_entry(&self, name: &[u8]) -> Option<Result<crate::devmqueue::Entry>> {
+        let entry = || {
+            let name = posix::store::QueueName::check(name)?;
+            let (meta, dir) = self.posix()?.store().entry(&name)?;
+            Ok(crate::devmqueue::Entry {
+                mode: meta.mode & 0o7777,
+                uid: meta.uid,
+                gid: meta.gid,
+                dev: dir.st_dev,
+                ino: dir.st_ino,
+                atime: (dir.st_atime, dir.st_atime_nsec),
+                mtime: (dir.st_mtime, dir.st_mtime_nsec),
+                ctime: (dir.st_ctime, dir.st_ctime_nsec),
+            })
+        };
+        Some(entry())
+    }
 }
 
 #[cfg(test)]

@@ -185,4 +185,10 @@ pub trait Backend: Sync + Send {
     fn proc_file_write(&self, _path: &[u8], _data: &[u8], _pos: i64) -> Result<usize> {
         Err(crate::errno::Errno::EBADF)
     }
+
+    /// The queue `name` as `/dev/mqueue/NAME` shows it (Some: this backend serves
+    /// `/dev/mqueue`, with ENOENT for a name that is no queue); None: the kernel's file.
+    fn dev_mqueue_entry(&self, _name: &[u8]) -> Option<Result<crate::devmqueue::Entry>> {
+        None
+    }
 }

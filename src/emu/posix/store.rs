@@ -568,6 +568,14 @@ impl Store {
         self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
     }
 
+    /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta and the status of its
+    /// directory (identity and times); ENOENT when there is none.
+    pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat)> {
+        let found = self.find(name)?.ok_or(Errno::ENOENT)?;
+        let meta = read_meta(found.dir.0)?;
+        Ok((meta, sys::stat_of(found.dir.0)?))
+    }
+
     /// The queue named `name`, for inspection (`mqshim ipcs`): its meta and, when readable,
     /// the mapped segment.
     pub fn inspect(&self, name: &[u8]) -> Option<(Meta, Option<Queue>)> {

@@ -1,0 +1,208 @@
+//! `<sys/stat.h>` and the access checks of `<unistd.h>`: `stat`, `lstat`, `fstatat`, their
+//! `64` twins, `statx`, `access` and `faccessat` of `/dev/mqueue/NAME` under a backend that
+//! serves `/dev/mqueue` (the emulation: see `devmqueue`), with the kernel's mode, owner, size
+//! and errnos for its queue NAME. Every other path, and every path when mqshim itself makes the
+//! call, goes straight to libc after the prefix comparison of `stdio::served_path`.
+//! (`fstatat` and `faccessat` serve absolute paths only, as `openat` does.)
+
+use std::os::raw::{c_char, c_int, c_uint};
+
+use crate::real;
+use crate::reentry::Inside;
+use crate::stdio::{served_path, ServedPath};
+
+// `stat64` is `stat` on the 64-bit targets mqshim builds for: one conversion serves both.
+const _: () = assert!(std::mem::size_of::<libc::stat>() == std::mem::size_of::<libc::stat64>());
+
+/// The path under `/dev/mqueue/` `path` names, when the program (not mqshim) asks about one.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+unsafe fn dev_mqueue_path<'a>(path: *const c_char) -> Option<&'a [u8]> {
+    if Inside::active() {
+        return None;
+    }
+    // SAFETY: per this function's contract.
+    match unsafe { served_path(path) }? {
+        ServedPath::DevMqueue(p) => Some(p),
+        ServedPath::Proc(_) => None,
+    }
+}
+
+/// The backend's `stat` of `path` into `buf` as a C result, or None to let libc answer.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `buf` may be any address (EFAULT).
+unsafe fn served_stat(path: *const c_char, buf: *mut libc::stat) -> Option<c_int> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { dev_mqueue_path(path) }?;
+    // SAFETY: `buf` is the caller's, written only when writable.
+    let result = ffi_boundary!(unsafe { crate::devmqueue::stat(p, buf) })?;
+    Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
+}
+
+/// `int stat(const char *path, struct stat *buf)`.
+///
+/// # Safety
+/// As stat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn stat(path: *const c_char, buf: *mut libc::stat) -> c_int {
+    // SAFETY: the caller's arguments, per this function's contract.
+    if let Some(r) = unsafe { served_stat(path, buf) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::stat(path, buf) }
+}
+
+/// `int stat64(const char *path, struct stat64 *buf)`.
+///
+/// # Safety
+/// As stat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn stat64(path: *const c_char, buf: *mut libc::stat64) -> c_int {
+    // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
+    if let Some(r) = unsafe { served_stat(path, buf.cast()) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::stat64(path, buf) }
+}
+
+/// `int lstat(const char *path, struct stat *buf)`: a queue's file is no link, as for `stat`.
+///
+/// # Safety
+/// As lstat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lstat(path: *const c_char, buf: *mut libc::stat) -> c_int {
+    // SAFETY: the caller's arguments, per this function's contract.
+    if let Some(r) = unsafe { served_stat(path, buf) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::lstat(path, buf) }
+}
+
+/// `int lstat64(const char *path, struct stat64 *buf)`.
+///
+/// # Safety
+/// As lstat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lstat64(path: *const c_char, buf: *mut libc::stat64) -> c_int {
+    // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
+    if let Some(r) = unsafe { served_stat(path, buf.cast()) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::lstat64(path, buf) }
+}
+
+/// Whether `fstatat`'s flags are ones the kernel accepts (else libc gives its EINVAL).
+fn fstatat_flags_valid(flags: c_int) -> bool {
+    flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT | libc::AT_EMPTY_PATH) == 0
+}
+
+/// `int fstatat(int dir, const char *path, struct stat *buf, int flags)`.
+///
+/// # Safety
+/// As fstatat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn fstatat(dir: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
+    if fstatat_flags_valid(flags) {
+        // SAFETY: the caller's arguments, per this function's contract.
+        if let Some(r) = unsafe { served_stat(path, buf) } {
+            return r;
+        }
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fstatat(dir, path, buf, flags) }
+}
+
+/// `int fstatat64(int dir, const char *path, struct stat64 *buf, int flags)` (Rust's standard
+/// library's `metadata` falls back to it).
+///
+/// # Safety
+/// As fstatat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn fstatat64(dir: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int {
+    if fstatat_flags_valid(flags) {
+        // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
+        if let Some(r) = unsafe { served_stat(path, buf.cast()) } {
+            return r;
+        }
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fstatat64(dir, path, buf, flags) }
+}
+
+/// `int statx(int dir, const char *path, int flags, unsigned mask, struct statx *buf)`
+/// (Rust's standard library's `metadata` calls it first): every basic field is given, whatever
+/// `mask` asks, as the kernel may.
+///
+/// # Safety
+/// As statx(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(p) = unsafe { dev_mqueue_path(path) } {
+        // SAFETY: `buf` is the caller's, written only when writable.
+        if let Some(result) = ffi_boundary!(unsafe { crate::devmqueue::statx(p, flags, buf) }) {
+            return ffi_boundary!(errno c_int, result.map(|()| 0));
+        }
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::statx(dir, path, flags, mask, buf) }
+}
+
+/// The backend's answer to `faccessat(…, path, amode, flags)` as a C result, or None to let
+/// libc answer.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+unsafe fn served_access(path: *const c_char, amode: c_int, flags: c_int) -> Option<c_int> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { dev_mqueue_path(path) }?;
+    let result = ffi_boundary!(crate::devmqueue::access(p, amode, flags))?;
+    Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
+}
+
+/// `int access(const char *path, int amode)`: checked as the real user, as the kernel does.
+///
+/// # Safety
+/// As access(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn access(path: *const c_char, amode: c_int) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_access(path, amode, 0) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::access(path, amode) }
+}
+
+/// `int faccessat(int dir, const char *path, int amode, int flags)` (`AT_EACCESS`: as the
+/// effective user; glibc makes it the `faccessat2` system call).
+///
+/// # Safety
+/// As faccessat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_access(path, amode, flags) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::faccessat(dir, path, amode, flags) }
+}
+
+same_signature_as_libc! {
+    stat: unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
+    stat64: unsafe extern "C" fn(*const c_char, *mut libc::stat64) -> c_int;
+    lstat: unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
+    lstat64: unsafe extern "C" fn(*const c_char, *mut libc::stat64) -> c_int;
+    fstatat: unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat, c_int) -> c_int;
+    fstatat64: unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat64, c_int) -> c_int;
+    statx: unsafe extern "C" fn(c_int, *const c_char, c_int, c_uint, *mut libc::statx) -> c_int;
+    access: unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+    faccessat: unsafe extern "C" fn(c_int, *const c_char, c_int, c_int) -> c_int;
+}
