@@ -173,6 +173,55 @@ pub fn access(path: &[u8], amode: i32, flags: i32) -> Option<Result<()>> {
     Some(entry(path)?.and_then(|e| e.access(amode as u32, flags & libc::AT_EACCESS != 0)))
 }
 
+/// `open(path, flags, mode)` of `/dev/mqueue/NAME`: the backend's queue descriptor (reading
+/// it gives the status line, see [`read`]); None: not this module's path, libc opens it.
+pub fn open(path: &[u8], flags: i32, mode: u32) -> Option<Result<i32>> {
+    let name = queue_name(path)?;
+    crate::init::state().backend.dev_mqueue_open(name, flags, mode)
+}
+
+/// The backend, when it has made queue descriptors in this process (the one check `read` and
+/// `fstat` make for every other descriptor).
+fn backend_with_descriptors() -> Option<&'static dyn crate::backend::Backend> {
+    crate::dispatch::descriptors_exist().then(|| crate::init::state().backend)
+}
+
+/// `fstat` of `fd` into the caller's `out` when it is a queue descriptor of the backend's
+/// (from `mq_open` or from `open` of `/dev/mqueue/NAME`: the kernel's are the same file);
+/// None: libc serves it.
+///
+/// # Safety
+/// As for [`stat`].
+pub unsafe fn fstat(fd: i32, out: *mut libc::stat) -> Option<Result<()>> {
+    let result = backend_with_descriptors()?.descriptor_entry(fd)?.and_then(|e| {
+        // SAFETY: as in `stat`.
+        if unsafe { crate::os::usermem::checked_write(out, &e.to_stat()) } {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    });
+    Some(result)
+}
+
+/// `read(fd, buf, count)` when `fd` is a queue descriptor of the backend's: the kernel's
+/// status line (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`), made afresh at each read, from the
+/// description's offset; None: libc reads.
+///
+/// # Safety
+/// `buf` is the caller's argument: any address (a bad one is EFAULT).
+pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>> {
+    let result = backend_with_descriptors()?.descriptor_status_read(fd, count)?.and_then(|bytes| {
+        if !crate::os::usermem::probe_write(buf, bytes.len()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: `buf` was just found writable for `bytes.len()` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+        Ok(bytes.len())
+    });
+    Some(result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,49 @@ pub unsafe extern "C" fn lstat64(path: *const c_char, buf: *mut libc::stat64) ->
     unsafe { real::lstat64(path, buf) }
 }
 
+/// The backend's `fstat` of its queue descriptor `fd` as a C result, or None to let libc
+/// answer (one load when the backend made no queue descriptor).
+///
+/// # Safety
+/// `buf` may be any address (EFAULT).
+unsafe fn served_fstat(fd: c_int, buf: *mut libc::stat) -> Option<c_int> {
+    if Inside::active() || !crate::dispatch::descriptors_exist() {
+        return None;
+    }
+    // SAFETY: `buf` is the caller's, written only when writable.
+    let result = ffi_boundary!(unsafe { crate::devmqueue::fstat(fd, buf) })?;
+    Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
+}
+
+/// `int fstat(int fd, struct stat *buf)`: a queue descriptor (from `mq_open` or from `open` of
+/// `/dev/mqueue/NAME`) is the queue's regular file, as on the kernel.
+///
+/// # Safety
+/// As fstat(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int {
+    // SAFETY: the caller's arguments, per this function's contract.
+    if let Some(r) = unsafe { served_fstat(fd, buf) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fstat(fd, buf) }
+}
+
+/// `int fstat64(int fd, struct stat64 *buf)`.
+///
+/// # Safety
+/// As fstat(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
+    // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
+    if let Some(r) = unsafe { served_fstat(fd, buf.cast()) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fstat64(fd, buf) }
+}
+
 /// Whether `fstatat`'s flags are ones the kernel accepts (else libc gives its EINVAL).
 fn fstatat_flags_valid(flags: c_int) -> bool {
     flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT | libc::AT_EMPTY_PATH) == 0
@@ -200,6 +243,8 @@ same_signature_as_libc! {
     stat64: unsafe extern "C" fn(*const c_char, *mut libc::stat64) -> c_int;
     lstat: unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
     lstat64: unsafe extern "C" fn(*const c_char, *mut libc::stat64) -> c_int;
+    fstat: unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int;
+    fstat64: unsafe extern "C" fn(c_int, *mut libc::stat64) -> c_int;
     fstatat: unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat, c_int) -> c_int;
     fstatat64: unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat64, c_int) -> c_int;
     statx: unsafe extern "C" fn(c_int, *const c_char, c_int, c_uint, *mut libc::statx) -> c_int;

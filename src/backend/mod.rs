@@ -191,4 +191,21 @@ pub trait Backend: Sync + Send {
     fn dev_mqueue_entry(&self, _name: &[u8]) -> Option<Result<crate::devmqueue::Entry>> {
         None
     }
+
+    /// `open` of `/dev/mqueue/NAME` with `flags` (and `mode`, with O_CREAT): a queue
+    /// descriptor of this backend (Some), or None: the kernel's file.
+    fn dev_mqueue_open(&self, _name: &[u8], _flags: c_int, _mode: mode_t) -> Option<Result<c_int>> {
+        None
+    }
+
+    /// What `fstat` of the queue descriptor `fd` shows (None: not one of this backend's).
+    fn descriptor_entry(&self, _fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
+        None
+    }
+
+    /// `read` of at most `count` bytes from the queue descriptor `fd`: the next bytes of the
+    /// kernel's status line at the description's offset (None: not one of this backend's).
+    fn descriptor_status_read(&self, _fd: c_int, _count: usize) -> Option<Result<Vec<u8>>> {
+        None
+    }
 }

@@ -318,7 +318,7 @@ impl Store {
             return Err(Errno::EIO);
         }
         let accmode = oflag & libc::O_ACCMODE;
-        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id: (fifo_st.st_dev, fifo_st.st_ino) });
+        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id: (fifo_st.st_dev, fifo_st.st_ino), meta: *meta });
         let read = accmode == libc::O_RDONLY || accmode == libc::O_RDWR;
         let write = accmode == libc::O_WRONLY || accmode == libc::O_RDWR;
         let d = Arc::new(Description::new(handle, read, write, oflag & libc::O_NONBLOCK != 0));
