@@ -180,6 +180,28 @@ pub fn open(path: &[u8], flags: i32, mode: u32) -> Option<Result<i32>> {
     crate::init::state().backend.dev_mqueue_open(name, flags, mode)
 }
 
+/// `unlinkat(dir, path, flags)` of `/dev/mqueue/NAME` for an absolute `path` (`unlink` is
+/// flags 0): `mq_unlink` of NAME, with the errnos of unlinking a file of the sticky mqueue root
+/// — EPERM where `mq_unlink` says EACCES (neither owner nor privileged), and, for
+/// `AT_REMOVEDIR`, ENOTDIR to whoever may remove it. None: libc serves it (not this module's
+/// path, or flags the kernel refuses with EINVAL whatever the path).
+pub fn unlink(path: &[u8], flags: i32) -> Option<Result<()>> {
+    if flags & !libc::AT_REMOVEDIR != 0 {
+        return None;
+    }
+    let name = queue_name(path)?;
+    let backend = crate::init::state().backend;
+    let removable = |e: &Entry| {
+        let creds = Creds::current();
+        creds.fsuid == e.uid || creds.fsuid == 0 || creds.has(cap::FOWNER)
+    };
+    if flags & libc::AT_REMOVEDIR != 0 {
+        let entry = backend.dev_mqueue_entry(name)?;
+        return Some(entry.and_then(|e| Err(if removable(&e) { Errno::ENOTDIR } else { Errno::EPERM })));
+    }
+    Some(backend.dev_mqueue_unlink(name)?.map_err(|e| if e == Errno::EACCES { Errno::EPERM } else { e }))
+}
+
 /// The backend, when it has made queue descriptors in this process (the one check `read` and
 /// `fstat` make for every other descriptor).
 fn backend_with_descriptors() -> Option<&'static dyn crate::backend::Backend> {

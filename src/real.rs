@@ -147,6 +147,8 @@ real_functions! {
     fn fstatat64(dir: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int;
     fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int;
     fn access(path: *const c_char, amode: c_int) -> c_int;
+    fn unlink(path: *const c_char) -> c_int;
+    fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int;
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int;
     fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;

@@ -1,9 +1,11 @@
-//! `<sys/stat.h>` and the access checks of `<unistd.h>`: `stat`, `lstat`, `fstatat`, their
-//! `64` twins, `statx`, `access` and `faccessat` of `/dev/mqueue/NAME` under a backend that
-//! serves `/dev/mqueue` (the emulation: see `devmqueue`), with the kernel's mode, owner, size
-//! and errnos for its queue NAME. Every other path, and every path when mqshim itself makes the
-//! call, goes straight to libc after the prefix comparison of `stdio::served_path`.
-//! (`fstatat` and `faccessat` serve absolute paths only, as `openat` does.)
+//! `<sys/stat.h>` and the path calls of `<unistd.h>`: `stat`, `lstat`, `fstatat`, their `64`
+//! twins, `statx`, `access`, `faccessat`, `unlink` and `unlinkat` of `/dev/mqueue/NAME` under a
+//! backend that serves `/dev/mqueue` (the emulation: see `devmqueue`), with the kernel's mode,
+//! owner, size and errnos for its queue NAME. Every other path, and every path when mqshim
+//! itself makes the call, goes straight to libc after the prefix comparison of
+//! `stdio::served_path`. (The `…at` calls serve absolute paths only, as `openat` does.) `fstat`
+//! and `fstat64` of a queue descriptor show the queue's file; every other descriptor goes to
+//! libc after one load.
 
 use std::os::raw::{c_char, c_int, c_uint};
 
@@ -238,7 +240,49 @@ pub unsafe extern "C" fn faccessat(dir: c_int, path: *const c_char, amode: c_int
     unsafe { real::faccessat(dir, path, amode, flags) }
 }
 
+/// The backend's answer to `unlinkat(…, path, flags)` as a C result, or None to let libc
+/// answer.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+unsafe fn served_unlink(path: *const c_char, flags: c_int) -> Option<c_int> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { dev_mqueue_path(path) }?;
+    let result = ffi_boundary!(crate::devmqueue::unlink(p, flags))?;
+    Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
+}
+
+/// `int unlink(const char *path)`: of `/dev/mqueue/NAME`, `mq_unlink` of NAME.
+///
+/// # Safety
+/// As unlink(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_unlink(path, 0) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::unlink(path) }
+}
+
+/// `int unlinkat(int dir, const char *path, int flags)` (`rm` calls it).
+///
+/// # Safety
+/// As unlinkat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_unlink(path, flags) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::unlinkat(dir, path, flags) }
+}
+
 same_signature_as_libc! {
+    unlink: unsafe extern "C" fn(*const c_char) -> c_int;
+    unlinkat: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
     stat: unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
     stat64: unsafe extern "C" fn(*const c_char, *mut libc::stat64) -> c_int;
     lstat: unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;

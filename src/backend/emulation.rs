@@ -403,6 +403,12 @@ impl Backend for EmulatedBackend {
         Some(open())
     }
 
+    /// `mq_unlink` of the queue (not traced: the program called `unlink`).
+    fn dev_mqueue_unlink(&self, name: &[u8]) -> Option<Result<()>> {
+        let unlink = || self.posix()?.store().unlink(&posix::store::QueueName::check(name)?);
+        Some(unlink())
+    }
+
     fn descriptor_entry(&self, fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         let h = &d.queue;

@@ -198,6 +198,11 @@ pub trait Backend: Sync + Send {
         None
     }
 
+    /// `unlink` of `/dev/mqueue/NAME`: `mq_unlink` of NAME (Some), or None: the kernel's file.
+    fn dev_mqueue_unlink(&self, _name: &[u8]) -> Option<Result<()>> {
+        None
+    }
+
     /// What `fstat` of the queue descriptor `fd` shows (None: not one of this backend's).
     fn descriptor_entry(&self, _fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
         None
