@@ -6,11 +6,15 @@
 //! A backend that does not serve `/dev/mqueue` (the kernel's, whose queues are there already;
 //! Redis') leaves every such call to libc.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::errno::{Errno, Result};
 use crate::os::creds::{cap, class_bits, Creds};
+use crate::os::forksafe::ForkSafe;
 
-/// Where the kernel's mqueue filesystem is conventionally mounted, with the slash after it.
-pub const PREFIX: &[u8] = b"/dev/mqueue/";
+/// Where the kernel's mqueue filesystem is conventionally mounted: the prefix of every path
+/// this module may serve.
+pub const MOUNT: &[u8] = b"/dev/mqueue";
 
 /// The kernel's `i_size` of every queue's inode (`FILENT_SIZE` in ipc/mqueue.c): it never
 /// changes with the messages queued (the status line's QSIZE says that).
@@ -21,7 +25,7 @@ const BLOCK_SIZE: i64 = 4096;
 /// The queue name `path` names under `/dev/mqueue`, when it is `/dev/mqueue/NAME` with NAME one
 /// component other than `.` and `..`.
 pub fn queue_name(path: &[u8]) -> Option<&[u8]> {
-    let name = path.strip_prefix(PREFIX)?;
+    let name = path.strip_prefix(MOUNT)?.strip_prefix(b"/")?;
     (!name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')).then_some(name)
 }
 
@@ -171,6 +175,58 @@ pub fn access(path: &[u8], amode: i32, flags: i32) -> Option<Result<()>> {
         return None;
     }
     Some(entry(path)?.and_then(|e| e.access(amode as u32, flags & libc::AT_EACCESS != 0)))
+}
+
+/// Whether `path` names the mount point itself (`/dev/mqueue`, `/dev/mqueue/`).
+pub fn is_directory(path: &[u8]) -> bool {
+    matches!(path.strip_prefix(MOUNT), Some(b"" | b"/"))
+}
+
+/// `opendir` of `/dev/mqueue`: a new descriptor of a directory whose entries are named as the
+/// backend's queues, for the caller's `fdopendir` (its entries' `d_type` must then be
+/// corrected by [`entry_type`]); None: not the mount point, or the backend leaves it to libc.
+pub fn open_directory(path: &[u8]) -> Option<Result<i32>> {
+    if !is_directory(path) {
+        return None;
+    }
+    crate::init::state().backend.dev_mqueue_directory()
+}
+
+/// The `d_type` `readdir` of `/dev/mqueue` gives for the entry `name`: a directory for `.` and
+/// `..`, a regular file for every queue.
+pub fn entry_type(name: &[u8]) -> u8 {
+    if name == b"." || name == b".." {
+        libc::DT_DIR
+    } else {
+        libc::DT_REG
+    }
+}
+
+/// The `DIR` streams `opendir("/dev/mqueue")` returned in this process (their addresses).
+static LISTINGS: ForkSafe<Vec<usize>> = ForkSafe::new(Vec::new(), None);
+/// How many there are: 0 makes `readdir` and `closedir` go straight to libc.
+static LISTING_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the stream `dir` as a listing of `/dev/mqueue`.
+pub fn listing_opened(dir: usize) {
+    LISTINGS.with(|l| l.push(dir));
+    LISTING_COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether `dir` is such a listing (one relaxed load when there is none).
+pub fn is_listing(dir: usize) -> bool {
+    LISTING_COUNT.load(Ordering::Relaxed) != 0 && LISTINGS.with(|l| l.contains(&dir))
+}
+
+/// The stream `dir` is being closed.
+pub fn listing_closing(dir: usize) {
+    if LISTING_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let removed = LISTINGS.with(|l| l.iter().position(|&d| d == dir).map(|i| l.swap_remove(i)));
+    if removed.is_some() {
+        LISTING_COUNT.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// `open(path, flags, mode)` of `/dev/mqueue/NAME`: the backend's queue descriptor (reading

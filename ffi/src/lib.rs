@@ -96,6 +96,7 @@ macro_rules! same_signature_as_libc {
 pub(crate) use mqshim_core::{call, devmqueue, dispatch, errno, init, procfs, real, reentry};
 
 pub mod api;
+pub mod dirent;
 pub mod fcntl;
 pub mod mqueue;
 pub mod msg;

@@ -37,7 +37,7 @@ pub(crate) unsafe fn served_path<'a>(path: *const c_char) -> Option<ServedPath<'
     let (first, second) = unsafe { (*path as u8, if *path == 0 { 0 } else { *path.add(1) as u8 }) };
     let prefix = match (first, second) {
         (b'/', b'p') => PROC_SYS,
-        (b'/', b'd') => crate::devmqueue::PREFIX,
+        (b'/', b'd') => crate::devmqueue::MOUNT,
         _ => return None,
     };
     // SAFETY: as above; strncmp stops at its NUL or the first difference.

@@ -403,6 +403,21 @@ impl Backend for EmulatedBackend {
         Some(open())
     }
 
+    /// The namespace's `posix/` directory: one entry per queue, named as the queue — a live
+    /// listing, with its own offset (a new open file description).
+    fn dev_mqueue_directory(&self) -> Option<Result<c_int>> {
+        let open = || {
+            let posix = self.posix()?.store().namespace().posix;
+            let fd = crate::os::sys::openat(posix, c".", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
+            if fd < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(fd)
+            }
+        };
+        Some(open())
+    }
+
     /// `mq_unlink` of the queue (not traced: the program called `unlink`).
     fn dev_mqueue_unlink(&self, name: &[u8]) -> Option<Result<()>> {
         let unlink = || self.posix()?.store().unlink(&posix::store::QueueName::check(name)?);

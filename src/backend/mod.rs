@@ -198,6 +198,12 @@ pub trait Backend: Sync + Send {
         None
     }
 
+    /// A new descriptor of a directory that lists this backend's queues by name (Some), for
+    /// `opendir("/dev/mqueue")`; None: the kernel's directory.
+    fn dev_mqueue_directory(&self) -> Option<Result<c_int>> {
+        None
+    }
+
     /// `unlink` of `/dev/mqueue/NAME`: `mq_unlink` of NAME (Some), or None: the kernel's file.
     fn dev_mqueue_unlink(&self, _name: &[u8]) -> Option<Result<()>> {
         None
