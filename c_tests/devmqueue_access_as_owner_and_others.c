@@ -1,6 +1,6 @@
 /* mqt: skip-config shim-redis */
 /* Not under Redis (shim-redis skipped): mqshim serves /dev/mqueue for emulated queues only; a
- * Redis queue has no file there (README "What the preload cannot see"). */
+ * Redis queue has no file there (README "Across machines", Differences from the kernel). */
 /* access and faccessat of /dev/mqueue/NAME answer as for any regular file of the queue's mode:
  * root may read and write whatever the mode (CAP_DAC_OVERRIDE) but not execute a file with no
  * execute bit; nobody gets what the "other" bits of 0640 and 0646 grant (EACCES otherwise),

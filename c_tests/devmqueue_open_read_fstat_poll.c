@@ -1,6 +1,6 @@
 /* mqt: skip-config shim-redis */
 /* Not under Redis (shim-redis skipped): mqshim serves /dev/mqueue for emulated queues only; a
- * Redis queue has no file there (README "What the preload cannot see"). */
+ * Redis queue has no file there (README "Across machines", Differences from the kernel). */
 /* open of /dev/mqueue/NAME opens the queue itself, as mq_open does (the same permission check,
  * ENOENT for no queue, EEXIST for O_CREAT|O_EXCL, ENOTDIR for O_DIRECTORY), and the descriptor
  * reads the status line "QSIZE:%-10lu NOTIFY:%-5d SIGNO:%-5d NOTIFY_PID:%-6d\n" — QSIZE the

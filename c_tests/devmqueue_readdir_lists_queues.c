@@ -1,6 +1,6 @@
 /* mqt: skip-config shim-redis */
 /* Not under Redis (shim-redis skipped): mqshim serves /dev/mqueue for emulated queues only; a
- * Redis queue has no file there (README "What the preload cannot see"). */
+ * Redis queue has no file there (README "Across machines", Differences from the kernel). */
 /* opendir/readdir of /dev/mqueue list the queues of the IPC namespace, each a regular file
  * (d_type DT_REG) named as the queue without its slash, beside "." and ".." (DT_DIR); a queue
  * created or unlinked since shows in the next listing as it is then. (ls /dev/mqueue, Python's

@@ -1,6 +1,6 @@
 /* mqt: skip-config shim-redis */
 /* Not under Redis (shim-redis skipped): mqshim serves /dev/mqueue for emulated queues only; a
- * Redis queue has no file there (README "What the preload cannot see"). */
+ * Redis queue has no file there (README "Across machines", Differences from the kernel). */
 /* A queue is the file /dev/mqueue/NAME of the mqueue filesystem: stat, lstat, stat64, fstatat
  * and statx show a regular file with the queue's mode (mq_open's mode less the umask), owned by
  * its creator's uid and gid, one link, no blocks, and the size of every mqueue inode (80,

@@ -1,6 +1,6 @@
 /* mqt: skip-config shim-redis */
 /* Not under Redis (shim-redis skipped): mqshim serves /dev/mqueue for emulated queues only; a
- * Redis queue has no file there (README "What the preload cannot see"). */
+ * Redis queue has no file there (README "Across machines", Differences from the kernel). */
 /* unlink of /dev/mqueue/NAME is mq_unlink of NAME: the name goes at once (mq_open without
  * O_CREAT is ENOENT, stat is ENOENT, a second unlink is ENOENT) while an open descriptor keeps
  * the queue and its messages until closed. The mqueue root is sticky: nobody may not remove
