@@ -5,7 +5,8 @@
  * ENOENT for no queue, EEXIST for O_CREAT|O_EXCL, ENOTDIR for O_DIRECTORY), and the descriptor
  * reads the status line "QSIZE:%-10lu NOTIFY:%-5d SIGNO:%-5d NOTIFY_PID:%-6d\n" — QSIZE the
  * bytes queued, the notification's kind, signal and owner — from its offset (a second read
- * gives 0), refused (EBADF) when opened for writing only. fstat of it, or of an mq_open
+ * gives 0; a bad buffer is EFAULT and moves nothing), refused (EBADF) when opened for writing
+ * only. fstat of it, or of an mq_open
  * descriptor, shows the queue's regular file; poll says POLLIN with messages and POLLOUT while
  * not full; mq_receive takes a message through it. */
 #define _GNU_SOURCE
@@ -59,6 +60,16 @@ int main(void)
     EXPECT_EQ(mq_notify(q, &sev), 0);
     show_status(path);
     EXPECT_EQ(mq_notify(q, NULL), 0);
+
+    t_say("-- a bad buffer moves nothing; short reads go on from the offset");
+    char part[64];
+    int r = EXPECT_OK(open(path, O_RDONLY));
+    char *volatile bad = (char *)8; /* hidden from the compiler's bounds warning */
+    EXPECT_ERR(read(r, bad, sizeof part), EFAULT);
+    EXPECT_EQ(read(r, part, 10), 10);
+    EXPECT_EQ(read(r, part + 10, sizeof part - 10), 50);
+    EXPECT_EQ(read(r, part, sizeof part), 0);
+    EXPECT_EQ(close(r), 0);
 
     t_say("-- fstat");
     int fd = EXPECT_OK(open(path, O_RDONLY));

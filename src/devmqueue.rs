@@ -289,15 +289,15 @@ pub unsafe fn fstat(fd: i32, out: *mut libc::stat) -> Option<Result<()>> {
 /// # Safety
 /// `buf` is the caller's argument: any address (a bad one is EFAULT).
 pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>> {
-    let result = backend_with_descriptors()?.descriptor_status_read(fd, count)?.and_then(|bytes| {
+    let mut copy_out = |bytes: &[u8]| {
         if !crate::os::usermem::probe_write(buf, bytes.len()) {
             return Err(Errno::EFAULT);
         }
         // SAFETY: `buf` was just found writable for `bytes.len()` bytes.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
-        Ok(bytes.len())
-    });
-    Some(result)
+        Ok(())
+    };
+    backend_with_descriptors()?.descriptor_status_read(fd, count, &mut copy_out)
 }
 
 #[cfg(test)]

@@ -430,7 +430,7 @@ impl Backend for EmulatedBackend {
         Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&h.meta, h.dir_id, &fifo)))
     }
 
-    fn descriptor_status_read(&self, fd: c_int, count: usize) -> Option<Result<Vec<u8>>> {
+    fn descriptor_status_read(&self, fd: c_int, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         if !d.read {
             return Some(Err(Errno::EBADF));
@@ -438,9 +438,10 @@ impl Backend for EmulatedBackend {
         Some(self.contained(Uses::Descriptor(fd), || {
             let line = posix::notify::status_line(&d.queue.queue).into_bytes();
             let pos = (d.status_pos.load(Ordering::Relaxed) as usize).min(line.len());
-            let part = line[pos..][..count.min(line.len() - pos)].to_vec();
+            let part = &line[pos..][..count.min(line.len() - pos)];
+            copy_out(part)?;
             d.status_pos.fetch_add(part.len() as u64, Ordering::Relaxed);
-            Ok(part)
+            Ok(part.len())
         }))
     }
 }

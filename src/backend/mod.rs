@@ -215,8 +215,9 @@ pub trait Backend: Sync + Send {
     }
 
     /// `read` of at most `count` bytes from the queue descriptor `fd`: the next bytes of the
-    /// kernel's status line at the description's offset (None: not one of this backend's).
-    fn descriptor_status_read(&self, _fd: c_int, _count: usize) -> Option<Result<Vec<u8>>> {
+    /// kernel's status line at the description's offset, handed to `copy_out` (the offset
+    /// moves on only when it succeeds); the count read, or None: not one of this backend's.
+    fn descriptor_status_read(&self, _fd: c_int, _count: usize, _copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
         None
     }
 }
