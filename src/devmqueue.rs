@@ -236,6 +236,69 @@ pub fn open(path: &[u8], flags: i32, mode: u32) -> Option<Result<i32>> {
     crate::init::state().backend.dev_mqueue_open(name, flags, mode)
 }
 
+/// A `chmod` or `chown` of a queue's file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeChange {
+    /// The new permission bits.
+    Mode(u32),
+    /// The new owner and group (None: unchanged, chown's -1).
+    Owner(Option<u32>, Option<u32>),
+}
+
+impl AttributeChange {
+    /// The owner, group and mode `(uid, gid, mode)` become, or EPERM where the kernel refuses
+    /// (`setattr_prepare`): a mode only by the owner or with CAP_FOWNER; another owner only
+    /// with CAP_CHOWN; another group by the owner to one of its own groups, or with
+    /// CAP_CHOWN.
+    pub fn apply(self, (uid, gid, mode): (u32, u32, u32), creds: &Creds) -> Result<(u32, u32, u32)> {
+        match self {
+            AttributeChange::Mode(new) => {
+                if creds.fsuid != uid && !creds.has(cap::FOWNER) {
+                    return Err(Errno::EPERM);
+                }
+                Ok((uid, gid, new & 0o7777))
+            }
+            AttributeChange::Owner(new_uid, new_gid) => {
+                let new_uid = new_uid.unwrap_or(uid);
+                let new_gid = new_gid.unwrap_or(gid);
+                let chown = creds.has(cap::CHOWN);
+                if new_uid != uid && !chown {
+                    return Err(Errno::EPERM);
+                }
+                if new_gid != gid && !chown && !(creds.fsuid == uid && creds.in_group_fs(new_gid)) {
+                    return Err(Errno::EPERM);
+                }
+                Ok((new_uid, new_gid, mode))
+            }
+        }
+    }
+}
+
+/// `chmod`/`fchmodat` (`flags` 0 or AT_SYMLINK_NOFOLLOW) of `/dev/mqueue/NAME` for an absolute
+/// `path`: the queue's mode, as `mq_open`'s permission check then sees it. None: libc serves
+/// it.
+pub fn chmod(path: &[u8], mode: u32, flags: i32) -> Option<Result<()>> {
+    if flags & !libc::AT_SYMLINK_NOFOLLOW != 0 {
+        return None;
+    }
+    change(path, AttributeChange::Mode(mode))
+}
+
+/// `chown`/`lchown`/`fchownat` (`flags` within AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) of
+/// `/dev/mqueue/NAME` for an absolute `path` (-1: unchanged). None: libc serves it.
+pub fn chown(path: &[u8], uid: u32, gid: u32, flags: i32) -> Option<Result<()>> {
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return None;
+    }
+    let given = |id: u32| (id != u32::MAX).then_some(id);
+    change(path, AttributeChange::Owner(given(uid), given(gid)))
+}
+
+fn change(path: &[u8], change: AttributeChange) -> Option<Result<()>> {
+    let name = queue_name(path)?;
+    crate::init::state().backend.dev_mqueue_change(name, change)
+}
+
 /// `unlinkat(dir, path, flags)` of `/dev/mqueue/NAME` for an absolute `path` (`unlink` is
 /// flags 0): `mq_unlink` of NAME, with the errnos of unlinking a file of the sticky mqueue root
 /// — EPERM where `mq_unlink` says EACCES (neither owner nor privileged), and, for

@@ -148,6 +148,11 @@ real_functions! {
     fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int;
     fn access(path: *const c_char, amode: c_int) -> c_int;
     fn unlink(path: *const c_char) -> c_int;
+    fn chmod(path: *const c_char, mode: mode_t) -> c_int;
+    fn fchmodat(dir: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int;
+    fn chown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int;
+    fn lchown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int;
+    fn fchownat(dir: c_int, path: *const c_char, uid: libc::uid_t, gid: libc::gid_t, flags: c_int) -> c_int;
     fn closedir(dir: *mut libc::DIR) -> c_int;
     fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int;

@@ -280,7 +280,95 @@ pub unsafe extern "C" fn unlinkat(dir: c_int, path: *const c_char, flags: c_int)
     unsafe { real::unlinkat(dir, path, flags) }
 }
 
+/// The backend's answer to a `chmod`/`chown` of `path` (`served`: the core's function for it)
+/// as a C result, or None to let libc answer.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+unsafe fn served_change(path: *const c_char, served: impl FnOnce(&[u8]) -> Option<crate::errno::Result<()>>) -> Option<c_int> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { dev_mqueue_path(path) }?;
+    let result = ffi_boundary!(served(p))?;
+    Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
+}
+
+/// `int chmod(const char *path, mode_t mode)`: of `/dev/mqueue/NAME`, the queue's mode.
+///
+/// # Safety
+/// As chmod(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn chmod(path: *const c_char, mode: libc::mode_t) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chmod(p, mode, 0)) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::chmod(path, mode) }
+}
+
+/// `int fchmodat(int dir, const char *path, mode_t mode, int flags)`.
+///
+/// # Safety
+/// As fchmodat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn fchmodat(dir: c_int, path: *const c_char, mode: libc::mode_t, flags: c_int) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chmod(p, mode, flags)) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fchmodat(dir, path, mode, flags) }
+}
+
+/// `int chown(const char *path, uid_t uid, gid_t gid)`: of `/dev/mqueue/NAME`, the queue's
+/// owner and group.
+///
+/// # Safety
+/// As chown(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn chown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chown(p, uid, gid, 0)) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::chown(path, uid, gid) }
+}
+
+/// `int lchown(const char *path, uid_t uid, gid_t gid)`: a queue's file is no link.
+///
+/// # Safety
+/// As lchown(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn lchown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chown(p, uid, gid, libc::AT_SYMLINK_NOFOLLOW)) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::lchown(path, uid, gid) }
+}
+
+/// `int fchownat(int dir, const char *path, uid_t uid, gid_t gid, int flags)`.
+///
+/// # Safety
+/// As fchownat(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn fchownat(dir: c_int, path: *const c_char, uid: libc::uid_t, gid: libc::gid_t, flags: c_int) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chown(p, uid, gid, flags)) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fchownat(dir, path, uid, gid, flags) }
+}
+
 same_signature_as_libc! {
+    chmod: unsafe extern "C" fn(*const c_char, libc::mode_t) -> c_int;
+    fchmodat: unsafe extern "C" fn(c_int, *const c_char, libc::mode_t, c_int) -> c_int;
+    chown: unsafe extern "C" fn(*const c_char, libc::uid_t, libc::gid_t) -> c_int;
+    lchown: unsafe extern "C" fn(*const c_char, libc::uid_t, libc::gid_t) -> c_int;
+    fchownat: unsafe extern "C" fn(c_int, *const c_char, libc::uid_t, libc::gid_t, c_int) -> c_int;
     unlink: unsafe extern "C" fn(*const c_char) -> c_int;
     unlinkat: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
     stat: unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;

@@ -418,6 +418,20 @@ impl Backend for EmulatedBackend {
         Some(open())
     }
 
+    /// The new owner, group or mode, in the queue's `meta` and files (see
+    /// `Store::change_attributes`).
+    fn dev_mqueue_change(&self, name: &[u8], change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        let apply = || {
+            let name = posix::store::QueueName::check(name)?;
+            let creds = Creds::current();
+            self.posix()?.store().change_attributes(&name, |m| {
+                let (uid, gid, mode) = change.apply((m.uid, m.gid, m.mode), &creds)?;
+                Ok(posix::store::Meta { uid, gid, mode, ..*m })
+            })
+        };
+        Some(apply())
+    }
+
     /// `mq_unlink` of the queue (not traced: the program called `unlink`).
     fn dev_mqueue_unlink(&self, name: &[u8]) -> Option<Result<()>> {
         let unlink = || self.posix()?.store().unlink(&posix::store::QueueName::check(name)?);

@@ -204,6 +204,11 @@ pub trait Backend: Sync + Send {
         None
     }
 
+    /// `chmod`/`chown` of `/dev/mqueue/NAME` (Some), or None: the kernel's file.
+    fn dev_mqueue_change(&self, _name: &[u8], _change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        None
+    }
+
     /// `unlink` of `/dev/mqueue/NAME`: `mq_unlink` of NAME (Some), or None: the kernel's file.
     fn dev_mqueue_unlink(&self, _name: &[u8]) -> Option<Result<()>> {
         None
