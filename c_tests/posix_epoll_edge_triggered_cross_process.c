@@ -1,7 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): there the queue lives on the server and its descriptor is a
- * local eventfd whose readiness is not served (always writable, never readable; redis-design.md:
- * "poll/select on a Redis descriptor: not served", a documented difference). */
 /* Edge-triggered epoll on queue descriptors with another process making the changes. EPOLLIN:
  * the parent blocks in epoll_wait(EPOLLIN|EPOLLET), a child sends one message; the parent
  * wakes with one EPOLLIN event, drains the queue until EAGAIN, and epoll_wait then reports

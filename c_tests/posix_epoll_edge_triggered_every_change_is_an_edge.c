@@ -1,7 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): there the queue lives on the server and its descriptor is a
- * local eventfd whose readiness is not served (always writable, never readable; redis-design.md:
- * "poll/select on a Redis descriptor: not served", a documented difference). */
 /* For edge-triggered epoll an "edge" on a queue is a wake-up, not a transition: the kernel
  * wakes a queue's pollers on every message stored (not only empty -> non-empty) and on every
  * receive when no sender is blocked (not only full -> not full), and epoll then reports

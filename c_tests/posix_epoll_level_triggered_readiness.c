@@ -1,7 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): there the queue lives on the server and its descriptor is a
- * local eventfd whose readiness is not served (always writable, never readable; redis-design.md:
- * "poll/select on a Redis descriptor: not served", a documented difference). */
 /* Level-triggered epoll on queue descriptors: EPOLLIN (with EPOLLRDNORM when asked) is
  * reported exactly while the queue holds a message and EPOLLOUT (with EPOLLWRNORM) exactly
  * while it has room — and reported again on every epoll_wait while it lasts. Both appear and

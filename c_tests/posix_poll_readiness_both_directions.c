@@ -1,7 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): there the queue lives on the server and its descriptor is a
- * local eventfd whose readiness is not served (always writable, never readable; redis-design.md:
- * "poll/select on a Redis descriptor: not served", a documented difference). */
 /* poll() on a queue descriptor reports readable (POLLIN|POLLRDNORM) exactly when the queue holds
  * a message and writable (POLLOUT|POLLWRNORM) exactly when it has room — empty: POLLOUT only
  * (revents 0x4 when asking for POLLIN|POLLOUT), one message: both, full: POLLIN only — and it

@@ -1,7 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): there the queue lives on the server and its descriptor is a
- * local eventfd whose readiness is not served (always writable, never readable; redis-design.md:
- * "poll/select on a Redis descriptor: not served", a documented difference). */
 /* select() sees a queue descriptor as readable exactly when the queue holds a message and as
  * writable exactly when it has room (empty: writable only; one message: both; full: readable
  * only), never as exceptional, for O_RDWR, O_RDONLY and O_WRONLY descriptors alike. A select

@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* LTP's msg_next_id pattern (checkpoint/restore): after writing N to msg_next_id, the next
  * msgget that creates a queue gets id N exactly and the file reads -1 again; a msgget that finds
  * an existing key creates nothing and leaves it set. When the index N names is taken, the queue

@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* LTP's msgget03 pattern: with msgmni set to 3 (in a namespace holding no queue), three
  * msgget(IPC_PRIVATE) succeed and the fourth is ENOSPC; raising msgmni lets the next one
  * succeed; lowering it below the queues that exist leaves them alone and refuses new ones.

@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* LTP's mq_open ENOSPC pattern: with queues_max set to 2 (in a namespace holding no queue, by
  * a caller without CAP_SYS_RESOURCE), two creates succeed and the third is ENOSPC; an existing
  * queue still opens; raising queues_max lets the next create succeed. msg_max and msgsize_max

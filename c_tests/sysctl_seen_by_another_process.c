@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* A sysctl belongs to the IPC namespace, not to the process that wrote it: a process that was
  * already running (and had already created a queue of each kind) sees msg_max and msgmni as written at its
  * next mq_open and msgget, and reads them from the files; a process started afterwards (a

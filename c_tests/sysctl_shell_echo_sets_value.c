@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* A shell under the same library sets a sysctl with `echo N > file` (its builtin echo writes
  * through libc's stdio, to the descriptor it redirected) and with `printf N > file`, and the
  * value is in force for the shell's next command and for the program that ran the shell; a

@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* Writes on one open description (sysctl_writes_strict, the default): the first, at position
  * 0, sets the value and moves the position by the count; a later write at a position other
  * than 0 changes nothing but reports every byte written; lseek back to 0 makes the next write

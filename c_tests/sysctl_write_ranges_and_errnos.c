@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* Each queue sysctl takes the values of its kernel range and refuses the rest with EINVAL,
  * leaving the value in force unchanged: msg_max and msg_default 1..65536 (HARD_MSGMAX),
  * msgsize_max and msgsize_default 128..16 MiB, queues_max any int (proc_dointvec, so -1 reads

@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* Who may write the queue sysctls: the files are root's, 0644, and the kernel checks the
  * caller's uid and no capability. Another user ("nobody") gets EACCES when opening any of them
  * for writing (O_WRONLY, O_RDWR, fopen "w") while it may still read them; a descriptor root

@@ -1,8 +1,3 @@
-/* mqt: skip-config shim-redis */
-/* Not under Redis (shim-redis skipped): the queue sysctls written by a program set the
- * emulation's namespace (MQSHIM_DIR); a Redis client takes its limits once, at its first call,
- * from /proc, MQSHIM_CONFIG and MQSHIM_LIMITS, and a write reaches the kernel's file only
- * (README "Across machines"). */
 /* One write(2) is parsed as proc_dointvec_minmax parses it: white space around the number is
  * skipped ("  5\n"), C bases are taken ("0x10" = 16, "010" = 8), a sign only as a leading '-',
  * and anything else — letters, "+5", a NUL after the number, nothing but white space — is

@@ -2,15 +2,18 @@
 # `mqshim ipcs --posix --json` times change exactly where the kernel's mqueue inode times
 # (stat /dev/mqueue/NAME) change: the same steps, each its own process, a second and a bit
 # apart (this kernel keeps those times to the second), on the kernel — in a private IPC
-# namespace with its own mqueue mount — and under the emulation; after each step, which of
+# namespace with its own mqueue mount —, under the emulation and on the Redis backend (a
+# redis-server of the test's own; skipped, and said, where none is installed); after each step, which of
 # atime, mtime and ctime moved must be the same on both. create sets all three; send and
 # receive all three; getattr none; an mq_notify registration atime and ctime; mq_notify(NULL)
 # by a process that is not the owner none; mq_setattr atime and ctime.
 source "$ROOT/cli_tests/ipcs_common.bash"
+source "$ROOT/scripts/redis-fixture.bash"
 build posix_times_step
 STEPS="create send recv getattr notify notify-null setattr"
 Q=/times-$RUNID
-trap '"$MQSHIM" --dir "$NS" ipcrm -a >/dev/null 2>&1' EXIT
+fixture_init "$WORK/fixture"
+FIXTURE_CLEANUP+=('"$MQSHIM" --dir "$NS" ipcrm -a')
 
 # The kernel: needs root's unshare and an mqueue mount (skipped where either is refused).
 unshare --ipc --mount --propagation private true 2>/dev/null || { echo "unshare --ipc --mount is refused here: not compared"; exit 77; }
@@ -25,13 +28,28 @@ status=$?
 ((status == 77)) && { echo "cannot mount an mqueue filesystem here: not compared"; exit 77; }
 ((status == 0)) || fail "the kernel's steps failed: $(cat "$WORK/kernel.raw")"
 
-# The emulation: the same steps, the times from ipcs --json (seconds, as the kernel's).
-for step in $STEPS; do
-  sleep 1.1
-  "$MQSHIM" run --dir "$NS" -- "$WORK/posix_times_step" "$step" "$Q" || fail "emulated step $step failed"
-  "$MQSHIM" --dir "$NS" ipcs --posix --json >"$WORK/json" || fail "ipcs --json failed"
-  python3 -c 'import json,sys; q=json.load(open(sys.argv[1]))["posix"][0]; print(sys.argv[2], q["atime"], q["mtime"], q["ctime"])' "$WORK/json" "$step"
-done >"$WORK/emulate.raw"
+# The emulation, and the Redis backend: the same steps, the times from ipcs --json (seconds,
+# as the kernel's). QUEUES: mqshim's options that select the queues.
+shim_steps() {
+  local step
+  for step in $STEPS; do
+    sleep 1.1
+    "$MQSHIM" run "${QUEUES[@]}" -- "$WORK/posix_times_step" "$step" "$Q" || fail "step $step failed (${QUEUES[*]})"
+    "$MQSHIM" "${QUEUES[@]}" ipcs --posix --json >"$WORK/json" || fail "ipcs --json failed (${QUEUES[*]})"
+    python3 -c 'import json,sys; q=json.load(open(sys.argv[1]))["posix"][0]; print(sys.argv[2], q["atime"], q["mtime"], q["ctime"])' "$WORK/json" "$step"
+  done
+}
+QUEUES=(--dir "$NS")
+shim_steps >"$WORK/emulate.raw"
+REDIS=0
+if redis_available && redis_start; then
+  REDIS=1
+  QUEUES=(--backend redis --redis "$(redis_url "mqt-$RUNID")")
+  FIXTURE_CLEANUP+=('"$MQSHIM" "${QUEUES[@]}" ipcrm "$Q"')
+  shim_steps >"$WORK/redis.raw"
+else
+  echo "no redis-server here: the Redis backend not compared"
+fi
 
 # Which times moved at each step (create: all set).
 moved() {
@@ -46,6 +64,7 @@ for line in open(sys.argv[1]):
 }
 moved "$WORK/kernel.raw" >"$WORK/kernel.moved"
 moved "$WORK/emulate.raw" >"$WORK/emulate.moved"
+((REDIS)) && moved "$WORK/redis.raw" >"$WORK/redis.moved"
 cat >"$WORK/want" <<'MOVED'
 create amc
 send amc
@@ -57,4 +76,7 @@ setattr a-c
 MOVED
 diff -u "$WORK/kernel.moved" "$WORK/emulate.moved" || fail "the emulation's times moved otherwise than the kernel's (kernel: $(tr '\n' ' ' <"$WORK/kernel.raw"); emulation: $(tr '\n' ' ' <"$WORK/emulate.raw"))"
 diff -u "$WORK/want" "$WORK/kernel.moved" || fail "the kernel's times moved otherwise than this test expects"
+if ((REDIS)); then
+  diff -u "$WORK/kernel.moved" "$WORK/redis.moved" || fail "the Redis backend's times moved otherwise than the kernel's (kernel: $(tr '\n' ' ' <"$WORK/kernel.raw"); redis: $(tr '\n' ' ' <"$WORK/redis.raw"))"
+fi
 exit 0

@@ -13,6 +13,8 @@
 #                            /work design: {P}:pq:names → id, {P}:pq:<id>:waiters; {P}:sv:keys,
 #                            {P}:sv:<id>:waiters) and each of them sleeps
 #   host_note                "two hosts (netns + veth)" or "ONE HOST (loopback: ...)" for results
+#   session_start NAME API QUEUE   a `redis_client session` on host B, fed through a FIFO;
+#   ask COMMAND / expect_answer COMMAND WANT / session_end   its one answer line per command
 # Nothing sleeps to synchronise: every wait polls a condition with a bound.
 source "$ROOT/cli_tests/run_common.bash"
 source "$ROOT/scripts/redis-fixture.bash"
@@ -164,3 +166,29 @@ new_queue() {
 
 # got_ids NAME...: every "got mN" line of the named outputs, sorted: one line per message.
 got_ids() { local n; for n in "$@"; do sed -n 's/^got \(m[0-9]*\).*/\1/p' "$WORK/$n.out"; done | sort; }
+
+# A session on host B: commands through a FIFO, one answer line each.
+session_start() {   # session_start NAME API QUEUE
+  mkfifo "$WORK/$1.in"
+  exec {SESSION_FD}<>"$WORK/$1.in"
+  spawn_b "$1" "$2" session "$3"
+  SESSION=$SPAWNED SESSION_NAME=$1
+  wait_line "$1" '.' 1
+}
+ask() {             # ask COMMAND: prints the session's answer
+  local n
+  n=$(wc -l <"$WORK/$SESSION_NAME.out")
+  echo "$1" >&"$SESSION_FD"
+  wait_line "$SESSION_NAME" '.' $((n + 1))
+  sed -n "$((n + 1))p" "$WORK/$SESSION_NAME.out"
+}
+expect_answer() {   # expect_answer COMMAND WANT
+  local got
+  got=$(ask "$1")
+  [[ $got == "$2" ]] || fail "session on B: '$1' answered '$got', expected '$2'"
+}
+session_end() {
+  echo quit >&"$SESSION_FD"
+  reap "$SESSION"
+  exec {SESSION_FD}>&-
+}

@@ -8,32 +8,6 @@
 source "$ROOT/cli_tests/redis_common.bash"
 require_redis_backend
 
-# A session on host B: commands through a FIFO, one answer line each.
-session_start() {   # session_start NAME API QUEUE
-  mkfifo "$WORK/$1.in"
-  exec {SESSION_FD}<>"$WORK/$1.in"
-  spawn_b "$1" "$2" session "$3"
-  SESSION=$SPAWNED SESSION_NAME=$1
-  wait_line "$1" '.' 1
-}
-ask() {             # ask COMMAND: prints the session's answer
-  local n
-  n=$(wc -l <"$WORK/$SESSION_NAME.out")
-  echo "$1" >&"$SESSION_FD"
-  wait_line "$SESSION_NAME" '.' $((n + 1))
-  sed -n "$((n + 1))p" "$WORK/$SESSION_NAME.out"
-}
-expect_answer() {   # expect_answer COMMAND WANT
-  local got
-  got=$(ask "$1")
-  [[ $got == "$2" ]] || fail "session on B: '$1' answered '$got', expected '$2'"
-}
-session_end() {
-  echo quit >&"$SESSION_FD"
-  reap "$SESSION"
-  exec {SESSION_FD}>&-
-}
-
 # -- System V
 K=$((0x54000000 + RANDOM))
 client_a sysv create "$K" | grep -qx created || fail "cannot create key $K"

@@ -59,7 +59,7 @@ fn build_state() -> &'static State {
         let backend: &'static dyn Backend = match config.backend {
             BackendKind::Kernel => &KERNEL,
             BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone(), limits.for_emulation(), limits.per_process_keys())),
-            BackendKind::Redis => REDIS.get_or_init(|| RedisBackend::new(config.redis.clone(), limits.for_emulation())),
+            BackendKind::Redis => REDIS.get_or_init(|| RedisBackend::new(config.redis.clone(), limits.for_emulation(), &limits.per_process_keys())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
         let faults = std::env::var("MQSHIM_FAULTS").ok().filter(|s| !s.trim().is_empty()).map(|spec| {

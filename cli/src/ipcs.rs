@@ -256,7 +256,8 @@ struct PosixCounts {
     notify: i32,
     signo: i32,
     notify_pid: i32,
-    /// None where they are not kept (a queue on a Redis server).
+    /// None where they are not known (a queue a Redis server holds from a version of mqshim
+    /// that did not keep them).
     times: Option<mqshim_core::emu::posix::queue::QueueTimes>,
 }
 
@@ -279,7 +280,7 @@ fn remote_posix_row(q: mqshim_core::remote::posix::admin::QueueListing) -> Posix
         notify: s.notify,
         signo: s.signo,
         notify_pid: s.notify_pid,
-        times: None,
+        times: s.times,
     });
     PosixRow { name: q.name, meta, counts }
 }

@@ -47,9 +47,15 @@ impl Queues {
         }
         let url = config.redis;
         mqshim_core::remote::connection::check(&url).map_err(|why| format!("mqshim: cannot use the Redis server {}: {why}", url.shown()))?;
-        let limits = mqshim_core::policy::limits::Limits::from_env().0.for_emulation();
+        let env = mqshim_core::policy::limits::Limits::from_env().0;
+        let limits = env.for_emulation();
+        let stated = mqshim_core::remote::sysctl::stated(&limits, &env.per_process_keys());
         let remote = Remote::new(url.clone());
-        Ok(Queues::Redis(Box::new(RedisQueues { url, posix: RemotePosix::new(remote.clone(), limits.posix), sysv: RemoteSysv::new(remote, limits.sysv) })))
+        Ok(Queues::Redis(Box::new(RedisQueues {
+            url,
+            posix: RemotePosix::new(remote.clone(), limits.posix, stated.clone()),
+            sysv: RemoteSysv::new(remote, limits.sysv, stated),
+        })))
     }
 
     /// The namespace as output names it: the directory, or the server's URL (password hidden).

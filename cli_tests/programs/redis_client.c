@@ -25,7 +25,9 @@
  *   remove                    mq_unlink / IPC_RMID: "removed" or "err ERRNO"
  *   session                   opens the existing queue ("open" / "err ERRNO"), then runs commands
  *                             read from stdin, one a line, answering one line each: "send BODY",
- *                             "recv" (non-blocking), "count", "reopen" (opens the name again:
+ *                             "recv" (non-blocking), "recv-in T" (a receive with a deadline
+ *                             T ms ahead; -1: already passed, -2: none: "got BODY after MS ms" /
+ *                             "err ERRNO after MS ms"), "count", "reopen" (opens the name again:
  *                             "open" / "err ERRNO"), "close" (mq_close; SysV: nothing):
  *                             "closed", "quit"
  * MS = the call's duration in milliseconds (CLOCK_MONOTONIC). Every line is one write(2), so a
@@ -281,6 +283,16 @@ int main(int argc, char **argv)
             } else if (strcmp(line, "recv") == 0) {
                 if (recv_one(body, -3) == -1) say("err %s", errname(errno));
                 else say("got %s", body);
+            } else if (strncmp(line, "recv-in ", 8) == 0) {
+                /* recv-in MS: a receive with a deadline MS ms ahead (-1: passed; -2: none) */
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                ssize_t n = recv_one(body, atol(line + 8));
+                int e = errno;
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                long took = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+                if (n == -1) say("err %s after %ld ms", errname(e), took);
+                else say("got %s after %ld ms", body, took);
             } else if (strcmp(line, "count") == 0) {
                 long c = count_messages();
                 if (c == -1) say("err %s", errname(errno));

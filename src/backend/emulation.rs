@@ -24,18 +24,6 @@ use crate::emu::sysv::limits::LiveSysvLimits;
 use crate::emu::sysv::SysvEmulation;
 use crate::emu::EmulationLimits;
 use crate::errno::{Errno, Result};
-use crate::os::creds::{cap, Creds};
-
-/// `CAP_CHECKPOINT_RESTORE`, which lets its holder set `msg_next_id`.
-const CAP_CHECKPOINT_RESTORE: u32 = 40;
-
-/// `kernel.sysctl_writes_strict` (the machine's; 1 unless changed): a write at a position other
-/// than 0 changes nothing.
-fn writes_strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT
-        .get_or_init(|| crate::os::files::read_small_file(std::path::Path::new("/proc/sys/kernel/sysctl_writes_strict"), 64).map_or(true, |s| s.trim() == "1"))
-}
 
 pub struct EmulatedBackend {
     root: Vec<u8>,
@@ -141,17 +129,6 @@ impl EmulatedBackend {
         if let Some(Ok(s)) = self.sysv.get() {
             s.set_limits(limits.sysv);
         }
-    }
-
-    /// Whether the caller may write the sysctl `file`, as `proc_sys_permission` decides for the
-    /// kernel's (root's, 0644; `msg_next_id` 0444, or 0666 to a caller with CAP_SYS_ADMIN or
-    /// CAP_CHECKPOINT_RESTORE).
-    fn may_write(file: &sysctl::SysctlFile) -> bool {
-        let creds = Creds::current();
-        if file.key == "msg_next_id" {
-            return creds.has(cap::SYS_ADMIN) || creds.has(CAP_CHECKPOINT_RESTORE);
-        }
-        creds.euid == 0
     }
 
     /// Sets the sysctl `file` to `value` for the namespace.
@@ -354,22 +331,11 @@ impl Backend for EmulatedBackend {
     }
 
     fn proc_file_open_write(&self, path: &[u8]) -> Option<Result<()>> {
-        let file = sysctl::file(path)?;
-        Some(if Self::may_write(file) { Ok(()) } else { Err(Errno::EACCES) })
+        sysctl::open_for_write(path)
     }
 
     fn proc_file_write(&self, path: &[u8], data: &[u8], pos: i64) -> Result<usize> {
-        let file = sysctl::file(path).ok_or(Errno::EBADF)?;
-        // Checked again at each write, as the kernel does: the opener may have dropped its
-        // privileges since.
-        if !Self::may_write(file) {
-            return Err(Errno::EPERM);
-        }
-        let written = sysctl::parse_write(file, data, pos, writes_strict())?;
-        if let Some(value) = written.value {
-            self.set_sysctl(file, value)?;
-        }
-        Ok(written.count)
+        sysctl::write(path, data, pos, |file, value| self.set_sysctl(file, value))
     }
 
     /// An emulated queue's file: the owner and mode its `meta` records, the identity and
@@ -423,7 +389,7 @@ impl Backend for EmulatedBackend {
     fn dev_mqueue_change(&self, name: &[u8], change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
         let apply = || {
             let name = posix::store::QueueName::check(name)?;
-            let creds = Creds::current();
+            let creds = crate::os::creds::Creds::current();
             self.posix()?.store().change_attributes(&name, |m| {
                 let (uid, gid, mode) = change.apply((m.uid, m.gid, m.mode), &creds)?;
                 Ok(posix::store::Meta { uid, gid, mode, ..*m })

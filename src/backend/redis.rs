@@ -11,20 +11,48 @@ use crate::config::BackendKind;
 use crate::emu::EmulationLimits;
 use crate::errno::Result;
 use crate::remote::posix::RemotePosix;
+use crate::remote::sysctl;
 use crate::remote::sysv::RemoteSysv;
 use crate::remote::url::RedisUrl;
 use crate::remote::Remote;
 
 pub struct RedisBackend {
+    /// The client's limits (stock or `/proc`, and its own settings), which the namespace's
+    /// sysctls on the server apply over.
     pub limits: EmulationLimits,
+    /// What the client states of them to the scripts (`remote::sysctl::stated`).
+    stated: String,
+    remote: Remote,
     pub posix: RemotePosix,
     pub sysv: RemoteSysv,
 }
 
 impl RedisBackend {
-    pub fn new(url: RedisUrl, limits: EmulationLimits) -> RedisBackend {
+    /// `per_process`: the keys the process set itself (`MQSHIM_CONFIG`, `MQSHIM_LIMITS`), which
+    /// win over the namespace's sysctls.
+    pub fn new(url: RedisUrl, limits: EmulationLimits, per_process: &[&str]) -> RedisBackend {
         let remote = Remote::new(url);
-        RedisBackend { limits, posix: RemotePosix::new(remote.clone(), limits.posix), sysv: RemoteSysv::new(remote, limits.sysv) }
+        let stated = sysctl::stated(&limits, per_process);
+        RedisBackend {
+            limits,
+            posix: RemotePosix::new(remote.clone(), limits.posix, stated.clone()),
+            sysv: RemoteSysv::new(remote.clone(), limits.sysv, stated.clone()),
+            stated,
+            remote,
+        }
+    }
+
+    /// The limits in force for this process (the client's with the namespace's sysctls over
+    /// them) and `msg_next_id`, as the server answered `answer` (a sysctl read or write); the
+    /// System V half notes them.
+    fn in_force(&self, answer: Result<(Vec<(String, i64)>, i64)>) -> Result<(EmulationLimits, i64)> {
+        let (values, next_id) = answer?;
+        let mut limits = self.limits;
+        for (key, value) in &values {
+            limits.set_by_key(key, *value);
+        }
+        self.sysv.note_limits(limits.sysv);
+        Ok((limits, next_id))
     }
 }
 
@@ -117,13 +145,30 @@ impl Backend for RedisBackend {
         self.posix.descriptor_duplicated(old, new);
     }
 
+    fn descriptor_polled(&self, fd: c_int) {
+        self.posix.descriptor_polled(fd);
+    }
+
     /// `/proc/sysvipc/msg` lists the namespace's System V queues on the server (what util-linux
-    /// `ipcs` reads first); the limit files hold the limits the backend enforces, as under the
-    /// emulation. A server that cannot be reached leaves the kernel's file to be read.
+    /// `ipcs` reads first); the sysctl files hold the limits in force for the reader — the
+    /// namespace's sysctls over its own limits, as under the emulation — and `msg_next_id`.
+    /// A server that cannot be reached leaves the kernel's file to be read.
     fn proc_file(&self, path: &[u8]) -> Option<String> {
         if path == b"/proc/sysvipc/msg" {
             return self.sysv.proc_sysvipc_msg().ok();
         }
-        self.limits.proc_sys_value(path).map(|value| format!("{value}\n"))
+        let file = crate::emu::sysctl::file(path)?;
+        let (limits, next_id) = self.in_force(sysctl::in_force(&self.remote, &self.stated)).ok()?;
+        let value = if file.key == "msg_next_id" { Some(next_id) } else { limits.proc_sys_value(path) };
+        value.map(|value| format!("{value}\n"))
+    }
+
+    fn proc_file_open_write(&self, path: &[u8]) -> Option<Result<()>> {
+        crate::emu::sysctl::open_for_write(path)
+    }
+
+    /// Sets the sysctl for the namespace on the server.
+    fn proc_file_write(&self, path: &[u8], data: &[u8], pos: i64) -> Result<usize> {
+        crate::emu::sysctl::write(path, data, pos, |file, value| self.in_force(sysctl::set(&self.remote, file.key, value, &self.stated)).map(|_| ()))
     }
 }

@@ -45,21 +45,17 @@ impl EmulationLimits {
         })
     }
 
-    /// Sets the limit named `key` (`MQSHIM_LIMITS`'s names); false for an unknown key. System V
-    /// values are ints (the sysctls' range), so the narrowing keeps them.
+    /// Sets the limit named `key` (`MQSHIM_LIMITS`'s names); false for an unknown key (System V
+    /// ones: `SysvLimits::set_by_key`).
     pub fn set_by_key(&mut self, key: &str, value: i64) -> bool {
-        let (p, s) = (&mut self.posix, &mut self.sysv);
-        let int = value.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+        let p = &mut self.posix;
         match key {
             "msg_max" => p.msg_max = value,
             "msgsize_max" => p.msgsize_max = value,
             "msg_default" => p.msg_default = value,
             "msgsize_default" => p.msgsize_default = value,
             "queues_max" => p.queues_max = value,
-            "msgmax" => s.msgmax = int,
-            "msgmnb" => s.msgmnb = int,
-            "msgmni" => s.msgmni = int,
-            _ => return false,
+            _ => return self.sysv.set_by_key(key, value),
         }
         true
     }

@@ -3,7 +3,10 @@
 //! namespace keeps it.
 //!
 //! - [`FILES`]: the nine files, each with its range (`ipc/mq_sysctl.c`, `ipc/ipc_sysctl.c`).
-//! - [`parse_write`]: one write(2) as `proc_dointvec_minmax` takes it (`kernel/sysctl.c`).
+//! - [`parse_write`]: one write(2) as `proc_dointvec_minmax` takes it (`kernel/sysctl.c`);
+//!   [`open_for_write`] and [`write`]: who may, and a write whole — what every backend that
+//!   keeps a namespace's sysctls (the emulation here, the Redis backend on its server:
+//!   `remote::sysctl`) answers an open and a write with, storing the value its own way.
 //! - [`Settings`]: the settings file, `$MQSHIM_DIR/sysctl`, one `key = value` line per setting
 //!   written. Only root writes it (the kernel's files are root's, 0644), so a reader trusts it
 //!   only when it is a regular file of root's, writable by nobody else, with one link, opened
@@ -59,6 +62,51 @@ pub const FILES: [SysctlFile; 9] = [
 /// The file at `path`, if it is one of [`FILES`].
 pub fn file(path: &[u8]) -> Option<&'static SysctlFile> {
     FILES.iter().find(|f| f.path == path)
+}
+
+/// `CAP_CHECKPOINT_RESTORE`, which lets its holder set `msg_next_id`.
+const CAP_CHECKPOINT_RESTORE: u32 = 40;
+
+/// `kernel.sysctl_writes_strict` (the machine's; 1 unless changed): a write at a position other
+/// than 0 changes nothing.
+fn writes_strict() -> bool {
+    static STRICT: OnceLock<bool> = OnceLock::new();
+    *STRICT
+        .get_or_init(|| crate::os::files::read_small_file(std::path::Path::new("/proc/sys/kernel/sysctl_writes_strict"), 64).map_or(true, |s| s.trim() == "1"))
+}
+
+/// Whether the caller may write the sysctl `file`, as `proc_sys_permission` decides for the
+/// kernel's (root's, 0644; `msg_next_id` 0444, or 0666 to a caller with CAP_SYS_ADMIN or
+/// CAP_CHECKPOINT_RESTORE).
+fn may_write(file: &SysctlFile) -> bool {
+    let creds = crate::os::creds::Creds::current();
+    if file.key == "msg_next_id" {
+        return creds.has(crate::os::creds::cap::SYS_ADMIN) || creds.has(CAP_CHECKPOINT_RESTORE);
+    }
+    creds.euid == 0
+}
+
+/// Opening the file at `path` for writing: None when it is not one of [`FILES`]; else whether
+/// the caller may (EACCES).
+pub fn open_for_write(path: &[u8]) -> Option<Result<()>> {
+    let file = file(path)?;
+    Some(if may_write(file) { Ok(()) } else { Err(Errno::EACCES) })
+}
+
+/// One write(2) of `data` at file position `pos` to the file at `path` (one of [`FILES`], opened
+/// through [`open_for_write`]): the caller's right checked again (the opener may have dropped
+/// its privileges since: EPERM, as the kernel does), the text parsed ([`parse_write`]), and a
+/// value set with `store`. The count write returns.
+pub fn write(path: &[u8], data: &[u8], pos: i64, store: impl FnOnce(&SysctlFile, i64) -> Result<()>) -> Result<usize> {
+    let file = file(path).ok_or(Errno::EBADF)?;
+    if !may_write(file) {
+        return Err(Errno::EPERM);
+    }
+    let written = parse_write(file, data, pos, writes_strict())?;
+    if let Some(value) = written.value {
+        store(file, value)?;
+    }
+    Ok(written.count)
 }
 
 /// What one write does: the count write(2) returns, and the value set (None: nothing changes).

@@ -107,6 +107,10 @@ pub enum Await {
 
 /// Connect and handshake timeout.
 const CONNECT_TIMEOUT_MS: c_int = 3000;
+/// The least time a connect made for a timed call gets, even when the call's deadline is nearer
+/// or has passed: a reachable server answers within it, so a call that can complete without
+/// waiting does, as the kernel's does whatever its deadline (see [`within_deadline`]).
+const CONNECT_FLOOR_MS: u64 = 100;
 /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the connection fails.
 const USER_TIMEOUT_MS: c_int = 3000;
 /// Receive buffer growth step.
@@ -138,6 +142,35 @@ impl Drop for Connection {
 thread_local! {
     /// This thread's connection, taken out while in use.
     static SLOT: Cell<Option<Box<Connection>>> = const { Cell::new(None) };
+    /// The absolute CLOCK_REALTIME deadline (ns) of the timed call this thread is in, if any.
+    static CALL_DEADLINE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (a timed call's attempts and waits) with every connect it makes bounded by the
+/// call's `deadline` too: such a connect ends at the earlier of the deadline and the connect
+/// timeout — but gets at least [`CONNECT_FLOOR_MS`] — and one that the deadline ended is
+/// ETIMEDOUT (the kernel's errno for a call whose deadline passed), not ECONNREFUSED: the
+/// server was not found unusable, the call ran out of the time it was given.
+pub fn within_deadline<R>(deadline: Option<&libc::timespec>, f: impl FnOnce() -> R) -> R {
+    let ns = deadline.map(|d| (d.tv_sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(d.tv_nsec.clamp(0, 999_999_999) as u64));
+    let outer = CALL_DEADLINE.with(|c| c.replace(ns));
+    let result = f();
+    CALL_DEADLINE.with(|c| c.set(outer));
+    result
+}
+
+/// Until when (CLOCK_MONOTONIC ns) a connect that starts now may wait, and whether the call's
+/// deadline (rather than the connect timeout) set it.
+fn connect_bound() -> (u64, bool) {
+    let now = crate::os::clock::monotonic_ns();
+    let timeout = CONNECT_TIMEOUT_MS as u64 * 1_000_000;
+    let Some(deadline) = CALL_DEADLINE.with(Cell::get) else { return (now + timeout, false) };
+    let left = deadline.saturating_sub(crate::os::clock::realtime_ns()).max(CONNECT_FLOOR_MS * 1_000_000);
+    if left < timeout {
+        (now + left, true)
+    } else {
+        (now + timeout, false)
+    }
 }
 
 /// Set once "cannot connect" has been reported (once per process).
@@ -197,7 +230,8 @@ pub fn check(url: &RedisUrl) -> std::result::Result<(), String> {
             return Ok(());
         }
     }
-    let conn = Connection::connect(url)?;
+    let (until, _) = connect_bound();
+    let conn = Connection::connect(url, until)?;
     SLOT.with(|s| s.set(Some(Box::new(conn))));
     Ok(())
 }
@@ -208,9 +242,14 @@ pub fn drop_thread_connection() {
 }
 
 impl Connection {
-    /// Connects and authenticates; ECONNREFUSED (reported once on stderr) when that fails.
+    /// Connects and authenticates; ECONNREFUSED (reported once on stderr) when that fails, or
+    /// ETIMEDOUT when a timed call's deadline ended the attempt (see [`within_deadline`]).
     fn open(url: &RedisUrl) -> Result<Connection> {
-        Connection::connect(url).map_err(|why| {
+        let (until, by_call) = connect_bound();
+        Connection::connect(url, until).map_err(|why| {
+            if by_call && crate::os::clock::monotonic_ns() >= until {
+                return Errno::ETIMEDOUT;
+            }
             let message = format!("cannot use the server {}: {why}", url.shown());
             if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 crate::config::report(&[crate::config::ConfigProblem {
@@ -223,14 +262,15 @@ impl Connection {
         })
     }
 
-    fn connect(url: &RedisUrl) -> std::result::Result<Connection, String> {
+    /// Connects and authenticates by `until` (CLOCK_MONOTONIC ns).
+    fn connect(url: &RedisUrl, until: u64) -> std::result::Result<Connection, String> {
         let addrs = resolve(&url.host, url.port)?;
         let mut last = String::from("no address");
         for addr in addrs {
-            match connect_to(&addr) {
+            match connect_to(&addr, until) {
                 Ok(fd) => {
                     let mut conn = Connection { fd, pid: crate::os::ids::pid(), url: url.clone(), rbuf: Vec::new(), client_id: 0, broken: false };
-                    conn.handshake().map_err(|e| format!("handshake failed: {e}"))?;
+                    conn.handshake(until).map_err(|e| format!("handshake failed: {e}"))?;
                     return Ok(conn);
                 }
                 Err(e) => last = e,
@@ -239,11 +279,12 @@ impl Connection {
         Err(last)
     }
 
-    /// AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one round trip. The name, `mqshim-` and the
-    /// process token, says which process the connection is of: a process on another host is
-    /// alive while it has a connection open (how the openers of a queue are judged:
-    /// `remote::posix`).
-    fn handshake(&mut self) -> std::result::Result<(), String> {
+    /// AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one round trip, answered by `until`
+    /// (CLOCK_MONOTONIC ns): a server that accepted but does not answer (stopped, hung) ends it.
+    /// The name, `mqshim-` and the process token, says which process the connection is of: a
+    /// process on another host is alive while it has a connection open (how the openers of a
+    /// queue are judged: `remote::posix`).
+    fn handshake(&mut self, until: u64) -> std::result::Result<(), String> {
         let db = self.url.db.to_string();
         let name = format!("mqshim-{}", super::keys::process_token());
         let mut commands: Vec<Vec<&[u8]>> = Vec::new();
@@ -262,6 +303,9 @@ impl Connection {
             self.send(c).map_err(|e| e.desc().to_string())?;
         }
         for c in &commands {
+            if self.rbuf.is_empty() {
+                wait_until(self.fd, libc::POLLIN, until).map_err(|e| e.desc().to_string())?;
+            }
             match self.read_reply().map_err(|e| e.desc().to_string())? {
                 Reply::Error(e) => return Err(format!("{}: {e}", String::from_utf8_lossy(c[0]))),
                 Reply::Int(id) => self.client_id = id,
@@ -443,8 +487,33 @@ fn setsockopt(fd: c_int, level: c_int, name: c_int, value: c_int) {
     unsafe { libc::setsockopt(fd, level, name, (&value as *const c_int).cast(), std::mem::size_of::<c_int>() as libc::socklen_t) };
 }
 
-/// A connected socket to `addr`, set up as the module says.
-fn connect_to(addr: &libc::sockaddr_storage) -> std::result::Result<c_int, String> {
+/// Waits until `fd` has one of `events` or `until` (CLOCK_MONOTONIC ns) has come (ETIMEDOUT);
+/// signals do not end it.
+fn wait_until(fd: c_int, events: libc::c_short, until: u64) -> Result<()> {
+    loop {
+        let left = until.saturating_sub(crate::os::clock::monotonic_ns());
+        if left == 0 {
+            return Err(Errno::ETIMEDOUT);
+        }
+        let ts = crate::os::clock::timespec_of_ns(left);
+        let mut p = libc::pollfd { fd, events, revents: 0 };
+        // SAFETY: one pollfd and a relative timeout, alive for the call (ppoll: poll is
+        // interposed by mqshim).
+        let n = unsafe {
+            libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, &ts as *const libc::timespec, std::ptr::null::<libc::sigset_t>(), 8usize)
+        };
+        if n > 0 {
+            return Ok(());
+        }
+        if n < 0 && crate::errno::current() != libc::EINTR {
+            return Err(Errno::last());
+        }
+    }
+}
+
+/// A connected socket to `addr`, set up as the module says, connected by `until`
+/// (CLOCK_MONOTONIC ns).
+fn connect_to(addr: &libc::sockaddr_storage, until: u64) -> std::result::Result<c_int, String> {
     let family = addr.ss_family as c_int;
     let len = if family == libc::AF_INET6 { std::mem::size_of::<libc::sockaddr_in6>() } else { std::mem::size_of::<libc::sockaddr_in>() };
     // SAFETY: creates a socket; no memory is passed.
@@ -469,24 +538,8 @@ fn connect_to(addr: &libc::sockaddr_storage) -> std::result::Result<c_int, Strin
         return fail(fd, Errno::last());
     }
     if rc != 0 {
-        let deadline = crate::os::clock::monotonic_ns() + CONNECT_TIMEOUT_MS as u64 * 1_000_000;
-        loop {
-            let left = deadline.saturating_sub(crate::os::clock::monotonic_ns());
-            if left == 0 {
-                return fail(fd, Errno::ETIMEDOUT);
-            }
-            let ts = crate::os::clock::timespec_of_ns(left);
-            let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-            // SAFETY: one pollfd and a relative timeout, alive for the call.
-            let n = unsafe {
-                libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, &ts as *const libc::timespec, std::ptr::null::<libc::sigset_t>(), 8usize)
-            };
-            if n > 0 {
-                break;
-            }
-            if n < 0 && crate::errno::current() != libc::EINTR {
-                return fail(fd, Errno::last());
-            }
+        if let Err(e) = wait_until(fd, libc::POLLOUT, until) {
+            return fail(fd, e);
         }
         let mut err: c_int = 0;
         let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;

@@ -14,7 +14,7 @@
 //! | `{P}:pq:<id>` | hash | a POSIX queue's meta (mode, owner, attributes, counts, notify) |
 //! | `{P}:pq:<id>:m` | zset | seq → (32767 - prio) * 2^36 + seq: receive order |
 //! | `{P}:pq:<id>:b` | hash | seq → body |
-//! | `{P}:pq:<id>:p` | hash | seq → "prio sent_ns" |
+//! | `{P}:pq:<id>:p` | hash | seq → "prio entered_ns" (the server's clock) |
 //! | `{P}:pq:live` | set | ids of the POSIX queues that exist (named, or unlinked and open): `queues_max` |
 //! | `{P}:pq:charge` | hash | real uid → bytes charged to its RLIMIT_MSGQUEUE |
 //! | `{P}:pq:orphans` | set | ids of the unlinked POSIX queues still open somewhere |
@@ -29,7 +29,8 @@
 //! | `{P}:sv:ids` | zset | id → index |
 //! | `{P}:sv:seq` | counter | SysV sequence |
 //! | `{P}:sv:<id>` | hash | a SysV queue's meta |
-//! | `{P}:sv:<id>:all`, `:t:<type>`, `:types`, `:b`, `:waiters`, `:wk` | | see `remote::sysv` |
+//! | `{P}:sv:<id>:all`, `:t:<type>`, `:types`, `:b`, `:st`, `:waiters`, `:wk` | | see `scripts/sysv.lua` |
+//! | `{P}:sysctl` | hash | the namespace's sysctls as written through `/proc` (key → value; `msg_next_id` while set): see `remote::sysctl` |
 
 /// The key names of one namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +63,7 @@ pub const SUFFIXES: &[&str] = &[
     ":sv:ids",
     ":sv:seq",
     ":sv:",
+    ":sysctl",
 ];
 
 impl Keys {
@@ -123,6 +125,11 @@ impl Keys {
     pub fn sv(&self, id: i64) -> String {
         format!("{}:sv:{id}", self.base)
     }
+
+    /// The namespace's sysctls (hash).
+    pub fn sysctl(&self) -> String {
+        format!("{}:sysctl", self.base)
+    }
 }
 
 /// This process image's token: random per image, and per process (a forked child's differs).
@@ -163,6 +170,7 @@ mod tests {
             ("{ns}:pq:7".into(), "{ns}:pq:7:m".into(), "{ns}:pq:7:b".into(), "{ns}:pq:7:p".into())
         );
         assert_eq!((k.sv_keys(), k.sv_ids(), k.sv(32768)), ("{ns}:sv:keys".into(), "{ns}:sv:ids".into(), "{ns}:sv:32768".into()));
+        assert_eq!(k.sysctl(), "{ns}:sysctl");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! - [`keys`]: the key schema.
 //! - [`wait`]: the one blocking mechanism (wake markers, kernel restart rules).
 //! - [`posix`]: the `mq_*` calls; [`sysv`]: the `msg*` calls.
+//! - [`sysctl`]: the namespace's sysctls, which those calls' scripts read.
 
 pub mod connection;
 pub mod keys;
 pub mod posix;
 pub mod script;
+pub mod sysctl;
 pub mod sysv;
 pub mod url;
 pub mod wait;
@@ -45,6 +47,16 @@ impl Remote {
     pub fn run(&self, script: &Script, args: &[&[u8]]) -> Result<Step> {
         self.with(|c| script.run(c, &self.keys, args))
     }
+}
+
+/// When a message entered its queue (`entered_ns`, the server's clock; None when not kept) as a
+/// time of this host's clock, given the server's clock `server_now_ns` when it answered: so an
+/// age (`mqshim peek`) counts on the server's clock, exact to the round trip, whatever this
+/// host's clock says. 0 when unknown (as `PeekedMessage::visible_ns` has it).
+pub fn entered_here(entered_ns: Option<u64>, server_now_ns: u64) -> u64 {
+    let Some(entered) = entered_ns.filter(|&t| t != 0) else { return 0 };
+    let age = server_now_ns.saturating_sub(entered);
+    crate::os::clock::realtime_ns().saturating_sub(age).max(1)
 }
 
 #[cfg(test)]
@@ -139,5 +151,19 @@ mod tests {
         assert_eq!(r.with(|c| c.request(&[b"PING"])), Ok(Reply::Status(b"PONG".to_vec())));
         drop(server);
         assert_eq!(r.with(|c| c.request(&[b"PING"])), Err(Errno::ECONNREFUSED));
+    }
+
+    #[test]
+    fn an_entry_time_keeps_its_age_on_the_servers_clock() {
+        // Unknown stays unknown.
+        assert_eq!(super::entered_here(None, 5), 0);
+        assert_eq!(super::entered_here(Some(0), 5), 0);
+        // A server clock an hour ahead: the message entered 2 s ago, whatever that clock says.
+        let hour = 3_600_000_000_000u64;
+        let before = crate::os::clock::realtime_ns();
+        let server_now = before + hour;
+        let here = super::entered_here(Some(server_now - 2_000_000_000), server_now);
+        let after = crate::os::clock::realtime_ns();
+        assert!(before - 2_000_000_000 <= here && here <= after - 2_000_000_000);
     }
 }

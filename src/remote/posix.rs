@@ -21,6 +21,7 @@
 pub mod admin;
 mod descriptors;
 pub mod notify;
+mod ready;
 
 use std::os::raw::{c_char, c_int, c_uint};
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub(crate) static POSIX: Script = Script::new("posix", include_str!("scripts/pos
 pub struct RemotePosix {
     pub remote: Remote,
     pub limits: PosixLimits,
+    /// The limits the client states at each creation (`remote::sysctl`): the namespace's
+    /// sysctls apply over them.
+    stated: String,
 }
 
 /// The values of a script that must complete (a `wait` is EIO).
@@ -151,8 +155,10 @@ fn umask() -> mode_t {
 }
 
 impl RemotePosix {
-    pub fn new(remote: Remote, limits: PosixLimits) -> RemotePosix {
-        RemotePosix { remote, limits }
+    /// `limits` are the client's (its stock or `/proc` ones, and its own settings), as `stated`
+    /// says them (`remote::sysctl::stated`).
+    pub fn new(remote: Remote, limits: PosixLimits, stated: String) -> RemotePosix {
+        RemotePosix { remote, limits, stated }
     }
 
     /// The description behind `fd`, counted on the server for this process (a forked child
@@ -320,9 +326,7 @@ impl RemotePosix {
         let mode = (mode & 0o7777 & !umask()).to_string();
         let (maxmsg, msgsize) = attr.map_or((0, 0), |a| (a.mq_maxmsg, a.mq_msgsize));
         let (maxmsg, msgsize) = (maxmsg.to_string(), msgsize.to_string());
-        let l = &self.limits;
-        let limits = format!("{} {} {} {} {}", l.msg_max, l.msgsize_max, l.msg_default, l.msgsize_default, l.queues_max);
-        let rlimit = match l.rlimit_msgqueue() {
+        let rlimit = match self.limits.rlimit_msgqueue() {
             u64::MAX => "inf".to_string(),
             n => n.to_string(),
         };
@@ -340,7 +344,7 @@ impl RemotePosix {
             maxmsg.as_bytes(),
             msgsize.as_bytes(),
             who.as_bytes(),
-            limits.as_bytes(),
+            self.stated.as_bytes(),
             rlimit.as_bytes(),
             charge_uid.as_bytes(),
             me.as_bytes(),
@@ -366,6 +370,7 @@ impl RemotePosix {
     /// for a queue descriptor on the kernel either).
     pub fn descriptor_closing(&self, fd: c_int) -> Option<Result<c_int>> {
         let (d, last) = descriptors::take(fd)?;
+        ready::closing(fd);
         let release = last && d.counted_here();
         let notified = notify::closing(d.id);
         if release || notified {
@@ -411,7 +416,9 @@ impl RemotePosix {
         let d = self.resolve(fd)?;
         let (id, prio) = (d.id.to_string(), prio.to_string());
         let values = self.until_done(fd, &id, &[b"send", id.as_bytes(), body, prio.as_bytes()], deadline.as_ref())?;
-        if values.first().and_then(Reply::bytes) == Some(b"N") {
+        let fired = values.first().and_then(Reply::bytes) == Some(b"N");
+        ready::after_call(d.id, &values, if fired { 8 } else { 0 });
+        if fired {
             notify::deliver_fired(&self.remote, d.id, &values[1..]);
         }
         Ok(0)
@@ -434,7 +441,8 @@ impl RemotePosix {
         let d = self.resolve(fd)?;
         let id = d.id.to_string();
         let values = self.until_done(fd, &id, &[b"receive", id.as_bytes()], deadline.as_ref())?;
-        // ok M BODY PRIO (the tag keeps a body of "W" from reading as would-block).
+        // ok M BODY PRIO [CURMSGS CHG] (the tag keeps a body of "W" from reading as would-block).
+        ready::after_call(d.id, &values, 3);
         let body = values.get(1).and_then(Reply::bytes).ok_or(Errno::EIO)?;
         let prio = int_at(&values, 2)? as c_uint;
         // As in the kernel, the message is already dequeued when a bad pointer is found.
@@ -465,12 +473,15 @@ impl RemotePosix {
             }
         }
         let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
+        // New attributes set the queue's atime and ctime (as the kernel's mq_getsetattr): in the
+        // one round trip that also reads the old ones, or its own.
+        let stamp: &[u8] = if new.is_some() { b"1" } else { b"0" };
         if !old.is_null() {
             let d = self.resolve(fd)?;
             let id = d.id.to_string();
-            let mut values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+            let mut values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), stamp]))?;
             if values.len() > 1 && self.reap_gone(&id, &values[1..]) {
-                values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes()]))?;
+                values = done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), b"0"]))?;
             }
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).
             let mut current: mq_attr = unsafe { std::mem::zeroed() };
@@ -485,6 +496,10 @@ impl RemotePosix {
         }
         drop(d);
         if let Some(n) = new {
+            if old.is_null() {
+                let id = self.resolve(fd)?.id.to_string();
+                done(self.remote.run(&POSIX, &[b"attr", id.as_bytes(), stamp]))?;
+            }
             let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
             if flags < 0 {
                 return Err(Errno::EBADF);
@@ -519,6 +534,15 @@ impl RemotePosix {
 
     pub fn descriptor_duplicated(&self, old: c_int, new: c_int) {
         descriptors::duplicated(old, new);
+        ready::duplicated(old, new);
+    }
+
+    /// `fd` is about to be polled: if it is one of this backend's, its readiness is kept from
+    /// now on (`ready`).
+    pub fn descriptor_polled(&self, fd: c_int) {
+        if let Some(d) = descriptors::get(fd) {
+            ready::arm(&self.remote, fd, &d);
+        }
     }
 }
 
@@ -534,7 +558,7 @@ mod tests {
     #[test]
     fn priority_order_nonblock_and_unlink_while_open() {
         let Some(server) = Server::start() else { return };
-        let p = RemotePosix::new(server.remote("px"), limits());
+        let p = RemotePosix::new(server.remote("px"), limits(), crate::remote::testing::stock_stated());
         // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
         let mut attr: mq_attr = unsafe { std::mem::zeroed() };
         attr.mq_maxmsg = 2;
@@ -564,7 +588,7 @@ mod tests {
     #[test]
     fn an_unlinked_queue_goes_with_its_last_live_opener_whatever_the_dead_held() {
         let Some(server) = Server::start() else { return };
-        let p = RemotePosix::new(server.remote("dead"), limits());
+        let p = RemotePosix::new(server.remote("dead"), limits(), crate::remote::testing::stock_stated());
         // A process that has ended (and been reaped).
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
@@ -602,7 +626,7 @@ mod tests {
     #[test]
     fn a_send_hands_its_message_to_the_waiting_receiver() {
         let Some(server) = Server::start() else { return };
-        let p = Arc::new(RemotePosix::new(server.remote("hx"), limits()));
+        let p = Arc::new(RemotePosix::new(server.remote("hx"), limits(), crate::remote::testing::stock_stated()));
         // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
         let mut attr: mq_attr = unsafe { std::mem::zeroed() };
         attr.mq_maxmsg = 2;

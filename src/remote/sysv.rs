@@ -31,7 +31,12 @@
 //!   that can reach it can change any queue;
 //! - `mqshim_msgsnd_at` and `mqshim_msg_cancel` (scheduled messages) are ENOTSUP;
 //! - a connection lost mid-call (a blocked one too) is EIO; a server restarted without
-//!   persistence has lost every queue, so an id from before is EINVAL.
+//!   persistence has lost every queue, so an id from before is EINVAL;
+//! - the limits are the namespace's sysctls, which the scripts read (`remote::sysctl`), but
+//!   msgsnd's size is checked first here, against the `msgmax` last heard (asking the server
+//!   again for a message above it): just after `msgmax` was lowered on another host, an
+//!   oversized message at an unreadable address is EFAULT where the kernel's order says EINVAL;
+//!   msgrcv's MSG_COPY copy bound is the `msgmax` last heard.
 
 use std::os::raw::{c_int, c_long, c_void};
 
@@ -42,10 +47,11 @@ use super::script::{Script, Step};
 use super::{wait, Remote};
 use crate::emu::engine::futex::Restart;
 use crate::emu::sysv::front::{self, QueueStat, Usage};
+use crate::emu::sysv::limits::LiveSysvLimits;
 use crate::emu::sysv::queue::MSG_COPY;
 use crate::emu::sysv::{cmd, proc_line, QueueInfo, SysvLimits, PROC_SYSVIPC_MSG_HEADER};
 use crate::errno::{Errno, Result};
-use crate::os::creds::{cap, Creds};
+use crate::os::creds::Creds;
 use crate::os::usermem::{checked_write, probe_write};
 
 /// A yes/no argument of the script.
@@ -94,7 +100,6 @@ static SCRIPT: Script = Script::new("sysv", include_str!("scripts/sysv.lua"));
 
 /// What the script needs to know of the caller: ARGV[2..4].
 struct Caller {
-    creds: Creds,
     ident: String,
     pid: String,
     tid: String,
@@ -102,9 +107,8 @@ struct Caller {
 
 impl Caller {
     fn current() -> Caller {
-        let creds = Creds::current();
-        let ident = super::script::caller(&creds);
-        Caller { creds, ident, pid: crate::os::ids::pid().to_string(), tid: crate::os::ids::tid().to_string() }
+        let ident = super::script::caller(&Creds::current());
+        Caller { ident, pid: crate::os::ids::pid().to_string(), tid: crate::os::ids::tid().to_string() }
     }
 }
 
@@ -154,12 +158,34 @@ fn message(items: &[Reply]) -> Result<(c_long, &[u8])> {
 /// The System V half of the Redis backend, bound to one server and namespace.
 pub struct RemoteSysv {
     remote: Remote,
-    limits: SysvLimits,
+    /// The limits the client states with every call that enforces one (`remote::sysctl`).
+    stated: String,
+    /// Its `msgmax` alone, which every send states.
+    stated_msgmax: String,
+    /// The limits in force as the server last answered them (msgget, IPC_INFO, MSG_INFO,
+    /// IPC_SET, a sysctl read or write): for the checks the client makes before it calls
+    /// (msgsnd's size, which the server checks again; msgrcv's MSG_COPY limit).
+    limits: LiveSysvLimits,
 }
 
 impl RemoteSysv {
-    pub fn new(remote: Remote, limits: SysvLimits) -> RemoteSysv {
-        RemoteSysv { remote, limits }
+    /// `limits` are the client's (its stock or `/proc` ones, and its own settings), as `stated`
+    /// says them (`remote::sysctl::stated`); the namespace's sysctls apply over them.
+    pub fn new(remote: Remote, limits: SysvLimits, stated: String) -> RemoteSysv {
+        let stated_msgmax = stated.split(' ').filter(|pair| pair.trim_start_matches('!').starts_with("msgmax=")).collect();
+        RemoteSysv { remote, stated, stated_msgmax, limits: LiveSysvLimits::new(limits) }
+    }
+
+    /// Notes the limits a script answered after its own `at` values.
+    fn heard(&self, items: &[Reply], at: usize) {
+        if let Some(l) = super::sysctl::sysv_limits_at(items, at) {
+            self.limits.set(l);
+        }
+    }
+
+    /// Notes the limits in force (read or set through the sysctl files).
+    pub fn note_limits(&self, limits: SysvLimits) {
+        self.limits.set(limits);
     }
 
     /// The script's ARGV for `op` run by `who` as waiter `token` ("" for none), `rerun` after
@@ -213,9 +239,9 @@ impl RemoteSysv {
         let (creat, excl) = (flag(flags & libc::IPC_CREAT != 0), flag(flags & libc::IPC_EXCL != 0));
         let requested = requested_access(flags).to_string();
         let mode = (flags & 0o777).to_string();
-        let (msgmni, msgmnb) = (self.limits.msgmni.to_string(), self.limits.msgmnb.to_string());
-        let args: [&[u8]; 7] = [key.as_bytes(), creat, excl, requested.as_bytes(), mode.as_bytes(), msgmni.as_bytes(), msgmnb.as_bytes()];
+        let args: [&[u8]; 6] = [key.as_bytes(), creat, excl, requested.as_bytes(), mode.as_bytes(), self.stated.as_bytes()];
         let items = self.done("get", &who, &args)?;
+        self.heard(&items, 1);
         items.first().and_then(Reply::int).map(|id| id as c_int).ok_or(Errno::EIO)
     }
 
@@ -228,8 +254,14 @@ impl RemoteSysv {
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
     pub unsafe fn msgsnd(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int) -> Result<c_int> {
+        // msgmax as last heard; a message above it asks the server again before it is refused
+        // (a root on any host may have raised it since). The script checks the one in force.
+        let mut msgmax = self.limits.msgmax();
+        if msgsz > msgmax as usize {
+            msgmax = self.refresh().map_or(msgmax, |l| l.msgmax);
+        }
         // SAFETY: `msgp` is the program's msgsnd argument, as msgsnd_type requires.
-        let mtype = unsafe { front::msgsnd_type(id, msgp, msgsz, self.limits.msgmax as usize) }?;
+        let mtype = unsafe { front::msgsnd_type(id, msgp, msgsz, msgmax as usize) }?;
         let text = front::msgsnd_text(msgp, msgsz)?;
         // SAFETY: the `msgsz` bytes at `text` were just found readable, and the program keeps
         // them mapped while its call runs.
@@ -237,7 +269,7 @@ impl RemoteSysv {
         let who = Caller::current();
         let (id, typ) = (id.to_string(), type_key(mtype));
         let nowait = flags & libc::IPC_NOWAIT != 0;
-        let args: [&[u8]; 4] = [id.as_bytes(), typ.as_bytes(), body, flag(nowait)];
+        let args: [&[u8]; 5] = [id.as_bytes(), typ.as_bytes(), body, flag(nowait), self.stated_msgmax.as_bytes()];
         if nowait {
             return self.done("snd", &who, &args).map(|_| 0);
         }
@@ -254,7 +286,7 @@ impl RemoteSysv {
     /// # Safety
     /// As for [`Self::msgsnd`].
     pub unsafe fn msgrcv(&self, id: c_int, msgp: *mut c_void, bufsz: usize, msgtyp: c_long, flags: c_int) -> Result<isize> {
-        let copy_limit = front::msgrcv_checks(id, msgp, bufsz, flags, self.limits.msgmax as usize)?;
+        let copy_limit = front::msgrcv_checks(id, msgp, bufsz, flags, self.limits.msgmax() as usize)?;
         let who = Caller::current();
         let (mode, want) = search(msgtyp, flags);
         let nowait = flags & libc::IPC_NOWAIT != 0;
@@ -309,20 +341,32 @@ impl RemoteSysv {
     pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
         let (id, preview) = (id.to_string(), preview.to_string());
         let items = self.done("peek", &Caller::current(), &[id.as_bytes(), preview.as_bytes()])?;
+        let (server_now, items) = items.split_first().ok_or(Errno::EIO)?;
+        let server_now = field::<u64>(server_now)?;
         let messages = items
-            .chunks_exact(3)
+            .chunks_exact(4)
             .map(|m| {
                 Ok(crate::emu::peek::PeekedMessage {
                     priority_or_type: field(&m[0])?,
                     len: field(&m[1])?,
                     preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
-                    // The server keeps no send time per message: the age is unknown.
-                    visible_ns: 0,
+                    visible_ns: super::entered_here(field(&m[3]).ok(), server_now),
                     due_ns: None,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(crate::emu::peek::QueueSnapshot { messages, scheduled: Vec::new() })
+    }
+
+    /// The System V limits in force, asked of the server (and noted).
+    fn refresh(&self) -> Result<SysvLimits> {
+        let (values, _) = super::sysctl::in_force(&self.remote, &self.stated)?;
+        let mut limits = self.limits.get();
+        for (key, value) in &values {
+            limits.set_by_key(key, *value);
+        }
+        self.limits.set(limits);
+        Ok(limits)
     }
 
     /// Every queue of the namespace, by index (for `mqshim ipcs`).
@@ -342,12 +386,15 @@ impl RemoteSysv {
 }
 
 impl front::Msgctl for RemoteSysv {
+    /// As the last call heard them: [`front::msgctl`] asks for them after [`Self::usage`], which
+    /// hears the ones in force.
     fn limits(&self) -> SysvLimits {
-        self.limits
+        self.limits.get()
     }
 
     fn usage(&self, totals: bool) -> Result<Usage> {
-        let items = self.done("info", &Caller::current(), &[flag(totals)])?;
+        let items = self.done("info", &Caller::current(), &[flag(totals), self.stated.as_bytes()])?;
+        self.heard(&items, 4);
         let n = |i: usize| items.get(i).and_then(Reply::int).ok_or(Errno::EIO);
         Ok(Usage { max_idx: n(0)?, queues: n(1)?, messages: n(2)?, bytes: n(3)? })
     }
@@ -368,12 +415,18 @@ impl front::Msgctl for RemoteSysv {
         // the initial user namespace (Creds leaves it out elsewhere).
         let qbytes = ds.msg_qbytes as i32;
         let who = Caller::current();
-        let allowed = qbytes as u32 <= self.limits.msgmnb as u32 || who.creds.has(cap::SYS_RESOURCE);
+        // Compared with msgmnb as unsigned, as the kernel does (the script knows msgmnb).
+        let compared = (qbytes as u32).to_string();
         let ids_valid = ds.msg_perm.uid != u32::MAX && ds.msg_perm.gid != u32::MAX;
         let (id, uid, gid) = (id.to_string(), ds.msg_perm.uid.to_string(), ds.msg_perm.gid.to_string());
         let mode = (ds.msg_perm.mode as u32 & 0o777).to_string();
         let stored = (qbytes as i64 as u64).to_string();
-        self.done("set", &who, &[id.as_bytes(), uid.as_bytes(), gid.as_bytes(), mode.as_bytes(), stored.as_bytes(), flag(allowed), flag(ids_valid)])?;
+        let items = self.done(
+            "set",
+            &who,
+            &[id.as_bytes(), uid.as_bytes(), gid.as_bytes(), mode.as_bytes(), stored.as_bytes(), compared.as_bytes(), flag(ids_valid), self.stated.as_bytes()],
+        )?;
+        self.heard(&items, 0);
         Ok(())
     }
 
@@ -418,9 +471,45 @@ mod tests {
     }
 
     #[test]
+    fn msgmax_set_elsewhere_decides_a_send_whichever_way_it_moved() {
+        let Some(server) = Server::start() else { return };
+        let stated = crate::remote::testing::stock_stated();
+        let q = RemoteSysv::new(server.remote("sv3"), LIMITS, stated.clone());
+        let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        let elsewhere = server.remote("sv3");
+        // Lowered on another host after this client last heard 8192: the server refuses.
+        crate::remote::sysctl::set(&elsewhere, "msgmax", 16, &stated).unwrap();
+        assert_eq!(send(&q, id, 1, &[b'x'; 17]), Err(Errno::EINVAL));
+        assert_eq!(send(&q, id, 1, &[b'x'; 16]), Ok(0));
+        // Raised elsewhere above what this client last heard (16, with IPC_INFO): it asks the
+        // server again instead of refusing, and sends.
+        // SAFETY: msginfo is plain C data, written by msgctl.
+        let mut heard: libc::msginfo = unsafe { std::mem::zeroed() };
+        // SAFETY: a writable msginfo.
+        unsafe { q.msgctl(0, cmd::IPC_INFO, (&mut heard as *mut libc::msginfo).cast()) }.unwrap();
+        assert_eq!(heard.msgmax, 16);
+        crate::remote::sysctl::set(&elsewhere, "msgmax", 64, &stated).unwrap();
+        assert_eq!(send(&q, id, 1, &[b'x'; 64]), Ok(0));
+        assert_eq!(qnum(&q, id), 2);
+        // msgmnb: a new queue's msg_qbytes, and IPC_INFO reports the namespace's limits.
+        crate::remote::sysctl::set(&elsewhere, "msgmnb", 100, &stated).unwrap();
+        let id2 = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        // SAFETY: msqid_ds and msginfo are plain C data, written by msgctl.
+        let (mut ds, mut info): (msqid_ds, libc::msginfo) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        // SAFETY: writable structs of the sizes msgctl writes.
+        unsafe {
+            q.msgctl(id2, cmd::IPC_STAT, &mut ds).unwrap();
+            q.msgctl(0, cmd::IPC_INFO, (&mut info as *mut libc::msginfo).cast()).unwrap();
+        }
+        assert_eq!((ds.msg_qbytes, info.msgmax, info.msgmnb, info.msgmni), (100, 64, 100, 32000));
+        q.remove_id(id).unwrap();
+        q.remove_id(id2).unwrap();
+    }
+
+    #[test]
     fn zero_length_messages_and_types_beyond_a_doubles_precision() {
         let Some(server) = Server::start() else { return };
-        let q = RemoteSysv::new(server.remote("sv1"), LIMITS);
+        let q = RemoteSysv::new(server.remote("sv1"), LIMITS, crate::remote::testing::stock_stated());
         let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
         // A receive of an empty message once sent `HINCRBY cbytes -0`, which Redis refuses.
         send(&q, id, 7, b"").unwrap();
@@ -438,7 +527,7 @@ mod tests {
     #[test]
     fn a_message_handed_to_a_vanished_receiver_is_not_lost() {
         let Some(server) = Server::start() else { return };
-        let q = RemoteSysv::new(server.remote("sv2"), LIMITS);
+        let q = RemoteSysv::new(server.remote("sv2"), LIMITS, crate::remote::testing::stock_stated());
         let id = q.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
         let (who, sid) = (Caller::current(), id.to_string());
         let rcv = |token: &str, rerun: bool| {

@@ -55,3 +55,23 @@ impl Server {
         Remote::new(RedisUrl { port: self.port, prefix: prefix.into(), ..RedisUrl::default() })
     }
 }
+
+/// The stock limits (a fresh IPC namespace's), with `rlimit_msgqueue` unlimited.
+pub fn stock_limits() -> crate::emu::EmulationLimits {
+    crate::emu::EmulationLimits {
+        posix: crate::emu::posix::limits::PosixLimits {
+            msg_max: 10,
+            msgsize_max: 8192,
+            msg_default: 10,
+            msgsize_default: 8192,
+            queues_max: 256,
+            rlimit_msgqueue: Some(u64::MAX),
+        },
+        sysv: crate::emu::sysv::SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 },
+    }
+}
+
+/// What a client with [`stock_limits`] and no settings of its own states.
+pub fn stock_stated() -> String {
+    super::sysctl::stated(&stock_limits(), &[])
+}

@@ -81,8 +81,19 @@ pub fn blocking<T>(
 /// call: given the call's token, it may still complete the call (`Some`) — the kernel's answer
 /// when the peer had already served the caller before the signal — or clean up and answer None
 /// (EINTR). An error it answers is the call's (EIDRM), except a failure of the server (EIO,
-/// ECONNREFUSED), which is EINTR as well.
+/// ECONNREFUSED, or ETIMEDOUT reconnecting), which is EINTR as well.
 pub fn blocking_or_else<T>(
+    remote: &Remote,
+    deadline: Option<&timespec>,
+    restart: Restart,
+    attempt: impl FnMut(&mut Connection, &Waiter) -> Result<Option<T>>,
+    interrupted: impl FnOnce(&mut Connection, &str) -> Result<Option<T>>,
+) -> Result<T> {
+    // A connect this call makes ends by its deadline too (ETIMEDOUT).
+    connection::within_deadline(deadline, || blocking_loop(remote, deadline, restart, attempt, interrupted))
+}
+
+fn blocking_loop<T>(
     remote: &Remote,
     deadline: Option<&timespec>,
     restart: Restart,
@@ -104,7 +115,7 @@ pub fn blocking_or_else<T>(
             Woke::Interrupted => {
                 return match connection::with(&remote.url, |c| interrupted(c, &token)) {
                     Ok(Some(value)) => Ok(value),
-                    Err(e) if !matches!(e, Errno::EINTR | Errno::EIO | Errno::ECONNREFUSED) => Err(e),
+                    Err(e) if !matches!(e, Errno::EINTR | Errno::EIO | Errno::ECONNREFUSED | Errno::ETIMEDOUT) => Err(e),
                     _ => Err(Errno::EINTR),
                 };
             }
@@ -435,8 +446,9 @@ mod tests {
     fn a_signal_during_a_scripts_round_trip_is_seen_as_the_kernel_sees_it() {
         let Some(server) = Server::start() else { return };
         let limits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
-        let p = Arc::new(RemotePosix::new(server.remote("sig"), limits));
-        let s = Arc::new(RemoteSysv::new(server.remote("sig"), SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 }));
+        let p = Arc::new(RemotePosix::new(server.remote("sig"), limits, crate::remote::testing::stock_stated()));
+        let s =
+            Arc::new(RemoteSysv::new(server.remote("sig"), SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 }, crate::remote::testing::stock_stated()));
         let admin = server.remote("sig");
         // SAFETY: a zeroed mq_attr is valid.
         let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };

@@ -16,6 +16,10 @@
 //! Keeping tokens costs system calls, so it starts only once the queue is *armed*: when a
 //! descriptor of it is first passed to poll, ppoll, select, pselect or epoll_ctl (which mqshim
 //! interposes for that purpose). A program that never polls pays nothing.
+//!
+//! The Redis backend keeps its descriptors' readiness with the same tokens, in a pipe of its
+//! own (`remote::posix::ready`), through [`reset_tokens`], [`change_tokens`] and
+//! [`tokens_held`].
 
 use std::os::raw::c_int;
 use std::sync::atomic::Ordering;
@@ -82,16 +86,32 @@ pub fn resync(locked: &mut Locked<'_>, program_fd: c_int) {
         return;
     }
     let Some(fd) = token_fd(locked.queue(), program_fd) else { return };
-    while take(fd) {}
-    // F_SETPIPE_SZ on our own FIFO descriptor, whose pipe is now empty.
-    crate::os::sys::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as libc::c_long);
     let (cur, max) = (locked.queue().curmsgs(), locked.queue().header().maxmsg);
-    let target = wanted(cur, max, 1);
+    *locked.readiness().1 = reset_tokens(fd, cur, max);
+}
+
+/// Empties the pipe behind `fd` (a non-blocking descriptor of it), sizes it to its slots and
+/// writes the tokens for a queue holding `curmsgs` of `maxmsg`: how many it holds now.
+pub(crate) fn reset_tokens(fd: c_int, curmsgs: u32, maxmsg: u32) -> u32 {
+    while take(fd) {}
+    // F_SETPIPE_SZ on our own pipe descriptor, whose pipe is now empty.
+    crate::os::sys::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as libc::c_long);
+    let target = wanted(curmsgs, maxmsg, 1);
     let mut have = 0;
     while have < target && put(fd) {
         have += 1;
     }
-    *locked.readiness().1 = have;
+    have
+}
+
+/// The tokens the pipe behind `fd` holds (when it is not the process that keeps their count).
+pub(crate) fn tokens_held(fd: c_int) -> u32 {
+    let mut bytes: c_int = 0;
+    // SAFETY: FIONREAD writes one int to the local.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut bytes) } != 0 {
+        return 0;
+    }
+    (bytes.max(0) as usize / TOKEN) as u32
 }
 
 /// Arms readiness for `q` (a descriptor of it, `program_fd`, is about to be polled).
@@ -114,16 +134,22 @@ pub fn after_change(locked: &mut Locked<'_>, program_fd: c_int) {
     }
     let Some(fd) = token_fd(locked.queue(), program_fd) else { return };
     let (cur, max) = (locked.queue().curmsgs(), locked.queue().header().maxmsg);
-    let mut have = *locked.readiness().1;
-    let target = wanted(cur, max, have);
+    let have = *locked.readiness().1;
+    *locked.readiness().1 = change_tokens(fd, have, cur, max);
+}
+
+/// After a change of the queue to `curmsgs` of `maxmsg`: moves the pipe behind `fd` (a
+/// non-blocking descriptor of it) from `have` tokens to what the state calls for and ends with
+/// the wake-up of every change (see the module comment). How many tokens it holds now.
+pub(crate) fn change_tokens(fd: c_int, mut have: u32, curmsgs: u32, maxmsg: u32) -> u32 {
+    let target = wanted(curmsgs, maxmsg, have);
     while have < target && put(fd) {
         have += 1;
     }
     while have > target && take(fd) {
         have -= 1;
     }
-    *locked.readiness().1 = have;
-    // The wake-up of every change (see the module comment).
-    // F_SETPIPE_SZ to the size it already has, on our own FIFO descriptor.
+    // F_SETPIPE_SZ to the size it already has, on our own pipe descriptor.
     crate::os::sys::fcntl(fd, libc::F_SETPIPE_SZ, (FULL as usize * TOKEN) as libc::c_long);
+    have
 }

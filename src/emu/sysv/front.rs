@@ -148,8 +148,9 @@ pub unsafe fn msgctl(backend: &impl Msgctl, id: c_int, command: c_int, buf: *mut
 /// IPC_INFO / MSG_INFO: the limits (and, for MSG_INFO, what is in use) and the highest index in
 /// use.
 fn info(backend: &impl Msgctl, command: c_int, buf: *mut libc::msginfo) -> Result<c_int> {
-    let limits = backend.limits();
+    // Usage first: a backend that learns the limits in force with it (Redis) reports those.
     let usage = backend.usage(command == cmd::MSG_INFO)?;
+    let limits = backend.limits();
     // SAFETY: msginfo is plain C data; all-zero is valid (and zeroes the padding).
     let mut info: libc::msginfo = unsafe { std::mem::zeroed() };
     info.msgmni = limits.msgmni;

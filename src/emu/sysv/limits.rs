@@ -12,6 +12,21 @@ pub struct SysvLimits {
     pub msgmni: i32,
 }
 
+impl SysvLimits {
+    /// Sets the limit named `key` (`MQSHIM_LIMITS`'s names); false for any other key. The
+    /// values are ints (the sysctls' range), so the narrowing keeps them.
+    pub fn set_by_key(&mut self, key: &str, value: i64) -> bool {
+        let int = value.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+        match key {
+            "msgmax" => self.msgmax = int,
+            "msgmnb" => self.msgmnb = int,
+            "msgmni" => self.msgmni = int,
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// The limits a [`super::SysvEmulation`] enforces, replaced whole when the namespace's sysctls
 /// change (see `emu::sysctl`) and read without a lock (every send reads `msgmax`).
 pub struct LiveSysvLimits {

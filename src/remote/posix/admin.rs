@@ -4,6 +4,7 @@
 
 use super::{done, notify, RemotePosix, POSIX};
 use crate::emu::peek::{PeekedMessage, QueueSnapshot};
+use crate::emu::posix::queue::QueueTimes;
 use crate::emu::posix::store::QueueName;
 use crate::errno::{Errno, Result};
 use crate::os::creds::Creds;
@@ -34,6 +35,9 @@ pub struct QueueStatus {
     pub notify: i32,
     pub signo: i32,
     pub notify_pid: i32,
+    /// Its times as the kernel keeps an mqueue inode's (the server's clock); None for a queue
+    /// made by a version that did not keep them.
+    pub times: Option<QueueTimes>,
 }
 
 fn text(r: &Reply) -> Result<String> {
@@ -71,11 +75,16 @@ impl RemotePosix {
         if row.len() < 6 {
             return Err(Errno::EIO);
         }
-        let status = if row.len() >= 8 {
-            let mut s = QueueStatus { messages: number(&row[6])?, qsize: number(&row[7])?, notify: 0, signo: 0, notify_pid: 0 };
-            if row.len() >= 14 {
-                let (kind, signo, pid) = (number::<i32>(&row[8])?, number::<i32>(&row[9])?, number::<i32>(&row[10])?);
-                let (tid, host, ptoken) = (text(&row[11])?, text(&row[12])?, text(&row[13])?);
+        let status = if row.len() >= 10 {
+            let times = match (number::<u64>(&row[8]), number::<u64>(&row[9])) {
+                // ctime moves with atime (see stamp_times in the script).
+                (Ok(atime_ns), Ok(mtime_ns)) => Some(QueueTimes { atime_ns, mtime_ns, ctime_ns: atime_ns }),
+                _ => None,
+            };
+            let mut s = QueueStatus { messages: number(&row[6])?, qsize: number(&row[7])?, notify: 0, signo: 0, notify_pid: 0, times };
+            if row.len() >= 16 {
+                let (kind, signo, pid) = (number::<i32>(&row[10])?, number::<i32>(&row[11])?, number::<i32>(&row[12])?);
+                let (tid, host, ptoken) = (text(&row[13])?, text(&row[14])?, text(&row[15])?);
                 if notify::owner_alive(&self.remote, &pid.to_string(), &tid, &host, &ptoken) {
                     s.notify = kind;
                     s.signo = if kind == libc::SIGEV_SIGNAL { signo } else { 0 };
@@ -98,20 +107,22 @@ impl RemotePosix {
     }
 
     /// What queue `name` holds, in receive order, without changing anything (ENOENT; EACCES
-    /// without read permission, as a receiver's `mq_open` asks). The server keeps no send time
-    /// per message (the age is unknown) and has no scheduled messages.
+    /// without read permission, as a receiver's `mq_open` asks), each message's time the one it
+    /// entered the queue (see [`crate::remote::entered_here`]). No scheduled messages exist here.
     pub fn peek(&self, name: &QueueName, preview: usize) -> Result<QueueSnapshot> {
         let who = crate::remote::script::caller(&Creds::current());
         let preview = preview.to_string();
         let items = done(self.remote.run(&POSIX, &[b"peek", &slashed(name), preview.as_bytes(), who.as_bytes()]))?;
+        let (server_now, items) = items.split_first().ok_or(Errno::EIO)?;
+        let server_now = number::<u64>(server_now)?;
         let messages = items
-            .chunks_exact(3)
+            .chunks_exact(4)
             .map(|m| {
                 Ok(PeekedMessage {
                     priority_or_type: number(&m[0])?,
                     len: number(&m[1])?,
                     preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
-                    visible_ns: 0,
+                    visible_ns: crate::remote::entered_here(number(&m[3]).ok(), server_now),
                     due_ns: None,
                 })
             })
@@ -147,7 +158,7 @@ mod tests {
     fn listing_peek_and_removal_read_what_the_calls_wrote() {
         let Some(server) = Server::start() else { return };
         let limits = PosixLimits { msg_max: 10, msgsize_max: 8192, msg_default: 10, msgsize_default: 8192, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
-        let p = RemotePosix::new(server.remote("adm"), limits);
+        let p = RemotePosix::new(server.remote("adm"), limits, crate::remote::testing::stock_stated());
         let name = QueueName::check(b"a").unwrap();
         // Nothing there, and looking creates nothing.
         assert_eq!(p.list(), Ok(Vec::new()));
@@ -166,13 +177,21 @@ mod tests {
         };
         let row = p.listing(&name).unwrap();
         assert_eq!((row.name.as_str(), row.mode & 0o777, row.maxmsg, row.msgsize), ("/a", 0o640 & !umask_now(), 4, 16));
-        assert_eq!(row.status, Some(QueueStatus { messages: 2, qsize: 8, notify: 0, signo: 0, notify_pid: 0 }));
+        let times = row.status.as_ref().and_then(|s| s.times).unwrap();
+        assert!(times.mtime_ns > 0 && times.atime_ns == times.mtime_ns && times.ctime_ns == times.atime_ns);
+        assert_eq!(row.status, Some(QueueStatus { messages: 2, qsize: 8, notify: 0, signo: 0, notify_pid: 0, times: Some(times) }));
         assert_eq!(p.list(), Ok(vec![row]));
         // Receive order, cut to the preview, nothing taken.
         let snap = p.peek(&name, 3).unwrap();
         let shown: Vec<(i64, usize, &[u8])> = snap.messages.iter().map(|m| (m.priority_or_type, m.len, &m.preview[..])).collect();
         assert_eq!(shown, vec![(7, 5, &b"hig"[..]), (1, 3, &b"low"[..])]);
-        assert_eq!(p.peek(&name, 3), Ok(snap));
+        // Each one's time: when it was sent ("low" first), within the round trips since.
+        let now = crate::os::clock::realtime_ns();
+        assert!(snap.messages[1].visible_ns <= snap.messages[0].visible_ns && snap.messages[0].visible_ns <= now);
+        assert!(now - snap.messages[1].visible_ns < 5_000_000_000);
+        let again = p.peek(&name, 3).unwrap();
+        assert_eq!(again.messages.len(), 2);
+        assert_eq!(again.messages[0].preview, snap.messages[0].preview);
         // Removed as mq_unlink: gone from the listing; the descriptor still works.
         assert_eq!(p.remove(&name), Ok(()));
         assert_eq!(p.list(), Ok(Vec::new()));

@@ -5,7 +5,8 @@
 //! against RLIMIT_NOFILE and closes on exec. Its file status flags hold O_NONBLOCK, shared by
 //! `dup` and `fork` as the kernel shares an open description's. (The emulation's table,
 //! `emu::posix::fdtable`, is bound to mapped queues and FIFOs; this one holds a queue id.)
-//! It is not readable or writable as a queue (`poll`/`select` on it are not served).
+//! Polled, it is replaced by a descriptor of a pipe whose readiness follows the queue
+//! (`ready`).
 //!
 //! The server counts, per queue and per process, the descriptions open on it (the queue's
 //! openers), so that an unlinked queue lives until its last close. It counts a description
@@ -104,6 +105,11 @@ pub fn take(fd: c_int) -> Option<(Arc<Description>, bool)> {
         let last = !t.iter().flatten().any(|other| Arc::ptr_eq(other, &d));
         Some((d, last))
     })
+}
+
+/// This process's descriptors of `d`.
+pub fn fds_of(d: &Arc<Description>) -> Vec<c_int> {
+    TABLE.with(|t| t.iter().enumerate().filter(|(_, e)| e.as_ref().is_some_and(|e| Arc::ptr_eq(e, d))).map(|(i, _)| i as c_int).collect())
 }
 
 /// `new` now refers to what `old` refers to.

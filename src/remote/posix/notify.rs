@@ -222,7 +222,7 @@ fn deliver(local: &Local, relay_info: &NotifyRelay) {
 }
 
 /// Starts the helper thread if it is not running, and waits until its connection is named.
-fn ensure_helper(remote: &Remote) -> Result<()> {
+pub(super) fn ensure_helper(remote: &Remote) -> Result<()> {
     let start = STATE.with(|s| !std::mem::replace(&mut s.helper_running, true));
     if start {
         HELPER_NAMED.store(false, Ordering::Release);
@@ -245,7 +245,9 @@ fn ensure_helper(remote: &Remote) -> Result<()> {
 }
 
 /// The helper thread: names its connection, waits for events on the process's list, delivers
-/// relayed ones and acknowledges them; exits when no registration is left.
+/// relayed ones and acknowledges them; also keeps the readiness of the process's polled queues
+/// (`ready`: woken by its marker, renewing every RENEW_NS); exits when no registration and no
+/// polled queue is left.
 fn helper(remote: Remote) {
     // SAFETY: blocks every signal in this thread only (the program's signals are not ours to
     // take); gettid cannot fail.
@@ -258,9 +260,16 @@ fn helper(remote: Remote) {
     let ptoken = process_token();
     let name = format!("mqshim-note-{ptoken}");
     let note = remote.keys.note(&ptoken);
+    let marker = super::ready::marker(&remote);
+    let mut renewed = crate::os::clock::monotonic_ns();
     loop {
+        if crate::os::clock::monotonic_ns() >= renewed + super::ready::RENEW_NS {
+            super::ready::refresh(&remote);
+            renewed = crate::os::clock::monotonic_ns();
+        }
         let done = STATE.with(|s| {
-            let done = s.regs.is_empty() && s.pending == 0;
+            // (Asked under this lock: `ready::arm` arms before it makes sure the helper runs.)
+            let done = s.regs.is_empty() && s.pending == 0 && !super::ready::polling();
             if done {
                 s.helper_running = false;
             }
@@ -273,12 +282,16 @@ fn helper(remote: Remote) {
         }
         let got = remote.with(|c| {
             c.send(&[b"CLIENT", b"SETNAME", name.as_bytes()])?;
-            c.send(&[b"BLPOP", note.as_bytes(), b"0.5"])?;
+            c.send(&[b"BLPOP", note.as_bytes(), marker.as_bytes(), b"0.5"])?;
             c.read_reply()?;
             HELPER_NAMED.store(true, Ordering::Release);
             c.read_reply()
         });
         match got {
+            Ok(Reply::Array(kv)) if kv.first().and_then(Reply::bytes) == Some(marker.as_bytes()) => {
+                super::ready::refresh(&remote);
+                renewed = crate::os::clock::monotonic_ns();
+            }
             Ok(Reply::Array(kv)) => {
                 if let Some(item) = kv.get(1).and_then(Reply::bytes) {
                     handle(&remote, &String::from_utf8_lossy(item));

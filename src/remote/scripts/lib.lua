@@ -26,11 +26,43 @@ K.sv_keys = B .. ':sv:keys'
 K.sv_ids = B .. ':sv:ids'
 K.sv_seq = B .. ':sv:seq'
 function K.sv(id) return B .. ':sv:' .. id end
+K.sysctl = B .. ':sysctl'
 
--- The server's clock: seconds and microseconds.
+-- The limits in force for a caller (remote::sysctl): `stated` is what the caller states,
+-- "key=value ..." (its machine's /proc or the stock defaults), a key marked '!key=value' being
+-- the process's own setting (MQSHIM_CONFIG, MQSHIM_LIMITS), which wins; any other key the
+-- namespace set through /proc (K.sysctl) has the namespace's value. A table key -> number.
+local function limits_in_force(stated)
+  local l, asked = {}, {}
+  for own, k, v in string.gmatch(stated, '(!?)([%w_]+)=(%-?%d+)') do
+    l[k] = tonumber(v)
+    if own == '' then asked[#asked + 1] = k end
+  end
+  if #asked > 0 then
+    local set = redis.call('HMGET', K.sysctl, unpack(asked))
+    for i, k in ipairs(asked) do
+      if set[i] then l[k] = tonumber(set[i]) end
+    end
+  end
+  return l
+end
+
+-- The server's clock: seconds and microseconds, read once per script run (one instant for
+-- everything a run stamps, as Redis 7.2+ and Valkey freeze time within a script anyway).
+local NOW_S, NOW_US = nil, nil
 local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]), tonumber(t[2])
+  if not NOW_S then
+    local t = redis.call('TIME')
+    NOW_S, NOW_US = tonumber(t[1]), tonumber(t[2])
+  end
+  return NOW_S, NOW_US
+end
+
+-- The server's clock in nanoseconds, as decimal text (a Lua number, a double, cannot hold it
+-- exactly): a message's send time, a POSIX queue's times.
+local function now_ns_text()
+  local s, us = now()
+  return string.format('%d%06d000', s, us)
 end
 
 local function now_ms()

@@ -1,11 +1,12 @@
 -- POSIX queues (remote/posix.rs): one script, ARGV[1] names the operation, the rest are its
 -- arguments. A queue is the meta hash K.pq(id) (fields: name mode uid gid maxmsg msgsize seq
--- wseq opens unlinked bytes ctime charge charge_uid n_*), its messages K.pq_m (order),
--- K.pq_b (bodies), K.pq_p (priorities), its openers K.pq_op (process token -> "COUNT PID HOST
--- START": how many of its descriptions that process holds, and who it is, for the client to
--- tell whether it is gone; token.."+" -> "COUNT 0 HOST 0 CPID:CSTART ...": counts a process
--- gave back while children it forked since lived, kept while any of them lives; 'opens' is
--- their sum), and its waiters (lib.lua) with these kinds:
+-- wseq opens unlinked bytes atime_ns mtime_ns charge charge_uid n_*), its messages K.pq_m
+-- (order), K.pq_b (bodies), K.pq_p ("<prio> <ns>": priority and when it entered the queue, the
+-- server's clock), its openers K.pq_op (process token -> "COUNT PID HOST START": how many of its
+-- descriptions that process holds, and who it is, for the client to tell whether it is gone;
+-- token.."+" -> "COUNT 0 HOST 0 CPID:CSTART ...": counts a process gave back while children it
+-- forked since lived, kept while any of them lives; 'opens' is their sum), and its waiters
+-- (lib.lua) with these kinds:
 --   'r'        a receiver waiting for a message
 --   'R <seq> <ms>'  a receiver message <seq> was handed to at <ms> (pipelined send): the
 --              message stays in the queue, hidden from the count and from other receivers
@@ -15,6 +16,9 @@
 --   'S'        a sender a receive made room for (pipelined receive): the slot is reserved for
 --              it (meta 'reserved', counted as a message) until it puts its message there —
 --              a sender found gone gives its slot back, never a message it did not send
+--   'p'        a process that keeps its descriptors' readiness for poll/select/epoll (its
+--              token is its process token; remote/posix/ready.rs): every change of the count
+--              wakes it, as the kernel wakes a queue's pollers on each insert and receive
 local OP = ARGV[1]
 local SEQ_SPAN = 68719476736 -- 2^36: seq below it; score = (32767 - prio) * 2^36 + seq
 local HARD_MSGMAX = 65536
@@ -24,6 +28,7 @@ local PER_PRIORITY_OVERHEAD = 48
 
 local function is_receiver(kind) return kind == 'r' end
 local function is_sender(kind) return kind == 's' end
+local function is_poller(kind) return kind == 'p' end
 
 local CUR = nil -- the queue's id while an operation runs (for ON_STALE)
 ON_STALE = function(token, kind)
@@ -42,18 +47,37 @@ local function curmsgs(id)
   return redis.call('ZCARD', K.pq_m(id)) - redis.call('HLEN', K.pq_asg(id)) + reserved
 end
 
-local function insert(id, prio, body)
+-- The queue's times as the kernel stamps its mqueue inode's (ctime always equals atime: every
+-- change that sets one sets the other): a send or a receive sets all three
+-- (simple_inode_init_ts), mq_notify and mq_setattr atime and ctime; `t` is now_ns_text().
+local function stamp_times(q, t, modified)
+  if modified then
+    redis.call('HSET', q, 'atime_ns', t, 'mtime_ns', t)
+  else
+    redis.call('HSET', q, 'atime_ns', t)
+  end
+end
+
+-- A message's priority and the time it entered the queue (K.pq_p's "<prio> <ns>"; '' when
+-- unknown).
+local function props(id, seq)
+  local prio, at = string.match(redis.call('HGET', K.pq_p(id), seq) or '0', '^(%d+) ?(%d*)$')
+  return tonumber(prio or '0'), at or ''
+end
+
+-- Queues `body` at `prio`; it entered at `t` (now_ns_text()).
+local function insert(id, prio, body, t)
   local q = K.pq(id)
   local seq = redis.call('HINCRBY', q, 'seq', 1)
   redis.call('ZADD', K.pq_m(id), (32767 - prio) * SEQ_SPAN + seq, seq)
   redis.call('HSET', K.pq_b(id), seq, body)
-  redis.call('HSET', K.pq_p(id), seq, prio)
+  redis.call('HSET', K.pq_p(id), seq, prio .. ' ' .. t)
   redis.call('HINCRBY', q, 'bytes', #body)
 end
 
 local function take(id, seq)
   local body = redis.call('HGET', K.pq_b(id), seq) or ''
-  local prio = tonumber(redis.call('HGET', K.pq_p(id), seq) or '0')
+  local prio = props(id, seq)
   redis.call('ZREM', K.pq_m(id), seq)
   redis.call('HDEL', K.pq_b(id), seq)
   redis.call('HDEL', K.pq_p(id), seq)
@@ -123,17 +147,40 @@ local function would_block(id)
   local q = K.pq(id)
   local out = { 'ok', 'W' }
   for _, w in ipairs(waiters(q)) do
-    out[#out + 1] = w[1]
-    out[#out + 1] = redis.call('HGET', K.conn(q), w[1]) or '0'
+    -- (A poller holds nothing and is never handed anything.)
+    if not is_poller(w[2]) then
+      out[#out + 1] = w[1]
+      out[#out + 1] = redis.call('HGET', K.conn(q), w[1]) or '0'
+    end
   end
   return out
 end
 
 -- Drops the queue's notification registration (all of its fields); with OWNER, only if that
--- ptoken holds it.
+-- ptoken holds it. True when there was one to drop.
 local function drop_notification(q, owner)
-  if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return end
-  redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value')
+  if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return false end
+  return redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value') > 0
+end
+
+-- The count before an operation on queue `id`, when the queue is polled (meta 'polled': a
+-- poller ever registered); nil otherwise (or no such queue), so that an unpolled queue's
+-- operations do only this one HEXISTS more.
+local function count_if_polled(id)
+  if redis.call('HEXISTS', K.pq(id), 'polled') == 0 then return nil end
+  return curmsgs(id)
+end
+
+-- After an operation on a polled queue whose count was `before`: a change bumps meta 'chg'
+-- and wakes the pollers. The count and 'chg', for the caller to keep its own descriptors.
+local function count_changed(id, before)
+  local q = K.pq(id)
+  local cur = curmsgs(id)
+  if cur ~= before then
+    redis.call('HINCRBY', q, 'chg', 1)
+    wake(q, is_poller)
+  end
+  return cur, tonumber(redis.call('HGET', q, 'chg') or '0')
 end
 
 local function destroy(id)
@@ -216,7 +263,8 @@ local function sweep_due()
 end
 
 -- open NAME CREAT EXCL ACC MODE HAS_ATTR MAXMSG MSGSIZE CALLER LIMITS RLIMIT CHARGE_UID OPENER
---   -> ok ID MAXMSG MSGSIZE SWEEP. prepare_open's order for an existing queue;
+--   -> ok ID MAXMSG MSGSIZE SWEEP. LIMITS: the caller's stated limits, over which the
+--   namespace's sysctls apply (limits_in_force). prepare_open's order for an existing queue;
 --   mqueue_create_attr's (queues_max, the attributes, RLIMIT_MSGQUEUE) for a new one. OPENER:
 --   the process ("PTOKEN PID HOST START"); SWEEP: sweep_due.
 local function op_open()
@@ -234,9 +282,9 @@ local function op_open()
     return { 'ok', tonumber(id), tonumber(m[4]), tonumber(m[5]), sweep_due() }
   end
   if not creat then return { 'ENOENT' } end
-  local lim = {}
-  for w in string.gmatch(ARGV[11], '%S+') do lim[#lim + 1] = tonumber(w) end
-  local msg_max, msgsize_max, msg_default, msgsize_default, queues_max = lim[1], lim[2], lim[3], lim[4], lim[5]
+  local lim = limits_in_force(ARGV[11])
+  local msg_max, msgsize_max, msg_default, msgsize_default, queues_max = lim.msg_max, lim.msgsize_max, lim.msg_default,
+    lim.msgsize_default, lim.queues_max
   local exempt = c.has('S')
   if redis.call('SCARD', K.pq_live) >= queues_max and not exempt then return { 'ENOSPC' } end
   local maxmsg, msgsize
@@ -253,10 +301,10 @@ local function op_open()
   if ARGV[12] ~= 'inf' and charged + charge > tonumber(ARGV[12]) then return { 'EMFILE' } end
   redis.call('HINCRBY', K.pq_charge, ARGV[13], charge)
   id = redis.call('INCR', K.pq_next)
-  local s = now()
+  local t = now_ns_text()
   redis.call('HSET', K.pq(id), 'name', name, 'mode', ARGV[6], 'uid', c.fsuid, 'gid', c.fsgid, 'maxmsg', maxmsg,
-    'msgsize', msgsize, 'seq', 0, 'opens', 0, 'unlinked', 0, 'bytes', 0, 'ctime', s, 'charge', charge,
-    'charge_uid', ARGV[13])
+    'msgsize', msgsize, 'seq', 0, 'opens', 0, 'unlinked', 0, 'bytes', 0, 'atime_ns', t, 'mtime_ns', t,
+    'charge', charge, 'charge_uid', ARGV[13])
   opened(id, ARGV[14])
   redis.call('HSET', K.pq_names, name, id)
   redis.call('SADD', K.pq_live, id)
@@ -349,10 +397,11 @@ local function op_send()
   serve_receivers(id)
   local kind = redis.call('HGET', K.wk(q), token)
   if kind == 'S' then
-    -- Room was made for it while it waited: it is served, even if interrupted or late now.
+    -- Room was made for it while it waited: it is served, even if interrupted or late now (the
+    -- receive that made the room set the queue's times, as the kernel's pipelined receive).
     unregister(q, token)
     redis.call('HINCRBY', q, 'reserved', -1)
-    insert(id, prio, body)
+    insert(id, prio, body, now_ns_text())
     serve_receivers(id)
     return { 'ok' }
   end
@@ -370,7 +419,9 @@ local function op_send()
   end
   unregister(q, token)
   local receiver_waiting = first_waiter(q, is_receiver) ~= nil
-  insert(id, prio, body)
+  local t = now_ns_text()
+  insert(id, prio, body, t)
+  stamp_times(q, t, true)
   serve_receivers(id)
   if cur == 0 and not receiver_waiting then
     local n = redis.call('HMGET', q, 'n_ptoken', 'n_kind', 'n_signo', 'n_value', 'n_pid', 'n_tid', 'n_host')
@@ -406,6 +457,7 @@ local function op_receive()
   if seq then
     unregister(q, token)
     local body, prio = take(id, seq)
+    stamp_times(q, now_ns_text(), true)
     serve_senders(id)
     serve_receivers(id)
     return { 'ok', 'M', body, prio }
@@ -419,11 +471,13 @@ local function op_receive()
   return would_block(id)
 end
 
--- attr ID -> ok CURMSGS [token who ...] (the waiters, as would_block)
+-- attr ID [SET] -> ok CURMSGS [token who ...] (the waiters, as would_block); SET '1': an
+-- mq_setattr with new attributes, which sets atime and ctime.
 local function op_attr()
   local id = ARGV[2]
   CUR = id
   if redis.call('EXISTS', K.pq(id)) == 0 then return { 'EBADF' } end
+  if ARGV[3] == '1' then stamp_times(K.pq(id), now_ns_text(), false) end
   tidy(id)
   serve_senders(id)
   serve_receivers(id)
@@ -443,13 +497,29 @@ local function op_notify_set()
   if cur[1] and cur[1] ~= ARGV[10] then return { 'ok', 'busy', cur[2], cur[3], cur[4], cur[1] } end
   redis.call('HSET', q, 'n_ptoken', ARGV[3], 'n_pid', ARGV[4], 'n_tid', ARGV[5], 'n_host', ARGV[6], 'n_kind', ARGV[7],
     'n_signo', ARGV[8], 'n_value', ARGV[9])
+  stamp_times(q, now_ns_text(), false)
   return { 'ok', 'set' }
 end
 
--- notify_clear ID PTOKEN -> ok: only the owner's NULL removes it.
+-- notify_clear ID PTOKEN -> ok: only the owner's NULL removes it (and sets atime and ctime, as
+-- do_mq_notify; anyone else's changes nothing).
 local function op_notify_clear()
-  drop_notification(K.pq(ARGV[2]), ARGV[3] or '')
+  local q = K.pq(ARGV[2])
+  if drop_notification(q, ARGV[3] or '') then stamp_times(q, now_ns_text(), false) end
   return { 'ok' }
+end
+
+-- poll ID TOKEN WHO -> ok CURMSGS CHG: registers (or renews) the caller's process as a poller
+-- of the queue ('p', TOKEN its process token, WHO as for send).
+local function op_poll()
+  local id = ARGV[2]
+  local q = K.pq(id)
+  CUR = id
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  redis.call('HSET', q, 'polled', 1)
+  register(q, ARGV[3], 'p', ARGV[4])
+  local cur, chg = count_changed(id, curmsgs(id))
+  return { 'ok', cur, chg }
 end
 
 -- reap ID TOKEN... -> ok: these waiters are gone (their connections closed): what they held
@@ -474,12 +544,13 @@ end
 -- ---- administration (mqshim ipcs, stat, peek): read only, nothing created or changed -------
 
 -- One queue as a listing shows it: {name, mode, uid, gid, maxmsg, msgsize}, then, when the
--- caller may read it (as mq_open O_RDONLY asks), {curmsgs, qsize} and, if a notification is
+-- caller may read it (as mq_open O_RDONLY asks), {curmsgs, qsize, atime_ns, mtime_ns} (ctime
+-- is atime: see stamp_times; '' for a queue made before they were kept) and, if a notification is
 -- registered, its {kind, signo, pid, tid, host, ptoken} (the client tells whether its owner is
 -- gone). A message handed to a waiting receiver is that receiver's already: not counted, its
 -- bytes not in QSIZE, as the kernel's pipelined send never queues it.
 local function listing_row(name, id, c)
-  local m = redis.call('HMGET', K.pq(id), 'mode', 'uid', 'gid', 'maxmsg', 'msgsize', 'bytes')
+  local m = redis.call('HMGET', K.pq(id), 'mode', 'uid', 'gid', 'maxmsg', 'msgsize', 'bytes', 'atime_ns', 'mtime_ns')
   if not m[1] then return nil end
   local row = { name, tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), tonumber(m[5]) }
   if not may_access_fs(row[2], row[3], row[4], 4, c) then return row end
@@ -489,6 +560,8 @@ local function listing_row(name, id, c)
   end
   row[#row + 1] = curmsgs(id)
   row[#row + 1] = qsize
+  row[#row + 1] = m[7] or ''
+  row[#row + 1] = m[8] or ''
   local n = redis.call('HMGET', K.pq(id), 'n_ptoken', 'n_kind', 'n_signo', 'n_pid', 'n_tid', 'n_host')
   if n[1] then
     for i = 2, 6 do row[#row + 1] = n[i] or '' end
@@ -515,9 +588,10 @@ local function op_list()
   return out
 end
 
--- peek NAME PREVIEW CALLER -> ok PRIO LEN FIRST-BYTES ...: the messages in receive order
--- (those handed to a waiting receiver left out, as listing_row), the caller needing read
--- permission as a receiver's mq_open does (ENOENT, EACCES).
+-- peek NAME PREVIEW CALLER -> ok NOW PRIO LEN FIRST-BYTES ENTERED ...: the server's time and
+-- the messages in receive order (those handed to a waiting receiver left out, as listing_row)
+-- with when each entered the queue (ns, '' if unknown), the caller needing read permission as
+-- a receiver's mq_open does (ENOENT, EACCES).
 local function op_peek()
   local id = redis.call('HGET', K.pq_names, ARGV[2])
   if not id then return { 'ENOENT' } end
@@ -525,13 +599,15 @@ local function op_peek()
   if not m[1] then return { 'ENOENT' } end
   if not may_access_fs(tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), 4, caller(ARGV[4])) then return { 'EACCES' } end
   local preview = tonumber(ARGV[3])
-  local out = { 'ok' }
+  local out = { 'ok', now_ns_text() }
   for _, seq in ipairs(redis.call('ZRANGE', K.pq_m(id), 0, -1)) do
     if redis.call('HEXISTS', K.pq_asg(id), seq) == 0 then
       local body = redis.call('HGET', K.pq_b(id), seq) or ''
-      out[#out + 1] = tonumber(redis.call('HGET', K.pq_p(id), seq) or '0')
+      local prio, at = props(id, seq)
+      out[#out + 1] = prio
       out[#out + 1] = #body
       out[#out + 1] = string.sub(body, 1, preview)
+      out[#out + 1] = at
     end
   end
   return out
@@ -542,5 +618,20 @@ local ops = {
   open = op_open, close = op_close, adopt = op_adopt, unlink = op_unlink, send = op_send,
   receive = op_receive, attr = op_attr, notify_set = op_notify_set, notify_clear = op_notify_clear,
 }
-ops.list, ops.peek = op_list, op_peek
+ops.list, ops.peek, ops.poll = op_list, op_peek, op_poll
+
+-- The operations that may change a queue's count (ARGV[2] its id): on a polled queue, a change
+-- wakes the pollers, and a send or receive that completes answers the count and 'chg' last.
+if OP == 'send' or OP == 'receive' or OP == 'attr' or OP == 'reap' then
+  local before = count_if_polled(ARGV[2])
+  local out = ops[OP]()
+  if before then
+    local cur, chg = count_changed(ARGV[2], before)
+    if out[1] == 'ok' and out[2] ~= 'W' and OP ~= 'attr' and OP ~= 'reap' then
+      out[#out + 1] = cur
+      out[#out + 1] = chg
+    end
+  end
+  return out
+end
 return ops[OP]()

@@ -19,6 +19,8 @@
 --   <id>:t:<T>    zset seq -> seq: the queued messages of type T (19-digit zero-padded decimal)
 --   <id>:types    zset T -> 0 (lexical order = numeric order): the types queued
 --   <id>:b        hash seq -> T .. body (also a message handed to a blocked receiver)
+--   <id>:st       hash seq -> when the message entered the queue (ns, the server's clock;
+--                 `mqshim peek`'s age)
 --   <id>:waiters, :wk, :seen   lib.lua's waiters (in blocking order, as the kernel serves
 --                 them); kinds "r <mode> <T> <maxsize> <tid>" (msgrcv) and "s <size>" (msgsnd)
 --   <id>:handed   hash token -> "<seq> <ms>" a message handed to a blocked receiver (the
@@ -26,7 +28,10 @@
 --                 hb, not in qnum/cbytes) or "E <ms>" (E2BIG), and when: collected by that
 --                 receiver's next run
 -- Namespace: K.sv_keys hash key -> id, K.sv_ids zset id -> index, K.sv_seq hash next_idx
--- last_idx seq (the kernel's cyclic index allocator and its sequence number).
+-- last_idx seq (the kernel's cyclic index allocator and its sequence number); the limits
+-- msgmax, msgmnb, msgmni and msg_next_id: the namespace's sysctls (K.sysctl) over those the
+-- caller states (limits_in_force), which get, info and set answer after their own values
+-- (msgmax msgmnb msgmni) for the client's checks made before it calls.
 
 local op = ARGV[1]
 local who = caller(ARGV[2])
@@ -165,11 +170,17 @@ local function find_handed(q, mode, want)
   return best_tok, best_seq
 end
 
+-- Forgets message `seq`'s body and send time (it was received).
+local function forget_body(q, seq)
+  redis.call('HDEL', q .. ':b', seq)
+  redis.call('HDEL', q .. ':st', seq)
+end
+
 local function drop_message(q, seq, typ)
   redis.call('ZREM', q .. ':all', seq)
   redis.call('ZREM', q .. ':t:' .. typ, seq)
   if redis.call('ZCARD', q .. ':t:' .. typ) == 0 then redis.call('ZREM', q .. ':types', typ) end
-  redis.call('HDEL', q .. ':b', seq)
+  forget_body(q, seq)
 end
 
 -- The first queued message a receiver with (mode, want) takes (the kernel's find_msg), or nil.
@@ -221,10 +232,11 @@ end
 
 -- ---------------------------------------------------------------------------------------
 if op == 'get' then
-  -- ARGV: key, creat (1/0), excl (1/0), requested access (0-7), mode (0-511), msgmni, msgmnb
+  -- ARGV: key, creat (1/0), excl (1/0), requested access (0-7), mode (0-511), stated limits
   local key, creat, excl = ARGV[7], ARGV[8] == '1', ARGV[9] == '1'
   local requested, mode = tonumber(ARGV[10]), ARGV[11]
-  local msgmni, msgmnb = tonumber(ARGV[12]), ARGV[13]
+  local L = limits_in_force(ARGV[12])
+  local function done(id) return {'ok', id, L.msgmax, L.msgmnb, L.msgmni} end
   if key ~= '0' then
     local id = redis.call('HGET', K.sv_keys, key)
     if id then
@@ -232,7 +244,7 @@ if op == 'get' then
       if m then
         if creat and excl then return {'EEXIST'} end
         if not may(m, requested) then return {'EACCES'} end
-        return {'ok', tonumber(id)}
+        return done(tonumber(id))
       end
       redis.call('HDEL', K.sv_keys, key)
     end
@@ -241,43 +253,59 @@ if op == 'get' then
   -- ipc_addid / ipc_idr_alloc: the next free index cyclically below max(in_use * 3/2, 64);
   -- the sequence number moves on when the index wraps.
   local in_use = redis.call('ZCARD', K.sv_ids)
-  if in_use >= math.min(msgmni, 32768) then return {'ENOSPC'} end
-  local max_idx = math.min(math.max(math.floor(in_use * 3 / 2), 64), 32768)
+  if in_use >= math.min(L.msgmni, 32768) then return {'ENOSPC'} end
   local used = {}
   local ids = redis.call('ZRANGE', K.sv_ids, 0, -1, 'WITHSCORES')
   for i = 2, #ids, 2 do used[tonumber(ids[i])] = true end
-  local a = redis.call('HMGET', K.sv_seq, 'next_idx', 'last_idx', 'seq')
-  local start, last, seq = tonumber(a[1] or 0), tonumber(a[2] or -1), tonumber(a[3] or 0)
-  local idx
-  for i = start, max_idx - 1 do
-    if not used[i] then idx = i break end
-  end
-  if not idx and start > 0 then
-    for i = 0, max_idx - 1 do
+  -- msg_next_id, when set, is taken (and cleared) by this creation: its sequence number, and its
+  -- index or the first free one above it; the cyclic allocator is left as it was.
+  local next_id = tonumber(redis.call('HGET', K.sysctl, 'msg_next_id') or '-1')
+  local idx, seq
+  if next_id >= 0 then
+    redis.call('HDEL', K.sysctl, 'msg_next_id')
+    seq = math.floor(next_id / 32768)
+    for i = next_id % 32768, 32767 do
       if not used[i] then idx = i break end
     end
+    if not idx then return {'ENOSPC'} end
+  else
+    local max_idx = math.min(math.max(math.floor(in_use * 3 / 2), 64), 32768)
+    local a = redis.call('HMGET', K.sv_seq, 'next_idx', 'last_idx', 'seq')
+    local start, last
+    start, last, seq = tonumber(a[1] or 0), tonumber(a[2] or -1), tonumber(a[3] or 0)
+    for i = start, max_idx - 1 do
+      if not used[i] then idx = i break end
+    end
+    if not idx and start > 0 then
+      for i = 0, max_idx - 1 do
+        if not used[i] then idx = i break end
+      end
+    end
+    if not idx then return {'ENOSPC'} end
+    if idx <= last then
+      seq = seq + 1
+      if seq >= 65535 then seq = 0 end
+    end
+    redis.call('HSET', K.sv_seq, 'next_idx', idx + 1, 'last_idx', idx, 'seq', seq)
   end
-  if not idx then return {'ENOSPC'} end
-  if idx <= last then
-    seq = seq + 1
-    if seq >= 65535 then seq = 0 end
-  end
-  redis.call('HSET', K.sv_seq, 'next_idx', idx + 1, 'last_idx', idx, 'seq', seq)
   local id = seq * 32768 + idx
   redis.call('DEL', K.sv(id), K.sv(id) .. ':all', K.sv(id) .. ':types',
-    K.sv(id) .. ':b', K.waiters(K.sv(id)), K.wk(K.sv(id)),
+    K.sv(id) .. ':b', K.sv(id) .. ':st', K.waiters(K.sv(id)), K.wk(K.sv(id)),
     K.seen(K.sv(id)), K.sv(id) .. ':handed')
   redis.call('HSET', K.sv(id), 'key', key, 'uid', who.euid, 'gid', who.egid, 'cuid', who.euid,
-    'cgid', who.egid, 'mode', mode, 'qbytes', msgmnb, 'cbytes', 0, 'qnum', 0, 'lspid', 0,
+    'cgid', who.egid, 'mode', mode, 'qbytes', L.msgmnb, 'cbytes', 0, 'qnum', 0, 'lspid', 0,
     'lrpid', 0, 'stime', 0, 'rtime', 0, 'ctime', sec, 'seq', seq, 'next', 0, 'wseq', 0, 'hq', 0, 'hb', 0)
   redis.call('ZADD', K.sv_ids, idx, id)
   if key ~= '0' then redis.call('HSET', K.sv_keys, key, id) end
-  return {'ok', id}
+  return done(id)
 
 -- ---------------------------------------------------------------------------------------
 elseif op == 'snd' then
-  -- ARGV: id, type (19 digits), body, nowait (1/0)
+  -- ARGV: id, type (19 digits), body, nowait (1/0), the caller's stated msgmax
   local id, typ, body, nowait = ARGV[7], ARGV[8], ARGV[9], ARGV[10] == '1'
+  local L = limits_in_force(ARGV[11])
+  -- The kernel's first check (the client made it with the msgmax it last heard of).
+  if not rerun and #body > L.msgmax then return {'EINVAL'} end
   local q, m, err = queue_or_error(id)
   if err then return err end
   if reclaim_handed(q) then m = meta(q) end
@@ -287,6 +315,7 @@ elseif op == 'snd' then
     if fits(m, size) then
       local seq = redis.call('HINCRBY', q, 'next', 1)
       redis.call('HSET', q .. ':b', seq, typ .. body)
+      redis.call('HSET', q .. ':st', seq, now_ns_text())
       redis.call('HSET', q, 'lspid', pid, 'stime', sec)
       if not pipelined_send(q, seq, typ, size) then enqueue(q, seq, typ .. body) end
       return {'ok'}
@@ -318,7 +347,7 @@ elseif op == 'rcv' or op == 'cancel' then
       local what = string.match(h, '^(%w+)')
       if what == 'E' then return {'E2BIG'} end
       local v = redis.call('HGET', q .. ':b', what)
-      redis.call('HDEL', q .. ':b', what)
+      forget_body(q, what)
       if v then
         redis.call('HINCRBY', q, 'hq', -1)
         redis.call('HINCRBY', q, 'hb', 19 - #v)
@@ -360,7 +389,7 @@ elseif op == 'rcv' or op == 'cancel' then
       local len = #v - 19
       if bufsz < len and not noerror then return {'E2BIG'} end
       redis.call('HDEL', q .. ':handed', robbed)
-      redis.call('HDEL', q .. ':b', hseq)
+      forget_body(q, hseq)
       redis.call('HINCRBY', q, 'hq', -1)
       redis.call('HINCRBY', q, 'hb', 0 - len)
       redis.call('HSET', q, 'lrpid', pid, 'rtime', sec)
@@ -377,7 +406,8 @@ elseif op == 'rcv' or op == 'cancel' then
 
 -- ---------------------------------------------------------------------------------------
 elseif op == 'info' then
-  -- ARGV: "1" for MSG_INFO (queues, messages and bytes in use)
+  -- ARGV: "1" for MSG_INFO (queues, messages and bytes in use), stated limits
+  local L = limits_in_force(ARGV[8])
   local ids = redis.call('ZRANGE', K.sv_ids, 0, -1, 'WITHSCORES')
   local max_idx, messages, bytes = 0, 0, 0
   for i = 1, #ids, 2 do
@@ -388,7 +418,7 @@ elseif op == 'info' then
       bytes = bytes + tonumber(s[2] or 0) + tonumber(s[4] or 0)
     end
   end
-  return {'ok', max_idx, #ids / 2, messages, bytes}
+  return {'ok', max_idx, #ids / 2, messages, bytes, L.msgmax, L.msgmnb, L.msgmni}
 
 elseif op == 'stat' then
   -- ARGV: id (IPC_STAT) or index (MSG_STAT, MSG_STAT_ANY); "id", "idx" or "any"
@@ -404,18 +434,19 @@ elseif op == 'stat' then
   return stat_reply(id, m)
 
 elseif op == 'set' then
-  -- ARGV: id, uid, gid, mode (0-511), qbytes (decimal, as stored), qbytes allowed (1/0:
-  -- within msgmnb or CAP_SYS_RESOURCE), ids valid (1/0: neither is -1)
+  -- ARGV: id, uid, gid, mode (0-511), qbytes (decimal, as stored), qbytes as the kernel
+  -- compares it with msgmnb (unsigned), ids valid (1/0: neither is -1), stated limits
+  local L = limits_in_force(ARGV[14])
   local q, m, err = queue_or_error(ARGV[7])
   if err then return err end
   if not owner_or_admin(m) then return {'EPERM'} end
-  if ARGV[12] ~= '1' then return {'EPERM'} end
+  if tonumber(ARGV[12]) > L.msgmnb and not who.has('S') then return {'EPERM'} end
   if ARGV[13] ~= '1' then return {'EINVAL'} end
   redis.call('HSET', q, 'uid', ARGV[8], 'gid', ARGV[9], 'mode', ARGV[10], 'qbytes', ARGV[11],
     'ctime', sec)
   -- expunge_all(-EAGAIN) and ss_wakeup: every waiter looks again.
   wake_everyone(q)
-  return {'ok'}
+  return {'ok', L.msgmax, L.msgmnb, L.msgmni}
 
 elseif op == 'rmid' then
   -- ARGV: id; or, for `ipcrm -Q`, "" and a key
@@ -428,7 +459,7 @@ elseif op == 'rmid' then
   if err then return err end
   if not owner_or_admin(m) then return {'EPERM'} end
   wake_everyone(q)
-  local keys = {q, q .. ':all', q .. ':types', q .. ':b', K.waiters(q), K.wk(q), K.seen(q),
+  local keys = {q, q .. ':all', q .. ':types', q .. ':b', q .. ':st', K.waiters(q), K.wk(q), K.seen(q),
     q .. ':handed'}
   for _, typ in ipairs(redis.call('ZRANGE', q .. ':types', 0, -1)) do
     table.insert(keys, q .. ':t:' .. typ)
@@ -443,19 +474,20 @@ elseif op == 'rmid' then
   return {'ok'}
 
 elseif op == 'peek' then
-  -- ARGV: id, preview length. Every queued message in arrival order, unchanged: {'ok', type,
-  -- length, first bytes, type, length, first bytes, ...}
+  -- ARGV: id, preview length. The server's time (ns) and every queued message in arrival
+  -- order, unchanged: {'ok', now, type, length, first bytes, sent (ns, '' if unknown), ...}
   local q, m, err = queue_or_error(ARGV[7])
   if err then return err end
   if not may(m, 4) then return {'EACCES'} end
   local preview = tonumber(ARGV[8])
-  local out = {'ok'}
+  local out = {'ok', now_ns_text()}
   for _, seq in ipairs(redis.call('ZRANGE', q .. ':all', 0, -1)) do
     local v = redis.call('HGET', q .. ':b', seq)
     if v then
       table.insert(out, string.sub(v, 1, 19))
       table.insert(out, #v - 19)
       table.insert(out, string.sub(v, 20, 19 + preview))
+      table.insert(out, redis.call('HGET', q .. ':st', seq) or '')
     end
   end
   return out
