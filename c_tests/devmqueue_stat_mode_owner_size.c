@@ -5,12 +5,14 @@
  * and statx show a regular file with the queue's mode (mq_open's mode less the umask), owned by
  * its creator's uid and gid, one link, no blocks, and the size of every mqueue inode (80,
  * FILENT_SIZE: messages queued do not change it — the status line's QSIZE counts them). A name
- * that is no queue, or no longer one after mq_unlink, is ENOENT; a bad buffer is EFAULT. A
+ * that is no queue, or no longer one after mq_unlink, is ENOENT; a bad buffer is EFAULT; it has
+ * no extended attributes (EOPNOTSUPP, what ls -l asks for its label and ACL). A
  * queue nobody created shows nobody as its owner. (The posixmq crate and tools such as ls
  * look at queues this way.) */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "mqt_devmqueue.h"
+#include <sys/xattr.h>
 
 static void show_all_ways(const char *path)
 {
@@ -58,6 +60,10 @@ int main(void)
     EXPECT_ERR(stat(dmq_path(t_qname("none")), &st), ENOENT);
     EXPECT_ERR(lstat(dmq_path(t_qname("none")), &st), ENOENT);
     EXPECT_ERR(stat(path, (struct stat *)8), EFAULT);
+    char label[64];
+    EXPECT_ERR(lgetxattr(path, "security.selinux", label, sizeof label), EOPNOTSUPP);
+    EXPECT_ERR(getxattr(path, "system.posix_acl_access", NULL, 0), EOPNOTSUPP);
+    EXPECT_ERR(getxattr(dmq_path(t_qname("none")), "system.posix_acl_access", NULL, 0), ENOENT);
 
     t_say("-- a queue nobody created");
     const char *theirs = t_qname("nobody");

@@ -236,6 +236,13 @@ pub fn open(path: &[u8], flags: i32, mode: u32) -> Option<Result<i32>> {
     crate::init::state().backend.dev_mqueue_open(name, flags, mode)
 }
 
+/// `getxattr`/`lgetxattr` of `/dev/mqueue/NAME`: the mqueue filesystem has no extended
+/// attributes (EOPNOTSUPP, which `ls -l` takes as "no ACL, no label"); ENOENT for no queue.
+/// None: libc serves it.
+pub fn getxattr(path: &[u8]) -> Option<Result<()>> {
+    Some(entry(path)?.and(Err(Errno::EOPNOTSUPP)))
+}
+
 /// A `chmod` or `chown` of a queue's file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttributeChange {

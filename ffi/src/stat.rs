@@ -1,5 +1,6 @@
 //! `<sys/stat.h>` and the path calls of `<unistd.h>`: `stat`, `lstat`, `fstatat`, their `64`
-//! twins, `statx`, `access`, `faccessat`, `unlink` and `unlinkat` of `/dev/mqueue/NAME` under a
+//! twins, `statx`, `access`, `faccessat`, `unlink`, `unlinkat`, `chmod`, `chown` and their variants,
+//! `getxattr` and `lgetxattr` of `/dev/mqueue/NAME` under a
 //! backend that serves `/dev/mqueue` (the emulation: see `devmqueue`), with the kernel's mode,
 //! owner, size and errnos for its queue NAME. Every other path, and every path when mqshim
 //! itself makes the call, goes straight to libc after the prefix comparison of
@@ -7,7 +8,9 @@
 //! and `fstat64` of a queue descriptor show the queue's file; every other descriptor goes to
 //! libc after one load.
 
-use std::os::raw::{c_char, c_int, c_uint};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
+
+use libc::size_t;
 
 use crate::real;
 use crate::reentry::Inside;
@@ -363,7 +366,51 @@ pub unsafe extern "C" fn fchownat(dir: c_int, path: *const c_char, uid: libc::ui
     unsafe { real::fchownat(dir, path, uid, gid, flags) }
 }
 
+/// The backend's answer to `getxattr`/`lgetxattr` of `path` as a C result, or None to let
+/// libc answer.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+unsafe fn served_getxattr(path: *const c_char) -> Option<libc::ssize_t> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { dev_mqueue_path(path) }?;
+    let result = ffi_boundary!(crate::devmqueue::getxattr(p))?;
+    Some(ffi_boundary!(errno libc::ssize_t, result.map(|()| 0)))
+}
+
+/// `ssize_t getxattr(const char *path, const char *name, void *value, size_t size)`: a queue's
+/// file has no extended attributes (`ls -l` asks for its ACL).
+///
+/// # Safety
+/// As getxattr(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn getxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> libc::ssize_t {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_getxattr(path) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::getxattr(path, name, value, size) }
+}
+
+/// `ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)` (`ls -l`
+/// asks for its security label).
+///
+/// # Safety
+/// As lgetxattr(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn lgetxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> libc::ssize_t {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_getxattr(path) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::lgetxattr(path, name, value, size) }
+}
+
 same_signature_as_libc! {
+    getxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;
+    lgetxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;
     chmod: unsafe extern "C" fn(*const c_char, libc::mode_t) -> c_int;
     fchmodat: unsafe extern "C" fn(c_int, *const c_char, libc::mode_t, c_int) -> c_int;
     chown: unsafe extern "C" fn(*const c_char, libc::uid_t, libc::gid_t) -> c_int;
