@@ -30,6 +30,7 @@
 pub mod backend;
 pub mod call;
 pub mod config;
+pub mod devmqueue;
 pub mod dispatch;
 pub mod emu;
 pub mod errno;

@@ -143,6 +143,28 @@ real_functions! {
     fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
     /// Returns an error number, as the pthread functions do.
     fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
+    fn stat(path: *const c_char, buf: *mut libc::stat) -> c_int;
+    fn stat64(path: *const c_char, buf: *mut libc::stat64) -> c_int;
+    fn lstat(path: *const c_char, buf: *mut libc::stat) -> c_int;
+    fn lstat64(path: *const c_char, buf: *mut libc::stat64) -> c_int;
+    fn fstatat(dir: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int;
+    fn fstatat64(dir: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int;
+    fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int;
+    fn access(path: *const c_char, amode: c_int) -> c_int;
+    fn unlink(path: *const c_char) -> c_int;
+    fn getxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
+    fn lgetxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
+    fn chmod(path: *const c_char, mode: mode_t) -> c_int;
+    fn fchmodat(dir: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int;
+    fn chown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int;
+    fn lchown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int;
+    fn fchownat(dir: c_int, path: *const c_char, uid: libc::uid_t, gid: libc::gid_t, flags: c_int) -> c_int;
+    fn closedir(dir: *mut libc::DIR) -> c_int;
+    fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
+    fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int;
+    fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int;
+    fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;
+    fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int;
 }
 
 /// The real `signal` (returns a handler, so it is bound by hand rather than by the macro).
@@ -271,4 +293,54 @@ pub unsafe fn fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE
     static SLOT: AtomicUsize = AtomicUsize::new(0);
     // SAFETY: `fopen`'s own type; the caller's arguments, per this function's contract.
     unsafe { call_fopen_like(&SLOT, b"fopen\0", path, mode) }
+}
+
+/// Calls libc's one-pointer-argument, pointer-returning function `name` (NUL-terminated), bound
+/// once into `slot`; NULL with ENOSYS when it does not exist.
+///
+/// # Safety
+/// As for the C function `name`, whose type is `unsafe extern "C" fn(*mut A) -> *mut R`.
+unsafe fn call_pointer_fn<A, R>(slot: &AtomicUsize, name: &'static [u8], arg: *mut A) -> *mut R {
+    match resolve(slot, name) {
+        Some(addr) => {
+            // SAFETY: the address of libc's `name`, of this type (this function's contract).
+            let f = unsafe { std::mem::transmute::<usize, unsafe extern "C" fn(*mut A) -> *mut R>(addr) };
+            // SAFETY: the caller's argument, per this function's contract.
+            unsafe { f(arg) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The real `opendir`.
+///
+/// # Safety
+/// As for C `opendir`.
+pub unsafe fn opendir(path: *const c_char) -> *mut libc::DIR {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: opendir takes a path and returns a stream; the caller's argument.
+    unsafe { call_pointer_fn(&SLOT, b"opendir\0", path.cast_mut()) }
+}
+
+/// The real `readdir`.
+///
+/// # Safety
+/// As for C `readdir`.
+pub unsafe fn readdir(dir: *mut libc::DIR) -> *mut libc::dirent {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: readdir takes a stream and returns an entry; the caller's argument.
+    unsafe { call_pointer_fn(&SLOT, b"readdir\0", dir) }
+}
+
+/// The real `readdir64`.
+///
+/// # Safety
+/// As for C `readdir64`.
+pub unsafe fn readdir64(dir: *mut libc::DIR) -> *mut libc::dirent64 {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: readdir64 takes a stream and returns an entry; the caller's argument.
+    unsafe { call_pointer_fn(&SLOT, b"readdir64\0", dir) }
 }

@@ -3,22 +3,33 @@
 //! Read-only, they get the backend's view (util-linux `ipcs -l` and `lsipc` read
 //! `/proc/sys/kernel/msg*` this way, `cat` reads `/proc/sys/fs/mqueue/*` so; the same contents
 //! as `fopen`, see `stdio`); for writing, under the emulation, they get a descriptor whose writes
-//! set the namespace's sysctls (see `procfs`). Every other open goes straight to libc after one
-//! prefix comparison.
+//! set the namespace's sysctls (see `procfs`). Under a backend that serves `/dev/mqueue`,
+//! `/dev/mqueue/NAME` opens the queue NAME (see `devmqueue`). Every other open goes straight to
+//! libc after one prefix comparison.
 
 use std::os::raw::{c_char, c_int, c_uint};
 
 use crate::real;
-use crate::stdio::{maybe_proc_file, served_proc_file};
+use crate::stdio::{served_path, served_proc_file, ServedPath};
 
-/// The backend's descriptor for `path` opened with `flags` (a `/proc` file it answers for), the
-/// errno of that open as a C result, or None to let libc open it.
+/// The backend's descriptor for `path` opened with `flags` (and `mode` with O_CREAT): a `/proc`
+/// file or a `/dev/mqueue` queue it answers for, the errno of that open as a C result, or None
+/// to let libc open it.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
-unsafe fn served_open(path: *const c_char, flags: c_int) -> Option<c_int> {
+unsafe fn served_open(path: *const c_char, flags: c_int, mode: c_uint) -> Option<c_int> {
     // SAFETY: per this function's contract.
-    let p = unsafe { maybe_proc_file(path) }?;
+    let p = match unsafe { served_path(path) }? {
+        ServedPath::Proc(p) => p,
+        ServedPath::DevMqueue(p) => {
+            if crate::reentry::Inside::active() {
+                return None;
+            }
+            let opened = ffi_boundary!(crate::devmqueue::open(p, flags, mode))?;
+            return Some(ffi_boundary!(errno c_int, opened.map(i64::from)));
+        }
+    };
     let cloexec = flags & libc::O_CLOEXEC != 0;
     if flags & libc::O_ACCMODE == libc::O_RDONLY {
         return ffi_boundary!(served_proc_file(p, cloexec));
@@ -39,7 +50,7 @@ unsafe fn served_open(path: *const c_char, flags: c_int) -> Option<c_int> {
 #[no_mangle]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags) } {
+    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -54,7 +65,7 @@ pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -
 #[no_mangle]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags) } {
+    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -70,7 +81,7 @@ pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint)
 #[no_mangle]
 pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags) } {
+    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -84,7 +95,7 @@ pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, m
 #[no_mangle]
 pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags) } {
+    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -98,7 +109,7 @@ pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int,
 #[no_mangle]
 pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags) } {
+    if let Some(fd) = unsafe { served_open(path, flags, 0) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -112,7 +123,7 @@ pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags) } {
+    if let Some(fd) = unsafe { served_open(path, flags, 0) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -127,7 +138,7 @@ pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int 
 #[no_mangle]
 pub unsafe extern "C" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags) } {
+    if let Some(fd) = unsafe { served_open(path, flags, 0) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.

@@ -93,14 +93,16 @@ macro_rules! same_signature_as_libc {
 }
 
 // The core's modules under the names the exports use.
-pub(crate) use mqshim_core::{call, dispatch, errno, init, os, procfs, real, reentry, trap};
+pub(crate) use mqshim_core::{call, devmqueue, dispatch, errno, init, os, procfs, real, reentry, trap};
 
 pub mod api;
+pub mod dirent;
 pub mod fcntl;
 pub mod mqueue;
 pub mod msg;
 pub mod poll;
 pub mod signal;
+pub mod stat;
 pub mod stdio;
 pub mod unistd;
 

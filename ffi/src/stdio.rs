@@ -12,23 +12,53 @@ use std::os::raw::{c_char, c_int, c_void};
 
 use crate::real;
 
-/// The prefix of every path the backend may answer for (`/proc/sysvipc/…`, `/proc/sys/…`).
+/// The prefix of every `/proc` path the backend may answer for (`/proc/sysvipc/…`, `/proc/sys/…`).
 const PROC_SYS: &[u8] = b"/proc/sys";
 
-/// The path, when it may be one the backend answers for (the cheap test every open makes).
+/// A path the backend may answer for (the cheap test every open, stat and access makes).
+pub(crate) enum ServedPath<'a> {
+    /// A `/proc` file (`dispatch::proc_file`, `procfs`).
+    Proc(&'a [u8]),
+    /// A file under `/dev/mqueue/` (`devmqueue`).
+    DevMqueue(&'a [u8]),
+}
+
+/// Which kind of served path `path` may be, by its first two bytes and one prefix comparison;
+/// None for every other path.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn served_path<'a>(path: *const c_char) -> Option<ServedPath<'a>> {
+    if path.is_null() {
+        return None;
+    }
+    // SAFETY: `path` is a NUL-terminated string: its first byte is readable, and its second
+    // when the first is not the NUL.
+    let (first, second) = unsafe { (*path as u8, if *path == 0 { 0 } else { *path.add(1) as u8 }) };
+    let prefix = match (first, second) {
+        (b'/', b'p') => PROC_SYS,
+        (b'/', b'd') => crate::devmqueue::MOUNT,
+        _ => return None,
+    };
+    // SAFETY: as above; strncmp stops at its NUL or the first difference.
+    if unsafe { libc::strncmp(path, prefix.as_ptr().cast(), prefix.len()) } != 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+    Some(if prefix == PROC_SYS { ServedPath::Proc(bytes) } else { ServedPath::DevMqueue(bytes) })
+}
+
+/// The path, when it may be a `/proc` file the backend answers for.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
 pub(crate) unsafe fn maybe_proc_file<'a>(path: *const c_char) -> Option<&'a [u8]> {
-    if path.is_null() {
-        return None;
+    // SAFETY: per this function's contract.
+    match unsafe { served_path(path) }? {
+        ServedPath::Proc(p) => Some(p),
+        ServedPath::DevMqueue(_) => None,
     }
-    // SAFETY: `path` is a NUL-terminated string; strncmp stops at its NUL or the first difference.
-    if unsafe { libc::strncmp(path, PROC_SYS.as_ptr().cast(), PROC_SYS.len()) } != 0 {
-        return None;
-    }
-    // SAFETY: as above.
-    Some(unsafe { CStr::from_ptr(path) }.to_bytes())
 }
 
 /// What the backend says the `/proc` file `path` holds, as a private read-only descriptor at

@@ -41,6 +41,26 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     )
 }
 
+/// `ssize_t read(int fd, void *buf, size_t count)`: reading a queue descriptor of the backend's
+/// gives the kernel's status line (see `devmqueue`); every other read goes to libc after one
+/// load (two once the backend made queue descriptors: the descriptor's bit in a table).
+///
+/// # Safety
+/// As read(2) requires: `buf` is writable for `count` bytes (else EFAULT, as the kernel's).
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
+    if Inside::active() || !dispatch::descriptors_exist() {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { real::read(fd, buf, count) };
+    }
+    // SAFETY: the caller's buffer, written only when writable.
+    match ffi_boundary!(unsafe { crate::devmqueue::read(fd, buf.cast(), count) }) {
+        Some(result) => ffi_boundary!(errno ssize_t, result.map(|n| n as i64)),
+        // SAFETY: the caller's arguments, passed on.
+        None => unsafe { real::read(fd, buf, count) },
+    }
+}
+
 /// A write to a sysctl descriptor (None: `fd` is not one).
 fn sysctl_write(fd: c_int, buf: *const c_void, count: size_t) -> Option<crate::errno::Result<i64>> {
     // SAFETY: the caller's buffer, read without trusting it (EFAULT when unreadable).
@@ -174,6 +194,7 @@ const _: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = libc::fcntl;
 const _: unsafe extern "C" fn(c_int, c_int, c_long) -> c_int = fcntl;
 
 same_signature_as_libc! {
+    read: unsafe extern "C" fn(c_int, *mut c_void, size_t) -> ssize_t;
     dup: unsafe extern "C" fn(c_int) -> c_int;
     close: unsafe extern "C" fn(c_int) -> c_int;
     write: unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;

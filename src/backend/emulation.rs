@@ -337,6 +337,108 @@ impl Backend for EmulatedBackend {
     fn proc_file_write(&self, path: &[u8], data: &[u8], pos: i64) -> Result<usize> {
         sysctl::write(path, data, pos, |file, value| self.set_sysctl(file, value))
     }
+
+    /// An emulated queue's file: the owner and mode its `meta` records, the identity and
+    /// times of its directory in the namespace.
+    fn dev_mqueue_entry(&self, name: &[u8]) -> Option<Result<crate::devmqueue::Entry>> {
+        let entry = || {
+            let name = posix::store::QueueName::check(name)?;
+            let (meta, dir) = self.posix()?.store().entry(&name)?;
+            Ok(dev_mqueue_entry(&meta, (dir.st_dev, dir.st_ino), &dir))
+        };
+        Some(entry())
+    }
+
+    /// The queue's descriptor, as `mq_open` of `/NAME` with the access mode, O_CREAT, O_EXCL and
+    /// O_NONBLOCK of `flags` gives it (not traced: the program called `open`). Close-on-exec
+    /// whatever `flags` say, as every emulated descriptor.
+    fn dev_mqueue_open(&self, name: &[u8], flags: c_int, mode: mode_t) -> Option<Result<c_int>> {
+        let open = || {
+            if flags & libc::O_DIRECTORY != 0 {
+                return Err(Errno::ENOTDIR);
+            }
+            let mut slashed = Vec::with_capacity(name.len() + 1);
+            slashed.push(b'/');
+            slashed.extend_from_slice(name);
+            let slashed = std::ffi::CString::new(slashed).map_err(|_| Errno::EINVAL)?;
+            let oflag = flags & (libc::O_ACCMODE | libc::O_CREAT | libc::O_EXCL | libc::O_NONBLOCK);
+            // SAFETY: a NUL-terminated name of ours; no attributes (the defaults, as the
+            // kernel's create through the filesystem).
+            unsafe { self.mq_open(slashed.as_ptr(), oflag, mode, std::ptr::null_mut(), false) }
+        };
+        Some(open())
+    }
+
+    /// The namespace's `posix/` directory: one entry per queue, named as the queue — a live
+    /// listing, with its own offset (a new open file description).
+    fn dev_mqueue_directory(&self) -> Option<Result<c_int>> {
+        let open = || {
+            let posix = self.posix()?.store().namespace().posix;
+            let fd = crate::os::sys::openat(posix, c".", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
+            if fd < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(fd)
+            }
+        };
+        Some(open())
+    }
+
+    /// The new owner, group or mode, in the queue's `meta` and files (see
+    /// `Store::change_attributes`).
+    fn dev_mqueue_change(&self, name: &[u8], change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        let apply = || {
+            let name = posix::store::QueueName::check(name)?;
+            let creds = crate::os::creds::Creds::current();
+            self.posix()?.store().change_attributes(&name, |m| {
+                let (uid, gid, mode) = change.apply((m.uid, m.gid, m.mode), &creds)?;
+                Ok(posix::store::Meta { uid, gid, mode, ..*m })
+            })
+        };
+        Some(apply())
+    }
+
+    /// `mq_unlink` of the queue (not traced: the program called `unlink`).
+    fn dev_mqueue_unlink(&self, name: &[u8]) -> Option<Result<()>> {
+        let unlink = || self.posix()?.store().unlink(&posix::store::QueueName::check(name)?);
+        Some(unlink())
+    }
+
+    fn descriptor_entry(&self, fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        let h = &d.queue;
+        Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&h.meta, h.dir_id, &fifo)))
+    }
+
+    fn descriptor_status_read(&self, fd: c_int, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        if !d.read {
+            return Some(Err(Errno::EBADF));
+        }
+        Some(self.contained(Uses::Descriptor(fd), || {
+            let line = posix::notify::status_line(&d.queue.queue).into_bytes();
+            let pos = (d.status_pos.load(Ordering::Relaxed) as usize).min(line.len());
+            let part = &line[pos..][..count.min(line.len() - pos)];
+            copy_out(part)?;
+            d.status_pos.fetch_add(part.len() as u64, Ordering::Relaxed);
+            Ok(part.len())
+        }))
+    }
+}
+
+/// A queue's `/dev/mqueue` entry: owner and mode from its `meta`, identity `id`, times from
+/// `times` (its directory's or FIFO's status).
+fn dev_mqueue_entry(meta: &posix::store::Meta, id: (u64, u64), times: &libc::stat) -> crate::devmqueue::Entry {
+    crate::devmqueue::Entry {
+        mode: meta.mode & 0o7777,
+        uid: meta.uid,
+        gid: meta.gid,
+        dev: id.0,
+        ino: id.1,
+        atime: (times.st_atime, times.st_atime_nsec),
+        mtime: (times.st_mtime, times.st_mtime_nsec),
+        ctime: (times.st_ctime, times.st_ctime_nsec),
+    }
 }
 
 #[cfg(test)]

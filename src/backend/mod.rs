@@ -185,4 +185,44 @@ pub trait Backend: Sync + Send {
     fn proc_file_write(&self, _path: &[u8], _data: &[u8], _pos: i64) -> Result<usize> {
         Err(crate::errno::Errno::EBADF)
     }
+
+    /// The queue `name` as `/dev/mqueue/NAME` shows it (Some: this backend serves
+    /// `/dev/mqueue`, with ENOENT for a name that is no queue); None: the kernel's file.
+    fn dev_mqueue_entry(&self, _name: &[u8]) -> Option<Result<crate::devmqueue::Entry>> {
+        None
+    }
+
+    /// `open` of `/dev/mqueue/NAME` with `flags` (and `mode`, with O_CREAT): a queue
+    /// descriptor of this backend (Some), or None: the kernel's file.
+    fn dev_mqueue_open(&self, _name: &[u8], _flags: c_int, _mode: mode_t) -> Option<Result<c_int>> {
+        None
+    }
+
+    /// A new descriptor of a directory that lists this backend's queues by name (Some), for
+    /// `opendir("/dev/mqueue")`; None: the kernel's directory.
+    fn dev_mqueue_directory(&self) -> Option<Result<c_int>> {
+        None
+    }
+
+    /// `chmod`/`chown` of `/dev/mqueue/NAME` (Some), or None: the kernel's file.
+    fn dev_mqueue_change(&self, _name: &[u8], _change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        None
+    }
+
+    /// `unlink` of `/dev/mqueue/NAME`: `mq_unlink` of NAME (Some), or None: the kernel's file.
+    fn dev_mqueue_unlink(&self, _name: &[u8]) -> Option<Result<()>> {
+        None
+    }
+
+    /// What `fstat` of the queue descriptor `fd` shows (None: not one of this backend's).
+    fn descriptor_entry(&self, _fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
+        None
+    }
+
+    /// `read` of at most `count` bytes from the queue descriptor `fd`: the next bytes of the
+    /// kernel's status line at the description's offset, handed to `copy_out` (the offset
+    /// moves on only when it succeeds); the count read, or None: not one of this backend's.
+    fn descriptor_status_read(&self, _fd: c_int, _count: usize, _copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
+        None
+    }
 }

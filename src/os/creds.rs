@@ -2,6 +2,7 @@
 
 /// Capabilities mqshim's checks care about (bit numbers from `<linux/capability.h>`).
 pub mod cap {
+    pub const CHOWN: u32 = 0;
     pub const DAC_OVERRIDE: u32 = 1;
     pub const DAC_READ_SEARCH: u32 = 2;
     pub const FOWNER: u32 = 3;

@@ -68,6 +68,12 @@ pub fn stat(path: &CStr, st: &mut libc::stat) -> c_int {
     unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), st as *mut libc::stat, 0) as c_int }
 }
 
+/// `fchown(2)`.
+pub fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
+    // SAFETY: plain integer arguments.
+    unsafe { libc::syscall(libc::SYS_fchown, fd, uid, gid) as c_int }
+}
+
 /// `fchmod(2)`.
 pub fn fchmod(fd: c_int, mode: u32) -> c_int {
     // SAFETY: plain integer arguments.

@@ -26,6 +26,8 @@ pub struct QueueHandle {
     pub dir_id: (u64, u64),
     /// Identity of the FIFO, to recognise a `dup`ed descriptor.
     pub fifo_id: (u64, u64),
+    /// Owner and mode as they were when opened (what `fstat` of a descriptor shows).
+    pub meta: super::store::Meta,
 }
 
 /// An open description of an emulated queue, as the kernel's `struct file`.
@@ -37,12 +39,21 @@ pub struct Description {
     /// `attr_generation` equals `cached_generation`.
     cached_nonblock: AtomicBool,
     cached_generation: AtomicU32,
+    /// The file offset of `read`, which reads the kernel's status line (see `devmqueue`).
+    pub status_pos: AtomicU64,
 }
 
 impl Description {
     pub fn new(queue: Arc<QueueHandle>, read: bool, write: bool, nonblock: bool) -> Description {
         let generation = queue.queue.header().attr_generation.load(Ordering::Acquire);
-        Description { queue, read, write, cached_nonblock: AtomicBool::new(nonblock), cached_generation: AtomicU32::new(generation) }
+        Description {
+            queue,
+            read,
+            write,
+            cached_nonblock: AtomicBool::new(nonblock),
+            cached_generation: AtomicU32::new(generation),
+            status_pos: AtomicU64::new(0),
+        }
     }
 
     /// Whether this description has O_NONBLOCK (read from the kernel only after an

@@ -208,6 +208,9 @@ pub struct Store {
 struct Found {
     dir: Fd,
     dir_id: (u64, u64),
+    /// The directory's status-change time: a new `meta` renamed into it moves it (see
+    /// `Store::change_attributes`), which makes a cached one stale.
+    dir_changed: (i64, i64),
 }
 
 impl Store {
@@ -238,7 +241,7 @@ impl Store {
                 // Out of the way of the descriptor the program is about to get.
                 let dir = Fd(crate::os::sys::move_high(dir.take()));
                 let st = sys::stat_of(dir.0)?;
-                Ok(Some(Found { dir, dir_id: (st.st_dev, st.st_ino) }))
+                Ok(Some(Found { dir, dir_id: (st.st_dev, st.st_ino), dir_changed: (st.st_ctime, st.st_ctime_nsec) }))
             }
             Err(Errno::ENOENT) => Ok(None),
             // Not a queue's directory (a link or a file another user put there): the name is
@@ -276,7 +279,7 @@ impl Store {
         if accmode == libc::O_ACCMODE {
             return Err(Errno::EINVAL);
         }
-        let recent = recent_queue(found.dir_id, found.dir.0);
+        let recent = recent_queue(&found);
         let meta = match &recent {
             Some((meta, _)) => *meta,
             None => read_meta(found.dir.0)?,
@@ -318,7 +321,7 @@ impl Store {
             return Err(Errno::EIO);
         }
         let accmode = oflag & libc::O_ACCMODE;
-        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id: (fifo_st.st_dev, fifo_st.st_ino) });
+        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id: (fifo_st.st_dev, fifo_st.st_ino), meta: *meta });
         let read = accmode == libc::O_RDONLY || accmode == libc::O_RDWR;
         let write = accmode == libc::O_WRONLY || accmode == libc::O_RDWR;
         let d = Arc::new(Description::new(handle, read, write, oflag & libc::O_NONBLOCK != 0));
@@ -440,7 +443,7 @@ impl Store {
             // Published, with its directory.
             data.keep();
             let st = sys::stat_of(dir.0)?;
-            Ok((Found { dir, dir_id: (st.st_dev, st.st_ino) }, queue))
+            Ok((Found { dir, dir_id: (st.st_dev, st.st_ino), dir_changed: (st.st_ctime, st.st_ctime_nsec) }, queue))
         })();
         if result.is_err() {
             remove_queue_dir(self.ns.tmp, tmp_name.as_bytes());
@@ -568,6 +571,53 @@ impl Store {
         self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
     }
 
+    /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta and the status of its
+    /// directory (identity and times); ENOENT when there is none.
+    pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat)> {
+        let found = self.find(name)?.ok_or(Errno::ENOENT)?;
+        let meta = read_meta(found.dir.0)?;
+        Ok((meta, sys::stat_of(found.dir.0)?))
+    }
+
+    /// `chmod`/`chown` of the queue's `/dev/mqueue` file: `change` turns its owner, group and
+    /// mode into the new ones, or refuses (its errno). The new `meta` replaces the old by a
+    /// rename; the queue's directory, segment and FIFO follow the new owner and group, and the
+    /// segment's and FIFO's modes the new mode (see [`file_mode`]), which also makes every
+    /// process's cached `meta` of it stale (see `recent_queue`). The queue stays charged to the
+    /// user it was.
+    pub fn change_attributes(&self, name: &QueueName, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
+        let found = self.find(name)?.ok_or(Errno::ENOENT)?;
+        let (old, writer) = read_meta_with_writer(found.dir.0)?;
+        let new = Meta { charge_uid: old.charged_uid(writer), ..change(&old)? };
+        if new == old {
+            return Ok(());
+        }
+        let tmp = unique_name("meta");
+        let meta_fd = openat(found.dir.0, tmp.as_bytes(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
+        let text = new.render();
+        // SAFETY: writes a valid buffer to an open file of ours.
+        let written = unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } == text.len() as isize;
+        sys::fchmod(meta_fd.0, 0o444);
+        drop(meta_fd);
+        if !written || sys::renameat2(found.dir.0, &c(tmp.as_bytes()), found.dir.0, c"meta", 0) != 0 {
+            let e = if written { Errno::last() } else { Errno::ENOSPC };
+            sys::unlinkat(found.dir.0, &c(tmp.as_bytes()), 0);
+            return Err(e);
+        }
+        if (new.uid, new.gid) != (old.uid, old.gid) {
+            for entry in [c"data", c"fifo"] {
+                let fd = openat(found.dir.0, entry.to_bytes(), libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
+                sys::fchown(fd.0, new.uid, new.gid);
+            }
+            sys::fchown(found.dir.0, new.uid, new.gid);
+        }
+        let fmode = file_mode(new.mode);
+        crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", fmode, libc::S_IFIFO, new.uid)?;
+        crate::emu::namespace::chmod_entry(found.dir.0, DATA, fmode, libc::S_IFREG, new.uid)?;
+        forget_queue(found.dir_id);
+        Ok(())
+    }
+
     /// The queue named `name`, for inspection (`mqshim ipcs`): its meta and, when readable,
     /// the mapped segment.
     pub fn inspect(&self, name: &[u8]) -> Option<(Meta, Option<Queue>)> {
@@ -584,6 +634,7 @@ const RECENT_QUEUES: usize = 8;
 /// A queue this process mapped lately: its directory and segment file, its meta, the mapping.
 struct RecentQueue {
     dir_id: (u64, u64),
+    dir_changed: (i64, i64),
     data_id: (u64, u64),
     meta: Meta,
     queue: Arc<Queue>,
@@ -597,12 +648,14 @@ struct RecentQueue {
 /// another process destroyed the queue meanwhile (at most [`RECENT_QUEUES`] queues).
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 
-/// The cached meta and mapping of the queue whose directory is `dir_id` (open as `dir`), if this
-/// process has them and the directory still holds the same segment file.
-fn recent_queue(dir_id: (u64, u64), dir: c_int) -> Option<(Meta, Arc<Queue>)> {
-    let (data_id, meta, queue) = RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.data_id, e.meta, e.queue.clone())))?;
-    match sys::stat_at(dir, &c(b"data"), libc::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if (st.st_dev, st.st_ino) == data_id && !queue.poisoned() && queue.recheck().is_ok() => Some((meta, queue)),
+/// The cached meta and mapping of the queue `found`, if this process has them, the directory
+/// still holds the same segment file and was not changed since (a new `meta`).
+fn recent_queue(found: &Found) -> Option<(Meta, Arc<Queue>)> {
+    let dir_id = found.dir_id;
+    let (data_id, changed, meta, queue) =
+        RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.data_id, e.dir_changed, e.meta, e.queue.clone())))?;
+    match sys::stat_at(found.dir.0, &c(b"data"), libc::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if (st.st_dev, st.st_ino) == data_id && changed == found.dir_changed && !queue.poisoned() && queue.recheck().is_ok() => Some((meta, queue)),
         _ => {
             forget_queue(dir_id);
             None
@@ -612,7 +665,7 @@ fn recent_queue(dir_id: (u64, u64), dir: c_int) -> Option<(Meta, Arc<Queue>)> {
 
 fn remember_queue(found: &Found, meta: &Meta, queue: &Arc<Queue>) {
     let Ok(st) = sys::stat_at(found.dir.0, &c(b"data"), libc::AT_SYMLINK_NOFOLLOW) else { return };
-    let entry = RecentQueue { dir_id: found.dir_id, data_id: (st.st_dev, st.st_ino), meta: *meta, queue: queue.clone() };
+    let entry = RecentQueue { dir_id: found.dir_id, dir_changed: found.dir_changed, data_id: (st.st_dev, st.st_ino), meta: *meta, queue: queue.clone() };
     let evicted = RECENT.with(|r| {
         let old = r.iter().position(|e| e.dir_id == found.dir_id).map(|i| r.remove(i));
         r.insert(0, entry);

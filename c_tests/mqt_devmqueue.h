@@ -1,0 +1,61 @@
+/* mqt_devmqueue.h — /dev/mqueue, the kernel's mqueue filesystem, as the devmqueue tests see it.
+ *
+ * Every devmqueue test first enters a private mount and IPC namespace with an mqueue
+ * filesystem of that IPC namespace at /dev/mqueue (dmq_private_mount(): root only; the test
+ * stops, exit 97, if any step fails), so on the kernel configurations /dev/mqueue shows the
+ * test's own queues and nothing of the machine's, and nothing the test does there reaches the
+ * machine. Under the emulation mqshim serves /dev/mqueue/NAME for the emulated queues, whatever
+ * is mounted there. Include after harness.h. */
+#ifndef MQT_DEVMQUEUE_H
+#define MQT_DEVMQUEUE_H
+
+#include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#define DMQ_NOBODY 65534
+
+/* A private mount and IPC namespace with its own mqueue filesystem at /dev/mqueue. */
+static void dmq_private_mount(void)
+{
+    struct stat before, after;
+    T_REQUIRE(stat("/proc/self/ns/ipc", &before) == 0);
+    T_REQUIRE(unshare(CLONE_NEWNS | CLONE_NEWIPC) == 0);
+    T_REQUIRE(stat("/proc/self/ns/ipc", &after) == 0 && after.st_ino != before.st_ino);
+    T_REQUIRE(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    T_REQUIRE(mount("none", "/dev/mqueue", "mqueue", 0, NULL) == 0);
+}
+
+/* "/dev/mqueue" followed by the queue's name (which starts with its slash). */
+static const char *dmq_path(const char *qname) T_UNUSED;
+static const char *dmq_path(const char *qname)
+{
+    static char bufs[4][300];
+    static int next;
+    char *p = bufs[next++ % 4];
+    snprintf(p, sizeof bufs[0], "/dev/mqueue%s", qname);
+    return p;
+}
+
+/* Drops to nobody (no supplementary groups). */
+static void dmq_become_nobody(void) T_UNUSED;
+static void dmq_become_nobody(void)
+{
+    T_REQUIRE(setgroups(0, NULL) == 0);
+    T_REQUIRE(setgid(DMQ_NOBODY) == 0);
+    T_REQUIRE(setuid(DMQ_NOBODY) == 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* the credential change cleared it */
+}
+
+/* Prints what a stat says of a queue's file: type, mode, owner, size, links, blocks. */
+static void dmq_show_stat(const char *label, const struct stat *st) T_UNUSED;
+static void dmq_show_stat(const char *label, const struct stat *st)
+{
+    printf("%s: %s mode %04o uid %u gid %u size %lld nlink %lu blocks %lld blksize %ld\n", label,
+           S_ISREG(st->st_mode) ? "regular" : "not-regular", (unsigned)(st->st_mode & 07777),
+           (unsigned)st->st_uid, (unsigned)st->st_gid, (long long)st->st_size,
+           (unsigned long)st->st_nlink, (long long)st->st_blocks, (long)st->st_blksize);
+}
+
+#endif /* MQT_DEVMQUEUE_H */

@@ -1,0 +1,393 @@
+//! `/dev/mqueue/NAME`: a backend's queue as the kernel's mqueue filesystem shows it, for the
+//! path calls mqshim interposes (`stat` and its variants, `access`, `faccessat`).
+//!
+//! Only the one-component form `/dev/mqueue/NAME` is served (not `/dev/mqueue/./NAME`, nor a
+//! path relative to a descriptor of the directory): it is how programs name a queue's file.
+//! A backend that does not serve `/dev/mqueue` (the kernel's, whose queues are there already;
+//! Redis') leaves every such call to libc.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::errno::{Errno, Result};
+use crate::os::creds::{cap, class_bits, Creds};
+use crate::os::forksafe::ForkSafe;
+
+/// Where the kernel's mqueue filesystem is conventionally mounted: the prefix of every path
+/// this module may serve.
+pub const MOUNT: &[u8] = b"/dev/mqueue";
+
+/// The kernel's `i_size` of every queue's inode (`FILENT_SIZE` in ipc/mqueue.c): it never
+/// changes with the messages queued (the status line's QSIZE says that).
+const FILENT_SIZE: i64 = 80;
+/// The block size `stat` gives for an mqueue inode (`PAGE_SIZE`).
+const BLOCK_SIZE: i64 = 4096;
+
+/// The queue name `path` names under `/dev/mqueue`, when it is `/dev/mqueue/NAME` with NAME one
+/// component other than `.` and `..`.
+pub fn queue_name(path: &[u8]) -> Option<&[u8]> {
+    let name = path.strip_prefix(MOUNT)?.strip_prefix(b"/")?;
+    (!name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')).then_some(name)
+}
+
+/// What the kernel's inode of a queue says about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The permission bits (no file type).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// An identity for the file: device and inode numbers, unique among the backend's queues.
+    pub dev: u64,
+    pub ino: u64,
+    /// Access, modification and status-change times, (seconds, nanoseconds).
+    pub atime: (i64, i64),
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl Entry {
+    /// `stat`'s view: a regular file of one link, `FILENT_SIZE` bytes, no blocks.
+    pub fn to_stat(&self) -> libc::stat {
+        // SAFETY: an all-zero stat is valid plain data (the padding fields included).
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        st.st_dev = self.dev;
+        st.st_ino = self.ino;
+        st.st_nlink = 1;
+        st.st_mode = libc::S_IFREG | self.mode;
+        st.st_uid = self.uid;
+        st.st_gid = self.gid;
+        st.st_size = FILENT_SIZE;
+        st.st_blksize = BLOCK_SIZE;
+        st.st_blocks = 0;
+        (st.st_atime, st.st_atime_nsec) = self.atime;
+        (st.st_mtime, st.st_mtime_nsec) = self.mtime;
+        (st.st_ctime, st.st_ctime_nsec) = self.ctime;
+        st
+    }
+
+    /// `statx`'s view of the same: the basic fields, all of them valid (the kernel's mqueue
+    /// inodes have no birth time).
+    pub fn to_statx(&self) -> libc::statx {
+        let time = |(sec, nsec): (i64, i64)| {
+            // SAFETY: an all-zero timestamp is valid plain data (its padding included).
+            let mut t: libc::statx_timestamp = unsafe { std::mem::zeroed() };
+            (t.tv_sec, t.tv_nsec) = (sec, nsec as u32);
+            t
+        };
+        let st = self.to_stat();
+        // SAFETY: an all-zero statx is valid plain data.
+        let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+        stx.stx_mask = libc::STATX_BASIC_STATS;
+        stx.stx_blksize = BLOCK_SIZE as u32;
+        stx.stx_nlink = 1;
+        stx.stx_uid = self.uid;
+        stx.stx_gid = self.gid;
+        stx.stx_mode = st.st_mode as u16;
+        stx.stx_ino = self.ino;
+        stx.stx_size = FILENT_SIZE as u64;
+        stx.stx_blocks = 0;
+        stx.stx_atime = time(self.atime);
+        stx.stx_mtime = time(self.mtime);
+        stx.stx_ctime = time(self.ctime);
+        stx.stx_dev_major = libc::major(self.dev);
+        stx.stx_dev_minor = libc::minor(self.dev);
+        stx
+    }
+
+    /// `faccessat`'s answer for `amode` (`R_OK`, `W_OK`, `X_OK` or'ed; 0 is `F_OK`): with the
+    /// real ids unless `effective` (`AT_EACCESS`), as `generic_permission` decides for a
+    /// regular file — the class's bits, else CAP_DAC_OVERRIDE (execution only when some
+    /// execute bit is set), else CAP_DAC_READ_SEARCH for reading alone.
+    pub fn access(&self, amode: u32, effective: bool) -> Result<()> {
+        let mut creds = Creds::current();
+        if !effective {
+            // access(2) checks as the real user; one that is not root has no capabilities.
+            (creds.fsuid, creds.fsgid) = (creds.uid, creds.gid);
+            if creds.uid != 0 {
+                creds.caps = 0;
+            }
+        }
+        let want = amode & 0o7;
+        if class_bits(self.mode, self.uid, self.gid, &creds) & want == want {
+            return Ok(());
+        }
+        if creds.has(cap::DAC_OVERRIDE) && (want & 1 == 0 || self.mode & 0o111 != 0) {
+            return Ok(());
+        }
+        if want == 4 && creds.has(cap::DAC_READ_SEARCH) {
+            return Ok(());
+        }
+        Err(Errno::EACCES)
+    }
+}
+
+/// The entry `/dev/mqueue/NAME` is under the backend, or its errno (ENOENT: no such queue);
+/// None when `path` is not such a path or the backend leaves it to the kernel.
+pub fn entry(path: &[u8]) -> Option<Result<Entry>> {
+    let name = queue_name(path)?;
+    crate::init::state().backend.dev_mqueue_entry(name)
+}
+
+/// `stat`/`lstat`/`fstatat` of `path` into the caller's `out` (a queue's file is no link, so
+/// the three agree); None: not this module's path, libc serves it.
+///
+/// # Safety
+/// `out` is the caller's argument: any address (a bad one is EFAULT, as the kernel's copy).
+pub unsafe fn stat(path: &[u8], out: *mut libc::stat) -> Option<Result<()>> {
+    let result = entry(path)?.and_then(|e| {
+        // SAFETY: the caller's buffer, written only if writable (this function's contract).
+        if unsafe { crate::os::usermem::checked_write(out, &e.to_stat()) } {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    });
+    Some(result)
+}
+
+/// `statx` of `path` with `flags` into the caller's `out`; None: libc serves it (not this
+/// module's path, or flags the kernel refuses with EINVAL whatever the path).
+///
+/// # Safety
+/// As for [`stat`].
+pub unsafe fn statx(path: &[u8], flags: i32, out: *mut libc::statx) -> Option<Result<()>> {
+    let known = libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT | libc::AT_EMPTY_PATH | libc::AT_STATX_SYNC_TYPE;
+    if flags & !known != 0 || flags & libc::AT_STATX_SYNC_TYPE == libc::AT_STATX_SYNC_TYPE {
+        return None;
+    }
+    let result = entry(path)?.and_then(|e| {
+        // SAFETY: as in `stat`.
+        if unsafe { crate::os::usermem::checked_write(out, &e.to_statx()) } {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    });
+    Some(result)
+}
+
+/// `faccessat(dir, path, amode, flags)` for an absolute `path` (`access` is flags 0); None:
+/// libc serves it (not this module's path, or a mode or flags the kernel refuses with EINVAL
+/// before looking at the path).
+pub fn access(path: &[u8], amode: i32, flags: i32) -> Option<Result<()>> {
+    let known = libc::AT_EACCESS | libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH;
+    if amode & !(libc::R_OK | libc::W_OK | libc::X_OK) != 0 || flags & !known != 0 {
+        return None;
+    }
+    Some(entry(path)?.and_then(|e| e.access(amode as u32, flags & libc::AT_EACCESS != 0)))
+}
+
+/// Whether `path` names the mount point itself (`/dev/mqueue`, `/dev/mqueue/`).
+pub fn is_directory(path: &[u8]) -> bool {
+    matches!(path.strip_prefix(MOUNT), Some(b"" | b"/"))
+}
+
+/// `opendir` of `/dev/mqueue`: a new descriptor of a directory whose entries are named as the
+/// backend's queues, for the caller's `fdopendir` (its entries' `d_type` must then be
+/// corrected by [`entry_type`]); None: not the mount point, or the backend leaves it to libc.
+pub fn open_directory(path: &[u8]) -> Option<Result<i32>> {
+    if !is_directory(path) {
+        return None;
+    }
+    crate::init::state().backend.dev_mqueue_directory()
+}
+
+/// The `d_type` `readdir` of `/dev/mqueue` gives for the entry `name`: a directory for `.` and
+/// `..`, a regular file for every queue.
+pub fn entry_type(name: &[u8]) -> u8 {
+    if name == b"." || name == b".." {
+        libc::DT_DIR
+    } else {
+        libc::DT_REG
+    }
+}
+
+/// The `DIR` streams `opendir("/dev/mqueue")` returned in this process (their addresses).
+static LISTINGS: ForkSafe<Vec<usize>> = ForkSafe::new(Vec::new(), None);
+/// How many there are: 0 makes `readdir` and `closedir` go straight to libc.
+static LISTING_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the stream `dir` as a listing of `/dev/mqueue`.
+pub fn listing_opened(dir: usize) {
+    LISTINGS.with(|l| l.push(dir));
+    LISTING_COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether `dir` is such a listing (one relaxed load when there is none).
+pub fn is_listing(dir: usize) -> bool {
+    LISTING_COUNT.load(Ordering::Relaxed) != 0 && LISTINGS.with(|l| l.contains(&dir))
+}
+
+/// The stream `dir` is being closed.
+pub fn listing_closing(dir: usize) {
+    if LISTING_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let removed = LISTINGS.with(|l| l.iter().position(|&d| d == dir).map(|i| l.swap_remove(i)));
+    if removed.is_some() {
+        LISTING_COUNT.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `open(path, flags, mode)` of `/dev/mqueue/NAME`: the backend's queue descriptor (reading
+/// it gives the status line, see [`read`]); None: not this module's path, libc opens it.
+pub fn open(path: &[u8], flags: i32, mode: u32) -> Option<Result<i32>> {
+    let name = queue_name(path)?;
+    crate::init::state().backend.dev_mqueue_open(name, flags, mode)
+}
+
+/// `getxattr`/`lgetxattr` of `/dev/mqueue/NAME`: the mqueue filesystem has no extended
+/// attributes (EOPNOTSUPP, which `ls -l` takes as "no ACL, no label"); ENOENT for no queue.
+/// None: libc serves it.
+pub fn getxattr(path: &[u8]) -> Option<Result<()>> {
+    Some(entry(path)?.and(Err(Errno::EOPNOTSUPP)))
+}
+
+/// A `chmod` or `chown` of a queue's file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeChange {
+    /// The new permission bits.
+    Mode(u32),
+    /// The new owner and group (None: unchanged, chown's -1).
+    Owner(Option<u32>, Option<u32>),
+}
+
+impl AttributeChange {
+    /// The owner, group and mode `(uid, gid, mode)` become, or EPERM where the kernel refuses
+    /// (`setattr_prepare`): a mode only by the owner or with CAP_FOWNER; another owner only
+    /// with CAP_CHOWN; another group by the owner to one of its own groups, or with
+    /// CAP_CHOWN.
+    pub fn apply(self, (uid, gid, mode): (u32, u32, u32), creds: &Creds) -> Result<(u32, u32, u32)> {
+        match self {
+            AttributeChange::Mode(new) => {
+                if creds.fsuid != uid && !creds.has(cap::FOWNER) {
+                    return Err(Errno::EPERM);
+                }
+                Ok((uid, gid, new & 0o7777))
+            }
+            AttributeChange::Owner(new_uid, new_gid) => {
+                let new_uid = new_uid.unwrap_or(uid);
+                let new_gid = new_gid.unwrap_or(gid);
+                let chown = creds.has(cap::CHOWN);
+                if new_uid != uid && !chown {
+                    return Err(Errno::EPERM);
+                }
+                if new_gid != gid && !chown && !(creds.fsuid == uid && creds.in_group_fs(new_gid)) {
+                    return Err(Errno::EPERM);
+                }
+                Ok((new_uid, new_gid, mode))
+            }
+        }
+    }
+}
+
+/// `chmod`/`fchmodat` (`flags` 0 or AT_SYMLINK_NOFOLLOW) of `/dev/mqueue/NAME` for an absolute
+/// `path`: the queue's mode, as `mq_open`'s permission check then sees it. None: libc serves
+/// it.
+pub fn chmod(path: &[u8], mode: u32, flags: i32) -> Option<Result<()>> {
+    if flags & !libc::AT_SYMLINK_NOFOLLOW != 0 {
+        return None;
+    }
+    change(path, AttributeChange::Mode(mode))
+}
+
+/// `chown`/`lchown`/`fchownat` (`flags` within AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) of
+/// `/dev/mqueue/NAME` for an absolute `path` (-1: unchanged). None: libc serves it.
+pub fn chown(path: &[u8], uid: u32, gid: u32, flags: i32) -> Option<Result<()>> {
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return None;
+    }
+    let given = |id: u32| (id != u32::MAX).then_some(id);
+    change(path, AttributeChange::Owner(given(uid), given(gid)))
+}
+
+fn change(path: &[u8], change: AttributeChange) -> Option<Result<()>> {
+    let name = queue_name(path)?;
+    crate::init::state().backend.dev_mqueue_change(name, change)
+}
+
+/// `unlinkat(dir, path, flags)` of `/dev/mqueue/NAME` for an absolute `path` (`unlink` is
+/// flags 0): `mq_unlink` of NAME, with the errnos of unlinking a file of the sticky mqueue root
+/// — EPERM where `mq_unlink` says EACCES (neither owner nor privileged), and, for
+/// `AT_REMOVEDIR`, ENOTDIR to whoever may remove it. None: libc serves it (not this module's
+/// path, or flags the kernel refuses with EINVAL whatever the path).
+pub fn unlink(path: &[u8], flags: i32) -> Option<Result<()>> {
+    if flags & !libc::AT_REMOVEDIR != 0 {
+        return None;
+    }
+    let name = queue_name(path)?;
+    let backend = crate::init::state().backend;
+    let removable = |e: &Entry| {
+        let creds = Creds::current();
+        creds.fsuid == e.uid || creds.fsuid == 0 || creds.has(cap::FOWNER)
+    };
+    if flags & libc::AT_REMOVEDIR != 0 {
+        let entry = backend.dev_mqueue_entry(name)?;
+        return Some(entry.and_then(|e| Err(if removable(&e) { Errno::ENOTDIR } else { Errno::EPERM })));
+    }
+    Some(backend.dev_mqueue_unlink(name)?.map_err(|e| if e == Errno::EACCES { Errno::EPERM } else { e }))
+}
+
+/// The backend, when it has made queue descriptors in this process (the one check `read` and
+/// `fstat` make for every other descriptor).
+fn backend_with_descriptors() -> Option<&'static dyn crate::backend::Backend> {
+    crate::dispatch::descriptors_exist().then(|| crate::init::state().backend)
+}
+
+/// `fstat` of `fd` into the caller's `out` when it is a queue descriptor of the backend's
+/// (from `mq_open` or from `open` of `/dev/mqueue/NAME`: the kernel's are the same file);
+/// None: libc serves it.
+///
+/// # Safety
+/// As for [`stat`].
+pub unsafe fn fstat(fd: i32, out: *mut libc::stat) -> Option<Result<()>> {
+    let result = backend_with_descriptors()?.descriptor_entry(fd)?.and_then(|e| {
+        // SAFETY: as in `stat`.
+        if unsafe { crate::os::usermem::checked_write(out, &e.to_stat()) } {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    });
+    Some(result)
+}
+
+/// `read(fd, buf, count)` when `fd` is a queue descriptor of the backend's: the kernel's
+/// status line (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`), made afresh at each read, from the
+/// description's offset; None: libc reads.
+///
+/// # Safety
+/// `buf` is the caller's argument: any address (a bad one is EFAULT).
+pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>> {
+    let mut copy_out = |bytes: &[u8]| {
+        if !crate::os::usermem::probe_write(buf, bytes.len()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: `buf` was just found writable for `bytes.len()` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+        Ok(())
+    };
+    backend_with_descriptors()?.descriptor_status_read(fd, count, &mut copy_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_component_under_the_mount_is_a_queue() {
+        assert_eq!(queue_name(b"/dev/mqueue/q"), Some(&b"q"[..]));
+        for other in [&b"/dev/mqueue"[..], b"/dev/mqueue/", b"/dev/mqueue/.", b"/dev/mqueue/..", b"/dev/mqueue/a/b", b"/dev/mqueuex/a", b"/proc/sys/x"] {
+            assert_eq!(queue_name(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn stat_shows_a_regular_file_of_the_kernels_size() {
+        let e = Entry { mode: 0o640, uid: 7, gid: 8, dev: 1, ino: 2, atime: (1, 2), mtime: (3, 4), ctime: (5, 6) };
+        let st = e.to_stat();
+        assert_eq!((st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_nlink), (libc::S_IFREG | 0o640, 7, 8, 80, 1));
+        let stx = e.to_statx();
+        assert_eq!((stx.stx_mode as u32, stx.stx_size, stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec), (libc::S_IFREG | 0o640, 80, 3, 4));
+    }
+}
