@@ -1,4 +1,4 @@
-/* mqt: shim-only skip-config shim-emulate */
+/* mqt: shim-only skip-config shim-emulate skip-config shim-redis */
 /* Scheduled messages exist only under the emulation: with MQSHIM_BACKEND=kernel (or redis),
  * mqshim_mq_send_at, mqshim_mq_cancel, mqshim_msgsnd_at and mqshim_msg_cancel fail with
  * ENOTSUP — with valid arguments as with invalid ones — and leave the kernel's queues untouched.

@@ -1,4 +1,4 @@
-/* mqt: shim-only skip-config shim-kernel skip-config shim-redis */
+/* mqt: shim-only skip-config shim-kernel */
 /* Not under the kernel backend nor Redis: scheduled messages are the emulation's; both other
  * backends answer ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
 /* POSIX scheduled messages (mqshim_mq_send_at, mqshim_mq_cancel in include/mqshim.h): a message

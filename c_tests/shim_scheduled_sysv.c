@@ -1,4 +1,4 @@
-/* mqt: shim-only skip-config shim-kernel skip-config shim-redis */
+/* mqt: shim-only skip-config shim-kernel */
 /* Not under the kernel backend nor Redis: scheduled messages are the emulation's; both other
  * backends answer ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
 /* System V scheduled messages (mqshim_msgsnd_at, mqshim_msg_cancel in include/mqshim.h): a

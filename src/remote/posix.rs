@@ -57,7 +57,7 @@ pub struct RemotePosix {
 fn done(step: Result<Step>) -> Result<Vec<Reply>> {
     match step? {
         Step::Done(values) => Ok(values),
-        Step::Wait => Err(Errno::EIO),
+        Step::Wait(_) => Err(Errno::EIO),
     }
 }
 
@@ -238,24 +238,29 @@ impl RemotePosix {
     /// waiting on a non-blocking descriptor `fd` (EAGAIN), else waiting with mqueue's restart
     /// rule until `deadline` (ETIMEDOUT once it has passed).
     fn until_done(&self, fd: c_int, id: &str, head: &[&[u8]], deadline: Option<&timespec>) -> Result<Vec<Reply>> {
-        let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8]| -> Result<Option<Vec<Reply>>> {
+        let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8], waiter: Option<&Waiter>| -> Result<Option<Vec<Reply>>> {
             let conn = waiter_identity(c);
             let mut args = head.to_vec();
             args.extend_from_slice(&[token.as_bytes(), mode, conn.as_bytes()]);
             Ok(match POSIX.run(c, &self.remote.keys, &args)? {
                 Step::Done(values) => Some(values),
-                Step::Wait => None,
+                Step::Wait(due_in_ms) => {
+                    if let Some(w) = waiter {
+                        w.wait_at_most(due_in_ms);
+                    }
+                    None
+                }
             })
         };
         let values = if descriptors::nonblock(fd) {
-            self.without_waiting(id, |c| run(c, "", b"0"))?
+            self.without_waiting(id, |c| run(c, "", b"0", None))?
         } else {
             wait::blocking_or_else(
                 &self.remote,
                 deadline,
                 Restart::LikeMqueue,
-                |c, w: &Waiter| run(c, w.token, w.may_wait_arg()),
-                |c, token| run(c, token, b"x"),
+                |c, w: &Waiter| run(c, w.token, w.may_wait_arg(), Some(w)),
+                |c, token| run(c, token, b"x", None),
             )?
         };
         if would_block(&values) {
@@ -421,6 +426,55 @@ impl RemotePosix {
         if fired {
             notify::deliver_fired(&self.remote, d.id, &values[1..]);
         }
+        Ok(0)
+    }
+
+    /// `mqshim_mq_send_at`: `mq_timedsend`'s checks (the due time and the priority before the
+    /// descriptor), then at most 64 pending per queue (EAGAIN). The due time is compared with
+    /// the server's clock (lib.lua's `promote_due`).
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the emulation's does).
+    pub unsafe fn send_at(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        let due = read_timeout(Some(due))?.ok_or(Errno::EINVAL)?;
+        if prio >= MQ_PRIO_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
+        if !d.write {
+            return Err(Errno::EBADF);
+        }
+        if len as i64 > d.msgsize {
+            return Err(Errno::EMSGSIZE);
+        }
+        if !probe_read(msg.cast(), len) || !probe_write(handle.cast(), std::mem::size_of::<u64>()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: `len` bytes at `msg` were just probed readable (the program's buffer, which it
+        // must not unmap during the call).
+        let body = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
+        let d = self.resolve(fd)?;
+        let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
+        let (due_us, due_ns) = (due_ns.div_ceil(1000).to_string(), due_ns.to_string());
+        let (id, prio) = (d.id.to_string(), prio.to_string());
+        let (pid, uid) = (crate::os::ids::pid().to_string(), crate::os::sys::ids().0.to_string());
+        let args: [&[u8]; 8] = [b"send_at", id.as_bytes(), body, prio.as_bytes(), due_us.as_bytes(), due_ns.as_bytes(), pid.as_bytes(), uid.as_bytes()];
+        let values = done(self.remote.run(&POSIX, &args))?;
+        let h = int_at(&values, 0)? as u64;
+        // SAFETY: `handle` was probed writable above (the program's storage).
+        if !unsafe { checked_write(handle, &h) } {
+            return Err(Errno::EFAULT);
+        }
+        Ok(0)
+    }
+
+    /// `mqshim_mq_cancel`: ENOENT when `handle` is not pending (due already, cancelled, or
+    /// never scheduled on this queue).
+    pub fn cancel(&self, fd: c_int, handle: u64) -> Result<c_int> {
+        let d = self.resolve(fd)?;
+        let (id, handle) = (d.id.to_string(), handle.to_string());
+        done(self.remote.run(&POSIX, &[b"unschedule", id.as_bytes(), handle.as_bytes()]))?;
         Ok(0)
     }
 
