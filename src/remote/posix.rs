@@ -677,6 +677,61 @@ mod tests {
         assert_eq!(p.remote.with(|c| c.request(&[b"HGET", b"{dead}:pq:charge", uid.as_bytes()])).unwrap().int(), Some(0));
     }
 
+    /// A receiver blocked on its own connection wakes when a scheduled message falls due (its
+    /// wait's slice ends by the due time: nobody pushes its marker); a queue holds at most 64
+    /// pending (EAGAIN), and a cancel after the due time is ENOENT.
+    #[test]
+    fn a_blocked_receiver_wakes_at_the_due_time_and_64_are_pending_at_most() {
+        let Some(server) = Server::start() else { return };
+        let p = Arc::new(RemotePosix::new(server.remote("sched"), limits(), crate::remote::testing::stock_stated()));
+        // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
+        let mut attr: mq_attr = unsafe { std::mem::zeroed() };
+        attr.mq_maxmsg = 2;
+        attr.mq_msgsize = 8;
+        // SAFETY: as above.
+        let q = unsafe { p.open(c"/s".as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK, 0o600, &attr).unwrap() };
+        let far = crate::os::clock::timespec_of_ns(crate::os::clock::realtime_ns() + 600_000_000_000);
+        let mut handles = Vec::new();
+        for _ in 0..64 {
+            let mut h = 0u64;
+            // SAFETY: the test's own buffers.
+            assert_eq!(unsafe { p.send_at(q, c"x".as_ptr(), 1, 0, &far, &mut h) }, Ok(0));
+            handles.push(h);
+        }
+        let mut h = 0u64;
+        // SAFETY: the test's own buffers.
+        assert_eq!(unsafe { p.send_at(q, c"x".as_ptr(), 1, 0, &far, &mut h) }, Err(Errno::EAGAIN));
+        for h in handles {
+            assert_eq!(p.cancel(q, h), Ok(0));
+        }
+        // A blocking descriptor for the receiver thread (its own connection).
+        // SAFETY: the test's own strings.
+        let rq = unsafe { p.open(c"/s".as_ptr(), libc::O_RDONLY, 0, std::ptr::null()).unwrap() };
+        let receiver = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8];
+                // SAFETY: this thread's own buffer.
+                let n = unsafe { p.receive(rq, buf.as_mut_ptr().cast(), 8, std::ptr::null_mut(), None) };
+                (n, buf, crate::os::clock::realtime_ns())
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Due 230 ms from now: not on a slice boundary of the receiver's 500 ms waits.
+        let due_ns = crate::os::clock::realtime_ns() + 230_000_000;
+        let due = crate::os::clock::timespec_of_ns(due_ns);
+        // SAFETY: the test's own buffers.
+        assert_eq!(unsafe { p.send_at(q, c"due".as_ptr(), 3, 1, &due, &mut h) }, Ok(0));
+        let (n, buf, woke) = receiver.join().unwrap();
+        assert_eq!((n, &buf[..3]), (Ok(3), &b"due"[..]));
+        assert!(woke >= due_ns, "received {} ms before the due time", (due_ns - woke) / 1_000_000);
+        eprintln!("woke {:.1} ms after the due time", (woke - due_ns) as f64 / 1e6);
+        assert!(woke - due_ns < 400_000_000, "woke {} ms late", (woke - due_ns) / 1_000_000);
+        assert_eq!(p.cancel(q, h), Err(Errno::ENOENT));
+        assert_eq!(p.descriptor_closing(rq), Some(Ok(0)));
+        assert_eq!(p.descriptor_closing(q), Some(Ok(0)));
+    }
+
     #[test]
     fn a_send_hands_its_message_to_the_waiting_receiver() {
         let Some(server) = Server::start() else { return };

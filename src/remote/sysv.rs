@@ -393,25 +393,15 @@ impl RemoteSysv {
 
     /// `mqshim peek -q ID`: what queue `id` holds, in arrival order, without changing anything
     /// (EINVAL for an id that names no queue, EACCES without read permission, as msgrcv asks).
-    /// Scheduled messages do not exist on this backend.
+    /// Then the pending scheduled messages, those already due placed as the emulation's peek does.
     pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
         let (id, preview) = (id.to_string(), preview.to_string());
         let items = self.done("peek", &Caller::current(), &[id.as_bytes(), preview.as_bytes()])?;
-        let (server_now, items) = items.split_first().ok_or(Errno::EIO)?;
-        let server_now = field::<u64>(server_now)?;
-        let messages = items
-            .chunks_exact(4)
-            .map(|m| {
-                Ok(crate::emu::peek::PeekedMessage {
-                    priority_or_type: field(&m[0])?,
-                    len: field(&m[1])?,
-                    preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
-                    visible_ns: super::entered_here(field(&m[3]).ok(), server_now),
-                    due_ns: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(crate::emu::peek::QueueSnapshot { messages, scheduled: Vec::new() })
+        // A due one is sent while it fits msg_qbytes (bytes and messages), as send_due sends it.
+        super::peeked(&items, crate::emu::peek::Placement::AtEnd, |qbytes, m, queued| {
+            let bytes: u64 = queued.iter().map(|q| q.len as u64).sum();
+            bytes + m.len as u64 <= qbytes && queued.len() as u64 + 1 <= qbytes
+        })
     }
 
     /// The System V limits in force, asked of the server (and noted).

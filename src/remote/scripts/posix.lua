@@ -614,7 +614,8 @@ end
 
 -- One queue as a listing shows it: {name, mode, uid, gid, maxmsg, msgsize}, then, when the
 -- caller may read it (as mq_open O_RDONLY asks), {curmsgs, qsize, atime_ns, mtime_ns} (ctime
--- is atime: see stamp_times; '' for a queue made before they were kept) and, if a notification is
+-- is atime: see stamp_times; '' for a queue made before they were kept), its pending scheduled
+-- messages and, if a notification is
 -- registered, its {kind, signo, pid, tid, host, ptoken} (the client tells whether its owner is
 -- gone). A message handed to a waiting receiver is that receiver's already: not counted, its
 -- bytes not in QSIZE, as the kernel's pipelined send never queues it.
@@ -631,6 +632,7 @@ local function listing_row(name, id, c)
   row[#row + 1] = qsize
   row[#row + 1] = m[7] or ''
   row[#row + 1] = m[8] or ''
+  row[#row + 1] = scheduled_count(K.pq(id))
   local n = redis.call('HMGET', K.pq(id), 'n_ptoken', 'n_kind', 'n_signo', 'n_pid', 'n_tid', 'n_host')
   if n[1] then
     for i = 2, 6 do row[#row + 1] = n[i] or '' end
@@ -657,8 +659,9 @@ local function op_list()
   return out
 end
 
--- peek NAME PREVIEW CALLER -> ok NOW PRIO LEN FIRST-BYTES ENTERED ...: the server's time and
--- the messages in receive order (those handed to a waiting receiver left out, as listing_row)
+-- peek NAME PREVIEW CALLER -> ok NOW MAXMSG N PRIO LEN FIRST-BYTES ENTERED ...: the server's
+-- time, the queue's maxmsg, and the N messages in receive order, then the pending scheduled
+-- messages (PRIO LEN FIRST-BYTES DUE), earliest due first (those handed to a waiting receiver left out, as listing_row)
 -- with when each entered the queue (ns, '' if unknown), the caller needing read permission as
 -- a receiver's mq_open does (ENOENT, EACCES).
 local function op_peek()
@@ -668,7 +671,7 @@ local function op_peek()
   if not m[1] then return { 'ENOENT' } end
   if not may_access_fs(tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), 4, caller(ARGV[4])) then return { 'EACCES' } end
   local preview = tonumber(ARGV[3])
-  local out = { 'ok', now_ns_text() }
+  local out = { 'ok', now_ns_text(), tonumber(redis.call('HGET', K.pq(id), 'maxmsg')), 0 }
   for _, seq in ipairs(redis.call('ZRANGE', K.pq_m(id), 0, -1)) do
     if redis.call('HEXISTS', K.pq_asg(id), seq) == 0 then
       local body = redis.call('HGET', K.pq_b(id), seq) or ''
@@ -677,7 +680,16 @@ local function op_peek()
       out[#out + 1] = #body
       out[#out + 1] = string.sub(body, 1, preview)
       out[#out + 1] = at
+      out[4] = out[4] + 1
     end
+  end
+  -- Then the pending scheduled messages, earliest due first, with their due times (ns).
+  for _, s in ipairs(scheduled_list(K.pq(id))) do
+    local prio, body = string.match(s[2], '^(%d+) %-?%d+ %d+ (.*)$')
+    out[#out + 1] = tonumber(prio or '0')
+    out[#out + 1] = #(body or '')
+    out[#out + 1] = string.sub(body or '', 1, preview)
+    out[#out + 1] = s[1]
   end
   return out
 end

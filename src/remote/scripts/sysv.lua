@@ -541,13 +541,15 @@ elseif op == 'rmid' then
   return {'ok'}
 
 elseif op == 'peek' then
-  -- ARGV: id, preview length. The server's time (ns) and every queued message in arrival
-  -- order, unchanged: {'ok', now, type, length, first bytes, sent (ns, '' if unknown), ...}
+  -- ARGV: id, preview length. The server's time (ns), qbytes, how many queued messages follow,
+  -- and every queued message in arrival order, unchanged: {'ok', now, qbytes, n, type, length,
+  -- first bytes, sent (ns, '' if unknown), ...}; then the pending scheduled ones, earliest due
+  -- first, the same four with their due time (ns) last.
   local q, m, err = queue_or_error(ARGV[7])
   if err then return err end
   if not may(m, 4) then return {'EACCES'} end
   local preview = tonumber(ARGV[8])
-  local out = {'ok', now_ns_text()}
+  local out = {'ok', now_ns_text(), m.qbytes, 0}
   for _, seq in ipairs(redis.call('ZRANGE', q .. ':all', 0, -1)) do
     local v = redis.call('HGET', q .. ':b', seq)
     if v then
@@ -555,7 +557,16 @@ elseif op == 'peek' then
       table.insert(out, #v - 19)
       table.insert(out, string.sub(v, 20, 19 + preview))
       table.insert(out, redis.call('HGET', q .. ':st', seq) or '')
+      out[4] = out[4] + 1
     end
+  end
+  -- Then the pending scheduled messages, earliest due first, with their due times (ns).
+  for _, s in ipairs(scheduled_list(q)) do
+    local v = string.sub(s[2], (string.find(s[2], ' ', 1, true) or 0) + 1)
+    table.insert(out, string.sub(v, 1, 19))
+    table.insert(out, #v - 19)
+    table.insert(out, string.sub(v, 20, 19 + preview))
+    table.insert(out, s[1])
   end
   return out
 
