@@ -1,6 +1,6 @@
 /* mqt: shim-only skip-config shim-kernel */
-/* Not under the kernel backend nor Redis: scheduled messages are the emulation's; both other
- * backends answer ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
+/* Not under the kernel backend: scheduled messages are the emulation's and the Redis backend's;
+ * the kernel backend answers ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
 /* POSIX scheduled messages (mqshim_mq_send_at, mqshim_mq_cancel in include/mqshim.h): a message
  * scheduled for an absolute CLOCK_REALTIME time is neither counted by mq_getattr nor received
  * until then (a timed receive that ends before it times out); once due it takes its place among
