@@ -20,8 +20,8 @@ pub mod wait;
 
 use crate::emu::peek::{PeekedMessage, Placement, QueueSnapshot};
 use crate::errno::{Errno, Result};
-use connection::Reply;
 use connection::Connection;
+use connection::Reply;
 use keys::Keys;
 use script::{Script, Step};
 use url::RedisUrl;

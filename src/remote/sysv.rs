@@ -400,7 +400,7 @@ impl RemoteSysv {
         // A due one is sent while it fits msg_qbytes (bytes and messages), as send_due sends it.
         super::peeked(&items, crate::emu::peek::Placement::AtEnd, |qbytes, m, queued| {
             let bytes: u64 = queued.iter().map(|q| q.len as u64).sum();
-            bytes + m.len as u64 <= qbytes && queued.len() as u64 + 1 <= qbytes
+            bytes + m.len as u64 <= qbytes && (queued.len() as u64) < qbytes
         })
     }
 
