@@ -17,9 +17,22 @@
 //! 3 s, so that a server that vanished ends any wait within about 4 s. Writes use
 //! `MSG_NOSIGNAL`: a library cannot rely on the program ignoring SIGPIPE.
 //!
+//! A server that is there but does not answer — stopped (SIGSTOP), hung, or behind a network
+//! that drops its packets while its kernel still acknowledges ours — defeats all of that: its
+//! kernel acknowledges the data and the keepalives. So every wait for a reply is bounded too
+//! (see [`Connection::read`]): by [`SILENCE_MS`] without a byte, and in a timed call also by
+//! the call's deadline plus [`DEADLINE_GRACE_MS`]. Past the bound the connection is closed
+//! and the call fails with EIO, the outcome unknown, as when a connection is lost mid-call:
+//! closing it is what guarantees that a late reply is never read as the answer to a later
+//! request (the next call connects anew). What the server does with the request when it
+//! resumes is its business: a script it then runs completes on the server (a message it took
+//! is lost to the caller — the at-most-once case of a broken connection), a `BLPOP` of the
+//! closed connection is forgotten.
+//!
 //! Replies are always read to their end — a reply is never abandoned after its request was
 //! sent, except the one reply a wait may abandon (`BLPOP` on a marker that carries no message:
-//! see `remote::wait`), and then the connection is closed with it.
+//! see `remote::wait`) and a reply the server did not send within the bound above, and then
+//! the connection is closed with it.
 //!
 //! The protocol (RESP2) is encoded and decoded by the `redis-protocol` crate, built without its
 //! default features (`std`, `resp2`, and `resp3`, which its RESP2 module does not compile
@@ -100,9 +113,12 @@ pub enum Await {
     /// (msgrcv's rule).
     UnlessAnyHandler(Option<libc::sigset_t>),
     /// A wait's reply (`BLPOP`), abandoned when a handler without `SA_RESTART` runs before it
-    /// begins to arrive: a blocking `recv` (no `SO_RCVTIMEO`), which the kernel restarts after
-    /// an `SA_RESTART` handler and fails with EINTR otherwise (the mqueue rule).
-    UnlessHandlerWithoutRestart,
+    /// begins to arrive (the mqueue rule). The signals of those handlers (this set; None: there
+    /// are none) are blocked in the thread: `ppoll` on the socket and on a `signalfd` of them,
+    /// which is readable once one is pending — its handler runs when the caller restores its
+    /// mask. Any other handler (with `SA_RESTART`) runs during the wait, which goes on after it
+    /// as the kernel restarts the call.
+    UnlessHandlerWithoutRestart(Option<libc::sigset_t>),
 }
 
 /// Connect and handshake timeout.
@@ -113,6 +129,21 @@ const CONNECT_TIMEOUT_MS: c_int = 3000;
 const CONNECT_FLOOR_MS: u64 = 100;
 /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the connection fails.
 const USER_TIMEOUT_MS: c_int = 3000;
+/// The longest a server may stay silent while a reply is awaited (no byte of it) before the
+/// connection is given up (EIO). A healthy server answers every request within about
+/// [`super::wait::SLICE_MS`] — the longest `BLPOP` — plus the run of one script; the scripts
+/// are short, and a server whose script runs longer than Redis's `busy-reply-threshold` (5 s
+/// by default) answers the others BUSY, so a silence twice that long means the server is
+/// stopped, hung, or cut off — not slow.
+pub const SILENCE_MS: u64 = 10_000;
+/// How long after a timed call's deadline its reply may still come before the connection is
+/// given up (EIO): a loaded but healthy server whose script was merely slow is not turned into
+/// a failure, and a call whose deadline had passed when it began still gets this long for a
+/// reply (a reachable server answers within it, and the call completes if it can, as the
+/// kernel's does whatever its deadline).
+pub const DEADLINE_GRACE_MS: u64 = 1_000;
+/// How often a wait looks at the signals that end it when no `signalfd` can be made for them.
+const SIGNAL_LOOK_MS: u64 = 10;
 /// Receive buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -170,6 +201,50 @@ fn connect_bound() -> (u64, bool) {
         (now + left, true)
     } else {
         (now + timeout, false)
+    }
+}
+
+/// Until when (CLOCK_MONOTONIC ns) a reply awaited from now on may be silent: [`SILENCE_MS`]
+/// from now, and in a timed call (see [`within_deadline`]) no later than its deadline plus
+/// [`DEADLINE_GRACE_MS`] — nor earlier than that grace from now.
+fn reply_bound() -> u64 {
+    let now = crate::os::clock::monotonic_ns();
+    let silence = now + SILENCE_MS * 1_000_000;
+    match CALL_DEADLINE.with(Cell::get) {
+        None => silence,
+        Some(deadline) => silence.min(now + deadline.saturating_sub(crate::os::clock::realtime_ns()) + DEADLINE_GRACE_MS * 1_000_000),
+    }
+}
+
+/// Whether a signal of `set` is pending for the calling thread (or its process).
+pub fn signal_pending_among(set: &libc::sigset_t) -> bool {
+    // SAFETY: sigset_t is plain data, filled by sigpending.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid sigset_t to fill.
+    if unsafe { libc::sigpending(&mut pending) } != 0 {
+        return false;
+    }
+    // SAFETY: valid sigset_t values and signal numbers in range.
+    (1..=libc::SIGRTMAX()).any(|sig| unsafe { libc::sigismember(&pending, sig) == 1 && libc::sigismember(set, sig) == 1 })
+}
+
+/// A `signalfd` for the signals of a set (readable while one of them is pending), closed when
+/// dropped; -1 when none could be made (a full descriptor table).
+struct SignalFd(c_int);
+
+impl SignalFd {
+    fn of(set: &libc::sigset_t) -> SignalFd {
+        // SAFETY: a valid signal set; makes a new descriptor.
+        let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        SignalFd(if fd < 0 { -1 } else { crate::os::sys::move_high(fd) })
+    }
+}
+
+impl Drop for SignalFd {
+    fn drop(&mut self) {
+        if self.0 >= 0 {
+            crate::os::sys::close(self.0);
+        }
     }
 }
 
@@ -357,8 +432,10 @@ impl Connection {
     }
 
     /// Reads the next reply; None when a signal handler interrupted the wait for it as `how`
-    /// says (the connection is then broken: its reply abandoned).
+    /// says (the connection is then broken: its reply abandoned). EIO, the connection broken,
+    /// when the server stays silent past [`reply_bound`] (renewed by every byte that arrives).
     pub fn read(&mut self, how: Await) -> Result<Option<Reply>> {
+        let mut until = reply_bound();
         let mut tried = 0usize;
         let mut next_try = 0usize;
         let mut drained = false;
@@ -375,27 +452,26 @@ impl Connection {
                     Err(_) => return Err(self.fail()),
                 }
             }
-            // Blocks only when what is buffered is known to be incomplete (or nothing is).
-            let may_block = len == tried;
-            if may_block && len == 0 {
-                if let Await::UnlessAnyHandler(mask) = &how {
-                    if !self.poll_readable(mask.as_ref()) {
-                        self.broken = true;
-                        return Ok(None);
-                    }
+            // Waits only when what is buffered is known to be incomplete (or nothing is); a
+            // handler may end only the wait for a reply that has not begun.
+            if len == tried {
+                let waiting = if len == 0 { how } else { Await::Always };
+                if !self.wait_readable(waiting, until)? {
+                    self.broken = true;
+                    return Ok(None);
                 }
             }
             if self.rbuf.capacity() - len < READ_CHUNK {
                 self.rbuf.reserve(READ_CHUNK);
             }
             let spare = self.rbuf.capacity() - len;
-            let flags = if may_block { 0 } else { libc::MSG_DONTWAIT };
             // SAFETY: receives into the vector's spare capacity, `spare` bytes from its end.
-            let n = unsafe { libc::recv(self.fd, self.rbuf.as_mut_ptr().add(len).cast(), spare, flags) };
+            let n = unsafe { libc::recv(self.fd, self.rbuf.as_mut_ptr().add(len).cast(), spare, libc::MSG_DONTWAIT) };
             if n > 0 {
                 // SAFETY: recv initialised `n` bytes past the old length.
                 unsafe { self.rbuf.set_len(len + n as usize) };
                 drained = (n as usize) < spare;
+                until = reply_bound();
                 continue;
             }
             if n == 0 {
@@ -403,27 +479,59 @@ impl Connection {
             }
             match crate::errno::current() {
                 libc::EAGAIN => drained = true,
-                // recv without SO_RCVTIMEO is restarted by the kernel after an SA_RESTART
-                // handler and fails with EINTR otherwise: exactly the mqueue rule.
-                libc::EINTR if len == 0 && matches!(how, Await::UnlessHandlerWithoutRestart) => {
-                    self.broken = true;
-                    return Ok(None);
-                }
                 libc::EINTR => {}
                 _ => return Err(self.fail()),
             }
         }
     }
 
-    /// Waits until the socket is readable, with the signal mask `mask` (None: the thread's)
-    /// while it waits; false when a signal handler interrupted.
-    fn poll_readable(&mut self, mask: Option<&libc::sigset_t>) -> bool {
-        let mut p = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
-        let mask = mask.map_or(std::ptr::null(), |m| m as *const libc::sigset_t);
-        // SAFETY: one pollfd, no timeout, a valid signal set or NULL, of which the kernel reads
-        // its 8 bytes (ppoll: poll is interposed by mqshim).
-        let rc = unsafe { libc::syscall(libc::SYS_ppoll, &mut p as *mut libc::pollfd, 1u64, std::ptr::null::<libc::timespec>(), mask, 8usize) };
-        !(rc < 0 && crate::errno::current() == libc::EINTR)
+    /// Waits until the socket is readable (true), a handler ended the wait as `how` says
+    /// (false), or `until` (CLOCK_MONOTONIC ns) came with nothing to read (EIO, the connection
+    /// broken). A stop and continue of the caller is invisible (`ppoll` is restarted).
+    fn wait_readable(&mut self, how: Await, until: u64) -> Result<bool> {
+        let (mask, held) = match &how {
+            Await::Always | Await::UnlessHandlerWithoutRestart(None) => (None, None),
+            Await::UnlessAnyHandler(mask) => (mask.as_ref(), None),
+            Await::UnlessHandlerWithoutRestart(Some(held)) => (None, Some(held)),
+        };
+        let signals = held.map(SignalFd::of);
+        // Without a signalfd, the held signals are looked at every SIGNAL_LOOK_MS.
+        let look = held.filter(|_| signals.as_ref().is_some_and(|s| s.0 < 0));
+        loop {
+            let mut left = until.saturating_sub(crate::os::clock::monotonic_ns());
+            if look.is_some() {
+                left = left.min(SIGNAL_LOOK_MS * 1_000_000);
+            }
+            let ts = crate::os::clock::timespec_of_ns(left);
+            let mut fds = [
+                libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: signals.as_ref().map_or(-1, |s| s.0), events: libc::POLLIN, revents: 0 },
+            ];
+            let mask = mask.map_or(std::ptr::null(), |m| m as *const libc::sigset_t);
+            // SAFETY: two pollfds (one may be -1: ignored), a relative timeout, a valid signal
+            // set or NULL (the thread's mask), of which the kernel reads its 8 bytes (ppoll:
+            // poll is interposed by mqshim).
+            let rc = unsafe { libc::syscall(libc::SYS_ppoll, fds.as_mut_ptr(), 2u64, &ts as *const libc::timespec, mask, 8usize) };
+            if rc > 0 && fds[1].revents != 0 || look.is_some_and(signal_pending_among) {
+                return Ok(false);
+            }
+            if rc > 0 {
+                return Ok(true);
+            }
+            if rc < 0 {
+                match crate::errno::current() {
+                    // After a handler: the end of the wait for UnlessAnyHandler; any other
+                    // handler that can run here has SA_RESTART (or the reply is awaited
+                    // whatever signals arrive).
+                    libc::EINTR if matches!(how, Await::UnlessAnyHandler(_)) => return Ok(false),
+                    libc::EINTR => continue,
+                    _ => return Err(self.fail()),
+                }
+            }
+            if crate::os::clock::monotonic_ns() >= until {
+                return Err(self.fail());
+            }
+        }
     }
 
     fn write_all(&mut self, mut bytes: &[u8]) -> Result<()> {

@@ -20,9 +20,14 @@
 //! signal already pending is delivered by the wait itself, which ends with EINTR — no window
 //! between "nothing pending" and "waiting". One case cannot be served that way: `LikeMqueue`
 //! in a program that also has `SA_RESTART` handlers (`ppoll` fails with EINTR after any
-//! handler, whether or not it has `SA_RESTART`): there the held signals are checked, released,
-//! and the wait is a blocking `recv` (ended only by a handler without `SA_RESTART`), which
-//! leaves a window of a few instructions between the release and the `recv`.
+//! handler, whether or not it has `SA_RESTART`): there the held signals stay held, the wait
+//! watches them with a `signalfd` (it ends once one is pending; its handler runs when the call
+//! restores the caller's mask), and the `SA_RESTART` handlers run during the wait, which goes
+//! on after them (see `connection::Await`).
+//!
+//! Every wait for a reply is bounded (`connection::SILENCE_MS`, and a timed call's deadline
+//! plus `connection::DEADLINE_GRACE_MS`): a server that stops answering ends the call with EIO
+//! instead of holding it for ever.
 //!
 //! On EINTR the connection, with its pending `BLPOP`, is closed (the server forgets the
 //! `BLPOP`), and the operation's `interrupted` step runs on a new connection: it collects what
@@ -203,26 +208,11 @@ impl SignalHold {
 
     /// Whether a held signal is pending (its handler will run once it is released).
     fn handler_pending(&self) -> bool {
-        if !self.any {
-            return false;
-        }
-        // SAFETY: sigset_t is plain data, filled by sigpending.
-        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid sigset_t to fill.
-        if unsafe { libc::sigpending(&mut pending) } != 0 {
-            return false;
-        }
-        (1..=libc::SIGRTMAX()).any(|sig| member(&pending, sig) && member(&self.held, sig))
+        self.any && connection::signal_pending_among(&self.held)
     }
 
-    fn set_mask(&self, how: c_int, set: &libc::sigset_t) {
-        if self.any {
-            // SAFETY: a valid signal set.
-            unsafe { libc::pthread_sigmask(how, set, std::ptr::null_mut()) };
-        }
-    }
-
-    /// One wait on the marker of `token`, during which the held signals are let through.
+    /// One wait on the marker of `token`, ended by a held signal (let through for the wait, or
+    /// watched: see the module's text), or by `due_in_ms` (see [`wait_on_marker`]).
     fn wait_for_marker(&self, remote: &Remote, token: &str, deadline: Option<&timespec>, due_in_ms: Option<u64>) -> Result<Woke> {
         if !self.restarting_handlers {
             return wait_on_marker(remote, token, deadline, due_in_ms, Await::UnlessAnyHandler(Some(self.old)));
@@ -230,27 +220,23 @@ impl SignalHold {
         if self.handler_pending() {
             return Ok(Woke::Interrupted);
         }
-        self.set_mask(libc::SIG_SETMASK, &self.old);
-        let woke = wait_on_marker(remote, token, deadline, due_in_ms, Await::UnlessHandlerWithoutRestart);
-        self.set_mask(libc::SIG_BLOCK, &self.held);
-        woke
+        wait_on_marker(remote, token, deadline, due_in_ms, Await::UnlessHandlerWithoutRestart(self.any.then_some(self.held)))
     }
 }
 
 impl Drop for SignalHold {
     fn drop(&mut self) {
-        self.set_mask(libc::SIG_SETMASK, &self.old);
+        if self.any {
+            // SAFETY: a valid signal set.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+        }
     }
 }
 
 /// One `BLPOP` on the marker of `token`, for a slice or until `deadline`, ended by a signal
-/// handler as `restart` says (no signal is held: a handler that ran before it is not seen).
+/// handler as `restart` says (a handler that ran before it is not seen).
 pub fn wait_for_marker(remote: &Remote, token: &str, deadline: Option<&timespec>, restart: Restart) -> Result<Woke> {
-    let how = match restart {
-        Restart::LikeMqueue => Await::UnlessHandlerWithoutRestart,
-        Restart::Never => Await::UnlessAnyHandler(None),
-    };
-    wait_on_marker(remote, token, deadline, None, how)
+    SignalHold::for_call(restart).wait_for_marker(remote, token, deadline, None)
 }
 
 /// One `BLPOP` on the marker of `token`: for a slice, or until `deadline`, or for `due_in_ms`
