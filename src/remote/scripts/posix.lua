@@ -140,6 +140,29 @@ local function serve_senders(id)
   end
 end
 
+-- What a caller that cannot wait is told: {'ok', 'W', token, who, ...} with the waiters (a
+-- waiter that is gone may hold a message handed to it or a slot reserved for it, or be handed
+-- the next one: the client tells from `who` whether it is gone, and reaps it: see op_reap).
+local function would_block(id)
+  local q = K.pq(id)
+  local out = { 'ok', 'W' }
+  for _, w in ipairs(waiters(q)) do
+    -- (A poller holds nothing and is never handed anything.)
+    if not is_poller(w[2]) then
+      out[#out + 1] = w[1]
+      out[#out + 1] = redis.call('HGET', K.conn(q), w[1]) or '0'
+    end
+  end
+  return out
+end
+
+-- Drops the queue's notification registration (all of its fields); with OWNER, only if that
+-- ptoken holds it. True when there was one to drop.
+local function drop_notification(q, owner)
+  if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return false end
+  return redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value') > 0
+end
+
 -- The scheduled messages of queue `id` that have fallen due enter while there is room (after
 -- the blocked senders, whose slots serve_senders reserved: they count), in priority order with
 -- the others, each as sent at its due time; serve_receivers then hands them to blocked
@@ -176,29 +199,6 @@ local function settle(id)
   serve_senders(id)
   promote(id)
   serve_receivers(id)
-end
-
--- What a caller that cannot wait is told: {'ok', 'W', token, who, ...} with the waiters (a
--- waiter that is gone may hold a message handed to it or a slot reserved for it, or be handed
--- the next one: the client tells from `who` whether it is gone, and reaps it: see op_reap).
-local function would_block(id)
-  local q = K.pq(id)
-  local out = { 'ok', 'W' }
-  for _, w in ipairs(waiters(q)) do
-    -- (A poller holds nothing and is never handed anything.)
-    if not is_poller(w[2]) then
-      out[#out + 1] = w[1]
-      out[#out + 1] = redis.call('HGET', K.conn(q), w[1]) or '0'
-    end
-  end
-  return out
-end
-
--- Drops the queue's notification registration (all of its fields); with OWNER, only if that
--- ptoken holds it. True when there was one to drop.
-local function drop_notification(q, owner)
-  if owner and redis.call('HGET', q, 'n_ptoken') ~= owner then return false end
-  return redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value') > 0
 end
 
 -- The count before an operation on queue `id`, when the queue is polled (meta 'polled': a
