@@ -1,10 +1,10 @@
-/* mqt: shim-only skip-config shim-emulate */
-/* Scheduled messages exist only under the emulation: with MQSHIM_BACKEND=kernel (or redis),
- * mqshim_mq_send_at, mqshim_mq_cancel, mqshim_msgsnd_at and mqshim_msg_cancel fail with
+/* mqt: shim-only skip-config shim-emulate skip-config shim-redis */
+/* Scheduled messages exist only under the emulation and the Redis backend: with
+ * MQSHIM_BACKEND=kernel, mqshim_mq_send_at, mqshim_mq_cancel, mqshim_msgsnd_at and mqshim_msg_cancel fail with
  * ENOTSUP — with valid arguments as with invalid ones — and leave the kernel's queues untouched.
  * Shim-only: the plain kernel has no such functions, so the test checks its own expectations;
- * shim-emulate is skipped because there the calls work (shim_scheduled_posix.c and
- * shim_scheduled_sysv.c pin that). */
+ * shim-emulate and shim-redis are skipped because there the calls work (shim_scheduled_posix.c
+ * and shim_scheduled_sysv.c pin that). */
 #define _GNU_SOURCE
 #include <mqueue.h>
 #include <sys/msg.h>

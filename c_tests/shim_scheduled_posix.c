@@ -1,6 +1,6 @@
-/* mqt: shim-only skip-config shim-kernel skip-config shim-redis */
-/* Not under the kernel backend nor Redis: scheduled messages are the emulation's; both other
- * backends answer ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
+/* mqt: shim-only skip-config shim-kernel */
+/* Not under the kernel backend: scheduled messages are the emulation's and the Redis backend's;
+ * the kernel backend answers ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
 /* POSIX scheduled messages (mqshim_mq_send_at, mqshim_mq_cancel in include/mqshim.h): a message
  * scheduled for an absolute CLOCK_REALTIME time is neither counted by mq_getattr nor received
  * until then (a timed receive that ends before it times out); once due it takes its place among
@@ -8,7 +8,9 @@
  * then times out) and not after (ENOENT); a receiver blocked on the queue wakes at the due time;
  * it survives the exit of the process that scheduled it; a due message on a full queue waits and
  * enters when a receive makes room, while a sender blocked on that full queue sleeps (it does
- * not spin on the due time it cannot act on); and the errnos are mq_timedsend's (EINVAL for the due time
+ * not spin on the due time it cannot act on); a due message that enters the empty queue fires
+ * its mq_notify registration (when the next call looks at the queue), as a send by the process
+ * that scheduled it; and the errnos are mq_timedsend's (EINVAL for the due time
  * and the priority before the descriptor, EBADF, EMSGSIZE, EFAULT), plus EAGAIN beyond 64
  * pending. Shim-only: the kernel has no scheduled messages, so the test checks its own
  * expectations; shim-kernel is skipped because there the calls fail with ENOTSUP
@@ -257,6 +259,36 @@ static void full_queue(void)
     EXPECT_EQ(mq_unlink(name), 0);
 }
 
+static void notification_when_found_due(void)
+{
+    t_say("-- a due message entering the empty queue fires the notification");
+    const char *name = t_qname("sched-notify");
+    mqd_t q = t_mq_create("sched-notify", 4, 16, 0);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    T_REQUIRE(sigprocmask(SIG_BLOCK, &usr1, NULL) == 0);
+    struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1 };
+    ev.sigev_value.sival_int = 42;
+    EXPECT_EQ(mq_notify(q, &ev), 0);
+    mqshim_handle_t h;
+    struct timespec due = t_deadline_ms(150);
+    EXPECT_EQ(shim_mq_send_at(q, "n", 1, 3, &due, &h), 0);
+    sleep_until(due, 50);
+    /* The first look at the queue after the due time moves it in. */
+    curmsgs(q);
+    siginfo_t si;
+    struct timespec bound = { 5, 0 };
+    int sig = sigtimedwait(&usr1, &si, &bound);
+    t_check("SIGUSR1 with SI_MESGQ and the registration's value",
+            sig == SIGUSR1 && si.si_code == SI_MESGQ && si.si_value.sival_int == 42);
+    t_check("sent by this process (it scheduled the message)", sig == SIGUSR1 && si.si_pid == getpid());
+    T_REQUIRE(sigprocmask(SIG_UNBLOCK, &usr1, NULL) == 0);
+    receive_one(q, "received");
+    EXPECT_EQ(mq_close(q), 0);
+    EXPECT_EQ(mq_unlink(name), 0);
+}
+
 int main(void)
 {
     errnos();
@@ -264,5 +296,6 @@ int main(void)
     blocked_receiver_wakes();
     survives_the_scheduler();
     full_queue();
+    notification_when_found_due();
     return t_finish();
 }

@@ -1,6 +1,6 @@
-/* mqt: shim-only skip-config shim-kernel skip-config shim-redis */
-/* Not under the kernel backend nor Redis: scheduled messages are the emulation's; both other
- * backends answer ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
+/* mqt: shim-only skip-config shim-kernel */
+/* Not under the kernel backend: scheduled messages are the emulation's and the Redis backend's;
+ * the kernel backend answers ENOTSUP (shim_scheduled_kernel_enotsup.c pins that). */
 /* System V scheduled messages (mqshim_msgsnd_at, mqshim_msg_cancel in include/mqshim.h): a
  * message scheduled for an absolute CLOCK_REALTIME time is neither counted by IPC_STAT nor seen
  * by msgrcv until then; once due it takes its place among the others by type, as msgsnd would

@@ -274,8 +274,7 @@ fn remote_posix_row(q: mqshim_core::remote::posix::admin::QueueListing) -> Posix
     let meta = Meta { uid: q.uid, gid: q.gid, mode: q.mode, maxmsg: q.maxmsg as u32, msgsize: q.msgsize, charge_uid: q.uid, charge_bytes: 0 };
     let counts = q.status.map(|s| PosixCounts {
         messages: s.messages,
-        // Scheduled messages do not exist on this backend.
-        scheduled: 0,
+        scheduled: s.scheduled,
         qsize: s.qsize,
         notify: s.notify,
         signo: s.signo,

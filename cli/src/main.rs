@@ -61,7 +61,7 @@ enum Command {
     /// then the System V queues: key, id, owner, mode, bytes, messages and pending scheduled
     /// messages. Options as util-linux ipcs(1); a namespace that does not exist is an error, and
     /// nothing is created. With --backend redis (or MQSHIM_BACKEND=redis): the queues on the
-    /// server, whose times are its clock's, and which has no scheduled messages.
+    /// server, whose times (scheduled messages' due times too) are its clock's.
     Ipcs(ipcs::IpcsArgs),
     /// Remove emulated queues (or a Redis server's)
     ///

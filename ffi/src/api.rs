@@ -29,13 +29,14 @@ pub extern "C" fn mqshim_backend() -> *const c_char {
 #[allow(non_camel_case_types)]
 pub type mqshim_handle_t = u64;
 
-/// Sends a *scheduled message* to the emulated POSIX queue `mqdes`: it becomes visible to
+/// Sends a *scheduled message* to the POSIX queue `mqdes` (emulated, or on a Redis server, where
+/// the due time is the server's clock): it becomes visible to
 /// receivers only at the absolute CLOCK_REALTIME time `due` (until then `mq_getattr`'s
 /// `mq_curmsgs` does not count it, and a receiver blocked on the queue wakes when it falls due).
 /// It belongs to the queue: it survives the exit of the process that scheduled it.
 /// On success returns 0 and stores the message's handle in `*handle`, for `mqshim_mq_cancel`.
-/// Errors, as for `mq_timedsend`: EINVAL (bad `due` or priority), EBADF (not an emulated queue
-/// descriptor open for writing), EMSGSIZE, EFAULT; EAGAIN when the queue already holds its
+/// Errors, as for `mq_timedsend`: EINVAL (bad `due` or priority), EBADF (not a queue descriptor
+/// of the emulation or the Redis backend open for writing), EMSGSIZE, EFAULT; EAGAIN when the queue already holds its
 /// maximum of pending scheduled messages (64); ENOTSUP with `MQSHIM_BACKEND=kernel`.
 ///
 /// # Safety
@@ -67,7 +68,7 @@ pub unsafe extern "C" fn mqshim_mq_cancel(mqdes: mqd_t, handle: mqshim_handle_t)
     ffi_boundary!(errno c_int, unsafe { crate::dispatch::run(Call::MqCancel { mqdes, handle }) })
 }
 
-/// Sends a *scheduled message* to the emulated System V queue `msqid`: the message at `msgp`
+/// Sends a *scheduled message* to the System V queue `msqid` (emulated, or on a Redis server): the message at `msgp`
 /// (a `struct msgbuf`: `mtype`, then `msgsz` bytes of text) is sent at the absolute
 /// CLOCK_REALTIME time `due`, as `msgsnd` would send it then: to a blocked receiver it matches,
 /// or into the queue; when it does not fit (`msg_qbytes`) it waits, like a blocked sender, until

@@ -110,6 +110,24 @@ impl Backend for RedisBackend {
         unsafe { self.posix.notify(mqdes, sev) }
     }
 
+    unsafe fn mq_send_at(&self, mqdes: mqd_t, msg: *const c_char, len: size_t, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.posix.send_at(mqdes, msg, len, prio, due, handle) }
+    }
+
+    unsafe fn mq_cancel(&self, mqdes: mqd_t, handle: u64) -> Result<c_int> {
+        self.posix.cancel(mqdes, handle)
+    }
+
+    unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, size: size_t, flags: c_int, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        // SAFETY: the caller's arguments, passed on under this method's contract.
+        unsafe { self.sysv.msgsnd_at(id, msgp, size, flags, due, handle) }
+    }
+
+    unsafe fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
+        self.sysv.msg_cancel(id, handle)
+    }
+
     unsafe fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
         self.sysv.msgget(key, flags)
     }

@@ -25,6 +25,8 @@
 //! | `{P}:pq:<id>:wk` | hash | waiter token → its kind ("r", "s", …: see `remote::posix`) |
 //! | `{P}:pq:<id>:seen` | zset | waiter token → last registration time (ms) |
 //! | `{P}:pq:<id>:conn` | hash | waiter token → its connection's `CLIENT ID` |
+//! | `{P}:pq:<id>:sched`, `{P}:sv:<id>:sched` | zset | scheduled message handle (20-digit zero-padded) → due time (µs, the server's clock, rounded up) |
+//! | `{P}:pq:<id>:sbody`, `{P}:sv:<id>:sbody` | hash | scheduled message handle → "DUE_NS PAYLOAD" (see `lib.lua`'s `schedule`) |
 //! | `{P}:sv:keys` | hash | SysV key → id |
 //! | `{P}:sv:ids` | zset | id → index |
 //! | `{P}:sv:seq` | counter | SysV sequence |
@@ -64,6 +66,8 @@ pub const SUFFIXES: &[&str] = &[
     ":sv:seq",
     ":sv:",
     ":sysctl",
+    ":sched",
+    ":sbody",
 ];
 
 impl Keys {

@@ -18,8 +18,10 @@ pub mod sysv;
 pub mod url;
 pub mod wait;
 
-use crate::errno::Result;
+use crate::emu::peek::{PeekedMessage, Placement, QueueSnapshot};
+use crate::errno::{Errno, Result};
 use connection::Connection;
+use connection::Reply;
 use keys::Keys;
 use script::{Script, Step};
 use url::RedisUrl;
@@ -57,6 +59,46 @@ pub fn entered_here(entered_ns: Option<u64>, server_now_ns: u64) -> u64 {
     let Some(entered) = entered_ns.filter(|&t| t != 0) else { return 0 };
     let age = server_now_ns.saturating_sub(entered);
     crate::os::clock::realtime_ns().saturating_sub(age).max(1)
+}
+
+/// A `peek` script's answer — the server's time (ns), the queue's limit (POSIX `maxmsg`, System
+/// V `msg_qbytes`), how many queued messages follow, then groups of four (priority or type,
+/// length, first bytes, when it entered or, scheduled, falls due, ns) for those and then for
+/// the pending scheduled messages — as the emulation's snapshot: scheduled messages already
+/// due placed where the next operation will put them (`placement`), while `fits(limit, m,
+/// queued)` says they fit, as the emulation's peek places them.
+pub fn peeked(items: &[Reply], placement: Placement, fits: impl Fn(u64, &PeekedMessage, &[PeekedMessage]) -> bool) -> Result<QueueSnapshot> {
+    let number = |r: &Reply| -> Result<u64> {
+        match r {
+            Reply::Int(i) => u64::try_from(*i).map_err(|_| Errno::EIO),
+            _ => r.bytes().and_then(|b| std::str::from_utf8(b).ok()).and_then(|t| t.parse().ok()).ok_or(Errno::EIO),
+        }
+    };
+    let signed = |r: &Reply| -> Result<i64> {
+        match r {
+            Reply::Int(i) => Ok(*i),
+            _ => r.bytes().and_then(|b| std::str::from_utf8(b).ok()).and_then(|t| t.parse().ok()).ok_or(Errno::EIO),
+        }
+    };
+    let [now, limit, queued, rest @ ..] = items else { return Err(Errno::EIO) };
+    let (server_now, limit, queued) = (number(now)?, number(limit)?, number(queued)? as usize);
+    let mut all = rest.chunks_exact(4).enumerate().map(|(i, m)| {
+        let at = number(&m[3]).ok();
+        let scheduled = i >= queued;
+        Ok(PeekedMessage {
+            priority_or_type: signed(&m[0])?,
+            len: number(&m[1])? as usize,
+            preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
+            visible_ns: if scheduled { at.unwrap_or(0) } else { entered_here(at, server_now) },
+            due_ns: if scheduled { at } else { None },
+        })
+    });
+    let messages = all.by_ref().take(queued).collect::<Result<Vec<_>>>()?;
+    let scheduled = all.collect::<Result<Vec<_>>>()?;
+    let mut snap = QueueSnapshot { messages, scheduled };
+    // Due by the server's clock, as the scripts decide; the times shown are the due times.
+    snap.place_due(server_now, placement, |m, queued| fits(limit, m, queued));
+    Ok(snap)
 }
 
 #[cfg(test)]

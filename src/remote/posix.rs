@@ -57,7 +57,7 @@ pub struct RemotePosix {
 fn done(step: Result<Step>) -> Result<Vec<Reply>> {
     match step? {
         Step::Done(values) => Ok(values),
-        Step::Wait => Err(Errno::EIO),
+        Step::Wait(_) => Err(Errno::EIO),
     }
 }
 
@@ -238,24 +238,29 @@ impl RemotePosix {
     /// waiting on a non-blocking descriptor `fd` (EAGAIN), else waiting with mqueue's restart
     /// rule until `deadline` (ETIMEDOUT once it has passed).
     fn until_done(&self, fd: c_int, id: &str, head: &[&[u8]], deadline: Option<&timespec>) -> Result<Vec<Reply>> {
-        let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8]| -> Result<Option<Vec<Reply>>> {
+        let run = |c: &mut super::connection::Connection, token: &str, mode: &[u8], waiter: Option<&Waiter>| -> Result<Option<Vec<Reply>>> {
             let conn = waiter_identity(c);
             let mut args = head.to_vec();
             args.extend_from_slice(&[token.as_bytes(), mode, conn.as_bytes()]);
             Ok(match POSIX.run(c, &self.remote.keys, &args)? {
                 Step::Done(values) => Some(values),
-                Step::Wait => None,
+                Step::Wait(due_in_ms) => {
+                    if let Some(w) = waiter {
+                        w.wait_at_most(due_in_ms);
+                    }
+                    None
+                }
             })
         };
         let values = if descriptors::nonblock(fd) {
-            self.without_waiting(id, |c| run(c, "", b"0"))?
+            self.without_waiting(id, |c| run(c, "", b"0", None))?
         } else {
             wait::blocking_or_else(
                 &self.remote,
                 deadline,
                 Restart::LikeMqueue,
-                |c, w: &Waiter| run(c, w.token, w.may_wait_arg()),
-                |c, token| run(c, token, b"x"),
+                |c, w: &Waiter| run(c, w.token, w.may_wait_arg(), Some(w)),
+                |c, token| run(c, token, b"x", None),
             )?
         };
         if would_block(&values) {
@@ -421,6 +426,55 @@ impl RemotePosix {
         if fired {
             notify::deliver_fired(&self.remote, d.id, &values[1..]);
         }
+        Ok(0)
+    }
+
+    /// `mqshim_mq_send_at`: `mq_timedsend`'s checks (the due time and the priority before the
+    /// descriptor), then at most 64 pending per queue (EAGAIN). The due time is compared with
+    /// the server's clock (lib.lua's `promote_due`).
+    ///
+    /// # Safety
+    /// The pointers are the calling program's, as the C API passes them: each may be invalid
+    /// (the call then fails with EFAULT where the emulation's does).
+    pub unsafe fn send_at(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
+        let due = read_timeout(Some(due))?.ok_or(Errno::EINVAL)?;
+        if prio >= MQ_PRIO_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
+        if !d.write {
+            return Err(Errno::EBADF);
+        }
+        if len as i64 > d.msgsize {
+            return Err(Errno::EMSGSIZE);
+        }
+        if !probe_read(msg.cast(), len) || !probe_write(handle.cast(), std::mem::size_of::<u64>()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: `len` bytes at `msg` were just probed readable (the program's buffer, which it
+        // must not unmap during the call).
+        let body = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
+        let d = self.resolve(fd)?;
+        let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
+        let (due_us, due_ns) = (due_ns.div_ceil(1000).to_string(), due_ns.to_string());
+        let (id, prio) = (d.id.to_string(), prio.to_string());
+        let (pid, uid) = (crate::os::ids::pid().to_string(), crate::os::sys::ids().0.to_string());
+        let args: [&[u8]; 8] = [b"send_at", id.as_bytes(), body, prio.as_bytes(), due_us.as_bytes(), due_ns.as_bytes(), pid.as_bytes(), uid.as_bytes()];
+        let values = done(self.remote.run(&POSIX, &args))?;
+        let h = int_at(&values, 0)? as u64;
+        // SAFETY: `handle` was probed writable above (the program's storage).
+        if !unsafe { checked_write(handle, &h) } {
+            return Err(Errno::EFAULT);
+        }
+        Ok(0)
+    }
+
+    /// `mqshim_mq_cancel`: ENOENT when `handle` is not pending (due already, cancelled, or
+    /// never scheduled on this queue).
+    pub fn cancel(&self, fd: c_int, handle: u64) -> Result<c_int> {
+        let d = self.resolve(fd)?;
+        let (id, handle) = (d.id.to_string(), handle.to_string());
+        done(self.remote.run(&POSIX, &[b"unschedule", id.as_bytes(), handle.as_bytes()]))?;
         Ok(0)
     }
 
@@ -621,6 +675,61 @@ mod tests {
         assert_eq!(p.remote.with(|c| c.request(&[b"SCARD", b"{dead}:pq:live"])), Ok(Reply::Int(0)));
         let uid = crate::os::sys::ids().0.to_string();
         assert_eq!(p.remote.with(|c| c.request(&[b"HGET", b"{dead}:pq:charge", uid.as_bytes()])).unwrap().int(), Some(0));
+    }
+
+    /// A receiver blocked on its own connection wakes when a scheduled message falls due (its
+    /// wait's slice ends by the due time: nobody pushes its marker); a queue holds at most 64
+    /// pending (EAGAIN), and a cancel after the due time is ENOENT.
+    #[test]
+    fn a_blocked_receiver_wakes_at_the_due_time_and_64_are_pending_at_most() {
+        let Some(server) = Server::start() else { return };
+        let p = Arc::new(RemotePosix::new(server.remote("sched"), limits(), crate::remote::testing::stock_stated()));
+        // SAFETY: a zeroed mq_attr is valid; the pointers below are this test's own buffers.
+        let mut attr: mq_attr = unsafe { std::mem::zeroed() };
+        attr.mq_maxmsg = 2;
+        attr.mq_msgsize = 8;
+        // SAFETY: as above.
+        let q = unsafe { p.open(c"/s".as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK, 0o600, &attr).unwrap() };
+        let far = crate::os::clock::timespec_of_ns(crate::os::clock::realtime_ns() + 600_000_000_000);
+        let mut handles = Vec::new();
+        for _ in 0..64 {
+            let mut h = 0u64;
+            // SAFETY: the test's own buffers.
+            assert_eq!(unsafe { p.send_at(q, c"x".as_ptr(), 1, 0, &far, &mut h) }, Ok(0));
+            handles.push(h);
+        }
+        let mut h = 0u64;
+        // SAFETY: the test's own buffers.
+        assert_eq!(unsafe { p.send_at(q, c"x".as_ptr(), 1, 0, &far, &mut h) }, Err(Errno::EAGAIN));
+        for h in handles {
+            assert_eq!(p.cancel(q, h), Ok(0));
+        }
+        // A blocking descriptor for the receiver thread (its own connection).
+        // SAFETY: the test's own strings.
+        let rq = unsafe { p.open(c"/s".as_ptr(), libc::O_RDONLY, 0, std::ptr::null()).unwrap() };
+        let receiver = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8];
+                // SAFETY: this thread's own buffer.
+                let n = unsafe { p.receive(rq, buf.as_mut_ptr().cast(), 8, std::ptr::null_mut(), None) };
+                (n, buf, crate::os::clock::realtime_ns())
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Due 230 ms from now: not on a slice boundary of the receiver's 500 ms waits.
+        let due_ns = crate::os::clock::realtime_ns() + 230_000_000;
+        let due = crate::os::clock::timespec_of_ns(due_ns);
+        // SAFETY: the test's own buffers.
+        assert_eq!(unsafe { p.send_at(q, c"due".as_ptr(), 3, 1, &due, &mut h) }, Ok(0));
+        let (n, buf, woke) = receiver.join().unwrap();
+        assert_eq!((n, &buf[..3]), (Ok(3), &b"due"[..]));
+        assert!(woke >= due_ns, "received {} ms before the due time", (due_ns - woke) / 1_000_000);
+        eprintln!("woke {:.1} ms after the due time", (woke - due_ns) as f64 / 1e6);
+        assert!(woke - due_ns < 400_000_000, "woke {} ms late", (woke - due_ns) / 1_000_000);
+        assert_eq!(p.cancel(q, h), Err(Errno::ENOENT));
+        assert_eq!(p.descriptor_closing(rq), Some(Ok(0)));
+        assert_eq!(p.descriptor_closing(q), Some(Ok(0)));
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub struct Script {
 pub enum Step {
     /// Done: the values after `ok`.
     Done(Vec<Reply>),
-    /// The caller must wait (and was registered as a waiter if it said it may wait).
-    Wait,
+    /// The caller must wait (and was registered as a waiter if it said it may wait); with
+    /// `Some(ms)`, at most that long: a scheduled message falls due then (the server's clock).
+    Wait(Option<u64>),
 }
 
 impl Script {
@@ -83,7 +84,7 @@ impl Script {
         let status = values.remove(0);
         match status.bytes() {
             Some(b"ok") => Ok(Step::Done(values)),
-            Some(b"wait") => Ok(Step::Wait),
+            Some(b"wait") => Ok(Step::Wait(values.first().and_then(Reply::int).and_then(|ms| u64::try_from(ms).ok()))),
             Some(name) => Err(errno_named(name).unwrap_or(Errno::EIO)),
             None => Err(Errno::EIO),
         }
@@ -151,7 +152,7 @@ mod tests {
     fn replies_become_steps() {
         static S: Script = Script::new("t", "");
         assert_eq!(S.step(Reply::Array(vec![Reply::Bulk(b"ok".to_vec()), Reply::Int(3)])), Ok(Step::Done(vec![Reply::Int(3)])));
-        assert_eq!(S.step(Reply::Array(vec![Reply::Bulk(b"wait".to_vec())])), Ok(Step::Wait));
+        assert_eq!(S.step(Reply::Array(vec![Reply::Bulk(b"wait".to_vec())])), Ok(Step::Wait(None)));
         assert_eq!(S.step(Reply::Array(vec![Reply::Bulk(b"EAGAIN".to_vec())])), Err(Errno::EAGAIN));
         assert_eq!(S.step(Reply::Nil), Err(Errno::EIO));
     }

@@ -29,7 +29,8 @@
 //! - credentials are read by every call (the emulation caches them) and checked by the server
 //!   against the stored mode — the server's own authentication is the real boundary: any client
 //!   that can reach it can change any queue;
-//! - `mqshim_msgsnd_at` and `mqshim_msg_cancel` (scheduled messages) are ENOTSUP;
+//! - scheduled messages (`mqshim_msgsnd_at`, `mqshim_msg_cancel`) are due by the server's
+//!   clock (lib.lua's `promote_due`);
 //! - a connection lost mid-call (a blocked one too) is EIO; a server restarted without
 //!   persistence has lost every queue, so an id from before is EINVAL;
 //! - the limits are the namespace's sysctls, which the scripts read (`remote::sysctl`), but
@@ -121,8 +122,9 @@ fn field<T: std::str::FromStr>(r: &Reply) -> Result<T> {
     text.parse().map_err(|_| Errno::EIO)
 }
 
-/// One queue's `IPC_STAT` as the script answers it, from its 16 fields: id key uid gid cuid
-/// cgid mode seq stime rtime ctime cbytes qnum qbytes lspid lrpid.
+/// One queue's `IPC_STAT` as the script answers it, from its 17 fields: id key uid gid cuid
+/// cgid mode seq stime rtime ctime cbytes qnum qbytes lspid lrpid, and the scheduled messages
+/// pending.
 fn parse_stat(f: &[Reply]) -> Result<QueueStat> {
     if f.len() < 16 {
         return Err(Errno::EIO);
@@ -143,7 +145,8 @@ fn parse_stat(f: &[Reply]) -> Result<QueueStat> {
         qbytes: field(&f[13])?,
         lspid: field(&f[14])?,
         lrpid: field(&f[15])?,
-        scheduled: 0,
+        // (A script older than scheduled messages answers 16 fields.)
+        scheduled: f.get(16).map_or(Ok(0), field)?,
     };
     Ok(QueueStat { info, seq: field::<u32>(&f[7])? as u16 })
 }
@@ -200,7 +203,7 @@ impl RemoteSysv {
     fn done(&self, op: &str, who: &Caller, args: &[&[u8]]) -> Result<Vec<Reply>> {
         match self.remote.run(&SCRIPT, &Self::argv(op, who, "", false, args))? {
             Step::Done(items) => Ok(items),
-            Step::Wait => Err(Errno::EIO),
+            Step::Wait(_) => Err(Errno::EIO),
         }
     }
 
@@ -213,9 +216,14 @@ impl RemoteSysv {
     fn run_blocking(&self, op: &str, who: &Caller, args: &[&[u8]], cancel_args: &[&[u8]]) -> Result<Vec<Reply>> {
         let keys = &self.remote.keys;
         let mut rerun = false;
-        let step = |step: Step| match step {
+        let step = |step: Step, waiter: Option<&wait::Waiter>| match step {
             Step::Done(items) => Some(items),
-            Step::Wait => None,
+            Step::Wait(due_in_ms) => {
+                if let Some(w) = waiter {
+                    w.wait_at_most(due_in_ms);
+                }
+                None
+            }
         };
         wait::blocking_or_else(
             &self.remote,
@@ -224,9 +232,9 @@ impl RemoteSysv {
             |c, w: &wait::Waiter| {
                 let done = SCRIPT.run(c, keys, &Self::argv(op, who, w.token, rerun, args))?;
                 rerun = true;
-                Ok(step(done))
+                Ok(step(done, Some(w)))
             },
-            |c, token| Ok(step(SCRIPT.run(c, keys, &Self::argv("cancel", who, token, true, cancel_args))?)),
+            |c, token| Ok(step(SCRIPT.run(c, keys, &Self::argv("cancel", who, token, true, cancel_args))?, None)),
         )
     }
 
@@ -276,6 +284,54 @@ impl RemoteSysv {
         // Nothing is ever handed to a sender: its cancel only unregisters it.
         let cancel: [&[u8]; 7] = [args[0], b"any", b"0", b"0", b"0", b"0", b"0"];
         self.run_blocking("snd", &who, &args, &cancel).map(|_| 0)
+    }
+
+    /// `mqshim_msgsnd_at`: `msgsnd`'s checks (the emulation's order: the type and size, the
+    /// due time and flags, the text, then the queue's), and at most 64 pending (EAGAIN).
+    ///
+    /// # Safety
+    /// As for [`Self::msgsnd`]; `due` and `handle` are the program's too.
+    pub unsafe fn msgsnd_at(&self, id: c_int, msgp: *const c_void, msgsz: usize, flags: c_int, due: *const libc::timespec, handle: *mut u64) -> Result<c_int> {
+        let mut msgmax = self.limits.msgmax();
+        if msgsz > msgmax as usize {
+            msgmax = self.refresh().map_or(msgmax, |l| l.msgmax);
+        }
+        // SAFETY: `msgp` is the program's argument, as msgsnd_type requires.
+        let mtype = unsafe { front::msgsnd_type(id, msgp, msgsz, msgmax as usize) }?;
+        if due.is_null() {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: `due` is the program's argument, as checked_read requires.
+        let due = unsafe { crate::os::usermem::checked_read(due) }.ok_or(Errno::EFAULT)?;
+        if due.tv_sec < 0 || !(0..1_000_000_000).contains(&due.tv_nsec) || flags & !libc::IPC_NOWAIT != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let text = front::msgsnd_text(msgp, msgsz)?;
+        // SAFETY: the `msgsz` bytes at `text` were just found readable, and the program keeps
+        // them mapped while its call runs.
+        let body = if msgsz == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(text, msgsz) } };
+        let writable = crate::os::usermem::probe_write(handle.cast(), std::mem::size_of::<u64>());
+        let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
+        let (due_us, due_ns) = (due_ns.div_ceil(1000).to_string(), due_ns.to_string());
+        let (id, typ) = (id.to_string(), type_key(mtype));
+        let args: [&[u8]; 7] = [id.as_bytes(), typ.as_bytes(), body, due_us.as_bytes(), due_ns.as_bytes(), self.stated_msgmax.as_bytes(), flag(!writable)];
+        let items = self.done("sndat", &Caller::current(), &args)?;
+        if !writable {
+            return Err(Errno::EFAULT);
+        }
+        let h: u64 = field(items.first().ok_or(Errno::EIO)?)?;
+        // SAFETY: `handle` was probed writable above (the program's storage).
+        if !unsafe { checked_write(handle, &h) } {
+            return Err(Errno::EFAULT);
+        }
+        Ok(0)
+    }
+
+    /// `mqshim_msg_cancel`: EINVAL, EACCES (write permission), ENOENT when `handle` is not
+    /// pending (due already, cancelled, or never scheduled here).
+    pub fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
+        let (id, handle) = (id.to_string(), handle.to_string());
+        self.done("unsched", &Caller::current(), &[id.as_bytes(), handle.as_bytes()]).map(|_| 0)
     }
 
     // ----- msgrcv -----
@@ -337,25 +393,15 @@ impl RemoteSysv {
 
     /// `mqshim peek -q ID`: what queue `id` holds, in arrival order, without changing anything
     /// (EINVAL for an id that names no queue, EACCES without read permission, as msgrcv asks).
-    /// Scheduled messages do not exist on this backend.
+    /// Then the pending scheduled messages, those already due placed as the emulation's peek does.
     pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
         let (id, preview) = (id.to_string(), preview.to_string());
         let items = self.done("peek", &Caller::current(), &[id.as_bytes(), preview.as_bytes()])?;
-        let (server_now, items) = items.split_first().ok_or(Errno::EIO)?;
-        let server_now = field::<u64>(server_now)?;
-        let messages = items
-            .chunks_exact(4)
-            .map(|m| {
-                Ok(crate::emu::peek::PeekedMessage {
-                    priority_or_type: field(&m[0])?,
-                    len: field(&m[1])?,
-                    preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
-                    visible_ns: super::entered_here(field(&m[3]).ok(), server_now),
-                    due_ns: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(crate::emu::peek::QueueSnapshot { messages, scheduled: Vec::new() })
+        // A due one is sent while it fits msg_qbytes (bytes and messages), as send_due sends it.
+        super::peeked(&items, crate::emu::peek::Placement::AtEnd, |qbytes, m, queued| {
+            let bytes: u64 = queued.iter().map(|q| q.len as u64).sum();
+            bytes + m.len as u64 <= qbytes && (queued.len() as u64) < qbytes
+        })
     }
 
     /// The System V limits in force, asked of the server (and noted).
@@ -535,7 +581,7 @@ mod tests {
             q.remote.run(&SCRIPT, &RemoteSysv::argv("rcv", &who, token, rerun, &args))
         };
         // A receiver blocks, and vanishes (killed) without collecting what is sent to it.
-        assert_eq!(rcv("gone", false), Ok(Step::Wait));
+        assert_eq!(rcv("gone", false), Ok(Step::Wait(None)));
         send(&q, id, 1, b"first").unwrap();
         assert_eq!(qnum(&q, id), 1, "a handed message counts until collected");
         // A receive that may not wait takes it.
@@ -543,15 +589,15 @@ mod tests {
         assert_eq!(qnum(&q, id), 0);
         // Handed again; this time another receiver blocks behind: it gets it once the first
         // has not collected it for a second.
-        assert_eq!(rcv("gone2", false), Ok(Step::Wait));
-        assert_eq!(rcv("next", false), Ok(Step::Wait));
+        assert_eq!(rcv("gone2", false), Ok(Step::Wait(None)));
+        assert_eq!(rcv("next", false), Ok(Step::Wait(None)));
         send(&q, id, 1, b"second").unwrap();
-        assert_eq!(rcv("next", true), Ok(Step::Wait));
+        assert_eq!(rcv("next", true), Ok(Step::Wait(None)));
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let got = rcv("next", true).unwrap();
         assert!(matches!(&got, Step::Done(v) if v.get(1).and_then(Reply::bytes) == Some(&b"second"[..])), "{got:?}");
         // The vanished receiver, back after all, finds nothing handed to it and waits on.
-        assert_eq!(rcv("gone2", true), Ok(Step::Wait));
+        assert_eq!(rcv("gone2", true), Ok(Step::Wait(None)));
         q.remove_id(id).unwrap();
         assert_eq!(rcv("gone2", true), Err(Errno::EIDRM));
     }

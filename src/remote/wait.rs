@@ -56,9 +56,19 @@ pub struct Waiter<'a> {
     /// Whether the script may register the caller (false once the deadline has passed: the
     /// script then only removes an earlier registration, and `wait` means ETIMEDOUT).
     pub may_wait: bool,
+    /// How long the coming wait may last at most (ms), as the attempt's script said: a
+    /// scheduled message falls due then (see [`Waiter::wait_at_most`]).
+    due_in_ms: std::cell::Cell<Option<u64>>,
 }
 
 impl Waiter<'_> {
+    /// The attempt's script said `wait`, with `due_in_ms` (`Step::Wait`): a receiver's wait
+    /// ends no later than when the queue's next scheduled message falls due, so that it
+    /// wakes then without anyone pushing its marker.
+    pub fn wait_at_most(&self, due_in_ms: Option<u64>) {
+        self.due_in_ms.set(due_in_ms);
+    }
+
     /// `may_wait` as a script argument: "1" or "0".
     pub fn may_wait_arg(&self) -> &'static [u8] {
         if self.may_wait {
@@ -109,14 +119,14 @@ fn blocking_loop<T>(
     let token = super::keys::new_token();
     loop {
         let may_wait = !clock::deadline_passed(deadline);
-        let waiter = Waiter { token: &token, may_wait };
+        let waiter = Waiter { token: &token, may_wait, due_in_ms: std::cell::Cell::new(None) };
         if let Some(value) = connection::with(&remote.url, |c| attempt(c, &waiter))? {
             return Ok(value);
         }
         if !may_wait {
             return Err(Errno::ETIMEDOUT);
         }
-        match hold.wait_for_marker(remote, &token, deadline)? {
+        match hold.wait_for_marker(remote, &token, deadline, waiter.due_in_ms.get())? {
             Woke::Interrupted => {
                 return match connection::with(&remote.url, |c| interrupted(c, &token)) {
                     Ok(Some(value)) => Ok(value),
@@ -202,15 +212,15 @@ impl SignalHold {
     }
 
     /// One wait on the marker of `token`, ended by a held signal (let through for the wait, or
-    /// watched: see the module's text).
-    fn wait_for_marker(&self, remote: &Remote, token: &str, deadline: Option<&timespec>) -> Result<Woke> {
+    /// watched: see the module's text), or by `due_in_ms` (see [`wait_on_marker`]).
+    fn wait_for_marker(&self, remote: &Remote, token: &str, deadline: Option<&timespec>, due_in_ms: Option<u64>) -> Result<Woke> {
         if !self.restarting_handlers {
-            return wait_on_marker(remote, token, deadline, Await::UnlessAnyHandler(Some(self.old)));
+            return wait_on_marker(remote, token, deadline, due_in_ms, Await::UnlessAnyHandler(Some(self.old)));
         }
         if self.handler_pending() {
             return Ok(Woke::Interrupted);
         }
-        wait_on_marker(remote, token, deadline, Await::UnlessHandlerWithoutRestart(self.any.then_some(self.held)))
+        wait_on_marker(remote, token, deadline, due_in_ms, Await::UnlessHandlerWithoutRestart(self.any.then_some(self.held)))
     }
 }
 
@@ -226,11 +236,13 @@ impl Drop for SignalHold {
 /// One `BLPOP` on the marker of `token`, for a slice or until `deadline`, ended by a signal
 /// handler as `restart` says (a handler that ran before it is not seen).
 pub fn wait_for_marker(remote: &Remote, token: &str, deadline: Option<&timespec>, restart: Restart) -> Result<Woke> {
-    SignalHold::for_call(restart).wait_for_marker(remote, token, deadline)
+    SignalHold::for_call(restart).wait_for_marker(remote, token, deadline, None)
 }
 
-fn wait_on_marker(remote: &Remote, token: &str, deadline: Option<&timespec>, how: Await) -> Result<Woke> {
-    let slice_ns = SLICE_MS * 1_000_000;
+/// One `BLPOP` on the marker of `token`: for a slice, or until `deadline`, or for `due_in_ms`
+/// (a scheduled message falls due then), whichever ends first.
+fn wait_on_marker(remote: &Remote, token: &str, deadline: Option<&timespec>, due_in_ms: Option<u64>, how: Await) -> Result<Woke> {
+    let slice_ns = due_in_ms.map_or(SLICE_MS, |due| due.min(SLICE_MS)) * 1_000_000;
     let wait_ns = match deadline {
         Some(d) => {
             let left = clock::ns_of(d).saturating_sub(clock::realtime_ns());

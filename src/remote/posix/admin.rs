@@ -3,7 +3,7 @@
 //! creates or changes anything), and removal by name (`mq_unlink`'s operation).
 
 use super::{done, notify, RemotePosix, POSIX};
-use crate::emu::peek::{PeekedMessage, QueueSnapshot};
+use crate::emu::peek::{Placement, QueueSnapshot};
 use crate::emu::posix::queue::QueueTimes;
 use crate::emu::posix::store::QueueName;
 use crate::errno::{Errno, Result};
@@ -29,6 +29,8 @@ pub struct QueueListing {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueStatus {
     pub messages: u64,
+    /// Scheduled messages pending (not yet moved into the queue).
+    pub scheduled: u64,
     pub qsize: u64,
     /// The registration's `sigev_notify`, signal and owner pid: zero without a registration,
     /// or when its owner is gone (as the emulation shows one whose owner died).
@@ -81,10 +83,11 @@ impl RemotePosix {
                 (Ok(atime_ns), Ok(mtime_ns)) => Some(QueueTimes { atime_ns, mtime_ns, ctime_ns: atime_ns }),
                 _ => None,
             };
-            let mut s = QueueStatus { messages: number(&row[6])?, qsize: number(&row[7])?, notify: 0, signo: 0, notify_pid: 0, times };
-            if row.len() >= 16 {
-                let (kind, signo, pid) = (number::<i32>(&row[10])?, number::<i32>(&row[11])?, number::<i32>(&row[12])?);
-                let (tid, host, ptoken) = (text(&row[13])?, text(&row[14])?, text(&row[15])?);
+            let scheduled = row.get(10).map_or(Ok(0), number)?;
+            let mut s = QueueStatus { messages: number(&row[6])?, scheduled, qsize: number(&row[7])?, notify: 0, signo: 0, notify_pid: 0, times };
+            if row.len() >= 17 {
+                let (kind, signo, pid) = (number::<i32>(&row[11])?, number::<i32>(&row[12])?, number::<i32>(&row[13])?);
+                let (tid, host, ptoken) = (text(&row[14])?, text(&row[15])?, text(&row[16])?);
                 if notify::owner_alive(&self.remote, &pid.to_string(), &tid, &host, &ptoken) {
                     s.notify = kind;
                     s.signo = if kind == libc::SIGEV_SIGNAL { signo } else { 0 };
@@ -108,26 +111,14 @@ impl RemotePosix {
 
     /// What queue `name` holds, in receive order, without changing anything (ENOENT; EACCES
     /// without read permission, as a receiver's `mq_open` asks), each message's time the one it
-    /// entered the queue (see [`crate::remote::entered_here`]). No scheduled messages exist here.
+    /// entered the queue (see [`crate::remote::entered_here`]); then the pending scheduled
+    /// messages, those already due placed as the emulation's peek places them.
     pub fn peek(&self, name: &QueueName, preview: usize) -> Result<QueueSnapshot> {
         let who = crate::remote::script::caller(&Creds::current());
         let preview = preview.to_string();
         let items = done(self.remote.run(&POSIX, &[b"peek", &slashed(name), preview.as_bytes(), who.as_bytes()]))?;
-        let (server_now, items) = items.split_first().ok_or(Errno::EIO)?;
-        let server_now = number::<u64>(server_now)?;
-        let messages = items
-            .chunks_exact(4)
-            .map(|m| {
-                Ok(PeekedMessage {
-                    priority_or_type: number(&m[0])?,
-                    len: number(&m[1])?,
-                    preview: m[2].bytes().ok_or(Errno::EIO)?.to_vec(),
-                    visible_ns: crate::remote::entered_here(number(&m[3]).ok(), server_now),
-                    due_ns: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(QueueSnapshot { messages, scheduled: Vec::new() })
+        // A due one enters while the queue has a free slot, as promote_due moves it.
+        crate::remote::peeked(&items, Placement::ByPriority, |maxmsg, _, queued| (queued.len() as u64) < maxmsg)
     }
 
     /// Removes the name `name`, as `mq_unlink` (open descriptors keep working).
@@ -179,7 +170,7 @@ mod tests {
         assert_eq!((row.name.as_str(), row.mode & 0o777, row.maxmsg, row.msgsize), ("/a", 0o640 & !umask_now(), 4, 16));
         let times = row.status.as_ref().and_then(|s| s.times).unwrap();
         assert!(times.mtime_ns > 0 && times.atime_ns == times.mtime_ns && times.ctime_ns == times.atime_ns);
-        assert_eq!(row.status, Some(QueueStatus { messages: 2, qsize: 8, notify: 0, signo: 0, notify_pid: 0, times: Some(times) }));
+        assert_eq!(row.status, Some(QueueStatus { messages: 2, scheduled: 0, qsize: 8, notify: 0, signo: 0, notify_pid: 0, times: Some(times) }));
         assert_eq!(p.list(), Ok(vec![row]));
         // Receive order, cut to the preview, nothing taken.
         let snap = p.peek(&name, 3).unwrap();

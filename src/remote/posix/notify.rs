@@ -157,7 +157,7 @@ fn thread_alive(pid: i32, tid: &str) -> bool {
 fn expect_done(step: Result<Step>) -> Result<Vec<Reply>> {
     match step? {
         Step::Done(values) => Ok(values),
-        Step::Wait => Err(Errno::EIO),
+        Step::Wait(_) => Err(Errno::EIO),
     }
 }
 

@@ -228,3 +228,92 @@ local function wake_all_and_forget(q)
 end
 
 -- ---------------------------------------------------------------------------------------------
+
+-- ---------------------------------------------------------------------------------------------
+-- Scheduled messages (mqshim_mq_send_at, mqshim_msgsnd_at), one mechanism for both APIs. A
+-- queue `q` (its meta hash key) keeps its pending ones in K.sched(q), a zset handle -> due time
+-- (microseconds on the server's clock, rounded up, so never early), the handle zero-padded to
+-- 20 digits so that equal due times keep scheduling order; and K.sbody(q), a hash handle ->
+-- "<due_ns> <payload>" (the payload is the API's: what enters the queue). Due times compare
+-- with the server's TIME, the clock every client of the namespace shares, as the queues'
+-- times do: whichever client finds a message due, it finds the same. They are promoted
+-- lazily, by every script that looks at the queue (promote_due), and a receiver that waits is
+-- told when the next one falls due (due_in_ms) so that its wait ends then.
+K.sched = function(q) return q .. ':sched' end
+K.sbody = function(q) return q .. ':sbody' end
+local SCHEDULED_MAX = 64
+
+local function now_us()
+  local s, us = now()
+  return s * 1000000 + us
+end
+
+-- A handle (decimal text, as the client gives it) as its member in K.sched, or nil.
+local function scheduled_member(handle)
+  if not string.match(handle, '^%d+$') or #handle > 20 then return nil end
+  return string.rep('0', 20 - #handle) .. handle
+end
+
+-- Schedules `payload` on `q` for `due_us` (µs, rounded up) / `due_ns` (decimal text): its
+-- handle (never 0), or nil when SCHEDULED_MAX are pending (EAGAIN).
+local function schedule(q, due_us, due_ns, payload)
+  if redis.call('ZCARD', K.sched(q)) >= SCHEDULED_MAX then return nil end
+  local handle = redis.call('HINCRBY', q, 'shandle', 1)
+  local member = scheduled_member(tostring(handle))
+  redis.call('ZADD', K.sched(q), due_us, member)
+  redis.call('HSET', K.sbody(q), member, due_ns .. ' ' .. payload)
+  return handle
+end
+
+-- Cancels the pending scheduled message `handle` of `q` (call after promote_due): false when
+-- there is none, or it is due already (waiting for room, it is as good as sent): ENOENT.
+local function cancel_scheduled(q, handle)
+  local member = scheduled_member(handle)
+  local due = member and redis.call('ZSCORE', K.sched(q), member)
+  if not due or tonumber(due) <= now_us() then return false end
+  redis.call('ZREM', K.sched(q), member)
+  redis.call('HDEL', K.sbody(q), member)
+  return true
+end
+
+-- Moves the scheduled messages of `q` whose time has come, earliest first, by
+-- `enter(payload, due_ns)`, which answers false when the message cannot enter now (no room:
+-- it waits, like a blocked sender, and those due after it with it). One ZRANGE when nothing
+-- is due.
+local function promote_due(q, enter)
+  local now = now_us()
+  while true do
+    local first = redis.call('ZRANGE', K.sched(q), 0, 0, 'WITHSCORES')
+    if #first == 0 or tonumber(first[2]) > now then return end
+    local v = redis.call('HGET', K.sbody(q), first[1]) or ''
+    local space = string.find(v, ' ', 1, true) or (#v + 1)
+    if not enter(string.sub(v, space + 1), string.sub(v, 1, space - 1)) then return end
+    redis.call('ZREM', K.sched(q), first[1])
+    redis.call('HDEL', K.sbody(q), first[1])
+  end
+end
+
+-- Milliseconds (rounded up, at least 1) until the next scheduled message of `q` falls due,
+-- or nil when none is pending in the future: a waiting receiver's wait ends by then.
+local function due_in_ms(q)
+  local now = now_us()
+  local first = redis.call('ZRANGEBYSCORE', K.sched(q), string.format('(%d', now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #first == 0 then return nil end
+  return math.max(1, math.ceil((tonumber(first[2]) - now) / 1000))
+end
+
+-- The pending scheduled messages of `q` (for a listing): how many.
+local function scheduled_count(q)
+  return redis.call('ZCARD', K.sched(q))
+end
+
+-- The pending scheduled messages of `q`, earliest due first, as {due_ns, payload} (for peek).
+local function scheduled_list(q)
+  local out = {}
+  for _, member in ipairs(redis.call('ZRANGE', K.sched(q), 0, -1)) do
+    local v = redis.call('HGET', K.sbody(q), member) or ''
+    local space = string.find(v, ' ', 1, true) or (#v + 1)
+    out[#out + 1] = { string.sub(v, 1, space - 1), string.sub(v, space + 1) }
+  end
+  return out
+end

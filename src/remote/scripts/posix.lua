@@ -163,6 +163,44 @@ local function drop_notification(q, owner)
   return redis.call('HDEL', q, 'n_ptoken', 'n_pid', 'n_tid', 'n_host', 'n_kind', 'n_signo', 'n_value') > 0
 end
 
+-- The scheduled messages of queue `id` that have fallen due enter while there is room (after
+-- the blocked senders, whose slots serve_senders reserved: they count), in priority order with
+-- the others, each as sent at its due time; serve_receivers then hands them to blocked
+-- receivers. One entering an empty queue with no receiver waiting fires the notification:
+-- relayed through the owner's helper thread (remote/posix/notify.rs), as whichever process
+-- found it due cannot deliver it itself within this script. Payload: "PRIO PID UID BODY"
+-- (the scheduling process's pid and uid, the notification's sender).
+local function promote(id)
+  local q = K.pq(id)
+  local maxmsg = nil
+  promote_due(q, function(payload, due_ns)
+    maxmsg = maxmsg or tonumber(redis.call('HGET', q, 'maxmsg'))
+    local cur = curmsgs(id)
+    if cur >= maxmsg then return false end
+    local prio, spid, suid, body = string.match(payload, '^(%d+) (%-?%d+) (%d+) (.*)$')
+    local quiet = cur == 0 and first_waiter(q, is_receiver) == nil
+    insert(id, tonumber(prio), body, due_ns)
+    stamp_times(q, due_ns, true)
+    serve_receivers(id)
+    local owner = quiet and redis.call('HGET', q, 'n_ptoken')
+    if owner then
+      drop_notification(q)
+      local note = K.note(owner)
+      redis.call('LPUSH', note, id .. ' relay ' .. spid .. ' ' .. suid)
+      redis.call('EXPIRE', note, 60)
+    end
+    return true
+  end)
+end
+
+-- What the queue owes its waiters: room to blocked senders, due scheduled messages their
+-- place, messages to blocked receivers.
+local function settle(id)
+  serve_senders(id)
+  promote(id)
+  serve_receivers(id)
+end
+
 -- The count before an operation on queue `id`, when the queue is polled (meta 'polled': a
 -- poller ever registered); nil otherwise (or no such queue), so that an unpolled queue's
 -- operations do only this one HEXISTS more.
@@ -188,7 +226,7 @@ local function destroy(id)
   local m = redis.call('HMGET', q, 'charge_uid', 'charge')
   if m[1] then redis.call('HINCRBY', K.pq_charge, m[1], 0 - tonumber(m[2])) end
   wake_all_and_forget(q)
-  redis.call('DEL', q, K.pq_m(id), K.pq_b(id), K.pq_p(id), K.pq_asg(id), K.pq_op(id))
+  redis.call('DEL', q, K.pq_m(id), K.pq_b(id), K.pq_p(id), K.pq_asg(id), K.pq_op(id), K.sched(q), K.sbody(q))
   redis.call('SREM', K.pq_live, id)
   redis.call('SREM', K.pq_orphans, id)
 end
@@ -393,8 +431,7 @@ local function op_send()
   CUR = id
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
   tidy(id)
-  serve_senders(id)
-  serve_receivers(id)
+  settle(id)
   local kind = redis.call('HGET', K.wk(q), token)
   if kind == 'S' then
     -- Room was made for it while it waited: it is served, even if interrupted or late now (the
@@ -433,6 +470,37 @@ local function op_send()
   return { 'ok' }
 end
 
+-- send_at ID BODY PRIO DUE_US DUE_NS PID UID -> ok HANDLE, or EAGAIN (SCHEDULED_MAX pending):
+-- mqshim_mq_send_at. DUE_US is the due time in microseconds rounded up (the server's clock
+-- decides), DUE_NS exactly; PID and UID the scheduling process's. Already due, it enters at
+-- once; blocked receivers look again (their waits end by the next due time).
+local function op_send_at()
+  local id = ARGV[2]
+  local q = K.pq(id)
+  CUR = id
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  tidy(id)
+  settle(id)
+  local handle = schedule(q, ARGV[5], ARGV[6], ARGV[4] .. ' ' .. ARGV[7] .. ' ' .. ARGV[8] .. ' ' .. ARGV[3])
+  if not handle then return { 'EAGAIN' } end
+  settle(id)
+  wake(q, is_receiver)
+  return { 'ok', handle }
+end
+
+-- unschedule ID HANDLE -> ok, or ENOENT (not pending: due, cancelled, never scheduled):
+-- mqshim_mq_cancel.
+local function op_unschedule()
+  local id = ARGV[2]
+  local q = K.pq(id)
+  CUR = id
+  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
+  tidy(id)
+  settle(id)
+  if not cancel_scheduled(q, ARGV[3]) then return { 'ENOENT' } end
+  return { 'ok' }
+end
+
 -- receive ID TOKEN MODE WHO -> ok M BODY PRIO, or wait (would_block with MODE '0'). MODE as for
 -- send; 'x' takes only a message already handed to the caller.
 local function op_receive()
@@ -442,8 +510,7 @@ local function op_receive()
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
   tidy(id)
   -- What a waiter found gone held goes to the next one.
-  serve_senders(id)
-  serve_receivers(id)
+  settle(id)
   local kind = redis.call('HGET', K.wk(q), token)
   if kind and string.sub(kind, 1, 1) == 'R' then
     -- Handed to the caller while it waited: it was never counted, so no room is made.
@@ -458,13 +525,13 @@ local function op_receive()
     unregister(q, token)
     local body, prio = take(id, seq)
     stamp_times(q, now_ns_text(), true)
-    serve_senders(id)
-    serve_receivers(id)
+    settle(id)
     return { 'ok', 'M', body, prio }
   end
   if mode == '1' then
     register(q, token, 'r', ARGV[5])
-    return { 'wait' }
+    -- (Its wait ends when the next scheduled message falls due: see due_in_ms.)
+    return { 'wait', due_in_ms(q) }
   end
   unregister(q, token)
   if mode == 'x' then return { 'wait' } end
@@ -479,8 +546,7 @@ local function op_attr()
   if redis.call('EXISTS', K.pq(id)) == 0 then return { 'EBADF' } end
   if ARGV[3] == '1' then stamp_times(K.pq(id), now_ns_text(), false) end
   tidy(id)
-  serve_senders(id)
-  serve_receivers(id)
+  settle(id)
   local out = would_block(id)
   out[2] = curmsgs(id)
   return out
@@ -518,7 +584,11 @@ local function op_poll()
   if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
   redis.call('HSET', q, 'polled', 1)
   register(q, ARGV[3], 'p', ARGV[4])
-  local cur, chg = count_changed(id, curmsgs(id))
+  -- Due scheduled messages enter first: a poll is one of the looks that promote them.
+  local before = curmsgs(id)
+  tidy(id)
+  settle(id)
+  local cur, chg = count_changed(id, before)
   return { 'ok', cur, chg }
 end
 
@@ -536,8 +606,7 @@ local function op_reap()
       unregister(q, ARGV[i])
     end
   end
-  serve_senders(id)
-  serve_receivers(id)
+  settle(id)
   return { 'ok' }
 end
 
@@ -545,7 +614,8 @@ end
 
 -- One queue as a listing shows it: {name, mode, uid, gid, maxmsg, msgsize}, then, when the
 -- caller may read it (as mq_open O_RDONLY asks), {curmsgs, qsize, atime_ns, mtime_ns} (ctime
--- is atime: see stamp_times; '' for a queue made before they were kept) and, if a notification is
+-- is atime: see stamp_times; '' for a queue made before they were kept), its pending scheduled
+-- messages and, if a notification is
 -- registered, its {kind, signo, pid, tid, host, ptoken} (the client tells whether its owner is
 -- gone). A message handed to a waiting receiver is that receiver's already: not counted, its
 -- bytes not in QSIZE, as the kernel's pipelined send never queues it.
@@ -562,6 +632,7 @@ local function listing_row(name, id, c)
   row[#row + 1] = qsize
   row[#row + 1] = m[7] or ''
   row[#row + 1] = m[8] or ''
+  row[#row + 1] = scheduled_count(K.pq(id))
   local n = redis.call('HMGET', K.pq(id), 'n_ptoken', 'n_kind', 'n_signo', 'n_pid', 'n_tid', 'n_host')
   if n[1] then
     for i = 2, 6 do row[#row + 1] = n[i] or '' end
@@ -588,8 +659,9 @@ local function op_list()
   return out
 end
 
--- peek NAME PREVIEW CALLER -> ok NOW PRIO LEN FIRST-BYTES ENTERED ...: the server's time and
--- the messages in receive order (those handed to a waiting receiver left out, as listing_row)
+-- peek NAME PREVIEW CALLER -> ok NOW MAXMSG N PRIO LEN FIRST-BYTES ENTERED ...: the server's
+-- time, the queue's maxmsg, and the N messages in receive order, then the pending scheduled
+-- messages (PRIO LEN FIRST-BYTES DUE), earliest due first (those handed to a waiting receiver left out, as listing_row)
 -- with when each entered the queue (ns, '' if unknown), the caller needing read permission as
 -- a receiver's mq_open does (ENOENT, EACCES).
 local function op_peek()
@@ -599,7 +671,7 @@ local function op_peek()
   if not m[1] then return { 'ENOENT' } end
   if not may_access_fs(tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), 4, caller(ARGV[4])) then return { 'EACCES' } end
   local preview = tonumber(ARGV[3])
-  local out = { 'ok', now_ns_text() }
+  local out = { 'ok', now_ns_text(), tonumber(redis.call('HGET', K.pq(id), 'maxmsg')), 0 }
   for _, seq in ipairs(redis.call('ZRANGE', K.pq_m(id), 0, -1)) do
     if redis.call('HEXISTS', K.pq_asg(id), seq) == 0 then
       local body = redis.call('HGET', K.pq_b(id), seq) or ''
@@ -608,7 +680,16 @@ local function op_peek()
       out[#out + 1] = #body
       out[#out + 1] = string.sub(body, 1, preview)
       out[#out + 1] = at
+      out[4] = out[4] + 1
     end
+  end
+  -- Then the pending scheduled messages, earliest due first, with their due times (ns).
+  for _, s in ipairs(scheduled_list(K.pq(id))) do
+    local prio, body = string.match(s[2], '^(%d+) %-?%d+ %d+ (.*)$')
+    out[#out + 1] = tonumber(prio or '0')
+    out[#out + 1] = #(body or '')
+    out[#out + 1] = string.sub(body or '', 1, preview)
+    out[#out + 1] = s[1]
   end
   return out
 end
@@ -619,15 +700,16 @@ local ops = {
   receive = op_receive, attr = op_attr, notify_set = op_notify_set, notify_clear = op_notify_clear,
 }
 ops.list, ops.peek, ops.poll = op_list, op_peek, op_poll
+ops.send_at, ops.unschedule = op_send_at, op_unschedule
 
 -- The operations that may change a queue's count (ARGV[2] its id): on a polled queue, a change
 -- wakes the pollers, and a send or receive that completes answers the count and 'chg' last.
-if OP == 'send' or OP == 'receive' or OP == 'attr' or OP == 'reap' then
+if OP == 'send' or OP == 'receive' or OP == 'attr' or OP == 'reap' or OP == 'send_at' or OP == 'unschedule' then
   local before = count_if_polled(ARGV[2])
   local out = ops[OP]()
   if before then
     local cur, chg = count_changed(ARGV[2], before)
-    if out[1] == 'ok' and out[2] ~= 'W' and OP ~= 'attr' and OP ~= 'reap' then
+    if out[1] == 'ok' and out[2] ~= 'W' and (OP == 'send' or OP == 'receive') then
       out[#out + 1] = cur
       out[#out + 1] = chg
     end

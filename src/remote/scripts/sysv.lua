@@ -120,6 +120,32 @@ local function wake_senders(q, m)
   end)
 end
 
+-- Sends the scheduled messages of queue `q` (meta `m`, kept current) that have fallen due, as
+-- msgsnd would send them at their due time: to a matching blocked receiver or into the queue;
+-- one that does not fit msg_qbytes, or finds blocked senders (they go first), waits, like a
+-- blocked sender, until a receive makes room. Payload: "<PID> <type><body>" (PID the
+-- scheduling process's: lspid).
+local function send_due(q, m)
+  promote_due(q, function(payload, due_ns)
+    local sp = string.find(payload, ' ', 1, true)
+    local spid, v = string.sub(payload, 1, sp - 1), string.sub(payload, sp + 1)
+    local typ, size = string.sub(v, 1, 19), #v - 19
+    if not fits(m, size) or waiting(q, 's') > 0 then return false end
+    local seq = redis.call('HINCRBY', q, 'next', 1)
+    redis.call('HSET', q .. ':b', seq, v)
+    redis.call('HSET', q .. ':st', seq, due_ns)
+    local stime = string.sub(due_ns, 1, #due_ns - 9)
+    if stime == '' then stime = '0' end
+    redis.call('HSET', q, 'lspid', spid, 'stime', stime)
+    m.lspid, m.stime = spid, stime
+    if not pipelined_send(q, seq, typ, size) then
+      enqueue(q, seq, v)
+      m.qnum, m.cbytes = tostring(tonumber(m.qnum) + 1), tostring(tonumber(m.cbytes) + size)
+    end
+    return true
+  end)
+end
+
 -- Every waiter looks again (IPC_SET, IPC_RMID), those handed something too.
 local function wake_everyone(q)
   wake(q, nil)
@@ -220,7 +246,8 @@ local function stat_reply(id, m)
   local qnum = tonumber(m.qnum) + tonumber(m.hq or 0)
   local cbytes = tonumber(m.cbytes) + tonumber(m.hb or 0)
   return {'ok', tostring(id), m.key, m.uid, m.gid, m.cuid, m.cgid, m.mode, m.seq, m.stime, m.rtime,
-    m.ctime, tostring(cbytes), tostring(qnum), m.qbytes, m.lspid, m.lrpid}
+    m.ctime, tostring(cbytes), tostring(qnum), m.qbytes, m.lspid, m.lrpid,
+    tostring(scheduled_count(K.sv(id)))}
 end
 
 local function queue_or_error(id)
@@ -291,7 +318,7 @@ if op == 'get' then
   local id = seq * 32768 + idx
   redis.call('DEL', K.sv(id), K.sv(id) .. ':all', K.sv(id) .. ':types',
     K.sv(id) .. ':b', K.sv(id) .. ':st', K.waiters(K.sv(id)), K.wk(K.sv(id)),
-    K.seen(K.sv(id)), K.sv(id) .. ':handed')
+    K.seen(K.sv(id)), K.sv(id) .. ':handed', K.sched(K.sv(id)), K.sbody(K.sv(id)))
   redis.call('HSET', K.sv(id), 'key', key, 'uid', who.euid, 'gid', who.egid, 'cuid', who.euid,
     'cgid', who.egid, 'mode', mode, 'qbytes', L.msgmnb, 'cbytes', 0, 'qnum', 0, 'lspid', 0,
     'lrpid', 0, 'stime', 0, 'rtime', 0, 'ctime', sec, 'seq', seq, 'next', 0, 'wseq', 0, 'hq', 0, 'hb', 0)
@@ -309,6 +336,7 @@ elseif op == 'snd' then
   local q, m, err = queue_or_error(id)
   if err then return err end
   if reclaim_handed(q) then m = meta(q) end
+  send_due(q, m)
   local function send()
     if not may(m, 2) then return {'EACCES'} end
     local size = #body
@@ -360,6 +388,7 @@ elseif op == 'rcv' or op == 'cancel' then
     end
   end
   if reclaim_handed(q) then m = meta(q) end
+  send_due(q, m)
   local function receive()
     if not may(m, 4) then return {'EACCES'} end
     local seq = find_msg(q, mode, want)
@@ -377,6 +406,8 @@ elseif op == 'rcv' or op == 'cancel' then
       redis.call('HSET', q, 'lrpid', pid, 'rtime', sec)
       m.qnum, m.cbytes = tostring(tonumber(m.qnum) - 1), tostring(tonumber(m.cbytes) - len)
       wake_senders(q, m)
+      -- The room made may be a due scheduled message's (when no sender waits for it).
+      send_due(q, m)
       return {'ok', typ, string.sub(v, 20, 19 + math.min(bufsz, len))}
     end
     -- A receive that may not wait takes a message handed to a blocked receiver that has not
@@ -398,11 +429,44 @@ elseif op == 'rcv' or op == 'cancel' then
     if nowait then return {'ENOMSG'} end
     local maxsize = noerror and 2147483647 or math.min(bufsz, 2147483647)
     register(q, token, 'r ' .. mode .. ' ' .. want .. ' ' .. maxsize .. ' ' .. tid)
-    return WAIT
+    -- (Its wait ends when the next scheduled message falls due: see due_in_ms.)
+    return {'wait', due_in_ms(q)}
   end
   local r = receive()
   if r[1] ~= 'wait' and token ~= '' then unregister(q, token) end
   return r
+
+-- ---------------------------------------------------------------------------------------
+elseif op == 'sndat' then
+  -- mqshim_msgsnd_at. ARGV: id, type (19 digits), body, due (µs, rounded up), due (ns), the
+  -- caller's stated msgmax, "1" to check only (the caller's handle is not writable: EFAULT
+  -- after these checks). msgsnd's checks, then at most SCHEDULED_MAX pending (EAGAIN). Due
+  -- already, it is sent at once; blocked receivers look again (their waits end by the next
+  -- due time).
+  local id, typ, body = ARGV[7], ARGV[8], ARGV[9]
+  local L = limits_in_force(ARGV[12])
+  if #body > L.msgmax then return {'EINVAL'} end
+  local q, m, err = queue_or_error(id)
+  if err then return err end
+  if not may(m, 2) then return {'EACCES'} end
+  if ARGV[13] == '1' then return {'ok', 0} end
+  if reclaim_handed(q) then m = meta(q) end
+  send_due(q, m)
+  local handle = schedule(q, ARGV[10], ARGV[11], pid .. ' ' .. typ .. body)
+  if not handle then return {'EAGAIN'} end
+  send_due(q, m)
+  wake(q, function(kind) return string.sub(kind, 1, 1) == 'r' end)
+  return {'ok', handle}
+
+elseif op == 'unsched' then
+  -- mqshim_msg_cancel. ARGV: id, handle. EINVAL, EACCES (write permission), then ENOENT when
+  -- it is not pending (due already, cancelled, never scheduled).
+  local q, m, err = queue_or_error(ARGV[7])
+  if err then return err end
+  if not may(m, 2) then return {'EACCES'} end
+  send_due(q, m)
+  if not cancel_scheduled(q, ARGV[8]) then return {'ENOENT'} end
+  return {'ok'}
 
 -- ---------------------------------------------------------------------------------------
 elseif op == 'info' then
@@ -431,6 +495,7 @@ elseif op == 'stat' then
   local q, m, err = queue_or_error(id)
   if err then return err end
   if which ~= 'any' and not may(m, 4) then return {'EACCES'} end
+  send_due(q, m)
   return stat_reply(id, m)
 
 elseif op == 'set' then
@@ -446,6 +511,8 @@ elseif op == 'set' then
     'ctime', sec)
   -- expunge_all(-EAGAIN) and ss_wakeup: every waiter looks again.
   wake_everyone(q)
+  m = meta(q)
+  send_due(q, m)
   return {'ok', L.msgmax, L.msgmnb, L.msgmni}
 
 elseif op == 'rmid' then
@@ -460,7 +527,7 @@ elseif op == 'rmid' then
   if not owner_or_admin(m) then return {'EPERM'} end
   wake_everyone(q)
   local keys = {q, q .. ':all', q .. ':types', q .. ':b', q .. ':st', K.waiters(q), K.wk(q), K.seen(q),
-    q .. ':handed'}
+    q .. ':handed', K.sched(q), K.sbody(q)}
   for _, typ in ipairs(redis.call('ZRANGE', q .. ':types', 0, -1)) do
     table.insert(keys, q .. ':t:' .. typ)
   end
@@ -474,13 +541,15 @@ elseif op == 'rmid' then
   return {'ok'}
 
 elseif op == 'peek' then
-  -- ARGV: id, preview length. The server's time (ns) and every queued message in arrival
-  -- order, unchanged: {'ok', now, type, length, first bytes, sent (ns, '' if unknown), ...}
+  -- ARGV: id, preview length. The server's time (ns), qbytes, how many queued messages follow,
+  -- and every queued message in arrival order, unchanged: {'ok', now, qbytes, n, type, length,
+  -- first bytes, sent (ns, '' if unknown), ...}; then the pending scheduled ones, earliest due
+  -- first, the same four with their due time (ns) last.
   local q, m, err = queue_or_error(ARGV[7])
   if err then return err end
   if not may(m, 4) then return {'EACCES'} end
   local preview = tonumber(ARGV[8])
-  local out = {'ok', now_ns_text()}
+  local out = {'ok', now_ns_text(), m.qbytes, 0}
   for _, seq in ipairs(redis.call('ZRANGE', q .. ':all', 0, -1)) do
     local v = redis.call('HGET', q .. ':b', seq)
     if v then
@@ -488,7 +557,16 @@ elseif op == 'peek' then
       table.insert(out, #v - 19)
       table.insert(out, string.sub(v, 20, 19 + preview))
       table.insert(out, redis.call('HGET', q .. ':st', seq) or '')
+      out[4] = out[4] + 1
     end
+  end
+  -- Then the pending scheduled messages, earliest due first, with their due times (ns).
+  for _, s in ipairs(scheduled_list(q)) do
+    local v = string.sub(s[2], (string.find(s[2], ' ', 1, true) or 0) + 1)
+    table.insert(out, string.sub(v, 1, 19))
+    table.insert(out, #v - 19)
+    table.insert(out, string.sub(v, 20, 19 + preview))
+    table.insert(out, s[1])
   end
   return out
 
