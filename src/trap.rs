@@ -351,11 +351,23 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
         libc::SYS_msgctl => Call::Msgctl { id: fd, cmd: a[1] as c_int, buf: a[2] as *mut _ },
         _ => return -i64::from(libc::ENOSYS),
     };
+    // The kernel call of a getattr with neither pointer gets the scratch as its old-attributes
+    // pointer (the kernel checks only the descriptor either way), so the trace shows what the
+    // kernel gave, as the other backends' traces do, not a zeroed scratch.
+    let mut kernel_args = [a[0], a[1], a[2], a[3], a[4]];
+    if let Call::MqGetattr { attr, .. } = &library_call {
+        if call.number == libc::SYS_mq_getsetattr && a[2] == 0 {
+            kernel_args[2] = *attr as u64;
+        }
+    }
+    // SAFETY: the program's arguments, or the library's scratch in place of a missing
+    // old-attributes pointer (alive until the end of this function).
+    let make_kernel_call = || unsafe { queue_syscall(call.number, kernel_args) };
     // SAFETY: the program's arguments, as it passed them to the system call (whose memory
     // rules are the library function's); `name` and `attr_scratch` outlive the call.
     let outcome = unsafe {
         if to_kernel {
-            crate::dispatch::run_with(library_call, |_| match make_it() {
+            crate::dispatch::run_with(library_call, |_| match make_kernel_call() {
                 made if made < 0 => Err(crate::errno::Errno::from_raw(-made as i32)),
                 made => Ok(made),
             })
