@@ -492,6 +492,25 @@ impl Trace {
     }
 }
 
+/// The kernel's pid_max: pids and tids count up to it, then start again from the bottom.
+fn pid_max() -> i64 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(4_194_304)
+}
+
+/// Sorts and deduplicates `ids` (pids or tids of one run) into the order they were handed out.
+/// That is ascending, unless the run's ids wrapped past pid_max: the ids then sit on a short
+/// arc of the circle 0..pid_max, which starts after the largest gap between neighbours.
+fn in_creation_order(ids: &mut Vec<i64>) {
+    ids.sort_unstable();
+    ids.dedup();
+    let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else { return };
+    let wrap_gap = pid_max() - last + first;
+    let (gap, at) = ids.windows(2).enumerate().map(|(i, w)| (w[1] - w[0], i + 1)).max().unwrap_or((0, 0));
+    if gap > wrap_gap {
+        ids.rotate_left(at);
+    }
+}
+
 /// What pids, tids and System V ids stand for in one run.
 #[derive(Default)]
 struct Names {
@@ -515,14 +534,12 @@ impl Names {
             pids.push(pid);
             tids.entry(pid).or_default().push(tid);
         }
-        pids.sort_unstable();
-        pids.dedup();
+        in_creation_order(&mut pids);
         for (i, pid) in pids.iter().enumerate() {
             names.process.insert(*pid, i);
         }
         for (pid, mut list) in tids {
-            list.sort_unstable();
-            list.dedup();
+            in_creation_order(&mut list);
             // The main thread (tid == pid) first, then the others in creation order.
             list.sort_by_key(|t| *t != pid);
             for (i, tid) in list.into_iter().enumerate() {
@@ -847,6 +864,17 @@ mod tests {
         let c = trace(&[r#"{"ts":"1","pid":1,"tid":1,"call":"mq_send","args":{"mqdes":3,"msg_ptr":"ho","msg_len":2,"msg_prio":1},"ret":0,"errno":null}"#]);
         let d = trace(&[r#"{"ts":"1","pid":1,"tid":1,"call":"mq_send","args":{"mqdes":3,"msg_ptr":"hi","msg_len":2,"msg_prio":1},"ret":0,"errno":null}"#]);
         assert_eq!(first_difference(&c.processes[0][0].calls, &d.processes[0][0].calls), Some(0));
+    }
+
+    #[test]
+    fn ids_that_wrapped_past_pid_max_keep_the_order_they_were_handed_out() {
+        let max = pid_max();
+        let mut wrapped = vec![301, max - 3, 300, max - 1];
+        in_creation_order(&mut wrapped);
+        assert_eq!(wrapped, vec![max - 3, max - 1, 300, 301]);
+        let mut plain = vec![207, 200, 200, 9000];
+        in_creation_order(&mut plain);
+        assert_eq!(plain, vec![200, 207, 9000]);
     }
 
     #[test]
