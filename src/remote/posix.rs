@@ -402,22 +402,8 @@ impl RemotePosix {
     /// (the call then fails with EFAULT where the kernel's does).
     pub unsafe fn send(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, timeout: Option<*const timespec>) -> Result<c_int> {
         let deadline = read_timeout(timeout)?;
-        if prio >= MQ_PRIO_MAX {
-            return Err(Errno::EINVAL);
-        }
-        let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
-        if !d.write {
-            return Err(Errno::EBADF);
-        }
-        if len as i64 > d.msgsize {
-            return Err(Errno::EMSGSIZE);
-        }
-        if !probe_read(msg.cast(), len) {
-            return Err(Errno::EFAULT);
-        }
-        // SAFETY: `len` bytes at `msg` were just probed readable (the program's buffer, which it
-        // must not unmap during the call).
-        let body = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
+        // SAFETY: the program's buffer, as this function's contract passes it.
+        let body = unsafe { message_to_send(fd, msg, len, prio, || true) }?;
         let d = self.resolve(fd)?;
         let (id, prio) = (d.id.to_string(), prio.to_string());
         let values = self.until_done(fd, &id, &[b"send", id.as_bytes(), body, prio.as_bytes()], deadline.as_ref())?;
@@ -438,22 +424,8 @@ impl RemotePosix {
     /// (the call then fails with EFAULT where the emulation's does).
     pub unsafe fn send_at(&self, fd: c_int, msg: *const c_char, len: usize, prio: c_uint, due: *const timespec, handle: *mut u64) -> Result<c_int> {
         let due = read_timeout(Some(due))?.ok_or(Errno::EINVAL)?;
-        if prio >= MQ_PRIO_MAX {
-            return Err(Errno::EINVAL);
-        }
-        let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
-        if !d.write {
-            return Err(Errno::EBADF);
-        }
-        if len as i64 > d.msgsize {
-            return Err(Errno::EMSGSIZE);
-        }
-        if !probe_read(msg.cast(), len) || !probe_write(handle.cast(), std::mem::size_of::<u64>()) {
-            return Err(Errno::EFAULT);
-        }
-        // SAFETY: `len` bytes at `msg` were just probed readable (the program's buffer, which it
-        // must not unmap during the call).
-        let body = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
+        // SAFETY: the program's buffer, as this function's contract passes it.
+        let body = unsafe { message_to_send(fd, msg, len, prio, || probe_write(handle.cast(), std::mem::size_of::<u64>())) }?;
         let d = self.resolve(fd)?;
         let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
         let (due_us, due_ns) = (due_ns.div_ceil(1000).to_string(), due_ns.to_string());
@@ -598,6 +570,32 @@ impl RemotePosix {
             ready::arm(&self.remote, fd, &d);
         }
     }
+}
+
+/// `mq_timedsend`'s checks after the timeout, in the kernel's order — the priority (EINVAL),
+/// the descriptor open for writing (EBADF), the size (EMSGSIZE), then the buffer readable and
+/// whatever else `also_readable` probes (EFAULT) — and the message's bytes.
+///
+/// # Safety
+/// `msg` is the calling program's buffer of `len` bytes, possibly invalid; the bytes returned
+/// are read in place, so the program must not unmap them during the call (as for the kernel).
+unsafe fn message_to_send<'a>(fd: c_int, msg: *const c_char, len: usize, prio: c_uint, also_readable: impl FnOnce() -> bool) -> Result<&'a [u8]> {
+    if prio >= MQ_PRIO_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let d = descriptors::get(fd).ok_or(Errno::EBADF)?;
+    if !d.write {
+        return Err(Errno::EBADF);
+    }
+    if len as i64 > d.msgsize {
+        return Err(Errno::EMSGSIZE);
+    }
+    if !probe_read(msg.cast(), len) || !also_readable() {
+        return Err(Errno::EFAULT);
+    }
+    // SAFETY: `len` bytes at `msg` were just probed readable (the program's buffer, which it
+    // must not unmap during the call).
+    Ok(unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) })
 }
 
 #[cfg(test)]

@@ -201,6 +201,18 @@ local function settle(id)
   serve_receivers(id)
 end
 
+-- The queue a call on descriptor ID is about, brought up to date first (stale registrations
+-- pruned, blocked senders and due scheduled messages served): its meta key, or nil when the
+-- queue is gone (the caller's EBADF).
+local function looked_at(id)
+  CUR = id
+  local q = K.pq(id)
+  if redis.call('EXISTS', q) == 0 then return nil end
+  tidy(id)
+  settle(id)
+  return q
+end
+
 -- The count before an operation on queue `id`, when the queue is polled (meta 'polled': a
 -- poller ever registered); nil otherwise (or no such queue), so that an unpolled queue's
 -- operations do only this one HEXISTS more.
@@ -427,11 +439,8 @@ end
 -- if room was made for it; else wait).
 local function op_send()
   local id, body, prio, token, mode = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
-  local q = K.pq(id)
-  CUR = id
-  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  tidy(id)
-  settle(id)
+  local q = looked_at(id)
+  if not q then return { 'EBADF' } end
   local kind = redis.call('HGET', K.wk(q), token)
   if kind == 'S' then
     -- Room was made for it while it waited: it is served, even if interrupted or late now (the
@@ -476,11 +485,8 @@ end
 -- once; blocked receivers look again (their waits end by the next due time).
 local function op_send_at()
   local id = ARGV[2]
-  local q = K.pq(id)
-  CUR = id
-  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  tidy(id)
-  settle(id)
+  local q = looked_at(id)
+  if not q then return { 'EBADF' } end
   local handle = schedule(q, ARGV[5], ARGV[6], ARGV[4] .. ' ' .. ARGV[7] .. ' ' .. ARGV[8] .. ' ' .. ARGV[3])
   if not handle then return { 'EAGAIN' } end
   settle(id)
@@ -492,11 +498,8 @@ end
 -- mqshim_mq_cancel.
 local function op_unschedule()
   local id = ARGV[2]
-  local q = K.pq(id)
-  CUR = id
-  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  tidy(id)
-  settle(id)
+  local q = looked_at(id)
+  if not q then return { 'EBADF' } end
   if not cancel_scheduled(q, ARGV[3]) then return { 'ENOENT' } end
   return { 'ok' }
 end
@@ -505,12 +508,9 @@ end
 -- send; 'x' takes only a message already handed to the caller.
 local function op_receive()
   local id, token, mode = ARGV[2], ARGV[3], ARGV[4]
-  local q = K.pq(id)
-  CUR = id
-  if redis.call('EXISTS', q) == 0 then return { 'EBADF' } end
-  tidy(id)
-  -- What a waiter found gone held goes to the next one.
-  settle(id)
+  -- (What a waiter found gone held goes to the next one.)
+  local q = looked_at(id)
+  if not q then return { 'EBADF' } end
   local kind = redis.call('HGET', K.wk(q), token)
   if kind and string.sub(kind, 1, 1) == 'R' then
     -- Handed to the caller while it waited: it was never counted, so no room is made.
@@ -542,11 +542,9 @@ end
 -- mq_setattr with new attributes, which sets atime and ctime.
 local function op_attr()
   local id = ARGV[2]
-  CUR = id
-  if redis.call('EXISTS', K.pq(id)) == 0 then return { 'EBADF' } end
-  if ARGV[3] == '1' then stamp_times(K.pq(id), now_ns_text(), false) end
-  tidy(id)
-  settle(id)
+  local q = looked_at(id)
+  if not q then return { 'EBADF' } end
+  if ARGV[3] == '1' then stamp_times(q, now_ns_text(), false) end
   local out = would_block(id)
   out[2] = curmsgs(id)
   return out
