@@ -13,7 +13,13 @@
 //! left to fail. A stream from `fopen` of such a file is mqshim's own (`fopencookie`), so its
 //! writes are seen.
 //!
-//! Nothing here runs until such a file is opened: `write`, `close` and `dup*` ask one counter.
+//! A sysctl opened read-only is listed too (its memfd holds the text the backend gave at the
+//! open): a `read` or `pread` of any listed descriptor at a position other than 0 reads nothing,
+//! as `__do_proc_dointvec` answers (`*ppos && !write`), so a short read is not continued; a
+//! write to a read-only one is EBADF.
+//!
+//! Nothing here runs until such a file is opened: `write`, `read`, `pread`, `close` and `dup*`
+//! ask one counter.
 
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +35,8 @@ struct Open {
     /// reused) is not ours.
     ino: u64,
     path: &'static [u8],
+    /// Opened for writing (O_WRONLY or O_RDWR); else read-only.
+    writable: bool,
 }
 
 const SLOTS: usize = 32;
@@ -90,7 +98,7 @@ pub fn open_for_write(path: &[u8], cloexec: bool) -> Option<Result<c_int>> {
     if fd < 0 {
         return Some(Err(Errno::last()));
     }
-    let listed = inode(fd).ok_or(Errno::EIO).and_then(|ino| insert(Open { fd, ino, path }));
+    let listed = inode(fd).ok_or(Errno::EIO).and_then(|ino| insert(Open { fd, ino, path, writable: true }));
     Some(match listed {
         Ok(()) => Ok(fd),
         Err(e) => {
@@ -100,9 +108,34 @@ pub fn open_for_write(path: &[u8], cloexec: bool) -> Option<Result<c_int>> {
     })
 }
 
-/// `write(fd, data)` when `fd` is an open sysctl: the backend's result. None: not one.
+/// The sysctl `path` was opened read-only as the memfd `fd` (holding its text): listed, so
+/// that its reads follow the kernel's rule (see [`read_at`]). Not one of the sysctls: nothing.
+pub fn opened_for_reading(fd: c_int, path: &[u8]) {
+    let Some(file) = crate::emu::sysctl::file(path) else { return };
+    if let Some(ino) = inode(fd) {
+        // A full list leaves the descriptor a plain memfd (reads continue past a short one).
+        let _ = insert(Open { fd, ino, path: file.path, writable: false });
+    }
+}
+
+/// A read of `fd` at `pos` (its offset for `read`, the argument for `pread`) when `fd` is an
+/// open sysctl and `pos` is not 0: nothing, as `__do_proc_dointvec` reads at a position other
+/// than 0. None: libc reads (not a sysctl, or at 0, where the memfd holds the text).
+pub fn read_at(fd: c_int, pos: Option<i64>) -> Option<Result<usize>> {
+    find(fd)?;
+    // SAFETY: lseek with SEEK_CUR on the caller's descriptor only reads its offset.
+    let pos = pos.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
+    // A negative pread position is libc's (EINVAL).
+    (pos > 0).then_some(Ok(0))
+}
+
+/// `write(fd, data)` when `fd` is an open sysctl: the backend's result (EBADF when it was
+/// opened read-only). None: not one.
 pub fn write(fd: c_int, data: &[u8]) -> Option<Result<usize>> {
     let entry = find(fd)?;
+    if !entry.writable {
+        return Some(Err(Errno::EBADF));
+    }
     let backend = crate::init::state().backend;
     // SAFETY: lseek on a descriptor of ours only reads or moves its offset.
     let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
@@ -138,7 +171,7 @@ pub fn closing(fd: c_int) {
         return;
     }
     let Some(entry) = forget(fd) else { return };
-    if OPEN.with(|slots| slots.iter().flatten().any(|o| o.ino == entry.ino)) {
+    if !entry.writable || OPEN.with(|slots| slots.iter().flatten().any(|o| o.ino == entry.ino)) {
         return;
     }
     let mut buf = [0u8; 4096];

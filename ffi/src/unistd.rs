@@ -42,16 +42,22 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
 }
 
 /// `ssize_t read(int fd, void *buf, size_t count)`: reading a queue descriptor of the backend's
-/// gives the kernel's status line (see `devmqueue`); every other read goes to libc after one
-/// load (two once the backend made queue descriptors: the descriptor's bit in a table).
+/// gives the kernel's status line (see `devmqueue`), reading a sysctl past its start nothing
+/// (see `procfs`); every other read goes to libc after two loads (three once the backend made
+/// queue descriptors: the descriptor's bit in a table).
 ///
 /// # Safety
 /// As read(2) requires: `buf` is writable for `count` bytes (else EFAULT, as the kernel's).
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
-    if Inside::active() || !dispatch::descriptors_exist() {
+    if straight_to_libc() {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::read(fd, buf, count) };
+    }
+    if procfs::any_open() {
+        if let Some(result) = ffi_boundary!(procfs::read_at(fd, None)) {
+            return ffi_boundary!(errno ssize_t, result.map(|n| n as i64));
+        }
     }
     // SAFETY: the caller's buffer, written only when writable.
     match ffi_boundary!(unsafe { crate::devmqueue::read(fd, buf.cast(), count) }) {
@@ -59,6 +65,37 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         // SAFETY: the caller's arguments, passed on.
         None => unsafe { real::read(fd, buf, count) },
     }
+}
+
+/// A `pread` of a sysctl at a position other than 0 reads nothing (see `procfs`); None: libc's.
+fn sysctl_pread(fd: c_int, offset: i64) -> Option<ssize_t> {
+    if !procfs::any_open() || Inside::active() {
+        return None;
+    }
+    let result = ffi_boundary!(procfs::read_at(fd, Some(offset)))?;
+    Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
+}
+
+/// `ssize_t pread(int fd, void *buf, size_t count, off_t offset)`: as [`read`] for a sysctl;
+/// every other pread goes to libc after one load.
+///
+/// # Safety
+/// As pread(2) requires: `buf` is writable for `count` bytes (else EFAULT, as the kernel's).
+#[no_mangle]
+pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_pread(fd, offset).unwrap_or_else(|| unsafe { real::pread(fd, buf, count, offset) })
+}
+
+/// `ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)`: `pread` of programs
+/// built with 64-bit offsets.
+///
+/// # Safety
+/// As for [`pread`].
+#[no_mangle]
+pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off64_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_pread(fd, offset).unwrap_or_else(|| unsafe { real::pread64(fd, buf, count, offset) })
 }
 
 /// A write to a sysctl descriptor (None: `fd` is not one).
@@ -195,6 +232,8 @@ const _: unsafe extern "C" fn(c_int, c_int, c_long) -> c_int = fcntl;
 
 same_signature_as_libc! {
     read: unsafe extern "C" fn(c_int, *mut c_void, size_t) -> ssize_t;
+    pread: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off_t) -> ssize_t;
+    pread64: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off64_t) -> ssize_t;
     dup: unsafe extern "C" fn(c_int) -> c_int;
     close: unsafe extern "C" fn(c_int) -> c_int;
     write: unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
