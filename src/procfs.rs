@@ -3,7 +3,7 @@
 //!
 //! The program holds a private memfd in place of the file (its own descriptor, offset and
 //! close-on-exec flag, shared across `dup` and `fork` as the kernel's file would be), listed
-//! here by descriptor and inode. A `write` through libc's exported `write` — C programs,
+//! here by descriptor and inode. A `write` (or `pwrite`, `writev`, `pwritev`) through libc's exported functions — C programs,
 //! `sysctl(8)`, `tee` — is handed to the backend at the memfd's offset, with the kernel's result
 //! and errno, and the offset moves on as the kernel's would. Writes mqshim cannot see (made
 //! inside libc: stdio's `fflush` of a stream on the descriptor, as a shell's builtin `echo N > file`
@@ -129,14 +129,20 @@ pub fn read_at(fd: c_int, pos: Option<i64>) -> Option<Result<usize>> {
     (pos > 0).then_some(Ok(0))
 }
 
-/// `write(fd, data)` when `fd` is an open sysctl: the backend's result (EBADF when it was
-/// opened read-only). None: not one.
-pub fn write(fd: c_int, data: &[u8]) -> Option<Result<usize>> {
+/// One write of `data` to `fd` when it is an open sysctl: at its offset, which moves on by the
+/// count as the kernel's would (`write`, `writev`), or at `at` with the offset left alone
+/// (`pwrite`, `pwritev`). The backend's result (EBADF when it was opened read-only). None: not
+/// one.
+pub fn write(fd: c_int, data: &[u8], at: Option<i64>) -> Option<Result<usize>> {
     let entry = find(fd)?;
     if !entry.writable {
         return Some(Err(Errno::EBADF));
     }
     let backend = crate::init::state().backend;
+    if let Some(pos) = at {
+        // A negative position is EINVAL before anything is looked at, as the kernel's pwrite.
+        return Some(if pos < 0 { Err(Errno::EINVAL) } else { backend.proc_file_write(entry.path, data, pos) });
+    }
     // SAFETY: lseek on a descriptor of ours only reads or moves its offset.
     let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
     let result = backend.proc_file_write(entry.path, data, pos);
@@ -147,21 +153,57 @@ pub fn write(fd: c_int, data: &[u8]) -> Option<Result<usize>> {
     Some(result)
 }
 
+/// More of a caller's write than mqshim copies: more than the kernel looks at (a page), with
+/// room for trailing white space.
+const MOST: usize = 1 << 20;
+
 /// [`write`] of the caller's `count` bytes at `buf` (any address: an unreadable one is
 /// EFAULT, as the kernel's copy says).
 ///
 /// # Safety
 /// None beyond write(2)'s: `buf` may be any address (it is read through `process_vm_readv`).
-pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize) -> Option<Result<usize>> {
-    /// More than the kernel looks at (a page), with room for trailing white space.
-    const MOST: usize = 1 << 20;
+pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize, at: Option<i64>) -> Option<Result<usize>> {
     find(fd)?;
     let mut data = vec![0u8; count.min(MOST)];
     // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
     if !unsafe { crate::os::usermem::read_bytes(buf, &mut data, crate::os::usermem::Trust::Unknown) } {
         return Some(Err(Errno::EFAULT));
     }
-    write(fd, &data)
+    write(fd, &data, at)
+}
+
+/// [`write`] of the caller's `iovcnt` pieces at `iov` joined into one text, as the kernel's
+/// sysctl handler takes a `writev` or `pwritev` (any address: an unreadable one is EFAULT; a
+/// count outside 0..=IOV_MAX is EINVAL).
+///
+/// # Safety
+/// None beyond writev(2)'s: `iov` and the pieces may be any address (read through
+/// `process_vm_readv`).
+pub unsafe fn writev_from_caller(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<Result<usize>> {
+    /// `UIO_MAXIOV`.
+    const IOV_MAX: c_int = 1024;
+    find(fd)?;
+    if !(0..=IOV_MAX).contains(&iovcnt) {
+        return Some(Err(Errno::EINVAL));
+    }
+    let mut pieces = vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; iovcnt as usize];
+    // SAFETY: the bytes of a local vector of plain iovecs, any bit pattern valid for them.
+    let raw = unsafe { std::slice::from_raw_parts_mut(pieces.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(pieces.as_slice())) };
+    // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
+    if !unsafe { crate::os::usermem::read_bytes(iov.cast(), raw, crate::os::usermem::Trust::Unknown) } {
+        return Some(Err(Errno::EFAULT));
+    }
+    let mut data = Vec::new();
+    for piece in &pieces {
+        let start = data.len();
+        let len = piece.iov_len.min(MOST - start);
+        data.resize(start + len, 0);
+        // SAFETY: as above.
+        if !unsafe { crate::os::usermem::read_bytes(piece.iov_base.cast(), &mut data[start..], crate::os::usermem::Trust::Unknown) } {
+            return Some(Err(Errno::EFAULT));
+        }
+    }
+    write(fd, &data, at)
 }
 
 /// `fd` is being closed (or replaced by `dup2`/`dup3`): when it was the last listed descriptor
