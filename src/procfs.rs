@@ -3,7 +3,7 @@
 //!
 //! The program holds a private memfd in place of the file (its own descriptor, offset and
 //! close-on-exec flag, shared across `dup` and `fork` as the kernel's file would be), listed
-//! here by descriptor and inode. A `write` through libc's exported `write` — C programs,
+//! here by descriptor and inode. A `write` (or `pwrite`, `writev`, `pwritev`) through libc's exported functions — C programs,
 //! `sysctl(8)`, `tee` — is handed to the backend at the memfd's offset, with the kernel's result
 //! and errno, and the offset moves on as the kernel's would. Writes mqshim cannot see (made
 //! inside libc: stdio's `fflush` of a stream on the descriptor, as a shell's builtin `echo N > file`
@@ -13,7 +13,13 @@
 //! left to fail. A stream from `fopen` of such a file is mqshim's own (`fopencookie`), so its
 //! writes are seen.
 //!
-//! Nothing here runs until such a file is opened: `write`, `close` and `dup*` ask one counter.
+//! A sysctl opened read-only is listed too (its memfd holds the text the backend gave at the
+//! open): a `read` or `pread` of any listed descriptor at a position other than 0 reads nothing,
+//! as `__do_proc_dointvec` answers (`*ppos && !write`), so a short read is not continued; a
+//! write to a read-only one is EBADF.
+//!
+//! Nothing here runs until such a file is opened: `write`, `read`, `pread`, `close` and `dup*`
+//! ask one counter.
 
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +35,8 @@ struct Open {
     /// reused) is not ours.
     ino: u64,
     path: &'static [u8],
+    /// Opened for writing (O_WRONLY or O_RDWR); else read-only.
+    writable: bool,
 }
 
 const SLOTS: usize = 32;
@@ -90,7 +98,7 @@ pub fn open_for_write(path: &[u8], cloexec: bool) -> Option<Result<c_int>> {
     if fd < 0 {
         return Some(Err(Errno::last()));
     }
-    let listed = inode(fd).ok_or(Errno::EIO).and_then(|ino| insert(Open { fd, ino, path }));
+    let listed = inode(fd).ok_or(Errno::EIO).and_then(|ino| insert(Open { fd, ino, path, writable: true }));
     Some(match listed {
         Ok(()) => Ok(fd),
         Err(e) => {
@@ -100,10 +108,41 @@ pub fn open_for_write(path: &[u8], cloexec: bool) -> Option<Result<c_int>> {
     })
 }
 
-/// `write(fd, data)` when `fd` is an open sysctl: the backend's result. None: not one.
-pub fn write(fd: c_int, data: &[u8]) -> Option<Result<usize>> {
+/// The sysctl `path` was opened read-only as the memfd `fd` (holding its text): listed, so
+/// that its reads follow the kernel's rule (see [`read_at`]). Not one of the sysctls: nothing.
+pub fn opened_for_reading(fd: c_int, path: &[u8]) {
+    let Some(file) = crate::emu::sysctl::file(path) else { return };
+    if let Some(ino) = inode(fd) {
+        // A full list leaves the descriptor a plain memfd (reads continue past a short one).
+        let _ = insert(Open { fd, ino, path: file.path, writable: false });
+    }
+}
+
+/// A read of `fd` at `pos` (its offset for `read`, the argument for `pread`) when `fd` is an
+/// open sysctl and `pos` is not 0: nothing, as `__do_proc_dointvec` reads at a position other
+/// than 0. None: libc reads (not a sysctl, or at 0, where the memfd holds the text).
+pub fn read_at(fd: c_int, pos: Option<i64>) -> Option<Result<usize>> {
+    find(fd)?;
+    // SAFETY: lseek with SEEK_CUR on the caller's descriptor only reads its offset.
+    let pos = pos.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
+    // A negative pread position is libc's (EINVAL).
+    (pos > 0).then_some(Ok(0))
+}
+
+/// One write of `data` to `fd` when it is an open sysctl: at its offset, which moves on by the
+/// count as the kernel's would (`write`, `writev`), or at `at` with the offset left alone
+/// (`pwrite`, `pwritev`). The backend's result (EBADF when it was opened read-only). None: not
+/// one.
+pub fn write(fd: c_int, data: &[u8], at: Option<i64>) -> Option<Result<usize>> {
     let entry = find(fd)?;
+    if !entry.writable {
+        return Some(Err(Errno::EBADF));
+    }
     let backend = crate::init::state().backend;
+    if let Some(pos) = at {
+        // A negative position is EINVAL before anything is looked at, as the kernel's pwrite.
+        return Some(if pos < 0 { Err(Errno::EINVAL) } else { backend.proc_file_write(entry.path, data, pos) });
+    }
     // SAFETY: lseek on a descriptor of ours only reads or moves its offset.
     let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
     let result = backend.proc_file_write(entry.path, data, pos);
@@ -114,21 +153,57 @@ pub fn write(fd: c_int, data: &[u8]) -> Option<Result<usize>> {
     Some(result)
 }
 
+/// More of a caller's write than mqshim copies: more than the kernel looks at (a page), with
+/// room for trailing white space.
+const MOST: usize = 1 << 20;
+
 /// [`write`] of the caller's `count` bytes at `buf` (any address: an unreadable one is
 /// EFAULT, as the kernel's copy says).
 ///
 /// # Safety
 /// None beyond write(2)'s: `buf` may be any address (it is read through `process_vm_readv`).
-pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize) -> Option<Result<usize>> {
-    /// More than the kernel looks at (a page), with room for trailing white space.
-    const MOST: usize = 1 << 20;
+pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize, at: Option<i64>) -> Option<Result<usize>> {
     find(fd)?;
     let mut data = vec![0u8; count.min(MOST)];
     // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
     if !unsafe { crate::os::usermem::read_bytes(buf, &mut data, crate::os::usermem::Trust::Unknown) } {
         return Some(Err(Errno::EFAULT));
     }
-    write(fd, &data)
+    write(fd, &data, at)
+}
+
+/// [`write`] of the caller's `iovcnt` pieces at `iov` joined into one text, as the kernel's
+/// sysctl handler takes a `writev` or `pwritev` (any address: an unreadable one is EFAULT; a
+/// count outside 0..=IOV_MAX is EINVAL).
+///
+/// # Safety
+/// None beyond writev(2)'s: `iov` and the pieces may be any address (read through
+/// `process_vm_readv`).
+pub unsafe fn writev_from_caller(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<Result<usize>> {
+    /// `UIO_MAXIOV`.
+    const IOV_MAX: c_int = 1024;
+    find(fd)?;
+    if !(0..=IOV_MAX).contains(&iovcnt) {
+        return Some(Err(Errno::EINVAL));
+    }
+    let mut pieces = vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; iovcnt as usize];
+    // SAFETY: the bytes of a local vector of plain iovecs, any bit pattern valid for them.
+    let raw = unsafe { std::slice::from_raw_parts_mut(pieces.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(pieces.as_slice())) };
+    // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
+    if !unsafe { crate::os::usermem::read_bytes(iov.cast(), raw, crate::os::usermem::Trust::Unknown) } {
+        return Some(Err(Errno::EFAULT));
+    }
+    let mut data = Vec::new();
+    for piece in &pieces {
+        let start = data.len();
+        let len = piece.iov_len.min(MOST - start);
+        data.resize(start + len, 0);
+        // SAFETY: as above.
+        if !unsafe { crate::os::usermem::read_bytes(piece.iov_base.cast(), &mut data[start..], crate::os::usermem::Trust::Unknown) } {
+            return Some(Err(Errno::EFAULT));
+        }
+    }
+    write(fd, &data, at)
 }
 
 /// `fd` is being closed (or replaced by `dup2`/`dup3`): when it was the last listed descriptor
@@ -138,7 +213,7 @@ pub fn closing(fd: c_int) {
         return;
     }
     let Some(entry) = forget(fd) else { return };
-    if OPEN.with(|slots| slots.iter().flatten().any(|o| o.ino == entry.ino)) {
+    if !entry.writable || OPEN.with(|slots| slots.iter().flatten().any(|o| o.ino == entry.ino)) {
         return;
     }
     let mut buf = [0u8; 4096];

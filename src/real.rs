@@ -139,6 +139,11 @@ real_functions! {
     fn __open64_2(path: *const c_char, flags: c_int) -> c_int;
     fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
+    fn pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off_t) -> ssize_t;
+    fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off64_t) -> ssize_t;
+    fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t;
+    fn pwritev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t;
+    fn pwritev64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t;
     fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int;
     fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
     /// Returns an error number, as the pthread functions do.
@@ -164,6 +169,8 @@ real_functions! {
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int;
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int;
     fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;
+    fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off_t) -> ssize_t;
+    fn pread64(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off64_t) -> ssize_t;
     fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int;
 }
 

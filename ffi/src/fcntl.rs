@@ -32,7 +32,9 @@ unsafe fn served_open(path: *const c_char, flags: c_int, mode: c_uint) -> Option
     };
     let cloexec = flags & libc::O_CLOEXEC != 0;
     if flags & libc::O_ACCMODE == libc::O_RDONLY {
-        return ffi_boundary!(served_proc_file(p, cloexec));
+        let fd = ffi_boundary!(served_proc_file(p, cloexec))?;
+        ffi_boundary!(crate::procfs::opened_for_reading(fd, p));
+        return Some(fd);
     }
     let opened = ffi_boundary!(crate::procfs::open_for_write(p, cloexec))?;
     Some(ffi_boundary!(errno c_int, opened.map(i64::from)))

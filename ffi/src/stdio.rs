@@ -127,7 +127,7 @@ unsafe extern "C" fn sysctl_stream_write(cookie: *mut c_void, buf: *const c_char
     // SAFETY: stdio passes its buffer, valid for `size` bytes.
     let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), size) };
     let fd = cookie_fd(cookie);
-    ffi_boundary!(errno isize, crate::procfs::write(fd, data).unwrap_or(Err(crate::errno::Errno::EBADF)).map(|n| n as i64))
+    ffi_boundary!(errno isize, crate::procfs::write(fd, data, None).unwrap_or(Err(crate::errno::Errno::EBADF)).map(|n| n as i64))
 }
 
 /// A sysctl stream's seek: the descriptor's offset, as the kernel's file has.

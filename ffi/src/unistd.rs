@@ -33,7 +33,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     }
     ffi_boundary!(
         errno ssize_t,
-        match sysctl_write(fd, buf, count) {
+        match sysctl_write(fd, buf, count, None) {
             Some(r) => r,
             // SAFETY: the caller's arguments, passed on.
             None => crate::errno::check(unsafe { real::write(fd, buf, count) }).map(|n| n as i64),
@@ -42,16 +42,22 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
 }
 
 /// `ssize_t read(int fd, void *buf, size_t count)`: reading a queue descriptor of the backend's
-/// gives the kernel's status line (see `devmqueue`); every other read goes to libc after one
-/// load (two once the backend made queue descriptors: the descriptor's bit in a table).
+/// gives the kernel's status line (see `devmqueue`), reading a sysctl past its start nothing
+/// (see `procfs`); every other read goes to libc after two loads (three once the backend made
+/// queue descriptors: the descriptor's bit in a table).
 ///
 /// # Safety
 /// As read(2) requires: `buf` is writable for `count` bytes (else EFAULT, as the kernel's).
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
-    if Inside::active() || !dispatch::descriptors_exist() {
+    if straight_to_libc() {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::read(fd, buf, count) };
+    }
+    if procfs::any_open() {
+        if let Some(result) = ffi_boundary!(procfs::read_at(fd, None)) {
+            return ffi_boundary!(errno ssize_t, result.map(|n| n as i64));
+        }
     }
     // SAFETY: the caller's buffer, written only when writable.
     match ffi_boundary!(unsafe { crate::devmqueue::read(fd, buf.cast(), count) }) {
@@ -61,10 +67,113 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     }
 }
 
-/// A write to a sysctl descriptor (None: `fd` is not one).
-fn sysctl_write(fd: c_int, buf: *const c_void, count: size_t) -> Option<crate::errno::Result<i64>> {
+/// A `pread` of a sysctl at a position other than 0 reads nothing (see `procfs`); None: libc's.
+fn sysctl_pread(fd: c_int, offset: i64) -> Option<ssize_t> {
+    if !procfs::any_open() || Inside::active() {
+        return None;
+    }
+    let result = ffi_boundary!(procfs::read_at(fd, Some(offset)))?;
+    Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
+}
+
+/// `ssize_t pread(int fd, void *buf, size_t count, off_t offset)`: as [`read`] for a sysctl;
+/// every other pread goes to libc after one load.
+///
+/// # Safety
+/// As pread(2) requires: `buf` is writable for `count` bytes (else EFAULT, as the kernel's).
+#[no_mangle]
+pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_pread(fd, offset).unwrap_or_else(|| unsafe { real::pread(fd, buf, count, offset) })
+}
+
+/// `ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)`: `pread` of programs
+/// built with 64-bit offsets.
+///
+/// # Safety
+/// As for [`pread`].
+#[no_mangle]
+pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off64_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_pread(fd, offset).unwrap_or_else(|| unsafe { real::pread64(fd, buf, count, offset) })
+}
+
+/// A write to a sysctl descriptor, at its offset or at `at` (None: `fd` is not one).
+fn sysctl_write(fd: c_int, buf: *const c_void, count: size_t, at: Option<i64>) -> Option<crate::errno::Result<i64>> {
     // SAFETY: the caller's buffer, read without trusting it (EFAULT when unreadable).
-    unsafe { procfs::write_from_caller(fd, buf.cast(), count) }.map(|r| r.map(|n| n as i64))
+    unsafe { procfs::write_from_caller(fd, buf.cast(), count, at) }.map(|r| r.map(|n| n as i64))
+}
+
+/// `pwrite`/`pwrite64` to a sysctl descriptor: the C result (None: libc's call).
+fn sysctl_pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: i64) -> Option<ssize_t> {
+    if !procfs::any_open() || Inside::active() {
+        return None;
+    }
+    let result = ffi_boundary!(sysctl_write(fd, buf, count, Some(offset)))?;
+    Some(ffi_boundary!(errno ssize_t, result))
+}
+
+/// `writev`/`pwritev`/`pwritev64` to a sysctl descriptor: the C result (None: libc's call).
+fn sysctl_writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<ssize_t> {
+    if !procfs::any_open() || Inside::active() {
+        return None;
+    }
+    // SAFETY: the caller's vector, read without trusting it (EFAULT when unreadable).
+    let result = ffi_boundary!(unsafe { procfs::writev_from_caller(fd, iov, iovcnt, at) })?;
+    Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
+}
+
+/// `ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)`: as [`write`] for a
+/// sysctl, at `offset`; every other pwrite goes to libc after one load.
+///
+/// # Safety
+/// As pwrite(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_pwrite(fd, buf, count, offset).unwrap_or_else(|| unsafe { real::pwrite(fd, buf, count, offset) })
+}
+
+/// `ssize_t pwrite64(...)`: `pwrite` of programs built with 64-bit offsets.
+///
+/// # Safety
+/// As for [`pwrite`].
+#[no_mangle]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off64_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_pwrite(fd, buf, count, offset).unwrap_or_else(|| unsafe { real::pwrite64(fd, buf, count, offset) })
+}
+
+/// `ssize_t writev(int fd, const struct iovec *iov, int iovcnt)`: to a sysctl, the pieces as
+/// one write; every other writev goes to libc after one load.
+///
+/// # Safety
+/// As writev(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_writev(fd, iov, iovcnt, None).unwrap_or_else(|| unsafe { real::writev(fd, iov, iovcnt) })
+}
+
+/// `ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)`: as [`writev`]
+/// at `offset`.
+///
+/// # Safety
+/// As pwritev(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_writev(fd, iov, iovcnt, Some(offset)).unwrap_or_else(|| unsafe { real::pwritev(fd, iov, iovcnt, offset) })
+}
+
+/// `ssize_t pwritev64(...)`: `pwritev` of programs built with 64-bit offsets.
+///
+/// # Safety
+/// As for [`pwritev`].
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    sysctl_writev(fd, iov, iovcnt, Some(offset)).unwrap_or_else(|| unsafe { real::pwritev64(fd, iov, iovcnt, offset) })
 }
 
 /// `int close(int fd)`.
@@ -195,9 +304,16 @@ const _: unsafe extern "C" fn(c_int, c_int, c_long) -> c_int = fcntl;
 
 same_signature_as_libc! {
     read: unsafe extern "C" fn(c_int, *mut c_void, size_t) -> ssize_t;
+    pread: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off_t) -> ssize_t;
+    pread64: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off64_t) -> ssize_t;
     dup: unsafe extern "C" fn(c_int) -> c_int;
     close: unsafe extern "C" fn(c_int) -> c_int;
     write: unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
+    pwrite: unsafe extern "C" fn(c_int, *const c_void, size_t, libc::off_t) -> ssize_t;
+    pwrite64: unsafe extern "C" fn(c_int, *const c_void, size_t, libc::off64_t) -> ssize_t;
+    writev: unsafe extern "C" fn(c_int, *const libc::iovec, c_int) -> ssize_t;
+    pwritev: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off_t) -> ssize_t;
+    pwritev64: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off64_t) -> ssize_t;
     dup2: unsafe extern "C" fn(c_int, c_int) -> c_int;
     dup3: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
 }
