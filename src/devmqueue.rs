@@ -370,6 +370,41 @@ pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>>
     backend_with_descriptors()?.descriptor_status_read(fd, count, &mut copy_out)
 }
 
+/// `write`/`pwrite` of `fd` when it is a queue descriptor of the backend's: the kernel's queue
+/// file has no write method, so EINVAL — EBADF first when it is not open for writing (the
+/// order of `vfs_write`); None: libc writes.
+pub fn write(fd: i32) -> Option<Result<usize>> {
+    let writable = backend_with_descriptors()?.descriptor_writable(fd)?;
+    Some(Err(if writable { Errno::EINVAL } else { Errno::EBADF }))
+}
+
+/// `lseek(fd, offset, whence)` when `fd` is a queue descriptor of the backend's: the kernel's
+/// `default_llseek` over a file of `FILENT_SIZE` bytes, moving the offset `read` goes on from;
+/// None: libc seeks.
+pub fn lseek(fd: i32, offset: i64, whence: i32) -> Option<Result<i64>> {
+    let seek = |pos: u64| default_llseek(pos as i64, offset, whence).map(|p| p as u64);
+    Some(backend_with_descriptors()?.descriptor_seek(fd, &seek)?.map(|p| p as i64))
+}
+
+/// The offset `default_llseek` (fs/read_write.c) moves a file of `FILENT_SIZE` bytes at `pos`
+/// to: SEEK_END counts from the size, SEEK_DATA and SEEK_HOLE see no holes (ENXIO at or past
+/// the end), a negative result or an unknown whence is EINVAL.
+fn default_llseek(pos: i64, offset: i64, whence: i32) -> Result<i64> {
+    let new = match whence {
+        libc::SEEK_SET => offset,
+        libc::SEEK_CUR => offset.checked_add(pos).ok_or(Errno::EINVAL)?,
+        libc::SEEK_END => offset.checked_add(FILENT_SIZE).ok_or(Errno::EINVAL)?,
+        libc::SEEK_DATA | libc::SEEK_HOLE if offset >= FILENT_SIZE => return Err(Errno::ENXIO),
+        libc::SEEK_DATA => offset,
+        libc::SEEK_HOLE => FILENT_SIZE,
+        _ => return Err(Errno::EINVAL),
+    };
+    if new < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +415,17 @@ mod tests {
         for other in [&b"/dev/mqueue"[..], b"/dev/mqueue/", b"/dev/mqueue/.", b"/dev/mqueue/..", b"/dev/mqueue/a/b", b"/dev/mqueuex/a", b"/proc/sys/x"] {
             assert_eq!(queue_name(other), None, "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    #[test]
+    fn seeking_is_the_kernels_default_llseek_over_80_bytes() {
+        assert_eq!(default_llseek(5, 10, libc::SEEK_CUR), Ok(15));
+        assert_eq!(default_llseek(5, -20, libc::SEEK_END), Ok(60));
+        assert_eq!(default_llseek(5, -6, libc::SEEK_CUR), Err(Errno::EINVAL));
+        assert_eq!(default_llseek(5, 79, libc::SEEK_HOLE), Ok(80));
+        assert_eq!(default_llseek(5, 80, libc::SEEK_DATA), Err(Errno::ENXIO));
+        assert_eq!(default_llseek(5, 0, 5), Err(Errno::EINVAL));
+        assert_eq!(default_llseek(5, i64::MAX, libc::SEEK_END), Err(Errno::EINVAL));
     }
 
     #[test]

@@ -164,6 +164,10 @@ real_functions! {
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int;
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int;
     fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;
+    fn pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off_t) -> ssize_t;
+    fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off64_t) -> ssize_t;
+    fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t;
+    fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t;
     fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int;
 }
 

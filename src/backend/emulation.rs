@@ -424,6 +424,20 @@ impl Backend for EmulatedBackend {
             Ok(part.len())
         }))
     }
+
+    fn descriptor_writable(&self, fd: c_int) -> Option<bool> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        Some(d.write)
+    }
+
+    fn descriptor_seek(&self, fd: c_int, seek: &dyn Fn(u64) -> Result<u64>) -> Option<Result<u64>> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        let pos = seek(d.status_pos.load(Ordering::Relaxed));
+        if let Ok(pos) = pos {
+            d.status_pos.store(pos, Ordering::Relaxed);
+        }
+        Some(pos)
+    }
 }
 
 /// A queue's `/dev/mqueue` entry: owner and mode from its `meta`, identity `id`, times from

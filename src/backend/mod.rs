@@ -225,4 +225,16 @@ pub trait Backend: Sync + Send {
     fn descriptor_status_read(&self, _fd: c_int, _count: usize, _copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
         None
     }
+
+    /// Whether the queue descriptor `fd` was opened for writing (None: not one of this
+    /// backend's).
+    fn descriptor_writable(&self, _fd: c_int) -> Option<bool> {
+        None
+    }
+
+    /// `lseek` of the queue descriptor `fd`: `seek` maps the description's offset to the new
+    /// one, which is kept when it succeeds; the new offset, or None: not one of this backend's.
+    fn descriptor_seek(&self, _fd: c_int, _seek: &dyn Fn(u64) -> Result<u64>) -> Option<Result<u64>> {
+        None
+    }
 }
