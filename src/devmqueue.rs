@@ -301,6 +301,19 @@ pub fn chown(path: &[u8], uid: u32, gid: u32, flags: i32) -> Option<Result<()>> 
     change(path, AttributeChange::Owner(given(uid), given(gid)))
 }
 
+/// `fchmod(fd, mode)` when `fd` is a queue descriptor of the backend's: as [`chmod`] of its
+/// queue (also once unlinked); None: libc serves it.
+pub fn fchmod(fd: i32, mode: u32) -> Option<Result<()>> {
+    backend_with_descriptors()?.descriptor_change(fd, AttributeChange::Mode(mode))
+}
+
+/// `fchown(fd, uid, gid)` when `fd` is a queue descriptor of the backend's: as [`chown`] of
+/// its queue; None: libc serves it.
+pub fn fchown(fd: i32, uid: u32, gid: u32) -> Option<Result<()>> {
+    let given = |id: u32| (id != u32::MAX).then_some(id);
+    backend_with_descriptors()?.descriptor_change(fd, AttributeChange::Owner(given(uid), given(gid)))
+}
+
 fn change(path: &[u8], change: AttributeChange) -> Option<Result<()>> {
     let name = queue_name(path)?;
     crate::init::state().backend.dev_mqueue_change(name, change)

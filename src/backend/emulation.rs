@@ -389,11 +389,7 @@ impl Backend for EmulatedBackend {
     fn dev_mqueue_change(&self, name: &[u8], change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
         let apply = || {
             let name = posix::store::QueueName::check(name)?;
-            let creds = crate::os::creds::Creds::current();
-            self.posix()?.store().change_attributes(&name, |m| {
-                let (uid, gid, mode) = change.apply((m.uid, m.gid, m.mode), &creds)?;
-                Ok(posix::store::Meta { uid, gid, mode, ..*m })
-            })
+            self.posix()?.store().change_attributes(&name, changed_meta(change))
         };
         Some(apply())
     }
@@ -404,10 +400,24 @@ impl Backend for EmulatedBackend {
         Some(unlink())
     }
 
+    /// The queue's owner and mode as they are now (its `meta`; the one read when it was opened
+    /// if that cannot be read), times from its FIFO.
     fn descriptor_entry(&self, fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         let h = &d.queue;
-        Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&h.meta, h.dir_id, &fifo)))
+        let current = || self.posix()?.store().open_meta(&posix::store::QueueName::check(&h.name)?, h.dir_id);
+        let meta = current().unwrap_or(h.meta);
+        Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&meta, h.dir_id, &fifo)))
+    }
+
+    fn descriptor_change(&self, fd: c_int, change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        let h = &d.queue;
+        let apply = || {
+            let name = posix::store::QueueName::check(&h.name)?;
+            self.posix()?.store().change_open_attributes(&name, h.dir_id, changed_meta(change))
+        };
+        Some(apply())
     }
 
     fn descriptor_status_read(&self, fd: c_int, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
@@ -437,6 +447,15 @@ impl Backend for EmulatedBackend {
             d.status_pos.store(pos, Ordering::Relaxed);
         }
         Some(pos)
+    }
+}
+
+/// How `change` (a `chmod` or `chown` by the calling thread) turns a queue's `meta`.
+fn changed_meta(change: crate::devmqueue::AttributeChange) -> impl FnOnce(&posix::store::Meta) -> Result<posix::store::Meta> {
+    let creds = crate::os::creds::Creds::current();
+    move |m| {
+        let (uid, gid, mode) = change.apply((m.uid, m.gid, m.mode), &creds)?;
+        Ok(posix::store::Meta { uid, gid, mode, ..*m })
     }
 }
 

@@ -226,6 +226,12 @@ pub trait Backend: Sync + Send {
         None
     }
 
+    /// `fchmod`/`fchown` of the queue descriptor `fd` (Some), as `dev_mqueue_change` of its
+    /// queue; None: not one of this backend's.
+    fn descriptor_change(&self, _fd: c_int, _change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        None
+    }
+
     /// Whether the queue descriptor `fd` was opened for writing (None: not one of this
     /// backend's).
     fn descriptor_writable(&self, _fd: c_int) -> Option<bool> {
