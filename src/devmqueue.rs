@@ -256,14 +256,19 @@ impl AttributeChange {
     /// The owner, group and mode `(uid, gid, mode)` become, or EPERM where the kernel refuses
     /// (`setattr_prepare`): a mode only by the owner or with CAP_FOWNER; another owner only
     /// with CAP_CHOWN; another group by the owner to one of its own groups, or with
-    /// CAP_CHOWN.
+    /// CAP_CHOWN. The set-id bits go as the kernel drops them: a chmod by a caller outside
+    /// the (new) group without CAP_FSETID cannot set setgid; a chown, of a non-directory
+    /// as a queue's file is, always clears setuid, and setgid when group execution is set
+    /// or the caller could not set it (`setattr_should_drop_sgid`).
     pub fn apply(self, (uid, gid, mode): (u32, u32, u32), creds: &Creds) -> Result<(u32, u32, u32)> {
+        let may_keep_setgid = |group: u32| creds.in_group_fs(group) || creds.has(cap::FSETID);
         match self {
             AttributeChange::Mode(new) => {
                 if creds.fsuid != uid && !creds.has(cap::FOWNER) {
                     return Err(Errno::EPERM);
                 }
-                Ok((uid, gid, new & 0o7777))
+                let new = new & 0o7777;
+                Ok((uid, gid, if may_keep_setgid(gid) { new } else { new & !libc::S_ISGID }))
             }
             AttributeChange::Owner(new_uid, new_gid) => {
                 let new_uid = new_uid.unwrap_or(uid);
@@ -275,7 +280,9 @@ impl AttributeChange {
                 if new_gid != gid && !chown && !(creds.fsuid == uid && creds.in_group_fs(new_gid)) {
                     return Err(Errno::EPERM);
                 }
-                Ok((new_uid, new_gid, mode))
+                let drop_setgid = mode & libc::S_IXGRP != 0 || !may_keep_setgid(gid);
+                let cleared = libc::S_ISUID | if drop_setgid { libc::S_ISGID } else { 0 };
+                Ok((new_uid, new_gid, mode & !cleared))
             }
         }
     }
@@ -439,6 +446,19 @@ mod tests {
         assert_eq!(default_llseek(5, 80, libc::SEEK_DATA), Err(Errno::ENXIO));
         assert_eq!(default_llseek(5, 0, 5), Err(Errno::EINVAL));
         assert_eq!(default_llseek(5, i64::MAX, libc::SEEK_END), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn chown_drops_set_id_bits_as_the_kernel() {
+        let root = Creds { uid: 0, euid: 0, fsuid: 0, gid: 0, egid: 0, fsgid: 0, groups: vec![], caps: !0 };
+        let nobody = Creds { uid: 9, euid: 9, fsuid: 9, gid: 9, egid: 9, fsgid: 9, groups: vec![], caps: 0 };
+        let same = AttributeChange::Owner(None, None);
+        assert_eq!(same.apply((0, 0, 0o6777), &root), Ok((0, 0, 0o777)));
+        assert_eq!(same.apply((0, 0, 0o6767), &root), Ok((0, 0, 0o2767)));
+        assert_eq!(same.apply((9, 0, 0o2600), &nobody), Ok((9, 0, 0o600)));
+        assert_eq!(same.apply((9, 9, 0o2600), &nobody), Ok((9, 9, 0o2600)));
+        assert_eq!(AttributeChange::Mode(0o2640).apply((9, 0, 0o600), &nobody), Ok((9, 0, 0o640)));
+        assert_eq!(AttributeChange::Mode(0o6640).apply((0, 0, 0o600), &root), Ok((0, 0, 0o6640)));
     }
 
     #[test]
