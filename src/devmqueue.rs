@@ -19,6 +19,9 @@ pub const MOUNT: &[u8] = b"/dev/mqueue";
 /// The kernel's `i_size` of every queue's inode (`FILENT_SIZE` in ipc/mqueue.c): it never
 /// changes with the messages queued (the status line's QSIZE says that).
 const FILENT_SIZE: i64 = 80;
+/// What each entry adds to the size of the mqueue filesystem's root (`DIRENT_SIZE`), `.` and
+/// `..` included.
+const DIRENT_SIZE: i64 = 20;
 /// The block size `stat` gives for an mqueue inode (`PAGE_SIZE`).
 const BLOCK_SIZE: i64 = 4096;
 
@@ -29,9 +32,19 @@ pub fn queue_name(path: &[u8]) -> Option<&[u8]> {
     (!name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')).then_some(name)
 }
 
-/// What the kernel's inode of a queue says about it.
+/// Which of the mqueue filesystem's inodes an [`Entry`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A queue's file.
+    Queue,
+    /// The root directory (`/dev/mqueue` itself) holding this many queues.
+    Root { queues: usize },
+}
+
+/// What the kernel's inode of a queue (or of the root) says about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
+    pub kind: Kind,
     /// The permission bits (no file type).
     pub mode: u32,
     pub uid: u32,
@@ -46,17 +59,22 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `stat`'s view: a regular file of one link, `FILENT_SIZE` bytes, no blocks.
+    /// `stat`'s view: a queue is a regular file of one link and `FILENT_SIZE` bytes; the root
+    /// a directory of two links and `DIRENT_SIZE` bytes per entry; no blocks.
     pub fn to_stat(&self) -> libc::stat {
+        let (file_type, nlink, size) = match self.kind {
+            Kind::Queue => (libc::S_IFREG, 1, FILENT_SIZE),
+            Kind::Root { queues } => (libc::S_IFDIR, 2, DIRENT_SIZE * (queues as i64 + 2)),
+        };
         // SAFETY: an all-zero stat is valid plain data (the padding fields included).
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         st.st_dev = self.dev;
         st.st_ino = self.ino;
-        st.st_nlink = 1;
-        st.st_mode = libc::S_IFREG | self.mode;
+        st.st_nlink = nlink;
+        st.st_mode = file_type | self.mode;
         st.st_uid = self.uid;
         st.st_gid = self.gid;
-        st.st_size = FILENT_SIZE;
+        st.st_size = size;
         st.st_blksize = BLOCK_SIZE;
         st.st_blocks = 0;
         (st.st_atime, st.st_atime_nsec) = self.atime;
@@ -79,12 +97,12 @@ impl Entry {
         let mut stx: libc::statx = unsafe { std::mem::zeroed() };
         stx.stx_mask = libc::STATX_BASIC_STATS;
         stx.stx_blksize = BLOCK_SIZE as u32;
-        stx.stx_nlink = 1;
+        stx.stx_nlink = st.st_nlink as u32;
         stx.stx_uid = self.uid;
         stx.stx_gid = self.gid;
         stx.stx_mode = st.st_mode as u16;
         stx.stx_ino = self.ino;
-        stx.stx_size = FILENT_SIZE as u64;
+        stx.stx_size = st.st_size as u64;
         stx.stx_blocks = 0;
         stx.stx_atime = time(self.atime);
         stx.stx_mtime = time(self.mtime);
@@ -128,13 +146,34 @@ pub fn entry(path: &[u8]) -> Option<Result<Entry>> {
     crate::init::state().backend.dev_mqueue_entry(name)
 }
 
+/// What `stat` of `path` shows: a queue's entry, or the root's for `/dev/mqueue` itself (the
+/// sticky directory, mode 1777, with the owner, identity and times of the directory the
+/// backend keeps its queues in). None: neither, or the backend leaves it to the kernel.
+fn stat_entry(path: &[u8]) -> Option<Result<Entry>> {
+    if !is_directory(path) {
+        return entry(path);
+    }
+    let root = crate::init::state().backend.dev_mqueue_root()?;
+    Some(root.map(|(dir, queues)| Entry {
+        kind: Kind::Root { queues },
+        mode: 0o1777,
+        uid: dir.st_uid,
+        gid: dir.st_gid,
+        dev: dir.st_dev,
+        ino: dir.st_ino,
+        atime: (dir.st_atime, dir.st_atime_nsec),
+        mtime: (dir.st_mtime, dir.st_mtime_nsec),
+        ctime: (dir.st_ctime, dir.st_ctime_nsec),
+    }))
+}
+
 /// `stat`/`lstat`/`fstatat` of `path` into the caller's `out` (a queue's file is no link, so
 /// the three agree); None: not this module's path, libc serves it.
 ///
 /// # Safety
 /// `out` is the caller's argument: any address (a bad one is EFAULT, as the kernel's copy).
 pub unsafe fn stat(path: &[u8], out: *mut libc::stat) -> Option<Result<()>> {
-    let result = entry(path)?.and_then(|e| {
+    let result = stat_entry(path)?.and_then(|e| {
         // SAFETY: the caller's buffer, written only if writable (this function's contract).
         if unsafe { crate::os::usermem::checked_write(out, &e.to_stat()) } {
             Ok(())
@@ -155,7 +194,7 @@ pub unsafe fn statx(path: &[u8], flags: i32, out: *mut libc::statx) -> Option<Re
     if flags & !known != 0 || flags & libc::AT_STATX_SYNC_TYPE == libc::AT_STATX_SYNC_TYPE {
         return None;
     }
-    let result = entry(path)?.and_then(|e| {
+    let result = stat_entry(path)?.and_then(|e| {
         // SAFETY: as in `stat`.
         if unsafe { crate::os::usermem::checked_write(out, &e.to_statx()) } {
             Ok(())
@@ -463,10 +502,12 @@ mod tests {
 
     #[test]
     fn stat_shows_a_regular_file_of_the_kernels_size() {
-        let e = Entry { mode: 0o640, uid: 7, gid: 8, dev: 1, ino: 2, atime: (1, 2), mtime: (3, 4), ctime: (5, 6) };
+        let e = Entry { kind: Kind::Queue, mode: 0o640, uid: 7, gid: 8, dev: 1, ino: 2, atime: (1, 2), mtime: (3, 4), ctime: (5, 6) };
         let st = e.to_stat();
         assert_eq!((st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_nlink), (libc::S_IFREG | 0o640, 7, 8, 80, 1));
         let stx = e.to_statx();
         assert_eq!((stx.stx_mode as u32, stx.stx_size, stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec), (libc::S_IFREG | 0o640, 80, 3, 4));
+        let root = Entry { kind: Kind::Root { queues: 2 }, mode: 0o1777, ..e }.to_stat();
+        assert_eq!((root.st_mode, root.st_nlink, root.st_size), (libc::S_IFDIR | 0o1777, 2, 80));
     }
 }

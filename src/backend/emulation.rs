@@ -384,6 +384,15 @@ impl Backend for EmulatedBackend {
         Some(open())
     }
 
+    /// The namespace's `posix/` directory, one entry per queue name.
+    fn dev_mqueue_root(&self) -> Option<Result<(libc::stat, usize)>> {
+        let root = || {
+            let store = self.posix()?.store();
+            Ok((crate::os::sys::stat_of(store.namespace().posix)?, store.names().len()))
+        };
+        Some(root())
+    }
+
     /// The new owner, group or mode, in the queue's `meta` and files (see
     /// `Store::change_attributes`).
     fn dev_mqueue_change(&self, name: &[u8], change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
@@ -463,6 +472,7 @@ fn changed_meta(change: crate::devmqueue::AttributeChange) -> impl FnOnce(&posix
 /// `times` (its directory's or FIFO's status).
 fn dev_mqueue_entry(meta: &posix::store::Meta, id: (u64, u64), times: &libc::stat) -> crate::devmqueue::Entry {
     crate::devmqueue::Entry {
+        kind: crate::devmqueue::Kind::Queue,
         mode: meta.mode & 0o7777,
         uid: meta.uid,
         gid: meta.gid,

@@ -204,6 +204,12 @@ pub trait Backend: Sync + Send {
         None
     }
 
+    /// The status of the directory this backend's queues are listed in and how many queues
+    /// it holds (Some), for `stat("/dev/mqueue")`; None: the kernel's directory.
+    fn dev_mqueue_root(&self) -> Option<Result<(libc::stat, usize)>> {
+        None
+    }
+
     /// `chmod`/`chown` of `/dev/mqueue/NAME` (Some), or None: the kernel's file.
     fn dev_mqueue_change(&self, _name: &[u8], _change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
         None
