@@ -19,6 +19,9 @@ pub const MOUNT: &[u8] = b"/dev/mqueue";
 /// The kernel's `i_size` of every queue's inode (`FILENT_SIZE` in ipc/mqueue.c): it never
 /// changes with the messages queued (the status line's QSIZE says that).
 const FILENT_SIZE: i64 = 80;
+/// What each entry adds to the size of the mqueue filesystem's root (`DIRENT_SIZE`), `.` and
+/// `..` included.
+const DIRENT_SIZE: i64 = 20;
 /// The block size `stat` gives for an mqueue inode (`PAGE_SIZE`).
 const BLOCK_SIZE: i64 = 4096;
 
@@ -29,9 +32,19 @@ pub fn queue_name(path: &[u8]) -> Option<&[u8]> {
     (!name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')).then_some(name)
 }
 
-/// What the kernel's inode of a queue says about it.
+/// Which of the mqueue filesystem's inodes an [`Entry`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A queue's file.
+    Queue,
+    /// The root directory (`/dev/mqueue` itself) holding this many queues.
+    Root { queues: usize },
+}
+
+/// What the kernel's inode of a queue (or of the root) says about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
+    pub kind: Kind,
     /// The permission bits (no file type).
     pub mode: u32,
     pub uid: u32,
@@ -46,17 +59,22 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `stat`'s view: a regular file of one link, `FILENT_SIZE` bytes, no blocks.
+    /// `stat`'s view: a queue is a regular file of one link and `FILENT_SIZE` bytes; the root
+    /// a directory of two links and `DIRENT_SIZE` bytes per entry; no blocks.
     pub fn to_stat(&self) -> libc::stat {
+        let (file_type, nlink, size) = match self.kind {
+            Kind::Queue => (libc::S_IFREG, 1, FILENT_SIZE),
+            Kind::Root { queues } => (libc::S_IFDIR, 2, DIRENT_SIZE * (queues as i64 + 2)),
+        };
         // SAFETY: an all-zero stat is valid plain data (the padding fields included).
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         st.st_dev = self.dev;
         st.st_ino = self.ino;
-        st.st_nlink = 1;
-        st.st_mode = libc::S_IFREG | self.mode;
+        st.st_nlink = nlink;
+        st.st_mode = file_type | self.mode;
         st.st_uid = self.uid;
         st.st_gid = self.gid;
-        st.st_size = FILENT_SIZE;
+        st.st_size = size;
         st.st_blksize = BLOCK_SIZE;
         st.st_blocks = 0;
         (st.st_atime, st.st_atime_nsec) = self.atime;
@@ -79,12 +97,12 @@ impl Entry {
         let mut stx: libc::statx = unsafe { std::mem::zeroed() };
         stx.stx_mask = libc::STATX_BASIC_STATS;
         stx.stx_blksize = BLOCK_SIZE as u32;
-        stx.stx_nlink = 1;
+        stx.stx_nlink = st.st_nlink as u32;
         stx.stx_uid = self.uid;
         stx.stx_gid = self.gid;
         stx.stx_mode = st.st_mode as u16;
         stx.stx_ino = self.ino;
-        stx.stx_size = FILENT_SIZE as u64;
+        stx.stx_size = st.st_size as u64;
         stx.stx_blocks = 0;
         stx.stx_atime = time(self.atime);
         stx.stx_mtime = time(self.mtime);
@@ -128,13 +146,34 @@ pub fn entry(path: &[u8]) -> Option<Result<Entry>> {
     crate::init::state().backend.dev_mqueue_entry(name)
 }
 
+/// What `stat` of `path` shows: a queue's entry, or the root's for `/dev/mqueue` itself (the
+/// sticky directory, mode 1777, with the owner, identity and times of the directory the
+/// backend keeps its queues in). None: neither, or the backend leaves it to the kernel.
+fn stat_entry(path: &[u8]) -> Option<Result<Entry>> {
+    if !is_directory(path) {
+        return entry(path);
+    }
+    let root = crate::init::state().backend.dev_mqueue_root()?;
+    Some(root.map(|(dir, queues)| Entry {
+        kind: Kind::Root { queues },
+        mode: 0o1777,
+        uid: dir.st_uid,
+        gid: dir.st_gid,
+        dev: dir.st_dev,
+        ino: dir.st_ino,
+        atime: (dir.st_atime, dir.st_atime_nsec),
+        mtime: (dir.st_mtime, dir.st_mtime_nsec),
+        ctime: (dir.st_ctime, dir.st_ctime_nsec),
+    }))
+}
+
 /// `stat`/`lstat`/`fstatat` of `path` into the caller's `out` (a queue's file is no link, so
 /// the three agree); None: not this module's path, libc serves it.
 ///
 /// # Safety
 /// `out` is the caller's argument: any address (a bad one is EFAULT, as the kernel's copy).
 pub unsafe fn stat(path: &[u8], out: *mut libc::stat) -> Option<Result<()>> {
-    let result = entry(path)?.and_then(|e| {
+    let result = stat_entry(path)?.and_then(|e| {
         // SAFETY: the caller's buffer, written only if writable (this function's contract).
         if unsafe { crate::os::usermem::checked_write(out, &e.to_stat()) } {
             Ok(())
@@ -155,7 +194,7 @@ pub unsafe fn statx(path: &[u8], flags: i32, out: *mut libc::statx) -> Option<Re
     if flags & !known != 0 || flags & libc::AT_STATX_SYNC_TYPE == libc::AT_STATX_SYNC_TYPE {
         return None;
     }
-    let result = entry(path)?.and_then(|e| {
+    let result = stat_entry(path)?.and_then(|e| {
         // SAFETY: as in `stat`.
         if unsafe { crate::os::usermem::checked_write(out, &e.to_statx()) } {
             Ok(())
@@ -256,14 +295,19 @@ impl AttributeChange {
     /// The owner, group and mode `(uid, gid, mode)` become, or EPERM where the kernel refuses
     /// (`setattr_prepare`): a mode only by the owner or with CAP_FOWNER; another owner only
     /// with CAP_CHOWN; another group by the owner to one of its own groups, or with
-    /// CAP_CHOWN.
+    /// CAP_CHOWN. The set-id bits go as the kernel drops them: a chmod by a caller outside
+    /// the (new) group without CAP_FSETID cannot set setgid; a chown, of a non-directory
+    /// as a queue's file is, always clears setuid, and setgid when group execution is set
+    /// or the caller could not set it (`setattr_should_drop_sgid`).
     pub fn apply(self, (uid, gid, mode): (u32, u32, u32), creds: &Creds) -> Result<(u32, u32, u32)> {
+        let may_keep_setgid = |group: u32| creds.in_group_fs(group) || creds.has(cap::FSETID);
         match self {
             AttributeChange::Mode(new) => {
                 if creds.fsuid != uid && !creds.has(cap::FOWNER) {
                     return Err(Errno::EPERM);
                 }
-                Ok((uid, gid, new & 0o7777))
+                let new = new & 0o7777;
+                Ok((uid, gid, if may_keep_setgid(gid) { new } else { new & !libc::S_ISGID }))
             }
             AttributeChange::Owner(new_uid, new_gid) => {
                 let new_uid = new_uid.unwrap_or(uid);
@@ -275,7 +319,9 @@ impl AttributeChange {
                 if new_gid != gid && !chown && !(creds.fsuid == uid && creds.in_group_fs(new_gid)) {
                     return Err(Errno::EPERM);
                 }
-                Ok((new_uid, new_gid, mode))
+                let drop_setgid = mode & libc::S_IXGRP != 0 || !may_keep_setgid(gid);
+                let cleared = libc::S_ISUID | if drop_setgid { libc::S_ISGID } else { 0 };
+                Ok((new_uid, new_gid, mode & !cleared))
             }
         }
     }
@@ -299,6 +345,19 @@ pub fn chown(path: &[u8], uid: u32, gid: u32, flags: i32) -> Option<Result<()>> 
     }
     let given = |id: u32| (id != u32::MAX).then_some(id);
     change(path, AttributeChange::Owner(given(uid), given(gid)))
+}
+
+/// `fchmod(fd, mode)` when `fd` is a queue descriptor of the backend's: as [`chmod`] of its
+/// queue (also once unlinked); None: libc serves it.
+pub fn fchmod(fd: i32, mode: u32) -> Option<Result<()>> {
+    backend_with_descriptors()?.descriptor_change(fd, AttributeChange::Mode(mode))
+}
+
+/// `fchown(fd, uid, gid)` when `fd` is a queue descriptor of the backend's: as [`chown`] of
+/// its queue; None: libc serves it.
+pub fn fchown(fd: i32, uid: u32, gid: u32) -> Option<Result<()>> {
+    let given = |id: u32| (id != u32::MAX).then_some(id);
+    backend_with_descriptors()?.descriptor_change(fd, AttributeChange::Owner(given(uid), given(gid)))
 }
 
 fn change(path: &[u8], change: AttributeChange) -> Option<Result<()>> {
@@ -370,6 +429,41 @@ pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>>
     backend_with_descriptors()?.descriptor_status_read(fd, count, &mut copy_out)
 }
 
+/// `write`/`pwrite` of `fd` when it is a queue descriptor of the backend's: the kernel's queue
+/// file has no write method, so EINVAL — EBADF first when it is not open for writing (the
+/// order of `vfs_write`); None: libc writes.
+pub fn write(fd: i32) -> Option<Result<usize>> {
+    let writable = backend_with_descriptors()?.descriptor_writable(fd)?;
+    Some(Err(if writable { Errno::EINVAL } else { Errno::EBADF }))
+}
+
+/// `lseek(fd, offset, whence)` when `fd` is a queue descriptor of the backend's: the kernel's
+/// `default_llseek` over a file of `FILENT_SIZE` bytes, moving the offset `read` goes on from;
+/// None: libc seeks.
+pub fn lseek(fd: i32, offset: i64, whence: i32) -> Option<Result<i64>> {
+    let seek = |pos: u64| default_llseek(pos as i64, offset, whence).map(|p| p as u64);
+    Some(backend_with_descriptors()?.descriptor_seek(fd, &seek)?.map(|p| p as i64))
+}
+
+/// The offset `default_llseek` (fs/read_write.c) moves a file of `FILENT_SIZE` bytes at `pos`
+/// to: SEEK_END counts from the size, SEEK_DATA and SEEK_HOLE see no holes (ENXIO at or past
+/// the end), a negative result or an unknown whence is EINVAL.
+fn default_llseek(pos: i64, offset: i64, whence: i32) -> Result<i64> {
+    let new = match whence {
+        libc::SEEK_SET => offset,
+        libc::SEEK_CUR => offset.checked_add(pos).ok_or(Errno::EINVAL)?,
+        libc::SEEK_END => offset.checked_add(FILENT_SIZE).ok_or(Errno::EINVAL)?,
+        libc::SEEK_DATA | libc::SEEK_HOLE if offset >= FILENT_SIZE => return Err(Errno::ENXIO),
+        libc::SEEK_DATA => offset,
+        libc::SEEK_HOLE => FILENT_SIZE,
+        _ => return Err(Errno::EINVAL),
+    };
+    if new < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,11 +477,37 @@ mod tests {
     }
 
     #[test]
+    fn seeking_is_the_kernels_default_llseek_over_80_bytes() {
+        assert_eq!(default_llseek(5, 10, libc::SEEK_CUR), Ok(15));
+        assert_eq!(default_llseek(5, -20, libc::SEEK_END), Ok(60));
+        assert_eq!(default_llseek(5, -6, libc::SEEK_CUR), Err(Errno::EINVAL));
+        assert_eq!(default_llseek(5, 79, libc::SEEK_HOLE), Ok(80));
+        assert_eq!(default_llseek(5, 80, libc::SEEK_DATA), Err(Errno::ENXIO));
+        assert_eq!(default_llseek(5, 0, 5), Err(Errno::EINVAL));
+        assert_eq!(default_llseek(5, i64::MAX, libc::SEEK_END), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn chown_drops_set_id_bits_as_the_kernel() {
+        let root = Creds { uid: 0, euid: 0, fsuid: 0, gid: 0, egid: 0, fsgid: 0, groups: vec![], caps: !0 };
+        let nobody = Creds { uid: 9, euid: 9, fsuid: 9, gid: 9, egid: 9, fsgid: 9, groups: vec![], caps: 0 };
+        let same = AttributeChange::Owner(None, None);
+        assert_eq!(same.apply((0, 0, 0o6777), &root), Ok((0, 0, 0o777)));
+        assert_eq!(same.apply((0, 0, 0o6767), &root), Ok((0, 0, 0o2767)));
+        assert_eq!(same.apply((9, 0, 0o2600), &nobody), Ok((9, 0, 0o600)));
+        assert_eq!(same.apply((9, 9, 0o2600), &nobody), Ok((9, 9, 0o2600)));
+        assert_eq!(AttributeChange::Mode(0o2640).apply((9, 0, 0o600), &nobody), Ok((9, 0, 0o640)));
+        assert_eq!(AttributeChange::Mode(0o6640).apply((0, 0, 0o600), &root), Ok((0, 0, 0o6640)));
+    }
+
+    #[test]
     fn stat_shows_a_regular_file_of_the_kernels_size() {
-        let e = Entry { mode: 0o640, uid: 7, gid: 8, dev: 1, ino: 2, atime: (1, 2), mtime: (3, 4), ctime: (5, 6) };
+        let e = Entry { kind: Kind::Queue, mode: 0o640, uid: 7, gid: 8, dev: 1, ino: 2, atime: (1, 2), mtime: (3, 4), ctime: (5, 6) };
         let st = e.to_stat();
         assert_eq!((st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_nlink), (libc::S_IFREG | 0o640, 7, 8, 80, 1));
         let stx = e.to_statx();
         assert_eq!((stx.stx_mode as u32, stx.stx_size, stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec), (libc::S_IFREG | 0o640, 80, 3, 4));
+        let root = Entry { kind: Kind::Root { queues: 2 }, mode: 0o1777, ..e }.to_stat();
+        assert_eq!((root.st_mode, root.st_nlink, root.st_size), (libc::S_IFDIR | 0o1777, 2, 80));
     }
 }

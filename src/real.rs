@@ -171,6 +171,10 @@ real_functions! {
     fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;
     fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off_t) -> ssize_t;
     fn pread64(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off64_t) -> ssize_t;
+    fn fchmod(fd: c_int, mode: mode_t) -> c_int;
+    fn fchown(fd: c_int, uid: libc::uid_t, gid: libc::gid_t) -> c_int;
+    fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t;
+    fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t;
     fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int;
 }
 

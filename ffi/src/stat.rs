@@ -366,6 +366,44 @@ pub unsafe extern "C" fn fchownat(dir: c_int, path: *const c_char, uid: libc::ui
     unsafe { real::fchownat(dir, path, uid, gid, flags) }
 }
 
+/// The backend's answer to `fchmod`/`fchown` of `fd` (`served`: the core's function for it)
+/// as a C result, or None to let libc answer (one load when the backend made no queue
+/// descriptor).
+fn served_descriptor_change(served: impl FnOnce() -> Option<crate::errno::Result<()>>) -> Option<c_int> {
+    if !crate::dispatch::descriptors_exist() || Inside::active() {
+        return None;
+    }
+    let result = ffi_boundary!(served())?;
+    Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
+}
+
+/// `int fchmod(int fd, mode_t mode)`: of a queue descriptor, its queue's mode.
+///
+/// # Safety
+/// None beyond fchmod(2)'s: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn fchmod(fd: c_int, mode: libc::mode_t) -> c_int {
+    if let Some(r) = served_descriptor_change(|| crate::devmqueue::fchmod(fd, mode)) {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fchmod(fd, mode) }
+}
+
+/// `int fchown(int fd, uid_t uid, gid_t gid)`: of a queue descriptor, its queue's owner and
+/// group.
+///
+/// # Safety
+/// None beyond fchown(2)'s: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn fchown(fd: c_int, uid: libc::uid_t, gid: libc::gid_t) -> c_int {
+    if let Some(r) = served_descriptor_change(|| crate::devmqueue::fchown(fd, uid, gid)) {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::fchown(fd, uid, gid) }
+}
+
 /// The backend's answer to `getxattr`/`lgetxattr` of `path` as a C result, or None to let
 /// libc answer.
 ///
@@ -409,6 +447,8 @@ pub unsafe extern "C" fn lgetxattr(path: *const c_char, name: *const c_char, val
 }
 
 same_signature_as_libc! {
+    fchmod: unsafe extern "C" fn(c_int, libc::mode_t) -> c_int;
+    fchown: unsafe extern "C" fn(c_int, libc::uid_t, libc::gid_t) -> c_int;
     getxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;
     lgetxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;
     chmod: unsafe extern "C" fn(*const c_char, libc::mode_t) -> c_int;

@@ -21,24 +21,80 @@ fn straight_to_libc() -> bool {
 }
 
 /// `ssize_t write(int fd, const void *buf, size_t count)`: a write to a sysctl opened under
-/// the emulation sets it (see `procfs`); every other write goes to libc after one load.
+/// the emulation sets it (see `procfs`); a queue descriptor of the backend's refuses it as the
+/// kernel's queue file does (see `devmqueue`); every other write goes to libc after one load
+/// while neither exists.
 ///
 /// # Safety
 /// As write(2) requires: `buf` is readable for `count` bytes (else EFAULT, as the kernel's).
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
-    if !procfs::any_open() || Inside::active() {
+    // The loads first: the thread-local guard only once one of them says mqshim may serve it.
+    if !(procfs::any_open() || dispatch::descriptors_exist()) || Inside::active() {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::write(fd, buf, count) };
     }
     ffi_boundary!(
         errno ssize_t,
-        match sysctl_write(fd, buf, count, None) {
+        match sysctl_write(fd, buf, count, None).or_else(|| queue_write(fd)) {
             Some(r) => r,
             // SAFETY: the caller's arguments, passed on.
             None => crate::errno::check(unsafe { real::write(fd, buf, count) }).map(|n| n as i64),
         }
     )
+}
+
+/// `pwrite` of a queue descriptor as a C result, or None to let libc write (a negative offset:
+/// libc's EINVAL, whatever the descriptor, as the kernel's).
+fn queue_pwrite(fd: c_int, offset: i64) -> Option<ssize_t> {
+    if offset < 0 || !dispatch::descriptors_exist() || Inside::active() {
+        return None;
+    }
+    let result = ffi_boundary!(queue_write(fd))?;
+    Some(ffi_boundary!(errno ssize_t, result))
+}
+
+/// `write` of a queue descriptor (None: `fd` is not one).
+fn queue_write(fd: c_int) -> Option<crate::errno::Result<i64>> {
+    crate::devmqueue::write(fd).map(|r| r.map(|n| n as i64))
+}
+
+/// `off_t lseek(int fd, off_t offset, int whence)`: a queue descriptor of the backend's seeks
+/// in the kernel's status line (see `devmqueue`); every other descriptor goes to libc after
+/// one load.
+///
+/// # Safety
+/// None beyond lseek(2)'s: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t {
+    if let Some(r) = served_lseek(fd, offset, whence) {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::lseek(fd, offset, whence) }
+}
+
+/// `off64_t lseek64(int fd, off64_t offset, int whence)`.
+///
+/// # Safety
+/// As for [`lseek`].
+#[no_mangle]
+pub unsafe extern "C" fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t {
+    if let Some(r) = served_lseek(fd, offset, whence) {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::lseek64(fd, offset, whence) }
+}
+
+/// `lseek` of a queue descriptor as a C result, or None to let libc seek.
+fn served_lseek(fd: c_int, offset: i64, whence: c_int) -> Option<libc::off_t> {
+    if !dispatch::descriptors_exist() || Inside::active() {
+        return None;
+    }
+    let result = ffi_boundary!(crate::devmqueue::lseek(fd, offset, whence))?;
+    // off_t is ssize_t's width on the 64-bit targets mqshim builds for.
+    Some(ffi_boundary!(errno ssize_t, result) as libc::off_t)
 }
 
 /// `ssize_t read(int fd, void *buf, size_t count)`: reading a queue descriptor of the backend's
@@ -124,14 +180,15 @@ fn sysctl_writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i
 }
 
 /// `ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)`: as [`write`] for a
-/// sysctl, at `offset`; every other pwrite goes to libc after one load.
+/// sysctl, at `offset`, and for a queue descriptor of the backend's (refused as the kernel's
+/// queue file refuses it); every other pwrite goes to libc after two loads.
 ///
 /// # Safety
 /// As pwrite(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    sysctl_pwrite(fd, buf, count, offset).unwrap_or_else(|| unsafe { real::pwrite(fd, buf, count, offset) })
+    sysctl_pwrite(fd, buf, count, offset).or_else(|| queue_pwrite(fd, offset)).unwrap_or_else(|| unsafe { real::pwrite(fd, buf, count, offset) })
 }
 
 /// `ssize_t pwrite64(...)`: `pwrite` of programs built with 64-bit offsets.
@@ -141,7 +198,7 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, of
 #[no_mangle]
 pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off64_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    sysctl_pwrite(fd, buf, count, offset).unwrap_or_else(|| unsafe { real::pwrite64(fd, buf, count, offset) })
+    sysctl_pwrite(fd, buf, count, offset).or_else(|| queue_pwrite(fd, offset)).unwrap_or_else(|| unsafe { real::pwrite64(fd, buf, count, offset) })
 }
 
 /// `ssize_t writev(int fd, const struct iovec *iov, int iovcnt)`: to a sysctl, the pieces as
@@ -314,6 +371,8 @@ same_signature_as_libc! {
     writev: unsafe extern "C" fn(c_int, *const libc::iovec, c_int) -> ssize_t;
     pwritev: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off_t) -> ssize_t;
     pwritev64: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off64_t) -> ssize_t;
+    lseek: unsafe extern "C" fn(c_int, libc::off_t, c_int) -> libc::off_t;
+    lseek64: unsafe extern "C" fn(c_int, libc::off64_t, c_int) -> libc::off64_t;
     dup2: unsafe extern "C" fn(c_int, c_int) -> c_int;
     dup3: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
 }

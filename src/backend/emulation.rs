@@ -384,16 +384,21 @@ impl Backend for EmulatedBackend {
         Some(open())
     }
 
+    /// The namespace's `posix/` directory, one entry per queue name.
+    fn dev_mqueue_root(&self) -> Option<Result<(libc::stat, usize)>> {
+        let root = || {
+            let store = self.posix()?.store();
+            Ok((crate::os::sys::stat_of(store.namespace().posix)?, store.names().len()))
+        };
+        Some(root())
+    }
+
     /// The new owner, group or mode, in the queue's `meta` and files (see
     /// `Store::change_attributes`).
     fn dev_mqueue_change(&self, name: &[u8], change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
         let apply = || {
             let name = posix::store::QueueName::check(name)?;
-            let creds = crate::os::creds::Creds::current();
-            self.posix()?.store().change_attributes(&name, |m| {
-                let (uid, gid, mode) = change.apply((m.uid, m.gid, m.mode), &creds)?;
-                Ok(posix::store::Meta { uid, gid, mode, ..*m })
-            })
+            self.posix()?.store().change_attributes(&name, changed_meta(change))
         };
         Some(apply())
     }
@@ -404,10 +409,24 @@ impl Backend for EmulatedBackend {
         Some(unlink())
     }
 
+    /// The queue's owner and mode as they are now (its `meta`; the one read when it was opened
+    /// if that cannot be read), times from its FIFO.
     fn descriptor_entry(&self, fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         let h = &d.queue;
-        Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&h.meta, h.dir_id, &fifo)))
+        let current = || self.posix()?.store().open_meta(&posix::store::QueueName::check(&h.name)?, h.dir_id);
+        let meta = current().unwrap_or(h.meta);
+        Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&meta, h.dir_id, &fifo)))
+    }
+
+    fn descriptor_change(&self, fd: c_int, change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        let h = &d.queue;
+        let apply = || {
+            let name = posix::store::QueueName::check(&h.name)?;
+            self.posix()?.store().change_open_attributes(&name, h.dir_id, changed_meta(change))
+        };
+        Some(apply())
     }
 
     fn descriptor_status_read(&self, fd: c_int, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
@@ -424,12 +443,36 @@ impl Backend for EmulatedBackend {
             Ok(part.len())
         }))
     }
+
+    fn descriptor_writable(&self, fd: c_int) -> Option<bool> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        Some(d.write)
+    }
+
+    fn descriptor_seek(&self, fd: c_int, seek: &dyn Fn(u64) -> Result<u64>) -> Option<Result<u64>> {
+        let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
+        let pos = seek(d.status_pos.load(Ordering::Relaxed));
+        if let Ok(pos) = pos {
+            d.status_pos.store(pos, Ordering::Relaxed);
+        }
+        Some(pos)
+    }
+}
+
+/// How `change` (a `chmod` or `chown` by the calling thread) turns a queue's `meta`.
+fn changed_meta(change: crate::devmqueue::AttributeChange) -> impl FnOnce(&posix::store::Meta) -> Result<posix::store::Meta> {
+    let creds = crate::os::creds::Creds::current();
+    move |m| {
+        let (uid, gid, mode) = change.apply((m.uid, m.gid, m.mode), &creds)?;
+        Ok(posix::store::Meta { uid, gid, mode, ..*m })
+    }
 }
 
 /// A queue's `/dev/mqueue` entry: owner and mode from its `meta`, identity `id`, times from
 /// `times` (its directory's or FIFO's status).
 fn dev_mqueue_entry(meta: &posix::store::Meta, id: (u64, u64), times: &libc::stat) -> crate::devmqueue::Entry {
     crate::devmqueue::Entry {
+        kind: crate::devmqueue::Kind::Queue,
         mode: meta.mode & 0o7777,
         uid: meta.uid,
         gid: meta.gid,

@@ -204,6 +204,12 @@ pub trait Backend: Sync + Send {
         None
     }
 
+    /// The status of the directory this backend's queues are listed in and how many queues
+    /// it holds (Some), for `stat("/dev/mqueue")`; None: the kernel's directory.
+    fn dev_mqueue_root(&self) -> Option<Result<(libc::stat, usize)>> {
+        None
+    }
+
     /// `chmod`/`chown` of `/dev/mqueue/NAME` (Some), or None: the kernel's file.
     fn dev_mqueue_change(&self, _name: &[u8], _change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
         None
@@ -223,6 +229,24 @@ pub trait Backend: Sync + Send {
     /// kernel's status line at the description's offset, handed to `copy_out` (the offset
     /// moves on only when it succeeds); the count read, or None: not one of this backend's.
     fn descriptor_status_read(&self, _fd: c_int, _count: usize, _copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
+        None
+    }
+
+    /// `fchmod`/`fchown` of the queue descriptor `fd` (Some), as `dev_mqueue_change` of its
+    /// queue; None: not one of this backend's.
+    fn descriptor_change(&self, _fd: c_int, _change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
+        None
+    }
+
+    /// Whether the queue descriptor `fd` was opened for writing (None: not one of this
+    /// backend's).
+    fn descriptor_writable(&self, _fd: c_int) -> Option<bool> {
+        None
+    }
+
+    /// `lseek` of the queue descriptor `fd`: `seek` maps the description's offset to the new
+    /// one, which is kept when it succeeds; the new offset, or None: not one of this backend's.
+    fn descriptor_seek(&self, _fd: c_int, _seek: &dyn Fn(u64) -> Result<u64>) -> Option<Result<u64>> {
         None
     }
 }

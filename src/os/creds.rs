@@ -6,6 +6,7 @@ pub mod cap {
     pub const DAC_OVERRIDE: u32 = 1;
     pub const DAC_READ_SEARCH: u32 = 2;
     pub const FOWNER: u32 = 3;
+    pub const FSETID: u32 = 4;
     pub const KILL: u32 = 5;
     pub const IPC_OWNER: u32 = 15;
     pub const SYS_ADMIN: u32 = 21;

@@ -587,6 +587,39 @@ impl Store {
     /// user it was.
     pub fn change_attributes(&self, name: &QueueName, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
         let found = self.find(name)?.ok_or(Errno::ENOENT)?;
+        self.change_found(found, false, change)
+    }
+
+    /// [`Store::change_attributes`] of the open queue whose directory is `dir_id`, opened as
+    /// `name` (`fchmod`/`fchown` of its descriptor), also once unlinked: then only its `meta`
+    /// changes, as no one opens it by name any more and whoever closes it last must still
+    /// reach its FIFO.
+    pub fn change_open_attributes(&self, name: &QueueName, dir_id: (u64, u64), change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
+        let (found, unlinked) = self.find_open(name, dir_id)?;
+        self.change_found(found, unlinked, change)
+    }
+
+    /// The current `meta` of the open queue whose directory is `dir_id`, opened as `name`
+    /// (what `fstat` of its descriptor shows after a `chmod` or `chown`).
+    pub fn open_meta(&self, name: &QueueName, dir_id: (u64, u64)) -> Result<Meta> {
+        read_meta(self.find_open(name, dir_id)?.0.dir.0)
+    }
+
+    /// The directory of the open queue whose directory is `dir_id`: under `name` while that
+    /// still names it, else among the unlinked queues (true).
+    fn find_open(&self, name: &QueueName, dir_id: (u64, u64)) -> Result<(Found, bool)> {
+        if let Some(found) = self.find(name)?.filter(|f| f.dir_id == dir_id) {
+            return Ok((found, false));
+        }
+        let dir = openat(self.ns.dead, dead_entry_name(dir_id).as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        let st = sys::stat_of(dir.0)?;
+        if (st.st_dev, st.st_ino) != dir_id {
+            return Err(Errno::ENOENT);
+        }
+        Ok((Found { dir, dir_id, dir_changed: (st.st_ctime, st.st_ctime_nsec) }, true))
+    }
+
+    fn change_found(&self, found: Found, unlinked: bool, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
         let (old, writer) = read_meta_with_writer(found.dir.0)?;
         let new = Meta { charge_uid: old.charged_uid(writer), ..change(&old)? };
         if new == old {
@@ -603,6 +636,9 @@ impl Store {
             let e = if written { Errno::last() } else { Errno::ENOSPC };
             sys::unlinkat(found.dir.0, &c(tmp.as_bytes()), 0);
             return Err(e);
+        }
+        if unlinked {
+            return Ok(());
         }
         if (new.uid, new.gid) != (old.uid, old.gid) {
             for entry in [c"data", c"fifo"] {
