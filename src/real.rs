@@ -199,17 +199,18 @@ pub unsafe fn signal(signum: c_int, handler: libc::sighandler_t) -> libc::sighan
     }
 }
 
-/// The real `open` (variadic, so it is bound by hand rather than by the macro); `mode` is passed
-/// on as the third argument, which `open` reads only with O_CREAT or O_TMPFILE.
+/// Calls libc's `open`-shaped function `name` (NUL-terminated; variadic, so it is bound by hand
+/// rather than by the macro), bound once into `slot`; `mode` is passed on as the third
+/// argument, which it reads only with O_CREAT or O_TMPFILE.
 ///
 /// # Safety
-/// As for C `open`.
-pub unsafe fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
-    static SLOT: AtomicUsize = AtomicUsize::new(0);
-    match resolve(&SLOT, b"open\0") {
+/// As for C `open`; `name` names a function of that type.
+unsafe fn call_open_like(slot: &AtomicUsize, name: &'static [u8], path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    match resolve(slot, name) {
         Some(addr) => {
             type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
-            // SAFETY: the address of libc's `open`, whose type is OpenFn.
+            // SAFETY: the address of libc's `name`, whose type is OpenFn (this function's
+            // contract).
             let f: OpenFn = unsafe { std::mem::transmute::<usize, OpenFn>(addr) };
             // SAFETY: the caller's arguments, per this function's contract.
             unsafe { f(path, flags, mode) }
@@ -221,25 +222,24 @@ pub unsafe fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     }
 }
 
-/// The real `open64` (variadic, as `open`).
+/// The real `open`.
+///
+/// # Safety
+/// As for C `open`.
+pub unsafe fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: `open`'s own type; the caller's arguments, per this function's contract.
+    unsafe { call_open_like(&SLOT, b"open\0", path, flags, mode) }
+}
+
+/// The real `open64`.
 ///
 /// # Safety
 /// As for C `open`.
 pub unsafe fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     static SLOT: AtomicUsize = AtomicUsize::new(0);
-    match resolve(&SLOT, b"open64\0") {
-        Some(addr) => {
-            type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
-            // SAFETY: the address of libc's `open64`, whose type is OpenFn.
-            let f: OpenFn = unsafe { std::mem::transmute::<usize, OpenFn>(addr) };
-            // SAFETY: the caller's arguments, per this function's contract.
-            unsafe { f(path, flags, mode) }
-        }
-        None => {
-            crate::errno::set(libc::ENOSYS);
-            -1
-        }
-    }
+    // SAFETY: `open64` has open's type; the caller's arguments, per this function's contract.
+    unsafe { call_open_like(&SLOT, b"open64\0", path, flags, mode) }
 }
 
 /// The real `openat` or `openat64` (`name`, NUL-terminated; variadic, as `open`).
