@@ -11,13 +11,6 @@
 #include "harness.h"
 #include "mqt_devmqueue.h"
 
-static void show(const char *path)
-{
-    struct stat st;
-    if (EXPECT_EQ(stat(path, &st), 0) == 0)
-        t_say("  mode %04o uid %u gid %u", (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid);
-}
-
 int main(void)
 {
     dmq_private_mount();
@@ -26,7 +19,7 @@ int main(void)
     const char *name = t_qname("ch");
     const char *path = dmq_path(name);
     EXPECT_EQ(mq_close(EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0644, &attr))), 0);
-    show(path);
+    dmq_show_mode_owner(path);
 
     t_say("-- a child that opened it as nobody, then root narrows the mode");
     t_chan opened = t_chan_open(), narrowed = t_chan_open();
@@ -45,13 +38,13 @@ int main(void)
     }
     t_chan_wait(&opened);
     EXPECT_EQ(chmod(path, 0602), 0);
-    show(path);
+    dmq_show_mode_owner(path);
     t_chan_post(&narrowed);
     t_join(&c, 0);
 
     t_say("-- root widens it again with fchmodat");
     EXPECT_EQ(fchmodat(AT_FDCWD, path, 0606, 0), 0);
-    show(path);
+    dmq_show_mode_owner(path);
     t_child w = t_spawn();
     if (w.pid == 0) {
         dmq_become_nobody();
@@ -62,12 +55,12 @@ int main(void)
 
     t_say("-- root gives it to nobody");
     EXPECT_EQ(chown(path, -1, -1), 0);
-    show(path);
+    dmq_show_mode_owner(path);
     EXPECT_EQ(chown(path, DMQ_NOBODY, DMQ_NOBODY), 0);
-    show(path);
+    dmq_show_mode_owner(path);
     EXPECT_EQ(lchown(path, -1, 0), 0);
     EXPECT_EQ(fchownat(AT_FDCWD, path, -1, DMQ_NOBODY, 0), 0);
-    show(path);
+    dmq_show_mode_owner(path);
     t_child n = t_spawn();
     if (n.pid == 0) {
         dmq_become_nobody();
@@ -76,7 +69,7 @@ int main(void)
         exit(t_child_status());
     }
     t_join(&n, 0);
-    show(path);
+    dmq_show_mode_owner(path);
 
     EXPECT_ERR(chmod(dmq_path(t_qname("none")), 0600), ENOENT);
     EXPECT_ERR(chown(dmq_path(t_qname("none")), 0, 0), ENOENT);

@@ -11,13 +11,6 @@
 #include "harness.h"
 #include "mqt_devmqueue.h"
 
-static void show(const char *path)
-{
-    struct stat st;
-    if (EXPECT_EQ(stat(path, &st), 0) == 0)
-        t_say("  mode %04o uid %u gid %u", (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid);
-}
-
 int main(void)
 {
     dmq_private_mount();
@@ -30,15 +23,15 @@ int main(void)
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         t_say("-- mode %04o", (unsigned)modes[i]);
         EXPECT_EQ(chmod(path, modes[i]), 0);
-        show(path);
+        dmq_show_mode_owner(path);
         EXPECT_EQ(chown(path, -1, -1), 0);
-        show(path);
+        dmq_show_mode_owner(path);
         EXPECT_EQ(chmod(path, modes[i]), 0);
         EXPECT_EQ(chown(path, DMQ_NOBODY, DMQ_NOBODY), 0);
-        show(path);
+        dmq_show_mode_owner(path);
         EXPECT_EQ(fchmod(q, modes[i]), 0);
         EXPECT_EQ(fchown(q, 0, -1), 0);
-        show(path);
+        dmq_show_mode_owner(path);
         EXPECT_EQ(chown(path, 0, 0), 0);
     }
     t_say("-- the owner, nobody, outside the group (root's)");
@@ -48,11 +41,11 @@ int main(void)
     if (c.pid == 0) {
         dmq_become_nobody();
         EXPECT_EQ(chown(path, -1, -1), 0);
-        show(path);
+        dmq_show_mode_owner(path);
         EXPECT_EQ(chmod(path, 02640), 0);
-        show(path);
+        dmq_show_mode_owner(path);
         EXPECT_EQ(fchmod(q, 06600), 0);
-        show(path);
+        dmq_show_mode_owner(path);
         exit(t_child_status());
     }
     t_join(&c, 0);

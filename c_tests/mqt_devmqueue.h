@@ -58,4 +58,13 @@ static void dmq_show_stat(const char *label, const struct stat *st)
            (unsigned long)st->st_nlink, (long long)st->st_blocks, (long)st->st_blksize);
 }
 
+/* Says the mode (with its set-id and sticky bits) and owner a stat of `path` gives. */
+static void dmq_show_mode_owner(const char *path) T_UNUSED;
+static void dmq_show_mode_owner(const char *path)
+{
+    struct stat st;
+    if (EXPECT_EQ(stat(path, &st), 0) == 0)
+        t_say("  mode %04o uid %u gid %u", (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid);
+}
+
 #endif /* MQT_DEVMQUEUE_H */
