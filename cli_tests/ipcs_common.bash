@@ -23,3 +23,17 @@ json_check() {
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$WORK/json" "$expr" \
     || { sed 's/^/    | /' "$WORK/json"; fail "'$*': not ($expr)"; }
 }
+
+# start_registrant COMMAND...: runs COMMAND (a program that registers for mq_notify, prints
+# "registered PID" and stays) in the background, output in $WORK/notify.out; sets OWNER to its
+# pid once it has registered (bounded wait), else fails.
+start_registrant() {
+  "$@" >"$WORK/notify.out" 2>&1 &
+  OWNER=$!
+  for _ in $(seq 200); do
+    grep -q registered "$WORK/notify.out" && break
+    kill -0 "$OWNER" 2>/dev/null || break
+    sleep 0.05
+  done
+  grep -q "registered $OWNER" "$WORK/notify.out" || fail "the registrant did not register: $(cat "$WORK/notify.out")"
+}

@@ -11,14 +11,7 @@ trap '[[ -n $OWNER ]] && kill -9 "$OWNER" 2>/dev/null' EXIT
 
 for kind in signal none; do
   [[ $kind == signal ]] && want_notify=0 want_signo=10 || want_notify=1 want_signo=0
-  "$MQSHIM" run --dir "$NS" -- "$WORK/ipcs_queues" notify "$NAME" "$kind" >"$WORK/notify.out" 2>&1 &
-  OWNER=$!
-  for _ in $(seq 200); do
-    grep -q registered "$WORK/notify.out" && break
-    kill -0 "$OWNER" 2>/dev/null || break
-    sleep 0.05
-  done
-  grep -q "registered $OWNER" "$WORK/notify.out" || fail "the $kind registrant did not register: $(cat "$WORK/notify.out")"
+  start_registrant "$MQSHIM" run --dir "$NS" -- "$WORK/ipcs_queues" notify "$NAME" "$kind"
 
   expect_status 0 "$MQSHIM" --dir "$NS" stat "$NAME"
   expect_output "^QSIZE:11 +NOTIFY:$want_notify +SIGNO:$want_signo +NOTIFY_PID:$OWNER *$"

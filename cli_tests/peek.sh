@@ -16,14 +16,7 @@ read -r _ MSQID <<<"$out"
 [[ $MSQID =~ ^[0-9]+$ ]] || fail "peek_queues printed '$out'"
 
 # A registration that must survive the peeks (SIGEV_NONE: the owner stays alive meanwhile).
-"$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" notify "$MIXED" >"$WORK/notify.out" 2>&1 &
-OWNER=$!
-for _ in $(seq 200); do
-  grep -q registered "$WORK/notify.out" && break
-  kill -0 "$OWNER" 2>/dev/null || break
-  sleep 0.05
-done
-grep -q "registered $OWNER" "$WORK/notify.out" || fail "the registrant did not register: $(cat "$WORK/notify.out")"
+start_registrant "$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" notify "$MIXED"
 
 # The general structure: highest priority first, FIFO within one; the long one cut at 32 bytes.
 expect_status 0 "$MQSHIM" --dir "$NS" peek "$MIXED"

@@ -84,14 +84,7 @@ MTIME=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["posix"]
 
 # mq_notify sets atime and ctime only (the kernel's do_mq_notify).
 sleep 0.1
-"$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" notify "$Q" >"$WORK/notify.out" 2>&1 &
-OWNER=$!
-for _ in $(seq 200); do
-  grep -q registered "$WORK/notify.out" && break
-  kill -0 "$OWNER" 2>/dev/null || break
-  sleep 0.05
-done
-grep -q "registered $OWNER" "$WORK/notify.out" || fail "the registrant did not register: $(cat "$WORK/notify.out")"
+start_registrant "$MQSHIM" run --dir "$NS" -- "$WORK/peek_queues" notify "$Q"
 json_check "(lambda q: q['mtime_ns']==$MTIME and q['atime_ns']==q['ctime_ns'] and q['atime_ns'] >= $MTIME+50e6)(j['posix'][0])" \
   "$MQSHIM" --dir "$NS" ipcs --posix --json
 exit 0

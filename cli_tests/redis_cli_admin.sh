@@ -72,14 +72,7 @@ json_check "[q['messages'] for q in j['posix']]==[2] and [q['messages'] for q in
 
 # stat with a live registration (SIGEV_SIGNAL, SIGUSR1), which peeks leave in place; its owner
 # killed, none.
-"$MQSHIM" run --backend redis --redis "$URL" -- "$WORK/ipcs_queues" notify "$NAME" signal >"$WORK/notify.out" 2>&1 &
-OWNER=$!
-for _ in $(seq 200); do
-  grep -q registered "$WORK/notify.out" && break
-  kill -0 "$OWNER" 2>/dev/null || break
-  sleep 0.05
-done
-grep -q "registered $OWNER" "$WORK/notify.out" || fail "the registrant did not register: $(cat "$WORK/notify.out")"
+start_registrant "$MQSHIM" run --backend redis --redis "$URL" -- "$WORK/ipcs_queues" notify "$NAME" signal
 expect_status 0 "${REDIS[@]}" stat "$NAME"
 expect_output "^QSIZE:11 +NOTIFY:0 +SIGNO:10 +NOTIFY_PID:$OWNER *$"
 expect_status 0 "${REDIS[@]}" peek "$NAME"
