@@ -167,6 +167,20 @@ fn stat_entry(path: &[u8]) -> Option<Result<Entry>> {
     }))
 }
 
+/// Writes `value` to the caller's `out`: EFAULT when it is not writable, as the kernel's copy
+/// to user space.
+///
+/// # Safety
+/// `out` is any address the caller passed; it is written only if writable.
+unsafe fn copy_out<T: Copy>(out: *mut T, value: &T) -> Result<()> {
+    // SAFETY: a checked write (this function's contract).
+    if unsafe { crate::os::usermem::checked_write(out, value) } {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
 /// `stat`/`lstat`/`fstatat` of `path` into the caller's `out` (a queue's file is no link, so
 /// the three agree); None: not this module's path, libc serves it.
 ///
@@ -174,12 +188,8 @@ fn stat_entry(path: &[u8]) -> Option<Result<Entry>> {
 /// `out` is the caller's argument: any address (a bad one is EFAULT, as the kernel's copy).
 pub unsafe fn stat(path: &[u8], out: *mut libc::stat) -> Option<Result<()>> {
     let result = stat_entry(path)?.and_then(|e| {
-        // SAFETY: the caller's buffer, written only if writable (this function's contract).
-        if unsafe { crate::os::usermem::checked_write(out, &e.to_stat()) } {
-            Ok(())
-        } else {
-            Err(Errno::EFAULT)
-        }
+        // SAFETY: the caller's buffer (this function's contract).
+        unsafe { copy_out(out, &e.to_stat()) }
     });
     Some(result)
 }
@@ -195,12 +205,8 @@ pub unsafe fn statx(path: &[u8], flags: i32, out: *mut libc::statx) -> Option<Re
         return None;
     }
     let result = stat_entry(path)?.and_then(|e| {
-        // SAFETY: as in `stat`.
-        if unsafe { crate::os::usermem::checked_write(out, &e.to_statx()) } {
-            Ok(())
-        } else {
-            Err(Errno::EFAULT)
-        }
+        // SAFETY: the caller's buffer (this function's contract).
+        unsafe { copy_out(out, &e.to_statx()) }
     });
     Some(result)
 }
@@ -401,12 +407,8 @@ fn backend_with_descriptors() -> Option<&'static dyn crate::backend::Backend> {
 /// As for [`stat`].
 pub unsafe fn fstat(fd: i32, out: *mut libc::stat) -> Option<Result<()>> {
     let result = backend_with_descriptors()?.descriptor_entry(fd)?.and_then(|e| {
-        // SAFETY: as in `stat`.
-        if unsafe { crate::os::usermem::checked_write(out, &e.to_stat()) } {
-            Ok(())
-        } else {
-            Err(Errno::EFAULT)
-        }
+        // SAFETY: the caller's buffer (this function's contract).
+        unsafe { copy_out(out, &e.to_stat()) }
     });
     Some(result)
 }
