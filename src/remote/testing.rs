@@ -24,6 +24,27 @@ fn free_port() -> u16 {
     l.local_addr().expect("bound").port()
 }
 
+/// The process id of the Redis server answering on loopback `port` (`INFO server`), if any
+/// answers within a second.
+fn answering_pid(port: u16) -> Option<u32> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(1))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // Whole lines only: a read may end inside the number.
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(&text[..0], |end| &text[..end]);
+        let found = String::from_utf8_lossy(whole).lines().find_map(|l| l.strip_prefix("process_id:").map(|v| v.trim().parse().ok()));
+        if let Some(pid) = found {
+            return pid;
+        }
+        let n = stream.read(&mut chunk).ok().filter(|n| *n > 0)?;
+        text.extend_from_slice(&chunk[..n]);
+    }
+}
+
 impl Server {
     /// Starts one; None when `redis-server` cannot be run.
     pub fn start() -> Option<Server> {
@@ -37,8 +58,12 @@ impl Server {
                 .ok()?;
             let mut server = Server { child, port };
             for _ in 0..200 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(server);
+                match answering_pid(port) {
+                    Some(pid) if pid == server.child.id() => return Some(server),
+                    // Another test's server took the port first (two free_port calls can
+                    // return the same port once it is released): ours cannot bind it.
+                    Some(_) => break,
+                    None => {}
                 }
                 if let Ok(Some(_)) = server.child.try_wait() {
                     break;
