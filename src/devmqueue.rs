@@ -413,13 +413,23 @@ pub unsafe fn fstat(fd: i32, out: *mut libc::stat) -> Option<Result<()>> {
     Some(result)
 }
 
-/// `read(fd, buf, count)` when `fd` is a queue descriptor of the backend's: the kernel's
-/// status line (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`), made afresh at each read, from the
-/// description's offset; None: libc reads.
+/// `read(fd, buf, count)`, or `pread` at `at`, when `fd` is a queue descriptor of the
+/// backend's: the kernel's status line (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`), made afresh
+/// at each read, from the position `at` or the description's offset (which the read moves on);
+/// None: libc reads.
 ///
 /// # Safety
 /// `buf` is the caller's argument: any address (a bad one is EFAULT).
-pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>> {
+pub unsafe fn read(fd: i32, buf: *mut u8, count: usize, at: Option<u64>) -> Option<Result<usize>> {
+    // SAFETY: the caller's buffer (this function's contract).
+    unsafe { read_status(backend_with_descriptors()?, fd, buf, count, at) }
+}
+
+/// One `read` of the status line through the backend's hook (see [`read`]).
+///
+/// # Safety
+/// As for [`read`].
+unsafe fn read_status(backend: &dyn crate::backend::Backend, fd: i32, buf: *mut u8, count: usize, at: Option<u64>) -> Option<Result<usize>> {
     let mut copy_out = |bytes: &[u8]| {
         if !crate::os::usermem::probe_write(buf, bytes.len()) {
             return Err(Errno::EFAULT);
@@ -428,14 +438,57 @@ pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>>
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
         Ok(())
     };
-    backend_with_descriptors()?.descriptor_status_read(fd, count, &mut copy_out)
+    backend.descriptor_status_read(fd, at, count, &mut copy_out)
 }
 
-/// `write`/`pwrite` of `fd` when it is a queue descriptor of the backend's: the kernel's queue
-/// file has no write method, so EINVAL — EBADF first when it is not open for writing (the
-/// order of `vfs_write`); None: libc writes.
+/// `readv(fd, iov, iovcnt)`, or `preadv`/`preadv2` at `at` with `flags`, when `fd` is a queue
+/// descriptor of the backend's. The kernel's queue file has a `read` method only, so the
+/// vector is read piece by piece (`do_loop_readv_writev`): EBADF when not open for reading, a
+/// bad vector as `usermem::read_iovecs` says, nothing to read is 0, any flag but RWF_HIPRI
+/// EOPNOTSUPP; then each piece is one [`read`] from where the last ended, stopping at a short
+/// one, and an error after some bytes were read gives their count. None: libc reads.
+///
+/// # Safety
+/// `iov` and its pieces are the caller's arguments: any address (a bad one is EFAULT).
+pub unsafe fn readv(fd: i32, iov: *const libc::iovec, iovcnt: i32, at: Option<u64>, flags: i32) -> Option<Result<usize>> {
+    let backend = backend_with_descriptors()?;
+    let (readable, _) = backend.descriptor_access(fd)?;
+    if !readable {
+        return Some(Err(Errno::EBADF));
+    }
+    let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
+        Ok(pieces) => pieces,
+        Err(e) => return Some(Err(e)),
+    };
+    if pieces.iter().all(|p| p.iov_len == 0) {
+        return Some(Ok(0));
+    }
+    if flags & !libc::RWF_HIPRI != 0 {
+        return Some(Err(Errno::EOPNOTSUPP));
+    }
+    let mut done = 0usize;
+    for piece in pieces.iter().filter(|p| p.iov_len != 0) {
+        let piece_at = at.map(|pos| pos.saturating_add(done as u64));
+        // SAFETY: the caller's piece (this function's contract).
+        match unsafe { read_status(backend, fd, piece.iov_base.cast(), piece.iov_len, piece_at) }? {
+            Err(e) if done == 0 => return Some(Err(e)),
+            Err(_) => break,
+            Ok(n) => {
+                done += n;
+                if n < piece.iov_len {
+                    break;
+                }
+            }
+        }
+    }
+    Some(Ok(done))
+}
+
+/// `write`/`pwrite`/`writev` and their variants of `fd` when it is a queue descriptor of the
+/// backend's: the kernel's queue file has no write method, so EINVAL — EBADF first when it is
+/// not open for writing (the order of `vfs_write`); None: libc writes.
 pub fn write(fd: i32) -> Option<Result<usize>> {
-    let writable = backend_with_descriptors()?.descriptor_writable(fd)?;
+    let (_, writable) = backend_with_descriptors()?.descriptor_access(fd)?;
     Some(Err(if writable { Errno::EINVAL } else { Errno::EBADF }))
 }
 

@@ -144,6 +144,13 @@ real_functions! {
     fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t;
     fn pwritev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t;
     fn pwritev64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t;
+    fn pwritev2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
+    fn pwritev64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
+    fn readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t;
+    fn preadv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t;
+    fn preadv64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t;
+    fn preadv2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
+    fn preadv64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
     fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int;
     fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
     /// Returns an error number, as the pthread functions do.

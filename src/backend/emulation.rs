@@ -429,24 +429,26 @@ impl Backend for EmulatedBackend {
         Some(apply())
     }
 
-    fn descriptor_status_read(&self, fd: c_int, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
+    fn descriptor_status_read(&self, fd: c_int, at: Option<u64>, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         if !d.read {
             return Some(Err(Errno::EBADF));
         }
         Some(self.contained(Uses::Descriptor(fd), || {
             let line = posix::notify::status_line(&d.queue.queue).into_bytes();
-            let pos = (d.status_pos.load(Ordering::Relaxed) as usize).min(line.len());
+            let pos = at.unwrap_or_else(|| d.status_pos.load(Ordering::Relaxed)).min(line.len() as u64) as usize;
             let part = &line[pos..][..count.min(line.len() - pos)];
             copy_out(part)?;
-            d.status_pos.fetch_add(part.len() as u64, Ordering::Relaxed);
+            if at.is_none() {
+                d.status_pos.fetch_add(part.len() as u64, Ordering::Relaxed);
+            }
             Ok(part.len())
         }))
     }
 
-    fn descriptor_writable(&self, fd: c_int) -> Option<bool> {
+    fn descriptor_access(&self, fd: c_int) -> Option<(bool, bool)> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
-        Some(d.write)
+        Some((d.read, d.write))
     }
 
     fn descriptor_seek(&self, fd: c_int, seek: &dyn Fn(u64) -> Result<u64>) -> Option<Result<u64>> {
