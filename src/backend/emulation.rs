@@ -409,14 +409,17 @@ impl Backend for EmulatedBackend {
         Some(unlink())
     }
 
-    /// The queue's owner and mode as they are now (its `meta`; the one read when it was opened
-    /// if that cannot be read), times from its FIFO.
+    /// The queue's owner and mode as they are now (its `meta`, read again only when its FIFO's
+    /// ctime moved; the one read when it was opened if that cannot be read), times from its
+    /// FIFO.
     fn descriptor_entry(&self, fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         let h = &d.queue;
-        let current = || self.posix()?.store().open_meta(&posix::store::QueueName::check(&h.name)?, h.dir_id);
-        let meta = current().unwrap_or(h.meta);
-        Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&meta, h.dir_id, &fifo)))
+        let entry = |fifo: libc::stat| {
+            let current = || self.posix()?.store().open_meta(&posix::store::QueueName::check(&h.name)?, h.dir_id, &fifo);
+            dev_mqueue_entry(&current().unwrap_or(h.meta), h.dir_id, &fifo)
+        };
+        Some(crate::os::sys::stat_of(fd).map(entry))
     }
 
     fn descriptor_change(&self, fd: c_int, change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
