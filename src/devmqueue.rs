@@ -1,12 +1,14 @@
 //! `/dev/mqueue/NAME`: a backend's queue as the kernel's mqueue filesystem shows it, for the
 //! path calls mqshim interposes (`stat` and its variants, `access`, `faccessat`).
 //!
-//! Only the one-component form `/dev/mqueue/NAME` is served (not `/dev/mqueue/./NAME`, nor a
-//! path relative to a descriptor of the directory): it is how programs name a queue's file.
-//! A backend that does not serve `/dev/mqueue` (the kernel's, whose queues are there already;
-//! Redis') leaves every such call to libc.
+//! Only the one-component form `/dev/mqueue/NAME` is served (not `/dev/mqueue/./NAME`): it is
+//! how programs name a queue's file. A relative path is served when it names one from the
+//! working directory `/`, `/dev` or `/dev/mqueue`, or from a descriptor of `/dev/mqueue`
+//! (see [`absolute`]); `..` and links are not followed. A backend that does not serve
+//! `/dev/mqueue` (the kernel's, whose queues are there already; Redis') leaves every such
+//! call to libc.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::errno::{Errno, Result};
 use crate::os::creds::{cap, class_bits, Creds};
@@ -30,6 +32,108 @@ const BLOCK_SIZE: i64 = 4096;
 pub fn queue_name(path: &[u8]) -> Option<&[u8]> {
     let name = path.strip_prefix(MOUNT)?.strip_prefix(b"/")?;
     (!name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')).then_some(name)
+}
+
+/// What relative paths may name under `/dev/mqueue` in this process, in one byte so that a
+/// program that never goes near it pays one load per relative path: the working directory
+/// (one of the `WORKING_*` values) and whether it opened a descriptor of `/dev/mqueue`
+/// (`DIRECTORY_OPENED`).
+static RELATIVE: AtomicU8 = AtomicU8::new(WORKING_UNKNOWN);
+/// Not yet looked at (the first relative path does, with `getcwd`).
+const WORKING_UNKNOWN: u8 = 0;
+/// Another directory: no relative path from it is served.
+const WORKING_ELSEWHERE: u8 = 1;
+/// `/`, `/dev` or `/dev/mqueue`: relative paths are served under the prefix of that name.
+const WORKING_ROOT: u8 = 2;
+const WORKING_DEV: u8 = 3;
+const WORKING_MOUNT: u8 = 4;
+const WORKING_MASK: u8 = 0x7;
+/// A descriptor of `/dev/mqueue` was opened: a path relative to a descriptor may be under it.
+const DIRECTORY_OPENED: u8 = 0x8;
+
+/// The identities (device, inode) a descriptor of `/dev/mqueue` may have in this process: the
+/// directory mounted there, and the one the backend lists its queues from (`opendir`'s).
+static DIRECTORY_IDS: ForkSafe<Vec<(u64, u64)>> = ForkSafe::new(Vec::new(), None);
+
+/// Whether a relative path may be served at all (one load): the working directory is one of
+/// those above or not yet known, or a descriptor of `/dev/mqueue` was opened.
+pub fn relative_paths_possible() -> bool {
+    RELATIVE.load(Ordering::Relaxed) != WORKING_ELSEWHERE
+}
+
+/// The working directory's kind, from `getcwd`.
+fn working_directory_kind() -> u8 {
+    let mut buf = [0u8; 64];
+    // SAFETY: a valid buffer of its length; getcwd writes a NUL-terminated path into it or
+    // fails (ERANGE for a longer path: not one of the three).
+    if unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) }.is_null() {
+        return WORKING_ELSEWHERE;
+    }
+    let path = &buf[..buf.iter().position(|&b| b == 0).unwrap_or(0)];
+    match path {
+        b"/" => WORKING_ROOT,
+        b"/dev" => WORKING_DEV,
+        MOUNT => WORKING_MOUNT,
+        _ => WORKING_ELSEWHERE,
+    }
+}
+
+/// The working directory changed (`chdir`, `fchdir` succeeded): the next relative path
+/// looks at it again.
+pub fn working_directory_changed() {
+    RELATIVE.fetch_and(DIRECTORY_OPENED, Ordering::Relaxed);
+}
+
+/// Records the working directory's kind (after it was found unknown).
+fn classify_working_directory() {
+    let kind = working_directory_kind();
+    let _ = RELATIVE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| Some((r & DIRECTORY_OPENED) | kind));
+}
+
+/// A descriptor of the directory with identity `id` is a descriptor of `/dev/mqueue`.
+fn directory_opened(id: (u64, u64)) {
+    DIRECTORY_IDS.with(|ids| {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    });
+    RELATIVE.fetch_or(DIRECTORY_OPENED, Ordering::Relaxed);
+}
+
+/// `path` relative to the directory descriptor `dir` (or to the working directory for
+/// AT_FDCWD) as the absolute path under `/dev/mqueue` it names, when it names one; None for
+/// every other path (also `..` forms and links, which are not followed). Call only for a
+/// relative `path`, when [`relative_paths_possible`].
+pub fn absolute(dir: i32, path: &[u8]) -> Option<Vec<u8>> {
+    if path.is_empty() {
+        return None;
+    }
+    let prefix: &[u8] = if dir == libc::AT_FDCWD {
+        let mut state = RELATIVE.load(Ordering::Relaxed);
+        if state & WORKING_MASK == WORKING_UNKNOWN {
+            classify_working_directory();
+            state = RELATIVE.load(Ordering::Relaxed);
+        }
+        match state & WORKING_MASK {
+            WORKING_ROOT => b"/",
+            WORKING_DEV => b"/dev/",
+            WORKING_MOUNT => b"/dev/mqueue/",
+            _ => return None,
+        }
+    } else {
+        if RELATIVE.load(Ordering::Relaxed) & DIRECTORY_OPENED == 0 {
+            return None;
+        }
+        let st = crate::os::sys::stat_of(dir).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR || !DIRECTORY_IDS.with(|ids| ids.contains(&(st.st_dev, st.st_ino))) {
+            return None;
+        }
+        b"/dev/mqueue/"
+    };
+    let mut full = Vec::with_capacity(prefix.len() + path.len());
+    full.extend_from_slice(prefix);
+    full.extend_from_slice(path);
+    (full.starts_with(MOUNT) && matches!(full.get(MOUNT.len()), None | Some(b'/'))).then_some(full)
 }
 
 /// Which of the mqueue filesystem's inodes an [`Entry`] is.
@@ -234,7 +338,11 @@ pub fn open_directory(path: &[u8]) -> Option<Result<i32>> {
     if !is_directory(path) {
         return None;
     }
-    crate::init::state().backend.dev_mqueue_directory()
+    let opened = crate::init::state().backend.dev_mqueue_directory()?;
+    if let Ok(st) = opened.and_then(crate::os::sys::stat_of) {
+        directory_opened((st.st_dev, st.st_ino));
+    }
+    Some(opened)
 }
 
 /// The `d_type` `readdir` of `/dev/mqueue` gives for the entry `name`: a directory for `.` and
@@ -277,6 +385,14 @@ pub fn listing_closing(dir: usize) {
 /// `open(path, flags, mode)` of `/dev/mqueue/NAME`: the backend's queue descriptor (reading
 /// it gives the status line, see [`read`]); None: not this module's path, libc opens it.
 pub fn open(path: &[u8], flags: i32, mode: u32) -> Option<Result<i32>> {
+    if is_directory(path) {
+        // The directory mounted there, which libc opens: a path relative to the descriptor
+        // may name a queue.
+        if let Ok(st) = crate::os::sys::stat_at(libc::AT_FDCWD, c"/dev/mqueue", 0) {
+            directory_opened((st.st_dev, st.st_ino));
+        }
+        return None;
+    }
     let name = queue_name(path)?;
     crate::init::state().backend.dev_mqueue_open(name, flags, mode)
 }

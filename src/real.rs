@@ -188,6 +188,8 @@ real_functions! {
     fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t;
     fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t;
     fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int;
+    fn chdir(path: *const c_char) -> c_int;
+    fn fchdir(fd: c_int) -> c_int;
 }
 
 /// Calls the real function `name` of `signal`'s type, bound in `slot`; SIG_ERR with ENOSYS

@@ -5,7 +5,7 @@
 //! They are not traced (they are not queue calls). When mqshim itself runs (the re-entrancy
 //! guard is up) or the backend never made a queue descriptor, they go straight to libc.
 
-use std::os::raw::{c_int, c_long, c_void};
+use std::os::raw::{c_char, c_int, c_long, c_void};
 
 use libc::{size_t, ssize_t};
 
@@ -376,6 +376,37 @@ pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const libc::iovec, iovcnt:
     served_pwritev2(fd, iov, iovcnt, offset, flags).unwrap_or_else(|| unsafe { real::pwritev64v2(fd, iov, iovcnt, offset, flags) })
 }
 
+/// A successful `chdir`/`fchdir`: relative paths may now name files under `/dev/mqueue` (see
+/// `devmqueue`); `result` and errno are the real call's.
+fn working_directory_changed(result: c_int) -> c_int {
+    if result == 0 && !Inside::active() {
+        let saved = crate::errno::current();
+        ffi_boundary!(crate::devmqueue::working_directory_changed());
+        crate::errno::set(saved);
+    }
+    result
+}
+
+/// `int chdir(const char *path)`.
+///
+/// # Safety
+/// As chdir(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
+    // SAFETY: the caller's argument, passed on.
+    working_directory_changed(unsafe { real::chdir(path) })
+}
+
+/// `int fchdir(int fd)`.
+///
+/// # Safety
+/// None: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn fchdir(fd: c_int) -> c_int {
+    // SAFETY: the caller's argument, passed on.
+    working_directory_changed(unsafe { real::fchdir(fd) })
+}
+
 /// `int close(int fd)`.
 ///
 /// # Safety
@@ -507,6 +538,8 @@ same_signature_as_libc! {
     pread: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off_t) -> ssize_t;
     pread64: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off64_t) -> ssize_t;
     dup: unsafe extern "C" fn(c_int) -> c_int;
+    chdir: unsafe extern "C" fn(*const c_char) -> c_int;
+    fchdir: unsafe extern "C" fn(c_int) -> c_int;
     close: unsafe extern "C" fn(c_int) -> c_int;
     write: unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
     pwrite: unsafe extern "C" fn(c_int, *const c_void, size_t, libc::off_t) -> ssize_t;
