@@ -31,7 +31,7 @@ use super::charge::ChargeCounters;
 use super::fdtable::{self, Description, QueueHandle};
 use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, LivePosixLimits, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
-use super::queue::{Init, Queue};
+use super::queue::{Init, Queue, QueueTimes};
 use crate::emu::engine::segment;
 use crate::emu::namespace::{list_dir, Missing, Namespace};
 use crate::errno::{Errno, Result};
@@ -571,12 +571,17 @@ impl Store {
         self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
     }
 
-    /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta and the status of its
-    /// directory (identity and times); ENOENT when there is none.
-    pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat)> {
+    /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta, the status of its
+    /// directory (identity, and the ctime a `chmod`/`chown` moves) and the queue's own times
+    /// (None when the caller may not map it); ENOENT when there is none.
+    pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat, Option<QueueTimes>)> {
         let found = self.find(name)?.ok_or(Errno::ENOENT)?;
         let meta = read_meta(found.dir.0)?;
-        Ok((meta, sys::stat_of(found.dir.0)?))
+        let times = match recent_queue(&found) {
+            Some((_, queue)) => Some(queue.times()),
+            None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(|q| q.times()),
+        };
+        Ok((meta, sys::stat_of(found.dir.0)?, times))
     }
 
     /// `chmod`/`chown` of the queue's `/dev/mqueue` file: `change` turns its owner, group and
