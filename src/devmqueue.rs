@@ -130,10 +130,14 @@ pub fn absolute(dir: i32, path: &[u8]) -> Option<Vec<u8>> {
         }
         b"/dev/mqueue/"
     };
-    let mut full = Vec::with_capacity(prefix.len() + path.len());
-    full.extend_from_slice(prefix);
-    full.extend_from_slice(path);
-    (full.starts_with(MOUNT) && matches!(full.get(MOUNT.len()), None | Some(b'/'))).then_some(full)
+    // Under the mount unless the prefix stops short of it and the path does not go on into it
+    // (checked before anything is allocated: from `/`, most relative paths are elsewhere).
+    if let Some(rest_of_mount) = MOUNT.get(prefix.len()..) {
+        if !path.starts_with(rest_of_mount) || !matches!(path.get(rest_of_mount.len()), None | Some(b'/')) {
+            return None;
+        }
+    }
+    Some([prefix, path].concat())
 }
 
 /// Which of the mqueue filesystem's inodes an [`Entry`] is.
@@ -645,6 +649,24 @@ mod tests {
         for other in [&b"/dev/mqueue"[..], b"/dev/mqueue/", b"/dev/mqueue/.", b"/dev/mqueue/..", b"/dev/mqueue/a/b", b"/dev/mqueuex/a", b"/proc/sys/x"] {
             assert_eq!(queue_name(other), None, "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    #[test]
+    fn a_relative_path_is_under_the_mount_only_from_the_working_directories_above_it() {
+        RELATIVE.store(WORKING_ROOT, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"dev/mqueue/q").as_deref(), Some(&b"/dev/mqueue/q"[..]));
+        assert_eq!(absolute(libc::AT_FDCWD, b"dev/mqueue").as_deref(), Some(&b"/dev/mqueue"[..]));
+        assert_eq!(absolute(libc::AT_FDCWD, b"dev/mqueuex/q"), None);
+        assert_eq!(absolute(libc::AT_FDCWD, b"etc/passwd"), None);
+        RELATIVE.store(WORKING_DEV, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"mqueue/q").as_deref(), Some(&b"/dev/mqueue/q"[..]));
+        assert_eq!(absolute(libc::AT_FDCWD, b"shm/q"), None);
+        RELATIVE.store(WORKING_MOUNT, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"q").as_deref(), Some(&b"/dev/mqueue/q"[..]));
+        RELATIVE.store(WORKING_ELSEWHERE, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"q"), None);
+        assert_eq!(absolute(0, b"q"), None);
+        RELATIVE.store(WORKING_UNKNOWN, Ordering::Relaxed);
     }
 
     #[test]
