@@ -12,7 +12,8 @@
 //! (the program's own seccomp filter's, or one sent with kill) goes to it. SIGSYS also stays
 //! unblocked: a trapped call in a thread that blocks it would be killed (the kernel's rule for a
 //! signal a filter forces), so `sigprocmask`, `pthread_sigmask`, `sighold`, `sigset(SIG_HOLD)`, `sigblock`,
-//! `sigsetmask` and the masks of other signals' handlers leave it out.
+//! `sigsetmask`, the masks of other signals' handlers and those `sigsuspend`, `ppoll` and
+//! `pselect` wait with leave it out.
 
 use std::os::raw::{c_int, c_void};
 
@@ -105,7 +106,7 @@ unsafe fn chain(signum: c_int, info: *mut siginfo_t, context: *mut c_void) {
 
 /// `set` without SIGSYS, when the trap is installed and `set` (readable, with SIGSYS) would
 /// block it; None: use `set` as it is.
-fn without_sigsys(set: *const libc::sigset_t) -> Option<libc::sigset_t> {
+pub(crate) fn without_sigsys(set: *const libc::sigset_t) -> Option<libc::sigset_t> {
     if !trap::installed() || set.is_null() {
         return None;
     }
@@ -144,6 +145,19 @@ pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t,
     let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
     // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
     unsafe { real::pthread_sigmask(how, set, oldset) }
+}
+
+/// `int sigsuspend(const sigset_t *mask)`: as libc's, except that under the trap the mask it
+/// waits with never blocks SIGSYS (a handler that runs meanwhile may make a trapped call).
+///
+/// # Safety
+/// As sigsuspend(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
+    let copy = without_sigsys(mask);
+    let mask = copy.as_ref().map_or(mask, |c| c as *const libc::sigset_t);
+    // SAFETY: the caller's mask, possibly replaced by a valid copy.
+    unsafe { real::sigsuspend(mask) }
 }
 
 /// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on
@@ -370,5 +384,6 @@ same_signature_as_libc! {
     sigprocmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
     pthread_sigmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
     sigaction: unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+    sigsuspend: unsafe extern "C" fn(*const libc::sigset_t) -> c_int;
     signal: unsafe extern "C" fn(c_int, sighandler_t) -> sighandler_t;
 }
