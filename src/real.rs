@@ -170,6 +170,7 @@ real_functions! {
     fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int;
     fn access(path: *const c_char, amode: c_int) -> c_int;
     fn unlink(path: *const c_char) -> c_int;
+    fn remove(path: *const c_char) -> c_int;
     fn getxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
     fn lgetxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
     fn chmod(path: *const c_char, mode: mode_t) -> c_int;

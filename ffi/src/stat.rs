@@ -1,5 +1,5 @@
 //! `<sys/stat.h>` and the path calls of `<unistd.h>`: `stat`, `lstat`, `fstatat`, their `64`
-//! twins, `statx`, `access`, `faccessat`, `unlink`, `unlinkat`, `chmod`, `chown` and their variants,
+//! twins, `statx`, `access`, `faccessat`, `unlink`, `unlinkat`, `remove`, `chmod`, `chown` and their variants,
 //! `getxattr` and `lgetxattr` of `/dev/mqueue/NAME` under a
 //! backend that serves `/dev/mqueue` (the emulation: see `devmqueue`), with the kernel's mode,
 //! owner, size and errnos for its queue NAME. Every other path, and every path when mqshim
@@ -272,6 +272,22 @@ pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
     unsafe { real::unlink(path) }
 }
 
+/// `int remove(const char *path)` (`<stdio.h>`; glibc's calls its internal `unlink`): of a
+/// queue's file, as [`unlink`] — never a directory, so glibc's fallback to `rmdir` never
+/// applies.
+///
+/// # Safety
+/// As remove(3) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn remove(path: *const c_char) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_unlink(libc::AT_FDCWD, path, 0) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::remove(path) }
+}
+
 /// `int unlinkat(int dir, const char *path, int flags)` (`rm` calls it).
 ///
 /// # Safety
@@ -451,6 +467,7 @@ pub unsafe extern "C" fn lgetxattr(path: *const c_char, name: *const c_char, val
 
 same_signature_as_libc! {
     fchmod: unsafe extern "C" fn(c_int, libc::mode_t) -> c_int;
+    remove: unsafe extern "C" fn(*const c_char) -> c_int;
     fchown: unsafe extern "C" fn(c_int, libc::uid_t, libc::gid_t) -> c_int;
     getxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;
     lgetxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;
