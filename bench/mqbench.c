@@ -543,7 +543,7 @@ static void pp_echoer(struct child_ctx *c)
 
 static const char *const micro_ops[] = {
     "mq_eagain", "mq_getattr", "mq_sendrecv", "msg_enomsg", "msg_ipcstat", "msg_sendrecv",
-    "getppid", "mq_getattr_raw", "mq_sendrecv_raw", "msg_sendrecv_raw", NULL,
+    "getppid", "mq_getattr_raw", "mq_sendrecv_raw", "msg_sendrecv_raw", "mq_fstat", NULL,
 };
 
 static int micro_calls(const char *op) { return strstr(op, "sendrecv") ? 2 : 1; }
@@ -564,6 +564,7 @@ static void micro_child(struct child_ctx *c)
     mqd_t q = (mqd_t)-1;
     struct mq_attr attr;
     struct msqid_ds ds;
+    struct stat st;
     uint64_t bad = 0;
     int which = -1;
     for (int i = 0; micro_ops[i]; i++)
@@ -632,6 +633,10 @@ static void micro_child(struct child_ctx *c)
                 if (syscall(SYS_msgsnd, sysv_id, m, sz, 0) != 0) bad++;
                 if (syscall(SYS_msgrcv, sysv_id, m, sz, 0L, 0) != (long)sz) bad++;
             }
+            break;
+        case 10:
+            for (int i = 0; i < B; i++)
+                if (fstat(q, &st) != 0) bad++;
             break;
         }
         if (bad) child_fail(c, &r, "%s: unexpected result (errno %s)", op, strerror(errno));
@@ -1363,6 +1368,7 @@ static void usage(FILE *f)
 "                            (and *_raw: mq_getattr_raw mq_sendrecv_raw msg_sendrecv_raw,\n"
 "                            the calls made with syscall(2))\n"
 "                            msg_ipcstat msg_sendrecv getppid (raw syscall)\n"
+"                            mq_fstat (fstat of the queue descriptor)\n"
 "  --name NAME               result name override\n"
 "  --existing N              control: other queues of the API to create (maxmsg 1,\n"
 "                            msgsize 16), then measure again\n"

@@ -1,12 +1,14 @@
 //! `/dev/mqueue/NAME`: a backend's queue as the kernel's mqueue filesystem shows it, for the
 //! path calls mqshim interposes (`stat` and its variants, `access`, `faccessat`).
 //!
-//! Only the one-component form `/dev/mqueue/NAME` is served (not `/dev/mqueue/./NAME`, nor a
-//! path relative to a descriptor of the directory): it is how programs name a queue's file.
-//! A backend that does not serve `/dev/mqueue` (the kernel's, whose queues are there already;
-//! Redis') leaves every such call to libc.
+//! Only the one-component form `/dev/mqueue/NAME` is served (not `/dev/mqueue/./NAME`): it is
+//! how programs name a queue's file. A relative path is served when it names one from the
+//! working directory `/`, `/dev` or `/dev/mqueue`, or from a descriptor of `/dev/mqueue`
+//! (see [`absolute`]); `..` and links are not followed. A backend that does not serve
+//! `/dev/mqueue` (the kernel's, whose queues are there already; Redis') leaves every such
+//! call to libc.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::errno::{Errno, Result};
 use crate::os::creds::{cap, class_bits, Creds};
@@ -30,6 +32,112 @@ const BLOCK_SIZE: i64 = 4096;
 pub fn queue_name(path: &[u8]) -> Option<&[u8]> {
     let name = path.strip_prefix(MOUNT)?.strip_prefix(b"/")?;
     (!name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')).then_some(name)
+}
+
+/// What relative paths may name under `/dev/mqueue` in this process, in one byte so that a
+/// program that never goes near it pays one load per relative path: the working directory
+/// (one of the `WORKING_*` values) and whether it opened a descriptor of `/dev/mqueue`
+/// (`DIRECTORY_OPENED`).
+static RELATIVE: AtomicU8 = AtomicU8::new(WORKING_UNKNOWN);
+/// Not yet looked at (the first relative path does, with `getcwd`).
+const WORKING_UNKNOWN: u8 = 0;
+/// Another directory: no relative path from it is served.
+const WORKING_ELSEWHERE: u8 = 1;
+/// `/`, `/dev` or `/dev/mqueue`: relative paths are served under the prefix of that name.
+const WORKING_ROOT: u8 = 2;
+const WORKING_DEV: u8 = 3;
+const WORKING_MOUNT: u8 = 4;
+const WORKING_MASK: u8 = 0x7;
+/// A descriptor of `/dev/mqueue` was opened: a path relative to a descriptor may be under it.
+const DIRECTORY_OPENED: u8 = 0x8;
+
+/// The identities (device, inode) a descriptor of `/dev/mqueue` may have in this process: the
+/// directory mounted there, and the one the backend lists its queues from (`opendir`'s).
+static DIRECTORY_IDS: ForkSafe<Vec<(u64, u64)>> = ForkSafe::new(Vec::new(), None);
+
+/// Whether a relative path may be served at all (one load): the working directory is one of
+/// those above or not yet known, or a descriptor of `/dev/mqueue` was opened.
+pub fn relative_paths_possible() -> bool {
+    RELATIVE.load(Ordering::Relaxed) != WORKING_ELSEWHERE
+}
+
+/// The working directory's kind, from `getcwd`.
+fn working_directory_kind() -> u8 {
+    let mut buf = [0u8; 64];
+    // SAFETY: a valid buffer of its length; getcwd writes a NUL-terminated path into it or
+    // fails (ERANGE for a longer path: not one of the three).
+    if unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) }.is_null() {
+        return WORKING_ELSEWHERE;
+    }
+    let path = &buf[..buf.iter().position(|&b| b == 0).unwrap_or(0)];
+    match path {
+        b"/" => WORKING_ROOT,
+        b"/dev" => WORKING_DEV,
+        MOUNT => WORKING_MOUNT,
+        _ => WORKING_ELSEWHERE,
+    }
+}
+
+/// The working directory changed (`chdir`, `fchdir` succeeded): the next relative path
+/// looks at it again.
+pub fn working_directory_changed() {
+    RELATIVE.fetch_and(DIRECTORY_OPENED, Ordering::Relaxed);
+}
+
+/// Records the working directory's kind (after it was found unknown).
+fn classify_working_directory() {
+    let kind = working_directory_kind();
+    let _ = RELATIVE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| Some((r & DIRECTORY_OPENED) | kind));
+}
+
+/// A descriptor of the directory with identity `id` is a descriptor of `/dev/mqueue`.
+fn directory_opened(id: (u64, u64)) {
+    DIRECTORY_IDS.with(|ids| {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    });
+    RELATIVE.fetch_or(DIRECTORY_OPENED, Ordering::Relaxed);
+}
+
+/// `path` relative to the directory descriptor `dir` (or to the working directory for
+/// AT_FDCWD) as the absolute path under `/dev/mqueue` it names, when it names one; None for
+/// every other path (also `..` forms and links, which are not followed). Call only for a
+/// relative `path`, when [`relative_paths_possible`].
+pub fn absolute(dir: i32, path: &[u8]) -> Option<Vec<u8>> {
+    if path.is_empty() {
+        return None;
+    }
+    let prefix: &[u8] = if dir == libc::AT_FDCWD {
+        let mut state = RELATIVE.load(Ordering::Relaxed);
+        if state & WORKING_MASK == WORKING_UNKNOWN {
+            classify_working_directory();
+            state = RELATIVE.load(Ordering::Relaxed);
+        }
+        match state & WORKING_MASK {
+            WORKING_ROOT => b"/",
+            WORKING_DEV => b"/dev/",
+            WORKING_MOUNT => b"/dev/mqueue/",
+            _ => return None,
+        }
+    } else {
+        if RELATIVE.load(Ordering::Relaxed) & DIRECTORY_OPENED == 0 {
+            return None;
+        }
+        let st = crate::os::sys::stat_of(dir).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR || !DIRECTORY_IDS.with(|ids| ids.contains(&(st.st_dev, st.st_ino))) {
+            return None;
+        }
+        b"/dev/mqueue/"
+    };
+    // Under the mount unless the prefix stops short of it and the path does not go on into it
+    // (checked before anything is allocated: from `/`, most relative paths are elsewhere).
+    if let Some(rest_of_mount) = MOUNT.get(prefix.len()..) {
+        if !path.starts_with(rest_of_mount) || !matches!(path.get(rest_of_mount.len()), None | Some(b'/')) {
+            return None;
+        }
+    }
+    Some([prefix, path].concat())
 }
 
 /// Which of the mqueue filesystem's inodes an [`Entry`] is.
@@ -234,7 +342,11 @@ pub fn open_directory(path: &[u8]) -> Option<Result<i32>> {
     if !is_directory(path) {
         return None;
     }
-    crate::init::state().backend.dev_mqueue_directory()
+    let opened = crate::init::state().backend.dev_mqueue_directory()?;
+    if let Ok(st) = opened.and_then(crate::os::sys::stat_of) {
+        directory_opened((st.st_dev, st.st_ino));
+    }
+    Some(opened)
 }
 
 /// The `d_type` `readdir` of `/dev/mqueue` gives for the entry `name`: a directory for `.` and
@@ -277,6 +389,14 @@ pub fn listing_closing(dir: usize) {
 /// `open(path, flags, mode)` of `/dev/mqueue/NAME`: the backend's queue descriptor (reading
 /// it gives the status line, see [`read`]); None: not this module's path, libc opens it.
 pub fn open(path: &[u8], flags: i32, mode: u32) -> Option<Result<i32>> {
+    if is_directory(path) {
+        // The directory mounted there, which libc opens: a path relative to the descriptor
+        // may name a queue.
+        if let Ok(st) = crate::os::sys::stat_at(libc::AT_FDCWD, c"/dev/mqueue", 0) {
+            directory_opened((st.st_dev, st.st_ino));
+        }
+        return None;
+    }
     let name = queue_name(path)?;
     crate::init::state().backend.dev_mqueue_open(name, flags, mode)
 }
@@ -413,13 +533,23 @@ pub unsafe fn fstat(fd: i32, out: *mut libc::stat) -> Option<Result<()>> {
     Some(result)
 }
 
-/// `read(fd, buf, count)` when `fd` is a queue descriptor of the backend's: the kernel's
-/// status line (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`), made afresh at each read, from the
-/// description's offset; None: libc reads.
+/// `read(fd, buf, count)`, or `pread` at `at`, when `fd` is a queue descriptor of the
+/// backend's: the kernel's status line (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`), made afresh
+/// at each read, from the position `at` or the description's offset (which the read moves on);
+/// None: libc reads.
 ///
 /// # Safety
 /// `buf` is the caller's argument: any address (a bad one is EFAULT).
-pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>> {
+pub unsafe fn read(fd: i32, buf: *mut u8, count: usize, at: Option<u64>) -> Option<Result<usize>> {
+    // SAFETY: the caller's buffer (this function's contract).
+    unsafe { read_status(backend_with_descriptors()?, fd, buf, count, at) }
+}
+
+/// One `read` of the status line through the backend's hook (see [`read`]).
+///
+/// # Safety
+/// As for [`read`].
+unsafe fn read_status(backend: &dyn crate::backend::Backend, fd: i32, buf: *mut u8, count: usize, at: Option<u64>) -> Option<Result<usize>> {
     let mut copy_out = |bytes: &[u8]| {
         if !crate::os::usermem::probe_write(buf, bytes.len()) {
             return Err(Errno::EFAULT);
@@ -428,14 +558,57 @@ pub unsafe fn read(fd: i32, buf: *mut u8, count: usize) -> Option<Result<usize>>
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
         Ok(())
     };
-    backend_with_descriptors()?.descriptor_status_read(fd, count, &mut copy_out)
+    backend.descriptor_status_read(fd, at, count, &mut copy_out)
 }
 
-/// `write`/`pwrite` of `fd` when it is a queue descriptor of the backend's: the kernel's queue
-/// file has no write method, so EINVAL — EBADF first when it is not open for writing (the
-/// order of `vfs_write`); None: libc writes.
+/// `readv(fd, iov, iovcnt)`, or `preadv`/`preadv2` at `at` with `flags`, when `fd` is a queue
+/// descriptor of the backend's. The kernel's queue file has a `read` method only, so the
+/// vector is read piece by piece (`do_loop_readv_writev`): EBADF when not open for reading, a
+/// bad vector as `usermem::read_iovecs` says, nothing to read is 0, any flag but RWF_HIPRI
+/// EOPNOTSUPP; then each piece is one [`read`] from where the last ended, stopping at a short
+/// one, and an error after some bytes were read gives their count. None: libc reads.
+///
+/// # Safety
+/// `iov` and its pieces are the caller's arguments: any address (a bad one is EFAULT).
+pub unsafe fn readv(fd: i32, iov: *const libc::iovec, iovcnt: i32, at: Option<u64>, flags: i32) -> Option<Result<usize>> {
+    let backend = backend_with_descriptors()?;
+    let (readable, _) = backend.descriptor_access(fd)?;
+    if !readable {
+        return Some(Err(Errno::EBADF));
+    }
+    let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
+        Ok(pieces) => pieces,
+        Err(e) => return Some(Err(e)),
+    };
+    if pieces.iter().all(|p| p.iov_len == 0) {
+        return Some(Ok(0));
+    }
+    if flags & !libc::RWF_HIPRI != 0 {
+        return Some(Err(Errno::EOPNOTSUPP));
+    }
+    let mut done = 0usize;
+    for piece in pieces.iter().filter(|p| p.iov_len != 0) {
+        let piece_at = at.map(|pos| pos.saturating_add(done as u64));
+        // SAFETY: the caller's piece (this function's contract).
+        match unsafe { read_status(backend, fd, piece.iov_base.cast(), piece.iov_len, piece_at) }? {
+            Err(e) if done == 0 => return Some(Err(e)),
+            Err(_) => break,
+            Ok(n) => {
+                done += n;
+                if n < piece.iov_len {
+                    break;
+                }
+            }
+        }
+    }
+    Some(Ok(done))
+}
+
+/// `write`/`pwrite`/`writev` and their variants of `fd` when it is a queue descriptor of the
+/// backend's: the kernel's queue file has no write method, so EINVAL — EBADF first when it is
+/// not open for writing (the order of `vfs_write`); None: libc writes.
 pub fn write(fd: i32) -> Option<Result<usize>> {
-    let writable = backend_with_descriptors()?.descriptor_writable(fd)?;
+    let (_, writable) = backend_with_descriptors()?.descriptor_access(fd)?;
     Some(Err(if writable { Errno::EINVAL } else { Errno::EBADF }))
 }
 
@@ -476,6 +649,24 @@ mod tests {
         for other in [&b"/dev/mqueue"[..], b"/dev/mqueue/", b"/dev/mqueue/.", b"/dev/mqueue/..", b"/dev/mqueue/a/b", b"/dev/mqueuex/a", b"/proc/sys/x"] {
             assert_eq!(queue_name(other), None, "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    #[test]
+    fn a_relative_path_is_under_the_mount_only_from_the_working_directories_above_it() {
+        RELATIVE.store(WORKING_ROOT, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"dev/mqueue/q").as_deref(), Some(&b"/dev/mqueue/q"[..]));
+        assert_eq!(absolute(libc::AT_FDCWD, b"dev/mqueue").as_deref(), Some(&b"/dev/mqueue"[..]));
+        assert_eq!(absolute(libc::AT_FDCWD, b"dev/mqueuex/q"), None);
+        assert_eq!(absolute(libc::AT_FDCWD, b"etc/passwd"), None);
+        RELATIVE.store(WORKING_DEV, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"mqueue/q").as_deref(), Some(&b"/dev/mqueue/q"[..]));
+        assert_eq!(absolute(libc::AT_FDCWD, b"shm/q"), None);
+        RELATIVE.store(WORKING_MOUNT, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"q").as_deref(), Some(&b"/dev/mqueue/q"[..]));
+        RELATIVE.store(WORKING_ELSEWHERE, Ordering::Relaxed);
+        assert_eq!(absolute(libc::AT_FDCWD, b"q"), None);
+        assert_eq!(absolute(0, b"q"), None);
+        RELATIVE.store(WORKING_UNKNOWN, Ordering::Relaxed);
     }
 
     #[test]

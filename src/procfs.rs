@@ -174,31 +174,23 @@ pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize, at: Opt
 
 /// [`write`] of the caller's `iovcnt` pieces at `iov` joined into one text, as the kernel's
 /// sysctl handler takes a `writev` or `pwritev` (any address: an unreadable one is EFAULT; a
-/// count outside 0..=IOV_MAX is EINVAL).
+/// bad vector as `usermem::read_iovecs` says).
 ///
 /// # Safety
 /// None beyond writev(2)'s: `iov` and the pieces may be any address (read through
 /// `process_vm_readv`).
 pub unsafe fn writev_from_caller(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<Result<usize>> {
-    /// `UIO_MAXIOV`.
-    const IOV_MAX: c_int = 1024;
     find(fd)?;
-    if !(0..=IOV_MAX).contains(&iovcnt) {
-        return Some(Err(Errno::EINVAL));
-    }
-    let mut pieces = vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; iovcnt as usize];
-    // SAFETY: the bytes of a local vector of plain iovecs, any bit pattern valid for them.
-    let raw = unsafe { std::slice::from_raw_parts_mut(pieces.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(pieces.as_slice())) };
-    // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
-    if !unsafe { crate::os::usermem::read_bytes(iov.cast(), raw, crate::os::usermem::Trust::Unknown) } {
-        return Some(Err(Errno::EFAULT));
-    }
+    let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
+        Ok(pieces) => pieces,
+        Err(e) => return Some(Err(e)),
+    };
     let mut data = Vec::new();
     for piece in &pieces {
         let start = data.len();
         let len = piece.iov_len.min(MOST - start);
         data.resize(start + len, 0);
-        // SAFETY: as above.
+        // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
         if !unsafe { crate::os::usermem::read_bytes(piece.iov_base.cast(), &mut data[start..], crate::os::usermem::Trust::Unknown) } {
             return Some(Err(Errno::EFAULT));
         }

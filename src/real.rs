@@ -144,6 +144,19 @@ real_functions! {
     fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t;
     fn pwritev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t;
     fn pwritev64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t;
+    fn pwritev2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
+    fn pwritev64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
+    fn readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t;
+    fn preadv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t;
+    fn preadv64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t;
+    fn preadv2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
+    fn preadv64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
+    fn sighold(signum: c_int) -> c_int;
+    fn sigsuspend(mask: *const libc::sigset_t) -> c_int;
+    fn sigignore(signum: c_int) -> c_int;
+    fn siginterrupt(signum: c_int, flag: c_int) -> c_int;
+    fn sigblock(mask: c_int) -> c_int;
+    fn sigsetmask(mask: c_int) -> c_int;
     fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int;
     fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int;
     /// Returns an error number, as the pthread functions do.
@@ -157,6 +170,7 @@ real_functions! {
     fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int;
     fn access(path: *const c_char, amode: c_int) -> c_int;
     fn unlink(path: *const c_char) -> c_int;
+    fn remove(path: *const c_char) -> c_int;
     fn getxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
     fn lgetxattr(path: *const c_char, name: *const c_char, value: *mut c_void, size: size_t) -> ssize_t;
     fn chmod(path: *const c_char, mode: mode_t) -> c_int;
@@ -176,18 +190,20 @@ real_functions! {
     fn lseek(fd: c_int, offset: libc::off_t, whence: c_int) -> libc::off_t;
     fn lseek64(fd: c_int, offset: libc::off64_t, whence: c_int) -> libc::off64_t;
     fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int;
+    fn chdir(path: *const c_char) -> c_int;
+    fn fchdir(fd: c_int) -> c_int;
 }
 
-/// The real `signal` (returns a handler, so it is bound by hand rather than by the macro).
+/// Calls the real function `name` of `signal`'s type, bound in `slot`; SIG_ERR with ENOSYS
+/// when it does not exist (it returns a handler, so it is not bound by the macro).
 ///
 /// # Safety
-/// As for C `signal`.
-pub unsafe fn signal(signum: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
-    static SLOT: AtomicUsize = AtomicUsize::new(0);
-    match resolve(&SLOT, b"signal\0") {
+/// As for C `signal`; `name` is NUL-terminated and names a function of that type.
+unsafe fn call_signal_like(slot: &AtomicUsize, name: &'static [u8], signum: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    match resolve(slot, name) {
         Some(addr) => {
             type SignalFn = unsafe extern "C" fn(c_int, libc::sighandler_t) -> libc::sighandler_t;
-            // SAFETY: the address of libc's `signal`, whose type is SignalFn.
+            // SAFETY: the address of libc's function `name`, whose type is SignalFn.
             let f: SignalFn = unsafe { std::mem::transmute::<usize, SignalFn>(addr) };
             // SAFETY: the caller's arguments, per this function's contract.
             unsafe { f(signum, handler) }
@@ -197,6 +213,37 @@ pub unsafe fn signal(signum: c_int, handler: libc::sighandler_t) -> libc::sighan
             libc::SIG_ERR
         }
     }
+}
+
+macro_rules! signal_like_functions {
+    ($( $(#[$doc:meta])* fn $name:ident; )*) => {
+        $(
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// As for C `signal`.
+            pub unsafe fn $name(signum: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+                static SLOT: AtomicUsize = AtomicUsize::new(0);
+                // SAFETY: the caller's arguments; the name is libc's function of signal's type.
+                unsafe { call_signal_like(&SLOT, concat!(stringify!($name), "\0").as_bytes(), signum, handler) }
+            }
+        )*
+    };
+}
+
+signal_like_functions! {
+    /// The real `signal` (glibc's BSD semantics).
+    fn signal;
+    /// The real `bsd_signal` (glibc's `signal`).
+    fn bsd_signal;
+    /// The real `ssignal` (glibc's `signal` too).
+    fn ssignal;
+    /// The real `sysv_signal` (a one-shot handler, not deferring, not restarting).
+    fn sysv_signal;
+    /// The real `__sysv_signal` (the same function).
+    fn __sysv_signal;
+    /// The real `sigset` (System V's: SIG_HOLD blocks the signal, a disposition unblocks it).
+    fn sigset;
 }
 
 /// Calls libc's `open`-shaped function `name` (NUL-terminated; variadic, so it is bound by hand

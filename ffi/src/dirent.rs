@@ -21,7 +21,7 @@ pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut libc::DIR {
     if !Inside::active() {
         // SAFETY: the caller's path, per this function's contract.
         if let Some(ServedPath::DevMqueue(p)) = unsafe { served_path(path) } {
-            if let Some(opened) = ffi_boundary!(crate::devmqueue::open_directory(p)) {
+            if let Some(opened) = ffi_boundary!(crate::devmqueue::open_directory(&p)) {
                 let fd = match opened {
                     Ok(fd) => fd,
                     Err(e) => {

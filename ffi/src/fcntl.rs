@@ -10,23 +10,23 @@
 use std::os::raw::{c_char, c_int, c_uint};
 
 use crate::real;
-use crate::stdio::{served_path, served_proc_file, ServedPath};
+use crate::stdio::{served_path_at, served_proc_file, ServedPath};
 
-/// The backend's descriptor for `path` opened with `flags` (and `mode` with O_CREAT): a `/proc`
+/// The backend's descriptor for `path` (relative to `dir`) opened with `flags` (and `mode` with O_CREAT): a `/proc`
 /// file or a `/dev/mqueue` queue it answers for, the errno of that open as a C result, or None
 /// to let libc open it.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
-unsafe fn served_open(path: *const c_char, flags: c_int, mode: c_uint) -> Option<c_int> {
+unsafe fn served_open(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> Option<c_int> {
     // SAFETY: per this function's contract.
-    let p = match unsafe { served_path(path) }? {
+    let p = match unsafe { served_path_at(dir, path) }? {
         ServedPath::Proc(p) => p,
         ServedPath::DevMqueue(p) => {
             if crate::reentry::Inside::active() {
                 return None;
             }
-            let opened = ffi_boundary!(crate::devmqueue::open(p, flags, mode))?;
+            let opened = ffi_boundary!(crate::devmqueue::open(&p, flags, mode))?;
             return Some(ffi_boundary!(errno c_int, opened.map(i64::from)));
         }
     };
@@ -52,7 +52,7 @@ unsafe fn served_open(path: *const c_char, flags: c_int, mode: c_uint) -> Option
 #[no_mangle]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
+    if let Some(fd) = unsafe { served_open(libc::AT_FDCWD, path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -67,23 +67,23 @@ pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -
 #[no_mangle]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
+    if let Some(fd) = unsafe { served_open(libc::AT_FDCWD, path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::open64(path, flags, mode) }
 }
 
-/// `int openat(int dir, const char *path, int flags, ...)`: served for absolute paths only (the
-/// only way to name the files the backend answers for without a descriptor of `/proc`); the
-/// mode as for [`open`].
+/// `int openat(int dir, const char *path, int flags, ...)`: relative to `dir`, a queue's file
+/// when `dir` is a descriptor of `/dev/mqueue` (`/proc` files are served by absolute path
+/// only); the mode as for [`open`].
 ///
 /// # Safety
 /// As openat(2) requires: `path` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
+    if let Some(fd) = unsafe { served_open(dir, path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -97,7 +97,7 @@ pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, m
 #[no_mangle]
 pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags, mode) } {
+    if let Some(fd) = unsafe { served_open(dir, path, flags, mode) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -111,7 +111,7 @@ pub unsafe extern "C" fn openat64(dir: c_int, path: *const c_char, flags: c_int,
 #[no_mangle]
 pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags, 0) } {
+    if let Some(fd) = unsafe { served_open(libc::AT_FDCWD, path, flags, 0) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -125,7 +125,7 @@ pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags, 0) } {
+    if let Some(fd) = unsafe { served_open(libc::AT_FDCWD, path, flags, 0) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -140,7 +140,7 @@ pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int 
 #[no_mangle]
 pub unsafe extern "C" fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(fd) = unsafe { served_open(path, flags, 0) } {
+    if let Some(fd) = unsafe { served_open(dir, path, flags, 0) } {
         return fd;
     }
     // SAFETY: the caller's arguments, passed on.

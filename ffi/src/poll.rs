@@ -1,6 +1,7 @@
 //! `<poll.h>`, `<sys/select.h>`, `<sys/epoll.h>`: seen by mqshim only so that a queue whose
 //! descriptor is polled gets its readiness kept up to date (see `emu::posix::ready`). The calls
-//! themselves are libc's, unchanged and untraced.
+//! themselves are libc's, unchanged and untraced, except that under the trap the signal mask
+//! of `ppoll` and `pselect` never blocks SIGSYS (see `signal`).
 
 use std::os::raw::c_int;
 
@@ -62,7 +63,9 @@ pub unsafe extern "C" fn ppoll(fds: *mut pollfd, nfds: nfds_t, tmo: *const times
         // SAFETY: the caller's `fds`, as this function's contract describes them.
         ffi_boundary!(unsafe { arm_pollfds(fds, nfds) });
     }
-    // SAFETY: the caller's arguments, passed on.
+    let copy = crate::signal::without_sigsys(sigmask);
+    let sigmask = copy.as_ref().map_or(sigmask, |c| c as *const sigset_t);
+    // SAFETY: the caller's arguments, the mask possibly replaced by a valid copy.
     unsafe { real::ppoll(fds, nfds, tmo, sigmask) }
 }
 
@@ -92,7 +95,9 @@ pub unsafe extern "C" fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e:
         // SAFETY: the caller's sets, as this function's contract describes them.
         ffi_boundary!(unsafe { arm_fdsets(nfds, [r, w, e]) });
     }
-    // SAFETY: the caller's arguments, passed on.
+    let copy = crate::signal::without_sigsys(sigmask);
+    let sigmask = copy.as_ref().map_or(sigmask, |c| c as *const sigset_t);
+    // SAFETY: the caller's arguments, the mask possibly replaced by a valid copy.
     unsafe { real::pselect(nfds, r, w, e, tmo, sigmask) }
 }
 

@@ -5,12 +5,15 @@
 //! may come before any library call). The handler is the third way into `dispatch`, beside the
 //! queue functions and mqshim's own API; it writes the call's value into the interrupted RAX.
 //!
-//! The handler owns the real SIGSYS disposition from then on: `sigaction` and `signal` on
-//! SIGSYS record the program's action instead, and a SIGSYS that is not a trapped queue call
+//! The handler owns the real SIGSYS disposition from then on: `sigaction`, `signal` and the
+//! other functions that set a disposition (`bsd_signal`, `ssignal`, `sysv_signal`,
+//! `__sysv_signal`, `sigset`, `sigignore`, `siginterrupt`) on SIGSYS record the program's
+//! action instead, and a SIGSYS that is not a trapped queue call
 //! (the program's own seccomp filter's, or one sent with kill) goes to it. SIGSYS also stays
 //! unblocked: a trapped call in a thread that blocks it would be killed (the kernel's rule for a
-//! signal a filter forces), so `sigprocmask`, `pthread_sigmask` and the masks of other signals'
-//! handlers leave it out.
+//! signal a filter forces), so `sigprocmask`, `pthread_sigmask`, `sighold`, `sigset(SIG_HOLD)`, `sigblock`,
+//! `sigsetmask`, the masks of other signals' handlers and those `sigsuspend`, `ppoll` and
+//! `pselect` wait with leave it out.
 
 use std::os::raw::{c_int, c_void};
 
@@ -103,7 +106,7 @@ unsafe fn chain(signum: c_int, info: *mut siginfo_t, context: *mut c_void) {
 
 /// `set` without SIGSYS, when the trap is installed and `set` (readable, with SIGSYS) would
 /// block it; None: use `set` as it is.
-fn without_sigsys(set: *const libc::sigset_t) -> Option<libc::sigset_t> {
+pub(crate) fn without_sigsys(set: *const libc::sigset_t) -> Option<libc::sigset_t> {
     if !trap::installed() || set.is_null() {
         return None;
     }
@@ -142,6 +145,19 @@ pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t,
     let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
     // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
     unsafe { real::pthread_sigmask(how, set, oldset) }
+}
+
+/// `int sigsuspend(const sigset_t *mask)`: as libc's, except that under the trap the mask it
+/// waits with never blocks SIGSYS (a handler that runs meanwhile may make a trapped call).
+///
+/// # Safety
+/// As sigsuspend(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
+    let copy = without_sigsys(mask);
+    let mask = copy.as_ref().map_or(mask, |c| c as *const libc::sigset_t);
+    // SAFETY: the caller's mask, possibly replaced by a valid copy.
+    unsafe { real::sigsuspend(mask) }
 }
 
 /// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on
@@ -191,6 +207,27 @@ pub unsafe extern "C" fn sigaction(signum: c_int, act: *const libc::sigaction, o
     0
 }
 
+/// Under the trap, a new SIGSYS handler of the program's, set by one of the `signal`-like
+/// functions with `flags` (their semantics): recorded as `sigaction` records it, the previous
+/// handler returned (SIG_ERR and EINVAL for SIG_ERR, as glibc's). None: another signal, or no
+/// trap — the real function serves it.
+fn record_sigsys_handler(signum: c_int, handler: sighandler_t, flags: c_int) -> Option<sighandler_t> {
+    if signum != libc::SIGSYS || !trap::installed() {
+        return None;
+    }
+    if handler == libc::SIG_ERR {
+        errno::set(libc::EINVAL);
+        return Some(libc::SIG_ERR);
+    }
+    let previous = trap::program_action().sa_sigaction;
+    // SAFETY: an all-zero sigaction is valid.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = handler;
+    act.sa_flags = flags;
+    trap::set_program_action(&act);
+    Some(previous)
+}
+
 /// `sighandler_t signal(int signum, sighandler_t handler)`: on SIGSYS while the trap is
 /// installed, records the program's handler (glibc's BSD semantics: SA_RESTART) and returns
 /// the previous one.
@@ -199,22 +236,154 @@ pub unsafe extern "C" fn sigaction(signum: c_int, act: *const libc::sigaction, o
 /// As signal(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
+    // SAFETY: the caller's arguments, passed on.
+    record_sigsys_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::signal(signum, handler) })
+}
+
+/// `sighandler_t bsd_signal(int signum, sighandler_t handler)`: glibc's `signal`, as
+/// [`signal`].
+///
+/// # Safety
+/// As signal(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn bsd_signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
+    // SAFETY: the caller's arguments, passed on.
+    record_sigsys_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::bsd_signal(signum, handler) })
+}
+
+/// `sighandler_t ssignal(int signum, sighandler_t handler)`: glibc's `signal` too.
+///
+/// # Safety
+/// As signal(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn ssignal(signum: c_int, handler: sighandler_t) -> sighandler_t {
+    // SAFETY: the caller's arguments, passed on.
+    record_sigsys_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::ssignal(signum, handler) })
+}
+
+/// The flags of System V's `signal`: the handler is reset when it runs, does not block its
+/// signal, and does not restart calls.
+const SYSV_SIGNAL_FLAGS: c_int = libc::SA_RESETHAND | libc::SA_NODEFER;
+
+/// `sighandler_t sysv_signal(int signum, sighandler_t handler)`: on SIGSYS under the trap, as
+/// [`signal`] with System V's one-shot semantics.
+///
+/// # Safety
+/// As signal(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn sysv_signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
+    // SAFETY: the caller's arguments, passed on.
+    record_sigsys_handler(signum, handler, SYSV_SIGNAL_FLAGS).unwrap_or_else(|| unsafe { real::sysv_signal(signum, handler) })
+}
+
+/// `sighandler_t __sysv_signal(int signum, sighandler_t handler)`: what `signal` is in a
+/// program built with `-D_XOPEN_SOURCE` and no `_DEFAULT_SOURCE`; as [`sysv_signal`].
+///
+/// # Safety
+/// As signal(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn __sysv_signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
+    // SAFETY: the caller's arguments, passed on.
+    record_sigsys_handler(signum, handler, SYSV_SIGNAL_FLAGS).unwrap_or_else(|| unsafe { real::__sysv_signal(signum, handler) })
+}
+
+/// glibc's `SIG_HOLD` (`<signal.h>`; not in the libc crate): `sigset`'s "block the signal".
+const SIG_HOLD: sighandler_t = 2;
+
+/// `sighandler_t sigset(int signum, sighandler_t disposition)`: on SIGSYS under the trap, a
+/// disposition is recorded as [`signal`] records it (no flags, as System V's `sigset`), and
+/// SIG_HOLD changes nothing, since SIGSYS stays unblocked; either returns the program's
+/// previous handler (never SIG_HOLD: it was not blocked).
+///
+/// # Safety
+/// As sigset(3) requires.
+#[no_mangle]
+pub unsafe extern "C" fn sigset(signum: c_int, disposition: sighandler_t) -> sighandler_t {
+    if signum == libc::SIGSYS && trap::installed() && disposition == SIG_HOLD {
+        return trap::program_action().sa_sigaction;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    record_sigsys_handler(signum, disposition, 0).unwrap_or_else(|| unsafe { real::sigset(signum, disposition) })
+}
+
+/// `int sigignore(int signum)`: on SIGSYS under the trap, records SIG_IGN as the program's.
+///
+/// # Safety
+/// None: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn sigignore(signum: c_int) -> c_int {
+    if record_sigsys_handler(signum, libc::SIG_IGN, 0).is_some() {
+        return 0;
+    }
+    // SAFETY: the caller's argument, passed on.
+    unsafe { real::sigignore(signum) }
+}
+
+/// `int sighold(int signum)`: under the trap SIGSYS is never blocked (as for
+/// [`sigprocmask`]), so holding it changes nothing.
+///
+/// # Safety
+/// None: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn sighold(signum: c_int) -> c_int {
+    if signum == libc::SIGSYS && trap::installed() {
+        return 0;
+    }
+    // SAFETY: the caller's argument, passed on.
+    unsafe { real::sighold(signum) }
+}
+
+/// `int siginterrupt(int signum, int flag)`: on SIGSYS under the trap, sets or clears
+/// SA_RESTART in the program's recorded action (glibc's would change the library's).
+///
+/// # Safety
+/// None: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn siginterrupt(signum: c_int, flag: c_int) -> c_int {
     if signum != libc::SIGSYS || !trap::installed() {
         // SAFETY: the caller's arguments, passed on.
-        return unsafe { real::signal(signum, handler) };
+        return unsafe { real::siginterrupt(signum, flag) };
     }
-    let previous = trap::program_action().sa_sigaction;
-    // SAFETY: an all-zero sigaction is valid.
-    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-    act.sa_sigaction = handler;
-    act.sa_flags = libc::SA_RESTART;
+    let mut act = trap::program_action();
+    act.sa_flags = if flag != 0 { act.sa_flags & !libc::SA_RESTART } else { act.sa_flags | libc::SA_RESTART };
     trap::set_program_action(&act);
-    previous
+    0
+}
+
+/// `mask` (a BSD signal mask: bit `n - 1` for signal `n`) without SIGSYS when the trap is
+/// installed.
+fn bsd_mask_without_sigsys(mask: c_int) -> c_int {
+    if trap::installed() {
+        mask & !(1 << (libc::SIGSYS - 1))
+    } else {
+        mask
+    }
+}
+
+/// `int sigblock(int mask)`: as libc's, except that under the trap SIGSYS is never blocked.
+///
+/// # Safety
+/// None: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn sigblock(mask: c_int) -> c_int {
+    // SAFETY: the caller's argument, passed on (possibly without SIGSYS).
+    unsafe { real::sigblock(bsd_mask_without_sigsys(mask)) }
+}
+
+/// `int sigsetmask(int mask)`: as libc's, except that under the trap SIGSYS is never blocked.
+///
+/// # Safety
+/// None: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn sigsetmask(mask: c_int) -> c_int {
+    // SAFETY: the caller's argument, passed on (possibly without SIGSYS).
+    unsafe { real::sigsetmask(bsd_mask_without_sigsys(mask)) }
 }
 
 same_signature_as_libc! {
     sigprocmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
     pthread_sigmask: unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
     sigaction: unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+    sigsuspend: unsafe extern "C" fn(*const libc::sigset_t) -> c_int;
     signal: unsafe extern "C" fn(c_int, sighandler_t) -> sighandler_t;
 }

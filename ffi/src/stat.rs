@@ -1,48 +1,51 @@
 //! `<sys/stat.h>` and the path calls of `<unistd.h>`: `stat`, `lstat`, `fstatat`, their `64`
-//! twins, `statx`, `access`, `faccessat`, `unlink`, `unlinkat`, `chmod`, `chown` and their variants,
+//! twins, `statx`, `access`, `faccessat`, `unlink`, `unlinkat`, `remove`, `chmod`, `chown` and their variants,
 //! `getxattr` and `lgetxattr` of `/dev/mqueue/NAME` under a
 //! backend that serves `/dev/mqueue` (the emulation: see `devmqueue`), with the kernel's mode,
 //! owner, size and errnos for its queue NAME. Every other path, and every path when mqshim
 //! itself makes the call, goes straight to libc after the prefix comparison of
-//! `stdio::served_path`. (The `…at` calls serve absolute paths only, as `openat` does.) `fstat`
+//! `stdio::served_path` (a relative one after one load, until the program goes near
+//! `/dev/mqueue`: see `devmqueue`). `fstat`
 //! and `fstat64` of a queue descriptor show the queue's file; every other descriptor goes to
 //! libc after one load.
 
+use std::borrow::Cow;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 
 use libc::size_t;
 
 use crate::real;
 use crate::reentry::Inside;
-use crate::stdio::{served_path, ServedPath};
+use crate::stdio::{served_path_at, ServedPath};
 
 // `stat64` is `stat` on the 64-bit targets mqshim builds for: one conversion serves both.
 const _: () = assert!(std::mem::size_of::<libc::stat>() == std::mem::size_of::<libc::stat64>());
 
-/// The path under `/dev/mqueue/` `path` names, when the program (not mqshim) asks about one.
+/// The path under `/dev/mqueue/` `path` (relative to `dir`: AT_FDCWD for the working
+/// directory) names, when the program (not mqshim) asks about one.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
-unsafe fn dev_mqueue_path<'a>(path: *const c_char) -> Option<&'a [u8]> {
+unsafe fn dev_mqueue_path<'a>(dir: c_int, path: *const c_char) -> Option<Cow<'a, [u8]>> {
     if Inside::active() {
         return None;
     }
     // SAFETY: per this function's contract.
-    match unsafe { served_path(path) }? {
+    match unsafe { served_path_at(dir, path) }? {
         ServedPath::DevMqueue(p) => Some(p),
         ServedPath::Proc(_) => None,
     }
 }
 
-/// The backend's `stat` of `path` into `buf` as a C result, or None to let libc answer.
+/// The backend's `stat` of `path` (relative to `dir`) into `buf` as a C result, or None to let libc answer.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `buf` may be any address (EFAULT).
-unsafe fn served_stat(path: *const c_char, buf: *mut libc::stat) -> Option<c_int> {
+unsafe fn served_stat(dir: c_int, path: *const c_char, buf: *mut libc::stat) -> Option<c_int> {
     // SAFETY: per this function's contract.
-    let p = unsafe { dev_mqueue_path(path) }?;
+    let p = unsafe { dev_mqueue_path(dir, path) }?;
     // SAFETY: `buf` is the caller's, written only when writable.
-    let result = ffi_boundary!(unsafe { crate::devmqueue::stat(p, buf) })?;
+    let result = ffi_boundary!(unsafe { crate::devmqueue::stat(&p, buf) })?;
     Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
 }
 
@@ -53,7 +56,7 @@ unsafe fn served_stat(path: *const c_char, buf: *mut libc::stat) -> Option<c_int
 #[no_mangle]
 pub unsafe extern "C" fn stat(path: *const c_char, buf: *mut libc::stat) -> c_int {
     // SAFETY: the caller's arguments, per this function's contract.
-    if let Some(r) = unsafe { served_stat(path, buf) } {
+    if let Some(r) = unsafe { served_stat(libc::AT_FDCWD, path, buf) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -67,7 +70,7 @@ pub unsafe extern "C" fn stat(path: *const c_char, buf: *mut libc::stat) -> c_in
 #[no_mangle]
 pub unsafe extern "C" fn stat64(path: *const c_char, buf: *mut libc::stat64) -> c_int {
     // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
-    if let Some(r) = unsafe { served_stat(path, buf.cast()) } {
+    if let Some(r) = unsafe { served_stat(libc::AT_FDCWD, path, buf.cast()) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -81,7 +84,7 @@ pub unsafe extern "C" fn stat64(path: *const c_char, buf: *mut libc::stat64) -> 
 #[no_mangle]
 pub unsafe extern "C" fn lstat(path: *const c_char, buf: *mut libc::stat) -> c_int {
     // SAFETY: the caller's arguments, per this function's contract.
-    if let Some(r) = unsafe { served_stat(path, buf) } {
+    if let Some(r) = unsafe { served_stat(libc::AT_FDCWD, path, buf) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -95,7 +98,7 @@ pub unsafe extern "C" fn lstat(path: *const c_char, buf: *mut libc::stat) -> c_i
 #[no_mangle]
 pub unsafe extern "C" fn lstat64(path: *const c_char, buf: *mut libc::stat64) -> c_int {
     // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
-    if let Some(r) = unsafe { served_stat(path, buf.cast()) } {
+    if let Some(r) = unsafe { served_stat(libc::AT_FDCWD, path, buf.cast()) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -158,7 +161,7 @@ fn fstatat_flags_valid(flags: c_int) -> bool {
 pub unsafe extern "C" fn fstatat(dir: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
     if fstatat_flags_valid(flags) {
         // SAFETY: the caller's arguments, per this function's contract.
-        if let Some(r) = unsafe { served_stat(path, buf) } {
+        if let Some(r) = unsafe { served_stat(dir, path, buf) } {
             return r;
         }
     }
@@ -175,7 +178,7 @@ pub unsafe extern "C" fn fstatat(dir: c_int, path: *const c_char, buf: *mut libc
 pub unsafe extern "C" fn fstatat64(dir: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int {
     if fstatat_flags_valid(flags) {
         // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
-        if let Some(r) = unsafe { served_stat(path, buf.cast()) } {
+        if let Some(r) = unsafe { served_stat(dir, path, buf.cast()) } {
             return r;
         }
     }
@@ -192,9 +195,9 @@ pub unsafe extern "C" fn fstatat64(dir: c_int, path: *const c_char, buf: *mut li
 #[no_mangle]
 pub unsafe extern "C" fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(p) = unsafe { dev_mqueue_path(path) } {
+    if let Some(p) = unsafe { dev_mqueue_path(dir, path) } {
         // SAFETY: `buf` is the caller's, written only when writable.
-        if let Some(result) = ffi_boundary!(unsafe { crate::devmqueue::statx(p, flags, buf) }) {
+        if let Some(result) = ffi_boundary!(unsafe { crate::devmqueue::statx(&p, flags, buf) }) {
             return ffi_boundary!(errno c_int, result.map(|()| 0));
         }
     }
@@ -207,10 +210,10 @@ pub unsafe extern "C" fn statx(dir: c_int, path: *const c_char, flags: c_int, ma
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
-unsafe fn served_access(path: *const c_char, amode: c_int, flags: c_int) -> Option<c_int> {
+unsafe fn served_access(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> Option<c_int> {
     // SAFETY: per this function's contract.
-    let p = unsafe { dev_mqueue_path(path) }?;
-    let result = ffi_boundary!(crate::devmqueue::access(p, amode, flags))?;
+    let p = unsafe { dev_mqueue_path(dir, path) }?;
+    let result = ffi_boundary!(crate::devmqueue::access(&p, amode, flags))?;
     Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
 }
 
@@ -221,7 +224,7 @@ unsafe fn served_access(path: *const c_char, amode: c_int, flags: c_int) -> Opti
 #[no_mangle]
 pub unsafe extern "C" fn access(path: *const c_char, amode: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_access(path, amode, 0) } {
+    if let Some(r) = unsafe { served_access(libc::AT_FDCWD, path, amode, 0) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -236,7 +239,7 @@ pub unsafe extern "C" fn access(path: *const c_char, amode: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn faccessat(dir: c_int, path: *const c_char, amode: c_int, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_access(path, amode, flags) } {
+    if let Some(r) = unsafe { served_access(dir, path, amode, flags) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -248,10 +251,10 @@ pub unsafe extern "C" fn faccessat(dir: c_int, path: *const c_char, amode: c_int
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
-unsafe fn served_unlink(path: *const c_char, flags: c_int) -> Option<c_int> {
+unsafe fn served_unlink(dir: c_int, path: *const c_char, flags: c_int) -> Option<c_int> {
     // SAFETY: per this function's contract.
-    let p = unsafe { dev_mqueue_path(path) }?;
-    let result = ffi_boundary!(crate::devmqueue::unlink(p, flags))?;
+    let p = unsafe { dev_mqueue_path(dir, path) }?;
+    let result = ffi_boundary!(crate::devmqueue::unlink(&p, flags))?;
     Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
 }
 
@@ -262,11 +265,27 @@ unsafe fn served_unlink(path: *const c_char, flags: c_int) -> Option<c_int> {
 #[no_mangle]
 pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_unlink(path, 0) } {
+    if let Some(r) = unsafe { served_unlink(libc::AT_FDCWD, path, 0) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::unlink(path) }
+}
+
+/// `int remove(const char *path)` (`<stdio.h>`; glibc's calls its internal `unlink`): of a
+/// queue's file, as [`unlink`] — never a directory, so glibc's fallback to `rmdir` never
+/// applies.
+///
+/// # Safety
+/// As remove(3) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn remove(path: *const c_char) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if let Some(r) = unsafe { served_unlink(libc::AT_FDCWD, path, 0) } {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::remove(path) }
 }
 
 /// `int unlinkat(int dir, const char *path, int flags)` (`rm` calls it).
@@ -276,7 +295,7 @@ pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_unlink(path, flags) } {
+    if let Some(r) = unsafe { served_unlink(dir, path, flags) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -288,10 +307,10 @@ pub unsafe extern "C" fn unlinkat(dir: c_int, path: *const c_char, flags: c_int)
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
-unsafe fn served_change(path: *const c_char, served: impl FnOnce(&[u8]) -> Option<crate::errno::Result<()>>) -> Option<c_int> {
+unsafe fn served_change(dir: c_int, path: *const c_char, served: impl FnOnce(&[u8]) -> Option<crate::errno::Result<()>>) -> Option<c_int> {
     // SAFETY: per this function's contract.
-    let p = unsafe { dev_mqueue_path(path) }?;
-    let result = ffi_boundary!(served(p))?;
+    let p = unsafe { dev_mqueue_path(dir, path) }?;
+    let result = ffi_boundary!(served(&p))?;
     Some(ffi_boundary!(errno c_int, result.map(|()| 0)))
 }
 
@@ -302,7 +321,7 @@ unsafe fn served_change(path: *const c_char, served: impl FnOnce(&[u8]) -> Optio
 #[no_mangle]
 pub unsafe extern "C" fn chmod(path: *const c_char, mode: libc::mode_t) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chmod(p, mode, 0)) } {
+    if let Some(r) = unsafe { served_change(libc::AT_FDCWD, path, |p| crate::devmqueue::chmod(p, mode, 0)) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -316,7 +335,7 @@ pub unsafe extern "C" fn chmod(path: *const c_char, mode: libc::mode_t) -> c_int
 #[no_mangle]
 pub unsafe extern "C" fn fchmodat(dir: c_int, path: *const c_char, mode: libc::mode_t, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chmod(p, mode, flags)) } {
+    if let Some(r) = unsafe { served_change(dir, path, |p| crate::devmqueue::chmod(p, mode, flags)) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -331,7 +350,7 @@ pub unsafe extern "C" fn fchmodat(dir: c_int, path: *const c_char, mode: libc::m
 #[no_mangle]
 pub unsafe extern "C" fn chown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chown(p, uid, gid, 0)) } {
+    if let Some(r) = unsafe { served_change(libc::AT_FDCWD, path, |p| crate::devmqueue::chown(p, uid, gid, 0)) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -345,7 +364,7 @@ pub unsafe extern "C" fn chown(path: *const c_char, uid: libc::uid_t, gid: libc:
 #[no_mangle]
 pub unsafe extern "C" fn lchown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chown(p, uid, gid, libc::AT_SYMLINK_NOFOLLOW)) } {
+    if let Some(r) = unsafe { served_change(libc::AT_FDCWD, path, |p| crate::devmqueue::chown(p, uid, gid, libc::AT_SYMLINK_NOFOLLOW)) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -359,7 +378,7 @@ pub unsafe extern "C" fn lchown(path: *const c_char, uid: libc::uid_t, gid: libc
 #[no_mangle]
 pub unsafe extern "C" fn fchownat(dir: c_int, path: *const c_char, uid: libc::uid_t, gid: libc::gid_t, flags: c_int) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if let Some(r) = unsafe { served_change(path, |p| crate::devmqueue::chown(p, uid, gid, flags)) } {
+    if let Some(r) = unsafe { served_change(dir, path, |p| crate::devmqueue::chown(p, uid, gid, flags)) } {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.
@@ -411,8 +430,8 @@ pub unsafe extern "C" fn fchown(fd: c_int, uid: libc::uid_t, gid: libc::gid_t) -
 /// `path` is NULL or a NUL-terminated string.
 unsafe fn served_getxattr(path: *const c_char) -> Option<libc::ssize_t> {
     // SAFETY: per this function's contract.
-    let p = unsafe { dev_mqueue_path(path) }?;
-    let result = ffi_boundary!(crate::devmqueue::getxattr(p))?;
+    let p = unsafe { dev_mqueue_path(libc::AT_FDCWD, path) }?;
+    let result = ffi_boundary!(crate::devmqueue::getxattr(&p))?;
     Some(ffi_boundary!(errno libc::ssize_t, result.map(|()| 0)))
 }
 
@@ -448,6 +467,7 @@ pub unsafe extern "C" fn lgetxattr(path: *const c_char, name: *const c_char, val
 
 same_signature_as_libc! {
     fchmod: unsafe extern "C" fn(c_int, libc::mode_t) -> c_int;
+    remove: unsafe extern "C" fn(*const c_char) -> c_int;
     fchown: unsafe extern "C" fn(c_int, libc::uid_t, libc::gid_t) -> c_int;
     getxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;
     lgetxattr: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void, size_t) -> libc::ssize_t;

@@ -7,6 +7,7 @@
 //! every path under the kernel backend, goes straight to libc after one prefix comparison.
 //! (`open` of the same files is in `fcntl`.)
 
+use std::borrow::Cow;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
@@ -19,16 +20,28 @@ const PROC_SYS: &[u8] = b"/proc/sys";
 pub(crate) enum ServedPath<'a> {
     /// A `/proc` file (`dispatch::proc_file`, `procfs`).
     Proc(&'a [u8]),
-    /// A file under `/dev/mqueue/` (`devmqueue`).
-    DevMqueue(&'a [u8]),
+    /// A file under `/dev/mqueue/` (`devmqueue`), absolute (made so when the program named it
+    /// relative to the working directory or to a descriptor of `/dev/mqueue`).
+    DevMqueue(Cow<'a, [u8]>),
 }
 
 /// Which kind of served path `path` may be, by its first two bytes and one prefix comparison;
-/// None for every other path.
+/// None for every other path. A relative path costs one load more while the program has not
+/// been near `/dev/mqueue` (see `devmqueue::absolute`).
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
 pub(crate) unsafe fn served_path<'a>(path: *const c_char) -> Option<ServedPath<'a>> {
+    // SAFETY: per this function's contract.
+    unsafe { served_path_at(libc::AT_FDCWD, path) }
+}
+
+/// [`served_path`] of `path` relative to the directory descriptor `dir` (AT_FDCWD: the
+/// working directory), as the `…at` calls name files.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn served_path_at<'a>(dir: c_int, path: *const c_char) -> Option<ServedPath<'a>> {
     if path.is_null() {
         return None;
     }
@@ -38,7 +51,13 @@ pub(crate) unsafe fn served_path<'a>(path: *const c_char) -> Option<ServedPath<'
     let prefix = match (first, second) {
         (b'/', b'p') => PROC_SYS,
         (b'/', b'd') => crate::devmqueue::MOUNT,
-        _ => return None,
+        (b'/', _) | (0, _) => return None,
+        _ if !crate::devmqueue::relative_paths_possible() => return None,
+        _ => {
+            // SAFETY: as above.
+            let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+            return crate::devmqueue::absolute(dir, bytes).map(|p| ServedPath::DevMqueue(Cow::Owned(p)));
+        }
     };
     // SAFETY: as above; strncmp stops at its NUL or the first difference.
     if unsafe { libc::strncmp(path, prefix.as_ptr().cast(), prefix.len()) } != 0 {
@@ -46,7 +65,7 @@ pub(crate) unsafe fn served_path<'a>(path: *const c_char) -> Option<ServedPath<'
     }
     // SAFETY: as above.
     let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
-    Some(if prefix == PROC_SYS { ServedPath::Proc(bytes) } else { ServedPath::DevMqueue(bytes) })
+    Some(if prefix == PROC_SYS { ServedPath::Proc(bytes) } else { ServedPath::DevMqueue(Cow::Borrowed(bytes)) })
 }
 
 /// The path, when it may be a `/proc` file the backend answers for.

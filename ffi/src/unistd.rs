@@ -5,7 +5,7 @@
 //! They are not traced (they are not queue calls). When mqshim itself runs (the re-entrancy
 //! guard is up) or the backend never made a queue descriptor, they go straight to libc.
 
-use std::os::raw::{c_int, c_long, c_void};
+use std::os::raw::{c_char, c_int, c_long, c_void};
 
 use libc::{size_t, ssize_t};
 
@@ -44,10 +44,11 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     )
 }
 
-/// `pwrite` of a queue descriptor as a C result, or None to let libc write (a negative offset:
-/// libc's EINVAL, whatever the descriptor, as the kernel's).
-fn queue_pwrite(fd: c_int, offset: i64) -> Option<ssize_t> {
-    if offset < 0 || !dispatch::descriptors_exist() || Inside::active() {
+/// `pwrite`/`writev` and their variants of a queue descriptor, at `at` (None: at its offset),
+/// as a C result, or None to let libc write (a negative `at`: libc's EINVAL, whatever the
+/// descriptor, as the kernel's).
+fn queue_write_at(fd: c_int, at: Option<i64>) -> Option<ssize_t> {
+    if at.is_some_and(|o| o < 0) || !dispatch::descriptors_exist() || Inside::active() {
         return None;
     }
     let result = ffi_boundary!(queue_write(fd))?;
@@ -116,7 +117,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         }
     }
     // SAFETY: the caller's buffer, written only when writable.
-    match ffi_boundary!(unsafe { crate::devmqueue::read(fd, buf.cast(), count) }) {
+    match ffi_boundary!(unsafe { crate::devmqueue::read(fd, buf.cast(), count, None) }) {
         Some(result) => ffi_boundary!(errno ssize_t, result.map(|n| n as i64)),
         // SAFETY: the caller's arguments, passed on.
         None => unsafe { real::read(fd, buf, count) },
@@ -132,15 +133,29 @@ fn sysctl_pread(fd: c_int, offset: i64) -> Option<ssize_t> {
     Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
 }
 
-/// `ssize_t pread(int fd, void *buf, size_t count, off_t offset)`: as [`read`] for a sysctl;
-/// every other pread goes to libc after one load.
+/// A `pread` of a queue descriptor: its status line at `offset` (see `devmqueue`); None:
+/// libc's (a negative offset is libc's EINVAL, whatever the descriptor, as the kernel's).
+///
+/// # Safety
+/// `buf` may be any address (EFAULT).
+unsafe fn queue_pread(fd: c_int, buf: *mut c_void, count: size_t, offset: i64) -> Option<ssize_t> {
+    if offset < 0 || !dispatch::descriptors_exist() || Inside::active() {
+        return None;
+    }
+    // SAFETY: the caller's buffer, written only when writable.
+    let result = ffi_boundary!(unsafe { crate::devmqueue::read(fd, buf.cast(), count, Some(offset as u64)) })?;
+    Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
+}
+
+/// `ssize_t pread(int fd, void *buf, size_t count, off_t offset)`: as [`read`] for a sysctl
+/// or a queue descriptor, at `offset`; every other pread goes to libc after two loads.
 ///
 /// # Safety
 /// As pread(2) requires: `buf` is writable for `count` bytes (else EFAULT, as the kernel's).
 #[no_mangle]
 pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    sysctl_pread(fd, offset).unwrap_or_else(|| unsafe { real::pread(fd, buf, count, offset) })
+    unsafe { sysctl_pread(fd, offset).or_else(|| queue_pread(fd, buf, count, offset)).unwrap_or_else(|| real::pread(fd, buf, count, offset)) }
 }
 
 /// `ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)`: `pread` of programs
@@ -151,7 +166,87 @@ pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: size_t, offse
 #[no_mangle]
 pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off64_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    sysctl_pread(fd, offset).unwrap_or_else(|| unsafe { real::pread64(fd, buf, count, offset) })
+    unsafe { sysctl_pread(fd, offset).or_else(|| queue_pread(fd, buf, count, offset)).unwrap_or_else(|| real::pread64(fd, buf, count, offset)) }
+}
+
+/// Where a `preadv2`/`pwritev2` given `offset` works: at the description's offset for -1
+/// (`Some(None)`), else at `offset`; None for a position below -1, which is libc's EINVAL
+/// whatever the descriptor, as for every other `p` form given a negative one.
+fn v2_position(offset: i64) -> Option<Option<i64>> {
+    match offset {
+        -1 => Some(None),
+        o if o < 0 => None,
+        o => Some(Some(o)),
+    }
+}
+
+/// `readv`/`preadv`/`preadv2` of a queue descriptor at `at` (None: its offset) with `flags`
+/// as a C result (see `devmqueue::readv`); None: libc's, also for a negative `at`.
+///
+/// # Safety
+/// `iov` and its pieces may be any address (EFAULT).
+unsafe fn queue_readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>, flags: c_int) -> Option<ssize_t> {
+    if at.is_some_and(|o| o < 0) || !dispatch::descriptors_exist() || Inside::active() {
+        return None;
+    }
+    // SAFETY: the caller's vector, read and written only where accessible.
+    let result = ffi_boundary!(unsafe { crate::devmqueue::readv(fd, iov, iovcnt, at.map(|o| o as u64), flags) })?;
+    Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
+}
+
+/// `ssize_t readv(int fd, const struct iovec *iov, int iovcnt)`: of a queue descriptor, its
+/// status line piece by piece, as the kernel's queue file (see `devmqueue`); every other readv
+/// goes to libc after one load.
+///
+/// # Safety
+/// As readv(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { queue_readv(fd, iov, iovcnt, None, 0).unwrap_or_else(|| real::readv(fd, iov, iovcnt)) }
+}
+
+/// `ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset)`: as [`readv`]
+/// at `offset`.
+///
+/// # Safety
+/// As preadv(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn preadv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { queue_readv(fd, iov, iovcnt, Some(offset), 0).unwrap_or_else(|| real::preadv(fd, iov, iovcnt, offset)) }
+}
+
+/// `ssize_t preadv64(...)`: `preadv` of programs built with 64-bit offsets.
+///
+/// # Safety
+/// As for [`preadv`].
+#[no_mangle]
+pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { queue_readv(fd, iov, iovcnt, Some(offset), 0).unwrap_or_else(|| real::preadv64(fd, iov, iovcnt, offset)) }
+}
+
+/// `ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)`: as
+/// [`readv`] at `offset`, or at the descriptor's offset for -1; for a queue descriptor any
+/// flag but RWF_HIPRI is EOPNOTSUPP, as for every file with only a `read` method.
+///
+/// # Safety
+/// As preadv2(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { v2_position(offset).and_then(|at| queue_readv(fd, iov, iovcnt, at, flags)).unwrap_or_else(|| real::preadv2(fd, iov, iovcnt, offset, flags)) }
+}
+
+/// `ssize_t preadv64v2(...)`: `preadv2` of programs built with 64-bit offsets.
+///
+/// # Safety
+/// As for [`preadv2`].
+#[no_mangle]
+pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { v2_position(offset).and_then(|at| queue_readv(fd, iov, iovcnt, at, flags)).unwrap_or_else(|| real::preadv64v2(fd, iov, iovcnt, offset, flags)) }
 }
 
 /// A write to a sysctl descriptor, at its offset or at `at` (None: `fd` is not one).
@@ -188,7 +283,7 @@ fn sysctl_writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i
 #[no_mangle]
 pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    sysctl_pwrite(fd, buf, count, offset).or_else(|| queue_pwrite(fd, offset)).unwrap_or_else(|| unsafe { real::pwrite(fd, buf, count, offset) })
+    sysctl_pwrite(fd, buf, count, offset).or_else(|| queue_write_at(fd, Some(offset))).unwrap_or_else(|| unsafe { real::pwrite(fd, buf, count, offset) })
 }
 
 /// `ssize_t pwrite64(...)`: `pwrite` of programs built with 64-bit offsets.
@@ -198,18 +293,28 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, of
 #[no_mangle]
 pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, offset: libc::off64_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    sysctl_pwrite(fd, buf, count, offset).or_else(|| queue_pwrite(fd, offset)).unwrap_or_else(|| unsafe { real::pwrite64(fd, buf, count, offset) })
+    sysctl_pwrite(fd, buf, count, offset).or_else(|| queue_write_at(fd, Some(offset))).unwrap_or_else(|| unsafe { real::pwrite64(fd, buf, count, offset) })
+}
+
+/// `writev` of a sysctl or a queue descriptor, at `at` (None: at the descriptor's offset), as
+/// a C result; None: libc's.
+fn served_writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<ssize_t> {
+    sysctl_writev(fd, iov, iovcnt, at).or_else(|| queue_write_at(fd, at))
 }
 
 /// `ssize_t writev(int fd, const struct iovec *iov, int iovcnt)`: to a sysctl, the pieces as
-/// one write; every other writev goes to libc after one load.
+/// one write; to a queue descriptor of the backend's, refused as `write` is; every other
+/// writev goes to libc after two loads.
 ///
 /// # Safety
 /// As writev(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t {
+    if let Some(r) = served_writev(fd, iov, iovcnt, None) {
+        return r;
+    }
     // SAFETY: the caller's arguments, passed on.
-    sysctl_writev(fd, iov, iovcnt, None).unwrap_or_else(|| unsafe { real::writev(fd, iov, iovcnt) })
+    unsafe { real::writev(fd, iov, iovcnt) }
 }
 
 /// `ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)`: as [`writev`]
@@ -219,8 +324,11 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_in
 /// As pwritev(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t {
+    if let Some(r) = served_writev(fd, iov, iovcnt, Some(offset)) {
+        return r;
+    }
     // SAFETY: the caller's arguments, passed on.
-    sysctl_writev(fd, iov, iovcnt, Some(offset)).unwrap_or_else(|| unsafe { real::pwritev(fd, iov, iovcnt, offset) })
+    unsafe { real::pwritev(fd, iov, iovcnt, offset) }
 }
 
 /// `ssize_t pwritev64(...)`: `pwritev` of programs built with 64-bit offsets.
@@ -229,8 +337,74 @@ pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const libc::iovec, iovcnt: c_i
 /// As for [`pwritev`].
 #[no_mangle]
 pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t {
+    if let Some(r) = served_writev(fd, iov, iovcnt, Some(offset)) {
+        return r;
+    }
     // SAFETY: the caller's arguments, passed on.
-    sysctl_writev(fd, iov, iovcnt, Some(offset)).unwrap_or_else(|| unsafe { real::pwritev64(fd, iov, iovcnt, offset) })
+    unsafe { real::pwritev64(fd, iov, iovcnt, offset) }
+}
+
+/// `pwritev2` of a sysctl (without flags: the kernel's handler has none to honour) or a queue
+/// descriptor, at `offset` or at the descriptor's offset for -1; None: libc's.
+fn served_pwritev2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: i64, flags: c_int) -> Option<ssize_t> {
+    let at = v2_position(offset)?;
+    if flags == 0 {
+        served_writev(fd, iov, iovcnt, at)
+    } else {
+        queue_write_at(fd, at)
+    }
+}
+
+/// `ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)`:
+/// as [`pwritev`], or as [`writev`] for offset -1.
+///
+/// # Safety
+/// As pwritev2(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    served_pwritev2(fd, iov, iovcnt, offset, flags).unwrap_or_else(|| unsafe { real::pwritev2(fd, iov, iovcnt, offset, flags) })
+}
+
+/// `ssize_t pwritev64v2(...)`: `pwritev2` of programs built with 64-bit offsets.
+///
+/// # Safety
+/// As for [`pwritev2`].
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed on.
+    served_pwritev2(fd, iov, iovcnt, offset, flags).unwrap_or_else(|| unsafe { real::pwritev64v2(fd, iov, iovcnt, offset, flags) })
+}
+
+/// A successful `chdir`/`fchdir`: relative paths may now name files under `/dev/mqueue` (see
+/// `devmqueue`); `result` and errno are the real call's.
+fn working_directory_changed(result: c_int) -> c_int {
+    if result == 0 && !Inside::active() {
+        let saved = crate::errno::current();
+        ffi_boundary!(crate::devmqueue::working_directory_changed());
+        crate::errno::set(saved);
+    }
+    result
+}
+
+/// `int chdir(const char *path)`.
+///
+/// # Safety
+/// As chdir(2) requires: `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
+    // SAFETY: the caller's argument, passed on.
+    working_directory_changed(unsafe { real::chdir(path) })
+}
+
+/// `int fchdir(int fd)`.
+///
+/// # Safety
+/// None: no pointer arguments.
+#[no_mangle]
+pub unsafe extern "C" fn fchdir(fd: c_int) -> c_int {
+    // SAFETY: the caller's argument, passed on.
+    working_directory_changed(unsafe { real::fchdir(fd) })
 }
 
 /// `int close(int fd)`.
@@ -364,6 +538,8 @@ same_signature_as_libc! {
     pread: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off_t) -> ssize_t;
     pread64: unsafe extern "C" fn(c_int, *mut c_void, size_t, libc::off64_t) -> ssize_t;
     dup: unsafe extern "C" fn(c_int) -> c_int;
+    chdir: unsafe extern "C" fn(*const c_char) -> c_int;
+    fchdir: unsafe extern "C" fn(c_int) -> c_int;
     close: unsafe extern "C" fn(c_int) -> c_int;
     write: unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
     pwrite: unsafe extern "C" fn(c_int, *const c_void, size_t, libc::off_t) -> ssize_t;
@@ -371,6 +547,13 @@ same_signature_as_libc! {
     writev: unsafe extern "C" fn(c_int, *const libc::iovec, c_int) -> ssize_t;
     pwritev: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off_t) -> ssize_t;
     pwritev64: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off64_t) -> ssize_t;
+    pwritev2: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off_t, c_int) -> ssize_t;
+    pwritev64v2: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off64_t, c_int) -> ssize_t;
+    readv: unsafe extern "C" fn(c_int, *const libc::iovec, c_int) -> ssize_t;
+    preadv: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off_t) -> ssize_t;
+    preadv64: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off64_t) -> ssize_t;
+    preadv2: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off_t, c_int) -> ssize_t;
+    preadv64v2: unsafe extern "C" fn(c_int, *const libc::iovec, c_int, libc::off64_t, c_int) -> ssize_t;
     lseek: unsafe extern "C" fn(c_int, libc::off_t, c_int) -> libc::off_t;
     lseek64: unsafe extern "C" fn(c_int, libc::off64_t, c_int) -> libc::off64_t;
     dup2: unsafe extern "C" fn(c_int, c_int) -> c_int;

@@ -343,8 +343,8 @@ impl Backend for EmulatedBackend {
     fn dev_mqueue_entry(&self, name: &[u8]) -> Option<Result<crate::devmqueue::Entry>> {
         let entry = || {
             let name = posix::store::QueueName::check(name)?;
-            let (meta, dir) = self.posix()?.store().entry(&name)?;
-            Ok(dev_mqueue_entry(&meta, (dir.st_dev, dir.st_ino), &dir))
+            let (meta, dir, times) = self.posix()?.store().entry(&name)?;
+            Ok(dev_mqueue_entry(&meta, (dir.st_dev, dir.st_ino), &dir, times))
         };
         Some(entry())
     }
@@ -409,14 +409,17 @@ impl Backend for EmulatedBackend {
         Some(unlink())
     }
 
-    /// The queue's owner and mode as they are now (its `meta`; the one read when it was opened
-    /// if that cannot be read), times from its FIFO.
+    /// The queue's owner and mode as they are now (its `meta`, read again only when its FIFO's
+    /// ctime moved; the one read when it was opened if that cannot be read), times from its
+    /// FIFO.
     fn descriptor_entry(&self, fd: c_int) -> Option<Result<crate::devmqueue::Entry>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         let h = &d.queue;
-        let current = || self.posix()?.store().open_meta(&posix::store::QueueName::check(&h.name)?, h.dir_id);
-        let meta = current().unwrap_or(h.meta);
-        Some(crate::os::sys::stat_of(fd).map(|fifo| dev_mqueue_entry(&meta, h.dir_id, &fifo)))
+        let entry = |fifo: libc::stat| {
+            let current = || self.posix()?.store().open_meta(&posix::store::QueueName::check(&h.name)?, h.dir_id, &fifo);
+            dev_mqueue_entry(&current().unwrap_or(h.meta), h.dir_id, &fifo, Some(h.queue.times()))
+        };
+        Some(crate::os::sys::stat_of(fd).map(entry))
     }
 
     fn descriptor_change(&self, fd: c_int, change: crate::devmqueue::AttributeChange) -> Option<Result<()>> {
@@ -429,24 +432,30 @@ impl Backend for EmulatedBackend {
         Some(apply())
     }
 
-    fn descriptor_status_read(&self, fd: c_int, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
+    fn descriptor_status_read(&self, fd: c_int, at: Option<u64>, count: usize, copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
         if !d.read {
             return Some(Err(Errno::EBADF));
         }
         Some(self.contained(Uses::Descriptor(fd), || {
             let line = posix::notify::status_line(&d.queue.queue).into_bytes();
-            let pos = (d.status_pos.load(Ordering::Relaxed) as usize).min(line.len());
+            let pos = at.unwrap_or_else(|| d.status_pos.load(Ordering::Relaxed)).min(line.len() as u64) as usize;
             let part = &line[pos..][..count.min(line.len() - pos)];
             copy_out(part)?;
-            d.status_pos.fetch_add(part.len() as u64, Ordering::Relaxed);
+            if at.is_none() {
+                d.status_pos.fetch_add(part.len() as u64, Ordering::Relaxed);
+            }
+            if !part.is_empty() {
+                // The kernel's read of the status line stamps atime and ctime.
+                d.queue.queue.note_attr_change();
+            }
             Ok(part.len())
         }))
     }
 
-    fn descriptor_writable(&self, fd: c_int) -> Option<bool> {
+    fn descriptor_access(&self, fd: c_int) -> Option<(bool, bool)> {
         let d = posix::fdtable::maybe_emulated(fd).then(|| posix::fdtable::resolve(fd)).flatten()?;
-        Some(d.write)
+        Some((d.read, d.write))
     }
 
     fn descriptor_seek(&self, fd: c_int, seek: &dyn Fn(u64) -> Result<u64>) -> Option<Result<u64>> {
@@ -469,8 +478,16 @@ fn changed_meta(change: crate::devmqueue::AttributeChange) -> impl FnOnce(&posix
 }
 
 /// A queue's `/dev/mqueue` entry: owner and mode from its `meta`, identity `id`, times from
-/// `times` (its directory's or FIFO's status).
-fn dev_mqueue_entry(meta: &posix::store::Meta, id: (u64, u64), times: &libc::stat) -> crate::devmqueue::Entry {
+/// the queue (`queue_times`: what sends, receives, status reads, `mq_setattr` and `mq_notify`
+/// stamped) with the ctime of `file` (its directory's or FIFO's status, which every `chmod` and
+/// `chown` moves) when later — or, when the queue cannot be read, all from `file`. In whole
+/// seconds, as the kernel's mqueue inodes keep them.
+fn dev_mqueue_entry(meta: &posix::store::Meta, id: (u64, u64), file: &libc::stat, queue_times: Option<posix::queue::QueueTimes>) -> crate::devmqueue::Entry {
+    let seconds = |ns: u64| (crate::os::clock::seconds_of_ns(ns), 0);
+    let (atime, mtime, ctime) = match queue_times {
+        Some(t) => (seconds(t.atime_ns), seconds(t.mtime_ns), seconds(t.ctime_ns).max((file.st_ctime, 0))),
+        None => ((file.st_atime, 0), (file.st_mtime, 0), (file.st_ctime, 0)),
+    };
     crate::devmqueue::Entry {
         kind: crate::devmqueue::Kind::Queue,
         mode: meta.mode & 0o7777,
@@ -478,9 +495,9 @@ fn dev_mqueue_entry(meta: &posix::store::Meta, id: (u64, u64), times: &libc::sta
         gid: meta.gid,
         dev: id.0,
         ino: id.1,
-        atime: (times.st_atime, times.st_atime_nsec),
-        mtime: (times.st_mtime, times.st_mtime_nsec),
-        ctime: (times.st_ctime, times.st_ctime_nsec),
+        atime,
+        mtime,
+        ctime,
     }
 }
 

@@ -225,10 +225,11 @@ pub trait Backend: Sync + Send {
         None
     }
 
-    /// `read` of at most `count` bytes from the queue descriptor `fd`: the next bytes of the
-    /// kernel's status line at the description's offset, handed to `copy_out` (the offset
-    /// moves on only when it succeeds); the count read, or None: not one of this backend's.
-    fn descriptor_status_read(&self, _fd: c_int, _count: usize, _copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
+    /// `read` of at most `count` bytes from the queue descriptor `fd`: the bytes of the
+    /// kernel's status line from position `at` (`pread`), or from the description's offset
+    /// (None), handed to `copy_out` — the offset moves on only when it succeeds; the count
+    /// read, or None: not one of this backend's.
+    fn descriptor_status_read(&self, _fd: c_int, _at: Option<u64>, _count: usize, _copy_out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Option<Result<usize>> {
         None
     }
 
@@ -238,9 +239,9 @@ pub trait Backend: Sync + Send {
         None
     }
 
-    /// Whether the queue descriptor `fd` was opened for writing (None: not one of this
-    /// backend's).
-    fn descriptor_writable(&self, _fd: c_int) -> Option<bool> {
+    /// Whether the queue descriptor `fd` was opened for reading and for writing (None: not
+    /// one of this backend's).
+    fn descriptor_access(&self, _fd: c_int) -> Option<(bool, bool)> {
         None
     }
 

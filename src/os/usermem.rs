@@ -188,6 +188,29 @@ pub fn writable_prefix(ptr: *mut u8, len: usize) -> usize {
     }
 }
 
+/// The caller's vector of `iovcnt` pieces at `iov`, as the kernel's `import_iovec` takes it for
+/// `readv`/`writev` and their variants: a count outside 0..=`UIO_MAXIOV` or a piece longer
+/// than `ssize_t` holds is EINVAL, an unreadable vector EFAULT. The pieces themselves are not
+/// checked.
+pub fn read_iovecs(iov: *const libc::iovec, iovcnt: libc::c_int) -> crate::errno::Result<Vec<libc::iovec>> {
+    /// `UIO_MAXIOV`.
+    const IOV_MAX: libc::c_int = 1024;
+    if !(0..=IOV_MAX).contains(&iovcnt) {
+        return Err(crate::errno::Errno::EINVAL);
+    }
+    let mut pieces = vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; iovcnt as usize];
+    // SAFETY: the bytes of a local vector of plain iovecs, any bit pattern valid for them.
+    let raw = unsafe { std::slice::from_raw_parts_mut(pieces.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(pieces.as_slice())) };
+    // SAFETY: any address is allowed with Trust::Unknown (read through process_vm_readv).
+    if !unsafe { read_bytes(iov.cast(), raw, Trust::Unknown) } {
+        return Err(crate::errno::Errno::EFAULT);
+    }
+    if pieces.iter().any(|p| p.iov_len > isize::MAX as usize) {
+        return Err(crate::errno::Errno::EINVAL);
+    }
+    Ok(pieces)
+}
+
 /// Reads a `T` from the caller's `src`, or None when it is not readable (EFAULT).
 ///
 /// # Safety

@@ -31,7 +31,7 @@ use super::charge::ChargeCounters;
 use super::fdtable::{self, Description, QueueHandle};
 use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, LivePosixLimits, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
-use super::queue::{Init, Queue};
+use super::queue::{Init, Queue, QueueTimes};
 use crate::emu::engine::segment;
 use crate::emu::namespace::{list_dir, Missing, Namespace};
 use crate::errno::{Errno, Result};
@@ -571,12 +571,17 @@ impl Store {
         self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
     }
 
-    /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta and the status of its
-    /// directory (identity and times); ENOENT when there is none.
-    pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat)> {
+    /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta, the status of its
+    /// directory (identity, and the ctime a `chmod`/`chown` moves) and the queue's own times
+    /// (None when the caller may not map it); ENOENT when there is none.
+    pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat, Option<QueueTimes>)> {
         let found = self.find(name)?.ok_or(Errno::ENOENT)?;
         let meta = read_meta(found.dir.0)?;
-        Ok((meta, sys::stat_of(found.dir.0)?))
+        let times = match recent_queue(&found) {
+            Some((_, queue)) => Some(queue.times()),
+            None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(|q| q.times()),
+        };
+        Ok((meta, sys::stat_of(found.dir.0)?, times))
     }
 
     /// `chmod`/`chown` of the queue's `/dev/mqueue` file: `change` turns its owner, group and
@@ -600,9 +605,21 @@ impl Store {
     }
 
     /// The current `meta` of the open queue whose directory is `dir_id`, opened as `name`
-    /// (what `fstat` of its descriptor shows after a `chmod` or `chown`).
-    pub fn open_meta(&self, name: &QueueName, dir_id: (u64, u64)) -> Result<Meta> {
-        read_meta(self.find_open(name, dir_id)?.0.dir.0)
+    /// (what `fstat` of its descriptor shows after a `chmod` or `chown`), given the status its
+    /// FIFO has now: every change of `meta` moves the FIFO's ctime after it (see
+    /// [`Store::change_attributes`]), so the `meta` read when the FIFO had the same ctime is
+    /// still current, and is kept here (see [`MetaSeen`]) instead of being read again.
+    pub fn open_meta(&self, name: &QueueName, dir_id: (u64, u64), fifo: &libc::stat) -> Result<Meta> {
+        let fifo_changed = (fifo.st_ctime, fifo.st_ctime_nsec);
+        if let Some(meta) = MetaSeen::lookup(dir_id, fifo_changed) {
+            return Ok(meta);
+        }
+        // Read after the FIFO's status: a change that lands later stamps a ctime no older than
+        // this clock (see `MetaSeen`).
+        let now = crate::os::clock::coarse_realtime_ns();
+        let meta = read_meta(self.find_open(name, dir_id)?.0.dir.0)?;
+        MetaSeen::remember(dir_id, fifo_changed, now, meta);
+        Ok(meta)
     }
 
     /// The directory of the open queue whose directory is `dir_id`: under `name` while that
@@ -637,7 +654,13 @@ impl Store {
             sys::unlinkat(found.dir.0, &c(tmp.as_bytes()), 0);
             return Err(e);
         }
+        let changed = || {
+            // Marks the change, after the new `meta` is in place: a chown to nobody new moves
+            // only the FIFO's ctime (anyone may), which every `fstat` cache compares.
+            sys::fchownat(found.dir.0, c"fifo", u32::MAX, u32::MAX, libc::AT_SYMLINK_NOFOLLOW);
+        };
         if unlinked {
+            changed();
             return Ok(());
         }
         if (new.uid, new.gid) != (old.uid, old.gid) {
@@ -651,6 +674,7 @@ impl Store {
         crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", fmode, libc::S_IFIFO, new.uid)?;
         crate::emu::namespace::chmod_entry(found.dir.0, DATA, fmode, libc::S_IFREG, new.uid)?;
         forget_queue(found.dir_id);
+        changed();
         Ok(())
     }
 
@@ -709,6 +733,46 @@ fn remember_queue(found: &Found, meta: &Meta, queue: &Arc<Queue>) {
     });
     // Unmapped outside the lock.
     drop(evicted);
+}
+
+/// The `meta` of open queues as this process last read it for `fstat`, with the FIFO's ctime
+/// then: still current while the FIFO's ctime is the same, since every change of `meta` moves
+/// it afterwards. Kept only when that ctime was older than the coarse clock read before the
+/// `meta` was: a later change then stamps a later ctime even where timestamps are coarse
+/// (without the kernel's fine-grained ones for a ctime someone has seen), so a change within
+/// the same tick cannot go unnoticed.
+struct MetaSeen {
+    dir_id: (u64, u64),
+    fifo_changed: (i64, i64),
+    meta: Meta,
+}
+
+/// How many queues' `meta` [`MetaSeen`] keeps (the least recently read go first).
+const METAS_SEEN: usize = 16;
+
+static METAS: ForkSafe<Vec<MetaSeen>> = ForkSafe::new(Vec::new(), None);
+
+impl MetaSeen {
+    fn lookup(dir_id: (u64, u64), fifo_changed: (i64, i64)) -> Option<Meta> {
+        METAS.with(|m| m.iter().find(|e| e.dir_id == dir_id && e.fifo_changed == fifo_changed).map(|e| e.meta))
+    }
+
+    /// Keeps `meta`, read after the coarse clock said `now` (ns) and the FIFO's ctime
+    /// `fifo_changed`, if that ctime was older than `now`.
+    fn remember(dir_id: (u64, u64), fifo_changed: (i64, i64), now: u64, meta: Meta) {
+        let stamped = (fifo_changed.0 as i128) * 1_000_000_000 + fifo_changed.1 as i128;
+        let fresh = stamped >= now as i128;
+        METAS.with(|m| {
+            m.retain(|e| e.dir_id != dir_id);
+            if fresh {
+                return;
+            }
+            if m.len() == METAS_SEEN {
+                m.remove(0);
+            }
+            m.push(MetaSeen { dir_id, fifo_changed, meta });
+        });
+    }
 }
 
 fn forget_queue(dir_id: (u64, u64)) {
