@@ -56,8 +56,9 @@ impl QueueName {
     /// over NAME_MAX → ENAMETOOLONG.
     pub fn read(name: *const c_char) -> Result<QueueName> {
         let mut buf = vec![0u8; PATH_MAX + 1];
-        // SAFETY: with Trust::Unknown any address may be read (a bad one yields None).
-        let (len, complete) = unsafe { crate::os::usermem::read_cstr(name.cast(), &mut buf, crate::os::usermem::Trust::Unknown) }.ok_or(Errno::EFAULT)?;
+        // SAFETY: the program's name argument, which it does not unmap during the call (a bad
+        // address yields None).
+        let (len, complete) = unsafe { crate::os::usermem::read_cstr(name.cast(), &mut buf, crate::os::usermem::Trust::Argument) }.ok_or(Errno::EFAULT)?;
         if len == 0 || buf[0] != b'/' {
             return Err(Errno::EINVAL);
         }
