@@ -62,20 +62,7 @@ impl Creds {
             let len = groups.len() * 4;
             groups.resize(len, 0);
         }
-        let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-        let mut data = [CapData::default(); 2];
-        // SAFETY: capget with a v3 header writes two CapData records.
-        let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
-        let mut caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
-        // capget reports capabilities in the caller's own user namespace, but the kernel's
-        // queue limits and IPC privileges are checked with capable(), in the initial one: root
-        // of a user namespace (a rootless container) does not have them there. (Asked only of
-        // a caller that claims one of them: the question costs a /proc lookup.)
-        const INITIAL_NAMESPACE_ONLY: u64 = 1 << cap::SYS_RESOURCE | 1 << cap::SYS_ADMIN | 1 << cap::IPC_OWNER;
-        if caps & INITIAL_NAMESPACE_ONLY != 0 && !in_initial_user_namespace() {
-            caps &= !INITIAL_NAMESPACE_ONLY;
-        }
-        Creds { uid, euid, fsuid, gid, egid, fsgid, groups, caps }
+        Creds { uid, euid, fsuid, gid, egid, fsgid, groups, caps: effective_caps() }
     }
 
     pub fn has(&self, capability: u32) -> bool {
@@ -91,6 +78,29 @@ impl Creds {
     pub fn in_group_effective(&self, gid: u32) -> bool {
         self.egid == gid || self.groups.contains(&gid)
     }
+}
+
+/// Whether the calling thread has `capability` now (as [`Creds::has`], reading only that).
+pub fn has_now(capability: u32) -> bool {
+    effective_caps() & (1u64 << capability) != 0
+}
+
+/// The calling thread's effective capabilities, as the kernel's checks see them.
+fn effective_caps() -> u64 {
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget with a v3 header writes two CapData records.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
+    let mut caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
+    // capget reports capabilities in the caller's own user namespace, but the kernel's queue
+    // limits and IPC privileges are checked with capable(), in the initial one: root of a user
+    // namespace (a rootless container) does not have them there. (Asked only of a caller that
+    // claims one of them: the question costs a /proc lookup.)
+    const INITIAL_NAMESPACE_ONLY: u64 = 1 << cap::SYS_RESOURCE | 1 << cap::SYS_ADMIN | 1 << cap::IPC_OWNER;
+    if caps & INITIAL_NAMESPACE_ONLY != 0 && !in_initial_user_namespace() {
+        caps &= !INITIAL_NAMESPACE_ONLY;
+    }
+    caps
 }
 
 /// The inode number of the initial user namespace (`PROC_USER_INIT_INO`).

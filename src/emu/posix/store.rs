@@ -35,7 +35,7 @@ use super::queue::{Init, Queue};
 use crate::emu::engine::segment;
 use crate::emu::namespace::{list_dir, Missing, Namespace};
 use crate::errno::{Errno, Result};
-use crate::os::creds::{self, cap, Creds};
+use crate::os::creds::{self, cap};
 use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
 
@@ -411,11 +411,13 @@ impl Store {
     /// `mqueue_create_attr`/`mqueue_get_inode`'s order. EEXIST when another creator published
     /// the name first.
     fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
-        let creds = Creds::current();
+        // Only the ids a new queue records; CAP_SYS_RESOURCE only when a limit would refuse.
+        let (uid, _, fsuid, _, _, fsgid) = sys::ids();
+        let resource_cap = std::cell::OnceCell::new();
+        let exempt = || *resource_cap.get_or_init(|| creds::has_now(cap::SYS_RESOURCE));
         let limits = self.limits.get();
-        let exempt = creds.has(cap::SYS_RESOURCE);
         self.collect_dead();
-        if self.queue_count() >= limits.queues_max as u64 && !exempt {
+        if self.queue_count() >= limits.queues_max as u64 && !exempt() {
             return Err(Errno::ENOSPC);
         }
         let (maxmsg, msgsize) = match attr {
@@ -425,16 +427,18 @@ impl Store {
         if maxmsg <= 0 || msgsize <= 0 {
             return Err(Errno::EINVAL);
         }
-        let (max_msg, max_size) = if exempt { (HARD_MSGMAX, HARD_MSGSIZEMAX) } else { (limits.msg_max, limits.msgsize_max) };
-        if maxmsg > max_msg || msgsize > max_size {
+        // CAP_SYS_RESOURCE: the hard ceilings instead of the limits.
+        let over_limits = maxmsg > limits.msg_max || msgsize > limits.msgsize_max;
+        let over_hard = maxmsg > HARD_MSGMAX || msgsize > HARD_MSGSIZEMAX;
+        if (over_limits || over_hard) && if exempt() { over_hard } else { over_limits } {
             return Err(Errno::EINVAL);
         }
         let charge = limits::posix_charge(maxmsg as u64, msgsize as u64).ok_or(Errno::EOVERFLOW)?;
         let rlimit = limits.rlimit_msgqueue();
-        if !self.charges.reserve(creds.uid, charge, rlimit) {
-            let charged = self.charged_to(creds.uid);
+        if !self.charges.reserve(uid, charge, rlimit) {
+            let charged = self.charged_to(uid);
             let total = charged.checked_add(charge).filter(|&total| total <= rlimit).ok_or(Errno::EMFILE)?;
-            self.charges.reset(creds.uid, total);
+            self.charges.reset(uid, total);
         }
         // SAFETY: umask is read by setting and restoring it (no other way exists); the window
         // is a few instructions long.
@@ -445,12 +449,11 @@ impl Store {
         };
         let mode = mode & 0o7777 & !umask;
         let umask = umask as u32;
-        let meta =
-            Meta { uid: creds.fsuid, gid: creds.fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: creds.uid, charge_bytes: charge };
+        let meta = Meta { uid: fsuid, gid: fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: uid, charge_bytes: charge };
         let fifo_flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK);
-        let built = self.build(name, &meta, umask, fifo_flags).inspect_err(|_| self.charges.release(creds.uid, charge))?;
+        let built = self.build(name, &meta, umask, fifo_flags).inspect_err(|_| self.charges.release(uid, charge))?;
         // Another creator may have passed the same check at the same time.
-        if !exempt && self.queue_count() > limits.queues_max as u64 {
+        if self.queue_count() > limits.queues_max as u64 && !exempt() {
             drop(built.fifo);
             built.queue.header().unlinked.store(1, std::sync::atomic::Ordering::SeqCst);
             self.withdraw(name, &built.found);
@@ -638,7 +641,7 @@ impl Store {
         // CAP_FOWNER may remove a name (the kernel reports EACCES here). What the answer needs
         // is read, in that order.
         let fsuid = sys::fsuid();
-        if fsuid != found.owner && fsuid != sys::stat_of(self.ns.posix)?.st_uid && !Creds::current().has(cap::FOWNER) {
+        if fsuid != found.owner && fsuid != sys::stat_of(self.ns.posix)?.st_uid && !creds::has_now(cap::FOWNER) {
             return Err(Errno::EACCES);
         }
         mark_unlinked(&found);
@@ -981,7 +984,7 @@ mod tests {
         use std::sync::atomic::Ordering;
         let one = limits::posix_charge(10, 64).unwrap();
         let (store, root) = test_store("charge", 2 * one, 256);
-        let uid = Creds::current().uid;
+        let uid = crate::os::creds::Creds::current().uid;
         let create = |n: &str| store.open_queue(&QueueName::check(n.as_bytes()).unwrap(), libc::O_CREAT | libc::O_RDWR, 0o600, None);
         let (a, b) = (create("a").unwrap(), create("b").unwrap());
         assert_eq!(create("c").err(), Some(Errno::EMFILE), "a third would pass the limit");
