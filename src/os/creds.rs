@@ -62,18 +62,7 @@ impl Creds {
             let len = groups.len() * 4;
             groups.resize(len, 0);
         }
-        let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-        let mut data = [CapData::default(); 2];
-        // SAFETY: capget with a v3 header writes two CapData records.
-        let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
-        let mut caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
-        // capget reports capabilities in the caller's own user namespace, but the kernel's
-        // queue limits and IPC privileges are checked with capable(), in the initial one: root
-        // of a user namespace (a rootless container) does not have them there.
-        if !in_initial_user_namespace() {
-            caps &= !(1 << cap::SYS_RESOURCE | 1 << cap::SYS_ADMIN | 1 << cap::IPC_OWNER);
-        }
-        Creds { uid, euid, fsuid, gid, egid, fsgid, groups, caps }
+        Creds { uid, euid, fsuid, gid, egid, fsgid, groups, caps: effective_caps() }
     }
 
     pub fn has(&self, capability: u32) -> bool {
@@ -91,19 +80,45 @@ impl Creds {
     }
 }
 
+/// Whether the calling thread has `capability` now (as [`Creds::has`], reading only that).
+pub fn has_now(capability: u32) -> bool {
+    effective_caps() & (1u64 << capability) != 0
+}
+
+/// The calling thread's effective capabilities, as the kernel's checks see them.
+fn effective_caps() -> u64 {
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget with a v3 header writes two CapData records.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
+    let mut caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
+    // capget reports capabilities in the caller's own user namespace, but the kernel's queue
+    // limits and IPC privileges are checked with capable(), in the initial one: root of a user
+    // namespace (a rootless container) does not have them there. (Asked only of a caller that
+    // claims one of them: the question costs a /proc lookup.)
+    const INITIAL_NAMESPACE_ONLY: u64 = 1 << cap::SYS_RESOURCE | 1 << cap::SYS_ADMIN | 1 << cap::IPC_OWNER;
+    if caps & INITIAL_NAMESPACE_ONLY != 0 && !in_initial_user_namespace() {
+        caps &= !INITIAL_NAMESPACE_ONLY;
+    }
+    caps
+}
+
 /// The inode number of the initial user namespace (`PROC_USER_INIT_INO`).
 const INITIAL_USER_NS_INO: u64 = 0xEFFF_FFFD;
 
 /// Whether the caller is in the initial user namespace (true when it cannot be told).
 pub fn in_initial_user_namespace() -> bool {
-    // SAFETY: an all-zero stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // A direct system call: fakeroot's stat asks its daemon over a queue, that is, calls back
-    // into mqshim from here (see `os::sys`).
-    if crate::os::sys::stat(c"/proc/self/ns/user", &mut st) != 0 {
-        return true;
+    // The link's text, `user:[INODE]`: reading it costs less than half a stat of it, which
+    // makes the kernel build an inode for the namespace. A direct system call: fakeroot's
+    // wrappers ask its daemon over a queue, that is, call back into mqshim from here (see
+    // `os::sys`).
+    let mut buf = [0u8; 64];
+    let n = crate::os::sys::readlinkat(libc::AT_FDCWD, c"/proc/self/ns/user", &mut buf);
+    let Some(text) = usize::try_from(n).ok().and_then(|n| std::str::from_utf8(&buf[..n]).ok()) else { return true };
+    match text.strip_prefix("user:[").and_then(|t| t.strip_suffix(']')).and_then(|t| t.parse::<u64>().ok()) {
+        Some(ino) => ino == INITIAL_USER_NS_INO,
+        None => true,
     }
-    st.st_ino == INITIAL_USER_NS_INO
 }
 
 /// Read and write permission bits (4 and 2) a file `mode` grants `creds` for an object owned by
@@ -116,6 +131,13 @@ pub fn class_bits(mode: u32, uid: u32, gid: u32, creds: &Creds) -> u32 {
     } else {
         mode & 7
     }
+}
+
+/// [`may_access`] for the calling thread as it is now, reading only what the answer needs: a
+/// caller that owns the object and whose owner bits grant `want` costs one system call (its
+/// filesystem uid) instead of reading every credential.
+pub fn may_access_now(mode: u32, uid: u32, gid: u32, want: u32) -> bool {
+    (crate::os::sys::fsuid() == uid && (mode >> 6) & want == want) || may_access(mode, uid, gid, want, &Creds::current())
 }
 
 /// `inode_permission` for a regular file: `want` is 4 (read), 2 (write) or both.

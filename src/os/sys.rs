@@ -62,12 +62,6 @@ pub fn stat_at(dir: c_int, path: &CStr, flags: c_int) -> crate::errno::Result<li
     Ok(st)
 }
 
-/// `stat(2)` of `path` into `st` (as `newfstatat(AT_FDCWD, path, st, 0)`).
-pub fn stat(path: &CStr, st: &mut libc::stat) -> c_int {
-    // SAFETY: a NUL-terminated path and a valid out-pointer of the right type.
-    unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), st as *mut libc::stat, 0) as c_int }
-}
-
 /// `fchown(2)`.
 pub fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
     // SAFETY: plain integer arguments.
@@ -166,10 +160,45 @@ pub fn ids() -> (u32, u32, u32, u32, u32, u32) {
     unsafe {
         libc::syscall(libc::SYS_getresuid, &mut uid as *mut u32, &mut euid as *mut u32, &mut suid as *mut u32);
         libc::syscall(libc::SYS_getresgid, &mut gid as *mut u32, &mut egid as *mut u32, &mut sgid as *mut u32);
-        let fsuid = libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32;
-        let fsgid = libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32;
-        (uid, euid, fsuid, gid, egid, fsgid)
+        (uid, euid, fsuid(), gid, egid, fsgid())
     }
+}
+
+/// The caller's filesystem user id (`setfsuid(-1)` changes nothing and returns it).
+pub fn fsuid() -> u32 {
+    // SAFETY: an invalid id changes nothing; the call only returns the current one.
+    unsafe { libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32 }
+}
+
+/// The caller's filesystem group id (`setfsgid(-1)`, as [`fsuid`]).
+pub fn fsgid() -> u32 {
+    // SAFETY: an invalid id changes nothing; the call only returns the current one.
+    unsafe { libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32 }
+}
+
+/// `readlinkat(2)` into `buf`: the length read, or -1.
+pub fn readlinkat(dir: c_int, path: &CStr, buf: &mut [u8]) -> isize {
+    // SAFETY: a NUL-terminated path and a buffer of buf.len() bytes.
+    unsafe { libc::syscall(libc::SYS_readlinkat, dir, path.as_ptr(), buf.as_mut_ptr(), buf.len()) as isize }
+}
+
+/// `struct open_how` of `openat2(2)`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`: a path
+/// resolved strictly below its directory, through no link of any kind.
+pub const RESOLVE_STRICTLY_BENEATH: u64 = 0x01 | 0x02 | 0x04 | 0x08;
+
+/// `openat2(2)` with `flags` and `resolve` (ENOSYS where the kernel predates it).
+pub fn openat2(dir: c_int, path: &CStr, flags: c_int, resolve: u64) -> c_int {
+    let how = OpenHow { flags: flags as u64, mode: 0, resolve };
+    // SAFETY: a NUL-terminated path and an open_how of the size passed, alive for the call.
+    unsafe { libc::syscall(libc::SYS_openat2, dir, path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) as c_int }
 }
 
 /// `getgroups(2)`: the number of supplementary groups, filling `groups` when it is large enough.
@@ -197,10 +226,22 @@ mod tests {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         assert_eq!(fstat(fd, &mut st), 0);
         assert_eq!(st.st_size, 5);
-        // SAFETY: an all-zero stat is a valid out-buffer.
-        let mut st2: libc::stat = unsafe { std::mem::zeroed() };
-        assert_eq!(stat(&c, &mut st2), 0);
+        let st2 = stat_at(libc::AT_FDCWD, &c, 0).unwrap();
         assert_eq!((st2.st_ino, st2.st_size), (st.st_ino, 5));
+        // SAFETY: plain getters.
+        assert_eq!((fsuid(), fsgid()), unsafe { (libc::geteuid(), libc::getegid()) });
+        // The file through openat2 below its directory; never through a link.
+        let tmp = openat(libc::AT_FDCWD, c"/tmp", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
+        let name = std::ffi::CString::new(path.trim_start_matches("/tmp/")).unwrap();
+        let again = openat2(tmp, &name, libc::O_RDONLY | libc::O_CLOEXEC, RESOLVE_STRICTLY_BENEATH);
+        assert!(again >= 0);
+        assert_eq!(stat_of(again).unwrap().st_ino, st.st_ino);
+        assert_eq!(openat2(tmp, c"../tmp/x", libc::O_RDONLY | libc::O_CLOEXEC, RESOLVE_STRICTLY_BENEATH), -1);
+        let mut link = [0u8; 64];
+        let n = readlinkat(libc::AT_FDCWD, c"/proc/self/ns/user", &mut link);
+        assert!(n > 0 && link.starts_with(b"user:["));
+        close(again);
+        close(tmp);
         assert_eq!(fchmod(fd, 0o640), 0);
         assert_eq!(close(fd), 0);
         assert_eq!(unlinkat(libc::AT_FDCWD, &c, 0), 0);

@@ -15,6 +15,10 @@ pub enum Trust {
     Valid,
     /// It may not be: read defensively.
     Unknown,
+    /// A pointer argument of the call being served: it may be bad, but memory it reaches is
+    /// not unmapped while the call runs, which the C API requires (as for [`checked_read`]).
+    /// Pages this thread found readable lately are copied directly (see [`probe_read`]).
+    Argument,
 }
 
 /// Copies `dst.len()` bytes from `src` into `dst`; false when any of it is unreadable.
@@ -22,7 +26,8 @@ pub enum Trust {
 /// # Safety
 /// With [`Trust::Valid`], `src` must be valid for reads of `dst.len()` bytes: they are copied
 /// directly. With [`Trust::Unknown`] any address is allowed (it is read through
-/// `process_vm_readv`, which reports a bad address instead of faulting).
+/// `process_vm_readv`, which reports a bad address instead of faulting); with
+/// [`Trust::Argument`], any address that is not unmapped while the call runs.
 pub unsafe fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
     if dst.is_empty() {
         return true;
@@ -30,8 +35,9 @@ pub unsafe fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
     if src.is_null() {
         return false;
     }
-    if trust == Trust::Valid {
-        // SAFETY: `Trust::Valid`: the caller guarantees `src` is readable for `dst.len()` bytes.
+    if trust == Trust::Valid || (trust == Trust::Argument && probe_read(src, dst.len())) {
+        // SAFETY: `Trust::Valid`: the caller guarantees `src` is readable for `dst.len()` bytes;
+        // `Trust::Argument`: they were found readable and stay mapped (the caller's guarantee).
         unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
         return true;
     }
@@ -69,7 +75,8 @@ pub unsafe fn read_struct<T: Copy>(src: *const T, trust: Trust) -> Option<T> {
 /// # Safety
 /// With [`Trust::Valid`], every page from `src` to the string's NUL (or to `out.len()` bytes,
 /// whichever comes first) must be readable: bytes are copied a page at a time, so the rest of
-/// the page holding the NUL is read too. With [`Trust::Unknown`] any address is allowed.
+/// the page holding the NUL is read too. With [`Trust::Unknown`] any address is allowed; with
+/// [`Trust::Argument`], any that is not unmapped while the call runs.
 pub unsafe fn read_cstr(src: *const u8, out: &mut [u8], trust: Trust) -> Option<(usize, bool)> {
     let mut len = 0;
     while len < out.len() {

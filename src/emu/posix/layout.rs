@@ -28,8 +28,8 @@ use crate::emu::engine::waiter::WaiterCore;
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// Bumped on any change to this file's structures (14: a message's `visible_ns` and the queue's
-/// times — `created_ns`, `attr_changed_ns`, each ring side's `last_ns`).
-pub const LAYOUT_VERSION: u32 = 14;
+/// times — `created_ns`, `attr_changed_ns`, each ring side's `last_ns`; 15: `unlinked`).
+pub const LAYOUT_VERSION: u32 = 15;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
@@ -237,7 +237,10 @@ pub struct PosixHeader {
     /// notification registered, or removed by `mq_notify(NULL)`; an `mq_setattr`),
     /// CLOCK_REALTIME_COARSE ns; 0: none.
     pub attr_changed_ns: AtomicU64,
-    pub _reserved: [u8; 16],
+    /// Set (1) by `mq_unlink` before the name goes: a process closing a descriptor looks for
+    /// the name (to destroy an unlinked queue at its last close) only when it is set.
+    pub unlinked: AtomicU32,
+    pub _reserved: [u8; 12],
     pub lock: QueueLock,
     pub state: QueueState,
     pub ring: ExpressRing,
@@ -355,6 +358,7 @@ const _: () = {
     assert!(offset_of!(PosixHeader, relay) == 384);
     assert!(offset_of!(PosixHeader, created_ns) == 96);
     assert!(offset_of!(PosixHeader, attr_changed_ns) == 424);
+    assert!(offset_of!(PosixHeader, unlinked) == 432);
     assert!(offset_of!(RingSide, last_ns) == 56);
     assert!(offset_of!(SlotHeader, visible_ns) == 32);
     assert!(offset_of!(QueueState, next_due_ns) == 40);

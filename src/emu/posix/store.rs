@@ -35,7 +35,7 @@ use super::queue::{Init, Queue, QueueTimes};
 use crate::emu::engine::segment;
 use crate::emu::namespace::{list_dir, Missing, Namespace};
 use crate::errno::{Errno, Result};
-use crate::os::creds::{self, cap, Creds};
+use crate::os::creds::{self, cap};
 use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
 
@@ -56,8 +56,9 @@ impl QueueName {
     /// over NAME_MAX → ENAMETOOLONG.
     pub fn read(name: *const c_char) -> Result<QueueName> {
         let mut buf = vec![0u8; PATH_MAX + 1];
-        // SAFETY: with Trust::Unknown any address may be read (a bad one yields None).
-        let (len, complete) = unsafe { crate::os::usermem::read_cstr(name.cast(), &mut buf, crate::os::usermem::Trust::Unknown) }.ok_or(Errno::EFAULT)?;
+        // SAFETY: the program's name argument, which it does not unmap during the call (a bad
+        // address yields None).
+        let (len, complete) = unsafe { crate::os::usermem::read_cstr(name.cast(), &mut buf, crate::os::usermem::Trust::Argument) }.ok_or(Errno::EFAULT)?;
         if len == 0 || buf[0] != b'/' {
             return Err(Errno::EINVAL);
         }
@@ -204,6 +205,23 @@ pub struct Store {
     charges: ChargeCounters,
 }
 
+/// The file mode bits an `mq_open` access mode needs (read 4, write 2).
+fn want_of(accmode: c_int) -> u32 {
+    match accmode {
+        libc::O_RDONLY => 4,
+        libc::O_WRONLY => 2,
+        _ => 6,
+    }
+}
+
+/// A queue just built and published, with the program's descriptor of its FIFO.
+struct Built {
+    found: Found,
+    queue: Queue,
+    fifo: Fd,
+    fifo_id: (u64, u64),
+}
+
 /// A queue found by name, not yet opened.
 struct Found {
     dir: Fd,
@@ -211,6 +229,25 @@ struct Found {
     /// The directory's status-change time: a new `meta` renamed into it moves it (see
     /// `Store::change_attributes`), which makes a cached one stale.
     dir_changed: (i64, i64),
+    /// The directory's owner (the queue's creator, or whom `chown` made its owner).
+    owner: u32,
+}
+
+impl Found {
+    /// The queue directory open as `dir`.
+    fn of(dir: Fd) -> Result<Found> {
+        let st = sys::stat_of(dir.0)?;
+        Ok(Found { dir, dir_id: (st.st_dev, st.st_ino), dir_changed: (st.st_ctime, st.st_ctime_nsec), owner: st.st_uid })
+    }
+}
+
+/// Where a found queue's directory descriptor goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DirFd {
+    /// Out of the way of the descriptor the program is about to get.
+    High,
+    /// Anywhere: the program gets no descriptor.
+    Any,
 }
 
 impl Store {
@@ -235,14 +272,10 @@ impl Store {
         &self.ns
     }
 
-    fn find(&self, name: &QueueName) -> Result<Option<Found>> {
+    fn find(&self, name: &QueueName, fd: DirFd) -> Result<Option<Found>> {
         match openat(self.ns.posix, name.bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-            Ok(dir) => {
-                // Out of the way of the descriptor the program is about to get.
-                let dir = Fd(crate::os::sys::move_high(dir.take()));
-                let st = sys::stat_of(dir.0)?;
-                Ok(Some(Found { dir, dir_id: (st.st_dev, st.st_ino), dir_changed: (st.st_ctime, st.st_ctime_nsec) }))
-            }
+            Ok(dir) if fd == DirFd::High => Found::of(Fd(crate::os::sys::move_high(dir.take()))).map(Some),
+            Ok(dir) => Found::of(dir).map(Some),
             Err(Errno::ENOENT) => Ok(None),
             // Not a queue's directory (a link or a file another user put there): the name is
             // taken, and not by a queue the caller may use.
@@ -255,8 +288,11 @@ impl Store {
     /// that publishes a complete queue (see `Store::build`), so a creator that loses the race
     /// opens the winner's queue, as if it had come second.
     pub fn open_queue(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
+        if let Some(opened) = self.open_recent(name, oflag) {
+            return opened;
+        }
         loop {
-            if let Some(found) = self.find(name)? {
+            if let Some(found) = self.find(name, DirFd::High)? {
                 return self.open_existing(name, found, oflag);
             }
             if oflag & libc::O_CREAT == 0 {
@@ -284,19 +320,52 @@ impl Store {
             Some((meta, _)) => *meta,
             None => read_meta(found.dir.0)?,
         };
-        let want = match accmode {
-            libc::O_RDONLY => 4,
-            libc::O_WRONLY => 2,
-            _ => 6,
-        };
-        if !creds::may_access(meta.mode, meta.uid, meta.gid, want, &Creds::current()) {
+        if !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Err(Errno::EACCES);
         }
         self.attach(name, &found, oflag, recent.map(|(_, q)| q), &meta)
     }
 
-    /// Opens the FIFO (the descriptor the program gets), maps the segment and records the open
-    /// description.
+    /// `mq_open` of a queue this process mapped lately (see [`RECENT`]), in four system calls:
+    /// the status of its directory, which must be the remembered one unchanged since (the same
+    /// entries, the same `meta`), then its FIFO, opened below the namespace through no link
+    /// (`openat2`), which must be the remembered FIFO — so the queue opened is the one the name
+    /// named at that instant — and its open description's lock. None: not such a queue, or
+    /// anything unusual; the general path decides (and gives the errno).
+    fn open_recent(&self, name: &QueueName, oflag: c_int) -> Option<Result<c_int>> {
+        let accmode = oflag & libc::O_ACCMODE;
+        if accmode == libc::O_ACCMODE || oflag & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
+            return None;
+        }
+        let st = sys::stat_at(self.ns.posix, &name.c(), libc::AT_SYMLINK_NOFOLLOW).ok()?;
+        let (dir_id, dir_changed) = ((st.st_dev, st.st_ino), (st.st_ctime, st.st_ctime_nsec));
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return None;
+        }
+        let (meta, fifo_id, queue) =
+            RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id && e.dir_changed == dir_changed).map(|e| (e.meta, e.fifo_id, e.queue.clone())))?;
+        if queue.poisoned() || queue.recheck().is_err() {
+            return None;
+        }
+        if !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
+            return Some(Err(Errno::EACCES));
+        }
+        let mut path = name.bytes().to_vec();
+        path.extend_from_slice(b"/fifo");
+        let flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK) | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        let fifo = Fd(sys::openat2(self.ns.posix, &c(&path), flags, sys::RESOLVE_STRICTLY_BENEATH));
+        if fifo.0 < 0 {
+            return None;
+        }
+        let fifo_st = sys::stat_of(fifo.0).ok()?;
+        if (fifo_st.st_dev, fifo_st.st_ino) != fifo_id {
+            return None;
+        }
+        Some(self.describe(name, dir_id, fifo, fifo_id, queue, oflag, &meta))
+    }
+
+    /// Opens the FIFO (the descriptor the program gets), maps the segment (unless `mapped`) and
+    /// records the open description.
     fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, mapped: Option<Arc<Queue>>, meta: &Meta) -> Result<c_int> {
         // The FIFO first, so the program gets the lowest free descriptor, as from the kernel.
         // Anything but a FIFO there (a link, a file, a directory: another user's doing) is a
@@ -309,19 +378,23 @@ impl Store {
         if fifo_st.st_mode & libc::S_IFMT != libc::S_IFIFO {
             return Err(Errno::EIO);
         }
+        let fifo_id = (fifo_st.st_dev, fifo_st.st_ino);
         let queue = match mapped {
             Some(q) => q,
-            None => {
-                let q = Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?);
-                remember_queue(found, meta, &q);
-                q
-            }
+            None => remember_queue(found, fifo_id, meta, Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?)),
         };
+        self.describe(name, found.dir_id, fifo, fifo_id, queue, oflag, meta)
+    }
+
+    /// Records the open description of `queue` whose FIFO `fifo` (identity `fifo_id`, in the
+    /// directory `dir_id`) is the program's descriptor.
+    #[allow(clippy::too_many_arguments)]
+    fn describe(&self, name: &QueueName, dir_id: (u64, u64), fifo: Fd, fifo_id: (u64, u64), queue: Arc<Queue>, oflag: c_int, meta: &Meta) -> Result<c_int> {
         if !ofd_lock(fifo.0, libc::F_RDLCK) {
             return Err(Errno::EIO);
         }
         let accmode = oflag & libc::O_ACCMODE;
-        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id: (fifo_st.st_dev, fifo_st.st_ino), meta: *meta });
+        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id, fifo_id, meta: *meta });
         let read = accmode == libc::O_RDONLY || accmode == libc::O_RDWR;
         let write = accmode == libc::O_WRONLY || accmode == libc::O_RDWR;
         let d = Arc::new(Description::new(handle, read, write, oflag & libc::O_NONBLOCK != 0));
@@ -338,11 +411,13 @@ impl Store {
     /// `mqueue_create_attr`/`mqueue_get_inode`'s order. EEXIST when another creator published
     /// the name first.
     fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
-        let creds = Creds::current();
+        // Only the ids a new queue records; CAP_SYS_RESOURCE only when a limit would refuse.
+        let (uid, _, fsuid, _, _, fsgid) = sys::ids();
+        let resource_cap = std::cell::OnceCell::new();
+        let exempt = || *resource_cap.get_or_init(|| creds::has_now(cap::SYS_RESOURCE));
         let limits = self.limits.get();
-        let exempt = creds.has(cap::SYS_RESOURCE);
         self.collect_dead();
-        if self.queue_count() >= limits.queues_max as u64 && !exempt {
+        if self.queue_count() >= limits.queues_max as u64 && !exempt() {
             return Err(Errno::ENOSPC);
         }
         let (maxmsg, msgsize) = match attr {
@@ -352,16 +427,18 @@ impl Store {
         if maxmsg <= 0 || msgsize <= 0 {
             return Err(Errno::EINVAL);
         }
-        let (max_msg, max_size) = if exempt { (HARD_MSGMAX, HARD_MSGSIZEMAX) } else { (limits.msg_max, limits.msgsize_max) };
-        if maxmsg > max_msg || msgsize > max_size {
+        // CAP_SYS_RESOURCE: the hard ceilings instead of the limits.
+        let over_limits = maxmsg > limits.msg_max || msgsize > limits.msgsize_max;
+        let over_hard = maxmsg > HARD_MSGMAX || msgsize > HARD_MSGSIZEMAX;
+        if (over_limits || over_hard) && if exempt() { over_hard } else { over_limits } {
             return Err(Errno::EINVAL);
         }
         let charge = limits::posix_charge(maxmsg as u64, msgsize as u64).ok_or(Errno::EOVERFLOW)?;
         let rlimit = limits.rlimit_msgqueue();
-        if !self.charges.reserve(creds.uid, charge, rlimit) {
-            let charged = self.charged_to(creds.uid);
+        if !self.charges.reserve(uid, charge, rlimit) {
+            let charged = self.charged_to(uid);
             let total = charged.checked_add(charge).filter(|&total| total <= rlimit).ok_or(Errno::EMFILE)?;
-            self.charges.reset(creds.uid, total);
+            self.charges.reset(uid, total);
         }
         // SAFETY: umask is read by setting and restoring it (no other way exists); the window
         // is a few instructions long.
@@ -371,21 +448,27 @@ impl Store {
             m
         };
         let mode = mode & 0o7777 & !umask;
-        let meta =
-            Meta { uid: creds.fsuid, gid: creds.fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: creds.uid, charge_bytes: charge };
-        let (found, queue) = self.build(name, &meta).inspect_err(|_| self.charges.release(creds.uid, charge))?;
-        let queue = Arc::new(queue);
-        remember_queue(&found, &meta, &queue);
+        let umask = umask as u32;
+        let meta = Meta { uid: fsuid, gid: fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: uid, charge_bytes: charge };
+        let fifo_flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK);
+        let built = self.build(name, &meta, umask, fifo_flags).inspect_err(|_| self.charges.release(uid, charge))?;
         // Another creator may have passed the same check at the same time.
-        if !exempt && self.queue_count() > limits.queues_max as u64 {
-            self.withdraw(name, &found);
+        if self.queue_count() > limits.queues_max as u64 && !exempt() {
+            drop(built.fifo);
+            built.queue.header().unlinked.store(1, std::sync::atomic::Ordering::SeqCst);
+            self.withdraw(name, &built.found);
             return Err(Errno::ENOSPC);
         }
-        self.attach(name, &found, oflag, Some(queue), &meta)
+        let queue = remember_queue(&built.found, built.fifo_id, &meta, Arc::new(built.queue));
+        self.describe(name, built.found.dir_id, built.fifo, built.fifo_id, queue, oflag, &meta)
     }
 
-    /// Builds a complete queue in `posix-tmp/` and renames it into `posix/<name>`.
-    fn build(&self, name: &QueueName, meta: &Meta) -> Result<(Found, Queue)> {
+    /// Builds a complete queue in `posix-tmp/` and renames it into `posix/<name>`; its FIFO is
+    /// opened with `fifo_flags` as the program's descriptor (the lowest free one: the
+    /// directory's is moved out of the way first). Inside the builder's own 0700 directory
+    /// nobody else can plant anything, so files are made with their final modes where the
+    /// umask (`umask`) allows, and changed by descriptor where it does not.
+    fn build(&self, name: &QueueName, meta: &Meta, umask: u32, fifo_flags: c_int) -> Result<Built> {
         let geo = Geometry::new(meta.maxmsg, meta.msgsize).ok_or(Errno::ENOMEM)?;
         let tmp_name = unique_name("new");
         let tmp_c = c(tmp_name.as_bytes());
@@ -400,12 +483,15 @@ impl Store {
             // `abandoned_build`.
             sys::flock(dir.0, libc::LOCK_EX | libc::LOCK_NB);
             let fmode = file_mode(meta.mode);
-            // The mode is set exactly after creation (mknod is subject to the umask).
-            let fifo = c(b"fifo");
-            if sys::mknodat(dir.0, &fifo, libc::S_IFIFO | 0o600, 0) != 0 {
+            if sys::mknodat(dir.0, c"fifo", libc::S_IFIFO | fmode, 0) != 0 {
                 return Err(Errno::last());
             }
-            crate::emu::namespace::chmod_entry(dir.0, &fifo, fmode, libc::S_IFIFO, meta.uid)?;
+            let fifo = openat(dir.0, b"fifo", fifo_flags, 0)?;
+            let fifo_st = sys::stat_of(fifo.0)?;
+            // The exact mode (mknod's is narrowed by the umask).
+            if fmode & umask != 0 {
+                sys::fchmod(fifo.0, fmode);
+            }
             // The header and the waiter records (every blocking caller looks through them) are
             // reserved now; priority lists and slots page by page as they are first needed
             // (`Queue::ready_prio`, `ready_queue_slot`, `ready_extra_slot`), so a queue's
@@ -425,15 +511,19 @@ impl Store {
                     name: name.bytes(),
                 },
             )?;
-            sys::fchmod(data.fd(), fmode);
+            // The segment is made 0600 (narrowed by the umask).
+            if fmode != 0o600 & !umask {
+                sys::fchmod(data.fd(), fmode);
+            }
             let meta_fd = openat(dir.0, b"meta", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
             let text = meta.render();
             // SAFETY: writes a valid buffer to an open file.
             if unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } != text.len() as isize {
                 return Err(Errno::ENOSPC);
             }
-            // The exact modes (0444 may have been narrowed by the umask).
-            sys::fchmod(meta_fd.0, 0o444);
+            if 0o444 & umask != 0 {
+                sys::fchmod(meta_fd.0, 0o444);
+            }
             sys::fchmod(dir.0, 0o755);
             let dst = name.c();
             // SAFETY: NUL-terminated names under open directories.
@@ -442,11 +532,11 @@ impl Store {
             }
             // Published, with its directory.
             data.keep();
-            let st = sys::stat_of(dir.0)?;
-            Ok((Found { dir, dir_id: (st.st_dev, st.st_ino), dir_changed: (st.st_ctime, st.st_ctime_nsec) }, queue))
+            let found = Found::of(dir)?;
+            Ok(Built { found, queue, fifo, fifo_id: (fifo_st.st_dev, fifo_st.st_ino) })
         })();
         if result.is_err() {
-            remove_queue_dir(self.ns.tmp, tmp_name.as_bytes());
+            remove_queue_dir(self.ns.tmp, tmp_name.as_bytes(), None);
         }
         result
     }
@@ -496,55 +586,65 @@ impl Store {
     }
 
     /// Destroys every unlinked queue nobody has open any more, and what creators killed while
-    /// building left in `posix-tmp/`.
+    /// building left in `posix-tmp/` — listing each directory only when its link count (2 +
+    /// its subdirectories, where the filesystem counts them) says it holds a queue.
     fn collect_dead(&self) {
-        for entry in list_dir(self.ns.dead) {
-            self.destroy_if_unused(&entry);
+        let may_hold_queues = |dir: c_int| !sys::stat_of(dir).is_ok_and(|st| st.st_nlink == 2);
+        if may_hold_queues(self.ns.dead) {
+            for entry in list_dir(self.ns.dead) {
+                self.destroy_if_unused(&entry);
+            }
         }
-        for entry in list_dir(self.ns.tmp) {
-            if abandoned_build(self.ns.tmp, &entry) {
-                remove_queue_dir(self.ns.tmp, &entry);
+        if may_hold_queues(self.ns.tmp) {
+            for entry in list_dir(self.ns.tmp) {
+                if abandoned_build(self.ns.tmp, &entry) {
+                    remove_queue_dir(self.ns.tmp, &entry, None);
+                }
             }
         }
     }
 
     fn destroy_if_unused(&self, entry: &[u8]) {
-        let Ok(dir) = openat(self.ns.dead, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) else { return };
+        if let Ok(dir) = openat(self.ns.dead, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
+            self.destroy_dir_if_unused(&dir, entry);
+        }
+    }
+
+    /// Destroys the unlinked queue `posix-dead/<entry>`, open as `dir`, unless it is open
+    /// somewhere; true when it is gone.
+    fn destroy_dir_if_unused(&self, dir: &Fd, entry: &[u8]) -> bool {
         match openat(dir.0, b"fifo", libc::O_RDWR | libc::O_NONBLOCK, 0) {
             Ok(fifo) => {
                 if !ofd_lock(fifo.0, libc::F_WRLCK) {
-                    return;
+                    return false;
                 }
             }
             Err(Errno::ENOENT) => {}
-            Err(_) => return,
+            Err(_) => return false,
         }
         // Its charge goes back once its directory is gone (by whoever removed it, once).
         let charged = read_meta_with_writer(dir.0).ok().map(|(m, writer)| (m.charged_uid(writer), m.charge_bytes));
-        drop(dir);
-        if remove_queue_dir(self.ns.dead, entry) {
-            if let Some((uid, bytes)) = charged {
-                self.charges.release(uid, bytes);
-            }
+        if !remove_queue_dir(self.ns.dead, entry, Some(dir.0)) {
+            return false;
         }
+        if let Some((uid, bytes)) = charged {
+            self.charges.release(uid, bytes);
+        }
+        true
     }
 
     /// `mq_unlink` of a checked name: the name goes at once; the queue lives on until its last
     /// close.
     pub fn unlink(&self, name: &QueueName) -> Result<()> {
-        let found = self.find(name)?.ok_or(Errno::ENOENT)?;
+        let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
         // The mqueue root is sticky: only the queue's owner, the root directory's owner or
-        // CAP_FOWNER may remove a name (the kernel reports EACCES here).
-        let creds = Creds::current();
-        let st = sys::stat_of(found.dir.0)?;
-        let root_st = sys::stat_of(self.ns.posix)?;
-        if creds.fsuid != st.st_uid && creds.fsuid != root_st.st_uid && !creds.has(cap::FOWNER) {
+        // CAP_FOWNER may remove a name (the kernel reports EACCES here). What the answer needs
+        // is read, in that order.
+        let fsuid = sys::fsuid();
+        if fsuid != found.owner && fsuid != sys::stat_of(self.ns.posix)?.st_uid && !creds::has_now(cap::FOWNER) {
             return Err(Errno::EACCES);
         }
-        // Whoever closes last, whatever their uid, must be able to test whether it is still open
-        // (by opening its FIFO, which gives no access to the messages) and remove it.
-        sys::fchmod(found.dir.0, 0o777);
-        let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, st.st_uid);
+        mark_unlinked(&found);
         let dead_name = dead_entry_name(found.dir_id);
         let (src, dst) = (name.c(), c(dead_name.as_bytes()));
         // SAFETY: NUL-terminated names under open directories.
@@ -555,14 +655,28 @@ impl Store {
             });
         }
         forget_queue(found.dir_id);
-        drop(found);
-        self.destroy_if_unused(dead_name.as_bytes());
+        // Destroyed now unless it is open somewhere. Then whoever closes last, whatever their
+        // uid, must be able to test whether it is still open (by opening its FIFO, which gives
+        // no access to the messages) and remove it; and tried again, in case that last close
+        // came before this change.
+        if !self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes()) {
+            sys::fchmod(found.dir.0, 0o777);
+            let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, found.owner);
+            self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes());
+        }
         Ok(())
     }
 
     /// After a descriptor of `queue` was closed: if the queue was unlinked, destroy it when this
     /// was its last open description anywhere.
     pub fn after_close(&self, queue: &QueueHandle) {
+        // Not marked unlinked before this descriptor closed: its unlinker, still to come, tests
+        // whether it is open only after renaming it, so it sees this close (see `mark_unlinked`).
+        // (A poisoned mapping reads zeros.)
+        let q = &queue.queue;
+        if q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() {
+            return;
+        }
         let still_named = sys::stat_at(self.ns.posix, &c(&queue.name), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| (st.st_dev, st.st_ino) == queue.dir_id);
         if still_named {
             return;
@@ -575,7 +689,7 @@ impl Store {
     /// directory (identity, and the ctime a `chmod`/`chown` moves) and the queue's own times
     /// (None when the caller may not map it); ENOENT when there is none.
     pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat, Option<QueueTimes>)> {
-        let found = self.find(name)?.ok_or(Errno::ENOENT)?;
+        let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
         let meta = read_meta(found.dir.0)?;
         let times = match recent_queue(&found) {
             Some((_, queue)) => Some(queue.times()),
@@ -591,7 +705,7 @@ impl Store {
     /// process's cached `meta` of it stale (see `recent_queue`). The queue stays charged to the
     /// user it was.
     pub fn change_attributes(&self, name: &QueueName, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
-        let found = self.find(name)?.ok_or(Errno::ENOENT)?;
+        let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
         self.change_found(found, false, change)
     }
 
@@ -625,15 +739,14 @@ impl Store {
     /// The directory of the open queue whose directory is `dir_id`: under `name` while that
     /// still names it, else among the unlinked queues (true).
     fn find_open(&self, name: &QueueName, dir_id: (u64, u64)) -> Result<(Found, bool)> {
-        if let Some(found) = self.find(name)?.filter(|f| f.dir_id == dir_id) {
+        if let Some(found) = self.find(name, DirFd::Any)?.filter(|f| f.dir_id == dir_id) {
             return Ok((found, false));
         }
-        let dir = openat(self.ns.dead, dead_entry_name(dir_id).as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-        let st = sys::stat_of(dir.0)?;
-        if (st.st_dev, st.st_ino) != dir_id {
+        let found = Found::of(openat(self.ns.dead, dead_entry_name(dir_id).as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?)?;
+        if found.dir_id != dir_id {
             return Err(Errno::ENOENT);
         }
-        Ok((Found { dir, dir_id, dir_changed: (st.st_ctime, st.st_ctime_nsec) }, true))
+        Ok((found, true))
     }
 
     fn change_found(&self, found: Found, unlinked: bool, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
@@ -691,41 +804,40 @@ impl Store {
 /// How many queues this process keeps mapped after their last descriptor here closed.
 const RECENT_QUEUES: usize = 8;
 
-/// A queue this process mapped lately: its directory and segment file, its meta, the mapping.
+/// A queue this process mapped lately: its directory (and when it last changed), its FIFO, its
+/// meta, the mapping.
 struct RecentQueue {
     dir_id: (u64, u64),
     dir_changed: (i64, i64),
-    data_id: (u64, u64),
+    fifo_id: (u64, u64),
     meta: Meta,
     queue: Arc<Queue>,
 }
 
-/// The queues this process mapped lately, newest first, so that opening one again costs a
-/// `fstatat` of its segment file instead of opening, mapping and validating it and reading its
-/// meta, and closing it no unmap. An entry is used only while the queue's directory still holds
-/// the same segment file; it goes when this process unlinks the queue or sees it destroyed, or
+/// The queues this process mapped lately, newest first, so that opening one again costs four
+/// system calls (see `Store::open_recent`) instead of opening, mapping and validating it and
+/// reading its meta, and closing it no unmap. An entry is used only while the queue's directory
+/// is unchanged (its status-change time: any entry added, removed or renamed in it, a new
+/// `meta` or owner, moves it); it goes when this process unlinks the queue or sees it destroyed, or
 /// when newer ones push it out — until then it keeps the queue's memory mapped here, even if
 /// another process destroyed the queue meanwhile (at most [`RECENT_QUEUES`] queues).
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 
-/// The cached meta and mapping of the queue `found`, if this process has them, the directory
-/// still holds the same segment file and was not changed since (a new `meta`).
+/// The cached meta and mapping of the queue `found`, if this process has them and the directory
+/// was not changed since (see [`RECENT`]).
 fn recent_queue(found: &Found) -> Option<(Meta, Arc<Queue>)> {
     let dir_id = found.dir_id;
-    let (data_id, changed, meta, queue) =
-        RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.data_id, e.dir_changed, e.meta, e.queue.clone())))?;
-    match sys::stat_at(found.dir.0, &c(b"data"), libc::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if (st.st_dev, st.st_ino) == data_id && changed == found.dir_changed && !queue.poisoned() && queue.recheck().is_ok() => Some((meta, queue)),
-        _ => {
-            forget_queue(dir_id);
-            None
-        }
+    let (changed, meta, queue) = RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.dir_changed, e.meta, e.queue.clone())))?;
+    if changed == found.dir_changed && !queue.poisoned() && queue.recheck().is_ok() {
+        return Some((meta, queue));
     }
+    forget_queue(dir_id);
+    None
 }
 
-fn remember_queue(found: &Found, meta: &Meta, queue: &Arc<Queue>) {
-    let Ok(st) = sys::stat_at(found.dir.0, &c(b"data"), libc::AT_SYMLINK_NOFOLLOW) else { return };
-    let entry = RecentQueue { dir_id: found.dir_id, dir_changed: found.dir_changed, data_id: (st.st_dev, st.st_ino), meta: *meta, queue: queue.clone() };
+/// Remembers `queue` (whose FIFO is `fifo_id`) as the one `found` holds; returns it.
+fn remember_queue(found: &Found, fifo_id: (u64, u64), meta: &Meta, queue: Arc<Queue>) -> Arc<Queue> {
+    let entry = RecentQueue { dir_id: found.dir_id, dir_changed: found.dir_changed, fifo_id, meta: *meta, queue: queue.clone() };
     let evicted = RECENT.with(|r| {
         let old = r.iter().position(|e| e.dir_id == found.dir_id).map(|i| r.remove(i));
         r.insert(0, entry);
@@ -733,6 +845,22 @@ fn remember_queue(found: &Found, meta: &Meta, queue: &Arc<Queue>) {
     });
     // Unmapped outside the lock.
     drop(evicted);
+    queue
+}
+
+/// Marks the queue in `found` unlinked in its segment (see `PosixHeader::unlinked`), before
+/// its name goes. The mark is stored before the rename, and a closer reads it after its close:
+/// so either the closer sees it and looks for the name, or its close came before the
+/// unlinker's test whether the queue is still open. Where the segment cannot be mapped (damaged,
+/// or the unlinker may not open it), closers are not told: the next creator collects it.
+fn mark_unlinked(found: &Found) {
+    let queue = match recent_queue(found) {
+        Some((_, q)) => Some(q),
+        None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(Arc::new),
+    };
+    if let Some(q) = queue {
+        q.header().unlinked.store(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The `meta` of open queues as this process last read it for `fstat`, with the FIFO's ctime
@@ -837,14 +965,13 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
     Ok((meta, st.st_uid))
 }
 
-/// Removes a queue directory and its files (best effort: what remains is collected later);
-/// true when this call removed the directory.
-fn remove_queue_dir(parent: c_int, entry: &[u8]) -> bool {
-    if let Ok(dir) = openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-        for f in [&b"data"[..], b"fifo", b"meta"] {
-            let cf = c(f);
-            // SAFETY: NUL-terminated name under an open directory.
-            sys::unlinkat(dir.0, &cf, 0);
+/// Removes a queue directory and its files (best effort: what remains is collected later),
+/// through `dir` when the caller has it open; true when this call removed the directory.
+fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>) -> bool {
+    let opened = if dir.is_none() { openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).ok() } else { None };
+    if let Some(dir) = dir.or(opened.as_ref().map(|d| d.0)) {
+        for f in [c"data", c"fifo", c"meta"] {
+            sys::unlinkat(dir, f, 0);
         }
     }
     let ce = c(entry);
@@ -921,7 +1048,7 @@ mod tests {
         use std::sync::atomic::Ordering;
         let one = limits::posix_charge(10, 64).unwrap();
         let (store, root) = test_store("charge", 2 * one, 256);
-        let uid = Creds::current().uid;
+        let uid = crate::os::creds::Creds::current().uid;
         let create = |n: &str| store.open_queue(&QueueName::check(n.as_bytes()).unwrap(), libc::O_CREAT | libc::O_RDWR, 0o600, None);
         let (a, b) = (create("a").unwrap(), create("b").unwrap());
         assert_eq!(create("c").err(), Some(Errno::EMFILE), "a third would pass the limit");
