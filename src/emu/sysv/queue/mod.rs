@@ -34,7 +34,7 @@
 //! of its own, SCHEDULED, linked in due order (ties by handle); it is neither counted (`qnum`,
 //! `cbytes`) nor seen by receivers until it is *sent*, as msgsnd would send it at that moment, by
 //! the first operation that finds it due — every send, receive, IPC_STAT and cancel looks first
-//! (the registry entry's `next_due_ns` tells them without the lock whether anything is due) —
+//! (the entry's `next_due_ns` tells them without the lock whether anything is due) —
 //! or by a blocked receiver, which sleeps no longer than the next due time and then sends what
 //! is due (to itself, when it matches): no polling loop. When it fits, it goes to the first
 //! matching blocked receiver or into the queue; when it does not fit (`qbytes`), it stays
@@ -56,7 +56,7 @@
 //! before taking it, and never received or sent twice.
 //!
 //! The express ring (`express`) holds the queue instead of the blocks while nothing needs
-//! them; the registry entry's ring mode says which. Taking the queue lock folds the ring into
+//! them; the entry's ring mode says which. Taking the queue lock folds the ring into
 //! the blocks; releasing it hands the queue back to the ring when it can. In express mode no
 //! block is QUEUED, so repair drops any it finds: the copies of a fold (or an unfold) that a
 //! process did not live to commit (or finish).
@@ -83,7 +83,7 @@ use super::layout::{
     area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
     Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
-use super::registry::{self, write_stats};
+use super::entry::{self, write_stats};
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, SegmentError};
 use crate::emu::engine::waiter::PendingWakes;
@@ -193,7 +193,6 @@ pub struct Queue {
     reserved_ring: AtomicU64,
     reserved_waiters: AtomicU64,
     pub id: i32,
-    pub nonce: u64,
 }
 
 // SAFETY: the mappings are shared memory reached through atomics or under the queue's
@@ -206,10 +205,11 @@ unsafe impl Sync for Queue {}
 pub struct Init {
     pub id: i32,
     pub key: i32,
-    pub nonce: u64,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    pub qbytes: u64,
+    pub ctime: i64,
 }
 
 /// A message copied out to a caller.
@@ -238,7 +238,8 @@ pub enum Finished {
 
 impl Queue {
     /// Creates the segment file `file` under `dir` (it must not exist), initialises and
-    /// publishes it: its registry entry, committed by the caller, is what makes it reachable.
+    /// publishes it, its entry filled in but not live: [`Queue::commit`] makes it so, once the
+    /// caller has made its key (if any) point at it.
     pub fn create(dir: c_int, file: &str, init: &Init) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
@@ -254,7 +255,6 @@ impl Queue {
         unsafe {
             (*h).id = init.id;
             (*h).key = init.key;
-            (*h).nonce = init.nonce;
             (*h).waiters_offset = waiters_offset();
             (*h).waiter_slots = WAITER_SLOTS;
             (*h).area_offset = area_offset();
@@ -263,16 +263,44 @@ impl Queue {
             (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
             (*h).file_uid = st.st_uid;
             (*h).file_gid = st.st_gid;
-            (*h).tree_seed = seed ^ (init.nonce << 32) ^ init.id as u64;
+            (*h).tree_seed = seed ^ init.id as u64;
             (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
             (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
         }
+        // SAFETY: the header (and so the entry) lies in the mapping; from here on it is only
+        // read and written through atomics.
+        let e = unsafe { &(*h).entry };
+        e.key.store(init.key, Ordering::Relaxed);
+        e.seq.store((init.id as u32) >> super::layout::IPCMNI_SHIFT, Ordering::Relaxed);
+        e.mode.store(init.mode & 0o777, Ordering::Relaxed);
+        e.uid.store(init.uid, Ordering::Relaxed);
+        e.cuid.store(init.uid, Ordering::Relaxed);
+        e.gid.store(init.gid, Ordering::Relaxed);
+        e.cgid.store(init.gid, Ordering::Relaxed);
+        e.qbytes.store(init.qbytes, Ordering::Relaxed);
+        e.ctime.store(init.ctime, Ordering::Relaxed);
+        init_ring(e)?;
         segment::publish(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
         sys::fchmod(aside.fd(), file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
-        let queue = Queue::from_mapping(map, dir, name, init.id, init.nonce)?;
+        let queue = Queue::from_mapping(map, dir, name, init.id)?;
         aside.keep();
         Ok(queue)
+    }
+
+    /// Makes a queue made by [`Queue::create`] live: the commit point of its creation.
+    pub fn commit(&self) {
+        self.entry().id1.store(self.id as u32 + 1, Ordering::Release);
+    }
+
+    /// The queue's identity, permissions and statistics.
+    pub fn entry(&self) -> &Entry {
+        &self.header().entry
+    }
+
+    /// Whether the queue is live: created, committed, not removed.
+    pub fn live(&self) -> bool {
+        self.entry().id1.load(Ordering::Acquire) == self.id as u32 + 1 && !self.removed()
     }
 
     /// Whether a mapping of this queue was poisoned (its file truncated under it: see
@@ -283,25 +311,26 @@ impl Queue {
 
     /// Maps the existing segment `file` of queue `id`. EACCES when the file refuses the caller;
     /// EIDRM when it is gone (the queue was removed meanwhile).
-    pub fn attach(dir: c_int, file: &str, id: i32, nonce: u64) -> Result<Queue> {
+    pub fn attach(dir: c_int, file: &str, id: i32) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
         let map = segment::open_mapped(dir, &name, area_offset(), |e| match e {
             Errno::ENOENT => Errno::EIDRM,
             Errno::EACCES | Errno::EPERM => Errno::EACCES,
             e => e,
         })?;
-        Queue::from_mapping(map, dir, name, id, nonce)
+        Queue::from_mapping(map, dir, name, id)
     }
 
     /// Checks a mapped segment before any use: its prefix (see `segment::validate`), then that
     /// it is queue `id`'s and laid out as this mqshim lays out a queue.
-    fn from_mapping(map: Mapping, dir: c_int, file: CString, id: i32, nonce: u64) -> Result<Queue> {
-        segment::validate(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE)?;
+    fn from_mapping(map: Mapping, dir: c_int, file: CString, id: i32) -> Result<Queue> {
+        // Not yet published: its creator is still making it (or died doing so), so it is not
+        // a queue yet (EIDRM, as for a file that is gone).
+        segment::validate(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE).map_err(|e| if e == SegmentError::NotPublished { Errno::EIDRM } else { e.into() })?;
         // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const QueueHeader) };
         let ok = map.len() as u64 >= area_offset()
             && h.id == id
-            && h.nonce == nonce
             && h.waiters_offset == waiters_offset()
             && h.waiter_slots == WAITER_SLOTS
             && h.area_offset == area_offset()
@@ -322,7 +351,6 @@ impl Queue {
             reserved_ring: AtomicU64::new(0),
             reserved_waiters: AtomicU64::new(0),
             id,
-            nonce,
         })
     }
 
@@ -353,7 +381,7 @@ impl Queue {
     }
 
     /// Takes the queue lock, repairing the queue first if its last owner died holding it.
-    /// `entry` is the queue's registry entry (its statistics are kept there).
+    /// `entry` is the queue's entry ([`Queue::entry`]).
     pub fn lock<'q>(&'q self, entry: &'q Entry) -> Result<Locked<'q>> {
         // Zeros since its file was truncated: no loop goes round again on them.
         if self.poisoned() {
@@ -401,7 +429,7 @@ impl Drop for Locked<'_> {
     }
 }
 
-/// Statistics a send or receive changes, written to the registry entry in one go.
+/// Statistics a send or receive changes, written to the entry in one go.
 #[derive(Default)]
 struct StatUpdate {
     sent_by: Option<(i32, i64)>,
@@ -419,16 +447,16 @@ impl<'q> Locked<'q> {
         unsafe { &mut *self.q.waiter_ptr(w) }
     }
 
-    /// Whether the queue is still the live one its registry entry names.
+    /// Whether the queue is still live.
     pub fn valid(&self) -> bool {
-        !self.q.removed() && self.entry.id1.load(Ordering::Acquire) == self.q.id as u32 + 1 && self.entry.nonce.load(Ordering::Relaxed) == self.q.nonce
+        self.q.live()
     }
 
     // ----- blocks -----
 
     // ----- statistics -----
 
-    /// Makes the registry entry's statistics match the queue (one sequence-locked write).
+    /// Makes the entry's statistics match the queue (one sequence-locked write).
     fn publish(&mut self, update: StatUpdate) {
         if !self.valid() {
             return;
