@@ -327,19 +327,17 @@ impl SysvEmulation {
         if let Some(id) = name.strip_prefix("msq.").and_then(|t| t.parse::<i32>().ok()) {
             return match Queue::attach(self.dir, name, id) {
                 Ok(q) => !q.live(),
-                Err(e) => e == Errno::EIDRM,
+                Err(e) => e == Errno::EIDRM || Queue::unfinished(self.dir, name),
             };
         }
         keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)))
     }
 
-    /// Whether the registry, or this process's mapping of queue `id` (when given), was poisoned
-    /// (see `segment::containment`). A poisoned queue is forgotten here, so a later queue at
-    /// its index is mapped afresh.
+    /// Whether this process's mapping of queue `id` (when given) was poisoned (see
+    /// `segment::containment`). A poisoned queue is forgotten here, so a later queue at its
+    /// index is mapped afresh. (A poisoned registry — any user may truncate it — fails only
+    /// creation, with EIO: see `Registry::lock`; nothing else needs it.)
     pub fn poisoned(&self, id: Option<c_int>) -> bool {
-        if self.registry.poisoned() {
-            return true;
-        }
         let Some(id) = id else { return false };
         let (ns, idx) = (self.ns_key(), id as u32 & (IPCMNI - 1));
         let poisoned = ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx))).is_some_and(|q| q.id == id && q.poisoned()))

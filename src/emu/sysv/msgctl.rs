@@ -218,7 +218,10 @@ impl SysvEmulation {
     /// be had (so that a remover killed half-way is seen, and what it left swept).
     pub fn remove_id(&self, id: c_int) -> Result<()> {
         let who = ident(Freshness::Fresh);
-        let q = self.find_to_control(id)?;
+        let q = match self.find_to_control(id) {
+            Err(Errno::EIO) => return self.remove_damaged(id, &who),
+            found => found?,
+        };
         let entry = q.entry();
         if !Self::owner_or_admin(&perms(entry), &who) {
             return Err(Errno::EPERM);
@@ -246,6 +249,29 @@ impl SysvEmulation {
         }
         self.registry.released(id);
         drop(registry);
+        self.detach(id as u32 & (IPCMNI - 1));
+        Ok(())
+    }
+
+    /// IPC_RMID of queue `id` whose segment is damaged (truncated or garbled by a user who may
+    /// write it; every other call on it is EIO): the file's owner, or CAP_SYS_ADMIN, removes
+    /// the file, and the key's link if it names this id (the key as its display record shows
+    /// it; a link left otherwise is stale, for the next creator of its key to remove).
+    fn remove_damaged(&self, id: c_int, who: &Ident) -> Result<()> {
+        let name = std::ffi::CString::new(file_name(id)).map_err(|_| Errno::EINVAL)?;
+        let st = crate::os::sys::stat_at(self.dir, &name, libc::AT_SYMLINK_NOFOLLOW).map_err(|_| Errno::EINVAL)?;
+        if st.st_uid != who.euid && !who.has(cap::SYS_ADMIN) {
+            return Err(Errno::EPERM);
+        }
+        if let Some(key) = self.registry.shown(id).map(|s| s.key).filter(|&k| k != libc::IPC_PRIVATE) {
+            if keys::read(self.dir, key) == Ok(Some(id)) {
+                keys::remove(self.dir, key);
+            }
+        }
+        if crate::os::sys::unlinkat(self.dir, &name, 0) != 0 {
+            return Err(Errno::last());
+        }
+        self.registry.released(id);
         self.detach(id as u32 & (IPCMNI - 1));
         Ok(())
     }

@@ -321,6 +321,24 @@ impl Queue {
         Queue::from_mapping(map, dir, name, id)
     }
 
+    /// Whether the file `file` under `dir` is a segment its creator never finished: shorter
+    /// than a header (killed before sizing it) or never published (version 0). False for
+    /// anything else, and for what the caller may not read.
+    pub fn unfinished(dir: c_int, file: &str) -> bool {
+        let Ok(name) = CString::new(file) else { return false };
+        let Ok(fd) = openat(dir, &name, libc::O_RDONLY | libc::O_NONBLOCK, 0) else { return false };
+        const VERSION: usize = std::mem::offset_of!(segment::SegmentPrefix, version);
+        let mut prefix = [0u8; std::mem::size_of::<segment::SegmentPrefix>()];
+        let unfinished = sys::stat_of(fd).is_ok_and(|st| {
+            st.st_mode & libc::S_IFMT == libc::S_IFREG
+                // SAFETY: `prefix` is a writable buffer of its length.
+                && (st.st_size < QUEUE_HEADER_SIZE as i64 || (unsafe { libc::pread(fd, prefix.as_mut_ptr().cast(), prefix.len(), 0) } == prefix.len() as isize
+                    && prefix[VERSION..VERSION + 4] == [0; 4]))
+        });
+        close(fd);
+        unfinished
+    }
+
     /// Checks a mapped segment before any use: its prefix (see `segment::validate`), then that
     /// it is queue `id`'s and laid out as this mqshim lays out a queue.
     fn from_mapping(map: Mapping, dir: c_int, file: CString, id: i32) -> Result<Queue> {
