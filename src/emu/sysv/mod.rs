@@ -80,7 +80,7 @@ use libc::{key_t, msqid_ds};
 use crate::emu::namespace::Missing;
 use caller::{coarse_realtime_ns, ident, now_sec, realtime_ns, Freshness, Ident};
 use entry::{perms, queued, snapshot, stats, Snapshot};
-use layout::{Entry, Record, IPCMNI};
+use layout::{Entry, IPCMNI};
 use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
 use registry::Registry;
 
@@ -119,7 +119,11 @@ pub fn ipcperms(perm: &Snapshot, who: &Ident, flag: i32) -> bool {
 /// The System V half of the emulation, bound to one namespace.
 pub struct SysvEmulation {
     dir: c_int,
-    registry: Registry,
+    /// Names this namespace (and this opening of it) in the process's caches.
+    ns: usize,
+    /// The registry, needed only to create queues (and for what callers may not open, and
+    /// counts): a registry another user damaged fails those with its errno, nothing else.
+    registry: Result<Registry>,
     limits: limits::LiveSysvLimits,
 }
 
@@ -200,13 +204,24 @@ impl SysvEmulation {
             Missing::Create => Registry::open(dir),
             Missing::Fail => Registry::open_existing(dir),
         };
-        match registry {
-            Ok(registry) => Ok(SysvEmulation { dir, registry, limits: limits::LiveSysvLimits::new(limits) }),
-            Err(e) => {
+        let st = crate::os::sys::stat_of(dir);
+        match (registry, st) {
+            // A registry that is not there (and may not be made) is no namespace to `ipcs`.
+            (Err(e @ Errno::ENOENT), _) | (_, Err(e)) => {
                 crate::os::sys::close(dir);
                 Err(e)
             }
+            (registry, Ok(st)) => {
+                let ns = (st.st_dev as usize).rotate_left(40) ^ (st.st_ino as usize).rotate_left(16) ^ dir as usize;
+                Ok(SysvEmulation { dir, ns, registry, limits: limits::LiveSysvLimits::new(limits) })
+            }
         }
+    }
+
+    /// The registry, or the errno that made it unusable (EIO: damaged by a user who may write
+    /// it; or of another layout version).
+    fn registry(&self) -> Result<&Registry> {
+        self.registry.as_ref().map_err(|e| *e)
     }
 
     pub fn limits(&self) -> SysvLimits {
@@ -220,28 +235,30 @@ impl SysvEmulation {
 
     /// The namespace's sysctl generation: it moves whenever they change.
     pub fn sysctl_generation(&self) -> u64 {
-        self.registry.sysctl_generation()
+        self.registry().map_or(0, Registry::sysctl_generation)
     }
 
     /// Says that the namespace's sysctls changed.
     pub fn bump_sysctl_generation(&self) {
-        self.registry.bump_sysctl_generation();
+        if let Ok(r) = self.registry() {
+            r.bump_sysctl_generation();
+        }
     }
 
     /// `msg_next_id`: the id the next creating `msgget` takes, or -1.
     pub fn next_id(&self) -> i64 {
-        self.registry.next_id()
+        self.registry().map_or(-1, Registry::next_id)
     }
 
     /// Sets `msg_next_id` (0..=INT_MAX: the caller checked it).
     pub fn set_next_id(&self, id: i32) -> Result<()> {
-        let mut locked = self.registry.lock()?;
+        let mut locked = self.registry()?.lock()?;
         locked.set_next_id(id);
         Ok(())
     }
 
     fn ns_key(&self) -> usize {
-        self.registry.record(0) as *const Record as usize
+        self.ns
     }
 
     /// Whether the caller may have `flag` on a queue: the cached credentials first, a fresh read
@@ -379,7 +396,7 @@ impl SysvEmulation {
                 return Err(Errno::ENOENT);
             }
         }
-        let mut locked = self.registry.lock()?;
+        let mut locked = self.registry()?.lock()?;
         locked.sweep_if_due(self.dir, |name| self.leftover(name));
         let mode = flags as u32 & 0o777;
         let limits = self.limits();

@@ -69,11 +69,12 @@ impl front::Msgctl for SysvEmulation {
     fn usage(&self, totals: bool) -> Result<front::Usage> {
         // No registry lock: the counts are atomics, and a holder of the lock (which every user
         // may take) must not stall MSG_INFO.
-        let (max_idx, in_use) = self.registry.max_idx_and_in_use();
+        let registry = self.registry()?;
+        let (max_idx, in_use) = registry.max_idx_and_in_use();
         let (mut messages, mut bytes) = (0u64, 0u64);
         if totals {
-            for i in 0..self.registry.high_water() {
-                if let Some(q) = self.registry.shown_id(i).and_then(|id| self.find(id).ok()) {
+            for i in 0..registry.high_water() {
+                if let Some(q) = registry.shown_id(i).and_then(|id| self.find(id).ok()) {
                     let s = stats(q.entry());
                     messages += s.qnum;
                     bytes += s.cbytes;
@@ -93,14 +94,14 @@ impl front::Msgctl for SysvEmulation {
             id
         } else {
             // The index's queue, as its record shows it (checked against its segment below).
-            self.registry.shown_id(id as u32 & (IPCMNI - 1)).ok_or(Errno::EINVAL)?
+            self.registry()?.shown_id(id as u32 & (IPCMNI - 1)).ok_or(Errno::EINVAL)?
         };
         let q = match self.find(full_id) {
             Ok(q) => q,
             // MSG_STAT_ANY asks for no access: a queue whose segment refuses the caller is
             // shown from its display copy.
             Err(Errno::EACCES) if command == cmd::MSG_STAT_ANY => {
-                let s = self.registry.shown(full_id).ok_or(Errno::EINVAL)?;
+                let s = self.registry()?.shown(full_id).ok_or(Errno::EINVAL)?;
                 return Ok(front::QueueStat { seq: s.seq as u16, info: queue_info(full_id, &s, 0) });
             }
             Err(e) => return Err(e),
@@ -201,7 +202,9 @@ impl SysvEmulation {
         });
         locked.recheck_all();
         drop(locked);
-        self.registry.show_perms(id, &snapshot(entry));
+        if let Ok(r) = self.registry() {
+            r.show_perms(id, &snapshot(entry));
+        }
         // The segment file's mode follows (possible for its owner or CAP_FOWNER; when not, the
         // queue's owner is not the file's and the file is already open to all).
         let h = q.header();
@@ -228,7 +231,7 @@ impl SysvEmulation {
         }
         // Any user may hold the registry lock: its holder delays a removal (bounded), never
         // stops it.
-        let registry = self.registry.lock().ok();
+        let registry = self.registry().ok().and_then(|r| r.lock().ok());
         {
             let mut locked = q.lock(entry)?;
             if !locked.valid() {
@@ -244,10 +247,12 @@ impl SysvEmulation {
             // root to sweep.
             stuck |= crate::os::sys::unlinkat(self.dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT;
         }
-        if stuck {
-            self.registry.sweep_soon();
+        if let Ok(r) = self.registry() {
+            if stuck {
+                r.sweep_soon();
+            }
+            r.released(id);
         }
-        self.registry.released(id);
         drop(registry);
         self.detach(id as u32 & (IPCMNI - 1));
         Ok(())
@@ -263,7 +268,8 @@ impl SysvEmulation {
         if st.st_uid != who.euid && !who.has(cap::SYS_ADMIN) {
             return Err(Errno::EPERM);
         }
-        if let Some(key) = self.registry.shown(id).map(|s| s.key).filter(|&k| k != libc::IPC_PRIVATE) {
+        let registry = self.registry().ok();
+        if let Some(key) = registry.and_then(|r| r.shown(id)).map(|s| s.key).filter(|&k| k != libc::IPC_PRIVATE) {
             if keys::read(self.dir, key) == Ok(Some(id)) {
                 keys::remove(self.dir, key);
             }
@@ -271,7 +277,9 @@ impl SysvEmulation {
         if crate::os::sys::unlinkat(self.dir, &name, 0) != 0 {
             return Err(Errno::last());
         }
-        self.registry.released(id);
+        if let Some(r) = registry {
+            r.released(id);
+        }
         self.detach(id as u32 & (IPCMNI - 1));
         Ok(())
     }
@@ -301,11 +309,12 @@ impl SysvEmulation {
     /// its display copy when the caller may not open it.
     pub fn list(&self) -> Vec<QueueInfo> {
         let mut out = Vec::new();
-        for i in 0..self.registry.high_water() {
-            let Some(id) = self.registry.shown_id(i) else { continue };
+        let Ok(registry) = self.registry() else { return out };
+        for i in 0..registry.high_water() {
+            let Some(id) = registry.shown_id(i) else { continue };
             match self.find(id) {
                 Ok(q) => out.push(queue_info(id, &snapshot(q.entry()), q.entry().scheduled.load(Ordering::Acquire))),
-                Err(Errno::EACCES) => out.extend(self.registry.shown(id).map(|s| queue_info(id, &s, 0))),
+                Err(Errno::EACCES) => out.extend(registry.shown(id).map(|s| queue_info(id, &s, 0))),
                 Err(_) => {}
             }
         }

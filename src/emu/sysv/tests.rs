@@ -311,7 +311,14 @@ fn a_rewritten_registry_changes_no_queue() {
     let mut got = Msg { mtype: 0, text: [0; 64] };
     assert_eq!(msgrcv(e, id, (&raw mut got).cast(), 64, 0, libc::IPC_NOWAIT), Ok(8));
     assert_eq!(got.mtype, 5);
+    // Truncated: a process that opens the namespace now cannot create (EIO), and uses,
+    // finds and removes the queues all the same. (Only processes that never touch the
+    // registry again may still hold a mapping of it: `e` does not use it from here on.)
+    std::fs::OpenOptions::new().write(true).open(&registry).unwrap().set_len(0).unwrap();
     let other = SysvEmulation::new(ns.path.as_bytes(), LIMITS).unwrap();
+    assert_eq!(other.msgget(libc::IPC_PRIVATE, 0o600), Err(Errno::EIO));
+    assert_eq!(other.msgget(key, 0), Ok(id));
+    assert_eq!(msgsnd(&other, id, (&raw const m).cast(), 8, 0), Ok(0));
     made.extend([id, private]);
     for id in made {
         assert_eq!(other.remove_id(id), Ok(()));
@@ -347,17 +354,17 @@ fn a_file_in_the_way_of_a_new_segment_is_removed_or_skipped() {
     // removed queue's segment at 1, a directory at 2.
     let live = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
     assert_eq!(live, 0);
-    ns.emu.registry.released(live);
-    ns.emu.registry.lock().unwrap().set_next_id(0);
+    ns.emu.registry().unwrap().released(live);
+    ns.emu.registry().unwrap().lock().unwrap().set_next_id(0);
     let first = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the live queue's id is skipped");
     assert_ne!(first, live);
     assert!(ns.emu.find(live).is_ok(), "the live queue is left alone");
     let init = queue::Init { id: 1 << 15 | 7, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
     drop(Queue::create(ns.emu.dir, &file_name(init.id), &init).unwrap());
-    ns.emu.registry.lock().unwrap().set_next_id(init.id);
+    ns.emu.registry().unwrap().lock().unwrap().set_next_id(init.id);
     assert_eq!(ns.emu.msgget(libc::IPC_PRIVATE, 0o600), Ok(init.id), "the never-committed segment is replaced");
     std::fs::create_dir(format!("{}/sysv/msq.{}", ns.path, 2 << 15 | 7)).unwrap();
-    ns.emu.registry.lock().unwrap().set_next_id(2 << 15 | 7);
+    ns.emu.registry().unwrap().lock().unwrap().set_next_id(2 << 15 | 7);
     let second = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the blocked id is skipped");
     assert_ne!(second, 2 << 15 | 7);
     for id in [live, first, init.id, second] {
