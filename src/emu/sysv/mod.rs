@@ -14,7 +14,7 @@
 //! ```text
 //! $MQSHIM_DIR/sysv/             1777
 //!   registry                    0666: the id allocator, counts, a display copy of each queue
-//!   msq.<id>                    one queue's segment (its key, id, owner, mode, statistics and
+//!   msq.<index>                 one queue's segment (its key, id, owner, mode, statistics and
 //!                               messages), owned by its creator; mode rw for the owner and
 //!                               for each class the queue grants any access
 //!   key.<key hex> -> <id>       the queue with that key, a link owned by its creator
@@ -23,9 +23,9 @@
 //! Permissions are checked by mqshim exactly as `ipcperms` does, for the bits each call needs;
 //! the operating system backs the all-or-nothing part (a process the queue's mode refuses any
 //! access cannot open its segment). A queue's identity is where the operating system protects
-//! it: everything about a queue is in its segment, found by its id alone (`msq.<id>`, made
-//! exclusively by its creator in the sticky directory, so no other user can remove or replace
-//! it), and its key is a link only its creator or root can remove ([`keys`]). So a user the
+//! it: everything about a queue is in its segment, found by its id alone (`msq.<index>`,
+//! made exclusively by its creator in the sticky directory, so no other user can remove or
+//! replace it, and recording its whole id), and its key is a link only its creator or root can remove ([`keys`]). So a user the
 //! queue's mode refuses cannot remove it, change its key, mode, owner or statistics, or hold
 //! its locks. `msgget(key, 0)` needs no access at all: for a caller the segment refuses, the
 //! link's existence and the segment's are the answer. `MSG_STAT_ANY` and `mqshim ipcs` show a
@@ -72,7 +72,7 @@ pub use msgctl::{cmd, proc_line, QueueInfo, PROC_SYSVIPC_MSG_HEADER};
 
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_long, c_void};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use libc::{key_t, msqid_ds};
@@ -122,8 +122,12 @@ pub struct SysvEmulation {
     /// Names this namespace (and this opening of it) in the process's caches.
     ns: usize,
     /// The registry, needed only to create queues (and for what callers may not open, and
-    /// counts): a registry another user damaged fails those with its errno, nothing else.
-    registry: Result<Registry>,
+    /// counts): a registry another user damaged fails those, nothing else, until a creator
+    /// who may replace it rebuilds it (see [`SysvEmulation::lock_for_creation`]). Null when
+    /// none could be opened (`registry_error` says why); one replaced is never freed, so a
+    /// reference to it stays valid while `self` lives.
+    registry: AtomicPtr<Registry>,
+    registry_error: AtomicI32,
     limits: limits::LiveSysvLimits,
 }
 
@@ -175,11 +179,27 @@ impl SleepWatch for Watch<'_> {
     }
 }
 
-/// A queue's segment file: named by its id alone, so that what a call maps for an id is the
-/// file its creator made — exclusively, in the sticky `sysv/`, where no other user can remove or
-/// replace it.
+/// A queue's segment file: named by its id's index alone, so that what a call maps for an id
+/// is the file its creator made — exclusively, in the sticky `sysv/`, where no other user can
+/// remove or replace it — and one index holds one live queue whatever the registry says (the
+/// file records the whole id: another sequence number there is another queue).
 fn file_name(id: i32) -> String {
-    format!("msq.{id}")
+    format!("msq.{}", id as u32 & (IPCMNI - 1))
+}
+
+/// The index of a segment file's name (`msq.<index>`), or None for any other name.
+fn index_of_name(name: &str) -> Option<u32> {
+    name.strip_prefix("msq.").and_then(|t| t.parse::<u32>().ok()).filter(|&i| i < IPCMNI)
+}
+
+impl Drop for SysvEmulation {
+    fn drop(&mut self) {
+        let ptr = self.registry.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !ptr.is_null() {
+            // SAFETY: made by Box::into_raw; no reference to it outlives `self`.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
 }
 
 /// Whether a scheduled message of the queue at `entry` may have fallen due, so that a call must
@@ -213,7 +233,11 @@ impl SysvEmulation {
             }
             (registry, Ok(st)) => {
                 let ns = (st.st_dev as usize).rotate_left(40) ^ (st.st_ino as usize).rotate_left(16) ^ dir as usize;
-                Ok(SysvEmulation { dir, ns, registry, limits: limits::LiveSysvLimits::new(limits) })
+                let (ptr, error) = match registry {
+                    Ok(r) => (Box::into_raw(Box::new(r)), 0),
+                    Err(e) => (std::ptr::null_mut(), e as i32),
+                };
+                Ok(SysvEmulation { dir, ns, registry: AtomicPtr::new(ptr), registry_error: AtomicI32::new(error), limits: limits::LiveSysvLimits::new(limits) })
             }
         }
     }
@@ -221,7 +245,43 @@ impl SysvEmulation {
     /// The registry, or the errno that made it unusable (EIO: damaged by a user who may write
     /// it; or of another layout version).
     fn registry(&self) -> Result<&Registry> {
-        self.registry.as_ref().map_err(|e| *e)
+        let ptr = self.registry.load(Ordering::Acquire);
+        if ptr.is_null() {
+            return Err(Errno::from_raw(self.registry_error.load(Ordering::Relaxed)));
+        }
+        // SAFETY: made by Box::into_raw and never freed while `self` lives (see the field).
+        Ok(unsafe { &*ptr })
+    }
+
+    /// The registry locked for a creation. One that cannot serve (EIO: poisoned, damaged, a
+    /// garbage lock word) is opened again — someone may have rebuilt it — and, if still
+    /// damaged, rebuilt by a caller who may replace it (its owner or root; for others it
+    /// stays EIO): a fresh registry renamed over it, which then shows the live queues found in
+    /// the directory.
+    fn lock_for_creation(&self) -> Result<registry::RegistryLocked<'_>> {
+        match self.registry().and_then(Registry::lock) {
+            Err(Errno::EIO) => {}
+            other => return other,
+        }
+        let (fresh, rebuilt) = match Registry::open(self.dir).and_then(|r| r.lock().map(drop).map(|()| r)) {
+            Ok(r) => (r, false),
+            Err(Errno::EIO) => (Registry::rebuild(self.dir)?, true),
+            Err(e) => return Err(e),
+        };
+        // The one replaced stays mapped (a caller may still hold a reference to it).
+        self.registry.store(Box::into_raw(Box::new(fresh)), Ordering::Release);
+        let mut locked = self.registry()?.lock()?;
+        if rebuilt {
+            for name in crate::emu::namespace::list_dir(self.dir) {
+                let Some(name) = std::str::from_utf8(&name).ok().filter(|t| index_of_name(t).is_some()) else { continue };
+                if let Ok(q) = Queue::attach(self.dir, name, None) {
+                    if q.live() {
+                        locked.adopt(q.id, &snapshot(q.entry()));
+                    }
+                }
+            }
+        }
+        Ok(locked)
     }
 
     pub fn limits(&self) -> SysvLimits {
@@ -286,7 +346,7 @@ impl SysvEmulation {
         let q = match ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx)).filter(|q| mine(q)).cloned())) {
             Some(q) => q,
             None => {
-                let q = match Queue::attach(self.dir, &file_name(id), id) {
+                let q = match Queue::attach(self.dir, &file_name(id), Some(id)) {
                     Ok(q) if q.live() => Arc::new(q),
                     Ok(_) | Err(Errno::EIDRM) => return Err(Errno::EINVAL),
                     Err(e) => return Err(e),
@@ -336,16 +396,18 @@ impl SysvEmulation {
         }
     }
 
-    /// Whether `name` in the `sysv/` directory belongs to no queue (for the sweep, which runs
-    /// under the registry lock, so no creation is under way): a segment that is not live
-    /// (its creator died before committing it, or it was removed), or a key link naming no
-    /// live queue of its key. What the caller may not open is not judged.
+    /// Whether `name` in the `sysv/` directory belongs to no queue (for the sweep, and for a
+    /// creator that finds it in its way): a segment that is not live (its creator died
+    /// before committing it, or it was removed), one a creator that died was building aside,
+    /// or a key link naming no live queue of its key. A segment that is damaged (another user
+    /// truncated or garbled it) is a queue still, for its owner to remove; what the caller may
+    /// not open is not judged.
     fn leftover(&self, name: &str) -> bool {
-        if let Some(id) = name.strip_prefix("msq.").and_then(|t| t.parse::<i32>().ok()) {
-            return match Queue::attach(self.dir, name, id) {
-                Ok(q) => !q.live(),
-                Err(e) => e == Errno::EIDRM || Queue::unfinished(self.dir, name),
-            };
+        if index_of_name(name).is_some() {
+            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live());
+        }
+        if name.starts_with("msq.") {
+            return Queue::aside_leftover(name);
         }
         keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)))
     }
@@ -396,7 +458,7 @@ impl SysvEmulation {
                 return Err(Errno::ENOENT);
             }
         }
-        let mut locked = self.registry()?.lock()?;
+        let mut locked = self.lock_for_creation()?;
         locked.sweep_if_due(self.dir, |name| self.leftover(name));
         let mode = flags as u32 & 0o777;
         let limits = self.limits();

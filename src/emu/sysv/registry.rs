@@ -98,9 +98,22 @@ impl Registry {
         }
     }
 
+    /// Replaces a damaged registry by a fresh one (renamed over it: only its owner or root
+    /// may, in the sticky directory; others get EIO) and opens that. Its records and counts are
+    /// empty: the caller shows the live queues in it ([`RegistryLocked::adopt`]).
+    pub fn rebuild(dir: c_int) -> Result<Registry> {
+        Registry::build_and_place(dir, 0)?;
+        Registry::open_existing(dir)
+    }
+
     /// Builds a registry aside and renames it into place (losing the race is fine: the
     /// winner's is used).
     fn build(dir: c_int) -> Result<()> {
+        Registry::build_and_place(dir, libc::RENAME_NOREPLACE)
+    }
+
+    /// Builds a registry aside and renames it to `registry` with `rename_flags`.
+    fn build_and_place(dir: c_int, rename_flags: u32) -> Result<()> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tmp = CString::new(format!("registry.new-{}-{}", super::caller::pid(), COUNTER.fetch_add(1, Ordering::Relaxed))).map_err(|_| Errno::EINVAL)?;
         let (aside, map) = segment::create_aside(dir, &tmp, REGISTRY_SIZE, REGISTRY_HEADER_SIZE, Errno::ENOSPC)?;
@@ -118,13 +131,15 @@ impl Registry {
         segment::publish(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE as u32);
         // Every user of the namespace creates and looks up queues here.
         sys::fchmod(aside.fd(), 0o666);
-        if sys::renameat2(dir, &tmp, dir, REGISTRY_NAME, libc::RENAME_NOREPLACE) == 0 {
+        if sys::renameat2(dir, &tmp, dir, REGISTRY_NAME, rename_flags) == 0 {
             aside.keep();
             return Ok(());
         }
         match Errno::last() {
             // Another process placed its registry first: ours goes (dropping `aside` removes it).
             Errno::EEXIST => Ok(()),
+            // Another user's registry (the sticky directory keeps it).
+            Errno::EPERM | Errno::EACCES => Err(Errno::EIO),
             e => Err(e),
         }
     }
@@ -357,6 +372,21 @@ impl<'r> RegistryLocked<'r> {
         let idx = (start..IPCMNI).find(|&i| free(i)).ok_or(Errno::ENOSPC)?;
         self.r.header().alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
         Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 })
+    }
+
+    /// Shows live queue `id`, found in the directory after a rebuild: its record, the counts,
+    /// and the allocator moved past it, so that ids go on from the newest.
+    pub fn adopt(&mut self, id: i32, s: &Snapshot) {
+        let (idx, seq) = (id as u32 & (IPCMNI - 1), id as u32 >> IPCMNI_SHIFT);
+        if self.r.reserve_records(idx + 1).is_err() || self.r.record(idx).id1.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        self.r.header().alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
+        self.commit(Slot { idx, seq, id }, s);
+        let a = self.alloc();
+        if (seq, idx as i32) > (a.seq, a.last_idx) {
+            (a.seq, a.last_idx, a.next_idx) = (seq.min(IPCID_SEQ_MAX - 1), idx as i32, idx + 1);
+        }
     }
 
     /// Sets `msg_next_id` (0..=INT_MAX).

@@ -151,6 +151,9 @@ pub fn file_mode(mode: u32, uid: u32, gid: u32, file_uid: u32, file_gid: u32) ->
     0o600 | class(3) | class(0)
 }
 
+/// What a segment file's name gets while it is built aside, before its creator's pid.
+const ASIDE: &str = ".new-";
+
 /// Why a segment cannot be used.
 fn corrupt() -> Errno {
     SegmentError::Corrupt.into()
@@ -237,14 +240,20 @@ pub enum Finished {
 }
 
 impl Queue {
-    /// Creates the segment file `file` under `dir` (it must not exist), initialises and
-    /// publishes it, its entry filled in but not live: [`Queue::commit`] makes it so, once the
-    /// caller has made its key (if any) point at it.
+    /// Creates the segment file `file` under `dir` (it must not exist: EEXIST), its entry
+    /// filled in but not live: [`Queue::commit`] makes it so, once the caller has made its key
+    /// (if any) point at it. It is built aside (`<file>.new-<pid>`) and renamed into place
+    /// published, so a file under a segment's name is always a whole segment: one found
+    /// short or unpublished there was damaged by a user who may write it, not left by a
+    /// creator that died (whose aside file the sweep removes: [`Queue::aside_leftover`]).
     pub fn create(dir: c_int, file: &str, init: &Init) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
+        let tmp = CString::new(format!("{file}{ASIDE}{}", super::caller::pid())).map_err(|_| Errno::EINVAL)?;
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
-        // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves.
-        let (aside, map) = segment::create_aside(dir, &name, size, waiters_offset(), Errno::ENOMEM)?;
+        // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves (an
+        // aside file of this pid is a dead namesake's: replaced).
+        sys::unlinkat(dir, &tmp, 0);
+        let (aside, map) = segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM)?;
         let st = sys::stat_of(aside.fd())?;
         let h = map.base() as *mut QueueHeader;
         let mut seed = 0u64;
@@ -283,9 +292,17 @@ impl Queue {
         init_ring(e)?;
         segment::publish(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
         sys::fchmod(aside.fd(), file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
-        let queue = Queue::from_mapping(map, dir, name, init.id)?;
+        if sys::renameat2(dir, &tmp, dir, &name, libc::RENAME_NOREPLACE) != 0 {
+            return Err(Errno::last());
+        }
         aside.keep();
-        Ok(queue)
+        Queue::from_mapping(map, dir, name, Some(init.id))
+    }
+
+    /// Whether `file` is a segment a creator was building aside when it died (its pid is
+    /// gone).
+    pub fn aside_leftover(file: &str) -> bool {
+        file.split_once(ASIDE).and_then(|(_, pid)| pid.parse::<i32>().ok()).is_some_and(sys::process_gone)
     }
 
     /// Makes a queue made by [`Queue::create`] live: the commit point of its creation.
@@ -309,9 +326,10 @@ impl Queue {
         self.first.poisoned() || segment::containment::poisoned_at(self.area_base.load(Ordering::Acquire) as usize)
     }
 
-    /// Maps the existing segment `file` of queue `id`. EACCES when the file refuses the caller;
-    /// EIDRM when it is gone (the queue was removed meanwhile).
-    pub fn attach(dir: c_int, file: &str, id: i32) -> Result<Queue> {
+    /// Maps the existing segment `file` of queue `id` (any queue's, for None). EACCES when the
+    /// file refuses the caller; EIDRM when it is gone, or another queue's (the queue was
+    /// removed meanwhile, and its index reused).
+    pub fn attach(dir: c_int, file: &str, id: Option<i32>) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
         let map = segment::open_mapped(dir, &name, area_offset(), |e| match e {
             Errno::ENOENT => Errno::EIDRM,
@@ -321,34 +339,15 @@ impl Queue {
         Queue::from_mapping(map, dir, name, id)
     }
 
-    /// Whether the file `file` under `dir` is a segment its creator never finished: shorter
-    /// than a header (killed before sizing it) or never published (version 0). False for
-    /// anything else, and for what the caller may not read.
-    pub fn unfinished(dir: c_int, file: &str) -> bool {
-        let Ok(name) = CString::new(file) else { return false };
-        let Ok(fd) = openat(dir, &name, libc::O_RDONLY | libc::O_NONBLOCK, 0) else { return false };
-        const VERSION: usize = std::mem::offset_of!(segment::SegmentPrefix, version);
-        let mut prefix = [0u8; std::mem::size_of::<segment::SegmentPrefix>()];
-        let unfinished = sys::stat_of(fd).is_ok_and(|st| {
-            st.st_mode & libc::S_IFMT == libc::S_IFREG
-                // SAFETY: `prefix` is a writable buffer of its length.
-                && (st.st_size < QUEUE_HEADER_SIZE as i64 || (unsafe { libc::pread(fd, prefix.as_mut_ptr().cast(), prefix.len(), 0) } == prefix.len() as isize
-                    && prefix[VERSION..VERSION + 4] == [0; 4]))
-        });
-        close(fd);
-        unfinished
-    }
-
     /// Checks a mapped segment before any use: its prefix (see `segment::validate`), then that
     /// it is queue `id`'s and laid out as this mqshim lays out a queue.
-    fn from_mapping(map: Mapping, dir: c_int, file: CString, id: i32) -> Result<Queue> {
+    fn from_mapping(map: Mapping, dir: c_int, file: CString, id: Option<i32>) -> Result<Queue> {
         // Not yet published: its creator is still making it (or died doing so), so it is not
         // a queue yet (EIDRM, as for a file that is gone).
         segment::validate(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE).map_err(|e| if e == SegmentError::NotPublished { Errno::EIDRM } else { e.into() })?;
         // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const QueueHeader) };
         let ok = map.len() as u64 >= area_offset()
-            && h.id == id
             && h.waiters_offset == waiters_offset()
             && h.waiter_slots == WAITER_SLOTS
             && h.area_offset == area_offset()
@@ -357,6 +356,10 @@ impl Queue {
         if !ok {
             return Err(corrupt());
         }
+        if id.is_some_and(|id| id != h.id) {
+            return Err(Errno::EIDRM);
+        }
+        let id = h.id;
         let (base, len) = (map.base(), map.len());
         Ok(Queue {
             first: map,

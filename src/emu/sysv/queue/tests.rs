@@ -123,25 +123,27 @@ fn a_segment_of_another_layout_version_attaches_with_eio() {
     let version = &f.queue.header().prefix.version;
     // As a later mqshim (another layout) would have left it in the file.
     version.store(LAYOUT_VERSION + 1, Ordering::Release);
-    assert_eq!(Queue::attach(f.dir, &file, f.queue.id).err(), Some(Errno::EIO));
+    assert_eq!(Queue::attach(f.dir, &file, Some(f.queue.id)).err(), Some(Errno::EIO));
     // Half-built (version 0) is no queue yet, as if its file were not there; the layout's own
     // version attaches again.
     version.store(0, Ordering::Release);
-    assert_eq!(Queue::attach(f.dir, &file, f.queue.id).err(), Some(Errno::EIDRM));
+    assert_eq!(Queue::attach(f.dir, &file, Some(f.queue.id)).err(), Some(Errno::EIDRM));
     version.store(LAYOUT_VERSION, Ordering::Release);
-    assert!(Queue::attach(f.dir, &file, f.queue.id).is_ok());
+    assert!(Queue::attach(f.dir, &file, Some(f.queue.id)).is_ok());
     // A file that is gone is a removed queue; creating over an existing one is EEXIST (which
     // msgget resolves: see `a_file_in_the_way_of_a_new_segment_is_removed_or_skipped`).
-    assert_eq!(Queue::attach(f.dir, "msq.absent", f.queue.id).err(), Some(Errno::EIDRM));
+    assert_eq!(Queue::attach(f.dir, "msq.absent", Some(f.queue.id)).err(), Some(Errno::EIDRM));
     let init = Init { id: f.queue.id, key: 42, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
     assert_eq!(Queue::create(f.dir, &file, &init).err(), Some(Errno::EEXIST));
-    assert!(Queue::attach(f.dir, &file, f.queue.id).is_ok(), "the existing file is left alone");
+    assert!(Queue::attach(f.dir, &file, Some(f.queue.id)).is_ok(), "the existing file is left alone");
+    // The file of another queue (its index reused since): not this queue, as if gone.
+    assert_eq!(Queue::attach(f.dir, &file, Some(f.queue.id + (1 << 15))).err(), Some(Errno::EIDRM));
 }
 
 #[test]
 fn the_area_grows_and_other_mappings_follow() {
     let f = Fixture::new(1 << 30);
-    let other = Queue::attach(f.dir, &format!("msq.{}", f.queue.id), f.queue.id).unwrap();
+    let other = Queue::attach(f.dir, &format!("msq.{}", f.queue.id), None).unwrap();
     let big = vec![7u8; 60_000];
     for i in 0..200 {
         f.send(1 + i % 3, &big[..(i as usize * 6007) % 60_000]);
