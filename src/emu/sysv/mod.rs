@@ -377,6 +377,15 @@ impl SysvEmulation {
     fn by_key(&self, key: key_t) -> Result<Option<Keyed>> {
         let ns = self.ns_key();
         let is_keys = |q: &Queue| q.entry().key.load(Ordering::Relaxed) == key;
+        // A live queue that records the key is the key's (a key's link names one queue, made
+        // exclusively): the thread's recent queues first, without a lock.
+        let recent = RECENT
+            .try_with(|r| r.try_borrow().ok().and_then(|r| r.0.iter().flatten().find(|(n, q)| *n == ns && is_keys(q) && q.live()).map(|(_, q)| q.clone())))
+            .ok()
+            .flatten();
+        if let Some(q) = recent {
+            return Ok(Some(Keyed::Open(q)));
+        }
         if let Some(id) = ATTACHED.with(|m| m.as_ref().and_then(|m| m.keys.get(&(ns, key)).copied())) {
             if let Ok(q) = self.find(id) {
                 if is_keys(&q) {

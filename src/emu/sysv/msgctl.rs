@@ -240,8 +240,11 @@ impl SysvEmulation {
             entry.id1.store(0, Ordering::Release);
             locked.remove_all();
         }
+        // The key's link is this queue's: made by its creation, replaced only once it is not
+        // live — by a creator, under the registry lock, so checked first only without it.
         let key = entry.key.load(Ordering::Relaxed);
-        let mut stuck = key != libc::IPC_PRIVATE && keys::read(self.dir, key) == Ok(Some(id)) && !keys::remove(self.dir, key);
+        let ours = registry.is_some() || keys::read(self.dir, key) == Ok(Some(id));
+        let mut stuck = key != libc::IPC_PRIVATE && ours && !keys::remove(self.dir, key);
         if let Ok(c) = std::ffi::CString::new(file_name(id)) {
             // Another user's file (the queue was given away with IPC_SET): for its owner or
             // root to sweep.

@@ -252,8 +252,10 @@ impl Queue {
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
         // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves (an
         // aside file of this pid is a dead namesake's: replaced).
-        sys::unlinkat(dir, &tmp, 0);
-        let (aside, map) = segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM)?;
+        let (aside, map) = match segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM) {
+            Err(Errno::EEXIST) if sys::unlinkat(dir, &tmp, 0) == 0 => segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM)?,
+            made => made?,
+        };
         let st = sys::stat_of(aside.fd())?;
         let h = map.base() as *mut QueueHeader;
         let mut seed = 0u64;
