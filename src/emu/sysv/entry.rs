@@ -116,7 +116,6 @@ pub fn settle_stats(e: &Entry) {
     seqlock::settle(&e.stat_seq);
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

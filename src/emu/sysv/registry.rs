@@ -21,7 +21,9 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::entry::Snapshot;
-use super::layout::{Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORD_SIZE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE};
+use super::layout::{
+    Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORD_SIZE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
+};
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, SegmentError};
 use crate::errno::{Errno, Result};

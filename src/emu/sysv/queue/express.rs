@@ -44,8 +44,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::super::layout::{Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
 use super::super::entry::write_stats;
+use super::super::layout::{Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
 use crate::emu::engine::lock;
 pub use crate::emu::engine::ring::Express;

@@ -79,11 +79,11 @@ mod waiters;
 pub use express::{init_ring, ring_counts, ring_mode_of, Express};
 
 use super::caller::{coarse_realtime_ns, now_sec, realtime_ns, seconds_of_ns};
+use super::entry::{self, write_stats};
 use super::layout::{
     area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
     Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
-use super::entry::{self, write_stats};
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, SegmentError};
 use crate::emu::engine::waiter::PendingWakes;

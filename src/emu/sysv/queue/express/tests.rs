@@ -1,5 +1,5 @@
-use super::super::super::layout::ring_mode;
 use super::super::super::entry;
+use super::super::super::layout::ring_mode;
 use super::super::tests::{model_find, Fixture};
 use super::super::{convert_mode, Locked};
 use super::*;
