@@ -74,6 +74,12 @@ pub fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int {
     unsafe { libc::syscall(libc::SYS_fchown, fd, uid, gid) as c_int }
 }
 
+/// `fchownat(2)`.
+pub fn fchownat(dir: c_int, path: &CStr, uid: u32, gid: u32, flags: c_int) -> c_int {
+    // SAFETY: a NUL-terminated path.
+    unsafe { libc::syscall(libc::SYS_fchownat, dir, path.as_ptr(), uid, gid, flags) as c_int }
+}
+
 /// `fchmod(2)`.
 pub fn fchmod(fd: c_int, mode: u32) -> c_int {
     // SAFETY: plain integer arguments.

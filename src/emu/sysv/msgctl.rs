@@ -201,6 +201,23 @@ impl SysvEmulation {
             e.ctime.store(now_sec(), Ordering::Relaxed);
         });
         locked.recheck_all();
+        // Root giving the queue to another user gives it the files too — its segment and its
+        // key's link — so that the new owner can remove them (in the sticky directory only a
+        // file's owner may) and the segment's mode protects the queue again. (Another caller
+        // cannot chown: the segment is then open to all, see `queue::file_mode`, and what its
+        // new owner cannot remove is swept by a creator who may.)
+        let (uid, gid) = (ds.msg_perm.uid, ds.msg_perm.gid);
+        let file_owner = (q.header().file_uid, q.header().file_gid);
+        if (uid, gid) != file_owner && who.has(cap::CHOWN) {
+            let seg = std::ffi::CString::new(file_name(q.id)).map_err(|_| Errno::EINVAL)?;
+            if crate::os::sys::fchownat(self.dir, &seg, uid, gid, libc::AT_SYMLINK_NOFOLLOW) == 0 {
+                locked.set_file_owner(uid, gid);
+                let key = entry.key.load(Ordering::Relaxed);
+                if key != libc::IPC_PRIVATE && keys::read(self.dir, key) == Ok(Some(id)) {
+                    crate::os::sys::fchownat(self.dir, &keys::link_name(key), uid, gid, libc::AT_SYMLINK_NOFOLLOW);
+                }
+            }
+        }
         drop(locked);
         if let Ok(r) = self.registry() {
             r.show_perms(id, &snapshot(entry));

@@ -470,6 +470,15 @@ impl<'q> Locked<'q> {
         unsafe { &mut *self.q.waiter_ptr(w) }
     }
 
+    /// Records that the segment file now belongs to `uid` and `gid` (its caller chowned it).
+    pub fn set_file_owner(&mut self, uid: u32, gid: u32) {
+        // SAFETY: under the lock, the only writer of these plain fields.
+        unsafe {
+            (*self.q.header_ptr()).file_uid = uid;
+            (*self.q.header_ptr()).file_gid = gid;
+        }
+    }
+
     /// Whether the queue is still live.
     pub fn valid(&self) -> bool {
         self.q.live()
