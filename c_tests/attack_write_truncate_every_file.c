@@ -1,12 +1,13 @@
 /* mqt: skip-config shim-emulate */
 /* Partly fixed. On the code before the SIGBUS containment, root's calls died of SIGBUS once
  * nobody truncated the files it could write. Now the truncation round passes (also pinned,
- * unskipped, by attack_truncated_segment_no_sigbus). Still works against the emulation, hence
- * the marker: the garbage round. Nobody rewrites the System V registry, which every user must
- * be able to write today, so every call on root's System V queue fails with EINVAL (the queue
- * is gone from the registry). mq_timedreceive on the 0622 POSIX queue, whose segment a sender
- * must be able to write, fails with EMSGSIZE. Closing this needs per-queue identity the
- * operating system protects (issue 13's closing note). */
+ * unskipped, by attack_truncated_segment_no_sigbus), and so does everything System V in the
+ * garbage round since each queue's identity lives in its own segment and a damaged registry is
+ * rebuilt (attack_sysv_identity_shared_files pins that, unskipped). Still failing against the
+ * emulation, hence the marker: mq_timedreceive on the 0622 POSIX queue, whose segment a sender
+ * must be able to write, fails with EMSGSIZE after nobody garbled it — the operating system
+ * cannot give a sender write access to a shared mapping without giving it the receiver's
+ * state too (README, "What another user can do"). */
 /* A user allowed to send to a queue cannot crash its owner or make the owner's calls hang: on
  * the kernel a queue's storage is the kernel's, and root's POSIX and System V queues of mode
  * 0622 (others may send) keep working whatever nobody does. Under the emulation the queues are

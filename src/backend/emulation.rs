@@ -271,7 +271,7 @@ impl Backend for EmulatedBackend {
     }
 
     unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut msqid_ds) -> Result<c_int> {
-        // IPC_RMID needs only the registry: a poisoned queue can still be removed.
+        // IPC_RMID of a poisoned (truncated) queue removes it: see `SysvEmulation::remove_id`.
         let uses = Uses::Sysv(if cmd == libc::IPC_RMID { None } else { Some(id) });
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's).

@@ -98,6 +98,18 @@ pub fn unlinkat(dir: c_int, path: &CStr, flags: c_int) -> c_int {
     unsafe { libc::syscall(libc::SYS_unlinkat, dir, path.as_ptr(), flags) as c_int }
 }
 
+/// `symlinkat(2)`: a link `path` under `dir` whose target is `target`.
+pub fn symlinkat(target: &CStr, dir: c_int, path: &CStr) -> c_int {
+    // SAFETY: NUL-terminated strings.
+    unsafe { libc::syscall(libc::SYS_symlinkat, target.as_ptr(), dir, path.as_ptr()) as c_int }
+}
+
+/// `readlinkat(2)` into `buf`: the target's length, or -1.
+pub fn readlinkat(dir: c_int, path: &CStr, buf: &mut [u8]) -> isize {
+    // SAFETY: a NUL-terminated path and a buffer of `buf.len()` writable bytes.
+    unsafe { libc::syscall(libc::SYS_readlinkat, dir, path.as_ptr(), buf.as_mut_ptr(), buf.len()) as isize }
+}
+
 /// `renameat2(2)`.
 pub fn renameat2(from_dir: c_int, from: &CStr, to_dir: c_int, to: &CStr, flags: u32) -> c_int {
     // SAFETY: NUL-terminated paths.

@@ -1,13 +1,14 @@
-//! The layout of the System V emulation's shared files: the namespace's registry (keys, ids,
-//! permissions and statistics of every queue) and one segment per queue (its lock, messages,
-//! type index and blocked callers). Plain data linked by indices, never pointers; fixed-width
+//! The layout of the System V emulation's shared files: the namespace's registry (the id
+//! allocator, and a display copy of each queue's identity for `ipcs`) and one segment per queue
+//! (its identity — key, id, permissions, statistics, ring sides — its lock, messages, type index
+//! and blocked callers). Plain data linked by indices, never pointers; fixed-width
 //! integers and atomics; sizes and offsets pinned below. Each file starts with the prefix every
 //! segment shares (magic, layout version, header size: see `emu::engine::segment`), its version
 //! stored last, when the file is complete.
 //!
 //! ```text
-//! registry   RegistryHeader (4096 bytes) | Entry[IPCMNI] (768 bytes each, sparse)
-//! queue      QueueHeader (4096 bytes) | Waiter[WAITER_SLOTS] | ring (RING_BYTES) | block area (grows)
+//! registry   RegistryHeader (4096 bytes) | Record[IPCMNI] (64 bytes each, sparse)
+//! queue      QueueHeader (4096 bytes, its Entry included) | Waiter[WAITER_SLOTS] | ring (RING_BYTES) | block area (grows)
 //! ```
 //!
 //! The block area is a sequence of blocks, each a whole number of 64-byte units and of one size
@@ -22,6 +23,10 @@
 //! Version 4 moved the waiter records onto the engine's shared record (`WaiterCore`).
 //! Version 6 added each message's time (`MsgBlock::visible_ns`, formerly the due time of
 //! scheduled messages only, and `RingRecord::sent_ns`), for `mqshim peek`'s ages.
+//! Version 7 moved each queue's entry (key, id, permissions, statistics, ring sides) from the
+//! registry, which every user may write, into the queue's own segment, which only the users
+//! the queue's mode lets in may open; the registry keeps a display [`Record`] per index and no
+//! key table (keys are `key.<key>` links in the sticky directory: see `sysv::keys`).
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
@@ -35,7 +40,7 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -49,15 +54,12 @@ pub const IPCID_SEQ_MAX: u32 = (i32::MAX >> IPCMNI_SHIFT) as u32;
 /// `ipc_min_cycle`: indices cycle through at least this many before wrapping.
 pub const IPC_MIN_CYCLE: u32 = 64;
 
-/// Bytes of the registry header and of each entry.
+/// Bytes of the registry header and of each record.
 pub const REGISTRY_HEADER_SIZE: u64 = 4096;
+pub const RECORD_SIZE: u64 = 64;
+pub const REGISTRY_SIZE: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * RECORD_SIZE;
+/// Bytes of a queue's entry (in its segment's header).
 pub const ENTRY_SIZE: u64 = 768;
-/// The key table: open addressing, slot = index + 1 of the live queue with that key, 0 empty,
-/// [`KEY_TOMBSTONE`] removed; at most half full with live keys.
-pub const KEY_TABLE_OFFSET: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * ENTRY_SIZE;
-pub const KEY_TABLE_SLOTS: u32 = 2 * IPCMNI;
-pub const KEY_TOMBSTONE: u32 = u32::MAX;
-pub const REGISTRY_SIZE: u64 = KEY_TABLE_OFFSET + KEY_TABLE_SLOTS as u64 * 4;
 
 /// The namespace's id allocator and what is derived from the entries (under the registry lock).
 #[repr(C)]
@@ -71,8 +73,7 @@ pub struct IdAllocator {
     /// Live queues, and the highest live index (-1 when none): derived from the entries.
     pub in_use: AtomicU32,
     pub max_idx: AtomicI32,
-    /// Names segment files uniquely (with the id), so a stale file never collides.
-    pub next_nonce: u64,
+    pub _reserved: u64,
 }
 
 /// The registry's header.
@@ -89,9 +90,7 @@ pub struct RegistryHeader {
     /// owner died (it may have died between making a file and committing its entry, or between
     /// clearing an entry and removing its file) and when a remover could not remove a file.
     pub sweep_due_sec: std::sync::atomic::AtomicI64,
-    /// Removed keys still marked in the key table (under the registry lock); the table is
-    /// rebuilt when they grow many.
-    pub key_tombstones: u64,
+    pub _reserved0: u64,
     /// `msg_next_id` plus one (0: unset, the file's -1): the id the next creation takes, set
     /// through `/proc/sys/kernel/msg_next_id` and cleared by that creation (under the registry
     /// lock). Zero in registries made before it existed, which reads as unset.
@@ -101,12 +100,14 @@ pub struct RegistryHeader {
     /// may write it): a stale value delays noticing a change until the next `msgctl` that
     /// reads a limit or the next POSIX creation, and each process may set its own limits anyway.
     pub sysctl_generation: AtomicU64,
-    /// Taken to create, look up by key, change ownership or remove (the kernel's ids rwsem).
+    /// Taken to create and to remove (the id allocator's lock). Every user may write it, so
+    /// nothing but creation waits for it, and a hostile holder denies only creation.
     pub lock: QueueLock,
     pub alloc: IdAllocator,
 }
 
-/// One index of the registry: the queue living there, if any. `id1` is the commit point of a
+/// A queue's identity and statistics, in its own segment (`QueueHeader::entry`), so that only
+/// the users its mode lets open the segment can touch them. `id1` is the commit point of a
 /// creation (stored last) and of a removal (cleared first); the other fields are read without a
 /// lock, each group consistently under its own sequence lock — the permissions (first cache
 /// line: read by every call, written only by IPC_SET) and the statistics (second line: written
@@ -122,8 +123,7 @@ pub struct Entry {
     pub gid: AtomicU32,
     pub cuid: AtomicU32,
     pub cgid: AtomicU32,
-    /// With the id, names the segment file.
-    pub nonce: AtomicU64,
+    pub _reserved_nonce: u64,
     /// Odd while a writer updates the permissions above.
     pub perm_seq: AtomicU32,
     pub _pad0: u32,
@@ -152,14 +152,33 @@ pub struct Entry {
     /// ring locks; `ring_mode_seq` is odd meanwhile, so readers without a lock can tell.
     pub ring_mode: AtomicU32,
     pub ring_mode_seq: AtomicU32,
-    /// Non-zero once the ring sides' mutexes are initialised (at the index's first use).
+    /// Non-zero once the ring sides' mutexes are initialised (at creation).
     pub ring_inited: AtomicU32,
     pub _reserved: [u64; 13],
     pub send: RingSide,
     pub recv: RingSide,
 }
 
-/// One side of a queue's express ring, in its registry entry: the lock that senders (or
+/// A display copy of one index's queue, for `mqshim ipcs`, `MSG_STAT_ANY` and `MSG_INFO` of
+/// callers that may not open the queue's segment, and for the id allocator (`id1` 0: free).
+/// Every user may write it, so nothing here decides anything about a queue: the segment's
+/// [`Entry`] does. Written at creation (`id1` last), IPC_SET and removal (`id1` first).
+#[repr(C, align(64))]
+pub struct Record {
+    pub id1: AtomicU32,
+    pub key: AtomicI32,
+    pub mode: AtomicU32,
+    pub uid: AtomicU32,
+    pub gid: AtomicU32,
+    pub cuid: AtomicU32,
+    pub cgid: AtomicU32,
+    pub seq: AtomicU32,
+    pub qbytes: AtomicU64,
+    pub ctime: AtomicI64,
+    pub _reserved: [u64; 2],
+}
+
+/// One side of a queue's express ring, in its entry: the lock that senders (or
 /// receivers) take, what the holder keeps for itself, and — on a line pair of its own, so that
 /// the other side reading it never disturbs the lock — the side's committed mark.
 #[repr(C, align(128))]
@@ -254,7 +273,7 @@ pub struct QueueHeader {
     pub prefix: SegmentPrefix,
     pub id: i32,
     pub key: i32,
-    pub nonce: u64,
+    pub _reserved_nonce: u64,
     pub waiters_offset: u64,
     pub waiter_slots: u32,
     pub _pad0: u32,
@@ -276,6 +295,8 @@ pub struct QueueHeader {
     pub spin: SpinHints,
     pub lock: QueueLock,
     pub state: QueueState,
+    /// The queue's identity, permissions, statistics and ring sides.
+    pub entry: Entry,
 }
 
 /// What a blocking caller consults before spinning.
@@ -447,8 +468,8 @@ const _: () = {
     assert!(offset_of!(RegistryHeader, total_size) == 24);
     assert!(offset_of!(RegistryHeader, lock) == 64);
     assert!(offset_of!(RegistryHeader, alloc) == 128);
+    assert!(size_of::<Record>() == RECORD_SIZE as usize);
     assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
-    assert!(offset_of!(Entry, nonce) == 32);
     assert!(offset_of!(Entry, perm_seq) == 40);
     assert!(offset_of!(Entry, stat_seq) == 64);
     assert!(offset_of!(Entry, qnum) == 80);
@@ -468,7 +489,7 @@ const _: () = {
     assert!(size_of::<QueueHeader>() <= QUEUE_HEADER_SIZE as usize);
     assert!(offset_of!(QueueHeader, prefix) == 0);
     assert!(offset_of!(QueueHeader, id) == 16);
-    assert!(offset_of!(QueueHeader, nonce) == 24);
+    assert!(offset_of!(QueueHeader, entry) == 768);
     assert!(offset_of!(QueueHeader, area_units) == 56);
     assert!(offset_of!(QueueHeader, spin) == 128);
     assert!(size_of::<SpinHints>() == 64);
@@ -478,7 +499,8 @@ const _: () = {
     assert!(offset_of!(QueueState, free_blocks) == 96);
     assert!(offset_of!(QueueState, sched_head) == 496);
     assert!(offset_of!(QueueState, next_handle) == 504);
-    assert!(offset_of!(QueueHeader, state) + size_of::<QueueState>() <= QUEUE_HEADER_SIZE as usize);
+    assert!(offset_of!(QueueHeader, state) + size_of::<QueueState>() <= offset_of!(QueueHeader, entry));
+    assert!(size_of::<QueueHeader>() <= QUEUE_HEADER_SIZE as usize);
     assert!(offset_of!(MsgBlock, visible_ns) == 48);
     assert!(size_of::<Waiter>() == 128);
     assert!(offset_of!(Waiter, next) == 72);

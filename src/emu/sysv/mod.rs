@@ -2,33 +2,40 @@
 //! kernel's semantics (`ipc/msg.c`, `ipc/util.c`), in the `sysv/` directory of the `MQSHIM_DIR`
 //! namespace.
 //!
-//! - [`registry`]: keys, ids (the kernel's index + sequence number), permissions and statistics
-//!   of every queue, in one shared file.
-//! - [`queue`]: one queue's segment: messages, the type index, blocked callers, crash repair.
+//! - [`registry`]: the id allocator (the kernel's index + sequence number), the counts, and a
+//!   display copy of each queue for `ipcs`, in one shared file.
+//! - [`keys`]: each key a link the kernel protects, naming its queue's id.
+//! - [`queue`]: one queue's segment: its identity, permissions and statistics ([`entry`]),
+//!   messages, the type index, blocked callers, crash repair.
 //! - [`layout`]: the `#[repr(C)]` structures of both files.
 //! - [`caller`]: the caller's pid, credentials and the time, cached so the fast paths make no
 //!   system call.
 //!
 //! ```text
 //! $MQSHIM_DIR/sysv/             1777
-//!   registry                    0666: every queue's key, id, owner, mode and statistics
-//!   msq.<id>                    one queue's segment, owned by its creator; mode rw for the
-//!                               owner and for each class the queue grants any access
+//!   registry                    0666: the id allocator, counts, a display copy of each queue
+//!   msq.<index>                 one queue's segment (its key, id, owner, mode, statistics and
+//!                               messages), owned by its creator; mode rw for the owner and
+//!                               for each class the queue grants any access
+//!   key.<key hex> -> <id>       the queue with that key, a link owned by its creator
 //! ```
 //!
 //! Permissions are checked by mqshim exactly as `ipcperms` does, for the bits each call needs;
 //! the operating system backs the all-or-nothing part (a process the queue's mode refuses any
-//! access cannot open its segment). `msgget(key, 0)` needs no access at all, and `IPC_STAT`,
-//! `MSG_STAT_ANY` and `mqshim ipcs` read only the registry. The registry itself must be writable
-//! by every user of the namespace: what a hostile one can do through it (remove or re-own
-//! another's queue in it, hold a ring's side lock) is listed in the README; what it cannot is
-//! point an id at a file of its own, since a queue's segment is found by its id alone
-//! (`msq.<id>`, made exclusively by its creator in the sticky directory).
+//! access cannot open its segment). A queue's identity is where the operating system protects
+//! it: everything about a queue is in its segment, found by its id alone (`msq.<index>`,
+//! made exclusively by its creator in the sticky directory, so no other user can remove or
+//! replace it, and recording its whole id), and its key is a link only its creator or root can remove ([`keys`]). So a user the
+//! queue's mode refuses cannot remove it, change its key, mode, owner or statistics, or hold
+//! its locks. `msgget(key, 0)` needs no access at all: for a caller the segment refuses, the
+//! link's existence and the segment's are the answer. `MSG_STAT_ANY` and `mqshim ipcs` show a
+//! queue the caller may not open from its display copy in the registry ([`registry::Registry`]
+//! says what a hostile writer of that file can still do).
 //!
 //! Speed: a call finds its queue's mapping in a small per-thread cache, checks permissions
-//! against cached credentials (see [`caller`]) and the registry's permission line, and takes
+//! against cached credentials (see [`caller`]) and the entry's permission line, and takes
 //! the queue's lock only when it must: `msgrcv(IPC_NOWAIT)` on an empty queue, a
-//! `msgsnd(IPC_NOWAIT)` on a full one and `IPC_STAT` answer from the registry without it. No
+//! `msgsnd(IPC_NOWAIT)` on a full one and `IPC_STAT` answer from the entry without it. No
 //! system call is made unless someone must sleep or be woken. A streaming queue does not take
 //! the queue's lock at all: its messages go through the express ring (`queue::express`), with a
 //! lock per side.
@@ -47,11 +54,14 @@
 //! Known differences from the kernel: permissions use credentials cached per thread, refreshed
 //! by `msgget` and on every slow path (see [`caller`]); the segment file of a queue removed by
 //! a user who may not unlink it (not its creator, not root) stays until a creator who may
-//! sweeps it (see `registry::RegistryLocked::sweep_if_due`); at most `WAITER_SLOTS` (4096) callers can be blocked on one queue at once (ENOMEM
+//! sweeps it (see `registry::RegistryLocked::sweep_if_due`), and so does its key link, which
+//! until then makes a new queue of that key EACCES to other users; at most `WAITER_SLOTS` (4096) callers can be blocked on one queue at once (ENOMEM
 //! beyond); a blocked call is not a pthread cancellation point.
 
 pub mod caller;
+pub mod entry;
 pub mod front;
+pub mod keys;
 pub mod layout;
 pub mod limits;
 mod msgctl;
@@ -62,16 +72,17 @@ pub use msgctl::{cmd, proc_line, QueueInfo, PROC_SYSVIPC_MSG_HEADER};
 
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_long, c_void};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use libc::{key_t, msqid_ds};
 
 use crate::emu::namespace::Missing;
 use caller::{coarse_realtime_ns, ident, now_sec, realtime_ns, Freshness, Ident};
+use entry::{perms, queued, snapshot, stats, Snapshot};
 use layout::{Entry, IPCMNI};
 use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
-use registry::{perms, queued, snapshot, stats, NewEntry, Registry, Snapshot};
+use registry::Registry;
 
 use crate::emu::engine::futex::Restart;
 use crate::emu::engine::lock::{self, LockWait};
@@ -108,13 +119,26 @@ pub fn ipcperms(perm: &Snapshot, who: &Ident, flag: i32) -> bool {
 /// The System V half of the emulation, bound to one namespace.
 pub struct SysvEmulation {
     dir: c_int,
-    registry: Registry,
+    /// Names this namespace (and this opening of it) in the process's caches.
+    ns: usize,
+    /// The registry, needed only to create queues (and for what callers may not open, and
+    /// counts): a registry another user damaged fails those, nothing else, until a creator
+    /// who may replace it rebuilds it (see [`SysvEmulation::lock_for_creation`]). Null when
+    /// none could be opened (`registry_error` says why); one replaced is never freed, so a
+    /// reference to it stays valid while `self` lives.
+    registry: AtomicPtr<Registry>,
+    registry_error: AtomicI32,
     limits: limits::LiveSysvLimits,
 }
 
-/// Queues this process has mapped, by (namespace, index); a forked child inherits them (the
-/// mappings are shared).
-type AttachedMap = Option<HashMap<(usize, u32), Arc<Queue>>>;
+/// Queues this process has mapped, by (namespace, index), and the ids it found for keys, by
+/// (namespace, key); a forked child inherits them (the mappings are shared).
+#[derive(Default)]
+struct Attached {
+    queues: HashMap<(usize, u32), Arc<Queue>>,
+    keys: HashMap<(usize, i32), i32>,
+}
+type AttachedMap = Option<Attached>;
 static ATTACHED: ForkSafe<AttachedMap> = ForkSafe::new(None, None);
 
 /// A few recently used queues per thread, so the common call takes no lock to find its queue.
@@ -151,18 +175,31 @@ impl SleepWatch for Watch<'_> {
     }
 
     fn exists(&self) -> bool {
-        let (q, e) = (self.q, self.entry);
-        !q.removed() && e.id1.load(Ordering::Acquire) == q.id as u32 + 1 && e.nonce.load(Ordering::Relaxed) == q.nonce
+        self.q.live()
     }
 }
 
-/// A queue's segment file: named by its id alone, so that what a call maps for an id is the
-/// file its creator made — exclusively, in the sticky `sysv/`, where no other user can remove or
-/// replace it. (The registry, which every user may write, only says whether the id is live and
-/// which nonce its segment must carry; a nonce in the name would let a user who rewrote it
-/// point the id at a file of their own.)
+/// A queue's segment file: named by its id's index alone, so that what a call maps for an id
+/// is the file its creator made — exclusively, in the sticky `sysv/`, where no other user can
+/// remove or replace it — and one index holds one live queue whatever the registry says (the
+/// file records the whole id: another sequence number there is another queue).
 fn file_name(id: i32) -> String {
-    format!("msq.{id}")
+    format!("msq.{}", id as u32 & (IPCMNI - 1))
+}
+
+/// The index of a segment file's name (`msq.<index>`), or None for any other name.
+fn index_of_name(name: &str) -> Option<u32> {
+    name.strip_prefix("msq.").and_then(|t| t.parse::<u32>().ok()).filter(|&i| i < IPCMNI)
+}
+
+impl Drop for SysvEmulation {
+    fn drop(&mut self) {
+        let ptr = self.registry.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !ptr.is_null() {
+            // SAFETY: made by Box::into_raw; no reference to it outlives `self`.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
 }
 
 /// Whether a scheduled message of the queue at `entry` may have fallen due, so that a call must
@@ -187,13 +224,64 @@ impl SysvEmulation {
             Missing::Create => Registry::open(dir),
             Missing::Fail => Registry::open_existing(dir),
         };
-        match registry {
-            Ok(registry) => Ok(SysvEmulation { dir, registry, limits: limits::LiveSysvLimits::new(limits) }),
-            Err(e) => {
+        let st = crate::os::sys::stat_of(dir);
+        match (registry, st) {
+            // A registry that is not there (and may not be made) is no namespace to `ipcs`.
+            (Err(e @ Errno::ENOENT), _) | (_, Err(e)) => {
                 crate::os::sys::close(dir);
                 Err(e)
             }
+            (registry, Ok(st)) => {
+                let ns = (st.st_dev as usize).rotate_left(40) ^ (st.st_ino as usize).rotate_left(16) ^ dir as usize;
+                let (ptr, error) = match registry {
+                    Ok(r) => (Box::into_raw(Box::new(r)), 0),
+                    Err(e) => (std::ptr::null_mut(), e as i32),
+                };
+                Ok(SysvEmulation { dir, ns, registry: AtomicPtr::new(ptr), registry_error: AtomicI32::new(error), limits: limits::LiveSysvLimits::new(limits) })
+            }
         }
+    }
+
+    /// The registry, or the errno that made it unusable (EIO: damaged by a user who may write
+    /// it; or of another layout version).
+    fn registry(&self) -> Result<&Registry> {
+        let ptr = self.registry.load(Ordering::Acquire);
+        if ptr.is_null() {
+            return Err(Errno::from_raw(self.registry_error.load(Ordering::Relaxed)));
+        }
+        // SAFETY: made by Box::into_raw and never freed while `self` lives (see the field).
+        Ok(unsafe { &*ptr })
+    }
+
+    /// The registry locked for a creation. One that cannot serve (EIO: poisoned, damaged, a
+    /// garbage lock word) is opened again — someone may have rebuilt it — and, if still
+    /// damaged, rebuilt by a caller who may replace it (its owner or root; for others it
+    /// stays EIO): a fresh registry renamed over it, which then shows the live queues found in
+    /// the directory.
+    fn lock_for_creation(&self) -> Result<registry::RegistryLocked<'_>> {
+        match self.registry().and_then(Registry::lock) {
+            Err(Errno::EIO) => {}
+            other => return other,
+        }
+        let (fresh, rebuilt) = match Registry::open(self.dir).and_then(|r| r.lock().map(drop).map(|()| r)) {
+            Ok(r) => (r, false),
+            Err(Errno::EIO) => (Registry::rebuild(self.dir)?, true),
+            Err(e) => return Err(e),
+        };
+        // The one replaced stays mapped (a caller may still hold a reference to it).
+        self.registry.store(Box::into_raw(Box::new(fresh)), Ordering::Release);
+        let mut locked = self.registry()?.lock()?;
+        if rebuilt {
+            for name in crate::emu::namespace::list_dir(self.dir) {
+                let Some(name) = std::str::from_utf8(&name).ok().filter(|t| index_of_name(t).is_some()) else { continue };
+                if let Ok(q) = Queue::attach(self.dir, name, None) {
+                    if q.live() {
+                        locked.adopt(q.id, &snapshot(q.entry()));
+                    }
+                }
+            }
+        }
+        Ok(locked)
     }
 
     pub fn limits(&self) -> SysvLimits {
@@ -207,28 +295,30 @@ impl SysvEmulation {
 
     /// The namespace's sysctl generation: it moves whenever they change.
     pub fn sysctl_generation(&self) -> u64 {
-        self.registry.sysctl_generation()
+        self.registry().map_or(0, Registry::sysctl_generation)
     }
 
     /// Says that the namespace's sysctls changed.
     pub fn bump_sysctl_generation(&self) {
-        self.registry.bump_sysctl_generation();
+        if let Ok(r) = self.registry() {
+            r.bump_sysctl_generation();
+        }
     }
 
     /// `msg_next_id`: the id the next creating `msgget` takes, or -1.
     pub fn next_id(&self) -> i64 {
-        self.registry.next_id()
+        self.registry().map_or(-1, Registry::next_id)
     }
 
     /// Sets `msg_next_id` (0..=INT_MAX: the caller checked it).
     pub fn set_next_id(&self, id: i32) -> Result<()> {
-        let mut locked = self.registry.lock()?;
+        let mut locked = self.registry()?.lock()?;
         locked.set_next_id(id);
         Ok(())
     }
 
     fn ns_key(&self) -> usize {
-        self.registry.entry(0) as *const Entry as usize
+        self.ns
     }
 
     /// Whether the caller may have `flag` on a queue: the cached credentials first, a fresh read
@@ -237,31 +327,35 @@ impl SysvEmulation {
         caller::check(Freshness::Cached, |who| ipcperms(perm, who, flag)) || caller::check(Freshness::Fresh, |who| ipcperms(perm, who, flag))
     }
 
-    /// The mapped segment of live queue `id` (whose entry is `entry`).
-    fn attach(&self, id: i32, entry: &Entry) -> Result<Arc<Queue>> {
+    /// The mapped segment of live queue `id`: EINVAL when there is none (no segment, or one not
+    /// live: being created, or removed), EACCES when its file refuses the caller.
+    fn find(&self, id: i32) -> Result<Arc<Queue>> {
+        if id < 0 {
+            return Err(Errno::EINVAL);
+        }
         let ns = self.ns_key();
-        let nonce = entry.nonce.load(Ordering::Acquire);
-        let matches = |q: &Queue| q.id == id && q.nonce == nonce;
+        let mine = |q: &Queue| q.id == id && q.live();
         let hit = RECENT
-            .try_with(|r| r.try_borrow().ok().and_then(|r| r.0.iter().flatten().find(|(n, q)| *n == ns && matches(q)).map(|(_, q)| q.clone())))
+            .try_with(|r| r.try_borrow().ok().and_then(|r| r.0.iter().flatten().find(|(n, q)| *n == ns && mine(q)).map(|(_, q)| q.clone())))
             .ok()
             .flatten();
         if let Some(q) = hit {
             return Ok(q);
         }
         let idx = id as u32 & (IPCMNI - 1);
-        let q = match ATTACHED.with(|m| m.as_ref().and_then(|m| m.get(&(ns, idx)).filter(|q| matches(q)).cloned())) {
+        let q = match ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx)).filter(|q| mine(q)).cloned())) {
             Some(q) => q,
             None => {
-                let q = Arc::new(Queue::attach(self.dir, &file_name(id), id, nonce)?);
-                let registry = &self.registry;
+                let q = match Queue::attach(self.dir, &file_name(id), Some(id)) {
+                    Ok(q) if q.live() => Arc::new(q),
+                    Ok(_) | Err(Errno::EIDRM) => return Err(Errno::EINVAL),
+                    Err(e) => return Err(e),
+                };
                 ATTACHED.with(|m| {
-                    let m = m.get_or_insert_with(HashMap::new);
+                    let m = m.get_or_insert_with(Attached::default);
                     // Forget queues of this namespace that were removed meanwhile.
-                    m.retain(|(n, i), q| {
-                        *n != ns || registry.lookup(q.id).is_some_and(|e| e.nonce.load(Ordering::Relaxed) == q.nonce && *i == q.id as u32 & (IPCMNI - 1))
-                    });
-                    m.insert((ns, idx), q.clone());
+                    m.queues.retain(|(n, _), q| *n != ns || q.live());
+                    m.queues.insert((ns, idx), q.clone());
                 });
                 q
             }
@@ -276,16 +370,65 @@ impl SysvEmulation {
         Ok(q)
     }
 
-    /// Whether the registry, or this process's mapping of queue `id` (when given), was poisoned
-    /// (see `segment::containment`). A poisoned queue is forgotten here, so a later queue at
-    /// its index is mapped afresh.
-    pub fn poisoned(&self, id: Option<c_int>) -> bool {
-        if self.registry.poisoned() {
-            return true;
+    /// The live queue with `key` (not IPC_PRIVATE), as far as the caller can tell: its link
+    /// names an id whose segment is live and records that key. A link naming anything else is
+    /// stale (None). A segment that refuses the caller is taken on the link's word: only the
+    /// queue's creator or root can have made or left that link.
+    fn by_key(&self, key: key_t) -> Result<Option<Keyed>> {
+        let ns = self.ns_key();
+        let is_keys = |q: &Queue| q.entry().key.load(Ordering::Relaxed) == key;
+        // A live queue that records the key is the key's (a key's link names one queue, made
+        // exclusively): the thread's recent queues first, without a lock.
+        let recent = RECENT
+            .try_with(|r| r.try_borrow().ok().and_then(|r| r.0.iter().flatten().find(|(n, q)| *n == ns && is_keys(q) && q.live()).map(|(_, q)| q.clone())))
+            .ok()
+            .flatten();
+        if let Some(q) = recent {
+            return Ok(Some(Keyed::Open(q)));
         }
+        if let Some(id) = ATTACHED.with(|m| m.as_ref().and_then(|m| m.keys.get(&(ns, key)).copied())) {
+            if let Ok(q) = self.find(id) {
+                if is_keys(&q) {
+                    return Ok(Some(Keyed::Open(q)));
+                }
+            }
+        }
+        let Some(id) = keys::read(self.dir, key)? else { return Ok(None) };
+        match self.find(id) {
+            Ok(q) if is_keys(&q) => {
+                ATTACHED.with(|m| m.get_or_insert_with(Attached::default).keys.insert((ns, key), id));
+                Ok(Some(Keyed::Open(q)))
+            }
+            Err(Errno::EACCES) => Ok(Some(Keyed::Closed(id))),
+            Ok(_) | Err(Errno::EINVAL) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `name` in the `sysv/` directory belongs to no queue (for the sweep, and for a
+    /// creator that finds it in its way): a segment that is not live (its creator died
+    /// before committing it, or it was removed), one a creator that died was building aside,
+    /// or a key link naming no live queue of its key. A segment that is damaged (another user
+    /// truncated or garbled it) is a queue still, for its owner to remove; what the caller may
+    /// not open is not judged.
+    fn leftover(&self, name: &str) -> bool {
+        if index_of_name(name).is_some() {
+            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live());
+        }
+        if name.starts_with("msq.") {
+            return Queue::aside_leftover(name);
+        }
+        keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)))
+    }
+
+    /// Whether this process's mapping of queue `id` (when given) was poisoned (see
+    /// `segment::containment`). A poisoned queue is forgotten here, so a later queue at its
+    /// index is mapped afresh. (A poisoned registry — any user may truncate it — fails only
+    /// creation, with EIO: see `Registry::lock`; nothing else needs it.)
+    pub fn poisoned(&self, id: Option<c_int>) -> bool {
         let Some(id) = id else { return false };
         let (ns, idx) = (self.ns_key(), id as u32 & (IPCMNI - 1));
-        let poisoned = ATTACHED.with(|m| m.as_ref().and_then(|m| m.get(&(ns, idx))).is_some_and(|q| q.id == id && q.poisoned()))
+        let poisoned = ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx))).is_some_and(|q| q.id == id && q.poisoned()))
             || RECENT.try_with(|r| r.try_borrow().is_ok_and(|r| r.0.iter().flatten().any(|(n, q)| *n == ns && q.id == id && q.poisoned()))).unwrap_or(false);
         if poisoned {
             self.detach(idx);
@@ -303,49 +446,41 @@ impl SysvEmulation {
         let ns = self.ns_key();
         ATTACHED.with(|m| {
             if let Some(m) = m.as_mut() {
-                m.remove(&(ns, idx));
+                m.queues.remove(&(ns, idx));
             }
         });
     }
 
     // ----- msgget -----
 
-    /// `msgget`.
+    /// `msgget`. An existing key is found without the registry lock (whose holder may be
+    /// stopped, or slow, or hostile): the kernel's lookup never waits on another process
+    /// either. A creation holds it; its key's link, made at once or not at all, decides between
+    /// creators of one key.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
         let who = ident(Freshness::Fresh);
-        // An existing key is found without the registry lock (whose holder may be stopped, or
-        // slow): the kernel's lookup never waits on another process either.
         if key != libc::IPC_PRIVATE {
-            if let Some(idx) = self.registry.find_key(key) {
-                match self.existing_key(idx, key, flags, &who) {
-                    // Removed (and perhaps replaced) meanwhile: asked again under the lock.
-                    Err(Errno::EIDRM) => {}
-                    result => return result,
-                }
-            }
-        }
-        let mut locked = self.registry.lock()?;
-        if key != libc::IPC_PRIVATE {
-            if let Some(idx) = locked.find_key(key) {
-                return self.existing_key(idx, key, flags, &who);
+            if let Some(found) = self.by_key(key)? {
+                return existing_key(&found, flags, &who);
             }
             if flags & libc::IPC_CREAT == 0 {
                 return Err(Errno::ENOENT);
             }
         }
-        locked.sweep_if_due(self.dir);
+        let mut locked = self.lock_for_creation()?;
+        locked.sweep_if_due(self.dir, |name| self.leftover(name));
         let mode = flags as u32 & 0o777;
-        // A file already under the chosen id's name belongs to no live queue (the id is free):
-        // one its remover could not remove, or one another user put there ahead of time. It is
-        // removed if this caller may, else the id is skipped (the allocator has moved on).
+        let limits = self.limits();
+        // A file already under the chosen id's name: a leftover (removed if this caller may),
+        // or a live queue whose record another user cleared, or a file another user put there
+        // ahead of time — then the id is skipped (the allocator has moved on).
         let mut attempts = 0;
-        let (slot, nonce, q) = loop {
-            let slot = locked.allocate(self.limits().msgmni as u32)?;
-            let nonce = locked.next_nonce();
-            let init = queue::Init { id: slot.id, key, nonce, mode, uid: who.euid, gid: who.egid };
+        let (slot, q, name) = loop {
+            let slot = locked.allocate(limits.msgmni as u32)?;
+            let init = queue::Init { id: slot.id, key, mode, uid: who.euid, gid: who.egid, qbytes: limits.msgmnb as u64, ctime: now_sec() };
             let name = file_name(slot.id);
             let mut created = Queue::create(self.dir, &name, &init);
-            if created.as_ref().err() == Some(&Errno::EEXIST) {
+            if created.as_ref().err() == Some(&Errno::EEXIST) && self.leftover(&name) {
                 if let Ok(c) = std::ffi::CString::new(name.as_str()) {
                     if crate::os::sys::unlinkat(self.dir, &c, 0) == 0 {
                         created = Queue::create(self.dir, &name, &init);
@@ -353,39 +488,62 @@ impl SysvEmulation {
                 }
             }
             match created {
-                Ok(q) => break (slot, nonce, q),
+                Ok(q) => break (slot, q, name),
                 Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
                 Err(Errno::ENOSPC | Errno::EDQUOT) => return Err(Errno::ENOSPC),
                 Err(_) => return Err(Errno::ENOMEM),
             }
         };
-        locked.commit(slot, &NewEntry { key, mode, uid: who.euid, gid: who.egid, qbytes: self.limits().msgmnb as u64, ctime: now_sec(), nonce });
+        // Not yet live: dropped unpublished, it is removed (`withdraw`).
+        let withdraw = |name: &str| {
+            if let Ok(c) = std::ffi::CString::new(name) {
+                crate::os::sys::unlinkat(self.dir, &c, 0);
+            }
+        };
+        if key != libc::IPC_PRIVATE {
+            loop {
+                match keys::create(self.dir, key, slot.id) {
+                    Ok(()) => break,
+                    // Another creator's (one that did not wait for the registry lock), or a
+                    // stale link: the first is the key's queue, the second goes if it may.
+                    Err(Errno::EEXIST) => match self.by_key(key) {
+                        Ok(Some(found)) => {
+                            withdraw(&name);
+                            return existing_key(&found, flags, &who);
+                        }
+                        Ok(None) if keys::remove(self.dir, key) => {}
+                        // Another user's stale link (its remover could not remove it).
+                        Ok(None) => {
+                            withdraw(&name);
+                            locked.sweep_soon();
+                            return Err(Errno::EACCES);
+                        }
+                        Err(e) => {
+                            withdraw(&name);
+                            return Err(e);
+                        }
+                    },
+                    Err(e) => {
+                        withdraw(&name);
+                        return Err(if matches!(e, Errno::ENOSPC | Errno::EDQUOT) { Errno::ENOSPC } else { Errno::ENOMEM });
+                    }
+                }
+            }
+        }
+        // The commit point: live, found by its id and key.
+        q.commit();
+        locked.commit(slot, &snapshot(q.entry()));
         drop(locked);
         // The creator is likely to use it next: keep the mapping.
         let (ns, q) = (self.ns_key(), Arc::new(q));
         ATTACHED.with(|m| {
-            m.get_or_insert_with(HashMap::new).insert((ns, slot.idx), q);
+            let m = m.get_or_insert_with(Attached::default);
+            m.queues.insert((ns, slot.idx), q);
+            if key != libc::IPC_PRIVATE {
+                m.keys.insert((ns, key), slot.id);
+            }
         });
         Ok(slot.id)
-    }
-
-    /// `msgget` of the existing queue with `key` at `idx`: EEXIST for IPC_CREAT|IPC_EXCL, else
-    /// its id if the caller has the access `flags` asks for. EIDRM (never returned by `msgget`)
-    /// when it is no longer there — possible only without the registry lock.
-    fn existing_key(&self, idx: u32, key: key_t, flags: c_int, who: &Ident) -> Result<c_int> {
-        let e = self.registry.entry(idx);
-        let id1 = e.id1.load(Ordering::Acquire);
-        let perm = perms(e);
-        if id1 == 0 || perm.key != key || e.id1.load(Ordering::Acquire) != id1 {
-            return Err(Errno::EIDRM);
-        }
-        if flags & libc::IPC_CREAT != 0 && flags & libc::IPC_EXCL != 0 {
-            return Err(Errno::EEXIST);
-        }
-        if !ipcperms(&perm, who, flags) {
-            return Err(Errno::EACCES);
-        }
-        Ok((id1 as c_int).wrapping_sub(1))
     }
 
     // ----- waiting -----
@@ -434,8 +592,8 @@ impl SysvEmulation {
         // SAFETY: `msgp` is the program's msgsnd argument, as msgsnd_type requires.
         let mtype = unsafe { front::msgsnd_type(id, msgp, msgsz, self.limits.msgmax() as usize) }?;
         let text = front::msgsnd_text(msgp, msgsz)?;
-        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
-        let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
+        let q = self.find(id)?;
+        let entry = q.entry();
         // Room as the statistics show it, without the lock (a hint for the spin below).
         let fits_now = || {
             let s = stats(entry);
@@ -448,7 +606,6 @@ impl SysvEmulation {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
             }
-            let q = self.attach(id, entry)?;
             let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), coarse_realtime_ns()) {
                 Ok(sent) => sent,
                 Err(e) if longer.go_round(e, may_wait) => continue,
@@ -469,7 +626,7 @@ impl SysvEmulation {
             if flags & libc::IPC_NOWAIT != 0 {
                 let s = stats(entry);
                 if !msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes) {
-                    return Err(if still_live() { Errno::EAGAIN } else { Errno::EIDRM });
+                    return Err(if q.live() { Errno::EAGAIN } else { Errno::EIDRM });
                 }
             }
             if !spun && !fits_now() {
@@ -533,8 +690,8 @@ impl SysvEmulation {
         let (mode, typ) = convert_mode(msgtyp, flags);
         let noerror = flags & libc::MSG_NOERROR != 0;
         let dst = msgp as *mut u8;
-        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
-        let still_live = || entry.id1.load(Ordering::Acquire) == id as u32 + 1;
+        let q = self.find(id)?;
+        let entry = q.entry();
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does); not
         // before an empty queue's ENOMSG, which never looks at the buffer.
@@ -550,9 +707,8 @@ impl SysvEmulation {
             // An empty queue and IPC_NOWAIT: answer from the statistics, without the lock — unless
             // a scheduled message has fallen due (read first: see `Locked::publish_schedule`).
             if flags & libc::IPC_NOWAIT != 0 && !scheduled_due(entry) && queued(entry) == 0 {
-                return Err(if still_live() { Errno::ENOMSG } else { Errno::EIDRM });
+                return Err(if q.live() { Errno::ENOMSG } else { Errno::EIDRM });
             }
-            let q = self.attach(id, entry)?;
             if !copy {
                 let received = match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), coarse_realtime_ns()) {
                     Ok(received) => received,
@@ -663,7 +819,8 @@ impl SysvEmulation {
             return Err(Errno::EINVAL);
         }
         let text = front::msgsnd_text(msgp, msgsz)?;
-        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        let q = self.find(id)?;
+        let entry = q.entry();
         if !self.permitted(&perms(entry), S_IWUGO) {
             return Err(Errno::EACCES);
         }
@@ -671,7 +828,6 @@ impl SysvEmulation {
             return Err(Errno::EFAULT);
         }
         let due_ns = due.tv_sec as u64 * 1_000_000_000 + due.tv_nsec as u64;
-        let q = self.attach(id, entry)?;
         let mut locked = q.lock(entry)?;
         if !locked.valid() {
             return Err(Errno::EIDRM);
@@ -689,11 +845,11 @@ impl SysvEmulation {
     /// (EINVAL for a stale id, EACCES without write permission, ENOENT when it is not pending
     /// or already due).
     pub fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
-        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        let q = self.find(id)?;
+        let entry = q.entry();
         if !self.permitted(&perms(entry), S_IWUGO) {
             return Err(Errno::EACCES);
         }
-        let q = self.attach(id, entry)?;
         let mut locked = q.lock(entry)?;
         if !locked.valid() {
             return Err(Errno::EIDRM);
@@ -706,11 +862,11 @@ impl SysvEmulation {
     /// without read permission, as msgrcv asks), without changing anything (see
     /// `queue::Locked::snapshot`): due scheduled messages are left for the next operation.
     pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
-        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        let q = self.find(id)?;
+        let entry = q.entry();
         if !self.permitted(&perms(entry), S_IRUGO) {
             return Err(Errno::EACCES);
         }
-        let q = self.attach(id, entry)?;
         let mut locked = q.lock(entry)?;
         if !locked.valid() {
             return Err(Errno::EIDRM);
@@ -718,20 +874,39 @@ impl SysvEmulation {
         locked.snapshot(preview)
     }
 
-    /// Sends the scheduled messages of queue `id` that have fallen due (for a call that reads
-    /// the registry only). Best effort: a caller that cannot open the queue leaves them to the
-    /// next call that does.
-    fn send_due(&self, id: c_int, entry: &Entry) {
-        if let Ok(q) = self.attach(id, entry) {
-            if let Ok(mut locked) = q.lock(entry) {
-                if locked.valid() {
-                    locked.promote_if_due();
-                }
+    /// Sends the scheduled messages of queue `q` that have fallen due (for a call that reads
+    /// its entry only).
+    fn send_due(&self, q: &Queue) {
+        if let Ok(mut locked) = q.lock(q.entry()) {
+            if locked.valid() {
+                locked.promote_if_due();
             }
         }
     }
 
     // ----- msgctl -----
+}
+
+/// The live queue of a key, as [`SysvEmulation::by_key`] finds it.
+enum Keyed {
+    /// Mapped: its entry says who may do what.
+    Open(Arc<Queue>),
+    /// Its segment refuses the caller: its mode grants the caller's class nothing.
+    Closed(c_int),
+}
+
+/// `msgget` of the existing queue `found`: EEXIST for IPC_CREAT|IPC_EXCL, else its id if the
+/// caller has the access `flags` asks for (none at all, for a queue that refuses it any).
+fn existing_key(found: &Keyed, flags: c_int, who: &Ident) -> Result<c_int> {
+    if flags & libc::IPC_CREAT != 0 && flags & libc::IPC_EXCL != 0 {
+        return Err(Errno::EEXIST);
+    }
+    match found {
+        Keyed::Open(q) if !ipcperms(&perms(q.entry()), who, flags) => Err(Errno::EACCES),
+        Keyed::Open(q) => Ok(q.id),
+        Keyed::Closed(_) if flags & 0o777 != 0 && !who.has(cap::IPC_OWNER) => Err(Errno::EACCES),
+        Keyed::Closed(id) => Ok(*id),
+    }
 }
 
 /// A lock held past its bound (EAGAIN, see `engine::lock`) is msgrcv's "would block" with

@@ -67,14 +67,15 @@ impl front::Msgctl for SysvEmulation {
     }
 
     fn usage(&self, totals: bool) -> Result<front::Usage> {
-        let _locked = self.registry.lock()?;
-        let (max_idx, in_use) = self.registry.max_idx_and_in_use();
+        // No registry lock: the counts are atomics, and a holder of the lock (which every user
+        // may take) must not stall MSG_INFO.
+        let registry = self.registry()?;
+        let (max_idx, in_use) = registry.max_idx_and_in_use();
         let (mut messages, mut bytes) = (0u64, 0u64);
         if totals {
-            for i in 0..self.registry.high_water() {
-                let e = self.registry.entry(i);
-                if e.id1.load(Ordering::Acquire) != 0 {
-                    let s = stats(e);
+            for i in 0..registry.high_water() {
+                if let Some(q) = registry.shown_id(i).and_then(|id| self.find(id).ok()) {
+                    let s = stats(q.entry());
                     messages += s.qnum;
                     bytes += s.cbytes;
                 }
@@ -89,33 +90,36 @@ impl front::Msgctl for SysvEmulation {
     }
 
     fn stat(&self, id: c_int, command: c_int) -> Result<front::QueueStat> {
-        let (entry, full_id) = if command == cmd::IPC_STAT {
-            (self.registry.lookup(id).ok_or(Errno::EINVAL)?, id)
+        let full_id = if command == cmd::IPC_STAT {
+            id
         } else {
-            let idx = id as u32 & (IPCMNI - 1);
-            // Past the high-water mark no queue ever was (and storage may be unallocated).
-            if idx >= self.registry.high_water() {
-                return Err(Errno::EINVAL);
-            }
-            let e = self.registry.entry(idx);
-            match e.id1.load(Ordering::Acquire) {
-                0 => return Err(Errno::EINVAL),
-                id1 => (e, (id1 as c_int).wrapping_sub(1)),
-            }
+            // The index's queue, as its record shows it (checked against its segment below).
+            self.registry()?.shown_id(id as u32 & (IPCMNI - 1)).ok_or(Errno::EINVAL)?
         };
+        let q = match self.find(full_id) {
+            Ok(q) => q,
+            // MSG_STAT_ANY asks for no access: a queue whose segment refuses the caller is
+            // shown from its display copy.
+            Err(Errno::EACCES) if command == cmd::MSG_STAT_ANY => {
+                let s = self.registry()?.shown(full_id).ok_or(Errno::EINVAL)?;
+                return Ok(front::QueueStat { seq: s.seq as u16, info: queue_info(full_id, &s, 0) });
+            }
+            Err(e) => return Err(e),
+        };
+        let entry = q.entry();
         let mut s = snapshot(entry);
         if command != cmd::MSG_STAT_ANY && !self.permitted(&s, S_IRUGO) {
             return Err(Errno::EACCES);
         }
-        if entry.id1.load(Ordering::Acquire) != full_id as u32 + 1 {
+        if !q.live() {
             return Err(Errno::EIDRM);
         }
         if scheduled_due(entry) {
             // What has fallen due counts from now on.
-            self.send_due(full_id, entry);
+            self.send_due(&q);
             s = snapshot(entry);
         }
-        Ok(front::QueueStat { seq: s.seq as u16, info: queue_info(full_id, &s, entry) })
+        Ok(front::QueueStat { seq: s.seq as u16, info: queue_info(full_id, &s, entry.scheduled.load(Ordering::Acquire)) })
     }
 
     fn set(&self, id: c_int, ds: &msqid_ds) -> Result<()> {
@@ -127,8 +131,9 @@ impl front::Msgctl for SysvEmulation {
     }
 }
 
-/// What `mqshim ipcs` shows of queue `id`, whose statistics are `s`.
-fn queue_info(id: c_int, s: &Snapshot, e: &Entry) -> QueueInfo {
+/// What `mqshim ipcs` shows of queue `id`, whose statistics are `s`, with `scheduled`
+/// messages pending.
+fn queue_info(id: c_int, s: &Snapshot, scheduled: u32) -> QueueInfo {
     QueueInfo {
         key: s.key,
         id,
@@ -145,7 +150,7 @@ fn queue_info(id: c_int, s: &Snapshot, e: &Entry) -> QueueInfo {
         stime: s.stime,
         rtime: s.rtime,
         ctime: s.ctime,
-        scheduled: e.scheduled.load(Ordering::Acquire),
+        scheduled,
     }
 }
 
@@ -155,12 +160,21 @@ impl SysvEmulation {
         who.euid == perm.cuid || who.euid == perm.uid || who.has(cap::SYS_ADMIN)
     }
 
+    /// The live queue `id` for IPC_SET or IPC_RMID: a caller its segment refuses is no owner
+    /// of it (the segment is always open to its owner), so EPERM as the kernel says.
+    fn find_to_control(&self, id: c_int) -> Result<Arc<Queue>> {
+        match self.find(id) {
+            Err(Errno::EACCES) => Err(Errno::EPERM),
+            found => found,
+        }
+    }
+
     /// IPC_SET with the caller's `ds`: owner, group, mode and qbytes; wakes every waiter to
-    /// look again.
+    /// look again. Under the queue's lock alone.
     fn set(&self, id: c_int, ds: &msqid_ds) -> Result<()> {
         let who = ident(Freshness::Fresh);
-        let _registry = self.registry.lock()?;
-        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        let q = self.find_to_control(id)?;
+        let entry = q.entry();
         let perm = perms(entry);
         if !Self::owner_or_admin(&perm, &who) {
             return Err(Errno::EPERM);
@@ -171,7 +185,6 @@ impl SysvEmulation {
         if qbytes as u32 > self.limits().msgmnb as u32 && !who.has(cap::SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
-        let q = self.attach(id, entry)?;
         let mut locked = q.lock(entry)?;
         if !locked.valid() {
             return Err(Errno::EIDRM);
@@ -180,7 +193,7 @@ impl SysvEmulation {
             return Err(Errno::EINVAL);
         }
         let mode = (perm.mode & !0o777) | (ds.msg_perm.mode as u32 & 0o777);
-        registry::write_perms_and_stats(entry, |e| {
+        entry::write_perms_and_stats(entry, |e| {
             e.uid.store(ds.msg_perm.uid, Ordering::Relaxed);
             e.gid.store(ds.msg_perm.gid, Ordering::Relaxed);
             e.mode.store(mode, Ordering::Relaxed);
@@ -188,7 +201,27 @@ impl SysvEmulation {
             e.ctime.store(now_sec(), Ordering::Relaxed);
         });
         locked.recheck_all();
+        // Root giving the queue to another user gives it the files too — its segment and its
+        // key's link — so that the new owner can remove them (in the sticky directory only a
+        // file's owner may) and the segment's mode protects the queue again. (Another caller
+        // cannot chown: the segment is then open to all, see `queue::file_mode`, and what its
+        // new owner cannot remove is swept by a creator who may.)
+        let (uid, gid) = (ds.msg_perm.uid, ds.msg_perm.gid);
+        let file_owner = (q.header().file_uid, q.header().file_gid);
+        if (uid, gid) != file_owner && who.has(cap::CHOWN) {
+            let seg = std::ffi::CString::new(file_name(q.id)).map_err(|_| Errno::EINVAL)?;
+            if crate::os::sys::fchownat(self.dir, &seg, uid, gid, libc::AT_SYMLINK_NOFOLLOW) == 0 {
+                locked.set_file_owner(uid, gid);
+                let key = entry.key.load(Ordering::Relaxed);
+                if key != libc::IPC_PRIVATE && keys::read(self.dir, key) == Ok(Some(id)) {
+                    crate::os::sys::fchownat(self.dir, &keys::link_name(key), uid, gid, libc::AT_SYMLINK_NOFOLLOW);
+                }
+            }
+        }
         drop(locked);
+        if let Ok(r) = self.registry() {
+            r.show_perms(id, &snapshot(entry));
+        }
         // The segment file's mode follows (possible for its owner or CAP_FOWNER; when not, the
         // queue's owner is not the file's and the file is already open to all).
         let h = q.header();
@@ -200,35 +233,73 @@ impl SysvEmulation {
     }
 
     /// IPC_RMID (and `mqshim ipcrm -q`): removes queue `id` at once; every blocked sender and
-    /// receiver fails with EIDRM.
+    /// receiver fails with EIDRM. The commit point is its entry's `id1` cleared, under the
+    /// queue's lock; its key link and segment file then go, under the registry lock when it can
+    /// be had (so that a remover killed half-way is seen, and what it left swept).
     pub fn remove_id(&self, id: c_int) -> Result<()> {
         let who = ident(Freshness::Fresh);
-        let mut registry = self.registry.lock()?;
-        let entry = self.registry.lookup(id).ok_or(Errno::EINVAL)?;
+        let q = match self.find_to_control(id) {
+            Err(Errno::EIO) => return self.remove_damaged(id, &who),
+            found => found?,
+        };
+        let entry = q.entry();
         if !Self::owner_or_admin(&perms(entry), &who) {
             return Err(Errno::EPERM);
         }
-        match self.attach(id, entry) {
-            Ok(q) => {
-                let mut locked = q.lock(entry)?;
-                // The commit point of a removal.
-                entry.id1.store(0, Ordering::Release);
-                locked.remove_all();
+        // Any user may hold the registry lock: its holder delays a removal (bounded), never
+        // stops it.
+        let registry = self.registry().ok().and_then(|r| r.lock().ok());
+        {
+            let mut locked = q.lock(entry)?;
+            if !locked.valid() {
+                return Err(Errno::EIDRM);
             }
-            // No segment to wake anyone in (or none we may open): the entry goes all the same.
-            Err(_) => entry.id1.store(0, Ordering::Release),
+            entry.id1.store(0, Ordering::Release);
+            locked.remove_all();
         }
-        registry.released(id as u32 & (IPCMNI - 1), entry.key.load(Ordering::Relaxed));
-        // Removed under the registry lock, so that a remover killed before it is seen (the
-        // lock's owner died) and its file swept by the next creator.
+        // The key's link is this queue's: made by its creation, replaced only once it is not
+        // live — by a creator, under the registry lock, so checked first only without it.
+        let key = entry.key.load(Ordering::Relaxed);
+        let ours = registry.is_some() || keys::read(self.dir, key) == Ok(Some(id));
+        let mut stuck = key != libc::IPC_PRIVATE && ours && !keys::remove(self.dir, key);
         if let Ok(c) = std::ffi::CString::new(file_name(id)) {
-            if crate::os::sys::unlinkat(self.dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT {
-                // Another user's file (the queue was given away with IPC_SET): for its owner
-                // or root to sweep.
-                registry.sweep_soon();
+            // Another user's file (the queue was given away with IPC_SET): for its owner or
+            // root to sweep.
+            stuck |= crate::os::sys::unlinkat(self.dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT;
+        }
+        if let Ok(r) = self.registry() {
+            if stuck {
+                r.sweep_soon();
             }
+            r.released(id);
         }
         drop(registry);
+        self.detach(id as u32 & (IPCMNI - 1));
+        Ok(())
+    }
+
+    /// IPC_RMID of queue `id` whose segment is damaged (truncated or garbled by a user who may
+    /// write it; every other call on it is EIO): the file's owner, or CAP_SYS_ADMIN, removes
+    /// the file, and the key's link if it names this id (the key as its display record shows
+    /// it; a link left otherwise is stale, for the next creator of its key to remove).
+    fn remove_damaged(&self, id: c_int, who: &Ident) -> Result<()> {
+        let name = std::ffi::CString::new(file_name(id)).map_err(|_| Errno::EINVAL)?;
+        let st = crate::os::sys::stat_at(self.dir, &name, libc::AT_SYMLINK_NOFOLLOW).map_err(|_| Errno::EINVAL)?;
+        if st.st_uid != who.euid && !who.has(cap::SYS_ADMIN) {
+            return Err(Errno::EPERM);
+        }
+        let registry = self.registry().ok();
+        if let Some(key) = registry.and_then(|r| r.shown(id)).map(|s| s.key).filter(|&k| k != libc::IPC_PRIVATE) {
+            if keys::read(self.dir, key) == Ok(Some(id)) {
+                keys::remove(self.dir, key);
+            }
+        }
+        if crate::os::sys::unlinkat(self.dir, &name, 0) != 0 {
+            return Err(Errno::last());
+        }
+        if let Some(r) = registry {
+            r.released(id);
+        }
         self.detach(id as u32 & (IPCMNI - 1));
         Ok(())
     }
@@ -238,12 +309,10 @@ impl SysvEmulation {
         if key == libc::IPC_PRIVATE {
             return Err(Errno::EINVAL);
         }
-        let id = {
-            let locked = self.registry.lock()?;
-            let idx = locked.find_key(key).ok_or(Errno::EINVAL)?;
-            (self.registry.entry(idx).id1.load(Ordering::Acquire) as c_int).wrapping_sub(1)
-        };
-        self.remove_id(id)
+        match self.by_key(key)?.ok_or(Errno::EINVAL)? {
+            Keyed::Open(q) => self.remove_id(q.id),
+            Keyed::Closed(id) => self.remove_id(id),
+        }
     }
 
     /// The text the kernel's `/proc/sysvipc/msg` would hold for the namespace's queues (what
@@ -256,16 +325,18 @@ impl SysvEmulation {
         out
     }
 
-    /// Every queue of the namespace, by index (for `mqshim ipcs`).
+    /// Every queue of the namespace, by index (for `mqshim ipcs`): from its segment, or from
+    /// its display copy when the caller may not open it.
     pub fn list(&self) -> Vec<QueueInfo> {
         let mut out = Vec::new();
-        for i in 0..self.registry.high_water() {
-            let e = self.registry.entry(i);
-            let id1 = e.id1.load(Ordering::Acquire);
-            if id1 == 0 {
-                continue;
+        let Ok(registry) = self.registry() else { return out };
+        for i in 0..registry.high_water() {
+            let Some(id) = registry.shown_id(i) else { continue };
+            match self.find(id) {
+                Ok(q) => out.push(queue_info(id, &snapshot(q.entry()), q.entry().scheduled.load(Ordering::Acquire))),
+                Err(Errno::EACCES) => out.extend(registry.shown(id).map(|s| queue_info(id, &s, 0))),
+                Err(_) => {}
             }
-            out.push(queue_info((id1 as i32).wrapping_sub(1), &snapshot(e), e));
         }
         out
     }

@@ -223,8 +223,8 @@ fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
             (got, r.mtype, realtime_ns())
         });
         // Schedule only once the receiver sleeps: the new due time must rouse it.
-        let entry = e.registry.lookup(id).unwrap();
-        let q = e.attach(id, entry).unwrap();
+        let q = e.find(id).unwrap();
+        let entry = q.entry();
         while q.lock(entry).unwrap().counts().3 == 0 {
             std::thread::yield_now();
         }
@@ -262,49 +262,124 @@ fn a_blocked_receiver_wakes_at_the_due_time_and_counts_follow() {
     assert_eq!(e.remove_id(id), Ok(()));
 }
 
-/// A user who may write the registry (every user may) cannot point another user's queue at a
-/// segment file of its own: a queue's file is found by its id alone, so rewriting the entry's
-/// nonce and planting a segment made for it redirects nothing — another process sending to the
-/// id does not write into the planted file. (With the nonce in the file name, it did.)
+/// Everything a user who may write the registry (every user may) can do to it — zeros or
+/// garbage over all of it, counts and display records included — changes no queue: each
+/// keeps its id, key, mode, owner and messages, `msgget(key)` finds it (and creates no second
+/// queue of that key), and it can be used and removed. At worst creation is refused (a broken
+/// registry lock) or the id allocator must skip ids. (Before the queues' identity moved into
+/// their segments, clearing a record made the queue EINVAL and its key free.)
 #[test]
-fn a_rewritten_registry_entry_does_not_redirect_a_queue_to_a_planted_file() {
-    let ns = Ns::new(LIMITS);
-    let id = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
-    let entry = ns.emu.registry.lookup(id).unwrap();
-    let planted_nonce = entry.nonce.load(Ordering::Relaxed) ^ 0x5a5a;
-    // The attacker's segment, made for that id and the nonce it will write into the entry,
-    // under every name a nonce could give it.
-    let init = queue::Init { id, key: libc::IPC_PRIVATE, nonce: planted_nonce, mode: 0o666, uid: 65534, gid: 65534 };
-    let planted = format!("msq.{id}.{planted_nonce:x}");
-    drop(Queue::create(ns.emu.dir, &planted, &init).unwrap());
-    entry.nonce.store(planted_nonce, Ordering::Relaxed);
-    let before = std::fs::read(format!("{}/sysv/{planted}", ns.path)).unwrap();
-    // Another process's view of the namespace: nothing cached.
-    let other = SysvEmulation::new(ns.path.as_bytes(), LIMITS).unwrap();
-    let m = Msg { mtype: 1, text: [7; 64] };
-    let sent = msgsnd(&other, id, (&raw const m).cast(), 8, libc::IPC_NOWAIT);
-    assert_ne!(sent, Ok(0), "the queue no longer matches its entry: refused, not redirected");
-    let after = std::fs::read(format!("{}/sysv/{planted}", ns.path)).unwrap();
-    assert!(before == after, "the planted file received the message");
+fn a_rewritten_registry_changes_no_queue() {
+    const ROOMY: SysvLimits = SysvLimits { msgmni: 32, ..LIMITS };
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_0001;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o640).unwrap();
+    let private = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    let m = Msg { mtype: 5, text: [7; 64] };
+    assert_eq!(msgsnd(e, id, (&raw const m).cast(), 8, 0), Ok(0));
+    let registry = format!("{}/sysv/registry", ns.path);
+    let len = std::fs::metadata(&registry).unwrap().len() as usize;
+    let mut made = Vec::new();
+    for fill in [0xa5u8, 0] {
+        // Rewritten in place (the mapping sees it), past the header's lock: a wholly
+        // garbled lock word is the allocator's problem (creation fails with EIO).
+        let mut bytes = vec![fill; len];
+        let keep = std::fs::read(&registry).unwrap();
+        bytes[..128].copy_from_slice(&keep[..128]);
+        std::fs::write(&registry, &bytes).unwrap();
+        // Another process's view: nothing cached.
+        let other = SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap();
+        assert_eq!(other.msgget(key, 0), Ok(id), "fill {fill:#x}");
+        assert_eq!(other.msgget(key, libc::IPC_CREAT | 0o640), Ok(id), "no second queue of the key");
+        assert_eq!(other.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o640), Err(Errno::EEXIST));
+        // SAFETY: an all-zero msqid_ds is valid.
+        let mut ds: msqid_ds = unsafe { std::mem::zeroed() };
+        msgctl(&other, id, cmd::IPC_STAT, &mut ds).unwrap();
+        assert_eq!((ds.msg_perm.__key, ds.msg_perm.mode & 0o777, ds.msg_perm.uid, ds.msg_qnum), (key, 0o640, caller::ident(Freshness::Fresh).euid, 1));
+        msgctl(&other, private, cmd::IPC_STAT, &mut ds).unwrap();
+        // Creation: refused while the counts say the table is full (garbage), else a new id
+        // (the allocator, reset by zeros, skips the live queues' ids).
+        match other.msgget(libc::IPC_PRIVATE, 0o600) {
+            Ok(fresh) => {
+                assert!(fresh != id && fresh != private, "fill {fill:#x}: {fresh}");
+                made.push(fresh);
+            }
+            Err(e) => assert!(fill != 0 && e == Errno::ENOSPC, "fill {fill:#x}: {e}"),
+        }
+    }
+    assert!(!made.is_empty());
+    let mut got = Msg { mtype: 0, text: [0; 64] };
+    assert_eq!(msgrcv(e, id, (&raw mut got).cast(), 64, 0, libc::IPC_NOWAIT), Ok(8));
+    assert_eq!(got.mtype, 5);
+    // Truncated: a process that opens the namespace now uses, finds and removes the queues
+    // all the same; a creator who may replace the registry (its owner: this test's user)
+    // rebuilds it, showing the live queues, and goes on from their ids. (Only processes that
+    // never touch the old registry again may still map it: `e` does not from here on.)
+    std::fs::OpenOptions::new().write(true).open(&registry).unwrap().set_len(0).unwrap();
+    let other = SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap();
+    assert_eq!(other.msgget(key, 0), Ok(id));
+    assert_eq!(msgsnd(&other, id, (&raw const m).cast(), 8, 0), Ok(0));
+    let fresh = other.msgget(libc::IPC_PRIVATE, 0o600).expect("the registry is rebuilt");
+    assert!(!made.contains(&fresh) && fresh != id && fresh != private);
+    let mut shown: Vec<_> = other.list().iter().map(|q| q.id).collect();
+    shown.sort();
+    let mut want = made.clone();
+    want.extend([id, private, fresh]);
+    want.sort();
+    assert_eq!(shown, want);
+    made.extend([id, private, fresh]);
+    for id in made {
+        assert_eq!(other.remove_id(id), Ok(()));
+    }
+    assert_eq!(other.msgget(key, 0), Err(Errno::ENOENT));
 }
 
-/// A file already under a free id's segment name (left by a remover that could not remove it,
-/// or put there by someone else) does not make `msgget` fail: a creator that may removes it,
-/// and one that may not moves on to another id.
+/// A key link whose queue is gone (its remover could not remove it, or someone planted it)
+/// is stale: `msgget(key, 0)` says ENOENT, and a creator that may removes it and makes the
+/// key's queue.
+#[test]
+fn a_stale_key_link_is_no_queue_and_is_replaced() {
+    let ns = Ns::new(LIMITS);
+    let e = &ns.emu;
+    let key = 0x5eed_0002;
+    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key).to_str().unwrap())).unwrap();
+    assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    assert_eq!(keys::read(e.dir, key), Ok(Some(id)));
+    assert_eq!(e.msgget(key, 0), Ok(id));
+    assert_eq!(e.remove_id(id), Ok(()));
+    assert_eq!(keys::read(e.dir, key), Ok(None));
+}
+
+/// A file already under a free id's segment name does not make `msgget` fail: a leftover
+/// segment (not live) is removed by a creator that may, anything else — a live queue whose
+/// display record another user cleared, a file that is no segment of this layout, a
+/// directory — is left alone and the id skipped.
 #[test]
 fn a_file_in_the_way_of_a_new_segment_is_removed_or_skipped() {
     let ns = Ns::new(LIMITS);
-    // Ids of a fresh namespace start at 0: something already under the first two names — a
-    // file root may remove, and a directory nobody removes with unlink.
-    std::fs::write(format!("{}/sysv/msq.0", ns.path), b"stale").unwrap();
-    let first = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the stale file is replaced");
-    assert_eq!(first, 0);
-    std::fs::create_dir(format!("{}/sysv/msq.1", ns.path)).unwrap();
+    // Ids of a fresh namespace start at 0: a live queue at 0 whose record was cleared, a
+    // removed queue's segment at 1, a directory at 2.
+    let live = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    assert_eq!(live, 0);
+    ns.emu.registry().unwrap().released(live);
+    ns.emu.registry().unwrap().lock().unwrap().set_next_id(0);
+    let first = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the live queue's id is skipped");
+    assert_ne!(first, live);
+    assert!(ns.emu.find(live).is_ok(), "the live queue is left alone");
+    let init = queue::Init { id: 1 << 15 | 7, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
+    drop(Queue::create(ns.emu.dir, &file_name(init.id), &init).unwrap());
+    ns.emu.registry().unwrap().lock().unwrap().set_next_id(init.id);
+    assert_eq!(ns.emu.msgget(libc::IPC_PRIVATE, 0o600), Ok(init.id), "the never-committed segment is replaced");
+    std::fs::create_dir(format!("{}/sysv/msq.9", ns.path)).unwrap();
+    ns.emu.registry().unwrap().lock().unwrap().set_next_id(2 << 15 | 9);
     let second = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the blocked id is skipped");
-    assert_ne!(second & 0x7fff, 1);
-    for id in [first, second] {
+    assert_ne!(second & 0x7fff, 9);
+    for id in [live, first, init.id, second] {
         msgctl(&ns.emu, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     }
+    std::fs::remove_dir(format!("{}/sysv/msq.9", ns.path)).unwrap();
 }
 
 #[test]

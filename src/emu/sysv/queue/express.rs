@@ -6,7 +6,7 @@
 //! MSG_EXCEPT of another type). Then the kernel's order is plain FIFO order, and a ring of bytes
 //! does it: senders append records under the ring's send lock, receivers take the oldest under
 //! its receive lock, so a sender and a receiver on two CPUs do not contend — each side's lock
-//! and mark stay in its own cache lines (in the queue's registry entry), and a message costs the
+//! and mark stay in its own cache lines (in the queue's entry), and a message costs the
 //! copy of its record from one CPU to the other.
 //!
 //! Each side's state is one word, its [`Mark`]: the byte position it has reached in the ring,
@@ -38,14 +38,14 @@
 //! killed during a fold leaves the ring in force, and `Locked::repair` drops the copies it had
 //! made.
 //!
-//! The ring's locks and marks live in the registry entry rather than the segment, so that they
-//! outlive the queue: a caller that looked the queue up before it was removed (and its index
-//! reused) finds, under the side lock, that the entry's queue is no longer its own.
+//! The ring's locks and marks live in the queue's entry, in its segment: a caller that looked
+//! the queue up before it was removed finds, under the side lock, that the entry is no longer
+//! live (a new queue of the same id has a segment of its own).
 
 use std::sync::atomic::Ordering;
 
+use super::super::entry::write_stats;
 use super::super::layout::{Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
-use super::super::registry::write_stats;
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
 use crate::emu::engine::lock;
 pub use crate::emu::engine::ring::Express;
@@ -103,7 +103,7 @@ impl Mark {
     }
 
     /// What lies between `self` (a receive mark) and `tail` (a send mark), or None when the two
-    /// cannot belong to one ring (a damaged registry entry).
+    /// cannot belong to one ring (a damaged entry).
     pub fn until(self, tail: Mark) -> Option<Span> {
         let used = tail.pos().wrapping_sub(self.pos()) & POS_MASK;
         let text = tail.text().wrapping_sub(self.text()) & TEXT_MASK;
@@ -140,16 +140,16 @@ fn side_of(e: &Entry, which: Side) -> &RingSide {
 
 fn mutex_of(side: &RingSide) -> *mut libc::pthread_mutex_t {
     // The mutex is only ever used through the pthread functions, which take a pointer (as the
-    // registry's own lock is).
+    // registry's and the queue's own locks are).
     &side.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t
 }
 
-/// Initialises an entry's ring locks at its index's first use (under the registry lock, before
-/// the entry is published: nobody can be using them).
+/// Initialises an entry's ring locks when its queue is created (before its segment is
+/// published: nobody can be using them).
 pub fn init_ring(e: &Entry) -> Result<()> {
     if e.ring_inited.load(Ordering::Acquire) == 0 {
         for side in [&e.send, &e.recv] {
-            // SAFETY: the mutex lies in the registry mapping and is not in use (see above).
+            // SAFETY: the mutex lies in the segment's mapping and is not in use (see above).
             unsafe { lock::init(mutex_of(side))? };
         }
         e.ring_inited.store(1, Ordering::Release);
@@ -189,7 +189,7 @@ impl Queue {
 
     /// Whether `e` holds this queue in express mode (stable under either side lock).
     fn ring_is_ours(&self, e: &Entry) -> bool {
-        ring_mode_of(e).is_express() && e.id1.load(Ordering::Acquire) == self.id as u32 + 1 && e.nonce.load(Ordering::Acquire) == self.nonce
+        ring_mode_of(e).is_express() && e.id1.load(Ordering::Acquire) == self.id as u32 + 1
     }
 
     /// Allocates the ring's storage up to byte `upto` of it (see `storage`'s `reserve`).
@@ -305,7 +305,7 @@ impl Queue {
                 }
             }
         };
-        // SAFETY: initialised (ring_inited); it lives as long as the registry mapping.
+        // SAFETY: initialised (ring_inited); it lives as long as the segment's mapping.
         unsafe { ring::lock_side(mutex_of(side), ring_mode_of(e), recover_after_death) }
     }
 
@@ -462,7 +462,7 @@ impl Queue {
 }
 
 impl Locked<'_> {
-    /// Whether the registry entry holds this queue in express mode.
+    /// Whether the entry holds this queue in express mode.
     pub(super) fn in_express_mode(&self) -> bool {
         self.q.ring_is_ours(self.entry)
     }

@@ -34,7 +34,7 @@
 //! of its own, SCHEDULED, linked in due order (ties by handle); it is neither counted (`qnum`,
 //! `cbytes`) nor seen by receivers until it is *sent*, as msgsnd would send it at that moment, by
 //! the first operation that finds it due — every send, receive, IPC_STAT and cancel looks first
-//! (the registry entry's `next_due_ns` tells them without the lock whether anything is due) —
+//! (the entry's `next_due_ns` tells them without the lock whether anything is due) —
 //! or by a blocked receiver, which sleeps no longer than the next due time and then sends what
 //! is due (to itself, when it matches): no polling loop. When it fits, it goes to the first
 //! matching blocked receiver or into the queue; when it does not fit (`qbytes`), it stays
@@ -56,7 +56,7 @@
 //! before taking it, and never received or sent twice.
 //!
 //! The express ring (`express`) holds the queue instead of the blocks while nothing needs
-//! them; the registry entry's ring mode says which. Taking the queue lock folds the ring into
+//! them; the entry's ring mode says which. Taking the queue lock folds the ring into
 //! the blocks; releasing it hands the queue back to the ring when it can. In express mode no
 //! block is QUEUED, so repair drops any it finds: the copies of a fold (or an unfold) that a
 //! process did not live to commit (or finish).
@@ -79,11 +79,11 @@ mod waiters;
 pub use express::{init_ring, ring_counts, ring_mode_of, Express};
 
 use super::caller::{coarse_realtime_ns, now_sec, realtime_ns, seconds_of_ns};
+use super::entry::{self, write_stats};
 use super::layout::{
     area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
     Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
-use super::registry::{self, write_stats};
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, SegmentError};
 use crate::emu::engine::waiter::PendingWakes;
@@ -151,6 +151,9 @@ pub fn file_mode(mode: u32, uid: u32, gid: u32, file_uid: u32, file_gid: u32) ->
     0o600 | class(3) | class(0)
 }
 
+/// What a segment file's name gets while it is built aside, before its creator's pid.
+const ASIDE: &str = ".new-";
+
 /// Why a segment cannot be used.
 fn corrupt() -> Errno {
     SegmentError::Corrupt.into()
@@ -193,7 +196,6 @@ pub struct Queue {
     reserved_ring: AtomicU64,
     reserved_waiters: AtomicU64,
     pub id: i32,
-    pub nonce: u64,
 }
 
 // SAFETY: the mappings are shared memory reached through atomics or under the queue's
@@ -206,10 +208,11 @@ unsafe impl Sync for Queue {}
 pub struct Init {
     pub id: i32,
     pub key: i32,
-    pub nonce: u64,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    pub qbytes: u64,
+    pub ctime: i64,
 }
 
 /// A message copied out to a caller.
@@ -237,13 +240,22 @@ pub enum Finished {
 }
 
 impl Queue {
-    /// Creates the segment file `file` under `dir` (it must not exist), initialises and
-    /// publishes it: its registry entry, committed by the caller, is what makes it reachable.
+    /// Creates the segment file `file` under `dir` (it must not exist: EEXIST), its entry
+    /// filled in but not live: [`Queue::commit`] makes it so, once the caller has made its key
+    /// (if any) point at it. It is built aside (`<file>.new-<pid>`) and renamed into place
+    /// published, so a file under a segment's name is always a whole segment: one found
+    /// short or unpublished there was damaged by a user who may write it, not left by a
+    /// creator that died (whose aside file the sweep removes: [`Queue::aside_leftover`]).
     pub fn create(dir: c_int, file: &str, init: &Init) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
+        let tmp = CString::new(format!("{file}{ASIDE}{}", super::caller::pid())).map_err(|_| Errno::EINVAL)?;
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
-        // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves.
-        let (aside, map) = segment::create_aside(dir, &name, size, waiters_offset(), Errno::ENOMEM)?;
+        // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves (an
+        // aside file of this pid is a dead namesake's: replaced).
+        let (aside, map) = match segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM) {
+            Err(Errno::EEXIST) if sys::unlinkat(dir, &tmp, 0) == 0 => segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM)?,
+            made => made?,
+        };
         let st = sys::stat_of(aside.fd())?;
         let h = map.base() as *mut QueueHeader;
         let mut seed = 0u64;
@@ -254,7 +266,6 @@ impl Queue {
         unsafe {
             (*h).id = init.id;
             (*h).key = init.key;
-            (*h).nonce = init.nonce;
             (*h).waiters_offset = waiters_offset();
             (*h).waiter_slots = WAITER_SLOTS;
             (*h).area_offset = area_offset();
@@ -263,16 +274,52 @@ impl Queue {
             (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
             (*h).file_uid = st.st_uid;
             (*h).file_gid = st.st_gid;
-            (*h).tree_seed = seed ^ (init.nonce << 32) ^ init.id as u64;
+            (*h).tree_seed = seed ^ init.id as u64;
             (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
             (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
         }
+        // SAFETY: the header (and so the entry) lies in the mapping; from here on it is only
+        // read and written through atomics.
+        let e = unsafe { &(*h).entry };
+        e.key.store(init.key, Ordering::Relaxed);
+        e.seq.store((init.id as u32) >> super::layout::IPCMNI_SHIFT, Ordering::Relaxed);
+        e.mode.store(init.mode & 0o777, Ordering::Relaxed);
+        e.uid.store(init.uid, Ordering::Relaxed);
+        e.cuid.store(init.uid, Ordering::Relaxed);
+        e.gid.store(init.gid, Ordering::Relaxed);
+        e.cgid.store(init.gid, Ordering::Relaxed);
+        e.qbytes.store(init.qbytes, Ordering::Relaxed);
+        e.ctime.store(init.ctime, Ordering::Relaxed);
+        init_ring(e)?;
         segment::publish(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
         sys::fchmod(aside.fd(), file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
-        let queue = Queue::from_mapping(map, dir, name, init.id, init.nonce)?;
+        if sys::renameat2(dir, &tmp, dir, &name, libc::RENAME_NOREPLACE) != 0 {
+            return Err(Errno::last());
+        }
         aside.keep();
-        Ok(queue)
+        Queue::from_mapping(map, dir, name, Some(init.id))
+    }
+
+    /// Whether `file` is a segment a creator was building aside when it died (its pid is
+    /// gone).
+    pub fn aside_leftover(file: &str) -> bool {
+        file.split_once(ASIDE).and_then(|(_, pid)| pid.parse::<i32>().ok()).is_some_and(sys::process_gone)
+    }
+
+    /// Makes a queue made by [`Queue::create`] live: the commit point of its creation.
+    pub fn commit(&self) {
+        self.entry().id1.store(self.id as u32 + 1, Ordering::Release);
+    }
+
+    /// The queue's identity, permissions and statistics.
+    pub fn entry(&self) -> &Entry {
+        &self.header().entry
+    }
+
+    /// Whether the queue is live: created, committed, not removed.
+    pub fn live(&self) -> bool {
+        self.entry().id1.load(Ordering::Acquire) == self.id as u32 + 1 && !self.removed()
     }
 
     /// Whether a mapping of this queue was poisoned (its file truncated under it: see
@@ -281,27 +328,28 @@ impl Queue {
         self.first.poisoned() || segment::containment::poisoned_at(self.area_base.load(Ordering::Acquire) as usize)
     }
 
-    /// Maps the existing segment `file` of queue `id`. EACCES when the file refuses the caller;
-    /// EIDRM when it is gone (the queue was removed meanwhile).
-    pub fn attach(dir: c_int, file: &str, id: i32, nonce: u64) -> Result<Queue> {
+    /// Maps the existing segment `file` of queue `id` (any queue's, for None). EACCES when the
+    /// file refuses the caller; EIDRM when it is gone, or another queue's (the queue was
+    /// removed meanwhile, and its index reused).
+    pub fn attach(dir: c_int, file: &str, id: Option<i32>) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
         let map = segment::open_mapped(dir, &name, area_offset(), |e| match e {
             Errno::ENOENT => Errno::EIDRM,
             Errno::EACCES | Errno::EPERM => Errno::EACCES,
             e => e,
         })?;
-        Queue::from_mapping(map, dir, name, id, nonce)
+        Queue::from_mapping(map, dir, name, id)
     }
 
     /// Checks a mapped segment before any use: its prefix (see `segment::validate`), then that
     /// it is queue `id`'s and laid out as this mqshim lays out a queue.
-    fn from_mapping(map: Mapping, dir: c_int, file: CString, id: i32, nonce: u64) -> Result<Queue> {
-        segment::validate(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE)?;
+    fn from_mapping(map: Mapping, dir: c_int, file: CString, id: Option<i32>) -> Result<Queue> {
+        // Not yet published: its creator is still making it (or died doing so), so it is not
+        // a queue yet (EIDRM, as for a file that is gone).
+        segment::validate(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE).map_err(|e| if e == SegmentError::NotPublished { Errno::EIDRM } else { e.into() })?;
         // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const QueueHeader) };
         let ok = map.len() as u64 >= area_offset()
-            && h.id == id
-            && h.nonce == nonce
             && h.waiters_offset == waiters_offset()
             && h.waiter_slots == WAITER_SLOTS
             && h.area_offset == area_offset()
@@ -310,6 +358,10 @@ impl Queue {
         if !ok {
             return Err(corrupt());
         }
+        if id.is_some_and(|id| id != h.id) {
+            return Err(Errno::EIDRM);
+        }
+        let id = h.id;
         let (base, len) = (map.base(), map.len());
         Ok(Queue {
             first: map,
@@ -322,7 +374,6 @@ impl Queue {
             reserved_ring: AtomicU64::new(0),
             reserved_waiters: AtomicU64::new(0),
             id,
-            nonce,
         })
     }
 
@@ -353,7 +404,7 @@ impl Queue {
     }
 
     /// Takes the queue lock, repairing the queue first if its last owner died holding it.
-    /// `entry` is the queue's registry entry (its statistics are kept there).
+    /// `entry` is the queue's entry ([`Queue::entry`]).
     pub fn lock<'q>(&'q self, entry: &'q Entry) -> Result<Locked<'q>> {
         // Zeros since its file was truncated: no loop goes round again on them.
         if self.poisoned() {
@@ -401,7 +452,7 @@ impl Drop for Locked<'_> {
     }
 }
 
-/// Statistics a send or receive changes, written to the registry entry in one go.
+/// Statistics a send or receive changes, written to the entry in one go.
 #[derive(Default)]
 struct StatUpdate {
     sent_by: Option<(i32, i64)>,
@@ -419,16 +470,25 @@ impl<'q> Locked<'q> {
         unsafe { &mut *self.q.waiter_ptr(w) }
     }
 
-    /// Whether the queue is still the live one its registry entry names.
+    /// Records that the segment file now belongs to `uid` and `gid` (its caller chowned it).
+    pub fn set_file_owner(&mut self, uid: u32, gid: u32) {
+        // SAFETY: under the lock, the only writer of these plain fields.
+        unsafe {
+            (*self.q.header_ptr()).file_uid = uid;
+            (*self.q.header_ptr()).file_gid = gid;
+        }
+    }
+
+    /// Whether the queue is still live.
     pub fn valid(&self) -> bool {
-        !self.q.removed() && self.entry.id1.load(Ordering::Acquire) == self.q.id as u32 + 1 && self.entry.nonce.load(Ordering::Relaxed) == self.q.nonce
+        self.q.live()
     }
 
     // ----- blocks -----
 
     // ----- statistics -----
 
-    /// Makes the registry entry's statistics match the queue (one sequence-locked write).
+    /// Makes the entry's statistics match the queue (one sequence-locked write).
     fn publish(&mut self, update: StatUpdate) {
         if !self.valid() {
             return;

@@ -22,7 +22,7 @@ impl<'q> Locked<'q> {
     /// died are released, blocks nobody owns are freed, and the FIFO, the type index, the
     /// scheduled list, the free lists, the waiter lists and the counts are recomputed — arrival
     /// order restored from the sequence numbers and tickets, due order from the due times — and
-    /// published to the registry entry.
+    /// published to the entry.
     pub fn repair(&mut self) {
         let senders = self.repair_waiters();
         // A sender whose pending message was committed by a process that died before serving
@@ -49,7 +49,7 @@ impl<'q> Locked<'q> {
         }
         self.rebuild_queue(&mut census.queued);
         if self.valid() {
-            registry::settle_stats(self.entry);
+            entry::settle_stats(self.entry);
             self.publish(StatUpdate::default());
             // Not knowing which of them were found due already, publish the earliest of all.
             self.publish_schedule(0);

@@ -154,7 +154,7 @@ impl<'q> Locked<'q> {
         Ok(())
     }
 
-    /// Publishes to the registry entry the earliest due time after `after` (those due by then
+    /// Publishes to the entry the earliest due time after `after` (those due by then
     /// were tried already and wait for room) and the number pending. Returns that due time.
     /// Written after `qnum` (see `publish`), so a reader that loads `next_due_ns` first and then
     /// `qnum` never misses a message that was promoted.

@@ -1,17 +1,14 @@
 //! Tests of one queue in-process: selection by type against a model, growth, repair, blocked
 //! senders, scheduled messages.
 
-use super::super::registry::{NewEntry, Registry};
 use super::*;
 use std::collections::VecDeque;
 
-/// A queue in a fresh directory, with its registry entry.
+/// A live queue in a fresh directory.
 pub(super) struct Fixture {
     path: String,
     dir: c_int,
-    registry: Registry,
     pub(super) queue: Queue,
-    idx: u32,
 }
 
 impl Fixture {
@@ -24,20 +21,14 @@ impl Fixture {
         // SAFETY: as above.
         let dir = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
         assert!(dir >= 0);
-        let registry = Registry::open(dir).unwrap();
-        let (slot, nonce) = {
-            let mut l = registry.lock().unwrap();
-            let slot = l.allocate(100).unwrap();
-            (slot, l.next_nonce())
-        };
-        let init = Init { id: slot.id, key: 42, nonce, mode: 0o600, uid: 0, gid: 0 };
-        let queue = Queue::create(dir, &format!("msq.{}.{nonce:x}", slot.id), &init).unwrap();
-        registry.lock().unwrap().commit(slot, &NewEntry { key: 42, mode: 0o600, uid: 0, gid: 0, qbytes, ctime: 1, nonce });
-        Fixture { path, dir, registry, queue, idx: slot.idx }
+        let init = Init { id: 7, key: 42, mode: 0o600, uid: 0, gid: 0, qbytes, ctime: 1 };
+        let queue = Queue::create(dir, "msq.7", &init).unwrap();
+        queue.commit();
+        Fixture { path, dir, queue }
     }
 
     pub(super) fn entry(&self) -> &Entry {
-        self.registry.entry(self.idx)
+        self.queue.entry()
     }
 
     pub(super) fn lock(&self) -> Locked<'_> {
@@ -120,7 +111,7 @@ fn selection_by_type_matches_the_kernel_with_10000_messages_of_1000_types() {
     let (qnum, cbytes, ..) = f.lock().counts();
     assert_eq!(qnum as usize, model.len());
     assert_eq!(cbytes as usize, model.iter().map(|m| m.1.len()).sum::<usize>());
-    let s = registry::snapshot(f.entry());
+    let s = entry::snapshot(f.entry());
     assert_eq!((s.qnum, s.cbytes), (qnum, cbytes));
 }
 
@@ -128,28 +119,31 @@ fn selection_by_type_matches_the_kernel_with_10000_messages_of_1000_types() {
 fn a_segment_of_another_layout_version_attaches_with_eio() {
     use super::super::layout::LAYOUT_VERSION;
     let f = Fixture::new(16384);
-    let file = format!("msq.{}.{:x}", f.queue.id, f.queue.nonce);
+    let file = format!("msq.{}", f.queue.id);
     let version = &f.queue.header().prefix.version;
     // As a later mqshim (another layout) would have left it in the file.
     version.store(LAYOUT_VERSION + 1, Ordering::Release);
-    assert_eq!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).err(), Some(Errno::EIO));
-    // Half-built (version 0) is refused the same way; the layout's own version attaches again.
+    assert_eq!(Queue::attach(f.dir, &file, Some(f.queue.id)).err(), Some(Errno::EIO));
+    // Half-built (version 0) is no queue yet, as if its file were not there; the layout's own
+    // version attaches again.
     version.store(0, Ordering::Release);
-    assert_eq!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).err(), Some(Errno::EIO));
+    assert_eq!(Queue::attach(f.dir, &file, Some(f.queue.id)).err(), Some(Errno::EIDRM));
     version.store(LAYOUT_VERSION, Ordering::Release);
-    assert!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).is_ok());
+    assert!(Queue::attach(f.dir, &file, Some(f.queue.id)).is_ok());
     // A file that is gone is a removed queue; creating over an existing one is EEXIST (which
     // msgget resolves: see `a_file_in_the_way_of_a_new_segment_is_removed_or_skipped`).
-    assert_eq!(Queue::attach(f.dir, "msq.absent", f.queue.id, f.queue.nonce).err(), Some(Errno::EIDRM));
-    let init = Init { id: f.queue.id, key: 42, nonce: f.queue.nonce, mode: 0o600, uid: 0, gid: 0 };
+    assert_eq!(Queue::attach(f.dir, "msq.absent", Some(f.queue.id)).err(), Some(Errno::EIDRM));
+    let init = Init { id: f.queue.id, key: 42, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
     assert_eq!(Queue::create(f.dir, &file, &init).err(), Some(Errno::EEXIST));
-    assert!(Queue::attach(f.dir, &file, f.queue.id, f.queue.nonce).is_ok(), "the existing file is left alone");
+    assert!(Queue::attach(f.dir, &file, Some(f.queue.id)).is_ok(), "the existing file is left alone");
+    // The file of another queue (its index reused since): not this queue, as if gone.
+    assert_eq!(Queue::attach(f.dir, &file, Some(f.queue.id + (1 << 15))).err(), Some(Errno::EIDRM));
 }
 
 #[test]
 fn the_area_grows_and_other_mappings_follow() {
     let f = Fixture::new(1 << 30);
-    let other = Queue::attach(f.dir, &format!("msq.{}.{:x}", f.queue.id, f.queue.nonce), f.queue.id, f.queue.nonce).unwrap();
+    let other = Queue::attach(f.dir, &format!("msq.{}", f.queue.id), None).unwrap();
     let big = vec![7u8; 60_000];
     for i in 0..200 {
         f.send(1 + i % 3, &big[..(i as usize * 6007) % 60_000]);
@@ -332,10 +326,10 @@ fn a_scheduled_message_is_invisible_and_uncounted_until_due_then_sent_in_type_or
         assert_eq!((l.counts().0, l.counts().1, l.scheduled()), (1, 5, 2));
         assert_eq!(l.find(search::EQUAL, 2).unwrap(), None);
     }
-    // The registry entry tells lock-free readers when to look, and ipcs how many are pending.
+    // The entry tells lock-free readers when to look, and ipcs how many are pending.
     assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), now + 3600 * SECOND);
     assert_eq!(f.entry().scheduled.load(Ordering::Relaxed), 2);
-    assert_eq!(registry::snapshot(f.entry()).qnum, 1);
+    assert_eq!(entry::snapshot(f.entry()).qnum, 1);
     // Due (as if the clock had moved on): sent as msgsnd would send it then.
     {
         let mut l = f.lock();
@@ -343,7 +337,7 @@ fn a_scheduled_message_is_invisible_and_uncounted_until_due_then_sent_in_type_or
         assert_eq!((l.counts().0, l.scheduled()), (2, 1));
     }
     assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), now + 7200 * SECOND);
-    let s = registry::snapshot(f.entry());
+    let s = entry::snapshot(f.entry());
     assert_eq!((s.qnum, s.cbytes, s.lspid), (2, 8, 77));
     // Lowest type first: the scheduled message takes its place among the others by type.
     assert_eq!(f.receive(-10, 0), Some((2, b"two".to_vec())));

@@ -1,0 +1,140 @@
+//! A queue's entry (`layout::Entry`, in its own segment): consistent reads of its permissions
+//! and statistics without a lock, and their writes by the holder of the queue's lock.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::layout::Entry;
+use crate::emu::engine::seqlock::{self, Patience};
+
+/// A consistent view of an entry's permissions and statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub key: i32,
+    pub seq: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    pub qnum: u64,
+    pub cbytes: u64,
+    pub qbytes: u64,
+    pub stime: i64,
+    pub rtime: i64,
+    pub ctime: i64,
+    pub lspid: i32,
+    pub lrpid: i32,
+}
+
+/// How long a reader of an entry waits out a writer: a writer that died mid-write leaves its
+/// sequence odd until the queue's repair, so after a while the reader takes what is there.
+const READ_PATIENCE: Patience = Patience { tries: 20_001, spins_before_yield: 1000 };
+
+/// Reads through sequence locks (see [`seqlock::read`]), taking what is there should a writer
+/// seem never to finish.
+fn read_consistent<T, const N: usize>(seqs: [&AtomicU32; N], read: impl Fn() -> T) -> T {
+    seqlock::read(seqs, READ_PATIENCE, read).value
+}
+
+fn read_perms(e: &Entry, s: &mut Snapshot) {
+    s.key = e.key.load(Ordering::Relaxed);
+    s.seq = e.seq.load(Ordering::Relaxed);
+    s.mode = e.mode.load(Ordering::Relaxed);
+    s.uid = e.uid.load(Ordering::Relaxed);
+    s.gid = e.gid.load(Ordering::Relaxed);
+    s.cuid = e.cuid.load(Ordering::Relaxed);
+    s.cgid = e.cgid.load(Ordering::Relaxed);
+}
+
+fn read_stats(e: &Entry, s: &mut Snapshot) {
+    s.qnum = e.qnum.load(Ordering::Relaxed);
+    s.cbytes = e.cbytes.load(Ordering::Relaxed);
+    s.qbytes = e.qbytes.load(Ordering::Relaxed);
+    s.stime = e.stime.load(Ordering::Relaxed);
+    s.rtime = e.rtime.load(Ordering::Relaxed);
+    s.ctime = e.ctime.load(Ordering::Relaxed);
+    s.lspid = e.lspid.load(Ordering::Relaxed);
+    s.lrpid = e.lrpid.load(Ordering::Relaxed);
+    if super::queue::ring_mode_of(e).is_express() {
+        // The ring holds the queue: its sides keep the counts and who moved what last.
+        (s.qnum, s.cbytes) = super::queue::ring_counts(e);
+        s.lspid = e.send.pid.load(Ordering::Relaxed);
+        s.stime = e.send.time.load(Ordering::Relaxed);
+        s.lrpid = e.recv.pid.load(Ordering::Relaxed);
+        s.rtime = e.recv.time.load(Ordering::Relaxed);
+    }
+}
+
+/// Messages queued now (for the hints of the fast paths).
+pub fn queued(e: &Entry) -> u64 {
+    let counts = |express| if express { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) };
+    super::queue::ring_mode_of(e).read(READ_PATIENCE, counts).value
+}
+
+/// An entry's permissions (the statistics left zero): the one cache line every call reads.
+pub fn perms(e: &Entry) -> Snapshot {
+    read_consistent([&e.perm_seq], || {
+        let mut s = Snapshot::default();
+        read_perms(e, &mut s);
+        s
+    })
+}
+
+/// An entry's statistics (the permissions left zero).
+pub fn stats(e: &Entry) -> Snapshot {
+    read_consistent([&e.stat_seq, &e.ring_mode_seq], || {
+        let mut s = Snapshot::default();
+        read_stats(e, &mut s);
+        s
+    })
+}
+
+/// An entry's permissions and statistics, consistent with each other (IPC_STAT).
+pub fn snapshot(e: &Entry) -> Snapshot {
+    read_consistent([&e.perm_seq, &e.stat_seq, &e.ring_mode_seq], || {
+        let mut s = Snapshot::default();
+        read_perms(e, &mut s);
+        read_stats(e, &mut s);
+        s
+    })
+}
+
+/// Writes an entry's statistics (the caller holds the queue's lock, so it is the only writer):
+/// `f` runs between the stores that make `stat_seq` odd, then even.
+pub fn write_stats(e: &Entry, f: impl FnOnce(&Entry)) {
+    seqlock::write([&e.stat_seq], || f(e));
+}
+
+/// Writes an entry's permissions and statistics together (IPC_SET; the queue's lock is held).
+pub fn write_perms_and_stats(e: &Entry, f: impl FnOnce(&Entry)) {
+    seqlock::write([&e.perm_seq, &e.stat_seq], || f(e));
+}
+
+/// Makes an entry's sequence locks even again after a writer died mid-write (queue repair).
+pub fn settle_stats(e: &Entry) {
+    seqlock::settle(&e.perm_seq);
+    seqlock::settle(&e.stat_seq);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_are_consistent_and_survive_a_dead_writer() {
+        // SAFETY: an entry is atomics, integers and a mutex that is never used here: all
+        // zeros is a valid (empty) entry, as in a fresh segment.
+        let e: Box<Entry> = Box::new(unsafe { std::mem::zeroed() });
+        write_stats(&e, |e| {
+            e.qnum.store(2, Ordering::Relaxed);
+            e.cbytes.store(10, Ordering::Relaxed);
+        });
+        let s = snapshot(&e);
+        assert_eq!((s.qnum, s.cbytes), (2, 10));
+        // A writer that died mid-write: the sequence stays odd until settled.
+        e.stat_seq.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(snapshot(&e).qnum, 2);
+        settle_stats(&e);
+        assert_eq!(e.stat_seq.load(Ordering::Relaxed) & 1, 0);
+    }
+}
