@@ -188,12 +188,6 @@ pub fn fsgid() -> u32 {
     unsafe { libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32 }
 }
 
-/// `readlinkat(2)` into `buf`: the length read, or -1.
-pub fn readlinkat(dir: c_int, path: &CStr, buf: &mut [u8]) -> isize {
-    // SAFETY: a NUL-terminated path and a buffer of buf.len() bytes.
-    unsafe { libc::syscall(libc::SYS_readlinkat, dir, path.as_ptr(), buf.as_mut_ptr(), buf.len()) as isize }
-}
-
 /// `struct open_how` of `openat2(2)`.
 #[repr(C)]
 struct OpenHow {
