@@ -1,0 +1,827 @@
+//! `mqshim run` (and `trace`) on a statically linked program: its queue system calls are served
+//! from outside the process, by a seccomp user-notification supervisor in this command.
+//!
+//! - **The filter.** Between `fork` and `exec` the child installs the library's own queue-call
+//!   filter ([`trap::filter`] with [`trap::Verdict::Notify`]: the same ten calls, the same
+//!   cookie) with a listener, hands the listener to this process over a socket pair
+//!   (SCM_RIGHTS), then execs. The filter and the listener survive `exec` and `fork`, so every
+//!   process the program starts is served too.
+//! - **Serving.** A thread reads the notifications. For each it reads the arguments from the
+//!   caller's memory (`process_vm_readv`), takes copies of its descriptors (`pidfd_getfd`: the
+//!   same open file descriptions), checks that the notification is still valid
+//!   (`SECCOMP_IOCTL_NOTIF_ID_VALID`: the process is still the one that asked), builds the
+//!   [`Call`] the library function would have made, with the caller's descriptor numbers and
+//!   pointers into local copies, and runs it through [`dispatch::run_with`]: fault injection,
+//!   limits and tracing apply as under the preload, and the records carry the caller's ids
+//!   ([`trace::on_behalf_of`]). The call itself is made on the local copies (this process has
+//!   the caller's credentials and IPC namespace), the results are written back
+//!   (`process_vm_writev`), and the answer is sent. `mq_open`'s new descriptor is installed in
+//!   the caller with `SECCOMP_IOCTL_NOTIF_ADDFD`, which answers the notification at once
+//!   (`SECCOMP_ADDFD_FLAG_SEND`). `mq_notify` is answered "continue": the kernel registers the
+//!   caller itself (a registration made here would notify this process); its traced result is
+//!   the kernel's checks made beforehand on the copy (EFAULT, EINVAL, EBADF, EBUSY).
+//! - **Blocking calls** (`mq_timedsend`, `mq_timedreceive`, `msgsnd`, `msgrcv` without
+//!   IPC_NOWAIT) are served by a pool of worker threads, so that one caller's wait holds no
+//!   other. A signal to the caller ends its notification (the kernel then restarts or fails
+//!   the call with EINTR, by the seccomp rules): a watchdog checks the waiting notifications
+//!   every [`WATCH_PERIOD`] and interrupts the worker of one that ended ([`INTERRUPT`]), which
+//!   abandons the call before it takes a message. The window that remains: a message that
+//!   arrives between the caller's interruption and the watchdog's check (at most
+//!   [`WATCH_PERIOD`]) is taken by the worker and lost to the caller.
+//! - **The end.** The supervisor serves until the listener hangs up (every process with the
+//!   filter has exited), as `strace -f` follows a program's descendants.
+//!
+//! Only the kernel backend is served this way; the emulation's state is per process (its
+//! descriptors, openers and notification helper live in the process that uses them), which a
+//! supervisor would have to keep per served process.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::os::raw::{c_char, c_int, c_long};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use mqshim_core::call::Call;
+use mqshim_core::errno::{Errno, Result};
+use mqshim_core::os::usermem;
+use mqshim_core::trace::{self, Caller};
+use mqshim_core::trap;
+
+/// How often the watchdog checks that the notifications blocked calls serve are still valid.
+pub const WATCH_PERIOD: Duration = Duration::from_millis(5);
+
+/// The signal that interrupts a worker whose caller's notification ended (a handler that does
+/// nothing, without SA_RESTART: the worker's blocking call returns EINTR).
+fn interrupt_signal() -> c_int {
+    libc::SIGRTMIN() + 2
+}
+
+/// An address in the kernel's half: any access through it is EFAULT. Stands for an argument
+/// the caller passed that could not be read, so that the kernel's own checks give their
+/// errors in their order and EFAULT where the kernel would touch it.
+const BAD_ADDRESS: usize = usize::MAX - 4095;
+
+/// The largest message copied between the caller and this process: the kernel's hard limit
+/// of a POSIX message (HARD_MSGSIZEMAX). A longer length is one the kernel refuses before it
+/// reads the buffer.
+const MAX_COPY: usize = 16 << 20;
+
+/// The supervisor of a program about to start: the socket pair its listener comes through.
+pub struct Pending {
+    parent_end: c_int,
+    child_end: c_int,
+}
+
+impl Pending {
+    /// Makes `cmd`'s child install the filter and send its listener before it execs.
+    pub fn attach(cmd: &mut Command) -> std::result::Result<Pending, String> {
+        let mut ends = [-1; 2];
+        // SAFETY: `ends` is a valid array of two descriptors for socketpair to fill.
+        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, ends.as_mut_ptr()) } != 0 {
+            return Err(format!("mqshim: cannot make a socket pair for the supervisor: {}", std::io::Error::last_os_error()));
+        }
+        let prog = trap::filter(trap::Verdict::Notify);
+        let no_new_privs = trap::needs_no_new_privs();
+        let child_end = ends[1];
+        // SAFETY: runs in the child between fork and exec, and makes only system calls (prctl,
+        // seccomp, sendmsg, close) on data prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                let listener = trap::install_listener(&prog, no_new_privs).map_err(std::io::Error::from_raw_os_error)?;
+                let sent = send_fd(child_end, listener);
+                libc::close(listener);
+                sent
+            });
+        }
+        Ok(Pending { parent_end: ends[0], child_end })
+    }
+
+    /// After the child started: receives its listener and starts serving it.
+    pub fn start(self) -> std::result::Result<(), String> {
+        // SAFETY: closing our copy of the child's end, which nothing else uses.
+        unsafe { libc::close(self.child_end) };
+        let listener = recv_fd(self.parent_end);
+        // SAFETY: our end, used only above.
+        unsafe { libc::close(self.parent_end) };
+        let listener = listener.map_err(|e| format!("mqshim: no listener from the supervised program: {e}"))?;
+        install_interrupt_handler();
+        let handle = std::thread::Builder::new()
+            .name("mqshim-supervisor".into())
+            .spawn(move || supervise(listener))
+            .map_err(|e| format!("mqshim: cannot start the supervisor: {e}"))?;
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    /// The child did not start: nothing to serve.
+    pub fn abandon(self) {
+        // SAFETY: closing the pair's two ends, ours alone.
+        unsafe {
+            libc::close(self.child_end);
+            libc::close(self.parent_end);
+        }
+    }
+}
+
+static RUNNING: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+/// Waits until the supervisor is done: every process it served has exited.
+pub fn wait() {
+    let handle = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(h) = handle {
+        let _ = h.join();
+    }
+}
+
+/// Room for one descriptor's SCM_RIGHTS control message (CMSG_SPACE(4) is 24 on 64-bit).
+type ControlBuffer = [u64; 4];
+
+/// Sends `fd` over the socket `sock`. Only system calls: safe between fork and exec.
+fn send_fd(sock: c_int, fd: c_int) -> std::io::Result<()> {
+    let mut byte = 0u8;
+    let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
+    let mut control: ControlBuffer = [0; 4];
+    // SAFETY: msghdr is plain data; the pointers set below are to live locals, and the
+    // control message is built inside `control`, which CMSG_SPACE(4) bytes fit.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as usize;
+        libc::CMSG_DATA(cmsg).cast::<c_int>().write_unaligned(fd);
+        if libc::sendmsg(sock, &msg, 0) != 1 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Receives a descriptor sent by [`send_fd`].
+fn recv_fd(sock: c_int) -> std::io::Result<c_int> {
+    let mut byte = 0u8;
+    let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
+    let mut control: ControlBuffer = [0; 4];
+    // SAFETY: as in send_fd; the kernel fills `control` up to msg_controllen bytes, and the
+    // descriptor is read only from a control message of the expected kind and length.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of::<ControlBuffer>();
+        if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) != 1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS || (*cmsg).cmsg_len != libc::CMSG_LEN(4) as usize {
+            return Err(std::io::Error::from_raw_os_error(libc::EPROTO));
+        }
+        Ok(libc::CMSG_DATA(cmsg).cast::<c_int>().read_unaligned())
+    }
+}
+
+extern "C" fn on_interrupt(_: c_int) {}
+
+fn install_interrupt_handler() {
+    // SAFETY: sigaction is plain data, filled here; the handler does nothing.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        let handler: extern "C" fn(c_int) = on_interrupt;
+        action.sa_sigaction = handler as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(interrupt_signal(), &action, std::ptr::null_mut());
+    }
+}
+
+/// A served process (by one of its thread ids): the ids its trace records carry and a pidfd
+/// of it, for its descriptors.
+struct Process {
+    caller: Caller,
+    pidfd: c_int,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // SAFETY: our pidfd.
+        unsafe { libc::close(self.pidfd) };
+    }
+}
+
+/// A blocked call being served: its worker thread, and whether its notification ended.
+struct Waiting {
+    thread: libc::pthread_t,
+    ended: Arc<AtomicBool>,
+}
+
+/// What the serving threads share.
+struct Shared {
+    listener: c_int,
+    processes: Mutex<HashMap<libc::pid_t, Arc<Process>>>,
+    waiting: Mutex<HashMap<u64, Waiting>>,
+    jobs: Mutex<(VecDeque<libc::seccomp_notif>, usize)>,
+    job_ready: Condvar,
+    done: AtomicBool,
+}
+
+/// The served processes' umask applies to `mq_open` as the process's own: one open at a time.
+static UMASK: Mutex<()> = Mutex::new(());
+
+fn supervise(listener: c_int) {
+    let shared = Arc::new(Shared {
+        listener,
+        processes: Mutex::new(HashMap::new()),
+        waiting: Mutex::new(HashMap::new()),
+        jobs: Mutex::new((VecDeque::new(), 0)),
+        job_ready: Condvar::new(),
+        done: AtomicBool::new(false),
+    });
+    let watchdog = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new().name("mqshim-watchdog".into()).spawn(move || watch(&shared))
+    };
+    loop {
+        let mut pfd = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            break;
+        }
+        if pfd.revents & libc::POLLIN == 0 {
+            if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                break;
+            }
+            continue;
+        }
+        // SAFETY: seccomp_notif is plain data; the kernel requires it zeroed.
+        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: RECV fills a seccomp_notif.
+        if unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) } != 0 {
+            match Errno::last() {
+                // Interrupted, or the caller went away before we read it.
+                Errno::EINTR | Errno::ENOENT => continue,
+                _ => break,
+            }
+        }
+        if may_block(&n.data) {
+            submit(&shared, n);
+        } else {
+            serve(&shared, &n, false);
+        }
+    }
+    shared.done.store(true, Ordering::Release);
+    shared.job_ready.notify_all();
+    if let Ok(w) = watchdog {
+        let _ = w.join();
+    }
+    // The workers are idle (every process is gone) and end with the command.
+}
+
+/// Whether a call may block: served by a worker.
+fn may_block(d: &libc::seccomp_data) -> bool {
+    match c_long::from(d.nr) {
+        libc::SYS_mq_timedsend | libc::SYS_mq_timedreceive => true,
+        libc::SYS_msgsnd => d.args[3] as c_int & libc::IPC_NOWAIT == 0,
+        libc::SYS_msgrcv => d.args[4] as c_int & libc::IPC_NOWAIT == 0,
+        _ => false,
+    }
+}
+
+/// Hands a blocking call to an idle worker, starting one when every worker is busy (so that
+/// the workers are at most the calls blocked at once).
+fn submit(shared: &Arc<Shared>, n: libc::seccomp_notif) {
+    let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+    jobs.0.push_back(n);
+    if jobs.0.len() > jobs.1 {
+        let for_worker = Arc::clone(shared);
+        let started = std::thread::Builder::new().name("mqshim-worker".into()).spawn(move || work(&for_worker));
+        if started.is_err() {
+            // No thread: serve it here (other callers wait meanwhile) rather than never.
+            let n = jobs.0.pop_back().expect("just pushed");
+            drop(jobs);
+            serve(shared, &n, true);
+            return;
+        }
+    }
+    shared.job_ready.notify_one();
+}
+
+fn work(shared: &Shared) {
+    loop {
+        let n = {
+            let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(n) = jobs.0.pop_front() {
+                    break n;
+                }
+                if shared.done.load(Ordering::Acquire) {
+                    return;
+                }
+                jobs.1 += 1;
+                jobs = shared.job_ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
+                jobs.1 -= 1;
+            }
+        };
+        serve(shared, &n, true);
+    }
+}
+
+/// Every [`WATCH_PERIOD`]: interrupts the workers whose caller's notification ended (again at
+/// each period, in case the first signal came before the worker's call began).
+fn watch(shared: &Shared) {
+    while !shared.done.load(Ordering::Acquire) {
+        std::thread::sleep(WATCH_PERIOD);
+        let waiting = shared.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, w) in waiting.iter() {
+            if w.ended.load(Ordering::Acquire) || !id_valid(shared.listener, *id) {
+                w.ended.store(true, Ordering::Release);
+                // SAFETY: the worker thread is alive while it is in `waiting` (it removes
+                // itself before it moves on); the signal's handler does nothing.
+                unsafe { libc::pthread_kill(w.thread, interrupt_signal()) };
+            }
+        }
+    }
+}
+
+fn id_valid(listener: c_int, id: u64) -> bool {
+    // SAFETY: ID_VALID reads one u64.
+    unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
+}
+
+/// The served process a thread belongs to, from the cache or /proc (a cached one that has
+/// exited is looked up again: its thread id may be another process's now).
+fn process_of(shared: &Shared, tid: libc::pid_t) -> Option<Arc<Process>> {
+    let mut processes = shared.processes.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = processes.get(&tid) {
+        let mut pfd = libc::pollfd { fd: p.pidfd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; a pidfd is readable once its process exited.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } == 0 {
+            return Some(Arc::clone(p));
+        }
+        processes.remove(&tid);
+    }
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<libc::pid_t>().ok());
+    let (pid, ppid) = (field("Tgid:")?, field("PPid:")?);
+    // SAFETY: pidfd_open takes a pid and flags.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as c_int;
+    if pidfd < 0 {
+        return None;
+    }
+    if processes.len() > 4096 {
+        // Bounded: forget the exited ones.
+        processes.retain(|_, p| {
+            let mut pfd = libc::pollfd { fd: p.pidfd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: as above.
+            unsafe { libc::poll(&mut pfd, 1, 0) == 0 }
+        });
+    }
+    let p = Arc::new(Process { caller: Caller { pid, tid, ppid }, pidfd });
+    processes.insert(tid, Arc::clone(&p));
+    Some(p)
+}
+
+/// How a notification is answered.
+enum Reply {
+    /// The call's value.
+    Value(i64),
+    /// The call failed with this errno.
+    Error(Errno),
+    /// The kernel makes the call itself (`mq_notify`).
+    Continue,
+    /// Already answered (a descriptor installed with the answer), or the notification ended.
+    Done,
+}
+
+/// One notification being served.
+struct Request<'a> {
+    shared: &'a Shared,
+    id: u64,
+    tid: libc::pid_t,
+    process: &'a Process,
+    /// Set when the notification ended while its call blocked.
+    ended: Arc<AtomicBool>,
+    /// Answered during the call (ADDFD with SEND), or to be answered with "continue".
+    answered: Cell<bool>,
+    continue_it: Cell<bool>,
+}
+
+fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
+    let tid = n.pid as libc::pid_t;
+    let Some(process) = process_of(shared, tid) else {
+        // Gone already: the notification is too.
+        return;
+    };
+    let req = Request {
+        shared,
+        id: n.id,
+        tid,
+        process: &process,
+        ended: Arc::new(AtomicBool::new(false)),
+        answered: Cell::new(false),
+        continue_it: Cell::new(false),
+    };
+    if blocking {
+        let w = Waiting {
+            // SAFETY: pthread_self cannot fail.
+            thread: unsafe { libc::pthread_self() },
+            ended: Arc::clone(&req.ended),
+        };
+        shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(n.id, w);
+    }
+    let reply = trace::on_behalf_of(process.caller, || handle(&req, &n.data));
+    if blocking {
+        shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
+    }
+    let (val, error, flags) = match reply {
+        Reply::Value(v) => (v, 0, 0),
+        Reply::Error(e) => (0, -(e as i32), 0),
+        Reply::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
+        Reply::Done => return,
+    };
+    let resp = libc::seccomp_notif_resp { id: n.id, val, error, flags };
+    // SAFETY: SEND reads one seccomp_notif_resp. ENOENT (the notification ended) needs nothing.
+    unsafe { libc::ioctl(shared.listener, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+}
+
+impl Request<'_> {
+    /// `len` bytes of the caller's memory at `addr`, or None when unreadable.
+    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        usermem::read_from(self.tid, addr as usize, &mut v).then_some(v)
+    }
+
+    /// A `T` from the caller's memory at `addr` (plain C data).
+    fn read_struct<T: Copy>(&self, addr: u64) -> Option<T> {
+        let mut value = std::mem::MaybeUninit::<T>::zeroed();
+        // SAFETY: the slice covers exactly the storage of `value`.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>()) };
+        // SAFETY: every byte was written (or zeroed), and T is plain C data, valid for any bits.
+        usermem::read_from(self.tid, addr as usize, bytes).then(|| unsafe { value.assume_init() })
+    }
+
+    fn write(&self, addr: u64, bytes: &[u8]) -> Result<()> {
+        if usermem::write_to(self.tid, addr as usize, bytes) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    /// A copy of the caller's descriptor `fd` (closed when dropped), or -1 when it has none.
+    fn descriptor(&self, fd: u64) -> Descriptor {
+        // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags.
+        let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, self.process.pidfd, fd as c_int, 0) } as c_int;
+        Descriptor(copy.max(-1))
+    }
+
+    /// Whether the notification is still valid: the caller still waits, so the memory read
+    /// was its own and the call may be made.
+    fn valid(&self) -> bool {
+        id_valid(self.shared.listener, self.id)
+    }
+
+    /// Makes a call that may block, again after an interruption of this worker, until the
+    /// caller's notification ends (then EINTR, with nothing taken or sent, and no answer).
+    fn blocking(&self, mut call: impl FnMut() -> i64) -> Result<i64> {
+        loop {
+            if self.ended.load(Ordering::Acquire) {
+                self.answered.set(true);
+                return Err(Errno::EINTR);
+            }
+            match call() {
+                r if r >= 0 => return Ok(r),
+                _ if Errno::last() == Errno::EINTR => continue,
+                _ => return Err(Errno::last()),
+            }
+        }
+    }
+}
+
+/// A local copy of a caller's descriptor.
+struct Descriptor(c_int);
+
+impl Drop for Descriptor {
+    fn drop(&mut self) {
+        if self.0 >= 0 {
+            // SAFETY: our copy.
+            unsafe { libc::close(self.0) };
+        }
+    }
+}
+
+/// A libc-style system call value as a result.
+fn checked(ret: c_long) -> Result<i64> {
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The local address an argument's copy is at, or [`BAD_ADDRESS`] when it could not be read.
+fn local<T>(copy: &Option<T>) -> usize {
+    copy.as_ref().map_or(BAD_ADDRESS, |c| c as *const T as usize)
+}
+
+/// The local address of a byte buffer's copy, or [`BAD_ADDRESS`].
+fn local_bytes(copy: &Option<Vec<u8>>) -> usize {
+    copy.as_ref().map_or(BAD_ADDRESS, |c| c.as_ptr() as usize)
+}
+
+/// The caller's umask (for `mq_open`'s mode).
+fn umask_of(tid: libc::pid_t) -> Option<libc::mode_t> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    libc::mode_t::from_str_radix(value.trim(), 8).ok()
+}
+
+/// Size of `struct msqid_ds` and `struct msginfo` on this ABI: what msgctl reads or writes.
+fn msgctl_buffer_size(cmd: c_int) -> (usize, bool) {
+    const IPC_64: c_int = 0x100;
+    /// msgctl(2)'s MSG_STAT_ANY (Linux 4.17), which the libc crate lacks.
+    const MSG_STAT_ANY: c_int = 13;
+    match cmd & !IPC_64 {
+        libc::IPC_SET => (std::mem::size_of::<libc::msqid_ds>(), true),
+        libc::IPC_STAT | libc::MSG_STAT | MSG_STAT_ANY => (std::mem::size_of::<libc::msqid_ds>(), false),
+        libc::IPC_INFO | libc::MSG_INFO => (8 * std::mem::size_of::<c_int>(), false),
+        _ => (0, false),
+    }
+}
+
+/// Serves one queue call: builds its [`Call`] over local copies and runs it through dispatch.
+fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
+    let a = d.args;
+    let nr = c_long::from(d.nr);
+    let outcome: Result<i64> = match nr {
+        libc::SYS_mq_open | libc::SYS_mq_unlink => {
+            // The library functions' names start with '/', the system call's do not.
+            let mut name = vec![0u8; libc::PATH_MAX as usize + 2];
+            name[0] = b'/';
+            let name_ptr = match usermem::read_cstr_from(req.tid, a[0] as usize, &mut name[1..=libc::PATH_MAX as usize]) {
+                None => BAD_ADDRESS as *const c_char,
+                Some((_, false)) => return Reply::Error(Errno::ENAMETOOLONG),
+                Some(_) => name.as_ptr().cast(),
+            };
+            let kernel_name = if name_ptr as usize == BAD_ADDRESS { BAD_ADDRESS } else { name_ptr as usize + 1 };
+            if nr == libc::SYS_mq_unlink {
+                if !req.valid() {
+                    return Reply::Done;
+                }
+                // SAFETY: the name is a local copy (or the bad address, for the kernel's EFAULT).
+                unsafe { mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| checked(libc::syscall(libc::SYS_mq_unlink, kernel_name))) }
+            } else {
+                let attr: Option<libc::mq_attr> = if a[3] == 0 { None } else { req.read_struct(a[3]) };
+                let attr_ptr = if a[3] == 0 { 0 } else { local(&attr) };
+                let call = Call::MqOpen { name: name_ptr, oflag: a[1] as c_int, mode: a[2] as libc::mode_t, attr: attr_ptr as *const _, fortify: false };
+                let mask = umask_of(req.tid);
+                if !req.valid() {
+                    return Reply::Done;
+                }
+                let _one_at_a_time = UMASK.lock().unwrap_or_else(|e| e.into_inner());
+                // SAFETY: umask takes and returns a mode.
+                let before = mask.map(|m| unsafe { libc::umask(m) });
+                // SAFETY: the name and attributes are local copies (or the bad address).
+                let opened = unsafe {
+                    mqshim_core::dispatch::run_with(call, |_| {
+                        let fd = checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr))?;
+                        install(req, fd as c_int)
+                    })
+                };
+                if let Some(m) = before {
+                    // SAFETY: as above.
+                    unsafe { libc::umask(m) };
+                }
+                match opened {
+                    // Opened by the limits' own path (--limits over the kernel): installed now.
+                    Ok(fd) if !req.answered.get() => install(req, fd as c_int),
+                    other => other,
+                }
+            }
+        }
+        libc::SYS_mq_timedsend | libc::SYS_mq_timedreceive => {
+            let timeout: Option<libc::timespec> = if a[4] == 0 { None } else { req.read_struct(a[4]) };
+            let timeout_ptr = if a[4] == 0 { 0 } else { local(&timeout) };
+            let fd = req.descriptor(a[0]);
+            let len = a[2] as usize;
+            if !req.valid() {
+                return Reply::Done;
+            }
+            if nr == libc::SYS_mq_timedsend {
+                let msg = if len <= MAX_COPY { req.read(a[1], len) } else { None };
+                let msg_ptr = local_bytes(&msg);
+                let call = Call::MqSend { mqdes: a[0] as c_int, msg: msg_ptr as *const _, len, prio: a[3] as u32, timeout: Some(timeout_ptr as *const _) };
+                // SAFETY: local copies (or the bad address) and our copy of the descriptor.
+                unsafe {
+                    mqshim_core::dispatch::run_with(call, |_| req.blocking(|| libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr)))
+                }
+            } else {
+                let mut msg = vec![0u8; len.min(MAX_COPY)];
+                let mut prio: u32 = 0;
+                let prio_ptr = if a[3] == 0 { std::ptr::null_mut() } else { &mut prio as *mut u32 };
+                let call = Call::MqReceive { mqdes: a[0] as c_int, msg: msg.as_mut_ptr().cast(), len: msg.len(), prio: prio_ptr, timeout: Some(timeout_ptr as *const _) };
+                let msg_ptr = msg.as_mut_ptr() as usize;
+                let msg_len = msg.len();
+                // SAFETY: local buffers (or the bad address) and our copy of the descriptor.
+                unsafe {
+                    mqshim_core::dispatch::run_with(call, |_| {
+                        let got = req.blocking(|| libc::syscall(libc::SYS_mq_timedreceive, fd.0, msg_ptr, msg_len, prio_ptr, timeout_ptr))?;
+                        // The kernel's order: the priority, then the message (EFAULT after taking it).
+                        if a[3] != 0 {
+                            req.write(a[3], &(*prio_ptr).to_ne_bytes())?;
+                        }
+                        req.write(a[1], std::slice::from_raw_parts(msg_ptr as *const u8, got as usize))?;
+                        Ok(got)
+                    })
+                }
+            }
+        }
+        libc::SYS_mq_notify => {
+            let sev: Option<libc::sigevent> = if a[1] == 0 { None } else { req.read_struct(a[1]) };
+            let sev_ptr = if a[1] == 0 { 0 } else { local(&sev) };
+            let fd = req.descriptor(a[0]);
+            if !req.valid() {
+                return Reply::Done;
+            }
+            // SAFETY: a local copy (or the bad address); the checks read only our copies.
+            unsafe {
+                mqshim_core::dispatch::run_with(Call::MqNotify { mqdes: a[0] as c_int, sev: sev_ptr as *const _ }, |_| {
+                    notify_checks(a[1] != 0, sev.as_ref(), fd.0)?;
+                    req.continue_it.set(true);
+                    Ok(0)
+                })
+            }
+        }
+        libc::SYS_mq_getsetattr => {
+            let new: Option<libc::mq_attr> = if a[1] == 0 { None } else { req.read_struct(a[1]) };
+            let new_ptr = if a[1] == 0 { 0 } else { local(&new) };
+            // SAFETY: an all-zero mq_attr is valid.
+            let mut old: libc::mq_attr = unsafe { std::mem::zeroed() };
+            let old_ptr = &mut old as *mut libc::mq_attr;
+            let fd = req.descriptor(a[0]);
+            let call = match (new_ptr, a[2]) {
+                (0, _) => Call::MqGetattr { mqdes: a[0] as c_int, attr: old_ptr },
+                (new, 0) => Call::MqSetattr { mqdes: a[0] as c_int, new: new as *const _, old: std::ptr::null_mut() },
+                (new, _) => Call::MqSetattr { mqdes: a[0] as c_int, new: new as *const _, old: old_ptr },
+            };
+            // With neither pointer the kernel checks only the descriptor; the trace shows what
+            // it gave, through the local old-attributes copy (as the trap does).
+            let kernel_old = if a[2] == 0 && new_ptr != 0 { std::ptr::null_mut() } else { old_ptr };
+            if !req.valid() {
+                return Reply::Done;
+            }
+            // SAFETY: local copies (or the bad address) and our copy of the descriptor.
+            unsafe {
+                mqshim_core::dispatch::run_with(call, |_| {
+                    let v = checked(libc::syscall(libc::SYS_mq_getsetattr, fd.0, new_ptr, kernel_old))?;
+                    if a[2] != 0 {
+                        req.write(a[2], std::slice::from_raw_parts(old_ptr.cast::<u8>(), std::mem::size_of::<libc::mq_attr>()))?;
+                    }
+                    Ok(v)
+                })
+            }
+        }
+        libc::SYS_msgget => {
+            if !req.valid() {
+                return Reply::Done;
+            }
+            // SAFETY: integer arguments only.
+            unsafe { mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |_| checked(libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int))) }
+        }
+        libc::SYS_msgsnd => {
+            let size = a[2] as usize;
+            // The type is read first (EFAULT), then the size checked, then the text read: a
+            // size the kernel refuses is not copied.
+            let copied = if size <= MAX_COPY { size } else { 0 };
+            let msg = req.read(a[1], 8 + copied);
+            let msg_ptr = local_bytes(&msg);
+            let (id, flags) = (a[0] as c_int, a[3] as c_int);
+            if !req.valid() {
+                return Reply::Done;
+            }
+            // SAFETY: a local copy (or the bad address).
+            unsafe { mqshim_core::dispatch::run_with(Call::Msgsnd { id, msgp: msg_ptr as *const _, size, flags }, |_| req.blocking(|| libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags))) }
+        }
+        libc::SYS_msgrcv => {
+            let size = a[2] as usize;
+            // A negative size is the kernel's EINVAL before it writes anything.
+            let room = if (size as isize) < 0 { 0 } else { size.min(MAX_COPY) };
+            let kernel_size = if (size as isize) < 0 { size } else { room };
+            let mut msg = vec![0u8; 8 + room];
+            let msg_ptr = msg.as_mut_ptr() as usize;
+            let (id, typ, flags) = (a[0] as c_int, a[3] as c_long, a[4] as c_int);
+            if !req.valid() {
+                return Reply::Done;
+            }
+            // SAFETY: a local buffer of 8 + room bytes, which the kernel writes at most.
+            unsafe {
+                mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |_| {
+                    let got = req.blocking(|| libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags))?;
+                    req.write(a[1], &msg[..8 + got as usize])?;
+                    Ok(got)
+                })
+            }
+        }
+        libc::SYS_msgctl => {
+            let (id, cmd) = (a[0] as c_int, a[1] as c_int);
+            let (size, reads) = msgctl_buffer_size(cmd);
+            let mut buf = if reads { req.read(a[2], size) } else { Some(vec![0u8; size.max(std::mem::size_of::<libc::msqid_ds>())]) };
+            let buf_ptr = match (&mut buf, a[2]) {
+                (_, 0) => 0,
+                (Some(b), _) => b.as_mut_ptr() as usize,
+                (None, _) => BAD_ADDRESS,
+            };
+            if !req.valid() {
+                return Reply::Done;
+            }
+            // SAFETY: a local buffer of the size the command uses (or the bad address, or NULL).
+            unsafe {
+                mqshim_core::dispatch::run_with(Call::Msgctl { id, cmd, buf: buf_ptr as *mut _ }, |_| {
+                    let v = checked(libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr))?;
+                    if !reads && size > 0 && a[2] != 0 {
+                        req.write(a[2], std::slice::from_raw_parts(buf_ptr as *const u8, size))?;
+                    }
+                    Ok(v)
+                })
+            }
+        }
+        _ => Err(Errno::ENOSYS),
+    };
+    if req.answered.get() {
+        return Reply::Done;
+    }
+    match outcome {
+        Ok(_) if req.continue_it.get() => Reply::Continue,
+        Ok(v) => Reply::Value(v),
+        Err(e) => Reply::Error(e),
+    }
+}
+
+/// Installs our descriptor `fd` in the caller as the answer to its `mq_open` (close-on-exec,
+/// as every queue descriptor the kernel makes), and closes ours: the caller's number.
+fn install(req: &Request<'_>, fd: c_int) -> Result<i64> {
+    let addfd = libc::seccomp_notif_addfd {
+        id: req.id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd as u32,
+        newfd: 0,
+        newfd_flags: libc::O_CLOEXEC as u32,
+    };
+    // SAFETY: ADDFD reads one seccomp_notif_addfd.
+    let installed = unsafe { libc::ioctl(req.shared.listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
+    let error = Errno::last();
+    // SAFETY: our descriptor, now the caller's too (or not needed).
+    unsafe { libc::close(fd) };
+    if installed >= 0 {
+        req.answered.set(true);
+        return Ok(installed.into());
+    }
+    if error == Errno::ENOENT {
+        // The caller was interrupted (or died): it never gets the descriptor.
+        req.answered.set(true);
+        return Err(Errno::EINTR);
+    }
+    Err(error)
+}
+
+/// What the kernel's `mq_notify` checks before it registers, made on our copy of the
+/// descriptor: the kernel then makes the call itself ("continue"), and this is its result
+/// unless another process registers in between.
+fn notify_checks(given: bool, sev: Option<&libc::sigevent>, fd: c_int) -> Result<()> {
+    if given {
+        let sev = sev.ok_or(Errno::EFAULT)?;
+        match sev.sigev_notify {
+            libc::SIGEV_NONE | libc::SIGEV_THREAD => {}
+            libc::SIGEV_SIGNAL if (sev.sigev_signo as u32) <= 64 => {}
+            _ => return Err(Errno::EINVAL),
+        }
+    }
+    // SAFETY: an all-zero mq_attr is valid; the kernel writes it.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: a getattr of our copy: EBADF when it is not a queue descriptor.
+    checked(unsafe { libc::syscall(libc::SYS_mq_getsetattr, fd, 0, &mut attr as *mut libc::mq_attr) })?;
+    if given {
+        // The queue's status line names the registered process (NOTIFY_PID): EBUSY if any.
+        let mut line = [0u8; 128];
+        // SAFETY: reads into `line`; pread leaves the shared file position alone.
+        let n = unsafe { libc::pread(fd, line.as_mut_ptr().cast(), line.len(), 0) };
+        let text = &line[..n.max(0) as usize];
+        let owner = text
+            .split(|&b| b == b' ' || b == b'\n')
+            .find_map(|w| w.strip_prefix(b"NOTIFY_PID:"))
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
+        if owner.is_some_and(|p| p != 0) {
+            return Err(Errno::EBUSY);
+        }
+    }
+    Ok(())
+}
