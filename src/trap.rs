@@ -306,7 +306,10 @@ pub fn needs_no_new_privs() -> bool {
 
 /// Installs `prog` (a [`filter`] with [`Verdict::Notify`]) with a listener, after
 /// no_new_privs when `no_new_privs`: the listener's descriptor (close-on-exec), or the errno.
-/// Only system calls: safe between `fork` and `exec`.
+/// Once the supervisor has read a notification, the caller waits for the answer killably
+/// (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, Linux 5.19): a signal then stays pending, and the
+/// supervisor ends the call the way the kernel's own would end for it. Only system calls: safe
+/// between `fork` and `exec`.
 pub fn install_listener(prog: &[libc::sock_filter], no_new_privs: bool) -> Result<c_int, c_int> {
     // SAFETY: prctl with integer arguments only.
     if no_new_privs && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -314,7 +317,7 @@ pub fn install_listener(prog: &[libc::sock_filter], no_new_privs: bool) -> Resul
     }
     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
     // SAFETY: `fprog` points to `prog`, alive for the call; the kernel copies the program.
-    let fd = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER, &fprog as *const libc::sock_fprog) };
+    let fd = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fprog as *const libc::sock_fprog) };
     if fd < 0 {
         return Err(crate::errno::current());
     }

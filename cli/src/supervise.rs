@@ -22,12 +22,21 @@
 //!   the kernel's checks made beforehand on the copy (EFAULT, EINVAL, EBADF, EBUSY).
 //! - **Blocking calls** (`mq_timedsend`, `mq_timedreceive`, `msgsnd`, `msgrcv` without
 //!   IPC_NOWAIT) are served by a pool of worker threads, so that one caller's wait holds no
-//!   other. A signal to the caller ends its notification (the kernel then restarts or fails
-//!   the call with EINTR, by the seccomp rules): a watchdog checks the waiting notifications
-//!   every [`WATCH_PERIOD`] and interrupts the worker of one that ended ([`INTERRUPT`]), which
-//!   abandons the call before it takes a message. The window that remains: a message that
-//!   arrives between the caller's interruption and the watchdog's check (at most
-//!   [`WATCH_PERIOD`]) is taken by the worker and lost to the caller.
+//!   other. Once a notification is read, the caller waits killably
+//!   (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV): a signal sent to it stays pending, and no message
+//!   can be taken for a caller that is no longer waiting. A watchdog looks every
+//!   [`WATCH_PERIOD`] at the blocked callers' pending and blocked signals (/proc/TID/status);
+//!   when one has a signal to take, it interrupts the worker ([`interrupt_signal`]), whose call
+//!   returns EINTR having taken or sent nothing, and the caller is answered with the kernel's
+//!   own restart code for that call (ERESTARTSYS for `mq_*`: EINTR, or a restart after an
+//!   SA_RESTART handler; ERESTARTNOHAND for `msg*`: EINTR after any handler), which the kernel
+//!   turns into EINTR or a restart as it does for its own calls. A killed caller's
+//!   notification ends (ID_VALID), and its worker stops the same way. The cost: a signal
+//!   reaches a blocked caller up to [`WATCH_PERIOD`] late.
+//! - **Credentials.** A call the kernel checks permissions for at the call (`mq_open`,
+//!   `mq_unlink`, `msg*`) is made with the caller's user and group ids and groups (raw
+//!   set*id system calls change the serving thread alone), and `mq_open` with its umask; the
+//!   caller's capabilities are not copied (the supervisor's are used).
 //! - **The end.** The supervisor serves until the listener hangs up (every process with the
 //!   filter has exited), as `strace -f` follows a program's descendants.
 //!
@@ -40,7 +49,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::raw::{c_char, c_int, c_long};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -50,8 +59,20 @@ use mqshim_core::os::usermem;
 use mqshim_core::trace::{self, Caller};
 use mqshim_core::trap;
 
-/// How often the watchdog checks that the notifications blocked calls serve are still valid.
+/// How often the watchdog looks at the callers of blocked calls (a signal to one, its death).
 pub const WATCH_PERIOD: Duration = Duration::from_millis(5);
+
+/// The kernel's restart codes (include/linux/errno.h), which a signal turns into EINTR or a
+/// restart on the way back to the caller.
+const ERESTARTSYS: i32 = 512;
+const ERESTARTNOHAND: i32 = 514;
+
+/// A blocked call's state, set by the watchdog.
+const RUNNING: u8 = 0;
+/// The caller has a signal to take: end the call with the kernel's restart code.
+const SIGNALLED: u8 = 1;
+/// The caller's notification ended (it was killed): no answer.
+const ENDED: u8 = 2;
 
 /// The signal that interrupts a worker whose caller's notification ended (a handler that does
 /// nothing, without SA_RESTART: the worker's blocking call returns EINTR).
@@ -112,7 +133,7 @@ impl Pending {
             .name("mqshim-supervisor".into())
             .spawn(move || supervise(listener))
             .map_err(|e| format!("mqshim: cannot start the supervisor: {e}"))?;
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        *SUPERVISOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(())
     }
 
@@ -126,11 +147,11 @@ impl Pending {
     }
 }
 
-static RUNNING: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+static SUPERVISOR: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
 
 /// Waits until the supervisor is done: every process it served has exited.
 pub fn wait() {
-    let handle = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let handle = SUPERVISOR.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(h) = handle {
         let _ = h.join();
     }
@@ -215,10 +236,11 @@ impl Drop for Process {
     }
 }
 
-/// A blocked call being served: its worker thread, and whether its notification ended.
+/// A blocked call being served: its caller, its worker thread and its state.
 struct Waiting {
+    tid: libc::pid_t,
     thread: libc::pthread_t,
-    ended: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
 }
 
 /// What the serving threads share.
@@ -335,21 +357,34 @@ fn work(shared: &Shared) {
     }
 }
 
-/// Every [`WATCH_PERIOD`]: interrupts the workers whose caller's notification ended (again at
-/// each period, in case the first signal came before the worker's call began).
+/// Every [`WATCH_PERIOD`]: interrupts the workers whose caller has a signal to take or was
+/// killed (again at each period, in case the first signal came before the worker's call began).
 fn watch(shared: &Shared) {
     while !shared.done.load(Ordering::Acquire) {
         std::thread::sleep(WATCH_PERIOD);
         let waiting = shared.waiting.lock().unwrap_or_else(|e| e.into_inner());
         for (id, w) in waiting.iter() {
-            if w.ended.load(Ordering::Acquire) || !id_valid(shared.listener, *id) {
-                w.ended.store(true, Ordering::Release);
+            if w.state.load(Ordering::Acquire) == RUNNING {
+                if !id_valid(shared.listener, *id) {
+                    w.state.store(ENDED, Ordering::Release);
+                } else if signal_to_take(w.tid) {
+                    w.state.store(SIGNALLED, Ordering::Release);
+                }
+            }
+            if w.state.load(Ordering::Acquire) != RUNNING {
                 // SAFETY: the worker thread is alive while it is in `waiting` (it removes
                 // itself before it moves on); the signal's handler does nothing.
                 unsafe { libc::pthread_kill(w.thread, interrupt_signal()) };
             }
         }
     }
+}
+
+/// Whether thread `tid` has a pending signal it does not block (its own or its process's).
+fn signal_to_take(tid: libc::pid_t) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
+    let mask = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0);
+    (mask("SigPnd:") | mask("ShdPnd:")) & !mask("SigBlk:") != 0
 }
 
 fn id_valid(listener: c_int, id: u64) -> bool {
@@ -398,6 +433,8 @@ enum Reply {
     Error(Errno),
     /// The kernel makes the call itself (`mq_notify`).
     Continue,
+    /// A signal ended the call: the kernel's restart code for it.
+    Restart(i32),
     /// Already answered (a descriptor installed with the answer), or the notification ended.
     Done,
 }
@@ -408,8 +445,10 @@ struct Request<'a> {
     id: u64,
     tid: libc::pid_t,
     process: &'a Process,
-    /// Set when the notification ended while its call blocked.
-    ended: Arc<AtomicBool>,
+    /// Set by the watchdog while the call blocks (see [`SIGNALLED`], [`ENDED`]).
+    state: Arc<AtomicU8>,
+    /// The kernel's restart code the caller is answered with (a signal ended its call).
+    restart: Cell<Option<i32>>,
     /// Answered during the call (ADDFD with SEND), or to be answered with "continue".
     answered: Cell<bool>,
     continue_it: Cell<bool>,
@@ -426,15 +465,17 @@ fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
         id: n.id,
         tid,
         process: &process,
-        ended: Arc::new(AtomicBool::new(false)),
+        state: Arc::new(AtomicU8::new(RUNNING)),
+        restart: Cell::new(None),
         answered: Cell::new(false),
         continue_it: Cell::new(false),
     };
     if blocking {
         let w = Waiting {
+            tid,
             // SAFETY: pthread_self cannot fail.
             thread: unsafe { libc::pthread_self() },
-            ended: Arc::clone(&req.ended),
+            state: Arc::clone(&req.state),
         };
         shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(n.id, w);
     }
@@ -446,6 +487,7 @@ fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
         Reply::Value(v) => (v, 0, 0),
         Reply::Error(e) => (0, -(e as i32), 0),
         Reply::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
+        Reply::Restart(code) => (0, -code, 0),
         Reply::Done => return,
     };
     let resp = libc::seccomp_notif_resp { id: n.id, val, error, flags };
@@ -490,13 +532,22 @@ impl Request<'_> {
         id_valid(self.shared.listener, self.id)
     }
 
-    /// Makes a call that may block, again after an interruption of this worker, until the
-    /// caller's notification ends (then EINTR, with nothing taken or sent, and no answer).
-    fn blocking(&self, mut call: impl FnMut() -> i64) -> Result<i64> {
+    /// Makes a call that may block, again after an interruption of this worker by anything
+    /// else, until the caller has a signal to take (then EINTR in the trace, with nothing
+    /// taken or sent, and the caller answered with `restart`, the kernel's code for this call)
+    /// or was killed (no answer).
+    fn blocking(&self, restart: i32, mut call: impl FnMut() -> i64) -> Result<i64> {
         loop {
-            if self.ended.load(Ordering::Acquire) {
-                self.answered.set(true);
-                return Err(Errno::EINTR);
+            match self.state.load(Ordering::Acquire) {
+                ENDED => {
+                    self.answered.set(true);
+                    return Err(Errno::EINTR);
+                }
+                SIGNALLED => {
+                    self.restart.set(Some(restart));
+                    return Err(Errno::EINTR);
+                }
+                _ => {}
             }
             match call() {
                 r if r >= 0 => return Ok(r),
@@ -538,11 +589,84 @@ fn local_bytes(copy: &Option<Vec<u8>>) -> usize {
     copy.as_ref().map_or(BAD_ADDRESS, |c| c.as_ptr() as usize)
 }
 
-/// The caller's umask (for `mq_open`'s mode).
-fn umask_of(tid: libc::pid_t) -> Option<libc::mode_t> {
+/// The caller's ids, groups and umask (/proc/TID/status), for the calls the kernel checks
+/// permissions of.
+struct Identity {
+    umask: Option<libc::mode_t>,
+    /// Real, effective and saved ids.
+    uid: [libc::uid_t; 3],
+    gid: [libc::gid_t; 3],
+    groups: Vec<libc::gid_t>,
+}
+
+fn identity_of(tid: libc::pid_t) -> Option<Identity> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-    libc::mode_t::from_str_radix(value.trim(), 8).ok()
+    let line = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default();
+    let ids = |name: &str| -> Option<[u32; 3]> {
+        let v: Vec<u32> = line(name).split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        Some([*v.first()?, *v.get(1)?, *v.get(2)?])
+    };
+    Some(Identity {
+        umask: libc::mode_t::from_str_radix(line("Umask:").trim(), 8).ok(),
+        uid: ids("Uid:")?,
+        gid: ids("Gid:")?,
+        groups: line("Groups:").split_whitespace().filter_map(|w| w.parse().ok()).collect(),
+    })
+}
+
+/// This thread's credentials as an [`Identity`] (umask left out).
+fn own_identity() -> Identity {
+    let (mut uid, mut gid) = ([0; 3], [0; 3]);
+    let mut groups = vec![0; 256];
+    // SAFETY: out-pointers to three ids each; getgroups fills at most `groups.len()` entries.
+    let n = unsafe {
+        libc::getresuid(&mut uid[0], &mut uid[1], &mut uid[2]);
+        libc::getresgid(&mut gid[0], &mut gid[1], &mut gid[2]);
+        libc::getgroups(groups.len() as c_int, groups.as_mut_ptr())
+    };
+    groups.truncate(n.max(0) as usize);
+    Identity { umask: None, uid, gid, groups }
+}
+
+/// Sets this thread's (only this thread's: raw system calls) groups, group ids and user ids;
+/// the saved ids stay, so the supervisor's own can be set back. False when refused.
+fn set_thread_identity(uid: [libc::uid_t; 2], gid: [libc::gid_t; 2], groups: &[libc::gid_t], user_first: bool) -> bool {
+    let keep = libc::uid_t::MAX; // -1: unchanged
+    // SAFETY: integer arguments, and `groups` for setgroups, alive for the call.
+    unsafe {
+        let set_user = || libc::syscall(libc::SYS_setresuid, uid[0], uid[1], keep) == 0;
+        let set_group = || {
+            libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) == 0 && libc::syscall(libc::SYS_setresgid, gid[0], gid[1], keep) == 0
+        };
+        if user_first {
+            set_user() && set_group()
+        } else {
+            set_group() && set_user()
+        }
+    }
+}
+
+/// Runs `f` with the serving thread's user and group ids, groups and (for `mq_open`) the
+/// process's umask set to the caller's `who`, then sets this process's back. Ids that cannot be
+/// changed (a supervisor without CAP_SETUID, whose callers cannot have other ids either) are
+/// left as they are.
+fn as_caller<R>(who: Option<&Identity>, f: impl FnOnce() -> R) -> R {
+    let Some(who) = who else { return f() };
+    let own = own_identity();
+    let switch = (who.uid[0], who.uid[1], who.gid[0], who.gid[1]) != (own.uid[0], own.uid[1], own.gid[0], own.gid[1]) || who.groups != own.groups;
+    let switched = switch && set_thread_identity([who.uid[0], who.uid[1]], [who.gid[0], who.gid[1]], &who.groups, false);
+    let _one_at_a_time = who.umask.map(|_| UMASK.lock().unwrap_or_else(|e| e.into_inner()));
+    // SAFETY: umask takes and returns a mode.
+    let before = who.umask.map(|m| unsafe { libc::umask(m) });
+    let result = f();
+    if let Some(m) = before {
+        // SAFETY: as above.
+        unsafe { libc::umask(m) };
+    }
+    if switched {
+        set_thread_identity([own.uid[0], own.uid[1]], [own.gid[0], own.gid[1]], &own.groups, true);
+    }
+    result
 }
 
 /// Size of `struct msqid_ds` and `struct msginfo` on this ABI: what msgctl reads or writes.
@@ -573,34 +697,30 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 Some(_) => name.as_ptr().cast(),
             };
             let kernel_name = if name_ptr as usize == BAD_ADDRESS { BAD_ADDRESS } else { name_ptr as usize + 1 };
+            let who = identity_of(req.tid);
             if nr == libc::SYS_mq_unlink {
                 if !req.valid() {
                     return Reply::Done;
                 }
+                let who = who.map(|w| Identity { umask: None, ..w });
                 // SAFETY: the name is a local copy (or the bad address, for the kernel's EFAULT).
-                unsafe { mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| checked(libc::syscall(libc::SYS_mq_unlink, kernel_name))) }
+                as_caller(who.as_ref(), || unsafe {
+                    mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| checked(libc::syscall(libc::SYS_mq_unlink, kernel_name)))
+                })
             } else {
                 let attr: Option<libc::mq_attr> = if a[3] == 0 { None } else { req.read_struct(a[3]) };
                 let attr_ptr = if a[3] == 0 { 0 } else { local(&attr) };
                 let call = Call::MqOpen { name: name_ptr, oflag: a[1] as c_int, mode: a[2] as libc::mode_t, attr: attr_ptr as *const _, fortify: false };
-                let mask = umask_of(req.tid);
                 if !req.valid() {
                     return Reply::Done;
                 }
-                let _one_at_a_time = UMASK.lock().unwrap_or_else(|e| e.into_inner());
-                // SAFETY: umask takes and returns a mode.
-                let before = mask.map(|m| unsafe { libc::umask(m) });
                 // SAFETY: the name and attributes are local copies (or the bad address).
-                let opened = unsafe {
+                let opened = as_caller(who.as_ref(), || unsafe {
                     mqshim_core::dispatch::run_with(call, |_| {
                         let fd = checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr))?;
                         install(req, fd as c_int)
                     })
-                };
-                if let Some(m) = before {
-                    // SAFETY: as above.
-                    unsafe { libc::umask(m) };
-                }
+                });
                 match opened {
                     // Opened by the limits' own path (--limits over the kernel): installed now.
                     Ok(fd) if !req.answered.get() => install(req, fd as c_int),
@@ -611,6 +731,8 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
         libc::SYS_mq_timedsend | libc::SYS_mq_timedreceive => {
             let timeout: Option<libc::timespec> = if a[4] == 0 { None } else { req.read_struct(a[4]) };
             let timeout_ptr = if a[4] == 0 { 0 } else { local(&timeout) };
+            // Without a timeout the call is what libc's mq_send/mq_receive make: named so.
+            let call_timeout = (a[4] != 0).then_some(timeout_ptr as *const libc::timespec);
             let fd = req.descriptor(a[0]);
             let len = a[2] as usize;
             if !req.valid() {
@@ -619,22 +741,22 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             if nr == libc::SYS_mq_timedsend {
                 let msg = if len <= MAX_COPY { req.read(a[1], len) } else { None };
                 let msg_ptr = local_bytes(&msg);
-                let call = Call::MqSend { mqdes: a[0] as c_int, msg: msg_ptr as *const _, len, prio: a[3] as u32, timeout: Some(timeout_ptr as *const _) };
+                let call = Call::MqSend { mqdes: a[0] as c_int, msg: msg_ptr as *const _, len, prio: a[3] as u32, timeout: call_timeout };
                 // SAFETY: local copies (or the bad address) and our copy of the descriptor.
                 unsafe {
-                    mqshim_core::dispatch::run_with(call, |_| req.blocking(|| libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr)))
+                    mqshim_core::dispatch::run_with(call, |_| req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr)))
                 }
             } else {
                 let mut msg = vec![0u8; len.min(MAX_COPY)];
                 let mut prio: u32 = 0;
                 let prio_ptr = if a[3] == 0 { std::ptr::null_mut() } else { &mut prio as *mut u32 };
-                let call = Call::MqReceive { mqdes: a[0] as c_int, msg: msg.as_mut_ptr().cast(), len: msg.len(), prio: prio_ptr, timeout: Some(timeout_ptr as *const _) };
+                let call = Call::MqReceive { mqdes: a[0] as c_int, msg: msg.as_mut_ptr().cast(), len: msg.len(), prio: prio_ptr, timeout: call_timeout };
                 let msg_ptr = msg.as_mut_ptr() as usize;
                 let msg_len = msg.len();
                 // SAFETY: local buffers (or the bad address) and our copy of the descriptor.
                 unsafe {
                     mqshim_core::dispatch::run_with(call, |_| {
-                        let got = req.blocking(|| libc::syscall(libc::SYS_mq_timedreceive, fd.0, msg_ptr, msg_len, prio_ptr, timeout_ptr))?;
+                        let got = req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedreceive, fd.0, msg_ptr, msg_len, prio_ptr, timeout_ptr))?;
                         // The kernel's order: the priority, then the message (EFAULT after taking it).
                         if a[3] != 0 {
                             req.write(a[3], &(*prio_ptr).to_ne_bytes())?;
@@ -694,8 +816,9 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             if !req.valid() {
                 return Reply::Done;
             }
+            let who = identity_of(req.tid);
             // SAFETY: integer arguments only.
-            unsafe { mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |_| checked(libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int))) }
+            as_caller(who.as_ref(), || unsafe { mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |_| checked(libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int))) })
         }
         libc::SYS_msgsnd => {
             let size = a[2] as usize;
@@ -705,11 +828,18 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             let msg = req.read(a[1], 8 + copied);
             let msg_ptr = local_bytes(&msg);
             let (id, flags) = (a[0] as c_int, a[3] as c_int);
+            let who = identity_of(req.tid).map(|w| Identity { umask: None, ..w });
             if !req.valid() {
                 return Reply::Done;
             }
             // SAFETY: a local copy (or the bad address).
-            unsafe { mqshim_core::dispatch::run_with(Call::Msgsnd { id, msgp: msg_ptr as *const _, size, flags }, |_| req.blocking(|| libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags))) }
+            as_caller(who.as_ref(), || unsafe {
+                mqshim_core::dispatch::run_with(Call::Msgsnd { id, msgp: msg_ptr as *const _, size, flags }, |_| {
+                    let v = req.blocking(ERESTARTNOHAND, || libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags))?;
+                    senders::sent(id, req.process.caller.pid);
+                    Ok(v)
+                })
+            })
         }
         libc::SYS_msgrcv => {
             let size = a[2] as usize;
@@ -719,17 +849,21 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             let mut msg = vec![0u8; 8 + room];
             let msg_ptr = msg.as_mut_ptr() as usize;
             let (id, typ, flags) = (a[0] as c_int, a[3] as c_long, a[4] as c_int);
+            let who = identity_of(req.tid).map(|w| Identity { umask: None, ..w });
             if !req.valid() {
                 return Reply::Done;
             }
             // SAFETY: a local buffer of 8 + room bytes, which the kernel writes at most.
-            unsafe {
+            as_caller(who.as_ref(), || unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |_| {
-                    let got = req.blocking(|| libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags))?;
+                    let got = req.blocking(ERESTARTNOHAND, || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags))?;
+                    if flags & libc::MSG_COPY == 0 {
+                        senders::received(id, req.process.caller.pid);
+                    }
                     req.write(a[1], &msg[..8 + got as usize])?;
                     Ok(got)
                 })
-            }
+            })
         }
         libc::SYS_msgctl => {
             let (id, cmd) = (a[0] as c_int, a[1] as c_int);
@@ -740,24 +874,33 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 (Some(b), _) => b.as_mut_ptr() as usize,
                 (None, _) => BAD_ADDRESS,
             };
+            let who = identity_of(req.tid).map(|w| Identity { umask: None, ..w });
             if !req.valid() {
                 return Reply::Done;
             }
             // SAFETY: a local buffer of the size the command uses (or the bad address, or NULL).
-            unsafe {
+            as_caller(who.as_ref(), || unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgctl { id, cmd, buf: buf_ptr as *mut _ }, |_| {
                     let v = checked(libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr))?;
+                    if size == std::mem::size_of::<libc::msqid_ds>() && !reads && a[2] != 0 {
+                        // A STAT's id is the queue's (IPC_STAT) or the value (MSG_STAT*).
+                        let queue = if cmd & 0xff == libc::IPC_STAT { id } else { v as c_int };
+                        senders::show_served(queue, &mut *(buf_ptr as *mut libc::msqid_ds));
+                    }
                     if !reads && size > 0 && a[2] != 0 {
                         req.write(a[2], std::slice::from_raw_parts(buf_ptr as *const u8, size))?;
                     }
                     Ok(v)
                 })
-            }
+            })
         }
         _ => Err(Errno::ENOSYS),
     };
     if req.answered.get() {
         return Reply::Done;
+    }
+    if let Some(code) = req.restart.get() {
+        return Reply::Restart(code);
     }
     match outcome {
         Ok(_) if req.continue_it.get() => Reply::Continue,
@@ -824,4 +967,42 @@ fn notify_checks(given: bool, sev: Option<&libc::sigevent>, fd: c_int) -> Result
         }
     }
     Ok(())
+}
+
+/// The kernel records this process as the last sender and receiver of a System V queue
+/// (`msg_lspid`, `msg_lrpid`) when it serves a call: a STAT served here shows the served
+/// process instead. (Another process's STAT, or `/proc/sysvipc/msg`, still shows this one.)
+mod senders {
+    use std::collections::HashMap;
+    use std::os::raw::c_int;
+    use std::sync::Mutex;
+
+    /// Queue id → (last served sender, last served receiver); 0: none yet.
+    static LAST: Mutex<Option<HashMap<c_int, (libc::pid_t, libc::pid_t)>>> = Mutex::new(None);
+
+    fn with<R>(f: impl FnOnce(&mut HashMap<c_int, (libc::pid_t, libc::pid_t)>) -> R) -> R {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        f(last.get_or_insert_with(HashMap::new))
+    }
+
+    pub fn sent(id: c_int, pid: libc::pid_t) {
+        with(|m| m.entry(id).or_default().0 = pid);
+    }
+
+    pub fn received(id: c_int, pid: libc::pid_t) {
+        with(|m| m.entry(id).or_default().1 = pid);
+    }
+
+    pub fn show_served(id: c_int, ds: &mut libc::msqid_ds) {
+        let own = std::process::id() as libc::pid_t;
+        with(|m| {
+            let (sender, receiver) = m.get(&id).copied().unwrap_or_default();
+            if ds.msg_lspid == own && sender != 0 {
+                ds.msg_lspid = sender;
+            }
+            if ds.msg_lrpid == own && receiver != 0 {
+                ds.msg_lrpid = receiver;
+            }
+        });
+    }
 }
