@@ -1,3 +1,4 @@
+/* mqt: static */
 /* SIGEV_THREAD, as in mq_notify(3)'s example: when a message arrives on the empty queue (sent
  * here by another process), the registered function runs once, in a new thread of the
  * registered process (same pid, not the main thread), with the registered sival_ptr, on a

@@ -262,7 +262,12 @@ for name in "${TESTS[@]}"; do
       cfg=${CONFIGS[$ci]}
       cname=$(cfg_name "$cfg")
       if [[ $variant == linked ]] && ! needs_lib "$cfg"; then continue; fi
-      if [[ ${SHIM_ONLY[$name]} == 1 ]] && ! needs_lib "$cfg"; then continue; fi
+      # Static builds run in the static configurations, and only they do.
+      static_variant=0 static_cfg=0
+      [[ $variant == static ]] && static_variant=1
+      needs_static "$cfg" && static_cfg=1
+      (( static_variant == static_cfg )) || continue
+      if [[ ${SHIM_ONLY[$name]} == 1 ]] && ! needs_lib "$cfg" && ! needs_static "$cfg"; then continue; fi
       if [[ ${SKIP_CFGS[$name]} == *" $cname "* ]]; then
         if [[ $ci == 0 && ${SHIM_ONLY[$name]} != 1 ]]; then
           BAD_MARKER[$name]="skip-config $cname: the reference configuration cannot be skipped"

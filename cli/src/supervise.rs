@@ -704,9 +704,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 }
                 let who = who.map(|w| Identity { umask: None, ..w });
                 // SAFETY: the name is a local copy (or the bad address, for the kernel's EFAULT).
-                as_caller(who.as_ref(), || unsafe {
-                    mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| checked(libc::syscall(libc::SYS_mq_unlink, kernel_name)))
-                })
+                unsafe { mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_unlink, kernel_name)))) }
             } else {
                 let attr: Option<libc::mq_attr> = if a[3] == 0 { None } else { req.read_struct(a[3]) };
                 let attr_ptr = if a[3] == 0 { 0 } else { local(&attr) };
@@ -715,12 +713,12 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                     return Reply::Done;
                 }
                 // SAFETY: the name and attributes are local copies (or the bad address).
-                let opened = as_caller(who.as_ref(), || unsafe {
+                let opened = unsafe {
                     mqshim_core::dispatch::run_with(call, |_| {
-                        let fd = checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr))?;
+                        let fd = as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr)))?;
                         install(req, fd as c_int)
                     })
-                });
+                };
                 match opened {
                     // Opened by the limits' own path (--limits over the kernel): installed now.
                     Ok(fd) if !req.answered.get() => install(req, fd as c_int),
@@ -818,7 +816,11 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             }
             let who = identity_of(req.tid);
             // SAFETY: integer arguments only.
-            as_caller(who.as_ref(), || unsafe { mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |_| checked(libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int))) })
+            unsafe {
+                mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |_| {
+                    as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int)))
+                })
+            }
         }
         libc::SYS_msgsnd => {
             let size = a[2] as usize;
@@ -826,20 +828,25 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             // size the kernel refuses is not copied.
             let copied = if size <= MAX_COPY { size } else { 0 };
             let msg = req.read(a[1], 8 + copied);
-            let msg_ptr = local_bytes(&msg);
+            // A readable type before unreadable text: the type alone, before a page that faults.
+            let type_only = if msg.is_none() { req.read(a[1], 8).and_then(|t| TypeBeforeFault::new(&t)) } else { None };
+            let msg_ptr = match &type_only {
+                Some(t) => t.address(),
+                None => local_bytes(&msg),
+            };
             let (id, flags) = (a[0] as c_int, a[3] as c_int);
             let who = identity_of(req.tid).map(|w| Identity { umask: None, ..w });
             if !req.valid() {
                 return Reply::Done;
             }
             // SAFETY: a local copy (or the bad address).
-            as_caller(who.as_ref(), || unsafe {
+            unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgsnd { id, msgp: msg_ptr as *const _, size, flags }, |_| {
-                    let v = req.blocking(ERESTARTNOHAND, || libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags))?;
+                    let v = req.blocking(ERESTARTNOHAND, || as_caller(who.as_ref(), || libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags)))?;
                     senders::sent(id, req.process.caller.pid);
                     Ok(v)
                 })
-            })
+            }
         }
         libc::SYS_msgrcv => {
             let size = a[2] as usize;
@@ -854,16 +861,16 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 return Reply::Done;
             }
             // SAFETY: a local buffer of 8 + room bytes, which the kernel writes at most.
-            as_caller(who.as_ref(), || unsafe {
+            unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |_| {
-                    let got = req.blocking(ERESTARTNOHAND, || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags))?;
+                    let got = req.blocking(ERESTARTNOHAND, || as_caller(who.as_ref(), || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags)))?;
                     if flags & libc::MSG_COPY == 0 {
                         senders::received(id, req.process.caller.pid);
                     }
                     req.write(a[1], &msg[..8 + got as usize])?;
                     Ok(got)
                 })
-            })
+            }
         }
         libc::SYS_msgctl => {
             let (id, cmd) = (a[0] as c_int, a[1] as c_int);
@@ -879,9 +886,9 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 return Reply::Done;
             }
             // SAFETY: a local buffer of the size the command uses (or the bad address, or NULL).
-            as_caller(who.as_ref(), || unsafe {
+            unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgctl { id, cmd, buf: buf_ptr as *mut _ }, |_| {
-                    let v = checked(libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr))?;
+                    let v = as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr)))?;
                     if size == std::mem::size_of::<libc::msqid_ds>() && !reads && a[2] != 0 {
                         // A STAT's id is the queue's (IPC_STAT) or the value (MSG_STAT*).
                         let queue = if cmd & 0xff == libc::IPC_STAT { id } else { v as c_int };
@@ -892,7 +899,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                     }
                     Ok(v)
                 })
-            })
+            }
         }
         _ => Err(Errno::ENOSYS),
     };
@@ -1004,5 +1011,39 @@ mod senders {
                 ds.msg_lrpid = receiver;
             }
         });
+    }
+}
+
+/// A System V message's type followed by an inaccessible page: the kernel reads the type,
+/// checks the size and the type, and only then faults on the text — as on the caller's
+/// memory, whose text could not be read.
+struct TypeBeforeFault {
+    map: *mut libc::c_void,
+}
+
+impl TypeBeforeFault {
+    fn new(mtype: &[u8]) -> Option<TypeBeforeFault> {
+        // SAFETY: a fresh private anonymous mapping of two pages, ours alone; the second is
+        // made inaccessible, and the type is written at the end of the first.
+        unsafe {
+            let map = libc::mmap(std::ptr::null_mut(), 8192, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            if map == libc::MAP_FAILED {
+                return None;
+            }
+            libc::mprotect(map.cast::<u8>().add(4096).cast(), 4096, libc::PROT_NONE);
+            std::ptr::copy_nonoverlapping(mtype.as_ptr(), map.cast::<u8>().add(4096 - 8), 8);
+            Some(TypeBeforeFault { map })
+        }
+    }
+
+    fn address(&self) -> usize {
+        self.map as usize + 4096 - 8
+    }
+}
+
+impl Drop for TypeBeforeFault {
+    fn drop(&mut self) {
+        // SAFETY: our mapping, no longer used.
+        unsafe { libc::munmap(self.map, 8192) };
     }
 }
