@@ -889,7 +889,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |_| {
                     let got = req.blocking(ERESTARTNOHAND, || as_caller(who.as_ref(), || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags)))?;
                     if flags & libc::MSG_COPY == 0 {
-                        senders::received(id, req.process.caller.pid);
+                        senders::received(id, req.process.caller);
                     }
                     req.write(a[1], &msg[..8 + got as usize])?;
                     Ok(got)
@@ -1001,43 +1001,60 @@ fn notify_checks(given: bool, sev: Option<&libc::sigevent>, fd: c_int) -> Result
 }
 
 /// The kernel records this process as the last sender and receiver of a System V queue
-/// (`msg_lspid`, `msg_lrpid`) when it serves a call: a STAT served here shows the served
-/// process instead. (Another process's STAT, or `/proc/sysvipc/msg`, still shows this one.)
+/// (`msg_lspid`, `msg_lrpid`; for a message handed straight to a blocked receiver, that
+/// receiving thread's id) when it serves a call: a STAT served here shows the served process
+/// (or thread) instead. (Another process's STAT, or `/proc/sysvipc/msg`, still shows this one.)
 mod senders {
     use std::collections::HashMap;
     use std::os::raw::c_int;
     use std::sync::Mutex;
 
-    /// Queue id → (last served sender, last served receiver); 0: none yet.
-    static LAST: Mutex<Option<HashMap<c_int, (libc::pid_t, libc::pid_t)>>> = Mutex::new(None);
+    use mqshim_core::trace::Caller;
 
-    fn with<R>(f: impl FnOnce(&mut HashMap<c_int, (libc::pid_t, libc::pid_t)>) -> R) -> R {
+    /// The last served sender and receiver of a queue, and the thread that served the receive.
+    #[derive(Clone, Copy, Default)]
+    struct Last {
+        sender: libc::pid_t,
+        receiver: libc::pid_t,
+        receiving_thread: libc::pid_t,
+        serving_thread: libc::pid_t,
+    }
+
+    static LAST: Mutex<Option<HashMap<c_int, Last>>> = Mutex::new(None);
+
+    fn with<R>(f: impl FnOnce(&mut HashMap<c_int, Last>) -> R) -> R {
         let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
         f(last.get_or_insert_with(HashMap::new))
     }
 
     pub fn sent(id: c_int, pid: libc::pid_t) {
-        with(|m| m.entry(id).or_default().0 = pid);
+        with(|m| m.entry(id).or_default().sender = pid);
     }
 
-    pub fn received(id: c_int, pid: libc::pid_t) {
-        with(|m| m.entry(id).or_default().1 = pid);
+    pub fn received(id: c_int, caller: Caller) {
+        // SAFETY: gettid cannot fail.
+        let serving_thread = unsafe { libc::gettid() };
+        with(|m| {
+            let last = m.entry(id).or_default();
+            (last.receiver, last.receiving_thread, last.serving_thread) = (caller.pid, caller.tid, serving_thread);
+        });
     }
 
     pub fn show_served(id: c_int, ds: &mut libc::msqid_ds) {
         let own = std::process::id() as libc::pid_t;
         with(|m| {
-            let (sender, receiver) = m.get(&id).copied().unwrap_or_default();
-            if ds.msg_lspid == own && sender != 0 {
-                ds.msg_lspid = sender;
+            let last = m.get(&id).copied().unwrap_or_default();
+            if ds.msg_lspid == own && last.sender != 0 {
+                ds.msg_lspid = last.sender;
             }
-            if ds.msg_lrpid == own && receiver != 0 {
-                ds.msg_lrpid = receiver;
+            if ds.msg_lrpid == own && last.receiver != 0 {
+                ds.msg_lrpid = last.receiver;
+            } else if ds.msg_lrpid == last.serving_thread && last.serving_thread != 0 {
+                ds.msg_lrpid = last.receiving_thread;
             }
         });
     }
 }
-
 /// A System V message's type followed by an inaccessible page: the kernel reads the type,
 /// checks the size and the type, and only then faults on the text — as on the caller's
 /// memory, whose text could not be read.
