@@ -317,7 +317,14 @@ pub fn install_listener(prog: &[libc::sock_filter], no_new_privs: bool) -> Resul
     }
     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
     // SAFETY: `fprog` points to `prog`, alive for the call; the kernel copies the program.
-    let fd = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fprog as *const libc::sock_fprog) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
     if fd < 0 {
         return Err(crate::errno::current());
     }

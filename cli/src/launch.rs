@@ -450,7 +450,8 @@ pub struct Launch {
 /// Whether the program's calls go to the kernel backend: its `MQSHIM_BACKEND`, from the options
 /// (`env`) or else inherited.
 fn kernel_backend(env: &[(String, OsString)]) -> bool {
-    let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes().to_vec()).or_else(|| std::env::var_os(name).map(|v| v.as_bytes().to_vec()));
+    let lookup =
+        |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes().to_vec()).or_else(|| std::env::var_os(name).map(|v| v.as_bytes().to_vec()));
     Config::from_lookup(lookup).0.backend == mqshim_core::config::BackendKind::Kernel
 }
 

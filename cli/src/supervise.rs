@@ -656,18 +656,15 @@ fn own_identity() -> Identity {
 /// Sets this thread's (only this thread's: raw system calls) groups, group ids and user ids;
 /// the saved ids stay, so the supervisor's own can be set back. False when refused.
 fn set_thread_identity(uid: [libc::uid_t; 2], gid: [libc::gid_t; 2], groups: &[libc::gid_t], user_first: bool) -> bool {
-    let keep = libc::uid_t::MAX; // -1: unchanged
+    // -1: unchanged (the saved ids).
+    let keep = libc::uid_t::MAX;
     // SAFETY: integer arguments, and `groups` for setgroups, alive for the call.
     unsafe {
         let set_user = || libc::syscall(libc::SYS_setresuid, uid[0], uid[1], keep) == 0;
-        let set_group = || {
-            libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) == 0 && libc::syscall(libc::SYS_setresgid, gid[0], gid[1], keep) == 0
-        };
-        if user_first {
-            set_user() && set_group()
-        } else {
-            set_group() && set_user()
-        }
+        let set_group =
+            || libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) == 0 && libc::syscall(libc::SYS_setresgid, gid[0], gid[1], keep) == 0;
+        let steps: [&dyn Fn() -> bool; 2] = if user_first { [&set_user, &set_group] } else { [&set_group, &set_user] };
+        steps.iter().all(|step| step())
     }
 }
 
@@ -728,7 +725,11 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                     return Reply::Done;
                 }
                 // SAFETY: the name is a local copy (or the bad address, for the kernel's EFAULT).
-                unsafe { mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_unlink, kernel_name)))) }
+                unsafe {
+                    mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| {
+                        as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_unlink, kernel_name)))
+                    })
+                }
             } else {
                 let attr: Option<libc::mq_attr> = if a[3] == 0 { None } else { req.read_struct(a[3]) };
                 let attr_ptr = if a[3] == 0 { 0 } else { local(&attr) };
@@ -739,7 +740,8 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 // SAFETY: the name and attributes are local copies (or the bad address).
                 let opened = unsafe {
                     mqshim_core::dispatch::run_with(call, |_| {
-                        let fd = as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr)))?;
+                        let fd =
+                            as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr)))?;
                         install(req, fd as c_int)
                     })
                 };
@@ -766,7 +768,9 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 let call = Call::MqSend { mqdes: a[0] as c_int, msg: msg_ptr as *const _, len, prio: a[3] as u32, timeout: call_timeout };
                 // SAFETY: local copies (or the bad address) and our copy of the descriptor.
                 unsafe {
-                    mqshim_core::dispatch::run_with(call, |_| req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr)))
+                    mqshim_core::dispatch::run_with(call, |_| {
+                        req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr))
+                    })
                 }
             } else {
                 let mut msg = vec![0u8; len.min(MAX_COPY)];
@@ -887,7 +891,8 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             // SAFETY: a local buffer of 8 + room bytes, which the kernel writes at most.
             unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |_| {
-                    let got = req.blocking(ERESTARTNOHAND, || as_caller(who.as_ref(), || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags)))?;
+                    let got =
+                        req.blocking(ERESTARTNOHAND, || as_caller(who.as_ref(), || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags)))?;
                     if flags & libc::MSG_COPY == 0 {
                         senders::received(id, req.process.caller);
                     }
@@ -943,13 +948,8 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
 /// Installs our descriptor `fd` in the caller as the answer to its `mq_open` (close-on-exec,
 /// as every queue descriptor the kernel makes), and closes ours: the caller's number.
 fn install(req: &Request<'_>, fd: c_int) -> Result<i64> {
-    let addfd = libc::seccomp_notif_addfd {
-        id: req.id,
-        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
-        srcfd: fd as u32,
-        newfd: 0,
-        newfd_flags: libc::O_CLOEXEC as u32,
-    };
+    let addfd =
+        libc::seccomp_notif_addfd { id: req.id, flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32, srcfd: fd as u32, newfd: 0, newfd_flags: libc::O_CLOEXEC as u32 };
     // SAFETY: ADDFD reads one seccomp_notif_addfd.
     let installed = unsafe { libc::ioctl(req.shared.listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
     let error = Errno::last();
