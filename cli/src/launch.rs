@@ -4,7 +4,8 @@
 //! environment (an existing `LD_PRELOAD` is kept, after ours), and ending the way the program
 //! ended. Used by `mqshim run`, `mqshim trace` and `mqshim diff`: [`prepare`] checks everything
 //! and gives the command; [`exec`] becomes the program, [`spawn_forwarding`] starts it as a child
-//! that receives the signals sent to mqshim.
+//! that receives the signals sent to mqshim. A statically linked program under the kernel
+//! backend is not refused: it is started as a child served by [`crate::supervise`].
 
 mod elf;
 
@@ -89,9 +90,9 @@ pub struct RunOptions {
     /// or ../lib/mqshim beside it).
     #[arg(long, value_name = "PATH")]
     pub lib: Option<PathBuf>,
-    /// Run the program even when the preload cannot reach it (statically linked, set-user-ID,
-    /// library of another ELF class or missing), after a warning: its queue calls then go to
-    /// the kernel, unseen by mqshim.
+    /// Run the program even when the preload cannot reach it (statically linked under a backend
+    /// other than kernel, set-user-ID, library of another ELF class or missing), after a
+    /// warning: its queue calls then go to the kernel, unseen by mqshim.
     #[arg(long)]
     pub allow_unpreloaded: bool,
 }

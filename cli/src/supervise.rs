@@ -21,17 +21,19 @@
 //!   caller itself (a registration made here would notify this process); its traced result is
 //!   the kernel's checks made beforehand on the copy (EFAULT, EINVAL, EBADF, EBUSY).
 //! - **Blocking calls** (`mq_timedsend`, `mq_timedreceive`, `msgsnd`, `msgrcv` without
-//!   IPC_NOWAIT) are served by a pool of worker threads, so that one caller's wait holds no
-//!   other. Once a notification is read, the caller waits killably
+//!   IPC_NOWAIT) are served each on its own thread: every serving thread reads a notification
+//!   and serves it itself, and starts another thread first when a call that may block would
+//!   leave none listening, so that one caller's wait holds no other (threads: the calls
+//!   blocked at once, plus one). Once a notification is read, the caller waits killably
 //!   (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV): a signal sent to it stays pending, and no message
 //!   can be taken for a caller that is no longer waiting. A watchdog looks every
 //!   [`WATCH_PERIOD`] at the blocked callers' pending and blocked signals (/proc/TID/status);
-//!   when one has a signal to take, it interrupts the worker ([`interrupt_signal`]), whose call
+//!   when one has a signal to take, it interrupts the serving thread ([`interrupt_signal`]), whose call
 //!   returns EINTR having taken or sent nothing, and the caller is answered with the kernel's
 //!   own restart code for that call (ERESTARTSYS for `mq_*`: EINTR, or a restart after an
 //!   SA_RESTART handler; ERESTARTNOHAND for `msg*`: EINTR after any handler), which the kernel
 //!   turns into EINTR or a restart as it does for its own calls. A killed caller's
-//!   notification ends (ID_VALID), and its worker stops the same way. The cost: a signal
+//!   notification ends (ID_VALID), and its serving thread stops the same way. The cost: a signal
 //!   reaches a blocked caller up to [`WATCH_PERIOD`] late.
 //! - **Credentials.** A call the kernel checks permissions for at the call (`mq_open`,
 //!   `mq_unlink`, `msg*`) is made with the caller's user and group ids and groups (raw
@@ -42,7 +44,8 @@
 //!
 //! Only the kernel backend is served this way; the emulation's state is per process (its
 //! descriptors, openers and notification helper live in the process that uses them), which a
-//! supervisor would have to keep per served process.
+//! supervisor would have to keep per served process (a twin process each), and it needs
+//! `close`, which is not one of the ten calls.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -74,8 +77,8 @@ const SIGNALLED: u8 = 1;
 /// The caller's notification ended (it was killed): no answer.
 const ENDED: u8 = 2;
 
-/// The signal that interrupts a worker whose caller's notification ended (a handler that does
-/// nothing, without SA_RESTART: the worker's blocking call returns EINTR).
+/// The signal that interrupts a serving thread whose caller has a signal to take or was killed (a handler that does
+/// nothing, without SA_RESTART: its blocking call returns EINTR).
 fn interrupt_signal() -> c_int {
     libc::SIGRTMIN() + 2
 }
@@ -236,7 +239,7 @@ impl Drop for Process {
     }
 }
 
-/// A blocked call being served: its caller, its worker thread and its state.
+/// A blocked call being served: its caller, its serving thread and its state.
 struct Waiting {
     tid: libc::pid_t,
     thread: libc::pthread_t,
@@ -334,8 +337,8 @@ fn may_block(d: &libc::seccomp_data) -> bool {
     }
 }
 
-/// Every [`WATCH_PERIOD`]: interrupts the workers whose caller has a signal to take or was
-/// killed (again at each period, in case the first signal came before the worker's call began).
+/// Every [`WATCH_PERIOD`]: interrupts the serving threads whose caller has a signal to take or was
+/// killed (again at each period, in case the first signal came before the thread's call began).
 fn watch(shared: &Shared) {
     while !shared.done.load(Ordering::Acquire) {
         std::thread::sleep(WATCH_PERIOD);
@@ -349,7 +352,7 @@ fn watch(shared: &Shared) {
                 }
             }
             if w.state.load(Ordering::Acquire) != RUNNING {
-                // SAFETY: the worker thread is alive while it is in `waiting` (it removes
+                // SAFETY: the serving thread is alive while it is in `waiting` (it removes
                 // itself before it moves on); the signal's handler does nothing.
                 unsafe { libc::pthread_kill(w.thread, interrupt_signal()) };
             }
@@ -509,7 +512,7 @@ impl Request<'_> {
         id_valid(self.shared.listener, self.id)
     }
 
-    /// Makes a call that may block, again after an interruption of this worker by anything
+    /// Makes a call that may block, again after an interruption of this thread by anything
     /// else, until the caller has a signal to take (then EINTR in the trace, with nothing
     /// taken or sent, and the caller answered with `restart`, the kernel's code for this call)
     /// or was killed (no answer).
