@@ -1,5 +1,5 @@
-/* mqt: static skip-config static-kernel */
-/* (static-kernel: the supervisor makes the served mq_send itself, so the kernel fills the
+/* mqt: static skip-config static-kernel skip-config static-musl */
+/* (static-kernel, static-musl: the supervisor makes the served mq_send itself, so the kernel fills the
  * notification's si_pid with the supervisor's pid, not the sender's.) */
 /* A SIGEV_SIGNAL notification reaches the registered process's SA_SIGINFO handler with
  * si_signo = the registered signal, si_code = SI_MESGQ, si_errno 0, si_value = the whole

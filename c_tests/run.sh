@@ -11,8 +11,9 @@
 #   /* mqt: fortify      also built -O2 -D_FORTIFY_SOURCE=2 (must reference __mq_open_2)
 #   /* mqt: linked       also built with -lmqshim (no LD_PRELOAD), run in shim configurations
 #   /* mqt: linked-only  built only with -lmqshim and include/; shim configurations only
-#   /* mqt: static       also built -static (glibc), run only in the static configurations
-#                        (@STATIC@: under `mqshim run`, whose supervisor serves its calls)
+#   /* mqt: static       also built -static with glibc (and with musl-gcc where it exists), run
+#                        only in the static configurations (@STATIC@ / @MUSL@: under `mqshim
+#                        run`, whose supervisor serves its calls)
 # and these change where it runs:
 #   /* mqt: shim-only    runs only in the configurations that load the shim (e.g. fault
 #                        injection, which the plain kernel has no equivalent of); the first of
@@ -36,7 +37,8 @@
 # A configuration that mentions @LIB@ is skipped when the library is missing, one that mentions
 # @REDIS@ when redis-server is not installed or does not start (each case counted as skipped);
 # one with MQSHIM_TRACE=@TRACE@ and MQSHIM_TRACE_FORMAT=jsonl has its trace checked.
-# @STATIC@ = the test's static build (marker "static"), run as `mqshim run PROGRAM` (the
+# @STATIC@ = the test's static glibc build (marker "static"; @MUSL@: its static musl build),
+# run as `mqshim run PROGRAM` (the
 # command at $MQSHIM_BIN, default target/release/mqshim) with the configuration's variables;
 # only tests with the marker run there. Its trace counts leave out mq_close, which a static
 # program makes as close(2), no queue system call.
@@ -46,6 +48,7 @@ CONFIGS=(
   "shim-emulate  | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=emulate MQSHIM_DIR=@DIR@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
   "shim-redis    | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=redis MQSHIM_REDIS=@REDIS@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl MQT_TIMEOUT=60"
   "static-kernel | @STATIC@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
+  "static-musl   | @MUSL@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
 )
 # (shim-redis: a call is a network round trip, ~1000x the kernel's, so a test's own watchdog —
 # a stress round's, 20 s elsewhere — is 60 s there; the case timeout still bounds every case.)
@@ -104,7 +107,9 @@ cfg_name() { local n=${1%%|*}; echo "${n//[[:space:]]/}"; }
 cfg_env()  { local e=${1#*|}; echo "$e" | xargs; }
 needs_lib() { [[ $1 == *@LIB@* ]]; }
 needs_redis() { [[ $1 == *@REDIS@* ]]; }
-needs_static() { [[ $1 == *@STATIC@* ]]; }
+needs_static() { [[ $1 == *@STATIC@* || $1 == *@MUSL@* ]]; }
+# static_variant CFG: the build a static configuration runs (static or musl).
+static_variant() { if [[ $1 == *@MUSL@* ]]; then echo musl; else echo static; fi; }
 is_traced() { [[ $1 == *MQSHIM_TRACE=@TRACE@* && $1 == *MQSHIM_TRACE_FORMAT=jsonl* ]]; }
 HAVE_LIB=0
 [[ -f $LIB ]] && HAVE_LIB=1
@@ -112,6 +117,11 @@ HAVE_STATIC=0 STATIC_WHY="no $MQSHIM"
 if [[ -x $MQSHIM && $HAVE_LIB == 1 ]]; then
   if echo 'int main(void){return 0;}' | "$CC" -static -x c - -o "$TMP/static-probe" 2>/dev/null; then HAVE_STATIC=1
   else STATIC_WHY="$CC -static does not link (no static libc)"; fi
+fi
+HAVE_MUSL=0 MUSL_WHY="no musl-gcc (apt-get install musl-tools)"
+if [[ $HAVE_STATIC == 1 ]] && command -v musl-gcc >/dev/null; then
+  if echo 'int main(void){return 0;}' | musl-gcc -static -x c - -o "$TMP/musl-probe" 2>/dev/null; then HAVE_MUSL=1
+  else MUSL_WHY="musl-gcc -static does not link"; fi
 fi
 # The Redis configurations' server: one for the whole run (each run has its own key prefix),
 # started below once the tests are built, stopped by the fixture's EXIT trap.
@@ -168,6 +178,10 @@ build_one() {
       bin=$BIN/$name.static
       if [[ $HAVE_STATIC != 1 ]]; then status=skip
       else "$CC" "${CFLAGS[@]}" -static -I"$HERE" "$src" -o "$bin" -lrt >"$log" 2>&1 || status=fail; fi ;;
+    musl)
+      bin=$BIN/$name.musl
+      if [[ $HAVE_MUSL != 1 ]]; then status=skip
+      else musl-gcc "${CFLAGS[@]}" -static -I"$HERE" "$src" -o "$bin" -lrt >"$log" 2>&1 || status=fail; fi ;;
     linked)
       bin=$BIN/$name.linked
       if [[ $HAVE_LIB != 1 ]]; then status=skip
@@ -203,7 +217,7 @@ for name in "${TESTS[@]}"; do
     v="plain"
     has_marker "$src" fortify && v+=" fortify"
     has_marker "$src" linked && v+=" linked"
-    has_marker "$src" static && v+=" static"
+    has_marker "$src" static && v+=" static musl"
   fi
   VARIANTS[$name]=$v
   for variant in $v; do throttle; build_one "$name" "$variant" & done
@@ -237,7 +251,7 @@ run_case() {
   e=${e//@DIR@/$dir/state}
   [[ $e == *@REDIS@* ]] && e=${e//@REDIS@/$(redis_url "mqt-$$-$(basename "$dir")")}
   local -a assigns=() runner=()
-  if [[ $e == *@STATIC@* ]]; then e=${e//@STATIC@/}; runner=("$MQSHIM" run --); fi
+  if needs_static "$e"; then e=${e//@STATIC@/}; e=${e//@MUSL@/}; runner=("$MQSHIM" run --); fi
   read -ra assigns <<<"$e"
   (cd "$dir" && exec timeout -k 5 "$CASE_TIMEOUT" env "${assigns[@]}" \
      MQT_RUNID="$$-$(basename "$dir")" MQT_CALLS="$dir/calls" MQT_CLEANUP="$dir/cleanup" \
@@ -263,10 +277,8 @@ for name in "${TESTS[@]}"; do
       cname=$(cfg_name "$cfg")
       if [[ $variant == linked ]] && ! needs_lib "$cfg"; then continue; fi
       # Static builds run in the static configurations, and only they do.
-      static_variant=0 static_cfg=0
-      [[ $variant == static ]] && static_variant=1
-      needs_static "$cfg" && static_cfg=1
-      (( static_variant == static_cfg )) || continue
+      if needs_static "$cfg"; then [[ $variant == "$(static_variant "$cfg")" ]] || continue
+      else [[ $variant != static && $variant != musl ]] || continue; fi
       if [[ ${SHIM_ONLY[$name]} == 1 ]] && ! needs_lib "$cfg" && ! needs_static "$cfg"; then continue; fi
       if [[ ${SKIP_CFGS[$name]} == *" $cname "* ]]; then
         if [[ $ci == 0 && ${SHIM_ONLY[$name]} != 1 ]]; then
@@ -280,6 +292,10 @@ for name in "${TESTS[@]}"; do
       if needs_lib "$cfg" && [[ $HAVE_LIB != 1 ]]; then
         SKIP_WHY["$name.$variant [$cname]"]="no library"
         SKIPPED_CASES+=("$name.$variant [$(cfg_name "$cfg")]"); continue
+      fi
+      if [[ $variant == musl && $HAVE_MUSL != 1 ]]; then
+        SKIP_WHY["$name.$variant [$cname]"]=$MUSL_WHY
+        SKIPPED_CASES+=("$name.$variant [$cname]"); continue
       fi
       if needs_static "$cfg" && [[ $HAVE_STATIC != 1 ]]; then
         SKIP_WHY["$name.$variant [$cname]"]=$STATIC_WHY

@@ -32,7 +32,7 @@ fi
 cfg_name() { local n=${1%%|*}; echo "${n//[[:space:]]/}"; }
 cfg_env()  { local e=${1#*|}; echo "$e" | xargs; }
 needs_lib() { [[ $1 == *@LIB@* ]]; }
-needs_static() { [[ $1 == *@STATIC@* ]]; }
+needs_static() { [[ $1 == *@STATIC@* || $1 == *@MUSL@* ]]; }
 needs_redis() { [[ $1 == *@REDIS@* ]]; }
 is_traced() { [[ $1 == *MQSHIM_TRACE=@TRACE@* && $1 == *MQSHIM_TRACE_FORMAT=jsonl* ]]; }
 
@@ -95,6 +95,8 @@ for src in "$SEEDS_SRC"/001/*.c "$SEEDS_SRC"/003/*.c; do
   # The static configurations' build: the same command with -static (glibc's static libc).
   STATIC_OK=${STATIC_OK:-1}
   (cd "$BIN" && gcc -static "$prog.c" -o "$prog.static" -lrt -lpthread) >"$BIN/$prog.static.log" 2>&1 || STATIC_OK=0
+  MUSL_OK=${MUSL_OK:-1}
+  (cd "$BIN" && musl-gcc -static "$prog.c" -o "$prog.musl" -lrt -lpthread) >"$BIN/$prog.musl.log" 2>&1 || MUSL_OK=0
 done
 if [[ $BUILD_OK != 1 ]]; then
   FAILED=$(( ${#SCENARIOS[@]} * ${#CONFIGS[@]} )); summary; exit 1
@@ -126,9 +128,10 @@ trap on_exit EXIT
 
 ASSIGNS=()
 RUNNER=()      # a static configuration's: `mqshim run --` before the static build
+STATIC_SUFFIX=static   # which static build: static (glibc) or musl
 in_cfg() { env "${ASSIGNS[@]}" "$@"; }
 # seed_bin PROGRAM: the build this configuration runs.
-seed_bin() { if (( ${#RUNNER[@]} )); then echo "$BIN/$1.static"; else echo "$BIN/$1"; fi; }
+seed_bin() { if (( ${#RUNNER[@]} )); then echo "$BIN/$1.$STATIC_SUFFIX"; else echo "$BIN/$1"; fi; }
 
 # step PROGRAM ARGS...: run a seed program (or "seedtool ...") to completion, record it.
 step() {
@@ -360,11 +363,13 @@ for scen in "${SCENARIOS[@]}"; do
     fi
     RUNNER=()
     if needs_static "$cfg"; then
+      STATIC_SUFFIX=static built=${STATIC_OK:-0}
+      [[ $cfg == *@MUSL@* ]] && STATIC_SUFFIX=musl built=${MUSL_OK:-0}
       # Scenarios that read a background program's output while it runs need it
       # line-buffered (stdbuf -oL), which a static program ignores (stdbuf preloads a library).
-      if [[ ${STATIC_OK:-0} != 1 || ! -x $MQSHIM || " ${STATIC_UNBUFFERED[*]} " == *" $scen "* ]]; then
+      if [[ $built != 1 || ! -x $MQSHIM || " ${STATIC_UNBUFFERED[*]} " == *" $scen "* ]]; then
         skipped=$((skipped + 1)); SKIPPED=$((SKIPPED + 1))
-        echo "SKIP-CASE $scen [$cname]: $([[ ${STATIC_OK:-0} != 1 ]] && echo "no static build (gcc -static)" || echo "its background program's output is read while it runs: stdbuf cannot line-buffer a static program")"
+        echo "SKIP-CASE $scen [$cname]: $([[ $built != 1 ]] && echo "no $STATIC_SUFFIX build: not every seed program compiles unchanged -static with it (musl: glibc header habits, struct msgbuf, O_* from <mqueue.h>)" || echo "its background program's output is read while it runs: stdbuf cannot line-buffer a static program")"
         continue
       fi
       RUNNER=("$MQSHIM" run --)
@@ -374,7 +379,7 @@ for scen in "${SCENARIOS[@]}"; do
     T=$D/transcript
     : >"$T"
     e=$(cfg_env "$cfg")
-    e=${e//@LIB@/$LIB}; e=${e//@TRACE@/$D/trace.jsonl}; e=${e//@DIR@/$D/state}; e=${e//@STATIC@/}
+    e=${e//@LIB@/$LIB}; e=${e//@TRACE@/$D/trace.jsonl}; e=${e//@DIR@/$D/state}; e=${e//@STATIC@/}; e=${e//@MUSL@/}
     e=${e//@REDIS@/redis://127.0.0.1:$REDIS_PORT/0?prefix=mqt-seeds-$$-$scen}
     read -ra ASSIGNS <<<"$e"
     EXPECT="" CHECK_RE="" CHECK=""
