@@ -1091,7 +1091,8 @@ static int memory_main(double ref)
 
 /* ------------------------------------------------------------------ probe */
 
-/* Whether the kernel holds System V queue `id` with `qnum` messages last sent by us: its
+/* Whether the kernel holds System V queue `id` with `qnum` messages last sent by us (or by our
+ * parent, when it is the `mqshim run` supervisor that makes a static program's calls): its
  * /proc/sysvipc/msg, read with raw system calls (no preload serves them; MQSHIM_SYSCALLS=trap
  * traps only the queue calls themselves). */
 static int kernel_holds_msq(int id, unsigned long qnum)
@@ -1110,7 +1111,7 @@ static int kernel_holds_msq(int id, unsigned long qnum)
         unsigned perms;
         unsigned long cbytes, msgs;
         if (sscanf(line, "%ld %ld %o %lu %lu %ld", &key, &msqid, &perms, &cbytes, &msgs, &lspid) == 6 &&
-            msqid == id && msgs == qnum && lspid == getpid())
+            msqid == id && msgs == qnum && (lspid == getpid() || lspid == getppid()))
             return 1;
     }
     return 0;

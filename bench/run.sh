@@ -30,6 +30,7 @@ CONFIGS=(
   'shim+collect yes MQSHIM_BACKEND=kernel $ROOT/target/release/mqshim trace --lib $LIB --buffer-size 256m -o $RUN_TMP/trace.txt --'
   'emulate     yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=emulate MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m'
   'emulate-trap yes LD_PRELOAD=$LIB MQSHIM_BACKEND=emulate MQSHIM_SYSCALLS=trap MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m'
+  'static      full BENCH_MQSHIM=$ROOT/target/release/mqshim MQSHIM_BACKEND=kernel sh -c '\''exec "$BENCH_MQSHIM" run -- "$0.static" "$@"'\'''
   'redis       full LD_PRELOAD=$LIB MQSHIM_BACKEND=redis MQSHIM_REDIS="$REDIS_LOOPBACK" $IN_A'
   'redis-veth  full LD_PRELOAD=$LIB MQSHIM_BACKEND=redis MQSHIM_REDIS="$REDIS_VETH" $IN_B'
   'trace-shm   no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=shm,size=1g:$RUN_TMP'
@@ -41,6 +42,9 @@ CONFIGS=(
 # emulate-trap: the emulation with MQSHIM_SYSCALLS=trap: its *_raw micro rows are trapped calls
 # (the *_raw rows of emulate and redis read "unsupported": without the trap those calls reach the
 # kernel, which does not know an emulated queue; on kernel and shim they are the kernel's calls).
+# static: mqbench linked -static (glibc), run by `mqshim run` under the kernel backend: every
+# queue call is a supervised call (a seccomp notification served by mqshim's supervisor, which
+# makes the call on the program's behalf), i.e. what a statically linked program pays.
 # trace-null: tracing without the file write (the formatting alone); trace-jsonl: the other format.
 # trace-shm: records into a shared-memory buffer nobody drains (1 GiB: nothing dropped in a run),
 # i.e. the traced process's own cost without the collector working beside it on the other CPU.
@@ -410,6 +414,9 @@ if [[ -n $REPORT ]]; then report "$REPORT"; control_report "$REPORT"; exit; fi
 mkdir -p "$ROOT/target/bench"
 ${CC:-cc} -O2 -Wall -Wextra -pthread ${CFLAGS:-} -o "$BIN" "$ROOT/bench/mqbench.c" -lrt \
   || { echo "run.sh: building mqbench failed" >&2; exit 1; }
+# The static configuration's build (where a static libc exists; else its rows fail).
+${CC:-cc} -O2 -Wall -Wextra -pthread -static ${CFLAGS:-} -o "$BIN.static" "$ROOT/bench/mqbench.c" -lrt 2>/dev/null \
+  || rm -f "$BIN.static"
 
 OUT=${OUT:-$ROOT/target/bench/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"

@@ -1,3 +1,6 @@
+/* mqt: static skip-config static-kernel skip-config static-musl */
+/* (static-kernel, static-musl: the supervisor makes the served mq_send itself, so the kernel fills the
+ * notification's si_pid with the supervisor's pid, not the sender's.) */
 /* A SIGEV_SIGNAL notification reaches the registered process's SA_SIGINFO handler with
  * si_signo = the registered signal, si_code = SI_MESGQ, si_errno 0, si_value = the whole
  * registered sigev_value (all bits of sival_ptr), si_pid = the process that sent the message

@@ -1,3 +1,6 @@
+/* mqt: static skip-config static-kernel skip-config static-musl */
+/* (static-kernel, static-musl: the supervisor makes the served mq_send itself, so the kernel fills the
+ * notification's si_pid with the supervisor's pid, not the sender's.) */
 /* SIGEV_SIGNAL notification: a message arriving on an empty queue sends the registered
  * signal (si_code SI_MESGQ, the registered sigev_value, si_pid = sender) before mq_send
  * returns, and the registration is then gone (one-shot: registering again is not EBUSY).

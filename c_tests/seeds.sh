@@ -19,6 +19,7 @@ SEEDS_SRC=$(realpath -m "$ROOT/../shared/seed-programs")
 PUBLISHED=$ROOT/target/seeds
 TOOLS=${MQT_TOOLS:-}
 LIB=$(realpath -m "${MQSHIM_LIB:-$ROOT/target/release/libmqshim.so}")
+MQSHIM=$(realpath -m "${MQSHIM_BIN:-$ROOT/target/release/mqshim}")
 STEP_TIMEOUT=${MQT_CASE_TIMEOUT:-30}
 FILTER=${1:-}
 
@@ -31,6 +32,7 @@ fi
 cfg_name() { local n=${1%%|*}; echo "${n//[[:space:]]/}"; }
 cfg_env()  { local e=${1#*|}; echo "$e" | xargs; }
 needs_lib() { [[ $1 == *@LIB@* ]]; }
+needs_static() { [[ $1 == *@STATIC@* || $1 == *@MUSL@* ]]; }
 needs_redis() { [[ $1 == *@REDIS@* ]]; }
 is_traced() { [[ $1 == *MQSHIM_TRACE=@TRACE@* && $1 == *MQSHIM_TRACE_FORMAT=jsonl* ]]; }
 
@@ -42,6 +44,7 @@ for v in $(compgen -e); do
 done
 
 SCENARIOS=()
+STATIC_UNBUFFERED=(seed_posix_notify_sig seed_posix_003 seed_sysv_003)
 for s in seed_posix_notes seed_sysv_notes seed_posix_notify_sig seed_posix_003 seed_sysv_003 \
          seed_posix_003_msg_max_10; do
   [[ -n $FILTER && $s != *"$FILTER"* ]] && continue
@@ -89,6 +92,11 @@ for src in "$SEEDS_SRC"/001/*.c "$SEEDS_SRC"/003/*.c; do
   else
     cp -f "$BIN/$prog" "$PUBLISHED/.$prog.$$" && mv -f "$PUBLISHED/.$prog.$$" "$PUBLISHED/$prog"
   fi
+  # The static configurations' build: the same command with -static (glibc's static libc).
+  STATIC_OK=${STATIC_OK:-1}
+  (cd "$BIN" && gcc -static "$prog.c" -o "$prog.static" -lrt -lpthread) >"$BIN/$prog.static.log" 2>&1 || STATIC_OK=0
+  MUSL_OK=${MUSL_OK:-1}
+  (cd "$BIN" && musl-gcc -static "$prog.c" -o "$prog.musl" -lrt -lpthread) >"$BIN/$prog.musl.log" 2>&1 || MUSL_OK=0
 done
 if [[ $BUILD_OK != 1 ]]; then
   FAILED=$(( ${#SCENARIOS[@]} * ${#CONFIGS[@]} )); summary; exit 1
@@ -119,14 +127,19 @@ trap on_exit EXIT
 #   CHECK_RE / CHECK  the transcript lines matching CHECK_RE must be exactly CHECK
 
 ASSIGNS=()
+RUNNER=()      # a static configuration's: `mqshim run --` before the static build
+STATIC_SUFFIX=static   # which static build: static (glibc) or musl
 in_cfg() { env "${ASSIGNS[@]}" "$@"; }
+# seed_bin PROGRAM: the build this configuration runs.
+seed_bin() { if (( ${#RUNNER[@]} )); then echo "$BIN/$1.$STATIC_SUFFIX"; else echo "$BIN/$1"; fi; }
 
 # step PROGRAM ARGS...: run a seed program (or "seedtool ...") to completion, record it.
 step() {
-  local prog=$BIN/$1
-  [[ $1 == seedtool ]] && prog=$TOOLS/mqt_seedtool
+  local prog runner=("${RUNNER[@]}")
+  prog=$(seed_bin "$1")
+  [[ $1 == seedtool ]] && prog=$TOOLS/mqt_seedtool runner=()
   printf '$ %s\n' "$*" >>"$T"
-  (cd "$D/cwd" && timeout -k 2 "$STEP_TIMEOUT" env "${ASSIGNS[@]}" "$prog" "${@:2}") \
+  (cd "$D/cwd" && timeout -k 2 "$STEP_TIMEOUT" env "${ASSIGNS[@]}" "${runner[@]}" "$prog" "${@:2}") \
     >>"$T" 2>&1 </dev/null
   printf '[exit %d]\n' $? >>"$T"
 }
@@ -288,7 +301,7 @@ seed_posix_003_msg_max_10() {
   (cd "$D/cwd" && timeout -k 2 "$STEP_TIMEOUT" env "${ASSIGNS[@]}" \
      unshare --user --map-root-user --ipc \
      sh -c 'echo "$1" >/proc/sys/fs/mqueue/msg_max && shift && exec "$@"' sh "$ns_msg_max" \
-     "${drop[@]}" "$BIN/posix_mq_client") >>"$T" 2>&1 </dev/null
+     "${drop[@]}" "${RUNNER[@]}" "$(seed_bin posix_mq_client)") >>"$T" 2>&1 </dev/null
   printf '[exit %d]\n' $? >>"$T"
   EXPECT="mq_open=1"
   CHECK_RE='^(mq_open error|\[exit)'
@@ -348,18 +361,33 @@ for scen in "${SCENARIOS[@]}"; do
     if needs_redis "$cfg" && [[ $REDIS_OK != 1 ]]; then
       skipped=$((skipped + 1)); SKIPPED=$((SKIPPED + 1)); continue
     fi
+    RUNNER=()
+    if needs_static "$cfg"; then
+      STATIC_SUFFIX=static built=${STATIC_OK:-0}
+      [[ $cfg == *@MUSL@* ]] && STATIC_SUFFIX=musl built=${MUSL_OK:-0}
+      # Scenarios that read a background program's output while it runs need it
+      # line-buffered (stdbuf -oL), which a static program ignores (stdbuf preloads a library).
+      if [[ $built != 1 || ! -x $MQSHIM || " ${STATIC_UNBUFFERED[*]} " == *" $scen "* ]]; then
+        skipped=$((skipped + 1)); SKIPPED=$((SKIPPED + 1))
+        echo "SKIP-CASE $scen [$cname]: $([[ $built != 1 ]] && echo "no $STATIC_SUFFIX build: not every seed program compiles unchanged -static with it (musl: glibc header habits, struct msgbuf, O_* from <mqueue.h>)" || echo "its background program's output is read while it runs: stdbuf cannot line-buffer a static program")"
+        continue
+      fi
+      RUNNER=("$MQSHIM" run --)
+    fi
     D=$SEED_TMP/$scen.$cname
     rm -rf "$D"; mkdir -p "$D/cwd" "$D/state"
     T=$D/transcript
     : >"$T"
     e=$(cfg_env "$cfg")
-    e=${e//@LIB@/$LIB}; e=${e//@TRACE@/$D/trace.jsonl}; e=${e//@DIR@/$D/state}
+    e=${e//@LIB@/$LIB}; e=${e//@TRACE@/$D/trace.jsonl}; e=${e//@DIR@/$D/state}; e=${e//@STATIC@/}; e=${e//@MUSL@/}
     e=${e//@REDIS@/redis://127.0.0.1:$REDIS_PORT/0?prefix=mqt-seeds-$$-$scen}
     read -ra ASSIGNS <<<"$e"
     EXPECT="" CHECK_RE="" CHECK=""
     clean_machine
     "$scen"
     clean_machine
+    # A static program's mq_close is close(2): no queue system call, no record.
+    (( ${#RUNNER[@]} )) && EXPECT=$(sed -E 's/(^| )mq_close=[0-9]+//' <<<"$EXPECT")
     total=$((total + 1))
     why=()
     if [[ -n $CHECK_RE ]] && [[ "$(grep -E -- "$CHECK_RE" "$T")" != "$CHECK" ]]; then

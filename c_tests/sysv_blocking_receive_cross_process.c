@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A child blocked in msgrcv for type 2 is not woken by a type-1 message but takes the type-2
  * message the parent sends next; the type-1 message stays queued. */
 #include "harness.h"

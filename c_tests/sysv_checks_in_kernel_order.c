@@ -1,3 +1,4 @@
+/* mqt: static */
 /* The order in which msgsnd, msgrcv and msgctl check their arguments, which decides the errno
  * of a call that is wrong in several ways: msgsnd reads mtype first (EFAULT even for a bad id),
  * then rejects msgsz > msgmax, a negative size or id, and mtype < 1 (EINVAL), then reads the

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A receiver blocked in msgrcv (in a child process) when the queue is removed wakes with
  * EIDRM; afterwards the id is merely stale (EINVAL). */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msgrcv with MSG_COPY (Linux, CONFIG_CHECKPOINT_RESTORE): msgtyp is a 0-based position in the
  * queue, whatever the types; the message is copied and stays, and no statistic changes (qnum,
  * lrpid, rtime). It requires IPC_NOWAIT and excludes MSG_EXCEPT (EINVAL, before the id is even

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msgctl: IPC_STAT reports mode, counts, qbytes (msgmnb 16384), owner and the pids/times of
  * the last send and receive; IPC_SET changes mode and qbytes (raising qbytes above msgmnb is
  * EPERM without CAP_SYS_RESOURCE); IPC_RMID removes, after which the id is EINVAL. */

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msgrcv with IPC_NOWAIT and no matching message is ENOMSG — on an empty queue and when only
  * other types are queued; the non-matching message stays. */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Which message msgrcv takes (SEMANTICS §1.13): msgtyp 0 → the oldest; > 0 → the oldest of
  * that type; > 0 with MSG_EXCEPT → the oldest of any other type; < 0 → the LOWEST type
  * <= |msgtyp| (oldest among that type), not the first in FIFO order; LONG_MIN acts as

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msg_lrpid is the pid of the last receiver — its process id (tgid) when the receiver took the
  * message from the queue, but when a send hands the message straight to a receiver blocked in
  * msgrcv (the kernel's pipelined send), the kernel records that receiving *thread's* id

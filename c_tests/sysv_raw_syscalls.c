@@ -1,4 +1,4 @@
-/* mqt: env MQSHIM_SYSCALLS=trap */
+/* mqt: env MQSHIM_SYSCALLS=trap static */
 /* The System V queue system calls made with syscall(2) behave as the kernel's: msgget
  * (create, find, EEXIST), msgsnd and msgrcv by type, IPC_NOWAIT's ENOMSG, E2BIG, msgctl
  * IPC_STAT/IPC_SET/IPC_RMID, EFAULT for bad pointers, EINVAL after removal, and EINTR when a

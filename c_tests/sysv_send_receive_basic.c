@@ -1,3 +1,4 @@
+/* mqt: static */
 /* The SysV success path: msgget creates, msgsnd queues (zero-length too), msgrcv returns the
  * text length and writes mtype, IPC_RMID removes. */
 #include "harness.h"

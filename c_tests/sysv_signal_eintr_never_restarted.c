@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A blocked msgrcv or msgsnd interrupted by a signal handler fails with EINTR — even when the
  * handler was installed with SA_RESTART (the kernel never restarts these two, unlike mq_*
  * calls and read()). The interrupted receive consumes nothing; the interrupted send queues

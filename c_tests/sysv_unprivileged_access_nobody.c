@@ -1,3 +1,4 @@
+/* mqt: static */
 /* System V permissions are checked like ipcperms(): the class (owner if euid is uid or cuid,
  * group if cgid or gid is among the caller's groups, else other) and only the access asked for.
  * Root makes queues 0600, 0644, 0622 and 0640. nobody (no groups): msgget(key, 0) and

@@ -53,7 +53,9 @@ passed=0
 for name in "${tests[@]}"; do
   # A test's "mqt: env VAR=VALUE" markers (c_tests/README.md) hold for both runs, as for every
   # configuration of c_tests/run.sh (e.g. MQSHIM_SYSCALLS=trap for the raw-syscall tests).
-  mapfile -t test_env < <(sed -n 's|^/\* mqt: env \([A-Za-z_][A-Za-z0-9_]*=[^ ]*\) \*/$|\1|p' "$ROOT/c_tests/$name.c")
+  # (Read as run.sh reads markers: the word after each "env" on the first line.)
+  mapfile -t test_env < <(head -n 1 "$ROOT/c_tests/$name.c" | sed -n 's@^/\* *mqt: *@@p' | sed 's@\*/.*@@' \
+    | awk '{ for (i = 1; i < NF; i++) if ($i == "env") print $(i + 1) }')
   # shellcheck disable=SC2086 # OPTIONS values are lists of words
   out=$(env "${test_env[@]}" MQT_RUNID="$RUNID-$name" "$MQSHIM" diff --timeout 30 ${OPTIONS[$name]:-} -- "$WORK/bin/$name" </dev/null 2>&1)
   status=$?

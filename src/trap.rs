@@ -145,8 +145,28 @@ unsafe fn stub(number: c_long, args: [u64; 5], cookie: u64) -> i64 {
     ret
 }
 
-/// The classic-BPF program: trap the ten calls of the x86_64 ABI unless the cookie is there.
-fn filter() -> Vec<libc::sock_filter> {
+/// What the filter does with a queue call that lacks the cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// SIGSYS in the calling thread, for the library's handler (`MQSHIM_SYSCALLS=trap`).
+    Trap,
+    /// A notification on the filter's listener, for a supervisor outside the process (`mqshim
+    /// run` on a statically linked program).
+    Notify,
+}
+
+impl Verdict {
+    fn action(self) -> u32 {
+        match self {
+            Verdict::Trap => SECCOMP_RET_TRAP | u32::from(TRAP_DATA),
+            Verdict::Notify => libc::SECCOMP_RET_USER_NOTIF,
+        }
+    }
+}
+
+/// The classic-BPF program: `verdict` for the ten calls of the x86_64 ABI unless the cookie is
+/// there. The one filter of both the trap and the supervisor (see [`Verdict`]).
+pub fn filter(verdict: Verdict) -> Vec<libc::sock_filter> {
     const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
@@ -167,7 +187,7 @@ fn filter() -> Vec<libc::sock_filter> {
     prog.push(jump(COOKIE as u32, 0, 2));
     prog.push(stmt(LD_W_ABS, arg5_low + 4));
     prog.push(jump((COOKIE >> 32) as u32, 1, 0));
-    prog.push(stmt(RET_K, SECCOMP_RET_TRAP | u32::from(TRAP_DATA)));
+    prog.push(stmt(RET_K, verdict.action()));
     prog.push(stmt(RET_K, SECCOMP_RET_ALLOW));
     prog
 }
@@ -267,7 +287,7 @@ fn install(install_handler: impl FnOnce() -> Result<libc::sigaction, String>) ->
             return Err(InstallError(format!("PR_SET_NO_NEW_PRIVS: {}", crate::errno::Errno::last())));
         }
     }
-    let mut prog = filter();
+    let mut prog = filter(Verdict::Trap);
     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
     // SAFETY: `fprog` points to `prog`, alive for the call; the kernel copies the program.
     let rc = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog as *const libc::sock_fprog) };
@@ -276,6 +296,39 @@ fn install(install_handler: impl FnOnce() -> Result<libc::sigaction, String>) ->
         return Err(InstallError(format!("seccomp: {}", crate::errno::Errno::last())));
     }
     Ok(())
+}
+
+/// Whether installing a filter needs no_new_privs first: seccomp requires it of a process
+/// without CAP_SYS_ADMIN.
+pub fn needs_no_new_privs() -> bool {
+    !crate::os::creds::Creds::current().has(CAP_SYS_ADMIN)
+}
+
+/// Installs `prog` (a [`filter`] with [`Verdict::Notify`]) with a listener, after
+/// no_new_privs when `no_new_privs`: the listener's descriptor (close-on-exec), or the errno.
+/// Once the supervisor has read a notification, the caller waits for the answer killably
+/// (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, Linux 5.19): a signal then stays pending, and the
+/// supervisor ends the call the way the kernel's own would end for it. Only system calls: safe
+/// between `fork` and `exec`.
+pub fn install_listener(prog: &[libc::sock_filter], no_new_privs: bool) -> Result<c_int, c_int> {
+    // SAFETY: prctl with integer arguments only.
+    if no_new_privs && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(crate::errno::current());
+    }
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
+    // SAFETY: `fprog` points to `prog`, alive for the call; the kernel copies the program.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if fd < 0 {
+        return Err(crate::errno::current());
+    }
+    Ok(fd as c_int)
 }
 
 /// Longest name a trapped `mq_open`/`mq_unlink` may pass (the kernel's getname limit, PATH_MAX
@@ -387,6 +440,10 @@ mod tests {
 
     /// Runs the filter on one call (the three instruction kinds it uses).
     fn verdict(arch: u32, nr: u32, arg5: u64) -> u32 {
+        run_filter(Verdict::Trap, arch, nr, arg5)
+    }
+
+    fn run_filter(kind: Verdict, arch: u32, nr: u32, arg5: u64) -> u32 {
         let data = |offset: u32| match offset {
             0 => nr,
             4 => arch,
@@ -394,7 +451,7 @@ mod tests {
             60 => (arg5 >> 32) as u32,
             _ => 0,
         };
-        let prog = filter();
+        let prog = filter(kind);
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let ins = prog[pc];
@@ -423,6 +480,15 @@ mod tests {
         for nr in [libc::SYS_read, libc::SYS_close, libc::SYS_msgget - 1, libc::SYS_mq_getsetattr + 1] {
             assert_eq!(verdict(AUDIT_ARCH_X86_64, nr as u32, 0), SECCOMP_RET_ALLOW);
         }
+    }
+
+    #[test]
+    fn the_supervisor_filter_notifies_the_same_calls() {
+        for nr in TRAPPED {
+            assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, nr as u32, 0), libc::SECCOMP_RET_USER_NOTIF);
+            assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, nr as u32, COOKIE), SECCOMP_RET_ALLOW);
+        }
+        assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, libc::SYS_read as u32, 0), SECCOMP_RET_ALLOW);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! environment (an existing `LD_PRELOAD` is kept, after ours), and ending the way the program
 //! ended. Used by `mqshim run`, `mqshim trace` and `mqshim diff`: [`prepare`] checks everything
 //! and gives the command; [`exec`] becomes the program, [`spawn_forwarding`] starts it as a child
-//! that receives the signals sent to mqshim.
+//! that receives the signals sent to mqshim. A statically linked program under the kernel
+//! backend is not refused: it is started as a child served by [`crate::supervise`].
 
 mod elf;
 
@@ -89,9 +90,9 @@ pub struct RunOptions {
     /// or ../lib/mqshim beside it).
     #[arg(long, value_name = "PATH")]
     pub lib: Option<PathBuf>,
-    /// Run the program even when the preload cannot reach it (statically linked, set-user-ID,
-    /// library of another ELF class or missing), after a warning: its queue calls then go to
-    /// the kernel, unseen by mqshim.
+    /// Run the program even when the preload cannot reach it (statically linked under a backend
+    /// other than kernel, set-user-ID, library of another ELF class or missing), after a
+    /// warning: its queue calls then go to the kernel, unseen by mqshim.
     #[arg(long)]
     pub allow_unpreloaded: bool,
 }
@@ -313,7 +314,7 @@ fn check_library(library: &Path) -> Result<elf::Elf, String> {
 /// Why the library cannot reach `program` when it is executed, following `#!` interpreters to
 /// the ELF file the kernel really runs; `None` when the preload works. A program that does not
 /// exist or cannot be run at all is a [`Failure`] (as exec would give it).
-fn obstacle(program: &Path, library: &elf::Elf, library_path: &Path, depth: usize) -> Result<Option<String>, Failure> {
+fn obstacle(program: &Path, library: &elf::Elf, library_path: &Path, depth: usize) -> Result<Option<Obstacle>, Failure> {
     let name = program.display();
     let mut start = [0u8; 256];
     let got = match std::fs::File::open(program).and_then(|f| std::os::unix::fs::FileExt::read_at(&f, &mut start, 0)) {
@@ -344,14 +345,14 @@ fn obstacle(program: &Path, library: &elf::Elf, library_path: &Path, depth: usiz
             });
         }
         if let Some(why) = obstacle(interpreter, library, library_path, depth + 1)? {
-            return Ok(Some(format!("{name} is a script run by {}, and {why}", interpreter.display())));
+            return Ok(Some(Obstacle { why: format!("{name} is a script run by {}, and {}", interpreter.display(), why.why), ..why }));
         }
         // `#!/usr/bin/env NAME`: env is dynamic, but NAME is what runs the script.
         let is_env = interpreter.file_name() == Some(OsStr::new("env"));
         if is_env && !argument.is_empty() && !argument.starts_with(b"-") && !argument.iter().any(u8::is_ascii_whitespace) {
             if let Ok(target) = find_program(OsStr::from_bytes(argument)) {
                 if let Some(why) = obstacle(&target, library, library_path, depth + 1)? {
-                    return Ok(Some(format!("{name} is a script run by {} (through env), and {why}", target.display())));
+                    return Ok(Some(Obstacle { why: format!("{name} is a script run by {} (through env), and {}", target.display(), why.why), ..why }));
                 }
             }
         }
@@ -367,17 +368,27 @@ fn obstacle(program: &Path, library: &elf::Elf, library_path: &Path, depth: usiz
     let exe = elf::read(program).map_err(|why| Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: {name}: cannot execute: {why}") })?;
     if exe.interpreter.is_none() && !is_dynamic_loader(program) {
         let kind = if exe.dynamic { "statically linked (a static PIE)" } else { "statically linked" };
-        return Ok(Some(format!("{name} is {kind}: it has no PT_INTERP, so no dynamic loader runs and LD_PRELOAD has no effect")));
+        let why = format!("{name} is {kind}: it has no PT_INTERP, so no dynamic loader runs and LD_PRELOAD has no effect");
+        return Ok(Some(Obstacle { why, statically_linked: true }));
     }
     if (exe.bits, exe.machine) != (library.bits, library.machine) {
-        return Ok(Some(format!(
+        let why = format!(
             "{name} is a {} program but the library {} is {}: the dynamic loader would skip the library (wrong ELF class or machine)",
             exe.describe(),
             library_path.display(),
             library.describe()
-        )));
+        );
+        return Ok(Some(Obstacle { why, statically_linked: false }));
     }
-    Ok(secure_execution(program))
+    Ok(secure_execution(program).map(|why| Obstacle { why, statically_linked: false }))
+}
+
+/// Why the preload cannot reach a program.
+struct Obstacle {
+    why: String,
+    /// The program (or its script's interpreter) is statically linked: a supervisor can serve
+    /// it instead (see [`crate::supervise`]).
+    statically_linked: bool,
 }
 
 /// Whether `program` is the dynamic loader itself (run directly, it honours LD_PRELOAD): the
@@ -429,15 +440,36 @@ fn secure_execution(program: &Path) -> Option<String> {
     ))
 }
 
+/// A program ready to start: its command, and for a statically linked program the supervisor
+/// that serves its queue calls ([`crate::supervise`]). Start it with [`exec`] or
+/// [`spawn_forwarding`].
+pub struct Launch {
+    command: Command,
+    supervisor: Option<crate::supervise::Pending>,
+}
+
+/// Whether the program's calls go to the kernel backend: its `MQSHIM_BACKEND`, from the options
+/// (`env`) or else inherited.
+fn kernel_backend(env: &[(String, OsString)]) -> bool {
+    let lookup =
+        |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes().to_vec()).or_else(|| std::env::var_os(name).map(|v| v.as_bytes().to_vec()));
+    Config::from_lookup(lookup).0.backend == mqshim_core::config::BackendKind::Kernel
+}
+
 /// Checks everything and builds the command that runs `program args` with the library preloaded
 /// and the settings of `options` (`MQSHIM_*`), then `extra_env` (set last: a caller such as the
 /// trace collector adds or overrides variables). The command is given the program's path as
 /// found, with `program` as its argv[0].
 ///
+/// A statically linked program under the kernel backend is not preloaded: a supervisor in this
+/// process serves its queue calls ([`crate::supervise`]), with this process's `MQSHIM_*` set to
+/// the program's settings (its tracer and policy are the program's).
+///
 /// Refuses (a [`Failure`]) a bad option value (status 2), a program not found (127) or that cannot
-/// be run (126), and when the preload cannot reach it (126: statically linked, set-user-ID, a
-/// library missing or of another class) unless `options.allow_unpreloaded`, which warns instead.
-pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: &OsStr, args: &[OsString]) -> Result<Command, Failure> {
+/// be run (126), and when the preload cannot reach it (126: statically linked under another
+/// backend, set-user-ID, a library missing or of another class) unless
+/// `options.allow_unpreloaded`, which warns instead.
+pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: &OsStr, args: &[OsString]) -> Result<Launch, Failure> {
     let mut env = options.environment()?;
     env.extend(extra_env.iter().cloned());
     let path = find_program(program)?;
@@ -459,26 +491,41 @@ pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: 
             None
         }
     };
-    let mut cmd = match &library {
-        Some(library) => {
-            match check_library(library) {
-                Ok(lib) => {
-                    if let Some(why) = obstacle(&path, &lib, library, 0)? {
-                        refuse_or_warn(why)?;
-                    }
-                }
-                Err(why) => refuse_or_warn(why)?,
-            }
-            command(library, path.as_os_str(), args, &env)
+    let mut supervised = false;
+    if let Some(library) = &library {
+        match check_library(library) {
+            Ok(lib) => match obstacle(&path, &lib, library, 0)? {
+                Some(o) if o.statically_linked && kernel_backend(&env) => supervised = true,
+                Some(o) if o.statically_linked => refuse_or_warn(format!(
+                    "{} (mqshim serves a statically linked program's queue calls from outside it only with --backend kernel so far)",
+                    o.why
+                ))?,
+                Some(o) => refuse_or_warn(o.why)?,
+                None => {}
+            },
+            Err(why) => refuse_or_warn(why)?,
         }
-        None => {
+    }
+    let mut cmd = match &library {
+        Some(library) if !supervised => command(library, path.as_os_str(), args, &env),
+        _ => {
             let mut cmd = Command::new(&path);
             cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
             cmd
         }
     };
     cmd.arg0(program);
-    Ok(cmd)
+    let supervisor = if supervised {
+        // The supervisor's tracer, limits and faults are built from this process's environment
+        // (on its first call): the program's settings. No thread runs yet.
+        for (k, v) in &env {
+            std::env::set_var(k, v);
+        }
+        Some(crate::supervise::Pending::attach(&mut cmd).map_err(|message| Failure { status: STATUS_CANNOT_EXECUTE, message })?)
+    } else {
+        None
+    };
+    Ok(Launch { command: cmd, supervisor })
 }
 
 /// The failure of starting (or finding, or reading) `program`, as a shell reports it (ENOENT:
@@ -489,8 +536,24 @@ fn start_failure(program: &OsStr, error: &std::io::Error) -> Failure {
 }
 
 /// Becomes the program (execve): its exit status and death by signal are then the program's
-/// own, and signals sent to `mqshim run` reach it directly. Returns only if exec failed.
-pub fn exec(mut cmd: Command) -> Failure {
+/// own, and signals sent to `mqshim run` reach it directly. Returns only if exec failed. A
+/// supervised program is started as a child instead ([`spawn_forwarding`]); this process serves
+/// it, and every process it starts, until all have exited, then ends as the program did.
+pub fn exec(launch: Launch) -> Failure {
+    if launch.supervisor.is_some() {
+        return match spawn_forwarding(launch) {
+            Ok(mut child) => {
+                let status = child.wait();
+                crate::supervise::wait();
+                match status {
+                    Ok(status) => exit_like(status),
+                    Err(e) => Failure { status: STATUS_CANNOT_EXECUTE, message: format!("mqshim: cannot wait for the program: {e}") },
+                }
+            }
+            Err(failure) => failure,
+        };
+    }
+    let mut cmd = launch.command;
     let error = cmd.exec();
     start_failure(cmd.get_program(), &error)
 }
@@ -518,7 +581,8 @@ extern "C" fn forward_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _c
 /// SIGQUIT sent to this process to it (not those a terminal sent to the whole process group:
 /// the child had them already), so that mqshim outlives it. Wait for the child, then end with
 /// [`exit_like`].
-pub fn spawn_forwarding(mut cmd: Command) -> Result<Child, Failure> {
+pub fn spawn_forwarding(launch: Launch) -> Result<Child, Failure> {
+    let Launch { command: mut cmd, mut supervisor } = launch;
     // SAFETY: sigset_t and sigaction are plain C data, zero-initialised and then filled by
     // sigemptyset, sigaddset and pthread_sigmask.
     let before = unsafe {
@@ -558,7 +622,21 @@ pub fn spawn_forwarding(mut cmd: Command) -> Result<Child, Failure> {
     }
     // SAFETY: before is the initialised mask from above; a pending forwarded signal is delivered now.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut()) };
-    child.map_err(|e| start_failure(cmd.get_program(), &e))
+    let mut child = child.map_err(|e| {
+        if let Some(s) = supervisor.take() {
+            s.abandon();
+        }
+        start_failure(cmd.get_program(), &e)
+    })?;
+    if let Some(s) = supervisor.take() {
+        if let Err(message) = s.start() {
+            // Unserved, its first queue call would wait for ever.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure { status: STATUS_CANNOT_EXECUTE, message });
+        }
+    }
+    Ok(child)
 }
 
 #[cfg(test)]
@@ -636,7 +714,7 @@ mod tests {
     fn signals_sent_to_mqshim_reach_the_spawned_child() {
         let mut cmd = Command::new("sleep");
         cmd.arg("30");
-        let mut child = spawn_forwarding(cmd).unwrap();
+        let mut child = spawn_forwarding(Launch { command: cmd, supervisor: None }).unwrap();
         // SAFETY: signalling this process; the handler spawn_forwarding installed forwards it.
         unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
         let status = child.wait().unwrap();

@@ -15,6 +15,7 @@ mod peek;
 mod queues;
 mod report;
 mod run;
+mod supervise;
 mod trace;
 
 use std::process::ExitCode;

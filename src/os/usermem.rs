@@ -41,12 +41,60 @@ pub unsafe fn read_bytes(src: *const u8, dst: &mut [u8], trust: Trust) -> bool {
         unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
         return true;
     }
+    read_from(crate::os::ids::pid(), src as usize, dst)
+}
+
+/// Copies `dst.len()` bytes at `addr` in process (or thread) `pid` into `dst` through
+/// `process_vm_readv`: false when any of it is unreadable (or the process is gone). This
+/// process's own memory when `pid` is its own; another's for a supervisor serving it.
+pub fn read_from(pid: libc::pid_t, addr: usize, dst: &mut [u8]) -> bool {
+    if dst.is_empty() {
+        return true;
+    }
     let local = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: dst.len() };
-    let remote = libc::iovec { iov_base: src as *mut libc::c_void, iov_len: dst.len() };
-    // SAFETY: both iovecs describe valid ranges of the right length in their address spaces;
-    // the kernel checks the remote one and reports EFAULT rather than faulting.
-    let n = unsafe { libc::process_vm_readv(crate::os::ids::pid(), &local, 1, &remote, 1, 0) };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: dst.len() };
+    // SAFETY: `local` describes `dst`; the kernel checks the remote range and reports EFAULT
+    // rather than faulting.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
     n == dst.len() as isize
+}
+
+/// Copies `src` to `addr` in process (or thread) `pid` through `process_vm_writev`: false when
+/// any of it is unwritable (or the process is gone).
+pub fn write_to(pid: libc::pid_t, addr: usize, src: &[u8]) -> bool {
+    if src.is_empty() {
+        return true;
+    }
+    let local = libc::iovec { iov_base: src.as_ptr().cast_mut().cast(), iov_len: src.len() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: src.len() };
+    // SAFETY: `local` describes `src`, only read; the kernel checks the remote range.
+    let n = unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) };
+    n == src.len() as isize
+}
+
+/// [`read_cstr`] of another process's memory (any address: a bad one gives None).
+pub fn read_cstr_from(pid: libc::pid_t, addr: usize, out: &mut [u8]) -> Option<(usize, bool)> {
+    cstr_by_pages(addr, out, |at, chunk| read_from(pid, at, chunk))
+}
+
+/// A NUL-terminated string at `addr`, read a page at a time by `read` (see [`read_cstr`]).
+fn cstr_by_pages(addr: usize, out: &mut [u8], mut read: impl FnMut(usize, &mut [u8]) -> bool) -> Option<(usize, bool)> {
+    let mut len = 0;
+    while len < out.len() {
+        // Read up to the end of the current page so a string ending just before an unmapped
+        // page is still read.
+        let at = addr + len;
+        let page_left = 4096 - (at % 4096);
+        let chunk = page_left.min(out.len() - len);
+        if !read(at, &mut out[len..len + chunk]) {
+            return if len == 0 { None } else { Some((len, false)) };
+        }
+        if let Some(nul) = out[len..len + chunk].iter().position(|&b| b == 0) {
+            return Some((len + nul, true));
+        }
+        len += chunk;
+    }
+    Some((len, false))
 }
 
 /// Reads a `T` (plain old data) from `src`.
@@ -78,24 +126,11 @@ pub unsafe fn read_struct<T: Copy>(src: *const T, trust: Trust) -> Option<T> {
 /// the page holding the NUL is read too. With [`Trust::Unknown`] any address is allowed; with
 /// [`Trust::Argument`], any that is not unmapped while the call runs.
 pub unsafe fn read_cstr(src: *const u8, out: &mut [u8], trust: Trust) -> Option<(usize, bool)> {
-    let mut len = 0;
-    while len < out.len() {
-        // Read up to the end of the current page so a string ending just before an unmapped
-        // page is still read.
-        let addr = src as usize + len;
-        let page_left = 4096 - (addr % 4096);
-        let chunk = page_left.min(out.len() - len);
+    cstr_by_pages(src as usize, out, |at, chunk| {
         // SAFETY: the chunk stays on one page, reached before any NUL and within `out.len()`
         // bytes of `src`: a page the caller's guarantee makes readable.
-        if !unsafe { read_bytes(addr as *const u8, &mut out[len..len + chunk], trust) } {
-            return if len == 0 { None } else { Some((len, false)) };
-        }
-        if let Some(nul) = out[len..len + chunk].iter().position(|&b| b == 0) {
-            return Some((len + nul, true));
-        }
-        len += chunk;
-    }
-    Some((len, false))
+        unsafe { read_bytes(at as *const u8, chunk, trust) }
+    })
 }
 
 #[cfg(test)]
@@ -171,11 +206,8 @@ pub fn probe_write(ptr: *mut u8, len: usize) -> bool {
         if !unsafe { read_bytes(page as *const u8, std::slice::from_mut(&mut byte), Trust::Unknown) } {
             return false;
         }
-        let local = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
-        let remote = libc::iovec { iov_base: page as *mut libc::c_void, iov_len: 1 };
-        // SAFETY: both iovecs describe one valid byte in their address spaces; the kernel checks
-        // the remote one and writes back the value just read.
-        unsafe { libc::process_vm_writev(crate::os::ids::pid(), &local, 1, &remote, 1, 0) == 1 }
+        // Writes back the value just read.
+        write_to(crate::os::ids::pid(), page, std::slice::from_ref(&byte))
     })
 }
 

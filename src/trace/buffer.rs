@@ -326,10 +326,16 @@ pub fn open(path: &std::path::Path) -> std::io::Result<Mapped> {
 }
 
 /// The writer's side: the process's buffer, made on its first record (again in a forked child).
+/// A supervisor (`mqshim run` on a statically linked program) writes the records of the
+/// processes it serves, each into that process's own buffer: every buffer made is kept in a
+/// list, and `current` is the one used last.
 pub struct Writer {
     dir: Vec<u8>,
     capacity: usize,
     current: AtomicPtr<Owned>,
+    /// Every buffer this writer made (a forked child's list holds its parent's too), newest
+    /// first, linked through [`Owned::next`]; never shortened.
+    all: AtomicPtr<Owned>,
     /// Set once creating a buffer failed and was reported: tracing then stops quietly.
     failed: AtomicU32,
 }
@@ -369,11 +375,24 @@ impl Drop for SlotRelease {
 struct Owned {
     pid: libc::pid_t,
     map: Mapped,
+    next: *const Owned,
+}
+
+/// The buffer of `pid` in the list that starts at `head`.
+fn find(mut head: *const Owned, pid: libc::pid_t) -> Option<&'static Owned> {
+    // SAFETY: the list's entries were leaked from Boxes (`Writer::buffer`) and are never freed.
+    while let Some(o) = unsafe { head.as_ref() } {
+        if o.pid == pid {
+            return Some(o);
+        }
+        head = o.next;
+    }
+    None
 }
 
 impl Writer {
     pub fn new(dir: Vec<u8>, capacity: usize) -> Writer {
-        Writer { dir, capacity, current: AtomicPtr::new(std::ptr::null_mut()), failed: AtomicU32::new(0) }
+        Writer { dir, capacity, current: AtomicPtr::new(std::ptr::null_mut()), all: AtomicPtr::new(std::ptr::null_mut()), failed: AtomicU32::new(0) }
     }
 
     /// Appends `record` to this process's buffer.
@@ -437,18 +456,23 @@ impl Writer {
 
     fn buffer(&self, pid: libc::pid_t) -> Option<&Mapped> {
         let p = self.current.load(Ordering::Acquire);
-        // SAFETY: a non-null `current` was leaked from a Box below and is never freed (a forked
-        // child's copy of its parent's buffer stays mapped, unused).
+        // SAFETY: a non-null `current` is an entry of `all`, leaked from a Box below and never
+        // freed (a forked child's copy of its parent's buffer stays mapped, unused).
         if let Some(o) = unsafe { p.as_ref() } {
             if o.pid == pid {
                 return Some(&o.map);
             }
         }
+        let mut head = self.all.load(Ordering::Acquire);
+        if let Some(o) = find(head, pid) {
+            self.current.store(o as *const Owned as *mut Owned, Ordering::Release);
+            return Some(&o.map);
+        }
         if self.failed.load(Ordering::Relaxed) != 0 {
             return None;
         }
         let made = match self.create(pid) {
-            Ok(m) => Box::into_raw(Box::new(Owned { pid, map: m })),
+            Ok(m) => Box::into_raw(Box::new(Owned { pid, map: m, next: head })),
             Err(why) => {
                 if self.failed.swap(1, Ordering::Relaxed) == 0 {
                     let msg = format!("MQSHIM_TRACE: cannot make a trace buffer in '{}': {why}; tracing disabled", String::from_utf8_lossy(&self.dir));
@@ -457,17 +481,27 @@ impl Writer {
                 return None;
             }
         };
-        match self.current.compare_exchange(p, made, Ordering::AcqRel, Ordering::Acquire) {
-            // SAFETY: `made` was just leaked and is now published; never freed.
-            Ok(_) => Some(unsafe { &(*made).map }),
-            Err(now) => {
-                // Another thread of this process made one first: use it, remove ours.
-                // SAFETY: `made` was never published; reclaim it (dropping unmaps).
-                let ours = unsafe { Box::from_raw(made) };
-                self.remove_file(ours.pid, &ours.map);
-                drop(ours);
-                // SAFETY: as for `p` above.
-                unsafe { now.as_ref() }.filter(|o| o.pid == pid).map(|o| &o.map)
+        loop {
+            match self.all.compare_exchange(head, made, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    self.current.store(made, Ordering::Release);
+                    // SAFETY: `made` was just leaked and is now published; never freed.
+                    return Some(unsafe { &(*made).map });
+                }
+                Err(now) => {
+                    if let Some(o) = find(now, pid) {
+                        // Another thread made this process's buffer first: use it, remove ours.
+                        // SAFETY: `made` was never published; reclaim it (dropping unmaps).
+                        let ours = unsafe { Box::from_raw(made) };
+                        self.remove_file(ours.pid, &ours.map);
+                        drop(ours);
+                        return Some(&o.map);
+                    }
+                    // Another process's buffer was added: ours goes in front of it.
+                    head = now;
+                    // SAFETY: `made` is ours alone until published.
+                    unsafe { (*made).next = head };
+                }
             }
         }
     }
@@ -517,7 +551,7 @@ impl Writer {
                 (*h).version = VERSION;
                 (*h).header_bytes = HEADER_BYTES as u32;
                 (*h).pid = pid;
-                (*h).ppid = libc::getppid();
+                (*h).ppid = super::caller_ppid();
                 (*h).capacity = self.capacity as u64;
                 (*h).created_ns = created_ns;
                 (*h).program = program;

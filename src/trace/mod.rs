@@ -90,6 +90,47 @@ impl Stopwatch {
 const STACK_PAYLOAD: usize = 256;
 const STACK_LINE: usize = 4096;
 
+/// The process a call is made for, when it is not the caller's own: a supervisor (`mqshim run`
+/// on a statically linked program) makes the queue calls of the processes it serves, and their
+/// records carry the served process's ids, not the supervisor's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub pid: libc::pid_t,
+    pub tid: libc::pid_t,
+    pub ppid: libc::pid_t,
+}
+
+thread_local! {
+    /// Set by [`on_behalf_of`] while a supervisor thread serves a call.
+    static ON_BEHALF_OF: std::cell::Cell<Option<Caller>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` (a call made for `caller`) with the trace records it makes carrying `caller`'s ids.
+/// Only tracing reads this: the process's own pid stays its own everywhere else.
+pub fn on_behalf_of<R>(caller: Caller, f: impl FnOnce() -> R) -> R {
+    let before = ON_BEHALF_OF.with(|c| c.replace(Some(caller)));
+    let result = f();
+    ON_BEHALF_OF.with(|c| c.set(before));
+    result
+}
+
+/// (pid, tid) a record carries: the served process's (see [`on_behalf_of`]), else the caller's.
+fn record_ids() -> (libc::pid_t, libc::pid_t) {
+    match ON_BEHALF_OF.try_with(|c| c.get()) {
+        Ok(Some(c)) => (c.pid, c.tid),
+        _ => crate::os::ids::current(),
+    }
+}
+
+/// The parent pid a new trace buffer's header names.
+fn caller_ppid() -> libc::pid_t {
+    match ON_BEHALF_OF.try_with(|c| c.get()) {
+        Ok(Some(c)) => c.ppid,
+        // SAFETY: getppid cannot fail.
+        _ => unsafe { libc::getppid() },
+    }
+}
+
 /// Where a record is built: the decoded previews and the rendered line.
 struct RecordScratch {
     name: [u8; NAME_PREVIEW],
@@ -156,7 +197,7 @@ impl Tracer {
         let mut started = Stopwatch::start();
         if let Output::Shared(writer) = &self.output {
             if let Some(handle) = may_block(call) {
-                let (pid, tid) = crate::os::ids::current();
+                let (pid, tid) = record_ids();
                 let start_ns = started.wall.tv_sec as u64 * 1_000_000_000 + started.wall.tv_nsec as u64;
                 let (seq, has_slot) = writer.running(call.number(), start_ns, handle, pid, tid);
                 started.seq = seq;
@@ -248,7 +289,7 @@ impl Tracer {
         payload: &mut [u8],
         line_buf: &mut [MaybeUninit<u8>],
     ) {
-        let (pid, tid) = crate::os::ids::current();
+        let (pid, tid) = record_ids();
         let mut record = Record {
             wall: started.wall,
             pid,
