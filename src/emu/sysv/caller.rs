@@ -7,7 +7,10 @@
 //!   process's threads in step), read afresh by every `msgget`, by every slow path (blocking,
 //!   IPC_SET, IPC_RMID, MSG_STAT, …), whenever a cached check would refuse, and in a forked
 //!   child. A program that drops privileges and then, without another `msgget`, sends on a
-//!   queue it may no longer use is the one case this can let through;
+//!   queue it may no longer use is the one case this can let through. A fresh read takes the
+//!   ids and groups (four system calls); capabilities are read only when a check asks for one
+//!   (`Ident::has`) — most calls never do, and for root the question costs two more, one of
+//!   them a lookup in /proc;
 //! - times are whole seconds of CLOCK_REALTIME_COARSE, which is exactly what the kernel stores
 //!   (`ktime_get_real_seconds`) and what `time()` returns, read from the vDSO.
 
@@ -24,12 +27,21 @@ pub struct Ident {
     pub euid: u32,
     pub egid: u32,
     pub fsgid: u32,
-    /// Effective capability set.
-    pub caps: u64,
+    caps: Caps,
     ngroups: u32,
     groups: [u32; INLINE_GROUPS],
     /// More supplementary groups than fit inline.
     overflow: bool,
+}
+
+/// The effective capability set: given, or read when a check asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caps {
+    Known(u64),
+    /// The calling thread's, read at the question (`creds::has_now`): no check of a call
+    /// needs capabilities unless the mode refuses it, so reading them with the ids made every
+    /// call pay a `capget` (and root a /proc lookup) it does not use.
+    WhenAsked,
 }
 
 impl Ident {
@@ -37,11 +49,25 @@ impl Ident {
         let mut groups = [0u32; INLINE_GROUPS];
         let n = c.groups.len().min(INLINE_GROUPS);
         groups[..n].copy_from_slice(&c.groups[..n]);
-        Ident { euid: c.euid, egid: c.egid, fsgid: c.fsgid, caps: c.caps, ngroups: n as u32, groups, overflow: c.groups.len() > INLINE_GROUPS }
+        Ident { euid: c.euid, egid: c.egid, fsgid: c.fsgid, caps: Caps::Known(c.caps), ngroups: n as u32, groups, overflow: c.groups.len() > INLINE_GROUPS }
+    }
+
+    /// The calling thread's credentials now: its ids and groups read (no heap, no
+    /// `setfsuid`), its capabilities when asked.
+    fn current() -> Ident {
+        let (euid, egid, fsgid) = crate::os::sys::effective_ids();
+        let mut groups = [0u32; INLINE_GROUPS];
+        let n = crate::os::sys::getgroups(&mut groups);
+        // More than fit inline (EINVAL): every group question then reads them afresh.
+        let (ngroups, overflow) = if n >= 0 { (n as u32, false) } else { (0, true) };
+        Ident { euid, egid, fsgid, caps: Caps::WhenAsked, ngroups, groups, overflow }
     }
 
     pub fn has(&self, capability: u32) -> bool {
-        self.caps & (1u64 << capability) != 0
+        match self.caps {
+            Caps::Known(caps) => caps & (1u64 << capability) != 0,
+            Caps::WhenAsked => crate::os::creds::has_now(capability),
+        }
     }
 
     /// The kernel's `in_group_p`: the filesystem group or a supplementary group.
@@ -73,7 +99,7 @@ pub fn ident(freshness: Freshness) -> Ident {
         out = Some(*id);
         true
     });
-    out.unwrap_or_else(|| Ident::from_creds(&Creds::current()))
+    out.unwrap_or_else(Ident::current)
 }
 
 /// Runs the check `f` on the caller's credentials, without copying them out of the cache.
@@ -83,13 +109,13 @@ pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
         // A signal handler calling in while the cache is borrowed reads afresh (below).
         let mut slot = cell.try_borrow_mut().ok()?;
         if freshness == Freshness::Fresh || !matches!(&*slot, Some((g, _)) if *g == generation) {
-            *slot = Some((generation, Ident::from_creds(&Creds::current())));
+            *slot = Some((generation, Ident::current()));
         }
         slot.as_ref().map(|(_, id)| f(id))
     });
     match cached {
         Ok(Some(r)) => r,
-        _ => f(&Ident::from_creds(&Creds::current())),
+        _ => f(&Ident::current()),
     }
 }
 
@@ -114,5 +140,18 @@ mod tests {
         // SAFETY: plain getter.
         let t = unsafe { libc::time(std::ptr::null_mut()) };
         assert!((now_sec() - t).abs() <= 1);
+    }
+
+    #[test]
+    fn a_fresh_read_answers_as_all_credentials_do() {
+        let all = Creds::current();
+        let who = ident(Freshness::Fresh);
+        assert_eq!((who.euid, who.egid, who.fsgid), (all.euid, all.egid, all.fsgid));
+        for capability in 0..64 {
+            assert_eq!(who.has(capability), all.has(capability), "capability {capability}");
+        }
+        for gid in all.groups.iter().copied().chain([all.fsgid, all.egid.wrapping_add(12345)]) {
+            assert_eq!(who.in_group(gid), all.in_group_fs(gid), "group {gid}");
+        }
     }
 }

@@ -137,6 +137,21 @@ pub struct SysvEmulation {
 struct Attached {
     queues: HashMap<(usize, u32), Arc<Queue>>,
     keys: HashMap<(usize, i32), i32>,
+    /// The number of mapped queues at which those removed meanwhile are next forgotten: twice
+    /// the number left by the last pruning, so that pruning (which reads every mapped queue)
+    /// costs O(1) per new mapping, not O(queues mapped).
+    prune_at: usize,
+}
+
+impl Attached {
+    /// Maps queue `q` at (`ns`, `idx`), first forgetting the removed queues of `ns` when due.
+    fn insert(&mut self, ns: usize, idx: u32, q: Arc<Queue>) {
+        if self.queues.len() >= self.prune_at {
+            self.queues.retain(|(n, _), q| *n != ns || q.live());
+            self.prune_at = (2 * self.queues.len()).max(64);
+        }
+        self.queues.insert((ns, idx), q);
+    }
 }
 type AttachedMap = Option<Attached>;
 static ATTACHED: ForkSafe<AttachedMap> = ForkSafe::new(None, None);
@@ -351,12 +366,7 @@ impl SysvEmulation {
                     Ok(_) | Err(Errno::EIDRM) => return Err(Errno::EINVAL),
                     Err(e) => return Err(e),
                 };
-                ATTACHED.with(|m| {
-                    let m = m.get_or_insert_with(Attached::default);
-                    // Forget queues of this namespace that were removed meanwhile.
-                    m.queues.retain(|(n, _), q| *n != ns || q.live());
-                    m.queues.insert((ns, idx), q.clone());
-                });
+                ATTACHED.with(|m| m.get_or_insert_with(Attached::default).insert(ns, idx, q.clone()));
                 q
             }
         };
@@ -392,6 +402,9 @@ impl SysvEmulation {
                     return Ok(Some(Keyed::Open(q)));
                 }
             }
+            // Removed (or re-keyed) since: forgotten, so that the key's next callers do not
+            // look for the dead id's segment again (a file another queue may hold now).
+            self.forget_key(key, id);
         }
         let Some(id) = keys::read(self.dir, key)? else { return Ok(None) };
         match self.find(id) {
@@ -447,6 +460,18 @@ impl SysvEmulation {
         ATTACHED.with(|m| {
             if let Some(m) = m.as_mut() {
                 m.queues.remove(&(ns, idx));
+            }
+        });
+    }
+
+    /// Forgets that `key` named queue `id` (removed), unless it names another now.
+    fn forget_key(&self, key: key_t, id: c_int) {
+        let ns = self.ns_key();
+        ATTACHED.with(|m| {
+            if let Some(m) = m.as_mut() {
+                if m.keys.get(&(ns, key)) == Some(&id) {
+                    m.keys.remove(&(ns, key));
+                }
             }
         });
     }
@@ -538,7 +563,7 @@ impl SysvEmulation {
         let (ns, q) = (self.ns_key(), Arc::new(q));
         ATTACHED.with(|m| {
             let m = m.get_or_insert_with(Attached::default);
-            m.queues.insert((ns, slot.idx), q);
+            m.insert(ns, slot.idx, q);
             if key != libc::IPC_PRIVATE {
                 m.keys.insert((ns, key), slot.id);
             }

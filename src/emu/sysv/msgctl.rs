@@ -275,6 +275,7 @@ impl SysvEmulation {
         }
         drop(registry);
         self.detach(id as u32 & (IPCMNI - 1));
+        self.forget_key(key, id);
         Ok(())
     }
 

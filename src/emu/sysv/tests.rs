@@ -416,3 +416,22 @@ fn peek_lists_arrival_order_and_scheduled_messages_and_takes_nothing() {
     assert_eq!((got.mtype, &got.text[..5]), (3, &b"three"[..]));
     assert_eq!(e.peek(id + 1, 5), Err(Errno::EINVAL));
 }
+
+/// A key whose queue was removed is forgotten by the process's key cache: its next `msgget`
+/// neither keeps the entry nor maps the segment of whatever queue holds the dead id's index.
+#[test]
+fn removed_keys_are_forgotten() {
+    let ns = Ns::new(LIMITS);
+    let e = &ns.emu;
+    let cached = |key: key_t| ATTACHED.with(|m| m.as_ref().and_then(|m| m.keys.get(&(e.ns_key(), key)).copied()));
+    let id = e.msgget(0x51ed_0001, libc::IPC_CREAT | 0o600).unwrap();
+    assert_eq!(cached(0x51ed_0001), Some(id));
+    assert_eq!(e.remove_id(id), Ok(()));
+    assert_eq!(cached(0x51ed_0001), None, "removed by this process");
+    // Removed behind the cache's back (as by another process): forgotten at the next look.
+    let id = e.msgget(0x51ed_0002, libc::IPC_CREAT | 0o600).unwrap();
+    ATTACHED.with(|m| m.as_mut().unwrap().keys.insert((e.ns_key(), 0x51ed_0003), id));
+    assert_eq!(e.msgget(0x51ed_0003, 0), Err(Errno::ENOENT));
+    assert_eq!(cached(0x51ed_0003), None, "a stale entry");
+    assert_eq!(e.remove_id(id), Ok(()));
+}
