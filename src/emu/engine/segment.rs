@@ -15,9 +15,11 @@
 //! - **Errors**: one [`SegmentError`], EIO at the API; a segment of another layout version is also
 //!   reported once per process on stderr, saying which versions met.
 //!
-//! - **Space** ([`Mapping::populate`], [`Populated`]): a file's pages are made through its
-//!   mapping before they are first touched, so a full filesystem is an errno from the call that
-//!   needed the room, never a SIGBUS.
+//! - **Space**: a file's pages are allocated before they are first touched, so a full
+//!   filesystem is an errno from the call that needed the room, never a SIGBUS: those its
+//!   creator writes by [`create_aside`], through the descriptor it holds; every later one
+//!   through the mapping that will touch it ([`Mapping::populate`], with a per-process
+//!   watermark: [`Populated`]), never by opening the file again.
 //! - **Containment** ([`containment`]): every mapping is listed for the SIGBUS handler, which
 //!   replaces a mapping whose file was truncated under it by zeros and marks it poisoned; the
 //!   calls that used it fail with EIO. A program that replaces the SIGBUS handler after mqshim
@@ -261,9 +263,8 @@ impl Drop for Aside {
 }
 
 /// Creates the segment file `name` under `dir_fd` (it must not exist: EEXIST), owner-only,
-/// `size` bytes of zeros of which the first `reserved_at_creation` are allocated
-/// ([`Mapping::populate`]),
-/// and maps it. `resize_failed` is what a failed `ftruncate` becomes
+/// `size` bytes of zeros of which the first `reserved_at_creation` are allocated (`fallocate`
+/// through the new descriptor), and maps it. `resize_failed` is what a failed `ftruncate` becomes
 /// (each API has its own word for "no room": ENOSPC for `mq_open`, ENOMEM for `msgget`). Every
 /// other failure is the system call's errno. The file is removed again on failure, and later
 /// unless [`Aside::keep`] is called.
@@ -276,11 +277,21 @@ pub fn create_aside(dir_fd: c_int, name: &CStr, size: u64, reserved_at_creation:
     if sys::ftruncate(fd, size) != 0 {
         return Err(resize_failed);
     }
+    // The pages every creator writes before publishing: allocated now, so a full filesystem
+    // fails here rather than with SIGBUS while the header is written (each kind makes the rest
+    // of its file through its mapping as it needs it: `Mapping::populate`). Through the
+    // descriptor in hand, which allocates without zeroing or mapping the pages until they are
+    // touched: cheaper than populating at creation, when most of them are not touched yet.
+    let reserved = size.min(reserved_at_creation);
+    if reserved > 0 && sys::fallocate(fd, 0, 0, reserved) != 0 {
+        match Errno::last() {
+            // A filesystem that cannot preallocate: left to the first touch.
+            Errno::EOPNOTSUPP => {}
+            Errno::ENOSPC | Errno::EDQUOT | Errno::ENOMEM | Errno::EFBIG => return Err(resize_failed),
+            e => return Err(e),
+        }
+    }
     let map = Mapping::map(fd, size)?;
-    // The pages every creator writes before publishing: made now, so a full filesystem fails
-    // here rather than with SIGBUS while the header is written (each kind makes the rest of
-    // its file as it needs it).
-    map.populate(0, size.min(reserved_at_creation) as usize, resize_failed)?;
     Ok((aside, map))
 }
 
