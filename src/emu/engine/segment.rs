@@ -15,8 +15,11 @@
 //! - **Errors**: one [`SegmentError`], EIO at the API; a segment of another layout version is also
 //!   reported once per process on stderr, saying which versions met.
 //!
-//! - **Space** ([`reserve`]): a file's pages are allocated before they are first touched, so a
-//!   full filesystem is an errno from the call that needed the room, never a SIGBUS.
+//! - **Space**: a file's pages are allocated before they are first touched, so a full
+//!   filesystem is an errno from the call that needed the room, never a SIGBUS: those its
+//!   creator writes by [`create_aside`], through the descriptor it holds; every later one
+//!   through the mapping that will touch it ([`Mapping::populate`], with a per-process
+//!   watermark: [`Populated`]), never by opening the file again.
 //! - **Containment** ([`containment`]): every mapping is listed for the SIGBUS handler, which
 //!   replaces a mapping whose file was truncated under it by zeros and marks it poisoned; the
 //!   calls that used it fail with EIO. A program that replaces the SIGBUS handler after mqshim
@@ -26,7 +29,7 @@
 
 use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::errno::{Errno, Result};
 use crate::os::sys;
@@ -132,25 +135,30 @@ impl Mapping {
         self.registration.as_ref().is_some_and(containment::Registration::poisoned)
     }
 
-    /// Makes the pages of `[offset, offset + len)` exist in the file (tmpfs allocates a page
-    /// when it is first touched, even by a read, and a full one answers that touch with SIGBUS):
-    /// `MADV_POPULATE_WRITE` faults them in and says ENOMEM when there is no room, before
-    /// anything is written there. A kernel without it (EINVAL) leaves them to the first touch.
-    pub fn populate(&self, offset: usize, len: usize) -> Result<()> {
-        const PAGE: usize = 4096;
+    /// Makes the pages of `[offset, offset + len)` (clipped to the mapping) exist in the file:
+    /// tmpfs allocates a page when it is first touched, even by a read, and a full one answers
+    /// that touch with SIGBUS. `MADV_POPULATE_WRITE` faults them in, and fails (EFAULT, ENOMEM)
+    /// when there is no room, before anything is written there: `no_room` is what that is to
+    /// the caller's API. The one way every kind of segment reserves its pages: through the
+    /// mapping it will touch them through, so no file is looked up again. A kernel without it
+    /// (before 5.14: EINVAL) leaves them to the first touch.
+    pub fn populate(&self, offset: usize, len: usize, no_room: Errno) -> Result<()> {
         let start = offset & !(PAGE - 1);
         let end = offset.saturating_add(len).saturating_add(PAGE - 1) & !(PAGE - 1);
         let end = end.min(self.len);
         if start >= end {
             return Ok(());
         }
-        // SAFETY: [start, end) lies inside this live mapping; the advice only faults pages in.
-        if unsafe { libc::madvise(self.base.add(start).cast(), end - start, libc::MADV_POPULATE_WRITE) } == 0 {
-            return Ok(());
-        }
-        match Errno::last() {
-            Errno::EINVAL => Ok(()),
-            _ => Err(Errno::ENOMEM),
+        loop {
+            // SAFETY: [start, end) lies inside this live mapping; the advice only faults pages in.
+            if unsafe { libc::madvise(self.base.add(start).cast(), end - start, libc::MADV_POPULATE_WRITE) } == 0 {
+                return Ok(());
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::EINVAL => return Ok(()),
+                _ => return Err(no_room),
+            }
         }
     }
 
@@ -178,20 +186,31 @@ impl Drop for Mapping {
     }
 }
 
-/// Allocates the file's storage for `[offset, offset + len)` (extending the file if it ends
-/// before), so that touching those pages through a mapping cannot fail for want of room.
-/// `no_room` is what ENOSPC (or EDQUOT, or ENOMEM) becomes for the caller's API; a filesystem
-/// that cannot preallocate (EOPNOTSUPP) is left to allocate on first touch.
-pub fn reserve(fd: c_int, offset: u64, len: u64, no_room: Errno) -> Result<()> {
-    if len == 0 || sys::fallocate(fd, 0, offset, len) == 0 {
-        return Ok(());
-    }
-    match Errno::last() {
-        Errno::EOPNOTSUPP => Ok(()),
-        Errno::ENOSPC | Errno::EDQUOT | Errno::ENOMEM | Errno::EFBIG => Err(no_room),
-        e => Err(e),
+/// How far a range of a segment is known, to this process, to have its pages
+/// ([`Mapping::populate`]): a plain load once they exist, so a page costs a system call only
+/// the first time this process needs it.
+#[derive(Default)]
+pub struct Populated(AtomicU64);
+
+impl Populated {
+    /// Makes the pages of `[start, start + upto)` exist through `map` unless this process already
+    /// did: a page at a time (to the end of the page `upto` reaches), never past `start + limit`
+    /// or the end of `map`, which must reach `start + upto`. `no_room` as for `populate`.
+    pub fn ensure(&self, map: &Mapping, start: u64, upto: u64, limit: u64, no_room: Errno) -> Result<()> {
+        let done = self.0.load(Ordering::Relaxed);
+        if upto <= done {
+            return Ok(());
+        }
+        debug_assert!(start + upto <= map.len() as u64, "the mapping reaches what is populated");
+        let to = upto.next_multiple_of(PAGE as u64).min(limit).min((map.len() as u64).saturating_sub(start)).max(upto);
+        map.populate((start + done) as usize, (to - done) as usize, no_room)?;
+        self.0.fetch_max(to, Ordering::Relaxed);
+        Ok(())
     }
 }
+
+/// The page size the kernel's tmpfs allocates by.
+const PAGE: usize = 4096;
 
 /// The size of the file behind `fd`.
 pub fn file_size(fd: c_int) -> Result<u64> {
@@ -244,8 +263,8 @@ impl Drop for Aside {
 }
 
 /// Creates the segment file `name` under `dir_fd` (it must not exist: EEXIST), owner-only,
-/// `size` bytes of zeros of which the first `reserved_at_creation` are allocated ([`reserve`]),
-/// and maps it. `resize_failed` is what a failed `ftruncate` becomes
+/// `size` bytes of zeros of which the first `reserved_at_creation` are allocated (`fallocate`
+/// through the new descriptor), and maps it. `resize_failed` is what a failed `ftruncate` becomes
 /// (each API has its own word for "no room": ENOSPC for `mq_open`, ENOMEM for `msgget`). Every
 /// other failure is the system call's errno. The file is removed again on failure, and later
 /// unless [`Aside::keep`] is called.
@@ -258,10 +277,20 @@ pub fn create_aside(dir_fd: c_int, name: &CStr, size: u64, reserved_at_creation:
     if sys::ftruncate(fd, size) != 0 {
         return Err(resize_failed);
     }
-    // The pages every creator writes before publishing: reserved, so a full filesystem fails
-    // here rather than with SIGBUS while the header is written (each kind reserves the rest of
-    // its file as it needs it).
-    reserve(fd, 0, size.min(reserved_at_creation), resize_failed)?;
+    // The pages every creator writes before publishing: allocated now, so a full filesystem
+    // fails here rather than with SIGBUS while the header is written (each kind makes the rest
+    // of its file through its mapping as it needs it: `Mapping::populate`). Through the
+    // descriptor in hand, which allocates without zeroing or mapping the pages until they are
+    // touched: cheaper than populating at creation, when most of them are not touched yet.
+    let reserved = size.min(reserved_at_creation);
+    if reserved > 0 && sys::fallocate(fd, 0, 0, reserved) != 0 {
+        match Errno::last() {
+            // A filesystem that cannot preallocate: left to the first touch.
+            Errno::EOPNOTSUPP => {}
+            Errno::ENOSPC | Errno::EDQUOT | Errno::ENOMEM | Errno::EFBIG => return Err(resize_failed),
+            e => return Err(e),
+        }
+    }
     let map = Mapping::map(fd, size)?;
     Ok((aside, map))
 }

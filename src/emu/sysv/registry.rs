@@ -18,14 +18,14 @@
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::entry::Snapshot;
 use super::layout::{
     Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORD_SIZE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
 };
 use crate::emu::engine::lock::{self, Acquired};
-use crate::emu::engine::segment::{self, Mapping, SegmentError};
+use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
@@ -43,10 +43,8 @@ const REGISTRY_NAME: &CStr = c"registry";
 /// queue or none.
 pub struct Registry {
     map: Mapping,
-    /// The `sysv/` directory (its owner keeps it open), to reserve storage through the file.
-    dir: c_int,
-    /// Bytes of entries known (to this process) to have their storage allocated.
-    reserved: AtomicU64,
+    /// Bytes of records known (to this process) to have their pages.
+    reserved: Populated,
 }
 
 impl Registry {
@@ -55,7 +53,7 @@ impl Registry {
     pub fn open(dir: c_int) -> Result<Registry> {
         for _ in 0..8 {
             match segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e) {
-                Ok(map) => return Registry::validate(map, dir),
+                Ok(map) => return Registry::validate(map),
                 Err(Errno::ENOENT) => Registry::build(dir)?,
                 Err(e) => return Err(e),
             }
@@ -84,17 +82,17 @@ impl Registry {
     /// Opens the registry in `dir` if it exists (ENOENT if not), building nothing.
     pub fn open_existing(dir: c_int) -> Result<Registry> {
         let map = segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e)?;
-        Registry::validate(map, dir)
+        Registry::validate(map)
     }
 
     /// Checks the prefix (see `segment::validate`), then the registry's own geometry.
-    fn validate(map: Mapping, dir: c_int) -> Result<Registry> {
+    fn validate(map: Mapping) -> Result<Registry> {
         segment::validate(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE)?;
         // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const RegistryHeader) };
         let ok = h.entry_size as u64 == RECORD_SIZE && h.entry_count == IPCMNI && h.total_size == REGISTRY_SIZE && map.len() as u64 >= REGISTRY_SIZE;
         if ok {
-            Ok(Registry { map, dir, reserved: AtomicU64::new(0) })
+            Ok(Registry { map, reserved: Populated::default() })
         } else {
             Err(SegmentError::Corrupt.into())
         }
@@ -152,24 +150,11 @@ impl Registry {
         self.map.poisoned()
     }
 
-    /// Allocates the storage of the first `records` records (under the registry lock; a page at
-    /// a time), so that reading and filling them cannot SIGBUS for want of room: ENOSPC when
+    /// Makes the pages of the first `records` records (under the registry lock; a page at a
+    /// time), so that reading and filling them cannot SIGBUS for want of room: ENOSPC when
     /// the filesystem is full. A plain load once done.
     fn reserve_records(&self, records: u32) -> Result<()> {
-        let (done, upto) = (self.reserved.load(Ordering::Relaxed), records as u64 * RECORD_SIZE);
-        if upto <= done {
-            return Ok(());
-        }
-        let upto = upto.next_multiple_of(4096).min(REGISTRY_SIZE - REGISTRY_HEADER_SIZE);
-        let fd = sys::openat(self.dir, REGISTRY_NAME, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(Errno::last());
-        }
-        let reserved = segment::reserve(fd, REGISTRY_HEADER_SIZE + done, upto - done, Errno::ENOSPC);
-        sys::close(fd);
-        reserved?;
-        self.reserved.fetch_max(upto, Ordering::Relaxed);
-        Ok(())
+        self.reserved.ensure(&self.map, REGISTRY_HEADER_SIZE, records as u64 * RECORD_SIZE, REGISTRY_SIZE - REGISTRY_HEADER_SIZE, Errno::ENOSPC)
     }
 
     fn header(&self) -> &RegistryHeader {

@@ -223,7 +223,7 @@ impl Queue {
         let from = ready.load(Ordering::Acquire).min(i) as u64;
         let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
         let upto = (i as u64 + 2).max(from + Queue::READY_CHUNK.div_ceil(stride)).min(self.geo.maxmsg as u64);
-        self.map.populate((offset + from * stride) as usize, ((upto - from) * stride) as usize)?;
+        self.map.populate((offset + from * stride) as usize, ((upto - from) * stride) as usize, Errno::ENOMEM)?;
         ready.fetch_max(upto as u32, Ordering::AcqRel);
         Ok(())
     }
@@ -231,7 +231,7 @@ impl Queue {
     /// Makes extra slot `i` exist before its first use.
     pub(super) fn ready_extra_slot(&self, i: u32) -> Result<()> {
         let (offset, stride) = (self.geo.slots_offset, self.geo.slot_stride);
-        self.map.populate((offset + i as u64 * stride) as usize, stride as usize)
+        self.map.populate((offset + i as u64 * stride) as usize, stride as usize, Errno::ENOMEM)
     }
 
     /// Makes the page of priority `prio`'s list exist before a message of that priority can be
@@ -251,7 +251,7 @@ impl Queue {
     #[cold]
     fn make_prio_ready(&self, prio: u32, bit: u64) -> Result<()> {
         let entry = std::mem::size_of::<PrioList>() as u64;
-        self.map.populate((self.geo.prio_offset + prio as u64 * entry) as usize, entry as usize)?;
+        self.map.populate((self.geo.prio_offset + prio as u64 * entry) as usize, entry as usize, Errno::ENOMEM)?;
         self.header().prio_pages_ready.fetch_or(bit, Ordering::AcqRel);
         Ok(())
     }

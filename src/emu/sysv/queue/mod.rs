@@ -65,7 +65,7 @@ use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 mod express;
 mod order;
@@ -85,7 +85,7 @@ use super::layout::{
     Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
 };
 use crate::emu::engine::lock::{self, Acquired};
-use crate::emu::engine::segment::{self, Mapping, SegmentError};
+use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
 use crate::emu::engine::waiter::PendingWakes;
 use crate::errno::{Errno, Result};
 use crate::os::sys;
@@ -190,11 +190,11 @@ pub struct Queue {
     dir: c_int,
     file: CString,
     /// Bytes of the block area, the express ring and the waiter records known (to this process)
-    /// to have their storage allocated: a write past them reserves more first (`storage`,
-    /// `express`, `waiters`), so a full filesystem is an errno, never a SIGBUS.
-    reserved_area: AtomicU64,
-    reserved_ring: AtomicU64,
-    reserved_waiters: AtomicU64,
+    /// to have their pages: a write past them makes more first (`storage`, `express`,
+    /// `waiters`), so a full filesystem is an errno, never a SIGBUS.
+    reserved_area: Populated,
+    reserved_ring: Populated,
+    reserved_waiters: Populated,
     pub id: i32,
 }
 
@@ -370,9 +370,9 @@ impl Queue {
             area_len: AtomicUsize::new(len),
             dir,
             file,
-            reserved_area: AtomicU64::new(0),
-            reserved_ring: AtomicU64::new(0),
-            reserved_waiters: AtomicU64::new(0),
+            reserved_area: Populated::default(),
+            reserved_ring: Populated::default(),
+            reserved_waiters: Populated::default(),
             id,
         })
     }

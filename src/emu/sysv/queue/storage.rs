@@ -38,38 +38,35 @@ impl Queue {
             }
             h.area_units.store(new as u32, Ordering::Release);
         }
-        self.reserve_area(units)?;
-        self.ensure_mapped(area_offset() + units * UNIT)
+        self.ensure_mapped(area_offset() + units * UNIT)?;
+        self.reserve_area(units)
     }
 
-    /// Allocates the storage of the block area up to `units` units before they are carved (the
-    /// lock is held), so a full filesystem is ENOMEM here and never a SIGBUS when the block is
-    /// written.
+    /// Makes the pages of the block area up to `units` units before they are carved (the lock
+    /// is held, and the area is mapped that far), so a full filesystem is ENOMEM here and never
+    /// a SIGBUS when the block is written.
     fn reserve_area(&self, units: u64) -> Result<()> {
         let area_units = self.header().area_units.load(Ordering::Acquire) as u64;
         self.reserve(&self.reserved_area, area_offset(), units * UNIT, area_units * UNIT)
     }
 
-    /// Allocates the file's storage for `[start, start + upto)` (in steps of `RESERVE_STEP`,
-    /// never past `start + limit`) unless this process already did (`reserved`, in bytes from
-    /// `start`): a plain load once done. ENOMEM when the filesystem is full.
-    pub(super) fn reserve(&self, reserved: &AtomicU64, start: u64, upto: u64, limit: u64) -> Result<()> {
-        let done = reserved.load(Ordering::Relaxed);
-        if upto <= done {
-            return Ok(());
-        }
-        let to = upto.next_multiple_of(RESERVE_STEP).min(limit).max(upto);
-        let fd = openat(self.dir, &self.file, libc::O_RDWR, 0)?;
-        let reserved_now = segment::reserve(fd, start + done, to - done, Errno::ENOMEM);
-        close(fd);
-        reserved_now?;
-        reserved.fetch_max(to, Ordering::Relaxed);
-        Ok(())
+    /// Makes the pages of `[start, start + upto)` (a page at a time, never past `start +
+    /// limit`) unless this process already did (`reserved`): a plain load once done. ENOMEM when
+    /// the filesystem is full. Through the mapping that reaches them: the first for everything
+    /// below the area (the ring, the waiter records), the newest for the area past the first
+    /// (the caller holds the queue lock and mapped it that far).
+    pub(super) fn reserve(&self, reserved: &Populated, start: u64, upto: u64, limit: u64) -> Result<()> {
+        let end = start + upto;
+        let map = if end <= self.first.len() as u64 {
+            &self.first
+        } else {
+            // SAFETY: `extra` is only pushed to by the holder of the queue lock, which the
+            // caller is (the area past the first mapping is reached under it).
+            unsafe { (*self.extra.get()).last() }.filter(|m| m.len() as u64 >= end).ok_or_else(corrupt)?
+        };
+        reserved.ensure(map, start, upto, limit, Errno::ENOMEM)
     }
 }
-
-/// How much of a queue's file is reserved at a time (block area, ring, waiters): a page.
-const RESERVE_STEP: u64 = 4096;
 
 impl<'q> Locked<'q> {
     /// Maps the area up to its top if another process grew it.

@@ -132,3 +132,25 @@ fn counts_stay_exact_through_churn() {
     crate::os::sys::close(dir);
     let _ = std::fs::remove_dir_all(path);
 }
+
+/// The records' pages are made through this process's mapping of the registry, not by opening
+/// `registry` again by name: a registry replaced or removed under a process that has it mapped
+/// (a rebuild renames a new one over it) still has its own pages made, and ids are allocated.
+/// Before, the name was opened for each page: gone, it was ENOENT, and `allocate` said ENOSPC.
+#[test]
+fn records_are_made_through_the_mapping_not_the_name() {
+    let (path, dir) = temp_dir();
+    let r = Registry::open(dir).unwrap();
+    assert_eq!(crate::os::sys::unlinkat(dir, REGISTRY_NAME, 0), 0);
+    let mut l = r.lock().unwrap();
+    // Past the first page of records too.
+    let per_page = (4096 / RECORD_SIZE) as i32;
+    for i in 0..per_page + 2 {
+        let s = l.allocate(32000).unwrap();
+        assert_eq!(s.id, i);
+        l.commit(s, &shown_as(s));
+    }
+    drop(l);
+    crate::os::sys::close(dir);
+    let _ = std::fs::remove_dir_all(path);
+}
