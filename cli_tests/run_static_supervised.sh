@@ -42,4 +42,9 @@ expect_status 143 "$MQSHIM" run --backend kernel -- "$WORK/ends" die
 # Under the emulation the supervisor does not serve it (yet): refused, as before.
 expect_status 126 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME"
 expect_output 'only with --backend kernel'
+
+# `mqshim diff` compares the kernel with the emulation, which cannot serve it (yet): a launch
+# error (2) naming why, never a run whose "emulate" side went to the kernel unseen.
+expect_status 2 "$MQSHIM" diff -- "$WORK/run_queue_static" "$QNAME"
+expect_output 'statically linked.*only with --backend kernel'
 echo "ok"

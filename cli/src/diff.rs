@@ -164,6 +164,11 @@ fn diff(args: &DiffArgs) -> Result<bool, String> {
     let emulate_env = parse_assignments(&args.emulate_env, "--emulate-env")?;
     let library = launch::library_path(args.lib.as_deref())?;
     let (program, program_args) = args.command.split_first().ok_or("mqshim: diff: no program given")?;
+    // The emulation's side must reach the program as `mqshim run` would: a program the preload
+    // cannot reach (statically linked, set-user-ID, ...) would send both sides to the kernel and
+    // compare them as equal. The launcher's own checks refuse it, naming why.
+    let emulation_side = launch::RunOptions { backend: Some("emulate".into()), lib: args.lib.clone(), ..Default::default() };
+    launch::prepare(&emulation_side, &[], program, program_args).map_err(|f| f.message.replacen("mqshim: ", "mqshim: diff: ", 1))?;
     // The same input for both runs: all of ours, read first (none from a terminal).
     let mut input = Vec::new();
     let stdin = std::io::stdin();
