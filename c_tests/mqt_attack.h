@@ -20,7 +20,9 @@
  *     directory given and MQSHIM_BACKEND=emulate (in every shim configuration: the kernel has no
  *     namespace directory); it must refuse (EACCES), name the directory on stderr and leave
  *     what it does not own as it was.
- *   - attack_bound_arm/disarm: a per-call guard — a call still running after its bound prints
+ *   - attack_group(label, fn): root's calls in groups, each in a child of its own;
+ *     attack_open_for_writing(): how the attacker opens what it overwrites.
+ *   - attack_bound_arm/disarm (ATTACK_BOUNDED(label, ms, call) around one call): a per-call guard — a call still running after its bound prints
  *     "<label>: no return within N ms", kills the test's children and exits 96, so a hang shows
  *     at once instead of at the 20 s watchdog. attack_now_ms() times a call.
  *
@@ -234,6 +236,35 @@ static int attack_walk(attack_visit_fn fn, void *arg)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* root's side                                                                                */
+
+/* Prints `label`, then runs `fn` in a child of its own (its lines join the transcript after it
+ * ends): a signal death or a stuck call ends only that group and shows which it was, and the
+ * other groups still run. */
+static void attack_group(const char *label, void (*fn)(void)) T_UNUSED;
+static void attack_group(const char *label, void (*fn)(void))
+{
+    t_say("%s", label);
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        fn();
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+}
+
+/* The attacker's way into a file: read-write, else write-only; never following a link, never
+ * blocking on a FIFO. -1 when neither opens. */
+static int attack_open_for_writing(int dirfd, const char *name) T_UNUSED;
+static int attack_open_for_writing(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    return fd;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* bounded calls                                                                              */
 
 static long long attack_now_ms(void) T_UNUSED;
@@ -295,6 +326,11 @@ static void attack_bound_disarm(void)
     memset(&its, 0, sizeof its);
     timer_settime(attack_timer, 0, &its, NULL);
 }
+
+/* `call`'s value, bounded by `ms` (attack_bound_arm), with its errno kept for the caller. */
+#define ATTACK_BOUNDED(label, ms, call) \
+    ({ attack_bound_arm(label, ms); errno = 0; long r_ = (long)(call); int e_ = errno; \
+       attack_bound_disarm(); errno = e_; r_; })
 
 /* A SysV key derived from the run id and `tag`, recorded for run.sh's cleanup. */
 static key_t attack_key(const char *tag) T_UNUSED;
