@@ -37,10 +37,8 @@ int main(void)
 {
     dmq_private_mount();
     umask(0);
-    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
-    const char *name = t_qname("rv");
-    const char *path = dmq_path(name);
-    mqd_t q = EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
+    const char *name, *path;
+    mqd_t q = dmq_create("rv", 0600, &name, &path);
     int rw = EXPECT_OK(open(path, O_RDWR));
     int ro = EXPECT_OK(open(path, O_RDONLY));
     int wo = EXPECT_OK(open(path, O_WRONLY));

@@ -14,7 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#define DMQ_NOBODY 65534
+#define DMQ_NOBODY T_NOBODY
 
 /* A private mount and IPC namespace with its own mqueue filesystem at /dev/mqueue. */
 static void dmq_private_mount(void)
@@ -38,14 +38,28 @@ static const char *dmq_path(const char *qname)
     return p;
 }
 
+/* The tests' usual queue: 2 x 16, of mode `mode` (less the umask), named after `tag`, its name
+ * and its /dev/mqueue path to `name` and `path`. Prints the mq_open line as EXPECT_OK would. */
+static mqd_t dmq_create(const char *tag, mode_t mode, const char **name, const char **path) T_UNUSED;
+static mqd_t dmq_create(const char *tag, mode_t mode, const char **name, const char **path)
+{
+    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
+    *name = t_qname(tag);
+    *path = dmq_path(*name);
+    char what[96];
+    snprintf(what, sizeof what, "mq_open(name, O_RDWR | O_CREAT | O_EXCL, %04o, &attr)",
+             (unsigned)mode);
+    errno = 0;
+    mqd_t q = mq_open(*name, O_RDWR | O_CREAT | O_EXCL, mode, &attr);
+    int e = errno;
+    return (mqd_t)t_expect(what, (long)q, e, T_WANT_OK, 0);
+}
+
 /* Drops to nobody (no supplementary groups). */
 static void dmq_become_nobody(void) T_UNUSED;
 static void dmq_become_nobody(void)
 {
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(DMQ_NOBODY) == 0);
-    T_REQUIRE(setuid(DMQ_NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* the credential change cleared it */
+    t_become(DMQ_NOBODY);
 }
 
 /* Prints what a stat says of a queue's file: type, mode, owner, size, links, blocks. */

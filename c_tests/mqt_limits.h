@@ -21,7 +21,6 @@
 #ifndef MQT_LIMITS_H
 #define MQT_LIMITS_H
 
-#include <grp.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include "mqt_shim.h"
@@ -210,10 +209,7 @@ static void lim_become_uid(uid_t uid) T_UNUSED;
 static void lim_become_uid(uid_t uid)
 {
     shim_drop_cap_sys_resource();
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(uid) == 0);
-    T_REQUIRE(setuid(uid) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the credential change cleared it */
+    t_become(uid);
 }
 
 /* On the kernel (not under mqshim, whose limit came with MQSHIM_LIMITS): this process's
