@@ -127,15 +127,7 @@ static void attacker(t_chan *go, t_chan *done)
 
 static void judge(const char *label, int as_kernel, long r, int e)
 {
-    if (as_kernel) {
-        printf("%s: as kernel\n", label);
-        return;
-    }
-    if (r == -1)
-        printf("%s: -1 %s  !! MISMATCH\n", label, t_errno_name(e));
-    else
-        printf("%s: %ld (not the kernel's result)  !! MISMATCH\n", label, r);
-    t_failures++;
+    attack_judge(label, as_kernel, "as kernel", r, e);
 }
 
 static void check_identity(const char *what, int id, key_t key, unsigned long qnum)

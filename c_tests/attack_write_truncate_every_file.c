@@ -86,15 +86,7 @@ static void attacker(t_chan *go, t_chan *done)
 /* The kernel's result (`as_kernel`) or EIO: "kernel-or-EIO"; anything else: the actual one. */
 static void judge(const char *label, int as_kernel, long r, int e)
 {
-    if (as_kernel || (r == -1 && e == EIO)) {
-        printf("%s: kernel-or-EIO\n", label);
-        return;
-    }
-    if (r == -1)
-        printf("%s: -1 %s  !! MISMATCH\n", label, t_errno_name(e));
-    else
-        printf("%s: %ld (not the kernel's result)  !! MISMATCH\n", label, r);
-    t_failures++;
+    attack_judge(label, as_kernel || (r == -1 && e == EIO), "kernel-or-EIO", r, e);
 }
 
 #define BOUNDED(label, call) ATTACK_BOUNDED(label, BOUND_MS, call)

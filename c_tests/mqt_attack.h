@@ -21,7 +21,8 @@
  *     namespace directory); it must refuse (EACCES), name the directory on stderr and leave
  *     what it does not own as it was.
  *   - attack_group(label, fn): root's calls in groups, each in a child of its own;
- *     attack_open_for_writing(): how the attacker opens what it overwrites.
+ *     attack_judge(): a verdict line; attack_open_for_writing(): how the attacker opens what
+ *     it overwrites.
  *   - attack_bound_arm/disarm (ATTACK_BOUNDED(label, ms, call) around one call): a per-call guard — a call still running after its bound prints
  *     "<label>: no return within N ms", kills the test's children and exits 96, so a hang shows
  *     at once instead of at the 20 s watchdog. attack_now_ms() times a call.
@@ -33,7 +34,7 @@
 #include <dirent.h>
 #include <grp.h>
 
-#define ATTACK_NOBODY 65534
+#define ATTACK_NOBODY T_NOBODY
 
 /* The namespace under attack (an absolute path), or NULL when the test runs on the kernel. */
 static const char *attack_ns;
@@ -167,10 +168,7 @@ static void attack_namespace_setup(char **argv)
 static void attack_become_nobody(void) T_UNUSED;
 static void attack_become_nobody(void)
 {
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(ATTACK_NOBODY) == 0);
-    T_REQUIRE(setuid(ATTACK_NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
+    t_become(ATTACK_NOBODY);
 }
 
 /* Called for each entry: the parent directory's descriptor, the entry's name, its lstat and
@@ -251,6 +249,22 @@ static void attack_group(const char *label, void (*fn)(void))
         exit(t_child_status());
     }
     t_join(&c, 0);
+}
+
+/* A verdict line: "<label>: <ok_text>" when `ok` (the kernel's result, or what the test allows
+ * besides), else the actual result `r` (errno `e`), marked as a mismatch and counted. */
+static void attack_judge(const char *label, int ok, const char *ok_text, long r, int e) T_UNUSED;
+static void attack_judge(const char *label, int ok, const char *ok_text, long r, int e)
+{
+    if (ok) {
+        printf("%s: %s\n", label, ok_text);
+        return;
+    }
+    if (r == -1)
+        printf("%s: -1 %s  !! MISMATCH\n", label, t_errno_name(e));
+    else
+        printf("%s: %ld (not the kernel's result)  !! MISMATCH\n", label, r);
+    t_failures++;
 }
 
 /* The attacker's way into a file: read-write, else write-only; never following a link, never
