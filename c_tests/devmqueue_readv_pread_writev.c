@@ -39,9 +39,8 @@ int main(void)
     umask(0);
     const char *name, *path;
     mqd_t q = dmq_create("rv", 0600, &name, &path);
-    int rw = EXPECT_OK(open(path, O_RDWR));
-    int ro = EXPECT_OK(open(path, O_RDONLY));
-    int wo = EXPECT_OK(open(path, O_WRONLY));
+    struct dmq_fds fds = dmq_open_each_way(path);
+    int rw = fds.rw, ro = fds.ro, wo = fds.wo;
     void *unmapped = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     T_REQUIRE(unmapped != MAP_FAILED);
     struct iovec iov[2] = { { one, sizeof one }, { two, sizeof two } };
@@ -110,9 +109,7 @@ int main(void)
     EXPECT_EQ(mq_getattr(q, &now), 0);
     t_say("  messages queued: %ld", now.mq_curmsgs);
 
-    EXPECT_EQ(close(rw), 0);
-    EXPECT_EQ(close(ro), 0);
-    EXPECT_EQ(close(wo), 0);
+    dmq_close_each_way(&fds);
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(name), 0);
     return t_finish();
