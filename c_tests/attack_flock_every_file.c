@@ -186,18 +186,6 @@ static void sysv_remove(void)
         TIMED("msgctl(new, IPC_RMID)", msgctl(id, IPC_RMID, NULL), 0, 0, SLACK_MS);
 }
 
-/* Each group of calls runs in a child of root's, so a stuck call ends only its group. */
-static void group(const char *label, void (*fn)(void))
-{
-    t_say("%s", label);
-    t_child c = t_spawn();
-    if (c.pid == 0) {
-        fn();
-        exit(t_child_status());
-    }
-    t_join(&c, 0);
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -218,18 +206,18 @@ int main(int argc, char **argv)
     t_chan_post(&go);
     t_chan_wait(&done);
     t_say("-- nobody holds locks on everything under the namespace it can open");
-    group("POSIX, existing queue:", posix_existing);
-    group("POSIX, new queue:", posix_new);
-    group("System V, existing queue:", sysv_existing);
-    group("System V, new queues:", sysv_new);
+    attack_group("POSIX, existing queue:", posix_existing);
+    attack_group("POSIX, new queue:", posix_new);
+    attack_group("System V, existing queue:", sysv_existing);
+    attack_group("System V, new queues:", sysv_new);
 
     /* The attacker locks again what root created meanwhile, before root removes it all. */
     t_chan_post(&go);
     t_chan_wait(&done);
     t_say("-- nobody also locks what root created meanwhile");
     TIMED("mq_close(root's first descriptor)", mq_close(q0), 0, 0, SLACK_MS);
-    group("POSIX, removal:", posix_remove);
-    group("System V, removal:", sysv_remove);
+    attack_group("POSIX, removal:", posix_remove);
+    attack_group("System V, removal:", sysv_remove);
 
     t_chan_post(&go);
     t_join(&c, 0);

@@ -273,9 +273,7 @@ static void outcome(const char *label, long r, int e)
     }
 }
 
-#define BOUNDED(label, call) \
-    ({ attack_bound_arm(label, 2000); errno = 0; long r_ = (long)(call); int e_ = errno; \
-       attack_bound_disarm(); errno = e_; r_; })
+#define BOUNDED(label, call) ATTACK_BOUNDED(label, 2000, call)
 
 static int nobody_round(const char *tag)
 {

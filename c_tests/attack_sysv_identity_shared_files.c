@@ -22,9 +22,7 @@
 
 #define BOUND_MS 2000
 
-#define BOUNDED(label, call) \
-    ({ attack_bound_arm(label, BOUND_MS); errno = 0; long r_ = (long)(call); int e_ = errno; \
-       attack_bound_disarm(); errno = e_; r_; })
+#define BOUNDED(label, call) ATTACK_BOUNDED(label, BOUND_MS, call)
 
 static key_t victim_key;
 static int keyed_id, private_id;
@@ -33,14 +31,6 @@ static int keyed_id, private_id;
 /* the attacker                                                                               */
 
 static int hits;
-
-static int open_for_writing(int dirfd, const char *name)
-{
-    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    return fd;
-}
 
 /* Whatever the entry is: removed, or renamed aside and back, if the directory lets nobody. */
 static void try_remove_or_rename(int dirfd, const char *name, const struct stat *st)
@@ -56,42 +46,43 @@ static void try_remove_or_rename(int dirfd, const char *name, const struct stat 
         hits++;
 }
 
-static int zero_file(int dirfd, const char *name, const struct stat *st, int depth, void *arg)
+/* Zeros over the whole file, its size kept. */
+static void write_zeros(int fd, const struct stat *st)
 {
-    (void)depth;
-    (void)arg;
-    if (S_ISDIR(st->st_mode))
-        return 1;
-    if (S_ISREG(st->st_mode)) {
-        int fd = open_for_writing(dirfd, name);
-        if (fd >= 0) {
-            static char zeros[65536];
-            for (off_t at = 0; at < st->st_size; at += (off_t)sizeof zeros) {
-                size_t n = st->st_size - at < (off_t)sizeof zeros ? (size_t)(st->st_size - at) : sizeof zeros;
-                if (pwrite(fd, zeros, n, at) == (ssize_t)n)
-                    hits++;
-            }
-            close(fd);
-        }
+    static char zeros[65536];
+    for (off_t at = 0; at < st->st_size; at += (off_t)sizeof zeros) {
+        size_t n = st->st_size - at < (off_t)sizeof zeros ? (size_t)(st->st_size - at) : sizeof zeros;
+        if (pwrite(fd, zeros, n, at) == (ssize_t)n)
+            hits++;
     }
-    try_remove_or_rename(dirfd, name, st);
-    return 0;
 }
 
-static int garble_file(int dirfd, const char *name, const struct stat *st, int depth, void *arg)
+/* Garbage over the whole file and past its end. */
+static void write_garbage(int fd, const struct stat *st)
+{
+    static char junk[65536];
+    memset(junk, 0xa5, sizeof junk);
+    for (off_t at = 0; at < st->st_size + (off_t)sizeof junk; at += (off_t)sizeof junk)
+        if (pwrite(fd, junk, sizeof junk, at) == (ssize_t)sizeof junk)
+            hits++;
+}
+
+struct round {
+    void (*write_over)(int fd, const struct stat *st);
+};
+
+/* One round's visit (`arg` a struct round): a regular file nobody can write is written over;
+ * then whatever the entry is, nobody tries to remove or rename it. Directories are entered. */
+static int overwrite_entry(int dirfd, const char *name, const struct stat *st, int depth, void *arg)
 {
     (void)depth;
-    (void)arg;
+    const struct round *round = arg;
     if (S_ISDIR(st->st_mode))
         return 1;
     if (S_ISREG(st->st_mode)) {
-        int fd = open_for_writing(dirfd, name);
+        int fd = attack_open_for_writing(dirfd, name);
         if (fd >= 0) {
-            static char junk[65536];
-            memset(junk, 0xa5, sizeof junk);
-            for (off_t at = 0; at < st->st_size + (off_t)sizeof junk; at += (off_t)sizeof junk)
-                if (pwrite(fd, junk, sizeof junk, at) == (ssize_t)sizeof junk)
-                    hits++;
+            round->write_over(fd, st);
             close(fd);
         }
     }
@@ -118,11 +109,11 @@ static void nobody_msgget(void)
 static void attacker(t_chan *go, t_chan *done)
 {
     attack_become_nobody();
-    attack_visit_fn rounds[] = { zero_file, garble_file };
+    struct round rounds[] = { { write_zeros }, { write_garbage } };
     for (unsigned i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
         t_chan_wait(go);
         hits = 0;
-        attack_walk(rounds[i], NULL);
+        attack_walk(overwrite_entry, &rounds[i]);
         fprintf(stderr, "attack: round %u, %d writes/renames/removals\n", i + 1, hits);
         nobody_msgget();
         fflush(stdout);
@@ -136,15 +127,7 @@ static void attacker(t_chan *go, t_chan *done)
 
 static void judge(const char *label, int as_kernel, long r, int e)
 {
-    if (as_kernel) {
-        printf("%s: as kernel\n", label);
-        return;
-    }
-    if (r == -1)
-        printf("%s: -1 %s  !! MISMATCH\n", label, t_errno_name(e));
-    else
-        printf("%s: %ld (not the kernel's result)  !! MISMATCH\n", label, r);
-    t_failures++;
+    attack_judge(label, as_kernel, "as kernel", r, e);
 }
 
 static void check_identity(const char *what, int id, key_t key, unsigned long qnum)
@@ -215,18 +198,6 @@ static void root_removes(void)
     judge("msgget(K, 0) after removal is ENOENT", r == -1 && errno == ENOENT, r, errno);
 }
 
-/* Each group of root's calls in a child of its own, so that a signal death shows which. */
-static void group(const char *label, void (*fn)(void))
-{
-    t_say("%s", label);
-    t_child c = t_spawn();
-    if (c.pid == 0) {
-        fn();
-        exit(t_child_status());
-    }
-    t_join(&c, 0);
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -257,10 +228,10 @@ int main(int argc, char **argv)
         t_chan_post(&go);
         t_chan_wait(&done);
         t_say("%s", rounds[round_no - 1]);
-        group("root's queues:", root_checks);
+        attack_group("root's queues:", root_checks);
     }
     t_join(&c, 0);
-    group("root removes its queues:", root_removes);
+    attack_group("root removes its queues:", root_removes);
     t_say("survived");
     return t_finish();
 }

@@ -26,14 +26,6 @@
 /* ------------------------------------------------------------------------------------------ */
 /* the attacker                                                                               */
 
-static int open_for_writing(int dirfd, const char *name)
-{
-    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    return fd;
-}
-
 static int hits;
 
 static int truncate_file(int dirfd, const char *name, const struct stat *st, int depth, void *arg)
@@ -42,7 +34,7 @@ static int truncate_file(int dirfd, const char *name, const struct stat *st, int
     (void)arg;
     if (!S_ISREG(st->st_mode))
         return S_ISDIR(st->st_mode);
-    int fd = open_for_writing(dirfd, name);
+    int fd = attack_open_for_writing(dirfd, name);
     if (fd >= 0) {
         if (ftruncate(fd, 0) == 0)
             hits++;
@@ -57,7 +49,7 @@ static int garble_file(int dirfd, const char *name, const struct stat *st, int d
     (void)arg;
     if (!S_ISREG(st->st_mode))
         return S_ISDIR(st->st_mode);
-    int fd = open_for_writing(dirfd, name);
+    int fd = attack_open_for_writing(dirfd, name);
     if (fd >= 0) {
         static char junk[65536];
         memset(junk, 0xa5, sizeof junk);
@@ -94,20 +86,10 @@ static void attacker(t_chan *go, t_chan *done)
 /* The kernel's result (`as_kernel`) or EIO: "kernel-or-EIO"; anything else: the actual one. */
 static void judge(const char *label, int as_kernel, long r, int e)
 {
-    if (as_kernel || (r == -1 && e == EIO)) {
-        printf("%s: kernel-or-EIO\n", label);
-        return;
-    }
-    if (r == -1)
-        printf("%s: -1 %s  !! MISMATCH\n", label, t_errno_name(e));
-    else
-        printf("%s: %ld (not the kernel's result)  !! MISMATCH\n", label, r);
-    t_failures++;
+    attack_judge(label, as_kernel || (r == -1 && e == EIO), "kernel-or-EIO", r, e);
 }
 
-#define BOUNDED(label, call) \
-    ({ attack_bound_arm(label, BOUND_MS); errno = 0; long r_ = (long)(call); int e_ = errno; \
-       attack_bound_disarm(); errno = e_; r_; })
+#define BOUNDED(label, call) ATTACK_BOUNDED(label, BOUND_MS, call)
 
 static void posix_receive(mqd_t q, const char *want, unsigned want_prio)
 {
@@ -199,19 +181,6 @@ static mqd_t victim_q;
 static const char *victim_name;
 static int victim_id;
 
-/* Each group of calls runs in a child of root's, so a signal death shows which group it was and
- * the other groups still run. */
-static void group(const char *label, void (*fn)(void))
-{
-    t_say("%s", label);
-    t_child c = t_spawn();
-    if (c.pid == 0) {
-        fn();
-        exit(t_child_status());
-    }
-    t_join(&c, 0);
-}
-
 static void posix_after_truncate(void)
 {
     posix_receive(victim_q, "m3", 3);
@@ -285,23 +254,23 @@ int main(int argc, char **argv)
     t_say("-- nobody truncated every file it can write");
     t_chan_post(&go);
     t_chan_wait(&done);
-    group("POSIX queue:", posix_after_truncate);
-    group("System V queue:", sysv_after_truncate);
-    group("new POSIX queue:", fresh_posix1);
-    group("new System V queue:", fresh_sysv1);
+    attack_group("POSIX queue:", posix_after_truncate);
+    attack_group("System V queue:", sysv_after_truncate);
+    attack_group("new POSIX queue:", fresh_posix1);
+    attack_group("new System V queue:", fresh_sysv1);
 
     t_say("-- nobody overwrote and extended every file it can write with garbage");
     t_chan_post(&go);
     t_chan_wait(&done);
-    group("POSIX queue:", posix_after_garbage);
-    group("System V queue:", sysv_after_garbage);
-    group("new POSIX queue:", fresh_posix2);
-    group("new System V queue:", fresh_sysv2);
+    attack_group("POSIX queue:", posix_after_garbage);
+    attack_group("System V queue:", sysv_after_garbage);
+    attack_group("new POSIX queue:", fresh_posix2);
+    attack_group("new System V queue:", fresh_sysv2);
     t_join(&c, 0);
 
     t_say("-- root removes its queues");
-    group("POSIX queue:", posix_remove);
-    group("System V queue:", sysv_remove);
+    attack_group("POSIX queue:", posix_remove);
+    attack_group("System V queue:", sysv_remove);
     /* Root's own descriptor (the groups closed only their copies). */
     long r = BOUNDED("mq_close", mq_close(victim_q));
     judge("mq_close", r == 0, r, errno);

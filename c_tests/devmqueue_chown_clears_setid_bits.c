@@ -15,10 +15,8 @@ int main(void)
 {
     dmq_private_mount();
     umask(0);
-    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
-    const char *name = t_qname("sid");
-    const char *path = dmq_path(name);
-    mqd_t q = EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
+    const char *name, *path;
+    mqd_t q = dmq_create("sid", 0600, &name, &path);
     static const mode_t modes[] = { 06777, 06767, 04600, 02610, 02600, 01777 };
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         t_say("-- mode %04o", (unsigned)modes[i]);

@@ -21,10 +21,8 @@ int main(void)
 {
     dmq_private_mount();
     umask(0);
-    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
-    const char *name = t_qname("fc");
-    const char *path = dmq_path(name);
-    mqd_t q = EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0644, &attr));
+    const char *name, *path;
+    mqd_t q = dmq_create("fc", 0644, &name, &path);
     int fd = EXPECT_OK(open(path, O_RDONLY));
 
     t_say("-- chmod and chown of the path: fstat of earlier descriptors sees them");

@@ -38,10 +38,8 @@ int main(void)
 {
     dmq_private_mount();
     umask(0);
-    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
-    const char *name = t_qname("fs");
-    const char *path = dmq_path(name);
-    mqd_t q = EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
+    const char *name, *path;
+    mqd_t q = dmq_create("fs", 0600, &name, &path);
     t_chan to_child = t_chan_open(), to_parent = t_chan_open();
 
     t_child c = t_spawn();

@@ -47,10 +47,8 @@ int main(void)
 {
     dmq_private_mount();
     umask(0);
-    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
-    const char *name = t_qname("rd");
-    const char *path = dmq_path(name);
-    mqd_t q = EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0640, &attr));
+    const char *name, *path;
+    mqd_t q = dmq_create("rd", 0640, &name, &path);
 
     t_say("-- the status line");
     show_status(path);

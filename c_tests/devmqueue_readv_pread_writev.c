@@ -37,13 +37,10 @@ int main(void)
 {
     dmq_private_mount();
     umask(0);
-    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
-    const char *name = t_qname("rv");
-    const char *path = dmq_path(name);
-    mqd_t q = EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
-    int rw = EXPECT_OK(open(path, O_RDWR));
-    int ro = EXPECT_OK(open(path, O_RDONLY));
-    int wo = EXPECT_OK(open(path, O_WRONLY));
+    const char *name, *path;
+    mqd_t q = dmq_create("rv", 0600, &name, &path);
+    struct dmq_fds fds = dmq_open_each_way(path);
+    int rw = fds.rw, ro = fds.ro, wo = fds.wo;
     void *unmapped = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     T_REQUIRE(unmapped != MAP_FAILED);
     struct iovec iov[2] = { { one, sizeof one }, { two, sizeof two } };
@@ -112,9 +109,7 @@ int main(void)
     EXPECT_EQ(mq_getattr(q, &now), 0);
     t_say("  messages queued: %ld", now.mq_curmsgs);
 
-    EXPECT_EQ(close(rw), 0);
-    EXPECT_EQ(close(ro), 0);
-    EXPECT_EQ(close(wo), 0);
+    dmq_close_each_way(&fds);
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(name), 0);
     return t_finish();

@@ -25,15 +25,12 @@ int main(void)
 {
     dmq_private_mount();
     umask(0);
-    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
-    const char *name = t_qname("wr");
-    const char *path = dmq_path(name);
-    mqd_t q = EXPECT_OK(mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
+    const char *name, *path;
+    mqd_t q = dmq_create("wr", 0600, &name, &path);
 
     t_say("-- write and pwrite");
-    int rw = EXPECT_OK(open(path, O_RDWR));
-    int ro = EXPECT_OK(open(path, O_RDONLY));
-    int wo = EXPECT_OK(open(path, O_WRONLY));
+    struct dmq_fds fds = dmq_open_each_way(path);
+    int rw = fds.rw, ro = fds.ro, wo = fds.wo;
     EXPECT_ERR(write(rw, "x", 1), EINVAL);
     EXPECT_ERR(write(wo, "x", 1), EINVAL);
     EXPECT_ERR(write(ro, "x", 1), EBADF);
@@ -70,9 +67,7 @@ int main(void)
     EXPECT_EQ(lseek64(q, 0, SEEK_CUR), 3);
     EXPECT_EQ(lseek(wo, 7, SEEK_SET), 7);
 
-    EXPECT_EQ(close(rw), 0);
-    EXPECT_EQ(close(ro), 0);
-    EXPECT_EQ(close(wo), 0);
+    dmq_close_each_way(&fds);
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(name), 0);
     return t_finish();

@@ -13,7 +13,7 @@
  *     exit status;
  *   - per-run queue names (t_qname) and SysV queues on per-run keys (t_msgget_new);
  *   - t_fork / t_reap / t_chan (pipe handshakes) / t_wait_blocked (poll /proc/PID/stat) so no
- *     test sleeps to synchronise;
+ *     test sleeps to synchronise; t_become(uid) (T_NOBODY, say) to act as another user;
  *   - a watchdog: after $MQT_TIMEOUT (default 20) seconds the test prints TIMEOUT, kills its
  *     children and exits 99.
  *
@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <mqueue.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -539,6 +540,20 @@ static int t_check(const char *label, int cond)
 #define T_REQUIRE(cond) \
     do { if (!(cond)) { printf("HARNESS: requirement failed: %s (errno %s)\n", #cond, \
                                t_errno_name(errno)); exit(97); } } while (0)
+
+/* The user tests act as when another user's view matters. */
+#define T_NOBODY 65534
+
+/* In a child (t_spawn): become user and group `uid` with no supplementary groups, as another
+ * user would be; the child still dies with its parent (the credential change cleared that). */
+static void t_become(uid_t uid) T_UNUSED;
+static void t_become(uid_t uid)
+{
+    T_REQUIRE(setgroups(0, NULL) == 0);
+    T_REQUIRE(setgid(uid) == 0);
+    T_REQUIRE(setuid(uid) == 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 /* Message text as printable ASCII, anything else as \xNN. */
 static void t_print_text(const char *buf, long len)

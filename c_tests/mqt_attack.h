@@ -20,7 +20,10 @@
  *     directory given and MQSHIM_BACKEND=emulate (in every shim configuration: the kernel has no
  *     namespace directory); it must refuse (EACCES), name the directory on stderr and leave
  *     what it does not own as it was.
- *   - attack_bound_arm/disarm: a per-call guard — a call still running after its bound prints
+ *   - attack_group(label, fn): root's calls in groups, each in a child of its own;
+ *     attack_judge(): a verdict line; attack_open_for_writing(): how the attacker opens what
+ *     it overwrites.
+ *   - attack_bound_arm/disarm (ATTACK_BOUNDED(label, ms, call) around one call): a per-call guard — a call still running after its bound prints
  *     "<label>: no return within N ms", kills the test's children and exits 96, so a hang shows
  *     at once instead of at the 20 s watchdog. attack_now_ms() times a call.
  *
@@ -31,7 +34,7 @@
 #include <dirent.h>
 #include <grp.h>
 
-#define ATTACK_NOBODY 65534
+#define ATTACK_NOBODY T_NOBODY
 
 /* The namespace under attack (an absolute path), or NULL when the test runs on the kernel. */
 static const char *attack_ns;
@@ -165,10 +168,7 @@ static void attack_namespace_setup(char **argv)
 static void attack_become_nobody(void) T_UNUSED;
 static void attack_become_nobody(void)
 {
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(ATTACK_NOBODY) == 0);
-    T_REQUIRE(setuid(ATTACK_NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
+    t_become(ATTACK_NOBODY);
 }
 
 /* Called for each entry: the parent directory's descriptor, the entry's name, its lstat and
@@ -234,6 +234,51 @@ static int attack_walk(attack_visit_fn fn, void *arg)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* root's side                                                                                */
+
+/* Prints `label`, then runs `fn` in a child of its own (its lines join the transcript after it
+ * ends): a signal death or a stuck call ends only that group and shows which it was, and the
+ * other groups still run. */
+static void attack_group(const char *label, void (*fn)(void)) T_UNUSED;
+static void attack_group(const char *label, void (*fn)(void))
+{
+    t_say("%s", label);
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        fn();
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+}
+
+/* A verdict line: "<label>: <ok_text>" when `ok` (the kernel's result, or what the test allows
+ * besides), else the actual result `r` (errno `e`), marked as a mismatch and counted. */
+static void attack_judge(const char *label, int ok, const char *ok_text, long r, int e) T_UNUSED;
+static void attack_judge(const char *label, int ok, const char *ok_text, long r, int e)
+{
+    if (ok) {
+        printf("%s: %s\n", label, ok_text);
+        return;
+    }
+    if (r == -1)
+        printf("%s: -1 %s  !! MISMATCH\n", label, t_errno_name(e));
+    else
+        printf("%s: %ld (not the kernel's result)  !! MISMATCH\n", label, r);
+    t_failures++;
+}
+
+/* The attacker's way into a file: read-write, else write-only; never following a link, never
+ * blocking on a FIFO. -1 when neither opens. */
+static int attack_open_for_writing(int dirfd, const char *name) T_UNUSED;
+static int attack_open_for_writing(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    return fd;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* bounded calls                                                                              */
 
 static long long attack_now_ms(void) T_UNUSED;
@@ -295,6 +340,11 @@ static void attack_bound_disarm(void)
     memset(&its, 0, sizeof its);
     timer_settime(attack_timer, 0, &its, NULL);
 }
+
+/* `call`'s value, bounded by `ms` (attack_bound_arm), with its errno kept for the caller. */
+#define ATTACK_BOUNDED(label, ms, call) \
+    ({ attack_bound_arm(label, ms); errno = 0; long r_ = (long)(call); int e_ = errno; \
+       attack_bound_disarm(); errno = e_; r_; })
 
 /* A SysV key derived from the run id and `tag`, recorded for run.sh's cleanup. */
 static key_t attack_key(const char *tag) T_UNUSED;

@@ -14,7 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#define DMQ_NOBODY 65534
+#define DMQ_NOBODY T_NOBODY
 
 /* A private mount and IPC namespace with its own mqueue filesystem at /dev/mqueue. */
 static void dmq_private_mount(void)
@@ -38,14 +38,67 @@ static const char *dmq_path(const char *qname)
     return p;
 }
 
+/* The tests' usual queue: 2 x 16, of mode `mode` (less the umask), named after `tag`, its name
+ * and its /dev/mqueue path to `name` and `path`. Prints the mq_open line as EXPECT_OK would. */
+static mqd_t dmq_create(const char *tag, mode_t mode, const char **name, const char **path) T_UNUSED;
+static mqd_t dmq_create(const char *tag, mode_t mode, const char **name, const char **path)
+{
+    struct mq_attr attr = { .mq_maxmsg = 2, .mq_msgsize = 16 };
+    *name = t_qname(tag);
+    *path = dmq_path(*name);
+    char what[96];
+    snprintf(what, sizeof what, "mq_open(name, O_RDWR | O_CREAT | O_EXCL, %04o, &attr)",
+             (unsigned)mode);
+    errno = 0;
+    mqd_t q = mq_open(*name, O_RDWR | O_CREAT | O_EXCL, mode, &attr);
+    int e = errno;
+    return (mqd_t)t_expect(what, (long)q, e, T_WANT_OK, 0);
+}
+
+/* A queue's file opened each way, for the read/write tests. */
+struct dmq_fds {
+    int rw, ro, wo;
+};
+
+/* Opens `path` O_RDWR, O_RDONLY and O_WRONLY, printing each as EXPECT_OK would. */
+static struct dmq_fds dmq_open_each_way(const char *path) T_UNUSED;
+static struct dmq_fds dmq_open_each_way(const char *path)
+{
+    static const struct { const char *what; int flags; } ways[] = {
+        { "open(path, O_RDWR)", O_RDWR },
+        { "open(path, O_RDONLY)", O_RDONLY },
+        { "open(path, O_WRONLY)", O_WRONLY },
+    };
+    int fd[3];
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        long r = open(path, ways[i].flags);
+        int e = errno;
+        fd[i] = (int)t_expect(ways[i].what, r, e, T_WANT_OK, 0);
+    }
+    return (struct dmq_fds){ fd[0], fd[1], fd[2] };
+}
+
+/* Closes what dmq_open_each_way opened, printing each as EXPECT_EQ(close(..), 0) would. */
+static void dmq_close_each_way(const struct dmq_fds *fds) T_UNUSED;
+static void dmq_close_each_way(const struct dmq_fds *fds)
+{
+    const struct { const char *what; int fd; } each[] = {
+        { "close(rw)", fds->rw }, { "close(ro)", fds->ro }, { "close(wo)", fds->wo },
+    };
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        long r = close(each[i].fd);
+        int e = errno;
+        t_expect(each[i].what, r, e, T_WANT_EQ, 0);
+    }
+}
+
 /* Drops to nobody (no supplementary groups). */
 static void dmq_become_nobody(void) T_UNUSED;
 static void dmq_become_nobody(void)
 {
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(DMQ_NOBODY) == 0);
-    T_REQUIRE(setuid(DMQ_NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* the credential change cleared it */
+    t_become(DMQ_NOBODY);
 }
 
 /* Prints what a stat says of a queue's file: type, mode, owner, size, links, blocks. */

@@ -1,5 +1,7 @@
 /* mqt_fault.h — shared pieces of the fault tests (fault_*.c): a seeded PRNG, a monotonic
- * clock, and a walk over whatever the emulation keeps under $MQSHIM_DIR.
+ * clock, a walk over whatever the emulation keeps under $MQSHIM_DIR, and a busy child stopped
+ * at pseudo-random moments (fault_holder_*) for the "calls bounded while the holder is
+ * stopped" tests.
  *
  * The fault tests are differential like every C test: the same program runs on the kernel and
  * on the emulation and prints only what the kernel would also give. Where a test touches the
@@ -12,6 +14,8 @@
 #define MQT_FAULT_H
 
 #include <dirent.h>
+#include <sched.h>
+#include <sys/mman.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* seeded PRNG (xorshift64*)                                                                  */
@@ -182,6 +186,76 @@ static void fault_remove_tree(const char *root)
         return;
     fault_remove_in(fd, 0);
     rmdir(root);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* a holder stopped at any moment (*_nonblocking_calls_bounded_while_holder_stopped.c)        */
+
+/* A busy child that may be stopped (SIGSTOP) at a pseudo-random moment of its calls — under
+ * the emulation possibly while it holds a queue's lock — while the test times its own calls. */
+struct fault_holder {
+    t_child child;
+    struct fault_holder_shared {
+        volatile int stop;
+        volatile unsigned long iterations;
+    } *sh;
+};
+
+/* Starts the child: it calls busy(i, ctx) for i = 0, 1, ... until fault_holder_end(). */
+static struct fault_holder fault_holder_start(void (*busy)(unsigned i, void *ctx), void *ctx) T_UNUSED;
+static struct fault_holder fault_holder_start(void (*busy)(unsigned i, void *ctx), void *ctx)
+{
+    struct fault_holder h;
+    h.sh = mmap(NULL, sizeof *h.sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    T_REQUIRE(h.sh != MAP_FAILED);
+    h.child = t_spawn();
+    if (h.child.pid == 0) {
+        for (unsigned i = 0; !h.sh->stop; i++) {
+            busy(i, ctx);
+            h.sh->iterations++;
+        }
+        exit(t_child_status());
+    }
+    return h;
+}
+
+/* Lets the child run a few calls (1 to 50, pseudo-random), then stops it and waits until it
+ * is stopped. */
+static void fault_holder_stop(struct fault_holder *h) T_UNUSED;
+static void fault_holder_stop(struct fault_holder *h)
+{
+    unsigned long seen = h->sh->iterations;
+    unsigned long more = 1 + fault_below(50);
+    while (h->sh->iterations - seen < more)
+        sched_yield();
+    T_REQUIRE(kill(h->child.pid, SIGSTOP) == 0);
+    while (t_proc_state(h->child.pid) != 'T')
+        sched_yield();
+}
+
+static void fault_holder_continue(struct fault_holder *h) T_UNUSED;
+static void fault_holder_continue(struct fault_holder *h)
+{
+    T_REQUIRE(kill(h->child.pid, SIGCONT) == 0);
+}
+
+/* Ends the child (its lines join the transcript) and checks that none of the `over` calls
+ * the test counted ran past its bound. */
+static void fault_holder_end(struct fault_holder *h, int over) T_UNUSED;
+static void fault_holder_end(struct fault_holder *h, int over)
+{
+    h->sh->stop = 1;
+    t_join(&h->child, 0);
+    t_check("within bound", over == 0);
+    if (over)
+        t_say("calls over the bound: %d", over);
+}
+
+/* Whether more than `allowed_ns` passed since `start_ns` (fault_now_ns()). */
+static int fault_late(int64_t start_ns, int64_t allowed_ns) T_UNUSED;
+static int fault_late(int64_t start_ns, int64_t allowed_ns)
+{
+    return fault_now_ns() - start_ns > allowed_ns;
 }
 
 #endif /* MQT_FAULT_H */

@@ -22,6 +22,7 @@
 #define MQT_LIMITS_H
 
 #include <sched.h>
+#include <sys/resource.h>
 #include "mqt_shim.h"
 
 static void lim_write_file(const char *path, const char *text)
@@ -181,6 +182,58 @@ static int lim_main(int argc, char **argv, const struct lim_phase *phases, int n
         t_join(&c, 0);
     }
     return t_finish();
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* RLIMIT_MSGQUEUE tests (posix_limit_rlimit_msgqueue_emfile.c & co.): the limit is a per-user
+ * resource limit, not a namespace's value, so these tests run their own children instead of
+ * phases: on the kernel a child that became a fresh uid sets RLIMIT_MSGQUEUE itself; under
+ * mqshim the whole test runs again with MQSHIM_LIMITS=<spec> (rlimit_msgqueue=N). */
+
+/* Call first in main: under mqshim, re-executes the test with MQSHIM_LIMITS=`spec` unless it
+ * already has it (does not return then). Returns whether mqshim is loaded. */
+static int lim_rlimit_reexec(const char *spec, char **argv) T_UNUSED;
+static int lim_rlimit_reexec(const char *spec, char **argv)
+{
+    if (!shim_loaded())
+        return 0;
+    const char *cur = getenv("MQSHIM_LIMITS");
+    if (!cur || strcmp(cur, spec) != 0)
+        lim_reexec(spec, argv);
+    return 1;
+}
+
+/* In a child: become user and group `uid`, with no supplementary groups and no
+ * CAP_SYS_RESOURCE (so no limit is lifted), a fresh uid nothing else is charged to. */
+static void lim_become_uid(uid_t uid) T_UNUSED;
+static void lim_become_uid(uid_t uid)
+{
+    shim_drop_cap_sys_resource();
+    t_become(uid);
+}
+
+/* On the kernel (not under mqshim, whose limit came with MQSHIM_LIMITS): this process's
+ * RLIMIT_MSGQUEUE soft limit becomes `bytes`. */
+static void lim_set_rlimit_msgqueue(long bytes) T_UNUSED;
+static void lim_set_rlimit_msgqueue(long bytes)
+{
+    struct rlimit rl;
+    T_REQUIRE(getrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
+    T_REQUIRE(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= (rlim_t)bytes);
+    rl.rlim_cur = (rlim_t)bytes;
+    T_REQUIRE(setrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
+}
+
+/* Ends a "create ... -> <result>" line: a creation `q` (errno `e`) that is not what was wanted
+ * (`want_errno`, 0 for success) is a failure, marked on the line. */
+static void lim_end_create_line(mqd_t q, int e, int want_errno) T_UNUSED;
+static void lim_end_create_line(mqd_t q, int e, int want_errno)
+{
+    if (want_errno ? !(q == (mqd_t)-1 && e == want_errno) : q == (mqd_t)-1) {
+        t_failures++;
+        printf("  !! MISMATCH: expected %s", want_errno ? t_errno_name(want_errno) : "ok");
+    }
+    printf("\n");
 }
 
 #endif /* MQT_LIMITS_H */

@@ -5,19 +5,8 @@
  * and 022 and a mode 0666 queue under umask 022 (0644): root opens them all (CAP_DAC_OVERRIDE),
  * while a third, unrelated uid is refused by 0600 and may only read the 0644 one. */
 #include "harness.h"
-#include <grp.h>
-
-#define NOBODY 65534
 
 static uid_t stranger;
-
-static void become(uid_t uid)
-{
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(uid) == 0);
-    T_REQUIRE(setuid(uid) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
-}
 
 static void try_open(const char *label, const char *name, int flags, int want_ok)
 {
@@ -64,7 +53,7 @@ int main(void)
     create("root: umask 0, mode 0666", r000, 0, 0666);
     t_child c = t_spawn();
     if (c.pid == 0) {
-        become(NOBODY);
+        t_become(T_NOBODY);
         try_open("umask 0077 queue O_RDONLY", r077, O_RDONLY, 0);
         try_open("umask 0077 queue O_WRONLY", r077, O_WRONLY, 0);
         try_open("umask 0022 queue O_RDONLY", r022, O_RDONLY, 1);
@@ -77,7 +66,7 @@ int main(void)
     t_say("-- nobody creates");
     c = t_spawn();
     if (c.pid == 0) {
-        become(NOBODY);
+        t_become(T_NOBODY);
         create("nobody: umask 077, mode 0600", n077, 077, 0600);
         create("nobody: umask 022, mode 0600", n022, 022, 0600);
         create("nobody: umask 022, mode 0666", n022w, 022, 0666);
@@ -94,7 +83,7 @@ int main(void)
     t_say("-- an unrelated uid opens nobody's queues");
     c = t_spawn();
     if (c.pid == 0) {
-        become(stranger);
+        t_become(stranger);
         try_open("umask 077, mode 0600 O_RDONLY", n077, O_RDONLY, 0);
         try_open("umask 022, mode 0600 O_RDONLY", n022, O_RDONLY, 0);
         try_open("umask 022, mode 0666 O_RDONLY", n022w, O_RDONLY, 1);

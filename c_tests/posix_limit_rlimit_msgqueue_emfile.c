@@ -8,8 +8,6 @@
  * switch is in every configuration: it isolates the kernel's per-user accounting. */
 #include "harness.h"
 #include "mqt_limits.h"
-#include <grp.h>
-#include <sys/resource.h>
 
 #define OVERHEAD 96
 #define LIMIT_SPEC "rlimit_msgqueue=881"
@@ -28,28 +26,14 @@ static mqd_t create(const char *tag, long maxmsg, long msgsize, int want_errno)
     int e = errno;
     printf("create %s (%ld x %ld, cost %ld) -> %s", tag, maxmsg, msgsize, cost(maxmsg, msgsize),
            q == (mqd_t)-1 ? t_errno_name(e) : "ok");
-    if (want_errno ? !(q == (mqd_t)-1 && e == want_errno) : q == (mqd_t)-1) {
-        t_failures++;
-        printf("  !! MISMATCH: expected %s", want_errno ? t_errno_name(want_errno) : "ok");
-    }
-    printf("\n");
+    lim_end_create_line(q, e, want_errno);
     return q;
 }
 
 int main(int argc, char **argv)
 {
     (void)argc;
-    int shim = shim_loaded();
-    if (shim) {
-        const char *cur = getenv("MQSHIM_LIMITS");
-        if (!cur || strcmp(cur, LIMIT_SPEC) != 0) {
-            T_REQUIRE(setenv("MQSHIM_LIMITS", LIMIT_SPEC, 1) == 0);
-            fflush(NULL);
-            execv("/proc/self/exe", argv);
-            printf("HARNESS: re-exec failed (%s)\n", t_errno_name(errno));
-            return 97;
-        }
-    }
+    int shim = lim_rlimit_reexec(LIMIT_SPEC, argv);
     long limit = cost(4, 100) + cost(1, 1);
     T_REQUIRE(limit == 881);
     t_say("-- limit %s", LIMIT_SPEC);
@@ -59,19 +43,10 @@ int main(int argc, char **argv)
 
     t_child c = t_spawn();
     if (c.pid == 0) {
-        shim_drop_cap_sys_resource();
-        T_REQUIRE(setgroups(0, NULL) == 0);
-        T_REQUIRE(setgid(uid) == 0);
-        T_REQUIRE(setuid(uid) == 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the credential change cleared it */
+        lim_become_uid(uid);
         t_say("child runs as a fresh uid");
-        if (!shim) {
-            struct rlimit rl;
-            T_REQUIRE(getrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
-            T_REQUIRE(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= (rlim_t)limit);
-            rl.rlim_cur = (rlim_t)limit;
-            T_REQUIRE(setrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
-        }
+        if (!shim)
+            lim_set_rlimit_msgqueue(limit);
         mqd_t a = create("rlA", 4, 100, 0);
         create("rlX", 1, 2, EMFILE);
         mqd_t b = create("rlB", 1, 1, 0);

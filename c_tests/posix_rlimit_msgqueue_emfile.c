@@ -8,7 +8,6 @@
  * succeeds, and with the limit full the next create is EMFILE. The charge is released at the
  * last close of an unlinked queue, not at mq_unlink and not at the first close. */
 #include "harness.h"
-#include <grp.h>
 #include <sys/resource.h>
 
 #define OVERHEAD 96
@@ -99,10 +98,7 @@ int main(void)
 
     t_child c = t_spawn();
     if (c.pid == 0) {
-        T_REQUIRE(setgroups(0, NULL) == 0);
-        T_REQUIRE(setgid(uid) == 0);
-        T_REQUIRE(setuid(uid) == 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the credential change cleared it */
+        t_become(uid);
         t_say("child runs as a fresh uid");
         struct rlimit rl;
         T_REQUIRE(getrlimit(RLIMIT_MSGQUEUE, &rl) == 0);

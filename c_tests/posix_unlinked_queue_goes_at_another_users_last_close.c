@@ -8,19 +8,8 @@
  * it last. */
 #include "harness.h"
 #include "mqt_limits.h"
-#include <grp.h>
-#include <sys/resource.h>
 
 #define LIMIT_SPEC "rlimit_msgqueue=881"
-
-static void become(uid_t uid)
-{
-    shim_drop_cap_sys_resource();
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(uid) == 0);
-    T_REQUIRE(setuid(uid) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the credential change cleared it */
-}
 
 static mqd_t create(const char *tag, int want_errno)
 {
@@ -31,28 +20,14 @@ static mqd_t create(const char *tag, int want_errno)
     int e = errno;
     umask(old);
     printf("create %s (4 x 100) -> %s", tag, q == (mqd_t)-1 ? t_errno_name(e) : "ok");
-    if (want_errno ? !(q == (mqd_t)-1 && e == want_errno) : q == (mqd_t)-1) {
-        t_failures++;
-        printf("  !! MISMATCH: expected %s", want_errno ? t_errno_name(want_errno) : "ok");
-    }
-    printf("\n");
+    lim_end_create_line(q, e, want_errno);
     return q;
 }
 
 int main(int argc, char **argv)
 {
     (void)argc;
-    int shim = shim_loaded();
-    if (shim) {
-        const char *cur = getenv("MQSHIM_LIMITS");
-        if (!cur || strcmp(cur, LIMIT_SPEC) != 0) {
-            T_REQUIRE(setenv("MQSHIM_LIMITS", LIMIT_SPEC, 1) == 0);
-            fflush(NULL);
-            execv("/proc/self/exe", argv);
-            printf("HARNESS: re-exec failed (%s)\n", t_errno_name(errno));
-            return 97;
-        }
-    }
+    int shim = lim_rlimit_reexec(LIMIT_SPEC, argv);
     uid_t uid_a = 70000 + t_fnv1a(t_runid, 2166136261u) % 5000;
     uid_t uid_b = uid_a + 5000;
     /* One call as root first: mqshim opens its trace file and namespace with root's rights. */
@@ -63,14 +38,9 @@ int main(int argc, char **argv)
     t_chan again_now = t_chan_open();
     t_child a = t_spawn();
     if (a.pid == 0) {
-        become(uid_a);
-        if (!shim) {
-            struct rlimit rl;
-            T_REQUIRE(getrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
-            T_REQUIRE(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= 881);
-            rl.rlim_cur = 881;
-            T_REQUIRE(setrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
-        }
+        lim_become_uid(uid_a);
+        if (!shim)
+            lim_set_rlimit_msgqueue(881);
         mqd_t q = create("lcA", 0);
         if (q != (mqd_t)-1)
             EXPECT_EQ(mq_close(q), 0);
@@ -91,7 +61,7 @@ int main(int argc, char **argv)
     t_chan_wait(&created);
     t_child b = t_spawn();
     if (b.pid == 0) {
-        become(uid_b);
+        lim_become_uid(uid_b);
         mqd_t q = mq_open(t_qname("lcA"), O_WRONLY);
         printf("other user opens it -> %s\n", q == (mqd_t)-1 ? t_errno_name(errno) : "ok");
         t_chan_post(&opened);

@@ -18,9 +18,6 @@
 #include "../include/mqshim.h"
 #include "harness.h"
 #include "mqt_shim.h"
-#include <grp.h>
-
-#define NOBODY 65534
 
 
 static long long ns_of(struct timespec ts)
@@ -82,14 +79,6 @@ static void check_woke_at_due(t_chan *due_chan, const char *what)
 static void post_due(t_chan *due_chan, struct timespec due)
 {
     T_REQUIRE(write(due_chan->wr, &due, sizeof due) == (ssize_t)sizeof due);
-}
-
-static void become_nobody(void)
-{
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(NOBODY) == 0);
-    T_REQUIRE(setuid(NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
 }
 
 static void errnos(void)
@@ -160,7 +149,7 @@ static void errnos(void)
     EXPECT_EQ(shim_msgsnd_at(ro, &m, 1, 0, &far, &root_handle), 0);
     t_child c = t_spawn();
     if (c.pid == 0) {
-        become_nobody();
+        t_become(T_NOBODY);
         EXPECT_ERR(shim_msgsnd_at(ro, &m, 1, 0, &far, &h), EACCES);
         EXPECT_ERR(shim_msg_cancel(ro, root_handle), EACCES);
         m.mtype = 0;

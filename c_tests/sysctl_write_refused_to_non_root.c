@@ -8,13 +8,6 @@
 #include "harness.h"
 #include "mqt_sysctl.h"
 
-static void become_nobody(void)
-{
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(65534) == 0);
-    T_REQUIRE(setuid(65534) == 0);
-}
-
 static void drop_admin_caps(void)
 {
     struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
@@ -33,7 +26,7 @@ int main(void)
 
     t_child nobody = t_spawn();
     if (nobody.pid == 0) {
-        become_nobody();
+        t_become(T_NOBODY);
         for (size_t i = 0; i < sizeof sys_all / sizeof sys_all[0]; i++) {
             printf("%s as nobody:\n", sys_short(sys_all[i]));
             errno = 0;
@@ -58,7 +51,7 @@ int main(void)
     if (dropped.pid == 0) {
         int fd = open(SYS_MSGMNI, O_WRONLY);
         T_REQUIRE(fd >= 0);
-        become_nobody();
+        t_become(T_NOBODY);
         t_say("a descriptor root opened, written as nobody:");
         sys_write_fd(fd, "50\n", 3);
         close(fd);

@@ -7,17 +7,6 @@
  * that: nobody's IPC_RMID left root's key link behind, and nobody's msgget(K, IPC_CREAT) was
  * EACCES.) */
 #include "harness.h"
-#include <grp.h>
-
-#define NOBODY 65534
-
-static void become_nobody(void)
-{
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(NOBODY) == 0);
-    T_REQUIRE(setuid(NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
-}
 
 static void result(const char *what, long r, int want_ok, int want_errno)
 {
@@ -40,15 +29,15 @@ int main(void)
     T_REQUIRE(msgsnd(id, &m, 2, IPC_NOWAIT) == 0);
     struct msqid_ds ds;
     T_REQUIRE(msgctl(id, IPC_STAT, &ds) == 0);
-    ds.msg_perm.uid = NOBODY;
-    ds.msg_perm.gid = NOBODY;
+    ds.msg_perm.uid = T_NOBODY;
+    ds.msg_perm.gid = T_NOBODY;
     ds.msg_perm.mode = 0600;
     errno = 0;
     result("root: IPC_SET uid nobody, gid nobody, mode 0600", msgctl(id, IPC_SET, &ds), 1, 0);
 
     t_child c = t_spawn();
     if (c.pid == 0) {
-        become_nobody();
+        t_become(T_NOBODY);
         struct t_msg got;
         errno = 0;
         long r = msgrcv(id, &got, sizeof got.mtext, 0, IPC_NOWAIT);

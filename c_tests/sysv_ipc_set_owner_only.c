@@ -5,17 +5,6 @@
  * keeps the right as the creator. Raising qbytes above msgmnb needs CAP_SYS_RESOURCE (EPERM);
  * uid or gid -1 is EINVAL (checked after the qbytes limit). */
 #include "harness.h"
-#include <grp.h>
-
-#define NOBODY 65534
-
-static void become_nobody(void)
-{
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(NOBODY) == 0);
-    T_REQUIRE(setuid(NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
-}
 
 static void show(int id, const char *who)
 {
@@ -25,8 +14,8 @@ static void show(int id, const char *who)
         return;
     }
     t_say("%s: mode %03o uid %s gid %s cuid %s qbytes %lu", who, (unsigned)ds.msg_perm.mode & 0777,
-          ds.msg_perm.uid == 0 ? "root" : ds.msg_perm.uid == NOBODY ? "nobody" : "other",
-          ds.msg_perm.gid == 0 ? "root" : ds.msg_perm.gid == NOBODY ? "nogroup" : "other",
+          ds.msg_perm.uid == 0 ? "root" : ds.msg_perm.uid == T_NOBODY ? "nobody" : "other",
+          ds.msg_perm.gid == 0 ? "root" : ds.msg_perm.gid == T_NOBODY ? "nogroup" : "other",
           ds.msg_perm.cuid == 0 ? "root" : "other", (unsigned long)ds.msg_qbytes);
 }
 
@@ -39,7 +28,7 @@ int main(void)
     t_say("-- nobody, not the owner");
     t_child c = t_spawn();
     if (c.pid == 0) {
-        become_nobody();
+        t_become(T_NOBODY);
         show(id, "nobody");
         T_REQUIRE(msgctl(id, IPC_STAT, &ds) == 0);
         ds.msg_perm.mode = 0600;
@@ -53,8 +42,8 @@ int main(void)
 
     t_say("-- root gives the queue to nobody (mode 0640)");
     T_REQUIRE(msgctl(id, IPC_STAT, &ds) == 0);
-    ds.msg_perm.uid = NOBODY;
-    ds.msg_perm.gid = NOBODY;
+    ds.msg_perm.uid = T_NOBODY;
+    ds.msg_perm.gid = T_NOBODY;
     ds.msg_perm.mode = 0640;
     EXPECT_EQ(msgctl(id, IPC_SET, &ds), 0);
     show(id, "root");
@@ -62,7 +51,7 @@ int main(void)
     t_say("-- nobody, now the owner");
     c = t_spawn();
     if (c.pid == 0) {
-        become_nobody();
+        t_become(T_NOBODY);
         show(id, "nobody");
         T_REQUIRE(msgctl(id, IPC_STAT, &ds) == 0);
         ds.msg_qbytes = 16385;
@@ -70,10 +59,10 @@ int main(void)
         ds.msg_qbytes = 100;
         ds.msg_perm.uid = (uid_t)-1;
         EXPECT_ERR(msgctl(id, IPC_SET, &ds), EINVAL);
-        ds.msg_perm.uid = NOBODY;
+        ds.msg_perm.uid = T_NOBODY;
         ds.msg_perm.gid = (gid_t)-1;
         EXPECT_ERR(msgctl(id, IPC_SET, &ds), EINVAL);
-        ds.msg_perm.gid = NOBODY;
+        ds.msg_perm.gid = T_NOBODY;
         ds.msg_perm.mode = 0600;
         EXPECT_EQ(msgctl(id, IPC_SET, &ds), 0);
         show(id, "nobody");
@@ -92,7 +81,7 @@ int main(void)
     show(id, "root");
     c = t_spawn();
     if (c.pid == 0) {
-        become_nobody();
+        t_become(T_NOBODY);
         EXPECT_EQ(msgctl(id, IPC_RMID, NULL), 0);
         EXPECT_ERR(msgctl(id, IPC_STAT, &ds), EINVAL);
         exit(t_child_status());

@@ -3,17 +3,6 @@
  * receive needed); a receiver blocked as nobody fails with EACCES once the mode no longer lets
  * it read; a receiver that may still read goes on waiting and gets the next message. */
 #include "harness.h"
-#include <grp.h>
-
-#define NOBODY 65534
-
-static void become_nobody(void)
-{
-    T_REQUIRE(setgroups(0, NULL) == 0);
-    T_REQUIRE(setgid(NOBODY) == 0);
-    T_REQUIRE(setuid(NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
 static void set_perm(int id, int mode, unsigned long qbytes)
 {
@@ -58,7 +47,7 @@ int main(void)
     t_say("-- receivers blocked as nobody (mode 0666) and as root");
     t_child nb = t_spawn();
     if (nb.pid == 0) {
-        become_nobody();
+        t_become(T_NOBODY);
         msgrcv(id, &r, sizeof r.mtext, 0, IPC_NOWAIT);     /* warm up (ENOMSG) */
         t_chan_post(&ready);
         EXPECT_ERR(msgrcv(id, &r, sizeof r.mtext, 0, 0), EACCES);
