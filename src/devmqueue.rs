@@ -308,8 +308,7 @@ pub unsafe fn stat(path: &[u8], out: *mut libc::stat) -> Option<Result<()>> {
 /// # Safety
 /// As for [`stat`].
 pub unsafe fn statx(path: &[u8], flags: i32, out: *mut libc::statx) -> Option<Result<()>> {
-    let known = libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT | libc::AT_EMPTY_PATH | libc::AT_STATX_SYNC_TYPE;
-    if flags & !known != 0 || flags & libc::AT_STATX_SYNC_TYPE == libc::AT_STATX_SYNC_TYPE {
+    if !statx_flags_valid(flags) {
         return None;
     }
     let result = stat_entry(path)?.and_then(|e| {
@@ -317,6 +316,12 @@ pub unsafe fn statx(path: &[u8], flags: i32, out: *mut libc::statx) -> Option<Re
         unsafe { copy_out(out, &e.to_statx()) }
     });
     Some(result)
+}
+
+/// Whether the kernel accepts `statx`'s `flags` (else it gives EINVAL whatever the file).
+fn statx_flags_valid(flags: i32) -> bool {
+    let known = libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT | libc::AT_EMPTY_PATH | libc::AT_STATX_SYNC_TYPE;
+    flags & !known == 0 && flags & libc::AT_STATX_SYNC_TYPE != libc::AT_STATX_SYNC_TYPE
 }
 
 /// `faccessat(dir, path, amode, flags)` for an absolute `path` (`access` is flags 0); None:
@@ -533,16 +538,41 @@ pub unsafe fn fstat(fd: i32, out: *mut libc::stat) -> Option<Result<()>> {
     Some(result)
 }
 
+/// `statx(fd, "", flags | AT_EMPTY_PATH, …)` of `fd` into the caller's `out` when it is a queue
+/// descriptor of the backend's: what [`fstat`] shows, as [`statx`] gives it; None: libc serves
+/// it (not such a descriptor, or flags the kernel refuses).
+///
+/// # Safety
+/// As for [`stat`].
+pub unsafe fn fstatx(fd: i32, flags: i32, out: *mut libc::statx) -> Option<Result<()>> {
+    if !statx_flags_valid(flags) {
+        return None;
+    }
+    let result = backend_with_descriptors()?.descriptor_entry(fd)?.and_then(|e| {
+        // SAFETY: the caller's buffer (this function's contract).
+        unsafe { copy_out(out, &e.to_statx()) }
+    });
+    Some(result)
+}
+
 /// `read(fd, buf, count)`, or `pread` at `at`, when `fd` is a queue descriptor of the
 /// backend's: the kernel's status line (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`), made afresh
 /// at each read, from the position `at` or the description's offset (which the read moves on);
-/// None: libc reads.
+/// EFAULT first for a range the kernel's `access_ok` refuses (a count past the user address
+/// space), whatever is left to read; None: libc reads.
 ///
 /// # Safety
 /// `buf` is the caller's argument: any address (a bad one is EFAULT).
 pub unsafe fn read(fd: i32, buf: *mut u8, count: usize, at: Option<u64>) -> Option<Result<usize>> {
+    let backend = backend_with_descriptors()?;
+    if !crate::os::usermem::access_ok(buf, count) {
+        // `vfs_read`'s order: EBADF for a descriptor not open for reading, then EFAULT for a
+        // range past the user address space, before anything is read.
+        let (readable, _) = backend.descriptor_access(fd)?;
+        return Some(Err(if readable { Errno::EFAULT } else { Errno::EBADF }));
+    }
     // SAFETY: the caller's buffer (this function's contract).
-    unsafe { read_status(backend_with_descriptors()?, fd, buf, count, at) }
+    unsafe { read_status(backend, fd, buf, count, at) }
 }
 
 /// One `read` of the status line through the backend's hook (see [`read`]).

@@ -14,9 +14,10 @@
 //! writes are seen.
 //!
 //! A sysctl opened read-only is listed too (its memfd holds the text the backend gave at the
-//! open): a `read` or `pread` of any listed descriptor at a position other than 0 reads nothing,
-//! as `__do_proc_dointvec` answers (`*ppos && !write`), so a short read is not continued; a
-//! write to a read-only one is EBADF.
+//! open): a `read`, `pread`, `readv`, `preadv` or `preadv2` of any listed descriptor at a
+//! position other than 0 reads nothing, as `__do_proc_dointvec` answers (`*ppos && !write`),
+//! so a short read is not continued; a write to a read-only one is EBADF; `preadv2` and
+//! `pwritev2` take the flags the kernel's file takes.
 //!
 //! Nothing here runs until such a file is opened: `write`, `read`, `pread`, `close` and `dup*`
 //! ask one counter.
@@ -129,6 +130,57 @@ pub fn read_at(fd: c_int, pos: Option<i64>) -> Option<Result<usize>> {
     (pos > 0).then_some(Ok(0))
 }
 
+/// The `RWF_*` flags of `preadv2`/`pwritev2` (include/uapi/linux/fs.h, 6.18).
+mod rwf {
+    pub const HIPRI: i32 = 0x01;
+    pub const DSYNC: i32 = 0x02;
+    pub const SYNC: i32 = 0x04;
+    pub const NOWAIT: i32 = 0x08;
+    pub const APPEND: i32 = 0x10;
+    pub const NOAPPEND: i32 = 0x20;
+    pub const ATOMIC: i32 = 0x40;
+    pub const DONTCACHE: i32 = 0x80;
+    pub const NOSIGNAL: i32 = 0x100;
+    pub const SUPPORTED: i32 = HIPRI | DSYNC | SYNC | NOWAIT | APPEND | NOAPPEND | ATOMIC | DONTCACHE | NOSIGNAL;
+}
+
+/// Whether a sysctl's file takes `flags` for a `preadv2`/`pwritev2` that has bytes to move, as
+/// `kiocb_set_rw_flags` decides for it: an unknown flag is EOPNOTSUPP, APPEND with NOAPPEND
+/// EINVAL, and NOWAIT, ATOMIC and DONTCACHE EOPNOTSUPP, since the file allows none of them
+/// (the memfd behind it would). The others change nothing the handler does.
+fn rw_flags_check(flags: i32) -> Result<()> {
+    if flags & !rwf::SUPPORTED != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if flags & rwf::APPEND != 0 && flags & rwf::NOAPPEND != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & (rwf::NOWAIT | rwf::ATOMIC | rwf::DONTCACHE) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    Ok(())
+}
+
+/// A `readv`, `preadv` or `preadv2` (with `flags`) of `fd` at `pos` (None: its offset) when
+/// `fd` is an open sysctl, in `vfs_readv`'s order: a bad vector as `usermem::read_iovecs`
+/// says, nothing to read 0, the flags as [`rw_flags_check`], then the position rule of
+/// [`read_at`] (nothing at a position other than 0). None: libc reads the memfd (not a sysctl,
+/// or at 0, where it holds the text, as the kernel's handler copies it across the pieces).
+pub fn readv_at(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, pos: Option<i64>, flags: c_int) -> Option<Result<usize>> {
+    find(fd)?;
+    let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
+        Ok(pieces) => pieces,
+        Err(e) => return Some(Err(e)),
+    };
+    if pieces.iter().all(|p| p.iov_len == 0) {
+        return Some(Ok(0));
+    }
+    if let Err(e) = rw_flags_check(flags) {
+        return Some(Err(e));
+    }
+    read_at(fd, pos)
+}
+
 /// One write of `data` to `fd` when it is an open sysctl: at its offset, which moves on by the
 /// count as the kernel's would (`write`, `writev`), or at `at` with the offset left alone
 /// (`pwrite`, `pwritev`). The backend's result (EBADF when it was opened read-only). None: not
@@ -173,18 +225,31 @@ pub unsafe fn write_from_caller(fd: c_int, buf: *const u8, count: usize, at: Opt
 }
 
 /// [`write`] of the caller's `iovcnt` pieces at `iov` joined into one text, as the kernel's
-/// sysctl handler takes a `writev` or `pwritev` (any address: an unreadable one is EFAULT; a
-/// bad vector as `usermem::read_iovecs` says).
+/// sysctl handler takes a `writev`, `pwritev` or `pwritev2` with `flags` (any address: an
+/// unreadable one is EFAULT; a bad vector as `usermem::read_iovecs` says; with flags,
+/// `vfs_writev`'s order: EBADF when read-only, nothing to write 0, then the flags as
+/// [`rw_flags_check`]).
 ///
 /// # Safety
 /// None beyond writev(2)'s: `iov` and the pieces may be any address (read through
 /// `process_vm_readv`).
-pub unsafe fn writev_from_caller(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<Result<usize>> {
-    find(fd)?;
+pub unsafe fn writev_from_caller(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>, flags: c_int) -> Option<Result<usize>> {
+    let entry = find(fd)?;
     let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
         Ok(pieces) => pieces,
         Err(e) => return Some(Err(e)),
     };
+    if flags != 0 {
+        if !entry.writable {
+            return Some(Err(Errno::EBADF));
+        }
+        if pieces.iter().all(|p| p.iov_len == 0) {
+            return Some(Ok(0));
+        }
+        if let Err(e) = rw_flags_check(flags) {
+            return Some(Err(e));
+        }
+    }
     let mut data = Vec::new();
     for piece in &pieces {
         let start = data.len();

@@ -87,6 +87,30 @@ pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     }
 }
 
+// `syscall` is variadic too: the number and up to six register-sized arguments.
+type SyscallFn = unsafe extern "C" fn(c_long, ...) -> c_long;
+
+/// The real `syscall`, called with all six arguments (the kernel reads those the call has).
+///
+/// # Safety
+/// As for C `syscall` with these arguments.
+pub unsafe fn syscall(number: c_long, args: [c_long; 6]) -> c_long {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    match resolve(&SLOT, b"syscall\0") {
+        Some(addr) => {
+            // SAFETY: the address of libc's `syscall`, whose type is `SyscallFn`.
+            let f: SyscallFn = unsafe { std::mem::transmute::<usize, SyscallFn>(addr) };
+            // SAFETY: the caller's arguments, per this function's contract; each travels as the
+            // variadic long it was passed as.
+            unsafe { f(number, args[0], args[1], args[2], args[3], args[4], args[5]) }
+        }
+        None => {
+            crate::errno::set(libc::ENOSYS);
+            -1
+        }
+    }
+}
+
 /// The real `mq_open`, called with all four arguments (the extra ones are only read by libc
 /// when `O_CREAT` is set, as with any variadic call).
 ///
@@ -134,6 +158,9 @@ real_functions! {
     fn select(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, tv: *mut libc::timeval) -> c_int;
     fn pselect(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, tmo: *const timespec, sigmask: *const libc::sigset_t) -> c_int;
     fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
+    fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int, sigmask: *const libc::sigset_t) -> c_int;
+    /// glibc 2.35's; the libc crate has no binding, so ffi's export is not checked against one.
+    fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const timespec, sigmask: *const libc::sigset_t) -> c_int;
     /// `open` as `_FORTIFY_SOURCE` compiles a two-argument call (util-linux's `ipcs` makes it).
     fn __open_2(path: *const c_char, flags: c_int) -> c_int;
     fn __open64_2(path: *const c_char, flags: c_int) -> c_int;

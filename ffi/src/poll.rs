@@ -1,7 +1,7 @@
 //! `<poll.h>`, `<sys/select.h>`, `<sys/epoll.h>`: seen by mqshim only so that a queue whose
 //! descriptor is polled gets its readiness kept up to date (see `emu::posix::ready`). The calls
 //! themselves are libc's, unchanged and untraced, except that under the trap the signal mask
-//! of `ppoll` and `pselect` never blocks SIGSYS (see `signal`).
+//! of `ppoll`, `pselect`, `epoll_pwait` and `epoll_pwait2` never blocks SIGSYS (see `signal`).
 
 use std::os::raw::c_int;
 
@@ -114,10 +114,37 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mu
     unsafe { real::epoll_ctl(epfd, op, fd, event) }
 }
 
+/// `int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask)`:
+/// libc's, with a mask that under the trap never blocks SIGSYS.
+///
+/// # Safety
+/// As epoll_pwait(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: c_int, sigmask: *const sigset_t) -> c_int {
+    let copy = crate::signal::without_sigsys(sigmask);
+    let sigmask = copy.as_ref().map_or(sigmask, |c| c as *const sigset_t);
+    // SAFETY: the caller's arguments, the mask possibly replaced by a valid copy.
+    unsafe { real::epoll_pwait(epfd, events, maxevents, timeout, sigmask) }
+}
+
+/// `int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout, const sigset_t *sigmask)`:
+/// libc's, with a mask that under the trap never blocks SIGSYS.
+///
+/// # Safety
+/// As epoll_pwait2(2) requires.
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, maxevents: c_int, timeout: *const timespec, sigmask: *const sigset_t) -> c_int {
+    let copy = crate::signal::without_sigsys(sigmask);
+    let sigmask = copy.as_ref().map_or(sigmask, |c| c as *const sigset_t);
+    // SAFETY: the caller's arguments, the mask possibly replaced by a valid copy.
+    unsafe { real::epoll_pwait2(epfd, events, maxevents, timeout, sigmask) }
+}
+
 same_signature_as_libc! {
     poll: unsafe extern "C" fn(*mut pollfd, nfds_t, c_int) -> c_int;
     ppoll: unsafe extern "C" fn(*mut pollfd, nfds_t, *const timespec, *const sigset_t) -> c_int;
     select: unsafe extern "C" fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int;
+    epoll_pwait: unsafe extern "C" fn(c_int, *mut epoll_event, c_int, c_int, *const sigset_t) -> c_int;
     pselect: unsafe extern "C" fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const sigset_t) -> c_int;
     epoll_ctl: unsafe extern "C" fn(c_int, c_int, c_int, *mut epoll_event) -> c_int;
 }

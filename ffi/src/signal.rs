@@ -12,10 +12,11 @@
 //! (the program's own seccomp filter's, or one sent with kill) goes to it. SIGSYS also stays
 //! unblocked: a trapped call in a thread that blocks it would be killed (the kernel's rule for a
 //! signal a filter forces), so `sigprocmask`, `pthread_sigmask`, `sighold`, `sigset(SIG_HOLD)`, `sigblock`,
-//! `sigsetmask`, the masks of other signals' handlers and those `sigsuspend`, `ppoll` and
-//! `pselect` wait with leave it out.
+//! `sigsetmask`, a `syscall(SYS_rt_sigprocmask, ...)`, the masks of other signals' handlers
+//! and those `sigsuspend`, `ppoll`, `pselect`, `epoll_pwait` and `epoll_pwait2` wait with leave
+//! it out.
 
-use std::os::raw::{c_int, c_void};
+use std::os::raw::{c_int, c_long, c_void};
 
 use libc::{sighandler_t, siginfo_t};
 
@@ -158,6 +159,29 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     let mask = copy.as_ref().map_or(mask, |c| c as *const libc::sigset_t);
     // SAFETY: the caller's mask, possibly replaced by a valid copy.
     unsafe { real::sigsuspend(mask) }
+}
+
+/// `long syscall(long number, ...)`: libc's, except that under the trap a raw
+/// `rt_sigprocmask` never blocks SIGSYS, as `sigprocmask` does not. (`rt_sigtimedwait` and
+/// `signalfd` block nothing; `rt_sigsuspend`, `ppoll` and the others made raw are not seen.)
+///
+/// Declared with six fixed arguments after the number: on x86_64 a variadic caller passes them
+/// where a fixed-argument callee reads them (five registers and the stack slot glibc's own
+/// `syscall` reads), whatever the call uses.
+///
+/// # Safety
+/// As syscall(2) requires of the call `number` makes.
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+pub unsafe extern "C" fn syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
+    let mut args = [a1, a2, a3, a4, a5, a6];
+    let copy = if number == libc::SYS_rt_sigprocmask && a1 != libc::SIG_UNBLOCK as c_long { without_sigsys(a2 as *const libc::sigset_t) } else { None };
+    if let Some(c) = copy.as_ref() {
+        args[1] = c as *const libc::sigset_t as c_long;
+    }
+    // SAFETY: the caller's call, its set possibly replaced by a valid copy that lives until
+    // the call returns.
+    unsafe { real::syscall(number, args) }
 }
 
 /// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on

@@ -148,6 +148,20 @@ pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
     unsafe { real::fstat64(fd, buf) }
 }
 
+/// Whether `path` (relative to `dir`) with `flags` names the descriptor `dir` itself
+/// (`AT_EMPTY_PATH` with an empty or NULL path) while the backend has queue descriptors that
+/// `dir` may be; an unreadable path is left to libc (EFAULT).
+///
+/// # Safety
+/// `path` is any address the caller passed.
+unsafe fn names_the_descriptor(dir: c_int, path: *const c_char, flags: c_int) -> bool {
+    if flags & libc::AT_EMPTY_PATH == 0 || dir < 0 || Inside::active() || !crate::dispatch::descriptors_exist() {
+        return false;
+    }
+    // SAFETY: a checked read of the caller's first byte (None when unreadable).
+    path.is_null() || unsafe { crate::os::usermem::checked_read(path) } == Some(0)
+}
+
 /// Whether `fstatat`'s flags are ones the kernel accepts (else libc gives its EINVAL).
 fn fstatat_flags_valid(flags: c_int) -> bool {
     flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT | libc::AT_EMPTY_PATH) == 0
@@ -160,6 +174,13 @@ fn fstatat_flags_valid(flags: c_int) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn fstatat(dir: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
     if fstatat_flags_valid(flags) {
+        // SAFETY: the caller's arguments, per this function's contract.
+        if unsafe { names_the_descriptor(dir, path, flags) } {
+            // SAFETY: as above.
+            if let Some(r) = unsafe { served_fstat(dir, buf) } {
+                return r;
+            }
+        }
         // SAFETY: the caller's arguments, per this function's contract.
         if let Some(r) = unsafe { served_stat(dir, path, buf) } {
             return r;
@@ -177,6 +198,13 @@ pub unsafe extern "C" fn fstatat(dir: c_int, path: *const c_char, buf: *mut libc
 #[no_mangle]
 pub unsafe extern "C" fn fstatat64(dir: c_int, path: *const c_char, buf: *mut libc::stat64, flags: c_int) -> c_int {
     if fstatat_flags_valid(flags) {
+        // SAFETY: the caller's arguments, per this function's contract.
+        if unsafe { names_the_descriptor(dir, path, flags) } {
+            // SAFETY: as above; stat64 is stat's layout (asserted above).
+            if let Some(r) = unsafe { served_fstat(dir, buf.cast()) } {
+                return r;
+            }
+        }
         // SAFETY: the caller's arguments; stat64 is stat's layout (asserted above).
         if let Some(r) = unsafe { served_stat(dir, path, buf.cast()) } {
             return r;
@@ -194,6 +222,13 @@ pub unsafe extern "C" fn fstatat64(dir: c_int, path: *const c_char, buf: *mut li
 /// As statx(2) requires: `path` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn statx(dir: c_int, path: *const c_char, flags: c_int, mask: c_uint, buf: *mut libc::statx) -> c_int {
+    // SAFETY: the caller's arguments, per this function's contract.
+    if unsafe { names_the_descriptor(dir, path, flags) } {
+        // SAFETY: `buf` is the caller's, written only when writable.
+        if let Some(result) = ffi_boundary!(unsafe { crate::devmqueue::fstatx(dir, flags, buf) }) {
+            return ffi_boundary!(errno c_int, result.map(|()| 0));
+        }
+    }
     // SAFETY: the caller's path, per this function's contract.
     if let Some(p) = unsafe { dev_mqueue_path(dir, path) } {
         // SAFETY: `buf` is the caller's, written only when writable.

@@ -180,6 +180,26 @@ fn v2_position(offset: i64) -> Option<Option<i64>> {
     }
 }
 
+/// `readv`/`preadv`/`preadv2` of a sysctl at `at` (None: its offset) with `flags` as a C
+/// result (see `procfs::readv_at`); None: libc's, also for a negative `at`.
+fn sysctl_readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>, flags: c_int) -> Option<ssize_t> {
+    if at.is_some_and(|o| o < 0) || !procfs::any_open() || Inside::active() {
+        return None;
+    }
+    let result = ffi_boundary!(procfs::readv_at(fd, iov, iovcnt, at, flags))?;
+    Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
+}
+
+/// `readv` of a sysctl or a queue descriptor, at `at` (None: the descriptor's offset) with
+/// `flags`, as a C result; None: libc's.
+///
+/// # Safety
+/// `iov` and its pieces may be any address (EFAULT).
+unsafe fn served_readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>, flags: c_int) -> Option<ssize_t> {
+    // SAFETY: per this function's contract.
+    sysctl_readv(fd, iov, iovcnt, at, flags).or_else(|| unsafe { queue_readv(fd, iov, iovcnt, at, flags) })
+}
+
 /// `readv`/`preadv`/`preadv2` of a queue descriptor at `at` (None: its offset) with `flags`
 /// as a C result (see `devmqueue::readv`); None: libc's, also for a negative `at`.
 ///
@@ -203,7 +223,7 @@ unsafe fn queue_readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Opt
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    unsafe { queue_readv(fd, iov, iovcnt, None, 0).unwrap_or_else(|| real::readv(fd, iov, iovcnt)) }
+    unsafe { served_readv(fd, iov, iovcnt, None, 0).unwrap_or_else(|| real::readv(fd, iov, iovcnt)) }
 }
 
 /// `ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset)`: as [`readv`]
@@ -214,7 +234,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int
 #[no_mangle]
 pub unsafe extern "C" fn preadv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    unsafe { queue_readv(fd, iov, iovcnt, Some(offset), 0).unwrap_or_else(|| real::preadv(fd, iov, iovcnt, offset)) }
+    unsafe { served_readv(fd, iov, iovcnt, Some(offset), 0).unwrap_or_else(|| real::preadv(fd, iov, iovcnt, offset)) }
 }
 
 /// `ssize_t preadv64(...)`: `preadv` of programs built with 64-bit offsets.
@@ -224,7 +244,7 @@ pub unsafe extern "C" fn preadv(fd: c_int, iov: *const libc::iovec, iovcnt: c_in
 #[no_mangle]
 pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    unsafe { queue_readv(fd, iov, iovcnt, Some(offset), 0).unwrap_or_else(|| real::preadv64(fd, iov, iovcnt, offset)) }
+    unsafe { served_readv(fd, iov, iovcnt, Some(offset), 0).unwrap_or_else(|| real::preadv64(fd, iov, iovcnt, offset)) }
 }
 
 /// `ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)`: as
@@ -236,7 +256,7 @@ pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const libc::iovec, iovcnt: c_
 #[no_mangle]
 pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    unsafe { v2_position(offset).and_then(|at| queue_readv(fd, iov, iovcnt, at, flags)).unwrap_or_else(|| real::preadv2(fd, iov, iovcnt, offset, flags)) }
+    unsafe { v2_position(offset).and_then(|at| served_readv(fd, iov, iovcnt, at, flags)).unwrap_or_else(|| real::preadv2(fd, iov, iovcnt, offset, flags)) }
 }
 
 /// `ssize_t preadv64v2(...)`: `preadv2` of programs built with 64-bit offsets.
@@ -246,7 +266,7 @@ pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const libc::iovec, iovcnt: c_i
 #[no_mangle]
 pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    unsafe { v2_position(offset).and_then(|at| queue_readv(fd, iov, iovcnt, at, flags)).unwrap_or_else(|| real::preadv64v2(fd, iov, iovcnt, offset, flags)) }
+    unsafe { v2_position(offset).and_then(|at| served_readv(fd, iov, iovcnt, at, flags)).unwrap_or_else(|| real::preadv64v2(fd, iov, iovcnt, offset, flags)) }
 }
 
 /// A write to a sysctl descriptor, at its offset or at `at` (None: `fd` is not one).
@@ -265,12 +285,12 @@ fn sysctl_pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: i64) -> O
 }
 
 /// `writev`/`pwritev`/`pwritev64` to a sysctl descriptor: the C result (None: libc's call).
-fn sysctl_writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<ssize_t> {
+fn sysctl_writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>, flags: c_int) -> Option<ssize_t> {
     if !procfs::any_open() || Inside::active() {
         return None;
     }
     // SAFETY: the caller's vector, read without trusting it (EFAULT when unreadable).
-    let result = ffi_boundary!(unsafe { procfs::writev_from_caller(fd, iov, iovcnt, at) })?;
+    let result = ffi_boundary!(unsafe { procfs::writev_from_caller(fd, iov, iovcnt, at, flags) })?;
     Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
 }
 
@@ -299,7 +319,7 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, 
 /// `writev` of a sysctl or a queue descriptor, at `at` (None: at the descriptor's offset), as
 /// a C result; None: libc's.
 fn served_writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, at: Option<i64>) -> Option<ssize_t> {
-    sysctl_writev(fd, iov, iovcnt, at).or_else(|| queue_write_at(fd, at))
+    sysctl_writev(fd, iov, iovcnt, at, 0).or_else(|| queue_write_at(fd, at))
 }
 
 /// `ssize_t writev(int fd, const struct iovec *iov, int iovcnt)`: to a sysctl, the pieces as
@@ -344,15 +364,11 @@ pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const libc::iovec, iovcnt: c
     unsafe { real::pwritev64(fd, iov, iovcnt, offset) }
 }
 
-/// `pwritev2` of a sysctl (without flags: the kernel's handler has none to honour) or a queue
-/// descriptor, at `offset` or at the descriptor's offset for -1; None: libc's.
+/// `pwritev2` of a sysctl (with the flags its file takes) or a queue descriptor, at `offset`
+/// or at the descriptor's offset for -1; None: libc's.
 fn served_pwritev2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: i64, flags: c_int) -> Option<ssize_t> {
     let at = v2_position(offset)?;
-    if flags == 0 {
-        served_writev(fd, iov, iovcnt, at)
-    } else {
-        queue_write_at(fd, at)
-    }
+    sysctl_writev(fd, iov, iovcnt, at, flags).or_else(|| queue_write_at(fd, at))
 }
 
 /// `ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)`:

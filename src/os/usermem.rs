@@ -227,6 +227,47 @@ pub fn writable_prefix(ptr: *mut u8, len: usize) -> usize {
     }
 }
 
+/// Whether the kernel's `access_ok(ptr, len)` (x86_64) accepts the range: it does not wrap and
+/// ends at or below the highest user address, `TASK_SIZE_MAX` — one page short of 2^47, or of
+/// 2^56 with five-level page tables. `read`/`write` refuse a range it rejects with EFAULT
+/// before looking at the memory. Whether five-level paging is on is asked of the kernel once,
+/// and only for a range ending between the two limits.
+pub fn access_ok(ptr: *const u8, len: usize) -> bool {
+    const PAGE: usize = 4096;
+    const FOUR_LEVEL_MAX: usize = (1 << 47) - PAGE;
+    const FIVE_LEVEL_MAX: usize = (1 << 56) - PAGE;
+    match (ptr as usize).checked_add(len) {
+        None => false,
+        Some(end) if end <= FOUR_LEVEL_MAX => true,
+        Some(end) if end > FIVE_LEVEL_MAX => false,
+        Some(_) => five_level_paging(),
+    }
+}
+
+/// Whether this process's address space reaches past 2^47 (five-level page tables): a page can
+/// be mapped there. Asked once (a mapping made and removed), then remembered.
+fn five_level_paging() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => return false,
+        2 => return true,
+        _ => {}
+    }
+    let above_four_level = (1usize << 47) as *mut libc::c_void;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE;
+    // SAFETY: a new private page at an address nothing of ours uses (NOREPLACE leaves any
+    // existing mapping alone), removed at once below.
+    let page = unsafe { libc::mmap(above_four_level, 4096, libc::PROT_NONE, flags, -1, 0) };
+    let reached = page == above_four_level;
+    if page != libc::MAP_FAILED {
+        // SAFETY: the page just mapped, used by nothing.
+        unsafe { libc::munmap(page, 4096) };
+    }
+    KNOWN.store(if reached { 2 } else { 1 }, Ordering::Relaxed);
+    reached
+}
+
 /// The caller's vector of `iovcnt` pieces at `iov`, as the kernel's `import_iovec` takes it for
 /// `readv`/`writev` and their variants: a count outside 0..=`UIO_MAXIOV` or a piece longer
 /// than `ssize_t` holds is EINVAL, an unreadable vector EFAULT. The pieces themselves are not
