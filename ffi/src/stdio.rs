@@ -200,7 +200,7 @@ unsafe fn served_stream(path: *const c_char, mode: *const c_char) -> Option<*mut
     if !unsafe { writes(mode) } {
         return None;
     }
-    let fd = match ffi_boundary!(crate::procfs::open_for_write(p, true))? {
+    let fd = match ffi_boundary!(crate::procfs::open_for_write(p, true, false))? {
         Ok(fd) => fd,
         Err(e) => {
             crate::errno::set(e as c_int);
