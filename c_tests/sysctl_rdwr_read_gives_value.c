@@ -3,7 +3,8 @@
  * write (which moves the position) nothing; lseek back to 0 reads the new value; pread,
  * readv, preadv and preadv2 at 0 give it too without moving the position. Closing a
  * descriptor that was only read leaves the value as it is (nothing is applied at close). One
- * opened O_WRONLY is not readable (EBADF, for readv too). */
+ * opened O_WRONLY is not readable (EBADF, for readv too). A stream opened "r+" or "w+" reads
+ * the value too, and after a write and fseek to 0 the new one. */
 #include "harness.h"
 #include "mqt_sysctl.h"
 #include <sys/uio.h>
@@ -37,6 +38,15 @@ static void rd(int fd, const char *how, size_t count)
         printf("\"");
     }
     printf(", position %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+}
+
+/* One fgets of stream `f`, printed without its newline. */
+static void show_line(const char *what, FILE *f, char *line, size_t size)
+{
+    if (!fgets(line, (int)size, f))
+        snprintf(line, size, "(nothing)");
+    line[strcspn(line, "\n")] = 0;
+    printf("  %s \"%s\"\n", what, line);
 }
 
 int main(void)
@@ -78,5 +88,22 @@ int main(void)
     rd(fd, "pread0", 63);
     rd(fd, "readv", 63);
     EXPECT_EQ(close(fd), 0);
+
+    t_say("-- streams opened r+ and w+");
+    char line[64];
+    FILE *f = fopen(SYS_MSG_DEFAULT, "r+");
+    T_REQUIRE(f != NULL);
+    show_line("r+ reads", f, line, sizeof line);
+    EXPECT_EQ(fseek(f, 0, SEEK_SET), 0);
+    fprintf(f, "%d\n", 7);
+    EXPECT_EQ(fseek(f, 0, SEEK_SET), 0);
+    show_line("then reads", f, line, sizeof line);
+    EXPECT_EQ(fclose(f), 0);
+    sys_read(SYS_MSG_DEFAULT);
+    f = fopen(SYS_MSG_DEFAULT, "w+");
+    T_REQUIRE(f != NULL);
+    show_line("w+ reads", f, line, sizeof line);
+    EXPECT_EQ(fclose(f), 0);
+    sys_read(SYS_MSG_DEFAULT);
     return t_finish();
 }

@@ -11,7 +11,7 @@
 //! listed for it is closed (`close`, or `dup2`/`dup3` over it — a shell restoring its standard
 //! output), as one write at position 0, and a rejected value is said on stderr since no call is
 //! left to fail. A stream from `fopen` of such a file is mqshim's own (`fopencookie`), so its
-//! writes are seen.
+//! writes are seen (and one opened to read and write reads as its descriptor would).
 //!
 //! A sysctl opened read-only is listed too (its memfd holds the text the backend gave at the
 //! open): a `read`, `pread`, `readv`, `preadv` or `preadv2` of any listed descriptor at a
