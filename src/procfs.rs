@@ -11,12 +11,14 @@
 //! listed for it is closed (`close`, or `dup2`/`dup3` over it — a shell restoring its standard
 //! output), as one write at position 0, and a rejected value is said on stderr since no call is
 //! left to fail. A stream from `fopen` of such a file is mqshim's own (`fopencookie`), so its
-//! writes are seen.
+//! writes are seen (and one opened to read and write reads as its descriptor would).
 //!
 //! A sysctl opened read-only is listed too (its memfd holds the text the backend gave at the
 //! open): a `read`, `pread`, `readv`, `preadv` or `preadv2` of any listed descriptor at a
 //! position other than 0 reads nothing, as `__do_proc_dointvec` answers (`*ppos && !write`),
-//! so a short read is not continued; a write to a read-only one is EBADF; `preadv2` and
+//! so a short read is not continued; at 0, one opened for writing reads the value in force
+//! from the backend (its memfd, which holds only writes mqshim did not see, is not read nor
+//! filled, so an untouched descriptor applies nothing at its close); a write to a read-only one is EBADF; `preadv2` and
 //! `pwritev2` take the flags the kernel's file takes.
 //!
 //! Nothing here runs until such a file is opened: `write`, `read`, `pread`, `close` and `dup*`
@@ -38,6 +40,8 @@ struct Open {
     path: &'static [u8],
     /// Opened for writing (O_WRONLY or O_RDWR); else read-only.
     writable: bool,
+    /// Opened for reading (O_RDONLY or O_RDWR); else write-only.
+    readable: bool,
 }
 
 const SLOTS: usize = 32;
@@ -85,9 +89,10 @@ fn forget(fd: c_int) -> Option<Open> {
     })
 }
 
-/// Opening `path` for writing, when the backend answers for it: the descriptor (close-on-exec
-/// when asked) or the errno the kernel's open would give. None: libc opens the file.
-pub fn open_for_write(path: &[u8], cloexec: bool) -> Option<Result<c_int>> {
+/// Opening `path` for writing (and reading too when `readable`: O_RDWR), when the backend
+/// answers for it: the descriptor (close-on-exec when asked) or the errno the kernel's open
+/// would give. None: libc opens the file.
+pub fn open_for_write(path: &[u8], cloexec: bool, readable: bool) -> Option<Result<c_int>> {
     let path = crate::emu::sysctl::file(path)?.path;
     let state = crate::init::state();
     if let Err(e) = state.backend.proc_file_open_write(path)? {
@@ -99,7 +104,7 @@ pub fn open_for_write(path: &[u8], cloexec: bool) -> Option<Result<c_int>> {
     if fd < 0 {
         return Some(Err(Errno::last()));
     }
-    let listed = inode(fd).ok_or(Errno::EIO).and_then(|ino| insert(Open { fd, ino, path, writable: true }));
+    let listed = inode(fd).ok_or(Errno::EIO).and_then(|ino| insert(Open { fd, ino, path, writable: true, readable }));
     Some(match listed {
         Ok(()) => Ok(fd),
         Err(e) => {
@@ -115,19 +120,57 @@ pub fn opened_for_reading(fd: c_int, path: &[u8]) {
     let Some(file) = crate::emu::sysctl::file(path) else { return };
     if let Some(ino) = inode(fd) {
         // A full list leaves the descriptor a plain memfd (reads continue past a short one).
-        let _ = insert(Open { fd, ino, path: file.path, writable: false });
+        let _ = insert(Open { fd, ino, path: file.path, writable: false, readable: true });
     }
 }
 
-/// A read of `fd` at `pos` (its offset for `read`, the argument for `pread`) when `fd` is an
-/// open sysctl and `pos` is not 0: nothing, as `__do_proc_dointvec` reads at a position other
-/// than 0. None: libc reads (not a sysctl, or at 0, where the memfd holds the text).
-pub fn read_at(fd: c_int, pos: Option<i64>) -> Option<Result<usize>> {
-    find(fd)?;
+/// A `read` or `pread` of `fd` into the caller's `count` bytes at `buf`, at `pos` (None: its
+/// offset) when `fd` is an open sysctl: see [`read_pieces`]. None: libc reads.
+pub fn read_at(fd: c_int, buf: *mut u8, count: usize, pos: Option<i64>) -> Option<Result<usize>> {
+    let entry = find(fd)?;
+    read_pieces(fd, entry, &[libc::iovec { iov_base: buf.cast(), iov_len: count }], pos)
+}
+
+/// A read of the listed `entry` (descriptor `fd`) into the caller's `pieces` at `pos` (None:
+/// its offset), as the kernel's sysctl file reads: EBADF when opened write-only; at a position other than 0 nothing, as
+/// `__do_proc_dointvec` answers (`*ppos && !write`), so a short read is not continued; at 0,
+/// for one opened for writing, the value in force from the backend, copied across the pieces
+/// as far as they hold it, the offset (for a `read`) moving on by the count — its memfd holds
+/// only what was written behind mqshim's back, so is not read. A piece not writable is EFAULT
+/// with the offset left alone, as the kernel's copy fails. None: libc reads (a negative
+/// position, libc's EINVAL; at 0 of a read-only one, whose memfd holds the text; a value the
+/// backend cannot give).
+fn read_pieces(fd: c_int, entry: Open, pieces: &[libc::iovec], pos: Option<i64>) -> Option<Result<usize>> {
     // SAFETY: lseek with SEEK_CUR on the caller's descriptor only reads its offset.
-    let pos = pos.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
-    // A negative pread position is libc's (EINVAL).
-    (pos > 0).then_some(Ok(0))
+    let at = pos.unwrap_or_else(|| unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
+    if at < 0 {
+        return None;
+    }
+    if !entry.readable {
+        return Some(Err(Errno::EBADF));
+    }
+    if at > 0 {
+        return Some(Ok(0));
+    }
+    if !entry.writable {
+        return None;
+    }
+    let text = crate::init::state().backend.proc_file(entry.path)?;
+    let text = text.as_bytes();
+    let pid = crate::os::ids::pid();
+    let mut done = 0;
+    for piece in pieces {
+        let n = piece.iov_len.min(text.len() - done);
+        if !crate::os::usermem::write_to(pid, piece.iov_base as usize, &text[done..done + n]) {
+            return Some(Err(Errno::EFAULT));
+        }
+        done += n;
+    }
+    if pos.is_none() {
+        // SAFETY: lseek on a descriptor of ours only moves its offset.
+        unsafe { libc::lseek(fd, done as i64, libc::SEEK_SET) };
+    }
+    Some(Ok(done))
 }
 
 /// The `RWF_*` flags of `preadv2`/`pwritev2` (include/uapi/linux/fs.h, 6.18).
@@ -162,12 +205,15 @@ fn rw_flags_check(flags: i32) -> Result<()> {
 }
 
 /// A `readv`, `preadv` or `preadv2` (with `flags`) of `fd` at `pos` (None: its offset) when
-/// `fd` is an open sysctl, in `vfs_readv`'s order: a bad vector as `usermem::read_iovecs`
+/// `fd` is an open sysctl, in `vfs_readv`'s order: EBADF when opened write-only, a bad vector as `usermem::read_iovecs`
 /// says, nothing to read 0, the flags as [`rw_flags_check`], then the position rule of
-/// [`read_at`] (nothing at a position other than 0). None: libc reads the memfd (not a sysctl,
-/// or at 0, where it holds the text, as the kernel's handler copies it across the pieces).
+/// [`read_pieces`]. None: libc reads the memfd (not a sysctl, or at 0 of a read-only one, where
+/// it holds the text, as the kernel's handler copies it across the pieces).
 pub fn readv_at(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, pos: Option<i64>, flags: c_int) -> Option<Result<usize>> {
-    find(fd)?;
+    let entry = find(fd)?;
+    if !entry.readable {
+        return Some(Err(Errno::EBADF));
+    }
     let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
         Ok(pieces) => pieces,
         Err(e) => return Some(Err(e)),
@@ -178,7 +224,7 @@ pub fn readv_at(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, pos: Option<i
     if let Err(e) = rw_flags_check(flags) {
         return Some(Err(e));
     }
-    read_at(fd, pos)
+    read_pieces(fd, entry, &pieces, pos)
 }
 
 /// One write of `data` to `fd` when it is an open sysctl: at its offset, which moves on by the

@@ -36,7 +36,7 @@ unsafe fn served_open(dir: c_int, path: *const c_char, flags: c_int, mode: c_uin
         ffi_boundary!(crate::procfs::opened_for_reading(fd, p));
         return Some(fd);
     }
-    let opened = ffi_boundary!(crate::procfs::open_for_write(p, cloexec))?;
+    let opened = ffi_boundary!(crate::procfs::open_for_write(p, cloexec, flags & libc::O_ACCMODE == libc::O_RDWR))?;
     Some(ffi_boundary!(errno c_int, opened.map(i64::from)))
 }
 

@@ -161,9 +161,11 @@ unsafe extern "C" fn sysctl_stream_seek(cookie: *mut c_void, offset: *mut i64, w
     0
 }
 
-/// A sysctl stream's read: nothing (a stream opened to write one).
-unsafe extern "C" fn sysctl_stream_read(_cookie: *mut c_void, _buf: *mut c_char, _size: usize) -> isize {
-    0
+/// A sysctl stream's read (one opened "r+", "w+" or "a+"; stdio refuses it to the others): its
+/// descriptor's, as `read` (see `procfs::read_at`).
+unsafe extern "C" fn sysctl_stream_read(cookie: *mut c_void, buf: *mut c_char, size: usize) -> isize {
+    let fd = cookie_fd(cookie);
+    ffi_boundary!(errno isize, crate::procfs::read_at(fd, buf.cast(), size, None).unwrap_or(Ok(0)).map(|n| n as i64))
 }
 
 /// A sysctl stream's close: the descriptor's.
@@ -200,7 +202,9 @@ unsafe fn served_stream(path: *const c_char, mode: *const c_char) -> Option<*mut
     if !unsafe { writes(mode) } {
         return None;
     }
-    let fd = match ffi_boundary!(crate::procfs::open_for_write(p, true))? {
+    // SAFETY: as above.
+    let readable = unsafe { CStr::from_ptr(mode) }.to_bytes().contains(&b'+');
+    let fd = match ffi_boundary!(crate::procfs::open_for_write(p, true, readable))? {
         Ok(fd) => fd,
         Err(e) => {
             crate::errno::set(e as c_int);

@@ -100,8 +100,9 @@ fn served_lseek(fd: c_int, offset: i64, whence: c_int) -> Option<libc::off_t> {
 
 /// `ssize_t read(int fd, void *buf, size_t count)`: reading a queue descriptor of the backend's
 /// gives the kernel's status line (see `devmqueue`), reading a sysctl past its start nothing
-/// (see `procfs`); every other read goes to libc after two loads (three once the backend made
-/// queue descriptors: the descriptor's bit in a table).
+/// and at its start, opened for writing too, the value in force (see `procfs`); every other
+/// read goes to libc after two loads (three once the backend made queue descriptors: the
+/// descriptor's bit in a table).
 ///
 /// # Safety
 /// As read(2) requires: `buf` is writable for `count` bytes (else EFAULT, as the kernel's).
@@ -112,7 +113,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         return unsafe { real::read(fd, buf, count) };
     }
     if procfs::any_open() {
-        if let Some(result) = ffi_boundary!(procfs::read_at(fd, None)) {
+        if let Some(result) = ffi_boundary!(procfs::read_at(fd, buf.cast(), count, None)) {
             return ffi_boundary!(errno ssize_t, result.map(|n| n as i64));
         }
     }
@@ -124,12 +125,13 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     }
 }
 
-/// A `pread` of a sysctl at a position other than 0 reads nothing (see `procfs`); None: libc's.
-fn sysctl_pread(fd: c_int, offset: i64) -> Option<ssize_t> {
+/// A `pread` of a sysctl into `buf` at `offset`: nothing at a position other than 0, the value
+/// at 0 of one opened for writing (see `procfs::read_at`); None: libc's.
+fn sysctl_pread(fd: c_int, buf: *mut c_void, count: size_t, offset: i64) -> Option<ssize_t> {
     if !procfs::any_open() || Inside::active() {
         return None;
     }
-    let result = ffi_boundary!(procfs::read_at(fd, Some(offset)))?;
+    let result = ffi_boundary!(procfs::read_at(fd, buf.cast(), count, Some(offset)))?;
     Some(ffi_boundary!(errno ssize_t, result.map(|n| n as i64)))
 }
 
@@ -155,7 +157,7 @@ unsafe fn queue_pread(fd: c_int, buf: *mut c_void, count: size_t, offset: i64) -
 #[no_mangle]
 pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    unsafe { sysctl_pread(fd, offset).or_else(|| queue_pread(fd, buf, count, offset)).unwrap_or_else(|| real::pread(fd, buf, count, offset)) }
+    unsafe { sysctl_pread(fd, buf, count, offset).or_else(|| queue_pread(fd, buf, count, offset)).unwrap_or_else(|| real::pread(fd, buf, count, offset)) }
 }
 
 /// `ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)`: `pread` of programs
@@ -166,7 +168,7 @@ pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: size_t, offse
 #[no_mangle]
 pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: size_t, offset: libc::off64_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    unsafe { sysctl_pread(fd, offset).or_else(|| queue_pread(fd, buf, count, offset)).unwrap_or_else(|| real::pread64(fd, buf, count, offset)) }
+    unsafe { sysctl_pread(fd, buf, count, offset).or_else(|| queue_pread(fd, buf, count, offset)).unwrap_or_else(|| real::pread64(fd, buf, count, offset)) }
 }
 
 /// Where a `preadv2`/`pwritev2` given `offset` works: at the description's offset for -1
