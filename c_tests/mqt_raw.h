@@ -79,4 +79,40 @@ static long raw_msgctl(int id, int cmd, struct msqid_ds *buf)
     return syscall(SYS_msgctl, id, cmd, buf);
 }
 
+/* The trap tests whose SIGUSR1 handler makes a raw call while a wait's mask blocks every other
+ * signal (SIGSYS included): the queue the handler asks, and what it saw of it (its maxmsg, or -1
+ * when the raw call failed). */
+static mqd_t raw_probe_q T_UNUSED;
+static volatile long raw_probe_maxmsg T_UNUSED;
+
+/* Makes the raw call and keeps what it said of the queue. */
+static void raw_probe_on_usr1(int sig) T_UNUSED;
+static void raw_probe_on_usr1(int sig)
+{
+    (void)sig;
+    struct mq_attr a;
+    memset(&a, 0, sizeof a);
+    raw_probe_maxmsg = raw_mq_getsetattr(raw_probe_q, NULL, &a) == 0 ? a.mq_maxmsg : -1;
+}
+
+/* Creates the queue TAG (maxmsg 3) the handler asks, installs the handler for SIGUSR1, blocks
+ * SIGUSR1 and fills *all_but_usr1 with every other signal: the mask each test's wait uses. */
+static mqd_t raw_probe_start(const char *tag, sigset_t *all_but_usr1) T_UNUSED;
+static mqd_t raw_probe_start(const char *tag, sigset_t *all_but_usr1)
+{
+    raw_probe_q = t_mq_create(tag, 3, 16, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = raw_probe_on_usr1;
+    sigemptyset(&sa.sa_mask);
+    EXPECT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    EXPECT_EQ(sigprocmask(SIG_BLOCK, &usr1, NULL), 0);
+    sigfillset(all_but_usr1);
+    sigdelset(all_but_usr1, SIGUSR1);
+    return raw_probe_q;
+}
+
 #endif

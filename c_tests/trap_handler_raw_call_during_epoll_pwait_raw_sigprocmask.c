@@ -10,33 +10,11 @@
 
 #include <sys/epoll.h>
 
-static mqd_t q;
-static volatile long seen_maxmsg;
-
-/* Makes the raw call and keeps what it said of the queue. */
-static void on_usr1(int sig)
-{
-    (void)sig;
-    struct mq_attr a;
-    memset(&a, 0, sizeof a);
-    seen_maxmsg = raw_mq_getsetattr(q, NULL, &a) == 0 ? a.mq_maxmsg : -1;
-}
-
 int main(void)
 {
     const char *name = t_qname("epw");
-    q = t_mq_create("epw", 3, 16, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    EXPECT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
-    sigset_t usr1, all_but_usr1;
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
-    EXPECT_EQ(sigprocmask(SIG_BLOCK, &usr1, NULL), 0);
-    sigfillset(&all_but_usr1);
-    sigdelset(&all_but_usr1, SIGUSR1);
+    sigset_t all_but_usr1;
+    mqd_t q = raw_probe_start("epw", &all_but_usr1);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     t_check("epoll instance made", ep >= 0);
     struct epoll_event ev;
@@ -44,22 +22,22 @@ int main(void)
     /* Each time SIGUSR1 is pending (blocked) first, so the call returns at once with EINTR
      * after the handler ran with the call's mask. */
     EXPECT_EQ(raise(SIGUSR1), 0);
-    seen_maxmsg = 0;
+    raw_probe_maxmsg = 0;
     EXPECT_ERR(epoll_pwait(ep, &ev, 1, -1, &all_but_usr1), EINTR);
-    t_say("handler's raw call during epoll_pwait: maxmsg %ld", seen_maxmsg);
+    t_say("handler's raw call during epoll_pwait: maxmsg %ld", raw_probe_maxmsg);
 
     EXPECT_EQ(raise(SIGUSR1), 0);
-    seen_maxmsg = 0;
+    raw_probe_maxmsg = 0;
     EXPECT_ERR(epoll_pwait2(ep, &ev, 1, NULL, &all_but_usr1), EINTR);
-    t_say("handler's raw call during epoll_pwait2: maxmsg %ld", seen_maxmsg);
+    t_say("handler's raw call during epoll_pwait2: maxmsg %ld", raw_probe_maxmsg);
 
     /* The kernel's sigset is 8 bytes (_NSIG / 8). SIGUSR1 stays unblocked, so raise runs the
      * handler at once, with the mask just set. */
     sigset_t before;
     EXPECT_EQ(syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all_but_usr1, &before, 8), 0);
-    seen_maxmsg = 0;
+    raw_probe_maxmsg = 0;
     EXPECT_EQ(raise(SIGUSR1), 0);
-    t_say("handler's raw call after a raw rt_sigprocmask: maxmsg %ld", seen_maxmsg);
+    t_say("handler's raw call after a raw rt_sigprocmask: maxmsg %ld", raw_probe_maxmsg);
     EXPECT_EQ(syscall(SYS_rt_sigprocmask, SIG_SETMASK, &before, NULL, 8), 0);
 
     EXPECT_EQ(close(ep), 0);
