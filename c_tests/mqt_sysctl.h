@@ -112,4 +112,18 @@ static const char *const sys_all[] T_UNUSED = {
     SYS_MSGMAX, SYS_MSGMNB, SYS_MSGMNI, SYS_MSG_NEXT_ID,
 };
 
+/* Prints "  WHAT -> N" (or "-> -1 ERRNO", errno as the call left it) and the descriptor's
+ * position after the call. */
+static void sys_show_result(const char *what, ssize_t n, int fd) T_UNUSED;
+static void sys_show_result(const char *what, ssize_t n, int fd)
+{
+    int e = errno;
+    printf("  %s", what);
+    if (n < 0)
+        printf(" -> -1 %s", t_errno_name(e));
+    else
+        printf(" -> %zd", n);
+    printf(", position %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+}
+
 #endif /* MQT_SYSCTL_H */

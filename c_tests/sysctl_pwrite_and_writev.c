@@ -6,17 +6,6 @@
 #include "mqt_sysctl.h"
 #include <sys/uio.h>
 
-static void show(const char *what, ssize_t n, int fd)
-{
-    int e = errno;
-    printf("  %s", what);
-    if (n < 0)
-        printf(" -> -1 %s", t_errno_name(e));
-    else
-        printf(" -> %zd", n);
-    printf(", position %ld\n", (long)lseek(fd, 0, SEEK_CUR));
-}
-
 static void two(int fd, const char *a, const char *b, off_t pos)
 {
     struct iovec iov[2] = { { (void *)a, strlen(a) }, { (void *)b, strlen(b) } };
@@ -29,7 +18,7 @@ static void two(int fd, const char *a, const char *b, off_t pos)
     printf("\"");
     if (pos >= 0)
         printf(" at %ld", (long)pos);
-    show("", n, fd);
+    sys_show_result("", n, fd);
 }
 
 int main(void)
@@ -38,11 +27,11 @@ int main(void)
     printf("%s:\n", sys_short(SYS_MSGMAX));
     int fd = open(SYS_MSGMAX, O_WRONLY);
     T_REQUIRE(fd >= 0);
-    show("pwrite \"5000\" at 0", pwrite(fd, "5000\n", 5, 0), fd);
+    sys_show_result("pwrite \"5000\" at 0", pwrite(fd, "5000\n", 5, 0), fd);
     sys_read(SYS_MSGMAX);
-    show("pwrite \"6000\" at 3", pwrite(fd, "6000\n", 5, 3), fd);
+    sys_show_result("pwrite \"6000\" at 3", pwrite(fd, "6000\n", 5, 3), fd);
     sys_read(SYS_MSGMAX);
-    show("pwrite \"bad\" at 0", pwrite(fd, "bad", 3, 0), fd);
+    sys_show_result("pwrite \"bad\" at 0", pwrite(fd, "bad", 3, 0), fd);
     sys_read(SYS_MSGMAX);
     two(fd, "60", "00\n", -1);
     sys_read(SYS_MSGMAX);

@@ -31,17 +31,6 @@ static void show_read(const char *what, int fd, ssize_t n)
     memset(b, 0, sizeof b);
 }
 
-static void show_write(const char *what, int fd, ssize_t n)
-{
-    int e = errno;
-    printf("  %s", what);
-    if (n < 0)
-        printf(" -> -1 %s", t_errno_name(e));
-    else
-        printf(" -> %zd", n);
-    printf(", position %ld\n", (long)lseek(fd, 0, SEEK_CUR));
-}
-
 static ssize_t put(int fd, const char *text, off_t pos, int flags)
 {
     struct iovec w = { (void *)text, strlen(text) };
@@ -75,26 +64,26 @@ int main(void)
     t_say("-- pwritev2 with flags");
     int fd = open(SYS_MSG_MAX, O_WRONLY);
     T_REQUIRE(fd >= 0);
-    show_write("\"20\" at 0 HIPRI", fd, put(fd, "20\n", 0, RWF_HIPRI));
+    sys_show_result("\"20\" at 0 HIPRI", put(fd, "20\n", 0, RWF_HIPRI), fd);
     sys_read(SYS_MSG_MAX);
-    show_write("\"21\" at -1 DSYNC", fd, put(fd, "21\n", -1, RWF_DSYNC));
+    sys_show_result("\"21\" at -1 DSYNC", put(fd, "21\n", -1, RWF_DSYNC), fd);
     sys_read(SYS_MSG_MAX);
     EXPECT_EQ(lseek(fd, 0, SEEK_SET), 0);
-    show_write("\"22\" at -1 SYNC|APPEND", fd, put(fd, "22\n", -1, RWF_SYNC | RWF_APPEND));
+    sys_show_result("\"22\" at -1 SYNC|APPEND", put(fd, "22\n", -1, RWF_SYNC | RWF_APPEND), fd);
     sys_read(SYS_MSG_MAX);
-    show_write("\"23\" at 0 NOAPPEND|0x100", fd, put(fd, "23\n", 0, RWF_NOAPPEND | 0x100));
+    sys_show_result("\"23\" at 0 NOAPPEND|0x100", put(fd, "23\n", 0, RWF_NOAPPEND | 0x100), fd);
     sys_read(SYS_MSG_MAX);
-    show_write("\"24\" at 3 HIPRI", fd, put(fd, "24\n", 3, RWF_HIPRI));
+    sys_show_result("\"24\" at 3 HIPRI", put(fd, "24\n", 3, RWF_HIPRI), fd);
     sys_read(SYS_MSG_MAX);
-    show_write("\"25\" at 0 NOWAIT", fd, put(fd, "25\n", 0, RWF_NOWAIT));
-    show_write("\"25\" at 0 0x40 (ATOMIC)", fd, put(fd, "25\n", 0, 0x40));
-    show_write("\"25\" at 0 0x80 (DONTCACHE)", fd, put(fd, "25\n", 0, 0x80));
-    show_write("\"25\" at 0 0x200", fd, put(fd, "25\n", 0, 0x200));
-    show_write("\"25\" at 0 APPEND|NOAPPEND", fd, put(fd, "25\n", 0, RWF_APPEND | RWF_NOAPPEND));
-    show_write("\"\" at 0 NOWAIT", fd, put(fd, "", 0, RWF_NOWAIT));
-    show_write("\"bad\" at 0 HIPRI", fd, put(fd, "bad", 0, RWF_HIPRI));
+    sys_show_result("\"25\" at 0 NOWAIT", put(fd, "25\n", 0, RWF_NOWAIT), fd);
+    sys_show_result("\"25\" at 0 0x40 (ATOMIC)", put(fd, "25\n", 0, 0x40), fd);
+    sys_show_result("\"25\" at 0 0x80 (DONTCACHE)", put(fd, "25\n", 0, 0x80), fd);
+    sys_show_result("\"25\" at 0 0x200", put(fd, "25\n", 0, 0x200), fd);
+    sys_show_result("\"25\" at 0 APPEND|NOAPPEND", put(fd, "25\n", 0, RWF_APPEND | RWF_NOAPPEND), fd);
+    sys_show_result("\"\" at 0 NOWAIT", put(fd, "", 0, RWF_NOWAIT), fd);
+    sys_show_result("\"bad\" at 0 HIPRI", put(fd, "bad", 0, RWF_HIPRI), fd);
     sys_read(SYS_MSG_MAX);
-    show_write("read-only: \"26\" at 0 NOWAIT", rd, put(rd, "26\n", 0, RWF_NOWAIT));
+    sys_show_result("read-only: \"26\" at 0 NOWAIT", put(rd, "26\n", 0, RWF_NOWAIT), rd);
     sys_read(SYS_MSG_MAX);
     EXPECT_EQ(close(rd), 0);
     EXPECT_EQ(close(fd), 0);
