@@ -1,4 +1,4 @@
-/* mqt: static */
+/* mqt: static skip-config static-emulate */
 /* A child blocked in mq_receive on an empty queue is woken by the parent's mq_send and gets
  * that message with its priority; nothing is left in the queue. */
 #include "harness.h"

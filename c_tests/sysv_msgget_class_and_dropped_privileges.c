@@ -6,7 +6,8 @@
  * grants nothing (0000), a request for nothing passes everywhere. And a process that drops its
  * privileges is judged by its new credentials at its next msgget and at every call after one
  * (root's 0600 queue: msgget(key, 0) passes, the send, receive and msgget(key, 0600) after it
- * are refused). */
+ * are refused), and a child of root that becomes nobody is refused at its first call, with no
+ * msgget before it. */
 #include "harness.h"
 
 #define NOBODY 65534
@@ -84,6 +85,23 @@ int main(void)
         EXPECT_ERR(msgget(root_key, 0600), EACCES);
         EXPECT_ERR(msgget(root_key, 0002), EACCES);
         EXPECT_ID(msgget(root_key, IPC_CREAT), rooted);
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+
+    t_say("-- root sends; its child becomes nobody and sends with no msgget first");
+    {
+        struct t_msg m = { .mtype = 2 };
+        m.mtext[0] = 'p';
+        EXPECT_OK(msgsnd(rooted, &m, 1, IPC_NOWAIT));
+    }
+    c = t_spawn();
+    if (c.pid == 0) {
+        struct t_msg m = { .mtype = 3 }, got;
+        become_nobody(0);
+        EXPECT_ERR(msgsnd(rooted, &m, 1, IPC_NOWAIT), EACCES);
+        EXPECT_ERR(msgrcv(rooted, &got, sizeof got.mtext, 0, IPC_NOWAIT), EACCES);
+        EXPECT_ERR(msgctl(rooted, IPC_STAT, &ds), EACCES);
         exit(t_child_status());
     }
     t_join(&c, 0);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `mqshim run` and `mqshim trace` on a statically linked program under the kernel backend: a
-# seccomp supervisor in mqshim serves its queue calls (the preload cannot reach it), so
-# `mqshim trace` shows every call with the program's own pid, and the program's results, exit
-# status and death by a signal are its own. (Under the emulation it is still refused: 126.)
+# `mqshim run` and `mqshim trace` on a statically linked program: a seccomp supervisor in
+# mqshim serves its queue calls (the preload cannot reach it), so `mqshim trace` shows every
+# call with the program's own pid, and the program's results, exit status and death by a signal
+# are its own. Under the kernel backend it serves both APIs; under the emulation (the default)
+# its System V calls, in the emulation's namespace — a POSIX call there fails with ENOSYS, with
+# a note on stderr.
 source "$ROOT/cli_tests/run_common.bash"
 build run_kernel_probe
 trap cleanup_kernel_queue EXIT
@@ -39,12 +41,33 @@ cc -static "$WORK/ends.c" -o "$WORK/ends" || fail "cannot build ends"
 expect_status 3 "$MQSHIM" run --backend kernel -- "$WORK/ends"
 expect_status 143 "$MQSHIM" run --backend kernel -- "$WORK/ends" die
 
-# Under the emulation the supervisor does not serve it (yet): refused, as before.
-expect_status 126 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME"
-expect_output 'only with --backend kernel'
+# Under the emulation (the default backend) its System V calls are the emulation's, in the
+# namespace of --dir, for the program and the child it forks (its receives block in the
+# supervisor until the parent's messages are there); nothing reaches the kernel.
+cc -static "$PROGRAMS/report_sysv_types.c" -o "$WORK/sysv_static" || fail "cannot build sysv_static"
+KEY=$(printf '0x5e%06x' $(( $(cksum <<<"$RUNID" | cut -d' ' -f1) % 16777216 )))
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" --trace-to "$WORK/e.jsonl" --trace-format jsonl -- "$WORK/sysv_static" "$KEY"
+expect_output '^RECEIVED 2 6 two-a$'
+expect_output '^RECEIVED 1 4 one$'
+expect_output '^RECEIVED 5 5 five$'
+expect_output '^CALL msgrcv ENOMSG$'
+child=$(sed -n "s/^CHILD //p" "$WORK/out")
+[[ -n $child ]] || fail "no child pid"
+[[ $(grep -c '"call":"msgrcv".*"backend":"emulate"\|"backend":"emulate".*"call":"msgrcv"' "$WORK/e.jsonl") == 6 ]] || { cat "$WORK/e.jsonl"; fail "expected 6 emulated msgrcv records"; }
+grep -q "\"pid\":$child,.*\"call\":\"msgrcv\"" "$WORK/e.jsonl" || { cat "$WORK/e.jsonl"; fail "the child's receives do not carry its pid"; }
+! grep -q '"backend":"kernel"' "$WORK/e.jsonl" || fail "a call went to the kernel"
+[[ -d $WORK/ns/sysv ]] || fail "the emulation's namespace was not used"
+! ipcs -q | grep -qi "${KEY}" || fail "the queue is in the kernel"
 
-# `mqshim diff` compares the kernel with the emulation, which cannot serve it (yet): a launch
-# error (2) naming why, never a run whose "emulate" side went to the kernel unseen.
+# Its POSIX calls are not served under the emulation: ENOSYS, and a note saying why.
+expect_status 4 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME"
+expect_output '^mq_open: Function not implemented$'
+expect_output 'POSIX queue calls .* are served only with --backend kernel'
+expect_status 0 "$WORK/run_kernel_probe" "$QNAME"
+expect_output '^kernel: absent'
+
+# `mqshim diff` runs programs through the preload: a launch error (2) naming why, never a run
+# whose "emulate" side went to the kernel unseen.
 expect_status 2 "$MQSHIM" diff -- "$WORK/run_queue_static" "$QNAME"
-expect_output 'statically linked.*only with --backend kernel'
+expect_output 'statically linked: diff runs programs through the preload'
 echo "ok"
