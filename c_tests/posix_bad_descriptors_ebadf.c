@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* Descriptors that are not open message queues: a closed queue descriptor, 999 and stdin
  * are EBADF for every call that takes a descriptor; closing a queue twice is EBADF. */
 #include "harness.h"

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* A child blocked in mq_receive on an empty queue is woken by the parent's mq_send and gets
  * that message with its priority; nothing is left in the queue. */
 #include "harness.h"

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* A child blocked in mq_send on a full queue completes when the parent receives; its
  * message is then the next one in the queue. */
 #include "harness.h"

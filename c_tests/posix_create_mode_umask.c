@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* mq_open(O_CREAT) applies the creator's umask to the mode, and the queue belongs to the
  * creator. Root creates mode 0666 queues under umask 0077, 0022 and 0: nobody can open none,
  * only O_RDONLY, and everything respectively. nobody creates mode 0600 queues under umask 077

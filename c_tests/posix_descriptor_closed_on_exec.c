@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* A queue descriptor is always close-on-exec, with or without O_CLOEXEC (the kernel forces
  * it): F_GETFD shows FD_CLOEXEC, a forked child can still use the inherited descriptor, but a
  * program it then execs (this test re-executing itself through /proc/self/exe) finds the

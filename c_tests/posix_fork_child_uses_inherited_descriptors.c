@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* A forked child's inherited queue descriptors are full queue descriptors of the same queue,
  * with the access mode they were opened with: through the inherited O_RDONLY one the child
  * sees the queue's attributes and receives what the parent sent (sending through it is EBADF),

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* Receive order: highest priority first, FIFO among equal priorities — including the
  * extremes 0 and 32767, and messages that arrive while others are queued. */
 #include "harness.h"

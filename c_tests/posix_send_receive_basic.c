@@ -1,4 +1,4 @@
-/* mqt: linked static skip-config static-emulate */
+/* mqt: linked static */
 /*
  *
  * The success path of every basic POSIX call: create, send and timed send, receive and timed

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* mq_getattr / mq_setattr: setattr changes only O_NONBLOCK (maxmsg/msgsize/curmsgs in the new
  * attr are ignored), returns the previous attributes, and takes effect on the descriptor.
  * Flags other than O_NONBLOCK are EINVAL — checked before the descriptor, so fd 999 gives

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* A handled signal interrupts a blocked mq_receive / mq_send; when the handler was installed
  * with SA_RESTART the call is restarted (it does not return EINTR) and later completes
  * normally: the receive with the message the parent sends after the handler ran, the send once

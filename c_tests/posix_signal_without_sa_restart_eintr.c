@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* A signal whose handler was installed without SA_RESTART makes a blocked mq_receive or
  * mq_send fail with EINTR after the handler ran. The interrupted send leaves nothing in the
  * queue; the interrupted receive consumes nothing. */

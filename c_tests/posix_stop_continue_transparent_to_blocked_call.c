@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* SIGSTOP followed by SIGCONT (no handlers) while a child is blocked in mq_receive,
  * mq_timedreceive or mq_send is transparent: the call goes on waiting and completes normally
  * once the parent sends / receives; it never returns EINTR. */

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* An absolute deadline already in the past: mq_timedreceive on an empty queue and
  * mq_timedsend on a full one fail with ETIMEDOUT without waiting; when the call would not
  * block, the expired deadline does not matter and the call succeeds. */

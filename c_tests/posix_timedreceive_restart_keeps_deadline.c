@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* mq_timedreceive interrupted by a handled signal (SA_RESTART) is restarted with the same
  * absolute deadline: it still fails with ETIMEDOUT at the original deadline, not later. The
  * parent keeps signalling the child every ~50 ms while it waits (and for at most 3 s), so an

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* An invalid timespec (tv_nsec -1 or 1e9, tv_sec < 0) is EINVAL even when the call would not
  * block: mq_timedsend on a queue with room, mq_timedreceive with a message queued, and on an
  * O_NONBLOCK descriptor where EAGAIN would otherwise come. Nothing is sent or consumed. */

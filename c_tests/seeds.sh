@@ -372,12 +372,6 @@ for scen in "${SCENARIOS[@]}"; do
         echo "SKIP-CASE $scen [$cname]: $([[ $built != 1 ]] && echo "no $STATIC_SUFFIX build: not every seed program compiles unchanged -static with it (musl: glibc header habits, struct msgbuf, O_* from <mqueue.h>)" || echo "its background program's output is read while it runs: stdbuf cannot line-buffer a static program")"
         continue
       fi
-      # The supervisor serves a static program's POSIX calls only with the kernel backend.
-      if [[ $cfg != *MQSHIM_BACKEND=kernel* && $scen == seed_posix* ]]; then
-        skipped=$((skipped + 1)); SKIPPED=$((SKIPPED + 1))
-        echo "SKIP-CASE $scen [$cname]: a static program's POSIX calls are served only by the kernel backend (ENOSYS under the emulation)"
-        continue
-      fi
       RUNNER=("$MQSHIM" run --)
     fi
     D=$SEED_TMP/$scen.$cname

@@ -2,9 +2,8 @@
 # `mqshim run` and `mqshim trace` on a statically linked program: a seccomp supervisor in
 # mqshim serves its queue calls (the preload cannot reach it), so `mqshim trace` shows every
 # call with the program's own pid, and the program's results, exit status and death by a signal
-# are its own. Under the kernel backend it serves both APIs; under the emulation (the default)
-# its System V calls, in the emulation's namespace — a POSIX call there fails with ENOSYS, with
-# a note on stderr.
+# are its own, under the kernel backend and under the emulation (the default) — in the
+# emulation's namespace, except mq_notify, which fails there with ENOSYS and a note on stderr.
 source "$ROOT/cli_tests/run_common.bash"
 build run_kernel_probe
 trap cleanup_kernel_queue EXIT
@@ -59,12 +58,37 @@ grep -q "\"pid\":$child,.*\"call\":\"msgrcv\"" "$WORK/e.jsonl" || { cat "$WORK/e
 [[ -d $WORK/ns/sysv ]] || fail "the emulation's namespace was not used"
 ! ipcs -q | grep -qi "${KEY}" || fail "the queue is in the kernel"
 
-# Its POSIX calls are not served under the emulation: ENOSYS, and a note saying why.
-expect_status 4 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME"
-expect_output '^mq_open: Function not implemented$'
-expect_output 'POSIX queue calls .* are served only with --backend kernel'
+# Its POSIX queue too: made in the namespace, where mqshim's own commands see what it sent,
+# never in the kernel.
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME" keep
+expect_output '^mq_send: ok$'
 expect_status 0 "$WORK/run_kernel_probe" "$QNAME"
 expect_output '^kernel: absent'
+expect_status 0 "$MQSHIM" peek --dir "$WORK/ns" "$QNAME"
+expect_output 'hello'
+expect_status 0 "$MQSHIM" ipcrm --dir "$WORK/ns" "$QNAME"
+# Its mq_notify is not served under the emulation: ENOSYS, and a note saying why.
+cat >"$WORK/notify.c" <<'EOF'
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    struct mq_attr a = {.mq_maxmsg = 4, .mq_msgsize = 64};
+    mqd_t q = mq_open(argv[1], O_RDWR | O_CREAT, 0600, &a);
+    struct sigevent e = {.sigev_notify = SIGEV_NONE};
+    int r = mq_notify(q, &e);
+    printf("mq_notify: %s\n", r ? strerror(errno) : "ok");
+    mq_unlink(argv[1]);
+    return argc < 2;
+}
+EOF
+cc -static "$WORK/notify.c" -o "$WORK/notify_static" -lrt || fail "cannot build notify_static"
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/notify_static" "$QNAME"
+expect_output '^mq_notify: Function not implemented$'
+expect_output 'mq_notify is served only with --backend kernel'
 
 # `mqshim diff` runs programs through the preload: a launch error (2) naming why, never a run
 # whose "emulate" side went to the kernel unseen.

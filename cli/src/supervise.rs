@@ -43,13 +43,15 @@
 //!   filter has exited), as `strace -f` follows a program's descendants.
 //!
 //! - **Backends.** Under the kernel backend every call is the system call, made here. Under the
-//!   emulation the System V calls are the emulation's, made here on the same local copies
-//!   ([`sysv`]): a System V queue has no descriptor, and what the emulation keeps per process
-//!   (mappings, caches) is this process's to keep; its cached credentials are forgotten at
-//!   each change of the serving thread's. A POSIX call fails with ENOSYS ([`posix_served`]):
-//!   the emulation's descriptors, openers and notification helper live in the process that uses
-//!   them, which a supervisor would have to keep per served process (a twin process each), and
-//!   it would need `close`, which is not one of the ten calls.
+//!   emulation every call is the emulation's, made here on the same local copies
+//!   ([`by_backend`]); its cached credentials are forgotten at each change of the serving
+//!   thread's. A System V queue has no descriptor. A POSIX descriptor `mq_open` makes here is
+//!   handed to the caller marked with its access mode (`Backend::descriptor_handed_back`), and
+//!   each later call adopts this process's copy of the caller's descriptor for its duration
+//!   ([`Adopted`]): the emulation finds everything it needs from the open description itself,
+//!   however the caller closed, duplicated or inherited its descriptors meanwhile.
+//!   `mq_notify` fails with ENOSYS ([`notify_served`]): the emulation's registration belongs to
+//!   the process that registers (its pid, program image, relay thread and closes).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -739,8 +741,9 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 // SAFETY: the name is a local copy (or the bad address, for the kernel's EFAULT).
                 unsafe {
                     mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |backend| {
-                        posix_served(backend)?;
-                        as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_unlink, kernel_name)))
+                        as_caller(who.as_ref(), || {
+                            checked(by_backend(backend, || libc::syscall(libc::SYS_mq_unlink, kernel_name), |b| b.mq_unlink(name_ptr).map(i64::from)))
+                        })
                     })
                 }
             } else {
@@ -753,9 +756,16 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 // SAFETY: the name and attributes are local copies (or the bad address).
                 let opened = unsafe {
                     mqshim_core::dispatch::run_with(call, |backend| {
-                        posix_served(backend)?;
-                        let fd =
-                            as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr)))?;
+                        let fd = as_caller(who.as_ref(), || {
+                            checked(by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr),
+                                |b| b.mq_open(name_ptr, a[1] as c_int, a[2] as libc::mode_t, attr_ptr as *mut _, false).map(i64::from),
+                            ))
+                        })?;
+                        // The caller's from now on: the emulation forgets it, its open
+                        // description marked with its access mode.
+                        backend.descriptor_handed_back(fd as c_int);
                         install(req, fd as c_int)
                     })
                 };
@@ -783,8 +793,14 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 // SAFETY: local copies (or the bad address) and our copy of the descriptor.
                 unsafe {
                     mqshim_core::dispatch::run_with(call, |backend| {
-                        posix_served(backend)?;
-                        req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr))
+                        let _adopted = Adopted::new(backend, &fd);
+                        req.blocking(ERESTARTSYS, || {
+                            by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr),
+                                |b| b.mq_send(fd.0, msg_ptr as *const c_char, len, a[3] as u32, Some(timeout_ptr as *const libc::timespec)).map(i64::from),
+                            )
+                        })
                     })
                 }
             } else {
@@ -797,8 +813,14 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 // SAFETY: local buffers (or the bad address) and our copy of the descriptor.
                 unsafe {
                     mqshim_core::dispatch::run_with(call, |backend| {
-                        posix_served(backend)?;
-                        let got = req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedreceive, fd.0, msg_ptr, msg_len, prio_ptr, timeout_ptr))?;
+                        let _adopted = Adopted::new(backend, &fd);
+                        let got = req.blocking(ERESTARTSYS, || {
+                            by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_mq_timedreceive, fd.0, msg_ptr, msg_len, prio_ptr, timeout_ptr),
+                                |b| b.mq_receive(fd.0, msg_ptr as *mut c_char, msg_len, prio_ptr, Some(timeout_ptr as *const libc::timespec)).map(|n| n as i64),
+                            )
+                        })?;
                         // The kernel's order: the priority, then the message (EFAULT after taking it).
                         if a[3] != 0 {
                             req.write(a[3], &(*prio_ptr).to_ne_bytes())?;
@@ -819,7 +841,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             // SAFETY: a local copy (or the bad address); the checks read only our copies.
             unsafe {
                 mqshim_core::dispatch::run_with(Call::MqNotify { mqdes: a[0] as c_int, sev: sev_ptr as *const _ }, |backend| {
-                    posix_served(backend)?;
+                    notify_served(backend, &fd, sev_ptr as *const _)?;
                     notify_checks(a[1] != 0, sev.as_ref(), fd.0)?;
                     req.continue_it.set(true);
                     Ok(0)
@@ -847,8 +869,18 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             // SAFETY: local copies (or the bad address) and our copy of the descriptor.
             unsafe {
                 mqshim_core::dispatch::run_with(call, |backend| {
-                    posix_served(backend)?;
-                    let v = checked(libc::syscall(libc::SYS_mq_getsetattr, fd.0, new_ptr, kernel_old))?;
+                    let _adopted = Adopted::new(backend, &fd);
+                    let v = checked(by_backend(
+                        backend,
+                        || libc::syscall(libc::SYS_mq_getsetattr, fd.0, new_ptr, kernel_old),
+                        |b| {
+                            if new_ptr == 0 {
+                                b.mq_getattr(fd.0, old_ptr).map(i64::from)
+                            } else {
+                                b.mq_setattr(fd.0, new_ptr as *const libc::mq_attr, old_ptr).map(i64::from)
+                            }
+                        },
+                    ))?;
                     if a[2] != 0 {
                         req.write(a[2], std::slice::from_raw_parts(old_ptr.cast::<u8>(), std::mem::size_of::<libc::mq_attr>()))?;
                     }
@@ -865,7 +897,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |backend| {
                     as_caller(who.as_ref(), || {
-                        checked(sysv(
+                        checked(by_backend(
                             backend,
                             || libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int),
                             |b| b.msgget(a[0] as libc::key_t, a[1] as c_int).map(i64::from),
@@ -896,7 +928,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 mqshim_core::dispatch::run_with(Call::Msgsnd { id, msgp: msg_ptr as *const _, size, flags }, |backend| {
                     let v = req.blocking(ERESTARTNOHAND, || {
                         as_caller(who.as_ref(), || {
-                            sysv(
+                            by_backend(
                                 backend,
                                 || libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags),
                                 |b| b.msgsnd(id, msg_ptr as *const _, size, flags).map(i64::from),
@@ -925,7 +957,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |backend| {
                     let got = req.blocking(ERESTARTNOHAND, || {
                         as_caller(who.as_ref(), || {
-                            sysv(
+                            by_backend(
                                 backend,
                                 || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags),
                                 |b| b.msgrcv(id, msg_ptr as *mut _, kernel_size, typ, flags).map(|n| n as i64),
@@ -957,7 +989,11 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             unsafe {
                 mqshim_core::dispatch::run_with(Call::Msgctl { id, cmd, buf: buf_ptr as *mut _ }, |backend| {
                     let v = as_caller(who.as_ref(), || {
-                        checked(sysv(backend, || libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr), |b| b.msgctl(id, cmd, buf_ptr as *mut _).map(i64::from)))
+                        checked(by_backend(
+                            backend,
+                            || libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr),
+                            |b| b.msgctl(id, cmd, buf_ptr as *mut _).map(i64::from),
+                        ))
                     })?;
                     if size == std::mem::size_of::<libc::msqid_ds>() && !reads && a[2] != 0 {
                         // A STAT's id is the queue's (IPC_STAT) or the value (MSG_STAT*).
@@ -986,12 +1022,12 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
     }
 }
 
-/// Makes a System V call for the caller as the backend does it: the system call itself under the
-/// kernel backend (`kernel`, whose result and errno are the answer), the backend's own call
-/// otherwise (`emulated`: the emulation, made in this process on the same local copies, with
-/// the serving thread's credentials the caller's). Returns as the system call does: the value,
-/// or -1 with errno set.
-fn sysv(backend: &dyn Backend, kernel: impl FnOnce() -> c_long, emulated: impl FnOnce(&dyn Backend) -> Result<i64>) -> c_long {
+/// Makes a call for the caller as the backend does it: the system call itself under the kernel
+/// backend (`kernel`, whose result and errno are the answer), the backend's own call otherwise
+/// (`emulated`: the emulation, made in this process on the same local copies, with the serving
+/// thread's credentials the caller's, on an adopted copy of its descriptor). Returns as the
+/// system call does: the value, or -1 with errno set.
+fn by_backend(backend: &dyn Backend, kernel: impl FnOnce() -> c_long, emulated: impl FnOnce(&dyn Backend) -> Result<i64>) -> c_long {
     if backend.kind() == BackendKind::Kernel {
         return kernel();
     }
@@ -1004,23 +1040,58 @@ fn sysv(backend: &dyn Backend, kernel: impl FnOnce() -> c_long, emulated: impl F
     }
 }
 
-/// A POSIX queue call of a statically linked program is served only by the kernel backend: the
-/// emulation's descriptors belong to the process that opened them (its table of open
-/// descriptions, its closes, its notification helper), which this process cannot keep for
-/// another. Under another backend the call fails with ENOSYS, and the first one says why on
-/// stderr.
-fn posix_served(backend: &dyn Backend) -> Result<()> {
+/// `mq_notify` of a statically linked program is served only by the kernel backend: the
+/// emulation's registration belongs to the process that registers (its pid, its program image,
+/// its relay thread, its closes), which this process cannot be for another. Under another
+/// backend a call on a queue descriptor fails with ENOSYS (the first one saying why on stderr);
+/// one on anything else gets the backend's own answer (EFAULT, EINVAL, EBADF, in the kernel's
+/// order), registering nothing.
+///
+/// # Safety
+/// `sev` is a local copy (or the bad address, or NULL).
+unsafe fn notify_served(backend: &dyn Backend, copy: &Descriptor, sev: *const libc::sigevent) -> Result<()> {
     if backend.kind() == BackendKind::Kernel {
         return Ok(());
+    }
+    let adopted = Adopted::new(backend, copy);
+    if !adopted.adopted {
+        // SAFETY: as this function's contract says; descriptor -1 is nobody's, so nothing is
+        // registered.
+        return unsafe { backend.mq_notify(-1, sev) }.and(Err(Errno::EBADF));
     }
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
         eprintln!(
-            "mqshim: a statically linked program's POSIX queue calls (mq_open, mq_send, ...) are served only with --backend kernel; under the {} backend they fail with ENOSYS (its System V calls are served)",
+            "mqshim: a statically linked program's mq_notify is served only with --backend kernel; under the {} backend it fails with ENOSYS",
             backend.kind().name()
         );
     }
     Err(Errno::ENOSYS)
+}
+
+/// The caller's descriptor, copied here, made usable by the backend for one call
+/// (`Backend::descriptor_adopted`) and handed back when dropped. A copy that is no queue
+/// descriptor of the backend (or no copy: the caller has no such descriptor) stays unknown to
+/// it, so that the call fails as the kernel's does, with EBADF after the checks that come first.
+struct Adopted<'a> {
+    backend: &'a dyn Backend,
+    fd: c_int,
+    adopted: bool,
+}
+
+impl<'a> Adopted<'a> {
+    fn new(backend: &'a dyn Backend, copy: &Descriptor) -> Adopted<'a> {
+        let adopted = backend.kind() != BackendKind::Kernel && copy.0 >= 0 && backend.descriptor_adopted(copy.0).is_ok();
+        Adopted { backend, fd: copy.0, adopted }
+    }
+}
+
+impl Drop for Adopted<'_> {
+    fn drop(&mut self) {
+        if self.adopted {
+            self.backend.descriptor_handed_back(self.fd);
+        }
+    }
 }
 
 /// Installs our descriptor `fd` in the caller as the answer to its `mq_open` (close-on-exec,

@@ -386,6 +386,46 @@ impl Store {
         self.describe(name, found.dir_id, fifo, fifo_id, queue, oflag, meta)
     }
 
+    /// The queue of `fifo`, a descriptor of a queue's FIFO that this process holds but did not
+    /// open (a supervisor's copy of another process's descriptor): found under the name its
+    /// directory has now in `posix/` (or `posix-dead/`, unlinked), which is only a hint — the
+    /// directory found must hold this very FIFO — and mapped as an open would map it. EBADF for
+    /// anything else.
+    pub fn adopt(&self, fifo: c_int) -> Result<Arc<QueueHandle>> {
+        let st = sys::stat_of(fifo).map_err(|_| Errno::EBADF)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+            return Err(Errno::EBADF);
+        }
+        let fifo_id = (st.st_dev, st.st_ino);
+        let mut link = [0u8; libc::PATH_MAX as usize];
+        let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Errno::EBADF)?;
+        let n = sys::readlinkat(libc::AT_FDCWD, &path, &mut link);
+        let link = link.get(..usize::try_from(n).map_err(|_| Errno::EBADF)?).ok_or(Errno::EBADF)?;
+        // ".../posix/NAME/fifo" or ".../posix-dead/ENTRY/fifo".
+        let mut parts = link.rsplit(|&b| b == b'/');
+        let (Some(b"fifo"), Some(entry), Some(area)) = (parts.next(), parts.next(), parts.next()) else { return Err(Errno::EBADF) };
+        let parent = match area {
+            b"posix" => self.ns.posix,
+            b"posix-dead" => self.ns.dead,
+            _ => return Err(Errno::EBADF),
+        };
+        let dir = openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|_| Errno::EBADF)?;
+        let found = Found::of(dir)?;
+        let in_dir = sys::stat_at(found.dir.0, c"fifo", libc::AT_SYMLINK_NOFOLLOW).map_err(|_| Errno::EBADF)?;
+        if (in_dir.st_dev, in_dir.st_ino) != fifo_id {
+            return Err(Errno::EBADF);
+        }
+        let (meta, queue) = match recent_queue(&found) {
+            Some(recent) => recent,
+            None => {
+                let meta = read_meta(found.dir.0)?;
+                let queue = Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?);
+                (meta, remember_queue(&found, fifo_id, &meta, queue))
+            }
+        };
+        Ok(Arc::new(QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta }))
+    }
+
     /// Records the open description of `queue` whose FIFO `fifo` (identity `fifo_id`, in the
     /// directory `dir_id`) is the program's descriptor.
     #[allow(clippy::too_many_arguments)]
