@@ -18,7 +18,7 @@
 //! at random: a program that opened a queue read-only cannot forge the mark of a read-write
 //! descriptor, and a mark made by another process (another supervisor) is no mark here.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::os::raw::c_int;
 use std::sync::OnceLock;
 
@@ -32,9 +32,8 @@ static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
 
 /// The tag of a mark of `access` (1, 2 or 3) on the FIFO `fifo_id`.
 fn tag(fifo_id: (u64, u64), access: i64) -> i64 {
-    let mut h = KEY.get_or_init(std::collections::hash_map::RandomState::new).build_hasher();
-    (fifo_id, access).hash(&mut h);
-    (h.finish() & ((1 << TAG_BITS) - 1)) as i64
+    let hash = KEY.get_or_init(std::collections::hash_map::RandomState::new).hash_one((fifo_id, access));
+    (hash & ((1 << TAG_BITS) - 1)) as i64
 }
 
 /// The FIFO identity (device, inode) of `fd`.
