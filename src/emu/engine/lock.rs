@@ -96,6 +96,52 @@ pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> Result<()> {
     }
 }
 
+/// The mutex's type word, glibc's `__kind` (x86_64: the fifth int), which glibc reads at every
+/// call to choose its path.
+fn kind_word(m: *mut libc::pthread_mutex_t) -> &'static AtomicI32 {
+    const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() >= 5 * std::mem::size_of::<i32>());
+    // SAFETY: glibc's x86_64 pthread_mutex_t begins with the ints __lock, __count, __owner,
+    // __nusers and __kind; the mutex lives in a mapping that outlives the call, and another
+    // process may write the word at any time, hence atomically.
+    unsafe { &*(m as *const AtomicI32).add(4) }
+}
+
+/// The type word of a mutex [`init`] makes (robust, process-shared, normal), read once from one
+/// made here.
+fn sound_kind() -> i32 {
+    static KIND: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| {
+        let mut template = std::mem::MaybeUninit::<libc::pthread_mutex_t>::zeroed();
+        // SAFETY: a local, zeroed mutex that nobody else uses; destroyed below.
+        unsafe {
+            let m = template.as_mut_ptr();
+            let _ = init(m);
+            let kind = kind_word(m).load(Ordering::Relaxed);
+            libc::pthread_mutex_destroy(m);
+            kind
+        }
+    })
+}
+
+/// Whether glibc may be handed `m`: its type word is the one [`init`] made. Another process can
+/// write anything there (a crash mid-write, a bug, a hostile user with write access), and a
+/// type glibc never made for us sends it down paths — priority protection, priority
+/// inheritance — that assert (killing the caller with SIGABRT) or sleep on what the words say.
+/// A lock with a corrupt type is EIO. (A writer racing the check could still change it between
+/// the check and glibc's read: the check closes corruption, not a concurrent attack.)
+fn sound(m: *mut libc::pthread_mutex_t) -> bool {
+    kind_word(m).load(Ordering::Relaxed) == sound_kind()
+}
+
+/// Puts back the type word of `m`, which the caller holds, if another process changed it: glibc
+/// must unlock it as the mutex it locked.
+fn restore_kind(m: *mut libc::pthread_mutex_t) {
+    let word = kind_word(m);
+    if word.load(Ordering::Relaxed) != sound_kind() {
+        word.store(sound_kind(), Ordering::Relaxed);
+    }
+}
+
 /// Polls of the lock word before blocking in the kernel.
 pub const SPIN_TRIES: u32 = 2000;
 
@@ -125,6 +171,9 @@ pub unsafe fn lock(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
 /// # Safety
 /// As for [`lock`].
 pub unsafe fn lock_spinning(m: *mut libc::pthread_mutex_t, tries: u32) -> Result<Acquired> {
+    if !sound(m) {
+        return Err(Errno::EIO);
+    }
     let word = lock_word(m);
     for _ in 0..tries {
         let v = word.load(Ordering::Relaxed);
@@ -262,6 +311,9 @@ unsafe fn lock_sleeping(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
     loop {
         let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(give_up_at);
         let until = timespec_of_ns(slice_end);
+        if !sound(m) {
+            return Err(Errno::EIO);
+        }
         // SAFETY: `m` per the caller; `until` is a valid timespec.
         match unsafe { pthread_mutex_clocklock(m, libc::CLOCK_MONOTONIC, &until) } {
             0 => return Ok(Acquired::Clean),
@@ -347,6 +399,7 @@ fn lock_error(e: i32) -> Errno {
 /// # Safety
 /// The calling thread holds `m`.
 pub unsafe fn unlock(m: *mut libc::pthread_mutex_t) {
+    restore_kind(m);
     // SAFETY: per the caller.
     unsafe { libc::pthread_mutex_unlock(m) };
 }
@@ -356,6 +409,7 @@ pub unsafe fn unlock(m: *mut libc::pthread_mutex_t) {
 /// # Safety
 /// The calling thread holds `m`, acquired with `OwnerDied`.
 pub unsafe fn mark_consistent(m: *mut libc::pthread_mutex_t) {
+    restore_kind(m);
     // SAFETY: per the caller.
     unsafe { libc::pthread_mutex_consistent(m) };
 }
@@ -377,10 +431,15 @@ pub enum Liveness {
 /// # Safety
 /// `m` is an initialised robust mutex in mapped memory.
 pub unsafe fn probe(m: *mut libc::pthread_mutex_t) -> Liveness {
+    // A corrupt mutex is unusable: like a live owner (see below).
+    if !sound(m) {
+        return Liveness::Alive;
+    }
     // SAFETY: per the caller.
     match unsafe { libc::pthread_mutex_trylock(m) } {
         0 => Liveness::Unheld,
         libc::EOWNERDEAD => {
+            restore_kind(m);
             // SAFETY: we hold it now, acquired with EOWNERDEAD.
             unsafe { libc::pthread_mutex_consistent(m) };
             Liveness::Dead

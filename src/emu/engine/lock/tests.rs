@@ -271,3 +271,27 @@ fn a_running_holder_is_waited_for_past_the_bound() {
     m.unlock();
     holder.join().unwrap();
 }
+
+#[test]
+fn a_mutex_whose_type_another_process_changed_is_eio_not_an_abort() {
+    // The fuzzer's find: glibc took a robust mutex whose type word was garbled to "priority
+    // protected" down its priority-ceiling path and asserted (SIGABRT) in the locker.
+    let m = SharedMutex::new();
+    let kind = kind_word(m.0);
+    let sound = kind.load(Ordering::Relaxed);
+    const PTHREAD_MUTEX_PRIO_PROTECT_NP: i32 = 64;
+    for garbled in [sound | PTHREAD_MUTEX_PRIO_PROTECT_NP | (0x7fff << 19), sound | 32, 3, -1] {
+        kind.store(garbled, Ordering::Relaxed);
+        assert_eq!(m.lock(), Err(Errno::EIO), "type {garbled:#x}");
+        // SAFETY: initialised and mapped.
+        assert_eq!(unsafe { probe(m.0) }, Liveness::Alive);
+    }
+    // Put back, it works again; garbled while held, it is unlocked as the mutex it was.
+    kind.store(sound, Ordering::Relaxed);
+    assert_eq!(m.lock(), Ok(Acquired::Clean));
+    kind.store(sound | PTHREAD_MUTEX_PRIO_PROTECT_NP, Ordering::Relaxed);
+    m.unlock();
+    assert_eq!(m.word().load(Ordering::Relaxed), 0);
+    assert_eq!(m.lock(), Ok(Acquired::Clean));
+    m.unlock();
+}
