@@ -120,7 +120,8 @@ impl PosixEmulation {
     }
 
     /// Closes an emulated descriptor (from `mq_close` or `close`): drops the caller's
-    /// notification registration, closes the FIFO, and destroys the queue if this was the last
+    /// notification registration, closes the FIFO (and the readiness descriptor when it was the
+    /// process's last of the queue), and destroys the queue if this was the last
     /// descriptor of an unlinked queue.
     pub fn close(&self, fd: c_int, d: Arc<Description>) -> Result<c_int> {
         notify::drop_if_owner(&d.queue);
@@ -128,6 +129,9 @@ impl PosixEmulation {
         if rc != 0 {
             return Err(Errno::last());
         }
+        // Before the test whether the queue is still open anywhere.
+        let q = &d.queue.queue;
+        ready::release_if_unused(q, || fdtable::describes(q));
         self.store.after_close(&d.queue);
         Ok(0)
     }

@@ -3,10 +3,15 @@
 //! A queue is a directory `posix/<name>/` holding `data` (the segment), `fifo` (what descriptors
 //! refer to) and `meta` (owner, mode, attributes, charge; readable by anyone). It is built in
 //! `posix-tmp/` and renamed into place only when complete. `mq_unlink` renames it into
-//! `posix-dead/`, where it lives until no open description remains: every description holds an
-//! OFD read lock on the FIFO, which the kernel drops when the description's last descriptor
-//! closes — in any process, including one killed with SIGKILL — so "no one has it open" is
-//! "a write lock can be taken".
+//! `posix-dead/`, where it lives until no open description remains: every description is the
+//! FIFO opened for reading and writing, so the FIFO's reader count is the number of open
+//! descriptions, which the kernel lowers when a description's last descriptor closes — in any
+//! process, including one killed with SIGKILL — so "no one has it open" is "opening the FIFO
+//! write-only without blocking finds no reader" (ENXIO). mqshim keeps no other descriptor of a
+//! FIFO once the program has none (see `ready::release_if_unused`). An opener that found the
+//! queue before its unlink and a destroyer that found it unused just before that open can both
+//! go on: the opener then keeps a working, nameless queue until its close, counted by neither
+//! `queues_max` nor RLIMIT_MSGQUEUE meanwhile (the kernel's open would have held the queue).
 //!
 //! The queue count (`queues_max`) and each user's RLIMIT_MSGQUEUE charge are not kept in
 //! counters that a crash could leave wrong: they are read from the namespace whenever a queue is
@@ -183,19 +188,6 @@ fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<Fd> {
     } else {
         Ok(Fd(fd))
     }
-}
-
-/// Takes an OFD lock on `fd` (`F_RDLCK` held by every description; `F_WRLCK` to test that
-/// nobody else holds one). False when it conflicts.
-fn ofd_lock(fd: c_int, kind: c_int) -> bool {
-    // SAFETY: flock is plain C data; all-zero is valid before the fields are set.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 1;
-    // fl is a valid flock, alive for the call; F_OFD_SETLK does not block.
-    sys::fcntl(fd, libc::F_OFD_SETLK, &fl as *const libc::flock as libc::c_long) == 0
 }
 
 /// The queues of one namespace.
@@ -390,9 +382,6 @@ impl Store {
     /// directory `dir_id`) is the program's descriptor.
     #[allow(clippy::too_many_arguments)]
     fn describe(&self, name: &QueueName, dir_id: (u64, u64), fifo: Fd, fifo_id: (u64, u64), queue: Arc<Queue>, oflag: c_int, meta: &Meta) -> Result<c_int> {
-        if !ofd_lock(fifo.0, libc::F_RDLCK) {
-            return Err(Errno::EIO);
-        }
         let accmode = oflag & libc::O_ACCMODE;
         let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id, fifo_id, meta: *meta });
         let read = accmode == libc::O_RDONLY || accmode == libc::O_RDWR;
@@ -613,13 +602,12 @@ impl Store {
     /// Destroys the unlinked queue `posix-dead/<entry>`, open as `dir`, unless it is open
     /// somewhere; true when it is gone.
     fn destroy_dir_if_unused(&self, dir: &Fd, entry: &[u8]) -> bool {
-        match openat(dir.0, b"fifo", libc::O_RDWR | libc::O_NONBLOCK, 0) {
-            Ok(fifo) => {
-                if !ofd_lock(fifo.0, libc::F_WRLCK) {
-                    return false;
-                }
-            }
-            Err(Errno::ENOENT) => {}
+        // Write-only and non-blocking: ENXIO when the FIFO has no reader, i.e. no open
+        // description (see the module comment); a writer is no reader, so this test itself
+        // makes no other destroyer think the queue open.
+        match openat(dir.0, b"fifo", libc::O_WRONLY | libc::O_NONBLOCK, 0) {
+            Ok(_in_use) => return false,
+            Err(Errno::ENXIO | Errno::ENOENT) => {}
             Err(_) => return false,
         }
         // Its charge goes back once its directory is gone (by whoever removed it, once).
