@@ -55,7 +55,11 @@ const PATH_MAX: usize = 4096;
 const NAME_MAX: usize = 255;
 
 /// A queue name that passed glibc's and the kernel's checks: the part after the slash.
-pub struct QueueName(Vec<u8>);
+/// Kept inline, NUL-terminated (no allocation per call).
+pub struct QueueName {
+    len: usize,
+    bytes: [u8; NAME_MAX + 1],
+}
 
 impl QueueName {
     /// Reads and checks a name in glibc's then the kernel's order: no leading slash → EINVAL;
@@ -99,15 +103,17 @@ impl QueueName {
         if rest.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        Ok(QueueName(rest.to_vec()))
+        let mut name = QueueName { len: rest.len(), bytes: [0; NAME_MAX + 1] };
+        name.bytes[..rest.len()].copy_from_slice(rest);
+        Ok(name)
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes[..self.len]
     }
 
-    fn c(&self) -> CString {
-        CString::new(self.0.clone()).expect("checked: a queue name has no NUL")
+    fn c(&self) -> &std::ffi::CStr {
+        std::ffi::CStr::from_bytes_with_nul(&self.bytes[..=self.len]).expect("checked: a queue name has no NUL")
     }
 }
 
@@ -547,7 +553,7 @@ impl Store {
             sys::fchmod(dir.0, 0o755);
             let dst = name.c();
             // SAFETY: NUL-terminated names under open directories.
-            if sys::renameat2(self.ns.tmp, &tmp_c, self.ns.posix, &dst, libc::RENAME_NOREPLACE) != 0 {
+            if sys::renameat2(self.ns.tmp, &tmp_c, self.ns.posix, dst, libc::RENAME_NOREPLACE) != 0 {
                 return Err(Errno::last());
             }
             // Published, with its directory.
@@ -595,7 +601,7 @@ impl Store {
     fn withdraw(&self, name: &QueueName, found: &Found) {
         forget_queue(found.dir_id);
         let dead_name = dead_entry_name(found.dir_id);
-        if sys::renameat2(self.ns.posix, &name.c(), self.ns.dead, &c(dead_name.as_bytes()), libc::RENAME_NOREPLACE) == 0 {
+        if sys::renameat2(self.ns.posix, name.c(), self.ns.dead, &c(dead_name.as_bytes()), libc::RENAME_NOREPLACE) == 0 {
             self.destroy_if_unused(dead_name.as_bytes());
         }
     }
@@ -667,7 +673,7 @@ impl Store {
         let dead_name = dead_entry_name(found.dir_id);
         let (src, dst) = (name.c(), c(dead_name.as_bytes()));
         // SAFETY: NUL-terminated names under open directories.
-        if sys::renameat2(self.ns.posix, &src, self.ns.dead, &dst, libc::RENAME_NOREPLACE) != 0 {
+        if sys::renameat2(self.ns.posix, src, self.ns.dead, &dst, libc::RENAME_NOREPLACE) != 0 {
             return Err(match Errno::last() {
                 Errno::EPERM => Errno::EACCES,
                 e => e,
