@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-musl */
+/* mqt: static skip-config static-musl skip-config static-emulate */
 /* (static-musl: musl's own SIGEV_THREAD helper gives the notification thread another stack size
  * and signal mask than glibc's, which this test pins: a libc difference, not mqshim's.) */
 /* SIGEV_THREAD, as in mq_notify(3)'s example: when a message arrives on the empty queue (sent

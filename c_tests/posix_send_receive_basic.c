@@ -1,4 +1,5 @@
-/* mqt: linked static
+/* mqt: linked static */
+/*
  *
  * The success path of every basic POSIX call: create, send and timed send, receive and timed
  * receive (length and priority come back), a zero-length message, getattr counts, close,

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A descriptor opened without the needed access: sending on O_RDONLY and receiving on
  * O_WRONLY are EBADF (timed variants too); getattr works on either. */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* When a receive makes room, the blocked senders are re-checked in the order they blocked
  * (the kernel's ss_wakeup): each whose message now fits goes ahead; one whose message still
  * does not fit is passed over (moved to the tail) and keeps waiting — so a smaller message

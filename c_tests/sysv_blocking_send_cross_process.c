@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A child blocked in msgsnd on a full queue (qbytes 8) completes when the parent receives;
  * its message then follows in FIFO order. */
 #include "harness.h"

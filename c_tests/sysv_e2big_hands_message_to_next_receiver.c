@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A send that finds receivers blocked in msgrcv gives the message to the first (in blocking
  * order) whose criteria it matches and that can take it (the kernel's pipelined send: the
  * message never enters the queue). A matching receiver whose buffer is too small, without

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* IPC_RMID wakes every blocked caller of the queue at once with EIDRM: a receiver blocked in
  * msgrcv (waiting for a type nobody sends) and a sender blocked in msgsnd (the queue is full),
  * each in a process of its own. Afterwards the id is merely stale: EINVAL for everyone. */

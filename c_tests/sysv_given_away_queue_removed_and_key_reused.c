@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A queue root gives away with IPC_SET (uid and gid nobody, mode 0600) is nobody's in every
  * way: nobody uses it and removes it with IPC_RMID, and then its key is free — nobody's
  * msgget(K, IPC_CREAT|0600) makes a new queue of that key, which nobody removes too, and root

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Only the queue's owner or creator (euid == uid or cuid), or a process with CAP_SYS_ADMIN, may
  * change it with IPC_SET or remove it with IPC_RMID: nobody gets EPERM for both on root's queue
  * even though its mode (0666) grants everyone everything. The owner may give the queue away:

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* IPC_SET wakes every blocked caller to look again, as the kernel does (expunge_all(-EAGAIN)
  * and ss_wakeup): a sender blocked on a full queue completes as soon as qbytes is raised (no
  * receive needed); a receiver blocked as nobody fails with EACCES once the mode no longer lets

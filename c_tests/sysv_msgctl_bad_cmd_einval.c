@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msgctl with an unknown command (99) or a negative one is EINVAL, on a valid queue too; a
  * negative msqid is EINVAL. */
 #include "harness.h"

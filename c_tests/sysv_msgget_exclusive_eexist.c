@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msgget on an existing key: IPC_CREAT|IPC_EXCL is EEXIST; IPC_CREAT alone and flags 0
  * return the existing queue's id. */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msgget without IPC_CREAT on a key that has no queue (here: one that was just removed) is
  * ENOENT; IPC_CREAT then makes a new queue with a new id. */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A message longer than msgrcv's msgsz: without MSG_NOERROR the call fails with E2BIG and
  * the message stays queued; with MSG_NOERROR it is truncated to msgsz and the rest is lost. */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* msgsnd refuses mtype < 1 with EINVAL (checked before the queue id: also with id -1), and a
  * size above msgmax (8192) with EINVAL; nothing is queued. */
 #include "harness.h"

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A full SysV queue: with IPC_NOWAIT msgsnd fails with EAGAIN. A message fits iff
  * cbytes + size <= qbytes and qnum + 1 <= qbytes: so a zero-length message still fits when
  * the bytes are used up, and qbytes also caps the number of messages (qbytes 3 holds three

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A queue that streams messages of one type, read by receivers of that type, of other types,
  * with MSG_EXCEPT and with msgtyp < 0, then a second type behind the first, MSG_COPY and a
  * drain: every answer, and msg_qnum, msg_cbytes, msg_lspid and msg_lrpid after every call, as

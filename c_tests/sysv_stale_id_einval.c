@@ -1,3 +1,4 @@
+/* mqt: static */
 /* An id whose queue was removed is EINVAL for every call (not EIDRM, which only a waiter
  * sees); so is a negative id for msgsnd/msgrcv. */
 #include "harness.h"

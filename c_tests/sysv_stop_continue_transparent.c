@@ -1,3 +1,4 @@
+/* mqt: static */
 /* SIGSTOP then SIGCONT (no handlers) while a child is blocked in msgrcv or msgsnd is invisible:
  * the call goes on waiting and completes normally once the parent sends or receives — it never
  * fails with EINTR (the kernel restarts the sleep transparently when no handler ran). */

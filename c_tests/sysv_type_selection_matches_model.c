@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Thousands of seeded-random non-blocking msgsnd and msgrcv calls on one queue, checked one by
  * one against an in-test model of the kernel's find_msg: msgtyp 0 takes the oldest message,
  * > 0 the oldest of that type, > 0 with MSG_EXCEPT the oldest of any other type, < 0 the

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `mqshim run` refuses, with the reason and a shell's status, what the preload cannot reach —
-# a statically linked program (also behind a #! script), a library that is no shared object —
+# a statically linked program (also behind a #! script) under a backend its supervisor does not
+# serve it with (Redis; see run_static_supervised.sh for kernel and emulate), a library that is
+# no shared object —
 # and programs a shell could not run (127 not found, 126 not executable). --allow-unpreloaded
 # runs them anyway, with a warning: the static program's queue then lands in the kernel,
 # which is exactly what the refusal protects against.
@@ -19,7 +21,7 @@ fi
 file_type=$(LC_ALL=C od -An -c -N4 "$WORK/run_queue_static" | tr -d ' ')
 [[ $file_type == '177ELF' ]] || fail "the static program is not ELF"
 
-expect_status 126 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME"
+expect_status 126 "$MQSHIM" run --backend redis --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME"
 expect_output 'run_queue_static is statically linked'
 expect_output 'LD_PRELOAD has no effect'
 [[ ! -e $WORK/ns ]] || fail "the refused program ran (or mqshim touched the namespace)"
@@ -28,7 +30,7 @@ expect_output 'LD_PRELOAD has no effect'
 printf '#!%s\n' "$WORK/run_queue_static" >"$WORK/static.script"
 printf '#!/bin/sh\necho script ran\n' >"$WORK/dynamic.script"
 chmod +x "$WORK/static.script" "$WORK/dynamic.script"
-expect_status 126 "$MQSHIM" run -- "$WORK/static.script"
+expect_status 126 "$MQSHIM" run --backend redis -- "$WORK/static.script"
 expect_output 'static.script is a script run by .*run_queue_static, and .*statically linked'
 expect_status 0 "$MQSHIM" run -- "$WORK/dynamic.script"
 expect_output '^script ran$'
@@ -37,12 +39,12 @@ mkdir -p "$WORK/bin"
 cp "$WORK/run_queue_static" "$WORK/bin/static-$RUNID"
 printf '#!/usr/bin/env static-%s\n' "$RUNID" >"$WORK/env.script"
 chmod +x "$WORK/env.script"
-PATH=$WORK/bin:$PATH expect_status 126 "$MQSHIM" run -- "$WORK/env.script"
+PATH=$WORK/bin:$PATH expect_status 126 "$MQSHIM" run --backend redis -- "$WORK/env.script"
 expect_output "env.script is a script run by .*static-$RUNID \\(through env\\), and .*statically linked"
 
 # A static PIE (dynamic section, but no PT_INTERP) where the toolchain makes one.
 if cc -static-pie -x c - -o "$WORK/static-pie" <<<'int main(void) { return 0; }' 2>/dev/null; then
-  expect_status 126 "$MQSHIM" run -- "$WORK/static-pie"
+  expect_status 126 "$MQSHIM" run --backend redis -- "$WORK/static-pie"
   expect_output 'static-pie is statically linked \(a static PIE\)'
 else
   echo "(no static PIE toolchain here: that case not checked)"
@@ -50,13 +52,13 @@ fi
 
 # --allow-unpreloaded: a warning, then the program runs, on the kernel (mqshim is not there).
 if [[ -n $STATIC_QUEUE ]]; then
-  expect_status 0 "$MQSHIM" run --allow-unpreloaded --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME" keep
+  expect_status 0 "$MQSHIM" run --backend redis --allow-unpreloaded --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME" keep
   expect_output 'warning: .*statically linked.*running it anyway'
   expect_output '^mq_send: ok$'
   expect_status 0 "$WORK/run_kernel_probe" "$QNAME"
   expect_output '^kernel: present$'
 else
-  expect_status 0 "$MQSHIM" run --allow-unpreloaded -- "$WORK/run_queue_static"
+  expect_status 0 "$MQSHIM" run --backend redis --allow-unpreloaded -- "$WORK/run_queue_static"
   expect_output 'warning: .*statically linked.*running it anyway'
 fi
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `mqshim run` and `mqshim trace` on a statically linked program under the kernel backend: a
-# seccomp supervisor in mqshim serves its queue calls (the preload cannot reach it), so
-# `mqshim trace` shows every call with the program's own pid, and the program's results, exit
-# status and death by a signal are its own. (Under the emulation it is still refused: 126.)
+# `mqshim run` and `mqshim trace` on a statically linked program: a seccomp supervisor in
+# mqshim serves its queue calls (the preload cannot reach it), so `mqshim trace` shows every
+# call with the program's own pid, and the program's results, exit status and death by a signal
+# are its own, under the kernel backend and under the emulation (the default) — in the
+# emulation's namespace, except mq_notify, which fails there with ENOSYS and a note on stderr.
 source "$ROOT/cli_tests/run_common.bash"
 build run_kernel_probe
 trap cleanup_kernel_queue EXIT
@@ -39,12 +40,58 @@ cc -static "$WORK/ends.c" -o "$WORK/ends" || fail "cannot build ends"
 expect_status 3 "$MQSHIM" run --backend kernel -- "$WORK/ends"
 expect_status 143 "$MQSHIM" run --backend kernel -- "$WORK/ends" die
 
-# Under the emulation the supervisor does not serve it (yet): refused, as before.
-expect_status 126 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME"
-expect_output 'only with --backend kernel'
+# Under the emulation (the default backend) its System V calls are the emulation's, in the
+# namespace of --dir, for the program and the child it forks (its receives block in the
+# supervisor until the parent's messages are there); nothing reaches the kernel.
+cc -static "$PROGRAMS/report_sysv_types.c" -o "$WORK/sysv_static" || fail "cannot build sysv_static"
+KEY=$(printf '0x5e%06x' $(( $(cksum <<<"$RUNID" | cut -d' ' -f1) % 16777216 )))
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" --trace-to "$WORK/e.jsonl" --trace-format jsonl -- "$WORK/sysv_static" "$KEY"
+expect_output '^RECEIVED 2 6 two-a$'
+expect_output '^RECEIVED 1 4 one$'
+expect_output '^RECEIVED 5 5 five$'
+expect_output '^CALL msgrcv ENOMSG$'
+child=$(sed -n "s/^CHILD //p" "$WORK/out")
+[[ -n $child ]] || fail "no child pid"
+[[ $(grep -c '"call":"msgrcv".*"backend":"emulate"\|"backend":"emulate".*"call":"msgrcv"' "$WORK/e.jsonl") == 6 ]] || { cat "$WORK/e.jsonl"; fail "expected 6 emulated msgrcv records"; }
+grep -q "\"pid\":$child,.*\"call\":\"msgrcv\"" "$WORK/e.jsonl" || { cat "$WORK/e.jsonl"; fail "the child's receives do not carry its pid"; }
+! grep -q '"backend":"kernel"' "$WORK/e.jsonl" || fail "a call went to the kernel"
+[[ -d $WORK/ns/sysv ]] || fail "the emulation's namespace was not used"
+! ipcs -q | grep -qi "${KEY}" || fail "the queue is in the kernel"
 
-# `mqshim diff` compares the kernel with the emulation, which cannot serve it (yet): a launch
-# error (2) naming why, never a run whose "emulate" side went to the kernel unseen.
+# Its POSIX queue too: made in the namespace, where mqshim's own commands see what it sent,
+# never in the kernel.
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/run_queue_static" "$QNAME" keep
+expect_output '^mq_send: ok$'
+expect_status 0 "$WORK/run_kernel_probe" "$QNAME"
+expect_output '^kernel: absent'
+expect_status 0 "$MQSHIM" peek --dir "$WORK/ns" "$QNAME"
+expect_output 'hello'
+expect_status 0 "$MQSHIM" ipcrm --dir "$WORK/ns" "$QNAME"
+# Its mq_notify is not served under the emulation: ENOSYS, and a note saying why.
+cat >"$WORK/notify.c" <<'EOF'
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    struct mq_attr a = {.mq_maxmsg = 4, .mq_msgsize = 64};
+    mqd_t q = mq_open(argv[1], O_RDWR | O_CREAT, 0600, &a);
+    struct sigevent e = {.sigev_notify = SIGEV_NONE};
+    int r = mq_notify(q, &e);
+    printf("mq_notify: %s\n", r ? strerror(errno) : "ok");
+    mq_unlink(argv[1]);
+    return argc < 2;
+}
+EOF
+cc -static "$WORK/notify.c" -o "$WORK/notify_static" -lrt || fail "cannot build notify_static"
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/notify_static" "$QNAME"
+expect_output '^mq_notify: Function not implemented$'
+expect_output 'mq_notify is served only with --backend kernel'
+
+# `mqshim diff` runs programs through the preload: a launch error (2) naming why, never a run
+# whose "emulate" side went to the kernel unseen.
 expect_status 2 "$MQSHIM" diff -- "$WORK/run_queue_static" "$QNAME"
-expect_output 'statically linked.*only with --backend kernel'
+expect_output 'statically linked: diff runs programs through the preload'
 echo "ok"

@@ -84,6 +84,13 @@ unsafe fn invoke(b: &dyn Backend, call: &Call) -> Result<i64> {
 }
 
 /// The name of the backend serving this process (building the state if no call has yet).
+/// The calling thread's credentials changed without the library seeing it (a supervisor's
+/// serving thread taking on each caller's ids, by raw system calls): what the emulation cached
+/// of them is forgotten, to be read afresh by its next check.
+pub fn credentials_changed() {
+    crate::emu::sysv::caller::forget();
+}
+
 pub fn backend_name() -> &'static str {
     init::state().backend.kind().name()
 }

@@ -168,7 +168,17 @@ fn diff(args: &DiffArgs) -> Result<bool, String> {
     // cannot reach (statically linked, set-user-ID, ...) would send both sides to the kernel and
     // compare them as equal. The launcher's own checks refuse it, naming why.
     let emulation_side = launch::RunOptions { backend: Some("emulate".into()), lib: args.lib.clone(), ..Default::default() };
-    launch::prepare(&emulation_side, &[], program, program_args).map_err(|f| f.message.replacen("mqshim: ", "mqshim: diff: ", 1))?;
+    let checked = launch::prepare(&emulation_side, &[], program, program_args).map_err(|f| f.message.replacen("mqshim: ", "mqshim: diff: ", 1))?;
+    // A statically linked program is served by `mqshim run`'s supervisor, which diff's runs
+    // (through the preload, in a private IPC namespace) do not have.
+    if checked.supervised() {
+        checked.abandon();
+        return Err(format!(
+            "mqshim: diff: {} is statically linked: diff runs programs through the preload, which cannot reach it (mqshim run serves it, with --backend kernel or emulate)",
+            Path::new(program).display()
+        ));
+    }
+    drop(checked);
     // The same input for both runs: all of ours, read first (none from a terminal).
     let mut input = Vec::new();
     let stdin = std::io::stdin();

@@ -448,12 +448,28 @@ pub struct Launch {
     supervisor: Option<crate::supervise::Pending>,
 }
 
-/// Whether the program's calls go to the kernel backend: its `MQSHIM_BACKEND`, from the options
+impl Launch {
+    /// Whether the program is statically linked, its queue calls served by a supervisor in this
+    /// process rather than by the preload.
+    pub fn supervised(&self) -> bool {
+        self.supervisor.is_some()
+    }
+
+    /// Gives up a launch that will not start.
+    pub fn abandon(self) {
+        if let Some(pending) = self.supervisor {
+            pending.abandon();
+        }
+    }
+}
+
+/// Whether the program's backend is one the supervisor serves a statically linked program with
+/// (kernel, or emulate for System V: see `supervise`): its `MQSHIM_BACKEND`, from the options
 /// (`env`) or else inherited.
-fn kernel_backend(env: &[(String, OsString)]) -> bool {
+fn served_backend(env: &[(String, OsString)]) -> bool {
     let lookup =
         |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes().to_vec()).or_else(|| std::env::var_os(name).map(|v| v.as_bytes().to_vec()));
-    Config::from_lookup(lookup).0.backend == mqshim_core::config::BackendKind::Kernel
+    matches!(Config::from_lookup(lookup).0.backend, mqshim_core::config::BackendKind::Kernel | mqshim_core::config::BackendKind::Emulate)
 }
 
 /// Checks everything and builds the command that runs `program args` with the library preloaded
@@ -461,13 +477,13 @@ fn kernel_backend(env: &[(String, OsString)]) -> bool {
 /// trace collector adds or overrides variables). The command is given the program's path as
 /// found, with `program` as its argv[0].
 ///
-/// A statically linked program under the kernel backend is not preloaded: a supervisor in this
+/// A statically linked program under the kernel or emulate backend is not preloaded: a supervisor in this
 /// process serves its queue calls ([`crate::supervise`]), with this process's `MQSHIM_*` set to
 /// the program's settings (its tracer and policy are the program's).
 ///
 /// Refuses (a [`Failure`]) a bad option value (status 2), a program not found (127) or that cannot
 /// be run (126), and when the preload cannot reach it (126: statically linked under another
-/// backend, set-user-ID, a library missing or of another class) unless
+/// backend than those, set-user-ID, a library missing or of another class) unless
 /// `options.allow_unpreloaded`, which warns instead.
 pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: &OsStr, args: &[OsString]) -> Result<Launch, Failure> {
     let mut env = options.environment()?;
@@ -495,9 +511,9 @@ pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: 
     if let Some(library) = &library {
         match check_library(library) {
             Ok(lib) => match obstacle(&path, &lib, library, 0)? {
-                Some(o) if o.statically_linked && kernel_backend(&env) => supervised = true,
+                Some(o) if o.statically_linked && served_backend(&env) => supervised = true,
                 Some(o) if o.statically_linked => refuse_or_warn(format!(
-                    "{} (mqshim serves a statically linked program's queue calls from outside it only with --backend kernel so far)",
+                    "{} (mqshim serves a statically linked program's queue calls from outside it only with --backend kernel or emulate so far)",
                     o.why
                 ))?,
                 Some(o) => refuse_or_warn(o.why)?,

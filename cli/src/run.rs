@@ -1,8 +1,8 @@
 //! `mqshim run [OPTIONS] -- PROGRAM [ARGS]`: the launcher, as `faketime` or `fakeroot` are. The
 //! options become `MQSHIM_*` variables ([`RunOptions`]), the library is found by the command, and
 //! `mqshim run` then *becomes* the program (exec), so the exit status, death by signal and
-//! signals sent to it are the program's own. A statically linked program under the kernel
-//! backend is started as a child instead, served by [`crate::supervise`].
+//! signals sent to it are the program's own. A statically linked program under the kernel or
+//! emulate backend is started as a child instead, served by [`crate::supervise`].
 
 use std::ffi::OsString;
 
@@ -22,13 +22,14 @@ Each option sets one variable for the program and every child that inherits its 
   --syscalls → MQSHIM_SYSCALLS
 and LD_PRELOAD gets the library first, before any entries it already had.
 
-A statically linked program (which ignores LD_PRELOAD) runs under --backend kernel as a child
-of mqshim, whose seccomp supervisor makes its queue system calls for it — traced, with limits and
-faults — until it and every process it started have exited.
+A statically linked program (which ignores LD_PRELOAD) runs as a child of mqshim, whose seccomp
+supervisor makes its queue system calls for it — traced, with limits and faults — until it and
+every process it started have exited, under --backend kernel and under the emulation (where
+its mq_notify fails with ENOSYS).
 
 Exit status: the program's (death by a signal: the same death). A bad option value: 2. The
 program not found: 127; found but not runnable, or the preload cannot reach it: 126 — a
-statically linked program under another backend, a set-user-ID/set-group-ID one (the dynamic
+statically linked program under the Redis backend, a set-user-ID/set-group-ID one (the dynamic
 loader's secure-execution mode ignores LD_PRELOAD paths), a library that is not a shared object
 of the program's ELF class and machine. --allow-unpreloaded runs it anyway, with a warning."
 )]

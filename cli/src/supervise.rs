@@ -42,10 +42,16 @@
 //! - **The end.** The supervisor serves until the listener hangs up (every process with the
 //!   filter has exited), as `strace -f` follows a program's descendants.
 //!
-//! Only the kernel backend is served this way; the emulation's state is per process (its
-//! descriptors, openers and notification helper live in the process that uses them), which a
-//! supervisor would have to keep per served process (a twin process each), and it needs
-//! `close`, which is not one of the ten calls.
+//! - **Backends.** Under the kernel backend every call is the system call, made here. Under the
+//!   emulation every call is the emulation's, made here on the same local copies
+//!   ([`by_backend`]); its cached credentials are forgotten at each change of the serving
+//!   thread's. A System V queue has no descriptor. A POSIX descriptor `mq_open` makes here is
+//!   handed to the caller marked with its access mode (`Backend::descriptor_handed_back`), and
+//!   each later call adopts this process's copy of the caller's descriptor for its duration
+//!   ([`Adopted`]): the emulation finds everything it needs from the open description itself,
+//!   however the caller closed, duplicated or inherited its descriptors meanwhile.
+//!   `mq_notify` fails with ENOSYS ([`notify_served`]): the emulation's registration belongs to
+//!   the process that registers (its pid, program image, relay thread and closes).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -56,7 +62,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mqshim_core::backend::Backend;
 use mqshim_core::call::Call;
+use mqshim_core::config::BackendKind;
 use mqshim_core::errno::{Errno, Result};
 use mqshim_core::os::usermem;
 use mqshim_core::trace::{self, Caller};
@@ -676,6 +684,8 @@ fn set_thread_identity(uid: [libc::uid_t; 2], gid: [libc::gid_t; 2], groups: &[l
 /// changed (a supervisor without CAP_SETUID, whose callers cannot have other ids either) are
 /// left as they are.
 fn as_caller<R>(who: Option<&Identity>, f: impl FnOnce() -> R) -> R {
+    // The emulation caches a thread's credentials: this thread's change with every caller.
+    mqshim_core::dispatch::credentials_changed();
     let Some(who) = who else { return f() };
     let own = own_identity();
     let switch = (who.uid[0], who.uid[1], who.gid[0], who.gid[1]) != (own.uid[0], own.uid[1], own.gid[0], own.gid[1]) || who.groups != own.groups;
@@ -690,6 +700,7 @@ fn as_caller<R>(who: Option<&Identity>, f: impl FnOnce() -> R) -> R {
     }
     if switched {
         set_thread_identity([own.uid[0], own.uid[1]], [own.gid[0], own.gid[1]], &own.groups, true);
+        mqshim_core::dispatch::credentials_changed();
     }
     result
 }
@@ -729,8 +740,10 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 }
                 // SAFETY: the name is a local copy (or the bad address, for the kernel's EFAULT).
                 unsafe {
-                    mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |_| {
-                        as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_unlink, kernel_name)))
+                    mqshim_core::dispatch::run_with(Call::MqUnlink { name: name_ptr }, |backend| {
+                        as_caller(who.as_ref(), || {
+                            checked(by_backend(backend, || libc::syscall(libc::SYS_mq_unlink, kernel_name), |b| b.mq_unlink(name_ptr).map(i64::from)))
+                        })
                     })
                 }
             } else {
@@ -742,9 +755,17 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 }
                 // SAFETY: the name and attributes are local copies (or the bad address).
                 let opened = unsafe {
-                    mqshim_core::dispatch::run_with(call, |_| {
-                        let fd =
-                            as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr)))?;
+                    mqshim_core::dispatch::run_with(call, |backend| {
+                        let fd = as_caller(who.as_ref(), || {
+                            checked(by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_mq_open, kernel_name, a[1] as c_int, a[2] as libc::mode_t, attr_ptr),
+                                |b| b.mq_open(name_ptr, a[1] as c_int, a[2] as libc::mode_t, attr_ptr as *mut _, false).map(i64::from),
+                            ))
+                        })?;
+                        // The caller's from now on: the emulation forgets it, its open
+                        // description marked with its access mode.
+                        backend.descriptor_handed_back(fd as c_int);
                         install(req, fd as c_int)
                     })
                 };
@@ -771,8 +792,15 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 let call = Call::MqSend { mqdes: a[0] as c_int, msg: msg_ptr as *const _, len, prio: a[3] as u32, timeout: call_timeout };
                 // SAFETY: local copies (or the bad address) and our copy of the descriptor.
                 unsafe {
-                    mqshim_core::dispatch::run_with(call, |_| {
-                        req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr))
+                    mqshim_core::dispatch::run_with(call, |backend| {
+                        let _adopted = Adopted::new(backend, &fd);
+                        req.blocking(ERESTARTSYS, || {
+                            by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_mq_timedsend, fd.0, msg_ptr, len, a[3] as u32, timeout_ptr),
+                                |b| b.mq_send(fd.0, msg_ptr as *const c_char, len, a[3] as u32, Some(timeout_ptr as *const libc::timespec)).map(i64::from),
+                            )
+                        })
                     })
                 }
             } else {
@@ -784,8 +812,15 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                 let msg_len = msg.len();
                 // SAFETY: local buffers (or the bad address) and our copy of the descriptor.
                 unsafe {
-                    mqshim_core::dispatch::run_with(call, |_| {
-                        let got = req.blocking(ERESTARTSYS, || libc::syscall(libc::SYS_mq_timedreceive, fd.0, msg_ptr, msg_len, prio_ptr, timeout_ptr))?;
+                    mqshim_core::dispatch::run_with(call, |backend| {
+                        let _adopted = Adopted::new(backend, &fd);
+                        let got = req.blocking(ERESTARTSYS, || {
+                            by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_mq_timedreceive, fd.0, msg_ptr, msg_len, prio_ptr, timeout_ptr),
+                                |b| b.mq_receive(fd.0, msg_ptr as *mut c_char, msg_len, prio_ptr, Some(timeout_ptr as *const libc::timespec)).map(|n| n as i64),
+                            )
+                        })?;
                         // The kernel's order: the priority, then the message (EFAULT after taking it).
                         if a[3] != 0 {
                             req.write(a[3], &(*prio_ptr).to_ne_bytes())?;
@@ -805,7 +840,8 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             }
             // SAFETY: a local copy (or the bad address); the checks read only our copies.
             unsafe {
-                mqshim_core::dispatch::run_with(Call::MqNotify { mqdes: a[0] as c_int, sev: sev_ptr as *const _ }, |_| {
+                mqshim_core::dispatch::run_with(Call::MqNotify { mqdes: a[0] as c_int, sev: sev_ptr as *const _ }, |backend| {
+                    notify_served(backend, &fd, sev_ptr as *const _)?;
                     notify_checks(a[1] != 0, sev.as_ref(), fd.0)?;
                     req.continue_it.set(true);
                     Ok(0)
@@ -832,8 +868,19 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             }
             // SAFETY: local copies (or the bad address) and our copy of the descriptor.
             unsafe {
-                mqshim_core::dispatch::run_with(call, |_| {
-                    let v = checked(libc::syscall(libc::SYS_mq_getsetattr, fd.0, new_ptr, kernel_old))?;
+                mqshim_core::dispatch::run_with(call, |backend| {
+                    let _adopted = Adopted::new(backend, &fd);
+                    let v = checked(by_backend(
+                        backend,
+                        || libc::syscall(libc::SYS_mq_getsetattr, fd.0, new_ptr, kernel_old),
+                        |b| {
+                            if new_ptr == 0 {
+                                b.mq_getattr(fd.0, old_ptr).map(i64::from)
+                            } else {
+                                b.mq_setattr(fd.0, new_ptr as *const libc::mq_attr, old_ptr).map(i64::from)
+                            }
+                        },
+                    ))?;
                     if a[2] != 0 {
                         req.write(a[2], std::slice::from_raw_parts(old_ptr.cast::<u8>(), std::mem::size_of::<libc::mq_attr>()))?;
                     }
@@ -848,8 +895,14 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             let who = identity_for(req, false);
             // SAFETY: integer arguments only.
             unsafe {
-                mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |_| {
-                    as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int)))
+                mqshim_core::dispatch::run_with(Call::Msgget { key: a[0] as libc::key_t, flags: a[1] as c_int }, |backend| {
+                    as_caller(who.as_ref(), || {
+                        checked(by_backend(
+                            backend,
+                            || libc::syscall(libc::SYS_msgget, a[0] as libc::key_t, a[1] as c_int),
+                            |b| b.msgget(a[0] as libc::key_t, a[1] as c_int).map(i64::from),
+                        ))
+                    })
                 })
             }
         }
@@ -872,8 +925,16 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             }
             // SAFETY: a local copy (or the bad address).
             unsafe {
-                mqshim_core::dispatch::run_with(Call::Msgsnd { id, msgp: msg_ptr as *const _, size, flags }, |_| {
-                    let v = req.blocking(ERESTARTNOHAND, || as_caller(who.as_ref(), || libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags)))?;
+                mqshim_core::dispatch::run_with(Call::Msgsnd { id, msgp: msg_ptr as *const _, size, flags }, |backend| {
+                    let v = req.blocking(ERESTARTNOHAND, || {
+                        as_caller(who.as_ref(), || {
+                            by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_msgsnd, id, msg_ptr, size, flags),
+                                |b| b.msgsnd(id, msg_ptr as *const _, size, flags).map(i64::from),
+                            )
+                        })
+                    })?;
                     senders::sent(id, req.process.caller.pid);
                     Ok(v)
                 })
@@ -893,9 +954,16 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             }
             // SAFETY: a local buffer of 8 + room bytes, which the kernel writes at most.
             unsafe {
-                mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |_| {
-                    let got =
-                        req.blocking(ERESTARTNOHAND, || as_caller(who.as_ref(), || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags)))?;
+                mqshim_core::dispatch::run_with(Call::Msgrcv { id, msgp: msg_ptr as *mut _, size: kernel_size, typ, flags }, |backend| {
+                    let got = req.blocking(ERESTARTNOHAND, || {
+                        as_caller(who.as_ref(), || {
+                            by_backend(
+                                backend,
+                                || libc::syscall(libc::SYS_msgrcv, id, msg_ptr, kernel_size, typ, flags),
+                                |b| b.msgrcv(id, msg_ptr as *mut _, kernel_size, typ, flags).map(|n| n as i64),
+                            )
+                        })
+                    })?;
                     if flags & libc::MSG_COPY == 0 {
                         senders::received(id, req.process.caller);
                     }
@@ -919,8 +987,14 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             }
             // SAFETY: a local buffer of the size the command uses (or the bad address, or NULL).
             unsafe {
-                mqshim_core::dispatch::run_with(Call::Msgctl { id, cmd, buf: buf_ptr as *mut _ }, |_| {
-                    let v = as_caller(who.as_ref(), || checked(libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr)))?;
+                mqshim_core::dispatch::run_with(Call::Msgctl { id, cmd, buf: buf_ptr as *mut _ }, |backend| {
+                    let v = as_caller(who.as_ref(), || {
+                        checked(by_backend(
+                            backend,
+                            || libc::syscall(libc::SYS_msgctl, id, cmd, buf_ptr),
+                            |b| b.msgctl(id, cmd, buf_ptr as *mut _).map(i64::from),
+                        ))
+                    })?;
                     if size == std::mem::size_of::<libc::msqid_ds>() && !reads && a[2] != 0 {
                         // A STAT's id is the queue's (IPC_STAT) or the value (MSG_STAT*).
                         let queue = if cmd & 0xff == libc::IPC_STAT { id } else { v as c_int };
@@ -945,6 +1019,78 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
         Ok(_) if req.continue_it.get() => Reply::Continue,
         Ok(v) => Reply::Value(v),
         Err(e) => Reply::Error(e),
+    }
+}
+
+/// Makes a call for the caller as the backend does it: the system call itself under the kernel
+/// backend (`kernel`, whose result and errno are the answer), the backend's own call otherwise
+/// (`emulated`: the emulation, made in this process on the same local copies, with the serving
+/// thread's credentials the caller's, on an adopted copy of its descriptor). Returns as the
+/// system call does: the value, or -1 with errno set.
+fn by_backend(backend: &dyn Backend, kernel: impl FnOnce() -> c_long, emulated: impl FnOnce(&dyn Backend) -> Result<i64>) -> c_long {
+    if backend.kind() == BackendKind::Kernel {
+        return kernel();
+    }
+    match emulated(backend) {
+        Ok(v) => v as c_long,
+        Err(e) => {
+            mqshim_core::errno::set(e as c_int);
+            -1
+        }
+    }
+}
+
+/// `mq_notify` of a statically linked program is served only by the kernel backend: the
+/// emulation's registration belongs to the process that registers (its pid, its program image,
+/// its relay thread, its closes), which this process cannot be for another. Under another
+/// backend a call on a queue descriptor fails with ENOSYS (the first one saying why on stderr);
+/// one on anything else gets the backend's own answer (EFAULT, EINVAL, EBADF, in the kernel's
+/// order), registering nothing.
+///
+/// # Safety
+/// `sev` is a local copy (or the bad address, or NULL).
+unsafe fn notify_served(backend: &dyn Backend, copy: &Descriptor, sev: *const libc::sigevent) -> Result<()> {
+    if backend.kind() == BackendKind::Kernel {
+        return Ok(());
+    }
+    let adopted = Adopted::new(backend, copy);
+    if !adopted.adopted {
+        // SAFETY: as this function's contract says; descriptor -1 is nobody's, so nothing is
+        // registered.
+        return unsafe { backend.mq_notify(-1, sev) }.and(Err(Errno::EBADF));
+    }
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "mqshim: a statically linked program's mq_notify is served only with --backend kernel; under the {} backend it fails with ENOSYS",
+            backend.kind().name()
+        );
+    }
+    Err(Errno::ENOSYS)
+}
+
+/// The caller's descriptor, copied here, made usable by the backend for one call
+/// (`Backend::descriptor_adopted`) and handed back when dropped. A copy that is no queue
+/// descriptor of the backend (or no copy: the caller has no such descriptor) stays unknown to
+/// it, so that the call fails as the kernel's does, with EBADF after the checks that come first.
+struct Adopted<'a> {
+    backend: &'a dyn Backend,
+    fd: c_int,
+    adopted: bool,
+}
+
+impl<'a> Adopted<'a> {
+    fn new(backend: &'a dyn Backend, copy: &Descriptor) -> Adopted<'a> {
+        let adopted = backend.kind() != BackendKind::Kernel && copy.0 >= 0 && backend.descriptor_adopted(copy.0).is_ok();
+        Adopted { backend, fd: copy.0, adopted }
+    }
+}
+
+impl Drop for Adopted<'_> {
+    fn drop(&mut self) {
+        if self.adopted {
+            self.backend.descriptor_handed_back(self.fd);
+        }
     }
 }
 

@@ -312,6 +312,16 @@ impl Backend for EmulatedBackend {
         posix::fdtable::duplicated(old, new);
     }
 
+    fn descriptor_adopted(&self, fd: c_int) -> Result<()> {
+        self.posix()?.adopt(fd)
+    }
+
+    fn descriptor_handed_back(&self, fd: c_int) {
+        if let Ok(p) = self.posix() {
+            p.hand_back(fd);
+        }
+    }
+
     fn descriptor_polled(&self, fd: c_int) {
         posix::fdtable::polled(fd);
     }

@@ -167,6 +167,22 @@ pub trait Backend: Sync + Send {
     /// must be kept from now on.
     fn descriptor_polled(&self, _fd: c_int) {}
 
+    // What a supervisor serving another process's calls (`mqshim run` of a statically linked
+    // program) tells the backend of that process's queue descriptors: it works on copies of
+    // them, which the other process may close at any time without the backend seeing it.
+
+    /// `fd` is this process's copy of another process's queue descriptor: the backend's calls
+    /// may use it until [`Backend::descriptor_handed_back`]. EBADF when it is none of this
+    /// backend's queue descriptors. The kernel's need nothing.
+    fn descriptor_adopted(&self, _fd: c_int) -> Result<()> {
+        Ok(())
+    }
+
+    /// `fd`, one of this backend's queue descriptors here (adopted, or just opened for another
+    /// process), belongs to another process from now on: forgotten here without closing its
+    /// queue, and marked so that a later copy of it can be adopted.
+    fn descriptor_handed_back(&self, _fd: c_int) {}
+
     /// What the `/proc` file `path` says under this backend when the kernel's file does not say
     /// it (`/proc/sysvipc/msg`'s queues, the limit files' values); None: let the program read
     /// the kernel's file.

@@ -183,6 +183,12 @@ pub fn effective_ids() -> (u32, u32, u32) {
     unsafe { (libc::syscall(libc::SYS_geteuid) as u32, libc::syscall(libc::SYS_getegid) as u32, fsgid()) }
 }
 
+/// The caller's effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: a plain getter without arguments.
+    unsafe { libc::syscall(libc::SYS_geteuid) as u32 }
+}
+
 /// The caller's filesystem user id (`setfsuid(-1)` changes nothing and returns it).
 pub fn fsuid() -> u32 {
     // SAFETY: an invalid id changes nothing; the call only returns the current one.

@@ -3,12 +3,15 @@
 //!
 //! - [`queue`]: the shared data structure (messages, priorities, waiters, repair).
 //! - [`fdtable`]: this process's descriptors and their open descriptions.
+//! - [`handover`]: descriptors served for another process (a supervisor's), marked with their
+//!   access mode.
 //! - [`wait`]: blocking — adaptive spinning, then futex sleep with the mq restart rules.
 //! - [`notify`]: `mq_notify` registrations and their delivery.
 //! - [`store`]: queue names, creation, lookup, unlink and destruction in the namespace.
 
 mod charge;
 pub mod fdtable;
+mod handover;
 pub mod layout;
 pub mod limits;
 pub mod notify;
@@ -100,6 +103,31 @@ impl PosixEmulation {
         let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() { Some(unsafe { checked_read(attr) }.ok_or(Errno::EFAULT)?) } else { None };
         let name = store::QueueName::read(name)?;
         self.store.open_queue(&name, oflag, mode, attr.as_ref())
+    }
+
+    /// `fd`, this process's copy of another process's descriptor of a queue of this namespace,
+    /// made usable by this process's calls until [`PosixEmulation::hand_back`]: its queue found
+    /// from the FIFO it is (`Store::adopt`), its access mode from the mark its description
+    /// carries (`handover`), its O_NONBLOCK from its status flags. EBADF for any other
+    /// descriptor.
+    pub fn adopt(&self, fd: c_int) -> Result<()> {
+        let (read, write) = handover::access_of(fd).ok_or(Errno::EBADF)?;
+        let handle = self.store.adopt(fd)?;
+        let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
+        fdtable::insert(fd, Arc::new(Description::new(handle, read, write, flags >= 0 && flags & libc::O_NONBLOCK != 0)));
+        Ok(())
+    }
+
+    /// `fd` belongs to another process from now on (installed in it, or a copy of its own):
+    /// its description is marked with its access mode for a later [`PosixEmulation::adopt`],
+    /// and forgotten here without closing its queue.
+    pub fn hand_back(&self, fd: c_int) {
+        if let Some(d) = fdtable::remove(fd) {
+            handover::mark(fd, d.read, d.write);
+            // This process may have opened the readiness descriptor for it (see `ready`).
+            let q = &d.queue.queue;
+            ready::release_if_unused(q, || fdtable::describes(q));
+        }
     }
 
     /// Whether the queue behind descriptor `fd` was poisoned (see `segment::containment`).

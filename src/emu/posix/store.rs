@@ -412,6 +412,55 @@ impl Store {
         self.describe(handle, fifo, oflag)
     }
 
+    /// The queue of `fifo`, a descriptor of a queue's FIFO that this process holds but did not
+    /// open (a supervisor's copy of another process's descriptor): found under the name its
+    /// directory has now in `posix/` (or `posix-dead/`, unlinked), which is only a hint — the
+    /// directory found must hold this very FIFO — and mapped as an open would map it. EBADF for
+    /// anything else.
+    pub fn adopt(&self, fifo: c_int) -> Result<Arc<QueueHandle>> {
+        let st = sys::stat_of(fifo).map_err(|_| Errno::EBADF)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+            return Err(Errno::EBADF);
+        }
+        let fifo_id = (st.st_dev, st.st_ino);
+        let mut link = [0u8; libc::PATH_MAX as usize];
+        let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Errno::EBADF)?;
+        let n = sys::readlinkat(libc::AT_FDCWD, &path, &mut link);
+        let link = link.get(..usize::try_from(n).map_err(|_| Errno::EBADF)?).ok_or(Errno::EBADF)?;
+        // ".../posix/NAME/fifo" or ".../posix-dead/ENTRY/fifo".
+        let mut parts = link.rsplit(|&b| b == b'/');
+        let (Some(b"fifo"), Some(entry), Some(area)) = (parts.next(), parts.next(), parts.next()) else { return Err(Errno::EBADF) };
+        let parent = match area {
+            b"posix" => self.ns.posix,
+            b"posix-dead" => self.ns.dead,
+            _ => return Err(Errno::EBADF),
+        };
+        let dir = openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|_| Errno::EBADF)?;
+        let found = Found::of(dir)?;
+        let in_dir = sys::stat_at(found.dir.0, c"fifo", libc::AT_SYMLINK_NOFOLLOW).map_err(|_| Errno::EBADF)?;
+        if (in_dir.st_dev, in_dir.st_ino) != fifo_id {
+            return Err(Errno::EBADF);
+        }
+        // The meta this process has of it while the FIFO's ctime is the one seen above (see
+        // `RECENT`), else read after the clock (the FIFO's status came first: see `settled`).
+        let changed = (st.st_ctime, st.st_ctime_nsec);
+        let cached = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id && e.meta_current_at == Some(changed)).map(|e| e.handle.clone()));
+        let (meta, queue) = match cached.filter(|h| !h.queue.poisoned() && h.queue.recheck().is_ok()) {
+            Some(h) => (h.meta, h.queue.clone()),
+            None => {
+                let now = crate::os::clock::coarse_realtime_ns();
+                let meta = read_meta(found.dir.0)?;
+                let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
+                    Some(q) => q,
+                    None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
+                };
+                let handle = QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta };
+                (meta, remember_queue(handle, settled(changed, now).then_some(changed), None).queue.clone())
+            }
+        };
+        Ok(Arc::new(QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta }))
+    }
+
     /// Records the open description of the queue `handle` whose FIFO `fifo` is the program's
     /// descriptor.
     fn describe(&self, handle: Arc<QueueHandle>, fifo: Fd, oflag: c_int) -> Result<c_int> {
@@ -727,7 +776,7 @@ impl Store {
     /// mode into the new ones, or refuses (its errno). The new `meta` replaces the old by a
     /// rename; the queue's directory, segment and FIFO follow the new owner and group, and the
     /// segment's and FIFO's modes the new mode (see [`file_mode`]), which also makes every
-    /// process's cached `meta` of it stale (see `recent_queue`). The queue stays charged to the
+    /// process's cached `meta` of it stale (see `RECENT`). The queue stays charged to the
     /// user it was.
     pub fn change_attributes(&self, name: &QueueName, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
         let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;

@@ -10,7 +10,10 @@
 //!   queue it may no longer use is the one case this can let through. A fresh read takes the
 //!   ids and groups (four system calls); capabilities are read only when a check asks for one
 //!   (`Ident::has`) — most calls never do, and for root the question costs two more, one of
-//!   them a lookup in /proc;
+//!   them a lookup in /proc. `msgget` of an existing key reads only what its answer needs
+//!   ([`may_now`]: nothing when every class has the access asked for, the effective uid when
+//!   the owner's class has it) and otherwise leaves the cache to be read afresh by the next
+//!   check, so that it stays as fresh as if `msgget` had read it;
 //! - times are whole seconds of CLOCK_REALTIME_COARSE, which is exactly what the kernel stores
 //!   (`ktime_get_real_seconds`) and what `time()` returns, read from the vDSO.
 
@@ -117,6 +120,37 @@ pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
         Ok(Some(r)) => r,
         _ => f(&Ident::current()),
     }
+}
+
+/// Forgets the calling thread's cached credentials: the next check reads them afresh.
+pub fn forget() {
+    let _ = IDENT.try_with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = None;
+        }
+    });
+}
+
+/// The kernel's `ipcperms` (`check`, given the credentials) on the calling thread's credentials
+/// now, reading only as far as the answer needs: none when the request asks for nothing or
+/// every class of `mode` has what it asks for, then the effective uid (one system call) when the
+/// caller is the owner (`uid` or `cuid`) and the owner's class has it, else all of them
+/// (`Freshness::Fresh`: groups, and capabilities if still refused). The thread's cache is left
+/// as if they had all been read: refreshed, or forgotten.
+pub fn may_now(mode: u32, uid: u32, cuid: u32, flag: i32, check: impl Fn(&Ident) -> bool) -> bool {
+    let folded = flag as i16 as i32;
+    let requested = ((folded >> 6) | (folded >> 3) | folded) as u32 & 0o7;
+    let every_class = (mode >> 6) & (mode >> 3) & mode;
+    let owners_class = mode >> 6;
+    let quick = requested & !every_class & 0o7 == 0 || {
+        let euid = crate::os::sys::effective_uid();
+        (euid == uid || euid == cuid) && requested & !owners_class & 0o7 == 0
+    };
+    if quick {
+        forget();
+        return true;
+    }
+    self::check(Freshness::Fresh, check)
 }
 
 pub use crate::os::clock::{coarse_realtime_ns, now_sec, realtime_in, realtime_ns, seconds_of_ns};

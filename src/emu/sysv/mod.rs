@@ -483,15 +483,18 @@ impl SysvEmulation {
     /// either. A creation holds it; its key's link, made at once or not at all, decides between
     /// creators of one key.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
-        let who = ident(Freshness::Fresh);
+        // Every msgget leaves the thread's cached credentials fresh (read here, or forgotten
+        // for the next check to read): see `caller`.
+        caller::forget();
         if key != libc::IPC_PRIVATE {
             if let Some(found) = self.by_key(key)? {
-                return existing_key(&found, flags, &who);
+                return existing_key(&found, flags);
             }
             if flags & libc::IPC_CREAT == 0 {
                 return Err(Errno::ENOENT);
             }
         }
+        let who = ident(Freshness::Fresh);
         let mut locked = self.lock_for_creation()?;
         locked.sweep_if_due(self.dir, |name| self.leftover(name));
         let mode = flags as u32 & 0o777;
@@ -534,7 +537,7 @@ impl SysvEmulation {
                     Err(Errno::EEXIST) => match self.by_key(key) {
                         Ok(Some(found)) => {
                             withdraw(&name);
-                            return existing_key(&found, flags, &who);
+                            return existing_key(&found, flags);
                         }
                         Ok(None) if keys::remove(self.dir, key) => {}
                         // Another user's stale link (its remover could not remove it).
@@ -921,15 +924,25 @@ enum Keyed {
 }
 
 /// `msgget` of the existing queue `found`: EEXIST for IPC_CREAT|IPC_EXCL, else its id if the
-/// caller has the access `flags` asks for (none at all, for a queue that refuses it any).
-fn existing_key(found: &Keyed, flags: c_int, who: &Ident) -> Result<c_int> {
+/// caller has the access `flags` asks for (none at all, for a queue that refuses it any). The
+/// credentials are read only as far as the answer needs (`caller::may_now`): the kernel's
+/// lookup of a key costs one system call, and four more here would make it six times slower.
+fn existing_key(found: &Keyed, flags: c_int) -> Result<c_int> {
     if flags & libc::IPC_CREAT != 0 && flags & libc::IPC_EXCL != 0 {
         return Err(Errno::EEXIST);
     }
+    let permitted = match found {
+        Keyed::Open(q) => {
+            let perm = perms(q.entry());
+            caller::may_now(perm.mode, perm.uid, perm.cuid, flags, |who| ipcperms(&perm, who, flags))
+        }
+        // Its mode grants the caller's class nothing: only a request for nothing, or
+        // CAP_IPC_OWNER, passes.
+        Keyed::Closed(_) => caller::may_now(0, u32::MAX, u32::MAX, flags, |who| who.has(cap::IPC_OWNER)),
+    };
     match found {
-        Keyed::Open(q) if !ipcperms(&perms(q.entry()), who, flags) => Err(Errno::EACCES),
+        _ if !permitted => Err(Errno::EACCES),
         Keyed::Open(q) => Ok(q.id),
-        Keyed::Closed(_) if flags & 0o777 != 0 && !who.has(cap::IPC_OWNER) => Err(Errno::EACCES),
         Keyed::Closed(id) => Ok(*id),
     }
 }
