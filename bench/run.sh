@@ -31,6 +31,7 @@ CONFIGS=(
   'emulate     yes  LD_PRELOAD=$LIB MQSHIM_BACKEND=emulate MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m'
   'emulate-trap yes LD_PRELOAD=$LIB MQSHIM_BACKEND=emulate MQSHIM_SYSCALLS=trap MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m'
   'static      full BENCH_MQSHIM=$ROOT/target/release/mqshim MQSHIM_BACKEND=kernel sh -c '\''exec "$BENCH_MQSHIM" run -- "$0.static" "$@"'\'''
+  'static-emulate full BENCH_MQSHIM=$ROOT/target/release/mqshim MQSHIM_BACKEND=emulate MQSHIM_DIR=$(mktemp -d -p "$SHM_ROOT" emu.XXXX) MQSHIM_LIMITS=msg_max=65536,rlimit_msgqueue=1g,msgmnb=64m sh -c '\''exec "$BENCH_MQSHIM" run -- "$0.static" "$@"'\'''
   'redis       full LD_PRELOAD=$LIB MQSHIM_BACKEND=redis MQSHIM_REDIS="$REDIS_LOOPBACK" $IN_A'
   'redis-veth  full LD_PRELOAD=$LIB MQSHIM_BACKEND=redis MQSHIM_REDIS="$REDIS_VETH" $IN_B'
   'trace-shm   no   LD_PRELOAD=$LIB MQSHIM_BACKEND=kernel MQSHIM_TRACE=shm,size=1g:$RUN_TMP'
@@ -45,6 +46,8 @@ CONFIGS=(
 # static: mqbench linked -static (glibc), run by `mqshim run` under the kernel backend: every
 # queue call is a supervised call (a seccomp notification served by mqshim's supervisor, which
 # makes the call on the program's behalf), i.e. what a statically linked program pays.
+# static-emulate: the same under the emulation (the supervisor makes each call with the
+# emulation, adopting its copy of the program's descriptor for each POSIX call).
 # trace-null: tracing without the file write (the formatting alone); trace-jsonl: the other format.
 # trace-shm: records into a shared-memory buffer nobody drains (1 GiB: nothing dropped in a run),
 # i.e. the traced process's own cost without the collector working beside it on the other CPU.

@@ -23,6 +23,25 @@ use std::hash::BuildHasher;
 use std::os::raw::c_int;
 use std::sync::OnceLock;
 
+thread_local! {
+    /// The descriptors this thread adopted (whose marks are in place) and has not handed back.
+    static ADOPTED: std::cell::RefCell<Vec<c_int>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records that this thread adopted `fd`: its mark is in place.
+pub fn adopted(fd: c_int) {
+    ADOPTED.with(|a| a.borrow_mut().push(fd));
+}
+
+/// Whether this thread adopted `fd` (then forgotten), rather than opened it.
+pub fn was_adopted(fd: c_int) -> bool {
+    ADOPTED.with(|a| {
+        let mut a = a.borrow_mut();
+        let found = a.iter().position(|&f| f == fd);
+        found.map(|i| a.swap_remove(i)).is_some()
+    })
+}
+
 /// The byte before the access marks.
 const ACCESS_MARK: i64 = 1 << 20;
 /// Bits of the tag kept in a mark's offset.
@@ -59,11 +78,27 @@ pub fn mark(fd: c_int, read: bool, write: bool) {
     crate::os::sys::fcntl(fd, libc::F_OFD_SETLK, &fl as *const libc::flock as libc::c_long);
 }
 
+/// This process's `/proc/self/fdinfo`, opened once (a lookup from `/proc` each time costs more
+/// than the rest of a served call).
+static FDINFO: OnceLock<c_int> = OnceLock::new();
+
 /// The access mode (read, write) this process marked `fd`'s open description with, if it did.
 pub fn access_of(fd: c_int) -> Option<(bool, bool)> {
     let id = fifo_id(fd)?;
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
-    let access = info.lines().find_map(|line| access_of_lock_line(line.strip_prefix("lock:")?, id))?;
+    let dir = *FDINFO.get_or_init(|| {
+        crate::os::sys::move_high(crate::os::sys::openat(libc::AT_FDCWD, c"/proc/self/fdinfo", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0))
+    });
+    let name = std::ffi::CString::new(fd.to_string()).ok()?;
+    let file = crate::os::sys::openat(dir, &name, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+    if file < 0 {
+        return None;
+    }
+    let mut buf = [0u8; 4096];
+    // SAFETY: reads into a local buffer of its length from our own descriptor.
+    let n = unsafe { libc::read(file, buf.as_mut_ptr().cast(), buf.len()) };
+    crate::os::sys::close(file);
+    let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
+    let access = text.lines().find_map(|line| access_of_lock_line(line.strip_prefix("lock:")?, id))?;
     Some((access & 1 != 0, access & 2 != 0))
 }
 

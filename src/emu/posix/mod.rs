@@ -115,6 +115,7 @@ impl PosixEmulation {
         let handle = self.store.adopt(fd)?;
         let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);
         fdtable::insert(fd, Arc::new(Description::new(handle, read, write, flags >= 0 && flags & libc::O_NONBLOCK != 0)));
+        handover::adopted(fd);
         Ok(())
     }
 
@@ -123,7 +124,9 @@ impl PosixEmulation {
     /// and forgotten here without closing its queue.
     pub fn hand_back(&self, fd: c_int) {
         if let Some(d) = fdtable::remove(fd) {
-            handover::mark(fd, d.read, d.write);
+            if !handover::was_adopted(fd) {
+                handover::mark(fd, d.read, d.write);
+            }
             // This process may have opened the readiness descriptor for it (see `ready`).
             let q = &d.queue.queue;
             ready::release_if_unused(q, || fdtable::describes(q));

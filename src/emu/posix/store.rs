@@ -423,6 +423,15 @@ impl Store {
             return Err(Errno::EBADF);
         }
         let fifo_id = (st.st_dev, st.st_ino);
+        // Adopted lately, and still named (a FIFO's identity is its own while a descriptor of
+        // it is open, as this one is; the queue's "unlinked" mark says whether its name went).
+        let known = ADOPTED.with(|a| a.iter().find(|h| h.fifo_id == fifo_id).cloned());
+        if let Some(h) = known {
+            if h.queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !h.queue.poisoned() && h.queue.recheck().is_ok() {
+                return Ok(h);
+            }
+            ADOPTED.with(|a| a.retain(|k| k.fifo_id != fifo_id));
+        }
         let mut link = [0u8; libc::PATH_MAX as usize];
         let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Errno::EBADF)?;
         let n = sys::readlinkat(libc::AT_FDCWD, &path, &mut link);
@@ -458,7 +467,12 @@ impl Store {
                 (meta, remember_queue(handle, settled(changed, now).then_some(changed), None).queue.clone())
             }
         };
-        Ok(Arc::new(QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta }))
+        let handle = Arc::new(QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta });
+        ADOPTED.with(|a| {
+            a.insert(0, handle.clone());
+            a.truncate(RECENT_QUEUES);
+        });
+        Ok(handle)
     }
 
     /// Records the open description of the queue `handle` whose FIFO `fifo` is the program's
@@ -928,6 +942,10 @@ impl Drop for HeldFifo {
 /// here, even if another process destroyed the queue meanwhile (at most [`RECENT_QUEUES`]
 /// queues).
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
+
+/// The queues whose descriptors this process adopted lately (see `Store::adopt`), newest first
+/// (at most [`RECENT_QUEUES`]).
+static ADOPTED: ForkSafe<Vec<Arc<QueueHandle>>> = ForkSafe::new(Vec::new(), None);
 
 /// Whether a `meta` read after the coarse clock said `now` (ns) is current for as long as its
 /// queue's FIFO keeps the status-change time `changed`, seen before or after that read. Every
