@@ -7,11 +7,13 @@
 //! FIFO opened for reading and writing, so the FIFO's reader count is the number of open
 //! descriptions, which the kernel lowers when a description's last descriptor closes — in any
 //! process, including one killed with SIGKILL — so "no one has it open" is "opening the FIFO
-//! write-only without blocking finds no reader" (ENXIO). mqshim keeps no other descriptor of a
-//! FIFO once the program has none (see `ready::release_if_unused`). An opener that found the
-//! queue before its unlink and a destroyer that found it unused just before that open can both
-//! go on: the opener then keeps a working, nameless queue until its close, counted by neither
-//! `queues_max` nor RLIMIT_MSGQUEUE meanwhile (the kernel's open would have held the queue).
+//! write-only without blocking finds no reader" (ENXIO). mqshim keeps no other reading
+//! descriptor of a FIFO once the program has none (see `ready::release_if_unused`; a
+//! [`HeldFifo`] is write-only); a mode or owner change opens it for reading for an instant,
+//! which can leave an unlinked queue to the next creator's collection. An opener that found
+//! the queue before its unlink and a destroyer that found it unused just before that open can
+//! both go on: the opener then keeps a working, nameless queue until its close, counted by
+//! neither `queues_max` nor RLIMIT_MSGQUEUE meanwhile (the kernel's open would have held it).
 //!
 //! The queue count (`queues_max`) and each user's RLIMIT_MSGQUEUE charge are not kept in
 //! counters that a crash could leave wrong: they are read from the namespace whenever a queue is
