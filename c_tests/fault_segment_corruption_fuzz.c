@@ -444,7 +444,9 @@ int main(int argc, char **argv)
         }
         int code = t_reap(pid);
         if (code != 0) {
-            t_say("epoch %d failed (exit %d)", epoch, code);
+            /* The seed is in the transcript only here, where it differs anyway: the runner
+             * shows a failing case's transcript, not its stderr. */
+            t_say("epoch %d failed (exit %d); replay it: PROGRAM --epoch %d %s", epoch, code, epoch, seed);
             t_failures++;
             ok = 0;
         }

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* mq_notify registration bookkeeping with SIGEV_NONE: register succeeds, a second
  * registration by the same process is EBUSY, NULL unregisters (and is 0 also when nothing is
  * registered), after which registering works again. An unknown sigev_notify is EINVAL even

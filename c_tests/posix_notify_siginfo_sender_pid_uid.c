@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-kernel skip-config static-musl skip-config static-emulate */
+/* mqt: static skip-config static-kernel skip-config static-musl */
 /* (static-kernel, static-musl: the supervisor makes the served mq_send itself, so the kernel fills the
  * notification's si_pid with the supervisor's pid, not the sender's.) */
 /* A SIGEV_SIGNAL notification reaches the registered process's SA_SIGINFO handler with

@@ -1,4 +1,4 @@
-/* mqt: static skip-config static-emulate */
+/* mqt: static */
 /* mq_notify validates the sigevent before it looks at the descriptor: an unknown sigev_notify
  * (99, and SIGEV_THREAD_ID, which only POSIX timers take) is EINVAL and a SIGEV_SIGNAL with an
  * invalid signal (65, -1) is EINVAL even on fd 999 or on a pipe; only then is a bad fd, a

@@ -1,4 +1,4 @@
-/* mqt: env MQSHIM_SYSCALLS=trap static skip-config static-emulate */
+/* mqt: env MQSHIM_SYSCALLS=trap static */
 /* The POSIX queue system calls made with syscall(2) behave as the kernel's: open (name without
  * the '/', which the system call rejects inside a name with EACCES), send and receive in
  * priority order, a timed receive that expires, O_NONBLOCK set through mq_getsetattr, a

@@ -41,10 +41,7 @@
 # run as `mqshim run PROGRAM` (the
 # command at $MQSHIM_BIN, default target/release/mqshim) with the configuration's variables;
 # only tests with the marker run there. Its trace counts leave out mq_close, which a static
-# program makes as close(2), no queue system call. Under static-emulate a static program's
-# mq_notify fails with ENOSYS (the emulation's registration belongs to the registering
-# process, see cli/src/supervise.rs): the static tests that register carry "skip-config
-# static-emulate".
+# program makes as close(2), no queue system call.
 CONFIGS=(
   "kernel        |"
   "shim-kernel   | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"

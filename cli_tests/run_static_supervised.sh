@@ -3,7 +3,7 @@
 # mqshim serves its queue calls (the preload cannot reach it), so `mqshim trace` shows every
 # call with the program's own pid, and the program's results, exit status and death by a signal
 # are its own, under the kernel backend and under the emulation (the default) — in the
-# emulation's namespace, except mq_notify, which fails there with ENOSYS and a note on stderr.
+# emulation's namespace.
 source "$ROOT/cli_tests/run_common.bash"
 build run_kernel_probe
 trap cleanup_kernel_queue EXIT
@@ -67,7 +67,7 @@ expect_output '^kernel: absent'
 expect_status 0 "$MQSHIM" peek --dir "$WORK/ns" "$QNAME"
 expect_output 'hello'
 expect_status 0 "$MQSHIM" ipcrm --dir "$WORK/ns" "$QNAME"
-# Its mq_notify is not served under the emulation: ENOSYS, and a note saying why.
+# Its mq_notify registers it (by pid) under the emulation too.
 cat >"$WORK/notify.c" <<'EOF'
 #include <errno.h>
 #include <fcntl.h>
@@ -87,8 +87,7 @@ int main(int argc, char **argv) {
 EOF
 cc -static "$WORK/notify.c" -o "$WORK/notify_static" -lrt || fail "cannot build notify_static"
 expect_status 0 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/notify_static" "$QNAME"
-expect_output '^mq_notify: Function not implemented$'
-expect_output 'mq_notify is served only with --backend kernel'
+expect_output '^mq_notify: ok$'
 
 # `mqshim diff` runs programs through the preload: a launch error (2) naming why, never a run
 # whose "emulate" side went to the kernel unseen.

@@ -24,8 +24,7 @@ and LD_PRELOAD gets the library first, before any entries it already had.
 
 A statically linked program (which ignores LD_PRELOAD) runs as a child of mqshim, whose seccomp
 supervisor makes its queue system calls for it — traced, with limits and faults — until it and
-every process it started have exited, under --backend kernel and under the emulation (where
-its mq_notify fails with ENOSYS).
+every process it started have exited, under --backend kernel and under the emulation.
 
 Exit status: the program's (death by a signal: the same death). A bad option value: 2. The
 program not found: 127; found but not runnable, or the preload cannot reach it: 126 — a

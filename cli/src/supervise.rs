@@ -50,8 +50,11 @@
 //!   each later call adopts this process's copy of the caller's descriptor for its duration
 //!   ([`Adopted`]): the emulation finds everything it needs from the open description itself,
 //!   however the caller closed, duplicated or inherited its descriptors meanwhile.
-//!   `mq_notify` fails with ENOSYS ([`notify_served`]): the emulation's registration belongs to
-//!   the process that registers (its pid, program image, relay thread and closes).
+//!   `mq_notify` registers the caller itself, by pid (`ids::serving`): a signal is sent to it
+//!   by every sender that may signal it, as on the kernel, and lost by the others (the
+//!   registration of a process the library is in has a relay thread in it for those); a
+//!   raw SIGEV_THREAD (the kernel's netlink notification) is EINVAL; a close is not seen, so
+//!   the registration goes when the caller exits or has no descriptor of the queue left.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -467,7 +470,14 @@ fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
         };
         shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(n.id, w);
     }
-    let reply = trace::on_behalf_of(process.caller, || handle(&req, &n.data));
+    // Under the emulation, what it records as the caller's own — a notification's owner, a
+    // notification's sender — is the served process's: its pid and real uid.
+    let reply = if mqshim_core::dispatch::backend_name() == BackendKind::Kernel.name() {
+        trace::on_behalf_of(process.caller, || handle(&req, &n.data))
+    } else {
+        let ruid = real_uid(&process);
+        trace::on_behalf_of(process.caller, || mqshim_core::os::ids::serving(process.caller.pid, ruid, || handle(&req, &n.data)))
+    };
     if blocking {
         shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
     }
@@ -623,6 +633,17 @@ fn same_ids(process: &Process) -> bool {
     }
     let own = own_identity();
     [info.ruid, info.euid, info.rgid, info.egid] == [own.uid[0], own.uid[1], own.gid[0], own.gid[1]]
+}
+
+/// The real uid of the caller's process (from its pidfd, else /proc; u32::MAX when neither
+/// says).
+fn real_uid(process: &Process) -> u32 {
+    let mut info = PidfdInfo { mask: PIDFD_INFO_CREDS, ..PidfdInfo::default() };
+    // SAFETY: PIDFD_GET_INFO fills a struct pidfd_info of the size the request encodes.
+    if unsafe { libc::ioctl(process.pidfd, PIDFD_GET_INFO, &mut info) } == 0 && info.mask & PIDFD_INFO_CREDS != 0 {
+        return info.ruid;
+    }
+    identity_of(process.caller.pid).map_or(u32::MAX, |who| who.uid[0])
 }
 
 /// The identity a call is made with: None when it is this process's own (no umask wanted, and
@@ -841,10 +862,16 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             // SAFETY: a local copy (or the bad address); the checks read only our copies.
             unsafe {
                 mqshim_core::dispatch::run_with(Call::MqNotify { mqdes: a[0] as c_int, sev: sev_ptr as *const _ }, |backend| {
-                    notify_served(backend, &fd, sev_ptr as *const _)?;
-                    notify_checks(a[1] != 0, sev.as_ref(), fd.0)?;
-                    req.continue_it.set(true);
-                    Ok(0)
+                    if backend.kind() == BackendKind::Kernel {
+                        notify_checks(a[1] != 0, sev.as_ref(), fd.0)?;
+                        req.continue_it.set(true);
+                        return Ok(0);
+                    }
+                    // The emulation registers the caller (`ids::serving`, see `serve`) on
+                    // the queue of its adopted descriptor.
+                    let adopted = Adopted::new(backend, &fd);
+                    let here = if adopted.adopted { fd.0 } else { -1 };
+                    backend.mq_notify(here, sev_ptr as *const _).map(i64::from)
                 })
             }
         }
@@ -1038,35 +1065,6 @@ fn by_backend(backend: &dyn Backend, kernel: impl FnOnce() -> c_long, emulated: 
             -1
         }
     }
-}
-
-/// `mq_notify` of a statically linked program is served only by the kernel backend: the
-/// emulation's registration belongs to the process that registers (its pid, its program image,
-/// its relay thread, its closes), which this process cannot be for another. Under another
-/// backend a call on a queue descriptor fails with ENOSYS (the first one saying why on stderr);
-/// one on anything else gets the backend's own answer (EFAULT, EINVAL, EBADF, in the kernel's
-/// order), registering nothing.
-///
-/// # Safety
-/// `sev` is a local copy (or the bad address, or NULL).
-unsafe fn notify_served(backend: &dyn Backend, copy: &Descriptor, sev: *const libc::sigevent) -> Result<()> {
-    if backend.kind() == BackendKind::Kernel {
-        return Ok(());
-    }
-    let adopted = Adopted::new(backend, copy);
-    if !adopted.adopted {
-        // SAFETY: as this function's contract says; descriptor -1 is nobody's, so nothing is
-        // registered.
-        return unsafe { backend.mq_notify(-1, sev) }.and(Err(Errno::EBADF));
-    }
-    static SAID: AtomicBool = AtomicBool::new(false);
-    if !SAID.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "mqshim: a statically linked program's mq_notify is served only with --backend kernel; under the {} backend it fails with ENOSYS",
-            backend.kind().name()
-        );
-    }
-    Err(Errno::ENOSYS)
 }
 
 /// The caller's descriptor, copied here, made usable by the backend for one call

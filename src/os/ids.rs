@@ -101,3 +101,23 @@ mod tests {
         }
     }
 }
+
+thread_local! {
+    /// The process this thread serves a call for (pid, real uid), if any: see [`serving`].
+    static SERVED: Cell<Option<(libc::pid_t, u32)>> = const { Cell::new(None) };
+}
+
+/// Runs `f` as serving a call for process `pid` (whose real uid is `uid`): a supervisor making a
+/// statically linked program's queue calls. What the emulation records as the caller's *own*
+/// (a notification registration's owner) is then that process's.
+pub fn serving<R>(pid: libc::pid_t, uid: u32, f: impl FnOnce() -> R) -> R {
+    let before = SERVED.with(|s| s.replace(Some((pid, uid))));
+    let result = f();
+    SERVED.with(|s| s.set(before));
+    result
+}
+
+/// The process this thread serves a call for (pid, real uid), if it serves one.
+pub fn served() -> Option<(libc::pid_t, u32)> {
+    SERVED.try_with(Cell::get).ok().flatten()
+}

@@ -50,6 +50,20 @@ struct SigeventHead {
 /// Linux's highest signal number (`_NSIG`).
 const NSIG: c_int = 64;
 
+/// The program-image token of a registration made for a served process (`ids::serving`): its
+/// owner is judged by its pid and its descriptors alone.
+const SERVED_IMAGE: u64 = u64::MAX;
+
+/// Whose registration the caller makes and may remove: the served process's (pid, real uid,
+/// image token), else this process's.
+fn registrant() -> (i32, u32, u64) {
+    match crate::os::ids::served() {
+        Some((pid, uid)) => (pid, uid, SERVED_IMAGE),
+        // SAFETY: getuid cannot fail.
+        None => (crate::os::ids::pid(), unsafe { libc::getuid() }, image_token()),
+    }
+}
+
 /// This program image's token (0 until first needed; a new image starts again from 0).
 static IMAGE: AtomicU64 = AtomicU64::new(0);
 
@@ -99,8 +113,7 @@ impl Request {
             }
             _ => return Err(Errno::EINVAL),
         }
-        // SAFETY: getuid cannot fail.
-        let (pid, uid) = (crate::os::ids::pid(), unsafe { libc::getuid() });
+        let (pid, uid, image) = registrant();
         Ok(Request(Some(NotifyRegistration {
             owner_pid: pid,
             kind: s.notify,
@@ -109,7 +122,7 @@ impl Request {
             value: s.value as u64,
             function: s.function as u64,
             attributes: s.attributes as u64,
-            image: image_token(),
+            image,
             seq: 0,
             relay_tid: 0,
             _reserved: [0; 2],
@@ -150,7 +163,7 @@ pub fn owner_image_alive(reg: &NotifyRegistration) -> bool {
 
 /// Whether registration `cur` still stands against a new one on `handle`'s queue.
 fn stands(cur: &NotifyRegistration, handle: &QueueHandle, me: i32) -> bool {
-    if cur.owner_pid == me {
+    if cur.owner_pid == me && cur.image != SERVED_IMAGE {
         return cur.image == image_token();
     }
     if cur.relay_tid != 0 {
@@ -167,7 +180,7 @@ static MAY_HAVE: AtomicBool = AtomicBool::new(false);
 
 /// Registers (or, with a NULL request, unregisters) the caller on `handle`'s queue.
 pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
-    let me = crate::os::ids::pid();
+    let me = registrant().0;
     let q = &handle.queue;
     match request.0 {
         None => {
@@ -178,8 +191,13 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             }
             Ok(())
         }
+        // A served process's SIGEV_THREAD is the system call's: the kernel's netlink
+        // notification (a socket and a cookie), not a function this process could run.
+        Some(reg) if reg.kind == libc::SIGEV_THREAD && reg.image == SERVED_IMAGE => Err(Errno::EINVAL),
         Some(mut reg) => {
-            let relayed = needs_relay(reg.kind, reg.signo);
+            // A served process has no relay thread: its signal is sent by senders that may,
+            // and lost by those that may not (see `fire`).
+            let relayed = needs_relay(reg.kind, reg.signo) && reg.image != SERVED_IMAGE;
             let relay_tid = if relayed { relay::ensure()? } else { 0 };
             let attr = (reg.kind == libc::SIGEV_THREAD).then(|| relay::copy_attr(reg.attributes as usize));
             let mut locked = q.lock()?;
@@ -208,10 +226,10 @@ pub fn drop_if_owner(handle: &Arc<QueueHandle>) -> bool {
     if !MAY_HAVE.load(Ordering::Acquire) {
         return false;
     }
-    let me = crate::os::ids::pid();
+    let (me, _, image) = registrant();
     if let Ok(mut locked) = handle.queue.lock() {
         let cur = locked.notification();
-        if cur.owner_pid == me && cur.image == image_token() {
+        if cur.owner_pid == me && cur.image == image {
             locked.set_notification(NotifyRegistration::default());
             drop(locked);
             relay::rescan();
@@ -261,11 +279,13 @@ pub fn format_status_line(qsize: u64, notify: i32, signo: i32, notify_pid: i32) 
 /// Fires `reg` in the sender, under the queue lock (the kernel's `__do_notify`): a signal is
 /// sent now when the sender may; what the owner must do itself comes back as the relay.
 pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
-    // SAFETY: getuid cannot fail.
-    let (pid, uid) = (crate::os::ids::pid(), unsafe { libc::getuid() });
+    // The sender: the served process, or this one.
+    let (pid, uid, _) = registrant();
     let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
     match reg.kind {
-        libc::SIGEV_SIGNAL if reg.signo != 0 => (!send_signal(reg.owner_pid, reg, &relay)).then_some(relay),
+        // Without a relay thread (a served process's registration) a signal the sender may
+        // not send is lost, rather than waited for.
+        libc::SIGEV_SIGNAL if reg.signo != 0 => (!send_signal(reg.owner_pid, reg, &relay) && reg.relay_tid != 0).then_some(relay),
         libc::SIGEV_THREAD => Some(relay),
         _ => None,
     }

@@ -444,22 +444,23 @@ impl SysvEmulation {
         let poisoned = ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx))).is_some_and(|q| q.id == id && q.poisoned()))
             || RECENT.try_with(|r| r.try_borrow().is_ok_and(|r| r.0.iter().flatten().any(|(n, q)| *n == ns && q.id == id && q.poisoned()))).unwrap_or(false);
         if poisoned {
-            self.detach(idx);
-            let _ = RECENT.try_with(|r| {
-                if let Ok(mut r) = r.try_borrow_mut() {
-                    r.0.iter_mut().filter(|s| s.as_ref().is_some_and(|(n, q)| *n == ns && q.id == id)).for_each(|s| *s = None);
-                }
-            });
+            self.detach(id);
         }
         poisoned
     }
 
-    /// Forgets this process's mapping of index `idx` (after removing its queue).
-    fn detach(&self, idx: u32) {
-        let ns = self.ns_key();
+    /// Forgets this process's mapping of queue `id` (after removing it): the process's and the
+    /// thread's, so that it is unmapped now rather than by whichever later call evicts it.
+    fn detach(&self, id: c_int) {
+        let (ns, idx) = (self.ns_key(), id as u32 & (IPCMNI - 1));
         ATTACHED.with(|m| {
             if let Some(m) = m.as_mut() {
                 m.queues.remove(&(ns, idx));
+            }
+        });
+        let _ = RECENT.try_with(|r| {
+            if let Ok(mut r) = r.try_borrow_mut() {
+                r.0.iter_mut().filter(|s| s.as_ref().is_some_and(|(n, q)| *n == ns && q.id == id)).for_each(|s| *s = None);
             }
         });
     }

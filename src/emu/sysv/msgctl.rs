@@ -274,7 +274,7 @@ impl SysvEmulation {
             r.released(id);
         }
         drop(registry);
-        self.detach(id as u32 & (IPCMNI - 1));
+        self.detach(id);
         self.forget_key(key, id);
         Ok(())
     }
@@ -301,7 +301,7 @@ impl SysvEmulation {
         if let Some(r) = registry {
             r.released(id);
         }
-        self.detach(id as u32 & (IPCMNI - 1));
+        self.detach(id);
         Ok(())
     }
 

@@ -435,3 +435,23 @@ fn removed_keys_are_forgotten() {
     assert_eq!(cached(0x51ed_0003), None, "a stale entry");
     assert_eq!(e.remove_id(id), Ok(()));
 }
+
+#[test]
+fn a_removed_queue_is_unmapped_by_its_remover() {
+    let ns = Ns::new(LIMITS);
+    let e = &ns.emu;
+    let mapped = || std::fs::read_to_string("/proc/self/maps").unwrap().lines().filter(|l| l.contains(&ns.path) && l.contains("/sysv/msq.")).count();
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    let m = Msg { mtype: 1, text: [7; 64] };
+    assert_eq!(msgsnd(e, id, &m as *const Msg as *const c_void, 1, 0), Ok(0));
+    assert_eq!(msgctl(e, id, libc::IPC_STAT, &mut unsafe_zeroed_ds()), Ok(0));
+    assert!(mapped() >= 1);
+    assert_eq!(e.remove_id(id), Ok(()));
+    // Not left in a cache for a later call (a msgget of another key) to unmap.
+    assert_eq!(mapped(), 0);
+}
+
+fn unsafe_zeroed_ds() -> msqid_ds {
+    // SAFETY: msqid_ds is plain C data, valid all zero.
+    unsafe { std::mem::zeroed() }
+}
