@@ -555,6 +555,26 @@ static void t_become(uid_t uid)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
+/* Lets the coarse clock (the one file timestamps come from) move on twice, so that everything
+ * changed before is at least a tick older than anything after. Waits for time itself, not for
+ * another process: under mqshim, what a process remembers of a queue (its owner and mode) is
+ * used again only once the queue's last change is a tick old, so a test of that memory first
+ * lets a tick pass. Bounded by two ticks of the clock (a few ms). */
+static void t_let_the_clock_tick(void) T_UNUSED;
+static void t_let_the_clock_tick(void)
+{
+    struct timespec last, now;
+    clock_gettime(CLOCK_REALTIME_COARSE, &last);
+    for (int ticks = 0; ticks < 2;) {
+        usleep(500);
+        clock_gettime(CLOCK_REALTIME_COARSE, &now);
+        if (now.tv_sec != last.tv_sec || now.tv_nsec != last.tv_nsec) {
+            ticks++;
+            last = now;
+        }
+    }
+}
+
 /* Message text as printable ASCII, anything else as \xNN. */
 static void t_print_text(const char *buf, long len)
 {

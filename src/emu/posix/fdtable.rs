@@ -145,6 +145,11 @@ pub fn remove(fd: c_int) -> Option<Arc<Description>> {
     })
 }
 
+/// Whether a descriptor of this process still refers to the mapping `queue`.
+pub fn describes(queue: &Arc<Queue>) -> bool {
+    with(|e| e.iter().flatten().any(|d| Arc::ptr_eq(&d.queue.queue, queue)))
+}
+
 /// Every (fd, description) pair, for finding what an unknown descriptor duplicates.
 pub fn snapshot() -> Vec<(c_int, Arc<Description>)> {
     with(|e| e.iter().enumerate().filter_map(|(i, d)| d.clone().map(|d| (i as c_int, d))).collect())

@@ -11,7 +11,8 @@
 //! belongs to the description (not to a process), so every copy and inheritor has it, and it
 //! goes with the description's last descriptor. A copy's marks are listed in
 //! `/proc/self/fdinfo/FD`. Locks on a FIFO change nothing else: nobody reads or writes FIFO
-//! bytes by offset, and the only other lock (the "open" test on byte 0) does not overlap.
+//! bytes by offset, and no other lock is taken on it (a queue is open while its FIFO has a
+//! reader: see `store`).
 //!
 //! The program can lock and unlock its own descriptor's bytes (`fcntl` is not a queue call), so
 //! the tag is a keyed hash of the FIFO's identity and the access, with a key this process drew

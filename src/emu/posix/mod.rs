@@ -127,6 +127,9 @@ impl PosixEmulation {
             if !handover::was_adopted(fd) {
                 handover::mark(fd, d.read, d.write);
             }
+            // This process may have opened the readiness descriptor for it (see `ready`).
+            let q = &d.queue.queue;
+            ready::release_if_unused(q, || fdtable::describes(q));
         }
     }
 
@@ -148,7 +151,8 @@ impl PosixEmulation {
     }
 
     /// Closes an emulated descriptor (from `mq_close` or `close`): drops the caller's
-    /// notification registration, closes the FIFO, and destroys the queue if this was the last
+    /// notification registration, closes the FIFO (and the readiness descriptor when it was the
+    /// process's last of the queue), and destroys the queue if this was the last
     /// descriptor of an unlinked queue.
     pub fn close(&self, fd: c_int, d: Arc<Description>) -> Result<c_int> {
         notify::drop_if_owner(&d.queue);
@@ -156,6 +160,9 @@ impl PosixEmulation {
         if rc != 0 {
             return Err(Errno::last());
         }
+        // Before the test whether the queue is still open anywhere.
+        let q = &d.queue.queue;
+        ready::release_if_unused(q, || fdtable::describes(q));
         self.store.after_close(&d.queue);
         Ok(0)
     }

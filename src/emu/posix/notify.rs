@@ -136,14 +136,23 @@ fn thread_exists(pid: i32, tid: i32) -> bool {
     unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) == 0 || crate::errno::current() == libc::EPERM }
 }
 
-/// Whether process `pid` has a descriptor of the FIFO `fifo_id` open (true when it cannot be
-/// told, e.g. another user's process).
+/// Whether process `pid` has a descriptor of the FIFO `fifo_id` open for reading, as every
+/// queue descriptor is (true when it cannot be told, e.g. another user's process); a
+/// write-only one is mqshim's own (`store::HeldFifo`), no queue descriptor.
 fn has_open(pid: i32, fifo_id: (u64, u64)) -> bool {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return true };
     dir.flatten().any(|e| {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == fifo_id)
+        std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == fifo_id) && !write_only(pid, &e.file_name())
     })
+}
+
+/// Whether descriptor `fd` (its name in `/proc/PID/fd`) of process `pid` is open write-only,
+/// by its `flags:` line in `/proc/PID/fdinfo` (false when that cannot be read).
+fn write_only(pid: i32, fd: &std::ffi::OsStr) -> bool {
+    let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy())) else { return false };
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).and_then(|v| i32::from_str_radix(v.trim(), 8).ok());
+    flags.is_some_and(|f| f & libc::O_ACCMODE == libc::O_WRONLY)
 }
 
 /// Whether the program image that registered `reg` still exists (checked by a sender before it

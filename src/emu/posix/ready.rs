@@ -57,6 +57,26 @@ fn token_fd(q: &Queue, program_fd: c_int) -> Option<c_int> {
     }
 }
 
+/// Closes this process's token descriptor of `q` when `described()` says no descriptor of the
+/// queue remains open here: the descriptor is the FIFO opened for reading, and a FIFO reader
+/// is what marks a queue open (see `store`), so kept past the program's last close it would
+/// keep an unlinked queue alive as long as this process. Under the queue lock, which every use
+/// of the descriptor holds; the next arm or change here opens it again. (Kept when the lock
+/// cannot be had: the queue is then destroyed by a later closer or creator instead.)
+pub fn release_if_unused(q: &Queue, described: impl FnOnce() -> bool) {
+    if q.token_fd.load(Ordering::Acquire) < 0 {
+        return;
+    }
+    let Ok(_locked) = q.lock() else { return };
+    if described() {
+        return;
+    }
+    let fd = q.token_fd.swap(-1, Ordering::AcqRel);
+    if fd >= 0 {
+        crate::os::sys::close(fd);
+    }
+}
+
 fn put(fd: c_int) -> bool {
     // SAFETY: writes a static page to our own non-blocking FIFO descriptor.
     unsafe { libc::write(fd, ZERO_PAGE.as_ptr().cast(), TOKEN) == TOKEN as isize }

@@ -3,10 +3,17 @@
 //! A queue is a directory `posix/<name>/` holding `data` (the segment), `fifo` (what descriptors
 //! refer to) and `meta` (owner, mode, attributes, charge; readable by anyone). It is built in
 //! `posix-tmp/` and renamed into place only when complete. `mq_unlink` renames it into
-//! `posix-dead/`, where it lives until no open description remains: every description holds an
-//! OFD read lock on the FIFO, which the kernel drops when the description's last descriptor
-//! closes — in any process, including one killed with SIGKILL — so "no one has it open" is
-//! "a write lock can be taken".
+//! `posix-dead/`, where it lives until no open description remains: every description is the
+//! FIFO opened for reading and writing, so the FIFO's reader count is the number of open
+//! descriptions, which the kernel lowers when a description's last descriptor closes — in any
+//! process, including one killed with SIGKILL — so "no one has it open" is "opening the FIFO
+//! write-only without blocking finds no reader" (ENXIO). mqshim keeps no other reading
+//! descriptor of a FIFO once the program has none (see `ready::release_if_unused`; a
+//! [`HeldFifo`] is write-only); a mode or owner change opens it for reading for an instant,
+//! which can leave an unlinked queue to the next creator's collection. An opener that found
+//! the queue before its unlink and a destroyer that found it unused just before that open can
+//! both go on: the opener then keeps a working, nameless queue until its close, counted by
+//! neither `queues_max` nor RLIMIT_MSGQUEUE meanwhile (the kernel's open would have held it).
 //!
 //! The queue count (`queues_max`) and each user's RLIMIT_MSGQUEUE charge are not kept in
 //! counters that a crash could leave wrong: they are read from the namespace whenever a queue is
@@ -41,6 +48,8 @@ use crate::os::sys;
 
 /// A queue's segment file, in its directory.
 const DATA: &std::ffi::CStr = c"data";
+/// The path of a queue's FIFO from `posix/` after its name.
+const FIFO_IN_DIR: &[u8] = b"/fifo";
 
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
 const PATH_MAX: usize = 4096;
@@ -48,24 +57,41 @@ const PATH_MAX: usize = 4096;
 const NAME_MAX: usize = 255;
 
 /// A queue name that passed glibc's and the kernel's checks: the part after the slash.
-pub struct QueueName(Vec<u8>);
+/// Kept inline, NUL-terminated (no allocation per call).
+pub struct QueueName {
+    len: usize,
+    bytes: [u8; NAME_MAX + 1],
+}
 
 impl QueueName {
     /// Reads and checks a name in glibc's then the kernel's order: no leading slash → EINVAL;
     /// over PATH_MAX → ENAMETOOLONG; empty → ENOENT; "." or ".." or a further slash → EACCES;
     /// over NAME_MAX → ENAMETOOLONG.
     pub fn read(name: *const c_char) -> Result<QueueName> {
-        let mut buf = vec![0u8; PATH_MAX + 1];
+        // Names are short: one that fits a name's longest (slash, NAME_MAX bytes, NUL) is read
+        // on the stack; a longer one again whole, for the errno of its length or content.
+        let mut short = [0u8; NAME_MAX + 2];
         // SAFETY: the program's name argument, which it does not unmap during the call (a bad
         // address yields None).
+        let (len, complete) = unsafe { crate::os::usermem::read_cstr(name.cast(), &mut short, crate::os::usermem::Trust::Argument) }.ok_or(Errno::EFAULT)?;
+        if complete {
+            return QueueName::checked(&short[..len]);
+        }
+        let mut buf = vec![0u8; PATH_MAX + 1];
+        // SAFETY: as above.
         let (len, complete) = unsafe { crate::os::usermem::read_cstr(name.cast(), &mut buf, crate::os::usermem::Trust::Argument) }.ok_or(Errno::EFAULT)?;
-        if len == 0 || buf[0] != b'/' {
+        if !complete || len > PATH_MAX {
+            return if buf[0] != b'/' { Err(Errno::EINVAL) } else { Err(Errno::ENAMETOOLONG) };
+        }
+        QueueName::checked(&buf[..len])
+    }
+
+    /// The checks of [`QueueName::read`] on a whole name of at most PATH_MAX bytes.
+    fn checked(name: &[u8]) -> Result<QueueName> {
+        if name.first() != Some(&b'/') {
             return Err(Errno::EINVAL);
         }
-        if !complete || len > PATH_MAX {
-            return Err(Errno::ENAMETOOLONG);
-        }
-        QueueName::check(&buf[1..len])
+        QueueName::check(&name[1..])
     }
 
     /// Checks the part after the slash.
@@ -79,15 +105,17 @@ impl QueueName {
         if rest.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        Ok(QueueName(rest.to_vec()))
+        let mut name = QueueName { len: rest.len(), bytes: [0; NAME_MAX + 1] };
+        name.bytes[..rest.len()].copy_from_slice(rest);
+        Ok(name)
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes[..self.len]
     }
 
-    fn c(&self) -> CString {
-        CString::new(self.0.clone()).expect("checked: a queue name has no NUL")
+    fn c(&self) -> &std::ffi::CStr {
+        std::ffi::CStr::from_bytes_with_nul(&self.bytes[..=self.len]).expect("checked: a queue name has no NUL")
     }
 }
 
@@ -153,6 +181,17 @@ pub fn file_mode(queue_mode: u32) -> u32 {
     class(6) | class(3) | class(0)
 }
 
+/// Whether the operating system's check of opening a queue's FIFO for reading and writing,
+/// which just succeeded (`fifo` its status), was the kernel's permission check of `meta` for
+/// every access mode: the FIFO has the queue's owner, group and file mode, and each class of
+/// the queue's mode grants reading and writing or neither — so the caller's class (chosen
+/// alike: owner, then group, then other) grants every access mode, or the open would have
+/// been refused (CAP_DAC_OVERRIDE passes both). Then the caller's credentials need no reading.
+fn access_checked_by_open(fifo: &libc::stat, meta: &Meta) -> bool {
+    let all_or_nothing = [6, 3, 0].iter().all(|&shift| matches!((meta.mode >> shift) & 0o6, 0 | 0o6));
+    all_or_nothing && fifo.st_uid == meta.uid && fifo.st_gid == meta.gid && fifo.st_mode & 0o7777 == file_mode(meta.mode)
+}
+
 fn c(bytes: &[u8]) -> CString {
     CString::new(bytes).expect("internal names have no NUL")
 }
@@ -185,19 +224,6 @@ fn openat(dir: c_int, name: &[u8], flags: c_int, mode: u32) -> Result<Fd> {
     }
 }
 
-/// Takes an OFD lock on `fd` (`F_RDLCK` held by every description; `F_WRLCK` to test that
-/// nobody else holds one). False when it conflicts.
-fn ofd_lock(fd: c_int, kind: c_int) -> bool {
-    // SAFETY: flock is plain C data; all-zero is valid before the fields are set.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 1;
-    // fl is a valid flock, alive for the call; F_OFD_SETLK does not block.
-    sys::fcntl(fd, libc::F_OFD_SETLK, &fl as *const libc::flock as libc::c_long) == 0
-}
-
 /// The queues of one namespace.
 pub struct Store {
     ns: Namespace,
@@ -226,9 +252,6 @@ struct Built {
 struct Found {
     dir: Fd,
     dir_id: (u64, u64),
-    /// The directory's status-change time: a new `meta` renamed into it moves it (see
-    /// `Store::change_attributes`), which makes a cached one stale.
-    dir_changed: (i64, i64),
     /// The directory's owner (the queue's creator, or whom `chown` made its owner).
     owner: u32,
 }
@@ -237,7 +260,7 @@ impl Found {
     /// The queue directory open as `dir`.
     fn of(dir: Fd) -> Result<Found> {
         let st = sys::stat_of(dir.0)?;
-        Ok(Found { dir, dir_id: (st.st_dev, st.st_ino), dir_changed: (st.st_ctime, st.st_ctime_nsec), owner: st.st_uid })
+        Ok(Found { dir, dir_id: (st.st_dev, st.st_ino), owner: st.st_uid })
     }
 }
 
@@ -315,58 +338,60 @@ impl Store {
         if accmode == libc::O_ACCMODE {
             return Err(Errno::EINVAL);
         }
-        let recent = recent_queue(&found);
-        let meta = match &recent {
-            Some((meta, _)) => *meta,
-            None => read_meta(found.dir.0)?,
-        };
+        // Before `meta` is read: see `settled`.
+        let now = crate::os::clock::coarse_realtime_ns();
+        let meta = read_meta(found.dir.0)?;
         if !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Err(Errno::EACCES);
         }
-        self.attach(name, &found, oflag, recent.map(|(_, q)| q), &meta)
+        self.attach(name, &found, oflag, &meta, now)
     }
 
-    /// `mq_open` of a queue this process mapped lately (see [`RECENT`]), in four system calls:
-    /// the status of its directory, which must be the remembered one unchanged since (the same
-    /// entries, the same `meta`), then its FIFO, opened below the namespace through no link
-    /// (`openat2`), which must be the remembered FIFO — so the queue opened is the one the name
-    /// named at that instant — and its open description's lock. None: not such a queue, or
-    /// anything unusual; the general path decides (and gives the errno).
+    /// `mq_open` of a queue this process mapped lately (see [`RECENT`]), in two system calls
+    /// besides the descriptor's own: its FIFO, opened for reading and writing below the
+    /// namespace through no link (`openat2`), and its status, which must be a remembered FIFO
+    /// unchanged since its `meta` was read (every change of `meta` moves the FIFO's ctime
+    /// after it) of a queue not unlinked since — so the queue opened is the one the name named
+    /// at that instant, with the owner and mode it has. Where the FIFO has the queue's owner,
+    /// group and file mode, and each class of the queue's mode grants both reading and writing
+    /// or neither, that open was the kernel's permission check for any access mode (see
+    /// [`access_checked_by_open`]); otherwise the caller's credentials are read. None: not such
+    /// a queue, or anything unusual; the general path decides (and gives the errno).
     fn open_recent(&self, name: &QueueName, oflag: c_int) -> Option<Result<c_int>> {
         let accmode = oflag & libc::O_ACCMODE;
         if accmode == libc::O_ACCMODE || oflag & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
             return None;
         }
-        let st = sys::stat_at(self.ns.posix, &name.c(), libc::AT_SYMLINK_NOFOLLOW).ok()?;
-        let (dir_id, dir_changed) = ((st.st_dev, st.st_ino), (st.st_ctime, st.st_ctime_nsec));
-        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            return None;
-        }
-        let (meta, fifo_id, queue) =
-            RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id && e.dir_changed == dir_changed).map(|e| (e.meta, e.fifo_id, e.queue.clone())))?;
-        if queue.poisoned() || queue.recheck().is_err() {
-            return None;
-        }
-        if !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
-            return Some(Err(Errno::EACCES));
-        }
-        let mut path = name.bytes().to_vec();
-        path.extend_from_slice(b"/fifo");
+        let mut path = [0u8; NAME_MAX + FIFO_IN_DIR.len() + 1];
+        let len = name.bytes().len() + FIFO_IN_DIR.len();
+        path[..name.bytes().len()].copy_from_slice(name.bytes());
+        path[name.bytes().len()..len].copy_from_slice(FIFO_IN_DIR);
+        let path = std::ffi::CStr::from_bytes_with_nul(&path[..=len]).ok()?;
         let flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK) | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-        let fifo = Fd(sys::openat2(self.ns.posix, &c(&path), flags, sys::RESOLVE_STRICTLY_BENEATH));
+        let fifo = Fd(sys::openat2(self.ns.posix, path, flags, sys::RESOLVE_STRICTLY_BENEATH));
         if fifo.0 < 0 {
             return None;
         }
-        let fifo_st = sys::stat_of(fifo.0).ok()?;
-        if (fifo_st.st_dev, fifo_st.st_ino) != fifo_id {
+        let st = sys::stat_of(fifo.0).ok()?;
+        let (fifo_id, changed) = ((st.st_dev, st.st_ino), (st.st_ctime, st.st_ctime_nsec));
+        let handle = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id && e.meta_current_at == Some(changed)).map(|e| e.handle.clone()))?;
+        let (queue, meta) = (&handle.queue, &handle.meta);
+        // Unlinked since (or a queue destroyed whose FIFO's inode a new queue got): the name
+        // is looked up again. The mark is read after the open: an unlinker that had not yet
+        // set it has not yet tested whether the queue is open either, and finds it open.
+        if queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 || queue.poisoned() || queue.recheck().is_err() {
             return None;
         }
-        Some(self.describe(name, dir_id, fifo, fifo_id, queue, oflag, &meta))
+        if !access_checked_by_open(&st, meta) && !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
+            return Some(Err(Errno::EACCES));
+        }
+        Some(self.describe(handle, fifo, oflag))
     }
 
-    /// Opens the FIFO (the descriptor the program gets), maps the segment (unless `mapped`) and
-    /// records the open description.
-    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, mapped: Option<Arc<Queue>>, meta: &Meta) -> Result<c_int> {
+    /// Opens the FIFO (the descriptor the program gets), maps the segment (unless this process
+    /// has it mapped) and records the open description. `meta` was read after the coarse clock
+    /// said `now` (ns).
+    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, meta: &Meta, now: u64) -> Result<c_int> {
         // The FIFO first, so the program gets the lowest free descriptor, as from the kernel.
         // Anything but a FIFO there (a link, a file, a directory: another user's doing) is a
         // damaged queue.
@@ -379,11 +404,14 @@ impl Store {
             return Err(Errno::EIO);
         }
         let fifo_id = (fifo_st.st_dev, fifo_st.st_ino);
-        let queue = match mapped {
+        let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
             Some(q) => q,
-            None => remember_queue(found, fifo_id, meta, Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?)),
+            None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
-        self.describe(name, found.dir_id, fifo, fifo_id, queue, oflag, meta)
+        let changed = (fifo_st.st_ctime, fifo_st.st_ctime_nsec);
+        let handle = QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id, meta: *meta };
+        let handle = remember_queue(handle, settled(changed, now).then_some(changed), Some(found.dir.0));
+        self.describe(handle, fifo, oflag)
     }
 
     /// The queue of `fifo`, a descriptor of a queue's FIFO that this process holds but did not
@@ -424,12 +452,21 @@ impl Store {
         if (in_dir.st_dev, in_dir.st_ino) != fifo_id {
             return Err(Errno::EBADF);
         }
-        let (meta, queue) = match recent_queue(&found) {
-            Some(recent) => recent,
+        // The meta this process has of it while the FIFO's ctime is the one seen above (see
+        // `RECENT`), else read after the clock (the FIFO's status came first: see `settled`).
+        let changed = (st.st_ctime, st.st_ctime_nsec);
+        let cached = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id && e.meta_current_at == Some(changed)).map(|e| e.handle.clone()));
+        let (meta, queue) = match cached.filter(|h| !h.queue.poisoned() && h.queue.recheck().is_ok()) {
+            Some(h) => (h.meta, h.queue.clone()),
             None => {
+                let now = crate::os::clock::coarse_realtime_ns();
                 let meta = read_meta(found.dir.0)?;
-                let queue = Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?);
-                (meta, remember_queue(&found, fifo_id, &meta, queue))
+                let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
+                    Some(q) => q,
+                    None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
+                };
+                let handle = QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta };
+                (meta, remember_queue(handle, settled(changed, now).then_some(changed), None).queue.clone())
             }
         };
         let handle = Arc::new(QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta });
@@ -440,22 +477,20 @@ impl Store {
         Ok(handle)
     }
 
-    /// Records the open description of `queue` whose FIFO `fifo` (identity `fifo_id`, in the
-    /// directory `dir_id`) is the program's descriptor.
-    #[allow(clippy::too_many_arguments)]
-    fn describe(&self, name: &QueueName, dir_id: (u64, u64), fifo: Fd, fifo_id: (u64, u64), queue: Arc<Queue>, oflag: c_int, meta: &Meta) -> Result<c_int> {
-        if !ofd_lock(fifo.0, libc::F_RDLCK) {
-            return Err(Errno::EIO);
-        }
+    /// Records the open description of the queue `handle` whose FIFO `fifo` is the program's
+    /// descriptor.
+    fn describe(&self, handle: Arc<QueueHandle>, fifo: Fd, oflag: c_int) -> Result<c_int> {
         let accmode = oflag & libc::O_ACCMODE;
-        let handle = Arc::new(QueueHandle { queue, name: name.bytes().to_vec(), dir_id, fifo_id, meta: *meta });
         let read = accmode == libc::O_RDONLY || accmode == libc::O_RDWR;
         let write = accmode == libc::O_WRONLY || accmode == libc::O_RDWR;
         let d = Arc::new(Description::new(handle, read, write, oflag & libc::O_NONBLOCK != 0));
         let fd = fifo.take();
         // An armed queue's FIFO may have lost its tokens if every descriptor of it was closed.
-        if let Ok(mut locked) = d.queue.queue.lock() {
-            super::ready::resync(&mut locked, fd);
+        // A queue in express mode is not armed (arming takes it out), so it needs no lock here.
+        if !d.queue.queue.is_express() {
+            if let Ok(mut locked) = d.queue.queue.lock() {
+                super::ready::resync(&mut locked, fd);
+            }
         }
         fdtable::insert(fd, d);
         Ok(fd)
@@ -513,8 +548,10 @@ impl Store {
             self.withdraw(name, &built.found);
             return Err(Errno::ENOSPC);
         }
-        let queue = remember_queue(&built.found, built.fifo_id, &meta, Arc::new(built.queue));
-        self.describe(name, built.found.dir_id, built.fifo, built.fifo_id, queue, oflag, &meta)
+        // Not yet known current at any FIFO ctime (it was stamped just now: see `settled`).
+        let handle = QueueHandle { queue: Arc::new(built.queue), name: name.bytes().to_vec(), dir_id: built.found.dir_id, fifo_id: built.fifo_id, meta };
+        let handle = remember_queue(handle, None, None);
+        self.describe(handle, built.fifo, oflag)
     }
 
     /// Builds a complete queue in `posix-tmp/` and renames it into `posix/<name>`; its FIFO is
@@ -581,7 +618,7 @@ impl Store {
             sys::fchmod(dir.0, 0o755);
             let dst = name.c();
             // SAFETY: NUL-terminated names under open directories.
-            if sys::renameat2(self.ns.tmp, &tmp_c, self.ns.posix, &dst, libc::RENAME_NOREPLACE) != 0 {
+            if sys::renameat2(self.ns.tmp, &tmp_c, self.ns.posix, dst, libc::RENAME_NOREPLACE) != 0 {
                 return Err(Errno::last());
             }
             // Published, with its directory.
@@ -629,7 +666,7 @@ impl Store {
     fn withdraw(&self, name: &QueueName, found: &Found) {
         forget_queue(found.dir_id);
         let dead_name = dead_entry_name(found.dir_id);
-        if sys::renameat2(self.ns.posix, &name.c(), self.ns.dead, &c(dead_name.as_bytes()), libc::RENAME_NOREPLACE) == 0 {
+        if sys::renameat2(self.ns.posix, name.c(), self.ns.dead, &c(dead_name.as_bytes()), libc::RENAME_NOREPLACE) == 0 {
             self.destroy_if_unused(dead_name.as_bytes());
         }
     }
@@ -667,13 +704,12 @@ impl Store {
     /// Destroys the unlinked queue `posix-dead/<entry>`, open as `dir`, unless it is open
     /// somewhere; true when it is gone.
     fn destroy_dir_if_unused(&self, dir: &Fd, entry: &[u8]) -> bool {
-        match openat(dir.0, b"fifo", libc::O_RDWR | libc::O_NONBLOCK, 0) {
-            Ok(fifo) => {
-                if !ofd_lock(fifo.0, libc::F_WRLCK) {
-                    return false;
-                }
-            }
-            Err(Errno::ENOENT) => {}
+        // Write-only and non-blocking: ENXIO when the FIFO has no reader, i.e. no open
+        // description (see the module comment); a writer is no reader, so this test itself
+        // makes no other destroyer think the queue open.
+        match openat(dir.0, b"fifo", libc::O_WRONLY | libc::O_NONBLOCK, 0) {
+            Ok(_in_use) => return false,
+            Err(Errno::ENXIO | Errno::ENOENT) => {}
             Err(_) => return false,
         }
         // Its charge goes back once its directory is gone (by whoever removed it, once).
@@ -702,7 +738,7 @@ impl Store {
         let dead_name = dead_entry_name(found.dir_id);
         let (src, dst) = (name.c(), c(dead_name.as_bytes()));
         // SAFETY: NUL-terminated names under open directories.
-        if sys::renameat2(self.ns.posix, &src, self.ns.dead, &dst, libc::RENAME_NOREPLACE) != 0 {
+        if sys::renameat2(self.ns.posix, src, self.ns.dead, &dst, libc::RENAME_NOREPLACE) != 0 {
             return Err(match Errno::last() {
                 Errno::EPERM => Errno::EACCES,
                 e => e,
@@ -745,8 +781,8 @@ impl Store {
     pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat, Option<QueueTimes>)> {
         let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
         let meta = read_meta(found.dir.0)?;
-        let times = match recent_queue(&found) {
-            Some((_, queue)) => Some(queue.times()),
+        let times = match recent_mapping(found.dir_id, None) {
+            Some(queue) => Some(queue.times()),
             None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(|q| q.times()),
         };
         Ok((meta, sys::stat_of(found.dir.0)?, times))
@@ -756,7 +792,7 @@ impl Store {
     /// mode into the new ones, or refuses (its errno). The new `meta` replaces the old by a
     /// rename; the queue's directory, segment and FIFO follow the new owner and group, and the
     /// segment's and FIFO's modes the new mode (see [`file_mode`]), which also makes every
-    /// process's cached `meta` of it stale (see `recent_queue`). The queue stays charged to the
+    /// process's cached `meta` of it stale (see `RECENT`). The queue stays charged to the
     /// user it was.
     pub fn change_attributes(&self, name: &QueueName, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
         let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
@@ -858,52 +894,106 @@ impl Store {
 /// How many queues this process keeps mapped after their last descriptor here closed.
 const RECENT_QUEUES: usize = 8;
 
-/// A queue this process mapped lately: its directory (and when it last changed), its FIFO, its
-/// meta, the mapping.
+/// A queue this process mapped lately: its mapping, directory, FIFO and meta, as the
+/// descriptions opened from it share them (with the FIFO's status-change time at which that
+/// meta is known current), and its FIFO held.
 struct RecentQueue {
-    dir_id: (u64, u64),
-    dir_changed: (i64, i64),
-    fifo_id: (u64, u64),
-    meta: Meta,
-    queue: Arc<Queue>,
+    handle: Arc<QueueHandle>,
+    /// The FIFO's ctime while the handle's `meta` is known current (see [`settled`]); None:
+    /// not known.
+    meta_current_at: Option<(i64, i64)>,
+    held: Option<HeldFifo>,
 }
 
-/// The queues this process mapped lately, newest first, so that opening one again costs four
-/// system calls (see `Store::open_recent`) instead of opening, mapping and validating it and
-/// reading its meta, and closing it no unmap. An entry is used only while the queue's directory
-/// is unchanged (its status-change time: any entry added, removed or renamed in it, a new
-/// `meta` or owner, moves it); it goes when this process unlinks the queue or sees it destroyed, or
-/// when newer ones push it out — until then it keeps the queue's memory mapped here, even if
-/// another process destroyed the queue meanwhile (at most [`RECENT_QUEUES`] queues).
+/// A write-only descriptor of a remembered queue's FIFO, kept with its [`RecentQueue`]: the
+/// kernel allocates a FIFO's pipe at its first open and frees it at its last close, which
+/// costs every open of a queue nobody else holds open; held, the pipe stays. Being no reader,
+/// it does not make the queue look open (see the module comment). Closed only while it is
+/// still that FIFO: a program that closes descriptors it does not know may have closed it and
+/// reused the number.
+struct HeldFifo {
+    fd: c_int,
+    fifo_id: (u64, u64),
+}
+
+impl HeldFifo {
+    /// Opens the FIFO `fifo_id` in the queue directory `dir` (while this process has it open
+    /// for reading: a write-only open finds a reader).
+    fn open(dir: c_int, fifo_id: (u64, u64)) -> Option<HeldFifo> {
+        let fd = openat(dir, b"fifo", libc::O_WRONLY | libc::O_NONBLOCK, 0).ok()?;
+        let held = HeldFifo { fd: sys::move_high(fd.take()), fifo_id };
+        fdtable::identity(held.fd).is_some_and(|(id, is_fifo)| is_fifo && id == fifo_id).then_some(held)
+    }
+}
+
+impl Drop for HeldFifo {
+    fn drop(&mut self) {
+        if fdtable::identity(self.fd).is_some_and(|(id, is_fifo)| is_fifo && id == self.fifo_id) {
+            sys::close(self.fd);
+        }
+    }
+}
+
+/// The queues this process mapped lately, newest first, so that opening one again costs two
+/// system calls besides the descriptor's own (see `Store::open_recent`) instead of opening,
+/// mapping and validating it and reading its meta, and closing it no unmap. An entry's `meta`
+/// is used only while the queue's FIFO keeps the status-change time it had when that `meta`
+/// was known current (every change of `meta` moves it afterwards); the mapping while the queue
+/// is not marked unlinked. An entry goes when this process unlinks the queue or sees it
+/// destroyed, or when newer ones push it out — until then it keeps the queue's memory mapped
+/// here, even if another process destroyed the queue meanwhile (at most [`RECENT_QUEUES`]
+/// queues).
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 
 /// The queues whose descriptors this process adopted lately (see `Store::adopt`), newest first
 /// (at most [`RECENT_QUEUES`]).
 static ADOPTED: ForkSafe<Vec<Arc<QueueHandle>>> = ForkSafe::new(Vec::new(), None);
 
-/// The cached meta and mapping of the queue `found`, if this process has them and the directory
-/// was not changed since (see [`RECENT`]).
-fn recent_queue(found: &Found) -> Option<(Meta, Arc<Queue>)> {
-    let dir_id = found.dir_id;
-    let (changed, meta, queue) = RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| (e.dir_changed, e.meta, e.queue.clone())))?;
-    if changed == found.dir_changed && !queue.poisoned() && queue.recheck().is_ok() {
-        return Some((meta, queue));
+/// Whether a `meta` read after the coarse clock said `now` (ns) is current for as long as its
+/// queue's FIFO keeps the status-change time `changed`, seen before or after that read. Every
+/// change of `meta` moves the FIFO's ctime after the new `meta` is in place, and a change
+/// later than `now` stamps a ctime no older than `now`, even where timestamps are coarse
+/// (without the kernel's fine-grained ones for a ctime someone has seen). So a `changed`
+/// older than `now` was stamped by a change whose `meta` the read saw, and any later change
+/// moves the ctime away from it; a `changed` within the clock's last tick proves nothing.
+fn settled(changed: (i64, i64), now: u64) -> bool {
+    (changed.0 as i128) * 1_000_000_000 + (changed.1 as i128) < now as i128
+}
+
+/// This process's mapping of the queue whose directory is `dir_id` (and FIFO `fifo_id`, when
+/// given), if it has one still valid (see [`RECENT`]).
+fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>) -> Option<Arc<Queue>> {
+    let queue =
+        RECENT.with(|r| r.iter().find(|e| e.handle.dir_id == dir_id && fifo_id.is_none_or(|f| f == e.handle.fifo_id)).map(|e| e.handle.queue.clone()))?;
+    if !queue.poisoned() && queue.recheck().is_ok() {
+        return Some(queue);
     }
+    drop(queue);
     forget_queue(dir_id);
     None
 }
 
-/// Remembers `queue` (whose FIFO is `fifo_id`) as the one `found` holds; returns it.
-fn remember_queue(found: &Found, fifo_id: (u64, u64), meta: &Meta, queue: Arc<Queue>) -> Arc<Queue> {
-    let entry = RecentQueue { dir_id: found.dir_id, dir_changed: found.dir_changed, fifo_id, meta: *meta, queue: queue.clone() };
+/// Remembers the queue `handle` (its mapping, and its `meta`, current while the FIFO's ctime
+/// is `meta_current_at`); returns it, to be shared by the descriptions made from it. With `dir`
+/// (the queue's directory, while this process has the FIFO open), the FIFO is held (see
+/// [`HeldFifo`]) unless it is already.
+fn remember_queue(handle: QueueHandle, meta_current_at: Option<(i64, i64)>, dir: Option<c_int>) -> Arc<QueueHandle> {
+    let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
+    let held_already = RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
+    let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
+    let handle = Arc::new(handle);
+    let mut entry = RecentQueue { meta_current_at, handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
-        let old = r.iter().position(|e| e.dir_id == found.dir_id).map(|i| r.remove(i));
+        let mut old = r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i));
+        if entry.held.is_none() {
+            entry.held = old.as_mut().and_then(|o| o.held.take_if(|h| h.fifo_id == fifo_id));
+        }
         r.insert(0, entry);
         (old, (r.len() > RECENT_QUEUES).then(|| r.pop()).flatten())
     });
-    // Unmapped outside the lock.
+    // Unmapped and closed outside the lock.
     drop(evicted);
-    queue
+    handle
 }
 
 /// Marks the queue in `found` unlinked in its segment (see `PosixHeader::unlinked`), before
@@ -912,8 +1002,8 @@ fn remember_queue(found: &Found, fifo_id: (u64, u64), meta: &Meta, queue: Arc<Qu
 /// unlinker's test whether the queue is still open. Where the segment cannot be mapped (damaged,
 /// or the unlinker may not open it), closers are not told: the next creator collects it.
 fn mark_unlinked(found: &Found) {
-    let queue = match recent_queue(found) {
-        Some((_, q)) => Some(q),
+    let queue = match recent_mapping(found.dir_id, None) {
+        Some(q) => Some(q),
         None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(Arc::new),
     };
     if let Some(q) = queue {
@@ -924,9 +1014,7 @@ fn mark_unlinked(found: &Found) {
 /// The `meta` of open queues as this process last read it for `fstat`, with the FIFO's ctime
 /// then: still current while the FIFO's ctime is the same, since every change of `meta` moves
 /// it afterwards. Kept only when that ctime was older than the coarse clock read before the
-/// `meta` was: a later change then stamps a later ctime even where timestamps are coarse
-/// (without the kernel's fine-grained ones for a ctime someone has seen), so a change within
-/// the same tick cannot go unnoticed.
+/// `meta` was (see [`settled`]).
 struct MetaSeen {
     dir_id: (u64, u64),
     fifo_changed: (i64, i64),
@@ -946,8 +1034,7 @@ impl MetaSeen {
     /// Keeps `meta`, read after the coarse clock said `now` (ns) and the FIFO's ctime
     /// `fifo_changed`, if that ctime was older than `now`.
     fn remember(dir_id: (u64, u64), fifo_changed: (i64, i64), now: u64, meta: Meta) {
-        let stamped = (fifo_changed.0 as i128) * 1_000_000_000 + fifo_changed.1 as i128;
-        let fresh = stamped >= now as i128;
+        let fresh = !settled(fifo_changed, now);
         METAS.with(|m| {
             m.retain(|e| e.dir_id != dir_id);
             if fresh {
@@ -962,7 +1049,7 @@ impl MetaSeen {
 }
 
 fn forget_queue(dir_id: (u64, u64)) {
-    let gone = RECENT.with(|r| r.iter().position(|e| e.dir_id == dir_id).map(|i| r.remove(i)));
+    let gone = RECENT.with(|r| r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i)));
     drop(gone);
 }
 
@@ -1059,6 +1146,33 @@ mod tests {
         assert_eq!(file_mode(0o200), 0o600);
         assert_eq!(file_mode(0o000), 0o000);
         assert_eq!(file_mode(0o111), 0o000);
+    }
+
+    #[test]
+    fn the_fifo_open_is_the_permission_check_only_where_every_class_is_all_or_nothing() {
+        let fifo = |uid: u32, gid: u32, mode: u32| {
+            // SAFETY: stat is plain C data; all-zero is valid before the fields are set.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            (st.st_uid, st.st_gid, st.st_mode) = (uid, gid, libc::S_IFIFO | mode);
+            st
+        };
+        let meta = |mode: u32| Meta { uid: 5, gid: 6, mode, ..Meta::default() };
+        for mode in [0o600, 0o660, 0o666, 0o606, 0o000, 0o700, 0o766] {
+            assert!(access_checked_by_open(&fifo(5, 6, file_mode(mode)), &meta(mode)), "{mode:o}");
+        }
+        for mode in [0o644, 0o604, 0o620, 0o400, 0o622] {
+            assert!(!access_checked_by_open(&fifo(5, 6, file_mode(mode)), &meta(mode)), "{mode:o}: read");
+        }
+        assert!(!access_checked_by_open(&fifo(7, 6, 0o600), &meta(0o600)), "another owner");
+        assert!(!access_checked_by_open(&fifo(5, 7, 0o660), &meta(0o660)), "another group");
+        assert!(!access_checked_by_open(&fifo(5, 6, 0o666), &meta(0o600)), "a mode changed behind mqshim");
+    }
+
+    #[test]
+    fn a_meta_is_settled_only_by_a_ctime_before_the_clock_read_before_it() {
+        assert!(settled((10, 999_999_999), 11_000_000_000));
+        assert!(!settled((11, 0), 11_000_000_000), "the same instant proves nothing");
+        assert!(!settled((11, 1), 11_000_000_000));
     }
 
     #[test]

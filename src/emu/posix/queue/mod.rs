@@ -42,7 +42,8 @@ pub struct Queue {
     map: Mapping,
     geo: Geometry,
     /// This process's non-blocking descriptor of the queue's FIFO for readiness tokens (-1 until
-    /// needed; see `ready`).
+    /// needed, and again once this process has no descriptor of the queue: see
+    /// `ready::release_if_unused`).
     pub token_fd: AtomicI32,
     /// This process has armed readiness (so it need not take the lock to check again).
     pub armed_here: AtomicBool,
