@@ -544,15 +544,30 @@ static int t_check(const char *label, int cond)
 /* The user tests act as when another user's view matters. */
 #define T_NOBODY 65534
 
-/* In a child (t_spawn): become user and group `uid` with no supplementary groups, as another
- * user would be; the child still dies with its parent (the credential change cleared that). */
-static void t_become(uid_t uid) T_UNUSED;
-static void t_become(uid_t uid)
+/* In a child (t_spawn): become user and group `uid` with the supplementary `groups` (t_become:
+ * none), as another user would be; the child still dies with its parent (the credential change
+ * cleared that). */
+static void t_become_in_groups(uid_t uid, int ngroups, const gid_t *groups) T_UNUSED;
+static void t_become_in_groups(uid_t uid, int ngroups, const gid_t *groups)
 {
-    T_REQUIRE(setgroups(0, NULL) == 0);
+    T_REQUIRE(setgroups((size_t)ngroups, groups) == 0);
     T_REQUIRE(setgid(uid) == 0);
     T_REQUIRE(setuid(uid) == 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+static void t_become(uid_t uid) T_UNUSED;
+static void t_become(uid_t uid)
+{
+    t_become_in_groups(uid, 0, NULL);
+}
+
+/* t_become(T_NOBODY), with root's group as its one supplementary group when `in_root_group`
+ * (so that a root-group class applies to it). */
+static void t_become_nobody(int in_root_group) T_UNUSED;
+static void t_become_nobody(int in_root_group)
+{
+    static const gid_t root_group = 0;
+    t_become_in_groups(T_NOBODY, in_root_group ? 1 : 0, &root_group);
 }
 
 /* Lets the coarse clock (the one file timestamps come from) move on twice, so that everything

@@ -10,16 +10,6 @@
  * msgget before it. */
 #include "harness.h"
 
-#define NOBODY 65534
-
-static void become_nobody(int keep_group_root)
-{
-    gid_t root_group = 0;
-    T_REQUIRE(setgroups(keep_group_root ? 1 : 0, &root_group) == 0);
-    T_REQUIRE(setgid(NOBODY) == 0);
-    T_REQUIRE(setuid(NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
-}
 
 /* A msgget expected to give queue `id`: prints "the id" rather than the number. */
 #define EXPECT_ID(call, id) \
@@ -36,7 +26,7 @@ int main(void)
     int rooted = t_msgget_new("cls0600", 0600, &root_key);
     struct msqid_ds ds;
     EXPECT_OK(msgctl(owned, IPC_STAT, &ds));
-    ds.msg_perm.uid = NOBODY;
+    ds.msg_perm.uid = T_NOBODY;
     EXPECT_OK(msgctl(owned, IPC_SET, &ds));
     t_say("root made 0066 (given to nobody), 0606, 0000 and 0600");
 
@@ -48,7 +38,7 @@ int main(void)
     t_child c = t_spawn();
     if (c.pid == 0) {
         struct t_msg m = { .mtype = 1 };
-        become_nobody(0);
+        t_become_nobody(0);
         EXPECT_ID(msgget(owned_key, 0), owned);
         EXPECT_ERR(msgget(owned_key, 0004), EACCES);
         EXPECT_ERR(msgget(owned_key, 0400), EACCES);
@@ -63,7 +53,7 @@ int main(void)
     t_say("-- nobody in root's group: 0606's group class (nothing) applies");
     c = t_spawn();
     if (c.pid == 0) {
-        become_nobody(1);
+        t_become_nobody(1);
         EXPECT_ERR(msgget(group_key, 0004), EACCES);
         EXPECT_ERR(msgget(group_key, 0200), EACCES);
         EXPECT_ID(msgget(group_key, 0), group);
@@ -78,7 +68,7 @@ int main(void)
         m.mtext[0] = 'r';
         EXPECT_ID(msgget(root_key, 0600), rooted);
         EXPECT_OK(msgsnd(rooted, &m, 1, IPC_NOWAIT));
-        become_nobody(0);
+        t_become_nobody(0);
         EXPECT_ID(msgget(root_key, 0), rooted);
         EXPECT_ERR(msgsnd(rooted, &m, 1, IPC_NOWAIT), EACCES);
         EXPECT_ERR(msgrcv(rooted, &got, sizeof got.mtext, 0, IPC_NOWAIT), EACCES);
@@ -98,7 +88,7 @@ int main(void)
     c = t_spawn();
     if (c.pid == 0) {
         struct t_msg m = { .mtype = 3 }, got;
-        become_nobody(0);
+        t_become_nobody(0);
         EXPECT_ERR(msgsnd(rooted, &m, 1, IPC_NOWAIT), EACCES);
         EXPECT_ERR(msgrcv(rooted, &got, sizeof got.mtext, 0, IPC_NOWAIT), EACCES);
         EXPECT_ERR(msgctl(rooted, IPC_STAT, &ds), EACCES);

@@ -9,7 +9,6 @@
 #include "harness.h"
 #include <grp.h>
 
-#define NOBODY 65534
 #ifndef MSG_STAT_ANY
 #define MSG_STAT_ANY 13
 #endif
@@ -18,15 +17,6 @@ static const int modes[] = { 0600, 0644, 0622, 0640 };
 #define NQ 4
 static int ids[NQ];
 static key_t keys[NQ];
-
-static void become_nobody(int keep_group_root)
-{
-    gid_t root_group = 0;
-    T_REQUIRE(setgroups(keep_group_root ? 1 : 0, &root_group) == 0);
-    T_REQUIRE(setgid(NOBODY) == 0);
-    T_REQUIRE(setuid(NOBODY) == 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);   /* the credential change cleared it */
-}
 
 static void result(const char *what, long r, int e, int want_errno)
 {
@@ -100,7 +90,7 @@ int main(void)
     t_say("-- nobody, no supplementary groups (the \"other\" bits apply)");
     t_child c = t_spawn();
     if (c.pid == 0) {
-        become_nobody(0);
+        t_become_nobody(0);
         for (int i = 0; i < NQ; i++)
             matrix(i, modes[i] & 7);
         exit(t_child_status());
@@ -110,7 +100,7 @@ int main(void)
     t_say("-- nobody with supplementary group root (the \"group\" bits apply)");
     c = t_spawn();
     if (c.pid == 0) {
-        become_nobody(1);
+        t_become_nobody(1);
         for (int i = 0; i < NQ; i++)
             matrix(i, (modes[i] >> 3) & 7);
         exit(t_child_status());
