@@ -236,4 +236,21 @@ static void lim_end_create_line(mqd_t q, int e, int want_errno)
     printf("\n");
 }
 
+/* Creates queue `tag` (O_EXCL, read-write) of maxmsg x msgsize with exactly `mode` (no
+ * umask), printing "create TAG (M x S) -> <result>", a result other than `want_errno` (0:
+ * success) marked as a failure. */
+static mqd_t lim_create(const char *tag, long maxmsg, long msgsize, mode_t mode, int want_errno) T_UNUSED;
+static mqd_t lim_create(const char *tag, long maxmsg, long msgsize, mode_t mode, int want_errno)
+{
+    struct mq_attr attr = { .mq_maxmsg = maxmsg, .mq_msgsize = msgsize };
+    mode_t old = umask(0);
+    errno = 0;
+    mqd_t q = mq_open(t_qname(tag), O_RDWR | O_CREAT | O_EXCL, mode, &attr);
+    int e = errno;
+    umask(old);
+    printf("create %s (%ld x %ld) -> %s", tag, maxmsg, msgsize, q == (mqd_t)-1 ? t_errno_name(e) : "ok");
+    lim_end_create_line(q, e, want_errno);
+    return q;
+}
+
 #endif /* MQT_LIMITS_H */

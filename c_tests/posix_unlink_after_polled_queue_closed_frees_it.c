@@ -12,17 +12,6 @@
 
 #define LIMIT_SPEC "rlimit_msgqueue=881"
 
-static mqd_t create(const char *tag, int want_errno)
-{
-    struct mq_attr attr = { .mq_maxmsg = 4, .mq_msgsize = 100 };
-    errno = 0;
-    mqd_t q = mq_open(t_qname(tag), O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
-    int e = errno;
-    printf("create %s (4 x 100) -> %s", tag, q == (mqd_t)-1 ? t_errno_name(e) : "ok");
-    lim_end_create_line(q, e, want_errno);
-    return q;
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -37,7 +26,7 @@ int main(int argc, char **argv)
         lim_become_uid(uid);
         if (!shim)
             lim_set_rlimit_msgqueue(881);
-        mqd_t q = create("pcA", 0);
+        mqd_t q = lim_create("pcA", 4, 100, 0600, 0);
         if (q != (mqd_t)-1) {
             EXPECT_EQ(mq_send(q, "x", 1, 0), 0);
             struct pollfd p = { .fd = q, .events = POLLIN | POLLOUT };
@@ -58,7 +47,7 @@ int main(int argc, char **argv)
             lim_set_rlimit_msgqueue(881);
         EXPECT_EQ(mq_unlink(t_qname("pcA")), 0);
         t_say("-- unlinked: nobody has it open, so its charge is back");
-        mqd_t b = create("pcB", 0);
+        mqd_t b = lim_create("pcB", 4, 100, 0600, 0);
         if (b != (mqd_t)-1)
             EXPECT_EQ(mq_close(b), 0);
         EXPECT_EQ(mq_unlink(t_qname("pcB")), 0);

@@ -11,19 +11,6 @@
 
 #define LIMIT_SPEC "rlimit_msgqueue=881"
 
-static mqd_t create(const char *tag, int want_errno)
-{
-    struct mq_attr attr = { .mq_maxmsg = 4, .mq_msgsize = 100 };
-    mode_t old = umask(0);
-    errno = 0;
-    mqd_t q = mq_open(t_qname(tag), O_RDWR | O_CREAT | O_EXCL, 0666, &attr);
-    int e = errno;
-    umask(old);
-    printf("create %s (4 x 100) -> %s", tag, q == (mqd_t)-1 ? t_errno_name(e) : "ok");
-    lim_end_create_line(q, e, want_errno);
-    return q;
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -41,18 +28,18 @@ int main(int argc, char **argv)
         lim_become_uid(uid_a);
         if (!shim)
             lim_set_rlimit_msgqueue(881);
-        mqd_t q = create("lcA", 0);
+        mqd_t q = lim_create("lcA", 4, 100, 0666, 0);
         if (q != (mqd_t)-1)
             EXPECT_EQ(mq_close(q), 0);
         t_chan_post(&created);
         t_chan_wait(&unlink_now);
         t_say("-- unlinked while the other user has it open: still charged");
         EXPECT_EQ(mq_unlink(t_qname("lcA")), 0);
-        create("lcB", EMFILE);
+        lim_create("lcB", 4, 100, 0666, EMFILE);
         t_chan_post(&unlinked);
         t_chan_wait(&again_now);
         t_say("-- after the other user's close: the charge came back");
-        mqd_t b = create("lcB", 0);
+        mqd_t b = lim_create("lcB", 4, 100, 0666, 0);
         if (b != (mqd_t)-1)
             EXPECT_EQ(mq_close(b), 0);
         EXPECT_EQ(mq_unlink(t_qname("lcB")), 0);
