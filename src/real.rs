@@ -60,6 +60,15 @@ macro_rules! real_functions {
     };
 }
 
+/// `scandir`'s filter: nonzero keeps the entry.
+pub type ScandirFilter = Option<unsafe extern "C" fn(*const libc::dirent) -> c_int>;
+/// `scandir`'s comparison (as `alphasort`), of two pointers to entries.
+pub type ScandirCompar = Option<unsafe extern "C" fn(*mut *const libc::dirent, *mut *const libc::dirent) -> c_int>;
+/// [`ScandirFilter`] of `scandir64`.
+pub type ScandirFilter64 = Option<unsafe extern "C" fn(*const libc::dirent64) -> c_int>;
+/// [`ScandirCompar`] of `scandir64`.
+pub type ScandirCompar64 = Option<unsafe extern "C" fn(*mut *const libc::dirent64, *mut *const libc::dirent64) -> c_int>;
+
 // `mq_open` is variadic in C; the real one is called through a variadic pointer type.
 type MqOpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> mqd_t;
 
@@ -206,6 +215,8 @@ real_functions! {
     fn lchown(path: *const c_char, uid: libc::uid_t, gid: libc::gid_t) -> c_int;
     fn fchownat(dir: c_int, path: *const c_char, uid: libc::uid_t, gid: libc::gid_t, flags: c_int) -> c_int;
     fn closedir(dir: *mut libc::DIR) -> c_int;
+    fn scandir(path: *const c_char, namelist: *mut *mut *mut libc::dirent, filter: ScandirFilter, compar: ScandirCompar) -> c_int;
+    fn scandir64(path: *const c_char, namelist: *mut *mut *mut libc::dirent64, filter: ScandirFilter64, compar: ScandirCompar64) -> c_int;
     fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int;
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int;

@@ -6,7 +6,7 @@
 //! `closedir` of every other stream after one load.
 
 use std::ffi::CStr;
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_int};
 
 use crate::real;
 use crate::reentry::Inside;
@@ -88,6 +88,139 @@ pub unsafe extern "C" fn readdir64(dir: *mut libc::DIR) -> *mut libc::dirent64 {
         unsafe { correct_type(entry) };
     }
     entry
+}
+
+/// `int scandir(const char *path, struct dirent ***namelist, filter, compar)`. glibc's own
+/// `scandir` opens the directory through its internal `opendir`, which no interposer sees: of
+/// `/dev/mqueue` it would list the kernel's queues, not the backend's. So for `/dev/mqueue`
+/// the listing is made here from this library's `opendir` and `readdir`, as glibc makes it
+/// (each kept entry copied into its own `malloc`ed record, the array `malloc`ed, sorted by
+/// `compar`, for the caller to `free`); every other path is libc's.
+///
+/// # Safety
+/// As scandir(3) requires: `path` is a NUL-terminated string, `namelist` writable, `filter`
+/// and `compar` NULL or functions of those types.
+#[no_mangle]
+pub unsafe extern "C" fn scandir(
+    path: *const c_char,
+    namelist: *mut *mut *mut libc::dirent,
+    filter: real::ScandirFilter,
+    compar: real::ScandirCompar,
+) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if !Inside::active() && matches!(unsafe { served_path(path) }, Some(ServedPath::DevMqueue(_))) {
+        // SAFETY: the caller's arguments, per this function's contract.
+        return unsafe { scan_listing(path, namelist, filter, compar) };
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::scandir(path, namelist, filter, compar) }
+}
+
+/// `scandir64`: [`scandir`] with `struct dirent64`, the same layout here.
+///
+/// # Safety
+/// As for [`scandir`].
+#[no_mangle]
+pub unsafe extern "C" fn scandir64(
+    path: *const c_char,
+    namelist: *mut *mut *mut libc::dirent64,
+    filter: real::ScandirFilter64,
+    compar: real::ScandirCompar64,
+) -> c_int {
+    // SAFETY: the caller's path, per this function's contract.
+    if !Inside::active() && matches!(unsafe { served_path(path) }, Some(ServedPath::DevMqueue(_))) {
+        // SAFETY: dirent and dirent64 are one layout (checked below), so are the function
+        // pointer types that take them; the caller's arguments otherwise.
+        return unsafe {
+            scan_listing(
+                path,
+                namelist.cast(),
+                std::mem::transmute::<real::ScandirFilter64, real::ScandirFilter>(filter),
+                std::mem::transmute::<real::ScandirCompar64, real::ScandirCompar>(compar),
+            )
+        };
+    }
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { real::scandir64(path, namelist, filter, compar) }
+}
+
+/// [`scandir`] of a `/dev/mqueue` path, from this library's `opendir` and `readdir`.
+///
+/// # Safety
+/// As for [`scandir`].
+unsafe fn scan_listing(path: *const c_char, namelist: *mut *mut *mut libc::dirent, filter: real::ScandirFilter, compar: real::ScandirCompar) -> c_int {
+    // SAFETY: the caller's path.
+    let dir = unsafe { opendir(path) };
+    if dir.is_null() {
+        return -1;
+    }
+    let mut kept: Vec<*mut libc::dirent> = Vec::new();
+    let failed;
+    loop {
+        crate::errno::set(0);
+        // SAFETY: our open stream.
+        let entry = unsafe { readdir(dir) };
+        if entry.is_null() {
+            // 0: the end of the listing.
+            failed = crate::errno::current();
+            break;
+        }
+        if let Some(keep) = filter {
+            // SAFETY: the caller's filter, on an entry readdir just returned.
+            let kept_it = unsafe { keep(entry) } != 0;
+            // As glibc's: what the filter left in errno is no error of the listing.
+            crate::errno::set(0);
+            if !kept_it {
+                continue;
+            }
+        }
+        // SAFETY: the entry readdir returned holds d_reclen bytes (its name included).
+        let len = usize::from(unsafe { (*entry).d_reclen });
+        // SAFETY: malloc of a size; checked below.
+        let copy = unsafe { libc::malloc(len) }.cast::<libc::dirent>();
+        if copy.is_null() {
+            failed = libc::ENOMEM;
+            break;
+        }
+        // SAFETY: both hold `len` bytes and do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(entry.cast::<u8>(), copy.cast::<u8>(), len) };
+        kept.push(copy);
+    }
+    // SAFETY: our open stream, closed once.
+    unsafe { closedir(dir) };
+    if failed == 0 && kept.is_empty() {
+        // As glibc's: no array for no entries.
+        // SAFETY: the caller's writable `namelist`.
+        unsafe { *namelist = std::ptr::null_mut() };
+        return 0;
+    }
+    let size = kept.len() * std::mem::size_of::<*mut libc::dirent>();
+    // SAFETY: malloc of a size; checked below.
+    let array = if failed == 0 { unsafe { libc::malloc(size) }.cast::<*mut libc::dirent>() } else { std::ptr::null_mut() };
+    if array.is_null() {
+        for copy in kept {
+            // SAFETY: each malloced above, freed once.
+            unsafe { libc::free(copy.cast()) };
+        }
+        crate::errno::set(if failed == 0 { libc::ENOMEM } else { failed });
+        return -1;
+    }
+    // SAFETY: `array` holds kept.len() pointers.
+    unsafe { std::ptr::copy_nonoverlapping(kept.as_ptr(), array, kept.len()) };
+    if let Some(compare) = compar {
+        // SAFETY: qsort's comparison takes two pointers to elements, which here are pointers to
+        // entries: the caller's `compar` type (as alphasort's), called on `array`'s elements.
+        unsafe {
+            let compare = std::mem::transmute::<
+                unsafe extern "C" fn(*mut *const libc::dirent, *mut *const libc::dirent) -> c_int,
+                extern "C" fn(*const libc::c_void, *const libc::c_void) -> c_int,
+            >(compare);
+            libc::qsort(array.cast(), kept.len(), std::mem::size_of::<*mut libc::dirent>(), Some(compare));
+        }
+    }
+    // SAFETY: the caller's writable `namelist`.
+    unsafe { *namelist = array };
+    c_int::try_from(kept.len()).unwrap_or(c_int::MAX)
 }
 
 /// `int closedir(DIR *dir)`.
