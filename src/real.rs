@@ -69,6 +69,17 @@ pub type ScandirFilter64 = Option<unsafe extern "C" fn(*const libc::dirent64) ->
 /// [`ScandirCompar`] of `scandir64`.
 pub type ScandirCompar64 = Option<unsafe extern "C" fn(*mut *const libc::dirent64, *mut *const libc::dirent64) -> c_int>;
 
+/// `struct FTW` (`<ftw.h>`): the offset of the entry's name in its path, and its depth.
+#[repr(C)]
+pub struct Ftw {
+    pub base: c_int,
+    pub level: c_int,
+}
+/// `nftw`'s callback.
+pub type NftwFn = Option<unsafe extern "C" fn(*const c_char, *const libc::stat, c_int, *mut Ftw) -> c_int>;
+/// `ftw`'s callback.
+pub type FtwFn = Option<unsafe extern "C" fn(*const c_char, *const libc::stat, c_int) -> c_int>;
+
 // `mq_open` is variadic in C; the real one is called through a variadic pointer type.
 type MqOpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> mqd_t;
 
@@ -217,6 +228,8 @@ real_functions! {
     fn closedir(dir: *mut libc::DIR) -> c_int;
     fn scandir(path: *const c_char, namelist: *mut *mut *mut libc::dirent, filter: ScandirFilter, compar: ScandirCompar) -> c_int;
     fn scandir64(path: *const c_char, namelist: *mut *mut *mut libc::dirent64, filter: ScandirFilter64, compar: ScandirCompar64) -> c_int;
+    fn nftw(path: *const c_char, f: NftwFn, nopenfd: c_int, flags: c_int) -> c_int;
+    fn ftw(path: *const c_char, f: FtwFn, nopenfd: c_int) -> c_int;
     fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int;
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int;
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int;

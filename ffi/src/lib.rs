@@ -98,6 +98,7 @@ pub(crate) use mqshim_core::{call, devmqueue, dispatch, errno, init, os, procfs,
 pub mod api;
 pub mod dirent;
 pub mod fcntl;
+pub mod ftw;
 pub mod mqueue;
 pub mod msg;
 pub mod poll;
