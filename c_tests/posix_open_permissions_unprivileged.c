@@ -1,3 +1,4 @@
+/* mqt: static */
 /* mq_open's permission check is an ordinary owner/group/other check of the queue's mode for
  * the access mode asked for. Root creates queues with modes 0600, 0644, 0666 and 0620; a child
  * that dropped to nobody (setgroups, setgid, setuid 65534) opens each O_RDONLY, O_WRONLY and

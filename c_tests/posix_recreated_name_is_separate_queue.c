@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Queue lifetime across mq_unlink: the name goes at once (mq_open without O_CREAT is ENOENT),
  * the open descriptor keeps working on the unlinked queue, and O_CREAT|O_EXCL of the same name
  * then makes a new, separate, empty queue — messages sent through either descriptor are seen

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* An mq_open reaches the queue the name names at that instant, whatever queue the same process
  * opened by that name before: a child opens a queue (once it is a clock tick old) and closes
  * it; the parent unlinks the name — the child's next open is ENOENT — and creates a new queue

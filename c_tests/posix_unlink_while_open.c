@@ -1,3 +1,4 @@
+/* mqt: static */
 /* mq_unlink removes the name at once, but open descriptors keep working on the old queue;
  * creating the name again makes a different, empty queue. */
 #include "harness.h"
