@@ -27,9 +27,12 @@ use crate::emu::engine::waiter::WaiterCore;
 
 /// "MQSHIMPQ" little-endian: an emulated POSIX queue segment.
 pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
-/// Bumped on any change to this file's structures (14: a message's `visible_ns` and the queue's
-/// times — `created_ns`, `attr_changed_ns`, each ring side's `last_ns`; 15: `unlinked`).
-pub const LAYOUT_VERSION: u32 = 15;
+/// Bumped on any change to this file's structures, or to how processes sharing a queue agree
+/// on it (14: a message's `visible_ns` and the queue's times — `created_ns`, `attr_changed_ns`,
+/// each ring side's `last_ns`; 15: `unlinked`; 16: a queue is open while its FIFO has a reader,
+/// no longer while an OFD read lock is held — a library of 15 would destroy a queue that one of
+/// 16 has open).
+pub const LAYOUT_VERSION: u32 = 16;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
