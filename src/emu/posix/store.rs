@@ -373,15 +373,10 @@ impl Store {
             return None;
         }
         let st = sys::stat_of(fifo.0).ok()?;
-        let (fifo_id, changed) = ((st.st_dev, st.st_ino), (st.st_ctime, st.st_ctime_nsec));
-        let handle = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id && e.meta_current_at == Some(changed)).map(|e| e.handle.clone()))?;
-        let (queue, meta) = (&handle.queue, &handle.meta);
-        // Unlinked since (or a queue destroyed whose FIFO's inode a new queue got): the name
-        // is looked up again. The mark is read after the open: an unlinker that had not yet
-        // set it has not yet tested whether the queue is open either, and finds it open.
-        if queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 || queue.poisoned() || queue.recheck().is_err() {
-            return None;
-        }
+        // The "unlinked" mark is read after the open: an unlinker that had not yet set it has
+        // not yet tested whether the queue is open either, and finds it open.
+        let handle = recent_handle(&st, MetaNeeded::Current)?;
+        let meta = &handle.meta;
         if !access_checked_by_open(&st, meta) && !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Some(Err(Errno::EACCES));
         }
@@ -425,14 +420,10 @@ impl Store {
             return Err(Errno::EBADF);
         }
         let fifo_id = (st.st_dev, st.st_ino);
-        // Adopted lately, and still named (a FIFO's identity is its own while a descriptor of
-        // it is open, as this one is; the queue's "unlinked" mark says whether its name went).
-        let known = ADOPTED.with(|a| a.iter().find(|h| h.fifo_id == fifo_id).cloned());
-        if let Some(h) = known {
-            if h.queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !h.queue.poisoned() && h.queue.recheck().is_ok() {
-                return Ok(h);
-            }
-            ADOPTED.with(|a| a.retain(|k| k.fifo_id != fifo_id));
+        // Used lately, and still named. The adopter checks no permission, so any meta will do
+        // (the FIFO's identity is its own while a descriptor of it is open, as this one is).
+        if let Some(handle) = recent_handle(&st, MetaNeeded::Any) {
+            return Ok(handle);
         }
         let mut link = [0u8; libc::PATH_MAX as usize];
         let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Errno::EBADF)?;
@@ -452,29 +443,16 @@ impl Store {
         if (in_dir.st_dev, in_dir.st_ino) != fifo_id {
             return Err(Errno::EBADF);
         }
-        // The meta this process has of it while the FIFO's ctime is the one seen above (see
-        // `RECENT`), else read after the clock (the FIFO's status came first: see `settled`).
+        // The meta read after the clock (the FIFO's status came first: see `settled`).
         let changed = (st.st_ctime, st.st_ctime_nsec);
-        let cached = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id && e.meta_current_at == Some(changed)).map(|e| e.handle.clone()));
-        let (meta, queue) = match cached.filter(|h| !h.queue.poisoned() && h.queue.recheck().is_ok()) {
-            Some(h) => (h.meta, h.queue.clone()),
-            None => {
-                let now = crate::os::clock::coarse_realtime_ns();
-                let meta = read_meta(found.dir.0)?;
-                let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
-                    Some(q) => q,
-                    None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
-                };
-                let handle = QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta };
-                (meta, remember_queue(handle, settled(changed, now).then_some(changed), None).queue.clone())
-            }
+        let now = crate::os::clock::coarse_realtime_ns();
+        let meta = read_meta(found.dir.0)?;
+        let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
+            Some(q) => q,
+            None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
-        let handle = Arc::new(QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta });
-        ADOPTED.with(|a| {
-            a.insert(0, handle.clone());
-            a.truncate(RECENT_QUEUES);
-        });
-        Ok(handle)
+        let handle = QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta };
+        Ok(remember_queue(handle, settled(changed, now).then_some(changed), None))
     }
 
     /// Records the open description of the queue `handle` whose FIFO `fifo` is the program's
@@ -945,9 +923,28 @@ impl Drop for HeldFifo {
 /// queues).
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 
-/// The queues whose descriptors this process adopted lately (see `Store::adopt`), newest first
-/// (at most [`RECENT_QUEUES`]).
-static ADOPTED: ForkSafe<Vec<Arc<QueueHandle>>> = ForkSafe::new(Vec::new(), None);
+/// Whether a remembered queue's `meta` must be known current (see [`settled`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MetaNeeded {
+    /// For a permission check: only while the FIFO keeps the ctime at which it was current.
+    Current,
+    /// For nothing that depends on it (an adopted descriptor, whose access its mark says).
+    Any,
+}
+
+/// The handle this process remembers for the FIFO whose status is `fifo` (by its identity, and
+/// with [`MetaNeeded::Current`] its ctime), while its queue is still named and sound: None when
+/// it was unlinked since (or destroyed, and its FIFO's inode given to a new queue), poisoned or
+/// damaged — the name is then looked up again.
+fn recent_handle(fifo: &libc::stat, meta: MetaNeeded) -> Option<Arc<QueueHandle>> {
+    let (fifo_id, changed) = ((fifo.st_dev, fifo.st_ino), (fifo.st_ctime, fifo.st_ctime_nsec));
+    let handle = RECENT.with(|r| {
+        r.iter().find(|e| e.handle.fifo_id == fifo_id && (meta == MetaNeeded::Any || e.meta_current_at == Some(changed))).map(|e| e.handle.clone())
+    })?;
+    let q = &handle.queue;
+    let sound = q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() && q.recheck().is_ok();
+    sound.then_some(handle)
+}
 
 /// Whether a `meta` read after the coarse clock said `now` (ns) is current for as long as its
 /// queue's FIFO keeps the status-change time `changed`, seen before or after that read. Every
