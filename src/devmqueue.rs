@@ -603,16 +603,11 @@ unsafe fn read_status(backend: &dyn crate::backend::Backend, fd: i32, buf: *mut 
 pub unsafe fn readv(fd: i32, iov: *const libc::iovec, iovcnt: i32, at: Option<u64>, flags: i32) -> Option<Result<usize>> {
     let backend = backend_with_descriptors()?;
     let (readable, _) = backend.descriptor_access(fd)?;
-    if !readable {
-        return Some(Err(Errno::EBADF));
-    }
-    let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
-        Ok(pieces) => pieces,
+    let pieces = match crate::os::usermem::readv_pieces(readable, iov, iovcnt) {
+        Ok(Some(pieces)) => pieces,
+        Ok(None) => return Some(Ok(0)),
         Err(e) => return Some(Err(e)),
     };
-    if pieces.iter().all(|p| p.iov_len == 0) {
-        return Some(Ok(0));
-    }
     if flags & !libc::RWF_HIPRI != 0 {
         return Some(Err(Errno::EOPNOTSUPP));
     }

@@ -211,16 +211,11 @@ fn rw_flags_check(flags: i32) -> Result<()> {
 /// it holds the text, as the kernel's handler copies it across the pieces).
 pub fn readv_at(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, pos: Option<i64>, flags: c_int) -> Option<Result<usize>> {
     let entry = find(fd)?;
-    if !entry.readable {
-        return Some(Err(Errno::EBADF));
-    }
-    let pieces = match crate::os::usermem::read_iovecs(iov, iovcnt) {
-        Ok(pieces) => pieces,
+    let pieces = match crate::os::usermem::readv_pieces(entry.readable, iov, iovcnt) {
+        Ok(Some(pieces)) => pieces,
+        Ok(None) => return Some(Ok(0)),
         Err(e) => return Some(Err(e)),
     };
-    if pieces.iter().all(|p| p.iov_len == 0) {
-        return Some(Ok(0));
-    }
     if let Err(e) = rw_flags_check(flags) {
         return Some(Err(e));
     }

@@ -268,6 +268,17 @@ fn five_level_paging() -> bool {
     reached
 }
 
+/// The first steps of the kernel's `vfs_readv`, for a descriptor opened for reading or not
+/// (`readable`): EBADF when not, then the vector as [`read_iovecs`] takes it; None when its
+/// pieces hold no byte (the read returns 0 before any other check).
+pub fn readv_pieces(readable: bool, iov: *const libc::iovec, iovcnt: libc::c_int) -> crate::errno::Result<Option<Vec<libc::iovec>>> {
+    if !readable {
+        return Err(crate::errno::Errno::EBADF);
+    }
+    let pieces = read_iovecs(iov, iovcnt)?;
+    Ok(pieces.iter().any(|p| p.iov_len != 0).then_some(pieces))
+}
+
 /// The caller's vector of `iovcnt` pieces at `iov`, as the kernel's `import_iovec` takes it for
 /// `readv`/`writev` and their variants: a count outside 0..=`UIO_MAXIOV` or a piece longer
 /// than `ssize_t` holds is EINVAL, an unreadable vector EFAULT. The pieces themselves are not
