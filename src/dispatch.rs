@@ -91,8 +91,13 @@ pub fn credentials_changed() {
     crate::emu::sysv::caller::forget();
 }
 
+/// The backend the calls go to.
+pub fn backend_kind() -> crate::config::BackendKind {
+    init::state().backend.kind()
+}
+
 pub fn backend_name() -> &'static str {
-    init::state().backend.kind().name()
+    backend_kind().name()
 }
 
 // ----- the descriptor functions (`close`, `dup*`, `fcntl`, `poll` & co., `fopen`) -----

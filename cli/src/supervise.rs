@@ -472,7 +472,7 @@ fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
     }
     // Under the emulation, what it records as the caller's own — a notification's owner, a
     // notification's sender — is the served process's: its pid and real uid.
-    let reply = if mqshim_core::dispatch::backend_name() == BackendKind::Kernel.name() {
+    let reply = if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
         trace::on_behalf_of(process.caller, || handle(&req, &n.data))
     } else {
         let ruid = real_uid(&process);

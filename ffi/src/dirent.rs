@@ -95,7 +95,9 @@ pub unsafe extern "C" fn readdir64(dir: *mut libc::DIR) -> *mut libc::dirent64 {
 /// `/dev/mqueue` it would list the kernel's queues, not the backend's. So for `/dev/mqueue`
 /// the listing is made here from this library's `opendir` and `readdir`, as glibc makes it
 /// (each kept entry copied into its own `malloc`ed record, the array `malloc`ed, sorted by
-/// `compar`, for the caller to `free`); every other path is libc's.
+/// `compar`, for the caller to `free`); every other path is libc's. Outside `ffi_boundary!`,
+/// as `nftw` (see `ftw`): it calls the program's filter and this library's `opendir` and
+/// `readdir`; nothing in it can panic.
 ///
 /// # Safety
 /// As scandir(3) requires: `path` is a NUL-terminated string, `namelist` writable, `filter`

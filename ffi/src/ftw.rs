@@ -6,6 +6,10 @@
 //! listing order, each a regular file at level 1; FTW_PHYS, FTW_CHDIR and FTW_ACTIONRETVAL as
 //! documented; the callback's first non-zero answer (FTW_STOP with FTW_ACTIONRETVAL) ends the
 //! walk and is its result. Every other path is libc's.
+//!
+//! The walk runs outside `ffi_boundary!`: it calls the program's callback and this library's
+//! own exports (`opendir`, `stat`, …), which must see those calls as the program's, not as
+//! mqshim's own. Nothing in it can panic (no unchecked index, no unwrap).
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
