@@ -155,3 +155,9 @@ pub fn wake(word: &AtomicU32, n: i32) {
     // SAFETY: word is a live aligned u32 in mapped memory.
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n) };
 }
+
+/// Sleeps while `*word == expected`, until woken or the CLOCK_MONOTONIC instant `until`; a
+/// signal handler ends it too. The caller looks at the word again whatever the reason.
+pub fn wait_monotonic(word: &AtomicU32, expected: u32, until: &libc::timespec) {
+    let _ = wait_bitset(word, expected, Some(until), false);
+}

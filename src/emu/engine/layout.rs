@@ -36,10 +36,9 @@ pub mod ring_mode {
 /// The process-shared robust mutex, alone on its cache line.
 #[repr(C, align(64))]
 pub struct QueueLock {
-    pub mutex: libc::pthread_mutex_t,
+    pub mutex: super::lock::RobustMutex,
 }
 
 const _: () = {
-    assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 64);
     assert!(std::mem::size_of::<QueueLock>() == 64);
 };

@@ -1,22 +1,31 @@
-//! Process-shared robust mutexes in shared memory.
+//! Process-shared robust locks in shared memory: the emulation's own, not glibc's.
 //!
-//! glibc owns the robust futex list (never call `set_robust_list` yourself): a mutex made with
-//! `PTHREAD_MUTEX_ROBUST` is on it, so when its owner dies the kernel marks it and the next
-//! locker gets `EOWNERDEAD` — and must repair what the dead owner left half-done before calling
-//! `pthread_mutex_consistent`. Lockers spin briefly on `trylock` before sleeping, since queue
-//! critical sections are short.
+//! A [`RobustMutex`] is a futex word with the kernel's robust-futex protocol (the word holds
+//! the owner's tid, plus FUTEX_WAITERS when someone sleeps on it), linked into the calling
+//! thread's robust list while held ([`robust_list`]), so that when its owner dies the kernel
+//! marks it OWNER_DIED and wakes a sleeper, and the next locker gets [`Acquired::OwnerDied`] —
+//! and must repair what the dead owner left half-done before it unlocks. Lockers spin briefly
+//! before sleeping, since queue critical sections are short.
+//!
+//! glibc's robust mutexes did this before, but glibc trusts the mutex's memory: it reads the
+//! mutex's type word at every call (a garbled one sent it down the priority-ceiling path,
+//! which asserts: SIGABRT) and follows the robust-list links stored in it (a garbled one made
+//! it write through a wild pointer). In a queue's segment that memory is writable by other
+//! processes, so this lock trusts nothing it reads there but the lock word, whose every value
+//! it handles: it has no type word, and it never reads a link.
 //!
 //! # No wait on another process is unbounded
 //!
 //! The holder of a lock is another process: it may be stopped (SIGSTOP, a debugger) while it
-//! holds it, and a lock word in shared memory may be corrupt (a tid no thread has, bits glibc
-//! never sets), on which `pthread_mutex_lock` would sleep forever. So a locker that has to
-//! sleep ([`lock_spinning`] after its spin) sleeps in slices of [`SLICE_NS`]
-//! (`pthread_mutex_clocklock` on CLOCK_MONOTONIC), and between slices:
+//! holds it, and a lock word in shared memory may be corrupt (a tid no thread has), on which a
+//! plain futex lock would sleep forever. So a locker that has to sleep ([`lock_spinning`] after
+//! its spin) sleeps in slices of [`SLICE_NS`] (FUTEX_WAIT_BITSET to a CLOCK_MONOTONIC
+//! instant), and between slices:
 //!
 //! - checks the owner the lock word names ([`owner_is_impossible`]): a tid above the kernel's
-//!   `PID_MAX_LIMIT`, no owner but stray bits, or a tid no thread has (`kill(tid, 0)` →
-//!   ESRCH). Found so twice in a row, with the word unchanged across a slice, it is corruption:
+//!   `PID_MAX_LIMIT`, or a tid no thread has (`kill(tid, 0)` → ESRCH). (A word that names no
+//!   owner, whatever its other bits, is simply taken; one that names the calling thread, which
+//!   does not hold it, is EIO at once.) Found so twice in a row, with the word unchanged across a slice, it is corruption:
 //!   the call fails with **EIO**, within two slices. (A holder that died is not this: the
 //!   kernel rewrites its lock word, marked OWNER_DIED, before its tid is freed.)
 //! - stops when the calling thread's [`LockWait`] runs out. The call sets it for its duration
@@ -58,7 +67,7 @@
 //! return up to [`BOUND_NS`] later than the table says.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::errno::{Errno, Result};
 
@@ -67,92 +76,101 @@ use crate::errno::{Errno, Result};
 pub enum Acquired {
     /// Normally: the protected data is consistent.
     Clean,
-    /// From an owner that died holding it: the caller must repair, then [`mark_consistent`].
+    /// From an owner that died holding it: the caller must repair before it unlocks.
     OwnerDied,
 }
 
-/// Initialises a robust, process-shared mutex in place.
+mod robust_list;
+
+/// A lock in shared memory, laid out like glibc's `pthread_mutex_t` where the kernel looks
+/// (the word, and the robust-list link 32 bytes after it) and nowhere else. All zeroes is a
+/// free lock.
+#[repr(C)]
+pub struct RobustMutex {
+    /// 0 when free; the holder's tid, with [`WAITERS`] when someone sleeps on it; [`OWNER_DIED`]
+    /// (and no tid) once the kernel found its holder dead.
+    word: AtomicU32,
+    _unused: [u32; 5],
+    /// Where glibc's mutex has its previous-entry link: glibc writes it when it links one of
+    /// the program's mutexes in front of this one; nothing reads it.
+    _list_prev: AtomicUsize,
+    /// The robust-list link, for the kernel: written by the holder, never read here.
+    list_next: AtomicUsize,
+}
+
+const _: () = {
+    assert!(std::mem::size_of::<RobustMutex>() == 40);
+    assert!(std::mem::offset_of!(RobustMutex, list_next) as isize == -robust_list::FUTEX_OFFSET);
+};
+
+/// Makes `m` a free lock.
 ///
 /// # Safety
-/// `m` points to writable memory for a `pthread_mutex_t` that no one else uses yet.
-pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> Result<()> {
-    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-    // SAFETY: attr is initialised by pthread_mutexattr_init before use and destroyed after;
-    // `m` is valid per the caller.
-    unsafe {
-        let a = attr.as_mut_ptr();
-        if libc::pthread_mutexattr_init(a) != 0 {
-            return Err(Errno::ENOMEM);
-        }
-        let ok = libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED) == 0
-            && libc::pthread_mutexattr_setrobust(a, libc::PTHREAD_MUTEX_ROBUST) == 0
-            && libc::pthread_mutex_init(m, a) == 0;
-        libc::pthread_mutexattr_destroy(a);
-        if ok {
-            Ok(())
-        } else {
-            Err(Errno::ENOMEM)
-        }
-    }
-}
-
-/// The mutex's type word, glibc's `__kind` (x86_64: the fifth int), which glibc reads at every
-/// call to choose its path.
-fn kind_word(m: *mut libc::pthread_mutex_t) -> &'static AtomicI32 {
-    const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() >= 5 * std::mem::size_of::<i32>());
-    // SAFETY: glibc's x86_64 pthread_mutex_t begins with the ints __lock, __count, __owner,
-    // __nusers and __kind; the mutex lives in a mapping that outlives the call, and another
-    // process may write the word at any time, hence atomically.
-    unsafe { &*(m as *const AtomicI32).add(4) }
-}
-
-/// The type word of a mutex [`init`] makes (robust, process-shared, normal), read once from one
-/// made here.
-fn sound_kind() -> i32 {
-    static KIND: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
-    *KIND.get_or_init(|| {
-        let mut template = std::mem::MaybeUninit::<libc::pthread_mutex_t>::zeroed();
-        // SAFETY: a local, zeroed mutex that nobody else uses; destroyed below.
-        unsafe {
-            let m = template.as_mut_ptr();
-            let _ = init(m);
-            let kind = kind_word(m).load(Ordering::Relaxed);
-            libc::pthread_mutex_destroy(m);
-            kind
-        }
-    })
-}
-
-/// Whether glibc may be handed `m`: its type word is the one [`init`] made. Another process can
-/// write anything there (a crash mid-write, a bug, a hostile user with write access), and a
-/// type glibc never made for us sends it down paths — priority protection, priority
-/// inheritance — that assert (killing the caller with SIGABRT) or sleep on what the words say.
-/// A lock with a corrupt type is EIO. (A writer racing the check could still change it between
-/// the check and glibc's read: the check closes corruption, not a concurrent attack.)
-fn sound(m: *mut libc::pthread_mutex_t) -> bool {
-    kind_word(m).load(Ordering::Relaxed) == sound_kind()
-}
-
-/// Puts back the type word of `m`, which the caller holds, if another process changed it: glibc
-/// must unlock it as the mutex it locked.
-fn restore_kind(m: *mut libc::pthread_mutex_t) {
-    let word = kind_word(m);
-    if word.load(Ordering::Relaxed) != sound_kind() {
-        word.store(sound_kind(), Ordering::Relaxed);
-    }
+/// `m` points to writable memory for a [`RobustMutex`] that no one else uses yet.
+pub unsafe fn init(m: *const RobustMutex) -> Result<()> {
+    // SAFETY: per the caller; every field is an atomic or plain integer, for which zeroes are
+    // valid.
+    unsafe { std::ptr::write_bytes(m.cast_mut(), 0, 1) };
+    Ok(())
 }
 
 /// Polls of the lock word before blocking in the kernel.
 pub const SPIN_TRIES: u32 = 2000;
 
-/// The lock word of a glibc mutex: its first int, the owner's tid for a robust mutex (plus the
-/// FUTEX_WAITERS / FUTEX_OWNER_DIED bits), 0 when free.
-fn lock_word(m: *mut libc::pthread_mutex_t) -> &'static AtomicI32 {
-    const _: () = assert!(std::mem::align_of::<libc::pthread_mutex_t>() >= std::mem::align_of::<AtomicI32>());
-    // SAFETY: glibc's pthread_mutex_t begins with `int __lock`, which the kernel and glibc update
-    // atomically; reading it atomically is what glibc's own spinning does. The mutex lives in a
-    // mapping that outlives the call.
-    unsafe { &*(m as *const AtomicI32) }
+/// The lock word of `m`.
+fn lock_word<'a>(m: *const RobustMutex) -> &'a AtomicU32 {
+    // SAFETY: `m` points into a mapping that outlives the call (every caller's contract); the
+    // word is only ever accessed atomically, here and by the kernel.
+    unsafe { &(*m).word }
+}
+
+/// The robust-list link of `m`.
+fn link<'a>(m: *const RobustMutex) -> &'a AtomicUsize {
+    // SAFETY: as for `lock_word`.
+    unsafe { &(*m).list_next }
+}
+
+/// Takes `m` if its word names no owner (free, or its owner died), keeping `waiters` (the
+/// FUTEX_WAITERS bit, for a locker that slept and so may not be the only one) — on the calling
+/// thread's robust list. `None` when it is held.
+#[inline]
+fn try_take(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_>>, tid: u32, waiters: u32) -> Option<Acquired> {
+    let word = lock_word(m);
+    let mut seen = word.load(Ordering::Relaxed);
+    loop {
+        if seen & TID_MASK != 0 {
+            return None;
+        }
+        // FUTEX_WAITERS is kept: a sleeper may be left, whom the unlock must wake.
+        let new = tid | (seen & WAITERS) | waiters;
+        match word.compare_exchange_weak(seen, new, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => {
+                if let Some(list) = list {
+                    list.link(link(m));
+                }
+                return Some(if seen & OWNER_DIED != 0 { Acquired::OwnerDied } else { Acquired::Clean });
+            }
+            Err(now) => seen = now,
+        }
+    }
+}
+
+/// Takes `m` if nobody holds it, without waiting.
+///
+/// # Safety
+/// `m` is a [`RobustMutex`] in mapped memory.
+pub unsafe fn try_lock(m: *const RobustMutex) -> Option<Acquired> {
+    let tid = crate::os::ids::tid() as u32;
+    robust_list::with(|list| {
+        if let Some(list) = list {
+            list.pending(link(m) as *const AtomicUsize as usize);
+        }
+        let got = try_take(m, list, tid, 0);
+        if let Some(list) = list {
+            list.pending(0);
+        }
+        got
+    })
 }
 
 /// Locks `m`, spinning briefly first. The spin reads the lock word and tries to take the lock
@@ -160,8 +178,8 @@ fn lock_word(m: *mut libc::pthread_mutex_t) -> &'static AtomicI32 {
 /// do not bounce its cache line with failed atomic writes.
 ///
 /// # Safety
-/// `m` is an initialised robust mutex in mapped memory.
-pub unsafe fn lock(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
+/// `m` is a [`RobustMutex`] in mapped memory.
+pub unsafe fn lock(m: *const RobustMutex) -> Result<Acquired> {
     // SAFETY: per the caller.
     unsafe { lock_spinning(m, SPIN_TRIES) }
 }
@@ -170,27 +188,34 @@ pub unsafe fn lock(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
 ///
 /// # Safety
 /// As for [`lock`].
-pub unsafe fn lock_spinning(m: *mut libc::pthread_mutex_t, tries: u32) -> Result<Acquired> {
-    if !sound(m) {
-        return Err(Errno::EIO);
-    }
-    let word = lock_word(m);
-    for _ in 0..tries {
-        let v = word.load(Ordering::Relaxed);
-        // Free, or free because its owner died (only the OWNER_DIED bit left).
-        if v == 0 || v & 0x3fff_ffff == 0 {
-            // SAFETY: per the caller.
-            match unsafe { libc::pthread_mutex_trylock(m) } {
-                0 => return Ok(Acquired::Clean),
-                libc::EOWNERDEAD => return Ok(Acquired::OwnerDied),
-                libc::EBUSY => {}
-                e => return Err(lock_error(e)),
-            }
+pub unsafe fn lock_spinning(m: *const RobustMutex, tries: u32) -> Result<Acquired> {
+    let tid = crate::os::ids::tid() as u32;
+    robust_list::with(|list| {
+        // Pending from the first try to the last: a thread that dies having just taken it, not
+        // yet linked, is found too.
+        if let Some(list) = list {
+            list.pending(link(m) as *const AtomicUsize as usize);
         }
-        std::hint::spin_loop();
-    }
-    // SAFETY: per the caller.
-    unsafe { lock_sleeping(m) }
+        let word = lock_word(m);
+        let mut got = None;
+        for _ in 0..tries {
+            if word.load(Ordering::Relaxed) & TID_MASK == 0 {
+                got = try_take(m, list, tid, 0);
+                if got.is_some() {
+                    break;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        let result = match got {
+            Some(how) => Ok(how),
+            None => lock_sleeping(m, list, tid),
+        };
+        if let Some(list) = list {
+            list.pending(0);
+        }
+        result
+    })
 }
 
 /// How long a call that does not sleep in the kernel waits for a lock another process holds
@@ -284,20 +309,12 @@ pub fn wait_for_deadline(deadline: Option<&libc::timespec>) -> LockWait {
     }
 }
 
-extern "C" {
-    // glibc 2.30 and later; not (yet) in the libc crate for this target.
-    fn pthread_mutex_clocklock(m: *mut libc::pthread_mutex_t, clock: libc::clockid_t, abstime: *const libc::timespec) -> libc::c_int;
-}
-
 /// Sleeps for `m` in slices, as long as the calling thread's [`LockWait`] allows, checking the
 /// owner between slices (see the module docs). Cold: reached only when the spin failed.
-///
-/// # Safety
-/// As for [`lock`].
 #[cold]
 #[inline(never)]
-unsafe fn lock_sleeping(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
-    use crate::os::clock::{monotonic_ns, realtime_ns, timespec_of_ns};
+fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_>>, tid: u32) -> Result<Acquired> {
+    use crate::os::clock::{monotonic_ns, realtime_ns};
     let wait = LOCK_WAIT.with(|w| w.get());
     let start = monotonic_ns();
     let (give_up_at, busy) = match wait {
@@ -310,18 +327,14 @@ unsafe fn lock_sleeping(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
     let mut suspect = None;
     loop {
         let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(give_up_at);
-        let until = timespec_of_ns(slice_end);
-        if !sound(m) {
-            return Err(Errno::EIO);
-        }
-        // SAFETY: `m` per the caller; `until` is a valid timespec.
-        match unsafe { pthread_mutex_clocklock(m, libc::CLOCK_MONOTONIC, &until) } {
-            0 => return Ok(Acquired::Clean),
-            libc::EOWNERDEAD => return Ok(Acquired::OwnerDied),
-            libc::ETIMEDOUT => {}
-            e => return Err(lock_error(e)),
+        if let Some(how) = sleep_slice(m, list, tid, slice_end) {
+            return Ok(how);
         }
         let seen = word.load(Ordering::Acquire);
+        // The calling thread, which does not hold it (no lock is taken twice): corruption.
+        if seen & TID_MASK == tid {
+            return Err(Errno::EIO);
+        }
         if owner_is_impossible(seen) {
             if suspect == Some(seen) {
                 return Err(Errno::EIO);
@@ -343,14 +356,40 @@ unsafe fn lock_sleeping(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
     }
 }
 
+/// Takes `m`, sleeping on its word (with FUTEX_WAITERS set) until the CLOCK_MONOTONIC instant
+/// `until`; `None` if it is still held then. The kernel's robust protocol wakes a sleeper when
+/// the holder unlocks (or dies).
+fn sleep_slice(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_>>, tid: u32, until: u64) -> Option<Acquired> {
+    let word = lock_word(m);
+    let until_ts = crate::os::clock::timespec_of_ns(until);
+    loop {
+        // Having slept, this locker may not be the only one: it keeps FUTEX_WAITERS set.
+        if let Some(how) = try_take(m, list, tid, WAITERS) {
+            return Some(how);
+        }
+        let seen = word.load(Ordering::Relaxed);
+        if seen & TID_MASK == 0 {
+            continue;
+        }
+        if seen & WAITERS == 0 && word.compare_exchange(seen, seen | WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            continue;
+        }
+        if crate::os::clock::monotonic_ns() >= until {
+            return None;
+        }
+        // Woken, interrupted or timed out alike: look again.
+        super::futex::wait_monotonic(word, seen | WAITERS, &until_ts);
+    }
+}
+
 /// How much longer than its [`LockWait`] a call waits for a holder that is runnable, not
 /// stopped: one that was preempted (or, if hostile, keeps the lock while it runs).
 pub const PREEMPTED_HOLDER_NS: u64 = 200_000_000;
 
 /// Whether the thread that the lock word `word` names is running or waiting for a CPU
 /// (`R` in `/proc/TID/stat`), or the word names nobody now (the lock is changing hands).
-fn owner_is_runnable(word: i32) -> bool {
-    let tid = word as u32 & TID_MASK;
+fn owner_is_runnable(word: u32) -> bool {
+    let tid = word & TID_MASK;
     if tid == 0 {
         return true;
     }
@@ -359,26 +398,28 @@ fn owner_is_runnable(word: i32) -> bool {
     stat.rfind(')').and_then(|i| stat[i..].chars().nth(2)) == Some('R')
 }
 
-/// The bits of a robust mutex's lock word that hold its owner's tid (the kernel's
-/// FUTEX_TID_MASK), and the two flags around them.
+/// The bits of a robust lock word that hold its owner's tid (the kernel's FUTEX_TID_MASK), and
+/// the two flags around them: someone sleeps on it (FUTEX_WAITERS), its owner died
+/// (FUTEX_OWNER_DIED).
 const TID_MASK: u32 = 0x3fff_ffff;
+const WAITERS: u32 = 0x8000_0000;
 const OWNER_DIED: u32 = 0x4000_0000;
 
 /// The kernel's `PID_MAX_LIMIT` on 64-bit: no tid is larger.
 const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
 
 /// Whether the lock word `word` names an owner that cannot hold it: a tid no thread can have
-/// or has, or no owner with bits set that only an owner's lock sets. A free word (0), or one
-/// a dead owner left (OWNER_DIED), is possible.
+/// or has. A word that names no owner (free, or left by a dead owner) is possible: it is taken.
+/// (A holder that died is not this: the kernel rewrites its lock word, marked OWNER_DIED, as
+/// it dies.)
 ///
 /// A live thread of another pid namespace would be taken for none: the processes sharing a
 /// namespace directory must share a pid namespace (tids are what the robust futex protocol
 /// records anyway).
-pub fn owner_is_impossible(word: i32) -> bool {
-    let word = word as u32;
+pub fn owner_is_impossible(word: u32) -> bool {
     let tid = word & TID_MASK;
     if tid == 0 {
-        return word != 0 && word & OWNER_DIED == 0;
+        return false;
     }
     if tid > PID_MAX_LIMIT {
         return true;
@@ -388,30 +429,24 @@ pub fn owner_is_impossible(word: i32) -> bool {
     rc != 0 && Errno::last() == Errno::ESRCH
 }
 
-/// A lock that cannot be taken: ENOTRECOVERABLE (a repair was abandoned) or a corrupt mutex.
-fn lock_error(e: i32) -> Errno {
-    let _ = e;
-    Errno::EIO
-}
-
-/// Unlocks `m`.
+/// Unlocks `m`, waking a sleeper if the word says there is one.
 ///
 /// # Safety
 /// The calling thread holds `m`.
-pub unsafe fn unlock(m: *mut libc::pthread_mutex_t) {
-    restore_kind(m);
-    // SAFETY: per the caller.
-    unsafe { libc::pthread_mutex_unlock(m) };
-}
-
-/// Declares the data protected by `m` repaired after `Acquired::OwnerDied`.
-///
-/// # Safety
-/// The calling thread holds `m`, acquired with `OwnerDied`.
-pub unsafe fn mark_consistent(m: *mut libc::pthread_mutex_t) {
-    restore_kind(m);
-    // SAFETY: per the caller.
-    unsafe { libc::pthread_mutex_consistent(m) };
+pub unsafe fn unlock(m: *const RobustMutex) {
+    let word = lock_word(m);
+    robust_list::with(|list| {
+        if let Some(list) = list {
+            list.pending(link(m) as *const AtomicUsize as usize);
+            list.unlink(link(m));
+        }
+        if word.swap(0, Ordering::Release) & WAITERS != 0 {
+            super::futex::wake(word, 1);
+        }
+        if let Some(list) = list {
+            list.pending(0);
+        }
+    });
 }
 
 /// What a probe of a waiter's life lock found.
@@ -419,34 +454,23 @@ pub unsafe fn mark_consistent(m: *mut libc::pthread_mutex_t) {
 pub enum Liveness {
     /// Its owner holds it: alive.
     Alive,
-    /// Its owner died holding it (now held by the caller, consistent, and must be unlocked).
+    /// Its owner died holding it (now held by the caller, and must be unlocked).
     Dead,
     /// Nobody held it (now held by the caller, and must be unlocked).
     Unheld,
 }
 
 /// Probes whether the thread holding `m` is alive, without blocking and without a system call
-/// when it is.
+/// when it is: a live holder's tid is in the word, which the kernel rewrites when it dies.
 ///
 /// # Safety
-/// `m` is an initialised robust mutex in mapped memory.
-pub unsafe fn probe(m: *mut libc::pthread_mutex_t) -> Liveness {
-    // A corrupt mutex is unusable: like a live owner (see below).
-    if !sound(m) {
-        return Liveness::Alive;
-    }
+/// `m` is a [`RobustMutex`] in mapped memory.
+pub unsafe fn probe(m: *const RobustMutex) -> Liveness {
     // SAFETY: per the caller.
-    match unsafe { libc::pthread_mutex_trylock(m) } {
-        0 => Liveness::Unheld,
-        libc::EOWNERDEAD => {
-            restore_kind(m);
-            // SAFETY: we hold it now, acquired with EOWNERDEAD.
-            unsafe { libc::pthread_mutex_consistent(m) };
-            Liveness::Dead
-        }
-        // EBUSY: held by a live thread. EDEADLK cannot happen (not error-checking); anything else
-        // means the lock word is unusable, which the caller treats like a live owner.
-        _ => Liveness::Alive,
+    match unsafe { try_lock(m) } {
+        Some(Acquired::Clean) => Liveness::Unheld,
+        Some(Acquired::OwnerDied) => Liveness::Dead,
+        None => Liveness::Alive,
     }
 }
 

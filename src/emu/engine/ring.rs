@@ -125,8 +125,8 @@ impl Drop for ModeChange<'_> {
 
 /// One side's lock, held; unlocked on drop.
 pub struct SideGuard<'a> {
-    mutex: *mut libc::pthread_mutex_t,
-    _side: PhantomData<&'a libc::pthread_mutex_t>,
+    mutex: *const lock::RobustMutex,
+    _side: PhantomData<&'a lock::RobustMutex>,
 }
 
 impl Drop for SideGuard<'_> {
@@ -145,14 +145,12 @@ impl Drop for SideGuard<'_> {
 /// # Safety
 /// `mutex` is an initialised robust mutex in memory that stays mapped for `'a`.
 #[inline]
-pub unsafe fn lock_side<'a>(mutex: *mut libc::pthread_mutex_t, mode: RingMode<'_>, recover_after_death: impl FnOnce()) -> Result<SideGuard<'a>> {
+pub unsafe fn lock_side<'a>(mutex: *const lock::RobustMutex, mode: RingMode<'_>, recover_after_death: impl FnOnce()) -> Result<SideGuard<'a>> {
     // SAFETY: per the caller.
     let how = unsafe { lock::lock(mutex)? };
     if how == Acquired::OwnerDied {
         recover_after_death();
         seqlock::settle(mode.seq);
-        // SAFETY: held, acquired with EOWNERDEAD, now repaired.
-        unsafe { lock::mark_consistent(mutex) };
     }
     // (Only now a guard: a lock whose repair did not finish is never unlocked as if it had.)
     Ok(SideGuard { mutex, _side: PhantomData })

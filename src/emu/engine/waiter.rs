@@ -22,7 +22,7 @@ use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::futex;
 use super::layout::{waiter_state, wake_word};
-use super::lock::{self, Acquired, Liveness};
+use super::lock::{self, Liveness};
 use crate::errno::Result;
 
 /// The part of a waiter record every API shares; it starts the record.
@@ -30,7 +30,7 @@ use crate::errno::Result;
 pub struct WaiterCore {
     /// Held by the waiting thread while it is registered (robust mutex: EOWNERDEAD when it
     /// died); initialised at the record's first use.
-    pub life: libc::pthread_mutex_t,
+    pub life: lock::RobustMutex,
     /// `wake_word::*`: the futex word the thread waits on.
     pub word: AtomicU32,
     /// `waiter_state::*`.
@@ -53,7 +53,7 @@ const _: () = {
 };
 
 impl WaiterCore {
-    fn life_lock(rec: *mut WaiterCore) -> *mut libc::pthread_mutex_t {
+    fn life_lock(rec: *mut WaiterCore) -> *const lock::RobustMutex {
         // SAFETY: only the field's address is taken; `rec` points into a mapping (the caller's
         // contract on every function that takes it).
         unsafe { &raw mut (*rec).life }
@@ -76,11 +76,8 @@ impl WaiterCore {
                 (*rec).inited = 1;
             }
             // Taken first: while it is held, others know this waiter is alive.
-            match lock::lock(life)? {
-                Acquired::Clean => {}
-                // A dead thread's lock, passed on: the record is re-initialised below.
-                Acquired::OwnerDied => lock::mark_consistent(life),
-            }
+            // Clean, or a dead thread's lock passed on: the record is re-initialised below.
+            lock::lock(life)?;
             let (pid, tid) = crate::os::ids::current();
             (*rec).word.store(wake_word::WAITING, Ordering::Release);
             (*rec).state = role;

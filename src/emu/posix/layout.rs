@@ -22,6 +22,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
+use crate::emu::engine::lock::RobustMutex;
 use crate::emu::engine::segment::{SegmentKind, SegmentPrefix};
 use crate::emu::engine::waiter::WaiterCore;
 
@@ -31,8 +32,8 @@ pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// on it (14: a message's `visible_ns` and the queue's times — `created_ns`, `attr_changed_ns`,
 /// each ring side's `last_ns`; 15: `unlinked`; 16: a queue is open while its FIFO has a reader,
 /// no longer while an OFD read lock is held — a library of 15 would destroy a queue that one of
-/// 16 has open).
-pub const LAYOUT_VERSION: u32 = 16;
+/// 16 has open; 17: the locks are the emulation's own robust locks, no longer glibc mutexes).
+pub const LAYOUT_VERSION: u32 = 17;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
@@ -63,7 +64,7 @@ pub mod slot_state {
 pub struct RingSide {
     /// Robust, process-shared: held by one sender (receiver) in express mode, and by a mode
     /// change with the queue lock.
-    pub mutex: libc::pthread_mutex_t,
+    pub mutex: RobustMutex,
     /// Send side: the head as last read (so the receiver's line is read only when the ring
     /// looks full). Unused on the receive side, which finds messages by their seals.
     pub peer_seen: u64,
@@ -343,7 +344,6 @@ impl Geometry {
 // The layout is part of the on-disk (in-tmpfs) format shared by every process: pin it.
 const _: () = {
     use std::mem::{offset_of, size_of};
-    assert!(size_of::<libc::pthread_mutex_t>() <= 64);
     assert!(size_of::<QueueLock>() == 64);
     assert!(size_of::<NotifyRegistration>() == 64);
     assert!(size_of::<SlotHeader>() == 40);

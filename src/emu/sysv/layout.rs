@@ -27,11 +27,14 @@
 //! registry, which every user may write, into the queue's own segment, which only the users
 //! the queue's mode lets in may open; the registry keeps a display [`Record`] per index and no
 //! key table (keys are `key.<key>` links in the sticky directory: see `sysv::keys`).
+//! Version 8 made every lock the emulation's own robust lock (`engine::lock::RobustMutex`)
+//! instead of a glibc mutex: the same size, another protocol.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
 pub use crate::emu::engine::layout::{ring_mode, waiter_state};
+use crate::emu::engine::lock::RobustMutex;
 use crate::emu::engine::segment::{SegmentKind, SegmentPrefix};
 use crate::emu::engine::waiter::WaiterCore;
 
@@ -40,7 +43,7 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -183,7 +186,7 @@ pub struct Record {
 /// the other side reading it never disturbs the lock — the side's committed mark.
 #[repr(C, align(128))]
 pub struct RingSide {
-    pub mutex: libc::pthread_mutex_t,
+    pub mutex: RobustMutex,
     /// Send side: the receive mark as the lock holder last read it (so the receiver's line is
     /// read only when the ring looks full). Unused on the receive side, which finds messages by
     /// their seals.

@@ -260,14 +260,11 @@ impl Registry {
         if self.poisoned() {
             return Err(Errno::EIO);
         }
-        let m = &self.header().lock.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t;
         // SAFETY: initialised before the registry was published.
-        let how = unsafe { lock::lock(m)? };
+        let how = unsafe { lock::lock(&self.header().lock.mutex)? };
         let mut locked = RegistryLocked { r: self };
         if how == Acquired::OwnerDied {
             locked.repair();
-            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
-            unsafe { lock::mark_consistent(m) };
         }
         Ok(locked)
     }
@@ -301,9 +298,8 @@ pub struct RegistryLocked<'r> {
 
 impl Drop for RegistryLocked<'_> {
     fn drop(&mut self) {
-        let m = &self.r.header().lock.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t;
         // SAFETY: this guard holds the lock.
-        unsafe { lock::unlock(m) };
+        unsafe { lock::unlock(&self.r.header().lock.mutex) };
     }
 }
 

@@ -2,26 +2,26 @@ use super::*;
 use crate::os::clock::{monotonic_ns, realtime_ns};
 
 /// A robust mutex in a shared anonymous mapping, so that a forked child can hold it.
-struct SharedMutex(*mut libc::pthread_mutex_t);
+struct SharedMutex(*const RobustMutex);
 
-// SAFETY: a process-shared pthread mutex is made to be used from several threads.
+// SAFETY: a RobustMutex is made to be used from several threads (and processes).
 unsafe impl Sync for SharedMutex {}
 // SAFETY: as above.
 unsafe impl Send for SharedMutex {}
 
 impl SharedMutex {
     fn new() -> SharedMutex {
-        let size = std::mem::size_of::<libc::pthread_mutex_t>();
+        let size = std::mem::size_of::<RobustMutex>();
         // SAFETY: a fresh anonymous shared mapping, checked below.
         let p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
         assert_ne!(p, libc::MAP_FAILED);
-        let m = p as *mut libc::pthread_mutex_t;
+        let m = p as *const RobustMutex;
         // SAFETY: fresh, zeroed, unused.
         unsafe { init(m).unwrap() };
         SharedMutex(m)
     }
 
-    fn word(&self) -> &AtomicI32 {
+    fn word(&self) -> &AtomicU32 {
         lock_word(self.0)
     }
 
@@ -39,7 +39,7 @@ impl SharedMutex {
 impl Drop for SharedMutex {
     fn drop(&mut self) {
         // SAFETY: mapped in new, with this size.
-        unsafe { libc::munmap(self.0.cast(), std::mem::size_of::<libc::pthread_mutex_t>()) };
+        unsafe { libc::munmap(self.0.cast_mut().cast(), std::mem::size_of::<RobustMutex>()) };
     }
 }
 
@@ -85,7 +85,7 @@ fn a_fake_owner_tid_is_eio_within_two_slices_even_for_a_blocking_call() {
     let tid = free_tid();
     for wait in [LockWait::Bounded, LockWait::Until(realtime_ns() + 10 * BOUND_NS), LockWait::AsLongAsHeld] {
         let m = SharedMutex::new();
-        m.word().store(tid as i32, Ordering::Relaxed);
+        m.word().store(tid, Ordering::Relaxed);
         let (r, ms) = timed(wait, || m.lock());
         assert_eq!(r, Err(Errno::EIO), "{wait:?}");
         assert!(ms <= 2 * SLICE_MS + SLACK_MS, "{wait:?}: {ms} ms");
@@ -93,9 +93,20 @@ fn a_fake_owner_tid_is_eio_within_two_slices_even_for_a_blocking_call() {
 }
 
 #[test]
-fn lock_words_glibc_never_writes_are_eio_within_two_slices() {
-    // A tid above PID_MAX_LIMIT, all tid bits, and FUTEX_WAITERS with no owner.
-    for word in [(PID_MAX_LIMIT + 1) as i32, TID_MASK as i32, i32::MIN] {
+fn a_word_naming_the_locker_itself_is_eio_within_a_slice_even_for_a_blocking_call() {
+    // Another process wrote the locker's own tid (a stale value put back, say): waiting for
+    // the holder to let go would be waiting for itself.
+    let m = SharedMutex::new();
+    m.word().store(crate::os::ids::tid() as u32 | WAITERS, Ordering::Relaxed);
+    let (r, ms) = timed(LockWait::AsLongAsHeld, || m.lock());
+    assert_eq!(r, Err(Errno::EIO));
+    assert!(ms <= SLICE_MS + SLACK_MS, "{ms} ms");
+}
+
+#[test]
+fn lock_words_naming_impossible_tids_are_eio_within_two_slices() {
+    // A tid above PID_MAX_LIMIT, and all tid bits.
+    for word in [PID_MAX_LIMIT + 1, TID_MASK, TID_MASK | WAITERS] {
         let m = SharedMutex::new();
         m.word().store(word, Ordering::Relaxed);
         let (r, ms) = timed(LockWait::AsLongAsHeld, || m.lock());
@@ -106,21 +117,22 @@ fn lock_words_glibc_never_writes_are_eio_within_two_slices() {
 
 #[test]
 fn possible_owners_are_not_taken_for_corruption() {
-    assert!(!owner_is_impossible(0));
-    assert!(!owner_is_impossible(OWNER_DIED as i32));
+    for nobody in [0, OWNER_DIED, WAITERS, WAITERS | OWNER_DIED] {
+        assert!(!owner_is_impossible(nobody));
+    }
     // SAFETY: gettid cannot fail.
-    let me = unsafe { libc::gettid() };
+    let me = unsafe { libc::gettid() } as u32;
     assert!(!owner_is_impossible(me));
     // A thread that is not its process's first is found too.
     let (tx, rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let t = std::thread::spawn(move || {
         // SAFETY: gettid cannot fail.
-        tx.send(unsafe { libc::gettid() }).unwrap();
+        tx.send(unsafe { libc::gettid() } as u32).unwrap();
         done_rx.recv().unwrap();
     });
     let other = rx.recv().unwrap();
-    assert!(!owner_is_impossible(other | 0x8000_0000u32 as i32));
+    assert!(!owner_is_impossible(other | WAITERS));
     done_tx.send(()).unwrap();
     t.join().unwrap();
 }
@@ -135,7 +147,7 @@ fn stopped_holder(m: &SharedMutex) -> libc::pid_t {
     if pid == 0 {
         // SAFETY: in the child; the mutex is shared and initialised.
         unsafe {
-            libc::pthread_mutex_lock(m.0);
+            let _ = lock(m.0);
             libc::raise(libc::SIGSTOP);
             libc::_exit(0);
         }
@@ -273,25 +285,153 @@ fn a_running_holder_is_waited_for_past_the_bound() {
 }
 
 #[test]
-fn a_mutex_whose_type_another_process_changed_is_eio_not_an_abort() {
-    // The fuzzer's find: glibc took a robust mutex whose type word was garbled to "priority
-    // protected" down its priority-ceiling path and asserted (SIGABRT) in the locker.
-    let m = SharedMutex::new();
-    let kind = kind_word(m.0);
-    let sound = kind.load(Ordering::Relaxed);
-    const PTHREAD_MUTEX_PRIO_PROTECT_NP: i32 = 64;
-    for garbled in [sound | PTHREAD_MUTEX_PRIO_PROTECT_NP | (0x7fff << 19), sound | 32, 3, -1] {
-        kind.store(garbled, Ordering::Relaxed);
-        assert_eq!(m.lock(), Err(Errno::EIO), "type {garbled:#x}");
-        // SAFETY: initialised and mapped.
-        assert_eq!(unsafe { probe(m.0) }, Liveness::Alive);
+fn a_word_naming_no_owner_is_taken_whatever_its_other_bits() {
+    // FUTEX_WAITERS alone (no unlock leaves it) is taken like a free word; OWNER_DIED, with or
+    // without it, as a dead owner's.
+    for (word, how) in [(WAITERS, Acquired::Clean), (OWNER_DIED, Acquired::OwnerDied), (WAITERS | OWNER_DIED, Acquired::OwnerDied)] {
+        let m = SharedMutex::new();
+        m.word().store(word, Ordering::Relaxed);
+        assert_eq!(m.lock(), Ok(how), "{word:#x}");
+        m.unlock();
+        assert_eq!(m.word().load(Ordering::Relaxed), 0);
     }
-    // Put back, it works again; garbled while held, it is unlocked as the mutex it was.
-    kind.store(sound, Ordering::Relaxed);
+}
+
+/// A child process that takes `m` and dies holding it (killed while stopped, or exiting).
+fn dead_holder(m: &SharedMutex, how: &str) {
+    // SAFETY: the child only locks, then stops or exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        // SAFETY: in the child; the mutex is shared and initialised.
+        unsafe {
+            let _ = lock(m.0);
+            if how == "killed" {
+                libc::raise(libc::SIGSTOP);
+            }
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    if how == "killed" {
+        // SAFETY: our child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
+        kill_and_reap(pid);
+    } else {
+        // SAFETY: our child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    }
+}
+
+#[test]
+fn a_holder_that_dies_passes_the_lock_on_as_owner_died() {
+    for how in ["killed", "exited"] {
+        let m = SharedMutex::new();
+        dead_holder(&m, how);
+        assert_eq!(m.word().load(Ordering::Relaxed) & (TID_MASK | OWNER_DIED), OWNER_DIED, "{how}");
+        assert_eq!(m.lock(), Ok(Acquired::OwnerDied), "{how}");
+        m.unlock();
+        assert_eq!(m.lock(), Ok(Acquired::Clean), "{how}");
+        m.unlock();
+    }
+}
+
+#[test]
+fn a_thread_that_dies_holding_locks_nested_and_released_out_of_order_passes_the_rest_on() {
+    // Taken a, b, c, d; b released (from the middle of the list), then the thread dies: the
+    // kernel finds a, c and d on its list, not b, which another thread holds by then.
+    let locks: Vec<SharedMutex> = (0..4).map(|_| SharedMutex::new()).collect();
+    let locks = std::sync::Arc::new(locks);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let dying = {
+        let locks = locks.clone();
+        std::thread::spawn(move || {
+            for m in locks.iter() {
+                assert_eq!(m.lock(), Ok(Acquired::Clean));
+            }
+            locks[1].unlock();
+            assert_eq!(robust_list::held_count(), 3);
+            tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            // The thread ends holding a, c and d.
+        })
+    };
+    rx.recv().unwrap();
+    assert_eq!(locks[1].lock(), Ok(Acquired::Clean));
+    go_tx.send(()).unwrap();
+    dying.join().unwrap();
+    for (i, how) in [(0, Acquired::OwnerDied), (2, Acquired::OwnerDied), (3, Acquired::OwnerDied)] {
+        assert_eq!(locks[i].lock(), Ok(how), "lock {i}");
+        locks[i].unlock();
+    }
+    locks[1].unlock();
+    assert_eq!(robust_list::held_count(), 0);
+}
+
+#[test]
+fn garbled_links_of_held_locks_are_never_followed() {
+    // Another process may write anything into a lock's memory while this thread holds it: the
+    // links glibc's mutexes kept there were followed when unlocking (a write through a wild
+    // pointer). Here every byte but the lock word is garbage, at every step.
+    let locks: Vec<SharedMutex> = (0..3).map(|_| SharedMutex::new()).collect();
+    let garble = |m: &SharedMutex| {
+        // SAFETY: the mapping is ours and live; everything after the word, as a hostile writer
+        // would.
+        unsafe { std::ptr::write_bytes((m.0 as *mut u8).add(4), 0xa5, std::mem::size_of::<RobustMutex>() - 4) };
+    };
+    for _ in 0..3 {
+        for m in &locks {
+            assert_eq!(m.lock(), Ok(Acquired::Clean));
+            garble(m);
+        }
+        // Released out of order: the middle one first.
+        for i in [1, 0, 2] {
+            garble(&locks[i]);
+            locks[i].unlock();
+        }
+    }
+    // The thread's list is intact: a glibc robust mutex still works on it, and so do these.
+    // SAFETY: a local robust mutex, initialised, locked, unlocked and destroyed here.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        libc::pthread_mutexattr_init(attr.as_mut_ptr());
+        libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST);
+        let mut g = std::mem::MaybeUninit::<libc::pthread_mutex_t>::zeroed();
+        assert_eq!(libc::pthread_mutex_init(g.as_mut_ptr(), attr.as_ptr()), 0);
+        assert_eq!(locks[0].lock(), Ok(Acquired::Clean));
+        assert_eq!(libc::pthread_mutex_lock(g.as_mut_ptr()), 0);
+        assert_eq!(locks[1].lock(), Ok(Acquired::Clean));
+        garble(&locks[0]);
+        garble(&locks[1]);
+        locks[1].unlock();
+        assert_eq!(libc::pthread_mutex_unlock(g.as_mut_ptr()), 0);
+        locks[0].unlock();
+        libc::pthread_mutex_destroy(g.as_mut_ptr());
+        libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+    }
+    assert_eq!(robust_list::held_count(), 0);
+}
+
+#[test]
+fn a_forked_child_starts_with_an_empty_list() {
+    let m = SharedMutex::new();
+    let other = SharedMutex::new();
     assert_eq!(m.lock(), Ok(Acquired::Clean));
-    kind.store(sound | PTHREAD_MUTEX_PRIO_PROTECT_NP, Ordering::Relaxed);
-    m.unlock();
-    assert_eq!(m.word().load(Ordering::Relaxed), 0);
-    assert_eq!(m.lock(), Ok(Acquired::Clean));
+    // SAFETY: the child only uses the lock functions (no allocation) and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let fresh = robust_list::held_count() == 0;
+        let ok = fresh && other.lock() == Ok(Acquired::Clean) && robust_list::held_count() == 1;
+        // SAFETY: in the child.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    // The child died holding `other`: passed on.
+    assert_eq!(other.lock(), Ok(Acquired::OwnerDied));
+    other.unlock();
     m.unlock();
 }

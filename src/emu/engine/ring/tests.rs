@@ -2,18 +2,15 @@ use super::*;
 use std::sync::atomic::AtomicUsize;
 
 /// A robust mutex on the heap (process-private use is enough for the protocol's tests).
-struct Mutex(Box<std::cell::UnsafeCell<libc::pthread_mutex_t>>);
+struct Mutex(Box<lock::RobustMutex>);
 
-// SAFETY: a pthread mutex is made to be used from several threads.
+// SAFETY: a RobustMutex is made to be used from several threads.
 unsafe impl Sync for Mutex {}
 
 impl Mutex {
     fn new() -> Mutex {
-        // SAFETY: a zeroed pthread_mutex_t is valid storage for pthread_mutex_init.
-        let m = Mutex(Box::new(std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() })));
-        // SAFETY: fresh, unused.
-        unsafe { lock::init(m.0.get()).unwrap() };
-        m
+        // SAFETY: all zeroes is a free RobustMutex.
+        Mutex(Box::new(unsafe { std::mem::zeroed() }))
     }
 
     fn lock<'a>(&'a self, mode: RingMode<'_>, recovered: &AtomicU32) -> SideGuard<'a> {
@@ -21,7 +18,7 @@ impl Mutex {
             recovered.fetch_add(1, Ordering::Relaxed);
         };
         // SAFETY: initialised in new; lives as long as self.
-        unsafe { lock_side(self.0.get(), mode, recover).unwrap() }
+        unsafe { lock_side(&*self.0, mode, recover).unwrap() }
     }
 }
 

@@ -169,7 +169,7 @@ impl Queue {
         unsafe { &raw mut (*(self.map.base() as *mut PosixHeader)).state }
     }
 
-    fn lock_ptr(&self) -> *mut libc::pthread_mutex_t {
+    fn lock_ptr(&self) -> *const lock::RobustMutex {
         // SAFETY: as for `state`.
         unsafe { &raw mut (*(self.map.base() as *mut PosixHeader)).lock.mutex }
     }
@@ -304,8 +304,6 @@ impl Queue {
         let mut locked = Locked { q: self, wakes: PendingWakes::default(), wake_notify: false, relayed_signal: None, buf_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
-            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
-            unsafe { lock::mark_consistent(self.lock_ptr()) };
         }
         if fold && self.is_express() {
             locked.fold()?;

@@ -47,7 +47,7 @@ use std::sync::atomic::Ordering;
 use super::super::entry::write_stats;
 use super::super::layout::{Entry, RingRecord, RingSide, RING_ALIGN, RING_BYTES, RING_MSG_MAX, RING_SKIP};
 use super::{msg_fits_inqueue, search, testmsg, Locked, Queue, Received};
-use crate::emu::engine::lock;
+use crate::emu::engine::lock::{self, RobustMutex};
 pub use crate::emu::engine::ring::Express;
 use crate::emu::engine::ring::{self, ModeChangeSteps, RingMode, Seal, Side, SideGuard};
 use crate::errno::{Errno, Result};
@@ -138,10 +138,9 @@ fn side_of(e: &Entry, which: Side) -> &RingSide {
     }
 }
 
-fn mutex_of(side: &RingSide) -> *mut libc::pthread_mutex_t {
-    // The mutex is only ever used through the pthread functions, which take a pointer (as the
-    // registry's and the queue's own locks are).
-    &side.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t
+fn mutex_of(side: &RingSide) -> *const RobustMutex {
+    // The lock functions take a pointer (as for the registry's and the queue's own locks).
+    &side.mutex
 }
 
 /// Initialises an entry's ring locks when its queue is created (before its segment is

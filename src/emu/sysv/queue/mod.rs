@@ -386,7 +386,7 @@ impl Queue {
         self.first.base() as *mut QueueHeader
     }
 
-    fn lock_ptr(&self) -> *mut libc::pthread_mutex_t {
+    fn lock_ptr(&self) -> *const lock::RobustMutex {
         // SAFETY: the header is in the first mapping.
         unsafe { &raw mut (*self.header_ptr()).lock.mutex }
     }
@@ -415,8 +415,6 @@ impl Queue {
         let mut locked = Locked { q: self, entry, wakes: PendingWakes::default(), dst_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
-            // SAFETY: held, acquired with EOWNERDEAD, now repaired.
-            unsafe { lock::mark_consistent(self.lock_ptr()) };
         } else if let Err(e) = locked.sync_mapping() {
             if e == corrupt() {
                 locked.repair();
