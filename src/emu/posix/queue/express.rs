@@ -58,6 +58,14 @@ impl Queue {
         unsafe { &raw mut (*(self.map.base() as *mut super::PosixHeader)).ring }
     }
 
+    /// Writes the ring's positions as another process might: for the damage tests.
+    #[cfg(test)]
+    pub(super) fn set_ring_positions(&self, head: u64, tail: u64) {
+        let ring = self.ring_ref();
+        ring.head.store(head, Ordering::Release);
+        ring.tail.store(tail, Ordering::Release);
+    }
+
     /// The ring's atomics (the side records, guarded by their locks, are reached through
     /// [`Queue::side`] only).
     fn ring_ref(&self) -> RingAtomics<'_> {
@@ -265,7 +273,7 @@ impl Queue {
         let ring = self.ring_ref();
         let maxmsg = self.geo.maxmsg as u64;
         let head = ring.head.load(Ordering::Acquire);
-        let tail = ring.tail.load(Ordering::Acquire).clamp(head, head + maxmsg);
+        let tail = ring_end(head, ring.tail.load(Ordering::Acquire), maxmsg);
         (head..tail).map(|p| self.peek_slot((p % maxmsg) as u32, preview, None)).collect()
     }
 
@@ -358,7 +366,7 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         let ring = q.ring_ref();
         let maxmsg = q.geo.maxmsg as u64;
         let head = ring.head.load(Ordering::Acquire);
-        let tail = ring.tail.load(Ordering::Acquire).clamp(head, head + maxmsg);
+        let tail = ring_end(head, ring.tail.load(Ordering::Acquire), maxmsg);
         // The priority lists' pages first: a failure leaves the ring as it was.
         for p in head..tail {
             let prio = self.slot((p % maxmsg) as u32).prio.min(super::PRIO_LEVELS as u32 - 1);
@@ -411,4 +419,10 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
         st.lazy_left = 0;
         true
     }
+}
+
+/// The end of the ring's messages from `head`: `tail`, but never before `head` nor more than
+/// `maxmsg` after it (and without overflow), whatever another process wrote into either.
+fn ring_end(head: u64, tail: u64, maxmsg: u64) -> u64 {
+    head.saturating_add(tail.saturating_sub(head).min(maxmsg))
 }

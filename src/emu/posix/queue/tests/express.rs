@@ -193,3 +193,20 @@ fn a_message_sealed_by_a_sender_that_died_before_moving_the_tail_is_received_onc
     assert_eq!(receive_any(&q), None);
     check_consistent(&mut q.lock().unwrap());
 }
+
+#[test]
+fn ring_positions_another_process_garbled_neither_panic_nor_overrun() {
+    // Found by attack_concurrent_writer_never_kills: a head near the top of the range made the
+    // fold's bound overflow (a panic, turned into a lost call at the library's boundary).
+    for (head, tail) in [(u64::MAX, 3), (u64::MAX - 2, u64::MAX), (5, 2), (0, u64::MAX), (u64::MAX, u64::MAX)] {
+        let q = new_queue(8, 32);
+        assert!(send_any(&q, 1, b"x"));
+        assert!(q.is_express());
+        q.set_ring_positions(head, tail);
+        match q.lock() {
+            Ok(mut l) => assert!(l.st().curmsgs.load(Ordering::Relaxed) <= 8, "{head:#x}..{tail:#x}"),
+            Err(e) => assert_eq!(e, Errno::EIO, "{head:#x}..{tail:#x}"),
+        }
+        while receive_any(&q).is_some() {}
+    }
+}
