@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Edge-triggered epoll on queue descriptors with another process making the changes. EPOLLIN:
  * the parent blocks in epoll_wait(EPOLLIN|EPOLLET), a child sends one message; the parent
  * wakes with one EPOLLIN event, drains the queue until EAGAIN, and epoll_wait then reports

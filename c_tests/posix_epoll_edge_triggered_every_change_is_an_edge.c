@@ -1,3 +1,4 @@
+/* mqt: static */
 /* For edge-triggered epoll an "edge" on a queue is a wake-up, not a transition: the kernel
  * wakes a queue's pollers on every message stored (not only empty -> non-empty) and on every
  * receive when no sender is blocked (not only full -> not full), and epoll then reports

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Level-triggered epoll on queue descriptors: EPOLLIN (with EPOLLRDNORM when asked) is
  * reported exactly while the queue holds a message and EPOLLOUT (with EPOLLWRNORM) exactly
  * while it has room — and reported again on every epoll_wait while it lasts. Both appear and

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Polling a queue descriptor changes nothing else about it: afterwards mq_getattr reports the
  * same flags, O_NONBLOCK still makes an empty receive fail with EAGAIN and mq_setattr still
  * changes it for every duplicate of the description, close-on-exec is kept, a duplicate made

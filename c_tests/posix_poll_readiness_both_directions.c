@@ -1,3 +1,4 @@
+/* mqt: static */
 /* poll() on a queue descriptor reports readable (POLLIN|POLLRDNORM) exactly when the queue holds
  * a message and writable (POLLOUT|POLLWRNORM) exactly when it has room — empty: POLLOUT only
  * (revents 0x4 when asking for POLLIN|POLLOUT), one message: both, full: POLLIN only — and it

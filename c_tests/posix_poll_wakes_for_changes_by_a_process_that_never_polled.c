@@ -1,3 +1,4 @@
+/* mqt: static */
 /* A poller is woken by changes that a process which never polled makes — here a child forked
  * before the parent first polled, so that it shares nothing of the parent's polling (under the
  * Redis backend the wake-up then comes through the server, as from another host). The parent

@@ -1,3 +1,4 @@
+/* mqt: static */
 /* select() sees a queue descriptor as readable exactly when the queue holds a message and as
  * writable exactly when it has room (empty: writable only; one message: both; full: readable
  * only), never as exceptional, for O_RDWR, O_RDONLY and O_WRONLY descriptors alike. A select

@@ -49,7 +49,9 @@
 //!   handed to the caller marked with its access mode (`Backend::descriptor_handed_back`), and
 //!   each later call adopts this process's copy of the caller's descriptor for its duration
 //!   ([`Adopted`]): the emulation finds everything it needs from the open description itself,
-//!   however the caller closed, duplicated or inherited its descriptors meanwhile.
+//!   however the caller closed, duplicated or inherited its descriptors meanwhile. Its queue's
+//!   readiness is armed when it is handed over (`Backend::descriptor_polled`): the caller's
+//!   `poll`, `select` and `epoll` are not seen, and reach the FIFO directly.
 //!   `mq_notify` registers the caller itself, by pid (`ids::serving`): a signal is sent to it
 //!   by every sender that may signal it, as on the kernel, and lost by the others (the
 //!   registration of a process the library is in has a relay thread in it for those); a
@@ -784,6 +786,10 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                                 |b| b.mq_open(name_ptr, a[1] as c_int, a[2] as libc::mode_t, attr_ptr as *mut _, false).map(i64::from),
                             ))
                         })?;
+                        // The caller may poll, select or epoll it, which nobody sees here: its
+                        // queue's readiness is kept from now on (as when a preloaded program
+                        // polls a descriptor).
+                        backend.descriptor_polled(fd as c_int);
                         // The caller's from now on: the emulation forgets it, its open
                         // description marked with its access mode.
                         backend.descriptor_handed_back(fd as c_int);
