@@ -53,8 +53,8 @@
 //!   readiness is armed when it is handed over (`Backend::descriptor_polled`): the caller's
 //!   `poll`, `select` and `epoll` are not seen, and reach the FIFO directly.
 //!   `mq_notify` registers the caller itself, by pid (`ids::serving`): a signal is sent to it
-//!   by every sender that may signal it, as on the kernel, and lost by the others (the
-//!   registration of a process the library is in has a relay thread in it for those); a
+//!   by every sender that may signal it, as on the kernel, and by this process's relay thread
+//!   for the others (a sender of another user leaves it in the queue's relay slot); a
 //!   raw SIGEV_THREAD (the kernel's netlink notification) is EINVAL; a close is not seen, so
 //!   the registration goes when the caller exits or has no descriptor of the queue left.
 

@@ -32,7 +32,8 @@ pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// on it (14: a message's `visible_ns` and the queue's times — `created_ns`, `attr_changed_ns`,
 /// each ring side's `last_ns`; 15: `unlinked`; 16: a queue is open while its FIFO has a reader,
 /// no longer while an OFD read lock is held — a library of 15 would destroy a queue that one of
-/// 16 has open; 17: the locks are the emulation's own robust locks, no longer glibc mutexes).
+/// 16 has open; 17: the locks are the emulation's own robust locks, no longer glibc mutexes,
+/// and a registration names its relay's process).
 pub const LAYOUT_VERSION: u32 = 17;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
@@ -124,10 +125,13 @@ pub struct NotifyRegistration {
     /// Which registration this is (from `QueueState::next_registration`), so the owner's relay
     /// thread acts only on its own.
     pub seq: u32,
-    /// The owner's relay thread (SIGEV_SIGNAL/SIGEV_THREAD): when it no longer exists, neither
-    /// does the program image that registered (exited, killed or exec'd).
+    /// The relay thread (SIGEV_SIGNAL/SIGEV_THREAD): the owner's own, which exists exactly as
+    /// long as the program image that registered (exited, killed or exec'd); or, for a served
+    /// process (a static program under `mqshim run`), its supervisor's.
     pub relay_tid: i32,
-    pub _reserved: [u32; 2],
+    /// The process of the relay thread when it is not the owner (its supervisor), else 0.
+    pub relay_pid: i32,
+    pub _reserved: u32,
 }
 
 /// A fired notification handed to the owner's helper thread (under the queue lock): always for

@@ -6,7 +6,8 @@
 //!   the registration's value, and the sender's pid and real uid — by the sender itself, during
 //!   its `mq_send`, when it may signal the owner; otherwise (another user without CAP_KILL) the
 //!   sender leaves it in the queue's relay slot and waits until the owner's relay thread has
-//!   sent it to its own process.
+//!   sent it to its own process (for a served process — a static program under `mqshim run` —
+//!   its supervisor's relay thread, which sends it to the program).
 //! - SIGEV_NONE only consumes the registration.
 //! - SIGEV_THREAD always goes through the relay: the relay thread starts the function on a new
 //!   detached thread with a copy of the program's attributes (glibc copies them too).
@@ -19,7 +20,8 @@
 //! exits or execs. A dead or exec'd owner cannot clean up, so a registration is treated as gone
 //! when its program image is: its relay thread no longer exists (`tgkill(pid, tid, 0)`), or —
 //! for the caller's own pid — its image token is not the caller's; a SIGEV_NONE registration of
-//! another process is gone when that process no longer has the queue open.
+//! another process, or any of a served process, is gone when that process no longer has the
+//! queue open (or no longer exists).
 
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -125,7 +127,8 @@ impl Request {
             image,
             seq: 0,
             relay_tid: 0,
-            _reserved: [0; 2],
+            relay_pid: 0,
+            _reserved: 0,
         })))
     }
 }
@@ -155,10 +158,20 @@ fn write_only(pid: i32, fd: &std::ffi::OsStr) -> bool {
     flags.is_some_and(|f| f & libc::O_ACCMODE == libc::O_WRONLY)
 }
 
+/// Whether the thread that relays `reg`'s notifications exists (true when it has none).
+fn relay_alive(reg: &NotifyRegistration) -> bool {
+    let pid = if reg.relay_pid != 0 { reg.relay_pid } else { reg.owner_pid };
+    reg.relay_tid == 0 || thread_exists(pid, reg.relay_tid)
+}
+
 /// Whether the program image that registered `reg` still exists (checked by a sender before it
-/// delivers, and by a registrant before it reports EBUSY).
+/// delivers, and by a registrant before it reports EBUSY): its relay thread, or, for a served
+/// process, the process and its supervisor's relay.
 pub fn owner_image_alive(reg: &NotifyRegistration) -> bool {
-    reg.relay_tid == 0 || thread_exists(reg.owner_pid, reg.relay_tid)
+    if reg.image == SERVED_IMAGE {
+        return !crate::os::sys::process_gone(reg.owner_pid) && relay_alive(reg);
+    }
+    relay_alive(reg)
 }
 
 /// Whether registration `cur` still stands against a new one on `handle`'s queue.
@@ -166,7 +179,7 @@ fn stands(cur: &NotifyRegistration, handle: &QueueHandle, me: i32) -> bool {
     if cur.owner_pid == me && cur.image != SERVED_IMAGE {
         return cur.image == image_token();
     }
-    if cur.relay_tid != 0 {
+    if cur.relay_tid != 0 && cur.image != SERVED_IMAGE {
         return owner_image_alive(cur);
     }
     // SAFETY: signal 0 only checks existence.
@@ -195,10 +208,13 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
         // notification (a socket and a cookie), not a function this process could run.
         Some(reg) if reg.kind == libc::SIGEV_THREAD && reg.image == SERVED_IMAGE => Err(Errno::EINVAL),
         Some(mut reg) => {
-            // A served process has no relay thread: its signal is sent by senders that may,
-            // and lost by those that may not (see `fire`).
-            let relayed = needs_relay(reg.kind, reg.signo) && reg.image != SERVED_IMAGE;
+            // A served process's relay thread is its supervisor's (this process's): it sends
+            // the signal a sender may not (another user's, without CAP_KILL).
+            let relayed = needs_relay(reg.kind, reg.signo);
             let relay_tid = if relayed { relay::ensure()? } else { 0 };
+            if relayed && reg.image == SERVED_IMAGE {
+                reg.relay_pid = crate::os::ids::pid();
+            }
             let attr = (reg.kind == libc::SIGEV_THREAD).then(|| relay::copy_attr(reg.attributes as usize));
             let mut locked = q.lock()?;
             let cur = locked.notification();
@@ -283,8 +299,8 @@ pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
     let (pid, uid, _) = registrant();
     let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
     match reg.kind {
-        // Without a relay thread (a served process's registration) a signal the sender may
-        // not send is lost, rather than waited for.
+        // Without a relay thread (a registration made before relays for served processes) a
+        // signal the sender may not send is lost, rather than waited for.
         libc::SIGEV_SIGNAL if reg.signo != 0 => (!send_signal(reg.owner_pid, reg, &relay) && reg.relay_tid != 0).then_some(relay),
         libc::SIGEV_THREAD => Some(relay),
         _ => None,
@@ -514,9 +530,11 @@ pub mod relay {
         };
         match &watch.attr {
             Some(attr) => fire_thread(attr, watch.reg.function as usize, watch.reg.value),
-            // Signalling our own process is always allowed.
+            // Signalling our own process is always allowed; a served one, as its supervisor,
+            // is too (it runs as the program's user, or as root).
             None => {
-                send_signal(crate::os::ids::pid(), &watch.reg, &relay);
+                let target = if watch.reg.image == SERVED_IMAGE { watch.reg.owner_pid } else { crate::os::ids::pid() };
+                send_signal(target, &watch.reg, &relay);
             }
         }
         // Tell a sender waiting in `await_relay` that it is delivered.
