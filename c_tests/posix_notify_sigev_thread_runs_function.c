@@ -1,8 +1,6 @@
-/* mqt: static skip-config static-musl skip-config static-emulate */
+/* mqt: static skip-config static-musl */
 /* (static-musl: musl's own SIGEV_THREAD helper gives the notification thread another stack size
- * and signal mask than glibc's, which this test pins: a libc difference, not mqshim's.
- * static-emulate: a static program's SIGEV_THREAD is the system call's netlink notification,
- * which the emulation does not make: EINVAL.) */
+ * and signal mask than glibc's, which this test pins: a libc difference, not mqshim's.) */
 /* SIGEV_THREAD, as in mq_notify(3)'s example: when a message arrives on the empty queue (sent
  * here by another process), the registered function runs once, in a new thread of the
  * registered process (same pid, not the main thread), with the registered sival_ptr, on a

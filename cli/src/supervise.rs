@@ -60,6 +60,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::os::fd::FromRawFd;
 use std::os::raw::{c_char, c_int, c_long};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -67,6 +68,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mqshim_core::backend::emulation as served;
 use mqshim_core::backend::Backend;
 use mqshim_core::call::Call;
 use mqshim_core::config::BackendKind;
@@ -862,6 +864,13 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
             let sev: Option<libc::sigevent> = if a[1] == 0 { None } else { req.read_struct(a[1]) };
             let sev_ptr = if a[1] == 0 { 0 } else { local(&sev) };
             let fd = req.descriptor(a[0]);
+            // SIGEV_THREAD from a program is the kernel's netlink form (glibc's mq_notify
+            // makes it): the cookie it points to and a copy of the socket it names, which the
+            // emulation registers on a kernel queue of this process's (`notify::carrier`).
+            let thread = sev.filter(|s| s.sigev_notify == libc::SIGEV_THREAD).map(|s| {
+                let cookie_at = s.sigev_value.sival_ptr as u64;
+                (req.read_struct::<[u8; served::NOTIFY_COOKIE_LEN]>(cookie_at), req.descriptor(s.sigev_signo as u64))
+            });
             if !req.valid() {
                 return Reply::Done;
             }
@@ -877,7 +886,23 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                     // the queue of its adopted descriptor.
                     let adopted = Adopted::new(backend, &fd);
                     let here = if adopted.adopted { fd.0 } else { -1 };
-                    backend.mq_notify(here, sev_ptr as *const _).map(i64::from)
+                    let register = || backend.mq_notify(here, sev_ptr as *const _).map(i64::from);
+                    match thread {
+                        None => register(),
+                        // The kernel reads the cookie, then looks at the socket.
+                        Some((None, _)) => Err(Errno::EFAULT),
+                        Some((Some(cookie), socket)) => {
+                            // (In the block's unsafe: a dup of our copy of the program's socket,
+                            // or of -1: EBADF.)
+                            let own = libc::fcntl(socket.0, libc::F_DUPFD_CLOEXEC, 0);
+                            if own < 0 {
+                                return Err(Errno::EBADF);
+                            }
+                            // (A descriptor just made, owned by the target from now on.)
+                            let socket = std::os::fd::OwnedFd::from_raw_fd(own);
+                            served::serving_netlink(served::NetlinkTarget { socket, cookie }, register)
+                        }
+                    }
                 })
             }
         }

@@ -204,18 +204,20 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             }
             Ok(())
         }
-        // A served process's SIGEV_THREAD is the system call's: the kernel's netlink
-        // notification (a socket and a cookie), not a function this process could run.
-        Some(reg) if reg.kind == libc::SIGEV_THREAD && reg.image == SERVED_IMAGE => Err(Errno::EINVAL),
         Some(mut reg) => {
+            let served = reg.image == SERVED_IMAGE;
+            // A served process's SIGEV_THREAD is the system call's: the kernel's netlink
+            // notification to a socket of the program's, which its supervisor hands over
+            // ([`serving_netlink`]); this process runs no function of the program's.
+            let target = if served && reg.kind == libc::SIGEV_THREAD { Some(take_served_netlink().ok_or(Errno::EINVAL)?) } else { None };
             // A served process's relay thread is its supervisor's (this process's): it sends
             // the signal a sender may not (another user's, without CAP_KILL).
             let relayed = needs_relay(reg.kind, reg.signo);
             let relay_tid = if relayed { relay::ensure()? } else { 0 };
-            if relayed && reg.image == SERVED_IMAGE {
+            if relayed && served {
                 reg.relay_pid = crate::os::ids::pid();
             }
-            let attr = (reg.kind == libc::SIGEV_THREAD).then(|| relay::copy_attr(reg.attributes as usize));
+            let attr = (reg.kind == libc::SIGEV_THREAD && !served).then(|| relay::copy_attr(reg.attributes as usize));
             let mut locked = q.lock()?;
             let cur = locked.notification();
             if cur.owner_pid != 0 && stands(&cur, handle, me) {
@@ -225,10 +227,24 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             reg.relay_tid = relay_tid;
             locked.set_notification(reg);
             drop(locked);
+            // Only once the registration is made: a carrier that is closed unfired tells the
+            // program its registration was removed, which must not follow a failed call.
+            let carrier = match target.as_ref().map(carrier::Carrier::register) {
+                Some(Err(e)) => {
+                    if let Ok(mut locked) = q.lock() {
+                        if locked.notification().seq == reg.seq {
+                            locked.set_notification(NotifyRegistration::default());
+                        }
+                    }
+                    return Err(e);
+                }
+                Some(Ok(c)) => Some(c),
+                None => None,
+            };
             q.note_attr_change();
             MAY_HAVE.store(true, Ordering::Release);
             if relayed {
-                relay::watch(handle.clone(), reg, attr);
+                relay::watch(handle.clone(), reg, attr, carrier);
             }
             Ok(())
         }
@@ -349,6 +365,92 @@ pub fn await_relay(q: &Queue, seq: u32, wait: crate::emu::engine::lock::LockWait
     }
 }
 
+/// The length of the kernel's netlink notification cookie (`NOTIFY_COOKIE_LEN`).
+pub const NOTIFY_COOKIE_LEN: usize = 32;
+
+/// What a supervisor hands over with a served process's SIGEV_THREAD `mq_notify`: the kernel's
+/// form of it (glibc's `mq_notify` makes it), a netlink socket of the program's (this process's
+/// copy) and the cookie the kernel sends it when the notification fires.
+pub struct NetlinkTarget {
+    pub socket: std::os::fd::OwnedFd,
+    pub cookie: [u8; NOTIFY_COOKIE_LEN],
+}
+
+thread_local! {
+    static SERVED_NETLINK: std::cell::RefCell<Option<NetlinkTarget>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a served `mq_notify`) with `target` as the served process's SIGEV_THREAD
+/// registration's netlink socket and cookie.
+pub fn serving_netlink<R>(target: NetlinkTarget, f: impl FnOnce() -> R) -> R {
+    SERVED_NETLINK.with(|t| *t.borrow_mut() = Some(target));
+    let r = f();
+    SERVED_NETLINK.with(|t| t.borrow_mut().take());
+    r
+}
+
+fn take_served_netlink() -> Option<NetlinkTarget> {
+    SERVED_NETLINK.with(|t| t.borrow_mut().take())
+}
+
+/// The kernel's netlink notification, for a served process's SIGEV_THREAD registration: the
+/// emulation cannot write a netlink message to the program's socket as the kernel does (a
+/// user may not send to another's NETLINK_ROUTE socket without CAP_NET_ADMIN), so each such
+/// registration has a *carrier*: a kernel queue of this process's, unlinked at once, on which
+/// this process registered the program's socket and cookie. Firing sends the carrier a message
+/// — the kernel then sends the cookie marked NOTIFY_WOKENUP, and glibc's helper thread in the
+/// program starts the function; a carrier closed unfired makes the kernel send it marked
+/// NOTIFY_REMOVED, as the kernel does when a registration is removed.
+pub mod carrier {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    pub struct Carrier {
+        queue: OwnedFd,
+    }
+
+    impl Carrier {
+        /// A carrier of `target`: ENOMEM when no kernel queue can be made (queues_max,
+        /// RLIMIT_MSGQUEUE, descriptors), else what the kernel's `mq_notify` says of the
+        /// socket.
+        pub fn register(target: &NetlinkTarget) -> Result<Carrier> {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let name = format!("mqshim-carrier-{}-{}-{:x}\0", crate::os::ids::pid(), NEXT.fetch_add(1, Ordering::Relaxed), image_token());
+            // SAFETY: an all-zero mq_attr is valid.
+            let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+            attr.mq_maxmsg = 1;
+            attr.mq_msgsize = 1;
+            // SAFETY: a NUL-terminated name (the system call takes it without the slash) and a
+            // valid attribute structure.
+            let fd = unsafe { libc::syscall(libc::SYS_mq_open, name.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o600, &attr) };
+            if fd < 0 {
+                return Err(Errno::ENOMEM);
+            }
+            // SAFETY: a descriptor the kernel just made for us.
+            let queue = unsafe { OwnedFd::from_raw_fd(fd as c_int) };
+            // SAFETY: the same name; the carrier needs none once open.
+            unsafe { libc::syscall(libc::SYS_mq_unlink, name.as_ptr()) };
+            // SAFETY: an all-zero sigevent is valid; the fields set are the kernel's.
+            let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
+            sev.sigev_notify = libc::SIGEV_THREAD;
+            sev.sigev_signo = target.socket.as_raw_fd();
+            sev.sigev_value = libc::sigval { sival_ptr: target.cookie.as_ptr() as *mut libc::c_void };
+            // SAFETY: the kernel reads the sigevent and NOTIFY_COOKIE_LEN bytes of the cookie
+            // during the call; both are live.
+            if unsafe { libc::syscall(libc::SYS_mq_notify, queue.as_raw_fd(), &sev) } != 0 {
+                return Err(Errno::last());
+            }
+            Ok(Carrier { queue })
+        }
+
+        /// Fires the notification: the kernel sends the cookie to the program's socket.
+        pub fn fire(&self) {
+            // SAFETY: one byte from a static buffer to our own queue, without waiting.
+            unsafe { libc::syscall(libc::SYS_mq_timedsend, self.queue.as_raw_fd(), b"!".as_ptr(), 1usize, 0u32, std::ptr::null::<libc::timespec>()) };
+        }
+    }
+}
+
 /// The process's relay thread: delivers what senders could not, and runs SIGEV_THREAD
 /// functions.
 pub mod relay {
@@ -412,6 +514,8 @@ pub mod relay {
         handle: Arc<QueueHandle>,
         reg: NotifyRegistration,
         attr: Option<Box<Attr>>,
+        /// A served process's SIGEV_THREAD: the kernel queue that notifies it.
+        carrier: Option<super::carrier::Carrier>,
     }
 
     /// Registrations served (at most this many at once: futex_waitv takes 128 words).
@@ -459,10 +563,10 @@ pub mod relay {
     }
 
     /// Serves `reg` (just set on `handle`'s queue).
-    pub fn watch(handle: Arc<QueueHandle>, reg: NotifyRegistration, attr: Option<Box<Attr>>) {
+    pub fn watch(handle: Arc<QueueHandle>, reg: NotifyRegistration, attr: Option<Box<Attr>>, carrier: Option<super::carrier::Carrier>) {
         WATCHES.with(|w| {
             if let Some(slot) = w.iter_mut().find(|s| s.is_none()) {
-                *slot = Some(Watch { handle, reg, attr });
+                *slot = Some(Watch { handle, reg, attr, carrier });
             }
         });
         rescan();
@@ -528,8 +632,12 @@ pub mod relay {
             *l.relay() = NotifyRelay::default();
             r
         };
+        if let Some(carrier) = &watch.carrier {
+            carrier.fire();
+        }
         match &watch.attr {
             Some(attr) => fire_thread(attr, watch.reg.function as usize, watch.reg.value),
+            None if watch.carrier.is_some() => {}
             // Signalling our own process is always allowed; a served one, as its supervisor,
             // is too (it runs as the program's user, or as root).
             None => {
