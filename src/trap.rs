@@ -361,6 +361,8 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
         // SAFETY: an all-zero mq_attr is valid.
         unsafe { std::mem::zeroed() }
     };
+    // An mq_notify's SIGEV_THREAD in the system call's form, under the emulation.
+    let mut netlink = None;
     let library_call = match call.number {
         libc::SYS_mq_open | libc::SYS_mq_unlink => {
             // The system call's name has no leading '/': the library functions' has (and they
@@ -385,10 +387,15 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
         libc::SYS_mq_notify => {
             let sev = a[1] as *const libc::sigevent;
             // The system call's SIGEV_THREAD is the kernel's netlink notification (sigev_signo
-            // a netlink socket, 32 bytes of cookie), not glibc's thread: the kernel's alone.
+            // a netlink socket, 32 bytes of cookie), not glibc's thread: the emulation takes
+            // it as such (`netlink_form`); the Redis backend has no such form (EINVAL).
             // SAFETY: read defensively: a bad pointer is reported, not followed.
-            if !to_kernel && !sev.is_null() && unsafe { crate::os::usermem::checked_read(sev) }.is_some_and(|s| s.sigev_notify == libc::SIGEV_THREAD) {
-                return -i64::from(libc::EINVAL);
+            let given = if to_kernel || sev.is_null() { None } else { unsafe { crate::os::usermem::checked_read(sev) } };
+            if let Some(s) = given.filter(|s| s.sigev_notify == libc::SIGEV_THREAD) {
+                if crate::dispatch::backend_kind() != BackendKind::Emulate {
+                    return -i64::from(libc::EINVAL);
+                }
+                netlink = Some(netlink_target(&s));
             }
             Call::MqNotify { mqdes: fd, sev }
         }
@@ -424,6 +431,12 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
                 made if made < 0 => Err(crate::errno::Errno::from_raw(-made as i32)),
                 made => Ok(made),
             })
+        } else if let Some(target) = netlink {
+            match target {
+                Ok(target) => crate::backend::emulation::netlink_form(target, || crate::dispatch::run(library_call)),
+                // Traced as the call it is, with the kernel's errno.
+                Err(e) => crate::dispatch::run_with(library_call, |_| Err(e)),
+            }
         } else {
             crate::dispatch::run(library_call)
         }
@@ -432,6 +445,25 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
         Ok(v) => v,
         Err(e) => -(e as i64),
     }
+}
+
+/// The netlink socket and cookie of a trapped `mq_notify`'s SIGEV_THREAD, as the kernel takes
+/// them: EFAULT when the cookie cannot be read, EBADF when `sigev_signo` is no descriptor (the
+/// kernel's further checks of the socket come from the kernel itself, on the carrier).
+fn netlink_target(sev: &libc::sigevent) -> crate::errno::Result<crate::backend::emulation::NetlinkTarget> {
+    use crate::backend::emulation::{NetlinkTarget, NOTIFY_COOKIE_LEN};
+    use std::os::fd::FromRawFd;
+    let cookie_at = sev.sigev_value.sival_ptr as *const [u8; NOTIFY_COOKIE_LEN];
+    // SAFETY: read defensively: a bad pointer is EFAULT, not followed.
+    let cookie = unsafe { crate::os::usermem::checked_read(cookie_at) }.ok_or(crate::errno::Errno::EFAULT)?;
+    // SAFETY: F_DUPFD_CLOEXEC of any number: a new descriptor, or EBADF.
+    let own = unsafe { libc::fcntl(sev.sigev_signo, libc::F_DUPFD_CLOEXEC, 0) };
+    if own < 0 {
+        return Err(crate::errno::Errno::EBADF);
+    }
+    // SAFETY: a descriptor just made here, owned by the target from now on.
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(own) };
+    Ok(NetlinkTarget { socket, cookie })
 }
 
 #[cfg(test)]

@@ -900,7 +900,7 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                             }
                             // (A descriptor just made, owned by the target from now on.)
                             let socket = std::os::fd::OwnedFd::from_raw_fd(own);
-                            served::serving_netlink(served::NetlinkTarget { socket, cookie }, register)
+                            served::netlink_form(served::NetlinkTarget { socket, cookie }, register)
                         }
                     }
                 })

@@ -12,9 +12,10 @@ use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// What a supervisor hands the emulation with a served process's SIGEV_THREAD `mq_notify`
-/// (the kernel's netlink form): see `emu::posix::notify::carrier`.
-pub use crate::emu::posix::notify::{serving_netlink, NetlinkTarget, NOTIFY_COOKIE_LEN};
+/// What a supervisor (for a served process) or the trap hands the emulation with an
+/// `mq_notify` whose SIGEV_THREAD is the system call's netlink form: see
+/// `emu::posix::notify::carrier`.
+pub use crate::emu::posix::notify::{netlink_form, NetlinkTarget, NOTIFY_COOKIE_LEN};
 
 use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, timespec};
 

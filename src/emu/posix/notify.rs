@@ -206,10 +206,13 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
         }
         Some(mut reg) => {
             let served = reg.image == SERVED_IMAGE;
-            // A served process's SIGEV_THREAD is the system call's: the kernel's netlink
-            // notification to a socket of the program's, which its supervisor hands over
-            // ([`serving_netlink`]); this process runs no function of the program's.
-            let target = if served && reg.kind == libc::SIGEV_THREAD { Some(take_served_netlink().ok_or(Errno::EINVAL)?) } else { None };
+            // A SIGEV_THREAD of the system call's own form — a served process's always, a
+            // trapped system call's — is the kernel's netlink notification to a socket of the
+            // program's, which the caller hands over ([`netlink_form`]); no function runs here.
+            let target = if reg.kind == libc::SIGEV_THREAD { take_netlink_form() } else { None };
+            if served && reg.kind == libc::SIGEV_THREAD && target.is_none() {
+                return Err(Errno::EINVAL);
+            }
             // A served process's relay thread is its supervisor's (this process's): it sends
             // the signal a sender may not (another user's, without CAP_KILL).
             let relayed = needs_relay(reg.kind, reg.signo);
@@ -217,7 +220,7 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             if relayed && served {
                 reg.relay_pid = crate::os::ids::pid();
             }
-            let attr = (reg.kind == libc::SIGEV_THREAD && !served).then(|| relay::copy_attr(reg.attributes as usize));
+            let attr = (reg.kind == libc::SIGEV_THREAD && target.is_none()).then(|| relay::copy_attr(reg.attributes as usize));
             let mut locked = q.lock()?;
             let cur = locked.notification();
             if cur.owner_pid != 0 && stands(&cur, handle, me) {
@@ -368,35 +371,36 @@ pub fn await_relay(q: &Queue, seq: u32, wait: crate::emu::engine::lock::LockWait
 /// The length of the kernel's netlink notification cookie (`NOTIFY_COOKIE_LEN`).
 pub const NOTIFY_COOKIE_LEN: usize = 32;
 
-/// What a supervisor hands over with a served process's SIGEV_THREAD `mq_notify`: the kernel's
-/// form of it (glibc's `mq_notify` makes it), a netlink socket of the program's (this process's
-/// copy) and the cookie the kernel sends it when the notification fires.
+/// A SIGEV_THREAD `mq_notify` in the system call's own form (glibc's `mq_notify` makes it, for
+/// the kernel): a netlink socket of the program's (the caller's copy) and the cookie the kernel
+/// sends it when the notification fires. A supervisor hands it over for a served process, the
+/// trap for a trapped system call.
 pub struct NetlinkTarget {
     pub socket: std::os::fd::OwnedFd,
     pub cookie: [u8; NOTIFY_COOKIE_LEN],
 }
 
 thread_local! {
-    static SERVED_NETLINK: std::cell::RefCell<Option<NetlinkTarget>> = const { std::cell::RefCell::new(None) };
+    static NETLINK_FORM: std::cell::RefCell<Option<NetlinkTarget>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f` (a served `mq_notify`) with `target` as the served process's SIGEV_THREAD
-/// registration's netlink socket and cookie.
-pub fn serving_netlink<R>(target: NetlinkTarget, f: impl FnOnce() -> R) -> R {
-    SERVED_NETLINK.with(|t| *t.borrow_mut() = Some(target));
+/// Runs `f` (an `mq_notify` whose SIGEV_THREAD is the system call's netlink form) with `target`
+/// as its socket and cookie.
+pub fn netlink_form<R>(target: NetlinkTarget, f: impl FnOnce() -> R) -> R {
+    NETLINK_FORM.with(|t| *t.borrow_mut() = Some(target));
     let r = f();
-    SERVED_NETLINK.with(|t| t.borrow_mut().take());
+    NETLINK_FORM.with(|t| t.borrow_mut().take());
     r
 }
 
-fn take_served_netlink() -> Option<NetlinkTarget> {
-    SERVED_NETLINK.with(|t| t.borrow_mut().take())
+fn take_netlink_form() -> Option<NetlinkTarget> {
+    NETLINK_FORM.with(|t| t.borrow_mut().take())
 }
 
-/// The kernel's netlink notification, for a served process's SIGEV_THREAD registration: the
-/// emulation cannot write a netlink message to the program's socket as the kernel does (a
-/// user may not send to another's NETLINK_ROUTE socket without CAP_NET_ADMIN), so each such
-/// registration has a *carrier*: a kernel queue of this process's, unlinked at once, on which
+/// The kernel's netlink notification, for a SIGEV_THREAD registration in the system call's form
+/// ([`netlink_form`]): the emulation cannot write a netlink message to the program's socket as
+/// the kernel does (a user may not send to a NETLINK_ROUTE socket without CAP_NET_ADMIN), so
+/// each such registration has a *carrier*: a kernel queue of this process's, unlinked at once, on which
 /// this process registered the program's socket and cookie. Firing sends the carrier a message
 /// — the kernel then sends the cookie marked NOTIFY_WOKENUP, and glibc's helper thread in the
 /// program starts the function; a carrier closed unfired makes the kernel send it marked
@@ -420,16 +424,17 @@ pub mod carrier {
             let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
             attr.mq_maxmsg = 1;
             attr.mq_msgsize = 1;
+            let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
             // SAFETY: a NUL-terminated name (the system call takes it without the slash) and a
             // valid attribute structure.
-            let fd = unsafe { libc::syscall(libc::SYS_mq_open, name.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o600, &attr) };
+            let fd = unsafe { kernel(libc::SYS_mq_open, [name.as_ptr() as u64, flags as u64, 0o600, &attr as *const libc::mq_attr as u64, 0]) };
             if fd < 0 {
                 return Err(Errno::ENOMEM);
             }
             // SAFETY: a descriptor the kernel just made for us.
             let queue = unsafe { OwnedFd::from_raw_fd(fd as c_int) };
             // SAFETY: the same name; the carrier needs none once open.
-            unsafe { libc::syscall(libc::SYS_mq_unlink, name.as_ptr()) };
+            unsafe { kernel(libc::SYS_mq_unlink, [name.as_ptr() as u64, 0, 0, 0, 0]) };
             // SAFETY: an all-zero sigevent is valid; the fields set are the kernel's.
             let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
             sev.sigev_notify = libc::SIGEV_THREAD;
@@ -437,8 +442,9 @@ pub mod carrier {
             sev.sigev_value = libc::sigval { sival_ptr: target.cookie.as_ptr() as *mut libc::c_void };
             // SAFETY: the kernel reads the sigevent and NOTIFY_COOKIE_LEN bytes of the cookie
             // during the call; both are live.
-            if unsafe { libc::syscall(libc::SYS_mq_notify, queue.as_raw_fd(), &sev) } != 0 {
-                return Err(Errno::last());
+            let rc = unsafe { kernel(libc::SYS_mq_notify, [queue.as_raw_fd() as u64, &sev as *const libc::sigevent as u64, 0, 0, 0]) };
+            if rc < 0 {
+                return Err(Errno::from_raw(-rc as i32));
             }
             Ok(Carrier { queue })
         }
@@ -446,8 +452,18 @@ pub mod carrier {
         /// Fires the notification: the kernel sends the cookie to the program's socket.
         pub fn fire(&self) {
             // SAFETY: one byte from a static buffer to our own queue, without waiting.
-            unsafe { libc::syscall(libc::SYS_mq_timedsend, self.queue.as_raw_fd(), b"!".as_ptr(), 1usize, 0u32, std::ptr::null::<libc::timespec>()) };
+            unsafe { kernel(libc::SYS_mq_timedsend, [self.queue.as_raw_fd() as u64, b"!".as_ptr() as u64, 1, 0, 0]) };
         }
+    }
+
+    /// The kernel's queue system call `number`: made past the trap's filter, when it is
+    /// installed (this library's own calls must not come back to it as the program's).
+    ///
+    /// # Safety
+    /// As for the system call.
+    unsafe fn kernel(number: libc::c_long, args: [u64; 5]) -> i64 {
+        // SAFETY: per the caller.
+        unsafe { crate::trap::queue_syscall(number, args) }
     }
 }
 
