@@ -387,14 +387,11 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
         libc::SYS_mq_notify => {
             let sev = a[1] as *const libc::sigevent;
             // The system call's SIGEV_THREAD is the kernel's netlink notification (sigev_signo
-            // a netlink socket, 32 bytes of cookie), not glibc's thread: the emulation takes
-            // it as such (`netlink_form`); the Redis backend has no such form (EINVAL).
+            // a netlink socket, 32 bytes of cookie), not glibc's thread: the emulation and the
+            // Redis backend take it as such (`netlink_form`).
             // SAFETY: read defensively: a bad pointer is reported, not followed.
             let given = if to_kernel || sev.is_null() { None } else { unsafe { crate::os::usermem::checked_read(sev) } };
             if let Some(s) = given.filter(|s| s.sigev_notify == libc::SIGEV_THREAD) {
-                if crate::dispatch::backend_kind() != BackendKind::Emulate {
-                    return -i64::from(libc::EINVAL);
-                }
                 netlink = Some(netlink_target(&s));
             }
             Call::MqNotify { mqdes: fd, sev }
@@ -433,7 +430,7 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
             })
         } else if let Some(target) = netlink {
             match target {
-                Ok(target) => crate::backend::emulation::netlink_form(target, || crate::dispatch::run(library_call)),
+                Ok(target) => crate::emu::posix::notify::netlink_form(target, || crate::dispatch::run(library_call)),
                 // Traced as the call it is, with the kernel's errno.
                 Err(e) => crate::dispatch::run_with(library_call, |_| Err(e)),
             }
@@ -450,8 +447,8 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
 /// The netlink socket and cookie of a trapped `mq_notify`'s SIGEV_THREAD, as the kernel takes
 /// them: EFAULT when the cookie cannot be read, EBADF when `sigev_signo` is no descriptor (the
 /// kernel's further checks of the socket come from the kernel itself, on the carrier).
-fn netlink_target(sev: &libc::sigevent) -> crate::errno::Result<crate::backend::emulation::NetlinkTarget> {
-    use crate::backend::emulation::{NetlinkTarget, NOTIFY_COOKIE_LEN};
+fn netlink_target(sev: &libc::sigevent) -> crate::errno::Result<crate::emu::posix::notify::NetlinkTarget> {
+    use crate::emu::posix::notify::{NetlinkTarget, NOTIFY_COOKIE_LEN};
     use std::os::fd::FromRawFd;
     let cookie_at = sev.sigev_value.sival_ptr as *const [u8; NOTIFY_COOKIE_LEN];
     // SAFETY: read defensively: a bad pointer is EFAULT, not followed.

@@ -393,7 +393,8 @@ pub fn netlink_form<R>(target: NetlinkTarget, f: impl FnOnce() -> R) -> R {
     r
 }
 
-fn take_netlink_form() -> Option<NetlinkTarget> {
+/// The netlink form handed over for the `mq_notify` being made, if any (taken once).
+pub fn take_netlink_form() -> Option<NetlinkTarget> {
     NETLINK_FORM.with(|t| t.borrow_mut().take())
 }
 

@@ -23,7 +23,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::emu::posix::layout::{NotifyRegistration, NotifyRelay};
-use crate::emu::posix::notify::{relay, send_signal, Request};
+use crate::emu::posix::notify::{carrier::Carrier, relay, send_signal, take_netlink_form, Request};
 use crate::errno::{Errno, Result};
 use crate::os::forksafe::ForkSafe;
 use crate::remote::connection::Reply;
@@ -37,6 +37,9 @@ struct Local {
     queue: u64,
     reg: NotifyRegistration,
     attr: Option<Box<relay::Attr>>,
+    /// A SIGEV_THREAD in the system call's netlink form (a trapped `mq_notify`): the kernel
+    /// queue that notifies the program's socket (`emu::posix::notify::carrier`).
+    carrier: Option<Carrier>,
 }
 
 struct State {
@@ -104,7 +107,8 @@ pub fn register(remote: &Remote, queue: u64, request: Request) -> Result<()> {
 fn register_with_helper(remote: &Remote, queue: u64, ptoken: &str, reg: NotifyRegistration) -> Result<()> {
     ensure_helper(remote)?;
     let id = queue.to_string();
-    let attr = (reg.kind == libc::SIGEV_THREAD).then(|| relay::copy_attr(reg.attributes as usize));
+    let netlink = if reg.kind == libc::SIGEV_THREAD { take_netlink_form() } else { None };
+    let attr = (reg.kind == libc::SIGEV_THREAD && netlink.is_none()).then(|| relay::copy_attr(reg.attributes as usize));
     let (pid, tid) = (crate::os::ids::pid().to_string(), HELPER_TID.load(Ordering::Acquire).to_string());
     let (kind, signo, value) = (reg.kind.to_string(), reg.signo.to_string(), reg.value.to_string());
     let mut replace = String::new();
@@ -124,7 +128,16 @@ fn register_with_helper(remote: &Remote, queue: u64, ptoken: &str, reg: NotifyRe
         let values = expect_done(remote.run(&POSIX, &args))?;
         let text = |i: usize| values.get(i).and_then(Reply::bytes).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
         if text(0) == "set" {
-            STATE.with(|s| s.regs.push(Local { queue, reg, attr }));
+            // Only once the registration is made (see `emu::posix::notify::register`).
+            let carrier = match netlink.as_ref().map(Carrier::register) {
+                Some(Err(e)) => {
+                    let _ = remote.run(&POSIX, &[b"notify_clear", id.as_bytes(), ptoken.as_bytes()]);
+                    return Err(e);
+                }
+                Some(Ok(c)) => Some(c),
+                None => None,
+            };
+            STATE.with(|s| s.regs.push(Local { queue, reg, attr, carrier }));
             return Ok(());
         }
         // Busy: does its owner still exist?
@@ -212,6 +225,10 @@ pub fn deliver_fired(remote: &Remote, queue: u64, values: &[Reply]) {
 
 /// Delivers a registration of this process (a signal to itself, or the thread).
 fn deliver(local: &Local, relay_info: &NotifyRelay) {
+    if let Some(carrier) = &local.carrier {
+        carrier.fire();
+        return;
+    }
     match (&local.attr, local.reg.kind) {
         (Some(attr), _) => relay::fire_thread(attr, local.reg.function as usize, local.reg.value),
         (None, libc::SIGEV_SIGNAL) if local.reg.signo != 0 => {
