@@ -2,8 +2,8 @@
 /* The mq_notify system call's own SIGEV_THREAD (what glibc's mq_notify makes for the kernel, and
  * what a program making the system call itself must make): sigev_signo is a netlink socket of
  * the caller's and sigev_value points to a 32-byte cookie. When a message arrives on the empty
- * queue the kernel sends the cookie to the socket with its last byte NOTIFY_WOKENUP (1), and the
- * registration is gone; a registration removed unfired (mq_notify with NULL) sends it with
+ * queue (sent by the registrant or by another process) the kernel sends the cookie to the socket
+ * with its last byte NOTIFY_WOKENUP (1), and the registration is gone; a registration removed unfired (mq_notify with NULL) sends it with
  * NOTIFY_REMOVED (2). A cookie the kernel cannot read is EFAULT, a sigev_signo that is no
  * descriptor EBADF, and a registration while another stands EBUSY. Under mqshim this needs
  * MQSHIM_SYSCALLS=trap (static: the supervisor serves it); before, the emulation and the
@@ -71,6 +71,17 @@ int main(void)
     expect_cookie(sock, cookie, "removed");
     EXPECT_EQ(raw_mq_timedsend(q, "m", 1, 0, NULL), 0);
     expect_nothing(sock, "a message after the removal");
+    EXPECT_EQ(raw_mq_timedreceive(q, buf, sizeof buf, &prio, NULL), 1);
+
+    t_say("-- registered again, then a message from another process");
+    EXPECT_EQ(raw_mq_notify(q, &sev), 0);
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        EXPECT_EQ(raw_mq_timedsend(q, "c", 1, 0, NULL), 0);
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+    expect_cookie(sock, cookie, "fired by the other process");
     EXPECT_EQ(raw_mq_timedreceive(q, buf, sizeof buf, &prio, NULL), 1);
 
     t_say("-- bad arguments");
