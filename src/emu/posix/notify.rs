@@ -214,8 +214,14 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
                 return Err(Errno::EINVAL);
             }
             // A served process's relay thread is its supervisor's (this process's): it sends
-            // the signal a sender may not (another user's, without CAP_KILL).
-            let relayed = needs_relay(reg.kind, reg.signo);
+            // the signal a sender may not (another user's, without CAP_KILL). With no room left
+            // in the relay, a SIGEV_THREAD is ENOMEM, and a signal is registered without a
+            // relay: the senders that may send it still do.
+            let room = if needs_relay(reg.kind, reg.signo) { relay::reserve() } else { None };
+            if reg.kind == libc::SIGEV_THREAD && room.is_none() {
+                return Err(Errno::ENOMEM);
+            }
+            let relayed = room.is_some();
             let relay_tid = if relayed { relay::ensure()? } else { 0 };
             if relayed && served {
                 reg.relay_pid = crate::os::ids::pid();
@@ -246,8 +252,8 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             };
             q.note_attr_change();
             MAY_HAVE.store(true, Ordering::Release);
-            if relayed {
-                relay::watch(handle.clone(), reg, attr, carrier);
+            if let Some(room) = room {
+                relay::watch(room, handle.clone(), reg, attr, carrier);
             }
             Ok(())
         }
@@ -536,20 +542,49 @@ pub mod relay {
     }
 
     /// Registrations served (at most this many at once: futex_waitv takes 128 words).
-    const MAX_WATCHES: usize = 120;
+    pub const MAX_WATCHES: usize = 120;
 
-    static WATCHES: ForkSafe<[Option<Watch>; MAX_WATCHES]> = ForkSafe::new(
-        [const { None }; MAX_WATCHES],
+    /// The registrations served, and how many more are being made ([`Room`]s).
+    pub struct Watches {
+        slots: [Option<Watch>; MAX_WATCHES],
+        reserved: usize,
+    }
+
+    static WATCHES: ForkSafe<Watches> = ForkSafe::new(
+        Watches { slots: [const { None }; MAX_WATCHES], reserved: 0 },
         Some(|w| {
             // A forked child has no relay thread and owns none of its parent's registrations.
-            for slot in w.iter_mut() {
+            for slot in w.slots.iter_mut() {
                 if let Some(watch) = slot.take() {
                     std::mem::forget(watch);
                 }
             }
+            w.reserved = 0;
             TID.store(0, Ordering::Relaxed);
         }),
     );
+
+    /// Room in the relay for one registration being made, given back when dropped (filled by
+    /// [`watch`], or not).
+    pub struct Room(());
+
+    impl Drop for Room {
+        fn drop(&mut self) {
+            WATCHES.with(|w| w.reserved = w.reserved.saturating_sub(1));
+        }
+    }
+
+    /// Room for one more registration, if the relay has any: so that one it could not serve is
+    /// refused when it is made, never lost when it fires.
+    pub fn reserve() -> Option<Room> {
+        WATCHES.with(|w| {
+            let used = w.slots.iter().filter(|s| s.is_some()).count() + w.reserved;
+            (used < MAX_WATCHES).then(|| {
+                w.reserved += 1;
+                Room(())
+            })
+        })
+    }
     /// The relay thread's tid, 0 when there is none.
     static TID: AtomicI32 = AtomicI32::new(0);
     static STARTING: AtomicBool = AtomicBool::new(false);
@@ -579,13 +614,14 @@ pub mod relay {
         }
     }
 
-    /// Serves `reg` (just set on `handle`'s queue).
-    pub fn watch(handle: Arc<QueueHandle>, reg: NotifyRegistration, attr: Option<Box<Attr>>, carrier: Option<super::carrier::Carrier>) {
+    /// Serves `reg` (just set on `handle`'s queue), in the room reserved for it.
+    pub fn watch(room: Room, handle: Arc<QueueHandle>, reg: NotifyRegistration, attr: Option<Box<Attr>>, carrier: Option<super::carrier::Carrier>) {
         WATCHES.with(|w| {
-            if let Some(slot) = w.iter_mut().find(|s| s.is_none()) {
+            if let Some(slot) = w.slots.iter_mut().find(|s| s.is_none()) {
                 *slot = Some(Watch { handle, reg, attr, carrier });
             }
         });
+        drop(room);
         rescan();
     }
 
@@ -614,7 +650,7 @@ pub mod relay {
             // Take out the registrations that are over, keeping the others' event words.
             let finished: Vec<Watch> = WATCHES.with(|w| {
                 let mut done = Vec::new();
-                for slot in w.iter_mut() {
+                for slot in w.slots.iter_mut() {
                     let Some(watch) = slot else { continue };
                     let events = &watch.handle.queue.header().notify_events;
                     let seen = events.load(Ordering::Acquire);
