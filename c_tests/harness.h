@@ -182,7 +182,9 @@ static int t_is_child;
 static int t_finished;
 static int t_failures;
 
-#define T_MAX_OBJS 64
+#ifndef T_MAX_OBJS
+#define T_MAX_OBJS 64                       /* a test that makes more defines it first */
+#endif
 static char *t_names[T_MAX_OBJS];
 static int t_nnames;
 static int t_msqids[T_MAX_OBJS];

@@ -12,8 +12,8 @@
 //! - SIGEV_THREAD always goes through the relay: the relay thread starts the function on a new
 //!   detached thread with a copy of the program's attributes (glibc copies them too).
 //!
-//! A process has at most one relay thread, started by its first SIGEV_SIGNAL or SIGEV_THREAD
-//! registration and serving all of them; registering a signal allocates nothing, so a program
+//! A process has one relay thread, started by its first SIGEV_SIGNAL or SIGEV_THREAD
+//! registration and serving up to 120 of them (a second one beyond, up to 16 threads); registering a signal allocates nothing, so a program
 //! (like the notes' `notify_sig`) finds its heap as it would without mqshim.
 //!
 //! The registration is removed when its owner closes any descriptor of the queue, unregisters,
@@ -215,14 +215,17 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             }
             // A served process's relay thread is its supervisor's (this process's): it sends
             // the signal a sender may not (another user's, without CAP_KILL). With no room left
-            // in the relay, a SIGEV_THREAD is ENOMEM, and a signal is registered without a
-            // relay: the senders that may send it still do.
+            // on any relay thread, a SIGEV_THREAD is ENOMEM, and a signal is registered without
+            // a relay: the senders that may send it still do.
             let room = if needs_relay(reg.kind, reg.signo) { relay::reserve() } else { None };
             if reg.kind == libc::SIGEV_THREAD && room.is_none() {
                 return Err(Errno::ENOMEM);
             }
             let relayed = room.is_some();
-            let relay_tid = if relayed { relay::ensure()? } else { 0 };
+            let relay_tid = match &room {
+                Some(room) => room.relay_tid()?,
+                None => 0,
+            };
             if relayed && served {
                 reg.relay_pid = crate::os::ids::pid();
             }
@@ -541,73 +544,114 @@ pub mod relay {
         carrier: Option<super::carrier::Carrier>,
     }
 
-    /// Registrations served (at most this many at once: futex_waitv takes 128 words).
-    pub const MAX_WATCHES: usize = 120;
+    /// Registrations one relay thread serves at most (futex_waitv takes 128 words: one per
+    /// queue watched, and its own).
+    pub const PER_THREAD: usize = 120;
+    /// Relay threads a process starts at most, one more each time the others are full: so a
+    /// process may hold `PER_THREAD * THREADS` registrations that need one.
+    pub const THREADS: usize = 16;
 
-    /// The registrations served, and how many more are being made ([`Room`]s).
+    type Slots = [Option<Watch>; PER_THREAD];
+
+    /// The registrations served, by relay thread, and how many more are being made
+    /// ([`Room`]s). The first thread's slots are static, so that registering a signal allocates
+    /// nothing from the program's heap; the others' are allocated when first needed.
     pub struct Watches {
-        slots: [Option<Watch>; MAX_WATCHES],
-        reserved: usize,
+        first: Slots,
+        more: Vec<Box<Slots>>,
+        reserved: [usize; THREADS],
     }
 
-    static WATCHES: ForkSafe<Watches> = ForkSafe::new(
-        Watches { slots: [const { None }; MAX_WATCHES], reserved: 0 },
-        Some(|w| {
-            // A forked child has no relay thread and owns none of its parent's registrations.
-            for slot in w.slots.iter_mut() {
-                if let Some(watch) = slot.take() {
-                    std::mem::forget(watch);
-                }
+    impl Watches {
+        fn slots(&mut self, thread: usize) -> Option<&mut Slots> {
+            match thread {
+                0 => Some(&mut self.first),
+                n => self.more.get_mut(n - 1).map(|b| &mut **b),
             }
-            w.reserved = 0;
-            TID.store(0, Ordering::Relaxed);
-        }),
-    );
-
-    /// Room in the relay for one registration being made, given back when dropped (filled by
-    /// [`watch`], or not).
-    pub struct Room(());
-
-    impl Drop for Room {
-        fn drop(&mut self) {
-            WATCHES.with(|w| w.reserved = w.reserved.saturating_sub(1));
         }
     }
 
-    /// Room for one more registration, if the relay has any: so that one it could not serve is
-    /// refused when it is made, never lost when it fires.
+    static WATCHES: ForkSafe<Watches> = ForkSafe::new(
+        Watches { first: [const { None }; PER_THREAD], more: Vec::new(), reserved: [0; THREADS] },
+        Some(|w| {
+            // A forked child has no relay thread and owns none of its parent's registrations.
+            for (thread, relay) in RELAYS.iter().enumerate() {
+                for slot in w.slots(thread).into_iter().flat_map(|s| s.iter_mut()) {
+                    if let Some(watch) = slot.take() {
+                        std::mem::forget(watch);
+                    }
+                }
+                relay.tid.store(0, Ordering::Relaxed);
+            }
+            w.reserved = [0; THREADS];
+        }),
+    );
+
+    /// One relay thread's state.
+    struct Relay {
+        /// Its tid, 0 when there is none.
+        tid: AtomicI32,
+        starting: AtomicBool,
+        /// Bumped (and woken) when it must look at its registrations again.
+        word: AtomicU32,
+    }
+
+    static RELAYS: [Relay; THREADS] = [const { Relay { tid: AtomicI32::new(0), starting: AtomicBool::new(false), word: AtomicU32::new(0) } }; THREADS];
+
+    /// Room on a relay thread for one registration being made, given back when dropped (filled
+    /// by [`watch`], or not).
+    pub struct Room(usize);
+
+    impl Room {
+        /// The tid of the relay thread this room is on, starting it if needed.
+        pub fn relay_tid(&self) -> Result<i32> {
+            ensure(self.0)
+        }
+    }
+
+    impl Drop for Room {
+        fn drop(&mut self) {
+            WATCHES.with(|w| w.reserved[self.0] = w.reserved[self.0].saturating_sub(1));
+        }
+    }
+
+    /// Room for one more registration on a relay thread, if there is any: so that one the
+    /// relay could not serve is refused when it is made, never lost when it fires.
     pub fn reserve() -> Option<Room> {
         WATCHES.with(|w| {
-            let used = w.slots.iter().filter(|s| s.is_some()).count() + w.reserved;
-            (used < MAX_WATCHES).then(|| {
-                w.reserved += 1;
-                Room(())
-            })
+            for thread in 0..THREADS {
+                if w.slots(thread).is_none() {
+                    w.more.push(Box::new([const { None }; PER_THREAD]));
+                }
+                let reserved = w.reserved[thread];
+                let used = w.slots(thread).map_or(PER_THREAD, |s| s.iter().filter(|s| s.is_some()).count()) + reserved;
+                if used < PER_THREAD {
+                    w.reserved[thread] += 1;
+                    return Some(Room(thread));
+                }
+            }
+            None
         })
     }
-    /// The relay thread's tid, 0 when there is none.
-    static TID: AtomicI32 = AtomicI32::new(0);
-    static STARTING: AtomicBool = AtomicBool::new(false);
-    /// Bumped (and woken) when the relay must look at its registrations again.
-    static WORD: AtomicU32 = AtomicU32::new(0);
 
-    /// The relay thread's tid, starting it if needed.
-    pub fn ensure() -> Result<i32> {
+    /// The tid of relay thread `thread`, starting it if needed.
+    fn ensure(thread: usize) -> Result<i32> {
+        let relay = &RELAYS[thread];
         loop {
-            let tid = TID.load(Ordering::Acquire);
+            let tid = relay.tid.load(Ordering::Acquire);
             if tid != 0 {
                 return Ok(tid);
             }
-            if STARTING.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                let started = std::thread::Builder::new().name("mqshim-notify".into()).stack_size(256 * 1024).spawn(run);
+            if relay.starting.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                let started = std::thread::Builder::new().name("mqshim-notify".into()).stack_size(256 * 1024).spawn(move || run(thread));
                 if started.is_err() {
-                    STARTING.store(false, Ordering::Release);
+                    relay.starting.store(false, Ordering::Release);
                     return Err(Errno::EAGAIN);
                 }
-                while TID.load(Ordering::Acquire) == 0 {
+                while relay.tid.load(Ordering::Acquire) == 0 {
                     std::thread::yield_now();
                 }
-                STARTING.store(false, Ordering::Release);
+                relay.starting.store(false, Ordering::Release);
             } else {
                 std::thread::yield_now();
             }
@@ -616,41 +660,50 @@ pub mod relay {
 
     /// Serves `reg` (just set on `handle`'s queue), in the room reserved for it.
     pub fn watch(room: Room, handle: Arc<QueueHandle>, reg: NotifyRegistration, attr: Option<Box<Attr>>, carrier: Option<super::carrier::Carrier>) {
+        let thread = room.0;
         WATCHES.with(|w| {
-            if let Some(slot) = w.slots.iter_mut().find(|s| s.is_none()) {
+            if let Some(slot) = w.slots(thread).and_then(|s| s.iter_mut().find(|s| s.is_none())) {
                 *slot = Some(Watch { handle, reg, attr, carrier });
             }
         });
         drop(room);
-        rescan();
+        wake(thread);
     }
 
-    /// Wakes the relay to look at its registrations again.
+    /// Wakes the relay threads to look at their registrations again.
     pub fn rescan() {
-        if TID.load(Ordering::Acquire) != 0 {
-            WORD.fetch_add(1, Ordering::AcqRel);
-            futex::wake(&WORD, 1);
+        for thread in 0..THREADS {
+            wake(thread);
         }
     }
 
-    fn run() {
+    fn wake(thread: usize) {
+        let relay = &RELAYS[thread];
+        if relay.tid.load(Ordering::Acquire) != 0 {
+            relay.word.fetch_add(1, Ordering::AcqRel);
+            futex::wake(&relay.word, 1);
+        }
+    }
+
+    fn run(thread: usize) {
+        let relay = &RELAYS[thread];
         // The relay must not take the program's signals.
         // SAFETY: blocks signals for this thread only; gettid cannot fail.
         unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
             libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-            TID.store(libc::gettid(), Ordering::Release);
+            relay.tid.store(libc::gettid(), Ordering::Release);
         }
         // The queues watched, with the event count seen (the handles keep their words mapped).
-        let mut watched: Vec<(Arc<QueueHandle>, u32)> = Vec::with_capacity(MAX_WATCHES);
+        let mut watched: Vec<(Arc<QueueHandle>, u32)> = Vec::with_capacity(PER_THREAD);
         loop {
             watched.clear();
-            let word_seen = WORD.load(Ordering::Acquire);
+            let word_seen = relay.word.load(Ordering::Acquire);
             // Take out the registrations that are over, keeping the others' event words.
             let finished: Vec<Watch> = WATCHES.with(|w| {
                 let mut done = Vec::new();
-                for slot in w.slots.iter_mut() {
+                for slot in w.slots(thread).into_iter().flat_map(|s| s.iter_mut()) {
                     let Some(watch) = slot else { continue };
                     let events = &watch.handle.queue.header().notify_events;
                     let seen = events.load(Ordering::Acquire);
@@ -667,7 +720,7 @@ pub mod relay {
                 deliver(&mut watch);
             }
             let words: Vec<(&AtomicU32, u32)> =
-                std::iter::once((&WORD, word_seen)).chain(watched.iter().map(|(h, seen)| (&h.queue.header().notify_events, *seen))).collect();
+                std::iter::once((&relay.word, word_seen)).chain(watched.iter().map(|(h, seen)| (&h.queue.header().notify_events, *seen))).collect();
             // Every signal is blocked in this thread, so only a wake-up or a change ends it.
             futex::wait_any(&words, None);
         }
