@@ -56,7 +56,8 @@
 //!   by every sender that may signal it, as on the kernel, and by this process's relay thread
 //!   for the others (a sender of another user leaves it in the queue's relay slot); a
 //!   raw SIGEV_THREAD (the kernel's netlink notification) is EINVAL; a close is not seen, so
-//!   the registration goes when the caller exits or has no descriptor of the queue left.
+//!   the registration goes (is not fired: the relay checks) when the caller exits or has no
+//!   descriptor of the queue left.
 
 use std::cell::Cell;
 use std::collections::HashMap;

@@ -327,8 +327,12 @@ pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
     let (pid, uid, _) = registrant();
     let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
     match reg.kind {
-        // Without a relay thread (a registration made before relays for served processes) a
-        // signal the sender may not send is lost, rather than waited for.
+        // A served process's goes through its supervisor's relay whenever it has one: a
+        // static program's close is not seen, so only the relay, which knows the queue's
+        // FIFO, can tell whether the program still has a descriptor of it (see `deliver`).
+        libc::SIGEV_SIGNAL if reg.signo != 0 && reg.image == SERVED_IMAGE && reg.relay_tid != 0 => Some(relay),
+        // Without a relay thread a signal the sender may not send is lost, rather than
+        // waited for.
         libc::SIGEV_SIGNAL if reg.signo != 0 => (!send_signal(reg.owner_pid, reg, &relay) && reg.relay_tid != 0).then_some(relay),
         libc::SIGEV_THREAD => Some(relay),
         _ => None,
@@ -738,10 +742,16 @@ pub mod relay {
             *l.relay() = NotifyRelay::default();
             r
         };
-        if let Some(carrier) = &watch.carrier {
-            carrier.fire();
+        // A served program that closed every descriptor of the queue since it registered had
+        // its registration removed, on the kernel, at that close (which nobody here saw).
+        let closed = watch.reg.image == SERVED_IMAGE && !has_open(watch.reg.owner_pid, watch.handle.fifo_id);
+        match &watch.carrier {
+            Some(_) if closed => {}
+            Some(carrier) => carrier.fire(),
+            None => {}
         }
         match &watch.attr {
+            _ if closed => {}
             Some(attr) => fire_thread(attr, watch.reg.function as usize, watch.reg.value),
             None if watch.carrier.is_some() => {}
             // Signalling our own process is always allowed; a served one, as its supervisor,
