@@ -52,12 +52,13 @@
 //!   however the caller closed, duplicated or inherited its descriptors meanwhile. Its queue's
 //!   readiness is armed when it is handed over (`Backend::descriptor_polled`): the caller's
 //!   `poll`, `select` and `epoll` are not seen, and reach the FIFO directly.
-//!   `mq_notify` registers the caller itself, by pid (`ids::serving`): a signal is sent to it
-//!   by every sender that may signal it, as on the kernel, and by this process's relay thread
-//!   for the others (a sender of another user leaves it in the queue's relay slot); a
-//!   raw SIGEV_THREAD (the kernel's netlink notification) is EINVAL; a close is not seen, so
-//!   the registration goes (is not fired: the relay checks) when the caller exits or has no
-//!   descriptor of the queue left.
+//!   `mq_notify` registers the caller itself, by pid (`ids::serving`), relayed by this
+//!   process's relay thread: a sender leaves the notification in the queue's relay slot, and
+//!   the relay sends the signal (SI_MESGQ, the sender's pid and uid) or fires the SIGEV_THREAD
+//!   carrier — the kernel's netlink form, with the caller's socket and cookie handed over
+//!   (`backend::emulation::netlink_form`). A close is not seen, so the relay delivers nothing
+//!   once the caller has no descriptor of the queue left (nor does the registration stand
+//!   against another's).
 
 use std::cell::Cell;
 use std::collections::HashMap;
