@@ -93,7 +93,7 @@ pub struct RobustMutex {
     _unused: [u32; 5],
     /// Where glibc's mutex has its previous-entry link: glibc writes it when it links one of
     /// the program's mutexes in front of this one; nothing reads it.
-    _list_prev: AtomicUsize,
+    list_prev: AtomicUsize,
     /// The robust-list link, for the kernel: written by the holder, never read here.
     list_next: AtomicUsize,
 }
@@ -103,14 +103,17 @@ const _: () = {
     assert!(std::mem::offset_of!(RobustMutex, list_next) as isize == -robust_list::FUTEX_OFFSET);
 };
 
-/// Makes `m` a free lock.
+/// Makes `m` a free lock, unlinked.
 ///
 /// # Safety
-/// `m` points to writable memory for a [`RobustMutex`] that no one else uses yet.
+/// `m` points to a [`RobustMutex`] in mapped memory that no one else uses yet.
 pub unsafe fn init(m: *const RobustMutex) -> Result<()> {
-    // SAFETY: per the caller; every field is an atomic or plain integer, for which zeroes are
-    // valid.
-    unsafe { std::ptr::write_bytes(m.cast_mut(), 0, 1) };
+    // Through its atomics only (the caller may hold `m` by a shared reference); the unused
+    // words are never read.
+    lock_word(m).store(0, Ordering::Relaxed);
+    link(m).store(0, Ordering::Relaxed);
+    // SAFETY: as for `lock_word`.
+    unsafe { (*m).list_prev.store(0, Ordering::Relaxed) };
     Ok(())
 }
 
