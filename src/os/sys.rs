@@ -162,6 +162,22 @@ pub fn process_gone(pid: i32) -> bool {
     pid > 0 && unsafe { libc::syscall(libc::SYS_kill, pid, 0) } != 0 && crate::errno::current() == libc::ESRCH
 }
 
+/// Whether process `pid` is gone, or has ended and waits to be reaped (a zombie: it runs
+/// nothing more, and the kernel has let go of what it held).
+pub fn process_gone_or_zombie(pid: i32) -> bool {
+    process_gone(pid) || process_stat(pid).is_some_and(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+/// Process `pid`'s state letter and start time (clock ticks after boot: with the pid, it names
+/// one process, whatever reuses the pid later), from `/proc/PID/stat`.
+pub fn process_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's ")": state (field 3) … starttime (field 22).
+    let mut fields = stat.rsplit_once(") ")?.1.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
 /// The caller's real, effective and filesystem user and group ids: (uid, euid, fsuid, gid, egid,
 /// fsgid). `setfsuid(-1)` changes nothing and returns the current fsuid.
 pub fn ids() -> (u32, u32, u32, u32, u32, u32) {

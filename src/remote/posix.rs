@@ -67,32 +67,17 @@ fn would_block(values: &[Reply]) -> bool {
     values.first().and_then(Reply::bytes) == Some(b"W")
 }
 
-/// Whether process `pid` no longer runs: gone, or dead and not yet reaped.
-fn process_gone_or_zombie(pid: i32) -> bool {
-    crate::os::sys::process_gone(pid) || process_stat(pid).is_some_and(|(state, _)| matches!(state, 'Z' | 'X'))
-}
-
-/// Process `pid`'s state letter and start time (clock ticks after boot: with the pid, it names
-/// one process, whatever reuses the pid later), from `/proc/PID/stat`.
-fn process_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command's ")": state (field 3) … starttime (field 22).
-    let mut fields = stat.rsplit_once(") ")?.1.split(' ');
-    let state = fields.next()?.chars().next()?;
-    Some((state, fields.nth(18)?.parse().ok()?))
-}
-
 /// How this process is known among a queue's openers: "PTOKEN PID HOST START".
 fn opener_identity() -> String {
     let pid = crate::os::ids::pid();
-    let start = process_stat(pid).map_or(0, |(_, start)| start);
+    let start = crate::os::sys::process_stat(pid).map_or(0, |(_, start)| start);
     format!("{} {pid} {} {start}", notify::process_token(), notify::host_id())
 }
 
 /// Whether process `pid`, started at `start` (clock ticks after boot), no longer runs on this
 /// host: gone, a zombie, or the pid is another process's now.
 fn process_ended(pid: i32, start: u64) -> bool {
-    pid <= 0 || process_gone_or_zombie(pid) || process_stat(pid).is_some_and(|(_, now)| now != start)
+    pid <= 0 || crate::os::sys::process_gone_or_zombie(pid) || crate::os::sys::process_stat(pid).is_some_and(|(_, now)| now != start)
 }
 
 /// The processes an opener entry stands for: its own ("PID HOST START", pid 0 for counts kept
@@ -126,7 +111,7 @@ fn live_children() -> String {
     for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
         let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-            if let Some((_, start)) = process_stat(pid).filter(|(state, _)| !matches!(state, 'Z' | 'X')) {
+            if let Some((_, start)) = crate::os::sys::process_stat(pid).filter(|(state, _)| !matches!(state, 'Z' | 'X')) {
                 out.push(format!("{pid}:{start}"));
             }
         }
@@ -189,7 +174,7 @@ impl RemotePosix {
             let (conn, pid, host) =
                 (f.next().and_then(|c| c.parse().ok()).unwrap_or(0), f.next().and_then(|p| p.parse().ok()).unwrap_or(0), f.next().unwrap_or(""));
             if host == notify::host_id() && pid > 0 {
-                if process_gone_or_zombie(pid) {
+                if crate::os::sys::process_gone_or_zombie(pid) {
                     gone.push(token);
                 }
             } else {

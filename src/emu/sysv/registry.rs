@@ -441,10 +441,14 @@ impl<'r> RegistryLocked<'r> {
             return;
         }
         let mut stuck = false;
+        // A file built aside whose builder still exists: one killed holding the registry lock
+        // (how a sweep falls due) may still be exiting when the next locker sweeps; the sweep
+        // stays due for the next creator rather than forgotten.
+        let mut builder_exiting = false;
         for name in crate::emu::namespace::list_dir(dir) {
             let Ok(text) = std::str::from_utf8(&name) else { continue };
             let gone = if let Some(rest) = text.strip_prefix("registry.new-") {
-                rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(sys::process_gone)
+                rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(sys::process_gone_or_zombie)
             } else {
                 leftover(text)
             };
@@ -453,9 +457,18 @@ impl<'r> RegistryLocked<'r> {
                 if sys::unlinkat(dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT {
                     stuck = true;
                 }
+            } else if text.contains(".new-") {
+                builder_exiting = true;
             }
         }
-        due.store(if stuck { now + RETRY_SECONDS } else { 0 }, Ordering::Relaxed);
+        let next = if stuck {
+            now + RETRY_SECONDS
+        } else if builder_exiting {
+            now
+        } else {
+            0
+        };
+        due.store(next, Ordering::Relaxed);
     }
 }
 

@@ -304,7 +304,7 @@ impl Queue {
     /// Whether `file` is a segment a creator was building aside when it died (its pid is
     /// gone).
     pub fn aside_leftover(file: &str) -> bool {
-        file.split_once(ASIDE).and_then(|(_, pid)| pid.parse::<i32>().ok()).is_some_and(sys::process_gone)
+        file.split_once(ASIDE).and_then(|(_, pid)| pid.parse::<i32>().ok()).is_some_and(sys::process_gone_or_zombie)
     }
 
     /// Makes a queue made by [`Queue::create`] live: the commit point of its creation.
