@@ -10,7 +10,7 @@ use std::os::raw::{c_char, c_int};
 
 use crate::real;
 use crate::reentry::Inside;
-use crate::stdio::{served_path, ServedPath};
+use crate::stdio::{served_path, serves_dev_mqueue, ServedPath};
 
 /// `DIR *opendir(const char *path)`.
 ///
@@ -110,7 +110,7 @@ pub unsafe extern "C" fn scandir(
     compar: real::ScandirCompar,
 ) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if !Inside::active() && matches!(unsafe { served_path(path) }, Some(ServedPath::DevMqueue(_))) {
+    if unsafe { serves_dev_mqueue(path) } {
         // SAFETY: the caller's arguments, per this function's contract.
         return unsafe { scan_listing(path, namelist, filter, compar) };
     }
@@ -130,7 +130,7 @@ pub unsafe extern "C" fn scandir64(
     compar: real::ScandirCompar64,
 ) -> c_int {
     // SAFETY: the caller's path, per this function's contract.
-    if !Inside::active() && matches!(unsafe { served_path(path) }, Some(ServedPath::DevMqueue(_))) {
+    if unsafe { serves_dev_mqueue(path) } {
         // SAFETY: dirent and dirent64 are one layout (checked below), so are the function
         // pointer types that take them; the caller's arguments otherwise.
         return unsafe {

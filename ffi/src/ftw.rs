@@ -15,8 +15,7 @@ use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 
 use crate::real;
-use crate::reentry::Inside;
-use crate::stdio::{served_path, ServedPath};
+use crate::stdio::serves_dev_mqueue as served;
 
 use real::{Ftw, FtwFn, NftwFn};
 
@@ -33,15 +32,6 @@ const FTW_ACTIONRETVAL: c_int = 16;
 const FTW_CONTINUE: c_int = 0;
 const FTW_SKIP_SUBTREE: c_int = 2;
 const FTW_SKIP_SIBLINGS: c_int = 3;
-
-/// Whether `path` is `/dev/mqueue` (or a path under it) as this library serves it.
-///
-/// # Safety
-/// `path` is NULL or a NUL-terminated string.
-unsafe fn served(path: *const c_char) -> bool {
-    // SAFETY: per this function's contract.
-    !Inside::active() && matches!(unsafe { served_path(path) }, Some(ServedPath::DevMqueue(_)))
-}
 
 /// `int nftw(const char *path, fn, int nopenfd, int flags)`.
 ///

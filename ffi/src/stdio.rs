@@ -36,6 +36,17 @@ pub(crate) unsafe fn served_path<'a>(path: *const c_char) -> Option<ServedPath<'
     unsafe { served_path_at(libc::AT_FDCWD, path) }
 }
 
+/// Whether `path` names `/dev/mqueue` (or a path under it) as this library serves it, to a
+/// call the program made (not one this library makes itself): for the listing and walking
+/// functions (`scandir`, `nftw`, `ftw`) that glibc makes from its internal calls.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn serves_dev_mqueue(path: *const c_char) -> bool {
+    // SAFETY: per this function's contract.
+    !crate::reentry::Inside::active() && matches!(unsafe { served_path(path) }, Some(ServedPath::DevMqueue(_)))
+}
+
 /// [`served_path`] of `path` relative to the directory descriptor `dir` (AT_FDCWD: the
 /// working directory), as the `…at` calls name files.
 ///
