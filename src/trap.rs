@@ -445,22 +445,13 @@ pub unsafe fn serve(call: SyscallArgs, from_library: bool) -> i64 {
 }
 
 /// The netlink socket and cookie of a trapped `mq_notify`'s SIGEV_THREAD, as the kernel takes
-/// them: EFAULT when the cookie cannot be read, EBADF when `sigev_signo` is no descriptor (the
-/// kernel's further checks of the socket come from the kernel itself, on the carrier).
+/// them: EFAULT when the cookie cannot be read, then EBADF when `sigev_signo` is no descriptor.
 fn netlink_target(sev: &libc::sigevent) -> crate::errno::Result<crate::emu::posix::notify::NetlinkTarget> {
     use crate::emu::posix::notify::{NetlinkTarget, NOTIFY_COOKIE_LEN};
-    use std::os::fd::FromRawFd;
     let cookie_at = sev.sigev_value.sival_ptr as *const [u8; NOTIFY_COOKIE_LEN];
     // SAFETY: read defensively: a bad pointer is EFAULT, not followed.
     let cookie = unsafe { crate::os::usermem::checked_read(cookie_at) }.ok_or(crate::errno::Errno::EFAULT)?;
-    // SAFETY: F_DUPFD_CLOEXEC of any number: a new descriptor, or EBADF.
-    let own = unsafe { libc::fcntl(sev.sigev_signo, libc::F_DUPFD_CLOEXEC, 0) };
-    if own < 0 {
-        return Err(crate::errno::Errno::EBADF);
-    }
-    // SAFETY: a descriptor just made here, owned by the target from now on.
-    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(own) };
-    Ok(NetlinkTarget { socket, cookie })
+    NetlinkTarget::new(sev.sigev_signo, cookie)
 }
 
 #[cfg(test)]

@@ -62,7 +62,6 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::os::fd::FromRawFd;
 use std::os::raw::{c_char, c_int, c_long};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -893,17 +892,8 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                         None => register(),
                         // The kernel reads the cookie, then looks at the socket.
                         Some((None, _)) => Err(Errno::EFAULT),
-                        Some((Some(cookie), socket)) => {
-                            // (In the block's unsafe: a dup of our copy of the program's socket,
-                            // or of -1: EBADF.)
-                            let own = libc::fcntl(socket.0, libc::F_DUPFD_CLOEXEC, 0);
-                            if own < 0 {
-                                return Err(Errno::EBADF);
-                            }
-                            // (A descriptor just made, owned by the target from now on.)
-                            let socket = std::os::fd::OwnedFd::from_raw_fd(own);
-                            served::netlink_form(served::NetlinkTarget { socket, cookie }, register)
-                        }
+                        // Our copy of the program's socket (-1 when it has none: EBADF).
+                        Some((Some(cookie), socket)) => served::netlink_form(served::NetlinkTarget::new(socket.0, cookie)?, register),
                     }
                 })
             }

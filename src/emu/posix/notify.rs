@@ -13,8 +13,9 @@
 //!   detached thread with a copy of the program's attributes (glibc copies them too).
 //!
 //! A process has one relay thread, started by its first SIGEV_SIGNAL or SIGEV_THREAD
-//! registration and serving up to 120 of them (a second one beyond, up to 16 threads); registering a signal allocates nothing, so a program
-//! (like the notes' `notify_sig`) finds its heap as it would without mqshim.
+//! registration and serving up to 120 of them (another beyond, up to 16 threads); registering
+//! a signal allocates nothing, so a program (like the notes' `notify_sig`) finds its heap as
+//! it would without mqshim.
 //!
 //! The registration is removed when its owner closes any descriptor of the queue, unregisters,
 //! exits or execs. A dead or exec'd owner cannot clean up, so a registration is treated as gone
@@ -389,8 +390,25 @@ pub const NOTIFY_COOKIE_LEN: usize = 32;
 /// sends it when the notification fires. A supervisor hands it over for a served process, the
 /// trap for a trapped system call.
 pub struct NetlinkTarget {
-    pub socket: std::os::fd::OwnedFd,
-    pub cookie: [u8; NOTIFY_COOKIE_LEN],
+    socket: std::os::fd::OwnedFd,
+    cookie: [u8; NOTIFY_COOKIE_LEN],
+}
+
+impl NetlinkTarget {
+    /// The target of a SIGEV_THREAD whose `sigev_signo` is `socket` (a descriptor of the
+    /// caller's: duplicated here) and whose cookie is `cookie`: EBADF when `socket` is no
+    /// descriptor, as the kernel's `mq_notify` (the kernel checks the rest of it itself, on
+    /// the carrier).
+    pub fn new(socket: c_int, cookie: [u8; NOTIFY_COOKIE_LEN]) -> Result<NetlinkTarget> {
+        use std::os::fd::FromRawFd;
+        let own = crate::os::sys::fcntl(socket, libc::F_DUPFD_CLOEXEC, 0);
+        if own < 0 {
+            return Err(Errno::EBADF);
+        }
+        // SAFETY: a descriptor just made here, owned by the target from now on.
+        let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(own) };
+        Ok(NetlinkTarget { socket, cookie })
+    }
 }
 
 thread_local! {
@@ -414,11 +432,13 @@ pub fn take_netlink_form() -> Option<NetlinkTarget> {
 /// The kernel's netlink notification, for a SIGEV_THREAD registration in the system call's form
 /// ([`netlink_form`]): the emulation cannot write a netlink message to the program's socket as
 /// the kernel does (a user may not send to a NETLINK_ROUTE socket without CAP_NET_ADMIN), so
-/// each such registration has a *carrier*: a kernel queue of this process's, unlinked at once, on which
-/// this process registered the program's socket and cookie. Firing sends the carrier a message
-/// — the kernel then sends the cookie marked NOTIFY_WOKENUP, and glibc's helper thread in the
-/// program starts the function; a carrier closed unfired makes the kernel send it marked
-/// NOTIFY_REMOVED, as the kernel does when a registration is removed.
+/// each such registration has a *carrier*: a kernel queue of this process's, unlinked at once,
+/// on which this process registered the program's socket and cookie. Firing sends the carrier
+/// a message — the kernel then sends the cookie marked NOTIFY_WOKENUP, and glibc's helper
+/// thread in the program starts the function; a carrier closed unfired makes the kernel send it
+/// marked NOTIFY_REMOVED, as the kernel does when a registration is removed. The carrier's
+/// queue calls are made past the trap's filter (`trap::queue_syscall`): this library's own
+/// calls must not come back to it as the program's.
 pub mod carrier {
     use super::*;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -441,14 +461,15 @@ pub mod carrier {
             let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
             // SAFETY: a NUL-terminated name (the system call takes it without the slash) and a
             // valid attribute structure.
-            let fd = unsafe { kernel(libc::SYS_mq_open, [name.as_ptr() as u64, flags as u64, 0o600, &attr as *const libc::mq_attr as u64, 0]) };
+            let fd =
+                unsafe { crate::trap::queue_syscall(libc::SYS_mq_open, [name.as_ptr() as u64, flags as u64, 0o600, &attr as *const libc::mq_attr as u64, 0]) };
             if fd < 0 {
                 return Err(Errno::ENOMEM);
             }
             // SAFETY: a descriptor the kernel just made for us.
             let queue = unsafe { OwnedFd::from_raw_fd(fd as c_int) };
             // SAFETY: the same name; the carrier needs none once open.
-            unsafe { kernel(libc::SYS_mq_unlink, [name.as_ptr() as u64, 0, 0, 0, 0]) };
+            unsafe { crate::trap::queue_syscall(libc::SYS_mq_unlink, [name.as_ptr() as u64, 0, 0, 0, 0]) };
             // SAFETY: an all-zero sigevent is valid; the fields set are the kernel's.
             let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
             sev.sigev_notify = libc::SIGEV_THREAD;
@@ -456,7 +477,7 @@ pub mod carrier {
             sev.sigev_value = libc::sigval { sival_ptr: target.cookie.as_ptr() as *mut libc::c_void };
             // SAFETY: the kernel reads the sigevent and NOTIFY_COOKIE_LEN bytes of the cookie
             // during the call; both are live.
-            let rc = unsafe { kernel(libc::SYS_mq_notify, [queue.as_raw_fd() as u64, &sev as *const libc::sigevent as u64, 0, 0, 0]) };
+            let rc = unsafe { crate::trap::queue_syscall(libc::SYS_mq_notify, [queue.as_raw_fd() as u64, &sev as *const libc::sigevent as u64, 0, 0, 0]) };
             if rc < 0 {
                 return Err(Errno::from_raw(-rc as i32));
             }
@@ -466,18 +487,8 @@ pub mod carrier {
         /// Fires the notification: the kernel sends the cookie to the program's socket.
         pub fn fire(&self) {
             // SAFETY: one byte from a static buffer to our own queue, without waiting.
-            unsafe { kernel(libc::SYS_mq_timedsend, [self.queue.as_raw_fd() as u64, b"!".as_ptr() as u64, 1, 0, 0]) };
+            unsafe { crate::trap::queue_syscall(libc::SYS_mq_timedsend, [self.queue.as_raw_fd() as u64, b"!".as_ptr() as u64, 1, 0, 0]) };
         }
-    }
-
-    /// The kernel's queue system call `number`: made past the trap's filter, when it is
-    /// installed (this library's own calls must not come back to it as the program's).
-    ///
-    /// # Safety
-    /// As for the system call.
-    unsafe fn kernel(number: libc::c_long, args: [u64; 5]) -> i64 {
-        // SAFETY: per the caller.
-        unsafe { crate::trap::queue_syscall(number, args) }
     }
 }
 
