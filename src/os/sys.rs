@@ -171,7 +171,7 @@ pub fn process_gone_or_zombie(pid: i32) -> bool {
 /// Process `pid`'s state letter and start time (clock ticks after boot: with the pid, it names
 /// one process, whatever reuses the pid later), from `/proc/PID/stat`.
 pub fn process_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = super::files::read_small_file(std::path::Path::new(&format!("/proc/{pid}/stat")), 1024).ok()?;
     // After the command's ")": state (field 3) … starttime (field 22).
     let mut fields = stat.rsplit_once(") ")?.1.split(' ');
     let state = fields.next()?.chars().next()?;

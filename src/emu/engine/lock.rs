@@ -396,9 +396,7 @@ fn owner_is_runnable(word: u32) -> bool {
     if tid == 0 {
         return true;
     }
-    let Ok(stat) = crate::os::files::read_small_file(std::path::Path::new(&format!("/proc/{tid}/stat")), 1024) else { return false };
-    // The state follows the command name, which is in parentheses and may hold anything.
-    stat.rfind(')').and_then(|i| stat[i..].chars().nth(2)) == Some('R')
+    crate::os::sys::process_stat(tid as i32).is_some_and(|(state, _)| state == 'R')
 }
 
 /// The bits of a robust lock word that hold its owner's tid (the kernel's FUTEX_TID_MASK), and
