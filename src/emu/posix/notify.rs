@@ -459,10 +459,10 @@ pub mod carrier {
             attr.mq_maxmsg = 1;
             attr.mq_msgsize = 1;
             let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+            let args = [name.as_ptr() as u64, flags as u64, 0o600, &attr as *const libc::mq_attr as u64, 0];
             // SAFETY: a NUL-terminated name (the system call takes it without the slash) and a
-            // valid attribute structure.
-            let fd =
-                unsafe { crate::trap::queue_syscall(libc::SYS_mq_open, [name.as_ptr() as u64, flags as u64, 0o600, &attr as *const libc::mq_attr as u64, 0]) };
+            // valid attribute structure, both alive for the call.
+            let fd = unsafe { crate::trap::queue_syscall(libc::SYS_mq_open, args) };
             if fd < 0 {
                 return Err(Errno::ENOMEM);
             }
