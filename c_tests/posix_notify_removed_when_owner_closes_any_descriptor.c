@@ -1,3 +1,4 @@
+/* mqt: static */
 /* The owner's registration is removed, without firing, when the owner closes *any* descriptor
  * of that queue — not only the one it registered through: opening a second descriptor and
  * closing it (mq_close or close(2)), or closing it from another thread of the owner, removes it;

@@ -56,9 +56,11 @@
 //!   process's relay thread: a sender leaves the notification in the queue's relay slot, and
 //!   the relay sends the signal (SI_MESGQ, the sender's pid and uid) or fires the SIGEV_THREAD
 //!   carrier — the kernel's netlink form, with the caller's socket and cookie handed over
-//!   (`backend::emulation::netlink_form`). A close is not seen, so the relay delivers nothing
-//!   once the caller has no descriptor of the queue left (nor does the registration stand
-//!   against another's).
+//!   (`backend::emulation::netlink_form`). A close is not seen, so the registration is judged
+//!   by the caller's descriptors of the queue: it stands (against another's, and for the relay
+//!   to deliver) while the caller holds as many as it had when it registered plus those given
+//!   it since, and at least one (`Backend::descriptor_given` counts each `mq_open`'s before it
+//!   is installed).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -796,12 +798,12 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                         // The caller's from now on: the emulation forgets it, its open
                         // description marked with its access mode.
                         backend.descriptor_handed_back(fd as c_int);
-                        install(req, fd as c_int)
+                        install(req, fd as c_int, Some(backend))
                     })
                 };
                 match opened {
                     // Opened by the limits' own path (--limits over the kernel): installed now.
-                    Ok(fd) if !req.answered.get() => install(req, fd as c_int),
+                    Ok(fd) if !req.answered.get() => install(req, fd as c_int, None),
                     other => other,
                 }
             }
@@ -1116,13 +1118,25 @@ impl Drop for Adopted<'_> {
 }
 
 /// Installs our descriptor `fd` in the caller as the answer to its `mq_open` (close-on-exec,
-/// as every queue descriptor the kernel makes), and closes ours: the caller's number.
-fn install(req: &Request<'_>, fd: c_int) -> Result<i64> {
+/// as every queue descriptor the kernel makes), tells `backend` it is the caller's, and closes
+/// ours: the caller's number.
+fn install(req: &Request<'_>, fd: c_int, backend: Option<&dyn Backend>) -> Result<i64> {
     let addfd =
         libc::seccomp_notif_addfd { id: req.id, flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32, srcfd: fd as u32, newfd: 0, newfd_flags: libc::O_CLOEXEC as u32 };
-    // SAFETY: ADDFD reads one seccomp_notif_addfd.
-    let installed = unsafe { libc::ioctl(req.shared.listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
-    let error = Errno::last();
+    let mut installed = -1;
+    let mut error = Errno::EBADF;
+    let mut add = || {
+        // SAFETY: ADDFD reads one seccomp_notif_addfd.
+        installed = unsafe { libc::ioctl(req.shared.listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
+        error = Errno::last();
+        installed >= 0
+    };
+    match backend {
+        Some(backend) => backend.descriptor_given(fd, &mut add),
+        None => {
+            add();
+        }
+    }
     // SAFETY: our descriptor, now the caller's too (or not needed).
     unsafe { libc::close(fd) };
     if installed >= 0 {

@@ -327,6 +327,15 @@ impl Backend for EmulatedBackend {
         }
     }
 
+    fn descriptor_given(&self, fd: c_int, install: &mut dyn FnMut() -> bool) {
+        match self.posix() {
+            Ok(p) => p.give(fd, install),
+            Err(_) => {
+                install();
+            }
+        }
+    }
+
     fn descriptor_polled(&self, fd: c_int) {
         posix::fdtable::polled(fd);
     }

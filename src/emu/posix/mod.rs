@@ -133,6 +133,19 @@ impl PosixEmulation {
         }
     }
 
+    /// Gives `fd`, this process's copy of a descriptor of a queue (handed back, see
+    /// [`PosixEmulation::hand_back`]), to the served process: `install` puts it there (true
+    /// when it did), counted in that process's notification registration on the queue if it
+    /// has one (see `notify::give`).
+    pub fn give(&self, fd: c_int, install: &mut dyn FnMut() -> bool) {
+        match self.store.adopt(fd) {
+            Ok(handle) => notify::give(&handle, install),
+            Err(_) => {
+                install();
+            }
+        }
+    }
+
     /// Whether the queue behind descriptor `fd` was poisoned (see `segment::containment`).
     pub fn poisoned(&self, fd: c_int) -> bool {
         fdtable::resolve(fd).is_some_and(|d| d.queue.queue.poisoned())
