@@ -1,3 +1,4 @@
+/* mqt: static */
 /* Every close(2) of a queue descriptor by the owner removes its notification registration,
  * even when the descriptor is a dup() of the registering one and the queue's open description
  * stays open through the original: close(dup(q)) removes it, and so does dup2() over a dup of

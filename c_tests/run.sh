@@ -41,7 +41,7 @@
 # run as `mqshim run PROGRAM` (the
 # command at $MQSHIM_BIN, default target/release/mqshim) with the configuration's variables;
 # only tests with the marker run there. Its trace counts leave out mq_close, which a static
-# program makes as close(2), no queue system call.
+# program makes as close(2) (see static_count_mismatches).
 CONFIGS=(
   "kernel        |"
   "shim-kernel   | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
@@ -341,7 +341,10 @@ counts_expected() {
 }
 # static_count_mismatches DIR: a static configuration's check, one line per call whose records
 # do not fit the test's count. The supervisor sees system calls: mq_send and mq_timedsend are
-# one call (as are the receives), and mq_close is close(2), not seen. A call a signal ends is
+# one call (as are the receives), and mq_close is close(2): a test's close(2) of a queue
+# descriptor is recorded as an mq_close too, and its mq_close of something else (EBADF) is a
+# close of no queue descriptor, not recorded, so mq_close is not counted here
+# (cli_tests/run_static_supervised.sh and the notes' programs check its records). A call a signal ends is
 # recorded with EINTR even when the kernel then restarts it (SA_RESTART, a stop signal), and the
 # restarted call is recorded again, as strace shows such a call: so the records that did not
 # end in EINTR must be at most the test's count, and all of them at least. But a signal that
@@ -362,7 +365,7 @@ static_count_mismatches() {
   $1 == "expected" { e[$2] = $3; names[$2] = 1 }
   $1 == "traced" { t[$2]++; if ($3 == "EINTR") i[$2]++; names[$2] = 1 }
   $1 == "interrupted" { seen[$2]++ }
-  END { for (k in names) if (t[k] - i[k] > e[k] + 0 || t[k] + seen[k] < e[k] + 0)
+  END { for (k in names) if (k != "mq_close" && (t[k] - i[k] > e[k] + 0 || t[k] + seen[k] < e[k] + 0))
           printf "%s: the test counted %d, %d records (%d ended by a signal)\n", k, e[k], t[k], i[k] }' | sort
 }
 counts_traced() {

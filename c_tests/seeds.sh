@@ -386,8 +386,8 @@ for scen in "${SCENARIOS[@]}"; do
     clean_machine
     "$scen"
     clean_machine
-    # A static program's mq_close is close(2): no queue system call, no record.
-    (( ${#RUNNER[@]} )) && EXPECT=$(sed -E 's/(^| )mq_close=[0-9]+//' <<<"$EXPECT")
+    # (A static program's mq_close is close(2), which the supervisor records as mq_close when
+    # it closes a queue descriptor: the notes' programs close only those, so the counts hold.)
     total=$((total + 1))
     why=()
     if [[ -n $CHECK_RE ]] && [[ "$(grep -E -- "$CHECK_RE" "$T")" != "$CHECK" ]]; then

@@ -2,7 +2,8 @@
 # cli_tests/run.sh [FILTER] — the `mqshim` command's tests: each cli_tests/*.sh is a bash script
 # that exits 0 (passed), 77 (skipped, and it printed why) or anything else (failed).
 #
-# Each test gets, in its environment: MQSHIM (the command), MQSHIM_LIB_PATH (the library),
+# Each test gets, in its environment: MQSHIM (the command: $MQSHIM_BIN, default
+# target/release/mqshim, so a test can be run against another build), MQSHIM_LIB_PATH (the library),
 # ROOT (the repository), SEED_PROGRAMS (../shared/seed-programs: the notes' C programs), WORK (a
 # fresh directory, removed afterwards; MQSHIM_DIR defaults to a namespace inside it) and RUNID (unique per run, for queue names and keys). A test
 # builds the C programs it runs into $WORK (`cc -I"$ROOT/c_tests" ...`) and removes every queue,
@@ -12,7 +13,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 FILTER=${1:-}
 TIMEOUT=${CLI_TEST_TIMEOUT:-120}
-export ROOT MQSHIM=$ROOT/target/release/mqshim MQSHIM_LIB_PATH=$ROOT/target/release/libmqshim.so
+export ROOT MQSHIM=${MQSHIM_BIN:-$ROOT/target/release/mqshim} MQSHIM_LIB_PATH=$ROOT/target/release/libmqshim.so
 export SEED_PROGRAMS=$(realpath -m "$ROOT/../shared/seed-programs")
 unset LD_PRELOAD
 for v in $(compgen -e); do

@@ -22,7 +22,9 @@ read -r pid fd <<<"$pid_open"
 [[ $pid != $$ ]] || fail "the record carries the test's pid"
 grep -Eq "^[^ ]+ $pid/$pid mq_send\\($fd, \"hello\", 5, 1\\) = 0 <" "$WORK/t.txt" || { cat "$WORK/t.txt"; fail "no mq_send record"; }
 grep -Eq "^[^ ]+ $pid/$pid mq_unlink\\(\"$QNAME\"\\) = 0 <" "$WORK/t.txt" || { cat "$WORK/t.txt"; fail "no mq_unlink record"; }
-[[ $(grep -c . "$WORK/t.txt") == 3 ]] || { cat "$WORK/t.txt"; fail "expected 3 records (mq_close is close(2), unseen)"; }
+# Its mq_close is close(2), seen by the supervisor as the queue descriptor's close.
+grep -Eq "^[^ ]+ $pid/$pid mq_close\\($fd\\) = 0 <" "$WORK/t.txt" || { cat "$WORK/t.txt"; fail "no mq_close record"; }
+[[ $(grep -c . "$WORK/t.txt") == 4 ]] || { cat "$WORK/t.txt"; fail "expected 4 records"; }
 expect_status 0 "$WORK/run_kernel_probe" "$QNAME"
 expect_output '^kernel: absent'
 
@@ -67,6 +69,32 @@ expect_output '^kernel: absent'
 expect_status 0 "$MQSHIM" peek --dir "$WORK/ns" "$QNAME"
 expect_output 'hello'
 expect_status 0 "$MQSHIM" ipcrm --dir "$WORK/ns" "$QNAME"
+# Its mq_close (close(2) of the queue descriptor, or of a dup of it) is traced under the
+# emulation too, and a close of anything else (a pipe, also a FIFO) is not.
+cat >"$WORK/closes.c" <<'EOF'
+#include <fcntl.h>
+#include <mqueue.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct mq_attr a = {.mq_maxmsg = 4, .mq_msgsize = 64};
+    mqd_t q = mq_open(argv[1], O_RDWR | O_CREAT, 0600, &a);
+    int p[2];
+    if (q < 0 || pipe(p) != 0)
+        return 1;
+    close(p[0]);
+    close(p[1]);
+    int d = dup(q);
+    int closed = mq_close(q);
+    printf("mq_close: %d, close of a dup: %d\n", closed, close(d));
+    return mq_unlink(argv[1]) != 0;
+}
+EOF
+cc -static "$WORK/closes.c" -o "$WORK/closes_static" -lrt || fail "cannot build closes_static"
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" --trace-to "$WORK/c.jsonl" --trace-format jsonl -- "$WORK/closes_static" "$QNAME"
+expect_output '^mq_close: 0, close of a dup: 0$'
+[[ $(grep -c '"call":"mq_close"' "$WORK/c.jsonl") == 2 ]] || { cat "$WORK/c.jsonl"; fail "expected 2 mq_close records (the queue descriptor and its dup)"; }
+[[ $(grep -c . "$WORK/c.jsonl") == 4 ]] || { cat "$WORK/c.jsonl"; fail "expected 4 records: mq_open, 2 mq_close, mq_unlink"; }
 # Its mq_notify registers it (by pid) under the emulation too.
 cat >"$WORK/notify.c" <<'EOF'
 #include <errno.h>

@@ -92,6 +92,12 @@ pub fn credentials_changed() {
 }
 
 /// The backend the calls go to.
+/// The process's backend (for a supervisor, which asks it about another process's descriptors
+/// before it decides whether a call is a queue call at all).
+pub fn backend() -> &'static dyn Backend {
+    init::state().backend
+}
+
 pub fn backend_kind() -> crate::config::BackendKind {
     init::state().backend.kind()
 }

@@ -109,8 +109,9 @@ pub unsafe fn is_ours(info: *const libc::siginfo_t) -> bool {
     code == SYS_SECCOMP && data == c_int::from(TRAP_DATA)
 }
 
-/// The one place the library makes a queue system call itself: the kernel's value (a negative
-/// errno on failure), past the filter.
+/// The one place the library makes a queue system call itself (or another the filter stops,
+/// e.g. a supervised child's `close` of its listener): the kernel's value (a negative errno on
+/// failure), past the filter.
 ///
 /// # Safety
 /// The arguments are what system call `number` requires of them.
@@ -164,8 +165,14 @@ impl Verdict {
     }
 }
 
-/// The classic-BPF program: `verdict` for the ten calls of the x86_64 ABI unless the cookie is
-/// there. The one filter of both the trap and the supervisor (see [`Verdict`]).
+/// The calls a supervisor is notified of besides the queue calls: `close`, which is glibc's
+/// `mq_close`, and `dup2`/`dup3`, which close the descriptor they replace (see
+/// `cli/src/supervise.rs`). The library sees the program's own calls of them.
+pub const SUPERVISED_TOO: [c_long; 3] = [libc::SYS_close, libc::SYS_dup2, libc::SYS_dup3];
+
+/// The classic-BPF program: `verdict` for the ten calls of the x86_64 ABI (and for a
+/// supervisor, [`SUPERVISED_TOO`]) unless the cookie is there. The one filter of both the trap
+/// and the supervisor (see [`Verdict`]).
 pub fn filter(verdict: Verdict) -> Vec<libc::sock_filter> {
     const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -174,10 +181,12 @@ pub fn filter(verdict: Verdict) -> Vec<libc::sock_filter> {
     let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter { code: JEQ_K, jt, jf, k };
     // struct seccomp_data: nr at 0, arch at 4, instruction_pointer at 8, args[6] from 16.
     let arg5_low = 16 + 5 * 8;
-    let n = TRAPPED.len() as u8;
+    let also: &[c_long] = if verdict == Verdict::Notify { &SUPERVISED_TOO } else { &[] };
+    let calls: Vec<c_long> = TRAPPED.iter().chain(also).copied().collect();
+    let n = calls.len() as u8;
     // Another architecture (an i386 process's `int 0x80`): to the final "allow".
     let mut prog = vec![stmt(LD_W_ABS, 4), jump(AUDIT_ARCH_X86_64, 0, n + 7), stmt(LD_W_ABS, 0)];
-    for (i, nr) in TRAPPED.iter().enumerate() {
+    for (i, nr) in calls.iter().enumerate() {
         // A match jumps to the cookie check; no match of the last falls through to "allow".
         prog.push(jump(*nr as u32, n - i as u8, 0));
     }
@@ -503,12 +512,15 @@ mod tests {
     }
 
     #[test]
-    fn the_supervisor_filter_notifies_the_same_calls() {
-        for nr in TRAPPED {
-            assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, nr as u32, 0), libc::SECCOMP_RET_USER_NOTIF);
-            assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, nr as u32, COOKIE), SECCOMP_RET_ALLOW);
+    fn the_supervisor_filter_notifies_the_same_calls_and_close() {
+        for nr in TRAPPED.iter().chain(&SUPERVISED_TOO) {
+            assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, *nr as u32, 0), libc::SECCOMP_RET_USER_NOTIF);
+            assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, *nr as u32, COOKIE), SECCOMP_RET_ALLOW);
+            assert_eq!(run_filter(Verdict::Notify, 0x4000_0003, *nr as u32, 0), SECCOMP_RET_ALLOW);
         }
-        assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, libc::SYS_read as u32, 0), SECCOMP_RET_ALLOW);
+        for nr in [libc::SYS_read, libc::SYS_close_range, libc::SYS_dup, libc::SYS_fcntl] {
+            assert_eq!(run_filter(Verdict::Notify, AUDIT_ARCH_X86_64, nr as u32, 0), SECCOMP_RET_ALLOW);
+        }
     }
 
     #[test]

@@ -3,9 +3,16 @@
 //!
 //! - **The filter.** Between `fork` and `exec` the child installs the library's own queue-call
 //!   filter ([`trap::filter`] with [`trap::Verdict::Notify`]: the same ten calls, the same
-//!   cookie) with a listener, hands the listener to this process over a socket pair
-//!   (SCM_RIGHTS), then execs. The filter and the listener survive `exec` and `fork`, so every
-//!   process the program starts is served too.
+//!   cookie, and [`trap::SUPERVISED_TOO`]: `close`, `dup2`, `dup3`) with a listener, hands the
+//!   listener to this process over a socket pair (SCM_RIGHTS), then execs. The filter and the
+//!   listener survive `exec` and `fork`, so every process the program starts is served too.
+//! - **Closes.** glibc's and musl's `mq_close` is `close(2)`: a `close` of a queue descriptor
+//!   is traced as `mq_close`, and under the emulation removes the caller's notification
+//!   registration on the queue (the kernel's `mqueue_flush_file`, at any close by the owner of
+//!   any descriptor of the queue, a duplicate's too), and so does a `dup2`/`dup3` onto one
+//!   (not traced); then the kernel makes the call ("continue"). Any other descriptor's close
+//!   is answered "continue" after one copy and one `fstat` (and, for a FIFO under the
+//!   emulation, a look at its mark): the price every `close` of a supervised program pays.
 //! - **Serving.** A thread reads the notifications. For each it reads the arguments from the
 //!   caller's memory (`process_vm_readv`), takes copies of its descriptors (`pidfd_getfd`: the
 //!   same open file descriptions), checks that the notification is still valid
@@ -56,11 +63,10 @@
 //!   process's relay thread: a sender leaves the notification in the queue's relay slot, and
 //!   the relay sends the signal (SI_MESGQ, the sender's pid and uid) or fires the SIGEV_THREAD
 //!   carrier — the kernel's netlink form, with the caller's socket and cookie handed over
-//!   (`backend::emulation::netlink_form`). A close is not seen, so the registration is judged
-//!   by the caller's descriptors of the queue: it stands (against another's, and for the relay
-//!   to deliver) while the caller holds as many as it had when it registered plus those given
-//!   it since, and at least one (`Backend::descriptor_given` counts each `mq_open`'s before it
-//!   is installed).
+//!   (`backend::emulation::netlink_form`). Closes the kernel makes without a system call
+//!   (`exec`'s of close-on-exec descriptors) are not seen, so the relay also delivers nothing
+//!   once the caller has no descriptor of the queue left (nor does the registration stand
+//!   against another's).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -134,7 +140,9 @@ impl Pending {
             cmd.pre_exec(move || {
                 let listener = trap::install_listener(&prog, no_new_privs).map_err(std::io::Error::from_raw_os_error)?;
                 let sent = send_fd(child_end, listener);
-                libc::close(listener);
+                // Past the filter, which would have it wait for the supervisor, who waits for
+                // this exec.
+                trap::queue_syscall(libc::SYS_close, [listener as u64, 0, 0, 0, 0]);
                 sent
             });
         }
@@ -479,7 +487,11 @@ fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
     }
     // Under the emulation, what it records as the caller's own — a notification's owner, a
     // notification's sender — is the served process's: its pid and real uid.
-    let reply = if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
+    let reply = if c_long::from(n.data.nr) == libc::SYS_close {
+        close(&req, n.data.args[0])
+    } else if matches!(c_long::from(n.data.nr), libc::SYS_dup2 | libc::SYS_dup3) {
+        replace(&req, n.data.args[0], n.data.args[1])
+    } else if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
         trace::on_behalf_of(process.caller, || handle(&req, &n.data))
     } else {
         let ruid = real_uid(&process);
@@ -746,6 +758,88 @@ fn msgctl_buffer_size(cmd: c_int) -> (usize, bool) {
     }
 }
 
+/// `close(2)` of a served process, which is also glibc's `mq_close`. The close itself is the
+/// kernel's ("continue"); a queue descriptor's is first its `mq_close`: traced as that, and
+/// under the emulation the caller's notification registration on the queue goes with it (the
+/// kernel's `mqueue_flush_file` removes it at every close by the owner of any descriptor of
+/// the queue, a duplicate's too). A fault injected into `mq_close` is the answer instead, and
+/// the descriptor stays open. Any other descriptor costs one copy and one `fstat` here.
+fn close(req: &Request<'_>, fd_arg: u64) -> Reply {
+    let copy = req.descriptor(fd_arg);
+    if copy.0 < 0 || !may_be_queue_descriptor(copy.0) {
+        return Reply::Continue;
+    }
+    let backend = mqshim_core::dispatch::backend();
+    let kernel = backend.kind() == BackendKind::Kernel;
+    // The emulation's own test: its mark on the open description.
+    let adopted = Adopted::new(backend, &copy);
+    if !kernel && !adopted.adopted {
+        return Reply::Continue;
+    }
+    let process = req.process;
+    let call = Call::MqClose { mqdes: fd_arg as c_int };
+    // SAFETY: no pointer: the call's one argument is the caller's descriptor number; the
+    // backend is given our copy of it.
+    let closing = || unsafe {
+        mqshim_core::dispatch::run_with(call, |backend| {
+            if !kernel {
+                backend.descriptor_closing_in_served(copy.0);
+            }
+            Ok(0)
+        })
+    };
+    if !req.valid() {
+        return Reply::Done;
+    }
+    let outcome = if kernel {
+        trace::on_behalf_of(process.caller, closing)
+    } else {
+        let ruid = real_uid(process);
+        trace::on_behalf_of(process.caller, || mqshim_core::os::ids::serving(process.caller.pid, ruid, closing))
+    };
+    match outcome {
+        Ok(_) => Reply::Continue,
+        Err(e) => Reply::Error(e),
+    }
+}
+
+/// `dup2(old, new)` or `dup3` of a served process, which the kernel then makes ("continue"):
+/// when `new` is a queue descriptor it is closed by the call, which under the emulation
+/// removes the caller's notification registration on its queue as any close does (not traced:
+/// the program called `dup2`). Nothing is done when `old` is no descriptor (EBADF, nothing
+/// closed) or is `new` itself.
+fn replace(req: &Request<'_>, old: u64, new: u64) -> Reply {
+    let backend = mqshim_core::dispatch::backend();
+    if old as c_int == new as c_int || backend.kind() == BackendKind::Kernel || req.descriptor(old).0 < 0 {
+        return Reply::Continue;
+    }
+    let copy = req.descriptor(new);
+    if copy.0 < 0 || !may_be_queue_descriptor(copy.0) {
+        return Reply::Continue;
+    }
+    let adopted = Adopted::new(backend, &copy);
+    if adopted.adopted && req.valid() {
+        let ruid = real_uid(req.process);
+        mqshim_core::os::ids::serving(req.process.caller.pid, ruid, || backend.descriptor_closing_in_served(copy.0));
+    }
+    Reply::Continue
+}
+
+/// Whether `fd` (our copy of a served process's descriptor) may be a queue descriptor: a
+/// FIFO under the emulation (whose own test, the mark on the description, then decides), a
+/// file of the mqueue filesystem under the kernel backend.
+fn may_be_queue_descriptor(fd: c_int) -> bool {
+    /// `MQUEUE_MAGIC`, the mqueue filesystem's `f_type`.
+    const MQUEUE_MAGIC: i64 = 0x1980_0202;
+    if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
+        // SAFETY: statfs is plain data, filled by fstatfs.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a descriptor of ours and a statfs to fill.
+        return unsafe { libc::fstatfs(fd, &mut fs) } == 0 && fs.f_type as i64 == MQUEUE_MAGIC;
+    }
+    mqshim_core::os::sys::stat_of(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
+}
+
 /// Serves one queue call: builds its [`Call`] over local copies and runs it through dispatch.
 fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
     let a = d.args;
@@ -798,12 +892,12 @@ fn handle(req: &Request<'_>, d: &libc::seccomp_data) -> Reply {
                         // The caller's from now on: the emulation forgets it, its open
                         // description marked with its access mode.
                         backend.descriptor_handed_back(fd as c_int);
-                        install(req, fd as c_int, Some(backend))
+                        install(req, fd as c_int)
                     })
                 };
                 match opened {
                     // Opened by the limits' own path (--limits over the kernel): installed now.
-                    Ok(fd) if !req.answered.get() => install(req, fd as c_int, None),
+                    Ok(fd) if !req.answered.get() => install(req, fd as c_int),
                     other => other,
                 }
             }
@@ -1118,25 +1212,13 @@ impl Drop for Adopted<'_> {
 }
 
 /// Installs our descriptor `fd` in the caller as the answer to its `mq_open` (close-on-exec,
-/// as every queue descriptor the kernel makes), tells `backend` it is the caller's, and closes
-/// ours: the caller's number.
-fn install(req: &Request<'_>, fd: c_int, backend: Option<&dyn Backend>) -> Result<i64> {
+/// as every queue descriptor the kernel makes), and closes ours: the caller's number.
+fn install(req: &Request<'_>, fd: c_int) -> Result<i64> {
     let addfd =
         libc::seccomp_notif_addfd { id: req.id, flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32, srcfd: fd as u32, newfd: 0, newfd_flags: libc::O_CLOEXEC as u32 };
-    let mut installed = -1;
-    let mut error = Errno::EBADF;
-    let mut add = || {
-        // SAFETY: ADDFD reads one seccomp_notif_addfd.
-        installed = unsafe { libc::ioctl(req.shared.listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
-        error = Errno::last();
-        installed >= 0
-    };
-    match backend {
-        Some(backend) => backend.descriptor_given(fd, &mut add),
-        None => {
-            add();
-        }
-    }
+    // SAFETY: ADDFD reads one seccomp_notif_addfd.
+    let installed = unsafe { libc::ioctl(req.shared.listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
+    let error = Errno::last();
     // SAFETY: our descriptor, now the caller's too (or not needed).
     unsafe { libc::close(fd) };
     if installed >= 0 {

@@ -327,12 +327,9 @@ impl Backend for EmulatedBackend {
         }
     }
 
-    fn descriptor_given(&self, fd: c_int, install: &mut dyn FnMut() -> bool) {
-        match self.posix() {
-            Ok(p) => p.give(fd, install),
-            Err(_) => {
-                install();
-            }
+    fn descriptor_closing_in_served(&self, fd: c_int) {
+        if let Ok(p) = self.posix() {
+            p.closing_in_served(fd);
         }
     }
 

@@ -183,13 +183,10 @@ pub trait Backend: Sync + Send {
     /// queue, and marked so that a later copy of it can be adopted.
     fn descriptor_handed_back(&self, _fd: c_int) {}
 
-    /// Gives `fd`, this process's copy of a descriptor just handed back, to the served
-    /// process: `install` puts it there (true when it did), after which that process may close
-    /// it unseen. A backend that judges the served process by the descriptors it holds counts
-    /// it around the install.
-    fn descriptor_given(&self, _fd: c_int, install: &mut dyn FnMut() -> bool) {
-        install();
-    }
+    /// `fd`, this process's adopted copy of a queue descriptor, is being closed by the served
+    /// process (the kernel closes it after): what closing it does besides — the caller's
+    /// notification registration on the queue removed — is done. Our copy stays open.
+    fn descriptor_closing_in_served(&self, _fd: c_int) {}
 
     /// What the `/proc` file `path` says under this backend when the kernel's file does not say
     /// it (`/proc/sysvipc/msg`'s queues, the limit files' values); None: let the program read

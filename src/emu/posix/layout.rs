@@ -131,11 +131,7 @@ pub struct NotifyRegistration {
     pub relay_tid: i32,
     /// The process of the relay thread when it is not the owner (its supervisor), else 0.
     pub relay_pid: i32,
-    /// For a served owner (whose closes nobody sees): how many descriptors of the queue it had
-    /// when it registered, plus those its supervisor has given it since; fewer now means it
-    /// closed one, which removed the registration (see `notify::served_registration_stands`).
-    /// 0: not counted (any descriptor keeps it).
-    pub descriptors: u32,
+    pub _reserved: u32,
 }
 
 /// A fired notification handed to the owner's helper thread (under the queue lock): always for
@@ -147,9 +143,7 @@ pub struct NotifyRelay {
     pub seq: u32,
     pub sender_pid: i32,
     pub sender_uid: u32,
-    /// The registration's `descriptors` when it fired (a served owner's relay judges by it).
-    pub descriptors: u32,
-    pub _reserved: [u32; 4],
+    pub _reserved: [u32; 5],
 }
 
 /// The mutable state of a queue. Everything except the atomics is read and written only under

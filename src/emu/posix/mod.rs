@@ -133,16 +133,12 @@ impl PosixEmulation {
         }
     }
 
-    /// Gives `fd`, this process's copy of a descriptor of a queue (handed back, see
-    /// [`PosixEmulation::hand_back`]), to the served process: `install` puts it there (true
-    /// when it did), counted in that process's notification registration on the queue if it
-    /// has one (see `notify::give`).
-    pub fn give(&self, fd: c_int, install: &mut dyn FnMut() -> bool) {
-        match self.store.adopt(fd) {
-            Ok(handle) => notify::give(&handle, install),
-            Err(_) => {
-                install();
-            }
+    /// `fd`, this process's adopted copy of a descriptor the served process is closing (see
+    /// [`PosixEmulation::adopt`]): its registration on the queue goes, as at any close by the
+    /// owner; the descriptor itself is closed by the kernel, in that process.
+    pub fn closing_in_served(&self, fd: c_int) {
+        if let Some(d) = fdtable::resolve(fd) {
+            notify::drop_if_owner(&d.queue);
         }
     }
 

@@ -21,10 +21,10 @@
 //! exits or execs. A dead or exec'd owner cannot clean up, so a registration is treated as gone
 //! when its program image is: its relay thread no longer exists (`tgkill(pid, tid, 0)`), or —
 //! for the caller's own pid — its image token is not the caller's; a SIGEV_NONE registration of
-//! another process is gone when that process no longer has the queue open (or no longer
-//! exists), and one of a served process (whose closes nobody sees) when that process holds
-//! fewer descriptors of the queue than it had when it registered plus those its supervisor
-//! gave it since ([`give`]), or none.
+//! another process, or any of a served process, is gone when that process no longer has the
+//! queue open (or no longer exists). (A served process's `close` of a descriptor of the queue
+//! is seen by its supervisor, which removes the registration then, as the owner's own close
+//! does; the test is for the closes nobody sees, `exec`'s.)
 
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -131,7 +131,7 @@ impl Request {
             seq: 0,
             relay_tid: 0,
             relay_pid: 0,
-            descriptors: 0,
+            _reserved: 0,
         })))
     }
 }
@@ -143,73 +143,14 @@ fn thread_exists(pid: i32, tid: i32) -> bool {
 }
 
 /// Whether process `pid` has a descriptor of the FIFO `fifo_id` open for reading, as every
-/// queue descriptor is (true when it cannot be told, e.g. another user's process).
+/// queue descriptor is (true when it cannot be told, e.g. another user's process); a
+/// write-only one is mqshim's own (`store::HeldFifo`), no queue descriptor.
 fn has_open(pid: i32, fifo_id: (u64, u64)) -> bool {
-    count_open(pid, fifo_id).is_none_or(|n| n > 0)
-}
-
-/// How many descriptors of the FIFO `fifo_id` process `pid` has open for reading, as every
-/// queue descriptor is (a write-only one is mqshim's own, `store::HeldFifo`, no queue
-/// descriptor); None when it cannot be told (another user's process).
-fn count_open(pid: i32, fifo_id: (u64, u64)) -> Option<u32> {
-    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    let n = dir
-        .flatten()
-        .filter(|e| {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == fifo_id) && !write_only(pid, &e.file_name())
-        })
-        .count();
-    Some(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-/// Whether the registration of served process `owner_pid` (whose closes nobody sees) on the queue
-/// of FIFO `fifo_id` still stands: the kernel removes it at the owner's close of any
-/// descriptor of the queue, so it stands while the owner has at least as many as it had
-/// when it registered plus those given to it since (`descriptors`, see
-/// `NotifyRegistration::descriptors`), and
-/// at least one. A descriptor the program duplicated itself is not counted, so closing such a
-/// copy goes unnoticed; true when the owner's descriptors cannot be read.
-fn served_registration_stands(owner_pid: i32, descriptors: u32, fifo_id: (u64, u64)) -> bool {
-    count_open(owner_pid, fifo_id).is_none_or(|n| n > 0 && n >= descriptors)
-}
-
-/// Held by a supervisor while it gives a served process a descriptor ([`give`]) and while it
-/// judges a served registration by the descriptors its owner holds, so that it never counts a
-/// descriptor given but not yet installed, nor misses one installed but not yet counted. Only
-/// a supervisor (a thread serving a process, `ids::served`) takes it: the counts are its own.
-static GIVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Holds [`GIVING`] when this thread serves a process (a supervisor's), else nothing.
-fn giving_guard() -> Option<std::sync::MutexGuard<'static, ()>> {
-    crate::os::ids::served().map(|_| GIVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
-}
-
-/// Gives a descriptor of `handle`'s queue to the served process (its supervisor's `mq_open`):
-/// `install` puts it there, true when it did. Counted in that process's registration on the
-/// queue, if it has one, so that closing it is seen as a close that removes the registration;
-/// counted before it is installed (the process may close it at once), and uncounted if it
-/// was not.
-pub fn give(handle: &QueueHandle, install: &mut dyn FnMut() -> bool) {
-    let Some((pid, _)) = crate::os::ids::served() else {
-        install();
-        return;
-    };
-    let _giving = giving_guard();
-    let counted = |by: i64| {
-        let Ok(mut locked) = handle.queue.lock() else { return false };
-        let mut reg = locked.notification();
-        if reg.owner_pid != pid || reg.image != SERVED_IMAGE || reg.descriptors == 0 {
-            return false;
-        }
-        reg.descriptors = u32::try_from(i64::from(reg.descriptors) + by).unwrap_or(u32::MAX).max(1);
-        locked.set_notification(reg);
-        true
-    };
-    let was_counted = counted(1);
-    if !install() && was_counted {
-        counted(-1);
-    }
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return true };
+    dir.flatten().any(|e| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == fifo_id) && !write_only(pid, &e.file_name())
+    })
 }
 
 /// Whether descriptor `fd` (its name in `/proc/PID/fd`) of process `pid` is open write-only,
@@ -246,9 +187,6 @@ fn stands(cur: &NotifyRegistration, handle: &QueueHandle, me: i32) -> bool {
     }
     // SAFETY: signal 0 only checks existence.
     let exists = unsafe { libc::kill(cur.owner_pid, 0) } == 0 || crate::errno::current() == libc::EPERM;
-    if cur.image == SERVED_IMAGE {
-        return exists && served_registration_stands(cur.owner_pid, cur.descriptors, handle.fifo_id);
-    }
     exists && has_open(cur.owner_pid, handle.fifo_id)
 }
 
@@ -294,13 +232,7 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             if relayed && served {
                 reg.relay_pid = crate::os::ids::pid();
             }
-            // A served process's closes are not seen: its descriptors are counted instead.
-            if served {
-                reg.descriptors = count_open(reg.owner_pid, handle.fifo_id).unwrap_or(0);
-            }
             let attr = (reg.kind == libc::SIGEV_THREAD && target.is_none()).then(|| relay::copy_attr(reg.attributes as usize));
-            // (Before the queue lock, which `give` takes inside it.)
-            let _giving = giving_guard();
             let mut locked = q.lock()?;
             let cur = locked.notification();
             if cur.owner_pid != 0 && stands(&cur, handle, me) {
@@ -396,7 +328,7 @@ pub fn format_status_line(qsize: u64, notify: i32, signo: i32, notify_pid: i32) 
 pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
     // The sender: the served process, or this one.
     let (pid, uid, _) = registrant();
-    let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, descriptors: reg.descriptors, _reserved: [0; 4] };
+    let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
     match reg.kind {
         // A served process's goes through its supervisor's relay whenever it has one: a
         // static program's close is not seen, so only the relay, which knows the queue's
@@ -823,12 +755,9 @@ pub mod relay {
             *l.relay() = NotifyRelay::default();
             r
         };
-        // A served program that closed a descriptor of the queue since it registered had its
-        // registration removed, on the kernel, at that close (which nobody here saw).
-        let closed = watch.reg.image == SERVED_IMAGE && {
-            let _giving = GIVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            !served_registration_stands(watch.reg.owner_pid, relay.descriptors, watch.handle.fifo_id)
-        };
+        // A served program that closed every descriptor of the queue since it registered had
+        // its registration removed, on the kernel, at that close (which nobody here saw).
+        let closed = watch.reg.image == SERVED_IMAGE && !has_open(watch.reg.owner_pid, watch.handle.fifo_id);
         match &watch.carrier {
             Some(_) if closed => {}
             Some(carrier) => carrier.fire(),

@@ -193,7 +193,7 @@ pub fn deliver_fired(remote: &Remote, queue: u64, values: &[Reply]) {
     }
     let me = crate::os::ids::pid();
     let sender_uid = crate::os::sys::ids().0;
-    let relay_info = NotifyRelay { seq: 0, sender_pid: me, sender_uid, descriptors: 0, _reserved: [0; 4] };
+    let relay_info = NotifyRelay { seq: 0, sender_pid: me, sender_uid, _reserved: [0; 5] };
     if ptoken == process_token() {
         if let Some(local) = take_local(queue) {
             deliver(&local, &relay_info);
@@ -332,7 +332,7 @@ fn handle(remote: &Remote, item: &str) {
     if let Some(local) = local {
         let sender_pid = f.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
         let sender_uid = f.get(3).and_then(|u| u.parse().ok()).unwrap_or(0);
-        deliver(&local, &NotifyRelay { seq: 0, sender_pid, sender_uid, descriptors: 0, _reserved: [0; 4] });
+        deliver(&local, &NotifyRelay { seq: 0, sender_pid, sender_uid, _reserved: [0; 5] });
     }
     if let Some(ack) = f.get(4) {
         let marker = remote.keys.waiter(ack);
