@@ -95,6 +95,48 @@ expect_status 0 "$MQSHIM" run --dir "$WORK/ns" --trace-to "$WORK/c.jsonl" --trac
 expect_output '^mq_close: 0, close of a dup: 0$'
 [[ $(grep -c '"call":"mq_close"' "$WORK/c.jsonl") == 2 ]] || { cat "$WORK/c.jsonl"; fail "expected 2 mq_close records (the queue descriptor and its dup)"; }
 [[ $(grep -c . "$WORK/c.jsonl") == 4 ]] || { cat "$WORK/c.jsonl"; fail "expected 4 records: mq_open, 2 mq_close, mq_unlink"; }
+# An unlinked queue it had open goes at its last close (which the supervisor sees, and which the
+# kernel then makes), not at the next creator's sweep: the program waits (up to 5 s) for its
+# directory in posix-dead/ to go.
+cat >"$WORK/unlinked.c" <<'EOF'
+#include <dirent.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+static int dead_queues(const char *ns) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/posix-dead", ns);
+    DIR *d = opendir(path);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+int main(int argc, char **argv) {
+    const char *ns = getenv("MQSHIM_DIR");
+    struct mq_attr a = {.mq_maxmsg = 4, .mq_msgsize = 64};
+    mqd_t q = mq_open(argv[1], O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+    if (!ns || q < 0 || mq_unlink(argv[1]) != 0)
+        return 1;
+    printf("unlinked while open: %d dead\n", dead_queues(ns));
+    mq_close(q);
+    struct timespec tick = {0, 5000000};
+    int n = 0;
+    while (dead_queues(ns) && n++ < 1000)
+        nanosleep(&tick, NULL);
+    printf("after its last close: %d dead\n", dead_queues(ns));
+    return 0;
+}
+EOF
+cc -static "$WORK/unlinked.c" -o "$WORK/unlinked_static" -lrt || fail "cannot build unlinked_static"
+expect_status 0 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/unlinked_static" "$QNAME"
+expect_output '^unlinked while open: 1 dead$'
+expect_output '^after its last close: 0 dead$'
 # Its mq_notify registers it (by pid) under the emulation too.
 cat >"$WORK/notify.c" <<'EOF'
 #include <errno.h>

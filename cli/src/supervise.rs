@@ -302,6 +302,8 @@ fn supervise(listener: c_int) {
     if let Ok(w) = watchdog {
         let _ = w.join();
     }
+    // Every served process has exited: an unlinked queue only they had open is closed now.
+    mqshim_core::dispatch::backend().served_closes_settle();
 }
 
 /// A serving thread: reads a notification and serves it itself, blocking call or not, so a
@@ -364,10 +366,13 @@ fn may_block(d: &libc::seccomp_data) -> bool {
 }
 
 /// Every [`WATCH_PERIOD`]: interrupts the serving threads whose caller has a signal to take or was
-/// killed (again at each period, in case the first signal came before the thread's call began).
+/// killed (again at each period, in case the first signal came before the thread's call began),
+/// and lets the backend finish what the callers' closes left (`Backend::served_closes_settle`).
 fn watch(shared: &Shared) {
+    let backend = mqshim_core::dispatch::backend();
     while !shared.done.load(Ordering::Acquire) {
         std::thread::sleep(WATCH_PERIOD);
+        backend.served_closes_settle();
         let waiting = shared.waiting.lock().unwrap_or_else(|e| e.into_inner());
         for (id, w) in waiting.iter() {
             if w.state.load(Ordering::Acquire) == RUNNING {

@@ -333,6 +333,12 @@ impl Backend for EmulatedBackend {
         }
     }
 
+    fn served_closes_settle(&self) {
+        if let Ok(p) = self.posix() {
+            p.settle_served_closes();
+        }
+    }
+
     fn descriptor_polled(&self, fd: c_int) {
         posix::fdtable::polled(fd);
     }

@@ -188,6 +188,11 @@ pub trait Backend: Sync + Send {
     /// notification registration on the queue removed — is done. Our copy stays open.
     fn descriptor_closing_in_served(&self, _fd: c_int) {}
 
+    /// Finishes what the served process's closes left (an unlinked queue whose last descriptor
+    /// it closed is destroyed once that close has happened): called every few milliseconds
+    /// while serving, and at the end.
+    fn served_closes_settle(&self) {}
+
     /// What the `/proc` file `path` says under this backend when the kernel's file does not say
     /// it (`/proc/sysvipc/msg`'s queues, the limit files' values); None: let the program read
     /// the kernel's file.

@@ -31,7 +31,14 @@ use super::engine::layout::waiter_state;
 use super::engine::lock;
 use crate::errno::{Errno, Result};
 use crate::os::usermem::{checked_read, checked_write, probe_read};
-use fdtable::Description;
+use fdtable::{Description, QueueHandle};
+
+/// Unlinked queues a served process closed a descriptor of, and when (see
+/// [`PosixEmulation::settle_served_closes`]): a supervisor's only.
+static SERVED_CLOSES: std::sync::Mutex<Vec<(Arc<QueueHandle>, std::time::Instant)>> = std::sync::Mutex::new(Vec::new());
+
+/// How long a supervisor looks for the end of an unlinked queue a served process closed.
+const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 use queue::{Express, Message, Sent};
 
 /// The POSIX half of the emulation, bound to one namespace.
@@ -135,11 +142,31 @@ impl PosixEmulation {
 
     /// `fd`, this process's adopted copy of a descriptor the served process is closing (see
     /// [`PosixEmulation::adopt`]): its registration on the queue goes, as at any close by the
-    /// owner; the descriptor itself is closed by the kernel, in that process.
+    /// owner; the descriptor itself is closed by the kernel, in that process, after this, so an
+    /// unlinked queue this may have been the last descriptor of is left to
+    /// [`PosixEmulation::settle_served_closes`].
     pub fn closing_in_served(&self, fd: c_int) {
         if let Some(d) = fdtable::resolve(fd) {
             notify::drop_if_owner(&d.queue);
+            if d.queue.queue.header().unlinked.load(Ordering::Acquire) != 0 {
+                let mut closes = SERVED_CLOSES.lock().unwrap_or_else(|e| e.into_inner());
+                closes.push((d.queue.clone(), std::time::Instant::now()));
+            }
         }
+    }
+
+    /// Destroys the unlinked queues a served process closed a descriptor of (see
+    /// [`PosixEmulation::closing_in_served`]) once nobody has them open, as the last close of
+    /// the kernel's frees its queue; one still open after [`SETTLE_FOR`] is left to its last
+    /// closer, or the next creator's sweep. Called by the supervisor every few milliseconds,
+    /// and when its last served process has exited.
+    pub fn settle_served_closes(&self) {
+        let pending = std::mem::take(&mut *SERVED_CLOSES.lock().unwrap_or_else(|e| e.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        let open: Vec<_> = pending.into_iter().filter(|(queue, since)| !self.store.after_close(queue) && since.elapsed() < SETTLE_FOR).collect();
+        SERVED_CLOSES.lock().unwrap_or_else(|e| e.into_inner()).extend(open);
     }
 
     /// Whether the queue behind descriptor `fd` was poisoned (see `segment::containment`).

@@ -673,9 +673,10 @@ impl Store {
         }
     }
 
-    fn destroy_if_unused(&self, entry: &[u8]) {
-        if let Ok(dir) = openat(self.ns.dead, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-            self.destroy_dir_if_unused(&dir, entry);
+    fn destroy_if_unused(&self, entry: &[u8]) -> bool {
+        match openat(self.ns.dead, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
+            Ok(dir) => self.destroy_dir_if_unused(&dir, entry),
+            Err(e) => e == Errno::ENOENT,
         }
     }
 
@@ -736,21 +737,22 @@ impl Store {
     }
 
     /// After a descriptor of `queue` was closed: if the queue was unlinked, destroy it when this
-    /// was its last open description anywhere.
-    pub fn after_close(&self, queue: &QueueHandle) {
+    /// was its last open description anywhere. False when it was unlinked and is still open
+    /// somewhere (another close will end it), true when nothing is left to do.
+    pub fn after_close(&self, queue: &QueueHandle) -> bool {
         // Not marked unlinked before this descriptor closed: its unlinker, still to come, tests
         // whether it is open only after renaming it, so it sees this close (see `mark_unlinked`).
         // (A poisoned mapping reads zeros.)
         let q = &queue.queue;
         if q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() {
-            return;
+            return true;
         }
         let still_named = sys::stat_at(self.ns.posix, &c(&queue.name), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| (st.st_dev, st.st_ino) == queue.dir_id);
         if still_named {
-            return;
+            return true;
         }
         forget_queue(queue.dir_id);
-        self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes());
+        self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes())
     }
 
     /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta, the status of its
