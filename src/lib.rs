@@ -36,6 +36,7 @@ pub mod emu;
 pub mod errno;
 pub mod glob;
 pub mod init;
+pub mod launcher;
 pub mod os;
 pub mod policy;
 pub mod procfs;

@@ -154,6 +154,12 @@ pub unsafe fn mq_open(name: *const c_char, oflag: c_int, mode: mode_t, attr: *mu
 }
 
 real_functions! {
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn execv(path: *const c_char, argv: *const *const c_char) -> c_int;
+    fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
+    fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn posix_spawn(pid: *mut libc::pid_t, path: *const c_char, actions: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    fn posix_spawnp(pid: *mut libc::pid_t, file: *const c_char, actions: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
     /// glibc's `_FORTIFY_SOURCE` entry for a two-argument `mq_open`.
     fn __mq_open_2(name: *const c_char, oflag: c_int) -> mqd_t;
     fn mq_close(mqdes: mqd_t) -> c_int;

@@ -95,6 +95,11 @@ pub struct RunOptions {
     /// warning: its queue calls then go to the kernel, unseen by mqshim.
     #[arg(long)]
     pub allow_unpreloaded: bool,
+    /// The program's argv[0] (default: PROGRAM as given), as a shell's `exec -a NAME` sets it.
+    /// The library passes it when a program run under mqshim execs a statically linked one,
+    /// which it runs through `mqshim run` (see MQSHIM_LAUNCHER).
+    #[arg(long, value_name = "NAME")]
+    pub arg0: Option<OsString>,
 }
 
 impl RunOptions {
@@ -487,6 +492,11 @@ fn served_backend(env: &[(String, OsString)]) -> bool {
 /// `options.allow_unpreloaded`, which warns instead.
 pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: &OsStr, args: &[OsString]) -> Result<Launch, Failure> {
     let mut env = options.environment()?;
+    // A statically linked program the program execs is run through this command too (see
+    // `mqshim_core::launcher`).
+    if let Ok(exe) = std::env::current_exe() {
+        env.push((mqshim_core::launcher::LAUNCHER_VARIABLE.into(), exe.into_os_string()));
+    }
     env.extend(extra_env.iter().cloned());
     let path = find_program(program)?;
     let refuse_or_warn = |why: String| -> Result<(), Failure> {
@@ -530,7 +540,7 @@ pub fn prepare(options: &RunOptions, extra_env: &[(String, OsString)], program: 
             cmd
         }
     };
-    cmd.arg0(program);
+    cmd.arg0(options.arg0.as_deref().unwrap_or(program));
     let supervisor = if supervised {
         // The supervisor's tracer, limits and faults are built from this process's environment
         // (on its first call): the program's settings. No thread runs yet.

@@ -134,10 +134,18 @@ impl Pending {
         let prog = trap::filter(trap::Verdict::Notify);
         let no_new_privs = trap::needs_no_new_privs();
         let child_end = ends[1];
+        // SAFETY: getpid takes nothing.
+        let supervisor = unsafe { libc::getpid() };
         // SAFETY: runs in the child between fork and exec, and makes only system calls (prctl,
-        // seccomp, sendmsg, close) on data prepared before the fork.
+        // getppid, kill, seccomp, sendmsg, close) on data prepared before the fork.
         unsafe {
             cmd.pre_exec(move || {
+                // Unserved, the program could not make a queue call: it goes with its
+                // supervisor (killed, say, by whoever ran `mqshim run` in the program's place).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != supervisor {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
                 let listener = trap::install_listener(&prog, no_new_privs).map_err(std::io::Error::from_raw_os_error)?;
                 let sent = send_fd(child_end, listener);
                 // Past the filter, which would have it wait for the supervisor, who waits for

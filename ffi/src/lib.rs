@@ -93,10 +93,11 @@ macro_rules! same_signature_as_libc {
 }
 
 // The core's modules under the names the exports use.
-pub(crate) use mqshim_core::{call, devmqueue, dispatch, errno, init, os, procfs, real, reentry, trap};
+pub(crate) use mqshim_core::{call, devmqueue, dispatch, errno, init, launcher, os, procfs, real, reentry, trap};
 
 pub mod api;
 pub mod dirent;
+pub mod exec;
 pub mod fcntl;
 pub mod ftw;
 pub mod mqueue;
