@@ -48,6 +48,11 @@ for how in execve execv execvp execvpe posix_spawn posix_spawnp system; do
   expect_status 0 "$MQSHIM" ipcrm --dir "$WORK/ns" "$QNAME"
 done
 
+# `mqshim trace` of a shell that runs it: the nested supervisor's records reach the collector.
+expect_status 0 "$MQSHIM" --dir "$WORK/ns" trace --json -o "$WORK/c.jsonl" -- sh -c "'$WORK/static_queue' '$QNAME'; exit 0"
+grep -q '"call":"mq_send"' "$WORK/c.jsonl" || { cat "$WORK/c.jsonl"; fail "mqshim trace: no mq_send record"; }
+expect_status 0 "$MQSHIM" ipcrm --dir "$WORK/ns" "$QNAME"
+
 # The library preloaded by hand names no launcher: the static program reaches the kernel, as
 # the preload cannot see it (and `mqshim run` is what to use).
 expect_status 7 env LD_PRELOAD="$MQSHIM_LIB_PATH" MQSHIM_DIR="$WORK/ns" "$WORK/spawn_static" execve "$WORK/static_queue" "$QNAME"
