@@ -99,6 +99,7 @@ BENCHES=(
   'fq  micro    --op getppid'
   'fq  micro    --op mq_getattr_raw'
   'fq  micro    --op mq_fstat'
+  'f   micro    --op dup_close'
   'f   micro    --op mq_sendrecv_raw'
   'f   micro    --op msg_sendrecv_raw'
   'fd  stream   --api posix --size 64   --placement cross --maxmsg 65536 --random-prio'

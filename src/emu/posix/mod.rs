@@ -118,6 +118,11 @@ impl PosixEmulation {
     /// carries (`handover`), its O_NONBLOCK from its status flags. EBADF for any other
     /// descriptor.
     pub fn adopt(&self, fd: c_int) -> Result<()> {
+        // Anything but a FIFO of the namespace (a pipe, say) at the cost of one fstat, before
+        // the mark is read from /proc.
+        if !crate::os::sys::stat_of(fd).is_ok_and(|st| self.store.may_be_fifo(&st)) {
+            return Err(Errno::EBADF);
+        }
         let (read, write) = handover::access_of(fd).ok_or(Errno::EBADF)?;
         let handle = self.store.adopt(fd)?;
         let flags = crate::os::sys::fcntl(fd, libc::F_GETFL, 0);

@@ -229,6 +229,8 @@ pub struct Store {
     ns: Namespace,
     limits: LivePosixLimits,
     charges: ChargeCounters,
+    /// The filesystem the namespace is on (`st_dev`): every queue's FIFO is there.
+    device: u64,
 }
 
 /// The file mode bits an `mq_open` access mode needs (read 4, write 2).
@@ -283,7 +285,14 @@ impl Store {
     pub fn open_or(root: &[u8], limits: PosixLimits, missing: Missing) -> Result<Store> {
         let ns = Namespace::open_or(root, missing)?;
         let charges = ChargeCounters::new(ns.charge);
-        Ok(Store { ns, limits: LivePosixLimits::new(limits), charges })
+        let device = sys::stat_of(ns.posix)?.st_dev;
+        Ok(Store { ns, limits: LivePosixLimits::new(limits), charges, device })
+    }
+
+    /// Whether a file of status `st` may be a queue's FIFO: a FIFO on the namespace's
+    /// filesystem (a pipe, or a FIFO elsewhere, is not).
+    pub fn may_be_fifo(&self, st: &libc::stat) -> bool {
+        st.st_mode & libc::S_IFMT == libc::S_IFIFO && st.st_dev == self.device
     }
 
     /// Replaces the limits creation enforces.
