@@ -1,5 +1,6 @@
 /* spawn_static HOW PROGRAM ARGS...: starts PROGRAM (with ARGS, and argv[0] "named-child") the
- * way HOW says — execve, execv, execvp, execvpe (the process becomes it), posix_spawn,
+ * way HOW says — execve, execv, execvp, execvpe, execl, execlp, execle (the process becomes it;
+ * the list variants pass up to seven ARGS, so some on the stack), posix_spawn,
  * posix_spawnp or system (a child, waited for) — and prints "spawned: STATUS" for the last
  * three. What `mqshim run`'s tests run to see a statically linked program started by a
  * preloaded one. Exit 0, or 3 when the start failed. */
@@ -32,6 +33,12 @@ int main(int argc, char **argv) {
         execvp(program, args);
     else if (strcmp(how, "execvpe") == 0)
         execvpe(program, args, environ);
+    else if (strcmp(how, "execl") == 0)
+        execl(program, args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], (char *)NULL);
+    else if (strcmp(how, "execlp") == 0)
+        execlp(program, args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], (char *)NULL);
+    else if (strcmp(how, "execle") == 0)
+        execle(program, args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], (char *)NULL, environ);
     else {
         pid_t pid = -1;
         int status = 0, rc;

@@ -1,8 +1,9 @@
-//! `<unistd.h>`'s `execve`, `execv`, `execvp`, `execvpe` and `<spawn.h>`'s `posix_spawn`,
-//! `posix_spawnp`: a statically linked program they start is run through the launcher (`mqshim
-//! run`) when the environment it gets names one, so that its queue calls are served too (see
-//! `launcher`); everything else is libc's call, unchanged. (glibc's `execl`, `execlp` and
-//! `execle` call its internal `execve`, which no preload reaches.)
+//! `<unistd.h>`'s `execve`, `execv`, `execvp`, `execvpe`, `execl`, `execlp`, `execle` and
+//! `<spawn.h>`'s `posix_spawn`, `posix_spawnp`: a statically linked program they start is run
+//! through the launcher (`mqshim run`) when the environment it gets names one, so that its queue
+//! calls are served too (see `launcher`); everything else is the call as asked. (glibc's own
+//! functions call its internal `execve`, which no preload reaches: each is interposed; the
+//! variadic list variants through a stub of their own, x86_64.)
 //!
 //! Not traced (not queue calls), and safe between `vfork` and the exec: nothing is allocated.
 
@@ -76,6 +77,145 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
     // SAFETY: the caller's arguments, passed on.
     unsafe { exec(file, argv, envp, true, || real::execvpe(file, argv, envp)) }
 }
+
+/// `execl`, `execlp` and `execle` as [`exec_list`] numbers them.
+const LIST_EXECL: c_int = 0;
+const LIST_EXECLP: c_int = 1;
+const LIST_EXECLE: c_int = 2;
+
+/// The variadic `int execl(const char *path, const char *arg, ... /* NULL */)`: Rust cannot name
+/// variadic arguments, so this stub stores the five argument registers after `path` (x86_64:
+/// rsi, rdx, rcx, r8, r9) beside the caller's stack arguments that follow them, and hands both
+/// to [`exec_list`], whose result it returns.
+///
+/// # Safety
+/// As execl(3) requires: a NULL-terminated list of NUL-terminated strings.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execl(path: *const c_char, arg: *const c_char) -> c_int {
+    // At entry rsp is 8 past a 16-byte boundary (the return address); 56 bytes keep the call
+    // below aligned. The caller's stack arguments start above the return address: at entry
+    // rsp + 8, here rsp + 64.
+    core::arch::naked_asm!(
+        "sub rsp, 56",
+        "mov [rsp], rsi",
+        "mov [rsp + 8], rdx",
+        "mov [rsp + 16], rcx",
+        "mov [rsp + 24], r8",
+        "mov [rsp + 32], r9",
+        "mov rsi, rsp",
+        "lea rdx, [rsp + 64]",
+        "mov ecx, {kind}",
+        "call {list}",
+        "add rsp, 56",
+        "ret",
+        kind = const LIST_EXECL,
+        list = sym exec_list,
+    )
+}
+
+/// The variadic `int execlp(const char *file, const char *arg, ... /* NULL */)`: as [`execl`].
+///
+/// # Safety
+/// As execlp(3) requires.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execlp(file: *const c_char, arg: *const c_char) -> c_int {
+    core::arch::naked_asm!(
+        "sub rsp, 56",
+        "mov [rsp], rsi",
+        "mov [rsp + 8], rdx",
+        "mov [rsp + 16], rcx",
+        "mov [rsp + 24], r8",
+        "mov [rsp + 32], r9",
+        "mov rsi, rsp",
+        "lea rdx, [rsp + 64]",
+        "mov ecx, {kind}",
+        "call {list}",
+        "add rsp, 56",
+        "ret",
+        kind = const LIST_EXECLP,
+        list = sym exec_list,
+    )
+}
+
+/// The variadic `int execle(const char *path, const char *arg, ... /* NULL, char *const
+/// envp[] */)`: as [`execl`].
+///
+/// # Safety
+/// As execle(3) requires.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execle(path: *const c_char, arg: *const c_char) -> c_int {
+    core::arch::naked_asm!(
+        "sub rsp, 56",
+        "mov [rsp], rsi",
+        "mov [rsp + 8], rdx",
+        "mov [rsp + 16], rcx",
+        "mov [rsp + 24], r8",
+        "mov [rsp + 32], r9",
+        "mov rsi, rsp",
+        "lea rdx, [rsp + 64]",
+        "mov ecx, {kind}",
+        "call {list}",
+        "add rsp, 56",
+        "ret",
+        kind = const LIST_EXECLE,
+        list = sym exec_list,
+    )
+}
+
+/// The list variants' common part: the variadic arguments are `registers[0..5]`, then
+/// `stack[0..]`; they are gathered into an argument vector (in a private mapping: an exec may
+/// follow `vfork`) and executed as `execv` (`execl`), `execvp` (`execlp`) or `execve` with the
+/// environment that follows the NULL (`execle`) would.
+///
+/// # Safety
+/// `registers` and `stack` are where the stubs above put them; the list is NULL-terminated.
+unsafe extern "C" fn exec_list(file: *const c_char, registers: *const *const c_char, stack: *const *const c_char, kind: c_int) -> c_int {
+    // SAFETY: the i-th variadic argument, within the NULL-terminated list (and for execle one
+    // past it): the five saved registers, then the caller's stack.
+    let arg = |i: usize| unsafe {
+        if i < 5 {
+            *registers.add(i)
+        } else {
+            *stack.add(i - 5)
+        }
+    };
+    let argc = (0..).find(|&i| arg(i).is_null()).unwrap_or(0);
+    let len = (argc + 1) * std::mem::size_of::<*const c_char>();
+    // SAFETY: a fresh private anonymous mapping, checked below.
+    let argv = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    if argv == libc::MAP_FAILED {
+        return -1;
+    }
+    let argv = argv as *mut *const c_char;
+    // SAFETY: `argc + 1` slots of the mapping; the arguments read as above.
+    unsafe {
+        for i in 0..=argc {
+            *argv.add(i) = arg(i);
+        }
+    }
+    let argv = argv.cast_const();
+    // SAFETY: a NULL-terminated argument vector; the path and environment are the caller's.
+    let rc = unsafe {
+        match kind {
+            LIST_EXECLP => execvp(file, argv),
+            LIST_EXECLE => execve(file, argv, arg(argc + 1) as *const *const c_char),
+            _ => execv(file, argv),
+        }
+    };
+    let errno = crate::errno::current();
+    // SAFETY: our mapping, unused once the exec failed.
+    unsafe { libc::munmap(argv as *mut libc::c_void, len) };
+    crate::errno::set(errno);
+    rc
+}
+
+// libc declares the list variants variadic; the stubs take the fixed arguments only.
+const _: unsafe extern "C" fn(*const c_char, *const c_char, ...) -> c_int = libc::execl;
+const _: unsafe extern "C" fn(*const c_char, *const c_char, ...) -> c_int = libc::execlp;
+const _: unsafe extern "C" fn(*const c_char, *const c_char, ...) -> c_int = libc::execle;
 
 /// The arguments of `posix_spawn` and `posix_spawnp` but the program.
 type SpawnRest = (*mut libc::pid_t, *const libc::posix_spawn_file_actions_t, *const libc::posix_spawnattr_t, *const *mut c_char, *const *mut c_char);
