@@ -135,6 +135,17 @@ fn join(out: &mut [u8], parts: &[&[u8]]) -> bool {
     true
 }
 
+/// The program an `execve`-style call of `file` runs, written into `out` as a path `mqshim run`
+/// takes for the same file: a bare name is a file of the working directory to `execve`, but
+/// `mqshim run` would look it up in `PATH`, so it gets "./".
+fn as_given(file: &[u8], out: &mut [u8]) -> bool {
+    if file.contains(&b'/') {
+        join(out, &[file])
+    } else {
+        join(out, &[b"./", file])
+    }
+}
+
 /// The program an `execvp`-style call of `file` runs, written into `out`: `file` itself when it
 /// names a path (has a '/'), else the first executable regular file of that name in a directory
 /// of the caller's `PATH` (glibc's default when it has none; an empty entry is the working
@@ -192,7 +203,7 @@ pub unsafe fn redirect(file: *const c_char, argv: *const *const c_char, environm
         return None;
     }
     let mut found = [0u8; libc::PATH_MAX as usize];
-    if !(if search_path { find(file, &mut found) } else { join(&mut found, &[file]) }) {
+    if !(if search_path { find(file, &mut found) } else { as_given(file, &mut found) }) {
         return None;
     }
     let path = CStr::from_bytes_until_nul(&found).ok()?;
@@ -305,6 +316,16 @@ mod tests {
             assert_eq!(CStr::from_ptr(*r.argv().add(3)).to_bytes(), path.to_bytes());
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_bare_name_given_to_execve_stays_a_file_of_the_working_directory() {
+        let mut out = [0u8; 64];
+        assert!(as_given(b"prog", &mut out));
+        assert_eq!(CStr::from_bytes_until_nul(&out).unwrap().to_bytes(), b"./prog");
+        assert!(as_given(b"bin/prog", &mut out));
+        assert_eq!(CStr::from_bytes_until_nul(&out).unwrap().to_bytes(), b"bin/prog");
+        assert!(!as_given(&[b'x'; 64], &mut out));
     }
 
     #[test]
