@@ -7,8 +7,8 @@
 //! its place ([`redirect`]): the same process (pid, descriptors, environment) becomes the
 //! launcher, which starts the program as its child under its seccomp supervisor (see
 //! `cli/src/supervise.rs`), forwards the usual signals to it and ends as it ends. Any other exec —
-//! a dynamically linked program, a script, no launcher named, the launcher itself — is made as
-//! the program asked.
+//! a dynamically linked program, a script, a file the caller may not execute, a set-user-ID or
+//! set-group-ID program, no launcher named, the launcher itself — is made as the program asked.
 //!
 //! `exec` may be called between `vfork` and the new program, in memory the parent shares: the
 //! decision reads the environment, `/proc/self/exe` and the file's headers with system calls into
@@ -86,7 +86,8 @@ fn statically_linked(path: &CStr) -> bool {
     const PT_INTERP: u32 = 3;
     const ET_EXEC: u16 = 2;
     const ET_DYN: u16 = 3;
-    let fd = crate::os::sys::openat(libc::AT_FDCWD, path, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+    // Non-blocking: a FIFO (which no exec runs) must not hold the caller here.
+    let fd = crate::os::sys::openat(libc::AT_FDCWD, path, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY, 0);
     if fd < 0 {
         return false;
     }
@@ -111,6 +112,17 @@ fn statically_linked(path: &CStr) -> bool {
     })();
     crate::os::sys::close(fd);
     verdict
+}
+
+/// Whether the exec of `path` can be left to the launcher without changing its outcome: a
+/// regular file the caller may execute (otherwise the exec's own error is the answer), and not
+/// set-user-ID or set-group-ID (the supervisor's filter needs no_new_privs, under which those
+/// bits would be ignored; such a program is exec'd as asked, unserved).
+fn runnable_as_is(path: &CStr) -> bool {
+    let Ok(st) = crate::os::sys::stat_at(libc::AT_FDCWD, path, 0) else { return false };
+    // SAFETY: a NUL-terminated path.
+    let executable = unsafe { libc::access(path.as_ptr(), libc::X_OK) } == 0;
+    executable && st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & (libc::S_ISUID | libc::S_ISGID) == 0
 }
 
 /// Whether this process is the launcher itself (whose children are exec'd as asked).
@@ -207,7 +219,7 @@ pub unsafe fn redirect(file: *const c_char, argv: *const *const c_char, environm
         return None;
     }
     let path = CStr::from_bytes_until_nul(&found).ok()?;
-    if !statically_linked(path) {
+    if !runnable_as_is(path) || !statically_linked(path) {
         return None;
     }
     // SAFETY: argv is a NULL-terminated array (the contract).
@@ -258,6 +270,8 @@ mod tests {
         bytes[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
         bytes[64..68].copy_from_slice(&program_header.to_le_bytes());
         std::fs::write(path, bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     fn c_array(strings: &[CString]) -> Vec<*const c_char> {
@@ -308,6 +322,13 @@ mod tests {
             let own_env = c_array(&own_env);
             assert!(redirect(path.as_ptr(), argv.as_ptr(), own_env.as_ptr(), false).is_none());
             assert!(redirect(c"/proc/self/exe".as_ptr(), argv.as_ptr(), with.as_ptr(), false).is_none());
+            // Not executable, or set-user-ID: as asked (the exec's own answer, its own privileges).
+            use std::os::unix::fs::PermissionsExt;
+            for mode in [0o644, 0o4755, 0o2755] {
+                std::fs::set_permissions(&program, std::fs::Permissions::from_mode(mode)).unwrap();
+                assert!(redirect(path.as_ptr(), argv.as_ptr(), with.as_ptr(), false).is_none(), "mode {mode:o}");
+            }
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
             // With no argument at all, the path stands for argv[0].
             let empty: [*const c_char; 1] = [std::ptr::null()];
             let r = redirect(path.as_ptr(), empty.as_ptr(), with.as_ptr(), false).expect("redirected");
