@@ -47,7 +47,10 @@
 //!   set*id system calls change the serving thread alone), and `mq_open` with its umask; the
 //!   caller's capabilities are not copied (the supervisor's are used).
 //! - **The end.** The supervisor serves until the listener hangs up (every process with the
-//!   filter has exited), as `strace -f` follows a program's descendants.
+//!   filter has exited), as `strace -f` follows a program's descendants. The program dies with
+//!   it (PR_SET_PDEATHSIG): unserved, it could make no queue call. A program under `mqshim run`
+//!   that execs a statically linked one gets a supervisor of its own this way too
+//!   (`mqshim_core::launcher`: it execs `mqshim run` in its place).
 //!
 //! - **Backends.** Under the kernel backend every call is the system call, made here. Under the
 //!   emulation every call is the emulation's, made here on the same local copies
