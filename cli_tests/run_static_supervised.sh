@@ -159,6 +159,32 @@ cc -static "$WORK/notify.c" -o "$WORK/notify_static" -lrt || fail "cannot build 
 expect_status 0 "$MQSHIM" run --dir "$WORK/ns" -- "$WORK/notify_static" "$QNAME"
 expect_output '^mq_notify: ok$'
 
+# The program dies with its supervisor (unserved it could make no queue call): `mqshim run`
+# killed, the static program it serves goes too, within a bounded wait.
+cat >"$WORK/sleeper.c" <<'EOF'
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    printf("%d\n", (int)getpid());
+    fflush(stdout);
+    pause();
+    return 0;
+}
+EOF
+cc -static "$WORK/sleeper.c" -o "$WORK/sleeper_static" || fail "cannot build sleeper_static"
+"$MQSHIM" run --backend kernel -- "$WORK/sleeper_static" >"$WORK/sleeper.out" 2>&1 &
+launcher=$!
+for _ in $(seq 500); do [[ -s $WORK/sleeper.out ]] && break; sleep 0.01; done
+served=$(head -1 "$WORK/sleeper.out")
+[[ $served =~ ^[0-9]+$ ]] || { kill -9 $launcher; fail "the sleeper did not report its pid: $(cat "$WORK/sleeper.out")"; }
+kill -9 $launcher
+wait $launcher 2>/dev/null
+for _ in $(seq 500); do [[ -d /proc/$served ]] || break; sleep 0.01; done
+if [[ -d /proc/$served ]]; then
+  kill -9 "$served"
+  fail "the static program outlived its supervisor"
+fi
+
 # `mqshim diff` runs programs through the preload: a launch error (2) naming why, never a run
 # whose "emulate" side went to the kernel unseen.
 expect_status 2 "$MQSHIM" diff -- "$WORK/run_queue_static" "$QNAME"
