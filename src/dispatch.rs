@@ -47,7 +47,8 @@ pub unsafe fn run_with(call: Call, perform: impl FnOnce(&dyn Backend) -> Result<
                 break 'call handled;
             }
         }
-        perform(state.backend)
+        // A segment truncated under the call is contained even in a thread that blocks SIGBUS.
+        crate::emu::engine::segment::containment::deliverable(|| perform(state.backend))
     };
     state.policy.after(&call, &outcome);
     if let (Some(tracer), Some(started)) = (&state.tracer, started) {
@@ -83,7 +84,6 @@ unsafe fn invoke(b: &dyn Backend, call: &Call) -> Result<i64> {
     }
 }
 
-/// The name of the backend serving this process (building the state if no call has yet).
 /// The calling thread's credentials changed without the library seeing it (a supervisor's
 /// serving thread taking on each caller's ids, by raw system calls): what the emulation cached
 /// of them is forgotten, to be read afresh by its next check.
@@ -91,17 +91,25 @@ pub fn credentials_changed() {
     crate::emu::sysv::caller::forget();
 }
 
-/// The backend the calls go to.
+/// The program changed the calling thread's signal mask (`sigprocmask`, `pthread_sigmask` or a
+/// raw `rt_sigprocmask`, which succeeded with `how` and `set`): mqshim's calls keep SIGBUS
+/// deliverable by it (see `emu::engine::segment::containment`).
+pub fn signal_mask_changed(how: std::os::raw::c_int, set: &libc::sigset_t) {
+    crate::emu::engine::segment::containment::mask_changed(how, set);
+}
+
 /// The process's backend (for a supervisor, which asks it about another process's descriptors
 /// before it decides whether a call is a queue call at all).
 pub fn backend() -> &'static dyn Backend {
     init::state().backend
 }
 
+/// The kind of backend the calls go to.
 pub fn backend_kind() -> crate::config::BackendKind {
     init::state().backend.kind()
 }
 
+/// The name of the backend serving this process (building the state if no call has yet).
 pub fn backend_name() -> &'static str {
     backend_kind().name()
 }
@@ -132,7 +140,8 @@ pub fn is_queue_descriptor(fd: libc::c_int) -> bool {
 /// not one, so the real function proceeds alone.
 pub fn close_if_queue_descriptor(fd: libc::c_int) -> Option<Result<libc::c_int>> {
     let state = init::state_if_built()?;
-    let closed = state.backend.descriptor_closing(fd);
+    // Closing reads the queue's segment (was it unlinked?): contained as any call.
+    let closed = crate::emu::engine::segment::containment::deliverable(|| state.backend.descriptor_closing(fd));
     if closed.is_some() && state.tracer.is_some() {
         crate::trace::queue_names::closed(fd);
     }
@@ -155,7 +164,7 @@ pub fn note_duplicate(old: libc::c_int, new: libc::c_int) {
 /// Records that `fd` was passed to poll, select or epoll.
 pub fn note_polled(fd: libc::c_int) {
     if let Some(b) = backend_if_built() {
-        b.descriptor_polled(fd);
+        crate::emu::engine::segment::containment::deliverable(|| b.descriptor_polled(fd));
     }
 }
 

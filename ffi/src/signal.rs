@@ -130,9 +130,19 @@ pub(crate) fn without_sigsys(set: *const libc::sigset_t) -> Option<libc::sigset_
 #[no_mangle]
 pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int {
     let copy = if how == libc::SIG_UNBLOCK { None } else { without_sigsys(set) };
-    let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
+    let given = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
     // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
-    unsafe { real::sigprocmask(how, set, oldset) }
+    let rc = unsafe { real::sigprocmask(how, given, oldset) };
+    // SAFETY: the kernel just read the set: it is valid.
+    mask_changed(rc == 0, how, unsafe { set.as_ref() });
+    rc
+}
+
+/// Tells the library which mask a successful change set (see `dispatch::signal_mask_changed`).
+fn mask_changed(succeeded: bool, how: c_int, set: Option<&libc::sigset_t>) {
+    if let (true, Some(set)) = (succeeded, set) {
+        crate::dispatch::signal_mask_changed(how, set);
+    }
 }
 
 /// `int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset)`: as libc's, except
@@ -143,9 +153,12 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
 #[no_mangle]
 pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, oldset: *mut libc::sigset_t) -> c_int {
     let copy = if how == libc::SIG_UNBLOCK { None } else { without_sigsys(set) };
-    let set = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
+    let given = copy.as_ref().map_or(set, |c| c as *const libc::sigset_t);
     // SAFETY: the caller's arguments, the set possibly replaced by a valid copy.
-    unsafe { real::pthread_sigmask(how, set, oldset) }
+    let rc = unsafe { real::pthread_sigmask(how, given, oldset) };
+    // SAFETY: the kernel just read the set: it is valid.
+    mask_changed(rc == 0, how, unsafe { set.as_ref() });
+    rc
 }
 
 /// `int sigsuspend(const sigset_t *mask)`: as libc's, except that under the trap the mask it
@@ -181,7 +194,12 @@ pub unsafe extern "C" fn syscall(number: c_long, a1: c_long, a2: c_long, a3: c_l
     }
     // SAFETY: the caller's call, its set possibly replaced by a valid copy that lives until
     // the call returns.
-    unsafe { real::syscall(number, args) }
+    let rc = unsafe { real::syscall(number, args) };
+    if number == libc::SYS_rt_sigprocmask {
+        // SAFETY: the kernel just read the set (when the call succeeded): it is valid.
+        mask_changed(rc == 0, a1 as c_int, unsafe { (a2 as *const libc::sigset_t).as_ref() });
+    }
+    rc
 }
 
 /// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on

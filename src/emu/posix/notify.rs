@@ -704,12 +704,14 @@ pub mod relay {
 
     fn run(thread: usize) {
         let relay = &RELAYS[thread];
-        // The relay must not take the program's signals.
+        // The relay must not take the program's signals; but SIGBUS stays deliverable, so that
+        // a segment truncated under it is contained (see `segment::containment`).
         // SAFETY: blocks signals for this thread only; gettid cannot fail.
         unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+            libc::sigdelset(&mut all, libc::SIGBUS);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
             relay.tid.store(libc::gettid(), Ordering::Release);
         }
         // The queues watched, with the event count seen (the handles keep their words mapped).

@@ -22,11 +22,22 @@
 //! mapping is dropped: a robust mutex in it may still be linked into a thread's robust-futex
 //! list, which glibc walks and writes; the file's memory itself is released.
 //!
-//! Limitation: the containment lasts only while mqshim's handler is the process's SIGBUS action.
-//! A program that installs its own SIGBUS handler afterwards (without chaining to the one it
-//! replaced) gets the signal itself.
+//! A SIGBUS the faulting thread blocks is not delivered: the kernel kills the process instead.
+//! Programs commonly block every signal in worker threads (`sigfillset` + `pthread_sigmask`),
+//! so mqshim's calls run with SIGBUS deliverable ([`deliverable`]): a thread whose mask blocks
+//! it has it unblocked for the call and its mask put back after. The library keeps, per
+//! thread, whether the mask blocks SIGBUS (read once from the kernel, then followed through
+//! the interposed `sigprocmask`, `pthread_sigmask` and raw `rt_sigprocmask`: [`mask_changed`]),
+//! and looks at all only once some thread may block it (blocked through those functions, or
+//! by the mask of the thread that mapped the first segment): until then a call pays one load.
+//!
+//! Limitations: the containment lasts only while mqshim's handler is the process's SIGBUS
+//! action (a program that installs its own SIGBUS handler afterwards, without chaining to the
+//! one it replaced, gets the signal itself); and a mask changed past those functions
+//! (`siglongjmp`'s restore, a handler's `sa_mask`, an inline system call) is not seen, so a
+//! call made under such a mask that blocks SIGBUS is not contained.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::errno::{Errno, Result};
@@ -129,7 +140,91 @@ pub fn poisoned_at(addr: usize) -> bool {
         })
 }
 
+thread_local! {
+    /// Whether this thread's signal mask blocks SIGBUS; None until read from the kernel.
+    static SIGBUS_BLOCKED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// The calling thread's signal mask, by the raw system call (the library's own
+/// `sigprocmask` would report its view of it); `set`/`how` as rt_sigprocmask takes them.
+fn thread_mask(how: libc::c_int, set: Option<&libc::sigset_t>) -> Option<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data, filled by the call.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let set = set.map_or(std::ptr::null(), |s| s as *const libc::sigset_t);
+    // SAFETY: valid (or null) set pointers and the kernel's sigset size (8 bytes on Linux).
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, set, &mut old as *mut libc::sigset_t, 8usize) };
+    (rc == 0).then_some(old)
+}
+
+/// Whether the calling thread's mask blocks SIGBUS (read from the kernel once per thread).
+fn sigbus_blocked() -> bool {
+    SIGBUS_BLOCKED
+        .try_with(|b| {
+            b.get().unwrap_or_else(|| {
+                // SAFETY: a sigset_t read by sigismember.
+                let blocked = thread_mask(libc::SIG_BLOCK, None).is_some_and(|m| unsafe { libc::sigismember(&m, libc::SIGBUS) } == 1);
+                b.set(Some(blocked));
+                blocked
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Whether any thread of the process may block SIGBUS: set when the program blocks it through
+/// an interposed function ([`mask_changed`]) or when the thread that maps the first segment
+/// already blocks it (a mask inherited across `exec`). Until then a call pays one load.
+static MAY_BLOCK: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` (a call of mqshim's that touches segments) with SIGBUS deliverable in this
+/// thread: when the thread's mask blocks it, it is unblocked for `f` and the mask put back
+/// after, so a truncated segment is contained (EIO) rather than fatal.
+#[inline(always)]
+pub fn deliverable<R>(f: impl FnOnce() -> R) -> R {
+    if !MAY_BLOCK.load(Ordering::Relaxed) || !sigbus_blocked() {
+        return f();
+    }
+    deliverable_slow(f)
+}
+
+#[cold]
+#[inline(never)]
+fn deliverable_slow<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: sigset_t is plain data, made {SIGBUS} by sigemptyset and sigaddset.
+    let only_sigbus = unsafe {
+        let mut s: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut s);
+        libc::sigaddset(&mut s, libc::SIGBUS);
+        s
+    };
+    let before = thread_mask(libc::SIG_UNBLOCK, Some(&only_sigbus));
+    let result = f();
+    if let Some(before) = before {
+        thread_mask(libc::SIG_SETMASK, Some(&before));
+    }
+    result
+}
+
+/// The program changed the calling thread's mask (`how` and `set` as `sigprocmask` took them,
+/// after the change succeeded): whether it blocks SIGBUS is known again.
+pub fn mask_changed(how: libc::c_int, set: &libc::sigset_t) {
+    // SAFETY: a sigset_t read by sigismember.
+    let names = unsafe { libc::sigismember(set, libc::SIGBUS) } == 1;
+    if names && how != libc::SIG_UNBLOCK {
+        MAY_BLOCK.store(true, Ordering::Relaxed);
+    }
+    let _ = SIGBUS_BLOCKED.try_with(|b| match how {
+        libc::SIG_SETMASK => b.set(Some(names)),
+        libc::SIG_BLOCK if names => b.set(Some(true)),
+        libc::SIG_UNBLOCK if names => b.set(Some(false)),
+        _ => {}
+    });
+}
+
 fn install() {
+    // A mask that blocks SIGBUS from before the library saw any (inherited across exec).
+    if sigbus_blocked() {
+        MAY_BLOCK.store(true, Ordering::Relaxed);
+    }
     // SAFETY: an all-zero sigaction is a valid value to fill; the handler is a plain
     // `extern "C"` function; PREVIOUS is written here once, before the handler can run.
     unsafe {

@@ -1,0 +1,178 @@
+/* Nothing a user does to a file it may write crashes another user's process, even one that
+ * blocks its signals: programs commonly block every signal (sigfillset + pthread_sigmask) in
+ * the threads that do the work. A SIGBUS a thread blocks is not delivered — the kernel kills
+ * the process — so mqshim's calls must keep SIGBUS deliverable themselves. Root blocks every
+ * signal but the harness's SIGALRM, then makes a POSIX and a System V queue of mode 0622 with
+ * messages in them; nobody truncates every regular file it can open for writing in the
+ * emulation's namespace (on the kernel there are none); root's calls then run in a thread
+ * made after the blocking (it inherits the mask) and in the main thread: each must give the
+ * kernel's result or EIO, and root must survive. On the code before, root died of SIGBUS at
+ * its first call (the same attack without the blocking is attack_truncated_segment_no_sigbus).
+ *
+ * Under the emulation the test re-executes itself with a namespace under /dev/shm that nobody
+ * can reach (run.sh's own sits under a directory only root may enter). */
+#include "harness.h"
+#include <pthread.h>
+#include <ftw.h>
+#include <grp.h>
+#include <sys/stat.h>
+
+#define NOBODY 65534
+
+static char ns_dir[256];
+
+/* Prints "what -> as kernel or EIO" when the call gave `want` (or -1 EIO), else what it gave. */
+static void outcome(const char *what, long r, int e, long want, int want_errno)
+{
+    int as_kernel = want_errno ? (r == -1 && e == want_errno) : (r == want);
+    if (as_kernel || (r == -1 && e == EIO)) {
+        printf("%s -> as kernel or EIO\n", what);
+        return;
+    }
+    t_failures++;
+    if (r == -1)
+        printf("%s -> -1 %s  !! MISMATCH\n", what, t_errno_name(e));
+    else
+        printf("%s -> %ld  !! MISMATCH\n", what, r);
+}
+#define OUTCOME(call, want, want_errno) \
+    do { errno = 0; long r_ = (long)(call); int e_ = errno; outcome(#call, r_, e_, want, want_errno); } while (0)
+
+static int truncate_one(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st; (void)f;
+    if (type != FTW_F)
+        return 0;
+    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat s;
+        if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode))
+            (void)ftruncate(fd, 0);
+        close(fd);
+    }
+    return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st; (void)type; (void)f;
+    remove(path);
+    return 0;
+}
+
+/* Under the emulation: a namespace under /dev/shm, entered by re-executing. */
+static void move_namespace(char **argv)
+{
+    const char *dir = getenv("MQSHIM_DIR");
+    const char *moved = getenv("MQT_TRUNCB_NS");
+    if (moved) {
+        snprintf(ns_dir, sizeof ns_dir, "%s", moved);
+        return;
+    }
+    if (!dir || !*dir)
+        return;
+    snprintf(ns_dir, sizeof ns_dir, "/dev/shm/mqt-truncb-%d", (int)getpid());
+    T_REQUIRE(mkdir(ns_dir, 0755) == 0 && chmod(ns_dir, 0755) == 0);
+    setenv("MQSHIM_DIR", ns_dir, 1);
+    setenv("MQT_TRUNCB_NS", ns_dir, 1);
+    execv("/proc/self/exe", argv);
+    T_REQUIRE(0);
+}
+
+static const char *qname;
+
+/* Root's POSIX calls after the attack, in a thread whose mask blocks SIGBUS. */
+static void *posix_calls(void *arg)
+{
+    mqd_t q = *(mqd_t *)arg;
+    const char *name = qname;
+    char buf[64];
+    unsigned prio;
+    struct timespec soon;
+    clock_gettime(CLOCK_REALTIME, &soon);
+    soon.tv_nsec += 50 * 1000 * 1000;
+    if (soon.tv_nsec >= 1000000000) {
+        soon.tv_sec++;
+        soon.tv_nsec -= 1000000000;
+    }
+    struct mq_attr got;
+    OUTCOME(mq_send(q, "three", 5, 1), 0, 0);
+    OUTCOME(mq_receive(q, buf, sizeof buf, &prio), 3, 0);
+    OUTCOME(mq_getattr(q, &got), 0, 0);
+    OUTCOME(mq_timedreceive(q, buf, sizeof buf, &prio, &soon), 3, 0);
+    OUTCOME(mq_timedreceive(q, buf, sizeof buf, &prio, &soon), 5, 0);
+    OUTCOME(mq_timedreceive(q, buf, sizeof buf, &prio, &soon), -1, ETIMEDOUT);
+    OUTCOME(mq_timedsend(q, "four", 4, 1, &soon), 0, 0);
+    mqd_t again = mq_open(name, O_RDWR);
+    outcome("mq_open(name, O_RDWR)", again == (mqd_t)-1 ? -1 : 0, errno, 0, 0);
+    if (again != (mqd_t)-1)
+        mq_close(again);
+
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    move_namespace(argv);
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGALRM);
+    T_REQUIRE(pthread_sigmask(SIG_BLOCK, &all, NULL) == 0);
+    umask(0);
+    struct mq_attr a = { .mq_maxmsg = 4, .mq_msgsize = 64 };
+    const char *name = t_qname("truncb");
+    qname = name;
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0622, &a);
+    T_REQUIRE(q != (mqd_t)-1);
+    EXPECT_OK(mq_send(q, "one", 3, 1));
+    EXPECT_OK(mq_send(q, "two", 3, 1));
+    key_t key;
+    int id = t_msgget_new("truncb", 0622, &key);
+    struct { long mtype; char text[64]; } m = { 1, "first" };
+    EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
+    EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
+
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        T_REQUIRE(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (ns_dir[0])
+            nftw(ns_dir, truncate_one, 16, FTW_PHYS);
+        t_say("nobody truncated what it could write");
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+
+    /* The POSIX calls in a thread made after the blocking: it inherits the mask. */
+    pthread_t worker;
+    T_REQUIRE(pthread_create(&worker, NULL, posix_calls, &q) == 0);
+    T_REQUIRE(pthread_join(worker, NULL) == 0);
+    char buf[64];
+    unsigned prio;
+
+    OUTCOME(msgsnd(id, &m, 5, IPC_NOWAIT), 0, 0);
+    OUTCOME(msgrcv(id, &m, sizeof m.text, 0, IPC_NOWAIT), 5, 0);
+    OUTCOME(msgrcv(id, &m, sizeof m.text, 0, IPC_NOWAIT), 5, 0);
+    OUTCOME(msgrcv(id, &m, sizeof m.text, 0, IPC_NOWAIT), 5, 0);
+    OUTCOME(msgrcv(id, &m, sizeof m.text, 0, IPC_NOWAIT), -1, ENOMSG);
+    struct msqid_ds ds;
+    OUTCOME(msgctl(id, IPC_STAT, &ds), 0, 0);
+    OUTCOME(msgget(key, 0), id, 0);
+
+    /* Removal works whatever the files hold, and the name is free for a new queue. */
+    EXPECT_OK(mq_close(q));
+    EXPECT_OK(mq_unlink(name));
+    OUTCOME(msgctl(id, IPC_RMID, NULL), 0, 0);
+    q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+    t_check("a new queue of that name opens", q != (mqd_t)-1);
+    EXPECT_OK(mq_send(q, "fresh", 5, 2));
+    EXPECT_EQ(mq_receive(q, buf, sizeof buf, &prio), 5);
+    t_show_msg("received", buf, 5, prio);
+    EXPECT_OK(mq_close(q));
+    EXPECT_OK(mq_unlink(name));
+
+    if (ns_dir[0])
+        nftw(ns_dir, remove_one, 16, FTW_PHYS | FTW_DEPTH);
+    return t_finish();
+}
