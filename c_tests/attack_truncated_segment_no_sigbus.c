@@ -6,9 +6,17 @@
  * the kernel's result or EIO (a damaged queue), and root must survive; only that
  * classification is printed. A new POSIX queue of the same name then works as on the kernel.
  *
+ * Twice: with signals deliverable, then with every signal but the harness's SIGALRM blocked, as
+ * programs commonly block them in their worker threads — root's POSIX calls then run in a thread
+ * made after the blocking (it inherits the mask), its System V calls in the main thread. A
+ * SIGBUS a thread blocks is not delivered (the kernel kills the process), so mqshim's calls
+ * must keep it deliverable themselves; before they did, root died of SIGBUS at its first call
+ * of the second pass.
+ *
  * Under the emulation the test re-executes itself with a namespace under /dev/shm that nobody
  * can reach (run.sh's own sits under a directory only root may enter). */
 #include "harness.h"
+#include <pthread.h>
 #include <ftw.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -75,34 +83,16 @@ static void move_namespace(char **argv)
     T_REQUIRE(0);
 }
 
-int main(int argc, char **argv)
+struct posix_args {
+    mqd_t q;
+    const char *name;
+};
+
+/* Root's POSIX calls after the attack. */
+static void *posix_calls(void *arg)
 {
-    (void)argc;
-    move_namespace(argv);
-    umask(0);
-    struct mq_attr a = { .mq_maxmsg = 4, .mq_msgsize = 64 };
-    const char *name = t_qname("trunc");
-    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0622, &a);
-    T_REQUIRE(q != (mqd_t)-1);
-    EXPECT_OK(mq_send(q, "one", 3, 1));
-    EXPECT_OK(mq_send(q, "two", 3, 1));
-    key_t key;
-    int id = t_msgget_new("trunc", 0622, &key);
-    struct { long mtype; char text[64]; } m = { 1, "first" };
-    EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
-    EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
-
-    t_child c = t_spawn();
-    if (c.pid == 0) {
-        T_REQUIRE(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (ns_dir[0])
-            nftw(ns_dir, truncate_one, 16, FTW_PHYS);
-        t_say("nobody truncated what it could write");
-        exit(t_child_status());
-    }
-    t_join(&c, 0);
-
+    mqd_t q = ((struct posix_args *)arg)->q;
+    const char *name = ((struct posix_args *)arg)->name;
     char buf[64];
     unsigned prio;
     struct timespec soon;
@@ -125,6 +115,51 @@ int main(int argc, char **argv)
     if (again != (mqd_t)-1)
         mq_close(again);
 
+    return NULL;
+}
+
+/* One pass: the queues made, attacked and used; with every signal blocked when `blocked`. */
+static void scenario(const char *tag, int blocked)
+{
+    sigset_t all, before;
+    sigfillset(&all);
+    sigdelset(&all, SIGALRM);
+    if (blocked)
+        T_REQUIRE(pthread_sigmask(SIG_BLOCK, &all, &before) == 0);
+    struct mq_attr a = { .mq_maxmsg = 4, .mq_msgsize = 64 };
+    const char *name = t_qname(tag);
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0622, &a);
+    T_REQUIRE(q != (mqd_t)-1);
+    EXPECT_OK(mq_send(q, "one", 3, 1));
+    EXPECT_OK(mq_send(q, "two", 3, 1));
+    key_t key;
+    int id = t_msgget_new(tag, 0622, &key);
+    struct { long mtype; char text[64]; } m = { 1, "first" };
+    EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
+    EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
+
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        T_REQUIRE(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (ns_dir[0])
+            nftw(ns_dir, truncate_one, 16, FTW_PHYS);
+        t_say("nobody truncated what it could write");
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+
+    struct posix_args pa = { q, name };
+    if (blocked) {
+        /* A thread made after the blocking inherits the mask. */
+        pthread_t worker;
+        T_REQUIRE(pthread_create(&worker, NULL, posix_calls, &pa) == 0);
+        T_REQUIRE(pthread_join(worker, NULL) == 0);
+    } else {
+        posix_calls(&pa);
+    }
+    char buf[64];
+    unsigned prio;
     OUTCOME(msgsnd(id, &m, 5, IPC_NOWAIT), 0, 0);
     OUTCOME(msgrcv(id, &m, sizeof m.text, 0, IPC_NOWAIT), 5, 0);
     OUTCOME(msgrcv(id, &m, sizeof m.text, 0, IPC_NOWAIT), 5, 0);
@@ -146,6 +181,19 @@ int main(int argc, char **argv)
     EXPECT_OK(mq_close(q));
     EXPECT_OK(mq_unlink(name));
 
+    if (blocked)
+        T_REQUIRE(pthread_sigmask(SIG_SETMASK, &before, NULL) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    move_namespace(argv);
+    umask(0);
+    t_say("-- signals deliverable");
+    scenario("trunc", 0);
+    t_say("-- every signal blocked (a worker thread made after pthread_sigmask)");
+    scenario("truncb", 1);
     if (ns_dir[0])
         nftw(ns_dir, remove_one, 16, FTW_PHYS | FTW_DEPTH);
     return t_finish();

@@ -83,87 +83,57 @@ const LIST_EXECL: c_int = 0;
 const LIST_EXECLP: c_int = 1;
 const LIST_EXECLE: c_int = 2;
 
-/// The variadic `int execl(const char *path, const char *arg, ... /* NULL */)`: Rust cannot name
-/// variadic arguments, so this stub stores the five argument registers after `path` (x86_64:
-/// rsi, rdx, rcx, r8, r9) beside the caller's stack arguments that follow them, and hands both
-/// to [`exec_list`], whose result it returns.
-///
-/// # Safety
-/// As execl(3) requires: a NULL-terminated list of NUL-terminated strings.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn execl(path: *const c_char, arg: *const c_char) -> c_int {
-    // At entry rsp is 8 past a 16-byte boundary (the return address); 56 bytes keep the call
-    // below aligned. The caller's stack arguments start above the return address: at entry
-    // rsp + 8, here rsp + 64.
-    core::arch::naked_asm!(
-        "sub rsp, 56",
-        "mov [rsp], rsi",
-        "mov [rsp + 8], rdx",
-        "mov [rsp + 16], rcx",
-        "mov [rsp + 24], r8",
-        "mov [rsp + 32], r9",
-        "mov rsi, rsp",
-        "lea rdx, [rsp + 64]",
-        "mov ecx, {kind}",
-        "call {list}",
-        "add rsp, 56",
-        "ret",
-        kind = const LIST_EXECL,
-        list = sym exec_list,
-    )
+/// Defines a variadic list variant: Rust cannot name variadic arguments, so the stub stores the
+/// five argument registers after the first (x86_64: rsi, rdx, rcx, r8, r9) beside the caller's
+/// stack arguments that follow them, and hands both to [`exec_list`] with its `kind`, whose
+/// result it returns. At entry rsp is 8 past a 16-byte boundary (the return address): 56
+/// bytes keep the call below aligned, and the caller's stack arguments start at entry rsp + 8,
+/// here rsp + 64.
+macro_rules! list_variant {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// As the C function requires: a NULL-terminated list of NUL-terminated strings.
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(file: *const c_char, arg: *const c_char) -> c_int {
+            core::arch::naked_asm!(
+                "sub rsp, 56",
+                "mov [rsp], rsi",
+                "mov [rsp + 8], rdx",
+                "mov [rsp + 16], rcx",
+                "mov [rsp + 24], r8",
+                "mov [rsp + 32], r9",
+                "mov rsi, rsp",
+                "lea rdx, [rsp + 64]",
+                "mov ecx, {kind}",
+                "call {list}",
+                "add rsp, 56",
+                "ret",
+                kind = const $kind,
+                list = sym exec_list,
+            )
+        }
+    };
 }
 
-/// The variadic `int execlp(const char *file, const char *arg, ... /* NULL */)`: as [`execl`].
-///
-/// # Safety
-/// As execlp(3) requires.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn execlp(file: *const c_char, arg: *const c_char) -> c_int {
-    core::arch::naked_asm!(
-        "sub rsp, 56",
-        "mov [rsp], rsi",
-        "mov [rsp + 8], rdx",
-        "mov [rsp + 16], rcx",
-        "mov [rsp + 24], r8",
-        "mov [rsp + 32], r9",
-        "mov rsi, rsp",
-        "lea rdx, [rsp + 64]",
-        "mov ecx, {kind}",
-        "call {list}",
-        "add rsp, 56",
-        "ret",
-        kind = const LIST_EXECLP,
-        list = sym exec_list,
-    )
-}
-
-/// The variadic `int execle(const char *path, const char *arg, ... /* NULL, char *const
-/// envp[] */)`: as [`execl`].
-///
-/// # Safety
-/// As execle(3) requires.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn execle(path: *const c_char, arg: *const c_char) -> c_int {
-    core::arch::naked_asm!(
-        "sub rsp, 56",
-        "mov [rsp], rsi",
-        "mov [rsp + 8], rdx",
-        "mov [rsp + 16], rcx",
-        "mov [rsp + 24], r8",
-        "mov [rsp + 32], r9",
-        "mov rsi, rsp",
-        "lea rdx, [rsp + 64]",
-        "mov ecx, {kind}",
-        "call {list}",
-        "add rsp, 56",
-        "ret",
-        kind = const LIST_EXECLE,
-        list = sym exec_list,
-    )
-}
+list_variant!(
+    /// The variadic `int execl(const char *path, const char *arg, ... /* NULL */)`.
+    execl,
+    LIST_EXECL
+);
+list_variant!(
+    /// The variadic `int execlp(const char *file, const char *arg, ... /* NULL */)`.
+    execlp,
+    LIST_EXECLP
+);
+list_variant!(
+    /// The variadic `int execle(const char *path, const char *arg, ... /* NULL, char *const
+    /// envp[] */)`.
+    execle,
+    LIST_EXECLE
+);
 
 /// The list variants' common part: the variadic arguments are `registers[0..5]`, then
 /// `stack[0..]`; they are gathered into an argument vector (in a private mapping: an exec may
