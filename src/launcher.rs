@@ -23,14 +23,43 @@ pub const LAUNCHER_VARIABLE: &str = "MQSHIM_LAUNCHER";
 /// The launcher's own arguments before the program's path: `mqshim run --arg0 ARGV0 --`.
 const HEAD: usize = 5;
 
-/// What a redirected exec executes: the launcher, with `launcher run --arg0 ARGV0 -- PATH
-/// ARGS... NULL` and the program's path as found, in a private mapping of its own (unmapped
-/// when dropped, i.e. when the exec failed).
-pub struct Redirected {
-    launcher: *const c_char,
-    /// The mapping: the argument vector, then the path.
+/// Memory an exec builds an argument vector in without `malloc` (which must not run between
+/// `vfork` and the exec): a private anonymous mapping, unmapped when dropped — i.e. when the
+/// exec failed — with `errno` kept for the caller.
+pub struct Scratch {
     base: *mut libc::c_void,
     len: usize,
+}
+
+impl Scratch {
+    /// `len` bytes of zeroed memory; None when they cannot be mapped.
+    pub fn new(len: usize) -> Option<Scratch> {
+        // SAFETY: a fresh private anonymous mapping; checked below.
+        let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        (base != libc::MAP_FAILED).then_some(Scratch { base, len })
+    }
+
+    /// The memory's first byte.
+    pub fn base(&self) -> *mut u8 {
+        self.base.cast()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let errno = crate::errno::current();
+        // SAFETY: our own mapping of `len` bytes, unused from now on.
+        unsafe { libc::munmap(self.base, self.len) };
+        crate::errno::set(errno);
+    }
+}
+
+/// What a redirected exec executes: the launcher, with `launcher run --arg0 ARGV0 -- PATH
+/// ARGS... NULL` and the program's path as found, in [`Scratch`] memory.
+pub struct Redirected {
+    launcher: *const c_char,
+    /// The argument vector, then the path.
+    memory: Scratch,
 }
 
 impl Redirected {
@@ -41,14 +70,7 @@ impl Redirected {
 
     /// The argument vector to execute it with.
     pub fn argv(&self) -> *const *const c_char {
-        self.base as *const *const c_char
-    }
-}
-
-impl Drop for Redirected {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping of `len` bytes, unused from now on.
-        unsafe { libc::munmap(self.base, self.len) };
+        self.memory.base() as *const *const c_char
     }
 }
 
@@ -119,10 +141,16 @@ fn statically_linked(path: &CStr) -> bool {
 /// set-user-ID or set-group-ID (the supervisor's filter needs no_new_privs, under which those
 /// bits would be ignored; such a program is exec'd as asked, unserved).
 fn runnable_as_is(path: &CStr) -> bool {
-    let Ok(st) = crate::os::sys::stat_at(libc::AT_FDCWD, path, 0) else { return false };
+    executable_file(path).is_some_and(|mode| mode & (libc::S_ISUID | libc::S_ISGID) == 0)
+}
+
+/// The mode of the file at `path` when it is a regular file the caller may execute (what
+/// `execvp` would run).
+fn executable_file(path: &CStr) -> Option<libc::mode_t> {
+    let st = crate::os::sys::stat_at(libc::AT_FDCWD, path, 0).ok()?;
     // SAFETY: a NUL-terminated path.
     let executable = unsafe { libc::access(path.as_ptr(), libc::X_OK) } == 0;
-    executable && st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & (libc::S_ISUID | libc::S_ISGID) == 0
+    (executable && st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(st.st_mode)
 }
 
 /// Whether this process is the launcher itself (whose children are exec'd as asked).
@@ -180,10 +208,7 @@ fn find(file: &[u8], out: &mut [u8]) -> bool {
         if !join(out, &[dir, b"/", file]) {
             continue;
         }
-        let Ok(path) = CStr::from_bytes_until_nul(out) else { continue };
-        // SAFETY: a NUL-terminated path.
-        let executable = unsafe { libc::access(path.as_ptr(), libc::X_OK) } == 0;
-        if executable && crate::os::sys::stat_at(libc::AT_FDCWD, path, 0).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
+        if CStr::from_bytes_until_nul(out).ok().and_then(executable_file).is_some() {
             return true;
         }
     }
@@ -227,15 +252,11 @@ pub unsafe fn redirect(file: *const c_char, argv: *const *const c_char, environm
     let slots = HEAD + 1 + argc.saturating_sub(1) + 1;
     let path_at = slots * std::mem::size_of::<*const c_char>();
     let len = path_at + path.to_bytes_with_nul().len();
-    // SAFETY: a fresh private anonymous mapping; checked below.
-    let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
-    if base == libc::MAP_FAILED {
-        return None;
-    }
-    let redirected = Redirected { launcher, base, len };
+    let redirected = Redirected { launcher, memory: Scratch::new(len)? };
+    let base = redirected.memory.base();
     // SAFETY: the mapping holds `slots` pointers, then the path; both written within it.
     unsafe {
-        let copy = (base as *mut u8).add(path_at);
+        let copy = base.add(path_at);
         std::ptr::copy_nonoverlapping(path.as_ptr().cast::<u8>(), copy, path.to_bytes_with_nul().len());
         let out = base as *mut *const c_char;
         // The program's argv[0] (its path when it has none) is the launcher's --arg0.

@@ -17,6 +17,15 @@ extern "C" {
     static environ: *const *const c_char;
 }
 
+/// [`launcher::redirect`], a panic in it taken as "exec as asked" (it must not unwind into C).
+///
+/// # Safety
+/// As `launcher::redirect` requires.
+unsafe fn redirect(file: *const c_char, argv: *const *const c_char, environment: *const *const c_char, search_path: bool) -> Option<launcher::Redirected> {
+    // SAFETY: the caller's arguments, per this function's contract.
+    std::panic::catch_unwind(|| unsafe { launcher::redirect(file, argv, environment, search_path) }).ok().flatten()
+}
+
 /// Runs the launcher in place of `file` (see `launcher::redirect`; `search_path`: looked up as
 /// `execvp` does), with `environment`; else, or if that exec failed, the call as asked
 /// (`as_asked`).
@@ -31,7 +40,7 @@ unsafe fn exec(
     as_asked: impl FnOnce() -> c_int,
 ) -> c_int {
     // SAFETY: the caller's arguments, as execve takes them.
-    if let Some(r) = unsafe { launcher::redirect(file, argv, environment, search_path) } {
+    if let Some(r) = unsafe { redirect(file, argv, environment, search_path) } {
         // SAFETY: the launcher's path and argument vector, with the program's environment.
         unsafe { real::execve(r.launcher(), r.argv(), environment) };
     }
@@ -153,13 +162,8 @@ unsafe extern "C" fn exec_list(file: *const c_char, registers: *const *const c_c
         }
     };
     let argc = (0..).find(|&i| arg(i).is_null()).unwrap_or(0);
-    let len = (argc + 1) * std::mem::size_of::<*const c_char>();
-    // SAFETY: a fresh private anonymous mapping, checked below.
-    let argv = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
-    if argv == libc::MAP_FAILED {
-        return -1;
-    }
-    let argv = argv as *mut *const c_char;
+    let Some(memory) = launcher::Scratch::new((argc + 1) * std::mem::size_of::<*const c_char>()) else { return -1 };
+    let argv = memory.base() as *mut *const c_char;
     // SAFETY: `argc + 1` slots of the mapping; the arguments read as above.
     unsafe {
         for i in 0..=argc {
@@ -168,18 +172,14 @@ unsafe extern "C" fn exec_list(file: *const c_char, registers: *const *const c_c
     }
     let argv = argv.cast_const();
     // SAFETY: a NULL-terminated argument vector; the path and environment are the caller's.
-    let rc = unsafe {
+    // (`memory` is unmapped after, keeping errno.)
+    unsafe {
         match kind {
             LIST_EXECLP => execvp(file, argv),
             LIST_EXECLE => execve(file, argv, arg(argc + 1) as *const *const c_char),
             _ => execv(file, argv),
         }
-    };
-    let errno = crate::errno::current();
-    // SAFETY: our mapping, unused once the exec failed.
-    unsafe { libc::munmap(argv as *mut libc::c_void, len) };
-    crate::errno::set(errno);
-    rc
+    }
 }
 
 // libc declares the list variants variadic; the stubs take the fixed arguments only.
@@ -198,7 +198,7 @@ unsafe fn spawn(file: *const c_char, rest: SpawnRest, search_path: bool, as_aske
     let (pid, actions, attr, argv, envp) = rest;
     // SAFETY: the caller's arguments, as posix_spawn takes them; the launcher's path is
     // absolute, so posix_spawn runs it.
-    match unsafe { launcher::redirect(file, argv.cast(), envp.cast(), search_path) } {
+    match unsafe { redirect(file, argv.cast(), envp.cast(), search_path) } {
         // SAFETY: the launcher's path and argument vector, with the caller's other arguments.
         Some(r) => unsafe { real::posix_spawn(pid, r.launcher(), actions, attr, r.argv().cast(), envp) },
         None => as_asked(),
