@@ -11,8 +11,9 @@
 //!   registration on the queue (the kernel's `mqueue_flush_file`, at any close by the owner of
 //!   any descriptor of the queue, a duplicate's too), and so does a `dup2`/`dup3` onto one
 //!   (not traced); then the kernel makes the call ("continue"). Any other descriptor's close
-//!   is answered "continue" after one copy and one `fstat` (and, for a FIFO under the
-//!   emulation, a look at its mark): the price every `close` of a supervised program pays.
+//!   is answered "continue" after one copy and one `fstat` (and, for a FIFO of the
+//!   namespace's filesystem under the emulation, a look at its mark): the price every `close`
+//!   of a supervised program pays.
 //! - **Serving.** A thread reads the notifications. For each it reads the arguments from the
 //!   caller's memory (`process_vm_readv`), takes copies of its descriptors (`pidfd_getfd`: the
 //!   same open file descriptions), checks that the notification is still valid
@@ -501,17 +502,10 @@ fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
         };
         shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(n.id, w);
     }
-    // Under the emulation, what it records as the caller's own — a notification's owner, a
-    // notification's sender — is the served process's: its pid and real uid.
-    let reply = if c_long::from(n.data.nr) == libc::SYS_close {
-        close(&req, n.data.args[0])
-    } else if matches!(c_long::from(n.data.nr), libc::SYS_dup2 | libc::SYS_dup3) {
-        replace(&req, n.data.args[0], n.data.args[1])
-    } else if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
-        trace::on_behalf_of(process.caller, || handle(&req, &n.data))
-    } else {
-        let ruid = real_uid(&process);
-        trace::on_behalf_of(process.caller, || mqshim_core::os::ids::serving(process.caller.pid, ruid, || handle(&req, &n.data)))
+    let reply = match c_long::from(n.data.nr) {
+        libc::SYS_close => close(&req, n.data.args[0]),
+        libc::SYS_dup2 | libc::SYS_dup3 => replace(&req, n.data.args[0], n.data.args[1]),
+        _ => on_behalf(&process, || handle(&req, &n.data)),
     };
     if blocking {
         shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
@@ -774,6 +768,17 @@ fn msgctl_buffer_size(cmd: c_int) -> (usize, bool) {
     }
 }
 
+/// Runs `f` as a call of `process`: its trace records carry the process's ids, and under the
+/// emulation what the emulation records as the caller's own — a notification's owner, a
+/// notification's sender — is the served process's (its pid and real uid).
+fn on_behalf<R>(process: &Process, f: impl FnOnce() -> R) -> R {
+    if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
+        return trace::on_behalf_of(process.caller, f);
+    }
+    let ruid = real_uid(process);
+    trace::on_behalf_of(process.caller, || mqshim_core::os::ids::serving(process.caller.pid, ruid, f))
+}
+
 /// `close(2)` of a served process, which is also glibc's `mq_close`. The close itself is the
 /// kernel's ("continue"); a queue descriptor's is first its `mq_close`: traced as that, and
 /// under the emulation the caller's notification registration on the queue goes with it (the
@@ -782,17 +787,14 @@ fn msgctl_buffer_size(cmd: c_int) -> (usize, bool) {
 /// the descriptor stays open. Any other descriptor costs one copy and one `fstat` here.
 fn close(req: &Request<'_>, fd_arg: u64) -> Reply {
     let copy = req.descriptor(fd_arg);
-    if copy.0 < 0 || !may_be_queue_descriptor(copy.0) {
-        return Reply::Continue;
-    }
     let backend = mqshim_core::dispatch::backend();
     let kernel = backend.kind() == BackendKind::Kernel;
-    // The emulation's own test: its mark on the open description.
+    // The emulation's own test (a FIFO of its namespace, marked by it) or the kernel's file.
     let adopted = Adopted::new(backend, &copy);
-    if !kernel && !adopted.adopted {
+    let queue = if kernel { is_kernel_queue(copy.0) } else { adopted.adopted };
+    if !queue {
         return Reply::Continue;
     }
-    let process = req.process;
     let call = Call::MqClose { mqdes: fd_arg as c_int };
     // SAFETY: no pointer: the call's one argument is the caller's descriptor number; the
     // backend is given our copy of it.
@@ -807,13 +809,7 @@ fn close(req: &Request<'_>, fd_arg: u64) -> Reply {
     if !req.valid() {
         return Reply::Done;
     }
-    let outcome = if kernel {
-        trace::on_behalf_of(process.caller, closing)
-    } else {
-        let ruid = real_uid(process);
-        trace::on_behalf_of(process.caller, || mqshim_core::os::ids::serving(process.caller.pid, ruid, closing))
-    };
-    match outcome {
+    match on_behalf(req.process, closing) {
         Ok(_) => Reply::Continue,
         Err(e) => Reply::Error(e),
     }
@@ -830,30 +826,22 @@ fn replace(req: &Request<'_>, old: u64, new: u64) -> Reply {
         return Reply::Continue;
     }
     let copy = req.descriptor(new);
-    if copy.0 < 0 || !may_be_queue_descriptor(copy.0) {
-        return Reply::Continue;
-    }
     let adopted = Adopted::new(backend, &copy);
     if adopted.adopted && req.valid() {
-        let ruid = real_uid(req.process);
-        mqshim_core::os::ids::serving(req.process.caller.pid, ruid, || backend.descriptor_closing_in_served(copy.0));
+        on_behalf(req.process, || backend.descriptor_closing_in_served(copy.0));
     }
     Reply::Continue
 }
 
-/// Whether `fd` (our copy of a served process's descriptor) may be a queue descriptor: a
-/// FIFO under the emulation (whose own test, the mark on the description, then decides), a
-/// file of the mqueue filesystem under the kernel backend.
-fn may_be_queue_descriptor(fd: c_int) -> bool {
+/// Whether `fd` (our copy of a served process's descriptor) is a file of the kernel's mqueue
+/// filesystem.
+fn is_kernel_queue(fd: c_int) -> bool {
     /// `MQUEUE_MAGIC`, the mqueue filesystem's `f_type`.
     const MQUEUE_MAGIC: i64 = 0x1980_0202;
-    if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
-        // SAFETY: statfs is plain data, filled by fstatfs.
-        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-        // SAFETY: a descriptor of ours and a statfs to fill.
-        return unsafe { libc::fstatfs(fd, &mut fs) } == 0 && fs.f_type as i64 == MQUEUE_MAGIC;
-    }
-    mqshim_core::os::sys::stat_of(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
+    // SAFETY: statfs is plain data, filled by fstatfs.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor of ours (or -1: EBADF) and a statfs to fill.
+    fd >= 0 && unsafe { libc::fstatfs(fd, &mut fs) } == 0 && fs.f_type as i64 == MQUEUE_MAGIC
 }
 
 /// Serves one queue call: builds its [`Call`] over local copies and runs it through dispatch.
