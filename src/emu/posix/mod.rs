@@ -32,6 +32,7 @@ use super::engine::lock;
 use crate::errno::{Errno, Result};
 use crate::os::usermem::{checked_read, checked_write, probe_read};
 use fdtable::{Description, QueueHandle};
+use queue::{Express, Message, Sent};
 
 /// Unlinked queues a served process closed a descriptor of, and when (see
 /// [`PosixEmulation::settle_served_closes`]): a supervisor's only.
@@ -39,7 +40,6 @@ static SERVED_CLOSES: std::sync::Mutex<Vec<(Arc<QueueHandle>, std::time::Instant
 
 /// How long a supervisor looks for the end of an unlinked queue a served process closed.
 const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
-use queue::{Express, Message, Sent};
 
 /// The POSIX half of the emulation, bound to one namespace.
 pub struct PosixEmulation {
