@@ -13,10 +13,20 @@
  * must keep it deliverable themselves; before they did, root died of SIGBUS at its first call
  * of the second pass.
  *
+ * A third pass sets the program's own SIGBUS handler once the queues exist (programs install
+ * crash handlers at any time): it must be reported back as set, must not see the attack (before
+ * mqshim recorded it instead of letting it replace its own, root's handler got the truncation's
+ * SIGBUS), and must still get the program's own faults and signals, through `sigaction` and
+ * `signal` alike. Last, a child that ignores SIGBUS before its first queue is killed by a fault
+ * of its own, as the kernel kills a process that ignores a fault's signal (before, it faulted
+ * again forever).
+ *
  * Under the emulation the test re-executes itself with a namespace under /dev/shm that nobody
  * can reach (run.sh's own sits under a directory only root may enter). */
 #include "harness.h"
 #include <pthread.h>
+#include <setjmp.h>
+#include <sys/mman.h>
 #include <ftw.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -118,9 +128,97 @@ static void *posix_calls(void *arg)
     return NULL;
 }
 
-/* One pass: the queues made, attacked and used; with every signal blocked when `blocked`. */
-static void scenario(const char *tag, int blocked)
+/* The program's own SIGBUS handlers (third pass). */
+static sigjmp_buf own_fault_return;
+static volatile sig_atomic_t own_fault_expected, plain_handler_calls;
+
+static void own_sigbus(int sig, siginfo_t *info, void *context)
 {
+    (void)sig; (void)info; (void)context;
+    if (own_fault_expected)
+        siglongjmp(own_fault_return, 1);
+    static const char msg[] = "root: an unexpected SIGBUS reached the program's handler  !! MISMATCH\n";
+    if (write(1, msg, sizeof msg - 1) < 0) { /* exiting anyway */ }
+    _exit(3);
+}
+
+static void plain_sigbus(int sig)
+{
+    (void)sig;
+    plain_handler_calls++;
+}
+
+/* A fault of the program's own: a page of a memory file it shrank. Returns the mapping. */
+static volatile char *own_shrunk_page(void)
+{
+    int fd = memfd_create("own", MFD_CLOEXEC);
+    T_REQUIRE(fd >= 0 && ftruncate(fd, 4096) == 0);
+    volatile char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    T_REQUIRE(p != MAP_FAILED && ftruncate(fd, 0) == 0);
+    close(fd);
+    return p;
+}
+
+/* Third pass, before the attack: the program's handler set and read back. */
+static void set_own_handler(void)
+{
+    struct sigaction own = { .sa_sigaction = own_sigbus, .sa_flags = SA_SIGINFO }, now;
+    sigemptyset(&own.sa_mask);
+    EXPECT_OK(sigaction(SIGBUS, &own, NULL));
+    EXPECT_OK(sigaction(SIGBUS, NULL, &now));
+    t_check("sigaction reports the program's SIGBUS handler", now.sa_sigaction == own_sigbus && (now.sa_flags & SA_SIGINFO));
+}
+
+/* Third pass, after the attack: the program's own faults and signals still reach it. */
+static void own_signals_still_own(void)
+{
+    volatile char *page = own_shrunk_page();
+    own_fault_expected = 1;
+    if (sigsetjmp(own_fault_return, 1) == 0) {
+        page[0] = 1;
+        t_check("a fault of the program's own reached its handler", 0);
+    } else {
+        t_say("a fault of the program's own reached its handler");
+    }
+    own_fault_expected = 0;
+    munmap((void *)page, 4096);
+    t_check("signal() returns the program's previous handler", (void *)signal(SIGBUS, plain_sigbus) == (void *)own_sigbus);
+    EXPECT_OK(raise(SIGBUS));
+    t_check("a raised SIGBUS reached the handler signal() set", plain_handler_calls == 1);
+    t_check("signal() back to the default returns it", signal(SIGBUS, SIG_DFL) == plain_sigbus);
+}
+
+/* A child that ignores SIGBUS, then makes a queue, then faults: killed by SIGBUS. */
+static void ignored_fault_kills(void)
+{
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        signal(SIGBUS, SIG_IGN);
+        struct mq_attr a = { .mq_maxmsg = 1, .mq_msgsize = 8 };
+        const char *name = t_qname("truncign");
+        mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+        T_REQUIRE(q != (mqd_t)-1);
+        mq_close(q);
+        mq_unlink(name);
+        volatile char *page = own_shrunk_page();
+        /* Its calls reported now: it is not meant to reach exit. */
+        t_write_counts();
+        memset(t_counts, 0, sizeof t_counts);
+        fflush(stdout);
+        page[0] = 1;
+        t_say("survived a fault it ignored");
+        exit(t_child_status());
+    }
+    t_join(&c, 128 + SIGBUS);
+}
+
+enum pass { DELIVERABLE, BLOCKED, OWN_HANDLER };
+
+/* One pass: the queues made, attacked and used; with every signal blocked, or with a SIGBUS
+ * handler of the program's own, as `pass` says. */
+static void scenario(const char *tag, enum pass pass)
+{
+    int blocked = pass == BLOCKED;
     sigset_t all, before;
     sigfillset(&all);
     sigdelset(&all, SIGALRM);
@@ -137,6 +235,8 @@ static void scenario(const char *tag, int blocked)
     struct { long mtype; char text[64]; } m = { 1, "first" };
     EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
     EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
+    if (pass == OWN_HANDLER)
+        set_own_handler();
 
     t_child c = t_spawn();
     if (c.pid == 0) {
@@ -183,6 +283,8 @@ static void scenario(const char *tag, int blocked)
 
     if (blocked)
         T_REQUIRE(pthread_sigmask(SIG_SETMASK, &before, NULL) == 0);
+    if (pass == OWN_HANDLER)
+        own_signals_still_own();
 }
 
 int main(int argc, char **argv)
@@ -191,9 +293,13 @@ int main(int argc, char **argv)
     move_namespace(argv);
     umask(0);
     t_say("-- signals deliverable");
-    scenario("trunc", 0);
+    scenario("trunc", DELIVERABLE);
     t_say("-- every signal blocked (a worker thread made after pthread_sigmask)");
-    scenario("truncb", 1);
+    scenario("truncb", BLOCKED);
+    t_say("-- the program's own SIGBUS handler, set after the queues");
+    scenario("trunch", OWN_HANDLER);
+    t_say("-- SIGBUS ignored before the first queue, then a fault of the program's own");
+    ignored_fault_kills();
     if (ns_dir[0])
         nftw(ns_dir, remove_one, 16, FTW_PHYS | FTW_DEPTH);
     return t_finish();

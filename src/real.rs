@@ -204,7 +204,6 @@ real_functions! {
     fn preadv64(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t) -> ssize_t;
     fn preadv2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
     fn preadv64v2(fd: c_int, iov: *const libc::iovec, iovcnt: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
-    fn sighold(signum: c_int) -> c_int;
     fn sigsuspend(mask: *const libc::sigset_t) -> c_int;
     fn sigignore(signum: c_int) -> c_int;
     fn siginterrupt(signum: c_int, flag: c_int) -> c_int;

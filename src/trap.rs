@@ -25,10 +25,11 @@
 //! multiplexer instead of `msgget` & co. — i386, s390 — the multiplexer's sub-calls too).
 
 use std::os::raw::{c_char, c_int, c_long};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::call::Call;
 use crate::config::{self, BackendKind, SyscallMode};
+use crate::os::owned_signals;
 
 /// What the stub puts in the sixth argument register: the filter lets the call through.
 pub const COOKIE: u64 = 0x6d71_7368_696d_2121; // "mqshim!!"
@@ -210,63 +211,14 @@ fn already_filtered() -> bool {
     unsafe { stub(libc::SYS_mq_getsetattr, [u64::MAX, 0, 0, 0, 0], PROBE_COOKIE) == 1 }
 }
 
-/// The program's own SIGSYS disposition (set through the interposed `sigaction`/`signal` while
-/// the trap holds the real one): handler address and `sa_flags`.
-static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
-
-/// The program's SIGSYS action as `sigaction` would report it.
-pub fn program_action() -> libc::sigaction {
-    // SAFETY: an all-zero sigaction is a valid value (SIG_DFL, no flags, empty mask).
-    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-    act.sa_sigaction = PROGRAM_HANDLER.load(Ordering::Acquire);
-    act.sa_flags = PROGRAM_FLAGS.load(Ordering::Acquire);
-    act
-}
-
-/// Records the program's new SIGSYS action (the real one stays the library's).
-pub fn set_program_action(act: &libc::sigaction) {
-    PROGRAM_FLAGS.store(act.sa_flags, Ordering::Release);
-    PROGRAM_HANDLER.store(act.sa_sigaction, Ordering::Release);
-}
-
-/// What the handler does with a SIGSYS that is not a trapped queue call: what the program's
-/// own disposition says.
-pub enum Chain {
-    /// Ignore it.
-    Ignore,
-    /// The default action (terminate with a core dump): the caller restores SIG_DFL and
-    /// re-raises.
-    Default,
-    /// Call the program's handler (with siginfo when the flag says so).
-    Handler { address: usize, siginfo: bool },
-}
-
-/// The program's disposition for a SIGSYS that is not ours; SA_RESETHAND is honoured.
-pub fn chain(forced: bool) -> Chain {
-    let address = PROGRAM_HANDLER.load(Ordering::Acquire);
-    let flags = PROGRAM_FLAGS.load(Ordering::Acquire);
-    if flags & libc::SA_RESETHAND != 0 {
-        PROGRAM_HANDLER.store(libc::SIG_DFL, Ordering::Release);
-        PROGRAM_FLAGS.store(0, Ordering::Release);
-    }
-    match address {
-        // A SIGSYS forced by a seccomp filter is not ignorable (the kernel kills instead).
-        libc::SIG_IGN if !forced => Chain::Ignore,
-        libc::SIG_DFL | libc::SIG_IGN => Chain::Default,
-        address => Chain::Handler { address, siginfo: flags & libc::SA_SIGINFO != 0 },
-    }
-}
-
 /// Why the trap could not be installed.
 #[derive(Debug)]
 pub struct InstallError(pub String);
 
-/// Installs the trap when `MQSHIM_SYSCALLS=trap`: `install_handler` installs the SIGSYS
-/// handler (through the real `sigaction`) and returns the disposition it replaced, then the
-/// filter follows (with no_new_privs unless the process has CAP_SYS_ADMIN, which seccomp
+/// Installs the trap when `MQSHIM_SYSCALLS=trap`: the SIGSYS action `handler` gives becomes
+/// the real one (the program's is recorded, see `os::owned_signals`), then the filter follows (with no_new_privs unless the process has CAP_SYS_ADMIN, which seccomp
 /// requires). Problems are reported on stderr and leave the trap off.
-pub fn install_from_env(install_handler: impl FnOnce() -> Result<libc::sigaction, String>) {
+pub fn install_from_env(handler: impl FnOnce() -> libc::sigaction) {
     let (mode, problem) = config::syscall_mode(|name| std::env::var_os(name).map(std::os::unix::ffi::OsStringExt::into_vec));
     if let Some(p) = problem {
         config::report(&[p]);
@@ -274,17 +226,16 @@ pub fn install_from_env(install_handler: impl FnOnce() -> Result<libc::sigaction
     if mode != SyscallMode::Trap {
         return;
     }
-    if let Err(InstallError(why)) = install(install_handler) {
+    if let Err(InstallError(why)) = install(handler) {
         config::report(&[config::ConfigProblem::ignored("MQSHIM_SYSCALLS", format!("trap: {why} (queue system calls reach the kernel)"))]);
     }
 }
 
-fn install(install_handler: impl FnOnce() -> Result<libc::sigaction, String>) -> Result<(), InstallError> {
+fn install(handler: impl FnOnce() -> libc::sigaction) -> Result<(), InstallError> {
     if !cfg!(target_arch = "x86_64") {
         return Err(InstallError("only x86_64 is supported".into()));
     }
-    let previous = install_handler().map_err(InstallError)?;
-    set_program_action(&previous);
+    owned_signals::take(libc::SIGSYS, &handler()).map_err(|e| InstallError(format!("sigaction(SIGSYS): {e}")))?;
     INSTALLED.store(true, Ordering::Release);
     if already_filtered() {
         return Ok(());
@@ -293,6 +244,7 @@ fn install(install_handler: impl FnOnce() -> Result<libc::sigaction, String>) ->
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             INSTALLED.store(false, Ordering::Release);
+            owned_signals::give_back(libc::SIGSYS);
             return Err(InstallError(format!("PR_SET_NO_NEW_PRIVS: {}", crate::errno::Errno::last())));
         }
     }
@@ -302,6 +254,7 @@ fn install(install_handler: impl FnOnce() -> Result<libc::sigaction, String>) ->
     let rc = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog as *const libc::sock_fprog) };
     if rc != 0 {
         INSTALLED.store(false, Ordering::Release);
+        owned_signals::give_back(libc::SIGSYS);
         return Err(InstallError(format!("seccomp: {}", crate::errno::Errno::last())));
     }
     Ok(())

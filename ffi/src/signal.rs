@@ -5,11 +5,12 @@
 //! may come before any library call). The handler is the third way into `dispatch`, beside the
 //! queue functions and mqshim's own API; it writes the call's value into the interrupted RAX.
 //!
-//! The handler owns the real SIGSYS disposition from then on: `sigaction`, `signal` and the
-//! other functions that set a disposition (`bsd_signal`, `ssignal`, `sysv_signal`,
-//! `__sysv_signal`, `sigset`, `sigignore`, `siginterrupt`) on SIGSYS record the program's
-//! action instead, and a SIGSYS that is not a trapped queue call
-//! (the program's own seccomp filter's, or one sent with kill) goes to it. SIGSYS also stays
+//! The handler owns the real SIGSYS disposition from then on, as the segments' containment owns
+//! SIGBUS's once a segment is mapped (`os::owned_signals`): `sigaction`, `signal` and the other
+//! functions that set a disposition (`bsd_signal`, `ssignal`, `sysv_signal`, `__sysv_signal`,
+//! `sigset`, `sigignore`, `siginterrupt`) on such a signal record the program's action instead,
+//! and a SIGSYS that is not a trapped queue call (the program's own seccomp filter's, or one
+//! sent with kill), like a SIGBUS outside mqshim's mappings, goes to it. SIGSYS also stays
 //! unblocked: a trapped call in a thread that blocks it would be killed (the kernel's rule for a
 //! signal a filter forces), so `sigprocmask`, `pthread_sigmask`, `sighold`, `sigset(SIG_HOLD)`, `sigblock`,
 //! `sigsetmask`, a `syscall(SYS_rt_sigprocmask, ...)`, the masks of other signals' handlers
@@ -21,9 +22,10 @@ use std::os::raw::{c_int, c_long, c_void};
 use libc::{sighandler_t, siginfo_t};
 
 use crate::errno;
+use crate::os::owned_signals;
 use crate::real;
 use crate::reentry::Inside;
-use crate::trap::{self, Chain, SyscallArgs};
+use crate::trap::{self, SyscallArgs};
 
 #[used]
 #[link_section = ".init_array"]
@@ -31,10 +33,10 @@ static AT_LOAD: extern "C" fn() = at_load;
 
 /// Installs the trap if `MQSHIM_SYSCALLS=trap` (reporting on stderr why not, if it cannot be).
 extern "C" fn at_load() {
-    ffi_boundary!(trap::install_from_env(install_handler))
+    ffi_boundary!(trap::install_from_env(sigsys_action))
 }
 
-/// Makes [`on_sigsys`] the real SIGSYS handler and returns the action it replaces.
+/// The SIGSYS action that makes [`on_sigsys`] the handler.
 ///
 /// SA_SIGINFO for the registers; SA_NODEFER and an empty mask so that the mask while a trapped
 /// call blocks is the program's at the call — its other signals interrupt the call as they
@@ -42,16 +44,12 @@ extern "C" fn at_load() {
 /// trapped call made by one of its handlers meanwhile is served too (a blocked SIGSYS from a
 /// filter would kill the process). No SA_ONSTACK: the handler runs on the stack the call was
 /// made from, as the library function would have.
-fn install_handler() -> Result<libc::sigaction, String> {
-    // SAFETY: all-zero sigactions are valid values; `act` is filled in before use.
-    let (mut act, mut previous): (libc::sigaction, libc::sigaction) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+fn sigsys_action() -> libc::sigaction {
+    // SAFETY: an all-zero sigaction is a valid value (an empty mask), then filled in.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = on_sigsys as *const () as sighandler_t;
     act.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
-    // SAFETY: valid pointers to the two actions.
-    if unsafe { real::sigaction(libc::SIGSYS, &act, &mut previous) } != 0 {
-        return Err(format!("sigaction(SIGSYS): {}", errno::Errno::last()));
-    }
-    Ok(previous)
+    act
 }
 
 /// The SIGSYS handler: serves a trapped queue call, or hands the signal to the program's own
@@ -75,34 +73,16 @@ extern "C" fn on_sigsys(signum: c_int, info: *mut siginfo_t, context: *mut c_voi
     errno::set(saved_errno);
 }
 
-/// A SIGSYS that is not ours: what the program's own disposition says.
+/// A SIGSYS that is not ours: what the program's own disposition says (a filter's, which the
+/// kernel forces, is not ignorable).
 ///
 /// # Safety
 /// The kernel's arguments for a SIGSYS.
 unsafe fn chain(signum: c_int, info: *mut siginfo_t, context: *mut c_void) {
     // SAFETY: the kernel's siginfo.
     let forced = unsafe { (*info).si_code } == 1;
-    match trap::chain(forced) {
-        Chain::Ignore => {}
-        Chain::Default => {
-            // SAFETY: restores the default action and raises the signal again: not blocked
-            // (SA_NODEFER), so it is delivered on the way out of tgkill and ends the process.
-            unsafe {
-                real::signal(libc::SIGSYS, libc::SIG_DFL);
-                libc::raise(libc::SIGSYS);
-            }
-        }
-        Chain::Handler { address, siginfo: true } => {
-            // SAFETY: the program installed this address as an SA_SIGINFO handler.
-            let f = unsafe { std::mem::transmute::<usize, extern "C" fn(c_int, *mut siginfo_t, *mut c_void)>(address) };
-            f(signum, info, context);
-        }
-        Chain::Handler { address, siginfo: false } => {
-            // SAFETY: the program installed this address as a plain handler.
-            let f = unsafe { std::mem::transmute::<usize, extern "C" fn(c_int)>(address) };
-            f(signum);
-        }
-    }
+    // SAFETY: the kernel's arguments, from an SA_SIGINFO handler.
+    unsafe { owned_signals::pass_on(signum, info, context, forced) }
 }
 
 /// `set` without SIGSYS, when the trap is installed and `set` (readable, with SIGSYS) would
@@ -202,16 +182,17 @@ pub unsafe extern "C" fn syscall(number: c_long, a1: c_long, a2: c_long, a3: c_l
     rc
 }
 
-/// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on
-/// SIGSYS while the trap is installed, the program's action is recorded (and reported) instead
-/// of replacing the library's handler; the mask of a chained handler is not applied. Another
-/// signal's handler gets its mask without SIGSYS.
+/// `int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact)`: on a
+/// signal whose real handler is mqshim's (SIGSYS under the trap, SIGBUS once a segment is
+/// mapped: see `os::owned_signals`), the program's action is recorded (and reported) instead
+/// of replacing mqshim's handler. Another signal's handler gets its mask without SIGSYS under
+/// the trap.
 ///
 /// # Safety
-/// As sigaction(2) requires (a bad pointer gives EFAULT on SIGSYS under the trap).
+/// As sigaction(2) requires (a bad pointer gives EFAULT on an owned signal too).
 #[no_mangle]
 pub unsafe extern "C" fn sigaction(signum: c_int, act: *const libc::sigaction, oldact: *mut libc::sigaction) -> c_int {
-    if signum != libc::SIGSYS || !trap::installed() {
+    if !owned_signals::owned(signum) {
         let copy = if act.is_null() || !trap::installed() {
             None
         } else {
@@ -221,11 +202,20 @@ pub unsafe extern "C" fn sigaction(signum: c_int, act: *const libc::sigaction, o
                 Some(copy)
             })
         };
-        let act = copy.as_ref().map_or(act, |c| c as *const libc::sigaction);
+        let given = copy.as_ref().map_or(act, |c| c as *const libc::sigaction);
         // SAFETY: the caller's arguments, the action possibly replaced by a valid copy.
-        return unsafe { real::sigaction(signum, act, oldact) };
+        let rc = unsafe { real::sigaction(signum, given, oldact) };
+        if rc == 0 && owned_signals::owned(signum) {
+            // mqshim's handler was installed meanwhile (by another thread), and this action
+            // may have replaced it.
+            // SAFETY: the kernel just read the action: it is valid.
+            if let Some(act) = unsafe { act.as_ref() } {
+                owned_signals::retake(signum, act);
+            }
+        }
+        return rc;
     }
-    let previous = trap::program_action();
+    let previous = owned_signals::program_action(signum);
     let new = if act.is_null() {
         None
     } else {
@@ -244,42 +234,42 @@ pub unsafe extern "C" fn sigaction(signum: c_int, act: *const libc::sigaction, o
         return -1;
     }
     if let Some(a) = new {
-        trap::set_program_action(&a);
+        owned_signals::set_program_action(signum, &a);
     }
     0
 }
 
-/// Under the trap, a new SIGSYS handler of the program's, set by one of the `signal`-like
-/// functions with `flags` (their semantics): recorded as `sigaction` records it, the previous
-/// handler returned (SIG_ERR and EINVAL for SIG_ERR, as glibc's). None: another signal, or no
-/// trap — the real function serves it.
-fn record_sigsys_handler(signum: c_int, handler: sighandler_t, flags: c_int) -> Option<sighandler_t> {
-    if signum != libc::SIGSYS || !trap::installed() {
+/// A new handler of the program's for a signal whose real handler is mqshim's, set by one of
+/// the `signal`-like functions with `flags` (their semantics): recorded as `sigaction` records
+/// it, the previous handler returned (SIG_ERR and EINVAL for SIG_ERR, as glibc's). None: a
+/// signal that is not owned — the real function serves it.
+fn record_owned_handler(signum: c_int, handler: sighandler_t, flags: c_int) -> Option<sighandler_t> {
+    if !owned_signals::owned(signum) {
         return None;
     }
     if handler == libc::SIG_ERR {
         errno::set(libc::EINVAL);
         return Some(libc::SIG_ERR);
     }
-    let previous = trap::program_action().sa_sigaction;
+    let previous = owned_signals::program_action(signum).sa_sigaction;
     // SAFETY: an all-zero sigaction is valid.
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = handler;
     act.sa_flags = flags;
-    trap::set_program_action(&act);
+    owned_signals::set_program_action(signum, &act);
     Some(previous)
 }
 
-/// `sighandler_t signal(int signum, sighandler_t handler)`: on SIGSYS while the trap is
-/// installed, records the program's handler (glibc's BSD semantics: SA_RESTART) and returns
-/// the previous one.
+/// `sighandler_t signal(int signum, sighandler_t handler)`: on a signal whose real handler is
+/// mqshim's (see [`sigaction`]), records the program's handler (glibc's BSD semantics:
+/// SA_RESTART) and returns the previous one.
 ///
 /// # Safety
 /// As signal(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
     // SAFETY: the caller's arguments, passed on.
-    record_sigsys_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::signal(signum, handler) })
+    record_owned_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::signal(signum, handler) })
 }
 
 /// `sighandler_t bsd_signal(int signum, sighandler_t handler)`: glibc's `signal`, as
@@ -290,7 +280,7 @@ pub unsafe extern "C" fn signal(signum: c_int, handler: sighandler_t) -> sighand
 #[no_mangle]
 pub unsafe extern "C" fn bsd_signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
     // SAFETY: the caller's arguments, passed on.
-    record_sigsys_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::bsd_signal(signum, handler) })
+    record_owned_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::bsd_signal(signum, handler) })
 }
 
 /// `sighandler_t ssignal(int signum, sighandler_t handler)`: glibc's `signal` too.
@@ -300,22 +290,22 @@ pub unsafe extern "C" fn bsd_signal(signum: c_int, handler: sighandler_t) -> sig
 #[no_mangle]
 pub unsafe extern "C" fn ssignal(signum: c_int, handler: sighandler_t) -> sighandler_t {
     // SAFETY: the caller's arguments, passed on.
-    record_sigsys_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::ssignal(signum, handler) })
+    record_owned_handler(signum, handler, libc::SA_RESTART).unwrap_or_else(|| unsafe { real::ssignal(signum, handler) })
 }
 
 /// The flags of System V's `signal`: the handler is reset when it runs, does not block its
 /// signal, and does not restart calls.
 const SYSV_SIGNAL_FLAGS: c_int = libc::SA_RESETHAND | libc::SA_NODEFER;
 
-/// `sighandler_t sysv_signal(int signum, sighandler_t handler)`: on SIGSYS under the trap, as
-/// [`signal`] with System V's one-shot semantics.
+/// `sighandler_t sysv_signal(int signum, sighandler_t handler)`: on a signal whose real handler
+/// is mqshim's, as [`signal`] with System V's one-shot semantics.
 ///
 /// # Safety
 /// As signal(2) requires.
 #[no_mangle]
 pub unsafe extern "C" fn sysv_signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
     // SAFETY: the caller's arguments, passed on.
-    record_sigsys_handler(signum, handler, SYSV_SIGNAL_FLAGS).unwrap_or_else(|| unsafe { real::sysv_signal(signum, handler) })
+    record_owned_handler(signum, handler, SYSV_SIGNAL_FLAGS).unwrap_or_else(|| unsafe { real::sysv_signal(signum, handler) })
 }
 
 /// `sighandler_t __sysv_signal(int signum, sighandler_t handler)`: what `signal` is in a
@@ -326,69 +316,92 @@ pub unsafe extern "C" fn sysv_signal(signum: c_int, handler: sighandler_t) -> si
 #[no_mangle]
 pub unsafe extern "C" fn __sysv_signal(signum: c_int, handler: sighandler_t) -> sighandler_t {
     // SAFETY: the caller's arguments, passed on.
-    record_sigsys_handler(signum, handler, SYSV_SIGNAL_FLAGS).unwrap_or_else(|| unsafe { real::__sysv_signal(signum, handler) })
+    record_owned_handler(signum, handler, SYSV_SIGNAL_FLAGS).unwrap_or_else(|| unsafe { real::__sysv_signal(signum, handler) })
 }
 
 /// glibc's `SIG_HOLD` (`<signal.h>`; not in the libc crate): `sigset`'s "block the signal".
 const SIG_HOLD: sighandler_t = 2;
 
-/// `sighandler_t sigset(int signum, sighandler_t disposition)`: on SIGSYS under the trap, a
-/// disposition is recorded as [`signal`] records it (no flags, as System V's `sigset`), and
-/// SIG_HOLD changes nothing, since SIGSYS stays unblocked; either returns the program's
-/// previous handler (never SIG_HOLD: it was not blocked).
+/// `sighandler_t sigset(int signum, sighandler_t disposition)`: on a signal whose real handler
+/// is mqshim's, a disposition is recorded as [`signal`] records it (no flags, as System V's
+/// `sigset`) and the signal unblocked; SIG_HOLD blocks it (never SIGSYS under the trap) and
+/// changes no disposition; either returns the program's previous handler.
 ///
 /// # Safety
 /// As sigset(3) requires.
 #[no_mangle]
 pub unsafe extern "C" fn sigset(signum: c_int, disposition: sighandler_t) -> sighandler_t {
-    if signum == libc::SIGSYS && trap::installed() && disposition == SIG_HOLD {
-        return trap::program_action().sa_sigaction;
+    if !owned_signals::owned(signum) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { real::sigset(signum, disposition) };
     }
-    // SAFETY: the caller's arguments, passed on.
-    record_sigsys_handler(signum, disposition, 0).unwrap_or_else(|| unsafe { real::sigset(signum, disposition) })
+    let how = if disposition == SIG_HOLD { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK };
+    let previous = if disposition == SIG_HOLD {
+        owned_signals::program_action(signum).sa_sigaction
+    } else {
+        match record_owned_handler(signum, disposition, 0) {
+            Some(previous) if previous != libc::SIG_ERR => previous,
+            _ => return libc::SIG_ERR,
+        }
+    };
+    // SAFETY: an empty set given one valid signal, changed through the interposed function
+    // (which keeps SIGSYS unblocked under the trap and tells the library of the change).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signum);
+        sigprocmask(how, &set, std::ptr::null_mut());
+    }
+    previous
 }
 
-/// `int sigignore(int signum)`: on SIGSYS under the trap, records SIG_IGN as the program's.
+/// `int sigignore(int signum)`: on a signal whose real handler is mqshim's, records SIG_IGN as
+/// the program's.
 ///
 /// # Safety
 /// None: no pointer arguments.
 #[no_mangle]
 pub unsafe extern "C" fn sigignore(signum: c_int) -> c_int {
-    if record_sigsys_handler(signum, libc::SIG_IGN, 0).is_some() {
+    if record_owned_handler(signum, libc::SIG_IGN, 0).is_some() {
         return 0;
     }
     // SAFETY: the caller's argument, passed on.
     unsafe { real::sigignore(signum) }
 }
 
-/// `int sighold(int signum)`: under the trap SIGSYS is never blocked (as for
-/// [`sigprocmask`]), so holding it changes nothing.
+/// `int sighold(int signum)`: as libc's, through the interposed [`sigprocmask`] (under the trap
+/// SIGSYS is never blocked, so holding it changes nothing).
 ///
 /// # Safety
 /// None: no pointer arguments.
 #[no_mangle]
 pub unsafe extern "C" fn sighold(signum: c_int) -> c_int {
-    if signum == libc::SIGSYS && trap::installed() {
-        return 0;
+    // SAFETY: an empty set given one signal; glibc's sighold is this call (EINVAL for a bad
+    // signal number, from sigaddset).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigaddset(&mut set, signum) != 0 {
+            return -1;
+        }
+        sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
     }
-    // SAFETY: the caller's argument, passed on.
-    unsafe { real::sighold(signum) }
 }
 
-/// `int siginterrupt(int signum, int flag)`: on SIGSYS under the trap, sets or clears
-/// SA_RESTART in the program's recorded action (glibc's would change the library's).
+/// `int siginterrupt(int signum, int flag)`: on a signal whose real handler is mqshim's, sets or
+/// clears SA_RESTART in the program's recorded action (glibc's would change mqshim's).
 ///
 /// # Safety
 /// None: no pointer arguments.
 #[no_mangle]
 pub unsafe extern "C" fn siginterrupt(signum: c_int, flag: c_int) -> c_int {
-    if signum != libc::SIGSYS || !trap::installed() {
+    if !owned_signals::owned(signum) {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::siginterrupt(signum, flag) };
     }
-    let mut act = trap::program_action();
+    let mut act = owned_signals::program_action(signum);
     act.sa_flags = if flag != 0 { act.sa_flags & !libc::SA_RESTART } else { act.sa_flags | libc::SA_RESTART };
-    trap::set_program_action(&act);
+    owned_signals::set_program_action(signum, &act);
     0
 }
 
@@ -402,14 +415,27 @@ fn bsd_mask_without_sigsys(mask: c_int) -> c_int {
     }
 }
 
+/// Tells the library of a mask change made with a BSD mask (see [`mask_changed`]).
+fn bsd_mask_changed(how: c_int, mask: c_int) {
+    // SAFETY: an all-zero sigset_t is empty; its first word holds signals 1..=64, as the BSD
+    // mask's bits hold signals 1..=32.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { std::ptr::write_unaligned((&raw mut set).cast::<u64>(), u64::from(mask as u32)) };
+    mask_changed(true, how, Some(&set));
+}
+
 /// `int sigblock(int mask)`: as libc's, except that under the trap SIGSYS is never blocked.
 ///
 /// # Safety
 /// None: no pointer arguments.
 #[no_mangle]
 pub unsafe extern "C" fn sigblock(mask: c_int) -> c_int {
+    let mask = bsd_mask_without_sigsys(mask);
     // SAFETY: the caller's argument, passed on (possibly without SIGSYS).
-    unsafe { real::sigblock(bsd_mask_without_sigsys(mask)) }
+    let previous = unsafe { real::sigblock(mask) };
+    bsd_mask_changed(libc::SIG_BLOCK, mask);
+    previous
 }
 
 /// `int sigsetmask(int mask)`: as libc's, except that under the trap SIGSYS is never blocked.
@@ -418,8 +444,11 @@ pub unsafe extern "C" fn sigblock(mask: c_int) -> c_int {
 /// None: no pointer arguments.
 #[no_mangle]
 pub unsafe extern "C" fn sigsetmask(mask: c_int) -> c_int {
+    let mask = bsd_mask_without_sigsys(mask);
     // SAFETY: the caller's argument, passed on (possibly without SIGSYS).
-    unsafe { real::sigsetmask(bsd_mask_without_sigsys(mask)) }
+    let previous = unsafe { real::sigsetmask(mask) };
+    bsd_mask_changed(libc::SIG_SETMASK, mask);
+    previous
 }
 
 same_signature_as_libc! {

@@ -5,6 +5,8 @@
 //! - [`files`]: small files read whole.
 //! - [`creds`]: the caller's credentials and capabilities, as the kernel's checks see them.
 //! - [`ids`]: the caller's pid and tid, cached and renewed across `fork`.
+//! - [`owned_signals`]: the program's own actions for the signals whose real handler is
+//!   mqshim's (SIGSYS under the trap, SIGBUS once a segment is mapped).
 //! - [`clock`]: clocks and time conversions.
 //! - [`usermem`]: reading and writing the calling program's memory without crashing on a bad
 //!   pointer.
@@ -16,6 +18,7 @@ pub mod creds;
 pub mod files;
 pub mod forksafe;
 pub mod ids;
+pub mod owned_signals;
 pub mod stderr;
 pub mod sys;
 pub mod usermem;

@@ -8,9 +8,10 @@
 //!   looks the faulting address up: inside a listed mapping, it replaces the *whole* mapping in
 //!   place with zero-filled private anonymous memory (`mmap(MAP_FIXED)` is a plain system call,
 //!   async-signal-safe), marks it poisoned and returns, so the access re-executes on zeros;
-//!   anywhere else it hands the signal on exactly as if mqshim had never installed one (the
-//!   previous handler is called; a default action is restored and the signal raised again, so
-//!   the process dies as it would have);
+//!   anywhere else it hands the signal on exactly as if mqshim had never installed one, to the
+//!   program's own action (`os::owned_signals`: the one it had, or set since through the
+//!   interposed `sigaction`, `signal`, ...; a default action is restored and the signal raised
+//!   again, so the process dies as it would have);
 //! - the operation that used the mapping then fails with EIO: the emulation backend checks, in
 //!   one place, before each call whether the call's queue is poisoned and after it whether a
 //!   poisoning happened meanwhile ([`poisonings`]); the sleep loop stops sleeping on a poisoned
@@ -32,8 +33,8 @@
 //! by the mask of the thread that mapped the first segment): until then a call pays one load.
 //!
 //! Limitations: the containment lasts only while mqshim's handler is the process's SIGBUS
-//! action (a program that installs its own SIGBUS handler afterwards, without chaining to the
-//! one it replaced, gets the signal itself); and a mask changed past those functions
+//! action (a program's SIGBUS handler set with a raw `rt_sigaction` replaces it and gets the
+//! signal itself); and a mask changed past those functions
 //! (`siglongjmp`'s restore, a handler's `sa_mask`, an inline system call) is not seen, so a
 //! call made under such a mask that blocks SIGBUS is not contained.
 
@@ -41,6 +42,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::errno::{Errno, Result};
+use crate::os::owned_signals;
 
 /// How many segment mappings a process can have at once (a POSIX descriptor holds one, a System
 /// V queue one per growth of its file, a namespace one registry). Beyond it mapping fails with
@@ -77,8 +79,6 @@ static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 static LAST_FREED: AtomicUsize = AtomicUsize::new(0);
 /// How many mappings were poisoned in this process so far.
 static POISONINGS: AtomicU32 = AtomicU32::new(0);
-/// The SIGBUS action mqshim's handler replaced.
-static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
 static INSTALL: Once = Once::new();
 
 /// A registered mapping's place in the table.
@@ -225,19 +225,12 @@ fn install() {
     if sigbus_blocked() {
         MAY_BLOCK.store(true, Ordering::Relaxed);
     }
-    // SAFETY: an all-zero sigaction is a valid value to fill; the handler is a plain
-    // `extern "C"` function; PREVIOUS is written here once, before the handler can run.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sigbus as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-        libc::sigemptyset(&mut action.sa_mask);
-        let previous = (&raw mut PREVIOUS).cast::<libc::sigaction>();
-        if libc::sigaction(libc::SIGBUS, &action, previous) != 0 {
-            // Not installed: the default stays (and PREVIOUS is never read).
-            std::ptr::write(previous, std::mem::zeroed());
-        }
-    }
+    // SAFETY: an all-zero sigaction is a valid value (an empty mask), then filled in.
+    let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
+    ours.sa_sigaction = on_sigbus as *const () as usize;
+    ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // Refused: the program's action stays, uncontained (mappings are still made).
+    let _ = owned_signals::take(libc::SIGBUS, &ours);
 }
 
 /// The SIGBUS handler. Only async-signal-safe work: atomics, `mmap`, `sigaction`, `raise`.
@@ -286,31 +279,11 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, context: *
     pass_on(sig, info, context);
 }
 
-/// Hands a SIGBUS that is not mqshim's to whoever would have had it.
+/// Hands a SIGBUS that is not mqshim's to the program's own action: a fault (a code > 0)
+/// cannot be ignored, as the kernel would not let it be.
 fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: PREVIOUS was written by `install` before this handler was installed, and is not
-    // written again.
-    let previous = unsafe { &*(&raw const PREVIOUS).cast::<libc::sigaction>() };
-    let handler = previous.sa_sigaction;
-    if handler == libc::SIG_IGN {
-        return;
-    }
-    if handler == libc::SIG_DFL {
-        // SAFETY: restoring the saved action and re-raising are async-signal-safe; a fault
-        // re-executes and now meets the default action, as it would have without mqshim.
-        unsafe {
-            libc::sigaction(sig, previous, std::ptr::null_mut());
-            libc::raise(sig);
-        }
-        return;
-    }
-    if previous.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the program installed this three-argument handler for SIGBUS.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(handler) };
-        f(sig, info, context);
-    } else {
-        // SAFETY: the program installed this one-argument handler for SIGBUS.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
-        f(sig);
-    }
+    // SAFETY: the kernel's siginfo for this signal.
+    let forced = unsafe { (*info).si_code } > 0;
+    // SAFETY: the kernel's arguments for this SIGBUS, from an SA_SIGINFO handler.
+    unsafe { owned_signals::pass_on(sig, info, context, forced) }
 }
