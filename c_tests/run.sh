@@ -124,6 +124,13 @@ if [[ $HAVE_STATIC == 1 ]] && command -v musl-gcc >/dev/null; then
   if echo 'int main(void){return 0;}' | musl-gcc -static -x c - -o "$TMP/musl-probe" 2>/dev/null; then HAVE_MUSL=1
   else MUSL_WHY="musl-gcc -static does not link"; fi
 fi
+# The devmqueue tests mount a fresh mqueue filesystem at /dev/mqueue in a private mount
+# namespace: the mount point must exist. systemd makes it at boot; a container or a minimal VM
+# may have none, and a directory made from inside the private namespace would still be the
+# machine's. So a root run makes the standard empty mount point here, where it is missing.
+if [[ ! -e /dev/mqueue && $(id -u) == 0 ]]; then
+  mkdir -m 0755 /dev/mqueue && echo "c_tests: made the missing mount point /dev/mqueue (the devmqueue tests mount mqueue there, privately)"
+fi
 # The Redis configurations' server: one for the whole run (each run has its own key prefix),
 # started below once the tests are built, stopped by the fixture's EXIT trap.
 HAVE_REDIS=0 REDIS_WHY=
