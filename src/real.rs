@@ -175,6 +175,21 @@ real_functions! {
     fn msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) -> c_int;
     fn msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: size_t, msgtyp: c_long, msgflg: c_int) -> ssize_t;
     fn msgctl(msqid: c_int, cmd: c_int, buf: *mut msqid_ds) -> c_int;
+    fn setuid(uid: libc::uid_t) -> c_int;
+    fn setgid(gid: libc::gid_t) -> c_int;
+    fn seteuid(uid: libc::uid_t) -> c_int;
+    fn setegid(gid: libc::gid_t) -> c_int;
+    fn setreuid(ruid: libc::uid_t, euid: libc::uid_t) -> c_int;
+    fn setregid(rgid: libc::gid_t, egid: libc::gid_t) -> c_int;
+    fn setresuid(ruid: libc::uid_t, euid: libc::uid_t, suid: libc::uid_t) -> c_int;
+    fn setresgid(rgid: libc::gid_t, egid: libc::gid_t, sgid: libc::gid_t) -> c_int;
+    fn setgroups(size: size_t, list: *const libc::gid_t) -> c_int;
+    fn initgroups(user: *const c_char, group: libc::gid_t) -> c_int;
+    /// Returns the previous filesystem uid, never an error.
+    fn setfsuid(fsuid: libc::uid_t) -> c_int;
+    /// Returns the previous filesystem gid, never an error.
+    fn setfsgid(fsgid: libc::gid_t) -> c_int;
+    fn capset(header: *mut c_void, data: *const c_void) -> c_int;
     fn close(fd: c_int) -> c_int;
     fn dup(oldfd: c_int) -> c_int;
     fn dup2(oldfd: c_int, newfd: c_int) -> c_int;

@@ -616,14 +616,16 @@ fn local_bytes(copy: &Option<Vec<u8>>) -> usize {
     copy.as_ref().map_or(BAD_ADDRESS, |c| c.as_ptr() as usize)
 }
 
-/// The caller's ids, groups and umask (/proc/TID/status), for the calls the kernel checks
-/// permissions of.
+/// The caller's ids, groups and umask (/proc/TID/status) and effective capabilities
+/// (`capget`), for the calls the kernel checks permissions of.
 struct Identity {
     umask: Option<libc::mode_t>,
     /// Real, effective and saved ids.
     uid: [libc::uid_t; 3],
     gid: [libc::gid_t; 3],
     groups: Vec<libc::gid_t>,
+    /// Effective capabilities (None: not known, ours are used).
+    caps: Option<u64>,
 }
 
 /// `struct pidfd_info` (linux/pidfd.h, Linux 6.13), as far as the credentials.
@@ -676,13 +678,18 @@ fn real_uid(process: &Process) -> u32 {
 }
 
 /// The identity a call is made with: None when it is this process's own (no umask wanted, and
-/// the caller's ids are ours), else the caller's from /proc.
+/// the caller's ids and effective capabilities are ours: a root program may have dropped some
+/// with `capset`), else the caller's from /proc and `capget`.
 fn identity_for(req: &Request<'_>, with_umask: bool) -> Option<Identity> {
+    let caps = mqshim_core::os::creds::effective_caps_of(req.tid);
     if !with_umask && same_ids(req.process) {
-        return None;
+        if caps.is_none() || caps == mqshim_core::os::creds::effective_caps_of(0) {
+            return None;
+        }
+        return Some(Identity { caps, ..own_identity() });
     }
     let who = identity_of(req.tid)?;
-    Some(if with_umask { who } else { Identity { umask: None, ..who } })
+    Some(Identity { umask: if with_umask { who.umask } else { None }, caps, ..who })
 }
 
 fn identity_of(tid: libc::pid_t) -> Option<Identity> {
@@ -697,6 +704,7 @@ fn identity_of(tid: libc::pid_t) -> Option<Identity> {
         uid: ids("Uid:")?,
         gid: ids("Gid:")?,
         groups: line("Groups:").split_whitespace().filter_map(|w| w.parse().ok()).collect(),
+        caps: None,
     })
 }
 
@@ -711,7 +719,7 @@ fn own_identity() -> Identity {
         libc::getgroups(groups.len() as c_int, groups.as_mut_ptr())
     };
     groups.truncate(n.max(0) as usize);
-    Identity { umask: None, uid, gid, groups }
+    Identity { umask: None, uid, gid, groups, caps: None }
 }
 
 /// Sets this thread's (only this thread's: raw system calls) groups, group ids and user ids;
@@ -739,7 +747,15 @@ fn as_caller<R>(who: Option<&Identity>, f: impl FnOnce() -> R) -> R {
     let Some(who) = who else { return f() };
     let own = own_identity();
     let switch = (who.uid[0], who.uid[1], who.gid[0], who.gid[1]) != (own.uid[0], own.uid[1], own.gid[0], own.gid[1]) || who.groups != own.groups;
+    // Ours, before the ids change them.
+    let own_caps = who.caps.and(mqshim_core::os::creds::effective_caps_of(0));
     let switched = switch && set_thread_identity([who.uid[0], who.uid[1]], [who.gid[0], who.gid[1]], &who.groups, false);
+    // The caller's effective capabilities, within our permitted ones (after the ids: a change
+    // of the effective uid from 0 clears them).
+    let capped = match (who.caps, mqshim_core::os::creds::effective_caps_of(0)) {
+        (Some(theirs), Some(now)) if theirs != now => mqshim_core::os::creds::set_own_effective_caps(theirs),
+        _ => false,
+    };
     let _one_at_a_time = who.umask.map(|_| UMASK.lock().unwrap_or_else(|e| e.into_inner()));
     // SAFETY: umask takes and returns a mode.
     let before = who.umask.map(|m| unsafe { libc::umask(m) });
@@ -750,6 +766,11 @@ fn as_caller<R>(who: Option<&Identity>, f: impl FnOnce() -> R) -> R {
     }
     if switched {
         set_thread_identity([own.uid[0], own.uid[1]], [own.gid[0], own.gid[1]], &own.groups, true);
+    }
+    if let (true, Some(caps)) = (capped, own_caps) {
+        mqshim_core::os::creds::set_own_effective_caps(caps);
+    }
+    if switched || capped {
         mqshim_core::dispatch::credentials_changed();
     }
     result

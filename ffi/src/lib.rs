@@ -96,6 +96,7 @@ macro_rules! same_signature_as_libc {
 pub(crate) use mqshim_core::{call, devmqueue, dispatch, errno, init, launcher, os, procfs, real, reentry, trap};
 
 pub mod api;
+pub mod credentials;
 pub mod dirent;
 pub mod exec;
 pub mod fcntl;

@@ -155,7 +155,8 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
 }
 
 /// `long syscall(long number, ...)`: libc's, except that under the trap a raw
-/// `rt_sigprocmask` never blocks SIGSYS, as `sigprocmask` does not. (`rt_sigtimedwait` and
+/// `rt_sigprocmask` never blocks SIGSYS, as `sigprocmask` does not, and that a call changing
+/// credentials makes mqshim's copies of them stale (see `credentials`). (`rt_sigtimedwait` and
 /// `signalfd` block nothing; `rt_sigsuspend`, `ppoll` and the others made raw are not seen.)
 ///
 /// Declared with six fixed arguments after the number: on x86_64 a variadic caller passes them
@@ -172,9 +173,16 @@ pub unsafe extern "C" fn syscall(number: c_long, a1: c_long, a2: c_long, a3: c_l
     if let Some(c) = copy.as_ref() {
         args[1] = c as *const libc::sigset_t as c_long;
     }
+    let credentials = crate::credentials::changes_credentials(number);
+    if credentials {
+        crate::os::creds::changing();
+    }
     // SAFETY: the caller's call, its set possibly replaced by a valid copy that lives until
     // the call returns.
     let rc = unsafe { real::syscall(number, args) };
+    if credentials {
+        crate::os::creds::changing();
+    }
     if number == libc::SYS_rt_sigprocmask {
         // SAFETY: the kernel just read the set (when the call succeeded): it is valid.
         mask_changed(rc == 0, a1 as c_int, unsafe { (a2 as *const libc::sigset_t).as_ref() });

@@ -13,6 +13,23 @@ pub mod cap {
     pub const SYS_RESOURCE: u32 = 24;
 }
 
+/// Moves whenever the program may be changing its credentials through a function mqshim sees
+/// (`setuid`, `seteuid`, `setresuid`, `setgroups`, `capset`, ..., and the same raw system calls
+/// made through `syscall`): a cache of credentials read under another value is stale, in every
+/// thread (glibc changes every thread's credentials together).
+static GENERATION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// See [`GENERATION`]: one relaxed load.
+pub fn generation() -> u32 {
+    GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// The program is changing, or has just changed, its credentials (called on both sides of the
+/// change, so that a cache filled during it is stale too).
+pub fn changing() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
 /// The calling thread's credentials, read fresh (they can change at any time).
 #[derive(Clone, Debug)]
 pub struct Creds {
@@ -85,13 +102,35 @@ pub fn has_now(capability: u32) -> bool {
     effective_caps() & (1u64 << capability) != 0
 }
 
-/// The calling thread's effective capabilities, as the kernel's checks see them.
-fn effective_caps() -> u64 {
-    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+/// Thread `tid`'s capability sets (0: the calling thread's), as `capget` reports them.
+fn capget(tid: i32) -> Option<[CapData; 2]> {
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: tid };
     let mut data = [CapData::default(); 2];
     // SAFETY: capget with a v3 header writes two CapData records.
     let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
-    let mut caps = if rc == 0 { data[0].effective as u64 | (data[1].effective as u64) << 32 } else { 0 };
+    (rc == 0).then_some(data)
+}
+
+/// Thread `tid`'s effective capabilities (0: the calling thread's), as `capget` reports them;
+/// None when it cannot be asked (gone).
+pub fn effective_caps_of(tid: i32) -> Option<u64> {
+    capget(tid).map(|d| d[0].effective as u64 | (d[1].effective as u64) << 32)
+}
+
+/// Makes `effective` (within its permitted set) the calling thread's — only this thread's: a
+/// raw `capset` — effective capabilities; false when refused.
+pub fn set_own_effective_caps(effective: u64) -> bool {
+    let Some(mut data) = capget(0) else { return false };
+    data[0].effective = effective as u32 & data[0].permitted;
+    data[1].effective = (effective >> 32) as u32 & data[1].permitted;
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    // SAFETY: capset with a v3 header reads two CapData records.
+    unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) == 0 }
+}
+
+/// The calling thread's effective capabilities, as the kernel's checks see them.
+fn effective_caps() -> u64 {
+    let mut caps = effective_caps_of(0).unwrap_or(0);
     // capget reports capabilities in the caller's own user namespace, but the kernel's queue
     // limits and IPC privileges are checked with capable(), in the initial one: root of a user
     // namespace (a rootless container) does not have them there. (Asked only of a caller that

@@ -5,9 +5,11 @@
 //! - the pid (tgid) is cached per process and forgotten in a forked child;
 //! - the credentials are cached per thread (Linux credentials are per thread; glibc keeps a
 //!   process's threads in step), read afresh by every `msgget`, by every slow path (blocking,
-//!   IPC_SET, IPC_RMID, MSG_STAT, …), whenever a cached check would refuse, and in a forked
-//!   child. A program that drops privileges and then, without another `msgget`, sends on a
-//!   queue it may no longer use is the one case this can let through. A fresh read takes the
+//!   IPC_SET, IPC_RMID, MSG_STAT, …), whenever a cached check would refuse, in a forked child,
+//!   and in every thread once the program changed its credentials through a function the
+//!   library sees (`setuid`, `seteuid`, `setgroups`, `capset`, …, or their raw system calls:
+//!   `creds::generation`) — so a program that drops privileges is refused at its next call, as
+//!   by the kernel. A fresh read takes the
 //!   ids and groups (four system calls); capabilities are read only when a check asks for one
 //!   (`Ident::has`) — most calls never do, and for root the question costs two more, one of
 //!   them a lookup in /proc. `msgget` of an existing key reads only what its answer needs
@@ -83,7 +85,8 @@ impl Ident {
 }
 
 thread_local! {
-    static IDENT: std::cell::RefCell<Option<(u32, Ident)>> = const { std::cell::RefCell::new(None) };
+    /// The credentials, with the fork and credential generations they were read under.
+    static IDENT: std::cell::RefCell<Option<((u32, u32), Ident)>> = const { std::cell::RefCell::new(None) };
 }
 
 /// How fresh the credentials must be.
@@ -107,7 +110,7 @@ pub fn ident(freshness: Freshness) -> Ident {
 
 /// Runs the check `f` on the caller's credentials, without copying them out of the cache.
 pub fn check(freshness: Freshness, mut f: impl FnMut(&Ident) -> bool) -> bool {
-    let generation = fork_generation();
+    let generation = (fork_generation(), crate::os::creds::generation());
     let cached = IDENT.try_with(|cell| {
         // A signal handler calling in while the cache is borrowed reads afresh (below).
         let mut slot = cell.try_borrow_mut().ok()?;
