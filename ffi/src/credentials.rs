@@ -13,6 +13,7 @@ use std::os::raw::{c_char, c_int, c_void};
 
 use crate::os::creds;
 use crate::real;
+use crate::reentry::Inside;
 
 /// Wraps the real function: the credential generation moves before and after it.
 macro_rules! changes_credentials {
@@ -24,10 +25,16 @@ macro_rules! changes_credentials {
             /// As the C function requires of its arguments.
             #[no_mangle]
             pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
-                creds::changing();
+                // mqshim's own calls (none changes the program's credentials) pass straight on.
+                let program = !Inside::active();
+                if program {
+                    creds::changing();
+                }
                 // SAFETY: the caller's arguments, passed on.
                 let rc = unsafe { real::$name($($arg),*) };
-                creds::changing();
+                if program {
+                    creds::changing();
+                }
                 rc
             }
         )*
@@ -63,21 +70,21 @@ changes_credentials! {
     fn capset(header: *mut c_void, data: *const c_void);
 }
 
-/// Whether system call `number` changes the calling thread's credentials.
-pub(crate) fn changes_credentials(number: std::os::raw::c_long) -> bool {
-    [
-        libc::SYS_setuid,
-        libc::SYS_setgid,
-        libc::SYS_setreuid,
-        libc::SYS_setregid,
-        libc::SYS_setresuid,
-        libc::SYS_setresgid,
-        libc::SYS_setgroups,
-        libc::SYS_setfsuid,
-        libc::SYS_setfsgid,
-        libc::SYS_capset,
-    ]
-    .contains(&number)
+/// Whether system call `number`, whose first argument is `first`, changes the calling thread's
+/// credentials (`setfsuid(-1)` and `setfsgid(-1)` only read them).
+pub(crate) fn changes_credentials(number: std::os::raw::c_long, first: std::os::raw::c_long) -> bool {
+    match number {
+        libc::SYS_setfsuid | libc::SYS_setfsgid => first as u32 != u32::MAX,
+        libc::SYS_setuid
+        | libc::SYS_setgid
+        | libc::SYS_setreuid
+        | libc::SYS_setregid
+        | libc::SYS_setresuid
+        | libc::SYS_setresgid
+        | libc::SYS_setgroups
+        | libc::SYS_capset => true,
+        _ => false,
+    }
 }
 
 same_signature_as_libc! {

@@ -173,7 +173,9 @@ pub unsafe extern "C" fn syscall(number: c_long, a1: c_long, a2: c_long, a3: c_l
     if let Some(c) = copy.as_ref() {
         args[1] = c as *const libc::sigset_t as c_long;
     }
-    let credentials = crate::credentials::changes_credentials(number);
+    // The library's own system calls come through here too (reading the filesystem ids with
+    // setfsuid(-1), a supervisor taking on its caller's ids): only the program's count.
+    let credentials = !Inside::active() && crate::credentials::changes_credentials(number, a1);
     if credentials {
         crate::os::creds::changing();
     }
