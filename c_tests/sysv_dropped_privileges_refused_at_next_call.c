@@ -6,7 +6,8 @@
  * - seteuid(nobody) (glibc changes every thread): the main thread's send, receive and
  *   IPC_STAT are refused, and so is the worker's send; seteuid(0) gives them back;
  * - the same change made with a raw syscall(SYS_setresuid) changes only the calling thread:
- *   the main thread is refused, the worker still sends;
+ *   made by the main thread, the main thread is refused and the worker still sends; made by
+ *   the worker, the worker is refused and the main thread still passes;
  * - setresuid(nobody, nobody, root) and back;
  * - on nobody's queue of group root, mode 0060, with CAP_IPC_OWNER dropped by a raw capset:
  *   setegid(1) refuses the next send, setgroups({root}) allows it, setgroups({}) refuses it,
@@ -30,28 +31,37 @@ struct cap_data { uint32_t effective, permitted, inheritable; };
 static int queue;
 static int to_worker[2], from_worker[2];
 
-/* The worker: sends one message for every byte it reads, and reports each result. */
+/* The worker: for each byte it reads, sends one message ('s'), or changes its own effective
+ * uid alone with a raw setresuid, to nobody ('d') or back to root ('r'); reports each result. */
 static void *worker(void *arg)
 {
     (void)arg;
     char cmd;
-    while (read(to_worker[0], &cmd, 1) == 1 && cmd == 's') {
+    while (read(to_worker[0], &cmd, 1) == 1 && cmd != 'q') {
         struct t_msg m = { .mtype = 1 };
         m.mtext[0] = 'w';
-        int rc = msgsnd(queue, &m, 1, IPC_NOWAIT);
+        long rc = cmd == 's' ? msgsnd(queue, &m, 1, IPC_NOWAIT) : syscall(SYS_setresuid, -1, cmd == 'd' ? T_NOBODY : 0, -1);
         int answer = rc == 0 ? 0 : errno;
         T_REQUIRE(write(from_worker[1], &answer, sizeof answer) == sizeof answer);
     }
     return NULL;
 }
 
+/* Has the worker do `cmd` once; prints its result as `what`. */
+static void worker_does(char cmd, const char *what)
+{
+    int answer;
+    T_REQUIRE(write(to_worker[1], &cmd, 1) == 1);
+    T_REQUIRE(read(from_worker[0], &answer, sizeof answer) == sizeof answer);
+    printf("%s -> %s\n", what, answer == 0 ? "ok" : t_errno_name(answer));
+}
+
 /* Has the worker send once; prints its result. */
 static void worker_sends(const char *when)
 {
-    int answer;
-    T_REQUIRE(write(to_worker[1], "s", 1) == 1);
-    T_REQUIRE(read(from_worker[0], &answer, sizeof answer) == sizeof answer);
-    printf("the worker's msgsnd %s -> %s\n", when, answer == 0 ? "ok" : t_errno_name(answer));
+    char what[128];
+    snprintf(what, sizeof what, "the worker's msgsnd %s", when);
+    worker_does('s', what);
 }
 
 /* The main thread's calls: each either passes or is refused, as `allowed` says. */
@@ -116,6 +126,12 @@ int main(void)
     worker_sends("while the main thread alone is nobody");
     EXPECT_OK(syscall(SYS_setresuid, -1, 0, -1));
     main_calls(1);
+    drain();
+    worker_does('d', "the worker's own raw setresuid(-1, nobody, -1)");
+    worker_sends("once it alone is nobody");
+    main_calls(1);
+    worker_does('r', "the worker's own raw setresuid(-1, root, -1)");
+    worker_sends("once it is root again");
     drain();
 
     t_say("-- setresuid(nobody, nobody, root), then back");

@@ -268,12 +268,63 @@ fn install_interrupt_handler() {
 struct Process {
     caller: Caller,
     pidfd: c_int,
+    /// Pidfds of the threads of the process that made calls (PIDFD_THREAD), by tid: a thread's
+    /// own credentials, which it may change alone with a raw system call (a static program's
+    /// `setuid` is one in every thread, as glibc's; a raw one changes only the caller's).
+    threads: Mutex<HashMap<libc::pid_t, c_int>>,
 }
+
+/// How many thread pidfds a process's record keeps before it starts over (a program that makes
+/// a thread per task would otherwise have the supervisor keep a pidfd of every dead one).
+const THREAD_PIDFDS: usize = 64;
+
+/// pidfd_open's PIDFD_THREAD (O_EXCL; Linux 6.9): a pidfd of that very thread.
+const PIDFD_THREAD: c_int = libc::O_EXCL;
 
 impl Drop for Process {
     fn drop(&mut self) {
-        // SAFETY: our pidfd.
+        // SAFETY: our pidfds.
         unsafe { libc::close(self.pidfd) };
+        for (_, fd) in self.threads.get_mut().unwrap_or_else(|e| e.into_inner()).drain() {
+            // SAFETY: as above.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+impl Process {
+    /// The credentials of thread `tid` of this process, from its own pidfd (kept for its next
+    /// call; one is opened again when the thread it named is gone and the tid is another's), or
+    /// the process's where thread pidfds are not to be had.
+    fn thread_info(&self, tid: libc::pid_t) -> Option<PidfdInfo> {
+        let info_of = |fd: c_int| {
+            let mut info = PidfdInfo { mask: PIDFD_INFO_CREDS, ..PidfdInfo::default() };
+            // SAFETY: PIDFD_GET_INFO fills a struct pidfd_info of the size the request encodes.
+            (unsafe { libc::ioctl(fd, PIDFD_GET_INFO, &mut info) } == 0 && info.mask & PIDFD_INFO_CREDS != 0).then_some(info)
+        };
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&fd) = threads.get(&tid) {
+            if let Some(info) = info_of(fd) {
+                return Some(info);
+            }
+            threads.remove(&tid);
+            // SAFETY: our pidfd, now forgotten.
+            unsafe { libc::close(fd) };
+        }
+        // SAFETY: pidfd_open takes a pid and flags.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) } as c_int;
+        if fd < 0 {
+            return info_of(self.pidfd);
+        }
+        let info = info_of(fd);
+        if threads.len() >= THREAD_PIDFDS {
+            for (_, old) in threads.drain() {
+                // SAFETY: our pidfds.
+                unsafe { libc::close(old) };
+            }
+        }
+        threads.insert(tid, fd);
+        info
     }
 }
 
@@ -443,7 +494,7 @@ fn process_of(shared: &Shared, tid: libc::pid_t) -> Option<Arc<Process>> {
             unsafe { libc::poll(&mut pfd, 1, 0) == 0 }
         });
     }
-    let p = Arc::new(Process { caller: Caller { pid, tid, ppid }, pidfd });
+    let p = Arc::new(Process { caller: Caller { pid, tid, ppid }, pidfd, threads: Mutex::new(HashMap::new()) });
     processes.insert(tid, Arc::clone(&p));
     Some(p)
 }
@@ -505,7 +556,7 @@ fn serve(shared: &Shared, n: &libc::seccomp_notif, blocking: bool) {
     let reply = match c_long::from(n.data.nr) {
         libc::SYS_close => close(&req, n.data.args[0]),
         libc::SYS_dup2 | libc::SYS_dup3 => replace(&req, n.data.args[0], n.data.args[1]),
-        _ => on_behalf(&process, || handle(&req, &n.data)),
+        _ => on_behalf(&process, tid, || handle(&req, &n.data)),
     };
     if blocking {
         shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.id);
@@ -654,27 +705,22 @@ struct PidfdInfo {
 const PIDFD_GET_INFO: libc::c_ulong = (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
 const PIDFD_INFO_CREDS: u64 = 2;
 
-/// Whether the caller's process has this process's user and group ids: then no switch is
-/// needed, and /proc need not be read (the common case, at a third of a microsecond).
-fn same_ids(process: &Process) -> bool {
-    let mut info = PidfdInfo { mask: PIDFD_INFO_CREDS, ..PidfdInfo::default() };
-    // SAFETY: PIDFD_GET_INFO fills a struct pidfd_info of the size the request encodes.
-    if unsafe { libc::ioctl(process.pidfd, PIDFD_GET_INFO, &mut info) } != 0 || info.mask & PIDFD_INFO_CREDS == 0 {
-        return false;
-    }
+/// Whether the calling thread `tid` of `process` has this thread's user and group ids: then no
+/// switch is needed, and /proc need not be read (the common case, at a third of a
+/// microsecond).
+fn same_ids(process: &Process, tid: libc::pid_t) -> bool {
+    let Some(info) = process.thread_info(tid) else { return false };
     let own = own_identity();
     [info.ruid, info.euid, info.rgid, info.egid] == [own.uid[0], own.uid[1], own.gid[0], own.gid[1]]
 }
 
-/// The real uid of the caller's process (from its pidfd, else /proc; u32::MAX when neither
-/// says).
-fn real_uid(process: &Process) -> u32 {
-    let mut info = PidfdInfo { mask: PIDFD_INFO_CREDS, ..PidfdInfo::default() };
-    // SAFETY: PIDFD_GET_INFO fills a struct pidfd_info of the size the request encodes.
-    if unsafe { libc::ioctl(process.pidfd, PIDFD_GET_INFO, &mut info) } == 0 && info.mask & PIDFD_INFO_CREDS != 0 {
-        return info.ruid;
+/// The real uid of thread `tid` of `process` (from its pidfd, else /proc; u32::MAX when
+/// neither says).
+fn real_uid(process: &Process, tid: libc::pid_t) -> u32 {
+    match process.thread_info(tid) {
+        Some(info) => info.ruid,
+        None => identity_of(tid).map_or(u32::MAX, |who| who.uid[0]),
     }
-    identity_of(process.caller.pid).map_or(u32::MAX, |who| who.uid[0])
 }
 
 /// The identity a call is made with: None when it is this process's own (no umask wanted, and
@@ -682,7 +728,7 @@ fn real_uid(process: &Process) -> u32 {
 /// with `capset`), else the caller's from /proc and `capget`.
 fn identity_for(req: &Request<'_>, with_umask: bool) -> Option<Identity> {
     let caps = mqshim_core::os::creds::effective_caps_of(req.tid);
-    if !with_umask && same_ids(req.process) {
+    if !with_umask && same_ids(req.process, req.tid) {
         if caps.is_none() || caps == mqshim_core::os::creds::effective_caps_of(0) {
             return None;
         }
@@ -789,14 +835,15 @@ fn msgctl_buffer_size(cmd: c_int) -> (usize, bool) {
     }
 }
 
-/// Runs `f` as a call of `process`: its trace records carry the process's ids, and under the
-/// emulation what the emulation records as the caller's own — a notification's owner, a
-/// notification's sender — is the served process's (its pid and real uid).
-fn on_behalf<R>(process: &Process, f: impl FnOnce() -> R) -> R {
+/// Runs `f` as a call of thread `tid` of `process`: its trace records carry the process's ids,
+/// and under the emulation what the emulation records as the caller's own — a notification's
+/// owner, a notification's sender — is the served process's (its pid, and the real uid of the
+/// calling thread).
+fn on_behalf<R>(process: &Process, tid: libc::pid_t, f: impl FnOnce() -> R) -> R {
     if mqshim_core::dispatch::backend_kind() == BackendKind::Kernel {
         return trace::on_behalf_of(process.caller, f);
     }
-    let ruid = real_uid(process);
+    let ruid = real_uid(process, tid);
     trace::on_behalf_of(process.caller, || mqshim_core::os::ids::serving(process.caller.pid, ruid, f))
 }
 
@@ -830,7 +877,7 @@ fn close(req: &Request<'_>, fd_arg: u64) -> Reply {
     if !req.valid() {
         return Reply::Done;
     }
-    match on_behalf(req.process, closing) {
+    match on_behalf(req.process, req.tid, closing) {
         Ok(_) => Reply::Continue,
         Err(e) => Reply::Error(e),
     }
@@ -849,7 +896,7 @@ fn replace(req: &Request<'_>, old: u64, new: u64) -> Reply {
     let copy = req.descriptor(new);
     let adopted = Adopted::new(backend, &copy);
     if adopted.adopted && req.valid() {
-        on_behalf(req.process, || backend.descriptor_closing_in_served(copy.0));
+        on_behalf(req.process, req.tid, || backend.descriptor_closing_in_served(copy.0));
     }
     Reply::Continue
 }
