@@ -723,13 +723,20 @@ fn real_uid(process: &Process, tid: libc::pid_t) -> u32 {
     }
 }
 
+/// The effective capabilities a serving thread has between calls (the supervisor's, read once:
+/// a call made with a caller's puts them back).
+fn serving_caps() -> Option<u64> {
+    static CAPS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *CAPS.get_or_init(|| mqshim_core::os::creds::effective_caps_of(0))
+}
+
 /// The identity a call is made with: None when it is this process's own (no umask wanted, and
 /// the caller's ids and effective capabilities are ours: a root program may have dropped some
 /// with `capset`), else the caller's from /proc and `capget`.
 fn identity_for(req: &Request<'_>, with_umask: bool) -> Option<Identity> {
     let caps = mqshim_core::os::creds::effective_caps_of(req.tid);
     if !with_umask && same_ids(req.process, req.tid) {
-        if caps.is_none() || caps == mqshim_core::os::creds::effective_caps_of(0) {
+        if caps.is_none() || caps == serving_caps() {
             return None;
         }
         return Some(Identity { caps, ..own_identity() });
