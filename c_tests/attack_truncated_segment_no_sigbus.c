@@ -17,9 +17,10 @@
  * crash handlers at any time): it must be reported back as set, must not see the attack (before
  * mqshim recorded it instead of letting it replace its own, root's handler got the truncation's
  * SIGBUS), and must still get the program's own faults and signals, through `sigaction` and
- * `signal` alike. Last, a child that ignores SIGBUS before its first queue is killed by a fault
+ * `signal` alike. Then a child that ignores SIGBUS before its first queue is killed by a fault
  * of its own, as the kernel kills a process that ignores a fault's signal (before, it faulted
- * again forever).
+ * again forever). Last, a POSIX receiver already asleep, without a deadline, when its queue is
+ * truncated wakes with EIO (before, it slept for ever).
  *
  * Under the emulation the test re-executes itself with a namespace under /dev/shm that nobody
  * can reach (run.sh's own sits under a directory only root may enter). */
@@ -27,6 +28,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ftw.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -188,6 +190,75 @@ static void own_signals_still_own(void)
     t_check("signal() back to the default returns it", signal(SIGBUS, SIG_DFL) == plain_sigbus);
 }
 
+/* A receiver asleep in mq_receive, without a deadline, on an empty queue (4th pass). */
+static void *blocked_receive(void *arg)
+{
+    char buf[64];
+    unsigned prio;
+    errno = 0;
+    long r = mq_receive(*(mqd_t *)arg, buf, sizeof buf, &prio);
+    return (void *)(r >= 0 ? r : -(long)errno);
+}
+
+/* Whether thread `tid` is asleep (state S in /proc). */
+static int thread_asleep(pid_t tid)
+{
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *close_paren = strrchr(stat, ')');
+    return close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
+}
+
+static pid_t receiver_tid;
+
+static void *blocked_receive_reporting_tid(void *arg)
+{
+    __atomic_store_n(&receiver_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    return blocked_receive(arg);
+}
+
+/* A POSIX receiver already asleep when nobody truncates the queue's files: it must not sleep
+ * on. Then root sends one message: on the kernel the receiver gets it; under the emulation the
+ * send, or the receiver's next look at its queue (a sleeper looks every 2 s), fails with EIO.
+ * Before, the emulation's receiver slept on for ever (the harness's watchdog ended it). */
+static void asleep_when_truncated(void)
+{
+    struct mq_attr a = { .mq_maxmsg = 4, .mq_msgsize = 64 };
+    const char *name = t_qname("truncsleep");
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0622, &a);
+    T_REQUIRE(q != (mqd_t)-1);
+    pthread_t receiver;
+    T_REQUIRE(pthread_create(&receiver, NULL, blocked_receive_reporting_tid, &q) == 0);
+    for (int i = 0; i < 20000 && !(__atomic_load_n(&receiver_tid, __ATOMIC_SEQ_CST) && thread_asleep(receiver_tid)); i++)
+        usleep(100);
+    t_check("the receiver is asleep", thread_asleep(receiver_tid));
+
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        T_REQUIRE(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (ns_dir[0])
+            nftw(ns_dir, truncate_one, 16, FTW_PHYS);
+        t_say("nobody truncated what it could write");
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+
+    OUTCOME(mq_send(q, "wake", 4, 1), 0, 0);
+    void *got;
+    T_REQUIRE(pthread_join(receiver, &got) == 0);
+    long r = (long)got;
+    outcome("the receiver's mq_receive", r >= 0 ? r : -1, r >= 0 ? 0 : (int)-r, 4, 0);
+    EXPECT_OK(mq_close(q));
+    EXPECT_OK(mq_unlink(name));
+}
+
 /* A child that ignores SIGBUS, then makes a queue, then faults: killed by SIGBUS. */
 static void ignored_fault_kills(void)
 {
@@ -300,6 +371,8 @@ int main(int argc, char **argv)
     scenario("trunch", OWN_HANDLER);
     t_say("-- SIGBUS ignored before the first queue, then a fault of the program's own");
     ignored_fault_kills();
+    t_say("-- a POSIX receiver asleep, without a deadline, when its queue is truncated");
+    asleep_when_truncated();
     if (ns_dir[0])
         nftw(ns_dir, remove_one, 16, FTW_PHYS | FTW_DEPTH);
     return t_finish();

@@ -10,9 +10,11 @@
 //!   (perhaps to itself) and sleeps on — no polling loop. A due time already acted on is not
 //!   slept until again, so a due message that cannot be sent yet (a full queue) does not make
 //!   the loop spin; whoever makes room wakes the waiter;
-//! - the next liveness look, for an API whose queue can be removed under a sleeper without
-//!   anyone left to wake it (System V: a remover killed mid-removal): the waiter then finds
-//!   its queue gone.
+//! - the next liveness look ([`LIVENESS_POLL_SECONDS`]), for queues that can go from under a
+//!   sleeper without anyone left to wake it — a System V queue whose remover was killed
+//!   mid-removal, and any queue whose file another user truncated (its pages are gone, and
+//!   the look's first touch of the word is the fault the containment turns into EIO): the
+//!   waiter then finds its queue gone.
 //!
 //! What the waiter gets is its API's business: the loop only says why it stopped ([`Slept`]),
 //! and a served waiter always wins (the API collects the outcome under the queue lock, where a
@@ -24,6 +26,10 @@ use super::futex::{self, Restart, Woke};
 use super::layout::wake_word;
 use super::spin;
 use crate::os::clock::{deadline_passed, monotonic_ns, realtime_in, realtime_ns, timespec_of_ns};
+
+/// How often a caller blocked without a deadline looks whether its queue is still there, in
+/// seconds (an ordinary wait wakes no more than this for it).
+pub const LIVENESS_POLL_SECONDS: i64 = 2;
 
 /// How one waiter sleeps.
 pub struct Sleep<'a> {

@@ -54,7 +54,8 @@ pub fn wait_served(
         peer_cpu: peer_cpu.load(Ordering::Relaxed),
         deadline,
         restart,
-        liveness_poll: None,
+        // A file truncated under the sleeper wakes no one: it looks (see `sleep`).
+        liveness_poll: Some(sleep::LIVENESS_POLL_SECONDS),
     };
     let gave_up = match sleep::until_served(&how, &Watch { q, program_fd }) {
         Slept::Served => None,

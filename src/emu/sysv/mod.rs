@@ -97,9 +97,6 @@ use crate::os::usermem::{checked_read, checked_write, probe_write};
 const S_IRUGO: i32 = 0o444;
 const S_IWUGO: i32 = 0o222;
 
-/// How often a blocked caller looks whether its queue still exists, in seconds.
-const LIVENESS_POLL_SECONDS: i64 = 2;
-
 pub use limits::SysvLimits;
 
 /// The kernel's `ipcperms`: whether `who` may have the access `flag` asks for (its permission
@@ -593,7 +590,7 @@ impl SysvEmulation {
             peer_cpu: q.peer_cpu(),
             deadline: None,
             restart: Restart::Never,
-            liveness_poll: Some(LIVENESS_POLL_SECONDS),
+            liveness_poll: Some(sleep::LIVENESS_POLL_SECONDS),
         };
         sleep::until_served(&how, &Watch { q, entry, receiving })
     }
