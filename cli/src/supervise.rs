@@ -311,9 +311,17 @@ impl Process {
             // SAFETY: our pidfd, now forgotten.
             unsafe { libc::close(fd) };
         }
+        // Refused once as an unknown flag (a kernel before 6.9): the process's from then on.
+        static NO_THREAD_PIDFDS: AtomicBool = AtomicBool::new(false);
+        if NO_THREAD_PIDFDS.load(Ordering::Relaxed) {
+            return info_of(self.pidfd);
+        }
         // SAFETY: pidfd_open takes a pid and flags.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) } as c_int;
         if fd < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+                NO_THREAD_PIDFDS.store(true, Ordering::Relaxed);
+            }
             return info_of(self.pidfd);
         }
         let info = info_of(fd);
