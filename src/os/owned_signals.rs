@@ -203,3 +203,36 @@ fn thread_mask(how: c_int, word: u64) {
     // SAFETY: a valid set, no old set wanted, the kernel's sigset size (8 bytes on Linux).
     unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, &set as *const libc::sigset_t, std::ptr::null_mut::<libc::sigset_t>(), 8usize) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the program sets for an owned signal is what it reads back, mask included; a
+    /// signal mqshim does not own reads as the default.
+    #[test]
+    fn the_program_reads_back_what_it_set() {
+        // SAFETY: an all-zero sigaction is valid; then filled in.
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = 0x1234;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_RESETHAND;
+        // SAFETY: a valid set and signal numbers.
+        unsafe {
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaddset(&mut act.sa_mask, libc::SIGUSR1);
+            libc::sigaddset(&mut act.sa_mask, libc::SIGRTMIN() + 3);
+        }
+        set_program_action(libc::SIGBUS, &act);
+        let got = program_action(libc::SIGBUS);
+        assert_eq!((got.sa_sigaction, got.sa_flags), (0x1234, libc::SA_SIGINFO | libc::SA_RESETHAND));
+        // SAFETY: a valid set.
+        let members = |s: &libc::sigset_t, sig| unsafe { libc::sigismember(s, sig) } == 1;
+        assert!(members(&got.sa_mask, libc::SIGUSR1) && members(&got.sa_mask, libc::SIGRTMIN() + 3));
+        assert!(!members(&got.sa_mask, libc::SIGUSR2));
+        assert_eq!(program_action(libc::SIGUSR1).sa_sigaction, libc::SIG_DFL);
+        assert!(!owned(libc::SIGUSR1));
+        // Back to the default for the other tests of this process.
+        // SAFETY: an all-zero sigaction is SIG_DFL.
+        set_program_action(libc::SIGBUS, &unsafe { std::mem::zeroed() });
+    }
+}
