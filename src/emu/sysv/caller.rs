@@ -4,18 +4,16 @@
 //! and a system call costs more here than the whole emulated call may. So:
 //! - the pid (tgid) is cached per process and forgotten in a forked child;
 //! - the credentials are cached per thread (Linux credentials are per thread; glibc keeps a
-//!   process's threads in step), read afresh by every `msgget`, by every slow path (blocking,
-//!   IPC_SET, IPC_RMID, MSG_STAT, …), whenever a cached check would refuse, in a forked child,
-//!   and in every thread once the program changed its credentials through a function the
-//!   library sees (`setuid`, `seteuid`, `setgroups`, `capset`, …, or their raw system calls:
-//!   `creds::generation`) — so a program that drops privileges is refused at its next call, as
-//!   by the kernel. A fresh read takes the
-//!   ids and groups (four system calls); capabilities are read only when a check asks for one
-//!   (`Ident::has`) — most calls never do, and for root the question costs two more, one of
-//!   them a lookup in /proc. `msgget` of an existing key reads only what its answer needs
-//!   ([`may_now`]: nothing when every class has the access asked for, the effective uid when
-//!   the owner's class has it) and otherwise leaves the cache to be read afresh by the next
-//!   check, so that it stays as fresh as if `msgget` had read it;
+//!   process's threads in step), read afresh by every slow path (blocking, IPC_SET, IPC_RMID,
+//!   MSG_STAT, …), by a `msgget` that creates, whenever a cached check would refuse, in a
+//!   forked child, and in every thread once the program changed its credentials through a
+//!   function the library sees (`setuid`, `seteuid`, `setgroups`, `capset`, …, or their raw
+//!   system calls through `syscall`: `creds::generation`) — so a program that drops privileges
+//!   is refused at its next call, as by the kernel. (A change made with an inline system call
+//!   is seen at the next slow path.) A fresh read takes the ids and groups (four system calls);
+//!   capabilities are read only when a check asks for one (`Ident::has`) — most calls never
+//!   do, and for root the question costs two more, one of them a lookup in /proc. `msgget` of
+//!   an existing key reads nothing when every class has the access asked for ([`may_now`]);
 //! - times are whole seconds of CLOCK_REALTIME_COARSE, which is exactly what the kernel stores
 //!   (`ktime_get_real_seconds`) and what `time()` returns, read from the vDSO.
 
@@ -134,26 +132,16 @@ pub fn forget() {
     });
 }
 
-/// The kernel's `ipcperms` (`check`, given the credentials) on the calling thread's credentials
-/// now, reading only as far as the answer needs: none when the request asks for nothing or
-/// every class of `mode` has what it asks for, then the effective uid (one system call) when the
-/// caller is the owner (`uid` or `cuid`) and the owner's class has it, else all of them
-/// (`Freshness::Fresh`: groups, and capabilities if still refused). The thread's cache is left
-/// as if they had all been read: refreshed, or forgotten.
-pub fn may_now(mode: u32, uid: u32, cuid: u32, flag: i32, check: impl Fn(&Ident) -> bool) -> bool {
+/// The kernel's `ipcperms` (`check`, given the credentials) on the calling thread's credentials:
+/// none read when the request asks for nothing or every class of `mode` has what it asks for,
+/// else the thread's cached ones (current unless the program changed them past the library:
+/// see the module documentation), read afresh when they refuse (groups, and capabilities if
+/// still refused).
+pub fn may_now(mode: u32, flag: i32, check: impl Fn(&Ident) -> bool) -> bool {
     let folded = flag as i16 as i32;
     let requested = ((folded >> 6) | (folded >> 3) | folded) as u32 & 0o7;
     let every_class = (mode >> 6) & (mode >> 3) & mode;
-    let owners_class = mode >> 6;
-    let quick = requested & !every_class & 0o7 == 0 || {
-        let euid = crate::os::sys::effective_uid();
-        (euid == uid || euid == cuid) && requested & !owners_class & 0o7 == 0
-    };
-    if quick {
-        forget();
-        return true;
-    }
-    self::check(Freshness::Fresh, check)
+    requested & !every_class & 0o7 == 0 || self::check(Freshness::Cached, &check) || self::check(Freshness::Fresh, check)
 }
 
 pub use crate::os::clock::{coarse_realtime_ns, now_sec, realtime_in, realtime_ns, seconds_of_ns};

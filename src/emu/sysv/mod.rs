@@ -481,9 +481,6 @@ impl SysvEmulation {
     /// either. A creation holds it; its key's link, made at once or not at all, decides between
     /// creators of one key.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
-        // Every msgget leaves the thread's cached credentials fresh (read here, or forgotten
-        // for the next check to read): see `caller`.
-        caller::forget();
         if key != libc::IPC_PRIVATE {
             if let Some(found) = self.by_key(key)? {
                 return existing_key(&found, flags);
@@ -922,9 +919,10 @@ enum Keyed {
 }
 
 /// `msgget` of the existing queue `found`: EEXIST for IPC_CREAT|IPC_EXCL, else its id if the
-/// caller has the access `flags` asks for (none at all, for a queue that refuses it any). The
-/// credentials are read only as far as the answer needs (`caller::may_now`): the kernel's
-/// lookup of a key costs one system call, and four more here would make it six times slower.
+/// caller has the access `flags` asks for (none at all, for a queue that refuses it any). No
+/// credentials are read when every class has the access, and the thread's cached ones serve
+/// otherwise (`caller::may_now`): the kernel's lookup of a key costs one system call, and four
+/// more here would make it six times slower.
 fn existing_key(found: &Keyed, flags: c_int) -> Result<c_int> {
     if flags & libc::IPC_CREAT != 0 && flags & libc::IPC_EXCL != 0 {
         return Err(Errno::EEXIST);
@@ -932,11 +930,11 @@ fn existing_key(found: &Keyed, flags: c_int) -> Result<c_int> {
     let permitted = match found {
         Keyed::Open(q) => {
             let perm = perms(q.entry());
-            caller::may_now(perm.mode, perm.uid, perm.cuid, flags, |who| ipcperms(&perm, who, flags))
+            caller::may_now(perm.mode, flags, |who| ipcperms(&perm, who, flags))
         }
         // Its mode grants the caller's class nothing: only a request for nothing, or
         // CAP_IPC_OWNER, passes.
-        Keyed::Closed(_) => caller::may_now(0, u32::MAX, u32::MAX, flags, |who| who.has(cap::IPC_OWNER)),
+        Keyed::Closed(_) => caller::may_now(0, flags, |who| who.has(cap::IPC_OWNER)),
     };
     match found {
         _ if !permitted => Err(Errno::EACCES),
