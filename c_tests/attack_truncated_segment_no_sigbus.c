@@ -29,6 +29,7 @@
 #include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -76,6 +77,28 @@ static int remove_one(const char *path, const struct stat *st, int type, struct 
     return 0;
 }
 
+/* Removes the namespaces of earlier runs that could not remove their own (a run the
+ * harness's watchdog ended): /dev/shm/mqt-trunc-PID whose process is gone. */
+static void remove_abandoned_namespaces(void)
+{
+    DIR *shm = opendir("/dev/shm");
+    if (!shm)
+        return;
+    struct dirent *e;
+    while ((e = readdir(shm))) {
+        int pid;
+        char rest;
+        if (sscanf(e->d_name, "mqt-trunc-%d%c", &pid, &rest) != 1 || pid <= 0)
+            continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        nftw(path, remove_one, 16, FTW_PHYS | FTW_DEPTH);
+    }
+    closedir(shm);
+}
+
 /* Under the emulation: a namespace under /dev/shm, entered by re-executing. */
 static void move_namespace(char **argv)
 {
@@ -87,6 +110,7 @@ static void move_namespace(char **argv)
     }
     if (!dir || !*dir)
         return;
+    remove_abandoned_namespaces();
     snprintf(ns_dir, sizeof ns_dir, "/dev/shm/mqt-trunc-%d", (int)getpid());
     T_REQUIRE(mkdir(ns_dir, 0755) == 0 && chmod(ns_dir, 0755) == 0);
     setenv("MQSHIM_DIR", ns_dir, 1);
