@@ -333,10 +333,9 @@ impl SysvEmulation {
         self.ns
     }
 
-    /// Whether the caller may have `flag` on a queue: the cached credentials first, a fresh read
-    /// before refusing.
+    /// Whether the caller may have `flag` on a queue (see `caller::may_now`).
     fn permitted(&self, perm: &Snapshot, flag: i32) -> bool {
-        caller::check(Freshness::Cached, |who| ipcperms(perm, who, flag)) || caller::check(Freshness::Fresh, |who| ipcperms(perm, who, flag))
+        caller::may_now(perm.mode, flag, |who| ipcperms(perm, who, flag))
     }
 
     /// The mapped segment of live queue `id`: EINVAL when there is none (no segment, or one not
@@ -489,7 +488,8 @@ impl SysvEmulation {
                 return Err(Errno::ENOENT);
             }
         }
-        let who = ident(Freshness::Fresh);
+        // The thread's cached credentials: current unless changed past the library (`caller`).
+        let who = ident(Freshness::Cached);
         let mut locked = self.lock_for_creation()?;
         locked.sweep_if_due(self.dir, |name| self.leftover(name));
         let mode = flags as u32 & 0o777;
