@@ -25,7 +25,6 @@
 //! multiplexer instead of `msgget` & co. — i386, s390 — the multiplexer's sub-calls too).
 
 use std::os::raw::{c_char, c_int, c_long};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::call::Call;
 use crate::config::{self, BackendKind, SyscallMode};
@@ -67,13 +66,12 @@ pub const TRAPPED: [c_long; 10] = [
     libc::SYS_msgctl,
 ];
 
-/// Whether this process's queue system calls are trapped into the library.
-static INSTALLED: AtomicBool = AtomicBool::new(false);
-
-/// Whether the trap is in force in this process.
+/// Whether the trap is in force in this process: its SIGSYS handler is the real one (see
+/// `os::owned_signals`), which [`install`] makes it only for the trap and gives back if the
+/// filter cannot follow.
 #[inline]
 pub fn installed() -> bool {
-    INSTALLED.load(Ordering::Relaxed)
+    owned_signals::owned(libc::SIGSYS)
 }
 
 /// A queue system call's number and its six argument registers.
@@ -216,8 +214,8 @@ fn already_filtered() -> bool {
 pub struct InstallError(pub String);
 
 /// Installs the trap when `MQSHIM_SYSCALLS=trap`: the SIGSYS action `handler` gives becomes
-/// the real one (the program's is recorded, see `os::owned_signals`), then the filter follows (with no_new_privs unless the process has CAP_SYS_ADMIN, which seccomp
-/// requires). Problems are reported on stderr and leave the trap off.
+/// the real one (the program's is recorded, see `os::owned_signals`), then the filter follows
+/// (with no_new_privs unless the process has CAP_SYS_ADMIN, which seccomp requires). Problems are reported on stderr and leave the trap off.
 pub fn install_from_env(handler: impl FnOnce() -> libc::sigaction) {
     let (mode, problem) = config::syscall_mode(|name| std::env::var_os(name).map(std::os::unix::ffi::OsStringExt::into_vec));
     if let Some(p) = problem {
@@ -236,14 +234,12 @@ fn install(handler: impl FnOnce() -> libc::sigaction) -> Result<(), InstallError
         return Err(InstallError("only x86_64 is supported".into()));
     }
     owned_signals::take(libc::SIGSYS, &handler()).map_err(|e| InstallError(format!("sigaction(SIGSYS): {e}")))?;
-    INSTALLED.store(true, Ordering::Release);
     if already_filtered() {
         return Ok(());
     }
     if !crate::os::creds::Creds::current().has(CAP_SYS_ADMIN) {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            INSTALLED.store(false, Ordering::Release);
             owned_signals::give_back(libc::SIGSYS);
             return Err(InstallError(format!("PR_SET_NO_NEW_PRIVS: {}", crate::errno::Errno::last())));
         }
@@ -253,7 +249,6 @@ fn install(handler: impl FnOnce() -> libc::sigaction) -> Result<(), InstallError
     // SAFETY: `fprog` points to `prog`, alive for the call; the kernel copies the program.
     let rc = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog as *const libc::sock_fprog) };
     if rc != 0 {
-        INSTALLED.store(false, Ordering::Release);
         owned_signals::give_back(libc::SIGSYS);
         return Err(InstallError(format!("seccomp: {}", crate::errno::Errno::last())));
     }

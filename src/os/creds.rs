@@ -19,7 +19,7 @@ pub mod cap {
 /// thread (glibc changes every thread's credentials together).
 static GENERATION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// See [`GENERATION`]: one relaxed load.
+/// See [`GENERATION`]: one load.
 pub fn generation() -> u32 {
     GENERATION.load(std::sync::atomic::Ordering::Acquire)
 }

@@ -5,14 +5,15 @@
 //! - the pid (tgid) is cached per process and forgotten in a forked child;
 //! - the credentials are cached per thread (Linux credentials are per thread; glibc keeps a
 //!   process's threads in step), read afresh by every slow path (blocking, IPC_SET, IPC_RMID,
-//!   MSG_STAT, …), whenever a cached check would refuse, in a forked child, and in every thread once the program changed its credentials through a
-//!   function the library sees (`setuid`, `seteuid`, `setgroups`, `capset`, …, or their raw
-//!   system calls through `syscall`: `creds::generation`) — so a program that drops privileges
-//!   is refused at its next call, as by the kernel. (A change made with an inline system call
-//!   is seen at the next slow path.) A fresh read takes the ids and groups (four system calls);
-//!   capabilities are read only when a check asks for one (`Ident::has`) — most calls never
-//!   do, and for root the question costs two more, one of them a lookup in /proc. `msgget` of
-//!   an existing key reads nothing when every class has the access asked for ([`may_now`]);
+//!   MSG_STAT, …), whenever a cached check would refuse, in a forked child, and in every
+//!   thread once the program changed its credentials through a function the library sees
+//!   (`setuid`, `seteuid`, `setgroups`, `capset`, …, or their raw system calls through
+//!   `syscall`: `creds::generation`) — so a program that drops privileges is refused at its
+//!   next call, as by the kernel. (A change made with an inline system call is seen at the
+//!   next slow path.) A fresh read takes the ids and groups (four system calls); capabilities
+//!   are read only when a check asks for one (`Ident::has`) — most calls never do, and for
+//!   root the question costs two more, one of them a lookup in /proc. `msgget` of an existing
+//!   key reads nothing when every class has the access asked for ([`may_now`]);
 //! - times are whole seconds of CLOCK_REALTIME_COARSE, which is exactly what the kernel stores
 //!   (`ktime_get_real_seconds`) and what `time()` returns, read from the vDSO.
 
