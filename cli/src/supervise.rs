@@ -808,8 +808,8 @@ fn as_caller<R>(who: Option<&Identity>, f: impl FnOnce() -> R) -> R {
     let Some(who) = who else { return f() };
     let own = own_identity();
     let switch = (who.uid[0], who.uid[1], who.gid[0], who.gid[1]) != (own.uid[0], own.uid[1], own.gid[0], own.gid[1]) || who.groups != own.groups;
-    // Ours, before the ids change them.
-    let own_caps = who.caps.and(mqshim_core::os::creds::effective_caps_of(0));
+    // Ours, as between calls (the ids may change them below).
+    let own_caps = who.caps.and(serving_caps());
     let switched = switch && set_thread_identity([who.uid[0], who.uid[1]], [who.gid[0], who.gid[1]], &who.groups, false);
     // The caller's effective capabilities, within our permitted ones (after the ids: a change
     // of the effective uid from 0 clears them).

@@ -354,15 +354,19 @@ pub unsafe extern "C" fn sigset(signum: c_int, disposition: sighandler_t) -> sig
             _ => return libc::SIG_ERR,
         }
     };
-    // SAFETY: an empty set given one valid signal, changed through the interposed function
-    // (which keeps SIGSYS unblocked under the trap and tells the library of the change).
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, signum);
-        sigprocmask(how, &set, std::ptr::null_mut());
+    if let Some(set) = only(signum) {
+        // SAFETY: a valid set, changed through the interposed function (which keeps SIGSYS
+        // unblocked under the trap and tells the library of the change).
+        unsafe { sigprocmask(how, &set, std::ptr::null_mut()) };
     }
     previous
+}
+
+/// The set of `signum` alone; None (errno EINVAL, from `sigaddset`) for a bad signal number.
+fn only(signum: c_int) -> Option<libc::sigset_t> {
+    let mut set = owned_signals::sigset_of(0);
+    // SAFETY: a valid set.
+    (unsafe { libc::sigaddset(&mut set, signum) } == 0).then_some(set)
 }
 
 /// `int sigignore(int signum)`: on a signal whose real handler is mqshim's, records SIG_IGN as
@@ -386,16 +390,9 @@ pub unsafe extern "C" fn sigignore(signum: c_int) -> c_int {
 /// None: no pointer arguments.
 #[no_mangle]
 pub unsafe extern "C" fn sighold(signum: c_int) -> c_int {
-    // SAFETY: an empty set given one signal; glibc's sighold is this call (EINVAL for a bad
-    // signal number, from sigaddset).
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        if libc::sigaddset(&mut set, signum) != 0 {
-            return -1;
-        }
-        sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
-    }
+    let Some(set) = only(signum) else { return -1 };
+    // SAFETY: a valid set; glibc's sighold is this call.
+    unsafe { sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) }
 }
 
 /// `int siginterrupt(int signum, int flag)`: on a signal whose real handler is mqshim's, sets or
@@ -427,12 +424,8 @@ fn bsd_mask_without_sigsys(mask: c_int) -> c_int {
 
 /// Tells the library of a mask change made with a BSD mask (see [`mask_changed`]).
 fn bsd_mask_changed(how: c_int, mask: c_int) {
-    // SAFETY: an all-zero sigset_t is empty; its first word holds signals 1..=64, as the BSD
-    // mask's bits hold signals 1..=32.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe { std::ptr::write_unaligned((&raw mut set).cast::<u64>(), u64::from(mask as u32)) };
-    mask_changed(true, how, Some(&set));
+    // A BSD mask's bit `n - 1` is signal `n`, as in a sigset_t's first word.
+    mask_changed(true, how, Some(&owned_signals::sigset_of(u64::from(mask as u32))));
 }
 
 /// `int sigblock(int mask)`: as libc's, except that under the trap SIGSYS is never blocked.

@@ -136,6 +136,15 @@ fn set_mask_word(set: &mut libc::sigset_t, word: u64) {
     unsafe { std::ptr::write_unaligned((set as *mut libc::sigset_t).cast::<u64>(), word) }
 }
 
+/// The set of signals 1..=64 whose bits (bit `n - 1` for signal `n`) `word` has, as a
+/// `sigset_t`.
+pub fn sigset_of(word: u64) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset_t is empty; its first word is then set.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    set_mask_word(&mut set, word);
+    set
+}
+
 /// Hands `signum` (delivered to mqshim's handler, not mqshim's own) to the program's recorded
 /// action, from that handler: a handler is called with its mask applied (the action's
 /// `sa_mask`, and `signum` itself unless SA_NODEFER; SIGSYS never while it is owned) and reset
@@ -197,9 +206,7 @@ pub unsafe fn pass_on(signum: c_int, info: *mut libc::siginfo_t, context: *mut c
 
 /// Blocks or unblocks the signals of `word` in the calling thread, by the raw system call.
 fn thread_mask(how: c_int, word: u64) {
-    // SAFETY: an all-zero sigset_t is empty; its first word is then set.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    set_mask_word(&mut set, word);
+    let set = sigset_of(word);
     // SAFETY: a valid set, no old set wanted, the kernel's sigset size (8 bytes on Linux).
     unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, &set as *const libc::sigset_t, std::ptr::null_mut::<libc::sigset_t>(), 8usize) };
 }
