@@ -77,6 +77,22 @@ static int remove_one(const char *path, const struct stat *st, int type, struct 
     return 0;
 }
 
+/* A child that drops to nobody truncates every regular file it can open for writing in the
+ * emulation's namespace (the kernel's queues have no files: there it finds none). */
+static void nobody_truncates_what_it_can(void)
+{
+    t_child c = t_spawn();
+    if (c.pid == 0) {
+        T_REQUIRE(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (ns_dir[0])
+            nftw(ns_dir, truncate_one, 16, FTW_PHYS);
+        t_say("nobody truncated what it could write");
+        exit(t_child_status());
+    }
+    t_join(&c, 0);
+}
+
 /* Removes the namespaces of earlier runs that could not remove their own (a run the
  * harness's watchdog ended): /dev/shm/mqt-trunc-PID whose process is gone. */
 static void remove_abandoned_namespaces(void)
@@ -214,15 +230,6 @@ static void own_signals_still_own(void)
     t_check("signal() back to the default returns it", signal(SIGBUS, SIG_DFL) == plain_sigbus);
 }
 
-/* A receiver asleep in mq_receive, without a deadline, on an empty queue (4th pass). */
-static void *blocked_receive(void *arg)
-{
-    char buf[64];
-    unsigned prio;
-    errno = 0;
-    long r = mq_receive(*(mqd_t *)arg, buf, sizeof buf, &prio);
-    return (void *)(r >= 0 ? r : -(long)errno);
-}
 
 /* Whether thread `tid` is asleep (state S in /proc). */
 static int thread_asleep(pid_t tid)
@@ -241,10 +248,16 @@ static int thread_asleep(pid_t tid)
 
 static pid_t receiver_tid;
 
-static void *blocked_receive_reporting_tid(void *arg)
+/* A receiver asleep in mq_receive, without a deadline, on an empty queue (last case): its tid
+ * published first; the result, or minus the errno. */
+static void *blocked_receive(void *arg)
 {
     __atomic_store_n(&receiver_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
-    return blocked_receive(arg);
+    char buf[64];
+    unsigned prio;
+    errno = 0;
+    long r = mq_receive(*(mqd_t *)arg, buf, sizeof buf, &prio);
+    return (void *)(r >= 0 ? r : -(long)errno);
 }
 
 /* A POSIX receiver already asleep when nobody truncates the queue's files: it must not sleep
@@ -258,22 +271,13 @@ static void asleep_when_truncated(void)
     mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0622, &a);
     T_REQUIRE(q != (mqd_t)-1);
     pthread_t receiver;
-    T_REQUIRE(pthread_create(&receiver, NULL, blocked_receive_reporting_tid, &q) == 0);
+    T_REQUIRE(pthread_create(&receiver, NULL, blocked_receive, &q) == 0);
     /* Until it sleeps (at most 2 s: a backend whose receiver wakes now and then may never be
      * seen asleep, and the outcome below holds either way). */
     for (int i = 0; i < 20000 && !(__atomic_load_n(&receiver_tid, __ATOMIC_SEQ_CST) && thread_asleep(receiver_tid)); i++)
         usleep(100);
 
-    t_child c = t_spawn();
-    if (c.pid == 0) {
-        T_REQUIRE(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (ns_dir[0])
-            nftw(ns_dir, truncate_one, 16, FTW_PHYS);
-        t_say("nobody truncated what it could write");
-        exit(t_child_status());
-    }
-    t_join(&c, 0);
+    nobody_truncates_what_it_can();
 
     OUTCOME(mq_send(q, "wake", 4, 1), 0, 0);
     void *got;
@@ -334,16 +338,7 @@ static void scenario(const char *tag, enum pass pass)
     if (pass == OWN_HANDLER)
         set_own_handler();
 
-    t_child c = t_spawn();
-    if (c.pid == 0) {
-        T_REQUIRE(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (ns_dir[0])
-            nftw(ns_dir, truncate_one, 16, FTW_PHYS);
-        t_say("nobody truncated what it could write");
-        exit(t_child_status());
-    }
-    t_join(&c, 0);
+    nobody_truncates_what_it_can();
 
     struct posix_args pa = { q, name };
     if (blocked) {
