@@ -175,7 +175,7 @@ pub unsafe extern "C" fn syscall(number: c_long, a1: c_long, a2: c_long, a3: c_l
     }
     // The library's own system calls come through here too (reading the filesystem ids with
     // setfsuid(-1), a supervisor taking on its caller's ids): only the program's count.
-    let credentials = !Inside::active() && crate::credentials::changes_credentials(number, a1);
+    let credentials = crate::credentials::changes_credentials(number, a1) && !Inside::active();
     if credentials {
         crate::os::creds::changing();
     }
