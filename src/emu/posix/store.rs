@@ -377,7 +377,8 @@ impl Store {
         path[name.bytes().len()..len].copy_from_slice(FIFO_IN_DIR);
         let path = std::ffi::CStr::from_bytes_with_nul(&path[..=len]).ok()?;
         let flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK) | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-        let fifo = Fd(sys::openat2(self.ns.posix, path, flags, sys::RESOLVE_STRICTLY_BENEATH));
+        // `name` is checked (neither `.` nor `..`, no slash): the path only goes down.
+        let fifo = Fd(sys::openat2(self.ns.posix, path, flags, sys::RESOLVE_DOWNWARD_NO_LINKS));
         if fifo.0 < 0 {
             return None;
         }
