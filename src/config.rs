@@ -65,7 +65,7 @@ pub const DEFAULT_TRACE_BYTES: usize = 32;
 /// Largest accepted `MQSHIM_TRACE_BYTES`: a record is built in a fixed buffer.
 pub const MAX_TRACE_BYTES: usize = 4096;
 /// Default emulation namespace (`MQSHIM_DIR`).
-pub const DEFAULT_DIR: &str = "/dev/shm/mqshim";
+pub const DEFAULT_DIR: &str = crate::emu::namespace::DEFAULT_ROOT;
 
 /// Everything mqshim reads from the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -31,6 +31,14 @@
 //! refused with a message naming it and what is wrong, once per process, and the calls fail
 //! with EACCES. A new namespace is built private (0700) and opened to everyone (1777) only once
 //! its subdirectories exist, so no other user can claim one of them first.
+//!
+//! **The default namespace is the machine's.** [`DEFAULT_ROOT`] is what every program uses
+//! unless told otherwise, as every program shares the kernel's queues; whoever makes it first
+//! owns it, and its owner could deny it to everyone else. So a root process that finds the
+//! default namespace, one of its subdirectories or the System V registry made by another user
+//! takes it over ([`claim`]) instead of refusing it: it becomes root's, with the mode it would
+//! have had, any ACL gone, and the other user's queues in it stay theirs. A namespace named by
+//! `MQSHIM_DIR` is never taken over: a directory of another user's there is refused.
 
 use std::ffi::CString;
 use std::os::raw::c_int;
@@ -47,6 +55,27 @@ pub use crate::os::sys::move_high;
 /// writing or chmod-ed (see `posix::store`), so a user who renames or removes its entries can
 /// only make an unlinked queue's accounting end early.
 const SUBDIRS: [(&[u8], u32); 5] = [(b"posix", 0o1777), (b"posix-dead", 0o777), (b"posix-tmp", 0o1777), (b"posix-charge", 0o1777), (b"sysv", 0o1777)];
+
+/// The namespace programs share when `MQSHIM_DIR` is not set.
+pub const DEFAULT_ROOT: &str = "/dev/shm/mqshim";
+
+/// What a namespace directory that fails the checks is given: refused, or taken over by this
+/// process with the mode it should have (see [`claim`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Foreign {
+    Refuse,
+    Claim(u32),
+}
+
+/// How many times a claim is tried again when the directory was swapped meanwhile.
+const CLAIM_TRIES: usize = 4;
+
+/// Whether this process takes over the directories of the namespace at `root` that fail the
+/// checks: only the default namespace, only for creating (`mqshim ipcs` changes nothing), and
+/// only as root (whose own files they then are).
+fn claims(root: &[u8], missing: Missing) -> bool {
+    root == DEFAULT_ROOT.as_bytes() && missing == Missing::Create && sys::ids().2 == 0
+}
 
 /// An open namespace.
 pub struct Namespace {
@@ -89,51 +118,125 @@ fn refuse(path: &[u8], why: &str) -> Errno {
 }
 
 /// Opens directory `name` under `parent` with `O_NOFOLLOW|O_DIRECTORY` and checks it can be
-/// trusted; `path` names it in a refusal.
-fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unsticky_ok: bool) -> Result<c_int> {
+/// trusted; `path` names it in a refusal. One that cannot is refused or, with
+/// [`Foreign::Claim`], taken over.
+fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unsticky_ok: bool, foreign: Foreign) -> Result<c_int> {
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    let fd = sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | nofollow | libc::O_CLOEXEC, 0);
-    if fd < 0 {
-        return Err(match Errno::last() {
-            // O_NOFOLLOW on a link.
-            Errno::ELOOP => refuse(path, "is a symbolic link"),
-            Errno::ENOTDIR => refuse(path, "is not a directory"),
-            e => e,
+    for _ in 0..CLAIM_TRIES {
+        let fd = sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | nofollow | libc::O_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(match Errno::last() {
+                // O_NOFOLLOW on a link.
+                Errno::ELOOP => refuse(path, "is a symbolic link"),
+                Errno::ENOTDIR => refuse(path, "is not a directory"),
+                e => e,
+            });
+        }
+        let checked = sys::stat_of(fd).and_then(|st| match (distrust(&st, sys::ids().2, unsticky_ok), foreign) {
+            (None, _) => Ok(()),
+            (Some(_), Foreign::Claim(mode)) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => claim(parent, name, fd, &st, mode, path),
+            (Some(why), _) => Err(refuse(path, &why)),
         });
+        match checked {
+            Ok(()) => return Ok(fd),
+            // Swapped before it was ours: look again.
+            Err(Errno::EAGAIN) => sys::close(fd),
+            Err(e) => {
+                sys::close(fd);
+                return Err(e);
+            }
+        };
     }
-    let checked = sys::stat_of(fd).and_then(|st| match distrust(&st, sys::ids().2, unsticky_ok) {
-        Some(why) => Err(refuse(path, &why)),
-        None => Ok(()),
-    });
-    match checked {
-        Ok(()) => Ok(fd),
-        Err(e) => {
-            sys::close(fd);
-            Err(e)
+    Err(refuse(path, "was swapped for another directory every time mqshim took it over"))
+}
+
+/// Takes over the directory `fd`, whose status is `st`, found as `name` under the trusted
+/// `parent` (`path` names it): root's, with `mode`, without ACLs (a default ACL would give its
+/// maker access to every file made in it). Its maker can no longer rename it once it is root's
+/// (the parent is sticky or private), so it is then checked to be still the one named: EAGAIN
+/// if it was swapped before (the caller looks again).
+fn claim(parent: c_int, name: &CString, fd: c_int, st: &libc::stat, mode: u32, path: &[u8]) -> Result<()> {
+    if sys::fchown(fd, 0, 0) != 0 {
+        return Err(refuse(path, &distrust(st, sys::ids().2, false).unwrap_or_default()));
+    }
+    for acl in [c"system.posix_acl_access", c"system.posix_acl_default"] {
+        // ENODATA (none) and EOPNOTSUPP (a filesystem without ACLs) leave nothing to remove.
+        sys::fremovexattr(fd, acl);
+    }
+    sys::fchmod(fd, mode);
+    let named = sys::stat_at(parent, name, libc::AT_SYMLINK_NOFOLLOW)?;
+    if (named.st_dev, named.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(Errno::EAGAIN);
+    }
+    static SAID: AtomicBool = AtomicBool::new(false);
+    crate::os::stderr::report_once(
+        &SAID,
+        &format!("took over '{}' from uid {}: the default namespace is the machine's, and root's once root uses it", String::from_utf8_lossy(path), st.st_uid),
+    );
+    Ok(())
+}
+
+/// Takes over the file `name` in the directory `dir` of the default namespace (see [`claims`])
+/// if it is not root's: root's, `mode`, no ACL. Only a regular file with one link is taken
+/// (another link would let its maker keep a name for it); anything else is left as it is.
+pub fn claim_file(root: &[u8], dir: c_int, name: &std::ffi::CStr, mode: u32) {
+    if !claims(root, Missing::Create) {
+        return;
+    }
+    let fd = sys::openat(dir, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC, 0);
+    if fd < 0 {
+        return;
+    }
+    if let Ok(st) = sys::stat_of(fd) {
+        if st.st_uid != 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1 && sys::fchown(fd, 0, 0) == 0 {
+            sys::fremovexattr(fd, c"system.posix_acl_access");
+            sys::fchmod(fd, mode);
         }
     }
+    sys::close(fd);
 }
 
 /// Creates directory `name` under `parent` private (0700), then opens it and gives it `mode`
 /// by its descriptor. Returns the descriptor and whether this call created it; an existing one
-/// is opened and checked.
-fn make_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool) -> Result<(c_int, bool)> {
+/// is opened and checked (and, with [`Foreign::Claim`], taken over — a file or link of another
+/// user's in its place is removed first).
+fn make_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool, foreign: Foreign) -> Result<(c_int, bool)> {
     let unsticky_ok = mode & 0o1022 == 0o022;
     let c = cstr(name)?;
-    let created = if sys::mkdirat(parent, &c, 0o700) == 0 {
-        true
-    } else if crate::errno::current() == libc::EEXIST {
-        false
-    } else {
-        return Err(Errno::last());
+    let mut tries = if foreign == Foreign::Refuse || follow { 1 } else { CLAIM_TRIES };
+    let created = loop {
+        if sys::mkdirat(parent, &c, 0o700) == 0 {
+            break true;
+        }
+        if crate::errno::current() != libc::EEXIST {
+            return Err(Errno::last());
+        }
+        tries -= 1;
+        if tries == 0 || !remove_foreign_non_directory(parent, &c) {
+            break false;
+        }
     };
-    let fd = open_trusted(parent, &c, path, follow && !created, unsticky_ok)?;
+    let fd = open_trusted(parent, &c, path, follow && !created, unsticky_ok, foreign)?;
     if created {
         // Ours, private until now (another user cannot have swapped it: the parent is
         // trusted); the exact mode, which mkdir's umask may have narrowed.
         sys::fchmod(fd, mode);
     }
     Ok((fd, created))
+}
+
+/// Removes `name` under the trusted `parent` if it is another user's and not a directory (a
+/// file or link put where a directory of the namespace goes); whether it did.
+fn remove_foreign_non_directory(parent: c_int, name: &CString) -> bool {
+    match sys::stat_at(parent, name, libc::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR && st.st_uid != 0 && sys::unlinkat(parent, name, 0) == 0 => {
+            static SAID: AtomicBool = AtomicBool::new(false);
+            let what = if st.st_mode & libc::S_IFMT == libc::S_IFLNK { "a link" } else { "a file" };
+            crate::os::stderr::report_once(&SAID, &format!("removed {what} of uid {} where the default namespace's directory '{}' goes", st.st_uid, name.to_string_lossy()));
+            true
+        }
+        _ => false,
+    }
 }
 
 fn join(root: &[u8], name: &[u8]) -> Vec<u8> {
@@ -178,14 +281,15 @@ impl Namespace {
 /// [`SUBDIRS`]) of the open namespace root `root_fd`.
 fn open_subdir_at(root_fd: c_int, root: &[u8], name: &[u8], missing: Missing) -> Result<c_int> {
     let mode = SUBDIRS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).ok_or(Errno::EINVAL)?;
-    open_dir(root_fd, name, mode, &join(root, name), false, missing).map(|(fd, _)| fd)
+    let foreign = if claims(root, missing) { Foreign::Claim(mode) } else { Foreign::Refuse };
+    open_dir(root_fd, name, mode, &join(root, name), false, missing, foreign).map(|(fd, _)| fd)
 }
 
 /// [`make_dir`], or with [`Missing::Fail`] only the opening and checks of an existing one.
-fn open_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool, missing: Missing) -> Result<(c_int, bool)> {
+fn open_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool, missing: Missing, foreign: Foreign) -> Result<(c_int, bool)> {
     match missing {
-        Missing::Create => make_dir(parent, name, mode, path, follow),
-        Missing::Fail => open_trusted(parent, &cstr(name)?, path, follow, mode & 0o1022 == 0o022).map(|fd| (fd, false)),
+        Missing::Create => make_dir(parent, name, mode, path, follow, foreign),
+        Missing::Fail => open_trusted(parent, &cstr(name)?, path, follow, mode & 0o1022 == 0o022, foreign).map(|fd| (fd, false)),
     }
 }
 
@@ -212,7 +316,7 @@ fn open_root(root: &[u8], missing: Missing) -> Result<c_int> {
     if root.first() != Some(&b'/') {
         return Err(Errno::EINVAL);
     }
-    let mut fd = open_trusted(libc::AT_FDCWD, &cstr(b"/")?, b"/", true, false)?;
+    let mut fd = open_trusted(libc::AT_FDCWD, &cstr(b"/")?, b"/", true, false, Foreign::Refuse)?;
     let parts: Vec<&[u8]> = root.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
     let mut path = Vec::new();
     for (i, part) in parts.iter().enumerate() {
@@ -222,7 +326,12 @@ fn open_root(root: &[u8], missing: Missing) -> Result<c_int> {
         // Intermediate components are followed as the user wrote them (they may be links,
         // e.g. /dev/shm) and what they lead to is checked; the namespace itself must be a
         // real directory.
-        let next = if last { open_dir(fd, part, 0o700, &path, false, missing) } else { open_dir(fd, part, 0o755, &path, true, missing) };
+        let next = if last {
+            let foreign = if claims(root, missing) { Foreign::Claim(0o1777) } else { Foreign::Refuse };
+            open_dir(fd, part, 0o700, &path, false, missing, foreign)
+        } else {
+            open_dir(fd, part, 0o755, &path, true, missing, Foreign::Refuse)
+        };
         sys::close(fd);
         let (next, created) = next?;
         fd = next;

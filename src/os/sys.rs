@@ -74,6 +74,12 @@ pub fn fchownat(dir: c_int, path: &CStr, uid: u32, gid: u32, flags: c_int) -> c_
     unsafe { libc::syscall(libc::SYS_fchownat, dir, path.as_ptr(), uid, gid, flags) as c_int }
 }
 
+/// `fremovexattr(2)`: removes the extended attribute `name` of `fd`.
+pub fn fremovexattr(fd: c_int, name: &CStr) -> c_int {
+    // SAFETY: a NUL-terminated attribute name.
+    unsafe { libc::syscall(libc::SYS_fremovexattr, fd, name.as_ptr()) as c_int }
+}
+
 /// `fchmod(2)`.
 pub fn fchmod(fd: c_int, mode: u32) -> c_int {
     // SAFETY: plain integer arguments.

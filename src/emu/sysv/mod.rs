@@ -233,7 +233,10 @@ impl SysvEmulation {
     pub fn open_or(root: &[u8], limits: SysvLimits, missing: Missing) -> Result<SysvEmulation> {
         let dir = crate::emu::namespace::open_subdir(root, b"sysv", missing)?;
         let registry = match missing {
-            Missing::Create => Registry::open(dir),
+            Missing::Create => {
+                Registry::claim(root, dir);
+                Registry::open(dir)
+            }
             Missing::Fail => Registry::open_existing(dir),
         };
         let st = crate::os::sys::stat_of(dir);

@@ -31,6 +31,8 @@ use crate::os::sys;
 
 /// The registry's file name in the `sysv/` directory.
 const REGISTRY_NAME: &CStr = c"registry";
+/// The registry's mode: every user of the namespace creates and looks up queues in it.
+const REGISTRY_MODE: u32 = 0o666;
 
 /// A mapped, validated registry.
 ///
@@ -59,6 +61,12 @@ impl Registry {
             }
         }
         Err(Errno::EIO)
+    }
+
+    /// In the default namespace, a root caller takes over a registry another user made, whose
+    /// owner could otherwise make it unusable to everyone else (see `namespace::claim_file`).
+    pub fn claim(root: &[u8], dir: c_int) {
+        crate::emu::namespace::claim_file(root, dir, REGISTRY_NAME, REGISTRY_MODE);
     }
 
     /// `msg_next_id` as the kernel's file shows it: the id the next creation takes, or -1.
@@ -129,8 +137,7 @@ impl Registry {
             lock::init(&raw mut (*h).lock.mutex)?;
         }
         segment::publish(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE as u32);
-        // Every user of the namespace creates and looks up queues here.
-        sys::fchmod(aside.fd(), 0o666);
+        sys::fchmod(aside.fd(), REGISTRY_MODE);
         if sys::renameat2(dir, &tmp, dir, REGISTRY_NAME, rename_flags) == 0 {
             aside.keep();
             return Ok(());
