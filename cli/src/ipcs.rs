@@ -271,7 +271,7 @@ fn posix_rows(queues: &Queues) -> Result<Vec<PosixRow>, String> {
 
 /// A queue on a Redis server as the listing's row.
 fn remote_posix_row(q: mqshim_core::remote::posix::admin::QueueListing) -> PosixRow {
-    let meta = Meta { uid: q.uid, gid: q.gid, mode: q.mode, maxmsg: q.maxmsg as u32, msgsize: q.msgsize, charge_uid: q.uid, charge_bytes: 0 };
+    let meta = Meta { uid: q.uid, gid: q.gid, mode: q.mode, maxmsg: q.maxmsg as u32, msgsize: q.msgsize, charge_uid: q.uid, charge_bytes: 0, fifo_link: 0 };
     let counts = q.status.map(|s| PosixCounts {
         messages: s.messages,
         scheduled: s.scheduled,

@@ -7,6 +7,7 @@
 //!     <name>/             owned by the creator
 //!       data              the segment (mode: rw for every class the queue grants any access)
 //!       fifo              the descriptor programs hold (same mode); its readiness is the queue's
+//!       fifo.<token>      the FIFO's second name, made anew at every change of `meta`
 //!       meta              0444: owner, mode, attributes and charge, readable by anyone
 //!   posix-dead/           0777: unlinked queues that are still open, until their last close
 //!   posix-tmp/            1777: queues being built, renamed into posix/ once complete
@@ -232,7 +233,10 @@ fn remove_foreign_non_directory(parent: c_int, name: &CString) -> bool {
         Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR && st.st_uid != 0 && sys::unlinkat(parent, name, 0) == 0 => {
             static SAID: AtomicBool = AtomicBool::new(false);
             let what = if st.st_mode & libc::S_IFMT == libc::S_IFLNK { "a link" } else { "a file" };
-            crate::os::stderr::report_once(&SAID, &format!("removed {what} of uid {} where the default namespace's directory '{}' goes", st.st_uid, name.to_string_lossy()));
+            crate::os::stderr::report_once(
+                &SAID,
+                &format!("removed {what} of uid {} where the default namespace's directory '{}' goes", st.st_uid, name.to_string_lossy()),
+            );
             true
         }
         _ => false,
@@ -351,15 +355,16 @@ fn open_root(root: &[u8], missing: Missing) -> Result<c_int> {
 /// Changes the mode of the file `name` in the directory `dir` — by a descriptor, never by its
 /// path: the file is opened with `O_NOFOLLOW|O_NONBLOCK` (a link planted in its place is
 /// refused, a FIFO does not block) and changed only if it is of the type `kind`
-/// (`S_IFREG`/`S_IFIFO`), belongs to `owner` and has no other link (`protected_hardlinks` aside,
-/// a hard link would let its owner aim the change at another file).
-pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owner: u32) -> Result<()> {
+/// (`S_IFREG`/`S_IFIFO`), belongs to `owner` and has no more than `links` links
+/// (`protected_hardlinks` aside, a hard link would let its owner aim the change at another
+/// file: a queue's FIFO has two names of its own, see `posix::store`).
+pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owner: u32, links: u64) -> Result<()> {
     let fd = sys::openat(dir, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC, 0);
     if fd < 0 {
         return Err(Errno::last());
     }
     let result = sys::stat_of(fd).and_then(|st| {
-        if st.st_mode & libc::S_IFMT != kind || st.st_uid != owner || st.st_nlink != 1 {
+        if st.st_mode & libc::S_IFMT != kind || st.st_uid != owner || st.st_nlink > links {
             return Err(Errno::EPERM);
         }
         if sys::fchmod(fd, mode) != 0 {

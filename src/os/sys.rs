@@ -116,6 +116,13 @@ pub fn readlinkat(dir: c_int, path: &CStr, buf: &mut [u8]) -> isize {
     unsafe { libc::syscall(libc::SYS_readlinkat, dir, path.as_ptr(), buf.as_mut_ptr(), buf.len()) as isize }
 }
 
+/// `linkat(2)` without flags: a new name `to` under `to_dir` for `from` under `from_dir` (a link
+/// there is linked itself, never followed).
+pub fn linkat(from_dir: c_int, from: &CStr, to_dir: c_int, to: &CStr) -> c_int {
+    // SAFETY: NUL-terminated paths.
+    unsafe { libc::syscall(libc::SYS_linkat, from_dir, from.as_ptr(), to_dir, to.as_ptr(), 0) as c_int }
+}
+
 /// `renameat2(2)`.
 pub fn renameat2(from_dir: c_int, from: &CStr, to_dir: c_int, to: &CStr, flags: u32) -> c_int {
     // SAFETY: NUL-terminated paths.

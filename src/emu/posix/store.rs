@@ -1,7 +1,10 @@
 //! Queues in the namespace: names, creation, lookup, unlink, and destruction at the last close.
 //!
 //! A queue is a directory `posix/<name>/` holding `data` (the segment), `fifo` (what descriptors
-//! refer to) and `meta` (owner, mode, attributes, charge; readable by anyone). It is built in
+//! refer to), a second name of that FIFO, `fifo.<token>`, renamed at every change of `meta`
+//! (see [`Meta::fifo_link`]: opening the FIFO by it proves the queue and its `meta` are the ones
+//! a process remembers, so reopening a queue is one system call), and `meta` (owner, mode,
+//! attributes, charge, token; readable by anyone). It is built in
 //! `posix-tmp/` and renamed into place only when complete. `mq_unlink` renames it into
 //! `posix-dead/`, where it lives until no open description remains: every description is the
 //! FIFO opened for reading and writing, so the FIFO's reader count is the number of open
@@ -48,8 +51,13 @@ use crate::os::sys;
 
 /// A queue's segment file, in its directory.
 const DATA: &std::ffi::CStr = c"data";
-/// The path of a queue's FIFO from `posix/` after its name.
-const FIFO_IN_DIR: &[u8] = b"/fifo";
+/// The FIFO's second name in its queue's directory, before its link token (see
+/// [`Meta::fifo_link`]).
+const FIFO_LINK_PREFIX: &[u8] = b"fifo.";
+/// The length of a link token in a FIFO's second name (hexadecimal digits).
+const FIFO_LINK_DIGITS: usize = 16;
+/// A queue's FIFO has two names: `fifo` and its second one (see [`Meta::fifo_link`]).
+const FIFO_LINKS: u64 = 2;
 
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
 const PATH_MAX: usize = 4096;
@@ -129,6 +137,12 @@ pub struct Meta {
     pub msgsize: u64,
     pub charge_uid: u32,
     pub charge_bytes: u64,
+    /// The token of the FIFO's second name, `fifo.<token>` (16 hexadecimal digits), made anew
+    /// at every change of `meta` and the old name removed after the new `meta` is in place: so
+    /// a process that opens the FIFO by the name a `meta` it read gives has opened this very
+    /// queue's FIFO while that `meta` was current — the open itself proves it, with no `fstat`
+    /// (see `Store::open_recent`). 0: none (a queue made by an older mqshim).
+    pub fifo_link: u64,
 }
 
 impl Meta {
@@ -144,14 +158,15 @@ impl Meta {
 
     fn render(&self) -> String {
         format!(
-            "mqshim-posix-queue 1\nuid {}\ngid {}\nmode {:o}\nmaxmsg {}\nmsgsize {}\ncharge_uid {}\ncharge_bytes {}\n",
-            self.uid, self.gid, self.mode, self.maxmsg, self.msgsize, self.charge_uid, self.charge_bytes
+            "mqshim-posix-queue 2\nuid {}\ngid {}\nmode {:o}\nmaxmsg {}\nmsgsize {}\ncharge_uid {}\ncharge_bytes {}\nfifo_link {:016x}\n",
+            self.uid, self.gid, self.mode, self.maxmsg, self.msgsize, self.charge_uid, self.charge_bytes, self.fifo_link
         )
     }
 
+    /// Reads a `meta`: version 2, or 1 (an older mqshim's, without `fifo_link`).
     pub fn parse(text: &str) -> Option<Meta> {
         let mut lines = text.lines();
-        if lines.next()? != "mqshim-posix-queue 1" {
+        if !matches!(lines.next()?, "mqshim-posix-queue 1" | "mqshim-posix-queue 2") {
             return None;
         }
         let mut m = Meta::default();
@@ -165,6 +180,7 @@ impl Meta {
                 "msgsize" => m.msgsize = v.parse().ok()?,
                 "charge_uid" => m.charge_uid = v.parse().ok()?,
                 "charge_bytes" => m.charge_bytes = v.parse().ok()?,
+                "fifo_link" => m.fifo_link = u64::from_str_radix(v, 16).ok()?,
                 _ => {}
             }
         }
@@ -248,6 +264,8 @@ struct Built {
     queue: Queue,
     fifo: Fd,
     fifo_id: (u64, u64),
+    /// The FIFO's status once complete (both names, final mode).
+    fifo_status: libc::stat,
 }
 
 /// A queue found by name, not yet opened.
@@ -347,23 +365,22 @@ impl Store {
         if accmode == libc::O_ACCMODE {
             return Err(Errno::EINVAL);
         }
-        // Before `meta` is read: see `settled`.
-        let now = crate::os::clock::coarse_realtime_ns();
         let meta = read_meta(found.dir.0)?;
         if !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Err(Errno::EACCES);
         }
-        self.attach(name, &found, oflag, &meta, now)
+        self.attach(name, &found, oflag, &meta)
     }
 
-    /// `mq_open` of a queue this process mapped lately (see [`RECENT`]), in two system calls
+    /// `mq_open` of a queue this process mapped lately (see [`RECENT`]), in one system call
     /// besides the descriptor's own: its FIFO, opened for reading and writing below the
-    /// namespace through no link (`openat2`), and its status, which must be a remembered FIFO
-    /// unchanged since its `meta` was read (every change of `meta` moves the FIFO's ctime
-    /// after it) of a queue not unlinked since — so the queue opened is the one the name named
-    /// at that instant, with the owner and mode it has. Where the FIFO has the queue's owner,
-    /// group and file mode, and each class of the queue's mode grants both reading and writing
-    /// or neither, that open was the kernel's permission check for any access mode (see
+    /// namespace through no link (`openat2`) by the second name the remembered `meta` gives it
+    /// (see [`Meta::fifo_link`]), of a queue not unlinked since. That name exists only while
+    /// that `meta` is current and only in that queue's directory, so the open proves that the
+    /// queue opened is the one the name named at that instant, with the owner and mode
+    /// remembered. Where the FIFO had the queue's owner, group and file mode when the `meta`
+    /// was read, and each class of the queue's mode grants both reading and writing or
+    /// neither, that open was the kernel's permission check for any access mode (see
     /// [`access_checked_by_open`]); otherwise the caller's credentials are read. None: not such
     /// a queue, or anything unusual; the general path decides (and gives the errno).
     fn open_recent(&self, name: &QueueName, oflag: c_int) -> Option<Result<c_int>> {
@@ -371,32 +388,46 @@ impl Store {
         if accmode == libc::O_ACCMODE || oflag & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
             return None;
         }
-        let mut path = [0u8; NAME_MAX + FIFO_IN_DIR.len() + 1];
-        let len = name.bytes().len() + FIFO_IN_DIR.len();
-        path[..name.bytes().len()].copy_from_slice(name.bytes());
-        path[name.bytes().len()..len].copy_from_slice(FIFO_IN_DIR);
-        let path = std::ffi::CStr::from_bytes_with_nul(&path[..=len]).ok()?;
+        let (handle, fifo_status, held) = RECENT.with(|r| {
+            r.iter().find_map(|e| match e.fifo_status {
+                Some(st) if e.handle.name == name.bytes() => Some((e.handle.clone(), st, e.held.is_some())),
+                _ => None,
+            })
+        })?;
+        let mut path = [0u8; NAME_MAX + 1 + FIFO_LINK_PREFIX.len() + FIFO_LINK_DIGITS + 1];
+        let len = name.bytes().len();
+        path[..len].copy_from_slice(name.bytes());
+        path[len] = b'/';
+        let link = fifo_link_bytes(handle.meta.fifo_link);
+        let end = len + 1 + link.len();
+        path[len + 1..end].copy_from_slice(&link);
+        let path = std::ffi::CStr::from_bytes_with_nul(&path[..=end]).ok()?;
         let flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK) | libc::O_CLOEXEC | libc::O_NOFOLLOW;
         // `name` is checked (neither `.` nor `..`, no slash): the path only goes down.
         let fifo = Fd(sys::openat2(self.ns.posix, path, flags, sys::RESOLVE_DOWNWARD_NO_LINKS));
         if fifo.0 < 0 {
             return None;
         }
-        let st = sys::stat_of(fifo.0).ok()?;
         // The "unlinked" mark is read after the open: an unlinker that had not yet set it has
         // not yet tested whether the queue is open either, and finds it open.
-        let handle = recent_handle(&st, MetaNeeded::Current)?;
+        if !sound(&handle.queue) {
+            return None;
+        }
         let meta = &handle.meta;
-        if !access_checked_by_open(&st, meta) && !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
+        if !access_checked_by_open(&fifo_status, meta) && !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Some(Err(Errno::EACCES));
+        }
+        // A queue remembered since this process created it: its FIFO is held from its first
+        // open again (the creator's own descriptor may be its only reader until then).
+        if !held {
+            hold_fifo(&handle, HeldFifo::open_below(self.ns.posix, path, handle.fifo_id));
         }
         Some(self.describe(handle, fifo, oflag))
     }
 
     /// Opens the FIFO (the descriptor the program gets), maps the segment (unless this process
-    /// has it mapped) and records the open description. `meta` was read after the coarse clock
-    /// said `now` (ns).
-    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, meta: &Meta, now: u64) -> Result<c_int> {
+    /// has it mapped) and records the open description. `meta` was read before.
+    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, meta: &Meta) -> Result<c_int> {
         // The FIFO first, so the program gets the lowest free descriptor, as from the kernel.
         // Anything but a FIFO there (a link, a file, a directory: another user's doing) is a
         // damaged queue.
@@ -413,9 +444,8 @@ impl Store {
             Some(q) => q,
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
-        let changed = (fifo_st.st_ctime, fifo_st.st_ctime_nsec);
         let handle = QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id, meta: *meta };
-        let handle = remember_queue(handle, settled(changed, now).then_some(changed), Some(found.dir.0));
+        let handle = remember_queue(handle, Some(fifo_st), Some(found.dir.0));
         self.describe(handle, fifo, oflag)
     }
 
@@ -432,16 +462,20 @@ impl Store {
         let fifo_id = (st.st_dev, st.st_ino);
         // Used lately, and still named. The adopter checks no permission, so any meta will do
         // (the FIFO's identity is its own while a descriptor of it is open, as this one is).
-        if let Some(handle) = recent_handle(&st, MetaNeeded::Any) {
+        if let Some(handle) = recent_handle(fifo_id) {
             return Ok(handle);
         }
         let mut link = [0u8; libc::PATH_MAX as usize];
         let path = CString::new(format!("/proc/self/fd/{fifo}")).map_err(|_| Errno::EBADF)?;
         let n = sys::readlinkat(libc::AT_FDCWD, &path, &mut link);
         let link = link.get(..usize::try_from(n).map_err(|_| Errno::EBADF)?).ok_or(Errno::EBADF)?;
-        // ".../posix/NAME/fifo" or ".../posix-dead/ENTRY/fifo".
+        // ".../posix/NAME/fifo" or ".../posix-dead/ENTRY/fifo", or the FIFO's second name
+        // (".../fifo.<token>", with " (deleted)" once a change of `meta` removed it).
         let mut parts = link.rsplit(|&b| b == b'/');
-        let (Some(b"fifo"), Some(entry), Some(area)) = (parts.next(), parts.next(), parts.next()) else { return Err(Errno::EBADF) };
+        let (Some(file), Some(entry), Some(area)) = (parts.next(), parts.next(), parts.next()) else { return Err(Errno::EBADF) };
+        if file != b"fifo" && !file.starts_with(FIFO_LINK_PREFIX) {
+            return Err(Errno::EBADF);
+        }
         let parent = match area {
             b"posix" => self.ns.posix,
             b"posix-dead" => self.ns.dead,
@@ -453,16 +487,13 @@ impl Store {
         if (in_dir.st_dev, in_dir.st_ino) != fifo_id {
             return Err(Errno::EBADF);
         }
-        // The meta read after the clock (the FIFO's status came first: see `settled`).
-        let changed = (st.st_ctime, st.st_ctime_nsec);
-        let now = crate::os::clock::coarse_realtime_ns();
         let meta = read_meta(found.dir.0)?;
         let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
             Some(q) => q,
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
         let handle = QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta };
-        Ok(remember_queue(handle, settled(changed, now).then_some(changed), None))
+        Ok(remember_queue(handle, None, None))
     }
 
     /// Records the open description of the queue `handle` whose FIFO `fifo` is the program's
@@ -526,7 +557,16 @@ impl Store {
         };
         let mode = mode & 0o7777 & !umask;
         let umask = umask as u32;
-        let meta = Meta { uid: fsuid, gid: fsgid, mode, maxmsg: maxmsg as u32, msgsize: msgsize as u64, charge_uid: uid, charge_bytes: charge };
+        let meta = Meta {
+            uid: fsuid,
+            gid: fsgid,
+            mode,
+            maxmsg: maxmsg as u32,
+            msgsize: msgsize as u64,
+            charge_uid: uid,
+            charge_bytes: charge,
+            fifo_link: new_fifo_link(),
+        };
         let fifo_flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK);
         let built = self.build(name, &meta, umask, fifo_flags).inspect_err(|_| self.charges.release(uid, charge))?;
         // Another creator may have passed the same check at the same time.
@@ -536,9 +576,8 @@ impl Store {
             self.withdraw(name, &built.found);
             return Err(Errno::ENOSPC);
         }
-        // Not yet known current at any FIFO ctime (it was stamped just now: see `settled`).
         let handle = QueueHandle { queue: Arc::new(built.queue), name: name.bytes().to_vec(), dir_id: built.found.dir_id, fifo_id: built.fifo_id, meta };
-        let handle = remember_queue(handle, None, None);
+        let handle = remember_queue(handle, Some(built.fifo_status), None);
         self.describe(handle, built.fifo, oflag)
     }
 
@@ -566,11 +605,14 @@ impl Store {
                 return Err(Errno::last());
             }
             let fifo = openat(dir.0, b"fifo", fifo_flags, 0)?;
-            let fifo_st = sys::stat_of(fifo.0)?;
             // The exact mode (mknod's is narrowed by the umask).
             if fmode & umask != 0 {
                 sys::fchmod(fifo.0, fmode);
             }
+            if sys::linkat(dir.0, c"fifo", dir.0, &fifo_link_name(meta.fifo_link)) != 0 {
+                return Err(Errno::last());
+            }
+            let fifo_st = sys::stat_of(fifo.0)?;
             // The header and the waiter records (every blocking caller looks through them) are
             // reserved now; priority lists and slots page by page as they are first needed
             // (`Queue::ready_prio`, `ready_queue_slot`, `ready_extra_slot`), so a queue's
@@ -612,10 +654,10 @@ impl Store {
             // Published, with its directory.
             data.keep();
             let found = Found::of(dir)?;
-            Ok(Built { found, queue, fifo, fifo_id: (fifo_st.st_dev, fifo_st.st_ino) })
+            Ok(Built { found, queue, fifo, fifo_id: (fifo_st.st_dev, fifo_st.st_ino), fifo_status: fifo_st })
         })();
         if result.is_err() {
-            remove_queue_dir(self.ns.tmp, tmp_name.as_bytes(), None);
+            remove_queue_dir(self.ns.tmp, tmp_name.as_bytes(), None, meta.fifo_link);
         }
         result
     }
@@ -677,7 +719,7 @@ impl Store {
         if may_hold_queues(self.ns.tmp) {
             for entry in list_dir(self.ns.tmp) {
                 if abandoned_build(self.ns.tmp, &entry) {
-                    remove_queue_dir(self.ns.tmp, &entry, None);
+                    remove_queue_dir(self.ns.tmp, &entry, None, 0);
                 }
             }
         }
@@ -702,8 +744,9 @@ impl Store {
             Err(_) => return false,
         }
         // Its charge goes back once its directory is gone (by whoever removed it, once).
-        let charged = read_meta_with_writer(dir.0).ok().map(|(m, writer)| (m.charged_uid(writer), m.charge_bytes));
-        if !remove_queue_dir(self.ns.dead, entry, Some(dir.0)) {
+        let meta = read_meta_with_writer(dir.0).ok();
+        let charged = meta.map(|(m, writer)| (m.charged_uid(writer), m.charge_bytes));
+        if !remove_queue_dir(self.ns.dead, entry, Some(dir.0), meta.map_or(0, |(m, _)| m.fifo_link)) {
             return false;
         }
         if let Some((uid, bytes)) = charged {
@@ -740,7 +783,7 @@ impl Store {
         // came before this change.
         if !self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes()) {
             sys::fchmod(found.dir.0, 0o777);
-            let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, found.owner);
+            let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, found.owner, FIFO_LINKS);
             self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes());
         }
         Ok(())
@@ -831,13 +874,34 @@ impl Store {
 
     fn change_found(&self, found: Found, unlinked: bool, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
         let (old, writer) = read_meta_with_writer(found.dir.0)?;
-        let new = Meta { charge_uid: old.charged_uid(writer), ..change(&old)? };
+        let mut new = Meta { charge_uid: old.charged_uid(writer), ..change(&old)? };
         if new == old {
             return Ok(());
         }
+        // A live queue's FIFO gets a new second name before the `meta` that gives it, and loses
+        // the old one as soon as that `meta` is in place, before its files change (see
+        // `Meta::fifo_link`): a process that opens the FIFO by the old name has opened it
+        // before the change. (An unlinked queue is opened by no name.)
+        if !unlinked {
+            new.fifo_link = new_fifo_link();
+            if sys::linkat(found.dir.0, c"fifo", found.dir.0, &fifo_link_name(new.fifo_link)) != 0 {
+                return Err(Errno::last());
+            }
+        }
+        let placed = Self::place_meta(&found, &new);
+        let stale = if placed.is_ok() { old.fifo_link } else { new.fifo_link };
+        if !unlinked && stale != 0 {
+            sys::unlinkat(found.dir.0, &fifo_link_name(stale), 0);
+        }
+        placed?;
+        self.apply_meta(&found, unlinked, &old, &new)
+    }
+
+    /// Writes `meta` aside in the queue directory of `found` and renames it into place.
+    fn place_meta(found: &Found, meta: &Meta) -> Result<()> {
         let tmp = unique_name("meta");
         let meta_fd = openat(found.dir.0, tmp.as_bytes(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
-        let text = new.render();
+        let text = meta.render();
         // SAFETY: writes a valid buffer to an open file of ours.
         let written = unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } == text.len() as isize;
         sys::fchmod(meta_fd.0, 0o444);
@@ -847,6 +911,12 @@ impl Store {
             sys::unlinkat(found.dir.0, &c(tmp.as_bytes()), 0);
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// Gives the files of the queue in `found`, whose `meta` changed from `old` to `new` (in
+    /// place), the new owner and mode, and marks the change.
+    fn apply_meta(&self, found: &Found, unlinked: bool, old: &Meta, new: &Meta) -> Result<()> {
         let changed = || {
             // Marks the change, after the new `meta` is in place: a chown to nobody new moves
             // only the FIFO's ctime (anyone may), which every `fstat` cache compares.
@@ -864,8 +934,8 @@ impl Store {
             sys::fchown(found.dir.0, new.uid, new.gid);
         }
         let fmode = file_mode(new.mode);
-        crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", fmode, libc::S_IFIFO, new.uid)?;
-        crate::emu::namespace::chmod_entry(found.dir.0, DATA, fmode, libc::S_IFREG, new.uid)?;
+        crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", fmode, libc::S_IFIFO, new.uid, FIFO_LINKS)?;
+        crate::emu::namespace::chmod_entry(found.dir.0, DATA, fmode, libc::S_IFREG, new.uid, 1)?;
         forget_queue(found.dir_id);
         changed();
         Ok(())
@@ -885,13 +955,13 @@ impl Store {
 const RECENT_QUEUES: usize = 8;
 
 /// A queue this process mapped lately: its mapping, directory, FIFO and meta, as the
-/// descriptions opened from it share them (with the FIFO's status-change time at which that
-/// meta is known current), and its FIFO held.
+/// descriptions opened from it share them, and its FIFO held.
 struct RecentQueue {
     handle: Arc<QueueHandle>,
-    /// The FIFO's ctime while the handle's `meta` is known current (see [`settled`]); None:
-    /// not known.
-    meta_current_at: Option<(i64, i64)>,
+    /// The FIFO's status seen after the handle's `meta` was read (its owner, group and mode
+    /// are what [`access_checked_by_open`] compares), where that `meta` gives the FIFO a second
+    /// name: then the queue may be opened again by that name (see `Store::open_recent`).
+    fifo_status: Option<libc::stat>,
     held: Option<HeldFifo>,
 }
 
@@ -910,7 +980,19 @@ impl HeldFifo {
     /// Opens the FIFO `fifo_id` in the queue directory `dir` (while this process has it open
     /// for reading: a write-only open finds a reader).
     fn open(dir: c_int, fifo_id: (u64, u64)) -> Option<HeldFifo> {
-        let fd = openat(dir, b"fifo", libc::O_WRONLY | libc::O_NONBLOCK, 0).ok()?;
+        HeldFifo::hold(openat(dir, b"fifo", libc::O_WRONLY | libc::O_NONBLOCK, 0).ok()?, fifo_id)
+    }
+
+    /// Opens the FIFO `fifo_id` by `path` below `posix/`, a path [`Store::open_recent`] just
+    /// opened it by (see [`HeldFifo::open`]).
+    fn open_below(posix: c_int, path: &std::ffi::CStr, fifo_id: (u64, u64)) -> Option<HeldFifo> {
+        let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        let fd = sys::openat2(posix, path, flags, sys::RESOLVE_DOWNWARD_NO_LINKS);
+        HeldFifo::hold((fd >= 0).then_some(Fd(fd))?, fifo_id)
+    }
+
+    /// Keeps `fd`, above the program's descriptors, if it is the FIFO `fifo_id`.
+    fn hold(fd: Fd, fifo_id: (u64, u64)) -> Option<HeldFifo> {
         let held = HeldFifo { fd: sys::move_high(fd.take()), fifo_id };
         fdtable::identity(held.fd).is_some_and(|(id, is_fifo)| is_fifo && id == fifo_id).then_some(held)
     }
@@ -935,27 +1017,54 @@ impl Drop for HeldFifo {
 /// queues).
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 
-/// Whether a remembered queue's `meta` must be known current (see [`settled`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum MetaNeeded {
-    /// For a permission check: only while the FIFO keeps the ctime at which it was current.
-    Current,
-    /// For nothing that depends on it (an adopted descriptor, whose access its mark says).
-    Any,
+/// The handle this process remembers for the FIFO `fifo_id`, while its queue is still named
+/// and sound: None when it was unlinked since (or destroyed, and its FIFO's inode given to a
+/// new queue), poisoned or damaged.
+fn recent_handle(fifo_id: (u64, u64)) -> Option<Arc<QueueHandle>> {
+    let handle = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id).map(|e| e.handle.clone()))?;
+    sound(&handle.queue).then_some(handle)
 }
 
-/// The handle this process remembers for the FIFO whose status is `fifo` (by its identity, and
-/// with [`MetaNeeded::Current`] its ctime), while its queue is still named and sound: None when
-/// it was unlinked since (or destroyed, and its FIFO's inode given to a new queue), poisoned or
-/// damaged — the name is then looked up again.
-fn recent_handle(fifo: &libc::stat, meta: MetaNeeded) -> Option<Arc<QueueHandle>> {
-    let (fifo_id, changed) = ((fifo.st_dev, fifo.st_ino), (fifo.st_ctime, fifo.st_ctime_nsec));
-    let handle = RECENT.with(|r| {
-        r.iter().find(|e| e.handle.fifo_id == fifo_id && (meta == MetaNeeded::Any || e.meta_current_at == Some(changed))).map(|e| e.handle.clone())
-    })?;
-    let q = &handle.queue;
-    let sound = q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() && q.recheck().is_ok();
-    sound.then_some(handle)
+/// Whether a remembered queue may serve a new open: not marked unlinked, poisoned or damaged.
+fn sound(q: &Queue) -> bool {
+    q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() && q.recheck().is_ok()
+}
+
+/// The FIFO's second name for the link token `token` (see [`Meta::fifo_link`]).
+fn fifo_link_name(token: u64) -> CString {
+    c(&fifo_link_bytes(token))
+}
+
+/// [`fifo_link_name`] without its NUL, made without allocating (`Store::open_recent`).
+fn fifo_link_bytes(token: u64) -> [u8; FIFO_LINK_PREFIX.len() + FIFO_LINK_DIGITS] {
+    let mut name = [0u8; FIFO_LINK_PREFIX.len() + FIFO_LINK_DIGITS];
+    name[..FIFO_LINK_PREFIX.len()].copy_from_slice(FIFO_LINK_PREFIX);
+    for (i, digit) in name[FIFO_LINK_PREFIX.len()..].iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(token >> (4 * (FIFO_LINK_DIGITS - 1 - i)) & 0xf) as usize];
+    }
+    name
+}
+
+/// A fresh link token, never 0: a random seed (read once), this process's pid (a forked child
+/// inherits the seed and the count) and a count, mixed (SplitMix64's finaliser, a bijection).
+/// Tokens need not be secret (anyone may read `meta`), only never reused in a queue's
+/// directory.
+fn new_fifo_link() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        // SAFETY: getrandom fills the 8-byte buffer (or fails, leaving the fallback below).
+        unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
+        let ts = crate::os::clock::monotonic();
+        u64::from_ne_bytes(bytes) ^ (ts.tv_nsec as u64).rotate_left(32) ^ ts.tv_sec as u64 ^ crate::os::ids::pid() as u64
+    });
+    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut z = seed ^ (crate::os::ids::pid() as u64) << 40;
+    z = z.wrapping_add(count.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)).max(1)
 }
 
 /// Whether a `meta` read after the coarse clock said `now` (ns) is current for as long as its
@@ -982,16 +1091,17 @@ fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>) -> Option<Arc
     None
 }
 
-/// Remembers the queue `handle` (its mapping, and its `meta`, current while the FIFO's ctime
-/// is `meta_current_at`); returns it, to be shared by the descriptions made from it. With `dir`
-/// (the queue's directory, while this process has the FIFO open), the FIFO is held (see
-/// [`HeldFifo`]) unless it is already.
-fn remember_queue(handle: QueueHandle, meta_current_at: Option<(i64, i64)>, dir: Option<c_int>) -> Arc<QueueHandle> {
+/// Remembers the queue `handle` (its mapping and its `meta`, with the FIFO's status seen after
+/// that `meta` was read, if known); returns it, to be shared by the descriptions made from it.
+/// With `dir` (the queue's directory, while this process has the FIFO open), the FIFO is held
+/// (see [`HeldFifo`]) unless it is already.
+fn remember_queue(handle: QueueHandle, fifo_status: Option<libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
+    let fifo_status = fifo_status.filter(|_| handle.meta.fifo_link != 0);
     let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
     let held_already = RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
     let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
     let handle = Arc::new(handle);
-    let mut entry = RecentQueue { meta_current_at, handle: handle.clone(), held };
+    let mut entry = RecentQueue { fifo_status, handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
         let mut old = r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i));
         if entry.held.is_none() {
@@ -1003,6 +1113,21 @@ fn remember_queue(handle: QueueHandle, meta_current_at: Option<(i64, i64)>, dir:
     // Unmapped and closed outside the lock.
     drop(evicted);
     handle
+}
+
+/// Keeps `held` with the remembered queue `handle`, if it is still remembered and holds no
+/// FIFO yet (else `held` is closed).
+fn hold_fifo(handle: &QueueHandle, held: Option<HeldFifo>) {
+    let Some(held) = held else { return };
+    let unused = RECENT.with(|r| match r.iter_mut().find(|e| e.handle.dir_id == handle.dir_id && e.held.is_none()) {
+        Some(e) => {
+            e.held = Some(held);
+            None
+        }
+        None => Some(held),
+    });
+    // Closed outside the lock.
+    drop(unused);
 }
 
 /// Marks the queue in `found` unlinked in its segment (see `PosixHeader::unlinked`), before
@@ -1120,16 +1245,33 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
 }
 
 /// Removes a queue directory and its files (best effort: what remains is collected later),
-/// through `dir` when the caller has it open; true when this call removed the directory.
-fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>) -> bool {
+/// through `dir` when the caller has it open; `fifo_link`: the FIFO's second name's token, if
+/// known (else, or if another remains, the directory is listed for them). True when this call
+/// removed the directory.
+fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>, fifo_link: u64) -> bool {
     let opened = if dir.is_none() { openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).ok() } else { None };
-    if let Some(dir) = dir.or(opened.as_ref().map(|d| d.0)) {
+    let dir = dir.or(opened.as_ref().map(|d| d.0));
+    if let Some(dir) = dir {
         for f in [c"data", c"fifo", c"meta"] {
             sys::unlinkat(dir, f, 0);
         }
+        if fifo_link != 0 {
+            sys::unlinkat(dir, &fifo_link_name(fifo_link), 0);
+        }
     }
     let ce = c(entry);
-    sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR) == 0
+    if sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR) == 0 {
+        return true;
+    }
+    match dir {
+        Some(dir) if Errno::last() == Errno::ENOTEMPTY => {
+            for name in list_dir(dir).into_iter().filter(|n| n.starts_with(FIFO_LINK_PREFIX)) {
+                sys::unlinkat(dir, &c(&name), 0);
+            }
+            sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR) == 0
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -1145,6 +1287,12 @@ mod tests {
         assert_eq!(QueueName::check(b"..").err(), Some(Errno::EACCES));
         assert!(QueueName::check(&[b'x'; 255]).is_ok());
         assert_eq!(QueueName::check(&[b'x'; 256]).err(), Some(Errno::ENAMETOOLONG));
+    }
+
+    #[test]
+    fn a_fifo_link_name_is_its_token_in_sixteen_hex_digits() {
+        assert_eq!(fifo_link_name(0x0123_4567_89ab_cdef).to_bytes(), b"fifo.0123456789abcdef");
+        assert_eq!(fifo_link_name(1).to_bytes(), b"fifo.0000000000000001");
     }
 
     #[test]
@@ -1281,8 +1429,11 @@ mod tests {
 
     #[test]
     fn meta_round_trips() {
-        let m = Meta { uid: 1, gid: 2, mode: 0o640, maxmsg: 10, msgsize: 8192, charge_uid: 1, charge_bytes: 82880 };
+        let m = Meta { uid: 1, gid: 2, mode: 0o640, maxmsg: 10, msgsize: 8192, charge_uid: 1, charge_bytes: 82880, fifo_link: u64::MAX };
         assert_eq!(Meta::parse(&m.render()), Some(m));
         assert_eq!(Meta::parse("garbage"), None);
+        // An older mqshim's, without a second name for the FIFO.
+        let older = "mqshim-posix-queue 1\nuid 1\ngid 2\nmode 640\nmaxmsg 10\nmsgsize 8192\ncharge_uid 1\ncharge_bytes 82880\n";
+        assert_eq!(Meta::parse(older), Some(Meta { fifo_link: 0, ..m }));
     }
 }
