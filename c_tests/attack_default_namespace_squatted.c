@@ -143,24 +143,36 @@ static void nobody_makes_queues(void)
     squat();
 }
 
+/* Makes a queue of each API under `tag` with `mode`, sends one message on each and receives it;
+ * removes both when `remove`. */
+static void make_and_use(const char *tag, int mode, int remove)
+{
+    mqd_t q = (mqd_t)EXPECT_OK(mq_open(t_qname(tag), O_RDWR | O_CREAT | O_EXCL, mode, &attr));
+    char buf[32];
+    if (q != (mqd_t)-1) {
+        EXPECT_OK(mq_send(q, tag, strlen(tag), 1));
+        EXPECT_EQ(mq_receive(q, buf, sizeof buf, NULL), (ssize_t)strlen(tag));
+        EXPECT_OK(mq_close(q));
+        if (remove)
+            EXPECT_OK(mq_unlink(t_qname(tag)));
+    }
+    int id;
+    EXPECT_OK(got_id(id = msgget(attack_key(tag), IPC_CREAT | IPC_EXCL | mode)));
+    struct sysv_msg m = { 1, "" };
+    snprintf(m.mtext, sizeof m.mtext, "%s", tag);
+    if (id >= 0) {
+        EXPECT_OK(msgsnd(id, &m, strlen(tag), IPC_NOWAIT));
+        EXPECT_EQ(msgrcv(id, &m, sizeof m.mtext, 0, IPC_NOWAIT), (ssize_t)strlen(tag));
+        if (remove)
+            EXPECT_OK(msgctl(id, IPC_RMID, NULL));
+    }
+}
+
 static void root_uses_the_namespace(void)
 {
     umask(0);
-    mqd_t q = (mqd_t)EXPECT_OK(mq_open(t_qname("root"), O_RDWR | O_CREAT | O_EXCL, 0660, &attr));
-    char buf[32];
-    if (q != (mqd_t)-1) {
-        EXPECT_OK(mq_send(q, "root's", 6, 1));
-        EXPECT_EQ(mq_receive(q, buf, sizeof buf, NULL), 6);
-        EXPECT_OK(mq_close(q));
-    }
-    EXPECT_OK(got_id(msgget(attack_key("root"), IPC_CREAT | IPC_EXCL | 0660)));
-    int id = msgget(attack_key("root"), 0);
-    struct sysv_msg m = { 1, "root's" };
-    if (id >= 0) {
-        EXPECT_OK(msgsnd(id, &m, 6, IPC_NOWAIT));
-        EXPECT_EQ(msgrcv(id, &m, sizeof m.mtext, 0, IPC_NOWAIT), 6);
-    }
-    q = (mqd_t)EXPECT_OK(mq_open(t_qname("squat"), O_RDWR));
+    make_and_use("root", 0660, 0);
+    mqd_t q = (mqd_t)EXPECT_OK(mq_open(t_qname("squat"), O_RDWR));
     if (q != (mqd_t)-1)
         mq_close(q);
     EXPECT_OK(got_id(msgget(attack_key("squat"), 0600)));
@@ -183,22 +195,7 @@ static void nobody_tries_again(void)
 
 static void third_user_uses_the_namespace(void)
 {
-    mqd_t q = (mqd_t)EXPECT_OK(mq_open(t_qname("third"), O_RDWR | O_CREAT | O_EXCL, 0600, &attr));
-    char buf[32];
-    if (q != (mqd_t)-1) {
-        EXPECT_OK(mq_send(q, "third", 5, 0));
-        EXPECT_EQ(mq_receive(q, buf, sizeof buf, NULL), 5);
-        EXPECT_OK(mq_close(q));
-        EXPECT_OK(mq_unlink(t_qname("third")));
-    }
-    int id;
-    EXPECT_OK(got_id(id = msgget(attack_key("third"), IPC_CREAT | IPC_EXCL | 0600)));
-    struct sysv_msg m = { 1, "third" };
-    if (id >= 0) {
-        EXPECT_OK(msgsnd(id, &m, 5, IPC_NOWAIT));
-        EXPECT_EQ(msgrcv(id, &m, sizeof m.mtext, 0, IPC_NOWAIT), 5);
-        EXPECT_OK(msgctl(id, IPC_RMID, NULL));
-    }
+    make_and_use("third", 0600, 1);
 }
 
 /* The second run's squatter: a link where the default namespace goes, to a directory of its
