@@ -355,16 +355,16 @@ fn open_root(root: &[u8], missing: Missing) -> Result<c_int> {
 /// Changes the mode of the file `name` in the directory `dir` — by a descriptor, never by its
 /// path: the file is opened with `O_NOFOLLOW|O_NONBLOCK` (a link planted in its place is
 /// refused, a FIFO does not block) and changed only if it is of the type `kind`
-/// (`S_IFREG`/`S_IFIFO`), belongs to `owner` and has no more than `links` links
-/// (`protected_hardlinks` aside, a hard link would let its owner aim the change at another
-/// file: a queue's FIFO has two names of its own, see `posix::store`).
-pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owner: u32, links: u64) -> Result<()> {
+/// (`S_IFREG`/`S_IFIFO`), belongs to `owner` and has no link but those `own_links` accepts
+/// (given its status; `protected_hardlinks` aside, a hard link would let its owner aim the
+/// change at another file).
+pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owner: u32, own_links: impl Fn(&libc::stat) -> bool) -> Result<()> {
     let fd = sys::openat(dir, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC, 0);
     if fd < 0 {
         return Err(Errno::last());
     }
     let result = sys::stat_of(fd).and_then(|st| {
-        if st.st_mode & libc::S_IFMT != kind || st.st_uid != owner || st.st_nlink > links {
+        if st.st_mode & libc::S_IFMT != kind || st.st_uid != owner || !own_links(&st) {
             return Err(Errno::EPERM);
         }
         if sys::fchmod(fd, mode) != 0 {
@@ -374,6 +374,11 @@ pub fn chmod_entry(dir: c_int, name: &std::ffi::CStr, mode: u32, kind: u32, owne
     });
     sys::close(fd);
     result
+}
+
+/// For [`chmod_entry`]: a file with one name.
+pub fn one_link(st: &libc::stat) -> bool {
+    st.st_nlink == 1
 }
 
 /// The entries of an open directory (excluding `.` and `..`).

@@ -58,6 +58,9 @@ const FIFO_LINK_PREFIX: &[u8] = b"fifo.";
 const FIFO_LINK_DIGITS: usize = 16;
 /// A queue's FIFO has two names: `fifo` and its second one (see [`Meta::fifo_link`]).
 const FIFO_LINKS: u64 = 2;
+/// How many times [`fifo_names_all_here`] looks again when a change made meanwhile moved the
+/// FIFO's link count.
+const FIFO_NAME_LOOKS: usize = 3;
 
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
 const PATH_MAX: usize = 4096;
@@ -783,7 +786,7 @@ impl Store {
         // came before this change.
         if !self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes()) {
             sys::fchmod(found.dir.0, 0o777);
-            let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, found.owner, FIFO_LINKS);
+            let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, found.owner, |st| fifo_names_all_here(found.dir.0, st));
             self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes());
         }
         Ok(())
@@ -883,6 +886,7 @@ impl Store {
         // `Meta::fifo_link`): a process that opens the FIFO by the old name has opened it
         // before the change. (An unlinked queue is opened by no name.)
         if !unlinked {
+            remove_stray_fifo_links(found.dir.0, old.fifo_link);
             new.fifo_link = new_fifo_link();
             if sys::linkat(found.dir.0, c"fifo", found.dir.0, &fifo_link_name(new.fifo_link)) != 0 {
                 return Err(Errno::last());
@@ -934,8 +938,8 @@ impl Store {
             sys::fchown(found.dir.0, new.uid, new.gid);
         }
         let fmode = file_mode(new.mode);
-        crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", fmode, libc::S_IFIFO, new.uid, FIFO_LINKS)?;
-        crate::emu::namespace::chmod_entry(found.dir.0, DATA, fmode, libc::S_IFREG, new.uid, 1)?;
+        crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", fmode, libc::S_IFIFO, new.uid, |st| fifo_names_all_here(found.dir.0, st))?;
+        crate::emu::namespace::chmod_entry(found.dir.0, DATA, fmode, libc::S_IFREG, new.uid, crate::emu::namespace::one_link)?;
         forget_queue(found.dir_id);
         changed();
         Ok(())
@@ -1246,8 +1250,9 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
 
 /// Removes a queue directory and its files (best effort: what remains is collected later),
 /// through `dir` when the caller has it open; `fifo_link`: the FIFO's second name's token, if
-/// known (else, or if another remains, the directory is listed for them). True when this call
-/// removed the directory.
+/// known. If more remains — a second name not known, a `meta` written aside by a process killed
+/// before renaming it into place — the directory is listed and every name in it removed. True
+/// when this call removed the directory.
 fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>, fifo_link: u64) -> bool {
     let opened = if dir.is_none() { openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).ok() } else { None };
     let dir = dir.or(opened.as_ref().map(|d| d.0));
@@ -1265,12 +1270,54 @@ fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>, fifo_link: 
     }
     match dir {
         Some(dir) if Errno::last() == Errno::ENOTEMPTY => {
-            for name in list_dir(dir).into_iter().filter(|n| n.starts_with(FIFO_LINK_PREFIX)) {
+            for name in list_dir(dir) {
                 sys::unlinkat(dir, &c(&name), 0);
             }
             sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR) == 0
         }
         _ => false,
+    }
+}
+
+/// Whether every name of the FIFO whose status is `st` is in the queue directory `dir`, as
+/// `fifo` or a second name (for `namespace::chmod_entry`: a name elsewhere would be a hard
+/// link its owner made to aim the change at another user's FIFO). While another process
+/// changes the queue's `meta`, the FIFO has a third name for an instant: its names are counted
+/// again (from the link count of the file itself) before the answer is no.
+fn fifo_names_all_here(dir: c_int, st: &libc::stat) -> bool {
+    // One name: the one the caller opened in `dir`.
+    if st.st_nlink == 1 {
+        return true;
+    }
+    let id = (st.st_dev, st.st_ino);
+    (0..FIFO_NAME_LOOKS).any(|_| {
+        let here = list_dir_fifo_names(dir).iter().filter(|n| same_file(dir, n, st)).count() as u64;
+        sys::stat_at(dir, c"fifo", libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|now| (now.st_dev, now.st_ino) == id && now.st_nlink == here)
+    })
+}
+
+/// The names in the queue directory `dir` that are the FIFO's or may be: `fifo` and `fifo.*`.
+fn list_dir_fifo_names(dir: c_int) -> Vec<Vec<u8>> {
+    list_dir(dir).into_iter().filter(|n| n == b"fifo" || n.starts_with(FIFO_LINK_PREFIX)).collect()
+}
+
+/// Whether `name` in `dir` is the file whose status is `st` (not following a link).
+fn same_file(dir: c_int, name: &[u8], st: &libc::stat) -> bool {
+    sys::stat_at(dir, &c(name), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|s| (s.st_dev, s.st_ino) == (st.st_dev, st.st_ino))
+}
+
+/// Removes the second names of the FIFO in the queue directory `dir` that its `meta` (whose
+/// token is `current`) does not give — what a process killed while changing `meta` leaves, a
+/// name made for a `meta` that never took its place — when the FIFO has more names than it
+/// should (one `fstatat` otherwise). Without this, such a name would make every later change
+/// refuse the FIFO as one with links of unknown origin (see `namespace::chmod_entry`).
+fn remove_stray_fifo_links(dir: c_int, current: u64) {
+    let names = if current != 0 { FIFO_LINKS } else { 1 };
+    if sys::stat_at(dir, c"fifo", libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_nlink > names) {
+        let keep = fifo_link_bytes(current);
+        for name in list_dir(dir).into_iter().filter(|n| n.starts_with(FIFO_LINK_PREFIX) && n[..] != keep[..]) {
+            sys::unlinkat(dir, &c(&name), 0);
+        }
     }
 }
 

@@ -227,7 +227,7 @@ impl SysvEmulation {
         let h = q.header();
         let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, h.file_uid, h.file_gid);
         if let Ok(c) = std::ffi::CString::new(file_name(q.id)) {
-            let _ = crate::emu::namespace::chmod_entry(self.dir, &c, fmode, libc::S_IFREG, h.file_uid, 1);
+            let _ = crate::emu::namespace::chmod_entry(self.dir, &c, fmode, libc::S_IFREG, h.file_uid, crate::emu::namespace::one_link);
         }
         Ok(())
     }
