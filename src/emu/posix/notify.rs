@@ -368,7 +368,9 @@ pub fn await_relay(q: &Queue, seq: u32, wait: crate::emu::engine::lock::LockWait
     let deadline = std::time::Instant::now() + std::time::Duration::from_nanos(wait_ns);
     loop {
         let seen = word.load(Ordering::Acquire);
-        let pending = q.lock().map(|mut l| l.relay().seq == seq).unwrap_or(false);
+        // A lock that cannot be had now (held, or contended past its bound) says nothing: the
+        // relay may still be pending, and the wait is bounded anyway.
+        let pending = q.lock().map(|mut l| l.relay().seq == seq).unwrap_or(true);
         if !pending || std::time::Instant::now() >= deadline {
             return;
         }
@@ -753,9 +755,7 @@ pub mod relay {
             if l.relay().seq != watch.reg.seq {
                 return;
             }
-            let r = *l.relay();
-            *l.relay() = NotifyRelay::default();
-            r
+            *l.relay()
         };
         // A served program that closed every descriptor of the queue since it registered had
         // its registration removed, on the kernel, at that close (which nobody here saw).
@@ -774,6 +774,15 @@ pub mod relay {
             None => {
                 let target = if watch.reg.image == SERVED_IMAGE { watch.reg.owner_pid } else { crate::os::ids::pid() };
                 send_signal(target, &watch.reg, &relay);
+            }
+        }
+        // Only now is the relay done: a sender waits in `await_relay` until it is cleared, so
+        // that the signal is pending when its `mq_send` returns (cleared before the signal was
+        // sent, the sender could return first: seen under load, a program's sigtimedwait right
+        // after its mq_send found nothing).
+        if let Ok(mut l) = q.lock() {
+            if l.relay().seq == relay.seq {
+                *l.relay() = NotifyRelay::default();
             }
         }
         // Tell a sender waiting in `await_relay` that it is delivered.
