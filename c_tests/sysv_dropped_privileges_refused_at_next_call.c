@@ -4,7 +4,8 @@
  * by the calling thread's credentials of the moment. Root makes a 0600 queue and uses it from
  * the main thread and from a worker thread; then:
  * - seteuid(nobody) (glibc changes every thread): the main thread's send, receive and
- *   IPC_STAT are refused, and so is the worker's send; seteuid(0) gives them back;
+ *   IPC_STAT are refused (EACCES) and so is its IPC_RMID (EPERM), and so is the worker's send;
+ *   seteuid(0) gives them back;
  * - the same change made with a raw syscall(SYS_setresuid) changes only the calling thread:
  *   made by the main thread, the main thread is refused and the worker still sends; made by
  *   the worker, the worker is refused and the main thread still passes;
@@ -78,6 +79,7 @@ static void main_calls(int allowed)
         EXPECT_ERR(msgsnd(queue, &m, 1, IPC_NOWAIT), EACCES);
         EXPECT_ERR(msgrcv(queue, &got, sizeof got.mtext, 0, IPC_NOWAIT), EACCES);
         EXPECT_ERR(msgctl(queue, IPC_STAT, &ds), EACCES);
+        EXPECT_ERR(msgctl(queue, IPC_RMID, NULL), EPERM);
     }
 }
 

@@ -4,8 +4,8 @@
 //! and a system call costs more here than the whole emulated call may. So:
 //! - the pid (tgid) is cached per process and forgotten in a forked child;
 //! - the credentials are cached per thread (Linux credentials are per thread; glibc keeps a
-//!   process's threads in step), read afresh by every slow path (blocking, IPC_SET, IPC_RMID,
-//!   MSG_STAT, …), whenever a cached check would refuse, in a forked child, and in every
+//!   process's threads in step), read afresh by every slow path (blocking, IPC_SET, MSG_STAT,
+//!   …), whenever a cached check would refuse, in a forked child, and in every
 //!   thread once the program changed its credentials through a function the library sees
 //!   (`setuid`, `seteuid`, `setgroups`, `capset`, …, or their raw system calls through
 //!   `syscall`: `creds::generation`) — so a program that drops privileges is refused at its

@@ -237,13 +237,14 @@ impl SysvEmulation {
     /// queue's lock; its key link and segment file then go, under the registry lock when it can
     /// be had (so that a remover killed half-way is seen, and what it left swept).
     pub fn remove_id(&self, id: c_int) -> Result<()> {
-        let who = ident(Freshness::Fresh);
         let q = match self.find_to_control(id) {
-            Err(Errno::EIO) => return self.remove_damaged(id, &who),
+            Err(Errno::EIO) => return self.remove_damaged(id, &ident(Freshness::Fresh)),
             found => found?,
         };
         let entry = q.entry();
-        if !Self::owner_or_admin(&perms(entry), &who) {
+        // The thread's cached credentials answer (see `caller`); a refusal is read again.
+        let perm = perms(entry);
+        if !Self::owner_or_admin(&perm, &ident(Freshness::Cached)) && !Self::owner_or_admin(&perm, &ident(Freshness::Fresh)) {
             return Err(Errno::EPERM);
         }
         // Any user may hold the registry lock: its holder delays a removal (bounded), never
