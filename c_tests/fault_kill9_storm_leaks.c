@@ -34,7 +34,8 @@
 
 static const char *names[NSET];
 static key_t keys[NSET];
-static volatile long *failed_mode_changes;     /* shared with the storm children */
+static volatile long *failed_mode_changes;     /* shared with the storm children: the count, */
+static volatile int *last_mode_change_errno;   /* and the last failure's errno (for stderr) */
 static int change_modes;
 
 /* A storm child: creates, uses and removes queues of the set until it is killed. */
@@ -53,8 +54,10 @@ static void churn(uint64_t seed)
             mqd_t q = mq_open(names[i], O_RDWR | O_CREAT | O_NONBLOCK, 0600, &a);
             if (q != (mqd_t)-1) {
                 for (int k = 0; change_modes && k < 4; k++)
-                    if (fchmod(q, k % 2 ? 0600 : 0640) != 0)
+                    if (fchmod(q, k % 2 ? 0600 : 0640) != 0) {
+                        *last_mode_change_errno = errno;
                         __atomic_fetch_add(failed_mode_changes, 1, __ATOMIC_RELAXED);
+                    }
                 mq_send(q, "storm", 5, 0);
                 mq_close(q);
             }
@@ -95,9 +98,10 @@ int main(void)
     }
     create_and_remove_one_each("first");
     long baseline = fault_count_entries(ns);
-    failed_mode_changes = mmap(NULL, sizeof *failed_mode_changes, PROT_READ | PROT_WRITE,
-                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    T_REQUIRE(failed_mode_changes != MAP_FAILED);
+    void *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    T_REQUIRE(shared != MAP_FAILED);
+    failed_mode_changes = shared;
+    last_mode_change_errno = (volatile int *)((char *)shared + 64);
     const char *backend = getenv("MQSHIM_BACKEND");
     change_modes = !(backend && strcmp(backend, "redis") == 0);
 
@@ -129,6 +133,8 @@ int main(void)
     }
     t_say("set removed");
     t_say("failed mode changes: %ld", *failed_mode_changes);
+    if (*failed_mode_changes != 0)
+        fprintf(stderr, "the last failed mode change: %s\n", t_errno_name(*last_mode_change_errno));
     if (*failed_mode_changes != 0)
         t_failures++;
 

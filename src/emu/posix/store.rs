@@ -58,9 +58,10 @@ const FIFO_LINK_PREFIX: &[u8] = b"fifo.";
 const FIFO_LINK_DIGITS: usize = 16;
 /// A queue's FIFO has two names: `fifo` and its second one (see [`Meta::fifo_link`]).
 const FIFO_LINKS: u64 = 2;
-/// How many times [`fifo_names_all_here`] looks again when a change made meanwhile moved the
-/// FIFO's link count.
-const FIFO_NAME_LOOKS: usize = 3;
+/// How many times [`fifo_names_all_here`] looks when changes made meanwhile move the FIFO's
+/// link count (each look lets the other changers run first). Three were too few for six
+/// processes changing one queue's mode at once beside a CPU hog (a few EPERM in 30 000).
+const FIFO_NAME_LOOKS: usize = 64;
 
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
 const PATH_MAX: usize = 4096;
@@ -1290,7 +1291,11 @@ fn fifo_names_all_here(dir: c_int, st: &libc::stat) -> bool {
         return true;
     }
     let id = (st.st_dev, st.st_ino);
-    (0..FIFO_NAME_LOOKS).any(|_| {
+    (0..FIFO_NAME_LOOKS).any(|look| {
+        if look > 0 {
+            // SAFETY: sched_yield has no arguments and cannot fail.
+            unsafe { libc::sched_yield() };
+        }
         let here = list_dir_fifo_names(dir).iter().filter(|n| same_file(dir, n, st)).count() as u64;
         sys::stat_at(dir, c"fifo", libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|now| (now.st_dev, now.st_ino) == id && now.st_nlink == here)
     })
