@@ -392,9 +392,9 @@ impl Store {
         if accmode == libc::O_ACCMODE || oflag & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
             return None;
         }
-        let (handle, fifo_status, held) = RECENT.with(|r| {
-            r.iter().find_map(|e| match e.fifo_status {
-                Some(st) if e.handle.name == name.bytes() => Some((e.handle.clone(), st, e.held.is_some())),
+        let (handle, reopen, held) = RECENT.with(|r| {
+            r.iter().find_map(|e| match e.reopen {
+                Some(reopen) if e.handle.name == name.bytes() => Some((e.handle.clone(), reopen, e.held.is_some())),
                 _ => None,
             })
         })?;
@@ -418,7 +418,7 @@ impl Store {
             return None;
         }
         let meta = &handle.meta;
-        if !access_checked_by_open(&fifo_status, meta) && !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
+        if !reopen.open_checks_access && !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Some(Err(Errno::EACCES));
         }
         // A queue remembered since this process created it: its FIFO is held from its first
@@ -449,7 +449,7 @@ impl Store {
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
         let handle = QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id, meta: *meta };
-        let handle = remember_queue(handle, Some(fifo_st), Some(found.dir.0));
+        let handle = remember_queue(handle, Some(&fifo_st), Some(found.dir.0));
         self.describe(handle, fifo, oflag)
     }
 
@@ -581,7 +581,7 @@ impl Store {
             return Err(Errno::ENOSPC);
         }
         let handle = QueueHandle { queue: Arc::new(built.queue), name: name.bytes().to_vec(), dir_id: built.found.dir_id, fifo_id: built.fifo_id, meta };
-        let handle = remember_queue(handle, Some(built.fifo_status), None);
+        let handle = remember_queue(handle, Some(&built.fifo_status), None);
         self.describe(handle, built.fifo, oflag)
     }
 
@@ -963,11 +963,18 @@ const RECENT_QUEUES: usize = 8;
 /// descriptions opened from it share them, and its FIFO held.
 struct RecentQueue {
     handle: Arc<QueueHandle>,
-    /// The FIFO's status seen after the handle's `meta` was read (its owner, group and mode
-    /// are what [`access_checked_by_open`] compares), where that `meta` gives the FIFO a second
-    /// name: then the queue may be opened again by that name (see `Store::open_recent`).
-    fifo_status: Option<libc::stat>,
+    /// Where the handle's `meta` gives the FIFO a second name: the queue may be opened again
+    /// by that name (see `Store::open_recent`).
+    reopen: Option<Reopen>,
     held: Option<HeldFifo>,
+}
+
+/// How a remembered queue is opened again by its FIFO's second name.
+#[derive(Clone, Copy)]
+struct Reopen {
+    /// Whether that open is the permission check (see [`access_checked_by_open`], of the
+    /// FIFO's status seen after the `meta` was read); otherwise the caller's credentials are.
+    open_checks_access: bool,
 }
 
 /// A write-only descriptor of a remembered queue's FIFO, kept with its [`RecentQueue`]: the
@@ -1100,13 +1107,13 @@ fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>) -> Option<Arc
 /// that `meta` was read, if known); returns it, to be shared by the descriptions made from it.
 /// With `dir` (the queue's directory, while this process has the FIFO open), the FIFO is held
 /// (see [`HeldFifo`]) unless it is already.
-fn remember_queue(handle: QueueHandle, fifo_status: Option<libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
-    let fifo_status = fifo_status.filter(|_| handle.meta.fifo_link != 0);
+fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
+    let reopen = fifo_status.filter(|_| handle.meta.fifo_link != 0).map(|st| Reopen { open_checks_access: access_checked_by_open(st, &handle.meta) });
     let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
     let held_already = RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
     let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
     let handle = Arc::new(handle);
-    let mut entry = RecentQueue { fifo_status, handle: handle.clone(), held };
+    let mut entry = RecentQueue { reopen, handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
         let mut old = r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i));
         if entry.held.is_none() {
@@ -1320,7 +1327,7 @@ fn remove_stray_fifo_links(dir: c_int, current: u64) {
     let names = if current != 0 { FIFO_LINKS } else { 1 };
     if sys::stat_at(dir, c"fifo", libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_nlink > names) {
         let keep = fifo_link_bytes(current);
-        for name in list_dir(dir).into_iter().filter(|n| n.starts_with(FIFO_LINK_PREFIX) && n[..] != keep[..]) {
+        for name in list_dir_fifo_names(dir).into_iter().filter(|n| n != b"fifo" && n[..] != keep[..]) {
             sys::unlinkat(dir, &c(&name), 0);
         }
     }
