@@ -8,6 +8,7 @@
 //! - [`owned_signals`]: the program's own actions for the signals whose real handler is
 //!   mqshim's (SIGSYS under the trap, SIGBUS once a segment is mapped).
 //! - [`clock`]: clocks and time conversions.
+//! - [`random`]: random values for tokens and seeds.
 //! - [`usermem`]: reading and writing the calling program's memory without crashing on a bad
 //!   pointer.
 //! - [`forksafe`]: the one kind of process-local lock, held across `fork`.
@@ -19,6 +20,7 @@ pub mod files;
 pub mod forksafe;
 pub mod ids;
 pub mod owned_signals;
+pub mod random;
 pub mod stderr;
 pub mod sys;
 pub mod usermem;

@@ -147,15 +147,7 @@ pub fn process_token() -> String {
 
 /// A new waiter or notification token: 16 random hex digits (unique among live callers).
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 8];
-    // SAFETY: getrandom fills the 8-byte buffer it is given.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != 8 {
-        // No entropy source: the clock and the thread make it unique enough.
-        let mixed = crate::os::clock::monotonic_ns() ^ (crate::os::ids::tid() as u64).rotate_left(40) ^ (crate::os::ids::pid() as u64).rotate_left(20);
-        bytes = mixed.to_ne_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::os::random::u64().to_ne_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -77,13 +77,7 @@ fn image_token() -> u64 {
     if t != 0 {
         return t;
     }
-    let mut bytes = [0u8; 8];
-    // SAFETY: getrandom fills the 8-byte buffer (or fails, leaving the fallback below).
-    unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let token = (u64::from_ne_bytes(bytes) ^ (ts.tv_nsec as u64).rotate_left(32) ^ ts.tv_sec as u64).max(1);
+    let token = crate::os::random::u64().max(1);
     match IMAGE.compare_exchange(0, token, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => token,
         Err(existing) => existing,

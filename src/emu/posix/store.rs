@@ -1064,13 +1064,7 @@ fn fifo_link_bytes(token: u64) -> [u8; FIFO_LINK_PREFIX.len() + FIFO_LINK_DIGITS
 fn new_fifo_link() -> u64 {
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
-        let mut bytes = [0u8; 8];
-        // SAFETY: getrandom fills the 8-byte buffer (or fails, leaving the fallback below).
-        unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
-        let ts = crate::os::clock::monotonic();
-        u64::from_ne_bytes(bytes) ^ (ts.tv_nsec as u64).rotate_left(32) ^ ts.tv_sec as u64 ^ crate::os::ids::pid() as u64
-    });
+    let seed = *SEED.get_or_init(crate::os::random::u64);
     let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut z = seed ^ (crate::os::ids::pid() as u64) << 40;
     z = z.wrapping_add(count.wrapping_mul(0x9e37_79b9_7f4a_7c15));

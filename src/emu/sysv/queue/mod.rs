@@ -258,9 +258,7 @@ impl Queue {
         };
         let st = sys::stat_of(aside.fd())?;
         let h = map.base() as *mut QueueHeader;
-        let mut seed = 0u64;
-        // SAFETY: 8 bytes of random seed into a local; failure leaves a fixed seed.
-        unsafe { libc::getrandom((&raw mut seed).cast(), 8, libc::GRND_NONBLOCK) };
+        let seed = crate::os::random::u64();
         // SAFETY: the file is not yet visible to anyone (its entry is committed later); the
         // header is written through the raw pointer before any reference to it exists.
         unsafe {
