@@ -72,10 +72,10 @@ enum Foreign {
 const CLAIM_TRIES: usize = 4;
 
 /// Whether this process takes over the directories of the namespace at `root` that fail the
-/// checks: only the default namespace, only for creating (`mqshim ipcs` changes nothing), and
-/// only as root (whose own files they then are).
+/// checks: only the default namespace, and only for creating (`mqshim ipcs` changes nothing).
+/// Only root can (the `fchown` to root fails for anyone else, and the directory is refused).
 fn claims(root: &[u8], missing: Missing) -> bool {
-    root == DEFAULT_ROOT.as_bytes() && missing == Missing::Create && sys::ids().2 == 0
+    root == DEFAULT_ROOT.as_bytes() && missing == Missing::Create
 }
 
 /// An open namespace.
@@ -133,7 +133,7 @@ fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unstic
                 e => e,
             });
         }
-        let checked = sys::stat_of(fd).and_then(|st| match (distrust(&st, sys::ids().2, unsticky_ok), foreign) {
+        let checked = sys::stat_of(fd).and_then(|st| match (distrust(&st, sys::fsuid(), unsticky_ok), foreign) {
             (None, _) => Ok(()),
             (Some(_), Foreign::Claim(mode)) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => claim(parent, name, fd, &st, mode, path),
             (Some(why), _) => Err(refuse(path, &why)),
@@ -158,7 +158,7 @@ fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unstic
 /// if it was swapped before (the caller looks again).
 fn claim(parent: c_int, name: &CString, fd: c_int, st: &libc::stat, mode: u32, path: &[u8]) -> Result<()> {
     if sys::fchown(fd, 0, 0) != 0 {
-        return Err(refuse(path, &distrust(st, sys::ids().2, false).unwrap_or_default()));
+        return Err(refuse(path, &distrust(st, sys::fsuid(), false).unwrap_or_default()));
     }
     for acl in [c"system.posix_acl_access", c"system.posix_acl_default"] {
         // ENODATA (none) and EOPNOTSUPP (a filesystem without ACLs) leave nothing to remove.
@@ -181,7 +181,7 @@ fn claim(parent: c_int, name: &CString, fd: c_int, st: &libc::stat, mode: u32, p
 /// if it is not root's: root's, `mode`, no ACL. Only a regular file with one link is taken
 /// (another link would let its maker keep a name for it); anything else is left as it is.
 pub fn claim_file(root: &[u8], dir: c_int, name: &std::ffi::CStr, mode: u32) {
-    if !claims(root, Missing::Create) {
+    if !claims(root, Missing::Create) || sys::fsuid() != 0 {
         return;
     }
     let fd = sys::openat(dir, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC, 0);
