@@ -62,7 +62,8 @@ fn a_read_gives_up_after_its_tries_and_does_not_read_while_a_write_runs() {
 fn a_stable_read_is_never_torn() {
     // Words written together under one sequence, first to last, and read last to first (so
     // that a read overlapping a write sees both): a reader must never trust a set read
-    // partly before and partly after a write. It reads for a while, as writes go on.
+    // partly before and partly after a write. It reads for a while, as writes go on, and
+    // until it has trusted a read (on a loaded machine 200 ms may pass without one).
     let seq = AtomicU32::new(0);
     let words: [AtomicU64; 32] = Default::default();
     let done = AtomicBool::new(false);
@@ -80,7 +81,11 @@ fn a_stable_read_is_never_torn() {
         }
         let (mut stable, mut torn) = (0u64, 0u64);
         let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(200) {
+        let enough = |stable: u64| {
+            let elapsed = start.elapsed();
+            elapsed >= std::time::Duration::from_secs(10) || (elapsed >= std::time::Duration::from_millis(200) && stable > 0)
+        };
+        while !enough(stable) {
             let got = read([&seq], patience, || {
                 let mut seen = [0u64; 32];
                 for (w, v) in words.iter().zip(&mut seen).rev() {

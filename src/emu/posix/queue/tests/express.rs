@@ -118,13 +118,16 @@ fn a_fold_cut_short_leaves_the_ring_in_force_and_repair_makes_the_rest_consisten
 fn a_stream_across_threads_keeps_fifo_order_through_folds() {
     // A sender and a receiver thread stream numbered messages while a third thread keeps
     // taking the queue lock (folding the ring under them): every message arrives once, in
-    // order, whichever path each send and receive took.
+    // order, whichever path each send and receive took. Every thread waits for the locks as a
+    // blocking call does: on a loaded machine a bounded wait may give EAGAIN, which would stop
+    // the sender and leave the receiver waiting for messages that never come.
     let q = std::sync::Arc::new(new_queue(10, 16));
     const N: u64 = 200_000;
     let done = std::sync::Arc::new(AtomicBool::new(false));
     let sender = {
         let q = q.clone();
         std::thread::spawn(move || {
+            let _wait = lock::waits(lock::LockWait::AsLongAsHeld);
             for n in 0..N {
                 while !send_any(&q, 1, &n.to_le_bytes()) {
                     std::hint::spin_loop();
@@ -148,11 +151,16 @@ fn a_stream_across_threads_keeps_fifo_order_through_folds() {
             folds
         })
     };
+    let _wait = lock::waits(lock::LockWait::AsLongAsHeld);
     for n in 0..N {
         let got = loop {
+            // Looked at before the receive: a sender that had finished had sent everything.
+            let sender_finished = sender.is_finished();
             if let Some(m) = receive_any(&q) {
                 break m;
             }
+            // A sender gone before its last message (it panicked) fails the test, not hangs it.
+            assert!(!sender_finished, "the sender stopped before message {n}");
             std::hint::spin_loop();
         };
         assert_eq!(got, (1, n.to_le_bytes().to_vec()), "message {n}");

@@ -269,35 +269,61 @@ fn a_receiver_of_another_type_is_answered_by_a_ring_of_one_type() {
     assert_eq!(f.receive_any(0, 0).0, Some((4, vec![1])));
 }
 
+/// Sets its flag when dropped.
+struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn a_stream_through_the_ring_survives_concurrent_folds() {
     let f = Fixture::new(2000);
     drop(f.lock());
     const N: u32 = 200_000;
     let done = std::sync::atomic::AtomicBool::new(false);
+    // Every thread waits for the locks as a blocking call does: on a loaded machine a bounded
+    // wait may give EAGAIN, which would stop the sender and leave the receiver waiting for
+    // messages that never come.
     std::thread::scope(|s| {
-        s.spawn(|| {
+        let sender = s.spawn(|| {
+            let _wait = lock::waits(lock::LockWait::AsLongAsHeld);
             for i in 0..N {
                 let text = i.to_ne_bytes();
                 while !f.send_any(1, &text).0 {
+                    if done.load(Ordering::Relaxed) {
+                        return;
+                    }
                     std::hint::spin_loop();
                 }
             }
         });
         s.spawn(|| {
+            let _wait = lock::waits(lock::LockWait::AsLongAsHeld);
             while !done.load(Ordering::Relaxed) {
                 drop(f.lock());
                 std::thread::yield_now();
             }
         });
+        let _wait = lock::waits(lock::LockWait::AsLongAsHeld);
+        // Ends the other threads however this one ends (a failed assertion included), so
+        // that the scope, which joins them, ends too.
+        let _done = Done(&done);
         let mut expect = 0u32;
         while expect < N {
+            // Looked at before the receive: a sender that had finished had sent everything.
+            let sender_finished = sender.is_finished();
             if let (Some((t, m)), _) = f.receive_any(0, 0) {
                 assert_eq!((t, u32::from_ne_bytes(m[..4].try_into().unwrap())), (1, expect));
                 expect += 1;
+            } else if sender_finished {
+                // A sender gone before its last message (it panicked) fails the test, not
+                // hangs it.
+                panic!("the sender stopped before message {expect}");
             }
         }
-        done.store(true, Ordering::Relaxed);
     });
     assert_eq!(entry::stats(f.entry()).qnum, 0);
 }
