@@ -48,9 +48,6 @@ const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_SET_MODE_FILTER: u32 = 1;
 const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-/// capability(7) number of CAP_SYS_ADMIN, which lets seccomp install a filter without
-/// no_new_privs.
-const CAP_SYS_ADMIN: u32 = 21;
 
 /// The queue system calls the filter traps.
 pub const TRAPPED: [c_long; 10] = [
@@ -237,7 +234,7 @@ fn install(handler: impl FnOnce() -> libc::sigaction) -> Result<(), InstallError
     if already_filtered() {
         return Ok(());
     }
-    if !crate::os::creds::Creds::current().has(CAP_SYS_ADMIN) {
+    if needs_no_new_privs() {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             owned_signals::give_back(libc::SIGSYS);
@@ -258,7 +255,7 @@ fn install(handler: impl FnOnce() -> libc::sigaction) -> Result<(), InstallError
 /// Whether installing a filter needs no_new_privs first: seccomp requires it of a process
 /// without CAP_SYS_ADMIN.
 pub fn needs_no_new_privs() -> bool {
-    !crate::os::creds::Creds::current().has(CAP_SYS_ADMIN)
+    !crate::os::creds::Creds::current().has(crate::os::creds::cap::SYS_ADMIN)
 }
 
 /// Installs `prog` (a [`filter`] with [`Verdict::Notify`]) with a listener, after

@@ -64,9 +64,6 @@ pub fn file(path: &[u8]) -> Option<&'static SysctlFile> {
     FILES.iter().find(|f| f.path == path)
 }
 
-/// `CAP_CHECKPOINT_RESTORE`, which lets its holder set `msg_next_id`.
-const CAP_CHECKPOINT_RESTORE: u32 = 40;
-
 /// `kernel.sysctl_writes_strict` (the machine's; 1 unless changed): a write at a position other
 /// than 0 changes nothing.
 fn writes_strict() -> bool {
@@ -81,7 +78,7 @@ fn writes_strict() -> bool {
 fn may_write(file: &SysctlFile) -> bool {
     let creds = crate::os::creds::Creds::current();
     if file.key == "msg_next_id" {
-        return creds.has(crate::os::creds::cap::SYS_ADMIN) || creds.has(CAP_CHECKPOINT_RESTORE);
+        return creds.has(crate::os::creds::cap::SYS_ADMIN) || creds.has(crate::os::creds::cap::CHECKPOINT_RESTORE);
     }
     creds.euid == 0
 }

@@ -11,6 +11,8 @@ pub mod cap {
     pub const IPC_OWNER: u32 = 15;
     pub const SYS_ADMIN: u32 = 21;
     pub const SYS_RESOURCE: u32 = 24;
+    /// Lets its holder set `msg_next_id`.
+    pub const CHECKPOINT_RESTORE: u32 = 40;
 }
 
 /// Moves whenever the program may be changing its credentials through a function mqshim sees

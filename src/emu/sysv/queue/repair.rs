@@ -182,8 +182,14 @@ impl<'q> Locked<'q> {
 
     /// Empties every structure derived from the blocks (rebuilt from the census).
     fn reset_message_structures(&mut self) {
+        self.st().free_blocks = [0; CLASSES];
+        self.forget_messages();
+    }
+
+    /// Empties the general structure's message order, type tree and counts (its blocks are
+    /// the caller's to free or rebuild).
+    fn forget_messages(&mut self) {
         let st = self.st();
-        st.free_blocks = [0; CLASSES];
         st.fifo_head = 0;
         st.fifo_tail = 0;
         st.root_by_type = 0;
@@ -338,14 +344,7 @@ impl<'q> Locked<'q> {
         if node != 0 {
             self.free(node);
         }
-        let st = self.st();
-        st.fifo_head = 0;
-        st.fifo_tail = 0;
-        st.root_by_type = 0;
-        st.root_by_age = 0;
-        st.types = 0;
-        st.qnum = 0;
-        st.cbytes = 0;
+        self.forget_messages();
     }
 }
 
