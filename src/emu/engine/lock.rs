@@ -354,6 +354,11 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
             if now < give_up_at.saturating_add(PREEMPTED_HOLDER_NS) && owner_is_runnable(seen) {
                 continue;
             }
+            // The holder may have let go since `seen` was read, and be asleep or gone by the
+            // time its state was looked at: a lock free now is taken, not given up on.
+            if let Some(how) = try_take(m, list, tid, WAITERS) {
+                return Ok(how);
+            }
             return Err(busy);
         }
     }
