@@ -191,6 +191,23 @@ pub fn process_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, fields.nth(18)?.parse().ok()?))
 }
 
+/// Whether thread `tid` is running, or asleep in the futex wait the emulation's locks sleep in
+/// (`FUTEX_WAIT_BITSET` on a process-shared word, CLOCK_MONOTONIC), from `/proc/TID/syscall`:
+/// false when it is in another system call, or when the caller may not look (the file asks
+/// for ptrace access: another user's thread, or under Yama another process not descended from
+/// the caller, without CAP_SYS_PTRACE).
+pub fn runs_or_waits_on_shared_futex(tid: i32) -> bool {
+    let Ok(text) = super::files::read_small_file(std::path::Path::new(&format!("/proc/{tid}/syscall")), 256) else { return false };
+    // "running", or "NR ARG1 ARG2 …" (arguments in hexadecimal) while in a system call.
+    if text.trim() == "running" {
+        return true;
+    }
+    let mut fields = text.split(' ');
+    let nr = fields.next().and_then(|f| f.trim().parse::<i64>().ok());
+    let op = fields.nth(1).and_then(|f| i64::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok());
+    nr == Some(libc::SYS_futex) && op == Some(libc::FUTEX_WAIT_BITSET as i64)
+}
+
 /// The caller's real, effective and filesystem user and group ids: (uid, euid, fsuid, gid, egid,
 /// fsgid). `setfsuid(-1)` changes nothing and returns the current fsuid.
 pub fn ids() -> (u32, u32, u32, u32, u32, u32) {

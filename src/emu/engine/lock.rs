@@ -40,9 +40,15 @@
 //!
 //! — where the holder is stopped, or sleeping. A holder found running or runnable when the
 //! time is up was preempted inside its critical section, which it leaves microseconds after
-//! it next runs: so that a busy machine does not turn into spurious EAGAINs, such a holder is
-//! waited for up to [`PREEMPTED_HOLDER_NS`] longer (the bound on a hostile holder that keeps
-//! a lock while it runs). The check reads `/proc/TID/stat`, once per slice past the bound.
+//! it next runs; one asleep waiting for another of these locks (a fold holds the queue lock
+//! and waits for a side of the ring, which a receiver polling in a tight loop may keep taking)
+//! goes on as soon as that one is free. So that a busy machine does not turn into spurious
+//! EAGAINs, such a holder is waited for up to [`PREEMPTED_HOLDER_NS`] longer (the bound on a
+//! hostile holder that keeps a lock while it runs, or sleeps). The check reads
+//! `/proc/TID/stat`, and for a sleeping holder `/proc/TID/syscall` (which only a caller that
+//! may ptrace the holder can read: for any other, a sleeping holder counts as stopped), once
+//! per slice past the bound. Having given up, the locker tries the lock once more: the holder may have
+//! let go between the two looks.
 //!
 //! EAGAIN is the "would block" answer of `mq_send`/`mq_receive` on an O_NONBLOCK description
 //! and of `msgsnd` with IPC_NOWAIT; `msgrcv` with IPC_NOWAIT turns it into its own, ENOMSG.
@@ -395,13 +401,21 @@ fn sleep_slice(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_>>
 pub const PREEMPTED_HOLDER_NS: u64 = 200_000_000;
 
 /// Whether the thread that the lock word `word` names is running or waiting for a CPU
-/// (`R` in `/proc/TID/stat`), or the word names nobody now (the lock is changing hands).
+/// (`R` in `/proc/TID/stat`), or asleep waiting for another of these locks (as a fold holds the
+/// queue lock and waits for a side of the ring: it goes on as soon as that one is free), or the
+/// word names nobody now (the lock is changing hands). A holder whose system call the caller
+/// may not look at (another user's) is taken for stopped when asleep.
 fn owner_is_runnable(word: u32) -> bool {
-    let tid = word & TID_MASK;
+    let tid = (word & TID_MASK) as i32;
     if tid == 0 {
         return true;
     }
-    crate::os::sys::process_stat(tid as i32).is_some_and(|(state, _)| state == 'R')
+    match crate::os::sys::process_stat(tid) {
+        Some(('R', _)) => true,
+        // (Read again: it may have woken since.)
+        Some(('S', _)) => crate::os::sys::runs_or_waits_on_shared_futex(tid),
+        _ => false,
+    }
 }
 
 /// The bits of a robust lock word that hold its owner's tid (the kernel's FUTEX_TID_MASK), and

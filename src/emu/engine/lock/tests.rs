@@ -435,3 +435,52 @@ fn a_forked_child_starts_with_an_empty_list() {
     other.unlock();
     m.unlock();
 }
+
+#[test]
+fn a_holder_waiting_for_another_lock_is_waited_for_past_the_bound() {
+    // A holder asleep waiting for a second lock (as a fold holds the queue lock and waits for a
+    // side of the ring) is not stopped: it goes on as soon as that lock is free. A bounded
+    // locker of the first lock waits for it rather than failing at the bound.
+    let (first, second) = (std::sync::Arc::new(SharedMutex::new()), std::sync::Arc::new(SharedMutex::new()));
+    let (second_held_tx, second_held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let other = {
+        let second = second.clone();
+        std::thread::spawn(move || {
+            assert_eq!(second.lock(), Ok(Acquired::Clean));
+            second_held_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            second.unlock();
+        })
+    };
+    second_held_rx.recv().unwrap();
+    let (first_held_tx, first_held_rx) = std::sync::mpsc::channel();
+    let holder = {
+        let (first, second) = (first.clone(), second.clone());
+        std::thread::spawn(move || {
+            assert_eq!(first.lock(), Ok(Acquired::Clean));
+            first_held_tx.send(()).unwrap();
+            let _wait = waits(LockWait::AsLongAsHeld);
+            assert_eq!(second.lock(), Ok(Acquired::Clean));
+            second.unlock();
+            first.unlock();
+        })
+    };
+    first_held_rx.recv().unwrap();
+    // The holder is asleep on the second lock once it has marked it as waited for.
+    while second.word().load(Ordering::Acquire) & WAITERS == 0 {
+        std::thread::yield_now();
+    }
+    // The second lock is let go 3 bounds after the locker has started.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_nanos(3 * BOUND_NS));
+        release_tx.send(()).unwrap();
+    });
+    let (r, ms) = timed(LockWait::Bounded, || first.lock());
+    assert_eq!(r, Ok(Acquired::Clean), "after {ms} ms");
+    assert!(ms >= 2 * BOUND_MS, "{ms} ms");
+    first.unlock();
+    for t in [other, holder, releaser] {
+        t.join().unwrap();
+    }
+}
