@@ -54,6 +54,7 @@ bench-ceiling: build
 stress: build
 	./c_tests/run.sh --stress
 	./scripts/attack-stress.sh
+	./scripts/unit-stress.sh
 
 # The man pages: mqshim(1) and mqshim-SUBCOMMAND(1) generated from the command's clap definition
 # (by the hidden `mqshim __man DIR`), libmqshim(7) written by hand in man/. MAN1_PAGES names every
