@@ -1,5 +1,6 @@
 //! For tests: a private `redis-server` on a free loopback port, stopped when dropped. Tests that
-//! need one skip (pass without checking) where `redis-server` is not installed.
+//! need one skip where `redis-server` is not installed: libtest counts them as passed, so each
+//! says so on standard error, straight to the descriptor (past libtest's capture of output).
 
 use std::process::{Child, Command, Stdio};
 
@@ -46,16 +47,25 @@ fn answering_pid(port: u16) -> Option<u32> {
 }
 
 impl Server {
-    /// Starts one; None when `redis-server` cannot be run.
+    /// Starts one; None (the calling test skips, and says so) when `redis-server` cannot be run.
     pub fn start() -> Option<Server> {
+        let skipped = |why: &str| {
+            let test = std::thread::current().name().unwrap_or("a test").to_string();
+            crate::os::stderr::report(&format!("SKIPPED {test}: {why}; it checked nothing"));
+            None
+        };
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new("redis-server")
+            let spawned = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .spawn()
-                .ok()?;
+                .spawn();
+            let child = match spawned {
+                Ok(child) => child,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return skipped("redis-server is not installed (apt-get install redis-server)"),
+                Err(e) => return skipped(&format!("redis-server cannot be run: {e}")),
+            };
             let mut server = Server { child, port };
             for _ in 0..200 {
                 match answering_pid(port) {
@@ -72,7 +82,7 @@ impl Server {
             }
             drop(server);
         }
-        None
+        skipped("redis-server did not start on a free port in 5 tries")
     }
 
     /// A client of this server in namespace `prefix`.
