@@ -47,8 +47,8 @@
 //! hostile holder that keeps a lock while it runs, or sleeps). The check reads
 //! `/proc/TID/stat`, and for a sleeping holder `/proc/TID/syscall` (which only a caller that
 //! may ptrace the holder can read: for any other, a sleeping holder counts as stopped), once
-//! per slice past the bound. Having given up, the locker tries the lock once more: the holder may have
-//! let go between the two looks.
+//! per slice past the bound. Having given up, the locker tries the lock once more: the holder
+//! may have let go between the two looks.
 //!
 //! EAGAIN is the "would block" answer of `mq_send`/`mq_receive` on an O_NONBLOCK description
 //! and of `msgsnd` with IPC_NOWAIT; `msgrcv` with IPC_NOWAIT turns it into its own, ENOMSG.

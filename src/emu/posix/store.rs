@@ -1,7 +1,7 @@
 //! Queues in the namespace: names, creation, lookup, unlink, and destruction at the last close.
 //!
 //! A queue is a directory `posix/<name>/` holding `data` (the segment), `fifo` (what descriptors
-//! refer to), a second name of that FIFO, `fifo.<token>`, renamed at every change of `meta`
+//! refer to), a second name of that FIFO, `fifo.<token>`, made anew at every change of `meta`
 //! (see [`Meta::fifo_link`]: opening the FIFO by it proves the queue and its `meta` are the ones
 //! a process remembers, so reopening a queue is one system call), and `meta` (owner, mode,
 //! attributes, charge, token; readable by anyone). It is built in
