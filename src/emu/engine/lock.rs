@@ -407,9 +407,13 @@ pub const PREEMPTED_HOLDER_NS: u64 = 200_000_000;
 /// may not look at (another user's) is taken for stopped when asleep.
 fn owner_is_runnable(word: u32) -> bool {
     let tid = (word & TID_MASK) as i32;
-    if tid == 0 {
-        return true;
-    }
+    tid == 0 || thread_is_runnable(tid)
+}
+
+/// Whether thread `tid` is running or waiting for a CPU, or asleep waiting for one of these
+/// locks (see [`owner_is_runnable`]): one worth waiting for a while past a bound, as one that
+/// is stopped is not.
+pub fn thread_is_runnable(tid: i32) -> bool {
     match crate::os::sys::process_stat(tid) {
         Some(('R', _)) => true,
         // (Read again: it may have woken since.)

@@ -43,7 +43,7 @@ pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 8;
+pub const LAYOUT_VERSION: u32 = 9;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -64,20 +64,24 @@ pub const REGISTRY_SIZE: u64 = REGISTRY_HEADER_SIZE + IPCMNI as u64 * RECORD_SIZ
 /// Bytes of a queue's entry (in its segment's header).
 pub const ENTRY_SIZE: u64 = 768;
 
-/// The namespace's id allocator and what is derived from the entries (under the registry lock).
+/// The namespace's id allocator and what is derived from the entries. Creators move it without
+/// a lock: the cursor is one word, changed by compare-and-swap, and the counts are atomics.
 #[repr(C)]
 pub struct IdAllocator {
-    /// The kernel's `ids->seq`, `ids->last_idx` and the idr's cyclic cursor.
-    pub seq: u32,
-    pub last_idx: i32,
-    pub next_idx: u32,
+    /// The kernel's `ids->seq`, `ids->last_idx` and the idr's cyclic cursor, packed
+    /// (`registry::Cursor`): bits 0..16 `seq`, 16..32 `last_idx + 1`, 32..48 the next index.
+    pub cursor: AtomicU64,
     /// One more than the highest index ever used: bounds every scan of the entries.
     pub high_water: AtomicU32,
     /// Live queues, and the highest live index (-1 when none): derived from the entries.
     pub in_use: AtomicU32,
     pub max_idx: AtomicI32,
+    pub _pad: u32,
     pub _reserved: u64,
 }
+
+/// Creations in progress one registry tracks at once (see [`RegistryHeader::creators`]).
+pub const CREATOR_SLOTS: usize = 32;
 
 /// The registry's header.
 #[repr(C)]
@@ -88,25 +92,32 @@ pub struct RegistryHeader {
     pub entry_size: u32,
     pub entry_count: u32,
     pub total_size: u64,
-    /// 0, or the CLOCK_REALTIME second from which the next creator (under the registry lock)
-    /// looks for segment files no live entry names and removes them: set when a registry lock
-    /// owner died (it may have died between making a file and committing its entry, or between
-    /// clearing an entry and removing its file) and when a remover could not remove a file.
+    /// 0, or the CLOCK_REALTIME second from which the next creator (taking the registry lock
+    /// if it is free) looks for files no live queue owns and removes them: set when a creator
+    /// is found gone from the creator table (it may have died between making a file and
+    /// committing its entry), when a registry lock owner died (a remover, between clearing an
+    /// entry and removing its file) and when a remover could not remove a file.
     pub sweep_due_sec: std::sync::atomic::AtomicI64,
     pub _reserved0: u64,
     /// `msg_next_id` plus one (0: unset, the file's -1): the id the next creation takes, set
-    /// through `/proc/sys/kernel/msg_next_id` and cleared by that creation (under the registry
-    /// lock). Zero in registries made before it existed, which reads as unset.
+    /// through `/proc/sys/kernel/msg_next_id` and cleared by that creation (swapped out: one
+    /// creation takes it). Zero in registries made before it existed, which reads as unset.
     pub next_id1: AtomicI64,
     /// Bumped by whoever changes the namespace's sysctls (see `emu::sysctl`): a `msgget` looks
     /// at the settings file only when this moved since its last look. A hint only (any user
     /// may write it): a stale value delays noticing a change until the next `msgctl` that
     /// reads a limit or the next POSIX creation, and each process may set its own limits anyway.
     pub sysctl_generation: AtomicU64,
-    /// Taken to create and to remove (the id allocator's lock). Every user may write it, so
-    /// nothing but creation waits for it, and a hostile holder denies only creation.
+    /// Taken by a remover while it removes a key's link, by a creator replacing a stale link,
+    /// by the sweep and by a rebuild. Creation does not take it, and nothing waits for it long:
+    /// every user may write it, and a holder may be stopped.
     pub lock: QueueLock,
     pub alloc: IdAllocator,
+    /// The pids of processes creating a queue right now, each in a slot it took (0: free): a
+    /// creator killed half-way leaves its pid, which the next creator finds gone, and a sweep
+    /// falls due. A hint only (any user may write it): a slot filled with garbage costs a
+    /// sweep, a full table only this promptness.
+    pub creators: [AtomicI32; CREATOR_SLOTS],
 }
 
 /// A queue's identity and statistics, in its own segment (`QueueHeader::entry`), so that only
@@ -293,7 +304,12 @@ pub struct QueueHeader {
     /// Where the ring's bytes are, and how many.
     pub ring_offset: u64,
     pub ring_bytes: u64,
-    pub _reserved: [u64; 4],
+    /// The thread that created the queue: while the queue is not yet live (not committed, not
+    /// removed), it is being created if that thread is still there, and a leftover of a killed
+    /// creator if not.
+    pub creator_tid: i32,
+    pub _pad1: u32,
+    pub _reserved: [u64; 3],
     /// Written only when someone blocks or is woken, so alone on its cache line.
     pub spin: SpinHints,
     pub lock: QueueLock,
@@ -471,6 +487,7 @@ const _: () = {
     assert!(offset_of!(RegistryHeader, total_size) == 24);
     assert!(offset_of!(RegistryHeader, lock) == 64);
     assert!(offset_of!(RegistryHeader, alloc) == 128);
+    assert!(offset_of!(RegistryHeader, creators) == 160);
     assert!(size_of::<Record>() == RECORD_SIZE as usize);
     assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
     assert!(offset_of!(Entry, perm_seq) == 40);

@@ -120,7 +120,7 @@ pub struct SysvEmulation {
     ns: usize,
     /// The registry, needed only to create queues (and for what callers may not open, and
     /// counts): a registry another user damaged fails those, nothing else, until a creator
-    /// who may replace it rebuilds it (see [`SysvEmulation::lock_for_creation`]). Null when
+    /// who may replace it rebuilds it (see [`SysvEmulation::registry_for_creation`]). Null when
     /// none could be opened (`registry_error` says why); one replaced is never freed, so a
     /// reference to it stays valid while `self` lives.
     registry: AtomicPtr<Registry>,
@@ -268,25 +268,26 @@ impl SysvEmulation {
         Ok(unsafe { &*ptr })
     }
 
-    /// The registry locked for a creation. One that cannot serve (EIO: poisoned, damaged, a
-    /// garbage lock word) is opened again — someone may have rebuilt it — and, if still
-    /// damaged, rebuilt by a caller who may replace it (its owner or root; for others it
-    /// stays EIO): a fresh registry renamed over it, which then shows the live queues found in
-    /// the directory.
-    fn lock_for_creation(&self) -> Result<registry::RegistryLocked<'_>> {
-        match self.registry().and_then(Registry::lock) {
-            Err(Errno::EIO) => {}
-            other => return other,
+    /// The registry, for a creation. One that cannot serve (EIO: poisoned, damaged) is opened
+    /// again — someone may have rebuilt it — and, if still damaged, rebuilt by a caller who may
+    /// replace it (its owner or root; for others it stays EIO): a fresh registry renamed over
+    /// it, which then shows the live queues found in the directory (under its lock).
+    fn registry_for_creation(&self) -> Result<&Registry> {
+        match self.registry() {
+            Ok(r) if !r.poisoned() => return Ok(r),
+            Err(e) if e != Errno::EIO => return Err(e),
+            _ => {}
         }
-        let (fresh, rebuilt) = match Registry::open(self.dir).and_then(|r| r.lock().map(drop).map(|()| r)) {
-            Ok(r) => (r, false),
-            Err(Errno::EIO) => (Registry::rebuild(self.dir)?, true),
+        let (fresh, rebuilt) = match Registry::open(self.dir) {
+            Ok(r) if !r.poisoned() => (r, false),
+            Ok(_) | Err(Errno::EIO) => (Registry::rebuild(self.dir)?, true),
             Err(e) => return Err(e),
         };
         // The one replaced stays mapped (a caller may still hold a reference to it).
         self.registry.store(Box::into_raw(Box::new(fresh)), Ordering::Release);
-        let mut locked = self.registry()?.lock()?;
+        let registry = self.registry()?;
         if rebuilt {
+            let mut locked = registry.lock()?;
             for name in crate::emu::namespace::list_dir(self.dir) {
                 let Some(name) = std::str::from_utf8(&name).ok().filter(|t| index_of_name(t).is_some()) else { continue };
                 if let Ok(q) = Queue::attach(self.dir, name, None) {
@@ -296,7 +297,7 @@ impl SysvEmulation {
                 }
             }
         }
-        Ok(locked)
+        Ok(registry)
     }
 
     pub fn limits(&self) -> SysvLimits {
@@ -327,8 +328,7 @@ impl SysvEmulation {
 
     /// Sets `msg_next_id` (0..=INT_MAX: the caller checked it).
     pub fn set_next_id(&self, id: i32) -> Result<()> {
-        let mut locked = self.registry()?.lock()?;
-        locked.set_next_id(id);
+        self.registry()?.set_next_id(id);
         Ok(())
     }
 
@@ -425,12 +425,12 @@ impl SysvEmulation {
     /// not open is not judged.
     fn leftover(&self, name: &str) -> bool {
         if index_of_name(name).is_some() {
-            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live());
+            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live() && q.creator().is_none());
         }
         if name.starts_with("msq.") {
             return Queue::aside_leftover(name);
         }
-        keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)))
+        keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)) && self.creator_of_key(key).is_none())
     }
 
     /// Whether this process's mapping of queue `id` (when given) was poisoned (see
@@ -478,10 +478,12 @@ impl SysvEmulation {
 
     // ----- msgget -----
 
-    /// `msgget`. An existing key is found without the registry lock (whose holder may be
-    /// stopped, or slow, or hostile): the kernel's lookup never waits on another process
-    /// either. A creation holds it; its key's link, made at once or not at all, decides between
-    /// creators of one key.
+    /// `msgget`. Nothing in it waits for another process (the kernel's lookup and creation
+    /// never wait on a stopped or slow task either), but for one case: a creator of the same
+    /// key that made the key's link and has not yet committed its queue, which it does within
+    /// microseconds of running (see [`SysvEmulation::wait_for_creator`]). An existing key is
+    /// found from its link; a creation takes no lock (see `registry`), and its key's link, made
+    /// at once or not at all, decides between creators of one key.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
         if key != libc::IPC_PRIVATE {
             if let Some(found) = self.by_key(key)? {
@@ -493,16 +495,18 @@ impl SysvEmulation {
         }
         // The thread's cached credentials: current unless changed past the library (`caller`).
         let who = ident(Freshness::Cached);
-        let mut locked = self.lock_for_creation()?;
-        locked.sweep_if_due(self.dir, |name| self.leftover(name));
+        let registry = self.registry_for_creation()?;
+        let _creating = registry.begin_creation();
+        registry.sweep_if_due(self.dir, |name| self.leftover(name));
         let mode = flags as u32 & 0o777;
         let limits = self.limits();
         // A file already under the chosen id's name: a leftover (removed if this caller may),
-        // or a live queue whose record another user cleared, or a file another user put there
-        // ahead of time — then the id is skipped (the allocator has moved on).
+        // or a queue another creator is making there (it chose the index before the cursor
+        // went round), or a live queue whose record another user cleared, or a file another user
+        // put there ahead of time — then the id is skipped (the allocator has moved on).
         let mut attempts = 0;
         let (slot, q, name) = loop {
-            let slot = locked.allocate(limits.msgmni as u32)?;
+            let slot = registry.allocate(limits.msgmni as u32)?;
             let init = queue::Init { id: slot.id, key, mode, uid: who.euid, gid: who.egid, qbytes: limits.msgmnb as u64, ctime: now_sec() };
             let name = file_name(slot.id);
             let mut created = Queue::create(self.dir, &name, &init);
@@ -527,39 +531,32 @@ impl SysvEmulation {
             }
         };
         if key != libc::IPC_PRIVATE {
+            let mut rounds = 0;
             loop {
-                match keys::create(self.dir, key, slot.id) {
+                rounds += 1;
+                let taken = match keys::create(self.dir, key, slot.id) {
                     Ok(()) => break,
-                    // Another creator's (one that did not wait for the registry lock), or a
-                    // stale link: the first is the key's queue, the second goes if it may.
-                    Err(Errno::EEXIST) => match self.by_key(key) {
-                        Ok(Some(found)) => {
-                            withdraw(&name);
-                            return existing_key(&found, flags);
-                        }
-                        Ok(None) if keys::remove(self.dir, key) => {}
-                        // Another user's stale link (its remover could not remove it).
-                        Ok(None) => {
-                            withdraw(&name);
-                            locked.sweep_soon();
-                            return Err(Errno::EACCES);
-                        }
-                        Err(e) => {
-                            withdraw(&name);
-                            return Err(e);
-                        }
-                    },
+                    Err(Errno::EEXIST) if rounds <= 64 => self.key_taken(registry, key),
+                    Err(Errno::EEXIST) => Err(Errno::EAGAIN),
+                    Err(e) => Err(if matches!(e, Errno::ENOSPC | Errno::EDQUOT) { Errno::ENOSPC } else { Errno::ENOMEM }),
+                };
+                match taken {
+                    // The link is free again (it was stale, or its creator left): once more.
+                    Ok(None) => {}
+                    Ok(Some(found)) => {
+                        withdraw(&name);
+                        return existing_key(&found, flags);
+                    }
                     Err(e) => {
                         withdraw(&name);
-                        return Err(if matches!(e, Errno::ENOSPC | Errno::EDQUOT) { Errno::ENOSPC } else { Errno::ENOMEM });
+                        return Err(e);
                     }
                 }
             }
         }
         // The commit point: live, found by its id and key.
         q.commit();
-        locked.commit(slot, &snapshot(q.entry()));
-        drop(locked);
+        registry.commit(slot, &snapshot(q.entry()));
         // The creator is likely to use it next: keep the mapping.
         let (ns, q) = (self.ns_key(), Arc::new(q));
         ATTACHED.with(|m| {
@@ -570,6 +567,57 @@ impl SysvEmulation {
             }
         });
         Ok(slot.id)
+    }
+
+    /// A creator found `key`'s link in its way: the live queue it names (Some), or None once
+    /// the link is out of the way — it named a queue another creator was making, which is now
+    /// live or left, or it was stale and is removed. A stale link is removed under the registry
+    /// lock, so that two creators replacing it, or the remover of the queue it named, never
+    /// remove another's new link; a stale link of another user stays (EACCES; a sweep will
+    /// try, by someone who may remove it).
+    fn key_taken(&self, registry: &Registry, key: key_t) -> Result<Option<Keyed>> {
+        if let Some(found) = self.by_key(key)? {
+            return Ok(Some(found));
+        }
+        if self.creator_of_key(key).is_some() {
+            self.wait_for_creator(key)?;
+            return Ok(None);
+        }
+        let locked = registry.lock()?;
+        if self.by_key(key)?.is_some() || self.creator_of_key(key).is_some() || keys::remove(self.dir, key) {
+            return Ok(None);
+        }
+        locked.registry().sweep_soon();
+        Err(Errno::EACCES)
+    }
+
+    /// The thread making the queue `key`'s link names, while that queue is still being created
+    /// (see `Queue::creator`).
+    fn creator_of_key(&self, key: key_t) -> Option<i32> {
+        let id = keys::read(self.dir, key).ok()??;
+        Queue::attach(self.dir, &file_name(id), Some(id)).ok()?.creator()
+    }
+
+    /// Waits while `key`'s link names a queue still being created: its creator commits it
+    /// within microseconds of running. Up to `lock::BOUND_NS` (20 ms), and up to
+    /// `lock::PREEMPTED_HOLDER_NS` more while the creator is running or waiting for a CPU;
+    /// EAGAIN if it is still being created then (its creator is stopped — or hostile: it made
+    /// the link, so the key is its, as a queue of the key with mode 0 would be on the kernel).
+    fn wait_for_creator(&self, key: key_t) -> Result<()> {
+        let start = crate::os::clock::monotonic_ns();
+        for round in 0u32.. {
+            let Some(tid) = self.creator_of_key(key) else { return Ok(()) };
+            let waited = crate::os::clock::monotonic_ns() - start;
+            if waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || !lock::thread_is_runnable(tid)) {
+                return Err(Errno::EAGAIN);
+            }
+            if round < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+        Ok(())
     }
 
     // ----- waiting -----

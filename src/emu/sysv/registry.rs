@@ -12,9 +12,16 @@
 //! decides anything about a queue: a queue's key, id, mode, owner and statistics are in its own
 //! segment (`layout::Entry`), which only the users its mode lets in may open, and its key is a
 //! link only its creator (or root) may remove (see `super::keys`). What a hostile writer of the
-//! registry can still do is listed on [`Registry`]. The registry lock (robust) serialises
-//! creation and the counts; `in_use` and `max_idx` are rebuilt from the records if a process
-//! dies holding it, and a sweep of the directory then removes what such a process left.
+//! registry can still do is listed on [`Registry`].
+//!
+//! Creation takes no lock, so a creator that is stopped, slow or hostile keeps no one else from
+//! creating: the allocator's cursor is one word, moved by compare-and-swap, and the counts are
+//! atomics; the segment file, made exclusively under its index's name, decides between two
+//! creators that chose one index. A creator registers its pid in the creator table while it
+//! works ([`Registry::begin_creation`]): one killed half-way is found gone by the next creator,
+//! and a sweep of the directory (under the registry lock, which only removers, sweeps and
+//! rebuilds take, never waiting for it long) removes what it left. A remover that dies holding
+//! the lock has the counts rebuilt from the records and a sweep made.
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
@@ -28,6 +35,7 @@ use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
+use std::sync::atomic::AtomicI32;
 
 /// The registry's file name in the `sysv/` directory.
 const REGISTRY_NAME: &CStr = c"registry";
@@ -36,13 +44,14 @@ const REGISTRY_MODE: u32 = 0o666;
 
 /// A mapped, validated registry.
 ///
-/// What a hostile user who writes it can do (it must be writable by all): deny creation — hold
-/// or corrupt its lock (creators get EAGAIN or EIO), fake the counts or mark every index used
-/// (ENOSPC, as filling the kernel's table would), set `msg_next_id`; and falsify the display
-/// records, which only a caller who may not open a queue reads (`MSG_STAT_ANY`, `ipcs` and
-/// `MSG_STAT` indices of another user's queues, `MSG_INFO`'s counts). It cannot remove a
-/// queue, change its key, id, mode, owner or messages, or make `msgget(key)` find another
-/// queue or none.
+/// What a hostile user who writes it can do (it must be writable by all): deny creation — fake
+/// the counts or mark every index used (ENOSPC, as filling the kernel's table would), or
+/// corrupt the file (EIO until its owner or root rebuilds it) —, set `msg_next_id`, delay a
+/// removal by holding the lock (a bounded wait: see `lock`), make creators sweep the directory
+/// (by writing the creator table); and falsify the display records, which only a caller who may
+/// not open a queue reads (`MSG_STAT_ANY`, `ipcs` and `MSG_STAT` indices of another user's
+/// queues, `MSG_INFO`'s counts). It cannot remove a queue, change its key, id, mode, owner or
+/// messages, make `msgget(key)` find another queue or none, or keep creation waiting.
 pub struct Registry {
     map: Mapping,
     /// Bytes of records known (to this process) to have their pages.
@@ -132,7 +141,6 @@ impl Registry {
             (*h).entry_size = RECORD_SIZE as u32;
             (*h).entry_count = IPCMNI;
             (*h).total_size = REGISTRY_SIZE;
-            (*h).alloc.last_idx = -1;
             (*h).alloc.max_idx.store(-1, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
         }
@@ -157,9 +165,9 @@ impl Registry {
         self.map.poisoned()
     }
 
-    /// Makes the pages of the first `records` records (under the registry lock; a page at a
-    /// time), so that reading and filling them cannot SIGBUS for want of room: ENOSPC when
-    /// the filesystem is full. A plain load once done.
+    /// Makes the pages of the first `records` records (a page at a time; creators racing to
+    /// make one page both make it, which is harmless), so that reading and filling them cannot
+    /// SIGBUS for want of room: ENOSPC when the filesystem is full. A plain load once done.
     fn reserve_records(&self, records: u32) -> Result<()> {
         self.reserved.ensure(&self.map, REGISTRY_HEADER_SIZE, records as u64 * RECORD_SIZE, REGISTRY_SIZE - REGISTRY_HEADER_SIZE, Errno::ENOSPC)
     }
@@ -262,18 +270,183 @@ impl Registry {
         self.header().sweep_due_sec.store(1, Ordering::Relaxed);
     }
 
-    /// Takes the registry lock, repairing the derived counts if its last owner died.
+    /// Takes the registry lock (a bounded wait: see `lock`), repairing the derived counts if
+    /// its last owner died.
     pub fn lock(&self) -> Result<RegistryLocked<'_>> {
         if self.poisoned() {
             return Err(Errno::EIO);
         }
         // SAFETY: initialised before the registry was published.
         let how = unsafe { lock::lock(&self.header().lock.mutex)? };
+        Ok(self.locked(how))
+    }
+
+    /// Takes the registry lock if nobody holds it, without waiting.
+    pub fn try_lock(&self) -> Option<RegistryLocked<'_>> {
+        if self.poisoned() {
+            return None;
+        }
+        // SAFETY: initialised before the registry was published.
+        let how = unsafe { lock::try_lock(&self.header().lock.mutex)? };
+        Some(self.locked(how))
+    }
+
+    fn locked(&self, how: Acquired) -> RegistryLocked<'_> {
         let mut locked = RegistryLocked { r: self };
         if how == Acquired::OwnerDied {
             locked.repair();
         }
-        Ok(locked)
+        locked
+    }
+
+    /// Chooses the index and sequence number of a new queue like `ipc_addid`/`ipc_idr_alloc`,
+    /// without a lock: ENOSPC when `limit` (msgmni, at most IPCMNI) queues exist or no index is
+    /// free. The cursor moves on at once (by compare-and-swap: a creator that lost the race
+    /// chooses again from where the winner left it), so a creation that dies before committing
+    /// only skips an id. Two creators can choose one index only when the cursor went all the way
+    /// round while the first had not yet committed (it was stopped): the segment file, made
+    /// exclusively, then decides. Creators racing each other at the limit are each let in if
+    /// fewer than `limit` queues were live when they looked, so together they may pass it.
+    pub fn allocate(&self, limit: u32) -> Result<Slot> {
+        let limit = limit.min(IPCMNI);
+        let alloc = &self.header().alloc;
+        let in_use = alloc.in_use.load(Ordering::Acquire);
+        if in_use >= limit {
+            return Err(Errno::ENOSPC);
+        }
+        let next_id1 = self.header().next_id1.swap(0, Ordering::AcqRel);
+        if (1..=i32::MAX as i64 + 1).contains(&next_id1) {
+            return self.allocate_next_id((next_id1 - 1) as u32);
+        }
+        let max_idx = (in_use * 3 / 2).clamp(IPC_MIN_CYCLE, IPCMNI);
+        // An entry never used before has its storage allocated before it is read (the scan
+        // reads at most one such: it is free); no room makes it unusable, and the end ENOSPC.
+        let free = |i: &u32| self.reserve_records(i + 1).is_ok() && self.record(*i).id1.load(Ordering::Acquire) == 0;
+        loop {
+            let word = alloc.cursor.load(Ordering::Acquire);
+            let at = Cursor::unpack(word);
+            let start = at.next_idx;
+            let idx = (start..max_idx).find(free).or_else(|| if start > 0 { (0..max_idx).find(free) } else { None }).ok_or(Errno::ENOSPC)?;
+            let mut seq = at.seq;
+            if idx as i32 <= at.last_idx {
+                seq += 1;
+                if seq >= IPCID_SEQ_MAX {
+                    seq = 0;
+                }
+            }
+            let moved = Cursor { seq, last_idx: idx as i32, next_idx: idx + 1 };
+            if alloc.cursor.compare_exchange(word, moved.pack(), Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
+                return Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 });
+            }
+        }
+    }
+
+    /// `ipc_idr_alloc` with `msg_next_id` set: its sequence number, and its index or the first
+    /// free one above it; the cyclic allocator is left as it was.
+    fn allocate_next_id(&self, next_id: u32) -> Result<Slot> {
+        let seq = next_id >> IPCMNI_SHIFT;
+        let start = next_id & (IPCMNI - 1);
+        let free = |i: &u32| self.reserve_records(i + 1).is_ok() && self.record(*i).id1.load(Ordering::Acquire) == 0;
+        let idx = (start..IPCMNI).find(free).ok_or(Errno::ENOSPC)?;
+        self.header().alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
+        Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 })
+    }
+
+    /// Sets `msg_next_id` (0..=INT_MAX).
+    pub fn set_next_id(&self, id: i32) {
+        self.header().next_id1.store(id as i64 + 1, Ordering::Release);
+    }
+
+    /// Shows the queue just created at `slot` (its segment committed) in its record, `id1`
+    /// last, and counts it.
+    pub fn commit(&self, slot: Slot, s: &Snapshot) {
+        let r = self.record(slot.idx);
+        write_record(r, s);
+        r.id1.store(slot.id as u32 + 1, Ordering::Release);
+        let a = &self.header().alloc;
+        a.in_use.fetch_add(1, Ordering::AcqRel);
+        a.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
+    }
+
+    /// Registers a creation of this process in the creator table until the result is dropped,
+    /// and looks at the others registered there: a creator that is gone (killed half-way: it
+    /// unregisters even when its creation fails) is taken off, and a sweep falls due for what it
+    /// left. A `kill(pid, 0)` for each other creator at work; nothing when there is none.
+    pub fn begin_creation(&self) -> Creating<'_> {
+        let me = super::caller::pid();
+        let mut mine = None;
+        for (i, slot) in self.header().creators.iter().enumerate() {
+            let pid = slot.load(Ordering::Acquire);
+            if pid == 0 {
+                if mine.is_none() && slot.compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    mine = Some(i);
+                }
+            } else if pid != me && (pid < 0 || sys::process_gone(pid)) && slot.compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                self.sweep_soon();
+            }
+        }
+        Creating { slots: &self.header().creators, mine, pid: me }
+    }
+
+    /// The creator table, for tests that play a killed creator.
+    #[cfg(test)]
+    pub fn creator_table(&self) -> &[AtomicI32] {
+        &self.header().creators
+    }
+
+    /// When a sweep is due and nobody holds the registry lock, removes what creators and
+    /// removers killed half-way left (see [`RegistryLocked::sweep_if_due`]); else leaves it to a
+    /// later creator.
+    pub fn sweep_if_due(&self, dir: c_int, leftover: impl Fn(&str) -> bool) {
+        if self.header().sweep_due_sec.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if let Some(mut locked) = self.try_lock() {
+            locked.sweep_if_due(dir, leftover);
+        }
+    }
+}
+
+/// The allocator's cursor ([`super::layout::IdAllocator::cursor`]), unpacked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cursor {
+    seq: u32,
+    last_idx: i32,
+    next_idx: u32,
+}
+
+impl Cursor {
+    /// Any word is a cursor: a field out of range (a hostile writer's) starts over (0, -1, 0).
+    fn unpack(word: u64) -> Cursor {
+        let field = |shift: u32| (word >> shift) as u32 & 0xffff;
+        let (seq, last1, next) = (field(0), field(16), field(32));
+        Cursor {
+            seq: if seq < IPCID_SEQ_MAX { seq } else { 0 },
+            last_idx: if last1 <= IPCMNI { last1 as i32 - 1 } else { -1 },
+            next_idx: if next <= IPCMNI { next } else { 0 },
+        }
+    }
+
+    fn pack(self) -> u64 {
+        self.seq as u64 | ((self.last_idx + 1) as u64) << 16 | (self.next_idx as u64) << 32
+    }
+}
+
+/// A creation registered in the creator table (see [`Registry::begin_creation`]); dropping it
+/// takes it off. Unregistered (`mine` None) when the table was full: a creator killed then is
+/// found only when its leftovers are in another's way.
+pub struct Creating<'r> {
+    slots: &'r [AtomicI32],
+    mine: Option<usize>,
+    pid: i32,
+}
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.mine {
+            let _ = self.slots[i].compare_exchange(self.pid, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
     }
 }
 
@@ -311,57 +484,8 @@ impl Drop for RegistryLocked<'_> {
 }
 
 impl<'r> RegistryLocked<'r> {
-    fn alloc(&mut self) -> &mut super::layout::IdAllocator {
-        // SAFETY: the registry lock is held: no one else touches the allocator's plain fields.
-        unsafe { &mut (*(self.r.map.base() as *mut RegistryHeader)).alloc }
-    }
-
     pub fn registry(&self) -> &'r Registry {
         self.r
-    }
-
-    /// Chooses the index and sequence number of a new queue like `ipc_addid`/`ipc_idr_alloc`:
-    /// ENOSPC when `limit` (msgmni, at most IPCMNI) queues exist or no index is free. The
-    /// allocator moves on at once, so a creation that dies before committing only skips an id.
-    pub fn allocate(&mut self, limit: u32) -> Result<Slot> {
-        let limit = limit.min(IPCMNI);
-        let in_use = self.r.header().alloc.in_use.load(Ordering::Acquire);
-        if in_use >= limit {
-            return Err(Errno::ENOSPC);
-        }
-        let next_id1 = self.r.header().next_id1.swap(0, Ordering::AcqRel);
-        if (1..=i32::MAX as i64 + 1).contains(&next_id1) {
-            return self.allocate_next_id((next_id1 - 1) as u32);
-        }
-        let max_idx = (in_use * 3 / 2).clamp(IPC_MIN_CYCLE, IPCMNI);
-        // An entry never used before has its storage allocated before it is read (the scan
-        // reads at most one such: it is free); no room makes it unusable, and the end ENOSPC.
-        let free = |i: u32| self.r.reserve_records(i + 1).is_ok() && self.r.record(i).id1.load(Ordering::Acquire) == 0;
-        let start = self.r.header().alloc.next_idx;
-        let idx = (start..max_idx).find(|&i| free(i)).or_else(|| if start > 0 { (0..max_idx).find(|&i| free(i)) } else { None }).ok_or(Errno::ENOSPC)?;
-        let a = self.alloc();
-        a.next_idx = idx + 1;
-        if idx as i32 <= a.last_idx {
-            a.seq += 1;
-            if a.seq >= IPCID_SEQ_MAX {
-                a.seq = 0;
-            }
-        }
-        a.last_idx = idx as i32;
-        let seq = a.seq.min(IPCID_SEQ_MAX - 1);
-        a.high_water.fetch_max(idx + 1, Ordering::AcqRel);
-        Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 })
-    }
-
-    /// `ipc_idr_alloc` with `msg_next_id` set: its sequence number, and its index or the first
-    /// free one above it; the cyclic allocator is left as it was.
-    fn allocate_next_id(&mut self, next_id: u32) -> Result<Slot> {
-        let seq = next_id >> IPCMNI_SHIFT;
-        let start = next_id & (IPCMNI - 1);
-        let free = |i: u32| self.r.reserve_records(i + 1).is_ok() && self.r.record(i).id1.load(Ordering::Acquire) == 0;
-        let idx = (start..IPCMNI).find(|&i| free(i)).ok_or(Errno::ENOSPC)?;
-        self.r.header().alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
-        Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 })
     }
 
     /// Shows live queue `id`, found in the directory after a rebuild: its record, the counts,
@@ -372,27 +496,12 @@ impl<'r> RegistryLocked<'r> {
             return;
         }
         self.r.header().alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
-        self.commit(Slot { idx, seq, id }, s);
-        let a = self.alloc();
-        if (seq, idx as i32) > (a.seq, a.last_idx) {
-            (a.seq, a.last_idx, a.next_idx) = (seq.min(IPCID_SEQ_MAX - 1), idx as i32, idx + 1);
-        }
-    }
-
-    /// Sets `msg_next_id` (0..=INT_MAX).
-    pub fn set_next_id(&mut self, id: i32) {
-        self.r.header().next_id1.store(id as i64 + 1, Ordering::Release);
-    }
-
-    /// Shows the queue just created at `slot` (its segment committed) in its record, `id1`
-    /// last, and counts it.
-    pub fn commit(&mut self, slot: Slot, s: &Snapshot) {
-        let r = self.r.record(slot.idx);
-        write_record(r, s);
-        r.id1.store(slot.id as u32 + 1, Ordering::Release);
-        let a = &self.r.header().alloc;
-        a.in_use.fetch_add(1, Ordering::AcqRel);
-        a.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
+        self.r.commit(Slot { idx, seq, id }, s);
+        let cursor = &self.r.header().alloc.cursor;
+        let _ = cursor.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            let at = Cursor::unpack(word);
+            ((seq, idx as i32) > (at.seq, at.last_idx)).then(|| Cursor { seq: seq.min(IPCID_SEQ_MAX - 1), last_idx: idx as i32, next_idx: idx + 1 }.pack())
+        });
     }
 
     /// Recomputes `in_use` and `max_idx` from the records.
@@ -411,19 +520,9 @@ impl<'r> RegistryLocked<'r> {
         a.max_idx.store(max_idx, Ordering::Release);
     }
 
-    /// After a process died holding the lock: everything derived is recomputed, and the
-    /// allocator's fields are brought back into range.
+    /// After a process died holding the lock: everything derived is recomputed (the cursor
+    /// needs nothing: any word reads as one), and a sweep falls due.
     fn repair(&mut self) {
-        let a = self.alloc();
-        if a.seq >= IPCID_SEQ_MAX {
-            a.seq = 0;
-        }
-        if a.next_idx > IPCMNI {
-            a.next_idx = 0;
-        }
-        if a.last_idx >= IPCMNI as i32 || a.last_idx < -1 {
-            a.last_idx = -1;
-        }
         // Entries above the high-water mark cannot be live; in range, its value stands.
         self.recount();
         self.sweep_soon();
@@ -448,9 +547,9 @@ impl<'r> RegistryLocked<'r> {
             return;
         }
         let mut stuck = false;
-        // A file built aside whose builder still exists: one killed holding the registry lock
-        // (how a sweep falls due) may still be exiting when the next locker sweeps; the sweep
-        // stays due for the next creator rather than forgotten.
+        // A file built aside whose builder still exists: a creator at work, or one killed that
+        // is still exiting; the sweep stays due (a second later: creators at work build aside
+        // all the time) rather than forgotten.
         let mut builder_exiting = false;
         for name in crate::emu::namespace::list_dir(dir) {
             let Ok(text) = std::str::from_utf8(&name) else { continue };
@@ -471,7 +570,7 @@ impl<'r> RegistryLocked<'r> {
         let next = if stuck {
             now + RETRY_SECONDS
         } else if builder_exiting {
-            now
+            now + 1
         } else {
             0
         };

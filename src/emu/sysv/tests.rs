@@ -4,6 +4,8 @@
 use super::*;
 use crate::os::clock::timespec_of_ns;
 
+mod creation;
+
 // The calls under test, with the tests' own pointers: buffers alive for the whole test, or
 // deliberately invalid ones, which the calls must refuse with EFAULT — within their contract.
 
@@ -364,16 +366,26 @@ fn a_file_in_the_way_of_a_new_segment_is_removed_or_skipped() {
     let live = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
     assert_eq!(live, 0);
     ns.emu.registry().unwrap().released(live);
-    ns.emu.registry().unwrap().lock().unwrap().set_next_id(0);
+    ns.emu.registry().unwrap().set_next_id(0);
     let first = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the live queue's id is skipped");
     assert_ne!(first, live);
     assert!(ns.emu.find(live).is_ok(), "the live queue is left alone");
+    // A segment never committed by a creator still at work (this thread) is its, and skipped;
+    // one whose creator is gone (a thread that ended) is a leftover, and replaced.
+    let making = queue::Init { id: 1 << 15 | 5, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
+    drop(Queue::create(ns.emu.dir, &file_name(making.id), &making).unwrap());
+    ns.emu.registry().unwrap().set_next_id(making.id);
+    let beside = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the id being created is skipped");
+    assert_ne!(beside & 0x7fff, 5);
+    assert!(std::fs::metadata(format!("{}/sysv/msq.5", ns.path)).is_ok(), "a creation at work is left alone");
+    std::fs::remove_file(format!("{}/sysv/msq.5", ns.path)).unwrap();
+    msgctl(&ns.emu, beside, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     let init = queue::Init { id: 1 << 15 | 7, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
-    drop(Queue::create(ns.emu.dir, &file_name(init.id), &init).unwrap());
-    ns.emu.registry().unwrap().lock().unwrap().set_next_id(init.id);
+    std::thread::scope(|s| s.spawn(|| drop(Queue::create(ns.emu.dir, &file_name(init.id), &init).unwrap())).join().unwrap());
+    ns.emu.registry().unwrap().set_next_id(init.id);
     assert_eq!(ns.emu.msgget(libc::IPC_PRIVATE, 0o600), Ok(init.id), "the never-committed segment is replaced");
     std::fs::create_dir(format!("{}/sysv/msq.9", ns.path)).unwrap();
-    ns.emu.registry().unwrap().lock().unwrap().set_next_id(2 << 15 | 9);
+    ns.emu.registry().unwrap().set_next_id(2 << 15 | 9);
     let second = ns.emu.msgget(libc::IPC_PRIVATE, 0o600).expect("the blocked id is skipped");
     assert_ne!(second & 0x7fff, 9);
     for id in [live, first, init.id, second] {

@@ -273,6 +273,7 @@ impl Queue {
             (*h).file_uid = st.st_uid;
             (*h).file_gid = st.st_gid;
             (*h).tree_seed = seed ^ init.id as u64;
+            (*h).creator_tid = crate::os::ids::tid();
             (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
             (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
@@ -313,6 +314,13 @@ impl Queue {
     /// The queue's identity, permissions and statistics.
     pub fn entry(&self) -> &Entry {
         &self.header().entry
+    }
+
+    /// The thread creating the queue, if it is still being created: not yet committed, not
+    /// removed, and its creator still there (one gone, or ended, left it: a leftover).
+    pub fn creator(&self) -> Option<i32> {
+        let tid = self.header().creator_tid;
+        (self.entry().id1.load(Ordering::Acquire) == 0 && !self.removed() && tid > 0 && !sys::process_gone_or_zombie(tid)).then_some(tid)
     }
 
     /// Whether the queue is live: created, committed, not removed.

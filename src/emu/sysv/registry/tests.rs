@@ -21,12 +21,11 @@ fn ids_cycle_like_the_kernel() {
     let (path, dir) = temp_dir();
     let r = Registry::open(dir).unwrap();
     let r2 = Registry::open(dir).unwrap();
-    let mut l = r.lock().unwrap();
     // A fresh namespace: 0, 1, 2, ... up to the minimum cycle of 64.
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let s = l.allocate(32000).unwrap();
-        l.commit(s, &shown_as(s));
+        let s = r.allocate(32000).unwrap();
+        r.commit(s, &shown_as(s));
         ids.push(s.id);
     }
     assert_eq!(ids, vec![0, 1, 2]);
@@ -34,34 +33,33 @@ fn ids_cycle_like_the_kernel() {
     assert!(r2.shown(1 + (1 << 15)).is_none());
     // Removing 1 and creating again gives index 3 (cyclic), not 1.
     r.released(1);
-    let s = l.allocate(32000).unwrap();
+    let s = r.allocate(32000).unwrap();
     assert_eq!(s.id, 3);
-    l.commit(s, &shown_as(s));
+    r.commit(s, &shown_as(s));
     assert_eq!(r.shown_id(3), Some(3));
     assert_eq!(r.shown_id(1), None);
     assert_eq!(r.max_idx_and_in_use(), (3, 3));
     // Run the cursor to the end of the cycle: the index wraps to the first free one (1) and
     // the sequence number is bumped.
     for i in 4..64 {
-        let s = l.allocate(32000).unwrap();
+        let s = r.allocate(32000).unwrap();
         assert_eq!(s.id, i);
-        l.commit(s, &shown_as(s));
+        r.commit(s, &shown_as(s));
     }
     // 63 live queues now: the cycle widens to 94, so the next index is 64.
-    let s = l.allocate(32000).unwrap();
+    let s = r.allocate(32000).unwrap();
     assert_eq!(s.id, 64);
     for i in 0..64 {
         r.released(i);
     }
     // With every queue gone the cycle is 64 again: the cursor (65) is past it, so the index
     // wraps to 0 and the sequence number is bumped.
-    let s = l.allocate(32000).unwrap();
+    let s = r.allocate(32000).unwrap();
     assert_eq!((s.idx, s.seq, s.id), (0, 1, 1 << 15));
-    l.commit(s, &shown_as(s));
+    r.commit(s, &shown_as(s));
     assert!(r2.shown(0).is_none());
     assert!(r2.shown(1 << 15).is_some());
-    assert_eq!(l.allocate(1).err(), Some(Errno::ENOSPC));
-    drop(l);
+    assert_eq!(r.allocate(1).err(), Some(Errno::ENOSPC));
     crate::os::sys::close(dir);
     std::fs::remove_dir_all(path).unwrap();
 }
@@ -94,7 +92,6 @@ fn a_registry_of_another_layout_version_opens_with_eio() {
 fn counts_stay_exact_through_churn() {
     let (path, dir) = temp_dir();
     let r = Registry::open(dir).unwrap();
-    let mut l = r.lock().unwrap();
     let mut live: std::collections::HashMap<i32, Slot> = std::collections::HashMap::new();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
@@ -112,8 +109,8 @@ fn counts_stay_exact_through_churn() {
             }
             Some(_) => {}
             None => {
-                let s = l.allocate(32000).unwrap();
-                l.commit(s, &Snapshot { key, ..shown_as(s) });
+                let s = r.allocate(32000).unwrap();
+                r.commit(s, &Snapshot { key, ..shown_as(s) });
                 live.insert(key, s);
             }
         }
@@ -126,9 +123,8 @@ fn counts_stay_exact_through_churn() {
         }
     }
     let before = r.max_idx_and_in_use();
-    l.repair();
+    r.lock().unwrap().repair();
     assert_eq!(r.max_idx_and_in_use(), before);
-    drop(l);
     crate::os::sys::close(dir);
     let _ = std::fs::remove_dir_all(path);
 }
@@ -142,15 +138,13 @@ fn records_are_made_through_the_mapping_not_the_name() {
     let (path, dir) = temp_dir();
     let r = Registry::open(dir).unwrap();
     assert_eq!(crate::os::sys::unlinkat(dir, REGISTRY_NAME, 0), 0);
-    let mut l = r.lock().unwrap();
     // Past the first page of records too.
     let per_page = (4096 / RECORD_SIZE) as i32;
     for i in 0..per_page + 2 {
-        let s = l.allocate(32000).unwrap();
+        let s = r.allocate(32000).unwrap();
         assert_eq!(s.id, i);
-        l.commit(s, &shown_as(s));
+        r.commit(s, &shown_as(s));
     }
-    drop(l);
     crate::os::sys::close(dir);
     let _ = std::fs::remove_dir_all(path);
 }

@@ -1,0 +1,194 @@
+//! Creation without a lock: creators that are stopped or hostile keep no one else waiting,
+//! creators racing each other for one key end with one queue, and a creator killed half-way is
+//! noticed by the next one, which sweeps what it left.
+
+use super::*;
+use std::sync::Barrier;
+
+const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
+
+/// The files of the namespace's `sysv/` directory.
+fn files(ns: &Ns) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("{}/sysv", ns.path)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
+/// A thread holding the registry lock while it sleeps (as a stopped or hostile holder would)
+/// keeps no creation waiting. Before, every creation waited for the lock and, its holder
+/// asleep, failed with EAGAIN after 20 ms.
+#[test]
+fn a_held_registry_lock_delays_no_creation() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let registry = e.registry().unwrap();
+    let (held, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let locked = registry.lock().unwrap();
+            held.wait();
+            release.wait();
+            drop(locked);
+        });
+        held.wait();
+        let private = e.msgget(libc::IPC_PRIVATE, 0o600);
+        let keyed = e.msgget(0x5eed_0101, libc::IPC_CREAT | 0o600);
+        let again = keyed.map(|_| e.msgget(0x5eed_0101, 0));
+        release.wait();
+        let private = private.expect("a private queue is created while another holds the registry lock");
+        let keyed = keyed.expect("a keyed queue is created while another holds the registry lock");
+        assert_eq!(again, Ok(Ok(keyed)));
+        for id in [private, keyed] {
+            msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+        }
+    });
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// Threads creating one key at once (plain and exclusive) end with one queue: every plain
+/// creator gets its id, exactly one exclusive creator succeeds when no queue was there, the
+/// others EEXIST; and no file of a loser is left.
+#[test]
+fn creators_racing_for_one_key_make_one_queue() {
+    const THREADS: usize = 4;
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    for round in 0..150 {
+        let key = 0x5eed_1000 + round;
+        let exclusive = round % 2 == 1;
+        let start = Barrier::new(THREADS);
+        let results: Vec<Result<c_int>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        e.msgget(key, libc::IPC_CREAT | if exclusive { libc::IPC_EXCL } else { 0 } | 0o600)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let id = e.msgget(key, 0).unwrap_or_else(|err| panic!("round {round}: the key has no queue ({err:?}); results {results:?}"));
+        if exclusive {
+            assert_eq!(results.iter().filter(|r| **r == Ok(id)).count(), 1, "round {round}: {results:?}");
+            assert_eq!(results.iter().filter(|r| **r == Err(Errno::EEXIST)).count(), THREADS - 1, "round {round}: {results:?}");
+        } else {
+            assert!(results.iter().all(|r| *r == Ok(id)), "round {round}: {results:?} (the key's queue is {id})");
+        }
+        assert_eq!(e.list().len(), 1, "round {round}: one queue");
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+        assert_eq!(files(&ns), vec!["registry".to_string()], "round {round}");
+    }
+}
+
+/// Threads creating and removing private queues at once get distinct ids, and the counts end
+/// where they began.
+#[test]
+fn concurrent_creations_get_distinct_ids() {
+    const THREADS: usize = 4;
+    const EACH: usize = 150;
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let start = Barrier::new(THREADS);
+    let ids: Vec<c_int> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    (0..EACH).map(|_| e.msgget(libc::IPC_PRIVATE, 0o600).unwrap()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), THREADS * EACH);
+    assert_eq!(e.list().len(), THREADS * EACH);
+    assert_eq!(e.registry().unwrap().max_idx_and_in_use().1, (THREADS * EACH) as u32);
+    for id in ids {
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    }
+    assert_eq!(e.registry().unwrap().max_idx_and_in_use(), (-1, 0));
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A creator killed after making its segment and its key's link, before committing, leaves its
+/// pid in the creator table: the next creator finds it gone and sweeps the segment and the
+/// link. A creator at work (its pid there, alive) is left alone.
+#[test]
+fn a_killed_creators_leftovers_are_swept_by_the_next_creator() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_2001;
+    // What the killed creator left: made by a thread that has ended (so its creator is gone),
+    // and registered as the creation of a process that is gone.
+    let init = queue::Init { id: 1 << 15 | 40, key, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            drop(Queue::create(e.dir, &file_name(init.id), &init).unwrap());
+            keys::create(e.dir, key, init.id).unwrap();
+        })
+        .join()
+        .unwrap()
+    });
+    let gone = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        pid
+    };
+    let table = e.registry().unwrap().creator_table();
+    table[3].store(gone, Ordering::Release);
+    // Another process at work: this one's parent, which is there.
+    let at_work = std::os::unix::process::parent_id() as i32;
+    table[5].store(at_work, Ordering::Release);
+    assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT), "the half-made queue is no queue");
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    assert_eq!(table[3].load(Ordering::Acquire), 0, "the gone creator is taken off");
+    assert_eq!(table[5].load(Ordering::Acquire), at_work, "a creator at work stays");
+    table[5].store(0, Ordering::Release);
+    msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()], "the segment and the link were swept");
+    // The key is free for a new queue.
+    let keyed = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).unwrap();
+    msgctl(e, keyed, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+}
+
+/// A creator that made its key's link and has not yet committed its queue (this thread, here)
+/// is waited for by another creator of the key, which then takes its queue; one that never
+/// commits (stopped, or hostile) gives the other EAGAIN after the bound, not a second queue.
+#[test]
+fn a_creator_of_the_same_key_is_waited_for_within_a_bound() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_3001;
+    let id = 5 << 15 | 77;
+    let init = queue::Init { id, key, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
+    let q = Queue::create(e.dir, &file_name(id), &init).unwrap();
+    keys::create(e.dir, key, id).unwrap();
+    let asked = Barrier::new(2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            asked.wait();
+            e.msgget(key, libc::IPC_CREAT | 0o600)
+        });
+        asked.wait();
+        // The other creator is now waiting (or about to): commit, as a creator does.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        q.commit();
+        assert_eq!(other.join().unwrap(), Ok(id), "the waiting creator takes the committed queue");
+    });
+    // A creation that never commits: EAGAIN after the bound, and no second queue.
+    let never = queue::Init { id: 6 << 15 | 78, key: key + 1, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
+    let stuck = Queue::create(e.dir, &file_name(never.id), &never).unwrap();
+    keys::create(e.dir, key + 1, never.id).unwrap();
+    let other = std::thread::scope(|s| s.spawn(|| e.msgget(key + 1, libc::IPC_CREAT | 0o600)).join().unwrap());
+    assert_eq!(other, Err(Errno::EAGAIN));
+    assert_eq!(keys::read(e.dir, key + 1), Ok(Some(never.id)), "the creator's link stays");
+    drop(stuck);
+    for name in [file_name(never.id), keys::link_name(key + 1).to_str().unwrap().to_string()] {
+        std::fs::remove_file(format!("{}/sysv/{name}", ns.path)).unwrap();
+    }
+    msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
