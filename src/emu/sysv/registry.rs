@@ -322,7 +322,7 @@ impl Registry {
         // An entry never used before has its storage allocated before it is read (the scan
         // reads at most one such: it is free); no room makes it unusable, and the end ENOSPC.
         let free = |i: &u32| self.reserve_records(i + 1).is_ok() && self.record(*i).id1.load(Ordering::Acquire) == 0;
-        loop {
+        for attempt in 0.. {
             let word = alloc.cursor.load(Ordering::Acquire);
             let at = Cursor::unpack(word);
             let start = at.next_idx;
@@ -335,11 +335,14 @@ impl Registry {
                 }
             }
             let moved = Cursor { seq, last_idx: idx as i32, next_idx: idx + 1 };
-            if alloc.cursor.compare_exchange(word, moved.pack(), Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            // A cursor that never holds still (a hostile writer's) does not keep the creator
+            // going round: past a bound it takes its choice as is, for the file to decide.
+            if alloc.cursor.compare_exchange(word, moved.pack(), Ordering::AcqRel, Ordering::Acquire).is_ok() || attempt >= CURSOR_ATTEMPTS {
                 alloc.high_water.fetch_max(idx + 1, Ordering::AcqRel);
                 return Ok(Slot { idx, seq, id: ((seq << IPCMNI_SHIFT) + idx) as i32 });
             }
         }
+        unreachable!("the loop returns by its bound")
     }
 
     /// `ipc_idr_alloc` with `msg_next_id` set: its sequence number, and its index or the first
@@ -407,6 +410,10 @@ impl Registry {
         }
     }
 }
+
+/// Times a creator chooses again after losing the cursor to another (each loss is another
+/// creator's win) before it keeps its choice without moving the cursor.
+const CURSOR_ATTEMPTS: u32 = 64;
 
 /// The allocator's cursor ([`super::layout::IdAllocator::cursor`]), unpacked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
