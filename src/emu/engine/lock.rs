@@ -453,6 +453,15 @@ pub fn owner_is_impossible(word: u32) -> bool {
     rc != 0 && Errno::last() == Errno::ESRCH
 }
 
+/// Whether `m`'s word names an owner no thread is (see [`owner_is_impossible`]): corruption, which
+/// a locker finds only after its bound. A system call when the lock is held; none when free.
+///
+/// # Safety
+/// `m` is a [`RobustMutex`] in mapped memory.
+pub unsafe fn holder_is_impossible(m: *const RobustMutex) -> bool {
+    owner_is_impossible(lock_word(m).load(Ordering::Acquire))
+}
+
 /// Unlocks `m`, waking a sleeper if the word says there is one.
 ///
 /// # Safety

@@ -274,12 +274,19 @@ impl SysvEmulation {
     /// it, which then shows the live queues found in the directory (under its lock).
     fn registry_for_creation(&self) -> Result<&Registry> {
         match self.registry() {
-            Ok(r) if !r.poisoned() => return Ok(r),
-            Err(e) if e != Errno::EIO => return Err(e),
-            _ => {}
+            Ok(r) if !r.poisoned() => Ok(r),
+            Err(e) if e != Errno::EIO => Err(e),
+            _ => self.registry_renewed(),
         }
+    }
+
+    /// The registry after this process found its mapping unusable (EIO: poisoned, damaged, a
+    /// lock word that names no thread): opened again, and rebuilt if it is still so (see
+    /// [`SysvEmulation::registry_for_creation`]).
+    fn registry_renewed(&self) -> Result<&Registry> {
+        let usable = |r: &Registry| !r.poisoned() && !r.lock_is_garbage();
         let (fresh, rebuilt) = match Registry::open(self.dir) {
-            Ok(r) if !r.poisoned() => (r, false),
+            Ok(r) if usable(&r) => (r, false),
             Ok(_) | Err(Errno::EIO) => (Registry::rebuild(self.dir)?, true),
             Err(e) => return Err(e),
         };
@@ -296,6 +303,8 @@ impl SysvEmulation {
                     }
                 }
             }
+            // What the damaged registry's users left is unknown: the next creator sweeps.
+            locked.sweep_soon();
         }
         Ok(registry)
     }
@@ -495,9 +504,16 @@ impl SysvEmulation {
         }
         // The thread's cached credentials: current unless changed past the library (`caller`).
         let who = ident(Freshness::Cached);
-        let registry = self.registry_for_creation()?;
+        let mut registry = self.registry_for_creation()?;
         let _creating = registry.begin_creation();
-        registry.sweep_if_due(self.dir, |name| self.leftover(name));
+        // A sweep is best effort: a lock word that names no thread makes the registry be
+        // rebuilt, by a caller who may (for others the sweep waits for one who may).
+        if registry.sweep_if_due(self.dir, |name| self.leftover(name)) == Err(Errno::EIO) {
+            if let Ok(renewed) = self.registry_renewed() {
+                registry = renewed;
+                let _ = registry.sweep_if_due(self.dir, |name| self.leftover(name));
+            }
+        }
         let mode = flags as u32 & 0o777;
         let limits = self.limits();
         // A file already under the chosen id's name: a leftover (removed if this caller may),
@@ -583,7 +599,10 @@ impl SysvEmulation {
             self.wait_for_creator(key)?;
             return Ok(None);
         }
-        let locked = registry.lock()?;
+        let locked = match registry.lock() {
+            Err(Errno::EIO) => self.registry_renewed()?.lock()?,
+            other => other?,
+        };
         if self.by_key(key)?.is_some() || self.creator_of_key(key).is_some() || keys::remove(self.dir, key) {
             return Ok(None);
         }

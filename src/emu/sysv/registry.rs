@@ -281,6 +281,13 @@ impl Registry {
         Ok(self.locked(how))
     }
 
+    /// Whether the registry lock's word names an owner no thread is: garbage another user
+    /// wrote, which no locker could ever take (see `lock::holder_is_impossible`).
+    pub fn lock_is_garbage(&self) -> bool {
+        // SAFETY: initialised before the registry was published.
+        unsafe { lock::holder_is_impossible(&self.header().lock.mutex) }
+    }
+
     /// Takes the registry lock if nobody holds it, without waiting.
     pub fn try_lock(&self) -> Option<RegistryLocked<'_>> {
         if self.poisoned() {
@@ -400,14 +407,18 @@ impl Registry {
 
     /// When a sweep is due and nobody holds the registry lock, removes what creators and
     /// removers killed half-way left (see [`RegistryLocked::sweep_if_due`]); else leaves it to a
-    /// later creator.
-    pub fn sweep_if_due(&self, dir: c_int, leftover: impl Fn(&str) -> bool) {
+    /// later creator. EIO when the lock's word names an owner no thread is (garbage another
+    /// user wrote): no sweep could ever take it, and the caller rebuilds the registry.
+    pub fn sweep_if_due(&self, dir: c_int, leftover: impl Fn(&str) -> bool) -> Result<()> {
         if self.header().sweep_due_sec.load(Ordering::Relaxed) == 0 {
-            return;
+            return Ok(());
         }
-        if let Some(mut locked) = self.try_lock() {
-            locked.sweep_if_due(dir, leftover);
+        match self.try_lock() {
+            Some(mut locked) => locked.sweep_if_due(dir, leftover),
+            None if self.lock_is_garbage() => return Err(Errno::EIO),
+            None => {}
         }
+        Ok(())
     }
 }
 

@@ -192,3 +192,42 @@ fn a_creator_of_the_same_key_is_waited_for_within_a_bound() {
     msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
+
+/// A registry lock word that names no thread (garbage another user wrote) keeps no creation
+/// waiting, and when a sweep falls due the creator rebuilds the registry (its owner or root
+/// may), which shows the live queues and sweeps what a killed creator left. Before, a sweep
+/// could never take that lock, and the leftovers stayed.
+#[test]
+fn a_garbage_registry_lock_is_rebuilt_when_a_sweep_needs_it() {
+    use std::os::unix::fs::FileExt;
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4001;
+    let live = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    // The lock word (at the header's offset 64): a tid no thread can have.
+    let registry = std::fs::OpenOptions::new().write(true).open(format!("{}/sysv/registry", ns.path)).unwrap();
+    registry.write_all_at(&0x3fff_fff0u32.to_le_bytes(), 64).unwrap();
+    assert!(e.registry().unwrap().lock_is_garbage());
+    // A killed creator's leftover, and its pid in the table.
+    let init = queue::Init { id: 3 << 15 | 50, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
+    std::thread::scope(|s| s.spawn(|| drop(Queue::create(e.dir, &file_name(init.id), &init).unwrap())).join().unwrap());
+    let gone = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        pid
+    };
+    e.registry().unwrap().creator_table()[7].store(gone, Ordering::Release);
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).expect("creation goes on");
+    assert!(!e.registry().unwrap().lock_is_garbage(), "the registry was rebuilt");
+    let mut shown: Vec<_> = e.list().iter().map(|q| q.id).collect();
+    shown.sort();
+    let mut want = vec![live, id];
+    want.sort();
+    assert_eq!(shown, want, "the rebuilt registry shows the live queues");
+    assert!(!files(&ns).contains(&file_name(init.id)), "the leftover was swept: {:?}", files(&ns));
+    for id in [live, id] {
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    }
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
