@@ -151,7 +151,9 @@ pub fn file_mode(mode: u32, uid: u32, gid: u32, file_uid: u32, file_gid: u32) ->
     0o600 | class(3) | class(0)
 }
 
-/// What a segment file's name gets while it is built aside, before its creator's pid.
+/// What a segment file's name gets while it is built aside, before its creator's tid: one
+/// name per thread, since two threads of a process may build one index at once (creation takes
+/// no lock: see `super::registry`).
 const ASIDE: &str = ".new-";
 
 /// Why a segment cannot be used.
@@ -242,16 +244,16 @@ pub enum Finished {
 impl Queue {
     /// Creates the segment file `file` under `dir` (it must not exist: EEXIST), its entry
     /// filled in but not live: [`Queue::commit`] makes it so, once the caller has made its key
-    /// (if any) point at it. It is built aside (`<file>.new-<pid>`) and renamed into place
+    /// (if any) point at it. It is built aside (`<file>.new-<tid>`) and renamed into place
     /// published, so a file under a segment's name is always a whole segment: one found
     /// short or unpublished there was damaged by a user who may write it, not left by a
     /// creator that died (whose aside file the sweep removes: [`Queue::aside_leftover`]).
     pub fn create(dir: c_int, file: &str, init: &Init) -> Result<Queue> {
         let name = CString::new(file).map_err(|_| Errno::EINVAL)?;
-        let tmp = CString::new(format!("{file}{ASIDE}{}", super::caller::pid())).map_err(|_| Errno::EINVAL)?;
+        let tmp = CString::new(format!("{file}{ASIDE}{}", crate::os::ids::tid())).map_err(|_| Errno::EINVAL)?;
         let size = area_offset() + INITIAL_AREA_UNITS as u64 * UNIT;
         // No room is ENOMEM to msgget; a file in the way is EEXIST, which msgget resolves (an
-        // aside file of this pid is a dead namesake's: replaced).
+        // aside file of this thread's tid is a dead namesake's: replaced).
         let (aside, map) = match segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM) {
             Err(Errno::EEXIST) if sys::unlinkat(dir, &tmp, 0) == 0 => segment::create_aside(dir, &tmp, size, waiters_offset(), Errno::ENOMEM)?,
             made => made?,
@@ -300,10 +302,10 @@ impl Queue {
         Queue::from_mapping(map, dir, name, Some(init.id))
     }
 
-    /// Whether `file` is a segment a creator was building aside when it died (its pid is
+    /// Whether `file` is a segment a creator was building aside when it died (its thread is
     /// gone).
     pub fn aside_leftover(file: &str) -> bool {
-        file.split_once(ASIDE).and_then(|(_, pid)| pid.parse::<i32>().ok()).is_some_and(sys::process_gone_or_zombie)
+        file.split_once(ASIDE).and_then(|(_, tid)| tid.parse::<i32>().ok()).is_some_and(sys::process_gone_or_zombie)
     }
 
     /// Makes a queue made by [`Queue::create`] live: the commit point of its creation.
