@@ -32,7 +32,9 @@
 # ------------------------------------------------------------------------------------------
 # Configurations, one per line: "name | environment". The first one is the reference.
 # Tokens: @LIB@ = the shim library, @TRACE@ = a per-run trace file, @DIR@ = a fresh empty
-# directory per run, @REDIS@ the MQSHIM_REDIS URL of a redis-server this script starts on
+# directory per run (under $TMPDIR, a disk here), @SHM_DIR@ = the same on tmpfs (under /dev/shm,
+# where the emulation's namespace lives by default; @DIR@'s filesystem where there is none),
+# @REDIS@ the MQSHIM_REDIS URL of a redis-server this script starts on
 # loopback (scripts/redis-fixture.bash), with a key prefix (the namespace) of its own per run.
 # A configuration that mentions @LIB@ is skipped when the library is missing, one that mentions
 # @REDIS@ when redis-server is not installed or does not start (each case counted as skipped);
@@ -45,7 +47,7 @@
 CONFIGS=(
   "kernel        |"
   "shim-kernel   | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
-  "shim-emulate  | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=emulate MQSHIM_DIR=@DIR@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
+  "shim-emulate  | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=emulate MQSHIM_DIR=@SHM_DIR@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
   "shim-redis    | LD_PRELOAD=@LIB@ MQSHIM_BACKEND=redis MQSHIM_REDIS=@REDIS@ MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl MQT_TIMEOUT=60"
   "static-kernel | @STATIC@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
   "static-musl   | @MUSL@ MQSHIM_BACKEND=kernel MQSHIM_TRACE=@TRACE@ MQSHIM_TRACE_FORMAT=jsonl"
@@ -53,6 +55,10 @@ CONFIGS=(
 )
 # (shim-redis: a call is a network round trip, ~1000x the kernel's, so a test's own watchdog —
 # a stress round's, 20 s elsewhere — is 60 s there; the case timeout still bounds every case.)
+# (shim-emulate runs on tmpfs, the namespace's default home, and static-emulate on $TMPDIR: both
+# kinds of filesystem are exercised. Some races show on one only: threads of one process creating
+# System V queues at once clobbered each other's files on tmpfs, never on ext4, where the kernel
+# serialises a directory's changes.)
 # ------------------------------------------------------------------------------------------
 
 set -u -o pipefail
@@ -91,8 +97,13 @@ for v in $(compgen -e); do
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqt-run.XXXXXX")
+if [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs && -w /dev/shm ]]; then
+  SHM=$(mktemp -d /dev/shm/mqt-run.XXXXXX)
+else
+  SHM=$TMP/shm
+fi
 cleanup_tmp() {
-  if [[ $KEEP == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+  if [[ $KEEP == 1 ]]; then echo "kept $TMP $SHM" >&2; else rm -rf "$TMP" "$SHM"; fi
 }
 trap cleanup_tmp EXIT
 # Binaries are built into the run's own directory and run from there (another run may be
@@ -257,6 +268,10 @@ run_case() {
   local e=${envstr//@LIB@/$LIB}
   e=${e//@TRACE@/$dir/trace.jsonl}
   e=${e//@DIR@/$dir/state}
+  if [[ $e == *@SHM_DIR@* ]]; then
+    mkdir -p "$SHM/$(basename "$dir")"
+    e=${e//@SHM_DIR@/$SHM/$(basename "$dir")}
+  fi
   [[ $e == *@REDIS@* ]] && e=${e//@REDIS@/$(redis_url "mqt-$$-$(basename "$dir")")}
   local -a assigns=() runner=()
   if needs_static "$e"; then e=${e//@STATIC@/}; e=${e//@MUSL@/}; runner=("$MQSHIM" run --); fi

@@ -67,6 +67,12 @@ fi
 
 OWN_TMP=0
 if [[ -z $SEED_TMP ]]; then SEED_TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqt-seeds.XXXXXX"); OWN_TMP=1; fi
+# @SHM_DIR@ (run.sh's token: a namespace on tmpfs, where the emulation's lives by default).
+if [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs && -w /dev/shm ]]; then
+  SEED_SHM=$(mktemp -d /dev/shm/mqt-seeds.XXXXXX)
+else
+  SEED_SHM=$SEED_TMP/shm
+fi
 BIN=$SEED_TMP/bin            # this run's binaries (another run may be rebuilding target/)
 mkdir -p "$BIN" "$PUBLISHED"
 
@@ -117,6 +123,7 @@ clean_machine() {
 }
 on_exit() {
   clean_machine
+  rm -rf "$SEED_SHM"
   (( OWN_TMP )) && rm -rf "$SEED_TMP"
 }
 trap on_exit EXIT
@@ -375,11 +382,11 @@ for scen in "${SCENARIOS[@]}"; do
       RUNNER=("$MQSHIM" run --)
     fi
     D=$SEED_TMP/$scen.$cname
-    rm -rf "$D"; mkdir -p "$D/cwd" "$D/state"
+    rm -rf "$D" "$SEED_SHM/$scen.$cname"; mkdir -p "$D/cwd" "$D/state" "$SEED_SHM/$scen.$cname"
     T=$D/transcript
     : >"$T"
     e=$(cfg_env "$cfg")
-    e=${e//@LIB@/$LIB}; e=${e//@TRACE@/$D/trace.jsonl}; e=${e//@DIR@/$D/state}; e=${e//@STATIC@/}; e=${e//@MUSL@/}
+    e=${e//@LIB@/$LIB}; e=${e//@TRACE@/$D/trace.jsonl}; e=${e//@DIR@/$D/state}; e=${e//@SHM_DIR@/$SEED_SHM/$scen.$cname}; e=${e//@STATIC@/}; e=${e//@MUSL@/}
     e=${e//@REDIS@/redis://127.0.0.1:$REDIS_PORT/0?prefix=mqt-seeds-$$-$scen}
     read -ra ASSIGNS <<<"$e"
     EXPECT="" CHECK_RE="" CHECK=""
