@@ -345,9 +345,14 @@ impl Store {
         if let Some(opened) = self.open_recent(name, oflag) {
             return opened;
         }
-        loop {
+        for round in 1.. {
             if let Some(found) = self.find(name, DirFd::High)? {
-                return self.open_existing(name, found, oflag);
+                match self.open_existing(name, found, oflag) {
+                    // Unlinked as it was opened (see `attach`): the name may have a new queue,
+                    // or may get one from this creator.
+                    Err(Errno::ENOENT) if oflag & libc::O_CREAT != 0 && round < 16 => continue,
+                    opened => return opened,
+                }
             }
             if oflag & libc::O_CREAT == 0 {
                 return Err(Errno::ENOENT);
@@ -358,6 +363,7 @@ impl Store {
                 result => return result,
             }
         }
+        unreachable!("the loop returns by its bound")
     }
 
     /// The checks `prepare_open` makes on an existing queue, then the open itself.
@@ -448,6 +454,20 @@ impl Store {
             Some(q) => q,
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
+        // The "unlinked" mark is read after the FIFO's open, as in `open_recent`: an unlinker
+        // that had not yet set it has not yet tested whether the queue is open either, and finds
+        // it open; so does one that set it and has not yet moved the queue from its name (it
+        // tests after the move), or died before. One that moved it may have found it unused
+        // before this open, and be destroying it (a descriptor of a queue gone from every name:
+        // `fchmod` of it was ENOENT). So this open comes after that unlink (ENOENT), and the
+        // queue is destroyed by whichever of the two tests last whether it is open: the
+        // unlinker, or this, once its FIFO is closed.
+        let still_named = || sys::stat_at(self.ns.posix, &c(name.bytes()), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| (st.st_dev, st.st_ino) == found.dir_id);
+        if queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 && !still_named() {
+            drop(fifo);
+            self.destroy_if_unused(dead_entry_name(found.dir_id).as_bytes());
+            return Err(Errno::ENOENT);
+        }
         let handle = QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id, meta: *meta };
         let handle = remember_queue(handle, Some(&fifo_st), Some(found.dir.0));
         self.describe(handle, fifo, oflag)
@@ -781,6 +801,38 @@ impl Store {
             });
         }
         forget_queue(found.dir_id);
+        // The rename moved what the name named at that instant: another unlinker may have
+        // moved the queue found, and a creator put a new one under the name, since `find`.
+        // That one is unlinked now (as the kernel's `mq_unlink` removes what the name names),
+        // but under the entry name of the one found, and not marked: set right, and tested as
+        // below, from its own directory.
+        let moved_id = match sys::stat_at(self.ns.dead, &dst, libc::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => (st.st_dev, st.st_ino),
+            // Destroyed already, by a last close that saw it unlinked.
+            Err(_) => return Ok(()),
+        };
+        if moved_id == found.dir_id {
+            return self.finish_unlink(&found, &dead_name);
+        }
+        match openat(self.ns.dead, dead_name.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).and_then(Found::of) {
+            Err(_) => Ok(()),
+            Ok(moved) => {
+                mark_unlinked(&moved);
+                forget_queue(moved.dir_id);
+                let right = dead_entry_name(moved.dir_id);
+                if sys::renameat2(self.ns.dead, &dst, self.ns.dead, &c(right.as_bytes()), libc::RENAME_NOREPLACE) != 0 {
+                    // (Never: an entry name is its directory's identity.) Left under the found
+                    // one's name, for the next creator's sweep.
+                    return Ok(());
+                }
+                self.finish_unlink(&moved, &right)
+            }
+        }
+    }
+
+    /// The end of [`Store::unlink`], for the queue `found` now at `posix-dead/<dead_name>`:
+    /// destroyed now unless it is open somewhere.
+    fn finish_unlink(&self, found: &Found, dead_name: &str) -> Result<()> {
         // Destroyed now unless it is open somewhere. Then whoever closes last, whatever their
         // uid, must be able to test whether it is still open (by opening its FIFO, which gives
         // no access to the messages) and remove it; and tried again, in case that last close
@@ -869,11 +921,22 @@ impl Store {
         if let Some(found) = self.find(name, DirFd::Any)?.filter(|f| f.dir_id == dir_id) {
             return Ok((found, false));
         }
-        let found = Found::of(openat(self.ns.dead, dead_entry_name(dir_id).as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0)?)?;
-        if found.dir_id != dir_id {
-            return Err(Errno::ENOENT);
+        if let Ok(found) = openat(self.ns.dead, dead_entry_name(dir_id).as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).and_then(Found::of) {
+            if found.dir_id == dir_id {
+                return Ok((found, true));
+            }
         }
-        Ok((found, true))
+        // Between names: an unlinker that moved it under another queue's entry name is setting
+        // that right (see `Store::unlink`). Looked for among the unlinked queues, which are few
+        // (those still open somewhere).
+        for entry in crate::emu::namespace::list_dir(self.ns.dead) {
+            if let Ok(found) = openat(self.ns.dead, &entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).and_then(Found::of) {
+                if found.dir_id == dir_id {
+                    return Ok((found, true));
+                }
+            }
+        }
+        Err(Errno::ENOENT)
     }
 
     fn change_found(&self, found: Found, unlinked: bool, change: impl FnOnce(&Meta) -> Result<Meta>) -> Result<()> {
