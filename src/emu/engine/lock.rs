@@ -413,7 +413,7 @@ fn owner_is_runnable(word: u32) -> bool {
 /// Whether thread `tid` is running or waiting for a CPU, or asleep waiting for one of these
 /// locks (see [`owner_is_runnable`]): one worth waiting for a while past a bound, as one that
 /// is stopped is not.
-pub fn thread_is_runnable(tid: i32) -> bool {
+fn thread_is_runnable(tid: i32) -> bool {
     match crate::os::sys::process_stat(tid) {
         Some(('R', _)) => true,
         // (Read again: it may have woken since.)

@@ -619,15 +619,18 @@ impl SysvEmulation {
 
     /// Waits while `key`'s link names a queue still being created: its creator commits it
     /// within microseconds of running. Up to `lock::BOUND_NS` (20 ms), and up to
-    /// `lock::PREEMPTED_HOLDER_NS` more while the creator is running or waiting for a CPU;
-    /// EAGAIN if it is still being created then (its creator is stopped — or hostile: it made
-    /// the link, so the key is its, as a queue of the key with mode 0 would be on the kernel).
+    /// `lock::PREEMPTED_HOLDER_NS` more unless the creator is stopped (SIGSTOP, a debugger):
+    /// one asleep in the kernel is in the middle of a file operation of its creation (on a
+    /// loaded machine, or a disk, that can take longer than 20 ms). EAGAIN if it is still
+    /// being created then (its creator is stopped — or hostile: it made the link, so the key is
+    /// its, as a queue of the key with mode 0 would be on the kernel).
     fn wait_for_creator(&self, key: key_t) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {
             let Some(tid) = self.creator_of_key(key) else { return Ok(()) };
             let waited = crate::os::clock::monotonic_ns() - start;
-            if waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || !lock::thread_is_runnable(tid)) {
+            let stopped = || matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)) | None);
+            if waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || stopped()) {
                 return Err(Errno::EAGAIN);
             }
             if round < 64 {
