@@ -365,6 +365,12 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
             if let Some(how) = try_take(m, list, tid, WAITERS) {
                 return Ok(how);
             }
+            // A word found naming no thread at this look is looked at once more now, rather
+            // than a slice later: on a loaded machine the bound may have passed before the
+            // second look, and corruption is EIO whatever the wait.
+            if suspect == Some(seen) && word.load(Ordering::Acquire) == seen && owner_is_impossible(seen) {
+                return Err(Errno::EIO);
+            }
             return Err(busy);
         }
     }
