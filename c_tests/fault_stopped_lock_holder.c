@@ -217,14 +217,6 @@ static void prober(t_chan *cmd, int report_fd)
     exit(0);
 }
 
-/* Stop `pid` and wait (bounded) until it is stopped. */
-static void stop(pid_t pid)
-{
-    kill(pid, SIGSTOP);
-    for (int i = 0; i < 10000 && t_proc_state(pid) != 'T'; i++)
-        fault_sleep_us(100);
-}
-
 int main(void)
 {
     fault_seed("fault_stopped_lock_holder");
@@ -260,9 +252,9 @@ int main(void)
         fault_sleep_us((long)fault_below(1000));   /* let the busy children run */
         uint64_t who = fault_below(3);             /* 0, 1, or both */
         if (who != 1)
-            stop(busy_pid[0]);
+            fault_stop_process(busy_pid[0]);
         if (who != 0)
-            stop(busy_pid[1]);
+            fault_stop_process(busy_pid[1]);
         char what = round % TIMED_EVERY == 0 ? 't' : 'n';
         T_REQUIRE(write(cmd.wr, &what, 1) == 1);
         struct pollfd p = { rep[0], POLLIN, 0 };

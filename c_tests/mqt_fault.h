@@ -189,6 +189,18 @@ static void fault_remove_tree(const char *root)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* stopping a process                                                                         */
+
+/* Stops `pid` (SIGSTOP) and waits, at most a second, until it is stopped. */
+static void fault_stop_process(pid_t pid) T_UNUSED;
+static void fault_stop_process(pid_t pid)
+{
+    kill(pid, SIGSTOP);
+    for (int i = 0; i < 10000 && t_proc_state(pid) != 'T'; i++)
+        fault_sleep_us(100);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* a holder stopped at any moment (*_nonblocking_calls_bounded_while_holder_stopped.c)        */
 
 /* A busy child that may be stopped (SIGSTOP) at a pseudo-random moment of its calls — under

@@ -14,6 +14,14 @@ fn files(ns: &Ns) -> Vec<String> {
     names
 }
 
+/// The pid of a process that has ended and been reaped (a killed creator's, for the tests).
+fn gone_pid() -> i32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    pid
+}
+
 /// A thread holding the registry lock while it sleeps (as a stopped or hostile holder would)
 /// keeps no creation waiting. Before, every creation waited for the lock and, its holder
 /// asleep, failed with EAGAIN after 20 ms.
@@ -131,12 +139,7 @@ fn a_killed_creators_leftovers_are_swept_by_the_next_creator() {
         .join()
         .unwrap()
     });
-    let gone = {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id() as i32;
-        child.wait().unwrap();
-        pid
-    };
+    let gone = gone_pid();
     let table = e.registry().unwrap().creator_table();
     table[3].store(gone, Ordering::Release);
     // Another process at work: this one's parent, which is there.
@@ -211,12 +214,7 @@ fn a_garbage_registry_lock_is_rebuilt_when_a_sweep_needs_it() {
     // A killed creator's leftover, and its pid in the table.
     let init = queue::Init { id: 3 << 15 | 50, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
     std::thread::scope(|s| s.spawn(|| drop(Queue::create(e.dir, &file_name(init.id), &init).unwrap())).join().unwrap());
-    let gone = {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id() as i32;
-        child.wait().unwrap();
-        pid
-    };
+    let gone = gone_pid();
     e.registry().unwrap().creator_table()[7].store(gone, Ordering::Release);
     let id = e.msgget(libc::IPC_PRIVATE, 0o600).expect("creation goes on");
     assert!(!e.registry().unwrap().lock_is_garbage(), "the registry was rebuilt");
