@@ -100,6 +100,19 @@ impl<T: 'static> ForkSafe<T> {
         r
     }
 
+    /// Runs `f` with the value if the lock is free at once, else None: for an exit handler,
+    /// which must not wait for a thread that may never run again.
+    pub fn try_with<R>(&'static self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.registered.call_once(|| self.register());
+        if self.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            return None;
+        }
+        // SAFETY: the lock is held, so this is the only reference to the value.
+        let r = f(unsafe { &mut *self.value.get() });
+        self.busy.store(false, Ordering::Release);
+        Some(r)
+    }
+
     fn register(&'static self) {
         while REGISTER.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             std::hint::spin_loop();

@@ -81,7 +81,7 @@ use crate::emu::namespace::Missing;
 use caller::{coarse_realtime_ns, ident, now_sec, realtime_ns, Freshness, Ident};
 use entry::{perms, queued, snapshot, stats, Snapshot};
 use layout::{Entry, IPCMNI};
-use queue::{convert_mode, msg_fits_inqueue, Express, Finished, Queue, MSG_COPY};
+use queue::{convert_mode, msg_fits_inqueue, spare, Express, Finished, Queue, MSG_COPY};
 use registry::Registry;
 
 use crate::emu::engine::futex::Restart;
@@ -206,6 +206,8 @@ fn index_of_name(name: &str) -> Option<u32> {
 
 impl Drop for SysvEmulation {
     fn drop(&mut self) {
+        // The spares point into the registry's mapping, which goes now.
+        queue::spare::forget_namespace(Some(self.ns));
         let ptr = self.registry.swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !ptr.is_null() {
             // SAFETY: made by Box::into_raw; no reference to it outlives `self`.
@@ -525,7 +527,7 @@ impl SysvEmulation {
             let slot = registry.allocate(limits.msgmni as u32)?;
             let init = queue::Init { id: slot.id, key, mode, uid: who.euid, gid: who.egid, qbytes: limits.msgmnb as u64, ctime: now_sec() };
             let name = file_name(slot.id);
-            let mut created = Queue::create(self.dir, &name, &init);
+            let mut created = self.reuse_spare(&name, &init).unwrap_or_else(|| Queue::create(self.dir, &name, &init));
             if created.as_ref().err() == Some(&Errno::EEXIST) && self.leftover(&name) {
                 if let Ok(c) = std::ffi::CString::new(name.as_str()) {
                     if crate::os::sys::unlinkat(self.dir, &c, 0) == 0 {
@@ -583,6 +585,29 @@ impl SysvEmulation {
             }
         });
         Ok(slot.id)
+    }
+
+    /// Queue `init` made from a spare segment of this process (see `queue::spare`) under the
+    /// segment name `name`, or None when it has no spare for it (or the one it had failed: the
+    /// caller makes a new file).
+    fn reuse_spare(&self, name: &str, init: &queue::Init) -> Option<Result<Queue>> {
+        let fmode = queue::file_mode(init.mode, init.uid, init.gid, init.uid, init.gid);
+        let spare::Taken { queue, name: spare_name } = spare::take(self.ns, init.uid, init.gid, fmode)?;
+        match queue.reuse(&spare_name, name, init) {
+            queue::Reused::Queue(q) => {
+                spare::settle(self.ns);
+                Some(Ok(q))
+            }
+            queue::Reused::NameTaken(queue) => {
+                spare::put_back(self.ns, spare::Taken { queue, name: spare_name });
+                Some(Err(Errno::EEXIST))
+            }
+            queue::Reused::Spent => {
+                crate::os::sys::unlinkat(self.dir, &spare_name, 0);
+                spare::settle(self.ns);
+                None
+            }
+        }
     }
 
     /// A creator found `key`'s link in its way: the live queue it names (Some), or None once

@@ -225,7 +225,8 @@ impl SysvEmulation {
         // The segment file's mode follows (possible for its owner or CAP_FOWNER; when not, the
         // queue's owner is not the file's and the file is already open to all).
         let h = q.header();
-        let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, h.file_uid, h.file_gid);
+        // Marked for good: a user it let in may still map it (see `queue::spare`).
+        let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, h.file_uid, h.file_gid) | queue::MODE_WAS_SET;
         if let Ok(c) = std::ffi::CString::new(file_name(q.id)) {
             let _ = crate::emu::namespace::chmod_entry(self.dir, &c, fmode, libc::S_IFREG, h.file_uid, crate::emu::namespace::one_link);
         }
@@ -250,20 +251,25 @@ impl SysvEmulation {
         // Any user may hold the registry lock: its holder delays a removal (bounded), never
         // stops it.
         let registry = self.registry().ok().and_then(|r| r.lock().ok());
-        {
+        let never_blocked = {
             let mut locked = q.lock(entry)?;
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
             entry.id1.store(0, Ordering::Release);
             locked.remove_all();
-        }
+            locked.never_blocked()
+        };
         // The key's link is this queue's: made by its creation, replaced only once it is not
         // live — by a creator, under the registry lock, so checked first only without it.
         let key = entry.key.load(Ordering::Relaxed);
         let ours = registry.is_some() || keys::read(self.dir, key) == Ok(Some(id));
         let mut stuck = key != libc::IPC_PRIVATE && ours && !keys::remove(self.dir, key);
-        if let Ok(c) = std::ffi::CString::new(file_name(id)) {
+        // The segment of a queue this process made is kept for its next creation when it may
+        // be (see `queue::spare`); otherwise its file goes.
+        let enlist = || self.registry().ok().and_then(|r| r.enlist_keeper());
+        let kept = never_blocked && spare::keep(self.ns_key(), self.dir, &file_name(id), &q, enlist);
+        if let (false, Ok(c)) = (kept, std::ffi::CString::new(file_name(id))) {
             // Another user's file (the queue was given away with IPC_SET): for its owner or
             // root to sweep.
             stuck |= crate::os::sys::unlinkat(self.dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT;

@@ -399,6 +399,18 @@ impl Registry {
         Creating { slots: &self.header().creators, mine, pid: me }
     }
 
+    /// Takes a slot of the creator table for this process while it keeps spare segments (see
+    /// `queue::spare`), so that if it is killed the next creator finds it gone and a sweep
+    /// removes them. None when half the table is taken already: the rest stays for creators.
+    pub fn enlist_keeper(&self) -> Option<*const AtomicI32> {
+        let slots = &self.header().creators;
+        if slots.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count() >= slots.len() / 2 {
+            return None;
+        }
+        let me = super::caller::pid();
+        slots.iter().find(|s| s.compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed).is_ok()).map(|s| s as *const AtomicI32)
+    }
+
     /// The creator table, for tests that play a killed creator.
     #[cfg(test)]
     pub fn creator_table(&self) -> &[AtomicI32] {

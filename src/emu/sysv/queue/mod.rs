@@ -72,6 +72,7 @@ mod order;
 mod repair;
 mod schedule;
 mod snapshot;
+pub mod spare;
 mod storage;
 pub mod treap;
 mod waiters;
@@ -89,6 +90,7 @@ use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
 use crate::emu::engine::waiter::PendingWakes;
 use crate::errno::{Errno, Result};
 use crate::os::sys;
+use spare::FileStamp;
 use treap::{type_key, Corrupt, Nodes};
 
 /// How a receiver selects (the kernel's `SEARCH_*`, plus MSG_COPY's ordinal).
@@ -137,6 +139,11 @@ pub fn testmsg(mtype: i64, typ: i64, mode: u32) -> bool {
         _ => false,
     }
 }
+
+/// A segment file mode bit set by every IPC_SET (with the file mode it computes), which no
+/// file mode of a queue's otherwise has: only the file's owner or root can set or clear it, so
+/// a file without it never had a mode other than its creator gave it (see `spare`).
+pub const MODE_WAS_SET: u32 = 0o100;
 
 /// The segment file's mode for a queue's permissions: read-write for the file's owner always
 /// (the queue's owner may always IPC_SET or remove it), and for the file's group and others
@@ -198,6 +205,9 @@ pub struct Queue {
     reserved_ring: Populated,
     reserved_waiters: Populated,
     pub id: i32,
+    /// The file as this process left it when it created the queue (None when another process
+    /// did): a removal that finds it unchanged may keep the segment for reuse (`spare`).
+    made: Option<FileStamp>,
 }
 
 // SAFETY: the mappings are shared memory reached through atomics or under the queue's
@@ -241,6 +251,61 @@ pub enum Finished {
     NotServed,
 }
 
+/// What [`Queue::reuse`] made of a spare.
+pub enum Reused {
+    /// The new queue.
+    Queue(Queue),
+    /// The name it was to have is taken: still a spare.
+    NameTaken(Queue),
+    /// Spent (its file removed or never to be used again): the caller makes a new file.
+    Spent,
+}
+
+/// Writes a segment's header `h` and its entry `e` for a queue created as `init`: the layout,
+/// the identity and zero statistics. For a new file (whose size, owner and lock its creator
+/// sets), and for a spare made a new queue (see [`Queue::reuse`]).
+///
+/// # Safety
+/// `h` points to a mapped queue header whose plain fields no one else reads or writes now (the
+/// file is not yet visible, or its lock is held), and `e` is its entry.
+unsafe fn write_header(h: *mut QueueHeader, e: &Entry, init: &Init) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        (*h).waiters_offset = waiters_offset();
+        (*h).waiter_slots = WAITER_SLOTS;
+        (*h).area_offset = area_offset();
+        (*h).ring_offset = ring_offset();
+        (*h).ring_bytes = RING_BYTES;
+        (*h).id = init.id;
+        (*h).key = init.key;
+        (*h).tree_seed = crate::os::random::mixed_u64() ^ init.id as u64;
+        (*h).creator_tid = crate::os::ids::tid();
+        (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
+        (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
+    }
+    entry::write_perms_and_stats(e, |e| {
+        e.key.store(init.key, Ordering::Relaxed);
+        e.seq.store((init.id as u32) >> super::layout::IPCMNI_SHIFT, Ordering::Relaxed);
+        e.mode.store(init.mode & 0o777, Ordering::Relaxed);
+        e.uid.store(init.uid, Ordering::Relaxed);
+        e.cuid.store(init.uid, Ordering::Relaxed);
+        e.gid.store(init.gid, Ordering::Relaxed);
+        e.cgid.store(init.gid, Ordering::Relaxed);
+        e.qbytes.store(init.qbytes, Ordering::Relaxed);
+        e.ctime.store(init.ctime, Ordering::Relaxed);
+        for stat in [&e.qnum, &e.cbytes, &e.next_due_ns] {
+            stat.store(0, Ordering::Relaxed);
+        }
+        for pid in [&e.lspid, &e.lrpid] {
+            pid.store(0, Ordering::Relaxed);
+        }
+        for time in [&e.stime, &e.rtime] {
+            time.store(0, Ordering::Relaxed);
+        }
+        e.scheduled.store(0, Ordering::Relaxed);
+    });
+}
+
 impl Queue {
     /// Creates the segment file `file` under `dir` (it must not exist: EEXIST), its entry
     /// filled in but not live: [`Queue::commit`] makes it so, once the caller has made its key
@@ -260,52 +325,85 @@ impl Queue {
         };
         let st = sys::stat_of(aside.fd())?;
         let h = map.base() as *mut QueueHeader;
-        let seed = crate::os::random::u64();
         // SAFETY: the file is not yet visible to anyone (its entry is committed later); the
         // header is written through the raw pointer before any reference to it exists.
         unsafe {
-            (*h).id = init.id;
-            (*h).key = init.key;
-            (*h).waiters_offset = waiters_offset();
-            (*h).waiter_slots = WAITER_SLOTS;
-            (*h).area_offset = area_offset();
-            (*h).ring_offset = ring_offset();
-            (*h).ring_bytes = RING_BYTES;
             (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
             (*h).file_uid = st.st_uid;
             (*h).file_gid = st.st_gid;
-            (*h).tree_seed = seed ^ init.id as u64;
-            (*h).creator_tid = crate::os::ids::tid();
-            (*h).spin.recent_cpus[0].store(u32::MAX, Ordering::Relaxed);
-            (*h).spin.recent_cpus[1].store(u32::MAX, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
         }
-        // SAFETY: the header (and so the entry) lies in the mapping; from here on it is only
-        // read and written through atomics.
+        // SAFETY: the header (and so the entry) lies in the mapping; from here on the entry is
+        // only read and written through atomics.
         let e = unsafe { &(*h).entry };
-        e.key.store(init.key, Ordering::Relaxed);
-        e.seq.store((init.id as u32) >> super::layout::IPCMNI_SHIFT, Ordering::Relaxed);
-        e.mode.store(init.mode & 0o777, Ordering::Relaxed);
-        e.uid.store(init.uid, Ordering::Relaxed);
-        e.cuid.store(init.uid, Ordering::Relaxed);
-        e.gid.store(init.gid, Ordering::Relaxed);
-        e.cgid.store(init.gid, Ordering::Relaxed);
-        e.qbytes.store(init.qbytes, Ordering::Relaxed);
-        e.ctime.store(init.ctime, Ordering::Relaxed);
+        // SAFETY: as for the header's fields above.
+        unsafe { write_header(h, e, init) };
         init_ring(e)?;
         segment::publish(&map, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
-        sys::fchmod(aside.fd(), file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid));
+        let fmode = file_mode(init.mode, init.uid, init.gid, st.st_uid, st.st_gid);
+        // As its creator leaves it: a removal that finds it so may keep it for reuse (`spare`).
+        let made = (sys::fchmod(aside.fd(), fmode) == 0).then(|| FileStamp::of(&st).with_mode(libc::S_IFREG | fmode));
         if sys::renameat2(dir, &tmp, dir, &name, libc::RENAME_NOREPLACE) != 0 {
             return Err(Errno::last());
         }
         aside.keep();
-        Queue::from_mapping(map, dir, name, Some(init.id))
+        let mut q = Queue::from_mapping(map, dir, name, Some(init.id))?;
+        q.made = made;
+        Ok(q)
+    }
+
+    /// Makes a removed queue's segment that this process kept under the name `spare` (see the
+    /// `spare` module) queue `init.id`, under `file`: what [`Queue::create`] does, with a segment
+    /// already made and mapped. Its state is cleared under its own lock, so a process that still
+    /// maps the queue it was (and holds no waiter record in it: a spare never had one) finds,
+    /// when it next locks it, a queue that is not the one it looked up, as with a new file.
+    pub fn reuse(mut self, spare: &std::ffi::CStr, file: &str, init: &Init) -> Reused {
+        let Ok(name) = CString::new(file) else { return Reused::Spent };
+        let old = self.id;
+        if old == init.id || self.poisoned() || self.header().area_units.load(Ordering::Relaxed) != INITIAL_AREA_UNITS {
+            return Reused::Spent;
+        }
+        self.id = init.id;
+        {
+            let entry = self.entry();
+            let Ok(mut locked) = self.lock(entry) else { return Reused::Spent };
+            // Still a removed queue, as it was kept: not one that another process (a child
+            // that forked with this process's spares, say) has made a queue again.
+            if entry.id1.load(Ordering::Acquire) != 0 || !self.removed() {
+                return Reused::Spent;
+            }
+            locked.clear_for_reuse();
+            let h = self.header_ptr();
+            // SAFETY: the queue lock is held: nobody else writes the header's plain fields, and
+            // everyone reads the entry through atomics.
+            unsafe { write_header(h, entry, init) };
+            // No longer removed: a queue being created (its creator's tid is in the header).
+            self.header().removed.store(0, Ordering::Release);
+        }
+        segment::publish(&self.first, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
+        if sys::renameat2(self.dir, spare, self.dir, &name, libc::RENAME_NOREPLACE) != 0 {
+            if Errno::last() != Errno::EEXIST {
+                return Reused::Spent;
+            }
+            // A spare again, for another index.
+            self.header().removed.store(1, Ordering::Release);
+            return Reused::NameTaken(self);
+        }
+        // Its clearing did not fault (a user its mode lets write it may have truncated it
+        // meanwhile, as it may truncate any queue it may write): else withdrawn, and the caller
+        // makes a new file.
+        if self.poisoned() {
+            sys::unlinkat(self.dir, &name, 0);
+            return Reused::Spent;
+        }
+        self.file = name;
+        Reused::Queue(self)
     }
 
     /// Whether `file` is a segment a creator was building aside when it died (its thread is
-    /// gone).
+    /// gone), or a spare of a process that is gone (see `spare`).
     pub fn aside_leftover(file: &str) -> bool {
-        file.split_once(ASIDE).and_then(|(_, tid)| tid.parse::<i32>().ok()).is_some_and(sys::process_gone_or_zombie)
+        spare::keeper_of(file).or_else(|| file.split_once(ASIDE).and_then(|(_, tid)| tid.parse::<i32>().ok())).is_some_and(sys::process_gone_or_zombie)
     }
 
     /// Makes a queue made by [`Queue::create`] live: the commit point of its creation.
@@ -382,6 +480,7 @@ impl Queue {
             reserved_ring: Populated::default(),
             reserved_waiters: Populated::default(),
             id,
+            made: None,
         })
     }
 
@@ -488,6 +587,20 @@ impl<'q> Locked<'q> {
     /// Whether the queue is still live.
     pub fn valid(&self) -> bool {
         self.q.live()
+    }
+
+    /// Whether no caller ever blocked on the queue: no waiter record was ever handed out, so no
+    /// process can be collecting a result from one.
+    pub fn never_blocked(&mut self) -> bool {
+        self.st().waiter_top == 0
+    }
+
+    /// Clears the queue's state as a new file has it (for [`Queue::reuse`]): no message, no
+    /// block carved, no waiter record handed out, nothing scheduled.
+    fn clear_for_reuse(&mut self) {
+        let st: *mut QueueState = self.st();
+        // SAFETY: plain data in the mapping, which no one else touches while the lock is held.
+        unsafe { std::ptr::write_bytes(st, 0, 1) };
     }
 
     // ----- blocks -----

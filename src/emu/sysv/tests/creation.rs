@@ -8,14 +8,21 @@ use std::sync::Barrier;
 const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
 
 /// The files of the namespace's `sysv/` directory.
+/// The files of the namespace's `sysv/` directory, but the spare segments this process keeps
+/// for its next creations (see `queue::spare`; its own tests count them).
 fn files(ns: &Ns) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(format!("{}/sysv", ns.path)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let me = std::process::id() as i32;
+    let mut names: Vec<String> = std::fs::read_dir(format!("{}/sysv", ns.path))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| crate::emu::sysv::queue::spare::keeper_of(n) != Some(me))
+        .collect();
     names.sort();
     names
 }
 
 /// The pid of a process that has ended and been reaped (a killed creator's, for the tests).
-fn gone_pid() -> i32 {
+pub(super) fn gone_pid() -> i32 {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id() as i32;
     child.wait().unwrap();

@@ -1,0 +1,216 @@
+//! Spare segments: the segment of a queue this process created and then removed, kept mapped
+//! under a name of this process's (`msq.spare.<pid>.<n>`) for its next creation, which then
+//! renames it into place instead of making, sizing and mapping a new file, and unmapping the
+//! old one (most of what creation and removal cost: see `bench --control`).
+//!
+//! A spare must give nobody more than a new file would:
+//! - **Who may open it.** It serves only a queue whose file would have the same owner, group
+//!   and mode, and only if its file is as its creator made it: same inode, mode, owner and size
+//!   (`FileStamp`). IPC_SET marks the file for good (`MODE_WAS_SET`, a mode bit only its owner
+//!   or root can change): a user let in by a wider mode for a while could still map it, and
+//!   would read the next queue's messages.
+//! - **Who still maps it.** A process that looked the old queue up keeps its mapping; every
+//!   call checks the queue's id under the lock it takes (or, without a lock, in the express
+//!   ring), and the new queue's id is another, so it finds the old queue gone, as with a new
+//!   file. A queue on which a caller ever blocked is never kept: a waiter record could still
+//!   hold a result for a process that has not collected it.
+//! - **Leftovers.** A process keeping spares is registered in the registry's creator table, so
+//!   that if it is killed, the next creator finds it gone and a sweep removes its spares (their
+//!   names carry its pid). A normal exit removes them (`remove_all_at_exit`). At most
+//!   `SPARES_MAX` per process and namespace; a forked child forgets its parent's.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use super::Queue;
+use crate::os::forksafe::ForkSafe;
+use crate::os::sys;
+
+/// Spare segments one process keeps at most in one namespace.
+const SPARES_MAX: usize = 4;
+
+/// What a segment file's `stat` says that a change of its owner, mode or size would change
+/// (not its change time, which every first write to a page moves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u64,
+    size: i64,
+}
+
+impl FileStamp {
+    pub fn of(st: &libc::stat) -> FileStamp {
+        FileStamp { dev: st.st_dev, ino: st.st_ino, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, nlink: st.st_nlink, size: st.st_size }
+    }
+
+    /// The stamp after a `chmod` to `mode` (file type included).
+    pub fn with_mode(self, mode: u32) -> FileStamp {
+        FileStamp { mode, ..self }
+    }
+}
+
+/// One spare: its namespace (`SysvEmulation`'s key), the queue it was, its file's name now,
+/// and the file's owner, group and mode.
+struct Spare {
+    ns: usize,
+    queue: Arc<Queue>,
+    name: CString,
+    owner: (u32, u32, u32),
+}
+
+/// A spare taken for a creation: the removed queue, mapped, and its file's name.
+pub struct Taken {
+    pub queue: Queue,
+    pub name: CString,
+}
+
+/// The file's owner, group and mode of a stamp.
+fn owner_of(made: &FileStamp) -> (u32, u32, u32) {
+    (made.uid, made.gid, made.mode & 0o7777)
+}
+
+/// This process's spares, and its slot in each namespace's creator table while it has spares
+/// there (a pointer into that registry's mapping, which stays mapped while its emulation
+/// lives: `forget_namespace` runs first).
+#[derive(Default)]
+struct Spares {
+    kept: Vec<Spare>,
+    enlisted: Vec<(usize, *const AtomicI32)>,
+}
+
+// SAFETY: the pointers are to shared memory that outlives the entries (see `Spares`); they are
+// only used under the ForkSafe lock.
+unsafe impl Send for Spares {}
+
+/// The child of a fork forgets its parent's spares (unmapping them; the files are the
+/// parent's): two processes must never make one spare two queues.
+fn forget_in_child(s: &mut Option<Spares>) {
+    if let Some(s) = s.as_mut() {
+        s.kept.clear();
+        s.enlisted.clear();
+    }
+}
+
+static SPARES: ForkSafe<Option<Spares>> = ForkSafe::new(None, Some(forget_in_child));
+
+/// Numbers this process's spare names.
+static NEXT_NAME: AtomicU32 = AtomicU32::new(0);
+
+const PREFIX: &str = "msq.spare.";
+
+/// The pid a spare's name carries, or None for another name.
+pub fn keeper_of(name: &str) -> Option<i32> {
+    name.strip_prefix(PREFIX)?.split_once('.')?.0.parse().ok()
+}
+
+/// Keeps the segment of queue `q`, which this process created and has just removed (under its
+/// lock, with no caller ever blocked on it), for its next creation in namespace `ns`, rather
+/// than removing its file `file`: true when kept (its file renamed to a spare's name), false
+/// when the caller removes the file as usual. `enlist` registers this process in the
+/// namespace's creator table (see the module's doc) and says where.
+pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOnce() -> Option<*const AtomicI32>) -> bool {
+    let Some(made) = q.made else { return false };
+    let Ok(name) = CString::new(file) else { return false };
+    // The file as its creator left it: nobody changed its mode or owner since.
+    if sys::stat_at(dir, &name, libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(made) || q.dir != dir {
+        return false;
+    }
+    SPARES.with(|s| {
+        let s = s.get_or_insert_with(Spares::default);
+        if s.kept.iter().filter(|k| k.ns == ns).count() >= SPARES_MAX {
+            return false;
+        }
+        if !s.enlisted.iter().any(|(n, _)| *n == ns) {
+            let Some(slot) = enlist() else { return false };
+            s.enlisted.push((ns, slot));
+        }
+        let me = crate::os::ids::pid();
+        let spare = format!("{PREFIX}{me}.{}", NEXT_NAME.fetch_add(1, Ordering::Relaxed));
+        let Ok(spare) = CString::new(spare) else { return false };
+        if sys::renameat2(dir, &name, dir, &spare, libc::RENAME_NOREPLACE) != 0 {
+            return false;
+        }
+        s.kept.push(Spare { ns, queue: q.clone(), name: spare, owner: owner_of(&made) });
+        true
+    })
+}
+
+/// A spare of namespace `ns` whose file has owner `uid`, group `gid` and mode `mode` (what a new
+/// file for the queue would have), if this process has one that no other thread still holds.
+pub fn take(ns: usize, uid: u32, gid: u32, mode: u32) -> Option<Taken> {
+    SPARES.with(|s| {
+        let s = s.as_mut()?;
+        let at = s.kept.iter().position(|k| k.ns == ns && k.owner == (uid, gid, mode) && Arc::strong_count(&k.queue) == 1)?;
+        let spare = s.kept.swap_remove(at);
+        let name = spare.name;
+        Arc::try_unwrap(spare.queue).ok().map(|queue| Taken { queue, name })
+    })
+}
+
+/// Returns a spare [`take`] gave, unused (the name its queue was to have was taken).
+pub fn put_back(ns: usize, taken: Taken) {
+    let Some(made) = taken.queue.made else { return discard(taken) };
+    let spare = Spare { ns, queue: Arc::new(taken.queue), name: taken.name, owner: owner_of(&made) };
+    SPARES.with(|s| s.get_or_insert_with(Spares::default).kept.push(spare));
+}
+
+/// Removes a spare's file, and unmaps it.
+pub fn discard(taken: Taken) {
+    sys::unlinkat(taken.queue.dir, &taken.name, 0);
+}
+
+/// Leaves the creator table of namespace `ns` once this process keeps no spare there.
+pub fn settle(ns: usize) {
+    let me = crate::os::ids::pid();
+    let _ = SPARES.try_with(|s| {
+        let Some(s) = s.as_mut() else { return };
+        if s.kept.iter().any(|k| k.ns == ns) {
+            return;
+        }
+        s.enlisted.retain(|&(n, slot)| {
+            if n == ns {
+                // SAFETY: see `Spares`: the registry's mapping outlives the entry.
+                let _ = unsafe { &*slot }.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
+            }
+            n != ns
+        });
+    });
+}
+
+/// Removes every spare of namespace `ns` (its emulation is going away), or of all namespaces
+/// (at exit: then only if no other thread is using the spares at that instant).
+pub fn forget_namespace(ns: Option<usize>) {
+    let split = |s: &mut Option<Spares>| -> Vec<Spare> {
+        let Some(s) = s.as_mut() else { return Vec::new() };
+        let (gone, kept) = std::mem::take(&mut s.kept).into_iter().partition(|k| ns.is_none_or(|n| k.ns == n));
+        s.kept = kept;
+        gone
+    };
+    let gone = match ns {
+        Some(_) => SPARES.with(split),
+        None => SPARES.try_with(split).unwrap_or_default(),
+    };
+    let namespaces: Vec<usize> = gone.iter().map(|k| k.ns).collect();
+    for spare in gone {
+        sys::unlinkat(spare.queue.dir, &spare.name, 0);
+    }
+    for n in namespaces {
+        settle(n);
+    }
+}
+
+/// Removes this process's spares when it exits normally (a process killed leaves them to the
+/// sweep). Not in a forked child that has not kept any of its own.
+extern "C" fn remove_all_at_exit() {
+    let _ = std::panic::catch_unwind(|| forget_namespace(None));
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static REMOVE_AT_EXIT: extern "C" fn() = remove_all_at_exit;
