@@ -94,9 +94,9 @@ pub struct RegistryHeader {
     pub total_size: u64,
     /// 0, or the CLOCK_REALTIME second from which the next creator (taking the registry lock
     /// if it is free) looks for files no live queue owns and removes them: set when a creator
-    /// is found gone from the creator table (it may have died between making a file and
-    /// committing its entry), when a registry lock owner died (a remover, between clearing an
-    /// entry and removing its file) and when a remover could not remove a file.
+    /// or remover is found gone from the creator table (it may have died between making a file
+    /// and committing its entry, or between removing its queue and removing its files and
+    /// record), when a registry lock owner died and when a remover could not remove a file.
     pub sweep_due_sec: std::sync::atomic::AtomicI64,
     pub _reserved0: u64,
     /// `msg_next_id` plus one (0: unset, the file's -1): the id the next creation takes, set
@@ -108,15 +108,15 @@ pub struct RegistryHeader {
     /// may write it): a stale value delays noticing a change until the next `msgctl` that
     /// reads a limit or the next POSIX creation, and each process may set its own limits anyway.
     pub sysctl_generation: AtomicU64,
-    /// Taken by a remover while it removes a key's link, by a creator replacing a stale link,
-    /// by the sweep and by a rebuild. Creation does not take it, and nothing waits for it long:
-    /// every user may write it, and a holder may be stopped.
+    /// Taken by a creator replacing a stale link, by the sweep and by a rebuild. Creation and
+    /// removal do not take it, and nothing waits for it long: every user may write it, and a
+    /// holder may be stopped.
     pub lock: QueueLock,
     pub alloc: IdAllocator,
-    /// The pids of processes creating a queue right now, each in a slot it took (0: free): a
-    /// creator killed half-way leaves its pid, which the next creator finds gone, and a sweep
-    /// falls due. A hint only (any user may write it): a slot filled with garbage costs a
-    /// sweep, a full table only this promptness.
+    /// The pids of processes creating or removing a queue right now, or keeping spare segments
+    /// (`queue::spare`), each in a slot it took (0: free): one killed half-way leaves its pid,
+    /// which the next creator finds gone, and a sweep falls due. A hint only (any user may
+    /// write it): a slot filled with garbage costs a sweep, a full table only this promptness.
     pub creators: [AtomicI32; CREATOR_SLOTS],
 }
 
@@ -308,7 +308,10 @@ pub struct QueueHeader {
     /// removed), it is being created if that thread is still there, and a leftover of a killed
     /// creator if not.
     pub creator_tid: i32,
-    pub _pad1: u32,
+    /// The thread removing the queue while it removes it (0 once done): a creator of its key
+    /// that finds the key's link still there waits for it rather than replacing the link (see
+    /// `SysvEmulation::worker_of_key`); one that is gone left a leftover.
+    pub remover_tid: AtomicI32,
     pub _reserved: [u64; 3],
     /// Written only when someone blocks or is woken, so alone on its cache line.
     pub spin: SpinHints,

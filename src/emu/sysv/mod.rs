@@ -436,12 +436,22 @@ impl SysvEmulation {
     /// not open is not judged.
     fn leftover(&self, name: &str) -> bool {
         if index_of_name(name).is_some() {
-            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live() && q.creator().is_none());
+            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live() && q.creator().is_none() && q.remover().is_none());
         }
         if name.starts_with("msq.") {
             return Queue::aside_leftover(name);
         }
-        keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)) && self.creator_of_key(key).is_none())
+        keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)) && self.worker_of_key(key).is_none())
+    }
+
+    /// Whether queue `id`, which its display record shows, no longer exists (for the sweep): its
+    /// segment is gone or another queue's, or removed with no remover at work on it (one
+    /// killed before it freed the record). What the caller may not open is not judged.
+    fn queue_gone(&self, id: i32) -> bool {
+        match Queue::attach(self.dir, &file_name(id), Some(id)) {
+            Ok(q) => !q.live() && q.creator().is_none() && q.remover().is_none(),
+            Err(e) => e == Errno::EIDRM,
+        }
     }
 
     /// Whether this process's mapping of queue `id` (when given) was poisoned (see
@@ -491,8 +501,9 @@ impl SysvEmulation {
 
     /// `msgget`. Nothing in it waits for another process (the kernel's lookup and creation
     /// never wait on a stopped or slow task either), but for one case: a creator of the same
-    /// key that made the key's link and has not yet committed its queue, which it does within
-    /// microseconds of running (see [`SysvEmulation::wait_for_creator`]). An existing key is
+    /// key that made the key's link and has not yet committed its queue, or the remover of
+    /// the key's queue that has not yet taken its link away, which they do within microseconds
+    /// of running (see [`SysvEmulation::wait_for_worker`]). An existing key is
     /// found from its link; a creation takes no lock (see `registry`), and its key's link, made
     /// at once or not at all, decides between creators of one key.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
@@ -507,13 +518,13 @@ impl SysvEmulation {
         // The thread's cached credentials: current unless changed past the library (`caller`).
         let who = ident(Freshness::Cached);
         let mut registry = self.registry_for_creation()?;
-        let _creating = registry.begin_creation();
+        let _creating = registry.begin_work();
         // A sweep is best effort: a lock word that names no thread makes the registry be
         // rebuilt, by a caller who may (for others the sweep waits for one who may).
-        if registry.sweep_if_due(self.dir, |name| self.leftover(name)) == Err(Errno::EIO) {
+        if registry.sweep_if_due(self.dir, |name| self.leftover(name), |id| self.queue_gone(id)) == Err(Errno::EIO) {
             if let Ok(renewed) = self.registry_renewed() {
                 registry = renewed;
-                let _ = registry.sweep_if_due(self.dir, |name| self.leftover(name));
+                let _ = registry.sweep_if_due(self.dir, |name| self.leftover(name), |id| self.queue_gone(id));
             }
         }
         let mode = flags as u32 & 0o777;
@@ -612,47 +623,50 @@ impl SysvEmulation {
 
     /// A creator found `key`'s link in its way: the live queue it names (Some), or None once
     /// the link is out of the way — it named a queue another creator was making, which is now
-    /// live or left, or it was stale and is removed. A stale link is removed under the registry
-    /// lock, so that two creators replacing it, or the remover of the queue it named, never
-    /// remove another's new link; a stale link of another user stays (EACCES; a sweep will
-    /// try, by someone who may remove it).
+    /// live or left, or one being removed, whose remover has taken the link away, or it was
+    /// stale and is removed. A stale link (its queue's creator or remover killed half-way) is
+    /// removed under the registry lock, so that two creators replacing it never remove each
+    /// other's new link; a stale link of another user stays (EACCES; a sweep will try, by
+    /// someone who may remove it).
     fn key_taken(&self, registry: &Registry, key: key_t) -> Result<Option<Keyed>> {
         if let Some(found) = self.by_key(key)? {
             return Ok(Some(found));
         }
-        if self.creator_of_key(key).is_some() {
-            self.wait_for_creator(key)?;
+        if self.worker_of_key(key).is_some() {
+            self.wait_for_worker(key)?;
             return Ok(None);
         }
         let locked = match registry.lock() {
             Err(Errno::EIO) => self.registry_renewed()?.lock()?,
             other => other?,
         };
-        if self.by_key(key)?.is_some() || self.creator_of_key(key).is_some() || keys::remove(self.dir, key) {
+        if self.by_key(key)?.is_some() || self.worker_of_key(key).is_some() || keys::remove(self.dir, key) {
             return Ok(None);
         }
         locked.registry().sweep_soon();
         Err(Errno::EACCES)
     }
 
-    /// The thread making the queue `key`'s link names, while that queue is still being created
-    /// (see `Queue::creator`).
-    fn creator_of_key(&self, key: key_t) -> Option<i32> {
+    /// The thread making or removing the queue `key`'s link names, while it does (see
+    /// `Queue::creator` and `Queue::remover`): the link is then that thread's to keep or take
+    /// away, and within microseconds of its running.
+    fn worker_of_key(&self, key: key_t) -> Option<i32> {
         let id = keys::read(self.dir, key).ok()??;
-        Queue::attach(self.dir, &file_name(id), Some(id)).ok()?.creator()
+        let q = Queue::attach(self.dir, &file_name(id), Some(id)).ok()?;
+        q.creator().or_else(|| q.remover())
     }
 
-    /// Waits while `key`'s link names a queue still being created: its creator commits it
-    /// within microseconds of running. Up to `lock::BOUND_NS` (20 ms), and up to
-    /// `lock::PREEMPTED_HOLDER_NS` more unless the creator is stopped (SIGSTOP, a debugger):
-    /// one asleep in the kernel is in the middle of a file operation of its creation (on a
-    /// loaded machine, or a disk, that can take longer than 20 ms). EAGAIN if it is still
-    /// being created then (its creator is stopped — or hostile: it made the link, so the key is
-    /// its, as a queue of the key with mode 0 would be on the kernel).
-    fn wait_for_creator(&self, key: key_t) -> Result<()> {
+    /// Waits while `key`'s link names a queue still being created or removed: its creator
+    /// commits it, or its remover takes the link away, within microseconds of running. Up to
+    /// `lock::BOUND_NS` (20 ms), and up to `lock::PREEMPTED_HOLDER_NS` more unless that thread
+    /// is stopped (SIGSTOP, a debugger): one asleep in the kernel is in the middle of a file
+    /// operation (on a loaded machine, or a disk, that can take longer than 20 ms). EAGAIN if
+    /// it is still at work then (stopped — or hostile: it made the link, so the key is its, as
+    /// a queue of the key with mode 0 would be on the kernel).
+    fn wait_for_worker(&self, key: key_t) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {
-            let Some(tid) = self.creator_of_key(key) else { return Ok(()) };
+            let Some(tid) = self.worker_of_key(key) else { return Ok(()) };
             let waited = crate::os::clock::monotonic_ns() - start;
             let stopped = || matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)) | None);
             if waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || stopped()) {

@@ -235,8 +235,11 @@ impl SysvEmulation {
 
     /// IPC_RMID (and `mqshim ipcrm -q`): removes queue `id` at once; every blocked sender and
     /// receiver fails with EIDRM. The commit point is its entry's `id1` cleared, under the
-    /// queue's lock; its key link and segment file then go, under the registry lock when it can
-    /// be had (so that a remover killed half-way is seen, and what it left swept).
+    /// queue's lock, with this thread recorded as its remover; its key link and segment file
+    /// then go. No namespace-wide lock: a creator of the key that finds the link still there
+    /// waits for this remover instead of replacing it (`SysvEmulation::worker_of_key`), and the
+    /// remover is in the registry's creator table meanwhile, so that if it is killed half-way
+    /// the next creator sweeps what it left (its record included).
     pub fn remove_id(&self, id: c_int) -> Result<()> {
         let q = match self.find_to_control(id) {
             Err(Errno::EIO) => return self.remove_damaged(id, &ident(Freshness::Fresh)),
@@ -248,23 +251,20 @@ impl SysvEmulation {
         if !Self::owner_or_admin(&perm, &ident(Freshness::Cached)) && !Self::owner_or_admin(&perm, &ident(Freshness::Fresh)) {
             return Err(Errno::EPERM);
         }
-        // Any user may hold the registry lock: its holder delays a removal (bounded), never
-        // stops it.
-        let registry = self.registry().ok().and_then(|r| r.lock().ok());
+        let registry = self.registry().ok();
+        let _working = registry.map(|r| r.begin_work());
         let never_blocked = {
             let mut locked = q.lock(entry)?;
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
-            entry.id1.store(0, Ordering::Release);
-            locked.remove_all();
+            locked.begin_removal();
             locked.never_blocked()
         };
-        // The key's link is this queue's: made by its creation, replaced only once it is not
-        // live — by a creator, under the registry lock, so checked first only without it.
+        // The key's link is this queue's if it names its id: only this remover takes it away
+        // while it is there (a creator of the key waits for it), and no creator replaces it.
         let key = entry.key.load(Ordering::Relaxed);
-        let ours = registry.is_some() || keys::read(self.dir, key) == Ok(Some(id));
-        let mut stuck = key != libc::IPC_PRIVATE && ours && !keys::remove(self.dir, key);
+        let mut stuck = key != libc::IPC_PRIVATE && keys::read(self.dir, key) == Ok(Some(id)) && !keys::remove(self.dir, key);
         // The segment of a queue this process made is kept for its next creation when it may
         // be (see `queue::spare`); otherwise its file goes.
         let enlist = || self.registry().ok().and_then(|r| r.enlist_keeper());
@@ -274,13 +274,13 @@ impl SysvEmulation {
             // root to sweep.
             stuck |= crate::os::sys::unlinkat(self.dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT;
         }
-        if let Ok(r) = self.registry() {
+        if let Some(r) = registry {
             if stuck {
                 r.sweep_soon();
             }
             r.released(id);
         }
-        drop(registry);
+        q.end_removal();
         self.detach(id);
         self.forget_key(key, id);
         Ok(())

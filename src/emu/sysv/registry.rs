@@ -14,14 +14,14 @@
 //! link only its creator (or root) may remove (see `super::keys`). What a hostile writer of the
 //! registry can still do is listed on [`Registry`].
 //!
-//! Creation takes no lock, so a creator that is stopped, slow or hostile keeps no one else from
-//! creating: the allocator's cursor is one word, moved by compare-and-swap, and the counts are
-//! atomics; the segment file, made exclusively under its index's name, decides between two
-//! creators that chose one index. A creator registers its pid in the creator table while it
-//! works ([`Registry::begin_creation`]): one killed half-way is found gone by the next creator,
-//! and a sweep of the directory (under the registry lock, which only removers, sweeps and
-//! rebuilds take, never waiting for it long) removes what it left. A remover that dies holding
-//! the lock has the counts rebuilt from the records and a sweep made.
+//! Neither creation nor removal takes a lock, so a process that is stopped, slow or hostile
+//! keeps no one else from creating or removing: the allocator's cursor is one word, moved by
+//! compare-and-swap, and the counts are atomics; the segment file, made exclusively under its
+//! index's name, decides between two creators that chose one index. A creator or remover
+//! registers its pid in the creator table while it works ([`Registry::begin_work`]): one killed
+//! half-way is found gone by the next creator, and a sweep of the directory (under the registry
+//! lock, which only sweeps, the replacement of a stale key link and rebuilds take, never waiting
+//! for it long) removes what it left and frees the records of queues that no longer exist.
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
@@ -245,8 +245,8 @@ impl Registry {
     }
 
     /// Forgets removed queue `id`: its record is cleared (when it shows it) and the counts
-    /// follow. Atomics only, so a remover that could not have the registry lock still does
-    /// it; `max_idx` is then only as right as a display needs.
+    /// follow. Atomics only: a remover takes no lock; `max_idx` is then only as right as a
+    /// display needs.
     pub fn released(&self, id: i32) {
         let idx = id as u32 & (IPCMNI - 1);
         if idx >= self.high_water() || self.record(idx).id1.compare_exchange(id as u32 + 1, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
@@ -379,11 +379,11 @@ impl Registry {
         a.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
     }
 
-    /// Registers a creation of this process in the creator table until the result is dropped,
-    /// and looks at the others registered there: a creator that is gone (killed half-way: it
-    /// unregisters even when its creation fails) is taken off, and a sweep falls due for what it
-    /// left. A `kill(pid, 0)` for each other creator at work; nothing when there is none.
-    pub fn begin_creation(&self) -> Creating<'_> {
+    /// Registers a creation or removal of this process in the creator table until the result
+    /// is dropped, and looks at the others registered there: one that is gone (killed half-way:
+    /// it unregisters even when its work fails) is taken off, and a sweep falls due for what it
+    /// left. A `kill(pid, 0)` for each other process at work; nothing when there is none.
+    pub fn begin_work(&self) -> Working<'_> {
         let me = super::caller::pid();
         let mut mine = None;
         for (i, slot) in self.header().creators.iter().enumerate() {
@@ -396,7 +396,7 @@ impl Registry {
                 self.sweep_soon();
             }
         }
-        Creating { slots: &self.header().creators, mine, pid: me }
+        Working { slots: &self.header().creators, mine, pid: me }
     }
 
     /// Takes a slot of the creator table for this process while it keeps spare segments (see
@@ -421,12 +421,12 @@ impl Registry {
     /// removers killed half-way left (see [`RegistryLocked::sweep_if_due`]); else leaves it to a
     /// later creator. EIO when the lock's word names an owner no thread is (garbage another
     /// user wrote): no sweep could ever take it, and the caller rebuilds the registry.
-    pub fn sweep_if_due(&self, dir: c_int, leftover: impl Fn(&str) -> bool) -> Result<()> {
+    pub fn sweep_if_due(&self, dir: c_int, leftover: impl Fn(&str) -> bool, queue_gone: impl Fn(i32) -> bool) -> Result<()> {
         if self.header().sweep_due_sec.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
         match self.try_lock() {
-            Some(mut locked) => locked.sweep_if_due(dir, leftover),
+            Some(mut locked) => locked.sweep_if_due(dir, leftover, queue_gone),
             None if self.lock_is_garbage() => return Err(Errno::EIO),
             None => {}
         }
@@ -463,16 +463,16 @@ impl Cursor {
     }
 }
 
-/// A creation registered in the creator table (see [`Registry::begin_creation`]); dropping it
-/// takes it off. Unregistered (`mine` None) when the table was full: a creator killed then is
-/// found only when its leftovers are in another's way.
-pub struct Creating<'r> {
+/// A creation or removal registered in the creator table (see [`Registry::begin_work`]);
+/// dropping it takes it off. Unregistered (`mine` None) when the table was full: a process
+/// killed then is found only when its leftovers are in another's way.
+pub struct Working<'r> {
     slots: &'r [AtomicI32],
     mine: Option<usize>,
     pid: i32,
 }
 
-impl Drop for Creating<'_> {
+impl Drop for Working<'_> {
     fn drop(&mut self) {
         if let Some(i) = self.mine {
             let _ = self.slots[i].compare_exchange(self.pid, 0, Ordering::AcqRel, Ordering::Relaxed);
@@ -565,10 +565,11 @@ impl<'r> RegistryLocked<'r> {
 
     /// When a sweep is due, removes from the `sysv/` directory `dir` every file `leftover`
     /// says belongs to no queue (segments and key links left by a creator or remover killed
-    /// half-way: see `SysvEmulation::leftover`) and registries a killed builder left aside.
-    /// Files this caller may not remove (another user's) stay, and another sweep falls due a
-    /// little later.
-    pub fn sweep_if_due(&mut self, dir: c_int, leftover: impl Fn(&str) -> bool) {
+    /// half-way: see `SysvEmulation::leftover`) and registries a killed builder left aside,
+    /// and frees every record whose queue `queue_gone` says no longer exists (a remover killed
+    /// before it freed it). Files this caller may not remove (another user's) stay, and
+    /// another sweep falls due a little later.
+    pub fn sweep_if_due(&mut self, dir: c_int, leftover: impl Fn(&str) -> bool, queue_gone: impl Fn(i32) -> bool) {
         const RETRY_SECONDS: i64 = 10;
         let due = &self.r.header().sweep_due_sec;
         let at = due.load(Ordering::Relaxed);
@@ -595,6 +596,12 @@ impl<'r> RegistryLocked<'r> {
                 }
             } else if text.contains(".new-") {
                 builder_exiting = true;
+            }
+        }
+        for idx in 0..self.r.high_water() {
+            let id1 = self.r.record(idx).id1.load(Ordering::Acquire);
+            if id1 != 0 && queue_gone(id1 as i32 - 1) {
+                self.r.released(id1 as i32 - 1);
             }
         }
         let next = if stuck {

@@ -5,6 +5,7 @@ use super::*;
 use crate::os::clock::timespec_of_ns;
 
 mod creation;
+mod removal;
 mod spare;
 
 // The calls under test, with the tests' own pointers: buffers alive for the whole test, or

@@ -378,6 +378,7 @@ impl Queue {
             // everyone reads the entry through atomics.
             unsafe { write_header(h, entry, init) };
             // No longer removed: a queue being created (its creator's tid is in the header).
+            self.header().remover_tid.store(0, Ordering::Release);
             self.header().removed.store(0, Ordering::Release);
         }
         segment::publish(&self.first, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
@@ -421,6 +422,19 @@ impl Queue {
     pub fn creator(&self) -> Option<i32> {
         let tid = self.header().creator_tid;
         (self.entry().id1.load(Ordering::Acquire) == 0 && !self.removed() && tid > 0 && !sys::process_gone_or_zombie(tid)).then_some(tid)
+    }
+
+    /// The thread removing the queue, while it removes it: removed, and the remover (see
+    /// [`Locked::begin_removal`]) still there and not done (one gone, or done, left nothing
+    /// to wait for).
+    pub fn remover(&self) -> Option<i32> {
+        let tid = self.header().remover_tid.load(Ordering::Acquire);
+        (self.removed() && tid > 0 && !sys::process_gone_or_zombie(tid)).then_some(tid)
+    }
+
+    /// Says that this thread's removal of the queue is done (see [`Locked::begin_removal`]).
+    pub fn end_removal(&self) {
+        self.header().remover_tid.store(0, Ordering::Release);
     }
 
     /// Whether the queue is live: created, committed, not removed.
@@ -587,6 +601,15 @@ impl<'q> Locked<'q> {
     /// Whether the queue is still live.
     pub fn valid(&self) -> bool {
         self.q.live()
+    }
+
+    /// Removes the queue (the commit point: its id no longer live) and serves every waiter with
+    /// EIDRM, recording this thread as its remover until [`Queue::end_removal`]: a creator of
+    /// its key then waits for the remover to take the key's link away.
+    pub fn begin_removal(&mut self) {
+        self.q.header().remover_tid.store(crate::os::ids::tid(), Ordering::Release);
+        self.entry.id1.store(0, Ordering::Release);
+        self.remove_all();
     }
 
     /// Whether no caller ever blocked on the queue: no waiter record was ever handed out, so no

@@ -1,0 +1,130 @@
+//! Removal without a lock: a process holding the registry lock (any user may) delays no
+//! `IPC_RMID`, a creator of a key waits for the remover of the key's queue rather than
+//! replacing its link, and a remover killed half-way leaves nothing that the next creator's
+//! sweep does not take away, its queue's record included.
+
+use super::creation::gone_pid;
+use super::*;
+use std::sync::Barrier;
+
+const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
+
+/// The files of the namespace's `sysv/` directory but this process's spare segments.
+fn files(ns: &Ns) -> Vec<String> {
+    let me = std::process::id() as i32;
+    let mut names: Vec<String> = std::fs::read_dir(format!("{}/sysv", ns.path))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| queue::spare::keeper_of(n) != Some(me))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A thread holds the registry lock (as a stopped process, or a hostile user, could) while this
+/// one creates and removes queues: no removal waits for it. Each used to wait 20 ms for it.
+#[test]
+fn a_held_registry_lock_delays_no_removal() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let registry = e.registry().unwrap();
+    let (held, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let locked = registry.lock().unwrap();
+            held.wait();
+            release.wait();
+            drop(locked);
+        });
+        held.wait();
+        let ids: Vec<i32> = (0..10)
+            .map(|i| if i % 2 == 0 { e.msgget(libc::IPC_PRIVATE, 0o600) } else { e.msgget(0x5eed_4000 + i, libc::IPC_CREAT | 0o600) }.unwrap())
+            .collect();
+        let start = std::time::Instant::now();
+        for &id in &ids {
+            msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+        }
+        let took = start.elapsed();
+        release.wait();
+        // Ten waits of 20 ms would be 200 ms; ten removals take well under a millisecond.
+        assert!(took < std::time::Duration::from_millis(100), "10 removals took {took:?} while another held the registry lock");
+        for i in (1..10).step_by(2) {
+            assert_eq!(e.msgget(0x5eed_4000 + i, 0), Err(Errno::ENOENT));
+        }
+    });
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A creator of a key whose queue is being removed finds the key's link still there: it waits
+/// for the remover to take it away rather than replacing it, so the remover (which found the
+/// link its queue's before) never takes away the creator's new link. The remover here is this
+/// test's own thread, pausing between reading the link and removing it.
+#[test]
+fn a_creator_of_a_key_waits_for_the_remover_of_its_queue() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4101;
+    let old = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    let removing = Barrier::new(2);
+    std::thread::scope(|s| {
+        let remover = s.spawn(|| {
+            let q = e.find(old).unwrap();
+            q.lock(q.entry()).unwrap().begin_removal();
+            let ours = keys::read(e.dir, key) == Ok(Some(old));
+            removing.wait();
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            if ours {
+                assert!(keys::remove(e.dir, key));
+            }
+            let name = std::ffi::CString::new(file_name(old)).unwrap();
+            crate::os::sys::unlinkat(e.dir, &name, 0);
+            e.registry().unwrap().released(old);
+            q.end_removal();
+        });
+        removing.wait();
+        let new = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).expect("a new queue of the key, once its old one's remover is done");
+        remover.join().unwrap();
+        assert_ne!(new, old);
+        // Another process's view, which finds the key by its link.
+        let other = SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap();
+        assert_eq!(other.msgget(key, 0), Ok(new), "the new queue keeps its key's link");
+        msgctl(e, new, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    });
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A remover killed after removing its queue (the commit), before taking its key's link away,
+/// removing its segment and freeing its record, registered in the creator table: the next
+/// creator finds it gone and sweeps all three, so the queue counts no more against `msgmni`
+/// and its key is free.
+#[test]
+fn a_killed_remover_s_leftovers_and_record_are_swept_by_the_next_creator() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4201;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    let registry = e.registry().unwrap();
+    let in_use = || registry.max_idx_and_in_use().1;
+    assert_eq!(in_use(), 1);
+    // What the killed remover left: its queue removed by a thread that has ended, and its pid,
+    // gone, in the creator table.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let q = e.find(id).unwrap();
+            q.lock(q.entry()).unwrap().begin_removal();
+        })
+        .join()
+        .unwrap()
+    });
+    e.detach(id);
+    registry.creator_table()[7].store(gone_pid(), Ordering::Release);
+    assert_eq!(msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds()), Err(Errno::EINVAL));
+    let private = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    assert_eq!(in_use(), 1, "the removed queue's record is freed");
+    assert_eq!(e.list().iter().map(|q| q.id).collect::<Vec<_>>(), vec![private]);
+    msgctl(e, private, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()], "the segment and the link were swept");
+    let again = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).unwrap();
+    msgctl(e, again, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(in_use(), 0);
+}
