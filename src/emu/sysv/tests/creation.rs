@@ -10,7 +10,7 @@ const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
 /// The files of the namespace's `sysv/` directory.
 /// The files of the namespace's `sysv/` directory, but the spare segments this process keeps
 /// for its next creations (see `queue::spare`; its own tests count them).
-fn files(ns: &Ns) -> Vec<String> {
+pub(super) fn files(ns: &Ns) -> Vec<String> {
     let me = std::process::id() as i32;
     let mut names: Vec<String> = std::fs::read_dir(format!("{}/sysv", ns.path))
         .unwrap()

@@ -3,23 +3,11 @@
 //! replacing its link, and a remover killed half-way leaves nothing that the next creator's
 //! sweep does not take away, its queue's record included.
 
-use super::creation::gone_pid;
+use super::creation::{files, gone_pid};
 use super::*;
 use std::sync::Barrier;
 
 const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
-
-/// The files of the namespace's `sysv/` directory but this process's spare segments.
-fn files(ns: &Ns) -> Vec<String> {
-    let me = std::process::id() as i32;
-    let mut names: Vec<String> = std::fs::read_dir(format!("{}/sysv", ns.path))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| queue::spare::keeper_of(n) != Some(me))
-        .collect();
-    names.sort();
-    names
-}
 
 /// A thread holds the registry lock (as a stopped process, or a hostile user, could) while this
 /// one creates and removes queues: no removal waits for it. Each used to wait 20 ms for it.
@@ -72,7 +60,10 @@ fn a_creator_of_a_key_waits_for_the_remover_of_its_queue() {
             q.lock(q.entry()).unwrap().begin_removal();
             let ours = keys::read(e.dir, key) == Ok(Some(old));
             removing.wait();
-            std::thread::sleep(std::time::Duration::from_millis(30));
+            // Long enough for a creator that does not wait to have replaced the link (it takes
+            // microseconds); short of the creator's bound for a remover that is not stopped
+            // (220 ms) by a margin a loaded machine needs (`make stress` once failed a 30 ms one).
+            std::thread::sleep(std::time::Duration::from_millis(5));
             if ours {
                 assert!(keys::remove(e.dir, key));
             }
