@@ -614,7 +614,7 @@ impl SysvEmulation {
                 Some(Err(Errno::EEXIST))
             }
             queue::Reused::Spent => {
-                crate::os::sys::unlinkat(self.dir, &spare_name, 0);
+                spare::discard(self.dir, &spare_name);
                 spare::settle(self.ns);
                 None
             }

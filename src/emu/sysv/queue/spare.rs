@@ -155,14 +155,14 @@ pub fn take(ns: usize, uid: u32, gid: u32, mode: u32) -> Option<Taken> {
 
 /// Returns a spare [`take`] gave, unused (the name its queue was to have was taken).
 pub fn put_back(ns: usize, taken: Taken) {
-    let Some(made) = taken.queue.made else { return discard(taken) };
+    let Some(made) = taken.queue.made else { return discard(taken.queue.dir, &taken.name) };
     let spare = Spare { ns, queue: Arc::new(taken.queue), name: taken.name, owner: owner_of(&made) };
     SPARES.with(|s| s.get_or_insert_with(Spares::default).kept.push(spare));
 }
 
-/// Removes a spare's file, and unmaps it.
-pub fn discard(taken: Taken) {
-    sys::unlinkat(taken.queue.dir, &taken.name, 0);
+/// Removes the file of a spare named `name` under `dir` (spent, or no longer wanted).
+pub fn discard(dir: c_int, name: &std::ffi::CStr) {
+    sys::unlinkat(dir, name, 0);
 }
 
 /// Leaves the creator table of namespace `ns` once this process keeps no spare there.
@@ -198,7 +198,7 @@ pub fn forget_namespace(ns: Option<usize>) {
     };
     let namespaces: Vec<usize> = gone.iter().map(|k| k.ns).collect();
     for spare in gone {
-        sys::unlinkat(spare.queue.dir, &spare.name, 0);
+        discard(spare.queue.dir, &spare.name);
     }
     for n in namespaces {
         settle(n);

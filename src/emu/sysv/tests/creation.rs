@@ -5,9 +5,29 @@
 use super::*;
 use std::sync::Barrier;
 
-const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
+/// Limits with room for many queues (the creation, removal and spare tests').
+pub(super) const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
 
-/// The files of the namespace's `sysv/` directory.
+/// Runs `f` while another thread holds the namespace's registry lock and sleeps (as a stopped
+/// or hostile holder would), and gives back what it returned; `f` must not panic (the holder
+/// waits for it), so callers check its results afterwards.
+pub(super) fn while_registry_lock_held<R>(e: &SysvEmulation, f: impl FnOnce() -> R) -> R {
+    let registry = e.registry().unwrap();
+    let (held, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let locked = registry.lock().unwrap();
+            held.wait();
+            release.wait();
+            drop(locked);
+        });
+        held.wait();
+        let r = f();
+        release.wait();
+        r
+    })
+}
+
 /// The files of the namespace's `sysv/` directory, but the spare segments this process keeps
 /// for its next creations (see `queue::spare`; its own tests count them).
 pub(super) fn files(ns: &Ns) -> Vec<String> {
@@ -36,27 +56,17 @@ pub(super) fn gone_pid() -> i32 {
 fn a_held_registry_lock_delays_no_creation() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
-    let registry = e.registry().unwrap();
-    let (held, release) = (Barrier::new(2), Barrier::new(2));
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let locked = registry.lock().unwrap();
-            held.wait();
-            release.wait();
-            drop(locked);
-        });
-        held.wait();
+    let (private, keyed, again) = while_registry_lock_held(e, || {
         let private = e.msgget(libc::IPC_PRIVATE, 0o600);
         let keyed = e.msgget(0x5eed_0101, libc::IPC_CREAT | 0o600);
-        let again = keyed.map(|_| e.msgget(0x5eed_0101, 0));
-        release.wait();
-        let private = private.expect("a private queue is created while another holds the registry lock");
-        let keyed = keyed.expect("a keyed queue is created while another holds the registry lock");
-        assert_eq!(again, Ok(Ok(keyed)));
-        for id in [private, keyed] {
-            msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
-        }
+        (private, keyed, keyed.map(|_| e.msgget(0x5eed_0101, 0)))
     });
+    let private = private.expect("a private queue is created while another holds the registry lock");
+    let keyed = keyed.expect("a keyed queue is created while another holds the registry lock");
+    assert_eq!(again, Ok(Ok(keyed)));
+    for id in [private, keyed] {
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    }
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 

@@ -4,9 +4,8 @@
 
 use std::os::unix::fs::MetadataExt;
 
+use super::creation::ROOMY;
 use super::*;
-
-const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
 
 fn sysv(ns: &Ns) -> String {
     format!("{}/sysv", ns.path)
