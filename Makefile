@@ -6,7 +6,7 @@ LIB     := target/release/libmqshim.so
 BIN     := target/release/mqshim
 MAN_DIR := target/man
 
-.PHONY: all build test rust-test c-test cli-test header header-check lint demo bench bench-ceiling stress man install uninstall clean
+.PHONY: all build test rust-test c-test cli-test header header-check lint demo bench bench-ceiling bench-floor stress man install uninstall clean
 
 all: build
 
@@ -50,6 +50,11 @@ bench: build
 # What a minimal robust-locked shared-memory ring reaches here, beside the kernel and mqshim.
 bench-ceiling: build
 	./bench/ceiling.sh
+
+# What the file operations a queue-per-file namespace needs cost here, beside the kernel's
+# create+remove: the floor of the emulation's control path.
+bench-floor:
+	./bench/floor.sh
 
 stress: build
 	./c_tests/run.sh --stress
