@@ -162,6 +162,26 @@ impl Mapping {
         }
     }
 
+    /// Frees the pages of `[offset, offset + len)` (whole pages inside it) from the file and
+    /// this mapping, as a hole punched there: they read as zeros again, and are made anew when
+    /// next touched. For a segment nobody else uses (a spare).
+    pub fn remove_pages(&self, offset: usize, len: usize) {
+        let start = offset.saturating_add(PAGE - 1) & !(PAGE - 1);
+        let end = offset.saturating_add(len).min(self.len) & !(PAGE - 1);
+        if start < end {
+            // SAFETY: [start, end) lies inside this live shared mapping; MADV_REMOVE only frees
+            // its pages (reads then see zeros), as a hole punched in the file would.
+            unsafe { libc::madvise(self.base.add(start).cast(), end - start, libc::MADV_REMOVE) };
+        }
+    }
+
+    /// Writes zeros over the first `len` bytes (at most the mapping), for a segment nobody
+    /// else uses yet (a spare being made a queue again).
+    pub fn clear_prefix(&self, len: usize) {
+        // SAFETY: the range lies inside this live mapping, and the caller uses it alone.
+        unsafe { std::ptr::write_bytes(self.base, 0, len.min(self.len)) };
+    }
+
     pub fn base(&self) -> *mut u8 {
         self.base
     }
@@ -246,6 +266,12 @@ impl Aside {
         self.fd
     }
 
+    /// A segment file `name` under `dir_fd` made before (a spare put in place), without a
+    /// descriptor: removed on failure as one made by [`create_aside`] is.
+    pub fn placed(dir_fd: c_int, name: &CStr) -> Aside {
+        Aside { dir_fd, name: name.into(), fd: -1, kept: false }
+    }
+
     /// Keeps the file: it is complete, and published or about to be (closes the descriptor).
     pub fn keep(mut self) {
         self.kept = true;
@@ -254,11 +280,42 @@ impl Aside {
 
 impl Drop for Aside {
     fn drop(&mut self) {
-        close(self.fd);
+        if self.fd >= 0 {
+            close(self.fd);
+        }
         if !self.kept {
             // Best effort: a file left behind is never reachable under a published name.
             sys::unlinkat(self.dir_fd, &self.name, 0);
         }
+    }
+}
+
+/// What a segment file's `stat` says that a change of its owner, mode or size would change
+/// (not its change time, which every first write to a page moves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u64,
+    size: i64,
+}
+
+impl FileStamp {
+    pub fn of(st: &libc::stat) -> FileStamp {
+        FileStamp { dev: st.st_dev, ino: st.st_ino, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, nlink: st.st_nlink, size: st.st_size }
+    }
+
+    /// The stamp after a `chmod` to `mode` (file type included).
+    pub fn with_mode(self, mode: u32) -> FileStamp {
+        FileStamp { mode, ..self }
+    }
+
+    /// The file's owner, group and permission bits.
+    pub fn owner(&self) -> (u32, u32, u32) {
+        (self.uid, self.gid, self.mode & 0o7777)
     }
 }
 

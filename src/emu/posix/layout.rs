@@ -33,8 +33,9 @@ pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// each ring side's `last_ns`; 15: `unlinked`; 16: a queue is open while its FIFO has a reader,
 /// no longer while an OFD read lock is held — a library of 15 would destroy a queue that one of
 /// 16 has open; 17: the locks are the emulation's own robust locks, no longer glibc mutexes,
-/// and a registration names its relay's process).
-pub const LAYOUT_VERSION: u32 = 17;
+/// and a registration names its relay's process; 18: `fifo_ino`, without which a library of
+/// 17 would take a reused segment for the queue it was).
+pub const LAYOUT_VERSION: u32 = 18;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
@@ -248,7 +249,11 @@ pub struct PosixHeader {
     /// Set (1) by `mq_unlink` before the name goes: a process closing a descriptor looks for
     /// the name (to destroy an unlinked queue at its last close) only when it is set.
     pub unlinked: AtomicU32,
-    pub _reserved: [u8; 12],
+    pub _reserved: u32,
+    /// The inode of the queue's FIFO: which queue the segment is now. A process that made a
+    /// queue and destroyed it may give its segment to its next queue (see `posix::spare`), so
+    /// one that reaches the segment through an old queue's FIFO checks this first.
+    pub fifo_ino: AtomicU64,
     pub lock: QueueLock,
     pub state: QueueState,
     pub ring: ExpressRing,
@@ -366,6 +371,7 @@ const _: () = {
     assert!(offset_of!(PosixHeader, created_ns) == 96);
     assert!(offset_of!(PosixHeader, attr_changed_ns) == 424);
     assert!(offset_of!(PosixHeader, unlinked) == 432);
+    assert!(offset_of!(PosixHeader, fifo_ino) == 440);
     assert!(offset_of!(RingSide, last_ns) == 56);
     assert!(offset_of!(SlotHeader, visible_ns) == 32);
     assert!(offset_of!(QueueState, next_due_ns) == 40);

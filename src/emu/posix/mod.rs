@@ -17,6 +17,7 @@ pub mod limits;
 pub mod notify;
 pub mod queue;
 pub mod ready;
+mod spare;
 pub mod store;
 pub mod wait;
 

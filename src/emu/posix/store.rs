@@ -42,7 +42,8 @@ use super::fdtable::{self, Description, QueueHandle};
 use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, LivePosixLimits, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue, QueueTimes};
-use crate::emu::engine::segment;
+use super::spare;
+use crate::emu::engine::segment::{self, FileStamp};
 use crate::emu::namespace::{list_dir, Missing, Namespace};
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap};
@@ -297,6 +298,12 @@ enum DirFd {
     Any,
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        spare::forget_namespace(Some(self.ns.tmp));
+    }
+}
+
 impl Store {
     pub fn at(root: &[u8], limits: PosixLimits) -> Result<Store> {
         Store::open_or(root, limits, Missing::Create)
@@ -420,7 +427,7 @@ impl Store {
         }
         // The "unlinked" mark is read after the open: an unlinker that had not yet set it has
         // not yet tested whether the queue is open either, and finds it open.
-        if !sound(&handle.queue) {
+        if !sound(&handle) {
             return None;
         }
         let meta = &handle.meta;
@@ -454,6 +461,12 @@ impl Store {
             Some(q) => q,
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
+        // A segment that is another queue's now: this one was destroyed after this open found
+        // it, and its creator gave the segment to its next queue (see `spare`). This open comes
+        // after that unlink.
+        if !queue.is_of_fifo(fifo_id.1) {
+            return Err(Errno::ENOENT);
+        }
         // The "unlinked" mark is read after the FIFO's open, as in `open_recent`: an unlinker
         // that had not yet set it has not yet tested whether the queue is open either, and finds
         // it open; so does one that set it and has not yet moved the queue from its name (it
@@ -641,8 +654,20 @@ impl Store {
             // reserved now; priority lists and slots page by page as they are first needed
             // (`Queue::ready_prio`, `ready_queue_slot`, `ready_extra_slot`), so a queue's
             // memory follows what it has held and a full filesystem is an errno.
-            let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, geo.prio_offset, Errno::ENOSPC)?;
-            let queue = Queue::initialise(
+            let fmode_fit = spare::Fit { uid: meta.uid, gid: meta.gid, file_mode: fmode, maxmsg: meta.maxmsg, msgsize: meta.msgsize };
+            let (data, map, spare_stamp) = match spare::place(self.ns.tmp, fmode_fit, dir.0) {
+                Some((map, stamp)) => {
+                    // The header as a new file's (all zeros); the rest was freed when it was
+                    // kept, and its waiter records never written.
+                    map.clear_prefix(HEADER_SIZE as usize);
+                    (segment::Aside::placed(dir.0, DATA), map, Some(stamp))
+                }
+                None => {
+                    let (data, map) = segment::create_aside(dir.0, DATA, geo.total_size, geo.prio_offset, Errno::ENOSPC)?;
+                    (data, map, None)
+                }
+            };
+            let mut queue = Queue::initialise(
                 map,
                 &Init {
                     maxmsg: meta.maxmsg,
@@ -654,12 +679,17 @@ impl Store {
                     charge_bytes: meta.charge_bytes,
                     created_ns: crate::os::clock::coarse_realtime_ns(),
                     name: name.bytes(),
+                    fifo_ino: fifo_st.st_ino,
                 },
             )?;
-            // The segment is made 0600 (narrowed by the umask).
-            if fmode != 0o600 & !umask {
+            // A new segment is made 0600 (narrowed by the umask).
+            if spare_stamp.is_none() && fmode != 0o600 & !umask {
                 sys::fchmod(data.fd(), fmode);
             }
+            let data_stamp = match spare_stamp {
+                Some(stamp) => Some(stamp),
+                None => sys::stat_of(data.fd()).ok().map(|st| FileStamp::of(&st)),
+            };
             let meta_fd = openat(dir.0, b"meta", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
             let text = meta.render();
             // SAFETY: writes a valid buffer to an open file.
@@ -669,6 +699,8 @@ impl Store {
             if 0o444 & umask != 0 {
                 sys::fchmod(meta_fd.0, 0o444);
             }
+            let meta_ino = sys::stat_of(meta_fd.0).ok().map(|st| st.st_ino);
+            queue.made = data_stamp.zip(meta_ino).map(|(data, meta_ino)| spare::Made { data, meta_ino });
             sys::fchmod(dir.0, 0o755);
             let dst = name.c();
             // SAFETY: NUL-terminated names under open directories.
@@ -734,15 +766,16 @@ impl Store {
     /// building left in `posix-tmp/` — listing each directory only when its link count (2 +
     /// its subdirectories, where the filesystem counts them) says it holds a queue.
     fn collect_dead(&self) {
-        let may_hold_queues = |dir: c_int| !sys::stat_of(dir).is_ok_and(|st| st.st_nlink == 2);
-        if may_hold_queues(self.ns.dead) {
+        // Beyond `own` subdirectories (this process's spare directory in `posix-tmp/`).
+        let may_hold_queues = |dir: c_int, own: u64| !sys::stat_of(dir).is_ok_and(|st| st.st_nlink == 2 + own);
+        if may_hold_queues(self.ns.dead, 0) {
             for entry in list_dir(self.ns.dead) {
                 self.destroy_if_unused(&entry);
             }
         }
-        if may_hold_queues(self.ns.tmp) {
+        if may_hold_queues(self.ns.tmp, spare::own_dirs(self.ns.tmp)) {
             for entry in list_dir(self.ns.tmp) {
-                if abandoned_build(self.ns.tmp, &entry) {
+                if !spare::is_own_dir(self.ns.tmp, &entry) && abandoned_build(self.ns.tmp, &entry) {
                     remove_queue_dir(self.ns.tmp, &entry, None, 0);
                 }
             }
@@ -751,14 +784,15 @@ impl Store {
 
     fn destroy_if_unused(&self, entry: &[u8]) -> bool {
         match openat(self.ns.dead, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-            Ok(dir) => self.destroy_dir_if_unused(&dir, entry),
+            Ok(dir) => self.destroy_dir_if_unused(&dir, entry, None),
             Err(e) => e == Errno::ENOENT,
         }
     }
 
     /// Destroys the unlinked queue `posix-dead/<entry>`, open as `dir`, unless it is open
-    /// somewhere; true when it is gone.
-    fn destroy_dir_if_unused(&self, dir: &Fd, entry: &[u8]) -> bool {
+    /// somewhere; true when it is gone. `mine`: this process's handle of the queue, no longer
+    /// remembered, whose segment is kept as a spare if it may be (see `spare`).
+    fn destroy_dir_if_unused(&self, dir: &Fd, entry: &[u8], mine: Option<Arc<QueueHandle>>) -> bool {
         // Write-only and non-blocking: ENXIO when the FIFO has no reader, i.e. no open
         // description (see the module comment); a writer is no reader, so this test itself
         // makes no other destroyer think the queue open.
@@ -770,6 +804,9 @@ impl Store {
         // Its charge goes back once its directory is gone (by whoever removed it, once).
         let meta = read_meta_with_writer(dir.0).ok();
         let charged = meta.map(|(m, writer)| (m.charged_uid(writer), m.charge_bytes));
+        if let Some(handle) = mine {
+            self.keep_spare(dir, handle);
+        }
         if !remove_queue_dir(self.ns.dead, entry, Some(dir.0), meta.map_or(0, |(m, _)| m.fifo_link)) {
             return false;
         }
@@ -800,7 +837,7 @@ impl Store {
                 e => e,
             });
         }
-        forget_queue(found.dir_id);
+        let mine = take_remembered(found.dir_id);
         // The rename moved what the name named at that instant: another unlinker may have
         // moved the queue found, and a creator put a new one under the name, since `find`.
         // That one is unlinked now (as the kernel's `mq_unlink` removes what the name names),
@@ -812,8 +849,9 @@ impl Store {
             Err(_) => return Ok(()),
         };
         if moved_id == found.dir_id {
-            return self.finish_unlink(&found, &dead_name);
+            return self.finish_unlink(&found, &dead_name, mine);
         }
+        drop(mine);
         match openat(self.ns.dead, dead_name.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).and_then(Found::of) {
             Err(_) => Ok(()),
             Ok(moved) => {
@@ -825,24 +863,42 @@ impl Store {
                     // one's name, for the next creator's sweep.
                     return Ok(());
                 }
-                self.finish_unlink(&moved, &right)
+                self.finish_unlink(&moved, &right, None)
             }
         }
     }
 
     /// The end of [`Store::unlink`], for the queue `found` now at `posix-dead/<dead_name>`:
-    /// destroyed now unless it is open somewhere.
-    fn finish_unlink(&self, found: &Found, dead_name: &str) -> Result<()> {
+    /// destroyed now unless it is open somewhere. `mine`: this process's handle of it, if it
+    /// remembered one (see `destroy_dir_if_unused`).
+    fn finish_unlink(&self, found: &Found, dead_name: &str, mine: Option<Arc<QueueHandle>>) -> Result<()> {
         // Destroyed now unless it is open somewhere. Then whoever closes last, whatever their
         // uid, must be able to test whether it is still open (by opening its FIFO, which gives
         // no access to the messages) and remove it; and tried again, in case that last close
         // came before this change.
-        if !self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes()) {
+        if !self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes(), mine) {
             sys::fchmod(found.dir.0, 0o777);
             let _ = crate::emu::namespace::chmod_entry(found.dir.0, c"fifo", 0o666, libc::S_IFIFO, found.owner, |st| fifo_names_all_here(found.dir.0, st));
-            self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes());
+            self.destroy_dir_if_unused(&found.dir, dead_name.as_bytes(), None);
         }
         Ok(())
+    }
+
+    /// Keeps the segment of the destroyed queue whose directory is `dir` (in `posix-dead/`, its
+    /// files still there) as a spare, if this process made it, holds the only reference to its
+    /// mapping, and nobody ever waited in it (see `spare`); otherwise leaves it to be removed
+    /// with the directory.
+    fn keep_spare(&self, dir: &Fd, handle: Arc<QueueHandle>) {
+        let Ok(handle) = Arc::try_unwrap(handle) else { return };
+        let meta = handle.meta;
+        let Ok(queue) = Arc::try_unwrap(handle.queue) else { return };
+        let Some(made) = queue.made else { return };
+        if queue.poisoned() || queue.recheck().is_err() || !queue.never_waited_on() {
+            return;
+        }
+        let reserved = queue.geometry().prio_offset as usize;
+        let fit = spare::Fit { uid: meta.uid, gid: meta.gid, file_mode: file_mode(meta.mode), maxmsg: meta.maxmsg, msgsize: meta.msgsize };
+        spare::keep(self.ns.tmp, dir.0, queue.into_mapping(), fit, made, reserved, || unique_name("new"));
     }
 
     /// After a descriptor of `queue` was closed: if the queue was unlinked, destroy it when this
@@ -1097,12 +1153,14 @@ static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 /// new queue), poisoned or damaged.
 fn recent_handle(fifo_id: (u64, u64)) -> Option<Arc<QueueHandle>> {
     let handle = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id).map(|e| e.handle.clone()))?;
-    sound(&handle.queue).then_some(handle)
+    sound(&handle).then_some(handle)
 }
 
-/// Whether a remembered queue may serve a new open: not marked unlinked, poisoned or damaged.
-fn sound(q: &Queue) -> bool {
-    q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() && q.recheck().is_ok()
+/// Whether a remembered queue may serve a new open: not marked unlinked, poisoned or damaged,
+/// and its segment still that queue's (not given to another by `spare`).
+fn sound(handle: &QueueHandle) -> bool {
+    let q = &handle.queue;
+    q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() && q.recheck().is_ok() && q.is_of_fifo(handle.fifo_id.1)
 }
 
 /// The FIFO's second name for the link token `token` (see [`Meta::fifo_link`]).
@@ -1252,8 +1310,14 @@ impl MetaSeen {
 }
 
 fn forget_queue(dir_id: (u64, u64)) {
-    let gone = RECENT.with(|r| r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i)));
-    drop(gone);
+    drop(take_remembered(dir_id));
+}
+
+/// Forgets the queue whose directory is `dir_id`, as [`forget_queue`] does, and gives its
+/// handle (its FIFO, if held, is closed).
+fn take_remembered(dir_id: (u64, u64)) -> Option<Arc<QueueHandle>> {
+    let gone = RECENT.with(|r| r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i)))?;
+    Some(gone.handle)
 }
 
 fn dead_entry_name(dir_id: (u64, u64)) -> String {
@@ -1389,6 +1453,10 @@ fn remove_stray_fifo_links(dir: c_int, current: u64) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "store/spare_tests.rs"]
+mod spare_tests;
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,8 @@ pub struct Queue {
     pub token_fd: AtomicI32,
     /// This process has armed readiness (so it need not take the lock to check again).
     pub armed_here: AtomicBool,
+    /// How this process made the queue's files, when it made them (see `posix::spare`).
+    pub made: Option<crate::emu::posix::spare::Made>,
 }
 
 impl Drop for Queue {
@@ -68,7 +70,7 @@ impl Queue {
     /// its geometry is exactly what its attributes imply and fits the mapping.
     pub fn from_mapping(map: Mapping) -> Result<Queue> {
         let geo = Queue::checked_geometry(&map)?;
-        Ok(Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) })
+        Ok(Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false), made: None })
     }
 
     /// The checks of [`Queue::from_mapping`] again, on a mapping this process kept (another
@@ -125,6 +127,7 @@ impl Queue {
             (*h).charge_uid = init.charge_uid;
             (*h).charge_bytes = init.charge_bytes;
             (*h).created_ns = init.created_ns;
+            (*h).fifo_ino.store(init.fifo_ino, Ordering::Relaxed);
             let n = init.name.len().min(NAME_CAPACITY);
             std::ptr::copy_nonoverlapping(init.name.as_ptr(), (&raw mut (*h).name).cast::<u8>(), n);
             (*h).name_len = n as u32;
@@ -136,7 +139,7 @@ impl Queue {
             // Empty, so the express ring serves it; its queue slots are the ring's.
             (*h).ring.mode.store(ring_mode::EXPRESS, Ordering::Relaxed);
         }
-        let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false) };
+        let q = Queue { map, geo, token_fd: AtomicI32::new(-1), armed_here: AtomicBool::new(false), made: None };
         // Every extra slot fresh (on no list, its pages untouched); the queue slots are the
         // ring's.
         // SAFETY: not yet shared.
@@ -147,6 +150,34 @@ impl Queue {
         }
         segment::publish(&q.map, &POSIX_SEGMENT, HEADER_SIZE as u32);
         Ok(q)
+    }
+
+    /// Whether the segment is still the queue whose FIFO has inode `fifo_ino` (see
+    /// `PosixHeader::fifo_ino`).
+    pub fn is_of_fifo(&self, fifo_ino: u64) -> bool {
+        self.header().fifo_ino.load(Ordering::Acquire) == fifo_ino
+    }
+
+    /// Whether no caller ever waited in the queue or registered a notification on it: no
+    /// waiter record or relay of it was ever written (see `posix::spare`).
+    pub fn never_waited_on(&self) -> bool {
+        // SAFETY: plain data read without the lock: a racing change makes the answer "no" at
+        // worst, and the caller holds the only descriptor-free mapping of a destroyed queue.
+        let st = unsafe { &*self.state() };
+        st.next_ticket == 0 && st.next_registration == 0
+    }
+
+    /// The segment's mapping, for a spare (see `posix::spare`): this process's readiness
+    /// descriptor of the queue, if any, is closed.
+    pub fn into_mapping(self) -> Mapping {
+        let fd = self.token_fd.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            crate::os::sys::close(fd);
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped or used again, so the mapping is moved out exactly
+        // once; the other fields own nothing (the descriptor was closed above).
+        unsafe { std::ptr::read(&this.map) }
     }
 
     /// Whether this mapping was poisoned (its file truncated under it: see
@@ -324,6 +355,8 @@ pub struct Init<'a> {
     /// CLOCK_REALTIME_COARSE ns.
     pub created_ns: u64,
     pub name: &'a [u8],
+    /// The inode of the queue's FIFO (see `PosixHeader::fifo_ino`).
+    pub fifo_ino: u64,
 }
 
 /// Where a slot comes from (see the layout): queue slots hold what `mq_send` queues and are

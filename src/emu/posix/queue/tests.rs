@@ -46,7 +46,7 @@ fn map_whole(fd: i32) -> Mapping {
 }
 
 fn init(maxmsg: u32, msgsize: u64) -> Init<'static> {
-    Init { maxmsg, msgsize, uid: 0, gid: 0, mode: 0o600, charge_uid: 0, charge_bytes: 0, created_ns: 0, name: b"queue-test" }
+    Init { maxmsg, msgsize, uid: 0, gid: 0, mode: 0o600, charge_uid: 0, charge_bytes: 0, created_ns: 0, name: b"queue-test", fifo_ino: 0 }
 }
 
 /// A new, initialised queue in a segment of its own.

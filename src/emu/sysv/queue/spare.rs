@@ -25,35 +25,12 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use super::Queue;
+pub use crate::emu::engine::segment::FileStamp;
 use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
 
 /// Spare segments one process keeps at most in one namespace.
 const SPARES_MAX: usize = 4;
-
-/// What a segment file's `stat` says that a change of its owner, mode or size would change
-/// (not its change time, which every first write to a page moves).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileStamp {
-    dev: u64,
-    ino: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    nlink: u64,
-    size: i64,
-}
-
-impl FileStamp {
-    pub fn of(st: &libc::stat) -> FileStamp {
-        FileStamp { dev: st.st_dev, ino: st.st_ino, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, nlink: st.st_nlink, size: st.st_size }
-    }
-
-    /// The stamp after a `chmod` to `mode` (file type included).
-    pub fn with_mode(self, mode: u32) -> FileStamp {
-        FileStamp { mode, ..self }
-    }
-}
 
 /// One spare: its namespace (`SysvEmulation`'s key), the queue it was, its file's name now,
 /// and the file's owner, group and mode.
@@ -68,11 +45,6 @@ struct Spare {
 pub struct Taken {
     pub queue: Queue,
     pub name: CString,
-}
-
-/// The file's owner, group and mode of a stamp.
-fn owner_of(made: &FileStamp) -> (u32, u32, u32) {
-    (made.uid, made.gid, made.mode & 0o7777)
 }
 
 /// This process's spares, and its slot in each namespace's creator table while it has spares
@@ -136,7 +108,7 @@ pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOn
         if sys::renameat2(dir, &name, dir, &spare, libc::RENAME_NOREPLACE) != 0 {
             return false;
         }
-        s.kept.push(Spare { ns, queue: q.clone(), name: spare, owner: owner_of(&made) });
+        s.kept.push(Spare { ns, queue: q.clone(), name: spare, owner: made.owner() });
         true
     })
 }
@@ -156,7 +128,7 @@ pub fn take(ns: usize, uid: u32, gid: u32, mode: u32) -> Option<Taken> {
 /// Returns a spare [`take`] gave, unused (the name its queue was to have was taken).
 pub fn put_back(ns: usize, taken: Taken) {
     let Some(made) = taken.queue.made else { return discard(taken.queue.dir, &taken.name) };
-    let spare = Spare { ns, queue: Arc::new(taken.queue), name: taken.name, owner: owner_of(&made) };
+    let spare = Spare { ns, queue: Arc::new(taken.queue), name: taken.name, owner: made.owner() };
     SPARES.with(|s| s.get_or_insert_with(Spares::default).kept.push(spare));
 }
 

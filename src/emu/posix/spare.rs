@@ -1,0 +1,246 @@
+//! Spare segments of POSIX queues: the segment of a queue this process made, destroyed (its
+//! name unlinked and its last descriptor closed), kept mapped for the process's next queue of
+//! the same owner, group, mode and size, which then renames it into its directory instead of
+//! making, sizing, reserving, mapping and writing a new file, and unmapping and removing the
+//! old one (about 17 µs of a creation and removal's 36: `make bench-floor`).
+//!
+//! A spare is kept in a directory of this process's in `posix-tmp/`, named as a build is
+//! (`new-<pid>-…`) and locked with `flock` while the process lives, so that the sweep every
+//! creator makes of `posix-tmp/` (see `Store::collect_dead`) removes it once the process is
+//! gone, as it removes a killed creator's build. A normal exit removes it
+//! (`remove_all_at_exit`); a forked child forgets its parent's spares. At most
+//! [`SPARES_MAX`] per process and namespace.
+//!
+//! A spare must give nobody more than a new file would:
+//! - **Who may open it.** It serves only a queue whose segment file would have the same owner,
+//!   group and mode, and only if the file is as its creator made it (same inode, mode, owner,
+//!   size: [`FileStamp`]) and the queue's `meta` was never replaced — every change of its owner
+//!   or mode replaces it, so a queue whose mode was widened for a while (when another user could
+//!   map the segment) is never kept.
+//! - **Who still maps it.** Only this process's mapping is taken (no descriptor or handle of
+//!   this process refers to it any more); another process may still have the segment mapped
+//!   from the queue it was, but reaches that mapping only through that queue's FIFO, and the
+//!   segment now names another FIFO (`PosixHeader::fifo_ino`), so it finds the old queue gone.
+//!   A queue on which a caller ever blocked or registered a notification is never kept: a
+//!   waiter record or a relay could still be read by a process that has not collected it.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+
+use crate::emu::engine::segment::{FileStamp, Mapping};
+use crate::os::forksafe::ForkSafe;
+use crate::os::sys;
+
+/// Spare segments one process keeps at most in one namespace.
+const SPARES_MAX: usize = 4;
+
+/// What a queue's segment file must match to serve another queue: the file's owner, group and
+/// mode, and the queue's geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fit {
+    pub uid: u32,
+    pub gid: u32,
+    pub file_mode: u32,
+    pub maxmsg: u32,
+    pub msgsize: u64,
+}
+
+/// How its creator left a queue's files: the segment's stamp and the inode of the `meta` it
+/// wrote (replaced by every change of the queue's owner or mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Made {
+    pub data: FileStamp,
+    pub meta_ino: u64,
+}
+
+/// One spare: its namespace (the `posix-tmp/` descriptor of its store), what it fits, its
+/// mapping, its name in the spare directory and its file's stamp.
+struct Spare {
+    ns: c_int,
+    fit: Fit,
+    map: Mapping,
+    name: CString,
+    stamp: FileStamp,
+}
+
+/// This process's spare directory in one namespace, open and locked, and its identity.
+struct SpareDir {
+    ns: c_int,
+    name: CString,
+    fd: c_int,
+    id: (u64, u64),
+}
+
+impl SpareDir {
+    /// Whether its descriptor is still that directory: a program that closes descriptors it
+    /// does not know may have closed it (and the lock with it) and reused the number.
+    fn still_open(&self) -> bool {
+        sys::stat_of(self.fd).is_ok_and(|st| (st.st_dev, st.st_ino) == self.id)
+    }
+}
+
+#[derive(Default)]
+struct Spares {
+    kept: Vec<Spare>,
+    dirs: Vec<SpareDir>,
+}
+
+/// The child of a fork forgets its parent's spares (unmapping them) and lets go of its copy of
+/// the parent's directory descriptors (whose lock they share): two processes must never make
+/// one spare two queues, and the parent's spares must be swept once the parent is gone.
+fn forget_in_child(s: &mut Option<Spares>) {
+    if let Some(s) = s.as_mut() {
+        s.kept.clear();
+        for d in s.dirs.drain(..).filter(SpareDir::still_open) {
+            sys::close(d.fd);
+        }
+    }
+}
+
+static SPARES: ForkSafe<Option<Spares>> = ForkSafe::new(None, Some(forget_in_child));
+
+/// Numbers the spares' names.
+static NEXT_NAME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Keeps the segment `map` of a queue this process made and is destroying, whose directory
+/// `dir` (in `posix-dead/`) still holds its `data` and `meta`, as a spare of namespace `tmp`
+/// (its `posix-tmp/` descriptor) fitting `fit`: true when kept (the file renamed out of `dir`),
+/// false when the caller removes it with the directory. `reserved` is how much of the segment
+/// its creation reserved: the pages after it go now (a new queue makes them as it needs them).
+pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: Made, reserved: usize, make_dir_name: impl FnOnce() -> String) -> bool {
+    let data = sys::stat_at(dir, c"data", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st));
+    let meta_ino = sys::stat_at(dir, c"meta", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| st.st_ino);
+    if data != Some(made.data) || meta_ino != Some(made.meta_ino) {
+        return false;
+    }
+    SPARES.with(|s| {
+        let s = s.get_or_insert_with(Spares::default);
+        if s.kept.iter().filter(|k| k.ns == tmp).count() >= SPARES_MAX {
+            return false;
+        }
+        let Some(spare_dir) = dir_of(s, tmp, make_dir_name) else { return false };
+        let Ok(name) = CString::new(format!("data.{}", NEXT_NAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed))) else { return false };
+        if sys::renameat2(dir, c"data", spare_dir, &name, libc::RENAME_NOREPLACE) != 0 {
+            return false;
+        }
+        map.remove_pages(reserved, map.len().saturating_sub(reserved));
+        s.kept.push(Spare { ns: tmp, fit, map, name, stamp: made.data });
+        true
+    })
+}
+
+/// This process's spare directory in namespace `tmp`, made (and locked) if it has none.
+fn dir_of(s: &mut Spares, tmp: c_int, make_dir_name: impl FnOnce() -> String) -> Option<c_int> {
+    if let Some(at) = s.dirs.iter().position(|d| d.ns == tmp) {
+        if s.dirs[at].still_open() {
+            return Some(s.dirs[at].fd);
+        }
+        lose_dir(s, at);
+    }
+    let name = CString::new(make_dir_name()).ok()?;
+    if sys::mkdirat(tmp, &name, 0o700) != 0 {
+        return None;
+    }
+    let fd = sys::openat(tmp, &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0);
+    if fd < 0 {
+        sys::unlinkat(tmp, &name, libc::AT_REMOVEDIR);
+        return None;
+    }
+    let fd = sys::move_high(fd);
+    // Held while this process lives: the sweep leaves a locked directory alone.
+    let id = sys::stat_of(fd).ok().map(|st| (st.st_dev, st.st_ino));
+    let (Some(id), 0) = (id, sys::flock(fd, libc::LOCK_EX | libc::LOCK_NB)) else {
+        sys::close(fd);
+        sys::unlinkat(tmp, &name, libc::AT_REMOVEDIR);
+        return None;
+    };
+    s.dirs.push(SpareDir { ns: tmp, name, fd, id });
+    Some(fd)
+}
+
+/// Forgets spare directory `at`, whose descriptor is no longer its own, and its spares
+/// (unmapped; their files are left to the sweep, which finds the directory unlocked).
+fn lose_dir(s: &mut Spares, at: usize) {
+    let ns = s.dirs.swap_remove(at).ns;
+    s.kept.retain(|k| k.ns != ns);
+}
+
+/// Puts a spare of namespace `tmp` that fits `fit` in the directory `dir` as its `data`
+/// (renamed there), and gives its mapping and its file's stamp; None when this process has
+/// none, or the one it had could not be placed (then it is gone, and the caller makes a new
+/// file).
+pub fn place(tmp: c_int, fit: Fit, dir: c_int) -> Option<(Mapping, FileStamp)> {
+    let (spare, spare_dir) = SPARES.with(|s| {
+        let s = s.as_mut()?;
+        let at = s.kept.iter().position(|k| k.ns == tmp && k.fit == fit)?;
+        let dir_at = s.dirs.iter().position(|d| d.ns == tmp)?;
+        if !s.dirs[dir_at].still_open() {
+            lose_dir(s, dir_at);
+            return None;
+        }
+        Some((s.kept.swap_remove(at), s.dirs[dir_at].fd))
+    })?;
+    if sys::renameat2(spare_dir, &spare.name, dir, c"data", libc::RENAME_NOREPLACE) != 0 {
+        sys::unlinkat(spare_dir, &spare.name, 0);
+        return None;
+    }
+    // The file moved is the one mapped (only this process or root can rename it: the spare
+    // directory is this process's, 0700).
+    if sys::stat_at(dir, c"data", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(spare.stamp) {
+        sys::unlinkat(dir, c"data", 0);
+        return None;
+    }
+    Some((spare.map, spare.stamp))
+}
+
+/// How many directories this process keeps spares in under namespace `tmp` (0 or 1): the
+/// sweep of `posix-tmp/` has nothing to look at when these are all it holds.
+pub fn own_dirs(tmp: c_int) -> u64 {
+    SPARES.try_with(|s| s.as_ref().map_or(0, |s| s.dirs.iter().filter(|d| d.ns == tmp).count() as u64)).unwrap_or(0)
+}
+
+/// Whether `posix-tmp/<entry>` is one of this process's spare directories.
+pub fn is_own_dir(tmp: c_int, entry: &[u8]) -> bool {
+    SPARES.try_with(|s| s.as_ref().is_some_and(|s| s.dirs.iter().any(|d| d.ns == tmp && d.name.as_bytes() == entry))).unwrap_or(false)
+}
+
+/// Removes every spare of namespace `tmp` (its store is going away), or of all namespaces (at
+/// exit: then only if no other thread is using the spares at that instant), and their
+/// directories.
+pub fn forget_namespace(tmp: Option<c_int>) {
+    let split = |s: &mut Option<Spares>| -> (Vec<Spare>, Vec<SpareDir>) {
+        let Some(s) = s.as_mut() else { return Default::default() };
+        let (gone, kept) = std::mem::take(&mut s.kept).into_iter().partition(|k| tmp.is_none_or(|n| k.ns == n));
+        s.kept = kept;
+        let (dirs, left) = std::mem::take(&mut s.dirs).into_iter().partition(|d| tmp.is_none_or(|n| d.ns == n));
+        s.dirs = left;
+        (gone, dirs)
+    };
+    let (gone, dirs) = match tmp {
+        Some(_) => SPARES.with(split),
+        None => SPARES.try_with(split).unwrap_or_default(),
+    };
+    for d in dirs.into_iter().filter(SpareDir::still_open) {
+        for spare in gone.iter().filter(|k| k.ns == d.ns) {
+            sys::unlinkat(d.fd, &spare.name, 0);
+        }
+        sys::unlinkat(d.ns, &d.name, libc::AT_REMOVEDIR);
+        sys::close(d.fd);
+    }
+}
+
+/// Removes this process's spares when it exits normally (a process killed leaves them to the
+/// sweep).
+extern "C" fn remove_all_at_exit() {
+    let _ = std::panic::catch_unwind(|| forget_namespace(None));
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static REMOVE_AT_EXIT: extern "C" fn() = remove_all_at_exit;
+
+/// This process's spare directory descriptor in namespace `tmp`, for tests.
+#[cfg(test)]
+pub fn dir_fd(tmp: c_int) -> Option<c_int> {
+    SPARES.with(|s| s.as_ref()?.dirs.iter().find(|d| d.ns == tmp).map(|d| d.fd))
+}

@@ -1,0 +1,207 @@
+//! Spare segments (see `posix::spare`) as the store keeps and reuses them.
+
+use super::*;
+use crate::emu::engine::layout::waiter_state;
+
+fn test_store(tag: &str) -> (Store, String) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let root = format!("/tmp/mqshim-posix-spare-{tag}-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let limits = PosixLimits { msg_max: 10, msgsize_max: 64, msg_default: 10, msgsize_default: 64, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
+    (Store::at(root.as_bytes(), limits).unwrap(), root)
+}
+
+fn name(n: &str) -> QueueName {
+    QueueName::check(n.as_bytes()).unwrap()
+}
+
+fn attr(maxmsg: i64, msgsize: i64) -> mq_attr {
+    // SAFETY: mq_attr is plain integers.
+    let mut a: mq_attr = unsafe { std::mem::zeroed() };
+    a.mq_maxmsg = maxmsg;
+    a.mq_msgsize = msgsize;
+    a
+}
+
+fn create(store: &Store, n: &str, mode: libc::mode_t, a: &mq_attr) -> c_int {
+    store.open_queue(&name(n), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode, Some(a)).unwrap()
+}
+
+fn close(fd: c_int) {
+    fdtable::remove(fd);
+    crate::os::sys::close(fd);
+}
+
+/// Closes `fd` and unlinks `n`: the queue is destroyed (nobody else has it open).
+fn destroy(store: &Store, fd: c_int, n: &str) {
+    close(fd);
+    store.unlink(&name(n)).unwrap();
+}
+
+/// The inode of queue `n`'s segment file.
+fn data_ino(store: &Store, n: &str) -> u64 {
+    let dir = openat(store.ns.posix, n.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
+    sys::stat_at(dir.0, c"data", libc::AT_SYMLINK_NOFOLLOW).unwrap().st_ino
+}
+
+/// The queue behind descriptor `fd`.
+fn queue_of(fd: c_int) -> Arc<Queue> {
+    fdtable::resolve(fd).unwrap().queue.queue.clone()
+}
+
+/// What `posix-tmp/` holds: the entries, and the files in each.
+fn tmp_files(store: &Store) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+    list_dir(store.ns.tmp)
+        .into_iter()
+        .map(|e| {
+            let inner = openat(store.ns.tmp, &e, libc::O_RDONLY | libc::O_DIRECTORY, 0).map(|d| list_dir(d.0)).unwrap_or_default();
+            (e, inner)
+        })
+        .collect()
+}
+
+fn spares(store: &Store) -> usize {
+    tmp_files(store).iter().map(|(_, files)| files.len()).sum()
+}
+
+#[test]
+fn a_destroyed_queue_s_segment_serves_the_next_queue_that_fits_it() {
+    let (store, root) = test_store("serve");
+    let a = attr(4, 32);
+    let fd = create(&store, "first", 0o600, &a);
+    let first = data_ino(&store, "first");
+    assert_eq!(spares(&store), 0);
+    destroy(&store, fd, "first");
+    assert_eq!(spares(&store), 1, "kept: {:?}", tmp_files(&store));
+    // Another name, the same owner, mode and size: the same file, a new queue.
+    let fd = create(&store, "second", 0o600, &a);
+    assert_eq!(data_ino(&store, "second"), first);
+    assert_eq!(spares(&store), 0);
+    let q = queue_of(fd);
+    assert_eq!(q.curmsgs(), 0);
+    assert_eq!(q.header().unlinked.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let fifo = sys::stat_of(fd).unwrap();
+    assert!(q.is_of_fifo(fifo.st_ino), "the segment names its new queue's FIFO");
+    drop(q);
+    destroy(&store, fd, "second");
+    // Another mode, or another size: a new file (the spare stays for a queue it fits).
+    let fd = create(&store, "third", 0o640, &a);
+    assert_ne!(data_ino(&store, "third"), first);
+    close(fd);
+    let fd = create(&store, "fourth", 0o600, &attr(5, 32));
+    assert_ne!(data_ino(&store, "fourth"), first);
+    close(fd);
+    assert_eq!(spares(&store), 1);
+    drop(store);
+    assert!(std::fs::read_dir(format!("{root}/posix-tmp")).unwrap().next().is_none(), "the spare went with its store");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_queue_waited_in_notified_on_changed_or_open_elsewhere_is_not_kept() {
+    let (store, root) = test_store("not-kept");
+    let a = attr(4, 32);
+    // A waiter record was written.
+    let fd = create(&store, "waited", 0o600, &a);
+    {
+        let q = queue_of(fd);
+        let mut locked = q.lock().unwrap();
+        locked.register(waiter_state::RECEIVING, None, None).unwrap();
+    }
+    destroy(&store, fd, "waited");
+    assert_eq!(spares(&store), 0, "waited in");
+    // A notification was registered.
+    let fd = create(&store, "notified", 0o600, &a);
+    queue_of(fd).lock().unwrap().next_registration();
+    destroy(&store, fd, "notified");
+    assert_eq!(spares(&store), 0, "notified on");
+    // Its mode was changed and changed back (by any process: its `meta` was replaced).
+    let fd = create(&store, "changed", 0o600, &a);
+    let mode_of = |mode: u32| move |m: &Meta| Ok(Meta { mode, ..*m });
+    store.change_attributes(&name("changed"), mode_of(0o666)).unwrap();
+    store.change_attributes(&name("changed"), mode_of(0o600)).unwrap();
+    destroy(&store, fd, "changed");
+    assert_eq!(spares(&store), 0, "mode changed");
+    // Unlinked while open here: its last close destroys it, and keeps nothing.
+    let fd = create(&store, "open", 0o600, &a);
+    store.unlink(&name("open")).unwrap();
+    close(fd);
+    assert_eq!(spares(&store), 0, "unlinked while open");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_process_keeps_at_most_four_spares_in_a_namespace() {
+    let (store, root) = test_store("bounded");
+    let a = attr(2, 16);
+    let fds: Vec<c_int> = (0..6).map(|i| create(&store, &format!("q{i}"), 0o600, &a)).collect();
+    for (i, fd) in fds.into_iter().enumerate() {
+        destroy(&store, fd, &format!("q{i}"));
+    }
+    assert_eq!(spares(&store), 4);
+    assert_eq!(tmp_files(&store).len(), 1, "one directory");
+    spare::forget_namespace(Some(store.ns.tmp));
+    assert!(tmp_files(&store).is_empty());
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_gone_keeper_s_spares_are_swept_by_the_next_creator() {
+    let (store, root) = test_store("swept");
+    // What a keeper killed leaves: its directory, named as a build of a gone pid, unlocked.
+    let gone = (i32::MAX - 7).to_string();
+    let dir = format!("{root}/posix-tmp/new-{gone}-0-1");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(format!("{dir}/data.0"), b"old").unwrap();
+    let a = attr(2, 16);
+    let fd = create(&store, "next", 0o600, &a);
+    assert!(!std::path::Path::new(&dir).exists(), "swept: {:?}", tmp_files(&store));
+    // This process's own spare directory stays, and so does another live keeper's (locked).
+    destroy(&store, fd, "next");
+    assert_eq!(spares(&store), 1);
+    let fd = create(&store, "again", 0o600, &a);
+    destroy(&store, fd, "again");
+    assert_eq!(spares(&store), 1);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn an_open_through_an_old_fifo_of_a_reused_segment_finds_the_queue_gone() {
+    let (store, root) = test_store("old-fifo");
+    let a = attr(4, 32);
+    let fd = create(&store, "q", 0o600, &a);
+    let found = store.find(&name("q"), DirFd::Any).unwrap().unwrap();
+    let meta = read_meta(found.dir.0).unwrap();
+    // As if the segment had been given to another queue since this open found it.
+    queue_of(fd).header().fifo_ino.store(1, std::sync::atomic::Ordering::Release);
+    assert_eq!(store.attach(&name("q"), &found, libc::O_RDWR, &meta).err(), Some(Errno::ENOENT));
+    queue_of(fd).header().fifo_ino.store(sys::stat_of(fd).unwrap().st_ino, std::sync::atomic::Ordering::Release);
+    let again = store.attach(&name("q"), &found, libc::O_RDWR, &meta).unwrap();
+    close(again);
+    close(fd);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_spare_directory_descriptor_the_program_closed_and_reused_is_left_alone() {
+    let (store, root) = test_store("closed-dir");
+    let a = attr(4, 32);
+    let fd = create(&store, "first", 0o600, &a);
+    let first = data_ino(&store, "first");
+    destroy(&store, fd, "first");
+    let spare_dir = spare::dir_fd(store.ns.tmp).expect("a spare directory");
+    // The program closes every descriptor it does not know, and its next one gets the number.
+    let program_dir = format!("{root}-program");
+    std::fs::create_dir(&program_dir).unwrap();
+    let program = openat(libc::AT_FDCWD, program_dir.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
+    // SAFETY: plain descriptor calls on numbers this test owns.
+    assert_eq!(unsafe { libc::dup2(program.0, spare_dir) }, spare_dir);
+    let fd = create(&store, "second", 0o600, &a);
+    assert_ne!(data_ino(&store, "second"), first, "not the spare: its directory is gone from this process");
+    destroy(&store, fd, "second");
+    assert!(std::fs::read_dir(&program_dir).unwrap().next().is_none(), "nothing moved into the program's directory");
+    assert!(sys::stat_of(spare_dir).is_ok(), "the program's descriptor is still open");
+    assert_eq!(spare::dir_fd(store.ns.tmp).map(|d| d != spare_dir), Some(true), "a new spare directory");
+    crate::os::sys::close(spare_dir);
+    let _ = std::fs::remove_dir_all(program_dir);
+    let _ = std::fs::remove_dir_all(root);
+}
