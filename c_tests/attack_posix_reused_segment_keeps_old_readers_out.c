@@ -11,37 +11,6 @@
  * root's new queues is EACCES, as on the kernel. */
 #include "harness.h"
 #include "mqt_attack.h"
-#include <sys/mman.h>
-
-#define MAPS_MAX 64
-
-static struct {
-    const char *at;
-    size_t len;
-} maps[MAPS_MAX];
-static int nmaps;
-
-/* Maps, read-only, a regular file nobody can open; descends into directories. */
-static int map_entry(int dirfd, const char *name, const struct stat *st, int depth, void *arg)
-{
-    (void)depth;
-    (void)arg;
-    if (S_ISDIR(st->st_mode))
-        return 1;
-    if (!S_ISREG(st->st_mode) || st->st_size == 0 || nmaps >= MAPS_MAX)
-        return 0;
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    void *p = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p != MAP_FAILED) {
-        maps[nmaps].at = p;
-        maps[nmaps].len = (size_t)st->st_size;
-        nmaps++;
-    }
-    return 0;
-}
 
 static char secret[64];
 static const char *names[2];
@@ -54,14 +23,10 @@ static void attacker(mqd_t inherited, t_chan *go, t_chan *done)
     close((int)inherited);
     attack_become_nobody();
     t_chan_wait(go);
-    attack_walk(map_entry, NULL);
-    fprintf(stderr, "attack: %d files mapped\n", nmaps);
+    fprintf(stderr, "attack: %d files mapped\n", attack_map_all());
     t_chan_post(done);
     t_chan_wait(go);
-    int found = 0;
-    for (int i = 0; i < nmaps; i++)
-        found |= memmem(maps[i].at, maps[i].len, secret, strlen(secret)) != NULL;
-    t_check("none of root's later messages is found by nobody in what it mapped", !found);
+    t_check("none of root's later messages is found by nobody in what it mapped", !attack_maps_contain(secret));
     /* Not through EXPECT_*: nobody's calls are not traced (it may not write root's trace). */
     for (int i = 0; i < 2; i++) {
         errno = 0;

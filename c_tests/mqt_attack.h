@@ -15,6 +15,9 @@
  *   - attack_walk(fn, arg): every entry under the namespace, depth first, by openat/fstatat/
  *     getdents, never following a link; fn sees the parent's descriptor, the entry's name and
  *     lstat and may replace or open it. The tests do not know the namespace's layout.
+ *   - attack_map_all() / attack_maps_contain(text): map, read-only, every regular file under the
+ *     namespace the caller can open, and keep the mappings; later, whether any of them shows
+ *     `text` (what a user let in for a while can still read of what it mapped then).
  *   - attack_dir_*: the namespace-directory tests (attack_namespace_dir_*.c, shim-only): root's
  *     process under test is the test run again with "victim" as argv[1], MQSHIM_DIR set to the
  *     directory given and MQSHIM_BACKEND=emulate (in every shim configuration: the kernel has no
@@ -33,6 +36,7 @@
 
 #include <dirent.h>
 #include <grp.h>
+#include <sys/mman.h>
 
 #define ATTACK_NOBODY T_NOBODY
 
@@ -231,6 +235,56 @@ static int attack_walk(attack_visit_fn fn, void *arg)
     attack_walk_dir(fd, 1, fn, arg);
     close(fd);
     return attack_walk_count;
+}
+
+#define ATTACK_MAPS_MAX 64
+
+/* The files attack_map_all mapped. */
+static struct {
+    const char *at;
+    size_t len;
+} attack_maps[ATTACK_MAPS_MAX];
+static int attack_nmaps;
+
+/* Maps, read-only, a regular file the caller can open; descends into directories. */
+static int attack_map_entry(int dirfd, const char *name, const struct stat *st, int depth, void *arg)
+{
+    (void)depth;
+    (void)arg;
+    if (S_ISDIR(st->st_mode))
+        return 1;
+    if (!S_ISREG(st->st_mode) || st->st_size == 0 || attack_nmaps >= ATTACK_MAPS_MAX)
+        return 0;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    void *p = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p != MAP_FAILED) {
+        attack_maps[attack_nmaps].at = p;
+        attack_maps[attack_nmaps].len = (size_t)st->st_size;
+        attack_nmaps++;
+    }
+    return 0;
+}
+
+/* Maps every regular file under the namespace the caller can open (see the top); returns how
+ * many, for stderr. */
+static int attack_map_all(void) T_UNUSED;
+static int attack_map_all(void)
+{
+    attack_walk(attack_map_entry, NULL);
+    return attack_nmaps;
+}
+
+/* Whether any file attack_map_all mapped now shows `text`. */
+static int attack_maps_contain(const char *text) T_UNUSED;
+static int attack_maps_contain(const char *text)
+{
+    int found = 0;
+    for (int i = 0; i < attack_nmaps; i++)
+        found |= memmem(attack_maps[i].at, attack_maps[i].len, text, strlen(text)) != NULL;
+    return found;
 }
 
 /* ------------------------------------------------------------------------------------------ */
