@@ -153,11 +153,34 @@ mod tests {
             assert_eq!(read_struct(&42u64 as *const u64, Trust::Unknown), Some(42));
         }
     }
+
+    #[test]
+    fn two_pages_of_one_set_are_both_remembered() {
+        thread_local! {
+            static CACHE: [Cell<usize>; PAGE_CACHE] = const { [const { Cell::new(0) }; PAGE_CACHE] };
+        }
+        let checks = Cell::new(0);
+        let check = |_page: usize| {
+            checks.set(checks.get() + 1);
+            true
+        };
+        // Pages 3 and 3 + PAGE_CACHE (a stack page and a name's page of one call, say).
+        let (a, b) = (3usize << 12, (3 + PAGE_CACHE) << 12);
+        for _ in 0..4 {
+            assert!(probe_pages(a, 8, &CACHE, check));
+            assert!(probe_pages(b, 8, &CACHE, check));
+        }
+        assert_eq!(checks.get(), 2, "each page checked once");
+    }
 }
 
 /// Pages recently found readable / writable by this thread (page number + 1; 0 = empty), so a
-/// program that calls with the same buffers pays the check once, not on every call.
+/// program that calls with the same buffers pays the check once, not on every call. Two ways
+/// per set: a call's pages are typically two (a name or buffer, and a stack page), and with one
+/// way those two shared a slot in one run in sixteen (by where the loader put them), each then
+/// pushing the other out on every call.
 const PAGE_CACHE: usize = 16;
+const PAGE_SETS: usize = PAGE_CACHE / 2;
 
 thread_local! {
     static READABLE: [Cell<usize>; PAGE_CACHE] = const { [const { Cell::new(0) }; PAGE_CACHE] };
@@ -175,13 +198,15 @@ fn probe_pages(ptr: usize, len: usize, cache: &'static std::thread::LocalKey<[Ce
     let (first, last) = (ptr >> 12, end >> 12);
     cache.with(|c| {
         (first..=last).all(|page| {
-            let entry = &c[page % PAGE_CACHE];
-            if entry.get() == page + 1 {
+            let set = &c[2 * (page % PAGE_SETS)..][..2];
+            if set[0].get() == page + 1 || set[1].get() == page + 1 {
                 return true;
             }
             let ok = check(page << 12);
             if ok {
-                entry.set(page + 1);
+                // The set's older page makes way.
+                set[1].set(set[0].get());
+                set[0].set(page + 1);
             }
             ok
         })
