@@ -205,7 +205,7 @@ impl PosixEmulation {
         // Before the test whether the queue is still open anywhere.
         let q = &d.queue.queue;
         ready::release_if_unused(q, || fdtable::describes(q));
-        self.store.after_close(&d.queue);
+        self.store.after_close_owned(d);
         Ok(0)
     }
 

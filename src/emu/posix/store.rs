@@ -783,8 +783,13 @@ impl Store {
     }
 
     fn destroy_if_unused(&self, entry: &[u8]) -> bool {
+        self.destroy_if_unused_keeping(entry, None)
+    }
+
+    /// [`Store::destroy_if_unused`]; `mine`: see [`Store::destroy_dir_if_unused`].
+    fn destroy_if_unused_keeping(&self, entry: &[u8], mine: Option<Arc<QueueHandle>>) -> bool {
         match openat(self.ns.dead, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-            Ok(dir) => self.destroy_dir_if_unused(&dir, entry, None),
+            Ok(dir) => self.destroy_dir_if_unused(&dir, entry, mine),
             Err(e) => e == Errno::ENOENT,
         }
     }
@@ -905,19 +910,42 @@ impl Store {
     /// was its last open description anywhere. False when it was unlinked and is still open
     /// somewhere (another close will end it), true when nothing is left to do.
     pub fn after_close(&self, queue: &QueueHandle) -> bool {
+        match self.destroyed_by_close(queue) {
+            Some(entry) => self.destroy_if_unused(entry.as_bytes()),
+            None => true,
+        }
+    }
+
+    /// [`Store::after_close`] of the description `d` that the caller closed and no longer
+    /// needs: when it held this process's last reference to the queue, the segment of a queue
+    /// its close destroys may be kept (see `spare`).
+    pub fn after_close_owned(&self, d: Arc<Description>) -> bool {
+        let handle = match Arc::try_unwrap(d) {
+            Ok(d) => d.queue,
+            Err(d) => return self.after_close(&d.queue),
+        };
+        match self.destroyed_by_close(&handle) {
+            Some(entry) => self.destroy_if_unused_keeping(entry.as_bytes(), Some(handle)),
+            None => true,
+        }
+    }
+
+    /// Whether a close of `queue` may have been the last of an unlinked queue: its entry in
+    /// `posix-dead/` to destroy if it is unused (the queue forgotten here), or None.
+    fn destroyed_by_close(&self, queue: &QueueHandle) -> Option<String> {
         // Not marked unlinked before this descriptor closed: its unlinker, still to come, tests
         // whether it is open only after renaming it, so it sees this close (see `mark_unlinked`).
         // (A poisoned mapping reads zeros.)
         let q = &queue.queue;
         if q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() {
-            return true;
+            return None;
         }
         let still_named = sys::stat_at(self.ns.posix, &c(&queue.name), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| (st.st_dev, st.st_ino) == queue.dir_id);
         if still_named {
-            return true;
+            return None;
         }
         forget_queue(queue.dir_id);
-        self.destroy_if_unused(dead_entry_name(queue.dir_id).as_bytes())
+        Some(dead_entry_name(queue.dir_id))
     }
 
     /// The queue named `name` as `/dev/mqueue/NAME` shows it: its meta, the status of its

@@ -97,7 +97,7 @@ fn a_destroyed_queue_s_segment_serves_the_next_queue_that_fits_it() {
 }
 
 #[test]
-fn a_queue_waited_in_notified_on_changed_or_open_elsewhere_is_not_kept() {
+fn a_queue_waited_in_notified_on_or_changed_is_not_kept() {
     let (store, root) = test_store("not-kept");
     let a = attr(4, 32);
     // A waiter record was written.
@@ -121,11 +121,40 @@ fn a_queue_waited_in_notified_on_changed_or_open_elsewhere_is_not_kept() {
     store.change_attributes(&name("changed"), mode_of(0o600)).unwrap();
     destroy(&store, fd, "changed");
     assert_eq!(spares(&store), 0, "mode changed");
-    // Unlinked while open here: its last close destroys it, and keeps nothing.
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// Closes `fd` as `PosixEmulation::close` does: the queue is destroyed by this close if it was
+/// unlinked and this was its last description anywhere.
+fn close_as_the_emulation(store: &Store, fd: c_int) {
+    let d = fdtable::remove(fd).unwrap();
+    crate::os::sys::close(fd);
+    store.after_close_owned(d);
+}
+
+#[test]
+fn a_queue_unlinked_while_open_is_kept_by_its_last_close_here() {
+    let (store, root) = test_store("last-close");
+    let a = attr(4, 32);
     let fd = create(&store, "open", 0o600, &a);
+    let first = data_ino(&store, "open");
     store.unlink(&name("open")).unwrap();
+    assert_eq!(spares(&store), 0, "still open");
+    close_as_the_emulation(&store, fd);
+    assert_eq!(spares(&store), 1, "destroyed by its last close, and kept");
+    let fd = create(&store, "next", 0o600, &a);
+    assert_eq!(data_ino(&store, "next"), first);
+    // Also open in another descriptor of this process (a dup): the last close keeps it.
+    let dup = crate::os::sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0);
+    fdtable::insert(dup, fdtable::resolve(fd).unwrap());
+    store.unlink(&name("next")).unwrap();
+    close_as_the_emulation(&store, fd);
+    assert_eq!(spares(&store), 0, "the dup still has it open");
+    close_as_the_emulation(&store, dup);
+    assert_eq!(spares(&store), 1, "kept by the last close");
+    let fd = create(&store, "third", 0o600, &a);
+    assert_eq!(data_ino(&store, "third"), first);
     close(fd);
-    assert_eq!(spares(&store), 0, "unlinked while open");
     let _ = std::fs::remove_dir_all(root);
 }
 
