@@ -103,14 +103,14 @@ static SPARES: ForkSafe<Option<Spares>> = ForkSafe::new(None, Some(forget_in_chi
 static NEXT_NAME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// Keeps the segment `map` of a queue this process made and is destroying, whose directory
-/// `dir` (in `posix-dead/`) still holds its `data` and `meta`, as a spare of namespace `tmp`
-/// (its `posix-tmp/` descriptor) fitting `fit`: true when kept (the file renamed out of `dir`),
-/// false when the caller removes it with the directory. `reserved` is how much of the segment
-/// its creation reserved: the pages after it go now (a new queue makes them as it needs them).
-pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: Made, reserved: usize, make_dir_name: impl FnOnce() -> String) -> bool {
-    let data = sys::stat_at(dir, c"data", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st));
-    let meta_ino = sys::stat_at(dir, c"meta", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| st.st_ino);
-    if data != Some(made.data) || meta_ino != Some(made.meta_ino) {
+/// `dir` (in `posix-dead/`) still holds its `data`, as a spare of namespace `tmp` (its
+/// `posix-tmp/` descriptor) fitting `fit`: true when kept (the file renamed out of `dir`),
+/// false when the caller removes it with the directory. The caller has found the queue's
+/// `meta` to be the one this process wrote (`Made::meta_ino`); the segment's file must still
+/// be as it was made (`made`). `reserved` is how much of the segment its creation reserved: the
+/// pages after it go now (a new queue makes them as it needs them).
+pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: FileStamp, reserved: usize, make_dir_name: impl FnOnce() -> String) -> bool {
+    if sys::stat_at(dir, c"data", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(made) {
         return false;
     }
     SPARES.with(|s| {
@@ -124,7 +124,7 @@ pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: Made, reserved
             return false;
         }
         map.remove_pages(reserved, map.len().saturating_sub(reserved));
-        s.kept.push(Spare { ns: tmp, fit, map, name, stamp: made.data });
+        s.kept.push(Spare { ns: tmp, fit, map, name, stamp: made });
         true
     })
 }

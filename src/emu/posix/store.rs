@@ -713,7 +713,7 @@ impl Store {
             Ok(Built { found, queue, fifo, fifo_id: (fifo_st.st_dev, fifo_st.st_ino), fifo_status: fifo_st })
         })();
         if result.is_err() {
-            remove_queue_dir(self.ns.tmp, tmp_name.as_bytes(), None, meta.fifo_link);
+            remove_queue_dir(self.ns.tmp, tmp_name.as_bytes(), None, meta.fifo_link, true);
         }
         result
     }
@@ -776,7 +776,7 @@ impl Store {
         if may_hold_queues(self.ns.tmp, spare::own_dirs(self.ns.tmp)) {
             for entry in list_dir(self.ns.tmp) {
                 if !spare::is_own_dir(self.ns.tmp, &entry) && abandoned_build(self.ns.tmp, &entry) {
-                    remove_queue_dir(self.ns.tmp, &entry, None, 0);
+                    remove_queue_dir(self.ns.tmp, &entry, None, 0, true);
                 }
             }
         }
@@ -806,13 +806,21 @@ impl Store {
             Err(Errno::ENXIO | Errno::ENOENT) => {}
             Err(_) => return false,
         }
+        // The `meta` this process wrote, when it is still the queue's (the same inode: every
+        // change replaces it): known without reading it.
+        let written_here = mine.as_ref().and_then(|h| {
+            let made = h.queue.made?;
+            let st = sys::stat_at(dir.0, c"meta", libc::AT_SYMLINK_NOFOLLOW).ok()?;
+            (st.st_ino == made.meta_ino).then_some((h.meta, st.st_uid))
+        });
         // Its charge goes back once its directory is gone (by whoever removed it, once).
-        let meta = read_meta_with_writer(dir.0).ok();
+        let meta = written_here.or_else(|| read_meta_with_writer(dir.0).ok());
         let charged = meta.map(|(m, writer)| (m.charged_uid(writer), m.charge_bytes));
-        if let Some(handle) = mine {
-            self.keep_spare(dir, handle);
-        }
-        if !remove_queue_dir(self.ns.dead, entry, Some(dir.0), meta.map_or(0, |(m, _)| m.fifo_link)) {
+        let kept = match (mine, written_here) {
+            (Some(handle), Some(_)) => self.keep_spare(dir, handle),
+            _ => false,
+        };
+        if !remove_queue_dir(self.ns.dead, entry, Some(dir.0), meta.map_or(0, |(m, _)| m.fifo_link), !kept) {
             return false;
         }
         if let Some((uid, bytes)) = charged {
@@ -890,20 +898,20 @@ impl Store {
     }
 
     /// Keeps the segment of the destroyed queue whose directory is `dir` (in `posix-dead/`, its
-    /// files still there) as a spare, if this process made it, holds the only reference to its
-    /// mapping, and nobody ever waited in it (see `spare`); otherwise leaves it to be removed
-    /// with the directory.
-    fn keep_spare(&self, dir: &Fd, handle: Arc<QueueHandle>) {
-        let Ok(handle) = Arc::try_unwrap(handle) else { return };
+    /// files still there, its `meta` found to be the one this process wrote) as a spare, if this
+    /// process made it, holds the only reference to its mapping, and nobody ever waited in it
+    /// (see `spare`): true when kept; otherwise it is removed with the directory.
+    fn keep_spare(&self, dir: &Fd, handle: Arc<QueueHandle>) -> bool {
+        let Ok(handle) = Arc::try_unwrap(handle) else { return false };
         let meta = handle.meta;
-        let Ok(queue) = Arc::try_unwrap(handle.queue) else { return };
-        let Some(made) = queue.made else { return };
+        let Ok(queue) = Arc::try_unwrap(handle.queue) else { return false };
+        let Some(made) = queue.made else { return false };
         if queue.poisoned() || queue.recheck().is_err() || !queue.never_waited_on() {
-            return;
+            return false;
         }
         let reserved = queue.geometry().prio_offset as usize;
         let fit = spare::Fit { uid: meta.uid, gid: meta.gid, file_mode: file_mode(meta.mode), maxmsg: meta.maxmsg, msgsize: meta.msgsize };
-        spare::keep(self.ns.tmp, dir.0, queue.into_mapping(), fit, made, reserved, || unique_name("new"));
+        spare::keep(self.ns.tmp, dir.0, queue.into_mapping(), fit, made.data, reserved, || unique_name("new"))
     }
 
     /// After a descriptor of `queue` was closed: if the queue was unlinked, destroy it when this
@@ -1410,11 +1418,11 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
 /// known. If more remains — a second name not known, a `meta` written aside by a process killed
 /// before renaming it into place — the directory is listed and every name in it removed. True
 /// when this call removed the directory.
-fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>, fifo_link: u64) -> bool {
+fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>, fifo_link: u64, with_data: bool) -> bool {
     let opened = if dir.is_none() { openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).ok() } else { None };
     let dir = dir.or(opened.as_ref().map(|d| d.0));
     if let Some(dir) = dir {
-        for f in [c"data", c"fifo", c"meta"] {
+        for f in [c"data", c"fifo", c"meta"].into_iter().skip(usize::from(!with_data)) {
             sys::unlinkat(dir, f, 0);
         }
         if fifo_link != 0 {
