@@ -17,7 +17,9 @@
 //!   own value that needs CAP_SYS_RESOURCE), and IPC_SET above it without CAP_SYS_RESOURCE is
 //!   EPERM. IPC_INFO and MSG_INFO report the configured msgmax, msgmnb and msgmni.
 //! - `msgmni` (ENOSPC): `msgget` that would create a queue when the kernel's count of queues
-//!   (MSG_INFO) has reached it.
+//!   (MSG_INFO) has reached it. The count and the creation are two system calls, so processes
+//!   creating at once at the limit can pass it together (the emulation and Redis backends
+//!   admit them one at a time, as the kernel does).
 
 use std::os::raw::c_int;
 

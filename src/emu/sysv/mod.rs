@@ -583,6 +583,16 @@ impl SysvEmulation {
                 }
             }
         }
+        // Counted only now, one creator at a time: of creators racing at the limit, those
+        // beyond it withdraw (the key's link this one made goes first: nobody else removes or
+        // replaces it while its queue is being created).
+        if !registry.admit(limits.msgmni as u32) {
+            if key != libc::IPC_PRIVATE {
+                keys::remove(self.dir, key);
+            }
+            withdraw(&name);
+            return Err(Errno::ENOSPC);
+        }
         // The commit point: live, found by its id and key.
         q.commit();
         registry.commit(slot, &snapshot(q.entry()));

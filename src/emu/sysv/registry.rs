@@ -312,8 +312,8 @@ impl Registry {
     /// chooses again from where the winner left it), so a creation that dies before committing
     /// only skips an id. Two creators can choose one index only when the cursor went all the way
     /// round while the first had not yet committed (it was stopped): the segment file, made
-    /// exclusively, then decides. Creators racing each other at the limit are each let in if
-    /// fewer than `limit` queues were live when they looked, so together they may pass it.
+    /// exclusively, then decides. Creators racing each other at the limit may all pass this
+    /// check; [`Registry::admit`] lets in only as many as there is room for.
     pub fn allocate(&self, limit: u32) -> Result<Slot> {
         let limit = limit.min(IPCMNI);
         let alloc = &self.header().alloc;
@@ -368,15 +368,28 @@ impl Registry {
         self.header().next_id1.store(id as i64 + 1, Ordering::Release);
     }
 
-    /// Shows the queue just created at `slot` (its segment committed) in its record, `id1`
-    /// last, and counts it.
+    /// Counts a queue about to go live, unless `limit` (msgmni, at most IPCMNI) queues are
+    /// counted already: false then, and the caller withdraws it (ENOSPC). Creators that passed
+    /// [`Registry::allocate`]'s check at the limit together are counted one at a time here, so
+    /// exactly as many go live as the limit has room for, as `ipc_addid` admits them under the
+    /// kernel's lock. (A creator killed between this and [`Registry::commit`], a few stores
+    /// later, leaves the count one too high until a sweep heals it: `heal_count`.)
+    pub fn admit(&self, limit: u32) -> bool {
+        let in_use = &self.header().alloc.in_use;
+        if in_use.fetch_add(1, Ordering::AcqRel) < limit.min(IPCMNI) {
+            return true;
+        }
+        let _ = in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+        false
+    }
+
+    /// Shows the queue just created at `slot` (its segment committed, and counted by
+    /// [`Registry::admit`]) in its record, `id1` last.
     pub fn commit(&self, slot: Slot, s: &Snapshot) {
         let r = self.record(slot.idx);
         write_record(r, s);
         r.id1.store(slot.id as u32 + 1, Ordering::Release);
-        let a = &self.header().alloc;
-        a.in_use.fetch_add(1, Ordering::AcqRel);
-        a.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
+        self.header().alloc.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
     }
 
     /// Registers a creation or removal of this process in the creator table until the result
@@ -579,6 +592,31 @@ impl<'r> RegistryLocked<'r> {
         a.max_idx.store(max_idx, Ordering::Release);
     }
 
+    /// Sets `in_use` to the live records' number when no other process is at work on a
+    /// creation or removal: a creator killed between its count ([`Registry::admit`]) and its
+    /// commit left it one too high, and a sweep is what such a death makes due. The count is
+    /// read first and replaced only if unchanged, and only while the creator table shows no
+    /// other worker, so a creation counted meanwhile is not lost. (A process keeping spares
+    /// holds a slot too: with one alive, the count waits for a quieter sweep.)
+    fn heal_count(&mut self) {
+        let me = super::caller::pid();
+        let a = &self.r.header().alloc;
+        let others_at_work = || {
+            self.r.header().creators.iter().any(|slot| {
+                let pid = slot.load(Ordering::Acquire);
+                pid != 0 && pid != me
+            })
+        };
+        let before = a.in_use.load(Ordering::Acquire);
+        if others_at_work() {
+            return;
+        }
+        let live = (0..self.r.high_water()).filter(|&i| self.r.record(i).id1.load(Ordering::Acquire) != 0).count() as u32;
+        if live != before && !others_at_work() {
+            let _ = a.in_use.compare_exchange(before, live, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
     /// After a process died holding the lock: everything derived is recomputed (the cursor
     /// needs nothing: any word reads as one), and a sweep falls due.
     fn repair(&mut self) {
@@ -633,6 +671,7 @@ impl<'r> RegistryLocked<'r> {
                 self.r.released(id1 as i32 - 1);
             }
         }
+        self.heal_count();
         let next = if stuck {
             now + RETRY_SECONDS
         } else if builder_exiting {

@@ -25,6 +25,7 @@ fn ids_cycle_like_the_kernel() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let s = r.allocate(32000).unwrap();
+        assert!(r.admit(IPCMNI));
         r.commit(s, &shown_as(s));
         ids.push(s.id);
     }
@@ -35,6 +36,7 @@ fn ids_cycle_like_the_kernel() {
     r.released(1);
     let s = r.allocate(32000).unwrap();
     assert_eq!(s.id, 3);
+    assert!(r.admit(IPCMNI));
     r.commit(s, &shown_as(s));
     assert_eq!(r.shown_id(3), Some(3));
     assert_eq!(r.shown_id(1), None);
@@ -44,6 +46,7 @@ fn ids_cycle_like_the_kernel() {
     for i in 4..64 {
         let s = r.allocate(32000).unwrap();
         assert_eq!(s.id, i);
+        assert!(r.admit(IPCMNI));
         r.commit(s, &shown_as(s));
     }
     // 63 live queues now: the cycle widens to 94, so the next index is 64.
@@ -56,6 +59,7 @@ fn ids_cycle_like_the_kernel() {
     // wraps to 0 and the sequence number is bumped.
     let s = r.allocate(32000).unwrap();
     assert_eq!((s.idx, s.seq, s.id), (0, 1, 1 << 15));
+    assert!(r.admit(IPCMNI));
     r.commit(s, &shown_as(s));
     assert!(r2.shown(0).is_none());
     assert!(r2.shown(1 << 15).is_some());
@@ -110,6 +114,7 @@ fn counts_stay_exact_through_churn() {
             Some(_) => {}
             None => {
                 let s = r.allocate(32000).unwrap();
+                assert!(r.admit(IPCMNI));
                 r.commit(s, &Snapshot { key, ..shown_as(s) });
                 live.insert(key, s);
             }
@@ -143,8 +148,50 @@ fn records_are_made_through_the_mapping_not_the_name() {
     for i in 0..per_page + 2 {
         let s = r.allocate(32000).unwrap();
         assert_eq!(s.id, i);
+        assert!(r.admit(IPCMNI));
         r.commit(s, &shown_as(s));
     }
+    crate::os::sys::close(dir);
+    let _ = std::fs::remove_dir_all(path);
+}
+
+#[test]
+fn creators_at_the_limit_are_admitted_one_at_a_time() {
+    let (path, dir) = temp_dir();
+    let r = Registry::open(dir).unwrap();
+    // Three creators all passed allocate's check with no queue live (limit 2): two go live.
+    let slots: Vec<Slot> = (0..3).map(|_| r.allocate(2).unwrap()).collect();
+    let admitted: Vec<bool> = slots.iter().map(|_| r.admit(2)).collect();
+    assert_eq!(admitted, [true, true, false]);
+    assert_eq!(r.max_idx_and_in_use().1, 2);
+    assert_eq!(r.allocate(2).err(), Some(Errno::ENOSPC));
+    drop(r);
+    crate::os::sys::close(dir);
+    let _ = std::fs::remove_dir_all(path);
+}
+
+#[test]
+fn a_count_left_by_a_creator_killed_before_its_commit_is_healed_by_a_quiet_sweep() {
+    let (path, dir) = temp_dir();
+    let r = Registry::open(dir).unwrap();
+    let live = r.allocate(8).unwrap();
+    assert!(r.admit(8));
+    r.commit(live, &shown_as(live));
+    // Counted, then killed before its commit: its queue never went live.
+    let _dead = r.allocate(8).unwrap();
+    assert!(r.admit(8));
+    assert_eq!(r.max_idx_and_in_use().1, 2);
+    // Another process at work (pid 1 is always there): the count waits.
+    r.header().creators[0].store(1, Ordering::Release);
+    r.sweep_soon();
+    r.try_lock().unwrap().sweep_if_due(dir, |_| false, |_| false);
+    assert_eq!(r.max_idx_and_in_use().1, 2, "not while another process may be between its count and its commit");
+    // Nobody else at work: the live records' number.
+    r.header().creators[0].store(0, Ordering::Release);
+    r.sweep_soon();
+    r.try_lock().unwrap().sweep_if_due(dir, |_| false, |_| false);
+    assert_eq!(r.max_idx_and_in_use().1, 1);
+    drop(r);
     crate::os::sys::close(dir);
     let _ = std::fs::remove_dir_all(path);
 }
