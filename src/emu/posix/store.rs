@@ -1371,12 +1371,19 @@ fn abandoned_build(tmp: c_int, entry: &[u8]) -> bool {
     else {
         return false;
     };
+    // A live process's entry changed lately (a build, or a spare directory in use: see
+    // `spare`) is not looked into: two cheap questions before an open and a lock.
+    let quiet = |st: &libc::stat| crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS;
+    let c_entry = c(entry);
+    if !sys::process_gone(pid) && !sys::stat_at(tmp, &c_entry, libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| quiet(&st)) {
+        return false;
+    }
     let Ok(dir) = openat(tmp, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0) else { return false };
     if sys::flock(dir.0, libc::LOCK_EX | libc::LOCK_NB) != 0 {
         return false;
     }
     let Ok(st) = sys::stat_of(dir.0) else { return false };
-    sys::process_gone(pid) || crate::os::clock::now_sec() - st.st_ctime >= QUIET_SECONDS
+    sys::process_gone(pid) || quiet(&st)
 }
 
 fn unique_name(prefix: &str) -> String {
