@@ -19,7 +19,7 @@ static const char *names[2];
  * root's new queues itself. */
 static void attacker(mqd_t inherited, t_chan *go, t_chan *done)
 {
-    /* The queue is root's to destroy: nobody keeps no descriptor of it. */
+    /* The queue is root's to destroy: nobody keeps a descriptor of it. */
     close((int)inherited);
     attack_become_nobody();
     t_chan_wait(go);
