@@ -42,8 +42,9 @@ use crate::emu::engine::waiter::WaiterCore;
 pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
-/// Bumped on any change to this file's structures.
-pub const LAYOUT_VERSION: u32 = 9;
+/// Bumped on any change to this file's structures (10: a queue's `keeper_pid`, without which
+/// a library of 9 would take a spare left in place for a leftover).
+pub const LAYOUT_VERSION: u32 = 10;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -290,7 +291,9 @@ pub struct QueueHeader {
     pub _reserved_nonce: u64,
     pub waiters_offset: u64,
     pub waiter_slots: u32,
-    pub _pad0: u32,
+    /// The process keeping this removed queue's segment, in place, for its next creation (see
+    /// `queue::spare`); 0 when none. While it lives the file is not a leftover.
+    pub keeper_pid: AtomicI32,
     pub area_offset: u64,
     /// Capacity of the block area in units; only grows (the file is extended first).
     pub area_units: AtomicU32,

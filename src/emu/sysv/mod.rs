@@ -430,13 +430,14 @@ impl SysvEmulation {
 
     /// Whether `name` in the `sysv/` directory belongs to no queue (for the sweep, and for a
     /// creator that finds it in its way): a segment that is not live (its creator died
-    /// before committing it, or it was removed), one a creator that died was building aside,
+    /// before committing it, or it was removed and no live process keeps it as a spare), one a
+    /// creator that died was building aside,
     /// or a key link naming no live queue of its key. A segment that is damaged (another user
     /// truncated or garbled it) is a queue still, for its owner to remove; what the caller may
     /// not open is not judged.
     fn leftover(&self, name: &str) -> bool {
         if index_of_name(name).is_some() {
-            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live() && q.creator().is_none() && q.remover().is_none());
+            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live() && q.creator().is_none() && q.remover().is_none() && q.keeper().is_none());
         }
         if name.starts_with("msq.") {
             return Queue::aside_leftover(name);

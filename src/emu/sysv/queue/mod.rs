@@ -353,8 +353,9 @@ impl Queue {
     }
 
     /// Makes a removed queue's segment that this process kept under the name `spare` (see the
-    /// `spare` module) queue `init.id`, under `file`: what [`Queue::create`] does, with a segment
-    /// already made and mapped. Its state is cleared under its own lock, so a process that still
+    /// `spare` module: the name it had) queue `init.id`, under `file` (renamed there, unless
+    /// that is its name already): what [`Queue::create`] does, with a segment already made and
+    /// mapped. Its state is cleared under its own lock, so a process that still
     /// maps the queue it was (and holds no waiter record in it: a spare never had one) finds,
     /// when it next locks it, a queue that is not the one it looked up, as with a new file.
     pub fn reuse(mut self, spare: &std::ffi::CStr, file: &str, init: &Init) -> Reused {
@@ -382,7 +383,7 @@ impl Queue {
             self.header().removed.store(0, Ordering::Release);
         }
         segment::publish(&self.first, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
-        if sys::renameat2(self.dir, spare, self.dir, &name, libc::RENAME_NOREPLACE) != 0 {
+        if spare != name.as_c_str() && sys::renameat2(self.dir, spare, self.dir, &name, libc::RENAME_NOREPLACE) != 0 {
             if Errno::last() != Errno::EEXIST {
                 return Reused::Spent;
             }
@@ -397,6 +398,7 @@ impl Queue {
             sys::unlinkat(self.dir, &name, 0);
             return Reused::Spent;
         }
+        self.header().keeper_pid.store(0, Ordering::Release);
         self.file = name;
         Reused::Queue(self)
     }
@@ -430,6 +432,18 @@ impl Queue {
     pub fn remover(&self) -> Option<i32> {
         let tid = self.header().remover_tid.load(Ordering::Acquire);
         (self.removed() && tid > 0 && !sys::process_gone_or_zombie(tid)).then_some(tid)
+    }
+
+    /// The process keeping the removed queue's segment in place for its next creation (see
+    /// `spare`), while it lives: the file is then no leftover.
+    pub fn keeper(&self) -> Option<i32> {
+        let pid = self.header().keeper_pid.load(Ordering::Acquire);
+        (self.removed() && pid > 0 && !sys::process_gone_or_zombie(pid)).then_some(pid)
+    }
+
+    /// Marks the removed queue's segment as kept in place by this process (see `spare`).
+    pub fn keep_in_place(&self) {
+        self.header().keeper_pid.store(crate::os::ids::pid(), Ordering::Release);
     }
 
     /// Says that this thread's removal of the queue is done (see [`Locked::begin_removal`]).

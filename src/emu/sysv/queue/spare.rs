@@ -1,7 +1,8 @@
 //! Spare segments: the segment of a queue this process created and then removed, kept mapped
-//! under a name of this process's (`msq.spare.<pid>.<n>`) for its next creation, which then
-//! renames it into place instead of making, sizing and mapping a new file, and unmapping the
-//! old one (most of what creation and removal cost: see `bench --control`).
+//! where it is (`msq.<index>`, marked removed and kept by this process's pid in its header:
+//! `QueueHeader::keeper_pid`) for its next creation, which then renames it to its own index
+//! instead of making, sizing and mapping a new file, and unmapping the old one (most of what
+//! creation and removal cost: see `make bench-floor`). One rename per creation and removal.
 //!
 //! A spare must give nobody more than a new file would:
 //! - **Who may open it.** It serves only a queue whose file would have the same owner, group
@@ -14,14 +15,19 @@
 //!   ring), and the new queue's id is another, so it finds the old queue gone, as with a new
 //!   file. A queue on which a caller ever blocked is never kept: a waiter record could still
 //!   hold a result for a process that has not collected it.
+//! - **Its index.** A kept file is no leftover while its keeper lives (`Queue::keeper`), so
+//!   nobody removes it, and a creator that chose its index chooses again, as for any file in
+//!   its way; the registry's record of the index is free, as it is after any removal.
 //! - **Leftovers.** A process keeping spares is registered in the registry's creator table, so
-//!   that if it is killed, the next creator finds it gone and a sweep removes its spares (their
-//!   names carry its pid). A normal exit removes them (`remove_all_at_exit`). At most
-//!   `SPARES_MAX` per process and namespace; a forked child forgets its parent's.
+//!   that if it is killed, the next creator finds it gone and a sweep removes its spares (its
+//!   pid in their headers is gone). A normal exit removes them (`remove_all_at_exit`). At most
+//!   `SPARES_MAX` per process and namespace; a forked child forgets its parent's. (Files named
+//!   `msq.spare.<pid>.<n>`, how an earlier library kept spares, are swept once that pid is
+//!   gone.)
 
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use super::Queue;
@@ -71,21 +77,20 @@ fn forget_in_child(s: &mut Option<Spares>) {
 
 static SPARES: ForkSafe<Option<Spares>> = ForkSafe::new(None, Some(forget_in_child));
 
-/// Numbers this process's spare names.
-static NEXT_NAME: AtomicU32 = AtomicU32::new(0);
-
+/// How an earlier library named the spares it kept aside (see the module's doc).
 const PREFIX: &str = "msq.spare.";
 
-/// The pid a spare's name carries, or None for another name.
+/// The pid a spare's name of an earlier library carries, or None for another name.
 pub fn keeper_of(name: &str) -> Option<i32> {
     name.strip_prefix(PREFIX)?.split_once('.')?.0.parse().ok()
 }
 
 /// Keeps the segment of queue `q`, which this process created and has just removed (under its
 /// lock, with no caller ever blocked on it), for its next creation in namespace `ns`, rather
-/// than removing its file `file`: true when kept (its file renamed to a spare's name), false
-/// when the caller removes the file as usual. `enlist` registers this process in the
-/// namespace's creator table (see the module's doc) and says where.
+/// than removing its file `file`: true when kept (where it is, marked with this process's pid:
+/// `Queue::keep_in_place`), false when the caller removes the file as usual. `enlist`
+/// registers this process in the namespace's creator table (see the module's doc) and says
+/// where.
 pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOnce() -> Option<*const AtomicI32>) -> bool {
     let Some(made) = q.made else { return false };
     let Ok(name) = CString::new(file) else { return false };
@@ -102,13 +107,10 @@ pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOn
             let Some(slot) = enlist() else { return false };
             s.enlisted.push((ns, slot));
         }
-        let me = crate::os::ids::pid();
-        let spare = format!("{PREFIX}{me}.{}", NEXT_NAME.fetch_add(1, Ordering::Relaxed));
-        let Ok(spare) = CString::new(spare) else { return false };
-        if sys::renameat2(dir, &name, dir, &spare, libc::RENAME_NOREPLACE) != 0 {
-            return false;
-        }
-        s.kept.push(Spare { ns, queue: q.clone(), name: spare, owner: made.owner() });
+        // Before its remover is done (`Queue::end_removal`): the file is never without a live
+        // process that says it is not a leftover.
+        q.keep_in_place();
+        s.kept.push(Spare { ns, queue: q.clone(), name, owner: made.owner() });
         true
     })
 }
@@ -130,6 +132,12 @@ pub fn put_back(ns: usize, taken: Taken) {
     let Some(made) = taken.queue.made else { return discard(taken.queue.dir, &taken.name) };
     let spare = Spare { ns, queue: Arc::new(taken.queue), name: taken.name, owner: made.owner() };
     SPARES.with(|s| s.get_or_insert_with(Spares::default).kept.push(spare));
+}
+
+/// The names of this process's spare files in namespace `ns` (for tests).
+#[cfg(test)]
+pub fn names(ns: usize) -> Vec<String> {
+    SPARES.with(|s| s.as_ref().map_or(Vec::new(), |s| s.kept.iter().filter(|k| k.ns == ns).map(|k| k.name.to_string_lossy().into_owned()).collect()))
 }
 
 /// Removes the file of a spare named `name` under `dir` (spent, or no longer wanted).

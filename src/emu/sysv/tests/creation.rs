@@ -31,11 +31,11 @@ pub(super) fn while_registry_lock_held<R>(e: &SysvEmulation, f: impl FnOnce() ->
 /// The files of the namespace's `sysv/` directory, but the spare segments this process keeps
 /// for its next creations (see `queue::spare`; its own tests count them).
 pub(super) fn files(ns: &Ns) -> Vec<String> {
-    let me = std::process::id() as i32;
+    let spares = crate::emu::sysv::queue::spare::names(ns.emu.ns);
     let mut names: Vec<String> = std::fs::read_dir(format!("{}/sysv", ns.path))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| crate::emu::sysv::queue::spare::keeper_of(n) != Some(me))
+        .filter(|n| !spares.contains(n))
         .collect();
     names.sort();
     names

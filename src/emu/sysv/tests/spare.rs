@@ -16,10 +16,19 @@ fn inode_of(ns: &Ns, id: i32) -> u64 {
     std::fs::metadata(format!("{}/msq.{}", sysv(ns), id as u32 & (IPCMNI - 1))).unwrap().ino()
 }
 
-/// This process's spare files in the namespace.
+/// This process's spare files in the namespace (each one there, kept by this process).
 fn spares(ns: &Ns) -> Vec<String> {
-    let me = std::process::id() as i32;
-    std::fs::read_dir(sysv(ns)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| queue::spare::keeper_of(n) == Some(me)).collect()
+    spares_of(&ns.emu)
+}
+
+/// The spare files this process keeps through emulation `e`.
+fn spares_of(e: &SysvEmulation) -> Vec<String> {
+    let names = queue::spare::names(e.ns);
+    for n in &names {
+        let q = Queue::attach(e.dir, n, None).unwrap();
+        assert_eq!(q.keeper(), Some(std::process::id() as i32), "{n} is kept by this process");
+    }
+    names
 }
 
 fn stat(e: &SysvEmulation, id: i32) -> msqid_ds {
@@ -151,13 +160,40 @@ fn spares_are_bounded_and_go_with_their_namespace_or_their_process() {
     for id in ids {
         msgctl(&e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     }
-    let kept = spares(&ns).len();
-    assert!((1..=4).contains(&kept), "{kept} spares");
+    let kept = spares_of(&e);
+    assert!((1..=4).contains(&kept.len()), "{} spares", kept.len());
     // Another emulation of the namespace going away leaves them; this one's takes them along.
     drop(SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap());
-    assert_eq!(spares(&ns).len(), kept);
+    assert_eq!(spares_of(&e), kept);
     drop(e);
-    assert!(spares(&ns).is_empty());
+    for n in kept {
+        assert!(!std::path::Path::new(&format!("{}/{n}", sysv(&ns))).exists(), "{n} went with its emulation");
+    }
+}
+
+#[test]
+fn a_gone_keeper_s_spare_left_in_place_is_swept_by_the_next_creator() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    // A removed queue's segment at its index, kept by a process killed while it kept it (its
+    // pid in the header and in the creator table).
+    let gone = super::creation::gone_pid();
+    let init = queue::Init { id: 9, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
+    let q = Queue::create(e.dir, "msq.9", &init).unwrap();
+    q.header().removed.store(1, Ordering::Release);
+    q.header().keeper_pid.store(gone, Ordering::Release);
+    drop(q);
+    e.registry().unwrap().creator_table()[5].store(gone, Ordering::Relaxed);
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    assert!(!std::path::Path::new(&format!("{}/msq.9", sysv(&ns))).exists(), "swept");
+    msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    // Kept by a live process (this one): no leftover.
+    let q = Queue::create(e.dir, "msq.11", &queue::Init { id: 11, ..init }).unwrap();
+    q.header().removed.store(1, Ordering::Release);
+    q.keep_in_place();
+    assert!(!e.leftover("msq.11"));
+    q.header().keeper_pid.store(gone, Ordering::Release);
+    assert!(e.leftover("msq.11"));
 }
 
 #[test]
