@@ -9,7 +9,7 @@
 //! creator makes of `posix-tmp/` (see `Store::collect_dead`) removes it once the process is
 //! gone, as it removes a killed creator's build. A normal exit removes it
 //! (`remove_all_at_exit`); a forked child forgets its parent's spares. At most
-//! [`SPARES_MAX`] per process and namespace.
+//! [`SPARES_PER_NAMESPACE`] per process and namespace.
 //!
 //! A spare must give nobody more than a new file would:
 //! - **Who may open it.** It serves only a queue whose segment file would have the same owner,
@@ -27,12 +27,9 @@
 use std::ffi::CString;
 use std::os::raw::c_int;
 
-use crate::emu::engine::segment::{FileStamp, Mapping};
+use crate::emu::engine::segment::{FileStamp, Mapping, SPARES_PER_NAMESPACE};
 use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
-
-/// Spare segments one process keeps at most in one namespace.
-const SPARES_MAX: usize = 4;
 
 /// What a queue's segment file must match to serve another queue: the file's owner, group and
 /// mode, and the queue's geometry.
@@ -115,7 +112,7 @@ pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: FileStamp, res
     }
     SPARES.with(|s| {
         let s = s.get_or_insert_with(Spares::default);
-        if s.kept.iter().filter(|k| k.ns == tmp).count() >= SPARES_MAX {
+        if s.kept.iter().filter(|k| k.ns == tmp).count() >= SPARES_PER_NAMESPACE {
             return false;
         }
         let Some(spare_dir) = dir_of(s, tmp, make_dir_name) else { return false };

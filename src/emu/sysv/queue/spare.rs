@@ -21,7 +21,7 @@
 //! - **Leftovers.** A process keeping spares is registered in the registry's creator table, so
 //!   that if it is killed, the next creator finds it gone and a sweep removes its spares (its
 //!   pid in their headers is gone). A normal exit removes them (`remove_all_at_exit`). At most
-//!   `SPARES_MAX` per process and namespace; a forked child forgets its parent's. (Files named
+//!   `SPARES_PER_NAMESPACE` per process and namespace; a forked child forgets its parent's. (Files named
 //!   `msq.spare.<pid>.<n>`, how an earlier library kept spares, are swept once that pid is
 //!   gone.)
 
@@ -32,11 +32,9 @@ use std::sync::Arc;
 
 use super::Queue;
 pub use crate::emu::engine::segment::FileStamp;
+use crate::emu::engine::segment::SPARES_PER_NAMESPACE;
 use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
-
-/// Spare segments one process keeps at most in one namespace.
-const SPARES_MAX: usize = 4;
 
 /// One spare: its namespace (`SysvEmulation`'s key), the queue it was, its file's name now,
 /// and the file's owner, group and mode.
@@ -100,7 +98,7 @@ pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOn
     }
     SPARES.with(|s| {
         let s = s.get_or_insert_with(Spares::default);
-        if s.kept.iter().filter(|k| k.ns == ns).count() >= SPARES_MAX {
+        if s.kept.iter().filter(|k| k.ns == ns).count() >= SPARES_PER_NAMESPACE {
             return false;
         }
         if !s.enlisted.iter().any(|(n, _)| *n == ns) {
