@@ -15,6 +15,8 @@
 //! - [`ring`] and [`seqlock`]: the express ring's protocol (mode word, side locks,
 //!   fold/unfold, seals) and the sequence locks of lock-free readers.
 //! - [`schedule`]: the due list of scheduled messages.
+//! - [`spare`]: the pool of a process's spare segments (kept for its next creation), its
+//!   limit, fork and exit.
 //! - [`Corrupt`] and [`Repair`]: how damage found anywhere is handled.
 
 pub mod futex;
@@ -25,6 +27,7 @@ pub mod schedule;
 pub mod segment;
 pub mod seqlock;
 pub mod sleep;
+pub mod spare;
 pub mod spin;
 #[cfg(test)]
 pub mod testing;

@@ -290,10 +290,6 @@ impl Drop for Aside {
     }
 }
 
-/// Spare segments (a removed or destroyed queue's, kept for its creator's next queue: see
-/// `sysv::queue::spare` and `posix::spare`) one process keeps at most in one namespace, per API.
-pub const SPARES_PER_NAMESPACE: usize = 4;
-
 /// What a segment file's `stat` says that a change of its owner, mode or size would change
 /// (not its change time, which every first write to a page moves).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 //! A spare is kept in a directory of this process's in `posix-tmp/`, named as a build is
 //! (`new-<pid>-…`) and locked with `flock` while the process lives, so that the sweep every
 //! creator makes of `posix-tmp/` (see `Store::collect_dead`) removes it once the process is
-//! gone, as it removes a killed creator's build. A normal exit removes it
-//! (`remove_all_at_exit`); a forked child forgets its parent's spares. At most
-//! [`SPARES_PER_NAMESPACE`] per process and namespace.
+//! gone, as it removes a killed creator's build. The pool's life (at most
+//! `engine::spare::SPARES_PER_NAMESPACE` per namespace, a forked child forgetting its parent's,
+//! a normal exit removing them) is the engine's (`engine::spare`).
 //!
 //! A spare must give nobody more than a new file would:
 //! - **Who may open it.** It serves only a queue whose segment file would have the same owner,
@@ -27,8 +27,8 @@
 use std::ffi::CString;
 use std::os::raw::c_int;
 
-use crate::emu::engine::segment::{FileStamp, Mapping, SPARES_PER_NAMESPACE};
-use crate::os::forksafe::ForkSafe;
+use crate::emu::engine::segment::{FileStamp, Mapping};
+use crate::emu::engine::spare::{self, Kept, SparePool};
 use crate::os::sys;
 
 /// What a queue's segment file must match to serve another queue: the file's owner, group and
@@ -60,7 +60,14 @@ struct Spare {
     stamp: FileStamp,
 }
 
-/// This process's spare directory in one namespace, open and locked, and its identity.
+impl spare::Spare for Spare {
+    fn namespace(&self) -> usize {
+        self.ns as usize
+    }
+}
+
+/// This process's spare directory in one namespace, open and locked, and its identity: the
+/// pool's hold there.
 struct SpareDir {
     ns: c_int,
     name: CString,
@@ -76,25 +83,21 @@ impl SpareDir {
     }
 }
 
-#[derive(Default)]
-struct Spares {
-    kept: Vec<Spare>,
-    dirs: Vec<SpareDir>,
-}
+impl spare::Hold for SpareDir {
+    fn namespace(&self) -> usize {
+        self.ns as usize
+    }
 
-/// The child of a fork forgets its parent's spares (unmapping them) and lets go of its copy of
-/// the parent's directory descriptors (whose lock they share): two processes must never make
-/// one spare two queues, and the parent's spares must be swept once the parent is gone.
-fn forget_in_child(s: &mut Option<Spares>) {
-    if let Some(s) = s.as_mut() {
-        s.kept.clear();
-        for d in s.dirs.drain(..).filter(SpareDir::still_open) {
-            sys::close(d.fd);
+    /// The child closes its copy of the descriptor (whose lock it shares with the parent): the
+    /// parent's spares must be swept once the parent is gone.
+    fn let_go_in_child(self) {
+        if self.still_open() {
+            sys::close(self.fd);
         }
     }
 }
 
-static SPARES: ForkSafe<Option<Spares>> = ForkSafe::new(None, Some(forget_in_child));
+static SPARES: SparePool<Spare, SpareDir> = SparePool::new(remove_all_at_exit);
 
 /// Numbers the spares' names.
 static NEXT_NAME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -110,29 +113,28 @@ pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: FileStamp, res
     if sys::stat_at(dir, c"data", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(made) {
         return false;
     }
-    SPARES.with(|s| {
-        let s = s.get_or_insert_with(Spares::default);
-        if s.kept.iter().filter(|k| k.ns == tmp).count() >= SPARES_PER_NAMESPACE {
+    SPARES.with(|kept| {
+        if !kept.has_room(tmp as usize) {
             return false;
         }
-        let Some(spare_dir) = dir_of(s, tmp, make_dir_name) else { return false };
+        let Some(spare_dir) = dir_of(kept, tmp, make_dir_name) else { return false };
         let Ok(name) = CString::new(format!("data.{}", NEXT_NAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed))) else { return false };
         if sys::renameat2(dir, c"data", spare_dir, &name, libc::RENAME_NOREPLACE) != 0 {
             return false;
         }
         map.remove_pages(reserved, map.len().saturating_sub(reserved));
-        s.kept.push(Spare { ns: tmp, fit, map, name, stamp: made });
+        kept.spares.push(Spare { ns: tmp, fit, map, name, stamp: made });
         true
     })
 }
 
 /// This process's spare directory in namespace `tmp`, made (and locked) if it has none.
-fn dir_of(s: &mut Spares, tmp: c_int, make_dir_name: impl FnOnce() -> String) -> Option<c_int> {
-    if let Some(at) = s.dirs.iter().position(|d| d.ns == tmp) {
-        if s.dirs[at].still_open() {
-            return Some(s.dirs[at].fd);
+fn dir_of(kept: &mut Kept<Spare, SpareDir>, tmp: c_int, make_dir_name: impl FnOnce() -> String) -> Option<c_int> {
+    if let Some(dir) = kept.hold(tmp as usize) {
+        if dir.still_open() {
+            return Some(dir.fd);
         }
-        lose_dir(s, at);
+        lose_dir(kept, tmp);
     }
     let name = CString::new(make_dir_name()).ok()?;
     if sys::mkdirat(tmp, &name, 0o700) != 0 {
@@ -151,15 +153,15 @@ fn dir_of(s: &mut Spares, tmp: c_int, make_dir_name: impl FnOnce() -> String) ->
         sys::unlinkat(tmp, &name, libc::AT_REMOVEDIR);
         return None;
     };
-    s.dirs.push(SpareDir { ns: tmp, name, fd, id });
+    kept.holds.push(SpareDir { ns: tmp, name, fd, id });
     Some(fd)
 }
 
-/// Forgets spare directory `at`, whose descriptor is no longer its own, and its spares
-/// (unmapped; their files are left to the sweep, which finds the directory unlocked).
-fn lose_dir(s: &mut Spares, at: usize) {
-    let ns = s.dirs.swap_remove(at).ns;
-    s.kept.retain(|k| k.ns != ns);
+/// Forgets the spare directory of namespace `tmp`, whose descriptor is no longer its own, and
+/// its spares (unmapped; their files are left to the sweep, which finds the directory
+/// unlocked).
+fn lose_dir(kept: &mut Kept<Spare, SpareDir>, tmp: c_int) {
+    kept.take_namespace(Some(tmp as usize));
 }
 
 /// Puts a spare of namespace `tmp` that fits `fit` in the directory `dir` as its `data`
@@ -167,15 +169,14 @@ fn lose_dir(s: &mut Spares, at: usize) {
 /// none, or the one it had could not be placed (then it is gone, and the caller makes a new
 /// file).
 pub fn place(tmp: c_int, fit: Fit, dir: c_int) -> Option<(Mapping, FileStamp)> {
-    let (spare, spare_dir) = SPARES.with(|s| {
-        let s = s.as_mut()?;
-        let at = s.kept.iter().position(|k| k.ns == tmp && k.fit == fit)?;
-        let dir_at = s.dirs.iter().position(|d| d.ns == tmp)?;
-        if !s.dirs[dir_at].still_open() {
-            lose_dir(s, dir_at);
+    let (spare, spare_dir) = SPARES.with(|kept| {
+        let spare_dir = kept.hold(tmp as usize)?;
+        if !spare_dir.still_open() {
+            lose_dir(kept, tmp);
             return None;
         }
-        Some((s.kept.swap_remove(at), s.dirs[dir_at].fd))
+        let fd = spare_dir.fd;
+        Some((kept.take(|k| k.ns == tmp && k.fit == fit)?, fd))
     })?;
     if sys::renameat2(spare_dir, &spare.name, dir, c"data", libc::RENAME_NOREPLACE) != 0 {
         sys::unlinkat(spare_dir, &spare.name, 0);
@@ -193,30 +194,19 @@ pub fn place(tmp: c_int, fit: Fit, dir: c_int) -> Option<(Mapping, FileStamp)> {
 /// How many directories this process keeps spares in under namespace `tmp` (0 or 1): the
 /// sweep of `posix-tmp/` has nothing to look at when these are all it holds.
 pub fn own_dirs(tmp: c_int) -> u64 {
-    SPARES.try_with(|s| s.as_ref().map_or(0, |s| s.dirs.iter().filter(|d| d.ns == tmp).count() as u64)).unwrap_or(0)
+    SPARES.try_with(|kept| u64::from(kept.hold(tmp as usize).is_some())).unwrap_or(0)
 }
 
 /// Whether `posix-tmp/<entry>` is one of this process's spare directories.
 pub fn is_own_dir(tmp: c_int, entry: &[u8]) -> bool {
-    SPARES.try_with(|s| s.as_ref().is_some_and(|s| s.dirs.iter().any(|d| d.ns == tmp && d.name.as_bytes() == entry))).unwrap_or(false)
+    SPARES.try_with(|kept| kept.hold(tmp as usize).is_some_and(|d| d.name.as_bytes() == entry)).unwrap_or(false)
 }
 
 /// Removes every spare of namespace `tmp` (its store is going away), or of all namespaces (at
 /// exit: then only if no other thread is using the spares at that instant), and their
 /// directories.
 pub fn forget_namespace(tmp: Option<c_int>) {
-    let split = |s: &mut Option<Spares>| -> (Vec<Spare>, Vec<SpareDir>) {
-        let Some(s) = s.as_mut() else { return Default::default() };
-        let (gone, kept) = std::mem::take(&mut s.kept).into_iter().partition(|k| tmp.is_none_or(|n| k.ns == n));
-        s.kept = kept;
-        let (dirs, left) = std::mem::take(&mut s.dirs).into_iter().partition(|d| tmp.is_none_or(|n| d.ns == n));
-        s.dirs = left;
-        (gone, dirs)
-    };
-    let (gone, dirs) = match tmp {
-        Some(_) => SPARES.with(split),
-        None => SPARES.try_with(split).unwrap_or_default(),
-    };
+    let (gone, dirs) = SPARES.take_namespace(tmp.map(|t| t as usize));
     for d in dirs.into_iter().filter(SpareDir::still_open) {
         for spare in gone.iter().filter(|k| k.ns == d.ns) {
             sys::unlinkat(d.fd, &spare.name, 0);
@@ -228,16 +218,12 @@ pub fn forget_namespace(tmp: Option<c_int>) {
 
 /// Removes this process's spares when it exits normally (a process killed leaves them to the
 /// sweep).
-extern "C" fn remove_all_at_exit() {
-    let _ = std::panic::catch_unwind(|| forget_namespace(None));
+fn remove_all_at_exit() {
+    forget_namespace(None);
 }
-
-#[used]
-#[link_section = ".fini_array"]
-static REMOVE_AT_EXIT: extern "C" fn() = remove_all_at_exit;
 
 /// This process's spare directory descriptor in namespace `tmp`, for tests.
 #[cfg(test)]
 pub fn dir_fd(tmp: c_int) -> Option<c_int> {
-    SPARES.with(|s| s.as_ref()?.dirs.iter().find(|d| d.ns == tmp).map(|d| d.fd))
+    SPARES.with(|kept| kept.hold(tmp as usize).map(|d| d.fd))
 }

@@ -20,8 +20,9 @@
 //!   its way; the registry's record of the index is free, as it is after any removal.
 //! - **Leftovers.** A process keeping spares is registered in the registry's creator table, so
 //!   that if it is killed, the next creator finds it gone and a sweep removes its spares (its
-//!   pid in their headers is gone). A normal exit removes them (`remove_all_at_exit`). At most
-//!   `SPARES_PER_NAMESPACE` per process and namespace; a forked child forgets its parent's. (Files named
+//!   pid in their headers is gone). The pool's life (at most
+//!   `engine::spare::SPARES_PER_NAMESPACE` per namespace, a forked child forgetting its
+//!   parent's, a normal exit removing them) is the engine's (`engine::spare`). (Files named
 //!   `msq.spare.<pid>.<n>`, how an earlier library kept spares, are swept once that pid is
 //!   gone.)
 
@@ -32,8 +33,7 @@ use std::sync::Arc;
 
 use super::Queue;
 pub use crate::emu::engine::segment::FileStamp;
-use crate::emu::engine::segment::SPARES_PER_NAMESPACE;
-use crate::os::forksafe::ForkSafe;
+use crate::emu::engine::spare::{self, SparePool};
 use crate::os::sys;
 
 /// One spare: its namespace (`SysvEmulation`'s key), the queue it was, its file's name now,
@@ -45,35 +45,40 @@ struct Spare {
     owner: (u32, u32, u32),
 }
 
+impl spare::Spare for Spare {
+    fn namespace(&self) -> usize {
+        self.ns
+    }
+}
+
 /// A spare taken for a creation: the removed queue, mapped, and its file's name.
 pub struct Taken {
     pub queue: Queue,
     pub name: CString,
 }
 
-/// This process's spares, and its slot in each namespace's creator table while it has spares
-/// there (a pointer into that registry's mapping, which stays mapped while its emulation
-/// lives: `forget_namespace` runs first).
-#[derive(Default)]
-struct Spares {
-    kept: Vec<Spare>,
-    enlisted: Vec<(usize, *const AtomicI32)>,
+/// This process's slot in a namespace's creator table while it has spares there: a pointer
+/// into that registry's mapping, which stays mapped while its emulation lives
+/// (`forget_namespace` runs first).
+struct Enlisted {
+    ns: usize,
+    slot: *const AtomicI32,
 }
 
-// SAFETY: the pointers are to shared memory that outlives the entries (see `Spares`); they are
-// only used under the ForkSafe lock.
-unsafe impl Send for Spares {}
+// SAFETY: the pointer is to shared memory that outlives the entry (see `Enlisted`); it is only
+// used under the pool's lock.
+unsafe impl Send for Enlisted {}
 
-/// The child of a fork forgets its parent's spares (unmapping them; the files are the
-/// parent's): two processes must never make one spare two queues.
-fn forget_in_child(s: &mut Option<Spares>) {
-    if let Some(s) = s.as_mut() {
-        s.kept.clear();
-        s.enlisted.clear();
+impl spare::Hold for Enlisted {
+    fn namespace(&self) -> usize {
+        self.ns
     }
+
+    /// The slot names the parent, which keeps it.
+    fn let_go_in_child(self) {}
 }
 
-static SPARES: ForkSafe<Option<Spares>> = ForkSafe::new(None, Some(forget_in_child));
+static SPARES: SparePool<Spare, Enlisted> = SparePool::new(remove_all_at_exit);
 
 /// How an earlier library named the spares it kept aside (see the module's doc).
 const PREFIX: &str = "msq.spare.";
@@ -96,19 +101,18 @@ pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOn
     if sys::stat_at(dir, &name, libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(made) || q.dir != dir {
         return false;
     }
-    SPARES.with(|s| {
-        let s = s.get_or_insert_with(Spares::default);
-        if s.kept.iter().filter(|k| k.ns == ns).count() >= SPARES_PER_NAMESPACE {
+    SPARES.with(|kept| {
+        if !kept.has_room(ns) {
             return false;
         }
-        if !s.enlisted.iter().any(|(n, _)| *n == ns) {
+        if kept.hold(ns).is_none() {
             let Some(slot) = enlist() else { return false };
-            s.enlisted.push((ns, slot));
+            kept.holds.push(Enlisted { ns, slot });
         }
         // Before its remover is done (`Queue::end_removal`): the file is never without a live
         // process that says it is not a leftover.
         q.keep_in_place();
-        s.kept.push(Spare { ns, queue: q.clone(), name, owner: made.owner() });
+        kept.spares.push(Spare { ns, queue: q.clone(), name, owner: made.owner() });
         true
     })
 }
@@ -116,26 +120,22 @@ pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOn
 /// A spare of namespace `ns` whose file has owner `uid`, group `gid` and mode `mode` (what a new
 /// file for the queue would have), if this process has one that no other thread still holds.
 pub fn take(ns: usize, uid: u32, gid: u32, mode: u32) -> Option<Taken> {
-    SPARES.with(|s| {
-        let s = s.as_mut()?;
-        let at = s.kept.iter().position(|k| k.ns == ns && k.owner == (uid, gid, mode) && Arc::strong_count(&k.queue) == 1)?;
-        let spare = s.kept.swap_remove(at);
-        let name = spare.name;
-        Arc::try_unwrap(spare.queue).ok().map(|queue| Taken { queue, name })
-    })
+    let spare = SPARES.with(|kept| kept.take(|k| k.ns == ns && k.owner == (uid, gid, mode) && Arc::strong_count(&k.queue) == 1))?;
+    let name = spare.name;
+    Arc::try_unwrap(spare.queue).ok().map(|queue| Taken { queue, name })
 }
 
 /// Returns a spare [`take`] gave, unused (the name its queue was to have was taken).
 pub fn put_back(ns: usize, taken: Taken) {
     let Some(made) = taken.queue.made else { return discard(taken.queue.dir, &taken.name) };
     let spare = Spare { ns, queue: Arc::new(taken.queue), name: taken.name, owner: made.owner() };
-    SPARES.with(|s| s.get_or_insert_with(Spares::default).kept.push(spare));
+    SPARES.with(|kept| kept.spares.push(spare));
 }
 
 /// The names of this process's spare files in namespace `ns` (for tests).
 #[cfg(test)]
 pub fn names(ns: usize) -> Vec<String> {
-    SPARES.with(|s| s.as_ref().map_or(Vec::new(), |s| s.kept.iter().filter(|k| k.ns == ns).map(|k| k.name.to_string_lossy().into_owned()).collect()))
+    SPARES.with(|kept| kept.spares.iter().filter(|k| k.ns == ns).map(|k| k.name.to_string_lossy().into_owned()).collect())
 }
 
 /// Removes the file of a spare named `name` under `dir` (spent, or no longer wanted).
@@ -145,50 +145,36 @@ pub fn discard(dir: c_int, name: &std::ffi::CStr) {
 
 /// Leaves the creator table of namespace `ns` once this process keeps no spare there.
 pub fn settle(ns: usize) {
-    let me = crate::os::ids::pid();
-    let _ = SPARES.try_with(|s| {
-        let Some(s) = s.as_mut() else { return };
-        if s.kept.iter().any(|k| k.ns == ns) {
+    let _ = SPARES.try_with(|kept| {
+        if kept.spares.iter().any(|k| k.ns == ns) {
             return;
         }
-        s.enlisted.retain(|&(n, slot)| {
-            if n == ns {
-                // SAFETY: see `Spares`: the registry's mapping outlives the entry.
-                let _ = unsafe { &*slot }.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
-            }
-            n != ns
-        });
+        let (_, enlisted) = kept.take_namespace(Some(ns));
+        leave(enlisted);
     });
+}
+
+/// Gives back this process's slots in creator tables.
+fn leave(enlisted: Vec<Enlisted>) {
+    let me = crate::os::ids::pid();
+    for e in enlisted {
+        // SAFETY: see `Enlisted`: the registry's mapping outlives the entry.
+        let _ = unsafe { &*e.slot }.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
 }
 
 /// Removes every spare of namespace `ns` (its emulation is going away), or of all namespaces
 /// (at exit: then only if no other thread is using the spares at that instant).
 pub fn forget_namespace(ns: Option<usize>) {
-    let split = |s: &mut Option<Spares>| -> Vec<Spare> {
-        let Some(s) = s.as_mut() else { return Vec::new() };
-        let (gone, kept) = std::mem::take(&mut s.kept).into_iter().partition(|k| ns.is_none_or(|n| k.ns == n));
-        s.kept = kept;
-        gone
-    };
-    let gone = match ns {
-        Some(_) => SPARES.with(split),
-        None => SPARES.try_with(split).unwrap_or_default(),
-    };
-    let namespaces: Vec<usize> = gone.iter().map(|k| k.ns).collect();
+    let (gone, enlisted) = SPARES.take_namespace(ns);
     for spare in gone {
         discard(spare.queue.dir, &spare.name);
     }
-    for n in namespaces {
-        settle(n);
-    }
+    leave(enlisted);
 }
 
 /// Removes this process's spares when it exits normally (a process killed leaves them to the
 /// sweep). Not in a forked child that has not kept any of its own.
-extern "C" fn remove_all_at_exit() {
-    let _ = std::panic::catch_unwind(|| forget_namespace(None));
+fn remove_all_at_exit() {
+    forget_namespace(None);
 }
-
-#[used]
-#[link_section = ".fini_array"]
-static REMOVE_AT_EXIT: extern "C" fn() = remove_all_at_exit;
