@@ -132,22 +132,57 @@ pub struct SysvEmulation {
 /// (namespace, key); a forked child inherits them (the mappings are shared).
 #[derive(Default)]
 struct Attached {
-    queues: HashMap<(usize, u32), Arc<Queue>>,
+    queues: HashMap<(usize, u32), Mapped>,
     keys: HashMap<(usize, i32), i32>,
     /// The number of mapped queues at which those removed meanwhile are next forgotten: twice
     /// the number left by the last pruning, so that pruning (which reads every mapped queue)
     /// costs O(1) per new mapping, not O(queues mapped).
     prune_at: usize,
+    /// Ids of queues this process removed or found removed, by (namespace, id), with the
+    /// namespace's sysctl generation then, the latest last (at most [`DEAD_IDS_REMEMBERED`]):
+    /// the kernel gives a removed id out again only when `msg_next_id` asks for it (or its
+    /// sequence numbers wrap), so until the sysctls change a later call on one is EINVAL
+    /// without a look at what is at its index now — which, once the queue's file is gone,
+    /// another user may have put there (a segment of its own that claims the dead id).
+    dead: std::collections::VecDeque<(usize, i32, u64)>,
 }
 
+/// A queue this process mapped, and the namespace's sysctl generation when it did: while that
+/// is unchanged, the queue's id cannot have been made again once the queue is removed (see
+/// `Attached::dead`).
+struct Mapped {
+    queue: Arc<Queue>,
+    generation: u64,
+}
+
+/// How many removed ids a process remembers (see `Attached::dead`).
+const DEAD_IDS_REMEMBERED: usize = 64;
+
 impl Attached {
-    /// Maps queue `q` at (`ns`, `idx`), first forgetting the removed queues of `ns` when due.
-    fn insert(&mut self, ns: usize, idx: u32, q: Arc<Queue>) {
+    /// Maps queue `q` at (`ns`, `idx`), mapped at sysctl generation `generation`, first
+    /// forgetting the removed queues of `ns` when due.
+    fn insert(&mut self, ns: usize, idx: u32, q: Arc<Queue>, generation: u64) {
         if self.queues.len() >= self.prune_at {
-            self.queues.retain(|(n, _), q| *n != ns || q.live());
+            self.queues.retain(|(n, _), m| *n != ns || m.queue.live());
             self.prune_at = (2 * self.queues.len()).max(64);
         }
-        self.queues.insert((ns, idx), q);
+        self.queues.insert((ns, idx), Mapped { queue: q, generation });
+    }
+
+    /// Remembers that queue `id` of namespace `ns`, whose sysctl generation is `generation`,
+    /// was removed.
+    fn bury(&mut self, ns: usize, id: i32, generation: u64) {
+        self.dead.retain(|&(n, i, _)| (n, i) != (ns, id));
+        if self.dead.len() >= DEAD_IDS_REMEMBERED {
+            self.dead.pop_front();
+        }
+        self.dead.push_back((ns, id, generation));
+    }
+
+    /// Whether queue `id` of namespace `ns` was removed and cannot have been made again (the
+    /// namespace's sysctls are still at `generation`).
+    fn is_dead(&self, ns: usize, id: i32, generation: u64) -> bool {
+        self.dead.contains(&(ns, id, generation))
     }
 }
 type AttachedMap = Option<Attached>;
@@ -337,9 +372,13 @@ impl SysvEmulation {
         self.registry().map_or(-1, Registry::next_id)
     }
 
-    /// Sets `msg_next_id` (0..=INT_MAX: the caller checked it).
+    /// Sets `msg_next_id` (0..=INT_MAX: the caller checked it), and says that the sysctls
+    /// changed.
     pub fn set_next_id(&self, id: i32) -> Result<()> {
-        self.registry()?.set_next_id(id);
+        let registry = self.registry()?;
+        registry.set_next_id(id);
+        // A removed id may be made again now (see `Attached::dead`).
+        registry.bump_sysctl_generation();
         Ok(())
     }
 
@@ -368,15 +407,30 @@ impl SysvEmulation {
             return Ok(q);
         }
         let idx = id as u32 & (IPCMNI - 1);
-        let q = match ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx)).filter(|q| mine(q)).cloned())) {
-            Some(q) => q,
+        // What this process knows of the id: its mapping, or that it is dead (a mapping of it
+        // no longer live, with no change of the sysctls since it was mapped, or one removed
+        // before: see `Attached::dead`).
+        let known = ATTACHED.with(|m| {
+            let m = m.as_mut()?;
+            match m.queues.get(&(ns, idx)) {
+                Some(mapped) if mapped.queue.id == id && mapped.queue.live() => Some(Ok(mapped.queue.clone())),
+                Some(mapped) if mapped.queue.id == id && mapped.generation == self.sysctl_generation() => {
+                    m.bury(ns, id, mapped.generation);
+                    Some(Err(Errno::EINVAL))
+                }
+                _ => (!m.dead.is_empty() && m.is_dead(ns, id, self.sysctl_generation())).then_some(Err(Errno::EINVAL)),
+            }
+        });
+        let q = match known {
+            Some(known) => known?,
             None => {
                 let q = match Queue::attach(self.dir, &file_name(id), Some(id)) {
                     Ok(q) if q.live() => Arc::new(q),
                     Ok(_) | Err(Errno::EIDRM) => return Err(Errno::EINVAL),
                     Err(e) => return Err(e),
                 };
-                ATTACHED.with(|m| m.get_or_insert_with(Attached::default).insert(ns, idx, q.clone()));
+                let generation = self.sysctl_generation();
+                ATTACHED.with(|m| m.get_or_insert_with(Attached::default).insert(ns, idx, q.clone(), generation));
                 q
             }
         };
@@ -462,21 +516,24 @@ impl SysvEmulation {
     pub fn poisoned(&self, id: Option<c_int>) -> bool {
         let Some(id) = id else { return false };
         let (ns, idx) = (self.ns_key(), id as u32 & (IPCMNI - 1));
-        let poisoned = ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx))).is_some_and(|q| q.id == id && q.poisoned()))
+        let poisoned = ATTACHED.with(|m| m.as_ref().and_then(|m| m.queues.get(&(ns, idx))).is_some_and(|m| m.queue.id == id && m.queue.poisoned()))
             || RECENT.try_with(|r| r.try_borrow().is_ok_and(|r| r.0.iter().flatten().any(|(n, q)| *n == ns && q.id == id && q.poisoned()))).unwrap_or(false);
         if poisoned {
-            self.detach(id);
+            self.detach(id, false);
         }
         poisoned
     }
 
-    /// Forgets this process's mapping of queue `id` (after removing it): the process's and the
-    /// thread's, so that it is unmapped now rather than by whichever later call evicts it.
-    fn detach(&self, id: c_int) {
+    /// Forgets this process's mapping of queue `id` (after removing it, when `removed`: the id
+    /// is then remembered dead): the process's and the thread's, so that it is unmapped now
+    /// rather than by whichever later call evicts it.
+    fn detach(&self, id: c_int, removed: bool) {
         let (ns, idx) = (self.ns_key(), id as u32 & (IPCMNI - 1));
         ATTACHED.with(|m| {
-            if let Some(m) = m.as_mut() {
-                m.queues.remove(&(ns, idx));
+            let m = m.get_or_insert_with(Attached::default);
+            m.queues.remove(&(ns, idx));
+            if removed {
+                m.bury(ns, id, self.sysctl_generation());
             }
         });
         let _ = RECENT.try_with(|r| {
@@ -598,10 +655,10 @@ impl SysvEmulation {
         q.commit();
         registry.commit(slot, &snapshot(q.entry()));
         // The creator is likely to use it next: keep the mapping.
-        let (ns, q) = (self.ns_key(), Arc::new(q));
+        let (ns, q, generation) = (self.ns_key(), Arc::new(q), self.sysctl_generation());
         ATTACHED.with(|m| {
             let m = m.get_or_insert_with(Attached::default);
-            m.insert(ns, slot.idx, q);
+            m.insert(ns, slot.idx, q, generation);
             if key != libc::IPC_PRIVATE {
                 m.keys.insert((ns, key), slot.id);
             }

@@ -281,7 +281,7 @@ impl SysvEmulation {
             r.released(id);
         }
         q.end_removal();
-        self.detach(id);
+        self.detach(id, true);
         self.forget_key(key, id);
         Ok(())
     }
@@ -308,7 +308,7 @@ impl SysvEmulation {
         if let Some(r) = registry {
             r.released(id);
         }
-        self.detach(id);
+        self.detach(id, true);
         Ok(())
     }
 

@@ -93,7 +93,7 @@ fn a_killed_remover_s_leftovers_and_record_are_swept_by_the_next_creator() {
         .join()
         .unwrap()
     });
-    e.detach(id);
+    e.detach(id, false);
     registry.creator_table()[7].store(gone_pid(), Ordering::Release);
     assert_eq!(msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds()), Err(Errno::EINVAL));
     let private = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
@@ -104,4 +104,19 @@ fn a_killed_remover_s_leftovers_and_record_are_swept_by_the_next_creator() {
     let again = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).unwrap();
     msgctl(e, again, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     assert_eq!(in_use(), 0);
+}
+
+#[test]
+fn a_process_remembers_its_last_removed_ids_until_the_sysctls_change() {
+    let mut attached = Attached::default();
+    for id in 0..=DEAD_IDS_REMEMBERED as i32 {
+        attached.bury(1, id, 7);
+    }
+    assert!(!attached.is_dead(1, 0, 7), "the oldest is forgotten");
+    assert!(attached.is_dead(1, 1, 7) && attached.is_dead(1, DEAD_IDS_REMEMBERED as i32, 7));
+    assert!(!attached.is_dead(2, 1, 7), "per namespace");
+    assert!(!attached.is_dead(1, 1, 8), "a sysctl write (msg_next_id) may have made it again");
+    attached.bury(1, 1, 8);
+    assert_eq!(attached.dead.len(), DEAD_IDS_REMEMBERED, "buried once");
+    assert!(attached.is_dead(1, 1, 8));
 }
