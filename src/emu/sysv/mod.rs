@@ -588,15 +588,20 @@ impl SysvEmulation {
         let mode = flags as u32 & 0o777;
         let limits = self.limits();
         // A file already under the chosen id's name: a leftover (removed if this caller may),
-        // or a queue another creator is making there (it chose the index before the cursor
-        // went round), or a live queue whose record another user cleared, or a file another user
-        // put there ahead of time — then the id is skipped (the allocator has moved on).
+        // or a spare this process keeps there (given up), or a queue another creator is making
+        // there (it chose the index before the cursor went round), or another process's spare
+        // (see `queue::spare`), or a live queue whose record another user cleared, or a file
+        // another user put there ahead of time — then the id is skipped (the allocator has
+        // moved on).
         let mut attempts = 0;
         let (slot, q, name) = loop {
             let slot = registry.allocate(limits.msgmni as u32)?;
             let init = queue::Init { id: slot.id, key, mode, uid: who.euid, gid: who.egid, qbytes: limits.msgmnb as u64, ctime: now_sec() };
             let name = file_name(slot.id);
             let mut created = self.reuse_spare(&name, &init).unwrap_or_else(|| Queue::create(self.dir, &name, &init));
+            if created.as_ref().err() == Some(&Errno::EEXIST) && spare::give_up(self.ns, &name) {
+                created = Queue::create(self.dir, &name, &init);
+            }
             if created.as_ref().err() == Some(&Errno::EEXIST) && self.leftover(&name) {
                 if let Ok(c) = std::ffi::CString::new(name.as_str()) {
                     if crate::os::sys::unlinkat(self.dir, &c, 0) == 0 {

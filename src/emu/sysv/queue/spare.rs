@@ -138,6 +138,16 @@ pub fn names(ns: usize) -> Vec<String> {
     SPARES.with(|kept| kept.spares.iter().filter(|k| k.ns == ns).map(|k| k.name.to_string_lossy().into_owned()).collect())
 }
 
+/// Gives up this process's spare of namespace `ns` whose file is `file` (in the way of a
+/// creation that needs its index: `msg_next_id`, or the allocator gone round), removing the
+/// file: whether there was one.
+pub fn give_up(ns: usize, file: &str) -> bool {
+    let Some(spare) = SPARES.with(|kept| kept.take(|k| k.ns == ns && k.name.as_bytes() == file.as_bytes())) else { return false };
+    discard(spare.queue.dir, &spare.name);
+    settle(ns);
+    true
+}
+
 /// Removes the file of a spare named `name` under `dir` (spent, or no longer wanted).
 pub fn discard(dir: c_int, name: &std::ffi::CStr) {
     sys::unlinkat(dir, name, 0);
