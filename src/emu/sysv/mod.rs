@@ -141,9 +141,11 @@ struct Attached {
     /// Ids of queues this process removed or found removed, by (namespace, id), with the
     /// namespace's sysctl generation then, the latest last (at most [`DEAD_IDS_REMEMBERED`]):
     /// the kernel gives a removed id out again only when `msg_next_id` asks for it (or its
-    /// sequence numbers wrap), so until the sysctls change a later call on one is EINVAL
-    /// without a look at what is at its index now — which, once the queue's file is gone,
-    /// another user may have put there (a segment of its own that claims the dead id).
+    /// sequence numbers wrap), and the emulation also when its registry is rebuilt (another
+    /// user damaged it), so until the generation moves (a sysctl write bumps it, a rebuilt
+    /// registry starts at a random one) a later call on one is EINVAL without a look at what
+    /// is at its index now — which, once the queue's file is gone, another user may have put
+    /// there (a segment of its own that claims the dead id).
     dead: std::collections::VecDeque<(usize, i32, u64)>,
 }
 
@@ -152,7 +154,7 @@ struct Attached {
 /// `Attached::dead`).
 struct Mapped {
     queue: Arc<Queue>,
-    generation: u64,
+    generation: Option<u64>,
 }
 
 /// How many removed ids a process remembers (see `Attached::dead`).
@@ -161,7 +163,7 @@ const DEAD_IDS_REMEMBERED: usize = 64;
 impl Attached {
     /// Maps queue `q` at (`ns`, `idx`), mapped at sysctl generation `generation`, first
     /// forgetting the removed queues of `ns` when due.
-    fn insert(&mut self, ns: usize, idx: u32, q: Arc<Queue>, generation: u64) {
+    fn insert(&mut self, ns: usize, idx: u32, q: Arc<Queue>, generation: Option<u64>) {
         if self.queues.len() >= self.prune_at {
             self.queues.retain(|(n, _), m| *n != ns || m.queue.live());
             self.prune_at = (2 * self.queues.len()).max(64);
@@ -170,8 +172,9 @@ impl Attached {
     }
 
     /// Remembers that queue `id` of namespace `ns`, whose sysctl generation is `generation`,
-    /// was removed.
-    fn bury(&mut self, ns: usize, id: i32, generation: u64) {
+    /// was removed (nothing, when the generation is not known).
+    fn bury(&mut self, ns: usize, id: i32, generation: Option<u64>) {
+        let Some(generation) = generation else { return };
         self.dead.retain(|&(n, i, _)| (n, i) != (ns, id));
         if self.dead.len() >= DEAD_IDS_REMEMBERED {
             self.dead.pop_front();
@@ -181,8 +184,8 @@ impl Attached {
 
     /// Whether queue `id` of namespace `ns` was removed and cannot have been made again (the
     /// namespace's sysctls are still at `generation`).
-    fn is_dead(&self, ns: usize, id: i32, generation: u64) -> bool {
-        self.dead.contains(&(ns, id, generation))
+    fn is_dead(&self, ns: usize, id: i32, generation: Option<u64>) -> bool {
+        generation.is_some_and(|g| self.dead.contains(&(ns, id, g)))
     }
 }
 type AttachedMap = Option<Attached>;
@@ -360,6 +363,23 @@ impl SysvEmulation {
         self.registry().map_or(0, Registry::sysctl_generation)
     }
 
+    /// The namespace's sysctl generation as a witness that no removed id was made again (see
+    /// `Attached::dead`): None when the registry cannot say (unusable, or poisoned: it reads
+    /// zeros then). A registry rebuilt starts at a random generation.
+    fn id_generation(&self) -> Option<u64> {
+        let registry = self.registry().ok()?;
+        let generation = registry.sysctl_generation();
+        (!registry.poisoned()).then_some(generation)
+    }
+
+    /// [`SysvEmulation::id_generation`], when this process's registry is still the
+    /// namespace's: one rebuilt since (by another process) may have given removed ids out
+    /// again, at a generation this process has not seen. One `fstatat`, for a call on an id
+    /// this process remembers dead.
+    fn current_id_generation(&self) -> Option<u64> {
+        self.id_generation().filter(|_| self.registry().is_ok_and(|r| r.is_current(self.dir)))
+    }
+
     /// Says that the namespace's sysctls changed.
     pub fn bump_sysctl_generation(&self) {
         if let Ok(r) = self.registry() {
@@ -414,11 +434,17 @@ impl SysvEmulation {
             let m = m.as_mut()?;
             match m.queues.get(&(ns, idx)) {
                 Some(mapped) if mapped.queue.id == id && mapped.queue.live() => Some(Ok(mapped.queue.clone())),
-                Some(mapped) if mapped.queue.id == id && mapped.generation == self.sysctl_generation() => {
+                // (A mapping poisoned by a truncation reads zeros: the file tells, EIO.)
+                Some(mapped)
+                    if mapped.queue.id == id
+                        && !mapped.queue.poisoned()
+                        && mapped.generation.is_some()
+                        && mapped.generation == self.current_id_generation() =>
+                {
                     m.bury(ns, id, mapped.generation);
                     Some(Err(Errno::EINVAL))
                 }
-                _ => (!m.dead.is_empty() && m.is_dead(ns, id, self.sysctl_generation())).then_some(Err(Errno::EINVAL)),
+                _ => (m.dead.iter().any(|&(n, i, _)| (n, i) == (ns, id)) && m.is_dead(ns, id, self.current_id_generation())).then_some(Err(Errno::EINVAL)),
             }
         });
         let q = match known {
@@ -429,7 +455,7 @@ impl SysvEmulation {
                     Ok(_) | Err(Errno::EIDRM) => return Err(Errno::EINVAL),
                     Err(e) => return Err(e),
                 };
-                let generation = self.sysctl_generation();
+                let generation = self.id_generation();
                 ATTACHED.with(|m| m.get_or_insert_with(Attached::default).insert(ns, idx, q.clone(), generation));
                 q
             }
@@ -533,7 +559,7 @@ impl SysvEmulation {
             let m = m.get_or_insert_with(Attached::default);
             m.queues.remove(&(ns, idx));
             if removed {
-                m.bury(ns, id, self.sysctl_generation());
+                m.bury(ns, id, self.id_generation());
             }
         });
         let _ = RECENT.try_with(|r| {
@@ -660,7 +686,7 @@ impl SysvEmulation {
         q.commit();
         registry.commit(slot, &snapshot(q.entry()));
         // The creator is likely to use it next: keep the mapping.
-        let (ns, q, generation) = (self.ns_key(), Arc::new(q), self.sysctl_generation());
+        let (ns, q, generation) = (self.ns_key(), Arc::new(q), self.id_generation());
         ATTACHED.with(|m| {
             let m = m.get_or_insert_with(Attached::default);
             m.insert(ns, slot.idx, q, generation);

@@ -56,6 +56,9 @@ pub struct Registry {
     map: Mapping,
     /// Bytes of records known (to this process) to have their pages.
     reserved: Populated,
+    /// The inode its file had just after it was mapped (0: unknown): another one there now
+    /// means that it was replaced (rebuilt) since.
+    file_ino: u64,
 }
 
 impl Registry {
@@ -64,7 +67,7 @@ impl Registry {
     pub fn open(dir: c_int) -> Result<Registry> {
         for _ in 0..8 {
             match segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e) {
-                Ok(map) => return Registry::validate(map),
+                Ok(map) => return Registry::validate(map, dir),
                 Err(Errno::ENOENT) => Registry::build(dir)?,
                 Err(e) => return Err(e),
             }
@@ -99,17 +102,23 @@ impl Registry {
     /// Opens the registry in `dir` if it exists (ENOENT if not), building nothing.
     pub fn open_existing(dir: c_int) -> Result<Registry> {
         let map = segment::open_mapped(dir, REGISTRY_NAME, REGISTRY_SIZE, |e| e)?;
-        Registry::validate(map)
+        Registry::validate(map, dir)
+    }
+
+    /// Whether the file named `registry` in `dir` is still the one this mapping is of.
+    pub fn is_current(&self, dir: c_int) -> bool {
+        sys::stat_at(dir, REGISTRY_NAME, libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_ino == self.file_ino)
     }
 
     /// Checks the prefix (see `segment::validate`), then the registry's own geometry.
-    fn validate(map: Mapping) -> Result<Registry> {
+    fn validate(map: Mapping, dir: c_int) -> Result<Registry> {
         segment::validate(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE)?;
         // SAFETY: validated: the mapping holds at least the header, plain data and atomics.
         let h = unsafe { &*(map.base() as *const RegistryHeader) };
         let ok = h.entry_size as u64 == RECORD_SIZE && h.entry_count == IPCMNI && h.total_size == REGISTRY_SIZE && map.len() as u64 >= REGISTRY_SIZE;
         if ok {
-            Ok(Registry { map, reserved: Populated::default() })
+            let file_ino = sys::stat_at(dir, REGISTRY_NAME, libc::AT_SYMLINK_NOFOLLOW).map_or(0, |st| st.st_ino);
+            Ok(Registry { map, reserved: Populated::default(), file_ino })
         } else {
             Err(SegmentError::Corrupt.into())
         }
@@ -142,6 +151,9 @@ impl Registry {
             (*h).entry_count = IPCMNI;
             (*h).total_size = REGISTRY_SIZE;
             (*h).alloc.max_idx.store(-1, Ordering::Relaxed);
+            // Random, so that a registry rebuilt is never at the generation of the one it
+            // replaces (see `SysvEmulation::id_generation`).
+            (*h).sysctl_generation.store(crate::os::random::u64(), Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
         }
         segment::publish(&map, &REGISTRY_SEGMENT, REGISTRY_HEADER_SIZE as u32);

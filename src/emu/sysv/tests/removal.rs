@@ -110,13 +110,36 @@ fn a_killed_remover_s_leftovers_and_record_are_swept_by_the_next_creator() {
 fn a_process_remembers_its_last_removed_ids_until_the_sysctls_change() {
     let mut attached = Attached::default();
     for id in 0..=DEAD_IDS_REMEMBERED as i32 {
-        attached.bury(1, id, 7);
+        attached.bury(1, id, Some(7));
     }
-    assert!(!attached.is_dead(1, 0, 7), "the oldest is forgotten");
-    assert!(attached.is_dead(1, 1, 7) && attached.is_dead(1, DEAD_IDS_REMEMBERED as i32, 7));
-    assert!(!attached.is_dead(2, 1, 7), "per namespace");
-    assert!(!attached.is_dead(1, 1, 8), "a sysctl write (msg_next_id) may have made it again");
-    attached.bury(1, 1, 8);
+    assert!(!attached.is_dead(1, 0, Some(7)), "the oldest is forgotten");
+    assert!(attached.is_dead(1, 1, Some(7)) && attached.is_dead(1, DEAD_IDS_REMEMBERED as i32, Some(7)));
+    assert!(!attached.is_dead(2, 1, Some(7)), "per namespace");
+    assert!(!attached.is_dead(1, 1, Some(8)), "a sysctl write (msg_next_id) may have made it again");
+    assert!(!attached.is_dead(1, 1, None), "a registry that cannot say");
+    attached.bury(1, 1, Some(8));
     assert_eq!(attached.dead.len(), DEAD_IDS_REMEMBERED, "buried once");
-    assert!(attached.is_dead(1, 1, 8));
+    assert!(attached.is_dead(1, 1, Some(8)));
+    attached.bury(1, 2, None);
+    assert_eq!(attached.dead.len(), DEAD_IDS_REMEMBERED, "nothing buried without a generation");
+}
+
+/// A registry rebuilt by another process (after a user damaged it) may give a removed id out
+/// again: a process that remembered that id dead then finds the new queue, not EINVAL.
+#[test]
+fn an_id_given_out_again_by_a_rebuilt_registry_is_no_longer_dead() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    e.find(id).unwrap();
+    let other = SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap();
+    msgctl(&other, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    drop(other);
+    assert_eq!(e.find(id).err(), Some(Errno::EINVAL), "remembered dead");
+    Registry::rebuild(e.dir).unwrap();
+    let rebuilt = SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap();
+    rebuilt.set_next_id(id).unwrap();
+    assert_eq!(rebuilt.msgget(libc::IPC_PRIVATE, 0o600), Ok(id));
+    assert_eq!(e.find(id).map(|q| q.id), Ok(id), "the new queue of that id");
+    msgctl(&rebuilt, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
 }
