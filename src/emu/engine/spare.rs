@@ -57,14 +57,27 @@ impl<S: Spare, H: Hold> Kept<S, H> {
         Some(self.spares.swap_remove(at))
     }
 
-    /// Takes out everything of namespace `ns`, or of every namespace.
+    /// Takes out everything of namespace `ns`, or of every namespace (allocating only for
+    /// what it takes: a creation and removal cycle comes through here).
     pub fn take_namespace(&mut self, ns: Option<usize>) -> (Vec<S>, Vec<H>) {
         let ours = |n: usize| ns.is_none_or(|ns| ns == n);
-        let (gone, spares) = std::mem::take(&mut self.spares).into_iter().partition(|s| ours(s.namespace()));
-        let (let_go, holds) = std::mem::take(&mut self.holds).into_iter().partition(|h| ours(h.namespace()));
-        (self.spares, self.holds) = (spares, holds);
-        (gone, let_go)
+        (take_where(&mut self.spares, |s| ours(s.namespace())), take_where(&mut self.holds, |h| ours(h.namespace())))
     }
+}
+
+/// Moves the elements of `from` that `pick` chooses into a new vector (which allocates only if
+/// one is chosen; `from` keeps its allocation, not its order).
+fn take_where<T>(from: &mut Vec<T>, pick: impl Fn(&T) -> bool) -> Vec<T> {
+    let mut taken = Vec::new();
+    let mut at = 0;
+    while at < from.len() {
+        if pick(&from[at]) {
+            taken.push(from.swap_remove(at));
+        } else {
+            at += 1;
+        }
+    }
+    taken
 }
 
 /// One API's pool of spares in this process.

@@ -146,7 +146,9 @@ struct Attached {
     /// registry starts at a random one) a later call on one is EINVAL without a look at what
     /// is at its index now — which, once the queue's file is gone, another user may have put
     /// there (a segment of its own that claims the dead id).
-    dead: std::collections::VecDeque<(usize, i32, u64)>,
+    dead: Vec<(usize, i32, u64)>,
+    /// Where the next id buried goes in `dead` once it is full (the oldest there).
+    dead_next: usize,
 }
 
 /// A queue this process mapped, and the namespace's sysctl generation when it did: while that
@@ -175,11 +177,13 @@ impl Attached {
     /// was removed (nothing, when the generation is not known).
     fn bury(&mut self, ns: usize, id: i32, generation: Option<u64>) {
         let Some(generation) = generation else { return };
-        self.dead.retain(|&(n, i, _)| (n, i) != (ns, id));
-        if self.dead.len() >= DEAD_IDS_REMEMBERED {
-            self.dead.pop_front();
+        // O(1): every removal comes here (an id buried twice takes two places).
+        if self.dead.len() < DEAD_IDS_REMEMBERED {
+            self.dead.push((ns, id, generation));
+        } else {
+            self.dead[self.dead_next] = (ns, id, generation);
+            self.dead_next = (self.dead_next + 1) % DEAD_IDS_REMEMBERED;
         }
-        self.dead.push_back((ns, id, generation));
     }
 
     /// Whether queue `id` of namespace `ns` was removed and cannot have been made again (the

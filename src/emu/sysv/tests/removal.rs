@@ -118,10 +118,11 @@ fn a_process_remembers_its_last_removed_ids_until_the_sysctls_change() {
     assert!(!attached.is_dead(1, 1, Some(8)), "a sysctl write (msg_next_id) may have made it again");
     assert!(!attached.is_dead(1, 1, None), "a registry that cannot say");
     attached.bury(1, 1, Some(8));
-    assert_eq!(attached.dead.len(), DEAD_IDS_REMEMBERED, "buried once");
     assert!(attached.is_dead(1, 1, Some(8)));
-    attached.bury(1, 2, None);
-    assert_eq!(attached.dead.len(), DEAD_IDS_REMEMBERED, "nothing buried without a generation");
+    assert!(!attached.is_dead(1, 1, Some(7)), "in the place of the oldest");
+    assert!(attached.is_dead(1, 2, Some(7)));
+    attached.bury(1, 3, None);
+    assert!(attached.is_dead(1, 2, Some(7)) && attached.is_dead(1, 3, Some(7)), "nothing buried without a generation");
 }
 
 /// A registry rebuilt by another process (after a user damaged it) may give a removed id out
