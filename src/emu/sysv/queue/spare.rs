@@ -65,8 +65,8 @@ struct Enlisted {
     slot: *const AtomicI32,
 }
 
-// SAFETY: the pointer is to shared memory that outlives the entry (see `Enlisted`); it is only
-// used under the pool's lock.
+// SAFETY: the pointer is to shared memory that outlives the entry (see `Enlisted`), and it is
+// only used for an atomic compare-exchange, from whichever thread holds the entry.
 unsafe impl Send for Enlisted {}
 
 impl spare::Hold for Enlisted {
