@@ -22,11 +22,7 @@ static void attacker(mqd_t inherited, t_chan *go, t_chan *done)
     /* The queue is root's to destroy: nobody keeps a descriptor of it. */
     close((int)inherited);
     attack_become_nobody();
-    t_chan_wait(go);
-    fprintf(stderr, "attack: %d files mapped\n", attack_map_all());
-    t_chan_post(done);
-    t_chan_wait(go);
-    t_check("none of root's later messages is found by nobody in what it mapped", !attack_maps_contain(secret));
+    attack_map_then_search(go, done, secret);
     /* Not through EXPECT_*: nobody's calls are not traced (it may not write root's trace). */
     for (int i = 0; i < 2; i++) {
         errno = 0;

@@ -17,7 +17,8 @@
  *     lstat and may replace or open it. The tests do not know the namespace's layout.
  *   - attack_map_all() / attack_maps_contain(text): map, read-only, every regular file under the
  *     namespace the caller can open, and keep the mappings; later, whether any of them shows
- *     `text` (what a user let in for a while can still read of what it mapped then).
+ *     `text` (what a user let in for a while can still read of what it mapped then);
+ *     attack_map_then_search(go, done, text): the two, each when told.
  *   - attack_dir_*: the namespace-directory tests (attack_namespace_dir_*.c, shim-only): root's
  *     process under test is the test run again with "victim" as argv[1], MQSHIM_DIR set to the
  *     directory given and MQSHIM_BACKEND=emulate (in every shim configuration: the kernel has no
@@ -285,6 +286,18 @@ static int attack_maps_contain(const char *text)
     for (int i = 0; i < attack_nmaps; i++)
         found |= memmem(attack_maps[i].at, attack_maps[i].len, text, strlen(text)) != NULL;
     return found;
+}
+
+/* The reused-segment attacks' attacker, up to its own calls: when told (`go`), maps what it
+ * can and says so (`done`); when told again, checks that `secret` is in none of its mappings. */
+static void attack_map_then_search(t_chan *go, t_chan *done, const char *secret) T_UNUSED;
+static void attack_map_then_search(t_chan *go, t_chan *done, const char *secret)
+{
+    t_chan_wait(go);
+    fprintf(stderr, "attack: %d files mapped\n", attack_map_all());
+    t_chan_post(done);
+    t_chan_wait(go);
+    t_check("none of root's later messages is found by nobody in what it mapped", !attack_maps_contain(secret));
 }
 
 /* ------------------------------------------------------------------------------------------ */

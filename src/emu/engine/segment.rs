@@ -317,6 +317,12 @@ impl FileStamp {
     pub fn owner(&self) -> (u32, u32, u32) {
         (self.uid, self.gid, self.mode & 0o7777)
     }
+
+    /// Whether the entry `name` under `dir_fd` (not followed if a link) is still the file
+    /// stamped so, unchanged.
+    pub fn still_at(&self, dir_fd: c_int, name: &CStr) -> bool {
+        sys::stat_at(dir_fd, name, libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| FileStamp::of(&st) == *self)
+    }
 }
 
 /// Creates the segment file `name` under `dir_fd` (it must not exist: EEXIST), owner-only,

@@ -110,7 +110,7 @@ static NEXT_NAME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::n
 /// be as it was made (`made`). `reserved` is how much of the segment its creation reserved: the
 /// pages after it go now (a new queue makes them as it needs them).
 pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: FileStamp, reserved: usize, make_dir_name: impl FnOnce() -> String) -> bool {
-    if sys::stat_at(dir, c"data", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(made) {
+    if !made.still_at(dir, c"data") {
         return false;
     }
     SPARES.with(|kept| {
@@ -184,7 +184,7 @@ pub fn place(tmp: c_int, fit: Fit, dir: c_int) -> Option<(Mapping, FileStamp)> {
     }
     // The file moved is the one mapped (only this process or root can rename it: the spare
     // directory is this process's, 0700).
-    if sys::stat_at(dir, c"data", libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(spare.stamp) {
+    if !spare.stamp.still_at(dir, c"data") {
         sys::unlinkat(dir, c"data", 0);
         return None;
     }

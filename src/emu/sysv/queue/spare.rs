@@ -98,7 +98,7 @@ pub fn keep(ns: usize, dir: c_int, file: &str, q: &Arc<Queue>, enlist: impl FnOn
     let Some(made) = q.made else { return false };
     let Ok(name) = CString::new(file) else { return false };
     // The file as its creator left it: nobody changed its mode or owner since.
-    if sys::stat_at(dir, &name, libc::AT_SYMLINK_NOFOLLOW).ok().map(|st| FileStamp::of(&st)) != Some(made) || q.dir != dir {
+    if !made.still_at(dir, &name) || q.dir != dir {
         return false;
     }
     SPARES.with(|kept| {
