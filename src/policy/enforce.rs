@@ -17,15 +17,18 @@
 //!   own value that needs CAP_SYS_RESOURCE), and IPC_SET above it without CAP_SYS_RESOURCE is
 //!   EPERM. IPC_INFO and MSG_INFO report the configured msgmax, msgmnb and msgmni.
 //! - `msgmni` (ENOSPC): `msgget` that would create a queue when the kernel's count of queues
-//!   (MSG_INFO) has reached it. The count and the creation are two system calls, so processes
-//!   creating at once at the limit can pass it together (the emulation and Redis backends
-//!   admit them one at a time, as the kernel does).
+//!   (MSG_INFO) has reached it. The count and the creation are two system calls: a user's
+//!   processes make them one at a time, holding that user's admission (`admission`), so that
+//!   racing creators get in exactly as far as the limit has room, as on the kernel (and in the
+//!   emulation and Redis backends). Processes of different users, or one that waited
+//!   `admission::ADMISSION_WAIT` for a stopped holder, can still pass it together.
 
 use std::os::raw::c_int;
 
 use crate::call::Call;
 use crate::errno::{check, Errno, Result};
 use crate::os::creds::{cap, Creds};
+use crate::policy::admission::Admission;
 use crate::policy::limits::{Limits, Source};
 use crate::real;
 
@@ -148,6 +151,10 @@ impl KernelLimits {
         if !would_create {
             return None;
         }
+        // Counted and created by one process of this user at a time (see `admission`): taken
+        // before the lookup, so that a creation that finds no queue of its key creates one
+        // before anyone else of this user counts.
+        let _admitted = self.msgmni.and_then(|_| Admission::take());
         // SAFETY: a lookup without IPC_CREAT creates nothing.
         let exists = key != libc::IPC_PRIVATE && unsafe { real::msgget(key, 0) } >= 0;
         if exists {

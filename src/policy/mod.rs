@@ -3,6 +3,7 @@
 //!
 //! Under `emulate` the limits are the emulation's own; under `kernel` they are enforced here.
 
+pub mod admission;
 pub mod enforce;
 pub mod faults;
 pub mod limits;
