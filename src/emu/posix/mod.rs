@@ -7,7 +7,9 @@
 //!   access mode.
 //! - [`wait`]: blocking — adaptive spinning, then futex sleep with the mq restart rules.
 //! - [`notify`]: `mq_notify` registrations and their delivery.
-//! - [`store`]: queue names, creation, lookup, unlink and destruction in the namespace.
+//! - [`store`]: queue names, creation, lookup, unlink and destruction in the namespace;
+//!   `queue_dir`: the names in a queue's directory, and its removal; `spare`: segments and
+//!   whole queue directories a process keeps for its next queue.
 
 mod charge;
 pub mod fdtable;
@@ -16,6 +18,7 @@ pub mod layout;
 pub mod limits;
 pub mod notify;
 pub mod queue;
+mod queue_dir;
 pub mod ready;
 mod spare;
 pub mod store;

@@ -42,6 +42,7 @@ use super::fdtable::{self, Description, QueueHandle};
 use super::layout::{Geometry, HEADER_SIZE};
 use super::limits::{self, LivePosixLimits, PosixLimits, HARD_MSGMAX, HARD_MSGSIZEMAX};
 use super::queue::{Init, Queue, QueueTimes};
+use super::queue_dir::{fifo_link_bytes, fifo_link_name, remove_queue_dir, DATA, FIFO_LINK_DIGITS, FIFO_LINK_PREFIX};
 use super::spare;
 use crate::emu::engine::segment::{self, FileStamp};
 use crate::emu::namespace::{list_dir, Missing, Namespace};
@@ -50,13 +51,6 @@ use crate::os::creds::{self, cap};
 use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
 
-/// A queue's segment file, in its directory.
-const DATA: &std::ffi::CStr = c"data";
-/// The FIFO's second name in its queue's directory, before its link token (see
-/// [`Meta::fifo_link`]).
-const FIFO_LINK_PREFIX: &[u8] = b"fifo.";
-/// The length of a link token in a FIFO's second name (hexadecimal digits).
-const FIFO_LINK_DIGITS: usize = 16;
 /// A queue's FIFO has two names: `fifo` and its second one (see [`Meta::fifo_link`]).
 const FIFO_LINKS: u64 = 2;
 /// How many times [`fifo_names_all_here`] looks when changes made meanwhile move the FIFO's
@@ -1199,21 +1193,6 @@ fn sound(handle: &QueueHandle) -> bool {
     q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) == 0 && !q.poisoned() && q.recheck().is_ok() && q.is_of_fifo(handle.fifo_id.1)
 }
 
-/// The FIFO's second name for the link token `token` (see [`Meta::fifo_link`]).
-fn fifo_link_name(token: u64) -> CString {
-    c(&fifo_link_bytes(token))
-}
-
-/// [`fifo_link_name`] without its NUL, made without allocating (`Store::open_recent`).
-fn fifo_link_bytes(token: u64) -> [u8; FIFO_LINK_PREFIX.len() + FIFO_LINK_DIGITS] {
-    let mut name = [0u8; FIFO_LINK_PREFIX.len() + FIFO_LINK_DIGITS];
-    name[..FIFO_LINK_PREFIX.len()].copy_from_slice(FIFO_LINK_PREFIX);
-    for (i, digit) in name[FIFO_LINK_PREFIX.len()..].iter_mut().enumerate() {
-        *digit = b"0123456789abcdef"[(token >> (4 * (FIFO_LINK_DIGITS - 1 - i)) & 0xf) as usize];
-    }
-    name
-}
-
 /// A fresh link token, never 0: a random seed (read once), this process's pid (a forked child
 /// inherits the seed and the count) and a count, mixed (SplitMix64's finaliser, a bijection).
 /// Tokens need not be secret (anyone may read `meta`), only never reused in a queue's
@@ -1418,37 +1397,6 @@ fn read_meta_with_writer(dir: c_int) -> Result<(Meta, u32)> {
     }
     let meta = std::str::from_utf8(&buf[..n as usize]).ok().and_then(Meta::parse).ok_or(Errno::EIO)?;
     Ok((meta, st.st_uid))
-}
-
-/// Removes a queue directory and its files (best effort: what remains is collected later),
-/// through `dir` when the caller has it open; `fifo_link`: the FIFO's second name's token, if
-/// known. If more remains — a second name not known, a `meta` written aside by a process killed
-/// before renaming it into place — the directory is listed and every name in it removed. True
-/// when this call removed the directory.
-fn remove_queue_dir(parent: c_int, entry: &[u8], dir: Option<c_int>, fifo_link: u64, with_data: bool) -> bool {
-    let opened = if dir.is_none() { openat(parent, entry, libc::O_RDONLY | libc::O_DIRECTORY, 0).ok() } else { None };
-    let dir = dir.or(opened.as_ref().map(|d| d.0));
-    if let Some(dir) = dir {
-        for f in [c"data", c"fifo", c"meta"].into_iter().skip(usize::from(!with_data)) {
-            sys::unlinkat(dir, f, 0);
-        }
-        if fifo_link != 0 {
-            sys::unlinkat(dir, &fifo_link_name(fifo_link), 0);
-        }
-    }
-    let ce = c(entry);
-    if sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR) == 0 {
-        return true;
-    }
-    match dir {
-        Some(dir) if Errno::last() == Errno::ENOTEMPTY => {
-            for name in list_dir(dir) {
-                sys::unlinkat(dir, &c(&name), 0);
-            }
-            sys::unlinkat(parent, &ce, libc::AT_REMOVEDIR) == 0
-        }
-        _ => false,
-    }
 }
 
 /// Whether every name of the FIFO whose status is `st` is in the queue directory `dir`, as
