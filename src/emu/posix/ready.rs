@@ -134,9 +134,12 @@ pub(crate) fn tokens_held(fd: c_int) -> u32 {
     (bytes.max(0) as usize / TOKEN) as u32
 }
 
-/// Arms readiness for `q` (a descriptor of it, `program_fd`, is about to be polled).
+/// Arms readiness for `q` (a descriptor of it, `program_fd`, is about to be polled). Armed
+/// here before, it is armed still unless its segment now holds another queue (a destroyed
+/// queue's segment and FIFO may serve its creator's next queue, with a new header: see
+/// `posix::spare`), which this process may reach through a mapping it kept.
 pub fn arm(q: &Queue, program_fd: c_int) {
-    if q.armed_here.load(Ordering::Acquire) {
+    if q.armed_here.load(Ordering::Acquire) && q.readiness_armed_hint() {
         return;
     }
     let Ok(mut locked) = q.lock() else { return };

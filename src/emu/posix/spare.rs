@@ -2,7 +2,8 @@
 //! name unlinked and its last descriptor closed), kept mapped for the process's next queue of
 //! the same owner, group, mode and size, which then renames it into its directory instead of
 //! making, sizing, reserving, mapping and writing a new file, and unmapping and removing the
-//! old one (about 17 µs of a creation and removal's 36: `make bench-floor`).
+//! old one (about 17 µs of a creation and removal's 36: `make bench-floor`) — with the queue's
+//! whole directory where it can (below).
 //!
 //! A spare is kept in a directory of this process's in `posix-tmp/`, named as a build is
 //! (`new-<pid>-…`) and locked with `flock` while the process lives, so that the sweep every
@@ -23,10 +24,37 @@
 //!   segment now names another FIFO (`PosixHeader::fifo_ino`), so it finds the old queue gone.
 //!   A queue on which a caller ever blocked or registered a notification is never kept: a
 //!   waiter record or a relay could still be read by a process that has not collected it.
+//!
+//! **Whole directories.** When the queue's directory and FIFO are also as their creator left
+//! them (see `store::whole_as_made`: its owner, group, mode 0755, no subdirectory; the FIFO with
+//! the queue's file mode and exactly its two names), the whole directory is kept, as
+//! `queue.<n>` in the spare directory, renamed there from `posix-dead/` (and checked to be that
+//! directory after the rename: anyone may rename in `posix-dead/`). The next queue that fits
+//! takes it with its FIFO: it gets a new `meta`, then a new second name for its FIFO (the old
+//! one goes), and is renamed from the spare directory into `posix/` — no directory, FIFO or
+//! segment made or removed, and the unlink renames it once more instead of removing four names
+//! (`make bench` shows the difference). Everything that tells one queue from the next keeps
+//! working, because a queue's identity as other processes see it is its FIFO's second name:
+//! - a process that remembers the old queue opens it again only by its second name, which is
+//!   gone;
+//! - an open that found the old queue's directory before it was destroyed opens the FIFO by
+//!   the second name of the `meta` it read (`Store::attach`), which is gone too, and looks the
+//!   name up again;
+//! - every cached `meta` is checked against the FIFO's ctime, which the new second name moves
+//!   after the new `meta` is in place (`store::MetaSeen`);
+//! - a pipe that still holds bytes (readiness tokens, written for the old queue by a process
+//!   that polled it and still holds the FIFO for writing) is not reused.
+//!
+//! What it leaves: a `chmod` or `chown` by name (`/dev/mqueue`) that found the old queue's
+//! directory just before it was destroyed and given to the next queue changes that next queue
+//! (of the same owner, group, file mode and size), where the kernel's would have changed the
+//! destroyed one; and an `mq_unlink` in the same instant marks it unlinked while it is named
+//! (it is then opened again by the slower path, and destroyed as any other at its unlink).
 
 use std::ffi::CString;
 use std::os::raw::c_int;
 
+use super::queue_dir::{remove_queue_dir, DATA};
 use crate::emu::engine::segment::{FileStamp, Mapping};
 use crate::emu::engine::spare::{self, Kept, SparePool};
 use crate::os::sys;
@@ -50,14 +78,25 @@ pub struct Made {
     pub meta_ino: u64,
 }
 
+/// A queue's directory kept whole with its segment: the directory, its FIFO and the FIFO's
+/// second name (`fifo.<fifo_link>`) as its creator left them, its `meta` still the one it wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WholeDir {
+    pub dir: FileStamp,
+    pub fifo: FileStamp,
+    pub fifo_link: u64,
+}
+
 /// One spare: its namespace (the `posix-tmp/` descriptor of its store), what it fits, its
-/// mapping, its name in the spare directory and its file's stamp.
+/// mapping, its name in the spare directory (the segment file's, or the queue directory's
+/// when kept whole) and its segment file's stamp.
 struct Spare {
     ns: c_int,
     fit: Fit,
     map: Mapping,
     name: CString,
     stamp: FileStamp,
+    whole: Option<WholeDir>,
 }
 
 impl spare::Spare for Spare {
@@ -110,7 +149,7 @@ static NEXT_NAME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::n
 /// be as it was made (`made`). `reserved` is how much of the segment its creation reserved: the
 /// pages after it go now (a new queue makes them as it needs them).
 pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: FileStamp, reserved: usize, make_dir_name: impl FnOnce() -> String) -> bool {
-    if !made.still_at(dir, c"data") {
+    if !made.still_at(dir, DATA) {
         return false;
     }
     SPARES.with(|kept| {
@@ -119,12 +158,83 @@ pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: FileStamp, res
         }
         let Some(spare_dir) = dir_of(kept, tmp, make_dir_name) else { return false };
         let Ok(name) = CString::new(format!("data.{}", NEXT_NAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed))) else { return false };
-        if sys::renameat2(dir, c"data", spare_dir, &name, libc::RENAME_NOREPLACE) != 0 {
+        if sys::renameat2(dir, DATA, spare_dir, &name, libc::RENAME_NOREPLACE) != 0 {
             return false;
         }
         map.remove_pages(reserved, map.len().saturating_sub(reserved));
-        kept.spares.push(Spare { ns: tmp, fit, map, name, stamp: made });
+        kept.spares.push(Spare { ns: tmp, fit, map, name, stamp: made, whole: None });
         true
+    })
+}
+
+/// Keeps the destroyed queue `dead/<entry>` (`dead`: the namespace's `posix-dead/`), whose
+/// directory is open as `dir`, whole: renamed into this process's spare directory with its
+/// segment (mapped as `map`, stamped `made`), FIFO and `meta`, for the process's next queue
+/// that fits `fit` (see [`keep`] for the rest). The caller has found the directory and FIFO as
+/// their creator left them (`whole`). Err gives the mapping back when it could not be kept so.
+#[allow(clippy::too_many_arguments)]
+pub fn keep_whole(
+    tmp: c_int,
+    dead: c_int,
+    entry: &[u8],
+    dir: c_int,
+    map: Mapping,
+    fit: Fit,
+    made: FileStamp,
+    whole: WholeDir,
+    reserved: usize,
+    make_dir_name: impl FnOnce() -> String,
+) -> Result<(), Mapping> {
+    let Ok(entry) = CString::new(entry) else { return Err(map) };
+    if !made.still_at(dir, DATA) {
+        return Err(map);
+    }
+    SPARES.with(|kept| {
+        if !kept.has_room(tmp as usize) {
+            return Err(map);
+        }
+        let Some(spare_dir) = dir_of(kept, tmp, make_dir_name) else { return Err(map) };
+        let Ok(name) = CString::new(format!("queue.{}", NEXT_NAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed))) else { return Err(map) };
+        if sys::renameat2(dead, &entry, spare_dir, &name, libc::RENAME_NOREPLACE) != 0 {
+            return Err(map);
+        }
+        // `posix-dead/` is everyone's to write: what the name named at the rename must be the
+        // directory checked, or it goes back.
+        if !whole.dir.still_at(spare_dir, &name) {
+            sys::renameat2(spare_dir, &name, dead, &entry, libc::RENAME_NOREPLACE);
+            return Err(map);
+        }
+        map.remove_pages(reserved, map.len().saturating_sub(reserved));
+        kept.spares.push(Spare { ns: tmp, fit, map, name, stamp: made, whole: Some(whole) });
+        Ok(())
+    })
+}
+
+/// A queue directory kept whole (see [`keep_whole`]), taken out of the pool for a new queue:
+/// still in the spare directory `spare_dir` as `name`, where the caller opens it (only this
+/// process or root can have changed it since it was kept: the spare directory is this
+/// process's, 0700), gives it a new `meta` and second name, and renames it into place.
+pub struct PlacedWhole {
+    pub spare_dir: c_int,
+    pub name: CString,
+    pub map: Mapping,
+    pub stamp: FileStamp,
+    pub whole: WholeDir,
+}
+
+/// Takes a queue directory of namespace `tmp` kept whole that fits `fit`, if this process has
+/// one (its spare directory still its own).
+pub fn place_whole(tmp: c_int, fit: Fit) -> Option<PlacedWhole> {
+    SPARES.with(|kept| {
+        let spare_dir = kept.hold(tmp as usize)?;
+        if !spare_dir.still_open() {
+            lose_dir(kept, tmp);
+            return None;
+        }
+        let spare_dir = spare_dir.fd;
+        let spare = kept.take(|k| k.ns == tmp && k.fit == fit && k.whole.is_some())?;
+        let whole = spare.whole?;
+        Some(PlacedWhole { spare_dir, name: spare.name, map: spare.map, stamp: spare.stamp, whole })
     })
 }
 
@@ -176,16 +286,16 @@ pub fn place(tmp: c_int, fit: Fit, dir: c_int) -> Option<(Mapping, FileStamp)> {
             return None;
         }
         let fd = spare_dir.fd;
-        Some((kept.take(|k| k.ns == tmp && k.fit == fit)?, fd))
+        Some((kept.take(|k| k.ns == tmp && k.fit == fit && k.whole.is_none())?, fd))
     })?;
-    if sys::renameat2(spare_dir, &spare.name, dir, c"data", libc::RENAME_NOREPLACE) != 0 {
+    if sys::renameat2(spare_dir, &spare.name, dir, DATA, libc::RENAME_NOREPLACE) != 0 {
         sys::unlinkat(spare_dir, &spare.name, 0);
         return None;
     }
     // The file moved is the one mapped (only this process or root can rename it: the spare
     // directory is this process's, 0700).
-    if !spare.stamp.still_at(dir, c"data") {
-        sys::unlinkat(dir, c"data", 0);
+    if !spare.stamp.still_at(dir, DATA) {
+        sys::unlinkat(dir, DATA, 0);
         return None;
     }
     Some((spare.map, spare.stamp))
@@ -209,7 +319,14 @@ pub fn forget_namespace(tmp: Option<c_int>) {
     let (gone, dirs) = SPARES.take_namespace(tmp.map(|t| t as usize));
     for d in dirs.into_iter().filter(SpareDir::still_open) {
         for spare in gone.iter().filter(|k| k.ns == d.ns) {
-            sys::unlinkat(d.fd, &spare.name, 0);
+            match spare.whole {
+                Some(whole) => {
+                    remove_queue_dir(d.fd, spare.name.as_bytes(), None, whole.fifo_link, true);
+                }
+                None => {
+                    sys::unlinkat(d.fd, &spare.name, 0);
+                }
+            }
         }
         sys::unlinkat(d.ns, &d.name, libc::AT_REMOVEDIR);
         sys::close(d.fd);

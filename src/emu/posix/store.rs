@@ -58,6 +58,12 @@ const FIFO_LINKS: u64 = 2;
 /// processes changing one queue's mode at once beside a CPU hog (a few EPERM in 30 000).
 const FIFO_NAME_LOOKS: usize = 64;
 
+/// How many times `Store::open_queue` looks a name up again when the queue it found changed
+/// its `meta` as it was opened (each look lets the changers run first; as many as
+/// [`FIFO_NAME_LOOKS`], for the same six processes changing one queue's mode at once), before
+/// it opens the FIFO by its first name.
+const STALE_LOOKS: usize = 64;
+
 /// `PATH_MAX`: the longest name `getname` accepts, NUL included.
 const PATH_MAX: usize = 4096;
 /// `NAME_MAX`.
@@ -283,6 +289,32 @@ impl Found {
     }
 }
 
+/// What [`Store::keep_spare`] kept of a destroyed queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    Nothing,
+    /// Its segment (renamed out of its directory).
+    Segment,
+    /// Its whole directory (renamed out of `posix-dead/`).
+    Whole,
+}
+
+/// The queue directory `dir`, of the queue whose FIFO is `fifo_id` and `meta` is `meta` (the
+/// one its creator wrote), as its creator left it — owned by the queue's owner and group, mode
+/// 0755, no subdirectory; its FIFO with the queue's file mode and its two names (`fifo` and the
+/// one `meta` gives it), no third — so that it may serve a new queue whole (see `spare`).
+fn whole_as_made(dir: c_int, fifo_id: (u64, u64), meta: &Meta) -> Option<spare::WholeDir> {
+    let owned = |st: &libc::stat| st.st_uid == meta.uid && st.st_gid == meta.gid;
+    let dir_st = sys::stat_of(dir).ok().filter(|st| st.st_mode == libc::S_IFDIR | 0o755 && owned(st) && st.st_nlink == 2)?;
+    let fifo_st = sys::stat_at(dir, c"fifo", libc::AT_SYMLINK_NOFOLLOW)
+        .ok()
+        .filter(|st| (st.st_dev, st.st_ino) == fifo_id && st.st_mode == libc::S_IFIFO | file_mode(meta.mode) && owned(st) && st.st_nlink == FIFO_LINKS)?;
+    if meta.fifo_link == 0 || !same_file(dir, &fifo_link_bytes(meta.fifo_link), &fifo_st) {
+        return None;
+    }
+    Some(spare::WholeDir { dir: FileStamp::of(&dir_st), fifo: FileStamp::of(&fifo_st), fifo_link: meta.fifo_link })
+}
+
 /// Where a found queue's directory descriptor goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum DirFd {
@@ -346,9 +378,20 @@ impl Store {
         if let Some(opened) = self.open_recent(name, oflag) {
             return opened;
         }
+        let mut stale_looks = 0;
         for round in 1.. {
             if let Some(found) = self.find(name, DirFd::High)? {
-                match self.open_existing(name, found, oflag) {
+                // The last look takes the FIFO by its first name (see `attach`).
+                let fifo_by_link = stale_looks < STALE_LOOKS;
+                match self.open_existing(name, found, oflag, fifo_by_link) {
+                    // Changed or destroyed as it was opened (see `attach`): the name is looked
+                    // up again.
+                    Err(Errno::ESTALE) => {
+                        stale_looks += 1;
+                        // SAFETY: sched_yield has no arguments and cannot fail.
+                        unsafe { libc::sched_yield() };
+                        continue;
+                    }
                     // Unlinked as it was opened (see `attach`): the name may have a new queue,
                     // or may get one from this creator.
                     Err(Errno::ENOENT) if oflag & libc::O_CREAT != 0 && round < 16 => continue,
@@ -368,7 +411,7 @@ impl Store {
     }
 
     /// The checks `prepare_open` makes on an existing queue, then the open itself.
-    fn open_existing(&self, name: &QueueName, found: Found, oflag: c_int) -> Result<c_int> {
+    fn open_existing(&self, name: &QueueName, found: Found, oflag: c_int, fifo_by_link: bool) -> Result<c_int> {
         if oflag & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
             return Err(Errno::EEXIST);
         }
@@ -380,7 +423,7 @@ impl Store {
         if !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Err(Errno::EACCES);
         }
-        self.attach(name, &found, oflag, &meta)
+        self.attach(name, &found, oflag, &meta, fifo_by_link)
     }
 
     /// `mq_open` of a queue this process mapped lately (see [`RECENT`]), in one system call
@@ -437,13 +480,22 @@ impl Store {
     }
 
     /// Opens the FIFO (the descriptor the program gets), maps the segment (unless this process
-    /// has it mapped) and records the open description. `meta` was read before.
-    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, meta: &Meta) -> Result<c_int> {
+    /// has it mapped) and records the open description. `meta` was read before. Unless
+    /// `fifo_by_link`, the FIFO is opened by its first name (after [`STALE_LOOKS`] looks that
+    /// found each `meta` replaced before its FIFO was opened).
+    fn attach(&self, name: &QueueName, found: &Found, oflag: c_int, meta: &Meta, fifo_by_link: bool) -> Result<c_int> {
         // The FIFO first, so the program gets the lowest free descriptor, as from the kernel.
         // Anything but a FIFO there (a link, a file, a directory: another user's doing) is a
-        // damaged queue.
-        let fifo = openat(found.dir.0, b"fifo", libc::O_RDWR | (oflag & libc::O_NONBLOCK), 0).map_err(|e| match e {
+        // damaged queue. It is opened by the second name `meta` gives it (where it gives one),
+        // which exists only while that `meta` is the queue's: ESTALE when it is gone, because
+        // the `meta` was replaced since it was read, or because the queue was destroyed since
+        // it was found and its creator gave its directory, kept whole, to a new queue (see
+        // `spare`) — which this open must not reach by the name it was given.
+        let by_link = (fifo_by_link && meta.fifo_link != 0).then(|| fifo_link_bytes(meta.fifo_link));
+        let fifo_name: &[u8] = by_link.as_ref().map_or(b"fifo", |link| &link[..]);
+        let fifo = openat(found.dir.0, fifo_name, libc::O_RDWR | (oflag & libc::O_NONBLOCK), 0).map_err(|e| match e {
             Errno::ELOOP | Errno::EISDIR | Errno::ENXIO | Errno::ENODEV => Errno::EIO,
+            Errno::ENOENT if by_link.is_some() => Errno::ESTALE,
             e => e,
         })?;
         let fifo_st = sys::stat_of(fifo.0)?;
@@ -451,7 +503,10 @@ impl Store {
             return Err(Errno::EIO);
         }
         let fifo_id = (fifo_st.st_dev, fifo_st.st_ino);
-        let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
+        // This process's mapping of it, if it has one of this very queue: its handle's `meta`
+        // the one read (after a change of `meta`, or for a queue made since in the same
+        // directory, a new mapping starts this process's view of it afresh).
+        let queue = match recent_mapping(found.dir_id, Some(fifo_id)).filter(|_| remembered_meta(found.dir_id).is_some_and(|m| m.fifo_link == meta.fifo_link)) {
             Some(q) => q,
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
@@ -619,6 +674,11 @@ impl Store {
     /// umask (`umask`) allows, and changed by descriptor where it does not.
     fn build(&self, name: &QueueName, meta: &Meta, umask: u32, fifo_flags: c_int) -> Result<Built> {
         let geo = Geometry::new(meta.maxmsg, meta.msgsize).ok_or(Errno::ENOMEM)?;
+        let fmode = file_mode(meta.mode);
+        let fit = spare::Fit { uid: meta.uid, gid: meta.gid, file_mode: fmode, maxmsg: meta.maxmsg, msgsize: meta.msgsize };
+        if let Some(built) = self.build_from_whole_spare(name, meta, umask, fifo_flags, fit) {
+            return built;
+        }
         let tmp_name = unique_name("new");
         let tmp_c = c(tmp_name.as_bytes());
         // SAFETY: NUL-terminated names under open directories.
@@ -631,7 +691,6 @@ impl Store {
             // Held while building (the kernel drops it if this process dies): see
             // `abandoned_build`.
             sys::flock(dir.0, libc::LOCK_EX | libc::LOCK_NB);
-            let fmode = file_mode(meta.mode);
             if sys::mknodat(dir.0, c"fifo", libc::S_IFIFO | fmode, 0) != 0 {
                 return Err(Errno::last());
             }
@@ -648,8 +707,7 @@ impl Store {
             // reserved now; priority lists and slots page by page as they are first needed
             // (`Queue::ready_prio`, `ready_queue_slot`, `ready_extra_slot`), so a queue's
             // memory follows what it has held and a full filesystem is an errno.
-            let fmode_fit = spare::Fit { uid: meta.uid, gid: meta.gid, file_mode: fmode, maxmsg: meta.maxmsg, msgsize: meta.msgsize };
-            let (data, map, spare_stamp) = match spare::place(self.ns.tmp, fmode_fit, dir.0) {
+            let (data, map, spare_stamp) = match spare::place(self.ns.tmp, fit, dir.0) {
                 Some((map, stamp)) => {
                     // The header as a new file's (all zeros); the rest was freed when it was
                     // kept, and its waiter records never written.
@@ -684,16 +742,7 @@ impl Store {
                 Some(stamp) => Some(stamp),
                 None => sys::stat_of(data.fd()).ok().map(|st| FileStamp::of(&st)),
             };
-            let meta_fd = openat(dir.0, b"meta", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
-            let text = meta.render();
-            // SAFETY: writes a valid buffer to an open file.
-            if unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } != text.len() as isize {
-                return Err(Errno::ENOSPC);
-            }
-            if 0o444 & umask != 0 {
-                sys::fchmod(meta_fd.0, 0o444);
-            }
-            let meta_ino = sys::stat_of(meta_fd.0).ok().map(|st| st.st_ino);
+            let meta_ino = write_new_meta(dir.0, meta, umask)?;
             queue.made = data_stamp.zip(meta_ino).map(|(data, meta_ino)| spare::Made { data, meta_ino });
             sys::fchmod(dir.0, 0o755);
             let dst = name.c();
@@ -710,6 +759,84 @@ impl Store {
             remove_queue_dir(self.ns.tmp, tmp_name.as_bytes(), None, meta.fifo_link, true);
         }
         result
+    }
+
+    /// [`Store::build`] from a queue directory this process kept whole (see `spare`): its
+    /// directory, FIFO and segment serve the new queue, which gets its own `meta` and second
+    /// name, and is renamed from the spare directory into place. None when there is none that
+    /// fits, or it could not serve (it is removed then, and the caller builds anew).
+    fn build_from_whole_spare(&self, name: &QueueName, meta: &Meta, umask: u32, fifo_flags: c_int, fit: spare::Fit) -> Option<Result<Built>> {
+        let spare::PlacedWhole { spare_dir, name: entry, map, stamp, whole } = spare::place_whole(self.ns.tmp, fit)?;
+        // Out of the way of the program's descriptor, as a build's.
+        let dir = openat(spare_dir, entry.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).ok().map(|d| Fd(sys::move_high(d.take())));
+        let renewed = dir.as_ref().and_then(|dir| Self::renew_whole(dir.0, name, meta, umask, fifo_flags, map, stamp, &whole));
+        let Some((queue, fifo, fifo_status)) = renewed else {
+            remove_queue_dir(spare_dir, entry.as_bytes(), dir.as_ref().map(|d| d.0), whole.fifo_link, true);
+            return None;
+        };
+        let dir = dir.expect("renewed in it");
+        // SAFETY: NUL-terminated names under open directories.
+        if sys::renameat2(spare_dir, &entry, self.ns.posix, name.c(), libc::RENAME_NOREPLACE) != 0 {
+            let e = Errno::last();
+            remove_queue_dir(spare_dir, entry.as_bytes(), Some(dir.0), meta.fifo_link, true);
+            return Some(Err(e));
+        }
+        let fifo_id = (fifo_status.st_dev, fifo_status.st_ino);
+        Some(Found::of(dir).map(|found| Built { found, queue, fifo, fifo_id, fifo_status }))
+    }
+
+    /// Makes the queue directory `dir`, kept whole as `whole`, the new queue `name` of `meta`:
+    /// its FIFO opened with `fifo_flags` (the program's descriptor), its segment `map` (stamped
+    /// `stamp`) initialised, a new `meta` written and then the FIFO's second name changed to
+    /// the new one's (which moves the FIFO's ctime after the new `meta` is in place: see
+    /// [`MetaSeen`]). None when anything is not as it was kept.
+    #[allow(clippy::too_many_arguments)]
+    fn renew_whole(
+        dir: c_int,
+        name: &QueueName,
+        meta: &Meta,
+        umask: u32,
+        fifo_flags: c_int,
+        map: segment::Mapping,
+        stamp: FileStamp,
+        whole: &spare::WholeDir,
+    ) -> Option<(Queue, Fd, libc::stat)> {
+        if !sys::stat_of(dir).is_ok_and(|st| FileStamp::of(&st) == whole.dir) {
+            return None;
+        }
+        let fifo = openat(dir, b"fifo", fifo_flags, 0).ok()?;
+        let fifo_ino = sys::stat_of(fifo.0).ok().filter(|st| FileStamp::of(st) == whole.fifo)?.st_ino;
+        // Its pipe empty: a process that polled the old queue may hold the FIFO open for
+        // writing still, and left readiness tokens in it.
+        let mut unread: c_int = 0;
+        // SAFETY: FIONREAD writes one int, into `unread`.
+        if unsafe { libc::ioctl(fifo.0, libc::FIONREAD, &mut unread) } != 0 || unread != 0 {
+            return None;
+        }
+        // The header as a new file's (all zeros); the rest was freed when it was kept.
+        map.clear_prefix(HEADER_SIZE as usize);
+        let init = Init {
+            maxmsg: meta.maxmsg,
+            msgsize: meta.msgsize,
+            uid: meta.uid,
+            gid: meta.gid,
+            mode: meta.mode,
+            charge_uid: meta.charge_uid,
+            charge_bytes: meta.charge_bytes,
+            created_ns: crate::os::clock::coarse_realtime_ns(),
+            name: name.bytes(),
+            fifo_ino,
+        };
+        let mut queue = Queue::initialise(map, &init).ok()?;
+        sys::unlinkat(dir, c"meta", 0);
+        let meta_ino = write_new_meta(dir, meta, umask).ok()?;
+        if sys::linkat(dir, c"fifo", dir, &fifo_link_name(meta.fifo_link)) != 0 {
+            return None;
+        }
+        sys::unlinkat(dir, &fifo_link_name(whole.fifo_link), 0);
+        let fifo_status = sys::stat_of(fifo.0).ok()?;
+        queue.made = meta_ino.map(|meta_ino| spare::Made { data: stamp, meta_ino });
+        Some((queue, fifo, fifo_status))
     }
 
     /// How many queues exist, named or unlinked-but-open: from the link counts of `posix/` and
@@ -811,10 +938,11 @@ impl Store {
         let meta = written_here.or_else(|| read_meta_with_writer(dir.0).ok());
         let charged = meta.map(|(m, writer)| (m.charged_uid(writer), m.charge_bytes));
         let kept = match (mine, written_here) {
-            (Some(handle), Some(_)) => self.keep_spare(dir, handle),
-            _ => false,
+            (Some(handle), Some(_)) => self.keep_spare(dir, entry, handle),
+            _ => Kept::Nothing,
         };
-        if !remove_queue_dir(self.ns.dead, entry, Some(dir.0), meta.map_or(0, |(m, _)| m.fifo_link), !kept) {
+        // Gone from `posix-dead/` whole, or its files (but a segment kept) and directory now.
+        if kept != Kept::Whole && !remove_queue_dir(self.ns.dead, entry, Some(dir.0), meta.map_or(0, |(m, _)| m.fifo_link), kept != Kept::Segment) {
             return false;
         }
         if let Some((uid, bytes)) = charged {
@@ -891,21 +1019,35 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps the segment of the destroyed queue whose directory is `dir` (in `posix-dead/`, its
-    /// files still there, its `meta` found to be the one this process wrote) as a spare, if this
+    /// Keeps the destroyed queue `posix-dead/<entry>`, whose directory is `dir` (its files
+    /// still there, its `meta` found to be the one this process wrote), as a spare if this
     /// process made it, holds the only reference to its mapping, and nobody ever waited in it
-    /// (see `spare`): true when kept; otherwise it is removed with the directory.
-    fn keep_spare(&self, dir: &Fd, handle: Arc<QueueHandle>) -> bool {
-        let Ok(handle) = Arc::try_unwrap(handle) else { return false };
+    /// (see `spare`): whole — its directory, FIFO and `meta` with its segment — when they are
+    /// as their creator left them, else its segment alone; otherwise nothing is kept and it is
+    /// removed with the directory.
+    fn keep_spare(&self, dir: &Fd, entry: &[u8], handle: Arc<QueueHandle>) -> Kept {
+        let Ok(handle) = Arc::try_unwrap(handle) else { return Kept::Nothing };
         let meta = handle.meta;
-        let Ok(queue) = Arc::try_unwrap(handle.queue) else { return false };
-        let Some(made) = queue.made else { return false };
+        let fifo_id = handle.fifo_id;
+        let Ok(queue) = Arc::try_unwrap(handle.queue) else { return Kept::Nothing };
+        let Some(made) = queue.made else { return Kept::Nothing };
         if queue.poisoned() || queue.recheck().is_err() || !queue.never_waited_on() {
-            return false;
+            return Kept::Nothing;
         }
         let reserved = queue.geometry().prio_offset as usize;
         let fit = spare::Fit { uid: meta.uid, gid: meta.gid, file_mode: file_mode(meta.mode), maxmsg: meta.maxmsg, msgsize: meta.msgsize };
-        spare::keep(self.ns.tmp, dir.0, queue.into_mapping(), fit, made.data, reserved, || unique_name("new"))
+        let mut map = queue.into_mapping();
+        if let Some(whole) = whole_as_made(dir.0, fifo_id, &meta) {
+            match spare::keep_whole(self.ns.tmp, self.ns.dead, entry, dir.0, map, fit, made.data, whole, reserved, || unique_name("new")) {
+                Ok(()) => return Kept::Whole,
+                Err(back) => map = back,
+            }
+        }
+        if spare::keep(self.ns.tmp, dir.0, map, fit, made.data, reserved, || unique_name("new")) {
+            Kept::Segment
+        } else {
+            Kept::Nothing
+        }
     }
 
     /// After a descriptor of `queue` was closed: if the queue was unlinked, destroy it when this
@@ -1324,6 +1466,11 @@ impl MetaSeen {
     }
 }
 
+/// The `meta` of the queue whose directory is `dir_id` as this process remembers it.
+fn remembered_meta(dir_id: (u64, u64)) -> Option<Meta> {
+    RECENT.with(|r| r.iter().find(|e| e.handle.dir_id == dir_id).map(|e| e.handle.meta))
+}
+
 fn forget_queue(dir_id: (u64, u64)) {
     drop(take_remembered(dir_id));
 }
@@ -1371,6 +1518,21 @@ fn unique_name(prefix: &str) -> String {
     let pid = crate::os::ids::pid();
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}-{pid}-{n}-{}{:09}", ts.tv_sec, ts.tv_nsec)
+}
+
+/// Writes a new queue's `meta` into its directory `dir` (exclusively; mode 0444 whatever the
+/// umask `umask`), and gives the new file's inode.
+fn write_new_meta(dir: c_int, meta: &Meta, umask: u32) -> Result<Option<u64>> {
+    let meta_fd = openat(dir, b"meta", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
+    let text = meta.render();
+    // SAFETY: writes a valid buffer to an open file.
+    if unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } != text.len() as isize {
+        return Err(Errno::ENOSPC);
+    }
+    if 0o444 & umask != 0 {
+        sys::fchmod(meta_fd.0, 0o444);
+    }
+    Ok(sys::stat_of(meta_fd.0).ok().map(|st| st.st_ino))
 }
 
 fn read_meta(dir: c_int) -> Result<Meta> {

@@ -167,6 +167,15 @@ impl Queue {
         st.next_ticket == 0 && st.next_registration == 0
     }
 
+    /// Whether the queue's readiness is armed, read without the lock (a hint: arming itself
+    /// looks again under the lock).
+    pub fn readiness_armed_hint(&self) -> bool {
+        // SAFETY: a volatile read of an aligned word of the mapped state, without the lock: a
+        // racing change (only arming sets it, only a new queue's header clears it) makes the
+        // answer stale, which the caller tolerates.
+        unsafe { std::ptr::addr_of!((*self.state()).readiness_armed).read_volatile() != 0 }
+    }
+
     /// The segment's mapping, for a spare (see `posix::spare`): this process's readiness
     /// descriptor of the queue, if any, is closed.
     pub fn into_mapping(self) -> Mapping {
