@@ -11,7 +11,7 @@
 //!       meta              0444: owner, mode, attributes and charge, readable by anyone
 //!   posix-dead/           0777: unlinked queues that are still open, until their last close
 //!   posix-tmp/            1777: queues being built, renamed into posix/ once complete, and
-//!                         processes' spare segments (`posix::spare`)
+//!                         processes' spare segments and queue directories (`posix::spare`)
 //!   posix-charge/<uid>    1777: each user's RLIMIT_MSGQUEUE charge (an upper bound; see
 //!                         `posix::charge`), 0644, owned by that user
 //!   sysv/                 1777: the System V emulation (see `emu::sysv`)

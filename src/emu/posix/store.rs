@@ -151,6 +151,23 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// What a new queue `name` of this `meta`, whose FIFO has inode `fifo_ino`, writes into its
+    /// segment's header.
+    fn init<'a>(&self, name: &'a QueueName, fifo_ino: u64) -> Init<'a> {
+        Init {
+            maxmsg: self.maxmsg,
+            msgsize: self.msgsize,
+            uid: self.uid,
+            gid: self.gid,
+            mode: self.mode,
+            charge_uid: self.charge_uid,
+            charge_bytes: self.charge_bytes,
+            created_ns: crate::os::clock::coarse_realtime_ns(),
+            name: name.bytes(),
+            fifo_ino,
+        }
+    }
+
     /// The user this queue charges, given who wrote its `meta`: the user it names only if that
     /// user or root wrote it, else the writer (a user cannot charge another by planting one).
     pub fn charged_uid(&self, writer: u32) -> u32 {
@@ -719,21 +736,7 @@ impl Store {
                     (data, map, None)
                 }
             };
-            let mut queue = Queue::initialise(
-                map,
-                &Init {
-                    maxmsg: meta.maxmsg,
-                    msgsize: meta.msgsize,
-                    uid: meta.uid,
-                    gid: meta.gid,
-                    mode: meta.mode,
-                    charge_uid: meta.charge_uid,
-                    charge_bytes: meta.charge_bytes,
-                    created_ns: crate::os::clock::coarse_realtime_ns(),
-                    name: name.bytes(),
-                    fifo_ino: fifo_st.st_ino,
-                },
-            )?;
+            let mut queue = Queue::initialise(map, &meta.init(name, fifo_st.st_ino))?;
             // A new segment is made 0600 (narrowed by the umask).
             if spare_stamp.is_none() && fmode != 0o600 & !umask {
                 sys::fchmod(data.fd(), fmode);
@@ -815,19 +818,7 @@ impl Store {
         }
         // The header as a new file's (all zeros); the rest was freed when it was kept.
         map.clear_prefix(HEADER_SIZE as usize);
-        let init = Init {
-            maxmsg: meta.maxmsg,
-            msgsize: meta.msgsize,
-            uid: meta.uid,
-            gid: meta.gid,
-            mode: meta.mode,
-            charge_uid: meta.charge_uid,
-            charge_bytes: meta.charge_bytes,
-            created_ns: crate::os::clock::coarse_realtime_ns(),
-            name: name.bytes(),
-            fifo_ino,
-        };
-        let mut queue = Queue::initialise(map, &init).ok()?;
+        let mut queue = Queue::initialise(map, &meta.init(name, fifo_ino)).ok()?;
         sys::unlinkat(dir, c"meta", 0);
         let meta_ino = write_new_meta(dir, meta, umask).ok()?;
         if sys::linkat(dir, c"fifo", dir, &fifo_link_name(meta.fifo_link)) != 0 {
