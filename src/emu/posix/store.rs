@@ -403,10 +403,14 @@ impl Store {
                 match self.open_existing(name, found, oflag, fifo_by_link) {
                     // Changed or destroyed as it was opened (see `attach`): the name is looked
                     // up again.
+                    // (A change of `meta` is done by the next look; changes that keep coming
+                    // are let run first.)
                     Err(Errno::ESTALE) => {
                         stale_looks += 1;
-                        // SAFETY: sched_yield has no arguments and cannot fail.
-                        unsafe { libc::sched_yield() };
+                        if stale_looks > 4 {
+                            // SAFETY: sched_yield has no arguments and cannot fail.
+                            unsafe { libc::sched_yield() };
+                        }
                         continue;
                     }
                     // Unlinked as it was opened (see `attach`): the name may have a new queue,
@@ -508,11 +512,20 @@ impl Store {
         // the `meta` was replaced since it was read, or because the queue was destroyed since
         // it was found and its creator gave its directory, kept whole, to a new queue (see
         // `spare`) — which this open must not reach by the name it was given.
+        // A `meta` read again and found the same names a second name the FIFO never had (the
+        // `meta` is damaged): the FIFO is then opened by its first name.
         let by_link = (fifo_by_link && meta.fifo_link != 0).then(|| fifo_link_bytes(meta.fifo_link));
-        let fifo_name: &[u8] = by_link.as_ref().map_or(b"fifo", |link| &link[..]);
-        let fifo = openat(found.dir.0, fifo_name, libc::O_RDWR | (oflag & libc::O_NONBLOCK), 0).map_err(|e| match e {
+        let flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK);
+        let opened = match by_link {
+            Some(link) => match openat(found.dir.0, &link, flags, 0) {
+                Err(Errno::ENOENT) if read_meta(found.dir.0).is_ok_and(|now| now == *meta) => openat(found.dir.0, b"fifo", flags, 0),
+                Err(Errno::ENOENT) => return Err(Errno::ESTALE),
+                opened => opened,
+            },
+            None => openat(found.dir.0, b"fifo", flags, 0),
+        };
+        let fifo = opened.map_err(|e| match e {
             Errno::ELOOP | Errno::EISDIR | Errno::ENXIO | Errno::ENODEV => Errno::EIO,
-            Errno::ENOENT if by_link.is_some() => Errno::ESTALE,
             e => e,
         })?;
         let fifo_st = sys::stat_of(fifo.0)?;

@@ -381,3 +381,20 @@ fn a_directory_swapped_into_posix_dead_is_not_kept() {
     assert_eq!(spares(&store), 0);
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_meta_that_names_a_second_name_the_fifo_never_had_is_opened_by_the_first() {
+    let (store, root) = test_store("damaged-link");
+    let fd = create(&store, "q", 0o600, &attr(4, 32));
+    close(fd);
+    // Damaged (by a crash, or by a user who may write it): its token names no link.
+    let dir = openat(store.ns.posix, b"q", libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
+    let damaged = Meta { fifo_link: 0x0123_4567_89ab_cdef, ..read_meta(dir.0).unwrap() };
+    std::fs::write(format!("{root}/posix/q/meta"), damaged.render()).unwrap();
+    let found = store.find(&name("q"), DirFd::Any).unwrap().unwrap();
+    let meta = read_meta(found.dir.0).unwrap();
+    assert_eq!(meta, damaged);
+    let opened = store.attach(&name("q"), &found, libc::O_RDWR, &meta, true).expect("opened at the first look");
+    close(opened);
+    let _ = std::fs::remove_dir_all(root);
+}
