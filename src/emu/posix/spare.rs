@@ -40,7 +40,11 @@
 //!   gone;
 //! - an open that found the old queue's directory before it was destroyed opens the FIFO by
 //!   the second name of the `meta` it read (`Store::attach`), which is gone too, and looks the
-//!   name up again;
+//!   name up again; one that read the new queue's `meta` (FIFO and `meta` agree then) finds
+//!   the directory under another name than the one it opened, or its second name gone after
+//!   that, and looks the name up again too (`posix_names_reused_stress.c`: three processes
+//!   creating, opening and unlinking names received another name's message once in every few
+//!   one-second runs before that check);
 //! - every cached `meta` is checked against the FIFO's ctime, which the new second name moves
 //!   after the new `meta` is in place (`store::MetaSeen`);
 //! - a pipe that still holds bytes (readiness tokens, written for the old queue by a process

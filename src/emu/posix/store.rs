@@ -514,11 +514,14 @@ impl Store {
         // `spare`) — which this open must not reach by the name it was given.
         // A `meta` read again and found the same names a second name the FIFO never had (the
         // `meta` is damaged): the FIFO is then opened by its first name.
-        let by_link = (fifo_by_link && meta.fifo_link != 0).then(|| fifo_link_bytes(meta.fifo_link));
+        let mut by_link = (fifo_by_link && meta.fifo_link != 0).then(|| fifo_link_bytes(meta.fifo_link));
         let flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK);
         let opened = match by_link {
             Some(link) => match openat(found.dir.0, &link, flags, 0) {
-                Err(Errno::ENOENT) if read_meta(found.dir.0).is_ok_and(|now| now == *meta) => openat(found.dir.0, b"fifo", flags, 0),
+                Err(Errno::ENOENT) if read_meta(found.dir.0).is_ok_and(|now| now == *meta) => {
+                    by_link = None;
+                    openat(found.dir.0, b"fifo", flags, 0)
+                }
                 Err(Errno::ENOENT) => return Err(Errno::ESTALE),
                 opened => opened,
             },
@@ -554,11 +557,21 @@ impl Store {
         // `fchmod` of it was ENOENT). So this open comes after that unlink (ENOENT), and the
         // queue is destroyed by whichever of the two tests last whether it is open: the
         // unlinker, or this, once its FIFO is closed.
+        // Opened by its second name, it is also looked for under `name` in every case: its
+        // directory may have served another queue since `find` (a destroyed queue's directory
+        // kept whole: see `spare`), whose `meta` this open may have read. That queue, found
+        // under another name, is not opened (ESTALE: the name is looked up again); and the
+        // second name is looked at after the name, so that the queue of `meta` was still the
+        // directory's when the name named it.
         let still_named = || sys::stat_at(self.ns.posix, &c(name.bytes()), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| (st.st_dev, st.st_ino) == found.dir_id);
-        if queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 && !still_named() {
+        let unlinked = queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0;
+        if (unlinked || by_link.is_some()) && !still_named() {
             drop(fifo);
             self.destroy_if_unused(dead_entry_name(found.dir_id).as_bytes());
-            return Err(Errno::ENOENT);
+            return Err(if unlinked { Errno::ENOENT } else { Errno::ESTALE });
+        }
+        if by_link.is_some_and(|link| !same_file(found.dir.0, &link, &fifo_st)) {
+            return Err(Errno::ESTALE);
         }
         let handle = QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id, meta: *meta };
         let handle = remember_queue(handle, Some(&fifo_st), Some(found.dir.0));

@@ -300,6 +300,11 @@ fn an_open_that_found_a_queue_before_its_directory_served_another_does_not_reach
     let b = create(&store, "b", 0o600, &a);
     assert_eq!(ino_at(store.ns.posix, "b"), found.dir_id.1, "b has a's directory");
     assert_eq!(store.attach(&name("a"), &found, libc::O_RDWR, &meta, true).err(), Some(Errno::ESTALE));
+    // Nor when it read its `meta` after the directory served "b" (meta and FIFO agree then):
+    // the queue it opened is not named "a".
+    let b_meta = read_meta(found.dir.0).unwrap();
+    assert_ne!(b_meta, meta);
+    assert_eq!(store.attach(&name("a"), &found, libc::O_RDWR, &b_meta, true).err(), Some(Errno::ESTALE));
     // Looked up again, "a" is gone.
     assert_eq!(store.open_queue(&name("a"), libc::O_RDWR, 0, None).err(), Some(Errno::ENOENT));
     close(b);
