@@ -96,11 +96,16 @@ int main(void)
     T_REQUIRE(t != MAP_FAILED);
     memset(t, 0, sizeof *t);
     long long end = stress_now_ns() + (long long)(stress_seconds() * 1e9);
+    /* The watchdogs (the parent's and each child's) allow for the run's length. */
+    unsigned budget = t_timeout_seconds() + (unsigned)stress_seconds();
+    alarm(budget);
     pid_t kids[WORKERS];
     for (int w = 0; w < WORKERS; w++) {
         kids[w] = t_fork();
-        if (kids[w] == 0)
+        if (kids[w] == 0) {
+            alarm(budget);
             worker(t, w, end);
+        }
     }
     int clean = 1;
     for (int w = 0; w < WORKERS; w++)
