@@ -56,7 +56,7 @@
 //! destroyed one; and an `mq_unlink` in the same instant marks it unlinked while it is named
 //! (it is then opened again by the slower path, and destroyed as any other at its unlink).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
 
 use super::queue_dir::{remove_queue_dir, DATA};
@@ -154,22 +154,10 @@ static NEXT_NAME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::n
 /// be as it was made (`made`). `reserved` is how much of the segment its creation reserved: the
 /// pages after it go now (a new queue makes them as it needs them).
 pub fn keep(tmp: c_int, dir: c_int, map: Mapping, fit: Fit, made: FileStamp, reserved: usize, make_dir_name: impl FnOnce() -> String) -> bool {
-    if !made.still_at(dir, DATA) {
-        return false;
-    }
-    SPARES.with(|kept| {
-        if !kept.has_room(tmp as usize) {
-            return false;
-        }
-        let Some(spare_dir) = dir_of(kept, tmp, make_dir_name) else { return false };
-        let Ok(name) = CString::new(format!("data.{}", NEXT_NAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed))) else { return false };
-        if sys::renameat2(dir, DATA, spare_dir, &name, libc::RENAME_NOREPLACE) != 0 {
-            return false;
-        }
-        map.remove_pages(reserved, map.len().saturating_sub(reserved));
-        kept.spares.push(Spare { ns: tmp, fit, map, name, stamp: made, whole: None });
-        true
-    })
+    let enlisted = enlist(tmp, dir, map, fit, made, None, reserved, make_dir_name, |spare_dir, name| {
+        sys::renameat2(dir, DATA, spare_dir, name, libc::RENAME_NOREPLACE) == 0
+    });
+    enlisted.is_ok()
 }
 
 /// Keeps the destroyed queue `dead/<entry>` (`dead`: the namespace's `posix-dead/`), whose
@@ -191,6 +179,37 @@ pub fn keep_whole(
     make_dir_name: impl FnOnce() -> String,
 ) -> Result<(), Mapping> {
     let Ok(entry) = CString::new(entry) else { return Err(map) };
+    enlist(tmp, dir, map, fit, made, Some(whole), reserved, make_dir_name, |spare_dir, name| {
+        if sys::renameat2(dead, &entry, spare_dir, name, libc::RENAME_NOREPLACE) != 0 {
+            return false;
+        }
+        // `posix-dead/` is everyone's to write: what the name named at the rename must be the
+        // directory checked, or it goes back.
+        if !whole.dir.still_at(spare_dir, name) {
+            sys::renameat2(spare_dir, name, dead, &entry, libc::RENAME_NOREPLACE);
+            return false;
+        }
+        true
+    })
+}
+
+/// [`keep`] and [`keep_whole`]: with room in namespace `tmp` and the segment file in `dir`
+/// still as made, `move_in` moves the spare's file or directory into this process's spare
+/// directory under the name it is given (`data.<n>`, or `queue.<n>` for a directory kept
+/// `whole`); then the segment's pages past `reserved` go and the pool records it. Err gives the
+/// mapping back.
+#[allow(clippy::too_many_arguments)]
+fn enlist(
+    tmp: c_int,
+    dir: c_int,
+    map: Mapping,
+    fit: Fit,
+    made: FileStamp,
+    whole: Option<WholeDir>,
+    reserved: usize,
+    make_dir_name: impl FnOnce() -> String,
+    move_in: impl FnOnce(c_int, &CStr) -> bool,
+) -> Result<(), Mapping> {
     if !made.still_at(dir, DATA) {
         return Err(map);
     }
@@ -199,18 +218,13 @@ pub fn keep_whole(
             return Err(map);
         }
         let Some(spare_dir) = dir_of(kept, tmp, make_dir_name) else { return Err(map) };
-        let Ok(name) = CString::new(format!("queue.{}", NEXT_NAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed))) else { return Err(map) };
-        if sys::renameat2(dead, &entry, spare_dir, &name, libc::RENAME_NOREPLACE) != 0 {
-            return Err(map);
-        }
-        // `posix-dead/` is everyone's to write: what the name named at the rename must be the
-        // directory checked, or it goes back.
-        if !whole.dir.still_at(spare_dir, &name) {
-            sys::renameat2(spare_dir, &name, dead, &entry, libc::RENAME_NOREPLACE);
+        let kind = if whole.is_some() { "queue" } else { "data" };
+        let Ok(name) = CString::new(format!("{kind}.{}", NEXT_NAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed))) else { return Err(map) };
+        if !move_in(spare_dir, &name) {
             return Err(map);
         }
         map.remove_pages(reserved, map.len().saturating_sub(reserved));
-        kept.spares.push(Spare { ns: tmp, fit, map, name, stamp: made, whole: Some(whole) });
+        kept.spares.push(Spare { ns: tmp, fit, map, name, stamp: made, whole });
         Ok(())
     })
 }

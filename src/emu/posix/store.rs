@@ -539,7 +539,7 @@ impl Store {
         // This process's mapping of it, if it has one of this very queue: its handle's `meta`
         // the one read (after a change of `meta`, or for a queue made since in the same
         // directory, a new mapping starts this process's view of it afresh).
-        let queue = match recent_mapping(found.dir_id, Some(fifo_id)).filter(|_| remembered_meta(found.dir_id).is_some_and(|m| m.fifo_link == meta.fifo_link)) {
+        let queue = match recent_mapping(found.dir_id, Some(fifo_id), Some(meta.fifo_link)) {
             Some(q) => q,
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
@@ -617,7 +617,7 @@ impl Store {
             return Err(Errno::EBADF);
         }
         let meta = read_meta(found.dir.0)?;
-        let queue = match recent_mapping(found.dir_id, Some(fifo_id)) {
+        let queue = match recent_mapping(found.dir_id, Some(fifo_id), None) {
             Some(q) => q,
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
@@ -799,11 +799,13 @@ impl Store {
         // Out of the way of the program's descriptor, as a build's.
         let dir = openat(spare_dir, entry.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).ok().map(|d| Fd(sys::move_high(d.take())));
         let renewed = dir.as_ref().and_then(|dir| Self::renew_whole(dir.0, name, meta, umask, fifo_flags, map, stamp, &whole));
-        let Some((queue, fifo, fifo_status)) = renewed else {
-            remove_queue_dir(spare_dir, entry.as_bytes(), dir.as_ref().map(|d| d.0), whole.fifo_link, true);
-            return None;
+        let (dir, (queue, fifo, fifo_status)) = match (dir, renewed) {
+            (Some(dir), Some(renewed)) => (dir, renewed),
+            (dir, _) => {
+                remove_queue_dir(spare_dir, entry.as_bytes(), dir.as_ref().map(|d| d.0), whole.fifo_link, true);
+                return None;
+            }
         };
-        let dir = dir.expect("renewed in it");
         // SAFETY: NUL-terminated names under open directories.
         if sys::renameat2(spare_dir, &entry, self.ns.posix, name.c(), libc::RENAME_NOREPLACE) != 0 {
             let e = Errno::last();
@@ -1115,7 +1117,7 @@ impl Store {
     pub fn entry(&self, name: &QueueName) -> Result<(Meta, libc::stat, Option<QueueTimes>)> {
         let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
         let meta = read_meta(found.dir.0)?;
-        let times = match recent_mapping(found.dir_id, None) {
+        let times = match recent_mapping(found.dir_id, None, None) {
             Some(queue) => Some(queue.times()),
             None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(|q| q.times()),
         };
@@ -1379,11 +1381,13 @@ fn settled(changed: (i64, i64), now: u64) -> bool {
     (changed.0 as i128) * 1_000_000_000 + (changed.1 as i128) < now as i128
 }
 
-/// This process's mapping of the queue whose directory is `dir_id` (and FIFO `fifo_id`, when
-/// given), if it has one still valid (see [`RECENT`]).
-fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>) -> Option<Arc<Queue>> {
-    let queue =
-        RECENT.with(|r| r.iter().find(|e| e.handle.dir_id == dir_id && fifo_id.is_none_or(|f| f == e.handle.fifo_id)).map(|e| e.handle.queue.clone()))?;
+/// This process's mapping of the queue whose directory is `dir_id` (and FIFO `fifo_id`, and
+/// `meta` giving the FIFO the second name `fifo_link`, when given), if it has one still valid
+/// (see [`RECENT`]).
+fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Option<u64>) -> Option<Arc<Queue>> {
+    let remembered =
+        |e: &RecentQueue| e.handle.dir_id == dir_id && fifo_id.is_none_or(|f| f == e.handle.fifo_id) && fifo_link.is_none_or(|l| l == e.handle.meta.fifo_link);
+    let queue = RECENT.with(|r| r.iter().find(|e| remembered(e)).map(|e| e.handle.queue.clone()))?;
     if !queue.poisoned() && queue.recheck().is_ok() {
         return Some(queue);
     }
@@ -1437,7 +1441,7 @@ fn hold_fifo(handle: &QueueHandle, held: Option<HeldFifo>) {
 /// unlinker's test whether the queue is still open. Where the segment cannot be mapped (damaged,
 /// or the unlinker may not open it), closers are not told: the next creator collects it.
 fn mark_unlinked(found: &Found) {
-    let queue = match recent_mapping(found.dir_id, None) {
+    let queue = match recent_mapping(found.dir_id, None, None) {
         Some(q) => Some(q),
         None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(Arc::new),
     };
@@ -1481,11 +1485,6 @@ impl MetaSeen {
             m.push(MetaSeen { dir_id, fifo_changed, meta });
         });
     }
-}
-
-/// The `meta` of the queue whose directory is `dir_id` as this process remembers it.
-fn remembered_meta(dir_id: (u64, u64)) -> Option<Meta> {
-    RECENT.with(|r| r.iter().find(|e| e.handle.dir_id == dir_id).map(|e| e.handle.meta))
 }
 
 fn forget_queue(dir_id: (u64, u64)) {

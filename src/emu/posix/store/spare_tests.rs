@@ -63,6 +63,13 @@ fn spares(store: &Store) -> usize {
     tmp_files(store).iter().map(|(_, files)| files.len()).sum()
 }
 
+/// Drops `store` (at `root`): its spares go with it, and then its namespace.
+fn drop_store_and_find_no_spare(store: Store, root: String) {
+    drop(store);
+    assert!(std::fs::read_dir(format!("{root}/posix-tmp")).unwrap().next().is_none(), "the spare went with its store");
+    let _ = std::fs::remove_dir_all(root);
+}
+
 #[test]
 fn a_destroyed_queue_s_segment_serves_the_next_queue_that_fits_it() {
     let (store, root) = test_store("serve");
@@ -91,9 +98,7 @@ fn a_destroyed_queue_s_segment_serves_the_next_queue_that_fits_it() {
     assert_ne!(data_ino(&store, "fourth"), first);
     close(fd);
     assert_eq!(spares(&store), 1);
-    drop(store);
-    assert!(std::fs::read_dir(format!("{root}/posix-tmp")).unwrap().next().is_none(), "the spare went with its store");
-    let _ = std::fs::remove_dir_all(root);
+    drop_store_and_find_no_spare(store, root);
 }
 
 #[test]
@@ -281,9 +286,7 @@ fn a_destroyed_queue_s_directory_serves_the_next_queue_whole() {
     assert!(queue_of(again).is_of_fifo(fifo));
     close(again);
     store.unlink(&name("second")).unwrap();
-    drop(store);
-    assert!(std::fs::read_dir(format!("{root}/posix-tmp")).unwrap().next().is_none(), "the spare went with its store");
-    let _ = std::fs::remove_dir_all(root);
+    drop_store_and_find_no_spare(store, root);
 }
 
 #[test]
