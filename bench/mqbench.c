@@ -679,7 +679,9 @@ static void micro_child(struct child_ctx *c)
 #define CTL_MAXMSG 1
 #define CTL_MSGSIZE 16
 #define CTL_BATCH 16            /* ops per timed batch */
-#define CTL_CYCLE 64            /* POSIX queues the cycling open row goes round (c<i>) */
+#define CTL_CYCLE 64            /* POSIX queues the cycling open row goes round (c0..c63) */
+#define CTL_FIRST 256           /* queues the first-open row goes round (c64..c319): more than
+                                   a process keeps mapped, so each open is a first one */
 #define SYSV_KEY_OTHERS 0x6d710000      /* keys of the other queues: base + index */
 #define SYSV_KEY_TARGET 0x6d700001      /* the queue `msgget` looks up */
 #define SYSV_KEY_FRESH 0x6d600000       /* keys the create rows take, one per op */
@@ -690,7 +692,7 @@ static const char *ctl_stop = "none";   /* why their creation stopped: done|time
 static int *ctl_other_ids;              /* SysV ids of the other queues */
 static int ctl_target_id = -1;          /* SysV queue looked up by key */
 static int ctl_target_made;             /* POSIX target created */
-static int ctl_cycle_made;              /* POSIX queues c<i> created for the cycling row */
+static int ctl_cycle_made;              /* POSIX queues c<i> created for the cycling rows */
 static long mem_made;                   /* memory: queues of this round (POSIX m<i>) */
 static int *mem_ids;                    /* memory: their SysV ids */
 
@@ -807,11 +809,12 @@ static void ctl_cleanup(void)
     mem_made = 0;
 }
 
-enum { CTL_MQ_OPEN_CLOSE, CTL_MQ_OPEN_CLOSE_CYCLE, CTL_MQ_CREATE_UNLINK, CTL_MSGGET_KEY,
+enum { CTL_MQ_OPEN_CLOSE, CTL_MQ_OPEN_CLOSE_CYCLE, CTL_MQ_FIRST_OPEN_CLOSE, CTL_MQ_CREATE_UNLINK, CTL_MSGGET_KEY,
        CTL_MSGGET_PRIVATE_RMID, CTL_MSGGET_EXCL_RMID, CTL_NOPS };
 static const struct { const char *name; int posix; int calls; } ctl_ops[CTL_NOPS] = {
     [CTL_MQ_OPEN_CLOSE] = { "mq_open_close", 1, 2 },
     [CTL_MQ_OPEN_CLOSE_CYCLE] = { "mq_open_close_cycle", 1, 2 },
+    [CTL_MQ_FIRST_OPEN_CLOSE] = { "mq_first_open_close", 1, 2 },
     [CTL_MQ_CREATE_UNLINK] = { "mq_create_unlink", 1, 3 },
     [CTL_MSGGET_KEY] = { "msgget_key", 0, 1 },
     [CTL_MSGGET_PRIVATE_RMID] = { "msgget_private_rmid", 0, 2 },
@@ -831,13 +834,25 @@ static double ctl_batch(int op, long *seq)
         mqd_t q = mq_open(names[0], O_RDWR);
         if (q != (mqd_t)-1) mq_close(q);
     }
-    if (op == CTL_MQ_OPEN_CLOSE_CYCLE)
+    if (op == CTL_MQ_OPEN_CLOSE_CYCLE) {
+        /* All 64 opened lately, as the row says (the first-open row's batches in between open
+         * others), then 16 of them in turn. */
+        for (int i = 0; i < CTL_CYCLE; i++) {
+            ctl_name(names[0], sizeof names[0], "c", i);
+            mqd_t q = mq_open(names[0], O_RDWR);
+            if (q != (mqd_t)-1) mq_close(q);
+        }
         for (int i = 0; i < CTL_BATCH; i++) ctl_name(names[i], sizeof names[i], "c", (*seq)++ % CTL_CYCLE);
+    }
+    if (op == CTL_MQ_FIRST_OPEN_CLOSE)
+        for (int i = 0; i < CTL_BATCH; i++)
+            ctl_name(names[i], sizeof names[i], "c", CTL_CYCLE + (*seq)++ % CTL_FIRST);
     uint64_t t0 = now_ns();
     for (int i = 0; i < CTL_BATCH; i++) {
         switch (op) {
         case CTL_MQ_OPEN_CLOSE:
-        case CTL_MQ_OPEN_CLOSE_CYCLE: {
+        case CTL_MQ_OPEN_CLOSE_CYCLE:
+        case CTL_MQ_FIRST_OPEN_CLOSE: {
             mqd_t q = mq_open(names[op == CTL_MQ_OPEN_CLOSE ? 0 : i], O_RDWR);
             if (q == (mqd_t)-1) fail(1, "error", "mq_open(existing): %s", strerror(errno));
             mq_close(q);
@@ -915,9 +930,9 @@ static int control_main(double ref)
         if (q == (mqd_t)-1) fail(1, "error", "mq_open(target): %s", strerror(errno));
         ctl_target_made = 1;
         mq_close(q);
-        /* The cycling row opens each of these in turn: more queues than a process keeps
-         * mapped after their last close, so each open is a first one. */
-        for (; ctl_cycle_made < CTL_CYCLE; ctl_cycle_made++) {
+        /* The cycling rows open these in turn: 64 of them, or 256 others, more queues than a
+         * process keeps mapped after their last close, so that each open is a first one. */
+        for (; ctl_cycle_made < CTL_CYCLE + CTL_FIRST; ctl_cycle_made++) {
             ctl_name(name, sizeof name, "c", ctl_cycle_made);
             q = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &a);
             if (q == (mqd_t)-1) fail(1, "error", "mq_open(cycled queue): %s", strerror(errno));

@@ -395,6 +395,7 @@ impl Store {
         if let Some(opened) = self.open_recent(name, oflag) {
             return opened;
         }
+        forget_destroyed();
         let mut stale_looks = 0;
         for round in 1.. {
             if let Some(found) = self.find(name, DirFd::High)? {
@@ -463,12 +464,21 @@ impl Store {
         if accmode == libc::O_ACCMODE || oflag & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL {
             return None;
         }
-        let (handle, reopen, held) = RECENT.with(|r| {
-            r.iter().find_map(|e| match e.reopen {
-                Some(reopen) if e.handle.name == name.bytes() => Some((e.handle.clone(), reopen, e.held.is_some())),
-                _ => None,
-            })
+        // Found, it becomes the most recently used. Unless its FIFO is held, it may be, where
+        // fewer than HELD_FIFOS are, or by letting go of that of a queue used less recently
+        // than this one was (so that the FIFOs held are those of the queues opened again most
+        // lately, and a program that goes round more queues than that lets none go).
+        let (handle, reopen, may_hold, let_go) = RECENT.with(|r| {
+            let at = r.iter().position(|e| e.reopen.is_some() && e.handle.name == name.bytes())?;
+            let unheld = r[at].held.is_none();
+            let full = unheld && held_fifos(r) >= HELD_FIFOS;
+            let let_go = if full { r[at + 1..].iter_mut().rev().find_map(|e| e.held.take()) } else { None };
+            let may_hold = unheld && (!full || let_go.is_some());
+            r[..=at].rotate_right(1);
+            Some((r[0].handle.clone(), r[0].reopen?, may_hold, let_go))
         })?;
+        // Closed outside the lock.
+        drop(let_go);
         let mut path = [0u8; NAME_MAX + 1 + FIFO_LINK_PREFIX.len() + FIFO_LINK_DIGITS + 1];
         let len = name.bytes().len();
         path[..len].copy_from_slice(name.bytes());
@@ -492,9 +502,10 @@ impl Store {
         if !reopen.open_checks_access && !creds::may_access_now(meta.mode, meta.uid, meta.gid, want_of(accmode)) {
             return Some(Err(Errno::EACCES));
         }
-        // A queue remembered since this process created it: its FIFO is held from its first
-        // open again (the creator's own descriptor may be its only reader until then).
-        if !held {
+        // A queue remembered since this process created it, or whose FIFO was let go for a
+        // more recent queue's: its FIFO is held from this open again (the creator's own
+        // descriptor may be its only reader until then).
+        if may_hold {
             hold_fifo(&handle, HeldFifo::open_below(self.ns.posix, path, handle.fifo_id));
         }
         Some(self.describe(handle, fifo, oflag))
@@ -973,6 +984,7 @@ impl Store {
     /// `mq_unlink` of a checked name: the name goes at once; the queue lives on until its last
     /// close.
     pub fn unlink(&self, name: &QueueName) -> Result<()> {
+        forget_destroyed();
         let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
         // The mqueue root is sticky: only the queue's owner, the root directory's owner or
         // CAP_FOWNER may remove a name (the kernel reports EACCES here). What the answer needs
@@ -1266,8 +1278,13 @@ impl Store {
     }
 }
 
-/// How many queues this process keeps mapped after their last descriptor here closed.
-const RECENT_QUEUES: usize = 8;
+/// How many queues this process keeps mapped after their last descriptor here closed (the
+/// least recently used go first).
+const RECENT_QUEUES: usize = 64;
+
+/// How many of them hold their FIFO (see [`HeldFifo`]): each held FIFO is a descriptor of the
+/// program's, counted against its RLIMIT_NOFILE.
+const HELD_FIFOS: usize = 8;
 
 /// A queue this process mapped lately: its mapping, directory, FIFO and meta, as the
 /// descriptions opened from it share them, and its FIFO held.
@@ -1328,15 +1345,16 @@ impl Drop for HeldFifo {
     }
 }
 
-/// The queues this process mapped lately, newest first, so that opening one again costs two
-/// system calls besides the descriptor's own (see `Store::open_recent`) instead of opening,
-/// mapping and validating it and reading its meta, and closing it no unmap. An entry's `meta`
-/// is used only while the queue's FIFO keeps the status-change time it had when that `meta`
-/// was known current (every change of `meta` moves it afterwards); the mapping while the queue
-/// is not marked unlinked. An entry goes when this process unlinks the queue or sees it
-/// destroyed, or when newer ones push it out — until then it keeps the queue's memory mapped
-/// here, even if another process destroyed the queue meanwhile (at most [`RECENT_QUEUES`]
-/// queues).
+/// The queues this process mapped lately, most recently used first, so that opening one again
+/// costs two system calls besides the descriptor's own (see `Store::open_recent`) instead of
+/// opening, mapping and validating it and reading its meta, and closing it no unmap. An
+/// entry's `meta` is used only while the queue's FIFO keeps the status-change time it had when
+/// that `meta` was known current (every change of `meta` moves it afterwards); the mapping
+/// while the queue is not marked unlinked. An entry goes when this process unlinks the queue
+/// or sees it destroyed, when newer ones push it out, or, once another process unlinked it, at
+/// this process's next `mq_open` of a queue it does not remember or `mq_unlink` (see
+/// [`forget_destroyed`]): until then it keeps the queue's memory mapped here, as the kernel
+/// would not.
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 
 /// The handle this process remembers for the FIFO `fifo_id`, while its queue is still named
@@ -1399,7 +1417,8 @@ fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Op
 /// Remembers the queue `handle` (its mapping and its `meta`, with the FIFO's status seen after
 /// that `meta` was read, if known); returns it, to be shared by the descriptions made from it.
 /// With `dir` (the queue's directory, while this process has the FIFO open), the FIFO is held
-/// (see [`HeldFifo`]) unless it is already.
+/// (see [`HeldFifo`]) unless it is already, letting go of the least recently used queue's held
+/// FIFO where more than [`HELD_FIFOS`] would be.
 fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
     let reopen = fifo_status.filter(|_| handle.meta.fifo_link != 0).map(|st| Reopen { open_checks_access: access_checked_by_open(st, &handle.meta) });
     let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
@@ -1413,7 +1432,8 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
             entry.held = old.as_mut().and_then(|o| o.held.take_if(|h| h.fifo_id == fifo_id));
         }
         r.insert(0, entry);
-        (old, (r.len() > RECENT_QUEUES).then(|| r.pop()).flatten())
+        let let_go = (held_fifos(r) > HELD_FIFOS).then(|| r.iter_mut().rev().find_map(|e| e.held.take())).flatten();
+        (old, (r.len() > RECENT_QUEUES).then(|| r.pop()).flatten(), let_go)
     });
     // Unmapped and closed outside the lock.
     drop(evicted);
@@ -1421,12 +1441,13 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
 }
 
 /// Keeps `held` with the remembered queue `handle`, if it is still remembered and holds no
-/// FIFO yet (else `held` is closed).
+/// FIFO yet, and fewer than [`HELD_FIFOS`] are held (else `held` is closed).
 fn hold_fifo(handle: &QueueHandle, held: Option<HeldFifo>) {
     let Some(held) = held else { return };
-    let unused = RECENT.with(|r| match r.iter_mut().find(|e| e.handle.dir_id == handle.dir_id && e.held.is_none()) {
-        Some(e) => {
-            e.held = Some(held);
+    let unused = RECENT.with(|r| match r.iter().position(|e| e.handle.dir_id == handle.dir_id && e.held.is_none()) {
+        Some(_) if held_fifos(r) >= HELD_FIFOS => Some(held),
+        Some(at) => {
+            r[at].held = Some(held);
             None
         }
         None => Some(held),
@@ -1485,6 +1506,32 @@ impl MetaSeen {
             m.push(MetaSeen { dir_id, fifo_changed, meta });
         });
     }
+}
+
+/// How many of the remembered queues `r` hold their FIFO.
+fn held_fifos(r: &[RecentQueue]) -> usize {
+    r.iter().filter(|e| e.held.is_some()).count()
+}
+
+/// Forgets the remembered queues that were unlinked since (or whose mapping is poisoned): none
+/// can be opened again by its name, and a destroyed queue's memory is freed only when the last
+/// process that maps it lets it go. A look at each one's segment header, no system call.
+fn forget_destroyed() {
+    let gone: Vec<RecentQueue> = RECENT.with(|r| {
+        let mut gone = Vec::new();
+        let mut i = 0;
+        while i < r.len() {
+            let q = &r[i].handle.queue;
+            if q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 || q.poisoned() {
+                gone.push(r.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        gone
+    });
+    // Unmapped and closed outside the lock.
+    drop(gone);
 }
 
 fn forget_queue(dir_id: (u64, u64)) {
