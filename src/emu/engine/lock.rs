@@ -47,8 +47,11 @@
 //! hostile holder that keeps a lock while it runs, or sleeps). The check reads
 //! `/proc/TID/stat`, and for a sleeping holder `/proc/TID/syscall` (which only a caller that
 //! may ptrace the holder can read: for any other, a sleeping holder counts as stopped), once
-//! per slice past the bound. Having given up, the locker tries the lock once more: the holder
-//! may have let go between the two looks.
+//! per slice past the bound, the locker asleep in between (the unlock wakes it; a locker that
+//! spun on the holder's state would take the CPU the holder waits for). A thread's state is
+//! momentary, so a holder found neither is looked at once more, [`SECOND_LOOK_NS`] later,
+//! before the locker gives up on it. Having given up, the locker tries the lock once more: the
+//! holder may have let go between the two looks.
 //!
 //! EAGAIN is the "would block" answer of `mq_send`/`mq_receive` on an O_NONBLOCK description
 //! and of `msgsnd` with IPC_NOWAIT; `msgrcv` with IPC_NOWAIT turns it into its own, ENOMSG.
@@ -334,8 +337,12 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
     let word = lock_word(m);
     // The lock word last found impossible: corruption once it is found so again, unchanged.
     let mut suspect = None;
+    // Past the bound, how long a runnable holder is waited for (see below).
+    let mut wait_until = give_up_at;
+    // Whether the holder was found neither runnable nor waiting at the last look past the bound.
+    let mut holder_seen_stuck = false;
     loop {
-        let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(give_up_at);
+        let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until);
         if let Some(how) = sleep_slice(m, list, tid, slice_end) {
             return Ok(how);
         }
@@ -356,9 +363,22 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
         if now >= give_up_at {
             // A holder that is merely waiting for a CPU (preempted inside its critical section:
             // common on a busy machine) lets go within microseconds of running: worth waiting
-            // for, a while longer. A stopped (or sleeping) one is not.
-            if now < give_up_at.saturating_add(PREEMPTED_HOLDER_NS) && owner_is_runnable(seen) {
-                continue;
+            // for, a while longer, asleep (so as not to take the CPU it waits for: the unlock
+            // wakes this sleeper). A stopped (or sleeping) one is not. A thread's state is
+            // momentary (a fault may put a running one to sleep for microseconds): a holder is
+            // given up on only when found so at two looks, a short sleep apart.
+            let preempted_until = give_up_at.saturating_add(PREEMPTED_HOLDER_NS);
+            if now < preempted_until {
+                if owner_is_runnable(seen) {
+                    holder_seen_stuck = false;
+                    wait_until = preempted_until;
+                    continue;
+                }
+                if !holder_seen_stuck {
+                    holder_seen_stuck = true;
+                    wait_until = (now + SECOND_LOOK_NS).min(preempted_until);
+                    continue;
+                }
             }
             // The holder may have let go since `seen` was read, and be asleep or gone by the
             // time its state was looked at: a lock free now is taken, not given up on.
@@ -405,6 +425,10 @@ fn sleep_slice(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_>>
 /// How much longer than its [`LockWait`] a call waits for a holder that is runnable, not
 /// stopped: one that was preempted (or, if hostile, keeps the lock while it runs).
 pub const PREEMPTED_HOLDER_NS: u64 = 200_000_000;
+
+/// How long after finding a holder neither runnable nor waiting, past the bound, the holder is
+/// looked at again before the call gives up on it.
+const SECOND_LOOK_NS: u64 = 1_000_000;
 
 /// Whether the thread that the lock word `word` names is running or waiting for a CPU
 /// (`R` in `/proc/TID/stat`), or asleep waiting for another of these locks (as a fold holds the

@@ -274,14 +274,27 @@ fn a_running_holder_is_waited_for_past_the_bound() {
         })
     };
     held_rx.recv().unwrap();
+    let cpu_before = thread_cpu_ns();
     let (r, ms) = timed(LockWait::Bounded, || {
         locker_started.store(true, std::sync::atomic::Ordering::Release);
         m.lock()
     });
+    let cpu_ms = (thread_cpu_ns() - cpu_before) / 1_000_000;
     assert_eq!(r, Ok(Acquired::Clean), "after {ms} ms");
     assert!(ms >= 2 * BOUND_MS, "{ms} ms");
+    // Waited for asleep, looking at the holder between slices, not spinning on its state: on a
+    // busy machine the holder needs the CPU a spinning locker would take.
+    assert!(cpu_ms * 4 < ms, "{cpu_ms} ms of CPU in {ms} ms");
     m.unlock();
     holder.join().unwrap();
+}
+
+/// The CPU time the calling thread has used, in ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec to fill; CLOCK_THREAD_CPUTIME_ID always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[test]
