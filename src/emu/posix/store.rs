@@ -993,7 +993,10 @@ impl Store {
         if fsuid != found.owner && fsuid != sys::stat_of(self.ns.posix)?.st_uid && !creds::has_now(cap::FOWNER) {
             return Err(Errno::EACCES);
         }
-        mark_unlinked(&found);
+        // This process's handle is taken before the mark, which lets another thread's
+        // `forget_destroyed` take it (and with it the spare `finish_unlink` may keep).
+        let mine = take_remembered(found.dir_id);
+        mark_unlinked(&found, mine.as_ref().map(|h| &h.queue));
         let dead_name = dead_entry_name(found.dir_id);
         let (src, dst) = (name.c(), c(dead_name.as_bytes()));
         // SAFETY: NUL-terminated names under open directories.
@@ -1003,7 +1006,6 @@ impl Store {
                 e => e,
             });
         }
-        let mine = take_remembered(found.dir_id);
         // The rename moved what the name named at that instant: another unlinker may have
         // moved the queue found, and a creator put a new one under the name, since `find`.
         // That one is unlinked now (as the kernel's `mq_unlink` removes what the name names),
@@ -1021,7 +1023,7 @@ impl Store {
         match openat(self.ns.dead, dead_name.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).and_then(Found::of) {
             Err(_) => Ok(()),
             Ok(moved) => {
-                mark_unlinked(&moved);
+                mark_unlinked(&moved, None);
                 forget_queue(moved.dir_id);
                 let right = dead_entry_name(moved.dir_id);
                 if sys::renameat2(self.ns.dead, &dst, self.ns.dead, &c(right.as_bytes()), libc::RENAME_NOREPLACE) != 0 {
@@ -1461,8 +1463,10 @@ fn hold_fifo(handle: &QueueHandle, held: Option<HeldFifo>) {
 /// so either the closer sees it and looks for the name, or its close came before the
 /// unlinker's test whether the queue is still open. Where the segment cannot be mapped (damaged,
 /// or the unlinker may not open it), closers are not told: the next creator collects it.
-fn mark_unlinked(found: &Found) {
-    let queue = match recent_mapping(found.dir_id, None, None) {
+/// `mapped`: this process's mapping of it, where the caller holds one.
+fn mark_unlinked(found: &Found, mapped: Option<&Arc<Queue>>) {
+    let sound = mapped.filter(|q| !q.poisoned() && q.recheck().is_ok()).cloned();
+    let queue = match sound.or_else(|| recent_mapping(found.dir_id, None, None)) {
         Some(q) => Some(q),
         None => segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).ok().and_then(|m| Queue::from_mapping(m).ok()).map(Arc::new),
     };
@@ -1521,8 +1525,11 @@ fn forget_destroyed() {
         let mut gone = Vec::new();
         let mut i = 0;
         while i < r.len() {
-            let q = &r[i].handle.queue;
-            if q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 || q.poisoned() {
+            // One open here (a description shares the handle) is forgotten as it closes, by
+            // the close that may destroy it and keep its spare.
+            let (handle, q) = (&r[i].handle, &r[i].handle.queue);
+            let unused_here = Arc::strong_count(handle) == 1;
+            if unused_here && (q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 || q.poisoned()) {
                 gone.push(r.remove(i));
             } else {
                 i += 1;
