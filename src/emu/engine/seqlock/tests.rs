@@ -113,5 +113,9 @@ fn a_reader_yields_to_a_stopped_writer_for_a_bounded_time_only() {
     let ms = (crate::os::clock::monotonic_ns() - start) / 1_000_000;
     assert!(!r.stable);
     let bound_ms = crate::emu::engine::lock::BOUND_NS / 1_000_000;
-    assert!((bound_ms..=bound_ms + 30).contains(&ms), "{ms} ms");
+    // What a loaded machine may add (as the lock tests allow): each yield behind a CPU hog may
+    // take a time slice, and the reader looks at the clock only between yields (55 ms was seen
+    // under `make stress`).
+    let slack_ms = 100;
+    assert!((bound_ms..=bound_ms + slack_ms).contains(&ms), "{ms} ms");
 }
