@@ -474,10 +474,11 @@ impl SysvEmulation {
         Ok(q)
     }
 
-    /// The live queue with `key` (not IPC_PRIVATE), as far as the caller can tell: its link
-    /// names an id whose segment is live and records that key. A link naming anything else is
-    /// stale (None). A segment that refuses the caller is taken on the link's word: only the
-    /// queue's creator or root can have made or left that link.
+    /// The live queue with `key` (not IPC_PRIVATE), as far as the caller can tell: one of its
+    /// links (see `keys`: the first slot, or a later one where those before are stale) names an
+    /// id whose segment is live and records that key. A link naming anything else is stale
+    /// (None when every present one is). A segment that refuses the caller is taken on the
+    /// link's word: only the queue's creator or root can have made or left that link.
     fn by_key(&self, key: key_t) -> Result<Option<Keyed>> {
         let ns = self.ns_key();
         let is_keys = |q: &Queue| q.entry().key.load(Ordering::Relaxed) == key;
@@ -500,23 +501,28 @@ impl SysvEmulation {
             // look for the dead id's segment again (a file another queue may hold now).
             self.forget_key(key, id);
         }
-        let Some(id) = keys::read(self.dir, key)? else { return Ok(None) };
-        match self.find(id) {
-            Ok(q) if is_keys(&q) => {
-                ATTACHED.with(|m| m.get_or_insert_with(Attached::default).keys.insert((ns, key), id));
-                Ok(Some(Keyed::Open(q)))
+        for slot in 0..keys::SLOTS {
+            let Some(id) = keys::read(self.dir, key, slot)? else { return Ok(None) };
+            match self.find(id) {
+                Ok(q) if is_keys(&q) => {
+                    ATTACHED.with(|m| m.get_or_insert_with(Attached::default).keys.insert((ns, key), id));
+                    return Ok(Some(Keyed::Open(q)));
+                }
+                Err(Errno::EACCES) => return Ok(Some(Keyed::Closed(id))),
+                // Stale: the next slot.
+                Ok(_) | Err(Errno::EINVAL) => {}
+                Err(e) => return Err(e),
             }
-            Err(Errno::EACCES) => Ok(Some(Keyed::Closed(id))),
-            Ok(_) | Err(Errno::EINVAL) => Ok(None),
-            Err(e) => Err(e),
         }
+        Ok(None)
     }
 
     /// Whether `name` in the `sysv/` directory belongs to no queue (for the sweep, and for a
     /// creator that finds it in its way): a segment that is not live (its creator died
     /// before committing it, or it was removed and no live process keeps it as a spare), one a
     /// creator that died was building aside,
-    /// or a key link naming no live queue of its key. A segment that is damaged (another user
+    /// or a key link naming no live queue of its key, unless a later slot of the key has a link
+    /// (see `keys`: it goes first). A segment that is damaged (another user
     /// truncated or garbled it) is a queue still, for its owner to remove; what the caller may
     /// not open is not judged.
     fn leftover(&self, name: &str) -> bool {
@@ -526,7 +532,10 @@ impl SysvEmulation {
         if name.starts_with("msq.") {
             return Queue::aside_leftover(name);
         }
-        keys::key_of_name(name).is_some_and(|key| key != libc::IPC_PRIVATE && matches!(self.by_key(key), Ok(None)) && self.worker_of_key(key).is_none())
+        keys::key_of_name(name).is_some_and(|(key, slot)| {
+            let last = slot + 1 == keys::SLOTS || matches!(keys::read(self.dir, key, slot + 1), Ok(None));
+            key != libc::IPC_PRIVATE && last && matches!(self.by_key(key), Ok(None)) && self.worker_of_key(key).is_none()
+        })
     }
 
     /// Whether queue `id`, which its display record shows, no longer exists (for the sweep): its
@@ -656,16 +665,19 @@ impl SysvEmulation {
             let mut rounds = 0;
             loop {
                 rounds += 1;
-                let taken = match keys::create(self.dir, key, slot.id) {
+                let taken = match keys::create(self.dir, key, 0, slot.id) {
                     Ok(()) => break,
-                    Err(Errno::EEXIST) if rounds <= 64 => self.key_taken(registry, key),
+                    Err(Errno::EEXIST) if rounds <= 64 => self.key_taken(registry, key, slot.id),
                     Err(Errno::EEXIST) => Err(Errno::EAGAIN),
-                    Err(e) => Err(if matches!(e, Errno::ENOSPC | Errno::EDQUOT) { Errno::ENOSPC } else { Errno::ENOMEM }),
+                    Err(e) => Err(link_error(e)),
                 };
                 match taken {
-                    // The link is free again (it was stale, or its creator left): once more.
-                    Ok(None) => {}
-                    Ok(Some(found)) => {
+                    // The first slot may be free again (its link was stale, or its creator
+                    // left): once more.
+                    Ok(KeyTaken::Again) => {}
+                    // Linked in a later slot, every one before it stale.
+                    Ok(KeyTaken::Linked) => break,
+                    Ok(KeyTaken::Found(found)) => {
                         withdraw(&name);
                         return existing_key(&found, flags);
                     }
@@ -681,7 +693,7 @@ impl SysvEmulation {
         // replaces it while its queue is being created).
         if !registry.admit(limits.msgmni as u32) {
             if key != libc::IPC_PRIVATE {
-                keys::remove(self.dir, key);
+                keys::remove_of(self.dir, key, slot.id);
             }
             withdraw(&name);
             return Err(Errno::ENOSPC);
@@ -724,39 +736,56 @@ impl SysvEmulation {
         }
     }
 
-    /// A creator found `key`'s link in its way: the live queue it names (Some), or None once
-    /// the link is out of the way — it named a queue another creator was making, which is now
-    /// live or left, or one being removed, whose remover has taken the link away, or it was
-    /// stale and is removed. A stale link (its queue's creator or remover killed half-way) is
-    /// removed under the registry lock, so that two creators replacing it never remove each
-    /// other's new link; a stale link of another user stays (EACCES; a sweep will try, by
-    /// someone who may remove it).
-    fn key_taken(&self, registry: &Registry, key: key_t) -> Result<Option<Keyed>> {
+    /// A creator of queue `id` found `key`'s first link in its way: the live queue one of the
+    /// key's links names ([`KeyTaken::Found`]), or [`KeyTaken::Again`] once the first slot
+    /// may be free — the link named a queue another creator was making, which is now live or
+    /// left, or one being removed, whose remover has taken the link away, or it was stale and
+    /// is removed. Stale links (their queues' creators or removers killed half-way, or planted)
+    /// are removed under the registry lock, the last slot first (see `keys`), so that two
+    /// creators replacing one never remove each other's new link. Where the last one is another
+    /// user's, which the caller may not remove, `id` is linked in the next slot, under the lock
+    /// ([`KeyTaken::Linked`]), and a sweep is asked for; with every slot taken so, EACCES.
+    fn key_taken(&self, registry: &Registry, key: key_t, id: c_int) -> Result<KeyTaken> {
         if let Some(found) = self.by_key(key)? {
-            return Ok(Some(found));
+            return Ok(KeyTaken::Found(found));
         }
         if self.worker_of_key(key).is_some() {
             self.wait_for_worker(key)?;
-            return Ok(None);
+            return Ok(KeyTaken::Again);
         }
         let locked = match registry.lock() {
             Err(Errno::EIO) => self.registry_renewed()?.lock()?,
             other => other?,
         };
-        if self.by_key(key)?.is_some() || self.worker_of_key(key).is_some() || keys::remove(self.dir, key) {
-            return Ok(None);
+        if let Some(found) = self.by_key(key)? {
+            return Ok(KeyTaken::Found(found));
+        }
+        if self.worker_of_key(key).is_some() {
+            return Ok(KeyTaken::Again);
+        }
+        let present = keys::read_all(self.dir, key)?.len() as u32;
+        if present == 0 || keys::remove(self.dir, key, present - 1) {
+            return Ok(KeyTaken::Again);
         }
         locked.registry().sweep_soon();
-        Err(Errno::EACCES)
+        if present == keys::SLOTS {
+            return Err(Errno::EACCES);
+        }
+        match keys::create(self.dir, key, present, id) {
+            Ok(()) => Ok(KeyTaken::Linked),
+            Err(Errno::EEXIST) => Ok(KeyTaken::Again),
+            Err(e) => Err(link_error(e)),
+        }
     }
 
-    /// The thread making or removing the queue `key`'s link names, while it does (see
+    /// The thread making or removing a queue one of `key`'s links names, while it does (see
     /// `Queue::creator` and `Queue::remover`): the link is then that thread's to keep or take
     /// away, and within microseconds of its running.
     fn worker_of_key(&self, key: key_t) -> Option<i32> {
-        let id = keys::read(self.dir, key).ok()??;
-        let q = Queue::attach(self.dir, &file_name(id), Some(id)).ok()?;
-        q.creator().or_else(|| q.remover())
+        keys::read_all(self.dir, key).ok()?.into_iter().find_map(|id| {
+            let q = Queue::attach(self.dir, &file_name(id), Some(id)).ok()?;
+            q.creator().or_else(|| q.remover())
+        })
     }
 
     /// Waits while `key`'s link names a queue still being created or removed: its creator
@@ -1131,6 +1160,26 @@ enum Keyed {
     Open(Arc<Queue>),
     /// Its segment refuses the caller: its mode grants the caller's class nothing.
     Closed(c_int),
+}
+
+/// What a creator that found its key's first link in its way is to do (see
+/// [`SysvEmulation::key_taken`]).
+enum KeyTaken {
+    /// Take the key's live queue.
+    Found(Keyed),
+    /// Try the first slot again.
+    Again,
+    /// Nothing: its queue is linked (in a later slot).
+    Linked,
+}
+
+/// The errno of `msgget` for a key link `symlinkat` could not make (tmpfs full: ENOSPC).
+fn link_error(e: Errno) -> Errno {
+    if matches!(e, Errno::ENOSPC | Errno::EDQUOT) {
+        Errno::ENOSPC
+    } else {
+        Errno::ENOMEM
+    }
 }
 
 /// `msgget` of the existing queue `found`: EEXIST for IPC_CREAT|IPC_EXCL, else its id if the

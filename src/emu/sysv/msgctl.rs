@@ -213,8 +213,8 @@ impl SysvEmulation {
             if crate::os::sys::fchownat(self.dir, &seg, uid, gid, libc::AT_SYMLINK_NOFOLLOW) == 0 {
                 locked.set_file_owner(uid, gid);
                 let key = entry.key.load(Ordering::Relaxed);
-                if key != libc::IPC_PRIVATE && keys::read(self.dir, key) == Ok(Some(id)) {
-                    crate::os::sys::fchownat(self.dir, &keys::link_name(key), uid, gid, libc::AT_SYMLINK_NOFOLLOW);
+                if let Some(slot) = (key != libc::IPC_PRIVATE).then(|| keys::slot_of(self.dir, key, id)).flatten() {
+                    crate::os::sys::fchownat(self.dir, &keys::link_name(key, slot), uid, gid, libc::AT_SYMLINK_NOFOLLOW);
                 }
             }
         }
@@ -264,7 +264,7 @@ impl SysvEmulation {
         // The key's link is this queue's if it names its id: only this remover takes it away
         // while it is there (a creator of the key waits for it), and no creator replaces it.
         let key = entry.key.load(Ordering::Relaxed);
-        let mut stuck = key != libc::IPC_PRIVATE && keys::read(self.dir, key) == Ok(Some(id)) && !keys::remove(self.dir, key);
+        let mut stuck = key != libc::IPC_PRIVATE && !keys::remove_of(self.dir, key, id);
         // The segment of a queue this process made is kept for its next creation when it may
         // be (see `queue::spare`); otherwise its file goes.
         let enlist = || self.registry().ok().and_then(|r| r.enlist_keeper());
@@ -298,9 +298,7 @@ impl SysvEmulation {
         }
         let registry = self.registry().ok();
         if let Some(key) = registry.and_then(|r| r.shown(id)).map(|s| s.key).filter(|&k| k != libc::IPC_PRIVATE) {
-            if keys::read(self.dir, key) == Ok(Some(id)) {
-                keys::remove(self.dir, key);
-            }
+            keys::remove_of(self.dir, key, id);
         }
         if crate::os::sys::unlinkat(self.dir, &name, 0) != 0 {
             return Err(Errno::last());

@@ -347,13 +347,63 @@ fn a_stale_key_link_is_no_queue_and_is_replaced() {
     let ns = Ns::new(LIMITS);
     let e = &ns.emu;
     let key = 0x5eed_0002;
-    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key).to_str().unwrap())).unwrap();
+    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
     assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
     let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
-    assert_eq!(keys::read(e.dir, key), Ok(Some(id)));
+    assert_eq!(keys::read(e.dir, key, 0), Ok(Some(id)));
     assert_eq!(e.msgget(key, 0), Ok(id));
     assert_eq!(e.remove_id(id), Ok(()));
-    assert_eq!(keys::read(e.dir, key), Ok(None));
+    assert_eq!(keys::read(e.dir, key, 0), Ok(None));
+}
+
+/// Another user's stale link of a key (its queue's remover killed half-way, or planted: in the
+/// sticky directory only its owner or root may remove it) does not keep the key from a user
+/// who may not remove it, as a removed queue's key is free on the kernel: that creator links
+/// its queue in the key's next slot (see `keys`), where every lookup finds it; its removal
+/// takes that link away, and the key can be made again. Once a user who may remove the stale
+/// link (root here) makes the key's queue, the link is gone and the queue takes the first slot.
+#[test]
+fn another_user_s_stale_key_link_does_not_keep_the_key() {
+    let ns = Ns::new(LIMITS);
+    let key = 0x5eed_0004;
+    let first = format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap());
+    std::os::unix::fs::symlink("12345", &first).unwrap();
+    std::os::unix::fs::lchown(&first, Some(65533), Some(65533)).unwrap();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // This thread alone becomes uid 65532 (the raw system calls change the calling
+                // thread's credentials only; a new thread has no cached ones).
+                // SAFETY: plain credential system calls on the calling thread.
+                unsafe {
+                    assert_eq!(libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()), 0);
+                    assert_eq!(libc::syscall(libc::SYS_setresgid, 65532, 65532, 65532), 0);
+                    assert_eq!(libc::syscall(libc::SYS_setresuid, 65532, 65532, 65532), 0);
+                }
+                let e = &ns.emu;
+                assert!(!keys::remove(e.dir, key, 0) || keys::read(e.dir, key, 0) == Ok(None), "(not removable here)");
+                assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
+                let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+                assert_eq!(keys::read(e.dir, key, 0), Ok(Some(12345)), "the stale link stays");
+                assert_eq!(keys::read(e.dir, key, 1), Ok(Some(id)));
+                assert_eq!(e.msgget(key, 0), Ok(id));
+                assert_eq!(e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600), Err(Errno::EEXIST));
+                assert_eq!(e.remove_id(id), Ok(()));
+                assert_eq!(keys::read(e.dir, key, 1), Ok(None));
+                assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
+                let again = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).unwrap();
+                assert_eq!(keys::read(e.dir, key, 1), Ok(Some(again)));
+                assert_eq!(e.remove_id(again), Ok(()));
+            })
+            .join()
+            .unwrap();
+    });
+    let e = &ns.emu;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    assert_eq!(keys::read(e.dir, key, 0), Ok(Some(id)));
+    assert_eq!(keys::read(e.dir, key, 1), Ok(None));
+    assert_eq!(e.remove_id(id), Ok(()));
+    assert_eq!(keys::read_all(e.dir, key), Ok(vec![]));
 }
 
 /// A file already under a free id's segment name does not make `msgget` fail: a leftover

@@ -151,7 +151,7 @@ fn a_killed_creators_leftovers_are_swept_by_the_next_creator() {
     std::thread::scope(|s| {
         s.spawn(|| {
             drop(Queue::create(e.dir, &file_name(init.id), &init).unwrap());
-            keys::create(e.dir, key, init.id).unwrap();
+            keys::create(e.dir, key, 0, init.id).unwrap();
         })
         .join()
         .unwrap()
@@ -185,7 +185,7 @@ fn a_creator_of_the_same_key_is_waited_for_within_a_bound() {
     let id = 5 << 15 | 77;
     let init = queue::Init { id, key, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
     let q = Queue::create(e.dir, &file_name(id), &init).unwrap();
-    keys::create(e.dir, key, id).unwrap();
+    keys::create(e.dir, key, 0, id).unwrap();
     let asked = Barrier::new(2);
     std::thread::scope(|s| {
         let other = s.spawn(|| {
@@ -201,12 +201,12 @@ fn a_creator_of_the_same_key_is_waited_for_within_a_bound() {
     // A creation that never commits: EAGAIN after the bound, and no second queue.
     let never = queue::Init { id: 6 << 15 | 78, key: key + 1, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
     let stuck = Queue::create(e.dir, &file_name(never.id), &never).unwrap();
-    keys::create(e.dir, key + 1, never.id).unwrap();
+    keys::create(e.dir, key + 1, 0, never.id).unwrap();
     let other = std::thread::scope(|s| s.spawn(|| e.msgget(key + 1, libc::IPC_CREAT | 0o600)).join().unwrap());
     assert_eq!(other, Err(Errno::EAGAIN));
-    assert_eq!(keys::read(e.dir, key + 1), Ok(Some(never.id)), "the creator's link stays");
+    assert_eq!(keys::read(e.dir, key + 1, 0), Ok(Some(never.id)), "the creator's link stays");
     drop(stuck);
-    for name in [file_name(never.id), keys::link_name(key + 1).to_str().unwrap().to_string()] {
+    for name in [file_name(never.id), keys::link_name(key + 1, 0).to_str().unwrap().to_string()] {
         std::fs::remove_file(format!("{}/sysv/{name}", ns.path)).unwrap();
     }
     msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();

@@ -44,14 +44,14 @@ fn a_creator_of_a_key_waits_for_the_remover_of_its_queue() {
         let remover = s.spawn(|| {
             let q = e.find(old).unwrap();
             q.lock(q.entry()).unwrap().begin_removal();
-            let ours = keys::read(e.dir, key) == Ok(Some(old));
+            let ours = keys::read(e.dir, key, 0) == Ok(Some(old));
             removing.wait();
             // Long enough for a creator that does not wait to have replaced the link (it takes
             // microseconds); short of the creator's bound for a remover that is not stopped
             // (220 ms) by a margin a loaded machine needs (`make stress` once failed a 30 ms one).
             std::thread::sleep(std::time::Duration::from_millis(5));
             if ours {
-                assert!(keys::remove(e.dir, key));
+                assert!(keys::remove(e.dir, key, 0));
             }
             let name = std::ffi::CString::new(file_name(old)).unwrap();
             crate::os::sys::unlinkat(e.dir, &name, 0);
