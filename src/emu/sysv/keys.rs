@@ -70,9 +70,14 @@ pub fn read_all(dir: c_int, key: i32) -> Result<Vec<i32>> {
     Ok(ids)
 }
 
-/// The slot of `key`'s link that names `id`, if one does.
+/// The slot of `key`'s link that names `id`, if one does (the slots after it unread).
 pub fn slot_of(dir: c_int, key: i32, id: i32) -> Option<u32> {
-    read_all(dir, key).ok()?.iter().position(|&named| named == id).map(|slot| slot as u32)
+    for slot in 0..SLOTS {
+        if read(dir, key, slot).ok()?? == id {
+            return Some(slot);
+        }
+    }
+    None
 }
 
 /// Makes `key`'s link in `slot` name `id`: EEXIST when that slot has a link already.
