@@ -42,9 +42,11 @@ use crate::emu::engine::waiter::WaiterCore;
 pub const REGISTRY_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSR");
 /// "MQSHIMSQ": one System V queue's segment.
 pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
-/// Bumped on any change to this file's structures (10: a queue's `keeper_pid`, without which
-/// a library of 9 would take a spare left in place for a leftover).
-pub const LAYOUT_VERSION: u32 = 10;
+/// Bumped on any change to this file's structures, or to what the files beside them mean (10: a
+/// queue's `keeper_pid`, without which a library of 9 would take a spare left in place for a
+/// leftover; 11: a key's later link names (`keys::SLOTS`), past which a library of 10 would
+/// remove another user's stale first link and make the key a second live queue).
+pub const LAYOUT_VERSION: u32 = 11;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
