@@ -388,8 +388,13 @@ fn another_user_s_stale_key_link_does_not_keep_the_key() {
                 assert_eq!(keys::read(e.dir, key, 1), Ok(Some(id)));
                 assert_eq!(e.msgget(key, 0), Ok(id));
                 assert_eq!(e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600), Err(Errno::EEXIST));
+                // The sweep leaves a stale link alone while a later one is present: removed, it
+                // would let the next creator make a second queue of the key in the first slot.
+                let first_name = keys::link_name(key, 0).to_str().unwrap().to_string();
+                assert!(!e.leftover(&first_name), "a stale link before a live one");
                 assert_eq!(e.remove_id(id), Ok(()));
                 assert_eq!(keys::read(e.dir, key, 1), Ok(None));
+                assert!(e.leftover(&first_name), "the last stale link");
                 assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
                 let again = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).unwrap();
                 assert_eq!(keys::read(e.dir, key, 1), Ok(Some(again)));
