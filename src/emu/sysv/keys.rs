@@ -58,26 +58,20 @@ pub fn read(dir: c_int, key: i32, slot: u32) -> Result<Option<i32>> {
     Ok(Some(id.unwrap_or(-1)))
 }
 
-/// The ids `key`'s present slots name, first slot first (up to the first absent one).
+/// The ids `key`'s present slots name, first slot first, up to the first absent one (the slots
+/// after it unread): the one walk of a key's links.
+pub fn links(dir: c_int, key: i32) -> impl Iterator<Item = Result<i32>> {
+    (0..SLOTS).map_while(move |slot| read(dir, key, slot).transpose())
+}
+
+/// [`links`], all of them.
 pub fn read_all(dir: c_int, key: i32) -> Result<Vec<i32>> {
-    let mut ids = Vec::new();
-    for slot in 0..SLOTS {
-        match read(dir, key, slot)? {
-            Some(id) => ids.push(id),
-            None => break,
-        }
-    }
-    Ok(ids)
+    links(dir, key).collect()
 }
 
 /// The slot of `key`'s link that names `id`, if one does (the slots after it unread).
 pub fn slot_of(dir: c_int, key: i32, id: i32) -> Option<u32> {
-    for slot in 0..SLOTS {
-        if read(dir, key, slot).ok()?? == id {
-            return Some(slot);
-        }
-    }
-    None
+    links(dir, key).map_while(Result::ok).position(|named| named == id).map(|slot| slot as u32)
 }
 
 /// Makes `key`'s link in `slot` name `id`: EEXIST when that slot has a link already.

@@ -501,8 +501,8 @@ impl SysvEmulation {
             // look for the dead id's segment again (a file another queue may hold now).
             self.forget_key(key, id);
         }
-        for slot in 0..keys::SLOTS {
-            let Some(id) = keys::read(self.dir, key, slot)? else { return Ok(None) };
+        for id in keys::links(self.dir, key) {
+            let id = id?;
             match self.find(id) {
                 Ok(q) if is_keys(&q) => {
                     ATTACHED.with(|m| m.get_or_insert_with(Attached::default).keys.insert((ns, key), id));
