@@ -33,6 +33,7 @@
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use libc::mq_attr;
@@ -269,6 +270,31 @@ pub struct Store {
     charges: ChargeCounters,
     /// The filesystem the namespace is on (`st_dev`): every queue's FIFO is there.
     device: u64,
+    /// `posix-dead/` as this process last saw it (see [`Store::forget_destroyed`]).
+    dead_seen: DeadSeen,
+}
+
+/// `posix-dead/`'s status as of this process's last look for the remembered queues destroyed
+/// since (a digest of it: see [`dir_digest`]), and how many times since it was found unchanged.
+#[derive(Default)]
+struct DeadSeen {
+    digest: AtomicU64,
+    unchanged: AtomicU32,
+}
+
+/// [`Store::forget_destroyed`] looks at least every this many times, whatever `posix-dead/`
+/// says: a bound on how long a destroyed queue stays mapped here after a change it missed (one
+/// within the tick of the one before where the filesystem's timestamps are coarse, or one made
+/// during this process's own unlink), or once its mapping was poisoned.
+const DESTROYED_LOOK_EVERY: u32 = 32;
+
+/// A digest of a directory's identity, link count, and modification and status-change times:
+/// another one after any entry was added or removed, where the filesystem gives a changed
+/// directory a new timestamp once its old one was seen (the fine-grained timestamps of tmpfs
+/// and ext4 since Linux 6.13; coarse ones may miss a change made within the last one's tick).
+fn dir_digest(st: &libc::stat) -> u64 {
+    let fields = [st.st_ino, st.st_nlink, st.st_mtime as u64, st.st_mtime_nsec as u64, st.st_ctime as u64, st.st_ctime_nsec as u64];
+    fields.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &f| (h ^ f).wrapping_mul(0x0100_0000_01b3).rotate_left(29)).max(1)
 }
 
 /// The file mode bits an `mq_open` access mode needs (read 4, write 2).
@@ -358,7 +384,7 @@ impl Store {
         let ns = Namespace::open_or(root, missing)?;
         let charges = ChargeCounters::new(ns.charge);
         let device = sys::stat_of(ns.posix)?.st_dev;
-        Ok(Store { ns, limits: LivePosixLimits::new(limits), charges, device })
+        Ok(Store { ns, limits: LivePosixLimits::new(limits), charges, device, dead_seen: DeadSeen::default() })
     }
 
     /// Whether a file of status `st` may be a queue's FIFO: a FIFO on the namespace's
@@ -395,7 +421,7 @@ impl Store {
         if let Some(opened) = self.open_recent(name, oflag) {
             return opened;
         }
-        forget_destroyed();
+        self.forget_destroyed();
         let mut stale_looks = 0;
         for round in 1.. {
             if let Some(found) = self.find(name, DirFd::High)? {
@@ -468,8 +494,9 @@ impl Store {
         // fewer than HELD_FIFOS are, or by letting go of that of a queue used less recently
         // than this one was (so that the FIFOs held are those of the queues opened again most
         // lately, and a program that goes round more queues than that lets none go).
+        let hash = name_hash(name.bytes());
         let (handle, reopen, may_hold, let_go) = RECENT.with(|r| {
-            let at = r.iter().position(|e| e.reopen.is_some() && e.handle.name == name.bytes())?;
+            let at = r.iter().position(|e| e.name_hash == hash && e.reopen.is_some() && e.handle.name == name.bytes())?;
             let unheld = r[at].held.is_none();
             let full = unheld && held_fifos(r) >= HELD_FIFOS;
             let let_go = if full { r[at + 1..].iter_mut().rev().find_map(|e| e.held.take()) } else { None };
@@ -869,6 +896,32 @@ impl Store {
         Some((queue, fifo, fifo_status))
     }
 
+    /// Forgets the remembered queues destroyed since (see [`forget_destroyed`], which reads
+    /// every remembered queue's header) where `posix-dead/` changed since the last look: an
+    /// unlink moves its queue there after marking it, and a destruction removes it from there
+    /// (or a spare's keeping moves it out). Otherwise only every [`DESTROYED_LOOK_EVERY`]th
+    /// time.
+    fn forget_destroyed(&self) {
+        let digest = sys::stat_of(self.ns.dead).map_or(0, |st| dir_digest(&st));
+        let unchanged = self.dead_seen.unchanged.fetch_add(1, Ordering::Relaxed);
+        if digest != 0 && self.dead_seen.digest.load(Ordering::Acquire) == digest && unchanged + 1 < DESTROYED_LOOK_EVERY {
+            return;
+        }
+        self.dead_seen.digest.store(digest, Ordering::Release);
+        self.dead_seen.unchanged.store(0, Ordering::Relaxed);
+        forget_destroyed();
+    }
+
+    /// Takes `posix-dead/` as it is now as seen, after this process's own change to it (its
+    /// own unlink), so that the next look is not made for that change alone. Another
+    /// process's change made meanwhile is then seen only by a later look (see
+    /// [`DESTROYED_LOOK_EVERY`]).
+    fn dead_seen_after_own_change(&self) {
+        if let Ok(st) = sys::stat_of(self.ns.dead) {
+            self.dead_seen.digest.store(dir_digest(&st), Ordering::Release);
+        }
+    }
+
     /// How many queues exist, named or unlinked-but-open: from the link counts of `posix/` and
     /// `posix-dead/` where the filesystem counts subdirectories there (tmpfs, ext4), else by
     /// listing them.
@@ -984,7 +1037,16 @@ impl Store {
     /// `mq_unlink` of a checked name: the name goes at once; the queue lives on until its last
     /// close.
     pub fn unlink(&self, name: &QueueName) -> Result<()> {
-        forget_destroyed();
+        self.forget_destroyed();
+        let unlinked = self.unlink_named(name);
+        if unlinked.is_ok() {
+            self.dead_seen_after_own_change();
+        }
+        unlinked
+    }
+
+    /// [`Store::unlink`], after the look for destroyed queues.
+    fn unlink_named(&self, name: &QueueName) -> Result<()> {
         let found = self.find(name, DirFd::Any)?.ok_or(Errno::ENOENT)?;
         // The mqueue root is sticky: only the queue's owner, the root directory's owner or
         // CAP_FOWNER may remove a name (the kernel reports EACCES here). What the answer needs
@@ -1292,6 +1354,9 @@ const HELD_FIFOS: usize = 8;
 /// descriptions opened from it share them, and its FIFO held.
 struct RecentQueue {
     handle: Arc<QueueHandle>,
+    /// [`name_hash`] of the handle's name: a look for a name compares this first, in the
+    /// entry itself, and the name (behind the handle) only where it matches.
+    name_hash: u64,
     /// Where the handle's `meta` gives the FIFO a second name: the queue may be opened again
     /// by that name (see `Store::open_recent`).
     reopen: Option<Reopen>,
@@ -1427,7 +1492,7 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
     let held_already = RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
     let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
     let handle = Arc::new(handle);
-    let mut entry = RecentQueue { reopen, handle: handle.clone(), held };
+    let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
         let mut old = r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i));
         if entry.held.is_none() {
@@ -1510,6 +1575,11 @@ impl MetaSeen {
             m.push(MetaSeen { dir_id, fifo_changed, meta });
         });
     }
+}
+
+/// A queue name's FNV-1a hash, which [`RecentQueue`] keeps.
+fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// How many of the remembered queues `r` hold their FIFO.
