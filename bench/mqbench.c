@@ -679,8 +679,9 @@ static void micro_child(struct child_ctx *c)
 #define CTL_MAXMSG 1
 #define CTL_MSGSIZE 16
 #define CTL_BATCH 16            /* ops per timed batch */
-#define CTL_CYCLE 64            /* POSIX queues the cycling open row goes round (c0..c63) */
-#define CTL_FIRST 256           /* queues the first-open row goes round (c64..c319): more than
+#define CTL_CYCLE 256           /* POSIX queues the cycling open row goes round (c0..c255): as
+                                   many as a process keeps mapped */
+#define CTL_FIRST 512           /* queues the first-open row goes round (c256..c767): more than
                                    a process keeps mapped, so each open is a first one */
 #define SYSV_KEY_OTHERS 0x6d710000      /* keys of the other queues: base + index */
 #define SYSV_KEY_TARGET 0x6d700001      /* the queue `msgget` looks up */
@@ -835,7 +836,7 @@ static double ctl_batch(int op, long *seq)
         if (q != (mqd_t)-1) mq_close(q);
     }
     if (op == CTL_MQ_OPEN_CLOSE_CYCLE) {
-        /* All 64 opened lately, as the row says (the first-open row's batches in between open
+        /* All 256 opened lately, as the row says (the first-open row's batches in between open
          * others), then 16 of them in turn. */
         for (int i = 0; i < CTL_CYCLE; i++) {
             ctl_name(names[0], sizeof names[0], "c", i);
@@ -930,7 +931,7 @@ static int control_main(double ref)
         if (q == (mqd_t)-1) fail(1, "error", "mq_open(target): %s", strerror(errno));
         ctl_target_made = 1;
         mq_close(q);
-        /* The cycling rows open these in turn: 64 of them, or 256 others, more queues than a
+        /* The cycling rows open these in turn: 256 of them, or 512 others, more queues than a
          * process keeps mapped after their last close, so that each open is a first one. */
         for (; ctl_cycle_made < CTL_CYCLE + CTL_FIRST; ctl_cycle_made++) {
             ctl_name(name, sizeof name, "c", ctl_cycle_made);

@@ -396,8 +396,8 @@ END {
   }
   print ""
   print "control: one process on one CPU; value = median of 16-op batch means (fast = p10), 256 ops a row,"
-  print "every queue maxmsg 1 x msgsize 16; _0 rows: no other queue of the API (POSIX: but the 64 the"
-  print "cycle row opens in turn, all opened lately, and the 256 the first_open row opens in turn, each"
+  print "every queue maxmsg 1 x msgsize 16; _0 rows: no other queue of the API (POSIX: but the 256 the"
+  print "cycle row opens in turn, all opened lately, and the 512 the first_open row opens in turn, each"
   print "open a first one), _N rows: N other queues"
   print "(the last column: how many were reached; CAPPED = the setup hit CTL_SETUP_SECONDS, else the errno"
   print "that stopped it)."

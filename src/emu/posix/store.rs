@@ -1344,7 +1344,7 @@ impl Store {
 
 /// How many queues this process keeps mapped after their last descriptor here closed (the
 /// least recently used go first).
-const RECENT_QUEUES: usize = 64;
+const RECENT_QUEUES: usize = 256;
 
 /// How many of them hold their FIFO (see [`HeldFifo`]): each held FIFO is a descriptor of the
 /// program's, counted against its RLIMIT_NOFILE.
