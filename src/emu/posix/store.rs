@@ -1849,6 +1849,48 @@ mod tests {
         crate::os::sys::close(fd);
     }
 
+    /// Whether this process remembers the queue whose directory is `dir_id`.
+    fn remembered(dir_id: (u64, u64)) -> bool {
+        RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id))
+    }
+
+    /// A remembered queue, made and closed: its directory's identity and its handle.
+    fn made_and_closed(store: &Store, name: &QueueName) -> ((u64, u64), Arc<QueueHandle>) {
+        close(store.open_queue(name, libc::O_CREAT | libc::O_RDWR, 0o600, None).unwrap());
+        let handle = RECENT.with(|r| r.iter().find(|e| e.handle.name == name.bytes()).map(|e| e.handle.clone())).unwrap();
+        (handle.dir_id, handle)
+    }
+
+    #[test]
+    fn a_queue_destroyed_elsewhere_is_forgotten_at_once_when_posix_dead_shows_it_and_soon_when_not() {
+        use std::sync::atomic::Ordering;
+        let (store, root) = test_store("forget", u64::MAX, 256);
+        // Unlinked by another process: marked, then moved into posix-dead/.
+        let moved = QueueName::check(b"moved").unwrap();
+        let (dir_id, handle) = made_and_closed(&store, &moved);
+        store.forget_destroyed();
+        handle.queue.header().unlinked.store(1, Ordering::SeqCst);
+        drop(handle);
+        let dead = c(dead_entry_name(dir_id).as_bytes());
+        assert_eq!(sys::renameat2(store.ns.posix, moved.c(), store.ns.dead, &dead, libc::RENAME_NOREPLACE), 0);
+        store.forget_destroyed();
+        assert!(!remembered(dir_id), "posix-dead/ changed: looked at once");
+        // Marked with posix-dead/ unchanged, as a change hidden by coarse timestamps would be:
+        // looked for within the bound all the same.
+        let hidden = QueueName::check(b"hidden").unwrap();
+        let (dir_id, handle) = made_and_closed(&store, &hidden);
+        store.forget_destroyed();
+        handle.queue.header().unlinked.store(1, Ordering::SeqCst);
+        drop(handle);
+        let mut calls = 0;
+        while remembered(dir_id) {
+            store.forget_destroyed();
+            calls += 1;
+            assert!(calls <= DESTROYED_LOOK_EVERY, "still remembered after {calls} calls");
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
+
     #[test]
     fn the_charge_counter_admits_exactly_up_to_the_limit_and_heals_when_stale() {
         use std::sync::atomic::Ordering;
