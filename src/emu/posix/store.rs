@@ -1346,6 +1346,13 @@ impl Store {
 /// least recently used go first).
 const RECENT_QUEUES: usize = 256;
 
+/// How much address space the queues this process keeps mapped may take together (the least
+/// recently used go first, the last used stays): a queue's segment is reserved whole (its
+/// file is sparse), and the largest queues the limits allow take 2 TiB each, so that without
+/// a bound a few dozen remembered would leave no room for the next one. 256 queues of up to
+/// 4 GiB fit.
+const RECENT_MAPPED_BYTES: u64 = 1 << 40;
+
 /// How many of them hold their FIFO (see [`HeldFifo`]): each held FIFO is a descriptor of the
 /// program's, counted against its RLIMIT_NOFILE.
 const HELD_FIFOS: usize = 8;
@@ -1357,6 +1364,8 @@ struct RecentQueue {
     /// [`name_hash`] of the handle's name: a look for a name compares this first, in the
     /// entry itself, and the name (behind the handle) only where it matches.
     name_hash: u64,
+    /// The length of the queue's mapping (see [`RECENT_MAPPED_BYTES`]).
+    mapped_bytes: u64,
     /// Where the handle's `meta` gives the FIFO a second name: the queue may be opened again
     /// by that name (see `Store::open_recent`).
     reopen: Option<Reopen>,
@@ -1492,7 +1501,8 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
     let held_already = RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
     let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
     let handle = Arc::new(handle);
-    let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), handle: handle.clone(), held };
+    let mapped_bytes = handle.queue.geometry().total_size;
+    let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
         let mut old = r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i));
         if entry.held.is_none() {
@@ -1500,7 +1510,11 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
         }
         r.insert(0, entry);
         let let_go = (held_fifos(r) > HELD_FIFOS).then(|| r.iter_mut().rev().find_map(|e| e.held.take())).flatten();
-        (old, (r.len() > RECENT_QUEUES).then(|| r.pop()).flatten(), let_go)
+        let mut evicted = Vec::new();
+        while r.len() > 1 && (r.len() > RECENT_QUEUES || r.iter().map(|e| e.mapped_bytes).sum::<u64>() > RECENT_MAPPED_BYTES) {
+            evicted.extend(r.pop());
+        }
+        (old, evicted, let_go)
     });
     // Unmapped and closed outside the lock.
     drop(evicted);
@@ -1887,6 +1901,30 @@ mod tests {
             store.forget_destroyed();
             calls += 1;
             assert!(calls <= DESTROYED_LOOK_EVERY, "still remembered after {calls} calls");
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_process_goes_round_more_of_the_largest_queues_than_its_address_space_could_keep_mapped() {
+        // 65536 x 16 MiB: a 2 TiB segment each; 64 of them would fill a 47-bit address space.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let root = format!("/tmp/mqshim-posix-store-largest-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let limits =
+            PosixLimits { msg_max: 65536, msgsize_max: 16 << 20, msg_default: 10, msgsize_default: 64, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) };
+        let store = Store::at(root.as_bytes(), limits).unwrap();
+        // SAFETY: mq_attr is plain integers; all zeros is valid.
+        let mut attr: mq_attr = unsafe { std::mem::zeroed() };
+        (attr.mq_maxmsg, attr.mq_msgsize) = (65536, 16 << 20);
+        let names: Vec<QueueName> = (0..100).map(|i| QueueName::check(format!("largest{i}").as_bytes()).unwrap()).collect();
+        for name in &names {
+            close(store.open_queue(name, libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600, Some(&attr)).expect("created"));
+        }
+        for name in &names {
+            close(store.open_queue(name, libc::O_RDWR, 0, None).expect("opened again"));
+        }
+        for name in &names {
+            store.unlink(name).unwrap();
         }
         let _ = std::fs::remove_dir_all(root);
     }
