@@ -1366,6 +1366,10 @@ struct RecentQueue {
     name_hash: u64,
     /// The length of the queue's mapping (see [`RECENT_MAPPED_BYTES`]).
     mapped_bytes: u64,
+    /// The handle's directory and FIFO identities, kept in the entry as `name_hash` is: the
+    /// looks by them go through every entry.
+    dir_id: (u64, u64),
+    fifo_id: (u64, u64),
     /// Where the handle's `meta` gives the FIFO a second name: the queue may be opened again
     /// by that name (see `Store::open_recent`).
     reopen: Option<Reopen>,
@@ -1437,7 +1441,7 @@ static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 /// and sound: None when it was unlinked since (or destroyed, and its FIFO's inode given to a
 /// new queue), poisoned or damaged.
 fn recent_handle(fifo_id: (u64, u64)) -> Option<Arc<QueueHandle>> {
-    let handle = RECENT.with(|r| r.iter().find(|e| e.handle.fifo_id == fifo_id).map(|e| e.handle.clone()))?;
+    let handle = RECENT.with(|r| r.iter().find(|e| e.fifo_id == fifo_id).map(|e| e.handle.clone()))?;
     sound(&handle).then_some(handle)
 }
 
@@ -1480,7 +1484,7 @@ fn settled(changed: (i64, i64), now: u64) -> bool {
 /// (see [`RECENT`]).
 fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Option<u64>) -> Option<Arc<Queue>> {
     let remembered =
-        |e: &RecentQueue| e.handle.dir_id == dir_id && fifo_id.is_none_or(|f| f == e.handle.fifo_id) && fifo_link.is_none_or(|l| l == e.handle.meta.fifo_link);
+        |e: &RecentQueue| e.dir_id == dir_id && fifo_id.is_none_or(|f| f == e.fifo_id) && fifo_link.is_none_or(|l| l == e.handle.meta.fifo_link);
     let queue = RECENT.with(|r| r.iter().find(|e| remembered(e)).map(|e| e.handle.queue.clone()))?;
     if !queue.poisoned() && queue.recheck().is_ok() {
         return Some(queue);
@@ -1498,13 +1502,13 @@ fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Op
 fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
     let reopen = fifo_status.filter(|_| handle.meta.fifo_link != 0).map(|st| Reopen { open_checks_access: access_checked_by_open(st, &handle.meta) });
     let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
-    let held_already = RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
+    let held_already = RECENT.with(|r| r.iter().any(|e| e.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
     let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
     let handle = Arc::new(handle);
     let mapped_bytes = handle.queue.geometry().total_size;
-    let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, handle: handle.clone(), held };
+    let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, dir_id, fifo_id, handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
-        let mut old = r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i));
+        let mut old = r.iter().position(|e| e.dir_id == dir_id).map(|i| r.remove(i));
         if entry.held.is_none() {
             entry.held = old.as_mut().and_then(|o| o.held.take_if(|h| h.fifo_id == fifo_id));
         }
@@ -1525,7 +1529,7 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
 /// FIFO yet, and fewer than [`HELD_FIFOS`] are held (else `held` is closed).
 fn hold_fifo(handle: &QueueHandle, held: Option<HeldFifo>) {
     let Some(held) = held else { return };
-    let unused = RECENT.with(|r| match r.iter().position(|e| e.handle.dir_id == handle.dir_id && e.held.is_none()) {
+    let unused = RECENT.with(|r| match r.iter().position(|e| e.dir_id == handle.dir_id && e.held.is_none()) {
         Some(_) if held_fifos(r) >= HELD_FIFOS => Some(held),
         Some(at) => {
             r[at].held = Some(held);
@@ -1632,7 +1636,7 @@ fn forget_queue(dir_id: (u64, u64)) {
 /// Forgets the queue whose directory is `dir_id`, as [`forget_queue`] does, and gives its
 /// handle (its FIFO, if held, is closed).
 fn take_remembered(dir_id: (u64, u64)) -> Option<Arc<QueueHandle>> {
-    let gone = RECENT.with(|r| r.iter().position(|e| e.handle.dir_id == dir_id).map(|i| r.remove(i)))?;
+    let gone = RECENT.with(|r| r.iter().position(|e| e.dir_id == dir_id).map(|i| r.remove(i)))?;
     Some(gone.handle)
 }
 
