@@ -1483,8 +1483,7 @@ fn settled(changed: (i64, i64), now: u64) -> bool {
 /// `meta` giving the FIFO the second name `fifo_link`, when given), if it has one still valid
 /// (see [`RECENT`]).
 fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Option<u64>) -> Option<Arc<Queue>> {
-    let remembered =
-        |e: &RecentQueue| e.dir_id == dir_id && fifo_id.is_none_or(|f| f == e.fifo_id) && fifo_link.is_none_or(|l| l == e.handle.meta.fifo_link);
+    let remembered = |e: &RecentQueue| e.dir_id == dir_id && fifo_id.is_none_or(|f| f == e.fifo_id) && fifo_link.is_none_or(|l| l == e.handle.meta.fifo_link);
     let queue = RECENT.with(|r| r.iter().find(|e| remembered(e)).map(|e| e.handle.queue.clone()))?;
     if !queue.poisoned() && queue.recheck().is_ok() {
         return Some(queue);
