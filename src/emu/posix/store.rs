@@ -550,8 +550,10 @@ impl Store {
         // the `meta` was replaced since it was read, or because the queue was destroyed since
         // it was found and its creator gave its directory, kept whole, to a new queue (see
         // `spare`) — which this open must not reach by the name it was given.
-        // A `meta` read again and found the same names a second name the FIFO never had (the
-        // `meta` is damaged): the FIFO is then opened by its first name.
+        // A `meta` read again and found the same names a second name the FIFO does not have:
+        // the `meta` is damaged, or its directory is being made a new queue right now (see
+        // `Store::renew_whole`); the FIFO is then opened by its first name (and the name looked
+        // at below).
         let mut by_link = (fifo_by_link && meta.fifo_link != 0).then(|| fifo_link_bytes(meta.fifo_link));
         let flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK);
         let opened = match by_link {
@@ -577,9 +579,20 @@ impl Store {
         // This process's mapping of it, if it has one of this very queue: its handle's `meta`
         // the one read (after a change of `meta`, or for a queue made since in the same
         // directory, a new mapping starts this process's view of it afresh).
+        // A segment that does not validate while the second name the `meta` read gives is gone
+        // (or that `meta` replaced) is being made another queue's (see `Store::renew_whole`,
+        // which removes that name first): the name is looked up again, but at the last look.
+        let renewed = || {
+            let link_gone = meta.fifo_link != 0 && sys::stat_at(found.dir.0, &fifo_link_name(meta.fifo_link), libc::AT_SYMLINK_NOFOLLOW).is_err();
+            link_gone || read_meta(found.dir.0).is_ok_and(|now| now != *meta)
+        };
         let queue = match recent_mapping(found.dir_id, Some(fifo_id), Some(meta.fifo_link)) {
             Some(q) => q,
-            None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
+            None => match segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e).and_then(Queue::from_mapping) {
+                Ok(q) => Arc::new(q),
+                Err(_) if fifo_by_link && renewed() => return Err(Errno::ESTALE),
+                Err(e) => return Err(e),
+            },
         };
         // A segment that is another queue's now: this one was destroyed after this open found
         // it, and its creator gave the segment to its next queue (see `spare`). This open comes
@@ -595,15 +608,15 @@ impl Store {
         // `fchmod` of it was ENOENT). So this open comes after that unlink (ENOENT), and the
         // queue is destroyed by whichever of the two tests last whether it is open: the
         // unlinker, or this, once its FIFO is closed.
-        // Opened by its second name, it is also looked for under `name` in every case: its
-        // directory may have served another queue since `find` (a destroyed queue's directory
-        // kept whole: see `spare`), whose `meta` this open may have read. That queue, found
-        // under another name, is not opened (ESTALE: the name is looked up again); and the
-        // second name is looked at after the name, so that the queue of `meta` was still the
-        // directory's when the name named it.
+        // It is also looked for under `name` in every case: its directory may have served
+        // another queue since `find` (a destroyed queue's directory kept whole: see `spare`),
+        // whose `meta` this open may have read, or whose FIFO it opened by its first name.
+        // That queue, found under another name, is not opened (ESTALE: the name is looked up
+        // again); and the second name is looked at after the name, so that the queue of `meta`
+        // was still the directory's when the name named it.
         let still_named = || sys::stat_at(self.ns.posix, &c(name.bytes()), libc::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| (st.st_dev, st.st_ino) == found.dir_id);
         let unlinked = queue.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0;
-        if (unlinked || by_link.is_some()) && !still_named() {
+        if !still_named() {
             drop(fifo);
             self.destroy_if_unused(dead_entry_name(found.dir_id).as_bytes());
             return Err(if unlinked { Errno::ENOENT } else { Errno::ESTALE });
@@ -855,10 +868,14 @@ impl Store {
     }
 
     /// Makes the queue directory `dir`, kept whole as `whole`, the new queue `name` of `meta`:
-    /// its FIFO opened with `fifo_flags` (the program's descriptor), its segment `map` (stamped
-    /// `stamp`) initialised, a new `meta` written and then the FIFO's second name changed to
-    /// the new one's (which moves the FIFO's ctime after the new `meta` is in place: see
-    /// [`MetaSeen`]). None when anything is not as it was kept.
+    /// its FIFO opened with `fifo_flags` (the program's descriptor), the FIFO's old second name
+    /// removed, its segment `map` (stamped `stamp`) initialised, the new `meta` put in place of
+    /// the old at once, and last the FIFO given the new `meta`'s second name (which moves the
+    /// FIFO's ctime after the new `meta` is in place: see [`MetaSeen`]). A process that found
+    /// this directory as the queue it was, and maps the segment while it is made, finds the
+    /// second name of the `meta` it read gone (see `attach`): it looks the name up again, and
+    /// never takes a segment half made for a damaged one. None when anything is not as it was
+    /// kept.
     #[allow(clippy::too_many_arguments)]
     fn renew_whole(
         dir: c_int,
@@ -882,15 +899,14 @@ impl Store {
         if unsafe { libc::ioctl(fifo.0, libc::FIONREAD, &mut unread) } != 0 || unread != 0 {
             return None;
         }
+        sys::unlinkat(dir, &fifo_link_name(whole.fifo_link), 0);
         // The header as a new file's (all zeros); the rest was freed when it was kept.
         map.clear_prefix(HEADER_SIZE as usize);
         let mut queue = Queue::initialise(map, &meta.init(name, fifo_ino)).ok()?;
-        sys::unlinkat(dir, c"meta", 0);
-        let meta_ino = write_new_meta(dir, meta, umask).ok()?;
+        let meta_ino = replace_meta(dir, meta, Some(umask)).ok()?;
         if sys::linkat(dir, c"fifo", dir, &fifo_link_name(meta.fifo_link)) != 0 {
             return None;
         }
-        sys::unlinkat(dir, &fifo_link_name(whole.fifo_link), 0);
         let fifo_status = sys::stat_of(fifo.0).ok()?;
         queue.made = meta_ino.map(|meta_ino| spare::Made { data: stamp, meta_ino });
         Some((queue, fifo, fifo_status))
@@ -1288,21 +1304,9 @@ impl Store {
         self.apply_meta(&found, unlinked, &old, &new)
     }
 
-    /// Writes `meta` aside in the queue directory of `found` and renames it into place.
+    /// Puts `meta` in place in the queue directory of `found` (see [`replace_meta`]).
     fn place_meta(found: &Found, meta: &Meta) -> Result<()> {
-        let tmp = unique_name("meta");
-        let meta_fd = openat(found.dir.0, tmp.as_bytes(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
-        let text = meta.render();
-        // SAFETY: writes a valid buffer to an open file of ours.
-        let written = unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } == text.len() as isize;
-        sys::fchmod(meta_fd.0, 0o444);
-        drop(meta_fd);
-        if !written || sys::renameat2(found.dir.0, &c(tmp.as_bytes()), found.dir.0, c"meta", 0) != 0 {
-            let e = if written { Errno::last() } else { Errno::ENOSPC };
-            sys::unlinkat(found.dir.0, &c(tmp.as_bytes()), 0);
-            return Err(e);
-        }
-        Ok(())
+        replace_meta(found.dir.0, meta, None).map(drop)
     }
 
     /// Gives the files of the queue in `found`, whose `meta` changed from `old` to `new` (in
@@ -1677,16 +1681,38 @@ fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{pid}-{n}-{}{:09}", ts.tv_sec, ts.tv_nsec)
 }
 
-/// Writes a new queue's `meta` into its directory `dir` (exclusively; mode 0444 whatever the
-/// umask `umask`), and gives the new file's inode.
+/// Writes a new queue's `meta` into its directory `dir`, which nobody else can reach yet (see
+/// [`write_meta_file`]).
 fn write_new_meta(dir: c_int, meta: &Meta, umask: u32) -> Result<Option<u64>> {
-    let meta_fd = openat(dir, b"meta", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
+    write_meta_file(dir, c"meta", meta, Some(umask))
+}
+
+/// Replaces the `meta` of the queue directory `dir` at once: written aside and renamed over
+/// the old one, so that a reader finds the old one or the new one, whole. Gives the new file's
+/// inode (see [`write_meta_file`]).
+fn replace_meta(dir: c_int, meta: &Meta, umask: Option<u32>) -> Result<Option<u64>> {
+    let tmp = c(unique_name("meta").as_bytes());
+    let written = write_meta_file(dir, &tmp, meta, umask);
+    // SAFETY: NUL-terminated names under an open directory.
+    if written.is_ok() && sys::renameat2(dir, &tmp, dir, c"meta", 0) == 0 {
+        return written;
+    }
+    let e = written.err().unwrap_or_else(Errno::last);
+    sys::unlinkat(dir, &tmp, 0);
+    Err(e)
+}
+
+/// Writes `meta` into a new file `name` of the directory `dir` (exclusively; mode 0444
+/// whatever the umask `umask`, None: not known), and gives the new file's inode. ENOSPC when
+/// it could not all be written.
+fn write_meta_file(dir: c_int, name: &std::ffi::CStr, meta: &Meta, umask: Option<u32>) -> Result<Option<u64>> {
+    let meta_fd = openat(dir, name.to_bytes(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o444)?;
     let text = meta.render();
     // SAFETY: writes a valid buffer to an open file.
     if unsafe { libc::write(meta_fd.0, text.as_ptr().cast(), text.len()) } != text.len() as isize {
         return Err(Errno::ENOSPC);
     }
-    if 0o444 & umask != 0 {
+    if umask.is_none_or(|umask| 0o444 & umask != 0) {
         sys::fchmod(meta_fd.0, 0o444);
     }
     Ok(sys::stat_of(meta_fd.0).ok().map(|st| st.st_ino))
@@ -1929,6 +1955,43 @@ mod tests {
         for name in &names {
             store.unlink(name).unwrap();
         }
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_meta_being_replaced_reads_whole_as_the_old_one_or_the_new_one() {
+        // A process that found a queue's directory reads its `meta` while the directory is
+        // made another queue (`Store::renew_whole`): never missing, never empty.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let root = format!("/tmp/mqshim-posix-meta-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        std::fs::create_dir_all(&root).unwrap();
+        let dir = openat(libc::AT_FDCWD, root.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
+        let old = Meta { uid: 0, gid: 0, mode: 0o600, maxmsg: 1, msgsize: 16, charge_uid: 0, charge_bytes: 112, fifo_link: 1 };
+        let new = Meta { fifo_link: 2, ..old };
+        write_new_meta(dir.0, &old, 0o022).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dir_fd = dir.0;
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut reads, mut bad) = (0u64, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    reads += 1;
+                    match read_meta(dir_fd) {
+                        Ok(m) if m == old || m == new => {}
+                        other => bad.push(other),
+                    }
+                }
+                (reads, bad)
+            })
+        };
+        for i in 0..5_000 {
+            replace_meta(dir.0, if i % 2 == 0 { &new } else { &old }, Some(0o022)).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (reads, bad) = reader.join().unwrap();
+        assert!(reads > 0 && bad.is_empty(), "{} of {reads} reads neither meta: {:?}", bad.len(), &bad[..bad.len().min(4)]);
+        drop(dir);
         let _ = std::fs::remove_dir_all(root);
     }
 
