@@ -294,7 +294,7 @@ const DESTROYED_LOOK_EVERY: u32 = 32;
 /// and ext4 since Linux 6.13; coarse ones may miss a change made within the last one's tick).
 fn dir_digest(st: &libc::stat) -> u64 {
     let fields = [st.st_ino, st.st_nlink, st.st_mtime as u64, st.st_mtime_nsec as u64, st.st_ctime as u64, st.st_ctime_nsec as u64];
-    fields.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &f| (h ^ f).wrapping_mul(0x0100_0000_01b3).rotate_left(29)).max(1)
+    fnv1a(fields.iter().flat_map(|f| f.to_ne_bytes())).max(1)
 }
 
 /// The file mode bits an `mq_open` access mode needs (read 4, write 2).
@@ -912,7 +912,7 @@ impl Store {
         Some((queue, fifo, fifo_status))
     }
 
-    /// Forgets the remembered queues destroyed since (see [`forget_destroyed`], which reads
+    /// Forgets the remembered queues destroyed since (see [`sweep_destroyed`], which reads
     /// every remembered queue's header) where `posix-dead/` changed since the last look: an
     /// unlink moves its queue there after marking it, and a destruction removes it from there
     /// (or a spare's keeping moves it out). Otherwise only every [`DESTROYED_LOOK_EVERY`]th
@@ -925,7 +925,7 @@ impl Store {
         }
         self.dead_seen.digest.store(digest, Ordering::Release);
         self.dead_seen.unchanged.store(0, Ordering::Relaxed);
-        forget_destroyed();
+        sweep_destroyed();
     }
 
     /// Takes `posix-dead/` as it is now as seen, after this process's own change to it (its
@@ -1072,7 +1072,7 @@ impl Store {
             return Err(Errno::EACCES);
         }
         // This process's handle is taken before the mark, which lets another thread's
-        // `forget_destroyed` take it (and with it the spare `finish_unlink` may keep).
+        // `sweep_destroyed` take it (and with it the spare `finish_unlink` may keep).
         let mine = take_remembered(found.dir_id);
         mark_unlinked(&found, mine.as_ref().map(|h| &h.queue));
         let dead_name = dead_entry_name(found.dir_id);
@@ -1437,7 +1437,7 @@ impl Drop for HeldFifo {
 /// while the queue is not marked unlinked. An entry goes when this process unlinks the queue
 /// or sees it destroyed, when newer ones push it out, or, once another process unlinked it, at
 /// this process's next `mq_open` of a queue it does not remember or `mq_unlink` (see
-/// [`forget_destroyed`]): until then it keeps the queue's memory mapped here, as the kernel
+/// [`Store::forget_destroyed`]): until then it keeps the queue's memory mapped here, as the kernel
 /// would not.
 static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
 
@@ -1598,9 +1598,14 @@ impl MetaSeen {
     }
 }
 
-/// A queue name's FNV-1a hash, which [`RecentQueue`] keeps.
+/// A queue name's hash, which [`RecentQueue`] keeps.
 fn name_hash(name: &[u8]) -> u64 {
-    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    fnv1a(name.iter().copied())
+}
+
+/// The FNV-1a hash of `bytes`.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// How many of the remembered queues `r` hold their FIFO.
@@ -1611,7 +1616,7 @@ fn held_fifos(r: &[RecentQueue]) -> usize {
 /// Forgets the remembered queues that were unlinked since (or whose mapping is poisoned): none
 /// can be opened again by its name, and a destroyed queue's memory is freed only when the last
 /// process that maps it lets it go. A look at each one's segment header, no system call.
-fn forget_destroyed() {
+fn sweep_destroyed() {
     let gone: Vec<RecentQueue> = RECENT.with(|r| {
         let mut gone = Vec::new();
         let mut i = 0;
