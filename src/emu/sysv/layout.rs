@@ -310,8 +310,9 @@ pub struct QueueHeader {
     pub ring_offset: u64,
     pub ring_bytes: u64,
     /// The thread that created the queue: while the queue is not yet live (not committed, not
-    /// removed), it is being created if that thread is still there, and a leftover of a killed
-    /// creator if not.
+    /// removed), it is being created if that thread is still there (its creation perhaps given
+    /// up by another creator of its key: `Queue::give_up`), and a leftover of a killed creator
+    /// if not.
     pub creator_tid: i32,
     /// The thread removing the queue while it removes it (0 once done): a creator of its key
     /// that finds the key's link still there waits for it rather than replacing the link (see

@@ -600,13 +600,26 @@ impl SysvEmulation {
     /// never wait on a stopped or slow task either), but for one case: a creator of the same
     /// key that made the key's link and has not yet committed its queue, or the remover of
     /// the key's queue that has not yet taken its link away, which they do within microseconds
-    /// of running (see [`SysvEmulation::wait_for_worker`]). An existing key is
+    /// of running (see [`SysvEmulation::wait_for_worker`]); a creator found stopped then (or
+    /// at work far longer) has its creation given up, and finds the key's queue once it runs
+    /// again, as on the kernel a creator that came second would. An existing key is
     /// found from its link; a creation takes no lock (see `registry`), and its key's link, made
     /// at once or not at all, decides between creators of one key.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
+        loop {
+            if let Some(id) = self.find_or_create(key, flags)? {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// One attempt of [`SysvEmulation::msgget`]: None when another creator of the key gave this
+    /// one's creation up before it committed (see [`Queue::give_up`]), for the caller to look
+    /// the key up again.
+    fn find_or_create(&self, key: key_t, flags: c_int) -> Result<Option<c_int>> {
         if key != libc::IPC_PRIVATE {
             if let Some(found) = self.by_key(key)? {
-                return existing_key(&found, flags);
+                return existing_key(&found, flags).map(Some);
             }
             if flags & libc::IPC_CREAT == 0 {
                 return Err(Errno::ENOENT);
@@ -655,7 +668,9 @@ impl SysvEmulation {
                 Err(_) => return Err(Errno::ENOMEM),
             }
         };
-        // Not yet live: dropped unpublished, it is removed (`withdraw`).
+        // Not yet live: dropped unpublished, it is removed (`withdraw`). The file is this
+        // thread's to remove while it lives, even once its creation was given up (see
+        // `Queue::creator`): no sweep takes it, and no other creator makes a file of its name.
         let withdraw = |name: &str| {
             if let Ok(c) = std::ffi::CString::new(name) {
                 crate::os::sys::unlinkat(self.dir, &c, 0);
@@ -679,7 +694,7 @@ impl SysvEmulation {
                     Ok(KeyTaken::Linked) => break,
                     Ok(KeyTaken::Found(found)) => {
                         withdraw(&name);
-                        return existing_key(&found, flags);
+                        return existing_key(&found, flags).map(Some);
                     }
                     Err(e) => {
                         withdraw(&name);
@@ -689,17 +704,26 @@ impl SysvEmulation {
             }
         }
         // Counted only now, one creator at a time: of creators racing at the limit, those
-        // beyond it withdraw (the key's link this one made goes first: nobody else removes or
-        // replaces it while its queue is being created).
+        // beyond it withdraw. The key's link this one made is left stale (its creation given
+        // up), for the next creator of the key to remove under the registry lock: another
+        // creator may have given it up already and be replacing it, so taking it away here by
+        // its name could take that creator's new link.
         if !registry.admit(limits.msgmni as u32) {
             if key != libc::IPC_PRIVATE {
-                keys::remove_of(self.dir, key, slot.id);
+                q.give_up();
+                registry.sweep_soon();
             }
             withdraw(&name);
             return Err(Errno::ENOSPC);
         }
-        // The commit point: live, found by its id and key.
-        q.commit();
+        // The commit point: live, found by its id and key — unless another creator of the key
+        // gave this creation up first (this thread was stopped): then withdrawn, uncounted, and
+        // the key is looked up again.
+        if !q.commit() {
+            registry.unadmit();
+            withdraw(&name);
+            return Ok(None);
+        }
         registry.commit(slot, &snapshot(q.entry()));
         // The creator is likely to use it next: keep the mapping.
         let (ns, q, generation) = (self.ns_key(), Arc::new(q), self.id_generation());
@@ -710,7 +734,7 @@ impl SysvEmulation {
                 m.keys.insert((ns, key), slot.id);
             }
         });
-        Ok(slot.id)
+        Ok(Some(slot.id))
     }
 
     /// Queue `init` made from a spare segment of this process (see `queue::spare`) under the
@@ -779,12 +803,14 @@ impl SysvEmulation {
     }
 
     /// The thread making or removing a queue one of `key`'s links names, while it does (see
-    /// `Queue::creator` and `Queue::remover`): the link is then that thread's to keep or take
-    /// away, and within microseconds of its running.
-    fn worker_of_key(&self, key: key_t) -> Option<i32> {
+    /// `Queue::creator` and `Queue::remover`), with that queue: the link is then that thread's
+    /// to keep or take away, and within microseconds of its running. A creation given up
+    /// (`Queue::give_up`) is no one's work: its link is stale.
+    fn worker_of_key(&self, key: key_t) -> Option<(Queue, i32)> {
         keys::read_all(self.dir, key).ok()?.into_iter().find_map(|id| {
             let q = Queue::attach(self.dir, &file_name(id), Some(id)).ok()?;
-            q.creator().or_else(|| q.remover())
+            let tid = q.creator().filter(|_| !q.given_up()).or_else(|| q.remover())?;
+            Some((q, tid))
         })
     }
 
@@ -792,17 +818,23 @@ impl SysvEmulation {
     /// commits it, or its remover takes the link away, within microseconds of running. Up to
     /// `lock::BOUND_NS` (20 ms), and up to `lock::PREEMPTED_HOLDER_NS` more unless that thread
     /// is stopped (SIGSTOP, a debugger): one asleep in the kernel is in the middle of a file
-    /// operation (on a loaded machine, or a disk, that can take longer than 20 ms). EAGAIN if
-    /// it is still at work then (stopped — or hostile: it made the link, so the key is its, as
-    /// a queue of the key with mode 0 would be on the kernel).
+    /// operation (on a loaded machine, or a disk, that can take longer than 20 ms). A creator
+    /// still at work then has its creation given up (`Queue::give_up`): its link is stale, and
+    /// the caller goes on to replace it. A remover still at work then: EAGAIN (taking its link
+    /// away while it may be about to take it away itself, by name, could take a new one).
     fn wait_for_worker(&self, key: key_t) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {
-            let Some(tid) = self.worker_of_key(key) else { return Ok(()) };
+            let Some((q, tid)) = self.worker_of_key(key) else { return Ok(()) };
             let waited = crate::os::clock::monotonic_ns() - start;
             let stopped = || matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)) | None);
             if waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || stopped()) {
-                return Err(Errno::EAGAIN);
+                if q.remover().is_some() {
+                    return Err(Errno::EAGAIN);
+                }
+                // Given up, or committed meanwhile: either way the key is looked up again.
+                q.give_up();
+                return Ok(());
             }
             if round < 64 {
                 std::thread::yield_now();

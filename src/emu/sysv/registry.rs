@@ -387,12 +387,17 @@ impl Registry {
     /// kernel's lock. (A creator killed between this and [`Registry::commit`], a few stores
     /// later, leaves the count one too high until a sweep heals it: `heal_count`.)
     pub fn admit(&self, limit: u32) -> bool {
-        let in_use = &self.header().alloc.in_use;
-        if in_use.fetch_add(1, Ordering::AcqRel) < limit.min(IPCMNI) {
+        if self.header().alloc.in_use.fetch_add(1, Ordering::AcqRel) < limit.min(IPCMNI) {
             return true;
         }
-        let _ = in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+        self.unadmit();
         false
+    }
+
+    /// Takes back a count [`Registry::admit`] made, for a queue that is not going live after
+    /// all (its creation was given up: see `Queue::give_up`).
+    pub fn unadmit(&self) {
+        let _ = self.header().alloc.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
     }
 
     /// Shows the queue just created at `slot` (its segment committed, and counted by

@@ -163,6 +163,10 @@ pub fn file_mode(mode: u32, uid: u32, gid: u32, file_uid: u32, file_gid: u32) ->
 /// no lock: see `super::registry`).
 const ASIDE: &str = ".new-";
 
+/// A queue entry's `id1` once its creation was given up ([`Queue::give_up`]): never `id + 1`,
+/// as ids are below 2^31.
+const GIVEN_UP: u32 = u32::MAX;
+
 /// Why a segment cannot be used.
 fn corrupt() -> Errno {
     SegmentError::Corrupt.into()
@@ -409,9 +413,31 @@ impl Queue {
         spare::keeper_of(file).or_else(|| file.split_once(ASIDE).and_then(|(_, tid)| tid.parse::<i32>().ok())).is_some_and(sys::process_gone_or_zombie)
     }
 
-    /// Makes a queue made by [`Queue::create`] live: the commit point of its creation.
-    pub fn commit(&self) {
-        self.entry().id1.store(self.id as u32 + 1, Ordering::Release);
+    /// Makes a queue made by [`Queue::create`] live: the commit point of its creation. False
+    /// when another creator of its key gave its creation up first ([`Queue::give_up`]): the
+    /// queue is then never live, and the caller withdraws it and looks the key up again.
+    pub fn commit(&self) -> bool {
+        self.entry().id1.compare_exchange(0, self.id as u32 + 1, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Gives up the creation of this queue, not yet committed: for another creator of its key
+    /// that found its creator stopped (or at work far longer than a creation takes), and for
+    /// its creator when it withdraws it after making the key's link. Its creator's
+    /// [`Queue::commit`] then fails, so the key's link naming it is stale from here on, for the
+    /// next creator of the key to remove as any stale link (under the registry lock: a creator
+    /// never takes its own link away once another may have given its creation up). Its file
+    /// stays its creator's to remove while that thread lives ([`Queue::creator`]). False when
+    /// it was committed first.
+    pub fn give_up(&self) -> bool {
+        match self.entry().id1.compare_exchange(0, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(id1) => id1 == GIVEN_UP,
+        }
+    }
+
+    /// Whether the queue's creation was given up ([`Queue::give_up`]).
+    pub fn given_up(&self) -> bool {
+        self.entry().id1.load(Ordering::Acquire) == GIVEN_UP
     }
 
     /// The queue's identity, permissions and statistics.
@@ -419,11 +445,13 @@ impl Queue {
         &self.header().entry
     }
 
-    /// The thread creating the queue, if it is still being created: not yet committed, not
-    /// removed, and its creator still there (one gone, or ended, left it: a leftover).
+    /// The thread creating the queue, if it is still being created: not yet committed (its
+    /// creation perhaps given up, which that thread has yet to see), not removed, and its
+    /// creator still there (one gone, or ended, left it: a leftover).
     pub fn creator(&self) -> Option<i32> {
         let tid = self.header().creator_tid;
-        (self.entry().id1.load(Ordering::Acquire) == 0 && !self.removed() && tid > 0 && !sys::process_gone_or_zombie(tid)).then_some(tid)
+        let id1 = self.entry().id1.load(Ordering::Acquire);
+        ((id1 == 0 || id1 == GIVEN_UP) && !self.removed() && tid > 0 && !sys::process_gone_or_zombie(tid)).then_some(tid)
     }
 
     /// The thread removing the queue, while it removes it: removed, and the remover (see

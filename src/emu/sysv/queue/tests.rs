@@ -23,7 +23,7 @@ impl Fixture {
         assert!(dir >= 0);
         let init = Init { id: 7, key: 42, mode: 0o600, uid: 0, gid: 0, qbytes, ctime: 1 };
         let queue = Queue::create(dir, "msq.7", &init).unwrap();
-        queue.commit();
+        assert!(queue.commit());
         Fixture { path, dir, queue }
     }
 

@@ -175,8 +175,10 @@ fn a_killed_creators_leftovers_are_swept_by_the_next_creator() {
 }
 
 /// A creator that made its key's link and has not yet committed its queue (this thread, here)
-/// is waited for by another creator of the key, which then takes its queue; one that never
-/// commits (stopped, or hostile) gives the other EAGAIN after the bound, not a second queue.
+/// is waited for by another creator of the key, which then takes its queue; one that does not
+/// commit within the bound (stopped, or hostile) has its creation given up: the other makes the
+/// key's queue, and the first one's commit fails (it then finds that queue: `msgget` looks
+/// again), so the key never has two.
 #[test]
 fn a_creator_of_the_same_key_is_waited_for_within_a_bound() {
     let ns = Ns::new(ROOMY);
@@ -195,21 +197,25 @@ fn a_creator_of_the_same_key_is_waited_for_within_a_bound() {
         asked.wait();
         // The other creator is now waiting (or about to): commit, as a creator does.
         std::thread::sleep(std::time::Duration::from_millis(1));
-        q.commit();
+        assert!(q.commit());
         assert_eq!(other.join().unwrap(), Ok(id), "the waiting creator takes the committed queue");
     });
-    // A creation that never commits: EAGAIN after the bound, and no second queue.
+    // A creation that does not commit within the bound: given up, and the key is the other's.
     let never = queue::Init { id: 6 << 15 | 78, key: key + 1, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
     let stuck = Queue::create(e.dir, &file_name(never.id), &never).unwrap();
     keys::create(e.dir, key + 1, 0, never.id).unwrap();
-    let other = std::thread::scope(|s| s.spawn(|| e.msgget(key + 1, libc::IPC_CREAT | 0o600)).join().unwrap());
-    assert_eq!(other, Err(Errno::EAGAIN));
-    assert_eq!(keys::read(e.dir, key + 1, 0), Ok(Some(never.id)), "the creator's link stays");
+    let other = std::thread::scope(|s| s.spawn(|| e.msgget(key + 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600)).join().unwrap()).unwrap();
+    assert_ne!(other, never.id);
+    assert_eq!(keys::read(e.dir, key + 1, 0), Ok(Some(other)), "the stale link was replaced");
+    assert!(!stuck.commit(), "the given-up creation does not go live");
+    assert_eq!(e.msgget(key + 1, 0), Ok(other), "the key has one queue");
+    // Its file is its creator's to remove (it withdraws it), not the sweep's while it lives.
+    assert!(!e.leftover(&file_name(never.id)));
     drop(stuck);
-    for name in [file_name(never.id), keys::link_name(key + 1, 0).to_str().unwrap().to_string()] {
-        std::fs::remove_file(format!("{}/sysv/{name}", ns.path)).unwrap();
+    std::fs::remove_file(format!("{}/sysv/{}", ns.path, file_name(never.id))).unwrap();
+    for id in [id, other] {
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     }
-    msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
