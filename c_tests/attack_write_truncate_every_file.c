@@ -1,13 +1,13 @@
-/* mqt: skip-config shim-emulate */
-/* Partly fixed. On the code before the SIGBUS containment, root's calls died of SIGBUS once
- * nobody truncated the files it could write. Now the truncation round passes (also pinned,
- * unskipped, by attack_truncated_segment_no_sigbus), and so does everything System V in the
- * garbage round since each queue's identity lives in its own segment and a damaged registry is
- * rebuilt (attack_sysv_identity_shared_files pins that, unskipped). Still failing against the
- * emulation, hence the marker: mq_timedreceive on the 0622 POSIX queue, whose segment a sender
- * must be able to write, fails with EMSGSIZE after nobody garbled it — the operating system
- * cannot give a sender write access to a shared mapping without giving it the receiver's
- * state too (README, "What another user can do"). */
+/* mqt: */
+/* Shown failing on the code before the SIGBUS containment: root's calls died of SIGBUS once
+ * nobody truncated the files it could write (the truncation round is also pinned by
+ * attack_truncated_segment_no_sigbus). Then, until a process checked a POSIX queue's attributes
+ * against its own copy (taken when it opened the queue) rather than the shared header's, the
+ * garbage round failed against the emulation, and this test carried skip-config shim-emulate:
+ * mq_timedreceive on the 0622 POSIX queue, whose segment a sender must be able to write, failed
+ * with EMSGSIZE after nobody garbled it ("child| mq_timedreceive: -1 EMSGSIZE", on 7f0273e).
+ * Everything System V passes since each queue's identity lives in its own segment and a
+ * damaged registry is rebuilt (attack_sysv_identity_shared_files pins that too). */
 /* A user allowed to send to a queue cannot crash its owner or make the owner's calls hang: on
  * the kernel a queue's storage is the kernel's, and root's POSIX and System V queues of mode
  * 0622 (others may send) keep working whatever nobody does. Under the emulation the queues are

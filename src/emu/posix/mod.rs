@@ -76,7 +76,7 @@ fn may_spin(spun: bool, deadline: Option<&timespec>) -> bool {
 /// Room usually comes within microseconds when the receiver runs on another CPU: waits for it
 /// (see `spin_until`).
 fn spin_for_room(q: &queue::Queue) {
-    let (h, maxmsg) = (q.header(), q.header().maxmsg);
+    let (h, maxmsg) = (q.header(), q.geometry().maxmsg);
     crate::emu::engine::spin::spin_until(&h.spin_avg_ns, h.last_recv_cpu.load(Ordering::Relaxed), || q.curmsgs() < maxmsg);
 }
 
@@ -232,7 +232,7 @@ impl PosixEmulation {
             return Err(Errno::EBADF);
         }
         let q = &d.queue.queue;
-        if len as u64 > q.header().msgsize {
+        if len as u64 > q.geometry().msgsize {
             return Err(Errno::EMSGSIZE);
         }
         if !probe_read(msg.cast(), len) {
@@ -240,7 +240,7 @@ impl PosixEmulation {
         }
         // A full queue and a non-blocking description: fail without taking the lock (the count is
         // an atomic, so this is the answer the lock would give at this instant).
-        if d.nonblock(fd) && q.next_due_ns() == 0 && q.curmsgs() >= q.header().maxmsg {
+        if d.nonblock(fd) && q.next_due_ns() == 0 && q.curmsgs() >= q.geometry().maxmsg {
             return Err(Errno::EAGAIN);
         }
         wait::note_cpu(&q.header().last_send_cpu);
@@ -318,7 +318,7 @@ impl PosixEmulation {
             return Err(Errno::EBADF);
         }
         let q = &d.queue.queue;
-        if (len as u64) < q.header().msgsize {
+        if (len as u64) < q.geometry().msgsize {
             return Err(Errno::EMSGSIZE);
         }
         // An empty queue and a non-blocking description: fail without taking the lock. (The
@@ -331,7 +331,7 @@ impl PosixEmulation {
         let mut spun = false;
         // Checked before the lock so the critical section need not (a buffer not wholly
         // writable is checked again, for the message's own length, as the kernel does).
-        let writable = crate::os::usermem::writable_prefix(buf.cast(), q.header().msgsize as usize);
+        let writable = crate::os::usermem::writable_prefix(buf.cast(), q.geometry().msgsize as usize);
         let mut longer = lock::LongerWait::default();
         let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
         let got = loop {
@@ -428,8 +428,10 @@ impl PosixEmulation {
             // SAFETY: mq_attr is plain C data; all-zero is valid (and zeroes the padding).
             let mut current: mq_attr = unsafe { std::mem::zeroed() };
             current.mq_flags = if d.nonblock(fd) { libc::O_NONBLOCK as libc::c_long } else { 0 };
-            current.mq_maxmsg = h.maxmsg as libc::c_long;
-            current.mq_msgsize = h.msgsize as libc::c_long;
+            // The attributes as this process checked them when it mapped the queue: they never
+            // change, and the shared header is writable by every sender.
+            current.mq_maxmsg = q.geometry().maxmsg as libc::c_long;
+            current.mq_msgsize = q.geometry().msgsize as libc::c_long;
             current.mq_curmsgs = q.curmsgs() as libc::c_long;
             // SAFETY: `old` is the program's mq_getattr/mq_setattr argument, as checked_write requires.
             if !unsafe { checked_write(old, &current) } {
@@ -471,7 +473,7 @@ impl PosixEmulation {
             return Err(Errno::EBADF);
         }
         let q = &d.queue.queue;
-        if len as u64 > q.header().msgsize {
+        if len as u64 > q.geometry().msgsize {
             return Err(Errno::EMSGSIZE);
         }
         if !probe_read(msg.cast(), len) || !crate::os::usermem::probe_write(handle.cast(), std::mem::size_of::<u64>()) {

@@ -106,7 +106,7 @@ pub fn resync(locked: &mut Locked<'_>, program_fd: c_int) {
         return;
     }
     let Some(fd) = token_fd(locked.queue(), program_fd) else { return };
-    let (cur, max) = (locked.queue().curmsgs(), locked.queue().header().maxmsg);
+    let (cur, max) = (locked.queue().curmsgs(), locked.queue().geometry().maxmsg);
     *locked.readiness().1 = reset_tokens(fd, cur, max);
 }
 
@@ -156,7 +156,7 @@ pub fn after_change(locked: &mut Locked<'_>, program_fd: c_int) {
         return;
     }
     let Some(fd) = token_fd(locked.queue(), program_fd) else { return };
-    let (cur, max) = (locked.queue().curmsgs(), locked.queue().header().maxmsg);
+    let (cur, max) = (locked.queue().curmsgs(), locked.queue().geometry().maxmsg);
     let have = *locked.readiness().1;
     *locked.readiness().1 = change_tokens(fd, have, cur, max);
 }
