@@ -329,9 +329,9 @@ impl Registry {
     pub fn allocate(&self, limit: u32) -> Result<Slot> {
         let limit = limit.min(IPCMNI);
         let alloc = &self.header().alloc;
-        let in_use = alloc.in_use.load(Ordering::Acquire);
+        let mut in_use = alloc.in_use.load(Ordering::Acquire);
         if in_use >= limit {
-            return Err(Errno::ENOSPC);
+            in_use = self.lower_overstated_count(in_use, limit).ok_or(Errno::ENOSPC)?;
         }
         let next_id1 = self.header().next_id1.swap(0, Ordering::AcqRel);
         if (1..=i32::MAX as i64 + 1).contains(&next_id1) {
@@ -362,6 +362,20 @@ impl Registry {
             }
         }
         unreachable!("the loop returns by its bound")
+    }
+
+    /// The count says `limit` queues or more exist (`seen`): when fewer records are live than
+    /// that, even with one more for every creator and remover at work (each is registered in the
+    /// creator table before it counts or uncounts a queue, and counted there until it is done),
+    /// the count is wrong — another user who may write the registry garbled it, or a creator
+    /// killed between its count and its commit left it high — and is lowered to that bound,
+    /// which is never below the truth: the bound, if it is below `limit`, else None (ENOSPC).
+    /// Only on the way to ENOSPC: a look at every record up to the high-water mark.
+    fn lower_overstated_count(&self, seen: u32, limit: u32) -> Option<u32> {
+        let at_work = self.header().creators.iter().filter(|slot| slot.load(Ordering::Acquire) != 0).count() as u32;
+        let live = (0..self.high_water()).filter(|&i| self.record(i).id1.load(Ordering::Acquire) != 0).count() as u32;
+        let bound = live + at_work;
+        (bound < limit && self.header().alloc.in_use.compare_exchange(seen, bound, Ordering::AcqRel, Ordering::Acquire).is_ok()).then_some(bound)
     }
 
     /// `ipc_idr_alloc` with `msg_next_id` set: its sequence number, and its index or the first

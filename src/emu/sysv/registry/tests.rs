@@ -159,12 +159,15 @@ fn records_are_made_through_the_mapping_not_the_name() {
 fn creators_at_the_limit_are_admitted_one_at_a_time() {
     let (path, dir) = temp_dir();
     let r = Registry::open(dir).unwrap();
-    // Three creators all passed allocate's check with no queue live (limit 2): two go live.
+    // Three creators, at work (as a creator registers before it allocates), all passed
+    // allocate's check with no queue live (limit 2): two go live.
+    let working: Vec<_> = (0..3).map(|_| r.begin_work()).collect();
     let slots: Vec<Slot> = (0..3).map(|_| r.allocate(2).unwrap()).collect();
     let admitted: Vec<bool> = slots.iter().map(|_| r.admit(2)).collect();
     assert_eq!(admitted, [true, true, false]);
     assert_eq!(r.max_idx_and_in_use().1, 2);
     assert_eq!(r.allocate(2).err(), Some(Errno::ENOSPC));
+    drop(working);
     drop(r);
     crate::os::sys::close(dir);
     let _ = std::fs::remove_dir_all(path);
@@ -191,6 +194,30 @@ fn a_count_left_by_a_creator_killed_before_its_commit_is_healed_by_a_quiet_sweep
     r.sweep_soon();
     r.try_lock().unwrap().sweep_if_due(dir, |_| false, |_| false);
     assert_eq!(r.max_idx_and_in_use().1, 1);
+    drop(r);
+    crate::os::sys::close(dir);
+    let _ = std::fs::remove_dir_all(path);
+}
+
+#[test]
+fn a_count_garbled_high_is_lowered_to_what_the_records_and_the_workers_allow_at_the_limit() {
+    let (path, dir) = temp_dir();
+    let r = Registry::open(dir).unwrap();
+    let live = r.allocate(8).unwrap();
+    assert!(r.admit(8));
+    r.commit(live, &shown_as(live));
+    // Another user wrote the count: every creation would be ENOSPC.
+    r.header().alloc.in_use.store(u32::MAX, Ordering::Release);
+    // One process at work (pid 1 is always there), perhaps between its count and its commit.
+    r.header().creators[0].store(1, Ordering::Release);
+    let next = r.allocate(8).unwrap();
+    assert_eq!(r.max_idx_and_in_use().1, 2, "the live record and the one at work");
+    assert!(r.admit(8));
+    r.commit(next, &shown_as(next));
+    // A true limit stays one: two live and one at work make three, the limit.
+    assert_eq!(r.allocate(3).err(), Some(Errno::ENOSPC));
+    assert_eq!(r.max_idx_and_in_use().1, 3, "the count is never lowered below the truth");
+    r.header().creators[0].store(0, Ordering::Release);
     drop(r);
     crate::os::sys::close(dir);
     let _ = std::fs::remove_dir_all(path);
