@@ -606,11 +606,7 @@ impl SysvEmulation {
     /// found from its link; a creation takes no lock (see `registry`), and its key's link, made
     /// at once or not at all, decides between creators of one key.
     pub fn msgget(&self, key: key_t, flags: c_int) -> Result<c_int> {
-        loop {
-            if let Some(id) = self.find_or_create(key, flags)? {
-                return Ok(id);
-            }
-        }
+        until_not_given_up(|| self.find_or_create(key, flags))
     }
 
     /// One attempt of [`SysvEmulation::msgget`]: None when another creator of the key gave this
@@ -1206,6 +1202,21 @@ enum KeyTaken {
 }
 
 /// The errno of `msgget` for a key link `symlinkat` could not make (tmpfs full: ENOSPC).
+/// Makes `attempt` (a creation, or the lookup that finds the key's queue) again while another
+/// creator gave its creation up (None). That happens only after the creating thread was stopped
+/// (or at work far longer than a creation takes) for 20 ms, so a second time in one call is
+/// already rare; many times is a user who may write the segment giving every attempt up: EIO,
+/// as for a segment it damaged, rather than a loop it could keep going for ever.
+fn until_not_given_up(mut attempt: impl FnMut() -> Result<Option<c_int>>) -> Result<c_int> {
+    const ATTEMPTS: u32 = 8;
+    for _ in 0..ATTEMPTS {
+        if let Some(id) = attempt()? {
+            return Ok(id);
+        }
+    }
+    Err(Errno::EIO)
+}
+
 fn link_error(e: Errno) -> Errno {
     if matches!(e, Errno::ENOSPC | Errno::EDQUOT) {
         Errno::ENOSPC

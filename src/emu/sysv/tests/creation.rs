@@ -280,3 +280,26 @@ fn two_threads_creating_one_index_get_one_segment() {
         assert_eq!(files(&ns), vec!["registry".to_string()], "round {round}");
     }
 }
+
+/// A creation given up is made again (the key's queue is then found), but not for ever: a user
+/// who may write the segments and gives every attempt up gets the caller EIO, not a hang.
+#[test]
+fn a_creation_given_up_is_made_again_a_bounded_number_of_times() {
+    let mut calls = 0;
+    assert_eq!(
+        super::super::until_not_given_up(|| {
+            calls += 1;
+            Ok((calls == 3).then_some(7))
+        }),
+        Ok(7)
+    );
+    calls = 0;
+    assert_eq!(
+        super::super::until_not_given_up(|| {
+            calls += 1;
+            Ok(None)
+        }),
+        Err(Errno::EIO)
+    );
+    assert_eq!(calls, 8);
+}
