@@ -1201,7 +1201,6 @@ enum KeyTaken {
     Linked,
 }
 
-/// The errno of `msgget` for a key link `symlinkat` could not make (tmpfs full: ENOSPC).
 /// Makes `attempt` (a creation, or the lookup that finds the key's queue) again while another
 /// creator gave its creation up (None). That happens only after the creating thread was stopped
 /// (or at work far longer than a creation takes) for 20 ms, so a second time in one call is
@@ -1217,6 +1216,7 @@ fn until_not_given_up(mut attempt: impl FnMut() -> Result<Option<c_int>>) -> Res
     Err(Errno::EIO)
 }
 
+/// The errno of `msgget` for a key link `symlinkat` could not make (tmpfs full: ENOSPC).
 fn link_error(e: Errno) -> Errno {
     if matches!(e, Errno::ENOSPC | Errno::EDQUOT) {
         Errno::ENOSPC
