@@ -22,7 +22,7 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::emu::namespace::{move_high, open_root_dir, Missing};
+use crate::emu::namespace::{move_high, open_root_dir, DirWatch, Missing};
 use crate::errno::{Errno, Result};
 use crate::os::sys;
 
@@ -214,6 +214,8 @@ pub struct Settings {
     dir: OnceLock<c_int>,
     /// The version last read (see [`stamp_of`]); u64::MAX before the first look.
     seen: AtomicU64,
+    /// The root as of the last look that found no settings file (see [`Settings::changed`]).
+    root_seen: DirWatch,
 }
 
 /// The settings, as (key, value) pairs in the order written.
@@ -221,7 +223,7 @@ pub type Values = Vec<(String, i64)>;
 
 impl Settings {
     pub fn new(root: &[u8]) -> Settings {
-        Settings { root: root.to_vec(), dir: OnceLock::new(), seen: AtomicU64::new(u64::MAX) }
+        Settings { root: root.to_vec(), dir: OnceLock::new(), seen: AtomicU64::new(u64::MAX), root_seen: DirWatch::default() }
     }
 
     /// The namespace root's descriptor, once the namespace exists.
@@ -238,12 +240,22 @@ impl Settings {
     }
 
     /// The settings when they changed since the last call (the first call always reads them);
-    /// None when they did not. The check is one `fstatat`. A namespace that does not exist, or
-    /// a settings file that cannot be trusted, has none.
+    /// None when they did not. The check is one `fstatat` of the file; where the last one found
+    /// none (no sysctl was ever set: the usual case), one `fstat` of the root instead, which a
+    /// file made or renamed there changes (see `DirWatch`): a lookup of an absent name costs
+    /// three times as much on tmpfs, and `mq_open(O_CREAT)` makes this check every time. A
+    /// namespace that does not exist, or a settings file that cannot be trusted, has none.
     pub fn changed(&self) -> Option<Values> {
         let Some(dir) = self.dir() else {
             return self.note(0).then(Vec::new);
         };
+        if self.seen.load(Ordering::Acquire) == 0 {
+            if !self.root_seen.look_due(dir) {
+                return None;
+            }
+        } else {
+            self.root_seen.forget();
+        }
         let stamp = sys::stat_at(dir, SETTINGS_NAME, libc::AT_SYMLINK_NOFOLLOW).map_or(0, |st| stamp_of(&st));
         if !self.note(stamp) {
             return None;
@@ -398,6 +410,32 @@ mod tests {
         // Root replaces it whole.
         s.store("queues_max", -1).unwrap();
         assert_eq!(s.changed(), Some(vec![("queues_max".to_string(), -1)]));
+        let _ = std::fs::remove_dir_all(&path);
+    }
+
+    /// Where there is no settings file, a call looks at the root, not for the absent file; a
+    /// file made there after is still seen at the next call.
+    #[test]
+    fn a_settings_file_made_after_a_look_that_found_none_is_seen_at_the_next_call() {
+        if sys::ids().1 != 0 {
+            return; // only root writes settings
+        }
+        let path = format!("/tmp/mqshim-sysctl-gate-test-{}", std::process::id());
+        let writer = Settings::new(path.as_bytes());
+        writer.store("msgmni", 3).unwrap();
+        std::fs::remove_file(format!("{path}/sysctl")).unwrap();
+        let s = Settings::new(path.as_bytes());
+        assert_eq!(s.changed(), Some(vec![]), "the first call reads: none");
+        for _ in 0..3 {
+            assert_eq!(s.changed(), None, "nothing changed");
+        }
+        writer.store("msg_max", 5).unwrap();
+        assert_eq!(s.changed(), Some(vec![("msg_max".to_string(), 5)]), "made since: seen at once");
+        assert_eq!(s.changed(), None);
+        std::fs::remove_file(format!("{path}/sysctl")).unwrap();
+        assert_eq!(s.changed(), Some(vec![]), "removed since: seen at once");
+        writer.store("queues_max", 9).unwrap();
+        assert_eq!(s.changed(), Some(vec![("queues_max".to_string(), 9)]));
         let _ = std::fs::remove_dir_all(&path);
     }
 

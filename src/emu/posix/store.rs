@@ -33,7 +33,6 @@
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use libc::mq_attr;
@@ -46,7 +45,7 @@ use super::queue::{Init, Queue, QueueTimes};
 use super::queue_dir::{fifo_link_bytes, fifo_link_name, remove_queue_dir, DATA, FIFO_LINK_DIGITS, FIFO_LINK_PREFIX};
 use super::spare;
 use crate::emu::engine::segment::{self, FileStamp};
-use crate::emu::namespace::{list_dir, Missing, Namespace};
+use crate::emu::namespace::{fnv1a, list_dir, DirWatch, Missing, Namespace};
 use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap};
 use crate::os::forksafe::ForkSafe;
@@ -270,31 +269,8 @@ pub struct Store {
     charges: ChargeCounters,
     /// The filesystem the namespace is on (`st_dev`): every queue's FIFO is there.
     device: u64,
-    /// `posix-dead/` as this process last saw it (see [`Store::forget_destroyed`]).
-    dead_seen: DeadSeen,
-}
-
-/// `posix-dead/`'s status as of this process's last look for the remembered queues destroyed
-/// since (a digest of it: see [`dir_digest`]), and how many times since it was found unchanged.
-#[derive(Default)]
-struct DeadSeen {
-    digest: AtomicU64,
-    unchanged: AtomicU32,
-}
-
-/// [`Store::forget_destroyed`] looks at least every this many times, whatever `posix-dead/`
-/// says: a bound on how long a destroyed queue stays mapped here after a change it missed (one
-/// within the tick of the one before where the filesystem's timestamps are coarse, or one made
-/// during this process's own unlink), or once its mapping was poisoned.
-const DESTROYED_LOOK_EVERY: u32 = 32;
-
-/// A digest of a directory's identity, link count, and modification and status-change times:
-/// another one after any entry was added or removed, where the filesystem gives a changed
-/// directory a new timestamp once its old one was seen (the fine-grained timestamps of tmpfs
-/// and ext4 since Linux 6.13; coarse ones may miss a change made within the last one's tick).
-fn dir_digest(st: &libc::stat) -> u64 {
-    let fields = [st.st_ino, st.st_nlink, st.st_mtime as u64, st.st_mtime_nsec as u64, st.st_ctime as u64, st.st_ctime_nsec as u64];
-    fnv1a(fields.iter().flat_map(|f| f.to_ne_bytes())).max(1)
+    /// `posix-dead/` as this process last looked into it (see [`Store::forget_destroyed`]).
+    dead_seen: DirWatch,
 }
 
 /// The file mode bits an `mq_open` access mode needs (read 4, write 2).
@@ -384,7 +360,7 @@ impl Store {
         let ns = Namespace::open_or(root, missing)?;
         let charges = ChargeCounters::new(ns.charge);
         let device = sys::stat_of(ns.posix)?.st_dev;
-        Ok(Store { ns, limits: LivePosixLimits::new(limits), charges, device, dead_seen: DeadSeen::default() })
+        Ok(Store { ns, limits: LivePosixLimits::new(limits), charges, device, dead_seen: DirWatch::default() })
     }
 
     /// Whether a file of status `st` may be a queue's FIFO: a FIFO on the namespace's
@@ -915,26 +891,11 @@ impl Store {
     /// Forgets the remembered queues destroyed since (see [`sweep_destroyed`], which reads
     /// every remembered queue's header) where `posix-dead/` changed since the last look: an
     /// unlink moves its queue there after marking it, and a destruction removes it from there
-    /// (or a spare's keeping moves it out). Otherwise only every [`DESTROYED_LOOK_EVERY`]th
-    /// time.
+    /// (or a spare's keeping moves it out). Otherwise only every
+    /// [`LOOK_EVERY`](crate::emu::namespace::LOOK_EVERY)th time (see `DirWatch`).
     fn forget_destroyed(&self) {
-        let digest = sys::stat_of(self.ns.dead).map_or(0, |st| dir_digest(&st));
-        let unchanged = self.dead_seen.unchanged.fetch_add(1, Ordering::Relaxed);
-        if digest != 0 && self.dead_seen.digest.load(Ordering::Acquire) == digest && unchanged + 1 < DESTROYED_LOOK_EVERY {
-            return;
-        }
-        self.dead_seen.digest.store(digest, Ordering::Release);
-        self.dead_seen.unchanged.store(0, Ordering::Relaxed);
-        sweep_destroyed();
-    }
-
-    /// Takes `posix-dead/` as it is now as seen, after this process's own change to it (its
-    /// own unlink), so that the next look is not made for that change alone. Another
-    /// process's change made meanwhile is then seen only by a later look (see
-    /// [`DESTROYED_LOOK_EVERY`]).
-    fn dead_seen_after_own_change(&self) {
-        if let Ok(st) = sys::stat_of(self.ns.dead) {
-            self.dead_seen.digest.store(dir_digest(&st), Ordering::Release);
+        if self.dead_seen.look_due(self.ns.dead) {
+            sweep_destroyed();
         }
     }
 
@@ -1056,7 +1017,7 @@ impl Store {
         self.forget_destroyed();
         let unlinked = self.unlink_named(name);
         if unlinked.is_ok() {
-            self.dead_seen_after_own_change();
+            self.dead_seen.seen_after_own_change(self.ns.dead);
         }
         unlinked
     }
@@ -1603,11 +1564,6 @@ fn name_hash(name: &[u8]) -> u64 {
     fnv1a(name.iter().copied())
 }
 
-/// The FNV-1a hash of `bytes`.
-fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// How many of the remembered queues `r` hold their FIFO.
 fn held_fifos(r: &[RecentQueue]) -> usize {
     r.iter().filter(|e| e.held.is_some()).count()
@@ -1934,7 +1890,7 @@ mod tests {
         while remembered(dir_id) {
             store.forget_destroyed();
             calls += 1;
-            assert!(calls <= DESTROYED_LOOK_EVERY, "still remembered after {calls} calls");
+            assert!(calls <= crate::emu::namespace::LOOK_EVERY, "still remembered after {calls} calls");
         }
         let _ = std::fs::remove_dir_all(root);
     }
