@@ -810,10 +810,11 @@ static void ctl_cleanup(void)
     mem_made = 0;
 }
 
-enum { CTL_MQ_OPEN_CLOSE, CTL_MQ_OPEN_CLOSE_CYCLE, CTL_MQ_FIRST_OPEN_CLOSE, CTL_MQ_CREATE_UNLINK, CTL_MSGGET_KEY,
-       CTL_MSGGET_PRIVATE_RMID, CTL_MSGGET_EXCL_RMID, CTL_NOPS };
+enum { CTL_MQ_OPEN_CLOSE, CTL_MQ_OPEN_CREAT_CLOSE, CTL_MQ_OPEN_CLOSE_CYCLE, CTL_MQ_FIRST_OPEN_CLOSE, CTL_MQ_CREATE_UNLINK,
+       CTL_MSGGET_KEY, CTL_MSGGET_PRIVATE_RMID, CTL_MSGGET_EXCL_RMID, CTL_NOPS };
 static const struct { const char *name; int posix; int calls; } ctl_ops[CTL_NOPS] = {
     [CTL_MQ_OPEN_CLOSE] = { "mq_open_close", 1, 2 },
+    [CTL_MQ_OPEN_CREAT_CLOSE] = { "mq_open_creat_close", 1, 2 },
     [CTL_MQ_OPEN_CLOSE_CYCLE] = { "mq_open_close_cycle", 1, 2 },
     [CTL_MQ_FIRST_OPEN_CLOSE] = { "mq_first_open_close", 1, 2 },
     [CTL_MQ_CREATE_UNLINK] = { "mq_create_unlink", 1, 3 },
@@ -829,7 +830,7 @@ static double ctl_batch(int op, long *seq)
     char names[CTL_BATCH][96];
     if (op == CTL_MQ_CREATE_UNLINK)
         for (int i = 0; i < CTL_BATCH; i++) ctl_name(names[i], sizeof names[i], "f", (*seq)++);
-    if (op == CTL_MQ_OPEN_CLOSE) {
+    if (op == CTL_MQ_OPEN_CLOSE || op == CTL_MQ_OPEN_CREAT_CLOSE) {
         ctl_name(names[0], sizeof names[0], "t", 0);
         /* Opened lately, as the row says (the cycling row's batches in between open others). */
         mqd_t q = mq_open(names[0], O_RDWR);
@@ -856,6 +857,13 @@ static double ctl_batch(int op, long *seq)
         case CTL_MQ_FIRST_OPEN_CLOSE: {
             mqd_t q = mq_open(names[op == CTL_MQ_OPEN_CLOSE ? 0 : i], O_RDWR);
             if (q == (mqd_t)-1) fail(1, "error", "mq_open(existing): %s", strerror(errno));
+            mq_close(q);
+            break;
+        }
+        case CTL_MQ_OPEN_CREAT_CLOSE: {
+            /* Open-or-create, as both sides of a queue often open it: the queue exists. */
+            mqd_t q = mq_open(names[0], O_CREAT | O_RDWR, 0600, &a);
+            if (q == (mqd_t)-1) fail(1, "error", "mq_open(existing, O_CREAT): %s", strerror(errno));
             mq_close(q);
             break;
         }
