@@ -1654,7 +1654,6 @@ fn write_new_meta(dir: c_int, meta: &Meta, umask: u32) -> Result<Option<u64>> {
 fn replace_meta(dir: c_int, meta: &Meta, umask: Option<u32>) -> Result<Option<u64>> {
     let tmp = c(unique_name("meta").as_bytes());
     let written = write_meta_file(dir, &tmp, meta, umask);
-    // SAFETY: NUL-terminated names under an open directory.
     if written.is_ok() && sys::renameat2(dir, &tmp, dir, c"meta", 0) == 0 {
         return written;
     }
