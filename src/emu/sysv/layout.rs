@@ -314,9 +314,10 @@ pub struct QueueHeader {
     /// up by another creator of its key: `Queue::give_up`), and a leftover of a killed creator
     /// if not.
     pub creator_tid: i32,
-    /// The thread removing the queue while it removes it (0 once done): a creator of its key
-    /// that finds the key's link still there waits for it rather than replacing the link (see
-    /// `SysvEmulation::worker_of_key`); one that is gone left a leftover.
+    /// The thread removing the queue while it removes it (0 once done): from its claim, while
+    /// the queue is still live and its key's link goes, to the end of its removal (see
+    /// `SysvEmulation::remove_id`); one that is gone left a leftover, or a live queue whose
+    /// removal the sweep finishes.
     pub remover_tid: AtomicI32,
     pub _reserved: [u64; 3],
     /// Written only when someone blocks or is woken, so alone on its cache line.

@@ -483,9 +483,14 @@ impl SysvEmulation {
         let ns = self.ns_key();
         let is_keys = |q: &Queue| q.entry().key.load(Ordering::Relaxed) == key;
         // A live queue that records the key is the key's (a key's link names one queue, made
-        // exclusively): the thread's recent queues first, without a lock.
+        // exclusively), unless its removal is claimed: its remover takes the link away before
+        // its commit, so the link says (see `remove_id`). The thread's recent queues first,
+        // without a lock.
+        let remembered_keys = |q: &Queue| is_keys(q) && !q.removal_claimed();
         let recent = RECENT
-            .try_with(|r| r.try_borrow().ok().and_then(|r| r.0.iter().flatten().find(|(n, q)| *n == ns && is_keys(q) && q.live()).map(|(_, q)| q.clone())))
+            .try_with(|r| {
+                r.try_borrow().ok().and_then(|r| r.0.iter().flatten().find(|(n, q)| *n == ns && remembered_keys(q) && q.live()).map(|(_, q)| q.clone()))
+            })
             .ok()
             .flatten();
         if let Some(q) = recent {
@@ -493,12 +498,13 @@ impl SysvEmulation {
         }
         if let Some(id) = ATTACHED.with(|m| m.as_ref().and_then(|m| m.keys.get(&(ns, key)).copied())) {
             if let Ok(q) = self.find(id) {
-                if is_keys(&q) {
+                if remembered_keys(&q) {
                     return Ok(Some(Keyed::Open(q)));
                 }
             }
-            // Removed (or re-keyed) since: forgotten, so that the key's next callers do not
-            // look for the dead id's segment again (a file another queue may hold now).
+            // Removed (or re-keyed, or its removal claimed) since: forgotten, so that the key's
+            // next callers do not look for the dead id's segment again (a file another queue
+            // may hold now).
             self.forget_key(key, id);
         }
         for id in keys::links(self.dir, key) {
@@ -527,7 +533,8 @@ impl SysvEmulation {
     /// not open is not judged.
     fn leftover(&self, name: &str) -> bool {
         if index_of_name(name).is_some() {
-            return Queue::attach(self.dir, name, None).is_ok_and(|q| !q.live() && q.creator().is_none() && q.remover().is_none() && q.keeper().is_none());
+            return Queue::attach(self.dir, name, None)
+                .is_ok_and(|q| (!q.live() && q.creator().is_none() && q.remover().is_none() && q.keeper().is_none()) || self.finish_abandoned_removal(&q));
         }
         if name.starts_with("msq.") {
             return Queue::aside_leftover(name);
@@ -536,6 +543,33 @@ impl SysvEmulation {
             let last = slot + 1 == keys::SLOTS || matches!(keys::read(self.dir, key, slot + 1), Ok(None));
             key != libc::IPC_PRIVATE && last && matches!(self.by_key(key), Ok(None)) && self.worker_of_key(key).is_none()
         })
+    }
+
+    /// For the sweep: a live keyed queue whose remover is gone (killed in `IPC_RMID` after it
+    /// took the key's link away, before its commit: see `remove_id`) is removed now, as that
+    /// remover would have (true: its file is a leftover, and its display record goes with it),
+    /// when no link of its key names it. Otherwise the claim alone is cleared, and the queue
+    /// stays, keyed, as a kernel IPC_RMID that never ran leaves it. (A user who may write the
+    /// segment can make a queue look so; such a user can mark it removed outright, too.)
+    fn finish_abandoned_removal(&self, q: &Queue) -> bool {
+        if !q.removal_abandoned() {
+            return false;
+        }
+        let entry = q.entry();
+        let Ok(mut locked) = q.lock(entry) else { return false };
+        if !q.removal_abandoned() {
+            return false;
+        }
+        let key = entry.key.load(Ordering::Relaxed);
+        if key == libc::IPC_PRIVATE || keys::slot_of(self.dir, key, q.id).is_some() {
+            locked.clear_removal_claim();
+            return false;
+        }
+        locked.begin_removal();
+        drop(locked);
+        q.end_removal();
+        self.detach(q.id, true);
+        true
     }
 
     /// Whether queue `id`, which its display record shows, no longer exists (for the sweep): its
@@ -598,9 +632,9 @@ impl SysvEmulation {
 
     /// `msgget`. Nothing in it waits for another process (the kernel's lookup and creation
     /// never wait on a stopped or slow task either), but for one case: a creator of the same
-    /// key that made the key's link and has not yet committed its queue, or the remover of
-    /// the key's queue that has not yet taken its link away, which they do within microseconds
-    /// of running (see [`SysvEmulation::wait_for_worker`]); a creator found stopped then (or
+    /// key that made the key's link and has not yet committed its queue, which it does within
+    /// microseconds of running (see [`SysvEmulation::wait_for_worker`]; a remover of the key's
+    /// queue is never waited for: see `remove_id`); a creator found stopped then (or
     /// at work far longer) has its creation given up, and finds the key's queue once it runs
     /// again, as on the kernel a creator that came second would. An existing key is
     /// found from its link; a creation takes no lock (see `registry`), and its key's link, made
@@ -759,8 +793,8 @@ impl SysvEmulation {
     /// A creator of queue `id` found `key`'s first link in its way: the live queue one of the
     /// key's links names ([`KeyTaken::Found`]), or [`KeyTaken::Again`] once the first slot
     /// may be free — the link named a queue another creator was making, which is now live or
-    /// left, or one being removed, whose remover has taken the link away, or it was stale and
-    /// is removed. Stale links (their queues' creators or removers killed half-way, or planted)
+    /// left, or a queue removed since, or it was stale and is removed. Stale links (their
+    /// queues' creators killed half-way, left by removers that may not remove them, or planted)
     /// are removed under the registry lock, the last slot first (see `keys`), so that two
     /// creators replacing one never remove each other's new link. Where the last one is another
     /// user's, which the caller may not remove, `id` is linked in the next slot, under the lock
@@ -798,45 +832,33 @@ impl SysvEmulation {
         }
     }
 
-    /// The thread making or removing a queue one of `key`'s links names, while it does (see
-    /// `Queue::creator` and `Queue::remover`), with that queue: the link is then that thread's
-    /// to keep or take away, and within microseconds of its running. A creation given up
-    /// (`Queue::give_up`) is no one's work: its link is stale.
+    /// The thread making a queue one of `key`'s links names, while it does (see
+    /// `Queue::creator`), with that queue: the link is then that thread's to keep (by its
+    /// commit), within microseconds of its running. A creation given up (`Queue::give_up`) is
+    /// no one's work: its link is stale. (A remover takes its queue's link away before its
+    /// commit, so a link naming a removed queue is stale too: see `remove_id`.)
     fn worker_of_key(&self, key: key_t) -> Option<(Queue, i32)> {
         keys::read_all(self.dir, key).ok()?.into_iter().find_map(|id| {
             let q = Queue::attach(self.dir, &file_name(id), Some(id)).ok()?;
-            let tid = q.creator().filter(|_| !q.given_up()).or_else(|| q.remover())?;
+            let tid = q.creator().filter(|_| !q.given_up())?;
             Some((q, tid))
         })
     }
 
-    /// Waits while `key`'s link names a queue still being created or removed: its creator
-    /// commits it, or its remover takes the link away, within microseconds of running. Up to
-    /// `lock::BOUND_NS` (20 ms), and up to `lock::PREEMPTED_HOLDER_NS` more unless that thread
-    /// is stopped (SIGSTOP, a debugger): one asleep in the kernel is in the middle of a file
-    /// operation (on a loaded machine, or a disk, that can take longer than 20 ms). A creator
-    /// still at work then has its creation given up (`Queue::give_up`): its link is stale, and
-    /// the caller goes on to replace it. A remover still at work then: EAGAIN (taking its link
-    /// away while it may be about to take it away itself, by name, could take a new one).
+    /// Waits while `key`'s link names a queue still being created: its creator commits it
+    /// within microseconds of running. Until that thread is waited out (`waited_out`); its
+    /// creation is then given up (`Queue::give_up`): its link is stale, and the caller goes on
+    /// to replace it.
     fn wait_for_worker(&self, key: key_t) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {
             let Some((q, tid)) = self.worker_of_key(key) else { return Ok(()) };
-            let waited = crate::os::clock::monotonic_ns() - start;
-            let stopped = || matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)) | None);
-            if waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || stopped()) {
-                if q.remover().is_some() {
-                    return Err(Errno::EAGAIN);
-                }
+            if waited_out(start, tid) {
                 // Given up, or committed meanwhile: either way the key is looked up again.
                 q.give_up();
                 return Ok(());
             }
-            if round < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(50));
-            }
+            pause(round);
         }
         Ok(())
     }
@@ -1206,6 +1228,27 @@ enum KeyTaken {
 /// (or at work far longer than a creation takes) for 20 ms, so a second time in one call is
 /// already rare; many times is a user who may write the segment giving every attempt up: EIO,
 /// as for a segment it damaged, rather than a loop it could keep going for ever.
+/// Whether thread `tid`, at work on a queue (creating it, or removing it) since `start`
+/// (CLOCK_MONOTONIC ns), has been waited for long enough: `lock::BOUND_NS` (20 ms) if it is
+/// stopped (SIGSTOP, a debugger) or gone, and `lock::PREEMPTED_HOLDER_NS` more if not (one
+/// asleep in the kernel is in the middle of a file operation, which on a loaded machine or a
+/// disk can take longer than 20 ms).
+fn waited_out(start: u64, tid: i32) -> bool {
+    let waited = crate::os::clock::monotonic_ns() - start;
+    let stopped = || matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)) | None);
+    waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || stopped())
+}
+
+/// Between two looks of a wait for another thread's work (`waited_out`): a yield for the first
+/// 64 `round`s, then 50 µs of sleep.
+fn pause(round: u32) {
+    if round < 64 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+}
+
 fn until_not_given_up(mut attempt: impl FnMut() -> Result<Option<c_int>>) -> Result<c_int> {
     const ATTEMPTS: u32 = 8;
     for _ in 0..ATTEMPTS {

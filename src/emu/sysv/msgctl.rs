@@ -235,11 +235,15 @@ impl SysvEmulation {
 
     /// IPC_RMID (and `mqshim ipcrm -q`): removes queue `id` at once; every blocked sender and
     /// receiver fails with EIDRM. The commit point is its entry's `id1` cleared, under the
-    /// queue's lock, with this thread recorded as its remover; its key link and segment file
-    /// then go. No namespace-wide lock: a creator of the key that finds the link still there
-    /// waits for this remover instead of replacing it (`SysvEmulation::worker_of_key`), and the
-    /// remover is in the registry's creator table meanwhile, so that if it is killed half-way
-    /// the next creator sweeps what it left (its record included).
+    /// queue's lock, with this thread recorded as its remover; its segment file then goes. A
+    /// keyed queue's link goes before, while the queue is still live: nobody replaces a live
+    /// queue's link, and this thread's claim on the removal (in the segment) keeps every other
+    /// remover out, so the link it takes away by name is its own queue's. So no creator of the
+    /// key ever waits for a remover: until the link goes it finds the old queue, as before the
+    /// kernel's IPC_RMID, and after it makes a new one. No namespace-wide lock; the remover is
+    /// in the registry's creator table meanwhile, so that if it is killed half-way the next
+    /// creator sweeps what it left (its record included, and a queue whose link it took away
+    /// before its commit: see `SysvEmulation::finish_abandoned_removal`).
     pub fn remove_id(&self, id: c_int) -> Result<()> {
         let q = match self.find_to_control(id) {
             Err(Errno::EIO) => return self.remove_damaged(id, &ident(Freshness::Fresh)),
@@ -253,18 +257,21 @@ impl SysvEmulation {
         }
         let registry = self.registry().ok();
         let _working = registry.map(|r| r.begin_work());
+        let key = entry.key.load(Ordering::Relaxed);
+        let mut stuck = false;
+        if key != libc::IPC_PRIVATE {
+            self.claim_removal(&q, entry)?;
+            stuck = !keys::remove_of(self.dir, key, id);
+        }
         let never_blocked = {
             let mut locked = q.lock(entry)?;
+            // Removed meanwhile by a remover that waited this one out (see `claim_removal`).
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
             locked.begin_removal();
             locked.never_blocked()
         };
-        // The key's link is this queue's if it names its id: only this remover takes it away
-        // while it is there (a creator of the key waits for it), and no creator replaces it.
-        let key = entry.key.load(Ordering::Relaxed);
-        let mut stuck = key != libc::IPC_PRIVATE && !keys::remove_of(self.dir, key, id);
         // The segment of a queue this process made is kept for its next creation when it may
         // be (see `queue::spare`); otherwise its file goes.
         let enlist = || self.registry().ok().and_then(|r| r.enlist_keeper());
@@ -284,6 +291,33 @@ impl SysvEmulation {
         self.detach(id, true);
         self.forget_key(key, id);
         Ok(())
+    }
+
+    /// Claims the removal of the live queue `q` (`entry`: its entry) for this thread (see
+    /// `Locked::claim_removal`). Another remover that claimed it first, and is still there, is
+    /// waited for as a creator of a key waits for another (`waited_out`): until it commits
+    /// (then EIDRM, as for the second of two removals on the kernel), and once waited out its
+    /// claim is taken over. The claim is a word in the segment, which a user who may write the
+    /// segment could set: it then delays its owner's removal, and does not deny it.
+    fn claim_removal(&self, q: &Queue, entry: &Entry) -> Result<()> {
+        let start = crate::os::clock::monotonic_ns();
+        for round in 0u32.. {
+            let mut locked = q.lock(entry)?;
+            if !locked.valid() {
+                return Err(Errno::EIDRM);
+            }
+            match locked.claim_removal(false) {
+                queue::Claimed::Mine => return Ok(()),
+                queue::Claimed::By(tid) if waited_out(start, tid) => {
+                    locked.claim_removal(true);
+                    return Ok(());
+                }
+                queue::Claimed::By(_) => {}
+            }
+            drop(locked);
+            pause(round);
+        }
+        unreachable!("the loop returns once the claimant is waited out")
     }
 
     /// IPC_RMID of queue `id` whose segment is damaged (truncated or garbled by a user who may

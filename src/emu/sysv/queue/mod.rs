@@ -255,6 +255,15 @@ pub enum Finished {
     NotServed,
 }
 
+/// Who has a live queue's removal ([`Locked::claim_removal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    /// This thread.
+    Mine,
+    /// Another thread, still there.
+    By(i32),
+}
+
 /// What [`Queue::reuse`] made of a spare.
 pub enum Reused {
     /// The new queue.
@@ -474,6 +483,20 @@ impl Queue {
         self.header().keeper_pid.store(crate::os::ids::pid(), Ordering::Release);
     }
 
+    /// Whether a remover has claimed the live queue ([`Locked::claim_removal`]), or a user who
+    /// may write the segment says so: either way its key's link may be on its way out, so a
+    /// lookup of the key by a remembered queue looks at the link instead.
+    pub fn removal_claimed(&self) -> bool {
+        self.header().remover_tid.load(Ordering::Acquire) != 0 && !self.removed()
+    }
+
+    /// The live queue's removal was claimed by a thread that is gone (killed half-way through
+    /// `IPC_RMID`, before its commit), or by a tid a user who may write the segment put there.
+    pub fn removal_abandoned(&self) -> bool {
+        let tid = self.header().remover_tid.load(Ordering::Acquire);
+        self.live() && tid != 0 && (tid < 0 || sys::process_gone_or_zombie(tid))
+    }
+
     /// Says that this thread's removal of the queue is done (see [`Locked::begin_removal`]).
     pub fn end_removal(&self) {
         self.header().remover_tid.store(0, Ordering::Release);
@@ -645,9 +668,29 @@ impl<'q> Locked<'q> {
         self.q.live()
     }
 
+    /// Claims the live queue's removal for this thread, before its key's link is taken away
+    /// (see `SysvEmulation::remove_id`): [`Claimed::Mine`] when nobody else has it, or had it
+    /// and is gone ([`Queue::removal_abandoned`]), or `take_over` (the claimant, a live
+    /// thread, was waited for long enough); else [`Claimed::By`] that thread.
+    pub fn claim_removal(&mut self, take_over: bool) -> Claimed {
+        let me = crate::os::ids::tid();
+        let word = &self.q.header().remover_tid;
+        let tid = word.load(Ordering::Acquire);
+        if tid != 0 && tid != me && !take_over && !(tid < 0 || sys::process_gone_or_zombie(tid)) {
+            return Claimed::By(tid);
+        }
+        word.store(me, Ordering::Release);
+        Claimed::Mine
+    }
+
+    /// Clears the live queue's removal claim (one abandoned: see `Queue::removal_abandoned`).
+    pub fn clear_removal_claim(&mut self) {
+        self.q.header().remover_tid.store(0, Ordering::Release);
+    }
+
     /// Removes the queue (the commit point: its id no longer live) and serves every waiter with
-    /// EIDRM, recording this thread as its remover until [`Queue::end_removal`]: a creator of
-    /// its key then waits for the remover to take the key's link away.
+    /// EIDRM, recording this thread as its remover until [`Queue::end_removal`] (so that no
+    /// sweep takes its file meanwhile).
     pub fn begin_removal(&mut self) {
         self.q.header().remover_tid.store(crate::os::ids::tid(), Ordering::Release);
         self.entry.id1.store(0, Ordering::Release);

@@ -1,7 +1,7 @@
 //! Removal without a lock: a process holding the registry lock (any user may) delays no
-//! `IPC_RMID`, a creator of a key waits for the remover of the key's queue rather than
-//! replacing its link, and a remover killed half-way leaves nothing that the next creator's
-//! sweep does not take away, its queue's record included.
+//! `IPC_RMID`, a creator of a key never waits for the remover of the key's queue, and a
+//! remover killed half-way leaves nothing that the next creator's sweep does not take away,
+//! its queue's record included.
 
 use super::creation::{files, gone_pid, while_registry_lock_held, ROOMY};
 use super::*;
@@ -29,44 +29,144 @@ fn a_held_registry_lock_delays_no_removal() {
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
-/// A creator of a key whose queue is being removed finds the key's link still there: it waits
-/// for the remover to take it away rather than replacing it, so the remover (which found the
-/// link its queue's before) never takes away the creator's new link. The remover here is this
-/// test's own thread, pausing between reading the link and removing it.
+/// The removal of a keyed queue as `remove_id` makes it, paused (as a stopped remover would be)
+/// after each step: its claim, the key's link taken away, its commit. A creator of the key
+/// waits at none of them: it finds the old queue while the link is there, as before the
+/// kernel's IPC_RMID, and makes a new one once the link is gone, which the remover, going on,
+/// never takes away. Before, the remover committed first and took the link away after, and a
+/// creator that found the link then waited for it, failing with EAGAIN once it was stopped
+/// 20 ms (`fault_stopped_remover_keeps_the_name_from_no_one`).
 #[test]
-fn a_creator_of_a_key_waits_for_the_remover_of_its_queue() {
+fn a_creator_of_a_key_never_waits_for_the_remover_of_its_queue() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
     let key = 0x5eed_4101;
     let old = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
-    let removing = Barrier::new(2);
+    let step = Barrier::new(2);
     std::thread::scope(|s| {
         let remover = s.spawn(|| {
             let q = e.find(old).unwrap();
+            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+            step.wait();
+            step.wait();
+            assert!(keys::remove_of(e.dir, key, old));
+            step.wait();
+            step.wait();
             q.lock(q.entry()).unwrap().begin_removal();
-            let ours = keys::read(e.dir, key, 0) == Ok(Some(old));
-            removing.wait();
-            // Long enough for a creator that does not wait to have replaced the link (it takes
-            // microseconds); short of the creator's bound for a remover that is not stopped
-            // (220 ms) by a margin a loaded machine needs (`make stress` once failed a 30 ms one).
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            if ours {
-                assert!(keys::remove(e.dir, key, 0));
-            }
             let name = std::ffi::CString::new(file_name(old)).unwrap();
             crate::os::sys::unlinkat(e.dir, &name, 0);
             e.registry().unwrap().released(old);
             q.end_removal();
         });
-        removing.wait();
-        let new = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).expect("a new queue of the key, once its old one's remover is done");
-        remover.join().unwrap();
+        let at_once = |what: &str, f: &dyn Fn() -> Result<c_int>| {
+            let start = std::time::Instant::now();
+            let r = f();
+            // A wait for the remover would be 20 ms at least (220 ms for one not stopped).
+            assert!(start.elapsed() < std::time::Duration::from_millis(15), "{what} took {:?}", start.elapsed());
+            r
+        };
+        step.wait();
+        assert_eq!(at_once("msgget with the link there", &|| e.msgget(key, libc::IPC_CREAT | 0o600)), Ok(old), "claimed, not yet removed");
+        step.wait();
+        step.wait();
+        let new = at_once("msgget with the link gone", &|| e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600)).expect("a new queue of the key");
         assert_ne!(new, old);
+        step.wait();
+        remover.join().unwrap();
         // Another process's view, which finds the key by its link.
         let other = SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap();
         assert_eq!(other.msgget(key, 0), Ok(new), "the new queue keeps its key's link");
+        assert_eq!(msgctl(&other, old, cmd::IPC_STAT, &mut unsafe_zeroed_ds()), Err(Errno::EINVAL));
         msgctl(e, new, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     });
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A remover killed after taking its key's link away, before its commit, left a live queue
+/// nobody finds by its key, its removal claimed by a thread that is gone: the next creator's
+/// sweep finishes that removal, as the remover would have, and frees its record.
+#[test]
+fn a_remover_killed_after_taking_the_link_away_has_its_removal_finished_by_the_next_creator() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4151;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    let registry = e.registry().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let q = e.find(id).unwrap();
+            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+            assert!(keys::remove_of(e.dir, key, id));
+        })
+        .join()
+        .unwrap()
+    });
+    registry.creator_table()[5].store(gone_pid(), Ordering::Release);
+    assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT), "the key's link is gone");
+    let private = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    assert_eq!(msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds()), Err(Errno::EINVAL), "removed by the sweep");
+    assert_eq!(e.list().iter().map(|q| q.id).collect::<Vec<_>>(), vec![private]);
+    assert_eq!(registry.max_idx_and_in_use().1, 1, "its record is freed");
+    msgctl(e, private, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A remover killed after its claim, before taking the link away, left the queue as an
+/// IPC_RMID that never ran would: live and found by its key (the sweep clears the claim); and
+/// its owner's IPC_RMID takes that claim over at once.
+#[test]
+fn a_remover_killed_before_taking_the_link_away_leaves_the_queue_whole() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4161;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    let claim_gone = || {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let q = e.find(id).unwrap();
+                assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+            })
+            .join()
+            .unwrap()
+        })
+    };
+    claim_gone();
+    assert_eq!(e.msgget(key, 0), Ok(id));
+    e.registry().unwrap().creator_table()[5].store(gone_pid(), Ordering::Release);
+    let private = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    assert!(!e.find(id).unwrap().removal_claimed(), "the sweep cleared the claim");
+    assert_eq!(e.msgget(key, 0), Ok(id));
+    claim_gone();
+    let start = std::time::Instant::now();
+    msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert!(start.elapsed() < std::time::Duration::from_millis(15), "a gone claimant is not waited for: {:?}", start.elapsed());
+    assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
+    msgctl(e, private, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A claim on a queue's removal by a thread that is there and never goes on (stopped, or a tid
+/// a user who may write the segment put there) delays its owner's IPC_RMID, which waits it out
+/// and takes it over, and does not deny it.
+#[test]
+fn a_removal_claimed_by_a_thread_that_never_goes_on_is_taken_over() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4171;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    let (claimed, done) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let q = e.find(id).unwrap();
+            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+            claimed.wait();
+            done.wait();
+        });
+        claimed.wait();
+        assert_eq!(msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()), Ok(0));
+        done.wait();
+    });
+    assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
