@@ -78,7 +78,12 @@ impl DirWatch {
     /// is now is taken as seen; the caller looks after this call, so a change made after it is
     /// seen at the next one.
     pub fn look_due(&self, dir: c_int) -> bool {
-        let digest = sys::stat_of(dir).map_or(0, |st| dir_digest(&st));
+        self.look_due_given(sys::stat_of(dir).ok().as_ref())
+    }
+
+    /// [`DirWatch::look_due`], given the directory's status just read (None: it could not be).
+    pub fn look_due_given(&self, status: Option<&libc::stat>) -> bool {
+        let digest = status.map_or(0, dir_digest);
         let unchanged = self.unchanged.fetch_add(1, Ordering::Relaxed);
         if digest != 0 && self.digest.load(Ordering::Acquire) == digest && unchanged + 1 < LOOK_EVERY {
             return false;

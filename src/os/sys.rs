@@ -222,6 +222,14 @@ pub fn ids() -> (u32, u32, u32, u32, u32, u32) {
     }
 }
 
+/// The caller's real user id and filesystem user and group ids: what a new POSIX queue records
+/// (three system calls, where [`ids`] takes four).
+pub fn creation_ids() -> (u32, u32, u32) {
+    // SAFETY: a plain getter without arguments.
+    let uid = unsafe { libc::syscall(libc::SYS_getuid) as u32 };
+    (uid, fsuid(), fsgid())
+}
+
 /// The caller's effective user and group ids and filesystem group id: what System V's
 /// permission checks use (three system calls, where [`ids`] takes four).
 pub fn effective_ids() -> (u32, u32, u32) {

@@ -304,7 +304,12 @@ impl Found {
     /// The queue directory open as `dir`.
     fn of(dir: Fd) -> Result<Found> {
         let st = sys::stat_of(dir.0)?;
-        Ok(Found { dir, dir_id: (st.st_dev, st.st_ino), owner: st.st_uid })
+        Ok(Found::with_status(dir, &st))
+    }
+
+    /// The queue directory open as `dir`, whose status (read since it was opened) is `st`.
+    fn with_status(dir: Fd, st: &libc::stat) -> Found {
+        Found { dir, dir_id: (st.st_dev, st.st_ino), owner: st.st_uid }
     }
 }
 
@@ -397,7 +402,8 @@ impl Store {
         if let Some(opened) = self.open_recent(name, oflag) {
             return opened;
         }
-        self.forget_destroyed();
+        // Its status serves a creation's first checks too.
+        let mut dead_status = self.forget_destroyed();
         let mut stale_looks = 0;
         for round in 1.. {
             if let Some(found) = self.find(name, DirFd::High)? {
@@ -425,7 +431,7 @@ impl Store {
             if oflag & libc::O_CREAT == 0 {
                 return Err(Errno::ENOENT);
             }
-            match self.create(name, oflag, mode, attr) {
+            match self.create(name, oflag, mode, attr, dead_status.take()) {
                 // Created by someone else since `find`: open theirs (or EEXIST for O_EXCL).
                 Err(Errno::EEXIST) => continue,
                 result => return result,
@@ -674,14 +680,16 @@ impl Store {
     /// Creates a queue: `queues_max`, then the attributes, then RLIMIT_MSGQUEUE, in
     /// `mqueue_create_attr`/`mqueue_get_inode`'s order. EEXIST when another creator published
     /// the name first.
-    fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
+    /// A new queue `name` (see `open_queue`). `dead_status`: the status of `posix-dead/` as
+    /// the caller just read it, if it did.
+    fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>, dead_status: Option<libc::stat>) -> Result<c_int> {
         // Only the ids a new queue records; CAP_SYS_RESOURCE only when a limit would refuse.
-        let (uid, _, fsuid, _, _, fsgid) = sys::ids();
+        let (uid, fsuid, fsgid) = sys::creation_ids();
         let resource_cap = std::cell::OnceCell::new();
         let exempt = || *resource_cap.get_or_init(|| creds::has_now(cap::SYS_RESOURCE));
         let limits = self.limits.get();
-        self.collect_dead();
-        if self.queue_count() >= limits.queues_max as u64 && !exempt() {
+        let dead_status = self.collect_dead(dead_status);
+        if self.queue_count(dead_status.as_ref()) >= limits.queues_max as u64 && !exempt() {
             return Err(Errno::ENOSPC);
         }
         let (maxmsg, msgsize) = match attr {
@@ -726,7 +734,7 @@ impl Store {
         let fifo_flags = libc::O_RDWR | (oflag & libc::O_NONBLOCK);
         let built = self.build(name, &meta, umask, fifo_flags).inspect_err(|_| self.charges.release(uid, charge))?;
         // Another creator may have passed the same check at the same time.
-        if self.queue_count() > limits.queues_max as u64 && !exempt() {
+        if self.queue_count(None) > limits.queues_max as u64 && !exempt() {
             drop(built.fifo);
             built.queue.header().unlinked.store(1, std::sync::atomic::Ordering::SeqCst);
             self.withdraw(name, &built.found);
@@ -823,10 +831,19 @@ impl Store {
     /// fits, or it could not serve (it is removed then, and the caller builds anew).
     fn build_from_whole_spare(&self, name: &QueueName, meta: &Meta, umask: u32, fifo_flags: c_int, fit: spare::Fit) -> Option<Result<Built>> {
         let spare::PlacedWhole { spare_dir, name: entry, map, stamp, whole } = spare::place_whole(self.ns.tmp, fit)?;
-        // Out of the way of the program's descriptor, as a build's.
-        let dir = openat(spare_dir, entry.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).ok().map(|d| Fd(sys::move_high(d.take())));
-        let renewed = dir.as_ref().and_then(|dir| Self::renew_whole(dir.0, name, meta, umask, fifo_flags, map, stamp, &whole));
-        let (dir, (queue, fifo, fifo_status)) = match (dir, renewed) {
+        // The FIFO first, the program's descriptor (the lowest free one), by its path in this
+        // process's own spare directory (0700, checked: nobody else can put anything on the
+        // way); then the directory's, which so needs no moving out of its way.
+        let mut path = entry.as_bytes().to_vec();
+        path.extend_from_slice(b"/fifo");
+        let flags = fifo_flags | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        let fifo = Some(Fd(sys::openat2(spare_dir, &c(&path), flags, sys::RESOLVE_DOWNWARD_NO_LINKS))).filter(|f| f.0 >= 0);
+        let dir = fifo.as_ref().and_then(|_| openat(spare_dir, entry.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY, 0).ok());
+        let renewed = match (&dir, fifo) {
+            (Some(dir), Some(fifo)) => Self::renew_whole(dir.0, fifo, name, meta, umask, map, stamp, &whole),
+            _ => None,
+        };
+        let (dir, (queue, fifo, fifo_status, dir_status)) = match (dir, renewed) {
             (Some(dir), Some(renewed)) => (dir, renewed),
             (dir, _) => {
                 remove_queue_dir(spare_dir, entry.as_bytes(), dir.as_ref().map(|d| d.0), whole.fifo_link, true);
@@ -840,33 +857,31 @@ impl Store {
             return Some(Err(e));
         }
         let fifo_id = (fifo_status.st_dev, fifo_status.st_ino);
-        Some(Found::of(dir).map(|found| Built { found, queue, fifo, fifo_id, fifo_status }))
+        let found = Found::with_status(dir, &dir_status);
+        Some(Ok(Built { found, queue, fifo, fifo_id, fifo_status }))
     }
 
     /// Makes the queue directory `dir`, kept whole as `whole`, the new queue `name` of `meta`:
-    /// its FIFO opened with `fifo_flags` (the program's descriptor), the FIFO's old second name
-    /// removed, its segment `map` (stamped `stamp`) initialised, the new `meta` put in place of
+    /// its FIFO, `fifo` (the program's descriptor, opened by the caller), checked, its old second
+    /// name removed, its segment `map` (stamped `stamp`) initialised, the new `meta` put in place of
     /// the old at once, and last the FIFO given the new `meta`'s second name (which moves the
     /// FIFO's ctime after the new `meta` is in place: see [`MetaSeen`]). A process that found
     /// this directory as the queue it was, and maps the segment while it is made, finds the
     /// second name of the `meta` it read gone (see `attach`): it looks the name up again, and
-    /// never takes a segment half made for a damaged one. None when anything is not as it was
-    /// kept.
+    /// never takes a segment half made for a damaged one. Gives the FIFO's status once renewed
+    /// and the directory's as kept; None when anything is not as it was kept.
     #[allow(clippy::too_many_arguments)]
     fn renew_whole(
         dir: c_int,
+        fifo: Fd,
         name: &QueueName,
         meta: &Meta,
         umask: u32,
-        fifo_flags: c_int,
         map: segment::Mapping,
         stamp: FileStamp,
         whole: &spare::WholeDir,
-    ) -> Option<(Queue, Fd, libc::stat)> {
-        if !sys::stat_of(dir).is_ok_and(|st| FileStamp::of(&st) == whole.dir) {
-            return None;
-        }
-        let fifo = openat(dir, b"fifo", fifo_flags, 0).ok()?;
+    ) -> Option<(Queue, Fd, libc::stat, libc::stat)> {
+        let dir_status = sys::stat_of(dir).ok().filter(|st| FileStamp::of(st) == whole.dir)?;
         let fifo_ino = sys::stat_of(fifo.0).ok().filter(|st| FileStamp::of(st) == whole.fifo)?.st_ino;
         // Its pipe empty: a process that polled the old queue may hold the FIFO open for
         // writing still, and left readiness tokens in it.
@@ -885,7 +900,7 @@ impl Store {
         }
         let fifo_status = sys::stat_of(fifo.0).ok()?;
         queue.made = meta_ino.map(|meta_ino| spare::Made { data: stamp, meta_ino });
-        Some((queue, fifo, fifo_status))
+        Some((queue, fifo, fifo_status, dir_status))
     }
 
     /// Forgets the remembered queues destroyed since (see [`sweep_destroyed`], which reads
@@ -893,23 +908,24 @@ impl Store {
     /// unlink moves its queue there after marking it, and a destruction removes it from there
     /// (or a spare's keeping moves it out). Otherwise only every
     /// [`LOOK_EVERY`](crate::emu::namespace::LOOK_EVERY)th time (see `DirWatch`).
-    fn forget_destroyed(&self) {
-        if self.dead_seen.look_due(self.ns.dead) {
+    /// The status of `posix-dead/` read for it, if it could be.
+    fn forget_destroyed(&self) -> Option<libc::stat> {
+        let dead_status = sys::stat_of(self.ns.dead).ok();
+        if self.dead_seen.look_due_given(dead_status.as_ref()) {
             sweep_destroyed();
         }
+        dead_status
     }
 
     /// How many queues exist, named or unlinked-but-open: from the link counts of `posix/` and
-    /// `posix-dead/` where the filesystem counts subdirectories there (tmpfs, ext4), else by
-    /// listing them.
-    fn queue_count(&self) -> u64 {
-        [self.ns.posix, self.ns.dead]
-            .iter()
-            .map(|&dir| match sys::stat_of(dir) {
-                Ok(st) if st.st_nlink >= 2 => st.st_nlink - 2,
-                _ => list_dir(dir).len() as u64,
-            })
-            .sum()
+    /// `posix-dead/` (its status `dead_status` when the caller just read it) where the
+    /// filesystem counts subdirectories there (tmpfs, ext4), else by listing them.
+    fn queue_count(&self, dead_status: Option<&libc::stat>) -> u64 {
+        let count = |dir: c_int, status: Option<&libc::stat>| match status.copied().map_or_else(|| sys::stat_of(dir), Ok) {
+            Ok(st) if st.st_nlink >= 2 => st.st_nlink - 2,
+            _ => list_dir(dir).len() as u64,
+        };
+        count(self.ns.posix, None) + count(self.ns.dead, dead_status)
     }
 
     /// The RLIMIT_MSGQUEUE bytes charged to `uid` by the queues that still exist. A `meta`
@@ -946,14 +962,21 @@ impl Store {
     /// Destroys every unlinked queue nobody has open any more, and what creators killed while
     /// building left in `posix-tmp/` — listing each directory only when its link count (2 +
     /// its subdirectories, where the filesystem counts them) says it holds a queue.
-    fn collect_dead(&self) {
+    /// `dead_status`: the status of `posix-dead/` as the caller just read it, if it did; given
+    /// back when nothing was destroyed (it is then still current), else None.
+    fn collect_dead(&self, dead_status: Option<libc::stat>) -> Option<libc::stat> {
+        let empty = |st: &libc::stat, own: u64| st.st_nlink == 2 + own;
         // Beyond `own` subdirectories (this process's spare directory in `posix-tmp/`).
-        let may_hold_queues = |dir: c_int, own: u64| !sys::stat_of(dir).is_ok_and(|st| st.st_nlink == 2 + own);
-        if may_hold_queues(self.ns.dead, 0) {
+        let may_hold_queues = |dir: c_int, own: u64| !sys::stat_of(dir).is_ok_and(|st| empty(&st, own));
+        let dead_status = dead_status.or_else(|| sys::stat_of(self.ns.dead).ok());
+        let dead_status = if dead_status.as_ref().is_some_and(|st| empty(st, 0)) {
+            dead_status
+        } else {
             for entry in list_dir(self.ns.dead) {
                 self.destroy_if_unused(&entry);
             }
-        }
+            None
+        };
         if may_hold_queues(self.ns.tmp, spare::own_dirs(self.ns.tmp)) {
             for entry in list_dir(self.ns.tmp) {
                 if !spare::is_own_dir(self.ns.tmp, &entry) && abandoned_build(self.ns.tmp, &entry) {
@@ -961,6 +984,7 @@ impl Store {
                 }
             }
         }
+        dead_status
     }
 
     fn destroy_if_unused(&self, entry: &[u8]) -> bool {
@@ -1988,14 +2012,14 @@ mod tests {
         let name = |n: &str| QueueName::check(n.as_bytes()).unwrap();
         let create = |n: &str| store.open_queue(&name(n), libc::O_CREAT | libc::O_RDWR, 0o600, None);
         let (a, b) = (create("a").unwrap(), create("b").unwrap());
-        assert_eq!(store.queue_count(), 2);
+        assert_eq!(store.queue_count(None), 2);
         assert_eq!(create("c").err(), Some(Errno::ENOSPC));
         store.unlink(&name("a")).unwrap();
-        assert_eq!(store.queue_count(), 2, "unlinked while open: still counted");
+        assert_eq!(store.queue_count(None), 2, "unlinked while open: still counted");
         assert_eq!(create("c").err(), Some(Errno::ENOSPC));
         close(a);
         let c = create("c").expect("after the last close, a creator collects it");
-        assert_eq!(store.queue_count(), 2);
+        assert_eq!(store.queue_count(None), 2);
         for fd in [b, c] {
             close(fd);
         }
