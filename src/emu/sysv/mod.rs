@@ -464,6 +464,13 @@ impl SysvEmulation {
                 q
             }
         };
+        // A removal whose remover was killed half-way is finished at sight, so that nobody
+        // finds the queue by its id once its key makes a new one (see
+        // `finish_abandoned_removal`). The thread's recent queues above do not look: they were
+        // found live since.
+        if q.removal_claimed() && self.finish_abandoned_removal(&q) {
+            return Err(Errno::EINVAL);
+        }
         let _ = RECENT.try_with(|r| {
             if let Ok(mut r) = r.try_borrow_mut() {
                 let slot = r.1 % THREAD_CACHE;
@@ -545,12 +552,14 @@ impl SysvEmulation {
         })
     }
 
-    /// For the sweep: a live keyed queue whose remover is gone (killed in `IPC_RMID` after it
-    /// took the key's link away, before its commit: see `remove_id`) is removed now, as that
-    /// remover would have (true: its file is a leftover, and its display record goes with it),
-    /// when no link of its key names it. Otherwise the claim alone is cleared, and the queue
-    /// stays, keyed, as a kernel IPC_RMID that never ran leaves it. (A user who may write the
-    /// segment can make a queue look so; such a user can mark it removed outright, too.)
+    /// A live keyed queue whose remover is gone (killed in `IPC_RMID` after it took the key's
+    /// link away, before its commit: see `remove_id`) is removed now, as that remover would
+    /// have, when no link of its key names it: true, its display record freed, and its file a
+    /// leftover (for the sweep, which calls this for every segment, and for `find`, which
+    /// calls it for a queue it maps whose removal is claimed). Otherwise the claim alone is
+    /// cleared, and the queue stays, keyed, as a kernel IPC_RMID that never ran leaves it. (A
+    /// user who may write the segment can make a queue look so; such a user can mark it
+    /// removed outright, too.)
     fn finish_abandoned_removal(&self, q: &Queue) -> bool {
         if !q.removal_abandoned() {
             return false;
@@ -567,6 +576,11 @@ impl SysvEmulation {
         }
         locked.begin_removal();
         drop(locked);
+        if let Ok(registry) = self.registry() {
+            registry.released(q.id);
+            // Its file, for the next creator (when it is not the sweep that called).
+            registry.sweep_soon();
+        }
         q.end_removal();
         self.detach(q.id, true);
         true

@@ -302,17 +302,22 @@ impl SysvEmulation {
     fn claim_removal(&self, q: &Queue, entry: &Entry) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {
+            // Looked at without the lock while another thread has the claim: the lock is taken
+            // to claim, not to wait (a process stopped while it holds the lock would make each
+            // look a wait of its own).
+            let take_over = match q.removal_claimant() {
+                Some(tid) if !waited_out(start, tid) => {
+                    pause(round);
+                    continue;
+                }
+                claimant => claimant.is_some(),
+            };
             let mut locked = q.lock(entry)?;
             if !locked.valid() {
                 return Err(Errno::EIDRM);
             }
-            match locked.claim_removal(false) {
-                queue::Claimed::Mine => return Ok(()),
-                queue::Claimed::By(tid) if waited_out(start, tid) => {
-                    locked.claim_removal(true);
-                    return Ok(());
-                }
-                queue::Claimed::By(_) => {}
+            if locked.claim_removal(take_over) == queue::Claimed::Mine {
+                return Ok(());
             }
             drop(locked);
             pause(round);

@@ -490,6 +490,13 @@ impl Queue {
         self.header().remover_tid.load(Ordering::Acquire) != 0 && !self.removed()
     }
 
+    /// Another thread that claimed the live queue's removal ([`Locked::claim_removal`]), while
+    /// it is still there.
+    pub fn removal_claimant(&self) -> Option<i32> {
+        let tid = self.header().remover_tid.load(Ordering::Acquire);
+        (tid > 0 && tid != crate::os::ids::tid() && self.live() && !sys::process_gone_or_zombie(tid)).then_some(tid)
+    }
+
     /// The live queue's removal was claimed by a thread that is gone (killed half-way through
     /// `IPC_RMID`, before its commit), or by a tid a user who may write the segment put there.
     pub fn removal_abandoned(&self) -> bool {

@@ -111,6 +111,36 @@ fn a_remover_killed_after_taking_the_link_away_has_its_removal_finished_by_the_n
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
+/// The same killed remover's queue, before any creator sweeps: a process that maps it (here a
+/// thread that never had it) finishes the removal at sight, so that no `IPC_STAT`, `MSG_STAT`
+/// or `ipcs` shows a live queue of a key that makes a new one (two live queues of one key,
+/// which the kernel never shows).
+#[test]
+fn a_remover_killed_after_taking_the_link_away_has_its_removal_finished_by_whoever_maps_the_queue() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4152;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    let registry = e.registry().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let q = e.find(id).unwrap();
+            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+            assert!(keys::remove_of(e.dir, key, id));
+        })
+        .join()
+        .unwrap()
+    });
+    let (listed, stat) = std::thread::scope(|s| {
+        s.spawn(|| (e.list().iter().map(|q| q.id).collect::<Vec<_>>(), msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds()))).join().unwrap()
+    });
+    assert_eq!((listed, stat), (vec![], Err(Errno::EINVAL)));
+    assert_eq!(registry.max_idx_and_in_use().1, 0, "its record is freed");
+    let again = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).unwrap();
+    msgctl(e, again, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
 /// A remover killed after its claim, before taking the link away, left the queue as an
 /// IPC_RMID that never ran would: live and found by its key (the sweep clears the claim); and
 /// its owner's IPC_RMID takes that claim over at once.
