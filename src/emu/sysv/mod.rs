@@ -688,7 +688,9 @@ impl SysvEmulation {
         // there (it chose the index before the cursor went round), or another process's spare
         // (see `queue::spare`), or a live queue whose record another user cleared, or a file
         // another user put there ahead of time — then the id is skipped (the allocator has
-        // moved on).
+        // moved on). Such files can fill many indices in a row (processes stopped while they
+        // keep spares, or make queues, near the cursor): up to a whole shortest cycle of them
+        // is skipped ([`INDICES_SKIPPED`]; beyond, ENOSPC, as a table full to this caller).
         let mut attempts = 0;
         let (slot, q, name) = loop {
             let slot = registry.allocate(limits.msgmni as u32)?;
@@ -707,8 +709,8 @@ impl SysvEmulation {
             }
             match created {
                 Ok(q) => break (slot, q, name),
-                Err(Errno::EEXIST) if attempts < 8 => attempts += 1,
-                Err(Errno::ENOSPC | Errno::EDQUOT) => return Err(Errno::ENOSPC),
+                Err(Errno::EEXIST) if attempts < INDICES_SKIPPED => attempts += 1,
+                Err(Errno::EEXIST | Errno::ENOSPC | Errno::EDQUOT) => return Err(Errno::ENOSPC),
                 Err(_) => return Err(Errno::ENOMEM),
             }
         };
@@ -1242,6 +1244,13 @@ enum KeyTaken {
 /// (or at work far longer than a creation takes) for 20 ms, so a second time in one call is
 /// already rare; many times is a user who may write the segment giving every attempt up: EIO,
 /// as for a segment it damaged, rather than a loop it could keep going for ever.
+/// How many indices in a row a creation skips because a file is in the way of each (see
+/// `find_or_create`): the allocator's shortest cycle ([`layout::IPC_MIN_CYCLE`]). Before, 8:
+/// processes stopped at random while they created and removed queues of a few keys (each
+/// keeping up to 4 spares in place) made a run of 8 now and then, and `msgget` failed with
+/// ENOMEM (4 in 2 minutes of 6 such processes).
+const INDICES_SKIPPED: u32 = layout::IPC_MIN_CYCLE;
+
 /// Whether thread `tid`, at work on a queue (creating it, or removing it) since `start`
 /// (CLOCK_MONOTONIC ns), has been waited for long enough: `lock::BOUND_NS` (20 ms) if it is
 /// stopped (SIGSTOP, a debugger) or gone, and `lock::PREEMPTED_HOLDER_NS` more if not (one

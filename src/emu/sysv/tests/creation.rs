@@ -303,3 +303,30 @@ fn a_creation_given_up_is_made_again_a_bounded_number_of_times() {
     );
     assert_eq!(calls, 8);
 }
+
+/// Files in the way of many indices in a row (segments other creators are still making, or
+/// spares other processes keep in place: a cluster that processes stopped at random while they
+/// create and remove queues build now and then) are all skipped: the creation takes the next
+/// free index. Before, a creation gave up after 8 and `msgget` failed with ENOMEM.
+#[test]
+fn a_creation_skips_a_run_of_indices_whose_files_are_in_its_way() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let first = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+    let idx = first & (IPCMNI as i32 - 1);
+    // Segments another creator (this thread, still alive) is making: no leftovers.
+    let in_the_way: Vec<Queue> = (idx + 1..idx + 21)
+        .map(|id| {
+            Queue::create(e.dir, &file_name(id), &queue::Init { id, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 }).unwrap()
+        })
+        .collect();
+    let next = e.msgget(libc::IPC_PRIVATE, 0o600).expect("a creation past 20 files in its way");
+    assert_eq!(next & (IPCMNI as i32 - 1), idx + 21);
+    for id in [first, next] {
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    }
+    for q in in_the_way {
+        std::fs::remove_file(format!("{}/sysv/{}", ns.path, file_name(q.id))).unwrap();
+    }
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
