@@ -264,7 +264,21 @@ impl SysvEmulation {
             stuck = !keys::remove_of(self.dir, key, id);
         }
         let never_blocked = {
-            let mut locked = q.lock(entry)?;
+            let mut locked = match q.lock(entry) {
+                Ok(locked) => locked,
+                // Its key's link is gone already: the removal is left to whoever maps the queue
+                // next, or to the sweep, once the lock's holder (a process stopped while it
+                // held it) lets go (see `SysvEmulation::finish_abandoned_removal`).
+                Err(e) => {
+                    if key != libc::IPC_PRIVATE {
+                        q.abandon_removal();
+                        if let Some(r) = registry {
+                            r.sweep_soon();
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             // Removed meanwhile by a remover that waited this one out (see `claim_removal`).
             if !locked.valid() {
                 return Err(Errno::EIDRM);

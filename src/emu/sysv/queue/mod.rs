@@ -490,6 +490,13 @@ impl Queue {
         self.header().remover_tid.load(Ordering::Acquire) != 0 && !self.removed()
     }
 
+    /// Leaves this thread's claim on the live queue's removal to anyone
+    /// ([`Queue::removal_abandoned`] says so from now on): its remover took the key's link
+    /// away and then could not take the queue's lock to commit.
+    pub fn abandon_removal(&self) {
+        let _ = self.header().remover_tid.compare_exchange(crate::os::ids::tid(), -1, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
     /// Another thread that claimed the live queue's removal ([`Locked::claim_removal`]), while
     /// it is still there.
     pub fn removal_claimant(&self) -> Option<i32> {

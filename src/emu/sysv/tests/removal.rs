@@ -274,3 +274,28 @@ fn an_id_given_out_again_by_a_rebuilt_registry_is_no_longer_dead() {
     assert_eq!(e.find(id).map(|q| q.id), Ok(id), "the new queue of that id");
     msgctl(&rebuilt, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
 }
+
+/// A remover that took its key's link away and then cannot take the queue's lock to commit (a
+/// process stopped while it holds it) fails with that lock's EAGAIN and leaves its claim to
+/// anyone (`Queue::abandon_removal`, what `remove_id` does then): the first process that maps
+/// the queue finishes the removal, though the remover lives on. Its claim alone would keep
+/// that process from it: a live claimant may still commit. (The remover's steps are played
+/// here: no test can take the lock between them.)
+#[test]
+fn a_remover_that_cannot_commit_leaves_its_removal_to_whoever_maps_the_queue() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4181;
+    let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    // The remover is this thread, which goes on living.
+    let q = e.find(id).unwrap();
+    assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+    assert!(keys::remove_of(e.dir, key, id));
+    let stat_elsewhere = || std::thread::scope(|s| s.spawn(|| msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds())).join().unwrap());
+    assert_eq!(stat_elsewhere(), Ok(0), "claimed by a live remover: not another's to finish");
+    q.abandon_removal();
+    assert_eq!(stat_elsewhere(), Err(Errno::EINVAL), "left to anyone: finished by a thread that maps the queue");
+    let again = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).unwrap();
+    msgctl(e, again, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
