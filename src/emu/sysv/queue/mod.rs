@@ -687,13 +687,10 @@ impl<'q> Locked<'q> {
     /// and is gone ([`Queue::removal_abandoned`]), or `take_over` (the claimant, a live
     /// thread, was waited for long enough); else [`Claimed::By`] that thread.
     pub fn claim_removal(&mut self, take_over: bool) -> Claimed {
-        let me = crate::os::ids::tid();
-        let word = &self.q.header().remover_tid;
-        let tid = word.load(Ordering::Acquire);
-        if tid != 0 && tid != me && !take_over && !(tid < 0 || sys::process_gone_or_zombie(tid)) {
+        if let Some(tid) = self.q.removal_claimant().filter(|_| !take_over) {
             return Claimed::By(tid);
         }
-        word.store(me, Ordering::Release);
+        self.q.header().remover_tid.store(crate::os::ids::tid(), Ordering::Release);
         Claimed::Mine
     }
 

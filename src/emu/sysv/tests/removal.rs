@@ -29,6 +29,22 @@ fn a_held_registry_lock_delays_no_removal() {
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
+/// What a remover killed half-way leaves: queue `id`'s removal claimed by a thread that has
+/// ended, after it took `key`'s link away too when `took_link`.
+fn claimed_by_a_thread_that_ended(e: &SysvEmulation, id: i32, key: key_t, took_link: bool) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let q = e.find(id).unwrap();
+            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+            if took_link {
+                assert!(keys::remove_of(e.dir, key, id));
+            }
+        })
+        .join()
+        .unwrap()
+    })
+}
+
 /// The removal of a keyed queue as `remove_id` makes it, paused (as a stopped remover would be)
 /// after each step: its claim, the key's link taken away, its commit. A creator of the key
 /// waits at none of them: it finds the old queue while the link is there, as before the
@@ -92,15 +108,7 @@ fn a_remover_killed_after_taking_the_link_away_has_its_removal_finished_by_the_n
     let key = 0x5eed_4151;
     let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
     let registry = e.registry().unwrap();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let q = e.find(id).unwrap();
-            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
-            assert!(keys::remove_of(e.dir, key, id));
-        })
-        .join()
-        .unwrap()
-    });
+    claimed_by_a_thread_that_ended(e, id, key, true);
     registry.creator_table()[5].store(gone_pid(), Ordering::Release);
     assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT), "the key's link is gone");
     let private = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
@@ -122,15 +130,7 @@ fn a_remover_killed_after_taking_the_link_away_has_its_removal_finished_by_whoev
     let key = 0x5eed_4152;
     let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
     let registry = e.registry().unwrap();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let q = e.find(id).unwrap();
-            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
-            assert!(keys::remove_of(e.dir, key, id));
-        })
-        .join()
-        .unwrap()
-    });
+    claimed_by_a_thread_that_ended(e, id, key, true);
     let (listed, stat) = std::thread::scope(|s| {
         s.spawn(|| (e.list().iter().map(|q| q.id).collect::<Vec<_>>(), msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds()))).join().unwrap()
     });
@@ -150,23 +150,13 @@ fn a_remover_killed_before_taking_the_link_away_leaves_the_queue_whole() {
     let e = &ns.emu;
     let key = 0x5eed_4161;
     let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
-    let claim_gone = || {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let q = e.find(id).unwrap();
-                assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
-            })
-            .join()
-            .unwrap()
-        })
-    };
-    claim_gone();
+    claimed_by_a_thread_that_ended(e, id, key, false);
     assert_eq!(e.msgget(key, 0), Ok(id));
     e.registry().unwrap().creator_table()[5].store(gone_pid(), Ordering::Release);
     let private = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
     assert!(!e.find(id).unwrap().removal_claimed(), "the sweep cleared the claim");
     assert_eq!(e.msgget(key, 0), Ok(id));
-    claim_gone();
+    claimed_by_a_thread_that_ended(e, id, key, false);
     let start = std::time::Instant::now();
     msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     assert!(start.elapsed() < std::time::Duration::from_millis(15), "a gone claimant is not waited for: {:?}", start.elapsed());
