@@ -116,7 +116,7 @@ impl EmulatedBackend {
     /// Follows the namespace's sysctls (one `fstatat` when they did not change): the process's
     /// base limits with every sysctl the namespace set applied, except the keys the process set
     /// itself. Called where the kernel reads them for a decision that outlives the call —
-    /// `mq_open` with O_CREAT, `msgget` (when the registry's sysctl generation moved), `msgctl`
+    /// `mq_open` that creates a queue, `msgget` (when the registry's sysctl generation moved), `msgctl`
     /// IPC_SET, IPC_INFO and MSG_INFO — and by reads of their files.
     fn refresh_limits(&self) {
         let Some(values) = self.settings.changed() else { return };
@@ -182,12 +182,9 @@ impl Backend for EmulatedBackend {
         }
         let seen = containment::poisonings();
         let posix = self.posix()?;
-        if oflag & libc::O_CREAT != 0 {
-            self.refresh_limits();
-        }
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
-        // the emulation's).
-        let fd = unsafe { posix.open(name, oflag, mode, attr) }?;
+        // the emulation's). The limits are brought up to date only for a creation.
+        let fd = unsafe { posix.open(name, oflag, mode, attr, &|| self.refresh_limits()) }?;
         if containment::poisonings() != seen && self.poisoned(Uses::Descriptor(fd)) {
             // Mapped as its file was truncated: the descriptor goes again.
             let _ = self.descriptor_closing(fd);

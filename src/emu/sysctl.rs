@@ -243,7 +243,7 @@ impl Settings {
     /// None when they did not. The check is one `fstatat` of the file; where the last one found
     /// none (no sysctl was ever set: the usual case), one `fstat` of the root instead, which a
     /// file made or renamed there changes (see `DirWatch`): a lookup of an absent name costs
-    /// three times as much on tmpfs, and `mq_open(O_CREAT)` makes this check every time. A
+    /// three times as much on tmpfs, and every creation by `mq_open` makes this check. A
     /// namespace that does not exist, or a settings file that cannot be trusted, has none.
     pub fn changed(&self) -> Option<Values> {
         let Some(dir) = self.dir() else {

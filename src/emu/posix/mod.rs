@@ -102,18 +102,20 @@ impl PosixEmulation {
         &self.store
     }
 
-    /// `mq_open`: `mode` and `attr` are used only with `O_CREAT`.
+    /// `mq_open`: `mode` and `attr` are used only with `O_CREAT`. `before_create` runs just
+    /// before a queue is made (not when the name is found), where the caller brings the limits
+    /// up to date: the kernel reads its sysctls only to create.
     ///
     /// # Safety
     /// The pointers are the calling program's, as the C API passes them: each may be invalid
     /// (the call then fails with EFAULT where the kernel's does), but memory they reach must not
     /// be unmapped while the call runs.
-    pub unsafe fn open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *const mq_attr) -> Result<c_int> {
+    pub unsafe fn open(&self, name: *const c_char, oflag: c_int, mode: mode_t, attr: *const mq_attr, before_create: &dyn Fn()) -> Result<c_int> {
         // The kernel copies the attributes in before anything else (EFAULT).
         // SAFETY: `attr` is the program's mq_open argument, as checked_read requires.
         let attr = if oflag & libc::O_CREAT != 0 && !attr.is_null() { Some(unsafe { checked_read(attr) }.ok_or(Errno::EFAULT)?) } else { None };
         let name = store::QueueName::read(name)?;
-        self.store.open_queue(&name, oflag, mode, attr.as_ref())
+        self.store.open_queue_with(&name, oflag, mode, attr.as_ref(), before_create)
     }
 
     /// `fd`, this process's copy of another process's descriptor of a queue of this namespace,

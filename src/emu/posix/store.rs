@@ -399,6 +399,13 @@ impl Store {
     /// that publishes a complete queue (see `Store::build`), so a creator that loses the race
     /// opens the winner's queue, as if it had come second.
     pub fn open_queue(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
+        self.open_queue_with(name, oflag, mode, attr, &|| {})
+    }
+
+    /// [`Store::open_queue`], calling `before_create` before each attempt to make the queue
+    /// (after the name was found free), as the place to bring [`Store::set_limits`] up to
+    /// date: an open of an existing queue, `O_CREAT` or not, reads no limit.
+    pub fn open_queue_with(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>, before_create: &dyn Fn()) -> Result<c_int> {
         if let Some(opened) = self.open_recent(name, oflag) {
             return opened;
         }
@@ -431,6 +438,7 @@ impl Store {
             if oflag & libc::O_CREAT == 0 {
                 return Err(Errno::ENOENT);
             }
+            before_create();
             match self.create(name, oflag, mode, attr, dead_status.take()) {
                 // Created by someone else since `find`: open theirs (or EEXIST for O_EXCL).
                 Err(Errno::EEXIST) => continue,
