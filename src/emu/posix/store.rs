@@ -486,13 +486,14 @@ impl Store {
         // lately, and a program that goes round more queues than that lets none go).
         let hash = name_hash(name.bytes());
         let (handle, reopen, may_hold, let_go) = RECENT.with(|r| {
-            let at = r.iter().position(|e| e.name_hash == hash && e.reopen.is_some() && e.handle.name == name.bytes())?;
-            let unheld = r[at].held.is_none();
-            let full = unheld && held_fifos(r) >= HELD_FIFOS;
-            let let_go = if full { r[at + 1..].iter_mut().rev().find_map(|e| e.held.take()) } else { None };
+            let at = r.by_name(hash, name.bytes())?;
+            let unheld = !r.holds(at);
+            let full = unheld && r.held() >= HELD_FIFOS;
+            let let_go = if full { r.let_go_least_recent(at + 1) } else { None };
             let may_hold = unheld && (!full || let_go.is_some());
-            r[..=at].rotate_right(1);
-            Some((r[0].handle.clone(), r[0].reopen?, may_hold, let_go))
+            r.make_most_recent(at);
+            let front = r.get(0);
+            Some((front.handle.clone(), front.reopen?, may_hold, let_go))
         })?;
         // Closed outside the lock.
         drop(let_go);
@@ -1422,6 +1423,121 @@ impl Drop for HeldFifo {
     }
 }
 
+/// The remembered queues, most recently used first (see [`RECENT`]). Its hot path, an open of a
+/// remembered queue, reads the [`Slot`]s alone until it has found the entry, and moves pointers
+/// and slots, never whole entries, to bring it to the front: a program that goes round a few
+/// hundred queues pays for neither the entries' size nor their number.
+struct RecentQueues {
+    /// The entries, boxed so that reordering them moves pointers.
+    #[allow(clippy::vec_box, reason = "an entry is a few cache lines; moving one to the front moves every entry before it")]
+    entries: Vec<Box<RecentQueue>>,
+    /// What each entry (at the same position) is looked up and let go by.
+    slots: Vec<Slot>,
+    /// How many entries hold their FIFO.
+    held: usize,
+}
+
+/// An entry's [`RecentQueue::name_hash`], and whether it holds its FIFO.
+#[derive(Clone, Copy)]
+struct Slot {
+    name_hash: u64,
+    held: bool,
+}
+
+impl RecentQueues {
+    const fn new() -> RecentQueues {
+        RecentQueues { entries: Vec::new(), slots: Vec::new(), held: 0 }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entries, most recently used first.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &RecentQueue> {
+        self.entries.iter().map(|e| &**e)
+    }
+
+    fn get(&self, at: usize) -> &RecentQueue {
+        &self.entries[at]
+    }
+
+    fn position(&self, pred: impl Fn(&RecentQueue) -> bool) -> Option<usize> {
+        self.entries.iter().position(|e| pred(e))
+    }
+
+    /// The entry of the queue named `name` (whose [`name_hash`] is `hash`) that may be opened
+    /// again by its FIFO's second name.
+    fn by_name(&self, hash: u64, name: &[u8]) -> Option<usize> {
+        let mut from = 0;
+        while let Some(at) = self.slots[from..].iter().position(|s| s.name_hash == hash) {
+            let at = from + at;
+            let e = &self.entries[at];
+            if e.reopen.is_some() && e.handle.name == name {
+                return Some(at);
+            }
+            from = at + 1;
+        }
+        None
+    }
+
+    /// Whether the entry at `at` holds its FIFO.
+    fn holds(&self, at: usize) -> bool {
+        self.slots[at].held
+    }
+
+    /// How many entries hold their FIFO.
+    fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Makes the entry at `at` the most recently used.
+    fn make_most_recent(&mut self, at: usize) {
+        self.entries[..=at].rotate_right(1);
+        self.slots[..=at].rotate_right(1);
+    }
+
+    fn push_front(&mut self, entry: RecentQueue) {
+        let slot = Slot { name_hash: entry.name_hash, held: entry.held.is_some() };
+        self.held += usize::from(slot.held);
+        self.entries.insert(0, Box::new(entry));
+        self.slots.insert(0, slot);
+    }
+
+    fn remove(&mut self, at: usize) -> RecentQueue {
+        let slot = self.slots.remove(at);
+        self.held -= usize::from(slot.held);
+        *self.entries.remove(at)
+    }
+
+    /// The least recently used entry.
+    fn pop_back(&mut self) -> Option<RecentQueue> {
+        let last = self.len().checked_sub(1)?;
+        Some(self.remove(last))
+    }
+
+    /// Gives the entry at `at` the held FIFO `held` (it holds none).
+    fn hold(&mut self, at: usize, held: HeldFifo) {
+        debug_assert!(!self.slots[at].held);
+        self.entries[at].held = Some(held);
+        self.slots[at].held = true;
+        self.held += 1;
+    }
+
+    /// Takes the held FIFO of the least recently used entry at `from` or after that holds one.
+    fn let_go_least_recent(&mut self, from: usize) -> Option<HeldFifo> {
+        let at = from + self.slots.get(from..)?.iter().rposition(|s| s.held)?;
+        self.slots[at].held = false;
+        self.held -= 1;
+        self.entries[at].held.take()
+    }
+
+    /// How much address space the entries' mappings take together.
+    fn mapped_bytes(&self) -> u64 {
+        self.entries.iter().map(|e| e.mapped_bytes).sum()
+    }
+}
+
 /// The queues this process mapped lately, most recently used first, so that opening one again
 /// costs two system calls besides the descriptor's own (see `Store::open_recent`) instead of
 /// opening, mapping and validating it and reading its meta, and closing it no unmap. An
@@ -1432,7 +1548,7 @@ impl Drop for HeldFifo {
 /// this process's next `mq_open` of a queue it does not remember or `mq_unlink` (see
 /// [`Store::forget_destroyed`]): until then it keeps the queue's memory mapped here, as the kernel
 /// would not.
-static RECENT: ForkSafe<Vec<RecentQueue>> = ForkSafe::new(Vec::new(), None);
+static RECENT: ForkSafe<RecentQueues> = ForkSafe::new(RecentQueues::new(), None);
 
 /// The handle this process remembers for the FIFO `fifo_id`, while its queue is still named
 /// and sound: None when it was unlinked since (or destroyed, and its FIFO's inode given to a
@@ -1504,15 +1620,15 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
     let mapped_bytes = handle.queue.geometry().total_size;
     let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, dir_id, fifo_id, handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
-        let mut old = r.iter().position(|e| e.dir_id == dir_id).map(|i| r.remove(i));
+        let mut old = r.position(|e| e.dir_id == dir_id).map(|i| r.remove(i));
         if entry.held.is_none() {
             entry.held = old.as_mut().and_then(|o| o.held.take_if(|h| h.fifo_id == fifo_id));
         }
-        r.insert(0, entry);
-        let let_go = (held_fifos(r) > HELD_FIFOS).then(|| r.iter_mut().rev().find_map(|e| e.held.take())).flatten();
+        r.push_front(entry);
+        let let_go = (r.held() > HELD_FIFOS).then(|| r.let_go_least_recent(0)).flatten();
         let mut evicted = Vec::new();
-        while r.len() > 1 && (r.len() > RECENT_QUEUES || r.iter().map(|e| e.mapped_bytes).sum::<u64>() > RECENT_MAPPED_BYTES) {
-            evicted.extend(r.pop());
+        while r.len() > 1 && (r.len() > RECENT_QUEUES || r.mapped_bytes() > RECENT_MAPPED_BYTES) {
+            evicted.extend(r.pop_back());
         }
         (old, evicted, let_go)
     });
@@ -1525,10 +1641,10 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
 /// FIFO yet, and fewer than [`HELD_FIFOS`] are held (else `held` is closed).
 fn hold_fifo(handle: &QueueHandle, held: Option<HeldFifo>) {
     let Some(held) = held else { return };
-    let unused = RECENT.with(|r| match r.iter().position(|e| e.dir_id == handle.dir_id && e.held.is_none()) {
-        Some(_) if held_fifos(r) >= HELD_FIFOS => Some(held),
+    let unused = RECENT.with(|r| match r.position(|e| e.dir_id == handle.dir_id && e.held.is_none()) {
+        Some(_) if r.held() >= HELD_FIFOS => Some(held),
         Some(at) => {
-            r[at].held = Some(held);
+            r.hold(at, held);
             None
         }
         None => Some(held),
@@ -1596,11 +1712,6 @@ fn name_hash(name: &[u8]) -> u64 {
     fnv1a(name.iter().copied())
 }
 
-/// How many of the remembered queues `r` hold their FIFO.
-fn held_fifos(r: &[RecentQueue]) -> usize {
-    r.iter().filter(|e| e.held.is_some()).count()
-}
-
 /// Forgets the remembered queues that were unlinked since (or whose mapping is poisoned): none
 /// can be opened again by its name, and a destroyed queue's memory is freed only when the last
 /// process that maps it lets it go. A look at each one's segment header, no system call.
@@ -1611,7 +1722,7 @@ fn sweep_destroyed() {
         while i < r.len() {
             // One open here (a description shares the handle) is forgotten as it closes, by
             // the close that may destroy it and keep its spare.
-            let (handle, q) = (&r[i].handle, &r[i].handle.queue);
+            let (handle, q) = (&r.get(i).handle, &r.get(i).handle.queue);
             let unused_here = Arc::strong_count(handle) == 1;
             if unused_here && (q.header().unlinked.load(std::sync::atomic::Ordering::SeqCst) != 0 || q.poisoned()) {
                 gone.push(r.remove(i));
@@ -1632,7 +1743,7 @@ fn forget_queue(dir_id: (u64, u64)) {
 /// Forgets the queue whose directory is `dir_id`, as [`forget_queue`] does, and gives its
 /// handle (its FIFO, if held, is closed).
 fn take_remembered(dir_id: (u64, u64)) -> Option<Arc<QueueHandle>> {
-    let gone = RECENT.with(|r| r.iter().position(|e| e.dir_id == dir_id).map(|i| r.remove(i)))?;
+    let gone = RECENT.with(|r| r.position(|e| e.dir_id == dir_id).map(|i| r.remove(i)))?;
     Some(gone.handle)
 }
 
@@ -1894,6 +2005,33 @@ mod tests {
         close(store.open_queue(name, libc::O_CREAT | libc::O_RDWR, 0o600, None).unwrap());
         let handle = RECENT.with(|r| r.iter().find(|e| e.handle.name == name.bytes()).map(|e| e.handle.clone())).unwrap();
         (handle.dir_id, handle)
+    }
+
+    #[test]
+    fn the_remembered_queues_count_their_held_fifos_exactly_as_queues_come_and_go() {
+        let (store, root) = test_store("held", u64::MAX, 256);
+        let names: Vec<QueueName> = (0..3 * HELD_FIFOS).map(|i| QueueName::check(format!("held{i}").as_bytes()).unwrap()).collect();
+        let consistent = || {
+            RECENT.with(|r| {
+                let held = r.iter().filter(|e| e.held.is_some()).count();
+                let slots_agree = (0..r.len()).all(|at| r.holds(at) == r.get(at).held.is_some() && r.slots[at].name_hash == r.get(at).name_hash);
+                held == r.held() && r.held() <= HELD_FIFOS && slots_agree
+            })
+        };
+        for name in &names {
+            made_and_closed(&store, name);
+            assert!(consistent(), "after making {:?}", name.bytes());
+        }
+        // Round the queues twice, more of them than hold a FIFO, then in reverse.
+        for name in names.iter().chain(&names).chain(names.iter().rev()) {
+            close(store.open_queue(name, libc::O_RDWR, 0, None).unwrap());
+            assert!(consistent(), "after opening {:?} again", name.bytes());
+        }
+        for name in &names {
+            store.unlink(name).unwrap();
+            assert!(consistent(), "after unlinking {:?}", name.bytes());
+        }
+        let _ = std::fs::remove_dir_all(root);
     }
 
     #[test]
