@@ -1609,17 +1609,13 @@ fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Op
 /// Remembers the queue `handle` (its mapping and its `meta`, with the FIFO's status seen after
 /// that `meta` was read, if known); returns it, to be shared by the descriptions made from it.
 /// With `dir` (the queue's directory, while this process has the FIFO open), the FIFO is held
-/// (see [`HeldFifo`]) unless it is already, or [`HELD_FIFOS`] are: a queue opened for the first
-/// time takes no held FIFO from another (only one opened again does, see `Store::open_recent`),
-/// so a program that goes round more queues than this process remembers opens and closes no
-/// FIFO of its own at each first open. (Where two threads hold one at once, the least recently
-/// used queue's is let go.)
+/// (see [`HeldFifo`]) unless it is already, letting go of the least recently used queue's held
+/// FIFO where more than [`HELD_FIFOS`] would be.
 fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
     let reopen = fifo_status.filter(|_| handle.meta.fifo_link != 0).map(|st| Reopen { open_checks_access: access_checked_by_open(st, &handle.meta) });
     let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
-    let may_hold = dir.is_some()
-        && RECENT.with(|r| r.held() < HELD_FIFOS && !r.iter().any(|e| e.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
-    let held = dir.filter(|_| may_hold).and_then(|dir| HeldFifo::open(dir, fifo_id));
+    let held_already = RECENT.with(|r| r.iter().any(|e| e.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
+    let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
     let handle = Arc::new(handle);
     let mapped_bytes = handle.queue.geometry().total_size;
     let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, dir_id, fifo_id, handle: handle.clone(), held };
