@@ -258,11 +258,7 @@ impl SysvEmulation {
         let registry = self.registry().ok();
         let _working = registry.map(|r| r.begin_work());
         let key = entry.key.load(Ordering::Relaxed);
-        let mut stuck = false;
-        if key != libc::IPC_PRIVATE {
-            self.claim_removal(&q, entry)?;
-            stuck = !keys::remove_of(self.dir, key, id);
-        }
+        let mut stuck = key != libc::IPC_PRIVATE && !self.claim_and_take_key_link(&q, entry, key, id, || {})?;
         let never_blocked = {
             let mut locked = match q.lock(entry) {
                 Ok(locked) => locked,
@@ -313,6 +309,32 @@ impl SysvEmulation {
     /// (then EIDRM, as for the second of two removals on the kernel), and once waited out its
     /// claim is taken over. The claim is a word in the segment, which a user who may write the
     /// segment could set: it then delays its owner's removal, and does not deny it.
+    /// The first steps of a keyed queue's removal: the claim, then `key`'s link to queue `id`
+    /// taken away while the claim is still this thread's. Whether the link is gone (false: one
+    /// named the queue and could not be removed). `after_read` runs between the read of the
+    /// link and its removal (where a test stops the remover).
+    ///
+    /// A remover stopped between the two long enough has its claim taken over (see
+    /// `claim_removal`), and the remover that took it over may have removed the link and the
+    /// queue, and a creator made the key's next queue under the same link name, since: so the
+    /// claim is looked at again just before the link goes, and a claim lost is claimed again
+    /// (EIDRM once the queue is removed). The window left is the few instructions between that
+    /// look and the `unlinkat`, not a system call's return, where a stop is delivered.
+    pub(super) fn claim_and_take_key_link(&self, q: &Queue, entry: &Entry, key: libc::key_t, id: c_int, mut after_read: impl FnMut()) -> Result<bool> {
+        /// Claims lost in a row before the removal gives up: only a user who may write the
+        /// segment, clearing the claim again and again, loses more than one.
+        const CLAIMS_LOST: u32 = 8;
+        for _ in 0..CLAIMS_LOST {
+            self.claim_removal(q, entry)?;
+            let Some(slot) = keys::slot_of(self.dir, key, id) else { return Ok(true) };
+            after_read();
+            if q.removal_claimed_by_this_thread() {
+                return Ok(keys::remove(self.dir, key, slot));
+            }
+        }
+        Err(Errno::EAGAIN)
+    }
+
     fn claim_removal(&self, q: &Queue, entry: &Entry) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {

@@ -490,6 +490,12 @@ impl Queue {
         self.header().remover_tid.load(Ordering::Acquire) != 0 && !self.removed()
     }
 
+    /// Whether this thread's claim on the queue's removal ([`Locked::claim_removal`]) is still
+    /// its own: another remover takes it over once this thread was stopped long enough.
+    pub fn removal_claimed_by_this_thread(&self) -> bool {
+        self.header().remover_tid.load(Ordering::Acquire) == crate::os::ids::tid()
+    }
+
     /// Leaves this thread's claim on the live queue's removal to anyone
     /// ([`Queue::removal_abandoned`] says so from now on): its remover took the key's link
     /// away and then could not take the queue's lock to commit.

@@ -289,3 +289,47 @@ fn a_remover_that_cannot_commit_leaves_its_removal_to_whoever_maps_the_queue() {
     msgctl(e, again, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
+
+/// A remover stopped after reading its key's link, long enough for a second `IPC_RMID` of the
+/// queue to take its claim over and remove the queue, and for a creator to make the key's next
+/// queue under the same link name: going on, it leaves that link alone (its claim is lost, and
+/// the queue it came to remove is gone: EIDRM). Before, it took the link away by name, and the
+/// key's live queue was found by no key (`msgget(key, 0)`: ENOENT).
+#[test]
+fn a_remover_whose_claim_was_taken_over_leaves_the_next_queue_of_its_key_alone() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_4191;
+    let old = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+    let step = Barrier::new(2);
+    std::thread::scope(|s| {
+        let stopped = s.spawn(|| {
+            let q = e.find(old).unwrap();
+            let mut first = true;
+            e.claim_and_take_key_link(&q, q.entry(), key, old, || {
+                if std::mem::take(&mut first) {
+                    step.wait();
+                    step.wait();
+                }
+            })
+        });
+        step.wait();
+        // The second remover, as `claim_removal` takes a claim over once its claimant was
+        // stopped long enough, then the rest of `remove_id`.
+        let q = e.find(old).unwrap();
+        assert_eq!(q.lock(q.entry()).unwrap().claim_removal(true), queue::Claimed::Mine);
+        assert!(keys::remove_of(e.dir, key, old));
+        q.lock(q.entry()).unwrap().begin_removal();
+        crate::os::sys::unlinkat(e.dir, &std::ffi::CString::new(file_name(old)).unwrap(), 0);
+        e.registry().unwrap().released(old);
+        q.end_removal();
+        let new = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).expect("the key's next queue");
+        assert_ne!(new, old);
+        step.wait();
+        assert_eq!(stopped.join().unwrap(), Err(Errno::EIDRM));
+        let other = SysvEmulation::new(ns.path.as_bytes(), ROOMY).unwrap();
+        assert_eq!(other.msgget(key, 0), Ok(new), "the next queue keeps its key's link");
+        msgctl(e, new, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    });
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
