@@ -187,6 +187,10 @@ thread_local! {
     static WRITABLE: [Cell<usize>; PAGE_CACHE] = const { [const { Cell::new(0) }; PAGE_CACHE] };
 }
 
+/// Whether every page of the `len` bytes at `ptr` is in `cache`, or passes `check` (and is put
+/// there). The look in the cache is all a call makes once its buffers were seen, so it is kept
+/// small enough to be inlined into each call's path; the check is out of line.
+#[inline]
 fn probe_pages(ptr: usize, len: usize, cache: &'static std::thread::LocalKey<[Cell<usize>; PAGE_CACHE]>, check: impl Fn(usize) -> bool) -> bool {
     if len == 0 {
         return true;
@@ -196,15 +200,29 @@ fn probe_pages(ptr: usize, len: usize, cache: &'static std::thread::LocalKey<[Ce
     }
     let Some(end) = ptr.checked_add(len - 1) else { return false };
     let (first, last) = (ptr >> 12, end >> 12);
+    cache.with(|c| (first..=last).all(|page| cached(c, page))) || probe_pages_uncached(first, last, cache, check)
+}
+
+/// Whether `page` (a page number) is in the page cache `c`.
+#[inline]
+fn cached(c: &[Cell<usize>; PAGE_CACHE], page: usize) -> bool {
+    let set = &c[2 * (page % PAGE_SETS)..][..2];
+    set[0].get() == page + 1 || set[1].get() == page + 1
+}
+
+/// [`probe_pages`] of pages `first..=last`, one of which is not in `cache`.
+#[cold]
+#[inline(never)]
+fn probe_pages_uncached(first: usize, last: usize, cache: &'static std::thread::LocalKey<[Cell<usize>; PAGE_CACHE]>, check: impl Fn(usize) -> bool) -> bool {
     cache.with(|c| {
         (first..=last).all(|page| {
-            let set = &c[2 * (page % PAGE_SETS)..][..2];
-            if set[0].get() == page + 1 || set[1].get() == page + 1 {
+            if cached(c, page) {
                 return true;
             }
             let ok = check(page << 12);
             if ok {
                 // The set's older page makes way.
+                let set = &c[2 * (page % PAGE_SETS)..][..2];
                 set[1].set(set[0].get());
                 set[0].set(page + 1);
             }
@@ -214,6 +232,7 @@ fn probe_pages(ptr: usize, len: usize, cache: &'static std::thread::LocalKey<[Ce
 }
 
 /// Whether `len` bytes at `ptr` can be read without faulting.
+#[inline]
 pub fn probe_read(ptr: *const u8, len: usize) -> bool {
     probe_pages(ptr as usize, len, &READABLE, |page| {
         let mut byte = 0u8;
@@ -224,6 +243,7 @@ pub fn probe_read(ptr: *const u8, len: usize) -> bool {
 
 /// Whether `len` bytes at `ptr` can be written without faulting (each page is probed by writing
 /// back one byte it already holds).
+#[inline]
 pub fn probe_write(ptr: *mut u8, len: usize) -> bool {
     probe_pages(ptr as usize, len, &WRITABLE, |page| {
         let mut byte = 0u8;
