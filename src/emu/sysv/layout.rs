@@ -30,7 +30,7 @@
 //! Version 8 made every lock the emulation's own robust lock (`engine::lock::RobustMutex`)
 //! instead of a glibc mutex: the same size, another protocol.
 
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU16, AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
 pub use crate::emu::engine::layout::{ring_mode, waiter_state};
@@ -45,8 +45,9 @@ pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// Bumped on any change to this file's structures, or to what the files beside them mean (10: a
 /// queue's `keeper_pid`, without which a library of 9 would take a spare left in place for a
 /// leftover; 11: a key's later link names (`keys::SLOTS`), past which a library of 10 would
-/// remove another user's stale first link and make the key a second live queue).
-pub const LAYOUT_VERSION: u32 = 11;
+/// remove another user's stale first link and make the key a second live queue; 12: the
+/// registry's live records counted by block, which a library of 11 would not keep).
+pub const LAYOUT_VERSION: u32 = 12;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -86,6 +87,9 @@ pub struct IdAllocator {
 /// Creations in progress one registry tracks at once (see [`RegistryHeader::creators`]).
 pub const CREATOR_SLOTS: usize = 32;
 
+/// Records counted together in [`RegistryHeader::live_in_block`].
+pub const RECORDS_PER_BLOCK: u32 = 64;
+
 /// The registry's header.
 #[repr(C)]
 pub struct RegistryHeader {
@@ -121,6 +125,12 @@ pub struct RegistryHeader {
     /// which the next creator finds gone, and a sweep falls due. A hint only (any user may
     /// write it): a slot filled with garbage costs a sweep, a full table only this promptness.
     pub creators: [AtomicI32; CREATOR_SLOTS],
+    /// How many records show a live queue in each block of [`RECORDS_PER_BLOCK`] indices, so
+    /// that the removal of the highest live index finds the next one below past the empty
+    /// blocks, not record by record (the kernel's `ipc_search_maxidx` is a binary search of
+    /// its idr). Derived from the records, and recomputed from them with the other counts; a
+    /// user who garbles it makes only `max_idx` (what `MSG_INFO` returns) wrong.
+    pub live_in_block: [AtomicU16; (IPCMNI / RECORDS_PER_BLOCK) as usize],
 }
 
 /// A queue's identity and statistics, in its own segment (`QueueHeader::entry`), so that only
@@ -498,6 +508,7 @@ const _: () = {
     assert!(offset_of!(RegistryHeader, lock) == 64);
     assert!(offset_of!(RegistryHeader, alloc) == 128);
     assert!(offset_of!(RegistryHeader, creators) == 160);
+    assert!(offset_of!(RegistryHeader, live_in_block) == 288);
     assert!(size_of::<Record>() == RECORD_SIZE as usize);
     assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
     assert!(offset_of!(Entry, perm_seq) == 40);

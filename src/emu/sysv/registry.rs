@@ -25,11 +25,12 @@
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use super::entry::Snapshot;
 use super::layout::{
-    Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORD_SIZE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT, REGISTRY_SIZE,
+    Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORDS_PER_BLOCK, RECORD_SIZE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT,
+    REGISTRY_SIZE,
 };
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
@@ -266,15 +267,39 @@ impl Registry {
         }
         let a = &self.header().alloc;
         let _ = a.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
-        // The highest live index moves down past the dead ones (each index is passed over once
-        // per creation above it: amortised O(1)).
-        let mut max_idx = a.max_idx.load(Ordering::Acquire);
-        if max_idx == idx as i32 {
-            while max_idx >= 0 && self.record(max_idx as u32).id1.load(Ordering::Acquire) == 0 {
-                max_idx -= 1;
-            }
-            a.max_idx.store(max_idx, Ordering::Release);
+        let _ = self.live_in_block(idx).fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+        // The highest live index moves down to the next live one.
+        if a.max_idx.load(Ordering::Acquire) == idx as i32 {
+            a.max_idx.store(self.highest_live_below(idx), Ordering::Release);
         }
+    }
+
+    /// The count of live records in the block of index `idx` (see
+    /// [`RegistryHeader::live_in_block`]).
+    fn live_in_block(&self, idx: u32) -> &AtomicU16 {
+        &self.header().live_in_block[(idx / RECORDS_PER_BLOCK) as usize]
+    }
+
+    /// The highest index below `idx` whose record shows a live queue, -1 when none: record by
+    /// record within a block that counts one, past every block that counts none. At most the
+    /// rest of `idx`'s block, the block counts, and one more block of records (as long as the
+    /// counts are right: a garbled one costs a block's records).
+    fn highest_live_below(&self, idx: u32) -> i32 {
+        let mut i = idx as i64 - 1;
+        while i >= 0 {
+            let block_start = i - i % RECORDS_PER_BLOCK as i64;
+            if self.live_in_block(i as u32).load(Ordering::Acquire) == 0 {
+                i = block_start - 1;
+                continue;
+            }
+            while i >= block_start {
+                if self.record(i as u32).id1.load(Ordering::Acquire) != 0 {
+                    return i as i32;
+                }
+                i -= 1;
+            }
+        }
+        -1
     }
 
     /// Asks the next creator to look for files no live queue owns.
@@ -420,6 +445,7 @@ impl Registry {
         let r = self.record(slot.idx);
         write_record(r, s);
         r.id1.store(slot.id as u32 + 1, Ordering::Release);
+        self.live_in_block(slot.idx).fetch_add(1, Ordering::AcqRel);
         self.header().alloc.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
     }
 
@@ -607,15 +633,19 @@ impl<'r> RegistryLocked<'r> {
         });
     }
 
-    /// Recomputes `in_use` and `max_idx` from the records.
+    /// Recomputes `in_use`, `max_idx` and the blocks' counts from the records.
     fn recount(&mut self) {
         let hw = self.r.high_water();
         let mut in_use = 0;
         let mut max_idx = -1;
+        for block in self.r.header().live_in_block.iter() {
+            block.store(0, Ordering::Release);
+        }
         for i in 0..hw {
             if self.r.record(i).id1.load(Ordering::Acquire) != 0 {
                 in_use += 1;
                 max_idx = i as i32;
+                self.r.live_in_block(i).fetch_add(1, Ordering::AcqRel);
             }
         }
         let a = &self.r.header().alloc;
