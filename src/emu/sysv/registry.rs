@@ -440,13 +440,16 @@ impl Registry {
     }
 
     /// Shows the queue just created at `slot` (its segment committed, and counted by
-    /// [`Registry::admit`]) in its record, `id1` last.
+    /// [`Registry::admit`]) in its record, `id1` last. Its block's count and `max_idx` are
+    /// raised first, so that a creator killed half-way leaves them high, never low: a count
+    /// too high costs a later search a block's records, one too low would hide the queue from
+    /// every search below it (and `ipcs`, which goes up to `max_idx`) for good.
     pub fn commit(&self, slot: Slot, s: &Snapshot) {
         let r = self.record(slot.idx);
         write_record(r, s);
-        r.id1.store(slot.id as u32 + 1, Ordering::Release);
         self.live_in_block(slot.idx).fetch_add(1, Ordering::AcqRel);
         self.header().alloc.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
+        r.id1.store(slot.id as u32 + 1, Ordering::Release);
     }
 
     /// Registers a creation or removal of this process in the creator table until the result
@@ -633,20 +636,23 @@ impl<'r> RegistryLocked<'r> {
         });
     }
 
-    /// Recomputes `in_use`, `max_idx` and the blocks' counts from the records.
+    /// Recomputes `in_use` and `max_idx` from the records, and raises each block's count to
+    /// what its records show (never lowers it: creators, who take no lock, may be counting
+    /// meanwhile, and a count too high only costs a search that block's records).
     fn recount(&mut self) {
         let hw = self.r.high_water();
         let mut in_use = 0;
         let mut max_idx = -1;
-        for block in self.r.header().live_in_block.iter() {
-            block.store(0, Ordering::Release);
-        }
+        let mut live_in_block = [0u16; (IPCMNI / RECORDS_PER_BLOCK) as usize];
         for i in 0..hw {
             if self.r.record(i).id1.load(Ordering::Acquire) != 0 {
                 in_use += 1;
                 max_idx = i as i32;
-                self.r.live_in_block(i).fetch_add(1, Ordering::AcqRel);
+                live_in_block[(i / RECORDS_PER_BLOCK) as usize] += 1;
             }
+        }
+        for (count, live) in self.r.header().live_in_block.iter().zip(live_in_block) {
+            count.fetch_max(live, Ordering::AcqRel);
         }
         let a = &self.r.header().alloc;
         a.in_use.store(in_use, Ordering::Release);
