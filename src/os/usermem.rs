@@ -203,10 +203,16 @@ fn probe_pages(ptr: usize, len: usize, cache: &'static std::thread::LocalKey<[Ce
     cache.with(|c| (first..=last).all(|page| cached(c, page))) || probe_pages_uncached(first, last, cache, check)
 }
 
+/// The two entries of the page cache `c` where `page` (a page number) may be, newer first.
+#[inline]
+fn set_of(c: &[Cell<usize>; PAGE_CACHE], page: usize) -> &[Cell<usize>] {
+    &c[2 * (page % PAGE_SETS)..][..2]
+}
+
 /// Whether `page` (a page number) is in the page cache `c`.
 #[inline]
 fn cached(c: &[Cell<usize>; PAGE_CACHE], page: usize) -> bool {
-    let set = &c[2 * (page % PAGE_SETS)..][..2];
+    let set = set_of(c, page);
     set[0].get() == page + 1 || set[1].get() == page + 1
 }
 
@@ -222,7 +228,7 @@ fn probe_pages_uncached(first: usize, last: usize, cache: &'static std::thread::
             let ok = check(page << 12);
             if ok {
                 // The set's older page makes way.
-                let set = &c[2 * (page % PAGE_SETS)..][..2];
+                let set = set_of(c, page);
                 set[1].set(set[0].get());
                 set[0].set(page + 1);
             }

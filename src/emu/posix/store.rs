@@ -58,7 +58,7 @@ const FIFO_LINKS: u64 = 2;
 /// processes changing one queue's mode at once beside a CPU hog (a few EPERM in 30 000).
 const FIFO_NAME_LOOKS: usize = 64;
 
-/// How many times `Store::open_queue` looks a name up again when the queue it found changed
+/// How many times `Store::open_queue_with` looks a name up again when the queue it found changed
 /// its `meta` as it was opened (each look lets the changers run first; as many as
 /// [`FIFO_NAME_LOOKS`], for the same six processes changing one queue's mode at once), before
 /// it opens the FIFO by its first name.
@@ -395,16 +395,18 @@ impl Store {
         }
     }
 
-    /// `mq_open` of a checked name. No lock is taken: a name is claimed by the atomic rename
-    /// that publishes a complete queue (see `Store::build`), so a creator that loses the race
-    /// opens the winner's queue, as if it had come second.
+    /// [`Store::open_queue_with`] with the limits as they are: the tests' shorthand.
+    #[cfg(test)]
     pub fn open_queue(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>) -> Result<c_int> {
         self.open_queue_with(name, oflag, mode, attr, &|| {})
     }
 
-    /// [`Store::open_queue`], calling `before_create` before each attempt to make the queue
-    /// (after the name was found free), as the place to bring [`Store::set_limits`] up to
-    /// date: an open of an existing queue, `O_CREAT` or not, reads no limit.
+    /// `mq_open` of a checked name. No lock is taken: a name is claimed by the atomic rename
+    /// that publishes a complete queue (see `Store::build`), so a creator that loses the race
+    /// opens the winner's queue, as if it had come second. `before_create` runs before each
+    /// attempt to make the queue (after the name was found free), as the place to bring
+    /// [`Store::set_limits`] up to date: an open of an existing queue, `O_CREAT` or not, reads
+    /// no limit.
     pub fn open_queue_with(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>, before_create: &dyn Fn()) -> Result<c_int> {
         if let Some(opened) = self.open_recent(name, oflag) {
             return opened;
@@ -689,7 +691,7 @@ impl Store {
     /// Creates a queue: `queues_max`, then the attributes, then RLIMIT_MSGQUEUE, in
     /// `mqueue_create_attr`/`mqueue_get_inode`'s order. EEXIST when another creator published
     /// the name first.
-    /// A new queue `name` (see `open_queue`). `dead_status`: the status of `posix-dead/` as
+    /// A new queue `name` (see `open_queue_with`). `dead_status`: the status of `posix-dead/` as
     /// the caller just read it, if it did.
     fn create(&self, name: &QueueName, oflag: c_int, mode: libc::mode_t, attr: Option<&mq_attr>, dead_status: Option<libc::stat>) -> Result<c_int> {
         // Only the ids a new queue records; CAP_SYS_RESOURCE only when a limit would refuse.

@@ -1239,11 +1239,6 @@ enum KeyTaken {
     Linked,
 }
 
-/// Makes `attempt` (a creation, or the lookup that finds the key's queue) again while another
-/// creator gave its creation up (None). That happens only after the creating thread was stopped
-/// (or at work far longer than a creation takes) for 20 ms, so a second time in one call is
-/// already rare; many times is a user who may write the segment giving every attempt up: EIO,
-/// as for a segment it damaged, rather than a loop it could keep going for ever.
 /// How many indices in a row a creation skips because a file is in the way of each (see
 /// `find_or_create`): the allocator's shortest cycle ([`layout::IPC_MIN_CYCLE`]). Before, 8:
 /// processes stopped at random while they created and removed queues of a few keys (each
@@ -1272,6 +1267,11 @@ fn pause(round: u32) {
     }
 }
 
+/// Makes `attempt` (a creation, or the lookup that finds the key's queue) again while another
+/// creator gave its creation up (None). That happens only after the creating thread was stopped
+/// (or at work far longer than a creation takes) for 20 ms, so a second time in one call is
+/// already rare; many times is a user who may write the segment giving every attempt up: EIO,
+/// as for a segment it damaged, rather than a loop it could keep going for ever.
 fn until_not_given_up(mut attempt: impl FnMut() -> Result<Option<c_int>>) -> Result<c_int> {
     const ATTEMPTS: u32 = 8;
     for _ in 0..ATTEMPTS {

@@ -303,12 +303,6 @@ impl SysvEmulation {
         Ok(())
     }
 
-    /// Claims the removal of the live queue `q` (`entry`: its entry) for this thread (see
-    /// `Locked::claim_removal`). Another remover that claimed it first, and is still there, is
-    /// waited for as a creator of a key waits for another (`waited_out`): until it commits
-    /// (then EIDRM, as for the second of two removals on the kernel), and once waited out its
-    /// claim is taken over. The claim is a word in the segment, which a user who may write the
-    /// segment could set: it then delays its owner's removal, and does not deny it.
     /// The first steps of a keyed queue's removal: the claim, then `key`'s link to queue `id`
     /// taken away while the claim is still this thread's. Whether the link is gone (false: one
     /// named the queue and could not be removed). `after_read` runs between the read of the
@@ -335,6 +329,12 @@ impl SysvEmulation {
         Err(Errno::EAGAIN)
     }
 
+    /// Claims the removal of the live queue `q` (`entry`: its entry) for this thread (see
+    /// `Locked::claim_removal`). Another remover that claimed it first, and is still there, is
+    /// waited for as a creator of a key waits for another (`waited_out`): until it commits
+    /// (then EIDRM, as for the second of two removals on the kernel), and once waited out its
+    /// claim is taken over. The claim is a word in the segment, which a user who may write the
+    /// segment could set: it then delays its owner's removal, and does not deny it.
     fn claim_removal(&self, q: &Queue, entry: &Entry) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {

@@ -45,6 +45,15 @@ fn claimed_by_a_thread_that_ended(e: &SysvEmulation, id: i32, key: key_t, took_l
     })
 }
 
+/// The rest of `remove_id` for queue `q`, whose removal this thread claimed and whose key's
+/// link it took away: the commit, the file, the record.
+fn commit_removal(e: &SysvEmulation, q: &Queue) {
+    q.lock(q.entry()).unwrap().begin_removal();
+    crate::os::sys::unlinkat(e.dir, &std::ffi::CString::new(file_name(q.id)).unwrap(), 0);
+    e.registry().unwrap().released(q.id);
+    q.end_removal();
+}
+
 /// The removal of a keyed queue as `remove_id` makes it, paused (as a stopped remover would be)
 /// after each step: its claim, the key's link taken away, its commit. A creator of the key
 /// waits at none of them: it finds the old queue while the link is there, as before the
@@ -68,11 +77,7 @@ fn a_creator_of_a_key_never_waits_for_the_remover_of_its_queue() {
             assert!(keys::remove_of(e.dir, key, old));
             step.wait();
             step.wait();
-            q.lock(q.entry()).unwrap().begin_removal();
-            let name = std::ffi::CString::new(file_name(old)).unwrap();
-            crate::os::sys::unlinkat(e.dir, &name, 0);
-            e.registry().unwrap().released(old);
-            q.end_removal();
+            commit_removal(e, &q);
         });
         let at_once = |what: &str, f: &dyn Fn() -> Result<c_int>| {
             let start = std::time::Instant::now();
@@ -319,10 +324,7 @@ fn a_remover_whose_claim_was_taken_over_leaves_the_next_queue_of_its_key_alone()
         let q = e.find(old).unwrap();
         assert_eq!(q.lock(q.entry()).unwrap().claim_removal(true), queue::Claimed::Mine);
         assert!(keys::remove_of(e.dir, key, old));
-        q.lock(q.entry()).unwrap().begin_removal();
-        crate::os::sys::unlinkat(e.dir, &std::ffi::CString::new(file_name(old)).unwrap(), 0);
-        e.registry().unwrap().released(old);
-        q.end_removal();
+        commit_removal(e, &q);
         let new = e.msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).expect("the key's next queue");
         assert_ne!(new, old);
         step.wait();
