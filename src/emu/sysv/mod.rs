@@ -548,7 +548,7 @@ impl SysvEmulation {
         }
         keys::key_of_name(name).is_some_and(|(key, slot)| {
             let last = slot + 1 == keys::SLOTS || matches!(keys::read(self.dir, key, slot + 1), Ok(None));
-            key != libc::IPC_PRIVATE && last && matches!(self.by_key(key), Ok(None)) && self.worker_of_key(key).is_none()
+            key != libc::IPC_PRIVATE && last && self.key_links(key).is_ok_and(|links| links.found.is_none() && links.worker.is_none())
         })
     }
 
@@ -815,11 +815,17 @@ impl SysvEmulation {
     /// creators replacing one never remove each other's new link. Where the last one is another
     /// user's, which the caller may not remove, `id` is linked in the next slot, under the lock
     /// ([`KeyTaken::Linked`]), and a sweep is asked for; with every slot taken so, EACCES.
+    ///
+    /// The key's links are read and their queues looked at once before the lock and once under
+    /// it ([`SysvEmulation::key_links`]): a holder stopped inside keeps every other replacer of
+    /// a stale link waiting (EAGAIN after 20 ms), so the locked part is as short as it can be —
+    /// the links read, the queue each names looked for, and the one `unlinkat` or `symlinkat`.
     fn key_taken(&self, registry: &Registry, key: key_t, id: c_int) -> Result<KeyTaken> {
-        if let Some(found) = self.by_key(key)? {
+        let seen = self.key_links(key)?;
+        if let Some(found) = seen.found {
             return Ok(KeyTaken::Found(found));
         }
-        if self.worker_of_key(key).is_some() {
+        if seen.worker.is_some() {
             self.wait_for_worker(key)?;
             return Ok(KeyTaken::Again);
         }
@@ -827,25 +833,65 @@ impl SysvEmulation {
             Err(Errno::EIO) => self.registry_renewed()?.lock()?,
             other => other?,
         };
-        if let Some(found) = self.by_key(key)? {
+        let now = self.key_links(key)?;
+        if let Some(found) = now.found {
             return Ok(KeyTaken::Found(found));
         }
-        if self.worker_of_key(key).is_some() {
+        if now.worker.is_some() {
             return Ok(KeyTaken::Again);
         }
-        let present = keys::read_all(self.dir, key)?.len() as u32;
-        if present == 0 || keys::remove(self.dir, key, present - 1) {
+        if now.present == 0 || keys::remove(self.dir, key, now.present - 1) {
             return Ok(KeyTaken::Again);
         }
         locked.registry().sweep_soon();
-        if present == keys::SLOTS {
+        if now.present == keys::SLOTS {
             return Err(Errno::EACCES);
         }
-        match keys::create(self.dir, key, present, id) {
+        match keys::create(self.dir, key, now.present, id) {
             Ok(()) => Ok(KeyTaken::Linked),
             Err(Errno::EEXIST) => Ok(KeyTaken::Again),
             Err(e) => Err(link_error(e)),
         }
+    }
+
+    /// What `key`'s present links name, each link read and the queue it names mapped once:
+    /// the key's live queue as [`SysvEmulation::by_key`] would find it (but looked for in
+    /// the files only, past this process's caches: for a creator the key's link is in the way
+    /// of), the first queue still being made with its creating thread (see
+    /// [`SysvEmulation::worker_of_key`]), and how many links are present. A link naming
+    /// anything else is stale.
+    fn key_links(&self, key: key_t) -> Result<KeyLinks> {
+        let mut links = KeyLinks { found: None, worker: None, present: 0 };
+        for id in keys::links(self.dir, key) {
+            let id = id?;
+            links.present += 1;
+            if links.found.is_some() {
+                continue;
+            }
+            match Queue::attach(self.dir, &file_name(id), Some(id)) {
+                // A live queue that records the key is the key's, unless its removal was
+                // abandoned (its remover killed after it took the key's link away), which is
+                // finished now, as `find` does at sight.
+                Ok(q) if q.live() => {
+                    let keys_own = q.entry().key.load(Ordering::Relaxed) == key;
+                    if keys_own && !(q.removal_claimed() && self.finish_abandoned_removal(&q)) {
+                        links.found = Some(Keyed::Open(Arc::new(q)));
+                    }
+                }
+                Ok(q) => {
+                    if links.worker.is_none() {
+                        links.worker = q.creator().filter(|_| !q.given_up()).map(|tid| (q, tid));
+                    }
+                }
+                // Taken on the link's word: only the queue's creator or root can have made or
+                // left that link.
+                Err(Errno::EACCES) => links.found = Some(Keyed::Closed(id)),
+                // Gone, or another queue's file now: stale.
+                Err(Errno::EIDRM | Errno::EINVAL) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(links)
     }
 
     /// The thread making a queue one of `key`'s links names, while it does (see
@@ -854,11 +900,7 @@ impl SysvEmulation {
     /// no one's work: its link is stale. (A remover takes its queue's link away before its
     /// commit, so a link naming a removed queue is stale too: see `remove_id`.)
     fn worker_of_key(&self, key: key_t) -> Option<(Queue, i32)> {
-        keys::read_all(self.dir, key).ok()?.into_iter().find_map(|id| {
-            let q = Queue::attach(self.dir, &file_name(id), Some(id)).ok()?;
-            let tid = q.creator().filter(|_| !q.given_up())?;
-            Some((q, tid))
-        })
+        self.key_links(key).ok()?.worker
     }
 
     /// Waits while `key`'s link names a queue still being created: its creator commits it
@@ -1226,6 +1268,16 @@ enum Keyed {
     Open(Arc<Queue>),
     /// Its segment refuses the caller: its mode grants the caller's class nothing.
     Closed(c_int),
+}
+
+/// What a key's links name (see [`SysvEmulation::key_links`]).
+struct KeyLinks {
+    /// The key's live queue.
+    found: Option<Keyed>,
+    /// A queue one of them names that is still being made, and the thread making it.
+    worker: Option<(Queue, i32)>,
+    /// How many of the key's link slots are taken (see `keys`).
+    present: u32,
 }
 
 /// What a creator that found its key's first link in its way is to do (see
