@@ -10,9 +10,9 @@
 //! A stale link the next creator may not remove (another user's) would keep the key from
 //! everyone but its owner and root. So a key has [`SLOTS`] link names, `key.<key>` first, then
 //! `key.<key>.1` and on: a creator that finds every present slot stale, and may not remove the
-//! last one, links its queue at the next, under the registry lock. The slots a key uses are
+//! last one, links its queue at the next, under the key's lock. The slots a key uses are
 //! always the first few (no slot is present after an absent one): a slot is made after a
-//! present one only under the registry lock, and a stale slot is removed only under it, and
+//! present one only under the key's lock, and a stale slot is removed only under it, and
 //! only when the next slot is absent. So a lookup reads slots until an absent one, and one
 //! whose first slot is absent (every key nobody planted or left a link for) reads one.
 

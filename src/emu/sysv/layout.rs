@@ -46,8 +46,10 @@ pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// queue's `keeper_pid`, without which a library of 9 would take a spare left in place for a
 /// leftover; 11: a key's later link names (`keys::SLOTS`), past which a library of 10 would
 /// remove another user's stale first link and make the key a second live queue; 12: the
-/// registry's live records counted by block, which a library of 11 would not keep).
-pub const LAYOUT_VERSION: u32 = 12;
+/// registry's live records counted by block, which a library of 11 would not keep; 13: a stale
+/// key link replaced under its key's lock (`RegistryHeader::key_locks`), which a library of 12
+/// would replace under the registry lock, the two not excluding each other).
+pub const LAYOUT_VERSION: u32 = 13;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
@@ -115,9 +117,8 @@ pub struct RegistryHeader {
     /// may write it): a stale value delays noticing a change until the next `msgctl` that
     /// reads a limit or the next POSIX creation, and each process may set its own limits anyway.
     pub sysctl_generation: AtomicU64,
-    /// Taken by a creator replacing a stale link, by the sweep and by a rebuild. Creation and
-    /// removal do not take it, and nothing waits for it long: every user may write it, and a
-    /// holder may be stopped.
+    /// Taken by the sweep and by a rebuild. Creation and removal do not take it, and nothing
+    /// waits for it long: every user may write it, and a holder may be stopped.
     pub lock: QueueLock,
     pub alloc: IdAllocator,
     /// The pids of processes creating or removing a queue right now, or keeping spare segments
@@ -131,6 +132,21 @@ pub struct RegistryHeader {
     /// its idr). Derived from the records, and recomputed from them with the other counts; a
     /// user who garbles it makes only `max_idx` (what `MSG_INFO` returns) wrong.
     pub live_in_block: [AtomicU16; (IPCMNI / RECORDS_PER_BLOCK) as usize],
+    /// Taken by a creator replacing a stale link of a key (the lock [`key_lock_index`] gives
+    /// the key), and by the sweep before it removes a key's link: so that two creators
+    /// replacing one key's link never remove each other's new link (see `keys`). Per key, so
+    /// that a holder stopped inside keeps only the creators of the keys that share its lock
+    /// waiting, not every replacer of every key; nothing waits for one long either.
+    pub key_locks: [QueueLock; KEY_LOCKS],
+}
+
+/// How many locks the keys share (see [`RegistryHeader::key_locks`]).
+pub const KEY_LOCKS: usize = 32;
+
+/// Which of [`RegistryHeader::key_locks`] `key` takes: the top bits of a multiplicative hash,
+/// so that keys that differ in any bits (`ftok`'s differ in the low ones) spread.
+pub fn key_lock_index(key: i32) -> usize {
+    ((key as u32).wrapping_mul(0x9e37_79b9) >> (32 - KEY_LOCKS.trailing_zeros())) as usize
 }
 
 /// A queue's identity and statistics, in its own segment (`QueueHeader::entry`), so that only
@@ -509,6 +525,8 @@ const _: () = {
     assert!(offset_of!(RegistryHeader, alloc) == 128);
     assert!(offset_of!(RegistryHeader, creators) == 160);
     assert!(offset_of!(RegistryHeader, live_in_block) == 288);
+    assert!(offset_of!(RegistryHeader, key_locks) == 1344);
+    assert!(KEY_LOCKS.is_power_of_two());
     assert!(size_of::<Record>() == RECORD_SIZE as usize);
     assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
     assert!(offset_of!(Entry, perm_seq) == 40);

@@ -751,7 +751,7 @@ impl SysvEmulation {
         }
         // Counted only now, one creator at a time: of creators racing at the limit, those
         // beyond it withdraw. The key's link this one made is left stale (its creation given
-        // up), for the next creator of the key to remove under the registry lock: another
+        // up), for the next creator of the key to remove under the key's lock: another
         // creator may have given it up already and be replacing it, so taking it away here by
         // its name could take that creator's new link.
         if !registry.admit(limits.msgmni as u32) {
@@ -811,15 +811,17 @@ impl SysvEmulation {
     /// may be free — the link named a queue another creator was making, which is now live or
     /// left, or a queue removed since, or it was stale and is removed. Stale links (their
     /// queues' creators killed half-way, left by removers that may not remove them, or planted)
-    /// are removed under the registry lock, the last slot first (see `keys`), so that two
-    /// creators replacing one never remove each other's new link. Where the last one is another
-    /// user's, which the caller may not remove, `id` is linked in the next slot, under the lock
-    /// ([`KeyTaken::Linked`]), and a sweep is asked for; with every slot taken so, EACCES.
+    /// are removed under the key's lock (`Registry::lock_key`), the last slot first (see
+    /// `keys`), so that two creators replacing one never remove each other's new link. Where
+    /// the last one is another user's, which the caller may not remove, `id` is linked in the
+    /// next slot, under the lock ([`KeyTaken::Linked`]), and a sweep is asked for; with every
+    /// slot taken so, EACCES.
     ///
     /// The key's links are read and their queues looked at once before the lock and once under
-    /// it ([`SysvEmulation::key_links`]): a holder stopped inside keeps every other replacer of
-    /// a stale link waiting (EAGAIN after 20 ms), so the locked part is as short as it can be —
-    /// the links read, the queue each names looked for, and the one `unlinkat` or `symlinkat`.
+    /// it ([`SysvEmulation::key_links`]): a holder stopped inside keeps the other replacers of
+    /// the keys that share its lock waiting (EAGAIN after 20 ms), so the locked part is as
+    /// short as it can be — the links read, the queue each names looked for, and the one
+    /// `unlinkat` or `symlinkat`.
     fn key_taken(&self, registry: &Registry, key: key_t, id: c_int) -> Result<KeyTaken> {
         let seen = self.key_links(key)?;
         if let Some(found) = seen.found {
@@ -829,9 +831,12 @@ impl SysvEmulation {
             self.wait_for_worker(key)?;
             return Ok(KeyTaken::Again);
         }
-        let locked = match registry.lock() {
-            Err(Errno::EIO) => self.registry_renewed()?.lock()?,
-            other => other?,
+        let (registry, _locked) = match registry.lock_key(key) {
+            Err(Errno::EIO) => {
+                let renewed = self.registry_renewed()?;
+                (renewed, renewed.lock_key(key)?)
+            }
+            other => (registry, other?),
         };
         let now = self.key_links(key)?;
         if let Some(found) = now.found {
@@ -843,7 +848,7 @@ impl SysvEmulation {
         if now.present == 0 || keys::remove(self.dir, key, now.present - 1) {
             return Ok(KeyTaken::Again);
         }
-        locked.registry().sweep_soon();
+        registry.sweep_soon();
         if now.present == keys::SLOTS {
             return Err(Errno::EACCES);
         }

@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use super::entry::Snapshot;
 use super::layout::{
-    Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORDS_PER_BLOCK, RECORD_SIZE, REGISTRY_HEADER_SIZE, REGISTRY_SEGMENT,
-    REGISTRY_SIZE,
+    key_lock_index, Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORDS_PER_BLOCK, RECORD_SIZE, REGISTRY_HEADER_SIZE,
+    REGISTRY_SEGMENT, REGISTRY_SIZE,
 };
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
@@ -318,11 +318,37 @@ impl Registry {
         Ok(self.locked(how))
     }
 
-    /// Whether the registry lock's word names an owner no thread is: garbage another user
-    /// wrote, which no locker could ever take (see `lock::holder_is_impossible`).
+    /// Whether the word of the registry lock, or of a key's lock, names an owner no thread is:
+    /// garbage another user wrote, which no locker could ever take (see
+    /// `lock::holder_is_impossible`).
     pub fn lock_is_garbage(&self) -> bool {
-        // SAFETY: initialised before the registry was published.
-        unsafe { lock::holder_is_impossible(&self.header().lock.mutex) }
+        let header = self.header();
+        // SAFETY: initialised (zeroed, a free lock) before the registry was published.
+        std::iter::once(&header.lock).chain(&header.key_locks).any(|l| unsafe { lock::holder_is_impossible(&l.mutex) })
+    }
+
+    /// Takes `key`'s lock (see [`RegistryHeader::key_locks`]; a bounded wait, as for the
+    /// registry lock). A holder that died needs no repair: what it did under the lock, one
+    /// `unlinkat` or one `symlinkat`, is whole or not done.
+    pub fn lock_key(&self, key: i32) -> Result<KeyLocked<'_>> {
+        if self.poisoned() {
+            return Err(Errno::EIO);
+        }
+        let mutex = &self.header().key_locks[key_lock_index(key)].mutex;
+        // SAFETY: zeroed (a free lock) before the registry was published.
+        unsafe { lock::lock(mutex)? };
+        Ok(KeyLocked { mutex })
+    }
+
+    /// Takes `key`'s lock if nobody holds it, without waiting.
+    pub fn try_lock_key(&self, key: i32) -> Option<KeyLocked<'_>> {
+        if self.poisoned() {
+            return None;
+        }
+        let mutex = &self.header().key_locks[key_lock_index(key)].mutex;
+        // SAFETY: as in `lock_key`.
+        unsafe { lock::try_lock(mutex)? };
+        Some(KeyLocked { mutex })
     }
 
     /// Takes the registry lock if nobody holds it, without waiting.
@@ -603,6 +629,18 @@ pub struct Slot {
     pub id: i32,
 }
 
+/// A key's lock, held (see [`Registry::lock_key`]).
+pub struct KeyLocked<'r> {
+    mutex: &'r lock::RobustMutex,
+}
+
+impl Drop for KeyLocked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the lock.
+        unsafe { lock::unlock(self.mutex) };
+    }
+}
+
 /// The registry, locked.
 pub struct RegistryLocked<'r> {
     r: &'r Registry,
@@ -718,6 +756,17 @@ impl<'r> RegistryLocked<'r> {
         let mut builder_exiting = false;
         for name in crate::emu::namespace::list_dir(dir) {
             let Ok(text) = std::str::from_utf8(&name) else { continue };
+            // A key's link is judged and removed under its key's lock, so that no creator
+            // replacing it meanwhile has its new link removed; one that is busy is looked at
+            // again by the next sweep.
+            let mut key_locked = None;
+            if let Some((key, _)) = super::keys::key_of_name(text) {
+                key_locked = self.r.try_lock_key(key);
+                if key_locked.is_none() {
+                    stuck = true;
+                    continue;
+                }
+            }
             let gone = if let Some(rest) = text.strip_prefix("registry.new-") {
                 rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(sys::process_gone_or_zombie)
             } else {
@@ -731,6 +780,7 @@ impl<'r> RegistryLocked<'r> {
             } else if text.contains(".new-") {
                 builder_exiting = true;
             }
+            drop(key_locked);
         }
         for idx in 0..self.r.high_water() {
             let id1 = self.r.record(idx).id1.load(Ordering::Acquire);

@@ -433,7 +433,7 @@ impl Queue {
     /// that found its creator stopped (or at work far longer than a creation takes), and for
     /// its creator when it withdraws it after making the key's link. Its creator's
     /// [`Queue::commit`] then fails, so the key's link naming it is stale from here on, for the
-    /// next creator of the key to remove as any stale link (under the registry lock: a creator
+    /// next creator of the key to remove as any stale link (under the key's lock: a creator
     /// never takes its own link away once another may have given its creation up). Its file
     /// stays its creator's to remove while that thread lives ([`Queue::creator`]). False when
     /// it was committed first.

@@ -8,15 +8,14 @@ use std::sync::Barrier;
 /// Limits with room for many queues (the creation, removal and spare tests').
 pub(super) const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmni: 1000 };
 
-/// Runs `f` while another thread holds the namespace's registry lock and sleeps (as a stopped
-/// or hostile holder would), and gives back what it returned; `f` must not panic (the holder
+/// Runs `f` while another thread holds the lock `take` takes and sleeps (as a stopped or
+/// hostile holder would), and gives back what it returned; `f` must not panic (the holder
 /// waits for it), so callers check its results afterwards.
-pub(super) fn while_registry_lock_held<R>(e: &SysvEmulation, f: impl FnOnce() -> R) -> R {
-    let registry = e.registry().unwrap();
+fn while_held<G, R>(take: impl FnOnce() -> G + Send, f: impl FnOnce() -> R) -> R {
     let (held, release) = (Barrier::new(2), Barrier::new(2));
     std::thread::scope(|s| {
         s.spawn(|| {
-            let locked = registry.lock().unwrap();
+            let locked = take();
             held.wait();
             release.wait();
             drop(locked);
@@ -26,6 +25,18 @@ pub(super) fn while_registry_lock_held<R>(e: &SysvEmulation, f: impl FnOnce() ->
         release.wait();
         r
     })
+}
+
+/// [`while_held`] the namespace's registry lock.
+pub(super) fn while_registry_lock_held<R>(e: &SysvEmulation, f: impl FnOnce() -> R) -> R {
+    let registry = e.registry().unwrap();
+    while_held(|| registry.lock().unwrap(), f)
+}
+
+/// [`while_held`] the lock of `key` (see `Registry::lock_key`).
+fn while_key_lock_held<R>(e: &SysvEmulation, key: i32, f: impl FnOnce() -> R) -> R {
+    let registry = e.registry().unwrap();
+    while_held(|| registry.lock_key(key).unwrap(), f)
 }
 
 /// The files of the namespace's `sysv/` directory, but the spare segments this process keeps
@@ -67,6 +78,55 @@ fn a_held_registry_lock_delays_no_creation() {
     for id in [private, keyed] {
         msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     }
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A creator replacing a stale key link holds only its key's lock: one held (by a thread
+/// asleep in it, as a stopped replacer would) keeps the creators of the keys that share it
+/// waiting, up to the bound (EAGAIN), and no other creator at all. Before, every replacement
+/// took the one registry lock: the replacement of any key's stale link failed with EAGAIN.
+#[test]
+fn a_held_key_lock_delays_only_the_keys_that_share_it() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let held = 0x5eed_0201;
+    let lock_of = layout::key_lock_index;
+    let sharing = (1..).map(|i| held + i).find(|&k| lock_of(k) == lock_of(held)).unwrap();
+    let apart = (1..).map(|i| held + i).find(|&k| lock_of(k) != lock_of(held)).unwrap();
+    for key in [sharing, apart] {
+        std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+    }
+    let (shared_id, apart_id) = while_key_lock_held(e, held, || (e.msgget(sharing, libc::IPC_CREAT | 0o600), e.msgget(apart, libc::IPC_CREAT | 0o600)));
+    assert_eq!(shared_id, Err(Errno::EAGAIN), "a key that shares the held lock waits out its bound");
+    let apart_id = apart_id.expect("a key whose lock is free has its stale link replaced while another key's is held");
+    assert_eq!(keys::read_all(e.dir, apart), Ok(vec![apart_id]));
+    assert_eq!(keys::read_all(e.dir, sharing), Ok(vec![12345]), "the waiting creator left the stale link as it was");
+    let shared_id = e.msgget(sharing, libc::IPC_CREAT | 0o600).expect("once the lock is free");
+    assert_eq!(keys::read_all(e.dir, sharing), Ok(vec![shared_id]));
+    for id in [shared_id, apart_id] {
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    }
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// The sweep judges and removes a key's stale link under that key's lock: while a creator
+/// replacing it holds the lock, the sweep leaves the link to it (and stays due); once the lock
+/// is free, the sweep removes it.
+#[test]
+fn the_sweep_leaves_a_key_link_whose_lock_is_held() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_0301;
+    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+    let registry = e.registry().unwrap();
+    let sweep = || {
+        registry.sweep_soon();
+        registry.sweep_if_due(e.dir, |name| e.leftover(name), |id| e.queue_gone(id))
+    };
+    assert_eq!(while_key_lock_held(e, key, sweep), Ok(()));
+    assert_eq!(keys::read_all(e.dir, key), Ok(vec![12345]), "left while its key's lock is held");
+    assert_eq!(sweep(), Ok(()));
+    assert_eq!(keys::read_all(e.dir, key), Ok(vec![]), "removed once the lock is free");
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
