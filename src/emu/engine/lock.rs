@@ -74,6 +74,10 @@
 //! run with the default, and go round again with their own wait only when a lock gave EAGAIN
 //! ([`LongerWait`]). So a timed call whose deadline falls inside that first, bounded, try may
 //! return up to [`BOUND_NS`] later than the table says.
+//!
+//! Where a critical section changes nothing until its last step, one system call, a stopped
+//! holder need not cost its waiters an EAGAIN: [`takeover`] is the lock for that, which a
+//! waiter takes over from a holder stopped past the bound.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -90,6 +94,7 @@ pub enum Acquired {
 }
 
 mod robust_list;
+pub mod takeover;
 
 /// A lock in shared memory, laid out like glibc's `pthread_mutex_t` where the kernel looks
 /// (the word, and the robust-list link 32 bytes after it) and nowhere else. All zeroes is a

@@ -7,7 +7,8 @@
 //!   it is touched, and a mapping whose file is truncated under it contained (SIGBUS → EIO).
 //! - [`layout`]: the `#[repr(C)]` state words both use (waiter roles, wake words, ring mode,
 //!   the queue lock's line).
-//! - [`lock`]: the robust process-shared lock that survives a killed owner.
+//! - [`lock`]: the robust process-shared lock that survives a killed owner, and
+//!   `lock::takeover`, the lock a stopped holder loses.
 //! - [`futex`]: sleeping on shared words with the kernel's signal-restart rules.
 //! - [`spin`]: the adaptive spin before a sleep.
 //! - [`waiter`]: the waiter-record protocol (register, liveness, serve, rouse, leave).

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU16, AtomicU32, AtomicU64};
 
 use crate::emu::engine::layout::QueueLock;
 pub use crate::emu::engine::layout::{ring_mode, waiter_state};
+use crate::emu::engine::lock::takeover::TakeoverLock;
 use crate::emu::engine::lock::RobustMutex;
 use crate::emu::engine::segment::{SegmentKind, SegmentPrefix};
 use crate::emu::engine::waiter::WaiterCore;
@@ -135,9 +136,10 @@ pub struct RegistryHeader {
     /// Taken by a creator replacing a stale link of a key (the lock [`key_lock_index`] gives
     /// the key), and by the sweep before it removes a key's link: so that two creators
     /// replacing one key's link never remove each other's new link (see `keys`). Per key, so
-    /// that a holder stopped inside keeps only the creators of the keys that share its lock
-    /// waiting, not every replacer of every key; nothing waits for one long either.
-    pub key_locks: [QueueLock; KEY_LOCKS],
+    /// that a slow holder keeps only the creators of the keys that share its lock waiting;
+    /// one stopped loses it after the bound (see `lock::takeover`: what it does under it is one
+    /// `unlinkat` or `symlinkat`, made only while it still holds the lock).
+    pub key_locks: [TakeoverLock; KEY_LOCKS],
 }
 
 /// How many locks the keys share (see [`RegistryHeader::key_locks`]).

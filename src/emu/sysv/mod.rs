@@ -728,7 +728,7 @@ impl SysvEmulation {
                 rounds += 1;
                 let taken = match keys::create(self.dir, key, 0, slot.id) {
                     Ok(()) => break,
-                    Err(Errno::EEXIST) if rounds <= 64 => self.key_taken(registry, key, slot.id),
+                    Err(Errno::EEXIST) if rounds <= 64 => self.key_taken(registry, key, slot.id, &|| {}),
                     Err(Errno::EEXIST) => Err(Errno::EAGAIN),
                     Err(e) => Err(link_error(e)),
                 };
@@ -818,11 +818,14 @@ impl SysvEmulation {
     /// slot taken so, EACCES.
     ///
     /// The key's links are read and their queues looked at once before the lock and once under
-    /// it ([`SysvEmulation::key_links`]): a holder stopped inside keeps the other replacers of
-    /// the keys that share its lock waiting (EAGAIN after 20 ms), so the locked part is as
-    /// short as it can be — the links read, the queue each names looked for, and the one
-    /// `unlinkat` or `symlinkat`.
-    fn key_taken(&self, registry: &Registry, key: key_t, id: c_int) -> Result<KeyTaken> {
+    /// it ([`SysvEmulation::key_links`]), so that the locked part is short: the links read, the
+    /// queue each names looked for, and the one `unlinkat` or `symlinkat`. A holder stopped
+    /// inside keeps the other replacers of the keys that share its lock waiting 20 ms, and
+    /// then loses the lock to one of them.
+    ///
+    /// `before_change` runs under the lock just before the holder looks that it still holds
+    /// it (for the tests, which take the lock over there).
+    fn key_taken(&self, registry: &Registry, key: key_t, id: c_int, before_change: &dyn Fn()) -> Result<KeyTaken> {
         let seen = self.key_links(key)?;
         if let Some(found) = seen.found {
             return Ok(KeyTaken::Found(found));
@@ -831,7 +834,8 @@ impl SysvEmulation {
             self.wait_for_worker(key)?;
             return Ok(KeyTaken::Again);
         }
-        let (registry, _locked) = match registry.lock_key(key) {
+        // (EIO: the registry's mapping was poisoned, and is opened again.)
+        let (registry, locked) = match registry.lock_key(key) {
             Err(Errno::EIO) => {
                 let renewed = self.registry_renewed()?;
                 (renewed, renewed.lock_key(key)?)
@@ -842,15 +846,21 @@ impl SysvEmulation {
         if let Some(found) = now.found {
             return Ok(KeyTaken::Found(found));
         }
-        if now.worker.is_some() {
+        if now.worker.is_some() || now.present == 0 {
             return Ok(KeyTaken::Again);
         }
-        if now.present == 0 || keys::remove(self.dir, key, now.present - 1) {
+        before_change();
+        // Looked at just before each change: a creator that found this thread stopped took
+        // the lock over, and makes the change itself (see `lock::takeover`).
+        if !locked.holds() || keys::remove(self.dir, key, now.present - 1) {
             return Ok(KeyTaken::Again);
         }
         registry.sweep_soon();
         if now.present == keys::SLOTS {
             return Err(Errno::EACCES);
+        }
+        if !locked.holds() {
+            return Ok(KeyTaken::Again);
         }
         match keys::create(self.dir, key, now.present, id) {
             Ok(()) => Ok(KeyTaken::Linked),

@@ -32,6 +32,7 @@ use super::layout::{
     key_lock_index, Record, RegistryHeader, IPCID_SEQ_MAX, IPCMNI, IPCMNI_SHIFT, IPC_MIN_CYCLE, RECORDS_PER_BLOCK, RECORD_SIZE, REGISTRY_HEADER_SIZE,
     REGISTRY_SEGMENT, REGISTRY_SIZE,
 };
+use crate::emu::engine::lock::takeover::TakeoverLock;
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
 use crate::errno::{Errno, Result};
@@ -318,37 +319,39 @@ impl Registry {
         Ok(self.locked(how))
     }
 
-    /// Whether the word of the registry lock, or of a key's lock, names an owner no thread is:
-    /// garbage another user wrote, which no locker could ever take (see
-    /// `lock::holder_is_impossible`).
+    /// Whether the registry lock's word names an owner no thread is: garbage another user
+    /// wrote, which no locker could ever take (see `lock::holder_is_impossible`).
     pub fn lock_is_garbage(&self) -> bool {
-        let header = self.header();
-        // SAFETY: initialised (zeroed, a free lock) before the registry was published.
-        std::iter::once(&header.lock).chain(&header.key_locks).any(|l| unsafe { lock::holder_is_impossible(&l.mutex) })
+        // SAFETY: initialised before the registry was published.
+        unsafe { lock::holder_is_impossible(&self.header().lock.mutex) }
     }
 
-    /// Takes `key`'s lock (see [`RegistryHeader::key_locks`]; a bounded wait, as for the
-    /// registry lock). A holder that died needs no repair: what it did under the lock, one
-    /// `unlinkat` or one `symlinkat`, is whole or not done.
+    /// Takes `key`'s lock (see [`RegistryHeader::key_locks`]): from a holder stopped past the
+    /// bound, or one gone (which leaves nothing to repair: what it does under the lock, one
+    /// `unlinkat` or one `symlinkat`, is whole or not done); EAGAIN when a live holder that is
+    /// not stopped keeps it past the bound for one (see `lock::takeover`).
     pub fn lock_key(&self, key: i32) -> Result<KeyLocked<'_>> {
         if self.poisoned() {
             return Err(Errno::EIO);
         }
-        let mutex = &self.header().key_locks[key_lock_index(key)].mutex;
-        // SAFETY: zeroed (a free lock) before the registry was published.
-        unsafe { lock::lock(mutex)? };
-        Ok(KeyLocked { mutex })
+        let lock = &self.header().key_locks[key_lock_index(key)];
+        lock.lock()?;
+        Ok(KeyLocked { lock })
     }
 
-    /// Takes `key`'s lock if nobody holds it, without waiting.
+    /// `key`'s lock (for the tests).
+    #[cfg(test)]
+    pub fn key_lock(&self, key: i32) -> &TakeoverLock {
+        &self.header().key_locks[key_lock_index(key)]
+    }
+
+    /// Takes `key`'s lock if nobody holds it (or its holder is gone), without waiting.
     pub fn try_lock_key(&self, key: i32) -> Option<KeyLocked<'_>> {
         if self.poisoned() {
             return None;
         }
-        let mutex = &self.header().key_locks[key_lock_index(key)].mutex;
-        // SAFETY: as in `lock_key`.
-        unsafe { lock::try_lock(mutex)? };
-        Some(KeyLocked { mutex })
+        let lock = &self.header().key_locks[key_lock_index(key)];
+        lock.try_lock().then_some(KeyLocked { lock })
     }
 
     /// Takes the registry lock if nobody holds it, without waiting.
@@ -629,15 +632,23 @@ pub struct Slot {
     pub id: i32,
 }
 
-/// A key's lock, held (see [`Registry::lock_key`]).
+/// A key's lock, taken (see [`Registry::lock_key`]): its holder looks that it still holds it
+/// ([`KeyLocked::holds`]) just before the one change it makes under it.
 pub struct KeyLocked<'r> {
-    mutex: &'r lock::RobustMutex,
+    lock: &'r TakeoverLock,
+}
+
+impl KeyLocked<'_> {
+    /// Whether the calling thread still holds the lock: false once another locker found it
+    /// stopped and took the lock over (and may be making the change this thread was about to).
+    pub fn holds(&self) -> bool {
+        self.lock.holds()
+    }
 }
 
 impl Drop for KeyLocked<'_> {
     fn drop(&mut self) {
-        // SAFETY: this guard holds the lock.
-        unsafe { lock::unlock(self.mutex) };
+        self.lock.unlock();
     }
 }
 
@@ -772,7 +783,10 @@ impl<'r> RegistryLocked<'r> {
             } else {
                 leftover(text)
             };
-            if gone {
+            // (A key's lock taken over meanwhile: its new holder judges the link.)
+            if gone && key_locked.as_ref().is_some_and(|l| !l.holds()) {
+                stuck = true;
+            } else if gone {
                 let Ok(c) = CString::new(name) else { continue };
                 if sys::unlinkat(dir, &c, 0) != 0 && crate::errno::current() != libc::ENOENT {
                     stuck = true;

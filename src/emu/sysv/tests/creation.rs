@@ -82,9 +82,10 @@ fn a_held_registry_lock_delays_no_creation() {
 }
 
 /// A creator replacing a stale key link holds only its key's lock: one held (by a thread
-/// asleep in it, as a stopped replacer would) keeps the creators of the keys that share it
-/// waiting, up to the bound (EAGAIN), and no other creator at all. Before, every replacement
-/// took the one registry lock: the replacement of any key's stale link failed with EAGAIN.
+/// asleep in it, which may be inside its change, so it is not taken over) keeps the creators
+/// of the keys that share it waiting, up to the bound for a live holder (EAGAIN), and no other
+/// creator at all. Before, every replacement took the one registry lock: the replacement of
+/// any key's stale link failed with EAGAIN.
 #[test]
 fn a_held_key_lock_delays_only_the_keys_that_share_it() {
     let ns = Ns::new(ROOMY);
@@ -107,6 +108,70 @@ fn a_held_key_lock_delays_only_the_keys_that_share_it() {
         msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     }
     assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A replacer stopped while it holds its key's lock loses it after the bound: a creator of a
+/// key that shares the lock takes it over and replaces its own key's stale link. Before,
+/// that creation failed with EAGAIN for as long as the replacer stayed stopped.
+#[test]
+fn a_creator_takes_a_stopped_replacer_s_key_lock_over() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let held = 0x5eed_0401;
+    let lock_of = layout::key_lock_index;
+    let sharing = (1..).map(|i| held + i).find(|&k| lock_of(k) == lock_of(held)).unwrap();
+    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(sharing, 0).to_str().unwrap())).unwrap();
+    let registry = e.registry().unwrap();
+    // SAFETY: the child only takes the lock (atomics and system calls on the shared mapping:
+    // no allocation, no lock of this process) and stops; it is killed stopped.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let locked = registry.lock_key(held);
+        // SAFETY: plain system calls in the child.
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+            libc::_exit(locked.is_ok() as i32);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
+    assert!(libc::WIFSTOPPED(status));
+    let id = e.msgget(sharing, libc::IPC_CREAT | 0o600);
+    // SAFETY: our child, killed and reaped.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    let id = id.expect("the creator takes the stopped replacer's lock over");
+    assert_eq!(keys::read_all(e.dir, sharing), Ok(vec![id]));
+    msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A replacer that lost its key's lock (another creator found it stopped and took it over)
+/// makes no change when it runs again: it leaves the stale link to the lock's new holder,
+/// whose replacement of it it would otherwise undo by name, and tries its key again.
+#[test]
+fn a_replacer_that_lost_its_key_lock_changes_no_link() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    let key = 0x5eed_0501;
+    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+    let registry = e.registry().unwrap();
+    // The lock's new holder: a live process that is not this one.
+    let mut taker = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let take_over = || registry.key_lock(key).set_word(taker.id());
+    let taken = e.key_taken(registry, key, 777, &take_over);
+    registry.key_lock(key).set_word(0);
+    taker.kill().unwrap();
+    taker.wait().unwrap();
+    assert!(matches!(taken, Ok(KeyTaken::Again)), "tries again");
+    assert_eq!(keys::read_all(e.dir, key), Ok(vec![12345]), "the stale link is the new holder's to replace");
+    // Holding the lock throughout, the same call replaces it.
+    assert!(matches!(e.key_taken(registry, key, 777, &|| {}), Ok(KeyTaken::Again)));
+    assert_eq!(keys::read_all(e.dir, key), Ok(vec![]));
 }
 
 /// The sweep judges and removes a key's stale link under that key's lock: while a creator

@@ -1,0 +1,131 @@
+use super::*;
+use std::sync::Barrier;
+
+/// A lock in a shared anonymous mapping, so that a forked child can hold it.
+struct Shared(*const TakeoverLock);
+
+// SAFETY: a TakeoverLock is atomics only, made to be used from several threads and processes.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn new() -> Shared {
+        let size = std::mem::size_of::<TakeoverLock>();
+        // SAFETY: a fresh anonymous shared mapping, checked below; zeroes are a free lock.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
+        assert_ne!(p, libc::MAP_FAILED);
+        Shared(p as *const TakeoverLock)
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = TakeoverLock;
+    fn deref(&self) -> &TakeoverLock {
+        // SAFETY: mapped until drop.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // SAFETY: our mapping, no longer used.
+        unsafe { libc::munmap(self.0 as *mut libc::c_void, std::mem::size_of::<TakeoverLock>()) };
+    }
+}
+
+/// The pid of a process that has ended and been reaped.
+fn gone_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_free_lock_or_one_whose_word_names_no_thread_is_taken_at_once() {
+    let l = Shared::new();
+    assert_eq!(l.lock(), Ok(Took::Free));
+    assert!(l.holds());
+    l.unlock();
+    assert_eq!(l.word.load(Ordering::Relaxed), 0);
+    assert!(!l.holds());
+    for garbage in [gone_pid(), gone_pid() | WAITERS, 0x3fff_fff0] {
+        l.word.store(garbage, Ordering::Relaxed);
+        let start = monotonic_ns();
+        assert_eq!(l.lock(), Ok(Took::FromGone), "{garbage:#x}");
+        assert!(monotonic_ns() - start < BOUND_NS, "taken without waiting out the bound");
+        assert!(l.holds());
+        l.unlock();
+        assert!(l.try_lock(), "{garbage:#x}");
+        l.unlock();
+    }
+}
+
+/// A holder stopped in its section loses the lock once the bound has passed; continued, it
+/// sees that it no longer holds it, and its unlock leaves the lock to the one that took it.
+#[test]
+fn a_stopped_holder_loses_the_lock_after_the_bound_and_knows_it() {
+    let l = Shared::new();
+    // SAFETY: the child only takes the lock, stops, looks and unlocks (atomics and system
+    // calls: no allocation, no lock of this process), then exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let took = l.lock();
+        // SAFETY: plain system calls in the child.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        let held_after = l.holds();
+        l.unlock();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe {
+            libc::_exit(if took != Ok(Took::Free) {
+                3
+            } else if held_after {
+                1
+            } else {
+                0
+            })
+        };
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
+    assert!(libc::WIFSTOPPED(status));
+    assert!(!l.try_lock(), "a live holder's lock is not taken without waiting");
+    let start = monotonic_ns();
+    assert_eq!(l.lock(), Ok(Took::FromStopped));
+    assert!(monotonic_ns() - start >= BOUND_NS, "the stopped holder is waited for its bound first");
+    // SAFETY: our child, continued and reaped.
+    unsafe {
+        libc::kill(pid, libc::SIGCONT);
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+    }
+    assert!(libc::WIFEXITED(status));
+    assert_eq!(libc::WEXITSTATUS(status), 0, "the holder, continued, knows it lost the lock (1: it thought it held it)");
+    assert!(l.holds(), "the overtaken holder's unlock left the lock to its new holder");
+    l.unlock();
+}
+
+/// A holder that is not stopped (here asleep) may be inside its one change: it is not taken
+/// over, and a locker fails with EAGAIN past the bound and the longer wait for a live holder.
+#[test]
+fn a_holder_that_is_not_stopped_is_not_taken_over() {
+    let l = Shared::new();
+    let (held, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert_eq!(l.lock(), Ok(Took::Free));
+            held.wait();
+            release.wait();
+            assert!(l.holds());
+            l.unlock();
+        });
+        held.wait();
+        let start = monotonic_ns();
+        let r = l.lock();
+        let waited = monotonic_ns() - start;
+        release.wait();
+        assert_eq!(r, Err(Errno::EAGAIN));
+        assert!(waited >= BOUND_NS + PREEMPTED_HOLDER_NS, "waited {waited} ns");
+    });
+    assert_eq!(l.word.load(Ordering::Relaxed) & TID_MASK, 0);
+}
