@@ -55,8 +55,10 @@ impl TakeoverLock {
         let me = crate::os::ids::tid() as u32;
         let bound = monotonic_ns() + BOUND_NS;
         let last = bound + PREEMPTED_HOLDER_NS;
+        // Having slept, this locker may not be the only one: it keeps FUTEX_WAITERS set.
+        let mut waiters = 0;
         loop {
-            if let Some(took) = self.take_if_gone(me) {
+            if let Some(took) = self.take_if_gone(me, waiters) {
                 return Ok(took);
             }
             let seen = self.word.load(Ordering::Relaxed);
@@ -65,7 +67,7 @@ impl TakeoverLock {
             }
             let now = monotonic_ns();
             if now >= bound && holder_is_stopped(seen) {
-                if self.take_from(seen, me) {
+                if self.take_from(seen, me, waiters) {
                     return Ok(Took::FromStopped);
                 }
                 continue;
@@ -79,32 +81,33 @@ impl TakeoverLock {
             let until = now.saturating_add(SLICE_NS).min(if now < bound { bound } else { last });
             // Woken by the unlock, timed out or interrupted alike: look again.
             futex::wait_monotonic(&self.word, seen | WAITERS, &timespec_of_ns(until));
+            waiters = WAITERS;
         }
     }
 
     /// Takes the lock if it is free or its word names no thread, without waiting.
     pub fn try_lock(&self) -> bool {
-        self.take_if_gone(crate::os::ids::tid() as u32).is_some()
+        self.take_if_gone(crate::os::ids::tid() as u32, 0).is_some()
     }
 
     /// Takes the lock for thread `me` if its word names no holder, or one no thread is (or
-    /// the calling thread itself, which holds no lock twice: garbage too).
-    fn take_if_gone(&self, me: u32) -> Option<Took> {
+    /// the calling thread itself, which holds no lock twice: garbage too), adding `waiters`.
+    fn take_if_gone(&self, me: u32, waiters: u32) -> Option<Took> {
         let seen = self.word.load(Ordering::Relaxed);
         let holder = seen & TID_MASK;
         if holder == 0 {
-            return self.take_from(seen, me).then_some(Took::Free);
+            return self.take_from(seen, me, waiters).then_some(Took::Free);
         }
         if holder == me || owner_is_impossible(seen) {
-            return self.take_from(seen, me).then_some(Took::FromGone);
+            return self.take_from(seen, me, waiters).then_some(Took::FromGone);
         }
         None
     }
 
     /// Replaces word `seen` by `me`, keeping WAITERS (a sleeper may be left, whom the unlock
-    /// must wake): whether it was still `seen`.
-    fn take_from(&self, seen: u32, me: u32) -> bool {
-        self.word.compare_exchange(seen, me | (seen & WAITERS), Ordering::Acquire, Ordering::Relaxed).is_ok()
+    /// must wake) and adding `waiters`: whether it was still `seen`.
+    fn take_from(&self, seen: u32, me: u32, waiters: u32) -> bool {
+        self.word.compare_exchange(seen, me | (seen & WAITERS) | waiters, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
     /// Whether the calling thread holds the lock: false once another took it over.
