@@ -252,10 +252,12 @@ impl Drop for SignalFd {
 static REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Runs `f` on this thread's connection to `url` (made if needed). A connection that `f` left
-/// broken is closed; the next call connects again.
+/// broken is closed; the next call connects again. A call made after the thread's storage was
+/// destroyed (from an `atexit` handler, which runs after the main thread's) gets a connection
+/// of its own, closed after it.
 pub fn with<R>(url: &RedisUrl, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
     let me = crate::os::ids::pid();
-    let mut conn = match SLOT.with(|s| s.take()) {
+    let mut conn = match SLOT.try_with(|s| s.take()).ok().flatten() {
         Some(c) if c.pid == me && c.url == *url && !c.peer_closed() => c,
         // Another process's (forked), another server's, or closed by the server: dropped
         // (closed, never written to).
@@ -264,7 +266,7 @@ pub fn with<R>(url: &RedisUrl, f: impl FnOnce(&mut Connection) -> Result<R>) -> 
     let result = f(&mut conn);
     if !conn.broken {
         // If a signal handler's call left its own connection here meanwhile, it is dropped.
-        SLOT.with(|s| s.set(Some(conn)));
+        let _ = SLOT.try_with(|s| s.set(Some(conn)));
     }
     result
 }
