@@ -41,6 +41,6 @@ int main(void)
     sid = t_msgget_new("atexit", 0600, &key);
     /* Registered after the harness's own handler, so it runs first (handlers run in reverse). */
     T_REQUIRE(atexit(at_exit_calls) == 0);
-    t_say("main returns; the handler runs");
-    return 0;
+    t_say("main returns; the handler runs after the last line");
+    return t_finish();
 }

@@ -149,5 +149,5 @@ int main(void)
             (void)msgctl(id, IPC_RMID, NULL);
     }
     munmap(shared, sizeof *shared);
-    return 0;
+    return t_finish();
 }
