@@ -717,6 +717,35 @@ static int t_msgget_new(const char *tag, int mode, key_t *key_out)
     exit(97);
 }
 
+/* Chooses `n` consecutive keys of the run's own that no queue has (a queue made on the first,
+ * by t_msgget_new with `tag` and a number, to find a free run, and removed again), recorded for
+ * the runner's cleanup: for tests whose processes make and remove the keys' queues themselves. */
+static void t_msgkeys_free(const char *tag, int n, key_t *keys) T_UNUSED;
+static void t_msgkeys_free(const char *tag, int n, key_t *keys)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        char tagged[64];
+        snprintf(tagged, sizeof tagged, "%s%d", tag, attempt);
+        key_t base;
+        int id = t_msgget_new(tagged, 0600, &base);
+        T_REQUIRE(msgctl(id, IPC_RMID, NULL) == 0);
+        int free = 1;
+        for (int k = 0; k < n && free; k++) {
+            keys[k] = base + k;
+            free = msgget(keys[k], 0) < 0 && errno == ENOENT;
+        }
+        if (free) {
+            for (int k = 0; k < n; k++) {
+                char name[32];
+                snprintf(name, sizeof name, "0x%08x", (unsigned)keys[k]);
+                t_record_cleanup("msgkey", name);
+            }
+            return;
+        }
+    }
+    T_REQUIRE(!"no run of free keys");
+}
+
 /* Create a POSIX queue (O_RDWR|O_CREAT|O_EXCL, mode 0600) with maxmsg/msgsize, or the
  * defaults when maxmsg is 0. Setup helper: prints nothing. */
 static mqd_t t_mq_create(const char *tag, long maxmsg, long msgsize, int extra_flags) T_UNUSED;

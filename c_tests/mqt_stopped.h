@@ -105,33 +105,6 @@ static void stop_child(enum stop_api api, enum stop_in in)
     exit(0);
 }
 
-/* STOP_ROUNDS keys of the run's own that no queue has (a queue made on the first, to find a
- * free one, and removed again; the rest follow it). */
-static void stop_choose_keys(void)
-{
-    for (int attempt = 0; attempt < 16; attempt++) {
-        char tag[32];
-        snprintf(tag, sizeof tag, "stopped%d", attempt);
-        key_t base;
-        int id = t_msgget_new(tag, 0600, &base);
-        T_REQUIRE(msgctl(id, IPC_RMID, NULL) == 0);
-        int free = 1;
-        for (int r = 0; r < STOP_ROUNDS && free; r++) {
-            stop_keys[r] = base + r;
-            free = msgget(stop_keys[r], 0) < 0 && errno == ENOENT;
-        }
-        if (free) {
-            for (int r = 0; r < STOP_ROUNDS; r++) {
-                char k[32];
-                snprintf(k, sizeof k, "0x%08x", (unsigned)stop_keys[r]);
-                t_record_cleanup("msgkey", k);
-            }
-            return;
-        }
-    }
-    T_REQUIRE(!"no run of free keys");
-}
-
 static int stop_by_value(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -277,7 +250,7 @@ static void stop_run(enum stop_api api, enum stop_in in, const char *test)
 static int stop_test(enum stop_in in, const char *test)
 {
     fault_seed(test);
-    stop_choose_keys();
+    t_msgkeys_free("stopped", STOP_ROUNDS, stop_keys);
     for (int i = 0; i < STOP_NAMES; i++) {
         char tag[32];
         snprintf(tag, sizeof tag, "stopped%d", i);

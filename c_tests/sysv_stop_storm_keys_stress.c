@@ -38,33 +38,6 @@ struct storm_shared {
 
 static key_t storm_keys[NKEYS];
 
-/* NKEYS keys of the run's own that no queue has (a queue made on the first, to find a free
- * run, and removed again). */
-static void storm_choose_keys(void)
-{
-    for (int attempt = 0; attempt < 16; attempt++) {
-        char tag[32];
-        snprintf(tag, sizeof tag, "storm%d", attempt);
-        key_t base;
-        int id = t_msgget_new(tag, 0600, &base);
-        T_REQUIRE(msgctl(id, IPC_RMID, NULL) == 0);
-        int free = 1;
-        for (int k = 0; k < NKEYS && free; k++) {
-            storm_keys[k] = base + k;
-            free = msgget(storm_keys[k], 0) < 0 && errno == ENOENT;
-        }
-        if (free) {
-            for (int k = 0; k < NKEYS; k++) {
-                char name[32];
-                snprintf(name, sizeof name, "0x%08x", (unsigned)storm_keys[k]);
-                t_record_cleanup("msgkey", name);
-            }
-            return;
-        }
-    }
-    T_REQUIRE(!"no run of free keys");
-}
-
 /* A child's work until it is killed: make a queue of a random key, send it a message, remove
  * it half the time. */
 static void storm_child(struct storm_shared *shared)
@@ -106,7 +79,7 @@ static void storm_count_queues(int counts[NKEYS])
 int main(void)
 {
     t_uncounted();
-    storm_choose_keys();
+    t_msgkeys_free("storm", NKEYS, storm_keys);
     struct storm_shared *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     T_REQUIRE(shared != MAP_FAILED);
     memset(shared, 0, sizeof *shared);

@@ -339,6 +339,12 @@ fn a_rewritten_registry_changes_no_queue() {
     assert_eq!(other.msgget(key, 0), Err(Errno::ENOENT));
 }
 
+/// Plants a stale first link for `key` (naming id 12345, which no queue has), as a remover
+/// killed half-way, or another user, leaves one.
+fn plant_stale_link(ns: &Ns, key: i32) {
+    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+}
+
 /// A key link whose queue is gone (its remover could not remove it, or someone planted it)
 /// is stale: `msgget(key, 0)` says ENOENT, and a creator that may removes it and makes the
 /// key's queue.
@@ -347,7 +353,7 @@ fn a_stale_key_link_is_no_queue_and_is_replaced() {
     let ns = Ns::new(LIMITS);
     let e = &ns.emu;
     let key = 0x5eed_0002;
-    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+    plant_stale_link(&ns, key);
     assert_eq!(e.msgget(key, 0), Err(Errno::ENOENT));
     let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
     assert_eq!(keys::read(e.dir, key, 0), Ok(Some(id)));

@@ -81,6 +81,13 @@ fn a_held_registry_lock_delays_no_creation() {
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
+/// The first key after `key` whose lock (see `Registry::lock_key`) is `key`'s (`shared`) or
+/// another.
+fn key_whose_lock_is(key: i32, shared: bool) -> i32 {
+    let lock_of = layout::key_lock_index;
+    (1..).map(|i| key + i).find(|&k| (lock_of(k) == lock_of(key)) == shared).unwrap()
+}
+
 /// A creator replacing a stale key link holds only its key's lock: one held (by a thread
 /// asleep in it, which may be inside its change, so it is not taken over) keeps the creators
 /// of the keys that share it waiting, up to the bound for a live holder (EAGAIN), and no other
@@ -91,11 +98,10 @@ fn a_held_key_lock_delays_only_the_keys_that_share_it() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
     let held = 0x5eed_0201;
-    let lock_of = layout::key_lock_index;
-    let sharing = (1..).map(|i| held + i).find(|&k| lock_of(k) == lock_of(held)).unwrap();
-    let apart = (1..).map(|i| held + i).find(|&k| lock_of(k) != lock_of(held)).unwrap();
+    let sharing = key_whose_lock_is(held, true);
+    let apart = key_whose_lock_is(held, false);
     for key in [sharing, apart] {
-        std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+        plant_stale_link(&ns, key);
     }
     let (shared_id, apart_id) = while_key_lock_held(e, held, || (e.msgget(sharing, libc::IPC_CREAT | 0o600), e.msgget(apart, libc::IPC_CREAT | 0o600)));
     assert_eq!(shared_id, Err(Errno::EAGAIN), "a key that shares the held lock waits out its bound");
@@ -118,9 +124,8 @@ fn a_creator_takes_a_stopped_replacer_s_key_lock_over() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
     let held = 0x5eed_0401;
-    let lock_of = layout::key_lock_index;
-    let sharing = (1..).map(|i| held + i).find(|&k| lock_of(k) == lock_of(held)).unwrap();
-    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(sharing, 0).to_str().unwrap())).unwrap();
+    let sharing = key_whose_lock_is(held, true);
+    plant_stale_link(&ns, sharing);
     let registry = e.registry().unwrap();
     // SAFETY: the child only takes the lock (atomics and system calls on the shared mapping:
     // no allocation, no lock of this process) and stops; it is killed stopped.
@@ -158,7 +163,7 @@ fn a_replacer_that_lost_its_key_lock_changes_no_link() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
     let key = 0x5eed_0501;
-    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+    plant_stale_link(&ns, key);
     let registry = e.registry().unwrap();
     // The lock's new holder: a live process that is not this one.
     let mut taker = std::process::Command::new("sleep").arg("60").spawn().unwrap();
@@ -182,7 +187,7 @@ fn the_sweep_leaves_a_key_link_whose_lock_is_held() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
     let key = 0x5eed_0301;
-    std::os::unix::fs::symlink("12345", format!("{}/sysv/{}", ns.path, keys::link_name(key, 0).to_str().unwrap())).unwrap();
+    plant_stale_link(&ns, key);
     let registry = e.registry().unwrap();
     let sweep = || {
         registry.sweep_soon();
