@@ -259,9 +259,16 @@ impl Registry {
     }
 
     /// Forgets removed queue `id`: its record is cleared (when it shows it) and the counts
-    /// follow. Atomics only: a remover takes no lock; `max_idx` is then only as right as a
-    /// display needs.
+    /// follow. Atomics only: a remover takes no lock. `max_idx` is never left below a live
+    /// record (which would hide it from `MSG_INFO` and `ipcs`), but may be left above one
+    /// whose queue is gone, until that one's removal.
     pub fn released(&self, id: i32) {
+        self.released_with(id, &|| {});
+    }
+
+    /// [`Registry::released`], with `between` run after the next live index below was looked
+    /// for and before `max_idx` is lowered to it (for the tests, which commit a queue there).
+    fn released_with(&self, id: i32, between: &dyn Fn()) {
         let idx = id as u32 & (IPCMNI - 1);
         if idx >= self.high_water() || self.record(idx).id1.compare_exchange(id as u32 + 1, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
@@ -269,9 +276,20 @@ impl Registry {
         let a = &self.header().alloc;
         let _ = a.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
         let _ = self.live_in_block(idx).fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
-        // The highest live index moves down to the next live one.
+        // The highest live index moves down to the next live one — unless a creator raised it
+        // meanwhile (the compare-and-swap fails). A creator committing below `idx` during the
+        // look may not have been seen: the look is made again after the lowering, and raises
+        // `max_idx` to what it finds. With the creator's own raise after its record goes live
+        // (see `commit`), one of the two sees the other (both sequentially consistent).
         if a.max_idx.load(Ordering::Acquire) == idx as i32 {
-            a.max_idx.store(self.highest_live_below(idx), Ordering::Release);
+            let below = self.highest_live_below(idx);
+            between();
+            if a.max_idx.compare_exchange(idx as i32, below, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                let now = self.highest_live_below(idx);
+                if now > below {
+                    a.max_idx.fetch_max(now, Ordering::SeqCst);
+                }
+            }
         }
     }
 
@@ -289,12 +307,12 @@ impl Registry {
         let mut i = idx as i64 - 1;
         while i >= 0 {
             let block_start = i - i % RECORDS_PER_BLOCK as i64;
-            if self.live_in_block(i as u32).load(Ordering::Acquire) == 0 {
+            if self.live_in_block(i as u32).load(Ordering::SeqCst) == 0 {
                 i = block_start - 1;
                 continue;
             }
             while i >= block_start {
-                if self.record(i as u32).id1.load(Ordering::Acquire) != 0 {
+                if self.record(i as u32).id1.load(Ordering::SeqCst) != 0 {
                     return i as i32;
                 }
                 i -= 1;
@@ -476,9 +494,14 @@ impl Registry {
     pub fn commit(&self, slot: Slot, s: &Snapshot) {
         let r = self.record(slot.idx);
         write_record(r, s);
-        self.live_in_block(slot.idx).fetch_add(1, Ordering::AcqRel);
-        self.header().alloc.max_idx.fetch_max(slot.idx as i32, Ordering::AcqRel);
-        r.id1.store(slot.id as u32 + 1, Ordering::Release);
+        let max_idx = &self.header().alloc.max_idx;
+        self.live_in_block(slot.idx).fetch_add(1, Ordering::SeqCst);
+        max_idx.fetch_max(slot.idx as i32, Ordering::SeqCst);
+        r.id1.store(slot.id as u32 + 1, Ordering::SeqCst);
+        // A remover of the highest index may have lowered `max_idx` below this one since the
+        // raise above, having looked for the next live record before this one was: raised
+        // again (see `released_with`).
+        max_idx.fetch_max(slot.idx as i32, Ordering::SeqCst);
     }
 
     /// Registers a creation or removal of this process in the creator table until the result

@@ -178,6 +178,30 @@ fn the_highest_live_index_is_found_past_the_blocks_that_show_none() {
     let _ = std::fs::remove_dir_all(path);
 }
 
+/// A remover of the highest index that lowers `max_idx` to the next live record it found
+/// does not hide a queue committed below the removed one while it looked: `MSG_INFO` (and
+/// `ipcs`, which goes up to `max_idx`) still reach it. Before, the lowering was a plain store
+/// of what the look found, and a `MSG_STAT` walk missed the new queue (`fault_kill9_storm_leaks`
+/// failed, rarely, with "0 live queues, msgget -> <id>").
+#[test]
+fn a_queue_committed_while_the_highest_is_removed_stays_below_max_idx() {
+    let (path, dir) = temp_dir();
+    let r = Registry::open(dir).unwrap();
+    {
+        let mut locked = r.lock().unwrap();
+        for id in [5, 70] {
+            assert!(r.admit(IPCMNI));
+            locked.adopt(id, &Snapshot { key: id, ..Snapshot::default() });
+        }
+    }
+    assert!(r.admit(IPCMNI));
+    let commit_40 = || r.commit(Slot { idx: 40, seq: 0, id: 40 }, &Snapshot { key: 40, ..Snapshot::default() });
+    r.released_with(70, &commit_40);
+    assert_eq!(r.max_idx_and_in_use(), (40, 2), "the queue committed during the removal is below max_idx");
+    crate::os::sys::close(dir);
+    let _ = std::fs::remove_dir_all(path);
+}
+
 /// The records' pages are made through this process's mapping of the registry, not by opening
 /// `registry` again by name: a registry replaced or removed under a process that has it mapped
 /// (a rebuild renames a new one over it) still has its own pages made, and ids are allocated.
