@@ -762,15 +762,18 @@ impl SysvEmulation {
             withdraw(&name);
             return Err(Errno::ENOSPC);
         }
-        // The commit point: live, found by its id and key — unless another creator of the key
-        // gave this creation up first (this thread was stopped): then withdrawn, uncounted, and
-        // the key is looked up again.
+        // The display record first, then the commit point: live, found by its id and key —
+        // unless another creator of the key gave this creation up first (this thread was
+        // stopped): then the record released (which uncounts it), the segment withdrawn, and
+        // the key looked up again. In this order a creator killed between the two leaves a
+        // record whose queue is not live, which the sweep releases (`queue_gone`); in the
+        // other, it left a live queue with no record, which `MSG_STAT` and `ipcs` never showed.
+        registry.commit(slot, &snapshot(q.entry()));
         if !q.commit() {
-            registry.unadmit();
+            registry.released(slot.id);
             withdraw(&name);
             return Ok(None);
         }
-        registry.commit(slot, &snapshot(q.entry()));
         // The creator is likely to use it next: keep the mapping.
         let (ns, q, generation) = (self.ns_key(), Arc::new(q), self.id_generation());
         ATTACHED.with(|m| {

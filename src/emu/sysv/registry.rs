@@ -486,7 +486,7 @@ impl Registry {
         let _ = self.header().alloc.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
     }
 
-    /// Shows the queue just created at `slot` (its segment committed, and counted by
+    /// Shows the queue being created at `slot` (its segment about to be committed, and counted by
     /// [`Registry::admit`]) in its record, `id1` last. Its block's count and `max_idx` are
     /// raised first, so that a creator killed half-way leaves them high, never low: a count
     /// too high costs a later search a block's records, one too low would hide the queue from
