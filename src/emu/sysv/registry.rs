@@ -352,13 +352,12 @@ impl Registry {
         if self.poisoned() {
             return Err(Errno::EIO);
         }
-        let lock = &self.header().key_locks[key_lock_index(key)];
+        let lock = self.key_lock(key);
         lock.lock()?;
         Ok(KeyLocked { lock })
     }
 
-    /// `key`'s lock (for the tests).
-    #[cfg(test)]
+    /// The lock `key` takes (one of [`RegistryHeader::key_locks`], shared by hash).
     pub fn key_lock(&self, key: i32) -> &TakeoverLock {
         &self.header().key_locks[key_lock_index(key)]
     }
@@ -368,7 +367,7 @@ impl Registry {
         if self.poisoned() {
             return None;
         }
-        let lock = &self.header().key_locks[key_lock_index(key)];
+        let lock = self.key_lock(key);
         lock.try_lock().then_some(KeyLocked { lock })
     }
 
