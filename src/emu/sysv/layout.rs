@@ -280,6 +280,12 @@ pub const RING_SKIP: u32 = u32::MAX;
 pub const QUEUE_HEADER_SIZE: u64 = 4096;
 /// Blocked callers one queue can hold at once.
 pub const WAITER_SLOTS: u32 = 4096;
+
+/// [`QueueHeader::removed`]: removed, its waiters served EIDRM (under the lock).
+pub const REMOVED: u32 = 1;
+/// [`QueueHeader::removed`]: removed without the lock, by a remover that could not take it; the
+/// lock's next holder serves the waiters EIDRM as it lets go, and makes the word [`REMOVED`].
+pub const REMOVED_WAITERS_UNSERVED: u32 = 2;
 /// The block area's unit.
 pub const UNIT: u64 = 64;
 /// Size classes: 1..=8 units, then four steps per doubling up to 2^26 units (4 GiB).
@@ -327,7 +333,9 @@ pub struct QueueHeader {
     pub area_offset: u64,
     /// Capacity of the block area in units; only grows (the file is extended first).
     pub area_units: AtomicU32,
-    /// Set (under the lock) when the queue is removed.
+    /// 0 while the queue is not removed; [`REMOVED`] once it is, its waiters served;
+    /// [`REMOVED_WAITERS_UNSERVED`] when a remover committed without the lock (see
+    /// `Queue::remove_unlocked`), until the lock's next holder serves them.
     pub removed: AtomicU32,
     /// The segment file's owner and group when created (for its mode, see `queue`).
     pub file_uid: u32,

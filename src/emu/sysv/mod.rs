@@ -574,7 +574,10 @@ impl SysvEmulation {
             locked.clear_removal_claim();
             return false;
         }
-        locked.begin_removal();
+        // Removed meanwhile by another remover, which finishes it.
+        if !locked.begin_removal() {
+            return false;
+        }
         drop(locked);
         if let Ok(registry) = self.registry() {
             registry.released(q.id);

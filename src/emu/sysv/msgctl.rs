@@ -14,6 +14,17 @@ pub mod cmd {
     pub const MSG_STAT_ANY: i32 = 13;
 }
 
+/// What [`SysvEmulation::claim_and_take_key_link`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct KeyLinkTaken {
+    /// Whether the key's link to the queue is gone (false: one named it and could not be
+    /// removed).
+    pub link_gone: bool,
+    /// Whether the queue's lock was found held by a process stopped inside its critical
+    /// section (see `SysvEmulation::claim_removal`).
+    pub lock_stuck: bool,
+}
+
 /// What `mqshim ipcs` shows of one queue (the columns of `/proc/sysvipc/msg`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueInfo {
@@ -258,29 +269,42 @@ impl SysvEmulation {
         let registry = self.registry().ok();
         let _working = registry.map(|r| r.begin_work());
         let key = entry.key.load(Ordering::Relaxed);
-        let mut stuck = key != libc::IPC_PRIVATE && !self.claim_and_take_key_link(&q, entry, key, id, || {})?;
-        let never_blocked = {
-            let mut locked = match q.lock(entry) {
-                Ok(locked) => locked,
-                // Its key's link is gone already: the removal is left to whoever maps the queue
-                // next, or to the sweep, once the lock's holder (a process stopped while it
-                // held it) lets go (see `SysvEmulation::finish_abandoned_removal`).
-                Err(e) => {
-                    if key != libc::IPC_PRIVATE {
-                        q.abandon_removal();
-                        if let Some(r) = registry {
-                            r.sweep_soon();
-                        }
-                    }
-                    return Err(e);
+        let (mut stuck, mut lock_stuck) = (false, false);
+        if key != libc::IPC_PRIVATE {
+            let taken = self.claim_and_take_key_link(&q, entry, key, id, || {})?;
+            (stuck, lock_stuck) = (!taken.link_gone, taken.lock_stuck);
+        }
+        // A lock found held by a process stopped inside its critical section is not waited for
+        // twice: it is looked at once more, without waiting.
+        let locked = if lock_stuck { q.try_lock(entry).unwrap_or(Err(Errno::EAGAIN)) } else { q.lock(entry) };
+        let never_blocked = match locked {
+            Ok(mut locked) => {
+                // Removed meanwhile by a remover that waited this one out (see `claim_removal`).
+                if !locked.valid() || !locked.begin_removal() {
+                    return Err(Errno::EIDRM);
                 }
-            };
-            // Removed meanwhile by a remover that waited this one out (see `claim_removal`).
-            if !locked.valid() {
-                return Err(Errno::EIDRM);
+                locked.never_blocked()
             }
-            locked.begin_removal();
-            locked.never_blocked()
+            // Its holder was stopped inside its critical section past the bound: the removal
+            // commits without the lock, its waiters left to the lock's next holder (see
+            // `Queue::remove_unlocked`). The kernel's IPC_RMID never fails for a stopped task.
+            Err(Errno::EAGAIN) => {
+                if !q.remove_unlocked(entry) {
+                    return Err(Errno::EIDRM);
+                }
+                false
+            }
+            // Its key's link is gone already: the removal is left to whoever maps the queue
+            // next, or to the sweep (see `SysvEmulation::finish_abandoned_removal`).
+            Err(e) => {
+                if key != libc::IPC_PRIVATE {
+                    q.abandon_removal();
+                    if let Some(r) = registry {
+                        r.sweep_soon();
+                    }
+                }
+                return Err(e);
+            }
         };
         // The segment of a queue this process made is kept for its next creation when it may
         // be (see `queue::spare`); otherwise its file goes.
@@ -314,16 +338,17 @@ impl SysvEmulation {
     /// claim is looked at again just before the link goes, and a claim lost is claimed again
     /// (EIDRM once the queue is removed). The window left is the few instructions between that
     /// look and the `unlinkat`, not a system call's return, where a stop is delivered.
-    pub(super) fn claim_and_take_key_link(&self, q: &Queue, entry: &Entry, key: libc::key_t, id: c_int, mut after_read: impl FnMut()) -> Result<bool> {
+    pub(super) fn claim_and_take_key_link(&self, q: &Queue, entry: &Entry, key: libc::key_t, id: c_int, mut after_read: impl FnMut()) -> Result<KeyLinkTaken> {
         /// Claims lost in a row before the removal gives up: only a user who may write the
         /// segment, clearing the claim again and again, loses more than one.
         const CLAIMS_LOST: u32 = 8;
+        let mut lock_stuck = false;
         for _ in 0..CLAIMS_LOST {
-            self.claim_removal(q, entry)?;
-            let Some(slot) = keys::slot_of(self.dir, key, id) else { return Ok(true) };
+            lock_stuck |= self.claim_removal(q, entry, lock_stuck)?;
+            let Some(slot) = keys::slot_of(self.dir, key, id) else { return Ok(KeyLinkTaken { link_gone: true, lock_stuck }) };
             after_read();
             if q.removal_claimed_by_this_thread() {
-                return Ok(keys::remove(self.dir, key, slot));
+                return Ok(KeyLinkTaken { link_gone: keys::remove(self.dir, key, slot), lock_stuck });
             }
         }
         Err(Errno::EAGAIN)
@@ -335,7 +360,12 @@ impl SysvEmulation {
     /// (then EIDRM, as for the second of two removals on the kernel), and once waited out its
     /// claim is taken over. The claim is a word in the segment, which a user who may write the
     /// segment could set: it then delays its owner's removal, and does not deny it.
-    fn claim_removal(&self, q: &Queue, entry: &Entry) -> Result<()> {
+    ///
+    /// The claim is made under the queue's lock, or without it where its holder is a process
+    /// stopped inside its critical section (the lock's EAGAIN), as the removal then commits
+    /// (see `Queue::remove_unlocked`). Whether the lock was found so: a caller that found it so
+    /// before (`lock_stuck`) claims without waiting for it again.
+    fn claim_removal(&self, q: &Queue, entry: &Entry, mut lock_stuck: bool) -> Result<bool> {
         let start = crate::os::clock::monotonic_ns();
         for round in 0u32.. {
             // Looked at without the lock while another thread has the claim: the lock is taken
@@ -348,14 +378,19 @@ impl SysvEmulation {
                 }
                 claimant => claimant.is_some(),
             };
-            let mut locked = q.lock(entry)?;
-            if !locked.valid() {
-                return Err(Errno::EIDRM);
+            let locked = if lock_stuck { q.try_lock(entry).unwrap_or(Err(Errno::EAGAIN)) } else { q.lock(entry) };
+            let claimed = match locked {
+                Ok(mut locked) if locked.valid() => locked.claim_removal(take_over),
+                Ok(_) => return Err(Errno::EIDRM),
+                Err(Errno::EAGAIN) => {
+                    lock_stuck = true;
+                    q.claim_removal_unlocked(take_over)?
+                }
+                Err(e) => return Err(e),
+            };
+            if claimed == queue::Claimed::Mine {
+                return Ok(lock_stuck);
             }
-            if locked.claim_removal(take_over) == queue::Claimed::Mine {
-                return Ok(());
-            }
-            drop(locked);
             pause(round);
         }
         unreachable!("the loop returns once the claimant is waited out")

@@ -83,7 +83,8 @@ use super::caller::{coarse_realtime_ns, now_sec, realtime_ns, seconds_of_ns};
 use super::entry::{self, write_stats};
 use super::layout::{
     area_offset, block_state, class_for_message, class_units, ring_offset, waiter_state, waiters_offset, Entry, MsgBlock, QueueHeader, QueueState, TypeNode,
-    Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT, WAITER_SLOTS,
+    Waiter, CLASSES, INITIAL_AREA_UNITS, QUEUE_HEADER_SIZE, QUEUE_SEGMENT, REMOVED, REMOVED_WAITERS_UNSERVED, RESULT_RETRY, RING_BYTES, SCHEDULED_MAX, UNIT,
+    WAITER_SLOTS,
 };
 use crate::emu::engine::lock::{self, Acquired};
 use crate::emu::engine::segment::{self, Mapping, Populated, SegmentError};
@@ -401,7 +402,7 @@ impl Queue {
                 return Reused::Spent;
             }
             // A spare again, for another index.
-            self.header().removed.store(1, Ordering::Release);
+            self.header().removed.store(REMOVED, Ordering::Release);
             return Reused::NameTaken(self);
         }
         // Its clearing did not fault (a user its mode lets write it may have truncated it
@@ -501,6 +502,77 @@ impl Queue {
     /// away and then could not take the queue's lock to commit.
     pub fn abandon_removal(&self) {
         let _ = self.header().remover_tid.compare_exchange(crate::os::ids::tid(), -1, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// The commit point of a removal, under the lock or not (see [`Locked::begin_removal`] and
+    /// [`Queue::remove_unlocked`]): the live queue's id no longer live, by compare-and-swap, so
+    /// that of two removers only one commits, and with this thread recorded as its remover
+    /// first (so that no sweep takes its file meanwhile). False when it was not live.
+    fn commit_removal(&self, entry: &Entry) -> bool {
+        let me = crate::os::ids::tid();
+        let word = &self.header().remover_tid;
+        let before = word.swap(me, Ordering::AcqRel);
+        if entry.id1.compare_exchange(self.id as u32 + 1, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            // The remover that committed keeps its record (if it is not overwritten meanwhile).
+            let _ = word.compare_exchange(me, before, Ordering::AcqRel, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Removes the live queue without its lock, for the remover whose removal it is (see
+    /// `SysvEmulation::remove_id`) when the lock's holder is a process stopped inside its
+    /// critical section (the kernel's IPC_RMID never fails for one). The commit point is
+    /// [`Locked::begin_removal`]'s: from then on no call reaches the queue by its id, and a
+    /// holder that goes on finishes what it was doing as if before the removal. Its waiters
+    /// are served EIDRM by the lock's next holder as it lets go ([`REMOVED_WAITERS_UNSERVED`]):
+    /// the stopped one once it goes on, the next one if it dies, or this thread now if the
+    /// lock is free by then (else a sleeper finds the queue gone at its next liveness look and
+    /// waits for the lock like any blocked caller). False when it was removed meanwhile.
+    pub fn remove_unlocked(&self, entry: &Entry) -> bool {
+        if !self.commit_removal(entry) {
+            return false;
+        }
+        self.header().removed.store(REMOVED_WAITERS_UNSERVED, Ordering::Release);
+        if let Some(Ok(locked)) = self.try_lock(entry) {
+            drop(locked);
+        }
+        true
+    }
+
+    /// [`Locked::claim_removal`] without the lock, for a remover that cannot take it (see
+    /// [`Queue::remove_unlocked`]): by compare-and-swap from the word it judged, so that of two
+    /// removers claiming at once one is told the other has it. (A word that changes at every
+    /// look is a user who may write the segment at work: after a few looks it is overwritten,
+    /// as under the lock.) EIDRM once the queue is not live: a claim stored as it was removed
+    /// is taken back.
+    pub fn claim_removal_unlocked(&self, take_over: bool) -> Result<Claimed> {
+        /// Looks at a word that changed under the compare-and-swap before it is overwritten.
+        const LOOKS: u32 = 8;
+        if !self.live() {
+            return Err(Errno::EIDRM);
+        }
+        let me = crate::os::ids::tid();
+        let word = &self.header().remover_tid;
+        let mut claimed = false;
+        for _ in 0..LOOKS {
+            let seen = word.load(Ordering::Acquire);
+            if let Some(tid) = self.removal_claimant().filter(|&tid| !take_over && tid == seen) {
+                return Ok(Claimed::By(tid));
+            }
+            if word.compare_exchange(seen, me, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                claimed = true;
+                break;
+            }
+        }
+        if !claimed {
+            word.store(me, Ordering::Release);
+        }
+        if !self.live() {
+            let _ = self.header().remover_tid.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
+            return Err(Errno::EIDRM);
+        }
+        Ok(Claimed::Mine)
     }
 
     /// Another thread that claimed the live queue's removal ([`Locked::claim_removal`]), while
@@ -618,6 +690,22 @@ impl Queue {
         }
         // SAFETY: the lock was initialised before the segment was published.
         let how = unsafe { lock::lock_spinning(self.lock_ptr(), QUEUE_LOCK_SPIN_TRIES)? };
+        self.locked(entry, how)
+    }
+
+    /// [`Queue::lock`] if nobody holds the lock, without waiting (None when someone does).
+    pub fn try_lock<'q>(&'q self, entry: &'q Entry) -> Option<Result<Locked<'q>>> {
+        if self.poisoned() {
+            return Some(Err(Errno::EIO));
+        }
+        // SAFETY: the lock was initialised before the segment was published.
+        let how = unsafe { lock::try_lock(self.lock_ptr()) }?;
+        Some(self.locked(entry, how))
+    }
+
+    /// The queue, its lock just taken as `how` says: repaired if its last owner died holding
+    /// it, its mapping brought up to date, the ring folded in.
+    fn locked<'q>(&'q self, entry: &'q Entry, how: Acquired) -> Result<Locked<'q>> {
         let mut locked = Locked { q: self, entry, wakes: PendingWakes::default(), dst_writable: 0 };
         if how == Acquired::OwnerDied {
             locked.repair();
@@ -649,6 +737,11 @@ pub struct Locked<'q> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        // Removed without the lock while this thread (or the one before it) held it: its
+        // waiters are served now (see `Queue::remove_unlocked`).
+        if self.q.header().removed.load(Ordering::Acquire) == REMOVED_WAITERS_UNSERVED {
+            self.remove_all();
+        }
         self.unfold_if_idle();
         // SAFETY: this guard holds the lock.
         unsafe { lock::unlock(self.q.lock_ptr()) };
@@ -707,11 +800,14 @@ impl<'q> Locked<'q> {
 
     /// Removes the queue (the commit point: its id no longer live) and serves every waiter with
     /// EIDRM, recording this thread as its remover until [`Queue::end_removal`] (so that no
-    /// sweep takes its file meanwhile).
-    pub fn begin_removal(&mut self) {
-        self.q.header().remover_tid.store(crate::os::ids::tid(), Ordering::Release);
-        self.entry.id1.store(0, Ordering::Release);
+    /// sweep takes its file meanwhile). False, and nothing done, when it was removed already
+    /// (by a remover that committed without the lock: see [`Queue::remove_unlocked`]).
+    pub fn begin_removal(&mut self) -> bool {
+        if !self.q.commit_removal(self.entry) {
+            return false;
+        }
         self.remove_all();
+        true
     }
 
     /// Whether no caller ever blocked on the queue: no waiter record was ever handed out, so no

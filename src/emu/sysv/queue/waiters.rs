@@ -428,7 +428,7 @@ impl<'q> Locked<'q> {
     /// IPC_RMID: the queue is gone; every blocked sender and receiver fails with EIDRM.
     /// Pending scheduled messages are discarded.
     pub fn remove_all(&mut self) {
-        self.q.header().removed.store(1, Ordering::Release);
+        self.q.header().removed.store(REMOVED, Ordering::Release);
         self.serve_all(waiter_state::RECEIVING, libc::EIDRM);
         self.serve_all(waiter_state::SENDING, libc::EIDRM);
         self.discard_scheduled();

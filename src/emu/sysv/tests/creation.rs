@@ -11,7 +11,7 @@ pub(super) const ROOMY: SysvLimits = SysvLimits { msgmax: 64, msgmnb: 100, msgmn
 /// Runs `f` while another thread holds the lock `take` takes and sleeps (as a stopped or
 /// hostile holder would), and gives back what it returned; `f` must not panic (the holder
 /// waits for it), so callers check its results afterwards.
-fn while_held<G, R>(take: impl FnOnce() -> G + Send, f: impl FnOnce() -> R) -> R {
+pub(super) fn while_held<G, R>(take: impl FnOnce() -> G + Send, f: impl FnOnce() -> R) -> R {
     let (held, release) = (Barrier::new(2), Barrier::new(2));
     std::thread::scope(|s| {
         s.spawn(|| {

@@ -1,10 +1,12 @@
 //! Removal without a lock: a process holding the registry lock (any user may) delays no
 //! `IPC_RMID`, a creator of a key never waits for the remover of the key's queue, and a
 //! remover killed half-way leaves nothing that the next creator's sweep does not take away,
-//! its queue's record included.
+//! its queue's record included, and a process stopped while it holds a queue's own lock fails
+//! no removal of that queue.
 
-use super::creation::{files, gone_pid, while_registry_lock_held, ROOMY};
+use super::creation::{files, gone_pid, while_held, while_registry_lock_held, ROOMY};
 use super::*;
+use crate::emu::sysv::layout::{REMOVED, REMOVED_WAITERS_UNSERVED};
 use std::sync::Barrier;
 
 /// A thread holds the registry lock (as a stopped process, or a hostile user, could) while this
@@ -48,7 +50,7 @@ fn claimed_by_a_thread_that_ended(e: &SysvEmulation, id: i32, key: key_t, took_l
 /// The rest of `remove_id` for queue `q`, whose removal this thread claimed and whose key's
 /// link it took away: the commit, the file, the record.
 fn commit_removal(e: &SysvEmulation, q: &Queue) {
-    q.lock(q.entry()).unwrap().begin_removal();
+    assert!(q.lock(q.entry()).unwrap().begin_removal());
     crate::os::sys::unlinkat(e.dir, &std::ffi::CString::new(file_name(q.id)).unwrap(), 0);
     e.registry().unwrap().released(q.id);
     q.end_removal();
@@ -213,7 +215,7 @@ fn a_killed_remover_s_leftovers_and_record_are_swept_by_the_next_creator() {
     std::thread::scope(|s| {
         s.spawn(|| {
             let q = e.find(id).unwrap();
-            q.lock(q.entry()).unwrap().begin_removal();
+            assert!(q.lock(q.entry()).unwrap().begin_removal());
         })
         .join()
         .unwrap()
@@ -270,9 +272,9 @@ fn an_id_given_out_again_by_a_rebuilt_registry_is_no_longer_dead() {
     msgctl(&rebuilt, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
 }
 
-/// A remover that took its key's link away and then cannot take the queue's lock to commit (a
-/// process stopped while it holds it) fails with that lock's EAGAIN and leaves its claim to
-/// anyone (`Queue::abandon_removal`, what `remove_id` does then): the first process that maps
+/// A remover that took its key's link away and then cannot take the queue's lock to commit for
+/// anything but a stopped holder (its segment found damaged: EIO) leaves its claim to anyone
+/// (`Queue::abandon_removal`, what `remove_id` does then): the first process that maps
 /// the queue finishes the removal, though the remover lives on. Its claim alone would keep
 /// that process from it: a live claimant may still commit. (The remover's steps are played
 /// here: no test can take the lock between them.)
@@ -333,5 +335,81 @@ fn a_remover_whose_claim_was_taken_over_leaves_the_next_queue_of_its_key_alone()
         assert_eq!(other.msgget(key, 0), Ok(new), "the next queue keeps its key's link");
         msgctl(e, new, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     });
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// A process stopped inside a queue's critical section (here a thread that holds the queue's
+/// lock and sleeps) makes no `IPC_RMID` of the queue fail, private or keyed: past the lock's
+/// bound the removal commits without the lock (`Queue::remove_unlocked`), and the receiver
+/// blocked in the queue is served EIDRM by the holder as it lets go — not found at its next
+/// liveness look, seconds later. Each removal used to fail with EAGAIN for as long as the
+/// holder stayed stopped.
+#[test]
+fn a_queue_whose_lock_a_stopped_process_holds_is_removed() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    for key in [libc::IPC_PRIVATE, 0x5eed_41a1] {
+        let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
+        let q = e.find(id).unwrap();
+        let entry = q.entry();
+        std::thread::scope(|s| {
+            let receiver = s.spawn(|| {
+                let mut got = Msg { mtype: 0, text: [0; 64] };
+                msgrcv(e, id, (&raw mut got).cast(), 64, 0, 0)
+            });
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while q.lock(entry).unwrap().counts().3 == 0 {
+                assert!(std::time::Instant::now() < deadline, "the receiver never blocked");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let (removed, stat, found, served_before) = while_held(
+                || q.lock(entry).unwrap(),
+                || {
+                    let removed = msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut());
+                    let stat = msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds());
+                    let found = (key != libc::IPC_PRIVATE).then(|| e.msgget(key, 0));
+                    (removed, stat, found, q.header().removed.load(Ordering::Acquire))
+                },
+            );
+            if removed.is_err() {
+                // Removed now that the lock is free, so that the receiver returns and the
+                // failure is reported (the scope joins it).
+                let _ = msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut());
+            }
+            assert_eq!(removed, Ok(0), "key {key:#x}: IPC_RMID while the queue's lock was held");
+            assert_eq!(stat, Err(Errno::EINVAL), "key {key:#x}: its id is gone at once");
+            assert!(found.is_none_or(|found| found == Err(Errno::ENOENT)), "key {key:#x}: {found:?}");
+            assert_eq!(served_before, REMOVED_WAITERS_UNSERVED, "key {key:#x}: the waiters wait for the lock's holder");
+            // The holder has let go (`while_held` joined it): it served the receiver.
+            assert_eq!(q.header().removed.load(Ordering::Acquire), REMOVED, "key {key:#x}: served by the holder as it let go");
+            assert_eq!(receiver.join().unwrap(), Err(Errno::EIDRM), "key {key:#x}: the blocked receiver");
+        });
+    }
+    assert_eq!(files(&ns), vec!["registry".to_string()]);
+}
+
+/// Of two removers of one queue, one under its lock and one without it, only one commits (the
+/// id's compare-and-swap): the other is told it was removed, and does none of the rest — the
+/// queue's file and record, which may be a new queue's by then.
+#[test]
+fn of_two_removers_with_and_without_the_lock_only_one_commits() {
+    let ns = Ns::new(ROOMY);
+    let e = &ns.emu;
+    for unlocked_first in [true, false] {
+        let id = e.msgget(libc::IPC_PRIVATE, 0o600).unwrap();
+        let q = e.find(id).unwrap();
+        let entry = q.entry();
+        if unlocked_first {
+            assert!(q.remove_unlocked(entry));
+            assert!(!q.lock(entry).unwrap().begin_removal(), "the second, under the lock");
+        } else {
+            assert!(q.lock(entry).unwrap().begin_removal());
+            assert!(!q.remove_unlocked(entry), "the second, without the lock");
+        }
+        assert!(q.removed());
+        crate::os::sys::unlinkat(e.dir, &std::ffi::CString::new(file_name(id)).unwrap(), 0);
+        e.registry().unwrap().released(id);
+        q.end_removal();
+    }
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
