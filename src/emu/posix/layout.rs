@@ -249,7 +249,10 @@ pub struct PosixHeader {
     /// Set (1) by `mq_unlink` before the name goes: a process closing a descriptor looks for
     /// the name (to destroy an unlinked queue at its last close) only when it is set.
     pub unlinked: AtomicU32,
-    pub _reserved: u32,
+    /// The owner (pid) of a notification registration whose close could not take the queue
+    /// lock to remove it (its holder stopped inside its critical section); 0: none. The lock's
+    /// next holder removes that owner's registration (see `Locked::drop_cancelled_notification`).
+    pub notify_cancel_pid: AtomicU32,
     /// The inode of the queue's FIFO: which queue the segment is now. A process that made a
     /// queue and destroyed it may give its segment to its next queue (see `posix::spare`), so
     /// one that reaches the segment through an old queue's FIFO checks this first.

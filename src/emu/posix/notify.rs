@@ -268,14 +268,22 @@ pub fn drop_if_owner(handle: &Arc<QueueHandle>) -> bool {
         return false;
     }
     let (me, _, image) = registrant();
-    if let Ok(mut locked) = handle.queue.lock() {
-        let cur = locked.notification();
-        if cur.owner_pid == me && cur.image == image {
-            locked.set_notification(NotifyRegistration::default());
-            drop(locked);
-            relay::rescan();
-            return true;
+    match handle.queue.lock() {
+        Ok(mut locked) => {
+            let cur = locked.notification();
+            if cur.owner_pid == me && cur.image == image {
+                locked.set_notification(NotifyRegistration::default());
+                drop(locked);
+                relay::rescan();
+                return true;
+            }
         }
+        // A process stopped inside the queue's critical section holds the lock: the lock's
+        // next holder removes this owner's registration (`Locked::drop_cancelled_notification`;
+        // an image's registrations are its pid's, as an exec closes every queue descriptor),
+        // so that no send fires it after this close, nor does a new one meet it (EBUSY).
+        Err(Errno::EAGAIN) => handle.queue.header().notify_cancel_pid.store(me as u32, Ordering::Release),
+        Err(_) => {}
     }
     false
 }

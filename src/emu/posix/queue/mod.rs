@@ -345,6 +345,7 @@ impl Queue {
         if how == Acquired::OwnerDied {
             locked.repair();
         }
+        locked.drop_cancelled_notification();
         if fold && self.is_express() {
             locked.fold()?;
         }
@@ -531,6 +532,8 @@ impl<'q> Locked<'q> {
     /// change fires the notification registration, once (the kernel's `__do_notify`).
     fn after_insert(&mut self, program_fd: i32) {
         super::ready::after_change(self, program_fd);
+        // A holder that was stopped as the owner closed does not fire the owner's registration.
+        self.drop_cancelled_notification();
         if self.st().curmsgs.load(Ordering::Relaxed) == 1 && self.st().notify.owner_pid != 0 {
             let reg = self.st().notify;
             self.st().notify = Default::default();
@@ -608,6 +611,22 @@ impl<'q> Locked<'q> {
 
     pub fn set_notification(&mut self, reg: NotifyRegistration) {
         self.st().notify = reg;
+    }
+
+    /// Removes the registration of the owner whose close could not take the lock (see
+    /// `PosixHeader::notify_cancel_pid`), if it is still that owner's: as the close would
+    /// have, before anything else under this lock can fire it or the owner register again
+    /// (both need the lock, which the close found held by a process stopped inside its
+    /// critical section, one that acquired it before the close).
+    pub fn drop_cancelled_notification(&mut self) {
+        let cancel = &self.q.header().notify_cancel_pid;
+        if cancel.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let pid = cancel.swap(0, Ordering::AcqRel);
+        if pid != 0 && self.st().notify.owner_pid == pid as i32 {
+            self.st().notify = Default::default();
+        }
     }
 
     // ----- repair -----
