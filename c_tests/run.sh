@@ -150,8 +150,12 @@ for cfg in "${CONFIGS[@]}"; do needs_redis "$cfg" && WANT_REDIS=1; done
 
 # Throttle background jobs to $JOBS at a time.
 # The Redis configurations' server is a job of this shell too (REDIS_PID): never waited for here.
+# The running jobs are counted in this shell: a pipeline or function run inside a command
+# substitution sees no jobs (bash gives the subshell a table of its own), so a count taken
+# there was always 0 and every case started at once, MQT_JOBS or not.
 case_jobs() { jobs -rp | grep -vx -e "${REDIS_PID:-none}"; }
-throttle() { while (( $(case_jobs | wc -l) >= JOBS )); do wait -n; done; }
+running_cases() { local p n=0; for p in $(jobs -rp); do [[ $p == "${REDIS_PID:-none}" ]] || n=$((n + 1)); done; echo "$n"; }
+throttle() { while (( $(running_cases) >= JOBS )); do wait -n; done; }
 wait_cases() { local p; for p in $(case_jobs); do wait "$p"; done; }
 
 # ------------------------------------------------------------------------------------------
