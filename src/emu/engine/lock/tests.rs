@@ -69,14 +69,23 @@ const SLICE_MS: u64 = SLICE_NS / 1_000_000;
 /// runs beside builds and servers on 2 cores).
 const SLACK_MS: u64 = 100;
 
+/// The quickest of a few takes is timed: a thread the machine preempted for a while (the unit
+/// stress runs beside a CPU hog per core; one take there took 20 ms) is not a wait, and a lock
+/// that waited its bound would wait it every time.
 #[test]
 fn uncontended_lock_is_taken_at_once_whatever_the_wait() {
     let m = SharedMutex::new();
     for wait in [LockWait::Bounded, LockWait::Until(0), LockWait::AsLongAsHeld] {
-        let (r, ms) = timed(wait, || m.lock());
-        assert_eq!(r, Ok(Acquired::Clean));
-        assert!(ms < 5, "{wait:?}: {ms} ms");
-        m.unlock();
+        let quickest = (0..5)
+            .map(|_| {
+                let (r, ms) = timed(wait, || m.lock());
+                assert_eq!(r, Ok(Acquired::Clean));
+                m.unlock();
+                ms
+            })
+            .min()
+            .unwrap();
+        assert!(quickest < 5, "{wait:?}: {quickest} ms");
     }
 }
 
