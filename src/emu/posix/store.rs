@@ -618,7 +618,7 @@ impl Store {
             return Err(Errno::ESTALE);
         }
         let handle = QueueHandle { queue, name: name.bytes().to_vec(), dir_id: found.dir_id, fifo_id, meta: *meta };
-        let handle = remember_queue(handle, Some(&fifo_st));
+        let handle = remember_queue(handle, Some(&fifo_st), Some(found.dir.0));
         self.describe(handle, fifo, oflag)
     }
 
@@ -666,7 +666,7 @@ impl Store {
             None => Arc::new(Queue::from_mapping(segment::open_mapped(found.dir.0, DATA, HEADER_SIZE, |e| e)?)?),
         };
         let handle = QueueHandle { queue, name: entry.to_vec(), dir_id: found.dir_id, fifo_id, meta };
-        Ok(remember_queue(handle, None))
+        Ok(remember_queue(handle, None, None))
     }
 
     /// Records the open description of the queue `handle` whose FIFO `fifo` is the program's
@@ -752,7 +752,7 @@ impl Store {
             return Err(Errno::ENOSPC);
         }
         let handle = QueueHandle { queue: Arc::new(built.queue), name: name.bytes().to_vec(), dir_id: built.found.dir_id, fifo_id: built.fifo_id, meta };
-        let handle = remember_queue(handle, Some(&built.fifo_status));
+        let handle = remember_queue(handle, Some(&built.fifo_status), None);
         self.describe(handle, built.fifo, oflag)
     }
 
@@ -1396,8 +1396,14 @@ struct HeldFifo {
 }
 
 impl HeldFifo {
+    /// Opens the FIFO `fifo_id` in the queue directory `dir` (while this process has it open
+    /// for reading: a write-only open finds a reader).
+    fn open(dir: c_int, fifo_id: (u64, u64)) -> Option<HeldFifo> {
+        HeldFifo::hold(openat(dir, b"fifo", libc::O_WRONLY | libc::O_NONBLOCK, 0).ok()?, fifo_id)
+    }
+
     /// Opens the FIFO `fifo_id` by `path` below `posix/`, a path [`Store::open_recent`] just
-    /// opened it by for reading (so that this write-only open finds a reader).
+    /// opened it by (see [`HeldFifo::open`]).
     fn open_below(posix: c_int, path: &std::ffi::CStr, fifo_id: (u64, u64)) -> Option<HeldFifo> {
         let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW;
         let fd = sys::openat2(posix, path, flags, sys::RESOLVE_DOWNWARD_NO_LINKS);
@@ -1604,24 +1610,29 @@ fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Op
 
 /// Remembers the queue `handle` (its mapping and its `meta`, with the FIFO's status seen after
 /// that `meta` was read, if known); returns it, to be shared by the descriptions made from it.
-/// A FIFO held for an earlier entry of the same queue stays held. A queue newly remembered
-/// holds none: its FIFO is held from its first open again (see `Store::open_recent`), as only
-/// an open after a close gains by it — a first open that held it would pay four system calls
-/// (and a descriptor of the program's) for a queue that most programs open once and keep open.
-fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>) -> Arc<QueueHandle> {
+/// With `dir` (the queue's directory, while this process has the FIFO open), the FIFO is held
+/// (see [`HeldFifo`]) unless it is already, letting go of the least recently used queue's held
+/// FIFO where more than [`HELD_FIFOS`] would be.
+fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
     let reopen = fifo_status.filter(|_| handle.meta.fifo_link != 0).map(|st| Reopen { open_checks_access: access_checked_by_open(st, &handle.meta) });
     let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
+    let held_already = RECENT.with(|r| r.iter().any(|e| e.dir_id == dir_id && e.held.as_ref().is_some_and(|h| h.fifo_id == fifo_id)));
+    let held = if held_already { None } else { dir.and_then(|dir| HeldFifo::open(dir, fifo_id)) };
     let handle = Arc::new(handle);
     let mapped_bytes = handle.queue.geometry().total_size;
+    let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, dir_id, fifo_id, handle: handle.clone(), held };
     let evicted = RECENT.with(|r| {
         let mut old = r.position(|e| e.dir_id == dir_id).map(|i| r.remove(i));
-        let held = old.as_mut().and_then(|o| o.held.take_if(|h| h.fifo_id == fifo_id));
-        r.push_front(RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, dir_id, fifo_id, handle: handle.clone(), held });
+        if entry.held.is_none() {
+            entry.held = old.as_mut().and_then(|o| o.held.take_if(|h| h.fifo_id == fifo_id));
+        }
+        r.push_front(entry);
+        let let_go = (r.held() > HELD_FIFOS).then(|| r.let_go_least_recent(0)).flatten();
         let mut evicted = Vec::new();
         while r.len() > 1 && (r.len() > RECENT_QUEUES || r.mapped_bytes() > RECENT_MAPPED_BYTES) {
             evicted.extend(r.pop_back());
         }
-        (old, evicted)
+        (old, evicted, let_go)
     });
     // Unmapped and closed outside the lock.
     drop(evicted);
@@ -2022,26 +2033,6 @@ mod tests {
             store.unlink(name).unwrap();
             assert!(consistent(), "after unlinking {:?}", name.bytes());
         }
-        let _ = std::fs::remove_dir_all(root);
-    }
-
-    /// A first open of a queue (one this process does not remember) holds no FIFO: most
-    /// programs open a queue once and keep it open, and the hold cost four system calls and a
-    /// descriptor. The open after a close holds it, so that the next one finds its pipe.
-    #[test]
-    fn a_fifo_is_held_from_the_open_after_a_close_not_from_the_first() {
-        let (store, root) = test_store("firsthold", u64::MAX, 256);
-        let name = QueueName::check(b"firsthold").unwrap();
-        let (dir_id, handle) = made_and_closed(&store, &name);
-        drop(handle);
-        forget_queue(dir_id);
-        let holds = || RECENT.with(|r| r.iter().find(|e| e.dir_id == dir_id).map(|e| e.held.is_some()));
-        let fd = store.open_queue(&name, libc::O_RDWR, 0, None).unwrap();
-        assert_eq!(holds(), Some(false), "a first open");
-        close(fd);
-        close(store.open_queue(&name, libc::O_RDWR, 0, None).unwrap());
-        assert_eq!(holds(), Some(true), "the open after a close");
-        store.unlink(&name).unwrap();
         let _ = std::fs::remove_dir_all(root);
     }
 
