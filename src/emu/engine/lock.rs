@@ -61,7 +61,8 @@
 //! the kernel has no such case (its holders cannot be stopped inside a critical section), and
 //! EAGAIN — "try again" — is the truth (a stopped holder is not corruption, so not EIO; to wait
 //! on would be to hang). System V's `IPC_RMID` does not give up there: it commits without the
-//! lock (see `emu::sysv::queue::Queue::remove_unlocked`). A call meets at most one such wait per lock whose holder is stopped.
+//! lock (see `emu::sysv::queue::Queue::remove_unlocked`). A call meets at most one such wait
+//! per lock whose holder is stopped.
 //! One lock is waited for as long as its holder lives however the call was made: the queue
 //! lock a registered POSIX waiter takes to collect its outcome (`lock_for_waiter`), since a
 //! message handed to it is reachable only under that lock and giving up would lose it. So a

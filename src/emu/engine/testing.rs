@@ -17,3 +17,52 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// A `T` in a shared anonymous mapping of its own, all zeroes at first, so that a forked child
+/// can use it too (the lock tests' locks); unmapped on drop.
+pub struct SharedMapping<T>(*const T);
+
+// SAFETY: the tests put in it only types made to be used from several threads and processes
+// (locks: atomics only).
+unsafe impl<T> Sync for SharedMapping<T> {}
+// SAFETY: as above.
+unsafe impl<T> Send for SharedMapping<T> {}
+
+impl<T> SharedMapping<T> {
+    pub fn zeroed() -> SharedMapping<T> {
+        // SAFETY: a fresh anonymous shared mapping, checked below; the kernel zeroes it.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), std::mem::size_of::<T>(), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        SharedMapping(p as *const T)
+    }
+
+    pub fn as_ptr(&self) -> *const T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for SharedMapping<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: mapped, page-aligned, until drop; the tests use it only as types whose all-zero
+        // value is valid.
+        unsafe { &*self.0 }
+    }
+}
+
+impl<T> Drop for SharedMapping<T> {
+    fn drop(&mut self) {
+        // SAFETY: mapped in new with this size, no longer used.
+        unsafe { libc::munmap(self.0.cast_mut().cast(), std::mem::size_of::<T>()) };
+    }
+}
+
+/// The pid of a process that has ended and been reaped (a tid no thread has, for now).
+pub fn gone_pid() -> i32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    pid
+}

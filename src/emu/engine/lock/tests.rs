@@ -1,45 +1,30 @@
 use super::*;
+use crate::emu::engine::testing::SharedMapping;
 use crate::os::clock::{monotonic_ns, realtime_ns};
 
 /// A robust mutex in a shared anonymous mapping, so that a forked child can hold it.
-struct SharedMutex(*const RobustMutex);
-
-// SAFETY: a RobustMutex is made to be used from several threads (and processes).
-unsafe impl Sync for SharedMutex {}
-// SAFETY: as above.
-unsafe impl Send for SharedMutex {}
+struct SharedMutex(SharedMapping<RobustMutex>);
 
 impl SharedMutex {
     fn new() -> SharedMutex {
-        let size = std::mem::size_of::<RobustMutex>();
-        // SAFETY: a fresh anonymous shared mapping, checked below.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
-        assert_ne!(p, libc::MAP_FAILED);
-        let m = p as *const RobustMutex;
+        let m = SharedMapping::<RobustMutex>::zeroed();
         // SAFETY: fresh, zeroed, unused.
-        unsafe { init(m).unwrap() };
+        unsafe { init(m.as_ptr()).unwrap() };
         SharedMutex(m)
     }
 
     fn word(&self) -> &AtomicU32 {
-        lock_word(self.0)
+        lock_word(self.0.as_ptr())
     }
 
     fn lock(&self) -> Result<Acquired> {
         // SAFETY: initialised in new; mapped until drop.
-        unsafe { lock(self.0) }
+        unsafe { lock(self.0.as_ptr()) }
     }
 
     fn unlock(&self) {
         // SAFETY: the caller holds it.
-        unsafe { unlock(self.0) };
-    }
-}
-
-impl Drop for SharedMutex {
-    fn drop(&mut self) {
-        // SAFETY: mapped in new, with this size.
-        unsafe { libc::munmap(self.0.cast_mut().cast(), std::mem::size_of::<RobustMutex>()) };
+        unsafe { unlock(self.0.as_ptr()) };
     }
 }
 
@@ -156,7 +141,7 @@ fn stopped_holder(m: &SharedMutex) -> libc::pid_t {
     if pid == 0 {
         // SAFETY: in the child; the mutex is shared and initialised.
         unsafe {
-            let _ = lock(m.0);
+            let _ = lock(m.0.as_ptr());
             libc::raise(libc::SIGSTOP);
             libc::_exit(0);
         }
@@ -327,7 +312,7 @@ fn dead_holder(m: &SharedMutex, how: &str) {
     if pid == 0 {
         // SAFETY: in the child; the mutex is shared and initialised.
         unsafe {
-            let _ = lock(m.0);
+            let _ = lock(m.0.as_ptr());
             if how == "killed" {
                 libc::raise(libc::SIGSTOP);
             }
@@ -400,7 +385,7 @@ fn garbled_links_of_held_locks_are_never_followed() {
     let garble = |m: &SharedMutex| {
         // SAFETY: the mapping is ours and live; everything after the word, as a hostile writer
         // would.
-        unsafe { std::ptr::write_bytes((m.0 as *mut u8).add(4), 0xa5, std::mem::size_of::<RobustMutex>() - 4) };
+        unsafe { std::ptr::write_bytes((m.0.as_ptr() as *mut u8).add(4), 0xa5, std::mem::size_of::<RobustMutex>() - 4) };
     };
     for _ in 0..3 {
         for m in &locks {

@@ -3,6 +3,7 @@
 //! noticed by the next one, which sweeps what it left.
 
 use super::*;
+pub(super) use crate::emu::engine::testing::gone_pid;
 use std::sync::Barrier;
 
 /// Limits with room for many queues (the creation, removal and spare tests').
@@ -50,14 +51,6 @@ pub(super) fn files(ns: &Ns) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// The pid of a process that has ended and been reaped (a killed creator's, for the tests).
-pub(super) fn gone_pid() -> i32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id() as i32;
-    child.wait().unwrap();
-    pid
 }
 
 /// A thread holding the registry lock while it sleeps (as a stopped or hostile holder would)

@@ -1,54 +1,24 @@
 use super::*;
+use crate::emu::engine::testing::{gone_pid, SharedMapping};
 use std::sync::Barrier;
 
 /// A lock in a shared anonymous mapping, so that a forked child can hold it.
-struct Shared(*const TakeoverLock);
+type Shared = SharedMapping<TakeoverLock>;
 
-// SAFETY: a TakeoverLock is atomics only, made to be used from several threads and processes.
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    fn new() -> Shared {
-        let size = std::mem::size_of::<TakeoverLock>();
-        // SAFETY: a fresh anonymous shared mapping, checked below; zeroes are a free lock.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
-        assert_ne!(p, libc::MAP_FAILED);
-        Shared(p as *const TakeoverLock)
-    }
-}
-
-impl std::ops::Deref for Shared {
-    type Target = TakeoverLock;
-    fn deref(&self) -> &TakeoverLock {
-        // SAFETY: mapped until drop.
-        unsafe { &*self.0 }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: our mapping, no longer used.
-        unsafe { libc::munmap(self.0 as *mut libc::c_void, std::mem::size_of::<TakeoverLock>()) };
-    }
-}
-
-/// The pid of a process that has ended and been reaped.
-fn gone_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
+/// A tid no thread has, as a lock word.
+fn gone_tid() -> u32 {
+    gone_pid() as u32
 }
 
 #[test]
 fn a_free_lock_or_one_whose_word_names_no_thread_is_taken_at_once() {
-    let l = Shared::new();
+    let l = Shared::zeroed();
     assert_eq!(l.lock(), Ok(Took::Free));
     assert!(l.holds());
     l.unlock();
     assert_eq!(l.word.load(Ordering::Relaxed), 0);
     assert!(!l.holds());
-    for garbage in [gone_pid(), gone_pid() | WAITERS, 0x3fff_fff0] {
+    for garbage in [gone_tid(), gone_tid() | WAITERS, 0x3fff_fff0] {
         l.word.store(garbage, Ordering::Relaxed);
         let start = monotonic_ns();
         assert_eq!(l.lock(), Ok(Took::FromGone), "{garbage:#x}");
@@ -64,7 +34,7 @@ fn a_free_lock_or_one_whose_word_names_no_thread_is_taken_at_once() {
 /// sees that it no longer holds it, and its unlock leaves the lock to the one that took it.
 #[test]
 fn a_stopped_holder_loses_the_lock_after_the_bound_and_knows_it() {
-    let l = Shared::new();
+    let l = Shared::zeroed();
     // SAFETY: the child only takes the lock, stops, looks and unlocks (atomics and system
     // calls: no allocation, no lock of this process), then exits.
     let pid = unsafe { libc::fork() };
@@ -109,7 +79,7 @@ fn a_stopped_holder_loses_the_lock_after_the_bound_and_knows_it() {
 /// over, and a locker fails with EAGAIN past the bound and the longer wait for a live holder.
 #[test]
 fn a_holder_that_is_not_stopped_is_not_taken_over() {
-    let l = Shared::new();
+    let l = Shared::zeroed();
     let (held, release) = (Barrier::new(2), Barrier::new(2));
     std::thread::scope(|s| {
         s.spawn(|| {
