@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::layout::Entry;
 use crate::emu::engine::seqlock::{self, Patience};
+use crate::errno::{Errno, Result};
 
 /// A consistent view of an entry's permissions and statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,9 +106,64 @@ pub fn write_stats(e: &Entry, f: impl FnOnce(&Entry)) {
     seqlock::write([&e.stat_seq], || f(e));
 }
 
-/// Writes an entry's permissions and statistics together (IPC_SET; the queue's lock is held).
+/// Writes an entry's permissions and statistics together (creation, before the queue is live).
 pub fn write_perms_and_stats(e: &Entry, f: impl FnOnce(&Entry)) {
     seqlock::write([&e.perm_seq, &e.stat_seq], || f(e));
+}
+
+/// IPC_SET's write of the permissions, `qbytes` and `ctime` of the queue whose id plus one is
+/// `id1` (`f` runs between the stores that make `perm_seq` odd, then even). IPC_SET goes on
+/// without the queue's lock when its holder is a stopped process, so its writers exclude each
+/// other by `perm_writer` instead (see [`claim_perm_writer`]), and only they write these fields
+/// (`qbytes` and `ctime` too, though they sit among the statistics, which every send writes
+/// under the lock). EIDRM, with nothing written, when the queue is no longer live once the
+/// claim is held: a removal came first, and the segment may already be a new queue's. EAGAIN
+/// when another IPC_SET is stopped in the middle of its write.
+pub fn write_perms(e: &Entry, id1: u32, f: impl FnOnce(&Entry)) -> Result<()> {
+    let me = crate::os::ids::tid();
+    claim_perm_writer(e, me)?;
+    let written = if e.id1.load(Ordering::Acquire) == id1 {
+        // A writer that died mid-write left the sequence odd: this write makes it even again,
+        // the value whole.
+        seqlock::write([&e.perm_seq], || f(e));
+        Ok(())
+    } else {
+        Err(Errno::EIDRM)
+    };
+    let _ = e.perm_writer.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+    written
+}
+
+/// Makes thread `me` the one writer of an entry's permissions (`Entry::perm_writer`): at once
+/// when nobody is, after a few stores when another IPC_SET is (it writes in a few stores), in
+/// its place when that thread is gone (it died in the middle), and EAGAIN when it is still
+/// there after `lock::BOUND_NS` (stopped in the middle).
+fn claim_perm_writer(e: &Entry, me: i32) -> Result<()> {
+    const SPINS: u32 = 1000;
+    let mut spins = 0;
+    let mut yielding_since = None;
+    loop {
+        let writer = match e.perm_writer.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return Ok(()),
+            Err(writer) => writer,
+        };
+        if spins < SPINS {
+            spins += 1;
+            std::hint::spin_loop();
+            continue;
+        }
+        if writer == me || crate::os::sys::process_gone_or_zombie(writer) {
+            if e.perm_writer.compare_exchange(writer, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return Ok(());
+            }
+            continue;
+        }
+        let now = crate::os::clock::monotonic_ns();
+        if now.saturating_sub(*yielding_since.get_or_insert(now)) >= crate::emu::engine::lock::BOUND_NS {
+            return Err(Errno::EAGAIN);
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// Makes an entry's sequence locks even again after a writer died mid-write (queue repair).

@@ -156,7 +156,9 @@ pub fn key_lock_index(key: i32) -> usize {
 /// creation (stored last) and of a removal (cleared first); the other fields are read without a
 /// lock, each group consistently under its own sequence lock — the permissions (first cache
 /// line: read by every call, written only by IPC_SET) and the statistics (second line: written
-/// by every send and receive). Both are written only by the holder of the queue's own lock.
+/// by every send and receive). The statistics are written only by the holder of the queue's own
+/// lock; the permissions, with `qbytes` and `ctime`, by IPC_SET, whose writers exclude each
+/// other by `perm_writer` (see `entry::write_perms`): the lock's holder may be a stopped process.
 #[repr(C, align(64))]
 pub struct Entry {
     /// The queue's id plus one while it exists; 0 when the index is free.
@@ -171,7 +173,9 @@ pub struct Entry {
     pub _reserved_nonce: u64,
     /// Odd while a writer updates the permissions above.
     pub perm_seq: AtomicU32,
-    pub _pad0: u32,
+    /// The thread writing the permissions (and `qbytes`, `ctime`) now, 0 when none: their
+    /// writers' mutual exclusion (see `entry::write_perms`).
+    pub perm_writer: AtomicI32,
     pub _pad1: [u64; 2],
     /// Odd while a writer updates the statistics below.
     pub stat_seq: AtomicU32,
@@ -337,9 +341,10 @@ pub struct QueueHeader {
     /// [`REMOVED_WAITERS_UNSERVED`] when a remover committed without the lock (see
     /// `Queue::remove_unlocked`), until the lock's next holder serves them.
     pub removed: AtomicU32,
-    /// The segment file's owner and group when created (for its mode, see `queue`).
-    pub file_uid: u32,
-    pub file_gid: u32,
+    /// The segment file's owner and group (for its mode, see `queue`): its creator's, or the
+    /// owner root gave the queue with IPC_SET since.
+    pub file_uid: AtomicU32,
+    pub file_gid: AtomicU32,
     /// Seeds the type index's priorities.
     pub tree_seed: u64,
     /// Where the ring's bytes are, and how many.
@@ -355,7 +360,12 @@ pub struct QueueHeader {
     /// `SysvEmulation::remove_id`); one that is gone left a leftover, or a live queue whose
     /// removal the sweep finishes.
     pub remover_tid: AtomicI32,
-    pub _reserved: [u64; 3],
+    /// Non-zero when an IPC_SET changed the permissions or `qbytes` without the lock (its
+    /// holder was stopped): the lock's next holder makes every waiter look again as it lets go
+    /// (see `Queue::recheck_unlocked`), and clears it.
+    pub recheck_pending: AtomicU32,
+    pub _pad_recheck: u32,
+    pub _reserved: [u64; 2],
     /// Written only when someone blocks or is woken, so alone on its cache line.
     pub spin: SpinHints,
     pub lock: QueueLock,

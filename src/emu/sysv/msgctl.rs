@@ -181,7 +181,11 @@ impl SysvEmulation {
     }
 
     /// IPC_SET with the caller's `ds`: owner, group, mode and qbytes; wakes every waiter to
-    /// look again. Under the queue's lock alone.
+    /// look again. Under the queue's lock, or without it when its holder is a process stopped
+    /// inside its critical section (the lock's EAGAIN): the kernel's IPC_SET never waits for a
+    /// stopped task. The write claims the permissions' sequence either way (see
+    /// `entry::write_perms`), and the waiters look again when the lock's next holder lets go
+    /// (see `Queue::recheck_unlocked`).
     fn set(&self, id: c_int, ds: &msqid_ds) -> Result<()> {
         let who = ident(Freshness::Fresh);
         let q = self.find_to_control(id)?;
@@ -196,33 +200,39 @@ impl SysvEmulation {
         if qbytes as u32 > self.limits().msgmnb as u32 && !who.has(cap::SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
-        let mut locked = q.lock(entry)?;
-        if !locked.valid() {
+        let mut locked = match q.lock(entry) {
+            Ok(locked) => Some(locked),
+            Err(Errno::EAGAIN) => None,
+            Err(e) => return Err(e),
+        };
+        if !locked.as_ref().map_or_else(|| q.live(), |l| l.valid()) {
             return Err(Errno::EIDRM);
         }
         if ds.msg_perm.uid == u32::MAX || ds.msg_perm.gid == u32::MAX {
             return Err(Errno::EINVAL);
         }
         let mode = (perm.mode & !0o777) | (ds.msg_perm.mode as u32 & 0o777);
-        entry::write_perms_and_stats(entry, |e| {
+        entry::write_perms(entry, q.id as u32 + 1, |e| {
             e.uid.store(ds.msg_perm.uid, Ordering::Relaxed);
             e.gid.store(ds.msg_perm.gid, Ordering::Relaxed);
             e.mode.store(mode, Ordering::Relaxed);
             e.qbytes.store(qbytes as i64 as u64, Ordering::Relaxed);
             e.ctime.store(now_sec(), Ordering::Relaxed);
-        });
-        locked.recheck_all();
+        })?;
+        match locked.as_mut() {
+            Some(locked) => locked.recheck_all(),
+            None => q.recheck_unlocked(entry),
+        }
         // Root giving the queue to another user gives it the files too — its segment and its
         // key's link — so that the new owner can remove them (in the sticky directory only a
         // file's owner may) and the segment's mode protects the queue again. (Another caller
         // cannot chown: the segment is then open to all, see `queue::file_mode`, and what its
         // new owner cannot remove is swept by a creator who may.)
         let (uid, gid) = (ds.msg_perm.uid, ds.msg_perm.gid);
-        let file_owner = (q.header().file_uid, q.header().file_gid);
-        if (uid, gid) != file_owner && who.has(cap::CHOWN) {
+        if (uid, gid) != q.file_owner() && who.has(cap::CHOWN) {
             let seg = std::ffi::CString::new(file_name(q.id)).map_err(|_| Errno::EINVAL)?;
             if crate::os::sys::fchownat(self.dir, &seg, uid, gid, libc::AT_SYMLINK_NOFOLLOW) == 0 {
-                locked.set_file_owner(uid, gid);
+                q.set_file_owner(uid, gid);
                 let key = entry.key.load(Ordering::Relaxed);
                 if let Some(slot) = (key != libc::IPC_PRIVATE).then(|| keys::slot_of(self.dir, key, id)).flatten() {
                     crate::os::sys::fchownat(self.dir, &keys::link_name(key, slot), uid, gid, libc::AT_SYMLINK_NOFOLLOW);
@@ -235,11 +245,11 @@ impl SysvEmulation {
         }
         // The segment file's mode follows (possible for its owner or CAP_FOWNER; when not, the
         // queue's owner is not the file's and the file is already open to all).
-        let h = q.header();
+        let (file_uid, file_gid) = q.file_owner();
         // Marked for good: a user it let in may still map it (see `queue::spare`).
-        let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, h.file_uid, h.file_gid) | queue::MODE_WAS_SET;
+        let fmode = queue::file_mode(mode, ds.msg_perm.uid, ds.msg_perm.gid, file_uid, file_gid) | queue::MODE_WAS_SET;
         if let Ok(c) = std::ffi::CString::new(file_name(q.id)) {
-            let _ = crate::emu::namespace::chmod_entry(self.dir, &c, fmode, libc::S_IFREG, h.file_uid, crate::emu::namespace::one_link);
+            let _ = crate::emu::namespace::chmod_entry(self.dir, &c, fmode, libc::S_IFREG, file_uid, crate::emu::namespace::one_link);
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ use crate::os::clock::timespec_of_ns;
 
 mod creation;
 mod removal;
+mod set;
 mod spare;
 
 // The calls under test, with the tests' own pointers: buffers alive for the whole test, or

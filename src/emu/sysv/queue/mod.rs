@@ -343,8 +343,8 @@ impl Queue {
         // header is written through the raw pointer before any reference to it exists.
         unsafe {
             (*h).area_units.store(INITIAL_AREA_UNITS, Ordering::Relaxed);
-            (*h).file_uid = st.st_uid;
-            (*h).file_gid = st.st_gid;
+            (*h).file_uid.store(st.st_uid, Ordering::Relaxed);
+            (*h).file_gid.store(st.st_gid, Ordering::Relaxed);
             lock::init(&raw mut (*h).lock.mutex)?;
         }
         // SAFETY: the header (and so the entry) lies in the mapping; from here on the entry is
@@ -538,6 +538,33 @@ impl Queue {
             drop(locked);
         }
         true
+    }
+
+    /// IPC_SET's waking of every waiter (see [`Locked::recheck_all`]), for an IPC_SET that
+    /// changed the permissions or `qbytes` without the lock because its holder is a process
+    /// stopped inside its critical section (the kernel's IPC_SET never waits for one). The
+    /// lock's next holder does it as it lets go ([`QueueHeader::recheck_pending`]): the stopped
+    /// one once it goes on, the next one if it dies, or this thread now if the lock is free by
+    /// then. Until then no waiter can act anyway: each needs the lock.
+    pub fn recheck_unlocked(&self, entry: &Entry) {
+        self.header().recheck_pending.store(1, Ordering::Release);
+        if let Some(Ok(locked)) = self.try_lock(entry) {
+            drop(locked);
+        }
+    }
+
+    /// The segment file's owner and group as recorded (see [`QueueHeader::file_uid`]).
+    pub fn file_owner(&self) -> (u32, u32) {
+        let h = self.header();
+        (h.file_uid.load(Ordering::Relaxed), h.file_gid.load(Ordering::Relaxed))
+    }
+
+    /// Records that the segment file now belongs to `uid` and `gid` (its caller, IPC_SET by
+    /// root, chowned it).
+    pub fn set_file_owner(&self, uid: u32, gid: u32) {
+        let h = self.header();
+        h.file_uid.store(uid, Ordering::Relaxed);
+        h.file_gid.store(gid, Ordering::Relaxed);
     }
 
     /// [`Locked::claim_removal`] without the lock, for a remover that cannot take it (see
@@ -739,8 +766,14 @@ impl Drop for Locked<'_> {
     fn drop(&mut self) {
         // Removed without the lock while this thread (or the one before it) held it: its
         // waiters are served now (see `Queue::remove_unlocked`).
-        if self.q.header().removed.load(Ordering::Acquire) == REMOVED_WAITERS_UNSERVED {
+        let h = self.q.header();
+        if h.removed.load(Ordering::Acquire) == REMOVED_WAITERS_UNSERVED {
             self.remove_all();
+        } else if h.recheck_pending.load(Ordering::Relaxed) != 0 && h.recheck_pending.swap(0, Ordering::Acquire) != 0 {
+            // The permissions or `qbytes` changed without the lock while this thread (or the
+            // one before it) held it: every waiter looks again now (see
+            // `Queue::recheck_unlocked`).
+            self.recheck_all();
         }
         self.unfold_if_idle();
         // SAFETY: this guard holds the lock.
@@ -765,15 +798,6 @@ impl<'q> Locked<'q> {
     fn waiter(&mut self, w: u32) -> &mut Waiter {
         // SAFETY: under the lock; callers pass w < WAITER_SLOTS.
         unsafe { &mut *self.q.waiter_ptr(w) }
-    }
-
-    /// Records that the segment file now belongs to `uid` and `gid` (its caller chowned it).
-    pub fn set_file_owner(&mut self, uid: u32, gid: u32) {
-        // SAFETY: under the lock, the only writer of these plain fields.
-        unsafe {
-            (*self.q.header_ptr()).file_uid = uid;
-            (*self.q.header_ptr()).file_gid = gid;
-        }
     }
 
     /// Whether the queue is still live.
