@@ -60,8 +60,10 @@
 //! lock-free state where they can, and otherwise also fail with EAGAIN after [`BOUND_NS`]:
 //! the kernel has no such case (its holders cannot be stopped inside a critical section), and
 //! EAGAIN — "try again" — is the truth (a stopped holder is not corruption, so not EIO; to wait
-//! on would be to hang). System V's `IPC_RMID` does not give up there: it commits without the
-//! lock (see `emu::sysv::queue::Queue::remove_unlocked`). A call meets at most one such wait
+//! on would be to hang). System V's `IPC_RMID` and `IPC_SET` do not give up there: they go on
+//! without the lock (see `emu::sysv::queue::Queue::remove_unlocked` and
+//! `Queue::recheck_unlocked`), as does the POSIX close that drops a notification registration.
+//! A call meets at most one such wait
 //! per lock whose holder is stopped.
 //! One lock is waited for as long as its holder lives however the call was made: the queue
 //! lock a registered POSIX waiter takes to collect its outcome (`lock_for_waiter`), since a
