@@ -49,8 +49,12 @@ pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// remove another user's stale first link and make the key a second live queue; 12: the
 /// registry's live records counted by block, which a library of 11 would not keep; 13: a stale
 /// key link replaced under its key's lock (`RegistryHeader::key_locks`), which a library of 12
-/// would replace under the registry lock, the two not excluding each other).
-pub const LAYOUT_VERSION: u32 = 13;
+/// would replace under the registry lock, the two not excluding each other; 14: work left for a
+/// queue lock's next holder by a caller that went on without it — the waiters' EIDRM
+/// (`REMOVED_WAITERS_UNSERVED`) and their recheck after IPC_SET (`QueueHeader::recheck_pending`)
+/// — and IPC_SET's writers excluding each other by `Entry::perm_writer`, none of which a
+/// library of 13 would honour).
+pub const LAYOUT_VERSION: u32 = 14;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.
