@@ -32,6 +32,16 @@ fn msgsnd_at(e: &SysvEmulation, id: c_int, msgp: *const c_void, msgsz: usize, fl
     unsafe { e.msgsnd_at(id, msgp, msgsz, flags, due, handle) }
 }
 
+/// Waits until `blocked` says that a caller the test started blocks in a queue, polling every
+/// millisecond; panics naming `who` after 10 s.
+fn wait_until_blocked(who: &str, mut blocked: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !blocked() {
+        assert!(std::time::Instant::now() < deadline, "the {who} never blocked");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 struct Ns {
     path: String,
     emu: SysvEmulation,

@@ -357,11 +357,7 @@ fn a_queue_whose_lock_a_stopped_process_holds_is_removed() {
                 let mut got = Msg { mtype: 0, text: [0; 64] };
                 msgrcv(e, id, (&raw mut got).cast(), 64, 0, 0)
             });
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while q.lock(entry).unwrap().counts().3 == 0 {
-                assert!(std::time::Instant::now() < deadline, "the receiver never blocked");
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            wait_until_blocked("receiver", || q.lock(entry).unwrap().counts().3 > 0);
             let (removed, stat, found, served_before) = while_held(
                 || q.lock(entry).unwrap(),
                 || {

@@ -31,11 +31,7 @@ fn ipc_set_behind_a_held_lock_succeeds_and_the_holder_wakes_the_waiters() {
     assert_eq!(msgsnd(e, id, (&raw const full).cast(), 60, 0), Ok(0));
     std::thread::scope(|s| {
         let sender = s.spawn(|| msgsnd(e, id, (&raw const full).cast(), 30, 0));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while q.lock(entry).unwrap().counts().4 == 0 {
-            assert!(std::time::Instant::now() < deadline, "the sender never blocked");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        wait_until_blocked("sender", || q.lock(entry).unwrap().counts().4 > 0);
         let (set, took, shown, pending) = while_held(
             || q.lock(entry).unwrap(),
             || {

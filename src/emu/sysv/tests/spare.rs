@@ -133,11 +133,7 @@ fn a_queue_someone_blocked_on_is_not_kept() {
             msgrcv(e, id, (&raw mut got).cast(), 64, 0, 0)
         });
         // Removed once the receiver is blocked in it.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while waiting_receivers(e, id) == 0 {
-            assert!(std::time::Instant::now() < deadline, "the receiver never blocked");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        wait_until_blocked("receiver", || waiting_receivers(e, id) > 0);
         msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
         assert_eq!(receiver.join().unwrap(), Err(Errno::EIDRM));
     });
