@@ -35,6 +35,7 @@
 //! | the call | waits for a live holder | then fails with |
 //! |---|---|---|
 //! | does not sleep in the kernel ([`LockWait::Bounded`], the default) | up to [`BOUND_NS`] | EAGAIN |
+//! | goes on without the lock when its holder is stopped ([`LockWait::Brief`]) | up to [`BRIEF_NS`] | EAGAIN (the call then goes on) |
 //! | timed (`mq_timedsend`, `mq_timedreceive`: [`LockWait::Until`]) | to its deadline + [`BOUND_NS`] | ETIMEDOUT |
 //! | blocking ([`LockWait::AsLongAsHeld`]) | as long as the holder lives (the kernel's blocked callers wait too) | — |
 //!
@@ -243,6 +244,10 @@ pub unsafe fn lock_spinning(m: *const RobustMutex, tries: u32) -> Result<Acquire
 /// (see the module docs).
 pub const BOUND_NS: u64 = 20_000_000;
 
+/// How long a call that goes on without a lock whose holder is stopped waits for that lock
+/// before it looks at the holder ([`LockWait::Brief`]).
+pub const BRIEF_NS: u64 = 2_000_000;
+
 /// How long a locker sleeps before it looks at the owner again.
 pub const SLICE_NS: u64 = 4_000_000;
 
@@ -251,6 +256,11 @@ pub const SLICE_NS: u64 = 4_000_000;
 pub enum LockWait {
     /// Up to [`BOUND_NS`], then EAGAIN: a call that does not sleep in the kernel.
     Bounded,
+    /// Up to [`BRIEF_NS`] for a holder found stopped (or asleep) at two looks, then EAGAIN; a
+    /// holder found runnable is waited for as under `Bounded`. For a call that goes on without
+    /// the lock when its holder is stopped (`IPC_RMID`, `IPC_SET`, the close that drops a
+    /// notification registration): it has nothing to wait for ([`briefly`]).
+    Brief,
     /// Until this CLOCK_REALTIME instant (ns since the epoch), plus [`BOUND_NS`], then
     /// ETIMEDOUT: a timed call.
     Until(u64),
@@ -287,11 +297,18 @@ pub fn waits(wait: LockWait) -> LockWaitScope {
     LOCK_WAIT.with(|cell| LockWaitScope { cell, previous: cell.replace(wait) })
 }
 
+/// Runs `take`, which takes a lock, waiting as [`LockWait::Brief`] says.
+pub fn briefly<R>(take: impl FnOnce() -> R) -> R {
+    let _brief = waits(LockWait::Brief);
+    take()
+}
+
 /// How long a call that waits for locks as `wait` says may still wait for other processes, at
 /// most `cap_ns`: for a wait that is not a lock's but, like one, depends on another process.
 pub fn wait_left_ns(wait: LockWait, cap_ns: u64) -> u64 {
     match wait {
         LockWait::Bounded => BOUND_NS.min(cap_ns),
+        LockWait::Brief => BRIEF_NS.min(cap_ns),
         LockWait::Until(deadline) => (deadline.saturating_sub(crate::os::clock::realtime_ns()) + BOUND_NS).min(cap_ns),
         LockWait::AsLongAsHeld => cap_ns,
     }
@@ -340,6 +357,7 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
     let start = monotonic_ns();
     let (give_up_at, busy) = match wait {
         LockWait::Bounded => (start + BOUND_NS, Errno::EAGAIN),
+        LockWait::Brief => (start + BRIEF_NS, Errno::EAGAIN),
         LockWait::Until(deadline) => (start + deadline.saturating_sub(realtime_ns()) + BOUND_NS, Errno::ETIMEDOUT),
         LockWait::AsLongAsHeld => (u64::MAX, Errno::EAGAIN),
     };

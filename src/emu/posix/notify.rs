@@ -268,7 +268,7 @@ pub fn drop_if_owner(handle: &Arc<QueueHandle>) -> bool {
         return false;
     }
     let (me, _, image) = registrant();
-    match handle.queue.lock() {
+    match crate::emu::engine::lock::briefly(|| handle.queue.lock()) {
         Ok(mut locked) => {
             let cur = locked.notification();
             if cur.owner_pid == me && cur.image == image {

@@ -200,7 +200,7 @@ impl SysvEmulation {
         if qbytes as u32 > self.limits().msgmnb as u32 && !who.has(cap::SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
-        let mut locked = match q.lock(entry) {
+        let mut locked = match lock::briefly(|| q.lock(entry)) {
             Ok(locked) => Some(locked),
             Err(Errno::EAGAIN) => None,
             Err(e) => return Err(e),
@@ -286,7 +286,7 @@ impl SysvEmulation {
         }
         // A lock found held by a process stopped inside its critical section is not waited for
         // twice: it is looked at once more, without waiting.
-        let locked = if lock_stuck { q.try_lock(entry).unwrap_or(Err(Errno::EAGAIN)) } else { q.lock(entry) };
+        let locked = if lock_stuck { q.try_lock(entry).unwrap_or(Err(Errno::EAGAIN)) } else { lock::briefly(|| q.lock(entry)) };
         let never_blocked = match locked {
             Ok(mut locked) => {
                 // Removed meanwhile by a remover that waited this one out (see `claim_removal`).
@@ -388,7 +388,7 @@ impl SysvEmulation {
                 }
                 claimant => claimant.is_some(),
             };
-            let locked = if lock_stuck { q.try_lock(entry).unwrap_or(Err(Errno::EAGAIN)) } else { q.lock(entry) };
+            let locked = if lock_stuck { q.try_lock(entry).unwrap_or(Err(Errno::EAGAIN)) } else { lock::briefly(|| q.lock(entry)) };
             let claimed = match locked {
                 Ok(mut locked) if locked.valid() => locked.claim_removal(take_over),
                 Ok(_) => return Err(Errno::EIDRM),

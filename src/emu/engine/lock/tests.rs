@@ -133,7 +133,17 @@ fn possible_owners_are_not_taken_for_corruption() {
 
 /// A child process that takes `m` and stops itself (SIGSTOP) holding it; returned once it is
 /// stopped.
-fn stopped_holder(m: &SharedMutex) -> libc::pid_t {
+/// A child process, killed and reaped when this is dropped (so that a failing test leaves no
+/// stopped process behind).
+struct Child(libc::pid_t);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        kill_and_reap(self.0);
+    }
+}
+
+fn stopped_holder(m: &SharedMutex) -> Child {
     // SAFETY: the child only locks, stops and exits (async-signal-safe enough for a test: no
     // allocation, no locks of this process).
     let pid = unsafe { libc::fork() };
@@ -150,7 +160,7 @@ fn stopped_holder(m: &SharedMutex) -> libc::pid_t {
     // SAFETY: our child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
     assert!(libc::WIFSTOPPED(status));
-    pid
+    Child(pid)
 }
 
 fn kill_and_reap(pid: libc::pid_t) {
@@ -169,6 +179,20 @@ fn a_stopped_holder_bounds_every_wait_but_a_blocking_one() {
     let (r, ms) = timed(LockWait::Bounded, || m.lock());
     assert_eq!(r, Err(Errno::EAGAIN));
     assert!((BOUND_MS..=BOUND_MS + SLACK_MS).contains(&ms), "bounded: {ms} ms");
+
+    // A call that goes on without the lock gives up on a stopped holder after the brief wait
+    // and the second look, well before the bound: the quickest of three tries is timed (a
+    // loaded machine may delay any one of them past it).
+    let brief_ms = BRIEF_NS / 1_000_000;
+    let quickest = (0..3)
+        .map(|_| {
+            let (r, ms) = timed(LockWait::Brief, || m.lock());
+            assert_eq!(r, Err(Errno::EAGAIN));
+            ms
+        })
+        .min()
+        .unwrap();
+    assert!((brief_ms..BOUND_MS).contains(&quickest), "brief: {quickest} ms");
 
     let deadline_ms = 50;
     let (r, ms) = timed(LockWait::Until(realtime_ns() + deadline_ms * 1_000_000), || m.lock());
@@ -195,7 +219,7 @@ fn a_stopped_holder_bounds_every_wait_but_a_blocking_one() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(!blocked.is_finished());
     let killed_at = monotonic_ns();
-    kill_and_reap(holder);
+    drop(holder);
     let (r, acquired_at) = blocked.join().unwrap();
     assert_eq!(r, Ok(Acquired::OwnerDied));
     assert!(acquired_at >= killed_at, "blocking: the lock was taken {} ns before the holder was killed", killed_at - acquired_at);
@@ -239,12 +263,19 @@ fn the_wait_comes_back_when_its_scope_ends() {
 fn other_waits_on_processes_take_their_limit_from_the_lock_wait() {
     assert_eq!(wait_left_ns(LockWait::Bounded, u64::MAX), BOUND_NS);
     assert_eq!(wait_left_ns(LockWait::Bounded, 1), 1);
+    assert_eq!(wait_left_ns(LockWait::Brief, u64::MAX), BRIEF_NS);
     assert_eq!(wait_left_ns(LockWait::AsLongAsHeld, 500), 500);
     assert_eq!(wait_left_ns(LockWait::Until(realtime_ns() - 1), u64::MAX), BOUND_NS);
 }
 
 #[test]
 fn a_running_holder_is_waited_for_past_the_bound() {
+    for brief in [false, true] {
+        a_running_holder_is_waited_for_past_the_bound_when(brief);
+    }
+}
+
+fn a_running_holder_is_waited_for_past_the_bound_when(brief: bool) {
     // A holder that runs (as a preempted one does once it gets a CPU back) lets go soon: a
     // bounded locker waits for it rather than failing at the bound.
     // The holder lets go 3 bounds after the locker has started (not after it took the lock:
@@ -269,7 +300,8 @@ fn a_running_holder_is_waited_for_past_the_bound() {
     };
     held_rx.recv().unwrap();
     let cpu_before = thread_cpu_ns();
-    let (r, ms) = timed(LockWait::Bounded, || {
+    // Under the brief wait too: it gives up on stopped holders only.
+    let (r, ms) = timed(if brief { LockWait::Brief } else { LockWait::Bounded }, || {
         locker_started.store(true, std::sync::atomic::Ordering::Release);
         m.lock()
     });
