@@ -393,7 +393,11 @@ impl Queue {
             // everyone reads the entry through atomics.
             unsafe { write_header(h, entry, init) };
             // No longer removed: a queue being created (its creator's tid is in the header).
+            // Nothing is left for the lock's next holder, and no IPC_SET of the removed queue
+            // is writing (one that died mid-write left its mark).
             self.header().remover_tid.store(0, Ordering::Release);
+            self.header().recheck_pending.store(0, Ordering::Release);
+            entry.perm_writer.store(0, Ordering::Release);
             self.header().removed.store(0, Ordering::Release);
         }
         segment::publish(&self.first, &QUEUE_SEGMENT, QUEUE_HEADER_SIZE as u32);
