@@ -183,9 +183,9 @@ impl SysvEmulation {
     /// IPC_SET with the caller's `ds`: owner, group, mode and qbytes; wakes every waiter to
     /// look again. Under the queue's lock, or without it when its holder is a process stopped
     /// inside its critical section (the lock's EAGAIN): the kernel's IPC_SET never waits for a
-    /// stopped task. The write claims the permissions' sequence either way (see
-    /// `entry::write_perms`), and the waiters look again when the lock's next holder lets go
-    /// (see `Queue::recheck_unlocked`).
+    /// stopped task. Its writers exclude each other by a mark in the entry either way (see
+    /// `entry::write_perms`); without the lock, the waiters look again when the lock's next
+    /// holder lets go (see `Queue::recheck_unlocked`).
     fn set(&self, id: c_int, ds: &msqid_ds) -> Result<()> {
         let who = ident(Freshness::Fresh);
         let q = self.find_to_control(id)?;
