@@ -1997,6 +1997,16 @@ mod tests {
         crate::os::sys::close(fd);
     }
 
+    /// The remembered queues are the process's, shared by the tests that run at once: the tests
+    /// that look for their own queues there, and the one that pushes every other out (it maps
+    /// the largest queues), take turns. (Under the unit stress, a remembered queue was once
+    /// gone by the time its test looked for it.)
+    static RECENT_TURNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn recent_turn() -> std::sync::MutexGuard<'static, ()> {
+        RECENT_TURNS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether this process remembers the queue whose directory is `dir_id`.
     fn remembered(dir_id: (u64, u64)) -> bool {
         RECENT.with(|r| r.iter().any(|e| e.handle.dir_id == dir_id))
@@ -2011,6 +2021,7 @@ mod tests {
 
     #[test]
     fn the_remembered_queues_count_their_held_fifos_exactly_as_queues_come_and_go() {
+        let _turn = recent_turn();
         let (store, root) = test_store("held", u64::MAX, 256);
         let names: Vec<QueueName> = (0..3 * HELD_FIFOS).map(|i| QueueName::check(format!("held{i}").as_bytes()).unwrap()).collect();
         let consistent = || {
@@ -2038,6 +2049,7 @@ mod tests {
 
     #[test]
     fn a_queue_destroyed_elsewhere_is_forgotten_at_once_when_posix_dead_shows_it_and_soon_when_not() {
+        let _turn = recent_turn();
         use std::sync::atomic::Ordering;
         let (store, root) = test_store("forget", u64::MAX, 256);
         // Unlinked by another process: marked, then moved into posix-dead/.
@@ -2068,6 +2080,7 @@ mod tests {
 
     #[test]
     fn a_process_goes_round_more_of_the_largest_queues_than_its_address_space_could_keep_mapped() {
+        let _turn = recent_turn();
         // 65536 x 16 MiB: a 2 TiB segment each; 64 of them would fill a 47-bit address space.
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let root = format!("/tmp/mqshim-posix-store-largest-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
