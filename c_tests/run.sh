@@ -150,12 +150,11 @@ for cfg in "${CONFIGS[@]}"; do needs_redis "$cfg" && WANT_REDIS=1; done
 
 # Throttle background jobs to $JOBS at a time.
 # The Redis configurations' server is a job of this shell too (REDIS_PID): never waited for here.
-# The running jobs are counted in this shell: a pipeline or function run inside a command
-# substitution sees no jobs (bash gives the subshell a table of its own), so a count taken
-# there was always 0 and every case started at once, MQT_JOBS or not.
+# The running jobs are counted in this shell, from case_jobs's list: a pipeline inside a
+# command substitution (`$(case_jobs | wc -l)`) sees no jobs (bash gives its parts a table of
+# their own), so a count taken so was always 0 and every case started at once, MQT_JOBS or not.
 case_jobs() { jobs -rp | grep -vx -e "${REDIS_PID:-none}"; }
-running_cases() { local p n=0; for p in $(jobs -rp); do [[ $p == "${REDIS_PID:-none}" ]] || n=$((n + 1)); done; echo "$n"; }
-throttle() { while (( $(running_cases) >= JOBS )); do wait -n; done; }
+throttle() { local running; while running=($(case_jobs)); (( ${#running[@]} >= JOBS )); do wait -n; done; }
 wait_cases() { local p; for p in $(case_jobs); do wait "$p"; done; }
 
 # ------------------------------------------------------------------------------------------
