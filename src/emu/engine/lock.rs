@@ -64,8 +64,7 @@
 //! on would be to hang). System V's `IPC_RMID` and `IPC_SET` do not give up there: they go on
 //! without the lock (see `emu::sysv::queue::Queue::remove_unlocked` and
 //! `Queue::recheck_unlocked`), as does the POSIX close that drops a notification registration.
-//! A call meets at most one such wait
-//! per lock whose holder is stopped.
+//! A call meets at most one such wait per lock whose holder is stopped.
 //! One lock is waited for as long as its holder lives however the call was made: the queue
 //! lock a registered POSIX waiter takes to collect its outcome (`lock_for_waiter`), since a
 //! message handed to it is reachable only under that lock and giving up would lose it. So a

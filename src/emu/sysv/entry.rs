@@ -137,32 +137,25 @@ pub fn write_perms(e: &Entry, id1: u32, f: impl FnOnce(&Entry)) -> Result<()> {
 /// Makes thread `me` the one writer of an entry's permissions (`Entry::perm_writer`): at once
 /// when nobody is, after a few stores when another IPC_SET is (it writes in a few stores), in
 /// its place when that thread is gone (it died in the middle), and EAGAIN when it is still
-/// there after `lock::BOUND_NS` (stopped in the middle).
+/// there after `lock::BOUND_NS` (stopped in the middle), waiting as the System V calls wait for
+/// another thread's work (`super::pause`).
 fn claim_perm_writer(e: &Entry, me: i32) -> Result<()> {
-    const SPINS: u32 = 1000;
-    let mut spins = 0;
-    let mut yielding_since = None;
+    let start = crate::os::clock::monotonic_ns();
+    let mut round = 0u32;
     loop {
         let writer = match e.perm_writer.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return Ok(()),
             Err(writer) => writer,
         };
-        if spins < SPINS {
-            spins += 1;
-            std::hint::spin_loop();
-            continue;
-        }
         if writer == me || crate::os::sys::process_gone_or_zombie(writer) {
             if e.perm_writer.compare_exchange(writer, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                 return Ok(());
             }
-            continue;
-        }
-        let now = crate::os::clock::monotonic_ns();
-        if now.saturating_sub(*yielding_since.get_or_insert(now)) >= crate::emu::engine::lock::BOUND_NS {
+        } else if crate::os::clock::monotonic_ns().saturating_sub(start) >= crate::emu::engine::lock::BOUND_NS {
             return Err(Errno::EAGAIN);
         }
-        std::thread::yield_now();
+        super::pause(round);
+        round = round.saturating_add(1);
     }
 }
 

@@ -538,10 +538,17 @@ impl Queue {
             return false;
         }
         self.header().removed.store(REMOVED_WAITERS_UNSERVED, Ordering::Release);
+        self.serve_left_work_if_free(entry);
+        true
+    }
+
+    /// Takes the lock and lets go of it at once, if nobody holds it now, so that its release
+    /// does the work a caller that went on without it left for its next holder (see
+    /// `Locked`'s `Drop`): a holder that let go before that work was left would not have.
+    fn serve_left_work_if_free(&self, entry: &Entry) {
         if let Some(Ok(locked)) = self.try_lock(entry) {
             drop(locked);
         }
-        true
     }
 
     /// IPC_SET's waking of every waiter (see [`Locked::recheck_all`]), for an IPC_SET that
@@ -552,9 +559,7 @@ impl Queue {
     /// then. Until then no waiter can act anyway: each needs the lock.
     pub fn recheck_unlocked(&self, entry: &Entry) {
         self.header().recheck_pending.store(1, Ordering::Release);
-        if let Some(Ok(locked)) = self.try_lock(entry) {
-            drop(locked);
-        }
+        self.serve_left_work_if_free(entry);
     }
 
     /// The segment file's owner and group as recorded (see [`QueueHeader::file_uid`]).
