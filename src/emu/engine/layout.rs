@@ -20,6 +20,9 @@ pub mod wake_word {
     pub const SLEEPING: u32 = 1;
     /// Served: the result is in the waiter record.
     pub const WOKEN: u32 = 2;
+    /// Left unserved, without the queue lock (see `engine::waiter::WaiterCore::leave_unserved`):
+    /// no one may serve it; the lock's next holder that meets the record forgets it.
+    pub const LEFT: u32 = 3;
 }
 
 /// Which structure holds a queue's messages, POSIX or System V (see the queues' `express`

@@ -38,6 +38,7 @@
 //! | goes on without the lock when its holder is stopped ([`LockWait::Brief`]) | up to [`BRIEF_NS`] | EAGAIN (the call then goes on) |
 //! | timed (`mq_timedsend`, `mq_timedreceive`: [`LockWait::Until`]) | to its deadline + [`BOUND_NS`] | ETIMEDOUT |
 //! | blocking ([`LockWait::AsLongAsHeld`]) | as long as the holder lives (the kernel's blocked callers wait too) | — |
+//! | blocking, on a queue that can be removed ([`LockWait::WhileLive`]) | as long as the holder lives and the queue does | EIDRM |
 //!
 //! — where the holder is stopped, or sleeping. A holder found running or runnable when the
 //! time is up was preempted inside its critical section, which it leaves microseconds after
@@ -265,6 +266,11 @@ pub enum LockWait {
     Until(u64),
     /// As long as the holder lives: a blocking call.
     AsLongAsHeld,
+    /// As `AsLongAsHeld`, while the word at this address (a System V queue's `removed`, in a
+    /// mapping the call keeps) stays 0, looked at between sleeps; then EIDRM: a blocking call on
+    /// a queue that can be removed without its lock (when its holder is stopped) does not wait
+    /// for that holder once it is.
+    WhileLive(*const AtomicU32),
 }
 
 thread_local! {
@@ -309,7 +315,7 @@ pub fn wait_left_ns(wait: LockWait, cap_ns: u64) -> u64 {
         LockWait::Bounded => BOUND_NS.min(cap_ns),
         LockWait::Brief => BRIEF_NS.min(cap_ns),
         LockWait::Until(deadline) => (deadline.saturating_sub(crate::os::clock::realtime_ns()) + BOUND_NS).min(cap_ns),
-        LockWait::AsLongAsHeld => cap_ns,
+        LockWait::AsLongAsHeld | LockWait::WhileLive(_) => cap_ns,
     }
 }
 
@@ -358,7 +364,7 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
         LockWait::Bounded => (start + BOUND_NS, Errno::EAGAIN),
         LockWait::Brief => (start + BRIEF_NS, Errno::EAGAIN),
         LockWait::Until(deadline) => (start + deadline.saturating_sub(realtime_ns()) + BOUND_NS, Errno::ETIMEDOUT),
-        LockWait::AsLongAsHeld => (u64::MAX, Errno::EAGAIN),
+        LockWait::AsLongAsHeld | LockWait::WhileLive(_) => (u64::MAX, Errno::EAGAIN),
     };
     let word = lock_word(m);
     // The lock word last found impossible: corruption once it is found so again, unchanged.
@@ -371,6 +377,12 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
         let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until);
         if let Some(how) = sleep_slice(m, list, tid, slice_end) {
             return Ok(how);
+        }
+        if let LockWait::WhileLive(removed) = wait {
+            // SAFETY: per `WhileLive`, the word is in a mapping the call keeps while it waits.
+            if unsafe { (*removed).load(Ordering::Acquire) } != 0 {
+                return Err(Errno::EIDRM);
+            }
         }
         let seen = word.load(Ordering::Acquire);
         // The calling thread, which does not hold it (no lock is taken twice): corruption.

@@ -14,7 +14,8 @@
 //!   sleeper without anyone left to wake it — a System V queue whose remover was killed
 //!   mid-removal, and any queue whose file another user truncated (its pages are gone, and
 //!   the look's first touch of the word is the fault the containment turns into EIO): the
-//!   waiter then finds its queue gone.
+//!   waiter then finds its queue gone. It also looks before each sleep, so that a waiter
+//!   roused by a removal that could not serve it (see `engine::waiter`) finds its queue gone.
 //!
 //! What the waiter gets is its API's business: the loop only says why it stopped ([`Slept`]),
 //! and a served waiter always wins (the API collects the outcome under the queue lock, where a
@@ -133,6 +134,13 @@ pub fn until_served(s: &Sleep<'_>, watch: &impl SleepWatch) -> Slept {
         if super::segment::containment::poisoned_at(s.word as *const AtomicU32 as usize) {
             return Slept::Removed;
         }
+        // A queue removed by someone who could not take its lock rouses its sleepers instead
+        // of serving them (System V's `Queue::remove_unlocked`): its removal is stored before
+        // it looks at their words, and read here after the word says SLEEPING (the fence
+        // above), so either this look sees it or the remover sees SLEEPING and rouses.
+        if s.liveness_poll.is_some() && !watch.exists() {
+            return Slept::Removed;
+        }
         match futex::wait(s.word, wake_word::SLEEPING, until.as_ref(), s.restart) {
             Woke::Maybe => {}
             Woke::Interrupted => return Slept::Interrupted,
@@ -163,7 +171,7 @@ mod tests {
         due: AtomicU64,
         sends: AtomicU32,
         serve_on_send: Option<&'a AtomicU32>,
-        exists: bool,
+        exists: std::sync::atomic::AtomicBool,
     }
 
     /// Sends after which a test watch gives up on a loop that does not sleep.
@@ -186,7 +194,7 @@ mod tests {
             }
         }
         fn exists(&self) -> bool {
-            self.exists
+            self.exists.load(Ordering::SeqCst)
         }
     }
 
@@ -197,7 +205,7 @@ mod tests {
     #[test]
     fn a_deadline_ends_the_sleep_and_a_served_word_wins() {
         let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
-        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: true };
+        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into() };
         let soon = timespec_of_ns(realtime_ns() + 20_000_000);
         assert_eq!(until_served(&sleep(&word, &avg, Some(&soon), None), &watch), Slept::TimedOut);
         word.store(wake_word::WOKEN, Ordering::SeqCst);
@@ -210,14 +218,14 @@ mod tests {
         let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
         // Sending serves the waiter: it wakes at the due time, not before, and is served.
         let due = realtime_ns() + 30_000_000;
-        let watch = Watch { due: AtomicU64::new(due), sends: AtomicU32::new(0), serve_on_send: Some(&word), exists: true };
+        let watch = Watch { due: AtomicU64::new(due), sends: AtomicU32::new(0), serve_on_send: Some(&word), exists: true.into() };
         assert_eq!(until_served(&sleep(&word, &avg, None, None), &watch), Slept::Served);
         assert!(realtime_ns() >= due);
         assert_eq!(watch.sends.load(Ordering::SeqCst), 1);
         // A due message that cannot be sent (a full queue) is tried once, then the waiter
         // sleeps until its deadline instead of spinning on the past due time.
         let word = AtomicU32::new(wake_word::WAITING);
-        let watch = Watch { due: AtomicU64::new(realtime_ns() + 5_000_000), sends: AtomicU32::new(0), serve_on_send: None, exists: true };
+        let watch = Watch { due: AtomicU64::new(realtime_ns() + 5_000_000), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into() };
         let deadline = timespec_of_ns(realtime_ns() + 60_000_000);
         assert_eq!(until_served(&sleep(&word, &avg, Some(&deadline), None), &watch), Slept::TimedOut);
         assert_eq!(watch.sends.load(Ordering::SeqCst), 1);
@@ -225,11 +233,47 @@ mod tests {
 
     #[test]
     fn a_liveness_look_finds_a_removed_queue() {
+        // Removed while it sleeps, by nobody who wakes it: found at the next look.
         let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
-        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: false };
+        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into() };
         let s = Sleep { restart: Restart::Never, ..sleep(&word, &avg, None, Some(1)) };
         let started = realtime_ns();
-        assert_eq!(until_served(&s, &watch), Slept::Removed);
+        let slept = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while word.load(Ordering::SeqCst) != wake_word::SLEEPING {
+                    std::thread::yield_now();
+                }
+                watch.exists.store(false, Ordering::SeqCst);
+            });
+            until_served(&s, &watch)
+        });
+        assert_eq!(slept, Slept::Removed);
         assert!(realtime_ns() - started >= 900_000_000);
+    }
+
+    /// A queue already removed, or removed and roused (as System V's removal without the lock
+    /// does), is found before the next sleep, not at the liveness look.
+    #[test]
+    fn a_removal_is_looked_for_before_each_sleep() {
+        let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
+        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: false.into() };
+        let s = Sleep { restart: Restart::Never, ..sleep(&word, &avg, None, Some(60)) };
+        assert_eq!(until_served(&s, &watch), Slept::Removed, "already removed");
+
+        word.store(wake_word::WAITING, Ordering::SeqCst);
+        watch.exists.store(true, Ordering::SeqCst);
+        let started = realtime_ns();
+        let slept = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while word.load(Ordering::SeqCst) != wake_word::SLEEPING {
+                    std::thread::yield_now();
+                }
+                watch.exists.store(false, Ordering::SeqCst);
+                crate::emu::engine::waiter::rouse(std::iter::once(&word));
+            });
+            until_served(&s, &watch)
+        });
+        assert_eq!(slept, Slept::Removed, "removed, then roused");
+        assert!(realtime_ns() - started < 30_000_000_000, "found long before the 60 s look");
     }
 }

@@ -10,13 +10,20 @@
 //!   ([`WaiterCore::alive`]);
 //! - **wait**: on the record's futex word, `WAITING` while the thread spins and `SLEEPING` once
 //!   it sleeps in the kernel (see `engine::sleep`);
-//! - **serve** ([`WaiterCore::serve`], under the queue lock): the result is written, the state
-//!   becomes `SERVED` and the word `WOKEN`; a sleeper is woken with FUTEX_WAKE only after the
-//!   queue lock is released ([`PendingWakes`]), so it does not wake to find the lock held;
-//! - **rouse** ([`rouse`]): a sleeping receiver is sent back to look again (a scheduled message
-//!   now falls due earlier than it sleeps);
+//! - **serve** ([`WaiterCore::serve`], under the queue lock): the word becomes `WOKEN` first, by
+//!   compare-and-swap ([`WaiterCore::claim`]: the commit point, before anything is handed to
+//!   the waiter), then the result is written and the state becomes `SERVED`; a sleeper is woken
+//!   with FUTEX_WAKE only after the queue lock is released ([`PendingWakes`]), so it does not
+//!   wake to find the lock held;
+//! - **rouse** ([`rouse`]): a sleeping waiter is sent back to look again (a scheduled message
+//!   now falls due earlier than it sleeps, or its queue was removed without the lock);
 //! - **leave** ([`WaiterCore::leave`], under the queue lock): the thread collects its outcome and
-//!   releases its life lock; the API frees the record.
+//!   releases its life lock; the API frees the record;
+//! - **leave unserved** ([`WaiterCore::leave_unserved`], without the lock): a waiter that stops
+//!   waiting (its queue removed, a signal) while the lock's holder is a process stopped inside
+//!   its critical section does not wait for it: its word becomes `LEFT` by compare-and-swap, so
+//!   that either a holder claimed it first (and it collects its outcome under the lock, as
+//!   usual) or no holder ever will. The lock's next holder that meets the record forgets it.
 
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
@@ -112,12 +119,36 @@ impl WaiterCore {
         }
     }
 
-    /// Serves the waiter with `result`: state SERVED, word WOKEN. True when its thread sleeps
-    /// in the kernel and must be woken (after the queue lock is released: [`PendingWakes`]).
-    pub fn serve(&mut self, result: i32) -> bool {
+    /// Claims the waiter for serving (under the queue lock): its word becomes WOKEN, so that it
+    /// can no longer leave unserved, and the caller must serve it ([`WaiterCore::fill`]) before
+    /// it lets go of the lock. `Some(true)` when its thread sleeps in the kernel and must be
+    /// woken (after the queue lock is released: [`PendingWakes`]); None when it left unserved
+    /// ([`WaiterCore::leave_unserved`]): nothing may be handed to it, and its record is to be
+    /// forgotten.
+    pub fn claim(&self) -> Option<bool> {
+        let mut seen = self.word.load(Ordering::Acquire);
+        loop {
+            if seen == wake_word::LEFT {
+                return None;
+            }
+            match self.word.compare_exchange_weak(seen, wake_word::WOKEN, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(before) => return Some(before == wake_word::SLEEPING),
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// Writes a claimed waiter's outcome: `result`, and state SERVED.
+    pub fn fill(&mut self, result: i32) {
         self.result = result;
         self.state = waiter_state::SERVED;
-        self.word.swap(wake_word::WOKEN, Ordering::AcqRel) == wake_word::SLEEPING
+    }
+
+    /// Claims and fills at once: serves the waiter with `result` (see [`WaiterCore::claim`]).
+    pub fn serve(&mut self, result: i32) -> Option<bool> {
+        let wake = self.claim()?;
+        self.fill(result);
+        Some(wake)
     }
 
     /// The registered thread leaves its record (after collecting its outcome): its life lock
@@ -129,6 +160,33 @@ impl WaiterCore {
     pub unsafe fn leave(rec: *mut WaiterCore) {
         // SAFETY: per the caller, this thread holds the lock.
         unsafe { lock::unlock(Self::life_lock(rec)) };
+    }
+
+    /// The registered thread leaves its record without its outcome and without the queue lock
+    /// (see the module documentation): true when no holder had claimed it — its word is LEFT
+    /// from now on, so none ever will, and its life lock is released (the lock's next holder
+    /// that meets the record forgets it); false when one had: the thread collects its outcome
+    /// under the lock.
+    ///
+    /// # Safety
+    /// `rec` points to a waiter record in a mapped segment in which the calling thread
+    /// registered ([`WaiterCore::enter`]) and which it has not left.
+    pub unsafe fn leave_unserved(rec: *mut WaiterCore) -> bool {
+        // SAFETY: per the caller, a record in a mapping; the word is atomic.
+        let word = unsafe { &(*rec).word };
+        let mut seen = word.load(Ordering::Acquire);
+        loop {
+            if seen != wake_word::WAITING && seen != wake_word::SLEEPING {
+                return false;
+            }
+            match word.compare_exchange_weak(seen, wake_word::LEFT, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
+        // SAFETY: per the caller, this thread holds the life lock.
+        unsafe { Self::leave(rec) };
+        true
     }
 }
 
@@ -233,14 +291,42 @@ mod tests {
         }
     }
 
+    /// A waiter that leaves unserved is never claimed after, and is found dead at once; one
+    /// claimed first cannot leave unserved, and collects its outcome.
+    #[test]
+    fn a_waiter_leaves_unserved_or_is_claimed_never_both() {
+        let mut rec = record();
+        let p: *mut WaiterCore = &mut *rec;
+        // SAFETY: a fresh record; this thread registers in it and plays the lock holder.
+        unsafe {
+            WaiterCore::enter(p, waiter_state::RECEIVING, 1).unwrap();
+            (*p).word.store(wake_word::SLEEPING, Ordering::Relaxed);
+            assert!(WaiterCore::leave_unserved(p), "nobody had claimed it");
+            assert_eq!((*p).word.load(Ordering::Relaxed), wake_word::LEFT);
+            assert_eq!((*p).claim(), None, "no holder may claim a waiter that left");
+            assert_eq!((*p).serve(0), None);
+            assert_eq!((*p).state, waiter_state::RECEIVING, "nothing was written to it");
+            assert!(!WaiterCore::alive(p), "its life lock was let go");
+
+            WaiterCore::enter(p, waiter_state::SENDING, 2).unwrap();
+            assert_eq!((*p).claim(), Some(false), "claimed while it spins");
+            assert!(!WaiterCore::leave_unserved(p), "claimed: it must collect its outcome");
+            assert_eq!((*p).word.load(Ordering::Relaxed), wake_word::WOKEN);
+            assert!(WaiterCore::alive(p), "still registered");
+            (*p).fill(0);
+            assert_eq!((*p).state, waiter_state::SERVED);
+            WaiterCore::leave(p);
+        }
+    }
+
     #[test]
     fn serving_wakes_only_a_sleeper_and_rousing_only_sleepers() {
         let mut rec = record();
         rec.word.store(wake_word::WAITING, Ordering::Relaxed);
-        assert!(!rec.serve(42), "a spinning waiter needs no FUTEX_WAKE");
+        assert_eq!(rec.serve(42), Some(false), "a spinning waiter needs no FUTEX_WAKE");
         assert_eq!((rec.state, rec.result, rec.word.load(Ordering::Relaxed)), (waiter_state::SERVED, 42, wake_word::WOKEN));
         rec.word.store(wake_word::SLEEPING, Ordering::Relaxed);
-        assert!(rec.serve(0), "a sleeper must be woken");
+        assert_eq!(rec.serve(0), Some(true), "a sleeper must be woken");
         let (sleeping, spinning, woken) = (AtomicU32::new(wake_word::SLEEPING), AtomicU32::new(wake_word::WAITING), AtomicU32::new(wake_word::WOKEN));
         rouse([&sleeping, &spinning, &woken].into_iter());
         assert_eq!(sleeping.load(Ordering::Relaxed), wake_word::WAITING);

@@ -53,8 +53,10 @@ pub const QUEUE_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMSQ");
 /// queue lock's next holder by a caller that went on without it — the waiters' EIDRM
 /// (`REMOVED_WAITERS_UNSERVED`) and their recheck after IPC_SET (`QueueHeader::recheck_pending`)
 /// — and IPC_SET's writers excluding each other by `Entry::perm_writer`, none of which a
-/// library of 13 would honour).
-pub const LAYOUT_VERSION: u32 = 14;
+/// library of 13 would honour; 15: a waiter that leaves unserved without the lock
+/// (`wake_word::LEFT`), which a library of 14 would serve — handing it a message that is then
+/// lost — since it swaps its waiters' words instead of claiming them).
+pub const LAYOUT_VERSION: u32 = 15;
 /// The registry, as the segment lifecycle knows it.
 pub static REGISTRY_SEGMENT: SegmentKind = SegmentKind::new("System V queue registry", REGISTRY_MAGIC, LAYOUT_VERSION);
 /// A queue's segment, as the segment lifecycle knows it.

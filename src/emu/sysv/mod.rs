@@ -973,6 +973,30 @@ impl SysvEmulation {
         q.lock(entry)
     }
 
+    /// Takes the queue lock for registered waiter `w` to collect its outcome once its sleep
+    /// ended as `waited` — or, when it was not served (its queue found removed, a signal) and
+    /// the lock's holder is a process stopped inside its critical section, leaves unserved
+    /// without the lock (None; see `engine::waiter`): the kernel's blocked caller fails with
+    /// EIDRM or EINTR at once, whoever else is stopped. A waiter served first, or whose queue
+    /// is live and the holder running, collects its outcome under the lock as usual.
+    fn lock_to_collect<'q>(q: &'q Queue, entry: &'q Entry, w: u32, waited: Slept) -> Result<Option<queue::Locked<'q>>> {
+        if waited != Slept::Served {
+            match lock::briefly(|| q.lock(entry)) {
+                Ok(locked) => return Ok(Some(locked)),
+                Err(Errno::EAGAIN) if q.leave_unserved(w) => return Ok(None),
+                Err(Errno::EAGAIN) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Self::lock_for_waiter(q, entry).map(Some)
+    }
+
+    /// The lock-wait of a blocking call on `q` (None: `flags` has IPC_NOWAIT): as long as the
+    /// holder lives, while the queue does (see [`LockWait::WhileLive`]).
+    fn blocking_wait(q: &Queue, flags: c_int) -> Option<LockWait> {
+        (flags & libc::IPC_NOWAIT == 0).then(|| LockWait::WhileLive(&q.header().removed))
+    }
+
     // ----- msgsnd -----
 
     /// `msgsnd`, in the kernel's order of checks.
@@ -997,7 +1021,7 @@ impl SysvEmulation {
         };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         let mut longer = lock::LongerWait::default();
-        let may_wait = || (flags & libc::IPC_NOWAIT == 0).then_some(LockWait::AsLongAsHeld);
+        let may_wait = || Self::blocking_wait(&q, flags);
         loop {
             if !self.permitted(&perms(entry), S_IWUGO) {
                 return Err(Errno::EACCES);
@@ -1050,7 +1074,9 @@ impl SysvEmulation {
             let w = locked.register_sender(mtype, text, msgsz)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, false);
-            let mut locked = Self::lock_for_waiter(&q, entry)?;
+            let Some(mut locked) = Self::lock_to_collect(&q, entry, w, waited)? else {
+                return Err(if q.live() { Errno::EINTR } else { Errno::EIDRM });
+            };
             let finished = locked.finish(w, std::ptr::null_mut(), 0);
             let valid = locked.valid();
             drop(locked);
@@ -1095,7 +1121,7 @@ impl SysvEmulation {
         let mut writable = || *writable_checked.get_or_insert_with(|| if copy { 0 } else { crate::os::usermem::writable_prefix(dst, 8 + copy_limit) });
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         let mut longer = lock::LongerWait::default();
-        let may_wait = || (flags & libc::IPC_NOWAIT == 0).then_some(LockWait::AsLongAsHeld);
+        let may_wait = || Self::blocking_wait(&q, flags);
         loop {
             if !self.permitted(&perms(entry), S_IRUGO) {
                 return Err(Errno::EACCES);
@@ -1172,7 +1198,9 @@ impl SysvEmulation {
             let w = locked.register_receiver(typ, mode, maxsize)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, true);
-            let mut locked = Self::lock_for_waiter(&q, entry)?;
+            let Some(mut locked) = Self::lock_to_collect(&q, entry, w, waited)? else {
+                return Err(if q.live() { Errno::EINTR } else { Errno::EIDRM });
+            };
             let finished = locked.finish(w, dst, bufsz);
             let valid = locked.valid();
             drop(locked);

@@ -154,7 +154,9 @@ impl<'q> Locked<'q> {
         if let Some(i) = handed {
             rec.slot = i + 1;
         }
-        if rec.core.serve(0) {
+        // A POSIX waiter never leaves unserved (it collects its outcome under the lock), so
+        // the claim always succeeds.
+        if rec.core.serve(0) == Some(true) {
             self.wakes.push(self.q.wake_word(w));
         }
     }

@@ -531,14 +531,16 @@ impl Queue {
     /// holder that goes on finishes what it was doing as if before the removal. Its waiters
     /// are served EIDRM by the lock's next holder as it lets go ([`REMOVED_WAITERS_UNSERVED`]):
     /// the stopped one once it goes on, the next one if it dies, or this thread now if the
-    /// lock is free by then (else a sleeper finds the queue gone at its next liveness look and
-    /// waits for the lock like any blocked caller). False when it was removed meanwhile.
+    /// lock is free by then. Meanwhile each sleeper is roused: one that finds its queue gone
+    /// and the lock still held by a stopped process leaves unserved, with EIDRM, as the
+    /// kernel's would at once (see `engine::waiter`). False when it was removed meanwhile.
     pub fn remove_unlocked(&self, entry: &Entry) -> bool {
         if !self.commit_removal(entry) {
             return false;
         }
         self.header().removed.store(REMOVED_WAITERS_UNSERVED, Ordering::Release);
         self.serve_left_work_if_free(entry);
+        self.rouse_waiters();
         true
     }
 

@@ -220,7 +220,7 @@ impl<'q> Locked<'q> {
     /// Serves each live receiver a message committed to it by a process that died first.
     fn serve_handoffs(&mut self, handoffs: &[(u32, u32)]) {
         for &(w, r) in handoffs {
-            if self.waiter(w).core.state == waiter_state::RECEIVING && self.unlink_waiter(w).is_ok() {
+            if self.waiter(w).core.state == waiter_state::RECEIVING && self.claim(w) && self.unlink_waiter(w).is_ok() {
                 self.serve(w, 0, r);
             } else {
                 // A second block handed to the same receiver: only one can be its message.

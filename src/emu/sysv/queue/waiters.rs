@@ -1,7 +1,8 @@
 //! Blocked senders and receivers: FIFO lists of waiter records, the hand-off of a message to a
 //! matching blocked receiver (the kernel's `pipelined_send`), sending blocked senders' pending
 //! messages when room appears (`ss_wakeup`), IPC_SET and IPC_RMID wake-ups, and reclaiming the
-//! dead.
+//! dead and those that left unserved (see `engine::waiter`): every waiter is claimed
+//! ([`Locked::claim`]) before anything is handed to it or sent for it.
 
 use super::*;
 use crate::emu::engine::waiter::WaiterCore;
@@ -23,6 +24,27 @@ impl Queue {
             recent[1].store(last, Ordering::Relaxed);
             recent[0].store(cpu, Ordering::Relaxed);
         }
+    }
+
+    /// The calling thread, registered as waiter `w`, leaves unserved without the lock (see
+    /// `engine::waiter`): true when no holder had claimed it (the caller then returns without
+    /// its record, which the lock's next holder forgets), false when one had (it collects its
+    /// outcome under the lock).
+    pub fn leave_unserved(&self, w: u32) -> bool {
+        // SAFETY: a record in the mapping, in which the calling thread registered (the caller's
+        // `w`) and which it has not left.
+        unsafe { WaiterCore::leave_unserved(&raw mut (*self.waiter_ptr(w.min(WAITER_SLOTS - 1))).core) }
+    }
+
+    /// Sends every sleeping waiter back to look again, without the lock: its queue was removed
+    /// by a remover that could not take the lock (see [`Queue::remove_unlocked`]), and a waiter
+    /// that finds it so leaves at once if the lock's holder is still stopped.
+    pub(super) fn rouse_waiters(&self) {
+        // Read without the lock, as a bound only: a record past it was never used, and each
+        // word is only compare-and-swapped from SLEEPING.
+        // SAFETY: the field is in the mapped header; an aligned u32 read whatever it holds.
+        let top = unsafe { std::ptr::read_volatile(&raw const (*self.header_ptr()).state.waiter_top) }.min(WAITER_SLOTS);
+        crate::emu::engine::waiter::rouse((0..top).map(|w| self.wake_word(w)));
     }
 
     /// A CPU other than the caller's that recently used the queue (`u32::MAX`: none known).
@@ -55,6 +77,8 @@ impl<'q> Locked<'q> {
             if testmsg(mtype, typ, mode) {
                 if !self.alive(w) {
                     self.release(w);
+                } else if !self.claim(w) {
+                    // Left unserved: forgotten, and the next receiver is looked at.
                 } else if size < len {
                     self.unlink_waiter(w)?;
                     self.serve(w, libc::E2BIG, 0);
@@ -166,14 +190,47 @@ impl<'q> Locked<'q> {
         Ok(())
     }
 
-    /// Hands waiter `w` (already out of its list) its result, and schedules its wake-up.
+    /// Claims registered waiter `w` (still in its list) for serving, the commit point of
+    /// whatever is then handed to it or sent for it (see `engine::waiter`), and schedules its
+    /// wake-up: it must be served ([`Locked::serve`]) before the lock is let go. False when
+    /// its thread left unserved: the record is forgotten ([`Locked::forget_left`]).
+    pub(super) fn claim(&mut self, w: u32) -> bool {
+        // SAFETY: a record in the mapping; the queue lock is held.
+        match unsafe { (*self.core(w)).claim() } {
+            Some(sleeping) => {
+                if sleeping {
+                    self.wakes.push(self.q.wake_word(w));
+                }
+                true
+            }
+            None => {
+                self.forget_left(w);
+                false
+            }
+        }
+    }
+
+    /// Takes waiter `w`, whose thread left unserved, out of its list, and frees its record (and
+    /// the pending message of a sender) — once its thread let go of the record's life lock,
+    /// which it does just after leaving; until then the record stays taken, out of every list
+    /// (as SERVED: a record served and not yet collected), for [`Locked::reap_dead_waiters`].
+    pub(super) fn forget_left(&mut self, w: u32) {
+        if self.unlink_waiter(w).is_err() {
+            self.repair();
+            return;
+        }
+        self.waiter(w).core.state = waiter_state::SERVED;
+        if !self.alive(w) {
+            self.release(w);
+        }
+    }
+
+    /// Hands claimed waiter `w` (already out of its list) its result.
     pub(super) fn serve(&mut self, w: u32, result: i32, handed: u32) {
         self.q.note_cpu();
         let rec = self.waiter(w);
         rec.handed = handed;
-        if rec.core.serve(result) {
-            self.wakes.push(self.q.wake_word(w));
-        }
+        rec.core.fill(result);
     }
 
     /// Registers the calling thread as a blocked receiver (`typ`, `mode`, largest message
@@ -350,7 +407,7 @@ impl<'q> Locked<'q> {
                 self.st().next_ticket = ticket + 1;
                 self.waiter(w).core.ticket = ticket;
                 self.link_tail(w, waiter_state::SENDING);
-            } else {
+            } else if self.claim(w) {
                 if self.unlink_waiter(w).is_err() {
                     self.repair();
                     return;
@@ -408,7 +465,7 @@ impl<'q> Locked<'q> {
             _ => block_state::FREE,
         };
         let committed = matches!(state, block_state::QUEUED | block_state::HANDED);
-        if self.unlink_waiter(w).is_err() {
+        if !self.claim(w) || self.unlink_waiter(w).is_err() {
             return;
         }
         self.waiter(w).handed = 0;
@@ -443,6 +500,9 @@ impl<'q> Locked<'q> {
             }
             steps += 1;
             let w = head - 1;
+            if !self.claim(w) {
+                continue;
+            }
             if self.unlink_waiter(w).is_err() {
                 self.repair();
                 continue;

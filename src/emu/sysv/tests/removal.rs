@@ -2,7 +2,7 @@
 //! `IPC_RMID`, a creator of a key never waits for the remover of the key's queue, and a
 //! remover killed half-way leaves nothing that the next creator's sweep does not take away,
 //! its queue's record included, and a process stopped while it holds a queue's own lock fails
-//! no removal of that queue.
+//! no removal of that queue, nor keeps its blocked callers from failing at once.
 
 use super::creation::{files, gone_pid, while_held, while_registry_lock_held, ROOMY};
 use super::*;
@@ -344,47 +344,90 @@ fn a_remover_whose_claim_was_taken_over_leaves_the_next_queue_of_its_key_alone()
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
+/// Whether thread `tid` of this process sleeps (`S` in its `/proc` stat).
+fn thread_sleeps(tid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S'))
+}
+
 /// A process stopped inside a queue's critical section (here a thread that holds the queue's
 /// lock and sleeps) makes no `IPC_RMID` of the queue fail, private or keyed: past the lock's
-/// bound the removal commits without the lock (`Queue::remove_unlocked`), and the receiver
-/// blocked in the queue is served EIDRM by the holder as it lets go — not found at its next
-/// liveness look, seconds later. Each removal used to fail with EAGAIN for as long as the
-/// holder stayed stopped.
+/// bound the removal commits without the lock (`Queue::remove_unlocked`). The callers blocked in
+/// the queue fail with EIDRM while the holder is still stopped, as the kernel's would at once:
+/// a receiver and a sender registered as waiters leave unserved (`engine::waiter`), and a
+/// receiver that was waiting for the lock itself stops waiting (`LockWait::WhileLive`). The
+/// holder, as it lets go, finishes the removal. The waiters used to wait for the holder to go
+/// on, however long it stayed stopped; before that, each removal failed with EAGAIN.
 #[test]
-fn a_queue_whose_lock_a_stopped_process_holds_is_removed() {
+fn a_queue_whose_lock_a_stopped_process_holds_is_removed_and_its_blocked_callers_fail_at_once() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
     for key in [libc::IPC_PRIVATE, 0x5eed_41a1] {
         let id = e.msgget(key, libc::IPC_CREAT | 0o600).unwrap();
         let q = e.find(id).unwrap();
         let entry = q.entry();
+        let full = Msg { mtype: 1, text: [7; 64] };
+        assert_eq!(msgsnd(e, id, (&raw const full).cast(), 60, 0), Ok(0));
+        let late_tid = &std::sync::atomic::AtomicI32::new(0);
+        let receive = move || {
+            let mut got = Msg { mtype: 0, text: [0; 64] };
+            msgrcv(e, id, (&raw mut got).cast(), 64, 2, 0)
+        };
         std::thread::scope(|s| {
-            let receiver = s.spawn(|| {
-                let mut got = Msg { mtype: 0, text: [0; 64] };
-                msgrcv(e, id, (&raw mut got).cast(), 64, 0, 0)
+            let receiver = s.spawn(receive);
+            let sender = s.spawn(|| msgsnd(e, id, (&raw const full).cast(), 60, 0));
+            wait_until_blocked("receiver and sender", || {
+                let counts = q.lock(entry).unwrap().counts();
+                counts.3 > 0 && counts.4 > 0
             });
-            wait_until_blocked("receiver", || q.lock(entry).unwrap().counts().3 > 0);
-            let (removed, stat, found, served_before) = while_held(
+            let (removed, stat, found, served_before, left_at_once) = while_held(
                 || q.lock(entry).unwrap(),
                 || {
+                    // A receiver that finds the lock held, and waits for it.
+                    let late = s.spawn(move || {
+                        late_tid.store(crate::os::ids::tid(), Ordering::Release);
+                        receive()
+                    });
+                    wait_until_blocked("late receiver", || {
+                        let tid = late_tid.load(Ordering::Acquire);
+                        tid != 0 && thread_sleeps(tid)
+                    });
                     let removed = msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut());
                     let stat = msgctl(e, id, cmd::IPC_STAT, &mut unsafe_zeroed_ds());
                     let found = (key != libc::IPC_PRIVATE).then(|| e.msgget(key, 0));
-                    (removed, stat, found, q.header().removed.load(Ordering::Acquire))
+                    let served_before = q.header().removed.load(Ordering::Acquire);
+                    // Bounded, so that the old code fails here rather than hangs (its waiters
+                    // returned only once the holder let go, after this), and shorter than a
+                    // sleeper's liveness look (`sleep::LIVENESS_POLL_SECONDS`), so that the
+                    // waiters must have been roused: they leave within milliseconds.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                    let done = || receiver.is_finished() && sender.is_finished() && late.is_finished();
+                    while !done() && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    (removed, stat, found, served_before, (receiver.is_finished(), sender.is_finished(), late.is_finished(), late))
                 },
             );
             if removed.is_err() {
-                // Removed now that the lock is free, so that the receiver returns and the
-                // failure is reported (the scope joins it).
+                // Removed now that the lock is free, so that the waiters return and the
+                // failure is reported (the scope joins them).
                 let _ = msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut());
             }
+            let (receiver_left, sender_left, late_left, late) = left_at_once;
             assert_eq!(removed, Ok(0), "key {key:#x}: IPC_RMID while the queue's lock was held");
             assert_eq!(stat, Err(Errno::EINVAL), "key {key:#x}: its id is gone at once");
             assert!(found.is_none_or(|found| found == Err(Errno::ENOENT)), "key {key:#x}: {found:?}");
-            assert_eq!(served_before, REMOVED_WAITERS_UNSERVED, "key {key:#x}: the waiters wait for the lock's holder");
-            // The holder has let go (`while_held` joined it): it served the receiver.
-            assert_eq!(q.header().removed.load(Ordering::Acquire), REMOVED, "key {key:#x}: served by the holder as it let go");
+            assert_eq!(served_before, REMOVED_WAITERS_UNSERVED, "key {key:#x}: the removal was left to the lock's holder");
+            assert_eq!(
+                (receiver_left, sender_left, late_left),
+                (true, true, true),
+                "key {key:#x}: receiver, sender and late receiver returned while the holder held the lock"
+            );
+            // The holder has let go (`while_held` joined it): it finished the removal.
+            assert_eq!(q.header().removed.load(Ordering::Acquire), REMOVED, "key {key:#x}: finished by the holder as it let go");
             assert_eq!(receiver.join().unwrap(), Err(Errno::EIDRM), "key {key:#x}: the blocked receiver");
+            assert_eq!(sender.join().unwrap(), Err(Errno::EIDRM), "key {key:#x}: the blocked sender");
+            assert_eq!(late.join().unwrap(), Err(Errno::EIDRM), "key {key:#x}: the receiver waiting for the lock");
         });
     }
     assert_eq!(files(&ns), vec!["registry".to_string()]);

@@ -1,0 +1,183 @@
+/* A caller blocked in msgrcv or msgsnd fails at once — EIDRM when its queue is removed, EINTR
+ * when a signal handler runs — while another process is stopped (SIGSTOP) at any moment of a
+ * call on the same queue, as on the kernel, where a stopped process holds no lock. Under the
+ * emulation the stopped process may hold the queue's lock, which the blocked caller needs to
+ * collect its outcome: unless a holder already served it, it leaves its waiter record
+ * without the lock. A message of its type sent after an interrupted receiver left is then
+ * received as usual, not handed to the record it left.
+ * A busy child sends to and receives from the test key's queue (making it again when it
+ * finds it removed). Each round blocks a forked receiver (of a type nobody else uses) or
+ * sender (of a message larger than the queue's msg_qbytes), stops the busy child at a
+ * pseudo-random moment, removes the queue or signals the blocked caller, and waits up to a
+ * second for its answer before the busy child goes on.
+ * Shown failing on the code before this test (ff96844, shim-emulate): whenever the busy child
+ * was stopped holding the queue's lock, the blocked caller answered only once it went on
+ * ("blocked callers answered while the other process was stopped: not all (first: receiver,
+ * queue removed)"). */
+#include "harness.h"
+#include "mqt_fault.h"
+
+#include <poll.h>
+
+#define ROUNDS 80
+/* How long a blocked caller's answer is waited for while the busy child is stopped: the
+ * kernel's is immediate, the emulation's within milliseconds. */
+#define ANSWER_MS 1000
+/* The blocked receiver's type, and the blocked sender's (neither is the busy child's). */
+#define RECEIVER_TYPE 9
+#define SENDER_TYPE 7
+/* The queue's msg_qbytes in the sender's rounds, and the sender's message, which never fits. */
+#define SMALL_QBYTES 64
+#define TOO_BIG 100
+
+struct msg {
+    long mtype;
+    char text[128];
+};
+
+static key_t key;
+
+/* The stopped child's calls: sends of three types and receives of each, so that it takes the
+ * queue's lock at every call while someone is blocked in the queue; a queue found removed is
+ * made again. */
+static void busy(unsigned i, void *ctx)
+{
+    static int id = -1;
+    (void)ctx;
+    if (id < 0)
+        id = msgget(key, IPC_CREAT | 0600);
+    struct msg m = { 1 + i % 3, "busy" };
+    int r = msgsnd(id, &m, 4, IPC_NOWAIT);
+    if (r == 0)
+        r = (int)msgrcv(id, &m, sizeof m.text, 1 + (i + 1) % 3, IPC_NOWAIT);
+    if (r < 0 && (errno == EIDRM || errno == EINVAL))
+        id = -1;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
+/* Sleeping ('S') at three looks 1 ms apart, within 5 s. */
+static int wait_asleep(pid_t pid)
+{
+    int streak = 0;
+    for (int i = 0; i < 5000 && streak < 3; i++) {
+        streak = t_proc_state(pid) == 'S' ? streak + 1 : 0;
+        fault_sleep_us(1000);
+    }
+    return streak >= 3;
+}
+
+/* The blocked caller's answer on `fd` (0, or its errno), waiting at most `ms` (-1: no
+ * answer yet). */
+static int answer(int fd, int ms)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    int e = -1;
+    if (read(fd, &e, sizeof e) != (ssize_t)sizeof e)
+        return -1;
+    return e;
+}
+
+static const char *const KINDS[4] = {
+    "receiver, queue removed", "receiver, signal", "sender, queue removed", "sender, signal",
+};
+
+int main(void)
+{
+    fault_seed("sysv_blocked_callers_fail_at_once_while_holder_stopped");
+    (void)t_msgget_new("blockstop", 0600, &key);
+    struct fault_holder holder = fault_holder_start(busy, NULL);
+
+    int rounds = 0, late = 0, first_late = -1, wrong = 0, first_wrong = -1, wrong_errno = 0;
+    int never_blocked = 0, lost = 0, sent_anyway = 0;
+    for (int round = 0; round < ROUNDS && late == 0; round++) {
+        int kind = round % 4, receiving = kind < 2, removing = kind % 2 == 0;
+        int id = msgget(key, IPC_CREAT | 0600);
+        T_REQUIRE(id >= 0);
+        struct msqid_ds ds;
+        T_REQUIRE(msgctl(id, IPC_STAT, &ds) == 0);
+        ds.msg_qbytes = receiving ? 16384 : SMALL_QBYTES;
+        T_REQUIRE(msgctl(id, IPC_SET, &ds) == 0);
+
+        int fds[2];
+        T_REQUIRE(pipe(fds) == 0);
+        pid_t pid = t_fork();
+        if (pid == 0) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_signal;
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGUSR1, &sa, NULL);
+            struct msg m = { SENDER_TYPE, "too big" };
+            long r = receiving ? msgrcv(id, &m, sizeof m.text, RECEIVER_TYPE, 0) : msgsnd(id, &m, TOO_BIG, 0);
+            int e = r < 0 ? errno : 0;
+            if (write(fds[1], &e, sizeof e) != (ssize_t)sizeof e)
+                exit(1);
+            exit(0);
+        }
+        close(fds[1]);
+        if (!wait_asleep(pid)) {
+            never_blocked++;
+            kill(pid, SIGKILL);
+            t_reap(pid);
+            close(fds[0]);
+            continue;
+        }
+        rounds++;
+
+        fault_holder_stop(&holder);
+        if (removing)
+            T_REQUIRE(msgctl(id, IPC_RMID, NULL) == 0);
+        else
+            T_REQUIRE(kill(pid, SIGUSR1) == 0);
+        int e = answer(fds[0], ANSWER_MS);
+        if (e == -1 && late++ == 0)
+            first_late = kind;
+        fault_holder_continue(&holder);
+        if (e == -1)
+            e = answer(fds[0], 10000);
+        if (e != (removing ? EIDRM : EINTR) && wrong++ == 0) {
+            first_wrong = kind;
+            wrong_errno = e;
+        }
+        t_reap(pid);
+        close(fds[0]);
+
+        if (!removing && receiving) {
+            /* The receiver left: a message of its type stays in the queue for the next one. */
+            struct msg m = { RECEIVER_TYPE, "after" };
+            if (msgsnd(id, &m, 5, IPC_NOWAIT) != 0 || msgrcv(id, &m, sizeof m.text, RECEIVER_TYPE, IPC_NOWAIT) != 5)
+                lost++;
+        } else if (!removing) {
+            /* The sender left: its message was not sent. */
+            struct msg m;
+            if (msgrcv(id, &m, sizeof m.text, SENDER_TYPE, IPC_NOWAIT | MSG_NOERROR) >= 0 || errno != ENOMSG)
+                sent_anyway++;
+        }
+    }
+    fault_holder_end(&holder, 0);
+    fprintf(stderr, "sysv_blocked_callers_fail_at_once_while_holder_stopped: %d rounds, %d late, %d never blocked\n", rounds,
+            late, never_blocked);
+
+    t_say("blocked callers in some rounds: %s", rounds > 0 ? "yes" : "no");
+    t_say("every blocked caller blocked: %s", never_blocked == 0 ? "yes" : "no");
+    if (late == 0)
+        t_say("blocked callers answered while the other process was stopped: all");
+    else
+        t_say("blocked callers answered while the other process was stopped: not all (first: %s)", KINDS[first_late]);
+    if (wrong == 0)
+        t_say("their answers: EIDRM when removed, EINTR when signalled");
+    else
+        t_say("their answers: some wrong (first: %s, %s)", KINDS[first_wrong], wrong_errno == 0 ? "success" : wrong_errno < 0 ? "no answer" : t_errno_name(wrong_errno));
+    t_say("a message sent after an interrupted receiver left was received: %s", lost == 0 ? "yes" : "no");
+    t_say("an interrupted sender's message was not sent: %s", sent_anyway == 0 ? "yes" : "no");
+    int id = msgget(key, 0);
+    if (id >= 0)
+        (void)msgctl(id, IPC_RMID, NULL);
+    return t_finish();
+}
