@@ -34,8 +34,10 @@ pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// no longer while an OFD read lock is held — a library of 15 would destroy a queue that one of
 /// 16 has open; 17: the locks are the emulation's own robust locks, no longer glibc mutexes,
 /// and a registration names its relay's process; 18: `fifo_ino`, without which a library of
-/// 17 would take a reused segment for the queue it was).
-pub const LAYOUT_VERSION: u32 = 18;
+/// 17 would take a reused segment for the queue it was; 19: a waiter that leaves unserved
+/// without the lock (`wake_word::LEFT`), which a library of 18 would serve — handing it a
+/// message that is then lost — since it swaps its waiters' words instead of claiming them).
+pub const LAYOUT_VERSION: u32 = 19;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).

@@ -1,6 +1,7 @@
 //! Blocking on a POSIX queue: a caller registered as a waiter (see `queue::waiters`) sleeps in
 //! the engine's sleep loop (`engine::sleep`) with the `mq_*` rules — an absolute deadline, and
-//! a restart after an `SA_RESTART` handler — then collects its outcome under the queue lock.
+//! a restart after an `SA_RESTART` handler — then collects its outcome under the queue lock, or
+//! leaves without it when it was not served and the lock's holder is stopped.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -62,7 +63,10 @@ pub fn wait_served(
         Slept::TimedOut => Some(Errno::ETIMEDOUT),
         Slept::Interrupted | Slept::Removed => Some(Errno::EINTR),
     };
-    let mut locked = q.lock_for_waiter()?;
+    let Some(mut locked) = q.lock_to_collect(w, gave_up.is_none())? else {
+        // Left unserved: its lock's holder is stopped (see `Queue::lock_to_collect`).
+        return Err(gave_up.unwrap_or(Errno::EINTR));
+    };
     match locked.finish_wait(w, buf) {
         Some(Ok(received)) => Ok(received),
         Some(Err(e)) => Err(e),

@@ -497,14 +497,18 @@ impl<'q> Locked<'q> {
         self.promote_if_due(program_fd);
         // Whatever happens to it next (queued, handed, pending), it may be linked by priority.
         self.q.ready_prio(m.prio)?;
-        if self.st().recv_waiting > 0 {
-            if let Some(w) = self.first_live_waiter(waiter_state::RECEIVING) {
-                let i = self.alloc_slot(Pool::Extra)?;
-                self.fill_slot(i, m, slot_state::HANDED, w + 1);
-                self.serve(w, Some(i));
-                self.note_sent(m.sent_ns);
-                return Ok(Sent::Done);
+        while self.st().recv_waiting > 0 {
+            let Some(w) = self.first_live_waiter(waiter_state::RECEIVING) else { break };
+            let i = self.alloc_slot(Pool::Extra)?;
+            if !self.claim(w) {
+                // Left unserved (forgotten now): the next receiver, if any.
+                self.free_slot(i);
+                continue;
             }
+            self.fill_slot(i, m, slot_state::HANDED, w + 1);
+            self.serve(w, Some(i));
+            self.note_sent(m.sent_ns);
+            return Ok(Sent::Done);
         }
         if self.st().curmsgs.load(Ordering::Relaxed) >= self.q.geo.maxmsg {
             return Ok(Sent::Full);
@@ -565,7 +569,7 @@ impl<'q> Locked<'q> {
         st.curmsgs.store(st.curmsgs.load(Ordering::Relaxed).saturating_sub(1), Ordering::Release);
         st.curbytes.store(st.curbytes.load(Ordering::Relaxed).saturating_sub(got.len as u64), Ordering::Release);
         if self.st().send_waiting > 0 {
-            if let Some(w) = self.first_live_waiter(waiter_state::SENDING) {
+            if let Some(w) = self.first_claimed_waiter(waiter_state::SENDING) {
                 let pending = self.waiter(w).slot;
                 if let Some(s) = self.index(pending, self.q.geo.slot_count) {
                     // Its age counts from now, when a receiver could first take it.

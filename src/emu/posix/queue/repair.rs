@@ -160,7 +160,7 @@ impl<'q> Locked<'q> {
             }
             let slot = self.waiter(w).slot;
             let committed = self.index(slot, slot_count).is_some_and(|i| self.slot(i).state.load(Ordering::Acquire) == slot_state::QUEUED);
-            if committed {
+            if committed && self.claim(w) {
                 self.waiter(w).slot = 0;
                 self.serve(w, None);
             }

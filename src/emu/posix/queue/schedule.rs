@@ -103,7 +103,7 @@ impl<'q> Locked<'q> {
             if self.slot(i).visible_ns > now {
                 break;
             }
-            let receiver = if self.st().recv_waiting > 0 { self.first_live_waiter(waiter_state::RECEIVING) } else { None };
+            let receiver = if self.st().recv_waiting > 0 { self.first_claimed_waiter(waiter_state::RECEIVING) } else { None };
             if receiver.is_none() && self.st().curmsgs.load(Ordering::Relaxed) >= self.q.geo.maxmsg {
                 break;
             }

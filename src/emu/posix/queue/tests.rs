@@ -314,3 +314,34 @@ fn a_registration_whose_owner_closed_behind_a_held_lock_goes_with_the_next_holde
         assert_eq!(fired, u32::from(owner != 41), "owner {owner}: fired by the holder's send");
     }
 }
+
+/// A receiver that left unserved (`engine::waiter`) is handed nothing: a send serves the next
+/// receiver, or queues the message. Here the first receiver left and has not yet let go of its
+/// life lock (the few instructions after its compare-and-swap), so it still looks alive: the
+/// claim is what refuses it. Its record is freed once it lets go.
+#[test]
+fn a_receiver_that_left_unserved_is_handed_nothing() {
+    use crate::emu::engine::waiter::WaiterCore;
+    let q = new_queue(4, 64);
+    let mut l = q.lock().unwrap();
+    // This thread registers both (holding both life locks).
+    let left = l.register(waiter_state::RECEIVING, None, Some(120)).unwrap();
+    let next = l.register(waiter_state::RECEIVING, None, Some(120)).unwrap();
+    // Its word says LEFT; its life lock is still held.
+    q.wake_word(left).store(crate::emu::engine::layout::wake_word::LEFT, Ordering::Release);
+    assert!(send(&mut l, 0, b"one"));
+    assert!(l.is_served(next), "the next receiver got the message");
+    assert_eq!(l.waiting(waiter_state::RECEIVING), 0, "the receiver that left no longer waits");
+    assert!(send(&mut l, 0, b"two"));
+    assert_eq!(l.q.curmsgs(), 1, "with no receiver left, the message is queued");
+    check_consistent(&mut l);
+    let mut buf = [0u8; 64];
+    let got = l.finish_wait(next, buf.as_mut_ptr()).unwrap().unwrap().unwrap();
+    assert_eq!(&buf[..got.len], b"one");
+    // SAFETY: this thread registered in the record and has not left it.
+    unsafe { WaiterCore::leave(l.core(left)) };
+    l.reap_dead_waiters();
+    assert_eq!(l.waiter(left).core.state, waiter_state::FREE, "freed once its thread let go");
+    assert_eq!(receive(&mut l, 64), Some((0, b"two".to_vec())));
+    check_consistent(&mut l);
+}

@@ -1,5 +1,7 @@
 //! Blocked senders and receivers: registration, the order they are served in (scheduling
-//! priority, then arrival: the kernel's `wq_add`), serving, and reclaiming the dead.
+//! priority, then arrival: the kernel's `wq_add`), serving, and reclaiming the dead and those
+//! that left unserved (see `engine::waiter`): every waiter is claimed before anything is handed
+//! to it or sent for it ([`Locked::first_claimed_waiter`]).
 
 use super::*;
 use crate::emu::engine::waiter::WaiterCore;
@@ -22,6 +24,28 @@ impl Queue {
     pub fn lock_for_waiter(&self) -> Result<Locked<'_>> {
         let _lock_wait = lock::waits(lock::LockWait::AsLongAsHeld);
         self.lock_general(false)
+    }
+
+    /// Takes the queue lock for waiter `w` (the calling thread) to collect its outcome once its
+    /// sleep ended, `served` or not — or, when it was not served (its deadline passed, a
+    /// signal) and the lock's holder is a process stopped inside its critical section, leaves
+    /// unserved without the lock (None; see `engine::waiter`): the kernel's timed or
+    /// interrupted caller fails at once, whoever else is stopped. A waiter served first, or
+    /// whose lock's holder runs, collects its outcome under the lock as usual.
+    pub fn lock_to_collect(&self, w: u32, served: bool) -> Result<Option<Locked<'_>>> {
+        if !served {
+            match lock::briefly(|| self.lock_general(false)) {
+                Ok(locked) => return Ok(Some(locked)),
+                // SAFETY: a record in the mapping, in which the calling thread registered (the
+                // caller's `w`) and which it has not left.
+                Err(Errno::EAGAIN) if unsafe { WaiterCore::leave_unserved(&raw mut (*self.waiter(w.min(WAITER_SLOTS - 1))).core) } => {
+                    return Ok(None);
+                }
+                Err(Errno::EAGAIN) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.lock_for_waiter().map(Some)
     }
 }
 
@@ -141,7 +165,57 @@ impl<'q> Locked<'q> {
         }
     }
 
-    /// Hands waiter `w` its result (a handed message slot for a receiver) and schedules its wake.
+    /// The waiter of `role` to serve first ([`Locked::first_live_waiter`]), claimed: it must
+    /// be served ([`Locked::serve`]) before the lock is let go. Those found to have left
+    /// unserved on the way are forgotten.
+    #[inline]
+    pub(super) fn first_claimed_waiter(&mut self, role: u32) -> Option<u32> {
+        loop {
+            let w = self.first_live_waiter(role)?;
+            if self.claim(w) {
+                return Some(w);
+            }
+        }
+    }
+
+    /// Claims registered waiter `w` for serving, the commit point of whatever is then handed
+    /// to it or sent for it (see `engine::waiter`), and schedules its wake-up. False when its
+    /// thread left unserved: the record is forgotten ([`Locked::forget_left`]).
+    #[inline]
+    pub(super) fn claim(&mut self, w: u32) -> bool {
+        match self.waiter(w).core.claim() {
+            Some(sleeping) => {
+                if sleeping {
+                    self.wakes.push(self.q.wake_word(w));
+                }
+                true
+            }
+            None => {
+                self.forget_left(w);
+                false
+            }
+        }
+    }
+
+    /// Takes waiter `w`, whose thread left unserved, out of its role, and frees its record (and
+    /// the pending message of a sender) — once its thread let go of the record's life lock,
+    /// which it does just after leaving; until then the record stays taken (as SERVED: a record
+    /// served and not yet collected), for [`Locked::reap_dead_waiters`].
+    pub(super) fn forget_left(&mut self, w: u32) {
+        let role = self.waiter(w).core.state;
+        match role {
+            waiter_state::RECEIVING => self.st().recv_waiting = self.st().recv_waiting.saturating_sub(1),
+            waiter_state::SENDING => self.st().send_waiting = self.st().send_waiting.saturating_sub(1),
+            _ => {}
+        }
+        self.mark_waiting(w, role, false);
+        self.waiter(w).core.state = waiter_state::SERVED;
+        if !self.alive(w) {
+            self.release_waiter(w);
+        }
+    }
+
+    /// Hands claimed waiter `w` its result (a handed message slot for a receiver).
     #[inline]
     pub(super) fn serve(&mut self, w: u32, handed: Option<u32>) {
         let role = self.waiter(w).core.state;
@@ -154,11 +228,7 @@ impl<'q> Locked<'q> {
         if let Some(i) = handed {
             rec.slot = i + 1;
         }
-        // A POSIX waiter never leaves unserved (it collects its outcome under the lock), so
-        // the claim always succeeds.
-        if rec.core.serve(0) == Some(true) {
-            self.wakes.push(self.q.wake_word(w));
-        }
+        rec.core.fill(0);
     }
 
     /// Frees waiter `w`'s record and any slot it owns (its thread is gone or has given up).

@@ -529,3 +529,51 @@ fn a_due_scheduled_message_is_listed_after_the_queue_as_msgsnd_would_send_it() {
     assert_eq!(f.lock().counts().0, 1, "the snapshot sent nothing");
     assert_eq!(f.receive(0, 0), Some((1, b"ab".to_vec())));
 }
+
+/// A receiver or sender that left unserved (`engine::waiter`) is handed nothing and has
+/// nothing sent for it: a send serves the next matching receiver, or queues the message, and a
+/// receive that makes room sends only for the senders still there. Here they left and have not
+/// yet let go of their life locks (the few instructions after their compare-and-swap), so they
+/// still look alive: the claim is what refuses them. Their records are freed once they let go.
+#[test]
+fn waiters_that_left_unserved_are_handed_nothing_and_sent_for_by_no_one() {
+    use crate::emu::engine::layout::wake_word;
+    use crate::emu::engine::waiter::WaiterCore;
+    let f = Fixture::new(10);
+    let mut l = f.lock();
+    // This thread registers them all (holding their life locks).
+    let left = l.register_receiver(5, search::EQUAL, 64).unwrap();
+    let next = l.register_receiver(5, search::EQUAL, 64).unwrap();
+    f.queue.wake_word(left).store(wake_word::LEFT, Ordering::Release);
+    drop(l);
+    f.send(5, b"one");
+    let mut l = f.lock();
+    assert_eq!(l.waiter(next).core.state, waiter_state::SERVED, "the next receiver got the message");
+    assert_eq!(l.counts().3, 0, "the receiver that left no longer waits");
+    drop(l);
+    f.send(5, b"two");
+    assert_eq!(f.lock().counts().0, 1, "with no receiver left, the message is queued");
+    let mut buf = [0u8; 72];
+    assert!(matches!(f.lock().finish(next, buf.as_mut_ptr(), 64), Finished::Handed(got) if got.len == 3 && &buf[8..11] == b"one"));
+    f.send(1, b"0123456");
+    let mut l = f.lock();
+    let gone = l.register_sender(2, b"gone".as_ptr(), 4).unwrap();
+    let there = l.register_sender(3, b"here".as_ptr(), 4).unwrap();
+    f.queue.wake_word(gone).store(wake_word::LEFT, Ordering::Release);
+    drop(l);
+    assert_eq!(f.receive(1, 0), Some((1, b"0123456".to_vec())));
+    assert_eq!(f.lock().finish(there, std::ptr::null_mut(), 0), Finished::Sent);
+    assert_eq!(f.receive(5, 0), Some((5, b"two".to_vec())));
+    assert_eq!(f.receive(3, 0), Some((3, b"here".to_vec())));
+    assert_eq!(f.receive(0, 0), None, "nothing was sent for the sender that left");
+    let mut l = f.lock();
+    for w in [left, gone] {
+        // SAFETY: this thread registered in the record and has not left it.
+        unsafe { WaiterCore::leave(l.core(w)) };
+    }
+    l.reap_dead_waiters();
+    for w in [left, gone] {
+        assert_eq!(l.waiter(w).core.state, waiter_state::FREE, "freed once its thread let go");
+    }
+    assert_eq!(l.counts(), (0, 0, 0, 0, 0));
+}
