@@ -1,6 +1,7 @@
 /* A caller blocked in msgrcv or msgsnd fails at once — EIDRM when its queue is removed, EINTR
- * when a signal handler runs — while another process is stopped (SIGSTOP) at any moment of a
- * call on the same queue, as on the kernel, where a stopped process holds no lock. Under the
+ * when a signal handler runs, EACCES when IPC_SET takes its permission away — while another
+ * process is stopped (SIGSTOP) at any moment of a call on the same queue, as on the kernel,
+ * where a stopped process holds no lock. Under the
  * emulation the stopped process may hold the queue's lock, which the blocked caller needs to
  * collect its outcome: unless a holder already served it, it leaves its waiter record
  * without the lock. A message of its type sent after an interrupted receiver left is then
@@ -8,18 +9,21 @@
  * A busy child sends to and receives from the test key's queue (making it again when it
  * finds it removed). Each round blocks a forked receiver (of a type nobody else uses) or
  * sender (of a message larger than the queue's msg_qbytes), stops the busy child at a
- * pseudo-random moment, removes the queue or signals the blocked caller, and waits up to a
- * second for its answer before the busy child goes on.
+ * pseudo-random moment, removes the queue, signals the blocked caller or (the caller another
+ * user) makes the queue 0600 — raising msg_qbytes, since IPC_SET wakes a blocked sender only
+ * once its message fits — and waits up to a second for its answer before the busy child goes
+ * on.
  * Shown failing on the code before this test (ff96844, shim-emulate): whenever the busy child
  * was stopped holding the queue's lock, the blocked caller answered only once it went on
  * ("blocked callers answered while the other process was stopped: not all (first: receiver,
- * queue removed)"). */
+ * queue removed)"); for the permission rounds, added later, the same on 454117d-b4892cd
+ * (first: receiver, permission taken). */
 #include "harness.h"
 #include "mqt_fault.h"
 
 #include <poll.h>
 
-#define ROUNDS 80
+#define ROUNDS 120
 /* How long a blocked caller's answer is waited for while the busy child is stopped: the
  * kernel's is immediate, the emulation's within milliseconds. */
 #define ANSWER_MS 1000
@@ -83,8 +87,12 @@ static int answer(int fd, int ms)
     return e;
 }
 
-static const char *const KINDS[4] = {
+/* What happens to the blocked caller in a round. */
+enum { REMOVE, SIGNAL, PERMISSION };
+
+static const char *const KINDS[6] = {
     "receiver, queue removed", "receiver, signal", "sender, queue removed", "sender, signal",
+    "receiver, permission taken", "sender, permission taken",
 };
 
 int main(void)
@@ -96,12 +104,13 @@ int main(void)
     int rounds = 0, late = 0, first_late = -1, wrong = 0, first_wrong = -1, wrong_errno = 0;
     int never_blocked = 0, lost = 0, sent_anyway = 0;
     for (int round = 0; round < ROUNDS && late == 0; round++) {
-        int kind = round % 4, receiving = kind < 2, removing = kind % 2 == 0;
+        int kind = round % 6, receiving = kind < 2 || kind == 4, how = kind < 4 ? kind % 2 : PERMISSION;
         int id = msgget(key, IPC_CREAT | 0600);
         T_REQUIRE(id >= 0);
         struct msqid_ds ds;
         T_REQUIRE(msgctl(id, IPC_STAT, &ds) == 0);
         ds.msg_qbytes = receiving ? 16384 : SMALL_QBYTES;
+        ds.msg_perm.mode = 0666;
         T_REQUIRE(msgctl(id, IPC_SET, &ds) == 0);
 
         int fds[2];
@@ -113,6 +122,8 @@ int main(void)
             sa.sa_handler = on_signal;
             sigemptyset(&sa.sa_mask);
             sigaction(SIGUSR1, &sa, NULL);
+            if (how == PERMISSION)
+                t_become_nobody(0);
             struct msg m = { SENDER_TYPE, "too big" };
             long r = receiving ? msgrcv(id, &m, sizeof m.text, RECEIVER_TYPE, 0) : msgsnd(id, &m, TOO_BIG, 0);
             int e = r < 0 ? errno : 0;
@@ -131,29 +142,34 @@ int main(void)
         rounds++;
 
         fault_holder_stop(&holder);
-        if (removing)
+        if (how == REMOVE) {
             T_REQUIRE(msgctl(id, IPC_RMID, NULL) == 0);
-        else
+        } else if (how == SIGNAL) {
             T_REQUIRE(kill(pid, SIGUSR1) == 0);
+        } else {
+            ds.msg_perm.mode = 0600;
+            ds.msg_qbytes = 16384;
+            T_REQUIRE(msgctl(id, IPC_SET, &ds) == 0);
+        }
         int e = answer(fds[0], ANSWER_MS);
         if (e == -1 && late++ == 0)
             first_late = kind;
         fault_holder_continue(&holder);
         if (e == -1)
             e = answer(fds[0], 10000);
-        if (e != (removing ? EIDRM : EINTR) && wrong++ == 0) {
+        if (e != (how == REMOVE ? EIDRM : how == SIGNAL ? EINTR : EACCES) && wrong++ == 0) {
             first_wrong = kind;
             wrong_errno = e;
         }
         t_reap(pid);
         close(fds[0]);
 
-        if (!removing && receiving) {
+        if (how != REMOVE && receiving) {
             /* The receiver left: a message of its type stays in the queue for the next one. */
             struct msg m = { RECEIVER_TYPE, "after" };
             if (msgsnd(id, &m, 5, IPC_NOWAIT) != 0 || msgrcv(id, &m, sizeof m.text, RECEIVER_TYPE, IPC_NOWAIT) != 5)
                 lost++;
-        } else if (!removing) {
+        } else if (how != REMOVE) {
             /* The sender left: its message was not sent. */
             struct msg m;
             if (msgrcv(id, &m, sizeof m.text, SENDER_TYPE, IPC_NOWAIT | MSG_NOERROR) >= 0 || errno != ENOMSG)
@@ -171,11 +187,11 @@ int main(void)
     else
         t_say("blocked callers answered while the other process was stopped: not all (first: %s)", KINDS[first_late]);
     if (wrong == 0)
-        t_say("their answers: EIDRM when removed, EINTR when signalled");
+        t_say("their answers: EIDRM when removed, EINTR when signalled, EACCES when shut out");
     else
         t_say("their answers: some wrong (first: %s, %s)", KINDS[first_wrong], wrong_errno == 0 ? "success" : wrong_errno < 0 ? "no answer" : t_errno_name(wrong_errno));
-    t_say("a message sent after an interrupted receiver left was received: %s", lost == 0 ? "yes" : "no");
-    t_say("an interrupted sender's message was not sent: %s", sent_anyway == 0 ? "yes" : "no");
+    t_say("a message sent after a receiver left was received: %s", lost == 0 ? "yes" : "no");
+    t_say("the message of a sender that left was not sent: %s", sent_anyway == 0 ? "yes" : "no");
     int id = msgget(key, 0);
     if (id >= 0)
         (void)msgctl(id, IPC_RMID, NULL);

@@ -57,9 +57,14 @@ pub trait SleepWatch {
     fn next_due_ns(&self) -> u64;
     /// Sends the scheduled messages that have fallen due (which may serve this very waiter).
     fn send_due(&self);
-    /// Whether the queue still exists (asked at each liveness look).
+    /// Whether the queue still exists (asked at each liveness look, and before each sleep).
     fn exists(&self) -> bool {
         true
+    }
+    /// Whether the caller may no longer wait in the queue, its permission taken away (System
+    /// V's IPC_SET; asked with [`SleepWatch::exists`]).
+    fn shut_out(&self) -> bool {
+        false
     }
 }
 
@@ -74,6 +79,8 @@ pub enum Slept {
     Interrupted,
     /// A liveness look found the queue gone.
     Removed,
+    /// A look before a sleep found the caller's permission gone ([`SleepWatch::shut_out`]).
+    ShutOut,
 }
 
 /// What ends the next sleep, if it times out.
@@ -134,12 +141,18 @@ pub fn until_served(s: &Sleep<'_>, watch: &impl SleepWatch) -> Slept {
         if super::segment::containment::poisoned_at(s.word as *const AtomicU32 as usize) {
             return Slept::Removed;
         }
-        // A queue removed by someone who could not take its lock rouses its sleepers instead
-        // of serving them (System V's `Queue::remove_unlocked`): its removal is stored before
-        // it looks at their words, and read here after the word says SLEEPING (the fence
-        // above), so either this look sees it or the remover sees SLEEPING and rouses.
-        if s.liveness_poll.is_some() && !watch.exists() {
-            return Slept::Removed;
+        // A queue removed, or whose permissions changed, by someone who could not take its
+        // lock rouses its sleepers instead of serving them (System V's `Queue::remove_unlocked`
+        // and `Queue::recheck_unlocked`): the change is stored before it looks at their words,
+        // and read here after the word says SLEEPING (the fence above), so either this look
+        // sees it or the changer sees SLEEPING and rouses.
+        if s.liveness_poll.is_some() {
+            if !watch.exists() {
+                return Slept::Removed;
+            }
+            if watch.shut_out() {
+                return Slept::ShutOut;
+            }
         }
         match futex::wait(s.word, wake_word::SLEEPING, until.as_ref(), s.restart) {
             Woke::Maybe => {}
@@ -172,6 +185,7 @@ mod tests {
         sends: AtomicU32,
         serve_on_send: Option<&'a AtomicU32>,
         exists: std::sync::atomic::AtomicBool,
+        shut: std::sync::atomic::AtomicBool,
     }
 
     /// Sends after which a test watch gives up on a loop that does not sleep.
@@ -196,6 +210,9 @@ mod tests {
         fn exists(&self) -> bool {
             self.exists.load(Ordering::SeqCst)
         }
+        fn shut_out(&self) -> bool {
+            self.shut.load(Ordering::SeqCst)
+        }
     }
 
     fn sleep<'a>(word: &'a AtomicU32, avg: &'a AtomicU32, deadline: Option<&'a libc::timespec>, poll: Option<i64>) -> Sleep<'a> {
@@ -205,7 +222,7 @@ mod tests {
     #[test]
     fn a_deadline_ends_the_sleep_and_a_served_word_wins() {
         let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
-        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into() };
+        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into(), shut: false.into() };
         let soon = timespec_of_ns(realtime_ns() + 20_000_000);
         assert_eq!(until_served(&sleep(&word, &avg, Some(&soon), None), &watch), Slept::TimedOut);
         word.store(wake_word::WOKEN, Ordering::SeqCst);
@@ -218,14 +235,15 @@ mod tests {
         let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
         // Sending serves the waiter: it wakes at the due time, not before, and is served.
         let due = realtime_ns() + 30_000_000;
-        let watch = Watch { due: AtomicU64::new(due), sends: AtomicU32::new(0), serve_on_send: Some(&word), exists: true.into() };
+        let watch = Watch { due: AtomicU64::new(due), sends: AtomicU32::new(0), serve_on_send: Some(&word), exists: true.into(), shut: false.into() };
         assert_eq!(until_served(&sleep(&word, &avg, None, None), &watch), Slept::Served);
         assert!(realtime_ns() >= due);
         assert_eq!(watch.sends.load(Ordering::SeqCst), 1);
         // A due message that cannot be sent (a full queue) is tried once, then the waiter
         // sleeps until its deadline instead of spinning on the past due time.
         let word = AtomicU32::new(wake_word::WAITING);
-        let watch = Watch { due: AtomicU64::new(realtime_ns() + 5_000_000), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into() };
+        let watch =
+            Watch { due: AtomicU64::new(realtime_ns() + 5_000_000), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into(), shut: false.into() };
         let deadline = timespec_of_ns(realtime_ns() + 60_000_000);
         assert_eq!(until_served(&sleep(&word, &avg, Some(&deadline), None), &watch), Slept::TimedOut);
         assert_eq!(watch.sends.load(Ordering::SeqCst), 1);
@@ -235,7 +253,7 @@ mod tests {
     fn a_liveness_look_finds_a_removed_queue() {
         // Removed while it sleeps, by nobody who wakes it: found at the next look.
         let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
-        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into() };
+        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: true.into(), shut: false.into() };
         let s = Sleep { restart: Restart::Never, ..sleep(&word, &avg, None, Some(1)) };
         let started = realtime_ns();
         let slept = std::thread::scope(|scope| {
@@ -252,11 +270,12 @@ mod tests {
     }
 
     /// A queue already removed, or removed and roused (as System V's removal without the lock
-    /// does), is found before the next sleep, not at the liveness look.
+    /// does), and a caller shut out and roused (its IPC_SET), are found before the next sleep,
+    /// not at the liveness look.
     #[test]
-    fn a_removal_is_looked_for_before_each_sleep() {
+    fn a_removal_or_a_shut_out_is_looked_for_before_each_sleep() {
         let (word, avg) = (AtomicU32::new(wake_word::WAITING), AtomicU32::new(0));
-        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: false.into() };
+        let watch = Watch { due: AtomicU64::new(0), sends: AtomicU32::new(0), serve_on_send: None, exists: false.into(), shut: false.into() };
         let s = Sleep { restart: Restart::Never, ..sleep(&word, &avg, None, Some(60)) };
         assert_eq!(until_served(&s, &watch), Slept::Removed, "already removed");
 
@@ -274,6 +293,23 @@ mod tests {
             until_served(&s, &watch)
         });
         assert_eq!(slept, Slept::Removed, "removed, then roused");
+        assert!(realtime_ns() - started < 30_000_000_000, "found long before the 60 s look");
+
+        // Shut out (System V's IPC_SET without the lock), then roused: likewise.
+        word.store(wake_word::WAITING, Ordering::SeqCst);
+        watch.exists.store(true, Ordering::SeqCst);
+        let started = realtime_ns();
+        let slept = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while word.load(Ordering::SeqCst) != wake_word::SLEEPING {
+                    std::thread::yield_now();
+                }
+                watch.shut.store(true, Ordering::SeqCst);
+                crate::emu::engine::waiter::rouse(std::iter::once(&word));
+            });
+            until_served(&s, &watch)
+        });
+        assert_eq!(slept, Slept::ShutOut, "shut out, then roused");
         assert!(realtime_ns() - started < 30_000_000_000, "found long before the 60 s look");
     }
 }

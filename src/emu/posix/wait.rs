@@ -61,7 +61,7 @@ pub fn wait_served(
     let gave_up = match sleep::until_served(&how, &Watch { q, program_fd }) {
         Slept::Served => None,
         Slept::TimedOut => Some(Errno::ETIMEDOUT),
-        Slept::Interrupted | Slept::Removed => Some(Errno::EINTR),
+        Slept::Interrupted | Slept::Removed | Slept::ShutOut => Some(Errno::EINTR),
     };
     let Some(mut locked) = q.lock_to_collect(w, gave_up.is_none())? else {
         // Left unserved: its lock's holder is stopped (see `Queue::lock_to_collect`).

@@ -203,17 +203,25 @@ thread_local! {
     static RECENT: std::cell::RefCell<Recent> = const { std::cell::RefCell::new(([const { None }; THREAD_CACHE], 0)) };
 }
 
-/// What a System V waiter watches while it sleeps: whether its queue still exists, and — for
-/// a receiver — when the next scheduled message falls due.
+/// Who waits in a queue: a receiver, or a sender of a message of this many bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Blocked {
+    Receiver,
+    Sender(u64),
+}
+
+/// What a System V waiter watches while it sleeps: whether its queue still exists and it may
+/// still use it, and — for a receiver — when the next scheduled message falls due.
 struct Watch<'q> {
+    emu: &'q SysvEmulation,
     q: &'q Queue,
     entry: &'q Entry,
-    receiving: bool,
+    blocked: Blocked,
 }
 
 impl SleepWatch for Watch<'_> {
     fn next_due_ns(&self) -> u64 {
-        if self.receiving {
+        if self.blocked == Blocked::Receiver {
             self.entry.next_due_ns.load(Ordering::SeqCst)
         } else {
             0
@@ -230,6 +238,31 @@ impl SleepWatch for Watch<'_> {
 
     fn exists(&self) -> bool {
         self.q.live()
+    }
+
+    /// IPC_SET wakes every receiver to look again, and a sender only once its message fits (the
+    /// kernel's `expunge_all` and `ss_wakeup`): one that then finds its permission gone fails.
+    fn shut_out(&self) -> bool {
+        match self.blocked {
+            Blocked::Receiver => !self.emu.permitted(&perms(self.entry), S_IRUGO),
+            Blocked::Sender(size) => {
+                let s = stats(self.entry);
+                msg_fits_inqueue(size, s.qnum, s.cbytes, s.qbytes) && !self.emu.permitted(&perms(self.entry), S_IWUGO)
+            }
+        }
+    }
+}
+
+/// What a waiter that left unserved (see `SysvEmulation::lock_to_collect`) returns, as the
+/// kernel's blocked caller would on looking again: EIDRM once its queue is gone, EACCES when
+/// its permission was taken away, else EINTR (a signal handler ran).
+fn left_unserved(q: &Queue, waited: Slept) -> Errno {
+    if !q.live() {
+        Errno::EIDRM
+    } else if waited == Slept::ShutOut {
+        Errno::EACCES
+    } else {
+        Errno::EINTR
     }
 }
 
@@ -950,10 +983,10 @@ impl SysvEmulation {
     /// recently used the queue from another CPU (one queue often carries both directions, so
     /// "the last sender" may well be the waiter itself).
     ///
-    /// A receiver (`receiving`) sleeps no longer than the queue's next due time: then it sends
-    /// what has fallen due (perhaps to itself) and goes on waiting. A new scheduled message
-    /// that falls due earlier rouses it to look again (`Locked::schedule`).
-    fn wait(&self, q: &Queue, entry: &Entry, w: u32, receiving: bool) -> Slept {
+    /// A receiver sleeps no longer than the queue's next due time: then it sends what has
+    /// fallen due (perhaps to itself) and goes on waiting. A new scheduled message that falls
+    /// due earlier rouses it to look again (`Locked::schedule`).
+    fn wait(&self, q: &Queue, entry: &Entry, w: u32, blocked: Blocked) -> Slept {
         let how = Sleep {
             word: q.wake_word(w),
             spin_avg_ns: &q.header().spin.spin_avg_ns,
@@ -962,7 +995,7 @@ impl SysvEmulation {
             restart: Restart::Never,
             liveness_poll: Some(sleep::LIVENESS_POLL_SECONDS),
         };
-        sleep::until_served(&how, &Watch { q, entry, receiving })
+        sleep::until_served(&how, &Watch { emu: self, q, entry, blocked })
     }
 
     /// Takes the queue lock for a registered waiter collecting its outcome: it waits for a
@@ -974,7 +1007,8 @@ impl SysvEmulation {
     }
 
     /// Takes the queue lock for registered waiter `w` to collect its outcome once its sleep
-    /// ended as `waited` — or, when it was not served (its queue found removed, a signal) and
+    /// ended as `waited` — or, when it was not served (its queue found removed, its permission
+    /// gone, a signal: see [`left_unserved`]) and
     /// the lock's holder is a process stopped inside its critical section, leaves unserved
     /// without the lock (None; see `engine::waiter`): the kernel's blocked caller fails with
     /// EIDRM or EINTR at once, whoever else is stopped. A waiter served first, or whose queue
@@ -1073,9 +1107,9 @@ impl SysvEmulation {
             }
             let w = locked.register_sender(mtype, text, msgsz)?;
             drop(locked);
-            let waited = self.wait(&q, entry, w, false);
+            let waited = self.wait(&q, entry, w, Blocked::Sender(msgsz as u64));
             let Some(mut locked) = Self::lock_to_collect(&q, entry, w, waited)? else {
-                return Err(if q.live() { Errno::EINTR } else { Errno::EIDRM });
+                return Err(left_unserved(&q, waited));
             };
             let finished = locked.finish(w, std::ptr::null_mut(), 0);
             let valid = locked.valid();
@@ -1197,9 +1231,9 @@ impl SysvEmulation {
             let maxsize = if noerror { i32::MAX as u64 } else { bufsz as u64 };
             let w = locked.register_receiver(typ, mode, maxsize)?;
             drop(locked);
-            let waited = self.wait(&q, entry, w, true);
+            let waited = self.wait(&q, entry, w, Blocked::Receiver);
             let Some(mut locked) = Self::lock_to_collect(&q, entry, w, waited)? else {
-                return Err(if q.live() { Errno::EINTR } else { Errno::EIDRM });
+                return Err(left_unserved(&q, waited));
             };
             let finished = locked.finish(w, dst, bufsz);
             let valid = locked.valid();

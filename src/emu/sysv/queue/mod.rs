@@ -558,10 +558,14 @@ impl Queue {
     /// stopped inside its critical section (the kernel's IPC_SET never waits for one). The
     /// lock's next holder does it as it lets go ([`QueueHeader::recheck_pending`]): the stopped
     /// one once it goes on, the next one if it dies, or this thread now if the lock is free by
-    /// then. Until then no waiter can act anyway: each needs the lock.
+    /// then. Meanwhile each sleeper is roused: one whose permission is gone and whose lock's
+    /// holder is still stopped leaves unserved, with EACCES, as the kernel's would at once (see
+    /// `engine::waiter`); the others sleep on (a sender whose message now fits needs the lock
+    /// to send it).
     pub fn recheck_unlocked(&self, entry: &Entry) {
         self.header().recheck_pending.store(1, Ordering::Release);
         self.serve_left_work_if_free(entry);
+        self.rouse_waiters();
     }
 
     /// The segment file's owner and group as recorded (see [`QueueHeader::file_uid`]).

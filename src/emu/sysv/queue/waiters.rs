@@ -37,8 +37,9 @@ impl Queue {
     }
 
     /// Sends every sleeping waiter back to look again, without the lock: its queue was removed
-    /// by a remover that could not take the lock (see [`Queue::remove_unlocked`]), and a waiter
-    /// that finds it so leaves at once if the lock's holder is still stopped.
+    /// or its permissions changed by a caller that could not take the lock (see
+    /// [`Queue::remove_unlocked`], [`Queue::recheck_unlocked`]), and a waiter that finds the
+    /// queue gone or itself shut out leaves at once if the lock's holder is still stopped.
     pub(super) fn rouse_waiters(&self) {
         // Read without the lock, as a bound only: a record past it was never used, and each
         // word is only compare-and-swapped from SLEEPING.
