@@ -32,6 +32,20 @@ fn msgsnd_at(e: &SysvEmulation, id: c_int, msgp: *const c_void, msgsz: usize, fl
     unsafe { e.msgsnd_at(id, msgp, msgsz, flags, due, handle) }
 }
 
+/// Runs `f` in a thread that then ends, and returns once the system no longer shows that thread
+/// (what `f` returned): a joined thread may still be on its way out for a moment — longer on a
+/// loaded machine — during which a look at its tid finds it there, as a creator or remover at
+/// work. Panics after 10 s.
+fn in_a_thread_that_ends<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let (r, tid) = std::thread::scope(|s| s.spawn(|| (f(), crate::os::ids::tid())).join().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !crate::os::sys::process_gone_or_zombie(tid) {
+        assert!(std::time::Instant::now() < deadline, "thread {tid} never went");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    r
+}
+
 /// Waits until `blocked` says that a caller the test started blocks in a queue, polling every
 /// millisecond; panics naming `who` after 10 s.
 fn wait_until_blocked(who: &str, mut blocked: impl FnMut() -> bool) {
@@ -455,7 +469,7 @@ fn a_file_in_the_way_of_a_new_segment_is_removed_or_skipped() {
     std::fs::remove_file(format!("{}/sysv/msq.5", ns.path)).unwrap();
     msgctl(&ns.emu, beside, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     let init = queue::Init { id: 1 << 15 | 7, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 16384, ctime: 1 };
-    std::thread::scope(|s| s.spawn(|| drop(Queue::create(ns.emu.dir, &file_name(init.id), &init).unwrap())).join().unwrap());
+    in_a_thread_that_ends(|| drop(Queue::create(ns.emu.dir, &file_name(init.id), &init).unwrap()));
     ns.emu.registry().unwrap().set_next_id(init.id);
     assert_eq!(ns.emu.msgget(libc::IPC_PRIVATE, 0o600), Ok(init.id), "the never-committed segment is replaced");
     std::fs::create_dir(format!("{}/sysv/msq.9", ns.path)).unwrap();

@@ -359,7 +359,7 @@ fn a_garbage_registry_lock_is_rebuilt_when_a_sweep_needs_it() {
     assert!(e.registry().unwrap().lock_is_garbage());
     // A killed creator's leftover, and its pid in the table.
     let init = queue::Init { id: 3 << 15 | 50, key: libc::IPC_PRIVATE, mode: 0o600, uid: 0, gid: 0, qbytes: 100, ctime: 1 };
-    std::thread::scope(|s| s.spawn(|| drop(Queue::create(e.dir, &file_name(init.id), &init).unwrap())).join().unwrap());
+    in_a_thread_that_ends(|| drop(Queue::create(e.dir, &file_name(init.id), &init).unwrap()));
     let gone = gone_pid();
     e.registry().unwrap().creator_table()[7].store(gone, Ordering::Release);
     let id = e.msgget(libc::IPC_PRIVATE, 0o600).expect("creation goes on");

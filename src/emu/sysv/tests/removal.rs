@@ -34,16 +34,12 @@ fn a_held_registry_lock_delays_no_removal() {
 /// What a remover killed half-way leaves: queue `id`'s removal claimed by a thread that has
 /// ended, after it took `key`'s link away too when `took_link`.
 fn claimed_by_a_thread_that_ended(e: &SysvEmulation, id: i32, key: key_t, took_link: bool) {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let q = e.find(id).unwrap();
-            assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
-            if took_link {
-                assert!(keys::remove_of(e.dir, key, id));
-            }
-        })
-        .join()
-        .unwrap()
+    in_a_thread_that_ends(|| {
+        let q = e.find(id).unwrap();
+        assert_eq!(q.lock(q.entry()).unwrap().claim_removal(false), queue::Claimed::Mine);
+        if took_link {
+            assert!(keys::remove_of(e.dir, key, id));
+        }
     })
 }
 
