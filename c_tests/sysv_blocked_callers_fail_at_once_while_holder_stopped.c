@@ -103,6 +103,7 @@ int main(void)
 
     int rounds = 0, late = 0, first_late = -1, wrong = 0, first_wrong = -1, wrong_errno = 0;
     int never_blocked = 0, lost = 0, sent_anyway = 0;
+    int64_t slowest_ns = 0;
     for (int round = 0; round < ROUNDS && late == 0; round++) {
         int kind = round % 6, receiving = kind < 2 || kind == 4, how = kind < 4 ? kind % 2 : PERMISSION;
         int id = msgget(key, IPC_CREAT | 0600);
@@ -142,6 +143,7 @@ int main(void)
         rounds++;
 
         fault_holder_stop(&holder);
+        int64_t acted_ns = fault_now_ns();
         if (how == REMOVE) {
             T_REQUIRE(msgctl(id, IPC_RMID, NULL) == 0);
         } else if (how == SIGNAL) {
@@ -154,6 +156,8 @@ int main(void)
         int e = answer(fds[0], ANSWER_MS);
         if (e == -1 && late++ == 0)
             first_late = kind;
+        if (e != -1 && fault_now_ns() - acted_ns > slowest_ns)
+            slowest_ns = fault_now_ns() - acted_ns;
         fault_holder_continue(&holder);
         if (e == -1)
             e = answer(fds[0], 10000);
@@ -177,8 +181,8 @@ int main(void)
         }
     }
     fault_holder_end(&holder, 0);
-    fprintf(stderr, "sysv_blocked_callers_fail_at_once_while_holder_stopped: %d rounds, %d late, %d never blocked\n", rounds,
-            late, never_blocked);
+    fprintf(stderr, "sysv_blocked_callers_fail_at_once_while_holder_stopped: %d rounds, %d late, %d never blocked, slowest answer %.1f ms\n",
+            rounds, late, never_blocked, slowest_ns / 1e6);
 
     t_say("blocked callers in some rounds: %s", rounds > 0 ? "yes" : "no");
     t_say("every blocked caller blocked: %s", never_blocked == 0 ? "yes" : "no");
