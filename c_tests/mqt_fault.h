@@ -14,6 +14,7 @@
 #define MQT_FAULT_H
 
 #include <dirent.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
 
@@ -268,6 +269,68 @@ static int fault_late(int64_t start_ns, int64_t allowed_ns) T_UNUSED;
 static int fault_late(int64_t start_ns, int64_t allowed_ns)
 {
     return fault_now_ns() - start_ns > allowed_ns;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* a caller blocked while the holder is stopped (*_blocked_callers_*_while_holder_stopped.c)  */
+
+static void fault_ignore_signal(int sig)
+{
+    (void)sig;
+}
+
+/* Catches `sig` with a handler that does nothing and no SA_RESTART: a blocked call it
+ * interrupts fails with EINTR. */
+static void fault_catch(int sig) T_UNUSED;
+static void fault_catch(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fault_ignore_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+/* Whether `pid` sleeps ('S') at three looks 1 ms apart, within 5 s. */
+static int fault_wait_asleep(pid_t pid) T_UNUSED;
+static int fault_wait_asleep(pid_t pid)
+{
+    int streak = 0;
+    for (int i = 0; i < 5000 && streak < 3; i++) {
+        streak = t_proc_state(pid) == 'S' ? streak + 1 : 0;
+        fault_sleep_us(1000);
+    }
+    return streak >= 3;
+}
+
+/* A child's answer on `fd` (an int: 0, or its errno), waited for at most `ms` (-1: none yet). */
+static int fault_answer(int fd, int ms) T_UNUSED;
+static int fault_answer(int fd, int ms)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    int e = -1;
+    if (read(fd, &e, sizeof e) != (ssize_t)sizeof e)
+        return -1;
+    return e;
+}
+
+/* fault_answer for a child that signal `sig` should interrupt: sent now and every 20 ms until
+ * it answers. Under mqshim a handler that runs while the child's call is still in the
+ * library's own code, before the call sleeps, interrupts nothing (as a signal just before the
+ * call would not): the next one does. */
+static int fault_answer_signalled(pid_t pid, int sig, int fd, int ms) T_UNUSED;
+static int fault_answer_signalled(pid_t pid, int sig, int fd, int ms)
+{
+    int64_t until = fault_now_ns() + (int64_t)ms * 1000000;
+    for (;;) {
+        kill(pid, sig);
+        int left = (int)((until - fault_now_ns()) / 1000000);
+        int e = fault_answer(fd, left < 20 ? (left > 0 ? left : 0) : 20);
+        if (e != -1 || left <= 20)
+            return e;
+    }
 }
 
 #endif /* MQT_FAULT_H */

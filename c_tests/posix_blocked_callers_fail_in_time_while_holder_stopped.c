@@ -18,8 +18,6 @@
 #include "harness.h"
 #include "mqt_fault.h"
 
-#include <poll.h>
-
 #define ROUNDS 120
 /* The timed callers' deadline, from the moment they start. */
 #define DEADLINE_MS 30
@@ -47,35 +45,6 @@ static void busy(unsigned i, void *ctx)
     (void)ctx;
     if (notify_none() == 0 || i % 8 == 0)
         mq_notify(q, NULL);
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-}
-
-/* Sleeping ('S') at three looks 1 ms apart, within 5 s. */
-static int wait_asleep(pid_t pid)
-{
-    int streak = 0;
-    for (int i = 0; i < 5000 && streak < 3; i++) {
-        streak = t_proc_state(pid) == 'S' ? streak + 1 : 0;
-        fault_sleep_us(1000);
-    }
-    return streak >= 3;
-}
-
-/* The blocked caller's answer on `fd` (0, or its errno), waiting at most `ms` (-1: no
- * answer yet). */
-static int answer(int fd, int ms)
-{
-    struct pollfd p = { fd, POLLIN, 0 };
-    if (poll(&p, 1, ms) != 1)
-        return -1;
-    int e = -1;
-    if (read(fd, &e, sizeof e) != (ssize_t)sizeof e)
-        return -1;
-    return e;
 }
 
 static const char *const KINDS[4] = {
@@ -116,11 +85,7 @@ int main(void)
         int64_t due_ns = fault_now_ns() + (int64_t)DEADLINE_MS * 1000000;
         pid_t pid = t_fork();
         if (pid == 0) {
-            struct sigaction sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_handler = on_signal;
-            sigemptyset(&sa.sa_mask);
-            sigaction(SIGUSR1, &sa, NULL);
+            fault_catch(SIGUSR1);
             struct timespec deadline = t_deadline_ms(DEADLINE_MS);
             long r;
             if (receiving)
@@ -133,7 +98,7 @@ int main(void)
             exit(0);
         }
         close(fds[1]);
-        if (!wait_asleep(pid)) {
+        if (!fault_wait_asleep(pid)) {
             never_blocked++;
             kill(pid, SIGKILL);
             t_reap(pid);
@@ -143,18 +108,16 @@ int main(void)
         rounds++;
 
         fault_holder_stop(&holder);
-        if (!timed) {
+        if (!timed)
             due_ns = fault_now_ns();
-            T_REQUIRE(kill(pid, SIGUSR1) == 0);
-        }
-        int e = answer(fds[0], (timed ? DEADLINE_MS : 0) + ANSWER_MS);
+        int e = timed ? fault_answer(fds[0], DEADLINE_MS + ANSWER_MS) : fault_answer_signalled(pid, SIGUSR1, fds[0], ANSWER_MS);
         if (e == -1 && late++ == 0)
             first_late = kind;
         if (e != -1 && fault_now_ns() - due_ns > slowest_ns)
             slowest_ns = fault_now_ns() - due_ns;
         fault_holder_continue(&holder);
         if (e == -1)
-            e = answer(fds[0], 10000);
+            e = timed ? fault_answer(fds[0], 10000) : fault_answer_signalled(pid, SIGUSR1, fds[0], 10000);
         if (e != (timed ? ETIMEDOUT : EINTR) && wrong++ == 0) {
             first_wrong = kind;
             wrong_errno = e;

@@ -21,8 +21,6 @@
 #include "harness.h"
 #include "mqt_fault.h"
 
-#include <poll.h>
-
 #define ROUNDS 120
 /* How long a blocked caller's answer is waited for while the busy child is stopped: the
  * kernel's is immediate, the emulation's within milliseconds. */
@@ -58,35 +56,6 @@ static void busy(unsigned i, void *ctx)
         id = -1;
 }
 
-static void on_signal(int sig)
-{
-    (void)sig;
-}
-
-/* Sleeping ('S') at three looks 1 ms apart, within 5 s. */
-static int wait_asleep(pid_t pid)
-{
-    int streak = 0;
-    for (int i = 0; i < 5000 && streak < 3; i++) {
-        streak = t_proc_state(pid) == 'S' ? streak + 1 : 0;
-        fault_sleep_us(1000);
-    }
-    return streak >= 3;
-}
-
-/* The blocked caller's answer on `fd` (0, or its errno), waiting at most `ms` (-1: no
- * answer yet). */
-static int answer(int fd, int ms)
-{
-    struct pollfd p = { fd, POLLIN, 0 };
-    if (poll(&p, 1, ms) != 1)
-        return -1;
-    int e = -1;
-    if (read(fd, &e, sizeof e) != (ssize_t)sizeof e)
-        return -1;
-    return e;
-}
-
 /* What happens to the blocked caller in a round. */
 enum { REMOVE, SIGNAL, PERMISSION };
 
@@ -118,11 +87,7 @@ int main(void)
         T_REQUIRE(pipe(fds) == 0);
         pid_t pid = t_fork();
         if (pid == 0) {
-            struct sigaction sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_handler = on_signal;
-            sigemptyset(&sa.sa_mask);
-            sigaction(SIGUSR1, &sa, NULL);
+            fault_catch(SIGUSR1);
             if (how == PERMISSION)
                 t_become_nobody(0);
             struct msg m = { SENDER_TYPE, "too big" };
@@ -133,7 +98,7 @@ int main(void)
             exit(0);
         }
         close(fds[1]);
-        if (!wait_asleep(pid)) {
+        if (!fault_wait_asleep(pid)) {
             never_blocked++;
             kill(pid, SIGKILL);
             t_reap(pid);
@@ -146,21 +111,19 @@ int main(void)
         int64_t acted_ns = fault_now_ns();
         if (how == REMOVE) {
             T_REQUIRE(msgctl(id, IPC_RMID, NULL) == 0);
-        } else if (how == SIGNAL) {
-            T_REQUIRE(kill(pid, SIGUSR1) == 0);
-        } else {
+        } else if (how == PERMISSION) {
             ds.msg_perm.mode = 0600;
             ds.msg_qbytes = 16384;
             T_REQUIRE(msgctl(id, IPC_SET, &ds) == 0);
         }
-        int e = answer(fds[0], ANSWER_MS);
+        int e = how == SIGNAL ? fault_answer_signalled(pid, SIGUSR1, fds[0], ANSWER_MS) : fault_answer(fds[0], ANSWER_MS);
         if (e == -1 && late++ == 0)
             first_late = kind;
         if (e != -1 && fault_now_ns() - acted_ns > slowest_ns)
             slowest_ns = fault_now_ns() - acted_ns;
         fault_holder_continue(&holder);
         if (e == -1)
-            e = answer(fds[0], 10000);
+            e = how == SIGNAL ? fault_answer_signalled(pid, SIGUSR1, fds[0], 10000) : fault_answer(fds[0], 10000);
         if (e != (how == REMOVE ? EIDRM : how == SIGNAL ? EINTR : EACCES) && wrong++ == 0) {
             first_wrong = kind;
             wrong_errno = e;

@@ -157,7 +157,25 @@ pub fn wake(word: &AtomicU32, n: i32) {
 }
 
 /// Sleeps while `*word == expected`, until woken or the CLOCK_MONOTONIC instant `until`; a
-/// signal handler ends it too. The caller looks at the word again whatever the reason.
-pub fn wait_monotonic(word: &AtomicU32, expected: u32, until: &libc::timespec) {
-    let _ = wait_bitset(word, expected, Some(until), false);
+/// signal handler ends it too. The caller looks at the word again whatever the reason; true
+/// when the handler interrupts by `restart`'s rule: any handler for [`Restart::Never`], one
+/// installed without SA_RESTART for [`Restart::LikeMqueue`] (one with it restarts the sleep;
+/// without `futex_waitv`, before Linux 5.16, any handler interrupts).
+pub fn wait_monotonic(word: &AtomicU32, expected: u32, until: &libc::timespec, restart: Restart) -> bool {
+    if restart == Restart::LikeMqueue {
+        let one = FutexWaitv::of(word, expected);
+        // SAFETY: one entry describing a live, aligned u32 word; `until` is a valid absolute
+        // timespec; the kernel only reads them.
+        let rc = unsafe { libc::syscall(libc::SYS_futex_waitv, &one as *const FutexWaitv, 1u32, 0u32, until as *const libc::timespec, libc::CLOCK_MONOTONIC) };
+        if rc >= 0 {
+            return false;
+        }
+        match crate::errno::current() {
+            libc::EINTR => return true,
+            libc::ENOSYS => {}
+            _ => return false,
+        }
+    }
+    // With a timeout, the kernel ends the sleep with EINTR after any handler.
+    wait_bitset(word, expected, Some(until), false) == Woke::Interrupted
 }

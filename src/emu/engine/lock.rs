@@ -38,7 +38,7 @@
 //! | goes on without the lock when its holder is stopped ([`LockWait::Brief`]) | up to [`BRIEF_NS`] | EAGAIN (the call then goes on) |
 //! | timed (`mq_timedsend`, `mq_timedreceive`: [`LockWait::Until`]) | to its deadline + [`BOUND_NS`] | ETIMEDOUT |
 //! | blocking ([`LockWait::AsLongAsHeld`]) | as long as the holder lives (the kernel's blocked callers wait too) | — |
-//! | blocking, on a queue that can be removed ([`LockWait::WhileLive`]) | as long as the holder lives and the queue does | EIDRM |
+//! | blocking `mq_send`/`mq_receive`/`msgsnd`/`msgrcv` ([`LockWait::Blocking`]) | as long as the holder lives, the queue does and no handler interrupts | EIDRM, EINTR |
 //!
 //! — where the holder is stopped, or sleeping. A holder found running or runnable when the
 //! time is up was preempted inside its critical section, which it leaves microseconds after
@@ -266,11 +266,14 @@ pub enum LockWait {
     Until(u64),
     /// As long as the holder lives: a blocking call.
     AsLongAsHeld,
-    /// As `AsLongAsHeld`, while the word at this address (a System V queue's `removed`, in a
-    /// mapping the call keeps) stays 0, looked at between sleeps; then EIDRM: a blocking call on
-    /// a queue that can be removed without its lock (when its holder is stopped) does not wait
-    /// for that holder once it is.
-    WhileLive(*const AtomicU32),
+    /// As `AsLongAsHeld`, for a blocking call, which does not wait for a holder (stopped
+    /// inside its critical section) once it would fail on the kernel: EIDRM once the word at
+    /// this address (a System V queue's `removed`, in a mapping the call keeps; null for none)
+    /// is not 0, looked at between sleeps; EINTR once a signal handler interrupted a sleep by
+    /// the API's rule (`Restart`: System V's calls after any handler, the `mq_*` calls after
+    /// one installed without SA_RESTART). The call then fails with EINTR if, by what it can see
+    /// without the lock, it would block; otherwise it goes round again.
+    Blocking(*const AtomicU32, super::futex::Restart),
 }
 
 thread_local! {
@@ -315,7 +318,7 @@ pub fn wait_left_ns(wait: LockWait, cap_ns: u64) -> u64 {
         LockWait::Bounded => BOUND_NS.min(cap_ns),
         LockWait::Brief => BRIEF_NS.min(cap_ns),
         LockWait::Until(deadline) => (deadline.saturating_sub(crate::os::clock::realtime_ns()) + BOUND_NS).min(cap_ns),
-        LockWait::AsLongAsHeld | LockWait::WhileLive(_) => cap_ns,
+        LockWait::AsLongAsHeld | LockWait::Blocking(..) => cap_ns,
     }
 }
 
@@ -343,12 +346,12 @@ impl LongerWait {
 }
 
 /// The lock-wait for a call with an optional absolute CLOCK_REALTIME deadline that may block:
-/// [`LockWait::Until`] it, or [`LockWait::AsLongAsHeld`].
+/// [`LockWait::Until`] it, or [`LockWait::Blocking`] (on a queue that is not removed under it).
 #[inline]
 pub fn wait_for_deadline(deadline: Option<&libc::timespec>) -> LockWait {
     match deadline {
         Some(d) => LockWait::Until(crate::os::clock::ns_of(d)),
-        None => LockWait::AsLongAsHeld,
+        None => LockWait::Blocking(std::ptr::null(), super::futex::Restart::LikeMqueue),
     }
 }
 
@@ -364,7 +367,7 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
         LockWait::Bounded => (start + BOUND_NS, Errno::EAGAIN),
         LockWait::Brief => (start + BRIEF_NS, Errno::EAGAIN),
         LockWait::Until(deadline) => (start + deadline.saturating_sub(realtime_ns()) + BOUND_NS, Errno::ETIMEDOUT),
-        LockWait::AsLongAsHeld | LockWait::WhileLive(_) => (u64::MAX, Errno::EAGAIN),
+        LockWait::AsLongAsHeld | LockWait::Blocking(..) => (u64::MAX, Errno::EAGAIN),
     };
     let word = lock_word(m);
     // The lock word last found impossible: corruption once it is found so again, unchanged.
@@ -375,13 +378,19 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
     let mut holder_seen_stuck = false;
     loop {
         let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until);
-        if let Some(how) = sleep_slice(m, list, tid, slice_end) {
+        let mut interrupted = false;
+        let restart = if let LockWait::Blocking(_, restart) = wait { restart } else { super::futex::Restart::Never };
+        if let Some(how) = sleep_slice(m, list, tid, slice_end, restart, &mut interrupted) {
             return Ok(how);
         }
-        if let LockWait::WhileLive(removed) = wait {
-            // SAFETY: per `WhileLive`, the word is in a mapping the call keeps while it waits.
-            if unsafe { (*removed).load(Ordering::Acquire) } != 0 {
+        if let LockWait::Blocking(removed, _) = wait {
+            // SAFETY: per `Blocking`, the word is null or in a mapping the call keeps while it
+            // waits.
+            if !removed.is_null() && unsafe { (*removed).load(Ordering::Acquire) } != 0 {
                 return Err(Errno::EIDRM);
+            }
+            if interrupted {
+                return Err(Errno::EINTR);
             }
         }
         let seen = word.load(Ordering::Acquire);
@@ -435,9 +444,17 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
 }
 
 /// Takes `m`, sleeping on its word (with FUTEX_WAITERS set) until the CLOCK_MONOTONIC instant
-/// `until`; `None` if it is still held then. The kernel's robust protocol wakes a sleeper when
-/// the holder unlocks (or dies).
-fn sleep_slice(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_>>, tid: u32, until: u64) -> Option<Acquired> {
+/// `until`; `None` if it is still held then, or once a signal handler interrupted the sleep by
+/// `restart`'s rule (`interrupted` then says so). The kernel's robust protocol wakes a sleeper
+/// when the holder unlocks (or dies).
+fn sleep_slice(
+    m: *const RobustMutex,
+    list: Option<&robust_list::ThisThread<'_>>,
+    tid: u32,
+    until: u64,
+    restart: super::futex::Restart,
+    interrupted: &mut bool,
+) -> Option<Acquired> {
     let word = lock_word(m);
     let until_ts = crate::os::clock::timespec_of_ns(until);
     loop {
@@ -455,8 +472,11 @@ fn sleep_slice(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_>>
         if crate::os::clock::monotonic_ns() >= until {
             return None;
         }
-        // Woken, interrupted or timed out alike: look again.
-        super::futex::wait_monotonic(word, seen | WAITERS, &until_ts);
+        // Woken or timed out alike: look again.
+        if super::futex::wait_monotonic(word, seen | WAITERS, &until_ts, restart) {
+            *interrupted = true;
+            return None;
+        }
     }
 }
 

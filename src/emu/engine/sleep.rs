@@ -279,37 +279,26 @@ mod tests {
         let s = Sleep { restart: Restart::Never, ..sleep(&word, &avg, None, Some(60)) };
         assert_eq!(until_served(&s, &watch), Slept::Removed, "already removed");
 
-        word.store(wake_word::WAITING, Ordering::SeqCst);
-        watch.exists.store(true, Ordering::SeqCst);
-        let started = realtime_ns();
-        let slept = std::thread::scope(|scope| {
-            scope.spawn(|| {
-                while word.load(Ordering::SeqCst) != wake_word::SLEEPING {
-                    std::thread::yield_now();
-                }
-                watch.exists.store(false, Ordering::SeqCst);
-                crate::emu::engine::waiter::rouse(std::iter::once(&word));
+        // Once the waiter sleeps, `change` is made and the waiter roused (as System V's removal
+        // and IPC_SET without the lock do): found long before the 60 s look.
+        let sleep_then = |change: &(dyn Fn() + Sync)| {
+            word.store(wake_word::WAITING, Ordering::SeqCst);
+            watch.exists.store(true, Ordering::SeqCst);
+            let started = realtime_ns();
+            let slept = std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while word.load(Ordering::SeqCst) != wake_word::SLEEPING {
+                        std::thread::yield_now();
+                    }
+                    change();
+                    crate::emu::engine::waiter::rouse(std::iter::once(&word));
+                });
+                until_served(&s, &watch)
             });
-            until_served(&s, &watch)
-        });
-        assert_eq!(slept, Slept::Removed, "removed, then roused");
-        assert!(realtime_ns() - started < 30_000_000_000, "found long before the 60 s look");
-
-        // Shut out (System V's IPC_SET without the lock), then roused: likewise.
-        word.store(wake_word::WAITING, Ordering::SeqCst);
-        watch.exists.store(true, Ordering::SeqCst);
-        let started = realtime_ns();
-        let slept = std::thread::scope(|scope| {
-            scope.spawn(|| {
-                while word.load(Ordering::SeqCst) != wake_word::SLEEPING {
-                    std::thread::yield_now();
-                }
-                watch.shut.store(true, Ordering::SeqCst);
-                crate::emu::engine::waiter::rouse(std::iter::once(&word));
-            });
-            until_served(&s, &watch)
-        });
-        assert_eq!(slept, Slept::ShutOut, "shut out, then roused");
-        assert!(realtime_ns() - started < 30_000_000_000, "found long before the 60 s look");
+            assert!(realtime_ns() - started < 30_000_000_000, "found long before the 60 s look");
+            slept
+        };
+        assert_eq!(sleep_then(&|| watch.exists.store(false, Ordering::SeqCst)), Slept::Removed, "removed, then roused");
+        assert_eq!(sleep_then(&|| watch.shut.store(true, Ordering::SeqCst)), Slept::ShutOut, "shut out, then roused");
     }
 }

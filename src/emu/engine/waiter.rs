@@ -138,6 +138,21 @@ impl WaiterCore {
         }
     }
 
+    /// Claims the waiter ([`WaiterCore::claim`]) and, when it sleeps in the kernel, owes it a
+    /// wake in `wakes` (its word stays mapped as long as the queue lock's guard that holds
+    /// `wakes`). False when it left unserved.
+    pub fn claim_owing_wake(&self, wakes: &mut PendingWakes) -> bool {
+        match self.claim() {
+            Some(sleeping) => {
+                if sleeping {
+                    wakes.push(&self.word);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Writes a claimed waiter's outcome: `result`, and state SERVED.
     pub fn fill(&mut self, result: i32) {
         self.result = result;

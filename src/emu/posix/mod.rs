@@ -255,6 +255,8 @@ impl PosixEmulation {
             let sent = match q.express_send(&m) {
                 Ok(sent) => sent,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // A handler ran while it waited for the lock: EINTR only if it would block.
+                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => continue,
                 Err(e) => return Err(e),
             };
             match sent {
@@ -274,6 +276,8 @@ impl PosixEmulation {
             let mut locked = match q.lock() {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // A handler ran while it waited for the lock: EINTR only if it would block.
+                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => continue,
                 Err(e) => return Err(e),
             };
             match locked.send(&m, fd)? {
@@ -340,6 +344,8 @@ impl PosixEmulation {
             let received = match q.express_receive(buf.cast(), writable) {
                 Ok(received) => received,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // A handler ran while it waited for the lock: EINTR only if it would block.
+                Err(Errno::EINTR) if q.curmsgs() > 0 => continue,
                 Err(e) => return Err(e),
             };
             match received {
@@ -359,6 +365,8 @@ impl PosixEmulation {
             let mut locked = match q.lock() {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // A handler ran while it waited for the lock: EINTR only if it would block.
+                Err(Errno::EINTR) if q.curmsgs() > 0 => continue,
                 Err(e) => return Err(e),
             };
             locked.assume_writable(writable);

@@ -1026,9 +1026,9 @@ impl SysvEmulation {
     }
 
     /// The lock-wait of a blocking call on `q` (None: `flags` has IPC_NOWAIT): as long as the
-    /// holder lives, while the queue does (see [`LockWait::WhileLive`]).
+    /// holder lives, while the queue does and no handler interrupts (see [`LockWait::Blocking`]).
     fn blocking_wait(q: &Queue, flags: c_int) -> Option<LockWait> {
-        (flags & libc::IPC_NOWAIT == 0).then(|| LockWait::WhileLive(&q.header().removed))
+        (flags & libc::IPC_NOWAIT == 0).then(|| LockWait::Blocking(&q.header().removed, Restart::Never))
     }
 
     // ----- msgsnd -----
@@ -1063,6 +1063,8 @@ impl SysvEmulation {
             let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), coarse_realtime_ns()) {
                 Ok(sent) => sent,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // A handler ran while it waited for the lock: EINTR only if it would block.
+                Err(Errno::EINTR) if fits_now() => continue,
                 Err(e) => return Err(e),
             };
             match sent {
@@ -1092,6 +1094,8 @@ impl SysvEmulation {
             let mut locked = match q.lock(entry) {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // A handler ran while it waited for the lock: EINTR only if it would block.
+                Err(Errno::EINTR) if fits_now() => continue,
                 Err(e) => return Err(e),
             };
             if !locked.valid() {
@@ -1169,6 +1173,9 @@ impl SysvEmulation {
                 let received = match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), coarse_realtime_ns()) {
                     Ok(received) => received,
                     Err(e) if longer.go_round(e, may_wait) => continue,
+                    // A handler ran while it waited for the lock: EINTR only if it would block
+                    // (a queue holding messages, perhaps none of its type, is waited for again).
+                    Err(Errno::EINTR) if queued(entry) != 0 || scheduled_due(entry) => continue,
                     Err(e) => return Err(busy_is_enomsg(e)),
                 };
                 match received {
@@ -1202,6 +1209,9 @@ impl SysvEmulation {
             let mut locked = match q.lock(entry) {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // A handler ran while it waited for the lock: EINTR only if it would block (a
+                // queue holding messages, perhaps none of its type, is waited for again).
+                Err(Errno::EINTR) if queued(entry) != 0 || scheduled_due(entry) => continue,
                 Err(e) => return Err(busy_is_enomsg(e)),
             };
             locked.assume_writable(writable());

@@ -80,7 +80,7 @@ impl TakeoverLock {
             }
             let until = now.saturating_add(SLICE_NS).min(if now < bound { bound } else { last });
             // Woken by the unlock, timed out or interrupted alike: look again.
-            futex::wait_monotonic(&self.word, seen | WAITERS, &timespec_of_ns(until));
+            let _ = futex::wait_monotonic(&self.word, seen | WAITERS, &timespec_of_ns(until), futex::Restart::Never);
             waiters = WAITERS;
         }
     }

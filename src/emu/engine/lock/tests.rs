@@ -225,6 +225,82 @@ fn a_stopped_holder_bounds_every_wait_but_a_blocking_one() {
     assert!(acquired_at >= killed_at, "blocking: the lock was taken {} ns before the holder was killed", killed_at - acquired_at);
 }
 
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// A blocking call's wait for a stopped holder ends, as the kernel's blocked caller would fail:
+/// with EIDRM once its queue's `removed` word is set, and with EINTR once a signal handler
+/// runs — for an `mq_*` call only one installed without SA_RESTART (the kernel restarts it
+/// after one installed with it, and the wait goes on), for `msgsnd`/`msgrcv` any.
+#[test]
+fn a_blocking_wait_ends_on_removal_or_an_interrupting_handler() {
+    let m = std::sync::Arc::new(SharedMutex::new());
+    let _holder = stopped_holder(&m);
+    let removed = std::sync::Arc::new(AtomicU32::new(0));
+    let waiter = |removed: std::sync::Arc<AtomicU32>, restart: super::super::futex::Restart| {
+        let (m, tid) = (m.clone(), std::sync::Arc::new(AtomicU32::new(0)));
+        let t = tid.clone();
+        let thread = std::thread::spawn(move || {
+            t.store(crate::os::ids::tid() as u32, Ordering::Release);
+            let _scope = waits(LockWait::Blocking(&*removed, restart));
+            m.lock()
+        });
+        while tid.load(Ordering::Acquire) == 0 {
+            std::thread::yield_now();
+        }
+        (thread, tid.load(Ordering::Acquire) as i32)
+    };
+    let finishes_within = |thread: &std::thread::JoinHandle<Result<Acquired>>, ms: u64| {
+        let until = monotonic_ns() + ms * 1_000_000;
+        while !thread.is_finished() && monotonic_ns() < until {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        thread.is_finished()
+    };
+
+    let (thread, _) = waiter(removed.clone(), super::super::futex::Restart::Never);
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert!(!thread.is_finished(), "a blocking call waits for a stopped holder");
+    removed.store(1, Ordering::Release);
+    assert!(finishes_within(&thread, SLICE_MS + SLACK_MS), "ended within a slice of the removal");
+    assert_eq!(thread.join().unwrap(), Err(Errno::EIDRM));
+
+    // SIGURG: ignored by default, sent to nobody else by these tests.
+    use super::super::futex::Restart;
+    for (restart, flags, interrupts) in
+        [(Restart::LikeMqueue, libc::SA_RESTART, false), (Restart::LikeMqueue, 0, true), (Restart::Never, libc::SA_RESTART, true)]
+    {
+        // SAFETY: a handler that does nothing, for a signal these tests use alone.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = flags;
+            libc::sigaction(libc::SIGURG, &sa, std::ptr::null_mut());
+        }
+        let stop = std::sync::Arc::new(AtomicU32::new(0));
+        let (thread, tid) = waiter(stop.clone(), restart);
+        // Signalled while it sleeps for the lock (again, should one land before it does).
+        let mut ended = false;
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            // SAFETY: signals a thread of this process.
+            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG) };
+            if finishes_within(&thread, 20) {
+                ended = true;
+                break;
+            }
+        }
+        if !ended {
+            // Let it go (the holder stays stopped until the test ends).
+            stop.store(1, Ordering::Release);
+        }
+        let r = thread.join().unwrap();
+        assert_eq!(ended, interrupts, "{restart:?}, sa_flags {flags:#x}: the wait ended ({r:?})");
+        assert_eq!(r, Err(if interrupts { Errno::EINTR } else { Errno::EIDRM }), "{restart:?}, sa_flags {flags:#x}");
+    }
+    // SAFETY: back to the default disposition.
+    unsafe { libc::signal(libc::SIGURG, libc::SIG_DFL) };
+}
+
 #[test]
 fn a_holder_that_lets_go_in_time_is_waited_for() {
     let m = std::sync::Arc::new(SharedMutex::new());

@@ -183,18 +183,12 @@ impl<'q> Locked<'q> {
     /// thread left unserved: the record is forgotten ([`Locked::forget_left`]).
     #[inline]
     pub(super) fn claim(&mut self, w: u32) -> bool {
-        match self.waiter(w).core.claim() {
-            Some(sleeping) => {
-                if sleeping {
-                    self.wakes.push(self.q.wake_word(w));
-                }
-                true
-            }
-            None => {
-                self.forget_left(w);
-                false
-            }
+        // SAFETY: a record in the mapping; the queue lock is held.
+        let claimed = unsafe { (*self.core(w)).claim_owing_wake(&mut self.wakes) };
+        if !claimed {
+            self.forget_left(w);
         }
+        claimed
     }
 
     /// Takes waiter `w`, whose thread left unserved, out of its role, and frees its record (and

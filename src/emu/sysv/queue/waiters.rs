@@ -197,18 +197,11 @@ impl<'q> Locked<'q> {
     /// its thread left unserved: the record is forgotten ([`Locked::forget_left`]).
     pub(super) fn claim(&mut self, w: u32) -> bool {
         // SAFETY: a record in the mapping; the queue lock is held.
-        match unsafe { (*self.core(w)).claim() } {
-            Some(sleeping) => {
-                if sleeping {
-                    self.wakes.push(self.q.wake_word(w));
-                }
-                true
-            }
-            None => {
-                self.forget_left(w);
-                false
-            }
+        let claimed = unsafe { (*self.core(w)).claim_owing_wake(&mut self.wakes) };
+        if !claimed {
+            self.forget_left(w);
         }
+        claimed
     }
 
     /// Takes waiter `w`, whose thread left unserved, out of its list, and frees its record (and

@@ -351,7 +351,7 @@ fn thread_sleeps(tid: i32) -> bool {
 /// bound the removal commits without the lock (`Queue::remove_unlocked`). The callers blocked in
 /// the queue fail with EIDRM while the holder is still stopped, as the kernel's would at once:
 /// a receiver and a sender registered as waiters leave unserved (`engine::waiter`), and a
-/// receiver that was waiting for the lock itself stops waiting (`LockWait::WhileLive`). The
+/// receiver that was waiting for the lock itself stops waiting (`LockWait::Blocking`). The
 /// holder, as it lets go, finishes the removal. The waiters used to wait for the holder to go
 /// on, however long it stayed stopped; before that, each removal failed with EAGAIN.
 #[test]
