@@ -38,7 +38,7 @@
 //! | goes on without the lock when its holder is stopped ([`LockWait::Brief`]) | up to [`BRIEF_NS`] | EAGAIN (the call then goes on) |
 //! | timed (`mq_timedsend`, `mq_timedreceive`: [`LockWait::Until`]) | to its deadline + [`BOUND_NS`] | ETIMEDOUT |
 //! | blocking ([`LockWait::AsLongAsHeld`]) | as long as the holder lives (the kernel's blocked callers wait too) | — |
-//! | blocking `mq_send`/`mq_receive`/`msgsnd`/`msgrcv` ([`LockWait::Blocking`]) | as long as the holder lives, the queue does and no handler interrupts | EIDRM, EINTR |
+//! | blocking `mq_send`/`mq_receive`/`msgsnd`/`msgrcv` ([`LockWait::Blocking`]) | as long as the holder lives, the queue does, its permissions stay and no handler interrupts | EIDRM, EAGAIN (look again), EINTR |
 //!
 //! — where the holder is stopped, or sleeping. A holder found running or runnable when the
 //! time is up was preempted inside its critical section, which it leaves microseconds after
@@ -267,13 +267,29 @@ pub enum LockWait {
     /// As long as the holder lives: a blocking call.
     AsLongAsHeld,
     /// As `AsLongAsHeld`, for a blocking call, which does not wait for a holder (stopped
-    /// inside its critical section) once it would fail on the kernel: EIDRM once the word at
-    /// this address (a System V queue's `removed`, in a mapping the call keeps; null for none)
-    /// is not 0, looked at between sleeps; EINTR once a signal handler interrupted a sleep by
-    /// the API's rule (`Restart`: System V's calls after any handler, the `mq_*` calls after
-    /// one installed without SA_RESTART). The call then fails with EINTR if, by what it can see
-    /// without the lock, it would block; otherwise it goes round again.
-    Blocking(*const AtomicU32, super::futex::Restart),
+    /// inside its critical section) once it would fail on the kernel (see [`BlockingWait`]).
+    Blocking(BlockingWait),
+}
+
+/// What ends a blocking call's wait for a lock besides the lock ([`LockWait::Blocking`]), looked
+/// at between sleeps. The words are null, or in a mapping the call keeps while it waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockingWait {
+    /// EIDRM once this word is not 0: a System V queue's `removed`.
+    pub removed: *const AtomicU32,
+    /// EAGAIN once this word moved since the wait began: a System V queue's permissions'
+    /// sequence (IPC_SET): the call looks again (whether it may still wait) and waits anew.
+    pub changed: *const AtomicU32,
+    /// EINTR once a signal handler interrupted a sleep by this rule (System V's calls after
+    /// any handler, the `mq_*` calls after one installed without SA_RESTART). The call then
+    /// fails with EINTR if, by what it can see without the lock, it would block; otherwise it
+    /// goes round again.
+    pub restart: super::futex::Restart,
+}
+
+impl BlockingWait {
+    /// An `mq_*` call's: only a handler installed without SA_RESTART ends it.
+    pub const MQUEUE: BlockingWait = BlockingWait { removed: std::ptr::null(), changed: std::ptr::null(), restart: super::futex::Restart::LikeMqueue };
 }
 
 thread_local! {
@@ -351,7 +367,7 @@ impl LongerWait {
 pub fn wait_for_deadline(deadline: Option<&libc::timespec>) -> LockWait {
     match deadline {
         Some(d) => LockWait::Until(crate::os::clock::ns_of(d)),
-        None => LockWait::Blocking(std::ptr::null(), super::futex::Restart::LikeMqueue),
+        None => LockWait::Blocking(BlockingWait::MQUEUE),
     }
 }
 
@@ -370,6 +386,11 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
         LockWait::AsLongAsHeld | LockWait::Blocking(..) => (u64::MAX, Errno::EAGAIN),
     };
     let word = lock_word(m);
+    // The words a blocking wait watches, and where `changed` was when it began.
+    let blocking = if let LockWait::Blocking(b) = wait { Some(b) } else { None };
+    // SAFETY: per `BlockingWait`, a word is null or mapped while the call waits.
+    let watched = |w: *const AtomicU32| (!w.is_null()).then(|| unsafe { (*w).load(Ordering::Acquire) });
+    let changed_at = blocking.and_then(|b| watched(b.changed));
     // The lock word last found impossible: corruption once it is found so again, unchanged.
     let mut suspect = None;
     // Past the bound, how long a runnable holder is waited for (see below).
@@ -379,15 +400,16 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
     loop {
         let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until);
         let mut interrupted = false;
-        let restart = if let LockWait::Blocking(_, restart) = wait { restart } else { super::futex::Restart::Never };
+        let restart = blocking.map_or(super::futex::Restart::Never, |b| b.restart);
         if let Some(how) = sleep_slice(m, list, tid, slice_end, restart, &mut interrupted) {
             return Ok(how);
         }
-        if let LockWait::Blocking(removed, _) = wait {
-            // SAFETY: per `Blocking`, the word is null or in a mapping the call keeps while it
-            // waits.
-            if !removed.is_null() && unsafe { (*removed).load(Ordering::Acquire) } != 0 {
+        if let Some(b) = blocking {
+            if watched(b.removed).is_some_and(|r| r != 0) {
                 return Err(Errno::EIDRM);
+            }
+            if watched(b.changed) != changed_at {
+                return Err(Errno::EAGAIN);
             }
             if interrupted {
                 return Err(Errno::EINTR);

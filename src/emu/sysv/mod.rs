@@ -1026,9 +1026,11 @@ impl SysvEmulation {
     }
 
     /// The lock-wait of a blocking call on `q` (None: `flags` has IPC_NOWAIT): as long as the
-    /// holder lives, while the queue does and no handler interrupts (see [`LockWait::Blocking`]).
+    /// holder lives, while the queue does, its permissions stay and no handler interrupts (see
+    /// [`LockWait::Blocking`]).
     fn blocking_wait(q: &Queue, flags: c_int) -> Option<LockWait> {
-        (flags & libc::IPC_NOWAIT == 0).then(|| LockWait::Blocking(&q.header().removed, Restart::Never))
+        (flags & libc::IPC_NOWAIT == 0)
+            .then(|| LockWait::Blocking(lock::BlockingWait { removed: &q.header().removed, changed: &q.entry().perm_seq, restart: Restart::Never }))
     }
 
     // ----- msgsnd -----
@@ -1063,6 +1065,8 @@ impl SysvEmulation {
             let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), coarse_realtime_ns()) {
                 Ok(sent) => sent,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // IPC_SET changed the permissions while it waited for the lock: it looks again.
+                Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
                 Err(Errno::EINTR) if fits_now() => continue,
                 Err(e) => return Err(e),
@@ -1094,6 +1098,8 @@ impl SysvEmulation {
             let mut locked = match q.lock(entry) {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // IPC_SET changed the permissions while it waited for the lock: it looks again.
+                Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
                 Err(Errno::EINTR) if fits_now() => continue,
                 Err(e) => return Err(e),
@@ -1173,6 +1179,8 @@ impl SysvEmulation {
                 let received = match q.express_receive(entry, mode, typ, dst, bufsz, noerror, writable(), caller::pid(), coarse_realtime_ns()) {
                     Ok(received) => received,
                     Err(e) if longer.go_round(e, may_wait) => continue,
+                    // IPC_SET changed the permissions while it waited for the lock: it looks again.
+                    Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                     // A handler ran while it waited for the lock: EINTR only if it would block
                     // (a queue holding messages, perhaps none of its type, is waited for again).
                     Err(Errno::EINTR) if queued(entry) != 0 || scheduled_due(entry) => continue,
@@ -1209,6 +1217,8 @@ impl SysvEmulation {
             let mut locked = match q.lock(entry) {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
+                // IPC_SET changed the permissions while it waited for the lock: it looks again.
+                Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block (a
                 // queue holding messages, perhaps none of its type, is waited for again).
                 Err(Errno::EINTR) if queued(entry) != 0 || scheduled_due(entry) => continue,

@@ -228,7 +228,8 @@ fn a_stopped_holder_bounds_every_wait_but_a_blocking_one() {
 extern "C" fn ignore_signal(_: libc::c_int) {}
 
 /// A blocking call's wait for a stopped holder ends, as the kernel's blocked caller would fail:
-/// with EIDRM once its queue's `removed` word is set, and with EINTR once a signal handler
+/// with EIDRM once its queue's `removed` word is set, with EAGAIN (to look again at its
+/// permission) once its `changed` word moves, and with EINTR once a signal handler
 /// runs — for an `mq_*` call only one installed without SA_RESTART (the kernel restarts it
 /// after one installed with it, and the wait goes on), for `msgsnd`/`msgrcv` any.
 #[test]
@@ -241,7 +242,7 @@ fn a_blocking_wait_ends_on_removal_or_an_interrupting_handler() {
         let t = tid.clone();
         let thread = std::thread::spawn(move || {
             t.store(crate::os::ids::tid() as u32, Ordering::Release);
-            let _scope = waits(LockWait::Blocking(&*removed, restart));
+            let _scope = waits(LockWait::Blocking(BlockingWait { removed: &*removed, changed: std::ptr::null(), restart }));
             m.lock()
         });
         while tid.load(Ordering::Acquire) == 0 {
@@ -263,6 +264,22 @@ fn a_blocking_wait_ends_on_removal_or_an_interrupting_handler() {
     removed.store(1, Ordering::Release);
     assert!(finishes_within(&thread, SLICE_MS + SLACK_MS), "ended within a slice of the removal");
     assert_eq!(thread.join().unwrap(), Err(Errno::EIDRM));
+
+    // The permissions changed (the word `changed` moved): EAGAIN, to look again.
+    let changed = std::sync::Arc::new(AtomicU32::new(4));
+    let thread = {
+        let (m, changed) = (m.clone(), changed.clone());
+        std::thread::spawn(move || {
+            let _scope =
+                waits(LockWait::Blocking(BlockingWait { removed: std::ptr::null(), changed: &*changed, restart: super::super::futex::Restart::Never }));
+            m.lock()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert!(!thread.is_finished(), "a blocking call waits while nothing changes");
+    changed.store(6, Ordering::Release);
+    assert!(finishes_within(&thread, SLICE_MS + SLACK_MS), "ended within a slice of the change");
+    assert_eq!(thread.join().unwrap(), Err(Errno::EAGAIN));
 
     // SIGURG: ignored by default, sent to nobody else by these tests.
     use super::super::futex::Restart;
