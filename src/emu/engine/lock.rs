@@ -67,10 +67,10 @@
 //! `Queue::recheck_unlocked`), as does the POSIX close that drops a notification registration.
 //! A call meets at most one such wait per lock whose holder is stopped.
 //! One lock is waited for as long as its holder lives however the call was made: the queue
-//! lock a registered POSIX waiter takes to collect its outcome (`lock_for_waiter`), since a
-//! message handed to it is reachable only under that lock and giving up would lose it. So a
-//! timed call that already sleeps as a waiter when a holder stops returns when the holder goes
-//! on (or dies), past its deadline. Waits that are not a lock's but also depend on another
+//! lock a registered waiter that was served takes to collect its outcome
+//! (`waiter::lock_to_collect`), since a message handed to it, or its own message sent, is
+//! reachable only under that lock and giving up would lose it. A waiter not served leaves
+//! without the lock instead, after the brief wait ([`LockWait::Brief`]). Waits that are not a lock's but also depend on another
 //! process (a signal relayed to a notification's owner) take their limit from the same
 //! [`LockWait`] ([`wait_left_ns`]).
 //!

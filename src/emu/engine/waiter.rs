@@ -29,8 +29,8 @@ use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::futex;
 use super::layout::{waiter_state, wake_word};
-use super::lock::{self, Liveness};
-use crate::errno::Result;
+use super::lock::{self, Liveness, LockWait};
+use crate::errno::{Errno, Result};
 
 /// The part of a waiter record every API shares; it starts the record.
 #[repr(C)]
@@ -203,6 +203,31 @@ impl WaiterCore {
         unsafe { Self::leave(rec) };
         true
     }
+}
+
+/// Takes the queue lock (`take` takes it) for the calling thread, registered in `rec`, to
+/// collect its outcome once its sleep ended, `served` or not. A waiter served waits for the lock
+/// as long as its holder lives, however the call waits: its record holds its outcome (a message
+/// handed to it, or its own message sent), reachable only under the lock. One not served takes
+/// it briefly ([`lock::briefly`]) and, when the holder is a process stopped inside its critical
+/// section, leaves unserved instead (None, see [`WaiterCore::leave_unserved`]): the kernel's
+/// timed, interrupted or removed caller fails at once, whoever else is stopped — unless a
+/// holder claimed it meanwhile, which it then waits for like any served waiter.
+///
+/// # Safety
+/// As for [`WaiterCore::leave_unserved`].
+pub unsafe fn lock_to_collect<L>(rec: *mut WaiterCore, served: bool, take: impl Fn() -> Result<L>) -> Result<Option<L>> {
+    if !served {
+        match lock::briefly(&take) {
+            Ok(locked) => return Ok(Some(locked)),
+            // SAFETY: per the caller.
+            Err(Errno::EAGAIN) if unsafe { WaiterCore::leave_unserved(rec) } => return Ok(None),
+            Err(Errno::EAGAIN) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let _as_long_as_held = lock::waits(LockWait::AsLongAsHeld);
+    take().map(Some)
 }
 
 /// Sends every sleeping waiter among `words` back to look again (a new scheduled message falls

@@ -253,7 +253,7 @@ impl SleepWatch for Watch<'_> {
     }
 }
 
-/// What a waiter that left unserved (see `SysvEmulation::lock_to_collect`) returns, as the
+/// What a waiter that left unserved (see `Queue::lock_to_collect`) returns, as the
 /// kernel's blocked caller would on looking again: EIDRM once its queue is gone, EACCES when
 /// its permission was taken away, else EINTR (a signal handler ran).
 fn left_unserved(q: &Queue, waited: Slept) -> Errno {
@@ -998,33 +998,6 @@ impl SysvEmulation {
         sleep::until_served(&how, &Watch { emu: self, q, entry, blocked })
     }
 
-    /// Takes the queue lock for a registered waiter collecting its outcome: it waits for a
-    /// live holder however the call waits, since its record holds its outcome (a message handed
-    /// to it, or its own message, which giving up would send or lose behind its back).
-    fn lock_for_waiter<'q>(q: &'q Queue, entry: &'q Entry) -> Result<queue::Locked<'q>> {
-        let _lock_wait = lock::waits(LockWait::AsLongAsHeld);
-        q.lock(entry)
-    }
-
-    /// Takes the queue lock for registered waiter `w` to collect its outcome once its sleep
-    /// ended as `waited` — or, when it was not served (its queue found removed, its permission
-    /// gone, a signal: see [`left_unserved`]) and
-    /// the lock's holder is a process stopped inside its critical section, leaves unserved
-    /// without the lock (None; see `engine::waiter`): the kernel's blocked caller fails with
-    /// EIDRM or EINTR at once, whoever else is stopped. A waiter served first, or whose queue
-    /// is live and the holder running, collects its outcome under the lock as usual.
-    fn lock_to_collect<'q>(q: &'q Queue, entry: &'q Entry, w: u32, waited: Slept) -> Result<Option<queue::Locked<'q>>> {
-        if waited != Slept::Served {
-            match lock::briefly(|| q.lock(entry)) {
-                Ok(locked) => return Ok(Some(locked)),
-                Err(Errno::EAGAIN) if q.leave_unserved(w) => return Ok(None),
-                Err(Errno::EAGAIN) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Self::lock_for_waiter(q, entry).map(Some)
-    }
-
     /// The lock-wait of a blocking call on `q` (None: `flags` has IPC_NOWAIT): as long as the
     /// holder lives, while the queue does, its permissions stay and no handler interrupts (see
     /// [`LockWait::Blocking`]).
@@ -1118,7 +1091,7 @@ impl SysvEmulation {
             let w = locked.register_sender(mtype, text, msgsz)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, Blocked::Sender(msgsz as u64));
-            let Some(mut locked) = Self::lock_to_collect(&q, entry, w, waited)? else {
+            let Some(mut locked) = q.lock_to_collect(entry, w, waited == Slept::Served)? else {
                 return Err(left_unserved(&q, waited));
             };
             let finished = locked.finish(w, std::ptr::null_mut(), 0);
@@ -1252,7 +1225,7 @@ impl SysvEmulation {
             let w = locked.register_receiver(typ, mode, maxsize)?;
             drop(locked);
             let waited = self.wait(&q, entry, w, Blocked::Receiver);
-            let Some(mut locked) = Self::lock_to_collect(&q, entry, w, waited)? else {
+            let Some(mut locked) = q.lock_to_collect(entry, w, waited == Slept::Served)? else {
                 return Err(left_unserved(&q, waited));
             };
             let finished = locked.finish(w, dst, bufsz);

@@ -14,38 +14,15 @@ impl Queue {
         unsafe { &(*self.waiter(w)).core.word }
     }
 
-    /// Takes the queue lock for a waiter collecting its outcome ([`Locked::finish_wait`]),
-    /// leaving the express ring in place: a served waiter owns only an extra slot, and while a
-    /// waiter is still registered the ring is folded already.
-    ///
-    /// It waits for a live holder however the call waits, past a deadline too: its record
-    /// holds its outcome (a message handed to it), which only the lock lets it collect.
-    #[inline]
-    pub fn lock_for_waiter(&self) -> Result<Locked<'_>> {
-        let _lock_wait = lock::waits(lock::LockWait::AsLongAsHeld);
-        self.lock_general(false)
-    }
-
-    /// Takes the queue lock for waiter `w` (the calling thread) to collect its outcome once its
-    /// sleep ended, `served` or not — or, when it was not served (its deadline passed, a
-    /// signal) and the lock's holder is a process stopped inside its critical section, leaves
-    /// unserved without the lock (None; see `engine::waiter`): the kernel's timed or
-    /// interrupted caller fails at once, whoever else is stopped. A waiter served first, or
-    /// whose lock's holder runs, collects its outcome under the lock as usual.
+    /// Takes the queue lock for waiter `w` (the calling thread) to collect its outcome
+    /// ([`Locked::finish_wait`]) once its sleep ended, `served` or not, or leaves unserved
+    /// without it (None): see `engine::waiter::lock_to_collect`. The express ring is left in
+    /// place: a served waiter owns only an extra slot, and while a waiter is still registered
+    /// the ring is folded already.
     pub fn lock_to_collect(&self, w: u32, served: bool) -> Result<Option<Locked<'_>>> {
-        if !served {
-            match lock::briefly(|| self.lock_general(false)) {
-                Ok(locked) => return Ok(Some(locked)),
-                // SAFETY: a record in the mapping, in which the calling thread registered (the
-                // caller's `w`) and which it has not left.
-                Err(Errno::EAGAIN) if unsafe { WaiterCore::leave_unserved(&raw mut (*self.waiter(w.min(WAITER_SLOTS - 1))).core) } => {
-                    return Ok(None);
-                }
-                Err(Errno::EAGAIN) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.lock_for_waiter().map(Some)
+        // SAFETY: a record in the mapping, in which the calling thread registered (the caller's
+        // `w`) and which it has not left.
+        unsafe { crate::emu::engine::waiter::lock_to_collect(&raw mut (*self.waiter(w.min(WAITER_SLOTS - 1))).core, served, || self.lock_general(false)) }
     }
 }
 

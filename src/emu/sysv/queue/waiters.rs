@@ -26,14 +26,13 @@ impl Queue {
         }
     }
 
-    /// The calling thread, registered as waiter `w`, leaves unserved without the lock (see
-    /// `engine::waiter`): true when no holder had claimed it (the caller then returns without
-    /// its record, which the lock's next holder forgets), false when one had (it collects its
-    /// outcome under the lock).
-    pub fn leave_unserved(&self, w: u32) -> bool {
+    /// Takes the queue lock for waiter `w` (the calling thread) to collect its outcome once its
+    /// sleep ended, `served` or not, or leaves unserved without it (None): see
+    /// `engine::waiter::lock_to_collect`.
+    pub fn lock_to_collect<'q>(&'q self, entry: &'q Entry, w: u32, served: bool) -> Result<Option<Locked<'q>>> {
         // SAFETY: a record in the mapping, in which the calling thread registered (the caller's
         // `w`) and which it has not left.
-        unsafe { WaiterCore::leave_unserved(&raw mut (*self.waiter_ptr(w.min(WAITER_SLOTS - 1))).core) }
+        unsafe { crate::emu::engine::waiter::lock_to_collect(&raw mut (*self.waiter_ptr(w.min(WAITER_SLOTS - 1))).core, served, || self.lock(entry)) }
     }
 
     /// Sends every sleeping waiter back to look again, without the lock: its queue was removed
