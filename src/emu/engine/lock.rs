@@ -40,7 +40,12 @@
 //! | blocking ([`LockWait::AsLongAsHeld`]) | as long as the holder lives (the kernel's blocked callers wait too) | — |
 //! | blocking `mq_send`/`mq_receive`/`msgsnd`/`msgrcv` ([`LockWait::Blocking`]) | as long as the holder lives, the queue does, its permissions stay and no handler interrupts | EIDRM, EAGAIN (look again), EINTR |
 //!
-//! — where the holder is stopped, or sleeping. A holder found running or runnable when the
+//! — where the holder is asleep (in a page fault or a file operation, from which it goes on by
+//! itself). A holder found **stopped** (SIGSTOP, a debugger: `T` or `t` in `/proc/TID/stat`)
+//! lets go of nothing until someone continues it, so every wait but a blocking one gives up on
+//! it as soon as it has found it so at two looks, the first [`FIRST_LOOK_NS`] into the wait and
+//! the second [`SECOND_LOOK_NS`] later (a timed call at its deadline, if that is later):
+//! about 1.5 ms, not the bound (see [`stopped_at_two_looks`]). A holder found running or runnable when the
 //! time is up was preempted inside its critical section, which it leaves microseconds after
 //! it next runs; one asleep waiting for another of these locks (a fold holds the queue lock
 //! and waits for a side of the ring, which a receiver polling in a tight loop may keep taking)
@@ -241,7 +246,7 @@ pub unsafe fn lock_spinning(m: *const RobustMutex, tries: u32) -> Result<Acquire
 }
 
 /// How long a call that does not sleep in the kernel waits for a lock another process holds
-/// (see the module docs).
+/// when its holder is not stopped (see the module docs).
 pub const BOUND_NS: u64 = 20_000_000;
 
 /// How long a call that goes on without a lock whose holder is stopped waits for that lock
@@ -256,13 +261,13 @@ pub const SLICE_NS: u64 = 4_000_000;
 pub enum LockWait {
     /// Up to [`BOUND_NS`], then EAGAIN: a call that does not sleep in the kernel.
     Bounded,
-    /// Up to [`BRIEF_NS`] for a holder found stopped (or asleep) at two looks, then EAGAIN; a
-    /// holder found runnable is waited for as under `Bounded`. For a call that goes on without
+    /// Up to [`BRIEF_NS`] for a holder found asleep at two looks, then EAGAIN; a holder found
+    /// runnable is waited for as under `Bounded`. For a call that goes on without
     /// the lock when its holder is stopped (`IPC_RMID`, `IPC_SET`, the close that drops a
     /// notification registration): it has nothing to wait for ([`briefly`]).
     Brief,
-    /// Until this CLOCK_REALTIME instant (ns since the epoch), plus [`BOUND_NS`], then
-    /// ETIMEDOUT: a timed call.
+    /// Until this CLOCK_REALTIME instant (ns since the epoch), plus [`BOUND_NS`] (none for a
+    /// stopped holder), then ETIMEDOUT: a timed call.
     Until(u64),
     /// As long as the holder lives: a blocking call.
     AsLongAsHeld,
@@ -379,7 +384,7 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
     use crate::os::clock::{monotonic_ns, realtime_ns};
     let wait = LOCK_WAIT.with(|w| w.get());
     let start = monotonic_ns();
-    let (give_up_at, busy) = match wait {
+    let (mut give_up_at, busy) = match wait {
         LockWait::Bounded => (start + BOUND_NS, Errno::EAGAIN),
         LockWait::Brief => (start + BRIEF_NS, Errno::EAGAIN),
         LockWait::Until(deadline) => (start + deadline.saturating_sub(realtime_ns()) + BOUND_NS, Errno::ETIMEDOUT),
@@ -397,8 +402,12 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
     let mut wait_until = give_up_at;
     // Whether the holder was found neither runnable nor waiting at the last look past the bound.
     let mut holder_seen_stuck = false;
+    // Before the bound, a wait that gives up looks at the holder from FIRST_LOOK_NS on: one
+    // found stopped at two looks is given up on then (see `stopped_at_two_looks`).
+    let mut stop_look_at = if give_up_at == u64::MAX { u64::MAX } else { start + FIRST_LOOK_NS };
+    let mut found_stopped = None;
     loop {
-        let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until);
+        let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until).min(stop_look_at);
         let mut interrupted = false;
         let restart = blocking.map_or(super::futex::Restart::Never, |b| b.restart);
         if let Some(how) = sleep_slice(m, list, tid, slice_end, restart, &mut interrupted) {
@@ -429,6 +438,25 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
             suspect = None;
         }
         let now = monotonic_ns();
+        // (Past the bound, the looks below take over.)
+        if now >= stop_look_at {
+            stop_look_at = u64::MAX;
+            if now < give_up_at {
+                if stopped_at_two_looks(seen, &mut found_stopped) {
+                    // It lets go of nothing until someone continues it: given up on now (a
+                    // timed call at its deadline), without the second look past the bound below.
+                    give_up_at = match wait {
+                        LockWait::Until(_) => give_up_at - BOUND_NS,
+                        _ => now,
+                    }
+                    .max(now);
+                    wait_until = give_up_at;
+                    holder_seen_stuck = true;
+                } else {
+                    stop_look_at = now + if found_stopped.is_some() { SECOND_LOOK_NS } else { SLICE_NS };
+                }
+            }
+        }
         if now >= give_up_at {
             // A holder that is merely waiting for a CPU (preempted inside its critical section:
             // common on a busy machine) lets go within microseconds of running: worth waiting
@@ -500,6 +528,26 @@ fn sleep_slice(
             return None;
         }
     }
+}
+
+/// How long a locker that may give up waits for a lock before it first looks whether its holder
+/// is stopped (see [`stopped_at_two_looks`]): far longer than any critical section of a holder
+/// that runs, so a lock that merely changes hands costs no look.
+const FIRST_LOOK_NS: u64 = 500_000;
+
+/// Whether the holder that the lock word `seen` names is stopped (SIGSTOP, a debugger: `T` or
+/// `t` in `/proc/TID/stat`) and was found so holding the same word at the previous look
+/// (`found_stopped`, which this updates). Such a holder lets go of nothing until someone
+/// continues it, so a call that may give up does so at once, without waiting out its bound,
+/// as it would for one asleep (which may be in a page fault or a file operation, and go on by
+/// itself). A state is momentary: two looks, [`SECOND_LOOK_NS`] apart, so that a holder
+/// continued between them is not given up on.
+fn stopped_at_two_looks(seen: u32, found_stopped: &mut Option<u32>) -> bool {
+    let tid = (seen & TID_MASK) as i32;
+    let stopped = tid != 0 && matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)));
+    let twice = stopped && *found_stopped == Some(seen);
+    *found_stopped = stopped.then_some(seen);
+    twice
 }
 
 /// How much longer than its [`LockWait`] a call waits for a holder that is runnable, not
