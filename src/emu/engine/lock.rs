@@ -45,7 +45,7 @@
 //! lets go of nothing until someone continues it, so every wait but a blocking one gives up on
 //! it as soon as it has found it so at two looks, the first [`FIRST_LOOK_NS`] into the wait and
 //! the second [`SECOND_LOOK_NS`] later (a timed call at its deadline, if that is later):
-//! about 1.5 ms, not the bound (see [`stopped_at_two_looks`]). A holder found running or runnable when the
+//! about 1.5 ms, not the bound (see [`StopLooks`]). A holder found running or runnable when the
 //! time is up was preempted inside its critical section, which it leaves microseconds after
 //! it next runs; one asleep waiting for another of these locks (a fold holds the queue lock
 //! and waits for a side of the ring, which a receiver polling in a tight loop may keep taking)
@@ -402,12 +402,10 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
     let mut wait_until = give_up_at;
     // Whether the holder was found neither runnable nor waiting at the last look past the bound.
     let mut holder_seen_stuck = false;
-    // Before the bound, a wait that gives up looks at the holder from FIRST_LOOK_NS on: one
-    // found stopped at two looks is given up on then (see `stopped_at_two_looks`).
-    let mut stop_look_at = if give_up_at == u64::MAX { u64::MAX } else { start + FIRST_LOOK_NS };
-    let mut found_stopped = None;
+    // Before the bound, a wait that gives up looks whether the holder is stopped.
+    let mut looks = if give_up_at == u64::MAX { StopLooks::never() } else { StopLooks::new(start) };
     loop {
-        let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until).min(stop_look_at);
+        let slice_end = monotonic_ns().saturating_add(SLICE_NS).min(wait_until).min(looks.next_at());
         let mut interrupted = false;
         let restart = blocking.map_or(super::futex::Restart::Never, |b| b.restart);
         if let Some(how) = sleep_slice(m, list, tid, slice_end, restart, &mut interrupted) {
@@ -438,24 +436,20 @@ fn lock_sleeping(m: *const RobustMutex, list: Option<&robust_list::ThisThread<'_
             suspect = None;
         }
         let now = monotonic_ns();
-        // (Past the bound, the looks below take over.)
-        if now >= stop_look_at {
-            stop_look_at = u64::MAX;
-            if now < give_up_at {
-                if stopped_at_two_looks(seen, &mut found_stopped) {
-                    // It lets go of nothing until someone continues it: given up on now (a
-                    // timed call at its deadline), without the second look past the bound below.
-                    give_up_at = match wait {
-                        LockWait::Until(_) => give_up_at - BOUND_NS,
-                        _ => now,
-                    }
-                    .max(now);
-                    wait_until = give_up_at;
-                    holder_seen_stuck = true;
-                } else {
-                    stop_look_at = now + if found_stopped.is_some() { SECOND_LOOK_NS } else { SLICE_NS };
-                }
+        if now >= give_up_at {
+            // (The looks below take over.)
+            looks.stop();
+        } else if looks.stopped_twice(now, (seen & TID_MASK) as i32) {
+            // It lets go of nothing until someone continues it: given up on now (a timed call
+            // at its deadline), without the second look past the bound below.
+            give_up_at = match wait {
+                LockWait::Until(_) => give_up_at - BOUND_NS,
+                _ => now,
             }
+            .max(now);
+            wait_until = give_up_at;
+            holder_seen_stuck = true;
+            looks.stop();
         }
         if now >= give_up_at {
             // A holder that is merely waiting for a CPU (preempted inside its critical section:
@@ -530,32 +524,77 @@ fn sleep_slice(
     }
 }
 
-/// How long a locker that may give up waits for a lock before it first looks whether its holder
-/// is stopped (see [`stopped_at_two_looks`]): far longer than any critical section of a holder
-/// that runs, so a lock that merely changes hands costs no look.
+/// The looks a wait takes at a thread it depends on (a lock's holder, a creator at work) so as
+/// to give up on it once it is stopped (SIGSTOP, a debugger: `T` or `t` in `/proc/TID/stat`,
+/// which every user may read). Such a thread lets go of nothing until someone continues it, so
+/// the wait need not run out its bound, as it does for one asleep (in a page fault or a file
+/// operation, from which it goes on by itself). The first look is [`FIRST_LOOK_NS`] into the
+/// wait, the next [`SLICE_NS`] later, or [`SECOND_LOOK_NS`] after one that found the thread
+/// stopped: a state is momentary, so the thread is given up on only once found stopped at two
+/// looks in a row.
+pub struct StopLooks {
+    next_at: u64,
+    found: Option<i32>,
+    gone_counts: bool,
+}
+
+/// How long a wait for a thread waits before its first look whether the thread is stopped:
+/// far longer than a running holder's critical section, so that a lock that merely changes
+/// hands costs no look.
 const FIRST_LOOK_NS: u64 = 500_000;
 
-/// Whether the holder that the lock word `seen` names is stopped (SIGSTOP, a debugger: `T` or
-/// `t` in `/proc/TID/stat`) and was found so holding the same word at the previous look
-/// (`found_stopped`, which this updates). Such a holder lets go of nothing until someone
-/// continues it, so a call that may give up does so at once, without waiting out its bound,
-/// as it would for one asleep (which may be in a page fault or a file operation, and go on by
-/// itself). A state is momentary: two looks, [`SECOND_LOOK_NS`] apart, so that a holder
-/// continued between them is not given up on.
-fn stopped_at_two_looks(seen: u32, found_stopped: &mut Option<u32>) -> bool {
-    let tid = (seen & TID_MASK) as i32;
-    let stopped = tid != 0 && matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)));
-    let twice = stopped && *found_stopped == Some(seen);
-    *found_stopped = stopped.then_some(seen);
-    twice
+impl StopLooks {
+    /// For a wait that began at `start` (CLOCK_MONOTONIC ns).
+    pub fn new(start: u64) -> StopLooks {
+        StopLooks { next_at: start.saturating_add(FIRST_LOOK_NS), found: None, gone_counts: false }
+    }
+
+    /// As [`StopLooks::new`], where a thread that is gone (or a zombie) counts as stopped too:
+    /// for a tid read from shared memory that no kernel mechanism clears when its thread dies.
+    pub fn counting_gone(start: u64) -> StopLooks {
+        StopLooks { gone_counts: true, ..StopLooks::new(start) }
+    }
+
+    /// For a wait that never gives up: no looks.
+    pub fn never() -> StopLooks {
+        StopLooks { next_at: u64::MAX, found: None, gone_counts: false }
+    }
+
+    /// When the next look is due (CLOCK_MONOTONIC ns; `u64::MAX`: none).
+    pub fn next_at(&self) -> u64 {
+        self.next_at
+    }
+
+    /// Takes no more looks.
+    pub fn stop(&mut self) {
+        self.next_at = u64::MAX;
+    }
+
+    /// Whether thread `tid` has now been found stopped at two looks in a row; looks only when
+    /// a look is due at `now`.
+    pub fn stopped_twice(&mut self, now: u64, tid: i32) -> bool {
+        if now < self.next_at {
+            return false;
+        }
+        let stopped = tid > 0
+            && match crate::os::sys::process_stat(tid) {
+                Some(('T' | 't', _)) => true,
+                Some(('Z' | 'X', _)) | None => self.gone_counts,
+                Some(_) => false,
+            };
+        let twice = stopped && self.found == Some(tid);
+        self.found = stopped.then_some(tid);
+        self.next_at = now.saturating_add(if stopped { SECOND_LOOK_NS } else { SLICE_NS });
+        twice
+    }
 }
 
 /// How much longer than its [`LockWait`] a call waits for a holder that is runnable, not
 /// stopped: one that was preempted (or, if hostile, keeps the lock while it runs).
 pub const PREEMPTED_HOLDER_NS: u64 = 200_000_000;
 
-/// How long after finding a holder neither runnable nor waiting, past the bound, the holder is
-/// looked at again before the call gives up on it.
+/// How long after finding a holder neither runnable nor waiting, past the bound, or stopped
+/// before it ([`StopLooks`]), the holder is looked at again before the call gives up on it.
 const SECOND_LOOK_NS: u64 = 1_000_000;
 
 /// Whether the thread that the lock word `word` names is running or waiting for a CPU

@@ -136,11 +136,13 @@ pub fn write_perms(e: &Entry, id1: u32, f: impl FnOnce(&Entry)) -> Result<()> {
 
 /// Makes thread `me` the one writer of an entry's permissions (`Entry::perm_writer`): at once
 /// when nobody is, after a few stores when another IPC_SET is (it writes in a few stores), in
-/// its place when that thread is gone (it died in the middle), and EAGAIN when it is still
-/// there after `lock::BOUND_NS` (stopped in the middle), waiting as the System V calls wait for
-/// another thread's work (`super::pause`).
+/// its place when that thread is gone (it died in the middle), and EAGAIN once it was found
+/// stopped in the middle at two looks (`lock::StopLooks`, about 1.5 ms), or is still there after
+/// `lock::BOUND_NS`, waiting as the System V calls wait for another thread's work
+/// (`super::pause`).
 fn claim_perm_writer(e: &Entry, me: i32) -> Result<()> {
     let start = crate::os::clock::monotonic_ns();
+    let mut looks = crate::emu::engine::lock::StopLooks::new(start);
     let mut round = 0u32;
     loop {
         let writer = match e.perm_writer.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
@@ -151,8 +153,11 @@ fn claim_perm_writer(e: &Entry, me: i32) -> Result<()> {
             if e.perm_writer.compare_exchange(writer, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                 return Ok(());
             }
-        } else if crate::os::clock::monotonic_ns().saturating_sub(start) >= crate::emu::engine::lock::BOUND_NS {
-            return Err(Errno::EAGAIN);
+        } else {
+            let now = crate::os::clock::monotonic_ns();
+            if looks.stopped_twice(now, writer) || now.saturating_sub(start) >= crate::emu::engine::lock::BOUND_NS {
+                return Err(Errno::EAGAIN);
+            }
         }
         super::pause(round);
         round = round.saturating_add(1);

@@ -859,8 +859,9 @@ impl SysvEmulation {
     /// The key's links are read and their queues looked at once before the lock and once under
     /// it ([`SysvEmulation::key_links`]), so that the locked part is short: the links read, the
     /// queue each names looked for, and the one `unlinkat` or `symlinkat`. A holder stopped
-    /// inside keeps the other replacers of the keys that share its lock waiting 20 ms, and
-    /// then loses the lock to one of them.
+    /// inside keeps the other replacers of the keys that share its lock waiting until they
+    /// found it stopped at two looks (about 1.5 ms: `lock::StopLooks`), and then loses the lock
+    /// to one of them.
     ///
     /// `before_change` runs under the lock just before the holder looks that it still holds
     /// it (for the tests, which take the lock over there).
@@ -963,9 +964,10 @@ impl SysvEmulation {
     /// to replace it.
     fn wait_for_worker(&self, key: key_t) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
+        let mut looks = lock::StopLooks::counting_gone(start);
         for round in 0u32.. {
             let Some((q, tid)) = self.worker_of_key(key) else { return Ok(()) };
-            if waited_out(start, tid) {
+            if waited_out(&mut looks, start, tid) {
                 // Given up, or committed meanwhile: either way the key is looked up again.
                 q.give_up();
                 return Ok(());
@@ -1375,14 +1377,13 @@ enum KeyTaken {
 const INDICES_SKIPPED: u32 = layout::IPC_MIN_CYCLE;
 
 /// Whether thread `tid`, at work on a queue (creating it, or removing it) since `start`
-/// (CLOCK_MONOTONIC ns), has been waited for long enough: `lock::BOUND_NS` (20 ms) if it is
-/// stopped (SIGSTOP, a debugger) or gone, and `lock::PREEMPTED_HOLDER_NS` more if not (one
-/// asleep in the kernel is in the middle of a file operation, which on a loaded machine or a
-/// disk can take longer than 20 ms).
-fn waited_out(start: u64, tid: i32) -> bool {
-    let waited = crate::os::clock::monotonic_ns() - start;
-    let stopped = || matches!(crate::os::sys::process_stat(tid), Some(('T' | 't', _)) | None);
-    waited >= lock::BOUND_NS && (waited >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS || stopped())
+/// (CLOCK_MONOTONIC ns), has been waited for long enough: until `looks` (begun at `start`)
+/// found it stopped (SIGSTOP, a debugger) or gone at two looks, about 1.5 ms, and otherwise
+/// `lock::BOUND_NS` + `lock::PREEMPTED_HOLDER_NS` (one asleep in the kernel is in the middle of
+/// a file operation, which on a loaded machine or a disk can take longer than 20 ms).
+fn waited_out(looks: &mut lock::StopLooks, start: u64, tid: i32) -> bool {
+    let now = crate::os::clock::monotonic_ns();
+    looks.stopped_twice(now, tid) || now - start >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS
 }
 
 /// Between two looks of a wait for another thread's work (`waited_out`): a yield for the first
@@ -1396,8 +1397,8 @@ fn pause(round: u32) {
 }
 
 /// Makes `attempt` (a creation, or the lookup that finds the key's queue) again while another
-/// creator gave its creation up (None). That happens only after the creating thread was stopped
-/// (or at work far longer than a creation takes) for 20 ms, so a second time in one call is
+/// creator gave its creation up (None). That happens only after the creating thread was found
+/// stopped at two looks (or at work far longer than a creation takes), so a second time in one call is
 /// already rare; many times is a user who may write the segment giving every attempt up: EIO,
 /// as for a segment it damaged, rather than a loop it could keep going for ever.
 fn until_not_given_up(mut attempt: impl FnMut() -> Result<Option<c_int>>) -> Result<c_int> {

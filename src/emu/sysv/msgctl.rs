@@ -377,12 +377,13 @@ impl SysvEmulation {
     /// before (`lock_stuck`) claims without waiting for it again.
     fn claim_removal(&self, q: &Queue, entry: &Entry, mut lock_stuck: bool) -> Result<bool> {
         let start = crate::os::clock::monotonic_ns();
+        let mut looks = lock::StopLooks::counting_gone(start);
         for round in 0u32.. {
             // Looked at without the lock while another thread has the claim: the lock is taken
             // to claim, not to wait (a process stopped while it holds the lock would make each
             // look a wait of its own).
             let take_over = match q.removal_claimant() {
-                Some(tid) if !waited_out(start, tid) => {
+                Some(tid) if !waited_out(&mut looks, start, tid) => {
                     pause(round);
                     continue;
                 }

@@ -5,15 +5,16 @@
 //! A [`super::RobustMutex`] protects data that a holder may leave half-changed: its locker
 //! waits for a stopped holder up to its bound and then fails with EAGAIN. Where the section
 //! changes nothing before its last step, waiting out a stopped holder is all that is needed:
-//! a locker that found the holder stopped past [`BOUND_NS`] (state `T` or `t` in
-//! `/proc/TID/stat`: SIGSTOP, or a debugger) takes the lock over, and the holder, continued,
+//! a locker that found the holder stopped at two looks (state `T` or `t` in `/proc/TID/stat`:
+//! SIGSTOP, or a debugger; see [`StopLooks`], about 1.5 ms) takes the lock over, and the
+//! holder, continued,
 //! finds at its look that it lost the lock and does not make its change. What is left is the
 //! few instructions between that look and the system call, where a stop delivered then makes
 //! the two changes race.
 //!
 //! A holder that is running, waiting for a CPU or asleep is not taken over (asleep, it may be
-//! inside its system call, past its look): it is waited for up to [`PREEMPTED_HOLDER_NS`] more,
-//! then the call fails with EAGAIN, as for a robust mutex. A word that names no thread (its
+//! inside its system call, past its look): it is waited for up to [`BOUND_NS`] +
+//! [`PREEMPTED_HOLDER_NS`], then the call fails with EAGAIN, as for a robust mutex. A word that names no thread (its
 //! holder died, or another user wrote garbage) is taken at once: there is nothing to repair.
 //!
 //! It is not on the robust list (two threads' lists cannot both run through one lock); a dead
@@ -21,7 +22,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{owner_is_impossible, BOUND_NS, PREEMPTED_HOLDER_NS, SLICE_NS, TID_MASK, WAITERS};
+use super::{owner_is_impossible, StopLooks, BOUND_NS, PREEMPTED_HOLDER_NS, SLICE_NS, TID_MASK, WAITERS};
 use crate::emu::engine::futex;
 use crate::errno::{Errno, Result};
 use crate::os::clock::{monotonic_ns, timespec_of_ns};
@@ -49,12 +50,13 @@ pub enum Took {
 
 impl TakeoverLock {
     /// Takes the lock: at once when free or when its word names no thread; from a holder
-    /// stopped past [`BOUND_NS`]; EAGAIN when a holder that is not stopped keeps it past
-    /// [`BOUND_NS`] + [`PREEMPTED_HOLDER_NS`].
+    /// found stopped at two looks ([`StopLooks`]); EAGAIN when a holder that is not stopped
+    /// keeps it past [`BOUND_NS`] + [`PREEMPTED_HOLDER_NS`].
     pub fn lock(&self) -> Result<Took> {
         let me = crate::os::ids::tid() as u32;
-        let bound = monotonic_ns() + BOUND_NS;
-        let last = bound + PREEMPTED_HOLDER_NS;
+        let start = monotonic_ns();
+        let last = start + BOUND_NS + PREEMPTED_HOLDER_NS;
+        let mut looks = StopLooks::new(start);
         // Having slept, this locker may not be the only one: it keeps FUTEX_WAITERS set.
         let mut waiters = 0;
         loop {
@@ -66,7 +68,7 @@ impl TakeoverLock {
                 continue;
             }
             let now = monotonic_ns();
-            if now >= bound && holder_is_stopped(seen) {
+            if looks.stopped_twice(now, (seen & TID_MASK) as i32) {
                 if self.take_from(seen, me, waiters) {
                     return Ok(Took::FromStopped);
                 }
@@ -78,7 +80,7 @@ impl TakeoverLock {
             if seen & WAITERS == 0 && self.word.compare_exchange(seen, seen | WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_err() {
                 continue;
             }
-            let until = now.saturating_add(SLICE_NS).min(if now < bound { bound } else { last });
+            let until = now.saturating_add(SLICE_NS).min(looks.next_at()).min(last);
             // Woken by the unlock, timed out or interrupted alike: look again.
             let _ = futex::wait_monotonic(&self.word, seen | WAITERS, &timespec_of_ns(until), futex::Restart::Never);
             waiters = WAITERS;
@@ -138,12 +140,6 @@ impl TakeoverLock {
             }
         }
     }
-}
-
-/// Whether the thread word `word` names is stopped (SIGSTOP, or by a debugger): `T` or `t` in
-/// `/proc/TID/stat`, which every user may read.
-fn holder_is_stopped(word: u32) -> bool {
-    matches!(crate::os::sys::process_stat((word & TID_MASK) as i32), Some(('T' | 't', _)))
 }
 
 #[cfg(test)]

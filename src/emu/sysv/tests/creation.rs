@@ -109,9 +109,10 @@ fn a_held_key_lock_delays_only_the_keys_that_share_it() {
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 
-/// A replacer stopped while it holds its key's lock loses it after the bound: a creator of a
-/// key that shares the lock takes it over and replaces its own key's stale link. Before,
-/// that creation failed with EAGAIN for as long as the replacer stayed stopped.
+/// A replacer stopped while it holds its key's lock loses it once found stopped at two looks
+/// (before, after the 20 ms bound): a creator of a key that shares the lock takes it over and
+/// replaces its own key's stale link. Before that, the creation failed with EAGAIN for as long
+/// as the replacer stayed stopped.
 #[test]
 fn a_creator_takes_a_stopped_replacer_s_key_lock_over() {
     let ns = Ns::new(ROOMY);
@@ -136,13 +137,16 @@ fn a_creator_takes_a_stopped_replacer_s_key_lock_over() {
     // SAFETY: our child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
     assert!(libc::WIFSTOPPED(status));
+    let start = std::time::Instant::now();
     let id = e.msgget(sharing, libc::IPC_CREAT | 0o600);
+    let took = start.elapsed();
     // SAFETY: our child, killed and reaped.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, std::ptr::null_mut(), 0);
     }
     let id = id.expect("the creator takes the stopped replacer's lock over");
+    assert!(took < std::time::Duration::from_millis(10), "taken over after {took:?} (the bound is 20 ms)");
     assert_eq!(keys::read_all(e.dir, sharing), Ok(vec![id]));
     msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     assert_eq!(files(&ns), vec!["registry".to_string()]);

@@ -70,8 +70,9 @@ fn ipc_set_behind_a_held_lock_succeeds_and_the_holder_wakes_the_waiters() {
 
 /// The permissions' writer mark (`Entry::perm_writer`) left by a writer that is gone, with the
 /// sequence odd (it died mid-write): the next IPC_SET takes its place and makes the sequence
-/// even, the value whole. Left by a writer still there (stopped mid-write): EAGAIN after the
-/// lock's bound, nothing written.
+/// even, the value whole. Left by a writer still there: EAGAIN, nothing written — after the
+/// lock's bound for one asleep, as soon as it was found stopped (SIGSTOP) at two looks for one
+/// stopped mid-write.
 #[test]
 fn a_permission_writer_that_died_is_replaced_and_one_that_is_stopped_is_waited_for_boundedly() {
     let ns = Ns::new(ROOMY);
@@ -85,7 +86,7 @@ fn a_permission_writer_that_died_is_replaced_and_one_that_is_stopped_is_waited_f
         msgctl(e, id, cmd::IPC_SET, &mut ds)
     };
 
-    // Stopped mid-write: pid 1 is always there.
+    // There mid-write, and not stopped (pid 1 is always there, asleep).
     entry.perm_writer.store(1, Ordering::Relaxed);
     let start = std::time::Instant::now();
     assert_eq!(set_mode(0o640), Err(Errno::EAGAIN));
@@ -93,6 +94,34 @@ fn a_permission_writer_that_died_is_replaced_and_one_that_is_stopped_is_waited_f
     let bound_ms = crate::emu::engine::lock::BOUND_NS / 1_000_000;
     // The slack the seqlock's bounded-wait test allows on a loaded machine.
     assert!((bound_ms..=bound_ms + 100).contains(&ms), "{ms} ms");
+    assert_eq!(ds_of(e, id).msg_perm.mode & 0o777, 0o600, "nothing written");
+
+    // Stopped mid-write, by SIGSTOP or a debugger: given up on once found stopped at two looks
+    // (about 1.5 ms), not after the bound.
+    // SAFETY: the child only stops and exits (plain system calls); it is killed stopped.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        // SAFETY: plain system calls in the child.
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
+    entry.perm_writer.store(pid, Ordering::Relaxed);
+    let start = std::time::Instant::now();
+    let set = set_mode(0o640);
+    let ms = start.elapsed().as_millis() as u64;
+    // SAFETY: our child, killed and reaped.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    assert_eq!(set, Err(Errno::EAGAIN));
+    assert!(ms < bound_ms / 2, "{ms} ms");
     assert_eq!(ds_of(e, id).msg_perm.mode & 0o777, 0o600, "nothing written");
 
     // Died mid-write.
