@@ -283,6 +283,28 @@ static int fault_late(int64_t start_ns, int64_t given_ns, int64_t limit_ns)
     return past > limit_ns;
 }
 
+/* One call of a System V busy child (the `busy` of fault_holder_start) on the queue of `key`,
+ * whose id it keeps in *id (-1: made, or made again, at this call): a send of type `send_type`;
+ * then, if it was sent and `receive`, a receive of type `recv_type` (0: any); then, if
+ * `remove`, the queue's removal. A queue found removed is made again at the next call. */
+static void fault_sysv_busy_call(int *id, key_t key, long send_type, int receive, long recv_type, int remove) T_UNUSED;
+static void fault_sysv_busy_call(int *id, key_t key, long send_type, int receive, long recv_type, int remove)
+{
+    struct {
+        long mtype;
+        char text[16];
+    } m = { send_type, "busy" };
+    if (*id < 0)
+        *id = msgget(key, IPC_CREAT | 0600);
+    int r = msgsnd(*id, &m, 4, IPC_NOWAIT);
+    if (r == 0 && receive)
+        r = (int)msgrcv(*id, &m, sizeof m.text, recv_type, IPC_NOWAIT);
+    if (remove && msgctl(*id, IPC_RMID, NULL) == 0)
+        *id = -1;
+    else if (r < 0 && (errno == EIDRM || errno == EINVAL))
+        *id = -1;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* a caller blocked while the holder is stopped (*_blocked_callers_*_while_holder_stopped.c)  */
 
@@ -313,6 +335,30 @@ static int fault_wait_asleep(pid_t pid)
         fault_sleep_us(1000);
     }
     return streak >= 3;
+}
+
+/* In a blocked caller's child: gives the answer of its call (`r`, negative when it failed with
+ * errno) on `fd`, as fault_answer reads it, and ends the child. */
+static void fault_answer_and_exit(int fd, long r) T_UNUSED;
+static void fault_answer_and_exit(int fd, long r)
+{
+    int e = r < 0 ? errno : 0;
+    exit(write(fd, &e, sizeof e) == (ssize_t)sizeof e ? 0 : 1);
+}
+
+/* Whether the blocked caller `pid`, which answers on `fd`, went to sleep in its call
+ * (fault_wait_asleep); if not, it is killed and reaped, `fd` closed, and the round counted in
+ * *never_blocked. */
+static int fault_caller_blocked(pid_t pid, int fd, int *never_blocked) T_UNUSED;
+static int fault_caller_blocked(pid_t pid, int fd, int *never_blocked)
+{
+    if (fault_wait_asleep(pid))
+        return 1;
+    (*never_blocked)++;
+    kill(pid, SIGKILL);
+    t_reap(pid);
+    close(fd);
+    return 0;
 }
 
 /* A child's answer on `fd` (an int: 0, or its errno), waited for at most `ms` (-1: none yet). */

@@ -92,19 +92,11 @@ int main(void)
                 r = timed ? mq_timedreceive(q, buf, sizeof buf, &prio, &deadline) : mq_receive(q, buf, sizeof buf, &prio);
             else
                 r = timed ? mq_timedsend(q, "mine", 4, 2, &deadline) : mq_send(q, "mine", 4, 2);
-            int e = r < 0 ? errno : 0;
-            if (write(fds[1], &e, sizeof e) != (ssize_t)sizeof e)
-                exit(1);
-            exit(0);
+            fault_answer_and_exit(fds[1], r);
         }
         close(fds[1]);
-        if (!fault_wait_asleep(pid)) {
-            never_blocked++;
-            kill(pid, SIGKILL);
-            t_reap(pid);
-            close(fds[0]);
+        if (!fault_caller_blocked(pid, fds[0], &never_blocked))
             continue;
-        }
         rounds++;
 
         fault_holder_stop(&holder);

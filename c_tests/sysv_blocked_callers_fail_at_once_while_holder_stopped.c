@@ -46,14 +46,7 @@ static void busy(unsigned i, void *ctx)
 {
     static int id = -1;
     (void)ctx;
-    if (id < 0)
-        id = msgget(key, IPC_CREAT | 0600);
-    struct msg m = { 1 + i % 3, "busy" };
-    int r = msgsnd(id, &m, 4, IPC_NOWAIT);
-    if (r == 0)
-        r = (int)msgrcv(id, &m, sizeof m.text, 1 + (i + 1) % 3, IPC_NOWAIT);
-    if (r < 0 && (errno == EIDRM || errno == EINVAL))
-        id = -1;
+    fault_sysv_busy_call(&id, key, 1 + i % 3, 1, 1 + (i + 1) % 3, 0);
 }
 
 /* What happens to the blocked caller in a round. */
@@ -92,19 +85,11 @@ int main(void)
                 t_become_nobody(0);
             struct msg m = { SENDER_TYPE, "too big" };
             long r = receiving ? msgrcv(id, &m, sizeof m.text, RECEIVER_TYPE, 0) : msgsnd(id, &m, TOO_BIG, 0);
-            int e = r < 0 ? errno : 0;
-            if (write(fds[1], &e, sizeof e) != (ssize_t)sizeof e)
-                exit(1);
-            exit(0);
+            fault_answer_and_exit(fds[1], r);
         }
         close(fds[1]);
-        if (!fault_wait_asleep(pid)) {
-            never_blocked++;
-            kill(pid, SIGKILL);
-            t_reap(pid);
-            close(fds[0]);
+        if (!fault_caller_blocked(pid, fds[0], &never_blocked))
             continue;
-        }
         rounds++;
 
         fault_holder_stop(&holder);

@@ -26,14 +26,7 @@ static void busy(unsigned i, void *ctx)
 {
     static int id = -1;
     (void)ctx;
-    if (id < 0)
-        id = msgget(key, IPC_CREAT | 0600);
-    struct msg m = { 1 + i % 3, "busy" };
-    int r = msgsnd(id, &m, 4, IPC_NOWAIT);
-    if (r == 0 && i % 2)
-        r = (int)msgrcv(id, &m, sizeof m.text, i % 4 == 1 ? 2 : 0, IPC_NOWAIT);
-    if (r < 0 && (errno == EIDRM || errno == EINVAL))
-        id = -1;
+    fault_sysv_busy_call(&id, key, 1 + i % 3, i % 2, i % 4 == 1 ? 2 : 0, 0);
 }
 
 int main(void)
