@@ -83,11 +83,12 @@
 //! does a call set its wait up front: `mq_send`, `mq_receive`, `msgsnd` and `msgrcv` first
 //! run with the default, and go round again with their own wait only when a lock gave EAGAIN
 //! ([`LongerWait`]). So a timed call whose deadline falls inside that first, bounded, try may
-//! return up to [`BOUND_NS`] later than the table says.
+//! return up to [`BOUND_NS`] later than the table says (behind a stopped holder, the two looks:
+//! about 1.5 ms).
 //!
 //! Where a critical section changes nothing until its last step, one system call, a stopped
 //! holder need not cost its waiters an EAGAIN: [`takeover`] is the lock for that, which a
-//! waiter takes over from a holder stopped past the bound.
+//! waiter takes over from a holder found stopped at the same two looks.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
