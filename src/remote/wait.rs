@@ -240,7 +240,8 @@ pub fn wait_for_marker(remote: &Remote, token: &str, deadline: Option<&timespec>
 }
 
 /// One `BLPOP` on the marker of `token`: for a slice, or until `deadline`, or for `due_in_ms`
-/// (a scheduled message falls due then), whichever ends first.
+/// (a scheduled message falls due then), whichever ends first. `TimedOut` once the deadline
+/// passed with nothing popped; `Maybe` when the marker was popped or a slice ended.
 fn wait_on_marker(remote: &Remote, token: &str, deadline: Option<&timespec>, due_in_ms: Option<u64>, how: Await) -> Result<Woke> {
     let slice_ns = due_in_ms.map_or(SLICE_MS, |due| due.min(SLICE_MS)) * 1_000_000;
     let wait_ns = match deadline {
@@ -265,6 +266,8 @@ fn wait_on_marker(remote: &Remote, token: &str, deadline: Option<&timespec>, due
                 c.mark_broken();
                 Err(Errno::EIO)
             }
+            // Nothing popped, and the deadline (not just a slice) passed.
+            Some(Reply::Nil) if deadline.is_some_and(|d| clock::ns_of(d) <= clock::realtime_ns()) => Ok(Woke::TimedOut),
             Some(_) => Ok(Woke::Maybe),
         }
     })

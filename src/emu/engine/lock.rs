@@ -556,6 +556,12 @@ impl StopLooks {
         StopLooks { gone_counts: true, ..StopLooks::new(start) }
     }
 
+    /// The same, its first look due at once: for a wait whose thread, when stopped, most likely
+    /// was so before the wait began, and whose later looks are far apart.
+    pub fn first_look_now(self) -> StopLooks {
+        StopLooks { next_at: 0, ..self }
+    }
+
     /// For a wait that never gives up: no looks.
     pub fn never() -> StopLooks {
         StopLooks { next_at: u64::MAX, found: None, gone_counts: false }

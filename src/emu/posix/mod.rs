@@ -284,9 +284,9 @@ impl PosixEmulation {
                 Sent::Done => {
                     let relayed = locked.relayed_signal.take();
                     drop(locked);
-                    if let Some(seq) = relayed {
+                    if let Some(relayed) = relayed {
                         let wait = if d.nonblock(fd) { lock::LockWait::Bounded } else { lock::wait_for_deadline(deadline.as_ref()) };
-                        notify::await_relay(q, seq, wait);
+                        notify::await_relay(q, relayed, wait);
                     }
                     return Ok(0);
                 }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use super::fdtable::QueueHandle;
 use super::layout::{NotifyRegistration, NotifyRelay};
-use super::queue::Queue;
+use super::queue::{Queue, RelayedSignal};
 use crate::emu::engine::futex::{self, Restart};
 use crate::errno::{Errno, Result};
 use crate::os::forksafe::ForkSafe;
@@ -362,28 +362,30 @@ pub fn send_signal(target: i32, reg: &NotifyRegistration, relay: &NotifyRelay) -
 
 /// Waits (briefly, bounded) until the owner's relay thread has delivered the signal this sender
 /// relayed, so that the signal is pending when `mq_send` returns, as with the kernel. The owner
-/// may be stopped: a send that waits for locks as `wait` says waits no longer than for a lock
-/// (`lock::wait_left_ns`), and a blocking one up to half a second.
-pub fn await_relay(q: &Queue, seq: u32, wait: crate::emu::engine::lock::LockWait) {
+/// may be slow: a send that waits for locks as `wait` says waits no longer than for a lock
+/// (`lock::wait_left_ns`), and a blocking one up to half a second. It may be stopped (SIGSTOP,
+/// a debugger), or gone: the relay thread, found so at two looks (`lock::StopLooks`, about
+/// 1.5 ms), delivers nothing until someone continues it, and the send returns then, as the
+/// kernel's returns at once to a stopped owner (its signal pending).
+pub fn await_relay(q: &Queue, relayed: RelayedSignal, wait: crate::emu::engine::lock::LockWait) {
+    use crate::emu::engine::lock;
+    use crate::os::clock::monotonic_ns;
     let word = &q.header().notify_events;
-    let wait_ns = crate::emu::engine::lock::wait_left_ns(wait, 500_000_000);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_nanos(wait_ns);
+    let start = monotonic_ns();
+    let deadline = start.saturating_add(lock::wait_left_ns(wait, 500_000_000));
+    let mut looks = lock::StopLooks::counting_gone(start);
     loop {
         let seen = word.load(Ordering::Acquire);
         // A lock that cannot be had now (held, or contended past its bound) says nothing: the
         // relay may still be pending, and the wait is bounded anyway.
-        let pending = q.lock().map(|mut l| l.relay().seq == seq).unwrap_or(true);
-        if !pending || std::time::Instant::now() >= deadline {
+        let pending = q.lock().map(|mut l| l.relay().seq == relayed.seq).unwrap_or(true);
+        let now = monotonic_ns();
+        if !pending || now >= deadline || looks.stopped_twice(now, relayed.relay_tid) {
             return;
         }
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: valid out-pointer.
-        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-        ts.tv_nsec += 20_000_000;
-        if ts.tv_nsec >= 1_000_000_000 {
-            ts.tv_sec += 1;
-            ts.tv_nsec -= 1_000_000_000;
-        }
+        // Woken by the relay's delivery, or at the next look, 20 ms at most.
+        let until = deadline.min(looks.next_at()).min(now + 20_000_000);
+        let ts = crate::os::clock::timespec_of_ns(crate::os::clock::realtime_ns() + (until - now));
         futex::wait(word, seen, Some(&ts), Restart::LikeMqueue);
     }
 }

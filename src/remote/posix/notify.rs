@@ -219,8 +219,41 @@ pub fn deliver_fired(remote: &Remote, queue: u64, values: &[Reply]) {
     if remote.with(|c| c.request(&[b"LPUSH", note.as_bytes(), item.as_bytes()])).is_err() {
         return;
     }
-    let deadline = crate::os::clock::timespec_of_ns(crate::os::clock::realtime_ns() + 500_000_000);
-    let _ = crate::remote::wait::wait_for_marker(remote, &ack, Some(&deadline), crate::emu::engine::futex::Restart::LikeMqueue);
+    await_ack(remote, &ack, (host == host_id()).then(|| text(4).parse().ok()).flatten());
+}
+
+/// Waits up to half a second for the owner's helper thread to acknowledge the relay `ack` (the
+/// signal is then pending when `mq_send` returns, as with the kernel), or until that thread,
+/// when it is on this host (`helper_tid`), is found stopped (SIGSTOP, a debugger) or gone at
+/// two looks (`lock::StopLooks`, about 1.5 ms): stopped with its process, it acknowledges
+/// nothing until someone continues it, and the kernel's send returns at once to a stopped
+/// owner (its signal pending).
+fn await_ack(remote: &Remote, ack: &str, helper_tid: Option<i32>) {
+    use crate::emu::engine::{futex::Woke, lock::StopLooks};
+    use crate::os::clock::{monotonic_ns, realtime_ns, timespec_of_ns};
+    let start = monotonic_ns();
+    let end = start + 500_000_000;
+    // The first look at once: later ones come only as often as the `BLPOP`s below end.
+    let mut looks = helper_tid.map_or_else(StopLooks::never, |_| StopLooks::counting_gone(start).first_look_now());
+    loop {
+        let now = monotonic_ns();
+        if now >= end || helper_tid.is_some_and(|tid| looks.stopped_twice(now, tid)) {
+            return;
+        }
+        let next = end.min(looks.next_at());
+        // A look due within 2 ms is waited for here: a `BLPOP` times out only as finely as the
+        // server's clock ticks (100 ms at Redis's default `hz`).
+        if next - now <= 2_000_000 {
+            std::thread::sleep(std::time::Duration::from_nanos(next - now));
+            continue;
+        }
+        let until = timespec_of_ns(realtime_ns() + (next - now));
+        // Anything but the time running out (the acknowledgement, a handler, a lost
+        // connection) ends the wait.
+        if !matches!(crate::remote::wait::wait_for_marker(remote, ack, Some(&until), crate::emu::engine::futex::Restart::LikeMqueue), Ok(Woke::TimedOut)) {
+            return;
+        }
+    }
 }
 
 /// Delivers a registration of this process (a signal to itself, or the thread).

@@ -417,15 +417,25 @@ pub struct Received {
 }
 
 /// The queue, locked. Dropping it unlocks, then wakes any sleepers it served.
+/// A signal notification a sender handed to the owner's relay thread (see
+/// `notify::await_relay`).
+#[derive(Clone, Copy, Debug)]
+pub struct RelayedSignal {
+    /// The registration it fired (`NotifyRegistration::seq`).
+    pub seq: u32,
+    /// The thread that delivers it (`NotifyRegistration::relay_tid`).
+    pub relay_tid: i32,
+}
+
 pub struct Locked<'q> {
     q: &'q Queue,
     /// Waiters to FUTEX_WAKE once the lock is released.
     wakes: PendingWakes,
     /// Wake the notification helpers once the lock is released.
     wake_notify: bool,
-    /// A signal notification this sender handed to the owner's helper (its registration
-    /// number): the send returns only once it is delivered, as the kernel's does.
-    pub relayed_signal: Option<u32>,
+    /// A signal notification this sender handed to the owner's relay thread: the send returns
+    /// only once it is delivered, as the kernel's does.
+    pub relayed_signal: Option<RelayedSignal>,
     /// Bytes at the receive buffer already found writable before the lock was taken, so the
     /// check need not run inside the critical section.
     buf_writable: usize,
@@ -545,7 +555,7 @@ impl<'q> Locked<'q> {
                 if let Some(relay) = super::notify::fire(&reg) {
                     *self.relay() = relay;
                     if reg.kind == libc::SIGEV_SIGNAL {
-                        self.relayed_signal = Some(reg.seq);
+                        self.relayed_signal = Some(RelayedSignal { seq: reg.seq, relay_tid: reg.relay_tid });
                     }
                 }
             }
