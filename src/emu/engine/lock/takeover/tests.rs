@@ -74,8 +74,9 @@ fn a_stopped_holder_loses_the_lock_once_found_stopped_and_knows_it() {
     assert_eq!(took, Ok(Took::FromStopped));
     let looks = crate::emu::engine::lock::FIRST_LOOK_NS + crate::emu::engine::lock::SECOND_LOOK_NS;
     assert!(waited >= looks, "taken over only after two looks found the holder stopped: {waited} ns");
-    // (The slack a loaded machine may add; the bound is 20 ms.)
-    assert!(waited < looks + 10_000_000, "taken over {waited} ns after the first try");
+    // Before the bound, which the code before waited out (and well before it but on a loaded
+    // machine).
+    assert!(waited < BOUND_NS, "taken over {waited} ns after the first try");
     assert!(libc::WIFEXITED(status));
     assert_eq!(libc::WEXITSTATUS(status), 0, "the holder, continued, knows it lost the lock (1: it thought it held it)");
     assert!(l.holds(), "the overtaken holder's unlock left the lock to its new holder");
