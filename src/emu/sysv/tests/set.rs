@@ -125,8 +125,10 @@ fn a_permission_writer_that_died_is_replaced_and_one_that_is_stopped_is_waited_f
         libc::waitpid(pid, std::ptr::null_mut(), 0);
     }
     assert!(tries.iter().all(|(set, _)| *set == Err(Errno::EAGAIN)), "{tries:?}");
+    // Before the bound, which the code before waited out (11-13 ms at the quickest beside a CPU
+    // hog per core, where its waits between looks yield to the hogs; about 2 ms otherwise).
     let ms = tries.iter().map(|(_, ms)| *ms).min().unwrap();
-    assert!(ms < bound_ms / 2, "{ms} ms");
+    assert!(ms < bound_ms, "{ms} ms");
     assert_eq!(ds_of(e, id).msg_perm.mode & 0o777, 0o600, "nothing written");
 
     // Died mid-write.
