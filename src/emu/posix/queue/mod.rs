@@ -416,7 +416,6 @@ pub struct Received {
     pub copied: bool,
 }
 
-/// The queue, locked. Dropping it unlocks, then wakes any sleepers it served.
 /// A signal notification a sender handed to the owner's relay thread (see
 /// `notify::await_relay`).
 #[derive(Clone, Copy, Debug)]
@@ -427,6 +426,7 @@ pub struct RelayedSignal {
     pub relay_tid: i32,
 }
 
+/// The queue, locked. Dropping it unlocks, then wakes any sleepers it served.
 pub struct Locked<'q> {
     q: &'q Queue,
     /// Waiters to FUTEX_WAKE once the lock is released.
