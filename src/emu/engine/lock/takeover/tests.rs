@@ -32,9 +32,17 @@ fn a_free_lock_or_one_whose_word_names_no_thread_is_taken_at_once() {
 
 /// A holder stopped in its section loses the lock once found stopped at two looks, well before
 /// the bound (which the code before waited out); continued, it sees that it no longer holds
-/// it, and its unlock leaves the lock to the one that took it.
+/// it, and its unlock leaves the lock to the one that took it. Three rounds: the quickest
+/// take-over is timed (a loaded machine may delay any one).
 #[test]
 fn a_stopped_holder_loses_the_lock_once_found_stopped_and_knows_it() {
+    let looks = crate::emu::engine::lock::FIRST_LOOK_NS + crate::emu::engine::lock::SECOND_LOOK_NS;
+    let quickest = (0..3).map(|_| a_stopped_holder_loses_the_lock_after(looks)).min().unwrap();
+    assert!(quickest < BOUND_NS, "taken over {quickest} ns after the first try, at the quickest");
+}
+
+/// One round of the test above: how long the take-over took.
+fn a_stopped_holder_loses_the_lock_after(looks: u64) -> u64 {
     let l = Shared::zeroed();
     // SAFETY: the child only takes the lock, stops, looks and unlocks (atomics and system
     // calls: no allocation, no lock of this process), then exits.
@@ -61,7 +69,7 @@ fn a_stopped_holder_loses_the_lock_once_found_stopped_and_knows_it() {
     // SAFETY: our child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
     assert!(libc::WIFSTOPPED(status));
-    assert!(!l.try_lock(), "a live holder's lock is not taken without waiting");
+    let taken_early = l.try_lock();
     let start = monotonic_ns();
     let took = l.lock();
     let waited = monotonic_ns() - start;
@@ -71,16 +79,14 @@ fn a_stopped_holder_loses_the_lock_once_found_stopped_and_knows_it() {
         libc::kill(pid, libc::SIGCONT);
         assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
     }
+    assert!(!taken_early, "a live holder's lock is not taken without waiting");
     assert_eq!(took, Ok(Took::FromStopped));
-    let looks = crate::emu::engine::lock::FIRST_LOOK_NS + crate::emu::engine::lock::SECOND_LOOK_NS;
     assert!(waited >= looks, "taken over only after two looks found the holder stopped: {waited} ns");
-    // Before the bound, which the code before waited out (and well before it but on a loaded
-    // machine).
-    assert!(waited < BOUND_NS, "taken over {waited} ns after the first try");
     assert!(libc::WIFEXITED(status));
     assert_eq!(libc::WEXITSTATUS(status), 0, "the holder, continued, knows it lost the lock (1: it thought it held it)");
     assert!(l.holds(), "the overtaken holder's unlock left the lock to its new holder");
     l.unlock();
+    waited
 }
 
 /// A holder that is not stopped (here asleep) may be inside its one change: it is not taken
