@@ -666,6 +666,14 @@ pub unsafe fn holder_is_impossible(m: *const RobustMutex) -> bool {
     owner_is_impossible(lock_word(m).load(Ordering::Acquire))
 }
 
+impl RobustMutex {
+    /// The thread holding the lock now, as its word says (0: free, or its holder died): a hint,
+    /// for a reader waiting out what the holder writes (`seqlock::read_watching_writer`).
+    pub fn holder_tid(&self) -> i32 {
+        (self.word.load(Ordering::Relaxed) & TID_MASK) as i32
+    }
+}
+
 /// Unlocks `m`, waking a sleeper if the word says there is one.
 ///
 /// # Safety

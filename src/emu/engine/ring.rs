@@ -81,7 +81,14 @@ impl<'a> RingMode<'a> {
     /// the next side-lock holder settles it); each caller has its own fallback.
     #[inline]
     pub fn read<T>(self, patience: Patience, f: impl Fn(bool) -> T) -> Read<T> {
-        seqlock::read([self.seq], patience, || f(self.is_express()))
+        self.read_watching_writer(patience, || 0, f)
+    }
+
+    /// As [`Self::read`], giving up sooner on a mode change whose maker `writer()` (the holder
+    /// of the queue lock) is stopped or gone: see [`seqlock::read_watching_writer`].
+    #[inline]
+    pub fn read_watching_writer<T>(self, patience: Patience, writer: impl Fn() -> i32, f: impl Fn(bool) -> T) -> Read<T> {
+        seqlock::read_watching_writer([self.seq], patience, writer, || f(self.is_express()))
     }
 
     /// Puts a ring nobody uses (a new queue's) in general mode, no change running.

@@ -66,3 +66,51 @@ pub fn gone_pid() -> i32 {
     child.wait().unwrap();
     pid
 }
+
+/// A forked child process stopped (SIGSTOP) where the test wants it: the holder of a lock, a
+/// writer in the middle of a write. Killed and reaped on drop, so that a failing test leaves no
+/// stopped process behind.
+pub struct StoppedChild(libc::pid_t);
+
+impl StoppedChild {
+    /// Forks a child that runs `before_stop`, then stops itself; returned once it is stopped.
+    ///
+    /// # Safety
+    /// `before_stop` runs in a child forked from a process that may have other threads: it may
+    /// only do what is safe there (atomics and system calls; no allocation, no lock another
+    /// thread of this process may hold).
+    pub unsafe fn start(before_stop: impl FnOnce()) -> StoppedChild {
+        // SAFETY: the child runs only `before_stop` (per the caller) and plain system calls.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            before_stop();
+            // SAFETY: plain system calls; the child ends without running the parent's exit
+            // handlers.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: our child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
+        assert!(libc::WIFSTOPPED(status));
+        StoppedChild(pid)
+    }
+
+    /// Its pid (its only thread's tid).
+    pub fn pid(&self) -> libc::pid_t {
+        self.0
+    }
+}
+
+impl Drop for StoppedChild {
+    fn drop(&mut self) {
+        // SAFETY: our child, killed and reaped once.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, std::ptr::null_mut(), 0);
+        }
+    }
+}

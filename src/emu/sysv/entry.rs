@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::layout::Entry;
+use super::layout::{Entry, QueueHeader};
 use crate::emu::engine::seqlock::{self, Patience};
 use crate::errno::{Errno, Result};
 
@@ -31,10 +31,24 @@ pub struct Snapshot {
 /// sequence odd until the queue's repair, so after a while the reader takes what is there.
 const READ_PATIENCE: Patience = Patience { tries: 20_001, spins_before_yield: 1000 };
 
-/// Reads through sequence locks (see [`seqlock::read`]), taking what is there should a writer
-/// seem never to finish.
-fn read_consistent<T, const N: usize>(seqs: [&AtomicU32; N], read: impl Fn() -> T) -> T {
-    seqlock::read(seqs, READ_PATIENCE, read).value
+/// Reads the entry of the queue whose header is `h` through sequence locks (see
+/// [`seqlock::read_watching_writer`]), taking what is there should a writer seem never to
+/// finish, or be found stopped or gone mid-write ([`writer_of`]).
+fn read_consistent<T, const N: usize>(h: &QueueHeader, seqs: [&AtomicU32; N], read: impl Fn() -> T) -> T {
+    seqlock::read_watching_writer(seqs, READ_PATIENCE, || writer_of(h), read).value
+}
+
+/// The thread that may be writing the entry of the queue whose header is `h` now: IPC_SET's
+/// claimed writer while the permissions' sequence is odd (it may write without the queue's
+/// lock), otherwise the holder of the queue's lock, which every other writer holds.
+fn writer_of(h: &QueueHeader) -> i32 {
+    let e = &h.entry;
+    let perm_writer = e.perm_writer.load(Ordering::Relaxed);
+    if perm_writer != 0 && e.perm_seq.load(Ordering::Relaxed) & 1 == 1 {
+        perm_writer
+    } else {
+        h.lock.mutex.holder_tid()
+    }
 }
 
 fn read_perms(e: &Entry, s: &mut Snapshot) {
@@ -66,33 +80,39 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
     }
 }
 
-/// Messages queued now (for the hints of the fast paths).
-pub fn queued(e: &Entry) -> u64 {
+/// Messages queued now in the queue whose header is `h` (for the hints of the fast paths).
+pub fn queued(h: &QueueHeader) -> u64 {
+    let e = &h.entry;
     let counts = |express| if express { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) };
-    super::queue::ring_mode_of(e).read(READ_PATIENCE, counts).value
+    super::queue::ring_mode_of(e).read_watching_writer(READ_PATIENCE, || h.lock.mutex.holder_tid(), counts).value
 }
 
-/// An entry's permissions (the statistics left zero): the one cache line every call reads.
-pub fn perms(e: &Entry) -> Snapshot {
-    read_consistent([&e.perm_seq], || {
+/// The permissions of the queue whose header is `h` (the statistics left zero): the one cache
+/// line every call reads.
+pub fn perms(h: &QueueHeader) -> Snapshot {
+    let e = &h.entry;
+    read_consistent(h, [&e.perm_seq], || {
         let mut s = Snapshot::default();
         read_perms(e, &mut s);
         s
     })
 }
 
-/// An entry's statistics (the permissions left zero).
-pub fn stats(e: &Entry) -> Snapshot {
-    read_consistent([&e.stat_seq, &e.ring_mode_seq], || {
+/// The statistics of the queue whose header is `h` (the permissions left zero).
+pub fn stats(h: &QueueHeader) -> Snapshot {
+    let e = &h.entry;
+    read_consistent(h, [&e.stat_seq, &e.ring_mode_seq], || {
         let mut s = Snapshot::default();
         read_stats(e, &mut s);
         s
     })
 }
 
-/// An entry's permissions and statistics, consistent with each other (IPC_STAT).
-pub fn snapshot(e: &Entry) -> Snapshot {
-    read_consistent([&e.perm_seq, &e.stat_seq, &e.ring_mode_seq], || {
+/// The permissions and statistics of the queue whose header is `h`, consistent with each
+/// other (IPC_STAT).
+pub fn snapshot(h: &QueueHeader) -> Snapshot {
+    let e = &h.entry;
+    read_consistent(h, [&e.perm_seq, &e.stat_seq, &e.ring_mode_seq], || {
         let mut s = Snapshot::default();
         read_perms(e, &mut s);
         read_stats(e, &mut s);
@@ -173,22 +193,128 @@ pub fn settle_stats(e: &Entry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emu::engine::lock::{self, BOUND_NS};
+    use crate::emu::engine::testing::{SharedMapping, StoppedChild};
+    use crate::os::clock::monotonic_ns;
+
+    /// A queue header in memory of its own, all zeros (a valid, empty header, as in a fresh
+    /// segment: atomics, integers and locks, all free), shared with forked children.
+    fn zeroed_header() -> SharedMapping<QueueHeader> {
+        SharedMapping::zeroed()
+    }
 
     #[test]
     fn snapshots_are_consistent_and_survive_a_dead_writer() {
-        // SAFETY: an entry is atomics, integers and a mutex that is never used here: all
-        // zeros is a valid (empty) entry, as in a fresh segment.
-        let e: Box<Entry> = Box::new(unsafe { std::mem::zeroed() });
-        write_stats(&e, |e| {
+        let h = zeroed_header();
+        write_stats(&h.entry, |e| {
             e.qnum.store(2, Ordering::Relaxed);
             e.cbytes.store(10, Ordering::Relaxed);
         });
-        let s = snapshot(&e);
+        let s = snapshot(&h);
         assert_eq!((s.qnum, s.cbytes), (2, 10));
         // A writer that died mid-write: the sequence stays odd until settled.
-        e.stat_seq.fetch_add(1, Ordering::Relaxed);
-        assert_eq!(snapshot(&e).qnum, 2);
-        settle_stats(&e);
-        assert_eq!(e.stat_seq.load(Ordering::Relaxed) & 1, 0);
+        h.entry.stat_seq.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(snapshot(&h).qnum, 2);
+        settle_stats(&h.entry);
+        assert_eq!(h.entry.stat_seq.load(Ordering::Relaxed) & 1, 0);
+    }
+
+    /// A child process that takes the queue's lock, makes the statistics' and the ring mode's
+    /// sequences odd (a write, a mode change begun) and stops itself (SIGSTOP) there.
+    fn stopped_writer(h: &QueueHeader) -> StoppedChild {
+        // SAFETY: the child only locks and stores (atomics and system calls on the shared
+        // mapping).
+        unsafe {
+            StoppedChild::start(|| {
+                // SAFETY: the lock is shared and free (all zeros).
+                let _ = lock::lock(&h.lock.mutex);
+                h.entry.stat_seq.fetch_add(1, Ordering::Relaxed);
+                h.entry.ring_mode_seq.fetch_add(1, Ordering::Relaxed);
+            })
+        }
+    }
+
+    /// Microseconds `read` took, the quickest of three tries (a loaded machine may delay any
+    /// one of them).
+    fn quickest_us(read: impl Fn()) -> u64 {
+        (0..3)
+            .map(|_| {
+                let start = monotonic_ns();
+                read();
+                (monotonic_ns() - start) / 1_000
+            })
+            .min()
+            .unwrap()
+    }
+
+    /// A reader waiting out a write gives up on a writer stopped in the middle of it (SIGSTOP, a
+    /// debugger) once it has found it stopped at two looks, about 1.5 ms, not at the bound (20
+    /// ms, which the code before waited out): the holder of the queue's lock for the statistics
+    /// and the ring mode, IPC_SET's claimed writer for the permissions, whether stopped or gone.
+    #[test]
+    fn a_reader_gives_up_on_a_writer_stopped_or_gone_mid_write_at_two_looks() {
+        let h = zeroed_header();
+        write_perms_and_stats(&h.entry, |e| {
+            e.mode.store(0o600, Ordering::Relaxed);
+            e.qnum.store(3, Ordering::Relaxed);
+        });
+        // Half the bound: a loaded machine's delays may approach it (the unit stress runs
+        // beside a CPU hog per core); the two looks alone take 1.5 ms.
+        let soon_us = BOUND_NS / 2_000;
+        let looks_us = 1_500;
+        let writer = stopped_writer(&h);
+        assert_eq!(h.lock.mutex.holder_tid(), writer.pid());
+        for (what, us) in [
+            ("stats", quickest_us(|| assert_eq!(stats(&h).qnum, 3))),
+            ("snapshot", quickest_us(|| assert_eq!(snapshot(&h).qnum, 3))),
+            ("queued", quickest_us(|| assert_eq!(queued(&h), 3))),
+        ] {
+            assert!((looks_us..soon_us).contains(&us), "{what}: {us} us");
+        }
+
+        // IPC_SET's writer, stopped mid-write of the permissions (it needs no lock).
+        h.entry.perm_seq.fetch_add(1, Ordering::Relaxed);
+        h.entry.perm_writer.store(writer.pid(), Ordering::Relaxed);
+        let us = quickest_us(|| assert_eq!(perms(&h).mode, 0o600));
+        assert!((looks_us..soon_us).contains(&us), "perms, stopped writer: {us} us");
+        // The same writer gone (killed): no thread of that tid is left to finish.
+        drop(writer);
+        let us = quickest_us(|| assert_eq!(perms(&h).mode, 0o600));
+        assert!((looks_us..soon_us).contains(&us), "perms, gone writer: {us} us");
+    }
+
+    /// The writer a reader watches: the holder of the queue's lock, or IPC_SET's claimed writer
+    /// while the permissions' sequence is odd (a claim that outlived its write names nobody
+    /// writing them).
+    #[test]
+    fn the_watched_writer_is_the_lock_holder_or_the_permissions_writer_mid_write() {
+        let h = zeroed_header();
+        assert_eq!(writer_of(&h), 0, "nobody");
+        let holder = stopped_writer(&h);
+        assert_eq!(writer_of(&h), holder.pid(), "the lock's holder");
+        h.entry.perm_writer.store(holder.pid() + 1, Ordering::Relaxed);
+        assert_eq!(writer_of(&h), holder.pid(), "a claim with no write running");
+        h.entry.perm_seq.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(writer_of(&h), holder.pid() + 1, "IPC_SET's writer mid-write");
+    }
+
+    /// A writer that runs, or sleeps (here in `nanosleep`; in earnest in a page fault), is
+    /// waited for: its write, ended while the reader waits, is read whole.
+    #[test]
+    fn a_reader_waits_for_a_writer_that_is_not_stopped() {
+        let h = zeroed_header();
+        let (began_tx, began_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                h.entry.perm_writer.store(crate::os::ids::tid(), Ordering::Relaxed);
+                h.entry.perm_seq.fetch_add(1, Ordering::Relaxed);
+                began_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(3));
+                h.entry.mode.store(0o640, Ordering::Relaxed);
+                h.entry.perm_seq.fetch_add(1, Ordering::Release);
+            });
+            began_rx.recv().unwrap();
+            assert_eq!(perms(&h).mode, 0o640);
+        });
     }
 }

@@ -244,10 +244,10 @@ impl SleepWatch for Watch<'_> {
     /// kernel's `expunge_all` and `ss_wakeup`): one that then finds its permission gone fails.
     fn shut_out(&self) -> bool {
         match self.blocked {
-            Blocked::Receiver => !self.emu.permitted(&perms(self.entry), S_IRUGO),
+            Blocked::Receiver => !self.emu.permitted(&perms(self.q.header()), S_IRUGO),
             Blocked::Sender(size) => {
-                let s = stats(self.entry);
-                msg_fits_inqueue(size, s.qnum, s.cbytes, s.qbytes) && !self.emu.permitted(&perms(self.entry), S_IWUGO)
+                let s = stats(self.q.header());
+                msg_fits_inqueue(size, s.qnum, s.cbytes, s.qbytes) && !self.emu.permitted(&perms(self.q.header()), S_IWUGO)
             }
         }
     }
@@ -376,7 +376,7 @@ impl SysvEmulation {
                 let Some(name) = std::str::from_utf8(&name).ok().filter(|t| index_of_name(t).is_some()) else { continue };
                 if let Ok(q) = Queue::attach(self.dir, name, None) {
                     if q.live() {
-                        locked.adopt(q.id, &snapshot(q.entry()));
+                        locked.adopt(q.id, &snapshot(q.header()));
                     }
                 }
             }
@@ -804,7 +804,7 @@ impl SysvEmulation {
         // the key looked up again. In this order a creator killed between the two leaves a
         // record whose queue is not live, which the sweep releases (`queue_gone`); in the
         // other, it left a live queue with no record, which `MSG_STAT` and `ipcs` never showed.
-        registry.commit(slot, &snapshot(q.entry()));
+        registry.commit(slot, &snapshot(q.header()));
         if !q.commit() {
             registry.released(slot.id);
             withdraw(&name);
@@ -1027,14 +1027,14 @@ impl SysvEmulation {
         let entry = q.entry();
         // Room as the statistics show it, without the lock (a hint for the spin below).
         let fits_now = || {
-            let s = stats(entry);
+            let s = stats(q.header());
             msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes)
         };
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         let mut longer = lock::LongerWait::default();
         let may_wait = || Self::blocking_wait(&q, flags);
         loop {
-            if !self.permitted(&perms(entry), S_IWUGO) {
+            if !self.permitted(&perms(q.header()), S_IWUGO) {
                 return Err(Errno::EACCES);
             }
             let sent = match q.express_send(entry, mtype, text, msgsz, caller::pid(), coarse_realtime_ns()) {
@@ -1059,7 +1059,7 @@ impl SysvEmulation {
             }
             // A full queue and IPC_NOWAIT: answer from the statistics, without the lock.
             if flags & libc::IPC_NOWAIT != 0 {
-                let s = stats(entry);
+                let s = stats(q.header());
                 if !msg_fits_inqueue(msgsz as u64, s.qnum, s.cbytes, s.qbytes) {
                     return Err(if q.live() { Errno::EAGAIN } else { Errno::EIDRM });
                 }
@@ -1142,12 +1142,12 @@ impl SysvEmulation {
         let mut longer = lock::LongerWait::default();
         let may_wait = || Self::blocking_wait(&q, flags);
         loop {
-            if !self.permitted(&perms(entry), S_IRUGO) {
+            if !self.permitted(&perms(q.header()), S_IRUGO) {
                 return Err(Errno::EACCES);
             }
             // An empty queue and IPC_NOWAIT: answer from the statistics, without the lock — unless
             // a scheduled message has fallen due (read first: see `Locked::publish_schedule`).
-            if flags & libc::IPC_NOWAIT != 0 && !scheduled_due(entry) && queued(entry) == 0 {
+            if flags & libc::IPC_NOWAIT != 0 && !scheduled_due(entry) && queued(q.header()) == 0 {
                 return Err(if q.live() { Errno::ENOMSG } else { Errno::EIDRM });
             }
             if !copy {
@@ -1158,7 +1158,7 @@ impl SysvEmulation {
                     Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                     // A handler ran while it waited for the lock: EINTR only if it would block
                     // (a queue holding messages, perhaps none of its type, is waited for again).
-                    Err(Errno::EINTR) if queued(entry) != 0 || scheduled_due(entry) => continue,
+                    Err(Errno::EINTR) if queued(q.header()) != 0 || scheduled_due(entry) => continue,
                     Err(e) => return Err(busy_is_enomsg(e)),
                 };
                 match received {
@@ -1171,7 +1171,7 @@ impl SysvEmulation {
                         let sent = q.ring_sent(entry);
                         let ready = || {
                             if mode == queue::search::ANY {
-                                q.ring_message_ready(entry).unwrap_or_else(|| queued(entry) != 0)
+                                q.ring_message_ready(entry).unwrap_or_else(|| queued(q.header()) != 0)
                             } else {
                                 q.ring_sent(entry) != sent
                             }
@@ -1183,11 +1183,11 @@ impl SysvEmulation {
                     Express::Refused | Express::Unavailable => {}
                 }
             }
-            if !spun && queued(entry) == 0 && !scheduled_due(entry) {
+            if !spun && queued(q.header()) == 0 && !scheduled_due(entry) {
                 // Visibly empty: wait for a message before taking the lock and registering
                 // (see msgsnd).
                 spun = true;
-                spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(entry) != 0);
+                spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), || queued(q.header()) != 0);
             }
             let mut locked = match q.lock(entry) {
                 Ok(locked) => locked,
@@ -1196,7 +1196,7 @@ impl SysvEmulation {
                 Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block (a
                 // queue holding messages, perhaps none of its type, is waited for again).
-                Err(Errno::EINTR) if queued(entry) != 0 || scheduled_due(entry) => continue,
+                Err(Errno::EINTR) if queued(q.header()) != 0 || scheduled_due(entry) => continue,
                 Err(e) => return Err(busy_is_enomsg(e)),
             };
             locked.assume_writable(writable());
@@ -1274,7 +1274,7 @@ impl SysvEmulation {
         let text = front::msgsnd_text(msgp, msgsz)?;
         let q = self.find(id)?;
         let entry = q.entry();
-        if !self.permitted(&perms(entry), S_IWUGO) {
+        if !self.permitted(&perms(q.header()), S_IWUGO) {
             return Err(Errno::EACCES);
         }
         if !probe_write(handle.cast(), std::mem::size_of::<u64>()) {
@@ -1300,7 +1300,7 @@ impl SysvEmulation {
     pub fn msg_cancel(&self, id: c_int, handle: u64) -> Result<c_int> {
         let q = self.find(id)?;
         let entry = q.entry();
-        if !self.permitted(&perms(entry), S_IWUGO) {
+        if !self.permitted(&perms(q.header()), S_IWUGO) {
             return Err(Errno::EACCES);
         }
         let mut locked = q.lock(entry)?;
@@ -1317,7 +1317,7 @@ impl SysvEmulation {
     pub fn peek(&self, id: c_int, preview: usize) -> Result<crate::emu::peek::QueueSnapshot> {
         let q = self.find(id)?;
         let entry = q.entry();
-        if !self.permitted(&perms(entry), S_IRUGO) {
+        if !self.permitted(&perms(q.header()), S_IRUGO) {
             return Err(Errno::EACCES);
         }
         let mut locked = q.lock(entry)?;
@@ -1431,7 +1431,7 @@ fn existing_key(found: &Keyed, flags: c_int) -> Result<c_int> {
     }
     let permitted = match found {
         Keyed::Open(q) => {
-            let perm = perms(q.entry());
+            let perm = perms(q.header());
             caller::may_now(perm.mode, flags, |who| ipcperms(&perm, who, flags))
         }
         // Its mode grants the caller's class nothing: only a request for nothing, or

@@ -86,7 +86,7 @@ impl front::Msgctl for SysvEmulation {
         if totals {
             for i in 0..registry.high_water() {
                 if let Some(q) = registry.shown_id(i).and_then(|id| self.find(id).ok()) {
-                    let s = stats(q.entry());
+                    let s = stats(q.header());
                     messages += s.qnum;
                     bytes += s.cbytes;
                 }
@@ -118,7 +118,7 @@ impl front::Msgctl for SysvEmulation {
             Err(e) => return Err(e),
         };
         let entry = q.entry();
-        let mut s = snapshot(entry);
+        let mut s = snapshot(q.header());
         if command != cmd::MSG_STAT_ANY && !self.permitted(&s, S_IRUGO) {
             return Err(Errno::EACCES);
         }
@@ -128,7 +128,7 @@ impl front::Msgctl for SysvEmulation {
         if scheduled_due(entry) {
             // What has fallen due counts from now on.
             self.send_due(&q);
-            s = snapshot(entry);
+            s = snapshot(q.header());
         }
         Ok(front::QueueStat { seq: s.seq as u16, info: queue_info(full_id, &s, entry.scheduled.load(Ordering::Acquire)) })
     }
@@ -190,7 +190,7 @@ impl SysvEmulation {
         let who = ident(Freshness::Fresh);
         let q = self.find_to_control(id)?;
         let entry = q.entry();
-        let perm = perms(entry);
+        let perm = perms(q.header());
         if !Self::owner_or_admin(&perm, &who) {
             return Err(Errno::EPERM);
         }
@@ -241,7 +241,7 @@ impl SysvEmulation {
         }
         drop(locked);
         if let Ok(r) = self.registry() {
-            r.show_perms(id, &snapshot(entry));
+            r.show_perms(id, &snapshot(q.header()));
         }
         // The segment file's mode follows (possible for its owner or CAP_FOWNER; when not, the
         // queue's owner is not the file's and the file is already open to all).
@@ -272,7 +272,7 @@ impl SysvEmulation {
         };
         let entry = q.entry();
         // The thread's cached credentials answer (see `caller`); a refusal is read again.
-        let perm = perms(entry);
+        let perm = perms(q.header());
         if !Self::owner_or_admin(&perm, &ident(Freshness::Cached)) && !Self::owner_or_admin(&perm, &ident(Freshness::Fresh)) {
             return Err(Errno::EPERM);
         }
@@ -460,7 +460,7 @@ impl SysvEmulation {
         for i in 0..registry.high_water() {
             let Some(id) = registry.shown_id(i) else { continue };
             match self.find(id) {
-                Ok(q) => out.push(queue_info(id, &snapshot(q.entry()), q.entry().scheduled.load(Ordering::Acquire))),
+                Ok(q) => out.push(queue_info(id, &snapshot(q.header()), q.entry().scheduled.load(Ordering::Acquire))),
                 Err(Errno::EACCES) => out.extend(registry.shown(id).map(|s| queue_info(id, &s, 0))),
                 Err(_) => {}
             }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::emu::engine::testing::SharedMapping;
+use crate::emu::engine::testing::{SharedMapping, StoppedChild};
 use crate::os::clock::{monotonic_ns, realtime_ns};
 
 /// A robust mutex in a shared anonymous mapping, so that a forked child can hold it.
@@ -131,8 +131,6 @@ fn possible_owners_are_not_taken_for_corruption() {
     t.join().unwrap();
 }
 
-/// A child process that takes `m` and stops itself (SIGSTOP) holding it; returned once it is
-/// stopped.
 /// A child process, killed and reaped when this is dropped (so that a failing test leaves no
 /// stopped process behind).
 struct Child(libc::pid_t);
@@ -143,24 +141,16 @@ impl Drop for Child {
     }
 }
 
-fn stopped_holder(m: &SharedMutex) -> Child {
-    // SAFETY: the child only locks, stops and exits (async-signal-safe enough for a test: no
-    // allocation, no locks of this process).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        // SAFETY: in the child; the mutex is shared and initialised.
-        unsafe {
+/// A child process that takes `m` and stops itself (SIGSTOP) holding it; returned once it is
+/// stopped.
+fn stopped_holder(m: &SharedMutex) -> StoppedChild {
+    // SAFETY: the child only locks (atomics and system calls on the shared mapping).
+    unsafe {
+        StoppedChild::start(|| {
+            // SAFETY: the mutex is shared and initialised.
             let _ = lock(m.0.as_ptr());
-            libc::raise(libc::SIGSTOP);
-            libc::_exit(0);
-        }
+        })
     }
-    let mut status = 0;
-    // SAFETY: our child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
-    assert!(libc::WIFSTOPPED(status));
-    Child(pid)
 }
 
 fn kill_and_reap(pid: libc::pid_t) {

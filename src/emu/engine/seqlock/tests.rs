@@ -119,3 +119,43 @@ fn a_reader_yields_to_a_stopped_writer_for_a_bounded_time_only() {
     let slack_ms = 100;
     assert!((bound_ms..=bound_ms + slack_ms).contains(&ms), "{ms} ms");
 }
+
+/// Milliseconds a read through `seq` (left odd) took when it watches `writer`, with the
+/// patience of a reader that would otherwise yield out the whole bound.
+fn ms_to_give_up(seq: &AtomicU32, writer: i32) -> u64 {
+    let patience = Patience { tries: u32::MAX, spins_before_yield: 0 };
+    let start = crate::os::clock::monotonic_ns();
+    let got = read_watching_writer([seq], patience, || writer, || ());
+    assert!(!got.stable);
+    (crate::os::clock::monotonic_ns() - start) / 1_000_000
+}
+
+/// A reader that knows who writes gives up on a writer stopped mid-write (SIGSTOP, a
+/// debugger), or gone, once it has found it so at two looks (about 1.5 ms), not at the bound
+/// (`lock::BOUND_NS`, 20 ms), which it waits out when it knows nobody. (The quickest of three
+/// tries: a loaded machine may delay any one.)
+#[test]
+fn a_reader_gives_up_on_a_stopped_or_gone_writer_at_two_looks() {
+    let bound_ms = super::super::lock::BOUND_NS / 1_000_000;
+    let seq = AtomicU32::new(1);
+    // SAFETY: the child does nothing before it stops.
+    let stopped = unsafe { crate::emu::engine::testing::StoppedChild::start(|| ()) };
+    let quickest = |writer| (0..3).map(|_| ms_to_give_up(&seq, writer)).min().unwrap();
+    let ms = quickest(stopped.pid());
+    assert!((1..bound_ms / 2).contains(&ms), "stopped: {ms} ms");
+    let gone = stopped.pid();
+    drop(stopped);
+    let ms = quickest(gone);
+    assert!((1..bound_ms / 2).contains(&ms), "gone: {ms} ms");
+    let ms = ms_to_give_up(&seq, 0);
+    assert!(ms >= bound_ms, "nobody named: {ms} ms");
+}
+
+/// A writer that runs, or sleeps (in earnest, in a page fault), is waited for to the bound.
+#[test]
+fn a_reader_waits_out_a_writer_that_is_not_stopped() {
+    let bound_ms = super::super::lock::BOUND_NS / 1_000_000;
+    let seq = AtomicU32::new(1);
+    let me = crate::os::ids::tid();
+    assert!(ms_to_give_up(&seq, me) >= bound_ms);
+}

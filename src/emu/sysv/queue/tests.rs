@@ -111,7 +111,7 @@ fn selection_by_type_matches_the_kernel_with_10000_messages_of_1000_types() {
     let (qnum, cbytes, ..) = f.lock().counts();
     assert_eq!(qnum as usize, model.len());
     assert_eq!(cbytes as usize, model.iter().map(|m| m.1.len()).sum::<usize>());
-    let s = entry::snapshot(f.entry());
+    let s = entry::snapshot(f.queue.header());
     assert_eq!((s.qnum, s.cbytes), (qnum, cbytes));
 }
 
@@ -329,7 +329,7 @@ fn a_scheduled_message_is_invisible_and_uncounted_until_due_then_sent_in_type_or
     // The entry tells lock-free readers when to look, and ipcs how many are pending.
     assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), now + 3600 * SECOND);
     assert_eq!(f.entry().scheduled.load(Ordering::Relaxed), 2);
-    assert_eq!(entry::snapshot(f.entry()).qnum, 1);
+    assert_eq!(entry::snapshot(f.queue.header()).qnum, 1);
     // Due (as if the clock had moved on): sent as msgsnd would send it then.
     {
         let mut l = f.lock();
@@ -337,7 +337,7 @@ fn a_scheduled_message_is_invisible_and_uncounted_until_due_then_sent_in_type_or
         assert_eq!((l.counts().0, l.scheduled()), (2, 1));
     }
     assert_eq!(f.entry().next_due_ns.load(Ordering::Relaxed), now + 7200 * SECOND);
-    let s = entry::snapshot(f.entry());
+    let s = entry::snapshot(f.queue.header());
     assert_eq!((s.qnum, s.cbytes, s.lspid), (2, 8, 77));
     // Lowest type first: the scheduled message takes its place among the others by type.
     assert_eq!(f.receive(-10, 0), Some((2, b"two".to_vec())));

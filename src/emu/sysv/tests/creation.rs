@@ -124,27 +124,15 @@ fn a_creator_takes_a_stopped_replacer_s_key_lock_over() {
         let sharing = key_whose_lock_is(held, true);
         plant_stale_link(&ns, sharing);
         // SAFETY: the child only takes the lock (atomics and system calls on the shared
-        // mapping: no allocation, no lock of this process) and stops; it is killed stopped.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0);
-        if pid == 0 {
-            let locked = registry.lock_key(held);
-            // SAFETY: plain system calls in the child.
-            unsafe {
-                libc::raise(libc::SIGSTOP);
-                libc::_exit(locked.is_ok() as i32);
-            }
-        }
-        let mut status = 0;
-        // SAFETY: our child.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
-        assert!(libc::WIFSTOPPED(status));
+        // mapping: no allocation, no lock of this process).
+        let replacer = unsafe {
+            crate::emu::engine::testing::StoppedChild::start(|| {
+                // Held until the child is killed.
+                std::mem::forget(registry.lock_key(held));
+            })
+        };
         let id = e.msgget(sharing, libc::IPC_CREAT | 0o600);
-        // SAFETY: our child, killed and reaped.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
+        drop(replacer);
         let id = id.expect("the creator takes the stopped replacer's lock over");
         assert_eq!(keys::read_all(e.dir, sharing), Ok(vec![id]));
         msgctl(e, id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();

@@ -98,20 +98,9 @@ fn a_permission_writer_that_died_is_replaced_and_one_that_is_stopped_is_waited_f
 
     // Stopped mid-write, by SIGSTOP or a debugger: given up on once found stopped at two looks
     // (about 1.5 ms), not after the bound.
-    // SAFETY: the child only stops and exits (plain system calls); it is killed stopped.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        // SAFETY: plain system calls in the child.
-        unsafe {
-            libc::raise(libc::SIGSTOP);
-            libc::_exit(0);
-        }
-    }
-    let mut status = 0;
-    // SAFETY: our child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) }, pid);
-    entry.perm_writer.store(pid, Ordering::Relaxed);
+    // SAFETY: the child does nothing before it stops.
+    let writer = unsafe { crate::emu::engine::testing::StoppedChild::start(|| ()) };
+    entry.perm_writer.store(writer.pid(), Ordering::Relaxed);
     // The quickest of three (a loaded machine may delay any one): each fails, the mark stays.
     let tries: Vec<_> = (0..3)
         .map(|_| {
@@ -119,11 +108,7 @@ fn a_permission_writer_that_died_is_replaced_and_one_that_is_stopped_is_waited_f
             (set_mode(0o640), start.elapsed().as_millis() as u64)
         })
         .collect();
-    // SAFETY: our child, killed and reaped.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
-    }
+    drop(writer);
     assert!(tries.iter().all(|(set, _)| *set == Err(Errno::EAGAIN)), "{tries:?}");
     // Before the bound, which the code before waited out (11-13 ms at the quickest beside a CPU
     // hog per core, where its waits between looks yield to the hogs; about 2 ms otherwise).

@@ -112,7 +112,7 @@ fn the_ring_and_the_general_structure_together_keep_the_kernels_order_and_statis
                 }
                 _ => drop(f.lock()),
             }
-            let s = entry::stats(f.entry());
+            let s = entry::stats(f.queue.header());
             let bytes: u64 = model.iter().map(|m| m.1.len() as u64).sum();
             assert_eq!((s.qnum, s.cbytes), (model.len() as u64, bytes), "step {step}");
             assert_eq!((s.lspid, s.lrpid), (lspid, lrpid), "step {step}");
@@ -153,7 +153,7 @@ fn a_fold_cut_short_leaves_the_ring_in_force_and_repair_drops_its_copies() {
         });
     });
     assert_eq!(f.mode(), ring_mode::EXPRESS);
-    assert_eq!(entry::stats(f.entry()).qnum, 5);
+    assert_eq!(entry::stats(f.queue.header()).qnum, 5);
     // The next locker repairs (dropping the copies), then folds for real.
     {
         let mut l = f.lock();
@@ -195,7 +195,7 @@ fn an_unfold_cut_short_after_its_commit_leaves_each_message_once() {
         got.push(m.1[0]);
     }
     assert_eq!(got, vec![0, 1, 2, 3]);
-    assert_eq!(entry::stats(f.entry()).qnum, 0);
+    assert_eq!(entry::stats(f.queue.header()).qnum, 0);
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn a_side_lock_holder_that_dies_leaves_the_ring_working() {
     assert_eq!(f.send_any(1, b"two"), (true, true));
     assert_eq!(f.receive_any(0, 0), (Some((1, b"one".to_vec())), true));
     assert_eq!(f.entry().ring_mode_seq.load(Ordering::Acquire) & 1, 0);
-    assert_eq!(entry::stats(f.entry()).qnum, 1);
+    assert_eq!(entry::stats(f.queue.header()).qnum, 1);
     drop(f.lock());
     assert_eq!(f.receive_any(0, 0).0, Some((1, b"two".to_vec())));
 }
@@ -239,15 +239,15 @@ fn a_record_sealed_by_a_sender_that_died_before_its_mark_is_received_once() {
     // Visible to receivers at once (sealed), though the send mark lags.
     assert_eq!(f.receive_any(0, 0), (Some((3, b"first".to_vec())), true));
     assert_eq!(f.receive_any(0, 0), (Some((3, b"second".to_vec())), true));
-    assert_eq!(entry::stats(f.entry()).qnum, 0);
+    assert_eq!(entry::stats(f.queue.header()).qnum, 0);
     // The next sender finds the dead one's lock, counts its record, and goes on after it.
     assert_eq!(f.send_any(3, b"third"), (true, true));
-    let s = entry::stats(f.entry());
+    let s = entry::stats(f.queue.header());
     assert_eq!((s.qnum, s.cbytes), (1, 5));
     assert_eq!(f.receive_any(0, 0), (Some((3, b"third".to_vec())), true));
     assert_eq!(f.receive_any(0, 0), (None, true));
     drop(f.lock());
-    assert_eq!(entry::stats(f.entry()).qnum, 0);
+    assert_eq!(entry::stats(f.queue.header()).qnum, 0);
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn a_stream_through_the_ring_survives_concurrent_folds() {
             }
         }
     });
-    assert_eq!(entry::stats(f.entry()).qnum, 0);
+    assert_eq!(entry::stats(f.queue.header()).qnum, 0);
 }
 
 #[test]
@@ -378,5 +378,5 @@ fn each_message_keeps_its_send_time_through_folds_and_unfolds() {
     f.lock().send(2, b"third".as_ptr(), 5, GENERAL_PID, ns(300)).unwrap();
     assert_ne!(f.mode(), ring_mode::EXPRESS);
     assert_eq!(times(&f), [first_two[0].clone(), first_two[1].clone(), (b"third".to_vec(), ns(300))]);
-    assert_eq!(entry::stats(f.entry()).stime, 300);
+    assert_eq!(entry::stats(f.queue.header()).stime, 300);
 }
