@@ -10,9 +10,10 @@
 //! [`admission_key`], mode 0600: nobody but its user (and root) can hold it. It is taken by one
 //! `semtimedop` that waits for 0 and adds 1 with `SEM_UNDO` — a new set starts at 0, so there
 //! is no initialisation to race with, and the kernel gives it back if the holder dies — and
-//! given back by subtracting 1. A holder stopped (SIGSTOP) or asleep holds it for at most
-//! [`ADMISSION_WAIT`] against each waiter: the waiter then goes on without it, as it would
-//! without a limit to hold. A set under that key that is not this user's own (made by another
+//! given back by subtracting 1. A holder asleep holds it for at most [`ADMISSION_WAIT`] against
+//! each waiter, one stopped (SIGSTOP, a debugger) until the waiter has found it stopped at two
+//! looks (`engine::lock::StopLooks`, about 1.5 ms): the waiter then goes on without it, as it
+//! would without a limit to hold. A set under that key that is not this user's own (made by another
 //! user first, or by a program) is not used: the creation goes on without it at once, so that
 //! nobody can slow another user's creations down by holding it.
 //!
@@ -23,6 +24,8 @@
 
 use std::os::raw::c_int;
 use std::time::Duration;
+
+use crate::emu::engine::lock::StopLooks;
 
 /// How long a creator waits for the admission before going on without it.
 pub const ADMISSION_WAIT: Duration = Duration::from_millis(20);
@@ -67,17 +70,29 @@ impl Admission {
             return None;
         }
         let mut ops = [libc::sembuf { sem_num: 0, sem_op: 0, sem_flg: 0 }, libc::sembuf { sem_num: 0, sem_op: 1, sem_flg: libc::SEM_UNDO as libc::c_short }];
-        let wait = libc::timespec { tv_sec: 0, tv_nsec: ADMISSION_WAIT.as_nanos() as libc::c_long };
-        let deadline = crate::os::clock::monotonic_ns().saturating_add(ADMISSION_WAIT.as_nanos() as u64);
+        let start = crate::os::clock::monotonic_ns();
+        let deadline = start.saturating_add(ADMISSION_WAIT.as_nanos() as u64);
+        let mut looks = StopLooks::new(start);
         loop {
+            // Until the deadline, or the next look at the holder, whichever comes first.
+            let now = crate::os::clock::monotonic_ns();
+            let until = deadline.min(looks.next_at());
+            let wait = crate::os::clock::timespec_of_ns(until.saturating_sub(now));
             // SAFETY: two valid sembufs and a valid timeout, all living across the call.
             let r = unsafe { libc::syscall(libc::SYS_semtimedop, sem, ops.as_mut_ptr(), ops.len(), &wait as *const libc::timespec) };
             if r == 0 {
                 return Some(Admission { sem });
             }
-            // Interrupted by a handler: try again until the deadline (a relative timeout each
-            // time, so the whole wait may run a little past it).
-            if crate::errno::Errno::last() != crate::errno::Errno::EINTR || crate::os::clock::monotonic_ns() >= deadline {
+            // Timed out (EAGAIN) or interrupted by a handler: on until the deadline, unless the
+            // holder (the last to operate on the set: its taker) is a process found stopped at
+            // two looks. Any other error: no set to take.
+            let errno = crate::errno::Errno::last();
+            let now = crate::os::clock::monotonic_ns();
+            if (errno != crate::errno::Errno::EAGAIN && errno != crate::errno::Errno::EINTR) || now >= deadline {
+                return None;
+            }
+            // SAFETY: GETPID takes no argument.
+            if now >= looks.next_at() && looks.stopped_twice(now, unsafe { libc::semctl(sem, 0, libc::GETPID) }) {
                 return None;
             }
         }
@@ -143,6 +158,38 @@ mod tests {
         // SAFETY: waits for the child just forked.
         assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
         assert!(Admission::take_at(set.0, euid()).is_some(), "given back at the holder's death");
+    }
+
+    /// Milliseconds a taker took to go on without the set under `key`, the quickest of three
+    /// (a loaded machine may delay any one).
+    fn quickest_ms_without(key: libc::key_t) -> u64 {
+        (0..3)
+            .map(|_| {
+                let start = crate::os::clock::monotonic_ns();
+                assert!(Admission::take_at(key, euid()).is_none());
+                (crate::os::clock::monotonic_ns() - start) / 1_000_000
+            })
+            .min()
+            .unwrap()
+    }
+
+    /// A holder stopped (SIGSTOP, a debugger) is given up on once found stopped at two looks
+    /// (about 1.5 ms), not after ADMISSION_WAIT (20 ms), which a holder that runs still gets.
+    #[test]
+    fn a_stopped_holder_is_given_up_on_at_two_looks() {
+        let set = TestSet::new(3);
+        let wait_ms = ADMISSION_WAIT.as_millis() as u64;
+        // SAFETY: the child takes the free set (system calls only: there is no holder to look
+        // at) and keeps it as it stops.
+        let holder = unsafe { crate::emu::engine::testing::StoppedChild::start(|| std::mem::forget(Admission::take_at(set.0, euid()))) };
+        let ms = quickest_ms_without(set.0);
+        assert!((1..wait_ms / 2).contains(&ms), "stopped holder: {ms} ms");
+        drop(holder);
+        assert!(Admission::take_at(set.0, euid()).is_some(), "given back at the holder's death");
+        let held = Admission::take_at(set.0, euid()).unwrap_or_else(|| panic!("free"));
+        let ms = quickest_ms_without(set.0);
+        assert!(ms >= wait_ms, "running holder: {ms} ms");
+        drop(held);
     }
 
     #[test]

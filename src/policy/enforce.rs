@@ -20,8 +20,8 @@
 //!   (MSG_INFO) has reached it. The count and the creation are two system calls: a user's
 //!   processes make them one at a time, holding that user's admission (`admission`), so that
 //!   racing creators get in exactly as far as the limit has room, as on the kernel (and in the
-//!   emulation and Redis backends). Processes of different users, or one that waited
-//!   `admission::ADMISSION_WAIT` for a stopped holder, can still pass it together.
+//!   emulation and Redis backends). Processes of different users, or one that gave up on a
+//!   holder stopped or asleep (see `admission`), can still pass it together.
 
 use std::os::raw::c_int;
 
