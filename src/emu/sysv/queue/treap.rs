@@ -136,16 +136,28 @@ pub fn insert<N: Nodes + ?Sized>(nodes: &mut N, tree: usize, root: u32, n: u32) 
     Ok(root)
 }
 
+/// How deep a walk down a tree went: every node it steps on is checked, and one deeper than
+/// [`MAX_DEPTH`] (a cycle) is [`Corrupt`].
+#[derive(Default)]
+struct Depth(usize);
+
+impl Depth {
+    fn step<N: Nodes + ?Sized>(&mut self, nodes: &N, n: u32) -> Result<()> {
+        check(nodes, n)?;
+        self.0 += 1;
+        if self.0 > MAX_DEPTH {
+            return Err(Corrupt);
+        }
+        Ok(())
+    }
+}
+
 /// The node with `key`, or 0.
 pub fn find<N: Nodes + ?Sized>(nodes: &N, tree: usize, root: u32, key: u64) -> Result<u32> {
     let mut cur = root;
-    let mut depth = 0;
+    let mut depth = Depth::default();
     while cur != 0 {
-        check(nodes, cur)?;
-        depth += 1;
-        if depth > MAX_DEPTH {
-            return Err(Corrupt);
-        }
+        depth.step(nodes, cur)?;
         let k = nodes.key(cur, tree);
         if key == k {
             return Ok(cur);
@@ -205,13 +217,9 @@ pub fn remove<N: Nodes + ?Sized>(nodes: &mut N, tree: usize, root: u32, key: u64
 /// The node with the smallest key, or 0.
 pub fn min<N: Nodes + ?Sized>(nodes: &N, tree: usize, root: u32) -> Result<u32> {
     let mut cur = root;
-    let mut depth = 0;
+    let mut depth = Depth::default();
     while cur != 0 {
-        check(nodes, cur)?;
-        depth += 1;
-        if depth > MAX_DEPTH {
-            return Err(Corrupt);
-        }
+        depth.step(nodes, cur)?;
         let l = nodes.left(cur, tree);
         if l == 0 {
             return Ok(cur);
@@ -225,13 +233,9 @@ pub fn min<N: Nodes + ?Sized>(nodes: &N, tree: usize, root: u32) -> Result<u32> 
 pub fn second_min<N: Nodes + ?Sized>(nodes: &N, tree: usize, root: u32) -> Result<u32> {
     let mut parent = 0;
     let mut cur = root;
-    let mut depth = 0;
+    let mut depth = Depth::default();
     while cur != 0 {
-        check(nodes, cur)?;
-        depth += 1;
-        if depth > MAX_DEPTH {
-            return Err(Corrupt);
-        }
+        depth.step(nodes, cur)?;
         let l = nodes.left(cur, tree);
         if l == 0 {
             let r = nodes.right(cur, tree);
