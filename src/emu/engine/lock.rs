@@ -537,7 +537,17 @@ pub struct StopLooks {
     next_at: u64,
     found: Option<i32>,
     gone_counts: bool,
+    /// When the wait began, and its pauses so far ([`StopLooks::pause`]).
+    start: u64,
+    pauses: u32,
 }
+
+/// A wait that polls ([`StopLooks::pause`]) yields the CPU at most this many times, and for at
+/// most [`FIRST_LOOK_NS`], before it sleeps between its polls.
+const YIELDING_PAUSES: u32 = 64;
+
+/// How long a polling wait sleeps at a time once it no longer yields.
+const PAUSE_SLEEP_NS: u64 = 50_000;
 
 /// How long a wait for a thread waits before its first look whether the thread is stopped:
 /// far longer than a running holder's critical section, so that a lock that merely changes
@@ -545,9 +555,13 @@ pub struct StopLooks {
 const FIRST_LOOK_NS: u64 = 500_000;
 
 impl StopLooks {
+    /// The tid of a wait's thread when nobody is doing the work waited for: its thread died,
+    /// and the kernel took its tid out of the lock word it held. Counted as gone.
+    pub const NOBODY: i32 = -1;
+
     /// For a wait that began at `start` (CLOCK_MONOTONIC ns).
     pub fn new(start: u64) -> StopLooks {
-        StopLooks { next_at: start.saturating_add(FIRST_LOOK_NS), found: None, gone_counts: false }
+        StopLooks { next_at: start.saturating_add(FIRST_LOOK_NS), found: None, gone_counts: false, start, pauses: 0 }
     }
 
     /// As [`StopLooks::new`], where a thread that is gone (or a zombie) counts as stopped too:
@@ -564,7 +578,7 @@ impl StopLooks {
 
     /// For a wait that never gives up: no looks.
     pub fn never() -> StopLooks {
-        StopLooks { next_at: u64::MAX, found: None, gone_counts: false }
+        StopLooks { next_at: u64::MAX, ..StopLooks::new(0) }
     }
 
     /// When the next look is due (CLOCK_MONOTONIC ns; `u64::MAX`: none).
@@ -577,18 +591,36 @@ impl StopLooks {
         self.next_at = u64::MAX;
     }
 
+    /// Waits a moment before a wait that polls for the thread's work looks again: yields the
+    /// CPU (to the thread, should it have been preempted on this one) at first, then, once
+    /// [`YIELDING_PAUSES`] pauses or [`FIRST_LOOK_NS`] went by, sleeps [`PAUSE_SLEEP_NS`]: on a
+    /// loaded machine, where a yield may last another thread's whole time slice, a sleeper
+    /// wakes in time for its looks.
+    pub fn pause(&mut self) {
+        let waited = crate::os::clock::monotonic_ns().saturating_sub(self.start);
+        if self.pauses < YIELDING_PAUSES && waited < FIRST_LOOK_NS {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_nanos(PAUSE_SLEEP_NS));
+        }
+        self.pauses = self.pauses.saturating_add(1);
+    }
+
     /// Whether thread `tid` has now been found stopped at two looks in a row; looks only when
-    /// a look is due at `now`.
+    /// a look is due at `now`. `tid` may be [`StopLooks::NOBODY`]: counted as gone.
     pub fn stopped_twice(&mut self, now: u64, tid: i32) -> bool {
         if now < self.next_at {
             return false;
         }
-        let stopped = tid > 0
-            && match crate::os::sys::process_stat(tid) {
+        let stopped = match tid {
+            StopLooks::NOBODY => self.gone_counts,
+            tid if tid <= 0 => false,
+            tid => match crate::os::sys::process_stat(tid) {
                 Some(('T' | 't', _)) => true,
                 Some(('Z' | 'X', _)) | None => self.gone_counts,
                 Some(_) => false,
-            };
+            },
+        };
         let twice = stopped && self.found == Some(tid);
         self.found = stopped.then_some(tid);
         self.next_at = now.saturating_add(if stopped { SECOND_LOOK_NS } else { SLICE_NS });

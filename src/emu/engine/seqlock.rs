@@ -18,15 +18,15 @@ use std::sync::atomic::{fence, AtomicU32, Ordering};
 use super::lock::StopLooks;
 
 /// How long a reader retries across a write before it settles for what it has (and, once it
-/// yields, for at most `lock::BOUND_NS`, or until the writer it watches is found stopped or
-/// gone at two looks: a writer may be stopped mid-write).
+/// no longer spins, for at most `lock::BOUND_NS`, or until the writer it watches is found
+/// stopped or gone at two looks: a writer may be stopped mid-write).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Patience {
     /// Tries at most (a try that finds a write running skips the read); the last one reads,
     /// and its value is returned whether stable or not.
     pub tries: u32,
-    /// Tries that are followed by a spin hint; later ones yield the CPU (so that a writer
-    /// preempted on this CPU can finish).
+    /// Tries that are followed by a spin hint; later ones pause (`lock::StopLooks::pause`:
+    /// they yield the CPU, so that a writer preempted on this CPU can finish, then sleep).
     pub spins_before_yield: u32,
 }
 
@@ -60,11 +60,12 @@ pub fn read<T, const N: usize>(seqs: [&AtomicU32; N], patience: Patience, read: 
 }
 
 /// As [`read()`], where `writer()` names the thread that may be writing now (the holder of
-/// the lock the writers need; 0 when nobody or not known), read from shared memory as the
-/// reader waits: once the reader yields, it looks at that thread as a lock's waiter does
-/// (`lock::StopLooks`, counting a thread that is gone), and takes what is there as soon as the
-/// thread was found stopped or gone at two looks in a row, rather than at its bound. Nothing
-/// on the reader's first try: `writer` is called only while it waits out a write.
+/// the lock the writers need; 0 when not known, `StopLooks::NOBODY` when nobody holds it),
+/// read from shared memory as the reader waits: once the reader no longer spins, it looks at
+/// that thread as a lock's waiter does (`lock::StopLooks`, counting a thread that is gone, or
+/// nobody), and takes what is there as soon as the thread was found stopped or gone at two
+/// looks in a row, rather than at its bound. Nothing on the reader's first try: `writer` is
+/// called only while it waits out a write.
 #[inline]
 pub fn read_watching_writer<T, const N: usize>(seqs: [&AtomicU32; N], patience: Patience, writer: impl Fn() -> i32, read: impl Fn() -> T) -> Read<T> {
     let mut tries = 0u32;
@@ -81,23 +82,24 @@ pub fn read_watching_writer<T, const N: usize>(seqs: [&AtomicU32; N], patience: 
     }
 }
 
-/// After `tries` tries of a read that met a write: spins (then yields) until the sequences look
+/// After `tries` tries of a read that met a write: spins (then pauses) until the sequences look
 /// even or one try is left. Returns the tries used: one short of `patience.tries` when the
-/// reader gives up (yielded `lock::BOUND_NS`, or `writer` found stopped or gone at two looks).
+/// reader gives up (paused `lock::BOUND_NS`, or `writer` found stopped or gone at two looks).
 /// Cold, so that a caller's first try stays a straight line.
 #[cold]
 #[inline(never)]
 fn wait_out_a_write<const N: usize>(seqs: [&AtomicU32; N], mut tries: u32, patience: Patience, writer: &dyn Fn() -> i32) -> u32 {
-    // Yields are bounded in time too: behind other runnable threads each may take a time slice.
-    let mut yielding: Option<(u64, StopLooks)> = None;
+    // Pauses are bounded in time too: behind other runnable threads a yield may take a time
+    // slice.
+    let mut pausing: Option<(u64, StopLooks)> = None;
     loop {
         if tries > patience.spins_before_yield {
             let now = crate::os::clock::monotonic_ns();
-            let (since, looks) = yielding.get_or_insert_with(|| (now, StopLooks::counting_gone(now)));
+            let (since, looks) = pausing.get_or_insert_with(|| (now, StopLooks::counting_gone(now)));
             if now.saturating_sub(*since) >= super::lock::BOUND_NS || (now >= looks.next_at() && looks.stopped_twice(now, writer())) {
                 return patience.tries.saturating_sub(1).max(tries);
             }
-            std::thread::yield_now();
+            looks.pause();
         } else {
             std::hint::spin_loop();
         }

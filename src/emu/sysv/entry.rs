@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::layout::{Entry, QueueHeader};
+use crate::emu::engine::lock::StopLooks;
 use crate::emu::engine::seqlock::{self, Patience};
 use crate::errno::{Errno, Result};
 
@@ -47,7 +48,17 @@ fn writer_of(h: &QueueHeader) -> i32 {
     if perm_writer != 0 && e.perm_seq.load(Ordering::Relaxed) & 1 == 1 {
         perm_writer
     } else {
-        h.lock.mutex.holder_tid()
+        lock_holder(h)
+    }
+}
+
+/// The holder of the queue's lock, or [`StopLooks::NOBODY`] when none: a sequence still odd
+/// while nobody holds the lock was left so by a writer that died (the kernel took its tid out
+/// of the lock word), until the lock's next holder repairs the queue.
+fn lock_holder(h: &QueueHeader) -> i32 {
+    match h.lock.mutex.holder_tid() {
+        0 => StopLooks::NOBODY,
+        tid => tid,
     }
 }
 
@@ -84,7 +95,7 @@ fn read_stats(e: &Entry, s: &mut Snapshot) {
 pub fn queued(h: &QueueHeader) -> u64 {
     let e = &h.entry;
     let counts = |express| if express { super::queue::ring_counts(e).0 } else { e.qnum.load(Ordering::Acquire) };
-    super::queue::ring_mode_of(e).read_watching_writer(READ_PATIENCE, || h.lock.mutex.holder_tid(), counts).value
+    super::queue::ring_mode_of(e).read_watching_writer(READ_PATIENCE, || lock_holder(h), counts).value
 }
 
 /// The permissions of the queue whose header is `h` (the statistics left zero): the one cache
@@ -162,8 +173,7 @@ pub fn write_perms(e: &Entry, id1: u32, f: impl FnOnce(&Entry)) -> Result<()> {
 /// (`super::pause`).
 fn claim_perm_writer(e: &Entry, me: i32) -> Result<()> {
     let start = crate::os::clock::monotonic_ns();
-    let mut looks = crate::emu::engine::lock::StopLooks::new(start);
-    let mut round = 0u32;
+    let mut looks = StopLooks::new(start);
     loop {
         let writer = match e.perm_writer.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return Ok(()),
@@ -179,8 +189,7 @@ fn claim_perm_writer(e: &Entry, me: i32) -> Result<()> {
                 return Err(Errno::EAGAIN);
             }
         }
-        super::pause(round);
-        round = round.saturating_add(1);
+        looks.pause();
     }
 }
 
@@ -258,9 +267,9 @@ mod tests {
             e.mode.store(0o600, Ordering::Relaxed);
             e.qnum.store(3, Ordering::Relaxed);
         });
-        // Half the bound: a loaded machine's delays may approach it (the unit stress runs
-        // beside a CPU hog per core); the two looks alone take 1.5 ms.
-        let soon_us = BOUND_NS / 2_000;
+        // The bound, which a loaded machine's delays may approach (the unit stress runs beside
+        // a CPU hog per core); the two looks alone take 1.5 ms.
+        let soon_us = BOUND_NS / 1_000;
         let looks_us = 1_500;
         let writer = stopped_writer(&h);
         assert_eq!(h.lock.mutex.holder_tid(), writer.pid());
@@ -277,10 +286,14 @@ mod tests {
         h.entry.perm_writer.store(writer.pid(), Ordering::Relaxed);
         let us = quickest_us(|| assert_eq!(perms(&h).mode, 0o600));
         assert!((looks_us..soon_us).contains(&us), "perms, stopped writer: {us} us");
-        // The same writer gone (killed): no thread of that tid is left to finish.
+        // The same writer gone (killed): no thread of that tid is left to finish, and the
+        // queue's lock names nobody (the kernel marked its holder dead).
         drop(writer);
         let us = quickest_us(|| assert_eq!(perms(&h).mode, 0o600));
         assert!((looks_us..soon_us).contains(&us), "perms, gone writer: {us} us");
+        assert_eq!(h.lock.mutex.holder_tid(), 0);
+        let us = quickest_us(|| assert_eq!(stats(&h).qnum, 3));
+        assert!((looks_us..soon_us).contains(&us), "stats, the lock's holder died: {us} us");
     }
 
     /// The writer a reader watches: the holder of the queue's lock, or IPC_SET's claimed writer
@@ -289,13 +302,16 @@ mod tests {
     #[test]
     fn the_watched_writer_is_the_lock_holder_or_the_permissions_writer_mid_write() {
         let h = zeroed_header();
-        assert_eq!(writer_of(&h), 0, "nobody");
+        assert_eq!(writer_of(&h), StopLooks::NOBODY, "nobody");
         let holder = stopped_writer(&h);
         assert_eq!(writer_of(&h), holder.pid(), "the lock's holder");
         h.entry.perm_writer.store(holder.pid() + 1, Ordering::Relaxed);
         assert_eq!(writer_of(&h), holder.pid(), "a claim with no write running");
         h.entry.perm_seq.fetch_add(1, Ordering::Relaxed);
         assert_eq!(writer_of(&h), holder.pid() + 1, "IPC_SET's writer mid-write");
+        h.entry.perm_seq.fetch_add(1, Ordering::Relaxed);
+        drop(holder);
+        assert_eq!(writer_of(&h), StopLooks::NOBODY, "the lock's holder died");
     }
 
     /// A writer that runs, or sleeps (here in `nanosleep`; in earnest in a page fault), is

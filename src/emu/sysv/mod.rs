@@ -965,16 +965,15 @@ impl SysvEmulation {
     fn wait_for_worker(&self, key: key_t) -> Result<()> {
         let start = crate::os::clock::monotonic_ns();
         let mut looks = lock::StopLooks::counting_gone(start);
-        for round in 0u32.. {
+        loop {
             let Some((q, tid)) = self.worker_of_key(key) else { return Ok(()) };
             if waited_out(&mut looks, start, tid) {
                 // Given up, or committed meanwhile: either way the key is looked up again.
                 q.give_up();
                 return Ok(());
             }
-            pause(round);
+            looks.pause();
         }
-        Ok(())
     }
 
     // ----- waiting -----
@@ -1384,16 +1383,6 @@ const INDICES_SKIPPED: u32 = layout::IPC_MIN_CYCLE;
 fn waited_out(looks: &mut lock::StopLooks, start: u64, tid: i32) -> bool {
     let now = crate::os::clock::monotonic_ns();
     looks.stopped_twice(now, tid) || now - start >= lock::BOUND_NS + lock::PREEMPTED_HOLDER_NS
-}
-
-/// Between two looks of a wait for another thread's work (`waited_out`): a yield for the first
-/// 64 `round`s, then 50 µs of sleep.
-fn pause(round: u32) {
-    if round < 64 {
-        std::thread::yield_now();
-    } else {
-        std::thread::sleep(std::time::Duration::from_micros(50));
-    }
 }
 
 /// Makes `attempt` (a creation, or the lookup that finds the key's queue) again while another

@@ -378,13 +378,13 @@ impl SysvEmulation {
     fn claim_removal(&self, q: &Queue, entry: &Entry, mut lock_stuck: bool) -> Result<bool> {
         let start = crate::os::clock::monotonic_ns();
         let mut looks = lock::StopLooks::counting_gone(start);
-        for round in 0u32.. {
+        loop {
             // Looked at without the lock while another thread has the claim: the lock is taken
             // to claim, not to wait (a process stopped while it holds the lock would make each
             // look a wait of its own).
             let take_over = match q.removal_claimant() {
                 Some(tid) if !waited_out(&mut looks, start, tid) => {
-                    pause(round);
+                    looks.pause();
                     continue;
                 }
                 claimant => claimant.is_some(),
@@ -402,9 +402,8 @@ impl SysvEmulation {
             if claimed == queue::Claimed::Mine {
                 return Ok(lock_stuck);
             }
-            pause(round);
+            looks.pause();
         }
-        unreachable!("the loop returns once the claimant is waited out")
     }
 
     /// IPC_RMID of queue `id` whose segment is damaged (truncated or garbled by a user who may
