@@ -171,18 +171,30 @@ pub fn owner_image_alive(reg: &NotifyRegistration) -> bool {
     relay_alive(reg)
 }
 
-/// Whether registration `cur` still stands against a new one on `handle`'s queue.
-fn stands(cur: &NotifyRegistration, handle: &QueueHandle, me: i32) -> bool {
+/// Whether registration `cur` still stands against a new one, as far as system calls on its
+/// owner tell; None when only its owner's descriptors can (a SIGEV_NONE registration of
+/// another process, or a served process's: [`owner_keeps_queue_open`]).
+fn stands_by_owner(cur: &NotifyRegistration, me: i32) -> Option<bool> {
     if cur.owner_pid == me && cur.image != SERVED_IMAGE {
-        return cur.image == image_token();
+        return Some(cur.image == image_token());
     }
     if cur.relay_tid != 0 && cur.image != SERVED_IMAGE {
-        return owner_image_alive(cur);
+        return Some(owner_image_alive(cur));
     }
     // SAFETY: signal 0 only checks existence.
     let exists = unsafe { libc::kill(cur.owner_pid, 0) } == 0 || crate::errno::current() == libc::EPERM;
-    exists && has_open(cur.owner_pid, handle.fifo_id)
+    (!exists).then_some(false)
 }
+
+/// Whether the owner of registration `cur` still has `handle`'s queue open: a read of every
+/// descriptor in `/proc/PID/fd`, which a caller does without the queue's lock.
+fn owner_keeps_queue_open(cur: &NotifyRegistration, handle: &QueueHandle) -> bool {
+    has_open(cur.owner_pid, handle.fifo_id)
+}
+
+/// How many times `register` judges a registration by its owner's descriptors without the
+/// lock (the registration changing meanwhile each time) before it judges one under the lock.
+const JUDGED_UNLOCKED: u32 = 3;
 
 /// Set once this process registered anything, so closes of other processes' queues skip the
 /// registration check.
@@ -227,11 +239,33 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
                 reg.relay_pid = crate::os::ids::pid();
             }
             let attr = (reg.kind == libc::SIGEV_THREAD && target.is_none()).then(|| relay::copy_attr(reg.attributes as usize));
-            let mut locked = q.lock()?;
-            let cur = locked.notification();
-            if cur.owner_pid != 0 && stands(&cur, handle, me) {
-                return Err(Errno::EBUSY);
-            }
+            // Whether a registration stands may take reading its owner's descriptors: done
+            // without the lock (a long critical section would hold up every sender), and the
+            // verdict used once the lock finds the same registration again.
+            let mut judged: Option<(u32, i32, bool)> = None;
+            let mut attempts = 0u32;
+            let mut locked = loop {
+                let mut locked = q.lock()?;
+                let cur = locked.notification();
+                if cur.owner_pid == 0 {
+                    break locked;
+                }
+                let stands = match (stands_by_owner(&cur, me), judged) {
+                    (Some(stands), _) => stands,
+                    (None, Some((seq, owner, stands))) if (seq, owner) == (cur.seq, cur.owner_pid) => stands,
+                    (None, _) if attempts < JUDGED_UNLOCKED => {
+                        drop(locked);
+                        attempts += 1;
+                        judged = Some((cur.seq, cur.owner_pid, owner_keeps_queue_open(&cur, handle)));
+                        continue;
+                    }
+                    (None, _) => owner_keeps_queue_open(&cur, handle),
+                };
+                if stands {
+                    return Err(Errno::EBUSY);
+                }
+                break locked;
+            };
             reg.seq = locked.next_registration();
             reg.relay_tid = relay_tid;
             locked.set_notification(reg);
