@@ -251,12 +251,18 @@ impl PosixEmulation {
         let mut spun = false;
         let mut longer = lock::LongerWait::default();
         let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
+        // A handler ran while it waited for a lock: EINTR wherever it would block from then on,
+        // as the kernel's call would find the signal pending when it sleeps.
+        let mut interrupted = false;
         loop {
             let sent = match q.express_send(&m) {
                 Ok(sent) => sent,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => continue,
+                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => {
+                    interrupted = true;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             match sent {
@@ -264,6 +270,9 @@ impl PosixEmulation {
                 Express::Refused => {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
+                    }
+                    if interrupted {
+                        return Err(Errno::EINTR);
                     }
                     if may_spin(spun, deadline.as_ref()) {
                         spun = true;
@@ -277,7 +286,10 @@ impl PosixEmulation {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => continue,
+                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => {
+                    interrupted = true;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             match locked.send(&m, fd)? {
@@ -293,6 +305,9 @@ impl PosixEmulation {
                 Sent::Full => {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
+                    }
+                    if interrupted {
+                        return Err(Errno::EINTR);
                     }
                     if may_spin(spun, deadline.as_ref()) {
                         drop(locked);
@@ -340,12 +355,17 @@ impl PosixEmulation {
         let writable = crate::os::usermem::writable_prefix(buf.cast(), q.geometry().msgsize as usize);
         let mut longer = lock::LongerWait::default();
         let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
+        // As in `send`.
+        let mut interrupted = false;
         let got = loop {
             let received = match q.express_receive(buf.cast(), writable) {
                 Ok(received) => received,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() > 0 => continue,
+                Err(Errno::EINTR) if q.curmsgs() > 0 => {
+                    interrupted = true;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             match received {
@@ -353,6 +373,9 @@ impl PosixEmulation {
                 Express::Refused => {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
+                    }
+                    if interrupted {
+                        return Err(Errno::EINTR);
                     }
                     if may_spin(spun, deadline.as_ref()) {
                         spun = true;
@@ -366,7 +389,10 @@ impl PosixEmulation {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() > 0 => continue,
+                Err(Errno::EINTR) if q.curmsgs() > 0 => {
+                    interrupted = true;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             locked.assume_writable(writable);
@@ -375,6 +401,9 @@ impl PosixEmulation {
             }
             if d.nonblock(fd) {
                 return Err(Errno::EAGAIN);
+            }
+            if interrupted {
+                return Err(Errno::EINTR);
             }
             // Not while a notification is registered, which a blocked receiver must suppress.
             if may_spin(spun, deadline.as_ref()) && !locked.has_notification() {
