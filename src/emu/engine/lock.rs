@@ -348,9 +348,13 @@ pub fn wait_left_ns(wait: LockWait, cap_ns: u64) -> u64 {
 /// calls that may block (`mq_send`, `mq_receive`, `msgsnd`, `msgrcv`) run first with the
 /// default, since setting their wait up front (a thread-local store and restore) cost a
 /// blocking send-receive pair 5 ns; EAGAIN from a lock means nothing was changed yet, so such
-/// a call may go round again, waiting as it may.
+/// a call may go round again, waiting as it may. It also remembers that a signal handler
+/// interrupted one of the call's lock waits ([`LongerWait::go_round_after_handler`]).
 #[derive(Default)]
-pub struct LongerWait(Option<LockWaitScope>);
+pub struct LongerWait {
+    scope: Option<LockWaitScope>,
+    interrupted: bool,
+}
 
 impl LongerWait {
     /// Whether the call goes round again after the error `e`: a lock's EAGAIN, in a call that
@@ -358,12 +362,30 @@ impl LongerWait {
     /// call's locks wait as `may_wait` says from now on.
     #[cold]
     pub fn go_round(&mut self, e: Errno, may_wait: impl FnOnce() -> Option<LockWait>) -> bool {
-        if e != Errno::EAGAIN || self.0.is_some() {
+        if e != Errno::EAGAIN || self.scope.is_some() {
             return false;
         }
         let Some(wait) = may_wait() else { return false };
-        self.0 = Some(waits(wait));
+        self.scope = Some(waits(wait));
         true
+    }
+
+    /// After a lock wait that a signal handler interrupted (EINTR): whether the call goes round
+    /// again, which it does when, by what it can see without the lock, it would not block
+    /// (`would_not_block`). The interruption is remembered either way: wherever the call then
+    /// finds it would block, it fails with EINTR ([`Self::interrupted`]), as the kernel's call
+    /// finds the signal pending when it sleeps.
+    #[cold]
+    pub fn go_round_after_handler(&mut self, would_not_block: bool) -> bool {
+        self.interrupted = true;
+        would_not_block
+    }
+
+    /// Whether a signal handler interrupted one of the call's lock waits: a call that would
+    /// block fails with EINTR instead.
+    #[inline]
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 }
 

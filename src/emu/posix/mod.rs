@@ -251,18 +251,12 @@ impl PosixEmulation {
         let mut spun = false;
         let mut longer = lock::LongerWait::default();
         let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
-        // A handler ran while it waited for a lock: EINTR wherever it would block from then on,
-        // as the kernel's call would find the signal pending when it sleeps.
-        let mut interrupted = false;
         loop {
             let sent = match q.express_send(&m) {
                 Ok(sent) => sent,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => {
-                    interrupted = true;
-                    continue;
-                }
+                Err(Errno::EINTR) if longer.go_round_after_handler(q.curmsgs() < q.geometry().maxmsg) => continue,
                 Err(e) => return Err(e),
             };
             match sent {
@@ -271,7 +265,7 @@ impl PosixEmulation {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
                     }
-                    if interrupted {
+                    if longer.interrupted() {
                         return Err(Errno::EINTR);
                     }
                     if may_spin(spun, deadline.as_ref()) {
@@ -286,10 +280,7 @@ impl PosixEmulation {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() < q.geometry().maxmsg => {
-                    interrupted = true;
-                    continue;
-                }
+                Err(Errno::EINTR) if longer.go_round_after_handler(q.curmsgs() < q.geometry().maxmsg) => continue,
                 Err(e) => return Err(e),
             };
             match locked.send(&m, fd)? {
@@ -306,7 +297,7 @@ impl PosixEmulation {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
                     }
-                    if interrupted {
+                    if longer.interrupted() {
                         return Err(Errno::EINTR);
                     }
                     if may_spin(spun, deadline.as_ref()) {
@@ -355,17 +346,12 @@ impl PosixEmulation {
         let writable = crate::os::usermem::writable_prefix(buf.cast(), q.geometry().msgsize as usize);
         let mut longer = lock::LongerWait::default();
         let may_wait = || (!d.nonblock(fd)).then(|| lock::wait_for_deadline(deadline.as_ref()));
-        // As in `send`.
-        let mut interrupted = false;
         let got = loop {
             let received = match q.express_receive(buf.cast(), writable) {
                 Ok(received) => received,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() > 0 => {
-                    interrupted = true;
-                    continue;
-                }
+                Err(Errno::EINTR) if longer.go_round_after_handler(q.curmsgs() > 0) => continue,
                 Err(e) => return Err(e),
             };
             match received {
@@ -374,7 +360,7 @@ impl PosixEmulation {
                     if d.nonblock(fd) {
                         return Err(Errno::EAGAIN);
                     }
-                    if interrupted {
+                    if longer.interrupted() {
                         return Err(Errno::EINTR);
                     }
                     if may_spin(spun, deadline.as_ref()) {
@@ -389,10 +375,7 @@ impl PosixEmulation {
                 Ok(locked) => locked,
                 Err(e) if longer.go_round(e, may_wait) => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if q.curmsgs() > 0 => {
-                    interrupted = true;
-                    continue;
-                }
+                Err(Errno::EINTR) if longer.go_round_after_handler(q.curmsgs() > 0) => continue,
                 Err(e) => return Err(e),
             };
             locked.assume_writable(writable);
@@ -402,7 +385,7 @@ impl PosixEmulation {
             if d.nonblock(fd) {
                 return Err(Errno::EAGAIN);
             }
-            if interrupted {
+            if longer.interrupted() {
                 return Err(Errno::EINTR);
             }
             // Not while a notification is registered, which a blocked receiver must suppress.

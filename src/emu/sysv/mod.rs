@@ -1032,9 +1032,6 @@ impl SysvEmulation {
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         let mut longer = lock::LongerWait::default();
         let may_wait = || Self::blocking_wait(&q, flags);
-        // A handler ran while it waited for a lock: EINTR wherever it would block from then on,
-        // as the kernel's call would find the signal pending when it sleeps.
-        let mut interrupted = false;
         loop {
             if !self.permitted(&perms(q.header()), S_IWUGO) {
                 return Err(Errno::EACCES);
@@ -1045,16 +1042,13 @@ impl SysvEmulation {
                 // IPC_SET changed the permissions while it waited for the lock: it looks again.
                 Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if fits_now() => {
-                    interrupted = true;
-                    continue;
-                }
+                Err(Errno::EINTR) if longer.go_round_after_handler(fits_now()) => continue,
                 Err(e) => return Err(e),
             };
             match sent {
                 Express::Done(()) => return Ok(0),
                 Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::EAGAIN),
-                Express::Refused if interrupted => return Err(Errno::EINTR),
+                Express::Refused if longer.interrupted() => return Err(Errno::EINTR),
                 Express::Refused if !spun => {
                     spun = true;
                     if spin::spin_until(&q.header().spin.spin_avg_ns, q.peer_cpu(), fits_now) {
@@ -1082,10 +1076,7 @@ impl SysvEmulation {
                 // IPC_SET changed the permissions while it waited for the lock: it looks again.
                 Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block.
-                Err(Errno::EINTR) if fits_now() => {
-                    interrupted = true;
-                    continue;
-                }
+                Err(Errno::EINTR) if longer.go_round_after_handler(fits_now()) => continue,
                 Err(e) => return Err(e),
             };
             if !locked.valid() {
@@ -1099,7 +1090,7 @@ impl SysvEmulation {
             if flags & libc::IPC_NOWAIT != 0 {
                 return Err(Errno::EAGAIN);
             }
-            if interrupted {
+            if longer.interrupted() {
                 return Err(Errno::EINTR);
             }
             let w = locked.register_sender(mtype, text, msgsz)?;
@@ -1153,8 +1144,6 @@ impl SysvEmulation {
         let mut spun = flags & libc::IPC_NOWAIT != 0;
         let mut longer = lock::LongerWait::default();
         let may_wait = || Self::blocking_wait(&q, flags);
-        // As in `msgsnd`.
-        let mut interrupted = false;
         loop {
             if !self.permitted(&perms(q.header()), S_IRUGO) {
                 return Err(Errno::EACCES);
@@ -1172,16 +1161,13 @@ impl SysvEmulation {
                     Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                     // A handler ran while it waited for the lock: EINTR only if it would block
                     // (a queue holding messages, perhaps none of its type, is looked at again).
-                    Err(Errno::EINTR) if queued(q.header()) != 0 || scheduled_due(entry) => {
-                        interrupted = true;
-                        continue;
-                    }
+                    Err(Errno::EINTR) if longer.go_round_after_handler(queued(q.header()) != 0 || scheduled_due(entry)) => continue,
                     Err(e) => return Err(busy_is_enomsg(e)),
                 };
                 match received {
                     Express::Done(got) => return if got.copied { Ok(got.len as isize) } else { Err(Errno::EFAULT) },
                     Express::Refused if flags & libc::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
-                    Express::Refused if interrupted => return Err(Errno::EINTR),
+                    Express::Refused if longer.interrupted() => return Err(Errno::EINTR),
                     Express::Refused if !spun => {
                         spun = true;
                         // Empty: wait for a message; nothing of this receiver's type: for the
@@ -1214,10 +1200,7 @@ impl SysvEmulation {
                 Err(Errno::EAGAIN) if flags & libc::IPC_NOWAIT == 0 => continue,
                 // A handler ran while it waited for the lock: EINTR only if it would block (a
                 // queue holding messages, perhaps none of its type, is looked at again).
-                Err(Errno::EINTR) if queued(q.header()) != 0 || scheduled_due(entry) => {
-                    interrupted = true;
-                    continue;
-                }
+                Err(Errno::EINTR) if longer.go_round_after_handler(queued(q.header()) != 0 || scheduled_due(entry)) => continue,
                 Err(e) => return Err(busy_is_enomsg(e)),
             };
             locked.assume_writable(writable());
@@ -1244,7 +1227,7 @@ impl SysvEmulation {
             if flags & libc::IPC_NOWAIT != 0 {
                 return Err(Errno::ENOMSG);
             }
-            if interrupted {
+            if longer.interrupted() {
                 return Err(Errno::EINTR);
             }
             let maxsize = if noerror { i32::MAX as u64 } else { bufsz as u64 };
