@@ -169,6 +169,14 @@ pub fn move_high(fd: c_int) -> c_int {
     high
 }
 
+/// The soft limit on `resource` now (`libc::RLIMIT_*`); None where it is infinite or unknown.
+pub fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `r` is a valid out-pointer for the call's duration.
+    let read = unsafe { libc::getrlimit(resource, &mut r) } == 0;
+    (read && r.rlim_cur != libc::RLIM_INFINITY).then_some(r.rlim_cur)
+}
+
 /// Whether no process `pid` exists (in the caller's pid namespace): `kill(pid, 0)` says ESRCH.
 pub fn process_gone(pid: i32) -> bool {
     // SAFETY: signal 0 sends nothing; it only asks whether the process exists.

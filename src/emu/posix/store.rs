@@ -50,6 +50,10 @@ use crate::errno::{Errno, Result};
 use crate::os::creds::{self, cap};
 use crate::os::forksafe::ForkSafe;
 use crate::os::sys;
+use recent::RecentQueues;
+
+#[path = "store/recent.rs"]
+mod recent;
 
 /// A queue's FIFO has two names: `fifo` and its second one (see [`Meta::fifo_link`]).
 const FIFO_LINKS: u64 = 2;
@@ -483,19 +487,19 @@ impl Store {
             return None;
         }
         // Found, it becomes the most recently used. Unless its FIFO is held, it may be, where
-        // fewer than HELD_FIFOS are, or by letting go of that of a queue used less recently
+        // fewer than `held_fifos_allowed` are, or by letting go of that of a queue used less recently
         // than this one was (so that the FIFOs held are those of the queues opened again most
         // lately, and a program that goes round more queues than that lets none go).
         let hash = name_hash(name.bytes());
         let (handle, reopen, may_hold, let_go) = RECENT.with(|r| {
             let at = r.by_name(hash, name.bytes())?;
             let unheld = !r.holds(at);
-            let full = unheld && r.held() >= HELD_FIFOS;
-            let let_go = if full { r.let_go_least_recent(at + 1) } else { None };
+            let full = unheld && r.held() >= r.held_max();
+            let let_go = if full { r.let_go_least_recent(Some(at)) } else { None };
             let may_hold = unheld && (!full || let_go.is_some());
-            r.make_most_recent(at);
-            let front = r.get(0);
-            Some((front.handle.clone(), front.reopen?, may_hold, let_go))
+            r.mark_used(at);
+            let found = r.get(at);
+            Some((found.handle.clone(), found.reopen?, may_hold, let_go))
         })?;
         // Closed outside the lock.
         drop(let_go);
@@ -1353,16 +1357,34 @@ const RECENT_QUEUES: usize = 256;
 /// 4 GiB fit.
 const RECENT_MAPPED_BYTES: u64 = 1 << 40;
 
-/// How many of them hold their FIFO (see [`HeldFifo`]): each held FIFO is a descriptor of the
-/// program's, counted against its RLIMIT_NOFILE.
-const HELD_FIFOS: usize = 8;
+/// How many of them may hold their FIFO (see [`HeldFifo`]) at least, whatever the descriptor
+/// limit.
+const HELD_FIFOS_MIN: usize = 8;
+
+/// The share of the program's descriptors its held FIFOs may take (one in this many): each is
+/// a descriptor of the program's, counted against its RLIMIT_NOFILE.
+const HELD_FIFOS_SHARE: u64 = 64;
+
+/// How many remembered queues may hold their FIFO now: one descriptor in [`HELD_FIFOS_SHARE`]
+/// of the soft RLIMIT_NOFILE, at least [`HELD_FIFOS_MIN`], at most one per remembered queue
+/// ([`RECENT_QUEUES`]; 16 with the common soft limit of 1024, every one from 16 384). Read at
+/// each first open (the hot reopen reads the figure it left): a program that lowers its
+/// limit lets the surplus go then.
+fn held_fifos_allowed() -> usize {
+    #[cfg(test)]
+    if let Some(cap) = tests::HELD_FIFOS_CAP.get() {
+        return cap;
+    }
+    let share = sys::soft_rlimit(libc::RLIMIT_NOFILE).map_or(u64::MAX, |soft| soft / HELD_FIFOS_SHARE);
+    usize::try_from(share).unwrap_or(usize::MAX).clamp(HELD_FIFOS_MIN, RECENT_QUEUES)
+}
 
 /// A queue this process mapped lately: its mapping, directory, FIFO and meta, as the
 /// descriptions opened from it share them, and its FIFO held.
 struct RecentQueue {
     handle: Arc<QueueHandle>,
-    /// [`name_hash`] of the handle's name: a look for a name compares this first, in the
-    /// entry itself, and the name (behind the handle) only where it matches.
+    /// [`name_hash`] of the handle's name: a look for a name compares the table's compact
+    /// copy of it first, and the name (behind the handle) only where it matches.
     name_hash: u64,
     /// The length of the queue's mapping (see [`RECENT_MAPPED_BYTES`]).
     mapped_bytes: u64,
@@ -1425,122 +1447,7 @@ impl Drop for HeldFifo {
     }
 }
 
-/// The remembered queues, most recently used first (see [`RECENT`]). Its hot path, an open of a
-/// remembered queue, reads the [`Slot`]s alone until it has found the entry, and moves pointers
-/// and slots, never whole entries, to bring it to the front: a program that goes round a few
-/// hundred queues pays for neither the entries' size nor their number.
-struct RecentQueues {
-    /// The entries, boxed so that reordering them moves pointers.
-    #[allow(clippy::vec_box, reason = "an entry is a few cache lines; moving one to the front moves every entry before it")]
-    entries: Vec<Box<RecentQueue>>,
-    /// What each entry (at the same position) is looked up and let go by.
-    slots: Vec<Slot>,
-    /// How many entries hold their FIFO.
-    held: usize,
-}
-
-/// An entry's [`RecentQueue::name_hash`], and whether it holds its FIFO.
-#[derive(Clone, Copy)]
-struct Slot {
-    name_hash: u64,
-    held: bool,
-}
-
-impl RecentQueues {
-    const fn new() -> RecentQueues {
-        RecentQueues { entries: Vec::new(), slots: Vec::new(), held: 0 }
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The entries, most recently used first.
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &RecentQueue> {
-        self.entries.iter().map(|e| &**e)
-    }
-
-    fn get(&self, at: usize) -> &RecentQueue {
-        &self.entries[at]
-    }
-
-    fn position(&self, pred: impl Fn(&RecentQueue) -> bool) -> Option<usize> {
-        self.entries.iter().position(|e| pred(e))
-    }
-
-    /// The entry of the queue named `name` (whose [`name_hash`] is `hash`) that may be opened
-    /// again by its FIFO's second name.
-    fn by_name(&self, hash: u64, name: &[u8]) -> Option<usize> {
-        let mut from = 0;
-        while let Some(at) = self.slots[from..].iter().position(|s| s.name_hash == hash) {
-            let at = from + at;
-            let e = &self.entries[at];
-            if e.reopen.is_some() && e.handle.name == name {
-                return Some(at);
-            }
-            from = at + 1;
-        }
-        None
-    }
-
-    /// Whether the entry at `at` holds its FIFO.
-    fn holds(&self, at: usize) -> bool {
-        self.slots[at].held
-    }
-
-    /// How many entries hold their FIFO.
-    fn held(&self) -> usize {
-        self.held
-    }
-
-    /// Makes the entry at `at` the most recently used.
-    fn make_most_recent(&mut self, at: usize) {
-        self.entries[..=at].rotate_right(1);
-        self.slots[..=at].rotate_right(1);
-    }
-
-    fn push_front(&mut self, entry: RecentQueue) {
-        let slot = Slot { name_hash: entry.name_hash, held: entry.held.is_some() };
-        self.held += usize::from(slot.held);
-        self.entries.insert(0, Box::new(entry));
-        self.slots.insert(0, slot);
-    }
-
-    fn remove(&mut self, at: usize) -> RecentQueue {
-        let slot = self.slots.remove(at);
-        self.held -= usize::from(slot.held);
-        *self.entries.remove(at)
-    }
-
-    /// The least recently used entry.
-    fn pop_back(&mut self) -> Option<RecentQueue> {
-        let last = self.len().checked_sub(1)?;
-        Some(self.remove(last))
-    }
-
-    /// Gives the entry at `at` the held FIFO `held` (it holds none).
-    fn hold(&mut self, at: usize, held: HeldFifo) {
-        debug_assert!(!self.slots[at].held);
-        self.entries[at].held = Some(held);
-        self.slots[at].held = true;
-        self.held += 1;
-    }
-
-    /// Takes the held FIFO of the least recently used entry at `from` or after that holds one.
-    fn let_go_least_recent(&mut self, from: usize) -> Option<HeldFifo> {
-        let at = from + self.slots.get(from..)?.iter().rposition(|s| s.held)?;
-        self.slots[at].held = false;
-        self.held -= 1;
-        self.entries[at].held.take()
-    }
-
-    /// How much address space the entries' mappings take together.
-    fn mapped_bytes(&self) -> u64 {
-        self.entries.iter().map(|e| e.mapped_bytes).sum()
-    }
-}
-
-/// The queues this process mapped lately, most recently used first, so that opening one again
+/// The queues this process mapped lately (see [`RecentQueues`]), so that opening one again
 /// costs two system calls besides the descriptor's own (see `Store::open_recent`) instead of
 /// opening, mapping and validating it and reading its meta, and closing it no unmap. An
 /// entry's `meta` is used only while the queue's FIFO keeps the status-change time it had when
@@ -1550,7 +1457,7 @@ impl RecentQueues {
 /// this process's next `mq_open` of a queue it does not remember or `mq_unlink` (see
 /// [`Store::forget_destroyed`]): until then it keeps the queue's memory mapped here, as the kernel
 /// would not.
-static RECENT: ForkSafe<RecentQueues> = ForkSafe::new(RecentQueues::new(), None);
+static RECENT: ForkSafe<RecentQueues> = ForkSafe::new(RecentQueues::new(HELD_FIFOS_MIN), None);
 
 /// The handle this process remembers for the FIFO `fifo_id`, while its queue is still named
 /// and sound: None when it was unlinked since (or destroyed, and its FIFO's inode given to a
@@ -1612,7 +1519,7 @@ fn recent_mapping(dir_id: (u64, u64), fifo_id: Option<(u64, u64)>, fifo_link: Op
 /// that `meta` was read, if known); returns it, to be shared by the descriptions made from it.
 /// With `dir` (the queue's directory, while this process has the FIFO open), the FIFO is held
 /// (see [`HeldFifo`]) unless it is already, letting go of the least recently used queue's held
-/// FIFO where more than [`HELD_FIFOS`] would be.
+/// FIFO where more than [`held_fifos_allowed`] would be.
 fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Option<c_int>) -> Arc<QueueHandle> {
     let reopen = fifo_status.filter(|_| handle.meta.fifo_link != 0).map(|st| Reopen { open_checks_access: access_checked_by_open(st, &handle.meta) });
     let (dir_id, fifo_id) = (handle.dir_id, handle.fifo_id);
@@ -1621,16 +1528,21 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
     let handle = Arc::new(handle);
     let mapped_bytes = handle.queue.geometry().total_size;
     let mut entry = RecentQueue { reopen, name_hash: name_hash(&handle.name), mapped_bytes, dir_id, fifo_id, handle: handle.clone(), held };
+    let held_max = held_fifos_allowed();
     let evicted = RECENT.with(|r| {
         let mut old = r.position(|e| e.dir_id == dir_id).map(|i| r.remove(i));
         if entry.held.is_none() {
             entry.held = old.as_mut().and_then(|o| o.held.take_if(|h| h.fifo_id == fifo_id));
         }
-        r.push_front(entry);
-        let let_go = (r.held() > HELD_FIFOS).then(|| r.let_go_least_recent(0)).flatten();
+        r.push(entry);
+        r.set_held_max(held_max);
+        let mut let_go = Vec::new();
+        while r.held() > held_max {
+            let_go.extend(r.let_go_least_recent(None));
+        }
         let mut evicted = Vec::new();
         while r.len() > 1 && (r.len() > RECENT_QUEUES || r.mapped_bytes() > RECENT_MAPPED_BYTES) {
-            evicted.extend(r.pop_back());
+            evicted.extend(r.remove_least_recent());
         }
         (old, evicted, let_go)
     });
@@ -1640,11 +1552,11 @@ fn remember_queue(handle: QueueHandle, fifo_status: Option<&libc::stat>, dir: Op
 }
 
 /// Keeps `held` with the remembered queue `handle`, if it is still remembered and holds no
-/// FIFO yet, and fewer than [`HELD_FIFOS`] are held (else `held` is closed).
+/// FIFO yet, and fewer than [`held_fifos_allowed`] are held (else `held` is closed).
 fn hold_fifo(handle: &QueueHandle, held: Option<HeldFifo>) {
     let Some(held) = held else { return };
     let unused = RECENT.with(|r| match r.position(|e| e.dir_id == handle.dir_id && e.held.is_none()) {
-        Some(_) if r.held() >= HELD_FIFOS => Some(held),
+        Some(_) if r.held() >= r.held_max() => Some(held),
         Some(at) => {
             r.hold(at, held);
             None
@@ -2019,31 +1931,71 @@ mod tests {
         (handle.dir_id, handle)
     }
 
+    std::thread_local! {
+        /// What [`held_fifos_allowed`] gives on this test's thread instead of its share of the
+        /// descriptor limit, where set.
+        pub(super) static HELD_FIFOS_CAP: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// How many remembered queues hold their FIFO, once the table was checked whole.
+    fn held_consistently() -> usize {
+        RECENT.with(|r| {
+            assert!(r.consistent(), "the remembered queues' table disagrees with its entries");
+            r.held()
+        })
+    }
+
     #[test]
     fn the_remembered_queues_count_their_held_fifos_exactly_as_queues_come_and_go() {
         let _turn = recent_turn();
+        let cap = HELD_FIFOS_MIN;
+        HELD_FIFOS_CAP.set(Some(cap));
         let (store, root) = test_store("held", u64::MAX, 256);
-        let names: Vec<QueueName> = (0..3 * HELD_FIFOS).map(|i| QueueName::check(format!("held{i}").as_bytes()).unwrap()).collect();
-        let consistent = || {
-            RECENT.with(|r| {
-                let held = r.iter().filter(|e| e.held.is_some()).count();
-                let slots_agree = (0..r.len()).all(|at| r.holds(at) == r.get(at).held.is_some() && r.slots[at].name_hash == r.get(at).name_hash);
-                held == r.held() && r.held() <= HELD_FIFOS && slots_agree
-            })
-        };
+        let names: Vec<QueueName> = (0..3 * cap).map(|i| QueueName::check(format!("held{i}").as_bytes()).unwrap()).collect();
         for name in &names {
             made_and_closed(&store, name);
-            assert!(consistent(), "after making {:?}", name.bytes());
+            assert!(held_consistently() <= cap, "after making {:?}", name.bytes());
         }
         // Round the queues twice, more of them than hold a FIFO, then in reverse.
         for name in names.iter().chain(&names).chain(names.iter().rev()) {
             close(store.open_queue(name, libc::O_RDWR, 0, None).unwrap());
-            assert!(consistent(), "after opening {:?} again", name.bytes());
+            assert!(held_consistently() <= cap, "after opening {:?} again", name.bytes());
         }
         for name in &names {
             store.unlink(name).unwrap();
-            assert!(consistent(), "after unlinking {:?}", name.bytes());
+            assert!(held_consistently() <= cap, "after unlinking {:?}", name.bytes());
         }
+        HELD_FIFOS_CAP.set(None);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// A program that goes round as many queues as may hold their FIFO reopens each with its
+    /// FIFO held (no pipe made and freed at every open), and one that lowers its descriptor
+    /// limit lets the surplus go at its next first open.
+    #[test]
+    fn every_queue_a_program_goes_round_holds_its_fifo_within_the_share_allowed() {
+        let _turn = recent_turn();
+        let cap = 3 * HELD_FIFOS_MIN;
+        HELD_FIFOS_CAP.set(Some(cap));
+        let (store, root) = test_store("share", u64::MAX, 256);
+        let names: Vec<QueueName> = (0..cap).map(|i| QueueName::check(format!("share{i}").as_bytes()).unwrap()).collect();
+        for name in &names {
+            made_and_closed(&store, name);
+        }
+        for name in names.iter().chain(&names) {
+            close(store.open_queue(name, libc::O_RDWR, 0, None).unwrap());
+        }
+        let holds = |name: &QueueName| RECENT.with(|r| r.iter().any(|e| e.handle.name == name.bytes() && e.held.is_some()));
+        let unheld: Vec<_> = names.iter().filter(|n| !holds(n)).map(|n| String::from_utf8_lossy(n.bytes()).into_owned()).collect();
+        assert!(unheld.is_empty(), "opened in turn, yet without their FIFO held: {unheld:?}");
+        assert_eq!(held_consistently(), cap);
+        HELD_FIFOS_CAP.set(Some(HELD_FIFOS_MIN));
+        made_and_closed(&store, &QueueName::check(b"share-lowered").unwrap());
+        assert_eq!(held_consistently(), HELD_FIFOS_MIN, "held after the limit was lowered");
+        for name in names.iter().chain([&QueueName::check(b"share-lowered").unwrap()]) {
+            store.unlink(name).unwrap();
+        }
+        HELD_FIFOS_CAP.set(None);
         let _ = std::fs::remove_dir_all(root);
     }
 
