@@ -21,8 +21,6 @@
  * killed (SIGKILL) at the end, so the test is uncounted. */
 #include "harness.h"
 #include "mqt_fault.h"
-#include <poll.h>
-#include <sys/mman.h>
 
 #define ROUNDS 200
 #define TIMED_EVERY 8                      /* rounds; the timed calls cost up to 2 x 50 ms */
@@ -90,12 +88,6 @@ static void busy(uint64_t seed)
     }
 }
 
-/* What the prober is doing, for the report of a call that never returns. */
-struct probe_state {
-    volatile int call;                      /* index into probe_names, or -1 */
-};
-static struct probe_state *probe;
-
 enum probe_call {
     P_MQ_RECEIVE, P_MQ_SEND, P_MQ_GETATTR, P_MQ_OPEN_CLOSE, P_MQ_TIMEDRECEIVE, P_MQ_TIMEDSEND,
     P_MSGRCV, P_MSGSND, P_MSGCTL_STAT, P_MSGGET, P_COUNT
@@ -106,15 +98,8 @@ static const char *const probe_names[P_COUNT] = {
     "msgsnd (IPC_NOWAIT)", "msgctl (IPC_STAT)", "msgget",
 };
 
-/* A round's verdict, from prober to parent. */
-struct probe_report {
-    int call;                               /* first violation, or -1 */
-    int err;                                /* its errno when it erred unexpectedly, else 0 */
-    long long took_ms;
-};
-
 /* One probe call: `ok` says whether its result is one the kernel could give. */
-static int probe_one(enum probe_call c, mqd_t qnb, mqd_t qb, struct probe_report *r)
+static int probe_one(struct fault_prober *p, enum probe_call c, mqd_t qnb, mqd_t qb, struct fault_probe_report *r)
 {
     char buf[MSGSIZE];
     struct sysv_msg m;
@@ -126,7 +111,7 @@ static int probe_one(enum probe_call c, mqd_t qnb, mqd_t qb, struct probe_report
     memset(buf, 'p', sizeof buf);
     memset(&m, 0, sizeof m);
     m.mtype = 1;
-    probe->call = c;
+    *p->call = c;
     int64_t start = fault_now_ns();
     int64_t bound = BOUND_NS;
     errno = 0;
@@ -179,42 +164,23 @@ static int probe_one(enum probe_call c, mqd_t qnb, mqd_t qb, struct probe_report
         ok = rv == msqid;
         break;
     }
-    int e = errno;
-    int64_t took = fault_now_ns() - start;
-    probe->call = -1;
-    if (ok && took <= bound)
-        return 1;
-    r->call = c;
-    r->err = ok ? 0 : e;
-    r->took_ms = took / 1000000;
-    return 0;
+    return fault_probe_kept(p, c, ok, errno, start, bound, r);
 }
 
-/* The prober: for each byte from the parent, one probe of every call ('t') or of every call
- * but the timed ones ('n'); one report back. */
-static void prober(t_chan *cmd, int report_fd)
+/* The prober's round: one probe of every call ('t') or of every call but the timed ones ('n'),
+ * until one fails. Its descriptors are opened at its first round. */
+static void probe_round(struct fault_prober *p, char what, struct fault_probe_report *r)
 {
-    mqd_t qnb = mq_open(qname, O_RDWR | O_NONBLOCK);
-    mqd_t qb = mq_open(qname, O_RDWR);
-    T_REQUIRE(qnb != (mqd_t)-1 && qb != (mqd_t)-1);
-    for (;;) {
-        char b;
-        ssize_t n = read(cmd->rd, &b, 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != 1 || b == 'q')
-            break;
-        struct probe_report r = { -1, 0, 0 };
-        for (int c = 0; c < P_COUNT; c++)
-            if ((b == 't' || (c != P_MQ_TIMEDRECEIVE && c != P_MQ_TIMEDSEND))
-                && !probe_one((enum probe_call)c, qnb, qb, &r))
-                break;
-        if (write(report_fd, &r, sizeof r) != (ssize_t)sizeof r)
-            break;
+    static mqd_t qnb = (mqd_t)-1, qb = (mqd_t)-1;
+    if (qnb == (mqd_t)-1) {
+        qnb = mq_open(qname, O_RDWR | O_NONBLOCK);
+        qb = mq_open(qname, O_RDWR);
+        T_REQUIRE(qnb != (mqd_t)-1 && qb != (mqd_t)-1);
     }
-    mq_close(qnb);
-    mq_close(qb);
-    exit(0);
+    for (int c = 0; c < P_COUNT; c++)
+        if ((what == 't' || (c != P_MQ_TIMEDRECEIVE && c != P_MQ_TIMEDSEND))
+            && !probe_one(p, (enum probe_call)c, qnb, qb, r))
+            break;
 }
 
 int main(void)
@@ -225,10 +191,6 @@ int main(void)
     mqd_t q = t_mq_create("stop", MAXMSG, MSGSIZE, 0);
     msqid = t_msgget_new("stop", 0600, &key);
 
-    probe = mmap(NULL, sizeof *probe, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    T_REQUIRE(probe != MAP_FAILED);
-    probe->call = -1;
-
     pid_t busy_pid[2];
     for (int i = 0; i < 2; i++) {
         uint64_t seed = fault_rand();
@@ -236,73 +198,20 @@ int main(void)
         if (busy_pid[i] == 0)
             busy(seed);
     }
-    t_chan cmd = t_chan_open();
-    int rep[2];
-    t_pipe_cloexec(rep);
-    pid_t prober_pid = t_fork();
-    if (prober_pid == 0) {
-        close(rep[0]);
-        prober(&cmd, rep[1]);
-    }
-    close(rep[1]);
+    struct fault_prober prober;
+    fault_prober_start(&prober, probe_round);
 
-    struct probe_report first = { -1, 0, 0 };
+    struct fault_probe_report first = { -1, 0, 0 };
     int hung = -1;
-    for (int round = 0; round < ROUNDS && first.call < 0 && hung < 0; round++) {
-        fault_sleep_us((long)fault_below(1000));   /* let the busy children run */
-        uint64_t who = fault_below(3);             /* 0, 1, or both */
-        if (who != 1)
-            fault_stop_process(busy_pid[0]);
-        if (who != 0)
-            fault_stop_process(busy_pid[1]);
-        char what = round % TIMED_EVERY == 0 ? 't' : 'n';
-        T_REQUIRE(write(cmd.wr, &what, 1) == 1);
-        struct pollfd p = { rep[0], POLLIN, 0 };
-        int ready;
-        do
-            ready = poll(&p, 1, PROBER_WAIT_MS);
-        while (ready < 0 && errno == EINTR);
-        if (ready == 1) {
-            struct probe_report r;
-            if (read(rep[0], &r, sizeof r) == (ssize_t)sizeof r)
-                first = r;
-            else
-                hung = P_COUNT;                    /* the prober died */
-        } else {
-            hung = probe->call;
-        }
-        kill(busy_pid[0], SIGCONT);
-        kill(busy_pid[1], SIGCONT);
-    }
+    for (int round = 0; round < ROUNDS; round++)
+        if (!fault_prober_round(&prober, busy_pid, round % TIMED_EVERY == 0 ? 't' : 'n', PROBER_WAIT_MS, P_COUNT, &first, &hung))
+            break;
 
     for (int i = 0; i < 2; i++) {
         kill(busy_pid[i], SIGKILL);
         t_reap(busy_pid[i]);
     }
-    if (hung < 0) {
-        char quit = 'q';
-        if (write(cmd.wr, &quit, 1) != 1) { /* the prober then ends on EOF */ }
-        t_reap(prober_pid);
-    } else {
-        kill(prober_pid, SIGKILL);
-        t_reap(prober_pid);
-    }
-
-    if (hung >= 0) {
-        t_say("first violation: %s did not return within %d ms",
-              hung < P_COUNT && hung >= 0 ? probe_names[hung] : "the prober (died)",
-              PROBER_WAIT_MS);
-        t_failures++;
-    } else if (first.call >= 0) {
-        if (first.err)
-            t_say("first violation: %s -> %s after %lld ms", probe_names[first.call],
-                  t_errno_name(first.err), first.took_ms);
-        else
-            t_say("first violation: %s took %lld ms", probe_names[first.call], first.took_ms);
-        t_failures++;
-    } else {
-        t_say("all within bound: yes");
-    }
+    fault_prober_end(&prober, hung, &first, probe_names, P_COUNT, PROBER_WAIT_MS, "all within bound");
 
     EXPECT_OK(mq_close(q));
     EXPECT_OK(mq_unlink(qname));

@@ -1,7 +1,8 @@
 /* mqt_fault.h — shared pieces of the fault tests (fault_*.c): a seeded PRNG, a monotonic
  * clock, a walk over whatever the emulation keeps under $MQSHIM_DIR, and a busy child stopped
  * at pseudo-random moments (fault_holder_*) for the "calls bounded while the holder is
- * stopped" tests.
+ * stopped" tests, and a prober child that makes bounded calls while busy children are stopped
+ * (fault_prober_*).
  *
  * The fault tests are differential like every C test: the same program runs on the kernel and
  * on the emulation and prints only what the kernel would also give. Where a test touches the
@@ -388,6 +389,136 @@ static int fault_answer_signalled(pid_t pid, int sig, int fd, int ms)
         int e = fault_answer(fd, left < 20 ? (left > 0 ? left : 0) : 20);
         if (e != -1 || left <= 20)
             return e;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* a prober while busy children are stopped (fault_stopped_*.c)                               */
+
+/* What a prober's probes say of a round, back to the parent: the first probe whose call erred
+ * other than the kernel could (its errno) or took longer than its bound, or none. */
+struct fault_probe_report {
+    int call;                               /* that probe's index, or -1: all kept their bound */
+    int err;                                /* its errno when it erred, else 0 */
+    long long took_ms;
+};
+
+/* A prober child, and what it is doing (shared with the parent: the probe under way, or -1),
+ * for the report of a probe that never returns. */
+struct fault_prober {
+    pid_t pid;
+    t_chan cmd;
+    int report_rd;
+    volatile int *call;
+};
+
+/* The verdict of probe `call`, begun at `start_ns` (fault_now_ns()), whose result `ok` says
+ * whether the kernel could give it (`err`: errno after it) and which was to take at most
+ * `bound_ns`: 1 if it kept both, else 0 with `r` filled in. */
+static int fault_probe_kept(struct fault_prober *p, int call, int ok, int err, int64_t start_ns, int64_t bound_ns, struct fault_probe_report *r) T_UNUSED;
+static int fault_probe_kept(struct fault_prober *p, int call, int ok, int err, int64_t start_ns, int64_t bound_ns, struct fault_probe_report *r)
+{
+    int64_t took = fault_now_ns() - start_ns;
+    *p->call = -1;
+    if (ok && took <= bound_ns)
+        return 1;
+    r->call = call;
+    r->err = ok ? 0 : err;
+    r->took_ms = took / 1000000;
+    return 0;
+}
+
+/* Starts the prober child: for each byte the parent sends (fault_prober_round), it calls
+ * round(what, &report) — whose probes set *p->call while they run, and give their verdicts by
+ * fault_probe_kept — and writes the report back; 'q' or the end of the pipe ends it. */
+static void fault_prober_start(struct fault_prober *p, void (*round)(struct fault_prober *p, char what, struct fault_probe_report *r)) T_UNUSED;
+static void fault_prober_start(struct fault_prober *p, void (*round)(struct fault_prober *p, char what, struct fault_probe_report *r))
+{
+    p->call = mmap(NULL, sizeof *p->call, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    T_REQUIRE(p->call != MAP_FAILED);
+    *p->call = -1;
+    p->cmd = t_chan_open();
+    int rep[2];
+    t_pipe_cloexec(rep);
+    p->pid = t_fork();
+    if (p->pid == 0) {
+        close(rep[0]);
+        for (;;) {
+            char b;
+            ssize_t n = read(p->cmd.rd, &b, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n != 1 || b == 'q')
+                break;
+            struct fault_probe_report r = { -1, 0, 0 };
+            round(p, b, &r);
+            if (write(rep[1], &r, sizeof r) != (ssize_t)sizeof r)
+                break;
+        }
+        exit(0);
+    }
+    close(rep[1]);
+    p->report_rd = rep[0];
+}
+
+/* One round: stops busy[0], busy[1] or both (pseudo-random), asks the prober for `what`, waits
+ * for its report at most `wait_ms`, and continues them. Sets *first to the report when it says
+ * a probe failed, or *hung to the probe under way when none came (`count`: none was, the
+ * prober died or stalled between two).
+ * Whether the rounds go on (neither happened). */
+static int fault_prober_round(struct fault_prober *p, const pid_t busy[2], char what, int wait_ms, int count, struct fault_probe_report *first, int *hung) T_UNUSED;
+static int fault_prober_round(struct fault_prober *p, const pid_t busy[2], char what, int wait_ms, int count, struct fault_probe_report *first, int *hung)
+{
+    fault_sleep_us((long)fault_below(1000));   /* let the busy children run */
+    uint64_t who = fault_below(3);             /* 0, 1, or both */
+    if (who != 1)
+        fault_stop_process(busy[0]);
+    if (who != 0)
+        fault_stop_process(busy[1]);
+    T_REQUIRE(write(p->cmd.wr, &what, 1) == 1);
+    struct pollfd pfd = { p->report_rd, POLLIN, 0 };
+    int ready;
+    do
+        ready = poll(&pfd, 1, wait_ms);
+    while (ready < 0 && errno == EINTR);
+    if (ready == 1) {
+        struct fault_probe_report r;
+        if (read(p->report_rd, &r, sizeof r) == (ssize_t)sizeof r)
+            *first = r;
+        else
+            *hung = count;                     /* the prober died */
+    } else {
+        *hung = *p->call >= 0 ? *p->call : count;
+    }
+    kill(busy[0], SIGCONT);
+    kill(busy[1], SIGCONT);
+    return first->call < 0 && *hung < 0;
+}
+
+/* Ends the prober (told to quit, or killed when it hangs) and says the rounds' outcome: the
+ * first probe that failed (`names`: the probes', `count` of them), or `all_kept` when none
+ * did. */
+static void fault_prober_end(struct fault_prober *p, int hung, const struct fault_probe_report *first, const char *const names[], int count, int wait_ms, const char *all_kept) T_UNUSED;
+static void fault_prober_end(struct fault_prober *p, int hung, const struct fault_probe_report *first, const char *const names[], int count, int wait_ms, const char *all_kept)
+{
+    if (hung < 0) {
+        char quit = 'q';
+        if (write(p->cmd.wr, &quit, 1) != 1) { /* the prober then ends on EOF */ }
+    } else {
+        kill(p->pid, SIGKILL);
+    }
+    t_reap(p->pid);
+    if (hung >= 0) {
+        t_say("first failure: %s did not return within %d ms", hung < count ? names[hung] : "the prober (died or stalled)", wait_ms);
+        t_failures++;
+    } else if (first->call >= 0) {
+        if (first->err)
+            t_say("first failure: %s -> %s after %lld ms", names[first->call], t_errno_name(first->err), first->took_ms);
+        else
+            t_say("first failure: %s took %lld ms", names[first->call], first->took_ms);
+        t_failures++;
+    } else {
+        t_say("%s: yes", all_kept);
     }
 }
 
