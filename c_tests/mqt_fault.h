@@ -272,6 +272,36 @@ static void fault_holder_end(struct fault_holder *h, int over)
         fprintf(stderr, "slowest call: %.1f ms past the time it was given\n", fault_slowest_ns / 1e6);
 }
 
+/* How a control call (IPC_RMID, IPC_SET, ...) made while the holder was stopped fared, round
+ * after round: how many succeeded, how many failed, and the first failure's errno. */
+struct fault_tally {
+    int done, failed, first_errno;
+};
+
+/* Counts one call: `ok` its success (errno, when it failed, still its own). */
+static void fault_tally_add(struct fault_tally *t, int ok) T_UNUSED;
+static void fault_tally_add(struct fault_tally *t, int ok)
+{
+    if (ok)
+        t->done++;
+    else if (t->failed++ == 0)
+        t->first_errno = errno;
+}
+
+/* Says how `call` fared while the child was stopped: that some queues were `done_as` (the
+ * call's past participle), and whether every one succeeded or which errno failed first; the
+ * counts of the `rounds` go to stderr (they differ between runs), under the test's name. */
+static void fault_tally_say(const struct fault_tally *t, const char *test, int rounds, const char *call, const char *done_as) T_UNUSED;
+static void fault_tally_say(const struct fault_tally *t, const char *test, int rounds, const char *call, const char *done_as)
+{
+    fprintf(stderr, "%s: %d %s, %d failed of %d rounds\n", test, t->done, done_as, t->failed, rounds);
+    t_say("some queues were %s while the child was stopped: %s", done_as, t->done > 0 ? "yes" : "no");
+    if (t->failed == 0)
+        t_say("%s while the child was stopped: every one succeeded", call);
+    else
+        t_say("%s while the child was stopped: some failed (first %s)", call, t_errno_name(t->first_errno));
+}
+
 /* Whether a call that began at `start_ns` (fault_now_ns()) and was given `given_ns` (its
  * timeout; 0 for a call that does not block) took more than `limit_ns` past that. */
 static int fault_late(int64_t start_ns, int64_t given_ns, int64_t limit_ns) T_UNUSED;

@@ -35,30 +35,22 @@ int main(void)
     (void)t_msgget_new("rmidstop", 0600, &key);
     struct fault_holder holder = fault_holder_start(busy, NULL);
 
-    int removed = 0, failed = 0, first_errno = 0, reached = 0;
+    struct fault_tally removals = { 0, 0, 0 };
+    int reached = 0;
     for (int round = 0; round < ROUNDS; round++) {
         fault_holder_stop(&holder);
         int id = msgget(key, 0);
         if (id >= 0) {
-            if (msgctl(id, IPC_RMID, NULL) == 0) {
-                removed++;
-                struct msg m = { 1, "late" };
-                if (msgsnd(id, &m, 4, IPC_NOWAIT) == 0 || errno != EINVAL)
-                    reached++;
-            } else if (failed++ == 0) {
-                first_errno = errno;
-            }
+            int removed = msgctl(id, IPC_RMID, NULL) == 0;
+            fault_tally_add(&removals, removed);
+            struct msg m = { 1, "late" };
+            if (removed && (msgsnd(id, &m, 4, IPC_NOWAIT) == 0 || errno != EINVAL))
+                reached++;
         }
         fault_holder_continue(&holder);
     }
     fault_holder_end(&holder, 0);
-    fprintf(stderr, "sysv_rmid_while_holder_stopped: %d removed, %d failed of %d rounds\n", removed, failed, ROUNDS);
-
-    t_say("some queues were removed while the child was stopped: %s", removed > 0 ? "yes" : "no");
-    if (failed == 0)
-        t_say("IPC_RMID while the child was stopped: every one succeeded");
-    else
-        t_say("IPC_RMID while the child was stopped: some failed (first %s)", t_errno_name(first_errno));
+    fault_tally_say(&removals, "sysv_rmid_while_holder_stopped", ROUNDS, "IPC_RMID", "removed");
     t_say("a send to a removed id: %s", reached == 0 ? "EINVAL each time" : "reached a queue");
     int id = msgget(key, 0);
     if (id >= 0)

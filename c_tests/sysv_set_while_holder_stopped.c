@@ -37,7 +37,8 @@ int main(void)
     (void)t_msgget_new("setstop", 0600, &key);
     struct fault_holder holder = fault_holder_start(busy, NULL);
 
-    int set = 0, failed = 0, first_errno = 0, shown = 0;
+    struct fault_tally sets = { 0, 0, 0 };
+    int shown = 0;
     for (int round = 0; round < ROUNDS; round++) {
         fault_holder_stop(&holder);
         int id = msgget(key, 0);
@@ -47,26 +48,17 @@ int main(void)
             unsigned long qbytes = round % 2 ? 8000 : 16000;
             ds.msg_perm.mode = mode;
             ds.msg_qbytes = qbytes;
-            if (msgctl(id, IPC_SET, &ds) == 0) {
-                set++;
-                struct msqid_ds after;
-                if (msgctl(id, IPC_STAT, &after) == 0 && (after.msg_perm.mode & 0777) == mode && after.msg_qbytes == qbytes)
-                    shown++;
-            } else if (failed++ == 0) {
-                first_errno = errno;
-            }
+            int set = msgctl(id, IPC_SET, &ds) == 0;
+            fault_tally_add(&sets, set);
+            struct msqid_ds after;
+            if (set && msgctl(id, IPC_STAT, &after) == 0 && (after.msg_perm.mode & 0777) == mode && after.msg_qbytes == qbytes)
+                shown++;
         }
         fault_holder_continue(&holder);
     }
     fault_holder_end(&holder, 0);
-    fprintf(stderr, "sysv_set_while_holder_stopped: %d set, %d failed of %d rounds\n", set, failed, ROUNDS);
-
-    t_say("some queues were set while the child was stopped: %s", set > 0 ? "yes" : "no");
-    if (failed == 0)
-        t_say("IPC_SET while the child was stopped: every one succeeded");
-    else
-        t_say("IPC_SET while the child was stopped: some failed (first %s)", t_errno_name(first_errno));
-    t_say("IPC_STAT after each IPC_SET showed what it set: %s", shown == set ? "yes" : "no");
+    fault_tally_say(&sets, "sysv_set_while_holder_stopped", ROUNDS, "IPC_SET", "set");
+    t_say("IPC_STAT after each IPC_SET showed what it set: %s", shown == sets.done ? "yes" : "no");
     int id = msgget(key, 0);
     if (id >= 0)
         (void)msgctl(id, IPC_RMID, NULL);
