@@ -92,7 +92,7 @@ impl Admission {
                 return None;
             }
             // SAFETY: GETPID takes no argument.
-            if now >= looks.next_at() && looks.stopped_twice(now, unsafe { libc::semctl(sem, 0, libc::GETPID) }) {
+            if looks.stopped_twice_of(now, || unsafe { libc::semctl(sem, 0, libc::GETPID) }) {
                 return None;
             }
         }

@@ -628,6 +628,12 @@ impl StopLooks {
         self.pauses = self.pauses.saturating_add(1);
     }
 
+    /// [`StopLooks::stopped_twice`] of the thread `tid()` names, asked only when a look is due
+    /// at `now`: for a wait that must read its thread from shared memory or a system call.
+    pub fn stopped_twice_of(&mut self, now: u64, tid: impl FnOnce() -> i32) -> bool {
+        now >= self.next_at && self.stopped_twice(now, tid())
+    }
+
     /// Whether thread `tid` has now been found stopped at two looks in a row; looks only when
     /// a look is due at `now`. `tid` may be [`StopLooks::NOBODY`]: counted as gone.
     pub fn stopped_twice(&mut self, now: u64, tid: i32) -> bool {

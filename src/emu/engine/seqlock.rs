@@ -96,7 +96,7 @@ fn wait_out_a_write<const N: usize>(seqs: [&AtomicU32; N], mut tries: u32, patie
         if tries > patience.spins_before_yield {
             let now = crate::os::clock::monotonic_ns();
             let (since, looks) = pausing.get_or_insert_with(|| (now, StopLooks::counting_gone(now)));
-            if now.saturating_sub(*since) >= super::lock::BOUND_NS || (now >= looks.next_at() && looks.stopped_twice(now, writer())) {
+            if now.saturating_sub(*since) >= super::lock::BOUND_NS || looks.stopped_twice_of(now, writer) {
                 return patience.tries.saturating_sub(1).max(tries);
             }
             looks.pause();

@@ -34,12 +34,7 @@ impl PosixLimits {
         if let Some(configured) = self.rlimit_msgqueue {
             return configured;
         }
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: valid out-pointer.
-        if unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
-            return u64::MAX;
-        }
-        r.rlim_cur
+        crate::os::sys::soft_rlimit(libc::RLIMIT_MSGQUEUE).unwrap_or(u64::MAX)
     }
 }
 

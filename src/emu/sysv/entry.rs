@@ -169,8 +169,8 @@ pub fn write_perms(e: &Entry, id1: u32, f: impl FnOnce(&Entry)) -> Result<()> {
 /// when nobody is, after a few stores when another IPC_SET is (it writes in a few stores), in
 /// its place when that thread is gone (it died in the middle), and EAGAIN once it was found
 /// stopped in the middle at two looks (`lock::StopLooks`, about 1.5 ms), or is still there after
-/// `lock::BOUND_NS`, waiting as the System V calls wait for another thread's work
-/// (`super::pause`).
+/// `lock::BOUND_NS`, waiting as every wait for another thread's work does
+/// ([`StopLooks::pause`]).
 fn claim_perm_writer(e: &Entry, me: i32) -> Result<()> {
     let start = crate::os::clock::monotonic_ns();
     let mut looks = StopLooks::new(start);
