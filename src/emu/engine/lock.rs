@@ -63,13 +63,14 @@
 //! EAGAIN is the "would block" answer of `mq_send`/`mq_receive` on an O_NONBLOCK description
 //! and of `msgsnd` with IPC_NOWAIT; `msgrcv` with IPC_NOWAIT turns it into its own, ENOMSG.
 //! Calls that have no "would block" errno (`mq_getattr` and `mq_setattr` promoting due
-//! scheduled messages, `mq_notify`, `msgget`, `msgctl`, the lookups of `mq_open`) answer from
+//! scheduled messages, `msgget`, `msgctl`, the lookups of `mq_open`) answer from
 //! lock-free state where they can, and otherwise also fail with EAGAIN after [`BOUND_NS`]:
 //! the kernel has no such case (its holders cannot be stopped inside a critical section), and
 //! EAGAIN — "try again" — is the truth (a stopped holder is not corruption, so not EIO; to wait
 //! on would be to hang). System V's `IPC_RMID` and `IPC_SET` do not give up there: they go on
 //! without the lock (see `emu::sysv::queue::Queue::remove_unlocked` and
-//! `Queue::recheck_unlocked`), as does the POSIX close that drops a notification registration.
+//! `Queue::recheck_unlocked`), nor do `mq_notify` and the POSIX close that drops a notification
+//! registration (they leave the change for the lock's next holder: `emu::posix::queue::pending`).
 //! A call meets at most one such wait per lock whose holder is stopped.
 //! One lock is waited for as long as its holder lives however the call was made: the queue
 //! lock a registered waiter that was served takes to collect its outcome

@@ -37,7 +37,7 @@ pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// 17 would take a reused segment for the queue it was; 19: a waiter that leaves unserved
 /// without the lock (`wake_word::LEFT`), which a library of 18 would serve — handing it a
 /// message that is then lost — since it swaps its waiters' words instead of claiming them).
-pub const LAYOUT_VERSION: u32 = 19;
+pub const LAYOUT_VERSION: u32 = 20;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
 /// Scheduled messages a queue can hold pending at once (`mqshim_mq_send_at`).
@@ -135,6 +135,24 @@ pub struct NotifyRegistration {
     /// The process of the relay thread when it is not the owner (its supervisor), else 0.
     pub relay_pid: i32,
     pub _reserved: u32,
+}
+
+/// The changes of a queue's `mq_notify` registration made while the queue lock was held by a
+/// process that did not let go of it (stopped inside its critical section), for the lock's
+/// next holder to make before anything else (see `emu::posix::queue::pending`): a
+/// registration posted, and the removal of an owner's registration at its close.
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub struct PendingRegistration {
+    /// The low 32 bits, the post's state: even, none; odd, `reg` is one. They only grow: a
+    /// registrant holding both side locks of the ring (so one at a time) writes `reg` while
+    /// they are even, then makes them odd; whoever takes the registration (the lock's next
+    /// holder) or withdraws it (its owner's close) makes them even again. The high 32 bits:
+    /// the pid of an owner whose registration its close removed (0: none). One word, changed
+    /// by compare-and-swap, so that a close, a post and their taking are one at a time.
+    pub word: AtomicU64,
+    pub _reserved: [u32; 14],
+    pub reg: NotifyRegistration,
 }
 
 /// A fired notification handed to the owner's helper thread (under the queue lock): always for
@@ -251,10 +269,7 @@ pub struct PosixHeader {
     /// Set (1) by `mq_unlink` before the name goes: a process closing a descriptor looks for
     /// the name (to destroy an unlinked queue at its last close) only when it is set.
     pub unlinked: AtomicU32,
-    /// The owner (pid) of a notification registration whose close could not take the queue
-    /// lock to remove it (its holder stopped inside its critical section); 0: none. The lock's
-    /// next holder removes that owner's registration (see `Locked::drop_cancelled_notification`).
-    pub notify_cancel_pid: AtomicU32,
+    pub _unused: u32,
     /// The inode of the queue's FIFO: which queue the segment is now. A process that made a
     /// queue and destroyed it may give its segment to its next queue (see `posix::spare`), so
     /// one that reaches the segment through an old queue's FIFO checks this first.
@@ -262,6 +277,8 @@ pub struct PosixHeader {
     pub lock: QueueLock,
     pub state: QueueState,
     pub ring: ExpressRing,
+    /// A registration made behind a held lock, for the lock's next holder.
+    pub pending_notify: PendingRegistration,
 }
 
 /// A blocked sender or receiver: the engine's waiter record (its `result` is 0 or the errno
@@ -391,6 +408,8 @@ const _: () = {
     assert!(offset_of!(PosixHeader, ring) == 4864);
     assert!(offset_of!(ExpressRing, tail) == 128);
     assert!(offset_of!(ExpressRing, head) == 256);
+    assert!(size_of::<PendingRegistration>() == 128);
+    assert!(offset_of!(PosixHeader, pending_notify) == 4864 + 5 * 64);
 };
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use super::fdtable::QueueHandle;
 use super::layout::{NotifyRegistration, NotifyRelay};
-use super::queue::{Queue, RelayedSignal};
+use super::queue::{Posted, Queue, RelayedSignal};
 use crate::emu::engine::futex::{self, Restart};
 use crate::errno::{Errno, Result};
 use crate::os::forksafe::ForkSafe;
@@ -239,44 +239,63 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
                 reg.relay_pid = crate::os::ids::pid();
             }
             let attr = (reg.kind == libc::SIGEV_THREAD && target.is_none()).then(|| relay::copy_attr(reg.attributes as usize));
+            reg.relay_tid = relay_tid;
             // Whether a registration stands may take reading its owner's descriptors: done
             // without the lock (a long critical section would hold up every sender), and the
             // verdict used once the lock finds the same registration again.
             let mut judged: Option<(u32, i32, bool)> = None;
             let mut attempts = 0u32;
-            let mut locked = loop {
-                let mut locked = q.lock()?;
-                let cur = locked.notification();
-                if cur.owner_pid == 0 {
-                    break locked;
-                }
-                let stands = match (stands_by_owner(&cur, me), judged) {
-                    (Some(stands), _) => stands,
-                    (None, Some((seq, owner, stands))) if (seq, owner) == (cur.seq, cur.owner_pid) => stands,
-                    (None, _) if attempts < JUDGED_UNLOCKED => {
-                        drop(locked);
-                        attempts += 1;
-                        judged = Some((cur.seq, cur.owner_pid, owner_keeps_queue_open(&cur, handle)));
-                        continue;
+            let posted = loop {
+                let mut locked = match q.lock() {
+                    Ok(locked) => locked,
+                    // Its holder does not let go of it (stopped inside its critical section):
+                    // the registration is posted for the lock's next holder (`queue::pending`).
+                    Err(Errno::EAGAIN) => {
+                        let stands = |cur: &NotifyRegistration| stands_by_owner(cur, me).unwrap_or_else(|| owner_keeps_queue_open(cur, handle));
+                        match q.post_pending_notification(reg, stands)? {
+                            Posted::Posted(seq) => break seq,
+                            Posted::LockMoved => continue,
+                        }
                     }
-                    (None, _) => owner_keeps_queue_open(&cur, handle),
+                    Err(e) => return Err(e),
                 };
-                if stands {
-                    return Err(Errno::EBUSY);
+                let cur = locked.notification();
+                if cur.owner_pid != 0 {
+                    let stands = match (stands_by_owner(&cur, me), judged) {
+                        (Some(stands), _) => stands,
+                        (None, Some((seq, owner, stands))) if (seq, owner) == (cur.seq, cur.owner_pid) => stands,
+                        (None, _) if attempts < JUDGED_UNLOCKED => {
+                            drop(locked);
+                            attempts += 1;
+                            judged = Some((cur.seq, cur.owner_pid, owner_keeps_queue_open(&cur, handle)));
+                            continue;
+                        }
+                        (None, _) => owner_keeps_queue_open(&cur, handle),
+                    };
+                    if stands {
+                        return Err(Errno::EBUSY);
+                    }
                 }
-                break locked;
+                // With both side locks, so that this change and a post are one at a time; a
+                // post made since the lock was taken is the registration to judge now.
+                let Some(_sides) = locked.lock_sides_for_registration()? else { continue };
+                let seq = locked.next_registration();
+                locked.set_notification(NotifyRegistration { seq, ..reg });
+                break seq;
             };
-            reg.seq = locked.next_registration();
-            reg.relay_tid = relay_tid;
-            locked.set_notification(reg);
-            drop(locked);
+            reg.seq = posted;
             // Only once the registration is made: a carrier that is closed unfired tells the
             // program its registration was removed, which must not follow a failed call.
             let carrier = match target.as_ref().map(carrier::Carrier::register) {
                 Some(Err(e)) => {
-                    if let Ok(mut locked) = q.lock() {
-                        if locked.notification().seq == reg.seq {
-                            locked.set_notification(NotifyRegistration::default());
+                    match q.lock() {
+                        Ok(mut locked) => {
+                            if locked.notification().seq == reg.seq {
+                                locked.set_notification(NotifyRegistration::default());
+                            }
+                        }
+                        Err(_) => {
+                            q.withdraw_pending_notification(|posted| posted.seq == reg.seq);
                         }
                     }
                     return Err(e);
@@ -313,10 +332,11 @@ pub fn drop_if_owner(handle: &Arc<QueueHandle>) -> bool {
             }
         }
         // A process stopped inside the queue's critical section holds the lock: the lock's
-        // next holder removes this owner's registration (`Locked::drop_cancelled_notification`;
-        // an image's registrations are its pid's, as an exec closes every queue descriptor),
-        // so that no send fires it after this close, nor does a new one meet it (EBUSY).
-        Err(Errno::EAGAIN) => handle.queue.header().notify_cancel_pid.store(me as u32, Ordering::Release),
+        // next holder removes this owner's registration (`queue::pending`; an image's
+        // registrations are its pid's, as an exec closes every queue descriptor), so that no
+        // send fires it after this close, nor does a new one meet it (EBUSY); one it posted
+        // behind the same holder is withdrawn.
+        Err(Errno::EAGAIN) => return handle.queue.cancel_pending_notification(me, image),
         Err(_) => {}
     }
     false
@@ -766,7 +786,13 @@ pub mod relay {
                     let Some(watch) = slot else { continue };
                     let events = &watch.handle.queue.header().notify_events;
                     let seen = events.load(Ordering::Acquire);
-                    let current = watch.handle.queue.lock().map(|mut l| l.notification().seq).unwrap_or(0);
+                    let current = match watch.handle.queue.lock() {
+                        Ok(mut l) => l.notification().seq,
+                        // Its holder does not let go of the lock (stopped inside its critical
+                        // section): nothing fired meanwhile, so the registration stands.
+                        Err(Errno::EAGAIN) => watch.reg.seq,
+                        Err(_) => 0,
+                    };
                     if current == watch.reg.seq {
                         watched.push((watch.handle.clone(), seen));
                     } else if let Some(w) = slot.take() {

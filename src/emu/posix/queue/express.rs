@@ -323,8 +323,11 @@ impl Locked<'_> {
     }
 
     /// Whether the general structure holds nothing the ring cannot: no message, no waiter, no
-    /// scheduled message, no notification registration, no poller.
+    /// scheduled message, no notification registration (nor one posted: `pending`), no poller.
     fn ring_suffices(&mut self) -> bool {
+        if self.q.has_pending_notification() {
+            return false;
+        }
         let st = self.st();
         st.curmsgs.load(Ordering::Relaxed) == 0
             && st.recv_waiting == 0
@@ -400,6 +403,10 @@ impl<'q> ModeChangeSteps<'q> for Locked<'q> {
     #[inline]
     fn move_general_to_ring(&mut self, _: &()) -> bool {
         let q = self.q;
+        // A registration posted since `ring_suffices` (posts are made with both side locks).
+        if q.has_pending_notification() {
+            return false;
+        }
         let ring = q.ring_ref();
         let tail = ring.tail.load(Ordering::Acquire);
         let slot = (tail % q.geo.maxmsg as u64) as u32;

@@ -28,6 +28,7 @@ use crate::errno::{Errno, Result};
 
 mod express;
 mod order;
+mod pending;
 mod repair;
 mod schedule;
 mod snapshot;
@@ -35,6 +36,7 @@ mod storage;
 mod waiters;
 
 pub use express::Express;
+pub use pending::{Posted, POSTED_SEQ};
 pub use waiters::sched_prio_of;
 
 /// A mapped, validated queue segment.
@@ -159,12 +161,13 @@ impl Queue {
     }
 
     /// Whether no caller ever waited in the queue or registered a notification on it: no
-    /// waiter record or relay of it was ever written (see `posix::spare`).
+    /// waiter record or relay of it was ever written, no registration posted (see
+    /// `posix::spare`).
     pub fn never_waited_on(&self) -> bool {
         // SAFETY: plain data read without the lock: a racing change makes the answer "no" at
         // worst, and the caller holds the only descriptor-free mapping of a destroyed queue.
         let st = unsafe { &*self.state() };
-        st.next_ticket == 0 && st.next_registration == 0
+        st.next_ticket == 0 && st.next_registration == 0 && self.header().pending_notify.word.load(Ordering::Acquire) == 0
     }
 
     /// Whether the queue's readiness is armed, read without the lock (a hint: arming itself
@@ -345,7 +348,7 @@ impl Queue {
         if how == Acquired::OwnerDied {
             locked.repair();
         }
-        locked.drop_cancelled_notification();
+        locked.apply_pending_changes();
         if fold && self.is_express() {
             locked.fold()?;
         }
@@ -546,9 +549,14 @@ impl<'q> Locked<'q> {
     /// change fires the notification registration, once (the kernel's `__do_notify`).
     fn after_insert(&mut self, program_fd: i32) {
         super::ready::after_change(self, program_fd);
-        // A holder that was stopped as the owner closed does not fire the owner's registration.
-        self.drop_cancelled_notification();
-        if self.st().curmsgs.load(Ordering::Relaxed) == 1 && self.st().notify.owner_pid != 0 {
+        if self.st().curmsgs.load(Ordering::Relaxed) != 1 {
+            return;
+        }
+        // What was left for the lock's next holder while this one held it (`pending`) counts
+        // from now on: a holder that was stopped as the owner closed does not fire the owner's
+        // registration, and one posted behind it is fired.
+        self.apply_pending_before_firing();
+        if self.st().notify.owner_pid != 0 {
             let reg = self.st().notify;
             self.st().notify = Default::default();
             if super::notify::owner_image_alive(&reg) {
@@ -606,10 +614,10 @@ impl<'q> Locked<'q> {
         unsafe { &mut (*(self.q.map.base() as *mut PosixHeader)).relay }
     }
 
-    /// A fresh registration sequence number (never 0).
+    /// A fresh registration sequence number (never 0, nor one of a post's: [`POSTED_SEQ`]).
     pub fn next_registration(&mut self) -> u32 {
         let st = self.st();
-        st.next_registration = st.next_registration.wrapping_add(1).max(1);
+        st.next_registration = (st.next_registration.wrapping_add(1) & !POSTED_SEQ).max(1);
         st.next_registration
     }
 
@@ -625,22 +633,6 @@ impl<'q> Locked<'q> {
 
     pub fn set_notification(&mut self, reg: NotifyRegistration) {
         self.st().notify = reg;
-    }
-
-    /// Removes the registration of the owner whose close could not take the lock (see
-    /// `PosixHeader::notify_cancel_pid`), if it is still that owner's: as the close would
-    /// have, before anything else under this lock can fire it or the owner register again
-    /// (both need the lock, which the close found held by a process stopped inside its
-    /// critical section, one that acquired it before the close).
-    pub fn drop_cancelled_notification(&mut self) {
-        let cancel = &self.q.header().notify_cancel_pid;
-        if cancel.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let pid = cancel.swap(0, Ordering::AcqRel);
-        if pid != 0 && self.st().notify.owner_pid == pid as i32 {
-            self.st().notify = Default::default();
-        }
     }
 
     // ----- repair -----

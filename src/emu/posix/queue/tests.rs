@@ -284,36 +284,9 @@ fn against_model(q: &Queue, model: &mut Model, rng: &mut Rng, prio_range: u32, o
 mod damage;
 mod express;
 mod order;
+mod pending;
 mod repair;
 mod snapshot;
-
-/// A registration whose owner closed while the queue's lock was held by a process stopped
-/// inside its critical section (`PosixHeader::notify_cancel_pid`) is removed by the lock's
-/// next holder before anything else (so that the owner may register again), and is not fired
-/// by the holder that was inside as the owner closed, should it make the queue non-empty.
-/// Another process's registration stays.
-#[test]
-fn a_registration_whose_owner_closed_behind_a_held_lock_goes_with_the_next_holder() {
-    use crate::emu::posix::layout::NotifyRegistration;
-    let cancelled = |q: &Queue| q.header().notify_cancel_pid.store(41, Ordering::Release);
-    for owner in [41, 42] {
-        // The next holder.
-        let q = new_queue(4, 16);
-        q.lock().unwrap().set_notification(NotifyRegistration { owner_pid: owner, kind: libc::SIGEV_NONE, ..Default::default() });
-        cancelled(&q);
-        assert_eq!(q.lock().unwrap().notification().owner_pid, if owner == 41 { 0 } else { owner }, "owner {owner}: the next holder");
-        assert_eq!(q.header().notify_cancel_pid.load(Ordering::Acquire), 0);
-        // The holder that was inside, sending into the empty queue (under the lock: armed).
-        let q = new_queue(4, 16);
-        let mut l = q.lock().unwrap();
-        l.set_notification(NotifyRegistration { owner_pid: owner, kind: libc::SIGEV_NONE, ..Default::default() });
-        cancelled(&q);
-        assert!(send(&mut l, 1, b"first"));
-        drop(l);
-        let fired = q.header().notify_events.load(Ordering::Acquire);
-        assert_eq!(fired, u32::from(owner != 41), "owner {owner}: fired by the holder's send");
-    }
-}
 
 /// A receiver that left unserved (`engine::waiter`) is handed nothing: a send serves the next
 /// receiver, or queues the message. Here the first receiver left and has not yet let go of its
