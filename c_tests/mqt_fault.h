@@ -1,8 +1,10 @@
 /* mqt_fault.h — shared pieces of the fault tests (fault_*.c): a seeded PRNG, a monotonic
  * clock, a walk over whatever the emulation keeps under $MQSHIM_DIR, and a busy child stopped
  * at pseudo-random moments (fault_holder_*) for the "calls bounded while the holder is
- * stopped" tests, and a prober child that makes bounded calls while busy children are stopped
- * (fault_prober_*).
+ * stopped" tests, a prober child that makes bounded calls while busy children are stopped
+ * (fault_prober_*), and a POSIX queue that its busy children keep from ever emptying, with
+ * steps tallied against the kernel's answer (fault_busy_*, fault_step_*: the notification
+ * tests).
  *
  * The fault tests are differential like every C test: the same program runs on the kernel and
  * on the emulation and prints only what the kernel would also give. Where a test touches the
@@ -550,6 +552,93 @@ static void fault_prober_end(struct fault_prober *p, int hung, const struct faul
     } else {
         t_say("%s: yes", all_kept);
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* a busy POSIX queue, and steps checked against the kernel's answer (the notification tests)  */
+
+/* Whole messages, so that a busy process holds the emulation's queue lock a good part of its
+ * time (and is often stopped inside it). */
+#define FAULT_BUSY_MSGSIZE 8192
+
+static mqd_t fault_busy_q;
+
+/* A busy process's calls (fault_holder_start(fault_busy_send_receive, NULL)): a send and a
+ * receive, with priorities that vary, so that the queue (never empty, its priorities rising)
+ * stays in the emulation's general structure and every call takes its lock. Each process
+ * receives no more than it sent, so the queue never empties (as it would when a send failed
+ * and the receive after it did not: a non-blocking call of the emulation fails with EAGAIN
+ * behind another busy process stopped inside the lock); a receive that failed is made again
+ * before the next send. */
+static void fault_busy_send_receive(unsigned i, void *ctx) T_UNUSED;
+static void fault_busy_send_receive(unsigned i, void *ctx)
+{
+    (void)ctx;
+    static char buf[FAULT_BUSY_MSGSIZE];
+    static int owed;
+    unsigned prio;
+    if (i % 1024 == 0)
+        alarm(t_timeout_seconds()); /* the watchdog bounds a stretch, not a stress run's whole */
+    if (!owed && mq_send(fault_busy_q, buf, sizeof buf, i % 3) != 0)
+        return;
+    owed = mq_receive(fault_busy_q, buf, sizeof buf, &prio) < 0;
+}
+
+/* Creates the busy queue (10 messages of FAULT_BUSY_MSGSIZE, O_NONBLOCK) holding one message
+ * that stays, so that no send fires a notification registration. */
+static mqd_t fault_busy_queue(const char *tag) T_UNUSED;
+static mqd_t fault_busy_queue(const char *tag)
+{
+    fault_busy_q = t_mq_create(tag, 10, FAULT_BUSY_MSGSIZE, O_NONBLOCK);
+    EXPECT_EQ(mq_send(fault_busy_q, "kept", 4, 0), 0);
+    return fault_busy_q;
+}
+
+/* Empties the busy queue once its busy processes have ended (its next send then finds it
+ * empty, and fires a registration), and says so. */
+static void fault_busy_drain(void) T_UNUSED;
+static void fault_busy_drain(void)
+{
+    char buf[FAULT_BUSY_MSGSIZE];
+    int drained = 0;
+    while (mq_receive(fault_busy_q, buf, sizeof buf, NULL) >= 0)
+        drained++;
+    t_check("queue emptied (EAGAIN)", errno == EAGAIN && drained >= 1);
+}
+
+/* mq_notify with SIGEV_NONE (`on`) or NULL: 0, or the errno it failed with. */
+static int fault_notify_none(mqd_t q, int on) T_UNUSED;
+static int fault_notify_none(mqd_t q, int on)
+{
+    struct sigevent none;
+    memset(&none, 0, sizeof none);
+    none.sigev_notify = SIGEV_NONE;
+    return mq_notify(q, on ? &none : NULL) == 0 ? 0 : errno;
+}
+
+/* One step of a test's rounds, and how often it gave another answer than the kernel's. */
+struct fault_step {
+    const char *what;
+    int expected; /* the kernel's errno; 0: success */
+    long failed;
+    int first;    /* the first other answer */
+};
+
+/* Counts one answer: `got`, an errno or 0. */
+static void fault_step_tally(struct fault_step *s, int got) T_UNUSED;
+static void fault_step_tally(struct fault_step *s, int got)
+{
+    if (got != s->expected && s->failed++ == 0)
+        s->first = got;
+}
+
+static void fault_step_say(const struct fault_step *s) T_UNUSED;
+static void fault_step_say(const struct fault_step *s)
+{
+    if (s->failed == 0)
+        t_say("%s: every one as the kernel's", s->what);
+    else
+        t_say("%s: %ld not as the kernel's (first %s)", s->what, s->failed, s->first ? t_errno_name(s->first) : "success");
 }
 
 #endif /* MQT_FAULT_H */

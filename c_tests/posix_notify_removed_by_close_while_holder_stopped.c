@@ -13,44 +13,27 @@
 
 #define ROUNDS 60
 
-static mqd_t busy_q;
-
-/* The stopped child's calls: a send and a receive, with priorities that vary, so that the
- * queue (armed by the registration: every call takes its lock) holds one or two messages. */
-static void busy(unsigned i, void *ctx)
-{
-    (void)ctx;
-    char buf[16];
-    unsigned prio;
-    mq_send(busy_q, "busy", 4, i % 3);
-    mq_receive(busy_q, buf, sizeof buf, &prio);
-}
-
 int main(void)
 {
     fault_seed("posix_notify_removed_by_close_while_holder_stopped");
     const char *name = t_qname("closestop");
-    mqd_t q = t_mq_create("closestop", 10, 16, O_NONBLOCK);
-    EXPECT_EQ(mq_send(q, "kept", 4, 0), 0);
-    busy_q = q;
-    struct fault_holder holder = fault_holder_start(busy, NULL);
+    mqd_t q = fault_busy_queue("closestop");
+    struct fault_holder holder = fault_holder_start(fault_busy_send_receive, NULL);
 
-    struct sigevent none;
-    memset(&none, 0, sizeof none);
-    none.sigev_notify = SIGEV_NONE;
     int registered = 0, failed = 0, first_errno = 0;
     for (int round = 0; round < ROUNDS; round++) {
         mqd_t mine = mq_open(name, O_RDWR | O_NONBLOCK);
         T_REQUIRE(mine != (mqd_t)-1);
-        registered += mq_notify(mine, &none) == 0;
+        registered += fault_notify_none(mine, 1) == 0;
         fault_holder_stop(&holder);
         mq_close(mine);
         fault_holder_continue(&holder);
         mqd_t again = mq_open(name, O_RDWR | O_NONBLOCK);
         T_REQUIRE(again != (mqd_t)-1);
-        if (mq_notify(again, &none) != 0 && failed++ == 0)
-            first_errno = errno;
-        mq_notify(again, NULL);
+        int got = fault_notify_none(again, 1);
+        if (got != 0 && failed++ == 0)
+            first_errno = got;
+        fault_notify_none(again, 0);
         mq_close(again);
     }
     fault_holder_end(&holder, 0);

@@ -20,39 +20,11 @@
 #define STRESS_MAXPAYLOAD 16
 #include "mqt_stress.h"
 
-#define MSGSIZE 8192
 #define NBUSY 2
-
-static mqd_t busy_q;
-
-static void busy(unsigned i, void *ctx)
-{
-    (void)ctx;
-    static char buf[MSGSIZE];
-    unsigned prio;
-    if (i % 1024 == 0)
-        alarm(t_timeout_seconds()); /* the watchdog bounds a round, not the whole run */
-    /* Each receives no more than it sent, so the queue never empties (as it would when a send
-     * failed and the receive after it did not): a non-blocking call of the emulation fails with
-     * EAGAIN behind the other busy process stopped inside the lock. A receive that failed is
-     * made again before the next send. */
-    static int owed;
-    if (!owed && mq_send(busy_q, buf, sizeof buf, i % 3) != 0)
-        return;
-    owed = mq_receive(busy_q, buf, sizeof buf, &prio) < 0;
-}
 
 /* The other registrant's steps, asked for by one byte on a pipe; it answers with the errno it
  * got (0: success). */
 enum { OTHER_REGISTER = 'r', OTHER_CLOSE_REOPEN = 'c', OTHER_END = 'e' };
-
-static int registration(mqd_t q, int on)
-{
-    struct sigevent none;
-    memset(&none, 0, sizeof none);
-    none.sigev_notify = SIGEV_NONE;
-    return mq_notify(q, on ? &none : NULL) == 0 ? 0 : errno;
-}
 
 static void other_registrant(const char *name, int rd, int wr)
 {
@@ -64,7 +36,7 @@ static void other_registrant(const char *name, int rd, int wr)
             break;
         int got = 0;
         if (step == OTHER_REGISTER) {
-            got = registration(q, 1);
+            got = fault_notify_none(q, 1);
         } else {
             mq_close(q);
             q = mq_open(name, O_RDWR | O_NONBLOCK);
@@ -77,35 +49,11 @@ static void other_registrant(const char *name, int rd, int wr)
     mq_close(q);
 }
 
-/* One step's tally against the kernel's answer. */
-struct step {
-    const char *what;
-    int expected;
-    long failed;
-    int first;
-};
-
-static void tally(struct step *s, int got)
-{
-    if (got != s->expected && s->failed++ == 0)
-        s->first = got;
-}
-
-static void say(const struct step *s)
-{
-    if (s->failed == 0)
-        t_say("%s: every one as the kernel's", s->what);
-    else
-        t_say("%s: %ld not as the kernel's (first %s)", s->what, s->failed, s->first ? t_errno_name(s->first) : "success");
-}
-
 int main(void)
 {
     fault_seed("posix_notify_two_registrants_stop_storm_stress");
     const char *name = t_qname("notifystorm");
-    mqd_t q = t_mq_create("notifystorm", 10, MSGSIZE, O_NONBLOCK);
-    EXPECT_EQ(mq_send(q, "kept", 4, 0), 0);
-    busy_q = q;
+    mqd_t q = fault_busy_queue("notifystorm");
 
     int ask[2], answer[2];
     T_REQUIRE(pipe(ask) == 0 && pipe(answer) == 0);
@@ -120,16 +68,16 @@ int main(void)
     close(answer[1]);
     struct fault_holder holders[NBUSY];
     for (int i = 0; i < NBUSY; i++)
-        holders[i] = fault_holder_start(busy, NULL);
+        holders[i] = fault_holder_start(fault_busy_send_receive, NULL);
 
-    struct step mine = { "this process registers", 0, 0, 0 };
-    struct step others_busy = { "the other's registration meets this one's", EBUSY, 0, 0 };
-    struct step removed = { "this process removes its own", 0, 0, 0 };
-    struct step others = { "the other registers", 0, 0, 0 };
-    struct step mine_busy = { "this one's meets the other's", EBUSY, 0, 0 };
-    struct step reopened = { "the other closes and opens again", 0, 0, 0 };
-    struct step after_close = { "this process registers after the other's close", 0, 0, 0 };
-    struct step removed_last = { "this process removes it", 0, 0, 0 };
+    struct fault_step mine = { "this process registers", 0, 0, 0 };
+    struct fault_step others_busy = { "the other's registration meets this one's", EBUSY, 0, 0 };
+    struct fault_step removed = { "this process removes its own", 0, 0, 0 };
+    struct fault_step others = { "the other registers", 0, 0, 0 };
+    struct fault_step mine_busy = { "this one's meets the other's", EBUSY, 0, 0 };
+    struct fault_step reopened = { "the other closes and opens again", 0, 0, 0 };
+    struct fault_step after_close = { "this process registers after the other's close", 0, 0, 0 };
+    struct fault_step removed_last = { "this process removes it", 0, 0, 0 };
     long long end = stress_now_ns() + (long long)(stress_seconds() * 1e9);
     long rounds = 0;
     while (stress_now_ns() < end) {
@@ -140,22 +88,22 @@ int main(void)
                 fault_holder_stop(&holders[i]);
         int halfway = fault_below(2) == 0;
         unsigned char got;
-        tally(&mine, registration(q, 1));
+        fault_step_tally(&mine, fault_notify_none(q, 1));
         T_REQUIRE(write(ask[1], &(char){ OTHER_REGISTER }, 1) == 1 && read(answer[0], &got, 1) == 1);
-        tally(&others_busy, got);
-        tally(&removed, registration(q, 0));
+        fault_step_tally(&others_busy, got);
+        fault_step_tally(&removed, fault_notify_none(q, 0));
         T_REQUIRE(write(ask[1], &(char){ OTHER_REGISTER }, 1) == 1 && read(answer[0], &got, 1) == 1);
-        tally(&others, got);
+        fault_step_tally(&others, got);
         if (halfway) {
             for (int i = 0; i < NBUSY; i++)
                 if (stopped & (1u << i))
                     fault_holder_continue(&holders[i]);
         }
-        tally(&mine_busy, registration(q, 1));
+        fault_step_tally(&mine_busy, fault_notify_none(q, 1));
         T_REQUIRE(write(ask[1], &(char){ OTHER_CLOSE_REOPEN }, 1) == 1 && read(answer[0], &got, 1) == 1);
-        tally(&reopened, got);
-        tally(&after_close, registration(q, 1));
-        tally(&removed_last, registration(q, 0));
+        fault_step_tally(&reopened, got);
+        fault_step_tally(&after_close, fault_notify_none(q, 1));
+        fault_step_tally(&removed_last, fault_notify_none(q, 0));
         if (!halfway) {
             for (int i = 0; i < NBUSY; i++)
                 if (stopped & (1u << i))
@@ -173,14 +121,14 @@ int main(void)
     close(answer[0]);
     fprintf(stderr, "posix_notify_two_registrants_stop_storm_stress: %ld rounds\n", rounds);
 
-    say(&mine);
-    say(&others_busy);
-    say(&removed);
-    say(&others);
-    say(&mine_busy);
-    say(&reopened);
-    say(&after_close);
-    say(&removed_last);
+    fault_step_say(&mine);
+    fault_step_say(&others_busy);
+    fault_step_say(&removed);
+    fault_step_say(&others);
+    fault_step_say(&mine_busy);
+    fault_step_say(&reopened);
+    fault_step_say(&after_close);
+    fault_step_say(&removed_last);
     EXPECT_EQ(mq_close(q), 0);
     EXPECT_EQ(mq_unlink(name), 0);
     return t_finish();
