@@ -36,7 +36,9 @@ pub const POSIX_MAGIC: u64 = u64::from_le_bytes(*b"MQSHIMPQ");
 /// and a registration names its relay's process; 18: `fifo_ino`, without which a library of
 /// 17 would take a reused segment for the queue it was; 19: a waiter that leaves unserved
 /// without the lock (`wake_word::LEFT`), which a library of 18 would serve — handing it a
-/// message that is then lost — since it swaps its waiters' words instead of claiming them).
+/// message that is then lost — since it swaps its waiters' words instead of claiming them; 20:
+/// `pending_notify`, changes of the registration left for the lock's next holder, which a
+/// library of 19 would not make — a registration posted there would never fire).
 pub const LAYOUT_VERSION: u32 = 20;
 /// An emulated POSIX queue's segment, as the segment lifecycle knows it.
 pub static POSIX_SEGMENT: SegmentKind = SegmentKind::new("POSIX queue segment", POSIX_MAGIC, LAYOUT_VERSION);
@@ -269,6 +271,8 @@ pub struct PosixHeader {
     /// Set (1) by `mq_unlink` before the name goes: a process closing a descriptor looks for
     /// the name (to destroy an unlinked queue at its last close) only when it is set.
     pub unlinked: AtomicU32,
+    /// Unused (layout 19's `notify_cancel_pid`: the removal a close left for the lock's next
+    /// holder, now in `pending_notify`).
     pub _unused: u32,
     /// The inode of the queue's FIFO: which queue the segment is now. A process that made a
     /// queue and destroyed it may give its segment to its next queue (see `posix::spare`), so

@@ -222,12 +222,14 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             if served && reg.kind == libc::SIGEV_THREAD && target.is_none() {
                 return Err(Errno::EINVAL);
             }
-            // A served process's relay thread is its supervisor's (this process's): it sends
-            // the signal a sender may not (another user's, without CAP_KILL). With no room left
-            // on any relay thread, a SIGEV_THREAD is ENOMEM, and a signal is registered without
-            // a relay: the senders that may send it still do.
+            // The owner's relay thread delivers every notification that does something: it
+            // alone knows what was registered (the registration in the queue's memory is
+            // written by whoever may write that memory, and a sender that signalled what it
+            // says would signal any process for them: see `fire`). A served process's relay
+            // thread is its supervisor's (this process's). With no room left on any relay
+            // thread, the registration is ENOMEM.
             let room = if needs_relay(reg.kind, reg.signo) { relay::reserve() } else { None };
-            if reg.kind == libc::SIGEV_THREAD && room.is_none() {
+            if needs_relay(reg.kind, reg.signo) && room.is_none() {
                 return Err(Errno::ENOMEM);
             }
             let relayed = room.is_some();
@@ -386,14 +388,14 @@ pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
     let (pid, uid, _) = registrant();
     let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
     match reg.kind {
-        // A served process's goes through its supervisor's relay whenever it has one: a
-        // static program's close is not seen, so only the relay, which knows the queue's
-        // FIFO, can tell whether the program still has a descriptor of it (see `deliver`).
-        libc::SIGEV_SIGNAL if reg.signo != 0 && reg.image == SERVED_IMAGE && reg.relay_tid != 0 => Some(relay),
-        // Without a relay thread a signal the sender may not send is lost, rather than
-        // waited for.
-        libc::SIGEV_SIGNAL if reg.signo != 0 => (!send_signal(reg.owner_pid, reg, &relay) && reg.relay_tid != 0).then_some(relay),
-        libc::SIGEV_THREAD => Some(relay),
+        // Handed to the owner's relay thread, which sends the signal it registered itself (or,
+        // for a served process, its supervisor's, which also tells whether the program still
+        // has a descriptor of the queue: see `deliver`). Never sent by the sender to the pid
+        // and signal the queue's memory names: anyone who may write that memory (a user who may
+        // only send, say) could name any process and signal, and a sender running as root
+        // would send it. One whose relay is not a live thread of its owner's image was never
+        // made by `register` (which makes none without a relay) or is over: nothing is sent.
+        libc::SIGEV_SIGNAL | libc::SIGEV_THREAD if reg.relay_tid != 0 && (reg.kind == libc::SIGEV_THREAD || reg.signo != 0) => Some(relay),
         _ => None,
     }
 }

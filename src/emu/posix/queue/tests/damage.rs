@@ -246,3 +246,57 @@ fn a_queue_lock_held_past_the_bound_is_would_block_for_calls_that_do_not_block()
     holder.join().unwrap();
     assert!(q.lock().is_ok());
 }
+
+/// A notification registration written into a queue's memory by someone who may write it (a
+/// user who may only send, say) makes a sender signal no one: the sender — here root, who may
+/// signal any process — hands a fired registration to its owner's relay thread, which sends
+/// only what its own process registered; it never sends the pid and signal the memory names.
+/// Before, it sent them: any writer of a root-used queue could have root signal any process.
+#[test]
+fn a_registration_written_into_the_queue_signals_no_one() {
+    use crate::emu::posix::layout::NotifyRegistration;
+    // The victim: a child that waits (SIGUSR2 blocked) and exits 1 if the signal comes.
+    let (rd, wr) = {
+        let mut fds = [0; 2];
+        // SAFETY: a pipe into a valid array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        (fds[0], fds[1])
+    };
+    // SAFETY: the child makes only system calls (no allocation, no lock), then exits.
+    let victim = unsafe { libc::fork() };
+    assert!(victim >= 0);
+    if victim == 0 {
+        // SAFETY: plain system calls in the child.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::write(wr, b"r".as_ptr().cast(), 1);
+            let wait = libc::timespec { tv_sec: 0, tv_nsec: 300_000_000 };
+            let got = libc::sigtimedwait(&set, std::ptr::null_mut(), &wait);
+            libc::_exit(i32::from(got == libc::SIGUSR2));
+        }
+    }
+    let mut ready = [0u8; 1];
+    // SAFETY: reads one byte into a valid buffer.
+    assert_eq!(unsafe { libc::read(rd, ready.as_mut_ptr().cast(), 1) }, 1);
+    let q = new_queue(4, 16);
+    for relay_tid in [0, victim] {
+        let forged = NotifyRegistration { owner_pid: victim, kind: libc::SIGEV_SIGNAL, signo: libc::SIGUSR2, relay_tid, ..Default::default() };
+        let mut l = q.lock().unwrap();
+        l.set_notification(forged);
+        assert!(send(&mut l, 1, b"first"));
+        assert!(receive(&mut l, 16).is_some());
+        // (A relayed one waits in the relay slot for a relay thread that never takes it.)
+        *l.relay() = Default::default();
+    }
+    let mut status = 0;
+    // SAFETY: our child, reaped once.
+    unsafe {
+        assert_eq!(libc::waitpid(victim, &mut status, 0), victim);
+        libc::close(rd);
+        libc::close(wr);
+    }
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the victim was signalled (status {status:#x})");
+}
