@@ -307,6 +307,9 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             };
             q.note_attr_change();
             MAY_HAVE.store(true, Ordering::Release);
+            if reg.kind == libc::SIGEV_SIGNAL && reg.signo != 0 && !served {
+                own_signals::remember(q, &reg);
+            }
             if let Some(room) = room {
                 relay::watch(room, handle.clone(), reg, attr, carrier);
             }
@@ -383,10 +386,17 @@ pub fn format_status_line(qsize: u64, notify: i32, signo: i32, notify_pid: i32) 
 
 /// Fires `reg` in the sender, under the queue lock (the kernel's `__do_notify`): a signal is
 /// sent now when the sender may; what the owner must do itself comes back as the relay.
-pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
+pub fn fire(q: &Queue, reg: &NotifyRegistration) -> Option<NotifyRelay> {
     // The sender: the served process, or this one.
-    let (pid, uid, _) = registrant();
+    let (pid, uid, image) = registrant();
     let relay = NotifyRelay { seq: reg.seq, sender_pid: pid, sender_uid: uid, _reserved: [0; 5] };
+    // This process's own signal registration: sent at once, from this process's copy of it.
+    if reg.kind == libc::SIGEV_SIGNAL && reg.owner_pid == pid && reg.image == image && image != SERVED_IMAGE {
+        if let Some((signo, value)) = own_signals::take(q, reg.seq) {
+            send_signal(pid, &NotifyRegistration { signo, value, ..*reg }, &relay);
+            return None;
+        }
+    }
     match reg.kind {
         // Handed to the owner's relay thread, which sends the signal it registered itself (or,
         // for a served process, its supervisor's, which also tells whether the program still
@@ -397,6 +407,92 @@ pub fn fire(reg: &NotifyRegistration) -> Option<NotifyRelay> {
         // made by `register` (which makes none without a relay) or is over: nothing is sent.
         libc::SIGEV_SIGNAL | libc::SIGEV_THREAD if reg.relay_tid != 0 && (reg.kind == libc::SIGEV_THREAD || reg.signo != 0) => Some(relay),
         _ => None,
+    }
+}
+
+/// This process's own signal registrations (signal and value), by queue and sequence number, so
+/// that a send of this process that fires one signals this process at once, from what this
+/// process registered ([`fire`]), rather than through its relay thread. A fixed table of
+/// atomics: filled without a lock (a sender takes from it under the queue lock, which the relay
+/// thread holds its own lock around), allocating nothing; a registration that finds it full is
+/// delivered through the relay thread, as any other's. An entry goes when its registration
+/// fires, or when the relay thread finds the registration over.
+mod own_signals {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    const FREE: u32 = 0;
+    const WRITING: u32 = 1;
+    const SET: u32 = 2;
+
+    struct Entry {
+        state: AtomicU32,
+        /// The queue's header address and its FIFO's inode: which queue.
+        queue: AtomicUsize,
+        fifo_ino: AtomicU64,
+        seq: AtomicU32,
+        signo: AtomicI32,
+        value: AtomicU64,
+    }
+
+    const ENTRIES: usize = 64;
+    static TABLE: [Entry; ENTRIES] = [const {
+        Entry {
+            state: AtomicU32::new(FREE),
+            queue: AtomicUsize::new(0),
+            fifo_ino: AtomicU64::new(0),
+            seq: AtomicU32::new(0),
+            signo: AtomicI32::new(0),
+            value: AtomicU64::new(0),
+        }
+    }; ENTRIES];
+
+    fn queue_of(q: &Queue) -> (usize, u64) {
+        (q.header() as *const _ as usize, q.header().fifo_ino.load(Ordering::Acquire))
+    }
+
+    /// Remembers `reg` (this process's, just made on `q`), if there is room.
+    pub fn remember(q: &Queue, reg: &NotifyRegistration) {
+        let (queue, fifo_ino) = queue_of(q);
+        for e in &TABLE {
+            if e.state.compare_exchange(FREE, WRITING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                e.queue.store(queue, Ordering::Relaxed);
+                e.fifo_ino.store(fifo_ino, Ordering::Relaxed);
+                e.seq.store(reg.seq, Ordering::Relaxed);
+                e.signo.store(reg.signo, Ordering::Relaxed);
+                e.value.store(reg.value, Ordering::Relaxed);
+                e.state.store(SET, Ordering::Release);
+                return;
+            }
+        }
+    }
+
+    /// Takes the entry of registration `seq` on `q`: its signal and value.
+    pub fn take(q: &Queue, seq: u32) -> Option<(i32, u64)> {
+        let (queue, fifo_ino) = queue_of(q);
+        for e in &TABLE {
+            if e.state.load(Ordering::Acquire) != SET || e.queue.load(Ordering::Relaxed) != queue || e.seq.load(Ordering::Relaxed) != seq {
+                continue;
+            }
+            // Claimed before it is read (a sender and the relay thread may both look), so that
+            // what is read is the entry that is freed.
+            if e.state.compare_exchange(SET, WRITING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                continue;
+            }
+            let found = (e.queue.load(Ordering::Relaxed), e.seq.load(Ordering::Relaxed), e.fifo_ino.load(Ordering::Relaxed));
+            let what = (e.signo.load(Ordering::Relaxed), e.value.load(Ordering::Relaxed));
+            if (found.0, found.1) != (queue, seq) {
+                e.state.store(SET, Ordering::Release);
+                continue;
+            }
+            e.state.store(FREE, Ordering::Release);
+            // (One of a queue that was at this address before, with the same sequence number,
+            // is stale: freed, and not this one's.)
+            if found.2 == fifo_ino {
+                return Some(what);
+            }
+        }
+        None
     }
 }
 
@@ -804,6 +900,7 @@ pub mod relay {
                 done
             });
             for mut watch in finished {
+                own_signals::take(&watch.handle.queue, watch.reg.seq);
                 deliver(&mut watch);
             }
             let words: Vec<(&AtomicU32, u32)> =

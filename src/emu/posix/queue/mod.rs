@@ -560,7 +560,7 @@ impl<'q> Locked<'q> {
             let reg = self.st().notify;
             self.st().notify = Default::default();
             if super::notify::owner_image_alive(&reg) {
-                if let Some(relay) = super::notify::fire(&reg) {
+                if let Some(relay) = super::notify::fire(self.q, &reg) {
                     *self.relay() = relay;
                     if reg.kind == libc::SIGEV_SIGNAL {
                         self.relayed_signal = Some(RelayedSignal { seq: reg.seq, relay_tid: reg.relay_tid });
