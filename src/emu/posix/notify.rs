@@ -3,11 +3,14 @@
 //! under the queue lock, see `queue::Locked::send`).
 //!
 //! - SIGEV_SIGNAL is delivered with `rt_sigqueueinfo` as the kernel would: `si_code` SI_MESGQ,
-//!   the registration's value, and the sender's pid and real uid — by the sender itself, during
-//!   its `mq_send`, when it may signal the owner; otherwise (another user without CAP_KILL) the
-//!   sender leaves it in the queue's relay slot and waits until the owner's relay thread has
-//!   sent it to its own process (for a served process — a static program under `mqshim run` —
-//!   its supervisor's relay thread, which sends it to the program).
+//!   the registration's value, and the sender's pid and real uid — by the owner's process, from
+//!   its own record of what it registered, never by a sender from the registration in the
+//!   queue's memory (which anyone who may write that memory could have written: a sender
+//!   running as root would signal any process for them). A sender of another process leaves it
+//!   in the queue's relay slot and waits until the owner's relay thread has sent it to its own
+//!   process (for a served process — a static program under `mqshim run` — its supervisor's
+//!   relay thread, which sends it to the program); a send of the owner itself signals it at
+//!   once ([`own_signals`]).
 //! - SIGEV_NONE only consumes the registration.
 //! - SIGEV_THREAD always goes through the relay: the relay thread starts the function on a new
 //!   detached thread with a copy of the program's attributes (glibc copies them too).
