@@ -250,6 +250,7 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             // verdict used once the lock finds the same registration again.
             let mut judged: Option<(u32, i32, bool)> = None;
             let mut attempts = 0u32;
+            let mut posts_refused = 0u32;
             let posted = loop {
                 let mut locked = match q.lock() {
                     Ok(locked) => locked,
@@ -257,9 +258,17 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
                     // the registration is posted for the lock's next holder (`queue::pending`).
                     Err(Errno::EAGAIN) => {
                         let stands = |cur: &NotifyRegistration| stands_by_owner(cur, me).unwrap_or_else(|| owner_keeps_queue_open(cur, handle));
-                        match q.post_pending_notification(reg, stands)? {
-                            Posted::Posted(seq) => break seq,
-                            Posted::LockMoved => continue,
+                        match q.post_pending_notification(reg, stands) {
+                            Ok(Posted::Posted(seq)) => break seq,
+                            Ok(Posted::LockMoved) => continue,
+                            // The ring in force, or a side lock held, by a stopped process; or
+                            // the holder went on meanwhile and let the ring take the queue back
+                            // (then the lock is free): looked at again, twice at most.
+                            Err(Errno::EAGAIN) if posts_refused < 2 => {
+                                posts_refused += 1;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
                         }
                     }
                     Err(e) => return Err(e),
