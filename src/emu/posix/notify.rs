@@ -10,7 +10,7 @@
 //!   in the queue's relay slot and waits until the owner's relay thread has sent it to its own
 //!   process (for a served process — a static program under `mqshim run` — its supervisor's
 //!   relay thread, which sends it to the program); a send of the owner itself signals it at
-//!   once ([`own_signals`]).
+//!   once (`own_signals`).
 //! - SIGEV_NONE only consumes the registration.
 //! - SIGEV_THREAD always goes through the relay: the relay thread starts the function on a new
 //!   detached thread with a copy of the program's attributes (glibc copies them too).
