@@ -184,7 +184,7 @@ pub fn closing(queue: u64) -> bool {
 /// value, pid, tid, host, ptoken). Delivers it (see the module's comment).
 pub fn deliver_fired(remote: &Remote, queue: u64, values: &[Reply]) {
     let text = |i: usize| values.get(i).and_then(Reply::bytes).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-    let (kind, signo, value) = (text(0).parse().unwrap_or(libc::SIGEV_NONE), text(1).parse().unwrap_or(0), text(2).parse::<u64>().unwrap_or(0));
+    let (kind, signo) = (text(0).parse().unwrap_or(libc::SIGEV_NONE), text(1).parse().unwrap_or(0));
     let (pid, host, ptoken) = (text(3).parse::<i32>().unwrap_or(0), text(5), text(6));
     if host == host_id() && !thread_alive(pid, &text(4)) && ptoken != process_token() {
         // Its owner exited or exec'd (which closed its descriptors on the kernel, taking the
@@ -202,11 +202,12 @@ pub fn deliver_fired(remote: &Remote, queue: u64, values: &[Reply]) {
     }
     let note = remote.keys.note(&ptoken);
     let id = queue.to_string();
-    let reg = NotifyRegistration { owner_pid: pid, kind, signo, value, ..NotifyRegistration::default() };
+    // A signal is sent by the owner's helper thread, from its own record of what it
+    // registered: never by this sender to the pid and signal the server names, which any client
+    // that may write the server could have written (this sender may run as root).
     let direct = match kind {
         libc::SIGEV_NONE => true,
-        libc::SIGEV_SIGNAL if signo == 0 => true,
-        libc::SIGEV_SIGNAL => host == host_id() && send_signal(pid, &reg, &relay_info),
+        libc::SIGEV_SIGNAL => signo == 0,
         _ => false,
     };
     if direct {
