@@ -231,8 +231,9 @@ pub fn register(handle: &Arc<QueueHandle>, request: Request) -> Result<()> {
             // says would signal any process for them: see `fire`). A served process's relay
             // thread is its supervisor's (this process's). With no room left on any relay
             // thread, the registration is ENOMEM.
-            let room = if needs_relay(reg.kind, reg.signo) { relay::reserve() } else { None };
-            if needs_relay(reg.kind, reg.signo) && room.is_none() {
+            let needs = needs_relay(reg.kind, reg.signo);
+            let room = if needs { relay::reserve() } else { None };
+            if needs && room.is_none() {
                 return Err(Errno::ENOMEM);
             }
             let relayed = room.is_some();
@@ -396,8 +397,9 @@ pub fn format_status_line(qsize: u64, notify: i32, signo: i32, notify_pid: i32) 
     format!("QSIZE:{qsize:<10} NOTIFY:{notify:<5} SIGNO:{signo:<5} NOTIFY_PID:{notify_pid:<6}\n")
 }
 
-/// Fires `reg` in the sender, under the queue lock (the kernel's `__do_notify`): a signal is
-/// sent now when the sender may; what the owner must do itself comes back as the relay.
+/// Fires `reg` in the sender, under the queue lock (the kernel's `__do_notify`): a signal of
+/// the sender's own process is sent now; what the owner's relay thread must do comes back as
+/// the relay.
 pub fn fire(q: &Queue, reg: &NotifyRegistration) -> Option<NotifyRelay> {
     // The sender: the served process, or this one.
     let (pid, uid, image) = registrant();
@@ -409,17 +411,14 @@ pub fn fire(q: &Queue, reg: &NotifyRegistration) -> Option<NotifyRelay> {
             return None;
         }
     }
-    match reg.kind {
-        // Handed to the owner's relay thread, which sends the signal it registered itself (or,
-        // for a served process, its supervisor's, which also tells whether the program still
-        // has a descriptor of the queue: see `deliver`). Never sent by the sender to the pid
-        // and signal the queue's memory names: anyone who may write that memory (a user who may
-        // only send, say) could name any process and signal, and a sender running as root
-        // would send it. One whose relay is not a live thread of its owner's image was never
-        // made by `register` (which makes none without a relay) or is over: nothing is sent.
-        libc::SIGEV_SIGNAL | libc::SIGEV_THREAD if reg.relay_tid != 0 && (reg.kind == libc::SIGEV_THREAD || reg.signo != 0) => Some(relay),
-        _ => None,
-    }
+    // Handed to the owner's relay thread, which sends the signal it registered itself (or,
+    // for a served process, its supervisor's, which also tells whether the program still
+    // has a descriptor of the queue: see `deliver`). Never sent by the sender to the pid
+    // and signal the queue's memory names: anyone who may write that memory (a user who may
+    // only send, say) could name any process and signal, and a sender running as root
+    // would send it. One whose relay is not a live thread of its owner's image was never
+    // made by `register` (which makes none without a relay) or is over: nothing is sent.
+    (reg.relay_tid != 0 && needs_relay(reg.kind, reg.signo)).then_some(relay)
 }
 
 /// This process's own signal registrations (signal and value), by queue and sequence number, so

@@ -36,7 +36,8 @@ mod storage;
 mod waiters;
 
 pub use express::Express;
-pub use pending::{Posted, POSTED_SEQ};
+pub use pending::Posted;
+use pending::POSTED_SEQ;
 pub use waiters::sched_prio_of;
 
 /// A mapped, validated queue segment.

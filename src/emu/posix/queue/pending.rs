@@ -89,17 +89,23 @@ impl Queue {
         self.pending().word.compare_exchange(old.bits(), new.bits(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
-    /// The registration posted and not yet taken, if any, with the word it was read at.
-    fn posted_registration(&self) -> Option<(Word, NotifyRegistration)> {
+    /// The pending word, and the registration posted and not yet taken, if any, read at it.
+    fn pending_changes(&self) -> (Word, Option<NotifyRegistration>) {
         let word = self.pending_word();
         if !word.posted() {
-            return None;
+            return (word, None);
         }
         // SAFETY: a volatile copy of plain data in the mapping. It may be torn by a poster that
         // made a new post meanwhile, but then the word moved, and the compare-and-swap that
         // takes or withdraws the post read at `word` fails: nothing read here is acted on.
         let reg = unsafe { (&raw const self.pending().reg).read_volatile() };
-        Some((word, reg))
+        (word, Some(reg))
+    }
+
+    /// The registration posted and not yet taken, if any, with the word it was read at.
+    fn posted_registration(&self) -> Option<(Word, NotifyRegistration)> {
+        let (word, posted) = self.pending_changes();
+        posted.map(|reg| (word, reg))
     }
 
     /// Whether a registration is posted for the lock's next holder (a hint without the side
@@ -128,10 +134,8 @@ impl Queue {
     /// post of that owner's is withdrawn in the same step. Whether one was.
     pub fn cancel_pending_notification(&self, owner: i32, image: u64) -> bool {
         loop {
-            let (word, withdraw) = match self.posted_registration() {
-                Some((word, reg)) => (word, reg.owner_pid == owner && reg.image == image),
-                None => (self.pending_word(), false),
-            };
+            let (word, posted) = self.pending_changes();
+            let withdraw = posted.is_some_and(|reg| reg.owner_pid == owner && reg.image == image);
             let new = if withdraw { word.emptied() } else { word };
             if self.swap_pending_word(word, Word { cancelled_pid: owner as u32, ..new }) {
                 return withdraw;
@@ -203,10 +207,7 @@ impl<'q> Locked<'q> {
             return;
         }
         loop {
-            let (word, posted) = match self.q.posted_registration() {
-                Some((word, reg)) => (word, Some(reg)),
-                None => (self.q.pending_word(), None),
-            };
+            let (word, posted) = self.q.pending_changes();
             let st = self.st();
             let before = st.notify;
             let removed = word.cancelled_pid != 0 && before.owner_pid == word.cancelled_pid as i32;
