@@ -194,9 +194,8 @@ fn refuse(path: &[u8], why: &str) -> Errno {
 /// trusted; `path` names it in a refusal. One that cannot is refused or, with
 /// [`Foreign::Claim`], taken over.
 fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unsticky_ok: bool, foreign: Foreign) -> Result<c_int> {
-    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
     for _ in 0..CLAIM_TRIES {
-        let fd = sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | nofollow | libc::O_CLOEXEC, 0);
+        let fd = open_dir_fd(parent, name, follow);
         if fd < 0 {
             return Err(match Errno::last() {
                 // O_NOFOLLOW on a link.
@@ -205,12 +204,7 @@ fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unstic
                 e => e,
             });
         }
-        let checked = sys::stat_of(fd).and_then(|st| match (distrust(&st, sys::fsuid(), unsticky_ok), foreign) {
-            (None, _) => Ok(()),
-            (Some(_), Foreign::Claim(mode)) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => claim(parent, name, fd, &st, mode, path),
-            (Some(why), _) => Err(refuse(path, &why)),
-        });
-        match checked {
+        match trust_opened(parent, name, fd, path, unsticky_ok, foreign) {
             Ok(()) => return Ok(fd),
             // Swapped before it was ours: look again.
             Err(Errno::EAGAIN) => sys::close(fd),
@@ -221,6 +215,23 @@ fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unstic
         };
     }
     Err(refuse(path, "was swapped for another directory every time mqshim took it over"))
+}
+
+/// Opens the directory `name` under `parent` (following a link only if `follow`): the
+/// descriptor, or -1 with errno set.
+fn open_dir_fd(parent: c_int, name: &CString, follow: bool) -> c_int {
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | nofollow | libc::O_CLOEXEC, 0)
+}
+
+/// Checks the directory `fd`, just opened as `name` under `parent`, as [`open_trusted`] does
+/// (taking it over as `foreign` says); EAGAIN if it was swapped before it was taken over.
+fn trust_opened(parent: c_int, name: &CString, fd: c_int, path: &[u8], unsticky_ok: bool, foreign: Foreign) -> Result<()> {
+    sys::stat_of(fd).and_then(|st| match (distrust(&st, sys::fsuid(), unsticky_ok), foreign) {
+        (None, _) => Ok(()),
+        (Some(_), Foreign::Claim(mode)) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => claim(parent, name, fd, &st, mode, path),
+        (Some(why), _) => Err(refuse(path, &why)),
+    })
 }
 
 /// Takes over the directory `fd`, whose status is `st`, found as `name` under the trusted
@@ -276,6 +287,23 @@ pub fn claim_file(root: &[u8], dir: c_int, name: &std::ffi::CStr, mode: u32) {
 fn make_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool, foreign: Foreign) -> Result<(c_int, bool)> {
     let unsticky_ok = mode & 0o1022 == 0o022;
     let c = cstr(name)?;
+    // Opened first: the directory is there at every open but the namespace's first (a failed
+    // `mkdirat` costs a lookup of its own, and a process's first call makes eight of them).
+    // Missing, or not a directory, it is made as below.
+    let fd = open_dir_fd(parent, &c, follow);
+    if fd >= 0 {
+        match trust_opened(parent, &c, fd, path, unsticky_ok, foreign) {
+            Ok(()) => return Ok((fd, false)),
+            // Swapped before it was ours: looked at again below.
+            Err(Errno::EAGAIN) => {
+                sys::close(fd);
+            }
+            Err(e) => {
+                sys::close(fd);
+                return Err(e);
+            }
+        }
+    }
     let mut tries = if foreign == Foreign::Refuse || follow { 1 } else { CLAIM_TRIES };
     let created = loop {
         if sys::mkdirat(parent, &c, 0o700) == 0 {
