@@ -19,6 +19,8 @@ use crate::trace::Tracer;
 /// What every call needs: the configuration, the backend and the tracer (if tracing).
 pub struct State {
     pub config: Config,
+    /// The process's own limits (`MQSHIM_CONFIG`, `MQSHIM_LIMITS`) over the stock defaults; the
+    /// machine's /proc is read by whatever needs it (`Limits::with_proc`).
     pub limits: Limits,
     pub policy: Policy,
     pub backend: &'static dyn Backend,
@@ -56,12 +58,17 @@ fn build_state() -> &'static State {
     STATE.get_or_init(|| {
         let (config, problems) = Config::from_env();
         config::report(&problems);
-        let (limits, problems) = Limits::from_env();
+        // The machine's /proc is read only where a limit is needed (see `Limits::with_proc`).
+        let (limits, problems) = Limits::configured_from_env();
         config::report(&problems);
         let backend: &'static dyn Backend = match config.backend {
             BackendKind::Kernel => &KERNEL,
-            BackendKind::Emulate => EMULATED.get_or_init(|| EmulatedBackend::new(config.dir.clone(), limits.for_emulation(), limits.per_process_keys())),
-            BackendKind::Redis => REDIS.get_or_init(|| RedisBackend::new(config.redis.clone(), limits.for_emulation(), &limits.per_process_keys())),
+            BackendKind::Emulate => EMULATED.get_or_init(|| {
+                let configured = limits.clone();
+                let read_base = Box::new(move || configured.with_proc().for_emulation());
+                EmulatedBackend::deferred(config.dir.clone(), limits.for_emulation(), read_base, limits.per_process_keys())
+            }),
+            BackendKind::Redis => REDIS.get_or_init(|| RedisBackend::new(config.redis.clone(), limits.with_proc().for_emulation(), &limits.per_process_keys())),
         };
         let tracer = config.trace.as_ref().map(|t| Tracer::new(t, backend.kind().name()));
         let faults = std::env::var("MQSHIM_FAULTS").ok().filter(|s| !s.trim().is_empty()).map(|spec| {
@@ -70,7 +77,9 @@ fn build_state() -> &'static State {
             faults
         });
         let enforce = match backend.kind() {
-            BackendKind::Kernel => KernelLimits::from_limits(&limits),
+            // Only limits the process set are enforced on the kernel's queues.
+            BackendKind::Kernel if limits.per_process_keys().is_empty() => None,
+            BackendKind::Kernel => KernelLimits::from_limits(&limits.with_proc()),
             BackendKind::Emulate | BackendKind::Redis => None,
         };
         State { config, limits, policy: Policy { faults, enforce }, backend, tracer }

@@ -33,8 +33,10 @@ use crate::errno::{Errno, Result};
 pub struct EmulatedBackend {
     root: Vec<u8>,
     /// The limits before the namespace's sysctls: the stock defaults or the machine's `/proc`,
-    /// and the process's own settings.
-    base: EmulationLimits,
+    /// and the process's own settings. Made by `read_base` at the first call that needs a limit
+    /// (see [`EmulatedBackend::base`]).
+    base: OnceLock<EmulationLimits>,
+    read_base: Box<dyn Fn() -> EmulationLimits + Send + Sync>,
     /// The keys the process set itself (`MQSHIM_CONFIG`, `MQSHIM_LIMITS`): they win over the
     /// namespace's sysctls.
     per_process: Vec<&'static str>,
@@ -95,17 +97,43 @@ impl EmulatedBackend {
     }
 
     pub fn new(root: Vec<u8>, limits: EmulationLimits, per_process: Vec<&'static str>) -> EmulatedBackend {
+        EmulatedBackend::deferred(root, limits, Box::new(move || limits), per_process)
+    }
+
+    /// The emulation whose limits before the namespace's sysctls are `read_base`'s, called at the
+    /// first call that needs a limit (a creation, any System V call, a read of a limit's file):
+    /// the layer above reads the machine's `/proc` there, so that a program that only opens
+    /// POSIX queues never reads it. Until then the limits are `provisional`, which nothing reads.
+    pub fn deferred(
+        root: Vec<u8>,
+        provisional: EmulationLimits,
+        read_base: Box<dyn Fn() -> EmulationLimits + Send + Sync>,
+        per_process: Vec<&'static str>,
+    ) -> EmulatedBackend {
         EmulatedBackend {
             settings: Settings::new(&root),
             root,
-            base: limits,
+            base: OnceLock::new(),
+            read_base,
             per_process,
-            current_posix: LivePosixLimits::new(limits.posix),
-            current_sysv: LiveSysvLimits::new(limits.sysv),
+            current_posix: LivePosixLimits::new(provisional.posix),
+            current_sysv: LiveSysvLimits::new(provisional.sysv),
             seen_generation: AtomicU64::new(u64::MAX),
             posix: OnceLock::new(),
             sysv: OnceLock::new(),
         }
+    }
+
+    /// The limits before the namespace's sysctls, read from /proc the first time; the limits in
+    /// force are these until [`EmulatedBackend::refresh_limits`] applies the sysctls (the
+    /// settings file is first read after this, by the refresh that made it or a later one).
+    fn base(&self) -> EmulationLimits {
+        *self.base.get_or_init(|| {
+            let base = (self.read_base)();
+            self.current_posix.set(base.posix);
+            self.current_sysv.set(base.sysv);
+            base
+        })
     }
 
     /// The limits in force.
@@ -119,8 +147,8 @@ impl EmulatedBackend {
     /// `mq_open` that creates a queue, `msgget` (when the registry's sysctl generation moved), `msgctl`
     /// IPC_SET, IPC_INFO and MSG_INFO — and by reads of their files.
     fn refresh_limits(&self) {
+        let mut limits = self.base();
         let Some(values) = self.settings.changed() else { return };
-        let mut limits = self.base;
         for (key, value) in &values {
             if !self.per_process.contains(&key.as_str()) {
                 limits.set_by_key(key, *value);
@@ -161,6 +189,8 @@ impl EmulatedBackend {
     pub fn sysv(&self) -> Result<&SysvEmulation> {
         self.sysv
             .get_or_init(|| {
+                // Sends and receives read `msgmax` with no refresh before.
+                self.base();
                 SysvEmulation::new(&self.root, self.current_sysv.get())
                     .inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
             })
@@ -530,6 +560,50 @@ mod tests {
     use super::*;
     use crate::emu::posix::limits::PosixLimits;
     use crate::emu::sysv::limits::SysvLimits;
+
+    #[test]
+    fn the_machine_limits_are_read_at_the_first_call_that_needs_one() {
+        use std::sync::atomic::AtomicU32;
+        use std::sync::Arc;
+        let path = format!("/dev/shm/mqshim-deferred-limits-test-{}", std::process::id());
+        let limits = |msg_max| EmulationLimits {
+            posix: PosixLimits { msg_max, msgsize_max: 8192, msg_default: 1, msgsize_default: 64, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) },
+            sysv: SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 },
+        };
+        let maker = EmulatedBackend::new(path.clone().into_bytes(), limits(3), vec![]);
+        let reads = Arc::new(AtomicU32::new(0));
+        let counted = reads.clone();
+        // The provisional limits would refuse a queue of 3 messages: they are never used.
+        let read_base = Box::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            limits(3)
+        });
+        let backend = EmulatedBackend::deferred(path.clone().into_bytes(), limits(1), read_base, vec![]);
+        // SAFETY: mq_attr is plain C data; all-zero is valid.
+        let mut attr: mq_attr = unsafe { std::mem::zeroed() };
+        (attr.mq_maxmsg, attr.mq_msgsize) = (3, 16);
+        let (old, new) = (c"/deferred-old", c"/deferred-new");
+        // SAFETY: NUL-terminated names and a valid attribute, as the C API requires.
+        unsafe {
+            let made = maker.mq_open(old.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
+            let opened = backend.mq_open(old.as_ptr(), libc::O_RDWR, 0, std::ptr::null_mut(), false).unwrap();
+            let reopened = backend.mq_open(old.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
+            assert_eq!(reads.load(Ordering::SeqCst), 0, "opening a queue reads no limit");
+            let created = backend.mq_open(new.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
+            assert_eq!(reads.load(Ordering::SeqCst), 1, "a creation reads them");
+            assert_eq!(backend.proc_file(b"/proc/sys/fs/mqueue/msg_max").as_deref(), Some("3\n"));
+            let id = backend.msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600).unwrap();
+            assert_eq!(reads.load(Ordering::SeqCst), 1, "once");
+            backend.msgctl(id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
+            for fd in [opened, reopened, created] {
+                backend.mq_close(fd).unwrap();
+            }
+            maker.mq_close(made).unwrap();
+            maker.mq_unlink(old.as_ptr()).unwrap();
+            maker.mq_unlink(new.as_ptr()).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&path);
+    }
 
     #[test]
     fn the_process_own_limits_win_over_the_namespace_sysctls() {

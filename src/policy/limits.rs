@@ -61,6 +61,11 @@ pub const KEYS: &[(&str, Option<&str>, i64)] = &[
     ("rlimit_msgqueue", None, -1),
 ];
 
+/// A limit's value in its /proc file; None when it cannot be read.
+fn read_proc_value(path: &str) -> Option<i64> {
+    crate::os::files::read_small_file(std::path::Path::new(path), 4096).ok().and_then(|s| s.trim().parse().ok())
+}
+
 /// The keys whose values are C ints (larger ones are clamped, and said to be).
 const INT_KEYS: [&str; 3] = ["msgmax", "msgmnb", "msgmni"];
 
@@ -149,6 +154,15 @@ impl Limits {
 
     /// The process's limits: /proc, `MQSHIM_CONFIG`, `MQSHIM_LIMITS`.
     pub fn from_env() -> (Limits, Vec<crate::config::ConfigProblem>) {
+        let (configured, problems) = Limits::configured_from_env();
+        (configured.with_proc(), problems)
+    }
+
+    /// The process's limits without the machine's: `MQSHIM_CONFIG` and `MQSHIM_LIMITS` over the
+    /// stock defaults, /proc not read. [`Limits::with_proc`] adds it where it is needed: each
+    /// file is an `open`, a `read` and a `close` of procfs (eight of them cost about 60 µs, more
+    /// than the rest of a process's first `mq_open`), and opening a queue reads no limit.
+    pub fn configured_from_env() -> (Limits, Vec<crate::config::ConfigProblem>) {
         let mut problems = Vec::new();
         // Read with direct system calls: another preloaded library (fakeroot's) may interpose
         // what std::fs uses and call the queue API while mqshim initialises.
@@ -160,13 +174,31 @@ impl Limits {
             }
         });
         let env = std::env::var("MQSHIM_LIMITS").ok();
-        let (limits, mut p) = Limits::build(
-            |path| crate::os::files::read_small_file(std::path::Path::new(path), 4096).ok().and_then(|s| s.trim().parse().ok()),
-            config.as_deref(),
-            env.as_deref(),
-        );
+        let (limits, mut p) = Limits::build(|_| None, config.as_deref(), env.as_deref());
         problems.append(&mut p);
         (limits, problems)
+    }
+
+    /// These limits with the machine's `/proc` value of every key that neither `MQSHIM_CONFIG`
+    /// nor `MQSHIM_LIMITS` set (they win over /proc, so their keys' files are not read).
+    pub fn with_proc(&self) -> Limits {
+        self.with_proc_from(read_proc_value)
+    }
+
+    /// [`Limits::with_proc`] with `proc_read` reading a /proc file.
+    fn with_proc_from(&self, proc_read: impl Fn(&str) -> Option<i64>) -> Limits {
+        let entries = self
+            .entries
+            .iter()
+            .map(|&(name, limit)| {
+                let proc_path = KEYS.iter().find(|(key, _, _)| *key == name).and_then(|(_, path, _)| *path);
+                match proc_path.filter(|_| limit.source == Source::Default).and_then(&proc_read) {
+                    Some(value) => (name, Limit { value, source: Source::Proc }),
+                    None => (name, limit),
+                }
+            })
+            .collect();
+        Limits { entries }
     }
 
     pub fn get(&self, key: &str) -> Limit {
@@ -226,6 +258,25 @@ mod tests {
         assert_eq!(l.get("msgmnb"), Limit { value: 2048, source: Source::Environment });
         assert_eq!(l.get("queues_max"), Limit { value: 2, source: Source::Environment });
         assert_eq!(l.get("msgmni"), Limit { value: 32000, source: Source::Default });
+    }
+
+    #[test]
+    fn proc_added_later_gives_what_reading_it_first_gives_and_reads_no_configured_key() {
+        let proc_read = |path: &str| path.rsplit('/').next().map(|key| key.len() as i64 * 100);
+        let config = Some("msgsize_max = 4k\nmsgmnb=1024\n");
+        let env = Some("msgmnb=2048,queues_max=2");
+        let (at_once, _) = Limits::build(proc_read, config, env);
+        let (configured, _) = Limits::build(|_| None, config, env);
+        assert_eq!(configured.get("msg_max"), Limit { value: 10, source: Source::Default });
+        let read = std::cell::RefCell::new(Vec::new());
+        let later = configured.with_proc_from(|path| {
+            read.borrow_mut().push(path.to_string());
+            proc_read(path)
+        });
+        assert_eq!(later, at_once);
+        let read = read.into_inner();
+        assert_eq!(read.len(), 5, "{read:?}");
+        assert!(read.iter().all(|path| !path.ends_with("/msgsize_max") && !path.ends_with("/msgmnb") && !path.ends_with("/queues_max")), "{read:?}");
     }
 
     #[test]
