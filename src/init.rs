@@ -65,7 +65,7 @@ fn build_state() -> &'static State {
             BackendKind::Kernel => &KERNEL,
             BackendKind::Emulate => EMULATED.get_or_init(|| {
                 let configured = limits.clone();
-                let read_base = Box::new(move || configured.with_proc().for_emulation());
+                let read_base = Box::new(move |keys: &[&str]| configured.with_proc_of(keys).for_emulation());
                 EmulatedBackend::deferred(config.dir.clone(), limits.for_emulation(), read_base, limits.per_process_keys())
             }),
             BackendKind::Redis => REDIS.get_or_init(|| RedisBackend::new(config.redis.clone(), limits.with_proc().for_emulation(), &limits.per_process_keys())),

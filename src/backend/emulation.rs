@@ -22,21 +22,40 @@ use libc::{key_t, mode_t, mq_attr, mqd_t, msqid_ds, sigevent, size_t, ssize_t, t
 use super::Backend;
 use crate::config::BackendKind;
 use crate::emu::engine::segment::containment;
-use crate::emu::posix::limits::LivePosixLimits;
+use crate::emu::posix::limits::{LivePosixLimits, PosixLimits};
 use crate::emu::posix::{self, PosixEmulation};
 use crate::emu::sysctl::{self, Settings};
-use crate::emu::sysv::limits::LiveSysvLimits;
+use crate::emu::sysv::limits::{LiveSysvLimits, SysvLimits};
 use crate::emu::sysv::SysvEmulation;
 use crate::emu::EmulationLimits;
 use crate::errno::{Errno, Result};
 
+/// Reads the limits before the namespace's sysctls, given the keys (`MQSHIM_LIMITS`'s names) of
+/// the API whose limits are wanted: the layer above reads their /proc files (the other API's
+/// half of what it gives is not used).
+pub type ReadBase = Box<dyn Fn(&[&str]) -> EmulationLimits + Send + Sync>;
+
+/// The keys of each API's limits.
+const POSIX_KEYS: [&str; 5] = ["msg_max", "msgsize_max", "msg_default", "msgsize_default", "queues_max"];
+const SYSV_KEYS: [&str; 3] = ["msgmax", "msgmnb", "msgmni"];
+
+/// One of the two APIs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Posix,
+    Sysv,
+}
+
 pub struct EmulatedBackend {
     root: Vec<u8>,
     /// The limits before the namespace's sysctls: the stock defaults or the machine's `/proc`,
-    /// and the process's own settings. Made by `read_base` at the first call that needs a limit
-    /// (see [`EmulatedBackend::base`]).
-    base: OnceLock<EmulationLimits>,
-    read_base: Box<dyn Fn() -> EmulationLimits + Send + Sync>,
+    /// and the process's own settings. Each API's half is made by `read_base` at the first call
+    /// that needs one of its limits (see [`EmulatedBackend::refresh_limits`]); until then the
+    /// half is `provisional`'s, which nothing reads.
+    base_posix: OnceLock<PosixLimits>,
+    base_sysv: OnceLock<SysvLimits>,
+    read_base: ReadBase,
+    provisional: EmulationLimits,
     /// The keys the process set itself (`MQSHIM_CONFIG`, `MQSHIM_LIMITS`): they win over the
     /// namespace's sysctls.
     per_process: Vec<&'static str>,
@@ -97,24 +116,22 @@ impl EmulatedBackend {
     }
 
     pub fn new(root: Vec<u8>, limits: EmulationLimits, per_process: Vec<&'static str>) -> EmulatedBackend {
-        EmulatedBackend::deferred(root, limits, Box::new(move || limits), per_process)
+        EmulatedBackend::deferred(root, limits, Box::new(move |_| limits), per_process)
     }
 
-    /// The emulation whose limits before the namespace's sysctls are `read_base`'s, called at the
-    /// first call that needs a limit (a creation, any System V call, a read of a limit's file):
-    /// the layer above reads the machine's `/proc` there, so that a program that only opens
-    /// POSIX queues never reads it. Until then the limits are `provisional`, which nothing reads.
-    pub fn deferred(
-        root: Vec<u8>,
-        provisional: EmulationLimits,
-        read_base: Box<dyn Fn() -> EmulationLimits + Send + Sync>,
-        per_process: Vec<&'static str>,
-    ) -> EmulatedBackend {
+    /// The emulation whose limits before the namespace's sysctls are `read_base`'s, called with
+    /// the keys of one API at the first call that needs one of its limits (a POSIX creation; any
+    /// System V call; a read of a limit's file, both): the layer above reads the machine's
+    /// `/proc` there, so that a program that only opens POSIX queues never reads it, and one
+    /// that uses one API reads only that API's files. Until then the limits are `provisional`.
+    pub fn deferred(root: Vec<u8>, provisional: EmulationLimits, read_base: ReadBase, per_process: Vec<&'static str>) -> EmulatedBackend {
         EmulatedBackend {
             settings: Settings::new(&root),
             root,
-            base: OnceLock::new(),
+            base_posix: OnceLock::new(),
+            base_sysv: OnceLock::new(),
             read_base,
+            provisional,
             per_process,
             current_posix: LivePosixLimits::new(provisional.posix),
             current_sysv: LiveSysvLimits::new(provisional.sysv),
@@ -124,16 +141,23 @@ impl EmulatedBackend {
         }
     }
 
-    /// The limits before the namespace's sysctls, read from /proc the first time; the limits in
-    /// force are these until [`EmulatedBackend::refresh_limits`] applies the sysctls (the
-    /// settings file is first read after this, by the refresh that made it or a later one).
-    fn base(&self) -> EmulationLimits {
-        *self.base.get_or_init(|| {
-            let base = (self.read_base)();
-            self.current_posix.set(base.posix);
-            self.current_sysv.set(base.sysv);
-            base
-        })
+    /// Reads the base limits of `api` (both APIs' for None) if they were not read yet: whether
+    /// it read any now.
+    fn read_base_of(&self, api: Option<Api>) -> bool {
+        let mut read = false;
+        if api != Some(Api::Sysv) {
+            self.base_posix.get_or_init(|| {
+                read = true;
+                (self.read_base)(&POSIX_KEYS).posix
+            });
+        }
+        if api != Some(Api::Posix) {
+            self.base_sysv.get_or_init(|| {
+                read = true;
+                (self.read_base)(&SYSV_KEYS).sysv
+            });
+        }
+        read
     }
 
     /// The limits in force.
@@ -145,10 +169,22 @@ impl EmulatedBackend {
     /// base limits with every sysctl the namespace set applied, except the keys the process set
     /// itself. Called where the kernel reads them for a decision that outlives the call —
     /// `mq_open` that creates a queue, `msgget` (when the registry's sysctl generation moved), `msgctl`
-    /// IPC_SET, IPC_INFO and MSG_INFO — and by reads of their files.
-    fn refresh_limits(&self) {
-        let mut limits = self.base();
-        let Some(values) = self.settings.changed() else { return };
+    /// IPC_SET, IPC_INFO and MSG_INFO — and by reads of their files; `api` is the API whose limits
+    /// the caller needs (None: both), whose base is read first if it was not yet.
+    fn refresh_limits(&self, api: Option<Api>) {
+        let values = if self.read_base_of(api) {
+            // A base read now has no sysctl applied yet: the settings as they are.
+            self.settings.read_again()
+        } else {
+            match self.settings.changed() {
+                Some(values) => values,
+                None => return,
+            }
+        };
+        let mut limits = EmulationLimits {
+            posix: self.base_posix.get().copied().unwrap_or(self.provisional.posix),
+            sysv: self.base_sysv.get().copied().unwrap_or(self.provisional.sysv),
+        };
         for (key, value) in &values {
             if !self.per_process.contains(&key.as_str()) {
                 limits.set_by_key(key, *value);
@@ -172,7 +208,7 @@ impl EmulatedBackend {
             self.settings.store(file.key, value)?;
             self.sysv()?.bump_sysctl_generation();
         }
-        self.refresh_limits();
+        self.refresh_limits(None);
         Ok(())
     }
 
@@ -190,7 +226,7 @@ impl EmulatedBackend {
         self.sysv
             .get_or_init(|| {
                 // Sends and receives read `msgmax` with no refresh before.
-                self.base();
+                self.refresh_limits(Some(Api::Sysv));
                 SysvEmulation::new(&self.root, self.current_sysv.get())
                     .inspect_err(|e| report_unusable(&self.root, "for System V queues", "System V queue", *e))
             })
@@ -214,7 +250,7 @@ impl Backend for EmulatedBackend {
         let posix = self.posix()?;
         // SAFETY: the caller's arguments, passed on under this method's contract (the same as
         // the emulation's). The limits are brought up to date only for a creation.
-        let fd = unsafe { posix.open(name, oflag, mode, attr, &|| self.refresh_limits()) }?;
+        let fd = unsafe { posix.open(name, oflag, mode, attr, &|| self.refresh_limits(Some(Api::Posix))) }?;
         if containment::poisonings() != seen && self.poisoned(Uses::Descriptor(fd)) {
             // Mapped as its file was truncated: the descriptor goes again.
             let _ = self.descriptor_closing(fd);
@@ -284,7 +320,7 @@ impl Backend for EmulatedBackend {
             // One load: the settings file is looked at only when the registry says it moved.
             let generation = sysv.sysctl_generation();
             if self.seen_generation.swap(generation, Ordering::Relaxed) != generation {
-                self.refresh_limits();
+                self.refresh_limits(Some(Api::Sysv));
             }
             sysv.msgget(key, flags)
         })
@@ -311,7 +347,7 @@ impl Backend for EmulatedBackend {
             let sysv = self.sysv()?;
             // The commands that read a limit (IPC_STAT, which programs poll, does not).
             if matches!(cmd, libc::IPC_SET | libc::IPC_INFO | libc::MSG_INFO) {
-                self.refresh_limits();
+                self.refresh_limits(Some(Api::Sysv));
             }
             sysv.msgctl(id, cmd, buf)
         })
@@ -380,7 +416,7 @@ impl Backend for EmulatedBackend {
         if path == b"/proc/sys/kernel/msg_next_id" {
             return self.sysv().ok().map(|s| format!("{}\n", s.next_id()));
         }
-        self.refresh_limits();
+        self.refresh_limits(None);
         self.limits().proc_sys_value(path).map(|value| format!("{value}\n"))
     }
 
@@ -562,23 +598,23 @@ mod tests {
     use crate::emu::sysv::limits::SysvLimits;
 
     #[test]
-    fn the_machine_limits_are_read_at_the_first_call_that_needs_one() {
-        use std::sync::atomic::AtomicU32;
-        use std::sync::Arc;
+    fn the_machine_limits_are_read_at_the_first_call_that_needs_one_of_its_api() {
+        use std::sync::{Arc, Mutex};
         let path = format!("/dev/shm/mqshim-deferred-limits-test-{}", std::process::id());
-        let limits = |msg_max| EmulationLimits {
+        let limits = |msg_max, msgmnb| EmulationLimits {
             posix: PosixLimits { msg_max, msgsize_max: 8192, msg_default: 1, msgsize_default: 64, queues_max: 256, rlimit_msgqueue: Some(u64::MAX) },
-            sysv: SysvLimits { msgmax: 8192, msgmnb: 16384, msgmni: 32000 },
+            sysv: SysvLimits { msgmax: 8192, msgmnb, msgmni: 32000 },
         };
-        let maker = EmulatedBackend::new(path.clone().into_bytes(), limits(3), vec![]);
-        let reads = Arc::new(AtomicU32::new(0));
-        let counted = reads.clone();
+        let maker = EmulatedBackend::new(path.clone().into_bytes(), limits(3, 16384), vec![]);
+        let asked = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+        let record = asked.clone();
         // The provisional limits would refuse a queue of 3 messages: they are never used.
-        let read_base = Box::new(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            limits(3)
+        let read_base: ReadBase = Box::new(move |keys| {
+            record.lock().unwrap().push(keys.iter().map(|k| k.to_string()).collect());
+            limits(3, 2048)
         });
-        let backend = EmulatedBackend::deferred(path.clone().into_bytes(), limits(1), read_base, vec![]);
+        let backend = EmulatedBackend::deferred(path.clone().into_bytes(), limits(1, 16384), read_base, vec![]);
+        let asked_for = || asked.lock().unwrap().clone();
         // SAFETY: mq_attr is plain C data; all-zero is valid.
         let mut attr: mq_attr = unsafe { std::mem::zeroed() };
         (attr.mq_maxmsg, attr.mq_msgsize) = (3, 16);
@@ -588,12 +624,16 @@ mod tests {
             let made = maker.mq_open(old.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
             let opened = backend.mq_open(old.as_ptr(), libc::O_RDWR, 0, std::ptr::null_mut(), false).unwrap();
             let reopened = backend.mq_open(old.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
-            assert_eq!(reads.load(Ordering::SeqCst), 0, "opening a queue reads no limit");
+            assert!(asked_for().is_empty(), "opening a queue reads no limit");
             let created = backend.mq_open(new.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
-            assert_eq!(reads.load(Ordering::SeqCst), 1, "a creation reads them");
-            assert_eq!(backend.proc_file(b"/proc/sys/fs/mqueue/msg_max").as_deref(), Some("3\n"));
+            assert_eq!(asked_for(), [POSIX_KEYS.map(String::from).to_vec()], "a creation reads the POSIX limits alone");
             let id = backend.msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600).unwrap();
-            assert_eq!(reads.load(Ordering::SeqCst), 1, "once");
+            assert_eq!(asked_for()[1..], [SYSV_KEYS.map(String::from).to_vec()], "a System V call reads its own");
+            let mut ds: libc::msqid_ds = std::mem::zeroed();
+            backend.msgctl(id, libc::IPC_STAT, &mut ds).unwrap();
+            assert_eq!(ds.msg_qbytes, 2048, "the System V base in force");
+            assert_eq!(backend.proc_file(b"/proc/sys/fs/mqueue/msg_max").as_deref(), Some("3\n"));
+            assert_eq!(asked_for().len(), 2, "each once");
             backend.msgctl(id, libc::IPC_RMID, std::ptr::null_mut()).unwrap();
             for fd in [opened, reopened, created] {
                 backend.mq_close(fd).unwrap();

@@ -263,6 +263,12 @@ impl Settings {
         Some(read_trusted(dir).map(|(_, v)| v).unwrap_or_default())
     }
 
+    /// The settings now, read whatever was seen before.
+    pub fn read_again(&self) -> Values {
+        self.seen.store(u64::MAX, Ordering::Release);
+        self.changed().unwrap_or_default()
+    }
+
     /// Records `stamp` as seen; whether it differs from the last one.
     fn note(&self, stamp: u64) -> bool {
         self.seen.swap(stamp, Ordering::AcqRel) != stamp

@@ -182,16 +182,22 @@ impl Limits {
     /// These limits with the machine's `/proc` value of every key that neither `MQSHIM_CONFIG`
     /// nor `MQSHIM_LIMITS` set (they win over /proc, so their keys' files are not read).
     pub fn with_proc(&self) -> Limits {
-        self.with_proc_from(read_proc_value)
+        self.with_proc_from(read_proc_value, None)
     }
 
-    /// [`Limits::with_proc`] with `proc_read` reading a /proc file.
-    fn with_proc_from(&self, proc_read: impl Fn(&str) -> Option<i64>) -> Limits {
+    /// [`Limits::with_proc`] for the keys in `keys` alone.
+    pub fn with_proc_of(&self, keys: &[&str]) -> Limits {
+        self.with_proc_from(read_proc_value, Some(keys))
+    }
+
+    /// [`Limits::with_proc`] with `proc_read` reading a /proc file, for `only` those keys if given.
+    fn with_proc_from(&self, proc_read: impl Fn(&str) -> Option<i64>, only: Option<&[&str]>) -> Limits {
         let entries = self
             .entries
             .iter()
             .map(|&(name, limit)| {
-                let proc_path = KEYS.iter().find(|(key, _, _)| *key == name).and_then(|(_, path, _)| *path);
+                let wanted = only.is_none_or(|keys| keys.contains(&name));
+                let proc_path = KEYS.iter().find(|(key, _, _)| *key == name && wanted).and_then(|(_, path, _)| *path);
                 match proc_path.filter(|_| limit.source == Source::Default).and_then(&proc_read) {
                     Some(value) => (name, Limit { value, source: Source::Proc }),
                     None => (name, limit),
@@ -269,13 +275,27 @@ mod tests {
         let (configured, _) = Limits::build(|_| None, config, env);
         assert_eq!(configured.get("msg_max"), Limit { value: 10, source: Source::Default });
         let read = std::cell::RefCell::new(Vec::new());
-        let later = configured.with_proc_from(|path| {
-            read.borrow_mut().push(path.to_string());
-            proc_read(path)
-        });
+        let later = configured.with_proc_from(
+            |path| {
+                read.borrow_mut().push(path.to_string());
+                proc_read(path)
+            },
+            None,
+        );
         assert_eq!(later, at_once);
         let read = read.into_inner();
         assert_eq!(read.len(), 5, "{read:?}");
+        // One API's keys alone (msgmnb is set by the environment: not read).
+        let some = std::cell::RefCell::new(Vec::new());
+        let of = configured.with_proc_from(
+            |path| {
+                some.borrow_mut().push(path.to_string());
+                proc_read(path)
+            },
+            Some(&["msgmax", "msgmnb", "msgmni"]),
+        );
+        assert_eq!(some.into_inner(), ["/proc/sys/kernel/msgmax", "/proc/sys/kernel/msgmni"]);
+        assert_eq!((of.get("msgmax").source, of.get("msg_max").source), (Source::Proc, Source::Default));
         assert!(read.iter().all(|path| !path.ends_with("/msgsize_max") && !path.ends_with("/msgmnb") && !path.ends_with("/queues_max")), "{read:?}");
     }
 
