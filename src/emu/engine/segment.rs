@@ -149,6 +149,8 @@ impl Mapping {
         if start >= end {
             return Ok(());
         }
+        #[cfg(test)]
+        POPULATED_BY_THIS_THREAD.with(|bytes| bytes.set(bytes.get() + (end - start) as u64));
         loop {
             // SAFETY: [start, end) lies inside this live mapping; the advice only faults pages in.
             if unsafe { libc::madvise(self.base.add(start).cast(), end - start, libc::MADV_POPULATE_WRITE) } == 0 {
@@ -206,6 +208,12 @@ impl Drop for Mapping {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Bytes [`Mapping::populate`] was asked to fault in by this thread (tests).
+    pub static POPULATED_BY_THIS_THREAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// How far a range of a segment is known, to this process, to have its pages
 /// ([`Mapping::populate`]): a plain load once they exist, so a page costs a system call only
 /// the first time this process needs it.
@@ -213,6 +221,13 @@ impl Drop for Mapping {
 pub struct Populated(AtomicU64);
 
 impl Populated {
+    /// Records that the first `upto` bytes of the range have their pages already (another
+    /// process made them, as the caller knows), so that [`Populated::ensure`] does not fault
+    /// them in again.
+    pub fn known(&self, upto: u64) {
+        self.0.fetch_max(upto, Ordering::Relaxed);
+    }
+
     /// Makes the pages of `[start, start + upto)` exist through `map` unless this process already
     /// did: a page at a time (to the end of the page `upto` reaches), never past `start + limit`
     /// or the end of `map`, which must reach `start + upto`. `no_room` as for `populate`.

@@ -183,6 +183,11 @@ impl Registry {
     /// make one page both make it, which is harmless), so that reading and filling them cannot
     /// SIGBUS for want of room: ENOSPC when the filesystem is full. A plain load once done.
     fn reserve_records(&self, records: u32) -> Result<()> {
+        // The records below the high-water mark have their pages: whoever raised the mark past
+        // them made them first (every reader below it relies on that). Otherwise a process's
+        // first creation faults in every page below the index it takes: 640 KB, about 100 µs,
+        // among 10 000 queues.
+        self.reserved.known(self.high_water() as u64 * RECORD_SIZE);
         self.reserved.ensure(&self.map, REGISTRY_HEADER_SIZE, records as u64 * RECORD_SIZE, REGISTRY_SIZE - REGISTRY_HEADER_SIZE, Errno::ENOSPC)
     }
 

@@ -290,3 +290,26 @@ fn a_count_garbled_high_is_lowered_to_what_the_records_and_the_workers_allow_at_
     crate::os::sys::close(dir);
     let _ = std::fs::remove_dir_all(path);
 }
+
+#[test]
+fn a_late_opener_faults_in_no_record_page_below_the_high_water_mark() {
+    use crate::emu::engine::segment::POPULATED_BY_THIS_THREAD;
+    let (path, dir) = temp_dir();
+    let r = Registry::open(dir).unwrap();
+    // 2048 queues' records (128 KiB) made, with their pages, as by other processes.
+    for _ in 0..2048 {
+        let s = r.allocate(32000).unwrap();
+        assert!(r.admit(IPCMNI));
+        r.commit(s, &shown_as(s));
+    }
+    // A process opening the registry now, and creating: its first allocation takes index 2048,
+    // and faults in the new record's page alone, not the 32 pages of records below the mark.
+    let late = Registry::open(dir).unwrap();
+    let before = POPULATED_BY_THIS_THREAD.with(|b| b.get());
+    let s = late.allocate(32000).unwrap();
+    assert_eq!(s.idx, 2048);
+    let populated = POPULATED_BY_THIS_THREAD.with(|b| b.get()) - before;
+    assert!(populated <= 4096, "{populated} bytes faulted in");
+    crate::os::sys::close(dir);
+    std::fs::remove_dir_all(path).unwrap();
+}
