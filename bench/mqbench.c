@@ -925,26 +925,29 @@ static void ctl_measure(int posix, long want, double setup_secs, double ref)
     fflush(stdout);
 }
 
-/* The first mq_open+mq_close of a new process, what a short-lived program pays once: the
- * benchmark is started again (exec, so that a preloaded mqshim starts afresh, as in any new
- * program), times that call pair alone on the target queue and hands the ns back through a
- * pipe (see first_open_child).  Median of --count/4 processes; printed like the rows above. */
-static void ctl_process_first_open(long want, double setup_secs, double ref)
+/* The first calls of a new process, what a short-lived program pays once: the benchmark is
+ * started again (exec, so that a preloaded mqshim starts afresh, as in any new program), times
+ * the calls of `op` alone and hands the ns back through a pipe (see first_call_child): `open`,
+ * mq_open+mq_close of the target queue; `create`, mq_open(O_CREAT|O_EXCL)+mq_close+mq_unlink
+ * of a fresh name; `msgget`, msgget(IPC_PRIVATE)+IPC_RMID.  Median of --count/4 processes (at
+ * least 8); printed like the rows above, as ctl_<row>_<want>. */
+static void ctl_process_first(const char *op, const char *row, int calls, long want, double setup_secs, double ref)
 {
     long runs = opt.count / 4 > 8 ? opt.count / 4 : 8;
     double *v = calloc((size_t)runs, sizeof *v);
     char name[96], fd[16];
-    ctl_name(name, sizeof name, "t", 0);
     uint64_t t0 = now_ns();
     for (long i = 0; i < runs; i++) {
         int p[2];
         if (!v || pipe(p) != 0) fail(1, "error", "pipe: %s", strerror(errno));
         snprintf(fd, sizeof fd, "%d", p[1]);
+        if (strcmp(op, "create") == 0) ctl_name(name, sizeof name, "p", i);
+        else ctl_name(name, sizeof name, "t", 0);
         pid_t pid = fork();
         if (pid < 0) fail(1, "error", "fork: %s", strerror(errno));
         if (pid == 0) {
             close(p[0]);
-            execl("/proc/self/exe", "mqbench", "first-open-child", name, fd, (char *)NULL);
+            execl("/proc/self/exe", "mqbench", "first-call-child", op, name, fd, (char *)NULL);
             _exit(127);
         }
         close(p[1]);
@@ -953,26 +956,47 @@ static void ctl_process_first_open(long want, double setup_secs, double ref)
         close(p[0]);
         int status = 0;
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)sizeof ns)
-            fail(1, "error", "first-open child: status %d, %zd bytes", status, got);
+            fail(1, "error", "first-call child (%s): status %d, %zd bytes", op, status, got);
         v[i] = (double)ns;
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     qsort(v, (size_t)runs, sizeof *v, cmp_double);
-    printf("RESULT name=ctl_mq_process_first_open_close_%ld bench=control api=posix size=%d placement=same "
-           "unit=ns/op value=%.0f calls=2 n=%ld secs=%.3f status=ok ref=%.1f min=%.0f fast=%.0f "
-           "existing=%ld want=%ld setup_s=%.2f setup_stop=%s\n", want, CTL_MSGSIZE, v[runs / 2], runs,
-           secs, ref, v[0], v[runs / 10], ctl_others, want, setup_secs, ctl_stop);
+    printf("RESULT name=ctl_%s_%ld bench=control api=%s size=%d placement=same "
+           "unit=ns/op value=%.0f calls=%d n=%ld secs=%.3f status=ok ref=%.1f min=%.0f fast=%.0f "
+           "existing=%ld want=%ld setup_s=%.2f setup_stop=%s\n", row, want, opt.api, CTL_MSGSIZE, v[runs / 2],
+           calls, runs, secs, ref, v[0], v[runs / 10], ctl_others, want, setup_secs, ctl_stop);
     fflush(stdout);
     free(v);
 }
 
-/* `mqbench first-open-child NAME FD`: the new process of ctl_process_first_open. */
-static int first_open_child(const char *name, const char *fd)
+/* The rows of ctl_process_first for the API measured. */
+static void ctl_process_first_rows(int posix, long want, double setup_secs, double ref)
 {
+    if (posix) {
+        ctl_process_first("open", "mq_process_first_open_close", 2, want, setup_secs, ref);
+        ctl_process_first("create", "mq_process_first_create_unlink", 3, want, setup_secs, ref);
+    } else {
+        ctl_process_first("msgget", "msgget_process_first_private_rmid", 2, want, setup_secs, ref);
+    }
+}
+
+/* `mqbench first-call-child OP NAME FD`: the new process of ctl_process_first. */
+static int first_call_child(const char *op, const char *name, const char *fd)
+{
+    struct mq_attr a = { .mq_maxmsg = CTL_MAXMSG, .mq_msgsize = CTL_MSGSIZE };
     uint64_t t0 = now_ns();
-    mqd_t q = mq_open(name, O_RDWR);
-    if (q == (mqd_t)-1) return 1;
-    mq_close(q);
+    if (strcmp(op, "open") == 0 || strcmp(op, "create") == 0) {
+        int create = strcmp(op, "create") == 0;
+        mqd_t q = create ? mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &a) : mq_open(name, O_RDWR);
+        if (q == (mqd_t)-1) return 1;
+        mq_close(q);
+        if (create && mq_unlink(name) != 0) return 1;
+    } else if (strcmp(op, "msgget") == 0) {
+        int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+        if (id < 0 || msgctl(id, IPC_RMID, NULL) != 0) return 1;
+    } else {
+        return 2;
+    }
     uint64_t ns = now_ns() - t0;
     return write(atoi(fd), &ns, sizeof ns) == (ssize_t)sizeof ns ? 0 : 1;
 }
@@ -1004,7 +1028,7 @@ static int control_main(double ref)
         if (ctl_target_id < 0) fail(1, "error", "msgget(target): %s", strerror(errno));
     }
     ctl_measure(posix, 0, 0, ref);
-    if (posix) ctl_process_first_open(0, 0, ref);
+    ctl_process_first_rows(posix, 0, 0, ref);
     if (opt.existing > 0) {
         uint64_t t0 = now_ns();
         long got = ctl_populate(posix, opt.existing, opt.setup_seconds);
@@ -1013,7 +1037,7 @@ static int control_main(double ref)
                 got, opt.existing, setup, got < opt.existing ? "; stopped by " : "",
                 got < opt.existing ? (strcmp(ctl_stop, "time") ? ctl_stop : "--setup-seconds") : "");
         ctl_measure(posix, opt.existing, setup, ref);
-        if (posix) ctl_process_first_open(opt.existing, setup, ref);
+        ctl_process_first_rows(posix, opt.existing, setup, ref);
     }
     ctl_cleanup();
     return 0;
@@ -1491,7 +1515,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return 2; }
-    if (strcmp(argv[1], "first-open-child") == 0) return argc == 4 ? first_open_child(argv[2], argv[3]) : 2;
+    if (strcmp(argv[1], "first-call-child") == 0) return argc == 5 ? first_call_child(argv[2], argv[3], argv[4]) : 2;
     opt.bench = argv[1];
     if (strcmp(opt.bench, "--help") == 0 || strcmp(opt.bench, "-h") == 0) { usage(stdout); return 0; }
     int placement_given = 0;
