@@ -195,43 +195,57 @@ fn refuse(path: &[u8], why: &str) -> Errno {
 /// [`Foreign::Claim`], taken over.
 fn open_trusted(parent: c_int, name: &CString, path: &[u8], follow: bool, unsticky_ok: bool, foreign: Foreign) -> Result<c_int> {
     for _ in 0..CLAIM_TRIES {
-        let fd = open_dir_fd(parent, name, follow);
-        if fd < 0 {
-            return Err(match Errno::last() {
-                // O_NOFOLLOW on a link.
-                Errno::ELOOP => refuse(path, "is a symbolic link"),
-                Errno::ENOTDIR => refuse(path, "is not a directory"),
-                e => e,
-            });
-        }
-        match trust_opened(parent, name, fd, path, unsticky_ok, foreign) {
-            Ok(()) => return Ok(fd),
+        match open_once(parent, name, path, follow, unsticky_ok, foreign)? {
+            Opened::Trusted(fd) => return Ok(fd),
             // Swapped before it was ours: look again.
-            Err(Errno::EAGAIN) => sys::close(fd),
-            Err(e) => {
-                sys::close(fd);
-                return Err(e);
+            Opened::Swapped => {}
+            Opened::Not(e) => {
+                return Err(match e {
+                    // O_NOFOLLOW on a link.
+                    Errno::ELOOP => refuse(path, "is a symbolic link"),
+                    Errno::ENOTDIR => refuse(path, "is not a directory"),
+                    e => e,
+                });
             }
-        };
+        }
     }
     Err(refuse(path, "was swapped for another directory every time mqshim took it over"))
 }
 
-/// Opens the directory `name` under `parent` (following a link only if `follow`): the
-/// descriptor, or -1 with errno set.
-fn open_dir_fd(parent: c_int, name: &CString, follow: bool) -> c_int {
-    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | nofollow | libc::O_CLOEXEC, 0)
+/// What one look at a namespace directory found.
+enum Opened {
+    /// Opened and trusted (or taken over): its descriptor.
+    Trusted(c_int),
+    /// Swapped for another before it could be taken over.
+    Swapped,
+    /// Not opened: the open's errno.
+    Not(Errno),
 }
 
-/// Checks the directory `fd`, just opened as `name` under `parent`, as [`open_trusted`] does
-/// (taking it over as `foreign` says); EAGAIN if it was swapped before it was taken over.
-fn trust_opened(parent: c_int, name: &CString, fd: c_int, path: &[u8], unsticky_ok: bool, foreign: Foreign) -> Result<()> {
-    sys::stat_of(fd).and_then(|st| match (distrust(&st, sys::fsuid(), unsticky_ok), foreign) {
+/// Opens the directory `name` under `parent` (following a link only if `follow`) and checks it
+/// as [`open_trusted`] does, taking it over as `foreign` says; Err when it is refused.
+fn open_once(parent: c_int, name: &CString, path: &[u8], follow: bool, unsticky_ok: bool, foreign: Foreign) -> Result<Opened> {
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    let fd = sys::openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY | nofollow | libc::O_CLOEXEC, 0);
+    if fd < 0 {
+        return Ok(Opened::Not(Errno::last()));
+    }
+    let checked = sys::stat_of(fd).and_then(|st| match (distrust(&st, sys::fsuid(), unsticky_ok), foreign) {
         (None, _) => Ok(()),
         (Some(_), Foreign::Claim(mode)) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => claim(parent, name, fd, &st, mode, path),
         (Some(why), _) => Err(refuse(path, &why)),
-    })
+    });
+    match checked {
+        Ok(()) => Ok(Opened::Trusted(fd)),
+        Err(e) => {
+            sys::close(fd);
+            if e == Errno::EAGAIN {
+                Ok(Opened::Swapped)
+            } else {
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Takes over the directory `fd`, whose status is `st`, found as `name` under the trusted
@@ -290,19 +304,8 @@ fn make_dir(parent: c_int, name: &[u8], mode: u32, path: &[u8], follow: bool, fo
     // Opened first: the directory is there at every open but the namespace's first (a failed
     // `mkdirat` costs a lookup of its own, and a process's first call makes eight of them).
     // Missing, or not a directory, it is made as below.
-    let fd = open_dir_fd(parent, &c, follow);
-    if fd >= 0 {
-        match trust_opened(parent, &c, fd, path, unsticky_ok, foreign) {
-            Ok(()) => return Ok((fd, false)),
-            // Swapped before it was ours: looked at again below.
-            Err(Errno::EAGAIN) => {
-                sys::close(fd);
-            }
-            Err(e) => {
-                sys::close(fd);
-                return Err(e);
-            }
-        }
+    if let Opened::Trusted(fd) = open_once(parent, &c, path, follow, unsticky_ok, foreign)? {
+        return Ok((fd, false));
     }
     let mut tries = if foreign == Foreign::Refuse || follow { 1 } else { CLAIM_TRIES };
     let created = loop {
