@@ -35,15 +35,20 @@ use crate::errno::{Errno, Result};
 /// half of what it gives is not used).
 pub type ReadBase = Box<dyn Fn(&[&str]) -> EmulationLimits + Send + Sync>;
 
-/// The keys of each API's limits.
-const POSIX_KEYS: [&str; 5] = ["msg_max", "msgsize_max", "msg_default", "msgsize_default", "queues_max"];
-const SYSV_KEYS: [&str; 3] = ["msgmax", "msgmnb", "msgmni"];
-
 /// One of the two APIs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Api {
     Posix,
     Sysv,
+}
+
+/// The keys of `api`'s limits: its sysctl files' (`msg_next_id` is no limit).
+fn keys_of(api: Api) -> Vec<&'static str> {
+    let dir: &[u8] = match api {
+        Api::Posix => b"/proc/sys/fs/mqueue/",
+        Api::Sysv => b"/proc/sys/kernel/",
+    };
+    sysctl::FILES.iter().filter(|f| f.path.starts_with(dir) && f.key != "msg_next_id").map(|f| f.key).collect()
 }
 
 pub struct EmulatedBackend {
@@ -148,13 +153,13 @@ impl EmulatedBackend {
         if api != Some(Api::Sysv) {
             self.base_posix.get_or_init(|| {
                 read = true;
-                (self.read_base)(&POSIX_KEYS).posix
+                (self.read_base)(&keys_of(Api::Posix)).posix
             });
         }
         if api != Some(Api::Posix) {
             self.base_sysv.get_or_init(|| {
                 read = true;
-                (self.read_base)(&SYSV_KEYS).sysv
+                (self.read_base)(&keys_of(Api::Sysv)).sysv
             });
         }
         read
@@ -626,9 +631,10 @@ mod tests {
             let reopened = backend.mq_open(old.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
             assert!(asked_for().is_empty(), "opening a queue reads no limit");
             let created = backend.mq_open(new.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600, &mut attr, false).unwrap();
-            assert_eq!(asked_for(), [POSIX_KEYS.map(String::from).to_vec()], "a creation reads the POSIX limits alone");
+            let keys = |api| keys_of(api).into_iter().map(String::from).collect::<Vec<_>>();
+            assert_eq!(asked_for(), [keys(Api::Posix)], "a creation reads the POSIX limits alone");
             let id = backend.msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600).unwrap();
-            assert_eq!(asked_for()[1..], [SYSV_KEYS.map(String::from).to_vec()], "a System V call reads its own");
+            assert_eq!(asked_for()[1..], [keys(Api::Sysv)], "a System V call reads its own");
             let mut ds: libc::msqid_ds = std::mem::zeroed();
             backend.msgctl(id, libc::IPC_STAT, &mut ds).unwrap();
             assert_eq!(ds.msg_qbytes, 2048, "the System V base in force");

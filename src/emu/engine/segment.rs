@@ -225,7 +225,10 @@ impl Populated {
     /// process made them, as the caller knows), so that [`Populated::ensure`] does not fault
     /// them in again.
     pub fn known(&self, upto: u64) {
-        self.0.fetch_max(upto, Ordering::Relaxed);
+        // A load first: usually nothing is new, and then nothing is written.
+        if upto > self.0.load(Ordering::Relaxed) {
+            self.0.fetch_max(upto, Ordering::Relaxed);
+        }
     }
 
     /// Makes the pages of `[start, start + upto)` exist through `map` unless this process already
